@@ -1,0 +1,277 @@
+/* wsio.h — the public C API of libwsio.
+ *
+ * wsio is an event-driven WebSocket (RFC 6455) server library: one event loop per
+ * thread, no locks on the hot path. An application creates a wsio_app, registers
+ * WebSocket routes (with open/message/drain/close callbacks) and plain HTTP routes,
+ * listens, and runs the loop. Connections can subscribe to named topics; a publish is
+ * framed once and written to every subscriber.
+ *
+ * Threading: every function here must be called from the thread running the app's
+ * loop (inside a callback, or before wsio_app_run), except wsio_app_stop, which may be
+ * called from any thread or from a signal handler.
+ *
+ * Ownership conventions, stated again at each function:
+ *  - "borrowed": valid only until the callback returns; copy what you keep.
+ *  - "copied": wsio copies the bytes before returning; you keep ownership.
+ *  - A wsio_conn pointer is valid from the open callback until the close callback
+ *    returns; never use it after that.
+ *
+ * Errors are negative WSIO_E* values; wsio_strerror() gives their text. */
+#ifndef WSIO_H
+#define WSIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WSIO_VERSION "0.1.0"
+
+/* ---- errors ---------------------------------------------------------------------- */
+enum {
+  WSIO_OK = 0,
+  WSIO_EINVAL = -1,   /* invalid argument */
+  WSIO_ENOMEM = -2,   /* out of memory */
+  WSIO_EADDR = -3,    /* cannot resolve or bind the address */
+  WSIO_ESYS = -4,     /* a system call failed; errno has the detail */
+  WSIO_ECLOSED = -5,  /* the connection is closing or closed */
+  WSIO_EEXIST = -6,   /* a route with this path already exists */
+  WSIO_ETOOBIG = -7,  /* payload larger than the protocol allows */
+};
+const char *wsio_strerror(int err);
+
+/* ---- WebSocket opcodes and close codes (RFC 6455 5.2, 7.4.1) -------------------- */
+typedef enum {
+  WSIO_OP_CONTINUATION = 0x0,
+  WSIO_OP_TEXT = 0x1,
+  WSIO_OP_BINARY = 0x2,
+  WSIO_OP_CLOSE = 0x8,
+  WSIO_OP_PING = 0x9,
+  WSIO_OP_PONG = 0xA,
+} wsio_opcode;
+
+enum {
+  WSIO_CLOSE_NORMAL = 1000,
+  WSIO_CLOSE_GOING_AWAY = 1001,
+  WSIO_CLOSE_PROTOCOL_ERROR = 1002,
+  WSIO_CLOSE_UNSUPPORTED_DATA = 1003,
+  WSIO_CLOSE_NO_STATUS = 1005,    /* reported to close callbacks, never sent */
+  WSIO_CLOSE_ABNORMAL = 1006,     /* reported to close callbacks, never sent */
+  WSIO_CLOSE_INVALID_PAYLOAD = 1007,
+  WSIO_CLOSE_POLICY_VIOLATION = 1008,
+  WSIO_CLOSE_MESSAGE_TOO_BIG = 1009,
+  WSIO_CLOSE_INTERNAL_ERROR = 1011,
+  WSIO_CLOSE_TRY_AGAIN_LATER = 1013,
+};
+
+/* The close code wsio sends to a connection whose send buffer stayed over
+ * max_backpressure (see wsio_conn_send). */
+#define WSIO_CLOSE_BACKPRESSURE WSIO_CLOSE_POLICY_VIOLATION
+
+/* ---- the app ---------------------------------------------------------------------- */
+typedef struct wsio_app wsio_app;
+typedef struct wsio_conn wsio_conn;
+typedef struct wsio_request wsio_request;
+typedef struct wsio_response wsio_response;
+
+/* Limits and timers. Initialise with wsio_app_options_init (the defaults below), then
+ * change what you need. Times are in milliseconds; 0 disables that timer. */
+typedef struct wsio_app_options {
+  size_t max_message_size;        /* default 1 MiB; larger messages: close 1009 */
+  size_t max_backpressure;        /* default 1 MiB of unsent bytes per connection */
+  size_t max_header_size;         /* request line + headers, default 8 KiB; over: 431 */
+  size_t max_headers;             /* default 64; over: 431 */
+  size_t max_body_size;           /* plain HTTP request bodies, default 1 MiB; over: 413 */
+  size_t max_connections;         /* WebSocket connections, default 100000; over: 503 */
+  unsigned ping_interval_ms;      /* default 25000 */
+  unsigned ping_timeout_ms;       /* default 20000 */
+  unsigned handshake_timeout_ms;  /* time to receive a full request head, default 10000 */
+  unsigned close_timeout_ms;      /* wait for the peer's close / TCP FIN, default 5000 */
+  unsigned shutdown_timeout_ms;   /* graceful shutdown bound, default 5000 */
+  int handle_signals;             /* 1 (default): SIGINT/SIGTERM start a graceful shutdown */
+} wsio_app_options;
+
+void wsio_app_options_init(wsio_app_options *opts);
+
+/* Creates an app with its event loop. opts is copied (NULL = defaults).
+ * Returns NULL on failure (out of memory, epoll unavailable). */
+wsio_app *wsio_app_create(const wsio_app_options *opts);
+
+/* Frees the app: closes listeners and connections abruptly (no callbacks) and frees
+ * everything. Call after wsio_app_run has returned. */
+void wsio_app_destroy(wsio_app *app);
+
+/* Starts listening on host:port (host NULL = "127.0.0.1"; "::1", "0.0.0.0", names
+ * resolved with getaddrinfo). port 0 picks a free port; wsio_app_port tells which.
+ * Returns 0 or WSIO_EADDR / WSIO_ESYS. */
+int wsio_app_listen(wsio_app *app, const char *host, int port);
+
+/* The port of the first listener (after wsio_app_listen), or -1. */
+int wsio_app_port(const wsio_app *app);
+
+/* Runs the event loop until wsio_app_stop or a graceful shutdown completes.
+ * Returns 0, or a negative WSIO_E* on a fatal loop error. */
+int wsio_app_run(wsio_app *app);
+
+/* Asks the loop to shut down gracefully: stop accepting, close every WebSocket with
+ * 1001, wait up to shutdown_timeout_ms for the close handshakes, then return from
+ * wsio_app_run. Safe from any thread and from signal handlers. */
+void wsio_app_stop(wsio_app *app);
+
+/* Arbitrary pointer for the application; wsio never touches it. */
+void wsio_app_set_user(wsio_app *app, void *user);
+void *wsio_app_user(const wsio_app *app);
+
+/* ---- requests (handshake / HTTP) -------------------------------------------------- */
+/* All returned pointers are borrowed: valid until the callback that received the
+ * request returns. Strings are not NUL-terminated; lengths are given. */
+const char *wsio_request_method(const wsio_request *req, size_t *len);
+const char *wsio_request_path(const wsio_request *req, size_t *len);
+/* The query string after '?', or NULL (and *len = 0) when there is none. */
+const char *wsio_request_query(const wsio_request *req, size_t *len);
+/* Case-insensitive header lookup; NULL when absent. */
+const char *wsio_request_header(const wsio_request *req, const char *name, size_t *len);
+/* Copies the value of query parameter `key` (percent-decoded) into out (NUL-terminated,
+ * truncated to cap). Returns the decoded length, or -1 when the key is absent. */
+int wsio_request_query_param(const wsio_request *req, const char *key, char *out, size_t cap);
+/* The request body (plain HTTP routes only); borrowed. */
+const uint8_t *wsio_request_body(const wsio_request *req, size_t *len);
+/* The peer address as text ("127.0.0.1", "::1"). Borrowed. */
+const char *wsio_request_remote_address(const wsio_request *req);
+
+/* ---- WebSocket routes ------------------------------------------------------------- */
+typedef struct wsio_ws_handlers {
+  /* Bytes of per-connection user data allocated inline with each connection, zeroed;
+   * wsio_conn_user_data returns it. */
+  size_t user_data_size;
+
+  /* Subprotocols this route speaks, most preferred last is irrelevant: the client's
+   * order of preference decides (RFC 6455 4.2.2). NULL-terminated array, or NULL for
+   * none. Borrowed for the lifetime of the app. */
+  const char *const *subprotocols;
+
+  /* Optional. Called with the parsed handshake before the 101 is sent, for
+   * authentication or Origin checks. user_data is the connection's (zeroed) user data
+   * so the hook can stash what it learnt. Return 0 to accept, or an HTTP status
+   * (400-599) to refuse; *reason may be set to a static/borrowed text for the body. */
+  int (*upgrade)(const wsio_request *req, void *user_data, const char **reason, void *route_user);
+
+  /* The connection is open (after the 101 was queued). */
+  void (*open)(wsio_conn *conn);
+
+  /* A complete message. data is borrowed (valid until the callback returns) and, for
+   * text, valid UTF-8. */
+  void (*message)(wsio_conn *conn, const uint8_t *data, size_t len, wsio_opcode op);
+
+  /* The send buffer went from over to under... precisely: all buffered bytes were
+   * written to the kernel after a send returned WSIO_SEND_BUFFERED. */
+  void (*drain)(wsio_conn *conn);
+
+  /* A pong arrived (payload borrowed). Optional. */
+  void (*pong)(wsio_conn *conn, const uint8_t *data, size_t len);
+
+  /* The connection is gone. code is the close code received (or 1005 when the close
+   * had none, 1006 when the TCP connection ended without a close frame or was dropped
+   * by a timeout); reason is borrowed. The conn pointer dies when this returns. */
+  void (*close)(wsio_conn *conn, int code, const uint8_t *reason, size_t reason_len);
+} wsio_ws_handlers;
+
+/* Registers a WebSocket route at exact path `path` (copied). handlers is copied;
+ * route_user is passed to upgrade and reachable with wsio_conn_route_user.
+ * Returns 0, WSIO_EEXIST or WSIO_ENOMEM. */
+int wsio_app_ws(wsio_app *app, const char *path, const wsio_ws_handlers *handlers, void *route_user);
+
+/* ---- plain HTTP routes ------------------------------------------------------------ */
+/* The handler must answer with wsio_response_send (exactly once) before returning;
+ * if it does not, wsio answers 500. */
+typedef void (*wsio_http_handler)(const wsio_request *req, wsio_response *res, void *route_user);
+
+/* Registers handler for method (e.g. "GET"; NULL = any method) at exact path (copied).
+ * A GET route also answers HEAD (body omitted). */
+int wsio_app_http(wsio_app *app, const char *method, const char *path, wsio_http_handler handler,
+                  void *route_user);
+
+/* Adds a response header (name and value copied). Call before wsio_response_send. */
+int wsio_response_header(wsio_response *res, const char *name, const char *value);
+
+/* Sends the response: status, Content-Type (NULL = text/plain; charset=utf-8) and the
+ * body (copied). Returns 0 or a negative WSIO_E*. */
+int wsio_response_send(wsio_response *res, int status, const char *content_type, const void *body,
+                       size_t len);
+
+/* ---- connections ------------------------------------------------------------------ */
+typedef enum {
+  WSIO_SEND_WRITTEN = 0,  /* handed to the kernel (or to the per-loop cork buffer) */
+  WSIO_SEND_BUFFERED = 1, /* accepted, queued in the connection's send buffer */
+  WSIO_SEND_DROPPED = 2,  /* NOT sent: the send buffer is over max_backpressure, or the
+                             connection is closing. A connection that stays over the cap
+                             is closed with WSIO_CLOSE_BACKPRESSURE. */
+} wsio_send_status;
+
+/* Sends one message (data copied or written at once). op is WSIO_OP_TEXT or
+ * WSIO_OP_BINARY (text must be valid UTF-8: the caller's duty, not checked). */
+wsio_send_status wsio_conn_send(wsio_conn *conn, const void *data, size_t len, wsio_opcode op);
+
+/* Sends a ping (payload <= 125 bytes, copied). Returns 0, WSIO_ETOOBIG or WSIO_ECLOSED. */
+int wsio_conn_ping(wsio_conn *conn, const void *data, size_t len);
+
+/* Starts the close handshake with code (a valid RFC 6455 code; 0 = none) and reason
+ * (copied, truncated to 123 bytes). The close callback runs when it completes. */
+void wsio_conn_close(wsio_conn *conn, int code, const char *reason);
+
+/* Drops the TCP connection at once (no close handshake); close callback gets 1006. */
+void wsio_conn_terminate(wsio_conn *conn);
+
+/* Bytes accepted but not yet written to the kernel. */
+size_t wsio_conn_buffered_amount(const wsio_conn *conn);
+
+/* The inline user data (user_data_size bytes from the route), or NULL when 0. */
+void *wsio_conn_user_data(wsio_conn *conn);
+void *wsio_conn_route_user(const wsio_conn *conn);
+wsio_app *wsio_conn_app(const wsio_conn *conn);
+/* The negotiated subprotocol (borrowed from the route's list) or NULL. */
+const char *wsio_conn_protocol(const wsio_conn *conn);
+/* The peer address as text, in a per-thread buffer valid until the next call. */
+const char *wsio_conn_remote_address(wsio_conn *conn);
+
+/* ---- topics: publish/subscribe fan-out -------------------------------------------- */
+/* Subscribes conn to topic (NUL-terminated, copied once per topic). Idempotent.
+ * Returns 0 or WSIO_ENOMEM. */
+int wsio_conn_subscribe(wsio_conn *conn, const char *topic);
+/* Returns 1 when conn was subscribed, 0 otherwise. */
+int wsio_conn_unsubscribe(wsio_conn *conn, const char *topic);
+int wsio_conn_is_subscribed(const wsio_conn *conn, const char *topic);
+
+/* Sends data (copied) as one message to every subscriber of topic. The frame is built
+ * once; within one loop iteration, publishes to a topic are batched so each subscriber
+ * gets one write. Order is preserved per topic and relative to direct sends on each
+ * connection. Returns the number of subscribers reached (0 when none). */
+int wsio_app_publish(wsio_app *app, const char *topic, const void *data, size_t len, wsio_opcode op);
+
+/* Number of subscribers of topic. */
+size_t wsio_app_num_subscribers(const wsio_app *app, const char *topic);
+
+/* ---- statistics ------------------------------------------------------------------- */
+typedef struct wsio_stats {
+  uint64_t connections_open;       /* WebSocket connections open now */
+  uint64_t connections_total;      /* WebSocket connections ever opened */
+  uint64_t http_requests_total;
+  uint64_t handshake_failures_total;
+  uint64_t messages_in_total, messages_out_total;
+  uint64_t bytes_in_total, bytes_out_total;
+  uint64_t publishes_total, deliveries_total;
+  uint64_t dropped_backpressure_total;  /* sends refused over max_backpressure */
+  uint64_t closed_backpressure_total;   /* connections closed for staying over it */
+  uint64_t ping_timeouts_total;
+  uint64_t handshake_timeouts_total;
+  uint64_t protocol_errors_total;       /* connections failed with 1002/1007/1009 */
+} wsio_stats;
+
+void wsio_app_stats(const wsio_app *app, wsio_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

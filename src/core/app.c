@@ -1,0 +1,318 @@
+/* core/app.c — the wsio_app: options, routes, listening, the loop's post phase, the
+ * connection sweep (all per-connection timeouts), graceful shutdown and statistics.
+ *
+ * Timeouts: instead of a timer per connection, one periodic sweep walks the
+ * connection list and compares each connection's deadline with the loop clock. The
+ * sweep period is a quarter of the shortest configured timeout (clamped to
+ * 50 ms..1 s), so a deadline is honoured within 25% and the sweep costs no syscall. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/conn.h"
+#include "ws/frame.h"
+
+const char *wsio_strerror(int err) {
+  switch (err) {
+    case WSIO_OK: return "success";
+    case WSIO_EINVAL: return "invalid argument";
+    case WSIO_ENOMEM: return "out of memory";
+    case WSIO_EADDR: return "cannot resolve or bind the address";
+    case WSIO_ESYS: return "system call failed";
+    case WSIO_ECLOSED: return "connection is closed";
+    case WSIO_EEXIST: return "route already exists";
+    case WSIO_ETOOBIG: return "payload too big";
+    default: return "unknown error";
+  }
+}
+
+void wsio_app_options_init(wsio_app_options *o) {
+  memset(o, 0, sizeof(*o));
+  o->max_message_size = 1024 * 1024;
+  o->max_backpressure = 1024 * 1024;
+  o->max_header_size = 8 * 1024;
+  o->max_headers = 64;
+  o->max_body_size = 1024 * 1024;
+  o->max_connections = 100000;
+  o->ping_interval_ms = 25000;
+  o->ping_timeout_ms = 20000;
+  o->handshake_timeout_ms = 10000;
+  o->close_timeout_ms = 5000;
+  o->shutdown_timeout_ms = 5000;
+  o->handle_signals = 1;
+}
+
+/* ---- connection lifetime --------------------------------------------------------- */
+
+static net_conn *on_accept(net_ctx *ctx, void *listener_user) {
+  (void)listener_user;
+  wsio_app *app = net_ctx_user(ctx);
+  if (app->stopping) return NULL;
+  wsio_conn *c = calloc(1, sizeof(*c) + app->user_data_size);
+  if (!c) return NULL;
+  c->app = app;
+  c->state = CONN_HTTP;
+  c->t_rx = app_now(app);
+  c->t_due = c->t_rx + app->o.handshake_timeout_ms;
+  return &c->net;
+}
+
+void conn_kill(wsio_conn *c) {
+  if (c->state == CONN_DEAD) return;
+  if (c->state == CONN_WS || c->state == CONN_WS_CLOSING) {
+    ws_notify_close(c, WS_CLOSE_ABNORMAL, NULL, 0);
+    c->app->st.connections_open--;
+  }
+  c->state = CONN_DEAD;
+  net_close(&c->net);
+  c->grave_next = c->app->grave;
+  c->app->grave = c;
+}
+
+static void conn_free(wsio_conn *c) {
+  pubsub_conn_drop(c);
+  if (c->aux && *(uint8_t *)c->aux == AUX_HTTP) http_aux_free(c);
+  else ws_aux_free(c);
+  net_conn_release(&c->net);
+  free(c);
+}
+
+void app_reap(wsio_app *app) {
+  while (app->grave) {
+    wsio_conn *c = app->grave;
+    app->grave = c->grave_next;
+    conn_free(c);
+  }
+}
+
+static void on_data(net_conn *nc, uint8_t *p, size_t n) {
+  wsio_conn *c = (wsio_conn *)nc;
+  c->app->st.bytes_in_total += n;
+  switch (c->state) {
+    case CONN_HTTP: http_on_data(c, p, n); break;
+    case CONN_WS:
+    case CONN_WS_CLOSING: ws_on_data(c, p, n); break;
+    default: break; /* CONN_HTTP_CLOSING: discard until the peer's FIN */
+  }
+}
+
+static void on_end(net_conn *nc, int err) {
+  (void)err;
+  conn_kill((wsio_conn *)nc); /* the close callback learns 1006 unless a close arrived */
+}
+
+static void on_drain(net_conn *nc) {
+  wsio_conn *c = (wsio_conn *)nc;
+  if (c->state == CONN_WS && c->route && c->route->ws.drain) c->route->ws.drain(c);
+}
+
+static void post(void *arg) {
+  wsio_app *app = arg;
+  /* A close callback run while reaping may publish again: repeat, boundedly. */
+  for (int i = 0; i < 4 && (app->dirty || app->grave); i++) {
+    if (app->dirty) pubsub_flush_all(app);
+    app_reap(app);
+  }
+  if (app->stopping && net_ctx_count(app->net) == 0) loop_stop(app->loop);
+  if (app->stop_requested && !app->stopping) wsio_app_stop(app);
+}
+
+/* ---- sweep ----------------------------------------------------------------------- */
+
+static void sweep(loop_timer *t) {
+  wsio_app *app = (wsio_app *)((char *)t - offsetof(wsio_app, sweep));
+  uint32_t now = app_now(app);
+  for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) {
+    wsio_conn *c = (wsio_conn *)nc;
+    switch (c->state) {
+      case CONN_HTTP:
+        if (app->o.handshake_timeout_ms && time_reached(now, c->t_due)) {
+          app->st.handshake_timeouts_total++;
+          conn_kill(c);
+        }
+        break;
+      case CONN_HTTP_CLOSING:
+        if (time_reached(now, c->t_due)) conn_kill(c);
+        break;
+      case CONN_WS:
+      case CONN_WS_CLOSING: ws_sweep(c, now); break;
+      default: break;
+    }
+  }
+  app_reap(app);
+}
+
+static uint32_t sweep_period(const wsio_app_options *o) {
+  uint32_t m = 1000;
+  uint32_t ts[] = {o->ping_interval_ms, o->ping_timeout_ms, o->handshake_timeout_ms, o->close_timeout_ms};
+  for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
+    if (ts[i] && ts[i] / 4 < m) m = ts[i] / 4;
+  }
+  return m < 50 ? 50 : m;
+}
+
+/* ---- app ------------------------------------------------------------------------- */
+
+static void on_signal(int signo, void *arg) {
+  (void)signo;
+  wsio_app_stop(arg);
+}
+
+static void on_wakeup(void *arg) {
+  wsio_app *app = arg;
+  if (app->stop_requested && !app->stopping) wsio_app_stop(app);
+}
+
+wsio_app *wsio_app_create(const wsio_app_options *opts) {
+  wsio_app *app = calloc(1, sizeof(*app));
+  if (!app) return NULL;
+  if (opts) app->o = *opts;
+  else wsio_app_options_init(&app->o);
+  app->loop = loop_create();
+  static const net_handlers h = {on_data, on_end, on_drain, on_accept};
+  app->net = app->loop ? net_ctx_create(app->loop, &h, app) : NULL;
+  if (!app->net || loop_set_wakeup(app->loop, on_wakeup, app) < 0) {
+    wsio_app_destroy(app);
+    return NULL;
+  }
+  app->t0 = loop_now_ms(app->loop) - 1;
+  app->port = -1;
+  app->sweep.cb = sweep;
+  app->sweep_ms = sweep_period(&app->o);
+  loop_set_post(app->loop, post, app);
+  return app;
+}
+
+void wsio_app_destroy(wsio_app *app) {
+  if (!app) return;
+  if (app->net) {
+    while (net_ctx_first(app->net)) {
+      wsio_conn *c = (wsio_conn *)net_ctx_first(app->net);
+      c->wsf |= WSF_NOTIFIED; /* destroy runs no callbacks */
+      if (c->state != CONN_DEAD) {
+        if (c->state == CONN_WS || c->state == CONN_WS_CLOSING) app->st.connections_open--;
+        c->state = CONN_DEAD;
+        c->grave_next = app->grave;
+        app->grave = c;
+      }
+      app_reap(app);
+    }
+    app_reap(app);
+    net_ctx_destroy(app->net);
+  }
+  pubsub_free_all(app);
+  for (route *r = app->routes, *nx; r; r = nx) {
+    nx = r->next;
+    free(r->path);
+    free(r->method);
+    free(r);
+  }
+  loop_destroy(app->loop);
+  free(app);
+}
+
+int wsio_app_listen(wsio_app *app, const char *host, int port) {
+  if (port < 0 || port > 65535) return WSIO_EINVAL;
+  net_listener *ls = net_listen(app->net, host ? host : "127.0.0.1", port, 1024, NULL);
+  if (!ls) return errno == EADDRNOTAVAIL ? WSIO_EADDR : WSIO_ESYS;
+  if (app->port < 0) app->port = net_listener_port(ls);
+  return 0;
+}
+
+int wsio_app_port(const wsio_app *app) { return app->port; }
+
+int wsio_app_run(wsio_app *app) {
+  if (app->o.handle_signals && loop_signals(app->loop, on_signal, app) < 0) return WSIO_ESYS;
+  loop_update_time(app->loop);
+  loop_timer_start(app->loop, &app->sweep, app->sweep_ms, app->sweep_ms);
+  int r = loop_run(app->loop);
+  loop_timer_stop(app->loop, &app->sweep);
+  loop_timer_stop(app->loop, &app->shutdown_timer);
+  return r < 0 ? WSIO_ESYS : 0;
+}
+
+static void shutdown_expired(loop_timer *t) {
+  wsio_app *app = (wsio_app *)((char *)t - offsetof(wsio_app, shutdown_timer));
+  for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) conn_kill((wsio_conn *)nc);
+  app_reap(app);
+  loop_stop(app->loop);
+}
+
+void wsio_app_stop(wsio_app *app) {
+  if (app->stopping) return;
+  /* From another thread or a signal handler only a flag and a wake-up are safe; the
+   * loop thread does the work in on_wakeup/post. */
+  if (!app->stop_requested) {
+    app->stop_requested = 1;
+    loop_wakeup(app->loop);
+    return;
+  }
+  app->stopping = 1;
+  net_ctx_close_listeners(app->net); /* stop accepting */
+  for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) {
+    wsio_conn *c = (wsio_conn *)nc;
+    if (c->state == CONN_WS) wsio_conn_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+    else if (c->state == CONN_HTTP && !c->aux) conn_kill(c);
+  }
+  app->shutdown_timer.cb = shutdown_expired;
+  loop_timer_start(app->loop, &app->shutdown_timer, app->o.shutdown_timeout_ms, 0);
+  if (net_ctx_count(app->net) == 0 && !app->grave) loop_stop(app->loop);
+}
+
+void wsio_app_set_user(wsio_app *app, void *user) { app->user = user; }
+void *wsio_app_user(const wsio_app *app) { return app->user; }
+
+void wsio_app_stats(const wsio_app *app, wsio_stats *out) { *out = app->st; }
+
+/* ---- routes ---------------------------------------------------------------------- */
+
+static route *route_add(wsio_app *app, const char *path) {
+  if (!path || path[0] != '/') return NULL;
+  route *r = calloc(1, sizeof(*r));
+  if (!r) return NULL;
+  r->path = strdup(path);
+  if (!r->path) {
+    free(r);
+    return NULL;
+  }
+  r->path_len = strlen(path);
+  route **pp = &app->routes;
+  while (*pp) pp = &(*pp)->next;
+  *pp = r;
+  return r;
+}
+
+static int route_exists(wsio_app *app, const char *path, int is_ws, const char *method) {
+  for (route *r = app->routes; r; r = r->next) {
+    if (strcmp(r->path, path) != 0) continue;
+    if (is_ws || r->is_ws) return 1;
+    if (!method || !r->method || strcmp(method, r->method) == 0) return 1;
+  }
+  return 0;
+}
+
+int wsio_app_ws(wsio_app *app, const char *path, const wsio_ws_handlers *h, void *route_user) {
+  if (!h) return WSIO_EINVAL;
+  if (path && route_exists(app, path, 1, NULL)) return WSIO_EEXIST;
+  route *r = route_add(app, path);
+  if (!r) return path && path[0] == '/' ? WSIO_ENOMEM : WSIO_EINVAL;
+  r->is_ws = 1;
+  r->ws = *h;
+  r->user = route_user;
+  size_t ud = (h->user_data_size + 15) & ~(size_t)15;
+  if (ud > app->user_data_size) app->user_data_size = ud;
+  return 0;
+}
+
+int wsio_app_http(wsio_app *app, const char *method, const char *path, wsio_http_handler handler,
+                  void *route_user) {
+  if (!handler) return WSIO_EINVAL;
+  if (path && route_exists(app, path, 0, method)) return WSIO_EEXIST;
+  route *r = route_add(app, path);
+  if (!r) return path && path[0] == '/' ? WSIO_ENOMEM : WSIO_EINVAL;
+  r->http = handler;
+  r->user = route_user;
+  if (method && !(r->method = strdup(method))) return WSIO_ENOMEM;
+  return 0;
+}

@@ -1,0 +1,171 @@
+/* core/conn.h — the connection and app structures shared by the core's files.
+ *
+ * src/core is the shell around the pure layers: it drives http/parser and the ws/
+ * cores from net's byte callbacks, and implements the public API of include/wsio.h.
+ * Files: app.c (app, routes, listen/run/stop, the sweep, stats), http_session.c
+ * (request heads, routing, responses, the upgrade), ws_session.c (frames to messages,
+ * control frames, close handshake, sends), pubsub.c (topics and batched fan-out). */
+#ifndef WSIO_CORE_CONN_H
+#define WSIO_CORE_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/parser.h"
+#include "loop/loop.h"
+#include "net/net.h"
+#include "wsio.h"
+#include "ws/utf8.h"
+
+typedef enum {
+  CONN_HTTP = 0,     /* reading request heads */
+  CONN_HTTP_CLOSING, /* error answered; waiting for the peer's FIN (input discarded) */
+  CONN_WS,           /* open WebSocket */
+  CONN_WS_CLOSING,   /* close frame sent and/or received */
+  CONN_DEAD,         /* torn down; freed at the next safe point */
+} conn_state;
+
+enum {
+  WSF_IN_FRAME = 1 << 0,      /* reading a frame's payload */
+  WSF_MSG_ACTIVE = 1 << 1,    /* a data message is being assembled */
+  WSF_CLOSE_SENT = 1 << 2,
+  WSF_CLOSE_RECEIVED = 1 << 3,
+  WSF_PING_PENDING = 1 << 4,  /* keep-alive ping sent, nothing received since */
+  WSF_OVER_CAP = 1 << 5,      /* a send was dropped for backpressure */
+  WSF_NOTIFIED = 1 << 6,      /* close callback already ran */
+  WSF_INPUT_DONE = 1 << 7,    /* ignore all further input */
+};
+
+typedef struct route route;
+typedef struct topic topic;
+
+/* Rarely needed WebSocket state, allocated only while a frame header, a control frame
+ * or a message is incomplete across reads. */
+enum { AUX_HTTP = 1, AUX_WS = 2 };
+
+typedef struct ws_aux {
+  uint8_t kind; /* AUX_WS */
+  uint8_t hdr[14];
+  uint8_t hdr_len;
+  uint8_t ctrl_len;
+  uint8_t ctrl[125];
+  ws_utf8 utf8;
+  uint8_t *msg;
+  size_t msg_len, msg_cap;
+} ws_aux;
+
+/* HTTP state kept only while a request head (and body) is incomplete across reads. */
+typedef struct http_aux {
+  uint8_t kind; /* AUX_HTTP */
+  char *buf;
+  size_t len, cap;
+} http_aux;
+
+typedef struct conn_sub {
+  topic *t;
+  uint32_t idx; /* position in t->subs */
+} conn_sub;
+
+struct wsio_conn {
+  net_conn net; /* first: net callbacks cast back */
+  wsio_app *app;
+  route *route;
+  void *aux; /* ws_aux or http_aux, by state */
+  conn_sub *subs;
+  uint32_t nsubs, subs_cap;
+  uint64_t frame_left; /* payload bytes left in the current frame */
+  uint32_t frame_pos;  /* payload bytes of the current frame already read */
+  uint32_t t_rx;       /* app clock (ms) of the last received bytes */
+  uint32_t t_due;      /* handshake / close / ping deadline, by state */
+  uint8_t state;
+  uint8_t wsf;
+  uint8_t frame_op;
+  uint8_t frame_fin;
+  uint8_t msg_op;
+  uint8_t mask[4];
+  uint8_t proto_idx; /* negotiated subprotocol + 1, 0 = none */
+  uint16_t close_code; /* code we sent (for the callback when we failed the conn) */
+  wsio_conn *grave_next;
+  _Alignas(16) unsigned char user[]; /* app->user_data_size bytes */
+};
+
+struct route {
+  route *next;
+  char *path;
+  size_t path_len;
+  char *method; /* HTTP routes: NULL = any */
+  int is_ws;
+  wsio_ws_handlers ws;
+  wsio_http_handler http;
+  void *user;
+};
+
+struct topic {
+  topic *hnext;
+  char *name;
+  uint32_t hash;
+  struct {
+    wsio_conn *c;
+    uint32_t slot; /* index in c->subs */
+  } *subs;
+  uint32_t n, cap;
+  uint8_t *pending; /* frames published in this loop iteration, not yet written */
+  size_t plen, pcap;
+  uint32_t pmsgs;
+  topic *dirty_next;
+  int dirty;
+};
+
+struct wsio_app {
+  wsio_app_options o;
+  loop *loop;
+  net_ctx *net;
+  route *routes;
+  size_t user_data_size; /* max over WebSocket routes, allocated with every conn */
+  uint64_t t0;
+  loop_timer sweep;
+  uint32_t sweep_ms;
+  loop_timer shutdown_timer;
+  int stopping;
+  volatile int stop_requested;
+  wsio_conn *grave;
+  topic **buckets;
+  size_t nbuckets, ntopics;
+  topic *dirty, *dirty_tail;
+  wsio_stats st;
+  void *user;
+  int port;
+};
+
+static inline uint32_t app_now(const wsio_app *a) { return (uint32_t)(loop_now_ms(a->loop) - a->t0); }
+/* Wrap-safe "a is at or after b" on the 32-bit millisecond clock. */
+static inline int time_reached(uint32_t now, uint32_t due) { return (int32_t)(now - due) >= 0; }
+
+/* app.c */
+void conn_kill(wsio_conn *c); /* close the fd now, free at the next safe point */
+void app_reap(wsio_app *app);
+
+/* http_session.c */
+void http_on_data(wsio_conn *c, uint8_t *p, size_t n);
+void http_send_error(wsio_conn *c, int status, const char *reason, const char *extra_headers);
+void http_aux_free(wsio_conn *c);
+
+/* ws_session.c */
+void ws_on_data(wsio_conn *c, uint8_t *p, size_t n);
+void ws_opened(wsio_conn *c);
+void ws_sweep(wsio_conn *c, uint32_t now);
+void ws_notify_close(wsio_conn *c, int code, const uint8_t *reason, size_t len);
+void ws_aux_free(wsio_conn *c);
+void ws_send_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t rlen);
+
+/* pubsub.c */
+void pubsub_flush_all(wsio_app *app);
+void pubsub_conn_drop(wsio_conn *c);
+void pubsub_free_all(wsio_app *app);
+static inline void pubsub_before_direct_send(wsio_conn *c) {
+  /* Keep a connection's byte order: what was published to it earlier in this
+   * iteration must be written before a direct send. */
+  if (c->nsubs && c->app->dirty) pubsub_flush_all(c->app);
+}
+
+#endif

@@ -1,0 +1,398 @@
+/* core/http_session.c — a connection before (or instead of) WebSocket: buffers request
+ * heads and bodies within limits, routes them, answers plain HTTP routes and errors,
+ * keeps HTTP/1.1 connections alive, and performs the RFC 6455 upgrade.
+ *
+ * The head is parsed straight from the loop's receive buffer when it arrives in one
+ * read (the common case); only a partial head is copied into http_aux. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/conn.h"
+#include "http/response.h"
+#include "ws/frame.h"
+#include "ws/handshake.h"
+
+#define HTTP_MAX_HEADERS_HARD 256
+
+struct wsio_request {
+  const http_request *h;
+  const uint8_t *body;
+  size_t body_len;
+  wsio_conn *c;
+  char addr[48];
+};
+
+struct wsio_response {
+  wsio_conn *c;
+  int sent;
+  int head_only;
+  int keep_alive;
+  char *hdrs;
+  size_t hlen, hcap;
+};
+
+void http_aux_free(wsio_conn *c) {
+  http_aux *a = c->aux;
+  if (!a) return;
+  free(a->buf);
+  free(a);
+  c->aux = NULL;
+}
+
+/* Answers status with a short text body and closes the connection politely: the
+ * write side is shut after the answer and input is discarded until the peer's FIN
+ * (closing at once could turn unread input into a RST that destroys the answer). */
+void http_send_error(wsio_conn *c, int status, const char *reason, const char *extra) {
+  wsio_app *app = c->app;
+  char body[256], head[512];
+  int bl = snprintf(body, sizeof(body), "%s\n", reason ? reason : http_status_text(status));
+  if (bl < 0) bl = 0;
+  if ((size_t)bl >= sizeof(body)) bl = sizeof(body) - 1;
+  size_t hl = http_format_head(head, sizeof(head), status, "text/plain; charset=utf-8", (size_t)bl,
+                               extra, 0);
+  net_write2(&c->net, head, hl, body, (size_t)bl);
+  net_shutdown_write(&c->net);
+  http_aux_free(c);
+  c->state = CONN_HTTP_CLOSING;
+  c->t_due = app_now(app) + (app->o.close_timeout_ms ? app->o.close_timeout_ms : 1000);
+}
+
+/* ---- request accessors ----------------------------------------------------------- */
+
+const char *wsio_request_method(const wsio_request *req, size_t *len) {
+  *len = req->h->method_len;
+  return req->h->method;
+}
+
+const char *wsio_request_path(const wsio_request *req, size_t *len) {
+  *len = req->h->path_len;
+  return req->h->path;
+}
+
+const char *wsio_request_query(const wsio_request *req, size_t *len) {
+  *len = req->h->query_len;
+  return req->h->query;
+}
+
+const char *wsio_request_header(const wsio_request *req, const char *name, size_t *len) {
+  const http_header *hd = http_header_find(req->h, name);
+  if (!hd) {
+    if (len) *len = 0;
+    return NULL;
+  }
+  if (len) *len = hd->value_len;
+  return hd->value;
+}
+
+const uint8_t *wsio_request_body(const wsio_request *req, size_t *len) {
+  *len = req->body_len;
+  return req->body;
+}
+
+const char *wsio_request_remote_address(const wsio_request *req) {
+  wsio_request *r = (wsio_request *)req;
+  if (!r->addr[0]) net_peer_string(&r->c->net, r->addr, sizeof(r->addr));
+  return r->addr;
+}
+
+static int hexval(int ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decodes s[0..n) into out (cap > 0); '+' means space in query strings. */
+static int url_decode(const char *s, size_t n, char *out, size_t cap) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    int ch = (unsigned char)s[i];
+    if (ch == '+') ch = ' ';
+    else if (ch == '%' && i + 2 < n + 0 && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+      ch = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
+      i += 2;
+    }
+    if (o + 1 < cap) out[o] = (char)ch;
+    o++;
+  }
+  out[o < cap ? o : cap - 1] = '\0';
+  return (int)o;
+}
+
+int wsio_request_query_param(const wsio_request *req, const char *key, char *out, size_t cap) {
+  const char *q = req->h->query;
+  size_t n = req->h->query_len, klen = strlen(key);
+  if (!q || !cap) return -1;
+  size_t i = 0;
+  while (i <= n) {
+    size_t j = i;
+    while (j < n && q[j] != '&') j++;
+    const char *eq = memchr(q + i, '=', j - i);
+    size_t kl = eq ? (size_t)(eq - (q + i)) : j - i;
+    if (kl == klen && memcmp(q + i, key, klen) == 0) {
+      if (!eq) {
+        out[0] = '\0';
+        return 0;
+      }
+      return url_decode(eq + 1, (size_t)(q + j - (eq + 1)), out, cap);
+    }
+    i = j + 1;
+  }
+  return -1;
+}
+
+/* ---- responses ------------------------------------------------------------------- */
+
+int wsio_response_header(wsio_response *res, const char *name, const char *value) {
+  if (res->sent || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return WSIO_EINVAL;
+  size_t need = strlen(name) + strlen(value) + 4;
+  if (res->hlen + need + 1 > res->hcap) {
+    size_t cap = res->hcap ? res->hcap * 2 : 256;
+    while (cap < res->hlen + need + 1) cap *= 2;
+    char *p = realloc(res->hdrs, cap);
+    if (!p) return WSIO_ENOMEM;
+    res->hdrs = p;
+    res->hcap = cap;
+  }
+  res->hlen += (size_t)sprintf(res->hdrs + res->hlen, "%s: %s\r\n", name, value);
+  return 0;
+}
+
+int wsio_response_send(wsio_response *res, int status, const char *content_type, const void *body,
+                       size_t len) {
+  if (res->sent) return WSIO_EINVAL;
+  res->sent = 1;
+  char stack[1024];
+  size_t cap = sizeof(stack) > res->hlen + 256 ? sizeof(stack) : res->hlen + 256;
+  char *head = cap > sizeof(stack) ? malloc(cap) : stack;
+  if (!head) return WSIO_ENOMEM;
+  size_t hl = http_format_head(head, cap, status, content_type ? content_type : "text/plain; charset=utf-8",
+                               len, res->hdrs, res->keep_alive);
+  int r = net_write2(&res->c->net, head, hl, body, res->head_only ? 0 : len);
+  if (head != stack) free(head);
+  return r < 0 ? WSIO_ECLOSED : 0;
+}
+
+/* ---- routing --------------------------------------------------------------------- */
+
+static route *route_find(wsio_app *app, const http_request *h, int *method_mismatch) {
+  route *path_match = NULL;
+  for (route *r = app->routes; r; r = r->next) {
+    if (r->path_len != h->path_len || memcmp(r->path, h->path, h->path_len) != 0) continue;
+    path_match = r;
+    if (r->is_ws || !r->method) return r;
+    if (r->method && h->method_len == strlen(r->method) && memcmp(r->method, h->method, h->method_len) == 0)
+      return r;
+    if (strcmp(r->method, "GET") == 0 && h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0) return r;
+  }
+  *method_mismatch = path_match != NULL;
+  return NULL;
+}
+
+static int wants_keep_alive(const http_request *h) {
+  const http_header *conn = http_header_find(h, "connection");
+  if (h->version_major == 1 && h->version_minor == 0)
+    return conn && http_token_list_contains(conn->value, conn->value_len, "keep-alive");
+  return !(conn && http_token_list_contains(conn->value, conn->value_len, "close"));
+}
+
+static void serve_http(wsio_conn *c, route *r, const http_request *h, const uint8_t *body, size_t blen) {
+  wsio_request req = {.h = h, .body = body, .body_len = blen, .c = c};
+  wsio_response res = {.c = c, .keep_alive = wants_keep_alive(h)};
+  res.head_only = h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0;
+  r->http(&req, &res, r->user);
+  if (!res.sent) wsio_response_send(&res, 500, NULL, "handler sent no response\n", 25);
+  free(res.hdrs);
+  if (!res.keep_alive) {
+    net_shutdown_write(&c->net);
+    c->state = CONN_HTTP_CLOSING;
+    c->t_due = app_now(c->app) + (c->app->o.close_timeout_ms ? c->app->o.close_timeout_ms : 1000);
+  } else {
+    c->t_due = app_now(c->app) + c->app->o.handshake_timeout_ms; /* idle keep-alive bound */
+  }
+}
+
+/* Returns 1 when the connection became a WebSocket. */
+static int upgrade(wsio_conn *c, route *r, const http_request *h) {
+  wsio_app *app = c->app;
+  ws_handshake hs;
+  if (ws_handshake_check(h, &hs) != 101) {
+    app->st.handshake_failures_total++;
+    http_send_error(c, hs.status, hs.reason, hs.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
+    return 0;
+  }
+  if (app->st.connections_open >= app->o.max_connections) {
+    app->st.handshake_failures_total++;
+    http_send_error(c, 503, "too many connections", "Retry-After: 1\r\n");
+    return 0;
+  }
+  if (r->ws.user_data_size > app->user_data_size) {
+    http_send_error(c, 500, "route registered after listening with larger user data", NULL);
+    return 0;
+  }
+  if (r->ws.upgrade) {
+    wsio_request req = {.h = h, .c = c};
+    const char *why = NULL;
+    int st = r->ws.upgrade(&req, c->user, &why, r->user);
+    if (st != 0) {
+      app->st.handshake_failures_total++;
+      http_send_error(c, st >= 400 && st <= 599 ? st : 403, why ? why : "refused", NULL);
+      return 0;
+    }
+  }
+  const char *proto = NULL;
+  if (r->ws.subprotocols && hs.protocols) {
+    proto = ws_subprotocol_select(hs.protocols, hs.protocols_len, r->ws.subprotocols);
+    for (int i = 0; proto && r->ws.subprotocols[i]; i++)
+      if (r->ws.subprotocols[i] == proto) c->proto_idx = (uint8_t)(i + 1);
+  }
+  char accept[WS_ACCEPT_LEN + 1], resp[256];
+  ws_accept_key(hs.key, hs.key_len, accept);
+  int n = snprintf(resp, sizeof(resp),
+                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
+                   accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "", proto ? "\r\n" : "");
+  if (n < 0 || (size_t)n >= sizeof(resp)) {
+    http_send_error(c, 500, "subprotocol name too long", NULL);
+    return 0;
+  }
+  net_write(&c->net, resp, (size_t)n);
+  c->route = r;
+  c->state = CONN_WS;
+  ws_opened(c);
+  return 1;
+}
+
+/* Handles one complete head at buf (head_len bytes, then avail - head_len more bytes
+ * already received). Returns bytes consumed from buf, or 0 when the body is not
+ * complete yet (everything must then be kept). Sets *ws when the connection became a
+ * WebSocket (the rest of the buffer is WebSocket data). */
+static size_t handle_request(wsio_conn *c, const http_request *h, size_t head_len, const char *buf,
+                             size_t avail, int *ws) {
+  wsio_app *app = c->app;
+  app->st.http_requests_total++;
+  if (h->version_major != 1) {
+    http_send_error(c, 505, "only HTTP/1.x is supported", NULL);
+    return avail;
+  }
+  if (http_header_find(h, "transfer-encoding")) {
+    http_send_error(c, 501, "Transfer-Encoding is not supported; send Content-Length", NULL);
+    return avail;
+  }
+  uint64_t blen = 0;
+  const http_header *cl = http_header_find(h, "content-length");
+  if (cl && (http_header_count(h, "content-length") != 1 || http_parse_content_length(cl->value, cl->value_len, &blen) < 0)) {
+    http_send_error(c, 400, "invalid Content-Length", NULL);
+    return avail;
+  }
+  int mismatch = 0;
+  route *r = route_find(app, h, &mismatch);
+  if (r && r->is_ws) {
+    if (!(h->method_len == 3 && memcmp(h->method, "GET", 3) == 0)) {
+      http_send_error(c, 405, "a WebSocket endpoint accepts only GET", "Allow: GET\r\n");
+      return avail;
+    }
+    if (upgrade(c, r, h)) *ws = 1;
+    return head_len;
+  }
+  if (blen > app->o.max_body_size) {
+    http_send_error(c, 413, "request body too large", NULL);
+    return avail;
+  }
+  if (avail - head_len < blen) return 0;
+  if (!r) {
+    http_send_error(c, mismatch ? 405 : 404, mismatch ? "method not allowed" : "not found", NULL);
+    return avail;
+  }
+  serve_http(c, r, h, (const uint8_t *)buf + head_len, (size_t)blen);
+  return head_len + (size_t)blen;
+}
+
+static int aux_append(wsio_conn *c, const uint8_t *p, size_t n) {
+  http_aux *a = c->aux;
+  if (!a) {
+    a = c->aux = calloc(1, sizeof(*a));
+    if (!a) return -1;
+    a->kind = AUX_HTTP;
+  }
+  if (a->len + n > a->cap) {
+    size_t cap = a->cap ? a->cap : 1024;
+    while (cap < a->len + n) cap *= 2;
+    char *b = realloc(a->buf, cap);
+    if (!b) return -1;
+    a->buf = b;
+    a->cap = cap;
+  }
+  memcpy(a->buf + a->len, p, n);
+  a->len += n;
+  return 0;
+}
+
+/* Parses and serves every complete request in buf[0..n); returns bytes consumed. */
+static size_t serve_buffer(wsio_conn *c, const char *buf, size_t n, int *ws) {
+  wsio_app *app = c->app;
+  size_t off = 0;
+  size_t maxh = app->o.max_headers < HTTP_MAX_HEADERS_HARD ? app->o.max_headers : HTTP_MAX_HEADERS_HARD;
+  http_header hdrs[HTTP_MAX_HEADERS_HARD];
+  while (off < n && c->state == CONN_HTTP && !*ws) {
+    http_request h = {.headers = hdrs};
+    int r = http_parse_request(buf + off, n - off, &h, maxh);
+    if (r == HTTP_PARSE_INCOMPLETE) {
+      if (n - off > app->o.max_header_size) {
+        app->st.handshake_failures_total++;
+        http_send_error(c, 431, "request head too large", NULL);
+        return n;
+      }
+      break;
+    }
+    if (r == HTTP_PARSE_TOO_MANY_HEADERS || (r > 0 && (size_t)r > app->o.max_header_size)) {
+      app->st.handshake_failures_total++;
+      http_send_error(c, 431, r > 0 ? "request head too large" : "too many header fields", NULL);
+      return n;
+    }
+    if (r < 0) {
+      app->st.handshake_failures_total++;
+      http_send_error(c, 400, "malformed HTTP request", NULL);
+      return n;
+    }
+    size_t used = handle_request(c, &h, (size_t)r, buf + off, n - off, ws);
+    if (!used) break;
+    off += used;
+  }
+  return off;
+}
+
+void http_on_data(wsio_conn *c, uint8_t *p, size_t n) {
+  int ws = 0;
+  http_aux *a = c->aux;
+  if (!a || !a->len) {
+    size_t used = serve_buffer(c, (const char *)p, n, &ws);
+    if (ws) {
+      http_aux_free(c);
+      if (used < n && c->state == CONN_WS) ws_on_data(c, p + used, n - used);
+      return;
+    }
+    if (c->state == CONN_HTTP && used < n && aux_append(c, p + used, n - used) < 0) conn_kill(c);
+    return;
+  }
+  if (aux_append(c, p, n) < 0) {
+    conn_kill(c);
+    return;
+  }
+  size_t used = serve_buffer(c, a->buf, a->len, &ws);
+  if (ws) {
+    /* Bytes after the head are WebSocket frames sent before our 101 arrived: detach
+     * the head buffer (c->aux becomes the WebSocket state) and feed them. */
+    c->aux = NULL;
+    if (used < a->len && c->state == CONN_WS) ws_on_data(c, (uint8_t *)a->buf + used, a->len - used);
+    free(a->buf);
+    free(a);
+    return;
+  }
+  if (c->state != CONN_HTTP) return;
+  a = c->aux;
+  if (!a) return;
+  memmove(a->buf, a->buf + used, a->len - used);
+  a->len -= used;
+}

@@ -1,0 +1,252 @@
+/* core/pubsub.c — topics: subscriptions and batched fan-out of published messages.
+ *
+ * A publish frames the message once and appends the frame to the topic's pending
+ * buffer. The buffer is written to every subscriber when the loop finishes the
+ * current batch of events (or earlier, before anything else is written to one of the
+ * subscribers, to keep each connection's byte order). A subscriber receiving several
+ * publishes in one iteration therefore gets them in a single send(2), and the bytes
+ * are shared: a subscriber gets its own copy only of what its kernel buffer refused.
+ *
+ * Subscriptions are indexed both ways (topic -> subscribers, connection -> topics) so
+ * that unsubscribing, and dropping a closed connection, costs O(its topics). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/conn.h"
+#include "ws/frame.h"
+
+#define TOPIC_FLUSH_AT (64 * 1024)
+
+static uint32_t hash_name(const char *s) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  while (*s) h = (h ^ (uint8_t)*s++) * 16777619u;
+  return h;
+}
+
+static topic *topic_find(const wsio_app *app, const char *name, uint32_t h) {
+  if (!app->nbuckets) return NULL;
+  for (topic *t = app->buckets[h & (app->nbuckets - 1)]; t; t = t->hnext)
+    if (t->hash == h && strcmp(t->name, name) == 0) return t;
+  return NULL;
+}
+
+static int table_grow(wsio_app *app) {
+  size_t nb = app->nbuckets ? app->nbuckets * 2 : 64;
+  topic **b = calloc(nb, sizeof(*b));
+  if (!b) return -1;
+  for (size_t i = 0; i < app->nbuckets; i++) {
+    for (topic *t = app->buckets[i], *nx; t; t = nx) {
+      nx = t->hnext;
+      t->hnext = b[t->hash & (nb - 1)];
+      b[t->hash & (nb - 1)] = t;
+    }
+  }
+  free(app->buckets);
+  app->buckets = b;
+  app->nbuckets = nb;
+  return 0;
+}
+
+static topic *topic_get(wsio_app *app, const char *name) {
+  uint32_t h = hash_name(name);
+  topic *t = topic_find(app, name, h);
+  if (t) return t;
+  if (app->ntopics + 1 > app->nbuckets && table_grow(app) < 0) return NULL;
+  t = calloc(1, sizeof(*t));
+  if (!t || !(t->name = strdup(name))) {
+    free(t);
+    return NULL;
+  }
+  t->hash = h;
+  t->hnext = app->buckets[h & (app->nbuckets - 1)];
+  app->buckets[h & (app->nbuckets - 1)] = t;
+  app->ntopics++;
+  return t;
+}
+
+static void topic_free(wsio_app *app, topic *t) {
+  topic **pp = &app->buckets[t->hash & (app->nbuckets - 1)];
+  while (*pp != t) pp = &(*pp)->hnext;
+  *pp = t->hnext;
+  app->ntopics--;
+  free(t->name);
+  free(t->subs);
+  free(t->pending);
+  free(t);
+}
+
+/* Writes the topic's pending frames to every subscriber. */
+static void topic_flush(wsio_app *app, topic *t) {
+  size_t cap = app->o.max_backpressure;
+  for (uint32_t i = 0; i < t->n; i++) {
+    wsio_conn *c = t->subs[i].c;
+    if (c->state != CONN_WS) continue;
+    if (cap && net_buffered(&c->net) >= cap) {
+      app->st.dropped_backpressure_total += t->pmsgs;
+      c->wsf |= WSF_OVER_CAP;
+      continue;
+    }
+    if (net_write(&c->net, t->pending, t->plen) < 0) continue;
+    app->st.deliveries_total += t->pmsgs;
+    app->st.bytes_out_total += t->plen;
+  }
+  app->st.messages_out_total += (uint64_t)t->pmsgs * t->n;
+  t->plen = 0;
+  t->pmsgs = 0;
+  if (t->pcap > TOPIC_FLUSH_AT * 2) { /* a big message passed: give the memory back */
+    free(t->pending);
+    t->pending = NULL;
+    t->pcap = 0;
+  }
+}
+
+/* The dirty list is FIFO so that topics are flushed in the order of their first
+ * publish in the iteration. */
+static void dirty_unlink(wsio_app *app, topic *t) {
+  topic *prev = NULL;
+  for (topic **pp = &app->dirty; *pp; prev = *pp, pp = &(*pp)->dirty_next) {
+    if (*pp == t) {
+      *pp = t->dirty_next;
+      if (app->dirty_tail == t) app->dirty_tail = prev;
+      break;
+    }
+  }
+  t->dirty = 0;
+  t->dirty_next = NULL;
+}
+
+void pubsub_flush_all(wsio_app *app) {
+  while (app->dirty) {
+    topic *t = app->dirty;
+    dirty_unlink(app, t);
+    topic_flush(app, t);
+    if (!t->n) topic_free(app, t);
+  }
+}
+
+static void flush_one(wsio_app *app, topic *t) {
+  if (!t->dirty) return;
+  dirty_unlink(app, t);
+  topic_flush(app, t);
+}
+
+static void sub_remove(wsio_app *app, wsio_conn *c, uint32_t ci) {
+  topic *t = c->subs[ci].t;
+  uint32_t ti = c->subs[ci].idx;
+  /* swap-remove from the topic, fixing the moved subscriber's back-index */
+  t->subs[ti] = t->subs[--t->n];
+  if (ti < t->n) t->subs[ti].c->subs[t->subs[ti].slot].idx = ti;
+  /* swap-remove from the connection */
+  c->subs[ci] = c->subs[--c->nsubs];
+  if (ci < c->nsubs) {
+    topic *mt = c->subs[ci].t;
+    mt->subs[c->subs[ci].idx].slot = ci;
+  }
+  if (!t->n && !t->dirty) topic_free(app, t);
+}
+
+static int sub_index(const wsio_conn *c, const char *name) {
+  for (uint32_t i = 0; i < c->nsubs; i++)
+    if (strcmp(c->subs[i].t->name, name) == 0) return (int)i;
+  return -1;
+}
+
+int wsio_conn_subscribe(wsio_conn *c, const char *name) {
+  wsio_app *app = c->app;
+  if (c->state != CONN_WS && c->state != CONN_WS_CLOSING) return WSIO_ECLOSED;
+  if (sub_index(c, name) >= 0) return 0;
+  topic *t = topic_get(app, name);
+  if (!t) return WSIO_ENOMEM;
+  flush_one(app, t); /* earlier publishes are not for this new subscriber */
+  if (c->nsubs == c->subs_cap) {
+    uint32_t cap = c->subs_cap ? c->subs_cap * 2 : 2;
+    conn_sub *s = realloc(c->subs, cap * sizeof(*s));
+    if (!s) goto oom;
+    c->subs = s;
+    c->subs_cap = cap;
+  }
+  if (t->n == t->cap) {
+    uint32_t cap = t->cap ? t->cap * 2 : 8;
+    void *s = realloc(t->subs, cap * sizeof(*t->subs));
+    if (!s) goto oom;
+    t->subs = s;
+    t->cap = cap;
+  }
+  t->subs[t->n].c = c;
+  t->subs[t->n].slot = c->nsubs;
+  c->subs[c->nsubs].t = t;
+  c->subs[c->nsubs].idx = t->n;
+  t->n++;
+  c->nsubs++;
+  return 0;
+oom:
+  if (!t->n) topic_free(app, t);
+  return WSIO_ENOMEM;
+}
+
+int wsio_conn_unsubscribe(wsio_conn *c, const char *name) {
+  int i = sub_index(c, name);
+  if (i < 0) return 0;
+  flush_one(c->app, c->subs[i].t); /* what was published while subscribed is delivered */
+  sub_remove(c->app, c, (uint32_t)i);
+  return 1;
+}
+
+int wsio_conn_is_subscribed(const wsio_conn *c, const char *name) { return sub_index(c, name) >= 0; }
+
+void pubsub_conn_drop(wsio_conn *c) {
+  while (c->nsubs) sub_remove(c->app, c, c->nsubs - 1);
+  free(c->subs);
+  c->subs = NULL;
+  c->subs_cap = 0;
+}
+
+int wsio_app_publish(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op) {
+  topic *t = topic_find(app, name, hash_name(name));
+  if (!t || !t->n) return 0;
+  uint8_t hdr[WS_FRAME_MAX_HEADER];
+  size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, len, NULL);
+  if (t->plen + hl + len > t->pcap) {
+    size_t cap = t->pcap ? t->pcap : 4096;
+    while (cap < t->plen + hl + len) cap *= 2;
+    uint8_t *p = realloc(t->pending, cap);
+    if (!p) return WSIO_ENOMEM;
+    t->pending = p;
+    t->pcap = cap;
+  }
+  memcpy(t->pending + t->plen, hdr, hl);
+  memcpy(t->pending + t->plen + hl, data, len);
+  t->plen += hl + len;
+  t->pmsgs++;
+  app->st.publishes_total++;
+  if (!t->dirty) {
+    t->dirty = 1;
+    if (app->dirty_tail) app->dirty_tail->dirty_next = t;
+    else app->dirty = t;
+    app->dirty_tail = t;
+  }
+  int n = (int)t->n;
+  if (t->plen >= TOPIC_FLUSH_AT) flush_one(app, t);
+  return n;
+}
+
+size_t wsio_app_num_subscribers(const wsio_app *app, const char *name) {
+  topic *t = topic_find(app, name, hash_name(name));
+  return t ? t->n : 0;
+}
+
+void pubsub_free_all(wsio_app *app) {
+  for (size_t i = 0; i < app->nbuckets; i++) {
+    for (topic *t = app->buckets[i], *nx; t; t = nx) {
+      nx = t->hnext;
+      free(t->name);
+      free(t->subs);
+      free(t->pending);
+      free(t);
+    }
+  }
+  free(app->buckets);
+  app->buckets = NULL;
+  app->nbuckets = app->ntopics = 0;
+  app->dirty = app->dirty_tail = NULL;
+}

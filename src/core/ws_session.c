@@ -1,0 +1,371 @@
+/* core/ws_session.c — an open WebSocket connection: turns received bytes into frames
+ * and messages (RFC 6455 5), answers control frames, runs the close handshake (7),
+ * keeps the connection alive with pings, and sends.
+ *
+ * Read path: frames are unmasked in place in the loop's receive buffer. A message
+ * that arrives whole in one read (the common case) is delivered from there without a
+ * copy; only messages split across reads or fragmented are assembled in ws_aux.
+ * Text is validated incrementally, so invalid UTF-8 fails the connection at the
+ * first bad byte, not at the end of a long fragmented message. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/conn.h"
+#include "ws/close.h"
+#include "ws/frame.h"
+
+static ws_aux *aux_get(wsio_conn *c) {
+  if (!c->aux) {
+    ws_aux *a = calloc(1, sizeof(*a));
+    if (!a) return NULL;
+    a->kind = AUX_WS;
+    c->aux = a;
+  }
+  return c->aux;
+}
+
+void ws_aux_free(wsio_conn *c) {
+  ws_aux *a = c->aux;
+  if (!a) return;
+  free(a->msg);
+  free(a);
+  c->aux = NULL;
+}
+
+static void aux_release_if_idle(wsio_conn *c) {
+  ws_aux *a = c->aux;
+  if (a && !a->hdr_len && !a->ctrl_len && !(c->wsf & WSF_MSG_ACTIVE)) ws_aux_free(c);
+}
+
+void ws_notify_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) {
+  if (c->wsf & WSF_NOTIFIED) return;
+  c->wsf |= WSF_NOTIFIED;
+  if (c->route && c->route->ws.close) c->route->ws.close(c, code, reason, len);
+}
+
+void ws_opened(wsio_conn *c) {
+  wsio_app *app = c->app;
+  app->st.connections_open++;
+  app->st.connections_total++;
+  c->t_rx = app_now(app);
+  if (c->route->ws.open) c->route->ws.open(c);
+}
+
+static void enter_closing(wsio_conn *c) {
+  c->state = CONN_WS_CLOSING;
+  c->t_due = app_now(c->app) + (c->app->o.close_timeout_ms ? c->app->o.close_timeout_ms : 1000);
+}
+
+void ws_send_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t rlen) {
+  uint8_t payload[125], hdr[WS_FRAME_MAX_HEADER];
+  size_t n = ws_close_encode(payload, code, reason, rlen);
+  size_t hl = ws_frame_header_encode(hdr, 1, 0, WS_OP_CLOSE, n, NULL);
+  pubsub_before_direct_send(c);
+  /* A close frame is never refused for backpressure: it is how the peer learns why. */
+  net_write2(&c->net, hdr, hl, payload, n);
+  c->wsf |= WSF_CLOSE_SENT;
+  c->close_code = (uint16_t)code;
+}
+
+/* RFC 6455 7.1.7 "Fail the WebSocket Connection": send a close frame with the reason,
+ * stop reading messages, and let the TCP connection end after our close is written. */
+static void fail(wsio_conn *c, unsigned code, const char *reason) {
+  if (c->state != CONN_WS && c->state != CONN_WS_CLOSING) return;
+  c->app->st.protocol_errors_total++;
+  c->wsf |= WSF_INPUT_DONE;
+  if (!(c->wsf & WSF_CLOSE_SENT)) ws_send_close_frame(c, code, reason, strlen(reason));
+  ws_notify_close(c, (int)code, (const uint8_t *)reason, strlen(reason));
+  net_shutdown_write(&c->net);
+  enter_closing(c);
+}
+
+static void deliver(wsio_conn *c, const uint8_t *p, size_t n, uint8_t op) {
+  c->app->st.messages_in_total++;
+  /* After our close frame the peer's data is discarded (RFC 6455 7.1.2 lets us). */
+  if (c->state == CONN_WS && c->route->ws.message) c->route->ws.message(c, p, n, (wsio_opcode)op);
+}
+
+static void on_close_frame(wsio_conn *c, const uint8_t *p, size_t n) {
+  unsigned code;
+  const uint8_t *reason;
+  size_t rlen;
+  if (ws_close_parse(p, n, &code, &reason, &rlen) != 0) {
+    fail(c, WS_CLOSE_PROTOCOL_ERROR, "invalid close frame");
+    return;
+  }
+  c->wsf |= WSF_CLOSE_RECEIVED | WSF_INPUT_DONE;
+  /* RFC 6455 5.5.1: answer with a close, echoing the status code. */
+  if (!(c->wsf & WSF_CLOSE_SENT)) ws_send_close_frame(c, code, NULL, 0);
+  ws_notify_close(c, (int)code, reason, rlen);
+  /* RFC 6455 7.1.1: the server closes the TCP connection first, once our close is out. */
+  net_shutdown_write(&c->net);
+  enter_closing(c);
+}
+
+static void on_control(wsio_conn *c, uint8_t op, const uint8_t *p, size_t n) {
+  switch (op) {
+    case WS_OP_PING:
+      if (!(c->wsf & WSF_CLOSE_SENT)) {
+        uint8_t hdr[WS_FRAME_MAX_HEADER];
+        size_t hl = ws_frame_header_encode(hdr, 1, 0, WS_OP_PONG, n, NULL);
+        pubsub_before_direct_send(c);
+        net_write2(&c->net, hdr, hl, p, n);
+      }
+      break;
+    case WS_OP_PONG:
+      if (c->state == CONN_WS && c->route->ws.pong) c->route->ws.pong(c, p, n);
+      break;
+    case WS_OP_CLOSE: on_close_frame(c, p, n); break;
+    default: break;
+  }
+}
+
+static int msg_append(wsio_conn *c, ws_aux *a, const uint8_t *p, size_t n) {
+  size_t need = a->msg_len + n;
+  if (need > a->msg_cap) {
+    /* Reserve the rest of this frame at once: one allocation per frame, not per read. */
+    size_t cap = a->msg_len + n + (size_t)c->frame_left;
+    if (cap < a->msg_cap * 2) cap = a->msg_cap * 2;
+    if (cap > c->app->o.max_message_size) cap = c->app->o.max_message_size;
+    if (cap < need) cap = need;
+    uint8_t *m = realloc(a->msg, cap);
+    if (!m) return -1;
+    a->msg = m;
+    a->msg_cap = cap;
+  }
+  memcpy(a->msg + a->msg_len, p, n);
+  a->msg_len = need;
+  return 0;
+}
+
+/* Handles take bytes of the current frame's payload at p (still masked). */
+static void on_payload(wsio_conn *c, uint8_t *p, size_t take) {
+  if (take) ws_mask_apply(p, take, c->mask, c->frame_pos);
+  int whole = c->frame_pos == 0 && take == c->frame_left;
+  c->frame_pos += (uint32_t)take;
+  c->frame_left -= take;
+  int done = c->frame_left == 0;
+  if (done) c->wsf &= (uint8_t)~WSF_IN_FRAME;
+  ws_aux *a = c->aux;
+
+  if (c->frame_op >= 8) {
+    if (whole) {
+      on_control(c, c->frame_op, p, take);
+      return;
+    }
+    if (!(a = aux_get(c))) return fail(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+    memcpy(a->ctrl + a->ctrl_len, p, take);
+    a->ctrl_len = (uint8_t)(a->ctrl_len + take);
+    if (done) {
+      size_t n = a->ctrl_len;
+      a->ctrl_len = 0;
+      on_control(c, c->frame_op, a->ctrl, n);
+    }
+    return;
+  }
+
+  if (whole && c->frame_fin && c->frame_op != WS_OP_CONT) {
+    /* The whole message is in the receive buffer: validate and deliver in place. */
+    if (c->msg_op == WS_OP_TEXT && !ws_utf8_valid(p, take))
+      return fail(c, WS_CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message");
+    c->wsf &= (uint8_t)~WSF_MSG_ACTIVE;
+    deliver(c, p, take, c->msg_op);
+    return;
+  }
+  if (!(a = aux_get(c))) return fail(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+  if (c->msg_op == WS_OP_TEXT && ws_utf8_feed(&a->utf8, p, take) < 0)
+    return fail(c, WS_CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message");
+  if (take && msg_append(c, a, p, take) < 0) return fail(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+  if (!done || !c->frame_fin) return;
+  if (c->msg_op == WS_OP_TEXT && !ws_utf8_complete(&a->utf8))
+    return fail(c, WS_CLOSE_INVALID_PAYLOAD, "truncated UTF-8 sequence at end of text message");
+  size_t len = a->msg_len;
+  a->msg_len = 0;
+  ws_utf8_init(&a->utf8);
+  c->wsf &= (uint8_t)~WSF_MSG_ACTIVE;
+  deliver(c, a->msg, len, c->msg_op);
+}
+
+/* Starts a frame from a parsed header; returns 0 when the connection was failed. */
+static int begin_frame(wsio_conn *c, const ws_frame_header *h) {
+  int code = ws_frame_check(h, 1, 0);
+  if (code) {
+    fail(c, (unsigned)code, h->rsv ? "reserved bits set without an extension"
+                           : !h->masked ? "client frames must be masked"
+                           : (h->opcode >= 8 && (!h->fin || h->payload_len > 125)) ? "invalid control frame"
+                                                                                  : "reserved opcode");
+    return 0;
+  }
+  if (h->opcode < 8) {
+    if (h->opcode == WS_OP_CONT && !(c->wsf & WSF_MSG_ACTIVE)) {
+      fail(c, WS_CLOSE_PROTOCOL_ERROR, "continuation frame without a message to continue");
+      return 0;
+    }
+    if (h->opcode != WS_OP_CONT && (c->wsf & WSF_MSG_ACTIVE)) {
+      fail(c, WS_CLOSE_PROTOCOL_ERROR, "new message started inside a fragmented message");
+      return 0;
+    }
+    ws_aux *a = c->aux;
+    size_t have = (a && (c->wsf & WSF_MSG_ACTIVE)) ? a->msg_len : 0;
+    if (h->payload_len > c->app->o.max_message_size - have) {
+      fail(c, WS_CLOSE_TOO_BIG, "message too big");
+      return 0;
+    }
+    if (h->opcode != WS_OP_CONT) {
+      c->msg_op = h->opcode;
+      c->wsf |= WSF_MSG_ACTIVE;
+    }
+  }
+  c->frame_op = h->opcode;
+  c->frame_fin = h->fin;
+  memcpy(c->mask, h->mask, 4);
+  c->frame_left = h->payload_len;
+  c->frame_pos = 0;
+  c->wsf |= WSF_IN_FRAME;
+  if (h->payload_len == 0) on_payload(c, NULL, 0);
+  return 1;
+}
+
+/* Parses the next frame header from p (joining a header split across reads). Returns
+ * the bytes consumed, or 0 when the connection was failed. */
+static size_t read_header(wsio_conn *c, uint8_t *p, size_t n) {
+  ws_frame_header h;
+  ws_aux *a = c->aux;
+  size_t used;
+  int r;
+  if (a && a->hdr_len) {
+    size_t old = a->hdr_len, cp = n < sizeof(a->hdr) - old ? n : sizeof(a->hdr) - old;
+    memcpy(a->hdr + old, p, cp);
+    r = ws_frame_parse_header(a->hdr, old + cp, &h);
+    if (r == WS_FRAME_INCOMPLETE) {
+      a->hdr_len = (uint8_t)(old + cp);
+      return cp;
+    }
+    a->hdr_len = 0;
+    used = (size_t)r - old;
+  } else {
+    r = ws_frame_parse_header(p, n, &h);
+    if (r == WS_FRAME_INCOMPLETE) {
+      if (!(a = aux_get(c))) {
+        fail(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+        return 0;
+      }
+      memcpy(a->hdr, p, n);
+      a->hdr_len = (uint8_t)n;
+      return n;
+    }
+    used = (size_t)r;
+  }
+  if (r < 0) {
+    fail(c, WS_CLOSE_PROTOCOL_ERROR, "invalid frame length");
+    return 0;
+  }
+  return begin_frame(c, &h) ? used : 0;
+}
+
+void ws_on_data(wsio_conn *c, uint8_t *p, size_t n) {
+  c->t_rx = app_now(c->app);
+  c->wsf &= (uint8_t)~WSF_PING_PENDING;
+  while (n && !(c->wsf & WSF_INPUT_DONE) && c->state != CONN_DEAD) {
+    if (!(c->wsf & WSF_IN_FRAME)) {
+      size_t used = read_header(c, p, n);
+      if (!used) break;
+      p += used;
+      n -= used;
+      continue;
+    }
+    size_t take = c->frame_left < n ? (size_t)c->frame_left : n;
+    on_payload(c, p, take);
+    p += take;
+    n -= take;
+  }
+  if (c->state != CONN_DEAD) aux_release_if_idle(c);
+}
+
+void ws_sweep(wsio_conn *c, uint32_t now) {
+  wsio_app *app = c->app;
+  if (c->state == CONN_WS_CLOSING) {
+    if (time_reached(now, c->t_due)) conn_kill(c);
+    return;
+  }
+  if (c->wsf & WSF_OVER_CAP) {
+    c->wsf &= (uint8_t)~WSF_OVER_CAP;
+    if (app->o.max_backpressure && net_buffered(&c->net) >= app->o.max_backpressure) {
+      app->st.closed_backpressure_total++;
+      wsio_conn_close(c, WSIO_CLOSE_BACKPRESSURE, "send buffer limit exceeded");
+      return;
+    }
+  }
+  if (!app->o.ping_interval_ms) return;
+  if (c->wsf & WSF_PING_PENDING) {
+    if (app->o.ping_timeout_ms && time_reached(now, c->t_due)) {
+      app->st.ping_timeouts_total++;
+      conn_kill(c);
+    }
+    return;
+  }
+  if (time_reached(now, c->t_rx + app->o.ping_interval_ms)) {
+    static const uint8_t ping[2] = {0x80 | WS_OP_PING, 0};
+    net_write(&c->net, ping, sizeof(ping));
+    c->wsf |= WSF_PING_PENDING;
+    c->t_due = now + app->o.ping_timeout_ms;
+  }
+}
+
+/* ---- public API ------------------------------------------------------------------ */
+
+wsio_send_status wsio_conn_send(wsio_conn *c, const void *data, size_t len, wsio_opcode op) {
+  wsio_app *app = c->app;
+  if (c->state != CONN_WS) return WSIO_SEND_DROPPED;
+  if (app->o.max_backpressure && net_buffered(&c->net) >= app->o.max_backpressure) {
+    app->st.dropped_backpressure_total++;
+    c->wsf |= WSF_OVER_CAP;
+    return WSIO_SEND_DROPPED;
+  }
+  pubsub_before_direct_send(c);
+  uint8_t hdr[WS_FRAME_MAX_HEADER];
+  size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, len, NULL);
+  int r = net_write2(&c->net, hdr, hl, data, len);
+  if (r < 0) return WSIO_SEND_DROPPED;
+  app->st.messages_out_total++;
+  app->st.bytes_out_total += hl + len;
+  if (r == NET_BUFFERED) {
+    c->net.flags |= NET_F_WANT_DRAIN;
+    return WSIO_SEND_BUFFERED;
+  }
+  return WSIO_SEND_WRITTEN;
+}
+
+int wsio_conn_ping(wsio_conn *c, const void *data, size_t len) {
+  if (len > 125) return WSIO_ETOOBIG;
+  if (c->state != CONN_WS) return WSIO_ECLOSED;
+  uint8_t hdr[WS_FRAME_MAX_HEADER];
+  size_t hl = ws_frame_header_encode(hdr, 1, 0, WS_OP_PING, len, NULL);
+  pubsub_before_direct_send(c);
+  return net_write2(&c->net, hdr, hl, data, len) < 0 ? WSIO_ECLOSED : 0;
+}
+
+void wsio_conn_close(wsio_conn *c, int code, const char *reason) {
+  if (c->state != CONN_WS) return;
+  unsigned cd = (code == 0 || ws_close_code_valid((unsigned)code)) ? (unsigned)code : WS_CLOSE_NORMAL;
+  if (cd == 0) cd = WS_CLOSE_NO_STATUS; /* encodes as an empty close payload */
+  ws_send_close_frame(c, cd, reason, reason ? strlen(reason) : 0);
+  enter_closing(c);
+}
+
+void wsio_conn_terminate(wsio_conn *c) { conn_kill(c); }
+
+size_t wsio_conn_buffered_amount(const wsio_conn *c) { return net_buffered(&c->net); }
+
+void *wsio_conn_user_data(wsio_conn *c) { return c->app->user_data_size ? c->user : NULL; }
+void *wsio_conn_route_user(const wsio_conn *c) { return c->route ? c->route->user : NULL; }
+wsio_app *wsio_conn_app(const wsio_conn *c) { return c->app; }
+
+const char *wsio_conn_protocol(const wsio_conn *c) {
+  return c->proto_idx ? c->route->ws.subprotocols[c->proto_idx - 1] : NULL;
+}
+
+const char *wsio_conn_remote_address(wsio_conn *c) {
+  static _Thread_local char buf[48];
+  return net_peer_string(&c->net, buf, sizeof(buf));
+}

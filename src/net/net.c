@@ -1,0 +1,387 @@
+/* net/net.c — TCP listeners and connections over the loop (see net.h). */
+#include "net/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define NET_RECV_BUF (512 * 1024)
+#define NET_CORK_BUF (64 * 1024)
+#define NET_ACCEPTS_PER_EVENT 128
+
+struct net_listener {
+  loop_io io;
+  net_ctx *ctx;
+  void *user;
+  int port;
+  net_listener *next;
+};
+
+struct net_ctx {
+  loop *loop;
+  net_handlers h;
+  void *user;
+  net_conn *head;
+  size_t count;
+  net_listener *listeners;
+  int spare_fd; /* closed to make room when accept fails with EMFILE */
+  net_conn *corked;
+  size_t cork_len;
+  uint8_t *cork;
+  uint8_t *rbuf;
+};
+
+net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user) {
+  net_ctx *ctx = calloc(1, sizeof(*ctx));
+  if (!ctx) return NULL;
+  ctx->loop = l;
+  ctx->h = *h;
+  ctx->user = user;
+  ctx->cork = malloc(NET_CORK_BUF);
+  ctx->rbuf = malloc(NET_RECV_BUF);
+  ctx->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (!ctx->cork || !ctx->rbuf) {
+    net_ctx_destroy(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+void net_ctx_destroy(net_ctx *ctx) {
+  if (!ctx) return;
+  while (ctx->listeners) net_listener_close(ctx->listeners);
+  if (ctx->spare_fd >= 0) close(ctx->spare_fd);
+  free(ctx->cork);
+  free(ctx->rbuf);
+  free(ctx);
+}
+
+void *net_ctx_user(net_ctx *ctx) { return ctx->user; }
+loop *net_ctx_loop(net_ctx *ctx) { return ctx->loop; }
+net_conn *net_ctx_first(net_ctx *ctx) { return ctx->head; }
+size_t net_ctx_count(net_ctx *ctx) { return ctx->count; }
+
+/* ---- writing --------------------------------------------------------------------- */
+
+static int backlog_reserve(net_conn *c, size_t extra) {
+  size_t live = c->out_len - c->out_off;
+  if (c->out_off && (c->out_off >= c->out_cap / 2 || c->out_len + extra > c->out_cap)) {
+    memmove(c->out, c->out + c->out_off, live);
+    c->out_off = 0;
+    c->out_len = (uint32_t)live;
+  }
+  if (c->out_len + extra <= c->out_cap) return 0;
+  size_t need = c->out_len + extra, cap = c->out_cap ? c->out_cap : 4096;
+  while (cap < need) cap *= 2;
+  if (cap > UINT32_MAX) return -ENOMEM;
+  uint8_t *p = realloc(c->out, cap);
+  if (!p) return -ENOMEM;
+  c->out = p;
+  c->out_cap = (uint32_t)cap;
+  return 0;
+}
+
+static void want_writable(net_conn *c, int on) {
+  uint32_t ev = on ? (EPOLLIN | EPOLLOUT) : EPOLLIN;
+  loop_io_update(c->ctx->loop, &c->io, ev);
+}
+
+int net_buffer(net_conn *c, const void *p, size_t n) {
+  if (c->flags & NET_F_CLOSED) return -EPIPE;
+  if (!n) return net_buffered(c) ? NET_BUFFERED : NET_WRITTEN;
+  int was_empty = net_buffered(c) == 0;
+  if (backlog_reserve(c, n) < 0) return -ENOMEM;
+  memcpy(c->out + c->out_len, p, n);
+  c->out_len += (uint32_t)n;
+  if (was_empty) want_writable(c, 1);
+  return NET_BUFFERED;
+}
+
+static int write_error(net_conn *c, int err) {
+  /* Leave the fd open: EPOLLERR/EPOLLHUP reach on_end through the loop, at a point
+   * where the owner can tear the connection down safely. */
+  c->flags |= NET_F_SHUT_DONE;
+  want_writable(c, 1);
+  return -err;
+}
+
+/* Sends iov directly; whatever the kernel refuses goes to the backlog. */
+static int send_iov(net_conn *c, struct iovec *iov, int iovcnt, size_t total) {
+  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+  ssize_t r = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (r < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return write_error(c, errno);
+    r = 0;
+  }
+  if ((size_t)r == total) return NET_WRITTEN;
+  size_t skip = (size_t)r;
+  for (int i = 0; i < iovcnt; i++) {
+    if (skip >= iov[i].iov_len) {
+      skip -= iov[i].iov_len;
+      continue;
+    }
+    if (net_buffer(c, (uint8_t *)iov[i].iov_base + skip, iov[i].iov_len - skip) < 0) return -ENOMEM;
+    skip = 0;
+  }
+  return NET_BUFFERED;
+}
+
+static void cork_flush(net_ctx *ctx) {
+  net_conn *c = ctx->corked;
+  size_t n = ctx->cork_len;
+  ctx->cork_len = 0;
+  if (!c || !n || (c->flags & NET_F_CLOSED)) return;
+  struct iovec iov = {ctx->cork, n};
+  send_iov(c, &iov, 1, n);
+}
+
+int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
+  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
+  size_t total = an + bn;
+  if (net_buffered(c)) {
+    if (net_buffer(c, a, an) < 0 || net_buffer(c, b, bn) < 0) return -ENOMEM;
+    return NET_BUFFERED;
+  }
+  net_ctx *ctx = c->ctx;
+  if (ctx->corked == c) {
+    if (total <= NET_CORK_BUF - ctx->cork_len) {
+      memcpy(ctx->cork + ctx->cork_len, a, an);
+      if (bn) memcpy(ctx->cork + ctx->cork_len + an, b, bn);
+      ctx->cork_len += total;
+      return NET_WRITTEN;
+    }
+    cork_flush(ctx); /* keep order: what was corked goes first */
+    if (net_buffered(c)) return net_write2(c, a, an, b, bn);
+  }
+  struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
+  return send_iov(c, iov, bn ? 2 : 1, total);
+}
+
+int net_write(net_conn *c, const void *p, size_t n) { return net_write2(c, p, n, NULL, 0); }
+
+void net_cork(net_conn *c) {
+  net_ctx *ctx = c->ctx;
+  if (ctx->corked == c) return;
+  net_uncork(ctx);
+  ctx->corked = c;
+}
+
+void net_uncork(net_ctx *ctx) {
+  cork_flush(ctx);
+  ctx->corked = NULL;
+}
+
+static void flush_backlog(net_conn *c) {
+  while (net_buffered(c)) {
+    ssize_t r = send(c->io.fd, c->out + c->out_off, net_buffered(c), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR) continue;
+      c->ctx->h.on_end(c, -errno);
+      return;
+    }
+    c->out_off += (uint32_t)r;
+  }
+  c->out_off = c->out_len = 0;
+  if (c->out_cap > 64 * 1024) { /* give big bursts' memory back */
+    free(c->out);
+    c->out = NULL;
+    c->out_cap = 0;
+  }
+  want_writable(c, 0);
+  if (c->flags & NET_F_SHUT_PENDING) {
+    c->flags = (uint8_t)((c->flags & ~NET_F_SHUT_PENDING) | NET_F_SHUT_DONE);
+    shutdown(c->io.fd, SHUT_WR);
+  }
+  if (c->flags & NET_F_WANT_DRAIN) {
+    c->flags &= (uint8_t)~NET_F_WANT_DRAIN;
+    if (c->ctx->h.on_drain) c->ctx->h.on_drain(c);
+  }
+}
+
+void net_shutdown_write(net_conn *c) {
+  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) return;
+  if (c->ctx->corked == c) net_uncork(c->ctx);
+  if (net_buffered(c)) {
+    c->flags |= NET_F_SHUT_PENDING;
+    return;
+  }
+  c->flags |= NET_F_SHUT_DONE;
+  shutdown(c->io.fd, SHUT_WR);
+}
+
+void net_close(net_conn *c) {
+  if (c->flags & NET_F_CLOSED) return;
+  net_ctx *ctx = c->ctx;
+  if (ctx->corked == c) {
+    ctx->corked = NULL;
+    ctx->cork_len = 0;
+  }
+  loop_io_stop(ctx->loop, &c->io);
+  close(c->io.fd);
+  c->io.fd = -1;
+  c->flags |= NET_F_CLOSED;
+}
+
+void net_conn_release(net_conn *c) {
+  net_ctx *ctx = c->ctx;
+  net_close(c);
+  if (c->prev) c->prev->next = c->next;
+  else if (ctx->head == c) ctx->head = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+  ctx->count--;
+  free(c->out);
+  c->out = NULL;
+  c->out_cap = c->out_len = c->out_off = 0;
+}
+
+/* ---- reading --------------------------------------------------------------------- */
+
+static void conn_io(loop_io *io, uint32_t events) {
+  net_conn *c = (net_conn *)io;
+  net_ctx *ctx = c->ctx;
+  if (c->flags & NET_F_CLOSED) return;
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    ssize_t r = recv(io->fd, ctx->rbuf, NET_RECV_BUF, 0);
+    if (r > 0) {
+      net_cork(c);
+      ctx->h.on_data(c, ctx->rbuf, (size_t)r);
+      if (ctx->corked == c) net_uncork(ctx);
+    } else if (r == 0) {
+      ctx->h.on_end(c, 0);
+      return;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      ctx->h.on_end(c, -errno);
+      return;
+    }
+  }
+  if ((events & EPOLLOUT) && !(c->flags & NET_F_CLOSED)) flush_backlog(c);
+}
+
+static void on_accept_ready(loop_io *io, uint32_t events) {
+  (void)events;
+  net_listener *ls = (net_listener *)io;
+  net_ctx *ctx = ls->ctx;
+  for (int i = 0; i < NET_ACCEPTS_PER_EVENT; i++) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if ((errno == EMFILE || errno == ENFILE) && ctx->spare_fd >= 0) {
+        /* Level-triggered epoll would spin on a listener we cannot drain: accept
+         * and drop one connection using the spare descriptor, then re-arm it. */
+        close(ctx->spare_fd);
+        int fd2 = accept(io->fd, NULL, NULL);
+        if (fd2 >= 0) close(fd2);
+        ctx->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        continue;
+      }
+      return; /* EAGAIN, or a transient error such as ECONNABORTED */
+    }
+    net_conn *c = ctx->h.on_accept(ctx, ls->user);
+    if (!c) {
+      close(fd);
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->io.fd = fd;
+    c->io.cb = conn_io;
+    c->ctx = ctx;
+    c->family = (uint8_t)ss.ss_family;
+    if (ss.ss_family == AF_INET) memcpy(c->peer, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    else if (ss.ss_family == AF_INET6) memcpy(c->peer, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    c->next = ctx->head;
+    if (ctx->head) ctx->head->prev = c;
+    ctx->head = c;
+    ctx->count++;
+    if (loop_io_start(ctx->loop, &c->io, EPOLLIN) < 0) {
+      net_close(c);
+    }
+  }
+}
+
+const char *net_peer_string(const net_conn *c, char *buf, size_t cap) {
+  if (!inet_ntop(c->family == AF_INET6 ? AF_INET6 : AF_INET, c->peer, buf, (socklen_t)cap)) {
+    snprintf(buf, cap, "?");
+  }
+  return buf;
+}
+
+/* ---- listening ------------------------------------------------------------------- */
+
+net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, void *user) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+  struct addrinfo *res = NULL;
+  char ports[16];
+  snprintf(ports, sizeof(ports), "%d", port);
+  if (getaddrinfo(host, ports, &hints, &res) != 0 || !res) {
+    errno = EADDRNOTAVAIL;
+    return NULL;
+  }
+  int fd = -1;
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0) break;
+    int e = errno;
+    close(fd);
+    fd = -1;
+    errno = e;
+  }
+  freeaddrinfo(res);
+  if (fd < 0) return NULL;
+  net_listener *ls = calloc(1, sizeof(*ls));
+  if (!ls) {
+    close(fd);
+    errno = ENOMEM;
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  getsockname(fd, (struct sockaddr *)&ss, &sl);
+  ls->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+  ls->io.fd = fd;
+  ls->io.cb = on_accept_ready;
+  ls->ctx = ctx;
+  ls->user = user;
+  ls->next = ctx->listeners;
+  ctx->listeners = ls;
+  if (loop_io_start(ctx->loop, &ls->io, EPOLLIN) < 0) {
+    net_listener_close(ls);
+    return NULL;
+  }
+  return ls;
+}
+
+int net_listener_port(const net_listener *ls) { return ls->port; }
+
+void net_listener_close(net_listener *ls) {
+  net_ctx *ctx = ls->ctx;
+  for (net_listener **pp = &ctx->listeners; *pp; pp = &(*pp)->next) {
+    if (*pp == ls) {
+      *pp = ls->next;
+      break;
+    }
+  }
+  loop_io_stop(ctx->loop, &ls->io);
+  close(ls->io.fd);
+  free(ls);
+}
+
+void net_ctx_close_listeners(net_ctx *ctx) {
+  while (ctx->listeners) net_listener_close(ctx->listeners);
+}

@@ -1,0 +1,100 @@
+/* net/net.h — TCP transport: listeners, accepted connections, buffered non-blocking
+ * writes with corking, and per-connection backpressure accounting.
+ *
+ * Owns: file descriptors and bytes. Must not know HTTP or WebSocket: the layer above
+ * embeds net_conn as the first member of its connection and receives bytes through
+ * net_handlers. TLS will slot in here (net_conn gains a session; read/write go through
+ * it) without the layers above changing.
+ *
+ * Corking: while a connection is corked (the net layer corks it for the duration of
+ * its read callback), small writes are appended to one per-context buffer and flushed
+ * with a single send(2) when the callback returns. A connection keeps its own backlog
+ * only for what the kernel did not take, and waits for EPOLLOUT only then. */
+#ifndef WSIO_NET_H
+#define WSIO_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "loop/loop.h"
+
+typedef struct net_ctx net_ctx;
+typedef struct net_conn net_conn;
+typedef struct net_listener net_listener;
+
+enum {
+  NET_F_CLOSED = 1 << 0,       /* fd closed; struct awaits release by the owner */
+  NET_F_SHUT_PENDING = 1 << 1, /* shutdown(SHUT_WR) once the backlog is written */
+  NET_F_SHUT_DONE = 1 << 2,
+  NET_F_WANT_DRAIN = 1 << 3,   /* call on_drain when the backlog empties */
+};
+
+struct net_conn {
+  loop_io io;
+  net_ctx *ctx;
+  net_conn *prev, *next; /* the context's list of all connections (for sweeps) */
+  uint8_t *out;          /* backlog: bytes the kernel has not taken yet */
+  uint32_t out_off, out_len, out_cap;
+  uint8_t flags;
+  uint8_t family; /* AF_INET / AF_INET6, for the remote address */
+  uint8_t peer[16];
+};
+
+typedef struct net_handlers {
+  /* Bytes arrived. p points into the context's receive buffer (writable, valid until
+   * return): the callee may unmask/parse in place and must copy what it keeps. */
+  void (*on_data)(net_conn *c, uint8_t *p, size_t n);
+  /* The peer closed its side (read returned 0) or the connection failed (err < 0). */
+  void (*on_end)(net_conn *c, int err);
+  /* The backlog was fully written after having been non-empty (NET_F_WANT_DRAIN). */
+  void (*on_drain)(net_conn *c);
+  /* A connection was accepted; returns the new net_conn (allocated by the layer above,
+   * zeroed apart from what it set) or NULL to refuse (the fd is closed). */
+  net_conn *(*on_accept)(net_ctx *ctx, void *listener_user);
+} net_handlers;
+
+enum { NET_WRITTEN = 0, NET_BUFFERED = 1 };
+
+net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user);
+void net_ctx_destroy(net_ctx *ctx);
+void *net_ctx_user(net_ctx *ctx);
+loop *net_ctx_loop(net_ctx *ctx);
+net_conn *net_ctx_first(net_ctx *ctx); /* iterate with c->next */
+size_t net_ctx_count(net_ctx *ctx);
+
+/* Listens on host:port (getaddrinfo). Returns the listener or NULL (errno set). */
+net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, void *user);
+int net_listener_port(const net_listener *ls);
+void net_listener_close(net_listener *ls);
+/* Closes every listener of the context (graceful shutdown: stop accepting). */
+void net_ctx_close_listeners(net_ctx *ctx);
+
+/* Queues bytes. Returns NET_WRITTEN (kernel or cork buffer took them), NET_BUFFERED
+ * (some are in the backlog), or -errno when the connection is closed/broken (the
+ * connection is then marked closed and on_end will follow). */
+int net_write(net_conn *c, const void *p, size_t n);
+/* The same for two pieces (frame header + payload) without joining them first. */
+int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn);
+/* Forces bytes into the backlog (used for the remainder of a refused write). */
+int net_buffer(net_conn *c, const void *p, size_t n);
+
+static inline size_t net_buffered(const net_conn *c) { return c->out_len - c->out_off; }
+
+/* Corks c: writes go to the shared cork buffer until net_uncork. Uncorks any other. */
+void net_cork(net_conn *c);
+/* Flushes the cork buffer to the corked connection. */
+void net_uncork(net_ctx *ctx);
+
+/* Half-closes the write side once everything queued has been written. */
+void net_shutdown_write(net_conn *c);
+/* Closes the fd at once (queued bytes are lost). The struct stays valid; the owner
+ * frees it (net_conn_release) at a safe point. */
+void net_close(net_conn *c);
+/* Unlinks c from its context and frees its backlog (not c itself). */
+void net_conn_release(net_conn *c);
+
+/* Formats the peer address into buf; returns buf. */
+const char *net_peer_string(const net_conn *c, char *buf, size_t cap);
+
+#endif
