@@ -1,0 +1,74 @@
+# wsio — the front door. `make run` and `make test` are the README's two commands.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc)
+PORT       ?= 3000
+HOST       ?= 127.0.0.1
+FUZZ_SECONDS       ?= 10
+FUZZ_LONG_SECONDS  ?= 300
+PYTHON     ?= /usr/bin/python3
+
+.PHONY: all build run test deps unit conformance interop fuzz-build fuzz-short fuzz asan test-asan bench format clean install
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+run: deps build
+	$(BUILD)/wsio-server --host $(HOST) --port $(PORT)
+
+# Every test: unit (CTest), conformance, interop, a short fuzz run, then the same unit,
+# conformance and interop tests against the ASan+UBSan build.
+test: deps build
+	@scripts/run-tests.sh all
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure
+
+conformance: build
+	$(PYTHON) tests/conformance/run.py --server $(BUILD)/wsio-server
+
+interop: build
+	WSIO_SERVER=$(abspath $(BUILD))/wsio-server node --test tests/interop/
+	WSIO_SERVER=$(abspath $(BUILD))/wsio-server $(PYTHON) tests/interop/test_python_websockets.py
+
+$(ASAN_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DWSIO_SANITIZE=ON >/dev/null
+
+asan: $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j$(JOBS) --target wsio-server $(notdir $(basename $(wildcard tests/unit/test_*.c)))
+
+test-asan: deps asan
+	@scripts/run-tests.sh asan
+
+$(FUZZ_BUILD)/CMakeCache.txt:
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSIO_FUZZ=ON >/dev/null
+
+fuzz-build: $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target $(notdir $(basename $(wildcard fuzz/fuzz_*.c)))
+
+fuzz-short: fuzz-build
+	@scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz: fuzz-build
+	@scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_LONG_SECONDS)
+
+bench: build
+	bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,42 @@
+'use strict';
+// uws-js.js: the uWebSockets.js peer for bench/run.sh (npm @trufflesuite/uws-js-unofficial,
+// which ships prebuilt binaries). /echo echoes each message with its opcode; /broadcast
+// publishes each message to the "broadcast" topic every /broadcast socket subscribes to
+// (sender included). Usage: node uws-js.js PORT (0 picks one); prints
+// "listening on 127.0.0.1:PORT" to stderr. Exits 3 when the native binary does not load:
+// the package would otherwise fall back silently to a ws-based emulation.
+const path = require('path');
+
+function loadNative() {
+  const pkg = path.dirname(require.resolve('@trufflesuite/uws-js-unofficial/package.json'));
+  const name = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
+  try {
+    return require(path.join(pkg, 'binaries', name));
+  } catch (e) {
+    process.stderr.write(`uws-js: native binary ${name} not loadable: ${e.message}\n`);
+    process.exit(3);
+  }
+}
+
+const uWS = loadNative();
+const port = Number(process.argv[2] || 0);
+const app = uWS.App();
+const common = { compression: uWS.DISABLED, maxPayloadLength: 16 * 1024 * 1024 };
+
+app.ws('/echo', {
+  ...common,
+  message: (ws, message, isBinary) => ws.send(message, isBinary),
+});
+app.ws('/broadcast', {
+  ...common,
+  open: (ws) => ws.subscribe('broadcast'),
+  message: (ws, message, isBinary) => app.publish('broadcast', message, isBinary),
+});
+app.listen('127.0.0.1', port, (ls) => {
+  if (!ls) {
+    process.stderr.write('uws-js: listen failed\n');
+    process.exit(1);
+  }
+  process.stderr.write(`listening on 127.0.0.1:${uWS.us_socket_local_port(ls)}\n`);
+});
+process.on('SIGTERM', () => process.exit(0));

@@ -1,0 +1,218 @@
+/* bench/src/mode_broadcast.c — broadcast: -c subscribers on /broadcast; subscriber 0 is
+ * also the publisher. Each message carries [0..8) a sequence number, [8..16) its send
+ * time (CLOCK_MONOTONIC ns, same process, so latency needs no clock sync), and a pattern
+ * derived from the sequence number in the rest; every delivery is checked.
+ *
+ * Pacing: --rate R publishes R messages/s on a 1 ms tick; otherwise a window keeps at
+ * most --window messages outstanding, "outstanding" meaning published but not yet
+ * received by every live subscriber, so the publisher runs as fast as the slowest
+ * subscriber is served. A message nobody has completed after STALL_NS no longer holds
+ * the window (a server that drops must not freeze the run); it still counts as lost.
+ *
+ * Lost = published x subscribers - deliveries, counted after publishing stops and a
+ * drain period (--drain) lets stragglers arrive. Out of order = a delivery whose sequence
+ * number is not above the highest that subscriber has seen. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "hist.h"
+#include "modes.h"
+
+#define STALL_NS 2000000000ULL
+#define RATE_RING (1u << 18)
+#define PATTERN_SALT 0xB0ADCA57ULL
+#define HEADER_BYTES 16
+
+typedef struct {
+  uint64_t seq;   /* which message this slot tracks now */
+  uint64_t t_pub;
+  uint32_t cnt;   /* subscribers that received it */
+} slot;
+
+typedef struct {
+  const bench_opts *o;
+  bench_conn *publisher;
+  uint64_t *recv_count, *next_seq; /* per subscriber; next_seq = highest seen + 1 */
+  slot *ring;
+  uint64_t ring_mask;
+  uint64_t published, done_upto; /* every seq < done_upto is complete (or given up on) */
+  uint64_t alive;                /* subscribers still connected */
+  uint64_t deliveries, window_deliveries, out_of_order, verify_errors;
+  uint64_t rate_t0;              /* rate pacing starts here, from message 0 */
+  int publishing, measuring, draining;
+  hist lat;
+} bc_state;
+
+static void advance(bc_state *s) {
+  while (s->done_upto < s->published) {
+    slot *sl = &s->ring[s->done_upto & s->ring_mask];
+    if (sl->seq == s->done_upto && sl->cnt < s->alive) break;
+    s->done_upto++;
+  }
+}
+
+static void publish(bc_state *s, bench_loop *l) {
+  size_t n = s->o->size;
+  uint64_t seq = s->published++;
+  uint64_t t = now_ns();
+  slot *sl = &s->ring[seq & s->ring_mask];
+  sl->seq = seq;
+  sl->t_pub = t;
+  sl->cnt = 0;
+  uint8_t *p = bench_frame_begin(s->publisher, OP_BINARY, n);
+  proto_put64(p, seq);
+  proto_put64(p + 8, t);
+  proto_pattern_fill(p + HEADER_BYTES, n - HEADER_BYTES, seq ^ PATTERN_SALT);
+  bench_frame_end(s->publisher, p, n);
+  (void)l;
+}
+
+static void pump(bench_loop *l) {
+  bc_state *s = l->ctx;
+  if (!s->publishing || !s->publisher) return;
+  if (s->o->rate > 0) {
+    if (l->now <= s->rate_t0) return;
+    uint64_t due = (uint64_t)((double)(l->now - s->rate_t0) * s->o->rate / 1e9);
+    /* Never more than the ring tracks, nor into a publisher socket the server has
+     * stopped reading (its output would only pile up in our memory). */
+    while (s->published < due && s->published - s->done_upto < s->ring_mask &&
+           bench_conn_backlog(s->publisher) < (4u << 20))
+      publish(s, l);
+    return;
+  }
+  while (s->published - s->done_upto < s->o->window) publish(s, l);
+}
+
+static void tick(bench_loop *l) {
+  bc_state *s = l->ctx;
+  if (!s->draining) {
+    while (s->done_upto < s->published && s->ring[s->done_upto & s->ring_mask].t_pub + STALL_NS < l->now)
+      s->done_upto++;
+    advance(s);
+  }
+  pump(l);
+}
+
+static void on_message(bench_conn *c, int opcode, const uint8_t *p, size_t n) {
+  bench_loop *l = c->loop;
+  bc_state *s = l->ctx;
+  uint32_t id = c->id;
+  if (opcode != OP_BINARY || n != s->o->size) {
+    s->verify_errors++;
+    bench_note(l, "broadcast: subscriber %u got opcode %d with %zu bytes", id, opcode, n);
+    return;
+  }
+  uint64_t seq = proto_get64(p), t_pub = proto_get64(p + 8);
+  if (seq >= s->published || !proto_pattern_check(p + HEADER_BYTES, n - HEADER_BYTES, seq ^ PATTERN_SALT)) {
+    s->verify_errors++;
+    bench_note(l, "broadcast: subscriber %u got a corrupt message (seq %llu)", id, (unsigned long long)seq);
+    return;
+  }
+  s->recv_count[id]++;
+  s->deliveries++;
+  if (seq >= s->next_seq[id]) s->next_seq[id] = seq + 1;
+  else s->out_of_order++;
+  if (s->measuring) {
+    s->window_deliveries++;
+    hist_add(&s->lat, l->now - t_pub);
+  }
+  slot *sl = &s->ring[seq & s->ring_mask];
+  if (sl->seq == seq && ++sl->cnt >= s->alive && seq == s->done_upto) advance(s);
+}
+
+static void on_close(bench_conn *c, int why) {
+  bc_state *s = c->loop->ctx;
+  if (why == BC_END_CONNECT_FAIL || why == BC_END_HANDSHAKE_FAIL) return;
+  if (c == s->publisher) s->publisher = NULL;
+  if (s->alive) s->alive--;
+  advance(s);
+}
+
+static void on_open(bench_conn *c) {
+  bc_state *s = c->loop->ctx;
+  s->alive++;
+  if (c->id == 0) s->publisher = c;
+}
+
+static int drained(bench_loop *l) {
+  bc_state *s = l->ctx;
+  return s->done_upto >= s->published || l->live == 0;
+}
+
+static int no_publisher(bench_loop *l) { return ((bc_state *)l->ctx)->publisher == NULL; }
+
+int mode_broadcast(const bench_opts *o, report *r) {
+  if (o->size < HEADER_BYTES) {
+    fprintf(stderr, "wsio-bench: broadcast needs -s >= %d (sequence number + timestamp)\n", HEADER_BYTES);
+    return 1;
+  }
+  bc_state s = {.o = o};
+  uint64_t ring = RATE_RING;
+  if (o->rate <= 0)
+    for (ring = 1024; ring < 2ULL * o->window;) ring *= 2;
+  s.ring_mask = ring - 1;
+  s.ring = calloc(ring, sizeof *s.ring);
+  s.recv_count = calloc(o->conns, sizeof *s.recv_count);
+  s.next_seq = calloc(o->conns, sizeof *s.next_seq);
+  for (uint64_t i = 0; s.ring && i < ring; i++) s.ring[i].seq = UINT64_MAX;
+  bench_loop l;
+  bench_handlers h = {.on_open = on_open, .on_message = on_message, .on_close = on_close};
+  if (!s.ring || !s.recv_count || !s.next_seq || bench_loop_init(&l, o->url, "/broadcast", o->nsrc, h, &s) != 0)
+    return 1;
+  hist_reset(&s.lat);
+
+  /* Everyone subscribes before the first message, so every subscriber expects all. */
+  uint32_t opened = bench_open(&l, 0, o->conns, o->pending, open_deadline(o->conns));
+  if (opened < o->conns || !s.publisher) {
+    fprintf(stderr, "wsio-bench: only %u of %u subscribers connected\n", opened, o->conns);
+    bench_loop_free(&l);
+    return 1;
+  }
+  int tick_ms = o->rate > 0 ? 1 : 10;
+  s.publishing = 1;
+  s.rate_t0 = l.now = now_ns();
+  pump(&l);
+  bench_loop_run(&l, now_ns() + (uint64_t)(o->warmup * 1e9), tick_ms, no_publisher, tick);
+  cpu_snap a, b;
+  cpu_snap_take(&a, o->pid);
+  uint64_t pub_a = s.published;
+  s.measuring = 1;
+  bench_loop_run(&l, a.wall_ns + (uint64_t)(o->duration * 1e9), tick_ms, no_publisher, tick);
+  s.measuring = 0;
+  cpu_snap_take(&b, o->pid);
+  uint64_t pub_b = s.published;
+  s.publishing = 0;
+  s.draining = 1;
+  bench_loop_run(&l, now_ns() + (uint64_t)(o->drain * 1e9), 10, drained, NULL);
+  uint64_t alive = s.alive;
+  bench_loop_close_all(&l);
+
+  uint64_t lost = 0;
+  for (uint32_t i = 0; i < o->conns; i++)
+    if (s.recv_count[i] < s.published) lost += s.published - s.recv_count[i];
+  double secs = (double)(b.wall_ns - a.wall_ns) / 1e9;
+  report_str(r, "mode", NULL, "broadcast");
+  report_str(r, "url", "url", o->url);
+  report_num(r, "subscribers", "subscribers", o->conns, 0, NULL);
+  report_num(r, "size", "payload", (double)o->size, 0, "B");
+  if (o->rate > 0) report_num(r, "rate", "publish rate (target)", o->rate, 0, "msg/s");
+  else report_num(r, "window", "window", o->window, 0, "messages");
+  report_num(r, "duration_s", "measured", secs, 2, "s");
+  report_num(r, "published_per_s", "published/s", (double)(pub_b - pub_a) / secs, 0, NULL);
+  report_num(r, "deliveries", "deliveries", (double)s.window_deliveries, 0, NULL);
+  report_num(r, "deliveries_per_s", "deliveries/s", (double)s.window_deliveries / secs, 0, NULL);
+  report_num(r, "latency_p50_us", "latency p50", (double)hist_quantile(&s.lat, 0.50) / 1e3, 1, "us");
+  report_num(r, "latency_p99_us", "latency p99", (double)hist_quantile(&s.lat, 0.99) / 1e3, 1, "us");
+  report_num(r, "latency_max_us", "latency max", (double)s.lat.max / 1e3, 1, "us");
+  report_cpu(r, &a, &b, (double)s.window_deliveries, "server_cpu_ns_per_delivery", "server CPU per delivery");
+  report_num(r, "published", "published in all", (double)s.published, 0, NULL);
+  report_num(r, "lost", "lost (after drain)", (double)lost, 0, NULL);
+  report_num(r, "out_of_order", "out of order", (double)s.out_of_order, 0, NULL);
+  report_num(r, "verify_errors", "verification errors", (double)s.verify_errors, 0, NULL);
+  uint64_t errs = report_conn_errors(r, &l) + lost + s.out_of_order + s.verify_errors + (alive < o->conns);
+  bench_loop_free(&l);
+  free(s.ring);
+  free(s.recv_count);
+  free(s.next_seq);
+  return errs ? 2 : 0;
+}

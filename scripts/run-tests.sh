@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# scripts/run-tests.sh [all|asan] — runs the test suites and prints one line per suite
+# and a final "N passed, N failed" (suites). `all`: unit (CTest), conformance, interop
+# (Node ws, Python websockets) and a short fuzz run on the normal build, then unit,
+# conformance and interop again on the AddressSanitizer+UBSan build. `asan`: only the
+# latter half. Exit status is non-zero when any suite failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-all}
+PY=/usr/bin/python3
+B=${BUILD:-build}
+A=${ASAN_BUILD:-build-asan}
+JOBS=$(nproc)
+passed=0 failed=0 failed_names=()
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+suite() {
+  local name=$1; shift
+  echo "==== $name"
+  local t0=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1)); echo "==== $name: ok ($((SECONDS - t0))s)"
+  else
+    failed=$((failed + 1)); failed_names+=("$name"); echo "==== $name: FAILED ($((SECONDS - t0))s)"
+  fi
+}
+
+run_set() { # $1 = label, $2 = build dir
+  local label=$1 dir=$2 srv
+  srv=$(realpath "$dir")/wsio-server
+  suite "$label unit" bash -c "cd '$dir' && ctest --output-on-failure -j$JOBS"
+  suite "$label conformance" env WSIO_SERVER="$srv" $PY tests/conformance/run.py --server "$srv"
+  suite "$label interop-node" env WSIO_SERVER="$srv" node --test tests/interop/
+  suite "$label interop-python" env WSIO_SERVER="$srv" $PY tests/interop/test_python_websockets.py
+}
+
+if [ "$mode" = all ]; then
+  run_set release "$B"
+  suite "fuzz-short" make -s fuzz-short
+fi
+if [ "$mode" = all ] || [ "$mode" = asan ]; then
+  suite "asan build" make -s asan
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_set asan "$A"
+fi
+
+echo
+[ ${#failed_names[@]} -gt 0 ] && echo "failed suites: ${failed_names[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,183 @@
+/* ws/frame.c — RFC 6455 frame headers (5.2), their receive-side checks (5.2, 5.5) and
+ * the masking XOR (5.3).
+ *
+ * Owns: bytes <-> ws_frame_header, and XORing payload bytes with a 4-byte mask.
+ * Must not: allocate, do I/O, or know about messages, fragments in flight or
+ * extensions beyond the RSV bits the caller says are allowed (that is ws/conn.c's). */
+#include "ws/frame.h"
+
+#include <string.h>
+
+static uint64_t load_be(const uint8_t *p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) v = (v << 8) | p[i];
+  return v;
+}
+
+static void store_be(uint8_t *p, uint64_t v, size_t n) {
+  for (size_t i = n; i > 0; i--) {
+    p[i - 1] = (uint8_t)v;
+    v >>= 8;
+  }
+}
+
+/* RFC 6455 5.2: the 7-bit length 126 means "16-bit length follows", 127 means "64-bit
+ * length follows". Returns how many extended-length bytes follow the first two. */
+static size_t ext_len_bytes(uint8_t len7) {
+  if (len7 == 126) return 2;
+  if (len7 == 127) return 8;
+  return 0;
+}
+
+int ws_frame_parse_header(const uint8_t *buf, size_t len, ws_frame_header *h) {
+  if (len < 2) return WS_FRAME_INCOMPLETE;
+  uint8_t len7 = buf[1] & 0x7F;
+  uint8_t masked = buf[1] >> 7;
+  size_t ext = ext_len_bytes(len7);
+  if (len < 2 + ext) return WS_FRAME_INCOMPLETE;
+
+  uint64_t payload_len = ext ? load_be(buf + 2, ext) : len7;
+  /* RFC 6455 5.2: "the most significant bit MUST be 0" in the 64-bit form. Fail as soon
+   * as the length is visible rather than waiting for the mask. We accept non-minimal
+   * length encodings, as Node's ws and most peers do. */
+  if (ext == 8 && (payload_len >> 63)) return WS_FRAME_ERR_LENGTH;
+
+  size_t header_len = 2 + ext + (masked ? 4u : 0u);
+  if (len < header_len) return WS_FRAME_INCOMPLETE;
+
+  h->fin = buf[0] >> 7;
+  h->rsv = (buf[0] >> 4) & 7;
+  h->opcode = buf[0] & 0x0F;
+  h->masked = masked;
+  if (masked)
+    memcpy(h->mask, buf + 2 + ext, 4);
+  else
+    memset(h->mask, 0, 4);
+  h->payload_len = payload_len;
+  h->header_len = header_len;
+  return (int)header_len;
+}
+
+static int opcode_is_control(uint8_t op) { return op >= 0x8; }
+
+/* RFC 6455 5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved. */
+static int opcode_is_known(uint8_t op) { return op <= WS_OP_BINARY || (op >= WS_OP_CLOSE && op <= WS_OP_PONG); }
+
+/* RFC 6455 5.2: a nonzero RSV bit that no negotiated extension defines fails the
+ * connection. RFC 7692 6 (the only extension we negotiate): the compression bit is set
+ * only on the first frame of a data message, never on control or continuation frames,
+ * so extension bits are accepted on TEXT/BINARY frames only. */
+static int rsv_ok(const ws_frame_header *h, uint8_t allowed_rsv) {
+  if (h->rsv == 0) return 1;
+  if (h->opcode != WS_OP_TEXT && h->opcode != WS_OP_BINARY) return 0;
+  return (h->rsv & (uint8_t)~allowed_rsv) == 0;
+}
+
+int ws_frame_check(const ws_frame_header *h, int is_server, uint8_t allowed_rsv) {
+  /* RFC 6455 5.1: client-to-server frames are masked, server-to-client frames are not. */
+  if (is_server && !h->masked) return WS_CLOSE_PROTOCOL_ERROR;
+  if (!is_server && h->masked) return WS_CLOSE_PROTOCOL_ERROR;
+  if (!opcode_is_known(h->opcode)) return WS_CLOSE_PROTOCOL_ERROR;
+  if (!rsv_ok(h, allowed_rsv)) return WS_CLOSE_PROTOCOL_ERROR;
+  /* RFC 6455 5.5: control frames carry at most 125 bytes and are never fragmented. */
+  if (opcode_is_control(h->opcode) && (h->payload_len > 125 || !h->fin))
+    return WS_CLOSE_PROTOCOL_ERROR;
+  return 0;
+}
+
+size_t ws_frame_header_encode(uint8_t *out, int fin, uint8_t rsv, uint8_t opcode, uint64_t len,
+                              const uint8_t *mask) {
+  out[0] = (uint8_t)((fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0x0F));
+  uint8_t mask_bit = mask ? 0x80 : 0;
+  size_t n;
+  /* RFC 6455 5.2: "the minimal number of bytes MUST be used to encode the length". */
+  if (len <= 125) {
+    out[1] = (uint8_t)(mask_bit | len);
+    n = 2;
+  } else if (len <= 0xFFFF) {
+    out[1] = mask_bit | 126;
+    store_be(out + 2, len, 2);
+    n = 4;
+  } else {
+    out[1] = mask_bit | 127;
+    store_be(out + 2, len & 0x7FFFFFFFFFFFFFFFull, 8);
+    n = 10;
+  }
+  if (mask) {
+    memcpy(out + n, mask, 4);
+    n += 4;
+  }
+  return n;
+}
+
+/* The mask as it applies from mask byte `phase` on, repeated to 8 bytes: one load and
+ * a rotate, so that memory byte i of the word is mask[(phase + i) & 3]. Building it
+ * bytewise on the stack and reloading it as a word stalls store forwarding, which
+ * showed on short payloads. Both halves are the same 4 bytes, so only the direction of
+ * the rotate depends on byte order. */
+static uint64_t mask_word(const uint8_t mask[4], unsigned phase) {
+  uint32_t m;
+  memcpy(&m, mask, 4);
+  unsigned r = 8 * phase;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  m = m << r | m >> ((32 - r) & 31);
+#else
+  m = m >> r | m << ((32 - r) & 31);
+#endif
+  return (uint64_t)m << 32 | m;
+}
+
+/* Scalar XOR from mask phase `phase`; returns the phase after n bytes. */
+static unsigned mask_bytes(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4],
+                           unsigned phase) {
+  for (size_t i = 0; i < n; i++) dst[i] = src[i] ^ mask[(phase + i) & 3];
+  return (unsigned)((phase + n) & 3);
+}
+
+/* memcpy loads and stores compile to single unaligned moves on every target we build
+ * for, and are defined behaviour where a cast pointer would not be. Four words per
+ * iteration keeps the loads independent; compilers also vectorise this loop. */
+static size_t mask_words(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m) {
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    uint64_t a, b, c, d;
+    memcpy(&a, src + i, 8);
+    memcpy(&b, src + i + 8, 8);
+    memcpy(&c, src + i + 16, 8);
+    memcpy(&d, src + i + 24, 8);
+    a ^= m, b ^= m, c ^= m, d ^= m;
+    memcpy(dst + i, &a, 8);
+    memcpy(dst + i + 8, &b, 8);
+    memcpy(dst + i + 16, &c, 8);
+    memcpy(dst + i + 24, &d, 8);
+  }
+  for (; i + 8 <= n; i += 8) {
+    uint64_t a;
+    memcpy(&a, src + i, 8);
+    a ^= m;
+    memcpy(dst + i, &a, 8);
+  }
+  return i;
+}
+
+/* Below this, aligning the stores costs more than it saves. */
+#define MASK_ALIGN_MIN 128
+
+void ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4], uint64_t offset) {
+  unsigned phase = (unsigned)(offset & 3);
+  if (n < 8) {
+    mask_bytes(dst, src, n, mask, phase);
+    return;
+  }
+  /* For long runs, a scalar head up to an 8-byte boundary of dst keeps the wide stores
+   * from straddling cache lines; unaligned loads from src are cheap. */
+  size_t head = n >= MASK_ALIGN_MIN ? (size_t)(-(uintptr_t)dst & 7) : 0;
+  phase = mask_bytes(dst, src, head, mask, phase);
+  size_t done = head + mask_words(dst + head, src + head, n - head, mask_word(mask, phase));
+  /* The word loop consumed a multiple of 8 bytes: the phase is unchanged. */
+  mask_bytes(dst + done, src + done, n - done, mask, phase);
+}
+
+void ws_mask_apply(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t offset) {
+  ws_mask_copy(p, p, n, mask, offset);
+}

@@ -1,0 +1,341 @@
+#!/usr/bin/python3
+"""Interop: wsio-server against the Python `websockets` library (Debian python3-websockets,
+10.x, legacy asyncio client API).
+
+Run: /usr/bin/python3 tests/interop/test_python_websockets.py
+The server binary comes from $WSIO_SERVER (default <repo>/build/wsio-server); every server
+is started on 127.0.0.1 with an ephemeral port, learned from its "listening on HOST:PORT"
+stderr line, and stopped by PID. Prints one line per case, then "N passed, N failed" alone
+on the last line; exits 0 only if every case passed.
+"""
+
+import asyncio
+import collections
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SERVER_BIN = os.environ.get("WSIO_SERVER", os.path.join(REPO, "build", "wsio-server"))
+LISTENING_RE = re.compile(r"listening on \S+:(\d+)")
+KiB = 1024
+MiB = 1024 * 1024
+CASE_TIMEOUT_S = 20
+
+
+class Server:
+    """One wsio-server process; stderr is drained by a thread into a bounded tail."""
+
+    def __init__(self, args=()):
+        argv = [SERVER_BIN, "--host", "127.0.0.1", "--port", "0", *args]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        self.tail = collections.deque(maxlen=200)
+        self.port = None
+        found = threading.Event()
+
+        def drain():
+            for raw in self.proc.stderr:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self.tail.append(line)
+                if self.port is None:
+                    m = LISTENING_RE.search(line)
+                    if m:
+                        self.port = int(m.group(1))
+                        found.set()
+            found.set()
+
+        threading.Thread(target=drain, daemon=True).start()
+        found.wait(10)
+        if self.port is None:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError(f"wsio-server did not print its listening line: {argv}\n"
+                               + self.output())
+
+    def url(self, path):
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def output(self):
+        return "\n".join(self.tail)
+
+    def stop(self):
+        """SIGTERM by PID, SIGKILL after 5 s; returns the exit status (None if it had died)."""
+        if self.proc.poll() is not None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return -signal.SIGKILL
+
+
+def connect(url, **kw):
+    """A websockets client with its keep-alive pings off (they would race our ping cases)."""
+    kw.setdefault("ping_interval", None)
+    kw.setdefault("open_timeout", 10)
+    kw.setdefault("close_timeout", 5)
+    return websockets.connect(url, **kw)
+
+
+async def recv(ws, timeout=5):
+    return await asyncio.wait_for(ws.recv(), timeout)
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def ascii_text(n):
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "
+    raw = os.urandom(n)
+    return "".join(alphabet[b % len(alphabet)] for b in raw)
+
+
+# ---------------------------------------------------------------------------------------
+# cases; each takes the servers dict
+
+async def case_text(s):
+    async with connect(s["default"].url("/echo")) as ws:
+        text = "hello wsio — héllo wörld ✓ 🎉"
+        await ws.send(text)
+        got = await recv(ws)
+        check(isinstance(got, str), f"text echoed as {type(got).__name__}")
+        check(got == text, f"echo {got!r} != {text!r}")
+
+
+async def case_binary(s):
+    async with connect(s["default"].url("/echo")) as ws:
+        data = os.urandom(1000)
+        await ws.send(data)
+        got = await recv(ws)
+        check(isinstance(got, bytes), f"binary echoed as {type(got).__name__}")
+        check(got == data, "binary echo differs")
+
+
+async def case_empty(s):
+    async with connect(s["default"].url("/echo")) as ws:
+        await ws.send("")
+        got = await recv(ws)
+        check(got == "" and isinstance(got, str), f"empty text echoed as {got!r}")
+        await ws.send(b"")
+        got = await recv(ws)
+        check(got == b"" and isinstance(got, bytes), f"empty binary echoed as {got!r}")
+
+
+def make_size_case(n):
+    async def case(s):
+        async with connect(s["default"].url("/echo")) as ws:
+            data = os.urandom(n)
+            await ws.send(data)
+            got = await recv(ws)
+            check(got == data, f"{n}-byte binary echo differs (got {len(got)} bytes)")
+            text = ascii_text(n)
+            await ws.send(text)
+            got = await recv(ws)
+            check(got == text, f"{n}-byte text echo differs (got {len(got)} chars)")
+    return case
+
+
+async def case_16mib(s):
+    async with connect(s["big"].url("/echo"), max_size=32 * MiB) as ws:
+        data = os.urandom(16 * MiB)
+        await ws.send(data)
+        got = await recv(ws, 15)
+        check(isinstance(got, bytes), f"echoed as {type(got).__name__}")
+        check(len(got) == len(data), f"echoed {len(got)} bytes, sent {len(data)}")
+        check(got == data, "16 MiB echo differs")
+
+
+async def case_fragmented(s):
+    async with connect(s["default"].url("/echo")) as ws:
+        await ws.send(["hel", "lo, ", "wor", "ld"])
+        got = await recv(ws)
+        check(got == "hello, world", f"fragmented text echoed as {got!r}")
+        parts = [os.urandom(1000) for _ in range(50)]
+        await ws.send(parts)
+        got = await recv(ws)
+        check(got == b"".join(parts), "fragmented binary echo differs")
+
+        async def agen():
+            for p in ("async ", "fragments"):
+                await asyncio.sleep(0.01)
+                yield p
+        await ws.send(agen())
+        got = await recv(ws)
+        check(got == "async fragments", f"async-fragmented text echoed as {got!r}")
+
+
+async def case_ping_pong(s):
+    async with connect(s["default"].url("/echo")) as ws:
+        for payload in (b"ping-payload-123", b"", os.urandom(125)):
+            waiter = await ws.ping(payload)
+            # The legacy client resolves a ping's waiter only on a pong with the same data.
+            await asyncio.wait_for(waiter, 5)
+        await ws.send("after pings")
+        check(await recv(ws) == "after pings", "echo after pings failed")
+
+
+def make_close_case(code):
+    async def case(s):
+        ws = await connect(s["default"].url("/echo"))
+        await ws.send("before close")
+        check(await recv(ws) == "before close", "echo before close failed")
+        t0 = time.monotonic()
+        await asyncio.wait_for(ws.close(code, "client says bye"), 5)
+        check(ws.close_code == code, f"server answered close {code} with {ws.close_code}")
+        check(time.monotonic() - t0 < 3, "close handshake took over 3 s (server slow to end TCP)")
+    return case
+
+
+async def case_oversize(s):
+    ws = await connect(s["default"].url("/echo"))
+    try:
+        await ws.send(os.urandom(MiB + 1))
+        try:
+            await recv(ws)
+            raise AssertionError("an oversize message was echoed")
+        except ConnectionClosed:
+            pass
+        await asyncio.wait_for(ws.wait_closed(), 5)
+        check(ws.close_code == 1009, f"close code {ws.close_code}, expected 1009")
+    finally:
+        await ws.close()
+
+
+async def case_subprotocol(s):
+    async with connect(s["default"].url("/echo"), subprotocols=["chat", "superchat"]) as ws:
+        check(ws.subprotocol is None, f"server selected {ws.subprotocol!r}; /echo supports none")
+        await ws.send("sub")
+        check(await recv(ws) == "sub", "echo with offered subprotocols failed")
+
+
+async def case_concurrent(s):
+    n = 200
+
+    async def one(i):
+        async with connect(s["default"].url("/echo")) as ws:
+            await ws.send(f"client-{i}")
+            got = await recv(ws, 10)
+            check(got == f"client-{i}", f"client {i} got {got!r}")
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+
+
+async def case_broadcast(s):
+    n, senders, per_sender = 200, 2, 20
+    total = senders * per_sender
+    clients = []
+    try:
+        for _ in range(0, n, 50):
+            clients += await asyncio.gather(*(connect(s["default"].url("/broadcast"))
+                                              for _ in range(50)))
+
+        async def collect(ws):
+            got = []
+            while len(got) < total:
+                got.append(await ws.recv())
+            try:  # anything more would be a duplicate
+                extra = await asyncio.wait_for(ws.recv(), 0.2)
+                got.append(extra)
+            except asyncio.TimeoutError:
+                pass
+            return got
+
+        readers = [asyncio.ensure_future(collect(ws)) for ws in clients]
+        for k in range(per_sender):
+            for j in range(senders):
+                await clients[j * 10].send(f"s{j}:{k}")
+        done, pending = await asyncio.wait(readers, timeout=15)
+        for r in pending:
+            r.cancel()
+        check(not pending, f"{len(pending)} of {n} clients did not receive all {total} messages")
+        for i, r in enumerate(readers):
+            got = r.result()
+            check(len(got) == total, f"client {i} received {len(got)} messages, expected {total}")
+            for j in range(senders):
+                seq = [m for m in got if m.startswith(f"s{j}:")]
+                check(seq == [f"s{j}:{k}" for k in range(per_sender)],
+                      f"client {i}: sender {j} messages lost or out of order: {seq}")
+    finally:
+        await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
+
+
+CASES = [
+    ("text echoed", case_text),
+    ("binary echoed", case_binary),
+    ("empty text and binary echoed", case_empty),
+    *[(f"{n}-byte messages echoed", make_size_case(n)) for n in (125, 126, 65535, 65536)],
+    ("16 MiB message echoed with --max-message-size 16MiB", case_16mib),
+    ("fragmented sends echoed as one message", case_fragmented),
+    ("ping with payload gets matching pong", case_ping_pong),
+    ("close 4001 answered with 4001", make_close_case(4001)),
+    ("close 1000 answered with 1000", make_close_case(1000)),
+    ("1 MiB + 1 message closes with 1009", case_oversize),
+    ("offered subprotocols: none selected, still works", case_subprotocol),
+    ("200 concurrent connections round trip", case_concurrent),
+    ("broadcast to 200 connections, nothing lost, in order", case_broadcast),
+]
+
+
+async def run_all(servers):
+    passed = failed = 0
+    for name, fn in CASES:
+        t0 = time.monotonic()
+        try:
+            await asyncio.wait_for(fn(servers), CASE_TIMEOUT_S)
+        except Exception as e:  # noqa: BLE001 - any failure of a case is reported
+            failed += 1
+            msg = str(e) or type(e).__name__
+            print(f"FAIL {name}: {type(e).__name__}: {msg}", flush=True)
+        else:
+            passed += 1
+            print(f"PASS {name} ({time.monotonic() - t0:.2f} s)", flush=True)
+    return passed, failed
+
+
+def main():
+    if not os.path.exists(SERVER_BIN):
+        print(f"FAIL setup: wsio-server binary not found at {SERVER_BIN} (build it or set WSIO_SERVER)")
+        print("0 passed, 1 failed")
+        return 1
+    print(f"# websockets {websockets.__version__}, server {SERVER_BIN}", flush=True)
+    servers = {}
+    passed = failed = 0
+    try:
+        servers["default"] = Server()
+        # The echo of a 16 MiB message is 16 MiB of send buffer: raise that cap too.
+        servers["big"] = Server(["--max-message-size", "16MiB", "--max-backpressure", "64MiB"])
+        passed, failed = asyncio.run(run_all(servers))
+    except Exception as e:  # noqa: BLE001 - a setup failure is one failed case
+        failed += 1
+        print(f"FAIL setup: {type(e).__name__}: {e}")
+    finally:
+        statuses = {k: (srv.stop(), srv) for k, srv in servers.items()}
+    for key, (status, srv) in statuses.items():
+        name = f"server '{key}' exits 0 on SIGTERM (no crash, no sanitizer report)"
+        if status == 0:
+            passed += 1
+            print(f"PASS {name}")
+        else:
+            failed += 1
+            how = "had died during the tests" if status is None else f"exit status {status}"
+            print(f"FAIL {name}: {how}")
+            for line in srv.output().splitlines():
+                print(f"#   {line}")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+/* tests/unit/test_ws_handshake.c — ws/handshake.c: accept key, key syntax, the
+ * RFC 6455 4.2.1 request checks and subprotocol selection. */
+#include "test.h"
+#include "ws/handshake.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+static void test_accept_key(void) {
+  static const struct {
+    const char *key, *accept;
+  } cases[] = {
+      {"dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}, /* RFC 6455 1.3 */
+      {"x3JJHMbDL1EzLkh9GBhXDw==", "HSmrc0sMlYUkAGmm5OPpG2HaGWk="},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char out[WS_ACCEPT_LEN + 1];
+    memset(out, 'x', sizeof out);
+    ws_accept_key(cases[i].key, strlen(cases[i].key), out);
+    CHECK_STR(out, cases[i].accept);
+  }
+}
+
+/* Keys past the on-stack buffer take the streaming path; both must agree with a plain
+ * SHA-1 over the concatenation. */
+static void test_accept_key_any_length(void) {
+  static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  char key[200], cat[200 + sizeof guid];
+  for (size_t i = 0; i < sizeof key; i++) key[i] = (char)('A' + i % 26);
+  for (size_t len = 0; len <= sizeof key; len += 13) {
+    memcpy(cat, key, len);
+    memcpy(cat + len, guid, sizeof guid - 1);
+    unsigned char d[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)cat, len + sizeof guid - 1, d);
+    char want[WS_ACCEPT_LEN + 1], got[WS_ACCEPT_LEN + 1];
+    EVP_EncodeBlock((unsigned char *)want, d, SHA_DIGEST_LENGTH);
+    ws_accept_key(key, len, got);
+    CHECK_STR(got, want);
+  }
+}
+
+static void test_key_valid(void) {
+  static const struct {
+    const char *key;
+    int valid;
+  } cases[] = {
+      {"dGhlIHNhbXBsZSBub25jZQ==", 1},
+      {"AAAAAAAAAAAAAAAAAAAAAA==", 1},
+      {"+/+/+/+/+/+/+/+/+/+/+w==", 1},
+      {"dGhlIHNhbXBsZSBub25jZR==", 1}, /* unused bits set: accepted, as Node's ws does */
+      {"", 0},
+      {"dGhlIHNhbXBsZSBub25jZQ=", 0},    /* 23 */
+      {"dGhlIHNhbXBsZSBub25jZQ===", 0},  /* 25 */
+      {"dGhlIHNhbXBsZSBub25jZQAA", 0},   /* no padding: 18 bytes */
+      {"dGhlIHNhbXBsZSBub25jZ===", 0},   /* 15 bytes */
+      {"dGhlIHNhbXBsZSBub25j=Q==", 0},   /* padding inside */
+      {"dGhlIHNhbXBsZSBub25jZQ-_", 0},
+      {"dGhlIHNhbXBsZSBub25-ZQ==", 0},   /* base64url is not base64 */
+      {"dGhlIHNhbXBsZSBub25 ZQ==", 0},
+      {"dGhlIHNhbXBsZSBub25jZQ=\0", 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    test_current = cases[i].key;
+    size_t len = strlen(cases[i].key);
+    if (i == sizeof cases / sizeof cases[0] - 1) len = 24;
+    CHECK_EQ_INT(ws_key_valid(cases[i].key, len), cases[i].valid);
+  }
+  CHECK_EQ_INT(ws_key_valid(NULL, 24), 0);
+}
+
+#define MAX_HEADERS 32
+
+/* Parses a request head with the real parser; returns the handshake status. */
+static int check_head(const char *head, ws_handshake *out, http_header *hs) {
+  http_request req;
+  memset(&req, 0, sizeof req);
+  req.headers = hs;
+  int r = http_parse_request(head, strlen(head), &req, MAX_HEADERS);
+  if (r <= 0) return -1000 + r;
+  return ws_handshake_check(&req, out);
+}
+
+#define KEY "dGhlIHNhbXBsZSBub25jZQ==\r\n"
+#define GOOD_REST "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " KEY "Sec-WebSocket-Version: 13\r\n\r\n"
+
+static void test_rfc_request(void) {
+  static const char head[] =
+      "GET /chat HTTP/1.1\r\n"
+      "Host: server.example.com\r\n"
+      "Upgrade: websocket\r\n"
+      "Connection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      "Origin: http://example.com\r\n"
+      "Sec-WebSocket-Protocol: chat, superchat\r\n"
+      "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+      "Sec-WebSocket-Version: 13\r\n"
+      "\r\n";
+  http_header hs[MAX_HEADERS];
+  ws_handshake hs_out;
+  CHECK_EQ_INT(check_head(head, &hs_out, hs), 101);
+  CHECK_EQ_INT(hs_out.status, 101);
+  CHECK(hs_out.reason == NULL);
+  CHECK(hs_out.key_len == 24 && memcmp(hs_out.key, "dGhlIHNhbXBsZSBub25jZQ==", 24) == 0);
+  CHECK(hs_out.protocols_len == 15 && memcmp(hs_out.protocols, "chat, superchat", 15) == 0);
+  static const char ext[] = "permessage-deflate; client_max_window_bits";
+  CHECK(hs_out.extensions_len == sizeof ext - 1 && memcmp(hs_out.extensions, ext, sizeof ext - 1) == 0);
+  char accept[WS_ACCEPT_LEN + 1];
+  ws_accept_key(hs_out.key, hs_out.key_len, accept);
+  CHECK_STR(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+static void test_check_table(void) {
+  static const struct {
+    const char *name;
+    const char *head;
+    int status;
+    const char *reason; /* NULL on success */
+  } cases[] = {
+      {"minimal", "GET / HTTP/1.1\r\nHost: a\r\n" GOOD_REST, 101, NULL},
+      {"case-insensitive tokens",
+       "GET / HTTP/1.1\r\nhost: a\r\nupgrade: WebSocket\r\nconnection: keep-alive, UPGRADE\r\n"
+       "sec-websocket-key: " KEY "sec-websocket-version: 13\r\n\r\n",
+       101, NULL},
+      {"Connection split over two lines",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"
+       "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY "Sec-WebSocket-Version: 13\r\n\r\n",
+       101, NULL},
+      {"Upgrade list", "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c, websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: " KEY "Sec-WebSocket-Version: 13\r\n\r\n",
+       101, NULL},
+      {"HTTP/2.0 head", "GET / HTTP/2.0\r\nHost: a\r\n" GOOD_REST, 101, NULL},
+      {"POST", "POST / HTTP/1.1\r\nHost: a\r\n" GOOD_REST, 405, "WebSocket upgrade must use GET"},
+      {"lowercase get", "get / HTTP/1.1\r\nHost: a\r\n" GOOD_REST, 405, "WebSocket upgrade must use GET"},
+      {"HTTP/1.0", "GET / HTTP/1.0\r\nHost: a\r\n" GOOD_REST, 400, "WebSocket upgrade needs HTTP/1.1"},
+      {"no Host", "GET / HTTP/1.1\r\n" GOOD_REST, 400, "missing or duplicate Host header"},
+      {"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n" GOOD_REST, 400,
+       "missing or duplicate Host header"},
+      {"no Upgrade",
+       "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " KEY
+       "Sec-WebSocket-Version: 13\r\n\r\n",
+       400, "Upgrade header must be websocket"},
+      {"Upgrade h2c",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " KEY
+       "Sec-WebSocket-Version: 13\r\n\r\n",
+       400, "Upgrade header must be websocket"},
+      {"Upgrade websockets",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websockets\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " KEY
+       "Sec-WebSocket-Version: 13\r\n\r\n",
+       400, "Upgrade header must be websocket"},
+      {"no Connection",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nSec-WebSocket-Key: " KEY
+       "Sec-WebSocket-Version: 13\r\n\r\n",
+       400, "Connection header must include Upgrade"},
+      {"Connection keep-alive",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: keep-alive\r\nSec-WebSocket-Key: " KEY
+       "Sec-WebSocket-Version: 13\r\n\r\n",
+       400, "Connection header must include Upgrade"},
+      {"no key",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Version: 13\r\n\r\n",
+       400, "missing or invalid Sec-WebSocket-Key"},
+      {"short key",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Key: dGhlIHNhbXBsZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+       400, "missing or invalid Sec-WebSocket-Key"},
+      {"empty key",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Key:\r\nSec-WebSocket-Version: 13\r\n\r\n",
+       400, "missing or invalid Sec-WebSocket-Key"},
+      {"duplicate key",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Key: " KEY "Sec-WebSocket-Key: " KEY "Sec-WebSocket-Version: 13\r\n\r\n",
+       400, "missing or invalid Sec-WebSocket-Key"},
+      {"no version",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Key: " KEY "\r\n",
+       400, "missing Sec-WebSocket-Version"},
+      {"version 8",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Key: " KEY "Sec-WebSocket-Version: 8\r\n\r\n",
+       426, "unsupported Sec-WebSocket-Version"},
+      {"version 130",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Key: " KEY "Sec-WebSocket-Version: 130\r\n\r\n",
+       426, "unsupported Sec-WebSocket-Version"},
+      {"version list",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Key: " KEY "Sec-WebSocket-Version: 13, 8\r\n\r\n",
+       426, "unsupported Sec-WebSocket-Version"},
+      {"version with spaces",
+       "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Key: " KEY "Sec-WebSocket-Version:   13  \r\n\r\n",
+       101, NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    test_current = cases[i].name;
+    http_header hs[MAX_HEADERS];
+    ws_handshake out;
+    CHECK_EQ_INT(check_head(cases[i].head, &out, hs), cases[i].status);
+    CHECK_EQ_INT(out.status, cases[i].status);
+    if (cases[i].reason)
+      CHECK(out.reason && strcmp(out.reason, cases[i].reason) == 0);
+    else
+      CHECK(out.reason == NULL);
+    if (cases[i].status == 101) CHECK(out.key != NULL && out.key_len == 24);
+    if (cases[i].status != 101) CHECK(out.key == NULL);
+    CHECK(out.protocols == NULL && out.extensions == NULL);
+  }
+}
+
+/* A request built by hand, without the parser (the shape a test of another transport
+ * would use). */
+static void test_hand_built(void) {
+  http_header hs[] = {
+      {"Host", 4, "x", 1},
+      {"Upgrade", 7, "websocket", 9},
+      {"Connection", 10, "Upgrade", 7},
+      {"Sec-WebSocket-Key", 17, "AAAAAAAAAAAAAAAAAAAAAA==", 24},
+      {"Sec-WebSocket-Version", 21, "13", 2},
+      {"Sec-WebSocket-Protocol", 22, "", 0},
+  };
+  http_request req;
+  memset(&req, 0, sizeof req);
+  req.method = "GET";
+  req.method_len = 3;
+  req.target = req.path = "/";
+  req.target_len = req.path_len = 1;
+  req.version_major = 1;
+  req.version_minor = 1;
+  req.headers = hs;
+  req.num_headers = sizeof hs / sizeof hs[0];
+  ws_handshake out;
+  CHECK_EQ_INT(ws_handshake_check(&req, &out), 101);
+  CHECK(out.protocols != NULL && out.protocols_len == 0);
+  req.version_minor = 0;
+  CHECK_EQ_INT(ws_handshake_check(&req, &out), 400);
+  req.version_minor = 1;
+  req.num_headers = 4;
+  CHECK_EQ_INT(ws_handshake_check(&req, &out), 400);
+  CHECK_STR(out.reason, "missing Sec-WebSocket-Version");
+}
+
+static void test_subprotocol_select(void) {
+  static const char *const supported[] = {"superchat", "chat", "v2.json", NULL};
+  static const char *const none[] = {NULL};
+  static const struct {
+    const char *offer;
+    const char *want; /* NULL: no match */
+  } cases[] = {
+      {"chat, superchat", "chat"}, /* the client's order wins */
+      {"superchat, chat", "superchat"},
+      {"  foo ,\tv2.json\t", "v2.json"},
+      {",,,chat,", "chat"},
+      {"foo, bar", NULL},
+      {"Chat", NULL}, /* exact comparison */
+      {"cha", NULL},
+      {"chats", NULL},
+      {"chat superchat", NULL},
+      {"", NULL},
+      {" , ", NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    test_current = cases[i].offer;
+    const char *got = ws_subprotocol_select(cases[i].offer, strlen(cases[i].offer), supported);
+    if (cases[i].want)
+      CHECK(got && strcmp(got, cases[i].want) == 0);
+    else
+      CHECK(got == NULL);
+  }
+  /* The returned pointer is the supported entry itself. */
+  CHECK(ws_subprotocol_select("chat", 4, supported) == supported[1]);
+  /* A length shorter than the string: only the prefix counts. */
+  CHECK(ws_subprotocol_select("chat, superchat", 4, supported) == supported[1]);
+  CHECK(ws_subprotocol_select("superchat", 4, supported) == NULL);
+  CHECK(ws_subprotocol_select(NULL, 0, supported) == NULL);
+  CHECK(ws_subprotocol_select("chat", 4, none) == NULL);
+  CHECK(ws_subprotocol_select("chat", 4, NULL) == NULL);
+}
+
+int main(void) {
+  RUN(test_accept_key);
+  RUN(test_accept_key_any_length);
+  RUN(test_key_valid);
+  RUN(test_rfc_request);
+  RUN(test_check_table);
+  RUN(test_hand_built);
+  RUN(test_subprotocol_select);
+  return test_report();
+}
