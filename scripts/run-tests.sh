@@ -36,6 +36,7 @@ run_set() { # $1 = label, $2 = build dir
 
 if [ "$mode" = all ]; then
   run_set release "$B"
+  suite "install (pkg-config, CMake package)" tests/install/test_install.sh "$B"
   suite "fuzz-short" make -s fuzz-short
 fi
 if [ "$mode" = all ] || [ "$mode" = asan ]; then

@@ -9,8 +9,9 @@
  * subscriber is served. A message nobody has completed after STALL_NS no longer holds
  * the window (a server that drops must not freeze the run); it still counts as lost.
  *
- * Lost = published x subscribers - deliveries, counted after publishing stops and a
- * drain period (--drain) lets stragglers arrive. Out of order = a delivery whose sequence
+ * Lost = published x subscribers - deliveries, counted after publishing stops and the
+ * stragglers have arrived: the drain ends when every message is complete, or nothing
+ * arrived for --drain seconds, or after DRAIN_CAP x --drain in all. Out of order = a delivery whose sequence
  * number is not above the highest that subscriber has seen. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "modes.h"
 
 #define STALL_NS 2000000000ULL
+#define DRAIN_CAP 5
 #define RATE_RING (1u << 18)
 #define PATTERN_SALT 0xB0ADCA57ULL
 #define HEADER_BYTES 16
@@ -38,6 +40,7 @@ typedef struct {
   uint64_t published, done_upto; /* every seq < done_upto is complete (or given up on) */
   uint64_t alive;                /* subscribers still connected */
   uint64_t deliveries, window_deliveries, out_of_order, verify_errors;
+  uint64_t last_delivery;        /* when the latest delivery arrived */
   uint64_t rate_t0;              /* rate pacing starts here, from message 0 */
   int publishing, measuring, draining;
   hist lat;
@@ -110,6 +113,7 @@ static void on_message(bench_conn *c, int opcode, const uint8_t *p, size_t n) {
   }
   s->recv_count[id]++;
   s->deliveries++;
+  s->last_delivery = l->now;
   if (seq >= s->next_seq[id]) s->next_seq[id] = seq + 1;
   else s->out_of_order++;
   if (s->measuring) {
@@ -136,7 +140,7 @@ static void on_open(bench_conn *c) {
 
 static int drained(bench_loop *l) {
   bc_state *s = l->ctx;
-  return s->done_upto >= s->published || l->live == 0;
+  return s->done_upto >= s->published || l->live == 0 || l->now - s->last_delivery > (uint64_t)(s->o->drain * 1e9);
 }
 
 static int no_publisher(bench_loop *l) { return ((bc_state *)l->ctx)->publisher == NULL; }
@@ -183,7 +187,8 @@ int mode_broadcast(const bench_opts *o, report *r) {
   uint64_t pub_b = s.published;
   s.publishing = 0;
   s.draining = 1;
-  bench_loop_run(&l, now_ns() + (uint64_t)(o->drain * 1e9), 10, drained, NULL);
+  s.last_delivery = now_ns();
+  bench_loop_run(&l, s.last_delivery + (uint64_t)(DRAIN_CAP * o->drain * 1e9), 10, drained, NULL);
   uint64_t alive = s.alive;
   bench_loop_close_all(&l);
 

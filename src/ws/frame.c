@@ -61,7 +61,9 @@ int ws_frame_parse_header(const uint8_t *buf, size_t len, ws_frame_header *h) {
 static int opcode_is_control(uint8_t op) { return op >= 0x8; }
 
 /* RFC 6455 5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved. */
-static int opcode_is_known(uint8_t op) { return op <= WS_OP_BINARY || (op >= WS_OP_CLOSE && op <= WS_OP_PONG); }
+static int opcode_is_known(uint8_t op) {
+  return op <= WS_OP_BINARY || (op >= WS_OP_CLOSE && op <= WS_OP_PONG);
+}
 
 /* RFC 6455 5.2: a nonzero RSV bit that no negotiated extension defines fails the
  * connection. RFC 7692 6 (the only extension we negotiate): the compression bit is set

@@ -10,7 +10,8 @@ import base64
 import os
 import time
 
-from harness import (CaseFailure, case, check, expect_echo, expect_eof, http_exchange)
+from harness import (CaseFailure, case, check, expect_close, expect_echo, expect_eof,
+                     http_exchange)
 from wsproto import OP_TEXT, build_frame, check_101, new_key, request_head
 
 
@@ -172,6 +173,7 @@ def _h25(ctx):
     b.send_frame(OP_TEXT, b"still here")
     expect_echo(b, OP_TEXT, b"still here")
     a.send_close(1000)
+    expect_close(a, 1000)
     expect_eof(a, "close 1000")
     a.close()
     deadline = time.monotonic() + 2.0

@@ -81,7 +81,9 @@ static int check_head(const char *head, ws_handshake *out, http_header *hs) {
 }
 
 #define KEY "dGhlIHNhbXBsZSBub25jZQ==\r\n"
-#define GOOD_REST "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " KEY "Sec-WebSocket-Version: 13\r\n\r\n"
+#define GOOD_REST                                                     \
+  "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " KEY \
+  "Sec-WebSocket-Version: 13\r\n\r\n"
 
 static void test_rfc_request(void) {
   static const char head[] =

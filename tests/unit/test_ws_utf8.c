@@ -179,7 +179,8 @@ static void test_autobahn_cases(void) {
 static void test_split_feeding(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     test_current = cases[i].name;
-    for (size_t step = 1; step <= 5; step++) CHECK_EQ_INT(verdict_split(cases[i].p, cases[i].n, step), cases[i].want);
+    for (size_t step = 1; step <= 5; step++)
+      CHECK_EQ_INT(verdict_split(cases[i].p, cases[i].n, step), cases[i].want);
     for (size_t cut = 0; cut <= cases[i].n; cut++) {
       ws_utf8 u;
       ws_utf8_init(&u);
