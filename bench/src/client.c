@@ -514,6 +514,7 @@ static void on_readable(bench_conn *c) {
       return;
     }
   }
+  l->n.reads++;
   have += (size_t)r;
   size_t used = 0;
   if (c->state == ST_HANDSHAKE) {

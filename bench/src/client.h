@@ -61,6 +61,7 @@ struct bench_conn {
 typedef struct {
   uint64_t connect_fail, handshake_fail, server_closed, protocol;
   uint64_t opened;
+  uint64_t reads; /* read() calls that returned data: how well input is batched */
 } bench_counters;
 
 struct bench_loop {

@@ -179,12 +179,13 @@ int mode_broadcast(const bench_opts *o, report *r) {
   bench_loop_run(&l, now_ns() + (uint64_t)(o->warmup * 1e9), tick_ms, no_publisher, tick);
   cpu_snap a, b;
   cpu_snap_take(&a, o->pid);
-  uint64_t pub_a = s.published;
+  uint64_t pub_a = s.published, reads = l.n.reads;
   s.measuring = 1;
   bench_loop_run(&l, a.wall_ns + (uint64_t)(o->duration * 1e9), tick_ms, no_publisher, tick);
   s.measuring = 0;
   cpu_snap_take(&b, o->pid);
   uint64_t pub_b = s.published;
+  reads = l.n.reads - reads;
   s.publishing = 0;
   s.draining = 1;
   s.last_delivery = now_ns();
@@ -210,6 +211,8 @@ int mode_broadcast(const bench_opts *o, report *r) {
   report_num(r, "latency_p99_us", "latency p99", (double)hist_quantile(&s.lat, 0.99) / 1e3, 1, "us");
   report_num(r, "latency_max_us", "latency max", (double)s.lat.max / 1e3, 1, "us");
   report_cpu(r, &a, &b, (double)s.window_deliveries, "server_cpu_ns_per_delivery", "server CPU per delivery");
+  report_num(r, "deliveries_per_read", "deliveries per read()", reads ? (double)s.window_deliveries / (double)reads : 0,
+             1, NULL);
   report_num(r, "published", "published in all", (double)s.published, 0, NULL);
   report_num(r, "lost", "lost (after drain)", (double)lost, 0, NULL);
   report_num(r, "out_of_order", "out of order", (double)s.out_of_order, 0, NULL);

@@ -74,16 +74,19 @@ int mode_echo(const bench_opts *o, report *r) {
     return 1;
   }
   e.sending = 1;
+  l.now = now_ns();
   for (bench_conn *c = l.all; c; c = c->next_all)
     for (uint32_t k = 0; k < o->depth; k++) send_one(&e, c);
 
   bench_loop_run(&l, now_ns() + (uint64_t)(o->warmup * 1e9), 0, all_gone, NULL);
   cpu_snap a, b;
   cpu_snap_take(&a, o->pid);
+  uint64_t reads = l.n.reads;
   e.measuring = 1;
   bench_loop_run(&l, a.wall_ns + (uint64_t)(o->duration * 1e9), 0, all_gone, NULL);
   e.measuring = 0;
   cpu_snap_take(&b, o->pid);
+  reads = l.n.reads - reads;
   e.sending = 0;
   uint64_t live = l.live;
   bench_loop_close_all(&l);
@@ -101,6 +104,7 @@ int mode_echo(const bench_opts *o, report *r) {
   report_num(r, "rtt_p99_us", "RTT p99", (double)hist_quantile(&e.rtt, 0.99) / 1e3, 1, "us");
   report_num(r, "rtt_max_us", "RTT max", (double)e.rtt.max / 1e3, 1, "us");
   report_cpu(r, &a, &b, (double)e.msgs, "server_cpu_ns_per_msg", "server CPU per message");
+  report_num(r, "messages_per_read", "messages per read()", reads ? (double)e.msgs / (double)reads : 0, 1, NULL);
   report_num(r, "verify_errors", "verification errors", (double)e.verify_errors, 0, NULL);
   uint64_t errs = report_conn_errors(r, &l) + e.verify_errors + (live < o->conns ? 1 : 0);
   bench_loop_free(&l);

@@ -8,7 +8,6 @@ before the rest of the message (or even of the frame) has been sent.
 
 The expected outcome of every sequence is derived from Python's strict UTF-8 decoder
 and cross-checked against a second, independent validator (utf8_dead_at) at import."""
-import time
 
 from harness import case, check, expect_echo, expect_fail, expect_silence
 from wsproto import OP_CONT, OP_TEXT, build_frame

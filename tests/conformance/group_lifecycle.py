@@ -120,13 +120,12 @@ def _t6(ctx):
 
 def _shutdown(sig):
     def run(ctx):
-        s = ctx.start_server(["--shutdown-timeout", "3"], "shutdown")
+        s = ctx.start_server(["--shutdown-timeout", "5"], "shutdown")
         e = open_ws(s.host, s.port, "/echo")
         b = open_ws(s.host, s.port, "/broadcast")
         ctx._clients += [e, b]
         e.send_frame(OP_TEXT, b"before")
         expect_echo(e, OP_TEXT, b"before")
-        t0 = time.monotonic()
         s.signal(sig)
         for c in (e, b):
             expect_close(c, 1001)
@@ -138,18 +137,54 @@ def _shutdown(sig):
         except (ConnectionRefusedError, ConnectionResetError, PeerClosed, ServerViolation,
                 Timeout, socket.timeout):
             pass
+        # A well-behaved client answers the close and closes its end after the server's.
         for c in (e, b):
             c.send_close(1001)
             expect_eof(c, "the close handshake")
-        rc = s.wait(3.0)
-        check(rc == 0, "exit 0 after every close handshake", "exit %s" % rc if rc is not None
-              else "still running %.1fs after the signal" % (time.monotonic() - t0))
+            c.close()
+        t0 = time.monotonic()
+        rc = s.wait(1.5)
+        check(rc == 0, "exit 0 within 1.5s of the last close handshake (not at "
+              "--shutdown-timeout 5)", "exit %s" % rc if rc is not None
+              else "still running after %.1fs" % (time.monotonic() - t0))
     return run
 
 
 case("S.1", "SIGTERM: /echo and /broadcast clients get close 1001, no new connections, "
             "exit 0")(_shutdown(signal.SIGTERM))
 case("S.2", "SIGINT: same as SIGTERM")(_shutdown(signal.SIGINT))
+
+
+def _tcp_state(c):
+    """Linux TCP_INFO tcpi_state of our socket (7 = CLOSE, 8 = CLOSE_WAIT)."""
+    return c.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)[0]
+
+
+@case("T.7", "--close-timeout 1: after close 1002 a client that keeps its end open is "
+             "released after ~1s (a late probe gets a reset)", timeout=10)
+def _t7(ctx):
+    s = ctx.start_server(["--close-timeout", "1"], "closetimeout")
+    c = ctx.raw(server=s, timeout=4.0)
+    head, key = request_head()
+    c.send_raw(head)
+    c.read_response()
+    c.send_frame(OP_TEXT, b"x", mask=False)  # protocol error: the server closes
+    expect_close(c, 1002)
+    expect_eof(c, "close 1002")
+    # Our end stays open and silent. Once the close timeout has passed the server must
+    # have let go of the socket: data we send then is answered with a reset.
+    time.sleep(2.2)
+    reset = False
+    for _ in range(2):
+        try:
+            c.sock.send(b"probe")
+        except (BrokenPipeError, ConnectionResetError):
+            reset = True
+            break
+        time.sleep(0.2)
+    reset = reset or _tcp_state(c) == 7
+    check(reset, "the server released the connection (reset on a probe) 2.2s after its close",
+          "the connection is still held by the server (tcp state %d)" % _tcp_state(c))
 
 
 @case("S.3", "SIGTERM with a client that never answers: exit 0 within --shutdown-timeout 1")

@@ -14,7 +14,7 @@ import tempfile
 import time
 
 import wsproto
-from wsproto import (OP_CLOSE, OP_PING, OP_PONG, PeerClosed, ServerViolation, Timeout)
+from wsproto import OP_CLOSE, OP_PONG, PeerClosed, ServerViolation, Timeout
 
 LISTEN_RE = re.compile(rb"listening on \S+:(\d+)")
 

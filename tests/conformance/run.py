@@ -12,6 +12,7 @@ every case passed. The server binary comes from --server, else $WSIO_SERVER, els
 """
 import argparse
 import os
+import re
 import signal
 import sys
 import time
@@ -20,7 +21,6 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import harness  # noqa: E402
 from harness import CASES, SERVER_OPTS, CaseFailure, Context, Server  # noqa: E402
 import group1_framing  # noqa: E402,F401
 import group2_pingpong  # noqa: E402,F401
@@ -42,17 +42,26 @@ def _alarm(signum, frame):
     raise CaseTimeout()
 
 
+ID_TERM = re.compile(r"[A-Za-z]*\.?[0-9][0-9a-z.]*")
+
+
 def selected(cases, filt):
+    """Cases matching any comma-separated term: a term shaped like an id ('6.4', 'H.2')
+    selects that id and the ids below it; any other term is a title substring."""
     if not filt:
         return cases
     terms = [t.strip().lower() for t in filt.split(",") if t.strip()]
     out = []
     for c in cases:
         cid = c["id"].lower()
-        hay = (cid + " " + c["title"]).lower()
-        # "7.9" selects 7.9 and 7.9.x; any other term is a substring of id or title.
-        if any(cid == t or cid.startswith(t + ".") or t in hay for t in terms):
-            out.append(c)
+        for t in terms:
+            if ID_TERM.fullmatch(t):
+                hit = cid == t or cid.startswith(t + ".") or cid.startswith(t) and cid[len(t):].isalpha()
+            else:
+                hit = t in c["title"].lower()
+            if hit:
+                out.append(c)
+                break
     return out
 
 

@@ -87,8 +87,16 @@ def connect(url, **kw):
     return websockets.connect(url, **kw)
 
 
+async def within(awaitable, timeout, what):
+    """Awaits with a deadline; a timeout fails the case with `what` in the message."""
+    try:
+        return await asyncio.wait_for(awaitable, timeout)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}") from None
+
+
 async def recv(ws, timeout=5):
-    return await asyncio.wait_for(ws.recv(), timeout)
+    return await within(ws.recv(), timeout, "a message")
 
 
 def check(cond, what):
@@ -181,7 +189,7 @@ async def case_ping_pong(s):
         for payload in (b"ping-payload-123", b"", os.urandom(125)):
             waiter = await ws.ping(payload)
             # The legacy client resolves a ping's waiter only on a pong with the same data.
-            await asyncio.wait_for(waiter, 5)
+            await within(waiter, 5, f"pong for ping {payload[:16].hex()}...")
         await ws.send("after pings")
         check(await recv(ws) == "after pings", "echo after pings failed")
 
@@ -192,23 +200,26 @@ def make_close_case(code):
         await ws.send("before close")
         check(await recv(ws) == "before close", "echo before close failed")
         t0 = time.monotonic()
-        await asyncio.wait_for(ws.close(code, "client says bye"), 5)
+        await within(ws.close(code, "client says bye"), 5, "the close handshake")
         check(ws.close_code == code, f"server answered close {code} with {ws.close_code}")
         check(time.monotonic() - t0 < 3, "close handshake took over 3 s (server slow to end TCP)")
     return case
 
 
 async def case_oversize(s):
-    ws = await connect(s["default"].url("/echo"))
+    # The client's own limit is raised so that a 1009 can only come from the server.
+    ws = await connect(s["default"].url("/echo"), max_size=4 * MiB)
     try:
         await ws.send(os.urandom(MiB + 1))
         try:
-            await recv(ws)
-            raise AssertionError("an oversize message was echoed")
+            got = await recv(ws)
+            raise AssertionError(f"a {len(got)}-byte message was echoed instead of a close")
         except ConnectionClosed:
             pass
-        await asyncio.wait_for(ws.wait_closed(), 5)
-        check(ws.close_code == 1009, f"close code {ws.close_code}, expected 1009")
+        await within(ws.wait_closed(), 5, "the server to close")
+        rcvd = ws.close_rcvd
+        check(rcvd is not None, f"no close frame from the server (close_code {ws.close_code})")
+        check(rcvd.code == 1009, f"server close code {rcvd.code}, expected 1009")
     finally:
         await ws.close()
 
@@ -293,7 +304,7 @@ async def run_all(servers):
     for name, fn in CASES:
         t0 = time.monotonic()
         try:
-            await asyncio.wait_for(fn(servers), CASE_TIMEOUT_S)
+            await within(fn(servers), CASE_TIMEOUT_S, "the whole case")
         except Exception as e:  # noqa: BLE001 - any failure of a case is reported
             failed += 1
             msg = str(e) or type(e).__name__

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""bench/summarize.py: turns run.sh's raw JSON lines into the markdown tables of
+results/latest.md: medians per server and workload, and ratios relative to wsio."""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+SERVERS = ["wsio", "uws-cpp", "uws-js", "node-ws"]
+NAMES = {
+    "wsio": "wsio-server",
+    "uws-cpp": "uWebSockets (C++)",
+    "uws-js": "uWebSockets.js",
+    "node-ws": "Node ws",
+}
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}"
+
+
+def versions(here):
+    out = []
+    try:
+        node = subprocess.run(["node", "-v"], capture_output=True, text=True, timeout=10).stdout.strip()
+        if node:
+            out.append(f"Node {node}")
+        for pkg, name in (("ws", "ws"), ("@trufflesuite/uws-js-unofficial", "uWebSockets.js")):
+            with open(os.path.join(here, "node_modules", pkg, "package.json")) as f:
+                out.append(f"{name} {json.load(f)['version']}")
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError):
+        pass
+    return ", ".join(out)
+
+
+def load(path):
+    runs = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                runs.append(json.loads(line))
+    return runs
+
+
+def median(runs, server, work, key):
+    vals = [r["result"][key] for r in runs
+            if r["server"] == server and r["workload"] == work and r.get("result")
+            and r["result"].get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "n/a"
+    return f"{v:,.{digits}f}"
+
+
+def ratio(v, base):
+    if v is None or not base:
+        return "–"
+    return f"{v / base:.2f}×"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("raw")
+    ap.add_argument("--skipped", default="")
+    ap.add_argument("--duration", default="5")
+    ap.add_argument("--window", default="16")
+    ap.add_argument("--idle-conns", default="10000")
+    a = ap.parse_args()
+    here = os.path.dirname(os.path.abspath(__file__))
+    runs = load(a.raw)
+    servers = [s for s in SERVERS if any(r["server"] == s for r in runs)]
+    rounds = max((r["round"] for r in runs), default=0)
+    m = {(s, w, k): median(runs, s, w, k) for s in servers
+         for w, k in [("echo", "server_cpu_ns_per_msg"), ("echo", "messages_per_s"), ("echo", "rtt_p50_us"),
+                      ("echo", "rtt_p99_us"), ("broadcast", "server_cpu_ns_per_delivery"),
+                      ("broadcast", "deliveries_per_s"), ("broadcast", "latency_p50_us"),
+                      ("broadcast", "latency_p99_us"), ("idle", "rss_per_conn_bytes"),
+                      ("connect", "server_cpu_ns_per_handshake"), ("connect", "handshakes_per_s")]}
+
+    def cell(s, w, k, digits=0, scale=1.0):
+        v = m.get((s, w, k))
+        base = m.get(("wsio", w, k))
+        v = v / scale if v is not None else None
+        base = base / scale if base is not None else None
+        return fmt(v, digits), ratio(v, base)
+
+    out = []
+    out.append(f"## wsio-server vs. peers ({time.strftime('%Y-%m-%d')})")
+    out.append("")
+    out.append(f"Machine: {machine()}. Server pinned to CPU 0, wsio-bench to CPU 1; a fresh server per run; "
+               f"median of {rounds} round(s) of {a.duration} s after a warm-up. {versions(here)}.")
+    out.append("")
+    out.append("Server CPU time (utime+stime) per unit of work and RSS per idle connection; lower is better. "
+               "× = relative to wsio.")
+    out.append("")
+    out.append("| server | echo CPU ns/msg | × | broadcast CPU ns/delivery | × | idle RSS B/conn | × "
+               "| connect CPU µs/handshake | × |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for s in servers:
+        row = [NAMES[s]]
+        row += cell(s, "echo", "server_cpu_ns_per_msg")
+        row += cell(s, "broadcast", "server_cpu_ns_per_delivery")
+        row += cell(s, "idle", "rss_per_conn_bytes")
+        row += cell(s, "connect", "server_cpu_ns_per_handshake", 1, 1000.0)
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    out.append("Throughput and latency (these depend on the load generator and the machine as much as on the "
+               "server; higher msg/s is better).")
+    out.append("")
+    out.append("| server | echo msg/s | × | echo RTT p50 / p99 µs | broadcast deliveries/s | × "
+               "| delivery latency p50 / p99 µs | handshakes/s | × |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for s in servers:
+        row = [NAMES[s]]
+        row += cell(s, "echo", "messages_per_s")
+        row.append(f"{fmt(m[(s, 'echo', 'rtt_p50_us')])} / {fmt(m[(s, 'echo', 'rtt_p99_us')])}")
+        row += cell(s, "broadcast", "deliveries_per_s")
+        row.append(f"{fmt(m[(s, 'broadcast', 'latency_p50_us')])} / {fmt(m[(s, 'broadcast', 'latency_p99_us')])}")
+        row += cell(s, "connect", "handshakes_per_s")
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    out.append(f"Workloads: echo = 100 connections × 16 messages in flight × 32 B; broadcast = 1,000 subscribers "
+               f"on /broadcast × 64 B, at most {a.window} messages outstanding; idle = {int(a.idle_conns):,} "
+               f"connections (VmRSS after all are open minus before, per connection); connect = 64 concurrent "
+               f"connect + handshake + close.")
+
+    # What else ran on the machine: all CPUs' busy time minus the server's and ours.
+    other = {}
+    for r in runs:
+        res = r.get("result") or {}
+        if "machine_busy_pct" in r and "server_cpu_pct" in res and "client_cpu_pct" in res:
+            other.setdefault(r["server"], []).append(
+                r["machine_busy_pct"] - res["server_cpu_pct"] - res["client_cpu_pct"])
+    if other:
+        busiest = max(statistics.median(v) for v in other.values())
+        out.append("")
+        out.append("Other load on the machine during the runs (median, % of one core): " + ", ".join(
+            f"{NAMES[s]} {statistics.median(v):.0f}%" for s, v in other.items() if s in NAMES) + "."
+            + (" Numbers taken with much else running are noisy; rerun on an idle machine." if busiest > 15 else ""))
+
+    saturated = sorted({(r["server"], r["workload"]) for r in runs
+                        if (r.get("result") or {}).get("client_cpu_pct", 0) > 95})
+    if saturated:
+        out.append("")
+        out.append("The load generator used more than 95% of its core in: " + ", ".join(
+            f"{NAMES.get(s, s)} {w}" for s, w in saturated) + " (it, not the server, may set the pace there).")
+
+    problems = []
+    for r in runs:
+        res = r.get("result") or {}
+        if r["rc"] != 0:
+            errs = {k: v for k, v in res.items() if k in (
+                "verify_errors", "lost", "out_of_order", "connect_failures", "handshake_failures",
+                "closed_by_server", "protocol_errors") and v}
+            problems.append(f"- {NAMES.get(r['server'], r['server'])}, {r['workload']}, round {r['round']}: "
+                            f"exit {r['rc']}" + (f" ({', '.join(f'{k} {v:g}' for k, v in errs.items())})" if errs
+                                                  else ""))
+    if problems:
+        out.append("")
+        out.append("Runs with errors (see the .log next to the raw results):")
+        out.extend(problems)
+    skipped = [s for s in a.skipped.splitlines() if s.strip()]
+    if skipped:
+        out.append("")
+        out.append("Skipped: " + "; ".join(skipped) + ".")
+    out.append("")
+    out.append(f"Raw results: {os.path.relpath(a.raw, os.path.dirname(here))}")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
