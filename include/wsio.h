@@ -178,7 +178,9 @@ typedef struct wsio_ws_handlers {
   void (*close)(wsio_conn *conn, int code, const uint8_t *reason, size_t reason_len);
 } wsio_ws_handlers;
 
-/* Registers a WebSocket route at exact path `path` (copied). handlers is copied;
+/* Registers a WebSocket route at `path` (copied): an exact path, or a prefix when it
+ * ends in an asterisk (as in "/chat/" followed by one). A path may also have HTTP routes: upgrade requests go to
+ * the WebSocket route, other requests to the HTTP route for their method. handlers is copied;
  * route_user is passed to upgrade and reachable with wsio_conn_route_user.
  * Returns 0, WSIO_EEXIST or WSIO_ENOMEM. */
 int wsio_app_ws(wsio_app *app, const char *path, const wsio_ws_handlers *handlers, void *route_user);
@@ -188,13 +190,22 @@ int wsio_app_ws(wsio_app *app, const char *path, const wsio_ws_handlers *handler
  * if it does not, wsio answers 500. */
 typedef void (*wsio_http_handler)(const wsio_request *req, wsio_response *res, void *route_user);
 
-/* Registers handler for method (e.g. "GET"; NULL = any method) at exact path (copied).
+/* Registers handler for method (e.g. "GET"; NULL = any method) at path (copied; exact,
+ * or a prefix when it ends in '*').
  * A GET route also answers HEAD (body omitted). */
 int wsio_app_http(wsio_app *app, const char *method, const char *path, wsio_http_handler handler,
                   void *route_user);
 
 /* Adds a response header (name and value copied). Call before wsio_response_send. */
 int wsio_response_header(wsio_response *res, const char *name, const char *value);
+
+/* Keeps the response open after the handler returns (long-polling): the returned
+ * response stays valid until you answer it with wsio_response_send, or until the
+ * connection closes first, in which case on_abort (may be NULL) runs and the response
+ * is freed by wsio — do not use it after that. Further requests on the connection wait
+ * until it is answered. Returns NULL when out of memory or already sent. */
+wsio_response *wsio_response_hold(wsio_response *res, void (*on_abort)(wsio_response *res, void *user),
+                                  void *user);
 
 /* Sends the response: status, Content-Type (NULL = text/plain; charset=utf-8) and the
  * body (copied). Returns 0 or a negative WSIO_E*. */
@@ -203,7 +214,8 @@ int wsio_response_send(wsio_response *res, int status, const char *content_type,
 
 /* ---- connections ------------------------------------------------------------------ */
 typedef enum {
-  WSIO_SEND_WRITTEN = 0,  /* handed to the kernel (or to the per-loop cork buffer) */
+  WSIO_SEND_WRITTEN = 0,  /* handed to the kernel, or queued for this loop iteration's
+                             single flush to this connection */
   WSIO_SEND_BUFFERED = 1, /* accepted, queued in the connection's send buffer */
   WSIO_SEND_DROPPED = 2,  /* NOT sent: the send buffer is over max_backpressure, or the
                              connection is closing. A connection that stays over the cap

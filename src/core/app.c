@@ -64,6 +64,7 @@ void conn_kill(wsio_conn *c) {
     ws_notify_close(c, WS_CLOSE_ABNORMAL, NULL, 0);
     c->app->st.connections_open--;
   }
+  if (c->state == CONN_HTTP) http_abort_held(c);
   c->state = CONN_DEAD;
   net_close(&c->net);
   c->grave_next = c->app->grave;
@@ -107,13 +108,29 @@ static void on_drain(net_conn *nc) {
   if (c->state == CONN_WS && c->route && c->route->ws.drain) c->route->ws.drain(c);
 }
 
+void app_resume_later(wsio_conn *c) {
+  wsio_app *app = c->app;
+  if (app->nresume == app->resume_cap) {
+    size_t cap = app->resume_cap ? app->resume_cap * 2 : 16;
+    wsio_conn **r = realloc(app->resume, cap * sizeof(*r));
+    if (!r) return;
+    app->resume = r;
+    app->resume_cap = cap;
+  }
+  app->resume[app->nresume++] = c;
+}
+
 static void post(void *arg) {
   wsio_app *app = arg;
+  /* Before reaping: the list may name connections killed since (they are skipped). */
+  for (size_t i = 0; i < app->nresume; i++) http_resume(app->resume[i]);
+  app->nresume = 0;
   /* A close callback run while reaping may publish again: repeat, boundedly. */
   for (int i = 0; i < 4 && (app->dirty || app->grave); i++) {
     if (app->dirty) pubsub_flush_all(app);
     app_reap(app);
   }
+  net_flush_queued(app->net);
   if (app->stopping && net_ctx_count(app->net) == 0) loop_stop(app->loop);
   if (app->stop_requested && !app->stopping) wsio_app_stop(app);
 }
@@ -140,7 +157,7 @@ static void sweep(loop_timer *t) {
       default: break;
     }
   }
-  app_reap(app);
+  /* Killed connections are reaped in the post phase, like all others. */
 }
 
 static uint32_t sweep_period(const wsio_app_options *o) {
@@ -202,6 +219,7 @@ void wsio_app_destroy(wsio_app *app) {
     net_ctx_destroy(app->net);
   }
   pubsub_free_all(app);
+  free(app->resume);
   for (route *r = app->routes, *nx; r; r = nx) {
     nx = r->next;
     free(r->path);
@@ -235,7 +253,6 @@ int wsio_app_run(wsio_app *app) {
 static void shutdown_expired(loop_timer *t) {
   wsio_app *app = (wsio_app *)((char *)t - offsetof(wsio_app, shutdown_timer));
   for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) conn_kill((wsio_conn *)nc);
-  app_reap(app);
   loop_stop(app->loop);
 }
 
@@ -277,16 +294,22 @@ static route *route_add(wsio_app *app, const char *path) {
     return NULL;
   }
   r->path_len = strlen(path);
+  if (r->path_len > 1 && path[r->path_len - 1] == '*') { /* a prefix route */
+    r->prefix = 1;
+    r->path_len--;
+  }
   route **pp = &app->routes;
   while (*pp) pp = &(*pp)->next;
   *pp = r;
   return r;
 }
 
+/* A path may have one WebSocket route and HTTP routes (one per method, or one for
+ * any method): upgrade requests go to the former, everything else to the latter. */
 static int route_exists(wsio_app *app, const char *path, int is_ws, const char *method) {
   for (route *r = app->routes; r; r = r->next) {
-    if (strcmp(r->path, path) != 0) continue;
-    if (is_ws || r->is_ws) return 1;
+    if (strcmp(r->path, path) != 0 || r->is_ws != is_ws) continue;
+    if (is_ws) return 1;
     if (!method || !r->method || strcmp(method, r->method) == 0) return 1;
   }
   return 0;

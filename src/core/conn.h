@@ -59,6 +59,7 @@ typedef struct http_aux {
   uint8_t kind; /* AUX_HTTP */
   char *buf;
   size_t len, cap;
+  wsio_response *held; /* a response the handler will send later */
 } http_aux;
 
 typedef struct conn_sub {
@@ -92,7 +93,8 @@ struct wsio_conn {
 struct route {
   route *next;
   char *path;
-  size_t path_len;
+  size_t path_len; /* without the trailing '*' of a prefix route */
+  int prefix;      /* path ended in '*': matches every path starting with the rest */
   char *method; /* HTTP routes: NULL = any */
   int is_ws;
   wsio_ws_handlers ws;
@@ -129,6 +131,8 @@ struct wsio_app {
   int stopping;
   volatile int stop_requested;
   wsio_conn *grave;
+  wsio_conn **resume; /* connections with buffered requests to serve in post */
+  size_t nresume, resume_cap;
   topic **buckets;
   size_t nbuckets, ntopics;
   topic *dirty, *dirty_tail;
@@ -144,11 +148,14 @@ static inline int time_reached(uint32_t now, uint32_t due) { return (int32_t)(no
 /* app.c */
 void conn_kill(wsio_conn *c); /* close the fd now, free at the next safe point */
 void app_reap(wsio_app *app);
+void app_resume_later(wsio_conn *c); /* serve buffered requests from the post phase */
 
 /* http_session.c */
 void http_on_data(wsio_conn *c, uint8_t *p, size_t n);
 void http_send_error(wsio_conn *c, int status, const char *reason, const char *extra_headers);
 void http_aux_free(wsio_conn *c);
+void http_abort_held(wsio_conn *c);
+void http_resume(wsio_conn *c);
 
 /* ws_session.c */
 void ws_on_data(wsio_conn *c, uint8_t *p, size_t n);

@@ -28,13 +28,29 @@ struct wsio_response {
   int sent;
   int head_only;
   int keep_alive;
+  int held;  /* heap copy made by wsio_response_hold */
+  int moved; /* this (stack) response was handed to a held copy */
   char *hdrs;
   size_t hlen, hcap;
+  void (*on_abort)(wsio_response *res, void *user);
+  void *abort_user;
 };
+
+/* The connection is going away with a held response: tell its owner, free it. */
+void http_abort_held(wsio_conn *c) {
+  http_aux *a = c->aux;
+  if (!a || !a->held) return;
+  wsio_response *res = a->held;
+  a->held = NULL;
+  if (res->on_abort) res->on_abort(res, res->abort_user);
+  free(res->hdrs);
+  free(res);
+}
 
 void http_aux_free(wsio_conn *c) {
   http_aux *a = c->aux;
   if (!a) return;
+  http_abort_held(c);
   free(a->buf);
   free(a);
   c->aux = NULL;
@@ -57,6 +73,8 @@ void http_send_error(wsio_conn *c, int status, const char *reason, const char *e
   c->state = CONN_HTTP_CLOSING;
   c->t_due = app_now(app) + (app->o.close_timeout_ms ? app->o.close_timeout_ms : 1000);
 }
+
+static void response_done(wsio_conn *c, int keep_alive);
 
 /* ---- request accessors ----------------------------------------------------------- */
 
@@ -171,22 +189,56 @@ int wsio_response_send(wsio_response *res, int status, const char *content_type,
                                len, res->hdrs, res->keep_alive);
   int r = net_write2(&res->c->net, head, hl, body, res->head_only ? 0 : len);
   if (head != stack) free(head);
+  if (res->held) {
+    wsio_conn *c = res->c;
+    http_aux *a = c->aux;
+    a->held = NULL;
+    int keep = res->keep_alive;
+    free(res->hdrs);
+    free(res);
+    response_done(c, keep);
+    /* Requests that arrived behind the held one are served from the post phase. */
+    if (c->state == CONN_HTTP && c->aux && ((http_aux *)c->aux)->len) app_resume_later(c);
+  }
   return r < 0 ? WSIO_ECLOSED : 0;
 }
 
+
 /* ---- routing --------------------------------------------------------------------- */
 
+static int path_matches(const route *r, const http_request *h) {
+  if (r->prefix) return h->path_len >= r->path_len && memcmp(r->path, h->path, r->path_len) == 0;
+  return r->path_len == h->path_len && memcmp(r->path, h->path, h->path_len) == 0;
+}
+
+static int method_is(const http_request *h, const char *m) {
+  size_t n = strlen(m);
+  return h->method_len == n && memcmp(h->method, m, n) == 0;
+}
+
+/* An upgrade request goes to the path's WebSocket route; any other request to an HTTP
+ * route of that path serving its method (GET routes serve HEAD too), else to the
+ * WebSocket route (whose handshake check then explains what is wrong). Exact paths
+ * win over prefixes because routes are tried in registration order per kind. */
 static route *route_find(wsio_app *app, const http_request *h, int *method_mismatch) {
-  route *path_match = NULL;
+  route *ws = NULL, *http_any_method = NULL;
+  int path_seen = 0;
+  const http_header *up = http_header_find(h, "upgrade");
+  int is_upgrade = up && http_token_list_contains(up->value, up->value_len, "websocket");
   for (route *r = app->routes; r; r = r->next) {
-    if (r->path_len != h->path_len || memcmp(r->path, h->path, h->path_len) != 0) continue;
-    path_match = r;
-    if (r->is_ws || !r->method) return r;
-    if (r->method && h->method_len == strlen(r->method) && memcmp(r->method, h->method, h->method_len) == 0)
-      return r;
-    if (strcmp(r->method, "GET") == 0 && h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0) return r;
+    if (!path_matches(r, h)) continue;
+    path_seen = 1;
+    if (r->is_ws) {
+      if (!ws) ws = r;
+      continue;
+    }
+    if (!r->method || method_is(h, r->method) || (strcmp(r->method, "GET") == 0 && method_is(h, "HEAD"))) {
+      if (!http_any_method) http_any_method = r;
+    }
   }
-  *method_mismatch = path_match != NULL;
+  if (ws && (is_upgrade || !http_any_method)) return ws;
+  if (http_any_method) return http_any_method;
+  *method_mismatch = path_seen;
   return NULL;
 }
 
@@ -197,20 +249,57 @@ static int wants_keep_alive(const http_request *h) {
   return !(conn && http_token_list_contains(conn->value, conn->value_len, "close"));
 }
 
-static void serve_http(wsio_conn *c, route *r, const http_request *h, const uint8_t *body, size_t blen) {
-  wsio_request req = {.h = h, .body = body, .body_len = blen, .c = c};
-  wsio_response res = {.c = c, .keep_alive = wants_keep_alive(h)};
-  res.head_only = h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0;
-  r->http(&req, &res, r->user);
-  if (!res.sent) wsio_response_send(&res, 500, NULL, "handler sent no response\n", 25);
-  free(res.hdrs);
-  if (!res.keep_alive) {
+/* After a response: close politely, or wait for the next request on keep-alive. */
+static void response_done(wsio_conn *c, int keep_alive) {
+  if (c->state != CONN_HTTP) return;
+  if (!keep_alive) {
     net_shutdown_write(&c->net);
+    http_aux_free(c);
     c->state = CONN_HTTP_CLOSING;
     c->t_due = app_now(c->app) + (c->app->o.close_timeout_ms ? c->app->o.close_timeout_ms : 1000);
   } else {
     c->t_due = app_now(c->app) + c->app->o.handshake_timeout_ms; /* idle keep-alive bound */
   }
+}
+
+static void serve_http(wsio_conn *c, route *r, const http_request *h, const uint8_t *body, size_t blen) {
+  wsio_request req = {.h = h, .body = body, .body_len = blen, .c = c};
+  wsio_response res = {.c = c, .keep_alive = wants_keep_alive(h)};
+  res.head_only = method_is(h, "HEAD");
+  r->http(&req, &res, r->user);
+  if (res.moved) return; /* answered later through the held copy */
+  if (!res.sent) wsio_response_send(&res, 500, NULL, "handler sent no response\n", 25);
+  free(res.hdrs);
+  response_done(c, res.keep_alive);
+}
+
+static http_aux *http_aux_get(wsio_conn *c) {
+  if (!c->aux) {
+    http_aux *a = calloc(1, sizeof(*a));
+    if (!a) return NULL;
+    a->kind = AUX_HTTP;
+    c->aux = a;
+  }
+  return c->aux;
+}
+
+wsio_response *wsio_response_hold(wsio_response *res, void (*on_abort)(wsio_response *res, void *user),
+                                  void *user) {
+  if (res->sent || res->held || res->moved) return NULL;
+  http_aux *a = http_aux_get(res->c);
+  wsio_response *h = malloc(sizeof(*h));
+  if (!a || !h) {
+    free(h);
+    return NULL;
+  }
+  *h = *res;
+  h->held = 1;
+  h->on_abort = on_abort;
+  h->abort_user = user;
+  res->moved = 1;
+  res->hdrs = NULL;
+  a->held = h;
+  return h;
 }
 
 /* Returns 1 when the connection became a WebSocket. */
@@ -271,6 +360,16 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
 static size_t handle_request(wsio_conn *c, const http_request *h, size_t head_len, const char *buf,
                              size_t avail, int *ws) {
   wsio_app *app = c->app;
+  uint64_t blen = 0;
+  const http_header *cl = http_header_find(h, "content-length");
+  int bad_length = cl && (http_header_count(h, "content-length") != 1 ||
+                          http_parse_content_length(cl->value, cl->value_len, &blen) < 0);
+  int mismatch = 0;
+  route *r = route_find(app, h, &mismatch);
+  int is_ws = r && r->is_ws;
+  /* Wait for the whole body before counting or serving (a WebSocket upgrade has none:
+   * what follows its head are frames). */
+  if (!is_ws && !bad_length && blen <= app->o.max_body_size && avail - head_len < blen) return 0;
   app->st.http_requests_total++;
   if (h->version_major != 1) {
     http_send_error(c, 505, "only HTTP/1.x is supported", NULL);
@@ -280,16 +379,12 @@ static size_t handle_request(wsio_conn *c, const http_request *h, size_t head_le
     http_send_error(c, 501, "Transfer-Encoding is not supported; send Content-Length", NULL);
     return avail;
   }
-  uint64_t blen = 0;
-  const http_header *cl = http_header_find(h, "content-length");
-  if (cl && (http_header_count(h, "content-length") != 1 || http_parse_content_length(cl->value, cl->value_len, &blen) < 0)) {
+  if (bad_length) {
     http_send_error(c, 400, "invalid Content-Length", NULL);
     return avail;
   }
-  int mismatch = 0;
-  route *r = route_find(app, h, &mismatch);
-  if (r && r->is_ws) {
-    if (!(h->method_len == 3 && memcmp(h->method, "GET", 3) == 0)) {
+  if (is_ws) {
+    if (!method_is(h, "GET")) {
       http_send_error(c, 405, "a WebSocket endpoint accepts only GET", "Allow: GET\r\n");
       return avail;
     }
@@ -300,7 +395,6 @@ static size_t handle_request(wsio_conn *c, const http_request *h, size_t head_le
     http_send_error(c, 413, "request body too large", NULL);
     return avail;
   }
-  if (avail - head_len < blen) return 0;
   if (!r) {
     http_send_error(c, mismatch ? 405 : 404, mismatch ? "method not allowed" : "not found", NULL);
     return avail;
@@ -310,12 +404,8 @@ static size_t handle_request(wsio_conn *c, const http_request *h, size_t head_le
 }
 
 static int aux_append(wsio_conn *c, const uint8_t *p, size_t n) {
-  http_aux *a = c->aux;
-  if (!a) {
-    a = c->aux = calloc(1, sizeof(*a));
-    if (!a) return -1;
-    a->kind = AUX_HTTP;
-  }
+  http_aux *a = http_aux_get(c);
+  if (!a) return -1;
   if (a->len + n > a->cap) {
     size_t cap = a->cap ? a->cap : 1024;
     while (cap < a->len + n) cap *= 2;
@@ -335,7 +425,7 @@ static size_t serve_buffer(wsio_conn *c, const char *buf, size_t n, int *ws) {
   size_t off = 0;
   size_t maxh = app->o.max_headers < HTTP_MAX_HEADERS_HARD ? app->o.max_headers : HTTP_MAX_HEADERS_HARD;
   http_header hdrs[HTTP_MAX_HEADERS_HARD];
-  while (off < n && c->state == CONN_HTTP && !*ws) {
+  while (off < n && c->state == CONN_HTTP && !*ws && !(c->aux && ((http_aux *)c->aux)->held)) {
     http_request h = {.headers = hdrs};
     int r = http_parse_request(buf + off, n - off, &h, maxh);
     if (r == HTTP_PARSE_INCOMPLETE) {
@@ -357,30 +447,15 @@ static size_t serve_buffer(wsio_conn *c, const char *buf, size_t n, int *ws) {
       return n;
     }
     size_t used = handle_request(c, &h, (size_t)r, buf + off, n - off, ws);
-    if (!used) break;
+    if (!used) break; /* body incomplete: parsed again when it is complete */
     off += used;
   }
   return off;
 }
 
-void http_on_data(wsio_conn *c, uint8_t *p, size_t n) {
-  int ws = 0;
-  http_aux *a = c->aux;
-  if (!a || !a->len) {
-    size_t used = serve_buffer(c, (const char *)p, n, &ws);
-    if (ws) {
-      http_aux_free(c);
-      if (used < n && c->state == CONN_WS) ws_on_data(c, p + used, n - used);
-      return;
-    }
-    if (c->state == CONN_HTTP && used < n && aux_append(c, p + used, n - used) < 0) conn_kill(c);
-    return;
-  }
-  if (aux_append(c, p, n) < 0) {
-    conn_kill(c);
-    return;
-  }
-  size_t used = serve_buffer(c, a->buf, a->len, &ws);
+/* Shared tail of serving from the head buffer: hand the rest to WebSocket after an
+ * upgrade, or keep what was not consumed. */
+static void http_after_serve(wsio_conn *c, http_aux *a, size_t used, int ws) {
   if (ws) {
     /* Bytes after the head are WebSocket frames sent before our 101 arrived: detach
      * the head buffer (c->aux becomes the WebSocket state) and feed them. */
@@ -390,9 +465,41 @@ void http_on_data(wsio_conn *c, uint8_t *p, size_t n) {
     free(a);
     return;
   }
-  if (c->state != CONN_HTTP) return;
-  a = c->aux;
-  if (!a) return;
+  if (c->state != CONN_HTTP || c->aux != a) return;
   memmove(a->buf, a->buf + used, a->len - used);
   a->len -= used;
+}
+
+void http_on_data(wsio_conn *c, uint8_t *p, size_t n) {
+  int ws = 0;
+  http_aux *a = c->aux;
+  if (!a || (!a->len && !a->held)) {
+    size_t used = serve_buffer(c, (const char *)p, n, &ws);
+    if (ws) {
+      http_aux_free(c);
+      if (used < n && c->state == CONN_WS) ws_on_data(c, p + used, n - used);
+      return;
+    }
+    if (c->state == CONN_HTTP && used < n && aux_append(c, p + used, n - used) < 0) conn_kill(c);
+    return;
+  }
+  if (a->len + n > c->app->o.max_header_size + c->app->o.max_body_size) {
+    http_send_error(c, 431, "too much data before the previous request was answered", NULL);
+    return;
+  }
+  if (aux_append(c, p, n) < 0) {
+    conn_kill(c);
+    return;
+  }
+  if (a->held) return; /* served after the held response is sent */
+  size_t used = serve_buffer(c, a->buf, a->len, &ws);
+  http_after_serve(c, a, used, ws);
+}
+
+void http_resume(wsio_conn *c) {
+  http_aux *a = c->aux;
+  if (c->state != CONN_HTTP || !a || a->held || !a->len) return;
+  int ws = 0;
+  size_t used = serve_buffer(c, a->buf, a->len, &ws);
+  http_after_serve(c, a, used, ws);
 }

@@ -86,7 +86,7 @@ static void topic_flush(wsio_app *app, topic *t) {
       c->wsf |= WSF_OVER_CAP;
       continue;
     }
-    if (net_write(&c->net, t->pending, t->plen) < 0) continue;
+    if (net_write_now(&c->net, t->pending, t->plen) < 0) continue;
     app->st.deliveries_total += t->pmsgs;
     app->st.bytes_out_total += t->plen;
   }

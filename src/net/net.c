@@ -34,6 +34,7 @@ struct net_ctx {
   net_listener *listeners;
   int spare_fd; /* closed to make room when accept fails with EMFILE */
   net_conn *corked;
+  net_conn *flush_head; /* connections with writes queued in this iteration */
   size_t cork_len;
   uint8_t *cork;
   uint8_t *rbuf;
@@ -101,7 +102,7 @@ int net_buffer(net_conn *c, const void *p, size_t n) {
   if (backlog_reserve(c, n) < 0) return -ENOMEM;
   memcpy(c->out + c->out_len, p, n);
   c->out_len += (uint32_t)n;
-  if (was_empty) want_writable(c, 1);
+  if (was_empty && !(c->flags & NET_F_QUEUED)) want_writable(c, 1);
   return NET_BUFFERED;
 }
 
@@ -134,6 +135,8 @@ static int send_iov(net_conn *c, struct iovec *iov, int iovcnt, size_t total) {
   return NET_BUFFERED;
 }
 
+static void flush_backlog(net_conn *c);
+
 static void cork_flush(net_ctx *ctx) {
   net_conn *c = ctx->corked;
   size_t n = ctx->cork_len;
@@ -143,15 +146,24 @@ static void cork_flush(net_ctx *ctx) {
   send_iov(c, &iov, 1, n);
 }
 
+static int queue_write(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
+  int was_empty = net_buffered(c) == 0;
+  if (backlog_reserve(c, an + bn) < 0) return -ENOMEM;
+  memcpy(c->out + c->out_len, a, an);
+  if (bn) memcpy(c->out + c->out_len + an, b, bn);
+  c->out_len += (uint32_t)(an + bn);
+  if (!was_empty) return (c->flags & NET_F_QUEUED) ? NET_WRITTEN : NET_BUFFERED;
+  c->flags |= NET_F_QUEUED;
+  c->flush_next = c->ctx->flush_head;
+  c->ctx->flush_head = c;
+  return NET_WRITTEN;
+}
+
 int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
   size_t total = an + bn;
-  if (net_buffered(c)) {
-    if (net_buffer(c, a, an) < 0 || net_buffer(c, b, bn) < 0) return -ENOMEM;
-    return NET_BUFFERED;
-  }
   net_ctx *ctx = c->ctx;
-  if (ctx->corked == c) {
+  if (ctx->corked == c && !net_buffered(c)) {
     if (total <= NET_CORK_BUF - ctx->cork_len) {
       memcpy(ctx->cork + ctx->cork_len, a, an);
       if (bn) memcpy(ctx->cork + ctx->cork_len + an, b, bn);
@@ -159,13 +171,23 @@ int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) 
       return NET_WRITTEN;
     }
     cork_flush(ctx); /* keep order: what was corked goes first */
-    if (net_buffered(c)) return net_write2(c, a, an, b, bn);
+    if (!net_buffered(c)) {
+      struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
+      return send_iov(c, iov, bn ? 2 : 1, total);
+    }
   }
-  struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
-  return send_iov(c, iov, bn ? 2 : 1, total);
+  return queue_write(c, a, an, b, bn);
 }
 
 int net_write(net_conn *c, const void *p, size_t n) { return net_write2(c, p, n, NULL, 0); }
+
+int net_write_now(net_conn *c, const void *p, size_t n) {
+  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
+  if (c->ctx->corked == c) cork_flush(c->ctx);
+  if (net_buffered(c)) return queue_write(c, p, n, NULL, 0);
+  struct iovec iov = {(void *)p, n};
+  return send_iov(c, &iov, 1, n);
+}
 
 void net_cork(net_conn *c) {
   net_ctx *ctx = c->ctx;
@@ -207,6 +229,18 @@ static void flush_backlog(net_conn *c) {
   }
 }
 
+void net_flush_queued(net_ctx *ctx) {
+  while (ctx->flush_head) {
+    net_conn *c = ctx->flush_head;
+    ctx->flush_head = c->flush_next;
+    c->flush_next = NULL;
+    c->flags &= (uint8_t)~NET_F_QUEUED;
+    if (c->flags & NET_F_CLOSED) continue;
+    flush_backlog(c);
+    if (net_buffered(c)) want_writable(c, 1);
+  }
+}
+
 void net_shutdown_write(net_conn *c) {
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) return;
   if (c->ctx->corked == c) net_uncork(c->ctx);
@@ -234,6 +268,14 @@ void net_close(net_conn *c) {
 void net_conn_release(net_conn *c) {
   net_ctx *ctx = c->ctx;
   net_close(c);
+  if (c->flags & NET_F_QUEUED) {
+    for (net_conn **pp = &ctx->flush_head; *pp; pp = &(*pp)->flush_next) {
+      if (*pp == c) {
+        *pp = c->flush_next;
+        break;
+      }
+    }
+  }
   if (c->prev) c->prev->next = c->next;
   else if (ctx->head == c) ctx->head = c->next;
   if (c->next) c->next->prev = c->prev;

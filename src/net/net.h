@@ -28,6 +28,7 @@ enum {
   NET_F_SHUT_PENDING = 1 << 1, /* shutdown(SHUT_WR) once the backlog is written */
   NET_F_SHUT_DONE = 1 << 2,
   NET_F_WANT_DRAIN = 1 << 3,   /* call on_drain when the backlog empties */
+  NET_F_QUEUED = 1 << 4,       /* backlog holds writes of this iteration, flushed in post */
 };
 
 struct net_conn {
@@ -36,6 +37,7 @@ struct net_conn {
   net_conn *prev, *next; /* the context's list of all connections (for sweeps) */
   uint8_t *out;          /* backlog: bytes the kernel has not taken yet */
   uint32_t out_off, out_len, out_cap;
+  net_conn *flush_next; /* in the context's queue of connections to flush */
   uint8_t flags;
   uint8_t family; /* AF_INET / AF_INET6, for the remote address */
   uint8_t peer[16];
@@ -70,12 +72,22 @@ void net_listener_close(net_listener *ls);
 /* Closes every listener of the context (graceful shutdown: stop accepting). */
 void net_ctx_close_listeners(net_ctx *ctx);
 
-/* Queues bytes. Returns NET_WRITTEN (kernel or cork buffer took them), NET_BUFFERED
- * (some are in the backlog), or -errno when the connection is closed/broken (the
- * connection is then marked closed and on_end will follow). */
+/* Queues bytes. A corked connection's bytes go to the cork buffer; any other
+ * connection's are appended to its backlog and the connection is queued to be flushed
+ * with one send(2) when the loop finishes the current batch of events
+ * (net_flush_queued), so many messages for one connection in one iteration cost one
+ * syscall. Returns NET_WRITTEN (cork buffer, kernel or this iteration's queue took
+ * them), NET_BUFFERED (behind bytes the kernel refused earlier), or -errno when the
+ * connection is closed/broken (on_end follows through the loop). */
 int net_write(net_conn *c, const void *p, size_t n);
 /* The same for two pieces (frame header + payload) without joining them first. */
 int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn);
+/* Writes at once with send(2) when nothing is queued before (else appends): for
+ * shared buffers written to many connections from the post phase (topic fan-out). */
+int net_write_now(net_conn *c, const void *p, size_t n);
+/* Flushes every queued connection (called from the loop's post phase). */
+void net_flush_queued(net_ctx *ctx);
+
 /* Forces bytes into the backlog (used for the remainder of a refused write). */
 int net_buffer(net_conn *c, const void *p, size_t n);
 

@@ -297,7 +297,7 @@ function softFdLimit() {
 
 // ---------------------------------------------------------------------------------------
 
-describe('echo with default limits', () => {
+describe('echo with default limits', { timeout: 60000 }, () => {
   let srv;
   let c;
   before(async () => {
@@ -468,7 +468,7 @@ describe('echo with default limits', () => {
   });
 });
 
-describe('large messages with --max-message-size 16MiB', () => {
+describe('large messages with --max-message-size 16MiB', { timeout: 60000 }, () => {
   let srv;
   let c;
   before(async () => {
@@ -505,7 +505,7 @@ describe('large messages with --max-message-size 16MiB', () => {
   });
 });
 
-describe('server-initiated ping (--ping-interval 0.3 --ping-timeout 0.3)', () => {
+describe('server-initiated ping (--ping-interval 0.3 --ping-timeout 0.3)', { timeout: 60000 }, () => {
   let srv;
   before(async () => {
     srv = await startServer(['--ping-interval', '0.3', '--ping-timeout', '0.3']);
@@ -534,7 +534,7 @@ describe('server-initiated ping (--ping-interval 0.3 --ping-timeout 0.3)', () =>
   });
 });
 
-describe('connections and routes', () => {
+describe('connections and routes', { timeout: 60000 }, () => {
   let srv;
   before(async () => {
     srv = await startServer();
@@ -629,7 +629,7 @@ describe('connections and routes', () => {
   });
 });
 
-describe('broadcast to 1,000 connections', () => {
+describe('broadcast to 1,000 connections', { timeout: 60000 }, () => {
   const N = 1000;
   const SENDERS = 3;
   const PER_SENDER = 20;
@@ -679,7 +679,7 @@ describe('broadcast to 1,000 connections', () => {
     });
 });
 
-describe('--max-connections 2', () => {
+describe('--max-connections 2', { timeout: 60000 }, () => {
   let srv;
   before(async () => {
     srv = await startServer(['--max-connections', '2']);
@@ -711,7 +711,7 @@ describe('--max-connections 2', () => {
   });
 });
 
-describe('backpressure (--max-backpressure 64KiB)', () => {
+describe('backpressure (--max-backpressure 64KiB)', { timeout: 60000 }, () => {
   let srv;
   before(async () => {
     srv = await startServer(['--max-backpressure', '64KiB', '--close-timeout', '1']);
@@ -762,7 +762,7 @@ describe('backpressure (--max-backpressure 64KiB)', () => {
   });
 });
 
-describe('SIGTERM', () => {
+describe('SIGTERM', { timeout: 60000 }, () => {
   let srv;
   before(async () => {
     srv = await startServer();

@@ -1252,11 +1252,13 @@ static void test_errors(void) {
   CHECK_EQ_INT(wsio_app_ws(app, "a", &h, NULL), WSIO_EINVAL);
   CHECK_EQ_INT(wsio_app_ws(app, "", &h, NULL), WSIO_EINVAL);
   CHECK_EQ_INT(wsio_app_ws(app, NULL, &h, NULL), WSIO_EINVAL);
-  CHECK_EQ_INT(wsio_app_http(app, "GET", "/a", h_x, NULL), WSIO_EEXIST);
+  CHECK_EQ_INT(wsio_app_http(app, "GET", "/a", h_x, NULL), 0);
   CHECK_EQ_INT(wsio_app_http(app, "GET", "/h", h_x, NULL), 0);
   CHECK_EQ_INT(wsio_app_http(app, "GET", "/h", h_x, NULL), WSIO_EEXIST);
   CHECK_EQ_INT(wsio_app_http(app, "POST", "/h", h_x, NULL), 0);
   CHECK_EQ_INT(wsio_app_http(app, "GET", "h", h_x, NULL), WSIO_EINVAL);
+  /* a path may have both: upgrades go to the WebSocket route, the rest to HTTP */
+  CHECK_EQ_INT(wsio_app_ws(app, "/h", &h, NULL), 0);
   CHECK_EQ_INT(wsio_app_ws(app, "/h", &h, NULL), WSIO_EEXIST);
   CHECK_EQ_INT(wsio_app_port(app), -1);
   CHECK_EQ_INT(wsio_app_listen(app, "127.0.0.1", 70000), WSIO_EINVAL);
