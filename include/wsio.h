@@ -39,6 +39,7 @@ enum {
   WSIO_ECLOSED = -5,  /* the connection is closing or closed */
   WSIO_EEXIST = -6,   /* a route with this path already exists */
   WSIO_ETOOBIG = -7,  /* payload larger than the protocol allows */
+  WSIO_ETIMEDOUT = -8, /* no answer in time (acknowledgements) */
 };
 const char *wsio_strerror(int err);
 
@@ -286,4 +287,8 @@ void wsio_app_stats(const wsio_app *app, wsio_stats *out);
 #ifdef __cplusplus
 }
 #endif
+
+#include "wsio/eio.h"
+#include "wsio/sio.h"
+
 #endif

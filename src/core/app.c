@@ -23,6 +23,7 @@ const char *wsio_strerror(int err) {
     case WSIO_ECLOSED: return "connection is closed";
     case WSIO_EEXIST: return "route already exists";
     case WSIO_ETOOBIG: return "payload too big";
+    case WSIO_ETIMEDOUT: return "timed out";
     default: return "unknown error";
   }
 }

@@ -197,12 +197,15 @@ async def case_ping_pong(s):
 def make_close_case(code):
     async def case(s):
         ws = await connect(s["default"].url("/echo"))
-        await ws.send("before close")
-        check(await recv(ws) == "before close", "echo before close failed")
-        t0 = time.monotonic()
-        await within(ws.close(code, "client says bye"), 5, "the close handshake")
-        check(ws.close_code == code, f"server answered close {code} with {ws.close_code}")
-        check(time.monotonic() - t0 < 3, "close handshake took over 3 s (server slow to end TCP)")
+        try:
+            await ws.send("before close")
+            check(await recv(ws) == "before close", "echo before close failed")
+            t0 = time.monotonic()
+            await within(ws.close(code, "client says bye"), 5, "the close handshake")
+            check(ws.close_code == code, f"server answered close {code} with {ws.close_code}")
+            check(time.monotonic() - t0 < 3, "close handshake took over 3 s (server slow to end TCP)")
+        finally:
+            ws.transport.abort()
     return case
 
 

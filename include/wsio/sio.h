@@ -1,0 +1,189 @@
+/* wsio/sio.h — Socket.IO v5 server (included by wsio.h), modeled on Node's socket.io
+ * server API: namespaces (io.of), connection handlers, middleware, per-event handlers,
+ * emit with JSON and binary arguments, acknowledgements both ways, rooms, broadcasts
+ * with rooms/except/volatile, server-side socket queries, and connection state
+ * recovery.
+ *
+ * Arguments cross the API as JSON text: the array of an event's arguments, without the
+ * event name, e.g. `[1,"two",{"three":3}]`. Binary arguments are JSON placeholders
+ * `{"_placeholder":true,"num":N}` in that text plus N-th entry of a wsio_span array,
+ * exactly as on the wire. wsio never parses the arguments of a broadcast: the packet
+ * is encoded once and framed once for every WebSocket recipient.
+ *
+ * Lifetimes: a wsio_sio_socket pointer is valid from the connection callback until the
+ * disconnect callback returns. Data pointers given to callbacks are borrowed (valid
+ * until the callback returns); data passed in is copied. All functions run on the
+ * app's loop thread. */
+#ifndef WSIO_SIO_H
+#define WSIO_SIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wsio/eio.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct wsio_sio wsio_sio;               /* the server: Node's `io` */
+typedef struct wsio_sio_nsp wsio_sio_nsp;       /* a namespace: io.of(name) */
+typedef struct wsio_sio_socket wsio_sio_socket; /* one client in one namespace */
+
+typedef struct wsio_span {
+  const uint8_t *p;
+  size_t n;
+} wsio_span;
+
+typedef struct wsio_sio_options {
+  wsio_eio_options eio;                 /* eio.path defaults to "/socket.io/" */
+  unsigned connect_timeout_ms;          /* default 45000: close sessions that join no namespace */
+  int recovery;                         /* connection state recovery, default 0 (off) */
+  unsigned recovery_max_disconnection_ms; /* default 120000 */
+  int recovery_skip_middlewares;        /* default 1 */
+  size_t recovery_max_packets;          /* packets kept for catch-up, default 10000 */
+} wsio_sio_options;
+
+void wsio_sio_options_init(wsio_sio_options *o);
+
+/* Attaches a Socket.IO server to app (options copied); the main namespace "/" exists
+ * from the start. Freed with the app. Returns NULL on bad options or out of memory. */
+wsio_sio *wsio_sio_attach(wsio_app *app, const wsio_sio_options *o);
+wsio_eio_server *wsio_sio_engine(wsio_sio *io);
+
+/* ---- namespaces ------------------------------------------------------------------ */
+/* The namespace named `name` ("/chat"), created on first use. */
+wsio_sio_nsp *wsio_sio_of(wsio_sio *io, const char *name);
+const char *wsio_sio_nsp_name(const wsio_sio_nsp *nsp);
+wsio_sio *wsio_sio_nsp_server(const wsio_sio_nsp *nsp);
+
+/* Dynamic namespaces: when a client connects to a namespace that does not exist,
+ * accept(name, auth JSON) decides (non-zero = create it); created(nsp) then runs once so
+ * the application can register its handlers. Without this, unknown namespaces are
+ * refused with CONNECT_ERROR {"message":"Invalid namespace"}. */
+void wsio_sio_set_dynamic(wsio_sio *io, int (*accept)(wsio_sio *io, const char *name, void *user),
+                          void (*created)(wsio_sio_nsp *nsp, void *user), void *user);
+
+typedef void (*wsio_sio_connection_fn)(wsio_sio_socket *s, void *user);
+/* reason is Node's: "client namespace disconnect", "server namespace disconnect",
+ * "transport close", "transport error", "ping timeout", "parse error", "forced close",
+ * "server shutting down", "forced server close". */
+typedef void (*wsio_sio_disconnect_fn)(wsio_sio_socket *s, const char *reason, void *user);
+/* Middleware runs in registration order when a client connects to the namespace.
+ * Return 0 to go on; non-zero refuses the connection with CONNECT_ERROR carrying
+ * *message (text) and, when set, *data_json (JSON text), both borrowed until return. */
+typedef int (*wsio_sio_middleware_fn)(wsio_sio_socket *s, const char **message, const char **data_json,
+                                      void *user);
+
+void wsio_sio_nsp_on_connection(wsio_sio_nsp *nsp, wsio_sio_connection_fn fn, void *user);
+void wsio_sio_nsp_on_disconnect(wsio_sio_nsp *nsp, wsio_sio_disconnect_fn fn, void *user);
+int wsio_sio_nsp_use(wsio_sio_nsp *nsp, wsio_sio_middleware_fn fn, void *user);
+
+/* ---- events ---------------------------------------------------------------------- */
+typedef struct wsio_sio_args {
+  const char *json; /* the arguments as a JSON array ("[]" when none); borrowed */
+  size_t json_len;
+  const wsio_span *bins; /* binary attachments, placeholders' num indexes this */
+  size_t nbins;
+} wsio_sio_args;
+
+/* An acknowledgement the client asked for: answer it (once) with wsio_sio_ack_send,
+ * now or later while the socket is connected. id < 0 means none was asked. */
+typedef struct wsio_sio_ack {
+  wsio_sio_socket *socket;
+  int64_t id;
+} wsio_sio_ack;
+
+typedef void (*wsio_sio_event_fn)(wsio_sio_socket *s, const char *event, const wsio_sio_args *args,
+                                  wsio_sio_ack ack, void *user);
+
+/* Handler for `event` on every socket of the namespace (Node's socket.on in the
+ * connection handler). A later registration for the same event replaces the earlier. */
+int wsio_sio_nsp_on(wsio_sio_nsp *nsp, const char *event, wsio_sio_event_fn fn, void *user);
+/* Catch-all for events without a handler (Node's socket.onAny, for unhandled events). */
+void wsio_sio_nsp_on_any(wsio_sio_nsp *nsp, wsio_sio_event_fn fn, void *user);
+
+/* Answers an acknowledgement with args (JSON array text, NULL = "[]") and binaries. */
+int wsio_sio_ack_send(wsio_sio_ack ack, const char *json, size_t len, const wsio_span *bins, size_t nbins);
+
+/* ---- emitting to one socket ------------------------------------------------------ */
+/* json: the arguments as a JSON array text ("[1,2]"), NULL or "" for none. Returns 0,
+ * WSIO_EINVAL (reserved event name, malformed JSON), or WSIO_ECLOSED. */
+int wsio_sio_emit(wsio_sio_socket *s, const char *event, const char *json, size_t len, const wsio_span *bins,
+                  size_t nbins);
+
+/* Result of an emit with acknowledgement: args is NULL when err is WSIO_ETIMEDOUT
+ * (no answer within the timeout) or WSIO_ECLOSED (socket gone first). */
+typedef void (*wsio_sio_ack_fn)(wsio_sio_socket *s, const wsio_sio_args *args, int err, void *user);
+int wsio_sio_emit_with_ack(wsio_sio_socket *s, const char *event, const char *json, size_t len,
+                           const wsio_span *bins, size_t nbins, unsigned timeout_ms, wsio_sio_ack_fn cb,
+                           void *user);
+
+/* ---- broadcasting ---------------------------------------------------------------- */
+/* Who a broadcast reaches: Node's io.to(rooms).except(rooms), socket.broadcast,
+ * socket.to(room) (set except_socket), .volatile, .local. Zero-initialise, then fill. */
+typedef struct wsio_sio_target {
+  wsio_sio_nsp *nsp;
+  const char *const *rooms; /* union of these rooms; none = every socket of nsp */
+  size_t nrooms;
+  const char *const *except; /* minus the sockets in these rooms */
+  size_t nexcept;
+  wsio_sio_socket *except_socket; /* minus this socket (socket.broadcast / socket.to) */
+  int is_volatile;                /* drop for a client whose transport is not writable now */
+} wsio_sio_target;
+
+/* Emits to every socket the target selects; returns how many it reached. */
+int wsio_sio_broadcast(const wsio_sio_target *t, const char *event, const char *json, size_t len,
+                       const wsio_span *bins, size_t nbins);
+
+/* Broadcast with acknowledgements: cb runs once, when every reached client answered or
+ * after timeout_ms, with the answers collected as a JSON array of each client's first
+ * ack argument (Node's io.timeout(ms).emit(..., (err, responses))); err is
+ * WSIO_ETIMEDOUT when some did not answer. */
+typedef void (*wsio_sio_broadcast_ack_fn)(const char *responses_json, size_t len, int err, void *user);
+int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, const char *json, size_t len,
+                                const wsio_span *bins, size_t nbins, unsigned timeout_ms,
+                                wsio_sio_broadcast_ack_fn cb, void *user);
+
+/* Server-side queries on a selection (Node's fetchSockets, socketsJoin, socketsLeave,
+ * disconnectSockets). fetch fills out with up to cap sockets and returns the count
+ * selected (may exceed cap). */
+size_t wsio_sio_fetch_sockets(const wsio_sio_target *t, wsio_sio_socket **out, size_t cap);
+void wsio_sio_sockets_join(const wsio_sio_target *t, const char *room);
+void wsio_sio_sockets_leave(const wsio_sio_target *t, const char *room);
+void wsio_sio_disconnect_sockets(const wsio_sio_target *t, int close_transport);
+
+/* ---- sockets --------------------------------------------------------------------- */
+/* The socket id (20 URL-safe characters, NUL-terminated, borrowed); also the name of
+ * the room every socket is in. */
+const char *wsio_sio_socket_id(const wsio_sio_socket *s);
+wsio_sio_nsp *wsio_sio_socket_nsp(const wsio_sio_socket *s);
+/* The CONNECT payload (Node's socket.handshake.auth) as JSON text, "{}" when none. */
+const char *wsio_sio_socket_auth(const wsio_sio_socket *s, size_t *len);
+/* The handshake's query string (borrowed, "" when none). */
+const char *wsio_sio_socket_query(const wsio_sio_socket *s);
+const char *wsio_sio_socket_transport(const wsio_sio_socket *s);
+const char *wsio_sio_socket_remote_address(const wsio_sio_socket *s);
+/* 1 when this connection restored a previous session (connection state recovery). */
+int wsio_sio_socket_recovered(const wsio_sio_socket *s);
+
+int wsio_sio_socket_join(wsio_sio_socket *s, const char *room);
+int wsio_sio_socket_leave(wsio_sio_socket *s, const char *room);
+int wsio_sio_socket_in_room(const wsio_sio_socket *s, const char *room);
+/* Calls fn for each room the socket is in (its own id room included). */
+void wsio_sio_socket_rooms(const wsio_sio_socket *s, void (*fn)(const char *room, void *user), void *user);
+
+/* Leaves the namespace ("server namespace disconnect"); with close_transport the whole
+ * Engine.IO session is closed ("forced server close" for its other sockets). */
+void wsio_sio_socket_disconnect(wsio_sio_socket *s, int close_transport);
+
+void wsio_sio_socket_set_user(wsio_sio_socket *s, void *user);
+void *wsio_sio_socket_user(const wsio_sio_socket *s);
+
+size_t wsio_sio_nsp_num_sockets(const wsio_sio_nsp *nsp);
+size_t wsio_sio_nsp_num_rooms(const wsio_sio_nsp *nsp); /* excluding socket-id rooms */
+
+#ifdef __cplusplus
+}
+#endif
+#endif
