@@ -121,8 +121,23 @@ void app_resume_later(wsio_conn *c) {
   app->resume[app->nresume++] = c;
 }
 
+int app_on_post(wsio_app *app, void (*fn)(void *arg), void *arg) {
+  if (app->npost_hooks == 4) return WSIO_ENOMEM;
+  app->post_hooks[app->npost_hooks].fn = fn;
+  app->post_hooks[app->npost_hooks++].arg = arg;
+  return 0;
+}
+
+int app_on_destroy(wsio_app *app, void (*fn)(void *arg), void *arg) {
+  if (app->ndestroy_hooks == 4) return WSIO_ENOMEM;
+  app->destroy_hooks[app->ndestroy_hooks].fn = fn;
+  app->destroy_hooks[app->ndestroy_hooks++].arg = arg;
+  return 0;
+}
+
 static void post(void *arg) {
   wsio_app *app = arg;
+  for (int i = 0; i < app->npost_hooks; i++) app->post_hooks[i].fn(app->post_hooks[i].arg);
   /* Before reaping: the list may name connections killed since (they are skipped). */
   for (size_t i = 0; i < app->nresume; i++) http_resume(app->resume[i]);
   app->nresume = 0;
@@ -204,6 +219,8 @@ wsio_app *wsio_app_create(const wsio_app_options *opts) {
 
 void wsio_app_destroy(wsio_app *app) {
   if (!app) return;
+  /* Upper layers first: they release their sessions while connections still exist. */
+  for (int i = app->ndestroy_hooks - 1; i >= 0; i--) app->destroy_hooks[i].fn(app->destroy_hooks[i].arg);
   if (app->net) {
     while (net_ctx_first(app->net)) {
       wsio_conn *c = (wsio_conn *)net_ctx_first(app->net);

@@ -137,6 +137,12 @@ struct wsio_app {
   size_t nbuckets, ntopics;
   topic *dirty, *dirty_tail;
   wsio_stats st;
+  const wsio_request *upgrade_req; /* during a WebSocket open callback: its request */
+  struct app_hook {
+    void (*fn)(void *arg);
+    void *arg;
+  } post_hooks[4], destroy_hooks[4];
+  int npost_hooks, ndestroy_hooks;
   void *user;
   int port;
 };
@@ -149,6 +155,18 @@ static inline int time_reached(uint32_t now, uint32_t due) { return (int32_t)(no
 void conn_kill(wsio_conn *c); /* close the fd now, free at the next safe point */
 void app_reap(wsio_app *app);
 void app_resume_later(wsio_conn *c); /* serve buffered requests from the post phase */
+/* Layers above core (Engine.IO, Socket.IO) hook the post phase (batched flushes) and
+ * the app's destruction. At most 4 of each; returns 0 or WSIO_ENOMEM. */
+int app_on_post(wsio_app *app, void (*fn)(void *arg), void *arg);
+int app_on_destroy(wsio_app *app, void (*fn)(void *arg), void *arg);
+
+/* ws_session.c, for layers above: send one message made of prefix + data (Engine.IO's
+ * "4" + text without joining them), or bytes that are already complete frames (a
+ * broadcast framed once). Same return values and backpressure rules as
+ * wsio_conn_send. */
+wsio_send_status ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen, const void *data,
+                               size_t len);
+wsio_send_status ws_send_raw_frames(wsio_conn *c, const void *frames, size_t len, uint32_t nframes);
 
 /* http_session.c */
 void http_on_data(wsio_conn *c, uint8_t *p, size_t n);

@@ -305,6 +305,9 @@ wsio_response *wsio_response_hold(wsio_response *res, void (*on_abort)(wsio_resp
 /* Returns 1 when the connection became a WebSocket. */
 static int upgrade(wsio_conn *c, route *r, const http_request *h) {
   wsio_app *app = c->app;
+  /* Lives until the open callback has run: layers above (Engine.IO) read the request
+   * again from there through app->upgrade_req. */
+  wsio_request req = {.h = h, .c = c};
   ws_handshake hs;
   if (ws_handshake_check(h, &hs) != 101) {
     app->st.handshake_failures_total++;
@@ -321,7 +324,6 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     return 0;
   }
   if (r->ws.upgrade) {
-    wsio_request req = {.h = h, .c = c};
     const char *why = NULL;
     int st = r->ws.upgrade(&req, c->user, &why, r->user);
     if (st != 0) {
@@ -349,7 +351,9 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
   net_write(&c->net, resp, (size_t)n);
   c->route = r;
   c->state = CONN_WS;
+  app->upgrade_req = &req;
   ws_opened(c);
+  app->upgrade_req = NULL;
   return 1;
 }
 

@@ -314,26 +314,50 @@ void ws_sweep(wsio_conn *c, uint32_t now) {
 
 /* ---- public API ------------------------------------------------------------------ */
 
-wsio_send_status wsio_conn_send(wsio_conn *c, const void *data, size_t len, wsio_opcode op) {
+/* Common checks of every application send: open, and under the backpressure cap. */
+static int send_allowed(wsio_conn *c) {
   wsio_app *app = c->app;
-  if (c->state != CONN_WS) return WSIO_SEND_DROPPED;
+  if (c->state != CONN_WS) return 0;
   if (app->o.max_backpressure && net_buffered(&c->net) >= app->o.max_backpressure) {
     app->st.dropped_backpressure_total++;
     c->wsf |= WSF_OVER_CAP;
-    return WSIO_SEND_DROPPED;
+    return 0;
   }
   pubsub_before_direct_send(c);
-  uint8_t hdr[WS_FRAME_MAX_HEADER];
-  size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, len, NULL);
-  int r = net_write2(&c->net, hdr, hl, data, len);
+  return 1;
+}
+
+static wsio_send_status send_result(wsio_conn *c, int r, size_t bytes, uint32_t msgs) {
   if (r < 0) return WSIO_SEND_DROPPED;
-  app->st.messages_out_total++;
-  app->st.bytes_out_total += hl + len;
+  c->app->st.messages_out_total += msgs;
+  c->app->st.bytes_out_total += bytes;
   if (r == NET_BUFFERED) {
     c->net.flags |= NET_F_WANT_DRAIN;
     return WSIO_SEND_BUFFERED;
   }
   return WSIO_SEND_WRITTEN;
+}
+
+wsio_send_status ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen, const void *data,
+                               size_t len) {
+  if (!send_allowed(c)) return WSIO_SEND_DROPPED;
+  uint8_t hdr[WS_FRAME_MAX_HEADER + 8];
+  size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, plen + len, NULL);
+  if (plen > 8) return WSIO_SEND_DROPPED;
+  memcpy(hdr + hl, prefix, plen);
+  return send_result(c, net_write2(&c->net, hdr, hl + plen, data, len), hl + plen + len, 1);
+}
+
+wsio_send_status ws_send_raw_frames(wsio_conn *c, const void *frames, size_t len, uint32_t nframes) {
+  if (!send_allowed(c)) return WSIO_SEND_DROPPED;
+  return send_result(c, net_write(&c->net, frames, len), len, nframes);
+}
+
+wsio_send_status wsio_conn_send(wsio_conn *c, const void *data, size_t len, wsio_opcode op) {
+  if (!send_allowed(c)) return WSIO_SEND_DROPPED;
+  uint8_t hdr[WS_FRAME_MAX_HEADER];
+  size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, len, NULL);
+  return send_result(c, net_write2(&c->net, hdr, hl, data, len), hl + len, 1);
 }
 
 int wsio_conn_ping(wsio_conn *c, const void *data, size_t len) {

@@ -1,0 +1,856 @@
+/* eio/server.c — the Engine.IO v4 server: sessions over HTTP long-polling and
+ * WebSocket, the polling -> WebSocket upgrade probe, server-sent heartbeats, CORS and
+ * Node's error answers (see /work/shared protocol notes and the engine.io-protocol).
+ *
+ * It sits on the core's public surface: one HTTP route (any method) and one WebSocket
+ * route at the path prefix. A long-poll GET is a held response (wsio_response_hold).
+ * Messages queued for a polling session are joined into one payload and written to
+ * the held GET from the loop's post phase, so a burst costs one response.
+ * Heartbeats and the upgrade timeout are deadlines checked by one periodic sweep per
+ * server: no timer, no syscall per session. Sessions are freed from the post phase,
+ * never inside a callback that may still use them. */
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/conn.h"
+#include "eio/eio.h"
+#include "eio/packet.h"
+#include "http/parser.h"
+#include "ws/frame.h"
+
+enum { TRANSPORT_POLLING = 0, TRANSPORT_WEBSOCKET = 1 };
+enum { S_OPEN = 0, S_CLOSED = 1 };
+
+/* Node's error codes and messages (engine.io Server.errors). */
+enum {
+  ERR_UNKNOWN_TRANSPORT = 0,
+  ERR_UNKNOWN_SID = 1,
+  ERR_BAD_HANDSHAKE_METHOD = 2,
+  ERR_BAD_REQUEST = 3,
+  ERR_FORBIDDEN = 4,
+  ERR_UNSUPPORTED_PROTOCOL_VERSION = 5,
+};
+static const char *const err_messages[] = {"Transport unknown", "Session ID unknown", "Bad handshake method",
+                                           "Bad request",       "Forbidden",          "Unsupported protocol version"};
+
+#define SID_LEN 20
+
+struct wsio_eio_session {
+  char sid[SID_LEN + 1];
+  uint8_t transport;
+  uint8_t state;
+  uint8_t ping_pending;
+  uint8_t upgrading; /* a probe WebSocket is attached */
+  uint8_t dirty;     /* queued output waits for the post-phase flush */
+  wsio_eio_server *srv;
+  wsio_conn *ws;          /* the WebSocket transport, when upgraded or ws-only */
+  wsio_conn *probe;       /* the WebSocket being probed during an upgrade */
+  wsio_response *get;     /* the held long-poll GET */
+  uint8_t *out;           /* polling: queued records joined by 0x1E */
+  size_t out_len, out_cap;
+  uint32_t ping_due;      /* next ping (app clock, ms) */
+  uint32_t timeout_due;   /* ping timeout, while ping_pending */
+  uint32_t upgrade_due;   /* probe deadline, while upgrading */
+  void *user;
+  wsio_eio_session *prev, *next; /* the server's session list */
+  wsio_eio_session *hnext;       /* sid hash chain */
+  wsio_eio_session *dnext;       /* dirty list / graveyard */
+  char addr[48];
+};
+
+struct wsio_eio_server {
+  wsio_app *app;
+  wsio_eio_options o;
+  char *path;
+  char *cors_origin;
+  wsio_eio_handlers h;
+  void *user;
+  wsio_eio_session *head;
+  size_t count;
+  wsio_eio_session **buckets;
+  size_t nbuckets;
+  wsio_eio_session *dirty;
+  wsio_eio_session *grave;
+  loop_timer sweep;
+  char open_tail[160]; /* ',"pingInterval":...}' shared by every open packet */
+  /* During the WebSocket open callback of a new ws-only session: its pending state. */
+  wsio_eio_session *opening;
+};
+
+/* What a WebSocket connection of this route knows about its session. */
+typedef struct {
+  wsio_eio_session *s;
+  uint8_t is_probe;
+} ws_ud;
+
+static const char *const transport_names[] = {"polling", "websocket"};
+
+/* ---- small helpers --------------------------------------------------------------- */
+
+void wsio_eio_options_init(wsio_eio_options *o) {
+  memset(o, 0, sizeof(*o));
+  o->path = "/engine.io/";
+  o->ping_interval_ms = 25000;
+  o->ping_timeout_ms = 20000;
+  o->upgrade_timeout_ms = 10000;
+  o->max_payload = 1000000;
+  o->allow_polling = 1;
+  o->allow_websocket = 1;
+  o->allow_upgrades = 1;
+}
+
+static uint32_t now_ms(const wsio_eio_server *srv) { return app_now(srv->app); }
+
+/* base64id: 15 random bytes as 20 URL-safe base64 characters. */
+static void make_sid(char out[SID_LEN + 1]) {
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  uint8_t b[15];
+  if (RAND_bytes(b, sizeof(b)) != 1) abort(); /* no secure randomness: refuse to run */
+  for (int i = 0, o = 0; i < 15; i += 3) {
+    uint32_t v = (uint32_t)b[i] << 16 | (uint32_t)b[i + 1] << 8 | b[i + 2];
+    out[o++] = alphabet[(v >> 18) & 63];
+    out[o++] = alphabet[(v >> 12) & 63];
+    out[o++] = alphabet[(v >> 6) & 63];
+    out[o++] = alphabet[v & 63];
+  }
+  out[SID_LEN] = '\0';
+}
+
+static uint32_t sid_hash(const char *sid, size_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)sid[i]) * 16777619u;
+  return h;
+}
+
+static wsio_eio_session *session_find(const wsio_eio_server *srv, const char *sid, size_t n) {
+  if (n != SID_LEN || !srv->nbuckets) return NULL;
+  for (wsio_eio_session *s = srv->buckets[sid_hash(sid, n) & (srv->nbuckets - 1)]; s; s = s->hnext)
+    if (memcmp(s->sid, sid, SID_LEN) == 0 && s->state == S_OPEN) return s;
+  return NULL;
+}
+
+static int table_insert(wsio_eio_server *srv, wsio_eio_session *s) {
+  if (srv->count + 1 > srv->nbuckets) {
+    size_t nb = srv->nbuckets ? srv->nbuckets * 2 : 256;
+    wsio_eio_session **b = calloc(nb, sizeof(*b));
+    if (!b) return -1;
+    for (size_t i = 0; i < srv->nbuckets; i++) {
+      for (wsio_eio_session *x = srv->buckets[i], *nx; x; x = nx) {
+        nx = x->hnext;
+        size_t k = sid_hash(x->sid, SID_LEN) & (nb - 1);
+        x->hnext = b[k];
+        b[k] = x;
+      }
+    }
+    free(srv->buckets);
+    srv->buckets = b;
+    srv->nbuckets = nb;
+  }
+  size_t k = sid_hash(s->sid, SID_LEN) & (srv->nbuckets - 1);
+  s->hnext = srv->buckets[k];
+  srv->buckets[k] = s;
+  s->next = srv->head;
+  if (srv->head) srv->head->prev = s;
+  srv->head = s;
+  srv->count++;
+  return 0;
+}
+
+static void table_remove(wsio_eio_server *srv, wsio_eio_session *s) {
+  wsio_eio_session **pp = &srv->buckets[sid_hash(s->sid, SID_LEN) & (srv->nbuckets - 1)];
+  while (*pp && *pp != s) pp = &(*pp)->hnext;
+  if (*pp) *pp = s->hnext;
+  if (s->prev) s->prev->next = s->next;
+  else srv->head = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->prev = s->next = NULL;
+  srv->count--;
+}
+
+/* Looks up a query parameter of the request into out; returns its length or -1. */
+static int query(const wsio_request *req, const char *key, char *out, size_t cap) {
+  return wsio_request_query_param(req, key, out, cap);
+}
+
+/* ---- output ---------------------------------------------------------------------- */
+
+static int out_reserve(wsio_eio_session *s, size_t extra) {
+  if (s->out_len + extra <= s->out_cap) return 0;
+  size_t cap = s->out_cap ? s->out_cap : 256;
+  while (cap < s->out_len + extra) cap *= 2;
+  uint8_t *p = realloc(s->out, cap);
+  if (!p) return -1;
+  s->out = p;
+  s->out_cap = cap;
+  return 0;
+}
+
+static void mark_dirty(wsio_eio_session *s) {
+  if (s->dirty || !s->get || s->upgrading) return;
+  s->dirty = 1;
+  s->dnext = s->srv->dirty;
+  s->srv->dirty = s;
+}
+
+/* Appends one polling record (already encoded) to the queue. */
+static int queue_record(wsio_eio_session *s, const uint8_t *rec, size_t n) {
+  if (out_reserve(s, n + 1) < 0) return WSIO_ENOMEM;
+  if (s->out_len) s->out[s->out_len++] = EIO_RECORD_SEPARATOR;
+  memcpy(s->out + s->out_len, rec, n);
+  s->out_len += n;
+  mark_dirty(s);
+  return 0;
+}
+
+static int queue_text(wsio_eio_session *s, char type, const uint8_t *data, size_t len) {
+  if (out_reserve(s, len + 2) < 0) return WSIO_ENOMEM;
+  if (s->out_len) s->out[s->out_len++] = EIO_RECORD_SEPARATOR;
+  s->out[s->out_len++] = (uint8_t)type;
+  if (len) memcpy(s->out + s->out_len, data, len);
+  s->out_len += len;
+  mark_dirty(s);
+  return 0;
+}
+
+static int queue_binary(wsio_eio_session *s, const uint8_t *data, size_t len) {
+  if (out_reserve(s, eio_base64_len(len) + 2) < 0) return WSIO_ENOMEM;
+  if (s->out_len) s->out[s->out_len++] = EIO_RECORD_SEPARATOR;
+  s->out[s->out_len++] = 'b';
+  s->out_len += eio_base64_encode((char *)s->out + s->out_len, data, len);
+  mark_dirty(s);
+  return 0;
+}
+
+/* Sends a control/text packet on the session's current transport. */
+static void send_packet(wsio_eio_session *s, char type, const char *data, size_t len) {
+  if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
+    ws_send_parts(s->ws, WSIO_OP_TEXT, &type, 1, data, len);
+    return;
+  }
+  queue_text(s, type, (const uint8_t *)data, len);
+}
+
+static void add_cors(wsio_eio_server *srv, const wsio_request *req, wsio_response *res) {
+  if (!srv->cors_origin) return;
+  size_t olen = 0;
+  const char *origin = wsio_request_header(req, "origin", &olen);
+  if (strcmp(srv->cors_origin, "*") == 0 && !srv->o.cors_credentials) {
+    wsio_response_header(res, "Access-Control-Allow-Origin", "*");
+  } else {
+    char buf[256];
+    const char *allow = srv->cors_origin;
+    if (strcmp(srv->cors_origin, "true") == 0 || strcmp(srv->cors_origin, "*") == 0) {
+      snprintf(buf, sizeof(buf), "%.*s", (int)(origin && olen < sizeof(buf) ? olen : 0), origin ? origin : "");
+      allow = buf;
+    }
+    if (allow[0]) wsio_response_header(res, "Access-Control-Allow-Origin", allow);
+    wsio_response_header(res, "Vary", "Origin");
+  }
+  if (srv->o.cors_credentials) wsio_response_header(res, "Access-Control-Allow-Credentials", "true");
+}
+
+static void send_error(wsio_eio_server *srv, const wsio_request *req, wsio_response *res, int code,
+                       const char *message) {
+  char body[320];
+  int n = snprintf(body, sizeof(body), "{\"code\":%d,\"message\":\"%s\"}", code,
+                   message ? message : err_messages[code]);
+  add_cors(srv, req, res);
+  wsio_response_send(res, code == ERR_FORBIDDEN ? 403 : 400, "application/json", body, (size_t)n);
+}
+
+/* Answers a held GET with everything queued (or a noop when nothing is). */
+static void answer_get(wsio_eio_session *s, int noop_only) {
+  wsio_response *res = s->get;
+  if (!res) return;
+  s->get = NULL;
+  wsio_response_header(res, "Cache-Control", "no-store");
+  if (noop_only || !s->out_len) {
+    wsio_response_send(res, 200, "text/plain; charset=UTF-8", "6", 1);
+    return;
+  }
+  wsio_response_send(res, 200, "text/plain; charset=UTF-8", s->out, s->out_len);
+  s->out_len = 0;
+  if (s->out_cap > 64 * 1024) {
+    free(s->out);
+    s->out = NULL;
+    s->out_cap = 0;
+  }
+}
+
+/* ---- session lifetime ------------------------------------------------------------ */
+
+static void detach_conn(wsio_conn *c) {
+  ws_ud *ud = c ? wsio_conn_user_data(c) : NULL;
+  if (ud) ud->s = NULL;
+}
+
+/* Ends the session: the close callback runs once, transports are let go, and the
+ * struct is freed from the post phase. */
+static void session_close(wsio_eio_session *s, const char *reason, int send_close_packet) {
+  if (s->state != S_OPEN) return;
+  wsio_eio_server *srv = s->srv;
+  s->state = S_CLOSED;
+  if (send_close_packet && s->transport == TRANSPORT_POLLING) queue_text(s, EIO_CLOSE + '0', NULL, 0);
+  if (s->get) answer_get(s, 0);
+  if (s->ws) {
+    if (send_close_packet) send_packet(s, EIO_CLOSE + '0', NULL, 0);
+    detach_conn(s->ws);
+    wsio_conn_close(s->ws, WSIO_CLOSE_NORMAL, NULL);
+    s->ws = NULL;
+  }
+  if (s->probe) {
+    detach_conn(s->probe);
+    wsio_conn_close(s->probe, WSIO_CLOSE_NORMAL, NULL);
+    s->probe = NULL;
+  }
+  table_remove(srv, s);
+  if (srv->h.close) srv->h.close(s, reason, srv->user);
+  s->dnext = srv->grave;
+  srv->grave = s;
+}
+
+static wsio_eio_session *session_create(wsio_eio_server *srv, const wsio_request *req, int transport) {
+  wsio_eio_session *s = calloc(1, sizeof(*s));
+  if (!s) return NULL;
+  s->srv = srv;
+  s->transport = (uint8_t)transport;
+  make_sid(s->sid);
+  snprintf(s->addr, sizeof(s->addr), "%s", wsio_request_remote_address(req));
+  s->ping_due = now_ms(srv) + srv->o.ping_interval_ms;
+  if (table_insert(srv, s) < 0) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* The open packet: 0{"sid":..,"upgrades":[..],"pingInterval":..,"pingTimeout":..,"maxPayload":..} */
+static size_t open_packet(const wsio_eio_session *s, char *out, size_t cap) {
+  const wsio_eio_server *srv = s->srv;
+  int can_upgrade = s->transport == TRANSPORT_POLLING && srv->o.allow_upgrades && srv->o.allow_websocket;
+  int n = snprintf(out, cap, "{\"sid\":\"%s\",\"upgrades\":[%s]%s", s->sid, can_upgrade ? "\"websocket\"" : "",
+                   srv->open_tail);
+  return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* ---- incoming packets (both transports) ------------------------------------------ */
+
+static void on_packet(wsio_eio_session *s, const eio_packet *p) {
+  wsio_eio_server *srv = s->srv;
+  switch (p->type) {
+    case EIO_MESSAGE:
+      if (p->len > srv->o.max_payload) {
+        session_close(s, "transport error", 0);
+        return;
+      }
+      if (srv->h.message) srv->h.message(s, p->data, p->len, p->binary, srv->user);
+      return;
+    case EIO_PONG:
+      /* Node refreshes the ping interval on a pong: the next ping is pingInterval later. */
+      s->ping_pending = 0;
+      s->ping_due = now_ms(srv) + srv->o.ping_interval_ms;
+      return;
+    case EIO_CLOSE: session_close(s, "transport close", 0); return;
+    case EIO_PING: session_close(s, "transport error", 0); return; /* invalid heartbeat direction */
+    default: return; /* upgrade/noop outside an upgrade: ignored, as Node does */
+  }
+}
+
+/* ---- polling --------------------------------------------------------------------- */
+
+static void on_get_abort(wsio_response *res, void *user) {
+  wsio_eio_session *s = user;
+  (void)res;
+  if (s->get != res) return;
+  s->get = NULL;
+  session_close(s, "transport close", 0);
+}
+
+static void poll_get(wsio_eio_session *s, const wsio_request *req, wsio_response *res) {
+  wsio_eio_server *srv = s->srv;
+  if (s->get) { /* overlapping polls: Node answers the first, fails the second, closes */
+    answer_get(s, 0);
+    send_error(srv, req, res, ERR_BAD_REQUEST, NULL);
+    session_close(s, "transport error", 0);
+    return;
+  }
+  add_cors(srv, req, res);
+  if (s->upgrading) { /* let the client's poll loop end so it can finish the upgrade */
+    wsio_response_header(res, "Cache-Control", "no-store");
+    wsio_response_send(res, 200, "text/plain; charset=UTF-8", "6", 1);
+    return;
+  }
+  if (s->out_len) {
+    s->get = res;
+    answer_get(s, 0);
+    return;
+  }
+  s->get = wsio_response_hold(res, on_get_abort, s);
+  if (!s->get) session_close(s, "transport error", 0);
+}
+
+static void poll_post(wsio_eio_session *s, const wsio_request *req, wsio_response *res) {
+  wsio_eio_server *srv = s->srv;
+  size_t ctl = 0, blen = 0;
+  const char *ct = wsio_request_header(req, "content-type", &ctl);
+  const uint8_t *body = wsio_request_body(req, &blen);
+  add_cors(srv, req, res);
+  if (ct && ctl >= 24 && strncasecmp(ct, "application/octet-stream", 24) == 0) {
+    send_error(srv, req, res, ERR_BAD_REQUEST, NULL); /* v4 polling payloads are text */
+    session_close(s, "transport error", 0);
+    return;
+  }
+  if (blen > srv->o.max_payload) {
+    wsio_response_send(res, 413, "text/plain; charset=utf-8", "Payload Too Large", 17);
+    session_close(s, "transport error", 0);
+    return;
+  }
+  /* The payload is decoded in place (binary records shrink): work on a copy. */
+  uint8_t stack[4096], *buf = blen <= sizeof(stack) ? stack : malloc(blen);
+  if (!buf) {
+    wsio_response_send(res, 500, NULL, "out of memory", 13);
+    return;
+  }
+  memcpy(buf, body, blen);
+  size_t off = 0;
+  eio_packet p;
+  int r, count = 0;
+  /* Keep the session alive while its own callbacks run: it may be closed by them. */
+  while (s->state == S_OPEN && (r = eio_payload_next(buf, blen, &off, &p)) == 1) {
+    on_packet(s, &p);
+    count++;
+  }
+  if (buf != stack) free(buf);
+  if (s->state == S_OPEN && (r < 0 || count == 0)) {
+    send_error(srv, req, res, ERR_BAD_REQUEST, NULL);
+    session_close(s, "parse error", 0);
+    return;
+  }
+  wsio_response_send(res, 200, "text/html", "ok", 2);
+}
+
+static void handshake_polling(wsio_eio_server *srv, const wsio_request *req, wsio_response *res) {
+  wsio_eio_session *s = session_create(srv, req, TRANSPORT_POLLING);
+  if (!s) {
+    wsio_response_send(res, 500, NULL, "out of memory", 13);
+    return;
+  }
+  char open[256];
+  size_t n = open_packet(s, open, sizeof(open));
+  queue_text(s, EIO_OPEN + '0', (const uint8_t *)open, n);
+  s->get = res;
+  add_cors(srv, req, res);
+  answer_get(s, 0);
+  if (srv->h.open) srv->h.open(s, req, srv->user);
+}
+
+/* Node's verify(): transport, then sid (or handshake method / allowRequest), then the
+ * protocol version for new sessions. Returns the session for requests with a valid
+ * sid, NULL otherwise; *err is -1 when the request is a valid handshake. */
+static wsio_eio_session *verify(wsio_eio_server *srv, const wsio_request *req, int is_upgrade, int *err,
+                                const char **message) {
+  char transport[16], sid[32], eio[8];
+  size_t mlen;
+  const char *method = wsio_request_method(req, &mlen);
+  *message = NULL;
+  int tl = query(req, "transport", transport, sizeof(transport));
+  int known = tl > 0 && ((strcmp(transport, "polling") == 0 && srv->o.allow_polling) ||
+                         (strcmp(transport, "websocket") == 0 && srv->o.allow_websocket));
+  if (!known) {
+    *err = ERR_UNKNOWN_TRANSPORT;
+    return NULL;
+  }
+  int sl = query(req, "sid", sid, sizeof(sid));
+  if (sl >= 0) {
+    wsio_eio_session *s = session_find(srv, sid, (size_t)sl);
+    if (!s) {
+      *err = ERR_UNKNOWN_SID;
+      return NULL;
+    }
+    int want_ws = strcmp(transport, "websocket") == 0;
+    if (!is_upgrade && (want_ws || s->transport != TRANSPORT_POLLING)) {
+      *err = ERR_BAD_REQUEST; /* TRANSPORT_MISMATCH */
+      return NULL;
+    }
+    if (is_upgrade && (!want_ws || s->transport != TRANSPORT_POLLING || s->upgrading || !srv->o.allow_upgrades)) {
+      *err = ERR_BAD_REQUEST;
+      return NULL;
+    }
+    *err = 0;
+    return s;
+  }
+  if (!(mlen == 3 && memcmp(method, "GET", 3) == 0)) {
+    *err = ERR_BAD_HANDSHAKE_METHOD;
+    return NULL;
+  }
+  if (strcmp(transport, "websocket") == 0 && !is_upgrade) {
+    *err = ERR_BAD_REQUEST;
+    return NULL;
+  }
+  if (strcmp(transport, "polling") == 0 && is_upgrade) {
+    *err = ERR_BAD_REQUEST;
+    return NULL;
+  }
+  if (srv->h.allow_request && srv->h.allow_request(req, message, srv->user) != 0) {
+    *err = ERR_FORBIDDEN;
+    return NULL;
+  }
+  int el = query(req, "EIO", eio, sizeof(eio));
+  if (el != 1 || eio[0] != '4') {
+    *err = ERR_UNSUPPORTED_PROTOCOL_VERSION;
+    return NULL;
+  }
+  *err = -1;
+  return NULL;
+}
+
+static void on_http(const wsio_request *req, wsio_response *res, void *user) {
+  wsio_eio_server *srv = user;
+  size_t mlen;
+  const char *method = wsio_request_method(req, &mlen);
+  if (mlen == 7 && memcmp(method, "OPTIONS", 7) == 0 && srv->cors_origin) {
+    size_t hl = 0;
+    const char *rh = wsio_request_header(req, "access-control-request-headers", &hl);
+    add_cors(srv, req, res);
+    wsio_response_header(res, "Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
+    if (rh && hl < 512) {
+      char hdrs[512];
+      snprintf(hdrs, sizeof(hdrs), "%.*s", (int)hl, rh);
+      wsio_response_header(res, "Access-Control-Allow-Headers", hdrs);
+      wsio_response_header(res, "Vary", "Access-Control-Request-Headers");
+    }
+    wsio_response_send(res, 204, NULL, NULL, 0);
+    return;
+  }
+  int err;
+  const char *message;
+  wsio_eio_session *s = verify(srv, req, 0, &err, &message);
+  if (err == -1) {
+    handshake_polling(srv, req, res);
+    return;
+  }
+  if (!s) {
+    send_error(srv, req, res, err, message);
+    return;
+  }
+  if (mlen == 3 && memcmp(method, "GET", 3) == 0) poll_get(s, req, res);
+  else if (mlen == 4 && memcmp(method, "POST", 4) == 0) poll_post(s, req, res);
+  else send_error(srv, req, res, ERR_BAD_REQUEST, NULL);
+}
+
+/* ---- WebSocket ------------------------------------------------------------------- */
+
+static int ws_upgrade(const wsio_request *req, void *user_data, const char **reason, void *route_user) {
+  wsio_eio_server *srv = route_user;
+  ws_ud *ud = user_data;
+  int err;
+  const char *message;
+  wsio_eio_session *s = verify(srv, req, 1, &err, &message);
+  if (err > 0 || (err == 0 && !s)) {
+    *reason = message ? message : err_messages[err];
+    return err == ERR_FORBIDDEN ? 403 : 400;
+  }
+  ud->s = s; /* NULL: a new ws-only session is created in ws_open */
+  ud->is_probe = s != NULL;
+  return 0;
+}
+
+static void ws_open(wsio_conn *c) {
+  wsio_eio_server *srv = wsio_conn_route_user(c);
+  ws_ud *ud = wsio_conn_user_data(c);
+  if (ud->is_probe) {
+    wsio_eio_session *s = ud->s;
+    if (!s || s->state != S_OPEN || s->upgrading) {
+      ud->s = NULL;
+      wsio_conn_close(c, WSIO_CLOSE_NORMAL, NULL);
+      return;
+    }
+    s->probe = c;
+    s->upgrading = 1;
+    s->upgrade_due = now_ms(srv) + srv->o.upgrade_timeout_ms;
+    return;
+  }
+  const wsio_request *req = c->app->upgrade_req;
+  wsio_eio_session *s = req ? session_create(srv, req, TRANSPORT_WEBSOCKET) : NULL;
+  if (!s) {
+    wsio_conn_close(c, WSIO_CLOSE_INTERNAL_ERROR, "cannot create session");
+    return;
+  }
+  s->ws = c;
+  ud->s = s;
+  char open[256];
+  size_t n = open_packet(s, open, sizeof(open));
+  send_packet(s, EIO_OPEN + '0', open, n);
+  if (srv->h.open) srv->h.open(s, req, srv->user);
+}
+
+/* Moves what was queued for polling onto the WebSocket, in order. */
+static void move_queue_to_ws(wsio_eio_session *s) {
+  size_t off = 0;
+  eio_packet p;
+  uint8_t *buf = s->out;
+  size_t n = s->out_len;
+  s->out = NULL;
+  s->out_len = s->out_cap = 0;
+  while (n && eio_payload_next(buf, n, &off, &p) == 1) {
+    if (p.binary) {
+      ws_send_parts(s->ws, WSIO_OP_BINARY, NULL, 0, p.data, p.len);
+    } else {
+      char t = (char)('0' + p.type);
+      ws_send_parts(s->ws, WSIO_OP_TEXT, &t, 1, p.data, p.len);
+    }
+  }
+  free(buf);
+}
+
+static void probe_message(wsio_eio_session *s, wsio_conn *c, const eio_packet *p) {
+  if (p->type == EIO_PING && p->len == 5 && memcmp(p->data, "probe", 5) == 0) {
+    ws_send_parts(c, WSIO_OP_TEXT, "3", 1, "probe", 5);
+    if (s->get) answer_get(s, 1); /* noop: the client's poll returns and it sends "5" */
+    return;
+  }
+  if (p->type == EIO_UPGRADE) {
+    if (s->get) answer_get(s, 1);
+    s->upgrading = 0;
+    s->probe = NULL;
+    s->ws = c;
+    s->transport = TRANSPORT_WEBSOCKET;
+    move_queue_to_ws(s);
+    return;
+  }
+  /* Anything else during the probe aborts it (Node: "unexpected packet"). */
+  s->upgrading = 0;
+  s->probe = NULL;
+  ((ws_ud *)wsio_conn_user_data(c))->s = NULL;
+  wsio_conn_close(c, WSIO_CLOSE_NORMAL, NULL);
+  mark_dirty(s);
+}
+
+static void ws_message(wsio_conn *c, const uint8_t *data, size_t len, wsio_opcode op) {
+  ws_ud *ud = wsio_conn_user_data(c);
+  wsio_eio_session *s = ud->s;
+  if (!s || s->state != S_OPEN) return;
+  eio_packet p;
+  if (op == WSIO_OP_BINARY) {
+    p.type = EIO_MESSAGE;
+    p.binary = 1;
+    p.data = data;
+    p.len = len;
+  } else if (eio_packet_decode_text(data, len, &p) < 0) {
+    session_close(s, "parse error", 0);
+    return;
+  }
+  if (ud->is_probe && s->probe == c) {
+    probe_message(s, c, &p);
+    return;
+  }
+  if (s->ws != c) return;
+  on_packet(s, &p);
+}
+
+static void ws_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) {
+  (void)reason;
+  (void)len;
+  ws_ud *ud = wsio_conn_user_data(c);
+  wsio_eio_session *s = ud->s;
+  ud->s = NULL;
+  if (!s || s->state != S_OPEN) return;
+  if (s->probe == c) { /* a failed probe: the session goes on polling */
+    s->probe = NULL;
+    s->upgrading = 0;
+    mark_dirty(s);
+    return;
+  }
+  if (s->ws != c) return;
+  s->ws = NULL;
+  session_close(s, code == WSIO_CLOSE_ABNORMAL || code == WSIO_CLOSE_NO_STATUS || code == WSIO_CLOSE_NORMAL ||
+                           code == WSIO_CLOSE_GOING_AWAY
+                       ? "transport close"
+                       : "transport error",
+                0);
+}
+
+/* ---- sweep and post phase -------------------------------------------------------- */
+
+static void sweep(loop_timer *t) {
+  wsio_eio_server *srv = (wsio_eio_server *)((char *)t - offsetof(wsio_eio_server, sweep));
+  uint32_t now = now_ms(srv);
+  for (wsio_eio_session *s = srv->head, *nx; s; s = nx) {
+    nx = s->next;
+    if (s->upgrading && time_reached(now, s->upgrade_due) && s->probe) {
+      wsio_conn *p = s->probe;
+      s->probe = NULL;
+      s->upgrading = 0;
+      detach_conn(p);
+      wsio_conn_close(p, WSIO_CLOSE_NORMAL, NULL);
+      mark_dirty(s);
+    }
+    if (s->ping_pending) {
+      if (time_reached(now, s->timeout_due)) session_close(s, "ping timeout", 0);
+    } else if (time_reached(now, s->ping_due)) {
+      s->ping_pending = 1;
+      s->timeout_due = now + srv->o.ping_timeout_ms;
+      send_packet(s, EIO_PING + '0', NULL, 0);
+    }
+  }
+}
+
+static void post(void *arg) {
+  wsio_eio_server *srv = arg;
+  while (srv->dirty) {
+    wsio_eio_session *s = srv->dirty;
+    srv->dirty = s->dnext;
+    s->dnext = NULL;
+    s->dirty = 0;
+    if (s->state == S_OPEN && s->get && !s->upgrading && s->out_len) answer_get(s, 0);
+  }
+  while (srv->grave) {
+    wsio_eio_session *s = srv->grave;
+    srv->grave = s->dnext;
+    free(s->out);
+    free(s);
+  }
+}
+
+static void destroy(void *arg) {
+  wsio_eio_server *srv = arg;
+  while (srv->head) {
+    session_close(srv->head, "server shutting down", 0);
+  }
+  srv->dirty = NULL;
+  post(srv);
+  loop_timer_stop(srv->app->loop, &srv->sweep);
+  free(srv->buckets);
+  free(srv->path);
+  free(srv->cors_origin);
+  free(srv);
+}
+
+/* ---- public API ------------------------------------------------------------------ */
+
+wsio_eio_server *wsio_eio_attach(wsio_app *app, const wsio_eio_options *o, const wsio_eio_handlers *h,
+                                 void *user) {
+  wsio_eio_options def;
+  if (!o) {
+    wsio_eio_options_init(&def);
+    o = &def;
+  }
+  if (!o->path || o->path[0] != '/' || !o->ping_interval_ms || !o->ping_timeout_ms) return NULL;
+  wsio_eio_server *srv = calloc(1, sizeof(*srv));
+  if (!srv) return NULL;
+  srv->app = app;
+  srv->o = *o;
+  srv->h = *h;
+  srv->user = user;
+  /* "/engine.io" and "/engine.io/" both serve "/engine.io/..." (the route is a prefix). */
+  size_t pl = strlen(o->path);
+  srv->path = malloc(pl + 3);
+  if (!srv->path) goto fail;
+  memcpy(srv->path, o->path, pl);
+  if (srv->path[pl - 1] != '/') srv->path[pl++] = '/';
+  srv->path[pl++] = '*';
+  srv->path[pl] = '\0';
+  srv->o.path = srv->path;
+  if (o->cors_origin && !(srv->cors_origin = strdup(o->cors_origin))) goto fail;
+  snprintf(srv->open_tail, sizeof(srv->open_tail), ",\"pingInterval\":%u,\"pingTimeout\":%u,\"maxPayload\":%zu}",
+           o->ping_interval_ms, o->ping_timeout_ms, o->max_payload);
+  wsio_ws_handlers wh = {
+      .user_data_size = sizeof(ws_ud),
+      .upgrade = ws_upgrade,
+      .open = ws_open,
+      .message = ws_message,
+      .close = ws_close,
+  };
+  if (wsio_app_ws(app, srv->path, &wh, srv) < 0) goto fail;
+  if (wsio_app_http(app, NULL, srv->path, on_http, srv) < 0) goto fail;
+  if (app_on_post(app, post, srv) < 0 || app_on_destroy(app, destroy, srv) < 0) goto fail;
+  /* Deadlines are honoured within a quarter of the shortest timer. */
+  uint32_t m = o->ping_interval_ms < o->ping_timeout_ms ? o->ping_interval_ms : o->ping_timeout_ms;
+  if (o->upgrade_timeout_ms && o->upgrade_timeout_ms < m) m = o->upgrade_timeout_ms;
+  m /= 4;
+  if (m < 20) m = 20;
+  if (m > 1000) m = 1000;
+  srv->sweep.cb = sweep;
+  loop_timer_start(app->loop, &srv->sweep, m, m);
+  return srv;
+fail:
+  free(srv->path);
+  free(srv->cors_origin);
+  free(srv);
+  return NULL;
+}
+
+int wsio_eio_send(wsio_eio_session *s, const void *data, size_t len, int binary) {
+  if (s->state != S_OPEN) return WSIO_ECLOSED;
+  if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
+    wsio_send_status st = binary ? ws_send_parts(s->ws, WSIO_OP_BINARY, NULL, 0, data, len)
+                                 : ws_send_parts(s->ws, WSIO_OP_TEXT, "4", 1, data, len);
+    return st == WSIO_SEND_DROPPED ? WSIO_ECLOSED : 0;
+  }
+  return binary ? queue_binary(s, data, len) : queue_text(s, '4', data, len);
+}
+
+void wsio_eio_close(wsio_eio_session *s) { session_close(s, "forced close", 1); }
+
+const char *wsio_eio_session_id(const wsio_eio_session *s) { return s->sid; }
+const char *wsio_eio_session_transport(const wsio_eio_session *s) { return transport_names[s->transport]; }
+const char *wsio_eio_session_remote_address(const wsio_eio_session *s) { return s->addr; }
+void wsio_eio_session_set_user(wsio_eio_session *s, void *user) { s->user = user; }
+void *wsio_eio_session_user(const wsio_eio_session *s) { return s->user; }
+wsio_eio_server *wsio_eio_session_server(const wsio_eio_session *s) { return s->srv; }
+size_t wsio_eio_server_num_sessions(const wsio_eio_server *srv) { return srv->count; }
+wsio_app *eio_server_app(const wsio_eio_server *srv) { return srv->app; }
+
+/* ---- prepared messages ----------------------------------------------------------- */
+
+static int grow(uint8_t **p, size_t *cap, size_t need) {
+  if (need <= *cap) return 0;
+  size_t c = *cap ? *cap : 256;
+  while (c < need) c *= 2;
+  uint8_t *n = realloc(*p, c);
+  if (!n) return -1;
+  *p = n;
+  *cap = c;
+  return 0;
+}
+
+int eio_prepared_add(eio_prepared *p, const uint8_t *data, size_t len, int binary) {
+  size_t plen = binary ? 0 : 1;
+  if (grow(&p->ws, &p->ws_cap, p->ws_len + WS_FRAME_MAX_HEADER + plen + len) < 0) return WSIO_ENOMEM;
+  p->ws_len += ws_frame_header_encode(p->ws + p->ws_len, 1, 0, binary ? WS_OP_BINARY : WS_OP_TEXT, plen + len, NULL);
+  if (!binary) p->ws[p->ws_len++] = '4';
+  memcpy(p->ws + p->ws_len, data, len);
+  p->ws_len += len;
+  size_t rec = binary ? 1 + eio_base64_len(len) : 1 + len;
+  if (grow(&p->poll, &p->poll_cap, p->poll_len + rec + 1) < 0) return WSIO_ENOMEM;
+  if (p->poll_len) p->poll[p->poll_len++] = EIO_RECORD_SEPARATOR;
+  if (binary) {
+    p->poll[p->poll_len++] = 'b';
+    p->poll_len += eio_base64_encode((char *)p->poll + p->poll_len, data, len);
+  } else {
+    p->poll[p->poll_len++] = '4';
+    memcpy(p->poll + p->poll_len, data, len);
+    p->poll_len += len;
+  }
+  p->count++;
+  return 0;
+}
+
+void eio_prepared_free(eio_prepared *p) {
+  free(p->ws);
+  free(p->poll);
+  eio_prepared_init(p);
+}
+
+int eio_send_prepared(wsio_eio_session *s, const eio_prepared *p, int is_volatile) {
+  if (s->state != S_OPEN) return WSIO_ECLOSED;
+  if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
+    if (is_volatile && wsio_conn_buffered_amount(s->ws)) return 1;
+    return ws_send_raw_frames(s->ws, p->ws, p->ws_len, p->count) == WSIO_SEND_DROPPED ? 1 : 0;
+  }
+  if (is_volatile && (!s->get || s->upgrading)) return 1;
+  return queue_record(s, p->poll, p->poll_len) < 0 ? WSIO_ECLOSED : 0;
+}
