@@ -31,7 +31,7 @@ size_t json_scan(const char *p, size_t n, json_type *type);
 int json_valid(const char *p, size_t n, json_type *type);
 
 /* Iterates the elements of an array: call with *off = 0 on the array text p[0..n);
- * each call returns 1 and sets *elem/*elem_len/*elem_type for the next element,
+ * each call returns 1 and sets *elem, *elem_len and *elem_type for the next element,
  * 0 at the end, -1 when malformed. */
 int json_array_next(const char *p, size_t n, size_t *off, const char **elem, size_t *elem_len,
                     json_type *elem_type);

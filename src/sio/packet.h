@@ -19,7 +19,7 @@ enum {
   SIO_BINARY_ACK = 6,
 };
 
-#define SIO_MAX_ATTACHMENTS 1000 /* more is treated as malformed */
+#define SIO_MAX_ATTACHMENTS 10 /* socket.io-parser's default maxAttachments: more is malformed */
 
 typedef struct {
   uint8_t type;

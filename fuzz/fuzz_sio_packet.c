@@ -1,0 +1,141 @@
+/* fuzz/fuzz_sio_packet.c — libFuzzer target for sio/packet.c and sio/json.c.
+ *
+ * Decodes the input as a Socket.IO packet and checks: every span lies inside the input;
+ * the fields agree with the JSON scanner (shape, event name, "[" + args_rest); the head
+ * re-encoded with sio_packet_head plus the data decodes to the same fields. Whatever the
+ * packet verdict, the input also goes through every JSON entry point, and a string the
+ * scanner accepts must survive unescape -> escape -> unescape. */
+#include "sio/json.h"
+#include "sio/packet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define REQUIRE(c)     \
+  do {                 \
+    if (!(c)) abort(); \
+  } while (0)
+
+static int inside(const char *base, size_t n, const char *p, size_t len) {
+  return p >= base && len <= n && (size_t)(p - base) <= n - len;
+}
+
+static int same_span(const char *a, size_t an, const char *b, size_t bn) {
+  if (!a || !b) return a == b;
+  return an == bn && memcmp(a, b, an) == 0;
+}
+
+static void check_fields(const char *in, size_t n, const sio_packet *pk) {
+  REQUIRE(pk->type <= SIO_BINARY_ACK);
+  int binary = pk->type == SIO_BINARY_EVENT || pk->type == SIO_BINARY_ACK;
+  REQUIRE(pk->attachments <= (binary ? SIO_MAX_ATTACHMENTS : 0));
+  REQUIRE(pk->nsp_len >= 1 && pk->nsp[0] == '/');
+  REQUIRE(inside(in, n, pk->nsp, pk->nsp_len) || pk->nsp_len == 1); /* or the "/" literal */
+  REQUIRE(!memchr(pk->nsp, ',', pk->nsp_len));
+  REQUIRE(pk->ack_id >= -1);
+  json_type t = JSON_INVALID;
+  if (pk->data) {
+    REQUIRE(inside(in, n, pk->data, pk->data_len) && pk->data + pk->data_len == in + n);
+    REQUIRE(json_valid(pk->data, pk->data_len, &t));
+  }
+  switch (pk->type) {
+    case SIO_CONNECT: REQUIRE(!pk->data || t == JSON_OBJECT); break;
+    case SIO_DISCONNECT: REQUIRE(!pk->data); break;
+    case SIO_CONNECT_ERROR: REQUIRE(t == JSON_OBJECT || t == JSON_STRING); break;
+    default: REQUIRE(t == JSON_ARRAY);
+  }
+  if (pk->type != SIO_EVENT && pk->type != SIO_BINARY_EVENT) {
+    REQUIRE(!pk->event && !pk->args_rest);
+    return;
+  }
+  REQUIRE(inside(pk->data, pk->data_len, pk->event, pk->event_len));
+  REQUIRE(inside(pk->data, pk->data_len, pk->args_rest, pk->args_rest_len));
+  json_type et;
+  REQUIRE(json_valid(pk->event, pk->event_len, &et));
+  REQUIRE(et == JSON_STRING || et == JSON_NUMBER);
+  /* "[" + args_rest is an array. */
+  char *args = malloc(pk->args_rest_len + 1);
+  REQUIRE(args);
+  args[0] = '[';
+  memcpy(args + 1, pk->args_rest, pk->args_rest_len);
+  json_type at;
+  REQUIRE(json_valid(args, pk->args_rest_len + 1, &at) && at == JSON_ARRAY);
+  free(args);
+}
+
+static void check_reencode(const sio_packet *a) {
+  size_t cap = 32 + a->nsp_len + (a->data ? a->data_len : 0);
+  char *buf = malloc(cap);
+  REQUIRE(buf);
+  size_t n = sio_packet_head(buf, a->type, a->attachments, a->nsp, a->nsp_len, a->ack_id);
+  REQUIRE(n <= 32 + a->nsp_len);
+  if (a->data) {
+    memcpy(buf + n, a->data, a->data_len);
+    n += a->data_len;
+  }
+  sio_packet b;
+  REQUIRE(sio_packet_decode(buf, n, &b) == 0);
+  REQUIRE(b.type == a->type && b.attachments == a->attachments && b.ack_id == a->ack_id);
+  REQUIRE(same_span(b.nsp, b.nsp_len, a->nsp, a->nsp_len));
+  REQUIRE(same_span(b.data, b.data_len, a->data, a->data_len));
+  REQUIRE(same_span(b.event, b.event_len, a->event, a->event_len));
+  REQUIRE(same_span(b.args_rest, b.args_rest_len, a->args_rest, a->args_rest_len));
+  free(buf);
+}
+
+static void check_json_api(const char *in, size_t n) {
+  json_type t, st;
+  int valid = json_valid(in, n, &t);
+  size_t end = json_scan(in, n, &st);
+  REQUIRE(end <= n && (end == 0) == (st == JSON_INVALID));
+  if (valid) REQUIRE(end && st == t);
+  long ph = json_count_placeholders(in, n, 4);
+  REQUIRE(ph >= -1);
+  if (!valid) REQUIRE(ph == -1);
+  /* Array iteration walks forward and never leaves the input. */
+  size_t off = 0;
+  const char *el;
+  size_t el_len;
+  json_type et;
+  for (int k = 0;; k++) {
+    size_t before = off;
+    int r = json_array_next(in, n, &off, &el, &el_len, &et);
+    if (r != 1) break;
+    REQUIRE(off > before && inside(in, n, el, el_len) && el_len > 0);
+    REQUIRE(k <= (int)n);
+  }
+  if (!valid || t != JSON_STRING) return;
+  /* A valid string token: unescape -> escape -> unescape gives the same bytes. */
+  const char *tok = in;
+  while (*tok != '"') tok++; /* past leading whitespace */
+  size_t tok_len = (size_t)(in + end - tok);
+  char *u1 = malloc(n + 1), *e = malloc(6 * n + 2), *u2 = malloc(n + 1);
+  REQUIRE(u1 && e && u2);
+  long m1 = json_string_unescape(tok, tok_len, u1, n + 1);
+  REQUIRE(m1 >= 0 && (size_t)m1 <= n);
+  size_t en = json_string_escape(e, 6 * n + 2, u1, (size_t)m1);
+  REQUIRE(en <= 6 * n + 2);
+  REQUIRE(json_valid(e, en, &et) && et == JSON_STRING);
+  long m2 = json_string_unescape(e, en, u2, n + 1);
+  REQUIRE(m2 == m1 && memcmp(u1, u2, (size_t)m1) == 0);
+  free(u1);
+  free(e);
+  free(u2);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  char *in = malloc(size ? size : 1); /* exact size: ASan catches over-reads */
+  REQUIRE(in);
+  memcpy(in, data, size);
+  sio_packet pk;
+  int r = sio_packet_decode(in, size, &pk);
+  REQUIRE(r == 0 || r == -1);
+  if (r == 0) {
+    check_fields(in, size, &pk);
+    check_reencode(&pk);
+  }
+  check_json_api(in, size);
+  if (size > 1) check_json_api(in + 1, size - 1); /* the data after a type digit */
+  free(in);
+  return 0;
+}

@@ -1,0 +1,487 @@
+/* sio/json.c — a validating RFC 8259 scanner: one pass, no allocation, no recursion.
+ *
+ * Owns: the JSON grammar (values, strings with escapes and UTF-8, numbers), nesting
+ * depth, array iteration, string (un)escaping and binary-placeholder counting. Must not
+ * build a document, allocate, or convert numbers beyond what placeholders need.
+ *
+ * Nesting is tracked with a bit per level (object or array) instead of recursion, so a
+ * hostile "[[[[..." costs no stack; JSON_MAX_DEPTH is 64 so the bits fit a uint64_t. */
+#include "sio/json.h"
+
+#include <string.h>
+
+_Static_assert(JSON_MAX_DEPTH <= 64, "nesting bits live in a uint64_t");
+
+static int is_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static size_t skip_ws(const uint8_t *s, size_t n, size_t i) {
+  while (i < n && is_ws(s[i])) i++;
+  return i;
+}
+
+static int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+
+static int hex_value(uint8_t c) {
+  if (is_digit(c)) return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* The code unit of the 4 hex digits at s[i..i+4), or -1. */
+static long hex4(const uint8_t *s, size_t n, size_t i) {
+  if (n - i < 4) return -1;
+  long v = 0;
+  for (int k = 0; k < 4; k++) {
+    int d = hex_value(s[i + (size_t)k]);
+    if (d < 0) return -1;
+    v = v << 4 | d;
+  }
+  return v;
+}
+
+/* Length of the well-formed UTF-8 sequence at s[0] (a byte >= 0x80), or 0. RFC 3629 4:
+ * the second byte's range excludes overlongs (E0, F0), surrogates (ED) and > U+10FFFF
+ * (F4). */
+static size_t utf8_seq(const uint8_t *s, size_t n) {
+  uint8_t c = s[0], lo = 0x80, hi = 0xBF;
+  size_t len;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (n < len || s[1] < lo || s[1] > hi) return 0;
+  for (size_t k = 2; k < len; k++)
+    if ((s[k] & 0xC0) != 0x80) return 0;
+  return len;
+}
+
+static size_t utf8_put(uint8_t *b, uint32_t cp) {
+  if (cp < 0x80) {
+    b[0] = (uint8_t)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    b[0] = (uint8_t)(0xC0 | cp >> 6);
+    b[1] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    b[0] = (uint8_t)(0xE0 | cp >> 12);
+    b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+    b[2] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  b[0] = (uint8_t)(0xF0 | cp >> 18);
+  b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+  b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+  b[3] = (uint8_t)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+/* Where unescaped string bytes go: nowhere when out is NULL (plain validation). len
+ * counts every byte, written or not; at most cap - 1 are written (room for the NUL). */
+typedef struct {
+  char *out;
+  size_t cap;
+  size_t len;
+} sink;
+
+static void sink_put(sink *k, const void *b, size_t n) {
+  if (k->out && k->len + 1 < k->cap) {
+    size_t room = k->cap - 1 - k->len;
+    memcpy(k->out + k->len, b, n < room ? n : room);
+  }
+  k->len += n;
+}
+
+/* Decodes the escape whose backslash is at s[i]. Returns the index after it, or 0.
+ * A \uD800-\uDBFF followed by a \uDC00-\uDFFF escape is one pair; any other surrogate
+ * escape is accepted alone, as JSON.parse does (RFC 8259 8.2 leaves it to the
+ * receiver), and unescapes to U+FFFD, which is what Node writes for it as UTF-8. */
+static size_t scan_escape(const uint8_t *s, size_t n, size_t i, sink *k) {
+  static const char simple_in[] = "\"\\/bfnrt", simple_out[] = "\"\\/\b\f\n\r\t";
+  if (i + 1 >= n) return 0;
+  const char *e = s[i + 1] ? strchr(simple_in, s[i + 1]) : NULL;
+  if (e) {
+    sink_put(k, &simple_out[e - simple_in], 1);
+    return i + 2;
+  }
+  if (s[i + 1] != 'u') return 0;
+  long u = hex4(s, n, i + 2);
+  if (u < 0) return 0;
+  i += 6;
+  uint32_t cp = (uint32_t)u;
+  if (u >= 0xD800 && u <= 0xDBFF && n - i >= 6 && s[i] == '\\' && s[i + 1] == 'u') {
+    long lo = hex4(s, n, i + 2);
+    if (lo >= 0xDC00 && lo <= 0xDFFF) {
+      cp = 0x10000 + (((uint32_t)u - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
+      i += 6;
+    }
+  }
+  if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;
+  uint8_t b[4];
+  sink_put(k, b, utf8_put(b, cp));
+  return i;
+}
+
+/* Scans the string token whose quote is at s[i]; returns the index after the closing
+ * quote, or 0. Runs of plain ASCII are copied in one go. */
+static size_t scan_string(const uint8_t *s, size_t n, size_t i, sink *k) {
+  i++;
+  for (;;) {
+    size_t run = i;
+    while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') i++;
+    sink_put(k, s + run, i - run);
+    if (i >= n) return 0;
+    uint8_t c = s[i];
+    if (c == '"') return i + 1;
+    if (c == '\\') {
+      i = scan_escape(s, n, i, k);
+      if (!i) return 0;
+      continue;
+    }
+    if (c < 0x20) return 0; /* RFC 8259 7: control characters must be escaped */
+    size_t m = utf8_seq(s + i, n - i);
+    if (!m) return 0;
+    sink_put(k, s + i, m);
+    i += m;
+  }
+}
+
+static size_t scan_digits(const uint8_t *s, size_t n, size_t i) {
+  while (i < n && is_digit(s[i])) i++;
+  return i;
+}
+
+/* RFC 8259 6: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?. Returns the end or 0. */
+static size_t scan_number(const uint8_t *s, size_t n, size_t i) {
+  if (s[i] == '-') i++;
+  if (i >= n || !is_digit(s[i])) return 0;
+  i = s[i] == '0' ? i + 1 : scan_digits(s, n, i);
+  if (i < n && s[i] == '.') {
+    size_t f = scan_digits(s, n, i + 1);
+    if (f == i + 1) return 0;
+    i = f;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+    size_t x = scan_digits(s, n, i);
+    if (x == i) return 0;
+    i = x;
+  }
+  return i;
+}
+
+static size_t scan_literal(const uint8_t *s, size_t n, size_t i, const char *lit, size_t len) {
+  return n - i >= len && memcmp(s + i, lit, len) == 0 ? i + len : 0;
+}
+
+static json_type value_type(uint8_t c) {
+  switch (c) {
+    case '{': return JSON_OBJECT;
+    case '[': return JSON_ARRAY;
+    case '"': return JSON_STRING;
+    case 't': return JSON_TRUE;
+    case 'f': return JSON_FALSE;
+    case 'n': return JSON_NULL;
+    default: return c == '-' || is_digit(c) ? JSON_NUMBER : JSON_INVALID;
+  }
+}
+
+/* A string, number or literal at s[i] (i < n); returns its end or 0. */
+static size_t scan_scalar(const uint8_t *s, size_t n, size_t i) {
+  sink none = {NULL, 0, 0};
+  switch (value_type(s[i])) {
+    case JSON_STRING: return scan_string(s, n, i, &none);
+    case JSON_NUMBER: return scan_number(s, n, i);
+    case JSON_TRUE: return scan_literal(s, n, i, "true", 4);
+    case JSON_FALSE: return scan_literal(s, n, i, "false", 5);
+    case JSON_NULL: return scan_literal(s, n, i, "null", 4);
+    default: return 0;
+  }
+}
+
+/* ---- placeholder tracking, an optional observer of the walk ----
+ *
+ * socket.io-parser's reconstructPacket replaces any object whose _placeholder is true
+ * (last duplicate key wins, as in JSON.parse) and does not look inside it, so what an
+ * object contains only counts when the object itself is not a placeholder: each level
+ * remembers the totals at its '{' and a placeholder rewinds to them. */
+enum { KEY_OTHER, KEY_PLACEHOLDER, KEY_NUM };
+
+typedef struct {
+  size_t count_at_open, bad_at_open;
+  uint8_t key;      /* KEY_* of the member whose value comes next */
+  uint8_t ph_true;  /* "_placeholder": true seen */
+  uint8_t num_ok;   /* "num" is an integer in [0, nbins) */
+} ph_frame;
+
+typedef struct {
+  size_t nbins, count, bad;
+  ph_frame f[JSON_MAX_DEPTH];
+} ph_state;
+
+/* Compares a key token with a plain name, unescaping only when it has escapes. */
+static int key_is(const uint8_t *tok, size_t len, const char *name, size_t name_len) {
+  if (len == name_len + 2 && memcmp(tok + 1, name, name_len) == 0) return 1;
+  if (!memchr(tok, '\\', len)) return 0;
+  char buf[16];
+  long m = json_string_unescape((const char *)tok, len, buf, sizeof buf);
+  return m == (long)name_len && memcmp(buf, name, name_len) == 0;
+}
+
+/* Node checks typeof num === "number" && 0 <= num < buffers.length; this accepts only
+ * the plain integer spelling (what every encoder writes) and treats 1.0, 1e0 and -0 as
+ * bad rather than carry a float parser for them. */
+static int num_in_range(const uint8_t *s, size_t len, size_t nbins) {
+  if (len == 0 || len > 19) return 0; /* 19 digits cannot overflow a uint64_t */
+  uint64_t v = 0;
+  for (size_t k = 0; k < len; k++) {
+    if (!is_digit(s[k])) return 0;
+    v = v * 10 + (uint64_t)(s[k] - '0');
+  }
+  return v < (uint64_t)nbins;
+}
+
+static void ph_key(ph_state *ph, unsigned depth, const uint8_t *tok, size_t len) {
+  ph_frame *f = &ph->f[depth - 1];
+  f->key = key_is(tok, len, "_placeholder", 12) ? KEY_PLACEHOLDER
+           : key_is(tok, len, "num", 3)         ? KEY_NUM
+                                                : KEY_OTHER;
+}
+
+/* A member value s[b..e) (e == b for a container) of the object at depth. */
+static void ph_value(ph_state *ph, unsigned depth, const uint8_t *s, size_t b, size_t e) {
+  ph_frame *f = &ph->f[depth - 1];
+  if (f->key == KEY_PLACEHOLDER) f->ph_true = e - b == 4 && memcmp(s + b, "true", 4) == 0;
+  if (f->key == KEY_NUM) f->num_ok = (uint8_t)num_in_range(s + b, e - b, ph->nbins);
+}
+
+static void ph_open(ph_state *ph, unsigned depth) {
+  ph_frame *f = &ph->f[depth - 1];
+  f->count_at_open = ph->count;
+  f->bad_at_open = ph->bad;
+  f->key = KEY_OTHER;
+  f->ph_true = 0;
+  f->num_ok = 0;
+}
+
+static void ph_close(ph_state *ph, unsigned depth) {
+  ph_frame *f = &ph->f[depth - 1];
+  if (!f->ph_true) return;
+  ph->count = f->count_at_open + 1;
+  ph->bad = f->bad_at_open + !f->num_ok;
+}
+
+/* ---- the walk ---- */
+
+typedef struct {
+  const uint8_t *s;
+  size_t n, i;
+  uint64_t objects; /* bit d-1 set when nesting level d is an object */
+  unsigned depth;
+  ph_state *ph;
+} walker;
+
+static int in_object(const walker *w) { return w->depth && (w->objects >> (w->depth - 1) & 1); }
+
+/* At a member's key: scans it, the ':' and whitespace. Returns 0 on error. */
+static int walk_key(walker *w) {
+  if (w->i >= w->n || w->s[w->i] != '"') return 0;
+  sink none = {NULL, 0, 0};
+  size_t end = scan_string(w->s, w->n, w->i, &none);
+  if (!end) return 0;
+  if (w->ph) ph_key(w->ph, w->depth, w->s + w->i, end - w->i);
+  size_t c = skip_ws(w->s, w->n, end);
+  if (c >= w->n || w->s[c] != ':') return 0;
+  w->i = skip_ws(w->s, w->n, c + 1);
+  return 1;
+}
+
+/* At an opening bracket: pushes a level. Returns 0 on error, 1 when the value is still
+ * open (next: a value), 2 when it was empty and is already closed. */
+static int walk_open(walker *w) {
+  uint8_t c = w->s[w->i];
+  if (w->depth == JSON_MAX_DEPTH) return 0;
+  if (w->ph && in_object(w)) ph_value(w->ph, w->depth, w->s, w->i, w->i);
+  uint64_t bit = (uint64_t)1 << w->depth;
+  w->objects = c == '{' ? w->objects | bit : w->objects & ~bit;
+  w->depth++;
+  if (w->ph && c == '{') ph_open(w->ph, w->depth);
+  w->i = skip_ws(w->s, w->n, w->i + 1);
+  if (w->i < w->n && w->s[w->i] == (c == '{' ? '}' : ']')) {
+    w->i++;
+    if (w->ph && c == '{') ph_close(w->ph, w->depth);
+    w->depth--;
+    return 2;
+  }
+  if (c == '{') return walk_key(w);
+  return 1;
+}
+
+/* After a value inside a container: a ',' (then the next key) or the closing bracket.
+ * Returns 0 on error, 1 when a value comes next, 2 when a level was closed. */
+static int walk_after(walker *w) {
+  w->i = skip_ws(w->s, w->n, w->i);
+  if (w->i >= w->n) return 0;
+  int obj = in_object(w);
+  uint8_t c = w->s[w->i++];
+  if (c == (obj ? '}' : ']')) {
+    if (w->ph && obj) ph_close(w->ph, w->depth);
+    w->depth--;
+    return 2;
+  }
+  if (c != ',') return 0;
+  w->i = skip_ws(w->s, w->n, w->i);
+  return obj ? walk_key(w) : 1;
+}
+
+/* Walks one value starting at w->i (after whitespace); returns its end or 0. */
+static size_t walk_value(walker *w) {
+  int want_value = 1;
+  for (;;) {
+    if (want_value) {
+      if (w->i >= w->n) return 0;
+      uint8_t c = w->s[w->i];
+      if (c == '{' || c == '[') {
+        int r = walk_open(w);
+        if (!r) return 0;
+        want_value = r == 1;
+        continue;
+      }
+      size_t end = scan_scalar(w->s, w->n, w->i);
+      if (!end) return 0;
+      if (w->ph && in_object(w)) ph_value(w->ph, w->depth, w->s, w->i, end);
+      w->i = end;
+      want_value = 0;
+      continue;
+    }
+    if (w->depth == 0) return w->i;
+    int r = walk_after(w);
+    if (!r) return 0;
+    want_value = r == 1;
+  }
+}
+
+static size_t walk(const char *p, size_t n, json_type *type, ph_state *ph) {
+  walker w = {(const uint8_t *)p, n, 0, 0, 0, ph};
+  w.i = skip_ws(w.s, n, 0);
+  *type = JSON_INVALID;
+  if (w.i >= n) return 0;
+  json_type t = value_type(w.s[w.i]);
+  size_t end = walk_value(&w);
+  if (end) *type = t;
+  return end;
+}
+
+size_t json_scan(const char *p, size_t n, json_type *type) { return walk(p, n, type, NULL); }
+
+int json_valid(const char *p, size_t n, json_type *type) {
+  size_t end = json_scan(p, n, type);
+  if (end && skip_ws((const uint8_t *)p, n, end) == n) return 1;
+  *type = JSON_INVALID;
+  return 0;
+}
+
+/* *off is 0 before the '[' and afterwards just past the last element returned, so the
+ * first call is the only one that expects '[' rather than ',' or ']'. */
+int json_array_next(const char *p, size_t n, size_t *off, const char **elem, size_t *elem_len,
+                    json_type *elem_type) {
+  const uint8_t *s = (const uint8_t *)p;
+  size_t i = skip_ws(s, n, *off);
+  if (i >= n) return -1;
+  if (*off == 0) {
+    if (s[i] != '[') return -1;
+    i = skip_ws(s, n, i + 1);
+    if (i < n && s[i] == ']') {
+      *off = i + 1;
+      return 0;
+    }
+  } else if (s[i] == ']') {
+    *off = i + 1;
+    return 0;
+  } else if (s[i] == ',') {
+    i = skip_ws(s, n, i + 1);
+  } else {
+    return -1;
+  }
+  size_t len = json_scan(p + i, n - i, elem_type);
+  if (!len) return -1;
+  *elem = p + i;
+  *elem_len = len;
+  *off = i + len;
+  return 1;
+}
+
+long json_string_unescape(const char *tok, size_t n, char *out, size_t cap) {
+  sink k = {out, cap, 0};
+  const uint8_t *s = (const uint8_t *)tok;
+  size_t end = n && s[0] == '"' ? scan_string(s, n, 0, &k) : 0;
+  if (cap) out[k.len < cap ? k.len : cap - 1] = '\0';
+  if (!end || end != n) return -1;
+  return (long)k.len;
+}
+
+/* Writes b[0..m) at out[o..) as far as cap allows; returns o + m. */
+static size_t put(char *out, size_t cap, size_t o, const char *b, size_t m) {
+  for (size_t k = 0; k < m; k++)
+    if (o + k < cap) out[o + k] = b[k];
+  return o + m;
+}
+
+/* The JSON.stringify spelling of a byte RFC 8259 7 requires to be escaped ('"', '\\',
+ * < 0x20) into e; returns its length, or 0 when c goes out as it is. */
+static size_t escape_of(uint8_t c, char e[6]) {
+  static const char hex[] = "0123456789abcdef";
+  static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
+  if (c >= 0x20 && c != '"' && c != '\\') return 0;
+  const char *f = c ? strchr(from, c) : NULL;
+  e[0] = '\\';
+  if (f) {
+    e[1] = to[f - from];
+    return 2;
+  }
+  memcpy(e + 1, "u00", 3);
+  e[4] = hex[c >> 4];
+  e[5] = hex[c & 15];
+  return 6;
+}
+
+/* Bytes other than those escape_of names are copied, runs at a time; s is expected to be
+ * UTF-8 (invalid bytes are not repaired). */
+size_t json_string_escape(char *out, size_t cap, const char *s, size_t n) {
+  size_t o = put(out, cap, 0, "\"", 1);
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    char e[6];
+    size_t m = escape_of((uint8_t)s[i], e);
+    if (!m) continue;
+    o = put(out, cap, o, s + run, i - run);
+    o = put(out, cap, o, e, m);
+    run = i + 1;
+  }
+  o = put(out, cap, o, s + run, n - run);
+  return put(out, cap, o, "\"", 1);
+}
+
+long json_count_placeholders(const char *p, size_t n, size_t nbins) {
+  ph_state ph;
+  ph.nbins = nbins;
+  ph.count = 0;
+  ph.bad = 0;
+  json_type t;
+  size_t end = walk(p, n, &t, &ph);
+  if (!end || skip_ws((const uint8_t *)p, n, end) != n) return -1;
+  return ph.bad ? -1 : (long)ph.count;
+}
