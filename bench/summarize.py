@@ -77,16 +77,18 @@ def ratio(v, base):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("raw")
+    ap.add_argument("raw", nargs="+", help="raw-*.jsonl files from run.sh (several are pooled)")
     ap.add_argument("--skipped", default="")
     ap.add_argument("--duration", default="5")
     ap.add_argument("--window", default="16")
     ap.add_argument("--idle-conns", default="10000")
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
-    runs = load(a.raw)
+    runs = [r for path in a.raw for r in load(path)]
     servers = [s for s in SERVERS if any(r["server"] == s for r in runs)]
-    rounds = max((r["round"] for r in runs), default=0)
+    per_cell = sorted({sum(1 for r in runs if r["server"] == s and r["workload"] == w and r.get("result"))
+                       for s in servers for w in ("echo", "broadcast", "idle", "connect")} - {0})
+    rounds = "/".join(str(n) for n in per_cell) or "0"
     m = {(s, w, k): median(runs, s, w, k) for s in servers
          for w, k in [("echo", "server_cpu_ns_per_msg"), ("echo", "messages_per_s"), ("echo", "rtt_p50_us"),
                       ("echo", "rtt_p99_us"), ("broadcast", "server_cpu_ns_per_delivery"),
@@ -105,7 +107,7 @@ def main():
     out.append(f"## wsio-server vs. peers ({time.strftime('%Y-%m-%d')})")
     out.append("")
     out.append(f"Machine: {machine()}. Server pinned to CPU 0, wsio-bench to CPU 1; a fresh server per run; "
-               f"median of {rounds} round(s) of {a.duration} s after a warm-up. {versions(here)}.")
+               f"median of {rounds} run(s) per cell, {a.duration} s each after a warm-up. {versions(here)}.")
     out.append("")
     out.append("Server CPU time (utime+stime) per unit of work and RSS per idle connection; lower is better. "
                "× = relative to wsio.")
@@ -136,6 +138,20 @@ def main():
         row += cell(s, "connect", "handshakes_per_s")
         out.append("| " + " | ".join(row) + " |")
     out.append("")
+    out.append("Spread of the CPU figures across runs (min – max):")
+    out.append("")
+    out.append("| server | echo ns/msg | broadcast ns/delivery | connect µs/handshake |")
+    out.append("|---|---:|---:|---:|")
+    for s in servers:
+        row = [NAMES[s]]
+        for w, k, scale in (("echo", "server_cpu_ns_per_msg", 1), ("broadcast", "server_cpu_ns_per_delivery", 1),
+                            ("connect", "server_cpu_ns_per_handshake", 1000)):
+            vals = [r["result"][k] / scale for r in runs if r["server"] == s and r["workload"] == w
+                    and r.get("result") and r["result"].get(k) is not None]
+            row.append(f"{fmt(min(vals), 1 if scale > 1 else 0)} – {fmt(max(vals), 1 if scale > 1 else 0)}"
+                       if vals else "n/a")
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
     out.append(f"Workloads: echo = 100 connections × 16 messages in flight × 32 B; broadcast = 1,000 subscribers "
                f"on /broadcast × 64 B, at most {a.window} messages outstanding; idle = {int(a.idle_conns):,} "
                f"connections (VmRSS after all are open minus before, per connection); connect = 64 concurrent "
@@ -145,7 +161,9 @@ def main():
     other = {}
     for r in runs:
         res = r.get("result") or {}
-        if "machine_busy_pct" in r and "server_cpu_pct" in res and "client_cpu_pct" in res:
+        # idle's CPU window covers only the hold, not the busy opening phase: leave it out.
+        if r["workload"] != "idle" and "machine_busy_pct" in r and "server_cpu_pct" in res \
+                and "client_cpu_pct" in res:
             other.setdefault(r["server"], []).append(
                 r["machine_busy_pct"] - res["server_cpu_pct"] - res["client_cpu_pct"])
     if other:
@@ -155,12 +173,16 @@ def main():
             f"{NAMES[s]} {statistics.median(v):.0f}%" for s, v in other.items() if s in NAMES) + "."
             + (" Numbers taken with much else running are noisy; rerun on an idle machine." if busiest > 15 else ""))
 
-    saturated = sorted({(r["server"], r["workload"]) for r in runs
-                        if (r.get("result") or {}).get("client_cpu_pct", 0) > 95})
+    saturated = {}
+    for r in runs:
+        if (r.get("result") or {}).get("client_cpu_pct", 0) > 95:
+            saturated[(r["server"], r["workload"])] = saturated.get((r["server"], r["workload"]), 0) + 1
     if saturated:
+        total = lambda s, w: sum(1 for r in runs if r["server"] == s and r["workload"] == w)
         out.append("")
-        out.append("The load generator used more than 95% of its core in: " + ", ".join(
-            f"{NAMES.get(s, s)} {w}" for s, w in saturated) + " (it, not the server, may set the pace there).")
+        out.append("The load generator used more than 95% of its core (so it, not the server, may have set the "
+                   "pace) in: " + ", ".join(f"{NAMES.get(s, s)} {w} ({n} of {total(s, w)} runs)"
+                                            for (s, w), n in sorted(saturated.items())) + ".")
 
     problems = []
     for r in runs:
@@ -181,7 +203,7 @@ def main():
         out.append("")
         out.append("Skipped: " + "; ".join(skipped) + ".")
     out.append("")
-    out.append(f"Raw results: {os.path.relpath(a.raw, os.path.dirname(here))}")
+    out.append("Raw results: " + ", ".join(os.path.relpath(p, os.path.dirname(here)) for p in a.raw))
     print("\n".join(out))
 
 

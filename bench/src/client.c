@@ -115,8 +115,10 @@ static void end_conn(bench_conn *c, int why) {
   c->state = ST_DEAD;
   close(c->fd);
   c->fd = -1;
-  if (c->prev_all) c->prev_all->next_all = c->next_all;
-  else l->all = c->next_all;
+  if (c->prev_all)
+    c->prev_all->next_all = c->next_all;
+  else
+    l->all = c->next_all;
   if (c->next_all) c->next_all->prev_all = c->prev_all;
   l->live--;
   mark_dirty(c);
@@ -270,8 +272,10 @@ static void flush_all(bench_loop *l) {
   while ((c = l->dirty_head)) {
     l->dirty_head = c->next_dirty;
     c->dirty = 0;
-    if (c->state == ST_DEAD) free_conn(c);
-    else if (c->state != ST_CONNECTING) flush(c);
+    if (c->state == ST_DEAD)
+      free_conn(c);
+    else if (c->state != ST_CONNECTING)
+      flush(c);
   }
 }
 
@@ -309,7 +313,8 @@ static int contains_ci(const char *hay, size_t n, const char *needle) {
 
 static void handshake_fail(bench_conn *c, const char *why, const char *line, size_t len) {
   c->loop->n.handshake_fail++;
-  bench_note(c->loop, "handshake: %s%s%.*s", why, line ? ": " : "", (int)(len > 120 ? 120 : len), line ? line : "");
+  bench_note(c->loop, "handshake: %s%s%.*s", why, line ? ": " : "", (int)(len > 120 ? 120 : len),
+             line ? line : "");
   end_conn(c, BC_END_HANDSHAKE_FAIL);
 }
 
@@ -341,18 +346,22 @@ static long handshake_parse(bench_conn *c, const uint8_t *buf, size_t n) {
     while (v < le && (*v == ' ' || *v == '\t')) v++;
     size_t vlen = (size_t)(le - v);
     while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) vlen--;
-    if (header_is(line, len, "upgrade")) upgrade = contains_ci(v, vlen, "websocket");
-    else if (header_is(line, len, "connection")) connection = contains_ci(v, vlen, "upgrade");
+    if (header_is(line, len, "upgrade"))
+      upgrade = contains_ci(v, vlen, "websocket");
+    else if (header_is(line, len, "connection"))
+      connection = contains_ci(v, vlen, "upgrade");
     else if (header_is(line, len, "sec-websocket-accept"))
       accepted = vlen == PROTO_ACCEPT_LEN && memcmp(v, accept, PROTO_ACCEPT_LEN) == 0;
-    else if (header_is(line, len, "sec-websocket-extensions") || header_is(line, len, "sec-websocket-protocol")) {
+    else if (header_is(line, len, "sec-websocket-extensions") ||
+             header_is(line, len, "sec-websocket-protocol")) {
       handshake_fail(c, "header we did not offer", line, len);
       return -1;
     }
     line = le + 2;
   }
   if (!upgrade || !connection || !accepted) {
-    handshake_fail(c, !accepted ? "missing or wrong Sec-WebSocket-Accept" : "missing Upgrade/Connection", NULL, 0);
+    handshake_fail(c, !accepted ? "missing or wrong Sec-WebSocket-Accept" : "missing Upgrade/Connection",
+                   NULL, 0);
     return -1;
   }
   bench_loop *l = c->loop;
@@ -434,9 +443,12 @@ static long parse_frames(bench_conn *c, const uint8_t *p, size_t n) {
     if (op >= 0x8) {
       /* RFC 6455 5.5: control frames are <= 125 bytes and never fragmented. */
       if (!fin || len > 125) return protocol_error(c, "bad control frame"), -1;
-      if (op == OP_PING) queue_control(c, OP_PONG, payload, (size_t)len);
-      else if (op == OP_CLOSE) return on_close_frame(c, payload, (size_t)len), -1;
-      else if (op != OP_PONG) return protocol_error(c, "reserved control opcode"), -1;
+      if (op == OP_PING)
+        queue_control(c, OP_PONG, payload, (size_t)len);
+      else if (op == OP_CLOSE)
+        return on_close_frame(c, payload, (size_t)len), -1;
+      else if (op != OP_PONG)
+        return protocol_error(c, "reserved control opcode"), -1;
       continue;
     }
     if (op == OP_CONT) {
@@ -509,10 +521,8 @@ static void on_readable(bench_conn *c) {
     }
     l->n.server_closed++;
     bench_note(l, "connection %u: %s", c->id, r == 0 ? "EOF without a close frame" : strerror(errno));
-    {
-      end_conn(c, BC_END_SERVER_CLOSED);
-      return;
-    }
+    end_conn(c, BC_END_SERVER_CLOSED);
+    return;
   }
   l->n.reads++;
   have += (size_t)r;
@@ -558,10 +568,8 @@ static void on_event(bench_conn *c, uint32_t events) {
     if (err) {
       c->loop->n.connect_fail++;
       bench_note(c->loop, "connect: %s", strerror(err));
-      {
       end_conn(c, BC_END_CONNECT_FAIL);
       return;
-    }
     }
     if (events & EPOLLOUT) start_handshake(c);
     return;
@@ -570,14 +578,16 @@ static void on_event(bench_conn *c, uint32_t events) {
   if (c->state != ST_DEAD && (events & (EPOLLIN | EPOLLERR | EPOLLHUP))) on_readable(c);
 }
 
-int bench_loop_run(bench_loop *l, uint64_t until, int tick_ms, int (*stop)(bench_loop *l), void (*tick)(bench_loop *l)) {
+int bench_loop_run(bench_loop *l, uint64_t until, int tick_ms, int (*stop)(bench_loop *l),
+                   void (*tick)(bench_loop *l)) {
   struct epoll_event ev[1024];
   for (;;) {
     flush_all(l);
     l->now = now_ns();
     if (l->now >= until || (stop && stop(l))) return 0;
     uint64_t left_ms = (until - l->now + 999999) / 1000000;
-    int timeout = tick_ms > 0 && (uint64_t)tick_ms < left_ms ? tick_ms : (int)(left_ms > 1000 ? 1000 : left_ms);
+    int timeout =
+        tick_ms > 0 && (uint64_t)tick_ms < left_ms ? tick_ms : (int)(left_ms > 1000 ? 1000 : left_ms);
     int k = epoll_wait(l->epfd, ev, (int)(sizeof ev / sizeof ev[0]), timeout);
     if (k < 0) {
       if (errno == EINTR) continue;

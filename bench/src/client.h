@@ -39,19 +39,19 @@ typedef struct {
 struct bench_conn {
   bench_loop *loop;
   int fd;
-  uint32_t id;       /* the mode's index for this connection */
+  uint32_t id; /* the mode's index for this connection */
   uint8_t state;
-  uint8_t dirty;     /* on the loop's flush list (which also frees ended connections) */
-  uint8_t frag_op;   /* opcode of a fragmented message being assembled, else 0 */
-  uint32_t events;   /* the epoll events registered for fd */
-  uint64_t t_start;  /* when connect() was called */
-  uint64_t t_open;   /* when the handshake completed */
-  uint8_t *wbuf;     /* queued output: wbuf[woff..wlen) not yet taken by the kernel */
+  uint8_t dirty;    /* on the loop's flush list (which also frees ended connections) */
+  uint8_t frag_op;  /* opcode of a fragmented message being assembled, else 0 */
+  uint32_t events;  /* the epoll events registered for fd */
+  uint64_t t_start; /* when connect() was called */
+  uint64_t t_open;  /* when the handshake completed */
+  uint8_t *wbuf;    /* queued output: wbuf[woff..wlen) not yet taken by the kernel */
   size_t wlen, woff, wcap;
-  uint8_t *rbuf;     /* unparsed input carried over between reads (partial frame) */
+  uint8_t *rbuf; /* unparsed input carried over between reads (partial frame) */
   size_t rlen, rcap;
-  size_t need;       /* bytes the next frame needs in all, once its header is known */
-  uint8_t *frag;     /* a fragmented message being assembled */
+  size_t need;   /* bytes the next frame needs in all, once its header is known */
+  uint8_t *frag; /* a fragmented message being assembled */
   size_t flen, fcap;
   char key[PROTO_KEY_LEN + 1];
   bench_conn *next_dirty;
@@ -69,10 +69,10 @@ struct bench_loop {
   struct sockaddr_in dst;
   char host[128]; /* Host header value */
   char path[256];
-  uint32_t nsrc;  /* source addresses 127.0.0.2..127.0.0.(1+nsrc); 0: let the kernel pick */
+  uint32_t nsrc; /* source addresses 127.0.0.2..127.0.0.(1+nsrc); 0: let the kernel pick */
   uint32_t next_src;
   bench_handlers h;
-  void *ctx;      /* the mode's state */
+  void *ctx;       /* the mode's state */
   uint8_t *shared; /* the one receive buffer all connections read into */
   size_t shared_cap;
   bench_conn *dirty_head;
@@ -115,7 +115,8 @@ static inline size_t bench_conn_backlog(const bench_conn *c) { return c->wlen - 
 /* Runs the loop until now_ns() >= until or stop(l) returns nonzero (checked after every
  * batch); tick(l) runs after every batch of events and at least every tick_ms (0: only
  * after events). Returns 0, or -1 when epoll fails. */
-int bench_loop_run(bench_loop *l, uint64_t until, int tick_ms, int (*stop)(bench_loop *l), void (*tick)(bench_loop *l));
+int bench_loop_run(bench_loop *l, uint64_t until, int tick_ms, int (*stop)(bench_loop *l),
+                   void (*tick)(bench_loop *l));
 
 /* Opens connections with ids first..first+n-1, at most max_pending connecting or
  * handshaking at a time (a burst of SYNs past the server's listen backlog would only be

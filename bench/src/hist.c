@@ -10,7 +10,8 @@ void hist_reset(hist *h) { memset(h, 0, sizeof *h); }
 static unsigned bucket_of(uint64_t v) {
   if (v < (1u << HIST_SUB_BITS)) return (unsigned)v;
   unsigned k = 63 - (unsigned)__builtin_clzll(v);
-  return ((k - HIST_SUB_BITS + 1) << HIST_SUB_BITS) + (unsigned)((v >> (k - HIST_SUB_BITS)) & ((1u << HIST_SUB_BITS) - 1));
+  return ((k - HIST_SUB_BITS + 1) << HIST_SUB_BITS) +
+         (unsigned)((v >> (k - HIST_SUB_BITS)) & ((1u << HIST_SUB_BITS) - 1));
 }
 
 static uint64_t bucket_mid(unsigned i) {

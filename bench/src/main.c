@@ -14,44 +14,43 @@
 #include "modes.h"
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: wsio-bench MODE [options]\n"
-          "\n"
-          "modes:\n"
-          "  echo       -c connections keep -d messages of -s bytes in flight each; every echo is\n"
-          "             checked. Prints messages/s and round-trip time p50/p99.\n"
-          "  broadcast  -c subscribers on /broadcast, one of them also publishing -s byte messages\n"
-          "             (sequence number + timestamp) at --rate R msg/s, or with at most --window W\n"
-          "             outstanding (published, not yet received by every subscriber). Prints\n"
-          "             deliveries/s, latency p50/p99/max, and lost / out-of-order deliveries\n"
-          "             (counted after a --drain period).\n"
-          "  idle       opens -c connections and holds them -t seconds; with --pid, the server's RSS\n"
-          "             per connection (VmRSS before connecting vs. after all are open).\n"
-          "  connect    -c at a time: connect, handshake, close frame, repeat. Prints handshakes/s.\n"
-          "\n"
-          "options:\n"
-          "  --url ws://HOST:PORT/PATH  server (default ws://127.0.0.1:9001; path defaults to\n"
-          "                             /broadcast for broadcast, /echo otherwise)\n"
-          "  -c N         connections / subscribers / concurrency (defaults: echo 100,\n"
-          "               broadcast 1000, idle 10000, connect 64)\n"
-          "  -d N         echo: messages in flight per connection (16)\n"
-          "  -s BYTES     payload size (32; broadcast 64, at least 16)\n"
-          "  -t SECONDS   measured time, after the warm-up (5)\n"
-          "  -w SECONDS   warm-up before measuring (1)\n"
-          "  --rate R     broadcast: publish R messages/s (default: window-limited)\n"
-          "  --window W   broadcast: messages outstanding at most (16)\n"
-          "  --drain S    broadcast: after publishing stops, wait for stragglers until none came\n"
-          "               for S seconds (2; 5 x S at most), then count losses\n"
-          "  --pid PID    the server's pid: adds its CPU time per message / delivery / handshake\n"
-          "               (utime+stime from /proc/PID/stat over the measured window) and, for\n"
-          "               idle, its RSS per connection\n"
-          "  --sources N  spread connections over source addresses 127.0.0.2..127.0.0.(N+1) (32)\n"
-          "  --pending N  connections being opened at a time (256)\n"
-          "  --json       one JSON object on one line instead of text\n"
-          "  -h, --help   this text\n"
-          "\n"
-          "Exit status: 0 clean run; 2 ran but saw errors (verification, lost messages, lost\n"
-          "connections); 1 could not run.\n");
+  fprintf(f, "usage: wsio-bench MODE [options]\n"
+             "\n"
+             "modes:\n"
+             "  echo       -c connections keep -d messages of -s bytes in flight each; every echo is\n"
+             "             checked. Prints messages/s and round-trip time p50/p99.\n"
+             "  broadcast  -c subscribers on /broadcast, one of them also publishing -s byte messages\n"
+             "             (sequence number + timestamp) at --rate R msg/s, or with at most --window W\n"
+             "             outstanding (published, not yet received by every subscriber). Prints\n"
+             "             deliveries/s, latency p50/p99/max, and lost / out-of-order deliveries\n"
+             "             (counted after a --drain period).\n"
+             "  idle       opens -c connections and holds them -t seconds; with --pid, the server's RSS\n"
+             "             per connection (VmRSS before connecting vs. after all are open).\n"
+             "  connect    -c at a time: connect, handshake, close frame, repeat. Prints handshakes/s.\n"
+             "\n"
+             "options:\n"
+             "  --url ws://HOST:PORT/PATH  server (default ws://127.0.0.1:9001; path defaults to\n"
+             "                             /broadcast for broadcast, /echo otherwise)\n"
+             "  -c N         connections / subscribers / concurrency (defaults: echo 100,\n"
+             "               broadcast 1000, idle 10000, connect 64)\n"
+             "  -d N         echo: messages in flight per connection (16)\n"
+             "  -s BYTES     payload size (32; broadcast 64, at least 16)\n"
+             "  -t SECONDS   measured time, after the warm-up (5)\n"
+             "  -w SECONDS   warm-up before measuring (1)\n"
+             "  --rate R     broadcast: publish R messages/s (default: window-limited)\n"
+             "  --window W   broadcast: messages outstanding at most (16)\n"
+             "  --drain S    broadcast: after publishing stops, wait for stragglers until none came\n"
+             "               for S seconds (2; 5 x S at most), then count losses\n"
+             "  --pid PID    the server's pid: adds its CPU time per message / delivery / handshake\n"
+             "               (utime+stime from /proc/PID/stat over the measured window) and, for\n"
+             "               idle, its RSS per connection\n"
+             "  --sources N  spread connections over source addresses 127.0.0.2..127.0.0.(N+1) (32)\n"
+             "  --pending N  connections being opened at a time (256)\n"
+             "  --json       one JSON object on one line instead of text\n"
+             "  -h, --help   this text\n"
+             "\n"
+             "Exit status: 0 clean run; 2 ran but saw errors (verification, lost messages, lost\n"
+             "connections); 1 could not run.\n");
 }
 
 static int parse_num(const char *s, double lo, double hi, double *out) {
@@ -80,25 +79,41 @@ int main(int argc, char **argv) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 1 : 0;
   }
-  bench_opts o = {.mode = argv[1], .url = "ws://127.0.0.1:9001", .depth = 16, .duration = 5, .warmup = 1,
-                  .drain = 2, .window = 16, .nsrc = 32, .pending = 256};
+  bench_opts o = {.mode = argv[1],
+                  .url = "ws://127.0.0.1:9001",
+                  .depth = 16,
+                  .duration = 5,
+                  .warmup = 1,
+                  .drain = 2,
+                  .window = 16,
+                  .nsrc = 32,
+                  .pending = 256};
   int (*run)(const bench_opts *, report *) = NULL;
   double conns = 0, size = -1;
-  if (strcmp(o.mode, "echo") == 0) run = mode_echo, conns = 100;
-  else if (strcmp(o.mode, "broadcast") == 0) run = mode_broadcast, conns = 1000;
-  else if (strcmp(o.mode, "idle") == 0) run = mode_idle, conns = 10000;
-  else if (strcmp(o.mode, "connect") == 0) run = mode_connect, conns = 64;
+  if (strcmp(o.mode, "echo") == 0)
+    run = mode_echo, conns = 100;
+  else if (strcmp(o.mode, "broadcast") == 0)
+    run = mode_broadcast, conns = 1000;
+  else if (strcmp(o.mode, "idle") == 0)
+    run = mode_idle, conns = 10000;
+  else if (strcmp(o.mode, "connect") == 0)
+    run = mode_connect, conns = 64;
   if (!run) {
     fprintf(stderr, "wsio-bench: unknown mode '%s' (echo, broadcast, idle, connect)\n", o.mode);
     return 1;
   }
   enum { OPT_URL = 256, OPT_RATE, OPT_WINDOW, OPT_DRAIN, OPT_PID, OPT_SOURCES, OPT_PENDING, OPT_JSON };
   static const struct option longs[] = {
-      {"url", required_argument, 0, OPT_URL},         {"rate", required_argument, 0, OPT_RATE},
-      {"window", required_argument, 0, OPT_WINDOW},   {"drain", required_argument, 0, OPT_DRAIN},
-      {"pid", required_argument, 0, OPT_PID},         {"sources", required_argument, 0, OPT_SOURCES},
-      {"pending", required_argument, 0, OPT_PENDING}, {"json", no_argument, 0, OPT_JSON},
-      {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0},
+      {"url", required_argument, 0, OPT_URL},
+      {"rate", required_argument, 0, OPT_RATE},
+      {"window", required_argument, 0, OPT_WINDOW},
+      {"drain", required_argument, 0, OPT_DRAIN},
+      {"pid", required_argument, 0, OPT_PID},
+      {"sources", required_argument, 0, OPT_SOURCES},
+      {"pending", required_argument, 0, OPT_PENDING},
+      {"json", no_argument, 0, OPT_JSON},
+      {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0},
   };
   int opt;
   optind = 2;
@@ -137,8 +152,8 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   uint64_t nofile = raise_nofile();
   if (o.conns + 64 > nofile) {
-    fprintf(stderr, "wsio-bench: -c %u needs more file descriptors than the limit (%llu); raise ulimit -n\n", o.conns,
-            (unsigned long long)nofile);
+    fprintf(stderr, "wsio-bench: -c %u needs more file descriptors than the limit (%llu); raise ulimit -n\n",
+            o.conns, (unsigned long long)nofile);
     return 1;
   }
   if (o.pid > 0) {

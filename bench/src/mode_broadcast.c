@@ -26,9 +26,9 @@
 #define HEADER_BYTES 16
 
 typedef struct {
-  uint64_t seq;   /* which message this slot tracks now */
+  uint64_t seq; /* which message this slot tracks now */
   uint64_t t_pub;
-  uint32_t cnt;   /* subscribers that received it */
+  uint32_t cnt; /* subscribers that received it */
 } slot;
 
 typedef struct {
@@ -40,8 +40,8 @@ typedef struct {
   uint64_t published, done_upto; /* every seq < done_upto is complete (or given up on) */
   uint64_t alive;                /* subscribers still connected */
   uint64_t deliveries, window_deliveries, out_of_order, verify_errors;
-  uint64_t last_delivery;        /* when the latest delivery arrived */
-  uint64_t rate_t0;              /* rate pacing starts here, from message 0 */
+  uint64_t last_delivery; /* when the latest delivery arrived */
+  uint64_t rate_t0;       /* rate pacing starts here, from message 0 */
   int publishing, measuring, draining;
   hist lat;
 } bc_state;
@@ -114,8 +114,10 @@ static void on_message(bench_conn *c, int opcode, const uint8_t *p, size_t n) {
   s->recv_count[id]++;
   s->deliveries++;
   s->last_delivery = l->now;
-  if (seq >= s->next_seq[id]) s->next_seq[id] = seq + 1;
-  else s->out_of_order++;
+  if (seq >= s->next_seq[id])
+    s->next_seq[id] = seq + 1;
+  else
+    s->out_of_order++;
   if (s->measuring) {
     s->window_deliveries++;
     hist_add(&s->lat, l->now - t_pub);
@@ -140,7 +142,8 @@ static void on_open(bench_conn *c) {
 
 static int drained(bench_loop *l) {
   bc_state *s = l->ctx;
-  return s->done_upto >= s->published || l->live == 0 || l->now - s->last_delivery > (uint64_t)(s->o->drain * 1e9);
+  return s->done_upto >= s->published || l->live == 0 ||
+         l->now - s->last_delivery > (uint64_t)(s->o->drain * 1e9);
 }
 
 static int no_publisher(bench_loop *l) { return ((bc_state *)l->ctx)->publisher == NULL; }
@@ -161,7 +164,8 @@ int mode_broadcast(const bench_opts *o, report *r) {
   for (uint64_t i = 0; s.ring && i < ring; i++) s.ring[i].seq = UINT64_MAX;
   bench_loop l;
   bench_handlers h = {.on_open = on_open, .on_message = on_message, .on_close = on_close};
-  if (!s.ring || !s.recv_count || !s.next_seq || bench_loop_init(&l, o->url, "/broadcast", o->nsrc, h, &s) != 0)
+  if (!s.ring || !s.recv_count || !s.next_seq ||
+      bench_loop_init(&l, o->url, "/broadcast", o->nsrc, h, &s) != 0)
     return 1;
   hist_reset(&s.lat);
 
@@ -201,8 +205,10 @@ int mode_broadcast(const bench_opts *o, report *r) {
   report_str(r, "url", "url", o->url);
   report_num(r, "subscribers", "subscribers", o->conns, 0, NULL);
   report_num(r, "size", "payload", (double)o->size, 0, "B");
-  if (o->rate > 0) report_num(r, "rate", "publish rate (target)", o->rate, 0, "msg/s");
-  else report_num(r, "window", "window", o->window, 0, "messages");
+  if (o->rate > 0)
+    report_num(r, "rate", "publish rate (target)", o->rate, 0, "msg/s");
+  else
+    report_num(r, "window", "window", o->window, 0, "messages");
   report_num(r, "duration_s", "measured", secs, 2, "s");
   report_num(r, "published_per_s", "published/s", (double)(pub_b - pub_a) / secs, 0, NULL);
   report_num(r, "deliveries", "deliveries", (double)s.window_deliveries, 0, NULL);
@@ -211,8 +217,8 @@ int mode_broadcast(const bench_opts *o, report *r) {
   report_num(r, "latency_p99_us", "latency p99", (double)hist_quantile(&s.lat, 0.99) / 1e3, 1, "us");
   report_num(r, "latency_max_us", "latency max", (double)s.lat.max / 1e3, 1, "us");
   report_cpu(r, &a, &b, (double)s.window_deliveries, "server_cpu_ns_per_delivery", "server CPU per delivery");
-  report_num(r, "deliveries_per_read", "deliveries per read()", reads ? (double)s.window_deliveries / (double)reads : 0,
-             1, NULL);
+  report_num(r, "deliveries_per_read", "deliveries per read()",
+             reads ? (double)s.window_deliveries / (double)reads : 0, 1, NULL);
   report_num(r, "published", "published in all", (double)s.published, 0, NULL);
   report_num(r, "lost", "lost (after drain)", (double)lost, 0, NULL);
   report_num(r, "out_of_order", "out of order", (double)s.out_of_order, 0, NULL);

@@ -17,7 +17,7 @@ typedef struct {
   uint64_t *sent, *recvd; /* per connection */
   uint64_t *t_sent;       /* conns x depth ring of send times */
   int sending, measuring;
-  uint64_t msgs;          /* echoes received while measuring */
+  uint64_t msgs; /* echoes received while measuring */
   uint64_t verify_errors;
   hist rtt;
 } echo_state;
@@ -104,7 +104,8 @@ int mode_echo(const bench_opts *o, report *r) {
   report_num(r, "rtt_p99_us", "RTT p99", (double)hist_quantile(&e.rtt, 0.99) / 1e3, 1, "us");
   report_num(r, "rtt_max_us", "RTT max", (double)e.rtt.max / 1e3, 1, "us");
   report_cpu(r, &a, &b, (double)e.msgs, "server_cpu_ns_per_msg", "server CPU per message");
-  report_num(r, "messages_per_read", "messages per read()", reads ? (double)e.msgs / (double)reads : 0, 1, NULL);
+  report_num(r, "messages_per_read", "messages per read()", reads ? (double)e.msgs / (double)reads : 0, 1,
+             NULL);
   report_num(r, "verify_errors", "verification errors", (double)e.verify_errors, 0, NULL);
   uint64_t errs = report_conn_errors(r, &l) + e.verify_errors + (live < o->conns ? 1 : 0);
   bench_loop_free(&l);

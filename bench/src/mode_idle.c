@@ -49,8 +49,8 @@ int mode_idle(const bench_opts *o, report *r) {
     report_num(r, "rss_before_kib", "server RSS before", (double)rss0, 0, "KiB");
     report_num(r, "rss_after_kib", "server RSS all open", (double)rss1, 0, "KiB");
     report_num(r, "rss_end_kib", "server RSS at the end", (double)rss2, 0, "KiB");
-    report_num(r, "rss_per_conn_bytes", "server RSS per connection", ((double)rss1 - (double)rss0) * 1024.0 / o->conns,
-               0, "B");
+    report_num(r, "rss_per_conn_bytes", "server RSS per connection",
+               ((double)rss1 - (double)rss0) * 1024.0 / o->conns, 0, "B");
   }
   report_cpu(r, &a, &b, 0, NULL, NULL);
   uint64_t errs = report_conn_errors(r, &l) + (live < o->conns);

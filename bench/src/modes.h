@@ -36,7 +36,7 @@ typedef struct {
   const char *key;   /* JSON key */
   const char *label; /* text label; NULL: JSON only */
   const char *unit;
-  const char *str;   /* a string value, or NULL for a number */
+  const char *str; /* a string value, or NULL for a number */
   double num;
   int prec;
 } report_item;

@@ -12,9 +12,9 @@
 
 enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xA };
 
-#define PROTO_MAX_HEADER 14     /* 2 + 8 (64-bit length) + 4 (mask) */
-#define PROTO_KEY_LEN 24        /* base64 of the 16 random key bytes */
-#define PROTO_ACCEPT_LEN 28     /* base64 of a 20-byte SHA-1 */
+#define PROTO_MAX_HEADER 14 /* 2 + 8 (64-bit length) + 4 (mask) */
+#define PROTO_KEY_LEN 24    /* base64 of the 16 random key bytes */
+#define PROTO_ACCEPT_LEN 28 /* base64 of a 20-byte SHA-1 */
 
 /* SHA-1 of p[0..n) into out. */
 void proto_sha1(const void *p, size_t n, uint8_t out[20]);

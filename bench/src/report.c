@@ -31,9 +31,12 @@ void report_str(report *r, const char *key, const char *label, const char *s) {
 static void json_string(const char *s) {
   putchar('"');
   for (; *s; s++) {
-    if (*s == '"' || *s == '\\') printf("\\%c", *s);
-    else if ((unsigned char)*s < 0x20) printf("\\u%04x", *s);
-    else putchar(*s);
+    if (*s == '"' || *s == '\\')
+      printf("\\%c", *s);
+    else if ((unsigned char)*s < 0x20)
+      printf("\\u%04x", *s);
+    else
+      putchar(*s);
   }
   putchar('"');
 }
@@ -44,9 +47,12 @@ void report_print(const report *r, int json) {
     for (int i = 0; i < r->n; i++) {
       const report_item *it = &r->it[i];
       printf("%s\"%s\":", i ? "," : "", it->key);
-      if (it->str) json_string(it->str);
-      else if (!isfinite(it->num)) printf("null");
-      else printf("%.*f", it->prec, it->num);
+      if (it->str)
+        json_string(it->str);
+      else if (!isfinite(it->num))
+        printf("null");
+      else
+        printf("%.*f", it->prec, it->num);
     }
     printf("}\n");
     fflush(stdout);
@@ -55,8 +61,10 @@ void report_print(const report *r, int json) {
   for (int i = 0; i < r->n; i++) {
     const report_item *it = &r->it[i];
     if (!it->label) continue;
-    if (it->str) printf("  %-26s %s\n", it->label, it->str);
-    else printf("  %-26s %.*f%s%s\n", it->label, it->prec, it->num, *it->unit ? " " : "", it->unit);
+    if (it->str)
+      printf("  %-26s %s\n", it->label, it->str);
+    else
+      printf("  %-26s %.*f%s%s\n", it->label, it->prec, it->num, *it->unit ? " " : "", it->unit);
   }
   fflush(stdout);
 }
@@ -73,7 +81,8 @@ void report_cpu(report *r, const cpu_snap *a, const cpu_snap *b, double units, c
   double pct = wall > 0 ? 100.0 * self / wall : 0;
   report_num(r, "client_cpu_pct", "load generator CPU", pct, 1, "% of a core");
   if (pct > 95.0)
-    fprintf(stderr, "wsio-bench: warning: the load generator used %.0f%% of a core; it may be the bottleneck\n", pct);
+    fprintf(stderr,
+            "wsio-bench: warning: the load generator used %.0f%% of a core; it may be the bottleneck\n", pct);
 }
 
 uint64_t report_conn_errors(report *r, const bench_loop *l) {
