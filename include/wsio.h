@@ -267,6 +267,10 @@ int wsio_app_publish(wsio_app *app, const char *topic, const void *data, size_t 
 size_t wsio_app_num_subscribers(const wsio_app *app, const char *topic);
 
 /* ---- statistics ------------------------------------------------------------------- */
+#define WSIO_STATS_NCLOSE 12
+#define WSIO_STATS_NSTATUS 10
+#define WSIO_STATS_NLAG 10
+
 typedef struct wsio_stats {
   uint64_t connections_open;       /* WebSocket connections open now */
   uint64_t connections_total;      /* WebSocket connections ever opened */
@@ -280,9 +284,26 @@ typedef struct wsio_stats {
   uint64_t ping_timeouts_total;
   uint64_t handshake_timeouts_total;
   uint64_t protocol_errors_total;       /* connections failed with 1002/1007/1009 */
+  /* WebSocket connections ended, by the close code their close callback reported:
+   * slot i counts wsio_stats_close_code(i); the last slot counts every other code. */
+  uint64_t closes_by_code[WSIO_STATS_NCLOSE];
+  /* Failed handshakes by the HTTP status answered: slot i counts
+   * wsio_stats_handshake_status(i); the last slot counts other statuses. */
+  uint64_t handshake_failures_by_status[WSIO_STATS_NSTATUS];
+  /* Event-loop lag: how late the periodic sweep ran. loop_lag_buckets[i] counts lags
+   * of at most wsio_stats_lag_bound(i) seconds (not cumulative; the last is +Inf). */
+  uint64_t loop_lag_buckets[WSIO_STATS_NLAG];
+  uint64_t loop_lag_count;
+  double loop_lag_sum_seconds;
 } wsio_stats;
 
 void wsio_app_stats(const wsio_app *app, wsio_stats *out);
+/* The close code of closes_by_code slot i (0 for the last, "other", slot). */
+int wsio_stats_close_code(size_t i);
+/* The HTTP status of handshake_failures_by_status slot i (0 for the last slot). */
+int wsio_stats_handshake_status(size_t i);
+/* The upper bound in seconds of loop_lag_buckets slot i (INFINITY for the last). */
+double wsio_stats_lag_bound(size_t i);
 
 #ifdef __cplusplus
 }

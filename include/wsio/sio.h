@@ -42,12 +42,18 @@ typedef struct wsio_sio_options {
   unsigned recovery_max_disconnection_ms; /* default 120000 */
   int recovery_skip_middlewares;        /* default 1 */
   size_t recovery_max_packets;          /* packets kept for catch-up, default 10000 */
+  /* Optional (Node's allowRequest), runs before an Engine.IO session is created: return
+   * 0 to accept, or fill *message and return non-zero for 403 {"code":4,...}. */
+  int (*allow_request)(const wsio_request *req, const char **message, void *user);
+  void *allow_request_user;
 } wsio_sio_options;
 
 void wsio_sio_options_init(wsio_sio_options *o);
 
 /* Attaches a Socket.IO server to app (options copied); the main namespace "/" exists
- * from the start. Freed with the app. Returns NULL on bad options or out of memory. */
+ * from the start. Freed with the app (sockets still connected then get their
+ * disconnect callback with "server shutting down"). Returns NULL on bad options or out
+ * of memory. */
 wsio_sio *wsio_sio_attach(wsio_app *app, const wsio_sio_options *o);
 wsio_eio_server *wsio_sio_engine(wsio_sio *io);
 
@@ -98,22 +104,29 @@ typedef void (*wsio_sio_event_fn)(wsio_sio_socket *s, const char *event, const w
                                   wsio_sio_ack ack, void *user);
 
 /* Handler for `event` on every socket of the namespace (Node's socket.on in the
- * connection handler). A later registration for the same event replaces the earlier. */
+ * connection handler). A later registration for the same event replaces the earlier.
+ * `event` is the unescaped event name (a numeric name arrives as its number text). */
 int wsio_sio_nsp_on(wsio_sio_nsp *nsp, const char *event, wsio_sio_event_fn fn, void *user);
 /* Catch-all for events without a handler (Node's socket.onAny, for unhandled events). */
 void wsio_sio_nsp_on_any(wsio_sio_nsp *nsp, wsio_sio_event_fn fn, void *user);
 
-/* Answers an acknowledgement with args (JSON array text, NULL = "[]") and binaries. */
+/* Answers an acknowledgement with args (JSON array text, NULL = "[]") and binaries.
+ * Call it at most once per ack, and only while ack.socket is connected. */
 int wsio_sio_ack_send(wsio_sio_ack ack, const char *json, size_t len, const wsio_span *bins, size_t nbins);
 
 /* ---- emitting to one socket ------------------------------------------------------ */
-/* json: the arguments as a JSON array text ("[1,2]"), NULL or "" for none. Returns 0,
- * WSIO_EINVAL (reserved event name, malformed JSON), or WSIO_ECLOSED. */
+/* json: the arguments as a JSON array text ("[1,2]"), NULL or "" for none; len 0 with
+ * a non-NULL json means strlen(json) (true of every json/len pair in this header).
+ * Returns 0, WSIO_EINVAL (reserved event name, malformed JSON), or WSIO_ECLOSED.
+ * With connection state recovery on, the event gets an offset as its last argument and
+ * is kept for catch-up, as Node does. */
 int wsio_sio_emit(wsio_sio_socket *s, const char *event, const char *json, size_t len, const wsio_span *bins,
                   size_t nbins);
 
 /* Result of an emit with acknowledgement: args is NULL when err is WSIO_ETIMEDOUT
- * (no answer within the timeout) or WSIO_ECLOSED (socket gone first). */
+ * (no answer within the timeout) or WSIO_ECLOSED (socket gone first: cb runs just
+ * before the disconnect callback). timeout_ms 0 waits without a deadline. Ack ids are
+ * counted per namespace, as in Node. */
 typedef void (*wsio_sio_ack_fn)(wsio_sio_socket *s, const wsio_sio_args *args, int err, void *user);
 int wsio_sio_emit_with_ack(wsio_sio_socket *s, const char *event, const char *json, size_t len,
                            const wsio_span *bins, size_t nbins, unsigned timeout_ms, wsio_sio_ack_fn cb,
@@ -139,7 +152,9 @@ int wsio_sio_broadcast(const wsio_sio_target *t, const char *event, const char *
 /* Broadcast with acknowledgements: cb runs once, when every reached client answered or
  * after timeout_ms, with the answers collected as a JSON array of each client's first
  * ack argument (Node's io.timeout(ms).emit(..., (err, responses))); err is
- * WSIO_ETIMEDOUT when some did not answer. */
+ * WSIO_ETIMEDOUT when some did not answer, WSIO_ECLOSED when every client answered
+ * but some disconnected first. When no client is reached, cb runs before this returns
+ * (with "[]" and 0). timeout_ms 0: no deadline. Returns the number reached. */
 typedef void (*wsio_sio_broadcast_ack_fn)(const char *responses_json, size_t len, int err, void *user);
 int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, const char *json, size_t len,
                                 const wsio_span *bins, size_t nbins, unsigned timeout_ms,
@@ -166,15 +181,22 @@ const char *wsio_sio_socket_transport(const wsio_sio_socket *s);
 const char *wsio_sio_socket_remote_address(const wsio_sio_socket *s);
 /* 1 when this connection restored a previous session (connection state recovery). */
 int wsio_sio_socket_recovered(const wsio_sio_socket *s);
+/* Node's socket.data, as JSON text: set_data copies it (NULL clears; WSIO_EINVAL when
+ * not one JSON value); data returns it borrowed ("{}" when unset). It survives a
+ * recovered disconnection, like the rooms. */
+int wsio_sio_socket_set_data(wsio_sio_socket *s, const char *json, size_t len);
+const char *wsio_sio_socket_data(const wsio_sio_socket *s, size_t *len);
 
 int wsio_sio_socket_join(wsio_sio_socket *s, const char *room);
 int wsio_sio_socket_leave(wsio_sio_socket *s, const char *room);
 int wsio_sio_socket_in_room(const wsio_sio_socket *s, const char *room);
-/* Calls fn for each room the socket is in (its own id room included). */
+/* Calls fn for each room the socket is in (its own id room first); fn must not join
+ * or leave. */
 void wsio_sio_socket_rooms(const wsio_sio_socket *s, void (*fn)(const char *room, void *user), void *user);
 
-/* Leaves the namespace ("server namespace disconnect"); with close_transport the whole
- * Engine.IO session is closed ("forced server close" for its other sockets). */
+/* Leaves the namespace ("server namespace disconnect", DISCONNECT sent); with
+ * close_transport every socket of the client leaves its namespace that way (Node's
+ * client._disconnect()), then the Engine.IO session is closed. */
 void wsio_sio_socket_disconnect(wsio_sio_socket *s, int close_transport);
 
 void wsio_sio_socket_set_user(wsio_sio_socket *s, void *user);

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "app/apps.h"
 #include "app/config.h"
 #include "wsio.h"
 
@@ -68,6 +69,8 @@ static const opt_doc docs[] = {
     {"max-header-size", "BYTES", "request line + headers (default 8KiB); over: 431"},
     {"max-headers", "N", "header fields per request (default 64); over: 431"},
     {"shutdown-timeout", "S", "seconds SIGTERM waits for close handshakes (default 5)"},
+    {"app", "NAME", "chat (default: the Socket.IO chat demo at /socket.io/), conformance, bench or test"},
+    {"cors-origin", "ORIGIN", "CORS for Socket.IO long-polling: * (chat default), an exact origin, or true (reflect)"},
     {"help", NULL, "show this help and exit"},
     {"version", NULL, "print the version and exit"},
 };
@@ -75,7 +78,8 @@ static const opt_doc docs[] = {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: wsio-server [options]\n\n"
-          "A WebSocket (RFC 6455) server. Endpoints:\n"
+          "A WebSocket (RFC 6455) and Socket.IO v5 server. Endpoints:\n"
+          "  /socket.io/ Socket.IO (Engine.IO v4: long-polling and WebSocket), per --app\n"
           "  /echo       WebSocket: every message is sent back unchanged (same opcode)\n"
           "  /broadcast  WebSocket: every message is sent to every /broadcast connection\n"
           "  /healthz    HTTP 200 \"ok\"\n\n"
@@ -97,6 +101,8 @@ int main(int argc, char **argv) {
   wsio_app_options o;
   wsio_app_options_init(&o);
   const char *host = "127.0.0.1";
+  const char *app_name = "chat";
+  server_config cfg = {0};
   int port = 3000;
   static const struct option longopts[] = {
       {"host", required_argument, 0, 'H'},
@@ -111,6 +117,8 @@ int main(int argc, char **argv) {
       {"max-header-size", required_argument, 0, 8},
       {"max-headers", required_argument, 0, 9},
       {"shutdown-timeout", required_argument, 0, 10},
+      {"app", required_argument, 0, 11},
+      {"cors-origin", required_argument, 0, 12},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
       {0, 0, 0, 0},
@@ -158,6 +166,16 @@ int main(int argc, char **argv) {
         if (config_parse_uint(optarg, 256, &v) < 0 || v == 0) return bad(name, optarg, "a whole number 1-256");
         o.max_headers = v;
         break;
+      case 11:
+        if (strcmp(optarg, "chat") && strcmp(optarg, "conformance") && strcmp(optarg, "bench") &&
+            strcmp(optarg, "test"))
+          return bad(name, optarg, "chat, conformance, bench or test");
+        app_name = optarg;
+        break;
+      case 12:
+        if (!optarg[0] || strpbrk(optarg, "\r\n")) return bad(name, optarg, "an origin such as https://example.com, * or true");
+        cfg.cors_origin = optarg;
+        break;
       default: usage(stderr); return 2;
     }
   }
@@ -184,6 +202,16 @@ int main(int argc, char **argv) {
   wsio_app_ws(app, "/echo", &echo, NULL);
   wsio_app_ws(app, "/broadcast", &bcast, NULL);
   wsio_app_http(app, "GET", "/healthz", healthz, NULL);
+  int (*setup)(wsio_app *, const server_config *) =
+      strcmp(app_name, "conformance") == 0 ? app_conformance_setup
+      : strcmp(app_name, "bench") == 0     ? app_bench_setup
+      : strcmp(app_name, "test") == 0      ? app_test_setup
+                                           : app_chat_setup;
+  if (setup(app, &cfg) < 0) {
+    logf_("error", "cannot set up the %s app", app_name);
+    wsio_app_destroy(app);
+    return 1;
+  }
 
   int r = wsio_app_listen(app, host, port);
   if (r < 0) {
@@ -191,7 +219,7 @@ int main(int argc, char **argv) {
     wsio_app_destroy(app);
     return 1;
   }
-  logf_("info", "listening on %s:%d", host, wsio_app_port(app));
+  logf_("info", "listening on %s:%d (app %s)", host, wsio_app_port(app), app_name);
   r = wsio_app_run(app);
   wsio_stats st;
   wsio_app_stats(app, &st);

@@ -6,6 +6,7 @@
  * sweep period is a quarter of the shortest configured timeout (clamped to
  * 50 ms..1 s), so a deadline is honoured within 25% and the sweep costs no syscall. */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,11 +152,16 @@ static void post(void *arg) {
   if (app->stop_requested && !app->stopping) wsio_app_stop(app);
 }
 
+static void stats_count_lag(wsio_app *app, uint64_t lag_ms);
+
 /* ---- sweep ----------------------------------------------------------------------- */
 
 static void sweep(loop_timer *t) {
   wsio_app *app = (wsio_app *)((char *)t - offsetof(wsio_app, sweep));
   uint32_t now = app_now(app);
+  uint64_t lnow = loop_now_ms(app->loop);
+  stats_count_lag(app, lnow > app->sweep_expected ? lnow - app->sweep_expected : 0);
+  app->sweep_expected = lnow + app->sweep_ms;
   for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) {
     wsio_conn *c = (wsio_conn *)nc;
     switch (c->state) {
@@ -262,6 +268,7 @@ int wsio_app_run(wsio_app *app) {
   if (app->o.handle_signals && loop_signals(app->loop, on_signal, app) < 0) return WSIO_ESYS;
   loop_update_time(app->loop);
   loop_timer_start(app->loop, &app->sweep, app->sweep_ms, app->sweep_ms);
+  app->sweep_expected = loop_now_ms(app->loop) + app->sweep_ms;
   int r = loop_run(app->loop);
   loop_timer_stop(app->loop, &app->sweep);
   loop_timer_stop(app->loop, &app->shutdown_timer);
@@ -299,6 +306,37 @@ void wsio_app_set_user(wsio_app *app, void *user) { app->user = user; }
 void *wsio_app_user(const wsio_app *app) { return app->user; }
 
 void wsio_app_stats(const wsio_app *app, wsio_stats *out) { *out = app->st; }
+
+static const int close_codes[WSIO_STATS_NCLOSE] = {1000, 1001, 1002, 1003, 1005, 1006,
+                                                   1007, 1008, 1009, 1011, 1012, 0};
+static const int hs_statuses[WSIO_STATS_NSTATUS] = {400, 403, 404, 405, 426, 431, 500, 501, 503, 0};
+static const double lag_bounds[WSIO_STATS_NLAG] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, INFINITY};
+
+int wsio_stats_close_code(size_t i) { return i < WSIO_STATS_NCLOSE ? close_codes[i] : 0; }
+int wsio_stats_handshake_status(size_t i) { return i < WSIO_STATS_NSTATUS ? hs_statuses[i] : 0; }
+double wsio_stats_lag_bound(size_t i) { return i < WSIO_STATS_NLAG ? lag_bounds[i] : INFINITY; }
+
+void stats_count_close(wsio_app *app, int code) {
+  size_t i = 0;
+  while (i < WSIO_STATS_NCLOSE - 1 && close_codes[i] != code) i++;
+  app->st.closes_by_code[i]++;
+}
+
+void stats_count_handshake_failure(wsio_app *app, int status) {
+  size_t i = 0;
+  while (i < WSIO_STATS_NSTATUS - 1 && hs_statuses[i] != status) i++;
+  app->st.handshake_failures_by_status[i]++;
+  app->st.handshake_failures_total++;
+}
+
+static void stats_count_lag(wsio_app *app, uint64_t lag_ms) {
+  double s = (double)lag_ms / 1000.0;
+  size_t i = 0;
+  while (i < WSIO_STATS_NLAG - 1 && s > lag_bounds[i]) i++;
+  app->st.loop_lag_buckets[i]++;
+  app->st.loop_lag_count++;
+  app->st.loop_lag_sum_seconds += s;
+}
 
 /* ---- routes ---------------------------------------------------------------------- */
 

@@ -127,6 +127,7 @@ struct wsio_app {
   uint64_t t0;
   loop_timer sweep;
   uint32_t sweep_ms;
+  uint64_t sweep_expected; /* loop time the sweep should run next (lag metric) */
   loop_timer shutdown_timer;
   int stopping;
   volatile int stop_requested;
@@ -154,6 +155,8 @@ static inline int time_reached(uint32_t now, uint32_t due) { return (int32_t)(no
 /* app.c */
 void conn_kill(wsio_conn *c); /* close the fd now, free at the next safe point */
 void app_reap(wsio_app *app);
+void stats_count_close(wsio_app *app, int code);
+void stats_count_handshake_failure(wsio_app *app, int status);
 void app_resume_later(wsio_conn *c); /* serve buffered requests from the post phase */
 /* Layers above core (Engine.IO, Socket.IO) hook the post phase (batched flushes) and
  * the app's destruction. At most 4 of each; returns 0 or WSIO_ENOMEM. */

@@ -310,12 +310,12 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
   wsio_request req = {.h = h, .c = c};
   ws_handshake hs;
   if (ws_handshake_check(h, &hs) != 101) {
-    app->st.handshake_failures_total++;
+    stats_count_handshake_failure(app, hs.status);
     http_send_error(c, hs.status, hs.reason, hs.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
     return 0;
   }
   if (app->st.connections_open >= app->o.max_connections) {
-    app->st.handshake_failures_total++;
+    stats_count_handshake_failure(app, 503);
     http_send_error(c, 503, "too many connections", "Retry-After: 1\r\n");
     return 0;
   }
@@ -327,8 +327,9 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     const char *why = NULL;
     int st = r->ws.upgrade(&req, c->user, &why, r->user);
     if (st != 0) {
-      app->st.handshake_failures_total++;
-      http_send_error(c, st >= 400 && st <= 599 ? st : 403, why ? why : "refused", NULL);
+      st = st >= 400 && st <= 599 ? st : 403;
+      stats_count_handshake_failure(app, st);
+      http_send_error(c, st, why ? why : "refused", NULL);
       return 0;
     }
   }
@@ -434,19 +435,19 @@ static size_t serve_buffer(wsio_conn *c, const char *buf, size_t n, int *ws) {
     int r = http_parse_request(buf + off, n - off, &h, maxh);
     if (r == HTTP_PARSE_INCOMPLETE) {
       if (n - off > app->o.max_header_size) {
-        app->st.handshake_failures_total++;
+        stats_count_handshake_failure(app, 431);
         http_send_error(c, 431, "request head too large", NULL);
         return n;
       }
       break;
     }
     if (r == HTTP_PARSE_TOO_MANY_HEADERS || (r > 0 && (size_t)r > app->o.max_header_size)) {
-      app->st.handshake_failures_total++;
+      stats_count_handshake_failure(app, 431);
       http_send_error(c, 431, r > 0 ? "request head too large" : "too many header fields", NULL);
       return n;
     }
     if (r < 0) {
-      app->st.handshake_failures_total++;
+      stats_count_handshake_failure(app, 400);
       http_send_error(c, 400, "malformed HTTP request", NULL);
       return n;
     }

@@ -40,6 +40,7 @@ static void aux_release_if_idle(wsio_conn *c) {
 void ws_notify_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) {
   if (c->wsf & WSF_NOTIFIED) return;
   c->wsf |= WSF_NOTIFIED;
+  stats_count_close(c->app, code);
   if (c->route && c->route->ws.close) c->route->ws.close(c, code, reason, len);
 }
 

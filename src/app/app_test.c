@@ -1,0 +1,552 @@
+/* app/app_test.c — `wsio-server --app test`: the server of the Socket.IO test suite
+ * (tests/sio), one handler per server API feature. tests/sio/reference/server.js is
+ * the same app on Node's socket.io and the contract: keep the two in step.
+ *
+ * Every event below acknowledges (when the client asked) with the result shown, or
+ * with no argument: echo, info, set-data, join, leave, to-room, in-room, except-room,
+ * to-except, broadcast, all, self, volatile, volatile-room, ask, ask-room, fetch,
+ * sockets-join, sockets-leave, kick-room; kick has no ack. Namespaces: "/" (a
+ * middleware refuses auth.refuse === true), "/private" (refuses without
+ * auth.token "secret", with data {"code":401}) and any "/dyn-..." created on demand.
+ * Engine.IO handshakes with ?forbidden=1 are refused with 403. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/apps.h"
+#include "sio/json.h"
+
+#define MAX_LIST 32
+#define NAME_MAX_LEN 256
+#define OUT_MAX (64 * 1024)
+
+/* ---- argument helpers ------------------------------------------------------------ */
+
+typedef struct {
+  const char *p;
+  size_t n;
+  json_type t;
+} elem;
+
+/* Splits the top-level elements of the args array (at most max). */
+static size_t split_args(const wsio_sio_args *a, elem *out, size_t max) {
+  size_t off = 0, k = 0;
+  const char *e;
+  size_t el;
+  json_type t;
+  while (k < max && json_array_next(a->json, a->json_len, &off, &e, &el, &t) == 1) {
+    out[k].p = e;
+    out[k].n = el;
+    out[k].t = t;
+    k++;
+  }
+  return k;
+}
+
+/* "[" + the arguments from element i on + "]" into buf; returns the length. */
+static size_t rest_args(const wsio_sio_args *a, const elem *els, size_t nels, size_t i, char *buf, size_t cap) {
+  if (i >= nels) return (size_t)snprintf(buf, cap, "[]");
+  size_t from = (size_t)(els[i].p - a->json), n = a->json_len - from; /* through the final ']' */
+  if (n + 2 > cap) return 0;
+  buf[0] = '[';
+  memcpy(buf + 1, els[i].p, n);
+  return n + 1;
+}
+
+typedef struct {
+  char names[MAX_LIST][NAME_MAX_LEN];
+  const char *ptrs[MAX_LIST];
+  size_t n;
+} name_list;
+
+/* A room argument: a string or an array of strings. Returns 0, or -1 when malformed. */
+static int room_list_from(const elem *e, name_list *l) {
+  l->n = 0;
+  if (e->t == JSON_STRING) {
+    long r = json_string_unescape(e->p, e->n, l->names[0], NAME_MAX_LEN);
+    if (r < 0 || r >= NAME_MAX_LEN) return -1;
+    l->ptrs[0] = l->names[0];
+    l->n = 1;
+    return 0;
+  }
+  if (e->t != JSON_ARRAY) return -1;
+  size_t off = 0, el;
+  const char *p;
+  json_type t;
+  while (l->n < MAX_LIST && json_array_next(e->p, e->n, &off, &p, &el, &t) == 1) {
+    if (t != JSON_STRING) return -1;
+    long r = json_string_unescape(p, el, l->names[l->n], NAME_MAX_LEN);
+    if (r < 0 || r >= NAME_MAX_LEN) return -1;
+    l->ptrs[l->n] = l->names[l->n];
+    l->n++;
+  }
+  return 0;
+}
+
+static int string_arg(const elem *e, char *out, size_t cap) {
+  if (e->t != JSON_STRING) return -1;
+  long r = json_string_unescape(e->p, e->n, out, cap);
+  return r < 0 || (size_t)r >= cap ? -1 : 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Appends strs as a sorted JSON array of strings to out; returns the new length. */
+static size_t json_sorted_strings(char *out, size_t len, size_t cap, const char **strs, size_t n) {
+  qsort(strs, n, sizeof(*strs), cmp_str);
+  if (len < cap) out[len++] = '[';
+  for (size_t i = 0; i < n; i++) {
+    if (i && len < cap) out[len++] = ',';
+    len += json_string_escape(out + len, len < cap ? cap - len : 0, strs[i], strlen(strs[i]));
+  }
+  if (len < cap) out[len++] = ']';
+  return len;
+}
+
+/* ---- rooms of a socket ----------------------------------------------------------- */
+
+typedef struct {
+  const char *skip;
+  char *names[256];
+  size_t n;
+} own_rooms;
+
+static void collect_room(const char *room, void *user) {
+  own_rooms *r = user;
+  if (strcmp(room, r->skip) == 0 || r->n == 256) return;
+  r->names[r->n++] = strdup(room);
+}
+
+/* The socket's rooms but its own id, sorted, as a JSON array into out. */
+static size_t rooms_json(wsio_sio_socket *s, char *out, size_t cap) {
+  own_rooms r = {.skip = wsio_sio_socket_id(s)};
+  wsio_sio_socket_rooms(s, collect_room, &r);
+  size_t len = json_sorted_strings(out, 0, cap, (const char **)r.names, r.n);
+  for (size_t i = 0; i < r.n; i++) free(r.names[i]);
+  return len;
+}
+
+static void ack_json(wsio_sio_ack ack, const char *value, size_t n) {
+  if (ack.id < 0) return;
+  char buf[OUT_MAX];
+  if (n + 2 > sizeof(buf)) return;
+  buf[0] = '[';
+  memcpy(buf + 1, value, n);
+  buf[n + 1] = ']';
+  wsio_sio_ack_send(ack, buf, n + 2, NULL, 0);
+}
+
+static void ack_empty(wsio_sio_ack ack) {
+  if (ack.id >= 0) wsio_sio_ack_send(ack, "[]", 2, NULL, 0);
+}
+
+/* ---- handlers -------------------------------------------------------------------- */
+
+#define HANDLER(name) \
+  static void name(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u)
+#define UNUSED_ARGS (void)ev, (void)u
+
+HANDLER(h_echo) {
+  UNUSED_ARGS;
+  if (ack.id >= 0) wsio_sio_ack_send(ack, a->json, a->json_len, a->bins, a->nbins);
+  else wsio_sio_emit(s, "echo", a->json, a->json_len, a->bins, a->nbins);
+}
+
+HANDLER(h_info) {
+  UNUSED_ARGS;
+  (void)a;
+  static char out[OUT_MAX];
+  size_t alen, dlen;
+  const char *auth = wsio_sio_socket_auth(s, &alen);
+  const char *data = wsio_sio_socket_data(s, &dlen);
+  int n = snprintf(out, sizeof(out), "{\"id\":\"%s\",\"nsp\":", wsio_sio_socket_id(s));
+  size_t len = (size_t)n;
+  const char *nsp = wsio_sio_nsp_name(wsio_sio_socket_nsp(s));
+  len += json_string_escape(out + len, sizeof(out) - len, nsp, strlen(nsp));
+  len += (size_t)snprintf(out + len, sizeof(out) - len, ",\"rooms\":");
+  len += rooms_json(s, out + len, sizeof(out) - len);
+  len += (size_t)snprintf(out + len, sizeof(out) - len, ",\"recovered\":%s,\"auth\":%.*s,\"data\":%.*s}",
+                          wsio_sio_socket_recovered(s) ? "true" : "false", (int)alen, auth, (int)dlen, data);
+  if (len < sizeof(out)) ack_json(ack, out, len);
+}
+
+HANDLER(h_set_data) {
+  UNUSED_ARGS;
+  elem e[1];
+  if (split_args(a, e, 1) == 1) wsio_sio_socket_set_data(s, e[0].p, e[0].n);
+  else wsio_sio_socket_set_data(s, "null", 4);
+  ack_empty(ack);
+}
+
+static void ack_rooms(wsio_sio_socket *s, wsio_sio_ack ack) {
+  static char out[OUT_MAX];
+  size_t len = rooms_json(s, out, sizeof(out));
+  if (len < sizeof(out)) ack_json(ack, out, len);
+}
+
+HANDLER(h_join) {
+  UNUSED_ARGS;
+  elem e[1];
+  name_list l;
+  if (split_args(a, e, 1) == 1 && room_list_from(&e[0], &l) == 0)
+    for (size_t i = 0; i < l.n; i++) wsio_sio_socket_join(s, l.ptrs[i]);
+  ack_rooms(s, ack);
+}
+
+HANDLER(h_leave) {
+  UNUSED_ARGS;
+  elem e[1];
+  char room[NAME_MAX_LEN];
+  if (split_args(a, e, 1) == 1 && string_arg(&e[0], room, sizeof(room)) == 0) wsio_sio_socket_leave(s, room);
+  ack_rooms(s, ack);
+}
+
+/* Emits event elems[ev_at] with the arguments after it to the target. */
+static void emit_to(wsio_sio_target *t, const wsio_sio_args *a, const elem *els, size_t n, size_t ev_at) {
+  char ev[NAME_MAX_LEN];
+  static char rest[OUT_MAX];
+  if (ev_at >= n || string_arg(&els[ev_at], ev, sizeof(ev)) < 0) return;
+  size_t rl = rest_args(a, els, n, ev_at + 1, rest, sizeof(rest));
+  if (rl) wsio_sio_broadcast(t, ev, rest, rl, a->bins, a->nbins);
+}
+
+#define MAX_ARGS 64
+
+/* For the broadcast variants: rooms at 0 (and except at 1), then the event. */
+static void room_emit(wsio_sio_socket *s, const wsio_sio_args *a, wsio_sio_ack ack, int except_sender,
+                      int rooms_are_except, int with_except, int is_volatile) {
+  elem els[MAX_ARGS];
+  size_t n = split_args(a, els, MAX_ARGS);
+  name_list rooms, except;
+  wsio_sio_target t = {.nsp = wsio_sio_socket_nsp(s), .is_volatile = is_volatile};
+  if (except_sender) t.except_socket = s;
+  if (n < 2 || room_list_from(&els[0], &rooms) < 0) goto done;
+  if (rooms_are_except) {
+    t.except = rooms.ptrs;
+    t.nexcept = rooms.n;
+  } else {
+    t.rooms = rooms.ptrs;
+    t.nrooms = rooms.n;
+  }
+  if (with_except) {
+    if (n < 3 || room_list_from(&els[1], &except) < 0) goto done;
+    t.except = except.ptrs;
+    t.nexcept = except.n;
+  }
+  emit_to(&t, a, els, n, with_except ? 2 : 1);
+done:
+  ack_empty(ack);
+}
+
+HANDLER(h_to_room) { UNUSED_ARGS; room_emit(s, a, ack, 1, 0, 0, 0); }
+HANDLER(h_in_room) { UNUSED_ARGS; room_emit(s, a, ack, 0, 0, 0, 0); }
+HANDLER(h_except_room) { UNUSED_ARGS; room_emit(s, a, ack, 0, 1, 0, 0); }
+HANDLER(h_to_except) { UNUSED_ARGS; room_emit(s, a, ack, 1, 0, 1, 0); }
+HANDLER(h_volatile_room) { UNUSED_ARGS; room_emit(s, a, ack, 0, 0, 0, 1); }
+
+/* The event at 0 to everyone / everyone else / this socket (volatile or not). */
+static void plain_emit(wsio_sio_socket *s, const wsio_sio_args *a, wsio_sio_ack ack, int mode) {
+  elem els[MAX_ARGS];
+  size_t n = split_args(a, els, MAX_ARGS);
+  const char *self_room[1] = {wsio_sio_socket_id(s)};
+  wsio_sio_target t = {.nsp = wsio_sio_socket_nsp(s)};
+  if (mode == 1) t.except_socket = s;
+  if (mode == 3) {
+    t.rooms = self_room;
+    t.nrooms = 1;
+    t.is_volatile = 1;
+  }
+  if (mode == 2) {
+    char ev[NAME_MAX_LEN];
+    static char rest[OUT_MAX];
+    if (n >= 1 && string_arg(&els[0], ev, sizeof(ev)) == 0) {
+      size_t rl = rest_args(a, els, n, 1, rest, sizeof(rest));
+      if (rl) wsio_sio_emit(s, ev, rest, rl, a->bins, a->nbins);
+    }
+  } else {
+    emit_to(&t, a, els, n, 0);
+  }
+  ack_empty(ack);
+}
+
+HANDLER(h_all) { UNUSED_ARGS; plain_emit(s, a, ack, 0); }
+HANDLER(h_broadcast) { UNUSED_ARGS; plain_emit(s, a, ack, 1); }
+HANDLER(h_self) { UNUSED_ARGS; plain_emit(s, a, ack, 2); }
+HANDLER(h_volatile) { UNUSED_ARGS; plain_emit(s, a, ack, 3); }
+
+/* ask(ms, ...args): asks the client "question" with args; acks the client's answer
+ * (the array of its ack arguments) or "timeout". */
+static void ask_done(wsio_sio_socket *s, const wsio_sio_args *answer, int err, void *user) {
+  (void)s;
+  wsio_sio_ack *ack = user;
+  if (err == WSIO_ETIMEDOUT) ack_json(*ack, "\"timeout\"", 9);
+  else if (!err && answer) ack_json(*ack, answer->json, answer->json_len);
+  free(ack);
+}
+
+static int ms_arg(const elem *e, unsigned *ms) {
+  if (e->t != JSON_NUMBER) return -1;
+  char num[32];
+  if (e->n >= sizeof(num)) return -1;
+  memcpy(num, e->p, e->n);
+  num[e->n] = '\0';
+  double v = strtod(num, NULL);
+  if (v < 0 || v > 600000) return -1;
+  *ms = (unsigned)v;
+  return 0;
+}
+
+HANDLER(h_ask) {
+  UNUSED_ARGS;
+  elem els[MAX_ARGS];
+  size_t n = split_args(a, els, MAX_ARGS);
+  unsigned ms;
+  static char rest[OUT_MAX];
+  if (n < 1 || ms_arg(&els[0], &ms) < 0) return ack_empty(ack);
+  size_t rl = rest_args(a, els, n, 1, rest, sizeof(rest));
+  wsio_sio_ack *keep = malloc(sizeof(*keep));
+  if (!keep) return ack_empty(ack);
+  *keep = ack;
+  if (wsio_sio_emit_with_ack(s, "question", rest, rl, a->bins, a->nbins, ms ? ms : 1, ask_done, keep) < 0) {
+    free(keep);
+    ack_empty(ack);
+  }
+}
+
+/* ask-room(rooms, ms, ...args): {"timeout":bool,"responses":[sorted answers]}. */
+/* The asking socket may disconnect before the answers are in: keep its namespace and
+ * id, and find it again at the end. */
+typedef struct {
+  wsio_sio_nsp *nsp;
+  char id[32];
+  int64_t ack_id;
+} ask_room_ctx;
+
+static int cmp_elem(const void *x, const void *y) {
+  const elem *a = x, *b = y;
+  size_t n = a->n < b->n ? a->n : b->n;
+  int c = memcmp(a->p, b->p, n);
+  return c ? c : (a->n > b->n) - (a->n < b->n);
+}
+
+static void ask_room_done(const char *responses, size_t len, int err, void *user) {
+  ask_room_ctx *ctx = user;
+  elem els[1024];
+  size_t n = 0, off = 0, el;
+  const char *p;
+  json_type t;
+  while (n < 1024 && json_array_next(responses, len, &off, &p, &el, &t) == 1) {
+    els[n].p = p;
+    els[n].n = el;
+    els[n].t = t;
+    n++;
+  }
+  qsort(els, n, sizeof(els[0]), cmp_elem);
+  static char out[OUT_MAX];
+  size_t o = (size_t)snprintf(out, sizeof(out), "{\"timeout\":%s,\"responses\":[",
+                              err == WSIO_ETIMEDOUT ? "true" : "false");
+  for (size_t i = 0; i < n && o + els[i].n + 4 < sizeof(out); i++) {
+    if (i) out[o++] = ',';
+    memcpy(out + o, els[i].p, els[i].n);
+    o += els[i].n;
+  }
+  o += (size_t)snprintf(out + o, sizeof(out) - o, "]}");
+  const char *self[1] = {ctx->id};
+  wsio_sio_target sel = {.nsp = ctx->nsp, .rooms = self, .nrooms = 1};
+  wsio_sio_socket *asker = NULL;
+  if (o < sizeof(out) && wsio_sio_fetch_sockets(&sel, &asker, 1) == 1 && asker) {
+    wsio_sio_ack ack = {asker, ctx->ack_id};
+    ack_json(ack, out, o);
+  }
+  free(ctx);
+}
+
+HANDLER(h_ask_room) {
+  UNUSED_ARGS;
+  elem els[MAX_ARGS];
+  size_t n = split_args(a, els, MAX_ARGS);
+  name_list rooms;
+  unsigned ms;
+  static char rest[OUT_MAX];
+  if (n < 2 || room_list_from(&els[0], &rooms) < 0 || ms_arg(&els[1], &ms) < 0) return ack_empty(ack);
+  size_t rl = rest_args(a, els, n, 2, rest, sizeof(rest));
+  ask_room_ctx *ctx = malloc(sizeof(*ctx));
+  if (!ctx) return ack_empty(ack);
+  ctx->nsp = wsio_sio_socket_nsp(s);
+  snprintf(ctx->id, sizeof(ctx->id), "%s", wsio_sio_socket_id(s));
+  ctx->ack_id = ack.id;
+  wsio_sio_target t = {.nsp = wsio_sio_socket_nsp(s), .rooms = rooms.ptrs, .nrooms = rooms.n};
+  wsio_sio_broadcast_with_ack(&t, "question", rest, rl, a->bins, a->nbins, ms ? ms : 1, ask_room_done, ctx);
+}
+
+/* The selection of a rooms argument (null = the whole namespace). */
+static int target_from(wsio_sio_socket *s, const elem *e, name_list *l, wsio_sio_target *t) {
+  memset(t, 0, sizeof(*t));
+  t->nsp = wsio_sio_socket_nsp(s);
+  if (e->t == JSON_NULL) return 0;
+  if (room_list_from(e, l) < 0) return -1;
+  t->rooms = l->ptrs;
+  t->nrooms = l->n;
+  return 0;
+}
+
+HANDLER(h_fetch) {
+  UNUSED_ARGS;
+  elem els[1];
+  size_t n = split_args(a, els, 1);
+  name_list l;
+  wsio_sio_target t;
+  elem null_elem = {"null", 4, JSON_NULL};
+  if (target_from(s, n ? &els[0] : &null_elem, &l, &t) < 0) return ack_empty(ack);
+  wsio_sio_socket *found[1024];
+  size_t cnt = wsio_sio_fetch_sockets(&t, found, 1024);
+  if (cnt > 1024) cnt = 1024;
+  const char *ids[1024];
+  for (size_t i = 0; i < cnt; i++) ids[i] = wsio_sio_socket_id(found[i]);
+  static char out[OUT_MAX];
+  size_t len = json_sorted_strings(out, 0, sizeof(out), ids, cnt);
+  if (len < sizeof(out)) ack_json(ack, out, len);
+}
+
+static void sockets_rooms(wsio_sio_socket *s, const wsio_sio_args *a, wsio_sio_ack ack, int join) {
+  elem els[2];
+  name_list sel, names;
+  wsio_sio_target t;
+  if (split_args(a, els, 2) == 2 && target_from(s, &els[0], &sel, &t) == 0 && room_list_from(&els[1], &names) == 0) {
+    for (size_t i = 0; i < names.n; i++) {
+      if (join) wsio_sio_sockets_join(&t, names.ptrs[i]);
+      else wsio_sio_sockets_leave(&t, names.ptrs[i]);
+    }
+  }
+  ack_empty(ack);
+}
+
+HANDLER(h_sockets_join) { UNUSED_ARGS; sockets_rooms(s, a, ack, 1); }
+HANDLER(h_sockets_leave) { UNUSED_ARGS; sockets_rooms(s, a, ack, 0); }
+
+HANDLER(h_kick_room) {
+  UNUSED_ARGS;
+  elem els[2];
+  name_list sel;
+  wsio_sio_target t;
+  size_t n = split_args(a, els, 2);
+  int close = n == 2 && els[1].t == JSON_TRUE;
+  /* Ack first: the asking socket may be among those disconnected. */
+  ack_empty(ack);
+  if (n >= 1 && target_from(s, &els[0], &sel, &t) == 0) wsio_sio_disconnect_sockets(&t, close);
+}
+
+HANDLER(h_kick) {
+  UNUSED_ARGS;
+  (void)ack;
+  elem els[1];
+  int close = split_args(a, els, 1) == 1 && els[0].t == JSON_TRUE;
+  wsio_sio_socket_disconnect(s, close);
+}
+
+/* ---- namespaces ------------------------------------------------------------------ */
+
+static void setup_handlers(wsio_sio_nsp *nsp) {
+  static const struct {
+    const char *name;
+    wsio_sio_event_fn fn;
+  } table[] = {
+      {"echo", h_echo},           {"info", h_info},
+      {"set-data", h_set_data},   {"join", h_join},
+      {"leave", h_leave},         {"to-room", h_to_room},
+      {"in-room", h_in_room},     {"except-room", h_except_room},
+      {"to-except", h_to_except}, {"broadcast", h_broadcast},
+      {"all", h_all},             {"self", h_self},
+      {"volatile", h_volatile},   {"volatile-room", h_volatile_room},
+      {"ask", h_ask},             {"ask-room", h_ask_room},
+      {"fetch", h_fetch},         {"sockets-join", h_sockets_join},
+      {"sockets-leave", h_sockets_leave}, {"kick-room", h_kick_room},
+      {"kick", h_kick},
+  };
+  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) wsio_sio_nsp_on(nsp, table[i].name, table[i].fn, NULL);
+}
+
+/* Looks for "key": true / "key": "value" at the top level of the auth object. */
+static int auth_field(wsio_sio_socket *s, const char *key, const char *want_str) {
+  size_t len;
+  const char *auth = wsio_sio_socket_auth(s, &len);
+  char pattern[64];
+  /* The auth object is small: scan its members with the JSON scanner. */
+  size_t i = 1;
+  while (i < len) {
+    while (i < len && (auth[i] == ' ' || auth[i] == ',' || auth[i] == '\n' || auth[i] == '\t')) i++;
+    json_type kt, vt;
+    size_t kl = json_scan(auth + i, len - i, &kt);
+    if (!kl || kt != JSON_STRING) return 0;
+    long kn = json_string_unescape(auth + i, kl, pattern, sizeof(pattern));
+    i += kl;
+    while (i < len && auth[i] != ':') i++;
+    i++;
+    while (i < len && (auth[i] == ' ' || auth[i] == '\n' || auth[i] == '\t')) i++;
+    size_t vl = json_scan(auth + i, len - i, &vt);
+    if (!vl) return 0;
+    if (kn >= 0 && strcmp(pattern, key) == 0) {
+      if (!want_str) return vt == JSON_TRUE;
+      char v[128];
+      long r = vt == JSON_STRING ? json_string_unescape(auth + i, vl, v, sizeof(v)) : -1;
+      return r >= 0 && strcmp(v, want_str) == 0;
+    }
+    i += vl;
+  }
+  return 0;
+}
+
+static int mw_refuse(wsio_sio_socket *s, const char **message, const char **data, void *u) {
+  (void)data, (void)u;
+  if (!auth_field(s, "refuse", NULL)) return 0;
+  *message = "refused";
+  return 1;
+}
+
+static int mw_private(wsio_sio_socket *s, const char **message, const char **data, void *u) {
+  (void)u;
+  if (auth_field(s, "token", "secret")) return 0;
+  *message = "not authorized";
+  *data = "{\"code\":401}";
+  return 1;
+}
+
+static int dyn_accept(wsio_sio *io, const char *name, void *user) {
+  (void)io, (void)user;
+  return strncmp(name, "/dyn-", 5) == 0 && name[5] != '\0';
+}
+
+static void dyn_created(wsio_sio_nsp *nsp, void *user) {
+  (void)user;
+  setup_handlers(nsp);
+}
+
+static int allow_request(const wsio_request *req, const char **message, void *user) {
+  (void)message, (void)user;
+  char v[8];
+  return wsio_request_query_param(req, "forbidden", v, sizeof(v)) == 1 && v[0] == '1';
+}
+
+int app_test_setup(wsio_app *app, const server_config *cfg) {
+  wsio_sio_options so;
+  wsio_sio_options_init(&so);
+  so.eio.ping_interval_ms = cfg->ping_interval_ms ? cfg->ping_interval_ms : 1000;
+  so.eio.ping_timeout_ms = cfg->ping_timeout_ms ? cfg->ping_timeout_ms : 2000;
+  so.eio.max_payload = 1000000;
+  so.eio.cors_origin = cfg->cors_origin ? cfg->cors_origin : "*";
+  so.connect_timeout_ms = 1000;
+  so.recovery = 1;
+  so.recovery_max_disconnection_ms = 120000;
+  so.recovery_skip_middlewares = 1;
+  so.allow_request = allow_request;
+  wsio_sio *io = wsio_sio_attach(app, &so);
+  if (!io) return -1;
+  wsio_sio_nsp *root = wsio_sio_of(io, "/");
+  wsio_sio_nsp_use(root, mw_refuse, NULL);
+  setup_handlers(root);
+  wsio_sio_nsp *priv = wsio_sio_of(io, "/private");
+  wsio_sio_nsp_use(priv, mw_private, NULL);
+  setup_handlers(priv);
+  wsio_sio_set_dynamic(io, dyn_accept, dyn_created, NULL);
+  return 0;
+}

@@ -1,0 +1,24 @@
+/* app/apps.h — the applications wsio-server can run (--app NAME). Each registers its
+ * routes on the wsio_app; the built-in /echo, /broadcast and /healthz are registered
+ * by main for every app. */
+#ifndef WSIO_APP_APPS_H
+#define WSIO_APP_APPS_H
+
+#include "wsio.h"
+
+typedef struct server_config {
+  const char *cors_origin; /* --cors-origin; NULL = the app's default */
+  unsigned ping_interval_ms, ping_timeout_ms; /* Engine.IO heartbeat (0 = app default) */
+} server_config;
+
+/* The chat demo: Socket.IO at /socket.io/ with join/message/typing (default app). */
+int app_chat_setup(wsio_app *app, const server_config *cfg);
+/* What protocol conformance runs expect: raw Engine.IO echo at /engine.io/ and a
+ * Socket.IO server at /socket.io/ with short heartbeats. */
+int app_conformance_setup(wsio_app *app, const server_config *cfg);
+/* The benchmark app, identical to bench/peers' Node version: echo, join, bcast. */
+int app_bench_setup(wsio_app *app, const server_config *cfg);
+/* The app of tests/sio (tests/sio/TEST_APP.md): every server API feature. */
+int app_test_setup(wsio_app *app, const server_config *cfg);
+
+#endif

@@ -1,0 +1,493 @@
+/* sio/emit.c — everything that goes out: EVENT/ACK encoding, emit to one socket,
+ * acknowledgements both ways (with deadlines on the shared heap), broadcasts
+ * (encoded once and framed once through eio_prepared for every recipient), broadcasts
+ * with acknowledgements, and the server-side operations on selections.
+ *
+ * Arguments are never parsed beyond validation: the caller's JSON array is spliced
+ * after the event name as it is. */
+#include <string.h>
+
+#include "sio/internal.h"
+#include "sio/json.h"
+
+/* ---- sbuf ------------------------------------------------------------------------ */
+
+int sbuf_reserve(sbuf *b, size_t more) {
+  if (b->n + more <= b->cap) return 0;
+  size_t cap = b->cap ? b->cap : 128;
+  while (cap < b->n + more) cap *= 2;
+  char *p = realloc(b->p, cap);
+  if (!p) return WSIO_ENOMEM;
+  b->p = p;
+  b->cap = cap;
+  return 0;
+}
+
+int sbuf_put(sbuf *b, const void *p, size_t n) {
+  if (sbuf_reserve(b, n) != 0) return WSIO_ENOMEM;
+  if (n) memcpy(b->p + b->n, p, n);
+  b->n += n;
+  return 0;
+}
+
+int sbuf_puts(sbuf *b, const char *s) { return sbuf_put(b, s, strlen(s)); }
+
+int sbuf_put_json_string(sbuf *b, const char *s, size_t n) {
+  size_t need = json_string_escape(b->p ? b->p + b->n : NULL, b->cap - b->n, s, n);
+  if (need > b->cap - b->n) {
+    if (sbuf_reserve(b, need) != 0) return WSIO_ENOMEM;
+    json_string_escape(b->p + b->n, b->cap - b->n, s, n);
+  }
+  b->n += need;
+  return 0;
+}
+
+/* ---- argument checks and encoding ----------------------------------------------- */
+
+static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* The elements of a JSON array text, without the brackets: "[1, 2]" -> "1, 2". Empty
+ * (n == 0) when the array has none. The text must already be a valid array. */
+static void array_inner(const char *json, size_t len, const char **inner, size_t *n) {
+  size_t a = 0, z = len;
+  while (a < z && is_ws(json[a])) a++;
+  while (z > a && is_ws(json[z - 1])) z--;
+  a++, z--; /* the brackets */
+  while (a < z && is_ws(json[a])) a++;
+  while (z > a && is_ws(json[z - 1])) z--;
+  *inner = json + a;
+  *n = z - a;
+}
+
+static int check_args(const char **json, size_t *len, const wsio_span *bins, size_t nbins) {
+  if (*json && *len == 0) *len = strlen(*json);
+  if (!*json || *len == 0) {
+    *json = "[]";
+    *len = 2;
+  }
+  json_type t;
+  if (!json_valid(*json, *len, &t) || t != JSON_ARRAY) return WSIO_EINVAL;
+  if (nbins > SIO_MAX_ATTACHMENTS || (nbins && !bins)) return WSIO_EINVAL;
+  if (nbins && json_count_placeholders(*json, *len, nbins) < 0) return WSIO_EINVAL;
+  return 0;
+}
+
+int sio_check_emit(const char *event, const char **json, size_t *len, const wsio_span *bins, size_t nbins) {
+  if (!event || sio_reserved_event(event, strlen(event))) return WSIO_EINVAL;
+  return check_args(json, len, bins, nbins);
+}
+
+static int put_head(sbuf *b, uint8_t type, size_t nbins, const wsio_sio_nsp *nsp, int64_t ack_id) {
+  if (sbuf_reserve(b, 32 + nsp->name_len) != 0) return WSIO_ENOMEM;
+  b->n += sio_packet_head(b->p + b->n, type, (uint32_t)nbins, nsp->name, nsp->name_len, ack_id);
+  return 0;
+}
+
+int sio_encode_event(sbuf *b, const wsio_sio_nsp *nsp, const char *event, const char *json, size_t len,
+                     size_t nbins, int64_t ack_id, const char *offset) {
+  const char *inner;
+  size_t ilen;
+  array_inner(json, len, &inner, &ilen);
+  int r = put_head(b, nbins ? SIO_BINARY_EVENT : SIO_EVENT, nbins, nsp, ack_id);
+  if (!r) r = sbuf_put(b, "[", 1);
+  if (!r) r = sbuf_put_json_string(b, event, strlen(event));
+  if (!r && ilen) r = sbuf_put(b, ",", 1);
+  if (!r) r = sbuf_put(b, inner, ilen);
+  if (!r && offset) r = sbuf_put(b, ",", 1);
+  if (!r && offset) r = sbuf_put_json_string(b, offset, strlen(offset));
+  if (!r) r = sbuf_put(b, "]", 1);
+  return r;
+}
+
+int sio_send_packet(wsio_sio_socket *s, const char *text, size_t len, const wsio_span *bins, size_t nbins) {
+  if (!sio_socket_live(s)) return WSIO_ECLOSED;
+  wsio_eio_session *es = s->client->es;
+  int r = wsio_eio_send(es, text, len, 0);
+  for (size_t i = 0; !r && i < nbins; i++) r = wsio_eio_send(es, bins[i].p, bins[i].n, 1);
+  return r;
+}
+
+static int prepare(eio_prepared *p, const sbuf *text, const wsio_span *bins, size_t nbins) {
+  eio_prepared_init(p);
+  int r = eio_prepared_add(p, (const uint8_t *)text->p, text->n, 0);
+  for (size_t i = 0; !r && i < nbins; i++) r = eio_prepared_add(p, bins[i].p, bins[i].n, 1);
+  if (r) eio_prepared_free(p);
+  return r;
+}
+
+/* ---- acks the server waits for --------------------------------------------------- */
+
+static void wait_unlink_socket(sio_ack_wait *w) {
+  for (sio_ack_wait **pp = &w->s->acks; *pp; pp = &(*pp)->next) {
+    if (*pp == w) {
+      *pp = w->next;
+      return;
+    }
+  }
+}
+
+static void wait_unlink_group(sio_ack_wait *w) {
+  sio_ack_group *g = w->group;
+  if (w->gprev) w->gprev->gnext = w->gnext;
+  else g->members = w->gnext;
+  if (w->gnext) w->gnext->gprev = w->gprev;
+}
+
+void sio_group_free(sio_ack_group *g) {
+  while (g->members) {
+    sio_ack_wait *w = g->members;
+    g->members = w->gnext;
+    wait_unlink_socket(w);
+    free(w);
+  }
+  sbuf_free(&g->responses);
+  free(g);
+}
+
+/* Runs the group's callback once and frees it. */
+static void group_finish(wsio_sio *io, sio_ack_group *g, int err) {
+  heap_remove(&io->deadlines, &g->dl);
+  if (sbuf_put(&g->responses, "]", 1) != 0) {
+    g->responses.n = 0;
+    (void)sbuf_puts(&g->responses, "[]");
+  }
+  wsio_sio_broadcast_ack_fn cb = g->cb;
+  void *user = g->user;
+  /* Unlink the members first: the callback may emit or disconnect. */
+  sio_ack_wait *m = g->members;
+  g->members = NULL;
+  while (m) {
+    sio_ack_wait *nx = m->gnext;
+    wait_unlink_socket(m);
+    free(m);
+    m = nx;
+  }
+  cb(g->responses.p, g->responses.n, err, user);
+  sio_group_free(g);
+}
+
+static void group_check(wsio_sio *io, sio_ack_group *g) {
+  if (g->building || g->received + g->lost < g->expected) return;
+  group_finish(io, g, g->lost ? WSIO_ECLOSED : 0);
+}
+
+/* A group member answered: keep its first argument (Node pushes args[0]; a missing
+ * one becomes null in the JSON array). */
+static void group_answer(wsio_sio *io, sio_ack_group *g, const wsio_sio_args *args) {
+  size_t off = 0, elen = 4;
+  const char *e = "null";
+  json_type t;
+  if (json_array_next(args->json, args->json_len, &off, &e, &elen, &t) != 1) {
+    e = "null";
+    elen = 4;
+  }
+  if (g->received) (void)sbuf_put(&g->responses, ",", 1);
+  (void)sbuf_put(&g->responses, e, elen);
+  g->received++;
+  group_check(io, g);
+}
+
+void sio_on_ack(wsio_sio_socket *s, int64_t id, const wsio_sio_args *args) {
+  sio_ack_wait *w = s->acks;
+  while (w && w->id != id) w = w->next;
+  if (!w) return; /* Node: "bad ack", ignored */
+  wait_unlink_socket(w);
+  wsio_sio *io = s->nsp->io;
+  if (w->group) {
+    sio_ack_group *g = w->group;
+    wait_unlink_group(w);
+    free(w);
+    group_answer(io, g, args);
+    return;
+  }
+  heap_remove(&io->deadlines, &w->dl);
+  wsio_sio_ack_fn cb = w->cb;
+  void *user = w->user;
+  free(w);
+  cb(s, args, 0, user);
+}
+
+void sio_acks_fail(wsio_sio_socket *s) {
+  wsio_sio *io = s->nsp->io;
+  while (s->acks) {
+    sio_ack_wait *w = s->acks;
+    s->acks = w->next;
+    if (w->group) {
+      sio_ack_group *g = w->group;
+      wait_unlink_group(w);
+      free(w);
+      g->lost++;
+      group_check(io, g);
+      continue;
+    }
+    heap_remove(&io->deadlines, &w->dl);
+    wsio_sio_ack_fn cb = w->cb;
+    void *user = w->user;
+    free(w);
+    cb(s, NULL, WSIO_ECLOSED, user);
+  }
+}
+
+void sio_deadline_expired(wsio_sio *io, sio_deadline *d) {
+  heap_remove(&io->deadlines, d);
+  if (d->kind == DL_GROUP) {
+    sio_ack_group *g = (sio_ack_group *)((char *)d - offsetof(sio_ack_group, dl));
+    group_finish(io, g, WSIO_ETIMEDOUT);
+    return;
+  }
+  sio_ack_wait *w = (sio_ack_wait *)((char *)d - offsetof(sio_ack_wait, dl));
+  wait_unlink_socket(w);
+  wsio_sio_socket *s = w->s;
+  wsio_sio_ack_fn cb = w->cb;
+  void *user = w->user;
+  free(w);
+  cb(s, NULL, WSIO_ETIMEDOUT, user);
+}
+
+static sio_ack_wait *wait_new(wsio_sio_socket *s, int64_t id) {
+  sio_ack_wait *w = calloc(1, sizeof(*w));
+  if (!w) return NULL;
+  w->s = s;
+  w->id = id;
+  w->dl.idx = UINT32_MAX;
+  w->dl.kind = DL_ACK;
+  w->next = s->acks;
+  s->acks = w;
+  return w;
+}
+
+/* ---- emit to one socket ---------------------------------------------------------- */
+
+static int emit_recorded(wsio_sio_socket *s, const char *event, const char *json, size_t len, const wsio_span *bins,
+                         size_t nbins);
+
+int wsio_sio_emit(wsio_sio_socket *s, const char *event, const char *json, size_t len, const wsio_span *bins,
+                  size_t nbins) {
+  int r = sio_check_emit(event, &json, &len, bins, nbins);
+  if (r) return r;
+  if (!s || !sio_socket_live(s)) return WSIO_ECLOSED;
+  /* Node routes socket.emit as a broadcast to the socket's id room when recovery is
+   * on, so it gets an offset and is kept for catch-up. */
+  if (s->nsp->io->o.recovery) return emit_recorded(s, event, json, len, bins, nbins);
+  sbuf b = {0};
+  r = sio_encode_event(&b, s->nsp, event, json, len, nbins, -1, NULL);
+  if (!r) r = sio_send_packet(s, b.p, b.n, bins, nbins);
+  sbuf_free(&b);
+  return r;
+}
+
+static int emit_recorded(wsio_sio_socket *s, const char *event, const char *json, size_t len, const wsio_span *bins,
+                         size_t nbins) {
+  const char *room = s->id;
+  wsio_sio_target t = {.nsp = s->nsp, .rooms = &room, .nrooms = 1};
+  char offset[24];
+  uint64_t num = sio_log_next_offset(s->nsp->io, offset);
+  sbuf b = {0};
+  int r = sio_encode_event(&b, s->nsp, event, json, len, nbins, -1, offset);
+  if (!r) r = sio_log_append(s->nsp, num, &t, b.p, b.n, bins, nbins);
+  if (!r) r = sio_send_packet(s, b.p, b.n, bins, nbins);
+  sbuf_free(&b);
+  return r;
+}
+
+int wsio_sio_emit_with_ack(wsio_sio_socket *s, const char *event, const char *json, size_t len,
+                           const wsio_span *bins, size_t nbins, unsigned timeout_ms, wsio_sio_ack_fn cb,
+                           void *user) {
+  int r = sio_check_emit(event, &json, &len, bins, nbins);
+  if (r || !cb) return r ? r : WSIO_EINVAL;
+  if (!s || !sio_socket_live(s)) return WSIO_ECLOSED;
+  wsio_sio *io = s->nsp->io;
+  int64_t id = s->nsp->next_ack_id;
+  sbuf b = {0};
+  r = sio_encode_event(&b, s->nsp, event, json, len, nbins, id, NULL);
+  sio_ack_wait *w = r ? NULL : wait_new(s, id);
+  if (!r && !w) r = WSIO_ENOMEM;
+  if (!r) {
+    w->cb = cb;
+    w->user = user;
+    if (timeout_ms) {
+      w->dl.due = sio_now(io) + timeout_ms;
+      r = heap_push(&io->deadlines, &w->dl);
+    }
+  }
+  if (!r) r = sio_send_packet(s, b.p, b.n, bins, nbins);
+  sbuf_free(&b);
+  if (r) {
+    if (w) {
+      wait_unlink_socket(w);
+      heap_remove(&io->deadlines, &w->dl);
+      free(w);
+    }
+    return r;
+  }
+  s->nsp->next_ack_id++;
+  if (timeout_ms) sio_schedule(io, w->dl.due);
+  return 0;
+}
+
+int wsio_sio_ack_send(wsio_sio_ack ack, const char *json, size_t len, const wsio_span *bins, size_t nbins) {
+  if (ack.id < 0 || !ack.socket) return WSIO_EINVAL;
+  int r = check_args(&json, &len, bins, nbins);
+  if (r) return r;
+  wsio_sio_socket *s = ack.socket;
+  if (!sio_socket_live(s)) return WSIO_ECLOSED;
+  sbuf b = {0};
+  r = put_head(&b, nbins ? SIO_BINARY_ACK : SIO_ACK, nbins, s->nsp, ack.id);
+  if (!r) r = sbuf_put(&b, json, len);
+  if (!r) r = sio_send_packet(s, b.p, b.n, bins, nbins);
+  sbuf_free(&b);
+  return r;
+}
+
+/* ---- broadcasts ------------------------------------------------------------------ */
+
+/* Recovery (Node's SessionAwareAdapter.broadcast): a non-volatile EVENT without ack
+ * gets an offset as its last argument and is kept for catch-up. */
+static int encode_broadcast(sbuf *b, const wsio_sio_target *t, const char *event, const char *json, size_t len,
+                            const wsio_span *bins, size_t nbins, int64_t ack_id) {
+  wsio_sio_nsp *nsp = t->nsp;
+  if (!nsp->io->o.recovery || t->is_volatile || ack_id >= 0)
+    return sio_encode_event(b, nsp, event, json, len, nbins, ack_id, NULL);
+  char offset[24];
+  uint64_t num = sio_log_next_offset(nsp->io, offset);
+  int r = sio_encode_event(b, nsp, event, json, len, nbins, -1, offset);
+  if (!r) r = sio_log_append(nsp, num, t, b->p, b->n, bins, nbins);
+  return r;
+}
+
+/* Sends the prepared packet to every selected socket still live; calls on_sent for
+ * each that queued it. Returns how many did. */
+static int send_selection(const sio_selection *sel, const eio_prepared *p, int is_volatile,
+                          int (*on_sent)(wsio_sio_socket *s, void *arg), void *arg) {
+  int reached = 0;
+  for (size_t i = 0; i < sel->n; i++) {
+    wsio_sio_socket *s = sel->v[i];
+    if (!sio_socket_live(s)) continue;
+    if (eio_send_prepared(s->client->es, p, is_volatile) != 0) continue;
+    if (on_sent && on_sent(s, arg) != 0) continue;
+    reached++;
+  }
+  return reached;
+}
+
+static int do_broadcast(const wsio_sio_target *t, const char *event, const char *json, size_t len,
+                        const wsio_span *bins, size_t nbins, int64_t ack_id,
+                        int (*on_sent)(wsio_sio_socket *s, void *arg), void *arg) {
+  sbuf b = {0};
+  eio_prepared p;
+  sio_selection sel;
+  int r = sio_select(t, &sel);
+  if (!r) r = encode_broadcast(&b, t, event, json, len, bins, nbins, ack_id);
+  if (!r && sel.n) r = prepare(&p, &b, bins, nbins);
+  sbuf_free(&b);
+  if (r) {
+    sio_selection_free(&sel);
+    return r;
+  }
+  int reached = sel.n ? send_selection(&sel, &p, t->is_volatile, on_sent, arg) : 0;
+  if (sel.n) eio_prepared_free(&p);
+  sio_selection_free(&sel);
+  return reached;
+}
+
+int wsio_sio_broadcast(const wsio_sio_target *t, const char *event, const char *json, size_t len,
+                       const wsio_span *bins, size_t nbins) {
+  if (!t || !t->nsp) return WSIO_EINVAL;
+  int r = sio_check_emit(event, &json, &len, bins, nbins);
+  if (r) return r;
+  return do_broadcast(t, event, json, len, bins, nbins, -1, NULL, NULL);
+}
+
+typedef struct group_ctx {
+  sio_ack_group *g;
+  int64_t id;
+} group_ctx;
+
+static int group_add_member(wsio_sio_socket *s, void *arg) {
+  group_ctx *c = arg;
+  sio_ack_wait *w = wait_new(s, c->id);
+  if (!w) return WSIO_ENOMEM; /* its answer will be ignored; the deadline ends the wait */
+  w->group = c->g;
+  w->gnext = c->g->members;
+  if (w->gnext) w->gnext->gprev = w;
+  c->g->members = w;
+  c->g->expected++;
+  return 0;
+}
+
+int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, const char *json, size_t len,
+                                const wsio_span *bins, size_t nbins, unsigned timeout_ms,
+                                wsio_sio_broadcast_ack_fn cb, void *user) {
+  if (!t || !t->nsp || !cb) return WSIO_EINVAL;
+  int r = sio_check_emit(event, &json, &len, bins, nbins);
+  if (r) return r;
+  wsio_sio *io = t->nsp->io;
+  sio_ack_group *g = calloc(1, sizeof(*g));
+  if (!g || sbuf_put(&g->responses, "[", 1) != 0) {
+    free(g);
+    return WSIO_ENOMEM;
+  }
+  g->cb = cb;
+  g->user = user;
+  g->dl.idx = UINT32_MAX;
+  g->dl.kind = DL_GROUP;
+  group_ctx c = {g, t->nsp->next_ack_id++};
+  /* No completion while the members are still being added (a send that fails a
+   * connection may disconnect a member under us). */
+  g->building = 1;
+  int reached = do_broadcast(t, event, json, len, bins, nbins, c.id, group_add_member, &c);
+  g->building = 0;
+  if (reached < 0) {
+    sio_group_free(g);
+    return reached;
+  }
+  if (g->received + g->lost >= g->expected) { /* nobody reached (or all gone already) */
+    group_finish(io, g, 0);
+    return reached;
+  }
+  if (timeout_ms) {
+    g->dl.due = sio_now(io) + timeout_ms;
+    if (heap_push(&io->deadlines, &g->dl) == 0) sio_schedule(io, g->dl.due);
+  }
+  return reached;
+}
+
+/* ---- selections ------------------------------------------------------------------ */
+
+size_t wsio_sio_fetch_sockets(const wsio_sio_target *t, wsio_sio_socket **out, size_t cap) {
+  sio_selection sel;
+  if (!t) return 0;
+  size_t n = sio_select(t, &sel) == 0 ? sel.n : 0;
+  for (size_t i = 0; i < n && i < cap; i++) out[i] = sel.v[i];
+  sio_selection_free(&sel);
+  return n;
+}
+
+static void join_or_leave(const wsio_sio_target *t, const char *room, int join) {
+  sio_selection sel;
+  if (!t || !room) return;
+  if (sio_select(t, &sel) == 0) {
+    for (size_t i = 0; i < sel.n; i++) {
+      if (join) (void)sio_room_join(sel.v[i], room, strlen(room));
+      else (void)sio_room_leave(sel.v[i], room, strlen(room));
+    }
+  }
+  sio_selection_free(&sel);
+}
+
+void wsio_sio_sockets_join(const wsio_sio_target *t, const char *room) { join_or_leave(t, room, 1); }
+void wsio_sio_sockets_leave(const wsio_sio_target *t, const char *room) { join_or_leave(t, room, 0); }
+
+void wsio_sio_disconnect_sockets(const wsio_sio_target *t, int close_transport) {
+  sio_selection sel;
+  if (!t) return;
+  if (sio_select(t, &sel) == 0) {
+    /* Sockets gone meanwhile (a disconnect callback closing others) wait in the grave,
+     * so the pointers stay valid; they are skipped. */
+    for (size_t i = 0; i < sel.n; i++) {
+      if (sio_socket_live(sel.v[i]) && sel.v[i]->state == SOCK_CONNECTED)
+        wsio_sio_socket_disconnect(sel.v[i], close_transport);
+    }
+  }
+  sio_selection_free(&sel);
+}

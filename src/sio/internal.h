@@ -1,0 +1,296 @@
+/* sio/internal.h — the Socket.IO server's structures, shared by the src/sio files.
+ *
+ * Files: server.c (attach, Engine.IO callbacks, packet dispatch, connect/disconnect,
+ * the single sweep timer, deferred frees), nsp.c (namespaces, handlers, middleware,
+ * socket accessors), rooms.c (the room index), emit.c (packet encoding, emit, acks
+ * both ways, broadcasts and selections), recovery.c (connection state recovery),
+ * deadline.c (the min-heap of ack deadlines).
+ *
+ * Memory shape: an idle client costs one sio_client (per Engine.IO session) plus one
+ * wsio_sio_socket per joined namespace and a slot in that namespace's id table. The
+ * socket's own id room is not a room object: `to(id)` resolves through the id table.
+ * Handler lists live in the namespace, never in the socket.
+ *
+ * Lifetimes: sockets and clients are never freed while a call may still hold them;
+ * they go to a grave list freed from the app's post phase (after every batch of
+ * events), so a callback that closes a session in the middle of a broadcast or a
+ * dispatch cannot leave a dangling pointer behind. */
+#ifndef WSIO_SIO_INTERNAL_H
+#define WSIO_SIO_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "eio/eio.h"
+#include "loop/loop.h"
+#include "sio/packet.h"
+#include "util/map.h"
+#include "wsio.h"
+
+#define SIO_ID_LEN 20 /* socket ids and recovery pids: 15 random bytes, base64url */
+
+/* ---- a growable byte buffer (packet encoding) ------------------------------------ */
+typedef struct sbuf {
+  char *p;
+  size_t n, cap;
+} sbuf;
+
+int sbuf_reserve(sbuf *b, size_t more);
+int sbuf_put(sbuf *b, const void *p, size_t n);
+int sbuf_puts(sbuf *b, const char *s);
+int sbuf_put_json_string(sbuf *b, const char *s, size_t n); /* quoted and escaped */
+static inline void sbuf_free(sbuf *b) {
+  free(b->p);
+  b->p = NULL;
+  b->n = b->cap = 0;
+}
+
+/* ---- deadlines: one min-heap for every timed wait (acks, broadcast acks) --------- */
+typedef struct sio_deadline {
+  uint64_t due; /* loop_now_ms clock */
+  uint32_t idx; /* position in the heap, UINT32_MAX when not in it */
+  uint8_t kind; /* DL_ACK, DL_GROUP */
+} sio_deadline;
+
+enum { DL_ACK = 1, DL_GROUP = 2 };
+
+typedef struct sio_heap {
+  sio_deadline **v;
+  uint32_t n, cap;
+} sio_heap;
+
+int heap_push(sio_heap *h, sio_deadline *d);
+void heap_remove(sio_heap *h, sio_deadline *d);
+static inline sio_deadline *heap_top(const sio_heap *h) { return h->n ? h->v[0] : NULL; }
+static inline int heap_has(const sio_deadline *d) { return d->idx != UINT32_MAX; }
+
+/* ---- acknowledgements the server waits for --------------------------------------- */
+typedef struct sio_ack_group sio_ack_group;
+
+/* One awaited ACK from one socket: either a plain emit_with_ack (cb/user, optional
+ * deadline) or one member of a broadcast with ack (group). */
+typedef struct sio_ack_wait {
+  struct sio_ack_wait *next; /* in the socket's list */
+  struct sio_ack_wait *gprev, *gnext; /* in the group's list */
+  wsio_sio_socket *s;
+  sio_ack_group *group;
+  wsio_sio_ack_fn cb;
+  void *user;
+  int64_t id;
+  sio_deadline dl;
+} sio_ack_wait;
+
+struct sio_ack_group {
+  sio_ack_wait *members;
+  wsio_sio_broadcast_ack_fn cb;
+  void *user;
+  sbuf responses; /* "[a,b" while collecting */
+  uint32_t expected, received, lost;
+  uint8_t building;
+  sio_deadline dl;
+};
+
+/* ---- rooms ---------------------------------------------------------------------- */
+typedef struct sio_member {
+  wsio_sio_socket *s;
+  uint32_t slot; /* index in s->rooms */
+} sio_member;
+
+typedef struct sio_room {
+  sio_member *m;
+  uint32_t n, cap;
+  uint32_t name_len;
+  char name[]; /* NUL-terminated; the key in nsp->rooms */
+} sio_room;
+
+typedef struct sio_sock_room {
+  sio_room *r;
+  uint32_t idx; /* index in r->m */
+} sio_sock_room;
+
+/* ---- clients, sockets, namespaces ------------------------------------------------ */
+typedef struct sio_partial sio_partial; /* a binary packet waiting for attachments */
+
+enum {
+  CLIENT_WAITING = 1 << 0, /* in the connect-timeout list */
+  CLIENT_CLOSED = 1 << 1,  /* the Engine.IO session is gone */
+};
+
+/* One per Engine.IO session (Node's Client). */
+typedef struct sio_client {
+  wsio_sio *io;
+  wsio_eio_session *es;
+  wsio_sio_socket *sockets; /* one per joined namespace, linked by cnext */
+  sio_partial *partial;
+  char *query; /* the handshake's query string, NULL when none */
+  struct sio_client *tnext, *tprev; /* connect-timeout list; tnext is the grave link */
+  uint64_t connect_due;
+  const char *close_reason; /* set when this layer closed the session itself */
+  uint8_t flags;
+} sio_client;
+
+enum {
+  SOCK_PRE = 0,       /* created, middlewares running */
+  SOCK_CONNECTED = 1, /* in nsp->sockets */
+  SOCK_GONE = 2,      /* disconnected; in the grave */
+};
+
+struct wsio_sio_socket {
+  sio_client *client;
+  wsio_sio_nsp *nsp;
+  wsio_sio_socket *cnext; /* next socket of the client; the grave link once gone */
+  sio_sock_room *rooms;   /* joined rooms (not the id room) */
+  sio_ack_wait *acks;     /* ACKs awaited from the client */
+  char *auth;             /* CONNECT payload, NULL for "{}" */
+  char *pid;              /* recovery private id, NULL when recovery is off */
+  char *data;             /* Node's socket.data as JSON text, NULL for "{}" */
+  void *user;
+  uint32_t auth_len, data_len;
+  uint32_t nrooms, rooms_cap;
+  uint32_t mark; /* selection epoch: visited in the current selection */
+  uint8_t state;
+  uint8_t recovered;
+  char id[SIO_ID_LEN + 1];
+};
+
+typedef struct sio_handler {
+  wsio_sio_event_fn fn;
+  void *user;
+  size_t name_len;
+  char name[];
+} sio_handler;
+
+typedef struct sio_middleware {
+  wsio_sio_middleware_fn fn;
+  void *user;
+} sio_middleware;
+
+typedef struct sio_log sio_log; /* recovery: packets kept for catch-up */
+
+struct wsio_sio_nsp {
+  wsio_sio *io;
+  char *name;
+  size_t name_len;
+  str_map sockets;  /* id -> connected socket */
+  str_map rooms;    /* name -> sio_room */
+  str_map handlers; /* event name -> sio_handler */
+  sio_middleware *mw;
+  size_t nmw;
+  wsio_sio_connection_fn on_connection;
+  void *connection_user;
+  wsio_sio_disconnect_fn on_disconnect;
+  void *disconnect_user;
+  wsio_sio_event_fn on_any;
+  void *any_user;
+  int64_t next_ack_id; /* Node's nsp._ids: ack ids are per namespace */
+  sio_log *log;
+};
+
+typedef struct sio_session sio_session; /* recovery: a disconnected socket's state */
+
+struct wsio_sio {
+  wsio_app *app;
+  loop *loop;
+  wsio_eio_server *eio;
+  wsio_sio_options o;
+  str_map nsps;
+  int (*dyn_accept)(wsio_sio *io, const char *name, void *user);
+  void (*dyn_created)(wsio_sio_nsp *nsp, void *user);
+  void *dyn_user;
+  loop_timer timer; /* the one sweep timer: connect timeouts, ack deadlines, recovery */
+  sio_client *waiting_head, *waiting_tail; /* connect-timeout order = deadline order */
+  sio_heap deadlines;
+  uint32_t epoch; /* selection marks */
+  sio_client *grave_clients;
+  wsio_sio_socket *grave_sockets;
+  /* recovery */
+  str_map sessions; /* pid -> sio_session */
+  sio_session *sess_head, *sess_tail; /* disconnection order = expiry order */
+  uint64_t next_offset;
+  uint64_t next_housekeeping;
+};
+
+/* ---- server.c -------------------------------------------------------------------- */
+void sio_schedule(wsio_sio *io, uint64_t due);
+static inline uint64_t sio_now(const wsio_sio *io) { return loop_now_ms(io->loop); }
+/* Removes a socket from everything and runs the disconnect callback (reason is
+ * Node's); the caller sends any DISCONNECT packet first. */
+void sio_socket_close(wsio_sio_socket *s, const char *reason);
+/* Closes the client's Engine.IO session; its sockets get `reason`. */
+void sio_client_close(sio_client *c, const char *reason);
+int sio_random_id(char out[SIO_ID_LEN + 1]);
+static inline int sio_socket_live(const wsio_sio_socket *s) {
+  return s->state != SOCK_GONE && !(s->client->flags & CLIENT_CLOSED);
+}
+
+/* ---- nsp.c ----------------------------------------------------------------------- */
+wsio_sio_nsp *sio_nsp_create(wsio_sio *io, const char *name, size_t len);
+void sio_nsp_free(wsio_sio_nsp *nsp);
+const sio_handler *sio_nsp_handler(const wsio_sio_nsp *nsp, const char *name, size_t len);
+
+/* ---- rooms.c --------------------------------------------------------------------- */
+int sio_room_join(wsio_sio_socket *s, const char *room, size_t len);
+int sio_room_leave(wsio_sio_socket *s, const char *room, size_t len);
+void sio_room_leave_all(wsio_sio_socket *s);
+int sio_room_has(const wsio_sio_socket *s, const char *room, size_t len);
+/* Selection (Node's adapter.apply): connected sockets of t->nsp in any of t->rooms
+ * (all when nrooms is 0), minus those in except rooms and except_socket, each once.
+ * Runs no callback. sel is always initialised: free it with sio_selection_free.
+ * Returns 0, WSIO_EINVAL (no nsp) or WSIO_ENOMEM. */
+typedef struct sio_selection {
+  wsio_sio_socket **v;
+  size_t n, cap;
+  wsio_sio_socket *small[32]; /* v points here until more are needed */
+} sio_selection;
+int sio_select(const wsio_sio_target *t, sio_selection *sel);
+static inline void sio_selection_free(sio_selection *sel) {
+  if (sel->v != sel->small) free(sel->v);
+}
+
+/* ---- emit.c ---------------------------------------------------------------------- */
+/* Encodes an EVENT: head + ["<event>",<args...>[,"<offset>"]]. */
+int sio_encode_event(sbuf *b, const wsio_sio_nsp *nsp, const char *event, const char *json, size_t len,
+                     size_t nbins, int64_t ack_id, const char *offset);
+/* Checks emit arguments: not a reserved name, args a JSON array, placeholders in
+ * range. Normalizes (json, len) ("[]" when none). Returns 0 or WSIO_EINVAL. */
+int sio_check_emit(const char *event, const char **json, size_t *len, const wsio_span *bins, size_t nbins);
+/* Sends text + attachments to one socket (not prepared: one recipient). */
+int sio_send_packet(wsio_sio_socket *s, const char *text, size_t len, const wsio_span *bins, size_t nbins);
+/* An ACK/BINARY_ACK from the client. */
+void sio_on_ack(wsio_sio_socket *s, int64_t id, const wsio_sio_args *args);
+/* Fails (WSIO_ECLOSED) every ack the socket still awaits. */
+void sio_acks_fail(wsio_sio_socket *s);
+/* An ack deadline passed. */
+void sio_deadline_expired(wsio_sio *io, sio_deadline *d);
+void sio_group_free(sio_ack_group *g);
+
+/* ---- recovery.c ------------------------------------------------------------------ */
+/* Records a broadcast EVENT for catch-up and writes its offset (NUL-terminated) into
+ * offset[24]. Called before encoding (the offset is part of the packet). */
+uint64_t sio_log_next_offset(wsio_sio *io, char offset[24]);
+int sio_log_append(wsio_sio_nsp *nsp, uint64_t offset_num, const wsio_sio_target *t, const char *text,
+                   size_t len, const wsio_span *bins, size_t nbins);
+void sio_log_free(sio_log *log);
+/* Keeps the socket's state for a later CONNECT with its pid. */
+void sio_session_persist(wsio_sio_socket *s);
+/* From a CONNECT's auth object: a known, unexpired pid with a still-logged offset.
+ * On success fills the socket's id/pid, joins its rooms, sets recovered, and returns
+ * the missed packets' count through sending them later with sio_session_replay. */
+typedef struct sio_restore {
+  sio_session *sess;
+  uint64_t offset;
+} sio_restore;
+int sio_session_find(wsio_sio_nsp *nsp, const char *auth, size_t auth_len, sio_restore *out);
+int sio_session_apply(wsio_sio_socket *s, const sio_restore *r);
+void sio_session_replay(wsio_sio_socket *s, uint64_t after_offset);
+void sio_session_drop(wsio_sio *io, sio_session *sess);
+void sio_recovery_housekeeping(wsio_sio *io);
+void sio_recovery_free(wsio_sio *io);
+
+/* ---- the top-level JSON object lookup the recovery path needs -------------------- */
+/* Finds the top-level key `key` in the JSON object p[0..n); returns its value token
+ * (pointer and length) or NULL. */
+const char *sio_json_object_get(const char *p, size_t n, const char *key, size_t *vlen);
+
+#endif

@@ -1,0 +1,391 @@
+/* sio/recovery.c — connection state recovery (Node's SessionAwareAdapter):
+ *  - the log: per namespace, the broadcast EVENTs (non-volatile, without ack) as they
+ *    went on the wire, offset included, with their rooms/except selection; bounded by
+ *    recovery_max_packets and by age (recovery_max_disconnection_ms);
+ *  - sessions: a socket that disconnected for a recoverable reason leaves {pid, sid,
+ *    rooms, data} for recovery_max_disconnection_ms;
+ *  - restore: a CONNECT whose auth carries a known pid and a still-logged offset gets
+ *    the old id, rooms and data back, and the missed packets its rooms select.
+ *
+ * Offsets are base36 numbers from one server-wide counter: unique and increasing, so a
+ * namespace's log is sorted by them and found by binary search. */
+#include <string.h>
+
+#include "sio/internal.h"
+#include "sio/json.h"
+
+typedef struct sio_log_entry {
+  uint64_t offset;
+  uint64_t at; /* when it was emitted */
+  uint32_t nrooms, nexcept, nbins;
+  uint32_t text_len;
+  /* then: uint32_t bin_len[nbins]; rooms then except names, each NUL-terminated;
+   * the packet text; the attachments, back to back */
+  _Alignas(8) unsigned char data[];
+} sio_log_entry;
+
+struct sio_log {
+  sio_log_entry **v; /* ring */
+  size_t cap, head, n;
+};
+
+struct sio_session {
+  sio_session *prev, *next; /* disconnection order */
+  wsio_sio_nsp *nsp;
+  uint64_t at; /* when it disconnected */
+  char *data;
+  uint32_t data_len;
+  uint32_t nrooms; /* joined rooms, not counting the id room */
+  char pid[SIO_ID_LEN + 1], sid[SIO_ID_LEN + 1];
+  char rooms[]; /* NUL-terminated names back to back */
+};
+
+/* ---- small JSON helper ----------------------------------------------------------- */
+
+static size_t skip_ws(const char *p, size_t n, size_t i) {
+  while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++;
+  return i;
+}
+
+const char *sio_json_object_get(const char *p, size_t n, const char *key, size_t *vlen) {
+  size_t i = skip_ws(p, n, 0), klen = strlen(key);
+  if (i >= n || p[i] != '{') return NULL;
+  i = skip_ws(p, n, i + 1);
+  while (i < n && p[i] != '}') {
+    json_type t;
+    size_t kl = json_scan(p + i, n - i, &t);
+    if (!kl || t != JSON_STRING) return NULL;
+    const char *k = p + i;
+    i = skip_ws(p, n, i + kl);
+    if (i >= n || p[i] != ':') return NULL;
+    i = skip_ws(p, n, i + 1);
+    size_t vl = json_scan(p + i, n - i, &t);
+    if (!vl) return NULL;
+    /* Keys compared unescaped; the ones looked up here are short ASCII. */
+    char kbuf[32];
+    long ul = json_string_unescape(k, kl, kbuf, sizeof(kbuf));
+    if (ul >= 0 && (size_t)ul == klen && memcmp(kbuf, key, klen) == 0) {
+      *vlen = vl;
+      return p + i;
+    }
+    i = skip_ws(p, n, i + vl);
+    if (i < n && p[i] == ',') i = skip_ws(p, n, i + 1);
+  }
+  return NULL;
+}
+
+/* The string value of key, unescaped into out (cap bytes); -1 when absent, not a
+ * string, or too long. */
+static int object_string(const char *p, size_t n, const char *key, char *out, size_t cap) {
+  size_t vl;
+  const char *v = sio_json_object_get(p, n, key, &vl);
+  if (!v || v[0] != '"') return -1;
+  long ul = json_string_unescape(v, vl, out, cap);
+  return ul < 0 || (size_t)ul >= cap ? -1 : 0;
+}
+
+/* ---- offsets --------------------------------------------------------------------- */
+
+uint64_t sio_log_next_offset(wsio_sio *io, char offset[24]) {
+  uint64_t num = ++io->next_offset, v = num;
+  char tmp[24];
+  size_t n = 0;
+  do {
+    tmp[n++] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
+    v /= 36;
+  } while (v);
+  for (size_t i = 0; i < n; i++) offset[i] = tmp[n - 1 - i];
+  offset[n] = '\0';
+  return num;
+}
+
+static int parse_offset(const char *s, uint64_t *out) {
+  uint64_t v = 0;
+  if (!*s || strlen(s) > 12) return -1; /* 36^12 > 2^62: no overflow below */
+  for (; *s; s++) {
+    int d;
+    if (*s >= '0' && *s <= '9') d = *s - '0';
+    else if (*s >= 'a' && *s <= 'z') d = *s - 'a' + 10;
+    else return -1;
+    v = v * 36 + (uint64_t)d;
+  }
+  *out = v;
+  return 0;
+}
+
+/* ---- the log --------------------------------------------------------------------- */
+
+static sio_log_entry *log_at(const sio_log *l, size_t i) { return l->v[(l->head + i) % l->cap]; }
+
+static void log_drop_oldest(sio_log *l) {
+  free(l->v[l->head]);
+  l->v[l->head] = NULL;
+  l->head = (l->head + 1) % l->cap;
+  l->n--;
+}
+
+static int log_grow(sio_log *l, size_t max) {
+  size_t cap = l->cap ? l->cap * 2 : 64;
+  if (cap > max) cap = max;
+  sio_log_entry **v = malloc(cap * sizeof(*v));
+  if (!v) return WSIO_ENOMEM;
+  for (size_t i = 0; i < l->n; i++) v[i] = log_at(l, i);
+  free(l->v);
+  l->v = v;
+  l->cap = cap;
+  l->head = 0;
+  return 0;
+}
+
+static size_t names_size(const char *const *names, size_t n, uint32_t *count) {
+  size_t size = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!names[i]) continue;
+    size += strlen(names[i]) + 1;
+    (*count)++;
+  }
+  return size;
+}
+
+static unsigned char *put_names(unsigned char *w, const char *const *names, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (!names[i]) continue;
+    size_t len = strlen(names[i]) + 1;
+    memcpy(w, names[i], len);
+    w += len;
+  }
+  return w;
+}
+
+static sio_log_entry *entry_new(uint64_t offset, uint64_t at, const wsio_sio_target *t, const char *text, size_t len,
+                                const wsio_span *bins, size_t nbins) {
+  uint32_t nrooms = 0, nexcept = 0;
+  size_t rsize = names_size(t->rooms, t->nrooms, &nrooms);
+  size_t esize = names_size(t->except, t->nexcept, &nexcept);
+  const char *self = t->except_socket ? t->except_socket->id : NULL;
+  if (self) esize += names_size(&self, 1, &nexcept);
+  size_t size = sizeof(sio_log_entry) + nbins * sizeof(uint32_t) + rsize + esize + len;
+  for (size_t i = 0; i < nbins; i++) size += bins[i].n;
+  if (len > UINT32_MAX) return NULL;
+  sio_log_entry *e = malloc(size);
+  if (!e) return NULL;
+  e->offset = offset;
+  e->at = at;
+  e->nrooms = nrooms;
+  e->nexcept = nexcept;
+  e->nbins = (uint32_t)nbins;
+  e->text_len = (uint32_t)len;
+  uint32_t *lens = (uint32_t *)e->data;
+  unsigned char *w = e->data + nbins * sizeof(uint32_t);
+  w = put_names(w, t->rooms, t->nrooms);
+  w = put_names(w, t->except, t->nexcept);
+  if (self) w = put_names(w, &self, 1);
+  memcpy(w, text, len);
+  w += len;
+  for (size_t i = 0; i < nbins; i++) {
+    lens[i] = (uint32_t)bins[i].n;
+    if (bins[i].n) memcpy(w, bins[i].p, bins[i].n);
+    w += bins[i].n;
+  }
+  return e;
+}
+
+int sio_log_append(wsio_sio_nsp *nsp, uint64_t offset_num, const wsio_sio_target *t, const char *text,
+                   size_t len, const wsio_span *bins, size_t nbins) {
+  wsio_sio *io = nsp->io;
+  size_t max = io->o.recovery_max_packets;
+  if (!max) return 0;
+  if (!nsp->log && !(nsp->log = calloc(1, sizeof(*nsp->log)))) return WSIO_ENOMEM;
+  sio_log *l = nsp->log;
+  if (l->n == l->cap && l->cap < max && log_grow(l, max) != 0) return WSIO_ENOMEM;
+  if (l->n == l->cap) log_drop_oldest(l); /* full at its bound: the oldest goes */
+  sio_log_entry *e = entry_new(offset_num, sio_now(io), t, text, len, bins, nbins);
+  if (!e) return WSIO_ENOMEM;
+  l->v[(l->head + l->n) % l->cap] = e;
+  l->n++;
+  if (!io->next_housekeeping) io->next_housekeeping = sio_now(io) + 1000;
+  sio_schedule(io, io->next_housekeeping);
+  return 0;
+}
+
+void sio_log_free(sio_log *l) {
+  if (!l) return;
+  while (l->n) log_drop_oldest(l);
+  free(l->v);
+  free(l);
+}
+
+/* Index of the entry with this offset, or -1. */
+static long log_find(const sio_log *l, uint64_t offset) {
+  size_t lo = 0, hi = l ? l->n : 0;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    uint64_t o = log_at(l, mid)->offset;
+    if (o == offset) return (long)mid;
+    if (o < offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return -1;
+}
+
+/* Node's shouldIncludePacket, with the socket's rooms (its id room included). */
+static int entry_selects(const sio_log_entry *e, const wsio_sio_socket *s) {
+  const char *name = (const char *)e->data + e->nbins * sizeof(uint32_t);
+  int included = e->nrooms == 0;
+  for (uint32_t i = 0; i < e->nrooms; i++) {
+    size_t len = strlen(name);
+    if (!included && sio_room_has(s, name, len)) included = 1;
+    name += len + 1;
+  }
+  if (!included) return 0;
+  for (uint32_t i = 0; i < e->nexcept; i++) {
+    size_t len = strlen(name);
+    if (sio_room_has(s, name, len)) return 0;
+    name += len + 1;
+  }
+  return 1;
+}
+
+static void entry_send(const sio_log_entry *e, wsio_sio_socket *s) {
+  const uint32_t *lens = (const uint32_t *)e->data;
+  const unsigned char *p = e->data + e->nbins * sizeof(uint32_t);
+  for (uint32_t i = 0; i < e->nrooms + e->nexcept; i++) p += strlen((const char *)p) + 1;
+  const char *text = (const char *)p;
+  p += e->text_len;
+  wsio_span bins[16], *bv = bins;
+  if (e->nbins > 16 && !(bv = malloc(e->nbins * sizeof(*bv)))) return;
+  for (uint32_t i = 0; i < e->nbins; i++) {
+    bv[i] = (wsio_span){p, lens[i]};
+    p += lens[i];
+  }
+  (void)sio_send_packet(s, text, e->text_len, bv, e->nbins);
+  if (bv != bins) free(bv);
+}
+
+/* ---- sessions -------------------------------------------------------------------- */
+
+static void session_unlink(wsio_sio *io, sio_session *sess) {
+  if (sess->prev) sess->prev->next = sess->next;
+  else io->sess_head = sess->next;
+  if (sess->next) sess->next->prev = sess->prev;
+  else io->sess_tail = sess->prev;
+  map_del(&io->sessions, sess->pid, SIO_ID_LEN);
+}
+
+void sio_session_drop(wsio_sio *io, sio_session *sess) {
+  session_unlink(io, sess);
+  free(sess->data);
+  free(sess);
+}
+
+void sio_session_persist(wsio_sio_socket *s) {
+  wsio_sio *io = s->nsp->io;
+  if (!s->pid) return;
+  size_t size = 0;
+  for (uint32_t i = 0; i < s->nrooms; i++) size += s->rooms[i].r->name_len + 1;
+  sio_session *sess = calloc(1, sizeof(*sess) + size);
+  if (!sess) return;
+  sess->nsp = s->nsp;
+  sess->at = sio_now(io);
+  memcpy(sess->pid, s->pid, SIO_ID_LEN + 1);
+  memcpy(sess->sid, s->id, SIO_ID_LEN + 1);
+  char *w = sess->rooms;
+  for (uint32_t i = 0; i < s->nrooms; i++) {
+    memcpy(w, s->rooms[i].r->name, s->rooms[i].r->name_len + 1);
+    w += s->rooms[i].r->name_len + 1;
+  }
+  sess->nrooms = s->nrooms;
+  /* A pid seen again (recovered, then lost again) replaces its older session. */
+  sio_session *old = map_get(&io->sessions, sess->pid, SIO_ID_LEN);
+  if (old) sio_session_drop(io, old);
+  /* A copy: the disconnect callback still sees the socket's data. */
+  if (s->data && !(sess->data = malloc(s->data_len + 1))) {
+    free(sess);
+    return;
+  }
+  if (s->data) memcpy(sess->data, s->data, s->data_len + 1);
+  sess->data_len = s->data_len;
+  if (map_put(&io->sessions, sess->pid, SIO_ID_LEN, sess) != 0) {
+    free(sess->data);
+    free(sess);
+    return;
+  }
+  sess->prev = io->sess_tail;
+  if (io->sess_tail) io->sess_tail->next = sess;
+  else io->sess_head = sess;
+  io->sess_tail = sess;
+  if (!io->next_housekeeping) io->next_housekeeping = sio_now(io) + 1000;
+  sio_schedule(io, io->next_housekeeping);
+}
+
+int sio_session_find(wsio_sio_nsp *nsp, const char *auth, size_t auth_len, sio_restore *out) {
+  wsio_sio *io = nsp->io;
+  char pid[SIO_ID_LEN + 1], offset[24];
+  if (!io->o.recovery || !auth) return -1;
+  if (object_string(auth, auth_len, "pid", pid, sizeof(pid)) != 0) return -1;
+  if (object_string(auth, auth_len, "offset", offset, sizeof(offset)) != 0) return -1;
+  sio_session *sess = map_get(&io->sessions, pid, strlen(pid));
+  if (!sess || sess->nsp != nsp) return -1;
+  if (sess->at + io->o.recovery_max_disconnection_ms < sio_now(io)) {
+    sio_session_drop(io, sess);
+    return -1;
+  }
+  uint64_t num;
+  if (parse_offset(offset, &num) != 0 || log_find(nsp->log, num) < 0) return -1;
+  out->sess = sess;
+  out->offset = num;
+  return 0;
+}
+
+int sio_session_apply(wsio_sio_socket *s, const sio_restore *r) {
+  sio_session *sess = r->sess;
+  wsio_sio *io = s->nsp->io;
+  /* The restored id must not collide with a live socket (a client restoring twice). */
+  if (map_get(&s->nsp->sockets, sess->sid, SIO_ID_LEN)) return -1;
+  memcpy(s->id, sess->sid, SIO_ID_LEN + 1);
+  memcpy(s->pid, sess->pid, SIO_ID_LEN + 1);
+  const char *name = sess->rooms;
+  for (uint32_t i = 0; i < sess->nrooms; i++) {
+    size_t len = strlen(name);
+    (void)sio_room_join(s, name, len);
+    name += len + 1;
+  }
+  free(s->data);
+  s->data = sess->data;
+  s->data_len = sess->data_len;
+  sess->data = NULL;
+  s->recovered = 1;
+  sio_session_drop(io, sess);
+  return 0;
+}
+
+void sio_session_replay(wsio_sio_socket *s, uint64_t after_offset) {
+  sio_log *l = s->nsp->log;
+  long at = log_find(l, after_offset);
+  if (at < 0) return;
+  for (size_t i = (size_t)at + 1; i < l->n && sio_socket_live(s); i++) {
+    const sio_log_entry *e = log_at(l, i);
+    if (entry_selects(e, s)) entry_send(e, s);
+  }
+}
+
+/* ---- expiry ---------------------------------------------------------------------- */
+
+void sio_recovery_housekeeping(wsio_sio *io) {
+  uint64_t now = sio_now(io), max = io->o.recovery_max_disconnection_ms;
+  while (io->sess_head && io->sess_head->at + max < now) sio_session_drop(io, io->sess_head);
+  int left = io->sess_head != NULL;
+  uint32_t it = 0;
+  void *v;
+  while (map_next(&io->nsps, &it, NULL, NULL, &v)) {
+    sio_log *l = ((wsio_sio_nsp *)v)->log;
+    while (l && l->n && log_at(l, 0)->at + max < now) log_drop_oldest(l);
+    if (l && l->n) left = 1;
+  }
+  io->next_housekeeping = left ? now + 1000 : 0;
+}
+
+void sio_recovery_free(wsio_sio *io) {
+  while (io->sess_head) sio_session_drop(io, io->sess_head);
+  map_free(&io->sessions);
+}

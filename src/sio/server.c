@@ -1,0 +1,562 @@
+/* sio/server.c — the Socket.IO v5 server on top of the Engine.IO server (Node's
+ * Server + Client + the connect half of Namespace/Socket): one sio_client per
+ * Engine.IO session, packet decoding and dispatch (binary packets wait for their
+ * attachments), namespace CONNECT with middlewares and recovery, disconnects, and the
+ * one sweep timer (connect timeouts, ack deadlines, recovery expiry).
+ *
+ * Must not encode events or walk rooms itself (emit.c, rooms.c) nor know the wire
+ * format of Engine.IO (it talks to include/wsio/eio.h and src/eio/eio.h only). */
+#include <openssl/rand.h>
+#include <string.h>
+
+#include "core/conn.h"
+#include "sio/internal.h"
+#include "sio/json.h"
+
+struct sio_partial {
+  sio_packet pkt; /* points into text */
+  char *text;
+  uint32_t have;
+  wsio_span bins[]; /* pkt.attachments entries, each malloc'd */
+};
+
+void wsio_sio_options_init(wsio_sio_options *o) {
+  memset(o, 0, sizeof(*o));
+  wsio_eio_options_init(&o->eio);
+  o->eio.path = "/socket.io/";
+  o->connect_timeout_ms = 45000;
+  o->recovery = 0;
+  o->recovery_max_disconnection_ms = 120000;
+  o->recovery_skip_middlewares = 1;
+  o->recovery_max_packets = 10000;
+}
+
+wsio_eio_server *wsio_sio_engine(wsio_sio *io) { return io->eio; }
+
+/* ---- ids and time ---------------------------------------------------------------- */
+
+/* 15 random bytes as 20 URL-safe base64 characters (Node's base64id, minus its
+ * counter: OpenSSL's generator is enough to make collisions negligible). */
+int sio_random_id(char out[SIO_ID_LEN + 1]) {
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  unsigned char raw[15];
+  if (RAND_bytes(raw, sizeof(raw)) != 1) return WSIO_ESYS;
+  for (int i = 0, o = 0; i < 15; i += 3) {
+    uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+    out[o++] = b64[v >> 18 & 63];
+    out[o++] = b64[v >> 12 & 63];
+    out[o++] = b64[v >> 6 & 63];
+    out[o++] = b64[v & 63];
+  }
+  out[SIO_ID_LEN] = '\0';
+  return 0;
+}
+
+/* Arms the sweep timer for `due` unless it already fires earlier. */
+void sio_schedule(wsio_sio *io, uint64_t due) {
+  if (io->timer.active && io->timer.due_ms <= due) return;
+  uint64_t now = sio_now(io);
+  uint64_t after = due > now ? due - now : 1;
+  loop_timer_start(io->loop, &io->timer, after > UINT32_MAX ? UINT32_MAX : (uint32_t)after, 0);
+}
+
+/* ---- clients --------------------------------------------------------------------- */
+
+static void waiting_unlink(wsio_sio *io, sio_client *c) {
+  if (!(c->flags & CLIENT_WAITING)) return;
+  c->flags &= (uint8_t)~CLIENT_WAITING;
+  if (c->tprev) c->tprev->tnext = c->tnext;
+  else io->waiting_head = c->tnext;
+  if (c->tnext) c->tnext->tprev = c->tprev;
+  else io->waiting_tail = c->tprev;
+  c->tnext = c->tprev = NULL;
+}
+
+static void partial_free(sio_partial *p) {
+  if (!p) return;
+  for (uint32_t i = 0; i < p->have; i++) free((void *)p->bins[i].p);
+  free(p->text);
+  free(p);
+}
+
+void sio_client_close(sio_client *c, const char *reason) {
+  if (c->flags & CLIENT_CLOSED) return;
+  c->close_reason = reason;
+  wsio_eio_close(c->es); /* runs on_close, which disconnects the sockets */
+}
+
+static wsio_sio_socket *client_socket(const sio_client *c, const char *nsp, size_t len) {
+  for (wsio_sio_socket *s = c->sockets; s; s = s->cnext)
+    if (s->nsp->name_len == len && memcmp(s->nsp->name, nsp, len) == 0) return s;
+  return NULL;
+}
+
+static void client_unlink_socket(sio_client *c, wsio_sio_socket *s) {
+  for (wsio_sio_socket **pp = &c->sockets; *pp; pp = &(*pp)->cnext) {
+    if (*pp == s) {
+      *pp = s->cnext;
+      s->cnext = NULL;
+      return;
+    }
+  }
+}
+
+/* ---- sockets --------------------------------------------------------------------- */
+
+static void socket_bury(wsio_sio_socket *s) {
+  wsio_sio *io = s->nsp->io;
+  sio_room_leave_all(s);
+  s->state = SOCK_GONE;
+  s->cnext = io->grave_sockets;
+  io->grave_sockets = s;
+}
+
+static void socket_free(wsio_sio_socket *s) {
+  sio_room_leave_all(s);
+  free(s->auth);
+  free(s->pid);
+  free(s->data);
+  free(s);
+}
+
+/* Node's RECOVERABLE_DISCONNECT_REASONS: what a reconnect may undo. */
+static int reason_recoverable(const char *reason) {
+  static const char *const ok[] = {"transport error", "transport close",      "forced close",
+                                   "ping timeout",    "server shutting down", "forced server close"};
+  for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+    if (strcmp(reason, ok[i]) == 0) return 1;
+  return 0;
+}
+
+void sio_socket_close(wsio_sio_socket *s, const char *reason) {
+  if (s->state != SOCK_CONNECTED) return;
+  wsio_sio_nsp *nsp = s->nsp;
+  if (nsp->io->o.recovery && reason_recoverable(reason)) sio_session_persist(s);
+  /* Node's order: leave the rooms and the namespace, then tell the application. */
+  sio_room_leave_all(s);
+  map_del(&nsp->sockets, s->id, SIO_ID_LEN);
+  client_unlink_socket(s->client, s);
+  socket_bury(s);
+  sio_acks_fail(s);
+  if (nsp->on_disconnect) nsp->on_disconnect(s, reason, nsp->disconnect_user);
+}
+
+static int send_simple(wsio_sio_socket *s, uint8_t type, const char *json, size_t len) {
+  sbuf b = {0};
+  int r = sbuf_reserve(&b, 32 + s->nsp->name_len + len);
+  if (!r) {
+    b.n = sio_packet_head(b.p, type, 0, s->nsp->name, s->nsp->name_len, -1);
+    r = sbuf_put(&b, json, len);
+  }
+  if (!r) r = sio_send_packet(s, b.p, b.n, NULL, 0);
+  sbuf_free(&b);
+  return r;
+}
+
+void wsio_sio_socket_disconnect(wsio_sio_socket *s, int close_transport) {
+  if (s->state != SOCK_CONNECTED) return;
+  sio_client *c = s->client;
+  if (!close_transport) {
+    (void)send_simple(s, SIO_DISCONNECT, NULL, 0);
+    sio_socket_close(s, "server namespace disconnect");
+    return;
+  }
+  /* Node's client._disconnect(): every socket of the client leaves its namespace
+   * (DISCONNECT sent), then the Engine.IO session is closed. */
+  while (c->sockets && !(c->flags & CLIENT_CLOSED)) {
+    wsio_sio_socket *x = c->sockets;
+    (void)send_simple(x, SIO_DISCONNECT, NULL, 0);
+    sio_socket_close(x, "server namespace disconnect");
+  }
+  sio_client_close(c, "forced server close");
+}
+
+/* ---- CONNECT --------------------------------------------------------------------- */
+
+static void connect_error(sio_client *c, const char *nsp, size_t nsp_len, const char *message, const char *data) {
+  sbuf b = {0};
+  json_type t;
+  int r = sbuf_reserve(&b, 32 + nsp_len);
+  if (!r) b.n = sio_packet_head(b.p, SIO_CONNECT_ERROR, 0, nsp, nsp_len, -1);
+  if (!r) r = sbuf_puts(&b, "{\"message\":");
+  if (!r) r = sbuf_put_json_string(&b, message ? message : "", message ? strlen(message) : 0);
+  if (!r && data && json_valid(data, strlen(data), &t)) {
+    r = sbuf_puts(&b, ",\"data\":");
+    if (!r) r = sbuf_puts(&b, data);
+  }
+  if (!r) r = sbuf_put(&b, "}", 1);
+  if (!r) (void)wsio_eio_send(c->es, b.p, b.n, 0);
+  sbuf_free(&b);
+}
+
+static wsio_sio_socket *socket_new(sio_client *c, wsio_sio_nsp *nsp, const sio_packet *pkt) {
+  wsio_sio_socket *s = calloc(1, sizeof(*s));
+  if (!s) return NULL;
+  s->client = c;
+  s->nsp = nsp;
+  if (pkt->data && pkt->data_len <= UINT32_MAX) {
+    if (!(s->auth = malloc(pkt->data_len + 1))) goto fail;
+    memcpy(s->auth, pkt->data, pkt->data_len);
+    s->auth[pkt->data_len] = '\0';
+    s->auth_len = (uint32_t)pkt->data_len;
+  }
+  if (sio_random_id(s->id) != 0) goto fail;
+  if (nsp->io->o.recovery) {
+    if (!(s->pid = malloc(SIO_ID_LEN + 1)) || sio_random_id(s->pid) != 0) goto fail;
+  }
+  return s;
+fail:
+  free(s->auth);
+  free(s->pid);
+  free(s);
+  return NULL;
+}
+
+/* The namespace a CONNECT names: existing, or created through the dynamic hook. */
+static wsio_sio_nsp *connect_nsp(wsio_sio *io, const char *name, size_t len) {
+  wsio_sio_nsp *nsp = map_get(&io->nsps, name, len);
+  if (nsp || !io->dyn_accept || memchr(name, '\0', len)) return nsp;
+  char buf[256], *copy = len < sizeof(buf) ? buf : malloc(len + 1);
+  if (!copy) return NULL;
+  memcpy(copy, name, len);
+  copy[len] = '\0';
+  if (io->dyn_accept(io, copy, io->dyn_user) && !(nsp = map_get(&io->nsps, name, len))) {
+    nsp = sio_nsp_create(io, name, len);
+    if (nsp && io->dyn_created) io->dyn_created(nsp, io->dyn_user);
+  }
+  if (copy != buf) free(copy);
+  return nsp;
+}
+
+/* Runs the namespace's middlewares; returns 0 to go on. On refusal the CONNECT_ERROR
+ * is sent here. */
+static int run_middlewares(wsio_sio_socket *s) {
+  wsio_sio_nsp *nsp = s->nsp;
+  for (size_t i = 0; i < nsp->nmw; i++) {
+    const char *message = NULL, *data = NULL;
+    if (nsp->mw[i].fn(s, &message, &data, nsp->mw[i].user) != 0) {
+      if (!(s->client->flags & CLIENT_CLOSED))
+        connect_error(s->client, nsp->name, nsp->name_len, message ? message : "refused", data);
+      return -1;
+    }
+    if (s->client->flags & CLIENT_CLOSED) return -1;
+  }
+  return 0;
+}
+
+static void send_connect_reply(wsio_sio_socket *s) {
+  char json[96];
+  int n = s->pid ? snprintf(json, sizeof(json), "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid)
+                 : snprintf(json, sizeof(json), "{\"sid\":\"%s\"}", s->id);
+  (void)send_simple(s, SIO_CONNECT, json, (size_t)n);
+}
+
+static void on_connect(sio_client *c, const sio_packet *pkt) {
+  wsio_sio *io = c->io;
+  wsio_sio_nsp *nsp = connect_nsp(io, pkt->nsp, pkt->nsp_len);
+  if (c->flags & CLIENT_CLOSED) return;
+  if (!nsp) {
+    connect_error(c, pkt->nsp, pkt->nsp_len, "Invalid namespace", NULL);
+    return;
+  }
+  wsio_sio_socket *s = socket_new(c, nsp, pkt);
+  if (!s) return;
+  sio_restore restore;
+  int recovered = sio_session_find(nsp, pkt->data, pkt->data_len, &restore) == 0 &&
+                  sio_session_apply(s, &restore) == 0;
+  if ((!(recovered && io->o.recovery_skip_middlewares) && run_middlewares(s) != 0) ||
+      map_put(&nsp->sockets, s->id, SIO_ID_LEN, s) != 0) {
+    socket_bury(s);
+    sio_acks_fail(s); /* a middleware may have emitted with ack */
+    return;
+  }
+  s->state = SOCK_CONNECTED;
+  s->cnext = c->sockets;
+  c->sockets = s;
+  waiting_unlink(io, c);
+  /* Node sends the missed packets before the CONNECT reply (from the Socket
+   * constructor); the client buffers them until it is connected. */
+  if (recovered) sio_session_replay(s, restore.offset);
+  send_connect_reply(s);
+  if (nsp->on_connection && s->state == SOCK_CONNECTED) nsp->on_connection(s, nsp->connection_user);
+}
+
+/* ---- incoming packets ------------------------------------------------------------ */
+
+static void on_event(wsio_sio_socket *s, const sio_packet *pkt, const wsio_span *bins, size_t nbins) {
+  wsio_sio_nsp *nsp = s->nsp;
+  char namebuf[128], argbuf[512];
+  char *name = namebuf, *args = argbuf;
+  size_t name_len;
+  if (pkt->event[0] == '"') {
+    long n = json_string_unescape(pkt->event, pkt->event_len, namebuf, sizeof(namebuf));
+    if (n < 0) return;
+    if ((size_t)n >= sizeof(namebuf)) {
+      if (!(name = malloc((size_t)n + 1))) return;
+      json_string_unescape(pkt->event, pkt->event_len, name, (size_t)n + 1);
+    }
+    name_len = (size_t)n;
+  } else { /* a numeric event name, passed as its number text */
+    name_len = pkt->event_len;
+    if (name_len >= sizeof(namebuf) && !(name = malloc(name_len + 1))) return;
+    memcpy(name, pkt->event, name_len);
+    name[name_len] = '\0';
+  }
+  size_t args_len = 1 + pkt->args_rest_len;
+  if (args_len > sizeof(argbuf) && !(args = malloc(args_len))) goto out;
+  args[0] = '[';
+  memcpy(args + 1, pkt->args_rest, pkt->args_rest_len);
+  wsio_sio_args a = {args, args_len, bins, nbins};
+  wsio_sio_ack ack = {s, pkt->ack_id};
+  const sio_handler *h = sio_nsp_handler(nsp, name, name_len);
+  if (h) h->fn(s, name, &a, ack, h->user);
+  else if (nsp->on_any) nsp->on_any(s, name, &a, ack, nsp->any_user);
+out:
+  if (name != namebuf) free(name);
+  if (args != argbuf) free(args);
+}
+
+/* A complete packet (attachments included). Node's Client.ondecoded: a packet for a
+ * namespace without a socket is only valid as CONNECT; anything else closes. */
+static void dispatch(sio_client *c, const sio_packet *pkt, const wsio_span *bins, size_t nbins) {
+  wsio_sio_socket *s = client_socket(c, pkt->nsp, pkt->nsp_len);
+  if (!s) {
+    if (pkt->type == SIO_CONNECT) on_connect(c, pkt);
+    else sio_client_close(c, "forced server close");
+    return;
+  }
+  switch (pkt->type) {
+    case SIO_EVENT:
+    case SIO_BINARY_EVENT:
+      on_event(s, pkt, bins, nbins);
+      break;
+    case SIO_ACK:
+    case SIO_BINARY_ACK: {
+      wsio_sio_args a = {pkt->data ? pkt->data : "[]", pkt->data ? pkt->data_len : 2, bins, nbins};
+      sio_on_ack(s, pkt->ack_id, &a);
+      break;
+    }
+    case SIO_DISCONNECT:
+      sio_socket_close(s, "client namespace disconnect");
+      break;
+    default: /* CONNECT again, or CONNECT_ERROR from a client */
+      sio_client_close(c, "forced server close");
+      break;
+  }
+}
+
+/* A BINARY_EVENT/BINARY_ACK head: keep a copy of its text until the attachments are
+ * all here (socket.io-parser's BinaryReconstructor). */
+static void start_partial(sio_client *c, const char *text, size_t len, uint32_t want) {
+  sio_partial *p = calloc(1, sizeof(*p) + want * sizeof(wsio_span));
+  if (p) p->text = malloc(len ? len : 1);
+  if (!p || !p->text) {
+    free(p);
+    sio_client_close(c, "parse error");
+    return;
+  }
+  memcpy(p->text, text, len);
+  /* Decoded again on the copy so the packet's pointers outlive the message. */
+  (void)sio_packet_decode(p->text, len, &p->pkt);
+  c->partial = p;
+}
+
+/* socket.io-parser's reconstructPacket: every placeholder must name an attachment
+ * ("illegal attachments" otherwise, which closes the client). */
+static int placeholders_ok(const sio_packet *pkt, size_t nbins) {
+  return !pkt->data || json_count_placeholders(pkt->data, pkt->data_len, nbins) >= 0;
+}
+
+static void on_binary(sio_client *c, const uint8_t *data, size_t len) {
+  sio_partial *p = c->partial;
+  if (!p) { /* "got binary data when not reconstructing a packet" */
+    sio_client_close(c, "parse error");
+    return;
+  }
+  uint8_t *copy = malloc(len ? len : 1);
+  if (!copy) {
+    sio_client_close(c, "parse error");
+    return;
+  }
+  if (len) memcpy(copy, data, len);
+  p->bins[p->have++] = (wsio_span){copy, len};
+  if (p->have < p->pkt.attachments) return;
+  c->partial = NULL;
+  if (placeholders_ok(&p->pkt, p->have)) dispatch(c, &p->pkt, p->bins, p->have);
+  else sio_client_close(c, "parse error");
+  partial_free(p);
+}
+
+static void on_text(sio_client *c, const uint8_t *data, size_t len) {
+  if (c->partial) { /* "got plaintext data when reconstructing a packet" */
+    sio_client_close(c, "parse error");
+    return;
+  }
+  sio_packet pkt;
+  if (sio_packet_decode((const char *)data, len, &pkt) != 0) {
+    sio_client_close(c, "parse error");
+    return;
+  }
+  if (pkt.type == SIO_BINARY_EVENT || pkt.type == SIO_BINARY_ACK) {
+    if (pkt.attachments > 0) {
+      start_partial(c, (const char *)data, len, pkt.attachments);
+      return;
+    }
+    if (!placeholders_ok(&pkt, 0)) {
+      sio_client_close(c, "parse error");
+      return;
+    }
+  }
+  dispatch(c, &pkt, NULL, 0);
+}
+
+/* ---- Engine.IO callbacks --------------------------------------------------------- */
+
+static int eio_allow(const wsio_request *req, const char **message, void *user) {
+  wsio_sio *io = user;
+  return io->o.allow_request ? io->o.allow_request(req, message, io->o.allow_request_user) : 0;
+}
+
+static void eio_open(wsio_eio_session *es, const wsio_request *req, void *user) {
+  wsio_sio *io = user;
+  sio_client *c = calloc(1, sizeof(*c));
+  if (!c) {
+    wsio_eio_close(es);
+    return;
+  }
+  c->io = io;
+  c->es = es;
+  size_t qlen = 0;
+  const char *q = req ? wsio_request_query(req, &qlen) : NULL;
+  if (q && qlen && (c->query = malloc(qlen + 1))) {
+    memcpy(c->query, q, qlen);
+    c->query[qlen] = '\0';
+  }
+  wsio_eio_session_set_user(es, c);
+  c->connect_due = sio_now(io) + io->o.connect_timeout_ms;
+  c->flags |= CLIENT_WAITING;
+  c->tprev = io->waiting_tail;
+  if (io->waiting_tail) io->waiting_tail->tnext = c;
+  else io->waiting_head = c;
+  io->waiting_tail = c;
+  sio_schedule(io, c->connect_due);
+}
+
+static void eio_message(wsio_eio_session *es, const uint8_t *data, size_t len, int binary, void *user) {
+  (void)user;
+  sio_client *c = wsio_eio_session_user(es);
+  if (!c || (c->flags & CLIENT_CLOSED)) return;
+  if (binary) on_binary(c, data, len);
+  else on_text(c, data, len);
+}
+
+static void eio_close(wsio_eio_session *es, const char *reason, void *user) {
+  wsio_sio *io = user;
+  sio_client *c = wsio_eio_session_user(es);
+  if (!c) return;
+  wsio_eio_session_set_user(es, NULL);
+  const char *r = c->close_reason ? c->close_reason : reason;
+  c->flags |= CLIENT_CLOSED;
+  waiting_unlink(io, c);
+  partial_free(c->partial);
+  c->partial = NULL;
+  while (c->sockets) sio_socket_close(c->sockets, r);
+  c->tnext = io->grave_clients;
+  io->grave_clients = c;
+}
+
+/* ---- the sweep timer, deferred frees, teardown ----------------------------------- */
+
+static void on_timer(loop_timer *t) {
+  wsio_sio *io = (wsio_sio *)((char *)t - offsetof(wsio_sio, timer));
+  uint64_t now = sio_now(io);
+  /* Node's connectTimeout: close a client that joined no namespace in time. */
+  while (io->waiting_head && io->waiting_head->connect_due <= now) {
+    sio_client *c = io->waiting_head;
+    waiting_unlink(io, c);
+    sio_client_close(c, "forced server close");
+  }
+  sio_deadline *d;
+  while ((d = heap_top(&io->deadlines)) && d->due <= now) sio_deadline_expired(io, d);
+  if (io->next_housekeeping && io->next_housekeeping <= now) sio_recovery_housekeeping(io);
+
+  uint64_t next = UINT64_MAX;
+  if (io->waiting_head) next = io->waiting_head->connect_due;
+  if ((d = heap_top(&io->deadlines)) && d->due < next) next = d->due;
+  if (io->next_housekeeping && io->next_housekeeping < next) next = io->next_housekeeping;
+  if (next != UINT64_MAX) sio_schedule(io, next);
+}
+
+static void reap(wsio_sio *io) {
+  while (io->grave_sockets) {
+    wsio_sio_socket *s = io->grave_sockets;
+    io->grave_sockets = s->cnext;
+    socket_free(s);
+  }
+  while (io->grave_clients) {
+    sio_client *c = io->grave_clients;
+    io->grave_clients = c->tnext;
+    free(c->query);
+    free(c);
+  }
+}
+
+static void on_post(void *arg) {
+  wsio_sio *io = arg;
+  if (io->grave_sockets || io->grave_clients) reap(io);
+}
+
+/* Runs after the Engine.IO server's own teardown (registered before it), which has
+ * closed every session through eio_close already. */
+static void on_destroy(void *arg) {
+  wsio_sio *io = arg;
+  loop_timer_stop(io->loop, &io->timer);
+  reap(io);
+  while (heap_top(&io->deadlines)) {
+    sio_deadline *d = heap_top(&io->deadlines);
+    heap_remove(&io->deadlines, d);
+    if (d->kind == DL_GROUP) sio_group_free((sio_ack_group *)((char *)d - offsetof(sio_ack_group, dl)));
+  }
+  free(io->deadlines.v);
+  sio_recovery_free(io);
+  uint32_t it = 0;
+  void *v;
+  while (map_next(&io->nsps, &it, NULL, NULL, &v)) sio_nsp_free(v);
+  map_free(&io->nsps);
+  free(io);
+}
+
+wsio_sio *wsio_sio_attach(wsio_app *app, const wsio_sio_options *o) {
+  wsio_sio_options defaults;
+  if (!o) {
+    wsio_sio_options_init(&defaults);
+    o = &defaults;
+  }
+  if (!app) return NULL;
+  wsio_sio *io = calloc(1, sizeof(*io));
+  if (!io) return NULL;
+  io->app = app;
+  io->loop = app->loop;
+  io->o = *o;
+  if (!io->o.eio.path) io->o.eio.path = "/socket.io/";
+  io->timer.cb = on_timer;
+  if (!sio_nsp_create(io, "/", 1)) {
+    free(io);
+    return NULL;
+  }
+  /* Registered before the Engine.IO server's hooks, so its teardown (which closes the
+   * sessions through eio_close) runs before ours. */
+  if (app_on_destroy(app, on_destroy, io) != 0) {
+    sio_nsp_free(map_get(&io->nsps, "/", 1));
+    map_free(&io->nsps);
+    free(io);
+    return NULL;
+  }
+  if (app_on_post(app, on_post, io) != 0) return NULL; /* io freed with the app */
+  wsio_eio_handlers h = {.allow_request = eio_allow, .open = eio_open, .message = eio_message, .close = eio_close};
+  io->eio = wsio_eio_attach(app, &io->o.eio, &h, io);
+  /* The caller's strings were copied by the Engine.IO server; do not keep them. */
+  io->o.eio.path = NULL;
+  io->o.eio.cors_origin = NULL;
+  return io->eio ? io : NULL;
+}
