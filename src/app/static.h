@@ -2,7 +2,7 @@
  * demo page at "/", the live stats page at "/stats", the Socket.IO browser client at
  * "/socket.io.min.js" and whatever else the folder holds.
  *
- * Routes are registered per entry of the folder's top level, not as a catch-all "/*":
+ * Routes are registered per entry of the folder's top level, not as a catch-all "/" prefix route:
  * a catch-all GET route would take plain (non-upgrade) requests away from WebSocket
  * routes such as /echo, which must answer them 400/426 themselves (route_find prefers
  * an HTTP route when the request is not an upgrade). A file added to the top level

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "http/chunked.h"
 #include "http/response.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
@@ -362,30 +363,59 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
  * already received). Returns bytes consumed from buf, or 0 when the body is not
  * complete yet (everything must then be kept). Sets *ws when the connection became a
  * WebSocket (the rest of the buffer is WebSocket data). */
-static size_t handle_request(wsio_conn *c, const http_request *h, size_t head_len, const char *buf,
-                             size_t avail, int *ws) {
-  wsio_app *app = c->app;
-  uint64_t blen = 0;
+/* Where the request's body is: Content-Length, chunked (decoded in place), or none.
+ * Returns 1 when complete (body, length and bytes used set), 0 when more bytes are needed, or
+ * an HTTP status to fail with. */
+static int find_body(wsio_app *app, const http_request *h, char *rest, size_t avail, const char **body,
+                     size_t *blen, size_t *used) {
+  const http_header *te = http_header_find(h, "transfer-encoding");
   const http_header *cl = http_header_find(h, "content-length");
-  int bad_length = cl && (http_header_count(h, "content-length") != 1 ||
-                          http_parse_content_length(cl->value, cl->value_len, &blen) < 0);
+  *body = rest;
+  *blen = *used = 0;
+  if (te) {
+    /* RFC 9112 6.3: chunked must be the final coding; with Content-Length it is an
+     * attack vector (request smuggling) and refused. */
+    if (cl || !http_str_ieq("chunked", te->value, te->value_len) || http_header_count(h, "transfer-encoding") != 1)
+      return 501;
+    long r = http_chunked_decode(rest, avail, blen, app->o.max_body_size);
+    if (r == HTTP_CHUNKED_INCOMPLETE) return 0;
+    if (r == HTTP_CHUNKED_TOO_LARGE) return 413;
+    if (r < 0) return 400;
+    *used = (size_t)r;
+    return 1;
+  }
+  uint64_t n = 0;
+  if (cl && (http_header_count(h, "content-length") != 1 || http_parse_content_length(cl->value, cl->value_len, &n) < 0))
+    return 400;
+  if (n > app->o.max_body_size) return 413;
+  if (avail < n) return 0;
+  *blen = *used = (size_t)n;
+  return 1;
+}
+
+static size_t handle_request(wsio_conn *c, const http_request *h, size_t head_len, char *buf, size_t avail,
+                             int *ws) {
+  wsio_app *app = c->app;
   int mismatch = 0;
   route *r = route_find(app, h, &mismatch);
   int is_ws = r && r->is_ws;
-  /* Wait for the whole body before counting or serving (a WebSocket upgrade has none:
-   * what follows its head are frames). */
-  if (!is_ws && !bad_length && blen <= app->o.max_body_size && avail - head_len < blen) return 0;
+  const char *body = NULL;
+  size_t blen = 0, bused = 0;
+  int st = 1;
+  /* A WebSocket upgrade has no body: what follows its head are frames. */
+  if (!is_ws) {
+    st = find_body(app, h, buf + head_len, avail - head_len, &body, &blen, &bused);
+    if (st == 0) return 0; /* wait for the rest; counted when complete */
+  }
   app->st.http_requests_total++;
   if (h->version_major != 1) {
     http_send_error(c, 505, "only HTTP/1.x is supported", NULL);
     return avail;
   }
-  if (http_header_find(h, "transfer-encoding")) {
-    http_send_error(c, 501, "Transfer-Encoding is not supported; send Content-Length", NULL);
-    return avail;
-  }
-  if (bad_length) {
-    http_send_error(c, 400, "invalid Content-Length", NULL);
+  if (st != 1) {
+    http_send_error(c, st, st == 413 ? "request body too large"
+                           : st == 501 ? "unsupported Transfer-Encoding (only chunked)"
+                                       : "invalid request body framing", NULL);
     return avail;
   }
   if (is_ws) {
@@ -396,16 +426,12 @@ static size_t handle_request(wsio_conn *c, const http_request *h, size_t head_le
     if (upgrade(c, r, h)) *ws = 1;
     return head_len;
   }
-  if (blen > app->o.max_body_size) {
-    http_send_error(c, 413, "request body too large", NULL);
-    return avail;
-  }
   if (!r) {
     http_send_error(c, mismatch ? 405 : 404, mismatch ? "method not allowed" : "not found", NULL);
     return avail;
   }
-  serve_http(c, r, h, (const uint8_t *)buf + head_len, (size_t)blen);
-  return head_len + (size_t)blen;
+  serve_http(c, r, h, (const uint8_t *)body, blen);
+  return head_len + bused;
 }
 
 static int aux_append(wsio_conn *c, const uint8_t *p, size_t n) {
@@ -425,7 +451,7 @@ static int aux_append(wsio_conn *c, const uint8_t *p, size_t n) {
 }
 
 /* Parses and serves every complete request in buf[0..n); returns bytes consumed. */
-static size_t serve_buffer(wsio_conn *c, const char *buf, size_t n, int *ws) {
+static size_t serve_buffer(wsio_conn *c, char *buf, size_t n, int *ws) {
   wsio_app *app = c->app;
   size_t off = 0;
   size_t maxh = app->o.max_headers < HTTP_MAX_HEADERS_HARD ? app->o.max_headers : HTTP_MAX_HEADERS_HARD;
@@ -479,7 +505,7 @@ void http_on_data(wsio_conn *c, uint8_t *p, size_t n) {
   int ws = 0;
   http_aux *a = c->aux;
   if (!a || (!a->len && !a->held)) {
-    size_t used = serve_buffer(c, (const char *)p, n, &ws);
+    size_t used = serve_buffer(c, (char *)p, n, &ws);
     if (ws) {
       http_aux_free(c);
       if (used < n && c->state == CONN_WS) ws_on_data(c, p + used, n - used);
