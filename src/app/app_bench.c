@@ -1,10 +1,10 @@
 /* app/app_bench.c — `wsio-server --app bench`: the Socket.IO benchmark app, the same
  * logic as bench/peers/socketio.js so that peers run identical work:
- *   echo(...args)   -> "echo" with the same arguments to the sender (or, when the client
- *                      asked for an ack, the ack with them)
+ *   echo(...args)   -> "echo" with the same arguments to the sender, and the ack with
+ *                      them when the client asked for one
  *   join(room)      -> joins the room
- *   bcast(payload)  -> "bcast" with the payload to the rooms the sender joined (its own
- *                      id room left out), sender included; nothing when it joined none */
+ *   bcast(payload)  -> "bcast" with the payload to every room the sender is in (its own
+ *                      id room too: Node's io.to([...socket.rooms])), sender included */
 #include <string.h>
 
 #include "app/apps.h"
@@ -14,8 +14,8 @@
 
 static void on_echo(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
   (void)ev, (void)u;
+  wsio_sio_emit(s, "echo", a->json, a->json_len, a->bins, a->nbins);
   if (ack.id >= 0) wsio_sio_ack_send(ack, a->json, a->json_len, a->bins, a->nbins);
-  else wsio_sio_emit(s, "echo", a->json, a->json_len, a->bins, a->nbins);
 }
 
 static void on_join(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
@@ -30,7 +30,6 @@ static void on_join(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, 
 }
 
 typedef struct {
-  const char *id;
   char names[MAX_ROOMS][256];
   const char *rooms[MAX_ROOMS];
   size_t n;
@@ -38,7 +37,7 @@ typedef struct {
 
 static void collect(const char *room, void *user) {
   room_list *l = user;
-  if (strcmp(room, l->id) == 0 || l->n == MAX_ROOMS || strlen(room) >= sizeof(l->names[0])) return;
+  if (l->n == MAX_ROOMS || strlen(room) >= sizeof(l->names[0])) return;
   strcpy(l->names[l->n], room);
   l->rooms[l->n] = l->names[l->n];
   l->n++;
@@ -46,7 +45,7 @@ static void collect(const char *room, void *user) {
 
 static void on_bcast(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
   (void)ev, (void)ack, (void)u;
-  room_list l = {.id = wsio_sio_socket_id(s)};
+  room_list l = {.n = 0};
   wsio_sio_socket_rooms(s, collect, &l);
   if (!l.n) return;
   wsio_sio_target t = {.nsp = wsio_sio_socket_nsp(s), .rooms = l.rooms, .nrooms = l.n};

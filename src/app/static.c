@@ -443,7 +443,7 @@ static int add_entries(wsio_app *app, static_site *site, DIR *d) {
   struct dirent *e;
   while ((e = readdir(d))) {
     if (!routable_name(e->d_name)) continue;
-    char full[PATH_MAX], route[256];
+    char full[PATH_MAX], route[sizeof(e->d_name) + 4];
     struct stat st;
     int n = snprintf(full, sizeof(full), "%s/%s", site->root, e->d_name);
     if (n < 0 || (size_t)n >= sizeof(full) || stat(full, &st) < 0) continue;

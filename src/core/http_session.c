@@ -60,10 +60,10 @@ void http_aux_free(wsio_conn *c) {
 /* Answers status with a short text body and closes the connection politely: the
  * write side is shut after the answer and input is discarded until the peer's FIN
  * (closing at once could turn unread input into a RST that destroys the answer). */
-void http_send_error(wsio_conn *c, int status, const char *reason, const char *extra) {
+static void send_error_body(wsio_conn *c, int status, const char *reason, const char *extra, int newline) {
   wsio_app *app = c->app;
   char body[256], head[512];
-  int bl = snprintf(body, sizeof(body), "%s\n", reason ? reason : http_status_text(status));
+  int bl = snprintf(body, sizeof(body), newline ? "%s\n" : "%s", reason ? reason : http_status_text(status));
   if (bl < 0) bl = 0;
   if ((size_t)bl >= sizeof(body)) bl = sizeof(body) - 1;
   size_t hl = http_format_head(head, sizeof(head), status, "text/plain; charset=utf-8", (size_t)bl,
@@ -76,6 +76,10 @@ void http_send_error(wsio_conn *c, int status, const char *reason, const char *e
 }
 
 static void response_done(wsio_conn *c, int keep_alive);
+
+void http_send_error(wsio_conn *c, int status, const char *reason, const char *extra) {
+  send_error_body(c, status, reason, extra, 1);
+}
 
 /* ---- request accessors ----------------------------------------------------------- */
 
@@ -330,7 +334,8 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     if (st != 0) {
       st = st >= 400 && st <= 599 ? st : 403;
       stats_count_handshake_failure(app, st);
-      http_send_error(c, st, why ? why : "refused", NULL);
+      /* The hook's reason is sent exactly as given (Engine.IO clients read it). */
+      send_error_body(c, st, why ? why : "refused", NULL, 0);
       return 0;
     }
   }

@@ -295,8 +295,7 @@ static void session_close(wsio_eio_session *s, const char *reason, int send_clos
   s->state = S_CLOSED;
   if (send_close_packet && s->transport == TRANSPORT_POLLING) queue_text(s, EIO_CLOSE + '0', NULL, 0);
   if (s->get) answer_get(s, 0);
-  if (s->ws) {
-    if (send_close_packet) send_packet(s, EIO_CLOSE + '0', NULL, 0);
+  if (s->ws) { /* Node closes a WebSocket transport without a close packet */
     detach_conn(s->ws);
     wsio_conn_close(s->ws, WSIO_CLOSE_NORMAL, NULL);
     s->ws = NULL;
@@ -371,10 +370,10 @@ static void on_get_abort(wsio_response *res, void *user) {
 
 static void poll_get(wsio_eio_session *s, const wsio_request *req, wsio_response *res) {
   wsio_eio_server *srv = s->srv;
-  if (s->get) { /* overlapping polls: Node answers the first, fails the second, closes */
-    answer_get(s, 0);
+  if (s->get) { /* overlapping polls: Node fails the second, closes the session and
+                   answers the first with a close packet */
     send_error(srv, req, res, ERR_BAD_REQUEST, NULL);
-    session_close(s, "transport error", 0);
+    session_close(s, "transport error", 1);
     return;
   }
   add_cors(srv, req, res);
@@ -403,9 +402,8 @@ static void poll_post(wsio_eio_session *s, const wsio_request *req, wsio_respons
     session_close(s, "transport error", 0);
     return;
   }
-  if (blen > srv->o.max_payload) {
+  if (blen > srv->o.max_payload) { /* refused, but the session goes on (as in Node) */
     wsio_response_send(res, 413, "text/plain; charset=utf-8", "Payload Too Large", 17);
-    session_close(s, "transport error", 0);
     return;
   }
   /* The payload is decoded in place (binary records shrink): work on a copy. */
@@ -551,7 +549,7 @@ static int ws_upgrade(const wsio_request *req, void *user_data, const char **rea
   wsio_eio_session *s = verify(srv, req, 1, &err, &message);
   if (err > 0 || (err == 0 && !s)) {
     *reason = message ? message : err_messages[err];
-    return err == ERR_FORBIDDEN ? 403 : 400;
+    return 400; /* Node's abortUpgrade answers 400 whatever the cause */
   }
   ud->s = s; /* NULL: a new ws-only session is created in ws_open */
   ud->is_probe = s != NULL;
@@ -648,6 +646,13 @@ static void ws_message(wsio_conn *c, const uint8_t *data, size_t len, wsio_opcod
     return;
   }
   if (s->ws != c) return;
+  if (p.type == EIO_MESSAGE && p.len > s->srv->o.max_payload) { /* Node's ws maxPayload */
+    detach_conn(c);
+    s->ws = NULL;
+    wsio_conn_close(c, WSIO_CLOSE_MESSAGE_TOO_BIG, "message too big");
+    session_close(s, "transport error", 0);
+    return;
+  }
   on_packet(s, &p);
 }
 
@@ -689,7 +694,7 @@ static void sweep(loop_timer *t) {
       mark_dirty(s);
     }
     if (s->ping_pending) {
-      if (time_reached(now, s->timeout_due)) session_close(s, "ping timeout", 0);
+      if (time_reached(now, s->timeout_due)) session_close(s, "ping timeout", 1);
     } else if (time_reached(now, s->ping_due)) {
       s->ping_pending = 1;
       s->timeout_due = now + srv->o.ping_timeout_ms;
