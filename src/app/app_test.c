@@ -126,15 +126,18 @@ static size_t rooms_json(wsio_sio_socket *s, char *out, size_t cap) {
   return len;
 }
 
-static void ack_json(wsio_sio_ack ack, const char *value, size_t n) {
+/* Acks with one argument, the JSON value[0..n) (whose placeholders index bins). */
+static void ack_value(wsio_sio_ack ack, const char *value, size_t n, const wsio_span *bins, size_t nbins) {
   if (ack.id < 0) return;
-  char buf[OUT_MAX];
+  static char buf[OUT_MAX];
   if (n + 2 > sizeof(buf)) return;
   buf[0] = '[';
   memcpy(buf + 1, value, n);
   buf[n + 1] = ']';
-  wsio_sio_ack_send(ack, buf, n + 2, NULL, 0);
+  wsio_sio_ack_send(ack, buf, n + 2, bins, nbins);
 }
+
+static void ack_json(wsio_sio_ack ack, const char *value, size_t n) { ack_value(ack, value, n, NULL, 0); }
 
 static void ack_empty(wsio_sio_ack ack) {
   if (ack.id >= 0) wsio_sio_ack_send(ack, "[]", 2, NULL, 0);
@@ -280,7 +283,7 @@ static void ask_done(wsio_sio_socket *s, const wsio_sio_args *answer, int err, v
   (void)s;
   wsio_sio_ack *ack = user;
   if (err == WSIO_ETIMEDOUT) ack_json(*ack, "\"timeout\"", 9);
-  else if (!err && answer) ack_json(*ack, answer->json, answer->json_len);
+  else if (!err && answer) ack_value(*ack, answer->json, answer->json_len, answer->bins, answer->nbins);
   free(ack);
 }
 
