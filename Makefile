@@ -19,8 +19,12 @@ deps:
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
+# The demo page's Socket.IO client is the official bundle from npm (gitignored copy).
+SIO_BUNDLE := node_modules/socket.io-client/dist/socket.io.min.js
+
 build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
+	@if [ -f $(SIO_BUNDLE) ]; then mkdir -p static/vendor && cp -u $(SIO_BUNDLE) $(SIO_BUNDLE).map static/vendor/ 2>/dev/null || cp -u $(SIO_BUNDLE) static/vendor/; fi
 
 run: deps build
 	$(BUILD)/wsio-server --host $(HOST) --port $(PORT)

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # bench/run.sh — runs the same workloads against wsio-server and each available peer
-# (bench/peers/: C++ uWebSockets, uWebSockets.js, Node ws) on this machine and prints
-# medians and ratios vs wsio as a markdown table (also written to results/latest.md).
+# (bench/peers/: C++ uWebSockets, uWebSockets.js, Node ws for the WebSocket workloads;
+# Node socket.io for the Socket.IO ones) on this machine and prints medians and ratios
+# vs wsio as markdown tables (also written to results/latest.md).
 #
 # Each run gets a fresh server pinned to CPU 0 and wsio-bench pinned to CPU 1; servers
 # alternate within a round, rounds repeat (ROUNDS). Every run is bounded (DURATION
 # seconds measured plus warm-up; a hard timeout around each process).
 #
-# Environment: ROUNDS (3), DURATION (5), WARMUP (1), WINDOW (16, broadcast), IDLE_CONNS
-# (10000), IDLE_HOLD (2), SERVERS ("wsio uws-cpp uws-js node-ws"), WORKLOADS ("echo
-# broadcast idle connect"), WSIO_SERVER / WSIO_BENCH (default build/...), NO_BUILD=1 to
-# skip the cmake build, UWS_SRC + USOCKETS_SRC to build the C++ uWebSockets peer.
+# Environment: ROUNDS (3), DURATION (5), WARMUP (1), WINDOW (16, broadcast and
+# sio-broadcast), IDLE_CONNS (10000), IDLE_HOLD (2), SIO_IDLE_CONNS (10000),
+# SIO_POLLING_CONNS (50), SERVERS ("wsio uws-cpp uws-js node-ws socketio"), WORKLOADS
+# ("echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle"),
+# WSIO_SERVER / WSIO_BENCH (default build/...), NO_BUILD=1 to skip the cmake build,
+# UWS_SRC + USOCKETS_SRC to build the C++ uWebSockets peer. The WebSocket workloads run
+# against wsio, uws-cpp, uws-js and node-ws; the sio-* ones against wsio (--app bench)
+# and socketio (bench/peers/socketio.js); a server runs only the workloads it serves.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,8 +26,10 @@ WARMUP=${WARMUP:-1}
 WINDOW=${WINDOW:-16}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 IDLE_HOLD=${IDLE_HOLD:-2}
-SERVERS=${SERVERS:-"wsio uws-cpp uws-js node-ws"}
-WORKLOADS=${WORKLOADS:-"echo broadcast idle connect"}
+SIO_IDLE_CONNS=${SIO_IDLE_CONNS:-10000}
+SIO_POLLING_CONNS=${SIO_POLLING_CONNS:-50}
+SERVERS=${SERVERS:-"wsio uws-cpp uws-js node-ws socketio"}
+WORKLOADS=${WORKLOADS:-"echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle"}
 WSIO_SERVER=${WSIO_SERVER:-$root/build/wsio-server}
 WSIO_BENCH=${WSIO_BENCH:-$root/build/wsio-bench}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -36,6 +43,10 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS + 100)) ]; then
   IDLE_CONNS=$(($(ulimit -n) - 100))
   say "ulimit -n is $(ulimit -n): idle uses $IDLE_CONNS connections"
+fi
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((SIO_IDLE_CONNS + 100)) ]; then
+  SIO_IDLE_CONNS=$(($(ulimit -n) - 100))
+  say "ulimit -n is $(ulimit -n): sio-idle uses $SIO_IDLE_CONNS clients"
 fi
 if [ "$(nproc)" -lt 2 ]; then
   SERVER_CPU=0 BENCH_CPU=0
@@ -59,7 +70,8 @@ node_deps() {
   [ -n "$node_ready" ] && return "$node_ready"
   node_ready=1
   command -v node >/dev/null || return 1
-  if [ ! -d "$here/node_modules/ws" ] || [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
+  if [ ! -d "$here/node_modules/ws" ] || [ ! -d "$here/node_modules/socket.io" ] ||
+    [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
     say "installing the Node peers' packages (npm ci --prefix bench)"
     npm ci --prefix "$here" --no-audit --no-fund >/dev/null 2>&1 || return 1
   fi
@@ -74,7 +86,7 @@ for s in $SERVERS; do
       "$here/peers/uws-cpp/build.sh" >&2 || true
     fi
     if [ -x "$bin" ]; then available+=(uws-cpp); else skip uws-cpp "not built (set UWS_SRC and USOCKETS_SRC, see bench/README.md)"; fi ;;
-  uws-js | node-ws)
+  uws-js | node-ws | socketio)
     if node_deps; then available+=("$s"); else skip "$s" "node or its npm packages are not available"; fi ;;
   *) skip "$s" "unknown server" ;;
   esac
@@ -96,14 +108,18 @@ stop_server() {
 trap 'stop_server; rm -f "$log"' EXIT
 trap 'exit 130' INT TERM
 
-# Starts server $1 on a free port, pinned to SERVER_CPU; sets srv_pid and srv_port.
+# Starts server $1 on a free port, pinned to SERVER_CPU; sets srv_pid and srv_port. $2:
+# the workload (wsio serves the Socket.IO bench app for the sio-* ones).
 start_server() {
   local cmd
   case $1 in
-  wsio) cmd=("$WSIO_SERVER" --host 127.0.0.1 --port 0) ;;
+  wsio)
+    cmd=("$WSIO_SERVER" --host 127.0.0.1 --port 0)
+    case $2 in sio-*) cmd+=(--app bench) ;; esac ;;
   uws-cpp) cmd=("$here/peers/uws-cpp/build/uws-server" 0) ;;
   uws-js) cmd=(node "$here/peers/uws-js.js" 0) ;;
   node-ws) cmd=(node "$here/peers/node-ws.js" 0) ;;
+  socketio) cmd=(node "$here/peers/socketio.js" 0) ;;
   esac
   : >"$log"
   taskset -c "$SERVER_CPU" "${cmd[@]}" 2>"$log" >/dev/null &
@@ -126,6 +142,15 @@ mkdir -p "$here/results"
 raw=$here/results/raw-$(date +%Y%m%d-%H%M%S).jsonl
 : >"$raw"
 
+# Whether server $1 serves workload $2.
+serves() {
+  case $1:$2 in
+  wsio:* | socketio:sio-*) return 0 ;;
+  socketio:* | *:sio-*) return 1 ;;
+  *) return 0 ;;
+  esac
+}
+
 # Runs workload $2 against server $1 in round $3 and appends one JSON record to $raw.
 run_one() {
   local server=$1 work=$2 round=$3 args
@@ -134,9 +159,13 @@ run_one() {
   broadcast) args=(broadcast -c 1000 -s 64 --window "$WINDOW" -t "$DURATION" -w "$WARMUP") ;;
   idle) args=(idle -c "$IDLE_CONNS" -t "$IDLE_HOLD") ;;
   connect) args=(connect -c 64 -t "$DURATION" -w "$WARMUP") ;;
+  sio-echo) args=(sio-echo -c 100 -d 16 -s 32 -t "$DURATION" -w "$WARMUP") ;;
+  sio-broadcast) args=(sio-broadcast -c 1000 -s 64 --window "$WINDOW" -t "$DURATION" -w "$WARMUP") ;;
+  sio-polling) args=(sio-polling -c "$SIO_POLLING_CONNS" -s 32 -t "$DURATION" -w "$WARMUP") ;;
+  sio-idle) args=(sio-idle -c "$SIO_IDLE_CONNS" -t "$IDLE_HOLD") ;;
   *) say "unknown workload $work"; return 0 ;;
   esac
-  start_server "$server" || { echo "{\"server\":\"$server\",\"workload\":\"$work\",\"round\":$round,\"rc\":-1,\"result\":null}" >>"$raw"; return 0; }
+  start_server "$server" "$work" || { echo "{\"server\":\"$server\",\"workload\":\"$work\",\"round\":$round,\"rc\":-1,\"result\":null}" >>"$raw"; return 0; }
   local j0 j1 out rc=0
   j0=$(machine_jiffies)
   out=$(timeout $((${DURATION%.*} + ${WARMUP%.*} + 90)) taskset -c "$BENCH_CPU" "$WSIO_BENCH" "${args[@]}" \
@@ -154,12 +183,15 @@ say "servers: ${available[*]}; workloads: $WORKLOADS; $ROUNDS rounds of ${DURATI
 for round in $(seq "$ROUNDS"); do
   for work in $WORKLOADS; do
     # Rotate the order each round so no server always runs first or last.
-    n=${#available[@]}
+    these=()
+    for s in "${available[@]}"; do serves "$s" "$work" && these+=("$s"); done
+    n=${#these[@]}
     for i in $(seq 0 $((n - 1))); do
-      run_one "${available[$(((i + round - 1) % n))]}" "$work" "$round"
+      run_one "${these[$(((i + round - 1) % n))]}" "$work" "$round"
     done
   done
 done
 
 python3 "$here/summarize.py" "$raw" --skipped "$(printf '%s\n' "${skipped[@]+"${skipped[@]}"}")" \
-  --duration "$DURATION" --window "$WINDOW" --idle-conns "$IDLE_CONNS" | tee "$here/results/latest.md"
+  --duration "$DURATION" --window "$WINDOW" --idle-conns "$IDLE_CONNS" --sio-idle-conns "$SIO_IDLE_CONNS" \
+  --sio-polling-conns "$SIO_POLLING_CONNS" | tee "$here/results/latest.md"

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """bench/summarize.py: turns run.sh's raw JSON lines into the markdown tables of
-results/latest.md: medians per server and workload, and ratios relative to wsio."""
+results/latest.md: medians per server and workload, and ratios relative to wsio; one set
+of tables for the WebSocket workloads, one for the Socket.IO (sio-*) ones."""
 import argparse
 import json
 import os
@@ -10,13 +11,18 @@ import subprocess
 import sys
 import time
 
-SERVERS = ["wsio", "uws-cpp", "uws-js", "node-ws"]
+SERVERS = ["wsio", "uws-cpp", "uws-js", "node-ws", "socketio"]
 NAMES = {
     "wsio": "wsio-server",
     "uws-cpp": "uWebSockets (C++)",
     "uws-js": "uWebSockets.js",
     "node-ws": "Node ws",
+    "socketio": "Node socket.io",
 }
+WS_WORK = ("echo", "broadcast", "idle", "connect")
+SIO_WORK = ("sio-echo", "sio-broadcast", "sio-polling", "sio-idle")
+# The issue's targets for wsio against Node socket.io (ratio of Node's figure to wsio's).
+SIO_TARGETS = {"sio-echo": 10, "sio-broadcast": 20, "sio-polling": 5}
 
 
 def machine():
@@ -38,7 +44,8 @@ def versions(here):
         node = subprocess.run(["node", "-v"], capture_output=True, text=True, timeout=10).stdout.strip()
         if node:
             out.append(f"Node {node}")
-        for pkg, name in (("ws", "ws"), ("@trufflesuite/uws-js-unofficial", "uWebSockets.js")):
+        for pkg, name in (("ws", "ws"), ("@trufflesuite/uws-js-unofficial", "uWebSockets.js"),
+                          ("socket.io", "socket.io"), ("engine.io", "engine.io")):
             with open(os.path.join(here, "node_modules", pkg, "package.json")) as f:
                 out.append(f"{name} {json.load(f)['version']}")
     except (OSError, subprocess.SubprocessError, ValueError, KeyError):
@@ -82,19 +89,31 @@ def main():
     ap.add_argument("--duration", default="5")
     ap.add_argument("--window", default="16")
     ap.add_argument("--idle-conns", default="10000")
+    ap.add_argument("--sio-idle-conns", default="10000")
+    ap.add_argument("--sio-polling-conns", default="50")
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     runs = [r for path in a.raw for r in load(path)]
-    servers = [s for s in SERVERS if any(r["server"] == s for r in runs)]
+    ran = lambda s, works: any(r["server"] == s and r["workload"] in works for r in runs)
+    ws_servers = [s for s in SERVERS if ran(s, WS_WORK)]
+    sio_servers = [s for s in SERVERS if ran(s, SIO_WORK)]
+    servers = [s for s in SERVERS if s in ws_servers or s in sio_servers]
     per_cell = sorted({sum(1 for r in runs if r["server"] == s and r["workload"] == w and r.get("result"))
-                       for s in servers for w in ("echo", "broadcast", "idle", "connect")} - {0})
+                       for s in servers for w in WS_WORK + SIO_WORK} - {0})
     rounds = "/".join(str(n) for n in per_cell) or "0"
     m = {(s, w, k): median(runs, s, w, k) for s in servers
          for w, k in [("echo", "server_cpu_ns_per_msg"), ("echo", "messages_per_s"), ("echo", "rtt_p50_us"),
                       ("echo", "rtt_p99_us"), ("broadcast", "server_cpu_ns_per_delivery"),
                       ("broadcast", "deliveries_per_s"), ("broadcast", "latency_p50_us"),
                       ("broadcast", "latency_p99_us"), ("idle", "rss_per_conn_bytes"),
-                      ("connect", "server_cpu_ns_per_handshake"), ("connect", "handshakes_per_s")]}
+                      ("connect", "server_cpu_ns_per_handshake"), ("connect", "handshakes_per_s"),
+                      ("sio-echo", "server_cpu_ns_per_msg"), ("sio-echo", "messages_per_s"),
+                      ("sio-echo", "rtt_p50_us"), ("sio-echo", "rtt_p99_us"),
+                      ("sio-broadcast", "server_cpu_ns_per_delivery"), ("sio-broadcast", "deliveries_per_s"),
+                      ("sio-broadcast", "latency_p50_us"), ("sio-broadcast", "latency_p99_us"),
+                      ("sio-polling", "server_cpu_ns_per_round_trip"), ("sio-polling", "round_trips_per_s"),
+                      ("sio-polling", "rtt_p50_us"), ("sio-polling", "rtt_p99_us"),
+                      ("sio-idle", "rss_per_conn_bytes")]}
 
     def cell(s, w, k, digits=0, scale=1.0):
         v = m.get((s, w, k))
@@ -108,6 +127,17 @@ def main():
     out.append("")
     out.append(f"Machine: {machine()}. Server pinned to CPU 0, wsio-bench to CPU 1; a fresh server per run; "
                f"median of {rounds} run(s) per cell, {a.duration} s each after a warm-up. {versions(here)}.")
+    if ws_servers:
+        ws_tables(out, ws_servers, runs, cell, m, a)
+    if sio_servers:
+        sio_tables(out, sio_servers, runs, cell, m, a)
+    footer(out, runs, a, here)
+    print("\n".join(out))
+
+
+def ws_tables(out, servers, runs, cell, m, a):
+    out.append("")
+    out.append("### WebSocket")
     out.append("")
     out.append("Server CPU time (utime+stime) per unit of work and RSS per idle connection; lower is better. "
                "× = relative to wsio.")
@@ -157,12 +187,92 @@ def main():
                f"connections (VmRSS after all are open minus before, per connection); connect = 64 concurrent "
                f"connect + handshake + close.")
 
+
+def spread(runs, s, w, k, scale=1, digits=0):
+    vals = [r["result"][k] / scale for r in runs if r["server"] == s and r["workload"] == w
+            and r.get("result") and r["result"].get(k) is not None]
+    return f"{fmt(min(vals), digits)} – {fmt(max(vals), digits)}" if vals else "n/a"
+
+
+def sio_tables(out, servers, runs, cell, m, a):
+    out.append("")
+    out.append("### Socket.IO (bench app: echo / join / bcast on namespace \"/\")")
+    out.append("")
+    out.append("Server CPU time per unit of work and RSS per idle Socket.IO client; lower is better. "
+               "× = relative to wsio.")
+    out.append("")
+    out.append("| server | event echo CPU ns/msg | × | room broadcast CPU ns/delivery | × "
+               "| long-polling CPU µs/round trip | × | idle RSS B/client | × |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for s in servers:
+        row = [NAMES[s]]
+        row += cell(s, "sio-echo", "server_cpu_ns_per_msg")
+        row += cell(s, "sio-broadcast", "server_cpu_ns_per_delivery")
+        row += cell(s, "sio-polling", "server_cpu_ns_per_round_trip", 1, 1000.0)
+        row += cell(s, "sio-idle", "rss_per_conn_bytes")
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    out.append("| server | echo msg/s | × | echo RTT p50 / p99 µs | broadcast deliveries/s | × "
+               "| delivery latency p50 / p99 µs | polling round trips/s | × | round trip p50 / p99 µs |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for s in servers:
+        row = [NAMES[s]]
+        row += cell(s, "sio-echo", "messages_per_s")
+        row.append(f"{fmt(m[(s, 'sio-echo', 'rtt_p50_us')])} / {fmt(m[(s, 'sio-echo', 'rtt_p99_us')])}")
+        row += cell(s, "sio-broadcast", "deliveries_per_s")
+        row.append(f"{fmt(m[(s, 'sio-broadcast', 'latency_p50_us')])} / "
+                   f"{fmt(m[(s, 'sio-broadcast', 'latency_p99_us')])}")
+        row += cell(s, "sio-polling", "round_trips_per_s")
+        row.append(f"{fmt(m[(s, 'sio-polling', 'rtt_p50_us')])} / {fmt(m[(s, 'sio-polling', 'rtt_p99_us')])}")
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    out.append("Spread of the CPU figures across runs (min – max):")
+    out.append("")
+    out.append("| server | echo ns/msg | broadcast ns/delivery | polling µs/round trip | idle B/client |")
+    out.append("|---|---:|---:|---:|---:|")
+    for s in servers:
+        out.append("| " + " | ".join([NAMES[s], spread(runs, s, "sio-echo", "server_cpu_ns_per_msg"),
+                                      spread(runs, s, "sio-broadcast", "server_cpu_ns_per_delivery"),
+                                      spread(runs, s, "sio-polling", "server_cpu_ns_per_round_trip", 1000, 1),
+                                      spread(runs, s, "sio-idle", "rss_per_conn_bytes")]) + " |")
+    # The issue's targets, where both sides were measured.
+    checks = []
+    for w, k, what in (("sio-echo", "server_cpu_ns_per_msg", "event echo"),
+                       ("sio-broadcast", "server_cpu_ns_per_delivery", "room broadcast"),
+                       ("sio-polling", "server_cpu_ns_per_round_trip", "long-polling")):
+        ws, node = m.get(("wsio", w, k)), m.get(("socketio", w, k))
+        if ws and node:
+            x = node / ws
+            checks.append(f"{what} {x:.1f}× (target ≥ {SIO_TARGETS[w]}×: {'met' if x >= SIO_TARGETS[w] else 'NOT met'})")
+    rss = m.get(("wsio", "sio-idle", "rss_per_conn_bytes"))
+    if rss is not None:
+        checks.append(f"idle client {rss:,.0f} B (target ≤ 1,024 B: {'met' if rss <= 1024 else 'NOT met'})")
+    raw, sio = m.get(("wsio", "broadcast", "server_cpu_ns_per_delivery")), \
+        m.get(("wsio", "sio-broadcast", "server_cpu_ns_per_delivery"))
+    if raw and sio:
+        checks.append(f"wsio Socket.IO room broadcast {sio:,.0f} ns/delivery vs. its raw /broadcast {raw:,.0f} "
+                      f"ns/delivery = {sio / raw:.2f}× (target ≤ 1.5×: {'met' if sio / raw <= 1.5 else 'NOT met'})")
+    if checks:
+        out.append("")
+        out.append("Against the targets (Node socket.io's figure ÷ wsio's): " + "; ".join(checks) + ".")
+    out.append("")
+    out.append(f"Workloads: event echo = 100 clients (WebSocket transport) × 16 events in flight, "
+               f"42[\"echo\",\"<32 chars>\"] answered by 42[\"echo\",<same>]; room broadcast = 1,000 clients in "
+               f"room \"bench\", one publishing 42[\"bcast\",\"<64 chars>\"] with at most {a.window} messages "
+               f"outstanding, every client (publisher included) receiving each; long-polling = "
+               f"{int(a.sio_polling_conns):,} clients × 1 echo round trip at a time (POST the event, GET the reply; "
+               f"two keep-alive connections each); idle = {int(a.sio_idle_conns):,} clients connected to \"/\" "
+               f"(VmRSS after all are open minus before, per client).")
+
+
+def footer(out, runs, a, here):
+
     # What else ran on the machine: all CPUs' busy time minus the server's and ours.
     other = {}
     for r in runs:
         res = r.get("result") or {}
         # idle's CPU window covers only the hold, not the busy opening phase: leave it out.
-        if r["workload"] != "idle" and "machine_busy_pct" in r and "server_cpu_pct" in res \
+        if r["workload"] not in ("idle", "sio-idle") and "machine_busy_pct" in r and "server_cpu_pct" in res \
                 and "client_cpu_pct" in res:
             other.setdefault(r["server"], []).append(
                 r["machine_busy_pct"] - res["server_cpu_pct"] - res["client_cpu_pct"])
@@ -190,7 +300,7 @@ def main():
         if r["rc"] != 0:
             errs = {k: v for k, v in res.items() if k in (
                 "verify_errors", "lost", "out_of_order", "connect_failures", "handshake_failures",
-                "closed_by_server", "protocol_errors") and v}
+                "closed_by_server", "protocol_errors", "socketio_errors", "http_errors", "clients_failed") and v}
             problems.append(f"- {NAMES.get(r['server'], r['server'])}, {r['workload']}, round {r['round']}: "
                             f"exit {r['rc']}" + (f" ({', '.join(f'{k} {v:g}' for k, v in errs.items())})" if errs
                                                   else ""))
@@ -204,7 +314,6 @@ def main():
         out.append("Skipped: " + "; ".join(skipped) + ".")
     out.append("")
     out.append("Raw results: " + ", ".join(os.path.relpath(p, os.path.dirname(here)) for p in a.raw))
-    print("\n".join(out))
 
 
 if __name__ == "__main__":

@@ -91,8 +91,18 @@ typedef struct wsio_app_options {
   unsigned handshake_timeout_ms;  /* time to receive a full request head, default 10000 */
   unsigned close_timeout_ms;      /* wait for the peer's close / TCP FIN, default 5000 */
   unsigned shutdown_timeout_ms;   /* graceful shutdown bound, default 5000 */
-  int handle_signals;             /* 1 (default): SIGINT/SIGTERM start a graceful shutdown */
+  int handle_signals;             /* 1 (default): SIGINT/SIGTERM start a graceful shutdown,
+                                     SIGHUP calls on_reload */
+  /* Optional: SIGHUP arrived (with handle_signals), e.g. to reopen log files. */
+  void (*on_reload)(wsio_app *app, void *user);
+  /* Optional: events worth a log line (abnormal closes, protocol errors, timeouts,
+   * dropped slow consumers, listener errors), one call per event, msg borrowed. */
+  void (*log)(int level, const char *msg, void *user);
+  void *hooks_user; /* passed to on_reload and log */
 } wsio_app_options;
+
+/* Levels passed to wsio_app_options.log. */
+enum { WSIO_LOG_DEBUG = 0, WSIO_LOG_INFO = 1, WSIO_LOG_WARN = 2, WSIO_LOG_ERROR = 3 };
 
 void wsio_app_options_init(wsio_app_options *opts);
 

@@ -44,11 +44,12 @@ int bench_loop_init(bench_loop *l, const char *url, const char *default_path, ui
                     void *ctx) {
   memset(l, 0, sizeof *l);
   l->epfd = -1;
-  if (strncmp(url, "ws://", 5) != 0) {
-    fprintf(stderr, "wsio-bench: --url must start with ws:// (got %s)\n", url);
+  size_t scheme = strncmp(url, "ws://", 5) == 0 ? 5 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
+  if (!scheme) {
+    fprintf(stderr, "wsio-bench: --url must start with ws:// or http:// (got %s)\n", url);
     return -1;
   }
-  const char *host = url + 5;
+  const char *host = url + scheme;
   size_t hlen = strcspn(host, ":/");
   const char *rest = host + hlen;
   long port = 80;
@@ -224,6 +225,16 @@ void bench_frame_end(bench_conn *c, uint8_t *payload, size_t n) {
   proto_mask(payload, n, payload - 4);
 }
 
+void bench_write(bench_conn *c, const void *p, size_t n) {
+  if (reserve_out(c, n) != 0) {
+    fprintf(stderr, "wsio-bench: out of memory\n");
+    exit(1);
+  }
+  memcpy(c->wbuf + c->wlen, p, n);
+  c->wlen += n;
+  mark_dirty(c);
+}
+
 static void queue_control(bench_conn *c, uint8_t opcode, const uint8_t *p, size_t n) {
   uint8_t *out = bench_frame_begin(c, opcode, n);
   memcpy(out, p, n);
@@ -249,6 +260,10 @@ static void flush(bench_conn *c) {
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (c->state == ST_CLOSING) {
       end_conn(c, BC_END_CLOSE_DONE);
+      return;
+    }
+    if (c->loop->raw) {
+      end_conn(c, BC_END_EOF);
       return;
     }
     c->loop->n.server_closed++;
@@ -511,6 +526,11 @@ static void on_readable(bench_conn *c) {
   l->now = now_ns();
   if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
   if (r <= 0) {
+    if (l->raw) {
+      if (r < 0) bench_note(l, "connection %u: %s", c->id, strerror(errno));
+      end_conn(c, BC_END_EOF);
+      return;
+    }
     if (c->state == ST_CLOSING) {
       end_conn(c, BC_END_CLOSE_DONE);
       return;
@@ -527,12 +547,16 @@ static void on_readable(bench_conn *c) {
   l->n.reads++;
   have += (size_t)r;
   size_t used = 0;
-  if (c->state == ST_HANDSHAKE) {
+  if (l->raw) {
+    long k = l->h.on_data(c, buf, have);
+    if (k < 0 || c->state == ST_DEAD) return;
+    used = (size_t)k;
+  } else if (c->state == ST_HANDSHAKE) {
     long h = handshake_parse(c, buf, have);
     if (h < 0) return;
     used = (size_t)h;
   }
-  if (c->state == ST_OPEN || c->state == ST_CLOSING) {
+  if (!l->raw && (c->state == ST_OPEN || c->state == ST_CLOSING)) {
     long k = parse_frames(c, buf + used, have - used);
     if (k < 0) return;
     used += (size_t)k;
@@ -571,7 +595,18 @@ static void on_event(bench_conn *c, uint32_t events) {
       end_conn(c, BC_END_CONNECT_FAIL);
       return;
     }
-    if (events & EPOLLOUT) start_handshake(c);
+    if (!(events & EPOLLOUT)) return;
+    if (c->loop->raw) {
+      bench_loop *l = c->loop;
+      c->state = ST_OPEN;
+      c->t_open = now_ns();
+      l->pending--;
+      l->n.opened++;
+      set_events(c, EPOLLIN);
+      if (l->h.on_open) l->h.on_open(c);
+    } else {
+      start_handshake(c);
+    }
     return;
   }
   if (events & EPOLLOUT) flush(c);

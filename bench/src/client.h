@@ -6,7 +6,11 @@
  * Upgrade, Sec-WebSocket-Accept), client framing (every frame masked), parsing server
  * frames, answering pings and close frames, and corked writes (frames queued while
  * handling one batch of events go out in one write per connection at the end of it).
- * Must not know what a mode measures: modes get open / message / close callbacks. */
+ * Must not know what a mode measures: modes get open / message / close callbacks.
+ *
+ * A loop can also run raw connections (bench_loop.raw, for the Socket.IO long-polling
+ * mode's HTTP/1.1): no WebSocket handshake or framing; on_open right after the TCP
+ * connect, on_data with the bytes as they come, bench_write to queue output. */
 #ifndef BENCH_CLIENT_H
 #define BENCH_CLIENT_H
 
@@ -27,6 +31,8 @@ enum {
   BC_END_HANDSHAKE_FAIL,
   BC_END_SERVER_CLOSED, /* the server closed (close frame or EOF) without being asked */
   BC_END_PROTOCOL,      /* the server broke RFC 6455 or the connection failed mid-way */
+  BC_END_EOF,           /* raw loops only: the server closed the connection (not counted
+                           here; the mode decides whether that was an error) */
 };
 
 typedef struct {
@@ -34,6 +40,9 @@ typedef struct {
   /* A complete data message (text or binary), payload borrowed for the call. */
   void (*on_message)(bench_conn *c, int opcode, const uint8_t *p, size_t n);
   void (*on_close)(bench_conn *c, int why);
+  /* Raw loops only: the unparsed input p[0..n). Returns the bytes used (the rest is kept
+   * and offered again with more after the next read), or -1 when c has ended. */
+  long (*on_data)(bench_conn *c, const uint8_t *p, size_t n);
 } bench_handlers;
 
 struct bench_conn {
@@ -43,6 +52,7 @@ struct bench_conn {
   uint8_t state;
   uint8_t dirty;    /* on the loop's flush list (which also frees ended connections) */
   uint8_t frag_op;  /* opcode of a fragmented message being assembled, else 0 */
+  uint8_t ust;      /* free for the layer above (the Socket.IO client's state) */
   uint32_t events;  /* the epoll events registered for fd */
   uint64_t t_start; /* when connect() was called */
   uint64_t t_open;  /* when the handshake completed */
@@ -84,10 +94,12 @@ struct bench_loop {
   bench_counters n;
   unsigned errors_printed;
   uint32_t open_next, open_end, open_max; /* bench_open's progress */
+  int raw;     /* raw connections: no WebSocket handshake or framing (set after init) */
+  void *layer; /* free for a protocol layer between the loop and the mode (sio.c) */
 };
 
-/* Parses ws://HOST[:PORT][/PATH] (HOST an IPv4 literal or localhost); default_path is
- * used when the URL has none. Returns 0, or -1 with a message on stderr. */
+/* Parses ws://HOST[:PORT][/PATH] or http://... (HOST an IPv4 literal or localhost);
+ * default_path is used when the URL has none. Returns 0, or -1 with a message on stderr. */
 int bench_loop_init(bench_loop *l, const char *url, const char *default_path, uint32_t nsrc, bench_handlers h,
                     void *ctx);
 void bench_loop_free(bench_loop *l);
@@ -101,6 +113,9 @@ bench_conn *bench_connect(bench_loop *l, uint32_t id);
  * call that queues on c. */
 uint8_t *bench_frame_begin(bench_conn *c, uint8_t opcode, size_t n);
 void bench_frame_end(bench_conn *c, uint8_t *payload, size_t n);
+
+/* Queues n raw bytes (raw loops). */
+void bench_write(bench_conn *c, const void *p, size_t n);
 
 /* Queues a close frame with code 1000; the server's close frame then ends c with
  * BC_END_CLOSE_DONE. */

@@ -28,13 +28,30 @@ static void usage(FILE *f) {
              "             per connection (VmRSS before connecting vs. after all are open).\n"
              "  connect    -c at a time: connect, handshake, close frame, repeat. Prints handshakes/s.\n"
              "\n"
+             "Socket.IO modes (Engine.IO v4 / Socket.IO v5, namespace \"/\", against a server running\n"
+             "the bench app: wsio-server --app bench or bench/peers/socketio.js):\n"
+             "  sio-echo       -c clients (WebSocket transport) keep -d events 42[\"echo\",\"<-s chars>\"]\n"
+             "                 in flight each; the reply 42[\"echo\",<same>] (with --ack: the ack) is\n"
+             "                 checked. Prints messages/s, RTT, server CPU per message.\n"
+             "  sio-broadcast  -c clients join room \"bench\"; client 0 publishes 42[\"bcast\",\"<-s chars:\n"
+             "                 seq, time, pattern>\"] paced like broadcast; every client gets each one.\n"
+             "                 Prints deliveries/s, latency, lost / out of order, CPU per delivery.\n"
+             "  sio-idle       holds -c Socket.IO clients (answering pings) -t seconds; with --pid, the\n"
+             "                 server's RSS per client.\n"
+             "  sio-polling    -c clients on the long-polling transport (two keep-alive connections\n"
+             "                 each, GET and POST), each doing one echo round trip at a time. Prints\n"
+             "                 round trips/s, RTT, server CPU per round trip.\n"
+             "\n"
              "options:\n"
              "  --url ws://HOST:PORT/PATH  server (default ws://127.0.0.1:9001; path defaults to\n"
-             "                             /broadcast for broadcast, /echo otherwise)\n"
+             "                             /broadcast for broadcast, /echo otherwise; /socket.io/\n"
+             "                             for the sio-* modes; http:// works too)\n"
              "  -c N         connections / subscribers / concurrency (defaults: echo 100,\n"
-             "               broadcast 1000, idle 10000, connect 64)\n"
-             "  -d N         echo: messages in flight per connection (16)\n"
-             "  -s BYTES     payload size (32; broadcast 64, at least 16)\n"
+             "               broadcast 1000, idle 10000, connect 64; sio-echo 100, sio-broadcast\n"
+             "               1000, sio-idle 10000, sio-polling 50)\n"
+             "  -d N         echo, sio-echo: messages in flight per connection (16)\n"
+             "  -s BYTES     payload size (32; broadcast 64, at least 16); sio-*: characters of\n"
+             "               the JSON string payload (32; sio-broadcast 64, at least 32)\n"
              "  -t SECONDS   measured time, after the warm-up (5)\n"
              "  -w SECONDS   warm-up before measuring (1)\n"
              "  --rate R     broadcast: publish R messages/s (default: window-limited)\n"
@@ -46,6 +63,7 @@ static void usage(FILE *f) {
              "               idle, its RSS per connection\n"
              "  --sources N  spread connections over source addresses 127.0.0.2..127.0.0.(N+1) (32)\n"
              "  --pending N  connections being opened at a time (256)\n"
+             "  --ack        sio-echo: emit with an ack id; the server answers with the ack\n"
              "  --json       one JSON object on one line instead of text\n"
              "  -h, --help   this text\n"
              "\n"
@@ -98,11 +116,22 @@ int main(int argc, char **argv) {
     run = mode_idle, conns = 10000;
   else if (strcmp(o.mode, "connect") == 0)
     run = mode_connect, conns = 64;
+  else if (strcmp(o.mode, "sio-echo") == 0)
+    run = mode_sio_echo, conns = 100;
+  else if (strcmp(o.mode, "sio-broadcast") == 0)
+    run = mode_sio_broadcast, conns = 1000;
+  else if (strcmp(o.mode, "sio-idle") == 0)
+    run = mode_sio_idle, conns = 10000;
+  else if (strcmp(o.mode, "sio-polling") == 0)
+    run = mode_sio_polling, conns = 50;
   if (!run) {
-    fprintf(stderr, "wsio-bench: unknown mode '%s' (echo, broadcast, idle, connect)\n", o.mode);
+    fprintf(stderr,
+            "wsio-bench: unknown mode '%s' (echo, broadcast, idle, connect, sio-echo, sio-broadcast, sio-idle, "
+            "sio-polling)\n",
+            o.mode);
     return 1;
   }
-  enum { OPT_URL = 256, OPT_RATE, OPT_WINDOW, OPT_DRAIN, OPT_PID, OPT_SOURCES, OPT_PENDING, OPT_JSON };
+  enum { OPT_URL = 256, OPT_RATE, OPT_WINDOW, OPT_DRAIN, OPT_PID, OPT_SOURCES, OPT_PENDING, OPT_JSON, OPT_ACK };
   static const struct option longs[] = {
       {"url", required_argument, 0, OPT_URL},
       {"rate", required_argument, 0, OPT_RATE},
@@ -112,6 +141,7 @@ int main(int argc, char **argv) {
       {"sources", required_argument, 0, OPT_SOURCES},
       {"pending", required_argument, 0, OPT_PENDING},
       {"json", no_argument, 0, OPT_JSON},
+      {"ack", no_argument, 0, OPT_ACK},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0},
   };
@@ -134,6 +164,7 @@ int main(int argc, char **argv) {
     case OPT_SOURCES: bad = parse_num(optarg, 0, 250, &v), o.nsrc = (uint32_t)v; break;
     case OPT_PENDING: bad = parse_num(optarg, 1, 1e6, &v), o.pending = (uint32_t)v; break;
     case OPT_JSON: o.json = 1; break;
+    case OPT_ACK: o.ack = 1; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 1;
     }
@@ -148,10 +179,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   o.conns = (uint32_t)conns;
-  o.size = size >= 0 ? (size_t)size : (run == mode_broadcast ? 64 : 32);
+  o.size = size >= 0 ? (size_t)size : (run == mode_broadcast || run == mode_sio_broadcast ? 64 : 32);
+  uint64_t fds = run == mode_sio_polling ? 2ULL * o.conns : o.conns; /* a GET and a POST connection each */
   signal(SIGPIPE, SIG_IGN);
   uint64_t nofile = raise_nofile();
-  if (o.conns + 64 > nofile) {
+  if (fds + 64 > nofile) {
     fprintf(stderr, "wsio-bench: -c %u needs more file descriptors than the limit (%llu); raise ulimit -n\n",
             o.conns, (unsigned long long)nofile);
     return 1;

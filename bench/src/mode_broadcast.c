@@ -12,18 +12,35 @@
  * Lost = published x subscribers - deliveries, counted after publishing stops and the
  * stragglers have arrived: the drain ends when every message is complete, or nothing
  * arrived for --drain seconds, or after DRAIN_CAP x --drain in all. Out of order = a delivery whose sequence
- * number is not above the highest that subscriber has seen. */
+ * number is not above the highest that subscriber has seen.
+ *
+ * sio-broadcast is the same over Socket.IO (sio.h): every client emits
+ * 42["join","bench"] and then 42["echo","joined"], whose reply proves the join was
+ * handled (a socket's events are handled in order), and publishing starts once all have
+ * joined. Client 0 publishes 42["bcast","<text>"], the text being the sequence number
+ * and the send time in 16 hex digits each, then a pattern from the sequence number (-s
+ * characters in all); the bench app sends 42["bcast","<the same>"] to the room, so to
+ * every client, publisher included. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hist.h"
 #include "modes.h"
+#include "sio.h"
 
 #define STALL_NS 2000000000ULL
 #define DRAIN_CAP 5
 #define RATE_RING (1u << 18)
 #define PATTERN_SALT 0xB0ADCA57ULL
 #define HEADER_BYTES 16
+#define SIO_HEADER_CHARS 32 /* two 16-digit hex fields */
+#define LIT(s) (sizeof(s) - 1)
+
+static const char BCAST_HEAD[] = "[\"bcast\",\"";
+static const char JOIN_EVENT[] = "[\"join\",\"bench\"]";
+static const char JOINED_EVENT[] = "[\"echo\",\"joined\"]";
+static const char TAIL[] = "\"]";
 
 typedef struct {
   uint64_t seq; /* which message this slot tracks now */
@@ -43,6 +60,9 @@ typedef struct {
   uint64_t last_delivery; /* when the latest delivery arrived */
   uint64_t rate_t0;       /* rate pacing starts here, from message 0 */
   int publishing, measuring, draining;
+  int sio;           /* sio-broadcast */
+  sio_layer sl;      /* its Socket.IO layer */
+  uint64_t joined;   /* sio: clients whose join was confirmed */
   hist lat;
 } bc_state;
 
@@ -62,12 +82,24 @@ static void publish(bc_state *s, bench_loop *l) {
   sl->seq = seq;
   sl->t_pub = t;
   sl->cnt = 0;
+  (void)l;
+  if (s->sio) {
+    size_t len = LIT(BCAST_HEAD) + n + LIT(TAIL);
+    uint8_t *p = sio_emit_begin(s->publisher, len);
+    char *q = (char *)p;
+    memcpy(q, BCAST_HEAD, LIT(BCAST_HEAD)), q += LIT(BCAST_HEAD);
+    sio_hex_put(q, seq);
+    sio_hex_put(q + 16, t);
+    sio_text_fill(q + SIO_HEADER_CHARS, n - SIO_HEADER_CHARS, seq ^ PATTERN_SALT);
+    memcpy(q + n, TAIL, LIT(TAIL));
+    sio_emit_end(s->publisher, p, len);
+    return;
+  }
   uint8_t *p = bench_frame_begin(s->publisher, OP_BINARY, n);
   proto_put64(p, seq);
   proto_put64(p + 8, t);
   proto_pattern_fill(p + HEADER_BYTES, n - HEADER_BYTES, seq ^ PATTERN_SALT);
   bench_frame_end(s->publisher, p, n);
-  (void)l;
 }
 
 static void pump(bench_loop *l) {
@@ -96,21 +128,11 @@ static void tick(bench_loop *l) {
   pump(l);
 }
 
-static void on_message(bench_conn *c, int opcode, const uint8_t *p, size_t n) {
+/* Counts a checked delivery of message seq, sent at t_pub, to subscriber c. */
+static void deliver(bench_conn *c, uint64_t seq, uint64_t t_pub) {
   bench_loop *l = c->loop;
   bc_state *s = l->ctx;
   uint32_t id = c->id;
-  if (opcode != OP_BINARY || n != s->o->size) {
-    s->verify_errors++;
-    bench_note(l, "broadcast: subscriber %u got opcode %d with %zu bytes", id, opcode, n);
-    return;
-  }
-  uint64_t seq = proto_get64(p), t_pub = proto_get64(p + 8);
-  if (seq >= s->published || !proto_pattern_check(p + HEADER_BYTES, n - HEADER_BYTES, seq ^ PATTERN_SALT)) {
-    s->verify_errors++;
-    bench_note(l, "broadcast: subscriber %u got a corrupt message (seq %llu)", id, (unsigned long long)seq);
-    return;
-  }
   s->recv_count[id]++;
   s->deliveries++;
   s->last_delivery = l->now;
@@ -126,9 +148,57 @@ static void on_message(bench_conn *c, int opcode, const uint8_t *p, size_t n) {
   if (sl->seq == seq && ++sl->cnt >= s->alive && seq == s->done_upto) advance(s);
 }
 
+static void on_message(bench_conn *c, int opcode, const uint8_t *p, size_t n) {
+  bench_loop *l = c->loop;
+  bc_state *s = l->ctx;
+  uint32_t id = c->id;
+  if (opcode != OP_BINARY || n != s->o->size) {
+    s->verify_errors++;
+    bench_note(l, "broadcast: subscriber %u got opcode %d with %zu bytes", id, opcode, n);
+    return;
+  }
+  uint64_t seq = proto_get64(p), t_pub = proto_get64(p + 8);
+  if (seq >= s->published || !proto_pattern_check(p + HEADER_BYTES, n - HEADER_BYTES, seq ^ PATTERN_SALT)) {
+    s->verify_errors++;
+    bench_note(l, "broadcast: subscriber %u got a corrupt message (seq %llu)", id, (unsigned long long)seq);
+    return;
+  }
+  deliver(c, seq, t_pub);
+}
+
+/* sio-broadcast: p[0..n) follows "42". */
+static void on_event(bench_conn *c, const uint8_t *p, size_t n) {
+  bench_loop *l = c->loop;
+  bc_state *s = l->ctx;
+  size_t sz = s->o->size;
+  if (n == LIT(JOINED_EVENT) && memcmp(p, JOINED_EVENT, n) == 0) {
+    s->joined++;
+    return;
+  }
+  const char *q = (const char *)p + LIT(BCAST_HEAD);
+  uint64_t seq = 0, t_pub = 0;
+  if (n != LIT(BCAST_HEAD) + sz + LIT(TAIL) || memcmp(p, BCAST_HEAD, LIT(BCAST_HEAD)) != 0 ||
+      memcmp(q + sz, TAIL, LIT(TAIL)) != 0 || sio_hex_get(q, &seq) != 0 || sio_hex_get(q + 16, &t_pub) != 0 ||
+      seq >= s->published || !sio_text_check(q + SIO_HEADER_CHARS, sz - SIO_HEADER_CHARS, seq ^ PATTERN_SALT)) {
+    s->verify_errors++;
+    bench_note(l, "sio-broadcast: client %u got an unexpected or corrupt event: %.*s%s", c->id,
+               (int)(n > 100 ? 100 : n), (const char *)p, n > 100 ? "..." : "");
+    return;
+  }
+  deliver(c, seq, t_pub);
+}
+
+static void on_ack(bench_conn *c, const uint8_t *p, size_t n) {
+  bc_state *s = c->loop->ctx;
+  s->verify_errors++;
+  bench_note(c->loop, "sio-broadcast: client %u got an ack it did not ask for: %.*s", c->id, (int)(n > 80 ? 80 : n),
+             (const char *)p);
+}
+
 static void on_close(bench_conn *c, int why) {
   bc_state *s = c->loop->ctx;
   if (why == BC_END_CONNECT_FAIL || why == BC_END_HANDSHAKE_FAIL) return;
+  if (s->sio && c->ust != SIO_CONNECTED) return; /* never counted as alive */
   if (c == s->publisher) s->publisher = NULL;
   if (s->alive) s->alive--;
   advance(s);
@@ -148,12 +218,18 @@ static int drained(bench_loop *l) {
 
 static int no_publisher(bench_loop *l) { return ((bc_state *)l->ctx)->publisher == NULL; }
 
-int mode_broadcast(const bench_opts *o, report *r) {
-  if (o->size < HEADER_BYTES) {
-    fprintf(stderr, "wsio-bench: broadcast needs -s >= %d (sequence number + timestamp)\n", HEADER_BYTES);
+static int all_joined(bench_loop *l) {
+  bc_state *s = l->ctx;
+  return s->joined >= s->alive || !s->publisher;
+}
+
+static int run_broadcast(const bench_opts *o, report *r, int sio) {
+  size_t min = sio ? SIO_HEADER_CHARS : HEADER_BYTES;
+  if (o->size < min) {
+    fprintf(stderr, "wsio-bench: %s needs -s >= %zu (sequence number + timestamp)\n", o->mode, min);
     return 1;
   }
-  bc_state s = {.o = o};
+  bc_state s = {.o = o, .sio = sio};
   uint64_t ring = RATE_RING;
   if (o->rate <= 0)
     for (ring = 1024; ring < 2ULL * o->window;) ring *= 2;
@@ -164,17 +240,38 @@ int mode_broadcast(const bench_opts *o, report *r) {
   for (uint64_t i = 0; s.ring && i < ring; i++) s.ring[i].seq = UINT64_MAX;
   bench_loop l;
   bench_handlers h = {.on_open = on_open, .on_message = on_message, .on_close = on_close};
+  sio_handlers sh = {.on_connect = on_open, .on_event = on_event, .on_ack = on_ack, .on_close = on_close};
   if (!s.ring || !s.recv_count || !s.next_seq ||
-      bench_loop_init(&l, o->url, "/broadcast", o->nsrc, h, &s) != 0)
+      (sio ? sio_loop_init(&l, &s.sl, o->url, o->nsrc, sh, &s)
+           : bench_loop_init(&l, o->url, "/broadcast", o->nsrc, h, &s)) != 0)
     return 1;
   hist_reset(&s.lat);
 
   /* Everyone subscribes before the first message, so every subscriber expects all. */
-  uint32_t opened = bench_open(&l, 0, o->conns, o->pending, open_deadline(o->conns));
+  uint64_t deadline = open_deadline(o->conns);
+  uint32_t opened = sio ? sio_open(&l, o->conns, o->pending, deadline)
+                        : bench_open(&l, 0, o->conns, o->pending, deadline);
   if (opened < o->conns || !s.publisher) {
     fprintf(stderr, "wsio-bench: only %u of %u subscribers connected\n", opened, o->conns);
     bench_loop_free(&l);
     return 1;
+  }
+  if (sio) {
+    for (bench_conn *c = l.all; c; c = c->next_all) {
+      uint8_t *p = sio_emit_begin(c, LIT(JOIN_EVENT));
+      memcpy(p, JOIN_EVENT, LIT(JOIN_EVENT));
+      sio_emit_end(c, p, LIT(JOIN_EVENT));
+      p = sio_emit_begin(c, LIT(JOINED_EVENT));
+      memcpy(p, JOINED_EVENT, LIT(JOINED_EVENT));
+      sio_emit_end(c, p, LIT(JOINED_EVENT));
+    }
+    bench_loop_run(&l, deadline, 10, all_joined, NULL);
+    if (s.joined < o->conns || !s.publisher) {
+      fprintf(stderr, "wsio-bench: only %llu of %u clients confirmed joining the room\n",
+              (unsigned long long)s.joined, o->conns);
+      bench_loop_free(&l);
+      return 1;
+    }
   }
   int tick_ms = o->rate > 0 ? 1 : 10;
   s.publishing = 1;
@@ -201,10 +298,10 @@ int mode_broadcast(const bench_opts *o, report *r) {
   for (uint32_t i = 0; i < o->conns; i++)
     if (s.recv_count[i] < s.published) lost += s.published - s.recv_count[i];
   double secs = (double)(b.wall_ns - a.wall_ns) / 1e9;
-  report_str(r, "mode", NULL, "broadcast");
+  report_str(r, "mode", NULL, sio ? "sio-broadcast" : "broadcast");
   report_str(r, "url", "url", o->url);
   report_num(r, "subscribers", "subscribers", o->conns, 0, NULL);
-  report_num(r, "size", "payload", (double)o->size, 0, "B");
+  report_num(r, "size", sio ? "payload (JSON string)" : "payload", (double)o->size, 0, sio ? "chars" : "B");
   if (o->rate > 0)
     report_num(r, "rate", "publish rate (target)", o->rate, 0, "msg/s");
   else
@@ -223,10 +320,13 @@ int mode_broadcast(const bench_opts *o, report *r) {
   report_num(r, "lost", "lost (after drain)", (double)lost, 0, NULL);
   report_num(r, "out_of_order", "out of order", (double)s.out_of_order, 0, NULL);
   report_num(r, "verify_errors", "verification errors", (double)s.verify_errors, 0, NULL);
-  uint64_t errs = report_conn_errors(r, &l) + lost + s.out_of_order + s.verify_errors + (alive < o->conns);
+  uint64_t errs = (sio ? sio_report(r, &s.sl) : 0) + report_conn_errors(r, &l) + lost + s.out_of_order + s.verify_errors + (alive < o->conns);
   bench_loop_free(&l);
   free(s.ring);
   free(s.recv_count);
   free(s.next_seq);
   return errs ? 2 : 0;
 }
+
+int mode_broadcast(const bench_opts *o, report *r) { return run_broadcast(o, r, 0); }
+int mode_sio_broadcast(const bench_opts *o, report *r) { return run_broadcast(o, r, 1); }

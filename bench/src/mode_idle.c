@@ -1,10 +1,14 @@
 /* bench/src/mode_idle.c — idle: open -c connections, then hold them for -t seconds
  * without sending (pings are still answered). With --pid: the server's RSS
  * (/proc/PID/status VmRSS) before the first connection and SETTLE_NS after the last one
- * opened, divided by the connections, and the server's CPU use while they sit idle. */
+ * opened, divided by the connections, and the server's CPU use while they sit idle.
+ *
+ * sio-idle does the same with Socket.IO clients (sio.h): each has joined "/" before it
+ * counts as open, and answers the server's pings while held. */
 #include <stdio.h>
 
 #include "modes.h"
+#include "sio.h"
 
 #define SETTLE_NS 1000000000ULL
 
@@ -14,14 +18,20 @@ static void on_message(bench_conn *c, int opcode, const uint8_t *p, size_t n) {
   bench_note(c->loop, "idle: connection %u got an unexpected %zu-byte message", c->id, n);
 }
 
-int mode_idle(const bench_opts *o, report *r) {
+static void on_event(bench_conn *c, const uint8_t *p, size_t n) { on_message(c, OP_TEXT, p, n); }
+
+static int run_idle(const bench_opts *o, report *r, int sio) {
   bench_loop l;
   bench_handlers h = {.on_message = on_message};
-  if (bench_loop_init(&l, o->url, "/echo", o->nsrc, h, NULL) != 0) return 1;
+  sio_layer sl;
+  sio_handlers sh = {.on_event = on_event, .on_ack = on_event};
+  if ((sio ? sio_loop_init(&l, &sl, o->url, o->nsrc, sh, NULL) : bench_loop_init(&l, o->url, "/echo", o->nsrc, h, NULL)) != 0)
+    return 1;
   uint64_t rss0 = 0, rss1 = 0, rss2 = 0;
   int have_rss = o->pid > 0 && proc_rss_kib(o->pid, &rss0) == 0;
   uint64_t t0 = now_ns();
-  uint32_t opened = bench_open(&l, 0, o->conns, o->pending, open_deadline(o->conns));
+  uint64_t deadline = open_deadline(o->conns);
+  uint32_t opened = sio ? sio_open(&l, o->conns, o->pending, deadline) : bench_open(&l, 0, o->conns, o->pending, deadline);
   double open_secs = (double)(now_ns() - t0) / 1e9;
   if (opened < o->conns) {
     fprintf(stderr, "wsio-bench: only %u of %u connections opened\n", opened, o->conns);
@@ -39,7 +49,7 @@ int mode_idle(const bench_opts *o, report *r) {
   uint64_t live = l.live;
   bench_loop_close_all(&l);
 
-  report_str(r, "mode", NULL, "idle");
+  report_str(r, "mode", NULL, sio ? "sio-idle" : "idle");
   report_str(r, "url", "url", o->url);
   report_num(r, "connections", "connections", o->conns, 0, NULL);
   report_num(r, "open_s", "time to open all", open_secs, 2, "s");
@@ -53,7 +63,10 @@ int mode_idle(const bench_opts *o, report *r) {
                ((double)rss1 - (double)rss0) * 1024.0 / o->conns, 0, "B");
   }
   report_cpu(r, &a, &b, 0, NULL, NULL);
-  uint64_t errs = report_conn_errors(r, &l) + (live < o->conns);
+  uint64_t errs = (sio ? sio_report(r, &sl) : 0) + report_conn_errors(r, &l) + (live < o->conns);
   bench_loop_free(&l);
   return errs ? 2 : 0;
 }
+
+int mode_idle(const bench_opts *o, report *r) { return run_idle(o, r, 0); }
+int mode_sio_idle(const bench_opts *o, report *r) { return run_idle(o, r, 1); }

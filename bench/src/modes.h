@@ -1,4 +1,5 @@
-/* bench/src/modes.h — the four workloads, their options, and the report they fill.
+/* bench/src/modes.h — the workloads (four WebSocket ones, four Socket.IO ones), their
+ * options, and the report they fill.
  *
  * Owns: the contract between main.c (options in, report out) and mode_*.c (one file per
  * workload). A mode returns 0 when the run was clean, 2 when it ran but saw errors
@@ -27,6 +28,7 @@ typedef struct {
   pid_t pid;        /* --pid: the server, for CPU time and RSS; 0: none */
   uint32_t nsrc;    /* --sources: source addresses 127.0.0.2.. */
   uint32_t pending; /* --pending: connections being opened at a time */
+  int ack;          /* --ack: sio-echo asks for acks instead of echo events */
   int json;
 } bench_opts;
 
@@ -66,5 +68,9 @@ int mode_echo(const bench_opts *o, report *r);
 int mode_broadcast(const bench_opts *o, report *r);
 int mode_idle(const bench_opts *o, report *r);
 int mode_connect(const bench_opts *o, report *r);
+int mode_sio_echo(const bench_opts *o, report *r);
+int mode_sio_broadcast(const bench_opts *o, report *r);
+int mode_sio_idle(const bench_opts *o, report *r);
+int mode_sio_polling(const bench_opts *o, report *r);
 
 #endif

@@ -78,6 +78,16 @@ void *wsio_eio_session_user(const wsio_eio_session *s);
 wsio_eio_server *wsio_eio_session_server(const wsio_eio_session *s);
 size_t wsio_eio_server_num_sessions(const wsio_eio_server *srv);
 
+typedef struct wsio_eio_stats {
+  uint64_t sessions_polling;    /* open sessions on long-polling now */
+  uint64_t sessions_websocket;  /* open sessions on WebSocket now */
+  uint64_t sessions_total;      /* sessions ever opened */
+  uint64_t upgrades_total;      /* polling sessions moved to WebSocket */
+  uint64_t ping_timeouts_total; /* sessions closed for a missing pong */
+  uint64_t messages_in_total, messages_out_total;
+} wsio_eio_stats;
+void wsio_eio_server_stats(const wsio_eio_server *srv, wsio_eio_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

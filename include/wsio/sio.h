@@ -202,6 +202,20 @@ void wsio_sio_socket_disconnect(wsio_sio_socket *s, int close_transport);
 void wsio_sio_socket_set_user(wsio_sio_socket *s, void *user);
 void *wsio_sio_socket_user(const wsio_sio_socket *s);
 
+/* Counters of a Socket.IO server (all namespaces). */
+typedef struct wsio_sio_stats {
+  uint64_t sockets;              /* connected now */
+  uint64_t rooms;                /* rooms now, socket-id rooms excluded */
+  uint64_t namespaces;
+  uint64_t connections_total;    /* sockets ever connected (recovered ones included) */
+  uint64_t recovered_total;      /* connections that restored a session */
+  uint64_t connect_errors_total; /* CONNECT_ERRORs sent (bad namespace, middleware) */
+  uint64_t broadcasts_total;     /* emits to selections (wsio_sio_broadcast and the like) */
+  uint64_t deliveries_total;     /* packets handed to a client by those broadcasts */
+  uint64_t volatile_drops_total; /* volatile packets dropped for a busy transport */
+} wsio_sio_stats;
+void wsio_sio_get_stats(const wsio_sio *io, wsio_sio_stats *out);
+
 size_t wsio_sio_nsp_num_sockets(const wsio_sio_nsp *nsp);
 size_t wsio_sio_nsp_num_rooms(const wsio_sio_nsp *nsp); /* excluding socket-id rooms */
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app/apps.h"
+#include "app/metrics.h"
 #include "sio/json.h"
 
 #define MAX_ROOMS 16
@@ -60,6 +61,7 @@ int app_bench_setup(wsio_app *app, const server_config *cfg) {
   if (cfg->ping_timeout_ms) so.eio.ping_timeout_ms = cfg->ping_timeout_ms;
   wsio_sio *io = wsio_sio_attach(app, &so);
   if (!io) return -1;
+  metrics_watch_sio(io);
   wsio_sio_nsp *nsp = wsio_sio_of(io, "/");
   wsio_sio_nsp_on(nsp, "echo", on_echo, NULL);
   wsio_sio_nsp_on(nsp, "join", on_join, NULL);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app/apps.h"
+#include "app/metrics.h"
 #include "sio/json.h"
 
 #define ROOM_MAX 256
@@ -107,6 +108,7 @@ int app_chat_setup(wsio_app *app, const server_config *cfg) {
   so.recovery = 1; /* the demo page shows "recovered" after a network blip */
   wsio_sio *io = wsio_sio_attach(app, &so);
   if (!io) return -1;
+  metrics_watch_sio(io);
   wsio_sio_nsp *nsp = wsio_sio_of(io, "/");
   wsio_sio_nsp_on(nsp, "join", on_join, NULL);
   wsio_sio_nsp_on(nsp, "message", on_message, NULL);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "app/apps.h"
+#include "app/metrics.h"
 
 static void eio_echo(wsio_eio_session *s, const uint8_t *data, size_t len, int binary, void *user) {
   (void)user;
@@ -63,7 +64,9 @@ int app_conformance_setup(wsio_app *app, const server_config *cfg) {
   eo.ping_timeout_ms = pt;
   eo.cors_origin = cors;
   wsio_eio_handlers eh = {.message = eio_echo};
-  if (!wsio_eio_attach(app, &eo, &eh, NULL)) return -1;
+  wsio_eio_server *raw = wsio_eio_attach(app, &eo, &eh, NULL);
+  if (!raw) return -1;
+  metrics_watch_eio(raw);
 
   wsio_sio_options so;
   wsio_sio_options_init(&so);
@@ -73,6 +76,7 @@ int app_conformance_setup(wsio_app *app, const server_config *cfg) {
   so.connect_timeout_ms = 1000;
   wsio_sio *io = wsio_sio_attach(app, &so);
   if (!io) return -1;
+  metrics_watch_sio(io);
   setup_nsp(wsio_sio_of(io, "/"));
   setup_nsp(wsio_sio_of(io, "/custom"));
   return 0;

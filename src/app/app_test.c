@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "app/apps.h"
+#include "app/metrics.h"
 #include "sio/json.h"
 
 #define MAX_LIST 32
@@ -544,6 +545,7 @@ int app_test_setup(wsio_app *app, const server_config *cfg) {
   so.allow_request = allow_request;
   wsio_sio *io = wsio_sio_attach(app, &so);
   if (!io) return -1;
+  metrics_watch_sio(io);
   wsio_sio_nsp *root = wsio_sio_of(io, "/");
   wsio_sio_nsp_use(root, mw_refuse, NULL);
   setup_handlers(root);

@@ -1,32 +1,37 @@
-/* app/main.c — wsio-server: the standalone server. Parses options, registers the
- * built-in endpoints (/echo, /broadcast, /healthz) and runs the app until SIGINT or
- * SIGTERM completes a graceful shutdown. */
-#include <getopt.h>
-#include <stdarg.h>
+/* app/main.c — wsio-server: the standalone server. Reads its options (config file, then
+ * WSIO_* environment variables, then the command line: later sources win), sets up
+ * logging, registers the built-in endpoints (/echo, /broadcast, /healthz, /metrics),
+ * the chosen app and the static files, and runs until SIGINT or SIGTERM completes a
+ * graceful drain. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "app/apps.h"
 #include "app/config.h"
+#include "app/log.h"
+#include "app/metrics.h"
+#include "app/static.h"
 #include "wsio.h"
 
 #define BROADCAST_TOPIC "broadcast"
 
-static void logf_(const char *level, const char *fmt, ...) {
-  char ts[32];
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  fprintf(stderr, "%s %s wsio-server: ", ts, level);
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
+#include <sys/stat.h>
+
+#ifndef WSIO_STATIC_DIR
+#define WSIO_STATIC_DIR "static"
+#endif
+#ifndef WSIO_SOURCE_STATIC_DIR
+#define WSIO_SOURCE_STATIC_DIR "static"
+#endif
+
+/* The default static folder: the installed demo, or the source tree's when this binary
+ * runs from a build folder. */
+static const char *default_static_dir(void) {
+  struct stat sb;
+  return stat(WSIO_STATIC_DIR, &sb) == 0 && S_ISDIR(sb.st_mode) ? WSIO_STATIC_DIR : WSIO_SOURCE_STATIC_DIR;
 }
 
 /* ---- endpoints ------------------------------------------------------------------- */
@@ -50,140 +55,284 @@ static void healthz(const wsio_request *req, wsio_response *res, void *user) {
 
 /* ---- options --------------------------------------------------------------------- */
 
-typedef struct {
-  const char *name;
-  const char *arg;
-  const char *help;
-} opt_doc;
+typedef enum { T_STR, T_PORT, T_SIZE, T_SECONDS, T_COUNT, T_HEADERS, T_APP, T_LEVEL, T_FORMAT } opt_type;
 
-static const opt_doc docs[] = {
-    {"host", "ADDR", "address to listen on (default 127.0.0.1; 0.0.0.0 or :: for all)"},
-    {"port", "N", "TCP port (default 3000; 0 picks a free one)"},
-    {"max-message-size", "BYTES", "largest message accepted, e.g. 16MiB (default 1MiB); over: close 1009"},
-    {"max-backpressure", "BYTES", "unsent bytes per connection before sends are dropped and the connection closed with 1008 (default 1MiB)"},
-    {"ping-interval", "S", "seconds of silence before the server pings (default 25; 0 disables)"},
-    {"ping-timeout", "S", "seconds to wait for any data after a ping (default 20)"},
-    {"max-connections", "N", "WebSocket connections before new upgrades get 503 (default 100000)"},
-    {"handshake-timeout", "S", "seconds to receive a complete request head (default 10)"},
-    {"close-timeout", "S", "seconds to wait for the peer's close handshake (default 5)"},
-    {"max-header-size", "BYTES", "request line + headers (default 8KiB); over: 431"},
-    {"max-headers", "N", "header fields per request (default 64); over: 431"},
-    {"shutdown-timeout", "S", "seconds SIGTERM waits for close handshakes (default 5)"},
-    {"app", "NAME", "chat (default: the Socket.IO chat demo at /socket.io/), conformance, bench or test"},
-    {"cors-origin", "ORIGIN", "CORS for Socket.IO long-polling: * (chat default), an exact origin, or true (reflect)"},
-    {"help", NULL, "show this help and exit"},
-    {"version", NULL, "print the version and exit"},
+typedef struct {
+  const char *name; /* --name, WSIO_NAME, "name = value" in the config file */
+  const char *arg;
+  opt_type type;
+  const char *def;
+  const char *help;
+} opt_def;
+
+static const opt_def opts[] = {
+    {"host", "ADDR", T_STR, "127.0.0.1", "address to listen on; 0.0.0.0 or :: for all interfaces"},
+    {"port", "N", T_PORT, "3000", "TCP port; 0 picks a free one (see the 'listening on' log line)"},
+    {"app", "NAME", T_APP, "chat", "chat (the Socket.IO chat demo), conformance, bench or test"},
+    {"static", "DIR", T_STR, "the installed demo", "folder served at / (the chat demo page); 'off' to serve none"},
+    {"cors-origin", "ORIGIN", T_STR, "*", "CORS for Socket.IO long-polling: *, an exact origin, or true (reflect)"},
+    {"max-message-size", "BYTES", T_SIZE, "1MiB", "largest WebSocket message; over it: close 1009"},
+    {"max-backpressure", "BYTES", T_SIZE, "1MiB", "unsent bytes per connection before sends are dropped and it is closed (1008)"},
+    {"ping-interval", "S", T_SECONDS, "25", "seconds between heartbeats (WebSocket pings, Engine.IO pings); 0: no WebSocket pings"},
+    {"ping-timeout", "S", T_SECONDS, "20", "seconds to wait for an answer after a ping"},
+    {"max-connections", "N", T_COUNT, "100000", "WebSocket connections before new upgrades get 503"},
+    {"handshake-timeout", "S", T_SECONDS, "10", "seconds to receive a complete request head"},
+    {"close-timeout", "S", T_SECONDS, "5", "seconds to wait for the peer's close handshake"},
+    {"max-header-size", "BYTES", T_SIZE, "8KiB", "request line + headers; over it: 431"},
+    {"max-headers", "N", T_HEADERS, "64", "header fields per request (1-256); over it: 431"},
+    {"drain-timeout", "S", T_SECONDS, "5", "on SIGTERM/SIGINT, seconds to wait for clients to close (1001)"},
+    {"shutdown-timeout", "S", T_SECONDS, NULL, "the same as --drain-timeout"},
+    {"log-level", "LEVEL", T_LEVEL, "info", "debug, info, warn, error or off"},
+    {"log-format", "FORMAT", T_FORMAT, "text", "text or json (one object per line)"},
+    {"log-file", "PATH", T_STR, NULL, "append logs to PATH instead of stderr; SIGHUP reopens it"},
+    {"config", "FILE", T_STR, NULL, "read options from FILE (lines 'name = value', # comments)"},
 };
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+typedef struct {
+  wsio_app_options o;
+  server_config cfg;
+  const char *host, *app, *static_dir, *log_file;
+  int port, log_level, log_json;
+  int ping_set;
+  /* Values from the config file and the environment live here (argv's live in argv). */
+  char *owned[NOPTS * 2];
+  int nowned;
+} settings;
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: wsio-server [options]\n\n"
           "A WebSocket (RFC 6455) and Socket.IO v5 server. Endpoints:\n"
-          "  /socket.io/ Socket.IO (Engine.IO v4: long-polling and WebSocket), per --app\n"
-          "  /echo       WebSocket: every message is sent back unchanged (same opcode)\n"
-          "  /broadcast  WebSocket: every message is sent to every /broadcast connection\n"
-          "  /healthz    HTTP 200 \"ok\"\n\n"
-          "Options (sizes take KiB/MiB/GiB suffixes; seconds may have decimals):\n");
-  for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+          "  /              the chat demo page (--static), /stats its live numbers\n"
+          "  /socket.io/    Socket.IO (Engine.IO v4: long-polling and WebSocket), per --app\n"
+          "  /echo          WebSocket: every message is sent back unchanged (same opcode)\n"
+          "  /broadcast     WebSocket: every message is sent to every /broadcast connection\n"
+          "  /healthz       HTTP 200 \"ok\"\n"
+          "  /metrics       Prometheus metrics\n\n"
+          "Options (also as environment variables WSIO_<NAME>, e.g. WSIO_PORT=8080, and in a\n"
+          "--config file; the command line wins over the environment, which wins over the\n"
+          "file). Sizes take KiB/MiB/GiB suffixes; seconds may have decimals.\n");
+  for (size_t i = 0; i < NOPTS; i++) {
     char left[48];
-    snprintf(left, sizeof(left), "--%s%s%s", docs[i].name, docs[i].arg ? " " : "", docs[i].arg ? docs[i].arg : "");
-    fprintf(f, "  %-28s %s\n", left, docs[i].help);
+    snprintf(left, sizeof(left), "--%s %s", opts[i].name, opts[i].arg);
+    fprintf(f, "  %-26s %s", left, opts[i].help);
+    if (opts[i].def) fprintf(f, " (default %s)", opts[i].def);
+    fputc('\n', f);
   }
-  fprintf(f, "\nSIGINT/SIGTERM: stop accepting, close every connection with 1001, exit 0.\n");
+  fprintf(f, "  %-26s %s\n  %-26s %s\n", "--help", "show this help and exit", "--version", "print the version and exit");
+  fprintf(f, "\nSIGTERM/SIGINT: stop accepting, close every connection with 1001 (Socket.IO\n"
+             "clients reconnect elsewhere), wait --drain-timeout, exit 0. SIGHUP: reopen --log-file.\n");
 }
 
-static int bad(const char *opt, const char *val, const char *want) {
-  fprintf(stderr, "wsio-server: invalid value '%s' for --%s: expected %s\n", val, opt, want);
-  return 2;
+static const opt_def *find_opt(const char *name, size_t len) {
+  for (size_t i = 0; i < NOPTS; i++)
+    if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0) return &opts[i];
+  return NULL;
+}
+
+/* Applies one option value; returns 0 or prints why (naming option and source) and -1. */
+static int apply(settings *st, const opt_def *d, const char *v, const char *source) {
+  uint64_t n;
+  uint32_t ms;
+  const char *want = NULL;
+  const char *name = d->name;
+  switch (d->type) {
+    case T_STR:
+      if (!v[0]) want = "a non-empty value";
+      else if (strcmp(name, "host") == 0) st->host = v;
+      else if (strcmp(name, "static") == 0) st->static_dir = v;
+      else if (strcmp(name, "cors-origin") == 0) {
+        if (strpbrk(v, "\r\n")) want = "an origin such as https://example.com, * or true";
+        st->cfg.cors_origin = v;
+      } else if (strcmp(name, "log-file") == 0) st->log_file = v;
+      break;
+    case T_PORT:
+      if (config_parse_uint(v, 65535, &n) < 0) want = "a port 0-65535";
+      else st->port = (int)n;
+      break;
+    case T_SIZE:
+      if (config_parse_size(v, &n) < 0 || n == 0) {
+        want = "a size such as 65536, 64KiB or 16MiB";
+      } else if (strcmp(name, "max-message-size") == 0) {
+        st->o.max_message_size = n;
+      } else if (strcmp(name, "max-backpressure") == 0) {
+        st->o.max_backpressure = n;
+      } else {
+        st->o.max_header_size = n;
+      }
+      break;
+    case T_SECONDS:
+      if (config_parse_seconds(v, &ms) < 0) {
+        want = "seconds, such as 25 or 0.5";
+        break;
+      }
+      if (strcmp(name, "ping-interval") == 0) {
+        st->o.ping_interval_ms = ms;
+        st->cfg.ping_interval_ms = ms ? ms : 25000;
+        st->ping_set = 1;
+      } else if (strcmp(name, "ping-timeout") == 0) {
+        if (!ms) want = "seconds greater than 0";
+        st->o.ping_timeout_ms = ms;
+        st->cfg.ping_timeout_ms = ms;
+      } else if (strcmp(name, "handshake-timeout") == 0) {
+        st->o.handshake_timeout_ms = ms;
+      } else if (strcmp(name, "close-timeout") == 0) {
+        st->o.close_timeout_ms = ms;
+      } else {
+        st->o.shutdown_timeout_ms = ms;
+      }
+      break;
+    case T_COUNT:
+      if (config_parse_uint(v, 100000000, &n) < 0) want = "a whole number";
+      else st->o.max_connections = n;
+      break;
+    case T_HEADERS:
+      if (config_parse_uint(v, 256, &n) < 0 || n == 0) want = "a whole number 1-256";
+      else st->o.max_headers = n;
+      break;
+    case T_APP:
+      if (strcmp(v, "chat") && strcmp(v, "conformance") && strcmp(v, "bench") && strcmp(v, "test"))
+        want = "chat, conformance, bench or test";
+      else st->app = v;
+      break;
+    case T_LEVEL:
+      if ((st->log_level = log_level_parse(v)) < 0) want = "debug, info, warn, error or off";
+      break;
+    case T_FORMAT:
+      if (strcmp(v, "text") && strcmp(v, "json")) want = "text or json";
+      else st->log_json = strcmp(v, "json") == 0;
+      break;
+  }
+  if (!want) return 0;
+  fprintf(stderr, "wsio-server: invalid value '%s' for --%s (from %s): expected %s\n", v, name, source, want);
+  return -1;
+}
+
+static char *own(settings *st, const char *s, size_t n) {
+  char *p = strndup(s, n);
+  if (p && st->nowned < (int)(sizeof(st->owned) / sizeof(st->owned[0]))) st->owned[st->nowned++] = p;
+  return p;
+}
+
+static char *trim(char *s) {
+  while (*s == ' ' || *s == '\t') s++;
+  char *e = s + strlen(s);
+  while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n')) *--e = '\0';
+  return s;
+}
+
+static int load_config_file(settings *st, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    fprintf(stderr, "wsio-server: cannot read --config %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  char line[1024], src[1100];
+  int lineno = 0, rc = 0;
+  while (rc == 0 && fgets(line, sizeof(line), f)) {
+    lineno++;
+    char *s = trim(line);
+    if (!*s || *s == '#') continue;
+    size_t klen = strcspn(s, " \t=");
+    char *v = trim(s + klen + (s[klen] ? 1 : 0));
+    if (*v == '=') v = trim(v + 1);
+    const opt_def *d = find_opt(s, klen);
+    snprintf(src, sizeof(src), "%s line %d", path, lineno);
+    if (!d || strcmp(d->name, "config") == 0) {
+      fprintf(stderr, "wsio-server: unknown option '%.*s' in %s\n", (int)klen, s, src);
+      rc = -1;
+    } else {
+      rc = apply(st, d, own(st, v, strlen(v)), src);
+    }
+  }
+  fclose(f);
+  return rc;
+}
+
+static int load_env(settings *st) {
+  for (size_t i = 0; i < NOPTS; i++) {
+    char var[64];
+    size_t k = (size_t)snprintf(var, sizeof(var), "WSIO_");
+    for (const char *p = opts[i].name; *p && k < sizeof(var) - 1; p++) var[k++] = *p == '-' ? '_' : (char)(*p - 32 * (*p >= 'a' && *p <= 'z'));
+    var[k] = '\0';
+    const char *v = getenv(var);
+    if (!v || strcmp(opts[i].name, "config") == 0) continue;
+    char src[80];
+    snprintf(src, sizeof(src), "environment %s", var);
+    if (apply(st, &opts[i], v, src) < 0) return -1;
+  }
+  return 0;
+}
+
+/* Returns 0 to run, 1 to exit 0 (help/version), or 2 on a usage error. */
+static int parse_args(settings *st, int argc, char **argv) {
+  const char *config = getenv("WSIO_CONFIG");
+  for (int i = 1; i < argc; i++) { /* the config file first: everything else overrides it */
+    if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) config = argv[i + 1];
+    else if (strncmp(argv[i], "--config=", 9) == 0) config = argv[i] + 9;
+  }
+  if (config && load_config_file(st, config) < 0) return 2;
+  if (load_env(st) < 0) return 2;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      usage(stdout);
+      return 1;
+    }
+    if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+      printf("wsio-server %s\n", WSIO_VERSION);
+      return 1;
+    }
+    if (strncmp(a, "--", 2) != 0) {
+      fprintf(stderr, "wsio-server: unexpected argument '%s' (see --help)\n", a);
+      return 2;
+    }
+    const char *eq = strchr(a + 2, '=');
+    size_t nlen = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+    const opt_def *d = find_opt(a + 2, nlen);
+    if (!d) {
+      fprintf(stderr, "wsio-server: unknown option '%s' (see --help)\n", a);
+      return 2;
+    }
+    const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+    if (!v) {
+      fprintf(stderr, "wsio-server: --%s needs a value (%s)\n", d->name, d->arg);
+      return 2;
+    }
+    if (strcmp(d->name, "config") == 0) continue;
+    if (apply(st, d, v, "the command line") < 0) return 2;
+  }
+  return 0;
+}
+
+/* ---- library hooks --------------------------------------------------------------- */
+
+static void lib_log(int level, const char *msg, void *user) {
+  (void)user;
+  log_msg(level, "%s", msg);
+}
+
+static void on_reload(wsio_app *app, void *user) {
+  (void)app;
+  (void)user;
+  if (log_reopen() < 0) log_msg(LOG_ERROR, "cannot reopen the log file: %s", strerror(errno));
+  else log_msg(LOG_INFO, "SIGHUP: log file reopened");
 }
 
 int main(int argc, char **argv) {
-  wsio_app_options o;
-  wsio_app_options_init(&o);
-  const char *host = "127.0.0.1";
-  const char *app_name = "chat";
-  server_config cfg = {0};
-  int port = 3000;
-  static const struct option longopts[] = {
-      {"host", required_argument, 0, 'H'},
-      {"port", required_argument, 0, 'p'},
-      {"max-message-size", required_argument, 0, 1},
-      {"max-backpressure", required_argument, 0, 2},
-      {"ping-interval", required_argument, 0, 3},
-      {"ping-timeout", required_argument, 0, 4},
-      {"max-connections", required_argument, 0, 5},
-      {"handshake-timeout", required_argument, 0, 6},
-      {"close-timeout", required_argument, 0, 7},
-      {"max-header-size", required_argument, 0, 8},
-      {"max-headers", required_argument, 0, 9},
-      {"shutdown-timeout", required_argument, 0, 10},
-      {"app", required_argument, 0, 11},
-      {"cors-origin", required_argument, 0, 12},
-      {"help", no_argument, 0, 'h'},
-      {"version", no_argument, 0, 'V'},
-      {0, 0, 0, 0},
-  };
-  int ch, idx = 0;
-  while ((ch = getopt_long(argc, argv, "hVH:p:", longopts, &idx)) != -1) {
-    uint64_t v;
-    uint32_t ms;
-    const char *name = NULL;
-    for (const struct option *lo = longopts; lo->name; lo++)
-      if (lo->val == ch) name = lo->name;
-    switch (ch) {
-      case 'h': usage(stdout); return 0;
-      case 'V': printf("wsio-server %s\n", WSIO_VERSION); return 0;
-      case 'H': host = optarg; break;
-      case 'p':
-        if (config_parse_uint(optarg, 65535, &v) < 0) return bad(name, optarg, "a port 0-65535");
-        port = (int)v;
-        break;
-      case 1:
-      case 2:
-      case 8:
-        if (config_parse_size(optarg, &v) < 0 || v == 0) return bad(name, optarg, "a size such as 65536, 64KiB or 16MiB");
-        if (ch == 1) o.max_message_size = v;
-        else if (ch == 2) o.max_backpressure = v;
-        else o.max_header_size = v;
-        break;
-      case 3:
-      case 4:
-      case 6:
-      case 7:
-      case 10:
-        if (config_parse_seconds(optarg, &ms) < 0) return bad(name, optarg, "seconds, such as 25 or 0.5");
-        if (ch == 3) o.ping_interval_ms = ms;
-        else if (ch == 4) o.ping_timeout_ms = ms;
-        else if (ch == 6) o.handshake_timeout_ms = ms;
-        else if (ch == 7) o.close_timeout_ms = ms;
-        else o.shutdown_timeout_ms = ms;
-        break;
-      case 5:
-        if (config_parse_uint(optarg, 100000000, &v) < 0) return bad(name, optarg, "a whole number");
-        o.max_connections = v;
-        break;
-      case 9:
-        if (config_parse_uint(optarg, 256, &v) < 0 || v == 0) return bad(name, optarg, "a whole number 1-256");
-        o.max_headers = v;
-        break;
-      case 11:
-        if (strcmp(optarg, "chat") && strcmp(optarg, "conformance") && strcmp(optarg, "bench") &&
-            strcmp(optarg, "test"))
-          return bad(name, optarg, "chat, conformance, bench or test");
-        app_name = optarg;
-        break;
-      case 12:
-        if (!optarg[0] || strpbrk(optarg, "\r\n")) return bad(name, optarg, "an origin such as https://example.com, * or true");
-        cfg.cors_origin = optarg;
-        break;
-      default: usage(stderr); return 2;
-    }
-  }
-  if (optind < argc) {
-    fprintf(stderr, "wsio-server: unexpected argument '%s'\n", argv[optind]);
-    usage(stderr);
+  settings st = {.host = "127.0.0.1", .app = "chat", .static_dir = default_static_dir(), .port = 3000,
+                 .log_level = LOG_INFO};
+  wsio_app_options_init(&st.o);
+  int pr = parse_args(&st, argc, argv);
+  if (pr) return pr == 1 ? 0 : 2;
+  if (log_init(st.log_level, st.log_json, st.log_file) < 0) {
+    fprintf(stderr, "wsio-server: cannot open --log-file %s: %s\n", st.log_file, strerror(errno));
     return 2;
   }
+  if (!st.ping_set) st.cfg.ping_interval_ms = 0; /* each app keeps its own default */
+  st.o.log = lib_log;
+  st.o.on_reload = on_reload;
 
   /* Each connection needs a descriptor: raise the soft limit to the hard one. */
   struct rlimit rl;
@@ -192,9 +341,9 @@ int main(int argc, char **argv) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
 
-  wsio_app *app = wsio_app_create(&o);
+  wsio_app *app = wsio_app_create(&st.o);
   if (!app) {
-    logf_("error", "cannot create the app (out of memory or no epoll)");
+    log_msg(LOG_ERROR, "cannot create the app (out of memory or no epoll)");
     return 1;
   }
   wsio_ws_handlers echo = {.message = echo_message};
@@ -203,27 +352,32 @@ int main(int argc, char **argv) {
   wsio_app_ws(app, "/broadcast", &bcast, NULL);
   wsio_app_http(app, "GET", "/healthz", healthz, NULL);
   int (*setup)(wsio_app *, const server_config *) =
-      strcmp(app_name, "conformance") == 0 ? app_conformance_setup
-      : strcmp(app_name, "bench") == 0     ? app_bench_setup
-      : strcmp(app_name, "test") == 0      ? app_test_setup
-                                           : app_chat_setup;
-  if (setup(app, &cfg) < 0) {
-    logf_("error", "cannot set up the %s app", app_name);
+      strcmp(st.app, "conformance") == 0 ? app_conformance_setup
+      : strcmp(st.app, "bench") == 0     ? app_bench_setup
+      : strcmp(st.app, "test") == 0      ? app_test_setup
+                                         : app_chat_setup;
+  if (setup(app, &st.cfg) < 0 || metrics_mount(app) < 0) {
+    log_msg(LOG_ERROR, "cannot set up the %s app", st.app);
     wsio_app_destroy(app);
     return 1;
   }
+  /* Last: the static folder's catch-all must not shadow the routes above. */
+  if (strcmp(st.static_dir, "off") != 0 && static_mount(app, st.static_dir) < 0)
+    log_msg(LOG_WARN, "static folder %s not served: %s", st.static_dir, strerror(errno));
 
-  int r = wsio_app_listen(app, host, port);
+  int r = wsio_app_listen(app, st.host, st.port);
   if (r < 0) {
-    logf_("error", "cannot listen on %s:%d: %s", host, port, wsio_strerror(r));
+    log_msg(LOG_ERROR, "cannot listen on %s:%d: %s", st.host, st.port, wsio_strerror(r));
     wsio_app_destroy(app);
     return 1;
   }
-  logf_("info", "listening on %s:%d (app %s)", host, wsio_app_port(app), app_name);
+  log_msg(LOG_INFO, "listening on %s:%d (app %s, version %s)", st.host, wsio_app_port(app), st.app, WSIO_VERSION);
   r = wsio_app_run(app);
-  wsio_stats st;
-  wsio_app_stats(app, &st);
-  logf_("info", "stopped (%llu connections served)", (unsigned long long)st.connections_total);
+  wsio_stats s;
+  wsio_app_stats(app, &s);
+  log_msg(LOG_INFO, "stopped (%llu WebSocket connections served)", (unsigned long long)s.connections_total);
   wsio_app_destroy(app);
+  log_close();
+  for (int i = 0; i < st.nowned; i++) free(st.owned[i]);
   return r < 0 ? 1 : 0;
 }

@@ -20,10 +20,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct static_site {
+typedef struct static_site {
   char *root; /* realpath of the folder, no trailing '/' (except for "/" itself) */
   size_t root_len;
-};
+  struct static_site *next;
+} static_site;
+
+/* Every mounted site. The route API has no hook that runs when an app frees its routes,
+ * so the sites are kept here (reachable, not leaked) until static_unmount_all. Mounting
+ * happens on one thread before the loops run. */
+static static_site *g_sites;
 
 /* ---- pure helpers ------------------------------------------------------------------ */
 
@@ -368,6 +374,27 @@ static void add_headers(wsio_response *res, const char *type, const char *etag, 
   }
 }
 
+/* Opens the file a cleaned path names: an alias, or index.html inside a folder. Returns
+ * the descriptor (a regular file, with *st), -301 for a folder asked without its slash,
+ * or -404. */
+static int open_target(const static_site *site, const char *rel, int is_dir, char *file, size_t cap,
+                       struct stat *st) {
+  snprintf(file, cap, "%s", static_alias(rel));
+  int fd = open_under_root(site, file, st);
+  if (fd >= 0 && S_ISDIR(st->st_mode)) {
+    close(fd);
+    if (!is_dir && rel[0]) return -301;
+    size_t fl = strlen(file);
+    snprintf(file + fl, cap - fl, "%sindex.html", fl ? "/" : "");
+    fd = open_under_root(site, file, st);
+  }
+  if (fd >= 0 && !S_ISREG(st->st_mode)) { /* a FIFO, a device, a folder's index folder */
+    close(fd);
+    fd = -404;
+  }
+  return fd;
+}
+
 static void static_serve(const wsio_request *req, wsio_response *res, void *route_user) {
   const static_site *site = route_user;
   size_t plen;
@@ -375,36 +402,34 @@ static void static_serve(const wsio_request *req, wsio_response *res, void *rout
   char rel[PATH_MAX], file[PATH_MAX];
   int is_dir = 0;
   int r = static_path_clean(path, plen, rel, sizeof(rel) - 16, &is_dir);
-  if (r == STATIC_EFORBIDDEN) return send_text(res, 403, "forbidden\n");
-  if (r == STATIC_EBADPATH) return send_text(res, 400, "bad path\n");
-  if (r < 0) return send_text(res, 404, "not found\n");
-
-  snprintf(file, sizeof(file), "%s", static_alias(rel));
-  struct stat st;
-  int fd = open_under_root(site, file, &st);
-  if (fd >= 0 && S_ISDIR(st.st_mode)) {
-    close(fd);
-    fd = -404;
-    if (!is_dir && rel[0]) return redirect_to_dir(res, rel);
-    size_t fl = strlen(file);
-    snprintf(file + fl, sizeof(file) - fl, "%sindex.html", fl ? "/" : "");
-    fd = open_under_root(site, file, &st);
+  if (r < 0) {
+    if (r == STATIC_EFORBIDDEN) send_text(res, 403, "forbidden\n");
+    else if (r == STATIC_EBADPATH) send_text(res, 400, "bad path\n");
+    else send_text(res, 404, "not found\n");
+    return;
   }
-  if (fd < 0 || !S_ISREG(st.st_mode)) {
-    if (fd >= 0) close(fd);
-    return send_text(res, 404, "not found\n");
+  struct stat st;
+  int fd = open_target(site, rel, is_dir, file, sizeof(file), &st);
+  if (fd == -301) {
+    redirect_to_dir(res, rel);
+    return;
+  }
+  if (fd < 0) {
+    send_text(res, 404, "not found\n");
+    return;
   }
   if ((uint64_t)st.st_size > STATIC_MAX_FILE) {
     close(fd);
-    return send_text(res, 500, "file too large to serve (over 8 MiB)\n");
+    send_text(res, 500, "file too large to serve (over 8 MiB)\n");
+    return;
   }
 
   const char *type = static_content_type(file);
   char etag[64];
   static_etag(etag, sizeof(etag), (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-  add_headers(res, type, etag, st.st_mtim.tv_sec, time(NULL));
   if (not_modified(req, etag, st.st_mtim.tv_sec)) {
     close(fd);
+    add_headers(res, type, etag, st.st_mtim.tv_sec, time(NULL));
     /* The Content-Type of the 200: a cache may merge a 304's fields into its entry. */
     wsio_response_send(res, 304, type, NULL, 0);
     return;
@@ -412,7 +437,11 @@ static void static_serve(const wsio_request *req, wsio_response *res, void *rout
   size_t got = 0;
   char *body = read_all(fd, (size_t)st.st_size, &got);
   close(fd);
-  if (!body) return send_text(res, 500, "cannot read the file\n");
+  if (!body) {
+    send_text(res, 500, "cannot read the file\n");
+    return;
+  }
+  add_headers(res, type, etag, st.st_mtim.tv_sec, time(NULL));
   wsio_response_send(res, 200, type, body, got);
   free(body);
 }
@@ -458,41 +487,46 @@ static int add_entries(wsio_app *app, static_site *site, DIR *d) {
   return 0;
 }
 
-static_site *static_mount(wsio_app *app, const char *dir) {
+int static_mount(wsio_app *app, const char *dir) {
   char root[PATH_MAX];
   struct stat st;
-  if (!app || !dir || !realpath(dir, root)) return NULL;
-  if (stat(root, &st) < 0) return NULL;
+  if (!app || !dir) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (!realpath(dir, root) || stat(root, &st) < 0) return -1;
   if (!S_ISDIR(st.st_mode)) {
     errno = ENOTDIR;
-    return NULL;
+    return -1;
   }
   DIR *d = opendir(root);
-  if (!d) return NULL;
+  if (!d) return -1;
   static_site *site = calloc(1, sizeof(*site));
   if (site) site->root = strdup(root);
   if (!site || !site->root) {
     free(site);
     closedir(d);
     errno = ENOMEM;
-    return NULL;
+    return -1;
   }
   site->root_len = strlen(root);
+  /* Listed before any route points at it, so it is never lost. */
+  site->next = g_sites;
+  g_sites = site;
   int r = add_entries(app, site, d);
   closedir(d);
   if (r < 0) {
-    /* Routes registered so far point at site: it must outlive the app, so it is not
-     * freed here (the caller is about to exit anyway). */
     errno = ENOMEM;
-    return NULL;
+    return -1;
   }
-  return site;
+  return 0;
 }
 
-void static_site_free(static_site *site) {
-  if (!site) return;
-  free(site->root);
-  free(site);
+void static_unmount_all(void) {
+  while (g_sites) {
+    static_site *next = g_sites->next;
+    free(g_sites->root);
+    free(g_sites);
+    g_sites = next;
+  }
 }
-
-const char *static_site_root(const static_site *site) { return site->root; }

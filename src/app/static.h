@@ -2,12 +2,12 @@
  * demo page at "/", the live stats page at "/stats", the Socket.IO browser client at
  * "/socket.io.min.js" and whatever else the folder holds.
  *
- * Routes are registered per entry of the folder's top level, not as a catch-all "/" prefix route:
- * a catch-all GET route would take plain (non-upgrade) requests away from WebSocket
- * routes such as /echo, which must answer them 400/426 themselves (route_find prefers
- * an HTTP route when the request is not an upgrade). A file added to the top level
- * after static_mount is therefore not served until the next start; files added inside
- * a subfolder are.
+ * Routes are registered per entry of the folder's top level, not as one catch-all
+ * prefix route for "/": a catch-all GET route would take plain (non-upgrade) requests
+ * away from WebSocket routes such as /echo, which must answer them 400 themselves
+ * (route_find prefers an HTTP route when the request is not an upgrade). A file added
+ * to the top level after static_mount is therefore not served until the next start;
+ * files added inside a subfolder are.
  *
  * The pure helpers below (path cleaning, content types, validators and HTTP dates) do
  * no I/O and no allocation; tests/unit/test_static.c covers them. */
@@ -32,20 +32,19 @@ enum {
   STATIC_EBADPATH = -4,   /* not starting with '/', or bad percent-encoding: 400 */
 };
 
-typedef struct static_site static_site;
-
 /* Serves the folder dir (resolved with realpath once, now) on app: registers GET (and
  * so HEAD) routes "/", "/stats", "/socket.io.min.js" (+ ".map"), "/NAME" for each
- * top-level file and "/NAME/" prefix routes for each top-level folder (names of
- * letters, digits and "._~-", not starting with '.'; others are skipped). Register it
- * after the app's own routes. Routes the app already has are left alone.
- * Returns the site (free it with static_site_free after wsio_app_destroy), or NULL
- * with errno set when dir cannot be read, or ENOMEM. */
-static_site *static_mount(wsio_app *app, const char *dir);
-void static_site_free(static_site *site);
+ * top-level file and folder, and a "/NAME/" prefix route for each top-level folder
+ * (names of letters, digits and "._~-", not starting with '.'; others are skipped).
+ * Register it after the app's own routes; a route the app already has is left to it.
+ * Returns 0, or -1 with errno set when dir cannot be read (ENOENT, ENOTDIR, EACCES...)
+ * or memory ran out. The routes' state lives until static_unmount_all. */
+int static_mount(wsio_app *app, const char *dir);
 
-/* The root folder as resolved by static_mount (borrowed from the site). */
-const char *static_site_root(const static_site *site);
+/* Frees what every static_mount allocated. Call only after wsio_app_destroy of the apps
+ * they were mounted on (their routes point at it); optional at exit, as that memory
+ * stays reachable. */
+void static_unmount_all(void);
 
 /* Maps a request path (raw: percent-encoded, no query) to a file path relative to the
  * root, percent-decoded, written NUL-terminated to out. Dot segments are refused rather

@@ -7,6 +7,8 @@
  * 50 ms..1 s), so a deadline is honoured within 25% and the sweep costs no syscall. */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,8 +196,23 @@ static uint32_t sweep_period(const wsio_app_options *o) {
 /* ---- app ------------------------------------------------------------------------- */
 
 static void on_signal(int signo, void *arg) {
-  (void)signo;
-  wsio_app_stop(arg);
+  wsio_app *app = arg;
+  if (signo == SIGHUP) {
+    if (app->o.on_reload) app->o.on_reload(app, app->o.hooks_user);
+    return;
+  }
+  app_log(app, WSIO_LOG_INFO, "received %s: shutting down gracefully", signo == SIGINT ? "SIGINT" : "SIGTERM");
+  wsio_app_stop(app);
+}
+
+void app_log(wsio_app *app, int level, const char *fmt, ...) {
+  if (!app->o.log) return;
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  app->o.log(level, msg, app->o.hooks_user);
 }
 
 static void on_wakeup(void *arg) {

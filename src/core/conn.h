@@ -156,6 +156,8 @@ static inline int time_reached(uint32_t now, uint32_t due) { return (int32_t)(no
 void conn_kill(wsio_conn *c); /* close the fd now, free at the next safe point */
 void app_reap(wsio_app *app);
 void stats_count_close(wsio_app *app, int code);
+/* A log line through wsio_app_options.log (nothing when unset). */
+void app_log(wsio_app *app, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void stats_count_handshake_failure(wsio_app *app, int status);
 void app_resume_later(wsio_conn *c); /* serve buffered requests from the post phase */
 /* Layers above core (Engine.IO, Socket.IO) hook the post phase (batched flushes) and

@@ -41,6 +41,9 @@ void ws_notify_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) 
   if (c->wsf & WSF_NOTIFIED) return;
   c->wsf |= WSF_NOTIFIED;
   stats_count_close(c->app, code);
+  if (code == WS_CLOSE_ABNORMAL && c->app->o.log)
+    app_log(c->app, WSIO_LOG_INFO, "abnormal close (1006) of %s: connection lost without a close frame",
+            wsio_conn_remote_address(c));
   if (c->route && c->route->ws.close) c->route->ws.close(c, code, reason, len);
 }
 
@@ -73,6 +76,8 @@ void ws_send_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t
 static void fail(wsio_conn *c, unsigned code, const char *reason) {
   if (c->state != CONN_WS && c->state != CONN_WS_CLOSING) return;
   c->app->st.protocol_errors_total++;
+  if (c->app->o.log)
+    app_log(c->app, WSIO_LOG_INFO, "closing %s with %u: %s", wsio_conn_remote_address(c), code, reason);
   c->wsf |= WSF_INPUT_DONE;
   if (!(c->wsf & WSF_CLOSE_SENT)) ws_send_close_frame(c, code, reason, strlen(reason));
   ws_notify_close(c, (int)code, (const uint8_t *)reason, strlen(reason));
@@ -293,6 +298,8 @@ void ws_sweep(wsio_conn *c, uint32_t now) {
     c->wsf &= (uint8_t)~WSF_OVER_CAP;
     if (app->o.max_backpressure && net_buffered(&c->net) >= app->o.max_backpressure) {
       app->st.closed_backpressure_total++;
+      app_log(app, WSIO_LOG_WARN, "closing %s with 1008: send buffer stayed over %zu bytes",
+              wsio_conn_remote_address(c), app->o.max_backpressure);
       wsio_conn_close(c, WSIO_CLOSE_BACKPRESSURE, "send buffer limit exceeded");
       return;
     }
@@ -301,6 +308,7 @@ void ws_sweep(wsio_conn *c, uint32_t now) {
   if (c->wsf & WSF_PING_PENDING) {
     if (app->o.ping_timeout_ms && time_reached(now, c->t_due)) {
       app->st.ping_timeouts_total++;
+      app_log(app, WSIO_LOG_INFO, "dropping %s: no data within the ping timeout", wsio_conn_remote_address(c));
       conn_kill(c);
     }
     return;
@@ -345,7 +353,7 @@ wsio_send_status ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix,
   uint8_t hdr[WS_FRAME_MAX_HEADER + 8];
   size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, plen + len, NULL);
   if (plen > 8) return WSIO_SEND_DROPPED;
-  memcpy(hdr + hl, prefix, plen);
+  if (plen) memcpy(hdr + hl, prefix, plen);
   return send_result(c, net_write2(&c->net, hdr, hl + plen, data, len), hl + plen + len, 1);
 }
 

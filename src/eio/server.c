@@ -57,7 +57,10 @@ struct wsio_eio_session {
   void *user;
   wsio_eio_session *prev, *next; /* the server's session list */
   wsio_eio_session *hnext;       /* sid hash chain */
-  wsio_eio_session *dnext;       /* dirty list / graveyard */
+  wsio_eio_session *dnext;       /* dirty list */
+  wsio_eio_session *gnext;       /* graveyard */
+  uint8_t linger;                /* closed; waits for one more GET to deliver "1" */
+  uint32_t linger_due;
   char addr[48];
 };
 
@@ -76,8 +79,7 @@ struct wsio_eio_server {
   wsio_eio_session *grave;
   loop_timer sweep;
   char open_tail[160]; /* ',"pingInterval":...}' shared by every open packet */
-  /* During the WebSocket open callback of a new ws-only session: its pending state. */
-  wsio_eio_session *opening;
+  wsio_eio_stats st; /* sessions_polling/websocket are computed on demand */
 };
 
 /* What a WebSocket connection of this route knows about its session. */
@@ -125,10 +127,11 @@ static uint32_t sid_hash(const char *sid, size_t n) {
   return h;
 }
 
+/* Finds an open session, or a closed one lingering to deliver its close packet. */
 static wsio_eio_session *session_find(const wsio_eio_server *srv, const char *sid, size_t n) {
   if (n != SID_LEN || !srv->nbuckets) return NULL;
   for (wsio_eio_session *s = srv->buckets[sid_hash(sid, n) & (srv->nbuckets - 1)]; s; s = s->hnext)
-    if (memcmp(s->sid, sid, SID_LEN) == 0 && s->state == S_OPEN) return s;
+    if (memcmp(s->sid, sid, SID_LEN) == 0 && (s->state == S_OPEN || s->linger)) return s;
   return NULL;
 }
 
@@ -287,13 +290,31 @@ static void detach_conn(wsio_conn *c) {
   if (ud) ud->s = NULL;
 }
 
+static void bury(wsio_eio_session *s) {
+  wsio_eio_server *srv = s->srv;
+  table_remove(srv, s);
+  s->linger = 0;
+  s->gnext = srv->grave;
+  srv->grave = s;
+}
+
 /* Ends the session: the close callback runs once, transports are let go, and the
- * struct is freed from the post phase. */
+ * struct is freed from the post phase. With send_close_packet, a polling client gets
+ * a close packet: after what is still queued, as Node does (queued packets go out
+ * with the current or next GET, the close packet with the one after). */
 static void session_close(wsio_eio_session *s, const char *reason, int send_close_packet) {
   if (s->state != S_OPEN) return;
   wsio_eio_server *srv = s->srv;
   s->state = S_CLOSED;
-  if (send_close_packet && s->transport == TRANSPORT_POLLING) queue_text(s, EIO_CLOSE + '0', NULL, 0);
+  int linger = 0;
+  if (send_close_packet && s->transport == TRANSPORT_POLLING && !s->ws) {
+    if (s->out_len) {
+      linger = 1;
+      if (s->get) answer_get(s, 0);
+    } else {
+      queue_text(s, EIO_CLOSE + '0', NULL, 0);
+    }
+  }
   if (s->get) answer_get(s, 0);
   if (s->ws) { /* Node closes a WebSocket transport without a close packet */
     detach_conn(s->ws);
@@ -305,10 +326,23 @@ static void session_close(wsio_eio_session *s, const char *reason, int send_clos
     wsio_conn_close(s->probe, WSIO_CLOSE_NORMAL, NULL);
     s->probe = NULL;
   }
-  table_remove(srv, s);
   if (srv->h.close) srv->h.close(s, reason, srv->user);
-  s->dnext = srv->grave;
-  srv->grave = s;
+  if (linger) {
+    s->linger = 1;
+    s->linger_due = now_ms(srv) + srv->o.ping_timeout_ms;
+  } else {
+    bury(s);
+  }
+}
+
+/* A GET for a lingering session: deliver what is left, then the close packet. */
+static void linger_get(wsio_eio_session *s, const wsio_request *req, wsio_response *res) {
+  add_cors(s->srv, req, res);
+  s->get = res;
+  if (!s->out_len) queue_text(s, EIO_CLOSE + '0', NULL, 0);
+  int last = s->out_len && s->out[0] == '0' + EIO_CLOSE && s->out_len == 1;
+  answer_get(s, 0);
+  if (last) bury(s);
 }
 
 static wsio_eio_session *session_create(wsio_eio_server *srv, const wsio_request *req, int transport) {
@@ -323,6 +357,7 @@ static wsio_eio_session *session_create(wsio_eio_server *srv, const wsio_request
     free(s);
     return NULL;
   }
+  srv->st.sessions_total++;
   return s;
 }
 
@@ -345,6 +380,7 @@ static void on_packet(wsio_eio_session *s, const eio_packet *p) {
         session_close(s, "transport error", 0);
         return;
       }
+      srv->st.messages_in_total++;
       if (srv->h.message) srv->h.message(s, p->data, p->len, p->binary, srv->user);
       return;
     case EIO_PONG:
@@ -534,6 +570,11 @@ static void on_http(const wsio_request *req, wsio_response *res, void *user) {
     send_error(srv, req, res, err, message);
     return;
   }
+  if (s->linger) {
+    if (mlen == 3 && memcmp(method, "GET", 3) == 0) linger_get(s, req, res);
+    else send_error(srv, req, res, ERR_UNKNOWN_SID, NULL);
+    return;
+  }
   if (mlen == 3 && memcmp(method, "GET", 3) == 0) poll_get(s, req, res);
   else if (mlen == 4 && memcmp(method, "POST", 4) == 0) poll_post(s, req, res);
   else send_error(srv, req, res, ERR_BAD_REQUEST, NULL);
@@ -616,6 +657,7 @@ static void probe_message(wsio_eio_session *s, wsio_conn *c, const eio_packet *p
     s->probe = NULL;
     s->ws = c;
     s->transport = TRANSPORT_WEBSOCKET;
+    s->srv->st.upgrades_total++;
     move_queue_to_ws(s);
     return;
   }
@@ -685,6 +727,10 @@ static void sweep(loop_timer *t) {
   uint32_t now = now_ms(srv);
   for (wsio_eio_session *s = srv->head, *nx; s; s = nx) {
     nx = s->next;
+    if (s->linger) {
+      if (time_reached(now, s->linger_due)) bury(s);
+      continue;
+    }
     if (s->upgrading && time_reached(now, s->upgrade_due) && s->probe) {
       wsio_conn *p = s->probe;
       s->probe = NULL;
@@ -694,7 +740,10 @@ static void sweep(loop_timer *t) {
       mark_dirty(s);
     }
     if (s->ping_pending) {
-      if (time_reached(now, s->timeout_due)) session_close(s, "ping timeout", 1);
+      if (time_reached(now, s->timeout_due)) {
+        srv->st.ping_timeouts_total++;
+        session_close(s, "ping timeout", 1);
+      }
     } else if (time_reached(now, s->ping_due)) {
       s->ping_pending = 1;
       s->timeout_due = now + srv->o.ping_timeout_ms;
@@ -714,7 +763,7 @@ static void post(void *arg) {
   }
   while (srv->grave) {
     wsio_eio_session *s = srv->grave;
-    srv->grave = s->dnext;
+    srv->grave = s->gnext;
     free(s->out);
     free(s);
   }
@@ -723,7 +772,9 @@ static void post(void *arg) {
 static void destroy(void *arg) {
   wsio_eio_server *srv = arg;
   while (srv->head) {
-    session_close(srv->head, "server shutting down", 0);
+    wsio_eio_session *s = srv->head;
+    if (s->linger) bury(s);
+    else session_close(s, "server shutting down", 0);
   }
   srv->dirty = NULL;
   post(srv);
@@ -790,6 +841,7 @@ fail:
 
 int wsio_eio_send(wsio_eio_session *s, const void *data, size_t len, int binary) {
   if (s->state != S_OPEN) return WSIO_ECLOSED;
+  s->srv->st.messages_out_total++;
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
     wsio_send_status st = binary ? ws_send_parts(s->ws, WSIO_OP_BINARY, NULL, 0, data, len)
                                  : ws_send_parts(s->ws, WSIO_OP_TEXT, "4", 1, data, len);
@@ -850,8 +902,18 @@ void eio_prepared_free(eio_prepared *p) {
   eio_prepared_init(p);
 }
 
+void wsio_eio_server_stats(const wsio_eio_server *srv, wsio_eio_stats *out) {
+  *out = srv->st;
+  out->sessions_polling = out->sessions_websocket = 0;
+  for (const wsio_eio_session *s = srv->head; s; s = s->next) {
+    if (s->transport == TRANSPORT_WEBSOCKET) out->sessions_websocket++;
+    else out->sessions_polling++;
+  }
+}
+
 int eio_send_prepared(wsio_eio_session *s, const eio_prepared *p, int is_volatile) {
   if (s->state != S_OPEN) return WSIO_ECLOSED;
+  s->srv->st.messages_out_total += p->count;
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
     if (is_volatile && wsio_conn_buffered_amount(s->ws)) return 1;
     return ws_send_raw_frames(s->ws, p->ws, p->ws_len, p->count) == WSIO_SEND_DROPPED ? 1 : 0;

@@ -148,6 +148,7 @@ int loop_signals(loop *l, void (*cb)(int signo, void *arg), void *arg) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -errno;
   int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd < 0) return -errno;

@@ -51,7 +51,7 @@ void loop_timer_stop(loop *l, loop_timer *t);
  * corked writes and batched publishes are flushed. */
 void loop_set_post(loop *l, void (*post)(void *arg), void *arg);
 
-/* Blocks SIGINT and SIGTERM (in this thread) and calls cb when one arrives. */
+/* Blocks SIGINT, SIGTERM and SIGHUP (in this thread) and calls cb when one arrives. */
 int loop_signals(loop *l, void (*cb)(int signo, void *arg), void *arg);
 
 /* Wake-up from another thread or a signal handler: cb runs on the loop thread. */

@@ -80,7 +80,7 @@ static int backlog_reserve(net_conn *c, size_t extra) {
     c->out_len = (uint32_t)live;
   }
   if (c->out_len + extra <= c->out_cap) return 0;
-  size_t need = c->out_len + extra, cap = c->out_cap ? c->out_cap : 4096;
+  size_t need = c->out_len + extra, cap = c->out_cap ? c->out_cap : 512;
   while (cap < need) cap *= 2;
   if (cap > UINT32_MAX) return -ENOMEM;
   uint8_t *p = realloc(c->out, cap);
@@ -212,12 +212,12 @@ static void flush_backlog(net_conn *c) {
     }
     c->out_off += (uint32_t)r;
   }
+  /* An idle connection holds no buffer: a few hundred bytes each would double the
+   * memory of 100k idle connections, and small mallocs are cheap to redo. */
   c->out_off = c->out_len = 0;
-  if (c->out_cap > 64 * 1024) { /* give big bursts' memory back */
-    free(c->out);
-    c->out = NULL;
-    c->out_cap = 0;
-  }
+  free(c->out);
+  c->out = NULL;
+  c->out_cap = 0;
   want_writable(c, 0);
   if (c->flags & NET_F_SHUT_PENDING) {
     c->flags = (uint8_t)((c->flags & ~NET_F_SHUT_PENDING) | NET_F_SHUT_DONE);

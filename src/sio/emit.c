@@ -363,7 +363,9 @@ static int send_selection(const sio_selection *sel, const eio_prepared *p, int i
   for (size_t i = 0; i < sel->n; i++) {
     wsio_sio_socket *s = sel->v[i];
     if (!sio_socket_live(s)) continue;
-    if (eio_send_prepared(s->client->es, p, is_volatile) != 0) continue;
+    int r = eio_send_prepared(s->client->es, p, is_volatile);
+    if (r == 1) s->nsp->io->st.volatile_drops_total++;
+    if (r != 0) continue;
     if (on_sent && on_sent(s, arg) != 0) continue;
     reached++;
   }
@@ -385,6 +387,8 @@ static int do_broadcast(const wsio_sio_target *t, const char *event, const char 
     return r;
   }
   int reached = sel.n ? send_selection(&sel, &p, t->is_volatile, on_sent, arg) : 0;
+  t->nsp->io->st.broadcasts_total++;
+  t->nsp->io->st.deliveries_total += (uint64_t)reached;
   if (sel.n) eio_prepared_free(&p);
   sio_selection_free(&sel);
   return reached;
@@ -490,4 +494,17 @@ void wsio_sio_disconnect_sockets(const wsio_sio_target *t, int close_transport) 
     }
   }
   sio_selection_free(&sel);
+}
+
+void wsio_sio_get_stats(const wsio_sio *io, wsio_sio_stats *out) {
+  *out = io->st;
+  out->sockets = out->rooms = out->namespaces = 0;
+  uint32_t it = 0;
+  void *v;
+  while (map_next(&io->nsps, &it, NULL, NULL, &v)) {
+    const wsio_sio_nsp *nsp = v;
+    out->namespaces++;
+    out->sockets += map_size(&nsp->sockets);
+    out->rooms += map_size(&nsp->rooms);
+  }
 }

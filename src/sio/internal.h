@@ -209,6 +209,7 @@ struct wsio_sio {
   sio_session *sess_head, *sess_tail; /* disconnection order = expiry order */
   uint64_t next_offset;
   uint64_t next_housekeeping;
+  wsio_sio_stats st; /* sockets, rooms and namespaces are counted on demand */
 };
 
 /* ---- server.c -------------------------------------------------------------------- */

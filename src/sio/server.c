@@ -187,6 +187,7 @@ static void connect_error(sio_client *c, const char *nsp, size_t nsp_len, const 
   if (!r) r = sbuf_put(&b, "}", 1);
   if (!r) (void)wsio_eio_send(c->es, b.p, b.n, 0);
   sbuf_free(&b);
+  c->io->st.connect_errors_total++;
 }
 
 static wsio_sio_socket *socket_new(sio_client *c, wsio_sio_nsp *nsp, const sio_packet *pkt) {
@@ -278,6 +279,8 @@ static void on_connect(sio_client *c, const sio_packet *pkt) {
    * constructor); the client buffers them until it is connected. */
   if (recovered) sio_session_replay(s, restore.offset);
   send_connect_reply(s);
+  nsp->io->st.connections_total++;
+  if (s->recovered) nsp->io->st.recovered_total++;
   if (nsp->on_connection && s->state == SOCK_CONNECTED) nsp->on_connection(s, nsp->connection_user);
 }
 

@@ -292,7 +292,6 @@ static void remove_site(void) {
 
 typedef struct {
   wsio_app *app;
-  static_site *site;
   pthread_t th;
   atomic_int done;
   int rc, port;
@@ -328,17 +327,17 @@ static int server_start(server *s) {
   wsio_ws_handlers echo = {.message = echo_message};
   CHECK_EQ_INT(wsio_app_ws(s->app, "/echo", &echo, NULL), 0);
   CHECK_EQ_INT(wsio_app_http(s->app, "GET", "/healthz", healthz, NULL), 0);
-  s->site = static_mount(s->app, g_root);
-  CHECK(s->site != NULL);
-  if (s->site) {
+  int m = static_mount(s->app, g_root);
+  CHECK_EQ_INT(m, 0);
+  if (m == 0) {
     char real[PATH_MAX];
-    CHECK(realpath(g_root, real) && strcmp(static_site_root(s->site), real) == 0);
+    CHECK(g_sites && realpath(g_root, real) && strcmp(g_sites->root, real) == 0);
   }
   CHECK_EQ_INT(wsio_app_listen(s->app, "127.0.0.1", 0), 0);
   s->port = wsio_app_port(s->app);
-  if (!s->site || s->port <= 0 || pthread_create(&s->th, NULL, server_main, s) != 0) {
+  if (m != 0 || s->port <= 0 || pthread_create(&s->th, NULL, server_main, s) != 0) {
     wsio_app_destroy(s->app);
-    static_site_free(s->site);
+    static_unmount_all();
     return -1;
   }
   return 0;
@@ -354,7 +353,8 @@ static void server_stop(server *s) {
   pthread_join(s->th, NULL);
   CHECK_EQ_INT(s->rc, 0);
   wsio_app_destroy(s->app);
-  static_site_free(s->site);
+  static_unmount_all();
+  CHECK(g_sites == NULL);
 }
 
 typedef struct {
@@ -650,13 +650,15 @@ static void test_mount_errors(void) {
   CHECK(app != NULL);
   if (!app) return;
   errno = 0;
-  CHECK(static_mount(app, "/nonexistent/wsio-static") == NULL);
+  CHECK_EQ_INT(static_mount(app, "/nonexistent/wsio-static"), -1);
   CHECK_EQ_INT(errno, ENOENT);
   char p[512];
   sub(p, sizeof(p), "app.js");
   errno = 0;
-  CHECK(static_mount(app, p) == NULL);
+  CHECK_EQ_INT(static_mount(app, p), -1);
   CHECK_EQ_INT(errno, ENOTDIR);
+  CHECK_EQ_INT(static_mount(NULL, g_root), -1);
+  CHECK(g_sites == NULL); /* nothing kept from failed mounts */
   wsio_app_destroy(app);
 }
 

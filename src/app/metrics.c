@@ -1,0 +1,193 @@
+/* app/metrics.c — GET /metrics: Prometheus text exposition (format 0.0.4). Names follow
+ * the conventions: a wsio_ prefix, _total for counters, base units (_seconds, _bytes).
+ * Rendering is a pure function of the counters, so tests can check it without a server. */
+#include "app/metrics.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_WATCHED 8
+
+static wsio_eio_server *eio_servers[MAX_WATCHED];
+static wsio_sio *sio_servers[MAX_WATCHED];
+static size_t n_eio, n_sio;
+
+void metrics_watch_eio(wsio_eio_server *srv) {
+  if (srv && n_eio < MAX_WATCHED) eio_servers[n_eio++] = srv;
+}
+
+void metrics_watch_sio(wsio_sio *io) {
+  if (io && n_sio < MAX_WATCHED) sio_servers[n_sio++] = io;
+  if (io) metrics_watch_eio(wsio_sio_engine(io));
+}
+
+typedef struct {
+  char *p;
+  size_t n, cap;
+} out_buf;
+
+static void put(out_buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(out_buf *o, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = vsnprintf(o->p + (o->n < o->cap ? o->n : o->cap), o->n < o->cap ? o->cap - o->n : 0, fmt, ap);
+  va_end(ap);
+  if (r > 0) o->n += (size_t)r;
+}
+
+static void head(out_buf *o, const char *name, const char *type, const char *help) {
+  put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void counter(out_buf *o, const char *name, const char *help, uint64_t v) {
+  head(o, name, "counter", help);
+  put(o, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void gauge(out_buf *o, const char *name, const char *help, uint64_t v) {
+  head(o, name, "gauge", help);
+  put(o, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static uint64_t closes_with(const wsio_stats *st, int code) {
+  for (size_t i = 0; i < WSIO_STATS_NCLOSE; i++)
+    if (wsio_stats_close_code(i) == code) return st->closes_by_code[i];
+  return 0;
+}
+
+size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_eio_stats *eio,
+                      const wsio_sio_stats *sio) {
+  out_buf o = {out, 0, cap};
+  head(&o, "wsio_build_info", "gauge", "Version of the running wsio-server.");
+  put(&o, "wsio_build_info{version=\"%s\"} 1\n", WSIO_VERSION);
+
+  head(&o, "wsio_connections", "gauge", "Open client connections by transport.");
+  put(&o, "wsio_connections{transport=\"websocket\"} %llu\n", (unsigned long long)st->connections_open);
+  put(&o, "wsio_connections{transport=\"polling\"} %llu\n", (unsigned long long)eio->sessions_polling);
+  counter(&o, "wsio_websocket_connections_total", "WebSocket handshakes completed.", st->connections_total);
+  counter(&o, "wsio_http_requests_total", "HTTP requests served (upgrades and polling included).",
+          st->http_requests_total);
+
+  head(&o, "wsio_handshake_failures_total", "counter", "Refused WebSocket handshakes by HTTP status.");
+  for (size_t i = 0; i < WSIO_STATS_NSTATUS; i++) {
+    int code = wsio_stats_handshake_status(i);
+    if (code) put(&o, "wsio_handshake_failures_total{status=\"%d\"} %llu\n", code,
+                  (unsigned long long)st->handshake_failures_by_status[i]);
+    else put(&o, "wsio_handshake_failures_total{status=\"other\"} %llu\n",
+             (unsigned long long)st->handshake_failures_by_status[i]);
+  }
+  counter(&o, "wsio_handshake_timeouts_total", "Connections closed before sending a complete request head.",
+          st->handshake_timeouts_total);
+
+  counter(&o, "wsio_messages_received_total", "WebSocket messages received.", st->messages_in_total);
+  counter(&o, "wsio_messages_sent_total", "WebSocket messages sent.", st->messages_out_total);
+  counter(&o, "wsio_received_bytes_total", "Bytes received from clients.", st->bytes_in_total);
+  counter(&o, "wsio_sent_bytes_total", "Bytes of WebSocket messages sent.", st->bytes_out_total);
+  counter(&o, "wsio_engineio_messages_received_total", "Engine.IO messages received (both transports).",
+          eio->messages_in_total);
+  counter(&o, "wsio_engineio_messages_sent_total", "Engine.IO messages sent (both transports).",
+          eio->messages_out_total);
+
+  counter(&o, "wsio_broadcasts_total", "Broadcasts: topic publishes and Socket.IO emits to selections.",
+          st->publishes_total + sio->broadcasts_total);
+  counter(&o, "wsio_broadcast_deliveries_total", "Messages delivered by broadcasts.",
+          st->deliveries_total + sio->deliveries_total);
+
+  head(&o, "wsio_dropped_messages_total", "counter", "Messages not sent, by reason.");
+  put(&o, "wsio_dropped_messages_total{reason=\"backpressure\"} %llu\n",
+      (unsigned long long)st->dropped_backpressure_total);
+  put(&o, "wsio_dropped_messages_total{reason=\"volatile\"} %llu\n", (unsigned long long)sio->volatile_drops_total);
+  counter(&o, "wsio_backpressure_closes_total", "Connections closed (1008) for staying over the send buffer cap.",
+          st->closed_backpressure_total);
+
+  head(&o, "wsio_closes_total", "counter", "Ended WebSocket connections by close code (1006: abnormal).");
+  for (size_t i = 0; i < WSIO_STATS_NCLOSE; i++) {
+    int code = wsio_stats_close_code(i);
+    if (code) put(&o, "wsio_closes_total{code=\"%d\"} %llu\n", code, (unsigned long long)st->closes_by_code[i]);
+    else put(&o, "wsio_closes_total{code=\"other\"} %llu\n", (unsigned long long)st->closes_by_code[i]);
+  }
+  counter(&o, "wsio_abnormal_closes_total", "WebSocket connections lost without a close frame (1006).",
+          closes_with(st, 1006));
+  counter(&o, "wsio_protocol_errors_total", "Connections failed for a protocol error (1002, 1007, 1009).",
+          st->protocol_errors_total);
+
+  head(&o, "wsio_heartbeat_timeouts_total", "counter", "Connections dropped for a missing heartbeat answer.");
+  put(&o, "wsio_heartbeat_timeouts_total{layer=\"websocket\"} %llu\n", (unsigned long long)st->ping_timeouts_total);
+  put(&o, "wsio_heartbeat_timeouts_total{layer=\"engineio\"} %llu\n", (unsigned long long)eio->ping_timeouts_total);
+
+  head(&o, "wsio_engineio_sessions", "gauge", "Open Engine.IO sessions by transport.");
+  put(&o, "wsio_engineio_sessions{transport=\"polling\"} %llu\n", (unsigned long long)eio->sessions_polling);
+  put(&o, "wsio_engineio_sessions{transport=\"websocket\"} %llu\n", (unsigned long long)eio->sessions_websocket);
+  counter(&o, "wsio_engineio_sessions_total", "Engine.IO sessions opened.", eio->sessions_total);
+  counter(&o, "wsio_engineio_upgrades_total", "Engine.IO sessions upgraded from polling to WebSocket.",
+          eio->upgrades_total);
+
+  gauge(&o, "wsio_sio_sockets", "Connected Socket.IO sockets (all namespaces).", sio->sockets);
+  gauge(&o, "wsio_rooms", "Socket.IO rooms (socket-id rooms excluded).", sio->rooms);
+  gauge(&o, "wsio_sio_namespaces", "Socket.IO namespaces.", sio->namespaces);
+  counter(&o, "wsio_sio_connections_total", "Socket.IO sockets connected.", sio->connections_total);
+  counter(&o, "wsio_sio_recovered_sessions_total", "Connections that restored their session (state recovery).",
+          sio->recovered_total);
+  counter(&o, "wsio_sio_connect_errors_total", "CONNECT_ERRORs sent (unknown namespace, middleware refusal).",
+          sio->connect_errors_total);
+
+  gauge(&o, "wsio_redis_adapter_up", "1 when the Redis adapter is connected (0: single node, no Redis).", 0);
+
+  head(&o, "wsio_event_loop_lag_seconds", "histogram", "How late the event loop ran its periodic sweep.");
+  uint64_t cum = 0;
+  for (size_t i = 0; i < WSIO_STATS_NLAG; i++) {
+    cum += st->loop_lag_buckets[i];
+    double b = wsio_stats_lag_bound(i);
+    if (isinf(b)) put(&o, "wsio_event_loop_lag_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    else put(&o, "wsio_event_loop_lag_seconds_bucket{le=\"%g\"} %llu\n", b, (unsigned long long)cum);
+  }
+  put(&o, "wsio_event_loop_lag_seconds_sum %.6f\n", st->loop_lag_sum_seconds);
+  put(&o, "wsio_event_loop_lag_seconds_count %llu\n", (unsigned long long)st->loop_lag_count);
+  return o.n;
+}
+
+static void serve(const wsio_request *req, wsio_response *res, void *user) {
+  (void)req;
+  wsio_app *app = user;
+  wsio_stats st;
+  wsio_eio_stats eio = {0}, e;
+  wsio_sio_stats sio = {0}, s;
+  wsio_app_stats(app, &st);
+  for (size_t i = 0; i < n_eio; i++) {
+    wsio_eio_server_stats(eio_servers[i], &e);
+    eio.sessions_polling += e.sessions_polling;
+    eio.sessions_websocket += e.sessions_websocket;
+    eio.sessions_total += e.sessions_total;
+    eio.upgrades_total += e.upgrades_total;
+    eio.ping_timeouts_total += e.ping_timeouts_total;
+    eio.messages_in_total += e.messages_in_total;
+    eio.messages_out_total += e.messages_out_total;
+  }
+  for (size_t i = 0; i < n_sio; i++) {
+    wsio_sio_get_stats(sio_servers[i], &s);
+    sio.sockets += s.sockets;
+    sio.rooms += s.rooms;
+    sio.namespaces += s.namespaces;
+    sio.connections_total += s.connections_total;
+    sio.recovered_total += s.recovered_total;
+    sio.connect_errors_total += s.connect_errors_total;
+    sio.broadcasts_total += s.broadcasts_total;
+    sio.deliveries_total += s.deliveries_total;
+    sio.volatile_drops_total += s.volatile_drops_total;
+  }
+  size_t need = metrics_render(NULL, 0, &st, &eio, &sio) + 1;
+  char *buf = malloc(need);
+  if (!buf) {
+    wsio_response_send(res, 500, NULL, "out of memory\n", 14);
+    return;
+  }
+  size_t n = metrics_render(buf, need, &st, &eio, &sio);
+  wsio_response_header(res, "Cache-Control", "no-store");
+  wsio_response_send(res, 200, "text/plain; version=0.0.4; charset=utf-8", buf, n);
+  free(buf);
+}
+
+int metrics_mount(wsio_app *app) { return wsio_app_http(app, "GET", "/metrics", serve, app); }

@@ -1,0 +1,23 @@
+/* app/metrics.h — /metrics in the Prometheus text exposition format (version 0.0.4):
+ * the core's counters, Engine.IO sessions by transport, Socket.IO sockets and rooms,
+ * and the event-loop lag histogram. */
+#ifndef WSIO_APP_METRICS_H
+#define WSIO_APP_METRICS_H
+
+#include <stddef.h>
+
+#include "wsio.h"
+
+/* Registers GET /metrics on app. Returns 0 or a negative WSIO_E*. */
+int metrics_mount(wsio_app *app);
+
+/* Apps register their Engine.IO / Socket.IO servers so /metrics can count them. */
+void metrics_watch_eio(wsio_eio_server *srv);
+void metrics_watch_sio(wsio_sio *io);
+
+/* Writes the exposition text into out (cap bytes); returns the length needed. Pure
+ * given its inputs, for tests. */
+size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_eio_stats *eio,
+                      const wsio_sio_stats *sio);
+
+#endif
