@@ -86,7 +86,12 @@ function conformance(httpServer) {
 // --app chat
 
 function chat(httpServer) {
-  const io = new Server(httpServer, { path: '/socket.io/', cors: { origin: '*' } });
+  // Recovery on: the demo page shows "recovered" after a network blip.
+  const io = new Server(httpServer, {
+    path: '/socket.io/',
+    cors: { origin: '*' },
+    connectionStateRecovery: { maxDisconnectionDuration: 120000 },
+  });
   io.on('connection', (socket) => {
     socket.on('join', (room) => {
       socket.join(room);
