@@ -361,7 +361,7 @@ int main(int argc, char **argv) {
     wsio_app_destroy(app);
     return 1;
   }
-  /* Last: the static folder's catch-all must not shadow the routes above. */
+  /* Last: a static file must not take a path the app serves itself. */
   if (strcmp(st.static_dir, "off") != 0 && static_mount(app, st.static_dir) < 0)
     log_msg(LOG_WARN, "static folder %s not served: %s", st.static_dir, strerror(errno));
 
@@ -377,6 +377,7 @@ int main(int argc, char **argv) {
   wsio_app_stats(app, &s);
   log_msg(LOG_INFO, "stopped (%llu WebSocket connections served)", (unsigned long long)s.connections_total);
   wsio_app_destroy(app);
+  static_unmount_all();
   log_close();
   for (int i = 0; i < st.nowned; i++) free(st.owned[i]);
   return r < 0 ? 1 : 0;

@@ -35,10 +35,16 @@ const char *http_status_text(int s) {
 
 size_t http_format_head(char *out, size_t cap, int status, const char *content_type,
                         size_t content_length, const char *extra, int keep_alive) {
-  int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\n%s%s\r\n", status,
-                   http_status_text(status), content_type ? "Content-Type: " : "",
-                   content_type ? content_type : "", content_type ? "\r\n" : "", content_length,
-                   keep_alive ? "" : "Connection: close\r\n", extra ? extra : "");
+  /* RFC 9110 8.6: no Content-Length on 1xx; on 304 it would have to be the 200's
+   * length, so it is left out. 204 keeps "Content-Length: 0": Node's CORS preflight
+   * answers carry it and clients written against Node may look for it. */
+  int no_length = status < 200 || status == 304;
+  char len[40] = "";
+  if (!no_length) snprintf(len, sizeof(len), "Content-Length: %zu\r\n", content_length);
+  int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\n%s%s%s%s%s%s\r\n", status, http_status_text(status),
+                   content_type && !no_length ? "Content-Type: " : "", content_type && !no_length ? content_type : "",
+                   content_type && !no_length ? "\r\n" : "", len, keep_alive ? "" : "Connection: close\r\n",
+                   extra ? extra : "");
   if (n < 0 || (size_t)n >= cap) return 0;
   return (size_t)n;
 }

@@ -10,7 +10,7 @@
 const char *http_status_text(int status);
 
 /* Writes "HTTP/1.1 <status> <text>\r\n", Content-Type (when non-NULL),
- * Content-Length, "Connection: close" when !keep_alive, extra (already formatted
+ * Content-Length (neither for 1xx and 304), "Connection: close" when !keep_alive, extra (already formatted
  * "Name: value\r\n" lines, may be NULL) and the blank line into out.
  * Returns the length, or 0 when cap is too small. */
 size_t http_format_head(char *out, size_t cap, int status, const char *content_type,
