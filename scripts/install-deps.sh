@@ -11,6 +11,7 @@ PKGS=(
   libssl-dev zlib1g-dev                                        # OpenSSL 3, zlib
   python3 python3-websockets                                   # interop client
   curl procps                                                  # tests: HTTP probes, ps
+  chromium nginx                                               # browser test, proxy test
 )
 
 missing=()

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # scripts/run-tests.sh [all|asan] — runs the test suites and prints one line per suite
-# and a final "N passed, N failed" (suites). `all`: unit (CTest), conformance, interop
-# (Node ws, Python websockets) and a short fuzz run on the normal build, then unit,
-# conformance and interop again on the AddressSanitizer+UBSan build. `asan`: only the
-# latter half. Exit status is non-zero when any suite failed.
+# and a final "N passed, N failed" (suites). `all`: on the normal build, unit (CTest),
+# RFC 6455 conformance, interop (Node ws, Python websockets), Socket.IO (against wsio
+# and Node's socket.io), product (metrics, config, logs, signals), nginx, browser, the
+# install check and a short fuzz run; then unit, conformance, interop, Socket.IO and
+# product again on the AddressSanitizer+UBSan build. `asan`: only the latter half.
+# Exit status is non-zero when any suite failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-all}
@@ -25,17 +27,21 @@ suite() {
   fi
 }
 
-run_set() { # $1 = label, $2 = build dir
-  local label=$1 dir=$2 srv
+run_set() { # $1 = label, $2 = build dir, $3 = Socket.IO targets
+  local label=$1 dir=$2 targets=$3 srv
   srv=$(realpath "$dir")/wsio-server
   suite "$label unit" bash -c "cd '$dir' && ctest --output-on-failure -j$JOBS"
   suite "$label conformance" env WSIO_SERVER="$srv" $PY tests/conformance/run.py --server "$srv"
   suite "$label interop-node" env WSIO_SERVER="$srv" node --test tests/interop/
   suite "$label interop-python" env WSIO_SERVER="$srv" $PY tests/interop/test_python_websockets.py
+  suite "$label socket.io ($targets)" env WSIO_SERVER="$srv" SIO_TARGETS="$targets" node --test tests/sio/
+  [ -d tests/product ] && suite "$label product" env WSIO_SERVER="$srv" node --test tests/product/
 }
 
 if [ "$mode" = all ]; then
-  run_set release "$B"
+  run_set release "$B" wsio,node
+  [ -d tests/deploy ] && suite "nginx" env WSIO_SERVER="$(realpath "$B")/wsio-server" node --test tests/deploy/
+  [ -d tests/browser ] && suite "browser" env WSIO_SERVER="$(realpath "$B")/wsio-server" node --test tests/browser/
   suite "install (pkg-config, CMake package)" tests/install/test_install.sh "$B"
   suite "fuzz-short" make -s fuzz-short
 fi
@@ -43,7 +49,7 @@ if [ "$mode" = all ] || [ "$mode" = asan ]; then
   suite "asan build" make -s asan
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_set asan "$A"
+  run_set asan "$A" wsio
 fi
 
 echo
