@@ -5,7 +5,7 @@
  * re-encoded with sio_packet_head plus the data decodes to the same fields. Whatever the
  * packet verdict, the input also goes through every JSON entry point, and a string the
  * scanner accepts must survive unescape -> escape -> unescape. */
-#include "sio/json.h"
+#include "sio/jscan.h"
 #include "sio/packet.h"
 
 #include <stdlib.h>
@@ -33,16 +33,16 @@ static void check_fields(const char *in, size_t n, const sio_packet *pk) {
   REQUIRE(inside(in, n, pk->nsp, pk->nsp_len) || pk->nsp_len == 1); /* or the "/" literal */
   REQUIRE(!memchr(pk->nsp, ',', pk->nsp_len));
   REQUIRE(pk->ack_id >= -1);
-  json_type t = JSON_INVALID;
+  jscan_type t = JSCAN_INVALID;
   if (pk->data) {
     REQUIRE(inside(in, n, pk->data, pk->data_len) && pk->data + pk->data_len == in + n);
-    REQUIRE(json_valid(pk->data, pk->data_len, &t));
+    REQUIRE(jscan_valid(pk->data, pk->data_len, &t));
   }
   switch (pk->type) {
-    case SIO_CONNECT: REQUIRE(!pk->data || t == JSON_OBJECT); break;
+    case SIO_CONNECT: REQUIRE(!pk->data || t == JSCAN_OBJECT); break;
     case SIO_DISCONNECT: REQUIRE(!pk->data); break;
-    case SIO_CONNECT_ERROR: REQUIRE(t == JSON_OBJECT || t == JSON_STRING); break;
-    default: REQUIRE(t == JSON_ARRAY);
+    case SIO_CONNECT_ERROR: REQUIRE(t == JSCAN_OBJECT || t == JSCAN_STRING); break;
+    default: REQUIRE(t == JSCAN_ARRAY);
   }
   if (pk->type != SIO_EVENT && pk->type != SIO_BINARY_EVENT) {
     REQUIRE(!pk->event && !pk->args_rest);
@@ -50,16 +50,16 @@ static void check_fields(const char *in, size_t n, const sio_packet *pk) {
   }
   REQUIRE(inside(pk->data, pk->data_len, pk->event, pk->event_len));
   REQUIRE(inside(pk->data, pk->data_len, pk->args_rest, pk->args_rest_len));
-  json_type et;
-  REQUIRE(json_valid(pk->event, pk->event_len, &et));
-  REQUIRE(et == JSON_STRING || et == JSON_NUMBER);
+  jscan_type et;
+  REQUIRE(jscan_valid(pk->event, pk->event_len, &et));
+  REQUIRE(et == JSCAN_STRING || et == JSCAN_NUMBER);
   /* "[" + args_rest is an array. */
   char *args = malloc(pk->args_rest_len + 1);
   REQUIRE(args);
   args[0] = '[';
   memcpy(args + 1, pk->args_rest, pk->args_rest_len);
-  json_type at;
-  REQUIRE(json_valid(args, pk->args_rest_len + 1, &at) && at == JSON_ARRAY);
+  jscan_type at;
+  REQUIRE(jscan_valid(args, pk->args_rest_len + 1, &at) && at == JSCAN_ARRAY);
   free(args);
 }
 
@@ -84,39 +84,39 @@ static void check_reencode(const sio_packet *a) {
 }
 
 static void check_json_api(const char *in, size_t n) {
-  json_type t, st;
-  int valid = json_valid(in, n, &t);
-  size_t end = json_scan(in, n, &st);
-  REQUIRE(end <= n && (end == 0) == (st == JSON_INVALID));
+  jscan_type t, st;
+  int valid = jscan_valid(in, n, &t);
+  size_t end = jscan_scan(in, n, &st);
+  REQUIRE(end <= n && (end == 0) == (st == JSCAN_INVALID));
   if (valid) REQUIRE(end && st == t);
-  long ph = json_count_placeholders(in, n, 4);
+  long ph = jscan_count_placeholders(in, n, 4);
   REQUIRE(ph >= -1);
   if (!valid) REQUIRE(ph == -1);
   /* Array iteration walks forward and never leaves the input. */
   size_t off = 0;
   const char *el;
   size_t el_len;
-  json_type et;
+  jscan_type et;
   for (int k = 0;; k++) {
     size_t before = off;
-    int r = json_array_next(in, n, &off, &el, &el_len, &et);
+    int r = jscan_array_next(in, n, &off, &el, &el_len, &et);
     if (r != 1) break;
     REQUIRE(off > before && inside(in, n, el, el_len) && el_len > 0);
     REQUIRE(k <= (int)n);
   }
-  if (!valid || t != JSON_STRING) return;
+  if (!valid || t != JSCAN_STRING) return;
   /* A valid string token: unescape -> escape -> unescape gives the same bytes. */
   const char *tok = in;
   while (*tok != '"') tok++; /* past leading whitespace */
   size_t tok_len = (size_t)(in + end - tok);
   char *u1 = malloc(n + 1), *e = malloc(6 * n + 2), *u2 = malloc(n + 1);
   REQUIRE(u1 && e && u2);
-  long m1 = json_string_unescape(tok, tok_len, u1, n + 1);
+  long m1 = jscan_string_unescape(tok, tok_len, u1, n + 1);
   REQUIRE(m1 >= 0 && (size_t)m1 <= n);
-  size_t en = json_string_escape(e, 6 * n + 2, u1, (size_t)m1);
+  size_t en = jscan_string_escape(e, 6 * n + 2, u1, (size_t)m1);
   REQUIRE(en <= 6 * n + 2);
-  REQUIRE(json_valid(e, en, &et) && et == JSON_STRING);
-  long m2 = json_string_unescape(e, en, u2, n + 1);
+  REQUIRE(jscan_valid(e, en, &et) && et == JSCAN_STRING);
+  long m2 = jscan_string_unescape(e, en, u2, n + 1);
   REQUIRE(m2 == m1 && memcmp(u1, u2, (size_t)m1) == 0);
   free(u1);
   free(e);

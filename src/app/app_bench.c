@@ -9,7 +9,7 @@
 
 #include "app/apps.h"
 #include "app/metrics.h"
-#include "sio/json.h"
+#include "sio/jscan.h"
 
 #define MAX_ROOMS 16
 
@@ -23,10 +23,10 @@ static void on_join(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, 
   (void)ev, (void)ack, (void)u;
   size_t off = 0, elen;
   const char *e;
-  json_type t;
+  jscan_type t;
   char room[256];
-  if (json_array_next(a->json, a->json_len, &off, &e, &elen, &t) != 1 || t != JSON_STRING) return;
-  long n = json_string_unescape(e, elen, room, sizeof(room));
+  if (jscan_array_next(a->json, a->json_len, &off, &e, &elen, &t) != 1 || t != JSCAN_STRING) return;
+  long n = jscan_string_unescape(e, elen, room, sizeof(room));
   if (n > 0 && (size_t)n < sizeof(room)) wsio_sio_socket_join(s, room);
 }
 

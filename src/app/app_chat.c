@@ -9,7 +9,8 @@
 
 #include "app/apps.h"
 #include "app/metrics.h"
-#include "sio/json.h"
+#include "sio/jscan.h"
+#include "wsio/json.h"
 
 #define ROOM_MAX 256
 
@@ -17,41 +18,10 @@
 static int first_string(const wsio_sio_args *a, char *out, size_t cap) {
   size_t off = 0, elen;
   const char *e;
-  json_type t;
-  if (json_array_next(a->json, a->json_len, &off, &e, &elen, &t) != 1 || t != JSON_STRING) return -1;
-  long n = json_string_unescape(e, elen, out, cap);
+  jscan_type t;
+  if (jscan_array_next(a->json, a->json_len, &off, &e, &elen, &t) != 1 || t != JSCAN_STRING) return -1;
+  long n = jscan_string_unescape(e, elen, out, cap);
   return n < 0 || (size_t)n >= cap || n == 0 ? -1 : 0;
-}
-
-/* Finds key's value in the JSON object obj[0..n). */
-static int object_get(const char *obj, size_t n, const char *key, const char **val, size_t *vlen, json_type *vt) {
-  /* Objects are scanned as alternating key/value tokens after the '{'. */
-  size_t i = 0;
-  while (i < n && obj[i] != '{') i++;
-  i++;
-  while (i < n) {
-    while (i < n && (obj[i] == ' ' || obj[i] == '\t' || obj[i] == '\n' || obj[i] == '\r' || obj[i] == ','))
-      i++;
-    if (i >= n || obj[i] == '}') return -1;
-    json_type kt;
-    size_t kl = json_scan(obj + i, n - i, &kt);
-    if (!kl || kt != JSON_STRING) return -1;
-    const char *k = obj + i;
-    i += kl;
-    while (i < n && obj[i] != ':') i++;
-    i++;
-    size_t vl = json_scan(obj + i, n - i, vt);
-    if (!vl) return -1;
-    while (i < n && (obj[i] == ' ' || obj[i] == '\t' || obj[i] == '\n' || obj[i] == '\r')) i++;
-    char kbuf[64];
-    if (json_string_unescape(k, kl, kbuf, sizeof(kbuf)) >= 0 && strcmp(kbuf, key) == 0) {
-      *val = obj + i;
-      *vlen = vl;
-      return 0;
-    }
-    i += vl;
-  }
-  return -1;
 }
 
 /* The socket id as a JSON argument array: ["<id>"]. */
@@ -70,23 +40,22 @@ static void on_join(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, 
   wsio_sio_broadcast(&t, "user-joined", args, (size_t)n, NULL, 0);
 }
 
+/* message({room, message}): read with jansson (wsio/json.h); the message object goes out
+ * as it came, re-serialised once for the whole room. */
 static void on_message(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
   (void)ev, (void)ack, (void)u;
-  size_t off = 0, olen, rlen, mlen;
-  const char *obj, *rv, *mv;
-  json_type t, rt, mt;
-  if (json_array_next(a->json, a->json_len, &off, &obj, &olen, &t) != 1 || t != JSON_OBJECT) return;
-  if (object_get(obj, olen, "room", &rv, &rlen, &rt) < 0 || rt != JSON_STRING) return;
-  if (object_get(obj, olen, "message", &mv, &mlen, &mt) < 0) return;
-  char room[ROOM_MAX], args[16 * 1024];
-  long rl = json_string_unescape(rv, rlen, room, sizeof(room));
-  if (rl <= 0 || (size_t)rl >= sizeof(room) || mlen + 2 > sizeof(args)) return;
-  args[0] = '[';
-  memcpy(args + 1, mv, mlen);
-  args[mlen + 1] = ']';
-  const char *rooms[1] = {room};
-  wsio_sio_target tg = {.nsp = wsio_sio_socket_nsp(s), .rooms = rooms, .nrooms = 1};
-  wsio_sio_broadcast(&tg, "message", args, mlen + 2, NULL, 0);
+  json_t *args = wsio_sio_args_json(a);
+  json_t *obj = json_array_get(args, 0);
+  const char *room = json_string_value(json_object_get(obj, "room"));
+  json_t *message = json_object_get(obj, "message");
+  if (room && room[0] && message && strlen(room) < ROOM_MAX) {
+    json_t *out = json_pack("[O]", message);
+    const char *rooms[1] = {room};
+    wsio_sio_target t = {.nsp = wsio_sio_socket_nsp(s), .rooms = rooms, .nrooms = 1};
+    if (out) wsio_sio_broadcast_json(&t, "message", out, a->bins, a->nbins);
+    json_decref(out);
+  }
+  json_decref(args);
 }
 
 static void on_typing(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {

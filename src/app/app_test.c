@@ -15,7 +15,7 @@
 
 #include "app/apps.h"
 #include "app/metrics.h"
-#include "sio/json.h"
+#include "sio/jscan.h"
 
 #define MAX_LIST 32
 #define NAME_MAX_LEN 256
@@ -26,7 +26,7 @@
 typedef struct {
   const char *p;
   size_t n;
-  json_type t;
+  jscan_type t;
 } elem;
 
 /* Splits the top-level elements of the args array (at most max). */
@@ -34,8 +34,8 @@ static size_t split_args(const wsio_sio_args *a, elem *out, size_t max) {
   size_t off = 0, k = 0;
   const char *e;
   size_t el;
-  json_type t;
-  while (k < max && json_array_next(a->json, a->json_len, &off, &e, &el, &t) == 1) {
+  jscan_type t;
+  while (k < max && jscan_array_next(a->json, a->json_len, &off, &e, &el, &t) == 1) {
     out[k].p = e;
     out[k].n = el;
     out[k].t = t;
@@ -63,20 +63,20 @@ typedef struct {
 /* A room argument: a string or an array of strings. Returns 0, or -1 when malformed. */
 static int room_list_from(const elem *e, name_list *l) {
   l->n = 0;
-  if (e->t == JSON_STRING) {
-    long r = json_string_unescape(e->p, e->n, l->names[0], NAME_MAX_LEN);
+  if (e->t == JSCAN_STRING) {
+    long r = jscan_string_unescape(e->p, e->n, l->names[0], NAME_MAX_LEN);
     if (r < 0 || r >= NAME_MAX_LEN) return -1;
     l->ptrs[0] = l->names[0];
     l->n = 1;
     return 0;
   }
-  if (e->t != JSON_ARRAY) return -1;
+  if (e->t != JSCAN_ARRAY) return -1;
   size_t off = 0, el;
   const char *p;
-  json_type t;
-  while (l->n < MAX_LIST && json_array_next(e->p, e->n, &off, &p, &el, &t) == 1) {
-    if (t != JSON_STRING) return -1;
-    long r = json_string_unescape(p, el, l->names[l->n], NAME_MAX_LEN);
+  jscan_type t;
+  while (l->n < MAX_LIST && jscan_array_next(e->p, e->n, &off, &p, &el, &t) == 1) {
+    if (t != JSCAN_STRING) return -1;
+    long r = jscan_string_unescape(p, el, l->names[l->n], NAME_MAX_LEN);
     if (r < 0 || r >= NAME_MAX_LEN) return -1;
     l->ptrs[l->n] = l->names[l->n];
     l->n++;
@@ -85,8 +85,8 @@ static int room_list_from(const elem *e, name_list *l) {
 }
 
 static int string_arg(const elem *e, char *out, size_t cap) {
-  if (e->t != JSON_STRING) return -1;
-  long r = json_string_unescape(e->p, e->n, out, cap);
+  if (e->t != JSCAN_STRING) return -1;
+  long r = jscan_string_unescape(e->p, e->n, out, cap);
   return r < 0 || (size_t)r >= cap ? -1 : 0;
 }
 
@@ -98,7 +98,7 @@ static size_t json_sorted_strings(char *out, size_t len, size_t cap, const char 
   if (len < cap) out[len++] = '[';
   for (size_t i = 0; i < n; i++) {
     if (i && len < cap) out[len++] = ',';
-    len += json_string_escape(out + len, len < cap ? cap - len : 0, strs[i], strlen(strs[i]));
+    len += jscan_string_escape(out + len, len < cap ? cap - len : 0, strs[i], strlen(strs[i]));
   }
   if (len < cap) out[len++] = ']';
   return len;
@@ -166,7 +166,7 @@ HANDLER(h_info) {
   int n = snprintf(out, sizeof(out), "{\"id\":\"%s\",\"nsp\":", wsio_sio_socket_id(s));
   size_t len = (size_t)n;
   const char *nsp = wsio_sio_nsp_name(wsio_sio_socket_nsp(s));
-  len += json_string_escape(out + len, sizeof(out) - len, nsp, strlen(nsp));
+  len += jscan_string_escape(out + len, sizeof(out) - len, nsp, strlen(nsp));
   len += (size_t)snprintf(out + len, sizeof(out) - len, ",\"rooms\":");
   len += rooms_json(s, out + len, sizeof(out) - len);
   len += (size_t)snprintf(out + len, sizeof(out) - len, ",\"recovered\":%s,\"auth\":%.*s,\"data\":%.*s}",
@@ -289,7 +289,7 @@ static void ask_done(wsio_sio_socket *s, const wsio_sio_args *answer, int err, v
 }
 
 static int ms_arg(const elem *e, unsigned *ms) {
-  if (e->t != JSON_NUMBER) return -1;
+  if (e->t != JSCAN_NUMBER) return -1;
   char num[32];
   if (e->n >= sizeof(num)) return -1;
   memcpy(num, e->p, e->n);
@@ -338,8 +338,8 @@ static void ask_room_done(const char *responses, size_t len, int err, void *user
   elem els[1024];
   size_t n = 0, off = 0, el;
   const char *p;
-  json_type t;
-  while (n < 1024 && json_array_next(responses, len, &off, &p, &el, &t) == 1) {
+  jscan_type t;
+  while (n < 1024 && jscan_array_next(responses, len, &off, &p, &el, &t) == 1) {
     els[n].p = p;
     els[n].n = el;
     els[n].t = t;
@@ -387,7 +387,7 @@ HANDLER(h_ask_room) {
 static int target_from(wsio_sio_socket *s, const elem *e, name_list *l, wsio_sio_target *t) {
   memset(t, 0, sizeof(*t));
   t->nsp = wsio_sio_socket_nsp(s);
-  if (e->t == JSON_NULL) return 0;
+  if (e->t == JSCAN_NULL) return 0;
   if (room_list_from(e, l) < 0) return -1;
   t->rooms = l->ptrs;
   t->nrooms = l->n;
@@ -400,7 +400,7 @@ HANDLER(h_fetch) {
   size_t n = split_args(a, els, 1);
   name_list l;
   wsio_sio_target t;
-  elem null_elem = {"null", 4, JSON_NULL};
+  elem null_elem = {"null", 4, JSCAN_NULL};
   if (target_from(s, n ? &els[0] : &null_elem, &l, &t) < 0) return ack_empty(ack);
   wsio_sio_socket *found[1024];
   size_t cnt = wsio_sio_fetch_sockets(&t, found, 1024);
@@ -434,7 +434,7 @@ HANDLER(h_kick_room) {
   name_list sel;
   wsio_sio_target t;
   size_t n = split_args(a, els, 2);
-  int close = n == 2 && els[1].t == JSON_TRUE;
+  int close = n == 2 && els[1].t == JSCAN_TRUE;
   /* Ack first: the asking socket may be among those disconnected. */
   ack_empty(ack);
   if (n >= 1 && target_from(s, &els[0], &sel, &t) == 0) wsio_sio_disconnect_sockets(&t, close);
@@ -444,7 +444,7 @@ HANDLER(h_kick) {
   UNUSED_ARGS;
   (void)ack;
   elem els[1];
-  int close = split_args(a, els, 1) == 1 && els[0].t == JSON_TRUE;
+  int close = split_args(a, els, 1) == 1 && els[0].t == JSCAN_TRUE;
   wsio_sio_socket_disconnect(s, close);
 }
 
@@ -479,20 +479,20 @@ static int auth_field(wsio_sio_socket *s, const char *key, const char *want_str)
   size_t i = 1;
   while (i < len) {
     while (i < len && (auth[i] == ' ' || auth[i] == ',' || auth[i] == '\n' || auth[i] == '\t')) i++;
-    json_type kt, vt;
-    size_t kl = json_scan(auth + i, len - i, &kt);
-    if (!kl || kt != JSON_STRING) return 0;
-    long kn = json_string_unescape(auth + i, kl, pattern, sizeof(pattern));
+    jscan_type kt, vt;
+    size_t kl = jscan_scan(auth + i, len - i, &kt);
+    if (!kl || kt != JSCAN_STRING) return 0;
+    long kn = jscan_string_unescape(auth + i, kl, pattern, sizeof(pattern));
     i += kl;
     while (i < len && auth[i] != ':') i++;
     i++;
     while (i < len && (auth[i] == ' ' || auth[i] == '\n' || auth[i] == '\t')) i++;
-    size_t vl = json_scan(auth + i, len - i, &vt);
+    size_t vl = jscan_scan(auth + i, len - i, &vt);
     if (!vl) return 0;
     if (kn >= 0 && strcmp(pattern, key) == 0) {
-      if (!want_str) return vt == JSON_TRUE;
+      if (!want_str) return vt == JSCAN_TRUE;
       char v[128];
-      long r = vt == JSON_STRING ? json_string_unescape(auth + i, vl, v, sizeof(v)) : -1;
+      long r = vt == JSCAN_STRING ? jscan_string_unescape(auth + i, vl, v, sizeof(v)) : -1;
       return r >= 0 && strcmp(v, want_str) == 0;
     }
     i += vl;

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "sio/internal.h"
-#include "sio/json.h"
+#include "sio/jscan.h"
 
 /* ---- sbuf ------------------------------------------------------------------------ */
 
@@ -33,10 +33,10 @@ int sbuf_put(sbuf *b, const void *p, size_t n) {
 int sbuf_puts(sbuf *b, const char *s) { return sbuf_put(b, s, strlen(s)); }
 
 int sbuf_put_json_string(sbuf *b, const char *s, size_t n) {
-  size_t need = json_string_escape(b->p ? b->p + b->n : NULL, b->cap - b->n, s, n);
+  size_t need = jscan_string_escape(b->p ? b->p + b->n : NULL, b->cap - b->n, s, n);
   if (need > b->cap - b->n) {
     if (sbuf_reserve(b, need) != 0) return WSIO_ENOMEM;
-    json_string_escape(b->p + b->n, b->cap - b->n, s, n);
+    jscan_string_escape(b->p + b->n, b->cap - b->n, s, n);
   }
   b->n += need;
   return 0;
@@ -65,10 +65,10 @@ static int check_args(const char **json, size_t *len, const wsio_span *bins, siz
     *json = "[]";
     *len = 2;
   }
-  json_type t;
-  if (!json_valid(*json, *len, &t) || t != JSON_ARRAY) return WSIO_EINVAL;
+  jscan_type t;
+  if (!jscan_valid(*json, *len, &t) || t != JSCAN_ARRAY) return WSIO_EINVAL;
   if (nbins > SIO_MAX_ATTACHMENTS || (nbins && !bins)) return WSIO_EINVAL;
-  if (nbins && json_count_placeholders(*json, *len, nbins) < 0) return WSIO_EINVAL;
+  if (nbins && jscan_count_placeholders(*json, *len, nbins) < 0) return WSIO_EINVAL;
   return 0;
 }
 
@@ -176,8 +176,8 @@ static void group_check(wsio_sio *io, sio_ack_group *g) {
 static void group_answer(wsio_sio *io, sio_ack_group *g, const wsio_sio_args *args) {
   size_t off = 0, elen = 4;
   const char *e = "null";
-  json_type t;
-  if (json_array_next(args->json, args->json_len, &off, &e, &elen, &t) != 1) {
+  jscan_type t;
+  if (jscan_array_next(args->json, args->json_len, &off, &e, &elen, &t) != 1) {
     e = "null";
     elen = 4;
   }

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "sio/internal.h"
-#include "sio/json.h"
+#include "sio/jscan.h"
 
 wsio_sio_nsp *sio_nsp_create(wsio_sio *io, const char *name, size_t len) {
   wsio_sio_nsp *nsp = calloc(1, sizeof(*nsp));
@@ -151,8 +151,8 @@ int wsio_sio_socket_set_data(wsio_sio_socket *s, const char *json, size_t len) {
   if (json && len == 0) len = strlen(json);
   char *copy = NULL;
   if (json) {
-    json_type t;
-    if (!json_valid(json, len, &t) || len > UINT32_MAX) return WSIO_EINVAL;
+    jscan_type t;
+    if (!jscan_valid(json, len, &t) || len > UINT32_MAX) return WSIO_EINVAL;
     if (!(copy = malloc(len + 1))) return WSIO_ENOMEM;
     memcpy(copy, json, len);
     copy[len] = '\0';

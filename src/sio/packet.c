@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "sio/json.h"
+#include "sio/jscan.h"
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -63,7 +63,7 @@ static size_t rtrim_ws(const char *p, size_t n) {
  * "connect"); every reserved name is shorter than the buffer. */
 static int event_name_ok(const char *tok, size_t len) {
   char buf[24];
-  long m = json_string_unescape(tok, len, buf, sizeof buf);
+  long m = jscan_string_unescape(tok, len, buf, sizeof buf);
   if (m < 0) return 0;
   return m >= (long)sizeof buf || !sio_reserved_event(buf, (size_t)m);
 }
@@ -74,9 +74,9 @@ static int split_event(sio_packet *pk) {
   size_t off = 0;
   const char *el;
   size_t el_len;
-  json_type t;
-  if (json_array_next(pk->data, pk->data_len, &off, &el, &el_len, &t) != 1) return 0;
-  if (t != JSON_NUMBER && (t != JSON_STRING || !event_name_ok(el, el_len))) return 0;
+  jscan_type t;
+  if (jscan_array_next(pk->data, pk->data_len, &off, &el, &el_len, &t) != 1) return 0;
+  if (t != JSCAN_NUMBER && (t != JSCAN_STRING || !event_name_ok(el, el_len))) return 0;
   pk->event = el;
   pk->event_len = el_len;
   size_t end = rtrim_ws(pk->data, pk->data_len); /* just past the array's ']' */
@@ -88,15 +88,15 @@ static int split_event(sio_packet *pk) {
 }
 
 static int payload_ok(sio_packet *pk) {
-  json_type t = JSON_INVALID;
-  if (pk->data && !json_valid(pk->data, pk->data_len, &t)) return 0;
+  jscan_type t = JSCAN_INVALID;
+  if (pk->data && !jscan_valid(pk->data, pk->data_len, &t)) return 0;
   switch (pk->type) {
-    case SIO_CONNECT: return !pk->data || t == JSON_OBJECT;
+    case SIO_CONNECT: return !pk->data || t == JSCAN_OBJECT;
     case SIO_DISCONNECT: return !pk->data;
-    case SIO_CONNECT_ERROR: return t == JSON_OBJECT || t == JSON_STRING;
+    case SIO_CONNECT_ERROR: return t == JSCAN_OBJECT || t == JSCAN_STRING;
     case SIO_EVENT:
-    case SIO_BINARY_EVENT: return t == JSON_ARRAY && split_event(pk);
-    default: return t == JSON_ARRAY; /* ACK, BINARY_ACK */
+    case SIO_BINARY_EVENT: return t == JSCAN_ARRAY && split_event(pk);
+    default: return t == JSCAN_ARRAY; /* ACK, BINARY_ACK */
   }
 }
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "sio/internal.h"
-#include "sio/json.h"
+#include "sio/jscan.h"
 
 typedef struct sio_log_entry {
   uint64_t offset;
@@ -52,18 +52,18 @@ const char *sio_json_object_get(const char *p, size_t n, const char *key, size_t
   if (i >= n || p[i] != '{') return NULL;
   i = skip_ws(p, n, i + 1);
   while (i < n && p[i] != '}') {
-    json_type t;
-    size_t kl = json_scan(p + i, n - i, &t);
-    if (!kl || t != JSON_STRING) return NULL;
+    jscan_type t;
+    size_t kl = jscan_scan(p + i, n - i, &t);
+    if (!kl || t != JSCAN_STRING) return NULL;
     const char *k = p + i;
     i = skip_ws(p, n, i + kl);
     if (i >= n || p[i] != ':') return NULL;
     i = skip_ws(p, n, i + 1);
-    size_t vl = json_scan(p + i, n - i, &t);
+    size_t vl = jscan_scan(p + i, n - i, &t);
     if (!vl) return NULL;
     /* Keys compared unescaped; the ones looked up here are short ASCII. */
     char kbuf[32];
-    long ul = json_string_unescape(k, kl, kbuf, sizeof(kbuf));
+    long ul = jscan_string_unescape(k, kl, kbuf, sizeof(kbuf));
     if (ul >= 0 && (size_t)ul == klen && memcmp(kbuf, key, klen) == 0) {
       *vlen = vl;
       return p + i;
@@ -80,7 +80,7 @@ static int object_string(const char *p, size_t n, const char *key, char *out, si
   size_t vl;
   const char *v = sio_json_object_get(p, n, key, &vl);
   if (!v || v[0] != '"') return -1;
-  long ul = json_string_unescape(v, vl, out, cap);
+  long ul = jscan_string_unescape(v, vl, out, cap);
   return ul < 0 || (size_t)ul >= cap ? -1 : 0;
 }
 

@@ -11,7 +11,7 @@
 
 #include "core/conn.h"
 #include "sio/internal.h"
-#include "sio/json.h"
+#include "sio/jscan.h"
 
 struct sio_partial {
   sio_packet pkt; /* points into text */
@@ -175,12 +175,12 @@ void wsio_sio_socket_disconnect(wsio_sio_socket *s, int close_transport) {
 
 static void connect_error(sio_client *c, const char *nsp, size_t nsp_len, const char *message, const char *data) {
   sbuf b = {0};
-  json_type t;
+  jscan_type t;
   int r = sbuf_reserve(&b, 32 + nsp_len);
   if (!r) b.n = sio_packet_head(b.p, SIO_CONNECT_ERROR, 0, nsp, nsp_len, -1);
   if (!r) r = sbuf_puts(&b, "{\"message\":");
   if (!r) r = sbuf_put_json_string(&b, message ? message : "", message ? strlen(message) : 0);
-  if (!r && data && json_valid(data, strlen(data), &t)) {
+  if (!r && data && jscan_valid(data, strlen(data), &t)) {
     r = sbuf_puts(&b, ",\"data\":");
     if (!r) r = sbuf_puts(&b, data);
   }
@@ -292,11 +292,11 @@ static void on_event(wsio_sio_socket *s, const sio_packet *pkt, const wsio_span 
   char *name = namebuf, *args = argbuf;
   size_t name_len;
   if (pkt->event[0] == '"') {
-    long n = json_string_unescape(pkt->event, pkt->event_len, namebuf, sizeof(namebuf));
+    long n = jscan_string_unescape(pkt->event, pkt->event_len, namebuf, sizeof(namebuf));
     if (n < 0) return;
     if ((size_t)n >= sizeof(namebuf)) {
       if (!(name = malloc((size_t)n + 1))) return;
-      json_string_unescape(pkt->event, pkt->event_len, name, (size_t)n + 1);
+      jscan_string_unescape(pkt->event, pkt->event_len, name, (size_t)n + 1);
     }
     name_len = (size_t)n;
   } else { /* a numeric event name, passed as its number text */
@@ -367,7 +367,7 @@ static void start_partial(sio_client *c, const char *text, size_t len, uint32_t 
 /* socket.io-parser's reconstructPacket: every placeholder must name an attachment
  * ("illegal attachments" otherwise, which closes the client). */
 static int placeholders_ok(const sio_packet *pkt, size_t nbins) {
-  return !pkt->data || json_count_placeholders(pkt->data, pkt->data_len, nbins) >= 0;
+  return !pkt->data || jscan_count_placeholders(pkt->data, pkt->data_len, nbins) >= 0;
 }
 
 static void on_binary(sio_client *c, const uint8_t *data, size_t len) {

@@ -1,7 +1,7 @@
 /* tests/unit/test_sio_packet.c — sio/packet.c: decoding with socket.io-parser's rules,
  * packet heads, reserved names. */
 #include "test.h"
-#include "sio/json.h"
+#include "sio/jscan.h"
 #include "sio/packet.h"
 
 #include <stdint.h>
@@ -180,12 +180,12 @@ static void test_args_rest_is_array(void) {
   CHECK_EQ_INT(sio_packet_decode(in, strlen(in), &pk), 0);
   char args[256] = "[";
   memcpy(args + 1, pk.args_rest, pk.args_rest_len);
-  json_type t;
-  CHECK(json_valid(args, pk.args_rest_len + 1, &t));
-  CHECK_EQ_INT(t, JSON_ARRAY);
-  CHECK_EQ_INT(json_count_placeholders(pk.data, pk.data_len, pk.attachments), 2);
+  jscan_type t;
+  CHECK(jscan_valid(args, pk.args_rest_len + 1, &t));
+  CHECK_EQ_INT(t, JSCAN_ARRAY);
+  CHECK_EQ_INT(jscan_count_placeholders(pk.data, pk.data_len, pk.attachments), 2);
   char name[16];
-  CHECK_EQ_INT(json_string_unescape(pk.event, pk.event_len, name, sizeof name), 3);
+  CHECK_EQ_INT(jscan_string_unescape(pk.event, pk.event_len, name, sizeof name), 3);
   CHECK_STR(name, "baz");
 }
 

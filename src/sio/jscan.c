@@ -1,16 +1,16 @@
-/* sio/json.c — a validating RFC 8259 scanner: one pass, no allocation, no recursion.
+/* sio/jscan.c — a validating RFC 8259 scanner: one pass, no allocation, no recursion.
  *
  * Owns: the JSON grammar (values, strings with escapes and UTF-8, numbers), nesting
  * depth, array iteration, string (un)escaping and binary-placeholder counting. Must not
  * build a document, allocate, or convert numbers beyond what placeholders need.
  *
  * Nesting is tracked with a bit per level (object or array) instead of recursion, so a
- * hostile "[[[[..." costs no stack; JSON_MAX_DEPTH is 64 so the bits fit a uint64_t. */
-#include "sio/json.h"
+ * hostile "[[[[..." costs no stack; JSCAN_MAX_DEPTH is 64 so the bits fit a uint64_t. */
+#include "sio/jscan.h"
 
 #include <string.h>
 
-_Static_assert(JSON_MAX_DEPTH <= 64, "nesting bits live in a uint64_t");
+_Static_assert(JSCAN_MAX_DEPTH <= 64, "nesting bits live in a uint64_t");
 
 static int is_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -187,15 +187,15 @@ static size_t scan_literal(const uint8_t *s, size_t n, size_t i, const char *lit
   return n - i >= len && memcmp(s + i, lit, len) == 0 ? i + len : 0;
 }
 
-static json_type value_type(uint8_t c) {
+static jscan_type value_type(uint8_t c) {
   switch (c) {
-    case '{': return JSON_OBJECT;
-    case '[': return JSON_ARRAY;
-    case '"': return JSON_STRING;
-    case 't': return JSON_TRUE;
-    case 'f': return JSON_FALSE;
-    case 'n': return JSON_NULL;
-    default: return c == '-' || is_digit(c) ? JSON_NUMBER : JSON_INVALID;
+    case '{': return JSCAN_OBJECT;
+    case '[': return JSCAN_ARRAY;
+    case '"': return JSCAN_STRING;
+    case 't': return JSCAN_TRUE;
+    case 'f': return JSCAN_FALSE;
+    case 'n': return JSCAN_NULL;
+    default: return c == '-' || is_digit(c) ? JSCAN_NUMBER : JSCAN_INVALID;
   }
 }
 
@@ -203,11 +203,11 @@ static json_type value_type(uint8_t c) {
 static size_t scan_scalar(const uint8_t *s, size_t n, size_t i) {
   sink none = {NULL, 0, 0};
   switch (value_type(s[i])) {
-    case JSON_STRING: return scan_string(s, n, i, &none);
-    case JSON_NUMBER: return scan_number(s, n, i);
-    case JSON_TRUE: return scan_literal(s, n, i, "true", 4);
-    case JSON_FALSE: return scan_literal(s, n, i, "false", 5);
-    case JSON_NULL: return scan_literal(s, n, i, "null", 4);
+    case JSCAN_STRING: return scan_string(s, n, i, &none);
+    case JSCAN_NUMBER: return scan_number(s, n, i);
+    case JSCAN_TRUE: return scan_literal(s, n, i, "true", 4);
+    case JSCAN_FALSE: return scan_literal(s, n, i, "false", 5);
+    case JSCAN_NULL: return scan_literal(s, n, i, "null", 4);
     default: return 0;
   }
 }
@@ -229,7 +229,7 @@ typedef struct {
 
 typedef struct {
   size_t nbins, count, bad;
-  ph_frame f[JSON_MAX_DEPTH];
+  ph_frame f[JSCAN_MAX_DEPTH];
 } ph_state;
 
 /* Compares a key token with a plain name, unescaping only when it has escapes. */
@@ -237,7 +237,7 @@ static int key_is(const uint8_t *tok, size_t len, const char *name, size_t name_
   if (len == name_len + 2 && memcmp(tok + 1, name, name_len) == 0) return 1;
   if (!memchr(tok, '\\', len)) return 0;
   char buf[16];
-  long m = json_string_unescape((const char *)tok, len, buf, sizeof buf);
+  long m = jscan_string_unescape((const char *)tok, len, buf, sizeof buf);
   return m == (long)name_len && memcmp(buf, name, name_len) == 0;
 }
 
@@ -313,7 +313,7 @@ static int walk_key(walker *w) {
  * open (next: a value), 2 when it was empty and is already closed. */
 static int walk_open(walker *w) {
   uint8_t c = w->s[w->i];
-  if (w->depth == JSON_MAX_DEPTH) return 0;
+  if (w->depth == JSCAN_MAX_DEPTH) return 0;
   if (w->ph && in_object(w)) ph_value(w->ph, w->depth, w->s, w->i, w->i);
   uint64_t bit = (uint64_t)1 << w->depth;
   w->objects = c == '{' ? w->objects | bit : w->objects & ~bit;
@@ -374,30 +374,30 @@ static size_t walk_value(walker *w) {
   }
 }
 
-static size_t walk(const char *p, size_t n, json_type *type, ph_state *ph) {
+static size_t walk(const char *p, size_t n, jscan_type *type, ph_state *ph) {
   walker w = {(const uint8_t *)p, n, 0, 0, 0, ph};
   w.i = skip_ws(w.s, n, 0);
-  *type = JSON_INVALID;
+  *type = JSCAN_INVALID;
   if (w.i >= n) return 0;
-  json_type t = value_type(w.s[w.i]);
+  jscan_type t = value_type(w.s[w.i]);
   size_t end = walk_value(&w);
   if (end) *type = t;
   return end;
 }
 
-size_t json_scan(const char *p, size_t n, json_type *type) { return walk(p, n, type, NULL); }
+size_t jscan_scan(const char *p, size_t n, jscan_type *type) { return walk(p, n, type, NULL); }
 
-int json_valid(const char *p, size_t n, json_type *type) {
-  size_t end = json_scan(p, n, type);
+int jscan_valid(const char *p, size_t n, jscan_type *type) {
+  size_t end = jscan_scan(p, n, type);
   if (end && skip_ws((const uint8_t *)p, n, end) == n) return 1;
-  *type = JSON_INVALID;
+  *type = JSCAN_INVALID;
   return 0;
 }
 
 /* *off is 0 before the '[' and afterwards just past the last element returned, so the
  * first call is the only one that expects '[' rather than ',' or ']'. */
-int json_array_next(const char *p, size_t n, size_t *off, const char **elem, size_t *elem_len,
-                    json_type *elem_type) {
+int jscan_array_next(const char *p, size_t n, size_t *off, const char **elem, size_t *elem_len,
+                    jscan_type *elem_type) {
   const uint8_t *s = (const uint8_t *)p;
   size_t i = skip_ws(s, n, *off);
   if (i >= n) return -1;
@@ -416,7 +416,7 @@ int json_array_next(const char *p, size_t n, size_t *off, const char **elem, siz
   } else {
     return -1;
   }
-  size_t len = json_scan(p + i, n - i, elem_type);
+  size_t len = jscan_scan(p + i, n - i, elem_type);
   if (!len) return -1;
   *elem = p + i;
   *elem_len = len;
@@ -424,7 +424,7 @@ int json_array_next(const char *p, size_t n, size_t *off, const char **elem, siz
   return 1;
 }
 
-long json_string_unescape(const char *tok, size_t n, char *out, size_t cap) {
+long jscan_string_unescape(const char *tok, size_t n, char *out, size_t cap) {
   sink k = {out, cap, 0};
   const uint8_t *s = (const uint8_t *)tok;
   size_t end = n && s[0] == '"' ? scan_string(s, n, 0, &k) : 0;
@@ -460,7 +460,7 @@ static size_t escape_of(uint8_t c, char e[6]) {
 
 /* Bytes other than those escape_of names are copied, runs at a time; s is expected to be
  * UTF-8 (invalid bytes are not repaired). */
-size_t json_string_escape(char *out, size_t cap, const char *s, size_t n) {
+size_t jscan_string_escape(char *out, size_t cap, const char *s, size_t n) {
   size_t o = put(out, cap, 0, "\"", 1);
   size_t run = 0;
   for (size_t i = 0; i < n; i++) {
@@ -475,12 +475,12 @@ size_t json_string_escape(char *out, size_t cap, const char *s, size_t n) {
   return put(out, cap, o, "\"", 1);
 }
 
-long json_count_placeholders(const char *p, size_t n, size_t nbins) {
+long jscan_count_placeholders(const char *p, size_t n, size_t nbins) {
   ph_state ph;
   ph.nbins = nbins;
   ph.count = 0;
   ph.bad = 0;
-  json_type t;
+  jscan_type t;
   size_t end = walk(p, n, &t, &ph);
   if (!end || skip_ws((const uint8_t *)p, n, end) != n) return -1;
   return ph.bad ? -1 : (long)ph.count;

@@ -1,7 +1,7 @@
 /* tests/unit/test_sio_json.c — sio/json.c: grammar, depth, arrays, (un)escaping,
  * placeholders. */
 #include "test.h"
-#include "sio/json.h"
+#include "sio/jscan.h"
 
 #include <stdint.h>
 
@@ -12,146 +12,146 @@ static void test_valid_and_invalid(void) {
   static const struct {
     const char *in;
     size_t n;
-    json_type type; /* JSON_INVALID: must be rejected */
+    jscan_type type; /* JSCAN_INVALID: must be rejected */
   } cases[] = {
       /* literals and whitespace (RFC 8259 2: only space, tab, LF, CR) */
-      {T("true"), JSON_TRUE},
-      {T("false"), JSON_FALSE},
-      {T("null"), JSON_NULL},
-      {T(" \t\n\rnull \t\n\r"), JSON_NULL},
-      {T("tru"), JSON_INVALID},
-      {T("True"), JSON_INVALID},
-      {T("nul"), JSON_INVALID},
-      {T("truex"), JSON_INVALID},
-      {T("\f1"), JSON_INVALID},
-      {T("\xc2\xa0" "1"), JSON_INVALID},
-      {T(""), JSON_INVALID},
-      {T("   "), JSON_INVALID},
-      {T("1 2"), JSON_INVALID},
+      {T("true"), JSCAN_TRUE},
+      {T("false"), JSCAN_FALSE},
+      {T("null"), JSCAN_NULL},
+      {T(" \t\n\rnull \t\n\r"), JSCAN_NULL},
+      {T("tru"), JSCAN_INVALID},
+      {T("True"), JSCAN_INVALID},
+      {T("nul"), JSCAN_INVALID},
+      {T("truex"), JSCAN_INVALID},
+      {T("\f1"), JSCAN_INVALID},
+      {T("\xc2\xa0" "1"), JSCAN_INVALID},
+      {T(""), JSCAN_INVALID},
+      {T("   "), JSCAN_INVALID},
+      {T("1 2"), JSCAN_INVALID},
       /* numbers (RFC 8259 6) */
-      {T("0"), JSON_NUMBER},
-      {T("-0"), JSON_NUMBER},
-      {T("1e5"), JSON_NUMBER},
-      {T("1.5E-3"), JSON_NUMBER},
-      {T("-12.25e+10"), JSON_NUMBER},
-      {T("123456789012345678901234567890"), JSON_NUMBER},
-      {T("0.0"), JSON_NUMBER},
-      {T("01"), JSON_INVALID},
-      {T("-01"), JSON_INVALID},
-      {T("1."), JSON_INVALID},
-      {T(".5"), JSON_INVALID},
-      {T("+1"), JSON_INVALID},
-      {T("-"), JSON_INVALID},
-      {T("--1"), JSON_INVALID},
-      {T("1e"), JSON_INVALID},
-      {T("1e+"), JSON_INVALID},
-      {T("1.e5"), JSON_INVALID},
-      {T("0x10"), JSON_INVALID},
-      {T("NaN"), JSON_INVALID},
-      {T("Infinity"), JSON_INVALID},
-      {T("-Infinity"), JSON_INVALID},
+      {T("0"), JSCAN_NUMBER},
+      {T("-0"), JSCAN_NUMBER},
+      {T("1e5"), JSCAN_NUMBER},
+      {T("1.5E-3"), JSCAN_NUMBER},
+      {T("-12.25e+10"), JSCAN_NUMBER},
+      {T("123456789012345678901234567890"), JSCAN_NUMBER},
+      {T("0.0"), JSCAN_NUMBER},
+      {T("01"), JSCAN_INVALID},
+      {T("-01"), JSCAN_INVALID},
+      {T("1."), JSCAN_INVALID},
+      {T(".5"), JSCAN_INVALID},
+      {T("+1"), JSCAN_INVALID},
+      {T("-"), JSCAN_INVALID},
+      {T("--1"), JSCAN_INVALID},
+      {T("1e"), JSCAN_INVALID},
+      {T("1e+"), JSCAN_INVALID},
+      {T("1.e5"), JSCAN_INVALID},
+      {T("0x10"), JSCAN_INVALID},
+      {T("NaN"), JSCAN_INVALID},
+      {T("Infinity"), JSCAN_INVALID},
+      {T("-Infinity"), JSCAN_INVALID},
       /* strings (RFC 8259 7, 8.1) */
-      {T("\"\""), JSON_STRING},
-      {T("\"abc\""), JSON_STRING},
-      {T("\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t\""), JSON_STRING},
-      {T("\"\\u00e9\\u00E9\""), JSON_STRING},
-      {T("\"\\ud83d\\ude00\""), JSON_STRING},
-      {T("\"\\ud800\""), JSON_STRING},       /* lone high surrogate: JSON.parse accepts */
-      {T("\"\\udc00\""), JSON_STRING},       /* lone low surrogate */
-      {T("\"\\ud800\\u0041\""), JSON_STRING}, /* high then non-surrogate */
-      {T("\"\\u0000\""), JSON_STRING},
-      {T("\"\xc3\xa9\""), JSON_STRING},              /* é */
-      {T("\"\xe2\x82\xac\""), JSON_STRING},          /* € */
-      {T("\"\xf0\x9f\x98\x80\""), JSON_STRING},      /* U+1F600 */
-      {T("\"\xf4\x8f\xbf\xbf\""), JSON_STRING},      /* U+10FFFF */
-      {T("\"\x7f\""), JSON_STRING},                  /* DEL needs no escape */
-      {T("\"abc"), JSON_INVALID},
-      {T("\""), JSON_INVALID},
-      {T("'a'"), JSON_INVALID},
-      {T("\"\\x41\""), JSON_INVALID},
-      {T("\"\\'\""), JSON_INVALID},
-      {T("\"\\u12\""), JSON_INVALID},
-      {T("\"\\u12G4\""), JSON_INVALID},
-      {T("\"\\U0041\""), JSON_INVALID},
-      {T("\"\\"), JSON_INVALID},
-      {T("\"\\u004"), JSON_INVALID},
-      {T("\"a\x01" "b\""), JSON_INVALID},
-      {T("\"a\tb\""), JSON_INVALID},
-      {T("\"a\nb\""), JSON_INVALID},
-      {T("\"a\0b\""), JSON_INVALID},
-      {T("\"\xc0\x80\""), JSON_INVALID},          /* overlong NUL */
-      {T("\"\xc1\xbf\""), JSON_INVALID},          /* overlong */
-      {T("\"\xe0\x80\xaf\""), JSON_INVALID},      /* overlong '/' */
-      {T("\"\xed\xa0\x80\""), JSON_INVALID},      /* raw surrogate */
-      {T("\"\xf4\x90\x80\x80\""), JSON_INVALID},  /* > U+10FFFF */
-      {T("\"\xf5\x80\x80\x80\""), JSON_INVALID},
-      {T("\"\xe2\x82\""), JSON_INVALID},          /* truncated sequence */
-      {T("\"\x80\""), JSON_INVALID},              /* lone continuation */
-      {T("\"\xff\""), JSON_INVALID},
+      {T("\"\""), JSCAN_STRING},
+      {T("\"abc\""), JSCAN_STRING},
+      {T("\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t\""), JSCAN_STRING},
+      {T("\"\\u00e9\\u00E9\""), JSCAN_STRING},
+      {T("\"\\ud83d\\ude00\""), JSCAN_STRING},
+      {T("\"\\ud800\""), JSCAN_STRING},       /* lone high surrogate: JSON.parse accepts */
+      {T("\"\\udc00\""), JSCAN_STRING},       /* lone low surrogate */
+      {T("\"\\ud800\\u0041\""), JSCAN_STRING}, /* high then non-surrogate */
+      {T("\"\\u0000\""), JSCAN_STRING},
+      {T("\"\xc3\xa9\""), JSCAN_STRING},              /* é */
+      {T("\"\xe2\x82\xac\""), JSCAN_STRING},          /* € */
+      {T("\"\xf0\x9f\x98\x80\""), JSCAN_STRING},      /* U+1F600 */
+      {T("\"\xf4\x8f\xbf\xbf\""), JSCAN_STRING},      /* U+10FFFF */
+      {T("\"\x7f\""), JSCAN_STRING},                  /* DEL needs no escape */
+      {T("\"abc"), JSCAN_INVALID},
+      {T("\""), JSCAN_INVALID},
+      {T("'a'"), JSCAN_INVALID},
+      {T("\"\\x41\""), JSCAN_INVALID},
+      {T("\"\\'\""), JSCAN_INVALID},
+      {T("\"\\u12\""), JSCAN_INVALID},
+      {T("\"\\u12G4\""), JSCAN_INVALID},
+      {T("\"\\U0041\""), JSCAN_INVALID},
+      {T("\"\\"), JSCAN_INVALID},
+      {T("\"\\u004"), JSCAN_INVALID},
+      {T("\"a\x01" "b\""), JSCAN_INVALID},
+      {T("\"a\tb\""), JSCAN_INVALID},
+      {T("\"a\nb\""), JSCAN_INVALID},
+      {T("\"a\0b\""), JSCAN_INVALID},
+      {T("\"\xc0\x80\""), JSCAN_INVALID},          /* overlong NUL */
+      {T("\"\xc1\xbf\""), JSCAN_INVALID},          /* overlong */
+      {T("\"\xe0\x80\xaf\""), JSCAN_INVALID},      /* overlong '/' */
+      {T("\"\xed\xa0\x80\""), JSCAN_INVALID},      /* raw surrogate */
+      {T("\"\xf4\x90\x80\x80\""), JSCAN_INVALID},  /* > U+10FFFF */
+      {T("\"\xf5\x80\x80\x80\""), JSCAN_INVALID},
+      {T("\"\xe2\x82\""), JSCAN_INVALID},          /* truncated sequence */
+      {T("\"\x80\""), JSCAN_INVALID},              /* lone continuation */
+      {T("\"\xff\""), JSCAN_INVALID},
       /* structure */
-      {T("[]"), JSON_ARRAY},
-      {T("[ ]"), JSON_ARRAY},
-      {T("{}"), JSON_OBJECT},
-      {T("{ }"), JSON_OBJECT},
-      {T("[1,\"a\",true,false,null,[],{},-0.5]"), JSON_ARRAY},
-      {T(" { \"a\" : [ 1 , { \"b\" : null } ] , \"c\" : \"d\" } "), JSON_OBJECT},
-      {T("{\"a\":1,\"a\":2}"), JSON_OBJECT},
-      {T("[1,]"), JSON_INVALID},
-      {T("[,1]"), JSON_INVALID},
-      {T("[1 2]"), JSON_INVALID},
-      {T("{\"a\":1,}"), JSON_INVALID},
-      {T("{\"a\" 1}"), JSON_INVALID},
-      {T("{\"a\":}"), JSON_INVALID},
-      {T("{1:2}"), JSON_INVALID},
-      {T("{a:1}"), JSON_INVALID},
-      {T("{,}"), JSON_INVALID},
-      {T("["), JSON_INVALID},
-      {T("]"), JSON_INVALID},
-      {T("[1]]"), JSON_INVALID},
-      {T("[1}"), JSON_INVALID},
-      {T("{\"a\":1]"), JSON_INVALID},
-      {T("[\"a\":1]"), JSON_INVALID},
-      {T("{\"a\":1 \"b\":2}"), JSON_INVALID},
+      {T("[]"), JSCAN_ARRAY},
+      {T("[ ]"), JSCAN_ARRAY},
+      {T("{}"), JSCAN_OBJECT},
+      {T("{ }"), JSCAN_OBJECT},
+      {T("[1,\"a\",true,false,null,[],{},-0.5]"), JSCAN_ARRAY},
+      {T(" { \"a\" : [ 1 , { \"b\" : null } ] , \"c\" : \"d\" } "), JSCAN_OBJECT},
+      {T("{\"a\":1,\"a\":2}"), JSCAN_OBJECT},
+      {T("[1,]"), JSCAN_INVALID},
+      {T("[,1]"), JSCAN_INVALID},
+      {T("[1 2]"), JSCAN_INVALID},
+      {T("{\"a\":1,}"), JSCAN_INVALID},
+      {T("{\"a\" 1}"), JSCAN_INVALID},
+      {T("{\"a\":}"), JSCAN_INVALID},
+      {T("{1:2}"), JSCAN_INVALID},
+      {T("{a:1}"), JSCAN_INVALID},
+      {T("{,}"), JSCAN_INVALID},
+      {T("["), JSCAN_INVALID},
+      {T("]"), JSCAN_INVALID},
+      {T("[1]]"), JSCAN_INVALID},
+      {T("[1}"), JSCAN_INVALID},
+      {T("{\"a\":1]"), JSCAN_INVALID},
+      {T("[\"a\":1]"), JSCAN_INVALID},
+      {T("{\"a\":1 \"b\":2}"), JSCAN_INVALID},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     test_current = cases[i].in;
-    json_type t = JSON_OBJECT;
-    int ok = json_valid(cases[i].in, cases[i].n, &t);
-    CHECK_EQ_INT(ok, cases[i].type != JSON_INVALID);
+    jscan_type t = JSCAN_OBJECT;
+    int ok = jscan_valid(cases[i].in, cases[i].n, &t);
+    CHECK_EQ_INT(ok, cases[i].type != JSCAN_INVALID);
     CHECK_EQ_INT(t, cases[i].type);
   }
 }
 
-/* json_scan stops at the end of the value, leading whitespace included in the count. */
+/* jscan_scan stops at the end of the value, leading whitespace included in the count. */
 static void test_scan_end(void) {
   static const struct {
     const char *in;
     size_t end;
-    json_type type;
+    jscan_type type;
   } cases[] = {
-      {"  [1] x", 5, JSON_ARRAY}, {"\"a\",2", 3, JSON_STRING}, {"12]", 2, JSON_NUMBER},
-      {"truefalse", 4, JSON_TRUE}, {"{}}", 2, JSON_OBJECT},    {"[1,]", 0, JSON_INVALID},
-      {"01", 1, JSON_NUMBER},     {" ", 0, JSON_INVALID},
+      {"  [1] x", 5, JSCAN_ARRAY}, {"\"a\",2", 3, JSCAN_STRING}, {"12]", 2, JSCAN_NUMBER},
+      {"truefalse", 4, JSCAN_TRUE}, {"{}}", 2, JSCAN_OBJECT},    {"[1,]", 0, JSCAN_INVALID},
+      {"01", 1, JSCAN_NUMBER},     {" ", 0, JSCAN_INVALID},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     test_current = cases[i].in;
-    json_type t;
-    CHECK_EQ_INT(json_scan(cases[i].in, strlen(cases[i].in), &t), cases[i].end);
+    jscan_type t;
+    CHECK_EQ_INT(jscan_scan(cases[i].in, strlen(cases[i].in), &t), cases[i].end);
     CHECK_EQ_INT(t, cases[i].type);
   }
 }
 
-/* JSON_MAX_DEPTH levels are accepted, one more is not, for arrays and objects. */
+/* JSCAN_MAX_DEPTH levels are accepted, one more is not, for arrays and objects. */
 static void test_depth_limit(void) {
-  char buf[8 * (JSON_MAX_DEPTH + 2)];
+  char buf[8 * (JSCAN_MAX_DEPTH + 2)];
   for (int extra = 0; extra <= 1; extra++) {
-    int levels = JSON_MAX_DEPTH + extra;
+    int levels = JSCAN_MAX_DEPTH + extra;
     size_t n = 0;
     for (int k = 0; k < levels; k++) buf[n++] = '[';
     for (int k = 0; k < levels; k++) buf[n++] = ']';
-    json_type t;
+    jscan_type t;
     test_current = extra ? "arrays 65" : "arrays 64";
-    CHECK_EQ_INT(json_valid(buf, n, &t), !extra);
+    CHECK_EQ_INT(jscan_valid(buf, n, &t), !extra);
     n = 0;
     for (int k = 0; k < levels; k++) {
       memcpy(buf + n, "{\"a\":", 5);
@@ -160,34 +160,34 @@ static void test_depth_limit(void) {
     buf[n++] = '1';
     for (int k = 0; k < levels; k++) buf[n++] = '}';
     test_current = extra ? "objects 65" : "objects 64";
-    CHECK_EQ_INT(json_valid(buf, n, &t), !extra);
+    CHECK_EQ_INT(jscan_valid(buf, n, &t), !extra);
   }
   /* Deep nesting far past the limit costs no stack. */
   static char deep[100000];
   memset(deep, '[', sizeof deep);
-  json_type t;
+  jscan_type t;
   test_current = "100000 brackets";
-  CHECK_EQ_INT(json_valid(deep, sizeof deep, &t), 0);
+  CHECK_EQ_INT(jscan_valid(deep, sizeof deep, &t), 0);
 }
 
 static void test_array_next(void) {
   const char *a = " [ 1 , \"a\" , [2,3] , {\"x\":null} ] ";
   static const struct {
     const char *text;
-    json_type type;
-  } want[] = {{"1", JSON_NUMBER}, {"\"a\"", JSON_STRING}, {"[2,3]", JSON_ARRAY},
-              {"{\"x\":null}", JSON_OBJECT}};
+    jscan_type type;
+  } want[] = {{"1", JSCAN_NUMBER}, {"\"a\"", JSCAN_STRING}, {"[2,3]", JSCAN_ARRAY},
+              {"{\"x\":null}", JSCAN_OBJECT}};
   size_t off = 0;
   const char *el;
   size_t len;
-  json_type t;
+  jscan_type t;
   for (size_t k = 0; k < 4; k++) {
-    CHECK_EQ_INT(json_array_next(a, strlen(a), &off, &el, &len, &t), 1);
+    CHECK_EQ_INT(jscan_array_next(a, strlen(a), &off, &el, &len, &t), 1);
     CHECK_EQ_INT(len, strlen(want[k].text));
     CHECK_MEM(el, want[k].text, len);
     CHECK_EQ_INT(t, want[k].type);
   }
-  CHECK_EQ_INT(json_array_next(a, strlen(a), &off, &el, &len, &t), 0);
+  CHECK_EQ_INT(jscan_array_next(a, strlen(a), &off, &el, &len, &t), 0);
 
   static const struct {
     const char *in;
@@ -198,9 +198,9 @@ static void test_array_next(void) {
     test_current = edge[i].in;
     off = 0;
     size_t n = strlen(edge[i].in);
-    int r = json_array_next(edge[i].in, n, &off, &el, &len, &t);
+    int r = jscan_array_next(edge[i].in, n, &off, &el, &len, &t);
     CHECK_EQ_INT(r, edge[i].first);
-    if (r == 1) CHECK_EQ_INT(json_array_next(edge[i].in, n, &off, &el, &len, &t), edge[i].second);
+    if (r == 1) CHECK_EQ_INT(jscan_array_next(edge[i].in, n, &off, &el, &len, &t), edge[i].second);
   }
 }
 
@@ -235,7 +235,7 @@ static void test_unescape(void) {
     test_current = cases[i].tok;
     char out[32];
     memset(out, 'Z', sizeof out);
-    long r = json_string_unescape(cases[i].tok, cases[i].n, out, sizeof out);
+    long r = jscan_string_unescape(cases[i].tok, cases[i].n, out, sizeof out);
     CHECK_EQ_INT(r, cases[i].len);
     if (r < 0) continue;
     CHECK_MEM(out, cases[i].out, (size_t)r);
@@ -244,11 +244,11 @@ static void test_unescape(void) {
   /* Truncation: the full length is returned and the prefix is NUL-terminated. */
   test_current = "truncated";
   char small[4];
-  CHECK_EQ_INT(json_string_unescape("\"hello\"", 7, small, sizeof small), 5);
+  CHECK_EQ_INT(jscan_string_unescape("\"hello\"", 7, small, sizeof small), 5);
   CHECK_STR(small, "hel");
-  CHECK_EQ_INT(json_string_unescape("\"\\u20ac\"", 8, small, 2), 3);
+  CHECK_EQ_INT(jscan_string_unescape("\"\\u20ac\"", 8, small, 2), 3);
   CHECK_EQ_INT(small[1], '\0');
-  CHECK_EQ_INT(json_string_unescape("\"hi\"", 4, NULL, 0), 2);
+  CHECK_EQ_INT(jscan_string_unescape("\"hi\"", 4, NULL, 0), 2);
 }
 
 static void test_escape(void) {
@@ -268,11 +268,11 @@ static void test_escape(void) {
     test_current = cases[i].tok;
     char out[64];
     size_t want = strlen(cases[i].tok);
-    CHECK_EQ_INT(json_string_escape(out, sizeof out, cases[i].in, cases[i].n), want);
+    CHECK_EQ_INT(jscan_string_escape(out, sizeof out, cases[i].in, cases[i].n), want);
     CHECK_MEM(out, cases[i].tok, want);
     /* Truncated output is the same prefix, and the needed length is still returned. */
     char small[4] = {0};
-    CHECK_EQ_INT(json_string_escape(small, sizeof small, cases[i].in, cases[i].n), want);
+    CHECK_EQ_INT(jscan_string_escape(small, sizeof small, cases[i].in, cases[i].n), want);
     CHECK_MEM(small, cases[i].tok, want < 4 ? want : 4);
   }
 }
@@ -281,16 +281,16 @@ static void test_escape(void) {
 static void test_escape_roundtrip(void) {
   char s[128], tok[1024], back[256];
   for (int i = 0; i < 128; i++) s[i] = (char)i;
-  size_t n = json_string_escape(tok, sizeof tok, s, sizeof s);
+  size_t n = jscan_string_escape(tok, sizeof tok, s, sizeof s);
   CHECK(n < sizeof tok);
-  json_type t;
-  CHECK(json_valid(tok, n, &t));
-  CHECK_EQ_INT(t, JSON_STRING);
-  CHECK_EQ_INT(json_string_unescape(tok, n, back, sizeof back), 128);
+  jscan_type t;
+  CHECK(jscan_valid(tok, n, &t));
+  CHECK_EQ_INT(t, JSCAN_STRING);
+  CHECK_EQ_INT(jscan_string_unescape(tok, n, back, sizeof back), 128);
   CHECK_MEM(back, s, 128);
   const char *utf = "\xe2\x82\xac \xf0\x9f\x98\x80 \"q\"\n";
-  n = json_string_escape(tok, sizeof tok, utf, strlen(utf));
-  CHECK_EQ_INT(json_string_unescape(tok, n, back, sizeof back), strlen(utf));
+  n = jscan_string_escape(tok, sizeof tok, utf, strlen(utf));
+  CHECK_EQ_INT(jscan_string_unescape(tok, n, back, sizeof back), strlen(utf));
   CHECK_MEM(back, utf, strlen(utf));
 }
 
@@ -329,7 +329,7 @@ static void test_placeholders(void) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     test_current = cases[i].in;
-    CHECK_EQ_INT(json_count_placeholders(cases[i].in, strlen(cases[i].in), cases[i].nbins),
+    CHECK_EQ_INT(jscan_count_placeholders(cases[i].in, strlen(cases[i].in), cases[i].nbins),
                  cases[i].want);
   }
 }

@@ -1,53 +1,53 @@
-/* sio/json.h — a pure validating JSON scanner (RFC 8259) for the Socket.IO paths that
+/* sio/jscan.h — a pure validating JSON scanner (RFC 8259) for the Socket.IO paths that
  * must not build a document: checking a payload's shape, splitting an event's name
  * from its arguments, unescaping a string token, counting binary placeholders.
- * Must not allocate. Nesting deeper than JSON_MAX_DEPTH is rejected. */
-#ifndef WSIO_SIO_JSON_H
-#define WSIO_SIO_JSON_H
+ * Must not allocate. Nesting deeper than JSCAN_MAX_DEPTH is rejected. */
+#ifndef WSIO_SIO_JSCAN_H
+#define WSIO_SIO_JSCAN_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define JSON_MAX_DEPTH 64
+#define JSCAN_MAX_DEPTH 64
 
 typedef enum {
-  JSON_INVALID = 0,
-  JSON_OBJECT,
-  JSON_ARRAY,
-  JSON_STRING,
-  JSON_NUMBER,
-  JSON_TRUE,
-  JSON_FALSE,
-  JSON_NULL,
-} json_type;
+  JSCAN_INVALID = 0,
+  JSCAN_OBJECT,
+  JSCAN_ARRAY,
+  JSCAN_STRING,
+  JSCAN_NUMBER,
+  JSCAN_TRUE,
+  JSCAN_FALSE,
+  JSCAN_NULL,
+} jscan_type;
 
 /* Scans one value at p[0..n) after optional whitespace. Returns the number of bytes up
  * to the end of the value (not counting trailing whitespace), and sets *type; returns
- * 0 (and JSON_INVALID) when there is no valid value there. Strings must be valid UTF-8
+ * 0 (and JSCAN_INVALID) when there is no valid value there. Strings must be valid UTF-8
  * with valid escapes; numbers follow the JSON grammar. */
-size_t json_scan(const char *p, size_t n, json_type *type);
+size_t jscan_scan(const char *p, size_t n, jscan_type *type);
 
 /* 1 when p[0..n) is exactly one JSON value (whitespace around it allowed). */
-int json_valid(const char *p, size_t n, json_type *type);
+int jscan_valid(const char *p, size_t n, jscan_type *type);
 
 /* Iterates the elements of an array: call with *off = 0 on the array text p[0..n);
  * each call returns 1 and sets *elem, *elem_len and *elem_type for the next element,
  * 0 at the end, -1 when malformed. */
-int json_array_next(const char *p, size_t n, size_t *off, const char **elem, size_t *elem_len,
-                    json_type *elem_type);
+int jscan_array_next(const char *p, size_t n, size_t *off, const char **elem, size_t *elem_len,
+                    jscan_type *elem_type);
 
 /* Unescapes the JSON string token tok[0..n) (with its quotes) into out (cap bytes,
  * always NUL-terminated). Returns the unescaped length (may exceed cap - 1 when
  * truncated), or -1 when tok is not a valid string token. */
-long json_string_unescape(const char *tok, size_t n, char *out, size_t cap);
+long jscan_string_unescape(const char *tok, size_t n, char *out, size_t cap);
 
 /* Appends s as a JSON string token (quotes and escapes) to out (cap bytes); returns
  * the length needed (output truncated when it exceeds cap). */
-size_t json_string_escape(char *out, size_t cap, const char *s, size_t n);
+size_t jscan_string_escape(char *out, size_t cap, const char *s, size_t n);
 
 /* Counts objects exactly of the form {"_placeholder":true,"num":N} in the value and
  * checks their nums are each in [0, nbins). Returns the count, or -1 when a placeholder
  * has a bad or out-of-range num. */
-long json_count_placeholders(const char *p, size_t n, size_t nbins);
+long jscan_count_placeholders(const char *p, size_t n, size_t nbins);
 
 #endif
