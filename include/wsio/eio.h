@@ -71,7 +71,8 @@ void wsio_eio_close(wsio_eio_session *s);
 const char *wsio_eio_session_id(const wsio_eio_session *s);
 /* "polling" or "websocket". */
 const char *wsio_eio_session_transport(const wsio_eio_session *s);
-/* Peer address of the handshake, as text (borrowed). */
+/* Peer address of the handshake, as text, in a per-thread buffer valid until the
+ * next call. */
 const char *wsio_eio_session_remote_address(const wsio_eio_session *s);
 void wsio_eio_session_set_user(wsio_eio_session *s, void *user);
 void *wsio_eio_session_user(const wsio_eio_session *s);

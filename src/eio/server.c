@@ -9,6 +9,7 @@
  * Heartbeats and the upgrade timeout are deadlines checked by one periodic sweep per
  * server: no timer, no syscall per session. Sessions are freed from the post phase,
  * never inside a callback that may still use them. */
+#include <arpa/inet.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +62,8 @@ struct wsio_eio_session {
   wsio_eio_session *gnext;       /* graveyard */
   uint8_t linger;                /* closed; waits for one more GET to deliver "1" */
   uint32_t linger_due;
-  char addr[48];
+  uint8_t family; /* AF_INET / AF_INET6 of peer (kept binary: 17 bytes, not 46) */
+  uint8_t peer[16];
 };
 
 struct wsio_eio_server {
@@ -351,7 +353,9 @@ static wsio_eio_session *session_create(wsio_eio_server *srv, const wsio_request
   s->srv = srv;
   s->transport = (uint8_t)transport;
   make_sid(s->sid);
-  snprintf(s->addr, sizeof(s->addr), "%s", wsio_request_remote_address(req));
+  const char *addr = wsio_request_remote_address(req);
+  s->family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+  if (inet_pton(s->family, addr, s->peer) != 1) s->family = 0;
   s->ping_due = now_ms(srv) + srv->o.ping_interval_ms;
   if (table_insert(srv, s) < 0) {
     free(s);
@@ -854,7 +858,11 @@ void wsio_eio_close(wsio_eio_session *s) { session_close(s, "forced close", 1); 
 
 const char *wsio_eio_session_id(const wsio_eio_session *s) { return s->sid; }
 const char *wsio_eio_session_transport(const wsio_eio_session *s) { return transport_names[s->transport]; }
-const char *wsio_eio_session_remote_address(const wsio_eio_session *s) { return s->addr; }
+const char *wsio_eio_session_remote_address(const wsio_eio_session *s) {
+  static _Thread_local char buf[48];
+  if (!s->family || !inet_ntop(s->family, s->peer, buf, sizeof(buf))) return "";
+  return buf;
+}
 void wsio_eio_session_set_user(wsio_eio_session *s, void *user) { s->user = user; }
 void *wsio_eio_session_user(const wsio_eio_session *s) { return s->user; }
 wsio_eio_server *wsio_eio_session_server(const wsio_eio_session *s) { return s->srv; }

@@ -72,7 +72,20 @@ size_t net_ctx_count(net_ctx *ctx) { return ctx->count; }
 
 /* ---- writing --------------------------------------------------------------------- */
 
+void net_trim(net_conn *c) {
+  if (c->flags & NET_F_RECENT) {
+    c->flags &= (uint8_t)~NET_F_RECENT;
+    return;
+  }
+  if (c->out && !net_buffered(c)) {
+    free(c->out);
+    c->out = NULL;
+    c->out_cap = c->out_len = c->out_off = 0;
+  }
+}
+
 static int backlog_reserve(net_conn *c, size_t extra) {
+  c->flags |= NET_F_RECENT;
   size_t live = c->out_len - c->out_off;
   if (c->out_off && (c->out_off >= c->out_cap / 2 || c->out_len + extra > c->out_cap)) {
     memmove(c->out, c->out + c->out_off, live);
@@ -212,12 +225,14 @@ static void flush_backlog(net_conn *c) {
     }
     c->out_off += (uint32_t)r;
   }
-  /* An idle connection holds no buffer: a few hundred bytes each would double the
-   * memory of 100k idle connections, and small mallocs are cheap to redo. */
+  /* The buffer stays for the next burst; net_trim frees it once the connection has
+   * been quiet for a sweep period. Bursts' big buffers go back at once. */
   c->out_off = c->out_len = 0;
-  free(c->out);
-  c->out = NULL;
-  c->out_cap = 0;
+  if (c->out_cap > 64 * 1024) {
+    free(c->out);
+    c->out = NULL;
+    c->out_cap = 0;
+  }
   want_writable(c, 0);
   if (c->flags & NET_F_SHUT_PENDING) {
     c->flags = (uint8_t)((c->flags & ~NET_F_SHUT_PENDING) | NET_F_SHUT_DONE);

@@ -29,6 +29,7 @@ enum {
   NET_F_SHUT_DONE = 1 << 2,
   NET_F_WANT_DRAIN = 1 << 3,   /* call on_drain when the backlog empties */
   NET_F_QUEUED = 1 << 4,       /* backlog holds writes of this iteration, flushed in post */
+  NET_F_RECENT = 1 << 5,       /* the backlog buffer was used since the last trim */
 };
 
 struct net_conn {
@@ -87,6 +88,11 @@ int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn);
 int net_write_now(net_conn *c, const void *p, size_t n);
 /* Flushes every queued connection (called from the loop's post phase). */
 void net_flush_queued(net_ctx *ctx);
+
+/* Frees c's empty backlog buffer unless it was used since the previous call: called
+ * from a periodic sweep, so busy connections keep their buffer (no malloc per
+ * flush) and idle ones hold none. */
+void net_trim(net_conn *c);
 
 /* Forces bytes into the backlog (used for the remainder of a refused write). */
 int net_buffer(net_conn *c, const void *p, size_t n);

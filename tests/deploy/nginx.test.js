@@ -80,7 +80,7 @@ async function stop(child, sig, ms) {
 /* Starts wsio-server on a free loopback port; resolves to {child, port, log()}. */
 function startWsio(extra = []) {
   const args = ['--host', '127.0.0.1', '--port', '0', '--ping-interval', String(PING_INTERVAL),
-    '--ping-timeout', String(PING_TIMEOUT), '--drain-timeout', String(DRAIN), '--log-level', 'debug', ...extra];
+    '--ping-timeout', String(PING_TIMEOUT), '--drain-timeout', String(DRAIN), ...extra];
   const child = spawn(SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   let err = '';
@@ -408,17 +408,23 @@ test('SIGTERM drains the serving instance (1001); the client reconnects through 
   }));
   const i = counts.findIndex((n) => n >= 1);
   assert.ok(i >= 0, `no instance reports the connection: ${counts}`);
+  const reasons = [];
+  s.on('disconnect', (why) => reasons.push(why));
   const disc = once(s, 'disconnect', (DRAIN + 3) * 1000, 'disconnect on the drain');
   const t0 = Date.now();
   const st = await stop(wsio[i].child, 'SIGTERM', (DRAIN + 3) * 1000);
+  const took = Date.now() - t0;
   assert.deepEqual(st, { code: 0, signal: null }, `wsio-server did not exit 0 on SIGTERM:\n${wsio[i].log()}`);
-  assert.ok(Date.now() - t0 < (DRAIN + 1) * 1000, `drain took ${Date.now() - t0} ms (--drain-timeout ${DRAIN})`);
-  console.log('# drain ms', Date.now() - t0, wsio[i].log().split('\n').slice(-25).join('\n# '));
+  // Every client answers the 1001 at once, so the drain must not run into --drain-timeout.
+  // It does when nginx hands the reconnect to the draining instance over a pooled upstream
+  // keepalive connection (see the upstream block of the sample).
+  assert.ok(took < (DRAIN * 1000) / 2, `drain took ${took} ms of --drain-timeout ${DRAIN}s:\n${wsio[i].log()}`);
   const [reason] = await disc;
   assert.equal(reason, 'transport close');
-  await once(s, 'connect', 5000, 'reconnect through nginx to the other instance');
+  if (!s.connected) await once(s, 'connect', 5000, 'reconnect through nginx to the other instance');
   await chatRoundTrip(s, 'room-drain', 'hi from the other instance');
   const r = await get(wsio[1 - i].port, '/metrics');
   assert.match(r.text, /^wsio_connections\{transport="websocket"\} 1$/m);
+  assert.deepEqual(reasons, ['transport close'], 'the client should be disconnected once, by the drain');
   s.close();
 });

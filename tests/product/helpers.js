@@ -51,9 +51,10 @@ after(() => {
  * Runs wsio-server with `args` (no --host/--port added when `raw`), returns
  * {proc, port, stderr(), stdout(), exited (promise of {code, signal, at}), signal(sig),
  * waitExit(ms), stop()}. Resolves once 'listening on' was logged (to stderr, or to
- * `logFile` when given); with `expectListen: false` resolves at once.
+ * `logFile` when given) and GET /healthz was answered (unless `ready: false`); with
+ * `expectListen: false` resolves at once.
  */
-async function startServer(args = [], { env = {}, raw = false, logFile = null, expectListen = true, cwd = ROOT } = {}) {
+async function startServer(args = [], { env = {}, raw = false, logFile = null, expectListen = true, ready = true, cwd = ROOT } = {}) {
   const argv = raw ? args : ['--host', '127.0.0.1', '--port', '0', ...args];
   const fullEnv = { ...process.env };
   for (const k of Object.keys(fullEnv)) if (k.startsWith('WSIO_') && k !== 'WSIO_SERVER') delete fullEnv[k];
@@ -91,6 +92,9 @@ async function startServer(args = [], { env = {}, raw = false, logFile = null, e
     exited.then((x) => { throw new Error(`wsio-server exited (${x.code}) before listening: ${err}`); }),
   ]), 6000, `wsio-server ${argv.join(' ')} to listen`);
   srv.port = Number(m[1]);
+  // 'listening on' is logged before the event loop (and its signal handling) runs; a
+  // request answered proves the loop runs, so signals sent from now on are handled.
+  if (ready) await until(async () => { try { return (await httpGet(srv.port, '/healthz')).status === 200; } catch { return false; } }, 5000, 'GET /healthz', 10);
   return srv;
 }
 
