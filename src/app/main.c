@@ -4,6 +4,7 @@
  * the chosen app and the static files, and runs until SIGINT or SIGTERM completes a
  * graceful drain. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,9 +229,10 @@ static int load_config_file(settings *st, const char *path) {
     fprintf(stderr, "wsio-server: cannot read --config %s: %s\n", path, strerror(errno));
     return -1;
   }
-  char line[1024], src[1100];
+  char *line = NULL, src[1100];
+  size_t cap = 0;
   int lineno = 0, rc = 0;
-  while (rc == 0 && fgets(line, sizeof(line), f)) {
+  while (rc == 0 && getline(&line, &cap, f) != -1) { /* any length: a long comment is one line */
     lineno++;
     char *s = trim(line);
     if (!*s || *s == '#') continue;
@@ -246,6 +248,7 @@ static int load_config_file(settings *st, const char *path) {
       rc = apply(st, d, own(st, v, strlen(v)), src);
     }
   }
+  free(line);
   fclose(f);
   return rc;
 }
@@ -315,17 +318,39 @@ static void lib_log(int level, const char *msg, void *user) {
 
 static void on_reload(wsio_app *app, void *user) {
   (void)app;
-  (void)user;
-  if (log_reopen() < 0) log_msg(LOG_ERROR, "cannot reopen the log file: %s", strerror(errno));
-  else log_msg(LOG_INFO, "SIGHUP: log file reopened");
+  const char *path = user;
+  if (!path) log_msg(LOG_INFO, "SIGHUP: nothing to reopen (logging to stderr)");
+  else if (log_reopen() < 0) log_msg(LOG_ERROR, "cannot reopen the log file %s: %s", path, strerror(errno));
+  else log_msg(LOG_INFO, "SIGHUP: log file reopened (%s)", path);
 }
+
+static void free_owned(settings *st) {
+  for (int i = 0; i < st->nowned; i++) free(st->owned[i]);
+  st->nowned = 0;
+}
+
+static int run(settings *st);
 
 int main(int argc, char **argv) {
   settings st = {.host = "127.0.0.1", .app = "chat", .static_dir = default_static_dir(), .port = 3000,
                  .log_level = LOG_INFO};
   wsio_app_options_init(&st.o);
+  /* Block the signals the loop handles before anything can be signalled: one sent right
+   * after the listening line then waits for the loop's signalfd instead of killing us. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  sigprocmask(SIG_BLOCK, &set, NULL);
   int pr = parse_args(&st, argc, argv);
-  if (pr) return pr == 1 ? 0 : 2;
+  int rc = pr ? (pr == 1 ? 0 : 2) : run(&st);
+  free_owned(&st);
+  return rc;
+}
+
+static int run(settings *st_) {
+  settings st = *st_; /* a working copy; main frees the strings it owns */
   if (log_init(st.log_level, st.log_json, st.log_file) < 0) {
     fprintf(stderr, "wsio-server: cannot open --log-file %s: %s\n", st.log_file, strerror(errno));
     return 2;
@@ -333,6 +358,7 @@ int main(int argc, char **argv) {
   if (!st.ping_set) st.cfg.ping_interval_ms = 0; /* each app keeps its own default */
   st.o.log = lib_log;
   st.o.on_reload = on_reload;
+  st.o.hooks_user = (void *)st.log_file;
 
   /* Each connection needs a descriptor: raise the soft limit to the hard one. */
   struct rlimit rl;
@@ -379,6 +405,5 @@ int main(int argc, char **argv) {
   wsio_app_destroy(app);
   static_unmount_all();
   log_close();
-  for (int i = 0; i < st.nowned; i++) free(st.owned[i]);
   return r < 0 ? 1 : 0;
 }

@@ -138,6 +138,13 @@ int app_on_destroy(wsio_app *app, void (*fn)(void *arg), void *arg) {
   return 0;
 }
 
+int app_on_stop(wsio_app *app, void (*fn)(void *arg), void *arg) {
+  if (app->nstop_hooks == 4) return WSIO_ENOMEM;
+  app->stop_hooks[app->nstop_hooks].fn = fn;
+  app->stop_hooks[app->nstop_hooks++].arg = arg;
+  return 0;
+}
+
 static void post(void *arg) {
   wsio_app *app = arg;
   for (int i = 0; i < app->npost_hooks; i++) app->post_hooks[i].fn(app->post_hooks[i].arg);
@@ -310,10 +317,13 @@ void wsio_app_stop(wsio_app *app) {
   }
   app->stopping = 1;
   net_ctx_close_listeners(app->net); /* stop accepting */
+  /* Upper layers first: Engine.IO answers its long-polls with a close packet. */
+  for (int i = 0; i < app->nstop_hooks; i++) app->stop_hooks[i].fn(app->stop_hooks[i].arg);
   for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) {
     wsio_conn *c = (wsio_conn *)nc;
+    http_aux *a = c->state == CONN_HTTP ? c->aux : NULL;
     if (c->state == CONN_WS) wsio_conn_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
-    else if (c->state == CONN_HTTP && !c->aux) conn_kill(c);
+    else if (c->state == CONN_HTTP && !(a && (a->held || a->len))) conn_kill(c); /* idle keep-alive */
   }
   app->shutdown_timer.cb = shutdown_expired;
   loop_timer_start(app->loop, &app->shutdown_timer, app->o.shutdown_timeout_ms, 0);

@@ -142,8 +142,8 @@ struct wsio_app {
   struct app_hook {
     void (*fn)(void *arg);
     void *arg;
-  } post_hooks[4], destroy_hooks[4];
-  int npost_hooks, ndestroy_hooks;
+  } post_hooks[4], destroy_hooks[4], stop_hooks[4];
+  int npost_hooks, ndestroy_hooks, nstop_hooks;
   void *user;
   int port;
 };
@@ -164,6 +164,9 @@ void app_resume_later(wsio_conn *c); /* serve buffered requests from the post ph
  * the app's destruction. At most 4 of each; returns 0 or WSIO_ENOMEM. */
 int app_on_post(wsio_app *app, void (*fn)(void *arg), void *arg);
 int app_on_destroy(wsio_app *app, void (*fn)(void *arg), void *arg);
+/* Runs when a graceful stop begins, before the WebSocket connections get their 1001. */
+int app_on_stop(wsio_app *app, void (*fn)(void *arg), void *arg);
+static inline int app_stopping(const wsio_app *app) { return app->stopping; }
 
 /* ws_session.c, for layers above: send one message made of prefix + data (Engine.IO's
  * "4" + text without joining them), or bytes that are already complete frames (a

@@ -257,7 +257,7 @@ static int wants_keep_alive(const http_request *h) {
 /* After a response: close politely, or wait for the next request on keep-alive. */
 static void response_done(wsio_conn *c, int keep_alive) {
   if (c->state != CONN_HTTP) return;
-  if (!keep_alive) {
+  if (!keep_alive || app_stopping(c->app)) { /* while draining, no next request */
     net_shutdown_write(&c->net);
     http_aux_free(c);
     c->state = CONN_HTTP_CLOSING;
@@ -317,6 +317,11 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
   if (ws_handshake_check(h, &hs) != 101) {
     stats_count_handshake_failure(app, hs.status);
     http_send_error(c, hs.status, hs.reason, hs.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
+    return 0;
+  }
+  if (app->stopping) { /* draining: the client should reconnect elsewhere */
+    stats_count_handshake_failure(app, 503);
+    http_send_error(c, 503, "server shutting down", "Retry-After: 1\r\n");
     return 0;
   }
   if (app->st.connections_open >= app->o.max_connections) {

@@ -88,9 +88,9 @@ static void topic_flush(wsio_app *app, topic *t) {
     }
     if (net_write_now(&c->net, t->pending, t->plen) < 0) continue;
     app->st.deliveries_total += t->pmsgs;
+    app->st.messages_out_total += t->pmsgs;
     app->st.bytes_out_total += t->plen;
   }
-  app->st.messages_out_total += (uint64_t)t->pmsgs * t->n;
   t->plen = 0;
   t->pmsgs = 0;
   if (t->pcap > TOPIC_FLUSH_AT * 2) { /* a big message passed: give the memory back */

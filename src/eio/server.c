@@ -310,7 +310,7 @@ static void session_close(wsio_eio_session *s, const char *reason, int send_clos
   s->state = S_CLOSED;
   int linger = 0;
   if (send_close_packet && s->transport == TRANSPORT_POLLING && !s->ws) {
-    if (s->out_len) {
+    if (s->out_len && !app_stopping(srv->app)) { /* stopping: no next GET will come */
       linger = 1;
       if (s->get) answer_get(s, 0);
     } else {
@@ -320,7 +320,8 @@ static void session_close(wsio_eio_session *s, const char *reason, int send_clos
   if (s->get) answer_get(s, 0);
   if (s->ws) { /* Node closes a WebSocket transport without a close packet */
     detach_conn(s->ws);
-    wsio_conn_close(s->ws, WSIO_CLOSE_NORMAL, NULL);
+    if (app_stopping(srv->app)) wsio_conn_close(s->ws, WSIO_CLOSE_GOING_AWAY, "server shutting down");
+    else wsio_conn_close(s->ws, WSIO_CLOSE_NORMAL, NULL);
     s->ws = NULL;
   }
   if (s->probe) {
@@ -773,6 +774,16 @@ static void post(void *arg) {
   }
 }
 
+/* A graceful stop: every session ends with "server shutting down"; long-polls get a
+ * close packet, WebSockets a 1001, so clients reconnect (elsewhere). */
+static void stop(void *arg) {
+  wsio_eio_server *srv = arg;
+  for (wsio_eio_session *s = srv->head, *nx; s; s = nx) {
+    nx = s->next;
+    if (!s->linger) session_close(s, "server shutting down", 1);
+  }
+}
+
 static void destroy(void *arg) {
   wsio_eio_server *srv = arg;
   while (srv->head) {
@@ -826,7 +837,8 @@ wsio_eio_server *wsio_eio_attach(wsio_app *app, const wsio_eio_options *o, const
   };
   if (wsio_app_ws(app, srv->path, &wh, srv) < 0) goto fail;
   if (wsio_app_http(app, NULL, srv->path, on_http, srv) < 0) goto fail;
-  if (app_on_post(app, post, srv) < 0 || app_on_destroy(app, destroy, srv) < 0) goto fail;
+  if (app_on_post(app, post, srv) < 0 || app_on_destroy(app, destroy, srv) < 0 || app_on_stop(app, stop, srv) < 0)
+    goto fail;
   /* Deadlines are honoured within a quarter of the shortest timer. */
   uint32_t m = o->ping_interval_ms < o->ping_timeout_ms ? o->ping_interval_ms : o->ping_timeout_ms;
   if (o->upgrade_timeout_ms && o->upgrade_timeout_ms < m) m = o->upgrade_timeout_ms;

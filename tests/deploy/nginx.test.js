@@ -146,6 +146,8 @@ function siteConfig(listenPort, up1, up2) {
 /* A full nginx.conf for a prefix dir: everything under it, the sample as included. */
 function mainConfig(dir) {
   return `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
 events { worker_connections 1024; }
 http {
     default_type application/octet-stream;
@@ -164,6 +166,7 @@ http {
 // ---------------------------------------------------------------------------------------
 // setup / teardown
 
+const sockets = new Set(); // socket.io-client sockets, closed by after()
 let tmp; // prefix dir
 let ngx; // nginx master process
 let port; // nginx's port
@@ -187,7 +190,7 @@ async function startNginx() {
     assert.equal(t.status, 0, `nginx -t rejected the config built from the sample:\n${t.stderr}`);
     nginxErr = '';
     ngx = spawn(NGINX, ['-p', tmp, '-e', path.join(tmp, 'error.log'), '-c', path.join(tmp, 'nginx.conf'),
-      '-g', `daemon off; master_process on; pid ${tmp}/nginx.pid; error_log ${tmp}/error.log;`],
+      '-g', 'daemon off; master_process on;'],
     { stdio: ['ignore', 'ignore', 'pipe'] });
     children.add(ngx);
     ngx.stderr.setEncoding('utf8');
@@ -214,13 +217,13 @@ before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-nginx-'));
   fs.chmodSync(tmp, 0o755);
   fs.mkdirSync(path.join(tmp, 'tmp'));
-  fs.mkdirSync(path.join(tmp, 'logs')); // nginx -p checks <prefix>/logs for its default log
   fs.writeFileSync(path.join(tmp, 'nginx.conf'), mainConfig(tmp));
   wsio.push(await startWsio(), await startWsio());
   await startNginx();
 });
 
 after(async () => {
+  for (const s of sockets) s.close(); // no reconnect attempts while things stop
   await stop(ngx, 'SIGQUIT', 5000); // graceful: workers finish, then the master exits
   await Promise.all(wsio.map((w) => stop(w.child, 'SIGTERM', (DRAIN + 3) * 1000)));
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
@@ -230,8 +233,6 @@ after(async () => {
 // Socket.IO helpers
 
 const url = () => `http://127.0.0.1:${port}`;
-const sockets = new Set();
-after(() => { for (const s of sockets) s.close(); });
 
 function connect(opts) {
   const s = io(url(), { forceNew: true, reconnection: false, timeout: 5000, ...opts });

@@ -160,6 +160,17 @@ test('invalid config files name the file and the line', async () => {
   assert.ok(r.stderr.includes(`${bad} line 4`), r.stderr);
 });
 
+// load_config_file reads with fgets into a 1024-byte buffer: the rest of a longer line is
+// read as a line of its own (a long comment's tail becomes an "unknown option", with the
+// wrong line number), and every later line number is off by one.
+test('config file lines longer than 1 KiB (a long comment) are read as one line', async () => {
+    const f = writeConfig(`port = 0\n# ${'x'.repeat(1100)}\nhost = 127.0.0.1\nmax-headers = 0\n`);
+    const r = await runServer(['--config', f]);
+    assert.equal(r.code, 2);
+    assert.ok(r.stderr.includes('--max-headers') && r.stderr.includes(`${f} line 4`),
+      `the error is about line 4's max-headers: ${r.stderr}`);
+  });
+
 test('WSIO_PORT=0 and WSIO_MAX_MESSAGE_SIZE=1KiB take effect', async () => {
   const srv = await startServer([], { raw: true, env: { WSIO_HOST: '127.0.0.1', WSIO_PORT: '0', WSIO_MAX_MESSAGE_SIZE: '1KiB' } });
   try {

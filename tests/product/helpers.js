@@ -13,7 +13,7 @@ const path = require('node:path');
 const { after } = require('node:test');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const SERVER = process.env.WSIO_SERVER || path.join(ROOT, 'build', 'wsio-server');
+const SERVER = process.env.WSIO_SERVER ? path.resolve(process.env.WSIO_SERVER) : path.join(ROOT, 'build', 'wsio-server');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -59,6 +59,7 @@ async function startServer(args = [], { env = {}, raw = false, logFile = null, e
   const fullEnv = { ...process.env };
   for (const k of Object.keys(fullEnv)) if (k.startsWith('WSIO_') && k !== 'WSIO_SERVER') delete fullEnv[k];
   Object.assign(fullEnv, env);
+  const logStart = logFile ? readIfExists(logFile).length : 0; // a reused file: only what this run adds
   const proc = spawn(SERVER, argv, { env: fullEnv, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(proc);
   let err = '';
@@ -88,7 +89,7 @@ async function startServer(args = [], { env = {}, raw = false, logFile = null, e
   };
   if (!expectListen) return srv;
   const m = await withTimeout(Promise.race([
-    until(() => /listening on [^\s]+:(\d+)/.exec(srv.logText()), 5000, 'the listening line', 10),
+    until(() => /listening on [^\s]+:(\d+)/.exec(srv.logText().slice(logStart)), 5000, 'the listening line', 10),
     exited.then((x) => { throw new Error(`wsio-server exited (${x.code}) before listening: ${err}`); }),
   ]), 6000, `wsio-server ${argv.join(' ')} to listen`);
   srv.port = Number(m[1]);

@@ -5,6 +5,7 @@
 // amounts. Every test runs its own wsio-server, so the deltas are exact.
 
 const { test } = require('node:test');
+const http = require('node:http');
 const assert = require('node:assert/strict');
 const { io } = require('socket.io-client');
 const {
@@ -263,6 +264,96 @@ test('backpressure: a client that never reads gets sends dropped and is closed o
     assert.equal(val(s2, 'wsio_backpressure_closes_total'), 1);
   } finally {
     sock.destroy();
+    await srv.stop();
+  }
+});
+
+// topic_flush (src/core/pubsub.c) adds pmsgs * subscribers to messages_out_total whatever
+// happened to each subscriber: messages dropped for backpressure, or not written to a
+// closing connection, are counted as sent. Direct sends count only what was written.
+test('/broadcast with a subscriber over the cap: wsio_messages_sent_total counts only what was sent', async () => {
+    const srv = await startServer(['--max-backpressure', '64KiB']);
+    const { sock } = await rawWsOpen(srv.port, '/broadcast'); // subscribed, never reads
+    sock.on('error', () => {});
+    const pub = await wsOpen(srv.port, '/broadcast');
+    try {
+      const s0 = await scrape(srv.port);
+      const N = 300;
+      const msg = Buffer.alloc(64 * 1024, 1);
+      for (let i = 0; i < N; i++) pub.send(msg);
+      const s1 = await scrapeUntil(srv.port, (x) => x.get('wsio_broadcasts_total') - s0.get('wsio_broadcasts_total') === N,
+        'every publish processed', 10000);
+      const d = (name, l) => val(s1, name, l) - val(s0, name, l);
+      assert.ok(d('wsio_dropped_messages_total', { reason: 'backpressure' }) > 0, 'some were dropped');
+      assert.equal(d('wsio_messages_sent_total'), d('wsio_broadcast_deliveries_total'),
+        'on /broadcast every message sent is a delivery');
+    } finally {
+      sock.destroy();
+      pub.terminate();
+      await srv.stop();
+    }
+  });
+
+/* POSTs an Engine.IO polling payload for session sid; resolves to the answer's text. */
+function eioPost(port, sid, body) {
+  return withTimeout(new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port, method: 'POST', path: `/socket.io/?EIO=4&transport=polling&sid=${sid}`, agent: false,
+      headers: { 'Content-Type': 'text/plain;charset=UTF-8', 'Content-Length': Buffer.byteLength(body) },
+    }, (res) => {
+      let t = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { t += d; });
+      res.on('end', () => (res.statusCode === 200 ? resolve(t) : reject(new Error(`POST ${res.statusCode}: ${t}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  }), 3000, 'Engine.IO POST');
+}
+
+test('volatile drops: a volatile emit to a polling session with no pending poll is dropped and counted', async () => {
+  const srv = await startServer(['--app', 'test']);
+  const b = sioClient(srv.port, 'websocket');
+  try {
+    // A raw polling session that connects to "/" and joins a room, then never polls.
+    const open = await httpGet(srv.port, '/socket.io/?EIO=4&transport=polling');
+    const { sid } = JSON.parse(open.body.slice(open.body.indexOf('{')));
+    assert.equal(await eioPost(srv.port, sid, '40'), 'ok');
+    assert.equal(await eioPost(srv.port, sid, '42["join","vol-room"]'), 'ok');
+    await sioConnected(b);
+    const s0 = await scrapeUntil(srv.port, (s) => s.get('wsio_rooms') === 1 && s.get('wsio_sio_sockets') === 2, 'the raw session joined');
+    assert.equal(val(s0, 'wsio_dropped_messages_total', { reason: 'volatile' }), 0);
+    await withTimeout(b.emitWithAck('volatile-room', 'vol-room', 'vol', 1), 3000, 'volatile-room ack');
+    const s1 = await scrape(srv.port);
+    assert.equal(val(s1, 'wsio_dropped_messages_total', { reason: 'volatile' }), 1);
+    assert.equal(val(s1, 'wsio_broadcasts_total') - val(s0, 'wsio_broadcasts_total'), 1);
+    assert.equal(val(s1, 'wsio_broadcast_deliveries_total') - val(s0, 'wsio_broadcast_deliveries_total'), 0);
+    // A non-volatile emit to the same room is queued for the next poll: delivered.
+    await withTimeout(b.emitWithAck('in-room', 'vol-room', 'kept', 2), 3000, 'in-room ack');
+    const s2 = await scrape(srv.port);
+    assert.equal(val(s2, 'wsio_dropped_messages_total', { reason: 'volatile' }), 1);
+    assert.equal(val(s2, 'wsio_broadcast_deliveries_total') - val(s1, 'wsio_broadcast_deliveries_total'), 1);
+    const poll = await httpGet(srv.port, `/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+    assert.ok(poll.body.includes('"kept"') && !poll.body.includes('"vol"'), `the next poll: ${poll.body}`);
+  } finally {
+    b.close();
+    await srv.stop();
+  }
+});
+
+test('an upgrade moves a session from the polling gauge to the websocket gauge', async () => {
+  const srv = await startServer();
+  const c = sioClient(srv.port, 'polling', { transports: ['polling', 'websocket'] });
+  try {
+    await sioConnected(c);
+    await until(() => c.io.engine.transport.name === 'websocket', 3000, 'the client upgraded');
+    const s = await scrapeUntil(srv.port, (x) => x.get('wsio_engineio_upgrades_total') === 1, 'upgrade counted');
+    assert.equal(val(s, 'wsio_connections', { transport: 'polling' }), 0);
+    assert.equal(val(s, 'wsio_connections', { transport: 'websocket' }), 1);
+    assert.equal(val(s, 'wsio_engineio_sessions', { transport: 'websocket' }), 1);
+    assert.equal(val(s, 'wsio_engineio_sessions_total'), 1);
+  } finally {
+    c.close();
     await srv.stop();
   }
 });

@@ -51,8 +51,7 @@ test('SIGTERM with no clients: exit 0 at once', async () => {
 // 'listening on' is logged before wsio_app_run installs the signal handling (signalfd),
 // so a SIGTERM sent as soon as the line appears may find the default action: the process
 // dies by the signal, without the drain and without exit code 0 (about 1 start in 10 here).
-test('SIGTERM right after the listening line is still a graceful exit 0',
-  { todo: 'server bug: signals are handled only once wsio_app_run runs, after the listening line' }, async () => {
+test('SIGTERM right after the listening line is still a graceful exit 0', async () => {
     const results = [];
     for (let i = 0; i < 25; i++) {
       const srv = await startServer([], { ready: false });
@@ -102,8 +101,7 @@ test('SIGTERM with a socket.io-client on long-polling: exit 0 within --drain-tim
 // long-polling client learns at once ("transport close") and the drain need not wait
 // for --drain-timeout. wsio-server holds the poll until the drain timeout and then
 // drops it (the client sees "transport error" only then).
-test('SIGTERM tells a long-polling socket.io-client at once (close packet), exit before --drain-timeout',
-  { todo: 'server bug: polling sessions get no close packet on SIGTERM; the drain waits the full timeout' }, async () => {
+test('SIGTERM tells a long-polling socket.io-client at once (close packet), exit before --drain-timeout', async () => {
     const srv = await startServer(['--drain-timeout', '3']);
     const s = io(`http://127.0.0.1:${srv.port}/`, { forceNew: true, reconnection: false, transports: ['polling'], timeout: 3000 });
     try {
