@@ -175,6 +175,9 @@ static inline int app_stopping(const wsio_app *app) { return app->stopping; }
 wsio_send_status ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen, const void *data,
                                size_t len);
 wsio_send_status ws_send_raw_frames(wsio_conn *c, const void *frames, size_t len, uint32_t nframes);
+/* The same for frames already in the loop's shared broadcast buffer (net_bcast_append). */
+wsio_send_status ws_send_shared_frames(wsio_conn *c, uint32_t off, uint32_t len, uint32_t nframes);
+static inline net_ctx *app_net(const wsio_app *app) { return app->net; }
 
 /* http_session.c */
 void http_on_data(wsio_conn *c, uint8_t *p, size_t n);

@@ -362,6 +362,11 @@ wsio_send_status ws_send_raw_frames(wsio_conn *c, const void *frames, size_t len
   return send_result(c, net_write(&c->net, frames, len), len, nframes);
 }
 
+wsio_send_status ws_send_shared_frames(wsio_conn *c, uint32_t off, uint32_t len, uint32_t nframes) {
+  if (!send_allowed(c)) return WSIO_SEND_DROPPED;
+  return send_result(c, net_bcast_add(&c->net, off, len), len, nframes);
+}
+
 wsio_send_status wsio_conn_send(wsio_conn *c, const void *data, size_t len, wsio_opcode op) {
   if (!send_allowed(c)) return WSIO_SEND_DROPPED;
   uint8_t hdr[WS_FRAME_MAX_HEADER];

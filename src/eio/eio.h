@@ -17,12 +17,18 @@ typedef struct eio_prepared {
   uint8_t *poll; /* polling records ("4text" / "b<base64>") joined by 0x1E */
   size_t poll_len, poll_cap;
   uint32_t count; /* Engine.IO messages */
+  /* The frames' place in the loop's shared broadcast buffer, once the first WebSocket
+   * recipient put them there (valid while shared_iter == net_bcast_epoch() + 1). */
+  uint32_t shared_off;
+  uint64_t shared_iter;
 } eio_prepared;
 
 static inline void eio_prepared_init(eio_prepared *p) {
   p->ws = p->poll = NULL;
   p->ws_len = p->ws_cap = p->poll_len = p->poll_cap = 0;
   p->count = 0;
+  p->shared_off = 0;
+  p->shared_iter = 0;
 }
 
 /* Appends one Engine.IO message (text: UTF-8 data without the "4"; binary: raw).
@@ -35,7 +41,7 @@ void eio_prepared_free(eio_prepared *p);
  * session cannot take it right now (WebSocket send buffer not empty, or polling
  * without a pending GET), it is dropped and 1 is returned. Returns 0 when queued, 1
  * when dropped, WSIO_ECLOSED when the session is closing. */
-int eio_send_prepared(wsio_eio_session *s, const eio_prepared *p, int is_volatile);
+int eio_send_prepared(wsio_eio_session *s, eio_prepared *p, int is_volatile);
 
 /* The app a server is attached to (for the layers above: timers, the loop). */
 wsio_app *eio_server_app(const wsio_eio_server *srv);

@@ -931,11 +931,20 @@ void wsio_eio_server_stats(const wsio_eio_server *srv, wsio_eio_stats *out) {
   }
 }
 
-int eio_send_prepared(wsio_eio_session *s, const eio_prepared *p, int is_volatile) {
+int eio_send_prepared(wsio_eio_session *s, eio_prepared *p, int is_volatile) {
   if (s->state != S_OPEN) return WSIO_ECLOSED;
   s->srv->st.messages_out_total += p->count;
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
     if (is_volatile && wsio_conn_buffered_amount(s->ws)) return 1;
+    /* Frames go once into the loop's shared broadcast buffer; every recipient is owed
+     * a range of it (sent without a copy when its ranges are contiguous). */
+    net_ctx *net = app_net(s->srv->app);
+    uint64_t epoch = net_bcast_epoch(net) + 1; /* 0 in shared_iter means "not shared" */
+    if (p->shared_iter != epoch && p->ws_len <= 64 * 1024 &&
+        net_bcast_append(net, p->ws, p->ws_len, &p->shared_off) == 0)
+      p->shared_iter = net_bcast_epoch(net) + 1;
+    if (p->shared_iter == net_bcast_epoch(net) + 1)
+      return ws_send_shared_frames(s->ws, p->shared_off, (uint32_t)p->ws_len, p->count) == WSIO_SEND_DROPPED ? 1 : 0;
     return ws_send_raw_frames(s->ws, p->ws, p->ws_len, p->count) == WSIO_SEND_DROPPED ? 1 : 0;
   }
   if (is_volatile && (!s->get || s->upgrading)) return 1;

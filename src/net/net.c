@@ -35,6 +35,9 @@ struct net_ctx {
   int spare_fd; /* closed to make room when accept fails with EMFILE */
   net_conn *corked;
   net_conn *flush_head; /* connections with writes queued in this iteration */
+  uint8_t *bcast;       /* this iteration's shared broadcast bytes */
+  size_t bcast_len, bcast_cap;
+  uint64_t bcast_epoch; /* bumped whenever the shared buffer is reset */
   size_t cork_len;
   uint8_t *cork;
   uint8_t *rbuf;
@@ -62,6 +65,7 @@ void net_ctx_destroy(net_ctx *ctx) {
   if (ctx->spare_fd >= 0) close(ctx->spare_fd);
   free(ctx->cork);
   free(ctx->rbuf);
+  free(ctx->bcast);
   free(ctx);
 }
 
@@ -72,12 +76,15 @@ size_t net_ctx_count(net_ctx *ctx) { return ctx->count; }
 
 /* ---- writing --------------------------------------------------------------------- */
 
+static inline size_t backlog_len(const net_conn *c) { return c->out_len - c->out_off; }
+static int backlog_reserve(net_conn *c, size_t extra);
+
 void net_trim(net_conn *c) {
   if (c->flags & NET_F_RECENT) {
     c->flags &= (uint8_t)~NET_F_RECENT;
     return;
   }
-  if (c->out && !net_buffered(c)) {
+  if (c->out && !backlog_len(c)) {
     free(c->out);
     c->out = NULL;
     c->out_cap = c->out_len = c->out_off = 0;
@@ -110,8 +117,8 @@ static void want_writable(net_conn *c, int on) {
 
 int net_buffer(net_conn *c, const void *p, size_t n) {
   if (c->flags & NET_F_CLOSED) return -EPIPE;
-  if (!n) return net_buffered(c) ? NET_BUFFERED : NET_WRITTEN;
-  int was_empty = net_buffered(c) == 0;
+  if (!n) return backlog_len(c) ? NET_BUFFERED : NET_WRITTEN;
+  int was_empty = backlog_len(c) == 0;
   if (backlog_reserve(c, n) < 0) return -ENOMEM;
   memcpy(c->out + c->out_len, p, n);
   c->out_len += (uint32_t)n;
@@ -159,24 +166,77 @@ static void cork_flush(net_ctx *ctx) {
   send_iov(c, &iov, 1, n);
 }
 
+/* Copies what c is owed of the shared broadcast buffer into its backlog: before any
+ * other write to c, so bytes keep their order. */
+static int materialize(net_conn *c) {
+  if (!c->bc_len) return 0;
+  if (backlog_reserve(c, c->bc_len) < 0) return -ENOMEM;
+  memcpy(c->out + c->out_len, c->ctx->bcast + c->bc_off, c->bc_len);
+  c->out_len += c->bc_len;
+  c->bc_len = 0;
+  return 0;
+}
+
+static void queue_conn(net_conn *c) {
+  if (c->flags & NET_F_QUEUED) return;
+  c->flags |= NET_F_QUEUED;
+  c->flush_next = c->ctx->flush_head;
+  c->ctx->flush_head = c;
+}
+
 static int queue_write(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
-  int was_empty = net_buffered(c) == 0;
+  int queued = (c->flags & NET_F_QUEUED) != 0;
+  if (materialize(c) < 0) return -ENOMEM;
+  int was_empty = backlog_len(c) == 0;
   if (backlog_reserve(c, an + bn) < 0) return -ENOMEM;
   memcpy(c->out + c->out_len, a, an);
   if (bn) memcpy(c->out + c->out_len + an, b, bn);
   c->out_len += (uint32_t)(an + bn);
-  if (!was_empty) return (c->flags & NET_F_QUEUED) ? NET_WRITTEN : NET_BUFFERED;
-  c->flags |= NET_F_QUEUED;
-  c->flush_next = c->ctx->flush_head;
-  c->ctx->flush_head = c;
+  if (!was_empty) return queued ? NET_WRITTEN : NET_BUFFERED;
+  queue_conn(c);
   return NET_WRITTEN;
+}
+
+int net_bcast_append(net_ctx *ctx, const void *p, size_t n, uint32_t *off) {
+  if (ctx->bcast_len + n > 4u * 1024 * 1024) {
+    /* Bound the shared buffer: give the connections owed bytes their own copies. */
+    for (net_conn *c = ctx->flush_head; c; c = c->flush_next)
+      if (materialize(c) < 0) return -ENOMEM;
+    ctx->bcast_len = 0;
+    ctx->bcast_epoch++;
+  }
+  if (ctx->bcast_len + n > ctx->bcast_cap) {
+    size_t cap = ctx->bcast_cap ? ctx->bcast_cap : 16384;
+    while (cap < ctx->bcast_len + n) cap *= 2;
+    uint8_t *b = realloc(ctx->bcast, cap);
+    if (!b) return -ENOMEM;
+    ctx->bcast = b;
+    ctx->bcast_cap = cap;
+  }
+  memcpy(ctx->bcast + ctx->bcast_len, p, n);
+  *off = (uint32_t)ctx->bcast_len;
+  ctx->bcast_len += n;
+  return 0;
+}
+
+int net_bcast_add(net_conn *c, uint32_t off, uint32_t n) {
+  net_ctx *ctx = c->ctx;
+  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
+  /* A corked connection, or one whose run is not contiguous, gets a copy. */
+  if (ctx->corked == c || (c->bc_len && c->bc_off + c->bc_len != off))
+    return net_write(c, ctx->bcast + off, n);
+  int behind = backlog_len(c) && !(c->flags & NET_F_QUEUED); /* the kernel refused earlier bytes */
+  if (!c->bc_len) c->bc_off = off;
+  c->bc_len += n;
+  queue_conn(c);
+  return behind ? NET_BUFFERED : NET_WRITTEN;
 }
 
 int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
   size_t total = an + bn;
   net_ctx *ctx = c->ctx;
-  if (ctx->corked == c && !net_buffered(c)) {
+  if (ctx->corked == c && !net_buffered(c)) { /* (nothing owed from broadcasts either) */
     if (total <= NET_CORK_BUF - ctx->cork_len) {
       memcpy(ctx->cork + ctx->cork_len, a, an);
       if (bn) memcpy(ctx->cork + ctx->cork_len + an, b, bn);
@@ -197,7 +257,7 @@ int net_write(net_conn *c, const void *p, size_t n) { return net_write2(c, p, n,
 int net_write_now(net_conn *c, const void *p, size_t n) {
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
   if (c->ctx->corked == c) cork_flush(c->ctx);
-  if (net_buffered(c)) return queue_write(c, p, n, NULL, 0);
+  if (net_buffered(c)) return queue_write(c, p, n, NULL, 0); /* behind what is owed */
   struct iovec iov = {(void *)p, n};
   return send_iov(c, &iov, 1, n);
 }
@@ -215,8 +275,8 @@ void net_uncork(net_ctx *ctx) {
 }
 
 static void flush_backlog(net_conn *c) {
-  while (net_buffered(c)) {
-    ssize_t r = send(c->io.fd, c->out + c->out_off, net_buffered(c), MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (backlog_len(c)) {
+    ssize_t r = send(c->io.fd, c->out + c->out_off, backlog_len(c), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (r < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR) continue;
@@ -250,16 +310,33 @@ void net_flush_queued(net_ctx *ctx) {
     ctx->flush_head = c->flush_next;
     c->flush_next = NULL;
     c->flags &= (uint8_t)~NET_F_QUEUED;
-    if (c->flags & NET_F_CLOSED) continue;
+    if (c->flags & NET_F_CLOSED) {
+      c->bc_len = 0;
+      continue;
+    }
+    if (c->bc_len && !backlog_len(c)) { /* the common case: straight from the shared bytes */
+      struct iovec iov = {ctx->bcast + c->bc_off, c->bc_len};
+      uint32_t n = c->bc_len;
+      c->bc_len = 0;
+      send_iov(c, &iov, 1, n);
+    } else if (materialize(c) < 0) {
+      c->bc_len = 0;
+    }
     flush_backlog(c);
-    if (net_buffered(c)) want_writable(c, 1);
+    if (backlog_len(c)) want_writable(c, 1);
+  }
+  if (ctx->bcast_len) {
+    ctx->bcast_len = 0;
+    ctx->bcast_epoch++;
   }
 }
+
+uint64_t net_bcast_epoch(const net_ctx *ctx) { return ctx->bcast_epoch; }
 
 void net_shutdown_write(net_conn *c) {
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) return;
   if (c->ctx->corked == c) net_uncork(c->ctx);
-  if (net_buffered(c)) {
+  if (materialize(c) == 0 && backlog_len(c)) {
     c->flags |= NET_F_SHUT_PENDING;
     return;
   }

@@ -39,6 +39,7 @@ struct net_conn {
   uint8_t *out;          /* backlog: bytes the kernel has not taken yet */
   uint32_t out_off, out_len, out_cap;
   net_conn *flush_next; /* in the context's queue of connections to flush */
+  uint32_t bc_off, bc_len; /* this iteration's shared broadcast bytes still owed to it */
   uint8_t flags;
   uint8_t family; /* AF_INET / AF_INET6, for the remote address */
   uint8_t peer[16];
@@ -97,7 +98,18 @@ void net_trim(net_conn *c);
 /* Forces bytes into the backlog (used for the remainder of a refused write). */
 int net_buffer(net_conn *c, const void *p, size_t n);
 
-static inline size_t net_buffered(const net_conn *c) { return c->out_len - c->out_off; }
+/* Bytes accepted for c and not yet written to the kernel. */
+static inline size_t net_buffered(const net_conn *c) { return c->out_len - c->out_off + c->bc_len; }
+
+/* Shared broadcast bytes: a broadcast appends its frames once to the context's
+ * per-iteration buffer (net_bcast_append) and owes each recipient a range of it
+ * (net_bcast_add). A recipient owed one contiguous run (every broadcast of the
+ * iteration) gets it with one send(2) straight from the shared buffer in the post
+ * phase — no copy per recipient, as topics do; one that is not is given a copy. */
+int net_bcast_append(net_ctx *ctx, const void *p, size_t n, uint32_t *off);
+int net_bcast_add(net_conn *c, uint32_t off, uint32_t n);
+/* Offsets from net_bcast_append are valid while this value is unchanged. */
+uint64_t net_bcast_epoch(const net_ctx *ctx);
 
 /* Corks c: writes go to the shared cork buffer until net_uncork. Uncorks any other. */
 void net_cork(net_conn *c);

@@ -357,7 +357,7 @@ static int encode_broadcast(sbuf *b, const wsio_sio_target *t, const char *event
 
 /* Sends the prepared packet to every selected socket still live; calls on_sent for
  * each that queued it. Returns how many did. */
-static int send_selection(const sio_selection *sel, const eio_prepared *p, int is_volatile,
+static int send_selection(const sio_selection *sel, eio_prepared *p, int is_volatile,
                           int (*on_sent)(wsio_sio_socket *s, void *arg), void *arg) {
   int reached = 0;
   for (size_t i = 0; i < sel->n; i++) {
