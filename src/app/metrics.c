@@ -52,6 +52,17 @@ static void gauge(out_buf *o, const char *name, const char *help, uint64_t v) {
   put(o, "%s %llu\n", name, (unsigned long long)v);
 }
 
+/* A counter with one sample per code slot; code 0 is the "other" slot. */
+static void by_code(out_buf *o, const char *name, const char *help, const char *label, int (*code_of)(size_t),
+                    const uint64_t *values, size_t n) {
+  head(o, name, "counter", help);
+  for (size_t i = 0; i < n; i++) {
+    int code = code_of(i);
+    if (code) put(o, "%s{%s=\"%d\"} %llu\n", name, label, code, (unsigned long long)values[i]);
+    else put(o, "%s{%s=\"other\"} %llu\n", name, label, (unsigned long long)values[i]);
+  }
+}
+
 static uint64_t closes_with(const wsio_stats *st, int code) {
   for (size_t i = 0; i < WSIO_STATS_NCLOSE; i++)
     if (wsio_stats_close_code(i) == code) return st->closes_by_code[i];
@@ -71,14 +82,8 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
   counter(&o, "wsio_http_requests_total", "HTTP requests served (upgrades and polling included).",
           st->http_requests_total);
 
-  head(&o, "wsio_handshake_failures_total", "counter", "Refused WebSocket handshakes by HTTP status.");
-  for (size_t i = 0; i < WSIO_STATS_NSTATUS; i++) {
-    int code = wsio_stats_handshake_status(i);
-    if (code) put(&o, "wsio_handshake_failures_total{status=\"%d\"} %llu\n", code,
-                  (unsigned long long)st->handshake_failures_by_status[i]);
-    else put(&o, "wsio_handshake_failures_total{status=\"other\"} %llu\n",
-             (unsigned long long)st->handshake_failures_by_status[i]);
-  }
+  by_code(&o, "wsio_handshake_failures_total", "Refused WebSocket handshakes by HTTP status.", "status",
+          wsio_stats_handshake_status, st->handshake_failures_by_status, WSIO_STATS_NSTATUS);
   counter(&o, "wsio_handshake_timeouts_total", "Connections closed before sending a complete request head.",
           st->handshake_timeouts_total);
 
@@ -103,12 +108,8 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
   counter(&o, "wsio_backpressure_closes_total", "Connections closed (1008) for staying over the send buffer cap.",
           st->closed_backpressure_total);
 
-  head(&o, "wsio_closes_total", "counter", "Ended WebSocket connections by close code (1006: abnormal).");
-  for (size_t i = 0; i < WSIO_STATS_NCLOSE; i++) {
-    int code = wsio_stats_close_code(i);
-    if (code) put(&o, "wsio_closes_total{code=\"%d\"} %llu\n", code, (unsigned long long)st->closes_by_code[i]);
-    else put(&o, "wsio_closes_total{code=\"other\"} %llu\n", (unsigned long long)st->closes_by_code[i]);
-  }
+  by_code(&o, "wsio_closes_total", "Ended WebSocket connections by close code (1006: abnormal).", "code",
+          wsio_stats_close_code, st->closes_by_code, WSIO_STATS_NCLOSE);
   counter(&o, "wsio_abnormal_closes_total", "WebSocket connections lost without a close frame (1006).",
           closes_with(st, 1006));
   counter(&o, "wsio_protocol_errors_total", "Connections failed for a protocol error (1002, 1007, 1009).",
