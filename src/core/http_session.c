@@ -31,11 +31,14 @@ struct wsio_response {
   int keep_alive;
   int held;  /* heap copy made by wsio_response_hold */
   int moved; /* this (stack) response was handed to a held copy */
-  char *hdrs;
+  char *hdrs; /* extra header lines: hbuf, or the heap when they outgrow it */
   size_t hlen, hcap;
+  char hbuf[160];
   void (*on_abort)(wsio_response *res, void *user);
   void *abort_user;
 };
+
+static void hdrs_free(wsio_response *res);
 
 /* The connection is going away with a held response: tell its owner, free it. */
 void http_abort_held(wsio_conn *c) {
@@ -44,7 +47,7 @@ void http_abort_held(wsio_conn *c) {
   wsio_response *res = a->held;
   a->held = NULL;
   if (res->on_abort) res->on_abort(res, res->abort_user);
-  free(res->hdrs);
+  hdrs_free(res);
   free(res);
 }
 
@@ -167,18 +170,36 @@ int wsio_request_query_param(const wsio_request *req, const char *key, char *out
 
 /* ---- responses ------------------------------------------------------------------- */
 
+static void hdrs_free(wsio_response *res) {
+  if (res->hdrs != res->hbuf) free(res->hdrs);
+  res->hdrs = NULL;
+  res->hlen = res->hcap = 0;
+}
+
+/* Header lines live in the response's own small buffer (no malloc for the usual one
+ * or two), on the heap beyond it. */
 int wsio_response_header(wsio_response *res, const char *name, const char *value) {
   if (res->sent || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return WSIO_EINVAL;
-  size_t need = strlen(name) + strlen(value) + 4;
+  size_t nl = strlen(name), vl = strlen(value), need = nl + vl + 4;
+  if (!res->hdrs) {
+    res->hdrs = res->hbuf;
+    res->hcap = sizeof(res->hbuf);
+  }
   if (res->hlen + need + 1 > res->hcap) {
-    size_t cap = res->hcap ? res->hcap * 2 : 256;
+    size_t cap = res->hcap * 2;
     while (cap < res->hlen + need + 1) cap *= 2;
-    char *p = realloc(res->hdrs, cap);
+    char *p = res->hdrs == res->hbuf ? malloc(cap) : realloc(res->hdrs, cap);
     if (!p) return WSIO_ENOMEM;
+    if (res->hdrs == res->hbuf) memcpy(p, res->hbuf, res->hlen);
     res->hdrs = p;
     res->hcap = cap;
   }
-  res->hlen += (size_t)sprintf(res->hdrs + res->hlen, "%s: %s\r\n", name, value);
+  char *o = res->hdrs + res->hlen;
+  memcpy(o, name, nl);
+  memcpy(o + nl, ": ", 2);
+  memcpy(o + nl + 2, value, vl);
+  memcpy(o + nl + 2 + vl, "\r\n", 3); /* with the NUL http_format_head reads up to */
+  res->hlen += need;
   return 0;
 }
 
@@ -199,7 +220,7 @@ int wsio_response_send(wsio_response *res, int status, const char *content_type,
     http_aux *a = c->aux;
     a->held = NULL;
     int keep = res->keep_alive;
-    free(res->hdrs);
+    hdrs_free(res);
     free(res);
     response_done(c, keep);
     /* Requests that arrived behind the held one are served from the post phase. */
@@ -274,7 +295,7 @@ static void serve_http(wsio_conn *c, route *r, const http_request *h, const uint
   r->http(&req, &res, r->user);
   if (res.moved) return; /* answered later through the held copy */
   if (!res.sent) wsio_response_send(&res, 500, NULL, "handler sent no response\n", 25);
-  free(res.hdrs);
+  hdrs_free(&res);
   response_done(c, res.keep_alive);
 }
 
@@ -298,11 +319,13 @@ wsio_response *wsio_response_hold(wsio_response *res, void (*on_abort)(wsio_resp
     return NULL;
   }
   *h = *res;
+  if (res->hdrs == res->hbuf) h->hdrs = h->hbuf; /* the copy owns its own inline lines */
   h->held = 1;
   h->on_abort = on_abort;
   h->abort_user = user;
   res->moved = 1;
   res->hdrs = NULL;
+  res->hlen = res->hcap = 0;
   a->held = h;
   return h;
 }

@@ -1,7 +1,7 @@
 /* http/response.c — response-head formatting (see response.h). */
 #include "http/response.h"
 
-#include <stdio.h>
+#include <string.h>
 
 const char *http_status_text(int s) {
   switch (s) {
@@ -33,18 +33,54 @@ const char *http_status_text(int s) {
   }
 }
 
+/* Appends s[0..n) at *o when it fits; the length is tracked even when it does not. */
+static void add(char *out, size_t cap, size_t *o, const char *s, size_t n) {
+  if (*o + n <= cap) memcpy(out + *o, s, n);
+  *o += n;
+}
+
+static void add_str(char *out, size_t cap, size_t *o, const char *s) { add(out, cap, o, s, strlen(s)); }
+
+static void add_uint(char *out, size_t cap, size_t *o, size_t v) {
+  char digits[24];
+  size_t n = 0;
+  do {
+    digits[sizeof(digits) - 1 - n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  add(out, cap, o, digits + sizeof(digits) - n, n);
+}
+
+/* Built with memcpy, not snprintf: it runs for every HTTP response, long-polls
+ * included, where formatting showed up in profiles. */
 size_t http_format_head(char *out, size_t cap, int status, const char *content_type,
                         size_t content_length, const char *extra, int keep_alive) {
   /* RFC 9110 8.6: no Content-Length on 1xx; on 304 it would have to be the 200's
    * length, so it is left out. 204 keeps "Content-Length: 0": Node's CORS preflight
    * answers carry it and clients written against Node may look for it. */
   int no_length = status < 200 || status == 304;
-  char len[40] = "";
-  if (!no_length) snprintf(len, sizeof(len), "Content-Length: %zu\r\n", content_length);
-  int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\n%s%s%s%s%s%s\r\n", status, http_status_text(status),
-                   content_type && !no_length ? "Content-Type: " : "", content_type && !no_length ? content_type : "",
-                   content_type && !no_length ? "\r\n" : "", len, keep_alive ? "" : "Connection: close\r\n",
-                   extra ? extra : "");
-  if (n < 0 || (size_t)n >= cap) return 0;
-  return (size_t)n;
+  size_t o = 0;
+  if (status < 100 || status > 999) return 0;
+  add(out, cap, &o, "HTTP/1.1 ", 9);
+  add_uint(out, cap, &o, (size_t)status);
+  add(out, cap, &o, " ", 1);
+  add_str(out, cap, &o, http_status_text(status));
+  add(out, cap, &o, "\r\n", 2);
+  if (content_type && !no_length) {
+    add(out, cap, &o, "Content-Type: ", 14);
+    add_str(out, cap, &o, content_type);
+    add(out, cap, &o, "\r\n", 2);
+  }
+  if (!no_length) {
+    add(out, cap, &o, "Content-Length: ", 16);
+    add_uint(out, cap, &o, content_length);
+    add(out, cap, &o, "\r\n", 2);
+  }
+  if (!keep_alive) add(out, cap, &o, "Connection: close\r\n", 19);
+  if (extra) add_str(out, cap, &o, extra);
+  add(out, cap, &o, "\r\n", 2);
+  /* The caller's contract: 0 when it does not fit (with room for a NUL, as before). */
+  if (o >= cap) return 0;
+  out[o] = '\0';
+  return o;
 }
