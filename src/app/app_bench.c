@@ -9,7 +9,6 @@
 
 #include "app/apps.h"
 #include "app/metrics.h"
-#include "sio/jscan.h"
 
 #define MAX_ROOMS 16
 
@@ -21,13 +20,8 @@ static void on_echo(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, 
 
 static void on_join(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
   (void)ev, (void)ack, (void)u;
-  size_t off = 0, elen;
-  const char *e;
-  jscan_type t;
   char room[256];
-  if (jscan_array_next(a->json, a->json_len, &off, &e, &elen, &t) != 1 || t != JSCAN_STRING) return;
-  long n = jscan_string_unescape(e, elen, room, sizeof(room));
-  if (n > 0 && (size_t)n < sizeof(room)) wsio_sio_socket_join(s, room);
+  if (app_first_string(a, room, sizeof(room)) == 0) wsio_sio_socket_join(s, room);
 }
 
 typedef struct {

@@ -9,20 +9,9 @@
 
 #include "app/apps.h"
 #include "app/metrics.h"
-#include "sio/jscan.h"
 #include "wsio/json.h"
 
 #define ROOM_MAX 256
-
-/* The first argument as a room name: a JSON string, unescaped into out. */
-static int first_string(const wsio_sio_args *a, char *out, size_t cap) {
-  size_t off = 0, elen;
-  const char *e;
-  jscan_type t;
-  if (jscan_array_next(a->json, a->json_len, &off, &e, &elen, &t) != 1 || t != JSCAN_STRING) return -1;
-  long n = jscan_string_unescape(e, elen, out, cap);
-  return n < 0 || (size_t)n >= cap || n == 0 ? -1 : 0;
-}
 
 /* The socket id as a JSON argument array: ["<id>"]. */
 static int id_args(const wsio_sio_socket *s, char *out, size_t cap) {
@@ -32,7 +21,7 @@ static int id_args(const wsio_sio_socket *s, char *out, size_t cap) {
 static void on_join(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
   (void)ev, (void)ack, (void)u;
   char room[ROOM_MAX], args[64];
-  if (first_string(a, room, sizeof(room)) < 0) return;
+  if (app_first_string(a, room, sizeof(room)) < 0) return;
   wsio_sio_socket_join(s, room);
   const char *rooms[1] = {room};
   wsio_sio_target t = {.nsp = wsio_sio_socket_nsp(s), .rooms = rooms, .nrooms = 1, .except_socket = s};
@@ -61,7 +50,7 @@ static void on_message(wsio_sio_socket *s, const char *ev, const wsio_sio_args *
 static void on_typing(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
   (void)ev, (void)ack, (void)u;
   char room[ROOM_MAX], args[64];
-  if (first_string(a, room, sizeof(room)) < 0) return;
+  if (app_first_string(a, room, sizeof(room)) < 0) return;
   const char *rooms[1] = {room};
   wsio_sio_target t = {.nsp = wsio_sio_socket_nsp(s), .rooms = rooms, .nrooms = 1, .except_socket = s};
   int n = id_args(s, args, sizeof(args));

@@ -11,6 +11,10 @@ typedef struct server_config {
   unsigned ping_interval_ms, ping_timeout_ms; /* Engine.IO heartbeat (0 = app default) */
 } server_config;
 
+/* The first event argument as a non-empty JSON string, unescaped into out (cap bytes).
+ * Returns 0, or -1 when it is missing, not a string, empty or longer than cap - 1. */
+int app_first_string(const wsio_sio_args *a, char *out, size_t cap);
+
 /* The chat demo: Socket.IO at /socket.io/ with join/message/typing (default app). */
 int app_chat_setup(wsio_app *app, const server_config *cfg);
 /* What protocol conformance runs expect: raw Engine.IO echo at /engine.io/ and a

@@ -419,8 +419,8 @@ static void poll_get(wsio_eio_session *s, const wsio_request *req, wsio_response
   }
   add_cors(srv, req, res);
   if (s->upgrading) { /* let the client's poll loop end so it can finish the upgrade */
-    wsio_response_header(res, "Cache-Control", "no-store");
-    wsio_response_send(res, 200, "text/plain; charset=UTF-8", "6", 1);
+    s->get = res;
+    answer_get(s, 1);
     return;
   }
   if (s->out_len) {
