@@ -147,6 +147,7 @@ int app_on_stop(wsio_app *app, void (*fn)(void *arg), void *arg) {
 
 static void post(void *arg) {
   wsio_app *app = arg;
+  net_read_queued(app->net);
   for (int i = 0; i < app->npost_hooks; i++) app->post_hooks[i].fn(app->post_hooks[i].arg);
   /* Before reaping: the list may name connections killed since (they are skipped). */
   for (size_t i = 0; i < app->nresume; i++) http_resume(app->resume[i]);

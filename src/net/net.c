@@ -1,6 +1,8 @@
 /* net/net.c — TCP listeners and connections over the loop (see net.h). */
 #include "net/net.h"
 
+#include "net/batch.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +16,9 @@
 #include <unistd.h>
 
 #define NET_RECV_BUF (512 * 1024)
-#define NET_CORK_BUF (64 * 1024)
+#define NET_SHARED_MAX (4u * 1024 * 1024) /* bound of the per-iteration shared buffer */
+#define NET_DIRECT_MIN (64 * 1024)        /* writes bigger than this go out at once */
+#define NET_READ_ROUND 32                 /* connections read per batched receive */
 #define NET_ACCEPTS_PER_EVENT 128
 
 struct net_listener {
@@ -33,14 +37,17 @@ struct net_ctx {
   size_t count;
   net_listener *listeners;
   int spare_fd; /* closed to make room when accept fails with EMFILE */
-  net_conn *corked;
   net_conn *flush_head; /* connections with writes queued in this iteration */
-  uint8_t *bcast;       /* this iteration's shared broadcast bytes */
+  uint8_t *bcast;       /* this iteration's shared output bytes */
   size_t bcast_len, bcast_cap;
   uint64_t bcast_epoch; /* bumped whenever the shared buffer is reset */
-  size_t cork_len;
-  uint8_t *cork;
   uint8_t *rbuf;
+  net_batch *batch;
+  net_conn **readq; /* readable connections, read in the post phase (with a ring only) */
+  size_t nread, readq_cap;
+  net_op ops[NET_BATCH_MAX];
+  net_conn *opconn[NET_BATCH_MAX];
+  uint8_t opstate[NET_BATCH_MAX];
 };
 
 net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user) {
@@ -49,10 +56,15 @@ net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user) {
   ctx->loop = l;
   ctx->h = *h;
   ctx->user = user;
-  ctx->cork = malloc(NET_CORK_BUF);
   ctx->rbuf = malloc(NET_RECV_BUF);
   ctx->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (!ctx->cork || !ctx->rbuf) {
+  ctx->batch = net_batch_create();
+  if (ctx->batch && net_batch_uring(ctx->batch)) {
+    ctx->readq_cap = 256;
+    ctx->readq = malloc(ctx->readq_cap * sizeof(*ctx->readq));
+    if (!ctx->readq) ctx->readq_cap = 0;
+  }
+  if (!ctx->rbuf || !ctx->batch) {
     net_ctx_destroy(ctx);
     return NULL;
   }
@@ -63,8 +75,9 @@ void net_ctx_destroy(net_ctx *ctx) {
   if (!ctx) return;
   while (ctx->listeners) net_listener_close(ctx->listeners);
   if (ctx->spare_fd >= 0) close(ctx->spare_fd);
-  free(ctx->cork);
   free(ctx->rbuf);
+  free(ctx->readq);
+  net_batch_destroy(ctx->batch);
   free(ctx->bcast);
   free(ctx);
 }
@@ -155,19 +168,8 @@ static int send_iov(net_conn *c, struct iovec *iov, int iovcnt, size_t total) {
   return NET_BUFFERED;
 }
 
-static void flush_backlog(net_conn *c);
-
-static void cork_flush(net_ctx *ctx) {
-  net_conn *c = ctx->corked;
-  size_t n = ctx->cork_len;
-  ctx->cork_len = 0;
-  if (!c || !n || (c->flags & NET_F_CLOSED)) return;
-  struct iovec iov = {ctx->cork, n};
-  send_iov(c, &iov, 1, n);
-}
-
-/* Copies what c is owed of the shared broadcast buffer into its backlog: before any
- * other write to c, so bytes keep their order. */
+/* Copies what c is owed of the shared buffer into its backlog: before any write that
+ * cannot follow it there, so bytes keep their order. */
 static int materialize(net_conn *c) {
   if (!c->bc_len) return 0;
   if (backlog_reserve(c, c->bc_len) < 0) return -ENOMEM;
@@ -197,9 +199,10 @@ static int queue_write(net_conn *c, const void *a, size_t an, const void *b, siz
   return NET_WRITTEN;
 }
 
-int net_bcast_append(net_ctx *ctx, const void *p, size_t n, uint32_t *off) {
-  if (ctx->bcast_len + n > 4u * 1024 * 1024) {
-    /* Bound the shared buffer: give the connections owed bytes their own copies. */
+/* Makes room for n more bytes in the shared buffer. Past its bound the connections
+ * owed bytes get their own copies and the buffer starts over (a new epoch). */
+static int shared_reserve(net_ctx *ctx, size_t n) {
+  if (ctx->bcast_len && ctx->bcast_len + n > NET_SHARED_MAX) {
     for (net_conn *c = ctx->flush_head; c; c = c->flush_next)
       if (materialize(c) < 0) return -ENOMEM;
     ctx->bcast_len = 0;
@@ -213,6 +216,11 @@ int net_bcast_append(net_ctx *ctx, const void *p, size_t n, uint32_t *off) {
     ctx->bcast = b;
     ctx->bcast_cap = cap;
   }
+  return 0;
+}
+
+int net_bcast_append(net_ctx *ctx, const void *p, size_t n, uint32_t *off) {
+  if (shared_reserve(ctx, n) < 0) return -ENOMEM;
   memcpy(ctx->bcast + ctx->bcast_len, p, n);
   *off = (uint32_t)ctx->bcast_len;
   ctx->bcast_len += n;
@@ -222,9 +230,8 @@ int net_bcast_append(net_ctx *ctx, const void *p, size_t n, uint32_t *off) {
 int net_bcast_add(net_conn *c, uint32_t off, uint32_t n) {
   net_ctx *ctx = c->ctx;
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
-  /* A corked connection, or one whose run is not contiguous, gets a copy. */
-  if (ctx->corked == c || (c->bc_len && c->bc_off + c->bc_len != off))
-    return net_write(c, ctx->bcast + off, n);
+  /* A connection whose run would not be contiguous gets a copy. */
+  if (c->bc_len && c->bc_off + c->bc_len != off) return net_write(c, ctx->bcast + off, n);
   int behind = backlog_len(c) && !(c->flags & NET_F_QUEUED); /* the kernel refused earlier bytes */
   if (!c->bc_len) c->bc_off = off;
   c->bc_len += n;
@@ -236,55 +243,36 @@ int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) 
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
   size_t total = an + bn;
   net_ctx *ctx = c->ctx;
-  if (ctx->corked == c && !net_buffered(c)) { /* (nothing owed from broadcasts either) */
-    if (total <= NET_CORK_BUF - ctx->cork_len) {
-      memcpy(ctx->cork + ctx->cork_len, a, an);
-      if (bn) memcpy(ctx->cork + ctx->cork_len + an, b, bn);
-      ctx->cork_len += total;
-      return NET_WRITTEN;
-    }
-    cork_flush(ctx); /* keep order: what was corked goes first */
-    if (!net_buffered(c)) {
-      struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
-      return send_iov(c, iov, bn ? 2 : 1, total);
-    }
+  if (backlog_len(c) || !total) return queue_write(c, a, an, b, bn);
+  if (!c->bc_len && total > NET_DIRECT_MIN) {
+    /* A big write owed after nothing: one syscall now costs little beside copying it. */
+    struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
+    return send_iov(c, iov, bn ? 2 : 1, total);
   }
-  return queue_write(c, a, an, b, bn);
+  if (shared_reserve(ctx, total) < 0) return -ENOMEM;
+  /* The usual case: the bytes extend what c is owed of the shared buffer (or start
+   * it), and go out with everything else in the post phase's batch. */
+  if (c->bc_len && c->bc_off + c->bc_len != ctx->bcast_len) return queue_write(c, a, an, b, bn);
+  if (!c->bc_len) c->bc_off = (uint32_t)ctx->bcast_len;
+  memcpy(ctx->bcast + ctx->bcast_len, a, an);
+  if (bn) memcpy(ctx->bcast + ctx->bcast_len + an, b, bn);
+  ctx->bcast_len += total;
+  c->bc_len += (uint32_t)total;
+  queue_conn(c);
+  return NET_WRITTEN;
 }
 
 int net_write(net_conn *c, const void *p, size_t n) { return net_write2(c, p, n, NULL, 0); }
 
 int net_write_now(net_conn *c, const void *p, size_t n) {
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
-  if (c->ctx->corked == c) cork_flush(c->ctx);
   if (net_buffered(c)) return queue_write(c, p, n, NULL, 0); /* behind what is owed */
   struct iovec iov = {(void *)p, n};
   return send_iov(c, &iov, 1, n);
 }
 
-void net_cork(net_conn *c) {
-  net_ctx *ctx = c->ctx;
-  if (ctx->corked == c) return;
-  net_uncork(ctx);
-  ctx->corked = c;
-}
-
-void net_uncork(net_ctx *ctx) {
-  cork_flush(ctx);
-  ctx->corked = NULL;
-}
-
-static void flush_backlog(net_conn *c) {
-  while (backlog_len(c)) {
-    ssize_t r = send(c->io.fd, c->out + c->out_off, backlog_len(c), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (r < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      if (errno == EINTR) continue;
-      c->ctx->h.on_end(c, -errno);
-      return;
-    }
-    c->out_off += (uint32_t)r;
-  }
+/* The backlog is empty again: stop waiting for EPOLLOUT, then do what waited for it. */
+static void backlog_done(net_conn *c) {
   /* The buffer stays for the next burst; net_trim frees it once the connection has
    * been quiet for a sweep period. Bursts' big buffers go back at once. */
   c->out_off = c->out_len = 0;
@@ -304,26 +292,83 @@ static void flush_backlog(net_conn *c) {
   }
 }
 
+static void flush_backlog(net_conn *c) {
+  while (backlog_len(c)) {
+    ssize_t r = send(c->io.fd, c->out + c->out_off, backlog_len(c), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR) continue;
+      c->ctx->h.on_end(c, -errno);
+      return;
+    }
+    c->out_off += (uint32_t)r;
+  }
+  backlog_done(c);
+}
+
+enum { SENT_DONE, SENT_PARTIAL, SENT_FAILED, SENT_FAILED_SHARED };
+
+/* Takes the bytes of one batched send: what the kernel refused of a shared range is
+ * copied to c's backlog at once, before any callback may reuse the shared buffer.
+ * op->p was either the shared buffer (c owed nothing else) or c's backlog. */
+static uint8_t sent_bytes(net_op *op, net_conn *c, int shared) {
+  int r = op->res;
+  if (r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR) r = 0;
+  if (r < 0) {
+    /* Shared bytes are kept (EPOLLERR brings on_end through the loop). */
+    if (!shared) return SENT_FAILED;
+    net_buffer(c, op->p, op->len);
+    return SENT_FAILED_SHARED;
+  }
+  if (!shared) c->out_off += (uint32_t)r;
+  else if ((uint32_t)r < op->len) net_buffer(c, (uint8_t *)op->p + r, op->len - (uint32_t)r);
+  return backlog_len(c) ? SENT_PARTIAL : SENT_DONE;
+}
+
+/* Then what follows from it, callbacks included. */
+static void sent_after(net_ctx *ctx, net_op *op, net_conn *c, uint8_t how) {
+  if (c->flags & NET_F_CLOSED) return; /* a callback of this batch closed it */
+  switch (how) {
+    case SENT_FAILED: ctx->h.on_end(c, op->res); break;
+    case SENT_FAILED_SHARED: write_error(c, -op->res); break;
+    case SENT_PARTIAL: want_writable(c, 1); break;
+    default: if (!backlog_len(c)) backlog_done(c); break;
+  }
+}
+
 void net_flush_queued(net_ctx *ctx) {
+  net_op *ops = ctx->ops;
   while (ctx->flush_head) {
-    net_conn *c = ctx->flush_head;
-    ctx->flush_head = c->flush_next;
-    c->flush_next = NULL;
-    c->flags &= (uint8_t)~NET_F_QUEUED;
-    if (c->flags & NET_F_CLOSED) {
-      c->bc_len = 0;
-      continue;
+    int n = 0;
+    while (ctx->flush_head && n < NET_BATCH_MAX) {
+      net_conn *c = ctx->flush_head;
+      ctx->flush_head = c->flush_next;
+      c->flush_next = NULL;
+      c->flags &= (uint8_t)~NET_F_QUEUED;
+      if (c->flags & NET_F_CLOSED) {
+        c->bc_len = 0;
+        continue;
+      }
+      net_op *op = &ops[n];
+      op->fd = c->io.fd;
+      if (c->bc_len && !backlog_len(c)) { /* the common case: straight from the shared bytes */
+        op->p = ctx->bcast + c->bc_off;
+        op->len = c->bc_len;
+        c->bc_len = 0;
+        ctx->opstate[n] = 1;
+      } else {
+        if (materialize(c) < 0) c->bc_len = 0;
+        if (!backlog_len(c)) continue;
+        op->p = c->out + c->out_off;
+        op->len = (uint32_t)backlog_len(c);
+        ctx->opstate[n] = 0;
+      }
+      ctx->opconn[n++] = c;
     }
-    if (c->bc_len && !backlog_len(c)) { /* the common case: straight from the shared bytes */
-      struct iovec iov = {ctx->bcast + c->bc_off, c->bc_len};
-      uint32_t n = c->bc_len;
-      c->bc_len = 0;
-      send_iov(c, &iov, 1, n);
-    } else if (materialize(c) < 0) {
-      c->bc_len = 0;
-    }
-    flush_backlog(c);
-    if (backlog_len(c)) want_writable(c, 1);
+    net_batch_send(ctx->batch, ops, n);
+    for (int i = 0; i < n; i++) ctx->opstate[i] = sent_bytes(&ops[i], ctx->opconn[i], ctx->opstate[i]);
+    /* Callbacks (on_drain, on_end) may queue more: the outer loop takes it. */
+    for (int i = 0; i < n; i++) sent_after(ctx, &ops[i], ctx->opconn[i], ctx->opstate[i]);
   }
   if (ctx->bcast_len) {
     ctx->bcast_len = 0;
@@ -335,8 +380,7 @@ uint64_t net_bcast_epoch(const net_ctx *ctx) { return ctx->bcast_epoch; }
 
 void net_shutdown_write(net_conn *c) {
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) return;
-  if (c->ctx->corked == c) net_uncork(c->ctx);
-  if (materialize(c) == 0 && backlog_len(c)) {
+  if (net_buffered(c)) {
     c->flags |= NET_F_SHUT_PENDING;
     return;
   }
@@ -347,10 +391,6 @@ void net_shutdown_write(net_conn *c) {
 void net_close(net_conn *c) {
   if (c->flags & NET_F_CLOSED) return;
   net_ctx *ctx = c->ctx;
-  if (ctx->corked == c) {
-    ctx->corked = NULL;
-    ctx->cork_len = 0;
-  }
   loop_io_stop(ctx->loop, &c->io);
   close(c->io.fd);
   c->io.fd = -1;
@@ -368,6 +408,10 @@ void net_conn_release(net_conn *c) {
       }
     }
   }
+  if (c->flags & NET_F_READQ) {
+    for (size_t i = 0; i < ctx->nread; i++)
+      if (ctx->readq[i] == c) ctx->readq[i] = NULL;
+  }
   if (c->prev) c->prev->next = c->next;
   else if (ctx->head == c) ctx->head = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -380,22 +424,63 @@ void net_conn_release(net_conn *c) {
 
 /* ---- reading --------------------------------------------------------------------- */
 
+static void received(net_ctx *ctx, net_conn *c, uint8_t *p, ssize_t r) {
+  if (r > 0) {
+    ctx->h.on_data(c, p, (size_t)r);
+  } else if (r == 0) {
+    ctx->h.on_end(c, 0);
+  } else if (r != -EAGAIN && r != -EWOULDBLOCK && r != -EINTR) {
+    ctx->h.on_end(c, (int)r);
+  }
+}
+
+void net_read_queued(net_ctx *ctx) {
+  size_t done = 0;
+  while (done < ctx->nread) {
+    /* Each connection of a round reads into its own slice of the receive buffer;
+     * level-triggered epoll reports again whoever filled theirs. */
+    int n = 0;
+    size_t left = ctx->nread - done;
+    size_t slice = NET_RECV_BUF / (left < NET_READ_ROUND ? left : NET_READ_ROUND);
+    for (; done < ctx->nread && n < NET_READ_ROUND; done++) {
+      net_conn *c = ctx->readq[done];
+      if (!c) continue;
+      c->flags &= (uint8_t)~NET_F_READQ;
+      if (c->flags & NET_F_CLOSED) continue;
+      ctx->ops[n] = (net_op){.fd = c->io.fd, .len = (uint32_t)slice, .p = ctx->rbuf + (size_t)n * slice};
+      ctx->opconn[n++] = c;
+    }
+    net_batch_recv(ctx->batch, ctx->ops, n);
+    for (int i = 0; i < n; i++) {
+      net_conn *c = ctx->opconn[i];
+      if (!(c->flags & NET_F_CLOSED)) received(ctx, c, ctx->ops[i].p, ctx->ops[i].res);
+    }
+  }
+  ctx->nread = 0;
+}
+
+static int readq_push(net_ctx *ctx, net_conn *c) {
+  if (ctx->nread == ctx->readq_cap) {
+    size_t cap = ctx->readq_cap * 2;
+    net_conn **q = realloc(ctx->readq, cap * sizeof(*q));
+    if (!q) return -ENOMEM;
+    ctx->readq = q;
+    ctx->readq_cap = cap;
+  }
+  ctx->readq[ctx->nread++] = c;
+  c->flags |= NET_F_READQ;
+  return 0;
+}
+
 static void conn_io(loop_io *io, uint32_t events) {
   net_conn *c = (net_conn *)io;
   net_ctx *ctx = c->ctx;
   if (c->flags & NET_F_CLOSED) return;
-  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-    ssize_t r = recv(io->fd, ctx->rbuf, NET_RECV_BUF, 0);
-    if (r > 0) {
-      net_cork(c);
-      ctx->h.on_data(c, ctx->rbuf, (size_t)r);
-      if (ctx->corked == c) net_uncork(ctx);
-    } else if (r == 0) {
-      ctx->h.on_end(c, 0);
-      return;
-    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      ctx->h.on_end(c, -errno);
-      return;
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !(c->flags & NET_F_READQ)) {
+    /* With a ring, reads wait for the post phase to be done many per syscall. */
+    if (!ctx->readq || readq_push(ctx, c) < 0) {
+      ssize_t r = recv(io->fd, ctx->rbuf, NET_RECV_BUF, 0);
+      received(ctx, c, ctx->rbuf, r < 0 ? -errno : r);
     }
   }
   if ((events & EPOLLOUT) && !(c->flags & NET_F_CLOSED)) flush_backlog(c);

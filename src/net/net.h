@@ -1,15 +1,22 @@
 /* net/net.h — TCP transport: listeners, accepted connections, buffered non-blocking
- * writes with corking, and per-connection backpressure accounting.
+ * writes batched per loop iteration, and per-connection backpressure accounting.
  *
  * Owns: file descriptors and bytes. Must not know HTTP or WebSocket: the layer above
  * embeds net_conn as the first member of its connection and receives bytes through
  * net_handlers. TLS will slot in here (net_conn gains a session; read/write go through
  * it) without the layers above changing.
  *
- * Corking: while a connection is corked (the net layer corks it for the duration of
- * its read callback), small writes are appended to one per-context buffer and flushed
- * with a single send(2) when the callback returns. A connection keeps its own backlog
- * only for what the kernel did not take, and waits for EPOLLOUT only then. */
+ * Writing: bytes written for a connection during an iteration are appended to one
+ * per-context buffer shared by all connections (broadcast frames are appended once
+ * and owed to every recipient); each connection is owed a range of it. The loop's
+ * post phase (net_flush_queued) sends every connection its range, all in one
+ * io_uring_enter(2) where the kernel has io_uring (net/batch.h), so a busy iteration
+ * costs one syscall, not one per connection. A connection keeps its own backlog only
+ * for what the kernel did not take (or for bytes that could not follow its range),
+ * and waits for EPOLLOUT only then.
+ *
+ * Reading: with a ring, readable connections are read in the post phase too
+ * (net_read_queued), many per syscall; without one, at once from the event. */
 #ifndef WSIO_NET_H
 #define WSIO_NET_H
 
@@ -30,6 +37,7 @@ enum {
   NET_F_WANT_DRAIN = 1 << 3,   /* call on_drain when the backlog empties */
   NET_F_QUEUED = 1 << 4,       /* backlog holds writes of this iteration, flushed in post */
   NET_F_RECENT = 1 << 5,       /* the backlog buffer was used since the last trim */
+  NET_F_READQ = 1 << 6,        /* readable: waits in the context's read queue */
 };
 
 struct net_conn {
@@ -74,13 +82,13 @@ void net_listener_close(net_listener *ls);
 /* Closes every listener of the context (graceful shutdown: stop accepting). */
 void net_ctx_close_listeners(net_ctx *ctx);
 
-/* Queues bytes. A corked connection's bytes go to the cork buffer; any other
- * connection's are appended to its backlog and the connection is queued to be flushed
- * with one send(2) when the loop finishes the current batch of events
- * (net_flush_queued), so many messages for one connection in one iteration cost one
- * syscall. Returns NET_WRITTEN (cork buffer, kernel or this iteration's queue took
- * them), NET_BUFFERED (behind bytes the kernel refused earlier), or -errno when the
- * connection is closed/broken (on_end follows through the loop). */
+/* Queues bytes: appended to the iteration's shared buffer (or to c's backlog when c
+ * already has one), c queued to be flushed when the loop finishes the current batch
+ * of events (net_flush_queued), so many messages for many connections in one
+ * iteration cost one syscall. A write over 64 KiB owed after nothing is sent at once.
+ * Returns NET_WRITTEN (the kernel or this iteration's queue took them), NET_BUFFERED
+ * (behind bytes the kernel refused earlier), or -errno when the connection is
+ * closed/broken (on_end follows through the loop). */
 int net_write(net_conn *c, const void *p, size_t n);
 /* The same for two pieces (frame header + payload) without joining them first. */
 int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn);
@@ -89,6 +97,10 @@ int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn);
 int net_write_now(net_conn *c, const void *p, size_t n);
 /* Flushes every queued connection (called from the loop's post phase). */
 void net_flush_queued(net_ctx *ctx);
+/* Reads every connection found readable in this iteration and delivers the bytes
+ * (on_data/on_end): called first in the loop's post phase, before anything may free
+ * a connection. A no-op without io_uring, where reads happen at the event. */
+void net_read_queued(net_ctx *ctx);
 
 /* Frees c's empty backlog buffer unless it was used since the previous call: called
  * from a periodic sweep, so busy connections keep their buffer (no malloc per
@@ -110,11 +122,6 @@ int net_bcast_append(net_ctx *ctx, const void *p, size_t n, uint32_t *off);
 int net_bcast_add(net_conn *c, uint32_t off, uint32_t n);
 /* Offsets from net_bcast_append are valid while this value is unchanged. */
 uint64_t net_bcast_epoch(const net_ctx *ctx);
-
-/* Corks c: writes go to the shared cork buffer until net_uncork. Uncorks any other. */
-void net_cork(net_conn *c);
-/* Flushes the cork buffer to the corked connection. */
-void net_uncork(net_ctx *ctx);
 
 /* Half-closes the write side once everything queued has been written. */
 void net_shutdown_write(net_conn *c);

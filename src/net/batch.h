@@ -1,0 +1,40 @@
+/* net/batch.h — many socket sends or receives for one system call.
+ *
+ * The post phase writes to many connections at once (every response and broadcast of
+ * an iteration), and a busy iteration reads from many. On a machine where entering the
+ * kernel is dear (page-table isolation, paravirtualized guests: ~1 us per syscall),
+ * one io_uring_enter(2) for a whole batch instead of one send(2) per connection is the
+ * difference between the kernel and our code dominating the profile. Every operation
+ * is non-blocking (MSG_DONTWAIT: the ring completes it inline, EAGAIN included), so a
+ * batch is done when the call returns and buffers are the caller's again.
+ *
+ * Where io_uring is missing (old kernel, seccomp, kernel.io_uring_disabled) or turned
+ * off (WSIO_IO_URING=0 in the environment), the same calls fall back to one plain
+ * syscall per operation; so does a batch of one, which a plain syscall does best. */
+#ifndef WSIO_NET_BATCH_H
+#define WSIO_NET_BATCH_H
+
+#include <stdint.h>
+
+typedef struct net_batch net_batch;
+
+typedef struct net_op {
+  int fd;
+  uint32_t len;
+  void *p;
+  int res; /* out: bytes moved, 0 at end of stream (recv), or -errno (-EAGAIN included) */
+} net_op;
+
+/* The most operations one call takes. */
+#define NET_BATCH_MAX 256
+
+/* Returns a batcher; never NULL unless out of memory (it may run without a ring). */
+net_batch *net_batch_create(void);
+void net_batch_destroy(net_batch *b);
+/* Whether operations go through io_uring. */
+int net_batch_uring(const net_batch *b);
+/* Sends (MSG_NOSIGNAL | MSG_DONTWAIT) or receives (MSG_DONTWAIT) ops[0..n), n <= NET_BATCH_MAX. */
+void net_batch_send(net_batch *b, net_op *ops, int n);
+void net_batch_recv(net_batch *b, net_op *ops, int n);
+
+#endif
