@@ -91,6 +91,9 @@ typedef struct wsio_app_options {
   unsigned handshake_timeout_ms;  /* time to receive a full request head, default 10000 */
   unsigned close_timeout_ms;      /* wait for the peer's close / TCP FIN, default 5000 */
   unsigned shutdown_timeout_ms;   /* graceful shutdown bound, default 5000 */
+  int io_uring;                   /* 1 (default): each loop iteration's socket sends (and
+                                     reads) go to the kernel in one io_uring_enter where
+                                     the kernel and build allow; 0: one syscall each */
   int handle_signals;             /* 1 (default): SIGINT/SIGTERM start a graceful shutdown,
                                      SIGHUP calls on_reload */
   /* Optional: SIGHUP arrived (with handle_signals), e.g. to reopen log files. */

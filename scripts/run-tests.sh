@@ -3,7 +3,8 @@
 # and a final "N passed, N failed" (suites). `all`: on the normal build, unit (CTest),
 # RFC 6455 conformance, interop (Node ws, Python websockets), Socket.IO (against wsio
 # and Node's socket.io), product (metrics, config, logs, signals), nginx, browser, the
-# install check and a short fuzz run; then unit, conformance, interop, Socket.IO and
+# install check and a short fuzz run, conformance, interop and Socket.IO once more with
+# --io-uring off (WSIO_IO_URING=off); then unit, conformance, interop, Socket.IO and
 # product again on the AddressSanitizer+UBSan build. `asan`: only the latter half.
 # Exit status is non-zero when any suite failed.
 set -uo pipefail
@@ -40,6 +41,11 @@ run_set() { # $1 = label, $2 = build dir, $3 = Socket.IO targets
 
 if [ "$mode" = all ]; then
   run_set release "$B" wsio,node
+  # The same server without io_uring batching (plain syscalls: old kernels, seccomp).
+  srv=$(realpath "$B")/wsio-server
+  suite "plain-syscalls conformance" env WSIO_IO_URING=off $PY tests/conformance/run.py --server "$srv"
+  suite "plain-syscalls interop-node" env WSIO_IO_URING=off WSIO_SERVER="$srv" node --test tests/interop/
+  suite "plain-syscalls socket.io (wsio)" env WSIO_IO_URING=off WSIO_SERVER="$srv" SIO_TARGETS=wsio node --test tests/sio/
   [ -d tests/deploy ] && suite "nginx" env WSIO_SERVER="$(realpath "$B")/wsio-server" node --test tests/deploy/
   [ -d tests/browser ] && suite "browser" env WSIO_SERVER="$(realpath "$B")/wsio-server" node --test tests/browser/
   suite "install (pkg-config, CMake package)" tests/install/test_install.sh "$B"

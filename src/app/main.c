@@ -56,7 +56,7 @@ static void healthz(const wsio_request *req, wsio_response *res, void *user) {
 
 /* ---- options --------------------------------------------------------------------- */
 
-typedef enum { T_STR, T_PORT, T_SIZE, T_SECONDS, T_COUNT, T_HEADERS, T_APP, T_LEVEL, T_FORMAT } opt_type;
+typedef enum { T_STR, T_PORT, T_SIZE, T_SECONDS, T_COUNT, T_HEADERS, T_APP, T_LEVEL, T_FORMAT, T_SWITCH } opt_type;
 
 typedef struct {
   const char *name; /* --name, WSIO_NAME, "name = value" in the config file */
@@ -83,6 +83,7 @@ static const opt_def opts[] = {
     {"max-headers", "N", T_HEADERS, "64", "header fields per request (1-256); over it: 431"},
     {"drain-timeout", "S", T_SECONDS, "5", "on SIGTERM/SIGINT, seconds to wait for clients to close (1001)"},
     {"shutdown-timeout", "S", T_SECONDS, NULL, "the same as --drain-timeout"},
+    {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
     {"log-level", "LEVEL", T_LEVEL, "info", "debug, info, warn, error or off"},
     {"log-format", "FORMAT", T_FORMAT, "text", "text or json (one object per line)"},
     {"log-file", "PATH", T_STR, NULL, "append logs to PATH instead of stderr; SIGHUP reopens it"},
@@ -203,6 +204,11 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
     case T_FORMAT:
       if (strcmp(v, "text") && strcmp(v, "json")) want = "text or json";
       else st->log_json = strcmp(v, "json") == 0;
+      break;
+    case T_SWITCH:
+      if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1")) st->o.io_uring = 1;
+      else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0")) st->o.io_uring = 0;
+      else want = "on or off";
       break;
   }
   if (!want) return 0;

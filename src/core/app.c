@@ -35,6 +35,7 @@ void wsio_app_options_init(wsio_app_options *o) {
   memset(o, 0, sizeof(*o));
   o->max_message_size = 1024 * 1024;
   o->max_backpressure = 1024 * 1024;
+  o->io_uring = 1;
   o->max_header_size = 8 * 1024;
   o->max_headers = 64;
   o->max_body_size = 1024 * 1024;
@@ -236,11 +237,13 @@ wsio_app *wsio_app_create(const wsio_app_options *opts) {
   else wsio_app_options_init(&app->o);
   app->loop = loop_create();
   static const net_handlers h = {on_data, on_end, on_drain, on_accept};
-  app->net = app->loop ? net_ctx_create(app->loop, &h, app) : NULL;
+  app->net = app->loop ? net_ctx_create(app->loop, &h, app, app->o.io_uring ? NET_CTX_URING : 0) : NULL;
   if (!app->net || loop_set_wakeup(app->loop, on_wakeup, app) < 0) {
     wsio_app_destroy(app);
     return NULL;
   }
+  if (app->o.io_uring && !net_ctx_uring(app->net))
+    app_log(app, WSIO_LOG_INFO, "io_uring unavailable (kernel, seccomp or build): one syscall per socket read/send");
   app->t0 = loop_now_ms(app->loop) - 1;
   app->port = -1;
   app->sweep.cb = sweep;

@@ -78,6 +78,11 @@ static void topic_free(wsio_app *app, topic *t) {
 /* Writes the topic's pending frames to every subscriber. */
 static void topic_flush(wsio_app *app, topic *t) {
   size_t cap = app->o.max_backpressure;
+  /* The frames go once into the iteration's shared output buffer and every
+   * subscriber is owed them: one batched send for all in the post phase. */
+  uint32_t off = 0;
+  int shared = t->n > 1 && net_bcast_append(app->net, t->pending, t->plen, &off) == 0;
+  uint64_t epoch = net_bcast_epoch(app->net);
   for (uint32_t i = 0; i < t->n; i++) {
     wsio_conn *c = t->subs[i].c;
     if (c->state != CONN_WS) continue;
@@ -86,7 +91,9 @@ static void topic_flush(wsio_app *app, topic *t) {
       c->wsf |= WSF_OVER_CAP;
       continue;
     }
-    if (net_write_now(&c->net, t->pending, t->plen) < 0) continue;
+    int r = shared && net_bcast_epoch(app->net) == epoch ? net_bcast_add(&c->net, off, (uint32_t)t->plen)
+                                                         : net_write(&c->net, t->pending, t->plen);
+    if (r < 0) continue;
     app->st.deliveries_total += t->pmsgs;
     app->st.messages_out_total += t->pmsgs;
     app->st.bytes_out_total += t->plen;

@@ -21,16 +21,11 @@ struct net_batch {
 #endif
 };
 
-static int env_off(void) {
-  const char *e = getenv("WSIO_IO_URING");
-  return e && (!strcmp(e, "0") || !strcmp(e, "off") || !strcmp(e, "no"));
-}
-
-net_batch *net_batch_create(void) {
+net_batch *net_batch_create(int use_ring) {
   net_batch *b = calloc(1, sizeof(*b));
   if (!b) return NULL;
 #ifdef WSIO_HAVE_LIBURING
-  if (!env_off()) {
+  if (use_ring) {
     /* One thread submits and reaps (the loop's): let the kernel skip the locking and
      * run completions' task work only when we ask for them. The ring starts disabled
      * and is enabled by its first batch, so the thread that runs the loop owns it,
@@ -48,7 +43,7 @@ net_batch *net_batch_create(void) {
     b->uring = b->inited = 1;
   }
 #else
-  (void)env_off;
+  (void)use_ring;
 #endif
   return b;
 }

@@ -9,7 +9,7 @@
  * batch is done when the call returns and buffers are the caller's again.
  *
  * Where io_uring is missing (old kernel, seccomp, kernel.io_uring_disabled) or turned
- * off (WSIO_IO_URING=0 in the environment), the same calls fall back to one plain
+ * off (wsio_app_options.io_uring, wsio-server --io-uring off), the same calls fall back to one plain
  * syscall per operation; so does a batch of one, which a plain syscall does best. */
 #ifndef WSIO_NET_BATCH_H
 #define WSIO_NET_BATCH_H
@@ -28,8 +28,9 @@ typedef struct net_op {
 /* The most operations one call takes. */
 #define NET_BATCH_MAX 256
 
-/* Returns a batcher; never NULL unless out of memory (it may run without a ring). */
-net_batch *net_batch_create(void);
+/* Returns a batcher, with a ring when use_ring and the kernel allows one; NULL only
+ * when out of memory. */
+net_batch *net_batch_create(int use_ring);
 void net_batch_destroy(net_batch *b);
 /* Whether operations go through io_uring. */
 int net_batch_uring(const net_batch *b);

@@ -50,7 +50,7 @@ struct net_ctx {
   uint8_t opstate[NET_BATCH_MAX];
 };
 
-net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user) {
+net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user, int flags) {
   net_ctx *ctx = calloc(1, sizeof(*ctx));
   if (!ctx) return NULL;
   ctx->loop = l;
@@ -58,7 +58,7 @@ net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user) {
   ctx->user = user;
   ctx->rbuf = malloc(NET_RECV_BUF);
   ctx->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  ctx->batch = net_batch_create();
+  ctx->batch = net_batch_create(flags & NET_CTX_URING);
   if (ctx->batch && net_batch_uring(ctx->batch)) {
     ctx->readq_cap = 256;
     ctx->readq = malloc(ctx->readq_cap * sizeof(*ctx->readq));
@@ -83,6 +83,7 @@ void net_ctx_destroy(net_ctx *ctx) {
 }
 
 void *net_ctx_user(net_ctx *ctx) { return ctx->user; }
+int net_ctx_uring(const net_ctx *ctx) { return net_batch_uring(ctx->batch); }
 loop *net_ctx_loop(net_ctx *ctx) { return ctx->loop; }
 net_conn *net_ctx_first(net_ctx *ctx) { return ctx->head; }
 size_t net_ctx_count(net_ctx *ctx) { return ctx->count; }
@@ -263,13 +264,6 @@ int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) 
 }
 
 int net_write(net_conn *c, const void *p, size_t n) { return net_write2(c, p, n, NULL, 0); }
-
-int net_write_now(net_conn *c, const void *p, size_t n) {
-  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
-  if (net_buffered(c)) return queue_write(c, p, n, NULL, 0); /* behind what is owed */
-  struct iovec iov = {(void *)p, n};
-  return send_iov(c, &iov, 1, n);
-}
 
 /* The backlog is empty again: stop waiting for EPOLLOUT, then do what waited for it. */
 static void backlog_done(net_conn *c) {

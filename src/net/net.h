@@ -68,9 +68,12 @@ typedef struct net_handlers {
 
 enum { NET_WRITTEN = 0, NET_BUFFERED = 1 };
 
-net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user);
+enum { NET_CTX_URING = 1 }; /* flags: batch socket I/O through io_uring where possible */
+net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user, int flags);
 void net_ctx_destroy(net_ctx *ctx);
 void *net_ctx_user(net_ctx *ctx);
+/* Whether the context batches its socket I/O through io_uring. */
+int net_ctx_uring(const net_ctx *ctx);
 loop *net_ctx_loop(net_ctx *ctx);
 net_conn *net_ctx_first(net_ctx *ctx); /* iterate with c->next */
 size_t net_ctx_count(net_ctx *ctx);
@@ -92,9 +95,6 @@ void net_ctx_close_listeners(net_ctx *ctx);
 int net_write(net_conn *c, const void *p, size_t n);
 /* The same for two pieces (frame header + payload) without joining them first. */
 int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn);
-/* Writes at once with send(2) when nothing is queued before (else appends): for
- * shared buffers written to many connections from the post phase (topic fan-out). */
-int net_write_now(net_conn *c, const void *p, size_t n);
 /* Flushes every queued connection (called from the loop's post phase). */
 void net_flush_queued(net_ctx *ctx);
 /* Reads every connection found readable in this iteration and delivers the bytes

@@ -1,5 +1,5 @@
 /* tests/unit/test_net.c — the net layer over real loopback sockets, with io_uring
- * batching and without (WSIO_IO_URING=0): every byte written to a connection arrives,
+ * batching and without: every byte written to a connection arrives,
  * in order, whoever wrote it and however the writes were batched, copied or refused
  * by a full socket; backpressure drains; shutdown and peer close are reported. */
 #include <arpa/inet.h>
@@ -131,14 +131,13 @@ static void drain_client(client *cl) {
   }
 }
 
-static void run_mode(const char *uring) {
-  setenv("WSIO_IO_URING", uring, 1);
+static void run_mode(int uring) {
   memset(&S, 0, sizeof(S));
   S.rng = 42;
   S.l = loop_create();
   S.tick.cb = tick;
   net_handlers h = {.on_data = on_data, .on_end = on_end, .on_drain = on_drain, .on_accept = on_accept};
-  S.ctx = net_ctx_create(S.l, &h, NULL);
+  S.ctx = net_ctx_create(S.l, &h, NULL, uring ? NET_CTX_URING : 0);
   CHECK(S.ctx != NULL);
   loop_set_post(S.l, post, NULL);
   net_listener *ls = net_listen(S.ctx, "127.0.0.1", 0, 64, NULL);
@@ -237,17 +236,16 @@ static void run_mode(const char *uring) {
   loop_destroy(S.l);
 }
 
-static void test_net_batched(void) { run_mode("1"); }
-static void test_net_plain(void) { run_mode("0"); }
+static void test_net_batched(void) { run_mode(1); }
+static void test_net_plain(void) { run_mode(0); }
 
 /* The batcher itself: a batch of sends and receives over socket pairs, and the
  * answers of a full socket (-EAGAIN) and of a bad descriptor. */
-static void batch_mode(const char *uring) {
-  setenv("WSIO_IO_URING", uring, 1);
-  net_batch *b = net_batch_create();
+static void batch_mode(int uring) {
+  net_batch *b = net_batch_create(uring);
   CHECK(b != NULL);
   if (!b) return;
-  if (!strcmp(uring, "0")) CHECK(!net_batch_uring(b));
+  if (!uring) CHECK(!net_batch_uring(b));
   int sp[4][2];
   net_op ops[5];
   char in[4][16];
@@ -295,8 +293,8 @@ static void batch_mode(const char *uring) {
   net_batch_destroy(b);
 }
 
-static void test_batch_uring(void) { batch_mode("1"); }
-static void test_batch_plain(void) { batch_mode("0"); }
+static void test_batch_uring(void) { batch_mode(1); }
+static void test_batch_plain(void) { batch_mode(0); }
 
 int main(void) {
   RUN(test_batch_uring);
