@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define NET_RECV_BUF (512 * 1024)
-#define NET_SHARED_MAX (4u * 1024 * 1024) /* bound of the per-iteration shared buffer */
+#define NET_SHARED_SPILL (64 * 1024) /* the shared buffer is sent early past this */
 #define NET_DIRECT_MIN (64 * 1024)        /* writes bigger than this go out at once */
 #define NET_READ_ROUND 32                 /* connections read per batched receive */
 #define NET_ACCEPTS_PER_EVENT 128
@@ -47,6 +47,10 @@ struct net_ctx {
   size_t nread, readq_cap;
   net_op ops[NET_BATCH_MAX];
   net_conn *opconn[NET_BATCH_MAX];
+  net_conn *nothing[NET_BATCH_MAX]; /* queued connections with nothing to send */
+  int flushing;                     /* inside flush(): no spill (the arrays are in use) */
+  net_op rops[NET_READ_ROUND];      /* reads have their own: a write may spill */
+  net_conn *rconn[NET_READ_ROUND];
   uint8_t opstate[NET_BATCH_MAX];
 };
 
@@ -200,15 +204,13 @@ static int queue_write(net_conn *c, const void *a, size_t an, const void *b, siz
   return NET_WRITTEN;
 }
 
-/* Makes room for n more bytes in the shared buffer. Past its bound the connections
- * owed bytes get their own copies and the buffer starts over (a new epoch). */
+static void flush(net_ctx *ctx, int callbacks);
+
+/* Makes room for n more bytes in the shared buffer. Past NET_SHARED_SPILL what is
+ * queued is sent at once (without callbacks) and the buffer starts over (a new
+ * epoch), so it stays small and a burst of writes never copies to backlogs. */
 static int shared_reserve(net_ctx *ctx, size_t n) {
-  if (ctx->bcast_len && ctx->bcast_len + n > NET_SHARED_MAX) {
-    for (net_conn *c = ctx->flush_head; c; c = c->flush_next)
-      if (materialize(c) < 0) return -ENOMEM;
-    ctx->bcast_len = 0;
-    ctx->bcast_epoch++;
-  }
+  if (ctx->bcast_len && ctx->bcast_len + n > NET_SHARED_SPILL && !ctx->flushing) flush(ctx, 0);
   if (ctx->bcast_len + n > ctx->bcast_cap) {
     size_t cap = ctx->bcast_cap ? ctx->bcast_cap : 16384;
     while (cap < ctx->bcast_len + n) cap *= 2;
@@ -231,8 +233,9 @@ int net_bcast_append(net_ctx *ctx, const void *p, size_t n, uint32_t *off) {
 int net_bcast_add(net_conn *c, uint32_t off, uint32_t n) {
   net_ctx *ctx = c->ctx;
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
-  /* A connection whose run would not be contiguous gets a copy. */
-  if (c->bc_len && c->bc_off + c->bc_len != off) return net_write(c, ctx->bcast + off, n);
+  /* A connection whose run would not be contiguous gets a copy (in its backlog: the
+   * shared buffer must not move under the bytes being copied). */
+  if (c->bc_len && c->bc_off + c->bc_len != off) return queue_write(c, ctx->bcast + off, n, NULL, 0);
   int behind = backlog_len(c) && !(c->flags & NET_F_QUEUED); /* the kernel refused earlier bytes */
   if (!c->bc_len) c->bc_off = off;
   c->bc_len += n;
@@ -252,8 +255,10 @@ int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) 
   }
   if (shared_reserve(ctx, total) < 0) return -ENOMEM;
   /* The usual case: the bytes extend what c is owed of the shared buffer (or start
-   * it), and go out with everything else in the post phase's batch. */
-  if (c->bc_len && c->bc_off + c->bc_len != ctx->bcast_len) return queue_write(c, a, an, b, bn);
+   * it), and go out with everything else in the post phase's batch. (A spill may
+   * just have left c a backlog.) */
+  if (backlog_len(c) || (c->bc_len && c->bc_off + c->bc_len != ctx->bcast_len))
+    return queue_write(c, a, an, b, bn);
   if (!c->bc_len) c->bc_off = (uint32_t)ctx->bcast_len;
   memcpy(ctx->bcast + ctx->bcast_len, a, an);
   if (bn) memcpy(ctx->bcast + ctx->bcast_len + an, b, bn);
@@ -330,11 +335,17 @@ static void sent_after(net_ctx *ctx, net_op *op, net_conn *c, uint8_t how) {
   }
 }
 
-void net_flush_queued(net_ctx *ctx) {
+/* Sends every queued connection what it is owed, up to NET_BATCH_MAX connections per
+ * syscall, then starts the shared buffer over. Without callbacks (a spill in the
+ * middle of an iteration, called from inside a write) nothing is called back: a
+ * failure waits for EPOLLERR, a drain for the post phase's flush (queued again). */
+static void flush(net_ctx *ctx, int callbacks) {
   net_op *ops = ctx->ops;
+  net_conn *later = NULL;
+  ctx->flushing = 1;
   while (ctx->flush_head) {
-    int n = 0;
-    while (ctx->flush_head && n < NET_BATCH_MAX) {
+    int n = 0, idle = 0;
+    while (ctx->flush_head && n + idle < NET_BATCH_MAX) {
       net_conn *c = ctx->flush_head;
       ctx->flush_head = c->flush_next;
       c->flush_next = NULL;
@@ -352,7 +363,10 @@ void net_flush_queued(net_ctx *ctx) {
         ctx->opstate[n] = 1;
       } else {
         if (materialize(c) < 0) c->bc_len = 0;
-        if (!backlog_len(c)) continue;
+        if (!backlog_len(c)) {
+          ctx->nothing[idle++] = c;
+          continue;
+        }
         op->p = c->out + c->out_off;
         op->len = (uint32_t)backlog_len(c);
         ctx->opstate[n] = 0;
@@ -361,14 +375,37 @@ void net_flush_queued(net_ctx *ctx) {
     }
     net_batch_send(ctx->batch, ops, n);
     for (int i = 0; i < n; i++) ctx->opstate[i] = sent_bytes(&ops[i], ctx->opconn[i], ctx->opstate[i]);
-    /* Callbacks (on_drain, on_end) may queue more: the outer loop takes it. */
-    for (int i = 0; i < n; i++) sent_after(ctx, &ops[i], ctx->opconn[i], ctx->opstate[i]);
+    if (callbacks) {
+      /* Callbacks (on_drain, on_end) may queue more: the outer loop takes it. */
+      for (int i = 0; i < n; i++) sent_after(ctx, &ops[i], ctx->opconn[i], ctx->opstate[i]);
+      for (int i = 0; i < idle; i++) {
+        net_conn *c = ctx->nothing[i];
+        if (!(c->flags & NET_F_CLOSED) && !backlog_len(c)) backlog_done(c);
+      }
+      continue;
+    }
+    for (int i = 0; i < n + idle; i++) {
+      net_conn *c = i < n ? ctx->opconn[i] : ctx->nothing[i - n];
+      uint8_t how = i < n ? ctx->opstate[i] : SENT_DONE;
+      if (how == SENT_FAILED || how == SENT_FAILED_SHARED) write_error(c, -ops[i].res);
+      else if (how == SENT_PARTIAL) want_writable(c, 1);
+      else if (!(c->flags & NET_F_WANT_DRAIN)) backlog_done(c); /* no callback then */
+      else if (!(c->flags & NET_F_QUEUED)) {
+        c->flags |= NET_F_QUEUED; /* on_drain from the post phase */
+        c->flush_next = later;
+        later = c;
+      }
+    }
   }
+  ctx->flush_head = later;
+  ctx->flushing = 0;
   if (ctx->bcast_len) {
     ctx->bcast_len = 0;
     ctx->bcast_epoch++;
   }
 }
+
+void net_flush_queued(net_ctx *ctx) { flush(ctx, 1); }
 
 uint64_t net_bcast_epoch(const net_ctx *ctx) { return ctx->bcast_epoch; }
 
@@ -431,23 +468,24 @@ static void received(net_ctx *ctx, net_conn *c, uint8_t *p, ssize_t r) {
 void net_read_queued(net_ctx *ctx) {
   size_t done = 0;
   while (done < ctx->nread) {
-    /* Each connection of a round reads into its own slice of the receive buffer;
-     * level-triggered epoll reports again whoever filled theirs. */
+    /* Each connection of a round reads into its own slice of the receive buffer
+     * (fixed places: small reads touch the same few pages every time); level-
+     * triggered epoll reports again whoever filled theirs. */
     int n = 0;
     size_t left = ctx->nread - done;
-    size_t slice = NET_RECV_BUF / (left < NET_READ_ROUND ? left : NET_READ_ROUND);
+    size_t slice = left == 1 ? NET_RECV_BUF : NET_RECV_BUF / NET_READ_ROUND;
     for (; done < ctx->nread && n < NET_READ_ROUND; done++) {
       net_conn *c = ctx->readq[done];
       if (!c) continue;
       c->flags &= (uint8_t)~NET_F_READQ;
       if (c->flags & NET_F_CLOSED) continue;
-      ctx->ops[n] = (net_op){.fd = c->io.fd, .len = (uint32_t)slice, .p = ctx->rbuf + (size_t)n * slice};
-      ctx->opconn[n++] = c;
+      ctx->rops[n] = (net_op){.fd = c->io.fd, .len = (uint32_t)slice, .p = ctx->rbuf + (size_t)n * slice};
+      ctx->rconn[n++] = c;
     }
-    net_batch_recv(ctx->batch, ctx->ops, n);
+    net_batch_recv(ctx->batch, ctx->rops, n);
     for (int i = 0; i < n; i++) {
-      net_conn *c = ctx->opconn[i];
-      if (!(c->flags & NET_F_CLOSED)) received(ctx, c, ctx->ops[i].p, ctx->ops[i].res);
+      net_conn *c = ctx->rconn[i];
+      if (!(c->flags & NET_F_CLOSED)) received(ctx, c, ctx->rops[i].p, ctx->rops[i].res);
     }
   }
   ctx->nread = 0;

@@ -120,7 +120,8 @@ static inline size_t net_buffered(const net_conn *c) { return c->out_len - c->ou
  * phase — no copy per recipient, as topics do; one that is not is given a copy. */
 int net_bcast_append(net_ctx *ctx, const void *p, size_t n, uint32_t *off);
 int net_bcast_add(net_conn *c, uint32_t off, uint32_t n);
-/* Offsets from net_bcast_append are valid while this value is unchanged. */
+/* Offsets from net_bcast_append are valid while this value is unchanged: any write
+ * may change it (past 64 KiB the shared buffer is sent early and starts over). */
 uint64_t net_bcast_epoch(const net_ctx *ctx);
 
 /* Half-closes the write side once everything queued has been written. */
