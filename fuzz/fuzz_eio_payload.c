@@ -5,6 +5,7 @@
  * cursor only moves forward, and that text records are returned untouched. Also decodes
  * the raw input as one WebSocket text packet and round-trips it through base64. */
 #include "eio/packet.h"
+#include "util/base64.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,11 +58,11 @@ static void check_text(const uint8_t *data, size_t size) {
 
 static void check_base64(const uint8_t *data, size_t size) {
   if (size > 4096) size = 4096;
-  size_t en = eio_base64_len(size);
+  size_t en = base64_len(size);
   char *enc = malloc(en ? en : 1);
   REQUIRE(enc);
-  REQUIRE(eio_base64_encode(enc, data, size) == en);
-  REQUIRE(eio_base64_decode((uint8_t *)enc, enc, en) == (long)size);
+  REQUIRE(base64_encode(enc, data, size) == en);
+  REQUIRE(base64_decode((uint8_t *)enc, enc, en) == (long)size);
   REQUIRE(memcmp(enc, data, size) == 0);
   free(enc);
 }

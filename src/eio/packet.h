@@ -40,12 +40,4 @@ int eio_packet_decode_text(const uint8_t *p, size_t n, eio_packet *out);
  * unknown type, invalid base64). An empty payload (n == 0) is malformed. */
 int eio_payload_next(uint8_t *p, size_t n, size_t *off, eio_packet *out);
 
-/* base64 (RFC 4648, with padding). encoded length of n bytes: */
-static inline size_t eio_base64_len(size_t n) { return (n + 2) / 3 * 4; }
-/* Encodes src into dst (eio_base64_len(n) bytes, no NUL); returns the length. */
-size_t eio_base64_encode(char *dst, const uint8_t *src, size_t n);
-/* Decodes src into dst (at most n / 4 * 3 bytes; dst may equal src). Returns the
- * decoded length, or -1 when src is not valid padded base64. */
-long eio_base64_decode(uint8_t *dst, const char *src, size_t n);
-
 #endif

@@ -10,7 +10,6 @@
  * server: no timer, no syscall per session. Sessions are freed from the post phase,
  * never inside a callback that may still use them. */
 #include <arpa/inet.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,8 @@
 #include "eio/eio.h"
 #include "eio/packet.h"
 #include "http/parser.h"
+#include "util/base64.h"
+#include "util/random.h"
 #include "ws/frame.h"
 
 enum { TRANSPORT_POLLING = 0, TRANSPORT_WEBSOCKET = 1 };
@@ -37,7 +38,7 @@ enum {
 static const char *const err_messages[] = {"Transport unknown", "Session ID unknown", "Bad handshake method",
                                            "Bad request",       "Forbidden",          "Unsupported protocol version"};
 
-#define SID_LEN 20
+#define SID_LEN RANDOM_ID_LEN
 
 struct wsio_eio_session {
   char sid[SID_LEN + 1];
@@ -107,21 +108,6 @@ void wsio_eio_options_init(wsio_eio_options *o) {
 }
 
 static uint32_t now_ms(const wsio_eio_server *srv) { return app_now(srv->app); }
-
-/* base64id: 15 random bytes as 20 URL-safe base64 characters. */
-static void make_sid(char out[SID_LEN + 1]) {
-  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  uint8_t b[15];
-  if (RAND_bytes(b, sizeof(b)) != 1) abort(); /* no secure randomness: refuse to run */
-  for (int i = 0, o = 0; i < 15; i += 3) {
-    uint32_t v = (uint32_t)b[i] << 16 | (uint32_t)b[i + 1] << 8 | b[i + 2];
-    out[o++] = alphabet[(v >> 18) & 63];
-    out[o++] = alphabet[(v >> 12) & 63];
-    out[o++] = alphabet[(v >> 6) & 63];
-    out[o++] = alphabet[v & 63];
-  }
-  out[SID_LEN] = '\0';
-}
 
 static uint32_t sid_hash(const char *sid, size_t n) {
   uint32_t h = 2166136261u;
@@ -221,10 +207,10 @@ static int queue_text(wsio_eio_session *s, char type, const uint8_t *data, size_
 }
 
 static int queue_binary(wsio_eio_session *s, const uint8_t *data, size_t len) {
-  if (out_reserve(s, eio_base64_len(len) + 2) < 0) return WSIO_ENOMEM;
+  if (out_reserve(s, base64_len(len) + 2) < 0) return WSIO_ENOMEM;
   if (s->out_len) s->out[s->out_len++] = EIO_RECORD_SEPARATOR;
   s->out[s->out_len++] = 'b';
-  s->out_len += eio_base64_encode((char *)s->out + s->out_len, data, len);
+  s->out_len += base64_encode((char *)s->out + s->out_len, data, len);
   mark_dirty(s);
   return 0;
 }
@@ -353,7 +339,10 @@ static wsio_eio_session *session_create(wsio_eio_server *srv, const wsio_request
   if (!s) return NULL;
   s->srv = srv;
   s->transport = (uint8_t)transport;
-  make_sid(s->sid);
+  if (random_id(s->sid) < 0) { /* no randomness: refuse the session, never guessable ids */
+    free(s);
+    return NULL;
+  }
   const char *addr = wsio_request_remote_address(req);
   s->family = strchr(addr, ':') ? AF_INET6 : AF_INET;
   if (inet_pton(s->family, addr, s->peer) != 1) s->family = 0;
@@ -901,12 +890,12 @@ int eio_prepared_add(eio_prepared *p, const uint8_t *data, size_t len, int binar
   if (!binary) p->ws[p->ws_len++] = '4';
   memcpy(p->ws + p->ws_len, data, len);
   p->ws_len += len;
-  size_t rec = binary ? 1 + eio_base64_len(len) : 1 + len;
+  size_t rec = binary ? 1 + base64_len(len) : 1 + len;
   if (grow(&p->poll, &p->poll_cap, p->poll_len + rec + 1) < 0) return WSIO_ENOMEM;
   if (p->poll_len) p->poll[p->poll_len++] = EIO_RECORD_SEPARATOR;
   if (binary) {
     p->poll[p->poll_len++] = 'b';
-    p->poll_len += eio_base64_encode((char *)p->poll + p->poll_len, data, len);
+    p->poll_len += base64_encode((char *)p->poll + p->poll_len, data, len);
   } else {
     p->poll[p->poll_len++] = '4';
     memcpy(p->poll + p->poll_len, data, len);

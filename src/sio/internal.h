@@ -26,9 +26,10 @@
 #include "loop/loop.h"
 #include "sio/packet.h"
 #include "util/map.h"
+#include "util/random.h"
 #include "wsio.h"
 
-#define SIO_ID_LEN 20 /* socket ids and recovery pids: 15 random bytes, base64url */
+#define SIO_ID_LEN RANDOM_ID_LEN /* socket ids and recovery pids: 15 random bytes, base64url */
 
 /* ---- a growable byte buffer (packet encoding) ------------------------------------ */
 typedef struct sbuf {
@@ -220,7 +221,6 @@ static inline uint64_t sio_now(const wsio_sio *io) { return loop_now_ms(io->loop
 void sio_socket_close(wsio_sio_socket *s, const char *reason);
 /* Closes the client's Engine.IO session; its sockets get `reason`. */
 void sio_client_close(sio_client *c, const char *reason);
-int sio_random_id(char out[SIO_ID_LEN + 1]);
 static inline int sio_socket_live(const wsio_sio_socket *s) {
   return s->state != SOCK_GONE && !(s->client->flags & CLIENT_CLOSED);
 }

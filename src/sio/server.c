@@ -6,7 +6,7 @@
  *
  * Must not encode events or walk rooms itself (emit.c, rooms.c) nor know the wire
  * format of Engine.IO (it talks to include/wsio/eio.h and src/eio/eio.h only). */
-#include <openssl/rand.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/conn.h"
@@ -33,24 +33,7 @@ void wsio_sio_options_init(wsio_sio_options *o) {
 
 wsio_eio_server *wsio_sio_engine(wsio_sio *io) { return io->eio; }
 
-/* ---- ids and time ---------------------------------------------------------------- */
-
-/* 15 random bytes as 20 URL-safe base64 characters (Node's base64id, minus its
- * counter: OpenSSL's generator is enough to make collisions negligible). */
-int sio_random_id(char out[SIO_ID_LEN + 1]) {
-  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  unsigned char raw[15];
-  if (RAND_bytes(raw, sizeof(raw)) != 1) return WSIO_ESYS;
-  for (int i = 0, o = 0; i < 15; i += 3) {
-    uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
-    out[o++] = b64[v >> 18 & 63];
-    out[o++] = b64[v >> 12 & 63];
-    out[o++] = b64[v >> 6 & 63];
-    out[o++] = b64[v & 63];
-  }
-  out[SIO_ID_LEN] = '\0';
-  return 0;
-}
+/* ---- time ------------------------------------------------------------------------ */
 
 /* Arms the sweep timer for `due` unless it already fires earlier. */
 void sio_schedule(wsio_sio *io, uint64_t due) {
@@ -201,9 +184,9 @@ static wsio_sio_socket *socket_new(sio_client *c, wsio_sio_nsp *nsp, const sio_p
     s->auth[pkt->data_len] = '\0';
     s->auth_len = (uint32_t)pkt->data_len;
   }
-  if (sio_random_id(s->id) != 0) goto fail;
+  if (random_id(s->id) != 0) goto fail;
   if (nsp->io->o.recovery) {
-    if (!(s->pid = malloc(SIO_ID_LEN + 1)) || sio_random_id(s->pid) != 0) goto fail;
+    if (!(s->pid = malloc(SIO_ID_LEN + 1)) || random_id(s->pid) != 0) goto fail;
   }
   return s;
 fail:

@@ -7,38 +7,23 @@
  * parses out->extensions itself). */
 #include "ws/handshake.h"
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <string.h>
+
+#include "util/base64.h"
+#include "util/sha1.h"
 
 /* RFC 6455 1.3: the GUID appended to the key before hashing. */
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-#define WS_GUID_LEN (sizeof ws_guid - 1)
-
-/* A valid key is 24 characters; anything up to this is hashed without allocating. */
-#define WS_KEY_STACK_MAX 64
-
-static void sha1_key_guid(const char *key, size_t len, unsigned char digest[SHA_DIGEST_LENGTH]) {
-  if (len <= WS_KEY_STACK_MAX) {
-    unsigned char buf[WS_KEY_STACK_MAX + WS_GUID_LEN];
-    memcpy(buf, key, len);
-    memcpy(buf + len, ws_guid, WS_GUID_LEN);
-    SHA1(buf, len + WS_GUID_LEN, digest);
-    return;
-  }
-  /* Only a caller that skipped ws_key_valid gets here. */
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) || !EVP_DigestUpdate(ctx, key, len) ||
-      !EVP_DigestUpdate(ctx, ws_guid, WS_GUID_LEN) || !EVP_DigestFinal_ex(ctx, digest, NULL))
-    memset(digest, 0, SHA_DIGEST_LENGTH);
-  EVP_MD_CTX_free(ctx);
-}
 
 void ws_accept_key(const char *key, size_t len, char out[WS_ACCEPT_LEN + 1]) {
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  sha1_key_guid(key, len, digest);
-  /* EVP_EncodeBlock writes 4 * ceil(20 / 3) = 28 characters and a NUL. */
-  EVP_EncodeBlock((unsigned char *)out, digest, SHA_DIGEST_LENGTH);
+  uint8_t digest[SHA1_LEN];
+  sha1_ctx c;
+  sha1_init(&c);
+  sha1_update(&c, key, len);
+  sha1_update(&c, ws_guid, sizeof ws_guid - 1);
+  sha1_final(&c, digest);
+  /* 4 * ceil(20 / 3) = 28 characters. */
+  out[base64_encode(out, digest, SHA1_LEN)] = '\0';
 }
 
 static int is_base64_char(char c) {

@@ -1,8 +1,8 @@
 /* ws/handshake.h — RFC 6455 4.2 server handshake checks and the accept key.
  *
  * Owns: deciding from a parsed request head whether it is a valid WebSocket opening
- * handshake, and computing Sec-WebSocket-Accept. Pure (OpenSSL's SHA-1 and base64 are
- * pure functions too). Must not do I/O or write the response. */
+ * handshake, and computing Sec-WebSocket-Accept (util/sha1, util/base64). Pure: must not
+ * allocate, do I/O or write the response. */
 #ifndef WSIO_WS_HANDSHAKE_H
 #define WSIO_WS_HANDSHAKE_H
 

@@ -1,6 +1,7 @@
 /* tests/unit/test_eio_packet.c — eio/packet.c: text packets, polling payloads, base64. */
 #include "test.h"
 #include "eio/packet.h"
+#include "util/base64.h"
 
 #include <stdint.h>
 
@@ -118,15 +119,15 @@ static void test_base64_rfc4648(void) {
     test_current = v[i].enc;
     size_t rn = strlen(v[i].raw), en = strlen(v[i].enc);
     char enc[16];
-    CHECK_EQ_INT(eio_base64_len(rn), en);
-    CHECK_EQ_INT(eio_base64_encode(enc, (const uint8_t *)v[i].raw, rn), en);
+    CHECK_EQ_INT(base64_len(rn), en);
+    CHECK_EQ_INT(base64_encode(enc, (const uint8_t *)v[i].raw, rn), en);
     CHECK_MEM(enc, v[i].enc, en);
     uint8_t dec[16];
-    CHECK_EQ_INT(eio_base64_decode(dec, v[i].enc, en), rn);
+    CHECK_EQ_INT(base64_decode(dec, v[i].enc, en), rn);
     CHECK_MEM(dec, v[i].raw, rn);
     char inplace[16];
     memcpy(inplace, v[i].enc, en);
-    CHECK_EQ_INT(eio_base64_decode((uint8_t *)inplace, inplace, en), rn);
+    CHECK_EQ_INT(base64_decode((uint8_t *)inplace, inplace, en), rn);
     CHECK_MEM(inplace, v[i].raw, rn);
   }
 }
@@ -139,12 +140,12 @@ static void test_base64_invalid(void) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     test_current = bad[i];
     uint8_t out[16];
-    CHECK_EQ_INT(eio_base64_decode(out, bad[i], strlen(bad[i])), -1);
+    CHECK_EQ_INT(base64_decode(out, bad[i], strlen(bad[i])), -1);
   }
   /* Non-zero leftover bits are ignored, as Node's Buffer.from does. */
   test_current = "leftover bits";
   uint8_t out[4];
-  CHECK_EQ_INT(eio_base64_decode(out, "Zh==", 4), 1);
+  CHECK_EQ_INT(base64_decode(out, "Zh==", 4), 1);
   CHECK_EQ_INT(out[0], 'f');
 }
 
@@ -154,9 +155,9 @@ static void test_base64_roundtrip(void) {
   for (int i = 0; i < 256; i++) raw[i] = (uint8_t)(i * 167 + 13);
   for (size_t n = 0; n <= sizeof raw; n++) {
     char enc[344];
-    size_t en = eio_base64_encode(enc, raw, n);
-    CHECK_EQ_INT(en, eio_base64_len(n));
-    long dn = eio_base64_decode((uint8_t *)enc, enc, en);
+    size_t en = base64_encode(enc, raw, n);
+    CHECK_EQ_INT(en, base64_len(n));
+    long dn = base64_decode((uint8_t *)enc, enc, en);
     CHECK_EQ_INT(dn, n);
     if (dn == (long)n) CHECK_MEM(enc, raw, n);
   }

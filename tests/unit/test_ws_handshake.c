@@ -21,8 +21,8 @@ static void test_accept_key(void) {
   }
 }
 
-/* Keys past the on-stack buffer take the streaming path; both must agree with a plain
- * SHA-1 over the concatenation. */
+/* Keys of any length (a caller may skip ws_key_valid) must agree with OpenSSL's SHA-1
+ * and base64 over the concatenation: an independent reference. */
 static void test_accept_key_any_length(void) {
   static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
   char key[200], cat[200 + sizeof guid];
