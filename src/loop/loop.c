@@ -6,8 +6,9 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stddef.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -17,11 +18,18 @@
 
 #define LOOP_MAX_EVENTS 1024
 
+typedef struct post_item {
+  void (*fn)(void *arg);
+  void *arg;
+  struct post_item *next;
+} post_item;
+
 struct loop {
   int epfd;
-  int running;
+  atomic_int running;
   uint64_t now_ms;
-  loop_timer *timers; /* sorted by due_ms; a loop has only a few */
+  loop_timer **heap; /* binary min-heap on due_ms */
+  uint32_t nheap, heap_cap;
   void (*post)(void *arg);
   void *post_arg;
   loop_io sig_io;
@@ -30,6 +38,8 @@ struct loop {
   loop_io wake_io;
   void (*wake_cb)(void *arg);
   void *wake_arg;
+  pthread_mutex_t posted_lock; /* guards posted_head/posted_tail only */
+  post_item *posted_head, *posted_tail;
   struct epoll_event events[LOOP_MAX_EVENTS];
 };
 
@@ -39,25 +49,41 @@ static uint64_t monotonic_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static void on_wake(loop_io *io, uint32_t events);
+
 loop *loop_create(void) {
   loop *l = calloc(1, sizeof(*l));
   if (!l) return NULL;
-  l->epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (l->epfd < 0) {
-    free(l);
-    return NULL;
-  }
   l->sig_io.fd = -1;
   l->wake_io.fd = -1;
+  l->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (l->epfd < 0) goto fail;
+  /* The eventfd exists from the start: loop_post and loop_wakeup work on any loop. */
+  l->wake_io.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  l->wake_io.cb = on_wake;
+  if (l->wake_io.fd < 0 || loop_io_start(l, &l->wake_io, EPOLLIN) < 0) goto fail;
+  if (pthread_mutex_init(&l->posted_lock, NULL) != 0) goto fail;
   l->now_ms = monotonic_ms();
   return l;
+fail:
+  if (l->wake_io.fd >= 0) close(l->wake_io.fd);
+  if (l->epfd >= 0) close(l->epfd);
+  free(l);
+  return NULL;
 }
 
 void loop_destroy(loop *l) {
   if (!l) return;
   if (l->sig_io.fd >= 0) close(l->sig_io.fd);
-  if (l->wake_io.fd >= 0) close(l->wake_io.fd);
+  close(l->wake_io.fd);
   close(l->epfd);
+  for (post_item *p = l->posted_head, *nx; p; p = nx) {
+    nx = p->next;
+    free(p);
+  }
+  pthread_mutex_destroy(&l->posted_lock);
+  for (uint32_t i = 0; i < l->nheap; i++) l->heap[i]->slot = 0;
+  free(l->heap);
   free(l);
 }
 
@@ -86,44 +112,88 @@ uint64_t loop_now_ms(const loop *l) { return l->now_ms; }
 
 uint64_t loop_update_time(loop *l) { return l->now_ms = monotonic_ms(); }
 
-static void timer_insert(loop *l, loop_timer *t) {
-  loop_timer **pp = &l->timers;
-  while (*pp && (*pp)->due_ms <= t->due_ms) pp = &(*pp)->next;
-  t->next = *pp;
-  *pp = t;
-  t->active = 1;
+/* ---- timers: a binary min-heap of embedded timers --------------------------------- */
+
+static void heap_place(loop *l, uint32_t i, loop_timer *t) {
+  l->heap[i] = t;
+  t->slot = i + 1;
+}
+
+static void sift_up(loop *l, uint32_t i) {
+  loop_timer *t = l->heap[i];
+  while (i > 0) {
+    uint32_t parent = (i - 1) / 2;
+    if (l->heap[parent]->due_ms <= t->due_ms) break;
+    heap_place(l, i, l->heap[parent]);
+    i = parent;
+  }
+  heap_place(l, i, t);
+}
+
+static void sift_down(loop *l, uint32_t i) {
+  loop_timer *t = l->heap[i];
+  for (;;) {
+    uint32_t child = 2 * i + 1;
+    if (child >= l->nheap) break;
+    if (child + 1 < l->nheap && l->heap[child + 1]->due_ms < l->heap[child]->due_ms) child++;
+    if (t->due_ms <= l->heap[child]->due_ms) break;
+    heap_place(l, i, l->heap[child]);
+    i = child;
+  }
+  heap_place(l, i, t);
 }
 
 void loop_timer_stop(loop *l, loop_timer *t) {
-  if (!t->active) return;
-  for (loop_timer **pp = &l->timers; *pp; pp = &(*pp)->next) {
-    if (*pp == t) {
-      *pp = t->next;
-      break;
-    }
-  }
-  t->active = 0;
-  t->next = NULL;
+  if (!t->slot) return;
+  uint32_t i = t->slot - 1;
+  t->slot = 0;
+  loop_timer *last = l->heap[--l->nheap];
+  if (i == l->nheap) return;
+  heap_place(l, i, last);
+  sift_down(l, i);
+  sift_up(l, last->slot - 1);
 }
 
-void loop_timer_start(loop *l, loop_timer *t, uint32_t after_ms, uint32_t repeat_ms) {
-  loop_timer_stop(l, t);
-  t->due_ms = l->now_ms + after_ms;
+int loop_timer_start_at(loop *l, loop_timer *t, uint64_t due_ms, uint32_t repeat_ms) {
   t->repeat_ms = repeat_ms;
-  timer_insert(l, t);
+  if (t->slot) { /* re-armed in place: one sift, no removal */
+    uint64_t old = t->due_ms;
+    t->due_ms = due_ms;
+    if (due_ms < old) sift_up(l, t->slot - 1);
+    else sift_down(l, t->slot - 1);
+    return 0;
+  }
+  if (l->nheap == l->heap_cap) {
+    uint32_t ncap = l->heap_cap ? l->heap_cap * 2 : 16;
+    loop_timer **nh = realloc(l->heap, (size_t)ncap * sizeof(*nh));
+    if (!nh) return -ENOMEM;
+    l->heap = nh;
+    l->heap_cap = ncap;
+  }
+  t->due_ms = due_ms;
+  heap_place(l, l->nheap++, t);
+  sift_up(l, l->nheap - 1);
+  return 0;
 }
+
+int loop_timer_start(loop *l, loop_timer *t, uint32_t after_ms, uint32_t repeat_ms) {
+  return loop_timer_start_at(l, t, l->now_ms + after_ms, repeat_ms);
+}
+
+uint32_t loop_timer_count(const loop *l) { return l->nheap; }
 
 static void run_timers(loop *l) {
-  /* Bounded: a timer rescheduled for "now" runs again on the next iteration, not in
-   * this loop, because repeat_ms >= 1 is enforced below. */
-  while (l->timers && l->timers->due_ms <= l->now_ms) {
-    loop_timer *t = l->timers;
-    l->timers = t->next;
-    t->active = 0;
-    t->next = NULL;
+  /* Bounded: only timers due at the time read for this iteration run, and at most as
+   * many callbacks as there were timers, so one that keeps re-arming itself for "now"
+   * cannot spin here: it runs again in the next iteration. */
+  uint64_t now = l->now_ms;
+  for (uint32_t budget = l->nheap; budget && l->nheap && l->heap[0]->due_ms <= now; budget--) {
+    loop_timer *t = l->heap[0];
     if (t->repeat_ms) {
-      t->due_ms = l->now_ms + t->repeat_ms;
-      timer_insert(l, t);
+      t->due_ms = now + t->repeat_ms;
+      sift_down(l, 0);
+    } else {
+      loop_timer_stop(l, t);
     }
     t->cb(t);
   }
@@ -133,6 +203,8 @@ void loop_set_post(loop *l, void (*post)(void *arg), void *arg) {
   l->post = post;
   l->post_arg = arg;
 }
+
+/* ---- signals, wake-ups, posted work ---------------------------------------------- */
 
 static void on_signal(loop_io *io, uint32_t events) {
   (void)events;
@@ -163,38 +235,67 @@ static void on_wake(loop_io *io, uint32_t events) {
   (void)events;
   loop *l = (loop *)((char *)io - offsetof(loop, wake_io));
   uint64_t v;
-  if (read(io->fd, &v, sizeof(v)) < 0) return;
+  if (read(io->fd, &v, sizeof(v)) < 0 && errno != EAGAIN) return;
+  loop_post_drain(l);
   if (l->wake_cb) l->wake_cb(l->wake_arg);
 }
 
 int loop_set_wakeup(loop *l, void (*cb)(void *arg), void *arg) {
-  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) return -errno;
-  l->wake_io.fd = fd;
-  l->wake_io.cb = on_wake;
   l->wake_cb = cb;
   l->wake_arg = arg;
-  return loop_io_start(l, &l->wake_io, EPOLLIN);
+  return 0;
 }
 
 void loop_wakeup(loop *l) {
   uint64_t one = 1;
   /* Async-signal-safe: write(2) on an eventfd. A full counter (EAGAIN) still wakes. */
-  if (l->wake_io.fd >= 0) {
-    ssize_t r = write(l->wake_io.fd, &one, sizeof(one));
-    (void)r;
-  }
+  ssize_t r = write(l->wake_io.fd, &one, sizeof(one));
+  (void)r;
 }
 
-void loop_stop(loop *l) { l->running = 0; }
+int loop_post(loop *l, void (*fn)(void *arg), void *arg) {
+  post_item *p = malloc(sizeof(*p));
+  if (!p) return -ENOMEM;
+  p->fn = fn;
+  p->arg = arg;
+  p->next = NULL;
+  pthread_mutex_lock(&l->posted_lock);
+  int was_empty = l->posted_head == NULL;
+  if (l->posted_tail) l->posted_tail->next = p;
+  else l->posted_head = p;
+  l->posted_tail = p;
+  pthread_mutex_unlock(&l->posted_lock);
+  if (was_empty) loop_wakeup(l); /* a non-empty queue already has its wake-up pending */
+  return 0;
+}
+
+size_t loop_post_drain(loop *l) {
+  pthread_mutex_lock(&l->posted_lock);
+  post_item *p = l->posted_head;
+  l->posted_head = l->posted_tail = NULL;
+  pthread_mutex_unlock(&l->posted_lock);
+  size_t n = 0;
+  while (p) { /* work posted by these callbacks waits for the next wake-up */
+    post_item *nx = p->next;
+    p->fn(p->arg);
+    free(p);
+    p = nx;
+    n++;
+  }
+  return n;
+}
+
+/* Thread-safe, and async-signal-safe followed by loop_wakeup: the flag is atomic and
+ * read once per iteration. */
+void loop_stop(loop *l) { atomic_store_explicit(&l->running, 0, memory_order_relaxed); }
 
 int loop_run(loop *l) {
-  l->running = 1;
-  while (l->running) {
+  atomic_store_explicit(&l->running, 1, memory_order_relaxed);
+  while (atomic_load_explicit(&l->running, memory_order_relaxed)) {
     int timeout = -1;
-    if (l->timers) {
-      uint64_t due = l->timers->due_ms;
-      timeout = due <= l->now_ms ? 0 : (int)(due - l->now_ms);
+    if (l->nheap) { /* sleep exactly until the nearest timer, measured now */
+      uint64_t due = l->heap[0]->due_ms, now = loop_update_time(l);
+      timeout = due <= now ? 0 : due - now > INT32_MAX ? INT32_MAX : (int)(due - now);
     }
     int n = epoll_wait(l->epfd, l->events, LOOP_MAX_EVENTS, timeout);
     if (n < 0 && errno != EINTR) return -errno;

@@ -37,7 +37,7 @@ wsio_eio_server *wsio_sio_engine(wsio_sio *io) { return io->eio; }
 
 /* Arms the sweep timer for `due` unless it already fires earlier. */
 void sio_schedule(wsio_sio *io, uint64_t due) {
-  if (io->timer.active && io->timer.due_ms <= due) return;
+  if (loop_timer_active(&io->timer) && io->timer.due_ms <= due) return;
   uint64_t now = sio_now(io);
   uint64_t after = due > now ? due - now : 1;
   loop_timer_start(io->loop, &io->timer, after > UINT32_MAX ? UINT32_MAX : (uint32_t)after, 0);

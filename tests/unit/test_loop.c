@@ -1,0 +1,209 @@
+/* tests/unit/test_loop.c — loop/loop.c: the timer heap (order, re-arming, stopping from
+ * callbacks, repeat, precision of the sleep) and work posted from other threads. */
+#include <pthread.h>
+#include <time.h>
+
+#include "loop/loop.h"
+#include "test.h"
+
+static uint64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- order: 500 timers with pseudo-random due times fire in due order ------------- */
+
+#define N 500
+typedef struct {
+  loop_timer t;
+  int id;
+} item;
+static item items[N];
+static int fired[N], nfired;
+static loop *L;
+
+static void on_item(loop_timer *t) {
+  item *it = (item *)t;
+  fired[nfired++] = it->id;
+  if (nfired == N / 2) {
+    /* stopping timers from inside a callback: every third one still armed */
+    for (int i = 0; i < N; i++)
+      if (i % 3 == 0 && loop_timer_active(&items[i].t)) loop_timer_stop(L, &items[i].t);
+  }
+  if (loop_timer_count(L) == 0) loop_stop(L);
+}
+
+static void test_order(void) {
+  L = loop_create();
+  CHECK(L != NULL);
+  uint32_t seed = 12345;
+  for (int i = 0; i < N; i++) {
+    seed = seed * 1103515245u + 12345u;
+    items[i].id = i;
+    items[i].t.cb = on_item;
+    CHECK_EQ_INT(loop_timer_start(L, &items[i].t, 1 + (seed >> 16) % 40, 0), 0);
+  }
+  /* re-arming an armed timer moves it (earlier and later) instead of adding it twice */
+  CHECK_EQ_INT(loop_timer_start(L, &items[7].t, 0, 0), 0);
+  CHECK_EQ_INT(loop_timer_start(L, &items[8].t, 45, 0), 0);
+  CHECK_EQ_INT(loop_timer_count(L), N);
+  CHECK_EQ_INT(loop_run(L), 0);
+  int order_ok = 1;
+  for (int i = 1; i < nfired; i++)
+    if (items[fired[i]].t.due_ms < items[fired[i - 1]].t.due_ms) order_ok = 0;
+  CHECK(order_ok);
+  CHECK_EQ_INT(fired[0], 7);
+  CHECK_EQ_INT(fired[nfired - 1], 8);
+  int dup = 0, seen[N] = {0};
+  for (int i = 0; i < nfired; i++) dup += seen[fired[i]]++;
+  CHECK_EQ_INT(dup, 0);
+  CHECK(nfired < N); /* the stopped ones never fired */
+  CHECK(nfired > N / 2);
+  loop_destroy(L);
+}
+
+/* ---- repeat and precision: a 20 ms repeating timer, measured against the clock ---- */
+
+static loop_timer rep;
+static uint64_t rep_times[12];
+static int rep_n;
+
+static void on_rep(loop_timer *t) {
+  rep_times[rep_n++] = mono_ms();
+  if (rep_n == 12) {
+    loop_timer_stop(L, t);
+    loop_stop(L);
+  }
+}
+
+static void test_repeat_precision(void) {
+  L = loop_create();
+  rep.cb = on_rep;
+  uint64_t t0 = mono_ms();
+  loop_update_time(L);
+  loop_timer_start(L, &rep, 20, 20);
+  loop_run(L);
+  CHECK_EQ_INT(rep_n, 12);
+  /* each firing within [20, 20 + 5) ms of the previous one (a loaded 2-core machine
+   * gets a few ms of slack, a sweep-based timer would be off by its period) */
+  int bad = 0;
+  for (int i = 0; i < rep_n; i++) {
+    uint64_t prev = i ? rep_times[i - 1] : t0;
+    uint64_t gap = rep_times[i] - prev;
+    if (gap + 1 < 20 || gap > 25) bad++;
+  }
+  CHECK(bad <= 1);
+  CHECK(!loop_timer_active(&rep));
+  CHECK_EQ_INT(loop_timer_count(L), 0);
+  loop_destroy(L);
+}
+
+/* ---- a timer that re-arms itself for "now" does not starve the loop -------------- */
+
+static loop_timer spin, guard;
+static int spins;
+static void on_spin(loop_timer *t) {
+  spins++;
+  loop_timer_start(L, t, 0, 0);
+}
+static void on_guard(loop_timer *t) {
+  (void)t;
+  loop_timer_stop(L, &spin);
+  loop_stop(L);
+}
+
+static void test_rearm_now(void) {
+  L = loop_create();
+  spin.cb = on_spin;
+  guard.cb = on_guard;
+  loop_timer_start(L, &spin, 0, 0);
+  loop_timer_start(L, &guard, 10, 0);
+  loop_run(L);
+  CHECK(spins > 1);
+  CHECK_EQ_INT(loop_timer_count(L), 0);
+  loop_destroy(L);
+}
+
+/* ---- posted work from other threads: all of it runs, in order per thread --------- */
+
+#define THREADS 4
+#define PER_THREAD 2000
+static int last_seen[THREADS], order_errors, total_run;
+
+typedef struct {
+  int thread, seq;
+} job;
+static job jobs[THREADS][PER_THREAD];
+
+static void run_job(void *arg) {
+  job *j = arg;
+  if (j->seq != last_seen[j->thread] + 1) order_errors++;
+  last_seen[j->thread] = j->seq;
+  if (++total_run == THREADS * PER_THREAD) loop_stop(L);
+}
+
+static void *producer(void *arg) {
+  int th = (int)(long)arg;
+  for (int i = 0; i < PER_THREAD; i++) {
+    jobs[th][i] = (job){th, i};
+    if (loop_post(L, run_job, &jobs[th][i]) != 0) abort();
+  }
+  return NULL;
+}
+
+static loop_timer watchdog;
+static void on_watchdog(loop_timer *t) {
+  (void)t;
+  loop_stop(L);
+}
+
+static void test_post_threads(void) {
+  L = loop_create();
+  for (int i = 0; i < THREADS; i++) last_seen[i] = -1;
+  watchdog.cb = on_watchdog;
+  loop_timer_start(L, &watchdog, 10000, 0);
+  pthread_t th[THREADS];
+  for (long i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, producer, (void *)i);
+  loop_run(L);
+  for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+  loop_post_drain(L); /* anything posted after the last wake-up */
+  CHECK_EQ_INT(total_run, THREADS * PER_THREAD);
+  CHECK_EQ_INT(order_errors, 0);
+  loop_timer_stop(L, &watchdog);
+  /* posted but never run: destroy frees it without running it */
+  static job late = {0, 0};
+  CHECK_EQ_INT(loop_post(L, run_job, &late), 0);
+  loop_destroy(L);
+  CHECK_EQ_INT(total_run, THREADS * PER_THREAD);
+}
+
+/* ---- loop_stop from another thread ends loop_run promptly ------------------------ */
+
+static void *stopper(void *arg) {
+  struct timespec d = {0, 20 * 1000000};
+  nanosleep(&d, NULL);
+  loop_stop(arg);
+  loop_wakeup(arg);
+  return NULL;
+}
+
+static void test_stop_from_thread(void) {
+  L = loop_create();
+  uint64_t t0 = mono_ms();
+  pthread_t th;
+  pthread_create(&th, NULL, stopper, L);
+  CHECK_EQ_INT(loop_run(L), 0); /* no timers armed: would sleep forever without the wake */
+  pthread_join(th, NULL);
+  CHECK(mono_ms() - t0 < 2000);
+  loop_destroy(L);
+}
+
+int main(void) {
+  RUN(test_order);
+  RUN(test_repeat_precision);
+  RUN(test_rearm_now);
+  RUN(test_post_threads);
+  RUN(test_stop_from_thread);
+  return test_report();
+}
