@@ -12,7 +12,9 @@
 # sio-broadcast), IDLE_CONNS (10000), IDLE_HOLD (2), SIO_IDLE_CONNS (10000),
 # SIO_POLLING_CONNS (50), SERVERS ("wsio uws-cpp uws-js node-ws socketio"), WORKLOADS
 # ("echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle"),
-# WSIO_SERVER / WSIO_BENCH (default build/...), NO_BUILD=1 to skip the cmake build,
+# WSIO_SERVER / WSIO_BENCH (default build/...), WSIO_BASE_SERVER (a baseline wsio-server
+# binary, e.g. a build of the previous release: measured as server "wsio-base" in the
+# same rounds, for before/after ratios; add wsio-base to SERVERS), NO_BUILD=1 to skip the cmake build,
 # UWS_SRC + USOCKETS_SRC to build the C++ uWebSockets peer. The WebSocket workloads run
 # against wsio, uws-cpp, uws-js and node-ws; the sio-* ones against wsio (--app bench)
 # and socketio (bench/peers/socketio.js); a server runs only the workloads it serves.
@@ -80,6 +82,8 @@ node_deps() {
 for s in $SERVERS; do
   case $s in
   wsio) if [ -x "$WSIO_SERVER" ]; then available+=(wsio); else skip wsio "no $WSIO_SERVER (build it first)"; fi ;;
+  wsio-base)
+    if [ -x "${WSIO_BASE_SERVER:-}" ]; then available+=(wsio-base); else skip wsio-base "set WSIO_BASE_SERVER to a baseline wsio-server"; fi ;;
   uws-cpp)
     bin=$here/peers/uws-cpp/build/uws-server
     if [ ! -x "$bin" ] && [ -n "${UWS_SRC:-}" ] && [ -n "${USOCKETS_SRC:-}" ]; then
@@ -113,8 +117,9 @@ trap 'exit 130' INT TERM
 start_server() {
   local cmd
   case $1 in
-  wsio)
+  wsio | wsio-base)
     cmd=("$WSIO_SERVER" --host 127.0.0.1 --port 0)
+    [ "$1" = wsio-base ] && cmd[0]=$WSIO_BASE_SERVER
     case $2 in sio-*) cmd+=(--app bench) ;; esac ;;
   uws-cpp) cmd=("$here/peers/uws-cpp/build/uws-server" 0) ;;
   uws-js) cmd=(node "$here/peers/uws-js.js" 0) ;;
@@ -145,7 +150,7 @@ raw=$here/results/raw-$(date +%Y%m%d-%H%M%S).jsonl
 # Whether server $1 serves workload $2.
 serves() {
   case $1:$2 in
-  wsio:* | socketio:sio-*) return 0 ;;
+  wsio:* | wsio-base:* | socketio:sio-*) return 0 ;;
   socketio:* | *:sio-*) return 1 ;;
   *) return 0 ;;
   esac

@@ -11,9 +11,10 @@ import subprocess
 import sys
 import time
 
-SERVERS = ["wsio", "uws-cpp", "uws-js", "node-ws", "socketio"]
+SERVERS = ["wsio", "wsio-base", "uws-cpp", "uws-js", "node-ws", "socketio"]
 NAMES = {
     "wsio": "wsio-server",
+    "wsio-base": "wsio-server (baseline build)",
     "uws-cpp": "uWebSockets (C++)",
     "uws-js": "uWebSockets.js",
     "node-ws": "Node ws",
