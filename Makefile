@@ -68,8 +68,14 @@ bench: build
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-install: build
-	cmake --install $(BUILD)
+# make install [PREFIX=/opt/wsio] [DESTDIR=/tmp/stage]: builds what is installed and
+# installs it. PREFIX is set at configure time, not only at install time, because
+# wsio-server has its data directory (PREFIX/share/wsio/static) compiled in; without
+# PREFIX the build's own CMAKE_INSTALL_PREFIX (default /usr/local) stays.
+install: $(BUILD)/CMakeCache.txt
+	$(if $(PREFIX),cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(abspath $(PREFIX)) >/dev/null)
+	cmake --build $(BUILD) -j$(JOBS) --target wsio_static wsio_shared wsio-server
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
