@@ -70,7 +70,54 @@ static void plain(net_op *ops, int n, int is_send) {
   }
 }
 
+/* ---- test hook: refused submits ------------------------------------------------ */
+
+static int inject_left, inject_res; /* armed by net_batch_inject_submit; inert at 0 */
+
+int net_batch_inject_submit(int count, int res) {
+  int left = inject_left;
+  inject_left = count;
+  inject_res = res;
+  return left;
+}
+
 #ifdef WSIO_HAVE_LIBURING
+/* Publishes every queued entry to the kernel without entering it: the state a refused
+ * io_uring_enter(2) leaves behind (liburing moves the tail before the call). */
+static void publish_sq(struct io_uring *ring) {
+  ring->sq.sqe_head = ring->sq.sqe_tail;
+  io_uring_smp_store_release(ring->sq.ktail, ring->sq.sqe_tail);
+}
+
+/* io_uring_submit_and_wait, or the failure a test armed in its place: an error with
+ * nothing consumed, or a short submit where the kernel takes only the first res. */
+static int submit(struct io_uring *ring, unsigned wait) {
+  if (inject_left <= 0) return io_uring_submit_and_wait(ring, wait);
+  unsigned tail = ring->sq.sqe_tail, pending = tail - ring->sq.sqe_head;
+  if (inject_res >= 0 && (unsigned)inject_res >= pending) return io_uring_submit_and_wait(ring, wait);
+  inject_left--;
+  int r = inject_res;
+  if (r > 0) {
+    ring->sq.sqe_tail = ring->sq.sqe_head + (unsigned)r; /* the kernel sees only these */
+    r = io_uring_submit_and_wait(ring, (unsigned)r);
+    ring->sq.sqe_tail = tail;
+  }
+  publish_sq(ring);
+  return r;
+}
+
+/* Forgets the entries the kernel did not consume. A refused or short submit leaves
+ * them in the submission queue, and the next submit would send them: stale fds and
+ * buffers that have been reused since, after their operations were done the plain
+ * way. The kernel reads the queue only inside io_uring_enter(2) (no SQPOLL here), and
+ * takes what lies between its head and our tail: setting the tail back to its head
+ * empties the queue, and liburing's own indices follow. */
+static void drop_unconsumed(struct io_uring *ring) {
+  unsigned head = io_uring_smp_load_acquire(ring->sq.khead);
+  ring->sq.sqe_head = ring->sq.sqe_tail = head;
+  io_uring_smp_store_release(ring->sq.ktail, head);
+}
+
 static void run(net_batch *b, net_op *ops, int n, int is_send) {
   struct io_uring *ring = &b->ring;
   if (b->disabled) {
@@ -82,6 +129,9 @@ static void run(net_batch *b, net_op *ops, int n, int is_send) {
       return;
     }
   }
+  /* The queue is empty between calls (drop_unconsumed), so the kernel's head moves
+   * exactly by the entries of this batch it consumed. */
+  unsigned head = io_uring_smp_load_acquire(ring->sq.khead);
   int queued = 0;
   for (int i = 0; i < n; i++) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
@@ -92,23 +142,27 @@ static void run(net_batch *b, net_op *ops, int n, int is_send) {
     ops[i].res = -EINPROGRESS;
     queued++;
   }
-  int submitted = io_uring_submit_and_wait(ring, (unsigned)queued);
-  while (submitted == -EINTR) submitted = io_uring_submit_and_wait(ring, (unsigned)queued);
-  if (submitted < 0) submitted = 0;
+  int r = submit(ring, (unsigned)queued);
+  while (r == -EINTR) r = submit(ring, (unsigned)queued);
+  /* What the kernel consumed is a prefix of the batch (it reads the queue in order),
+   * whatever the call returned: those complete through the ring, the rest are taken
+   * out of it and done the plain way below, so nothing is done twice or lost. */
+  unsigned taken = io_uring_smp_load_acquire(ring->sq.khead) - head;
+  if (taken != (unsigned)queued) drop_unconsumed(ring);
   /* Every operation is non-blocking, so all completions are posted by now; wait for
    * any straggler all the same rather than leave the kernel a buffer we reuse. */
-  for (int got = 0; got < submitted;) {
+  for (unsigned got = 0; got < taken;) {
     struct io_uring_cqe *cqe;
     if (io_uring_peek_cqe(ring, &cqe) != 0) {
       int e = io_uring_wait_cqe(ring, &cqe);
       if (e == -EINTR) continue;
       if (e < 0) {
-        /* The ring is broken: give it up. What it may still hold is failed rather
-         * than sent twice. */
+        /* The ring is broken: give it up. What the kernel took and did not answer
+         * is failed rather than done twice; what it never took is done below. */
         b->uring = 0;
-        for (int j = 0; j < n; j++)
+        for (unsigned j = 0; j < taken; j++)
           if (ops[j].res == -EINPROGRESS) ops[j].res = -EIO;
-        return;
+        break;
       }
     }
     uint64_t i = io_uring_cqe_get_data64(cqe);

@@ -38,4 +38,10 @@ int net_batch_uring(const net_batch *b);
 void net_batch_send(net_batch *b, net_op *ops, int n);
 void net_batch_recv(net_batch *b, net_op *ops, int n);
 
+/* Test hook, inert unless a test arms it: the next `count` ring submits (of any
+ * batcher in the process) fail as the kernel may fail them: with res < 0 (-EBUSY,
+ * -EAGAIN) it consumes nothing, with res >= 0 only the first res entries (a short
+ * submit). Returns how many of the previous arming were left unused. */
+int net_batch_inject_submit(int count, int res);
+
 #endif

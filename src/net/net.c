@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #define NET_RECV_BUF (512 * 1024)
-#define NET_SHARED_SPILL (64 * 1024) /* the shared buffer is sent early past this */
 #define NET_DIRECT_MIN (64 * 1024)        /* writes bigger than this go out at once */
 #define NET_READ_ROUND 32                 /* connections read per batched receive */
 #define NET_ACCEPTS_PER_EVENT 128
@@ -96,6 +95,56 @@ size_t net_ctx_count(net_ctx *ctx) { return ctx->count; }
 
 static inline size_t backlog_len(const net_conn *c) { return c->out_len - c->out_off; }
 static int backlog_reserve(net_conn *c, size_t extra);
+static void queue_conn(net_conn *c);
+
+/* Test hook (net_fail_allocs): inert while fail_count is 0. */
+static unsigned fail_skip, fail_count;
+
+unsigned net_fail_allocs(unsigned skip, unsigned count) {
+  unsigned left = fail_count;
+  fail_skip = skip;
+  fail_count = count;
+  return left;
+}
+
+/* realloc for the write path, failing where a test asked it to. */
+static void *write_realloc(void *p, size_t n) {
+  if (fail_count) {
+    if (!fail_skip) {
+      fail_count--;
+      return NULL;
+    }
+    fail_skip--;
+  }
+  return realloc(p, n);
+}
+
+/* Fails c from inside net (no memory for its bytes, epoll refusing it). Bytes
+ * accepted for it can no longer all go out in order, so none do: what it is owed is
+ * dropped and further writes are refused (NET_F_SHUT_DONE), never sent past a hole.
+ * Linger 0 turns the owner's close into a reset, so the peer cannot take the
+ * truncated stream for a complete one. on_end(c, err) follows from the post phase's
+ * flush (c is queued for it), where the owner may tear c down. Returns err. */
+static int conn_fail(net_conn *c, int err) {
+  if (c->flags & (NET_F_CLOSED | NET_F_FAILED)) return err;
+  c->flags = (uint8_t)((c->flags | NET_F_FAILED | NET_F_SHUT_DONE) & ~(NET_F_SHUT_PENDING | NET_F_WANT_DRAIN));
+  c->fail_errno = (uint8_t)(err < 0 && err > -256 ? -err : EIO);
+  c->bc_len = 0;
+  c->out_off = c->out_len = 0; /* the buffer itself goes with net_conn_release */
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};
+  setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  loop_io_update(c->ctx->loop, &c->io, 0); /* (EPOLLERR/EPOLLHUP still come: ignored) */
+  queue_conn(c);
+  return err;
+}
+
+/* Reports a failure of conn_fail once, from a point where callbacks may run. */
+static void report_failure(net_ctx *ctx, net_conn *c) {
+  if (!c->fail_errno || (c->flags & NET_F_CLOSED)) return;
+  int err = -(int)c->fail_errno;
+  c->fail_errno = 0;
+  ctx->h.on_end(c, err);
+}
 
 void net_trim(net_conn *c) {
   if (c->flags & NET_F_RECENT) {
@@ -121,7 +170,7 @@ static int backlog_reserve(net_conn *c, size_t extra) {
   size_t need = c->out_len + extra, cap = c->out_cap ? c->out_cap : 512;
   while (cap < need) cap *= 2;
   if (cap > UINT32_MAX) return -ENOMEM;
-  uint8_t *p = realloc(c->out, cap);
+  uint8_t *p = write_realloc(c->out, cap);
   if (!p) return -ENOMEM;
   c->out = p;
   c->out_cap = (uint32_t)cap;
@@ -129,15 +178,19 @@ static int backlog_reserve(net_conn *c, size_t extra) {
 }
 
 static void want_writable(net_conn *c, int on) {
+  if (c->flags & (NET_F_CLOSED | NET_F_FAILED)) return;
   uint32_t ev = on ? (EPOLLIN | EPOLLOUT) : EPOLLIN;
-  loop_io_update(c->ctx->loop, &c->io, ev);
+  int r = loop_io_update(c->ctx->loop, &c->io, ev);
+  /* Without EPOLLOUT the backlog would wait forever: fail rather than stall. (Not
+   * turning it off costs a spurious wake-up, nothing more.) */
+  if (r < 0 && on) conn_fail(c, r);
 }
 
 int net_buffer(net_conn *c, const void *p, size_t n) {
   if (c->flags & NET_F_CLOSED) return -EPIPE;
   if (!n) return backlog_len(c) ? NET_BUFFERED : NET_WRITTEN;
   int was_empty = backlog_len(c) == 0;
-  if (backlog_reserve(c, n) < 0) return -ENOMEM;
+  if (backlog_reserve(c, n) < 0) return conn_fail(c, -ENOMEM);
   memcpy(c->out + c->out_len, p, n);
   c->out_len += (uint32_t)n;
   if (was_empty && !(c->flags & NET_F_QUEUED)) want_writable(c, 1);
@@ -167,6 +220,7 @@ static int send_iov(net_conn *c, struct iovec *iov, int iovcnt, size_t total) {
       skip -= iov[i].iov_len;
       continue;
     }
+    /* (Out of memory, part of the write is gone: net_buffer has failed c.) */
     if (net_buffer(c, (uint8_t *)iov[i].iov_base + skip, iov[i].iov_len - skip) < 0) return -ENOMEM;
     skip = 0;
   }
@@ -193,9 +247,9 @@ static void queue_conn(net_conn *c) {
 
 static int queue_write(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
   int queued = (c->flags & NET_F_QUEUED) != 0;
-  if (materialize(c) < 0) return -ENOMEM;
+  if (materialize(c) < 0) return conn_fail(c, -ENOMEM);
   int was_empty = backlog_len(c) == 0;
-  if (backlog_reserve(c, an + bn) < 0) return -ENOMEM;
+  if (backlog_reserve(c, an + bn) < 0) return conn_fail(c, -ENOMEM);
   memcpy(c->out + c->out_len, a, an);
   if (bn) memcpy(c->out + c->out_len + an, b, bn);
   c->out_len += (uint32_t)(an + bn);
@@ -206,15 +260,15 @@ static int queue_write(net_conn *c, const void *a, size_t an, const void *b, siz
 
 static void flush(net_ctx *ctx, int callbacks);
 
-/* Makes room for n more bytes in the shared buffer. Past NET_SHARED_SPILL what is
+/* Makes room for n more bytes in the shared buffer. Past NET_SHARED_FLUSH_AT what is
  * queued is sent at once (without callbacks) and the buffer starts over (a new
  * epoch), so it stays small and a burst of writes never copies to backlogs. */
 static int shared_reserve(net_ctx *ctx, size_t n) {
-  if (ctx->bcast_len && ctx->bcast_len + n > NET_SHARED_SPILL && !ctx->flushing) flush(ctx, 0);
+  if (ctx->bcast_len && ctx->bcast_len + n > NET_SHARED_FLUSH_AT && !ctx->flushing) flush(ctx, 0);
   if (ctx->bcast_len + n > ctx->bcast_cap) {
     size_t cap = ctx->bcast_cap ? ctx->bcast_cap : 16384;
     while (cap < ctx->bcast_len + n) cap *= 2;
-    uint8_t *b = realloc(ctx->bcast, cap);
+    uint8_t *b = write_realloc(ctx->bcast, cap);
     if (!b) return -ENOMEM;
     ctx->bcast = b;
     ctx->bcast_cap = cap;
@@ -253,7 +307,9 @@ int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) 
     struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
     return send_iov(c, iov, bn ? 2 : 1, total);
   }
-  if (shared_reserve(ctx, total) < 0) return -ENOMEM;
+  if (shared_reserve(ctx, total) < 0) return conn_fail(c, -ENOMEM);
+  /* A spill sends what c was owed: c may have failed or broken meanwhile. */
+  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) return c->flags & NET_F_FAILED ? -ENOMEM : -EPIPE;
   /* The usual case: the bytes extend what c is owed of the shared buffer (or start
    * it), and go out with everything else in the post phase's batch. (A spill may
    * just have left c a backlog.) */
@@ -308,8 +364,9 @@ static void flush_backlog(net_conn *c) {
 enum { SENT_DONE, SENT_PARTIAL, SENT_FAILED, SENT_FAILED_SHARED };
 
 /* Takes the bytes of one batched send: what the kernel refused of a shared range is
- * copied to c's backlog at once, before any callback may reuse the shared buffer.
- * op->p was either the shared buffer (c owed nothing else) or c's backlog. */
+ * copied to c's backlog at once, before any callback may reuse the shared buffer
+ * (out of memory, net_buffer fails c instead). op->p was either the shared buffer (c
+ * owed nothing else) or c's backlog. */
 static uint8_t sent_bytes(net_op *op, net_conn *c, int shared) {
   int r = op->res;
   if (r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR) r = 0;
@@ -326,7 +383,8 @@ static uint8_t sent_bytes(net_op *op, net_conn *c, int shared) {
 
 /* Then what follows from it, callbacks included. */
 static void sent_after(net_ctx *ctx, net_op *op, net_conn *c, uint8_t how) {
-  if (c->flags & NET_F_CLOSED) return; /* a callback of this batch closed it */
+  /* A callback of this batch closed it, or it failed (queued for its report). */
+  if (c->flags & (NET_F_CLOSED | NET_F_FAILED)) return;
   switch (how) {
     case SENT_FAILED: ctx->h.on_end(c, op->res); break;
     case SENT_FAILED_SHARED: write_error(c, -op->res); break;
@@ -354,6 +412,10 @@ static void flush(net_ctx *ctx, int callbacks) {
         c->bc_len = 0;
         continue;
       }
+      if (c->flags & NET_F_FAILED) { /* nothing to send: its on_end is due */
+        ctx->nothing[idle++] = c;
+        continue;
+      }
       net_op *op = &ops[n];
       op->fd = c->io.fd;
       if (c->bc_len && !backlog_len(c)) { /* the common case: straight from the shared bytes */
@@ -362,7 +424,10 @@ static void flush(net_ctx *ctx, int callbacks) {
         c->bc_len = 0;
         ctx->opstate[n] = 1;
       } else {
-        if (materialize(c) < 0) c->bc_len = 0;
+        if (materialize(c) < 0) {
+          conn_fail(c, -ENOMEM); /* queued again, it comes back as failed */
+          continue;
+        }
         if (!backlog_len(c)) {
           ctx->nothing[idle++] = c;
           continue;
@@ -380,13 +445,22 @@ static void flush(net_ctx *ctx, int callbacks) {
       for (int i = 0; i < n; i++) sent_after(ctx, &ops[i], ctx->opconn[i], ctx->opstate[i]);
       for (int i = 0; i < idle; i++) {
         net_conn *c = ctx->nothing[i];
-        if (!(c->flags & NET_F_CLOSED) && !backlog_len(c)) backlog_done(c);
+        if (c->flags & NET_F_FAILED) report_failure(ctx, c);
+        else if (!(c->flags & NET_F_CLOSED) && !backlog_len(c)) backlog_done(c);
       }
       continue;
     }
     for (int i = 0; i < n + idle; i++) {
       net_conn *c = i < n ? ctx->opconn[i] : ctx->nothing[i - n];
       uint8_t how = i < n ? ctx->opstate[i] : SENT_DONE;
+      if (c->flags & NET_F_FAILED) {
+        if (!(c->flags & NET_F_QUEUED)) { /* on_end from the post phase */
+          c->flags |= NET_F_QUEUED;
+          c->flush_next = later;
+          later = c;
+        }
+        continue;
+      }
       if (how == SENT_FAILED || how == SENT_FAILED_SHARED) write_error(c, -ops[i].res);
       else if (how == SENT_PARTIAL) want_writable(c, 1);
       else if (!(c->flags & NET_F_WANT_DRAIN)) backlog_done(c); /* no callback then */
@@ -478,14 +552,15 @@ void net_read_queued(net_ctx *ctx) {
       net_conn *c = ctx->readq[done];
       if (!c) continue;
       c->flags &= (uint8_t)~NET_F_READQ;
-      if (c->flags & NET_F_CLOSED) continue;
+      if (c->flags & (NET_F_CLOSED | NET_F_FAILED)) continue;
       ctx->rops[n] = (net_op){.fd = c->io.fd, .len = (uint32_t)slice, .p = ctx->rbuf + (size_t)n * slice};
       ctx->rconn[n++] = c;
     }
     net_batch_recv(ctx->batch, ctx->rops, n);
     for (int i = 0; i < n; i++) {
       net_conn *c = ctx->rconn[i];
-      if (!(c->flags & NET_F_CLOSED)) received(ctx, c, ctx->rops[i].p, ctx->rops[i].res);
+      /* (An earlier delivery of this round may have closed or failed it.) */
+      if (!(c->flags & (NET_F_CLOSED | NET_F_FAILED))) received(ctx, c, ctx->rops[i].p, ctx->rops[i].res);
     }
   }
   ctx->nread = 0;
@@ -507,7 +582,7 @@ static int readq_push(net_ctx *ctx, net_conn *c) {
 static void conn_io(loop_io *io, uint32_t events) {
   net_conn *c = (net_conn *)io;
   net_ctx *ctx = c->ctx;
-  if (c->flags & NET_F_CLOSED) return;
+  if (c->flags & (NET_F_CLOSED | NET_F_FAILED)) return; /* a failed one waits for its on_end */
   if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !(c->flags & NET_F_READQ)) {
     /* With a ring, reads wait for the post phase to be done many per syscall. */
     if (!ctx->readq || readq_push(ctx, c) < 0) {
@@ -555,9 +630,9 @@ static void on_accept_ready(loop_io *io, uint32_t events) {
     if (ctx->head) ctx->head->prev = c;
     ctx->head = c;
     ctx->count++;
-    if (loop_io_start(ctx->loop, &c->io, EPOLLIN) < 0) {
-      net_close(c);
-    }
+    /* The owner has it now: a failure to watch it reaches the owner as on_end. */
+    int r = loop_io_start(ctx->loop, &c->io, EPOLLIN);
+    if (r < 0) conn_fail(c, r);
   }
 }
 

@@ -15,6 +15,10 @@
  * for what the kernel did not take (or for bytes that could not follow its range),
  * and waits for EPOLLOUT only then.
  *
+ * Failing: when memory for a connection's bytes cannot be had, the connection fails
+ * as a whole (its output is dropped, the peer gets a reset, on_end(c, -ENOMEM)
+ * follows from the post phase): a stream never goes on with a hole in it.
+ *
  * Reading: with a ring, readable connections are read in the post phase too
  * (net_read_queued), many per syscall; without one, at once from the event. */
 #ifndef WSIO_NET_H
@@ -38,7 +42,15 @@ enum {
   NET_F_QUEUED = 1 << 4,       /* backlog holds writes of this iteration, flushed in post */
   NET_F_RECENT = 1 << 5,       /* the backlog buffer was used since the last trim */
   NET_F_READQ = 1 << 6,        /* readable: waits in the context's read queue */
+  NET_F_FAILED = 1 << 7,       /* failed by net itself (fail_errno): output dropped, on_end due */
 };
+
+/* The shared output buffer of an iteration is sent early once it would grow past
+ * this (net_bcast_epoch changes), so it stays small and a burst of writes is never
+ * copied to backlogs. Layers that put frames there themselves (topics, Engine.IO
+ * broadcasts) keep what they append below it; a later step moves that decision
+ * behind one interface. */
+#define NET_SHARED_FLUSH_AT (64 * 1024)
 
 struct net_conn {
   loop_io io;
@@ -50,6 +62,7 @@ struct net_conn {
   uint32_t bc_off, bc_len; /* this iteration's shared broadcast bytes still owed to it */
   uint8_t flags;
   uint8_t family; /* AF_INET / AF_INET6, for the remote address */
+  uint8_t fail_errno; /* NET_F_FAILED: the errno on_end is still to report (0 once done) */
   uint8_t peer[16];
 };
 
@@ -91,7 +104,8 @@ void net_ctx_close_listeners(net_ctx *ctx);
  * iteration cost one syscall. A write over 64 KiB owed after nothing is sent at once.
  * Returns NET_WRITTEN (the kernel or this iteration's queue took them), NET_BUFFERED
  * (behind bytes the kernel refused earlier), or -errno when the connection is
- * closed/broken (on_end follows through the loop). */
+ * closed/broken (on_end follows through the loop). -ENOMEM means the connection has
+ * just failed (see "Failing" above): nothing more is written to it. */
 int net_write(net_conn *c, const void *p, size_t n);
 /* The same for two pieces (frame header + payload) without joining them first. */
 int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn);
@@ -107,7 +121,8 @@ void net_read_queued(net_ctx *ctx);
  * flush) and idle ones hold none. */
 void net_trim(net_conn *c);
 
-/* Forces bytes into the backlog (used for the remainder of a refused write). */
+/* Forces bytes into the backlog (used for the remainder of a refused write). Out of
+ * memory, the connection fails (-ENOMEM). */
 int net_buffer(net_conn *c, const void *p, size_t n);
 
 /* Bytes accepted for c and not yet written to the kernel. */
@@ -121,7 +136,8 @@ static inline size_t net_buffered(const net_conn *c) { return c->out_len - c->ou
 int net_bcast_append(net_ctx *ctx, const void *p, size_t n, uint32_t *off);
 int net_bcast_add(net_conn *c, uint32_t off, uint32_t n);
 /* Offsets from net_bcast_append are valid while this value is unchanged: any write
- * may change it (past 64 KiB the shared buffer is sent early and starts over). */
+ * may change it (past NET_SHARED_FLUSH_AT the shared buffer is sent early and starts
+ * over). */
 uint64_t net_bcast_epoch(const net_ctx *ctx);
 
 /* Half-closes the write side once everything queued has been written. */
@@ -134,5 +150,10 @@ void net_conn_release(net_conn *c);
 
 /* Formats the peer address into buf; returns buf. */
 const char *net_peer_string(const net_conn *c, char *buf, size_t cap);
+
+/* Test hook, inert unless a test arms it: of the allocations on the write path
+ * (backlogs, the shared buffer) of every context in the process, the `count` after
+ * the next `skip` fail. Returns how many failures of the previous arming were left. */
+unsigned net_fail_allocs(unsigned skip, unsigned count);
 
 #endif

@@ -1,7 +1,11 @@
 /* tests/unit/test_net.c — the net layer over real loopback sockets, with io_uring
  * batching and without: every byte written to a connection arrives,
  * in order, whoever wrote it and however the writes were batched, copied or refused
- * by a full socket; backpressure drains; shutdown and peer close are reported. */
+ * by a full socket; backpressure drains; shutdown and peer close are reported.
+ * With faults injected: ring submits the kernel refuses or cuts short change nothing
+ * a peer sees (every byte read once, written once); an allocation that fails on the
+ * write path fails that one connection (reset, on_end with -ENOMEM) with its stream
+ * intact up to the end, and every other stream stays byte-exact. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,7 +24,9 @@ typedef struct tconn {
   int idx;
   uint32_t tx;    /* next counter value written to this connection */
   int ended;      /* on_end: 1 + err */
+  int err;        /* on_end's err */
   int drains;
+  size_t rx;      /* bytes received from the peer */
 } tconn;
 
 static struct {
@@ -31,6 +37,10 @@ static struct {
   int naccepted;
   uint32_t rng;
   int buffered; /* writes answered NET_BUFFERED */
+  int refused;  /* writes refused (only to a failed connection) */
+  int bcast_refused; /* net_bcast_append out of memory (the writer falls back) */
+  int flush_fault;   /* fail an allocation inside net_flush_queued, until one does */
+  int armed;         /* submit faults armed last */
 } S;
 
 static uint32_t rnd(void) {
@@ -38,7 +48,8 @@ static uint32_t rnd(void) {
   return S.rng >> 8;
 }
 
-/* Writes k consecutive counters of c's stream, in one or two pieces. */
+/* Writes k consecutive counters of c's stream, in one or two pieces, or through the
+ * shared buffer (a broadcast with one recipient: appended, then owed). */
 static void put(tconn *c, uint32_t k) {
   static uint8_t buf[4 * 40000];
   for (uint32_t i = 0; i < k; i++) {
@@ -47,8 +58,22 @@ static void put(tconn *c, uint32_t k) {
   }
   c->tx += k;
   size_t split = (rnd() % (k + 1)) * 4;
-  int r = net_write2(&c->net, buf, split, buf + split, 4 * k - split);
-  CHECK(r >= 0);
+  int r;
+  uint32_t off;
+  if (k > 600 || rnd() % 3) {
+    r = net_write2(&c->net, buf, split, buf + split, 4 * k - split);
+  } else if (net_bcast_append(S.ctx, buf, 4 * k, &off) == 0) {
+    r = net_bcast_add(&c->net, off, 4 * k);
+  } else {
+    S.bcast_refused++; /* no connection failed: the caller writes its own copy */
+    r = net_write(&c->net, buf, 4 * k);
+  }
+  if (r < 0) {
+    /* Only a connection that failed refuses bytes, and then for good. */
+    CHECK(c->net.flags & (NET_F_FAILED | NET_F_CLOSED));
+    S.refused++;
+    return;
+  }
   if (r == NET_BUFFERED) {
     S.buffered++;
     c->net.flags |= NET_F_WANT_DRAIN;
@@ -59,7 +84,9 @@ static void put(tconn *c, uint32_t k) {
  * connection, and to the sender again, of sizes from a counter to 160 KB. */
 static void on_data(net_conn *nc, uint8_t *p, size_t n) {
   tconn *c = (tconn *)nc;
+  c->rx += n;
   for (size_t i = 0; i < n; i++) {
+    CHECK(p[i] == 'a' || p[i] == 'b' || p[i] == 'B');
     uint32_t big = p[i] == 'B' ? 40000 : 600;
     put(c, 1 + rnd() % big);
     tconn *o = S.conns[rnd() % S.naccepted];
@@ -70,7 +97,9 @@ static void on_data(net_conn *nc, uint8_t *p, size_t n) {
 
 static void on_end(net_conn *nc, int err) {
   tconn *c = (tconn *)nc;
+  CHECK(!c->ended); /* once */
   c->ended = 1 + (err < 0 ? 1 : 0);
+  c->err = err;
   net_close(nc);
 }
 
@@ -89,7 +118,9 @@ static net_conn *on_accept(net_ctx *ctx, void *user) {
 static void post(void *arg) {
   (void)arg;
   net_read_queued(S.ctx);
+  if (S.flush_fault) net_fail_allocs(0, 1);
   net_flush_queued(S.ctx);
+  if (S.flush_fault && net_fail_allocs(0, 0) == 0) S.flush_fault = 0; /* it failed one */
 }
 
 static void tick(loop_timer *t) {
@@ -97,11 +128,13 @@ static void tick(loop_timer *t) {
   loop_stop(S.l);
 }
 
-/* One short turn of the loop (at most ~1 ms of waiting). */
+/* One short turn of the loop (at most ~1 ms of waiting), then the sweep's trim, so
+ * backlog buffers come and go (and allocations happen in the flush as well). */
 static void step(void) {
   loop_timer_start(S.l, &S.tick, 1, 0);
   loop_run(S.l);
   loop_timer_stop(S.l, &S.tick);
+  for (int i = 0; i < S.naccepted; i++) net_trim(&S.conns[i]->net);
 }
 
 typedef struct client {
@@ -109,7 +142,8 @@ typedef struct client {
   uint32_t next; /* next counter expected */
   uint8_t part[4];
   int npart;
-  int bad, eof;
+  int bad, eof, reset;
+  size_t sent; /* bytes sent to the server */
 } client;
 
 /* Reads what is there without blocking, checking the counter stream. */
@@ -118,6 +152,7 @@ static void drain_client(client *cl) {
   for (;;) {
     ssize_t r = recv(cl->fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (r == 0) cl->eof = 1;
+    if (r < 0 && errno == ECONNRESET) cl->reset = 1;
     if (r <= 0) return;
     for (ssize_t i = 0; i < r; i++) {
       cl->part[cl->npart++] = buf[i];
@@ -131,8 +166,37 @@ static void drain_client(client *cl) {
   }
 }
 
-static void run_mode(int uring) {
+static void ask(client *cl, const char *what) {
+  size_t n = strlen(what);
+  ssize_t r = send(cl->fd, what, n, MSG_NOSIGNAL);
+  /* A connection failed on purpose may have been reset under the client. */
+  if (r == (ssize_t)n) cl->sent += n;
+  else CHECK(cl->reset || errno == ECONNRESET || errno == EPIPE);
+}
+
+/* Faults injected while the streams run. */
+typedef struct faults {
+  int submits;         /* refuse or cut short ring submits all along */
+  int alloc_round;     /* > 0: fail a write-path allocation from this round on, */
+  unsigned alloc_skip; /* after this many successful ones */
+} faults;
+
+static const int submit_modes[] = {-EBUSY, -EAGAIN, 0, 1, 2};
+
+/* Arms the submit faults of one round (none: -1); returns how many the previous
+ * arming used. */
+static int arm_submits(int round) {
+  int count = round < 0 ? 0 : 1 + round % 2;
+  int used = S.armed - net_batch_inject_submit(count, round < 0 ? 0 : submit_modes[round % 5]);
+  S.armed = count;
+  return used;
+}
+
+/* A context with n connected clients, small socket buffers (so that backpressure
+ * comes quickly), connected one at a time: client i is connection i. */
+static int start(int uring, client *cl, int n) {
   memset(&S, 0, sizeof(S));
+  memset(cl, 0, (size_t)n * sizeof(*cl));
   S.rng = 42;
   S.l = loop_create();
   S.tick.cb = tick;
@@ -142,40 +206,63 @@ static void run_mode(int uring) {
   loop_set_post(S.l, post, NULL);
   net_listener *ls = net_listen(S.ctx, "127.0.0.1", 0, 64, NULL);
   CHECK(ls != NULL);
-  if (!ls) return;
-
-  client cl[NCLIENTS];
-  memset(cl, 0, sizeof(cl));
+  if (!ls) return 0;
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)net_listener_port(ls))};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  for (int i = 0; i < NCLIENTS; i++) {
+  int small = 32768;
+  for (int i = 0; i < n; i++) {
     cl[i].fd = socket(AF_INET, SOCK_STREAM, 0);
-    int small = 32768; /* so that the backpressure part fills the socket quickly */
     setsockopt(cl[i].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
     CHECK(connect(cl[i].fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    for (int k = 0; k < 200 && S.naccepted == i; k++) step();
   }
-  for (int i = 0; i < 200 && S.naccepted < NCLIENTS; i++) step();
-  CHECK_EQ_INT(S.naccepted, NCLIENTS);
-  for (int i = 0; i < S.naccepted; i++) {
-    int small = 32768;
-    setsockopt(S.conns[i]->net.io.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-  }
-  /* Accept order is not connect order: pair them by the counter stream itself. */
+  CHECK_EQ_INT(S.naccepted, n);
+  if (S.naccepted != n) return 0;
+  for (int i = 0; i < n; i++) setsockopt(S.conns[i]->net.io.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+  return 1;
+}
 
-  /* Many rounds where every client asks at once (the batched path), reading as we go. */
-  for (int round = 0; round < 60; round++) {
-    for (int i = 0; i < NCLIENTS; i++) {
-      const char *ask = (round % 10 == 3 && i == 0) ? "aBa" : "ab";
-      CHECK(send(cl[i].fd, ask, strlen(ask), 0) == (ssize_t)strlen(ask));
-    }
-    for (int k = 0; k < 3; k++) step();
-    for (int i = 0; i < NCLIENTS; i++) drain_client(&cl[i]);
+/* Closes the clients; every connection has its on_end (a peer's close: err 0) and is
+ * released, then the context goes. */
+static void finish(client *cl, int n) {
+  for (int i = 0; i < n; i++) close(cl[i].fd);
+  for (int k = 0; k < 200; k++) {
+    step();
+    int all = 1;
+    for (int i = 0; i < n; i++) all &= S.conns[i]->ended != 0;
+    if (all) break;
   }
-  /* Backpressure: clients 0-3 stop reading while big bursts pile up. */
-  for (int round = 0; round < 40; round++) {
-    for (int i = 0; i < NCLIENTS; i++) CHECK(send(cl[i].fd, "B", 1, 0) == 1);
-    for (int k = 0; k < 2; k++) step();
-    for (int i = 4; i < NCLIENTS; i++) drain_client(&cl[i]);
+  for (int i = 0; i < n; i++) {
+    if (S.conns[i]->err != -ENOMEM) CHECK_EQ_INT(S.conns[i]->ended, 1);
+    net_conn_release(&S.conns[i]->net);
+    free(S.conns[i]);
+  }
+  CHECK_EQ_INT(net_ctx_count(S.ctx), 0);
+  net_ctx_destroy(S.ctx);
+  loop_destroy(S.l);
+}
+
+static void run_mode(int uring, faults f) {
+  client cl[NCLIENTS];
+  if (!start(uring, cl, NCLIENTS)) return;
+
+  int submit_faults = 0;
+  /* Many rounds where every client asks at once (the batched path), reading as we go;
+   * then backpressure: clients 0-3 stop reading while big bursts pile up. */
+  for (int round = 0; round < 100; round++) {
+    if (f.submits) submit_faults += arm_submits(round);
+    if (f.alloc_round && round == f.alloc_round) net_fail_allocs(f.alloc_skip, 1);
+    int pressure = round >= 60;
+    for (int i = 0; i < NCLIENTS; i++) {
+      const char *what = pressure ? "B" : (round % 10 == 3 && i == 0) ? "aBa" : "ab";
+      ask(&cl[i], what);
+    }
+    for (int k = 0; k < 3 - pressure; k++) step();
+    for (int i = pressure ? 4 : 0; i < NCLIENTS; i++) drain_client(&cl[i]);
+  }
+  if (f.submits) {
+    submit_faults += arm_submits(-1);
+    if (net_ctx_uring(S.ctx)) CHECK(submit_faults > 20);
   }
   CHECK(S.buffered > 0);
   size_t owed = 0;
@@ -192,12 +279,10 @@ static void run_mode(int uring) {
     if (done) break;
   }
   int drains = 0;
-  uint32_t sent_total = 0, got_total = 0;
   for (int i = 0; i < NCLIENTS; i++) {
     CHECK_EQ_INT(net_buffered(&S.conns[i]->net), 0);
     drains += S.conns[i]->drains;
     net_shutdown_write(&S.conns[i]->net); /* the peer sees EOF after everything */
-    sent_total += S.conns[i]->tx;
   }
   CHECK(drains > 0);
   for (int k = 0; k < 2000; k++) {
@@ -205,39 +290,129 @@ static void run_mode(int uring) {
     int all = 1;
     for (int i = 0; i < NCLIENTS; i++) {
       drain_client(&cl[i]);
-      all &= cl[i].eof;
+      all &= cl[i].eof | cl[i].reset;
     }
     if (all) break;
   }
+  uint32_t sent_total = 0;
+  int failed = 0;
   for (int i = 0; i < NCLIENTS; i++) {
-    CHECK(cl[i].eof);
+    tconn *c = S.conns[i];
+    /* Whatever arrived is the stream itself, never a byte out of place. */
     CHECK_EQ_INT(cl[i].bad, 0);
+    if (c->ended) {
+      /* Failed by net: reported once with the reason; the peer saw a reset. */
+      failed++;
+      CHECK_EQ_INT(c->ended, 2);
+      CHECK_EQ_INT(c->err, -ENOMEM);
+      CHECK(cl[i].reset || cl[i].eof);
+      CHECK(cl[i].next <= c->tx);
+      continue;
+    }
+    /* Every byte the client sent was read once, every counter arrived once. */
+    CHECK_EQ_INT(c->rx, cl[i].sent);
+    CHECK(cl[i].eof && !cl[i].reset);
     CHECK_EQ_INT(cl[i].npart, 0);
-    got_total += cl[i].next;
+    CHECK_EQ_INT(cl[i].next, c->tx);
+    sent_total += c->tx;
   }
-  CHECK_EQ_INT(got_total, sent_total);
+  /* The one failed allocation failed one connection, or one broadcast append. */
+  CHECK_EQ_INT(failed + S.bcast_refused, f.alloc_round ? 1 : 0);
+  if (f.alloc_round) CHECK_EQ_INT(net_fail_allocs(0, 0), 0); /* it happened */
   CHECK(sent_total > 1000000);
-
-  /* A peer's close reaches on_end with err 0. */
-  for (int i = 0; i < NCLIENTS; i++) close(cl[i].fd);
-  for (int k = 0; k < 200; k++) {
-    step();
-    int all = 1;
-    for (int i = 0; i < NCLIENTS; i++) all &= S.conns[i]->ended != 0;
-    if (all) break;
-  }
-  for (int i = 0; i < NCLIENTS; i++) {
-    CHECK_EQ_INT(S.conns[i]->ended, 1);
-    net_conn_release(&S.conns[i]->net);
-    free(S.conns[i]);
-  }
-  CHECK_EQ_INT(net_ctx_count(S.ctx), 0);
-  net_ctx_destroy(S.ctx);
-  loop_destroy(S.l);
+  finish(cl, NCLIENTS);
 }
 
-static void test_net_batched(void) { run_mode(1); }
-static void test_net_plain(void) { run_mode(0); }
+static void test_net_batched(void) { run_mode(1, (faults){0}); }
+static void test_net_plain(void) { run_mode(0, (faults){0}); }
+
+/* Regression: a refused or short submit left its entries in the ring, sent again
+ * (stale fds and buffers) by the next one, after the same writes had been done the
+ * plain way: duplicated and misdirected bytes, reads lost. */
+static void test_net_submit_failures(void) { run_mode(1, (faults){.submits = 1}); }
+
+/* Regression: out of memory on the write path dropped bytes mid-stream (an owed
+ * range forgotten, a refused remainder not kept) and went on. Now the one
+ * connection fails. The shared buffer's first growth, then backlogs under pressure
+ * (a refused remainder, a range copied behind a backlog, a direct write's rest). */
+static void test_net_alloc_failures(void) {
+  static const faults cases[] = {
+      {.alloc_round = 1, .alloc_skip = 0},  {.alloc_round = 61, .alloc_skip = 0},
+      {.alloc_round = 61, .alloc_skip = 3}, {.alloc_round = 62, .alloc_skip = 9},
+      {.alloc_round = 70, .alloc_skip = 30},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    run_mode(1, cases[i]);
+    run_mode(0, cases[i]);
+  }
+}
+
+/* Reads what client cl is sent until the stream ends (reset or EOF). */
+static void read_to_end(client *cl) {
+  for (int k = 0; k < 2000 && !cl->eof && !cl->reset; k++) {
+    step();
+    drain_client(cl);
+  }
+}
+
+/* Regression: out of memory inside the post phase's flush, where the old code went
+ * on with a hole: the kernel's refused remainder of a shared range was not kept
+ * (net_buffer's result ignored), a range owed behind a backlog was forgotten
+ * (bc_len = 0). Connection 0's client does not read, so its sends are cut short;
+ * connection 1 streams beside it. */
+static void flush_alloc_mode(int uring, int behind) {
+  client cl[2];
+  if (!start(uring, cl, 2)) return;
+  tconn *a = S.conns[0], *b = S.conns[1];
+  static uint8_t buf[60000];
+  for (int k = 0; k < 2000 && !a->ended; k++) {
+    put(b, 2000); /* first: a write after a's range could send it early */
+    int backlog = a->net.out_len > a->net.out_off;
+    if (behind && backlog) {
+      /* a has a backlog: owe it a big shared range, copied behind it in the flush. */
+      for (uint32_t i = 0; i < sizeof(buf) / 4; i++) {
+        uint32_t v = htonl(a->tx + i);
+        memcpy(buf + 4 * i, &v, 4);
+      }
+      uint32_t off;
+      CHECK(net_bcast_append(S.ctx, buf, sizeof(buf), &off) == 0);
+      CHECK_EQ_INT(net_bcast_add(&a->net, off, sizeof(buf)), NET_BUFFERED);
+      a->tx += sizeof(buf) / 4;
+    } else {
+      put(a, 2000);
+    }
+    /* Allocations fail only inside the flush; behind waits for a's backlog first. */
+    S.flush_fault = !behind || backlog;
+    step();
+    drain_client(&cl[1]);
+  }
+  S.flush_fault = 0;
+  net_fail_allocs(0, 0);
+  /* a failed (once, with the reason), b did not. */
+  CHECK_EQ_INT(a->ended, 2);
+  CHECK_EQ_INT(a->err, -ENOMEM);
+  CHECK_EQ_INT(b->ended, 0);
+  /* a's client reads a whole prefix of its stream, then the reset. */
+  read_to_end(&cl[0]);
+  CHECK(cl[0].reset || cl[0].eof);
+  CHECK_EQ_INT(cl[0].bad, 0);
+  CHECK(cl[0].next > 0 && cl[0].next < a->tx);
+  /* b's stream is whole. */
+  net_shutdown_write(&b->net);
+  read_to_end(&cl[1]);
+  CHECK(cl[1].eof && !cl[1].reset);
+  CHECK_EQ_INT(cl[1].bad, 0);
+  CHECK_EQ_INT(cl[1].npart, 0);
+  CHECK_EQ_INT(cl[1].next, b->tx);
+  finish(cl, 2);
+}
+
+static void test_net_flush_alloc_failures(void) {
+  for (int uring = 0; uring < 2; uring++) {
+    flush_alloc_mode(uring, 0);
+    flush_alloc_mode(uring, 1);
+  }
+}
 
 /* The batcher itself: a batch of sends and receives over socket pairs, and the
  * answers of a full socket (-EAGAIN) and of a bad descriptor. */
@@ -294,12 +469,70 @@ static void batch_mode(int uring) {
 }
 
 static void test_batch_uring(void) { batch_mode(1); }
+
+/* Regression: a submit the kernel refused (-EBUSY, -EAGAIN) or cut short left its
+ * entries in the ring while the operations were done the plain way; the next
+ * submit sent (or received) them a second time, with stale buffers. Each operation
+ * of a refused batch is done once, and the next batch is only itself. */
+static void test_batch_submit_refused(void) {
+  static const int modes[] = {-EBUSY, -EAGAIN, 0, 1, 3};
+  for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+    net_batch *b = net_batch_create(1);
+    CHECK(b != NULL);
+    if (!b) return;
+    int sp[4][2];
+    net_op ops[4];
+    char in[4][16];
+    for (int i = 0; i < 4; i++) CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp[i]) == 0);
+    /* Sends. */
+    for (int i = 0; i < 4; i++) ops[i] = (net_op){.fd = sp[i][0], .len = 5, .p = "hello"};
+    net_batch_inject_submit(1, modes[m]);
+    net_batch_send(b, ops, 4);
+    for (int i = 0; i < 4; i++) CHECK_EQ_INT(ops[i].res, 5);
+    if (net_batch_uring(b)) CHECK_EQ_INT(net_batch_inject_submit(0, 0), 0); /* it was refused */
+    for (int i = 0; i < 4; i++) ops[i] = (net_op){.fd = sp[i][0], .len = 5, .p = "world"};
+    net_batch_send(b, ops, 4);
+    for (int i = 0; i < 4; i++) {
+      CHECK_EQ_INT(ops[i].res, 5);
+      CHECK_EQ_INT(recv(sp[i][1], in[i], sizeof(in[i]), MSG_DONTWAIT), 10);
+      CHECK_MEM(in[i], "helloworld", 10);
+    }
+    /* Receives: none reads twice, none is lost to a stale entry. */
+    for (int i = 0; i < 4; i++) CHECK_EQ_INT(send(sp[i][0], "abc", 3, 0), 3);
+    for (int i = 0; i < 4; i++) ops[i] = (net_op){.fd = sp[i][1], .len = 16, .p = in[i]};
+    net_batch_inject_submit(1, modes[m]);
+    net_batch_recv(b, ops, 4);
+    for (int i = 0; i < 4; i++) {
+      CHECK_EQ_INT(ops[i].res, 3);
+      CHECK_MEM(in[i], "abc", 3);
+    }
+    for (int i = 0; i < 4; i++) CHECK_EQ_INT(send(sp[i][0], "def", 3, 0), 3);
+    memset(in, 0, sizeof(in));
+    net_batch_recv(b, ops, 4);
+    for (int i = 0; i < 4; i++) {
+      CHECK_EQ_INT(ops[i].res, 3);
+      CHECK_MEM(in[i], "def", 3);
+    }
+    net_batch_recv(b, ops, 4); /* and nothing more */
+    for (int i = 0; i < 4; i++) CHECK_EQ_INT(ops[i].res, -EAGAIN);
+    for (int i = 0; i < 4; i++) {
+      close(sp[i][0]);
+      close(sp[i][1]);
+    }
+    net_batch_inject_submit(0, 0);
+    net_batch_destroy(b);
+  }
+}
 static void test_batch_plain(void) { batch_mode(0); }
 
 int main(void) {
   RUN(test_batch_uring);
   RUN(test_batch_plain);
+  RUN(test_batch_submit_refused);
   RUN(test_net_batched);
   RUN(test_net_plain);
+  RUN(test_net_submit_failures);
+  RUN(test_net_alloc_failures);
+  RUN(test_net_flush_alloc_failures);
   return test_report();
 }
