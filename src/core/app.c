@@ -317,7 +317,6 @@ int wsio_app_listen(wsio_app *app, const char *host, int port) {
     int r = e == ENOMEM ? WSIO_ENOMEM
             : (e == EADDRINUSE || e == EADDRNOTAVAIL || e == EACCES || e == EAFNOSUPPORT) ? WSIO_EADDR
                                                                                        : WSIO_ESYS;
-    app_log(app, WSIO_LOG_ERROR, "cannot listen on %s:%d: %s", host ? host : "127.0.0.1", port, strerror(e));
     errno = e;
     return r;
   }
