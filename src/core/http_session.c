@@ -109,7 +109,7 @@ const char *wsio_request_header(const wsio_request *req, const char *name, size_
 }
 
 const uint8_t *wsio_request_body(const wsio_request *req, size_t *len) {
-  return req ? (const uint8_t *)span_out(req->body, req->body_len, len) : NULL;
+  return (const uint8_t *)(req ? span_out(req->body, req->body_len, len) : span_out(NULL, 0, len));
 }
 
 int wsio_request_remote_address(const wsio_request *req, char *buf, size_t cap) {

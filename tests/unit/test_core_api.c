@@ -76,6 +76,8 @@ static struct {
   int burst_n, burst_done;
   int badop[8], badop_done;
   int closecodes[16], closecodes_done;
+  int nullargs[8], nullargs_done;
+  int x_null_ok, x_null_done;
   char open_addr[64];
   int open_addr_len, open_addr_small;
   wsio_stats st;
@@ -345,6 +347,22 @@ static void on_message(wsio_conn *c, const uint8_t *d, size_t n, wsio_opcode op)
     memcpy(R.closecodes, r, sizeof(int) * 15);
     R.closecodes_done = 1;
     pthread_mutex_unlock(&mu);
+  } else if (is_cmd(d, n, "nullargs")) {
+    char buf[WSIO_ADDRSTRLEN];
+    int r[8];
+    r[0] = wsio_conn_send(c, NULL, 5, WSIO_OP_TEXT);
+    r[1] = wsio_conn_ping(c, NULL, 3);
+    r[2] = wsio_conn_subscribe(c, NULL);
+    r[3] = wsio_conn_unsubscribe(c, NULL);
+    r[4] = wsio_conn_is_subscribed(c, NULL) == 0 ? WSIO_EINVAL : 99;
+    r[5] = wsio_conn_remote_address(c, NULL, 10);
+    r[6] = wsio_conn_remote_address(c, buf, 0);
+    r[7] = wsio_conn_send(c, NULL, 0, WSIO_OP_TEXT); /* an empty message is fine */
+    wsio_conn_send(c, "after-nullargs", 14, WSIO_OP_TEXT);
+    pthread_mutex_lock(&mu);
+    memcpy(R.nullargs, r, sizeof(r));
+    R.nullargs_done = 1;
+    pthread_mutex_unlock(&mu);
   } else if (is_cmd(d, n, "pubnone")) {
     int r = wsio_app_publish(app, "nobody-here", "x", 1, WSIO_OP_TEXT);
     pthread_mutex_lock(&mu);
@@ -366,8 +384,22 @@ static void h_stats(const wsio_request *req, wsio_response *res, void *route_use
 }
 
 static void h_x(const wsio_request *req, wsio_response *res, void *route_user) {
-  (void)req;
   (void)route_user;
+  /* One NULL among valid arguments: refused without side effects (the NULL rule). */
+  char out[8];
+  size_t len = 5;
+  int ok = wsio_request_header(req, NULL, &len) == NULL && len == 0 &&
+           wsio_request_query_param(req, NULL, out, sizeof(out)) == WSIO_EINVAL &&
+           wsio_request_query_param(req, "k", NULL, sizeof(out)) == WSIO_EINVAL &&
+           wsio_request_query_param(req, "k", out, 0) == WSIO_EINVAL &&
+           wsio_request_remote_address(req, NULL, 8) == WSIO_EINVAL &&
+           wsio_request_remote_address(req, out, 4) == WSIO_ETOOBIG &&
+           wsio_response_header(res, NULL, "v") == WSIO_EINVAL && wsio_response_header(res, "n", NULL) == WSIO_EINVAL &&
+           wsio_response_send(res, 200, NULL, NULL, 5) == WSIO_EINVAL;
+  pthread_mutex_lock(&mu);
+  R.x_null_ok = ok;
+  R.x_null_done++;
+  pthread_mutex_unlock(&mu);
   wsio_response_header(res, "X-Test", "yes");
   wsio_response_send(res, 200, "text/plain", "hello x", 7);
 }
@@ -1130,6 +1162,19 @@ static void test_send_rules(void) {
   WAIT_FOR(ok, R.badop_done, 2000);
   CHECK(ok);
   for (int i = 0; i < 8; i++) CHECK_EQ_INT(LOCKED_INT(R.badop[i]), WSIO_EINVAL);
+
+  /* One NULL among valid arguments, on a live connection and a live request. */
+  CHECK_EQ_INT(cl_send_text(&cl, "nullargs"), 0);
+  CHECK(cl_expect_text(&cl, ""));
+  CHECK(cl_expect_text(&cl, "after-nullargs"));
+  WAIT_FOR(ok, R.nullargs_done, 2000);
+  CHECK(ok);
+  for (int i = 0; i < 7; i++) CHECK_EQ_INT(LOCKED_INT(R.nullargs[i]), WSIO_EINVAL);
+  CHECK_EQ_INT(LOCKED_INT(R.nullargs[7]), WSIO_SEND_WRITTEN);
+  char head[1024], body[64];
+  CHECK_EQ_INT(http_once(s.port, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n", head, sizeof(head), body, sizeof(body), 0), 200);
+  CHECK_STR(body, "hello x");
+  CHECK_EQ_INT(LOCKED_INT(R.x_null_ok), 1);
 
   /* Over the cap: the fifth quarter-cap message in one callback is dropped (negative),
    * and drain follows once the four accepted ones are written (it never came). */
