@@ -387,7 +387,10 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     http_send_error(c, 500, "subprotocol name too long", NULL);
     return 0;
   }
-  net_write(&c->net, resp, (size_t)n);
+  if (net_write(&c->net, resp, (size_t)n) < 0) { /* the 101 is lost: frames must not follow */
+    conn_kill(c);
+    return 0;
+  }
   c->route = r;
   c->state = CONN_WS;
   app->upgrade_req = &req;
