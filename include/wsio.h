@@ -45,7 +45,7 @@ enum {
   WSIO_ESYS = -4,     /* a system call failed; errno has the detail */
   WSIO_ECLOSED = -5,  /* the connection is closing or closed */
   WSIO_EEXIST = -6,   /* a route with this path already exists */
-  WSIO_ETOOBIG = -7,  /* payload larger than the protocol allows */
+  WSIO_ETOOBIG = -7,  /* larger than allowed (protocol, max_backpressure, a buffer) */
   WSIO_ETIMEDOUT = -8, /* no answer in time (acknowledgements) */
   WSIO_EDROPPED = -9, /* not sent: the connection's send buffer is over max_backpressure */
 };
@@ -154,9 +154,9 @@ void wsio_app_stop(wsio_app *app);
  * (it locks a mutex and allocates). Posts run in the order they were made, each
  * exactly once:
  *  - while wsio_app_run runs (a graceful stop included), in the next loop iteration;
- *  - posted before wsio_app_run, or after it returned: at the next wsio_app_run, or
- *    else at the start of wsio_app_destroy, on the thread calling it, with the app
- *    still whole (so fn can always free arg). A connection fn was told about may be
+ *  - posted before wsio_app_run: as soon as it starts;
+ *  - posted after it returned (or never run): at the start of wsio_app_destroy, on
+ *    the thread calling it, with the app still whole (so fn can always free arg). A connection fn was told about may be
  *    gone by then: pass ids, not wsio_conn pointers, across threads.
  * Posting concurrently with or after wsio_app_destroy is undefined: join the threads
  * that post before destroying the app. Returns 0, WSIO_EINVAL (app or fn NULL) or
