@@ -2,7 +2,9 @@
  * ws://127.0.0.1:9001/ that also counts messages per connection in its user data.
  * Build: part of `make build` (build/examples/example_echo), or out of tree with
  *   cc echo.c $(pkg-config --cflags --libs wsio) */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <wsio.h>
 
 typedef struct {
@@ -22,11 +24,17 @@ static void on_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) 
 
 int main(void) {
   wsio_app *app = wsio_app_create(NULL);
+  if (!app) return 1;
   wsio_ws_handlers h = {.user_data_size = sizeof(session), .message = on_message, .close = on_close};
-  wsio_app_ws(app, "/", &h, NULL);
-  if (wsio_app_listen(app, "127.0.0.1", 9001) < 0) return 1;
+  int r = wsio_app_ws(app, "/", &h, NULL);
+  if (r == 0) r = wsio_app_listen(app, "127.0.0.1", 9001);
+  if (r < 0) { /* WSIO_EADDR / WSIO_ESYS keep errno: "Address already in use" */
+    fprintf(stderr, "echo: %s\n", r == WSIO_EADDR || r == WSIO_ESYS ? strerror(errno) : wsio_strerror(r));
+    wsio_app_destroy(app);
+    return 1;
+  }
   printf("ws://127.0.0.1:%d/\n", wsio_app_port(app));
-  wsio_app_run(app); /* until SIGINT/SIGTERM */
+  r = wsio_app_run(app); /* until SIGINT/SIGTERM */
   wsio_app_destroy(app);
-  return 0;
+  return r < 0 ? 1 : 0;
 }

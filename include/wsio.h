@@ -7,8 +7,15 @@
  * framed once and written to every subscriber.
  *
  * Threading: every function here must be called from the thread running the app's
- * loop (inside a callback, or before wsio_app_run), except wsio_app_stop, which may be
- * called from any thread or from a signal handler.
+ * loop (inside a callback, or before wsio_app_run), with two exceptions:
+ *  - wsio_app_post and wsio_app_stop may be called from any thread;
+ *  - wsio_app_stop (only it) may also be called from a signal handler.
+ *
+ * Arguments: every function taking a pointer checks it. A required pointer that is
+ * NULL (or a data pointer that is NULL with a non-zero length) makes the call do
+ * nothing and return WSIO_EINVAL (int results), NULL (pointer results), 0 (sizes,
+ * predicates) or -1 (wsio_app_port); each function says which. Out-parameters named
+ * `len` may be NULL.
  *
  * Ownership conventions, stated again at each function:
  *  - "borrowed": valid only until the callback returns; copy what you keep.
@@ -38,8 +45,9 @@ enum {
   WSIO_ESYS = -4,     /* a system call failed; errno has the detail */
   WSIO_ECLOSED = -5,  /* the connection is closing or closed */
   WSIO_EEXIST = -6,   /* a route with this path already exists */
-  WSIO_ETOOBIG = -7,  /* payload larger than the protocol allows */
+  WSIO_ETOOBIG = -7,  /* larger than allowed (protocol, max_backpressure, a buffer) */
   WSIO_ETIMEDOUT = -8, /* no answer in time (acknowledgements) */
+  WSIO_EDROPPED = -9, /* not sent: the connection's send buffer is over max_backpressure */
 };
 const char *wsio_strerror(int err);
 
@@ -119,28 +127,74 @@ void wsio_app_destroy(wsio_app *app);
 
 /* Starts listening on host:port (host NULL = "127.0.0.1"; "::1", "0.0.0.0", names
  * resolved with getaddrinfo). port 0 picks a free port; wsio_app_port tells which.
- * Returns 0 or WSIO_EADDR / WSIO_ESYS. */
+ * Returns 0; WSIO_EINVAL (app NULL, port outside 0..65535); WSIO_EADDR when the
+ * address cannot be resolved or bound (in use, not local, not permitted); WSIO_ENOMEM;
+ * WSIO_ESYS for other system errors. On failure errno keeps the system's reason, so
+ * strerror(errno) says e.g. "Address already in use". */
 int wsio_app_listen(wsio_app *app, const char *host, int port);
 
-/* The port of the first listener (after wsio_app_listen), or -1. */
+/* The port of the first listener (after wsio_app_listen), or -1 (also for NULL). */
 int wsio_app_port(const wsio_app *app);
 
-/* Runs the event loop until wsio_app_stop or a graceful shutdown completes.
- * Returns 0, or a negative WSIO_E* on a fatal loop error. */
+/* Runs the event loop until wsio_app_stop or a graceful shutdown completes. An app
+ * runs once. Returns 0; WSIO_EINVAL when app is NULL or nothing listens (a server
+ * without a listener would wait forever: call wsio_app_listen first); WSIO_ESYS on a
+ * fatal loop error (errno set). */
 int wsio_app_run(wsio_app *app);
 
 /* Asks the loop to shut down gracefully: stop accepting, close every WebSocket with
  * 1001, wait up to shutdown_timeout_ms for the close handshakes, then return from
- * wsio_app_run. Safe from any thread and from signal handlers. */
+ * wsio_app_run. Safe from any thread and from a signal handler: it only sets an
+ * atomic flag and writes to an eventfd; the loop's thread does the work in its next
+ * iteration (called before wsio_app_run, the run stops at once). Idempotent. */
 void wsio_app_stop(wsio_app *app);
+
+/* Runs fn(arg) on the app's loop thread, soon (uWebSockets' Loop::defer): the way for
+ * another thread to publish, send or close. Thread-safe; not for signal handlers
+ * (it locks a mutex and allocates). Posts run in the order they were made, each
+ * exactly once:
+ *  - while wsio_app_run runs (a graceful stop included), in the next loop iteration;
+ *  - posted before wsio_app_run: as soon as it starts;
+ *  - posted after it returned (or never run): at the start of wsio_app_destroy, on
+ *    the thread calling it, with the app still whole (so fn can always free arg). A connection fn was told about may be
+ *    gone by then: pass ids, not wsio_conn pointers, across threads.
+ * Posting concurrently with or after wsio_app_destroy is undefined: join the threads
+ * that post before destroying the app. Returns 0, WSIO_EINVAL (app or fn NULL) or
+ * WSIO_ENOMEM. */
+int wsio_app_post(wsio_app *app, void (*fn)(void *arg), void *arg);
 
 /* Arbitrary pointer for the application; wsio never touches it. */
 void wsio_app_set_user(wsio_app *app, void *user);
 void *wsio_app_user(const wsio_app *app);
 
+/* ---- timers ----------------------------------------------------------------------- */
+/* A timer on the app's loop (libuv's uv_timer_t, setTimeout/setInterval): the
+ * callback runs on the loop thread. Loop thread only, like everything here except
+ * wsio_app_post/stop. The application owns the handle: wsio_timer_destroy frees it
+ * (also from inside its own callback); wsio_app_destroy frees the timers still alive,
+ * so do not use a handle after that. Timers only fire while wsio_app_run runs. */
+typedef struct wsio_timer wsio_timer;
+typedef void (*wsio_timer_cb)(wsio_timer *timer, void *user);
+
+/* Creates a stopped timer. Returns NULL when app or cb is NULL, or out of memory. */
+wsio_timer *wsio_timer_create(wsio_app *app, wsio_timer_cb cb, void *user);
+/* (Re)arms the timer: cb runs after_ms from now (the loop's clock; 0 = the next loop
+ * iteration, never inside this call), then every repeat_ms when repeat_ms > 0. Starting
+ * an active timer restarts it. Returns 0, WSIO_EINVAL (NULL, or repeat_ms over
+ * UINT32_MAX) or WSIO_ENOMEM. */
+int wsio_timer_start(wsio_timer *timer, uint64_t after_ms, uint64_t repeat_ms);
+/* Stops the timer (no-op when stopped or NULL). */
+void wsio_timer_stop(wsio_timer *timer);
+/* 1 when armed (a one-shot timer is disarmed when its callback starts), else 0. */
+int wsio_timer_active(const wsio_timer *timer);
+/* Stops and frees the timer (NULL: no-op). */
+void wsio_timer_destroy(wsio_timer *timer);
+void *wsio_timer_user(const wsio_timer *timer);
+
 /* ---- requests (handshake / HTTP) -------------------------------------------------- */
 /* All returned pointers are borrowed: valid until the callback that received the
- * request returns. Strings are not NUL-terminated; lengths are given. */
+ * request returns. Strings are not NUL-terminated; lengths are given. A NULL request
+ * gives NULL (and *len = 0). */
 const char *wsio_request_method(const wsio_request *req, size_t *len);
 const char *wsio_request_path(const wsio_request *req, size_t *len);
 /* The query string after '?', or NULL (and *len = 0) when there is none. */
@@ -148,12 +202,17 @@ const char *wsio_request_query(const wsio_request *req, size_t *len);
 /* Case-insensitive header lookup; NULL when absent. */
 const char *wsio_request_header(const wsio_request *req, const char *name, size_t *len);
 /* Copies the value of query parameter `key` (percent-decoded) into out (NUL-terminated,
- * truncated to cap). Returns the decoded length, or -1 when the key is absent. */
+ * truncated to cap). Returns the decoded length, or -1 when the key is absent, or
+ * WSIO_EINVAL (also -1) when req, key or out is NULL or cap is 0. */
 int wsio_request_query_param(const wsio_request *req, const char *key, char *out, size_t cap);
 /* The request body (plain HTTP routes only); borrowed. */
 const uint8_t *wsio_request_body(const wsio_request *req, size_t *len);
-/* The peer address as text ("127.0.0.1", "::1"). Borrowed. */
-const char *wsio_request_remote_address(const wsio_request *req);
+/* Room for any address wsio_request/conn_remote_address writes, with its NUL. */
+#define WSIO_ADDRSTRLEN 46
+/* Writes the peer address as text ("127.0.0.1", "::1") into buf (NUL-terminated).
+ * Returns its length, WSIO_EINVAL (NULL arguments) or WSIO_ETOOBIG (cap too small;
+ * WSIO_ADDRSTRLEN always suffices). */
+int wsio_request_remote_address(const wsio_request *req, char *buf, size_t cap);
 
 /* ---- WebSocket routes ------------------------------------------------------------- */
 typedef struct wsio_ws_handlers {
@@ -179,8 +238,8 @@ typedef struct wsio_ws_handlers {
    * text, valid UTF-8. */
   void (*message)(wsio_conn *conn, const uint8_t *data, size_t len, wsio_opcode op);
 
-  /* The send buffer went from over to under... precisely: all buffered bytes were
-   * written to the kernel after a send returned WSIO_SEND_BUFFERED. */
+  /* All buffered bytes were written to the kernel after a send returned
+   * WSIO_SEND_BUFFERED or WSIO_EDROPPED (or a publish skipped this connection). */
   void (*drain)(wsio_conn *conn);
 
   /* A pong arrived (payload borrowed). Optional. */
@@ -188,7 +247,8 @@ typedef struct wsio_ws_handlers {
 
   /* The connection is gone. code is the close code received (or 1005 when the close
    * had none, 1006 when the TCP connection ended without a close frame or was dropped
-   * by a timeout); reason is borrowed. The conn pointer dies when this returns. */
+   * by a timeout); reason is borrowed. The conn pointer dies when this returns. Sends
+   * from here return WSIO_ECLOSED, whatever the code. */
   void (*close)(wsio_conn *conn, int code, const uint8_t *reason, size_t reason_len);
 } wsio_ws_handlers;
 
@@ -196,7 +256,8 @@ typedef struct wsio_ws_handlers {
  * ends in an asterisk (as in "/chat/" followed by one). A path may also have HTTP routes: upgrade requests go to
  * the WebSocket route, other requests to the HTTP route for their method. handlers is copied;
  * route_user is passed to upgrade and reachable with wsio_conn_route_user.
- * Returns 0, WSIO_EEXIST or WSIO_ENOMEM. */
+ * Returns 0, WSIO_EINVAL (app, path or handlers NULL, path not starting with '/'),
+ * WSIO_EEXIST or WSIO_ENOMEM (nothing registered then). */
 int wsio_app_ws(wsio_app *app, const char *path, const wsio_ws_handlers *handlers, void *route_user);
 
 /* ---- plain HTTP routes ------------------------------------------------------------ */
@@ -206,51 +267,77 @@ typedef void (*wsio_http_handler)(const wsio_request *req, wsio_response *res, v
 
 /* Registers handler for method (e.g. "GET"; NULL = any method) at path (copied; exact,
  * or a prefix when it ends in '*').
- * A GET route also answers HEAD (body omitted). */
+ * A GET route also answers HEAD (body omitted). Returns 0, WSIO_EINVAL (app, path or
+ * handler NULL, path not starting with '/'), WSIO_EEXIST or WSIO_ENOMEM (nothing
+ * registered then). */
 int wsio_app_http(wsio_app *app, const char *method, const char *path, wsio_http_handler handler,
                   void *route_user);
 
-/* Adds a response header (name and value copied). Call before wsio_response_send. */
+/* Adds a response header (name and value copied). Call before wsio_response_send.
+ * Returns 0, WSIO_EINVAL (NULL, CR/LF or ':' in the name, CR/LF in the value, already
+ * sent) or WSIO_ENOMEM. */
 int wsio_response_header(wsio_response *res, const char *name, const char *value);
 
 /* Keeps the response open after the handler returns (long-polling): the returned
  * response stays valid until you answer it with wsio_response_send, or until the
  * connection closes first, in which case on_abort (may be NULL) runs and the response
  * is freed by wsio — do not use it after that. Further requests on the connection wait
- * until it is answered. Returns NULL when out of memory or already sent. */
+ * until it is answered. Returns NULL when res is NULL, out of memory or already sent. */
 wsio_response *wsio_response_hold(wsio_response *res, void (*on_abort)(wsio_response *res, void *user),
                                   void *user);
 
 /* Sends the response: status, Content-Type (NULL = text/plain; charset=utf-8) and the
- * body (copied). Returns 0 or a negative WSIO_E*. */
+ * body (copied). Returns 0; WSIO_EINVAL (res NULL, body NULL with len > 0, already
+ * sent); WSIO_ECLOSED (the connection is gone); WSIO_ENOMEM (the connection is then
+ * closed: a response is never half sent). */
 int wsio_response_send(wsio_response *res, int status, const char *content_type, const void *body,
                        size_t len);
 
 /* ---- connections ------------------------------------------------------------------ */
+/* The successes of wsio_conn_send (and wsio_app_publish's per-subscriber writes);
+ * every failure is a negative WSIO_E*. */
 typedef enum {
   WSIO_SEND_WRITTEN = 0,  /* handed to the kernel, or queued for this loop iteration's
                              single flush to this connection */
-  WSIO_SEND_BUFFERED = 1, /* accepted, queued in the connection's send buffer */
-  WSIO_SEND_DROPPED = 2,  /* NOT sent: the send buffer is over max_backpressure, or the
-                             connection is closing. A connection that stays over the cap
-                             is closed with WSIO_CLOSE_BACKPRESSURE. */
+  WSIO_SEND_BUFFERED = 1, /* accepted, queued in the connection's send buffer behind
+                             bytes the kernel refused: drain runs when it is empty */
 } wsio_send_status;
+/* Deprecated: the old name of WSIO_EDROPPED (once the positive value 2). */
+#define WSIO_SEND_DROPPED WSIO_EDROPPED
 
 /* Sends one message (data copied or written at once). op is WSIO_OP_TEXT or
- * WSIO_OP_BINARY (text must be valid UTF-8: the caller's duty, not checked). */
-wsio_send_status wsio_conn_send(wsio_conn *conn, const void *data, size_t len, wsio_opcode op);
+ * WSIO_OP_BINARY. Text is not checked for UTF-8 (as in uWebSockets): sending invalid
+ * UTF-8 as text makes a conforming client fail the connection (1007).
+ * Returns WSIO_SEND_WRITTEN (0) or WSIO_SEND_BUFFERED (1), or nothing is sent and:
+ *  - WSIO_EINVAL: conn NULL, data NULL with len > 0, op not TEXT or BINARY;
+ *  - WSIO_ECLOSED: the close handshake has begun (a close frame was sent or received,
+ *    or the close callback is running) or the connection is gone;
+ *  - WSIO_ETOOBIG: len > max_backpressure (when it is not 0): such a message could
+ *    never be sent within the limit;
+ *  - WSIO_EDROPPED: the send buffer is already at max_backpressure. drain runs once it
+ *    has been written; a connection still over the cap at the next sweep is closed
+ *    with WSIO_CLOSE_BACKPRESSURE;
+ *  - WSIO_ENOMEM: out of memory (the connection is failed).
+ * Backpressure rule: a message is accepted whole while the buffer is under the cap
+ * (so it may end up to one message over it); after any send returned
+ * WSIO_SEND_BUFFERED or WSIO_EDROPPED, drain runs once everything is written. */
+int wsio_conn_send(wsio_conn *conn, const void *data, size_t len, wsio_opcode op);
 
-/* Sends a ping (payload <= 125 bytes, copied). Returns 0, WSIO_ETOOBIG or WSIO_ECLOSED. */
+/* Sends a ping (payload <= 125 bytes, copied). Returns 0, WSIO_EINVAL, WSIO_ETOOBIG
+ * or WSIO_ECLOSED (same rule as wsio_conn_send). */
 int wsio_conn_ping(wsio_conn *conn, const void *data, size_t len);
 
-/* Starts the close handshake with code (a valid RFC 6455 code; 0 = none) and reason
- * (copied, truncated to 123 bytes). The close callback runs when it completes. */
-void wsio_conn_close(wsio_conn *conn, int code, const char *reason);
+/* Starts the close handshake with code and reason (copied, truncated to 123 bytes).
+ * code is 0 (a close frame without code) or one a close frame may carry (RFC 6455
+ * 7.4): 1000-1003, 1007-1014, 3000-4999. The close callback runs when the handshake
+ * completes. Returns 0, WSIO_EINVAL (conn NULL, a code that may not be sent such as
+ * 999, 1005, 1006, 1015 or 5000) or WSIO_ECLOSED (already closing). */
+int wsio_conn_close(wsio_conn *conn, int code, const char *reason);
 
 /* Drops the TCP connection at once (no close handshake); close callback gets 1006. */
 void wsio_conn_terminate(wsio_conn *conn);
 
-/* Bytes accepted but not yet written to the kernel. */
+/* Bytes accepted but not yet written to the kernel (0 for NULL). */
 size_t wsio_conn_buffered_amount(const wsio_conn *conn);
 
 /* The inline user data (user_data_size bytes from the route), or NULL when 0. */
@@ -259,24 +346,30 @@ void *wsio_conn_route_user(const wsio_conn *conn);
 wsio_app *wsio_conn_app(const wsio_conn *conn);
 /* The negotiated subprotocol (borrowed from the route's list) or NULL. */
 const char *wsio_conn_protocol(const wsio_conn *conn);
-/* The peer address as text, in a per-thread buffer valid until the next call. */
-const char *wsio_conn_remote_address(wsio_conn *conn);
+/* Writes the peer address as text into buf; as wsio_request_remote_address. The
+ * address is kept in binary in the connection and formatted only when asked. */
+int wsio_conn_remote_address(const wsio_conn *conn, char *buf, size_t cap);
 
 /* ---- topics: publish/subscribe fan-out -------------------------------------------- */
 /* Subscribes conn to topic (NUL-terminated, copied once per topic). Idempotent.
- * Returns 0 or WSIO_ENOMEM. */
+ * Returns 0, WSIO_EINVAL (NULL), WSIO_ECLOSED or WSIO_ENOMEM. */
 int wsio_conn_subscribe(wsio_conn *conn, const char *topic);
-/* Returns 1 when conn was subscribed, 0 otherwise. */
+/* Returns 1 when conn was subscribed, 0 otherwise, WSIO_EINVAL for NULL. */
 int wsio_conn_unsubscribe(wsio_conn *conn, const char *topic);
+/* 1 when subscribed, else 0 (also for NULL). */
 int wsio_conn_is_subscribed(const wsio_conn *conn, const char *topic);
 
 /* Sends data (copied) as one message to every subscriber of topic. The frame is built
  * once; within one loop iteration, publishes to a topic are batched so each subscriber
  * gets one write. Order is preserved per topic and relative to direct sends on each
- * connection. Returns the number of subscribers reached (0 when none). */
+ * connection. op is WSIO_OP_TEXT or WSIO_OP_BINARY (text not checked, as in
+ * wsio_conn_send). A subscriber whose send buffer is at max_backpressure is skipped
+ * (counted in dropped_backpressure_total) and gets drain once it is written.
+ * Returns the number of subscribers (0 when none), or WSIO_EINVAL (NULL, bad op),
+ * WSIO_ETOOBIG (len > max_backpressure) or WSIO_ENOMEM; nothing is sent on error. */
 int wsio_app_publish(wsio_app *app, const char *topic, const void *data, size_t len, wsio_opcode op);
 
-/* Number of subscribers of topic. */
+/* Number of subscribers of topic (0 for NULL). */
 size_t wsio_app_num_subscribers(const wsio_app *app, const char *topic);
 
 /* ---- statistics ------------------------------------------------------------------- */
@@ -310,6 +403,7 @@ typedef struct wsio_stats {
   double loop_lag_sum_seconds;
 } wsio_stats;
 
+/* Copies the counters into out (zeroed when app is NULL; nothing when out is NULL). */
 void wsio_app_stats(const wsio_app *app, wsio_stats *out);
 /* The close code of closes_by_code slot i (0 for the last, "other", slot). */
 int wsio_stats_close_code(size_t i);

@@ -399,12 +399,16 @@ static int run(settings *st_) {
 
   int r = wsio_app_listen(app, st.host, st.port);
   if (r < 0) {
-    log_msg(LOG_ERROR, "cannot listen on %s:%d: %s", st.host, st.port, wsio_strerror(r));
+    /* The system's reason ("Address already in use") says more than the code. */
+    int e = errno;
+    log_msg(LOG_ERROR, "cannot listen on %s:%d: %s", st.host, st.port,
+            r == WSIO_EADDR || r == WSIO_ESYS ? strerror(e) : wsio_strerror(r));
     wsio_app_destroy(app);
     return 1;
   }
   log_msg(LOG_INFO, "listening on %s:%d (app %s, version %s)", st.host, wsio_app_port(app), st.app, WSIO_VERSION);
   r = wsio_app_run(app);
+  if (r < 0) log_msg(LOG_ERROR, "event loop failed: %s", r == WSIO_ESYS ? strerror(errno) : wsio_strerror(r));
   wsio_stats s;
   wsio_app_stats(app, &s);
   log_msg(LOG_INFO, "stopped (%llu WebSocket connections served)", (unsigned long long)s.connections_total);

@@ -27,11 +27,23 @@ const char *wsio_strerror(int err) {
     case WSIO_EEXIST: return "route already exists";
     case WSIO_ETOOBIG: return "payload too big";
     case WSIO_ETIMEDOUT: return "timed out";
+    case WSIO_EDROPPED: return "dropped: send buffer over max_backpressure";
     default: return "unknown error";
   }
 }
 
+/* ---- allocation (with the tests' failure injection) ------------------------------ */
+
+unsigned core_alloc_fail_in;
+
+static int alloc_should_fail(void) { return core_alloc_fail_in && --core_alloc_fail_in == 0; }
+void *core_malloc(size_t n) { return alloc_should_fail() ? NULL : malloc(n); }
+void *core_calloc(size_t count, size_t size) { return alloc_should_fail() ? NULL : calloc(count, size); }
+void *core_realloc(void *p, size_t n) { return alloc_should_fail() ? NULL : realloc(p, n); }
+char *core_strdup(const char *s) { return alloc_should_fail() ? NULL : strdup(s); }
+
 void wsio_app_options_init(wsio_app_options *o) {
+  if (!o) return;
   memset(o, 0, sizeof(*o));
   o->max_message_size = 1024 * 1024;
   o->max_backpressure = 1024 * 1024;
@@ -54,7 +66,7 @@ static net_conn *on_accept(net_ctx *ctx, void *listener_user) {
   (void)listener_user;
   wsio_app *app = net_ctx_user(ctx);
   if (app->stopping) return NULL;
-  wsio_conn *c = calloc(1, sizeof(*c) + app->user_data_size);
+  wsio_conn *c = core_calloc(1, sizeof(*c) + app->user_data_size);
   if (!c) return NULL;
   c->app = app;
   c->state = CONN_HTTP;
@@ -117,8 +129,12 @@ void app_resume_later(wsio_conn *c) {
   wsio_app *app = c->app;
   if (app->nresume == app->resume_cap) {
     size_t cap = app->resume_cap ? app->resume_cap * 2 : 16;
-    wsio_conn **r = realloc(app->resume, cap * sizeof(*r));
-    if (!r) return;
+    wsio_conn **r = core_realloc(app->resume, cap * sizeof(*r));
+    if (!r) {
+      /* Forgetting it would leave its queued requests unanswered forever. */
+      conn_kill(c);
+      return;
+    }
     app->resume = r;
     app->resume_cap = cap;
   }
@@ -146,6 +162,8 @@ int app_on_stop(wsio_app *app, void (*fn)(void *arg), void *arg) {
   return 0;
 }
 
+static void app_begin_stop(wsio_app *app);
+
 static void post(void *arg) {
   wsio_app *app = arg;
   net_read_queued(app->net);
@@ -160,7 +178,7 @@ static void post(void *arg) {
   }
   net_flush_queued(app->net);
   if (app->stopping && net_ctx_count(app->net) == 0) loop_stop(app->loop);
-  if (app->stop_requested && !app->stopping) wsio_app_stop(app);
+  if (!app->stopping && atomic_load(&app->stop_requested)) app_begin_stop(app);
 }
 
 static void stats_count_lag(wsio_app *app, uint64_t lag_ms);
@@ -212,7 +230,7 @@ static void on_signal(int signo, void *arg) {
     return;
   }
   app_log(app, WSIO_LOG_INFO, "received %s: shutting down gracefully", signo == SIGINT ? "SIGINT" : "SIGTERM");
-  wsio_app_stop(app);
+  app_begin_stop(app); /* signalfd: this is the loop thread */
 }
 
 void app_log(wsio_app *app, int level, const char *fmt, ...) {
@@ -227,12 +245,13 @@ void app_log(wsio_app *app, int level, const char *fmt, ...) {
 
 static void on_wakeup(void *arg) {
   wsio_app *app = arg;
-  if (app->stop_requested && !app->stopping) wsio_app_stop(app);
+  if (!app->stopping && atomic_load(&app->stop_requested)) app_begin_stop(app);
 }
 
 wsio_app *wsio_app_create(const wsio_app_options *opts) {
-  wsio_app *app = calloc(1, sizeof(*app));
+  wsio_app *app = core_calloc(1, sizeof(*app));
   if (!app) return NULL;
+  atomic_init(&app->stop_requested, 0);
   if (opts) app->o = *opts;
   else wsio_app_options_init(&app->o);
   app->loop = loop_create();
@@ -252,8 +271,14 @@ wsio_app *wsio_app_create(const wsio_app_options *opts) {
   return app;
 }
 
+static void timers_free_all(wsio_app *app);
+
 void wsio_app_destroy(wsio_app *app) {
   if (!app) return;
+  /* Work posted and not run yet runs now, once, with the app whole (wsio_app_post);
+   * bounded, in case each run posts again. */
+  for (int i = 0; app->loop && i < 16 && loop_post_drain(app->loop); i++) {
+  }
   /* Upper layers first: they release their sessions while connections still exist. */
   for (int i = app->ndestroy_hooks - 1; i >= 0; i--) app->destroy_hooks[i].fn(app->destroy_hooks[i].arg);
   if (app->net) {
@@ -272,6 +297,7 @@ void wsio_app_destroy(wsio_app *app) {
     net_ctx_destroy(app->net);
   }
   pubsub_free_all(app);
+  timers_free_all(app);
   free(app->resume);
   for (route *r = app->routes, *nx; r; r = nx) {
     nx = r->next;
@@ -284,23 +310,36 @@ void wsio_app_destroy(wsio_app *app) {
 }
 
 int wsio_app_listen(wsio_app *app, const char *host, int port) {
-  if (port < 0 || port > 65535) return WSIO_EINVAL;
+  if (!app || port < 0 || port > 65535) return WSIO_EINVAL;
   net_listener *ls = net_listen(app->net, host ? host : "127.0.0.1", port, 1024, NULL);
-  if (!ls) return errno == EADDRNOTAVAIL ? WSIO_EADDR : WSIO_ESYS;
+  if (!ls) {
+    int e = errno; /* kept for the caller: strerror(errno) is the reason */
+    int r = e == ENOMEM ? WSIO_ENOMEM
+            : (e == EADDRINUSE || e == EADDRNOTAVAIL || e == EACCES || e == EAFNOSUPPORT) ? WSIO_EADDR
+                                                                                       : WSIO_ESYS;
+    errno = e;
+    return r;
+  }
+  app->nlisteners++;
   if (app->port < 0) app->port = net_listener_port(ls);
   return 0;
 }
 
-int wsio_app_port(const wsio_app *app) { return app->port; }
+int wsio_app_port(const wsio_app *app) { return app ? app->port : -1; }
 
 int wsio_app_run(wsio_app *app) {
+  if (!app || !app->nlisteners) return WSIO_EINVAL;
   if (app->o.handle_signals && loop_signals(app->loop, on_signal, app) < 0) return WSIO_ESYS;
   loop_update_time(app->loop);
   loop_timer_start(app->loop, &app->sweep, app->sweep_ms, app->sweep_ms);
   app->sweep_expected = loop_now_ms(app->loop) + app->sweep_ms;
+  /* Work posted before the run, and a stop asked for before it, are seen at once. */
+  loop_wakeup(app->loop);
   int r = loop_run(app->loop);
+  int e = errno;
   loop_timer_stop(app->loop, &app->sweep);
   loop_timer_stop(app->loop, &app->shutdown_timer);
+  errno = e;
   return r < 0 ? WSIO_ESYS : 0;
 }
 
@@ -310,15 +349,19 @@ static void shutdown_expired(loop_timer *t) {
   loop_stop(app->loop);
 }
 
+/* Any thread, or a signal handler: only an atomic store and write(2) on the eventfd,
+ * both async-signal-safe; errno is preserved for the interrupted code. */
 void wsio_app_stop(wsio_app *app) {
+  if (!app) return;
+  int e = errno;
+  atomic_store(&app->stop_requested, 1);
+  loop_wakeup(app->loop);
+  errno = e;
+}
+
+/* The graceful stop itself, on the loop thread (wake-up, post phase, signalfd). */
+static void app_begin_stop(wsio_app *app) {
   if (app->stopping) return;
-  /* From another thread or a signal handler only a flag and a wake-up are safe; the
-   * loop thread does the work in on_wakeup/post. */
-  if (!app->stop_requested) {
-    app->stop_requested = 1;
-    loop_wakeup(app->loop);
-    return;
-  }
   app->stopping = 1;
   net_ctx_close_listeners(app->net); /* stop accepting */
   /* Upper layers first: Engine.IO answers its long-polls with a close packet. */
@@ -334,10 +377,79 @@ void wsio_app_stop(wsio_app *app) {
   if (net_ctx_count(app->net) == 0 && !app->grave) loop_stop(app->loop);
 }
 
-void wsio_app_set_user(wsio_app *app, void *user) { app->user = user; }
-void *wsio_app_user(const wsio_app *app) { return app->user; }
+int wsio_app_post(wsio_app *app, void (*fn)(void *arg), void *arg) {
+  if (!app || !fn) return WSIO_EINVAL;
+  return loop_post(app->loop, fn, arg) < 0 ? WSIO_ENOMEM : 0;
+}
 
-void wsio_app_stats(const wsio_app *app, wsio_stats *out) { *out = app->st; }
+/* ---- timers ---------------------------------------------------------------------- */
+
+struct wsio_timer {
+  loop_timer lt; /* first: the loop's callback casts back */
+  wsio_app *app;
+  wsio_timer *prev, *next; /* app->timers */
+  wsio_timer_cb cb;
+  void *user;
+};
+
+static void timer_fired(loop_timer *lt) {
+  wsio_timer *t = (wsio_timer *)lt;
+  t->cb(t, t->user); /* may stop, restart or destroy t: nothing touches t after */
+}
+
+wsio_timer *wsio_timer_create(wsio_app *app, wsio_timer_cb cb, void *user) {
+  if (!app || !cb) return NULL;
+  wsio_timer *t = core_calloc(1, sizeof(*t));
+  if (!t) return NULL;
+  t->lt.cb = timer_fired;
+  t->app = app;
+  t->cb = cb;
+  t->user = user;
+  t->next = app->timers;
+  if (app->timers) app->timers->prev = t;
+  app->timers = t;
+  return t;
+}
+
+int wsio_timer_start(wsio_timer *t, uint64_t after_ms, uint64_t repeat_ms) {
+  if (!t || repeat_ms > UINT32_MAX) return WSIO_EINVAL;
+  loop *l = t->app->loop;
+  uint64_t now = loop_now_ms(l);
+  uint64_t due = after_ms > UINT64_MAX - now ? UINT64_MAX : now + after_ms;
+  return loop_timer_start_at(l, &t->lt, due, (uint32_t)repeat_ms) < 0 ? WSIO_ENOMEM : 0;
+}
+
+void wsio_timer_stop(wsio_timer *t) {
+  if (t) loop_timer_stop(t->app->loop, &t->lt);
+}
+
+int wsio_timer_active(const wsio_timer *t) { return t && loop_timer_active(&t->lt); }
+void *wsio_timer_user(const wsio_timer *t) { return t ? t->user : NULL; }
+
+void wsio_timer_destroy(wsio_timer *t) {
+  if (!t) return;
+  wsio_app *app = t->app;
+  loop_timer_stop(app->loop, &t->lt);
+  if (t->prev) t->prev->next = t->next;
+  else app->timers = t->next;
+  if (t->next) t->next->prev = t->prev;
+  free(t);
+}
+
+static void timers_free_all(wsio_app *app) {
+  while (app->timers) wsio_timer_destroy(app->timers);
+}
+
+void wsio_app_set_user(wsio_app *app, void *user) {
+  if (app) app->user = user;
+}
+void *wsio_app_user(const wsio_app *app) { return app ? app->user : NULL; }
+
+void wsio_app_stats(const wsio_app *app, wsio_stats *out) {
+  if (!out) return;
+  if (app) *out = app->st;
+  else memset(out, 0, sizeof(*out));
+}
 
 static const int close_codes[WSIO_STATS_NCLOSE] = {1000, 1001, 1002, 1003, 1005, 1006,
                                                    1007, 1008, 1009, 1011, 1012, 0};
@@ -372,12 +484,18 @@ static void stats_count_lag(wsio_app *app, uint64_t lag_ms) {
 
 /* ---- routes ---------------------------------------------------------------------- */
 
-static route *route_add(wsio_app *app, const char *path) {
-  if (!path || path[0] != '/') return NULL;
-  route *r = calloc(1, sizeof(*r));
+static int path_ok(const char *path) { return path && path[0] == '/'; }
+
+/* A complete route, not linked yet: registration links it only once nothing else can
+ * fail, so a failed call leaves no half-registered route behind. */
+static route *route_new(const char *path, const char *method) {
+  route *r = core_calloc(1, sizeof(*r));
   if (!r) return NULL;
-  r->path = strdup(path);
-  if (!r->path) {
+  r->path = core_strdup(path);
+  r->method = method ? core_strdup(method) : NULL;
+  if (!r->path || (method && !r->method)) {
+    free(r->path);
+    free(r->method);
     free(r);
     return NULL;
   }
@@ -386,10 +504,13 @@ static route *route_add(wsio_app *app, const char *path) {
     r->prefix = 1;
     r->path_len--;
   }
+  return r;
+}
+
+static void route_link(wsio_app *app, route *r) {
   route **pp = &app->routes;
   while (*pp) pp = &(*pp)->next;
   *pp = r;
-  return r;
 }
 
 /* A path may have one WebSocket route and HTTP routes (one per method, or one for
@@ -404,26 +525,27 @@ static int route_exists(wsio_app *app, const char *path, int is_ws, const char *
 }
 
 int wsio_app_ws(wsio_app *app, const char *path, const wsio_ws_handlers *h, void *route_user) {
-  if (!h) return WSIO_EINVAL;
-  if (path && route_exists(app, path, 1, NULL)) return WSIO_EEXIST;
-  route *r = route_add(app, path);
-  if (!r) return path && path[0] == '/' ? WSIO_ENOMEM : WSIO_EINVAL;
+  if (!app || !h || !path_ok(path)) return WSIO_EINVAL;
+  if (route_exists(app, path, 1, NULL)) return WSIO_EEXIST;
+  route *r = route_new(path, NULL);
+  if (!r) return WSIO_ENOMEM;
   r->is_ws = 1;
   r->ws = *h;
   r->user = route_user;
   size_t ud = (h->user_data_size + 15) & ~(size_t)15;
   if (ud > app->user_data_size) app->user_data_size = ud;
+  route_link(app, r);
   return 0;
 }
 
 int wsio_app_http(wsio_app *app, const char *method, const char *path, wsio_http_handler handler,
                   void *route_user) {
-  if (!handler) return WSIO_EINVAL;
-  if (path && route_exists(app, path, 0, method)) return WSIO_EEXIST;
-  route *r = route_add(app, path);
-  if (!r) return path && path[0] == '/' ? WSIO_ENOMEM : WSIO_EINVAL;
+  if (!app || !handler || !path_ok(path)) return WSIO_EINVAL;
+  if (route_exists(app, path, 0, method)) return WSIO_EEXIST;
+  route *r = route_new(path, method);
+  if (!r) return WSIO_ENOMEM;
   r->http = handler;
   r->user = route_user;
-  if (method && !(r->method = strdup(method))) return WSIO_ENOMEM;
+  route_link(app, r);
   return 0;
 }

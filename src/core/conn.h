@@ -8,6 +8,7 @@
 #ifndef WSIO_CORE_CONN_H
 #define WSIO_CORE_CONN_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -129,8 +130,10 @@ struct wsio_app {
   uint32_t sweep_ms;
   uint64_t sweep_expected; /* loop time the sweep should run next (lag metric) */
   loop_timer shutdown_timer;
-  int stopping;
-  volatile int stop_requested;
+  int stopping;      /* loop thread only: the graceful stop has begun */
+  atomic_int stop_requested; /* set by wsio_app_stop from any thread or a signal handler */
+  int nlisteners;
+  wsio_timer *timers; /* every live wsio_timer, freed by wsio_app_destroy */
   wsio_conn *grave;
   wsio_conn **resume; /* connections with buffered requests to serve in post */
   size_t nresume, resume_cap;
@@ -153,6 +156,14 @@ static inline uint32_t app_now(const wsio_app *a) { return (uint32_t)(loop_now_m
 static inline int time_reached(uint32_t now, uint32_t due) { return (int32_t)(now - due) >= 0; }
 
 /* app.c */
+/* Every allocation in core goes through these, so that tests can make the n-th one
+ * fail: core_alloc_fail_in = n > 0 fails the n-th call from now (then it is 0 again).
+ * Off (0) by default: one predictable branch per allocation. Loop thread only. */
+extern unsigned core_alloc_fail_in;
+void *core_malloc(size_t n);
+void *core_calloc(size_t count, size_t size);
+void *core_realloc(void *p, size_t n);
+char *core_strdup(const char *s);
 void conn_kill(wsio_conn *c); /* close the fd now, free at the next safe point */
 void app_reap(wsio_app *app);
 void stats_count_close(wsio_app *app, int code);
@@ -171,12 +182,13 @@ static inline int app_stopping(const wsio_app *app) { return app->stopping; }
 /* ws_session.c, for layers above: send one message made of prefix + data (Engine.IO's
  * "4" + text without joining them), or bytes that are already complete frames (a
  * broadcast framed once). Same return values and backpressure rules as
- * wsio_conn_send. */
-wsio_send_status ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen, const void *data,
-                               size_t len);
-wsio_send_status ws_send_raw_frames(wsio_conn *c, const void *frames, size_t len, uint32_t nframes);
+ * wsio_conn_send (WSIO_SEND_WRITTEN/BUFFERED, or a negative WSIO_E*), except that
+ * a message larger than max_backpressure is accepted (the protocol layers have
+ * their own payload limits). */
+int ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen, const void *data, size_t len);
+int ws_send_raw_frames(wsio_conn *c, const void *frames, size_t len, uint32_t nframes);
 /* The same for frames already in the loop's shared broadcast buffer (net_bcast_append). */
-wsio_send_status ws_send_shared_frames(wsio_conn *c, uint32_t off, uint32_t len, uint32_t nframes);
+int ws_send_shared_frames(wsio_conn *c, uint32_t off, uint32_t len, uint32_t nframes);
 static inline net_ctx *app_net(const wsio_app *app) { return app->net; }
 
 /* http_session.c */
@@ -193,6 +205,8 @@ void ws_sweep(wsio_conn *c, uint32_t now);
 void ws_notify_close(wsio_conn *c, int code, const uint8_t *reason, size_t len);
 void ws_aux_free(wsio_conn *c);
 void ws_send_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t rlen);
+/* The peer address into buf, as wsio_conn_remote_address (requests use it too). */
+int conn_peer_format(const wsio_conn *c, char *buf, size_t cap);
 
 /* pubsub.c */
 void pubsub_flush_all(wsio_app *app);

@@ -21,7 +21,6 @@ struct wsio_request {
   const uint8_t *body;
   size_t body_len;
   wsio_conn *c;
-  char addr[48];
 };
 
 struct wsio_response {
@@ -86,40 +85,35 @@ void http_send_error(wsio_conn *c, int status, const char *reason, const char *e
 
 /* ---- request accessors ----------------------------------------------------------- */
 
+/* A NULL request reads as empty: NULL and *len = 0. */
+static const char *span_out(const void *p, size_t n, size_t *len) {
+  if (len) *len = p ? n : 0;
+  return p;
+}
+
 const char *wsio_request_method(const wsio_request *req, size_t *len) {
-  *len = req->h->method_len;
-  return req->h->method;
+  return req ? span_out(req->h->method, req->h->method_len, len) : span_out(NULL, 0, len);
 }
 
 const char *wsio_request_path(const wsio_request *req, size_t *len) {
-  *len = req->h->path_len;
-  return req->h->path;
+  return req ? span_out(req->h->path, req->h->path_len, len) : span_out(NULL, 0, len);
 }
 
 const char *wsio_request_query(const wsio_request *req, size_t *len) {
-  *len = req->h->query_len;
-  return req->h->query;
+  return req ? span_out(req->h->query, req->h->query_len, len) : span_out(NULL, 0, len);
 }
 
 const char *wsio_request_header(const wsio_request *req, const char *name, size_t *len) {
-  const http_header *hd = http_header_find(req->h, name);
-  if (!hd) {
-    if (len) *len = 0;
-    return NULL;
-  }
-  if (len) *len = hd->value_len;
-  return hd->value;
+  const http_header *hd = req && name ? http_header_find(req->h, name) : NULL;
+  return hd ? span_out(hd->value, hd->value_len, len) : span_out(NULL, 0, len);
 }
 
 const uint8_t *wsio_request_body(const wsio_request *req, size_t *len) {
-  *len = req->body_len;
-  return req->body;
+  return (const uint8_t *)(req ? span_out(req->body, req->body_len, len) : span_out(NULL, 0, len));
 }
 
-const char *wsio_request_remote_address(const wsio_request *req) {
-  wsio_request *r = (wsio_request *)req;
-  if (!r->addr[0]) net_peer_string(&r->c->net, r->addr, sizeof(r->addr));
-  return r->addr;
+int wsio_request_remote_address(const wsio_request *req, char *buf, size_t cap) {
+  return req ? conn_peer_format(req->c, buf, cap) : WSIO_EINVAL;
 }
 
 static int hexval(int ch) {
@@ -147,9 +141,10 @@ static int url_decode(const char *s, size_t n, char *out, size_t cap) {
 }
 
 int wsio_request_query_param(const wsio_request *req, const char *key, char *out, size_t cap) {
+  if (!req || !key || !out || !cap) return WSIO_EINVAL;
   const char *q = req->h->query;
   size_t n = req->h->query_len, klen = strlen(key);
-  if (!q || !cap) return -1;
+  if (!q) return -1;
   size_t i = 0;
   while (i <= n) {
     size_t j = i;
@@ -179,7 +174,7 @@ static void hdrs_free(wsio_response *res) {
 /* Header lines live in the response's own small buffer (no malloc for the usual one
  * or two), on the heap beyond it. */
 int wsio_response_header(wsio_response *res, const char *name, const char *value) {
-  if (res->sent || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return WSIO_EINVAL;
+  if (!res || !name || !value || res->sent || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return WSIO_EINVAL;
   size_t nl = strlen(name), vl = strlen(value), need = nl + vl + 4;
   if (!res->hdrs) {
     res->hdrs = res->hbuf;
@@ -188,7 +183,7 @@ int wsio_response_header(wsio_response *res, const char *name, const char *value
   if (res->hlen + need + 1 > res->hcap) {
     size_t cap = res->hcap * 2;
     while (cap < res->hlen + need + 1) cap *= 2;
-    char *p = res->hdrs == res->hbuf ? malloc(cap) : realloc(res->hdrs, cap);
+    char *p = res->hdrs == res->hbuf ? core_malloc(cap) : core_realloc(res->hdrs, cap);
     if (!p) return WSIO_ENOMEM;
     if (res->hdrs == res->hbuf) memcpy(p, res->hbuf, res->hlen);
     res->hdrs = p;
@@ -203,29 +198,38 @@ int wsio_response_header(wsio_response *res, const char *name, const char *value
   return 0;
 }
 
+/* A held response was answered (or failed): free it, then the connection goes on. */
+static void held_done(wsio_response *res) {
+  wsio_conn *c = res->c;
+  http_aux *a = c->aux;
+  a->held = NULL;
+  int keep = res->keep_alive;
+  hdrs_free(res);
+  free(res);
+  response_done(c, keep);
+  /* Requests that arrived behind the held one are served from the post phase. */
+  if (c->state == CONN_HTTP && c->aux && ((http_aux *)c->aux)->len) app_resume_later(c);
+}
+
 int wsio_response_send(wsio_response *res, int status, const char *content_type, const void *body,
                        size_t len) {
-  if (res->sent) return WSIO_EINVAL;
+  if (!res || (!body && len) || res->sent) return WSIO_EINVAL;
   res->sent = 1;
   char stack[1024];
   size_t cap = sizeof(stack) > res->hlen + 256 ? sizeof(stack) : res->hlen + 256;
-  char *head = cap > sizeof(stack) ? malloc(cap) : stack;
-  if (!head) return WSIO_ENOMEM;
+  char *head = cap > sizeof(stack) ? core_malloc(cap) : stack;
+  if (!head) {
+    /* Nothing was written: fail the connection rather than leave the client waiting. */
+    wsio_conn *c = res->c;
+    if (res->held) held_done(res);
+    conn_kill(c);
+    return WSIO_ENOMEM;
+  }
   size_t hl = http_format_head(head, cap, status, content_type ? content_type : "text/plain; charset=utf-8",
                                len, res->hdrs, res->keep_alive);
   int r = net_write2(&res->c->net, head, hl, body, res->head_only ? 0 : len);
   if (head != stack) free(head);
-  if (res->held) {
-    wsio_conn *c = res->c;
-    http_aux *a = c->aux;
-    a->held = NULL;
-    int keep = res->keep_alive;
-    hdrs_free(res);
-    free(res);
-    response_done(c, keep);
-    /* Requests that arrived behind the held one are served from the post phase. */
-    if (c->state == CONN_HTTP && c->aux && ((http_aux *)c->aux)->len) app_resume_later(c);
-  }
+  if (res->held) held_done(res);
   return r < 0 ? WSIO_ECLOSED : 0;
 }
 
@@ -301,7 +305,7 @@ static void serve_http(wsio_conn *c, route *r, const http_request *h, const uint
 
 static http_aux *http_aux_get(wsio_conn *c) {
   if (!c->aux) {
-    http_aux *a = calloc(1, sizeof(*a));
+    http_aux *a = core_calloc(1, sizeof(*a));
     if (!a) return NULL;
     a->kind = AUX_HTTP;
     c->aux = a;
@@ -311,9 +315,9 @@ static http_aux *http_aux_get(wsio_conn *c) {
 
 wsio_response *wsio_response_hold(wsio_response *res, void (*on_abort)(wsio_response *res, void *user),
                                   void *user) {
-  if (res->sent || res->held || res->moved) return NULL;
+  if (!res || res->sent || res->held || res->moved) return NULL;
   http_aux *a = http_aux_get(res->c);
-  wsio_response *h = malloc(sizeof(*h));
+  wsio_response *h = core_malloc(sizeof(*h));
   if (!a || !h) {
     free(h);
     return NULL;
@@ -383,7 +387,10 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     http_send_error(c, 500, "subprotocol name too long", NULL);
     return 0;
   }
-  net_write(&c->net, resp, (size_t)n);
+  if (net_write(&c->net, resp, (size_t)n) < 0) { /* the 101 is lost: frames must not follow */
+    conn_kill(c);
+    return 0;
+  }
   c->route = r;
   c->state = CONN_WS;
   app->upgrade_req = &req;
@@ -473,7 +480,7 @@ static int aux_append(wsio_conn *c, const uint8_t *p, size_t n) {
   if (a->len + n > a->cap) {
     size_t cap = a->cap ? a->cap : 1024;
     while (cap < a->len + n) cap *= 2;
-    char *b = realloc(a->buf, cap);
+    char *b = core_realloc(a->buf, cap);
     if (!b) return -1;
     a->buf = b;
     a->cap = cap;

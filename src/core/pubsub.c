@@ -32,7 +32,7 @@ static topic *topic_find(const wsio_app *app, const char *name, uint32_t h) {
 
 static int table_grow(wsio_app *app) {
   size_t nb = app->nbuckets ? app->nbuckets * 2 : 64;
-  topic **b = calloc(nb, sizeof(*b));
+  topic **b = core_calloc(nb, sizeof(*b));
   if (!b) return -1;
   for (size_t i = 0; i < app->nbuckets; i++) {
     for (topic *t = app->buckets[i], *nx; t; t = nx) {
@@ -52,8 +52,8 @@ static topic *topic_get(wsio_app *app, const char *name) {
   topic *t = topic_find(app, name, h);
   if (t) return t;
   if (app->ntopics + 1 > app->nbuckets && table_grow(app) < 0) return NULL;
-  t = calloc(1, sizeof(*t));
-  if (!t || !(t->name = strdup(name))) {
+  t = core_calloc(1, sizeof(*t));
+  if (!t || !(t->name = core_strdup(name))) {
     free(t);
     return NULL;
   }
@@ -89,6 +89,7 @@ static void topic_flush(wsio_app *app, topic *t) {
     if (cap && net_buffered(&c->net) >= cap) {
       app->st.dropped_backpressure_total += t->pmsgs;
       c->wsf |= WSF_OVER_CAP;
+      c->net.flags |= NET_F_WANT_DRAIN; /* as for a refused direct send */
       continue;
     }
     int r = shared && net_bcast_epoch(app->net) == epoch ? net_bcast_add(&c->net, off, (uint32_t)t->plen)
@@ -159,6 +160,7 @@ static int sub_index(const wsio_conn *c, const char *name) {
 }
 
 int wsio_conn_subscribe(wsio_conn *c, const char *name) {
+  if (!c || !name) return WSIO_EINVAL;
   wsio_app *app = c->app;
   if (c->state != CONN_WS && c->state != CONN_WS_CLOSING) return WSIO_ECLOSED;
   if (sub_index(c, name) >= 0) return 0;
@@ -167,14 +169,14 @@ int wsio_conn_subscribe(wsio_conn *c, const char *name) {
   flush_one(app, t); /* earlier publishes are not for this new subscriber */
   if (c->nsubs == c->subs_cap) {
     uint32_t cap = c->subs_cap ? c->subs_cap * 2 : 2;
-    conn_sub *s = realloc(c->subs, cap * sizeof(*s));
+    conn_sub *s = core_realloc(c->subs, cap * sizeof(*s));
     if (!s) goto oom;
     c->subs = s;
     c->subs_cap = cap;
   }
   if (t->n == t->cap) {
     uint32_t cap = t->cap ? t->cap * 2 : 8;
-    void *s = realloc(t->subs, cap * sizeof(*t->subs));
+    void *s = core_realloc(t->subs, cap * sizeof(*t->subs));
     if (!s) goto oom;
     t->subs = s;
     t->cap = cap;
@@ -192,6 +194,7 @@ oom:
 }
 
 int wsio_conn_unsubscribe(wsio_conn *c, const char *name) {
+  if (!c || !name) return WSIO_EINVAL;
   int i = sub_index(c, name);
   if (i < 0) return 0;
   flush_one(c->app, c->subs[i].t); /* what was published while subscribed is delivered */
@@ -199,7 +202,7 @@ int wsio_conn_unsubscribe(wsio_conn *c, const char *name) {
   return 1;
 }
 
-int wsio_conn_is_subscribed(const wsio_conn *c, const char *name) { return sub_index(c, name) >= 0; }
+int wsio_conn_is_subscribed(const wsio_conn *c, const char *name) { return c && name && sub_index(c, name) >= 0; }
 
 void pubsub_conn_drop(wsio_conn *c) {
   while (c->nsubs) sub_remove(c->app, c, c->nsubs - 1);
@@ -209,6 +212,8 @@ void pubsub_conn_drop(wsio_conn *c) {
 }
 
 int wsio_app_publish(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op) {
+  if (!app || !name || (!data && len) || (op != WSIO_OP_TEXT && op != WSIO_OP_BINARY)) return WSIO_EINVAL;
+  if (app->o.max_backpressure && len > app->o.max_backpressure) return WSIO_ETOOBIG; /* as wsio_conn_send */
   topic *t = topic_find(app, name, hash_name(name));
   if (!t || !t->n) return 0;
   uint8_t hdr[WS_FRAME_MAX_HEADER];
@@ -216,7 +221,7 @@ int wsio_app_publish(wsio_app *app, const char *name, const void *data, size_t l
   if (t->plen + hl + len > t->pcap) {
     size_t cap = t->pcap ? t->pcap : 4096;
     while (cap < t->plen + hl + len) cap *= 2;
-    uint8_t *p = realloc(t->pending, cap);
+    uint8_t *p = core_realloc(t->pending, cap);
     if (!p) return WSIO_ENOMEM;
     t->pending = p;
     t->pcap = cap;
@@ -238,6 +243,7 @@ int wsio_app_publish(wsio_app *app, const char *name, const void *data, size_t l
 }
 
 size_t wsio_app_num_subscribers(const wsio_app *app, const char *name) {
+  if (!app || !name) return 0;
   topic *t = topic_find(app, name, hash_name(name));
   return t ? t->n : 0;
 }

@@ -7,6 +7,7 @@
  * copy; only messages split across reads or fragmented are assembled in ws_aux.
  * Text is validated incrementally, so invalid UTF-8 fails the connection at the
  * first bad byte, not at the end of a long fragmented message. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,7 @@
 
 static ws_aux *aux_get(wsio_conn *c) {
   if (!c->aux) {
-    ws_aux *a = calloc(1, sizeof(*a));
+    ws_aux *a = core_calloc(1, sizeof(*a));
     if (!a) return NULL;
     a->kind = AUX_WS;
     c->aux = a;
@@ -41,9 +42,11 @@ void ws_notify_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) 
   if (c->wsf & WSF_NOTIFIED) return;
   c->wsf |= WSF_NOTIFIED;
   stats_count_close(c->app, code);
-  if (code == WS_CLOSE_ABNORMAL && c->app->o.log)
-    app_log(c->app, WSIO_LOG_INFO, "abnormal close (1006) of %s: connection lost without a close frame",
-            wsio_conn_remote_address(c));
+  if (code == WS_CLOSE_ABNORMAL && c->app->o.log) {
+    char addr[WSIO_ADDRSTRLEN];
+    conn_peer_format(c, addr, sizeof(addr));
+    app_log(c->app, WSIO_LOG_INFO, "abnormal close (1006) of %s: connection lost without a close frame", addr);
+  }
   if (c->route && c->route->ws.close) c->route->ws.close(c, code, reason, len);
 }
 
@@ -76,8 +79,11 @@ void ws_send_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t
 static void fail(wsio_conn *c, unsigned code, const char *reason) {
   if (c->state != CONN_WS && c->state != CONN_WS_CLOSING) return;
   c->app->st.protocol_errors_total++;
-  if (c->app->o.log)
-    app_log(c->app, WSIO_LOG_INFO, "closing %s with %u: %s", wsio_conn_remote_address(c), code, reason);
+  if (c->app->o.log) {
+    char addr[WSIO_ADDRSTRLEN];
+    conn_peer_format(c, addr, sizeof(addr));
+    app_log(c->app, WSIO_LOG_INFO, "closing %s with %u: %s", addr, code, reason);
+  }
   c->wsf |= WSF_INPUT_DONE;
   if (!(c->wsf & WSF_CLOSE_SENT)) ws_send_close_frame(c, code, reason, strlen(reason));
   ws_notify_close(c, (int)code, (const uint8_t *)reason, strlen(reason));
@@ -134,7 +140,7 @@ static int msg_append(wsio_conn *c, ws_aux *a, const uint8_t *p, size_t n) {
     if (cap < a->msg_cap * 2) cap = a->msg_cap * 2;
     if (cap > c->app->o.max_message_size) cap = c->app->o.max_message_size;
     if (cap < need) cap = need;
-    uint8_t *m = realloc(a->msg, cap);
+    uint8_t *m = core_realloc(a->msg, cap);
     if (!m) return -1;
     a->msg = m;
     a->msg_cap = cap;
@@ -297,9 +303,11 @@ void ws_sweep(wsio_conn *c, uint32_t now) {
   if (c->wsf & WSF_OVER_CAP) {
     c->wsf &= (uint8_t)~WSF_OVER_CAP;
     if (app->o.max_backpressure && net_buffered(&c->net) >= app->o.max_backpressure) {
+      char addr[WSIO_ADDRSTRLEN];
+      conn_peer_format(c, addr, sizeof(addr));
       app->st.closed_backpressure_total++;
-      app_log(app, WSIO_LOG_WARN, "closing %s with 1008: send buffer stayed over %zu bytes",
-              wsio_conn_remote_address(c), app->o.max_backpressure);
+      app_log(app, WSIO_LOG_WARN, "closing %s with 1008: send buffer stayed over %zu bytes", addr,
+              app->o.max_backpressure);
       wsio_conn_close(c, WSIO_CLOSE_BACKPRESSURE, "send buffer limit exceeded");
       return;
     }
@@ -307,8 +315,10 @@ void ws_sweep(wsio_conn *c, uint32_t now) {
   if (!app->o.ping_interval_ms) return;
   if (c->wsf & WSF_PING_PENDING) {
     if (app->o.ping_timeout_ms && time_reached(now, c->t_due)) {
+      char addr[WSIO_ADDRSTRLEN];
+      conn_peer_format(c, addr, sizeof(addr));
       app->st.ping_timeouts_total++;
-      app_log(app, WSIO_LOG_INFO, "dropping %s: no data within the ping timeout", wsio_conn_remote_address(c));
+      app_log(app, WSIO_LOG_INFO, "dropping %s: no data within the ping timeout", addr);
       conn_kill(c);
     }
     return;
@@ -323,21 +333,30 @@ void ws_sweep(wsio_conn *c, uint32_t now) {
 
 /* ---- public API ------------------------------------------------------------------ */
 
-/* Common checks of every application send: open, and under the backpressure cap. */
+/* Sends are refused once the close handshake has begun in either direction or the
+ * close callback runs (RFC 6455 5.5.1: no data after a close frame), whatever the
+ * close code: one answer, WSIO_ECLOSED. */
+static int conn_closing(const wsio_conn *c) {
+  return c->state != CONN_WS || (c->wsf & (WSF_CLOSE_SENT | WSF_CLOSE_RECEIVED | WSF_NOTIFIED));
+}
+
+/* Common checks of every application send: open, and under the backpressure cap. A
+ * refused send arms drain, so that the sender learns when to try again. */
 static int send_allowed(wsio_conn *c) {
   wsio_app *app = c->app;
-  if (c->state != CONN_WS) return 0;
+  if (conn_closing(c)) return WSIO_ECLOSED;
   if (app->o.max_backpressure && net_buffered(&c->net) >= app->o.max_backpressure) {
     app->st.dropped_backpressure_total++;
     c->wsf |= WSF_OVER_CAP;
-    return 0;
+    c->net.flags |= NET_F_WANT_DRAIN;
+    return WSIO_EDROPPED;
   }
   pubsub_before_direct_send(c);
-  return 1;
+  return 0;
 }
 
-static wsio_send_status send_result(wsio_conn *c, int r, size_t bytes, uint32_t msgs) {
-  if (r < 0) return WSIO_SEND_DROPPED;
+static int send_result(wsio_conn *c, int r, size_t bytes, uint32_t msgs) {
+  if (r < 0) return r == -ENOMEM ? WSIO_ENOMEM : WSIO_ECLOSED;
   c->app->st.messages_out_total += msgs;
   c->app->st.bytes_out_total += bytes;
   if (r == NET_BUFFERED) {
@@ -347,63 +366,85 @@ static wsio_send_status send_result(wsio_conn *c, int r, size_t bytes, uint32_t 
   return WSIO_SEND_WRITTEN;
 }
 
-wsio_send_status ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen, const void *data,
-                               size_t len) {
-  if (!send_allowed(c)) return WSIO_SEND_DROPPED;
+int ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen, const void *data, size_t len) {
+  if (plen > 8) return WSIO_EINVAL;
+  int r = send_allowed(c);
+  if (r < 0) return r;
   uint8_t hdr[WS_FRAME_MAX_HEADER + 8];
   size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, plen + len, NULL);
-  if (plen > 8) return WSIO_SEND_DROPPED;
   if (plen) memcpy(hdr + hl, prefix, plen);
   return send_result(c, net_write2(&c->net, hdr, hl + plen, data, len), hl + plen + len, 1);
 }
 
-wsio_send_status ws_send_raw_frames(wsio_conn *c, const void *frames, size_t len, uint32_t nframes) {
-  if (!send_allowed(c)) return WSIO_SEND_DROPPED;
+int ws_send_raw_frames(wsio_conn *c, const void *frames, size_t len, uint32_t nframes) {
+  int r = send_allowed(c);
+  if (r < 0) return r;
   return send_result(c, net_write(&c->net, frames, len), len, nframes);
 }
 
-wsio_send_status ws_send_shared_frames(wsio_conn *c, uint32_t off, uint32_t len, uint32_t nframes) {
-  if (!send_allowed(c)) return WSIO_SEND_DROPPED;
+int ws_send_shared_frames(wsio_conn *c, uint32_t off, uint32_t len, uint32_t nframes) {
+  int r = send_allowed(c);
+  if (r < 0) return r;
   return send_result(c, net_bcast_add(&c->net, off, len), len, nframes);
 }
 
-wsio_send_status wsio_conn_send(wsio_conn *c, const void *data, size_t len, wsio_opcode op) {
-  if (!send_allowed(c)) return WSIO_SEND_DROPPED;
+int wsio_conn_send(wsio_conn *c, const void *data, size_t len, wsio_opcode op) {
+  if (!c || (!data && len) || (op != WSIO_OP_TEXT && op != WSIO_OP_BINARY)) return WSIO_EINVAL;
+  if (conn_closing(c)) return WSIO_ECLOSED;
+  /* One rule for big messages: what could never fit under the cap is refused up front
+   * (accepting it would leave the connection over the cap with no drain to wait for). */
+  if (c->app->o.max_backpressure && len > c->app->o.max_backpressure) return WSIO_ETOOBIG;
+  int r = send_allowed(c);
+  if (r < 0) return r;
   uint8_t hdr[WS_FRAME_MAX_HEADER];
   size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, len, NULL);
   return send_result(c, net_write2(&c->net, hdr, hl, data, len), hl + len, 1);
 }
 
 int wsio_conn_ping(wsio_conn *c, const void *data, size_t len) {
+  if (!c || (!data && len)) return WSIO_EINVAL;
   if (len > 125) return WSIO_ETOOBIG;
-  if (c->state != CONN_WS) return WSIO_ECLOSED;
+  if (conn_closing(c)) return WSIO_ECLOSED;
   uint8_t hdr[WS_FRAME_MAX_HEADER];
   size_t hl = ws_frame_header_encode(hdr, 1, 0, WS_OP_PING, len, NULL);
   pubsub_before_direct_send(c);
   return net_write2(&c->net, hdr, hl, data, len) < 0 ? WSIO_ECLOSED : 0;
 }
 
-void wsio_conn_close(wsio_conn *c, int code, const char *reason) {
-  if (c->state != CONN_WS) return;
-  unsigned cd = (code == 0 || ws_close_code_valid((unsigned)code)) ? (unsigned)code : WS_CLOSE_NORMAL;
-  if (cd == 0) cd = WS_CLOSE_NO_STATUS; /* encodes as an empty close payload */
+int wsio_conn_close(wsio_conn *c, int code, const char *reason) {
+  /* RFC 6455 7.4: only some codes may be sent; 1005/1006/1015 are for reporting. */
+  if (!c || code < 0 || (code != 0 && !ws_close_code_valid((unsigned)code))) return WSIO_EINVAL;
+  if (conn_closing(c)) return WSIO_ECLOSED;
+  unsigned cd = code ? (unsigned)code : WS_CLOSE_NO_STATUS; /* 1005 encodes as an empty payload */
   ws_send_close_frame(c, cd, reason, reason ? strlen(reason) : 0);
   enter_closing(c);
+  return 0;
 }
 
-void wsio_conn_terminate(wsio_conn *c) { conn_kill(c); }
+void wsio_conn_terminate(wsio_conn *c) {
+  if (c) conn_kill(c);
+}
 
-size_t wsio_conn_buffered_amount(const wsio_conn *c) { return net_buffered(&c->net); }
+size_t wsio_conn_buffered_amount(const wsio_conn *c) { return c ? net_buffered(&c->net) : 0; }
 
-void *wsio_conn_user_data(wsio_conn *c) { return c->app->user_data_size ? c->user : NULL; }
-void *wsio_conn_route_user(const wsio_conn *c) { return c->route ? c->route->user : NULL; }
-wsio_app *wsio_conn_app(const wsio_conn *c) { return c->app; }
+void *wsio_conn_user_data(wsio_conn *c) { return c && c->app->user_data_size ? c->user : NULL; }
+void *wsio_conn_route_user(const wsio_conn *c) { return c && c->route ? c->route->user : NULL; }
+wsio_app *wsio_conn_app(const wsio_conn *c) { return c ? c->app : NULL; }
 
 const char *wsio_conn_protocol(const wsio_conn *c) {
-  return c->proto_idx ? c->route->ws.subprotocols[c->proto_idx - 1] : NULL;
+  return c && c->proto_idx ? c->route->ws.subprotocols[c->proto_idx - 1] : NULL;
 }
 
-const char *wsio_conn_remote_address(wsio_conn *c) {
-  static _Thread_local char buf[48];
-  return net_peer_string(&c->net, buf, sizeof(buf));
+int conn_peer_format(const wsio_conn *c, char *buf, size_t cap) {
+  if (!c || !buf || !cap) return WSIO_EINVAL;
+  char tmp[WSIO_ADDRSTRLEN];
+  size_t n = strlen(net_peer_string(&c->net, tmp, sizeof(tmp)));
+  if (n >= cap) {
+    buf[0] = '\0';
+    return WSIO_ETOOBIG;
+  }
+  memcpy(buf, tmp, n + 1);
+  return (int)n;
 }
+
+int wsio_conn_remote_address(const wsio_conn *c, char *buf, size_t cap) { return conn_peer_format(c, buf, cap); }

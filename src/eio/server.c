@@ -343,7 +343,8 @@ static wsio_eio_session *session_create(wsio_eio_server *srv, const wsio_request
     free(s);
     return NULL;
   }
-  const char *addr = wsio_request_remote_address(req);
+  char addr[WSIO_ADDRSTRLEN];
+  if (wsio_request_remote_address(req, addr, sizeof(addr)) < 0) addr[0] = '\0';
   s->family = strchr(addr, ':') ? AF_INET6 : AF_INET;
   if (inet_pton(s->family, addr, s->peer) != 1) s->family = 0;
   s->ping_due = now_ms(srv) + srv->o.ping_interval_ms;
@@ -848,9 +849,9 @@ int wsio_eio_send(wsio_eio_session *s, const void *data, size_t len, int binary)
   if (s->state != S_OPEN) return WSIO_ECLOSED;
   s->srv->st.messages_out_total++;
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
-    wsio_send_status st = binary ? ws_send_parts(s->ws, WSIO_OP_BINARY, NULL, 0, data, len)
-                                 : ws_send_parts(s->ws, WSIO_OP_TEXT, "4", 1, data, len);
-    return st == WSIO_SEND_DROPPED ? WSIO_ECLOSED : 0;
+    int st = binary ? ws_send_parts(s->ws, WSIO_OP_BINARY, NULL, 0, data, len)
+                    : ws_send_parts(s->ws, WSIO_OP_TEXT, "4", 1, data, len);
+    return st < 0 ? WSIO_ECLOSED : 0;
   }
   return binary ? queue_binary(s, data, len) : queue_text(s, '4', data, len);
 }
@@ -933,8 +934,8 @@ int eio_send_prepared(wsio_eio_session *s, eio_prepared *p, int is_volatile) {
         net_bcast_append(net, p->ws, p->ws_len, &p->shared_off) == 0)
       p->shared_iter = net_bcast_epoch(net) + 1;
     if (p->shared_iter == net_bcast_epoch(net) + 1)
-      return ws_send_shared_frames(s->ws, p->shared_off, (uint32_t)p->ws_len, p->count) == WSIO_SEND_DROPPED ? 1 : 0;
-    return ws_send_raw_frames(s->ws, p->ws, p->ws_len, p->count) == WSIO_SEND_DROPPED ? 1 : 0;
+      return ws_send_shared_frames(s->ws, p->shared_off, (uint32_t)p->ws_len, p->count) < 0 ? 1 : 0;
+    return ws_send_raw_frames(s->ws, p->ws, p->ws_len, p->count) < 0 ? 1 : 0;
   }
   if (is_volatile && (!s->get || s->upgrading)) return 1;
   return queue_record(s, p->poll, p->poll_len) < 0 ? WSIO_ECLOSED : 0;

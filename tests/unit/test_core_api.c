@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <strings.h>
@@ -47,6 +48,7 @@ typedef struct {
   int id;
   int code;
   char reason[128];
+  int send_st, ping_st, close_st; /* what sends from inside the close callback returned */
 } close_ev;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -69,6 +71,15 @@ static struct {
   int order_status, order_done;
   int unsub1, unsub2, unsub_done;
   int pubnone, pubnone_done;
+  int toobig_send, toobig_pub, toobig_done;
+  int burst_status[MAX_SENDS];
+  int burst_n, burst_done;
+  int badop[8], badop_done;
+  int closecodes[16], closecodes_done;
+  int nullargs[8], nullargs_done;
+  int x_null_ok, x_null_done;
+  char open_addr[64];
+  int open_addr_len, open_addr_small;
   wsio_stats st;
   size_t nsubs_t;
 } R;
@@ -125,6 +136,7 @@ typedef struct {
 
 #define UD_MAGIC 0xC0FFEEu
 static int topic_route_marker, auth_route_marker;
+static size_t g_cap; /* max_backpressure of the running test server */
 static const char *const protos[] = {"v2", "v1", NULL};
 
 static int query_id(const wsio_request *req) {
@@ -161,8 +173,11 @@ static int hook_auth(const wsio_request *req, void *user_data, const char **reas
   return 0;
 }
 
+static wsio_conn *g_target; /* the connection with id 77 (loop thread only) */
+
 static void on_open(wsio_conn *c) {
   conn_ud *ud = wsio_conn_user_data(c);
+  if (ud && ud->id == 77) g_target = c;
   const char *p = wsio_conn_protocol(c);
   if (wsio_conn_route_user(c) == &topic_route_marker) wsio_conn_subscribe(c, "t");
   pthread_mutex_lock(&mu);
@@ -175,16 +190,26 @@ static void on_open(wsio_conn *c) {
   }
   R.open_route_user = wsio_conn_route_user(c);
   snprintf(R.open_proto, sizeof(R.open_proto), "%s", p ? p : "(null)");
+  R.open_addr_len = wsio_conn_remote_address(c, R.open_addr, sizeof(R.open_addr));
+  char small[4];
+  R.open_addr_small = wsio_conn_remote_address(c, small, sizeof(small));
   pthread_mutex_unlock(&mu);
 }
 
 static void on_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) {
   conn_ud *ud = wsio_conn_user_data(c);
+  if (c == g_target) g_target = NULL;
+  int send_st = wsio_conn_send(c, "late", 4, WSIO_OP_TEXT);
+  int ping_st = wsio_conn_ping(c, NULL, 0);
+  int close_st = wsio_conn_close(c, 1000, NULL);
   pthread_mutex_lock(&mu);
   if (R.ncloses < (int)(sizeof(R.closes) / sizeof(R.closes[0]))) {
     close_ev *e = &R.closes[R.ncloses++];
     e->id = ud ? ud->id : -1;
     e->code = code;
+    e->send_st = send_st;
+    e->ping_st = ping_st;
+    e->close_st = close_st;
     if (len >= sizeof(e->reason)) len = sizeof(e->reason) - 1;
     memcpy(e->reason, reason ? (const char *)reason : "", len);
     e->reason[len] = '\0';
@@ -271,6 +296,73 @@ static void on_message(wsio_conn *c, const uint8_t *d, size_t n, wsio_opcode op)
     R.unsub2 = b;
     R.unsub_done = 1;
     pthread_mutex_unlock(&mu);
+  } else if (is_cmd(d, n, "toobig")) {
+    uint8_t *big = calloc(1, g_cap + 1);
+    int a = big ? wsio_conn_send(c, big, g_cap + 1, WSIO_OP_BINARY) : 0;
+    int b = big ? wsio_app_publish(app, "t", big, g_cap + 1, WSIO_OP_BINARY) : 0;
+    free(big);
+    wsio_conn_send(c, "after-toobig", 12, WSIO_OP_TEXT);
+    pthread_mutex_lock(&mu);
+    R.toobig_send = a;
+    R.toobig_pub = b;
+    R.toobig_done = 1;
+    pthread_mutex_unlock(&mu);
+  } else if (is_cmd(d, n, "burst")) {
+    /* Messages of a quarter of the cap, in one callback: they are all owed in this
+     * iteration's shared buffer (nothing reached the kernel yet), so the fifth is
+     * refused; the post phase writes the rest, and drain must follow. */
+    size_t sz = g_cap / 4;
+    uint8_t *m = calloc(1, sz);
+    int st[MAX_SENDS], k = 0;
+    while (m && k < MAX_SENDS) {
+      st[k] = wsio_conn_send(c, m, sz, WSIO_OP_BINARY);
+      if (st[k++] < 0) break;
+    }
+    free(m);
+    pthread_mutex_lock(&mu);
+    memcpy(R.burst_status, st, sizeof(int) * (size_t)k);
+    R.burst_n = k;
+    R.burst_done = 1;
+    pthread_mutex_unlock(&mu);
+  } else if (is_cmd(d, n, "badop")) {
+    /* Only TEXT and BINARY are messages: nothing of these may reach the wire. */
+    static const int ops[] = {0x0, 0x3, 0x7, 0x8, 0x9, 0xA, 0x10};
+    int r[8];
+    for (int i = 0; i < 7; i++) r[i] = wsio_conn_send(c, "xx", 2, (wsio_opcode)ops[i]);
+    r[7] = wsio_app_publish(app, "t", "xx", 2, WSIO_OP_PING);
+    wsio_conn_send(c, "after-badop", 11, WSIO_OP_TEXT);
+    pthread_mutex_lock(&mu);
+    memcpy(R.badop, r, sizeof(r));
+    R.badop_done = 1;
+    pthread_mutex_unlock(&mu);
+  } else if (is_cmd(d, n, "closecodes")) {
+    /* RFC 6455 7.4: codes a close frame may not carry are refused, not rewritten. */
+    static const int bad[] = {-1, 1, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65536};
+    int r[16];
+    for (int i = 0; i < 12; i++) r[i] = wsio_conn_close(c, bad[i], "bad");
+    r[12] = wsio_conn_close(c, 4003, "good");
+    r[13] = wsio_conn_close(c, 4004, "again");
+    r[14] = wsio_conn_send(c, "x", 1, WSIO_OP_TEXT);
+    pthread_mutex_lock(&mu);
+    memcpy(R.closecodes, r, sizeof(int) * 15);
+    R.closecodes_done = 1;
+    pthread_mutex_unlock(&mu);
+  } else if (is_cmd(d, n, "nullargs")) {
+    char buf[WSIO_ADDRSTRLEN];
+    int r[8];
+    r[0] = wsio_conn_send(c, NULL, 5, WSIO_OP_TEXT);
+    r[1] = wsio_conn_ping(c, NULL, 3);
+    r[2] = wsio_conn_subscribe(c, NULL);
+    r[3] = wsio_conn_unsubscribe(c, NULL);
+    r[4] = wsio_conn_is_subscribed(c, NULL) == 0 ? WSIO_EINVAL : 99;
+    r[5] = wsio_conn_remote_address(c, NULL, 10);
+    r[6] = wsio_conn_remote_address(c, buf, 0);
+    r[7] = wsio_conn_send(c, NULL, 0, WSIO_OP_TEXT); /* an empty message is fine */
+    wsio_conn_send(c, "after-nullargs", 14, WSIO_OP_TEXT);
+    pthread_mutex_lock(&mu);
+    memcpy(R.nullargs, r, sizeof(r));
+    R.nullargs_done = 1;
+    pthread_mutex_unlock(&mu);
   } else if (is_cmd(d, n, "pubnone")) {
     int r = wsio_app_publish(app, "nobody-here", "x", 1, WSIO_OP_TEXT);
     pthread_mutex_lock(&mu);
@@ -292,8 +384,22 @@ static void h_stats(const wsio_request *req, wsio_response *res, void *route_use
 }
 
 static void h_x(const wsio_request *req, wsio_response *res, void *route_user) {
-  (void)req;
   (void)route_user;
+  /* One NULL among valid arguments: refused without side effects (the NULL rule). */
+  char out[8];
+  size_t len = 5;
+  int ok = wsio_request_header(req, NULL, &len) == NULL && len == 0 &&
+           wsio_request_query_param(req, NULL, out, sizeof(out)) == WSIO_EINVAL &&
+           wsio_request_query_param(req, "k", NULL, sizeof(out)) == WSIO_EINVAL &&
+           wsio_request_query_param(req, "k", out, 0) == WSIO_EINVAL &&
+           wsio_request_remote_address(req, NULL, 8) == WSIO_EINVAL &&
+           wsio_request_remote_address(req, out, 4) == WSIO_ETOOBIG &&
+           wsio_response_header(res, NULL, "v") == WSIO_EINVAL && wsio_response_header(res, "n", NULL) == WSIO_EINVAL &&
+           wsio_response_send(res, 200, NULL, NULL, 5) == WSIO_EINVAL;
+  pthread_mutex_lock(&mu);
+  R.x_null_ok = ok;
+  R.x_null_done++;
+  pthread_mutex_unlock(&mu);
   wsio_response_header(res, "X-Test", "yes");
   wsio_response_send(res, 200, "text/plain", "hello x", 7);
 }
@@ -311,6 +417,30 @@ static void h_nothing(const wsio_request *req, wsio_response *res, void *route_u
   (void)req;
   (void)res;
   (void)route_user;
+}
+
+/* GET /hold: the response is held and answered 50 ms later from a timer, which first
+ * arms the allocation-failure hook when g_hold_oom is set. */
+extern unsigned core_alloc_fail_in; /* src/core/app.c: the tests' allocation-failure hook */
+static wsio_response *g_held;
+static atomic_int g_hold_oom, g_hold_errors;
+
+static void hold_answer(wsio_timer *t, void *user) {
+  (void)user;
+  wsio_timer_destroy(t);
+  if (!g_held) return;
+  if (atomic_load(&g_hold_oom)) core_alloc_fail_in = 1; /* the next allocation in core fails */
+  wsio_response_send(g_held, 200, NULL, "held", 4);
+  core_alloc_fail_in = 0;
+  g_held = NULL;
+}
+
+static void h_hold(const wsio_request *req, wsio_response *res, void *route_user) {
+  (void)req;
+  wsio_timer *t = wsio_timer_create(route_user, hold_answer, NULL);
+  g_held = wsio_response_hold(res, NULL, NULL);
+  /* Counted, not CHECKed: this is the loop thread. */
+  if (!t || !g_held || wsio_timer_start(t, 50, 0) != 0) atomic_fetch_add(&g_hold_errors, 1);
 }
 
 static void register_routes(wsio_app *app) {
@@ -333,6 +463,7 @@ static void register_routes(wsio_app *app) {
   CHECK_EQ_INT(wsio_app_http(app, "GET", "/x", h_x, NULL), 0);
   CHECK_EQ_INT(wsio_app_http(app, "POST", "/body", h_body, NULL), 0);
   CHECK_EQ_INT(wsio_app_http(app, NULL, "/nothing", h_nothing, NULL), 0);
+  CHECK_EQ_INT(wsio_app_http(app, "GET", "/hold", h_hold, app), 0);
 }
 
 /* ---- the server thread ------------------------------------------------------------- */
@@ -801,7 +932,8 @@ static void test_subprotocols(void) {
 static void test_send_status(void) {
   wsio_app_options o;
   test_options(&o);
-  o.max_backpressure = 64 * 1024;
+  o.max_backpressure = 2 * BIG_MSG; /* BIG_MSG fits; a few of them do not */
+  g_cap = o.max_backpressure;
   /* The sweep runs every quarter of the shortest timeout: 150 ms here. The close
    * timeout stays long so that the client has time to answer the backpressure close. */
   o.handshake_timeout_ms = 600;
@@ -818,6 +950,16 @@ static void test_send_status(void) {
   WAIT_FOR(ok, R.echo_done == 1, 2000);
   CHECK(ok);
   CHECK_EQ_INT(LOCKED_INT(R.echo_status), WSIO_SEND_WRITTEN);
+
+  /* One message larger than max_backpressure could never be sent within it: refused
+   * up front (it used to be accepted whole, leaving the connection over the cap with
+   * no drain to wait for). Nothing of it reaches the wire. */
+  CHECK_EQ_INT(cl_send_text(&a, "toobig"), 0);
+  CHECK(cl_expect_text(&a, "after-toobig"));
+  WAIT_FOR(ok, R.toobig_done, 2000);
+  CHECK(ok);
+  CHECK_EQ_INT(LOCKED_INT(R.toobig_send), WSIO_ETOOBIG);
+  CHECK_EQ_INT(LOCKED_INT(R.toobig_pub), WSIO_ETOOBIG);
   cl_close(&a);
 
   /* Drain: a client with a small receive window that does not read; big sends until
@@ -868,7 +1010,8 @@ static void test_send_status(void) {
   for (int i = 0; i < n; i++)
     if (R.flood_status[i] == WSIO_SEND_BUFFERED && first_buf < 0) first_buf = i;
   CHECK(first_buf >= 0);
-  CHECK(n >= 2 && R.flood_status[n - 1] == WSIO_SEND_DROPPED);
+  CHECK(n >= 2 && R.flood_status[n - 1] == WSIO_EDROPPED);
+  CHECK(WSIO_EDROPPED < 0 && WSIO_SEND_DROPPED == WSIO_EDROPPED); /* every failure is negative */
   CHECK(first_buf < n - 1);
   for (int i = 0; i < first_buf; i++) CHECK_EQ_INT(R.flood_status[i], WSIO_SEND_WRITTEN);
   pthread_mutex_unlock(&mu);
@@ -962,6 +1105,111 @@ static void test_close_codes(void) {
   }
   cl_close(&cl);
   for (int id = 1; id <= 3; id++) CHECK_EQ_INT(close_count(id), 1);
+
+  /* A protocol error (unmasked frame): wsio fails the connection with 1002. */
+  if (cl_ws(&cl, s.port, "/ws?id=4") == 0) {
+    static const uint8_t unmasked[] = {0x81, 0x01, 'x'};
+    CHECK_EQ_INT(cl_send_all(&cl, unmasked, sizeof(unmasked)), 0);
+    CHECK_EQ_INT(cl_read_close(&cl, reason, sizeof(reason), NULL), WSIO_CLOSE_PROTOCOL_ERROR);
+    WAIT_FOR(ok, close_of(4) != NULL, 2000);
+    CHECK(ok);
+  }
+  cl_close(&cl);
+
+  /* Inside the close callback every send is refused alike, whatever the close code
+   * (peer close 4001, TCP drop 1006, server close 4002, failure 1002): nothing may
+   * follow a close frame. They used to be written after the close frame (4001), or
+   * accepted for a dead socket (1006). */
+  pthread_mutex_lock(&mu);
+  for (int i = 0; i < R.ncloses; i++) {
+    close_ev *e = &R.closes[i];
+    CHECK_EQ_INT(e->send_st, WSIO_ECLOSED);
+    CHECK_EQ_INT(e->ping_st, WSIO_ECLOSED);
+    CHECK_EQ_INT(e->close_st, WSIO_ECLOSED);
+  }
+  CHECK_EQ_INT(R.ncloses, 4);
+  pthread_mutex_unlock(&mu);
+  server_stop(&s);
+}
+
+/* ---- 4b. the rules of sending: opcodes, close codes, drain after a drop ---------------- */
+
+static void test_send_rules(void) {
+  wsio_app_options o;
+  test_options(&o);
+  o.max_backpressure = 16 * 1024;
+  g_cap = o.max_backpressure;
+  server s;
+  if (server_start(&s, &o) < 0) return;
+  client cl = {.fd = -1};
+  char reason[128];
+  int ok;
+  if (cl_ws(&cl, s.port, "/ws?id=1") < 0) goto out;
+
+  /* The peer address, formatted into the caller's buffer (no static buffer). */
+  WAIT_FOR(ok, R.opens == 1, 2000);
+  CHECK(ok);
+  pthread_mutex_lock(&mu);
+  CHECK_STR(R.open_addr, "127.0.0.1");
+  CHECK_EQ_INT(R.open_addr_len, 9);
+  CHECK_EQ_INT(R.open_addr_small, WSIO_ETOOBIG);
+  pthread_mutex_unlock(&mu);
+
+  /* Opcodes other than TEXT and BINARY are refused; the next frame on the wire is the
+   * text sent after them (3, 7, PING and CLOSE used to go out as given). */
+  CHECK_EQ_INT(cl_send_text(&cl, "badop"), 0);
+  CHECK(cl_expect_text(&cl, "after-badop"));
+  WAIT_FOR(ok, R.badop_done, 2000);
+  CHECK(ok);
+  for (int i = 0; i < 8; i++) CHECK_EQ_INT(LOCKED_INT(R.badop[i]), WSIO_EINVAL);
+
+  /* One NULL among valid arguments, on a live connection and a live request. */
+  CHECK_EQ_INT(cl_send_text(&cl, "nullargs"), 0);
+  CHECK(cl_expect_text(&cl, ""));
+  CHECK(cl_expect_text(&cl, "after-nullargs"));
+  WAIT_FOR(ok, R.nullargs_done, 2000);
+  CHECK(ok);
+  for (int i = 0; i < 7; i++) CHECK_EQ_INT(LOCKED_INT(R.nullargs[i]), WSIO_EINVAL);
+  CHECK_EQ_INT(LOCKED_INT(R.nullargs[7]), WSIO_SEND_WRITTEN);
+  char head[1024], body[64];
+  CHECK_EQ_INT(http_once(s.port, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n", head, sizeof(head), body, sizeof(body), 0), 200);
+  CHECK_STR(body, "hello x");
+  CHECK_EQ_INT(LOCKED_INT(R.x_null_ok), 1);
+
+  /* Over the cap: the fifth quarter-cap message in one callback is dropped (negative),
+   * and drain follows once the four accepted ones are written (it never came). */
+  CHECK_EQ_INT(cl_send_text(&cl, "burst"), 0);
+  WAIT_FOR(ok, R.burst_done, 2000);
+  CHECK(ok);
+  pthread_mutex_lock(&mu);
+  CHECK_EQ_INT(R.burst_n, 5);
+  for (int i = 0; i < 4 && i < R.burst_n; i++) CHECK(R.burst_status[i] == WSIO_SEND_WRITTEN || R.burst_status[i] == WSIO_SEND_BUFFERED);
+  if (R.burst_n == 5) CHECK_EQ_INT(R.burst_status[4], WSIO_EDROPPED);
+  pthread_mutex_unlock(&mu);
+  int frames = 0;
+  for (int i = 0; i < 4; i++) frames += cl_read_frame(&cl) == 0 && cl.op == 0x2 && cl.msg_len == g_cap / 4;
+  CHECK_EQ_INT(frames, 4);
+  WAIT_FOR(ok, R.drains >= 1, 2000);
+  CHECK(ok);
+  CHECK_EQ_INT(cl_send_text(&cl, "echo:still-open"), 0);
+  CHECK(cl_expect_text(&cl, "still-open"));
+
+  /* Close codes that may not be sent are refused, not rewritten to 1000. */
+  CHECK_EQ_INT(cl_send_text(&cl, "closecodes"), 0);
+  CHECK_EQ_INT(cl_read_close(&cl, reason, sizeof(reason), NULL), 4003);
+  CHECK_STR(reason, "good");
+  WAIT_FOR(ok, R.closecodes_done, 2000);
+  CHECK(ok);
+  pthread_mutex_lock(&mu);
+  for (int i = 0; i < 12; i++) CHECK_EQ_INT(R.closecodes[i], WSIO_EINVAL);
+  CHECK_EQ_INT(R.closecodes[12], 0);
+  CHECK_EQ_INT(R.closecodes[13], WSIO_ECLOSED); /* already closing */
+  CHECK_EQ_INT(R.closecodes[14], WSIO_ECLOSED); /* no data after our close frame */
+  pthread_mutex_unlock(&mu);
+  CHECK_EQ_INT(cl_send_close(&cl, 4003, NULL), 0);
+  CHECK(cl_read_to_eof(&cl) >= 0);
+out:
+  cl_close(&cl);
   server_stop(&s);
 }
 
@@ -1276,15 +1524,392 @@ static void test_errors(void) {
       CHECK(strcmp(wsio_strerror(codes[i]), wsio_strerror(codes[j])) != 0);
 }
 
+/* ---- 10. work posted from other threads -------------------------------------------- */
+
+typedef struct {
+  wsio_app *app;
+  pthread_t loop_thread;
+  int i;
+} post_job;
+
+static atomic_int g_posts_ran, g_posts_off_thread, g_post_errors;
+
+static void post_publish(void *arg) {
+  post_job *j = arg;
+  char m[16];
+  int len = snprintf(m, sizeof(m), "w%03d", j->i);
+  if (!pthread_equal(pthread_self(), j->loop_thread)) atomic_fetch_add(&g_posts_off_thread, 1);
+  wsio_app_publish(j->app, "t", m, (size_t)len, WSIO_OP_TEXT);
+  atomic_fetch_add(&g_posts_ran, 1);
+  free(j); /* each post runs exactly once, so it can own its argument */
+}
+
+static void post_send_target(void *arg) {
+  post_job *j = arg;
+  if (g_target) wsio_conn_send(g_target, "direct", 6, WSIO_OP_TEXT);
+  atomic_fetch_add(&g_posts_ran, 1);
+  free(j);
+}
+
+static void *worker_main(void *arg) {
+  server *s = arg;
+  for (int i = 0; i < 100; i++) {
+    post_job *j = malloc(sizeof(*j));
+    *j = (post_job){s->app, s->th, i};
+    if (wsio_app_post(s->app, post_publish, j) != 0) atomic_fetch_add(&g_post_errors, 1);
+  }
+  post_job *j = malloc(sizeof(*j));
+  *j = (post_job){s->app, s->th, -1};
+  if (wsio_app_post(s->app, post_send_target, j) != 0) atomic_fetch_add(&g_post_errors, 1);
+  return NULL;
+}
+
+static void test_post(void) {
+  wsio_app_options o;
+  test_options(&o);
+  server s;
+  if (server_start(&s, &o) < 0) return;
+  atomic_store(&g_posts_ran, 0);
+  atomic_store(&g_posts_off_thread, 0);
+  client sub = {.fd = -1}, target = {.fd = -1};
+  int ok;
+  if (cl_ws(&sub, s.port, "/topic?id=1") < 0 || cl_ws(&target, s.port, "/ws?id=77") < 0) goto out;
+  WAIT_FOR(ok, R.opens == 2, 2000);
+  CHECK(ok);
+  /* A worker thread publishes to a topic and sends to a connection, through posts. */
+  pthread_t w;
+  int created = pthread_create(&w, NULL, worker_main, &s) == 0;
+  if (created) pthread_join(w, NULL);
+  CHECK(created);
+  CHECK_EQ_INT(atomic_load(&g_post_errors), 0);
+  int in_order = 0;
+  for (int k = 0; k < 100; k++) {
+    char want[16];
+    snprintf(want, sizeof(want), "w%03d", k);
+    if (!cl_expect_text(&sub, want)) break;
+    in_order++;
+  }
+  CHECK_EQ_INT(in_order, 100);
+  CHECK(cl_expect_text(&target, "direct"));
+  CHECK_EQ_INT(atomic_load(&g_posts_ran), 101);
+  CHECK_EQ_INT(atomic_load(&g_posts_off_thread), 0); /* all ran on the loop thread */
+out:
+  cl_close(&sub);
+  cl_close(&target);
+  server_stop(&s);
+}
+
+static void post_count(void *arg) { atomic_fetch_add((atomic_int *)arg, 1); }
+
+/* Posts made before the run, or after it returned, still run exactly once. */
+static void test_post_lifecycle(void) {
+  wsio_app_options o;
+  test_options(&o);
+  atomic_int n;
+  atomic_init(&n, 0);
+  CHECK_EQ_INT(wsio_app_post(NULL, post_count, &n), WSIO_EINVAL);
+  server s;
+  memset(&s, 0, sizeof(s));
+  s.app = wsio_app_create(&o);
+  CHECK(s.app != NULL);
+  if (!s.app) return;
+  CHECK_EQ_INT(wsio_app_post(s.app, NULL, &n), WSIO_EINVAL);
+  CHECK_EQ_INT(wsio_app_listen(s.app, "127.0.0.1", 0), 0);
+  CHECK_EQ_INT(wsio_app_post(s.app, post_count, &n), 0);
+  sleep_ms(20);
+  CHECK_EQ_INT(atomic_load(&n), 0); /* no loop runs yet */
+  CHECK_EQ_INT(pthread_create(&s.th, NULL, server_main, &s), 0);
+  long long dl = now_ms() + 2000;
+  while (atomic_load(&n) < 1 && now_ms() < dl) sleep_ms(2);
+  CHECK_EQ_INT(atomic_load(&n), 1); /* ran once the loop ran */
+  wsio_app_stop(s.app);
+  CHECK(server_wait_done(&s, 3000));
+  pthread_join(s.th, NULL);
+  CHECK_EQ_INT(wsio_app_post(s.app, post_count, &n), 0);
+  CHECK_EQ_INT(wsio_app_post(s.app, post_count, &n), 0);
+  sleep_ms(20);
+  CHECK_EQ_INT(atomic_load(&n), 1); /* the loop is not running */
+  wsio_app_destroy(s.app);
+  CHECK_EQ_INT(atomic_load(&n), 3); /* run by destroy, not dropped */
+}
+
+/* ---- 11. stopping from other threads and from a signal handler ---------------------- */
+
+static atomic_int g_block, g_blocked;
+
+static void post_block(void *arg) {
+  (void)arg;
+  atomic_store(&g_blocked, 1);
+  long long dl = now_ms() + 5000;
+  while (atomic_load(&g_block) && now_ms() < dl) sleep_ms(1);
+}
+
+static void *stopper_main(void *arg) {
+  for (int i = 0; i < 100; i++) wsio_app_stop(arg);
+  return NULL;
+}
+
+static void test_stop_threads(void) {
+  wsio_app_options o;
+  test_options(&o);
+  server s;
+  if (server_start(&s, &o) < 0) return;
+  client cl = {.fd = -1};
+  int ok;
+  if (cl_ws(&cl, s.port, "/ws?id=1") < 0) goto out;
+  WAIT_FOR(ok, R.opens == 1, 2000);
+  CHECK(ok);
+  /* Hold the loop thread in a posted callback while other threads ask it to stop. */
+  atomic_store(&g_block, 1);
+  atomic_store(&g_blocked, 0);
+  CHECK_EQ_INT(wsio_app_post(s.app, post_block, NULL), 0);
+  long long dl = now_ms() + 2000;
+  while (!atomic_load(&g_blocked) && now_ms() < dl) sleep_ms(1);
+  CHECK(atomic_load(&g_blocked));
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++) CHECK_EQ_INT(pthread_create(&th[i], NULL, stopper_main, s.app), 0);
+  wsio_app_stop(s.app);
+  wsio_app_stop(s.app);
+  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  /* None of that did the loop's work on the calling threads: the listener is still
+   * open (a repeated call used to close it, and start closing connections, from the
+   * caller's thread, racing the loop). */
+  client probe = {.fd = -1};
+  CHECK_EQ_INT(cl_open(&probe, s.port, 0), 0);
+  cl_close(&probe);
+  CHECK(!atomic_load(&s.done));
+  atomic_store(&g_block, 0);
+  /* Now the loop stops gracefully: 1001 to the client, then wsio_app_run returns. */
+  char reason[128];
+  CHECK_EQ_INT(cl_read_close(&cl, reason, sizeof(reason), NULL), WSIO_CLOSE_GOING_AWAY);
+  CHECK_EQ_INT(cl_send_close(&cl, WSIO_CLOSE_GOING_AWAY, NULL), 0);
+  CHECK(server_wait_done(&s, 3000));
+out:
+  atomic_store(&g_block, 0);
+  cl_close(&cl);
+  server_stop(&s);
+}
+
+static wsio_app *g_signal_app;
+static void on_sigusr1(int signo) {
+  (void)signo;
+  wsio_app_stop(g_signal_app); /* the one function allowed in a signal handler */
+}
+
+static void test_stop_signal(void) {
+  wsio_app_options o;
+  test_options(&o);
+  server s;
+  if (server_start(&s, &o) < 0) return;
+  g_signal_app = s.app;
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_sigusr1;
+  sigemptyset(&sa.sa_mask);
+  CHECK_EQ_INT(sigaction(SIGUSR1, &sa, &old), 0);
+  sleep_ms(20);
+  errno = 1234;
+  raise(SIGUSR1); /* handled on this (non-loop) thread */
+  CHECK_EQ_INT(errno, 1234); /* the handler leaves errno alone */
+  CHECK(server_wait_done(&s, 3000));
+  sigaction(SIGUSR1, &old, NULL);
+  server_stop(&s);
+}
+
+/* ---- 12. timers --------------------------------------------------------------------- */
+
+typedef struct {
+  wsio_app *app;
+  pthread_t loop_thread;
+  wsio_timer *once, *rep, *idle;
+  long long t_start, once_at;
+  atomic_int once_fired, rep_fired, off_thread, active_in_once, start_einval, idle_active, setup_errors, idle_fired;
+} timer_state;
+
+static void timer_once(wsio_timer *t, void *user) {
+  timer_state *ts = user;
+  ts->once_at = now_ms();
+  atomic_store(&ts->active_in_once, wsio_timer_active(t));
+  if (!pthread_equal(pthread_self(), ts->loop_thread)) atomic_fetch_add(&ts->off_thread, 1);
+  atomic_fetch_add(&ts->once_fired, 1);
+}
+
+static void timer_rep(wsio_timer *t, void *user) {
+  timer_state *ts = user;
+  if (wsio_timer_user(t) != ts) return;
+  if (atomic_fetch_add(&ts->rep_fired, 1) + 1 == 5) wsio_timer_destroy(t); /* from its own callback */
+}
+
+static void timer_idle(wsio_timer *t, void *user) {
+  (void)t;
+  atomic_fetch_add(&((timer_state *)user)->idle_fired, 1); /* stopped: must never fire */
+}
+
+/* Timers are created on the loop thread, through a post. */
+static void post_make_timers(void *arg) {
+  timer_state *ts = arg;
+  int bad = 0; /* counted, not CHECKed: this is the loop thread */
+  ts->t_start = now_ms();
+  ts->once = wsio_timer_create(ts->app, timer_once, ts);
+  ts->rep = wsio_timer_create(ts->app, timer_rep, ts);
+  ts->idle = wsio_timer_create(ts->app, timer_idle, ts); /* never destroyed: the app frees it */
+  bad += !ts->once || !ts->rep || !ts->idle;
+  bad += wsio_timer_create(NULL, timer_once, ts) != NULL;
+  bad += wsio_timer_create(ts->app, NULL, ts) != NULL;
+  bad += wsio_timer_start(ts->once, 40, 0) != 0;
+  bad += wsio_timer_start(ts->rep, 5, 10) != 0;
+  bad += wsio_timer_start(ts->idle, 20, 20) != 0;
+  wsio_timer_stop(ts->idle);
+  atomic_store(&ts->idle_active, wsio_timer_active(ts->idle));
+  atomic_store(&ts->start_einval, wsio_timer_start(ts->idle, 1, (uint64_t)UINT32_MAX + 1));
+  atomic_store(&ts->setup_errors, bad);
+}
+
+static void test_timers(void) {
+  wsio_app_options o;
+  test_options(&o);
+  server s;
+  if (server_start(&s, &o) < 0) return;
+  static timer_state ts;
+  memset(&ts, 0, sizeof(ts));
+  ts.app = s.app;
+  ts.loop_thread = s.th;
+  CHECK_EQ_INT(wsio_app_post(s.app, post_make_timers, &ts), 0);
+  long long dl = now_ms() + 3000;
+  while ((atomic_load(&ts.once_fired) < 1 || atomic_load(&ts.rep_fired) < 5) && now_ms() < dl) sleep_ms(5);
+  sleep_ms(100); /* time for extra (wrong) firings */
+  CHECK_EQ_INT(atomic_load(&ts.once_fired), 1);
+  CHECK_EQ_INT(atomic_load(&ts.rep_fired), 5);
+  CHECK(ts.once_at - ts.t_start >= 39);
+  CHECK_EQ_INT(atomic_load(&ts.active_in_once), 0); /* a one-shot is disarmed when it runs */
+  CHECK_EQ_INT(atomic_load(&ts.off_thread), 0);
+  CHECK_EQ_INT(atomic_load(&ts.idle_active), 0);
+  CHECK_EQ_INT(atomic_load(&ts.start_einval), WSIO_EINVAL);
+  CHECK_EQ_INT(atomic_load(&ts.setup_errors), 0);
+  CHECK_EQ_INT(atomic_load(&ts.idle_fired), 0);
+  server_stop(&s); /* frees ts.once and ts.idle (ASan's leak check watches) */
+}
+
+/* ---- 13. listening and running ------------------------------------------------------ */
+
+static void test_listen_run(void) {
+  wsio_app_options o;
+  test_options(&o);
+  /* A port in use: WSIO_EADDR (it was WSIO_ESYS, "system call failed"), errno kept. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t al = sizeof(a);
+  CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 4) == 0);
+  CHECK_EQ_INT(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+  wsio_app *app = wsio_app_create(&o);
+  CHECK(app != NULL);
+  if (!app) return;
+  errno = 0;
+  CHECK_EQ_INT(wsio_app_listen(app, "127.0.0.1", ntohs(a.sin_port)), WSIO_EADDR);
+  CHECK_EQ_INT(errno, EADDRINUSE);
+  CHECK_EQ_INT(wsio_app_port(app), -1);
+  close(fd);
+
+  /* Running with nothing listening fails at once instead of waiting forever. */
+  server s;
+  memset(&s, 0, sizeof(s));
+  s.app = app;
+  CHECK_EQ_INT(pthread_create(&s.th, NULL, server_main, &s), 0);
+  int returned = server_wait_done(&s, 2000);
+  CHECK(returned);
+  if (!returned) wsio_app_stop(app);
+  pthread_join(s.th, NULL);
+  CHECK_EQ_INT(s.rc, WSIO_EINVAL);
+  wsio_app_destroy(app);
+}
+
+/* ---- 14. allocation failures --------------------------------------------------------- */
+
+static void test_oom(void) {
+  wsio_app_options o;
+  test_options(&o);
+  wsio_app *app = wsio_app_create(&o);
+  CHECK(app != NULL);
+  if (!app) return;
+  /* Registration failing at each of its allocations leaves no route behind: the same
+   * registration succeeds afterwards, and a failed "GET /rN" (whose method copy
+   * failed) is not left as a route for every method. */
+  wsio_ws_handlers h = {0};
+  int failures = 0;
+  for (unsigned n = 1; n <= 4; n++) {
+    char path[16];
+    snprintf(path, sizeof(path), "/r%u", n);
+    core_alloc_fail_in = n;
+    int r = wsio_app_http(app, "GET", path, h_x, NULL);
+    core_alloc_fail_in = 0;
+    CHECK(r == 0 || r == WSIO_ENOMEM);
+    if (r == WSIO_ENOMEM) {
+      failures++;
+      CHECK_EQ_INT(wsio_app_http(app, "POST", path, h_x, NULL), 0);
+      CHECK_EQ_INT(wsio_app_http(app, "GET", path, h_x, NULL), 0);
+    }
+    snprintf(path, sizeof(path), "/w%u", n);
+    core_alloc_fail_in = n;
+    r = wsio_app_ws(app, path, &h, NULL);
+    core_alloc_fail_in = 0;
+    CHECK(r == 0 || r == WSIO_ENOMEM);
+    if (r == WSIO_ENOMEM) CHECK_EQ_INT(wsio_app_ws(app, path, &h, NULL), 0);
+  }
+  CHECK_EQ_INT(failures, 3); /* the route, its path, its method */
+  wsio_app_destroy(app);
+
+  /* A connection with a pipelined request waiting behind a held response, when the
+   * list of connections to resume cannot grow: it is failed (EOF), where it used to
+   * be forgotten with its request unanswered until the client gave up. */
+  server s;
+  if (server_start(&s, &o) < 0) return;
+  client cl;
+  if (cl_open(&cl, s.port, 0) == 0) {
+    atomic_store(&g_hold_oom, 1);
+    const char *two = "GET /hold HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK_EQ_INT(cl_send_all(&cl, two, strlen(two)), 0);
+    long long t0 = now_ms();
+    ssize_t r;
+    while ((r = cl_fill(&cl)) > 0) {
+    }
+    int err = errno;
+    CHECK(r == 0 || err == ECONNRESET); /* ended by the server, not by our 2 s timeout */
+    CHECK(now_ms() - t0 < 1900);
+    atomic_store(&g_hold_oom, 0);
+  }
+  cl_close(&cl);
+  /* The server is fine: the same exchange without the failure is answered in full. */
+  if (cl_open(&cl, s.port, 0) == 0) {
+    char head[1024], body[64];
+    const char *two = "GET /hold HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK_EQ_INT(cl_send_all(&cl, two, strlen(two)), 0);
+    CHECK_EQ_INT(cl_read_response(&cl, head, sizeof(head), body, sizeof(body), 0), 200);
+    CHECK_STR(body, "held");
+    CHECK_EQ_INT(cl_read_response(&cl, head, sizeof(head), body, sizeof(body), 0), 200);
+    CHECK_STR(body, "hello x");
+  }
+  cl_close(&cl);
+  CHECK_EQ_INT(atomic_load(&g_hold_errors), 0);
+  server_stop(&s);
+}
+
 int main(void) {
   RUN(test_errors);
   RUN(test_upgrade_hook);
   RUN(test_subprotocols);
   RUN(test_send_status);
   RUN(test_close_codes);
+  RUN(test_send_rules);
   RUN(test_topics);
   RUN(test_http_routes);
   RUN(test_ping);
   RUN(test_stop);
+  RUN(test_post);
+  RUN(test_post_lifecycle);
+  RUN(test_stop_threads);
+  RUN(test_stop_signal);
+  RUN(test_timers);
+  RUN(test_listen_run);
+  RUN(test_oom);
   return test_report();
 }
