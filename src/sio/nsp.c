@@ -86,7 +86,7 @@ void wsio_sio_nsp_on_disconnect(wsio_sio_nsp *nsp, wsio_sio_disconnect_fn fn, vo
 }
 
 int wsio_sio_nsp_use(wsio_sio_nsp *nsp, wsio_sio_middleware_fn fn, void *user) {
-  if (!fn) return WSIO_EINVAL;
+  if (!nsp || !fn) return WSIO_EINVAL;
   sio_middleware *mw = realloc(nsp->mw, (nsp->nmw + 1) * sizeof(*mw));
   if (!mw) return WSIO_ENOMEM;
   mw[nsp->nmw++] = (sio_middleware){fn, user};
@@ -128,6 +128,12 @@ size_t wsio_sio_nsp_num_rooms(const wsio_sio_nsp *nsp) { return map_size(&nsp->r
 
 const char *wsio_sio_socket_id(const wsio_sio_socket *s) { return s->id; }
 wsio_sio_nsp *wsio_sio_socket_nsp(const wsio_sio_socket *s) { return s->nsp; }
+
+wsio_sio_socket *wsio_sio_nsp_socket(wsio_sio_nsp *nsp, const char *id) {
+  if (!nsp || !id || strlen(id) != SIO_ID_LEN) return NULL;
+  wsio_sio_socket *s = map_get(&nsp->sockets, id, SIO_ID_LEN);
+  return s && s->state == SOCK_CONNECTED && sio_socket_live(s) ? s : NULL;
+}
 
 const char *wsio_sio_socket_auth(const wsio_sio_socket *s, size_t *len) {
   if (!s->auth) {
