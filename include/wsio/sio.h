@@ -135,7 +135,8 @@ wsio_sio_socket *wsio_sio_ref_socket(const wsio_sio_ref *ref);
 /* An acknowledgement the client asked for (a value: copy and keep it freely). Answer
  * it once with wsio_sio_ack_send, in the event callback or later. id < 0 means none
  * was asked. An ack kept past its callback costs about 100 bytes until it is answered
- * or the socket disconnects. */
+ * or the socket disconnects; a socket keeps at most 256 unanswered ones (past that the
+ * oldest is forgotten and answering it returns WSIO_EINVAL). */
 typedef struct wsio_sio_ack {
   wsio_sio_ref socket;
   int64_t id;

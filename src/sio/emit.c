@@ -370,6 +370,22 @@ void sio_ack_end(wsio_sio_socket *s) {
   sio_inline_ack a = io->inline_ack;
   io->inline_ack.s = NULL;
   if (!a.s || a.answered || !sio_socket_live(s) || s->state != SOCK_CONNECTED) return;
+  /* An application that never answers (its handlers ignore acks) must not let a client
+   * grow this list without bound: past SIO_MAX_OWED_ACKS the oldest owed one (the last
+   * in the list, which is newest first) is forgotten. */
+  sio_ack_wait **oldest = NULL;
+  unsigned owed = 0;
+  for (sio_ack_wait **pp = &s->acks; *pp; pp = &(*pp)->next) {
+    if ((*pp)->owed) {
+      owed++;
+      oldest = pp;
+    }
+  }
+  if (owed >= SIO_MAX_OWED_ACKS) {
+    sio_ack_wait *w = *oldest;
+    *oldest = w->next;
+    free(w);
+  }
   sio_ack_wait *w = wait_new(s, a.id);
   if (w) w->owed = 1; /* out of memory: a later answer finds nothing (WSIO_EINVAL) */
 }

@@ -42,6 +42,7 @@
 #include "wsio.h"
 
 #define SIO_ID_LEN RANDOM_ID_LEN /* socket ids and recovery pids: 15 random bytes, base64url */
+#define SIO_MAX_OWED_ACKS 256   /* acks kept unanswered per socket (sio_ack_end) */
 
 /* ---- a growable byte buffer (packet encoding) ------------------------------------ */
 typedef struct sbuf {
