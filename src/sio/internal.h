@@ -1,7 +1,7 @@
 /* sio/internal.h — the Socket.IO server's structures, shared by the src/sio files.
  *
  * Files: server.c (attach, Engine.IO callbacks, packet dispatch, connect/disconnect,
- * the single sweep timer, deferred frees), nsp.c (namespaces, handlers, middleware,
+ * the connect-timeout timer, deferred frees), nsp.c (namespaces, handlers, middleware,
  * socket accessors), rooms.c (the room index), emit.c (packet encoding, emit, acks
  * both ways, broadcasts and selections), recovery.c (connection state recovery),
  * middleware.c (the middleware chain, which may complete later).

@@ -92,6 +92,23 @@ static void h_ph(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsi
   answer_ints(ack, r, 5);
 }
 
+/* ignore: keeps nothing but a copy of the first and the last ack (the app ignores
+ * them); first-last: answers those two. */
+static wsio_sio_ack first_ignored, last_ignored;
+static int ignored;
+
+static void h_ignore(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
+  (void)s, (void)ev, (void)a, (void)u;
+  if (!ignored++) first_ignored = ack;
+  last_ignored = ack;
+}
+
+static void h_first_last(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
+  (void)s, (void)ev, (void)a, (void)u;
+  int r[2] = {wsio_sio_ack_send(first_ignored, NULL, 0, NULL, 0), wsio_sio_ack_send(last_ignored, NULL, 0, NULL, 0)};
+  answer_ints(ack, r, 2);
+}
+
 static void h_report(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
   (void)s, (void)ev, (void)a, (void)u;
   int r[3] = {late_next_result, bad_data_result, after_done_result};
@@ -175,6 +192,8 @@ static int server_start(server *sv) {
   wsio_sio_nsp_on(root, "twice", h_twice, NULL);
   wsio_sio_nsp_on(root, "ph", h_ph, NULL);
   wsio_sio_nsp_on(root, "report", h_report, NULL);
+  wsio_sio_nsp_on(root, "ignore", h_ignore, NULL);
+  wsio_sio_nsp_on(root, "first-last", h_first_last, NULL);
   wsio_sio_nsp *slow = wsio_sio_of(io, "/slow");
   CHECK_EQ_INT(wsio_sio_nsp_use(slow, mw_slow, sv->app), 0);
   CHECK_EQ_INT(wsio_sio_nsp_use(NULL, mw_slow, NULL), WSIO_EINVAL);
@@ -211,7 +230,7 @@ static int http(const char *method, const char *path, const char *body, char *ou
     close(fd);
     return -1;
   }
-  char req[4096];
+  static char req[16384]; /* the client thread only */
   size_t blen = body ? strlen(body) : 0;
   int n = snprintf(req, sizeof(req),
                    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
@@ -365,6 +384,25 @@ static void test_placeholders_need_attachments(void) {
   CHECK_EQ_INT(eio_post(&c, "1"), 0);
 }
 
+/* Acks the application ignores are kept (a late answer must be checked) but bounded:
+ * past 256 per socket the oldest is forgotten. */
+static void test_ignored_acks_bounded(void) {
+  eio_client c;
+  char got[256], err[256];
+  CHECK_EQ_INT(sio_join(&c, "/", NULL, err, sizeof(err)), 0);
+  static char batch[300 * 24];
+  size_t o = 0;
+  for (int i = 0; i < 300; i++)
+    o += (size_t)snprintf(batch + o, sizeof(batch) - o, "%s42%d[\"ignore\"]", i ? "\x1e" : "", 100 + i);
+  CHECK_EQ_INT(eio_post(&c, batch), 0);
+  CHECK_EQ_INT(eio_post(&c, "4299[\"first-last\"]"), 0);
+  CHECK_EQ_INT(eio_expect(&c, "4399", got, sizeof(got)), 0);
+  CHECK_STR(got, "4399[-1,0]"); /* the first was forgotten, the last answered */
+  CHECK_EQ_INT(eio_expect(&c, "43399", got, sizeof(got)), 0);
+  CHECK_STR(got, "43399[]");
+  CHECK_EQ_INT(eio_post(&c, "1"), 0);
+}
+
 static void test_async_middleware(void) {
   eio_client c, d, e, f;
   char err[256];
@@ -424,6 +462,7 @@ int main(void) {
   RUN(test_ack_after_disconnect);
   RUN(test_ack_answered_twice);
   RUN(test_placeholders_need_attachments);
+  RUN(test_ignored_acks_bounded);
   RUN(test_async_middleware);
   server_stop(&sv);
   return test_report();
