@@ -60,6 +60,19 @@ static void array_inner(const char *json, size_t len, const char **inner, size_t
   *n = z - a;
 }
 
+/* Whether the text contains "_placeholder" at all: memchr is vectorised and cheap,
+ * where glibc's memmem costs about 230 instructions per short argument text (measured
+ * with callgrind on the sio-echo bench: 5% of the server's instructions). */
+static int may_hold_placeholder(const char *p, size_t n) {
+  const char *end = p + n;
+  while (n >= 12 && (p = memchr(p, '_', n - 11)) != NULL) {
+    if (memcmp(p + 1, "placeholder", 11) == 0) return 1;
+    p++;
+    n = (size_t)(end - p);
+  }
+  return 0;
+}
+
 static int check_args(const char **json, size_t *len, const wsio_span *bins, size_t nbins) {
   if (*json && *len == 0) *len = strlen(*json);
   if (!*json || *len == 0) {
@@ -69,10 +82,11 @@ static int check_args(const char **json, size_t *len, const wsio_span *bins, siz
   jscan_type t;
   if (!jscan_valid(*json, *len, &t) || t != JSCAN_ARRAY) return WSIO_EINVAL;
   if (nbins > SIO_MAX_ATTACHMENTS || (nbins && !bins)) return WSIO_EINVAL;
-  /* A placeholder without its attachment would make the client's decoder fail the
-   * whole connection ("illegal attachments"): refuse it here. Without attachments the
-   * full scan runs only when the text could hold one. */
-  if ((nbins || memmem(*json, *len, "_placeholder", 12)) && jscan_count_placeholders(*json, *len, nbins) < 0)
+  /* A placeholder without its attachment (num >= nbins) would make the client's decoder
+   * drop the whole connection ("illegal attachments"): refuse it here. The placeholder
+   * walk copies keys and costs more than validation, so without attachments it runs
+   * only when the text can hold one. */
+  if ((nbins || may_hold_placeholder(*json, *len)) && jscan_count_placeholders(*json, *len, nbins) < 0)
     return WSIO_EINVAL;
   return 0;
 }
@@ -352,10 +366,6 @@ wsio_sio_socket *wsio_sio_ref_socket(const wsio_sio_ref *ref) {
   return ref ? sio_socket_find(ref->nsp, ref->id, ref->serial) : NULL;
 }
 
-wsio_sio_ack sio_ack_handle(const wsio_sio_socket *s, int64_t id) {
-  wsio_sio_ack a = {wsio_sio_socket_ref(s), id};
-  return a;
-}
 
 /* The event callback now running gets its ack tracked inline (no allocation): most
  * handlers answer before they return. */
@@ -413,7 +423,15 @@ int wsio_sio_ack_send(wsio_sio_ack ack, const char *json, size_t len, const wsio
   if (ack.id < 0) return WSIO_EINVAL;
   int r = check_args(&json, &len, bins, nbins);
   if (r) return r;
-  wsio_sio_socket *s = wsio_sio_ref_socket(&ack.socket);
+  /* Answered inside its event callback (the common case): the socket is the one the
+   * callback runs for, still in memory (frees wait for the post phase), so the id
+   * lookup is skipped. Serials are unique per server. */
+  wsio_sio_socket *s;
+  const sio_inline_ack *in = ack.socket.nsp ? &ack.socket.nsp->io->inline_ack : NULL;
+  if (in && in->s && in->s->serial == ack.socket.serial && in->s->nsp == ack.socket.nsp && in->id == ack.id)
+    s = in->s->state == SOCK_CONNECTED && sio_socket_live(in->s) ? in->s : NULL;
+  else
+    s = wsio_sio_ref_socket(&ack.socket);
   if (!s) return WSIO_ECLOSED;
   if ((r = ack_claim(s, ack.id)) != 0) return r;
   sbuf b = {0};

@@ -278,7 +278,18 @@ void sio_acks_fail(wsio_sio_socket *s);
 /* Around an event callback: the inline ack, then an owed record when it was kept. */
 void sio_ack_begin(wsio_sio_socket *s, int64_t id);
 void sio_ack_end(wsio_sio_socket *s);
-wsio_sio_ack sio_ack_handle(const wsio_sio_socket *s, int64_t id);
+/* The ack handle of an event: the socket's ref only when an ack was asked (the common
+ * event without one costs no copy of the id: this runs for every event). */
+static inline void sio_ack_handle(wsio_sio_ack *a, const wsio_sio_socket *s, int64_t id) {
+  a->id = id;
+  if (id >= 0) {
+    a->socket = wsio_sio_socket_ref(s);
+    return;
+  }
+  a->socket.nsp = NULL;
+  a->socket.serial = 0;
+  a->socket.id[0] = '\0';
+}
 /* The live, connected socket (nsp, id, serial) names, or NULL. */
 wsio_sio_socket *sio_socket_find(wsio_sio_nsp *nsp, const char *id, uint32_t serial);
 

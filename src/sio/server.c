@@ -330,11 +330,14 @@ static void on_event(wsio_sio_socket *s, const sio_packet *pkt, const wsio_span 
   args[0] = '[';
   memcpy(args + 1, pkt->args_rest, pkt->args_rest_len);
   wsio_sio_args a = {args, args_len, bins, nbins};
-  wsio_sio_ack ack = sio_ack_handle(s, pkt->ack_id);
+  wsio_sio_ack ack;
+  sio_ack_handle(&ack, s, pkt->ack_id);
   const sio_handler *h = sio_nsp_handler(nsp, name, name_len);
   wsio_sio_event_fn fn = h ? h->fn : nsp->on_any;
   void *user = h ? h->user : nsp->any_user;
-  if (fn) {
+  if (fn && pkt->ack_id < 0) {
+    fn(s, name, &a, ack, user);
+  } else if (fn) {
     sio_inline_ack outer = nsp->io->inline_ack; /* in case an event runs inside another's callback */
     sio_ack_begin(s, pkt->ack_id);
     fn(s, name, &a, ack, user);

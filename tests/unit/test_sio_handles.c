@@ -449,6 +449,12 @@ static void test_handles_without_server(void) {
   CHECK_EQ_INT(wsio_sio_fetch_sockets(NULL, NULL, 0), WSIO_EINVAL);
   CHECK_EQ_INT(wsio_sio_sockets_join(NULL, "r"), WSIO_EINVAL);
   CHECK_EQ_INT(wsio_sio_disconnect_sockets(NULL, 0), WSIO_EINVAL);
+  CHECK_EQ_INT(wsio_sio_socket_join(NULL, "r"), WSIO_EINVAL);
+  CHECK_EQ_INT(wsio_sio_socket_leave(NULL, "r"), WSIO_EINVAL);
+  CHECK_EQ_INT(wsio_sio_socket_set_data(NULL, "{}", 0), WSIO_EINVAL);
+  CHECK_EQ_INT(wsio_sio_nsp_on(NULL, "x", h_keep, NULL), WSIO_EINVAL);
+  wsio_sio_nsp_on_any(NULL, h_keep, NULL); /* ignored, no crash */
+  wsio_sio_nsp_on_connection(NULL, NULL, NULL);
 }
 
 int main(void) {
