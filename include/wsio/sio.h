@@ -15,9 +15,11 @@
  * (wsio_sio_socket_ref) and resolve it when needed: it resolves to NULL once that
  * socket is gone. Ack handles (wsio_sio_ack) and pending middleware handles
  * (wsio_sio_pending) are values that stay safe to keep: used late they return
- * WSIO_ECLOSED and touch nothing. Data pointers given to callbacks are borrowed (valid
- * until the callback returns); data passed in is copied. All functions run on the
- * app's loop thread.
+ * WSIO_ECLOSED and touch nothing (until the app is destroyed: no handle outlives its
+ * server). Data pointers given to callbacks are borrowed (valid until the callback
+ * returns); data passed in is copied. All functions run on the app's loop thread: work
+ * finished on another thread (a database reply) must be posted back to the loop before
+ * it answers an ack or completes a middleware.
  *
  * Errors: every int-returning function returns 0 (or a count) on success and a
  * negative WSIO_E* on failure; a failed call has no effect. */
