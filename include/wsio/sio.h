@@ -11,9 +11,18 @@
  * is encoded once and framed once for every WebSocket recipient.
  *
  * Lifetimes: a wsio_sio_socket pointer is valid from the connection callback until the
- * disconnect callback returns. Data pointers given to callbacks are borrowed (valid
- * until the callback returns); data passed in is copied. All functions run on the
- * app's loop thread. */
+ * disconnect callback returns; to keep a socket past a callback, keep a wsio_sio_ref
+ * (wsio_sio_socket_ref) and resolve it when needed: it resolves to NULL once that
+ * socket is gone. Ack handles (wsio_sio_ack) and pending middleware handles
+ * (wsio_sio_pending) are values that stay safe to keep: used late they return
+ * WSIO_ECLOSED and touch nothing (until the app is destroyed: no handle outlives its
+ * server). Data pointers given to callbacks are borrowed (valid until the callback
+ * returns); data passed in is copied. All functions run on the app's loop thread: work
+ * finished on another thread (a database reply) must be posted back to the loop before
+ * it answers an ack or completes a middleware.
+ *
+ * Errors: every int-returning function returns 0 (or a count) on success and a
+ * negative WSIO_E* on failure; a failed call has no effect. */
 #ifndef WSIO_SIO_H
 #define WSIO_SIO_H
 
@@ -42,6 +51,10 @@ typedef struct wsio_sio_options {
   unsigned recovery_max_disconnection_ms; /* default 120000 */
   int recovery_skip_middlewares;        /* default 1 */
   size_t recovery_max_packets;          /* packets kept for catch-up, default 10000 */
+  /* How long a namespace's middlewares may take in all (wsio_sio_next called late);
+   * past it the client gets CONNECT_ERROR {"message":"middleware timeout"}. Default 0:
+   * connect_timeout_ms. */
+  unsigned middleware_timeout_ms;
   /* Optional (Node's allowRequest), runs before an Engine.IO session is created: return
    * 0 to accept, or fill *message and return non-zero for 403 {"code":4,...}. */
   int (*allow_request)(const wsio_request *req, const char **message, void *user);
@@ -75,16 +88,32 @@ typedef void (*wsio_sio_connection_fn)(wsio_sio_socket *s, void *user);
  * "transport close", "transport error", "ping timeout", "parse error", "forced close",
  * "server shutting down", "forced server close". */
 typedef void (*wsio_sio_disconnect_fn)(wsio_sio_socket *s, const char *reason, void *user);
-/* Middleware runs in registration order when a client connects to the namespace.
- * Return 0 to go on; non-zero refuses the connection with CONNECT_ERROR carrying
- * *message (text) and, when set, *data_json (JSON text), both borrowed until return. */
-typedef int (*wsio_sio_middleware_fn)(wsio_sio_socket *s, const char **message, const char **data_json,
-                                      void *user);
+/* Middleware (Node's nsp.use((socket, next) => ...)) runs in registration order when a
+ * client connects to the namespace. Each gets a `next` handle and completes it exactly
+ * once with wsio_sio_next: before returning (synchronous middleware) or later, e.g.
+ * from a timer or after a database answer posted back to the loop (asynchronous). The
+ * socket is not connected yet: it may not emit or join rooms, only be read (id, auth,
+ * query, data) and given data. If the client leaves or middleware_timeout_ms passes
+ * first, the connection is abandoned and a later wsio_sio_next returns WSIO_ECLOSED. */
+typedef struct wsio_sio_pending {
+  wsio_sio *io;
+  uint64_t token; /* private; 0 never names a pending connection */
+} wsio_sio_pending;
+typedef void (*wsio_sio_middleware_fn)(wsio_sio_socket *s, wsio_sio_pending next, void *user);
 
 void wsio_sio_nsp_on_connection(wsio_sio_nsp *nsp, wsio_sio_connection_fn fn, void *user);
 void wsio_sio_nsp_on_disconnect(wsio_sio_nsp *nsp, wsio_sio_disconnect_fn fn, void *user);
+/* Returns 0, WSIO_EINVAL (NULL nsp or fn) or WSIO_ENOMEM. */
 int wsio_sio_nsp_use(wsio_sio_nsp *nsp, wsio_sio_middleware_fn fn, void *user);
 
+/* Completes a middleware: message NULL goes on to the next middleware (then the
+ * connection handler); otherwise the connection is refused with CONNECT_ERROR
+ * {"message":message,"data":data_json} (data_json: JSON text or NULL; both copied).
+ * Returns 0; WSIO_EINVAL when data_json is not one valid JSON value (nothing done: the
+ * handle stays pending) or when data_json is given without a message; WSIO_ECLOSED
+ * when the handle is no longer pending (completed already, client gone, timed out).
+ * A socket the client disconnected meanwhile is never used: the call only returns. */
+int wsio_sio_next(wsio_sio_pending next, const char *message, const char *data_json);
 /* ---- events ---------------------------------------------------------------------- */
 typedef struct wsio_sio_args {
   const char *json; /* the arguments as a JSON array ("[]" when none); borrowed */
@@ -93,10 +122,25 @@ typedef struct wsio_sio_args {
   size_t nbins;
 } wsio_sio_args;
 
-/* An acknowledgement the client asked for: answer it (once) with wsio_sio_ack_send,
- * now or later while the socket is connected. id < 0 means none was asked. */
+/* A safe reference to one socket: keep it instead of the pointer. It names the socket
+ * by namespace, id and a serial (a recovered socket reuses its id but is another
+ * socket), so it never dangles. */
+typedef struct wsio_sio_ref {
+  wsio_sio_nsp *nsp;
+  uint32_t serial;
+  char id[21];
+} wsio_sio_ref;
+wsio_sio_ref wsio_sio_socket_ref(const wsio_sio_socket *s);
+/* The socket ref names while it is connected, NULL once it is gone (or ref is NULL). */
+wsio_sio_socket *wsio_sio_ref_socket(const wsio_sio_ref *ref);
+
+/* An acknowledgement the client asked for (a value: copy and keep it freely). Answer
+ * it once with wsio_sio_ack_send, in the event callback or later. id < 0 means none
+ * was asked. An ack kept past its callback costs about 100 bytes until it is answered
+ * or the socket disconnects; a socket keeps at most 256 unanswered ones (past that the
+ * oldest is forgotten and answering it returns WSIO_EINVAL). */
 typedef struct wsio_sio_ack {
-  wsio_sio_socket *socket;
+  wsio_sio_ref socket;
   int64_t id;
 } wsio_sio_ack;
 
@@ -111,13 +155,17 @@ int wsio_sio_nsp_on(wsio_sio_nsp *nsp, const char *event, wsio_sio_event_fn fn, 
 void wsio_sio_nsp_on_any(wsio_sio_nsp *nsp, wsio_sio_event_fn fn, void *user);
 
 /* Answers an acknowledgement with args (JSON array text, NULL = "[]") and binaries.
- * Call it at most once per ack, and only while ack.socket is connected. */
+ * Returns 0; WSIO_EINVAL when no ack was asked, the ack was answered already, args is
+ * not a JSON array, or a placeholder names no attachment; WSIO_ECLOSED when the socket
+ * is gone (nothing is sent, as Node makes a late ack a no-op); WSIO_ENOMEM. */
 int wsio_sio_ack_send(wsio_sio_ack ack, const char *json, size_t len, const wsio_span *bins, size_t nbins);
 
 /* ---- emitting to one socket ------------------------------------------------------ */
 /* json: the arguments as a JSON array text ("[1,2]"), NULL or "" for none; len 0 with
  * a non-NULL json means strlen(json) (true of every json/len pair in this header).
- * Returns 0, WSIO_EINVAL (reserved event name, malformed JSON), or WSIO_ECLOSED.
+ * Every placeholder {"_placeholder":true,"num":N} must have its bins[N].
+ * Returns 0, WSIO_EINVAL (NULL socket, reserved event name, malformed JSON, a
+ * placeholder without attachment), WSIO_ECLOSED or WSIO_ENOMEM.
  * With connection state recovery on, the event gets an offset as its last argument and
  * is kept for catch-up, as Node does. */
 int wsio_sio_emit(wsio_sio_socket *s, const char *event, const char *json, size_t len, const wsio_span *bins,
@@ -145,7 +193,8 @@ typedef struct wsio_sio_target {
   int is_volatile;                /* drop for a client whose transport is not writable now */
 } wsio_sio_target;
 
-/* Emits to every socket the target selects; returns how many it reached. */
+/* Emits to every socket the target selects; returns how many it reached (>= 0), or
+ * WSIO_EINVAL (no target/nsp, bad arguments as for wsio_sio_emit) or WSIO_ENOMEM. */
 int wsio_sio_broadcast(const wsio_sio_target *t, const char *event, const char *json, size_t len,
                        const wsio_span *bins, size_t nbins);
 
@@ -154,7 +203,8 @@ int wsio_sio_broadcast(const wsio_sio_target *t, const char *event, const char *
  * ack argument (Node's io.timeout(ms).emit(..., (err, responses))); err is
  * WSIO_ETIMEDOUT when some did not answer, WSIO_ECLOSED when every client answered
  * but some disconnected first. When no client is reached, cb runs before this returns
- * (with "[]" and 0). timeout_ms 0: no deadline. Returns the number reached. */
+ * (with "[]" and 0). timeout_ms 0: no deadline. Returns the number reached, or a
+ * negative WSIO_E* as wsio_sio_broadcast (cb then never runs). */
 typedef void (*wsio_sio_broadcast_ack_fn)(const char *responses_json, size_t len, int err, void *user);
 int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, const char *json, size_t len,
                                 const wsio_span *bins, size_t nbins, unsigned timeout_ms,
@@ -162,16 +212,20 @@ int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, con
 
 /* Server-side queries on a selection (Node's fetchSockets, socketsJoin, socketsLeave,
  * disconnectSockets). fetch fills out with up to cap sockets and returns the count
- * selected (may exceed cap). */
-size_t wsio_sio_fetch_sockets(const wsio_sio_target *t, wsio_sio_socket **out, size_t cap);
-void wsio_sio_sockets_join(const wsio_sio_target *t, const char *room);
-void wsio_sio_sockets_leave(const wsio_sio_target *t, const char *room);
-void wsio_sio_disconnect_sockets(const wsio_sio_target *t, int close_transport);
+ * selected (may exceed cap), or WSIO_EINVAL / WSIO_ENOMEM. The pointers it returns are
+ * valid until those sockets disconnect: keep wsio_sio_refs to use them later. The
+ * others return 0, WSIO_EINVAL (no target/nsp, NULL room) or WSIO_ENOMEM. */
+long wsio_sio_fetch_sockets(const wsio_sio_target *t, wsio_sio_socket **out, size_t cap);
+int wsio_sio_sockets_join(const wsio_sio_target *t, const char *room);
+int wsio_sio_sockets_leave(const wsio_sio_target *t, const char *room);
+int wsio_sio_disconnect_sockets(const wsio_sio_target *t, int close_transport);
 
 /* ---- sockets --------------------------------------------------------------------- */
 /* The socket id (20 URL-safe characters, NUL-terminated, borrowed); also the name of
  * the room every socket is in. */
 const char *wsio_sio_socket_id(const wsio_sio_socket *s);
+/* The connected socket with this id in nsp (Node's nsp.sockets.get(id)), or NULL. */
+wsio_sio_socket *wsio_sio_nsp_socket(wsio_sio_nsp *nsp, const char *id);
 wsio_sio_nsp *wsio_sio_socket_nsp(const wsio_sio_socket *s);
 /* The CONNECT payload (Node's socket.handshake.auth) as JSON text, "{}" when none. */
 const char *wsio_sio_socket_auth(const wsio_sio_socket *s, size_t *len);
@@ -215,7 +269,8 @@ typedef struct wsio_sio_stats {
   uint64_t deliveries_total;     /* packets handed to a client by those broadcasts */
   uint64_t volatile_drops_total; /* volatile packets dropped for a busy transport */
 } wsio_sio_stats;
-void wsio_sio_get_stats(const wsio_sio *io, wsio_sio_stats *out);
+/* Named like wsio_app_stats and wsio_eio_server_stats. */
+void wsio_sio_server_stats(const wsio_sio *io, wsio_sio_stats *out);
 
 size_t wsio_sio_nsp_num_sockets(const wsio_sio_nsp *nsp);
 size_t wsio_sio_nsp_num_rooms(const wsio_sio_nsp *nsp); /* excluding socket-id rooms */

@@ -7,7 +7,8 @@
  * to-except, broadcast, all, self, volatile, volatile-room, ask, ask-room, fetch,
  * sockets-join, sockets-leave, kick-room; kick has no ack. Namespaces: "/" (a
  * middleware refuses auth.refuse === true), "/private" (refuses without
- * auth.token "secret", with data {"code":401}) and any "/dyn-..." created on demand.
+ * auth.token "secret", with data {"code":401}), "/slow" (an asynchronous middleware,
+ * see mw_slow) and any "/dyn-..." created on demand.
  * Engine.IO handshakes with ?forbidden=1 are refused with 403. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 
 #include "app/apps.h"
 #include "app/metrics.h"
+#include "core/conn.h" /* the app's loop, for the /slow middleware's timer */
+#include "loop/loop.h"
 #include "sio/jscan.h"
 
 #define MAX_LIST 32
@@ -321,9 +324,7 @@ HANDLER(h_ask) {
 /* The asking socket may disconnect before the answers are in: keep its namespace and
  * id, and find it again at the end. */
 typedef struct {
-  wsio_sio_nsp *nsp;
-  char id[32];
-  int64_t ack_id;
+  wsio_sio_ack ack; /* a value that stays safe to keep: answering it late is a no-op */
 } ask_room_ctx;
 
 static int cmp_elem(const void *x, const void *y) {
@@ -355,13 +356,7 @@ static void ask_room_done(const char *responses, size_t len, int err, void *user
     o += els[i].n;
   }
   o += (size_t)snprintf(out + o, sizeof(out) - o, "]}");
-  const char *self[1] = {ctx->id};
-  wsio_sio_target sel = {.nsp = ctx->nsp, .rooms = self, .nrooms = 1};
-  wsio_sio_socket *asker = NULL;
-  if (o < sizeof(out) && wsio_sio_fetch_sockets(&sel, &asker, 1) == 1 && asker) {
-    wsio_sio_ack ack = {asker, ctx->ack_id};
-    ack_json(ack, out, o);
-  }
+  if (o < sizeof(out)) ack_json(ctx->ack, out, o); /* WSIO_ECLOSED when the asker left */
   free(ctx);
 }
 
@@ -376,9 +371,7 @@ HANDLER(h_ask_room) {
   size_t rl = rest_args(a, els, n, 2, rest, sizeof(rest));
   ask_room_ctx *ctx = malloc(sizeof(*ctx));
   if (!ctx) return ack_empty(ack);
-  ctx->nsp = wsio_sio_socket_nsp(s);
-  snprintf(ctx->id, sizeof(ctx->id), "%s", wsio_sio_socket_id(s));
-  ctx->ack_id = ack.id;
+  ctx->ack = ack;
   wsio_sio_target t = {.nsp = wsio_sio_socket_nsp(s), .rooms = rooms.ptrs, .nrooms = rooms.n};
   wsio_sio_broadcast_with_ack(&t, "question", rest, rl, a->bins, a->nbins, ms ? ms : 1, ask_room_done, ctx);
 }
@@ -403,8 +396,8 @@ HANDLER(h_fetch) {
   elem null_elem = {"null", 4, JSCAN_NULL};
   if (target_from(s, n ? &els[0] : &null_elem, &l, &t) < 0) return ack_empty(ack);
   wsio_sio_socket *found[1024];
-  size_t cnt = wsio_sio_fetch_sockets(&t, found, 1024);
-  if (cnt > 1024) cnt = 1024;
+  long got = wsio_sio_fetch_sockets(&t, found, 1024);
+  size_t cnt = got < 0 ? 0 : got > 1024 ? 1024 : (size_t)got;
   const char *ids[1024];
   for (size_t i = 0; i < cnt; i++) ids[i] = wsio_sio_socket_id(found[i]);
   static char out[OUT_MAX];
@@ -500,19 +493,51 @@ static int auth_field(wsio_sio_socket *s, const char *key, const char *want_str)
   return 0;
 }
 
-static int mw_refuse(wsio_sio_socket *s, const char **message, const char **data, void *u) {
-  (void)data, (void)u;
-  if (!auth_field(s, "refuse", NULL)) return 0;
-  *message = "refused";
-  return 1;
+static void mw_refuse(wsio_sio_socket *s, wsio_sio_pending next, void *u) {
+  (void)u;
+  wsio_sio_next(next, auth_field(s, "refuse", NULL) ? "refused" : NULL, NULL);
 }
 
-static int mw_private(wsio_sio_socket *s, const char **message, const char **data, void *u) {
+static void mw_private(wsio_sio_socket *s, wsio_sio_pending next, void *u) {
   (void)u;
-  if (auth_field(s, "token", "secret")) return 0;
-  *message = "not authorized";
-  *data = "{\"code\":401}";
-  return 1;
+  if (auth_field(s, "token", "secret")) wsio_sio_next(next, NULL, NULL);
+  else wsio_sio_next(next, "not authorized", "{\"code\":401}");
+}
+
+/* /slow: an asynchronous middleware, completed from a loop timer (as after a database
+ * lookup). auth.slow: next() after 50 ms; auth.slowRefuse: refused after 50 ms with
+ * data {"after":50}; auth.late: next() after 400 ms (the client may be gone by then:
+ * the call returns WSIO_ECLOSED); auth.never: never completes, so the middleware
+ * timeout (500 ms here) refuses with "middleware timeout". */
+typedef struct {
+  loop_timer timer;
+  wsio_sio_pending next;
+  int refuse;
+} slow_mw;
+
+static void slow_mw_done(loop_timer *t) {
+  slow_mw *m = (slow_mw *)t;
+  if (m->refuse) wsio_sio_next(m->next, "slow refused", "{\"after\":50}");
+  else wsio_sio_next(m->next, NULL, NULL);
+  free(m);
+}
+
+static void mw_slow(wsio_sio_socket *s, wsio_sio_pending next, void *u) {
+  wsio_app *app = u;
+  if (auth_field(s, "never", NULL)) return;
+  unsigned ms = auth_field(s, "late", NULL) ? 400 : 50;
+  slow_mw *m = calloc(1, sizeof(*m));
+  if (!m) {
+    wsio_sio_next(next, "server error", NULL);
+    return;
+  }
+  m->timer.cb = slow_mw_done;
+  m->next = next;
+  m->refuse = auth_field(s, "slowRefuse", NULL);
+  if (loop_timer_start(app->loop, &m->timer, ms, 0) != 0) {
+    free(m);
+    wsio_sio_next(next, "server error", NULL);
+  }
 }
 
 static int dyn_accept(wsio_sio *io, const char *name, void *user) {
@@ -539,6 +564,7 @@ int app_test_setup(wsio_app *app, const server_config *cfg) {
   so.eio.max_payload = 1000000;
   so.eio.cors_origin = cfg->cors_origin ? cfg->cors_origin : "*";
   so.connect_timeout_ms = 1000;
+  so.middleware_timeout_ms = 500;
   so.recovery = 1;
   so.recovery_max_disconnection_ms = 120000;
   so.recovery_skip_middlewares = 1;
@@ -552,6 +578,9 @@ int app_test_setup(wsio_app *app, const server_config *cfg) {
   wsio_sio_nsp *priv = wsio_sio_of(io, "/private");
   wsio_sio_nsp_use(priv, mw_private, NULL);
   setup_handlers(priv);
+  wsio_sio_nsp *slow = wsio_sio_of(io, "/slow");
+  wsio_sio_nsp_use(slow, mw_slow, app);
+  setup_handlers(slow);
   wsio_sio_set_dynamic(io, dyn_accept, dyn_created, NULL);
   return 0;
 }

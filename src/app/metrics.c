@@ -168,7 +168,7 @@ static void serve(const wsio_request *req, wsio_response *res, void *user) {
     eio.messages_out_total += e.messages_out_total;
   }
   for (size_t i = 0; i < n_sio; i++) {
-    wsio_sio_get_stats(sio_servers[i], &s);
+    wsio_sio_server_stats(sio_servers[i], &s);
     sio.sockets += s.sockets;
     sio.rooms += s.rooms;
     sio.namespaces += s.namespaces;

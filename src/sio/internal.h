@@ -1,10 +1,22 @@
 /* sio/internal.h — the Socket.IO server's structures, shared by the src/sio files.
  *
  * Files: server.c (attach, Engine.IO callbacks, packet dispatch, connect/disconnect,
- * the single sweep timer, deferred frees), nsp.c (namespaces, handlers, middleware,
+ * the connect-timeout timer, deferred frees), nsp.c (namespaces, handlers, middleware,
  * socket accessors), rooms.c (the room index), emit.c (packet encoding, emit, acks
  * both ways, broadcasts and selections), recovery.c (connection state recovery),
- * deadline.c (the min-heap of ack deadlines).
+ * middleware.c (the middleware chain, which may complete later).
+ *
+ * Time: every deadline is a loop timer (src/loop/loop.h), the library's one timer
+ * facility. An awaited ack, a broadcast-with-ack group and a pending middleware each
+ * embed their own (they exist only while waiting, so an idle client pays nothing).
+ * The connect timeout and recovery expiry use one timer each over a list that is
+ * already in deadline order (every client gets the same connect timeout; sessions and
+ * log entries expire in the order they were made), so a per-client timer would only
+ * add 24 bytes to every idle client.
+ *
+ * Handles a user may keep: a wsio_sio_ack and a wsio_sio_next name their socket by
+ * namespace, id and serial (never by pointer), and are resolved through the
+ * namespace's tables when used, so a late use finds nothing and returns WSIO_ECLOSED.
  *
  * Memory shape: an idle client costs one sio_client (per Engine.IO session) plus one
  * wsio_sio_socket per joined namespace and a slot in that namespace's id table. The
@@ -30,6 +42,7 @@
 #include "wsio.h"
 
 #define SIO_ID_LEN RANDOM_ID_LEN /* socket ids and recovery pids: 15 random bytes, base64url */
+#define SIO_MAX_OWED_ACKS 256   /* acks kept unanswered per socket (sio_ack_end) */
 
 /* ---- a growable byte buffer (packet encoding) ------------------------------------ */
 typedef struct sbuf {
@@ -47,30 +60,14 @@ static inline void sbuf_free(sbuf *b) {
   b->n = b->cap = 0;
 }
 
-/* ---- deadlines: one min-heap for every timed wait (acks, broadcast acks) --------- */
-typedef struct sio_deadline {
-  uint64_t due; /* loop_now_ms clock */
-  uint32_t idx; /* position in the heap, UINT32_MAX when not in it */
-  uint8_t kind; /* DL_ACK, DL_GROUP */
-} sio_deadline;
-
-enum { DL_ACK = 1, DL_GROUP = 2 };
-
-typedef struct sio_heap {
-  sio_deadline **v;
-  uint32_t n, cap;
-} sio_heap;
-
-int heap_push(sio_heap *h, sio_deadline *d);
-void heap_remove(sio_heap *h, sio_deadline *d);
-static inline sio_deadline *heap_top(const sio_heap *h) { return h->n ? h->v[0] : NULL; }
-static inline int heap_has(const sio_deadline *d) { return d->idx != UINT32_MAX; }
-
 /* ---- acknowledgements the server waits for --------------------------------------- */
 typedef struct sio_ack_group sio_ack_group;
 
-/* One awaited ACK from one socket: either a plain emit_with_ack (cb/user, optional
- * deadline) or one member of a broadcast with ack (group). */
+/* One ack record of a socket, in its `acks` list. Either an ACK the server awaits from
+ * the client (a plain emit_with_ack with cb/user and an optional deadline, or one
+ * member of a broadcast with ack: group), or, with `owed` set, an ack the client asked
+ * for that the application kept past its event callback and has not answered yet
+ * (what makes a second answer, or one after disconnection, an error). */
 typedef struct sio_ack_wait {
   struct sio_ack_wait *next; /* in the socket's list */
   struct sio_ack_wait *gprev, *gnext; /* in the group's list */
@@ -79,17 +76,19 @@ typedef struct sio_ack_wait {
   wsio_sio_ack_fn cb;
   void *user;
   int64_t id;
-  sio_deadline dl;
+  uint8_t owed;
+  loop_timer timer; /* the deadline, when there is one (plain waits only) */
 } sio_ack_wait;
 
 struct sio_ack_group {
+  wsio_sio *io;
   sio_ack_wait *members;
   wsio_sio_broadcast_ack_fn cb;
   void *user;
   sbuf responses; /* "[a,b" while collecting */
   uint32_t expected, received, lost;
   uint8_t building;
-  sio_deadline dl;
+  loop_timer timer;
 };
 
 /* ---- rooms ---------------------------------------------------------------------- */
@@ -112,6 +111,7 @@ typedef struct sio_sock_room {
 
 /* ---- clients, sockets, namespaces ------------------------------------------------ */
 typedef struct sio_partial sio_partial; /* a binary packet waiting for attachments */
+typedef struct sio_pending sio_pending; /* a CONNECT in its middlewares (middleware.c) */
 
 enum {
   CLIENT_WAITING = 1 << 0, /* in the connect-timeout list */
@@ -123,6 +123,7 @@ typedef struct sio_client {
   wsio_sio *io;
   wsio_eio_session *es;
   wsio_sio_socket *sockets; /* one per joined namespace, linked by cnext */
+  sio_pending *pending;     /* CONNECTs whose middlewares have not finished */
   sio_partial *partial;
   char *query; /* the handshake's query string, NULL when none */
   struct sio_client *tnext, *tprev; /* connect-timeout list; tnext is the grave link */
@@ -149,7 +150,8 @@ struct wsio_sio_socket {
   void *user;
   uint32_t auth_len, data_len;
   uint32_t nrooms, rooms_cap;
-  uint32_t mark; /* selection epoch: visited in the current selection */
+  uint32_t mark;   /* selection epoch: visited in the current selection */
+  uint32_t serial; /* which socket of this id (a recovered one reuses the id) */
   uint8_t state;
   uint8_t recovered;
   char id[SIO_ID_LEN + 1];
@@ -166,6 +168,15 @@ typedef struct sio_middleware {
   wsio_sio_middleware_fn fn;
   void *user;
 } sio_middleware;
+
+/* The inline ack: an ack handed to an event callback is answered there in the common
+ * case; it is tracked here (no allocation) and only becomes an `owed` record when the
+ * callback returns without answering. */
+typedef struct sio_inline_ack {
+  wsio_sio_socket *s;
+  int64_t id;
+  uint8_t answered;
+} sio_inline_ack;
 
 typedef struct sio_log sio_log; /* recovery: packets kept for catch-up */
 
@@ -199,9 +210,13 @@ struct wsio_sio {
   int (*dyn_accept)(wsio_sio *io, const char *name, void *user);
   void (*dyn_created)(wsio_sio_nsp *nsp, void *user);
   void *dyn_user;
-  loop_timer timer; /* the one sweep timer: connect timeouts, ack deadlines, recovery */
+  loop_timer connect_timer; /* the head of the waiting list's deadline */
+  loop_timer recovery_timer; /* every second while sessions or logged packets exist */
   sio_client *waiting_head, *waiting_tail; /* connect-timeout order = deadline order */
-  sio_heap deadlines;
+  str_map pending;          /* token (8 bytes) -> sio_pending */
+  uint64_t next_token;      /* pending CONNECT tokens, never reused */
+  uint32_t next_serial;     /* socket serials */
+  sio_inline_ack inline_ack; /* the ack of the event callback now running */
   uint32_t epoch; /* selection marks */
   sio_client *grave_clients;
   wsio_sio_socket *grave_sockets;
@@ -209,12 +224,10 @@ struct wsio_sio {
   str_map sessions; /* pid -> sio_session */
   sio_session *sess_head, *sess_tail; /* disconnection order = expiry order */
   uint64_t next_offset;
-  uint64_t next_housekeeping;
   wsio_sio_stats st; /* sockets, rooms and namespaces are counted on demand */
 };
 
 /* ---- server.c -------------------------------------------------------------------- */
-void sio_schedule(wsio_sio *io, uint64_t due);
 static inline uint64_t sio_now(const wsio_sio *io) { return loop_now_ms(io->loop); }
 /* Removes a socket from everything and runs the disconnect callback (reason is
  * Node's); the caller sends any DISCONNECT packet first. */
@@ -260,11 +273,25 @@ int sio_check_emit(const char *event, const char **json, size_t *len, const wsio
 int sio_send_packet(wsio_sio_socket *s, const char *text, size_t len, const wsio_span *bins, size_t nbins);
 /* An ACK/BINARY_ACK from the client. */
 void sio_on_ack(wsio_sio_socket *s, int64_t id, const wsio_sio_args *args);
-/* Fails (WSIO_ECLOSED) every ack the socket still awaits. */
+/* Fails (WSIO_ECLOSED) every ack the socket still awaits; forgets the owed ones. */
 void sio_acks_fail(wsio_sio_socket *s);
-/* An ack deadline passed. */
-void sio_deadline_expired(wsio_sio *io, sio_deadline *d);
-void sio_group_free(sio_ack_group *g);
+/* Around an event callback: the inline ack, then an owed record when it was kept. */
+void sio_ack_begin(wsio_sio_socket *s, int64_t id);
+void sio_ack_end(wsio_sio_socket *s);
+/* The ack handle of an event: the socket's ref only when an ack was asked (the common
+ * event without one costs no copy of the id: this runs for every event). */
+static inline void sio_ack_handle(wsio_sio_ack *a, const wsio_sio_socket *s, int64_t id) {
+  a->id = id;
+  if (id >= 0) {
+    a->socket = wsio_sio_socket_ref(s);
+    return;
+  }
+  a->socket.nsp = NULL;
+  a->socket.serial = 0;
+  a->socket.id[0] = '\0';
+}
+/* The live, connected socket (nsp, id, serial) names, or NULL. */
+wsio_sio_socket *sio_socket_find(wsio_sio_nsp *nsp, const char *id, uint32_t serial);
 
 /* ---- recovery.c ------------------------------------------------------------------ */
 /* Records a broadcast EVENT for catch-up and writes its offset (NUL-terminated) into
@@ -287,7 +314,24 @@ int sio_session_apply(wsio_sio_socket *s, const sio_restore *r);
 void sio_session_replay(wsio_sio_socket *s, uint64_t after_offset);
 void sio_session_drop(wsio_sio *io, sio_session *sess);
 void sio_recovery_housekeeping(wsio_sio *io);
+/* Keeps the recovery timer running while sessions or logged packets exist. */
+void sio_recovery_arm(wsio_sio *io);
+void sio_recovery_timer_cb(loop_timer *t);
 void sio_recovery_free(wsio_sio *io);
+
+/* ---- middleware.c ---------------------------------------------------------------- */
+/* Runs the namespace's middlewares for a new socket (s->state SOCK_PRE), then
+ * finishes the CONNECT (sio_connect_finish) or refuses it, now or when the last
+ * middleware completes. recovered: the session was restored (restore is its state). */
+void sio_middlewares_start(wsio_sio_socket *s, int recovered, uint64_t restore_offset);
+/* Forgets the client's pending CONNECTs (the client is closing). */
+void sio_pending_drop_client(sio_client *c);
+/* server.c: the connect-timeout list (a client waiting to join a namespace). */
+void sio_client_unwait(sio_client *c);
+/* server.c: accepts the socket into its namespace, or refuses (returns < 0). */
+int sio_connect_finish(wsio_sio_socket *s, int recovered, uint64_t restore_offset);
+void sio_connect_refuse(wsio_sio_socket *s, const char *message, const char *data_json);
+void sio_socket_discard(wsio_sio_socket *s);
 
 /* ---- the top-level JSON object lookup the recovery path needs -------------------- */
 /* Finds the top-level key `key` in the JSON object p[0..n); returns its value token

@@ -68,25 +68,30 @@ wsio_sio_nsp *wsio_sio_of(wsio_sio *io, const char *name) {
 const char *wsio_sio_nsp_name(const wsio_sio_nsp *nsp) { return nsp->name; }
 wsio_sio *wsio_sio_nsp_server(const wsio_sio_nsp *nsp) { return nsp->io; }
 
+/* The setters below ignore a NULL namespace or server (they have no status to return);
+ * every function returning int gives WSIO_EINVAL for NULL arguments. */
 void wsio_sio_set_dynamic(wsio_sio *io, int (*accept)(wsio_sio *io, const char *name, void *user),
                           void (*created)(wsio_sio_nsp *nsp, void *user), void *user) {
+  if (!io) return;
   io->dyn_accept = accept;
   io->dyn_created = created;
   io->dyn_user = user;
 }
 
 void wsio_sio_nsp_on_connection(wsio_sio_nsp *nsp, wsio_sio_connection_fn fn, void *user) {
+  if (!nsp) return;
   nsp->on_connection = fn;
   nsp->connection_user = user;
 }
 
 void wsio_sio_nsp_on_disconnect(wsio_sio_nsp *nsp, wsio_sio_disconnect_fn fn, void *user) {
+  if (!nsp) return;
   nsp->on_disconnect = fn;
   nsp->disconnect_user = user;
 }
 
 int wsio_sio_nsp_use(wsio_sio_nsp *nsp, wsio_sio_middleware_fn fn, void *user) {
-  if (!fn) return WSIO_EINVAL;
+  if (!nsp || !fn) return WSIO_EINVAL;
   sio_middleware *mw = realloc(nsp->mw, (nsp->nmw + 1) * sizeof(*mw));
   if (!mw) return WSIO_ENOMEM;
   mw[nsp->nmw++] = (sio_middleware){fn, user};
@@ -117,6 +122,7 @@ int wsio_sio_nsp_on(wsio_sio_nsp *nsp, const char *event, wsio_sio_event_fn fn, 
 }
 
 void wsio_sio_nsp_on_any(wsio_sio_nsp *nsp, wsio_sio_event_fn fn, void *user) {
+  if (!nsp) return;
   nsp->on_any = fn;
   nsp->any_user = user;
 }
@@ -128,6 +134,12 @@ size_t wsio_sio_nsp_num_rooms(const wsio_sio_nsp *nsp) { return map_size(&nsp->r
 
 const char *wsio_sio_socket_id(const wsio_sio_socket *s) { return s->id; }
 wsio_sio_nsp *wsio_sio_socket_nsp(const wsio_sio_socket *s) { return s->nsp; }
+
+wsio_sio_socket *wsio_sio_nsp_socket(wsio_sio_nsp *nsp, const char *id) {
+  if (!nsp || !id || strlen(id) != SIO_ID_LEN) return NULL;
+  wsio_sio_socket *s = map_get(&nsp->sockets, id, SIO_ID_LEN);
+  return s && s->state == SOCK_CONNECTED && sio_socket_live(s) ? s : NULL;
+}
 
 const char *wsio_sio_socket_auth(const wsio_sio_socket *s, size_t *len) {
   if (!s->auth) {
@@ -148,6 +160,7 @@ const char *wsio_sio_socket_data(const wsio_sio_socket *s, size_t *len) {
 }
 
 int wsio_sio_socket_set_data(wsio_sio_socket *s, const char *json, size_t len) {
+  if (!s) return WSIO_EINVAL;
   if (json && len == 0) len = strlen(json);
   char *copy = NULL;
   if (json) {
@@ -178,12 +191,12 @@ const char *wsio_sio_socket_remote_address(const wsio_sio_socket *s) {
 int wsio_sio_socket_recovered(const wsio_sio_socket *s) { return s->recovered; }
 
 int wsio_sio_socket_join(wsio_sio_socket *s, const char *room) {
-  if (!room || s->state == SOCK_GONE) return WSIO_EINVAL;
+  if (!s || !room || s->state == SOCK_GONE) return WSIO_EINVAL;
   return sio_room_join(s, room, strlen(room));
 }
 
 int wsio_sio_socket_leave(wsio_sio_socket *s, const char *room) {
-  if (!room || s->state == SOCK_GONE) return WSIO_EINVAL;
+  if (!s || !room || s->state == SOCK_GONE) return WSIO_EINVAL;
   sio_room_leave(s, room, strlen(room));
   return 0;
 }

@@ -203,8 +203,7 @@ int sio_log_append(wsio_sio_nsp *nsp, uint64_t offset_num, const wsio_sio_target
   if (!e) return WSIO_ENOMEM;
   l->v[(l->head + l->n) % l->cap] = e;
   l->n++;
-  if (!io->next_housekeeping) io->next_housekeeping = sio_now(io) + 1000;
-  sio_schedule(io, io->next_housekeeping);
+  sio_recovery_arm(io);
   return 0;
 }
 
@@ -314,8 +313,7 @@ void sio_session_persist(wsio_sio_socket *s) {
   if (io->sess_tail) io->sess_tail->next = sess;
   else io->sess_head = sess;
   io->sess_tail = sess;
-  if (!io->next_housekeeping) io->next_housekeeping = sio_now(io) + 1000;
-  sio_schedule(io, io->next_housekeeping);
+  sio_recovery_arm(io);
 }
 
 int sio_session_find(wsio_sio_nsp *nsp, const char *auth, size_t auth_len, sio_restore *out) {
@@ -371,6 +369,13 @@ void sio_session_replay(wsio_sio_socket *s, uint64_t after_offset) {
 
 /* ---- expiry ---------------------------------------------------------------------- */
 
+/* Expiry needs no precision (Node checks a session's age when it is restored, which
+ * sio_session_find does too): one loop timer, every second while sessions or logged
+ * packets exist, drops what has expired from the heads of the time-ordered lists. */
+void sio_recovery_arm(wsio_sio *io) {
+  if (!loop_timer_active(&io->recovery_timer)) (void)loop_timer_start(io->loop, &io->recovery_timer, 1000, 1000);
+}
+
 void sio_recovery_housekeeping(wsio_sio *io) {
   uint64_t now = sio_now(io), max = io->o.recovery_max_disconnection_ms;
   while (io->sess_head && io->sess_head->at + max < now) sio_session_drop(io, io->sess_head);
@@ -382,7 +387,11 @@ void sio_recovery_housekeeping(wsio_sio *io) {
     while (l && l->n && log_at(l, 0)->at + max < now) log_drop_oldest(l);
     if (l && l->n) left = 1;
   }
-  io->next_housekeeping = left ? now + 1000 : 0;
+  if (!left) loop_timer_stop(io->loop, &io->recovery_timer);
+}
+
+void sio_recovery_timer_cb(loop_timer *t) {
+  sio_recovery_housekeeping((wsio_sio *)((char *)t - offsetof(wsio_sio, recovery_timer)));
 }
 
 void sio_recovery_free(wsio_sio *io) {

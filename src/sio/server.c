@@ -1,8 +1,8 @@
 /* sio/server.c — the Socket.IO v5 server on top of the Engine.IO server (Node's
  * Server + Client + the connect half of Namespace/Socket): one sio_client per
  * Engine.IO session, packet decoding and dispatch (binary packets wait for their
- * attachments), namespace CONNECT with middlewares and recovery, disconnects, and the
- * one sweep timer (connect timeouts, ack deadlines, recovery expiry).
+ * attachments), namespace CONNECT (middlewares in middleware.c) and recovery,
+ * disconnects, the connect-timeout and recovery timers (loop timers, see internal.h).
  *
  * Must not encode events or walk rooms itself (emit.c, rooms.c) nor know the wire
  * format of Engine.IO (it talks to include/wsio/eio.h and src/eio/eio.h only). */
@@ -33,17 +33,15 @@ void wsio_sio_options_init(wsio_sio_options *o) {
 
 wsio_eio_server *wsio_sio_engine(wsio_sio *io) { return io->eio; }
 
-/* ---- time ------------------------------------------------------------------------ */
+/* ---- the connect timeout --------------------------------------------------------- */
 
-/* Arms the sweep timer for `due` unless it already fires earlier. */
-void sio_schedule(wsio_sio *io, uint64_t due) {
-  if (loop_timer_active(&io->timer) && io->timer.due_ms <= due) return;
-  uint64_t now = sio_now(io);
-  uint64_t after = due > now ? due - now : 1;
-  loop_timer_start(io->loop, &io->timer, after > UINT32_MAX ? UINT32_MAX : (uint32_t)after, 0);
+/* Every client waits the same connect_timeout_ms from when it is appended, so the list
+ * is in deadline order and one timer on its head serves it. */
+static void waiting_arm(wsio_sio *io) {
+  if (!io->waiting_head) loop_timer_stop(io->loop, &io->connect_timer);
+  else if (!loop_timer_active(&io->connect_timer) || io->connect_timer.due_ms != io->waiting_head->connect_due)
+    (void)loop_timer_start_at(io->loop, &io->connect_timer, io->waiting_head->connect_due, 0);
 }
-
-/* ---- clients --------------------------------------------------------------------- */
 
 static void waiting_unlink(wsio_sio *io, sio_client *c) {
   if (!(c->flags & CLIENT_WAITING)) return;
@@ -54,6 +52,36 @@ static void waiting_unlink(wsio_sio *io, sio_client *c) {
   else io->waiting_tail = c->tprev;
   c->tnext = c->tprev = NULL;
 }
+
+static void waiting_append(wsio_sio *io, sio_client *c) {
+  if (c->flags & (CLIENT_WAITING | CLIENT_CLOSED)) return;
+  c->connect_due = sio_now(io) + io->o.connect_timeout_ms;
+  c->flags |= CLIENT_WAITING;
+  c->tprev = io->waiting_tail;
+  if (io->waiting_tail) io->waiting_tail->tnext = c;
+  else io->waiting_head = c;
+  io->waiting_tail = c;
+  waiting_arm(io);
+}
+
+void sio_client_unwait(sio_client *c) {
+  waiting_unlink(c->io, c);
+  waiting_arm(c->io);
+}
+
+/* Node's connectTimeout: close a client that joined no namespace in time. */
+static void on_connect_timer(loop_timer *t) {
+  wsio_sio *io = (wsio_sio *)((char *)t - offsetof(wsio_sio, connect_timer));
+  uint64_t now = sio_now(io);
+  while (io->waiting_head && io->waiting_head->connect_due <= now) {
+    sio_client *c = io->waiting_head;
+    waiting_unlink(io, c);
+    sio_client_close(c, "forced server close");
+  }
+  waiting_arm(io);
+}
+
+/* ---- clients --------------------------------------------------------------------- */
 
 static void partial_free(sio_partial *p) {
   if (!p) return;
@@ -87,6 +115,7 @@ static void client_unlink_socket(sio_client *c, wsio_sio_socket *s) {
 /* ---- sockets --------------------------------------------------------------------- */
 
 static void socket_bury(wsio_sio_socket *s) {
+  if (s->state == SOCK_GONE) return;
   wsio_sio *io = s->nsp->io;
   sio_room_leave_all(s);
   s->state = SOCK_GONE;
@@ -212,20 +241,20 @@ static wsio_sio_nsp *connect_nsp(wsio_sio *io, const char *name, size_t len) {
   return nsp;
 }
 
-/* Runs the namespace's middlewares; returns 0 to go on. On refusal the CONNECT_ERROR
- * is sent here. */
-static int run_middlewares(wsio_sio_socket *s) {
+/* A socket that never joined (refused, or its client left during the middlewares):
+ * no disconnect callback, as in Node. */
+void sio_socket_discard(wsio_sio_socket *s) {
+  socket_bury(s);
+  sio_acks_fail(s); /* a middleware may have emitted with ack */
+}
+
+void sio_connect_refuse(wsio_sio_socket *s, const char *message, const char *data_json) {
+  sio_client *c = s->client;
   wsio_sio_nsp *nsp = s->nsp;
-  for (size_t i = 0; i < nsp->nmw; i++) {
-    const char *message = NULL, *data = NULL;
-    if (nsp->mw[i].fn(s, &message, &data, nsp->mw[i].user) != 0) {
-      if (!(s->client->flags & CLIENT_CLOSED))
-        connect_error(s->client, nsp->name, nsp->name_len, message ? message : "refused", data);
-      return -1;
-    }
-    if (s->client->flags & CLIENT_CLOSED) return -1;
-  }
-  return 0;
+  if (!(c->flags & CLIENT_CLOSED)) connect_error(c, nsp->name, nsp->name_len, message, data_json);
+  sio_socket_discard(s);
+  /* A client left with no namespace gets the connect timeout again. */
+  if (!c->sockets && !c->pending) waiting_append(c->io, c);
 }
 
 static void send_connect_reply(wsio_sio_socket *s) {
@@ -248,23 +277,31 @@ static void on_connect(sio_client *c, const sio_packet *pkt) {
   sio_restore restore;
   int recovered = sio_session_find(nsp, pkt->data, pkt->data_len, &restore) == 0 &&
                   sio_session_apply(s, &restore) == 0;
-  if ((!(recovered && io->o.recovery_skip_middlewares) && run_middlewares(s) != 0) ||
+  sio_middlewares_start(s, recovered, recovered ? restore.offset : 0);
+}
+
+int sio_connect_finish(wsio_sio_socket *s, int recovered, uint64_t restore_offset) {
+  sio_client *c = s->client;
+  wsio_sio_nsp *nsp = s->nsp;
+  wsio_sio *io = nsp->io;
+  if ((c->flags & CLIENT_CLOSED) || client_socket(c, nsp->name, nsp->name_len) ||
       map_put(&nsp->sockets, s->id, SIO_ID_LEN, s) != 0) {
-    socket_bury(s);
-    sio_acks_fail(s); /* a middleware may have emitted with ack */
-    return;
+    sio_socket_discard(s);
+    return WSIO_ECLOSED;
   }
+  s->serial = ++io->next_serial;
   s->state = SOCK_CONNECTED;
   s->cnext = c->sockets;
   c->sockets = s;
-  waiting_unlink(io, c);
+  sio_client_unwait(c);
   /* Node sends the missed packets before the CONNECT reply (from the Socket
    * constructor); the client buffers them until it is connected. */
-  if (recovered) sio_session_replay(s, restore.offset);
+  if (recovered) sio_session_replay(s, restore_offset);
   send_connect_reply(s);
-  nsp->io->st.connections_total++;
-  if (s->recovered) nsp->io->st.recovered_total++;
+  io->st.connections_total++;
+  if (s->recovered) io->st.recovered_total++;
   if (nsp->on_connection && s->state == SOCK_CONNECTED) nsp->on_connection(s, nsp->connection_user);
+  return 0;
 }
 
 /* ---- incoming packets ------------------------------------------------------------ */
@@ -293,10 +330,20 @@ static void on_event(wsio_sio_socket *s, const sio_packet *pkt, const wsio_span 
   args[0] = '[';
   memcpy(args + 1, pkt->args_rest, pkt->args_rest_len);
   wsio_sio_args a = {args, args_len, bins, nbins};
-  wsio_sio_ack ack = {s, pkt->ack_id};
+  wsio_sio_ack ack;
+  sio_ack_handle(&ack, s, pkt->ack_id);
   const sio_handler *h = sio_nsp_handler(nsp, name, name_len);
-  if (h) h->fn(s, name, &a, ack, h->user);
-  else if (nsp->on_any) nsp->on_any(s, name, &a, ack, nsp->any_user);
+  wsio_sio_event_fn fn = h ? h->fn : nsp->on_any;
+  void *user = h ? h->user : nsp->any_user;
+  if (fn && pkt->ack_id < 0) {
+    fn(s, name, &a, ack, user);
+  } else if (fn) {
+    sio_inline_ack outer = nsp->io->inline_ack; /* in case an event runs inside another's callback */
+    sio_ack_begin(s, pkt->ack_id);
+    fn(s, name, &a, ack, user);
+    sio_ack_end(s);
+    nsp->io->inline_ack = outer;
+  }
 out:
   if (name != namebuf) free(name);
   if (args != argbuf) free(args);
@@ -419,13 +466,7 @@ static void eio_open(wsio_eio_session *es, const wsio_request *req, void *user) 
     c->query[qlen] = '\0';
   }
   wsio_eio_session_set_user(es, c);
-  c->connect_due = sio_now(io) + io->o.connect_timeout_ms;
-  c->flags |= CLIENT_WAITING;
-  c->tprev = io->waiting_tail;
-  if (io->waiting_tail) io->waiting_tail->tnext = c;
-  else io->waiting_head = c;
-  io->waiting_tail = c;
-  sio_schedule(io, c->connect_due);
+  waiting_append(io, c);
 }
 
 static void eio_message(wsio_eio_session *es, const uint8_t *data, size_t len, int binary, void *user) {
@@ -443,7 +484,8 @@ static void eio_close(wsio_eio_session *es, const char *reason, void *user) {
   wsio_eio_session_set_user(es, NULL);
   const char *r = c->close_reason ? c->close_reason : reason;
   c->flags |= CLIENT_CLOSED;
-  waiting_unlink(io, c);
+  sio_client_unwait(c);
+  sio_pending_drop_client(c);
   partial_free(c->partial);
   c->partial = NULL;
   while (c->sockets) sio_socket_close(c->sockets, r);
@@ -451,27 +493,7 @@ static void eio_close(wsio_eio_session *es, const char *reason, void *user) {
   io->grave_clients = c;
 }
 
-/* ---- the sweep timer, deferred frees, teardown ----------------------------------- */
-
-static void on_timer(loop_timer *t) {
-  wsio_sio *io = (wsio_sio *)((char *)t - offsetof(wsio_sio, timer));
-  uint64_t now = sio_now(io);
-  /* Node's connectTimeout: close a client that joined no namespace in time. */
-  while (io->waiting_head && io->waiting_head->connect_due <= now) {
-    sio_client *c = io->waiting_head;
-    waiting_unlink(io, c);
-    sio_client_close(c, "forced server close");
-  }
-  sio_deadline *d;
-  while ((d = heap_top(&io->deadlines)) && d->due <= now) sio_deadline_expired(io, d);
-  if (io->next_housekeeping && io->next_housekeeping <= now) sio_recovery_housekeeping(io);
-
-  uint64_t next = UINT64_MAX;
-  if (io->waiting_head) next = io->waiting_head->connect_due;
-  if ((d = heap_top(&io->deadlines)) && d->due < next) next = d->due;
-  if (io->next_housekeeping && io->next_housekeeping < next) next = io->next_housekeeping;
-  if (next != UINT64_MAX) sio_schedule(io, next);
-}
+/* ---- deferred frees, teardown ----------------------------------------------------- */
 
 static void reap(wsio_sio *io) {
   while (io->grave_sockets) {
@@ -496,14 +518,12 @@ static void on_post(void *arg) {
  * closed every session through eio_close already. */
 static void on_destroy(void *arg) {
   wsio_sio *io = arg;
-  loop_timer_stop(io->loop, &io->timer);
+  /* Every session is closed: no client waits, no CONNECT is pending, and every ack
+   * wait and group has ended (each socket failed its waits as it closed). */
+  loop_timer_stop(io->loop, &io->connect_timer);
+  loop_timer_stop(io->loop, &io->recovery_timer);
   reap(io);
-  while (heap_top(&io->deadlines)) {
-    sio_deadline *d = heap_top(&io->deadlines);
-    heap_remove(&io->deadlines, d);
-    if (d->kind == DL_GROUP) sio_group_free((sio_ack_group *)((char *)d - offsetof(sio_ack_group, dl)));
-  }
-  free(io->deadlines.v);
+  map_free(&io->pending);
   sio_recovery_free(io);
   uint32_t it = 0;
   void *v;
@@ -525,7 +545,8 @@ wsio_sio *wsio_sio_attach(wsio_app *app, const wsio_sio_options *o) {
   io->loop = app->loop;
   io->o = *o;
   if (!io->o.eio.path) io->o.eio.path = "/socket.io/";
-  io->timer.cb = on_timer;
+  io->connect_timer.cb = on_connect_timer;
+  io->recovery_timer.cb = sio_recovery_timer_cb;
   if (!sio_nsp_create(io, "/", 1)) {
     free(io);
     return NULL;

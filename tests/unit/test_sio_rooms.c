@@ -1,5 +1,5 @@
 /* Unit tests of the Socket.IO server's pure-ish parts: the string map (util/map.c),
- * the room index and selections (sio/rooms.c) and the deadline heap (sio/deadline.c).
+ * the room index and selections (sio/rooms.c).
  * Sockets and namespaces are built by hand: these files need no Engine.IO session. */
 #include <stdint.h>
 
@@ -261,34 +261,6 @@ static void test_select_large(void) {
   for (int i = 0; i < N; i++) unsock(s[i]);
 }
 
-/* ---- the deadline heap ----------------------------------------------------------- */
-
-static void test_heap(void) {
-  enum { N = 500 };
-  static sio_deadline d[N];
-  sio_heap h = {0};
-  uint64_t x = 12345;
-  for (int i = 0; i < N; i++) {
-    x = x * 6364136223846793005ull + 1442695040888963407ull;
-    d[i].due = x >> 40;
-    d[i].idx = UINT32_MAX;
-    CHECK_EQ_INT(heap_push(&h, &d[i]), 0);
-  }
-  /* remove a third from anywhere, then pop the rest in order */
-  for (int i = 0; i < N; i += 3) heap_remove(&h, &d[i]);
-  for (int i = 0; i < N; i += 3) CHECK(!heap_has(&d[i]));
-  uint64_t last = 0;
-  int ok = 1, n = 0;
-  for (sio_deadline *top; (top = heap_top(&h)); n++) {
-    ok &= top->due >= last;
-    last = top->due;
-    heap_remove(&h, top);
-  }
-  CHECK(ok);
-  CHECK_EQ_INT(n, N - (N + 2) / 3);
-  free(h.v);
-}
-
 int main(void) {
   RUN(test_map_basic);
   RUN(test_map_binary_keys);
@@ -296,7 +268,6 @@ int main(void) {
   RUN(test_rooms_many);
   RUN(test_select);
   RUN(test_select_large);
-  RUN(test_heap);
   map_free(&nsp.sockets);
   map_free(&nsp.rooms);
   return test_report();

@@ -267,6 +267,27 @@ function testApp(httpServer) {
   });
   priv.on('connection', handlers);
 
+  // /slow: an asynchronous middleware (tests/sio/TEST_APP.md); Node has no middleware
+  // timeout, so the 500 ms one of the wsio test app is a timer here.
+  const slow = io.of('/slow');
+  slow.use((socket, next) => {
+    const auth = socket.handshake.auth || {};
+    if (auth.never === true) {
+      setTimeout(() => next(new Error('middleware timeout')), 500);
+      return;
+    }
+    setTimeout(() => {
+      if (auth.slowRefuse === true) {
+        const err = new Error('slow refused');
+        err.data = { after: 50 };
+        next(err);
+      } else {
+        next();
+      }
+    }, auth.late === true ? 400 : 50);
+  });
+  slow.on('connection', handlers);
+
   io.of(/^\/dyn-.+$/).on('connection', handlers);
   return io;
 }
