@@ -16,8 +16,6 @@
 
 #include "app/apps.h"
 #include "app/metrics.h"
-#include "core/conn.h" /* the app's loop, for the /slow middleware's timer */
-#include "loop/loop.h"
 #include "sio/jscan.h"
 
 #define MAX_LIST 32
@@ -510,16 +508,16 @@ static void mw_private(wsio_sio_socket *s, wsio_sio_pending next, void *u) {
  * the call returns WSIO_ECLOSED); auth.never: never completes, so the middleware
  * timeout (500 ms here) refuses with "middleware timeout". */
 typedef struct {
-  loop_timer timer;
   wsio_sio_pending next;
   int refuse;
 } slow_mw;
 
-static void slow_mw_done(loop_timer *t) {
-  slow_mw *m = (slow_mw *)t;
+static void slow_mw_done(wsio_timer *t, void *user) {
+  slow_mw *m = user;
   if (m->refuse) wsio_sio_next(m->next, "slow refused", "{\"after\":50}");
   else wsio_sio_next(m->next, NULL, NULL);
   free(m);
+  wsio_timer_destroy(t); /* allowed inside its own callback */
 }
 
 static void mw_slow(wsio_sio_socket *s, wsio_sio_pending next, void *u) {
@@ -531,10 +529,11 @@ static void mw_slow(wsio_sio_socket *s, wsio_sio_pending next, void *u) {
     wsio_sio_next(next, "server error", NULL);
     return;
   }
-  m->timer.cb = slow_mw_done;
   m->next = next;
   m->refuse = auth_field(s, "slowRefuse", NULL);
-  if (loop_timer_start(app->loop, &m->timer, ms, 0) != 0) {
+  wsio_timer *t = wsio_timer_create(app, slow_mw_done, m);
+  if (!t || wsio_timer_start(t, ms, 0) != 0) {
+    wsio_timer_destroy(t);
     free(m);
     wsio_sio_next(next, "server error", NULL);
   }

@@ -70,7 +70,7 @@ static net_conn *on_accept(net_ctx *ctx, void *listener_user) {
   if (!c) return NULL;
   c->app = app;
   c->state = CONN_HTTP;
-  c->t_rx = app_now(app);
+  c->t_rx = core_now(app);
   c->t_due = c->t_rx + app->o.handshake_timeout_ms;
   return &c->net;
 }
@@ -141,25 +141,33 @@ void app_resume_later(wsio_conn *c) {
   app->resume[app->nresume++] = c;
 }
 
-int app_on_post(wsio_app *app, void (*fn)(void *arg), void *arg) {
-  if (app->npost_hooks == 4) return WSIO_ENOMEM;
-  app->post_hooks[app->npost_hooks].fn = fn;
-  app->post_hooks[app->npost_hooks++].arg = arg;
+/* ---- the transport interface's accessors and hooks (core/transport.h) ----------- */
+
+loop *core_loop(const wsio_app *app) { return app->loop; }
+uint32_t app_now(const wsio_app *app) { return core_now(app); }
+int app_stopping(const wsio_app *app) { return app->stopping; }
+
+int core_hook_add(wsio_app *app, core_hook_kind kind, void (*fn)(void *arg), void *arg) {
+  app_hooks *h = &app->hooks[kind];
+  if (h->n == h->cap) {
+    uint32_t cap = h->cap ? h->cap * 2 : 4;
+    struct app_hook *v = core_realloc(h->v, cap * sizeof(*v));
+    if (!v) return WSIO_ENOMEM;
+    h->v = v;
+    h->cap = cap;
+  }
+  h->v[h->n].fn = fn;
+  h->v[h->n++].arg = arg;
   return 0;
 }
 
-int app_on_destroy(wsio_app *app, void (*fn)(void *arg), void *arg) {
-  if (app->ndestroy_hooks == 4) return WSIO_ENOMEM;
-  app->destroy_hooks[app->ndestroy_hooks].fn = fn;
-  app->destroy_hooks[app->ndestroy_hooks++].arg = arg;
-  return 0;
-}
-
-int app_on_stop(wsio_app *app, void (*fn)(void *arg), void *arg) {
-  if (app->nstop_hooks == 4) return WSIO_ENOMEM;
-  app->stop_hooks[app->nstop_hooks].fn = fn;
-  app->stop_hooks[app->nstop_hooks++].arg = arg;
-  return 0;
+static void run_hooks(wsio_app *app, core_hook_kind kind) {
+  app_hooks *h = &app->hooks[kind];
+  if (kind == CORE_HOOK_DESTROY) { /* upper layers were added last: they go first */
+    for (uint32_t i = h->n; i-- > 0;) h->v[i].fn(h->v[i].arg);
+    return;
+  }
+  for (uint32_t i = 0; i < h->n; i++) h->v[i].fn(h->v[i].arg);
 }
 
 static void app_begin_stop(wsio_app *app);
@@ -167,7 +175,7 @@ static void app_begin_stop(wsio_app *app);
 static void post(void *arg) {
   wsio_app *app = arg;
   net_read_queued(app->net);
-  for (int i = 0; i < app->npost_hooks; i++) app->post_hooks[i].fn(app->post_hooks[i].arg);
+  run_hooks(app, CORE_HOOK_POST);
   /* Before reaping: the list may name connections killed since (they are skipped). */
   for (size_t i = 0; i < app->nresume; i++) http_resume(app->resume[i]);
   app->nresume = 0;
@@ -187,7 +195,7 @@ static void stats_count_lag(wsio_app *app, uint64_t lag_ms);
 
 static void sweep(loop_timer *t) {
   wsio_app *app = (wsio_app *)((char *)t - offsetof(wsio_app, sweep));
-  uint32_t now = app_now(app);
+  uint32_t now = core_now(app);
   uint64_t lnow = loop_now_ms(app->loop);
   stats_count_lag(app, lnow > app->sweep_expected ? lnow - app->sweep_expected : 0);
   app->sweep_expected = lnow + app->sweep_ms;
@@ -280,7 +288,7 @@ void wsio_app_destroy(wsio_app *app) {
   for (int i = 0; app->loop && i < 16 && loop_post_drain(app->loop); i++) {
   }
   /* Upper layers first: they release their sessions while connections still exist. */
-  for (int i = app->ndestroy_hooks - 1; i >= 0; i--) app->destroy_hooks[i].fn(app->destroy_hooks[i].arg);
+  run_hooks(app, CORE_HOOK_DESTROY);
   if (app->net) {
     while (net_ctx_first(app->net)) {
       wsio_conn *c = (wsio_conn *)net_ctx_first(app->net);
@@ -299,6 +307,7 @@ void wsio_app_destroy(wsio_app *app) {
   pubsub_free_all(app);
   timers_free_all(app);
   free(app->resume);
+  for (int k = 0; k < CORE_NHOOKS; k++) free(app->hooks[k].v);
   for (route *r = app->routes, *nx; r; r = nx) {
     nx = r->next;
     free(r->path);
@@ -365,7 +374,7 @@ static void app_begin_stop(wsio_app *app) {
   app->stopping = 1;
   net_ctx_close_listeners(app->net); /* stop accepting */
   /* Upper layers first: Engine.IO answers its long-polls with a close packet. */
-  for (int i = 0; i < app->nstop_hooks; i++) app->stop_hooks[i].fn(app->stop_hooks[i].arg);
+  run_hooks(app, CORE_HOOK_STOP);
   for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) {
     wsio_conn *c = (wsio_conn *)nc;
     http_aux *a = c->state == CONN_HTTP ? c->aux : NULL;

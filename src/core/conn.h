@@ -12,9 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/transport.h"
 #include "http/parser.h"
 #include "loop/loop.h"
 #include "net/net.h"
+#include "util/map.h"
 #include "wsio.h"
 #include "ws/utf8.h"
 
@@ -38,6 +40,15 @@ enum {
 };
 
 typedef struct route route;
+
+enum { CORE_NHOOKS = CORE_HOOK_DESTROY + 1 };
+typedef struct app_hooks {
+  struct app_hook {
+    void (*fn)(void *arg);
+    void *arg;
+  } *v;
+  uint32_t n, cap;
+} app_hooks;
 typedef struct topic topic;
 
 /* Rarely needed WebSocket state, allocated only while a frame header, a control frame
@@ -104,17 +115,13 @@ struct route {
 };
 
 struct topic {
-  topic *hnext;
   char *name;
-  uint32_t hash;
   struct {
     wsio_conn *c;
     uint32_t slot; /* index in c->subs */
   } *subs;
   uint32_t n, cap;
-  uint8_t *pending; /* frames published in this loop iteration, not yet written */
-  size_t plen, pcap;
-  uint32_t pmsgs;
+  core_frames pending; /* frames published in this loop iteration, not yet written */
   topic *dirty_next;
   int dirty;
 };
@@ -137,23 +144,17 @@ struct wsio_app {
   wsio_conn *grave;
   wsio_conn **resume; /* connections with buffered requests to serve in post */
   size_t nresume, resume_cap;
-  topic **buckets;
-  size_t nbuckets, ntopics;
+  str_map topics; /* name -> topic (the key is the topic's own name) */
   topic *dirty, *dirty_tail;
   wsio_stats st;
   const wsio_request *upgrade_req; /* during a WebSocket open callback: its request */
-  struct app_hook {
-    void (*fn)(void *arg);
-    void *arg;
-  } post_hooks[4], destroy_hooks[4], stop_hooks[4];
-  int npost_hooks, ndestroy_hooks, nstop_hooks;
+  app_hooks hooks[CORE_NHOOKS];     /* by core_hook_kind */
   void *user;
   int port;
 };
 
-static inline uint32_t app_now(const wsio_app *a) { return (uint32_t)(loop_now_ms(a->loop) - a->t0); }
-/* Wrap-safe "a is at or after b" on the 32-bit millisecond clock. */
-static inline int time_reached(uint32_t now, uint32_t due) { return (int32_t)(now - due) >= 0; }
+/* app_now for core's own hot paths (inline; app_now is the out-of-line one). */
+static inline uint32_t core_now(const wsio_app *a) { return (uint32_t)(loop_now_ms(a->loop) - a->t0); }
 
 /* app.c */
 /* Every allocation in core goes through these, so that tests can make the n-th one
@@ -171,23 +172,12 @@ void stats_count_close(wsio_app *app, int code);
 void app_log(wsio_app *app, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void stats_count_handshake_failure(wsio_app *app, int status);
 void app_resume_later(wsio_conn *c); /* serve buffered requests from the post phase */
-/* Layers above core (Engine.IO, Socket.IO) hook the post phase (batched flushes) and
- * the app's destruction. At most 4 of each; returns 0 or WSIO_ENOMEM. */
-int app_on_post(wsio_app *app, void (*fn)(void *arg), void *arg);
-int app_on_destroy(wsio_app *app, void (*fn)(void *arg), void *arg);
-/* Runs when a graceful stop begins, before the WebSocket connections get their 1001. */
-int app_on_stop(wsio_app *app, void (*fn)(void *arg), void *arg);
-static inline int app_stopping(const wsio_app *app) { return app->stopping; }
-
-/* ws_session.c, for layers above: send one message made of prefix + data (Engine.IO's
- * "4" + text without joining them), or bytes that are already complete frames (a
- * broadcast framed once). Same return values and backpressure rules as
- * wsio_conn_send (WSIO_SEND_WRITTEN/BUFFERED, or a negative WSIO_E*), except that
- * a message larger than max_backpressure is accepted (the protocol layers have
- * their own payload limits). */
-int ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen, const void *data, size_t len);
+/* ws_session.c: bytes that are already complete frames, copied, or owed from the loop's
+ * shared output buffer (net_bcast_append); core_frames_send chooses. Same return values
+ * as ws_send_parts (core/transport.h). */
+/* frames.c: writes f to nc (shared range or copy); returns as net_write. */
+int core_frames_write(net_conn *nc, core_frames *f);
 int ws_send_raw_frames(wsio_conn *c, const void *frames, size_t len, uint32_t nframes);
-/* The same for frames already in the loop's shared broadcast buffer (net_bcast_append). */
 int ws_send_shared_frames(wsio_conn *c, uint32_t off, uint32_t len, uint32_t nframes);
 static inline net_ctx *app_net(const wsio_app *app) { return app->net; }
 

@@ -74,7 +74,7 @@ static void send_error_body(wsio_conn *c, int status, const char *reason, const 
   net_shutdown_write(&c->net);
   http_aux_free(c);
   c->state = CONN_HTTP_CLOSING;
-  c->t_due = app_now(app) + (app->o.close_timeout_ms ? app->o.close_timeout_ms : 1000);
+  c->t_due = core_now(app) + (app->o.close_timeout_ms ? app->o.close_timeout_ms : 1000);
 }
 
 static void response_done(wsio_conn *c, int keep_alive);
@@ -286,9 +286,9 @@ static void response_done(wsio_conn *c, int keep_alive) {
     net_shutdown_write(&c->net);
     http_aux_free(c);
     c->state = CONN_HTTP_CLOSING;
-    c->t_due = app_now(c->app) + (c->app->o.close_timeout_ms ? c->app->o.close_timeout_ms : 1000);
+    c->t_due = core_now(c->app) + (c->app->o.close_timeout_ms ? c->app->o.close_timeout_ms : 1000);
   } else {
-    c->t_due = app_now(c->app) + c->app->o.handshake_timeout_ms; /* idle keep-alive bound */
+    c->t_due = core_now(c->app) + c->app->o.handshake_timeout_ms; /* idle keep-alive bound */
   }
 }
 
@@ -334,11 +334,16 @@ wsio_response *wsio_response_hold(wsio_response *res, void (*on_abort)(wsio_resp
   return h;
 }
 
+const wsio_request *core_upgrade_request(const wsio_conn *c) {
+  const wsio_request *req = c ? c->app->upgrade_req : NULL;
+  return req && req->c == c ? req : NULL;
+}
+
 /* Returns 1 when the connection became a WebSocket. */
 static int upgrade(wsio_conn *c, route *r, const http_request *h) {
   wsio_app *app = c->app;
   /* Lives until the open callback has run: layers above (Engine.IO) read the request
-   * again from there through app->upgrade_req. */
+   * again from there through core_upgrade_request. */
   wsio_request req = {.h = h, .c = c};
   ws_handshake hs;
   if (ws_handshake_check(h, &hs) != 101) {

@@ -13,99 +13,55 @@
 #include <string.h>
 
 #include "core/conn.h"
-#include "ws/frame.h"
+#include "util/map.h"
 
-#define TOPIC_FLUSH_AT (64 * 1024)
-
-static uint32_t hash_name(const char *s) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  while (*s) h = (h ^ (uint8_t)*s++) * 16777619u;
-  return h;
-}
-
-static topic *topic_find(const wsio_app *app, const char *name, uint32_t h) {
-  if (!app->nbuckets) return NULL;
-  for (topic *t = app->buckets[h & (app->nbuckets - 1)]; t; t = t->hnext)
-    if (t->hash == h && strcmp(t->name, name) == 0) return t;
-  return NULL;
-}
-
-static int table_grow(wsio_app *app) {
-  size_t nb = app->nbuckets ? app->nbuckets * 2 : 64;
-  topic **b = core_calloc(nb, sizeof(*b));
-  if (!b) return -1;
-  for (size_t i = 0; i < app->nbuckets; i++) {
-    for (topic *t = app->buckets[i], *nx; t; t = nx) {
-      nx = t->hnext;
-      t->hnext = b[t->hash & (nb - 1)];
-      b[t->hash & (nb - 1)] = t;
-    }
-  }
-  free(app->buckets);
-  app->buckets = b;
-  app->nbuckets = nb;
-  return 0;
-}
+static topic *topic_find(const wsio_app *app, const char *name) { return map_get(&app->topics, name, strlen(name)); }
 
 static topic *topic_get(wsio_app *app, const char *name) {
-  uint32_t h = hash_name(name);
-  topic *t = topic_find(app, name, h);
+  topic *t = topic_find(app, name);
   if (t) return t;
-  if (app->ntopics + 1 > app->nbuckets && table_grow(app) < 0) return NULL;
   t = core_calloc(1, sizeof(*t));
-  if (!t || !(t->name = core_strdup(name))) {
+  if (!t || !(t->name = core_strdup(name)) || map_put(&app->topics, t->name, strlen(t->name), t) < 0) {
+    if (t) free(t->name);
     free(t);
     return NULL;
   }
-  t->hash = h;
-  t->hnext = app->buckets[h & (app->nbuckets - 1)];
-  app->buckets[h & (app->nbuckets - 1)] = t;
-  app->ntopics++;
   return t;
 }
 
-static void topic_free(wsio_app *app, topic *t) {
-  topic **pp = &app->buckets[t->hash & (app->nbuckets - 1)];
-  while (*pp != t) pp = &(*pp)->hnext;
-  *pp = t->hnext;
-  app->ntopics--;
+static void topic_release(topic *t) {
   free(t->name);
   free(t->subs);
-  free(t->pending);
+  core_frames_free(&t->pending);
   free(t);
+}
+
+static void topic_free(wsio_app *app, topic *t) {
+  map_del(&app->topics, t->name, strlen(t->name));
+  topic_release(t);
 }
 
 /* Writes the topic's pending frames to every subscriber. */
 static void topic_flush(wsio_app *app, topic *t) {
   size_t cap = app->o.max_backpressure;
+  core_frames *f = &t->pending;
   /* The frames go once into the iteration's shared output buffer and every
    * subscriber is owed them: one batched send for all in the post phase. */
-  uint32_t off = 0;
-  int shared = t->n > 1 && net_bcast_append(app->net, t->pending, t->plen, &off) == 0;
-  uint64_t epoch = net_bcast_epoch(app->net);
   for (uint32_t i = 0; i < t->n; i++) {
     wsio_conn *c = t->subs[i].c;
     if (c->state != CONN_WS) continue;
     if (cap && net_buffered(&c->net) >= cap) {
-      app->st.dropped_backpressure_total += t->pmsgs;
+      app->st.dropped_backpressure_total += f->nframes;
       c->wsf |= WSF_OVER_CAP;
       c->net.flags |= NET_F_WANT_DRAIN; /* as for a refused direct send */
       continue;
     }
-    int r = shared && net_bcast_epoch(app->net) == epoch ? net_bcast_add(&c->net, off, (uint32_t)t->plen)
-                                                         : net_write(&c->net, t->pending, t->plen);
-    if (r < 0) continue;
-    app->st.deliveries_total += t->pmsgs;
-    app->st.messages_out_total += t->pmsgs;
-    app->st.bytes_out_total += t->plen;
+    if (core_frames_write(&c->net, f) < 0) continue;
+    app->st.deliveries_total += f->nframes;
+    app->st.messages_out_total += f->nframes;
+    app->st.bytes_out_total += f->len;
   }
-  t->plen = 0;
-  t->pmsgs = 0;
-  if (t->pcap > TOPIC_FLUSH_AT * 2) { /* a big message passed: give the memory back */
-    free(t->pending);
-    t->pending = NULL;
-    t->pcap = 0;
-  }
+  core_frames_reset(f, NET_SHARED_FLUSH_AT * 2);
 }
 
 /* The dirty list is FIFO so that topics are flushed in the order of their first
@@ -214,22 +170,9 @@ void pubsub_conn_drop(wsio_conn *c) {
 int wsio_app_publish(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op) {
   if (!app || !name || (!data && len) || (op != WSIO_OP_TEXT && op != WSIO_OP_BINARY)) return WSIO_EINVAL;
   if (app->o.max_backpressure && len > app->o.max_backpressure) return WSIO_ETOOBIG; /* as wsio_conn_send */
-  topic *t = topic_find(app, name, hash_name(name));
+  topic *t = topic_find(app, name);
   if (!t || !t->n) return 0;
-  uint8_t hdr[WS_FRAME_MAX_HEADER];
-  size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, len, NULL);
-  if (t->plen + hl + len > t->pcap) {
-    size_t cap = t->pcap ? t->pcap : 4096;
-    while (cap < t->plen + hl + len) cap *= 2;
-    uint8_t *p = core_realloc(t->pending, cap);
-    if (!p) return WSIO_ENOMEM;
-    t->pending = p;
-    t->pcap = cap;
-  }
-  memcpy(t->pending + t->plen, hdr, hl);
-  memcpy(t->pending + t->plen + hl, data, len);
-  t->plen += hl + len;
-  t->pmsgs++;
+  if (core_frames_add(&t->pending, op, NULL, 0, data, len) < 0) return WSIO_ENOMEM;
   app->st.publishes_total++;
   if (!t->dirty) {
     t->dirty = 1;
@@ -238,28 +181,20 @@ int wsio_app_publish(wsio_app *app, const char *name, const void *data, size_t l
     app->dirty_tail = t;
   }
   int n = (int)t->n;
-  if (t->plen >= TOPIC_FLUSH_AT) flush_one(app, t);
+  if (t->pending.len >= NET_SHARED_FLUSH_AT) flush_one(app, t);
   return n;
 }
 
 size_t wsio_app_num_subscribers(const wsio_app *app, const char *name) {
   if (!app || !name) return 0;
-  topic *t = topic_find(app, name, hash_name(name));
+  topic *t = topic_find(app, name);
   return t ? t->n : 0;
 }
 
 void pubsub_free_all(wsio_app *app) {
-  for (size_t i = 0; i < app->nbuckets; i++) {
-    for (topic *t = app->buckets[i], *nx; t; t = nx) {
-      nx = t->hnext;
-      free(t->name);
-      free(t->subs);
-      free(t->pending);
-      free(t);
-    }
-  }
-  free(app->buckets);
-  app->buckets = NULL;
-  app->nbuckets = app->ntopics = 0;
+  uint32_t it = 0;
+  void *v;
+  while (map_next(&app->topics, &it, NULL, NULL, &v)) topic_release(v);
+  map_free(&app->topics);
   app->dirty = app->dirty_tail = NULL;
 }

@@ -54,13 +54,13 @@ void ws_opened(wsio_conn *c) {
   wsio_app *app = c->app;
   app->st.connections_open++;
   app->st.connections_total++;
-  c->t_rx = app_now(app);
+  c->t_rx = core_now(app);
   if (c->route->ws.open) c->route->ws.open(c);
 }
 
 static void enter_closing(wsio_conn *c) {
   c->state = CONN_WS_CLOSING;
-  c->t_due = app_now(c->app) + (c->app->o.close_timeout_ms ? c->app->o.close_timeout_ms : 1000);
+  c->t_due = core_now(c->app) + (c->app->o.close_timeout_ms ? c->app->o.close_timeout_ms : 1000);
 }
 
 void ws_send_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t rlen) {
@@ -276,7 +276,7 @@ static size_t read_header(wsio_conn *c, uint8_t *p, size_t n) {
 }
 
 void ws_on_data(wsio_conn *c, uint8_t *p, size_t n) {
-  c->t_rx = app_now(c->app);
+  c->t_rx = core_now(c->app);
   c->wsf &= (uint8_t)~WSF_PING_PENDING;
   while (n && !(c->wsf & WSF_INPUT_DONE) && c->state != CONN_DEAD) {
     if (!(c->wsf & WSF_IN_FRAME)) {
@@ -380,6 +380,12 @@ int ws_send_raw_frames(wsio_conn *c, const void *frames, size_t len, uint32_t nf
   int r = send_allowed(c);
   if (r < 0) return r;
   return send_result(c, net_write(&c->net, frames, len), len, nframes);
+}
+
+int core_frames_send(wsio_conn *c, core_frames *f) {
+  int r = send_allowed(c);
+  if (r < 0) return r;
+  return send_result(c, core_frames_write(&c->net, f), f->len, f->nframes);
 }
 
 int ws_send_shared_frames(wsio_conn *c, uint32_t off, uint32_t len, uint32_t nframes) {

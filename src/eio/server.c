@@ -827,7 +827,7 @@ wsio_eio_server *wsio_eio_attach(wsio_app *app, const wsio_eio_options *o, const
   };
   if (wsio_app_ws(app, srv->path, &wh, srv) < 0) goto fail;
   if (wsio_app_http(app, NULL, srv->path, on_http, srv) < 0) goto fail;
-  if (app_on_post(app, post, srv) < 0 || app_on_destroy(app, destroy, srv) < 0 || app_on_stop(app, stop, srv) < 0)
+  if (core_hook_add(app, CORE_HOOK_POST, post, srv) < 0 || core_hook_add(app, CORE_HOOK_DESTROY, destroy, srv) < 0 || core_hook_add(app, CORE_HOOK_STOP, stop, srv) < 0)
     goto fail;
   /* Deadlines are honoured within a quarter of the shortest timer. */
   uint32_t m = o->ping_interval_ms < o->ping_timeout_ms ? o->ping_interval_ms : o->ping_timeout_ms;

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/conn.h"
+#include "core/transport.h"
 #include "sio/internal.h"
 #include "sio/jscan.h"
 
@@ -542,7 +542,7 @@ wsio_sio *wsio_sio_attach(wsio_app *app, const wsio_sio_options *o) {
   wsio_sio *io = calloc(1, sizeof(*io));
   if (!io) return NULL;
   io->app = app;
-  io->loop = app->loop;
+  io->loop = core_loop(app);
   io->o = *o;
   if (!io->o.eio.path) io->o.eio.path = "/socket.io/";
   io->connect_timer.cb = on_connect_timer;
@@ -553,13 +553,13 @@ wsio_sio *wsio_sio_attach(wsio_app *app, const wsio_sio_options *o) {
   }
   /* Registered before the Engine.IO server's hooks, so its teardown (which closes the
    * sessions through eio_close) runs before ours. */
-  if (app_on_destroy(app, on_destroy, io) != 0) {
+  if (core_hook_add(app, CORE_HOOK_DESTROY, on_destroy, io) != 0) {
     sio_nsp_free(map_get(&io->nsps, "/", 1));
     map_free(&io->nsps);
     free(io);
     return NULL;
   }
-  if (app_on_post(app, on_post, io) != 0) return NULL; /* io freed with the app */
+  if (core_hook_add(app, CORE_HOOK_POST, on_post, io) != 0) return NULL; /* io freed with the app */
   wsio_eio_handlers h = {.allow_request = eio_allow, .open = eio_open, .message = eio_message, .close = eio_close};
   io->eio = wsio_eio_attach(app, &io->o.eio, &h, io);
   /* The caller's strings were copied by the Engine.IO server; do not keep them. */

@@ -23,8 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/conn.h" /* the app's loop, for the middleware's timers */
-#include "loop/loop.h"
 #include "test.h"
 #include "wsio.h"
 
@@ -120,16 +118,16 @@ static void h_report(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a,
  * completes after 300 ms (the client has left by then), "baddata" refuses with invalid
  * data first (must fail), then valid data; then completes once more (must fail). */
 typedef struct {
-  loop_timer t;
   wsio_sio_pending next;
   int late;
 } mw_timer;
 
-static void mw_fire(loop_timer *t) {
-  mw_timer *m = (mw_timer *)t;
+static void mw_fire(wsio_timer *t, void *user) {
+  mw_timer *m = user;
   int r = wsio_sio_next(m->next, NULL, NULL);
   if (m->late) late_next_result = r;
   free(m);
+  wsio_timer_destroy(t);
 }
 
 static int auth_is(wsio_sio_socket *s, const char *mode) {
@@ -149,10 +147,10 @@ static void mw_slow(wsio_sio_socket *s, wsio_sio_pending next, void *user) {
   }
   mw_timer *m = calloc(1, sizeof(*m));
   if (!m) return;
-  m->t.cb = mw_fire;
   m->next = next;
   m->late = auth_is(s, "late");
-  (void)loop_timer_start(app->loop, &m->t, m->late ? 300 : 50, 0);
+  wsio_timer *t = wsio_timer_create(app, mw_fire, m);
+  if (!t || wsio_timer_start(t, m->late ? 300 : 50, 0) != 0) abort();
 }
 
 /* ---- the server thread ---------------------------------------------------------------- */

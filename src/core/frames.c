@@ -1,0 +1,58 @@
+/* core/frames.c — frames prepared once for many connections (core_frames, see
+ * core/transport.h): topics, Engine.IO and Socket.IO broadcasts all send through here.
+ *
+ * Owns the one decision of a broadcast's write path: put the bytes once into the loop's
+ * shared output buffer and owe every recipient a range of it, or give a recipient a
+ * copy. Must not know topics, sessions or backpressure policy (callers check caps). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/conn.h"
+#include "ws/frame.h"
+
+int core_frames_add(core_frames *f, wsio_opcode op, const void *prefix, size_t plen, const void *data,
+                    size_t len) {
+  size_t need = f->len + WS_FRAME_MAX_HEADER + plen + len;
+  if (need > f->cap) {
+    size_t cap = f->cap ? f->cap : 256;
+    while (cap < need) cap *= 2;
+    uint8_t *p = core_realloc(f->p, cap);
+    if (!p) return WSIO_ENOMEM;
+    f->p = p;
+    f->cap = cap;
+  }
+  f->len += ws_frame_header_encode(f->p + f->len, 1, 0, (uint8_t)op, plen + len, NULL);
+  if (plen) memcpy(f->p + f->len, prefix, plen);
+  if (len) memcpy(f->p + f->len + plen, data, len);
+  f->len += plen + len;
+  f->nframes++;
+  f->shared_epoch = 0; /* the bytes changed: a shared copy is stale */
+  return 0;
+}
+
+int core_frames_write(net_conn *nc, core_frames *f) {
+  net_ctx *net = nc->ctx;
+  /* The shared buffer's epoch moves on every flush (also an early one, past
+   * NET_SHARED_FLUSH_AT): a range appended before it is gone. */
+  if (f->shared_epoch != net_bcast_epoch(net) + 1 && f->len <= NET_SHARED_FLUSH_AT &&
+      net_bcast_append(net, f->p, f->len, &f->shared_off) == 0)
+    f->shared_epoch = net_bcast_epoch(net) + 1;
+  if (f->shared_epoch == net_bcast_epoch(net) + 1) return net_bcast_add(nc, f->shared_off, (uint32_t)f->len);
+  return net_write(nc, f->p, f->len);
+}
+
+void core_frames_reset(core_frames *f, size_t keep_cap) {
+  if (f->cap > keep_cap) { /* a big message passed: give the memory back */
+    free(f->p);
+    f->p = NULL;
+    f->cap = 0;
+  }
+  f->len = 0;
+  f->nframes = 0;
+  f->shared_epoch = 0;
+}
+
+void core_frames_free(core_frames *f) {
+  free(f->p);
+  core_frames_init(f);
+}

@@ -1,0 +1,79 @@
+/* core/transport.h — the one internal interface that the protocol layers above core
+ * (Engine.IO, Socket.IO, and later TLS and the client role) build on.
+ *
+ * Owns nothing by itself: it names what core offers upward, so that eio and sio never
+ * read a field of core's structures (core/conn.h is core's own header) nor drive the
+ * net layer's shared output buffer themselves. What it offers:
+ *   - the loop and the app clock of an app (timers are loop timers, loop/loop.h);
+ *   - the request of a WebSocket upgrade while its open callback runs;
+ *   - hooks: work run in the loop's post phase, when a graceful stop begins and when
+ *     the app is destroyed (any number, run in registration order; destroy in reverse);
+ *   - sends of message parts and of frames prepared once for many connections
+ *     (core_frames: the "share the bytes or copy them" decision lives here only). */
+#ifndef WSIO_CORE_TRANSPORT_H
+#define WSIO_CORE_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop/loop.h"
+#include "wsio.h"
+
+/* ---- the app's loop and clock ------------------------------------------------------ */
+loop *core_loop(const wsio_app *app);
+/* Milliseconds on the app's 32-bit clock (loop time, read once per iteration). */
+uint32_t app_now(const wsio_app *app);
+/* Wrap-safe "now is at or after due" on the 32-bit millisecond clock. */
+static inline int time_reached(uint32_t now, uint32_t due) { return (int32_t)(now - due) >= 0; }
+/* 1 once a graceful stop has begun (no new sessions should start). */
+int app_stopping(const wsio_app *app);
+
+/* ---- the upgrade ------------------------------------------------------------------ */
+/* The HTTP request that opened c, valid only inside c's open callback (NULL elsewhere). */
+const wsio_request *core_upgrade_request(const wsio_conn *c);
+
+/* ---- hooks ------------------------------------------------------------------------ */
+typedef enum {
+  CORE_HOOK_POST,    /* after each batch of events: batched flushes */
+  CORE_HOOK_STOP,    /* a graceful stop begins, before WebSockets get their 1001 */
+  CORE_HOOK_DESTROY, /* wsio_app_destroy, before connections are freed (reverse order) */
+} core_hook_kind;
+/* Returns 0 or WSIO_ENOMEM. */
+int core_hook_add(wsio_app *app, core_hook_kind kind, void (*fn)(void *arg), void *arg);
+
+/* ---- sending ---------------------------------------------------------------------- */
+/* One message made of prefix + data (Engine.IO's "4" + text without joining them).
+ * Returns as wsio_conn_send: 0 written, 1 buffered, negative WSIO_E* (not sent). The
+ * public max_backpressure size rule does not apply (the layer has its own limit). */
+int ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen, const void *data, size_t len);
+
+/* Frames prepared once and sent to many connections. The first recipient of an
+ * iteration puts the bytes into the loop's shared output buffer and every later one
+ * is owed a range of it (one batched send, no copy); when that is impossible (too
+ * big, the shared buffer was flushed early) a recipient gets a copy. */
+typedef struct core_frames {
+  uint8_t *p; /* complete frames */
+  size_t len, cap;
+  uint32_t nframes;
+  uint32_t shared_off;   /* place in the shared buffer ... */
+  uint64_t shared_epoch; /* ... valid while this equals the net epoch + 1 (0: never) */
+} core_frames;
+
+static inline void core_frames_init(core_frames *f) {
+  f->p = NULL;
+  f->len = f->cap = 0;
+  f->nframes = 0;
+  f->shared_off = 0;
+  f->shared_epoch = 0;
+}
+/* Appends one unmasked, unfragmented frame of opcode op carrying prefix + data.
+ * Returns 0 or WSIO_ENOMEM (f unchanged). */
+int core_frames_add(core_frames *f, wsio_opcode op, const void *prefix, size_t plen, const void *data,
+                    size_t len);
+/* Sends every frame in f to c. Returns as ws_send_parts. */
+int core_frames_send(wsio_conn *c, core_frames *f);
+/* Empties f for reuse; its memory is kept unless it grew past keep_cap bytes. */
+void core_frames_reset(core_frames *f, size_t keep_cap);
+void core_frames_free(core_frames *f);
+
+#endif
