@@ -390,6 +390,13 @@ static int compress_message(ws_deflate *d, const uint8_t *p, size_t n, ws_deflat
 }
 
 int ws_deflate_compress(ws_deflate *d, const uint8_t *p, size_t n, ws_deflate_sink sink, void *ud) {
+  /* RFC 7692 7.2.3.6: an empty message may be the single byte 00 (an empty stored block,
+   * once the receiver appends 00 00 ff ff). zlib would emit nothing at all for a second
+   * flush with no input in between, and the history does not change. */
+  if (n == 0) {
+    static const uint8_t empty = 0;
+    return sink(ud, &empty, 1);
+  }
   int rc = tx_open(d);
   if (rc) return rc;
   rc = compress_message(d, p, n, sink, ud);
