@@ -251,6 +251,7 @@ static int sink_append(void *ud, const uint8_t *p, size_t n) {
   b->calls++;
   if (b->fail_after && b->calls > (size_t)b->fail_after) return WSIO_ECLOSED;
   if (n > b->max_piece) b->max_piece = n;
+  if (n == 0) return 0; /* the zlib helpers below hand out empty pieces; b->p may be NULL */
   if (b->n + n > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->n + n) cap *= 2;
