@@ -91,13 +91,15 @@ static int sink(void *ud, const uint8_t *p, size_t n) {
   return 0;
 }
 
-/* zlib over one message (plus the trailer), as our inflater should see it; stops once the
- * output passes cap. Returns 1 when zlib reported bad data. */
+/* zlib over one message (plus the trailer, unless the message is empty), as our inflater
+ * should see it; stops once the output passes cap. Returns 1 when zlib reported bad data
+ * or the message did not end on a block boundary. */
 static int reference(z_stream *z, const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *got,
                      int *ended) {
   static const uint8_t tail[4] = {0, 0, 0xff, 0xff};
   *got = 0;
   *ended = 0;
+  if (n == 0) return 0;
   for (int part = 0; part < 2 && !*ended; part++) {
     z->next_in = part ? tail : p;
     z->avail_in = (uInt)(part ? 4 : n);
@@ -115,7 +117,7 @@ static int reference(z_stream *z, const uint8_t *p, size_t n, uint8_t *out, size
       if (z->avail_in == 0 || zr == Z_BUF_ERROR) break;
     }
   }
-  return 0;
+  return !*ended && !(z->data_type & 128);
 }
 
 static size_t next_piece(uint32_t *seed, size_t left) {

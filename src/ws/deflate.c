@@ -218,7 +218,7 @@ static void choose(const ws_deflate_offer *o, const ws_deflate_config *cfg, ws_d
   if (o->server_max_window_bits || sbits < 15)
     k += snprintf(p + k, cap - (size_t)k, "; server_max_window_bits=%d", sbits);
   if (announce_c) k += snprintf(p + k, cap - (size_t)k, "; client_max_window_bits=%d", cbits);
-  a->response_len = (size_t)k; /* at most 121 characters: it always fits */
+  a->response_len = (size_t)k; /* at most 128 characters: it always fits */
 }
 
 /* The end of the list element starting at s[i]: the next comma outside a quoted string. */
@@ -488,10 +488,20 @@ int ws_deflate_inflate(ws_deflate *d, const uint8_t *in, size_t n, int fin, uint
     d->rx_busy = 1;
     d->rx_total = 0;
     d->rx_ended = 0;
+    d->rx_any = 0;
   }
+  if (n) d->rx_any = 1;
   int rc = rx_open(d);
   if (!rc) rc = inflate_feed(d, in, n, max, sink, ud);
-  if (!rc && fin) rc = inflate_feed(d, trailer, sizeof trailer, max, sink, ud);
+  /* An empty payload is an empty message, sent by zlib-based peers whose second sync flush
+   * in a row produced nothing (RFC 7692 7.2.3.6 would send 00); appending the trailer to
+   * nothing would leave the inflater inside a stored block header. */
+  if (!rc && fin && d->rx_any) rc = inflate_feed(d, trailer, sizeof trailer, max, sink, ud);
+  /* 7.2.1: every message ends with a complete block (the trailer completes the last, empty
+   * one), so the inflater now waits for a block header (zlib's data_type 128) unless the
+   * stream ended. Anything else is a truncated message; it would also make the next
+   * message's decoding depend on whether the inflater was released in between. */
+  if (!rc && fin && d->rx_any && !d->rx_ended && !(d->rx->data_type & 128)) rc = WS_DEFLATE_EDATA;
   if (rc) {
     rx_drop(d);
     d->rx_busy = 0;

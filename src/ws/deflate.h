@@ -45,8 +45,9 @@
 /* client_max_window_bits offered without a value (RFC 7692 7.1.2.2). */
 #define WS_DEFLATE_BITS_NOVALUE 1
 
-/* The longest response value ws_deflate_negotiate writes, with its NUL. */
-#define WS_DEFLATE_RESPONSE_MAX 128
+/* Room for the longest response value ws_deflate_negotiate writes (128 characters: all four
+ * parameters, two-digit window bits) and its NUL. */
+#define WS_DEFLATE_RESPONSE_MAX 144
 
 /* Server configuration. All zeros is a usable default: enabled, context takeover both
  * ways, 15-bit windows, memLevel 8, zlib's default level. */
@@ -117,6 +118,7 @@ typedef struct {
   uint64_t rx_total;     /* bytes inflated so far of the message in progress */
   uint8_t rx_busy;       /* a compressed message is part way through */
   uint8_t rx_ended;      /* that message's DEFLATE stream ended (BFINAL): ignore the rest */
+  uint8_t rx_any;        /* that message had at least one payload byte */
   uint8_t tx_reset;      /* tx has no context takeover */
   uint8_t rx_reset;      /* rx has no context takeover */
   uint8_t tx_bits, rx_bits, mem_level;
@@ -138,7 +140,9 @@ int ws_deflate_compress(ws_deflate *d, const uint8_t *p, size_t n, ws_deflate_si
 
 /* Inflates in[0..n), the next piece of a compressed message's payload (any split: a frame,
  * part of one); fin = 1 with the last piece (then the 00 00 ff ff of RFC 7692 7.2.2 is
- * appended). The inflated bytes go to sink in pieces of at most 16 KiB, and never more than
+ * appended; a message with no payload byte at all is taken as empty, and one that does not
+ * end on a block boundary, as RFC 7692 7.2.1 makes every sender's do, is bad data). The
+ * inflated bytes go to sink in pieces of at most 16 KiB, and never more than
  * max in total for the message: as soon as the next piece would pass max it stops and
  * returns WS_DEFLATE_ETOOBIG, so memory and work stay bounded whatever the ratio.
  * Returns 0, WS_DEFLATE_ETOOBIG, WS_DEFLATE_EDATA, WSIO_ENOMEM or the sink's error; after

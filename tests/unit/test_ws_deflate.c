@@ -193,6 +193,18 @@ static void test_negotiate_value(void) {
   CHECK_STR(a.response, "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
                         "server_max_window_bits=8; client_max_window_bits=8");
   CHECK(a.response_len < WS_DEFLATE_RESPONSE_MAX);
+  /* Two-digit values make it 128 characters (found by fuzz_ws_deflate: the buffer was 128). */
+  c.server_max_window_bits = 12;
+  c.client_max_window_bits = 10;
+  CHECK_EQ_INT(ws_deflate_negotiate_value(all, sizeof all - 1, &c, &a), 1);
+  CHECK_STR(a.response, "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+                        "server_max_window_bits=12; client_max_window_bits=8");
+  static const char all2[] = "permessage-deflate; client_max_window_bits=11";
+  CHECK_EQ_INT(ws_deflate_negotiate_value(all2, sizeof all2 - 1, &c, &a), 1);
+  CHECK_STR(a.response, "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+                        "server_max_window_bits=12; client_max_window_bits=10");
+  CHECK_EQ_INT(a.response_len, 128);
+  CHECK(a.response_len < WS_DEFLATE_RESPONSE_MAX);
 }
 
 #define MAX_HEADERS 16
@@ -487,6 +499,16 @@ static void test_rfc_examples(void) {
   got.n = 0;
   CHECK_EQ_INT(ws_deflate_compress(&tx, (const uint8_t *)"", 0, sink_append, &got), 0);
   CHECK(got.n == 1 && got.p[0] == 0);
+  /* No payload at all (zlib-based peers send that for an empty message after another
+   * one): an empty message, and the context carries on to the next message. */
+  got.n = 0;
+  CHECK_EQ_INT(ws_deflate_inflate(&rx, hello, sizeof hello, 1, 100, sink_append, &got), 0);
+  CHECK_EQ_INT(ws_deflate_inflate(&rx, NULL, 0, 0, 100, sink_append, &got), 0);
+  CHECK_EQ_INT(ws_deflate_inflate(&rx, NULL, 0, 1, 100, sink_append, &got), 0);
+  CHECK_EQ_INT(got.n, 5);
+  got.n = 0;
+  CHECK_EQ_INT(ws_deflate_inflate(&rx, hello2, sizeof hello2, 1, 100, sink_append, &got), 0);
+  CHECK(got.n == 5 && memcmp(got.p, "Hello", 5) == 0);
   /* Our "Hello" is the RFC's bytes. */
   ws_deflate_free(&tx);
   ws_deflate_init(&tx, &a, &cfg_default);
@@ -635,6 +657,15 @@ static void test_errors(void) {
   got.n = 0;
   CHECK_EQ_INT(ws_deflate_inflate(&rx, hello, sizeof hello, 1, 100, sink_append, &got), 0);
   CHECK(got.n == 5 && memcmp(got.p, "Hello", 5) == 0);
+  /* A message cut short inside a block: the trailer does not complete it. */
+  test_current = "truncated";
+  static const uint8_t cut[] = {0xf2, 0x48, 0xcd};
+  got.n = 0;
+  CHECK_EQ_INT(ws_deflate_inflate(&rx, cut, sizeof cut, 1, 100, sink_append, &got), WS_DEFLATE_EDATA);
+  /* A stored block announcing more than the message holds. */
+  static const uint8_t stored_short[] = {0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65};
+  CHECK_EQ_INT(ws_deflate_inflate(&rx, stored_short, sizeof stored_short, 1, 100, sink_append, &got),
+               WS_DEFLATE_EDATA);
   /* A sink's error stops the operation and comes back as is. */
   test_current = "sink error";
   sink_buf failing = {0};
