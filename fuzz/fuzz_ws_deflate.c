@@ -11,7 +11,8 @@
  *    the window and takeover mode from byte 0 and an idle release between the messages.
  *    zlib used directly over the same bytes is the reference: our output is always a
  *    prefix of zlib's, equal to it on success; "too big" only when zlib's passes the
- *    limit; "bad data" only when zlib fails. No piece is over 16 KiB and nothing past the
+ *    limit; "bad data" only when zlib fails (or, with a window under 15 bits, when a
+ *    distance reaches past the window: see below). No piece is over 16 KiB and nothing past the
  *    limit is ever handed out; after an error the codec holds no memory. */
 #define ZLIB_CONST
 #include "ws/deflate.h"
@@ -176,7 +177,11 @@ static void fuzz_inflate(const uint8_t *data, size_t size) {
     } else if (rc == WS_DEFLATE_ETOOBIG) {
       REQUIRE(rn > max);
     } else {
-      REQUIRE(rc == WS_DEFLATE_EDATA && bad);
+      /* zlib checks a distance against the window plus what the current inflate() call has
+       * written, so the reference's one big output buffer accepts some distances beyond a
+       * small window that our 16 KiB pieces refuse; with 15 bits the whole output fits in
+       * the window and both must agree. */
+      REQUIRE(rc == WS_DEFLATE_EDATA && (bad || bits < 15));
     }
     if (rc) {
       REQUIRE(ws_deflate_memory(&d) == 0);

@@ -108,7 +108,8 @@ int ws_deflate_negotiate(const http_request *req, const ws_deflate_config *cfg,
 typedef int (*ws_deflate_sink)(void *ud, const uint8_t *p, size_t n);
 
 /* One connection's codec. Embed it anywhere; it holds no zlib memory until first use.
- * Fields are private to deflate.c. */
+ * Fields are private to deflate.c. It must not move while it holds streams (zlib's
+ * allocator is handed its address: ws_deflate_release or _free first). Not thread-safe. */
 typedef struct {
   struct z_stream_s *tx; /* our compressor, NULL when released */
   struct z_stream_s *rx; /* our inflater, NULL when released */
