@@ -314,8 +314,8 @@ void ws_deflate_init(ws_deflate *d, const ws_deflate_agreement *a, const ws_defl
   memset(d, 0, sizeof *d);
   d->tx_reset = a->server_no_context_takeover;
   d->rx_reset = a->client_no_context_takeover;
-  d->tx_bits = a->server_window_bits;
-  d->rx_bits = a->client_window_bits;
+  d->tx_bits = (uint8_t)clamp_bits(a->server_window_bits, 15);
+  d->rx_bits = (uint8_t)clamp_bits(a->client_window_bits, 15);
   d->mem_level = (uint8_t)(cfg->mem_level >= 1 && cfg->mem_level <= 9 ? cfg->mem_level : 8);
   d->level = (int8_t)(cfg->level >= 1 && cfg->level <= 9 ? cfg->level : Z_DEFAULT_COMPRESSION);
 }
@@ -330,6 +330,7 @@ void ws_deflate_init_shared(ws_deflate *d, int window_bits, const ws_deflate_con
 }
 
 static void tx_drop(ws_deflate *d) {
+  d->tx_stale = 0;
   if (!d->tx) return;
   deflateEnd(d->tx);
   stream_free(d, d->tx);
@@ -399,6 +400,8 @@ int ws_deflate_compress(ws_deflate *d, const uint8_t *p, size_t n, ws_deflate_si
   }
   int rc = tx_open(d);
   if (rc) return rc;
+  if (d->tx_stale) deflateReset(d->tx);
+  d->tx_stale = 0;
   rc = compress_message(d, p, n, sink, ud);
   if (rc) {
     tx_drop(d);
@@ -574,6 +577,8 @@ int ws_deflate_shared_ok(const ws_deflate *recipient, const ws_deflate *shared) 
   return recipient->tx_bits >= shared->tx_bits;
 }
 
+/* deflateReset clears the hash table (64 KiB at memLevel 8): too much to do for every
+ * recipient of every broadcast, so it waits for the next message of this connection. */
 void ws_deflate_tx_forget(ws_deflate *d) {
-  if (d->tx) deflateReset(d->tx);
+  if (d->tx && !d->tx_reset) d->tx_stale = 1;
 }

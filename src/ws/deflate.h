@@ -121,6 +121,7 @@ typedef struct {
   uint8_t rx_ended;      /* that message's DEFLATE stream ended (BFINAL): ignore the rest */
   uint8_t rx_any;        /* that message had at least one payload byte */
   uint8_t tx_reset;      /* tx has no context takeover */
+  uint8_t tx_stale;      /* tx's history no longer matches the peer's: reset before use */
   uint8_t rx_reset;      /* rx has no context takeover */
   uint8_t tx_bits, rx_bits, mem_level;
   int8_t level;
@@ -182,7 +183,8 @@ int ws_deflate_shared_ok(const ws_deflate *recipient, const ws_deflate *shared);
 /* Call after sending a compressed message on d's connection that d's compressor did not
  * produce (shared broadcast bytes): the peer appended that message to its window, so our
  * compressor's history no longer matches it and is dropped (the next message starts
- * afresh). Cheap; a no-op when the compressor is not allocated. */
+ * afresh). O(1): the reset itself happens before the connection's next own compressed
+ * message, so a connection that only receives broadcasts never pays it. */
 void ws_deflate_tx_forget(ws_deflate *d);
 
 #endif

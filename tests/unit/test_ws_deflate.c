@@ -439,6 +439,58 @@ static void test_roundtrips(void) {
         }
 }
 
+/* server_max_window_bits=8: zlib deflates raw with 9 bits, and must still never refer back
+ * more than 256 bytes. Data repeating with periods around 256 invites such distances; an
+ * inflater with an 8-bit window and a 1-byte output buffer checks every distance against
+ * the window strictly (with a bigger buffer zlib also accepts distances into what the same
+ * call wrote). Several messages, with context takeover. */
+static void test_window_8(void) {
+  ws_deflate_agreement a = agreement(0, 0, 8, 8);
+  ws_deflate tx;
+  ws_deflate_init(&tx, &a, &cfg_default);
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  CHECK_EQ_INT(inflateInit2(&z, -8), Z_OK);
+  static const size_t periods[] = {200, 250, 251, 255, 256, 257, 262, 300, 511};
+  uint8_t msg[4000];
+  for (size_t i = 0; i < sizeof periods / sizeof periods[0]; i++) {
+    char name[48];
+    snprintf(name, sizeof name, "window 8, period %zu", periods[i]);
+    test_current = name;
+    uint8_t unit[512];
+    fill(unit, periods[i], 1, (int)i);
+    for (size_t k = 0; k < sizeof msg; k++) msg[k] = unit[k % periods[i]];
+    sink_buf c = {0};
+    CHECK_EQ_INT(ws_deflate_compress(&tx, msg, sizeof msg, sink_append, &c), 0);
+    if (periods[i] <= 250) CHECK(c.n < sizeof msg / 4); /* it does compress */
+    static const uint8_t tail[4] = {0, 0, 0xff, 0xff};
+    size_t out_n = 0;
+    int ok = 1;
+    for (int part = 0; part < 2 && ok; part++) {
+      z.next_in = part ? tail : c.p;
+      z.avail_in = (uInt)(part ? 4 : c.n);
+      while (ok) {
+        uint8_t one;
+        z.next_out = &one;
+        z.avail_out = 1;
+        int zr = inflate(&z, Z_SYNC_FLUSH);
+        if (zr != Z_OK && zr != Z_BUF_ERROR) ok = 0;
+        if (z.avail_out == 0) {
+          if (out_n >= sizeof msg || one != msg[out_n]) ok = 0;
+          out_n++;
+        } else if (z.avail_in == 0 || zr == Z_BUF_ERROR) {
+          break;
+        }
+      }
+    }
+    CHECK(ok);
+    CHECK_EQ_INT(out_n, sizeof msg);
+    sink_reset(&c);
+  }
+  inflateEnd(&z);
+  ws_deflate_free(&tx);
+}
+
 /* Context takeover really is used: the second identical message compresses to almost
  * nothing, and without takeover it does not. */
 static void test_takeover_effect(void) {
@@ -873,6 +925,7 @@ int main(void) {
   RUN(test_negotiate_value);
   RUN(test_negotiate_lines);
   RUN(test_roundtrips);
+  RUN(test_window_8);
   RUN(test_takeover_effect);
   RUN(test_rfc_examples);
   RUN(test_bomb);
