@@ -412,6 +412,31 @@ int ws_deflate_compress(ws_deflate *d, const uint8_t *p, size_t n, ws_deflate_si
   return 0;
 }
 
+/* zlib.h's deflateBound for arbitrary windowBits/memLevel ("conservative") covers a
+ * stream ended with Z_FINISH; a sync flush instead adds at most the 3 bits, the alignment
+ * and the 4 bytes of an empty stored block, of which we strip 4. */
+size_t ws_deflate_compress_bound(size_t n) { return n + ((n + 7) >> 3) + ((n + 63) >> 6) + 5 + 8; }
+
+typedef struct {
+  uint8_t *p;
+  size_t n, cap;
+} span_out;
+
+static int span_sink(void *ud, const uint8_t *p, size_t n) {
+  span_out *o = ud;
+  if (n > o->cap - o->n) return WSIO_ETOOBIG;
+  memcpy(o->p + o->n, p, n);
+  o->n += n;
+  return 0;
+}
+
+int ws_deflate_compress_into(ws_deflate *d, const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *len) {
+  span_out o = {out, 0, cap};
+  int rc = ws_deflate_compress(d, p, n, span_sink, &o);
+  *len = o.n;
+  return rc;
+}
+
 static void rx_drop(ws_deflate *d) {
   if (d->rx) {
     inflateEnd(d->rx);

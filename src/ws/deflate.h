@@ -140,6 +140,15 @@ void ws_deflate_init_shared(ws_deflate *d, int window_bits, const ws_deflate_con
  * the sink's error. After an error the compressor's context is dropped. */
 int ws_deflate_compress(ws_deflate *d, const uint8_t *p, size_t n, ws_deflate_sink sink, void *ud);
 
+/* The most bytes ws_deflate_compress can produce for an n-byte message, under any
+ * parameters: zlib's conservative deflateBound, plus the sync flush's empty block. */
+size_t ws_deflate_compress_bound(size_t n);
+
+/* ws_deflate_compress into out[0..cap), for a caller that frames in place: *len gets the
+ * compressed size. Returns 0, WSIO_ENOMEM, or WSIO_ETOOBIG when cap is short (never with
+ * cap >= ws_deflate_compress_bound(n)). */
+int ws_deflate_compress_into(ws_deflate *d, const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *len);
+
 /* Inflates in[0..n), the next piece of a compressed message's payload (any split: a frame,
  * part of one); fin = 1 with the last piece (then the 00 00 ff ff of RFC 7692 7.2.2 is
  * appended; a message with no payload byte at all is taken as empty, and one that does not

@@ -282,10 +282,14 @@ static void sink_reset(sink_buf *b) {
   memset(b, 0, sizeof *b);
 }
 
+/* xorshift32: every output bit has the full period (an LCG's low bits repeat every
+ * 2^k, which zlib finds and compresses). */
 static uint32_t rng_state = 12345;
 static uint32_t rnd(void) {
-  rng_state = rng_state * 1103515245u + 12345u;
-  return rng_state >> 8;
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 17;
+  rng_state ^= rng_state << 5;
+  return rng_state;
 }
 
 /* Message i of a test: text-like (compressible, repeating across messages so that context
@@ -489,6 +493,46 @@ static void test_window_8(void) {
   }
   inflateEnd(&z);
   ws_deflate_free(&tx);
+}
+
+/* Compressing in place: the bound holds for incompressible data at every level, memory
+ * level and window, message after message; a short buffer is refused, not overrun. */
+static void test_compress_into(void) {
+  static const size_t sizes[] = {0, 1, 7, 100, 1000, 16380, 16384, 65535, 65536, 200000};
+  static const int levels[] = {1, 6, 9}, mls[] = {1, 8, 9}, bits[] = {8, 15};
+  uint8_t *msg = malloc(200000), *out = malloc(ws_deflate_compress_bound(200000) + 1);
+  for (size_t l = 0; l < 3; l++)
+    for (size_t m = 0; m < 3; m++)
+      for (size_t b = 0; b < 2; b++) {
+        char name[64];
+        snprintf(name, sizeof name, "compress_into level=%d memLevel=%d bits=%d", levels[l], mls[m], bits[b]);
+        test_current = name;
+        ws_deflate_config cfg = {.level = levels[l], .mem_level = mls[m]};
+        ws_deflate_agreement a = agreement(0, 0, bits[b], bits[b]);
+        ws_deflate tx, rx;
+        ws_deflate_init(&tx, &a, &cfg);
+        ws_deflate_init(&rx, &a, &cfg);
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+          fill(msg, sizes[s], 1, (int)s);
+          size_t bound = ws_deflate_compress_bound(sizes[s]), len = 0;
+          out[bound] = 0xAB;
+          CHECK_EQ_INT(ws_deflate_compress_into(&tx, msg, sizes[s], out, bound, &len), 0);
+          CHECK(len <= bound && out[bound] == 0xAB);
+          sink_buf got = {0};
+          CHECK_EQ_INT(ws_deflate_inflate(&rx, out, len, 1, UINT64_MAX, sink_append, &got), 0);
+          CHECK(got.n == sizes[s] && (sizes[s] == 0 || memcmp(got.p, msg, sizes[s]) == 0));
+          sink_reset(&got);
+        }
+        /* Too small: refused, and the compressor starts afresh (the peer saw nothing). */
+        size_t len = 0;
+        CHECK_EQ_INT(ws_deflate_compress_into(&tx, msg, 1000, out, 500, &len), WSIO_ETOOBIG);
+        CHECK(len <= 500);
+        CHECK_EQ_INT(ws_deflate_memory(&tx), 0);
+        ws_deflate_free(&tx);
+        ws_deflate_free(&rx);
+      }
+  free(msg);
+  free(out);
 }
 
 /* Context takeover really is used: the second identical message compresses to almost
@@ -926,6 +970,7 @@ int main(void) {
   RUN(test_negotiate_lines);
   RUN(test_roundtrips);
   RUN(test_window_8);
+  RUN(test_compress_into);
   RUN(test_takeover_effect);
   RUN(test_rfc_examples);
   RUN(test_bomb);
