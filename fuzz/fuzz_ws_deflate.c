@@ -1,19 +1,23 @@
 /* fuzz/fuzz_ws_deflate.c — libFuzzer target for ws/deflate.c.
  *
- * Byte 0 bit 0 picks the part under test.
- *  - Offers (0): the rest is a Sec-WebSocket-Extensions value; bytes 1-2 make a server
- *    configuration. Whatever is accepted must have parameters in range, agree with the
- *    offer it came from, and answer with a value that itself parses as a valid
+ * Byte 0 bits 0 and 7 pick the part under test.
+ *  - Offers (both clear): the rest is a Sec-WebSocket-Extensions value; bytes 1-2 make a
+ *    server configuration. Whatever is accepted must have parameters in range, agree with
+ *    the configuration, and answer with a value that itself parses as a valid
  *    permessage-deflate element saying the same thing. ws_deflate_parse_offer also runs on
  *    the whole input as one element.
- *  - Inflater (1): the rest is two compressed messages (split at a point byte 3 picks),
- *    fed in pieces whose sizes come from byte 2, against a small limit from byte 1, with
- *    the window and takeover mode from byte 0 and an idle release between the messages.
- *    zlib used directly over the same bytes is the reference: our output is always a
- *    prefix of zlib's, equal to it on success; "too big" only when zlib's passes the
- *    limit; "bad data" only when zlib fails (or, with a window under 15 bits, when a
- *    distance reaches past the window: see below). No piece is over 16 KiB and nothing past the
- *    limit is ever handed out; after an error the codec holds no memory. */
+ *  - Inflater (bit 0 set): the rest is two compressed messages (split at a point byte 3
+ *    picks), fed in pieces whose sizes come from byte 2, against a small limit from byte
+ *    1, with the window and takeover mode from byte 0 and an idle release between the
+ *    messages. zlib used directly over the same bytes is the reference: our output is
+ *    always a prefix of zlib's, equal to it on success; "too big" only when zlib's passes
+ *    the limit; "bad data" only when zlib fails (or, under 15 bits, when a distance
+ *    reaches past the window: see below). No piece is over 16 KiB, nothing past the limit
+ *    is ever handed out, and after an error the codec holds no memory.
+ *  - Compressor (bit 0 clear, bit 7 set): the rest, split at byte 1's point, is two
+ *    messages compressed with ws_deflate_compress_into into exactly
+ *    ws_deflate_compress_bound bytes, with the window, takeover and level from byte 0,
+ *    then inflated back by zlib directly. */
 #define ZLIB_CONST
 #include "ws/deflate.h"
 
@@ -198,10 +202,53 @@ static void fuzz_inflate(const uint8_t *data, size_t size) {
   free(got.p);
 }
 
+/* ---- the compressor ---------------------------------------------------------------------- */
+
+static void fuzz_compress(const uint8_t *data, size_t size) {
+  if (size < 2) return;
+  int bits = 8 + (data[0] >> 1 & 7);
+  int takeover = data[0] >> 4 & 1;
+  ws_deflate_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.level = 1 + (data[0] >> 5 & 3) * 3; /* 1, 4, 7, 10 (10: the default) */
+  cfg.mem_level = 1 + data[1] % 9;
+  ws_deflate_agreement a;
+  memset(&a, 0, sizeof a);
+  a.server_no_context_takeover = (uint8_t)!takeover;
+  a.server_window_bits = (uint8_t)bits;
+  ws_deflate d;
+  ws_deflate_init(&d, &a, &cfg);
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  REQUIRE(inflateInit2(&z, -bits) == Z_OK);
+  const uint8_t *in = data + 2;
+  size_t n = size - 2, cut = (size_t)data[1] * n / 256;
+  const uint8_t *msg[2] = {in, in + cut};
+  size_t len[2] = {cut, n - cut};
+  for (int m = 0; m < 2; m++) {
+    size_t cap = ws_deflate_compress_bound(len[m]), clen = 0;
+    uint8_t *out = malloc(cap);
+    REQUIRE(ws_deflate_compress_into(&d, msg[m], len[m], out, cap, &clen) == 0);
+    REQUIRE(clen > 0 && clen <= cap);
+    uint8_t *back = malloc(len[m] + 1);
+    size_t rn;
+    int ended;
+    REQUIRE(reference(&z, out, clen, back, len[m] + 1, &rn, &ended) == 0);
+    REQUIRE(!ended && rn == len[m] && memcmp(back, msg[m], len[m]) == 0);
+    if (!takeover) inflateReset(&z);
+    free(out);
+    free(back);
+  }
+  ws_deflate_free(&d);
+  inflateEnd(&z);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   if (data[0] & 1)
     fuzz_inflate(data, size);
+  else if (data[0] & 0x80)
+    fuzz_compress(data, size);
   else
     fuzz_offers(data, size);
   return 0;
