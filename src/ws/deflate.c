@@ -187,7 +187,7 @@ static int min_int(int a, int b) { return a < b ? a : b; }
  *    when offered or when ours is under 15 (7.1.2.1 lets the server add it), as Node's ws.
  *  - client_max_window_bits: never announced unless offered (7.1.2.2 forbids it). With a
  *    value, we answer the smaller of it and ours (Node's ws echoes it); without one, ours
- *    when configured. A client that did not offer it keeps 15 even if we configured less:
+ *    when configured. Ours is at least 9 (below); a client's own 8 is echoed. A client that did not offer it keeps 15 even if we configured less:
  *    we accept rather than decline (Node's ws declines; Firefox offers no parameter).
  * zlib cannot deflate raw with an 8-bit window and uses 9 (as Node's zlib does for
  * DeflateRaw). That is still within what we announce: zlib never emits a distance beyond
@@ -197,13 +197,17 @@ static void choose(const ws_deflate_offer *o, const ws_deflate_config *cfg, ws_d
   memset(a, 0, sizeof *a);
   int sbits = clamp_bits(cfg->server_max_window_bits, 15);
   if (o->server_max_window_bits) sbits = min_int(sbits, o->server_max_window_bits);
+  /* We never ask a client for 8: Python's zlib (and so the websockets package) refuses a
+   * raw 8-bit compressor instead of using 9 as zlib-in-C callers, Node and Chromium do. */
+  int cwant = cfg->client_max_window_bits ? clamp_bits(cfg->client_max_window_bits, 15) : 0;
+  if (cwant == 8) cwant = 9;
   int cbits = 15, announce_c = 0;
   if (o->client_max_window_bits > WS_DEFLATE_BITS_NOVALUE) {
     cbits = o->client_max_window_bits;
-    if (cfg->client_max_window_bits) cbits = min_int(cbits, clamp_bits(cfg->client_max_window_bits, 15));
+    if (cwant) cbits = min_int(cbits, cwant);
     announce_c = 1;
-  } else if (o->client_max_window_bits == WS_DEFLATE_BITS_NOVALUE && cfg->client_max_window_bits) {
-    cbits = clamp_bits(cfg->client_max_window_bits, 15);
+  } else if (o->client_max_window_bits == WS_DEFLATE_BITS_NOVALUE && cwant) {
+    cbits = cwant;
     announce_c = 1;
   }
   a->server_no_context_takeover = o->server_no_context_takeover || cfg->server_no_context_takeover;

@@ -58,8 +58,9 @@ typedef struct {
   int client_no_context_takeover; /* 1: tell every client to reset its compressor, so our
                                      inflater holds no memory between messages */
   int server_max_window_bits;     /* 8..15 (0 = 15): the most our compressor uses */
-  int client_max_window_bits;     /* 8..15: ask clients that offer client_max_window_bits
-                                     to use at most this; 0 = do not ask (15) */
+  int client_max_window_bits;     /* 9..15: ask clients that offer client_max_window_bits
+                                     to use at most this; 0 = do not ask (15); 8 asks
+                                     for 9 (Python's zlib cannot compress with 8) */
   int mem_level;                  /* zlib memLevel 1..9 (0 = 8) */
   int level;                      /* zlib level 1..9 (0 = zlib's default, 6) */
 } ws_deflate_config;

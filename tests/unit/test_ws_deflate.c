@@ -110,6 +110,7 @@ static void test_negotiate_value(void) {
   static const ws_deflate_config cfg_cnct = {.client_no_context_takeover = 1};
   static const ws_deflate_config cfg_small = {.server_max_window_bits = 10, .client_max_window_bits = 9};
   static const ws_deflate_config cfg_off = {.disabled = 1};
+  static const ws_deflate_config cfg_w8 = {.client_max_window_bits = 8};
   static const struct {
     const char *offer;
     const ws_deflate_config *cfg;
@@ -128,6 +129,12 @@ static void test_negotiate_value(void) {
        "permessage-deflate; server_max_window_bits=10; client_max_window_bits=9", 10, 9},
       {"permessage-deflate; client_max_window_bits=8", &cfg_small,
        "permessage-deflate; server_max_window_bits=10; client_max_window_bits=8", 10, 8},
+      /* We ask for 9 at least, whatever the configuration says (Python cannot do 8);
+       * the client's own 8 is echoed. */
+      {"permessage-deflate; client_max_window_bits", &cfg_w8, "permessage-deflate; client_max_window_bits=9", 15, 9},
+      {"permessage-deflate; client_max_window_bits=12", &cfg_w8, "permessage-deflate; client_max_window_bits=9", 15,
+       9},
+      {"permessage-deflate; client_max_window_bits=8", &cfg_w8, "permessage-deflate; client_max_window_bits=8", 15, 8},
       {"permessage-deflate; server_max_window_bits=8", &cfg_default,
        "permessage-deflate; server_max_window_bits=8", 8, 15},
       {"permessage-deflate; server_max_window_bits=15", &cfg_default,
