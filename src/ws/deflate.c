@@ -276,8 +276,8 @@ int ws_deflate_negotiate(const http_request *req, const ws_deflate_config *cfg, 
 /* RFC 7692 7.2.1/7.2.2: the tail of a sync flush, removed by the sender, re-added here. */
 static const uint8_t trailer[4] = {0x00, 0x00, 0xff, 0xff};
 
-/* Every zlib allocation carries its size in front, so that d->mem is exact. 16 bytes keeps
- * the block aligned as malloc's. */
+/* Every zlib allocation carries its size in front, so that d->mem counts exactly what zlib
+ * asked for (malloc's own overhead aside). 16 bytes keep the block aligned as malloc's. */
 #define ZHDR 16
 
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
