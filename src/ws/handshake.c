@@ -137,3 +137,15 @@ const char *ws_subprotocol_select(const char *offer, size_t offer_len, const cha
   }
   return NULL;
 }
+
+/* RFC 7230 3.2.2: "Sec-WebSocket-Protocol: a" then "Sec-WebSocket-Protocol: b, c" is the
+ * list "a, b, c", so the lines are searched in order. */
+const char *ws_handshake_subprotocol(const http_request *req, const char *const *supported) {
+  for (size_t i = 0; i < req->num_headers; i++) {
+    const http_header *h = &req->headers[i];
+    if (!http_str_ieq("Sec-WebSocket-Protocol", h->name, h->name_len)) continue;
+    const char *p = ws_subprotocol_select(h->value, h->value_len, supported);
+    if (p) return p;
+  }
+  return NULL;
+}

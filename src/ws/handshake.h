@@ -23,9 +23,12 @@ typedef struct {
   const char *reason;  /* static text for the error body, NULL on success */
   const char *key;     /* Sec-WebSocket-Key (points into the request) */
   size_t key_len;
-  const char *protocols; /* Sec-WebSocket-Protocol as sent, or NULL */
+  /* The FIRST Sec-WebSocket-Protocol / -Extensions line only (NULL when absent). A client
+   * may split either list over several lines (RFC 7230 3.2.2): choose with
+   * ws_handshake_subprotocol and ws_deflate_negotiate, which read every line. */
+  const char *protocols;
   size_t protocols_len;
-  const char *extensions; /* Sec-WebSocket-Extensions as sent, or NULL */
+  const char *extensions;
   size_t extensions_len;
 } ws_handshake;
 
@@ -41,5 +44,9 @@ int ws_handshake_check(const http_request *req, ws_handshake *out);
  * list). Returns the supported entry, or NULL when none matches or nothing was
  * offered. Never returns a protocol the client did not offer. */
 const char *ws_subprotocol_select(const char *offer, size_t offer_len, const char *const *supported);
+
+/* The same over every Sec-WebSocket-Protocol line of req, in order: the first offered
+ * token (line by line, left to right) that is in supported. NULL when none matches. */
+const char *ws_handshake_subprotocol(const http_request *req, const char *const *supported);
 
 #endif

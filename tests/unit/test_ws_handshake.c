@@ -1,5 +1,5 @@
 /* tests/unit/test_ws_handshake.c — ws/handshake.c: accept key, key syntax, the
- * RFC 6455 4.2.1 request checks and subprotocol selection. */
+ * RFC 6455 4.2.1 request checks and subprotocol selection (one value, every line). */
 #include "test.h"
 #include "ws/handshake.h"
 
@@ -279,6 +279,45 @@ static void test_subprotocol_select(void) {
   CHECK(ws_subprotocol_select("chat", 4, NULL) == NULL);
 }
 
+/* RFC 7230 3.2.2: a Sec-WebSocket-Protocol list split over several lines is one list; the
+ * first line alone (hs.protocols) misses what the later lines offer. */
+static void test_subprotocol_every_line(void) {
+  static const char *const supported[] = {"chat", "v2.json", NULL};
+  static const struct {
+    const char *name, *lines, *want;
+  } cases[] = {
+      {"second line", "Sec-WebSocket-Protocol: foo\r\nSec-WebSocket-Protocol: chat\r\n", "chat"},
+      {"client order across lines",
+       "Sec-WebSocket-Protocol: bar, v2.json\r\nX-Other: 1\r\nsec-websocket-protocol: chat\r\n", "v2.json"},
+      {"third line, list", "Sec-WebSocket-Protocol: a\r\nSec-WebSocket-Protocol: b\r\n"
+                           "Sec-WebSocket-Protocol: c,  chat , v2.json\r\n", "chat"},
+      {"empty first line", "Sec-WebSocket-Protocol: \r\nSec-WebSocket-Protocol: v2.json\r\n", "v2.json"},
+      {"none supported", "Sec-WebSocket-Protocol: a\r\nSec-WebSocket-Protocol: b\r\n", NULL},
+      {"no header", "", NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    test_current = cases[i].name;
+    char head[512];
+    snprintf(head, sizeof head, "GET / HTTP/1.1\r\nHost: a\r\n%s" GOOD_REST, cases[i].lines);
+    http_header hs[MAX_HEADERS];
+    http_request req;
+    memset(&req, 0, sizeof req);
+    req.headers = hs;
+    CHECK(http_parse_request(head, strlen(head), &req, MAX_HEADERS) > 0);
+    ws_handshake out;
+    CHECK_EQ_INT(ws_handshake_check(&req, &out), 101);
+    const char *got = ws_handshake_subprotocol(&req, supported);
+    CHECK(got == cases[i].want || (got && cases[i].want && strcmp(got, cases[i].want) == 0));
+  }
+  /* The old way, first line only, for the record of why the function exists. */
+  static const char head[] = "GET / HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Protocol: foo\r\n"
+                             "Sec-WebSocket-Protocol: chat\r\n" GOOD_REST;
+  http_header hs[MAX_HEADERS];
+  ws_handshake out;
+  CHECK_EQ_INT(check_head(head, &out, hs), 101);
+  CHECK(ws_subprotocol_select(out.protocols, out.protocols_len, supported) == NULL);
+}
+
 int main(void) {
   RUN(test_accept_key);
   RUN(test_accept_key_any_length);
@@ -287,5 +326,6 @@ int main(void) {
   RUN(test_check_table);
   RUN(test_hand_built);
   RUN(test_subprotocol_select);
+  RUN(test_subprotocol_every_line);
   return test_report();
 }
