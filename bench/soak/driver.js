@@ -41,6 +41,9 @@ const C = {
   maxDrift: env('SOAK_MAX_DRIFT', 0.02),
   maxLagMs: env('SOAK_MAX_LAG_MS', 10),
   rampTimeoutS: env('SOAK_RAMP_TIMEOUT', 180),
+  // Tests the checks themselves: each load process ignores every Nth broadcast or room
+  // message it receives, as if it had been lost; the soak must then fail.
+  injectLoss: env('SOAK_INJECT_LOSS', 0),
 };
 C.warmupS = env('SOAK_WARMUP', Math.max(10, Math.round(C.seconds * 0.2)));
 const deadlineMs = (C.rampTimeoutS + C.seconds + 120) * 1000;
@@ -121,12 +124,12 @@ async function main() {
     const bcast = i === 0 ? Math.min(C.bcast, n) : 0;
     startWorker('worker-ws.js', {
       idBase: 1e6 * (i + 1), echo: n - bcast, bcast, bcastSenders: C.bcastSenders, bcastIntervalMs: C.bcastIntervalMs,
-      echoIntervalMs: C.echoIntervalMs, churn: split(C.wsChurn, C.wsWorkers, i), drops: split(C.wsDrops, C.wsWorkers, i),
+      echoIntervalMs: C.echoIntervalMs, injectLoss: C.injectLoss, churn: split(C.wsChurn, C.wsWorkers, i), drops: split(C.wsDrops, C.wsWorkers, i),
     }, `ws${i}`);
   }
   for (let i = 0; i < C.sioWorkers; i++) {
     startWorker('worker-sio.js', {
-      idBase: 1e6 * (i + 1), clients: split(C.sio, C.sioWorkers, i), group: C.group, intervalMs: C.sioIntervalMs,
+      idBase: 1e6 * (i + 1), clients: split(C.sio, C.sioWorkers, i), group: C.group, intervalMs: C.sioIntervalMs, injectLoss: C.injectLoss,
       churn: split(C.sioChurn, C.sioWorkers, i), drops: split(C.sioDrops, C.sioWorkers, i),
     }, `sio${i}`);
   }

@@ -73,7 +73,9 @@ function newSession(st) {
   });
 }
 
+let received = 0; // for SOAK_INJECT_LOSS
 function onMessage(st, p) {
+  if (cfg.injectLoss && ++received % cfg.injectLoss === 0) return; // the checks' own test: pretend it was lost
   const s = p && p.s;
   const n = p && p.n;
   if (typeof s !== 'string' || typeof n !== 'number') { fail('gap', `bad payload ${JSON.stringify(p)}`); return; }

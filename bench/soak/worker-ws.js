@@ -40,6 +40,7 @@ function fail(kind, msg) {
 }
 
 let stopping = false;
+let received = 0; // broadcast messages received (for SOAK_INJECT_LOSS)
 let nextId = cfg.idBase;
 const echoConns = new Set();
 const bcastConns = new Set();
@@ -112,6 +113,7 @@ function attachBcast(st, ws) {
   st.mustFrom = new Map(); // sender id -> first seq sent after this connection opened
   for (const s of senders) st.mustFrom.set(s.id, s.nextSeq);
   ws.on('message', (data) => {
+    if (cfg.injectLoss && ++received % cfg.injectLoss === 0) return; // the checks' own test: pretend it was lost
     const m = /^B(\d+):(\d+)$/.exec(data.toString());
     if (!m) { fail('wrong', `broadcast got ${data.toString().slice(0, 40)}`); return; }
     const sid = Number(m[1]);
