@@ -45,7 +45,10 @@ const C = {
   // message it receives, as if it had been lost; the soak must then fail.
   injectLoss: env('SOAK_INJECT_LOSS', 0),
 };
-C.warmupS = env('SOAK_WARMUP', Math.max(10, Math.round(C.seconds * 0.2)));
+// Warm-up: the first 20% (at most 120 s: the test app keeps a dropped session's events
+// that long), but at least half of a short run (the CI's 60 s): until then RSS still
+// climbs as buffers and tables reach their working size.
+C.warmupS = env('SOAK_WARMUP', Math.round(Math.max(Math.min(120, C.seconds * 0.2), Math.min(C.seconds / 2, 40))));
 const deadlineMs = (C.rampTimeoutS + C.seconds + 120) * 1000;
 
 const log = (...a) => console.log(`[soak ${((Date.now() - T0) / 1000).toFixed(0).padStart(4)}s]`, ...a);

@@ -22,8 +22,9 @@
 // the end that it has each sender's last acknowledged message — recovered clients
 // included: what was emitted to them while they were away must be replayed.
 // Churn: every second `churn` idle plain clients disconnect (socket.disconnect()) and a
-// new client replaces each; `drops` idle recovering clients have their Engine.IO
-// transport closed under them and must come back with socket.recovered === true.
+// new client replaces each; `drops` idle recovering clients (that have received an
+// event: the offset recovery starts from) have their Engine.IO transport closed under
+// them and must come back with socket.recovered === true.
 
 const { io } = require('socket.io-client');
 
@@ -80,6 +81,7 @@ function onMessage(st, p) {
   const n = p && p.n;
   if (typeof s !== 'string' || typeof n !== 'number') { fail('gap', `bad payload ${JSON.stringify(p)}`); return; }
   stats.delivered++;
+  st.got = (st.got || 0) + 1;
   const last = st.last.get(s);
   if (last === undefined) {
     const from = st.mustFrom ? (st.mustFrom.get(s) ?? 0) : Infinity;
@@ -107,7 +109,8 @@ function makeClient(i, recovering, transport) {
       const wasDropped = st.dropping;
       st.dropping = false;
       if (sock.recovered) { stats.recovered++; return; }
-      fail('recoveryFailed', `${st.key} reconnected without recovery (dropped by us: ${wasDropped})`);
+      fail('recoveryFailed', `${st.key} (${transport}) reconnected without recovery (dropped by us: ${wasDropped}; ` +
+        `${st.got} events received, the last offset ${JSON.stringify(st.offsetAtDrop)}, ${Date.now() - st.droppedAt} ms away)`);
       st.group.members.delete(st);
       newSession(st);
     });
@@ -206,8 +209,12 @@ function churnTick() {
     stats.churned++;
     makeClient(st.idx, false, st.transport); // same group slot, a new identity (new session key)
   }
-  for (const st of pick(cfg.drops, (s) => s.recovering)) {
+  // Only a client that has received an event can be recovered: its CONNECT carries the
+  // last event's offset (socket.io-client, as with Node's server: no offset, no recovery).
+  for (const st of pick(cfg.drops, (s) => s.recovering && s.sock._lastOffset !== undefined)) {
     st.dropping = true;
+    st.droppedAt = Date.now();
+    st.offsetAtDrop = st.sock._lastOffset; // socket.io-client's; what its CONNECT will carry
     stats.dropped++;
     st.sock.io.engine.close(); // the transport goes away; the manager reconnects
   }
