@@ -50,7 +50,9 @@ if [ "$mode" = all ]; then
   suite "plain-syscalls socket.io (wsio)" env WSIO_IO_URING=off WSIO_SERVER="$srv" SIO_TARGETS=wsio node --test tests/sio/
   # The ASan server's leak check (leaks.test.js) runs in the asan half, once it is built.
   [ -d tests/reliability ] && suite "reliability" env WSIO_SERVER="$srv" WSIO_NO_ASAN=1 node --test tests/reliability/
-  suite "soak (60 s)" env WSIO_SERVER="$srv" SOAK_SECONDS="${SOAK_SECONDS:-60}" bench/soak.sh
+  # 60 s ends inside the test app's 120-s recovery window (RSS still warming up): the
+  # 2% drift criterion is the 10-minute soak's (make soak); here 5% (docs/reliability.md).
+  suite "soak (60 s)" env WSIO_SERVER="$srv" SOAK_SECONDS="${SOAK_SECONDS:-60}" SOAK_MAX_DRIFT="${SOAK_MAX_DRIFT:-0.05}" bench/soak.sh
   [ -d tests/deploy ] && suite "nginx" env WSIO_SERVER="$(realpath "$B")/wsio-server" node --test tests/deploy/
   [ -d tests/browser ] && suite "browser" env WSIO_SERVER="$(realpath "$B")/wsio-server" node --test tests/browser/
   suite "install (pkg-config, CMake package)" tests/install/test_install.sh "$B"
