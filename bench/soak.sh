@@ -44,8 +44,14 @@ rc=0
 # The load runs at a lower priority than the server: on a small machine the load
 # processes would otherwise take the server's CPU, and its loop lag would measure them.
 nice -n 10 node bench/soak/driver.js "$port" "$srv" "$out" || rc=$?
+# A clean stop is part of the pass: exit 0 on SIGTERM (an ASan build's LeakSanitizer
+# report at exit would make it non-zero; it goes to the server log).
 kill -TERM $srv 2>/dev/null || true
-for _ in $(seq 100); do kill -0 $srv 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 150); do kill -0 $srv 2>/dev/null || break; sleep 0.1; done
+kill -0 $srv 2>/dev/null && { echo "soak: the server did not exit within 15 s of SIGTERM" >&2; kill -KILL $srv; rc=1; }
+st=0
+wait $srv || st=$?
+if [ "$st" -ne 0 ]; then echo "soak: FAIL: the server exited $st on SIGTERM (log: $log)" >&2; rc=1; fi
 
 if command -v gnuplot >/dev/null 2>&1 && [ -s "$out.csv" ]; then
   gnuplot -e "csv='$out.csv'; png='$out.png'" bench/soak/plot.gp && echo "soak: plot $out.png"
