@@ -157,7 +157,7 @@ async function main() {
     const lagNow = lagP99(lagPrev, m.lag);
     lagPrev = m.lag;
     lagLast = m.lag;
-    if (phase === 'warm' && !lagAtWarm) lagAtWarm = m.lag;
+    if (phase === 'measured' && !lagAtWarm) lagAtWarm = m.lag;
     let msgs = 0;
     for (const w of workers) if (w.last) msgs += (w.last.echoOk || 0) + (w.last.bcastDelivered || 0) + (w.last.delivered || 0) + (w.last.acked || 0);
     samples.push({ t, phase, rss, nfd });
@@ -168,14 +168,14 @@ async function main() {
   while (!workers.every((w) => w.ready) && Date.now() < rampDeadline && workers.every((w) => w.code === undefined)) await sleep(200);
   if (!workers.every((w) => w.ready)) log('RAMP INCOMPLETE: not every worker reported ready');
   rampEnd = (Date.now() - T0) / 1000;
-  phase = 'load';
+  phase = 'warmup';
   log(`full load: ${workers.reduce((a, w) => a + w.open, 0)} clients open; warm-up ${C.warmupS} s, then ${C.seconds - C.warmupS} s measured`);
   const loadStart = Date.now();
   let lastReport = 0;
   while (Date.now() - loadStart < C.seconds * 1000) {
     await sleep(500);
     const el = (Date.now() - loadStart) / 1000;
-    if (phase === 'load' && el >= C.warmupS) { phase = 'warm'; warmEnd = (Date.now() - T0) / 1000; }
+    if (phase === 'warmup' && el >= C.warmupS) { phase = 'measured'; warmEnd = (Date.now() - T0) / 1000; }
     if (el - lastReport >= 30) {
       lastReport = el;
       const s = samples[samples.length - 1];
@@ -207,7 +207,7 @@ async function main() {
   let alive = true;
   try { process.kill(serverPid, 0); await get('/healthz'); } catch { alive = false; failures.push('the server is not alive at the end'); }
 
-  const post = samples.filter((s) => s.phase === 'warm');
+  const post = samples.filter((s) => s.phase === 'measured');
   const med = (a) => { const b = a.map((s) => s.rss).sort((x, y) => x - y); return b[Math.floor(b.length / 2)]; };
   let drift = null;
   const win = Math.min(10, Math.floor(post.length / 2));

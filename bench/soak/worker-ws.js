@@ -31,7 +31,7 @@ const OPEN_CONCURRENCY = 100;
 const stats = {
   opened: 0, openFailed: 0, closedByServer: 0, churned: 0, dropped: 0, reconnected: 0,
   echoSent: 0, echoOk: 0, wrong: 0, lost: 0,
-  bcastSent: 0, bcastDelivered: 0, bcastGap: 0, bcastDup: 0, bcastMissedAtEnd: 0, bcastLate: 0,
+  bcastSent: 0, bcastDelivered: 0, bcastGap: 0, bcastDup: 0, bcastMissedAtEnd: 0,
 };
 const errors = [];
 function fail(kind, msg) {
