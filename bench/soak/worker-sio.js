@@ -117,7 +117,12 @@ function makeClient(i, recovering, transport) {
     sock.on('connect_error', (e) => {
       if (st.ever) return; // the manager retries
       stats.connectFailed++;
-      if (errors.length < 20) errors.push(`connect_error: ${e.message}`);
+      if (errors.length < 20) {
+        const d = e.description;
+        const detail = d && typeof d === 'object' ? (d.message || d.code || JSON.stringify(d)) : d;
+        const ctx = e.context && (e.context.status !== undefined ? ` status ${e.context.status} ${String(e.context.responseText || '').slice(0, 80)}` : '');
+        errors.push(`connect_error (${transport}): ${e.message} ${detail === undefined ? '' : detail}${ctx || ''}`);
+      }
       sock.close();
       clients.delete(st);
       resolve(null);
