@@ -9,7 +9,7 @@ FUZZ_SECONDS       ?= 10
 FUZZ_LONG_SECONDS  ?= 300
 PYTHON     ?= /usr/bin/python3
 
-.PHONY: all build run test deps unit conformance interop fuzz-build fuzz-short fuzz asan test-asan bench format clean install
+.PHONY: all build run test deps unit conformance interop fuzz-build fuzz-short fuzz asan test-asan bench soak format clean install
 
 all: build
 
@@ -64,6 +64,11 @@ fuzz: fuzz-build
 
 bench: build
 	bench/run.sh
+
+# The soak (docs/reliability.md): SOAK_SECONDS (default 600) at 10,000 WebSocket + 2,000
+# Socket.IO clients with churn; CSV, JSON and PNG under bench/results/.
+soak: deps build
+	bench/soak.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

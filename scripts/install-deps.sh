@@ -12,6 +12,7 @@ PKGS=(
   python3 python3-websockets                                   # interop client
   curl procps                                                  # tests: HTTP probes, ps
   chromium nginx                                               # browser test, proxy test
+  gnuplot-nox                                                  # bench/soak.sh: the soak's plot
 )
 
 missing=()

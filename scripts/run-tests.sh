@@ -2,10 +2,12 @@
 # scripts/run-tests.sh [all|asan] — runs the test suites and prints one line per suite
 # and a final "N passed, N failed" (suites). `all`: on the normal build, unit (CTest),
 # RFC 6455 conformance, interop (Node ws, Python websockets), Socket.IO (against wsio
-# and Node's socket.io), product (metrics, config, logs, signals), nginx, browser, the
+# and Node's socket.io), product (metrics, config, logs, signals), reliability (faults:
+# tests/reliability) and a 60-second soak (bench/soak.sh), nginx, browser, the
 # install check and a short fuzz run, conformance, interop and Socket.IO once more with
 # --io-uring off (WSIO_IO_URING=off); then unit, conformance, interop, Socket.IO and
-# product again on the AddressSanitizer+UBSan build. `asan`: only the latter half.
+# product again on the AddressSanitizer+UBSan build, and the LeakSanitizer checks of
+# tests/reliability/leaks.test.js. `asan`: only the latter half.
 # Exit status is non-zero when any suite failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +48,11 @@ if [ "$mode" = all ]; then
   suite "plain-syscalls conformance" env WSIO_IO_URING=off $PY tests/conformance/run.py --server "$srv"
   suite "plain-syscalls interop-node" env WSIO_IO_URING=off WSIO_SERVER="$srv" node --test tests/interop/
   suite "plain-syscalls socket.io (wsio)" env WSIO_IO_URING=off WSIO_SERVER="$srv" SIO_TARGETS=wsio node --test tests/sio/
+  # The ASan server's leak check (leaks.test.js) runs in the asan half, once it is built.
+  [ -d tests/reliability ] && suite "reliability" env WSIO_SERVER="$srv" WSIO_NO_ASAN=1 node --test tests/reliability/
+  # 60 s ends inside the test app's 120-s recovery window (RSS still warming up): the
+  # 2% drift criterion is the 10-minute soak's (make soak); here 5% (docs/reliability.md).
+  suite "soak (60 s)" env WSIO_SERVER="$srv" SOAK_SECONDS="${SOAK_SECONDS:-60}" SOAK_MAX_DRIFT="${SOAK_MAX_DRIFT:-0.05}" bench/soak.sh
   [ -d tests/deploy ] && suite "nginx" env WSIO_SERVER="$(realpath "$B")/wsio-server" node --test tests/deploy/
   [ -d tests/browser ] && suite "browser" env WSIO_SERVER="$(realpath "$B")/wsio-server" node --test tests/browser/
   suite "install (pkg-config, CMake package)" tests/install/test_install.sh "$B"
@@ -56,6 +63,7 @@ if [ "$mode" = all ] || [ "$mode" = asan ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run_set asan "$A" wsio
+  [ -f tests/reliability/leaks.test.js ] && suite "asan leaks (LeakSanitizer)" env ASAN_BUILD="$A" node --test tests/reliability/leaks.test.js
 fi
 
 echo
