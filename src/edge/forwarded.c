@@ -210,7 +210,8 @@ static int parse_node(const char *s, size_t n, edge_ip *out) {
       for (size_t i = 2; i < rest + 1; i++)
         if (rb[i] < '0' || rb[i] > '9') return 0;
     }
-    return edge_ip_parse(s + 1, alen, out) && out->family == 6;
+    /* Any IPv6 literal, an IPv4-mapped one included (it is then stored as IPv4). */
+    return memchr(s + 1, ':', alen) && edge_ip_parse(s + 1, alen, out);
   }
   if (edge_ip_parse(s, n, out)) return 1;
   /* IPv4 with a port: exactly one colon (more would be IPv6, handled above). */

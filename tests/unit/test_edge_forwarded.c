@@ -170,6 +170,7 @@ static void test_xff(void) {
       {"10.0.0.1", "1.2.3.4:", NULL, "10.0.0.1", EDGE_IP_FROM_PEER},
       {"10.0.0.1", "1.2.3.4:99999x", NULL, "10.0.0.1", EDGE_IP_FROM_PEER},
       {"10.0.0.1", "[1.2.3.4]", NULL, "10.0.0.1", EDGE_IP_FROM_PEER},
+      {"10.0.0.1", "[::ffff:198.51.100.7]:80", NULL, "198.51.100.7", EDGE_IP_FROM_HEADER},
       {"10.0.0.1", "2001:db8::7:80", NULL, "2001:db8::7:80", EDGE_IP_FROM_HEADER}, /* a valid IPv6 */
       /* Empty elements are not hops. */
       {"10.0.0.1", " , 198.51.100.7 ,, ", NULL, "198.51.100.7", EDGE_IP_FROM_HEADER},
