@@ -39,6 +39,7 @@ static int ref_in_trusted(const uint8_t *a, int fam) {
 /* Parses one trimmed node into a (4 or 16 bytes), mapped IPv6 turned to IPv4. */
 static int ref_node(const char *s, size_t n, uint8_t a[16], int *fam) {
   char buf[64];
+  if (memchr(s, 0, n)) return 0;
   const char *p = s;
   size_t pl = n;
   if (n && s[0] == '[') {

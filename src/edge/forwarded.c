@@ -29,7 +29,8 @@ static void set_v6(edge_ip *out, const uint8_t a[16]) {
 
 int edge_ip_parse(const char *s, size_t n, edge_ip *out) {
   char buf[EDGE_IP_STRLEN];
-  if (!s || !out || n == 0 || n >= sizeof buf) return 0;
+  /* inet_pton reads a C string: a NUL inside would hide what follows it. */
+  if (!s || !out || n == 0 || n >= sizeof buf || memchr(s, '\0', n)) return 0;
   memcpy(buf, s, n);
   buf[n] = '\0';
   uint8_t a[16];

@@ -38,6 +38,10 @@ static void test_ip(void) {
       CHECK_STR(buf, c[i].out);
     }
   }
+  /* A NUL inside must not hide the rest (inet_pton stops at it). */
+  edge_ip z;
+  CHECK_EQ_INT(edge_ip_parse("1.2.3.4\0junk", 12, &z), 0);
+  CHECK_EQ_INT(edge_ip_parse("::1\0", 4, &z), 0);
   struct sockaddr_in6 s6;
   memset(&s6, 0, sizeof s6);
   s6.sin6_family = AF_INET6;
