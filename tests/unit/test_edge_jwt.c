@@ -288,7 +288,7 @@ static void test_aud_iss(void) {
 }
 
 static void test_malformed(void) {
-  char good[8192], tok[8192];
+  char good[8192], tok[8192 + 8];
   strcpy(good, mint(hdr("HS256"), "{\"sub\":\"a\"}", "HS256", NULL));
   static const char *bad[] = {
       "", "abc", "a.b", "a.b.c.d", "a.b.c.d.e", ".eyJ9.sig", "eyJhbGciOiJIUzI1NiJ9..sig",
