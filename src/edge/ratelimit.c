@@ -70,6 +70,9 @@ typedef struct {
   uint64_t last_ms; /* bucket refill time, and last use (for LRU) */
 } slot;
 
+/* The memory bound documented in ratelimit.h and docs/security.md. */
+_Static_assert(sizeof(slot) == 40, "a per-IP slot is 40 bytes");
+
 struct edge_iplimit {
   edge_iplimit_cfg cfg;
   uint32_t burst; /* handshake_burst, or rate when 0 */
