@@ -61,6 +61,8 @@ struct wsio_eio_session {
   uint8_t refreshed;    /* the pong deadline was pushed back once by another packet */
   uint8_t upgrading;    /* a probe WebSocket is attached */
   uint8_t dirty;        /* queued output waits for the post-phase flush */
+  uint8_t expiring;     /* the pong deadline passed: closed in the post phase unless
+                           this iteration's reads brought the pong */
   uint8_t linger;       /* closed; waits for one more GET to deliver "1" */
   uint8_t family;       /* AF_INET / AF_INET6 of peer (kept binary: 17 bytes, not 46) */
   uint8_t peer[16];
@@ -76,7 +78,7 @@ struct wsio_eio_session {
   void *user;
   wsio_eio_session *prev, *next; /* the server's session list */
   wsio_eio_session *hnext;       /* sid hash chain */
-  wsio_eio_session *dnext;       /* dirty list */
+  wsio_eio_session *dnext;       /* post list: dirty or expiring */
   wsio_eio_session *gnext;       /* graveyard */
 };
 
@@ -193,11 +195,17 @@ static int out_reserve(wsio_eio_session *s, size_t extra) {
   return 0;
 }
 
-static void mark_dirty(wsio_eio_session *s) {
-  if (s->dirty || !s->get || s->upgrading) return;
-  s->dirty = 1;
+/* Puts s on the list the post phase walks (once, whatever it is there for). */
+static void post_list_add(wsio_eio_session *s) {
+  if (s->dirty || s->expiring) return;
   s->dnext = s->srv->dirty;
   s->srv->dirty = s;
+}
+
+static void mark_dirty(wsio_eio_session *s) {
+  if (s->dirty || !s->get || s->upgrading) return;
+  post_list_add(s);
+  s->dirty = 1;
 }
 
 /* Appends one polling record (already encoded) to the queue. */
@@ -827,8 +835,11 @@ static void on_timer(loop_timer *t) {
       hb_arm(s, srv->o.ping_timeout_ms);
       return;
     }
-    srv->st.ping_timeouts_total++;
-    session_close(s, "ping timeout", CLOSE_NOW);
+    /* Timers run before this iteration's reads (io_uring reads happen in the post
+     * phase): a pong already in the socket when the deadline is found passed (after a
+     * stall, or in its last millisecond) is read first, then post() decides. */
+    post_list_add(s);
+    s->expiring = 1;
     return;
   }
   s->ping_pending = 1;
@@ -846,7 +857,13 @@ static void post(void *arg) {
     wsio_eio_session *s = srv->dirty;
     srv->dirty = s->dnext;
     s->dnext = NULL;
-    s->dirty = 0;
+    int expiring = s->expiring;
+    s->dirty = s->expiring = 0;
+    /* Still no pong, and no other packet re-armed the deadline: Node's "ping timeout". */
+    if (expiring && s->state == S_OPEN && s->ping_pending && !loop_timer_active(&s->timer)) {
+      srv->st.ping_timeouts_total++;
+      session_close(s, "ping timeout", CLOSE_NOW);
+    }
     if (s->state == S_OPEN && s->get && !s->upgrading && s->out_len) answer_get(s, 0);
   }
   while (srv->grave) {
