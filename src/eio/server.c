@@ -61,8 +61,8 @@ struct wsio_eio_session {
   uint8_t refreshed;    /* the pong deadline was pushed back once by another packet */
   uint8_t upgrading;    /* a probe WebSocket is attached */
   uint8_t dirty;        /* queued output waits for the post-phase flush */
-  uint8_t expiring;     /* the pong deadline passed: closed in the post phase unless
-                           this iteration's reads brought the pong */
+  uint8_t expiring;     /* the pong deadline passed: decided in the post phase */
+  uint8_t second_look;  /* ...and was found passed once: one more iteration's reads */
   uint8_t linger;       /* closed; waits for one more GET to deliver "1" */
   uint8_t family;       /* AF_INET / AF_INET6 of peer (kept binary: 17 bytes, not 46) */
   uint8_t peer[16];
@@ -289,6 +289,7 @@ static int hb_arm(wsio_eio_session *s, uint32_t after_ms) {
  * pingTimeout to answer. */
 static void ping_delivered(wsio_eio_session *s) {
   s->ping_queued = 0;
+  s->second_look = 0;
   if (s->ping_pending && s->state == S_OPEN) hb_arm(s, s->srv->o.ping_timeout_ms);
 }
 
@@ -439,6 +440,7 @@ static void on_packet(wsio_eio_session *s, const eio_packet *p) {
    * the client pingTimeout again (a busy client's pong may sit behind its data). */
   if (s->ping_pending && !s->refreshed && p->type != EIO_PONG) {
     s->refreshed = 1;
+    s->second_look = 0;
     hb_arm(s, srv->o.ping_timeout_ms);
   }
   switch (p->type) {
@@ -836,14 +838,17 @@ static void on_timer(loop_timer *t) {
       return;
     }
     /* Timers run before this iteration's reads (io_uring reads happen in the post
-     * phase): a pong already in the socket when the deadline is found passed (after a
-     * stall, or in its last millisecond) is read first, then post() decides. */
+     * phase), and a connection accepted in this iteration is read in the next one: a
+     * pong already sent when the deadline is found passed (in its last millisecond,
+     * after a stall, or on a new long-polling POST) is read first, then post()
+     * decides, after one more iteration when the first look finds no pong. */
     post_list_add(s);
     s->expiring = 1;
     return;
   }
   s->ping_pending = 1;
   s->refreshed = 0;
+  s->second_look = 0;
   s->ping_queued = !(s->transport == TRANSPORT_WEBSOCKET && s->ws);
   send_packet(s, EIO_PING + '0', NULL, 0);
   /* Until it is delivered (ping_delivered re-arms), a queued ping gets pingTimeout from
@@ -859,10 +864,15 @@ static void post(void *arg) {
     s->dnext = NULL;
     int expiring = s->expiring;
     s->dirty = s->expiring = 0;
-    /* Still no pong, and no other packet re-armed the deadline: Node's "ping timeout". */
+    /* Still no pong, and no other packet re-armed the deadline: Node's "ping timeout",
+     * on the second look (1 ms later: the next iteration's reads came in between). */
     if (expiring && s->state == S_OPEN && s->ping_pending && !loop_timer_active(&s->timer)) {
-      srv->st.ping_timeouts_total++;
-      session_close(s, "ping timeout", CLOSE_NOW);
+      if (!s->second_look && hb_arm(s, 1) == 0) {
+        s->second_look = 1;
+      } else {
+        srv->st.ping_timeouts_total++;
+        session_close(s, "ping timeout", CLOSE_NOW);
+      }
     }
     if (s->state == S_OPEN && s->get && !s->upgrading && s->out_len) answer_get(s, 0);
   }
