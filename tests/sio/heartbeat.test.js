@@ -320,10 +320,17 @@ async function startIdle(port) {
   };
 }
 
-/* One loaded run: idle sessions, then the measured ones; EarlyClose when a session that
- * answered its pings was closed. */
+/*
+ * One loaded run: idle sessions, then the measured ones. EarlyClose when a session that
+ * answered its pings was closed; its `overloaded` says whether a client (this process
+ * or the idle clients) stalled for a whole pingTimeout meanwhile, when such a close
+ * says nothing about the server.
+ */
 async function loadedRun(ctx, t) {
   const idle = await startIdle(ctx.port);
+  const stall = stallMeter();
+  let res = null;
+  const overloaded = () => stall.ms() >= 50 || (res !== null && res.lagMaxMs >= 50);
   try {
     const ws = await wsHeartbeats(ctx.port, 40, 10, ctx.track);
     const poll = await pollingHeartbeats(ctx.port, 40, 50, 10);
@@ -333,7 +340,7 @@ async function loadedRun(ctx, t) {
       wsTimeouts.push(await wsHeartbeats(ctx.port, 1, 10, ctx.track));
       pollTimeouts.push(await pollingHeartbeats(ctx.port, 1, 50, 10));
     }
-    const res = await idle.stop();
+    res = await idle.stop();
     t.diagnostic(`${ctx.target} idle sessions: ${JSON.stringify(res)}`);
     t.diagnostic(summary(`${ctx.target} loaded websocket period error (50)`, ws.periods.map((p) => p - 50)));
     t.diagnostic(summary(`${ctx.target} loaded polling period error (50)`, poll.periods.map((p) => p - 50)));
@@ -349,20 +356,40 @@ async function loadedRun(ctx, t) {
       const errors = list.map((r) => assertTimeout(r, 50, 50, `loaded ${name}`, late));
       assert.ok(pct(errors, 50) <= p50, `loaded ${name}: median close lateness ${pct(errors, 50).toFixed(1)} ms`);
     }
+  } catch (err) {
+    if (err instanceof EarlyClose) {
+      if (res === null) res = await idle.stop().catch(() => null);
+      err.overloaded = overloaded();
+      err.message += `; longest stalls: this process ${stall.ms().toFixed(1)} ms, idle clients ` +
+        `${res ? res.lagMaxMs.toFixed(1) : '?'} ms`;
+    }
+    throw err;
   } finally {
+    stall.stop();
     idle.kill();
   }
 }
 
+/*
+ * Up to 5 runs (see EarlyClose). When every run that closed an answering session early
+ * had a client stalled for a whole pingTimeout, the machine was too busy to judge the
+ * server at 50 ms: the test is skipped, saying so, rather than passed or failed.
+ */
 eachTarget('conformance', (ctx) => {
   ctx.test(`pingInterval 50 / pingTimeout 50 with ${IDLE} idle sessions: answered pings keep sessions alive, unanswered ones close within pingTimeout + ${LATE_CLOSE_MS} ms`, async (t) => {
+    let judged = false;
     for (let attempt = 1; ; attempt++) {
       try {
         await loadedRun(ctx, t);
         return;
       } catch (err) {
-        if (!(err instanceof EarlyClose) || attempt === 5) throw err;
-        t.diagnostic(`${ctx.target} attempt ${attempt}: ${err.message}: again`);
+        if (!(err instanceof EarlyClose)) throw err;
+        judged ||= !err.overloaded;
+        t.diagnostic(`${ctx.target} attempt ${attempt}: ${err.message}`);
+        if (attempt < 5) continue;
+        if (judged) throw err;
+        t.skip(`the machine was too loaded in all 5 runs: a client stalled for a whole pingTimeout each time`);
+        return;
       }
     }
   }, 240000);
