@@ -6,9 +6,11 @@
  * route at the path prefix. A long-poll GET is a held response (wsio_response_hold).
  * Messages queued for a polling session are joined into one payload and written to
  * the held GET from the loop's post phase, so a burst costs one response.
- * Heartbeats and the upgrade timeout are deadlines checked by one periodic sweep per
- * server: no timer, no syscall per session. Sessions are freed from the post phase,
- * never inside a callback that may still use them. */
+ * Heartbeats are one loop timer embedded in each session (the loop's min-heap: no
+ * syscall, no allocation per start), re-armed for whichever deadline comes next: the
+ * ping due, the pong deadline, or (once closed) the end of the linger. The upgrade
+ * timeout is a second timer that exists only while a probe is attached. Sessions are
+ * freed from the post phase, never inside a callback that may still use them. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,31 +42,44 @@ static const char *const err_messages[] = {"Transport unknown", "Session ID unkn
 
 #define SID_LEN RANDOM_ID_LEN
 
+/* The WebSocket being probed during an upgrade, with its upgradeTimeout: allocated
+ * only while a probe is attached, so idle sessions do not carry a second timer. */
+typedef struct eio_probe {
+  wsio_conn *c;
+  wsio_eio_session *s;
+  loop_timer timer;
+} eio_probe;
+
+/* Every idle client costs one of these (168 bytes, a 176-byte malloc chunk): keep the
+ * one-byte fields together and add no field without measuring bench/'s idle client. */
 struct wsio_eio_session {
   char sid[SID_LEN + 1];
   uint8_t transport;
   uint8_t state;
-  uint8_t ping_pending;
-  uint8_t upgrading; /* a probe WebSocket is attached */
-  uint8_t dirty;     /* queued output waits for the post-phase flush */
+  uint8_t ping_pending; /* a ping was sent (or queued); no pong yet */
+  uint8_t ping_queued;  /* polling: that ping still waits in `out` for a GET */
+  uint8_t refreshed;    /* the pong deadline was pushed back once by another packet */
+  uint8_t upgrading;    /* a probe WebSocket is attached */
+  uint8_t dirty;        /* queued output waits for the post-phase flush */
+  uint8_t expiring;     /* the pong deadline passed: decided in the post phase */
+  uint8_t second_look;  /* ...and was found passed once: one more iteration's reads */
+  uint8_t linger;       /* closed; waits for one more GET to deliver "1" */
+  uint8_t family;       /* AF_INET / AF_INET6 of peer (kept binary: 17 bytes, not 46) */
+  uint8_t peer[16];
+  uint32_t out_len, out_cap; /* polling queue; out_reserve keeps it under 4 GiB */
+  /* Open: the next ping (!ping_pending) or the pong deadline (ping_pending).
+   * Lingering: when the session is freed without its last GET. */
+  loop_timer timer;
   wsio_eio_server *srv;
   wsio_conn *ws;          /* the WebSocket transport, when upgraded or ws-only */
-  wsio_conn *probe;       /* the WebSocket being probed during an upgrade */
+  eio_probe *probe;       /* while upgrading */
   wsio_response *get;     /* the held long-poll GET */
   uint8_t *out;           /* polling: queued records joined by 0x1E */
-  size_t out_len, out_cap;
-  uint32_t ping_due;      /* next ping (app clock, ms) */
-  uint32_t timeout_due;   /* ping timeout, while ping_pending */
-  uint32_t upgrade_due;   /* probe deadline, while upgrading */
   void *user;
   wsio_eio_session *prev, *next; /* the server's session list */
   wsio_eio_session *hnext;       /* sid hash chain */
-  wsio_eio_session *dnext;       /* dirty list */
+  wsio_eio_session *dnext;       /* post list: dirty or expiring */
   wsio_eio_session *gnext;       /* graveyard */
-  uint8_t linger;                /* closed; waits for one more GET to deliver "1" */
-  uint32_t linger_due;
-  uint8_t family; /* AF_INET / AF_INET6 of peer (kept binary: 17 bytes, not 46) */
-  uint8_t peer[16];
 };
 
 struct wsio_eio_server {
@@ -80,7 +95,6 @@ struct wsio_eio_server {
   size_t nbuckets;
   wsio_eio_session *dirty;
   wsio_eio_session *grave;
-  loop_timer sweep;
   char open_tail[160]; /* ',"pingInterval":...}' shared by every open packet */
   wsio_eio_stats st; /* sessions_polling/websocket are computed on demand */
 };
@@ -107,7 +121,7 @@ void wsio_eio_options_init(wsio_eio_options *o) {
   o->allow_upgrades = 1;
 }
 
-static uint32_t now_ms(const wsio_eio_server *srv) { return app_now(srv->app); }
+static loop *srv_loop(const wsio_eio_server *srv) { return srv->app->loop; }
 
 static uint32_t sid_hash(const char *sid, size_t n) {
   uint32_t h = 2166136261u;
@@ -169,21 +183,29 @@ static int query(const wsio_request *req, const char *key, char *out, size_t cap
 /* ---- output ---------------------------------------------------------------------- */
 
 static int out_reserve(wsio_eio_session *s, size_t extra) {
-  if (s->out_len + extra <= s->out_cap) return 0;
+  size_t need = (size_t)s->out_len + extra;
+  if (need <= s->out_cap) return 0;
+  if (need > UINT32_MAX / 2) return -1; /* a client that never polls: fail, never wrap */
   size_t cap = s->out_cap ? s->out_cap : 256;
-  while (cap < s->out_len + extra) cap *= 2;
+  while (cap < need) cap *= 2;
   uint8_t *p = realloc(s->out, cap);
   if (!p) return -1;
   s->out = p;
-  s->out_cap = cap;
+  s->out_cap = (uint32_t)cap;
   return 0;
+}
+
+/* Puts s on the list the post phase walks (once, whatever it is there for). */
+static void post_list_add(wsio_eio_session *s) {
+  if (s->dirty || s->expiring) return;
+  s->dnext = s->srv->dirty;
+  s->srv->dirty = s;
 }
 
 static void mark_dirty(wsio_eio_session *s) {
   if (s->dirty || !s->get || s->upgrading) return;
+  post_list_add(s);
   s->dirty = 1;
-  s->dnext = s->srv->dirty;
-  s->srv->dirty = s;
 }
 
 /* Appends one polling record (already encoded) to the queue. */
@@ -252,6 +274,25 @@ static void send_error(wsio_eio_server *srv, const wsio_request *req, wsio_respo
   wsio_response_send(res, code == ERR_FORBIDDEN ? 403 : 400, "application/json", body, (size_t)n);
 }
 
+/* ---- heartbeats ------------------------------------------------------------------ */
+
+static void on_timer(loop_timer *t);
+
+/* (Re)arms the session's one timer after_ms from now. Starting a stopped timer can fail
+ * (-ENOMEM) when the loop's heap must grow; re-arming an armed one cannot. */
+static int hb_arm(wsio_eio_session *s, uint32_t after_ms) {
+  return loop_timer_start(srv_loop(s->srv), &s->timer, after_ms, 0);
+}
+
+/* A ping counts as sent when it reaches the client's transport: at once on WebSocket,
+ * when the GET answer carrying it is written on polling. From then the client has
+ * pingTimeout to answer. */
+static void ping_delivered(wsio_eio_session *s) {
+  s->ping_queued = 0;
+  s->second_look = 0;
+  if (s->ping_pending && s->state == S_OPEN) hb_arm(s, s->srv->o.ping_timeout_ms);
+}
+
 /* Answers a held GET with everything queued (or a noop when nothing is). */
 static void answer_get(wsio_eio_session *s, int noop_only) {
   wsio_response *res = s->get;
@@ -264,6 +305,7 @@ static void answer_get(wsio_eio_session *s, int noop_only) {
   }
   wsio_response_send(res, 200, "text/plain; charset=UTF-8", s->out, s->out_len);
   s->out_len = 0;
+  if (s->ping_queued) ping_delivered(s);
   if (s->out_cap > 64 * 1024) {
     free(s->out);
     s->out = NULL;
@@ -278,24 +320,52 @@ static void detach_conn(wsio_conn *c) {
   if (ud) ud->s = NULL;
 }
 
+/* Lets the upgrade probe go: with close_it its WebSocket is detached and closed (Node's
+ * transport.close()); otherwise the caller keeps or has already lost the connection. */
+static void probe_end(wsio_eio_session *s, int close_it) {
+  eio_probe *p = s->probe;
+  s->probe = NULL;
+  s->upgrading = 0;
+  if (!p) return;
+  loop_timer_stop(srv_loop(s->srv), &p->timer);
+  if (close_it) {
+    detach_conn(p->c);
+    wsio_conn_close(p->c, WSIO_CLOSE_NORMAL, NULL);
+  }
+  free(p);
+}
+
 static void bury(wsio_eio_session *s) {
   wsio_eio_server *srv = s->srv;
   table_remove(srv, s);
+  loop_timer_stop(srv_loop(srv), &s->timer);
   s->linger = 0;
   s->gnext = srv->grave;
   srv->grave = s;
 }
 
+/* How a polling client learns that its session ended (see session_close). */
+enum {
+  CLOSE_SILENT = 0,      /* no close packet (the transport failed or the client closed) */
+  CLOSE_AFTER_QUEUE = 1, /* Node's socket.close(): queued packets first, then "1" */
+  CLOSE_NOW = 2,         /* Node's onClose(): "1" to a GET waiting now, the sid is gone */
+};
+
 /* Ends the session: the close callback runs once, transports are let go, and the
- * struct is freed from the post phase. With send_close_packet, a polling client gets
- * a close packet: after what is still queued, as Node does (queued packets go out
- * with the current or next GET, the close packet with the one after). */
-static void session_close(wsio_eio_session *s, const char *reason, int send_close_packet) {
+ * struct is freed from the post phase. With CLOSE_AFTER_QUEUE a polling client gets
+ * a close packet after what is still queued, as Node does (queued packets go out
+ * with the current or next GET, the close packet with the one after: the session
+ * lingers until then). With CLOSE_NOW (a ping timeout) only a GET that is waiting
+ * gets the close packet, and the next request finds the sid unknown, as in Node. */
+static void session_close(wsio_eio_session *s, const char *reason, int how) {
   if (s->state != S_OPEN) return;
   wsio_eio_server *srv = s->srv;
   s->state = S_CLOSED;
+  loop_timer_stop(srv_loop(srv), &s->timer);
   int linger = 0;
-  if (send_close_packet && s->transport == TRANSPORT_POLLING && !s->ws) {
+  if (how == CLOSE_NOW && s->transport == TRANSPORT_POLLING && !s->ws && s->get) {
+    queue_text(s, EIO_CLOSE + '0', NULL, 0);
+  } else if (how == CLOSE_AFTER_QUEUE && s->transport == TRANSPORT_POLLING && !s->ws) {
     if (s->out_len && !app_stopping(srv->app)) { /* stopping: no next GET will come */
       linger = 1;
       if (s->get) answer_get(s, 0);
@@ -310,18 +380,11 @@ static void session_close(wsio_eio_session *s, const char *reason, int send_clos
     else wsio_conn_close(s->ws, WSIO_CLOSE_NORMAL, NULL);
     s->ws = NULL;
   }
-  if (s->probe) {
-    detach_conn(s->probe);
-    wsio_conn_close(s->probe, WSIO_CLOSE_NORMAL, NULL);
-    s->probe = NULL;
-  }
+  probe_end(s, 1);
   if (srv->h.close) srv->h.close(s, reason, srv->user);
-  if (linger) {
-    s->linger = 1;
-    s->linger_due = now_ms(srv) + srv->o.ping_timeout_ms;
-  } else {
-    bury(s);
-  }
+  /* The linger ends with the next GET, or pingTimeout from now (the timer). */
+  if (linger && hb_arm(s, srv->o.ping_timeout_ms) == 0) s->linger = 1;
+  else bury(s);
 }
 
 /* A GET for a lingering session: deliver what is left, then the close packet. */
@@ -347,8 +410,13 @@ static wsio_eio_session *session_create(wsio_eio_server *srv, const wsio_request
   if (wsio_request_remote_address(req, addr, sizeof(addr)) < 0) addr[0] = '\0';
   s->family = strchr(addr, ':') ? AF_INET6 : AF_INET;
   if (inet_pton(s->family, addr, s->peer) != 1) s->family = 0;
-  s->ping_due = now_ms(srv) + srv->o.ping_interval_ms;
+  s->timer.cb = on_timer;
+  if (hb_arm(s, srv->o.ping_interval_ms) < 0) {
+    free(s);
+    return NULL;
+  }
   if (table_insert(srv, s) < 0) {
+    loop_timer_stop(srv_loop(srv), &s->timer);
     free(s);
     return NULL;
   }
@@ -369,10 +437,17 @@ static size_t open_packet(const wsio_eio_session *s, char *out, size_t cap) {
 
 static void on_packet(wsio_eio_session *s, const eio_packet *p) {
   wsio_eio_server *srv = s->srv;
+  /* Node (engine.io socket.ts): the first other packet while a pong is awaited gives
+   * the client pingTimeout again (a busy client's pong may sit behind its data). */
+  if (s->ping_pending && !s->refreshed && p->type != EIO_PONG) {
+    s->refreshed = 1;
+    s->second_look = 0;
+    hb_arm(s, srv->o.ping_timeout_ms);
+  }
   switch (p->type) {
     case EIO_MESSAGE:
       if (p->len > srv->o.max_payload) {
-        session_close(s, "transport error", 0);
+        session_close(s, "transport error", CLOSE_SILENT);
         return;
       }
       srv->st.messages_in_total++;
@@ -381,10 +456,10 @@ static void on_packet(wsio_eio_session *s, const eio_packet *p) {
     case EIO_PONG:
       /* Node refreshes the ping interval on a pong: the next ping is pingInterval later. */
       s->ping_pending = 0;
-      s->ping_due = now_ms(srv) + srv->o.ping_interval_ms;
+      if (hb_arm(s, srv->o.ping_interval_ms) < 0) session_close(s, "transport error", CLOSE_SILENT);
       return;
-    case EIO_CLOSE: session_close(s, "transport close", 0); return;
-    case EIO_PING: session_close(s, "transport error", 0); return; /* invalid heartbeat direction */
+    case EIO_CLOSE: session_close(s, "transport close", CLOSE_SILENT); return;
+    case EIO_PING: session_close(s, "transport error", CLOSE_SILENT); return; /* invalid heartbeat direction */
     default: return; /* upgrade/noop outside an upgrade: ignored, as Node does */
   }
 }
@@ -396,7 +471,7 @@ static void on_get_abort(wsio_response *res, void *user) {
   (void)res;
   if (s->get != res) return;
   s->get = NULL;
-  session_close(s, "transport close", 0);
+  session_close(s, "transport close", CLOSE_SILENT);
 }
 
 static void poll_get(wsio_eio_session *s, const wsio_request *req, wsio_response *res) {
@@ -404,7 +479,7 @@ static void poll_get(wsio_eio_session *s, const wsio_request *req, wsio_response
   if (s->get) { /* overlapping polls: Node fails the second, closes the session and
                    answers the first with a close packet */
     send_error(srv, req, res, ERR_BAD_REQUEST, NULL);
-    session_close(s, "transport error", 1);
+    session_close(s, "transport error", CLOSE_AFTER_QUEUE);
     return;
   }
   add_cors(srv, req, res);
@@ -419,7 +494,7 @@ static void poll_get(wsio_eio_session *s, const wsio_request *req, wsio_response
     return;
   }
   s->get = wsio_response_hold(res, on_get_abort, s);
-  if (!s->get) session_close(s, "transport error", 0);
+  if (!s->get) session_close(s, "transport error", CLOSE_SILENT);
 }
 
 static void poll_post(wsio_eio_session *s, const wsio_request *req, wsio_response *res) {
@@ -430,7 +505,7 @@ static void poll_post(wsio_eio_session *s, const wsio_request *req, wsio_respons
   add_cors(srv, req, res);
   if (ct && ctl >= 24 && strncasecmp(ct, "application/octet-stream", 24) == 0) {
     send_error(srv, req, res, ERR_BAD_REQUEST, NULL); /* v4 polling payloads are text */
-    session_close(s, "transport error", 0);
+    session_close(s, "transport error", CLOSE_SILENT);
     return;
   }
   if (blen > srv->o.max_payload) { /* refused, but the session goes on (as in Node) */
@@ -455,7 +530,7 @@ static void poll_post(wsio_eio_session *s, const wsio_request *req, wsio_respons
   if (buf != stack) free(buf);
   if (s->state == S_OPEN && (r < 0 || count == 0)) {
     send_error(srv, req, res, ERR_BAD_REQUEST, NULL);
-    session_close(s, "parse error", 0);
+    session_close(s, "parse error", CLOSE_SILENT);
     return;
   }
   wsio_response_send(res, 200, "text/html", "ok", 2);
@@ -504,7 +579,10 @@ static wsio_eio_session *verify(wsio_eio_server *srv, const wsio_request *req, i
       *err = ERR_BAD_REQUEST; /* TRANSPORT_MISMATCH */
       return NULL;
     }
-    if (is_upgrade && (!want_ws || s->transport != TRANSPORT_POLLING || s->upgrading || !srv->o.allow_upgrades)) {
+    /* An upgrade for a session that cannot take one (already upgraded or probing, or
+     * transport=polling) passes here: Node completes the handshake and then closes
+     * that WebSocket (onWebSocket), leaving the session alone. See ws_upgrade. */
+    if (is_upgrade && !srv->o.allow_upgrades) {
       *err = ERR_BAD_REQUEST;
       return NULL;
     }
@@ -577,6 +655,37 @@ static void on_http(const wsio_request *req, wsio_response *res, void *user) {
 
 /* ---- WebSocket ------------------------------------------------------------------- */
 
+/* Whether this upgrade request (with a sid) may probe its session: a websocket request
+ * for an open polling session that is not probing already. */
+static int probe_allowed(const wsio_eio_session *s, const wsio_request *req) {
+  char transport[16];
+  if (query(req, "transport", transport, sizeof(transport)) != 9 || strcmp(transport, "websocket") != 0) return 0;
+  return s->state == S_OPEN && s->transport == TRANSPORT_POLLING && !s->ws && !s->upgrading;
+}
+
+static void on_upgrade_timeout(loop_timer *t) {
+  eio_probe *p = (eio_probe *)((char *)t - offsetof(eio_probe, timer));
+  wsio_eio_session *s = p->s;
+  probe_end(s, 1); /* Node: "client did not complete upgrade - closing transport" */
+  mark_dirty(s);
+}
+
+/* Attaches c as the session's upgrade probe; -1 when out of memory. */
+static int probe_start(wsio_eio_session *s, wsio_conn *c) {
+  eio_probe *p = calloc(1, sizeof(*p));
+  if (!p) return -1;
+  p->c = c;
+  p->s = s;
+  p->timer.cb = on_upgrade_timeout;
+  if (loop_timer_start(srv_loop(s->srv), &p->timer, s->srv->o.upgrade_timeout_ms, 0) < 0) {
+    free(p);
+    return -1;
+  }
+  s->probe = p;
+  s->upgrading = 1;
+  return 0;
+}
+
 static int ws_upgrade(const wsio_request *req, void *user_data, const char **reason, void *route_user) {
   wsio_eio_server *srv = route_user;
   ws_ud *ud = user_data;
@@ -587,8 +696,9 @@ static int ws_upgrade(const wsio_request *req, void *user_data, const char **rea
     *reason = message ? message : err_messages[err];
     return 400; /* Node's abortUpgrade answers 400 whatever the cause */
   }
-  ud->s = s; /* NULL: a new ws-only session is created in ws_open */
   ud->is_probe = s != NULL;
+  if (s && !probe_allowed(s, req)) s = NULL; /* accepted, then closed in ws_open */
+  ud->s = s; /* NULL and not a probe: a new ws-only session is created in ws_open */
   return 0;
 }
 
@@ -597,14 +707,12 @@ static void ws_open(wsio_conn *c) {
   ws_ud *ud = wsio_conn_user_data(c);
   if (ud->is_probe) {
     wsio_eio_session *s = ud->s;
-    if (!s || s->state != S_OPEN || s->upgrading) {
+    if (!s || s->state != S_OPEN || s->upgrading || s->ws || probe_start(s, c) < 0) {
+      /* Node's websocket.close(): a close frame without a status code (1005 to the
+       * client); the session this sid names goes on untouched. */
       ud->s = NULL;
-      wsio_conn_close(c, WSIO_CLOSE_NORMAL, NULL);
-      return;
+      wsio_conn_close(c, 0, NULL);
     }
-    s->probe = c;
-    s->upgrading = 1;
-    s->upgrade_due = now_ms(srv) + srv->o.upgrade_timeout_ms;
     return;
   }
   const wsio_request *req = c->app->upgrade_req;
@@ -638,6 +746,7 @@ static void move_queue_to_ws(wsio_eio_session *s) {
     }
   }
   free(buf);
+  if (s->ping_queued) ping_delivered(s);
 }
 
 static void probe_message(wsio_eio_session *s, wsio_conn *c, const eio_packet *p) {
@@ -648,8 +757,7 @@ static void probe_message(wsio_eio_session *s, wsio_conn *c, const eio_packet *p
   }
   if (p->type == EIO_UPGRADE) {
     if (s->get) answer_get(s, 1);
-    s->upgrading = 0;
-    s->probe = NULL;
+    probe_end(s, 0);
     s->ws = c;
     s->transport = TRANSPORT_WEBSOCKET;
     s->srv->st.upgrades_total++;
@@ -657,10 +765,7 @@ static void probe_message(wsio_eio_session *s, wsio_conn *c, const eio_packet *p
     return;
   }
   /* Anything else during the probe aborts it (Node: "unexpected packet"). */
-  s->upgrading = 0;
-  s->probe = NULL;
-  ((ws_ud *)wsio_conn_user_data(c))->s = NULL;
-  wsio_conn_close(c, WSIO_CLOSE_NORMAL, NULL);
+  probe_end(s, 1);
   mark_dirty(s);
 }
 
@@ -675,10 +780,10 @@ static void ws_message(wsio_conn *c, const uint8_t *data, size_t len, wsio_opcod
     p.data = data;
     p.len = len;
   } else if (eio_packet_decode_text(data, len, &p) < 0) {
-    session_close(s, "parse error", 0);
+    session_close(s, "parse error", CLOSE_SILENT);
     return;
   }
-  if (ud->is_probe && s->probe == c) {
+  if (ud->is_probe && s->probe && s->probe->c == c) {
     probe_message(s, c, &p);
     return;
   }
@@ -687,7 +792,7 @@ static void ws_message(wsio_conn *c, const uint8_t *data, size_t len, wsio_opcod
     detach_conn(c);
     s->ws = NULL;
     wsio_conn_close(c, WSIO_CLOSE_MESSAGE_TOO_BIG, "message too big");
-    session_close(s, "transport error", 0);
+    session_close(s, "transport error", CLOSE_SILENT);
     return;
   }
   on_packet(s, &p);
@@ -700,9 +805,8 @@ static void ws_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) 
   wsio_eio_session *s = ud->s;
   ud->s = NULL;
   if (!s || s->state != S_OPEN) return;
-  if (s->probe == c) { /* a failed probe: the session goes on polling */
-    s->probe = NULL;
-    s->upgrading = 0;
+  if (s->probe && s->probe->c == c) { /* a failed probe: the session goes on polling */
+    probe_end(s, 0);
     mark_dirty(s);
     return;
   }
@@ -715,36 +819,42 @@ static void ws_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) 
                 0);
 }
 
-/* ---- sweep and post phase -------------------------------------------------------- */
+/* ---- timers and post phase ------------------------------------------------------ */
 
-static void sweep(loop_timer *t) {
-  wsio_eio_server *srv = (wsio_eio_server *)((char *)t - offsetof(wsio_eio_server, sweep));
-  uint32_t now = now_ms(srv);
-  for (wsio_eio_session *s = srv->head, *nx; s; s = nx) {
-    nx = s->next;
-    if (s->linger) {
-      if (time_reached(now, s->linger_due)) bury(s);
-      continue;
-    }
-    if (s->upgrading && time_reached(now, s->upgrade_due) && s->probe) {
-      wsio_conn *p = s->probe;
-      s->probe = NULL;
-      s->upgrading = 0;
-      detach_conn(p);
-      wsio_conn_close(p, WSIO_CLOSE_NORMAL, NULL);
-      mark_dirty(s);
-    }
-    if (s->ping_pending) {
-      if (time_reached(now, s->timeout_due)) {
-        srv->st.ping_timeouts_total++;
-        session_close(s, "ping timeout", 1);
-      }
-    } else if (time_reached(now, s->ping_due)) {
-      s->ping_pending = 1;
-      s->timeout_due = now + srv->o.ping_timeout_ms;
-      send_packet(s, EIO_PING + '0', NULL, 0);
-    }
+/* The session's one timer: the end of a linger, a pong that did not come in time, or
+ * the next ping (Node's schedulePing/resetPingTimeout, as one deadline). */
+static void on_timer(loop_timer *t) {
+  wsio_eio_session *s = (wsio_eio_session *)((char *)t - offsetof(wsio_eio_session, timer));
+  wsio_eio_server *srv = s->srv;
+  if (s->linger) {
+    bury(s);
+    return;
   }
+  if (s->state != S_OPEN) return;
+  if (s->ping_pending) {
+    /* A ping held back by us (a probe is attached and polling output waits) was never
+     * delivered: the client cannot be late for it. The upgrade timeout bounds this. */
+    if (s->ping_queued && s->upgrading) {
+      hb_arm(s, srv->o.ping_timeout_ms);
+      return;
+    }
+    /* Timers run before this iteration's reads (io_uring reads happen in the post
+     * phase), and a connection accepted in this iteration is read in the next one: a
+     * pong already sent when the deadline is found passed (in its last millisecond,
+     * after a stall, or on a new long-polling POST) is read first, then post()
+     * decides, after one more iteration when the first look finds no pong. */
+    post_list_add(s);
+    s->expiring = 1;
+    return;
+  }
+  s->ping_pending = 1;
+  s->refreshed = 0;
+  s->second_look = 0;
+  s->ping_queued = !(s->transport == TRANSPORT_WEBSOCKET && s->ws);
+  send_packet(s, EIO_PING + '0', NULL, 0);
+  /* Until it is delivered (ping_delivered re-arms), a queued ping gets pingTimeout from
+   * now too: a polling client that sends no GET at all is gone, as in Node. */
+  if (s->state == S_OPEN && hb_arm(s, srv->o.ping_timeout_ms) < 0) session_close(s, "transport error", CLOSE_SILENT);
 }
 
 static void post(void *arg) {
@@ -753,7 +863,18 @@ static void post(void *arg) {
     wsio_eio_session *s = srv->dirty;
     srv->dirty = s->dnext;
     s->dnext = NULL;
-    s->dirty = 0;
+    int expiring = s->expiring;
+    s->dirty = s->expiring = 0;
+    /* Still no pong, and no other packet re-armed the deadline: Node's "ping timeout",
+     * on the second look (1 ms later: the next iteration's reads came in between). */
+    if (expiring && s->state == S_OPEN && s->ping_pending && !loop_timer_active(&s->timer)) {
+      if (!s->second_look && hb_arm(s, 1) == 0) {
+        s->second_look = 1;
+      } else {
+        srv->st.ping_timeouts_total++;
+        session_close(s, "ping timeout", CLOSE_NOW);
+      }
+    }
     if (s->state == S_OPEN && s->get && !s->upgrading && s->out_len) answer_get(s, 0);
   }
   while (srv->grave) {
@@ -770,7 +891,7 @@ static void stop(void *arg) {
   wsio_eio_server *srv = arg;
   for (wsio_eio_session *s = srv->head, *nx; s; s = nx) {
     nx = s->next;
-    if (!s->linger) session_close(s, "server shutting down", 1);
+    if (!s->linger) session_close(s, "server shutting down", CLOSE_AFTER_QUEUE);
   }
 }
 
@@ -779,11 +900,10 @@ static void destroy(void *arg) {
   while (srv->head) {
     wsio_eio_session *s = srv->head;
     if (s->linger) bury(s);
-    else session_close(s, "server shutting down", 0);
+    else session_close(s, "server shutting down", CLOSE_SILENT);
   }
   srv->dirty = NULL;
   post(srv);
-  loop_timer_stop(srv->app->loop, &srv->sweep);
   free(srv->buckets);
   free(srv->path);
   free(srv->cors_origin);
@@ -829,14 +949,6 @@ wsio_eio_server *wsio_eio_attach(wsio_app *app, const wsio_eio_options *o, const
   if (wsio_app_http(app, NULL, srv->path, on_http, srv) < 0) goto fail;
   if (core_hook_add(app, CORE_HOOK_POST, post, srv) < 0 || core_hook_add(app, CORE_HOOK_DESTROY, destroy, srv) < 0 || core_hook_add(app, CORE_HOOK_STOP, stop, srv) < 0)
     goto fail;
-  /* Deadlines are honoured within a quarter of the shortest timer. */
-  uint32_t m = o->ping_interval_ms < o->ping_timeout_ms ? o->ping_interval_ms : o->ping_timeout_ms;
-  if (o->upgrade_timeout_ms && o->upgrade_timeout_ms < m) m = o->upgrade_timeout_ms;
-  m /= 4;
-  if (m < 20) m = 20;
-  if (m > 1000) m = 1000;
-  srv->sweep.cb = sweep;
-  loop_timer_start(app->loop, &srv->sweep, m, m);
   return srv;
 fail:
   free(srv->path);
@@ -856,7 +968,7 @@ int wsio_eio_send(wsio_eio_session *s, const void *data, size_t len, int binary)
   return binary ? queue_binary(s, data, len) : queue_text(s, '4', data, len);
 }
 
-void wsio_eio_close(wsio_eio_session *s) { session_close(s, "forced close", 1); }
+void wsio_eio_close(wsio_eio_session *s) { session_close(s, "forced close", CLOSE_AFTER_QUEUE); }
 
 const char *wsio_eio_session_id(const wsio_eio_session *s) { return s->sid; }
 const char *wsio_eio_session_transport(const wsio_eio_session *s) { return transport_names[s->transport]; }

@@ -24,6 +24,9 @@ function parseArgs(argv) {
     if (a === '--app') opts.app = value();
     else if (a === '--port') opts.port = Number(value());
     else if (a === '--host') opts.host = value();
+    // Seconds, as wsio-server takes them; only --app conformance uses them.
+    else if (a === '--ping-interval') opts.pingInterval = Math.round(Number(value()) * 1000);
+    else if (a === '--ping-timeout') opts.pingTimeout = Math.round(Number(value()) * 1000);
     else throw new Error(`unknown option ${a}`);
   }
   return opts;
@@ -46,11 +49,13 @@ const popAck = (args) => (typeof args[args.length - 1] === 'function' ? args.pop
 // ---------------------------------------------------------------------------------------
 // --app conformance
 
-function conformance(httpServer) {
+function conformance(httpServer, opts) {
+  const pingInterval = opts.pingInterval || 300;
+  const pingTimeout = opts.pingTimeout || 200;
   const io = new Server(httpServer, {
     path: '/socket.io/',
-    pingInterval: 300,
-    pingTimeout: 200,
+    pingInterval,
+    pingTimeout,
     maxHttpBufferSize: 1e6,
     connectTimeout: 1000,
     cors: { origin: '*' },
@@ -70,8 +75,8 @@ function conformance(httpServer) {
 
   // Raw Engine.IO echo next to it: every message (text or binary) is sent back.
   const eio = new engine.Server({
-    pingInterval: 300,
-    pingTimeout: 200,
+    pingInterval,
+    pingTimeout,
     maxHttpBufferSize: 1e6,
     cors: { origin: '*' },
   });
@@ -303,7 +308,7 @@ function main() {
     process.exit(2);
   }
   const httpServer = http.createServer(fallback);
-  app(httpServer);
+  app(httpServer, opts);
   httpServer.listen(opts.port, opts.host, () => {
     const { address, port } = httpServer.address();
     process.stderr.write(`listening on ${address}:${port}\n`);
