@@ -401,6 +401,9 @@ typedef struct wsio_stats {
   uint64_t loop_lag_buckets[WSIO_STATS_NLAG];
   uint64_t loop_lag_count;
   double loop_lag_sum_seconds;
+  /* Connections refused at accept: out of descriptors (ulimit -n) or kernel memory.
+   * Counted once per listener wake-up, so it measures episodes, not clients. */
+  uint64_t accept_errors_total;
 } wsio_stats;
 
 /* Copies the counters into out (zeroed when app is NULL; nothing when out is NULL). */

@@ -120,6 +120,18 @@ static void on_end(net_conn *nc, int err) {
   conn_kill((wsio_conn *)nc); /* the close callback learns 1006 unless a close arrived */
 }
 
+/* Out of descriptors or memory at accept: counted, and logged at most once a minute
+ * (a flood must not become a log flood); net keeps the listener from spinning. */
+static void on_accept_error(net_ctx *ctx, int err) {
+  wsio_app *app = net_ctx_user(ctx);
+  app->st.accept_errors_total++;
+  uint64_t now = loop_now_ms(app->loop);
+  if (app->accept_error_logged && now - app->accept_error_logged < 60000) return;
+  app->accept_error_logged = now;
+  app_log(app, WSIO_LOG_WARN, "accept failed: %s%s; new connections are refused until resources free up",
+          strerror(-err), err == -EMFILE ? " (the process's descriptor limit, ulimit -n)" : "");
+}
+
 static void on_drain(net_conn *nc) {
   wsio_conn *c = (wsio_conn *)nc;
   if (c->state == CONN_WS && c->route && c->route->ws.drain) c->route->ws.drain(c);
@@ -263,7 +275,7 @@ wsio_app *wsio_app_create(const wsio_app_options *opts) {
   if (opts) app->o = *opts;
   else wsio_app_options_init(&app->o);
   app->loop = loop_create();
-  static const net_handlers h = {on_data, on_end, on_drain, on_accept};
+  static const net_handlers h = {on_data, on_end, on_drain, on_accept, on_accept_error};
   app->net = app->loop ? net_ctx_create(app->loop, &h, app, app->o.io_uring ? NET_CTX_URING : 0) : NULL;
   if (!app->net || loop_set_wakeup(app->loop, on_wakeup, app) < 0) {
     wsio_app_destroy(app);

@@ -147,6 +147,7 @@ struct wsio_app {
   str_map topics; /* name -> topic (the key is the topic's own name) */
   topic *dirty, *dirty_tail;
   wsio_stats st;
+  uint64_t accept_error_logged; /* loop time of the last accept-failure log line */
   const wsio_request *upgrade_req; /* during a WebSocket open callback: its request */
   app_hooks hooks[CORE_NHOOKS];     /* by core_hook_kind */
   void *user;

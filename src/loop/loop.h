@@ -63,7 +63,7 @@ static inline int loop_timer_active(const loop_timer *t) { return t->slot != 0; 
 uint32_t loop_timer_count(const loop *l);
 
 /* Called after every batch of events has been dispatched, before sleeping again: where
- * corked writes and batched publishes are flushed. */
+ * the iteration's batched writes and publishes are flushed. */
 void loop_set_post(loop *l, void (*post)(void *arg), void *arg);
 
 /* Blocks SIGINT, SIGTERM and SIGHUP (in this thread) and calls cb when one arrives. */

@@ -597,21 +597,25 @@ static void on_accept_ready(loop_io *io, uint32_t events) {
   (void)events;
   net_listener *ls = (net_listener *)io;
   net_ctx *ctx = ls->ctx;
+  int refused = 0; /* errno of the first refusal in this event, reported once */
   for (int i = 0; i < NET_ACCEPTS_PER_EVENT; i++) {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if ((errno == EMFILE || errno == ENFILE) && ctx->spare_fd >= 0) {
+      int e = errno;
+      if ((e == EMFILE || e == ENFILE) && ctx->spare_fd >= 0) {
         /* Level-triggered epoll would spin on a listener we cannot drain: accept
          * and drop one connection using the spare descriptor, then re-arm it. */
         close(ctx->spare_fd);
         int fd2 = accept(io->fd, NULL, NULL);
         if (fd2 >= 0) close(fd2);
         ctx->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (!refused) refused = e;
         continue;
       }
-      return; /* EAGAIN, or a transient error such as ECONNABORTED */
+      if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) refused = e;
+      break; /* EAGAIN, or a transient error such as ECONNABORTED */
     }
     net_conn *c = ctx->h.on_accept(ctx, ls->user);
     if (!c) {
@@ -634,6 +638,7 @@ static void on_accept_ready(loop_io *io, uint32_t events) {
     int r = loop_io_start(ctx->loop, &c->io, EPOLLIN);
     if (r < 0) conn_fail(c, r);
   }
+  if (refused && ctx->h.on_accept_error) ctx->h.on_accept_error(ctx, -refused);
 }
 
 const char *net_peer_string(const net_conn *c, char *buf, size_t cap) {

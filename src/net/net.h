@@ -77,6 +77,10 @@ typedef struct net_handlers {
   /* A connection was accepted; returns the new net_conn (allocated by the layer above,
    * zeroed apart from what it set) or NULL to refuse (the fd is closed). */
   net_conn *(*on_accept)(net_ctx *ctx, void *listener_user);
+  /* Optional: a pending connection could not be accepted (err = -EMFILE/-ENFILE: out of
+   * descriptors, -ENOBUFS/-ENOMEM: out of memory); it was refused. Called at most once
+   * per listener readiness event, so a flood costs one call per loop iteration. */
+  void (*on_accept_error)(net_ctx *ctx, int err);
 } net_handlers;
 
 enum { NET_WRITTEN = 0, NET_BUFFERED = 1 };
