@@ -6,7 +6,8 @@
  * heartbeat timer and the post phase), polling.c (long-polling GET/POST and the output
  * queue), websocket.c (the WebSocket transport and the upgrade probe) and prepared.c
  * (messages prepared once for many sessions). They reach core only through
- * core/transport.h and the public API. */
+ * core/transport.h and the public API. Must not be included outside src/eio: the
+ * layers above see eio/eio.h and wsio/eio.h only. */
 #ifndef WSIO_EIO_INTERNAL_H
 #define WSIO_EIO_INTERNAL_H
 
