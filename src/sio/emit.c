@@ -467,7 +467,7 @@ static int send_selection(const sio_selection *sel, eio_prepared *p, int is_vola
     wsio_sio_socket *s = sel->v[i];
     if (!sio_socket_live(s)) continue;
     int r = eio_send_prepared(s->client->es, p, is_volatile);
-    if (r == 1) s->nsp->io->st.volatile_drops_total++;
+    if (r == WSIO_EDROPPED) s->nsp->io->st.volatile_drops_total++;
     if (r != 0) continue;
     if (on_sent && on_sent(s, arg) != 0) continue;
     reached++;

@@ -1,0 +1,159 @@
+/* eio/polling.c — the long-polling transport: the output queue of a session, the held
+ * GET that carries it, POSTed payloads, and the polling handshake.
+ *
+ * A long-poll GET is a held response (wsio_response_hold). Records queued for a session
+ * are joined into one payload (0x1E between records) and written to the held GET from
+ * the loop's post phase (session.c's eio_post), so a burst costs one response. Must not
+ * decide a session's life (session.c) nor know the WebSocket transport (websocket.c). */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "eio/internal.h"
+#include "util/base64.h"
+
+/* Room for extra more bytes in the queue, under EIO_OUT_MAX. */
+static int out_reserve(wsio_eio_session *s, size_t extra) {
+  if (extra > EIO_OUT_MAX - s->out.len) return WSIO_ENOMEM; /* never polled: fail, never wrap */
+  return byte_buf_reserve(&s->out, extra);
+}
+
+/* Starts a record: the separator when one is already queued. Room must be reserved. */
+static void record_begin(wsio_eio_session *s) {
+  if (s->out.len) s->out.p[s->out.len++] = EIO_RECORD_SEPARATOR;
+}
+
+int eio_queue_record(wsio_eio_session *s, const uint8_t *rec, size_t n) {
+  if (out_reserve(s, n + 1) < 0) return WSIO_ENOMEM;
+  record_begin(s);
+  memcpy(s->out.p + s->out.len, rec, n);
+  s->out.len += n;
+  eio_mark_dirty(s);
+  return 0;
+}
+
+int eio_queue_text(wsio_eio_session *s, char type, const uint8_t *data, size_t len) {
+  if (out_reserve(s, len + 2) < 0) return WSIO_ENOMEM;
+  record_begin(s);
+  s->out.p[s->out.len++] = (uint8_t)type;
+  if (len) memcpy(s->out.p + s->out.len, data, len);
+  s->out.len += len;
+  eio_mark_dirty(s);
+  return 0;
+}
+
+int eio_queue_binary(wsio_eio_session *s, const uint8_t *data, size_t len) {
+  if (out_reserve(s, base64_len(len) + 2) < 0) return WSIO_ENOMEM;
+  record_begin(s);
+  s->out.p[s->out.len++] = 'b';
+  s->out.len += base64_encode((char *)s->out.p + s->out.len, data, len);
+  eio_mark_dirty(s);
+  return 0;
+}
+
+void eio_answer_get(wsio_eio_session *s, int noop_only) {
+  wsio_response *res = s->get;
+  if (!res) return;
+  s->get = NULL;
+  wsio_response_header(res, "Cache-Control", "no-store");
+  if (noop_only || !s->out.len) {
+    wsio_response_send(res, 200, "text/plain; charset=UTF-8", "6", 1);
+    return;
+  }
+  wsio_response_send(res, 200, "text/plain; charset=UTF-8", s->out.p, s->out.len);
+  byte_buf_reset(&s->out, EIO_OUT_KEEP);
+  if (s->ping_queued) eio_ping_delivered(s);
+}
+
+void eio_linger_get(wsio_eio_session *s, const wsio_request *req, wsio_response *res) {
+  eio_add_cors(s->srv, req, res);
+  s->get = res;
+  if (!s->out.len) eio_queue_text(s, EIO_CLOSE + '0', NULL, 0);
+  int last = s->out.len == 1 && s->out.p[0] == '0' + EIO_CLOSE;
+  eio_answer_get(s, 0);
+  if (last) eio_session_bury(s);
+}
+
+static void on_get_abort(wsio_response *res, void *user) {
+  wsio_eio_session *s = user;
+  if (s->get != res) return;
+  s->get = NULL;
+  eio_session_close(s, "transport close", CLOSE_SILENT);
+}
+
+void eio_poll_get(wsio_eio_session *s, const wsio_request *req, wsio_response *res) {
+  wsio_eio_server *srv = s->srv;
+  if (s->get) { /* overlapping polls: Node fails the second, closes the session and
+                   answers the first with a close packet */
+    eio_send_error(srv, req, res, ERR_BAD_REQUEST, NULL);
+    eio_session_close(s, "transport error", CLOSE_AFTER_QUEUE);
+    return;
+  }
+  eio_add_cors(srv, req, res);
+  if (s->upgrading) { /* let the client's poll loop end so it can finish the upgrade */
+    s->get = res;
+    eio_answer_get(s, 1);
+    return;
+  }
+  if (s->out.len) {
+    s->get = res;
+    eio_answer_get(s, 0);
+    return;
+  }
+  s->get = wsio_response_hold(res, on_get_abort, s);
+  if (!s->get) eio_session_close(s, "transport error", CLOSE_SILENT);
+}
+
+void eio_poll_post(wsio_eio_session *s, const wsio_request *req, wsio_response *res) {
+  wsio_eio_server *srv = s->srv;
+  size_t ctl = 0, blen = 0;
+  const char *ct = wsio_request_header(req, "content-type", &ctl);
+  const uint8_t *body = wsio_request_body(req, &blen);
+  eio_add_cors(srv, req, res);
+  if (ct && ctl >= 24 && strncasecmp(ct, "application/octet-stream", 24) == 0) {
+    eio_send_error(srv, req, res, ERR_BAD_REQUEST, NULL); /* v4 polling payloads are text */
+    eio_session_close(s, "transport error", CLOSE_SILENT);
+    return;
+  }
+  if (blen > srv->o.max_payload) { /* refused, but the session goes on (as in Node) */
+    wsio_response_send(res, 413, "text/plain; charset=utf-8", "Payload Too Large", 17);
+    return;
+  }
+  /* The payload is decoded in place (binary records shrink): work on a copy. */
+  uint8_t stack[4096], *buf = blen <= sizeof(stack) ? stack : malloc(blen);
+  if (!buf) {
+    wsio_response_send(res, 500, NULL, "out of memory", 13);
+    return;
+  }
+  memcpy(buf, body, blen);
+  size_t off = 0;
+  eio_packet p;
+  int r, count = 0;
+  /* Keep the session alive while its own callbacks run: it may be closed by them. */
+  while (s->state == S_OPEN && (r = eio_payload_next(buf, blen, &off, &p)) == 1) {
+    eio_on_packet(s, &p);
+    count++;
+  }
+  if (buf != stack) free(buf);
+  if (s->state == S_OPEN && (r < 0 || count == 0)) {
+    eio_send_error(srv, req, res, ERR_BAD_REQUEST, NULL);
+    eio_session_close(s, "parse error", CLOSE_SILENT);
+    return;
+  }
+  wsio_response_send(res, 200, "text/html", "ok", 2);
+}
+
+void eio_poll_handshake(wsio_eio_server *srv, const wsio_request *req, wsio_response *res) {
+  wsio_eio_session *s = eio_session_create(srv, req, TRANSPORT_POLLING);
+  if (!s) {
+    wsio_response_send(res, 500, NULL, "out of memory", 13);
+    return;
+  }
+  char open[256];
+  size_t n = eio_open_packet(s, open, sizeof(open));
+  eio_queue_text(s, EIO_OPEN + '0', (const uint8_t *)open, n);
+  s->get = res;
+  eio_add_cors(srv, req, res);
+  eio_answer_get(s, 0);
+  if (srv->h.open) srv->h.open(s, req, srv->user);
+}
