@@ -71,9 +71,9 @@ void wsio_eio_close(wsio_eio_session *s);
 const char *wsio_eio_session_id(const wsio_eio_session *s);
 /* "polling" or "websocket". */
 const char *wsio_eio_session_transport(const wsio_eio_session *s);
-/* Peer address of the handshake, as text, in a per-thread buffer valid until the
- * next call. */
-const char *wsio_eio_session_remote_address(const wsio_eio_session *s);
+/* Writes the peer address as text into buf, as wsio_request_remote_address: returns its
+ * length ("" when unknown), WSIO_EINVAL or WSIO_ETOOBIG (WSIO_ADDRSTRLEN suffices). */
+int wsio_eio_session_remote_address(const wsio_eio_session *s, char *buf, size_t cap);
 void wsio_eio_session_set_user(wsio_eio_session *s, void *user);
 void *wsio_eio_session_user(const wsio_eio_session *s);
 wsio_eio_server *wsio_eio_session_server(const wsio_eio_session *s);

@@ -232,8 +232,9 @@ const char *wsio_sio_socket_auth(const wsio_sio_socket *s, size_t *len);
 /* The handshake's query string (borrowed, "" when none). */
 const char *wsio_sio_socket_query(const wsio_sio_socket *s);
 const char *wsio_sio_socket_transport(const wsio_sio_socket *s);
-/* The peer address (per-thread buffer, valid until the next call; "" once gone). */
-const char *wsio_sio_socket_remote_address(const wsio_sio_socket *s);
+/* Writes the peer address as text into buf, as wsio_request_remote_address: its
+ * length, WSIO_EINVAL, WSIO_ETOOBIG (WSIO_ADDRSTRLEN suffices) or WSIO_ECLOSED (gone). */
+int wsio_sio_socket_remote_address(const wsio_sio_socket *s, char *buf, size_t cap);
 /* 1 when this connection restored a previous session (connection state recovery). */
 int wsio_sio_socket_recovered(const wsio_sio_socket *s);
 /* Node's socket.data, as JSON text: set_data copies it (NULL clears; WSIO_EINVAL when

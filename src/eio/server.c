@@ -236,10 +236,14 @@ fail:
 
 const char *wsio_eio_session_id(const wsio_eio_session *s) { return s->sid; }
 const char *wsio_eio_session_transport(const wsio_eio_session *s) { return transport_names[s->transport]; }
-const char *wsio_eio_session_remote_address(const wsio_eio_session *s) {
-  static _Thread_local char buf[48];
-  if (!s->family || !inet_ntop(s->family, s->peer, buf, sizeof(buf))) return "";
-  return buf;
+int wsio_eio_session_remote_address(const wsio_eio_session *s, char *buf, size_t cap) {
+  if (!s || !buf || !cap) return WSIO_EINVAL;
+  char tmp[WSIO_ADDRSTRLEN];
+  if (!s->family || !inet_ntop(s->family, s->peer, tmp, sizeof(tmp))) tmp[0] = '\0';
+  size_t n = strlen(tmp);
+  if (n >= cap) return WSIO_ETOOBIG;
+  memcpy(buf, tmp, n + 1);
+  return (int)n;
 }
 void wsio_eio_session_set_user(wsio_eio_session *s, void *user) { s->user = user; }
 void *wsio_eio_session_user(const wsio_eio_session *s) { return s->user; }

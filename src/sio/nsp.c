@@ -184,8 +184,10 @@ const char *wsio_sio_socket_transport(const wsio_sio_socket *s) {
   return sio_socket_live(s) ? wsio_eio_session_transport(s->client->es) : "";
 }
 
-const char *wsio_sio_socket_remote_address(const wsio_sio_socket *s) {
-  return sio_socket_live(s) ? wsio_eio_session_remote_address(s->client->es) : "";
+int wsio_sio_socket_remote_address(const wsio_sio_socket *s, char *buf, size_t cap) {
+  if (!s || !buf || !cap) return WSIO_EINVAL;
+  if (!sio_socket_live(s)) return WSIO_ECLOSED;
+  return wsio_eio_session_remote_address(s->client->es, buf, cap);
 }
 
 int wsio_sio_socket_recovered(const wsio_sio_socket *s) { return s->recovered; }

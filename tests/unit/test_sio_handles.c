@@ -72,6 +72,17 @@ static void h_twice(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, 
   (void)wsio_sio_emit(s, "twice-result", out, 0, NULL, 0);
 }
 
+/* addr: the peer address into the caller's buffer: [length, is loopback, result with
+ * a 4-byte buffer (too small), result for NULL]. */
+static void h_addr(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
+  (void)ev, (void)a, (void)u;
+  char buf[WSIO_ADDRSTRLEN], small[4];
+  int n = wsio_sio_socket_remote_address(s, buf, sizeof(buf));
+  int r[4] = {n, n > 0 && strcmp(buf, "127.0.0.1") == 0, wsio_sio_socket_remote_address(s, small, sizeof(small)),
+              wsio_sio_socket_remote_address(NULL, buf, sizeof(buf))};
+  answer_ints(ack, r, 4);
+}
+
 /* ph: placeholders naming no attachment must be refused, not sent. */
 static void h_ph(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
   (void)ev, (void)a, (void)u;
@@ -188,6 +199,7 @@ static int server_start(server *sv) {
   wsio_sio_nsp_on(root, "keep", h_keep, NULL);
   wsio_sio_nsp_on(root, "answer", h_answer, NULL);
   wsio_sio_nsp_on(root, "twice", h_twice, NULL);
+  wsio_sio_nsp_on(root, "addr", h_addr, NULL);
   wsio_sio_nsp_on(root, "ph", h_ph, NULL);
   wsio_sio_nsp_on(root, "report", h_report, NULL);
   wsio_sio_nsp_on(root, "ignore", h_ignore, NULL);
@@ -369,6 +381,10 @@ static void test_ack_answered_twice(void) {
   CHECK_EQ_INT(eio_expect(&c, "434", got, sizeof(got)), 0);
   CHECK_STR(got, "434[0,-1,1]");
   CHECK(strstr(c.inbox, "again") == NULL); /* the second answer was not sent */
+  /* the peer address is written into the caller's buffer (no per-thread static) */
+  CHECK_EQ_INT(eio_post(&c, "425[\"addr\"]"), 0);
+  CHECK_EQ_INT(eio_expect(&c, "435", got, sizeof(got)), 0);
+  CHECK_STR(got, "435[9,1,-7,-1]");
   CHECK_EQ_INT(eio_post(&c, "1"), 0);
 }
 
