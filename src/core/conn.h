@@ -172,6 +172,8 @@ struct wsio_app {
   const wsio_request *upgrade_req; /* during a WebSocket open callback: its request */
   app_hooks hooks[CORE_NHOOKS];     /* by core_hook_kind */
   ws_deflate *zshared; /* compresses topic publishes once for all deflate subscribers */
+  uint8_t dfl_hooked;   /* ws_deflate_post is registered */
+  uint8_t dfl_released; /* a sweep released zlib memory: trim the heap in the post phase */
   void *user;
   int port;
 };
@@ -225,6 +227,9 @@ void ws_send_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t
  * message size from which sends are compressed. */
 void ws_deflate_config_of(const wsio_app *app, ws_deflate_config *cfg);
 size_t ws_deflate_threshold_of(const wsio_app *app);
+/* Post hook (arg: the app), registered at the first deflate upgrade: gives the pages of
+ * released zlib streams back to the system. */
+void ws_deflate_post(void *arg);
 /* 1 when the connection's deflate parameters accept bytes compressed by shared. */
 int ws_conn_deflate_shared_ok(wsio_conn *c, const ws_deflate *shared);
 /* After c was sent a message that its own compressor did not produce. */

@@ -400,6 +400,13 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     http_send_error(c, 500, "subprotocol name too long", NULL);
     return 0;
   }
+  if (dfl && !app->dfl_hooked) {
+    if (core_hook_add(app, CORE_HOOK_POST, ws_deflate_post, app) < 0) {
+      http_send_error(c, 500, "out of memory", NULL);
+      return 0;
+    }
+    app->dfl_hooked = 1;
+  }
   if (dfl) {
     c->dfl = (uint8_t)(DFL_ON | (z.server_no_context_takeover ? DFL_TX_RESET : 0) |
                        (z.client_no_context_takeover ? DFL_RX_RESET : 0));

@@ -14,6 +14,9 @@
  * streams live in ws_aux while in use and the sweep releases them once idle. */
 #include <errno.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 
 #include "core/conn.h"
@@ -119,8 +122,22 @@ static void deflate_sweep(wsio_conn *c) {
     a->z_used = 0;
     return;
   }
+  size_t held = ws_deflate_memory(a->z);
   ws_deflate_release(a->z);
+  if (ws_deflate_memory(a->z) < held) c->app->dfl_released = 1;
   aux_release_if_idle(c);
+}
+
+/* zlib's streams are a few large blocks per connection; glibc keeps freed heap pages
+ * mapped (and mmap's threshold rises after the first big free), so without a trim an
+ * idle server would keep the peak of its compression memory. Once per sweep at most. */
+void ws_deflate_post(void *arg) {
+  wsio_app *app = arg;
+  if (!app->dfl_released) return;
+  app->dfl_released = 0;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 void ws_notify_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) {
