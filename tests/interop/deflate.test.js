@@ -10,6 +10,7 @@
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const fs = require('node:fs');
 const WebSocket = require('ws');
 const { startServer, withTimeout } = require('./server.js');
 
@@ -241,6 +242,50 @@ describe('--deflate-client-context-takeover on (as Node ws servers by default)',
       assert.equal((await c.next()).data.toString(), m);
     } finally {
       await c.dispose();
+    }
+  });
+});
+
+/* The server's resident memory in KiB, and whether it runs under a sanitizer (whose
+ * allocator keeps freed memory in quarantine, so RSS says nothing there). */
+function rssKiB(pid) {
+  return Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+}
+function sanitized(pid) {
+  return /libasan|libtsan|libubsan/.test(fs.readFileSync(`/proc/${pid}/maps`, 'utf8'));
+}
+
+describe('idle deflate connections give zlib memory back', { timeout: 60000 }, () => {
+  let srv;
+  before(async () => { srv = await startServer(['--deflate', '--deflate-threshold', '1']); });
+  after(async () => { if (srv) await srv.stopClean(); });
+
+  test('200 connections after one compressed echo each: RSS back near the start within 3 s', async (t) => {
+    if (sanitized(srv.pid)) return t.skip('sanitizer build: RSS is not the allocator\'s');
+    const base = rssKiB(srv.pid);
+    const cs = [];
+    try {
+      for (let i = 0; i < 200; i += 50) {
+        cs.push(...await Promise.all(Array.from({ length: 50 }, () => connect(srv.url('/echo'), { threshold: 0 }))));
+      }
+      await Promise.all(cs.map(async (c, i) => {
+        const m = wordy(3000, i);
+        await c.send(m);
+        assert.equal((await c.next()).data.toString(), m);
+      }));
+      const busy = rssKiB(srv.pid) - base;
+      // zlib holds ~300 KiB per connection in use: the memory is really there ...
+      assert.ok(busy > 200 * 50, `in use: ${busy} KiB more for 200 connections`);
+      // ... and goes once the connections have been idle for a sweep period or two.
+      await new Promise((r) => setTimeout(r, 3000));
+      const idle = rssKiB(srv.pid) - base;
+      assert.ok(idle < 200 * 4, `idle: still ${idle} KiB more for 200 connections (${(idle * 1024 / 200) | 0} B each)`);
+      // and they still work (streams allocated again)
+      const m = wordy(2000, 99);
+      await cs[7].send(m);
+      assert.equal((await cs[7].next()).data.toString(), m);
+    } finally {
+      await Promise.all(cs.map((c) => c.dispose()));
     }
   });
 });
