@@ -172,7 +172,7 @@ struct wsio_app {
   const wsio_request *upgrade_req; /* during a WebSocket open callback: its request */
   app_hooks hooks[CORE_NHOOKS];     /* by core_hook_kind */
   ws_deflate *zshared; /* compresses topic publishes once for all deflate subscribers */
-  uint8_t dfl_hooked;   /* ws_deflate_post is registered */
+  uint8_t dfl_hooked;   /* conn_deflate_post is registered */
   uint8_t dfl_released; /* a sweep released zlib memory: trim the heap in the post phase */
   void *user;
   int port;
@@ -225,11 +225,11 @@ void ws_aux_free(wsio_conn *c);
 void ws_send_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t rlen);
 /* permessage-deflate: the server configuration from the app's options, and the
  * message size from which sends are compressed. */
-void ws_deflate_config_of(const wsio_app *app, ws_deflate_config *cfg);
-size_t ws_deflate_threshold_of(const wsio_app *app);
+void conn_deflate_config(const wsio_app *app, ws_deflate_config *cfg);
+size_t conn_deflate_threshold(const wsio_app *app);
 /* Post hook (arg: the app), registered at the first deflate upgrade: gives the pages of
  * released zlib streams back to the system. */
-void ws_deflate_post(void *arg);
+void conn_deflate_post(void *arg);
 /* 1 when the connection's deflate parameters accept bytes compressed by shared. */
 int ws_conn_deflate_shared_ok(wsio_conn *c, const ws_deflate *shared);
 /* After c was sent a message that its own compressor did not produce. */

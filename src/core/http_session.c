@@ -385,7 +385,7 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
   int dfl = 0;
   if (app->o.deflate) {
     ws_deflate_config cfg;
-    ws_deflate_config_of(app, &cfg);
+    conn_deflate_config(app, &cfg);
     dfl = ws_deflate_negotiate(h, &cfg, &z) == 1;
   }
   /* The response value is at most 128 characters (ws/deflate.h), the protocol a route's. */
@@ -401,7 +401,7 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     return 0;
   }
   if (dfl && !app->dfl_hooked) {
-    if (core_hook_add(app, CORE_HOOK_POST, ws_deflate_post, app) < 0) {
+    if (core_hook_add(app, CORE_HOOK_POST, conn_deflate_post, app) < 0) {
       http_send_error(c, 500, "out of memory", NULL);
       return 0;
     }

@@ -184,11 +184,11 @@ void pubsub_conn_drop(wsio_conn *c) {
 /* Frames the message for the topic's deflate subscribers: compressed once when it
  * reaches the threshold, as is otherwise. Returns 0 or a negative WSIO_E*. */
 static int publish_deflate(wsio_app *app, topic *t, const void *data, size_t len, wsio_opcode op) {
-  if (len < ws_deflate_threshold_of(app)) return core_frames_add(&t->zpending, op, NULL, 0, data, len);
+  if (len < conn_deflate_threshold(app)) return core_frames_add(&t->zpending, op, NULL, 0, data, len);
   if (!app->zshared) {
     ws_deflate_config cfg;
     if (!(app->zshared = core_malloc(sizeof(*app->zshared)))) return WSIO_ENOMEM;
-    ws_deflate_config_of(app, &cfg);
+    conn_deflate_config(app, &cfg);
     ws_deflate_init_shared(app->zshared, 15, &cfg);
   }
   int r = core_frames_add_deflate(&t->zpending, app->zshared, op, data, len);

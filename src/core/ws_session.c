@@ -63,13 +63,13 @@ static void aux_release_if_idle(wsio_conn *c) {
 
 /* ---- permessage-deflate ------------------------------------------------------------ */
 
-void ws_deflate_config_of(const wsio_app *app, ws_deflate_config *cfg) {
+void conn_deflate_config(const wsio_app *app, ws_deflate_config *cfg) {
   memset(cfg, 0, sizeof(*cfg));
   cfg->disabled = !app->o.deflate;
   cfg->client_no_context_takeover = !app->o.deflate_client_context_takeover;
 }
 
-size_t ws_deflate_threshold_of(const wsio_app *app) {
+size_t conn_deflate_threshold(const wsio_app *app) {
   return app->o.deflate_threshold ? app->o.deflate_threshold : 1024;
 }
 
@@ -77,7 +77,7 @@ size_t ws_deflate_threshold_of(const wsio_app *app) {
 static void conn_deflate_init(const wsio_conn *c, ws_deflate *z) {
   ws_deflate_config cfg;
   ws_deflate_agreement ag;
-  ws_deflate_config_of(c->app, &cfg);
+  conn_deflate_config(c->app, &cfg);
   memset(&ag, 0, sizeof(ag));
   ag.server_no_context_takeover = (c->dfl & DFL_TX_RESET) != 0;
   ag.client_no_context_takeover = (c->dfl & DFL_RX_RESET) != 0;
@@ -131,7 +131,7 @@ static void deflate_sweep(wsio_conn *c) {
 /* zlib's streams are a few large blocks per connection; glibc keeps freed heap pages
  * mapped (and mmap's threshold rises after the first big free), so without a trim an
  * idle server would keep the peak of its compression memory. Once per sweep at most. */
-void ws_deflate_post(void *arg) {
+void conn_deflate_post(void *arg) {
   wsio_app *app = arg;
   if (!app->dfl_released) return;
   app->dfl_released = 0;
@@ -513,7 +513,7 @@ static int send_result(wsio_conn *c, int r, size_t bytes, uint32_t msgs) {
 
 /* Whether a message of n bytes goes out compressed on c. */
 static int want_deflate(const wsio_conn *c, size_t n) {
-  return (c->dfl & DFL_ON) && n >= ws_deflate_threshold_of(c->app);
+  return (c->dfl & DFL_ON) && n >= conn_deflate_threshold(c->app);
 }
 
 /* Sends prefix + data as one compressed message (RFC 7692 7.2.1): one frame, RSV1 set.
