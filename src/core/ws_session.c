@@ -86,9 +86,17 @@ static void conn_deflate_init(const wsio_conn *c, ws_deflate *z) {
   ws_deflate_init(z, &ag, &cfg);
 }
 
+/* The connection's WebSocket aux, or NULL. While the open callback runs, c->aux may
+ * still be the HTTP state of a head that arrived in pieces (http_session frees it after
+ * the upgrade): deflate must neither read nor reuse that. */
+static ws_aux *ws_aux_of(const wsio_conn *c) {
+  ws_aux *a = c->aux;
+  return a && a->kind == AUX_WS ? a : NULL;
+}
+
 /* The connection's codec, created in its aux on first use; NULL when out of memory. */
 static ws_deflate *conn_deflate(wsio_conn *c) {
-  ws_aux *a = aux_get(c);
+  ws_aux *a = c->aux && !ws_aux_of(c) ? NULL : aux_get(c);
   if (!a) return NULL;
   if (!a->z) {
     if (!(a->z = core_malloc(sizeof(*a->z)))) return NULL;
@@ -100,7 +108,7 @@ static ws_deflate *conn_deflate(wsio_conn *c) {
 
 int ws_conn_deflate_shared_ok(wsio_conn *c, const ws_deflate *shared) {
   if (!(c->dfl & DFL_ON)) return 0;
-  ws_aux *a = c->aux;
+  ws_aux *a = ws_aux_of(c);
   if (a && a->z) return ws_deflate_shared_ok(a->z, shared);
   ws_deflate z; /* holds no memory until used: only its parameters are compared */
   conn_deflate_init(c, &z);
@@ -108,7 +116,7 @@ int ws_conn_deflate_shared_ok(wsio_conn *c, const ws_deflate *shared) {
 }
 
 void ws_conn_deflate_forget(wsio_conn *c) {
-  ws_aux *a = c->aux;
+  ws_aux *a = ws_aux_of(c);
   /* Without a codec the next message starts a fresh compressor anyway. */
   if (a && a->z) ws_deflate_tx_forget(a->z);
 }
@@ -116,7 +124,7 @@ void ws_conn_deflate_forget(wsio_conn *c) {
 /* Idle for a whole sweep period: give zlib's memory back (and the aux with it when the
  * inflater keeps no window). */
 static void deflate_sweep(wsio_conn *c) {
-  ws_aux *a = c->aux;
+  ws_aux *a = ws_aux_of(c);
   if (!a || !a->z) return;
   if (a->z_used) {
     a->z_used = 0;
@@ -513,7 +521,9 @@ static int send_result(wsio_conn *c, int r, size_t bytes, uint32_t msgs) {
 
 /* Whether a message of n bytes goes out compressed on c. */
 static int want_deflate(const wsio_conn *c, size_t n) {
-  return (c->dfl & DFL_ON) && n >= conn_deflate_threshold(c->app);
+  /* An open callback with the HTTP state still attached sends uncompressed (valid on
+   * every connection) rather than fail. */
+  return (c->dfl & DFL_ON) && n >= conn_deflate_threshold(c->app) && (!c->aux || ws_aux_of(c));
 }
 
 /* Sends prefix + data as one compressed message (RFC 7692 7.2.1): one frame, RSV1 set.

@@ -180,6 +180,13 @@ static wsio_conn *g_target; /* the connection with id 77 (loop thread only) */
 static void on_open(wsio_conn *c) {
   conn_ud *ud = wsio_conn_user_data(c);
   if (ud && ud->id == 77) g_target = c;
+  if (ud && ud->id == 88) { /* a big greeting from the open callback (deflate test) */
+    static char hello[2000];
+    memset(hello, 'h', sizeof(hello));
+    wsio_conn_subscribe(c, "t88");
+    wsio_app_publish(wsio_conn_app(c), "t88", hello, sizeof(hello), WSIO_OP_TEXT);
+    wsio_conn_send(c, hello, sizeof(hello), WSIO_OP_TEXT);
+  }
   const char *p = wsio_conn_protocol(c);
   if (wsio_conn_route_user(c) == &topic_route_marker) wsio_conn_subscribe(c, "t");
   pthread_mutex_lock(&mu);
@@ -1020,6 +1027,29 @@ static void test_deflate(void) {
   CHECK_EQ_INT(cl.rsv, 4);
   CHECK_EQ_INT((int)cl_inflate(&cl, out, sizeof(out)), (int)sizeof(msg) - 5);
   cl_close(&cl);
+
+  /* The upgrade's head split across reads (so HTTP state is still held) and an open
+   * callback that publishes and sends over the threshold: both arrive, intact. */
+  {
+    static const char req1[] = "GET /ws?id=88 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n";
+    char req2[512];
+    int n2 = snprintf(req2, sizeof(req2),
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                      "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+                      ws_key);
+    CHECK_EQ_INT(cl_open(&cl, s.port, 0), 0);
+    CHECK_EQ_INT(cl_send_all(&cl, req1, sizeof(req1) - 1), 0);
+    sleep_ms(50);
+    CHECK_EQ_INT(cl_send_all(&cl, req2, (size_t)n2), 0);
+    CHECK_EQ_INT(cl_read_head(&cl, head, sizeof(head)), 101);
+    CHECK(has_header(head, "Sec-WebSocket-Extensions", "permessage-deflate; client_no_context_takeover"));
+    for (int i = 0; i < 2; i++) {
+      CHECK_EQ_INT(cl_read_frame(&cl), 0);
+      long m = cl.rsv ? cl_inflate(&cl, out, sizeof(out)) : (long)cl.msg_len;
+      CHECK_EQ_INT((int)m, 2000);
+    }
+    cl_close(&cl);
+  }
 
   /* no offer, no extension */
   CHECK_EQ_INT(cl_ws_connect(&cl, s.port, "/ws", NULL, head, sizeof(head), 0), 101);
