@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """run.py - entry point of wsio's conformance suite (RFC 6455, modeled on the Autobahn
-testsuite's groups 1-7, 9, 12 and 13 (permessage-deflate), plus handshake, timeouts, shutdown and broadcast).
+testsuite's groups 1-7, 9, 12 and 13 (permessage-deflate), plus handshake, timeouts,
+shutdown and broadcast).
 
     /usr/bin/python3 tests/conformance/run.py [--server PATH] [-k FILTER] [-v]
 
