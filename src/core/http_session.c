@@ -43,7 +43,7 @@ static void hdrs_free(wsio_response *res);
 /* The connection is going away with a held response: tell its owner, free it. */
 void http_abort_held(wsio_conn *c) {
   http_aux *a = c->aux;
-  if (!a || !a->held) return;
+  if (!a || a->kind != AUX_HTTP || !a->held) return;
   wsio_response *res = a->held;
   a->held = NULL;
   if (res->on_abort) res->on_abort(res, res->abort_user);
@@ -51,9 +51,11 @@ void http_abort_held(wsio_conn *c) {
   free(res);
 }
 
+/* Only HTTP state: right after an upgrade, c->aux may already be the WebSocket state
+ * the open callback created (a compressed send allocates the deflate codec there). */
 void http_aux_free(wsio_conn *c) {
   http_aux *a = c->aux;
-  if (!a) return;
+  if (!a || a->kind != AUX_HTTP) return;
   http_abort_held(c);
   free(a->buf);
   free(a);
@@ -556,7 +558,7 @@ static void http_after_serve(wsio_conn *c, http_aux *a, size_t used, int ws) {
   if (ws) {
     /* Bytes after the head are WebSocket frames sent before our 101 arrived: detach
      * the head buffer (c->aux becomes the WebSocket state) and feed them. */
-    c->aux = NULL;
+    if (c->aux == a) c->aux = NULL;
     if (used < a->len && c->state == CONN_WS) ws_on_data(c, (uint8_t *)a->buf + used, a->len - used);
     free(a->buf);
     free(a);
