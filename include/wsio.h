@@ -104,6 +104,20 @@ typedef struct wsio_app_options {
                                      the kernel and build allow; 0: one syscall each */
   int handle_signals;             /* 1 (default): SIGINT/SIGTERM start a graceful shutdown,
                                      SIGHUP calls on_reload */
+  /* permessage-deflate (RFC 7692), for clients that offer it (every browser does). Off by
+   * default, as in Node's ws and Socket.IO: compression costs CPU per message and zlib
+   * memory (about 300 KiB) per connection while it is in use. Streams are allocated when a
+   * connection first compresses or inflates and freed after about two sweep periods
+   * (at most 2 s) without compressed traffic, so an idle connection costs nothing more. */
+  int deflate;                    /* 1: negotiate it; 0 (default): refuse every offer */
+  size_t deflate_threshold;       /* messages under this many bytes are sent uncompressed;
+                                     0 = the default 1024 (as Node's ws); 1: all but empty */
+  int deflate_client_context_takeover; /* 0 (default): the 101 asks every client for
+                                     client_no_context_takeover, so our inflater keeps no
+                                     window between messages (an idle connection holds no
+                                     inflater memory); 1: clients keep their context (better
+                                     ratio for similar messages, up to 32 KiB kept per idle
+                                     connection), as Node's ws does by default */
   /* Optional: SIGHUP arrived (with handle_signals), e.g. to reopen log files. */
   void (*on_reload)(wsio_app *app, void *user);
   /* Optional: events worth a log line (abnormal closes, protocol errors, timeouts,

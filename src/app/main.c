@@ -83,6 +83,9 @@ static const opt_def opts[] = {
     {"max-headers", "N", T_HEADERS, "64", "header fields per request (1-256); over it: 431"},
     {"drain-timeout", "S", T_SECONDS, "5", "on SIGTERM/SIGINT, seconds to wait for clients to close (1001)"},
     {"shutdown-timeout", "S", T_SECONDS, NULL, "the same as --drain-timeout"},
+    {"deflate", "on|off", T_SWITCH, "off", "permessage-deflate (RFC 7692) compression for WebSocket clients that offer it (a bare --deflate means on)"},
+    {"deflate-threshold", "BYTES", T_SIZE, "1KiB", "with --deflate, messages smaller than this are sent uncompressed"},
+    {"deflate-client-context-takeover", "on|off", T_SWITCH, "off", "with --deflate, let clients keep their compression context between messages (off: ask them not to, so idle connections keep no inflater memory)"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
     {"log-level", "LEVEL", T_LEVEL, "info", "debug, info, warn, error or off"},
     {"log-format", "FORMAT", T_FORMAT, "text", "text or json (one object per line)"},
@@ -160,6 +163,8 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
         st->o.max_message_size = n;
       } else if (strcmp(name, "max-backpressure") == 0) {
         st->o.max_backpressure = n;
+      } else if (strcmp(name, "deflate-threshold") == 0) {
+        st->o.deflate_threshold = n;
       } else {
         st->o.max_header_size = n;
       }
@@ -205,11 +210,14 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       if (strcmp(v, "text") && strcmp(v, "json")) want = "text or json";
       else st->log_json = strcmp(v, "json") == 0;
       break;
-    case T_SWITCH:
-      if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1")) st->o.io_uring = 1;
-      else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0")) st->o.io_uring = 0;
-      else want = "on or off";
+    case T_SWITCH: {
+      int on = !strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1");
+      if (!on && strcmp(v, "off") && strcmp(v, "false") && strcmp(v, "no") && strcmp(v, "0")) want = "on or off";
+      else if (strcmp(name, "deflate") == 0) st->o.deflate = on;
+      else if (strcmp(name, "deflate-client-context-takeover") == 0) st->o.deflate_client_context_takeover = on;
+      else st->o.io_uring = on;
       break;
+    }
   }
   if (!want) return 0;
   fprintf(stderr, "wsio-server: invalid value '%s' for --%s (from %s): expected %s\n", v, name, source, want);
@@ -305,6 +313,11 @@ static int parse_args(settings *st, int argc, char **argv) {
       return 2;
     }
     const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+    /* A switch given alone ("--deflate", last or before another option) means on. */
+    if (d->type == T_SWITCH && !eq && (!v || strncmp(v, "--", 2) == 0)) {
+      if (v) i--;
+      v = "on";
+    }
     if (!v) {
       fprintf(stderr, "wsio-server: --%s needs a value (%s)\n", d->name, d->arg);
       return 2;

@@ -18,6 +18,7 @@
 #include "net/net.h"
 #include "util/map.h"
 #include "wsio.h"
+#include "ws/deflate.h"
 #include "ws/utf8.h"
 
 typedef enum {
@@ -61,12 +62,24 @@ typedef struct ws_aux {
   uint8_t hdr_len;
   uint8_t ctrl_len;
   uint8_t ctrl[125];
+  uint8_t z_used; /* z compressed or inflated since the last sweep */
   ws_utf8 utf8;
   uint8_t *msg;
   size_t msg_len, msg_cap;
+  /* permessage-deflate streams, only on connections that negotiated it, while in use
+   * (freed with the aux once released and holding no memory: see ws_sweep). */
+  ws_deflate *z;
 } ws_aux;
 
 /* HTTP state kept only while a request head (and body) is incomplete across reads. */
+/* wsio_conn.dfl: permessage-deflate (RFC 7692) as negotiated at the upgrade. */
+enum {
+  DFL_ON = 1 << 0,        /* negotiated: RSV1 allowed, sends above the threshold compressed */
+  DFL_TX_RESET = 1 << 1,  /* server_no_context_takeover agreed */
+  DFL_RX_RESET = 1 << 2,  /* client_no_context_takeover agreed */
+  DFL_RX_MSG = 1 << 3,    /* the message being received is compressed (RSV1 on its first frame) */
+};
+
 typedef struct http_aux {
   uint8_t kind; /* AUX_HTTP */
   char *buf;
@@ -99,6 +112,11 @@ struct wsio_conn {
   uint8_t proto_idx; /* negotiated subprotocol + 1, 0 = none */
   uint16_t close_code; /* code we sent (for the callback when we failed the conn) */
   wsio_conn *grave_next;
+  /* These three fill the alignment hole before user[]: deflate costs an idle
+   * connection nothing (its streams live in ws_aux while used). */
+  uint8_t dfl;         /* DFL_* */
+  uint8_t dfl_tx_bits; /* server_max_window_bits agreed (our compressor) */
+  uint8_t dfl_rx_bits; /* client_max_window_bits agreed (our inflater) */
   _Alignas(16) unsigned char user[]; /* app->user_data_size bytes */
 };
 
@@ -122,6 +140,10 @@ struct topic {
   } *subs;
   uint32_t n, cap;
   core_frames pending; /* frames published in this loop iteration, not yet written */
+  core_frames zpending; /* the same messages for deflate subscribers: those over the
+                           threshold compressed once (RSV1); empty while ndfl is 0 */
+  uint32_t ndfl;        /* subscribers that negotiated permessage-deflate */
+  uint32_t nz;          /* compressed messages in zpending */
   topic *dirty_next;
   int dirty;
 };
@@ -150,6 +172,9 @@ struct wsio_app {
   uint64_t accept_error_logged; /* loop time of the last accept-failure log line */
   const wsio_request *upgrade_req; /* during a WebSocket open callback: its request */
   app_hooks hooks[CORE_NHOOKS];     /* by core_hook_kind */
+  ws_deflate *zshared; /* compresses topic publishes once for all deflate subscribers */
+  uint8_t dfl_hooked;   /* conn_deflate_post is registered */
+  uint8_t dfl_released; /* a sweep released zlib memory: trim the heap in the post phase */
   void *user;
   int port;
 };
@@ -180,6 +205,9 @@ void app_resume_later(wsio_conn *c); /* serve buffered requests from the post ph
 int core_frames_write(net_conn *nc, core_frames *f);
 int ws_send_raw_frames(wsio_conn *c, const void *frames, size_t len, uint32_t nframes);
 int ws_send_shared_frames(wsio_conn *c, uint32_t off, uint32_t len, uint32_t nframes);
+/* frames.c: appends one frame of opcode op carrying data[0..len) compressed by z (RSV1 set,
+ * RFC 7692 7.2.1). Returns 0, WSIO_ENOMEM (f unchanged) or z's error. */
+int core_frames_add_deflate(core_frames *f, ws_deflate *z, wsio_opcode op, const void *data, size_t len);
 static inline net_ctx *app_net(const wsio_app *app) { return app->net; }
 
 /* http_session.c */
@@ -196,6 +224,17 @@ void ws_sweep(wsio_conn *c, uint32_t now);
 void ws_notify_close(wsio_conn *c, int code, const uint8_t *reason, size_t len);
 void ws_aux_free(wsio_conn *c);
 void ws_send_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t rlen);
+/* permessage-deflate: the server configuration from the app's options, and the
+ * message size from which sends are compressed. */
+void conn_deflate_config(const wsio_app *app, ws_deflate_config *cfg);
+size_t conn_deflate_threshold(const wsio_app *app);
+/* Post hook (arg: the app), registered at the first deflate upgrade: gives the pages of
+ * released zlib streams back to the system. */
+void conn_deflate_post(void *arg);
+/* 1 when the connection's deflate parameters accept bytes compressed by shared. */
+int ws_conn_deflate_shared_ok(wsio_conn *c, const ws_deflate *shared);
+/* After c was sent a message that its own compressor did not produce. */
+void ws_conn_deflate_forget(wsio_conn *c);
 /* The peer address into buf, as wsio_conn_remote_address (requests use it too). */
 int conn_peer_format(const wsio_conn *c, char *buf, size_t cap);
 

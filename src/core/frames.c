@@ -3,11 +3,13 @@
  *
  * Owns the one decision of a broadcast's write path: put the bytes once into the loop's
  * shared output buffer and owe every recipient a range of it, or give a recipient a
- * copy. Must not know topics, sessions or backpressure policy (callers check caps). */
+ * copy; and the frame of a message compressed once for many (core_frames_add_deflate).
+ * Must not know topics, sessions or backpressure policy (callers check caps). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/conn.h"
+#include "ws/deflate.h"
 #include "ws/frame.h"
 
 int core_frames_add(core_frames *f, wsio_opcode op, const void *prefix, size_t plen, const void *data,
@@ -27,6 +29,31 @@ int core_frames_add(core_frames *f, wsio_opcode op, const void *prefix, size_t p
   f->len += plen + len;
   f->nframes++;
   f->shared_epoch = 0; /* the bytes changed: a shared copy is stale */
+  return 0;
+}
+
+int core_frames_add_deflate(core_frames *f, ws_deflate *z, wsio_opcode op, const void *data, size_t len) {
+  size_t bound = ws_deflate_compress_bound(len);
+  size_t need = f->len + WS_FRAME_MAX_HEADER + bound;
+  if (need > f->cap) {
+    size_t cap = f->cap ? f->cap : 256;
+    while (cap < need) cap *= 2;
+    uint8_t *p = core_realloc(f->p, cap);
+    if (!p) return WSIO_ENOMEM;
+    f->p = p;
+    f->cap = cap;
+  }
+  /* Compress behind room for the longest header, then move the bytes up to the header
+   * that their length needs: one memmove of the (smaller) compressed message. */
+  uint8_t *body = f->p + f->len + WS_FRAME_MAX_HEADER;
+  size_t zlen = 0;
+  int r = ws_deflate_compress_into(z, data, len, body, bound, &zlen);
+  if (r < 0) return r;
+  size_t hl = ws_frame_header_encode(f->p + f->len, 1, WS_DEFLATE_RSV, (uint8_t)op, zlen, NULL);
+  memmove(f->p + f->len + hl, body, zlen);
+  f->len += hl + zlen;
+  f->nframes++;
+  f->shared_epoch = 0;
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "core/conn.h"
 #include "http/chunked.h"
 #include "http/response.h"
+#include "ws/deflate.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 
@@ -42,7 +43,7 @@ static void hdrs_free(wsio_response *res);
 /* The connection is going away with a held response: tell its owner, free it. */
 void http_abort_held(wsio_conn *c) {
   http_aux *a = c->aux;
-  if (!a || !a->held) return;
+  if (!a || a->kind != AUX_HTTP || !a->held) return;
   wsio_response *res = a->held;
   a->held = NULL;
   if (res->on_abort) res->on_abort(res, res->abort_user);
@@ -50,9 +51,11 @@ void http_abort_held(wsio_conn *c) {
   free(res);
 }
 
+/* Only HTTP state: right after an upgrade, c->aux may already be the WebSocket state
+ * the open callback created (a compressed send allocates the deflate codec there). */
 void http_aux_free(wsio_conn *c) {
   http_aux *a = c->aux;
-  if (!a) return;
+  if (!a || a->kind != AUX_HTTP) return;
   http_abort_held(c);
   free(a->buf);
   free(a);
@@ -376,21 +379,41 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
       return 0;
     }
   }
-  const char *proto = NULL;
-  if (r->ws.subprotocols && hs.protocols) {
-    proto = ws_subprotocol_select(hs.protocols, hs.protocols_len, r->ws.subprotocols);
-    for (int i = 0; proto && r->ws.subprotocols[i]; i++)
-      if (r->ws.subprotocols[i] == proto) c->proto_idx = (uint8_t)(i + 1);
+  /* Every Sec-WebSocket-Protocol line counts (RFC 7230 3.2.2: one list in several lines). */
+  const char *proto = r->ws.subprotocols ? ws_handshake_subprotocol(h, r->ws.subprotocols) : NULL;
+  for (int i = 0; proto && r->ws.subprotocols[i]; i++)
+    if (r->ws.subprotocols[i] == proto) c->proto_idx = (uint8_t)(i + 1);
+  ws_deflate_agreement z;
+  int dfl = 0;
+  if (app->o.deflate) {
+    ws_deflate_config cfg;
+    conn_deflate_config(app, &cfg);
+    dfl = ws_deflate_negotiate(h, &cfg, &z) == 1;
   }
-  char accept[WS_ACCEPT_LEN + 1], resp[256];
+  /* The response value is at most 128 characters (ws/deflate.h), the protocol a route's. */
+  char accept[WS_ACCEPT_LEN + 1], resp[448];
   ws_accept_key(hs.key, hs.key_len, accept);
   int n = snprintf(resp, sizeof(resp),
                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
-                   accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "", proto ? "\r\n" : "");
+                   "Sec-WebSocket-Accept: %s\r\n%s%s%s%s%s%s\r\n",
+                   accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "", proto ? "\r\n" : "",
+                   dfl ? "Sec-WebSocket-Extensions: " : "", dfl ? z.response : "", dfl ? "\r\n" : "");
   if (n < 0 || (size_t)n >= sizeof(resp)) {
     http_send_error(c, 500, "subprotocol name too long", NULL);
     return 0;
+  }
+  if (dfl && !app->dfl_hooked) {
+    if (core_hook_add(app, CORE_HOOK_POST, conn_deflate_post, app) < 0) {
+      http_send_error(c, 500, "out of memory", NULL);
+      return 0;
+    }
+    app->dfl_hooked = 1;
+  }
+  if (dfl) {
+    c->dfl = (uint8_t)(DFL_ON | (z.server_no_context_takeover ? DFL_TX_RESET : 0) |
+                       (z.client_no_context_takeover ? DFL_RX_RESET : 0));
+    c->dfl_tx_bits = z.server_window_bits;
+    c->dfl_rx_bits = z.client_window_bits;
   }
   if (net_write(&c->net, resp, (size_t)n) < 0) { /* the 101 is lost: frames must not follow */
     conn_kill(c);
@@ -535,7 +558,7 @@ static void http_after_serve(wsio_conn *c, http_aux *a, size_t used, int ws) {
   if (ws) {
     /* Bytes after the head are WebSocket frames sent before our 101 arrived: detach
      * the head buffer (c->aux becomes the WebSocket state) and feed them. */
-    c->aux = NULL;
+    if (c->aux == a) c->aux = NULL;
     if (used < a->len && c->state == CONN_WS) ws_on_data(c, (uint8_t *)a->buf + used, a->len - used);
     free(a->buf);
     free(a);

@@ -6,13 +6,22 @@
  * that arrives whole in one read (the common case) is delivered from there without a
  * copy; only messages split across reads or fragmented are assembled in ws_aux.
  * Text is validated incrementally, so invalid UTF-8 fails the connection at the
- * first bad byte, not at the end of a long fragmented message. */
+ * first bad byte, not at the end of a long fragmented message.
+ *
+ * permessage-deflate (RFC 7692, ws/deflate.h), on connections that negotiated it: a
+ * compressed message (RSV1 on its first frame) is inflated piece by piece into ws_aux,
+ * bounded by max_message_size; sends of at least the threshold are compressed. The zlib
+ * streams live in ws_aux while in use and the sweep releases them once idle. */
 #include <errno.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 
 #include "core/conn.h"
 #include "ws/close.h"
+#include "ws/deflate.h"
 #include "ws/frame.h"
 
 static ws_aux *aux_get(wsio_conn *c) {
@@ -28,14 +37,115 @@ static ws_aux *aux_get(wsio_conn *c) {
 void ws_aux_free(wsio_conn *c) {
   ws_aux *a = c->aux;
   if (!a) return;
+  if (a->z) {
+    ws_deflate_free(a->z);
+    free(a->z);
+  }
   free(a->msg);
   free(a);
   c->aux = NULL;
 }
 
+/* Frees the aux when nothing in it is needed any more. Streams still holding memory keep
+ * it (allocating them again for every message would cost more than compressing); the
+ * sweep releases them. A big assembled message's buffer goes at once. */
 static void aux_release_if_idle(wsio_conn *c) {
   ws_aux *a = c->aux;
-  if (a && !a->hdr_len && !a->ctrl_len && !(c->wsf & WSF_MSG_ACTIVE)) ws_aux_free(c);
+  if (!a || a->hdr_len || a->ctrl_len || (c->wsf & WSF_MSG_ACTIVE)) return;
+  if (!a->z || !ws_deflate_memory(a->z)) {
+    ws_aux_free(c);
+  } else if (a->msg_cap > 64 * 1024) {
+    free(a->msg);
+    a->msg = NULL;
+    a->msg_cap = 0;
+  }
+}
+
+/* ---- permessage-deflate ------------------------------------------------------------ */
+
+void conn_deflate_config(const wsio_app *app, ws_deflate_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->disabled = !app->o.deflate;
+  cfg->client_no_context_takeover = !app->o.deflate_client_context_takeover;
+}
+
+size_t conn_deflate_threshold(const wsio_app *app) {
+  return app->o.deflate_threshold ? app->o.deflate_threshold : 1024;
+}
+
+/* The parameters agreed at the upgrade, kept in three bytes of the connection. */
+static void conn_deflate_init(const wsio_conn *c, ws_deflate *z) {
+  ws_deflate_config cfg;
+  ws_deflate_agreement ag;
+  conn_deflate_config(c->app, &cfg);
+  memset(&ag, 0, sizeof(ag));
+  ag.server_no_context_takeover = (c->dfl & DFL_TX_RESET) != 0;
+  ag.client_no_context_takeover = (c->dfl & DFL_RX_RESET) != 0;
+  ag.server_window_bits = c->dfl_tx_bits;
+  ag.client_window_bits = c->dfl_rx_bits;
+  ws_deflate_init(z, &ag, &cfg);
+}
+
+/* The connection's WebSocket aux, or NULL. While the open callback runs, c->aux may
+ * still be the HTTP state of a head that arrived in pieces (http_session frees it after
+ * the upgrade): deflate must neither read nor reuse that. */
+static ws_aux *ws_aux_of(const wsio_conn *c) {
+  ws_aux *a = c->aux;
+  return a && a->kind == AUX_WS ? a : NULL;
+}
+
+/* The connection's codec, created in its aux on first use; NULL when out of memory. */
+static ws_deflate *conn_deflate(wsio_conn *c) {
+  ws_aux *a = c->aux && !ws_aux_of(c) ? NULL : aux_get(c);
+  if (!a) return NULL;
+  if (!a->z) {
+    if (!(a->z = core_malloc(sizeof(*a->z)))) return NULL;
+    conn_deflate_init(c, a->z);
+  }
+  a->z_used = 1;
+  return a->z;
+}
+
+int ws_conn_deflate_shared_ok(wsio_conn *c, const ws_deflate *shared) {
+  if (!(c->dfl & DFL_ON)) return 0;
+  ws_aux *a = ws_aux_of(c);
+  if (a && a->z) return ws_deflate_shared_ok(a->z, shared);
+  ws_deflate z; /* holds no memory until used: only its parameters are compared */
+  conn_deflate_init(c, &z);
+  return ws_deflate_shared_ok(&z, shared);
+}
+
+void ws_conn_deflate_forget(wsio_conn *c) {
+  ws_aux *a = ws_aux_of(c);
+  /* Without a codec the next message starts a fresh compressor anyway. */
+  if (a && a->z) ws_deflate_tx_forget(a->z);
+}
+
+/* Idle for a whole sweep period: give zlib's memory back (and the aux with it when the
+ * inflater keeps no window). */
+static void deflate_sweep(wsio_conn *c) {
+  ws_aux *a = ws_aux_of(c);
+  if (!a || !a->z) return;
+  if (a->z_used) {
+    a->z_used = 0;
+    return;
+  }
+  size_t held = ws_deflate_memory(a->z);
+  ws_deflate_release(a->z);
+  if (ws_deflate_memory(a->z) < held) c->app->dfl_released = 1;
+  aux_release_if_idle(c);
+}
+
+/* zlib's streams are a few large blocks per connection; glibc keeps freed heap pages
+ * mapped (and mmap's threshold rises after the first big free), so without a trim an
+ * idle server would keep the peak of its compression memory. Once per sweep at most. */
+void conn_deflate_post(void *arg) {
+  wsio_app *app = arg;
+  if (!app->dfl_released) return;
+  app->dfl_released = 0;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 void ws_notify_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) {
@@ -150,6 +260,48 @@ static int msg_append(wsio_conn *c, ws_aux *a, const uint8_t *p, size_t n) {
   return 0;
 }
 
+/* The assembled message in a is complete: check its end and deliver it. */
+static void finish_message(wsio_conn *c, ws_aux *a) {
+  if (c->msg_op == WS_OP_TEXT && !ws_utf8_complete(&a->utf8))
+    return fail(c, WS_CLOSE_INVALID_PAYLOAD, "truncated UTF-8 sequence at end of text message");
+  size_t len = a->msg_len;
+  a->msg_len = 0;
+  ws_utf8_init(&a->utf8);
+  c->wsf &= (uint8_t)~WSF_MSG_ACTIVE;
+  deliver(c, a->msg, len, c->msg_op);
+}
+
+typedef struct {
+  wsio_conn *c;
+  ws_aux *a;
+  int bad_utf8;
+} inflate_ctx;
+
+/* Inflated bytes of a compressed message: validated as they come (text), appended. */
+static int inflate_sink(void *ud, const uint8_t *p, size_t n) {
+  inflate_ctx *x = ud;
+  if (x->c->msg_op == WS_OP_TEXT && ws_utf8_feed(&x->a->utf8, p, n) < 0) {
+    x->bad_utf8 = 1;
+    return WSIO_EINVAL;
+  }
+  return msg_append(x->c, x->a, p, n) < 0 ? WSIO_ENOMEM : 0;
+}
+
+/* n unmasked payload bytes of a compressed message (RFC 7692 7.2.2); fin with the last
+ * piece of its final frame. ws_deflate_inflate stops at max_message_size inflated bytes,
+ * so a small message that would inflate to gigabytes costs no more than the limit. */
+static void on_compressed(wsio_conn *c, const uint8_t *p, size_t n, int fin) {
+  ws_deflate *z = conn_deflate(c);
+  if (!z) return fail(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+  inflate_ctx x = {c, c->aux, 0};
+  int r = ws_deflate_inflate(z, p, n, fin, c->app->o.max_message_size, inflate_sink, &x);
+  if (x.bad_utf8) return fail(c, WS_CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message");
+  if (r == WS_DEFLATE_ETOOBIG) return fail(c, WS_CLOSE_TOO_BIG, "message too big (inflated)");
+  if (r == WS_DEFLATE_EDATA) return fail(c, WS_CLOSE_INVALID_PAYLOAD, "invalid compressed data");
+  if (r) return fail(c, (unsigned)ws_deflate_close_code(r), "out of memory inflating a message");
+  if (fin) finish_message(c, x.a);
+}
+
 /* Handles take bytes of the current frame's payload at p (still masked). */
 static void on_payload(wsio_conn *c, uint8_t *p, size_t take) {
   if (take) ws_mask_apply(p, take, c->mask, c->frame_pos);
@@ -176,6 +328,7 @@ static void on_payload(wsio_conn *c, uint8_t *p, size_t take) {
     return;
   }
 
+  if (c->dfl & DFL_RX_MSG) return on_compressed(c, p, take, done && c->frame_fin);
   if (whole && c->frame_fin && c->frame_op != WS_OP_CONT) {
     /* The whole message is in the receive buffer: validate and deliver in place. */
     if (c->msg_op == WS_OP_TEXT && !ws_utf8_valid(p, take))
@@ -188,24 +341,20 @@ static void on_payload(wsio_conn *c, uint8_t *p, size_t take) {
   if (c->msg_op == WS_OP_TEXT && ws_utf8_feed(&a->utf8, p, take) < 0)
     return fail(c, WS_CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message");
   if (take && msg_append(c, a, p, take) < 0) return fail(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
-  if (!done || !c->frame_fin) return;
-  if (c->msg_op == WS_OP_TEXT && !ws_utf8_complete(&a->utf8))
-    return fail(c, WS_CLOSE_INVALID_PAYLOAD, "truncated UTF-8 sequence at end of text message");
-  size_t len = a->msg_len;
-  a->msg_len = 0;
-  ws_utf8_init(&a->utf8);
-  c->wsf &= (uint8_t)~WSF_MSG_ACTIVE;
-  deliver(c, a->msg, len, c->msg_op);
+  if (done && c->frame_fin) finish_message(c, a);
 }
 
 /* Starts a frame from a parsed header; returns 0 when the connection was failed. */
 static int begin_frame(wsio_conn *c, const ws_frame_header *h) {
-  int code = ws_frame_check(h, 1, 0);
+  uint8_t allowed = (c->dfl & DFL_ON) ? WS_DEFLATE_RSV : 0;
+  int code = ws_frame_check(h, 1, allowed);
   if (code) {
-    fail(c, (unsigned)code, h->rsv ? "reserved bits set without an extension"
+    fail(c, (unsigned)code, (h->rsv & ~allowed) ? "reserved bits set without an extension"
                            : !h->masked ? "client frames must be masked"
                            : (h->opcode >= 8 && (!h->fin || h->payload_len > 125)) ? "invalid control frame"
-                                                                                  : "reserved opcode");
+                           : (h->rsv && (h->opcode >= 8 || h->opcode == WS_OP_CONT))
+                               ? "RSV1 on a control or continuation frame"
+                               : "reserved opcode");
     return 0;
   }
   if (h->opcode < 8) {
@@ -226,6 +375,9 @@ static int begin_frame(wsio_conn *c, const ws_frame_header *h) {
     if (h->opcode != WS_OP_CONT) {
       c->msg_op = h->opcode;
       c->wsf |= WSF_MSG_ACTIVE;
+      /* RFC 7692 6: RSV1 on a message's first frame marks the whole message compressed. */
+      if (h->rsv & WS_DEFLATE_RSV) c->dfl |= DFL_RX_MSG;
+      else c->dfl &= (uint8_t)~DFL_RX_MSG;
     }
   }
   c->frame_op = h->opcode;
@@ -300,6 +452,7 @@ void ws_sweep(wsio_conn *c, uint32_t now) {
     if (time_reached(now, c->t_due)) conn_kill(c);
     return;
   }
+  if (c->dfl & DFL_ON) deflate_sweep(c);
   if (c->wsf & WSF_OVER_CAP) {
     c->wsf &= (uint8_t)~WSF_OVER_CAP;
     if (app->o.max_backpressure && net_buffered(&c->net) >= app->o.max_backpressure) {
@@ -366,10 +519,49 @@ static int send_result(wsio_conn *c, int r, size_t bytes, uint32_t msgs) {
   return WSIO_SEND_WRITTEN;
 }
 
+/* Whether a message of n bytes goes out compressed on c. */
+static int want_deflate(const wsio_conn *c, size_t n) {
+  /* An open callback with the HTTP state still attached sends uncompressed (valid on
+   * every connection) rather than fail. */
+  return (c->dfl & DFL_ON) && n >= conn_deflate_threshold(c->app) && (!c->aux || ws_aux_of(c));
+}
+
+/* Sends prefix + data as one compressed message (RFC 7692 7.2.1): one frame, RSV1 set.
+ * Called after send_allowed. The compressed bytes are built in a scratch buffer (the
+ * stack for small messages) that net copies what it cannot send at once from. */
+static int send_compressed(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen, const void *data,
+                           size_t len) {
+  ws_deflate *z = conn_deflate(c);
+  if (!z) return WSIO_ENOMEM;
+  size_t n = plen + len, bound = ws_deflate_compress_bound(n), zlen = 0;
+  uint8_t small[4096], *joined = NULL;
+  uint8_t *out = bound <= sizeof(small) ? small : core_malloc(bound);
+  const uint8_t *msg = data;
+  if (out && plen) { /* Engine.IO's one-byte prefix: the compressor takes one buffer */
+    if ((joined = core_malloc(n))) {
+      memcpy(joined, prefix, plen);
+      if (len) memcpy(joined + plen, data, len);
+    }
+    msg = joined;
+  }
+  int r = !out || (plen && !joined) ? WSIO_ENOMEM : ws_deflate_compress_into(z, msg, n, out, bound, &zlen);
+  free(joined);
+  if (r == 0) {
+    uint8_t hdr[WS_FRAME_MAX_HEADER];
+    size_t hl = ws_frame_header_encode(hdr, 1, WS_DEFLATE_RSV, (uint8_t)op, zlen, NULL);
+    r = send_result(c, net_write2(&c->net, hdr, hl, out, zlen), hl + zlen, 1);
+  } else {
+    r = WSIO_ENOMEM; /* nothing was sent: the peer's context is unchanged */
+  }
+  if (out != small) free(out);
+  return r;
+}
+
 int ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen, const void *data, size_t len) {
   if (plen > 8) return WSIO_EINVAL;
   int r = send_allowed(c);
   if (r < 0) return r;
+  if (want_deflate(c, plen + len)) return send_compressed(c, op, prefix, plen, data, len);
   uint8_t hdr[WS_FRAME_MAX_HEADER + 8];
   size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, plen + len, NULL);
   if (plen) memcpy(hdr + hl, prefix, plen);
@@ -402,6 +594,7 @@ int wsio_conn_send(wsio_conn *c, const void *data, size_t len, wsio_opcode op) {
   if (c->app->o.max_backpressure && len > c->app->o.max_backpressure) return WSIO_ETOOBIG;
   int r = send_allowed(c);
   if (r < 0) return r;
+  if (want_deflate(c, len)) return send_compressed(c, op, NULL, 0, data, len);
   uint8_t hdr[WS_FRAME_MAX_HEADER];
   size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, len, NULL);
   return send_result(c, net_write2(&c->net, hdr, hl, data, len), hl + len, 1);

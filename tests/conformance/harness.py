@@ -29,6 +29,13 @@ SERVER_OPTS = {
     "maxconn": ["--max-connections", "2"],
     "hstimeout": ["--handshake-timeout", "1"],
     "ping": ["--ping-interval", "0.5", "--ping-timeout", "0.5"],
+    # permessage-deflate (groups 12 and 13): default threshold, compress everything,
+    # clients allowed to keep their context, and bigger messages.
+    "deflate": ["--deflate"],
+    "deflate1": ["--deflate", "--deflate-threshold", "1"],
+    "deflatectx": ["--deflate", "--deflate-threshold", "1", "--deflate-client-context-takeover", "on"],
+    "deflatebig": ["--deflate", "--deflate-threshold", "1", "--max-message-size", "16MiB",
+                   "--max-backpressure", "64MiB"],
 }
 
 

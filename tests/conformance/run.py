@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """run.py - entry point of wsio's conformance suite (RFC 6455, modeled on the Autobahn
-testsuite's groups 1-7 and 9, plus handshake, timeouts, shutdown and broadcast).
+testsuite's groups 1-7, 9, 12 and 13 (permessage-deflate), plus handshake, timeouts,
+shutdown and broadcast).
 
     /usr/bin/python3 tests/conformance/run.py [--server PATH] [-k FILTER] [-v]
 
@@ -30,6 +31,8 @@ import group5_fragmentation  # noqa: E402,F401
 import group6_utf8  # noqa: E402,F401
 import group7_close  # noqa: E402,F401
 import group9_limits  # noqa: E402,F401
+import group12_deflate  # noqa: E402,F401
+import group13_deflate_params  # noqa: E402,F401
 import group_handshake  # noqa: E402,F401
 import group_lifecycle  # noqa: E402,F401
 

@@ -187,7 +187,8 @@ class Client:
         self.eof = False          # server closed (FIN or RST seen)
         self.reset = False        # it was an RST
         self.send_failed = False  # a send hit EPIPE/ECONNRESET
-        self._msg = None          # (opcode, bytearray, frames) while assembling
+        self._msg = None          # (opcode, bytearray, frames, rsv) while assembling
+        self.allowed_rsv = 0      # RSV bits a negotiated extension lets the server set
         self.response = None
 
     def close(self):
@@ -305,8 +306,11 @@ class Client:
         f = Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, payload, masked)
         if masked:
             raise ServerViolation("server sent a masked frame (RFC 6455 5.1): " + f.describe())
-        if f.rsv:
+        if f.rsv & ~self.allowed_rsv:
             raise ServerViolation("server set RSV bits %d: %s" % (f.rsv, f.describe()))
+        if f.rsv and (f.opcode >= 8 or f.opcode == OP_CONT):
+            raise ServerViolation("server set RSV bits %d on a control or continuation frame "
+                                  "(RFC 7692 6.1): %s" % (f.rsv, f.describe()))
         if f.opcode not in OP_NAMES:
             raise ServerViolation("server used reserved opcode 0x%X" % f.opcode)
         if f.is_control and (not f.fin or len(payload) > 125):
@@ -329,11 +333,11 @@ class Client:
             else:
                 if self._msg is not None:
                     raise ServerViolation("server started a new message inside a fragmented one")
-                self._msg = [f.opcode, bytearray(f.payload), 1]
+                self._msg = [f.opcode, bytearray(f.payload), 1, f.rsv]
             if f.fin:
-                op, data, count = self._msg
+                op, data, count, rsv = self._msg
                 self._msg = None
-                return Frame(True, 0, op, bytes(data), frames=count)
+                return Frame(True, rsv, op, bytes(data), frames=count)
 
     def wait_eof(self, timeout=None):
         """Waits for the server to close TCP. Returns the bytes that arrived first

@@ -285,6 +285,74 @@ async def case_broadcast(s):
         await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
 
 
+# ---- permessage-deflate (server "deflate": --deflate --deflate-threshold 1) ----------
+
+def pmd_factory(**kw):
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+    return ClientPerMessageDeflateFactory(**kw)
+
+
+def pmd_answer(ws):
+    """The server's Sec-WebSocket-Extensions answer (the client accepted it)."""
+    return ws.response_headers.get("Sec-WebSocket-Extensions", "")
+
+
+def make_deflate_case(factory_kw, want):
+    """Echo through websockets' own compressor and decompressor with these parameters."""
+    async def run(s):
+        kw = {"compression": "deflate"} if factory_kw is None else {
+            "compression": None, "extensions": [pmd_factory(**factory_kw)]}
+        async with connect(s["deflate"].url("/echo"), max_size=4 * MiB, **kw) as ws:
+            check(pmd_answer(ws) == want, f"answer {pmd_answer(ws)!r} != {want!r}")
+            check(len(ws.extensions) == 1, f"extensions in use: {ws.extensions}")
+            for n in (1, 200, 1024, 20000, 300 * KiB, 2 * MiB):
+                text = ("wsio héllo " * (n // 12 + 1))[:n]
+                await ws.send(text)
+                got = await recv(ws, 10)
+                check(got == text, f"{n}-char text echo differs")
+                data = bytes(range(256)) * (n // 256) + os.urandom(n % 256)
+                await ws.send(data)
+                got = await recv(ws, 10)
+                check(got == data, f"{len(data)}-byte binary echo differs")
+    return run
+
+
+async def case_deflate_bomb(s):
+    """A client-compressed message inflating past --max-message-size (4 MiB here): 1009."""
+    async with connect(s["deflate"].url("/echo"), compression="deflate", max_size=None) as ws:
+        await ws.send(b"\0" * (8 * MiB))
+        try:
+            await within(ws.recv(), 5, "the close")
+            raise AssertionError("a 8 MiB message was echoed")
+        except ConnectionClosed as e:
+            check(e.rcvd is not None and e.rcvd.code == 1009, f"closed with {e.rcvd}")
+
+
+async def case_deflate_refused(s):
+    async with connect(s["default"].url("/echo"), compression="deflate") as ws:
+        check(pmd_answer(ws) == "" and not ws.extensions, "no compression without --deflate")
+        await ws.send("x" * 5000)
+        check(await recv(ws) == "x" * 5000, "echo")
+
+
+DEFLATE_CASES = [
+    ("deflate: default offer echoed compressed both ways",
+     make_deflate_case(None, "permessage-deflate; client_no_context_takeover")),
+    ("deflate: server_no_context_takeover",
+     make_deflate_case({"server_no_context_takeover": True},
+                       "permessage-deflate; server_no_context_takeover; client_no_context_takeover")),
+    ("deflate: window bits 10/11",
+     make_deflate_case({"server_max_window_bits": 10, "client_max_window_bits": 11},
+                       "permessage-deflate; client_no_context_takeover; server_max_window_bits=10; "
+                       "client_max_window_bits=11")),
+    ("deflate: client_no_context_takeover offered, no client_max_window_bits",
+     make_deflate_case({"client_no_context_takeover": True, "client_max_window_bits": None},
+                       "permessage-deflate; client_no_context_takeover")),
+    ("deflate: 8 MiB of zeros compressed closes with 1009", case_deflate_bomb),
+    ("deflate: refused without --deflate", case_deflate_refused),
+]
+
+
 CASES = [
     ("text echoed", case_text),
     ("binary echoed", case_binary),
@@ -299,6 +367,7 @@ CASES = [
     ("offered subprotocols: none selected, still works", case_subprotocol),
     ("200 concurrent connections round trip", case_concurrent),
     ("broadcast to 200 connections, nothing lost, in order", case_broadcast),
+    *DEFLATE_CASES,
 ]
 
 
@@ -330,6 +399,8 @@ def main():
         servers["default"] = Server()
         # The echo of a 16 MiB message is 16 MiB of send buffer: raise that cap too.
         servers["big"] = Server(["--max-message-size", "16MiB", "--max-backpressure", "64MiB"])
+        servers["deflate"] = Server(["--deflate", "--deflate-threshold", "1", "--max-message-size", "4MiB",
+                                     "--max-backpressure", "64MiB"])
         passed, failed = asyncio.run(run_all(servers))
     except Exception as e:  # noqa: BLE001 - a setup failure is one failed case
         failed += 1

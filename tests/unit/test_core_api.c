@@ -22,6 +22,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "test.h"
 #include "wsio.h"
@@ -78,6 +79,7 @@ static struct {
   int closecodes[16], closecodes_done;
   int nullargs[8], nullargs_done;
   int x_null_ok, x_null_done;
+  int zoom_first, zoom_second, zoom_done;
   char open_addr[64];
   int open_addr_len, open_addr_small;
   wsio_stats st;
@@ -178,6 +180,13 @@ static wsio_conn *g_target; /* the connection with id 77 (loop thread only) */
 static void on_open(wsio_conn *c) {
   conn_ud *ud = wsio_conn_user_data(c);
   if (ud && ud->id == 77) g_target = c;
+  if (ud && ud->id == 88) { /* a big greeting from the open callback (deflate test) */
+    static char hello[2000];
+    memset(hello, 'h', sizeof(hello));
+    wsio_conn_subscribe(c, "t88");
+    wsio_app_publish(wsio_conn_app(c), "t88", hello, sizeof(hello), WSIO_OP_TEXT);
+    wsio_conn_send(c, hello, sizeof(hello), WSIO_OP_TEXT);
+  }
   const char *p = wsio_conn_protocol(c);
   if (wsio_conn_route_user(c) == &topic_route_marker) wsio_conn_subscribe(c, "t");
   pthread_mutex_lock(&mu);
@@ -250,6 +259,18 @@ static void on_message(wsio_conn *c, const uint8_t *d, size_t n, wsio_opcode op)
     pthread_mutex_lock(&mu);
     R.echo_status = s;
     R.echo_done++;
+    pthread_mutex_unlock(&mu);
+  } else if (n >= 5 && memcmp(d, "zoom:", 5) == 0) {
+    /* A compressed send whose first allocation fails: refused, the next one works. */
+    extern unsigned core_alloc_fail_in;
+    core_alloc_fail_in = 1;
+    int a = wsio_conn_send(c, d + 5, n - 5, op);
+    core_alloc_fail_in = 0;
+    int b = wsio_conn_send(c, d + 5, n - 5, op);
+    pthread_mutex_lock(&mu);
+    R.zoom_first = a;
+    R.zoom_second = b;
+    R.zoom_done = 1;
     pthread_mutex_unlock(&mu);
   } else if (is_cmd(d, n, "close-me")) {
     wsio_conn_close(c, 4002, "srv");
@@ -537,7 +558,7 @@ typedef struct {
   size_t len, cap;
   uint8_t *msg; /* the last frame's payload (NUL-terminated for convenience) */
   size_t msg_len, msg_cap;
-  int op, fin;
+  int op, fin, rsv;
 } client;
 
 static const char ws_key[] = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -761,6 +782,7 @@ static int cl_read_frame(client *cl) {
         cl->msg_len = (size_t)plen;
         cl->op = p[0] & 0x0f;
         cl->fin = (p[0] & 0x80) != 0;
+        cl->rsv = (p[0] >> 4) & 7;
         cl_consume(cl, hl + (size_t)plen);
         return 0;
       }
@@ -919,10 +941,140 @@ static void test_subprotocols(void) {
   pthread_mutex_unlock(&mu);
   cl_close(&cl);
 
+  /* RFC 7230 3.2.2: several Sec-WebSocket-Protocol lines are one list */
+  CHECK_EQ_INT(cl_ws_connect(&cl, s.port, "/proto", "Sec-WebSocket-Protocol: x\r\nSec-WebSocket-Protocol: v1\r\n",
+                             head, sizeof(head), 0),
+               101);
+  CHECK(has_header(head, "Sec-WebSocket-Protocol", "v1"));
+  cl_close(&cl);
+
   /* the server's list order does not matter: "v2, v1" gets v2 */
   CHECK_EQ_INT(cl_ws_connect(&cl, s.port, "/proto", "Sec-WebSocket-Protocol: v2, v1\r\n", head, sizeof(head), 0),
                101);
   CHECK(has_header(head, "Sec-WebSocket-Protocol", "v2"));
+  cl_close(&cl);
+  server_stop(&s);
+}
+
+/* ---- permessage-deflate ----------------------------------------------------------- */
+
+/* Inflates the last frame's payload (RFC 7692 7.2.2) into out; returns its length or -1. */
+static long cl_inflate(const client *cl, uint8_t *out, size_t cap) {
+  z_stream z;
+  memset(&z, 0, sizeof(z));
+  if (inflateInit2(&z, -15) != Z_OK) return -1;
+  static const uint8_t tail[4] = {0, 0, 0xff, 0xff};
+  uint8_t *in = malloc(cl->msg_len + 4);
+  if (!in) return -1;
+  memcpy(in, cl->msg, cl->msg_len);
+  memcpy(in + cl->msg_len, tail, 4);
+  z.next_in = in;
+  z.avail_in = (uInt)(cl->msg_len + 4);
+  z.next_out = out;
+  z.avail_out = (uInt)cap;
+  int r = inflate(&z, Z_SYNC_FLUSH);
+  long n = r == Z_OK || r == Z_STREAM_END ? (long)(cap - z.avail_out) : -1;
+  inflateEnd(&z);
+  free(in);
+  return n;
+}
+
+static void test_deflate(void) {
+  wsio_app_options o;
+  test_options(&o);
+  o.deflate = 1;
+  server s;
+  if (server_start(&s, &o) < 0) return;
+  char head[2048], msg[2100];
+  uint8_t out[4096];
+  client cl;
+  int ok;
+  memcpy(msg, "echo:", 5);
+  memset(msg + 5, 'q', sizeof(msg) - 5);
+
+  CHECK_EQ_INT(cl_ws_connect(&cl, s.port, "/ws",
+                             "Sec-WebSocket-Extensions: x-foo\r\n"
+                             "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+                             head, sizeof(head), 0),
+               101);
+  CHECK(has_header(head, "Sec-WebSocket-Extensions", "permessage-deflate; client_no_context_takeover"));
+  /* over the 1 KiB threshold: compressed, RSV1 */
+  CHECK_EQ_INT(cl_send_frame(&cl, 0x2, msg, sizeof(msg)), 0);
+  CHECK_EQ_INT(cl_read_frame(&cl), 0);
+  CHECK_EQ_INT(cl.rsv, 4);
+  CHECK(cl.msg_len < 100);
+  CHECK_EQ_INT((int)cl_inflate(&cl, out, sizeof(out)), (int)sizeof(msg) - 5);
+  CHECK(memcmp(out, msg + 5, sizeof(msg) - 5) == 0);
+  /* under it: as is */
+  CHECK_EQ_INT(cl_send_frame(&cl, 0x2, msg, 105), 0);
+  CHECK_EQ_INT(cl_read_frame(&cl), 0);
+  CHECK_EQ_INT(cl.rsv, 0);
+  CHECK_EQ_INT((int)cl.msg_len, 100);
+  cl_close(&cl);
+
+  /* A connection's first compressed send that cannot allocate the codec is refused
+   * (WSIO_ENOMEM, nothing sent); the connection goes on and the next one works. */
+  CHECK_EQ_INT(cl_ws_connect(&cl, s.port, "/ws", "Sec-WebSocket-Extensions: permessage-deflate\r\n", head,
+                             sizeof(head), 0),
+               101);
+  memcpy(msg, "zoom:", 5);
+  CHECK_EQ_INT(cl_send_frame(&cl, 0x2, msg, sizeof(msg)), 0);
+  WAIT_FOR(ok, R.zoom_done, 2000);
+  CHECK(ok);
+  CHECK_EQ_INT(LOCKED_INT(R.zoom_first), WSIO_ENOMEM);
+  CHECK_EQ_INT(LOCKED_INT(R.zoom_second), WSIO_SEND_WRITTEN);
+  CHECK_EQ_INT(cl_read_frame(&cl), 0);
+  CHECK_EQ_INT(cl.rsv, 4);
+  CHECK_EQ_INT((int)cl_inflate(&cl, out, sizeof(out)), (int)sizeof(msg) - 5);
+  cl_close(&cl);
+
+  /* The upgrade's head split across reads (so HTTP state is still held) and an open
+   * callback that publishes and sends over the threshold: both arrive, intact. */
+  {
+    static const char req1[] = "GET /ws?id=88 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n";
+    char req2[512];
+    int n2 = snprintf(req2, sizeof(req2),
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                      "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+                      ws_key);
+    CHECK_EQ_INT(cl_open(&cl, s.port, 0), 0);
+    CHECK_EQ_INT(cl_send_all(&cl, req1, sizeof(req1) - 1), 0);
+    sleep_ms(50);
+    CHECK_EQ_INT(cl_send_all(&cl, req2, (size_t)n2), 0);
+    CHECK_EQ_INT(cl_read_head(&cl, head, sizeof(head)), 101);
+    CHECK(has_header(head, "Sec-WebSocket-Extensions", "permessage-deflate; client_no_context_takeover"));
+    for (int i = 0; i < 2; i++) {
+      CHECK_EQ_INT(cl_read_frame(&cl), 0);
+      long m = cl.rsv ? cl_inflate(&cl, out, sizeof(out)) : (long)cl.msg_len;
+      CHECK_EQ_INT((int)m, 2000);
+    }
+    cl_close(&cl);
+  }
+  /* The same with the head in one read: the open callback's compressed send creates the
+   * WebSocket state before the HTTP layer is done (ASan: nothing leaks, nothing is freed
+   * as the wrong kind). */
+  CHECK_EQ_INT(cl_ws_connect(&cl, s.port, "/ws?id=88", "Sec-WebSocket-Extensions: permessage-deflate\r\n", head,
+                             sizeof(head), 0),
+               101);
+  for (int i = 0; i < 2; i++) {
+    CHECK_EQ_INT(cl_read_frame(&cl), 0);
+    CHECK_EQ_INT(cl.rsv, 4);
+    CHECK_EQ_INT((int)cl_inflate(&cl, out, sizeof(out)), 2000);
+  }
+  memcpy(msg, "echo:", 5);
+  CHECK_EQ_INT(cl_send_frame(&cl, 0x2, msg, sizeof(msg)), 0);
+  CHECK_EQ_INT(cl_read_frame(&cl), 0);
+  CHECK_EQ_INT(cl.rsv, 4);
+  cl_close(&cl);
+
+  /* no offer, no extension */
+  CHECK_EQ_INT(cl_ws_connect(&cl, s.port, "/ws", NULL, head, sizeof(head), 0), 101);
+  CHECK(strcasestr(head, "Sec-WebSocket-Extensions") == NULL);
+  memcpy(msg, "echo:", 5);
+  CHECK_EQ_INT(cl_send_frame(&cl, 0x2, msg, sizeof(msg)), 0);
+  CHECK_EQ_INT(cl_read_frame(&cl), 0);
+  CHECK_EQ_INT(cl.rsv, 0);
+  CHECK_EQ_INT((int)cl.msg_len, (int)sizeof(msg) - 5);
   cl_close(&cl);
   server_stop(&s);
 }
@@ -1897,6 +2049,7 @@ int main(void) {
   RUN(test_errors);
   RUN(test_upgrade_hook);
   RUN(test_subprotocols);
+  RUN(test_deflate);
   RUN(test_send_status);
   RUN(test_close_codes);
   RUN(test_send_rules);
