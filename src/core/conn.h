@@ -198,13 +198,8 @@ void stats_count_close(wsio_app *app, int code);
 void app_log(wsio_app *app, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void stats_count_handshake_failure(wsio_app *app, int status);
 void app_resume_later(wsio_conn *c); /* serve buffered requests from the post phase */
-/* ws_session.c: bytes that are already complete frames, copied, or owed from the loop's
- * shared output buffer (net_bcast_append); core_frames_send chooses. Same return values
- * as ws_send_parts (core/transport.h). */
 /* frames.c: writes f to nc (shared range or copy); returns as net_write. */
 int core_frames_write(net_conn *nc, core_frames *f);
-int ws_send_raw_frames(wsio_conn *c, const void *frames, size_t len, uint32_t nframes);
-int ws_send_shared_frames(wsio_conn *c, uint32_t off, uint32_t len, uint32_t nframes);
 /* frames.c: appends one frame of opcode op carrying data[0..len) compressed by z (RSV1 set,
  * RFC 7692 7.2.1). Returns 0, WSIO_ENOMEM (f unchanged) or z's error. */
 int core_frames_add_deflate(core_frames *f, ws_deflate *z, wsio_opcode op, const void *data, size_t len);

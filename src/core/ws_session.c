@@ -568,22 +568,10 @@ int ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen,
   return send_result(c, net_write2(&c->net, hdr, hl + plen, data, len), hl + plen + len, 1);
 }
 
-int ws_send_raw_frames(wsio_conn *c, const void *frames, size_t len, uint32_t nframes) {
-  int r = send_allowed(c);
-  if (r < 0) return r;
-  return send_result(c, net_write(&c->net, frames, len), len, nframes);
-}
-
 int core_frames_send(wsio_conn *c, core_frames *f) {
   int r = send_allowed(c);
   if (r < 0) return r;
   return send_result(c, core_frames_write(&c->net, f), f->len, f->nframes);
-}
-
-int ws_send_shared_frames(wsio_conn *c, uint32_t off, uint32_t len, uint32_t nframes) {
-  int r = send_allowed(c);
-  if (r < 0) return r;
-  return send_result(c, net_bcast_add(&c->net, off, len), len, nframes);
 }
 
 int wsio_conn_send(wsio_conn *c, const void *data, size_t len, wsio_opcode op) {

@@ -38,6 +38,7 @@ struct loop {
   loop_io wake_io;
   void (*wake_cb)(void *arg);
   void *wake_arg;
+  int dispatching, cur, nevents; /* events[cur + 1 .. nevents) are still to dispatch */
   pthread_mutex_t posted_lock; /* guards posted_head/posted_tail only */
   post_item *posted_head, *posted_tail;
   struct epoll_event events[LOOP_MAX_EVENTS];
@@ -103,6 +104,13 @@ int loop_io_update(loop *l, loop_io *io, uint32_t events) {
 }
 
 void loop_io_stop(loop *l, loop_io *io) {
+  /* Its owner may free io once this returns, while an event for it is still waiting in
+   * this iteration's batch (a graceful stop closing a listener that is also readable):
+   * forget such events, as libuv does. Only a stop made during dispatch scans. */
+  if (l->dispatching) {
+    for (int i = l->cur + 1; i < l->nevents; i++)
+      if (l->events[i].data.ptr == io) l->events[i].data.ptr = NULL;
+  }
   if (io->fd < 0) return;
   epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
   io->events = 0;
@@ -300,10 +308,13 @@ int loop_run(loop *l) {
     int n = epoll_wait(l->epfd, l->events, LOOP_MAX_EVENTS, timeout);
     if (n < 0 && errno != EINTR) return -errno;
     loop_update_time(l);
-    for (int i = 0; i < n; i++) {
-      loop_io *io = l->events[i].data.ptr;
-      io->cb(io, l->events[i].events);
+    l->dispatching = 1;
+    l->nevents = n;
+    for (l->cur = 0; l->cur < n; l->cur++) {
+      loop_io *io = l->events[l->cur].data.ptr;
+      if (io) io->cb(io, l->events[l->cur].events); /* NULL: stopped earlier in this batch */
     }
+    l->dispatching = 0;
     run_timers(l);
     if (l->post) l->post(l->post_arg);
   }

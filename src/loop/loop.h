@@ -43,6 +43,8 @@ void loop_destroy(loop *l);
 int loop_io_start(loop *l, loop_io *io, uint32_t events);
 /* Changes the registered events; no syscall when they are unchanged. */
 int loop_io_update(loop *l, loop_io *io, uint32_t events);
+/* Unregisters io; an event for it still pending in the current batch is dropped, so
+ * the owner may free io as soon as this returns (also from another io's callback). */
 void loop_io_stop(loop *l, loop_io *io);
 
 /* Monotonic milliseconds, read once per loop iteration (cheap to call often). */
