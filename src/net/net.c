@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,18 @@ struct net_listener {
   net_listener *next;
 };
 
+/* An outgoing connection until it is established: its deadline. Kept here, not in
+ * net_conn, so accepted connections pay nothing for it. */
+typedef struct net_connecting {
+  loop_timer timer;
+  net_conn *c;
+  net_connect_fn cb;
+  struct net_connecting *next;
+} net_connecting;
+
 struct net_ctx {
   loop *loop;
+  net_connecting *connecting;
   net_handlers h;
   void *user;
   net_conn *head;
@@ -74,8 +85,11 @@ net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user, int flags) {
   return ctx;
 }
 
+static void connecting_drop(net_ctx *ctx, net_conn *c);
+
 void net_ctx_destroy(net_ctx *ctx) {
   if (!ctx) return;
+  while (ctx->connecting) connecting_drop(ctx, ctx->connecting->c);
   while (ctx->listeners) net_listener_close(ctx->listeners);
   if (ctx->spare_fd >= 0) close(ctx->spare_fd);
   free(ctx->rbuf);
@@ -504,6 +518,7 @@ void net_close(net_conn *c) {
 
 void net_conn_release(net_conn *c) {
   net_ctx *ctx = c->ctx;
+  if (ctx->connecting) connecting_drop(ctx, c);
   net_close(c);
   if (c->flags & NET_F_QUEUED) {
     for (net_conn **pp = &ctx->flush_head; *pp; pp = &(*pp)->flush_next) {
@@ -634,6 +649,97 @@ static void on_accept_ready(loop_io *io, uint32_t events) {
     int r = loop_io_start(ctx->loop, &c->io, EPOLLIN);
     if (r < 0) conn_fail(c, r);
   }
+}
+
+/* ---- outgoing connections -------------------------------------------------------- */
+
+static void connecting_drop(net_ctx *ctx, net_conn *c) {
+  for (net_connecting **pp = &ctx->connecting; *pp; pp = &(*pp)->next) {
+    net_connecting *k = *pp;
+    if (k->c != c) continue;
+    *pp = k->next;
+    loop_timer_stop(ctx->loop, &k->timer);
+    free(k);
+    return;
+  }
+}
+
+/* Reports once: the record goes first, so the callback may release c. */
+static void connect_done(net_conn *c, int err) {
+  net_ctx *ctx = c->ctx;
+  net_connect_fn cb = NULL;
+  for (net_connecting *k = ctx->connecting; k; k = k->next)
+    if (k->c == c) cb = k->cb;
+  connecting_drop(ctx, c);
+  if (!err) {
+    c->io.cb = conn_io;
+    int r = loop_io_update(ctx->loop, &c->io, EPOLLIN);
+    if (r < 0) err = r;
+  }
+  if (cb) cb(c, err);
+}
+
+static void connect_io(loop_io *io, uint32_t events) {
+  (void)events;
+  net_conn *c = (net_conn *)io;
+  int soerr = 0;
+  socklen_t sl = sizeof(soerr);
+  if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0) soerr = errno;
+  connect_done(c, -soerr);
+}
+
+static void connect_expired(loop_timer *t) {
+  net_connecting *k = (net_connecting *)((char *)t - offsetof(net_connecting, timer));
+  connect_done(k->c, -ETIMEDOUT);
+}
+
+int net_connect(net_ctx *ctx, net_conn *c, const struct sockaddr *sa, socklen_t salen, unsigned timeout_ms,
+                net_connect_fn on_connect) {
+  if (!on_connect || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) return -EINVAL;
+  net_connecting *k = calloc(1, sizeof(*k));
+  if (!k) return -ENOMEM;
+  int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    free(k);
+    return -errno;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (connect(fd, sa, salen) < 0 && errno != EINPROGRESS) {
+    int e = errno;
+    close(fd);
+    free(k);
+    return -e;
+  }
+  c->io.fd = fd;
+  c->io.cb = connect_io;
+  c->ctx = ctx;
+  c->family = (uint8_t)sa->sa_family;
+  if (sa->sa_family == AF_INET) memcpy(c->peer, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+  else memcpy(c->peer, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+  /* Writability reports the result, also of a connect that completed at once: the
+   * result always comes from the loop. */
+  int r = loop_io_start(ctx->loop, &c->io, EPOLLOUT);
+  if (r == 0 && timeout_ms) {
+    k->timer.cb = connect_expired;
+    r = loop_timer_start(ctx->loop, &k->timer, timeout_ms, 0);
+  }
+  if (r < 0) {
+    loop_io_stop(ctx->loop, &c->io);
+    close(fd);
+    c->io.fd = -1;
+    free(k);
+    return r;
+  }
+  k->c = c;
+  k->cb = on_connect;
+  k->next = ctx->connecting;
+  ctx->connecting = k;
+  c->next = ctx->head;
+  if (ctx->head) ctx->head->prev = c;
+  ctx->head = c;
+  ctx->count++;
+  return 0;
 }
 
 const char *net_peer_string(const net_conn *c, char *buf, size_t cap) {
