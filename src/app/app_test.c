@@ -571,6 +571,7 @@ int app_test_setup(wsio_app *app, const server_config *cfg) {
   wsio_sio *io = wsio_sio_attach(app, &so);
   if (!io) return -1;
   metrics_watch_sio(io);
+  if (app_cluster_attach(io, cfg) < 0) return -1;
   wsio_sio_nsp *root = wsio_sio_of(io, "/");
   wsio_sio_nsp_use(root, mw_refuse, NULL);
   setup_handlers(root);

@@ -53,30 +53,25 @@ static int l_disconnect_sockets(sio_adapter *a, const wsio_sio_target *t, int cl
   return sio_local_disconnect_sockets(t, close_transport);
 }
 
-static int answer_list(long n, sbuf *b, wsio_sio_result_fn cb, void *user) {
-  if (n < 0 || sbuf_put(b, "]", 1) != 0) {
-    sbuf_free(b);
-    return n < 0 ? (int)n : WSIO_ENOMEM;
-  }
-  cb(b->p, b->n, 0, user);
-  sbuf_free(b);
+static int answer_text(char *text, size_t len, wsio_sio_result_fn cb, void *user) {
+  if (!text) return WSIO_ENOMEM;
+  cb(text, len, 0, user);
+  free(text);
   return 0;
 }
 
 static int l_fetch_sockets(sio_adapter *a, const wsio_sio_target *t, wsio_sio_result_fn cb, void *user) {
   (void)a;
-  sbuf b = {0};
-  int first = 1;
-  if (sbuf_put(&b, "[", 1) != 0) return WSIO_ENOMEM;
-  return answer_list(sio_local_fetch_json(t, &b, &first), &b, cb, user);
+  size_t len = 0;
+  char *text = sio_local_fetch_text(t, &len);
+  return answer_text(text, len, cb, user);
 }
 
 static int l_all_rooms(sio_adapter *a, wsio_sio_nsp *nsp, wsio_sio_result_fn cb, void *user) {
   (void)a;
-  sbuf b = {0};
-  int first = 1;
-  if (sbuf_put(&b, "[", 1) != 0) return WSIO_ENOMEM;
-  return answer_list(sio_local_rooms_json(nsp, &b, &first), &b, cb, user);
+  size_t len = 0;
+  char *text = sio_local_rooms_text(nsp, &len);
+  return answer_text(text, len, cb, user);
 }
 
 static int l_server_count(sio_adapter *a, wsio_sio_nsp *nsp, wsio_sio_count_fn cb, void *user) {
@@ -110,6 +105,7 @@ static const sio_adapter_ops local_ops = {
     .all_rooms = l_all_rooms,
     .server_count = l_server_count,
     .server_side_emit = l_server_side_emit,
+    .nsp_created = NULL,
     .destroy = l_destroy,
 };
 
@@ -123,6 +119,21 @@ void sio_adapter_set(wsio_sio *io, sio_adapter *a) {
 
 sio_adapter *sio_adapter_get(const wsio_sio *io) { return io->adapter; }
 loop *sio_server_loop(const wsio_sio *io) { return io->loop; }
+wsio_app *sio_server_app(const wsio_sio *io) { return io->app; }
+
+wsio_sio_nsp *sio_nsp_iter(const wsio_sio *io, uint32_t *it) {
+  void *v;
+  return map_next(&io->nsps, it, NULL, NULL, &v) ? v : NULL;
+}
+
+wsio_sio_nsp *sio_nsp_find(const wsio_sio *io, const char *name, size_t len) {
+  return map_get(&io->nsps, name, len);
+}
+
+int sio_nsp_has_room(wsio_sio_nsp *nsp, const char *room, size_t len) {
+  if (map_get(&nsp->rooms, room, len)) return 1;
+  return len == SIO_ID_LEN && map_get(&nsp->sockets, room, len) != NULL;
+}
 
 /* ---- this node's answers as JSON ----------------------------------------------------- */
 
@@ -158,7 +169,7 @@ static int put_socket(sbuf *b, wsio_sio_socket *s) {
   return r;
 }
 
-long sio_local_fetch_json(const wsio_sio_target *t, sbuf *out, int *first) {
+static long local_fetch_json(const wsio_sio_target *t, sbuf *out, int *first) {
   sio_selection sel;
   int r = sio_select(t, &sel);
   long n = 0;
@@ -171,7 +182,7 @@ long sio_local_fetch_json(const wsio_sio_target *t, sbuf *out, int *first) {
   return r ? r : n;
 }
 
-long sio_local_rooms_json(wsio_sio_nsp *nsp, sbuf *out, int *first) {
+static long local_rooms_json(wsio_sio_nsp *nsp, sbuf *out, int *first) {
   uint32_t it = 0;
   void *v;
   long n = 0;
@@ -187,6 +198,29 @@ long sio_local_rooms_json(wsio_sio_nsp *nsp, sbuf *out, int *first) {
     n++;
   }
   return n;
+}
+
+static char *as_text(long n, sbuf *b, size_t *len) {
+  if (n < 0 || sbuf_put(b, "]", 1) != 0 || sbuf_put(b, "", 1) != 0) {
+    sbuf_free(b);
+    return NULL;
+  }
+  *len = b->n - 1;
+  return b->p;
+}
+
+char *sio_local_fetch_text(const wsio_sio_target *t, size_t *len) {
+  sbuf b = {0};
+  int first = 1;
+  if (sbuf_put(&b, "[", 1) != 0) return NULL;
+  return as_text(local_fetch_json(t, &b, &first), &b, len);
+}
+
+char *sio_local_rooms_text(wsio_sio_nsp *nsp, size_t *len) {
+  sbuf b = {0};
+  int first = 1;
+  if (sbuf_put(&b, "[", 1) != 0) return NULL;
+  return as_text(local_rooms_json(nsp, &b, &first), &b, len);
 }
 
 /* ---- server-side events ------------------------------------------------------------ */

@@ -18,7 +18,9 @@
 #define WSIO_SIO_ADAPTER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "loop/loop.h"
 #include "wsio.h"
 
 /* An event as the application emits it: name, JSON array of arguments (checked already,
@@ -53,6 +55,9 @@ typedef struct sio_adapter_ops {
   /* To the other nodes' server-event handlers; cb NULL asks no answer. */
   int (*server_side_emit)(sio_adapter *a, wsio_sio_nsp *nsp, const sio_event *ev, wsio_sio_result_fn cb,
                           void *user);
+  /* A namespace was created (Node makes one adapter per namespace; a cluster adapter
+   * subscribes to its channels here). May be NULL. */
+  void (*nsp_created)(sio_adapter *a, wsio_sio_nsp *nsp);
   /* The server is going away (its sockets are closed already). */
   void (*destroy)(sio_adapter *a);
 } sio_adapter_ops;
@@ -69,6 +74,12 @@ extern sio_adapter sio_local_adapter;
 void sio_adapter_set(wsio_sio *io, sio_adapter *a);
 sio_adapter *sio_adapter_get(const wsio_sio *io);
 loop *sio_server_loop(const wsio_sio *io);
+wsio_app *sio_server_app(const wsio_sio *io);
+/* The server's namespaces: start with *it = 0; NULL after the last. */
+wsio_sio_nsp *sio_nsp_iter(const wsio_sio *io, uint32_t *it);
+wsio_sio_nsp *sio_nsp_find(const wsio_sio *io, const char *name, size_t len);
+/* Whether a local socket is in room (a socket's own id counts). */
+int sio_nsp_has_room(wsio_sio_nsp *nsp, const char *room, size_t len);
 
 /* ---- the local implementation (this node only) ------------------------------------ */
 int sio_local_add_all(wsio_sio_socket *s, const char *const *rooms, size_t n);
@@ -77,16 +88,20 @@ void sio_local_del_all(wsio_sio_socket *s);
 int sio_local_broadcast(const wsio_sio_target *t, const sio_event *ev);
 int sio_local_broadcast_with_ack(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
                                  wsio_sio_broadcast_ack_fn cb, void *user);
+/* The same, and each(answer, len, each_arg) for every client's answer as it arrives
+ * (its first argument as JSON text; Node's per-client ack callback). */
+typedef void (*sio_ack_each_fn)(const char *json, size_t len, void *arg);
+int sio_local_broadcast_with_ack_each(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                                      wsio_sio_broadcast_ack_fn cb, void *user, sio_ack_each_fn each,
+                                      void *each_arg);
 int sio_local_add_sockets(const wsio_sio_target *t, const char *room, int join);
 int sio_local_disconnect_sockets(const wsio_sio_target *t, int close_transport);
-/* Appends this node's sockets of t to out as JSON objects, comma separated, no brackets
- * (Node's fetchSockets answer: id, handshake, rooms, data). Returns the count or
- * WSIO_ENOMEM; *first says whether nothing was written before (a comma is due). */
-typedef struct sbuf sbuf;
-long sio_local_fetch_json(const wsio_sio_target *t, sbuf *out, int *first);
-/* Appends this node's room names of nsp (socket-id rooms included, as Node's
- * adapter.rooms keys) as JSON strings, comma separated. */
-long sio_local_rooms_json(wsio_sio_nsp *nsp, sbuf *out, int *first);
+/* This node's sockets of t as a JSON array of Node's fetchSockets answers ({"id",
+ * "handshake","rooms","data"}), and this node's room names of nsp as a JSON array of
+ * strings (socket-id rooms included, as Node's adapter.rooms keys). Malloc'd text
+ * (the caller frees it) with its length in *len, or NULL (out of memory). */
+char *sio_local_fetch_text(const wsio_sio_target *t, size_t *len);
+char *sio_local_rooms_text(wsio_sio_nsp *nsp, size_t *len);
 /* Runs the namespace's server-event handler (Node's nsp.on from serverSideEmit);
  * answer receives the reply when the handler answers (NULL when none is asked). */
 typedef void (*sio_server_reply_fn)(const char *json, size_t len, void *arg);

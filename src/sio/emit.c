@@ -203,6 +203,7 @@ static void group_answer(wsio_sio *io, sio_ack_group *g, const wsio_sio_args *ar
   if (g->received) (void)sbuf_put(&g->responses, ",", 1);
   (void)sbuf_put(&g->responses, e, elen);
   g->received++;
+  if (g->each) g->each(e, elen, g->each_arg);
   group_check(io, g);
 }
 
@@ -543,6 +544,12 @@ int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, con
 
 int sio_local_broadcast_with_ack(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
                                  wsio_sio_broadcast_ack_fn cb, void *user) {
+  return sio_local_broadcast_with_ack_each(t, ev, timeout_ms, cb, user, NULL, NULL);
+}
+
+int sio_local_broadcast_with_ack_each(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                                      wsio_sio_broadcast_ack_fn cb, void *user, sio_ack_each_fn each,
+                                      void *each_arg) {
   const char *event = ev->name, *json = ev->json;
   size_t len = ev->len, nbins = ev->nbins;
   const wsio_span *bins = ev->bins;
@@ -555,6 +562,8 @@ int sio_local_broadcast_with_ack(const wsio_sio_target *t, const sio_event *ev, 
   g->io = io;
   g->cb = cb;
   g->user = user;
+  g->each = each;
+  g->each_arg = each_arg;
   g->timer.cb = group_expired;
   group_ctx c = {g, t->nsp->next_ack_id++};
   /* No completion while the members are still being added (a send that fails a

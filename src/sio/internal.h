@@ -87,6 +87,8 @@ struct sio_ack_group {
   wsio_sio_broadcast_ack_fn cb;
   void *user;
   sbuf responses; /* "[a,b" while collecting */
+  sio_ack_each_fn each; /* every answer as it arrives (a cluster adapter), or NULL */
+  void *each_arg;
   uint32_t expected, received, lost;
   uint8_t building;
   loop_timer timer;

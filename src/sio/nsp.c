@@ -16,6 +16,7 @@ wsio_sio_nsp *sio_nsp_create(wsio_sio *io, const char *name, size_t len) {
   nsp->name_len = len;
   nsp->io = io;
   if (map_put(&io->nsps, nsp->name, len, nsp) != 0) goto fail;
+  if (io->adapter && io->adapter->ops->nsp_created) io->adapter->ops->nsp_created(io->adapter, nsp);
   return nsp;
 fail:
   free(nsp->name);
