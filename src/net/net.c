@@ -46,6 +46,7 @@ struct net_ctx {
   net_conn *head;
   size_t count;
   net_listener *listeners;
+  net_listener *closed_listeners; /* freed with the context (see net_listener_close) */
   int spare_fd; /* closed to make room when accept fails with EMFILE */
   net_conn *flush_head; /* connections with writes queued in this iteration */
   uint8_t *bcast;       /* this iteration's shared output bytes */
@@ -91,6 +92,11 @@ void net_ctx_destroy(net_ctx *ctx) {
   if (!ctx) return;
   while (ctx->connecting) connecting_drop(ctx, ctx->connecting->c);
   while (ctx->listeners) net_listener_close(ctx->listeners);
+  while (ctx->closed_listeners) {
+    net_listener *ls = ctx->closed_listeners;
+    ctx->closed_listeners = ls->next;
+    free(ls);
+  }
   if (ctx->spare_fd >= 0) close(ctx->spare_fd);
   free(ctx->rbuf);
   free(ctx->readq);
@@ -612,6 +618,7 @@ static void on_accept_ready(loop_io *io, uint32_t events) {
   (void)events;
   net_listener *ls = (net_listener *)io;
   net_ctx *ctx = ls->ctx;
+  if (io->fd < 0) return; /* closed earlier in this batch of events */
   for (int i = 0; i < NET_ACCEPTS_PER_EVENT; i++) {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
@@ -811,7 +818,12 @@ void net_listener_close(net_listener *ls) {
   }
   loop_io_stop(ctx->loop, &ls->io);
   close(ls->io.fd);
-  free(ls);
+  /* Not freed now: the loop may hold an event for it later in the batch being
+   * dispatched (a SIGTERM handled in the same iteration as a new connection). It stays,
+   * closed, until the context goes; a context closes its listeners once. */
+  ls->io.fd = -1;
+  ls->next = ctx->closed_listeners;
+  ctx->closed_listeners = ls;
 }
 
 void net_ctx_close_listeners(net_ctx *ctx) {

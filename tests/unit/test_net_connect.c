@@ -2,7 +2,9 @@
  * listener of another context on the same loop is reported established from the loop
  * (never inside the call) and carries bytes both ways; a refused one is reported with
  * -ECONNREFUSED; one that cannot complete is bounded by its timeout (-ETIMEDOUT);
- * releasing a connection that is still connecting cancels its report. */
+ * releasing a connection that is still connecting cancels its report. And a listener
+ * closed while the loop still holds an event for it in the same batch (SIGTERM and a
+ * new connection in one iteration) is not touched after its close (ASan build). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -105,6 +107,55 @@ static int start(net_ctx *ctx, tconn *t, struct sockaddr_in sa, unsigned timeout
   return r;
 }
 
+/* ---- a listener closed in the middle of a batch ---------------------------------- */
+
+static struct {
+  net_listener *ls;
+  loop_io pipe_io;
+  int accepts;
+} L;
+
+static net_conn *count_accept(net_ctx *ctx, void *user) {
+  (void)ctx;
+  (void)user;
+  L.accepts++;
+  return NULL; /* refused: the fd is closed */
+}
+
+static void close_listener_cb(loop_io *io, uint32_t events) {
+  (void)events;
+  char b;
+  (void)!read(io->fd, &b, 1);
+  net_listener_close(L.ls);
+  loop_stop(S.l);
+}
+
+static void listener_closed_mid_batch(void) {
+  net_handlers h = {.on_data = on_data, .on_end = on_end, .on_drain = on_drain, .on_accept = count_accept};
+  loop_set_post(S.l, NULL, NULL);
+  net_ctx *ctx = net_ctx_create(S.l, &h, NULL, 0);
+  CHECK(ctx != NULL);
+  L.ls = net_listen(ctx, "127.0.0.1", 0, 16, NULL);
+  CHECK(L.ls != NULL);
+  int port = net_listener_port(L.ls);
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  L.pipe_io = (loop_io){.cb = close_listener_cb, .fd = fds[0]};
+  CHECK(loop_io_start(S.l, &L.pipe_io, EPOLLIN) == 0);
+  /* Ready in this order: the pipe (which closes the listener), then the listener. */
+  CHECK(write(fds[1], "x", 1) == 1);
+  int cfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = addr_of("127.0.0.1", port);
+  CHECK(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+  run_for(2000);
+  CHECK(L.accepts == 0);
+  loop_io_stop(S.l, &L.pipe_io);
+  close(fds[0]);
+  close(fds[1]);
+  close(cfd);
+  net_ctx_destroy(ctx); /* frees the closed listener */
+}
+
 int main(void) {
   net_handlers server_h = {.on_data = on_data, .on_end = on_end, .on_drain = on_drain, .on_accept = on_accept};
   net_handlers client_h = {.on_data = on_data, .on_end = on_end, .on_drain = on_drain};
@@ -186,6 +237,7 @@ int main(void) {
     net_ctx_destroy(client);
     net_ctx_destroy(server);
   }
+  listener_closed_mid_batch();
   loop_destroy(S.l);
   return test_report();
 }
