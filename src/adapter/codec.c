@@ -30,7 +30,8 @@ static int pack(msgpack_packer *pk, const json_t *v, const wsio_span *bins, size
       return msgpack_pack_double(pk, json_real_value(v));
     case JSON_STRING: {
       size_t n = json_string_length(v);
-      return msgpack_pack_str(pk, n) || msgpack_pack_str_body(pk, json_string_value(v), n) ? -1 : 0;
+      if (msgpack_pack_str(pk, n)) return -1;
+      return n && msgpack_pack_str_body(pk, json_string_value(v), n) ? -1 : 0;
     }
     case JSON_ARRAY: {
       size_t n = json_array_size(v);
@@ -43,7 +44,8 @@ static int pack(msgpack_packer *pk, const json_t *v, const wsio_span *bins, size
       long num = placeholder_num(v);
       if (num >= 0 && (size_t)num < nbins) {
         const wsio_span *b = &bins[num];
-        return msgpack_pack_bin(pk, b->n) || msgpack_pack_bin_body(pk, b->p, b->n) ? -1 : 0;
+        if (msgpack_pack_bin(pk, b->n)) return -1;
+        return b->n && msgpack_pack_bin_body(pk, b->p, b->n) ? -1 : 0;
       }
       if (msgpack_pack_map(pk, json_object_size(v))) return -1;
       const char *key;
@@ -86,11 +88,12 @@ static json_t *to_json(const msgpack_object *o, codec_bins *bins, int depth) {
       /* JSON has no NaN or infinities; JSON.stringify writes null. */
       if (d != d || d > 1.7976931348623157e308 || d < -1.7976931348623157e308) return json_null();
       /* A whole float (notepack writes 2^53-range integers as float64) stays whole. */
-      if (d == (double)(int64_t)d && d < 9.2e18 && d > -9.2e18) return json_integer((json_int_t)d);
+      if (d < 9.2e18 && d > -9.2e18 && d == (double)(int64_t)d) return json_integer((json_int_t)d);
       return json_real(d);
     }
     case MSGPACK_OBJECT_STR:
-      return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
+      /* (An empty string may have no pointer.) NULL when not UTF-8. */
+      return json_stringn(o->via.str.size ? o->via.str.ptr : "", o->via.str.size);
     case MSGPACK_OBJECT_BIN:
       if (!bins) return json_null();
       if (bins->n == CODEC_MAX_BINS) return NULL;
@@ -115,14 +118,19 @@ static json_t *to_json(const msgpack_object *o, codec_bins *bins, int depth) {
         const char *k = kbuf;
         size_t kn;
         if (kv->key.type == MSGPACK_OBJECT_STR) {
-          k = kv->key.via.str.ptr;
+          k = kv->key.via.str.size ? kv->key.via.str.ptr : "";
           kn = kv->key.via.str.size;
         } else {
           int w = msgpack_object_print_buffer(kbuf, sizeof(kbuf), kv->key);
           kn = w > 0 ? (size_t)w : 0;
         }
+        /* A key with a NUL cannot travel as a C string (jansson's keys are): refused. */
+        if (kn && memchr(k, '\0', kn)) {
+          json_decref(m);
+          return NULL;
+        }
         json_t *val = to_json(&kv->val, bins, depth + 1);
-        if (!val || json_object_setn_new_nocheck(m, k, kn, val) != 0) {
+        if (!val || json_object_setn_new(m, k, kn, val) != 0) {
           json_decref(m);
           return NULL;
         }

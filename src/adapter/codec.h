@@ -32,7 +32,7 @@ typedef struct codec_bins {
 /* A new JSON value (the caller decrefs it) for o; every `bin` becomes a placeholder
  * and its span is appended to bins (NULL: binaries become null). Map keys that are not
  * strings become their msgpack text form. Returns NULL when too deep, too many
- * binaries, or out of memory. */
+ * binaries, a string is not UTF-8, a key holds a NUL, or out of memory. */
 json_t *codec_to_json(const msgpack_object *o, codec_bins *bins);
 
 /* The JSON text of v (compact, malloc'd, caller frees), or NULL. */
