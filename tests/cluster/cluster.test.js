@@ -193,6 +193,99 @@ for (const pair of PAIRS) {
   });
 }
 
+for (const pair of PAIRS) {
+  const [kindA, kindB] = pair.split('-');
+  // The guide's chat (the default app of both servers) with its users spread over nodes.
+  describe(`chat app ${pair}`, { timeout: 60000 }, () => {
+    let redis;
+    let A;
+    let B;
+    const sockets = [];
+    before(async () => {
+      redis = await startRedis();
+      A = await start(kindA, 'chat', ['--redis', redis.url]);
+      B = await start(kindB, 'chat', ['--redis', redis.url]);
+      // The chat app has no count event: wait until a room message crosses both ways.
+      const x = await join(A);
+      const y = await join(B);
+      sockets.push(x, y);
+      x.emit('join', 'probe');
+      y.emit('join', 'probe');
+      await until(async () => {
+        x.emit('message', { room: 'probe', message: 'p' });
+        await sleep(100);
+        return y.log.some((e) => e[0] === 'message');
+      }, 10000, 'a message crossing the nodes', 50);
+    });
+    after(async () => {
+      closeAll(sockets);
+      await A?.stop();
+      await B?.stop();
+      await redis?.stop();
+    });
+
+    it('join, user-joined, message to the room, typing: across nodes', async () => {
+      const a = await join(A);
+      const b = await join(B);
+      const c = await join(B);
+      sockets.push(a, b, c);
+      b.emit('join', 'lobby');
+      await sleep(100);
+      a.emit('join', 'lobby');
+      assert.equal((await logged(b, 'user-joined', 1))[0][1], a.id);
+      c.emit('join', 'lobby');
+      assert.equal((await logged(a, 'user-joined', 1))[0][1], c.id);
+      assert.equal((await logged(b, 'user-joined', 2))[1][1], c.id);
+      a.emit('message', { room: 'lobby', message: 'hello all' });
+      for (const s of [a, b, c]) assert.equal((await logged(s, 'message', 1))[0][1], 'hello all');
+      b.emit('typing', 'lobby');
+      assert.equal((await logged(a, 'typing', 1))[0][1], b.id);
+      assert.equal((await logged(c, 'typing', 1))[0][1], b.id);
+      await none(b, 'typing');
+    });
+  });
+}
+
+if (PAIRS.includes('wsio-wsio')) {
+  // What @socket.io/redis-emitter publishes (a backend process that is not a server):
+  // the classic broadcast with uid "emitter", written here with the same encoder.
+  describe('emitter messages (wsio node)', { timeout: 60000 }, () => {
+    let redis;
+    let A;
+    let pub;
+    before(async () => {
+      redis = await startRedis();
+      A = await startNode('wsio', redis);
+      const { createClient } = require('redis');
+      pub = createClient({ url: redis.url });
+      await pub.connect();
+    });
+    after(async () => {
+      await pub?.quit();
+      await A?.stop();
+      await redis?.stop();
+    });
+
+    it('reach clients in the room (binary intact), not others', async () => {
+      const msgpack = require('notepack.io');
+      const inRoom = await join(A);
+      const out = await join(A);
+      await call(inRoom, 'join', 'news');
+      const packet = { type: 2, data: ['headline', 'x', Buffer.from([9, 8])], nsp: '/' };
+      const opts = { rooms: ['news'], except: [], flags: {} };
+      await until(async () => {
+        await pub.publish('socket.io#/#news#', msgpack.encode(['emitter', packet, opts]));
+        await sleep(100);
+        return inRoom.log.some((e) => e[0] === 'headline');
+      }, 5000, 'the emitter message', 50);
+      const [ev] = await logged(inRoom, 'headline', 1);
+      assert.deepEqual(normalize(ev.slice(1, 3)), ['x', Buffer.from([9, 8])]);
+      await none(out, 'headline');
+      closeAll([inRoom, out]);
+    });
+  });
+}
+
 if (PAIRS.includes('wsio-wsio')) {
   describe('cluster faults (two wsio nodes)', { timeout: 120000 }, () => {
     let redis;
