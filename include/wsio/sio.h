@@ -270,7 +270,10 @@ typedef struct wsio_sio_redis_options {
   void *log_user;
 } wsio_sio_redis_options;
 void wsio_sio_redis_options_init(wsio_sio_redis_options *o);
-/* Returns 0 (connecting in the background), WSIO_EINVAL or WSIO_ENOMEM. */
+/* Call once, before the loop runs (a host name is resolved here). Returns 0
+ * (connecting in the background), WSIO_EINVAL (bad options, a host that does not
+ * resolve, or a server that has a cluster adapter already) or WSIO_ENOMEM. The adapter
+ * lives as long as the server. */
 int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o);
 typedef struct wsio_sio_redis_stats {
   int attached;   /* 1 when a Redis adapter is in use */

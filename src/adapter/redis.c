@@ -921,14 +921,13 @@ static void on_broadcast(redis_adapter *ra, rnsp *ns, const char *room, size_t r
       strcmp(pn, ns->name) == 0) {
     sio_event ev;
     char *text = NULL;
-    target_buf *tb = malloc(sizeof(*tb));
+    target_buf tb; /* ~20 KiB of the loop thread's stack, no allocation per message */
     wsio_sio_target t;
-    if (tb && event_from_packet(packet, &bins, &ev, &text) == 0) {
-      target_from(&t, tb, ns->nsp, opts);
+    if (event_from_packet(packet, &bins, &ev, &text) == 0) {
+      target_from(&t, &tb, ns->nsp, opts);
       (void)sio_local_broadcast(&t, &ev);
     }
     free(text);
-    free(tb);
   }
   json_decref(v);
   msgpack_unpacked_destroy(&up);
@@ -1256,6 +1255,8 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
     o = &d;
   }
   if (!io || o->port <= 0 || o->port > 65535 || !o->host || o->db < 0) return WSIO_EINVAL;
+  /* One cluster adapter per server, for the server's life (its post hook stays). */
+  if (sio_adapter_get(io) != &sio_local_adapter) return WSIO_EINVAL;
   redis_adapter *ra = calloc(1, sizeof(*ra));
   if (!ra) return WSIO_ENOMEM;
   ra->base.ops = &redis_ops;
