@@ -10,7 +10,8 @@
 // (all-rooms, server-count, sse, sse-ack, local-all, the "ping-nodes" server event) are
 // documented in src/app/app_test.c and the reference server.
 //
-//   CLUSTER_PAIRS=wsio-wsio,wsio-node,node-wsio (default all three)
+//   CLUSTER_PAIRS=wsio-wsio,wsio-node,node-wsio (default all three; "none": only the
+//   option tests)
 //   WSIO_SERVER=build/wsio-server node --test tests/cluster/
 
 const { describe, it, before, after } = require('node:test');
@@ -19,7 +20,11 @@ const { start } = require('../sio/servers');
 const { client, connected, call, once, logged, sleep, until, normalize, closeAll, withTimeout } = require('../sio/helpers');
 const { startRedis } = require('./redis');
 
-const PAIRS = (process.env.CLUSTER_PAIRS || 'wsio-wsio,wsio-node,node-wsio').split(',').filter(Boolean);
+const PAIRS_RAW = process.env.CLUSTER_PAIRS || 'wsio-wsio,wsio-node,node-wsio';
+const PAIRS = PAIRS_RAW === 'none' ? [] : PAIRS_RAW.split(',').filter(Boolean);
+for (const p of PAIRS) {
+  if (!/^(wsio|node)-(wsio|node)$/.test(p)) throw new Error(`CLUSTER_PAIRS: "${p}" is not wsio|node-wsio|node (or "none")`);
+}
 const TIMEOUT_S = 1; // --redis-request-timeout: a request some node never answers ends after this
 
 async function startNode(kind, redis) {
@@ -374,6 +379,28 @@ describe('wsio-server --redis options', () => {
       [['--redis', 'http://x'], /redis:\/\/\[user:pass@\]host:port\[\/db\]/],
     ]) {
       await assert.rejects(start('wsio', 'test', args), want);
+    }
+  });
+
+  it('takes --redis and --redis-key-prefix from the config file and the environment', async () => {
+    const fs = require('node:fs');
+    const os = require('node:os');
+    const path = require('node:path');
+    const redis = await startRedis();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-cluster-'));
+    const conf = path.join(dir, 'wsio.conf');
+    fs.writeFileSync(conf, `redis = ${redis.url}\nredis-key-prefix = from-file\n`);
+    process.env.WSIO_REDIS_KEY_PREFIX = 'from-env'; // the environment wins over the file
+    let node;
+    try {
+      node = await start('wsio', 'test', ['--config', conf]);
+      await until(() => /redis: connected/.test(node.output()), 5000, 'connected to Redis');
+      assert.match(node.output(), new RegExp(`Redis pub/sub adapter, 127\\.0\\.0\\.1:${redis.port}, key prefix from-env`));
+    } finally {
+      delete process.env.WSIO_REDIS_KEY_PREFIX;
+      await node?.stop();
+      await redis.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
