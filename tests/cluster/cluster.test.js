@@ -234,15 +234,23 @@ for (const pair of PAIRS) {
       const b = await join(B);
       const c = await join(B);
       sockets.push(a, b, c);
-      b.emit('join', 'lobby');
-      await sleep(100);
-      a.emit('join', 'lobby');
+      // The chat's join has no ack: a member's own message coming back proves it joined,
+      // so the joins happen in this order on a loaded machine too.
+      const joined = async (s, n) => {
+        s.emit('join', 'lobby');
+        s.emit('message', { room: 'lobby', message: `in-${n}` });
+        await until(() => s.log.some((e) => e[0] === 'message' && e[1] === `in-${n}`), 5000, `${n} joined`);
+      };
+      await joined(b, 'b');
+      await joined(a, 'a');
       assert.equal((await logged(b, 'user-joined', 1))[0][1], a.id);
-      c.emit('join', 'lobby');
+      await joined(c, 'c');
       assert.equal((await logged(a, 'user-joined', 1))[0][1], c.id);
       assert.equal((await logged(b, 'user-joined', 2))[1][1], c.id);
       a.emit('message', { room: 'lobby', message: 'hello all' });
-      for (const s of [a, b, c]) assert.equal((await logged(s, 'message', 1))[0][1], 'hello all');
+      for (const s of [a, b, c]) {
+        await until(() => s.log.some((e) => e[0] === 'message' && e[1] === 'hello all'), 5000, 'hello all');
+      }
       b.emit('typing', 'lobby');
       assert.equal((await logged(a, 'typing', 1))[0][1], b.id);
       assert.equal((await logged(c, 'typing', 1))[0][1], b.id);
@@ -364,9 +372,8 @@ if (PAIRS.includes('wsio-wsio')) {
       process.kill(C.pid, 'SIGKILL');
       await C.exited;
       await until(async () => (await call(a, 'server-count')) === 2, 5000, 'two nodes again', 100);
-      const t0 = Date.now();
+      // timeout: false: the request did not wait for the dead node (it would time out).
       assert.deepEqual(await call(a, 'sse-ack', 'ping-nodes', 'after-kill'), { timeout: false, responses: ['wsio'] });
-      assert.ok(Date.now() - t0 < 1000);
     });
   });
 }
