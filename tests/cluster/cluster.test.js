@@ -33,9 +33,9 @@ async function startNode(kind, redis) {
 
 /* Connects a client, spread over the transports. */
 let nth = 0;
-async function join(node) {
+async function join(node, nsp = '/') {
   const transports = ['websocket', 'polling', 'default'];
-  const s = client(node.url, transports[nth++ % 3]);
+  const s = client(node.url, transports[nth++ % 3], { nsp });
   await connected(s);
   return s;
 }
@@ -65,8 +65,8 @@ for (const pair of PAIRS) {
     let A;
     let B;
     const sockets = [];
-    const sock = async (node) => {
-      const s = await join(node);
+    const sock = async (node, nsp) => {
+      const s = await join(node, nsp);
       sockets.push(s);
       return s;
     };
@@ -98,6 +98,18 @@ for (const pair of PAIRS) {
       await none(out, 'message');
     });
 
+    it('a namespace created on demand on both nodes has its own channels', async () => {
+      const a = await sock(A, '/dyn-cluster');
+      const b = await sock(B, '/dyn-cluster');
+      const root = await sock(B);
+      await call(b, 'join', 'r');
+      await call(root, 'join', 'r');
+      await call(a, 'in-room', 'r', 'dyn', 1);
+      assert.equal((await logged(b, 'dyn', 1))[0][1], 1);
+      await none(root, 'dyn');
+      assert.deepEqual(await call(a, 'fetch', 'r'), [b.id]);
+    });
+
     it('socket.to(room) excludes the sender; except rooms hold across nodes; each socket once', async () => {
       const a = await sock(A);
       const b = await sock(B);
@@ -125,9 +137,14 @@ for (const pair of PAIRS) {
       await call(a, 'except-room', 'quiet', 'ex', 3);
       assert.equal((await logged(a, 'ex', 1))[0][1], 3);
       await none(b, 'ex');
-      await call(b, 'join', 'vol');
+      // Volatile: a polling client between two GETs may rightly miss it; a WebSocket
+      // client whose socket is writable gets it.
+      const w = client(B.url, 'websocket');
+      sockets.push(w);
+      await connected(w);
+      await call(w, 'join', 'vol');
       await call(a, 'volatile-room', 'vol', 'v', 4);
-      assert.equal((await logged(b, 'v', 1))[0][1], 4);
+      assert.equal((await logged(w, 'v', 1))[0][1], 4);
       await call(a, 'local-all', 'here', 5);
       assert.equal((await logged(a, 'here', 1))[0][1], 5);
       await none(b, 'here');
