@@ -216,7 +216,7 @@ int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, con
  * selected (may exceed cap), or WSIO_EINVAL / WSIO_ENOMEM. The pointers it returns are
  * valid until those sockets disconnect: keep wsio_sio_refs to use them later. The
  * others return 0, WSIO_EINVAL (no target/nsp, NULL room) or WSIO_ENOMEM. */
-long wsio_sio_fetch_sockets(const wsio_sio_target *t, wsio_sio_socket **out, size_t cap);
+long wsio_sio_fetch_sockets(const wsio_sio_target *t, wsio_sio_socket **out, size_t cap); /* this node only */
 int wsio_sio_sockets_join(const wsio_sio_target *t, const char *room);
 int wsio_sio_sockets_leave(const wsio_sio_target *t, const char *room);
 int wsio_sio_disconnect_sockets(const wsio_sio_target *t, int close_transport);
