@@ -179,6 +179,9 @@ for (const pair of PAIRS) {
       await until(async () => (await call(b, 'info')).rooms.includes('f2'), 3000, 'b joined f2');
       await call(b, 'sockets-leave', 'f2', 'f2');
       await until(async () => !(await call(a, 'info')).rooms.includes('f2'), 3000, 'a left f2');
+      // A remote socket's own id is a room on every node (RemoteSocket.emit).
+      await call(a, 'in-room', b.id, 'to-you', 7);
+      assert.equal((await logged(b, 'to-you', 1))[0][1], 7);
       const gone = once(b, 'disconnect');
       await call(a, 'kick-room', b.id, false);
       assert.equal((await gone)[0], 'io server disconnect');
