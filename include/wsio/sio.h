@@ -279,6 +279,7 @@ typedef struct wsio_sio_redis_stats {
   int attached;   /* 1 when a Redis adapter is in use */
   int up;         /* 1 while both connections are ready and subscribed */
   uint64_t messages_in, messages_out, request_timeouts, reconnects;
+  uint64_t messages_dropped; /* not published: Redis away, or 64 MiB unsent to it */
   long nodes;     /* last PUBSUB NUMSUB of the main namespace (0: unknown) */
 } wsio_sio_redis_stats;
 void wsio_sio_redis_stats_get(const wsio_sio *io, wsio_sio_redis_stats *out);

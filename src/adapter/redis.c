@@ -36,6 +36,9 @@
 #define RA_BACKOFF_MIN_MS 100
 #define RA_BACKOFF_MAX_MS 5000
 #define RA_MAX_ROOMS 256 /* rooms/except names taken from one remote message */
+/* Bytes waiting for a Redis that does not read (stalled, or slower than the
+ * publishes): past this, publishes are dropped and counted rather than held. */
+#define RA_MAX_BACKLOG (64u << 20)
 
 enum { REQ_SOCKETS = 0, REQ_ALL_ROOMS, REQ_REMOTE_JOIN, REQ_REMOTE_LEAVE, REQ_REMOTE_DISCONNECT, REQ_REMOTE_FETCH,
        REQ_SERVER_SIDE_EMIT, REQ_BROADCAST, REQ_BROADCAST_CLIENT_COUNT, REQ_BROADCAST_ACK };
@@ -357,7 +360,14 @@ static void flush_fired(loop_timer *t) {
 }
 
 static int publish(redis_adapter *ra, const char *channel, const char *msg, size_t len) {
-  if (!is_up(ra)) return -1;
+  if (!is_up(ra)) {
+    ra->st.messages_dropped++;
+    return -1;
+  }
+  if (net_buffered(&ra->pub.net) > RA_MAX_BACKLOG) {
+    ra->st.messages_dropped++;
+    return -1;
+  }
   const char *a[] = {"PUBLISH", channel, msg};
   size_t l[] = {7, strlen(channel), len};
   int r = conn_command(&ra->pub, 3, a, l, NULL, 0);
@@ -637,7 +647,11 @@ static void ra_del_all(sio_adapter *a, wsio_sio_socket *s) {
 
 static int ra_broadcast(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev) {
   redis_adapter *ra = (redis_adapter *)a;
-  rnsp *ns = t->is_local || !is_up(ra) ? NULL : ns_of(ra, t->nsp);
+  rnsp *ns = t->is_local ? NULL : ns_of(ra, t->nsp);
+  if (ns && !is_up(ra)) { /* not even encoded: it could not go anywhere */
+    ra->st.messages_dropped++;
+    ns = NULL;
+  }
   if (ns) {
     mp m;
     mp_init(&m);

@@ -140,6 +140,8 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
   if (redis && redis->attached) {
     counter(&o, "wsio_redis_messages_in_total", "Messages received from other nodes through Redis.", redis->messages_in);
     counter(&o, "wsio_redis_messages_out_total", "Messages published to other nodes through Redis.", redis->messages_out);
+    counter(&o, "wsio_redis_messages_dropped_total",
+            "Messages not published: Redis away, or too much unsent to it.", redis->messages_dropped);
     counter(&o, "wsio_redis_request_timeouts_total", "Cluster requests that ended without every node's answer.",
             redis->request_timeouts);
     counter(&o, "wsio_redis_reconnects_total", "Redis connections made again after a loss.", redis->reconnects);
@@ -199,6 +201,7 @@ static void serve(const wsio_request *req, wsio_response *res, void *user) {
     redis.messages_out += rs.messages_out;
     redis.request_timeouts += rs.request_timeouts;
     redis.reconnects += rs.reconnects;
+    redis.messages_dropped += rs.messages_dropped;
     redis.nodes = rs.nodes;
   }
   size_t need = metrics_render(NULL, 0, &st, &eio, &sio, &redis) + 1;

@@ -372,6 +372,7 @@ if (PAIRS.includes('wsio-wsio')) {
       await call(a, 'in-room', 'live', 'during', 1);
       assert.equal((await logged(a2, 'during', 1))[0][1], 1, 'local delivery without Redis');
       await none(b, 'during', 200); // nothing queued for later either
+      assert.ok(await metric(A, 'wsio_redis_messages_dropped_total') >= 1, 'the drop is counted');
       const t0 = Date.now();
       assert.deepEqual(await call(a, 'fetch', 'live'), [a.id, a2.id].sort(), 'this node only');
       assert.ok(Date.now() - t0 < 1000, 'no wait for a Redis that is away');
