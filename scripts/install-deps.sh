@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev   # toolchain, libFuzzer
   libssl-dev zlib1g-dev libjansson-dev liburing-dev            # OpenSSL 3, zlib, jansson, io_uring
+  libhiredis-dev libmsgpack-dev redis-server                   # the Redis cluster adapter, its tests
   python3 python3-websockets                                   # interop client
   curl procps                                                  # tests: HTTP probes, ps
   chromium nginx                                               # browser test, proxy test

@@ -2,12 +2,13 @@
 # scripts/run-tests.sh [all|asan] — runs the test suites and prints one line per suite
 # and a final "N passed, N failed" (suites). `all`: on the normal build, unit (CTest),
 # RFC 6455 conformance, interop (Node ws, Python websockets), Socket.IO (against wsio
-# and Node's socket.io), product (metrics, config, logs, signals), reliability (faults:
-# tests/reliability) and a 60-second soak (bench/soak.sh), nginx, browser, the
-# install check and a short fuzz run, conformance, interop and Socket.IO once more with
-# --io-uring off (WSIO_IO_URING=off); then unit, conformance, interop, Socket.IO and
-# product again on the AddressSanitizer+UBSan build, and the LeakSanitizer checks of
-# tests/reliability/leaks.test.js. `asan`: only the latter half.
+# and Node's socket.io), product (metrics, config, logs, signals), the Redis cluster
+# (two wsio nodes, wsio + Node both ways), reliability (faults: tests/reliability) and
+# a 60-second soak (bench/soak.sh), nginx, browser, the install check and a short fuzz
+# run, conformance, interop and Socket.IO once more with --io-uring off
+# (WSIO_IO_URING=off); then unit, conformance, interop, Socket.IO, product and the
+# two-wsio-node cluster again on the AddressSanitizer+UBSan build, and the LeakSanitizer
+# checks of tests/reliability/leaks.test.js. `asan`: only the latter half.
 # Exit status is non-zero when any suite failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,8 +31,8 @@ suite() {
   fi
 }
 
-run_set() { # $1 = label, $2 = build dir, $3 = Socket.IO targets
-  local label=$1 dir=$2 targets=$3 srv
+run_set() { # $1 = label, $2 = build dir, $3 = Socket.IO targets, $4 = cluster pairs
+  local label=$1 dir=$2 targets=$3 pairs=$4 srv
   srv=$(realpath "$dir")/wsio-server
   suite "$label unit" bash -c "cd '$dir' && ctest --output-on-failure -j$JOBS"
   suite "$label conformance" env WSIO_SERVER="$srv" $PY tests/conformance/run.py --server "$srv"
@@ -39,10 +40,12 @@ run_set() { # $1 = label, $2 = build dir, $3 = Socket.IO targets
   suite "$label interop-python" env WSIO_SERVER="$srv" $PY tests/interop/test_python_websockets.py
   suite "$label socket.io ($targets)" env WSIO_SERVER="$srv" SIO_TARGETS="$targets" node --test tests/sio/
   [ -d tests/product ] && suite "$label product" env WSIO_SERVER="$srv" node --test tests/product/
+  # Scale-out through a real redis-server (tests/cluster/redis.js starts and kills it).
+  suite "$label cluster ($pairs)" env WSIO_SERVER="$srv" CLUSTER_PAIRS="$pairs" node --test tests/cluster/
 }
 
 if [ "$mode" = all ]; then
-  run_set release "$B" wsio,node
+  run_set release "$B" wsio,node wsio-wsio,wsio-node,node-wsio
   # The same server without io_uring batching (plain syscalls: old kernels, seccomp).
   srv=$(realpath "$B")/wsio-server
   suite "plain-syscalls conformance" env WSIO_IO_URING=off $PY tests/conformance/run.py --server "$srv"
@@ -62,7 +65,7 @@ if [ "$mode" = all ] || [ "$mode" = asan ]; then
   suite "asan build" make -s asan
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_set asan "$A" wsio
+  run_set asan "$A" wsio wsio-wsio
   [ -f tests/reliability/leaks.test.js ] && suite "asan leaks (LeakSanitizer)" env ASAN_BUILD="$A" node --test tests/reliability/leaks.test.js
 fi
 

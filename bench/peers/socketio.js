@@ -8,7 +8,7 @@
 //   join(room)     -> joins the room
 //   bcast(payload) -> "bcast" with the payload to the rooms the sender joined (its own id
 //                     room left out), sender included; nothing when it joined none
-// Usage: node socketio.js PORT (0 picks one); prints "listening on 127.0.0.1:PORT" to
+// Usage: node socketio.js PORT (0 picks one) [REDIS_URL=redis://...]; prints "listening on 127.0.0.1:PORT" to
 // stderr like the other peers. PING_INTERVAL / PING_TIMEOUT (ms) in the environment
 // override the defaults (to check that the load generator answers pings).
 const http = require('http');
@@ -36,7 +36,20 @@ io.on('connection', (socket) => {
   });
 });
 
-server.listen({ host: '127.0.0.1', port, backlog: 4096 }, () => {
-  process.stderr.write(`listening on 127.0.0.1:${server.address().port}\n`);
-});
+// REDIS_URL in the environment: a cluster node (@socket.io/redis-adapter, node-redis v4),
+// for the cross-node broadcast benchmark (docs/cluster.md).
+async function start() {
+  if (process.env.REDIS_URL) {
+    const { createClient } = require('redis');
+    const { createAdapter } = require('@socket.io/redis-adapter');
+    const pub = createClient({ url: process.env.REDIS_URL });
+    const sub = pub.duplicate();
+    await Promise.all([pub.connect(), sub.connect()]);
+    io.adapter(createAdapter(pub, sub));
+  }
+  server.listen({ host: '127.0.0.1', port, backlog: 4096 }, () => {
+    process.stderr.write(`listening on 127.0.0.1:${server.address().port}\n`);
+  });
+}
+start();
 process.on('SIGTERM', () => process.exit(0));

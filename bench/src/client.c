@@ -94,6 +94,29 @@ int bench_loop_init(bench_loop *l, const char *url, const char *default_path, ui
   return 0;
 }
 
+int bench_loop_set_dst2(bench_loop *l, const char *url) {
+  size_t scheme = strncmp(url, "ws://", 5) == 0 ? 5 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
+  const char *host = url + scheme;
+  size_t hlen = strcspn(host, ":/");
+  char hostname[64];
+  long port = 80;
+  if (host[hlen] == ':') port = strtol(host + hlen + 1, NULL, 10);
+  if (!scheme || hlen == 0 || hlen >= sizeof hostname || port <= 0 || port > 65535) {
+    fprintf(stderr, "wsio-bench: bad --url2 %s\n", url);
+    return -1;
+  }
+  memcpy(hostname, host, hlen);
+  hostname[hlen] = '\0';
+  l->dst2.sin_family = AF_INET;
+  l->dst2.sin_port = htons((uint16_t)port);
+  if (inet_pton(AF_INET, strcmp(hostname, "localhost") == 0 ? "127.0.0.1" : hostname, &l->dst2.sin_addr) != 1) {
+    fprintf(stderr, "wsio-bench: --url2 host must be an IPv4 address or localhost\n");
+    return -1;
+  }
+  l->has_dst2 = 1;
+  return 0;
+}
+
 static void set_events(bench_conn *c, uint32_t events) {
   if (c->events == events) return;
   struct epoll_event ev = {.events = events, .data.ptr = c};
@@ -158,7 +181,8 @@ bench_conn *bench_connect(bench_loop *l, uint32_t id) {
       return NULL;
     }
   }
-  if (connect(fd, (struct sockaddr *)&l->dst, sizeof l->dst) != 0 && errno != EINPROGRESS) {
+  const struct sockaddr_in *dst = l->has_dst2 && (id & 1) ? &l->dst2 : &l->dst;
+  if (connect(fd, (const struct sockaddr *)dst, sizeof *dst) != 0 && errno != EINPROGRESS) {
     l->n.connect_fail++;
     bench_note(l, "connect: %s", strerror(errno));
     close(fd);

@@ -77,6 +77,8 @@ typedef struct {
 struct bench_loop {
   int epfd;
   struct sockaddr_in dst;
+  struct sockaddr_in dst2; /* odd-numbered connections go here when has_dst2 (a cluster) */
+  int has_dst2;
   char host[128]; /* Host header value */
   char path[256];
   uint32_t nsrc; /* source addresses 127.0.0.2..127.0.0.(1+nsrc); 0: let the kernel pick */
@@ -102,6 +104,9 @@ struct bench_loop {
  * default_path is used when the URL has none. Returns 0, or -1 with a message on stderr. */
 int bench_loop_init(bench_loop *l, const char *url, const char *default_path, uint32_t nsrc, bench_handlers h,
                     void *ctx);
+/* A second server (host:port of a ws:// or http:// URL) for odd-numbered connections.
+ * Returns 0 or -1 (printed). */
+int bench_loop_set_dst2(bench_loop *l, const char *url);
 void bench_loop_free(bench_loop *l);
 
 /* Starts a connection (non-blocking connect, then the handshake). Returns it, or NULL

@@ -61,6 +61,9 @@ static void usage(FILE *f) {
              "  --pid PID    the server's pid: adds its CPU time per message / delivery / handshake\n"
              "               (utime+stime from /proc/PID/stat over the measured window) and, for\n"
              "               idle, its RSS per connection\n"
+             "  --url2 URL   sio-broadcast across a cluster: odd-numbered clients connect to this\n"
+             "               second node (the publisher, client 0, stays on --url)\n"
+             "  --pid2 PID   that node's pid: its CPU time counts in the server's\n"
              "  --sources N  spread connections over source addresses 127.0.0.2..127.0.0.(N+1) (32)\n"
              "  --pending N  connections being opened at a time (256)\n"
              "  --ack        sio-echo: emit with an ack id; the server answers with the ack\n"
@@ -131,7 +134,8 @@ int main(int argc, char **argv) {
             o.mode);
     return 1;
   }
-  enum { OPT_URL = 256, OPT_RATE, OPT_WINDOW, OPT_DRAIN, OPT_PID, OPT_SOURCES, OPT_PENDING, OPT_JSON, OPT_ACK };
+  enum { OPT_URL = 256, OPT_RATE, OPT_WINDOW, OPT_DRAIN, OPT_PID, OPT_SOURCES, OPT_PENDING, OPT_JSON, OPT_ACK,
+         OPT_URL2, OPT_PID2 };
   static const struct option longs[] = {
       {"url", required_argument, 0, OPT_URL},
       {"rate", required_argument, 0, OPT_RATE},
@@ -142,6 +146,8 @@ int main(int argc, char **argv) {
       {"pending", required_argument, 0, OPT_PENDING},
       {"json", no_argument, 0, OPT_JSON},
       {"ack", no_argument, 0, OPT_ACK},
+      {"url2", required_argument, 0, OPT_URL2},
+      {"pid2", required_argument, 0, OPT_PID2},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0},
   };
@@ -165,6 +171,8 @@ int main(int argc, char **argv) {
     case OPT_PENDING: bad = parse_num(optarg, 1, 1e6, &v), o.pending = (uint32_t)v; break;
     case OPT_JSON: o.json = 1; break;
     case OPT_ACK: o.ack = 1; break;
+    case OPT_URL2: o.url2 = optarg; break;
+    case OPT_PID2: bad = parse_num(optarg, 1, 1 << 30, &v), o.pid2 = (pid_t)v; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 1;
     }

@@ -243,7 +243,8 @@ static int run_broadcast(const bench_opts *o, report *r, int sio) {
   sio_handlers sh = {.on_connect = on_open, .on_event = on_event, .on_ack = on_ack, .on_close = on_close};
   if (!s.ring || !s.recv_count || !s.next_seq ||
       (sio ? sio_loop_init(&l, &s.sl, o->url, o->nsrc, sh, &s)
-           : bench_loop_init(&l, o->url, "/broadcast", o->nsrc, h, &s)) != 0)
+           : bench_loop_init(&l, o->url, "/broadcast", o->nsrc, h, &s)) != 0 ||
+      (o->url2 && bench_loop_set_dst2(&l, o->url2) != 0))
     return 1;
   hist_reset(&s.lat);
 
@@ -279,12 +280,12 @@ static int run_broadcast(const bench_opts *o, report *r, int sio) {
   pump(&l);
   bench_loop_run(&l, now_ns() + (uint64_t)(o->warmup * 1e9), tick_ms, no_publisher, tick);
   cpu_snap a, b;
-  cpu_snap_take(&a, o->pid);
+  cpu_snap_take2(&a, o->pid, o->pid2);
   uint64_t pub_a = s.published, reads = l.n.reads;
   s.measuring = 1;
   bench_loop_run(&l, a.wall_ns + (uint64_t)(o->duration * 1e9), tick_ms, no_publisher, tick);
   s.measuring = 0;
-  cpu_snap_take(&b, o->pid);
+  cpu_snap_take2(&b, o->pid, o->pid2);
   uint64_t pub_b = s.published;
   reads = l.n.reads - reads;
   s.publishing = 0;

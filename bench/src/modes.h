@@ -26,6 +26,8 @@ typedef struct {
   double rate;      /* --rate: broadcast messages per second; 0: window-limited */
   uint32_t window;  /* --window: broadcast messages outstanding at most */
   pid_t pid;        /* --pid: the server, for CPU time and RSS; 0: none */
+  const char *url2; /* --url2: a second node (a cluster): odd-numbered clients connect there */
+  pid_t pid2;       /* --pid2: that node, its CPU time added to the server's */
   uint32_t nsrc;    /* --sources: source addresses 127.0.0.2.. */
   uint32_t pending; /* --pending: connections being opened at a time */
   int ack;          /* --ack: sio-echo asks for acks instead of echo events */

@@ -61,3 +61,11 @@ void cpu_snap_take(cpu_snap *s, pid_t pid) {
   s->self_ns = self_cpu_ns();
   s->server_ok = pid > 0 && proc_cpu_ns(pid, &s->server_ns) == 0;
 }
+
+void cpu_snap_take2(cpu_snap *s, pid_t pid, pid_t pid2) {
+  cpu_snap_take(s, pid);
+  uint64_t ns2;
+  if (pid2 <= 0) return;
+  if (proc_cpu_ns(pid2, &ns2) == 0) s->server_ns += ns2;
+  else s->server_ok = 0;
+}

@@ -31,5 +31,7 @@ typedef struct {
 } cpu_snap;
 
 void cpu_snap_take(cpu_snap *s, pid_t pid);
+/* The same for two servers (a cluster's nodes): server_ns is their sum. */
+void cpu_snap_take2(cpu_snap *s, pid_t pid, pid_t pid2);
 
 #endif

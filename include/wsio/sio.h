@@ -191,6 +191,7 @@ typedef struct wsio_sio_target {
   size_t nexcept;
   wsio_sio_socket *except_socket; /* minus this socket (socket.broadcast / socket.to) */
   int is_volatile;                /* drop for a client whose transport is not writable now */
+  int is_local;                   /* this node only (Node's .local), with a cluster adapter */
 } wsio_sio_target;
 
 /* Emits to every socket the target selects; returns how many it reached (>= 0), or
@@ -215,10 +216,73 @@ int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, con
  * selected (may exceed cap), or WSIO_EINVAL / WSIO_ENOMEM. The pointers it returns are
  * valid until those sockets disconnect: keep wsio_sio_refs to use them later. The
  * others return 0, WSIO_EINVAL (no target/nsp, NULL room) or WSIO_ENOMEM. */
-long wsio_sio_fetch_sockets(const wsio_sio_target *t, wsio_sio_socket **out, size_t cap);
+long wsio_sio_fetch_sockets(const wsio_sio_target *t, wsio_sio_socket **out, size_t cap); /* this node only */
 int wsio_sio_sockets_join(const wsio_sio_target *t, const char *room);
 int wsio_sio_sockets_leave(const wsio_sio_target *t, const char *room);
 int wsio_sio_disconnect_sockets(const wsio_sio_target *t, int close_transport);
+
+/* ---- every node of a cluster (Node's adapter requests) ---------------------------- */
+/* Results of the queries below: JSON text (borrowed for the call) and 0, or WSIO_ETIMEDOUT
+ * with what arrived before the request timeout (some node did not answer), or
+ * WSIO_ECLOSED (the server is going away). Without a cluster adapter they answer from
+ * this node at once (cb runs before the call returns); with one, after every node
+ * answered or the adapter's request timeout. Each returns 0 or a negative WSIO_E* (cb
+ * then never runs). */
+typedef void (*wsio_sio_result_fn)(const char *json, size_t len, int err, void *user);
+typedef void (*wsio_sio_count_fn)(long count, int err, void *user);
+/* Sockets of t on every node: a JSON array of {"id","handshake","rooms","data"} (Node's
+ * RemoteSocket details). t->is_local asks this node only. */
+int wsio_sio_fetch_sockets_all(const wsio_sio_target *t, wsio_sio_result_fn cb, void *user);
+/* Room names of nsp on every node, each once (socket-id rooms included, as Node). */
+int wsio_sio_all_rooms(wsio_sio_nsp *nsp, wsio_sio_result_fn cb, void *user);
+/* Nodes serving nsp (1 without a cluster adapter). */
+int wsio_sio_server_count(wsio_sio_nsp *nsp, wsio_sio_count_fn cb, void *user);
+
+/* Server-side events (Node's io.serverSideEmit): reach the server-event handler of
+ * nsp on every other node, never a client. json: a JSON array of arguments (no
+ * binaries: Node sends these as JSON). cb NULL asks no answer; with cb, it gets a JSON
+ * array of one answer per other node. */
+int wsio_sio_server_side_emit(wsio_sio_nsp *nsp, const char *event, const char *json, size_t len,
+                              wsio_sio_result_fn cb, void *user);
+/* The answer handle of a server-side event, valid only while its handler runs; NULL
+ * when the sender asked no answer. */
+typedef struct wsio_sio_reply wsio_sio_reply;
+typedef void (*wsio_sio_server_event_fn)(wsio_sio_nsp *nsp, const char *event, const wsio_sio_args *args,
+                                         wsio_sio_reply *reply, void *user);
+void wsio_sio_nsp_on_server_event(wsio_sio_nsp *nsp, wsio_sio_server_event_fn fn, void *user);
+/* Answers with one JSON value (a second answer is ignored). Returns 0 or WSIO_EINVAL. */
+int wsio_sio_reply_send(wsio_sio_reply *reply, const char *json_value, size_t len);
+
+/* ---- the Redis adapter (src/adapter) ----------------------------------------------- */
+/* Joins a cluster of Socket.IO servers through Redis pub/sub, wire-compatible with
+ * Node's @socket.io/redis-adapter 8.x createAdapter: wsio and Node nodes may share one
+ * Redis. Two connections (publish, subscribe) on the app's loop; never blocks. Redis
+ * down or lost: local work goes on, the adapter reconnects with backoff and subscribes
+ * again; cross-node messages published meanwhile are lost (pub/sub keeps nothing). */
+typedef struct wsio_sio_redis_options {
+  const char *host; /* numeric address or "localhost" (resolved without blocking the loop) */
+  int port;         /* default 6379 */
+  const char *user, *password; /* AUTH when password is set */
+  int db;                      /* SELECT (the channels are global: pub/sub ignores it) */
+  const char *key_prefix;      /* default "socket.io" (Node's `key`) */
+  unsigned request_timeout_ms; /* default 5000 (Node's requestsTimeout) */
+  void (*log)(int level, const char *msg, void *user); /* level as wsio_app_options.log */
+  void *log_user;
+} wsio_sio_redis_options;
+void wsio_sio_redis_options_init(wsio_sio_redis_options *o);
+/* Call once, before the loop runs (a host name is resolved here). Returns 0
+ * (connecting in the background), WSIO_EINVAL (bad options, a host that does not
+ * resolve, or a server that has a cluster adapter already) or WSIO_ENOMEM. The adapter
+ * lives as long as the server. */
+int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o);
+typedef struct wsio_sio_redis_stats {
+  int attached;   /* 1 when a Redis adapter is in use */
+  int up;         /* 1 while both connections are ready and subscribed */
+  uint64_t messages_in, messages_out, request_timeouts, reconnects;
+  uint64_t messages_dropped; /* not published: Redis away, or 64 MiB unsent to it */
+  long nodes;     /* last PUBSUB NUMSUB of the main namespace (0: unknown) */
+} wsio_sio_redis_stats;
+void wsio_sio_redis_stats_get(const wsio_sio *io, wsio_sio_redis_stats *out);
 
 /* ---- sockets --------------------------------------------------------------------- */
 /* The socket id (20 URL-safe characters, NUL-terminated, borrowed); also the name of

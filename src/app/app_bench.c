@@ -56,6 +56,7 @@ int app_bench_setup(wsio_app *app, const server_config *cfg) {
   wsio_sio *io = wsio_sio_attach(app, &so);
   if (!io) return -1;
   metrics_watch_sio(io);
+  if (app_cluster_attach(io, cfg) < 0) return -1;
   wsio_sio_nsp *nsp = wsio_sio_of(io, "/");
   wsio_sio_nsp_on(nsp, "echo", on_echo, NULL);
   wsio_sio_nsp_on(nsp, "join", on_join, NULL);

@@ -67,6 +67,7 @@ int app_chat_setup(wsio_app *app, const server_config *cfg) {
   wsio_sio *io = wsio_sio_attach(app, &so);
   if (!io) return -1;
   metrics_watch_sio(io);
+  if (app_cluster_attach(io, cfg) < 0) return -1;
   wsio_sio_nsp *nsp = wsio_sio_of(io, "/");
   wsio_sio_nsp_on(nsp, "join", on_join, NULL);
   wsio_sio_nsp_on(nsp, "message", on_message, NULL);

@@ -5,7 +5,8 @@
  * Every event below acknowledges (when the client asked) with the result shown, or
  * with no argument: echo, info, set-data, join, leave, to-room, in-room, except-room,
  * to-except, broadcast, all, self, volatile, volatile-room, ask, ask-room, fetch,
- * sockets-join, sockets-leave, kick-room; kick has no ack. Namespaces: "/" (a
+ * sockets-join, sockets-leave, kick-room, and across a cluster all-rooms, server-count,
+ * sse, sse-ack, local-all (tests/cluster); kick has no ack. Namespaces: "/" (a
  * middleware refuses auth.refuse === true), "/private" (refuses without
  * auth.token "secret", with data {"code":401}), "/slow" (an asynchronous middleware,
  * see mw_slow) and any "/dyn-..." created on demand.
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "app/apps.h"
 #include "app/metrics.h"
@@ -385,6 +388,31 @@ static int target_from(wsio_sio_socket *s, const elem *e, name_list *l, wsio_sio
   return 0;
 }
 
+/* fetch(rooms): the ids of the selected sockets on every node (a cluster's too). */
+static void fetch_done(const char *json, size_t len, int err, void *user) {
+  (void)err; /* a node that did not answer in time: the ids that did arrive */
+  wsio_sio_ack *ack = user;
+  json_error_t je;
+  json_t *v = json_loadb(json, len, 0, &je);
+  const char *ids[1024];
+  size_t cnt = 0;
+  for (size_t i = 0; i < json_array_size(v) && cnt < 1024; i++) {
+    const char *id = json_string_value(json_object_get(json_array_get(v, i), "id"));
+    if (id) ids[cnt++] = id;
+  }
+  static char out[OUT_MAX];
+  size_t olen = json_sorted_strings(out, 0, sizeof(out), ids, cnt);
+  if (olen < sizeof(out)) ack_json(*ack, out, olen);
+  json_decref(v);
+  free(ack);
+}
+
+static wsio_sio_ack *keep_ack(wsio_sio_ack ack) {
+  wsio_sio_ack *k = malloc(sizeof(*k));
+  if (k) *k = ack;
+  return k;
+}
+
 HANDLER(h_fetch) {
   UNUSED_ARGS;
   elem els[1];
@@ -393,14 +421,142 @@ HANDLER(h_fetch) {
   wsio_sio_target t;
   elem null_elem = {"null", 4, JSCAN_NULL};
   if (target_from(s, n ? &els[0] : &null_elem, &l, &t) < 0) return ack_empty(ack);
-  wsio_sio_socket *found[1024];
-  long got = wsio_sio_fetch_sockets(&t, found, 1024);
-  size_t cnt = got < 0 ? 0 : got > 1024 ? 1024 : (size_t)got;
-  const char *ids[1024];
-  for (size_t i = 0; i < cnt; i++) ids[i] = wsio_sio_socket_id(found[i]);
+  wsio_sio_ack *k = keep_ack(ack);
+  if (!k) return ack_empty(ack);
+  if (wsio_sio_fetch_sockets_all(&t, fetch_done, k) < 0) {
+    free(k);
+    ack_empty(ack);
+  }
+}
+
+/* ---- every node of a cluster (docs/cluster.md) ------------------------------------ */
+
+/* A JSON array of strings, sorted (room names, node answers). */
+static void ack_sorted(wsio_sio_ack ack, json_t *arr, const char *wrap_key, int timeout) {
+  const char *strs[1024];
+  size_t cnt = 0;
+  char numbuf[1024][24];
+  for (size_t i = 0; i < json_array_size(arr) && cnt < 1024; i++) {
+    json_t *e = json_array_get(arr, i);
+    if (json_is_string(e)) strs[cnt++] = json_string_value(e);
+    else if (json_is_integer(e)) {
+      snprintf(numbuf[cnt], sizeof(numbuf[cnt]), "%lld", (long long)json_integer_value(e));
+      strs[cnt] = numbuf[cnt];
+      cnt++;
+    }
+  }
   static char out[OUT_MAX];
-  size_t len = json_sorted_strings(out, 0, sizeof(out), ids, cnt);
+  size_t len = 0;
+  if (wrap_key) len = (size_t)snprintf(out, sizeof(out), "{\"timeout\":%s,\"%s\":", timeout ? "true" : "false", wrap_key);
+  len = json_sorted_strings(out, len, sizeof(out), strs, cnt);
+  if (wrap_key && len < sizeof(out)) out[len++] = '}';
   if (len < sizeof(out)) ack_json(ack, out, len);
+}
+
+static void all_rooms_done(const char *json, size_t len, int err, void *user) {
+  wsio_sio_ack *ack = user;
+  json_error_t je;
+  json_t *v = json_loadb(json, len, 0, &je);
+  ack_sorted(*ack, v, "rooms", err == WSIO_ETIMEDOUT);
+  json_decref(v);
+  free(ack);
+}
+
+HANDLER(h_all_rooms) {
+  UNUSED_ARGS;
+  (void)a;
+  wsio_sio_ack *k = keep_ack(ack);
+  if (!k) return ack_empty(ack);
+  if (wsio_sio_all_rooms(wsio_sio_socket_nsp(s), all_rooms_done, k) < 0) {
+    free(k);
+    ack_empty(ack);
+  }
+}
+
+static void count_done(long count, int err, void *user) {
+  (void)err;
+  wsio_sio_ack *ack = user;
+  char out[32];
+  ack_json(*ack, out, (size_t)snprintf(out, sizeof(out), "%ld", count));
+  free(ack);
+}
+
+HANDLER(h_server_count) {
+  UNUSED_ARGS;
+  (void)a;
+  wsio_sio_ack *k = keep_ack(ack);
+  if (!k) return ack_empty(ack);
+  if (wsio_sio_server_count(wsio_sio_socket_nsp(s), count_done, k) < 0) {
+    free(k);
+    ack_empty(ack);
+  }
+}
+
+/* sse(ev, ...args): serverSideEmit without an answer. */
+HANDLER(h_sse) {
+  UNUSED_ARGS;
+  elem els[MAX_ARGS];
+  size_t n = split_args(a, els, MAX_ARGS);
+  char name[NAME_MAX_LEN];
+  static char rest[OUT_MAX];
+  if (n >= 1 && string_arg(&els[0], name, sizeof(name)) == 0) {
+    size_t rl = rest_args(a, els, n, 1, rest, sizeof(rest));
+    wsio_sio_server_side_emit(wsio_sio_socket_nsp(s), name, rest, rl, NULL, NULL);
+  }
+  ack_empty(ack);
+}
+
+static void sse_done(const char *json, size_t len, int err, void *user) {
+  wsio_sio_ack *ack = user;
+  json_error_t je;
+  json_t *v = json_loadb(json, len, 0, &je);
+  ack_sorted(*ack, v, "responses", err == WSIO_ETIMEDOUT);
+  json_decref(v);
+  free(ack);
+}
+
+/* sse-ack(ev, ...args): serverSideEmit with an answer from every other node:
+ * ack({timeout, responses: sorted}). */
+HANDLER(h_sse_ack) {
+  UNUSED_ARGS;
+  elem els[MAX_ARGS];
+  size_t n = split_args(a, els, MAX_ARGS);
+  char name[NAME_MAX_LEN];
+  static char rest[OUT_MAX];
+  if (n < 1 || string_arg(&els[0], name, sizeof(name)) != 0) return ack_empty(ack);
+  size_t rl = rest_args(a, els, n, 1, rest, sizeof(rest));
+  wsio_sio_ack *k = keep_ack(ack);
+  if (!k) return ack_empty(ack);
+  if (wsio_sio_server_side_emit(wsio_sio_socket_nsp(s), name, rest, rl, sse_done, k) < 0) {
+    free(k);
+    ack_empty(ack);
+  }
+}
+
+/* local-all(ev, ...args): nsp.local.emit(ev, ...args) (this node only). */
+HANDLER(h_local_all) {
+  UNUSED_ARGS;
+  elem els[MAX_ARGS];
+  size_t n = split_args(a, els, MAX_ARGS);
+  char name[NAME_MAX_LEN];
+  static char rest[OUT_MAX];
+  if (n >= 1 && string_arg(&els[0], name, sizeof(name)) == 0) {
+    size_t rl = rest_args(a, els, n, 1, rest, sizeof(rest));
+    wsio_sio_target t = {.nsp = wsio_sio_socket_nsp(s), .is_local = 1};
+    wsio_sio_broadcast(&t, name, rest, rl, a->bins, a->nbins);
+  }
+  ack_empty(ack);
+}
+
+/* Another node's serverSideEmit("ping-nodes", ...args): every socket of this node's
+ * namespace gets "server-event" with the args; an asked answer is "wsio". */
+static void on_server_event(wsio_sio_nsp *nsp, const char *event, const wsio_sio_args *args, wsio_sio_reply *reply,
+                            void *user) {
+  (void)user;
+  if (strcmp(event, "ping-nodes") != 0) return;
+  wsio_sio_target t = {.nsp = nsp, .is_local = 1};
+  wsio_sio_broadcast(&t, "server-event", args->json, args->json_len, NULL, 0);
+  if (reply) wsio_sio_reply_send(reply, "\"wsio\"", 6);
 }
 
 static void sockets_rooms(wsio_sio_socket *s, const wsio_sio_args *a, wsio_sio_ack ack, int join) {
@@ -456,9 +612,12 @@ static void setup_handlers(wsio_sio_nsp *nsp) {
       {"ask", h_ask},             {"ask-room", h_ask_room},
       {"fetch", h_fetch},         {"sockets-join", h_sockets_join},
       {"sockets-leave", h_sockets_leave}, {"kick-room", h_kick_room},
-      {"kick", h_kick},
+      {"kick", h_kick},           {"all-rooms", h_all_rooms},
+      {"server-count", h_server_count}, {"sse", h_sse},
+      {"sse-ack", h_sse_ack},     {"local-all", h_local_all},
   };
   for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) wsio_sio_nsp_on(nsp, table[i].name, table[i].fn, NULL);
+  wsio_sio_nsp_on_server_event(nsp, on_server_event, NULL);
 }
 
 /* Looks for "key": true / "key": "value" at the top level of the auth object. */
@@ -571,6 +730,7 @@ int app_test_setup(wsio_app *app, const server_config *cfg) {
   wsio_sio *io = wsio_sio_attach(app, &so);
   if (!io) return -1;
   metrics_watch_sio(io);
+  if (app_cluster_attach(io, cfg) < 0) return -1;
   wsio_sio_nsp *root = wsio_sio_of(io, "/");
   wsio_sio_nsp_use(root, mw_refuse, NULL);
   setup_handlers(root);

@@ -9,7 +9,22 @@
 typedef struct server_config {
   const char *cors_origin; /* --cors-origin; NULL = the app's default */
   unsigned ping_interval_ms, ping_timeout_ms; /* Engine.IO heartbeat (0 = app default) */
+  const char *redis_url;        /* --redis; NULL: a single node */
+  const char *redis_key_prefix; /* --redis-key-prefix; NULL: "socket.io" */
+  unsigned redis_request_timeout_ms; /* --redis-request-timeout; 0: 5000 */
 } server_config;
+
+/* A parsed redis://[user:pass@]host:port[/db] (pointers into buf). */
+typedef struct cluster_url {
+  char buf[512];
+  const char *host, *user, *password;
+  int port, db;
+} cluster_url;
+/* Returns 0, or -1 when the URL is not one of that form. */
+int cluster_parse_url(const char *url, cluster_url *out);
+/* Joins io to the cluster when cfg names a Redis (app/cluster.c); 0 when it does not.
+ * Returns -1 (logged) on a bad URL or option. */
+int app_cluster_attach(wsio_sio *io, const server_config *cfg);
 
 /* The first event argument as a non-empty JSON string, unescaped into out (cap bytes).
  * Returns 0, or -1 when it is missing, not a string, empty or longer than cap - 1. */

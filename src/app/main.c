@@ -56,7 +56,7 @@ static void healthz(const wsio_request *req, wsio_response *res, void *user) {
 
 /* ---- options --------------------------------------------------------------------- */
 
-typedef enum { T_STR, T_PORT, T_SIZE, T_SECONDS, T_COUNT, T_HEADERS, T_APP, T_LEVEL, T_FORMAT, T_SWITCH } opt_type;
+typedef enum { T_STR, T_PORT, T_SIZE, T_SECONDS, T_COUNT, T_HEADERS, T_APP, T_LEVEL, T_FORMAT, T_SWITCH, T_ADAPTER } opt_type;
 
 typedef struct {
   const char *name; /* --name, WSIO_NAME, "name = value" in the config file */
@@ -87,6 +87,10 @@ static const opt_def opts[] = {
     {"deflate-threshold", "BYTES", T_SIZE, "1KiB", "with --deflate, messages smaller than this are sent uncompressed"},
     {"deflate-client-context-takeover", "on|off", T_SWITCH, "off", "with --deflate, let clients keep their compression context between messages (off: ask them not to, so idle connections keep no inflater memory)"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
+    {"redis", "URL", T_STR, NULL, "join a cluster through Redis: redis://[user:pass@]host:port[/db] (Node's @socket.io/redis-adapter protocol)"},
+    {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub (sharded and streams: not yet supported)"},
+    {"redis-key-prefix", "PREFIX", T_STR, "socket.io", "channel prefix, as the Node adapter's `key`"},
+    {"redis-request-timeout", "S", T_SECONDS, "5", "seconds to wait for other nodes' answers (fetchSockets, allRooms, serverSideEmit acks)"},
     {"log-level", "LEVEL", T_LEVEL, "info", "debug, info, warn, error or off"},
     {"log-format", "FORMAT", T_FORMAT, "text", "text or json (one object per line)"},
     {"log-file", "PATH", T_STR, NULL, "append logs to PATH instead of stderr; SIGHUP reopens it"},
@@ -151,6 +155,18 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
         if (strpbrk(v, "\r\n")) want = "an origin such as https://example.com, * or true";
         st->cfg.cors_origin = v;
       } else if (strcmp(name, "log-file") == 0) st->log_file = v;
+      else if (strcmp(name, "redis") == 0) {
+        cluster_url u;
+        if (cluster_parse_url(v, &u) < 0) want = "a URL redis://[user:pass@]host:port[/db]";
+        st->cfg.redis_url = v;
+      } else if (strcmp(name, "redis-key-prefix") == 0) st->cfg.redis_key_prefix = v;
+      break;
+    case T_ADAPTER:
+      if (strcmp(v, "sharded") == 0 || strcmp(v, "streams") == 0) {
+        fprintf(stderr, "wsio-server: --redis-adapter %s (from %s) is not yet supported; use pubsub\n", v, source);
+        return -1;
+      }
+      if (strcmp(v, "pubsub") != 0) want = "pubsub";
       break;
     case T_PORT:
       if (config_parse_uint(v, 65535, &n) < 0) want = "a port 0-65535";
@@ -186,6 +202,9 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
         st->o.handshake_timeout_ms = ms;
       } else if (strcmp(name, "close-timeout") == 0) {
         st->o.close_timeout_ms = ms;
+      } else if (strcmp(name, "redis-request-timeout") == 0) {
+        if (!ms) want = "seconds greater than 0";
+        st->cfg.redis_request_timeout_ms = ms;
       } else {
         st->o.shutdown_timeout_ms = ms;
       }

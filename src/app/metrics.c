@@ -70,7 +70,7 @@ static uint64_t closes_with(const wsio_stats *st, int code) {
 }
 
 size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_eio_stats *eio,
-                      const wsio_sio_stats *sio) {
+                      const wsio_sio_stats *sio, const wsio_sio_redis_stats *redis) {
   out_buf o = {out, 0, cap};
   head(&o, "wsio_build_info", "gauge", "Version of the running wsio-server.");
   put(&o, "wsio_build_info{version=\"%s\"} 1\n", WSIO_VERSION);
@@ -138,7 +138,19 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
   counter(&o, "wsio_sio_connect_errors_total", "CONNECT_ERRORs sent (unknown namespace, middleware refusal).",
           sio->connect_errors_total);
 
-  gauge(&o, "wsio_redis_adapter_up", "1 when the Redis adapter is connected (0: single node, no Redis).", 0);
+  gauge(&o, "wsio_redis_adapter_up", "1 when the Redis adapter is connected (0: single node, no Redis).",
+        redis && redis->up ? 1 : 0);
+  if (redis && redis->attached) {
+    counter(&o, "wsio_redis_messages_in_total", "Messages received from other nodes through Redis.", redis->messages_in);
+    counter(&o, "wsio_redis_messages_out_total", "Messages published to other nodes through Redis.", redis->messages_out);
+    counter(&o, "wsio_redis_messages_dropped_total",
+            "Messages not published: Redis away, or too much unsent to it.", redis->messages_dropped);
+    counter(&o, "wsio_redis_request_timeouts_total", "Cluster requests that ended without every node's answer.",
+            redis->request_timeouts);
+    counter(&o, "wsio_redis_reconnects_total", "Redis connections made again after a loss.", redis->reconnects);
+    gauge(&o, "wsio_redis_nodes", "Nodes in the cluster at the last count (PUBSUB NUMSUB, 0: not counted yet).",
+          redis->nodes > 0 ? (uint64_t)redis->nodes : 0);
+  }
 
   head(&o, "wsio_event_loop_lag_seconds", "histogram", "How late the event loop ran its periodic sweep.");
   uint64_t cum = 0;
@@ -182,13 +194,26 @@ static void serve(const wsio_request *req, wsio_response *res, void *user) {
     sio.deliveries_total += s.deliveries_total;
     sio.volatile_drops_total += s.volatile_drops_total;
   }
-  size_t need = metrics_render(NULL, 0, &st, &eio, &sio) + 1;
+  wsio_sio_redis_stats redis = {0}, rs;
+  for (size_t i = 0; i < n_sio; i++) {
+    wsio_sio_redis_stats_get(sio_servers[i], &rs);
+    if (!rs.attached) continue;
+    redis.attached = 1;
+    redis.up = rs.up;
+    redis.messages_in += rs.messages_in;
+    redis.messages_out += rs.messages_out;
+    redis.request_timeouts += rs.request_timeouts;
+    redis.reconnects += rs.reconnects;
+    redis.messages_dropped += rs.messages_dropped;
+    redis.nodes = rs.nodes;
+  }
+  size_t need = metrics_render(NULL, 0, &st, &eio, &sio, &redis) + 1;
   char *buf = malloc(need);
   if (!buf) {
     wsio_response_send(res, 500, NULL, "out of memory\n", 14);
     return;
   }
-  size_t n = metrics_render(buf, need, &st, &eio, &sio);
+  size_t n = metrics_render(buf, need, &st, &eio, &sio, &redis);
   wsio_response_header(res, "Cache-Control", "no-store");
   wsio_response_send(res, 200, "text/plain; version=0.0.4; charset=utf-8", buf, n);
   free(buf);

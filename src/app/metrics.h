@@ -1,6 +1,6 @@
 /* app/metrics.h — /metrics in the Prometheus text exposition format (version 0.0.4):
  * the core's counters, Engine.IO sessions by transport, Socket.IO sockets and rooms,
- * and the event-loop lag histogram. */
+ * the Redis cluster adapter, and the event-loop lag histogram. */
 #ifndef WSIO_APP_METRICS_H
 #define WSIO_APP_METRICS_H
 
@@ -18,6 +18,6 @@ void metrics_watch_sio(wsio_sio *io);
 /* Writes the exposition text into out (cap bytes); returns the length needed. Pure
  * given its inputs, for tests. */
 size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_eio_stats *eio,
-                      const wsio_sio_stats *sio);
+                      const wsio_sio_stats *sio, const wsio_sio_redis_stats *redis);
 
 #endif

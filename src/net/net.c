@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,13 +29,24 @@ struct net_listener {
   net_listener *next;
 };
 
+/* An outgoing connection until it is established: its deadline. Kept here, not in
+ * net_conn, so accepted connections pay nothing for it. */
+typedef struct net_connecting {
+  loop_timer timer;
+  net_conn *c;
+  net_connect_fn cb;
+  struct net_connecting *next;
+} net_connecting;
+
 struct net_ctx {
   loop *loop;
+  net_connecting *connecting;
   net_handlers h;
   void *user;
   net_conn *head;
   size_t count;
   net_listener *listeners;
+  net_listener *closed_listeners; /* freed with the context (see net_listener_close) */
   int spare_fd; /* closed to make room when accept fails with EMFILE */
   net_conn *flush_head; /* connections with writes queued in this iteration */
   uint8_t *bcast;       /* this iteration's shared output bytes */
@@ -74,9 +86,17 @@ net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user, int flags) {
   return ctx;
 }
 
+static void connecting_drop(net_ctx *ctx, net_conn *c);
+
 void net_ctx_destroy(net_ctx *ctx) {
   if (!ctx) return;
+  while (ctx->connecting) connecting_drop(ctx, ctx->connecting->c);
   while (ctx->listeners) net_listener_close(ctx->listeners);
+  while (ctx->closed_listeners) {
+    net_listener *ls = ctx->closed_listeners;
+    ctx->closed_listeners = ls->next;
+    free(ls);
+  }
   if (ctx->spare_fd >= 0) close(ctx->spare_fd);
   free(ctx->rbuf);
   free(ctx->readq);
@@ -504,6 +524,7 @@ void net_close(net_conn *c) {
 
 void net_conn_release(net_conn *c) {
   net_ctx *ctx = c->ctx;
+  if (ctx->connecting) connecting_drop(ctx, c);
   net_close(c);
   if (c->flags & NET_F_QUEUED) {
     for (net_conn **pp = &ctx->flush_head; *pp; pp = &(*pp)->flush_next) {
@@ -597,7 +618,8 @@ static void on_accept_ready(loop_io *io, uint32_t events) {
   (void)events;
   net_listener *ls = (net_listener *)io;
   net_ctx *ctx = ls->ctx;
-  int refused = 0; /* errno of the first refusal in this event, reported once */
+  if (io->fd < 0) return; /* closed earlier in this batch of events */
+  int refused = 0;        /* errno of the first refusal in this event, reported once */
   for (int i = 0; i < NET_ACCEPTS_PER_EVENT; i++) {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
@@ -639,6 +661,97 @@ static void on_accept_ready(loop_io *io, uint32_t events) {
     if (r < 0) conn_fail(c, r);
   }
   if (refused && ctx->h.on_accept_error) ctx->h.on_accept_error(ctx, -refused);
+}
+
+/* ---- outgoing connections -------------------------------------------------------- */
+
+static void connecting_drop(net_ctx *ctx, net_conn *c) {
+  for (net_connecting **pp = &ctx->connecting; *pp; pp = &(*pp)->next) {
+    net_connecting *k = *pp;
+    if (k->c != c) continue;
+    *pp = k->next;
+    loop_timer_stop(ctx->loop, &k->timer);
+    free(k);
+    return;
+  }
+}
+
+/* Reports once: the record goes first, so the callback may release c. */
+static void connect_done(net_conn *c, int err) {
+  net_ctx *ctx = c->ctx;
+  net_connect_fn cb = NULL;
+  for (net_connecting *k = ctx->connecting; k; k = k->next)
+    if (k->c == c) cb = k->cb;
+  connecting_drop(ctx, c);
+  if (!err) {
+    c->io.cb = conn_io;
+    int r = loop_io_update(ctx->loop, &c->io, EPOLLIN);
+    if (r < 0) err = r;
+  }
+  if (cb) cb(c, err);
+}
+
+static void connect_io(loop_io *io, uint32_t events) {
+  (void)events;
+  net_conn *c = (net_conn *)io;
+  int soerr = 0;
+  socklen_t sl = sizeof(soerr);
+  if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0) soerr = errno;
+  connect_done(c, -soerr);
+}
+
+static void connect_expired(loop_timer *t) {
+  net_connecting *k = (net_connecting *)((char *)t - offsetof(net_connecting, timer));
+  connect_done(k->c, -ETIMEDOUT);
+}
+
+int net_connect(net_ctx *ctx, net_conn *c, const struct sockaddr *sa, socklen_t salen, unsigned timeout_ms,
+                net_connect_fn on_connect) {
+  if (!on_connect || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) return -EINVAL;
+  net_connecting *k = calloc(1, sizeof(*k));
+  if (!k) return -ENOMEM;
+  int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    free(k);
+    return -errno;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (connect(fd, sa, salen) < 0 && errno != EINPROGRESS) {
+    int e = errno;
+    close(fd);
+    free(k);
+    return -e;
+  }
+  c->io.fd = fd;
+  c->io.cb = connect_io;
+  c->ctx = ctx;
+  c->family = (uint8_t)sa->sa_family;
+  if (sa->sa_family == AF_INET) memcpy(c->peer, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+  else memcpy(c->peer, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+  /* Writability reports the result, also of a connect that completed at once: the
+   * result always comes from the loop. */
+  int r = loop_io_start(ctx->loop, &c->io, EPOLLOUT);
+  if (r == 0 && timeout_ms) {
+    k->timer.cb = connect_expired;
+    r = loop_timer_start(ctx->loop, &k->timer, timeout_ms, 0);
+  }
+  if (r < 0) {
+    loop_io_stop(ctx->loop, &c->io);
+    close(fd);
+    c->io.fd = -1;
+    free(k);
+    return r;
+  }
+  k->c = c;
+  k->cb = on_connect;
+  k->next = ctx->connecting;
+  ctx->connecting = k;
+  c->next = ctx->head;
+  if (ctx->head) ctx->head->prev = c;
+  ctx->head = c;
+  ctx->count++;
+  return 0;
 }
 
 const char *net_peer_string(const net_conn *c, char *buf, size_t cap) {
@@ -710,7 +823,12 @@ void net_listener_close(net_listener *ls) {
   }
   loop_io_stop(ctx->loop, &ls->io);
   close(ls->io.fd);
-  free(ls);
+  /* Not freed now: the loop may hold an event for it later in the batch being
+   * dispatched (a SIGTERM handled in the same iteration as a new connection). It stays,
+   * closed, until the context goes; a context closes its listeners once. */
+  ls->io.fd = -1;
+  ls->next = ctx->closed_listeners;
+  ctx->closed_listeners = ls;
 }
 
 void net_ctx_close_listeners(net_ctx *ctx) {

@@ -102,6 +102,19 @@ void net_listener_close(net_listener *ls);
 /* Closes every listener of the context (graceful shutdown: stop accepting). */
 void net_ctx_close_listeners(net_ctx *ctx);
 
+/* Opens an outgoing TCP connection to sa without blocking: c (allocated and zeroed by
+ * the caller, as on_accept's) is linked into ctx at once, and on_connect(c, err)
+ * reports the result from the loop, never inside this call: 0 established (then the
+ * context's handlers take over), or a negative errno (-ECONNREFUSED; -ETIMEDOUT past
+ * timeout_ms, 0 meaning none), after which the owner releases c. Nothing may be
+ * written before on_connect(c, 0). Releasing c first cancels the report. Returns 0, or
+ * -errno when no attempt could start (nothing is reported then; c is not linked).
+ * An upper layer with handlers of its own makes a context of its own on the same loop
+ * (contexts are independent; the owner runs its read and flush in the post phase). */
+typedef void (*net_connect_fn)(net_conn *c, int err);
+int net_connect(net_ctx *ctx, net_conn *c, const struct sockaddr *sa, socklen_t salen, unsigned timeout_ms,
+                net_connect_fn on_connect);
+
 /* Queues bytes: appended to the iteration's shared buffer (or to c's backlog when c
  * already has one), c queued to be flushed when the loop finishes the current batch
  * of events (net_flush_queued), so many messages for many connections in one

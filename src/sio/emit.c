@@ -203,6 +203,7 @@ static void group_answer(wsio_sio *io, sio_ack_group *g, const wsio_sio_args *ar
   if (g->received) (void)sbuf_put(&g->responses, ",", 1);
   (void)sbuf_put(&g->responses, e, elen);
   g->received++;
+  if (g->each) g->each(e, elen, g->each_arg);
   group_check(io, g);
 }
 
@@ -497,12 +498,20 @@ static int do_broadcast(const wsio_sio_target *t, const char *event, const char 
   return reached;
 }
 
+int sio_local_broadcast(const wsio_sio_target *t, const sio_event *ev) {
+  return do_broadcast(t, ev->name, ev->json, ev->len, ev->bins, ev->nbins, -1, NULL, NULL);
+}
+
+/* One indirect call per broadcast (the adapter); the local adapter's is the function
+ * above. */
 int wsio_sio_broadcast(const wsio_sio_target *t, const char *event, const char *json, size_t len,
                        const wsio_span *bins, size_t nbins) {
   if (!t || !t->nsp) return WSIO_EINVAL;
   int r = sio_check_emit(event, &json, &len, bins, nbins);
   if (r) return r;
-  return do_broadcast(t, event, json, len, bins, nbins, -1, NULL, NULL);
+  sio_event ev = {event, json, len, bins, nbins};
+  sio_adapter *a = t->nsp->io->adapter;
+  return a->ops->broadcast(a, t, &ev);
 }
 
 typedef struct group_ctx {
@@ -528,6 +537,22 @@ int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, con
   if (!t || !t->nsp || !cb) return WSIO_EINVAL;
   int r = sio_check_emit(event, &json, &len, bins, nbins);
   if (r) return r;
+  sio_event ev = {event, json, len, bins, nbins};
+  sio_adapter *a = t->nsp->io->adapter;
+  return a->ops->broadcast_with_ack(a, t, &ev, timeout_ms, cb, user);
+}
+
+int sio_local_broadcast_with_ack(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                                 wsio_sio_broadcast_ack_fn cb, void *user) {
+  return sio_local_broadcast_with_ack_each(t, ev, timeout_ms, cb, user, NULL, NULL);
+}
+
+int sio_local_broadcast_with_ack_each(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                                      wsio_sio_broadcast_ack_fn cb, void *user, sio_ack_each_fn each,
+                                      void *each_arg) {
+  const char *event = ev->name, *json = ev->json;
+  size_t len = ev->len, nbins = ev->nbins;
+  const wsio_span *bins = ev->bins;
   wsio_sio *io = t->nsp->io;
   sio_ack_group *g = calloc(1, sizeof(*g));
   if (!g || sbuf_put(&g->responses, "[", 1) != 0) {
@@ -537,6 +562,8 @@ int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, con
   g->io = io;
   g->cb = cb;
   g->user = user;
+  g->each = each;
+  g->each_arg = each_arg;
   g->timer.cb = group_expired;
   group_ctx c = {g, t->nsp->next_ack_id++};
   /* No completion while the members are still being added (a send that fails a
@@ -570,9 +597,8 @@ long wsio_sio_fetch_sockets(const wsio_sio_target *t, wsio_sio_socket **out, siz
   return r ? r : (long)n;
 }
 
-static int join_or_leave(const wsio_sio_target *t, const char *room, int join) {
+int sio_local_add_sockets(const wsio_sio_target *t, const char *room, int join) {
   sio_selection sel;
-  if (!t || !t->nsp || !room) return WSIO_EINVAL;
   int r = sio_select(t, &sel);
   for (size_t i = 0; r == 0 && i < sel.n; i++) {
     if (join) r = sio_room_join(sel.v[i], room, strlen(room));
@@ -582,12 +608,23 @@ static int join_or_leave(const wsio_sio_target *t, const char *room, int join) {
   return r < 0 ? r : 0;
 }
 
+static int join_or_leave(const wsio_sio_target *t, const char *room, int join) {
+  if (!t || !t->nsp || !room) return WSIO_EINVAL;
+  sio_adapter *a = t->nsp->io->adapter;
+  return a->ops->add_sockets(a, t, room, join);
+}
+
 int wsio_sio_sockets_join(const wsio_sio_target *t, const char *room) { return join_or_leave(t, room, 1); }
 int wsio_sio_sockets_leave(const wsio_sio_target *t, const char *room) { return join_or_leave(t, room, 0); }
 
 int wsio_sio_disconnect_sockets(const wsio_sio_target *t, int close_transport) {
-  sio_selection sel;
   if (!t || !t->nsp) return WSIO_EINVAL;
+  sio_adapter *a = t->nsp->io->adapter;
+  return a->ops->disconnect_sockets(a, t, close_transport);
+}
+
+int sio_local_disconnect_sockets(const wsio_sio_target *t, int close_transport) {
+  sio_selection sel;
   int r = sio_select(t, &sel);
   if (r == 0) {
     /* Sockets gone meanwhile (a disconnect callback closing others) wait in the grave,

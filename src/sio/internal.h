@@ -36,6 +36,7 @@
 
 #include "eio/eio.h"
 #include "loop/loop.h"
+#include "sio/adapter.h"
 #include "sio/packet.h"
 #include "util/map.h"
 #include "util/random.h"
@@ -86,6 +87,8 @@ struct sio_ack_group {
   wsio_sio_broadcast_ack_fn cb;
   void *user;
   sbuf responses; /* "[a,b" while collecting */
+  sio_ack_each_fn each; /* every answer as it arrives (a cluster adapter), or NULL */
+  void *each_arg;
   uint32_t expected, received, lost;
   uint8_t building;
   loop_timer timer;
@@ -195,6 +198,8 @@ struct wsio_sio_nsp {
   void *disconnect_user;
   wsio_sio_event_fn on_any;
   void *any_user;
+  wsio_sio_server_event_fn on_server_event; /* serverSideEmit from other nodes */
+  void *server_event_user;
   int64_t next_ack_id; /* Node's nsp._ids: ack ids are per namespace */
   sio_log *log;
 };
@@ -204,6 +209,7 @@ typedef struct sio_session sio_session; /* recovery: a disconnected socket's sta
 struct wsio_sio {
   wsio_app *app;
   loop *loop;
+  sio_adapter *adapter; /* &sio_local_adapter unless a cluster adapter is installed */
   wsio_eio_server *eio;
   wsio_sio_options o;
   str_map nsps;

@@ -16,6 +16,7 @@ wsio_sio_nsp *sio_nsp_create(wsio_sio *io, const char *name, size_t len) {
   nsp->name_len = len;
   nsp->io = io;
   if (map_put(&io->nsps, nsp->name, len, nsp) != 0) goto fail;
+  if (io->adapter && io->adapter->ops->nsp_created) io->adapter->ops->nsp_created(io->adapter, nsp);
   return nsp;
 fail:
   free(nsp->name);
@@ -194,12 +195,14 @@ int wsio_sio_socket_recovered(const wsio_sio_socket *s) { return s->recovered; }
 
 int wsio_sio_socket_join(wsio_sio_socket *s, const char *room) {
   if (!s || !room || s->state == SOCK_GONE) return WSIO_EINVAL;
-  return sio_room_join(s, room, strlen(room));
+  sio_adapter *a = s->nsp->io->adapter;
+  return a->ops->add_all(a, s, &room, 1);
 }
 
 int wsio_sio_socket_leave(wsio_sio_socket *s, const char *room) {
   if (!s || !room || s->state == SOCK_GONE) return WSIO_EINVAL;
-  sio_room_leave(s, room, strlen(room));
+  sio_adapter *a = s->nsp->io->adapter;
+  a->ops->del(a, s, room);
   return 0;
 }
 

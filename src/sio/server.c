@@ -145,7 +145,7 @@ void sio_socket_close(wsio_sio_socket *s, const char *reason) {
   wsio_sio_nsp *nsp = s->nsp;
   if (nsp->io->o.recovery && reason_recoverable(reason)) sio_session_persist(s);
   /* Node's order: leave the rooms and the namespace, then tell the application. */
-  sio_room_leave_all(s);
+  nsp->io->adapter->ops->del_all(nsp->io->adapter, s);
   map_del(&nsp->sockets, s->id, SIO_ID_LEN);
   client_unlink_socket(s->client, s);
   socket_bury(s);
@@ -523,6 +523,7 @@ static void on_destroy(void *arg) {
   loop_timer_stop(io->loop, &io->connect_timer);
   loop_timer_stop(io->loop, &io->recovery_timer);
   reap(io);
+  sio_adapter_set(io, NULL); /* a cluster adapter goes with its server */
   map_free(&io->pending);
   sio_recovery_free(io);
   uint32_t it = 0;
@@ -543,6 +544,7 @@ wsio_sio *wsio_sio_attach(wsio_app *app, const wsio_sio_options *o) {
   if (!io) return NULL;
   io->app = app;
   io->loop = core_loop(app);
+  io->adapter = &sio_local_adapter;
   io->o = *o;
   if (!io->o.eio.path) io->o.eio.path = "/socket.io/";
   io->connect_timer.cb = on_connect_timer;

@@ -5,6 +5,10 @@
 // `wsio-server --app <app>`; both must behave the same.
 //
 //   node tests/sio/reference/server.js --app conformance|chat|bench|test [--port N] [--host H]
+//        [--redis redis://host:port [--redis-key-prefix P] [--redis-request-timeout S]]
+//
+// With --redis the server joins a cluster through @socket.io/redis-adapter (createAdapter,
+// node-redis v4 clients), as wsio-server --redis does (tests/cluster).
 //
 // Prints `listening on 127.0.0.1:PORT` to stderr once it accepts connections, like
 // wsio-server. SIGTERM/SIGINT: exit 0. The apps are specified in tests/sio/TEST_APP.md.
@@ -27,6 +31,9 @@ function parseArgs(argv) {
     // Seconds, as wsio-server takes them; only --app conformance uses them.
     else if (a === '--ping-interval') opts.pingInterval = Math.round(Number(value()) * 1000);
     else if (a === '--ping-timeout') opts.pingTimeout = Math.round(Number(value()) * 1000);
+    else if (a === '--redis') opts.redis = value();
+    else if (a === '--redis-key-prefix') opts.redisKey = value();
+    else if (a === '--redis-request-timeout') opts.redisTimeout = Number(value()) * 1000;
     else throw new Error(`unknown option ${a}`);
   }
   return opts;
@@ -252,7 +259,38 @@ function testApp(httpServer) {
     socket.on('kick', (close) => {
       socket.disconnect(close === true);
     });
+    // Across a cluster (tests/cluster).
+    on('all-rooms', async () => {
+      try {
+        return { timeout: false, rooms: [...(await nsp.adapter.allRooms())].sort() };
+      } catch {
+        return { timeout: true, rooms: [] };
+      }
+    });
+    on('server-count', async () => nsp.adapter.serverCount());
+    on('sse', (ack, ev, ...args) => {
+      nsp.serverSideEmit(ev, ...args);
+    });
+    on('sse-ack', (ack, ev, ...args) => new Promise((resolve) => {
+      nsp.serverSideEmit(ev, ...args, (err, responses) => {
+        resolve({ timeout: !!err, responses: [...(responses || [])].map(String).sort() });
+      });
+    }));
+    on('local-all', (ack, ev, ...args) => {
+      nsp.local.emit(ev, ...args);
+    });
   };
+
+  // Another node's serverSideEmit("ping-nodes", ...args): the sockets of this node get
+  // "server-event" with the args; an asked answer is "node".
+  const serverEvents = (nsp) => {
+    nsp.on('ping-nodes', (...args) => {
+      const cb = popAck(args);
+      nsp.local.emit('server-event', ...args);
+      if (cb) cb('node');
+    });
+  };
+  serverEvents(io.of('/'));
 
   io.of('/').use((socket, next) => {
     if (socket.handshake.auth && socket.handshake.auth.refuse === true) next(new Error('refused'));
@@ -299,7 +337,21 @@ function testApp(httpServer) {
 
 // ---------------------------------------------------------------------------------------
 
-function main() {
+async function useRedis(io, opts) {
+  const { createClient } = require('redis');
+  const { createAdapter } = require('@socket.io/redis-adapter');
+  const pub = createClient({ url: opts.redis });
+  const sub = pub.duplicate();
+  pub.on('error', () => {}); // reconnects by itself
+  sub.on('error', () => {});
+  await Promise.all([pub.connect(), sub.connect()]);
+  io.adapter(createAdapter(pub, sub, {
+    key: opts.redisKey || 'socket.io',
+    requestsTimeout: opts.redisTimeout || 5000,
+  }));
+}
+
+async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const apps = { conformance, chat, bench, test: testApp };
   const app = apps[opts.app];
@@ -308,7 +360,8 @@ function main() {
     process.exit(2);
   }
   const httpServer = http.createServer(fallback);
-  app(httpServer, opts);
+  const io = app(httpServer, opts);
+  if (opts.redis) await useRedis(io, opts);
   httpServer.listen(opts.port, opts.host, () => {
     const { address, port } = httpServer.address();
     process.stderr.write(`listening on ${address}:${port}\n`);

@@ -1,0 +1,110 @@
+/* sio/adapter.h — the adapter interface of a Socket.IO server (Node's socket.io-adapter
+ * Adapter): every room operation, broadcast and server-side query of src/sio goes
+ * through the server's adapter, so that something other than this process's memory can
+ * take part: a cluster adapter (src/adapter, Redis) that also tells other nodes, and
+ * later a --threads mode that reaches rooms owned by other threads.
+ *
+ * Owns the vtable and the local (in-memory) implementation's entry points; the local
+ * adapter is the default and needs nothing (no Redis). A cluster adapter embeds
+ * sio_adapter as its first member, does its remote part, and calls the sio_local_*
+ * functions for this node's part (as Node's RedisAdapter calls super.broadcast).
+ * Deliveries that arrive from other nodes call sio_local_* directly, never the ops
+ * (a remote broadcast must not be published again).
+ *
+ * Cost: one indirect call per operation (per broadcast, per join), never one per
+ * recipient: the local broadcast path is the selection and send loop of emit.c.
+ * Everything runs on the server's loop thread. */
+#ifndef WSIO_SIO_ADAPTER_H
+#define WSIO_SIO_ADAPTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop/loop.h"
+#include "wsio.h"
+
+/* An event as the application emits it: name, JSON array of arguments (checked already,
+ * never "" or NULL), attachments for its placeholders. Borrowed for the call. */
+typedef struct sio_event {
+  const char *name;
+  const char *json;
+  size_t len;
+  const wsio_span *bins;
+  size_t nbins;
+} sio_event;
+
+typedef struct sio_adapter sio_adapter;
+
+typedef struct sio_adapter_ops {
+  /* Rooms of one local socket (Node's addAll, del, delAll). room lengths are strlen. */
+  int (*add_all)(sio_adapter *a, wsio_sio_socket *s, const char *const *rooms, size_t n);
+  void (*del)(sio_adapter *a, wsio_sio_socket *s, const char *room);
+  void (*del_all)(sio_adapter *a, wsio_sio_socket *s);
+  /* Broadcasts: returns the number of local sockets reached or a negative WSIO_E*. */
+  int (*broadcast)(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev);
+  /* cb runs once with every node's answers (see wsio_sio_broadcast_with_ack). */
+  int (*broadcast_with_ack)(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                            wsio_sio_broadcast_ack_fn cb, void *user);
+  /* Selections on every node (Node's addSockets, delSockets, disconnectSockets). */
+  int (*add_sockets)(sio_adapter *a, const wsio_sio_target *t, const char *room, int join);
+  int (*disconnect_sockets)(sio_adapter *a, const wsio_sio_target *t, int close_transport);
+  /* Queries answered by every node; cb may run before the call returns. */
+  int (*fetch_sockets)(sio_adapter *a, const wsio_sio_target *t, wsio_sio_result_fn cb, void *user);
+  int (*all_rooms)(sio_adapter *a, wsio_sio_nsp *nsp, wsio_sio_result_fn cb, void *user);
+  int (*server_count)(sio_adapter *a, wsio_sio_nsp *nsp, wsio_sio_count_fn cb, void *user);
+  /* To the other nodes' server-event handlers; cb NULL asks no answer. */
+  int (*server_side_emit)(sio_adapter *a, wsio_sio_nsp *nsp, const sio_event *ev, wsio_sio_result_fn cb,
+                          void *user);
+  /* A namespace was created (Node makes one adapter per namespace; a cluster adapter
+   * subscribes to its channels here). May be NULL. */
+  void (*nsp_created)(sio_adapter *a, wsio_sio_nsp *nsp);
+  /* The server is going away (its sockets are closed already). */
+  void (*destroy)(sio_adapter *a);
+} sio_adapter_ops;
+
+struct sio_adapter {
+  const sio_adapter_ops *ops;
+};
+
+/* The in-memory adapter every server starts with. */
+extern sio_adapter sio_local_adapter;
+
+/* Installs a (cluster) adapter: a server has one; the previous one is destroyed.
+ * NULL restores the local one. */
+void sio_adapter_set(wsio_sio *io, sio_adapter *a);
+sio_adapter *sio_adapter_get(const wsio_sio *io);
+loop *sio_server_loop(const wsio_sio *io);
+wsio_app *sio_server_app(const wsio_sio *io);
+/* The server's namespaces: start with *it = 0; NULL after the last. */
+wsio_sio_nsp *sio_nsp_iter(const wsio_sio *io, uint32_t *it);
+wsio_sio_nsp *sio_nsp_find(const wsio_sio *io, const char *name, size_t len);
+/* Whether a local socket is in room (a socket's own id counts). */
+int sio_nsp_has_room(wsio_sio_nsp *nsp, const char *room, size_t len);
+
+/* ---- the local implementation (this node only) ------------------------------------ */
+int sio_local_add_all(wsio_sio_socket *s, const char *const *rooms, size_t n);
+void sio_local_del(wsio_sio_socket *s, const char *room);
+void sio_local_del_all(wsio_sio_socket *s);
+int sio_local_broadcast(const wsio_sio_target *t, const sio_event *ev);
+int sio_local_broadcast_with_ack(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                                 wsio_sio_broadcast_ack_fn cb, void *user);
+/* The same, and each(answer, len, each_arg) for every client's answer as it arrives
+ * (its first argument as JSON text; Node's per-client ack callback). */
+typedef void (*sio_ack_each_fn)(const char *json, size_t len, void *arg);
+int sio_local_broadcast_with_ack_each(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                                      wsio_sio_broadcast_ack_fn cb, void *user, sio_ack_each_fn each,
+                                      void *each_arg);
+int sio_local_add_sockets(const wsio_sio_target *t, const char *room, int join);
+int sio_local_disconnect_sockets(const wsio_sio_target *t, int close_transport);
+/* This node's sockets of t as a JSON array of Node's fetchSockets answers ({"id",
+ * "handshake","rooms","data"}), and this node's room names of nsp as a JSON array of
+ * strings (socket-id rooms included, as Node's adapter.rooms keys). Malloc'd text
+ * (the caller frees it) with its length in *len, or NULL (out of memory). */
+char *sio_local_fetch_text(const wsio_sio_target *t, size_t *len);
+char *sio_local_rooms_text(wsio_sio_nsp *nsp, size_t *len);
+/* Runs the namespace's server-event handler (Node's nsp.on from serverSideEmit);
+ * answer receives the reply when the handler answers (NULL when none is asked). */
+typedef void (*sio_server_reply_fn)(const char *json, size_t len, void *arg);
+void sio_local_server_event(wsio_sio_nsp *nsp, const sio_event *ev, sio_server_reply_fn answer, void *arg);
+
+#endif
