@@ -1289,7 +1289,7 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   ra->flush_timer.cb = flush_fired;
   ra->st.attached = 1;
   make_id(ra->uid);
-  static const net_handlers h = {on_data, on_end, on_drain, on_accept};
+  static const net_handlers h = {on_data, on_end, on_drain, on_accept, NULL};
   if (resolve(ra, o->host, o->port) != 0) {
     free(ra->prefix);
     free(ra->user);

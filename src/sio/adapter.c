@@ -149,7 +149,8 @@ static int put_socket(sbuf *b, wsio_sio_socket *s) {
   size_t alen, dlen;
   const char *auth = wsio_sio_socket_auth(s, &alen);
   const char *data = wsio_sio_socket_data(s, &dlen);
-  const char *addr = wsio_sio_socket_remote_address(s);
+  char addr[WSIO_ADDRSTRLEN];
+  if (wsio_sio_socket_remote_address(s, addr, sizeof(addr)) < 0) addr[0] = '\0';
   const char *query = wsio_sio_socket_query(s);
   int r = sbuf_puts(b, "{\"id\":");
   if (!r) r = sbuf_put_json_string(b, s->id, SIO_ID_LEN);
