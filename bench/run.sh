@@ -10,14 +10,15 @@
 #
 # Environment: ROUNDS (3), DURATION (5), WARMUP (1), WINDOW (16, broadcast and
 # sio-broadcast), IDLE_CONNS (10000), IDLE_HOLD (2), SIO_IDLE_CONNS (10000),
-# SIO_POLLING_CONNS (50), SERVERS ("wsio uws-cpp uws-js node-ws socketio"), WORKLOADS
+# SIO_POLLING_CONNS (50), SERVERS ("wsio uws-cpp uws-js node-ws socketio socketio-uws"), WORKLOADS
 # ("echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle"),
 # WSIO_SERVER / WSIO_BENCH (default build/...), WSIO_BASE_SERVER (a baseline wsio-server
 # binary, e.g. a build of the previous release: measured as server "wsio-base" in the
 # same rounds, for before/after ratios; add wsio-base to SERVERS), NO_BUILD=1 to skip the cmake build,
 # UWS_SRC + USOCKETS_SRC to build the C++ uWebSockets peer. The WebSocket workloads run
 # against wsio, uws-cpp, uws-js and node-ws; the sio-* ones against wsio (--app bench)
-# and socketio (bench/peers/socketio.js); a server runs only the workloads it serves.
+# and socketio (bench/peers/socketio.js) and socketio-uws (socket.io attached to
+# uWebSockets.js, bench/peers/socketio-uws.js); a server runs only the workloads it serves.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +31,7 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 IDLE_HOLD=${IDLE_HOLD:-2}
 SIO_IDLE_CONNS=${SIO_IDLE_CONNS:-10000}
 SIO_POLLING_CONNS=${SIO_POLLING_CONNS:-50}
-SERVERS=${SERVERS:-"wsio uws-cpp uws-js node-ws socketio"}
+SERVERS=${SERVERS:-"wsio uws-cpp uws-js node-ws socketio socketio-uws"}
 WORKLOADS=${WORKLOADS:-"echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle"}
 WSIO_SERVER=${WSIO_SERVER:-$root/build/wsio-server}
 WSIO_BENCH=${WSIO_BENCH:-$root/build/wsio-bench}
@@ -90,7 +91,7 @@ for s in $SERVERS; do
       "$here/peers/uws-cpp/build.sh" >&2 || true
     fi
     if [ -x "$bin" ]; then available+=(uws-cpp); else skip uws-cpp "not built (set UWS_SRC and USOCKETS_SRC, see bench/README.md)"; fi ;;
-  uws-js | node-ws | socketio)
+  uws-js | node-ws | socketio | socketio-uws)
     if node_deps; then available+=("$s"); else skip "$s" "node or its npm packages are not available"; fi ;;
   *) skip "$s" "unknown server" ;;
   esac
@@ -125,6 +126,7 @@ start_server() {
   uws-js) cmd=(node "$here/peers/uws-js.js" 0) ;;
   node-ws) cmd=(node "$here/peers/node-ws.js" 0) ;;
   socketio) cmd=(node "$here/peers/socketio.js" 0) ;;
+  socketio-uws) cmd=(node "$here/peers/socketio-uws.js" 0) ;;
   esac
   : >"$log"
   taskset -c "$SERVER_CPU" "${cmd[@]}" 2>"$log" >/dev/null &
@@ -150,8 +152,8 @@ raw=$here/results/raw-$(date +%Y%m%d-%H%M%S).jsonl
 # Whether server $1 serves workload $2.
 serves() {
   case $1:$2 in
-  wsio:* | wsio-base:* | socketio:sio-*) return 0 ;;
-  socketio:* | *:sio-*) return 1 ;;
+  wsio:* | wsio-base:* | socketio:sio-* | socketio-uws:sio-*) return 0 ;;
+  socketio:* | socketio-uws:* | *:sio-*) return 1 ;;
   *) return 0 ;;
   esac
 }
