@@ -47,7 +47,7 @@ interop: build
 # Configured every time: the unit-test targets named below come from a glob.
 asan:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DWSIO_SANITIZE=ON >/dev/null
-	cmake --build $(ASAN_BUILD) -j$(JOBS) --target wsio-server $(notdir $(basename $(wildcard tests/unit/test_*.c)))
+	cmake --build $(ASAN_BUILD) -j$(JOBS) --target wsio-server wsio-cat $(notdir $(basename $(wildcard tests/unit/test_*.c)))
 
 test-asan: deps asan
 	@scripts/run-tests.sh asan
