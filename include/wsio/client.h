@@ -62,11 +62,12 @@ typedef struct {
   size_t max_head_size;          /* the response head's bound; default 16 KiB */
   uint32_t ping_interval_ms;     /* send a ping this often while open (0: never) */
 
-  /* Reconnection: after a connection is lost (network error, timeout, a close by the
-   * server other than 1000), wait min(max, min * 2^(attempt-1)) ms, spread by
+  /* Reconnection: after a connection is lost (network error, timeout, 5xx, no close
+   * frame, or a server close with 1001 or 1011-1014: "going away", "try again"), wait min(max, min * 2^(attempt-1)) ms, spread by
    * +-randomization (Node socket.io-client's formula), then connect again. Never after
-   * wsio_ws_client_close, a refused handshake (4xx) or a protocol error: the same
-   * request would fail the same way. */
+   * wsio_ws_client_close, a close handshake by the server with another code (its
+   * decision), a refused handshake (4xx) or a protocol error (the same request would
+   * fail the same way). */
   int no_reconnect;               /* 1: never reconnect */
   uint32_t reconnect_min_ms;      /* default 1000 */
   uint32_t reconnect_max_ms;      /* default 5000 */

@@ -176,11 +176,14 @@ static void conn_down(wsio_ws_client *cl, int err, int status, const char *detai
   cl->in_len = 0;
   cl->msg_len = 0;
   cl->msg_op = 0;
-  /* A refusal (4xx) or a protocol violation would repeat on the next try; a close with
-   * 1000 is the server's decision. Anything else (5xx, network, timeouts, 1001...) is
-   * worth another attempt. */
+  /* A refusal (4xx) or a protocol violation would repeat on the next try, and a close
+   * handshake by the server is its decision, unless its code says "come back": going
+   * away (1001, a restart) or a server-side trouble (1011-1014). Anything else (5xx,
+   * network, timeouts, no close frame) is worth another attempt. */
+  int retry_code = code == WS_CLOSE_ABNORMAL || code == WS_CLOSE_GOING_AWAY ||
+                   (code >= WS_CLOSE_INTERNAL_ERROR && code <= WS_CLOSE_BAD_GATEWAY);
   int fatal = err == WSIO_EPROTOCOL || err == WSIO_ETOOBIG || (err == WSIO_EREFUSED && status < 500) ||
-              (err == 0 && code == WS_CLOSE_NORMAL);
+              (err == 0 && !retry_code);
   int again = !cl->o.no_reconnect && !cl->user_closed && !fatal;
   cl->state = again ? ST_WAIT : ST_DONE;
   if (err && cl->o.on_error) {
@@ -397,7 +400,8 @@ static void on_frame(wsio_ws_client *cl, const ws_frame_header *h, const uint8_t
   case WS_OP_CLOSE: on_close_frame(cl, p, n); return;
   default: break;
   }
-  if (cl->state != ST_OPEN) return; /* data after our close: dropped (RFC 6455 5.5.1) */
+  /* After our close the server may still send what it had queued (RFC 6455 5.5.1
+   * forbids only sending): it is delivered. */
   if (h->opcode == WS_OP_CONT ? !cl->msg_op : cl->msg_op != 0) {
     fail_open(cl, WSIO_EPROTOCOL, WS_CLOSE_PROTOCOL_ERROR, "bad fragmentation from the server");
     return;
