@@ -290,3 +290,17 @@ test('reconnect while the server restarts: backoff observed, offline lines flush
     wss.close();
   }
 });
+
+test('examples/ws_client: a client and a server route on one app and loop', async (t) => {
+  const bin = path.join(path.dirname(CAT), 'examples', 'example_ws_client');
+  if (!fs.existsSync(bin)) return t.skip('examples not built here');
+  const r = await new Promise((resolve) => {
+    const c = spawn(bin, [], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d) => { out += d; });
+    const k = setTimeout(() => c.kill('SIGKILL'), 10000);
+    c.on('exit', (code) => { clearTimeout(k); resolve({ code, out }); });
+  });
+  assert.equal(r.code, 0);
+  assert.equal(r.out, 'open (subprotocol none)\necho: first\necho: second\necho: third\nclosed: 1000 \n');
+});
