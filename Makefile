@@ -79,7 +79,7 @@ format:
 # PREFIX the build's own CMAKE_INSTALL_PREFIX (default /usr/local) stays.
 install: $(BUILD)/CMakeCache.txt
 	$(if $(PREFIX),cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(abspath $(PREFIX)) >/dev/null)
-	cmake --build $(BUILD) -j$(JOBS) --target wsio_static wsio_shared wsio-server
+	cmake --build $(BUILD) -j$(JOBS) --target wsio_static wsio_shared wsio-server wsio-cat
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 clean:
