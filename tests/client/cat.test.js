@@ -304,3 +304,26 @@ test('examples/ws_client: a client and a server route on one app and loop', asyn
   assert.equal(r.code, 0);
   assert.equal(r.out, 'open (subprotocol none)\necho: first\necho: second\necho: third\nclosed: 1000 \n');
 });
+
+test('reconnect across a wsio-server restart: its 1001 is retried, the offline line is echoed once', async () => {
+  let server = await startServer();
+  const port = server.port;
+  const run = runCat(['-v', `ws://127.0.0.1:${port}/echo`], { feed: () => {} });
+  try {
+    await waitFor(() => run.err().includes('* open'));
+    run.child.stdin.write('before\n');
+    await waitFor(() => run.out() === 'before\n');
+    await server.stopClean(); // SIGTERM: a graceful stop closes WebSockets with 1001
+    await waitFor(() => /\* close: code=1001 .*\(reconnecting\)/.test(run.err()));
+    run.child.stdin.write('during\n');
+    server = await startServer(['--port', String(port)]);
+    await waitFor(() => run.out() === 'before\nduring\n', 15000);
+    run.child.stdin.end();
+    const r = await run.done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'before\nduring\n');
+  } finally {
+    run.child.kill('SIGKILL');
+    await server.stopClean().catch(() => {});
+  }
+});
