@@ -1,8 +1,9 @@
-/* tests/unit/test_client_loop.c — the WebSocket client role end to end in one process:
- * an app serves /echo and a wsio_ws_client on the same loop talks to it. Covers the
- * three length encodings both ways, binary, ping/pong with a round-trip time, the
- * offline queue's order, the close handshake's code and reason, and the API's refusals
- * (bad URL, wss://, bad UTF-8, bad close code, sends after close). */
+/* tests/unit/test_client_loop.c — the WebSocket client role end to end in one
+ * process: an app serves /echo and a wsio_ws_client on the same loop talks to
+ * it. Covers the three length encodings both ways, binary, ping/pong with a
+ * round-trip time, the offline queue's order, the close handshake's code and
+ * reason, and the API's refusals (bad URL, wss://, bad UTF-8, bad close code,
+ * sends after close). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,14 +23,17 @@ static struct {
 
 static uint8_t big[70000];
 
-static void srv_message(wsio_conn *c, const uint8_t *data, size_t len, wsio_opcode op) {
+static void srv_message(wsio_conn *c, const uint8_t *data, size_t len,
+                        wsio_opcode op) {
   wsio_conn_send(c, data, len, op);
 }
 
-static void srv_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) {
+static void srv_close(wsio_conn *c, int code, const uint8_t *reason,
+                      size_t len) {
   (void)c;
   (void)code;
-  snprintf(s.server_reason, sizeof s.server_reason, "%d:%.*s", code, (int)len, (const char *)reason);
+  snprintf(s.server_reason, sizeof s.server_reason, "%d:%.*s", code, (int)len,
+           (const char *)reason);
 }
 
 static void on_open(wsio_ws_client *cl, const char *protocol, void *user) {
@@ -43,15 +47,18 @@ static void on_open(wsio_ws_client *cl, const char *protocol, void *user) {
   CHECK_EQ_INT(wsio_ws_client_ping(cl, "p", 1), 0);
 }
 
-static void on_message(wsio_ws_client *cl, const uint8_t *data, size_t len, wsio_opcode op, void *user) {
+static void on_message(wsio_ws_client *cl, const uint8_t *data, size_t len,
+                       wsio_opcode op, void *user) {
   (void)user;
   int i = s.messages++;
   if (i < 8) {
     s.sizes[i] = len;
     s.ops[i] = op;
   }
-  if (len == sizeof big && memcmp(data, big, len) == 0) s.ok_content++;
-  if (i == 0 && len == 5 && memcmp(data, "first", 5) == 0) s.ok_content++;
+  if (len == sizeof big && memcmp(data, big, len) == 0)
+    s.ok_content++;
+  if (i == 0 && len == 5 && memcmp(data, "first", 5) == 0)
+    s.ok_content++;
   if (s.messages == 4) {
     CHECK_EQ_INT(wsio_ws_client_close(cl, 999, NULL), WSIO_EINVAL);
     CHECK_EQ_INT(wsio_ws_client_close(cl, 4000, "done here"), 0);
@@ -60,7 +67,8 @@ static void on_message(wsio_ws_client *cl, const uint8_t *data, size_t len, wsio
   }
 }
 
-static void on_pong(wsio_ws_client *cl, const uint8_t *data, size_t len, long rtt, void *user) {
+static void on_pong(wsio_ws_client *cl, const uint8_t *data, size_t len,
+                    long rtt, void *user) {
   (void)cl;
   (void)user;
   CHECK(len == 1 && data[0] == 'p');
@@ -68,7 +76,8 @@ static void on_pong(wsio_ws_client *cl, const uint8_t *data, size_t len, long rt
   s.pongs++;
 }
 
-static void on_close(wsio_ws_client *cl, unsigned code, const char *reason, size_t rl, int again, void *user) {
+static void on_close(wsio_ws_client *cl, unsigned code, const char *reason,
+                     size_t rl, int again, void *user) {
   (void)cl;
   (void)reason;
   (void)rl;
@@ -78,7 +87,8 @@ static void on_close(wsio_ws_client *cl, unsigned code, const char *reason, size
   wsio_app_stop(user);
 }
 
-static void on_error(wsio_ws_client *cl, int err, int status, const char *detail, void *user) {
+static void on_error(wsio_ws_client *cl, int err, int status,
+                     const char *detail, void *user) {
   (void)cl;
   (void)status;
   fprintf(stderr, "client error %d: %s\n", err, detail);
@@ -87,7 +97,8 @@ static void on_error(wsio_ws_client *cl, int err, int status, const char *detail
 }
 
 static void test_echo_roundtrip(void) {
-  for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 7 + 3);
+  for (size_t i = 0; i < sizeof big; i++)
+    big[i] = (uint8_t)(i * 7 + 3);
   wsio_app_options ao;
   wsio_app_options_init(&ao);
   ao.handle_signals = 0;
@@ -98,12 +109,20 @@ static void test_echo_roundtrip(void) {
   CHECK_EQ_INT(wsio_app_listen(s.app, "127.0.0.1", 0), 0);
   char url[64];
   snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", wsio_app_port(s.app));
-  wsio_ws_client_options o = {.user = s.app, .on_open = on_open, .on_message = on_message, .on_pong = on_pong,
-                              .on_close = on_close, .on_error = on_error, .no_reconnect = 1};
+  wsio_ws_client_options o = {.user = s.app,
+                              .on_open = on_open,
+                              .on_message = on_message,
+                              .on_pong = on_pong,
+                              .on_close = on_close,
+                              .on_error = on_error,
+                              .no_reconnect = 1};
   int err = 0;
-  CHECK(wsio_ws_client_create(s.app, "wss://127.0.0.1/", &o, &err) == NULL && err == WSIO_EURL);
-  CHECK(wsio_ws_client_create(s.app, "http://127.0.0.1/", &o, &err) == NULL && err == WSIO_EURL);
-  CHECK(wsio_ws_client_create(NULL, url, &o, &err) == NULL && err == WSIO_EINVAL);
+  CHECK(wsio_ws_client_create(s.app, "wss://127.0.0.1/", &o, &err) == NULL &&
+        err == WSIO_EURL);
+  CHECK(wsio_ws_client_create(s.app, "http://127.0.0.1/", &o, &err) == NULL &&
+        err == WSIO_EURL);
+  CHECK(wsio_ws_client_create(NULL, url, &o, &err) == NULL &&
+        err == WSIO_EINVAL);
   wsio_ws_client *cl = wsio_ws_client_create(s.app, url, &o, &err);
   CHECK(cl != NULL);
   CHECK_EQ_INT(s.opened, 0); /* nothing inside create */
@@ -117,7 +136,7 @@ static void test_echo_roundtrip(void) {
   CHECK_EQ_INT(s.messages, 4);
   CHECK_EQ_INT((int)s.sizes[0], 5);
   CHECK_EQ_INT((int)s.sizes[1], 6);
-  CHECK_EQ_INT((int)s.sizes[2], 200); /* 16-bit length both ways */
+  CHECK_EQ_INT((int)s.sizes[2], 200);             /* 16-bit length both ways */
   CHECK_EQ_INT((int)s.sizes[3], (int)sizeof big); /* 64-bit length */
   CHECK_EQ_INT(s.ops[0], WSIO_OP_TEXT);
   CHECK_EQ_INT(s.ops[3], WSIO_OP_BINARY);

@@ -1,7 +1,8 @@
-/* tests/unit/test_client_ws.c — unit tests for the pure parts of src/client/ws_client.c
- * (included, H2O style, to reach its static functions): URL splitting, option copying
- * and validation, the reconnect delays (Node's formula) and the offline queue's caps
- * and drop policies. The connection itself is tested by tests/client/ (wsio-cat). */
+/* tests/unit/test_client_ws.c — unit tests for the pure parts of
+ * src/client/ws_client.c (included, H2O style, to reach its static functions):
+ * URL splitting, option copying and validation, the reconnect delays (Node's
+ * formula) and the offline queue's caps and drop policies. The connection
+ * itself is tested by tests/client/ (wsio-cat). */
 #include "../../src/client/ws_client.c"
 
 #include "test.h"
@@ -40,7 +41,8 @@ static void test_url(void) {
       {"ws://h:/", WSIO_EURL, 0, 0, 0, 0},
       {"ws://h:12x/", WSIO_EURL, 0, 0, 0, 0},
       {"ws://[::1/", WSIO_EURL, 0, 0, 0, 0},
-      {"ws://h/a b", WSIO_EURL, 0, 0, 0, 0}, /* a space would split the request line */
+      {"ws://h/a b", WSIO_EURL, 0, 0, 0,
+       0}, /* a space would split the request line */
       {"ws://h/a\r\nX: y", WSIO_EURL, 0, 0, 0, 0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -70,17 +72,20 @@ static void test_options(void) {
 
   const char *protos[] = {"chat", "superchat", NULL};
   const char *hdrs[] = {"X-A: 1", "Authorization: Bearer t", NULL};
-  wsio_ws_client_options o = {.subprotocols = protos, .headers = hdrs, .origin = "http://o"};
+  wsio_ws_client_options o = {
+      .subprotocols = protos, .headers = hdrs, .origin = "http://o"};
   cl = fresh();
   CHECK_EQ_INT(copy_options(cl, &o), 0);
   CHECK_STR(cl->protocols, "chat, superchat");
   CHECK_STR(cl->headers, "X-A: 1\r\nAuthorization: Bearer t\r\n");
   CHECK_STR(cl->origin, "http://o");
-  CHECK(offered(cl, "superchat", 9) && offered(cl, "chat", 4) && !offered(cl, "chat2", 5) && !offered(cl, "cha", 3));
+  CHECK(offered(cl, "superchat", 9) && offered(cl, "chat", 4) &&
+        !offered(cl, "chat2", 5) && !offered(cl, "cha", 3));
   drop(cl);
 
   /* Header injection and malformed entries are refused. */
-  const char *bad_hdrs[][2] = {{"X: a\r\nY: b", NULL}, {"NoColon", NULL}, {": v", NULL}};
+  const char *bad_hdrs[][2] = {
+      {"X: a\r\nY: b", NULL}, {"NoColon", NULL}, {": v", NULL}};
   for (size_t i = 0; i < 3; i++) {
     wsio_ws_client_options b = {.headers = bad_hdrs[i]};
     cl = fresh();
@@ -98,12 +103,14 @@ static void test_options(void) {
   drop(cl);
 }
 
-/* Node's backo2: attempt n (from 0) waits min * 2^n +- randomization, capped at max. */
+/* Node's backo2: attempt n (from 0) waits min * 2^n +- randomization, capped at
+ * max. */
 static void test_backoff(void) {
   wsio_ws_client *cl = fresh();
   CHECK_EQ_INT(copy_options(cl, NULL), 0);
   for (int k = 0; k < 2000; k++) {
-    uint32_t d0 = backoff_ms(cl, 0), d1 = backoff_ms(cl, 1), d2 = backoff_ms(cl, 2), d9 = backoff_ms(cl, 9);
+    uint32_t d0 = backoff_ms(cl, 0), d1 = backoff_ms(cl, 1),
+             d2 = backoff_ms(cl, 2), d9 = backoff_ms(cl, 9);
     CHECK(d0 >= 500 && d0 <= 1500);
     CHECK(d1 >= 1000 && d1 <= 3000);
     CHECK(d2 >= 2000 && d2 <= 5000);
@@ -112,13 +119,15 @@ static void test_backoff(void) {
   /* Jitter is really random: not every delay is the same. */
   uint32_t first = backoff_ms(cl, 0);
   int differs = 0;
-  for (int k = 0; k < 50; k++) differs |= backoff_ms(cl, 0) != first;
+  for (int k = 0; k < 50; k++)
+    differs |= backoff_ms(cl, 0) != first;
   CHECK(differs);
   cl->o.randomization = 0;
   CHECK_EQ_INT((int)backoff_ms(cl, 0), 1000);
   CHECK_EQ_INT((int)backoff_ms(cl, 2), 4000);
   CHECK_EQ_INT((int)backoff_ms(cl, 3), 5000);
-  CHECK_EQ_INT((int)backoff_ms(cl, 40), 5000); /* no overflow with many attempts */
+  CHECK_EQ_INT((int)backoff_ms(cl, 40),
+               5000); /* no overflow with many attempts */
   drop(cl);
 }
 
@@ -132,19 +141,25 @@ static void test_queue(void) {
   /* Oldest: the count cap drops "aa" for "dd". */
   CHECK_EQ_INT(queue_push(cl, "dd", 2, WSIO_OP_TEXT), 1);
   CHECK_EQ_INT((int)cl->qcount, 3);
-  CHECK(memcmp(cl->qhead->data, "bb", 2) == 0 && memcmp(cl->qtail->data, "dd", 2) == 0);
-  /* The byte cap: 6 queued + 8 > 10 drops from the head ("bb", "cc") until it fits. */
+  CHECK(memcmp(cl->qhead->data, "bb", 2) == 0 &&
+        memcmp(cl->qtail->data, "dd", 2) == 0);
+  /* The byte cap: 6 queued + 8 > 10 drops from the head ("bb", "cc") until it
+   * fits. */
   CHECK_EQ_INT(queue_push(cl, "12345678", 8, WSIO_OP_TEXT), 1);
   CHECK_EQ_INT((int)cl->qcount, 2);
   CHECK_EQ_INT((int)cl->qbytes, 10);
   CHECK(memcmp(cl->qhead->data, "dd", 2) == 0 && cl->qtail->len == 8);
-  CHECK_EQ_INT(queue_push(cl, "this is too long", 16, WSIO_OP_TEXT), WSIO_EDROPPED);
+  CHECK_EQ_INT(queue_push(cl, "this is too long", 16, WSIO_OP_TEXT),
+               WSIO_EDROPPED);
   queue_clear(cl);
-  CHECK(cl->qhead == NULL && cl->qtail == NULL && cl->qbytes == 0 && cl->qcount == 0);
+  CHECK(cl->qhead == NULL && cl->qtail == NULL && cl->qbytes == 0 &&
+        cl->qcount == 0);
   drop(cl);
 
   cl = fresh();
-  wsio_ws_client_options n = {.queue_max_count = 2, .queue_max_bytes = 10, .queue_drop = WSIO_QUEUE_DROP_NEWEST};
+  wsio_ws_client_options n = {.queue_max_count = 2,
+                              .queue_max_bytes = 10,
+                              .queue_drop = WSIO_QUEUE_DROP_NEWEST};
   CHECK_EQ_INT(copy_options(cl, &n), 0);
   CHECK_EQ_INT(queue_push(cl, "a", 1, WSIO_OP_TEXT), 1);
   CHECK_EQ_INT(queue_push(cl, "b", 1, WSIO_OP_TEXT), 1);
