@@ -327,3 +327,29 @@ test('reconnect across a wsio-server restart: its 1001 is retried, the offline l
     await server.stopClean().catch(() => {});
   }
 });
+
+// Garbage from a server (after a good handshake, or instead of one): the client always
+// ends with an exit code that names a reason, never a signal or a hang.
+test('random bytes from a server never crash or hang the client', async () => {
+  let seed = 12345;
+  const rand = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed; };
+  for (let round = 0; round < 16; round++) {
+    const bytes = Buffer.alloc(1 + (rand() % 300));
+    for (let i = 0; i < bytes.length; i++) bytes[i] = rand() & 0xff;
+    if (round % 4 === 1) bytes[0] = 0x81; // a text frame header with random length and payload
+    if (round % 4 === 2) bytes[0] = 0x88; // a close frame with random contents
+    const withHandshake = round % 4 !== 3;
+    const srv = withHandshake
+      ? await handshakeThen((sock) => { sock.write(bytes); setTimeout(() => sock.end(), 200); })
+      : await rawServer((sock) => { sock.on('error', () => {}); sock.once('data', () => sock.end(bytes)); });
+    try {
+      const r = await runCat(['--no-reconnect', '--timeout', '2', `ws://127.0.0.1:${srv.address().port}/`],
+        { feed: () => {} }).done;
+      assert.equal(r.signal, null, `round ${round}: ${r.stderr}`);
+      assert.ok([0, 2, 3, 5].includes(r.code), `round ${round}: exit ${r.code} ${r.stderr}`);
+      if (r.code !== 0) assert.match(r.stderr, /wsio-cat: error: /, `round ${round}`);
+    } finally {
+      srv.close();
+    }
+  }
+});
