@@ -149,7 +149,53 @@ static void test_echo_roundtrip(void) {
   wsio_app_destroy(s.app); /* frees the client */
 }
 
+/* Destroying a client from inside its own message callback, with more frames
+ * behind the one being delivered in the same read: nothing runs for it
+ * afterwards, nothing is freed under the reader (ASan checks), and the app's
+ * destroy frees the rest. */
+static int after_destroy;
+
+static void d_message(wsio_ws_client *cl, const uint8_t *data, size_t len,
+                      wsio_opcode op, void *user) {
+  (void)data;
+  (void)len;
+  (void)op;
+  after_destroy++;
+  wsio_ws_client_destroy(cl);
+  CHECK_EQ_INT(wsio_ws_client_send(cl, "x", 1, WSIO_OP_TEXT), WSIO_EINVAL);
+  CHECK_EQ_INT(wsio_ws_client_is_done(cl), 1);
+  wsio_app_stop(user);
+}
+
+static void d_open(wsio_ws_client *cl, const char *protocol, void *user) {
+  (void)protocol;
+  (void)user;
+  for (int i = 0; i < 5; i++)
+    wsio_ws_client_send(cl, "m", 1, WSIO_OP_TEXT);
+}
+
+static void test_destroy_in_callback(void) {
+  wsio_app_options ao;
+  wsio_app_options_init(&ao);
+  ao.handle_signals = 0;
+  wsio_app *app = wsio_app_create(&ao);
+  wsio_ws_handlers h = {.message = srv_message};
+  CHECK_EQ_INT(wsio_app_ws(app, "/echo", &h, NULL), 0);
+  CHECK_EQ_INT(wsio_app_listen(app, "127.0.0.1", 0), 0);
+  char url[64];
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", wsio_app_port(app));
+  wsio_ws_client_options o = {.user = app,
+                              .on_open = d_open,
+                              .on_message = d_message,
+                              .no_reconnect = 1};
+  CHECK(wsio_ws_client_create(app, url, &o, NULL) != NULL);
+  CHECK_EQ_INT(wsio_app_run(app), 0);
+  CHECK_EQ_INT(after_destroy, 1);
+  wsio_app_destroy(app);
+}
+
 int main(void) {
   RUN(test_echo_roundtrip);
+  RUN(test_destroy_in_callback);
   return test_report();
 }
