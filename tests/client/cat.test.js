@@ -353,3 +353,22 @@ test('random bytes from a server never crash or hang the client', async () => {
     }
   }
 });
+
+test('max_backpressure: a server that stops reading gets sends refused, not unbounded memory', async () => {
+  const wss = await wsServer();
+  wss.on('connection', (ws) => ws._socket.pause());
+  const line = 'x'.repeat(100000) + '\n';
+  const run = runCat(['--no-reconnect', `ws://127.0.0.1:${wss.address().port}/`], { feed: () => {} });
+  try {
+    await waitFor(() => run.child.pid);
+    await sleep(300);
+    for (let i = 0; i < 300 && !/line not sent/.test(run.err()); i++) {
+      if (!run.child.stdin.write(line)) await new Promise((r) => run.child.stdin.once('drain', r));
+    }
+    await waitFor(() => /line not sent: .*(buffer|dropped)/i.test(run.err()), 10000);
+  } finally {
+    run.child.kill('SIGKILL');
+    for (const ws of wss.clients) ws.terminate();
+    wss.close();
+  }
+});
