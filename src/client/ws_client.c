@@ -352,8 +352,7 @@ static int check_response(wsio_ws_client *cl, const http_response *res) {
     bad = "the server chose an extension that was not offered";
   else if (pr && !offered(cl, pr->value, pr->value_len))
     bad = "the server chose a subprotocol that was not offered";
-  else if (!pr && cl->o.subprotocols && cl->o.subprotocols[0])
-    bad = NULL; /* RFC 6455 4.1: none chosen is allowed */
+  /* RFC 6455 4.1: a server may choose none of the offered subprotocols. */
   if (bad) {
     conn_down(cl, WSIO_EPROTOCOL, 0, bad, WS_CLOSE_ABNORMAL, NULL, 0);
     return -1;

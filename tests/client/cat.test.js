@@ -56,7 +56,7 @@ const waitFor = async (cond, ms = 10000) => {
 };
 
 // A raw server that completes the handshake correctly, then runs `after(sock)`.
-function handshakeThen(after, { accept } = {}) {
+function handshakeThen(after, { accept, extra = '' } = {}) {
   const crypto = require('node:crypto');
   return rawServer((sock) => {
     let buf = '';
@@ -67,7 +67,7 @@ function handshakeThen(after, { accept } = {}) {
       sock.removeListener('data', onData);
       const key = /Sec-WebSocket-Key: (.*)\r\n/i.exec(buf)[1];
       const acc = accept || crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-      sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acc}\r\n\r\n`);
+      sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acc}\r\n${extra}\r\n`);
       after(sock);
     });
   });
@@ -370,5 +370,23 @@ test('max_backpressure: a server that stops reading gets sends refused, not unbo
     run.child.kill('SIGKILL');
     for (const ws of wss.clients) ws.terminate();
     wss.close();
+  }
+});
+
+test('malicious server: a subprotocol or an extension that was not offered → exit 3', async () => {
+  const cases = [
+    ['Sec-WebSocket-Protocol: evil\r\n', ['--subprotocol', 'chat'], /subprotocol that was not offered/],
+    ['Sec-WebSocket-Protocol: chat\r\n', [], /subprotocol that was not offered/],
+    ['Sec-WebSocket-Extensions: permessage-deflate\r\n', [], /extension that was not offered/],
+  ];
+  for (const [extra, args, re] of cases) {
+    const srv = await handshakeThen(() => {}, { extra });
+    try {
+      const r = await runCat([...args, '--no-reconnect', `ws://127.0.0.1:${srv.address().port}/`]).done;
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, re);
+    } finally {
+      srv.close();
+    }
   }
 });
