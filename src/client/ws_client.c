@@ -33,6 +33,7 @@
 
 #define CL_MAX_HEADERS 64
 #define CL_CLOSE_TIMEOUT_MS 5000
+#define CL_MAX_ADDRS 4
 
 enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_WAIT, ST_DONE };
 
@@ -54,8 +55,13 @@ struct wsio_ws_client {
   int user_closed;
   wsio_ws_client_options o;
   char *url, *host_header, *path, *origin, *protocols, *headers;
-  struct sockaddr_storage addr;
-  socklen_t addr_len;
+  /* The host's first addresses (getaddrinfo's order): an attempt whose TCP
+   * connect fails moves on to the next at once ("localhost" may give ::1 first
+   * while the server listens on 127.0.0.1 only); a reconnect starts from the
+   * first again. */
+  struct sockaddr_storage addr[CL_MAX_ADDRS];
+  socklen_t addr_len[CL_MAX_ADDRS];
+  unsigned naddr, addr_idx;
   char key[25];
   uint8_t *in; /* bytes received and not consumed (head, then frames) */
   size_t in_len, in_cap;
@@ -195,6 +201,7 @@ static void conn_down(wsio_ws_client *cl, int err, int status,
                       size_t reason_len) {
   if (cl->state == ST_WAIT || cl->state == ST_DONE)
     return;
+  cl->addr_idx = 0;
   int was_open = cl->state == ST_OPEN || cl->state == ST_CLOSING;
   if (cl->linked)
     net_close(&cl->net);
@@ -627,6 +634,16 @@ static void on_connected(net_conn *nc, int err) {
   wsio_ws_client *cl = (wsio_ws_client *)nc;
   if (cl->destroyed)
     return;
+  if (err && cl->addr_idx + 1 < cl->naddr) {
+    /* The next address, from the loop (c is released outside net's callback).
+     */
+    cl->addr_idx++;
+    if (cl->linked)
+      net_close(&cl->net);
+    cl->state = ST_WAIT;
+    (void)loop_timer_start(cl->loop, &cl->retry, 0, 0);
+    return;
+  }
   if (err) {
     char why[128];
     snprintf(why, sizeof why, "cannot connect: %s", strerror(-err));
@@ -649,8 +666,9 @@ static void conn_start(wsio_ws_client *cl) {
   memset(&cl->net, 0, sizeof cl->net);
   cl->state = ST_CONNECTING;
   cl->in_len = 0;
-  int r = net_connect(cl->ctx, &cl->net, (struct sockaddr *)&cl->addr,
-                      cl->addr_len, cl->o.connect_timeout_ms, on_connected);
+  int r = net_connect(
+      cl->ctx, &cl->net, (struct sockaddr *)&cl->addr[cl->addr_idx],
+      cl->addr_len[cl->addr_idx], cl->o.connect_timeout_ms, on_connected);
   if (r < 0) {
     char why[128];
     snprintf(why, sizeof why, "cannot connect: %s", strerror(-r));
@@ -909,10 +927,15 @@ wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
       e = WSIO_ENETWORK;
-    else {
-      memcpy(&cl->addr, res->ai_addr, res->ai_addrlen);
-      cl->addr_len = res->ai_addrlen;
+    for (struct addrinfo *a = res; a && cl->naddr < CL_MAX_ADDRS;
+         a = a->ai_next) {
+      if (a->ai_addrlen > sizeof cl->addr[0])
+        continue;
+      memcpy(&cl->addr[cl->naddr], a->ai_addr, a->ai_addrlen);
+      cl->addr_len[cl->naddr++] = a->ai_addrlen;
     }
+    if (!e && !cl->naddr)
+      e = WSIO_ENETWORK;
     if (res)
       freeaddrinfo(res);
   }

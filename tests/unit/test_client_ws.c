@@ -5,6 +5,10 @@
  * itself is tested by tests/client/ (wsio-cat). */
 #include "../../src/client/ws_client.c"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
 #include "test.h"
 
 static wsio_ws_client *fresh(void) {
@@ -174,7 +178,71 @@ static void test_strerror(void) {
   CHECK_STR(wsio_ws_client_strerror(WSIO_ENOMEM), wsio_strerror(WSIO_ENOMEM));
 }
 
+/* A host with several addresses: a refused first address moves on to the next
+ * at once (no reconnect delay, no error reported). */
+static int next_opened, next_errors;
+
+static void srv_echo(wsio_conn *c, const uint8_t *d, size_t n, wsio_opcode op) {
+  wsio_conn_send(c, d, n, op);
+}
+
+static void next_open(wsio_ws_client *cl, const char *p, void *user) {
+  (void)cl;
+  (void)p;
+  next_opened++;
+  wsio_app_stop(user);
+}
+
+static void next_error(wsio_ws_client *cl, int err, int status, const char *d,
+                       void *user) {
+  (void)cl;
+  (void)err;
+  (void)status;
+  (void)d;
+  next_errors++;
+  wsio_app_stop(user);
+}
+
+static void test_next_address(void) {
+  wsio_app_options ao;
+  wsio_app_options_init(&ao);
+  ao.handle_signals = 0;
+  wsio_app *app = wsio_app_create(&ao);
+  wsio_ws_handlers h = {.message = srv_echo};
+  CHECK_EQ_INT(wsio_app_ws(app, "/", &h, NULL), 0);
+  CHECK_EQ_INT(wsio_app_listen(app, "127.0.0.1", 0), 0);
+  char url[64];
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/", wsio_app_port(app));
+  wsio_ws_client_options o = {.user = app,
+                              .on_open = next_open,
+                              .on_error = next_error,
+                              .no_reconnect = 1};
+  wsio_ws_client *cl = wsio_ws_client_create(app, url, &o, NULL);
+  CHECK(cl != NULL);
+  CHECK_EQ_INT((int)cl->naddr, 1);
+  /* addr[0]: a port nobody listens on (bound, then closed); addr[1]: the
+   * server. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sin = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof sin;
+  CHECK(bind(fd, (struct sockaddr *)&sin, sl) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sin, &sl) == 0);
+  close(fd);
+  cl->addr[1] = cl->addr[0];
+  cl->addr_len[1] = cl->addr_len[0];
+  memcpy(&cl->addr[0], &sin, sizeof sin);
+  cl->addr_len[0] = sizeof sin;
+  cl->naddr = 2;
+  CHECK_EQ_INT(wsio_app_run(app), 0);
+  CHECK_EQ_INT(next_opened, 1);
+  CHECK_EQ_INT(next_errors, 0);
+  CHECK_EQ_INT((int)cl->attempt, 0);
+  wsio_app_destroy(app);
+}
+
 int main(void) {
+  RUN(test_next_address);
   RUN(test_url);
   RUN(test_options);
   RUN(test_backoff);
