@@ -47,7 +47,7 @@ interop: build
 # Configured every time: the unit-test targets named below come from a glob.
 asan:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DWSIO_SANITIZE=ON >/dev/null
-	cmake --build $(ASAN_BUILD) -j$(JOBS) --target wsio-server $(notdir $(basename $(wildcard tests/unit/test_*.c)))
+	cmake --build $(ASAN_BUILD) -j$(JOBS) --target wsio-server wsio-cat $(notdir $(basename $(wildcard tests/unit/test_*.c)))
 
 test-asan: deps asan
 	@scripts/run-tests.sh asan
@@ -79,7 +79,7 @@ format:
 # PREFIX the build's own CMAKE_INSTALL_PREFIX (default /usr/local) stays.
 install: $(BUILD)/CMakeCache.txt
 	$(if $(PREFIX),cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(abspath $(PREFIX)) >/dev/null)
-	cmake --build $(BUILD) -j$(JOBS) --target wsio_static wsio_shared wsio-server
+	cmake --build $(BUILD) -j$(JOBS) --target wsio_static wsio_shared wsio-server wsio-cat
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 clean:

@@ -40,6 +40,8 @@ run_set() { # $1 = label, $2 = build dir, $3 = Socket.IO targets, $4 = cluster p
   suite "$label interop-python" env WSIO_SERVER="$srv" $PY tests/interop/test_python_websockets.py
   suite "$label socket.io ($targets)" env WSIO_SERVER="$srv" SIO_TARGETS="$targets" node --test tests/sio/
   [ -d tests/product ] && suite "$label product" env WSIO_SERVER="$srv" node --test tests/product/
+  # wsio-cat and the library's WebSocket client role (the wsio-cat next to this server).
+  [ -d tests/client ] && suite "$label client" env WSIO_SERVER="$srv" node --test tests/client/
   # Scale-out through a real redis-server (tests/cluster/redis.js starts and kills it).
   suite "$label cluster ($pairs)" env WSIO_SERVER="$srv" CLUSTER_PAIRS="$pairs" node --test tests/cluster/
 }

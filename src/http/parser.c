@@ -201,7 +201,7 @@ static int parse_value(cursor *c, http_header *h) {
 /* RFC 9112 5: header lines up to the empty line. A line that starts with SP or HTAB is
  * obs-fold (RFC 9112 5.2), or whitespace before the first field (RFC 9112 2.2): both
  * rejected, as a server may. */
-static int parse_headers(cursor *c, http_request *req, size_t max_headers) {
+static int parse_headers(cursor *c, http_header *headers, size_t *num_headers, size_t max_headers) {
   for (;;) {
     int r = at_eol(c);
     if (r < 0)
@@ -215,15 +215,15 @@ static int parse_headers(cursor *c, http_request *req, size_t max_headers) {
     r = parse_token(c, ':', &name, &name_len);
     if (r < 0)
       return r;
-    if (req->num_headers >= max_headers)
+    if (*num_headers >= max_headers)
       return HTTP_PARSE_TOO_MANY_HEADERS;
-    http_header *h = &req->headers[req->num_headers];
+    http_header *h = &headers[*num_headers];
     r = parse_value(c, h);
     if (r < 0)
       return r;
     h->name = name;
     h->name_len = name_len;
-    req->num_headers++;
+    (*num_headers)++;
   }
 }
 
@@ -238,10 +238,79 @@ int http_parse_request(const char *buf, size_t len, http_request *req, size_t ma
   r = parse_request_line(&c, req);
   if (r < 0)
     return r;
-  r = parse_headers(&c, req, max_headers);
+  r = parse_headers(&c, req->headers, &req->num_headers, max_headers);
   if (r < 0)
     return r;
   return (int)c.pos;
+}
+
+/* RFC 9112 4: status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF.
+ * The status code is exactly three digits; the reason may be empty (the SP before it
+ * is required by the grammar, but servers omit it, and clients accept that). The
+ * reason holds VCHAR, obs-text, SP and HTAB only, like a header value. */
+static int parse_status_line(cursor *c, http_response *res) {
+  http_request v;
+  int r = parse_version(c, &v);
+  if (r < 0)
+    return r;
+  res->version_major = v.version_major;
+  res->version_minor = v.version_minor;
+  if (c->pos >= c->len)
+    return HTTP_PARSE_INCOMPLETE;
+  if (byte_at(c, c->pos) != ' ')
+    return HTTP_PARSE_ERROR;
+  c->pos++;
+  int status = 0;
+  for (int i = 0; i < 3; i++, c->pos++) {
+    if (c->pos >= c->len)
+      return HTTP_PARSE_INCOMPLETE;
+    uint8_t b = byte_at(c, c->pos);
+    if (b < '0' || b > '9')
+      return HTTP_PARSE_ERROR;
+    status = status * 10 + (b - '0');
+  }
+  if (status < 100)
+    return HTTP_PARSE_ERROR;
+  res->status = status;
+  if (c->pos >= c->len)
+    return HTTP_PARSE_INCOMPLETE;
+  uint8_t b = byte_at(c, c->pos);
+  if (b != ' ' && b != '\r' && b != '\n')
+    return HTTP_PARSE_ERROR;
+  if (b == ' ')
+    c->pos++;
+  size_t start = c->pos;
+  while (c->pos < c->len && (char_class[byte_at(c, c->pos)] & CC_VALUE))
+    c->pos++;
+  res->reason = c->buf + start;
+  res->reason_len = c->pos - start;
+  return parse_eol(c);
+}
+
+int http_parse_response(const char *buf, size_t len, http_response *res, size_t max_headers) {
+  cursor c = {buf, len > (size_t)INT_MAX ? (size_t)INT_MAX : len, 0};
+  res->num_headers = 0;
+  int r = parse_status_line(&c, res);
+  if (r < 0)
+    return r;
+  r = parse_headers(&c, res->headers, &res->num_headers, max_headers);
+  if (r < 0)
+    return r;
+  return (int)c.pos;
+}
+
+const http_header *http_response_header_find(const http_response *res, const char *name) {
+  for (size_t i = 0; i < res->num_headers; i++)
+    if (http_str_ieq(name, res->headers[i].name, res->headers[i].name_len))
+      return &res->headers[i];
+  return NULL;
+}
+
+size_t http_response_header_count(const http_response *res, const char *name) {
+  size_t n = 0;
+  for (size_t i = 0; i < res->num_headers; i++)
+    n += http_str_ieq(name, res->headers[i].name, res->headers[i].name_len) != 0;
+  return n;
 }
 
 int http_str_ieq(const char *a, const char *b, size_t blen) {

@@ -1,4 +1,5 @@
-/* http/parser.h — pure, incremental HTTP/1.x request-head parser (picohttpparser shape).
+/* http/parser.h — pure, incremental HTTP/1.x request-head and response-head parser
+ * (picohttpparser shape).
  *
  * Owns: turning the bytes of a request line + header block into spans that point into
  * the caller's buffer. Must not: allocate, do I/O, keep state between calls, or know
@@ -44,6 +45,26 @@ typedef struct {
  * characters in the request line and header names, obsolete line folding, a header
  * name with whitespace before the colon, and methods/targets that are not tokens. */
 int http_parse_request(const char *buf, size_t len, http_request *req, size_t max_headers);
+
+/* A response head (the client's side of the upgrade). Spans point into the caller's
+ * buffer, as the request's. */
+typedef struct {
+  int version_major;
+  int version_minor;
+  int status;         /* 100..999 */
+  const char *reason; /* may be empty */
+  size_t reason_len;
+  http_header *headers; /* caller-provided array */
+  size_t num_headers;   /* out */
+} http_response;
+
+/* Parses one response head (status line + headers + empty line) from buf[0..len), with
+ * the request parser's rules for line ends and header lines. Returns the head's length
+ * (> 0), HTTP_PARSE_INCOMPLETE, HTTP_PARSE_ERROR or HTTP_PARSE_TOO_MANY_HEADERS. The
+ * caller bounds the head's size (a server may send headers without end). */
+int http_parse_response(const char *buf, size_t len, http_response *res, size_t max_headers);
+const http_header *http_response_header_find(const http_response *res, const char *name);
+size_t http_response_header_count(const http_response *res, const char *name);
 
 /* Case-insensitive header lookup; returns the first match or NULL. */
 const http_header *http_header_find(const http_request *req, const char *name);

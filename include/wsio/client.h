@@ -1,0 +1,189 @@
+/* wsio/client.h — the client role: a WebSocket (RFC 6455) client that runs on a
+ * wsio_app's loop, alone or next to the app's server routes.
+ *
+ * A wsio_ws_client connects to ws://host[:port][/path], performs the opening
+ * handshake, and then sends and receives messages through callbacks, like a
+ * server connection. It reconnects by itself after a lost connection
+ * (exponential backoff with jitter and a cap) and keeps what is sent while it
+ * is offline in a bounded queue, sent in order once the next connection opens.
+ *
+ * Threading: as wsio.h: call every function from the thread running the app's
+ * loop.
+ *
+ * Ownership: every string and byte span passed in is copied before the call
+ * returns (option strings included); every pointer handed to a callback is
+ * borrowed (valid until the callback returns). A wsio_ws_client pointer is
+ * valid from wsio_ws_client_create until wsio_ws_client_destroy (or
+ * wsio_app_destroy).
+ *
+ * Not yet: wss:// (TLS), permessage-deflate, the Socket.IO client. */
+#ifndef WSIO_CLIENT_H
+#define WSIO_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wsio.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Errors of the client role, beside wsio.h's (wsio_ws_client_strerror knows
+ * both). */
+enum {
+  WSIO_EREFUSED =
+      -20, /* the server answered the upgrade with another status than 101 */
+  WSIO_EPROTOCOL =
+      -21, /* the server broke RFC 6455 (bad accept key, masked frame, bad
+            * UTF-8, a reserved opcode, a malformed response head...) */
+  WSIO_ENETWORK = -22, /* resolving, connecting, or the connection was lost */
+  WSIO_EURL = -23,     /* not a ws:// URL (wss:// is not supported yet) */
+};
+const char *wsio_ws_client_strerror(int err);
+
+typedef struct wsio_ws_client wsio_ws_client;
+
+/* What the send queue drops when a message does not fit its caps while offline.
+ */
+typedef enum {
+  WSIO_QUEUE_DROP_OLDEST =
+      0, /* the oldest queued messages go, the new one is kept */
+  WSIO_QUEUE_DROP_NEWEST =
+      1, /* the new message is refused (the send returns WSIO_EDROPPED) */
+} wsio_queue_drop;
+
+typedef enum { WSIO_FRAME_IN = 0, WSIO_FRAME_OUT = 1 } wsio_frame_dir;
+
+typedef struct {
+  /* Offered subprotocols in order of preference, NULL-terminated (NULL: none).
+   */
+  const char *const *subprotocols;
+  /* Extra request headers as "Name: value", NULL-terminated. A header with CR
+   * or LF, or without a colon, makes create fail with WSIO_EINVAL. */
+  const char *const *headers;
+  const char *origin; /* Origin header, NULL for none */
+
+  uint32_t connect_timeout_ms;   /* TCP connect; default 10000 */
+  uint32_t handshake_timeout_ms; /* from connected to the 101; default 10000 */
+  size_t max_message_size;   /* a larger incoming frame or message fails with
+                                1009; default 1 MiB (as the server) */
+  size_t max_backpressure;   /* a send over this many buffered bytes is dropped;
+                                default 1 MiB */
+  size_t max_head_size;      /* the response head's bound; default 16 KiB */
+  uint32_t ping_interval_ms; /* send a ping this often while open (0: never) */
+
+  /* Reconnection: after a connection is lost (network error, timeout, 5xx, no
+   * close frame, or a server close with 1001 or 1011-1014: "going away", "try
+   * again"), wait min(max, min * 2^(attempt-1)) ms, spread by
+   * +-randomization (Node socket.io-client's formula), then connect again.
+   * Never after wsio_ws_client_close, a close handshake by the server with
+   * another code (its decision), a refused handshake (4xx) or a protocol error
+   * (the same request would fail the same way). */
+  int no_reconnect;            /* 1: never reconnect */
+  uint32_t reconnect_min_ms;   /* default 1000 */
+  uint32_t reconnect_max_ms;   /* default 5000 */
+  double randomization;        /* 0..1, default 0.5; negative means 0 */
+  uint32_t reconnect_attempts; /* give up after this many failed attempts; 0:
+                                  never */
+
+  /* The offline queue: messages sent while not open (connecting, or waiting to
+   * reconnect) are kept and sent in order when the connection opens. Caps:
+   * defaults 1 MiB and 1024 messages; drop policy as wsio_queue_drop (default
+   * oldest). */
+  size_t queue_max_bytes;
+  size_t queue_max_count;
+  wsio_queue_drop queue_drop;
+
+  /* Callbacks (all optional); user is passed back to each. */
+  void *user;
+  /* The handshake succeeded. protocol: the subprotocol the server chose, or
+   * NULL. */
+  void (*on_open)(wsio_ws_client *cl, const char *protocol, void *user);
+  /* A complete message (data borrowed; text is valid UTF-8). */
+  void (*on_message)(wsio_ws_client *cl, const uint8_t *data, size_t len,
+                     wsio_opcode op, void *user);
+  /* The connection ended: code and reason from the server's close frame, or
+   * 1006 (no close frame) / 1005 (a close frame without a code). will_reconnect
+   * says whether a reconnect is scheduled (then on_reconnect follows). */
+  void (*on_close)(wsio_ws_client *cl, unsigned code, const char *reason,
+                   size_t reason_len, int will_reconnect, void *user);
+  /* Something failed: err is a WSIO_E* value, detail a sentence (borrowed),
+   * status the HTTP status for WSIO_EREFUSED (else 0). on_close follows when a
+   * connection had opened. */
+  void (*on_error)(wsio_ws_client *cl, int err, int status, const char *detail,
+                   void *user);
+  /* The send buffer emptied after a send returned 1 (buffered) or
+   * WSIO_EDROPPED. */
+  void (*on_drain)(wsio_ws_client *cl, void *user);
+  /* A pong arrived; rtt_ms is the time since the last ping sent, or -1 when
+   * none. */
+  void (*on_pong)(wsio_ws_client *cl, const uint8_t *data, size_t len,
+                  long rtt_ms, void *user);
+  /* A reconnect attempt is scheduled: its number (1, 2, ...) and the delay
+   * chosen. */
+  void (*on_reconnect)(wsio_ws_client *cl, unsigned attempt, uint32_t delay_ms,
+                       void *user);
+  /* Reconnection stopped after reconnect_attempts failures. */
+  void (*on_reconnect_failed)(wsio_ws_client *cl, void *user);
+  /* Tracing (wsio-cat -v): the request head sent and the response head received
+   * (borrowed, CRLF lines), and every frame header in and out. */
+  void (*on_handshake)(wsio_ws_client *cl, const char *request,
+                       size_t request_len, const char *response,
+                       size_t response_len, void *user);
+  void (*on_frame)(wsio_ws_client *cl, wsio_frame_dir dir, int opcode, int fin,
+                   int rsv, uint64_t len, int masked, void *user);
+} wsio_ws_client_options;
+
+/* Creates a client on app's loop and starts connecting to url
+ * (ws://host[:port][/path
+ * [?query]]; the host is resolved with getaddrinfo, which blocks). url and
+ * every option are copied; opts may be NULL for defaults. The first report
+ * comes from the loop, never inside this call. Returns the client, or NULL with
+ * *err (may be NULL) set: WSIO_EINVAL, WSIO_EURL, WSIO_ENOMEM. */
+wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
+                                      const wsio_ws_client_options *opts,
+                                      int *err);
+
+/* Sends one message (text must be valid UTF-8; it is checked). data is copied,
+ * masked with a fresh key. Returns 0 (written or queued for this iteration's
+ * flush), 1 (buffered behind earlier bytes, or held in the offline queue),
+ * WSIO_EDROPPED (over max_backpressure, or refused by the full offline queue),
+ * WSIO_ETOOBIG (over max_message_size), WSIO_EINVAL (bad UTF-8 for text, NULL),
+ * WSIO_ECLOSED (closing, closed, or reconnection given up), WSIO_ENOMEM. */
+int wsio_ws_client_send(wsio_ws_client *cl, const void *data, size_t len,
+                        wsio_opcode op);
+
+/* Sends a ping (payload copied, at most 125 bytes). Returns 0, WSIO_EINVAL,
+ * WSIO_ECLOSED when not open, WSIO_ENOMEM. */
+int wsio_ws_client_ping(wsio_ws_client *cl, const void *data, size_t len);
+
+/* Starts the closing handshake with code (1000, 3000-4999 or another valid
+ * code) and reason (copied, at most 123 bytes): the server's close frame (or a
+ * 5 s timeout) ends the connection, on_close follows, and the client does not
+ * reconnect. When not open (connecting, or waiting to reconnect), stops at once
+ * without a callback and drops the offline queue. Returns 0, WSIO_EINVAL
+ * (invalid code or reason), WSIO_ECLOSED (already closing). */
+int wsio_ws_client_close(wsio_ws_client *cl, unsigned code, const char *reason);
+
+/* Bytes accepted and not yet written to the kernel, plus the offline queue's.
+ */
+size_t wsio_ws_client_buffered(const wsio_ws_client *cl);
+/* 1 once the client has stopped for good: closed (by either side with 1000, or
+ * by wsio_ws_client_close), refused, failed a protocol check, gave up
+ * reconnecting, or reconnection is off and the connection ended. */
+int wsio_ws_client_is_done(const wsio_ws_client *cl);
+/* 1 while open (handshake done, no close sent or received). */
+int wsio_ws_client_is_open(const wsio_ws_client *cl);
+
+/* Closes the connection at once (no close handshake, no callbacks) and frees
+ * the client's state; cl must not be used afterwards. May be called from the
+ * client's own callbacks. A small record stays attached to the app until
+ * wsio_app_destroy (the app's hooks cannot be removed). wsio_app_destroy
+ * destroys clients still alive. */
+void wsio_ws_client_destroy(wsio_ws_client *cl);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

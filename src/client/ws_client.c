@@ -1,0 +1,1107 @@
+/* client/ws_client.c — the WebSocket client role (include/wsio/client.h).
+ *
+ * Owns: one outgoing connection at a time per client: the URL, the opening
+ * handshake (request, and the strict check of the server's answer), frame
+ * reading and writing with the ws layer's pure codecs (frame, close, utf8), the
+ * reconnect schedule and the offline queue. Must not: touch the app's server
+ * connections or core's internals. A client lives in a net context of its own
+ * on the app's loop (as the Redis adapter does), flushed from the app's post
+ * hook; a client is not a wsio_conn.
+ *
+ * Masking keys and Sec-WebSocket-Key come from xoshiro128** seeded per client
+ * from getrandom(2) (util/random): RFC 6455 10.3 asks for keys a proxy cannot
+ * predict from earlier ones; a CSPRNG-seeded generator with 128 bits of state
+ * meets that at a few nanoseconds per frame, where a getrandom call per frame
+ * would cost a syscall. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/transport.h"
+#include "http/parser.h"
+#include "net/net.h"
+#include "util/base64.h"
+#include "util/random.h"
+#include "ws/close.h"
+#include "ws/frame.h"
+#include "ws/handshake.h"
+#include "ws/utf8.h"
+#include "wsio/client.h"
+
+#define CL_MAX_HEADERS 64
+#define CL_CLOSE_TIMEOUT_MS 5000
+#define CL_MAX_ADDRS 4
+
+enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_WAIT, ST_DONE };
+
+typedef struct qmsg {
+  struct qmsg *next;
+  wsio_opcode op;
+  size_t len;
+  uint8_t data[];
+} qmsg;
+
+struct wsio_ws_client {
+  net_conn net; /* first: net hands us &net */
+  int linked; /* net_connect succeeded; released in the post hook once closed */
+  wsio_app *app;
+  loop *loop;
+  net_ctx *ctx;
+  int state;
+  int destroyed;
+  int user_closed;
+  wsio_ws_client_options o;
+  char *url, *host_header, *path, *origin, *protocols, *headers;
+  /* The host's first addresses (getaddrinfo's order): an attempt whose TCP
+   * connect fails moves on to the next at once ("localhost" may give ::1 first
+   * while the server listens on 127.0.0.1 only); a reconnect starts from the
+   * first again. */
+  struct sockaddr_storage addr[CL_MAX_ADDRS];
+  socklen_t addr_len[CL_MAX_ADDRS];
+  unsigned naddr, addr_idx;
+  char key[25];
+  uint8_t *in; /* bytes received and not consumed (head, then frames) */
+  size_t in_len, in_cap;
+  uint8_t *msg; /* a fragmented message being assembled */
+  size_t msg_len, msg_cap;
+  int msg_op;     /* 0: none */
+  char *protocol; /* the server's choice */
+  loop_timer timer, retry, ping, flush;
+  unsigned attempt;
+  qmsg *qhead, *qtail;
+  size_t qbytes, qcount;
+  uint64_t ping_sent_ms;
+  uint32_t rng[4];
+};
+
+/* ---- errors and randomness
+ * ---------------------------------------------------------- */
+
+const char *wsio_ws_client_strerror(int err) {
+  switch (err) {
+  case WSIO_EREFUSED:
+    return "the server refused the WebSocket upgrade";
+  case WSIO_EPROTOCOL:
+    return "the server broke the WebSocket protocol";
+  case WSIO_ENETWORK:
+    return "network error";
+  case WSIO_EURL:
+    return "not a ws:// URL";
+  default:
+    return wsio_strerror(err);
+  }
+}
+
+static uint32_t rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+
+/* xoshiro128** (Blackman and Vigna). */
+static uint32_t rng_next(wsio_ws_client *cl) {
+  uint32_t *s = cl->rng;
+  uint32_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 9;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 11);
+  return r;
+}
+
+static double rng_unit(wsio_ws_client *cl) {
+  return (rng_next(cl) >> 8) / 16777216.0;
+}
+
+/* ---- small helpers
+ * -------------------------------------------------------------------- */
+
+static int reserve(uint8_t **p, size_t *cap, size_t need) {
+  if (need <= *cap)
+    return 0;
+  size_t n = *cap ? *cap : 4096;
+  while (n < need)
+    n *= 2;
+  uint8_t *q = realloc(*p, n);
+  if (!q)
+    return WSIO_ENOMEM;
+  *p = q;
+  *cap = n;
+  return 0;
+}
+
+static void kick_flush(wsio_ws_client *cl) {
+  /* Writes from a timer run after this iteration's post phase: a 0 ms timer
+   * sends them at the start of the next one. */
+  if (!loop_timer_active(&cl->flush))
+    (void)loop_timer_start(cl->loop, &cl->flush, 0, 0);
+}
+
+/* Writes one masked frame. Returns net_write's result or WSIO_ENOMEM. */
+static int write_frame(wsio_ws_client *cl, int op, const void *data,
+                       size_t len) {
+  uint8_t hdr[WS_FRAME_MAX_HEADER], mask[4];
+  uint32_t m = rng_next(cl);
+  memcpy(mask, &m, 4);
+  size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, len, mask);
+  uint8_t *buf = malloc(hl + len + 1);
+  if (!buf)
+    return WSIO_ENOMEM;
+  memcpy(buf, hdr, hl);
+  if (len)
+    ws_mask_copy(buf + hl, data, len, mask, 0);
+  int r = net_write(&cl->net, buf, hl + len);
+  free(buf);
+  if (cl->o.on_frame)
+    cl->o.on_frame(cl, WSIO_FRAME_OUT, op, 1, 0, len, 1, cl->o.user);
+  kick_flush(cl);
+  return r;
+}
+
+/* ---- the end of a connection and reconnection
+ * ---------------------------------------- */
+
+static void queue_clear(wsio_ws_client *cl) {
+  while (cl->qhead) {
+    qmsg *q = cl->qhead;
+    cl->qhead = q->next;
+    free(q);
+  }
+  cl->qtail = NULL;
+  cl->qbytes = cl->qcount = 0;
+}
+
+static void conn_start(wsio_ws_client *cl);
+
+static void retry_fired(loop_timer *t) {
+  wsio_ws_client *cl =
+      (wsio_ws_client *)((char *)t - offsetof(wsio_ws_client, retry));
+  conn_start(cl);
+}
+
+/* Node's backo2 (socket.io-client's reconnection): min * 2^n, then a deviation
+ * of up to randomization * that, added or subtracted at random, then the cap.
+ */
+static uint32_t backoff_ms(wsio_ws_client *cl, unsigned n) {
+  double ms = cl->o.reconnect_min_ms;
+  for (unsigned i = 0; i < n && ms < cl->o.reconnect_max_ms; i++)
+    ms *= 2;
+  double r = rng_unit(cl), dev = r * cl->o.randomization * ms;
+  ms = (rng_next(cl) & 1) ? ms + dev : ms - dev;
+  if (ms > cl->o.reconnect_max_ms)
+    ms = cl->o.reconnect_max_ms;
+  return ms < 0 ? 0 : (uint32_t)ms;
+}
+
+/* A connection (or an attempt) ended. err: 0 for a close handshake or end of
+ * stream, else WSIO_E*. Reports, then schedules the next attempt or stops. */
+static void conn_down(wsio_ws_client *cl, int err, int status,
+                      const char *detail, unsigned code, const char *reason,
+                      size_t reason_len) {
+  if (cl->state == ST_WAIT || cl->state == ST_DONE)
+    return;
+  cl->addr_idx = 0;
+  int was_open = cl->state == ST_OPEN || cl->state == ST_CLOSING;
+  if (cl->linked)
+    net_close(&cl->net);
+  loop_timer_stop(cl->loop, &cl->timer);
+  loop_timer_stop(cl->loop, &cl->ping);
+  cl->in_len = 0;
+  cl->msg_len = 0;
+  cl->msg_op = 0;
+  /* A refusal (4xx) or a protocol violation would repeat on the next try, and a
+   * close handshake by the server is its decision, unless its code says "come
+   * back": going away (1001, a restart) or a server-side trouble (1011-1014).
+   * Anything else (5xx, network, timeouts, no close frame) is worth another
+   * attempt. */
+  int retry_code =
+      code == WS_CLOSE_ABNORMAL || code == WS_CLOSE_GOING_AWAY ||
+      (code >= WS_CLOSE_INTERNAL_ERROR && code <= WS_CLOSE_BAD_GATEWAY);
+  int fatal = err == WSIO_EPROTOCOL || err == WSIO_ETOOBIG ||
+              (err == WSIO_EREFUSED && status < 500) ||
+              (err == 0 && !retry_code);
+  int again = !cl->o.no_reconnect && !cl->user_closed && !fatal;
+  cl->state = again ? ST_WAIT : ST_DONE;
+  if (err && cl->o.on_error) {
+    cl->o.on_error(cl, err, status,
+                   detail ? detail : wsio_ws_client_strerror(err), cl->o.user);
+    if (cl->destroyed)
+      return;
+  }
+  if (was_open && cl->o.on_close) {
+    cl->o.on_close(cl, code, reason ? reason : "", reason ? reason_len : 0,
+                   again, cl->o.user);
+    if (cl->destroyed)
+      return;
+  }
+  if (cl->state != ST_WAIT) { /* stopped (or closed from a callback) */
+    cl->state = ST_DONE;
+    queue_clear(cl);
+    return;
+  }
+  cl->attempt++;
+  if (cl->o.reconnect_attempts && cl->attempt > cl->o.reconnect_attempts) {
+    cl->state = ST_DONE;
+    queue_clear(cl);
+    if (cl->o.on_reconnect_failed)
+      cl->o.on_reconnect_failed(cl, cl->o.user);
+    return;
+  }
+  uint32_t delay = backoff_ms(cl, cl->attempt - 1);
+  (void)loop_timer_start(cl->loop, &cl->retry, delay, 0);
+  if (cl->o.on_reconnect)
+    cl->o.on_reconnect(cl, cl->attempt, delay, cl->o.user);
+}
+
+/* Fails an open connection for a protocol reason: the close frame with the
+ * RFC's code goes out first (flushed now, since the socket closes right after).
+ */
+static void fail_open(wsio_ws_client *cl, int err, unsigned close_code,
+                      const char *detail) {
+  if (cl->state == ST_OPEN || cl->state == ST_CLOSING) {
+    uint8_t pl[125];
+    size_t n = ws_close_encode(pl, close_code, NULL, 0);
+    (void)write_frame(cl, WS_OP_CLOSE, pl, n);
+    net_flush_queued(cl->ctx);
+  }
+  conn_down(cl, err, 0, detail, WS_CLOSE_ABNORMAL, NULL, 0);
+}
+
+static void timer_fired(loop_timer *t) {
+  wsio_ws_client *cl =
+      (wsio_ws_client *)((char *)t - offsetof(wsio_ws_client, timer));
+  const char *what = cl->state == ST_CONNECTING  ? "connect timed out"
+                     : cl->state == ST_HANDSHAKE ? "handshake timed out"
+                                                 : "close handshake timed out";
+  if (cl->state == ST_CLOSING) {
+    conn_down(cl, 0, 0, NULL, WS_CLOSE_ABNORMAL, NULL, 0);
+    return;
+  }
+  conn_down(cl, WSIO_ETIMEDOUT, 0, what, WS_CLOSE_ABNORMAL, NULL, 0);
+}
+
+/* ---- the opening handshake
+ * ---------------------------------------------------------- */
+
+static int send_request(wsio_ws_client *cl) {
+  uint8_t nonce[16];
+  for (int i = 0; i < 4; i++) {
+    uint32_t v = rng_next(cl);
+    memcpy(nonce + 4 * i, &v, 4);
+  }
+  cl->key[base64_encode(cl->key, nonce, 16)] = 0;
+  size_t cap = 256 + strlen(cl->path) + strlen(cl->host_header) +
+               (cl->origin ? strlen(cl->origin) : 0) +
+               (cl->protocols ? strlen(cl->protocols) : 0) +
+               (cl->headers ? strlen(cl->headers) : 0);
+  char *req = malloc(cap);
+  if (!req)
+    return WSIO_ENOMEM;
+  int n =
+      snprintf(req, cap,
+               "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: "
+               "websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: "
+               "13\r\n%s%s%s%s%s%s%s\r\n",
+               cl->path, cl->host_header, cl->key,
+               cl->protocols ? "Sec-WebSocket-Protocol: " : "",
+               cl->protocols ? cl->protocols : "", cl->protocols ? "\r\n" : "",
+               cl->origin ? "Origin: " : "", cl->origin ? cl->origin : "",
+               cl->origin ? "\r\n" : "", cl->headers ? cl->headers : "");
+  int r = net_write(&cl->net, req, (size_t)n);
+  kick_flush(cl);
+  if (r >= 0 && cl->o.on_handshake)
+    cl->o.on_handshake(cl, req, (size_t)n, NULL, 0, cl->o.user);
+  free(req);
+  return r < 0 ? WSIO_ENETWORK : 0;
+}
+
+static int offered(const wsio_ws_client *cl, const char *p, size_t n) {
+  for (const char *const *s = cl->o.subprotocols; s && *s; s++)
+    if (strlen(*s) == n && memcmp(*s, p, n) == 0)
+      return 1;
+  return 0;
+}
+
+/* RFC 6455 4.1, the client's checks of the server's answer (items 1-6). Returns
+ * 0 or fails the attempt with a sentence saying which check failed. */
+static int check_response(wsio_ws_client *cl, const http_response *res) {
+  char why[160];
+  if (res->status != 101) {
+    snprintf(why, sizeof why, "the server answered %d %.*s", res->status,
+             (int)(res->reason_len > 80 ? 80 : res->reason_len), res->reason);
+    conn_down(cl, WSIO_EREFUSED, res->status, why, WS_CLOSE_ABNORMAL, NULL, 0);
+    return -1;
+  }
+  const http_header *up = http_response_header_find(res, "Upgrade");
+  const http_header *co = http_response_header_find(res, "Connection");
+  const http_header *ac =
+      http_response_header_find(res, "Sec-WebSocket-Accept");
+  const http_header *pr =
+      http_response_header_find(res, "Sec-WebSocket-Protocol");
+  const http_header *ex =
+      http_response_header_find(res, "Sec-WebSocket-Extensions");
+  char want[WS_ACCEPT_LEN + 1];
+  ws_accept_key(cl->key, strlen(cl->key), want);
+  const char *bad = NULL;
+  if (!up || !http_token_list_contains(up->value, up->value_len, "websocket"))
+    bad = "no Upgrade: websocket in the 101";
+  else if (!co ||
+           !http_token_list_contains(co->value, co->value_len, "upgrade"))
+    bad = "no Connection: Upgrade in the 101";
+  else if (!ac || http_response_header_count(res, "Sec-WebSocket-Accept") != 1)
+    bad = "no Sec-WebSocket-Accept in the 101";
+  else if (ac->value_len != WS_ACCEPT_LEN ||
+           memcmp(ac->value, want, WS_ACCEPT_LEN) != 0)
+    bad = "bad Sec-WebSocket-Accept (not the key's digest)";
+  else if (ex)
+    bad = "the server chose an extension that was not offered";
+  else if (pr && !offered(cl, pr->value, pr->value_len))
+    bad = "the server chose a subprotocol that was not offered";
+  /* RFC 6455 4.1: a server may choose none of the offered subprotocols. */
+  if (bad) {
+    conn_down(cl, WSIO_EPROTOCOL, 0, bad, WS_CLOSE_ABNORMAL, NULL, 0);
+    return -1;
+  }
+  free(cl->protocol);
+  cl->protocol = pr ? strndup(pr->value, pr->value_len) : NULL;
+  return 0;
+}
+
+static void ping_fired(loop_timer *t) {
+  wsio_ws_client *cl =
+      (wsio_ws_client *)((char *)t - offsetof(wsio_ws_client, ping));
+  if (cl->state == ST_OPEN)
+    (void)wsio_ws_client_ping(cl, NULL, 0);
+}
+
+static void flush_queue(wsio_ws_client *cl) {
+  while (cl->qhead && cl->state == ST_OPEN) {
+    qmsg *q = cl->qhead;
+    cl->qhead = q->next;
+    if (!cl->qhead)
+      cl->qtail = NULL;
+    cl->qbytes -= q->len;
+    cl->qcount--;
+    int r = write_frame(cl, q->op, q->data, q->len);
+    free(q);
+    if (r < 0)
+      return; /* the connection failed: on_end follows */
+  }
+}
+
+static void opened(wsio_ws_client *cl) {
+  cl->state = ST_OPEN;
+  cl->attempt = 0;
+  loop_timer_stop(cl->loop, &cl->timer);
+  if (cl->o.ping_interval_ms)
+    (void)loop_timer_start(cl->loop, &cl->ping, cl->o.ping_interval_ms,
+                           cl->o.ping_interval_ms);
+  flush_queue(cl);
+  if (cl->o.on_open && cl->state == ST_OPEN)
+    cl->o.on_open(cl, cl->protocol, cl->o.user);
+}
+
+/* Returns the head's length once it is complete and accepted, 0 while
+ * incomplete, -1 when the attempt failed. */
+static int read_head(wsio_ws_client *cl) {
+  http_header hdrs[CL_MAX_HEADERS];
+  http_response res = {.headers = hdrs};
+  int r = http_parse_response((const char *)cl->in, cl->in_len, &res,
+                              CL_MAX_HEADERS);
+  if (r == HTTP_PARSE_INCOMPLETE) {
+    if (cl->in_len <= cl->o.max_head_size)
+      return 0;
+    char why[96];
+    snprintf(why, sizeof why, "the response head is over %zu bytes",
+             cl->o.max_head_size);
+    conn_down(cl, WSIO_EPROTOCOL, 0, why, WS_CLOSE_ABNORMAL, NULL, 0);
+    return -1;
+  }
+  if (r < 0 || (size_t)r > cl->o.max_head_size) {
+    conn_down(cl, WSIO_EPROTOCOL, 0,
+              r == HTTP_PARSE_TOO_MANY_HEADERS
+                  ? "too many headers in the response"
+                  : "malformed HTTP response",
+              WS_CLOSE_ABNORMAL, NULL, 0);
+    return -1;
+  }
+  if (cl->o.on_handshake) {
+    cl->o.on_handshake(cl, NULL, 0, (const char *)cl->in, (size_t)r,
+                       cl->o.user);
+    if (cl->destroyed)
+      return -1;
+  }
+  if (check_response(cl, &res) < 0)
+    return -1;
+  return r;
+}
+
+/* ---- frames
+ * ------------------------------------------------------------------------- */
+
+static void on_close_frame(wsio_ws_client *cl, const uint8_t *p, size_t n) {
+  unsigned code;
+  const uint8_t *reason;
+  size_t rlen;
+  if (ws_close_parse(p, n, &code, &reason, &rlen) != 0) {
+    fail_open(cl, WSIO_EPROTOCOL, WS_CLOSE_PROTOCOL_ERROR,
+              "invalid close frame from the server");
+    return;
+  }
+  char copy[126];
+  memcpy(copy, reason, rlen);
+  copy[rlen] = 0;
+  if (cl->state ==
+      ST_OPEN) { /* the server began: echo its code (RFC 6455 5.5.1) */
+    uint8_t pl[125];
+    size_t m =
+        ws_close_encode(pl, code == WS_CLOSE_NO_STATUS ? 0 : code, NULL, 0);
+    (void)write_frame(cl, WS_OP_CLOSE, pl, m);
+    net_flush_queued(cl->ctx);
+  }
+  conn_down(cl, 0, 0, NULL, code, copy, rlen);
+}
+
+static void deliver(wsio_ws_client *cl, int op, const uint8_t *p, size_t n) {
+  if (op == WS_OP_TEXT && !ws_utf8_valid(p, n)) {
+    fail_open(cl, WSIO_EPROTOCOL, WS_CLOSE_INVALID_PAYLOAD,
+              "invalid UTF-8 in a text message from the server");
+    return;
+  }
+  if (cl->o.on_message)
+    cl->o.on_message(cl, p, n, (wsio_opcode)op, cl->o.user);
+}
+
+/* One complete frame (payload unmasked already: the server sends none masked).
+ */
+static void on_frame(wsio_ws_client *cl, const ws_frame_header *h,
+                     const uint8_t *p) {
+  size_t n = (size_t)h->payload_len;
+  switch (h->opcode) {
+  case WS_OP_PING:
+    if (cl->state == ST_OPEN)
+      (void)write_frame(cl, WS_OP_PONG, p, n);
+    return;
+  case WS_OP_PONG:
+    if (cl->o.on_pong)
+      cl->o.on_pong(cl, p, n,
+                    cl->ping_sent_ms
+                        ? (long)(loop_now_ms(cl->loop) - cl->ping_sent_ms)
+                        : -1,
+                    cl->o.user);
+    return;
+  case WS_OP_CLOSE:
+    on_close_frame(cl, p, n);
+    return;
+  default:
+    break;
+  }
+  /* After our close the server may still send what it had queued (RFC
+   * 6455 5.5.1 forbids only sending): it is delivered. */
+  if (h->opcode == WS_OP_CONT ? !cl->msg_op : cl->msg_op != 0) {
+    fail_open(cl, WSIO_EPROTOCOL, WS_CLOSE_PROTOCOL_ERROR,
+              "bad fragmentation from the server");
+    return;
+  }
+  if (h->opcode != WS_OP_CONT && h->fin) {
+    deliver(cl, h->opcode, p, n);
+    return;
+  }
+  if (cl->msg_len + n > cl->o.max_message_size) {
+    fail_open(cl, WSIO_ETOOBIG, WS_CLOSE_TOO_BIG,
+              "a message from the server is over max_message_size");
+    return;
+  }
+  if (reserve(&cl->msg, &cl->msg_cap, cl->msg_len + n + 1) != 0) {
+    fail_open(cl, WSIO_ENOMEM, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+    return;
+  }
+  if (h->opcode != WS_OP_CONT)
+    cl->msg_op = h->opcode;
+  memcpy(cl->msg + cl->msg_len, p, n);
+  cl->msg_len += n;
+  if (!h->fin)
+    return;
+  int op = cl->msg_op;
+  cl->msg_op = 0;
+  size_t len = cl->msg_len;
+  cl->msg_len = 0;
+  deliver(cl, op, cl->msg, len);
+}
+
+/* Consumes every complete frame in cl->in. Returns -1 when the connection
+ * ended. */
+static int read_frames(wsio_ws_client *cl) {
+  size_t off = 0;
+  while (cl->state == ST_OPEN || cl->state == ST_CLOSING) {
+    ws_frame_header h;
+    int r = ws_frame_parse_header(cl->in + off, cl->in_len - off, &h);
+    if (r == WS_FRAME_INCOMPLETE)
+      break;
+    if (r < 0) {
+      fail_open(cl, WSIO_EPROTOCOL, WS_CLOSE_PROTOCOL_ERROR,
+                "bad frame length from the server");
+      return -1;
+    }
+    if (cl->o.on_frame) {
+      cl->o.on_frame(cl, WSIO_FRAME_IN, h.opcode, h.fin, h.rsv, h.payload_len,
+                     h.masked, cl->o.user);
+      if (cl->destroyed)
+        return -1;
+    }
+    if (ws_frame_check(&h, 0, 0) != 0) {
+      fail_open(cl, WSIO_EPROTOCOL, WS_CLOSE_PROTOCOL_ERROR,
+                h.masked ? "a masked frame from the server (RFC 6455 5.1)"
+                         : "a reserved opcode, RSV bit or bad control frame "
+                           "from the server");
+      return -1;
+    }
+    if (h.payload_len > cl->o.max_message_size) {
+      fail_open(cl, WSIO_ETOOBIG, WS_CLOSE_TOO_BIG,
+                "a frame from the server is over max_message_size");
+      return -1;
+    }
+    if (cl->in_len - off - h.header_len < h.payload_len)
+      break;
+    on_frame(cl, &h, cl->in + off + h.header_len);
+    if (cl->destroyed || cl->state == ST_WAIT || cl->state == ST_DONE)
+      return -1;
+    off += h.header_len + (size_t)h.payload_len;
+  }
+  if (off)
+    memmove(cl->in, cl->in + off, cl->in_len - off);
+  cl->in_len -= off;
+  return 0;
+}
+
+/* ---- net handlers
+ * --------------------------------------------------------------------- */
+
+static void on_data(net_conn *nc, uint8_t *p, size_t n) {
+  wsio_ws_client *cl = (wsio_ws_client *)nc;
+  if (cl->destroyed || cl->state == ST_WAIT || cl->state == ST_DONE)
+    return;
+  if (reserve(&cl->in, &cl->in_cap, cl->in_len + n) != 0) {
+    fail_open(cl, WSIO_ENOMEM, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+    return;
+  }
+  memcpy(cl->in + cl->in_len, p, n);
+  cl->in_len += n;
+  if (cl->state == ST_HANDSHAKE) {
+    int r = read_head(cl);
+    if (r <= 0)
+      return;
+    cl->in_len -= (size_t)r;
+    memmove(cl->in, cl->in + r, cl->in_len);
+    opened(cl);
+    if (cl->destroyed || cl->state != ST_OPEN)
+      return;
+  }
+  (void)read_frames(cl);
+}
+
+static void on_end(net_conn *nc, int err) {
+  wsio_ws_client *cl = (wsio_ws_client *)nc;
+  if (cl->destroyed)
+    return;
+  if (cl->state == ST_CLOSING) {
+    conn_down(cl, 0, 0, NULL, WS_CLOSE_ABNORMAL, NULL, 0);
+    return;
+  }
+  char why[128];
+  snprintf(why, sizeof why, "%s%s%s",
+           cl->state == ST_HANDSHAKE ? "connection closed during the handshake"
+                                     : "connection lost",
+           err ? ": " : "", err ? strerror(-err) : "");
+  conn_down(cl, WSIO_ENETWORK, 0, why, WS_CLOSE_ABNORMAL, NULL, 0);
+}
+
+static void on_drain(net_conn *nc) {
+  wsio_ws_client *cl = (wsio_ws_client *)nc;
+  if (!cl->destroyed && cl->o.on_drain)
+    cl->o.on_drain(cl, cl->o.user);
+}
+
+static net_conn *on_accept(net_ctx *ctx, void *user) {
+  (void)ctx;
+  (void)user;
+  return NULL;
+}
+
+static void on_connected(net_conn *nc, int err) {
+  wsio_ws_client *cl = (wsio_ws_client *)nc;
+  if (cl->destroyed)
+    return;
+  if (err && cl->addr_idx + 1 < cl->naddr) {
+    /* The next address, from the loop (c is released outside net's callback).
+     */
+    cl->addr_idx++;
+    if (cl->linked)
+      net_close(&cl->net);
+    cl->state = ST_WAIT;
+    (void)loop_timer_start(cl->loop, &cl->retry, 0, 0);
+    return;
+  }
+  if (err) {
+    char why[128];
+    snprintf(why, sizeof why, "cannot connect: %s", strerror(-err));
+    conn_down(cl, err == -ETIMEDOUT ? WSIO_ETIMEDOUT : WSIO_ENETWORK, 0, why,
+              WS_CLOSE_ABNORMAL, NULL, 0);
+    return;
+  }
+  cl->state = ST_HANDSHAKE;
+  (void)loop_timer_start(cl->loop, &cl->timer, cl->o.handshake_timeout_ms, 0);
+  if (send_request(cl) < 0)
+    conn_down(cl, WSIO_ENETWORK, 0, "cannot send the request",
+              WS_CLOSE_ABNORMAL, NULL, 0);
+}
+
+static void conn_start(wsio_ws_client *cl) {
+  if (cl->linked) {
+    net_conn_release(&cl->net);
+    cl->linked = 0;
+  }
+  memset(&cl->net, 0, sizeof cl->net);
+  cl->state = ST_CONNECTING;
+  cl->in_len = 0;
+  int r = net_connect(
+      cl->ctx, &cl->net, (struct sockaddr *)&cl->addr[cl->addr_idx],
+      cl->addr_len[cl->addr_idx], cl->o.connect_timeout_ms, on_connected);
+  if (r < 0) {
+    char why[128];
+    snprintf(why, sizeof why, "cannot connect: %s", strerror(-r));
+    conn_down(cl, WSIO_ENETWORK, 0, why, WS_CLOSE_ABNORMAL, NULL, 0);
+    return;
+  }
+  cl->linked = 1;
+}
+
+/* The app's post phase: this client's reads and writes, and the release of a
+ * closed connection (outside net's callbacks). */
+static void cl_post(void *arg) {
+  wsio_ws_client *cl = arg;
+  if (!cl->ctx)
+    return;
+  net_read_queued(cl->ctx);
+  net_flush_queued(cl->ctx);
+  loop_timer_stop(cl->loop, &cl->flush);
+  if (cl->linked && (cl->net.flags & NET_F_CLOSED)) {
+    net_conn_release(&cl->net);
+    cl->linked = 0;
+  }
+}
+
+static void flush_fired(loop_timer *t) {
+  wsio_ws_client *cl =
+      (wsio_ws_client *)((char *)t - offsetof(wsio_ws_client, flush));
+  if (cl->ctx)
+    net_flush_queued(cl->ctx);
+}
+
+/* ---- the public API
+ * ----------------------------------------------------------------- */
+
+static void free_subprotocols(wsio_ws_client *cl);
+
+/* Frees everything but the record itself (safe to call twice). */
+static void release_all(wsio_ws_client *cl) {
+  free_subprotocols(cl);
+  if (cl->linked)
+    net_conn_release(&cl->net);
+  cl->linked = 0;
+  loop_timer_stop(cl->loop, &cl->timer);
+  loop_timer_stop(cl->loop, &cl->retry);
+  loop_timer_stop(cl->loop, &cl->ping);
+  loop_timer_stop(cl->loop, &cl->flush);
+  if (cl->ctx)
+    net_ctx_destroy(cl->ctx);
+  cl->ctx = NULL;
+  queue_clear(cl);
+  free(cl->in);
+  free(cl->msg);
+  free(cl->protocol);
+  free(cl->url);
+  free(cl->host_header);
+  free(cl->path);
+  free(cl->origin);
+  free(cl->protocols);
+  free(cl->headers);
+  cl->in = cl->msg = NULL;
+  cl->protocol = cl->url = cl->host_header = cl->path = cl->origin =
+      cl->protocols = cl->headers = NULL;
+  cl->in_len = cl->in_cap = cl->msg_len = cl->msg_cap = 0;
+}
+
+/* wsio_app_destroy: the client's resources, then the record itself. */
+static void cl_app_destroyed(void *arg) {
+  wsio_ws_client *cl = arg;
+  release_all(cl);
+  free(cl);
+}
+
+/* Splits ws://host[:port][/path]. IPv6 literals in brackets. */
+static int parse_url(wsio_ws_client *cl, const char *url, char *host,
+                     size_t hcap, char *port, size_t pcap) {
+  if (strncmp(url, "ws://", 5) != 0)
+    return WSIO_EURL;
+  const char *h = url + 5, *end = h + strcspn(h, "/?#");
+  if (end == h)
+    return WSIO_EURL;
+  const char *hp = h, *colon;
+  size_t hl;
+  if (*h == '[') {
+    const char *rb = memchr(h, ']', (size_t)(end - h));
+    if (!rb)
+      return WSIO_EURL;
+    hp = h + 1;
+    hl = (size_t)(rb - hp);
+    colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+  } else {
+    colon = memchr(h, ':', (size_t)(end - h));
+    hl = (size_t)((colon ? colon : end) - h);
+  }
+  size_t pl = colon ? (size_t)(end - colon - 1) : 2;
+  if (hl == 0 || hl >= hcap || pl == 0 || pl >= pcap)
+    return WSIO_EURL;
+  memcpy(host, hp, hl);
+  host[hl] = 0;
+  if (colon) {
+    memcpy(port, colon + 1, pl);
+    port[pl] = 0;
+    char *e;
+    long v = strtol(port, &e, 10);
+    if (*e || v <= 0 || v > 65535)
+      return WSIO_EURL;
+  } else {
+    strcpy(port, "80");
+  }
+  cl->host_header = strndup(h, (size_t)(end - h));
+  const char *path = *end == '#' ? "" : end;
+  size_t plen = strcspn(path, "#");
+  cl->path = plen == 0 || *path == '?' ? malloc(plen + 2) : strndup(path, plen);
+  if (cl->path && (plen == 0 || *path == '?')) {
+    cl->path[0] = '/';
+    memcpy(cl->path + 1, path, plen);
+    cl->path[plen + 1] = 0;
+  }
+  if (!cl->host_header || !cl->path)
+    return WSIO_ENOMEM;
+  for (const char *c = cl->path; *c; c++)
+    if ((unsigned char)*c <= ' ' || *c == 0x7f)
+      return WSIO_EURL;
+  return 0;
+}
+
+static int no_crlf(const char *s) { return strpbrk(s, "\r\n") == NULL; }
+
+static int copy_options(wsio_ws_client *cl,
+                        const wsio_ws_client_options *opts) {
+  wsio_ws_client_options o = opts ? *opts : (wsio_ws_client_options){0};
+  if (!o.connect_timeout_ms)
+    o.connect_timeout_ms = 10000;
+  if (!o.handshake_timeout_ms)
+    o.handshake_timeout_ms = 10000;
+  if (!o.max_message_size)
+    o.max_message_size = 1 << 20;
+  if (!o.max_backpressure)
+    o.max_backpressure = 1 << 20;
+  if (!o.max_head_size)
+    o.max_head_size = 16 * 1024;
+  if (!o.reconnect_min_ms)
+    o.reconnect_min_ms = 1000;
+  if (!o.reconnect_max_ms)
+    o.reconnect_max_ms = 5000;
+  if (o.reconnect_max_ms < o.reconnect_min_ms)
+    o.reconnect_max_ms = o.reconnect_min_ms;
+  if (!opts)
+    o.randomization = 0.5;
+  if (o.randomization < 0)
+    o.randomization = 0;
+  if (o.randomization > 1)
+    o.randomization = 1;
+  if (!o.queue_max_bytes)
+    o.queue_max_bytes = 1 << 20;
+  if (!o.queue_max_count)
+    o.queue_max_count = 1024;
+  if (o.origin) {
+    if (!no_crlf(o.origin) || !(cl->origin = strdup(o.origin)))
+      return WSIO_EINVAL;
+  }
+  /* The offered subprotocols, kept as a NULL-terminated array pointing into one
+   * copy. */
+  size_t np = 0, total = 0;
+  for (const char *const *s = o.subprotocols; s && *s; s++, np++) {
+    if (!**s || strpbrk(*s, "\r\n, \t"))
+      return WSIO_EINVAL;
+    total += strlen(*s) + 2;
+  }
+  if (np) {
+    char **arr = calloc(np + 1, sizeof *arr);
+    cl->protocols = malloc(total + 1);
+    if (!arr || !cl->protocols) {
+      free(arr);
+      return WSIO_ENOMEM;
+    }
+    char *w = cl->protocols;
+    for (size_t i = 0; i < np; i++)
+      w += sprintf(w, "%s%s", i ? ", " : "", o.subprotocols[i]);
+    /* arr's strings live in the joined line: split a second copy for lookups.
+     */
+    char *dup = strdup(cl->protocols);
+    if (!dup) {
+      free(arr);
+      return WSIO_ENOMEM;
+    }
+    size_t i = 0;
+    for (char *tok = strtok(dup, ", "); tok && i < np; tok = strtok(NULL, ", "))
+      arr[i++] = tok;
+    o.subprotocols = (const char *const *)arr;
+  } else {
+    o.subprotocols = NULL;
+  }
+  total = 0;
+  for (const char *const *s = o.headers; s && *s; s++) {
+    const char *colon = strchr(*s, ':');
+    if (!no_crlf(*s) || !colon || colon == *s)
+      return WSIO_EINVAL;
+    total += strlen(*s) + 2;
+  }
+  if (total) {
+    cl->headers = malloc(total + 1);
+    if (!cl->headers)
+      return WSIO_ENOMEM;
+    char *w = cl->headers;
+    for (const char *const *s = o.headers; *s; s++)
+      w += sprintf(w, "%s\r\n", *s);
+  }
+  o.headers = NULL;
+  o.origin = NULL;
+  cl->o = o;
+  return 0;
+}
+
+static void free_subprotocols(wsio_ws_client *cl) {
+  if (!cl->o.subprotocols)
+    return;
+  free((void *)cl->o
+           .subprotocols[0]); /* the split copy starts at the first token */
+  free((void *)cl->o.subprotocols);
+  cl->o.subprotocols = NULL;
+}
+
+wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
+                                      const wsio_ws_client_options *opts,
+                                      int *err) {
+  int e = 0;
+  if (err)
+    *err = 0;
+  if (!app || !url) {
+    if (err)
+      *err = WSIO_EINVAL;
+    return NULL;
+  }
+  if (strncmp(url, "wss://", 6) == 0) {
+    if (err)
+      *err = WSIO_EURL;
+    return NULL;
+  }
+  wsio_ws_client *cl = calloc(1, sizeof *cl);
+  if (!cl) {
+    if (err)
+      *err = WSIO_ENOMEM;
+    return NULL;
+  }
+  cl->app = app;
+  cl->loop = core_loop(app);
+  char host[256], port[8];
+  e = parse_url(cl, url, host, sizeof host, port, sizeof port);
+  if (!e)
+    e = copy_options(cl, opts);
+  if (!e && random_bytes(cl->rng, sizeof cl->rng) != 0)
+    e = WSIO_ESYS;
+  if (!e && !(cl->rng[0] | cl->rng[1] | cl->rng[2] | cl->rng[3]))
+    cl->rng[0] = 1;
+  if (!e) {
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
+      e = WSIO_ENETWORK;
+    for (struct addrinfo *a = res; a && cl->naddr < CL_MAX_ADDRS;
+         a = a->ai_next) {
+      if (a->ai_addrlen > sizeof cl->addr[0])
+        continue;
+      memcpy(&cl->addr[cl->naddr], a->ai_addr, a->ai_addrlen);
+      cl->addr_len[cl->naddr++] = a->ai_addrlen;
+    }
+    if (!e && !cl->naddr)
+      e = WSIO_ENETWORK;
+    if (res)
+      freeaddrinfo(res);
+  }
+  static const net_handlers h = {on_data, on_end, on_drain, on_accept, NULL};
+  if (!e && !(cl->url = strdup(url)))
+    e = WSIO_ENOMEM;
+  if (!e && !(cl->ctx = net_ctx_create(cl->loop, &h, cl, 0)))
+    e = WSIO_ENOMEM;
+  if (!e && core_hook_add(app, CORE_HOOK_POST, cl_post, cl) != 0)
+    e = WSIO_ENOMEM;
+  if (e) {
+    release_all(cl);
+    free(cl);
+    if (err)
+      *err = e;
+    return NULL;
+  }
+  if (core_hook_add(app, CORE_HOOK_DESTROY, cl_app_destroyed, cl) != 0) {
+    /* The post hook holds cl now: it stays (inert) until the app goes. */
+    release_all(cl);
+    cl->destroyed = 1;
+    if (err)
+      *err = WSIO_ENOMEM;
+    return NULL;
+  }
+  cl->timer.cb = timer_fired;
+  cl->retry.cb = retry_fired;
+  cl->ping.cb = ping_fired;
+  cl->flush.cb = flush_fired;
+  /* Connecting starts from the loop (the first report must not come inside this
+   * call). */
+  cl->state = ST_WAIT;
+  (void)loop_timer_start(cl->loop, &cl->retry, 0, 0);
+  return cl;
+}
+
+static int queue_push(wsio_ws_client *cl, const void *data, size_t len,
+                      wsio_opcode op) {
+  if (len > cl->o.queue_max_bytes)
+    return WSIO_EDROPPED;
+  while (cl->qcount + 1 > cl->o.queue_max_count ||
+         cl->qbytes + len > cl->o.queue_max_bytes) {
+    if (cl->o.queue_drop == WSIO_QUEUE_DROP_NEWEST || !cl->qhead)
+      return WSIO_EDROPPED;
+    qmsg *q = cl->qhead;
+    cl->qhead = q->next;
+    if (!cl->qhead)
+      cl->qtail = NULL;
+    cl->qbytes -= q->len;
+    cl->qcount--;
+    free(q);
+  }
+  qmsg *q = malloc(sizeof *q + len + 1);
+  if (!q)
+    return WSIO_ENOMEM;
+  q->next = NULL;
+  q->op = op;
+  q->len = len;
+  if (len)
+    memcpy(q->data, data, len);
+  if (cl->qtail)
+    cl->qtail->next = q;
+  else
+    cl->qhead = q;
+  cl->qtail = q;
+  cl->qbytes += len;
+  cl->qcount++;
+  return 1;
+}
+
+int wsio_ws_client_send(wsio_ws_client *cl, const void *data, size_t len,
+                        wsio_opcode op) {
+  if (!cl || cl->destroyed || (!data && len) ||
+      (op != WSIO_OP_TEXT && op != WSIO_OP_BINARY))
+    return WSIO_EINVAL;
+  if (op == WSIO_OP_TEXT && !ws_utf8_valid(data, len))
+    return WSIO_EINVAL;
+  if (len > cl->o.max_message_size)
+    return WSIO_ETOOBIG;
+  if (cl->user_closed || cl->state == ST_DONE || cl->state == ST_CLOSING)
+    return WSIO_ECLOSED;
+  if (cl->state != ST_OPEN)
+    return queue_push(cl, data, len, op);
+  if (net_buffered(&cl->net) > cl->o.max_backpressure) {
+    cl->net.flags |= NET_F_WANT_DRAIN;
+    return WSIO_EDROPPED;
+  }
+  int r = write_frame(cl, op, data, len);
+  if (r == NET_BUFFERED)
+    cl->net.flags |= NET_F_WANT_DRAIN;
+  if (r == -ENOMEM)
+    return WSIO_ENOMEM;
+  if (r < 0)
+    return WSIO_ECLOSED;
+  return r == NET_BUFFERED ? 1 : 0;
+}
+
+int wsio_ws_client_ping(wsio_ws_client *cl, const void *data, size_t len) {
+  if (!cl || cl->destroyed || (!data && len) || len > 125)
+    return WSIO_EINVAL;
+  if (cl->state != ST_OPEN)
+    return WSIO_ECLOSED;
+  cl->ping_sent_ms = loop_now_ms(cl->loop);
+  if (!cl->ping_sent_ms)
+    cl->ping_sent_ms = 1;
+  int r = write_frame(cl, WS_OP_PING, data, len);
+  return r == -ENOMEM ? WSIO_ENOMEM : r < 0 ? WSIO_ECLOSED : 0;
+}
+
+int wsio_ws_client_close(wsio_ws_client *cl, unsigned code,
+                         const char *reason) {
+  if (!cl || cl->destroyed)
+    return WSIO_EINVAL;
+  size_t rl = reason ? strlen(reason) : 0;
+  if (!ws_close_code_valid(code) || rl > 123 ||
+      (rl && !ws_utf8_valid((const uint8_t *)reason, rl)))
+    return WSIO_EINVAL;
+  if (cl->user_closed || cl->state == ST_DONE || cl->state == ST_CLOSING)
+    return WSIO_ECLOSED;
+  cl->user_closed = 1;
+  queue_clear(cl);
+  if (cl->state != ST_OPEN) {
+    loop_timer_stop(cl->loop, &cl->retry);
+    if (cl->linked)
+      net_close(&cl->net);
+    loop_timer_stop(cl->loop, &cl->timer);
+    cl->state = ST_DONE;
+    return 0;
+  }
+  uint8_t pl[125];
+  size_t n = ws_close_encode(pl, code, reason, rl);
+  cl->state = ST_CLOSING;
+  loop_timer_stop(cl->loop, &cl->ping);
+  (void)loop_timer_start(cl->loop, &cl->timer, CL_CLOSE_TIMEOUT_MS, 0);
+  (void)write_frame(cl, WS_OP_CLOSE, pl, n);
+  return 0;
+}
+
+size_t wsio_ws_client_buffered(const wsio_ws_client *cl) {
+  if (!cl || cl->destroyed)
+    return 0;
+  return cl->qbytes + (cl->linked && cl->state != ST_CONNECTING
+                           ? net_buffered(&cl->net)
+                           : 0);
+}
+
+int wsio_ws_client_is_done(const wsio_ws_client *cl) {
+  return !cl || cl->destroyed || cl->state == ST_DONE;
+}
+
+int wsio_ws_client_is_open(const wsio_ws_client *cl) {
+  return cl && !cl->destroyed && cl->state == ST_OPEN;
+}
+
+void wsio_ws_client_destroy(wsio_ws_client *cl) {
+  if (!cl || cl->destroyed)
+    return;
+  cl->destroyed = 1;
+  cl->state = ST_DONE;
+  if (cl->linked)
+    net_close(&cl->net);
+  loop_timer_stop(cl->loop, &cl->timer);
+  loop_timer_stop(cl->loop, &cl->retry);
+  loop_timer_stop(cl->loop, &cl->ping);
+  loop_timer_stop(cl->loop, &cl->flush);
+  queue_clear(cl);
+  /* The buffers may be in use by the callback that called us (read_frames):
+   * they go with the rest at wsio_app_destroy. */
+}
