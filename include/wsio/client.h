@@ -178,9 +178,9 @@ int wsio_ws_client_is_open(const wsio_ws_client *cl);
 
 /* Closes the connection at once (no close handshake, no callbacks) and frees
  * the client's state; cl must not be used afterwards. May be called from the
- * client's own callbacks. A small record stays attached to the app until
- * wsio_app_destroy (the app's hooks cannot be removed). wsio_app_destroy
- * destroys clients still alive. */
+ * client's own callbacks. Its memory is released in the loop's next post
+ * phase (after the current callbacks return). wsio_app_destroy destroys
+ * clients still alive. */
 void wsio_ws_client_destroy(wsio_ws_client *cl);
 
 #ifdef __cplusplus

@@ -680,8 +680,18 @@ static void conn_start(wsio_ws_client *cl) {
 
 /* The app's post phase: this client's reads and writes, and the release of a
  * closed connection (outside net's callbacks). */
+static void cl_app_destroyed(void *arg);
+static void release_all(wsio_ws_client *cl);
+
 static void cl_post(void *arg) {
   wsio_ws_client *cl = arg;
+  if (cl->destroyed) { /* destroyed since the last post phase: outside every callback */
+    core_hook_remove(cl->app, CORE_HOOK_POST, cl_post, cl);
+    core_hook_remove(cl->app, CORE_HOOK_DESTROY, cl_app_destroyed, cl);
+    release_all(cl);
+    free(cl);
+    return;
+  }
   if (!cl->ctx)
     return;
   net_read_queued(cl->ctx);
@@ -954,9 +964,9 @@ wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
     return NULL;
   }
   if (core_hook_add(app, CORE_HOOK_DESTROY, cl_app_destroyed, cl) != 0) {
-    /* The post hook holds cl now: it stays (inert) until the app goes. */
+    core_hook_remove(app, CORE_HOOK_POST, cl_post, cl);
     release_all(cl);
-    cl->destroyed = 1;
+    free(cl);
     if (err)
       *err = WSIO_ENOMEM;
     return NULL;
@@ -1102,6 +1112,6 @@ void wsio_ws_client_destroy(wsio_ws_client *cl) {
   loop_timer_stop(cl->loop, &cl->ping);
   loop_timer_stop(cl->loop, &cl->flush);
   queue_clear(cl);
-  /* The buffers may be in use by the callback that called us (read_frames):
-   * they go with the rest at wsio_app_destroy. */
+  /* The buffers may be in use by the callback that called us (read_frames): the
+   * record and the rest go in the next post phase (cl_post). */
 }

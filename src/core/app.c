@@ -173,13 +173,41 @@ int core_hook_add(wsio_app *app, core_hook_kind kind, void (*fn)(void *arg), voi
   return 0;
 }
 
+/* Removed entries stay as holes while the list runs (indexes must not move under
+ * the loop in run_hooks) and are squeezed out once no run is in progress. */
+static void hooks_compact(app_hooks *h) {
+  if (h->running || !h->dead) return;
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < h->n; i++)
+    if (h->v[i].fn) h->v[k++] = h->v[i];
+  h->n = k;
+  h->dead = 0;
+}
+
+int core_hook_remove(wsio_app *app, core_hook_kind kind, void (*fn)(void *arg), void *arg) {
+  app_hooks *h = &app->hooks[kind];
+  for (uint32_t i = 0; i < h->n; i++) {
+    if (h->v[i].fn != fn || h->v[i].arg != arg) continue;
+    h->v[i].fn = NULL;
+    h->dead++;
+    hooks_compact(h);
+    return 0;
+  }
+  return WSIO_EINVAL;
+}
+
 static void run_hooks(wsio_app *app, core_hook_kind kind) {
   app_hooks *h = &app->hooks[kind];
+  h->running++;
   if (kind == CORE_HOOK_DESTROY) { /* upper layers were added last: they go first */
-    for (uint32_t i = h->n; i-- > 0;) h->v[i].fn(h->v[i].arg);
-    return;
+    for (uint32_t i = h->n; i-- > 0;)
+      if (h->v[i].fn) h->v[i].fn(h->v[i].arg);
+  } else {
+    for (uint32_t i = 0; i < h->n; i++)
+      if (h->v[i].fn) h->v[i].fn(h->v[i].arg);
   }
-  for (uint32_t i = 0; i < h->n; i++) h->v[i].fn(h->v[i].arg);
+  h->running--;
+  hooks_compact(h);
 }
 
 static void app_begin_stop(wsio_app *app);

@@ -49,6 +49,7 @@ typedef struct app_hooks {
     void *arg;
   } *v;
   uint32_t n, cap;
+  uint32_t running, dead; /* nested runs of this list; removed entries (fn NULL) */
 } app_hooks;
 typedef struct topic topic;
 

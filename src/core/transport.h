@@ -40,6 +40,9 @@ typedef enum {
 } core_hook_kind;
 /* Returns 0 or WSIO_ENOMEM. */
 int core_hook_add(wsio_app *app, core_hook_kind kind, void (*fn)(void *arg), void *arg);
+/* Removes the hook added with the same fn and arg (safe inside any hook, itself
+ * included: it does not run again). Returns 0 or WSIO_EINVAL when there is none. */
+int core_hook_remove(wsio_app *app, core_hook_kind kind, void (*fn)(void *arg), void *arg);
 
 /* ---- sending ---------------------------------------------------------------------- */
 /* One message made of prefix + data (Engine.IO's "4" + text without joining them).

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/conn.h" /* the app's hook lists, to see clients leave them */
 #include "test.h"
 #include "wsio.h"
 #include "wsio/client.h"
@@ -194,8 +195,41 @@ static void test_destroy_in_callback(void) {
   wsio_app_destroy(app);
 }
 
+/* Clients created and destroyed over and over: each is freed in the next post
+ * phase (its hooks removed), so the app does not grow with them. */
+static void stop_app(wsio_timer *t, void *user) {
+  (void)t;
+  wsio_app_stop(user);
+}
+
+static void test_destroy_releases(void) {
+  wsio_app_options ao;
+  wsio_app_options_init(&ao);
+  ao.handle_signals = 0;
+  wsio_app *app = wsio_app_create(&ao);
+  CHECK_EQ_INT(wsio_app_listen(app, "127.0.0.1", 0), 0);
+  uint32_t post0 = app->hooks[CORE_HOOK_POST].n, destroy0 = app->hooks[CORE_HOOK_DESTROY].n;
+  char url[64];
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/none", wsio_app_port(app));
+  wsio_ws_client_options o = {.no_reconnect = 1};
+  for (int i = 0; i < 1000; i++) {
+    wsio_ws_client *cl = wsio_ws_client_create(app, url, &o, NULL);
+    CHECK(cl != NULL);
+    wsio_ws_client_destroy(cl);
+  }
+  CHECK_EQ_INT(app->hooks[CORE_HOOK_POST].n, post0 + 1000); /* freed from the loop */
+  wsio_timer *t = wsio_timer_create(app, stop_app, app);
+  wsio_timer_start(t, 20, 0);
+  CHECK_EQ_INT(wsio_app_run(app), 0);
+  CHECK_EQ_INT(app->hooks[CORE_HOOK_POST].n, post0);
+  CHECK_EQ_INT(app->hooks[CORE_HOOK_DESTROY].n, destroy0);
+  wsio_timer_destroy(t);
+  wsio_app_destroy(app);
+}
+
 int main(void) {
   RUN(test_echo_roundtrip);
   RUN(test_destroy_in_callback);
+  RUN(test_destroy_releases);
   return test_report();
 }
