@@ -86,6 +86,8 @@ static const opt_def opts[] = {
     {"deflate", "on|off", T_SWITCH, "off", "permessage-deflate (RFC 7692) compression for WebSocket clients that offer it (a bare --deflate means on)"},
     {"deflate-threshold", "BYTES", T_SIZE, "1KiB", "with --deflate, messages smaller than this are sent uncompressed"},
     {"deflate-client-context-takeover", "on|off", T_SWITCH, "off", "with --deflate, let clients keep their compression context between messages (off: ask them not to, so idle connections keep no inflater memory)"},
+    {"tls-cert", "FILE", T_STR, NULL, "PEM certificate chain: serve https:// and wss:// (TLS 1.2+) on --port; needs --tls-key; SIGHUP reloads it"},
+    {"tls-key", "FILE", T_STR, NULL, "PEM private key of --tls-cert; SIGHUP reloads it"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
     {"log-level", "LEVEL", T_LEVEL, "info", "debug, info, warn, error or off"},
     {"log-format", "FORMAT", T_FORMAT, "text", "text or json (one object per line)"},
@@ -127,7 +129,8 @@ static void usage(FILE *f) {
   }
   fprintf(f, "  %-26s %s\n  %-26s %s\n", "--help", "show this help and exit", "--version", "print the version and exit");
   fprintf(f, "\nSIGTERM/SIGINT: stop accepting, close every connection with 1001 (Socket.IO\n"
-             "clients reconnect elsewhere), wait --drain-timeout, exit 0. SIGHUP: reopen --log-file.\n");
+             "clients reconnect elsewhere), wait --drain-timeout, exit 0. SIGHUP: reopen --log-file and reload\n"
+             "--tls-cert/--tls-key (a file that fails to load keeps the old certificate).\n");
 }
 
 static const opt_def *find_opt(const char *name, size_t len) {
@@ -151,6 +154,8 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
         if (strpbrk(v, "\r\n")) want = "an origin such as https://example.com, * or true";
         st->cfg.cors_origin = v;
       } else if (strcmp(name, "log-file") == 0) st->log_file = v;
+      else if (strcmp(name, "tls-cert") == 0) st->o.tls_cert_file = v;
+      else if (strcmp(name, "tls-key") == 0) st->o.tls_key_file = v;
       break;
     case T_PORT:
       if (config_parse_uint(v, 65535, &n) < 0) want = "a port 0-65535";
@@ -388,7 +393,7 @@ static int run(settings *st_) {
 
   wsio_app *app = wsio_app_create(&st.o);
   if (!app) {
-    log_msg(LOG_ERROR, "cannot create the app (out of memory or no epoll)");
+    log_msg(LOG_ERROR, "cannot create the app (TLS files that do not load, out of memory or no epoll)");
     return 1;
   }
   wsio_ws_handlers echo = {.message = echo_message};
