@@ -39,6 +39,7 @@ run_set() { # $1 = label, $2 = build dir, $3 = Socket.IO targets
   suite "$label interop-python" env WSIO_SERVER="$srv" $PY tests/interop/test_python_websockets.py
   suite "$label socket.io ($targets)" env WSIO_SERVER="$srv" SIO_TARGETS="$targets" node --test tests/sio/
   [ -d tests/product ] && suite "$label product" env WSIO_SERVER="$srv" node --test tests/product/
+  [ -d tests/tls ] && suite "$label tls" env WSIO_SERVER="$srv" node --test tests/tls/
 }
 
 if [ "$mode" = all ]; then
@@ -48,6 +49,7 @@ if [ "$mode" = all ]; then
   suite "plain-syscalls conformance" env WSIO_IO_URING=off $PY tests/conformance/run.py --server "$srv"
   suite "plain-syscalls interop-node" env WSIO_IO_URING=off WSIO_SERVER="$srv" node --test tests/interop/
   suite "plain-syscalls socket.io (wsio)" env WSIO_IO_URING=off WSIO_SERVER="$srv" SIO_TARGETS=wsio node --test tests/sio/
+  [ -d tests/tls ] && suite "plain-syscalls tls" env WSIO_IO_URING=off WSIO_SERVER="$srv" node --test tests/tls/
   # The ASan server's leak check (leaks.test.js) runs in the asan half, once it is built.
   [ -d tests/reliability ] && suite "reliability" env WSIO_SERVER="$srv" WSIO_NO_ASAN=1 node --test tests/reliability/
   # 60 s ends inside the test app's 120-s recovery window (RSS still warming up): the
