@@ -214,7 +214,7 @@ static void sweep(loop_timer *t) {
   app->sweep_expected = lnow + app->sweep_ms;
   for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) {
     wsio_conn *c = (wsio_conn *)nc;
-    if (nc->out) net_trim(nc);
+    if (nc->out || nc->tls) net_trim(nc); /* (TLS: idle sessions free their BIO buffers) */
     switch (c->state) {
       case CONN_HTTP:
         if (app->o.handshake_timeout_ms && time_reached(now, c->t_due)) {

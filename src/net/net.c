@@ -162,6 +162,7 @@ static void report_failure(net_ctx *ctx, net_conn *c) {
 }
 
 void net_trim(net_conn *c) {
+  if (c->tls && !(c->flags & NET_F_RECENT)) net_tls_trim(c->tls);
   if (c->flags & NET_F_RECENT) {
     c->flags &= (uint8_t)~NET_F_RECENT;
     return;

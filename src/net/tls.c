@@ -112,12 +112,13 @@ int net_tls_feed(SSL *s, const void *p, size_t n) {
   return BIO_write(SSL_get_rbio(s), p, (int)n) == (int)n ? 0 : -ENOMEM;
 }
 
-/* A memory BIO keeps its largest allocation: one that grew for a burst is swapped for
- * a fresh one once empty, so an idle session holds only small buffers. */
-static void shrink(SSL *s, BIO *b, int is_read) {
+/* A memory BIO keeps its largest allocation: one that grew past `keep` is swapped for a
+ * fresh one once empty (busy sessions keep a small one, no malloc per write; the
+ * sweep's net_tls_trim frees even that on idle ones). */
+static void shrink(SSL *s, BIO *b, int is_read, size_t keep) {
   BUF_MEM *m = NULL;
   BIO_get_mem_ptr(b, &m);
-  if (!m || m->max <= 4096 || BIO_ctrl_pending(b)) return;
+  if (!m || m->max <= keep || BIO_ctrl_pending(b)) return;
   BIO *nb = BIO_new(BIO_s_mem());
   if (!nb) return;
   if (is_read) SSL_set0_rbio(s, nb);
@@ -130,7 +131,7 @@ int net_tls_read(SSL *s, uint8_t *buf, size_t cap) {
   if (r > 0) return r;
   int e = SSL_get_error(s, r);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-    shrink(s, SSL_get_rbio(s), 1);
+    shrink(s, SSL_get_rbio(s), 1, 4096);
     return 0;
   }
   ERR_clear_error();
@@ -169,7 +170,12 @@ size_t net_tls_out(SSL *s, const uint8_t **p) {
 void net_tls_out_done(SSL *s) {
   BIO *b = SSL_get_wbio(s);
   (void)BIO_reset(b);
-  shrink(s, b, 0);
+  shrink(s, b, 0, 4096);
+}
+
+void net_tls_trim(SSL *s) {
+  shrink(s, SSL_get_rbio(s), 1, 0);
+  shrink(s, SSL_get_wbio(s), 0, 0);
 }
 
 int net_tls_established(SSL *s) { return SSL_is_init_finished(s); }

@@ -46,6 +46,8 @@ void net_tls_close_notify(struct ssl_st *s);
  * writes): its length and *p; net_tls_out_done once it has been copied or sent. */
 size_t net_tls_out(struct ssl_st *s, const uint8_t **p);
 void net_tls_out_done(struct ssl_st *s);
+/* An idle session gives back its BIOs' buffers (called from net_trim's sweep). */
+void net_tls_trim(struct ssl_st *s);
 /* Whether the handshake completed (failures before it count as handshake failures). */
 int net_tls_established(struct ssl_st *s);
 
