@@ -120,6 +120,25 @@ test('https and wss on the same port: ws echo, large messages, backpressure', as
   } finally { await srv.stop(); }
 });
 
+test('a topic broadcast reaches every TLS recipient (each gets its own encrypted copy)', async () => {
+  const srv = await startTls();
+  try {
+    const clients = await Promise.all(Array.from({ length: 8 }, () => wss(srv.port, '/broadcast')));
+    await sleep(100); // subscribed at open
+    for (let round = 0; round < 3; round++) {
+      const msgs = [`small ${round}`, 'y'.repeat(70000 + round)]; // the second passes the 64 KiB shared-buffer spill
+      const got = clients.map((ws) => new Promise((resolve) => {
+        const seen = [];
+        const on = (m) => { seen.push(m.toString()); if (seen.length === msgs.length) { ws.off('message', on); resolve(seen); } };
+        ws.on('message', on);
+      }));
+      for (const m of msgs) clients[round].send(m);
+      for (const seen of await withTimeout(Promise.all(got), 8000, 'broadcasts')) assert.deepEqual(seen, msgs);
+    }
+    for (const ws of clients) ws.close();
+  } finally { await srv.stop(); }
+});
+
 test('ALPN http/1.1 is chosen; a client offering h2 alone gets no ALPN answer (the handshake still succeeds)', async () => {
   const srv = await startTls();
   try {
@@ -199,7 +218,8 @@ test('bad input: plain HTTP, a garbage client hello, a stalled handshake: closed
     assert.ok(stalled.ms >= 800 && stalled.ms < 6000, `closed after ${stalled.ms} ms`);
     const silent = await rawTcp(srv.port, null, 8000);
     assert.ok(silent.ms >= 800 && silent.ms < 6000, `silent client closed after ${silent.ms} ms`);
-    assert.ok(await metric(srv.port, 'wsio_tls_handshake_failures_total') >= 2);
+    assert.equal(await metric(srv.port, 'wsio_tls_handshake_failures_total'), 2); // plain HTTP, garbage
+    assert.ok(await metric(srv.port, 'wsio_handshake_timeouts_total') >= 2); // stalled, silent
     const ws = await wss(srv.port);
     const p = echo(ws);
     ws.send('still serving');
