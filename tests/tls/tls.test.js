@@ -54,6 +54,14 @@ async function startTls(extra = [], { cert } = {}) {
   const env = process.env.WSIO_IO_URING ? { WSIO_IO_URING: process.env.WSIO_IO_URING } : {};
   const srv = await startServer(['--tls-cert', c.crt, '--tls-key', c.key, ...extra], { ready: false, env });
   srv.cert = c;
+  // Stops it and checks it exited cleanly: no crash, no sanitizer report (leaks
+  // included, on the ASan build).
+  const stop = srv.stop.bind(srv);
+  srv.stop = async () => {
+    const r = await stop();
+    assert.equal(r.code, 0, `exit ${r.code} ${r.signal}: ${srv.stderr().slice(-2000)}`);
+    assert.doesNotMatch(srv.stderr(), /Sanitizer|runtime error/);
+  };
   await until(async () => { try { return (await get(srv.port, '/healthz')).status === 200; } catch { return false; } },
     5000, 'GET https /healthz', 20);
   return srv;
@@ -262,6 +270,11 @@ test('a missing key or certificate file: the server refuses to start and says wh
   assert.match(srv.stderr(), /cannot load the key/);
 });
 
+/* Under a sanitizer the allocator quarantines freed memory: RSS says nothing there. */
+function sanitized(pid) {
+  return /libasan|libtsan|libubsan/.test(fs.readFileSync(`/proc/${pid}/maps`, 'utf8'));
+}
+
 function rssKiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m[1]);
@@ -287,7 +300,8 @@ test('memory of 1,000 idle TLS connections', async () => {
     const r1 = rssKiB(srv.proc.pid);
     const per = ((r1 - r0) * 1024) / N;
     console.log(`# idle TLS connection: ${(per / 1024).toFixed(1)} KiB RSS each (${N} connections, ${r1 - r0} KiB)`);
-    assert.ok(per < 48 * 1024, `${per} bytes per idle TLS connection`);
+    // 16.6 KiB measured (OpenSSL 3); the bound leaves room for a loaded machine.
+    if (!sanitized(srv.proc.pid)) assert.ok(per < 40 * 1024, `${per} bytes per idle TLS connection`);
   } finally {
     for (const ws of socks) ws.terminate();
     await srv.stop();
