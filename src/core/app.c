@@ -265,10 +265,7 @@ void app_log(wsio_app *app, int level, const char *fmt, ...) {
   app->o.log(level, msg, app->o.hooks_user);
 }
 
-static void log_sni(const char *name, void *user) {
-  wsio_app *app = user;
-  app_log(app, WSIO_LOG_DEBUG, "TLS client hello for server name %.200s", name);
-}
+static void log_tls(const char *msg, void *user) { app_log(user, WSIO_LOG_DEBUG, "%s", msg); }
 
 /* Loads the configured certificate into a fresh server context for new connections. */
 static int load_tls(wsio_app *app, int reload) {
@@ -278,7 +275,7 @@ static int load_tls(wsio_app *app, int reload) {
     app_log(app, WSIO_LOG_ERROR, "TLS: %s%s", err, reload ? " (the previous certificate stays in use)" : "");
     return WSIO_ESYS;
   }
-  net_tls_set_sni_log(ctx, log_sni, app);
+  net_tls_set_log(ctx, log_tls, app);
   net_ctx_set_tls(app->net, ctx);
   app_log(app, WSIO_LOG_INFO, "TLS: certificate %s %s", app->o.tls_cert_file, reload ? "reloaded" : "loaded");
   return WSIO_OK;

@@ -11,8 +11,8 @@
 
 /* What a server context carries besides OpenSSL's own state. */
 typedef struct tls_extra {
-  net_tls_sni_fn sni;
-  void *sni_user;
+  net_tls_log_fn log;
+  void *log_user;
 } tls_extra;
 
 static const unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
@@ -35,7 +35,11 @@ static int on_servername(SSL *s, int *alert, void *arg) {
   (void)arg;
   tls_extra *x = SSL_CTX_get_app_data(SSL_get_SSL_CTX(s));
   const char *name = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
-  if (x && x->sni && name) x->sni(name, x->sni_user);
+  if (x && x->log && name) {
+    char msg[320];
+    snprintf(msg, sizeof(msg), "TLS client hello for server name %.255s", name);
+    x->log(msg, x->log_user);
+  }
   return SSL_TLSEXT_ERR_OK; /* one certificate serves every name */
 }
 
@@ -84,11 +88,11 @@ void net_tls_ctx_free(SSL_CTX *ctx) {
   SSL_CTX_free(ctx); /* sessions still open hold their own reference */
 }
 
-void net_tls_set_sni_log(SSL_CTX *ctx, net_tls_sni_fn fn, void *user) {
+void net_tls_set_log(SSL_CTX *ctx, net_tls_log_fn fn, void *user) {
   tls_extra *x = SSL_CTX_get_app_data(ctx);
   if (!x) return;
-  x->sni = fn;
-  x->sni_user = user;
+  x->log = fn;
+  x->log_user = user;
 }
 
 SSL *net_tls_session(SSL_CTX *ctx) {
@@ -133,6 +137,14 @@ int net_tls_read(SSL *s, uint8_t *buf, size_t cap) {
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
     shrink(s, SSL_get_rbio(s), 1, 4096);
     return 0;
+  }
+  tls_extra *x = SSL_CTX_get_app_data(SSL_get_SSL_CTX(s));
+  if (e != SSL_ERROR_ZERO_RETURN && x && x->log && !SSL_is_init_finished(s)) {
+    char reason[256], msg[320];
+    unsigned long code = ERR_peek_last_error();
+    ERR_error_string_n(code, reason, sizeof(reason));
+    snprintf(msg, sizeof(msg), "TLS handshake failed: %s", code ? reason : "connection error");
+    x->log(msg, x->log_user);
   }
   ERR_clear_error();
   return e == SSL_ERROR_ZERO_RETURN ? -EPIPE : -EPROTO;

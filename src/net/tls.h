@@ -25,9 +25,10 @@ struct ssl_ctx_st;
 struct ssl_ctx_st *net_tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t cap);
 void net_tls_ctx_free(struct ssl_ctx_st *ctx);
 
-/* Optional: called with the server name a client asked for (SNI), for a debug log. */
-typedef void (*net_tls_sni_fn)(const char *name, void *user);
-void net_tls_set_sni_log(struct ssl_ctx_st *ctx, net_tls_sni_fn fn, void *user);
+/* Optional: debug-level news of the context's sessions, one line each: the server name
+ * a client asked for (SNI), and why a handshake failed (OpenSSL's reason). */
+typedef void (*net_tls_log_fn)(const char *msg, void *user);
+void net_tls_set_log(struct ssl_ctx_st *ctx, net_tls_log_fn fn, void *user);
 
 /* A session in server mode over two memory BIOs; NULL when out of memory. */
 struct ssl_st *net_tls_session(struct ssl_ctx_st *ctx);

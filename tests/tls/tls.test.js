@@ -213,7 +213,7 @@ function rawTcp(port, raw, ms = 8000) {
 }
 
 test('bad input: plain HTTP, a garbage client hello, a stalled handshake: closed, counted, still serving', async () => {
-  const srv = await startTls(['--handshake-timeout', '1']);
+  const srv = await startTls(['--handshake-timeout', '1', '--log-level', 'debug']);
   try {
     const before0 = await metric(srv.port, 'wsio_tls_handshake_failures_total');
     assert.equal(before0, 0);
@@ -228,6 +228,9 @@ test('bad input: plain HTTP, a garbage client hello, a stalled handshake: closed
     assert.ok(silent.ms >= 800 && silent.ms < 6000, `silent client closed after ${silent.ms} ms`);
     assert.equal(await metric(srv.port, 'wsio_tls_handshake_failures_total'), 2); // plain HTTP, garbage
     assert.ok(await metric(srv.port, 'wsio_handshake_timeouts_total') >= 2); // stalled, silent
+    assert.match(srv.stderr(), /debug .*TLS handshake failed: .*http request/);
+    assert.equal((await get(srv.port, '/healthz', 'localhost')).status, 200);
+    assert.match(srv.stderr(), /debug .*TLS client hello for server name localhost/);
     const ws = await wss(srv.port);
     const p = echo(ws);
     ws.send('still serving');
