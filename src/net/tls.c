@@ -15,6 +15,10 @@ typedef struct tls_extra {
   void *log_user;
 } tls_extra;
 
+/* A busy session's memory BIO keeps up to a full record and a bit (no malloc per
+ * read or write); past that it is replaced once empty, and the sweep frees it. */
+#define TLS_BIO_KEEP (20 * 1024)
+
 static const unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 static int on_alpn(SSL *s, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
@@ -135,7 +139,7 @@ int net_tls_read(SSL *s, uint8_t *buf, size_t cap) {
   if (r > 0) return r;
   int e = SSL_get_error(s, r);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-    shrink(s, SSL_get_rbio(s), 1, 4096);
+    shrink(s, SSL_get_rbio(s), 1, TLS_BIO_KEEP);
     return 0;
   }
   tls_extra *x = SSL_CTX_get_app_data(SSL_get_SSL_CTX(s));
@@ -182,7 +186,7 @@ size_t net_tls_out(SSL *s, const uint8_t **p) {
 void net_tls_out_done(SSL *s) {
   BIO *b = SSL_get_wbio(s);
   (void)BIO_reset(b);
-  shrink(s, b, 0, 4096);
+  shrink(s, b, 0, TLS_BIO_KEEP);
 }
 
 void net_tls_trim(SSL *s) {
