@@ -265,6 +265,19 @@ test('SIGHUP reloads the certificate for new connections; open ones keep working
   } finally { await srv.stop(); }
 });
 
+test('the certificate and key from a --config file and from WSIO_TLS_CERT/WSIO_TLS_KEY', async () => {
+  const c = makeServerCert('cfg', 'localhost');
+  const conf = path.join(dir, 'wsio.conf');
+  fs.writeFileSync(conf, `# TLS from the file\ntls-cert = ${c.crt}\ntls-key = ${c.key}\n`);
+  for (const how of [{ args: ['--config', conf] }, { args: [], env: { WSIO_TLS_CERT: c.crt, WSIO_TLS_KEY: c.key } }]) {
+    const srv = await startServer(how.args, { ready: false, env: how.env || {} });
+    try {
+      await until(async () => { try { return (await get(srv.port, '/healthz')).status === 200; } catch { return false; } },
+        5000, 'GET https /healthz');
+    } finally { await srv.stop(); }
+  }
+});
+
 test('a missing key or certificate file: the server refuses to start and says why', async () => {
   const c = makeServerCert('missing', 'localhost');
   const srv = await startServer(['--tls-cert', c.crt, '--tls-key', path.join(dir, 'nope.key')], { expectListen: false });
