@@ -154,6 +154,12 @@ void wsio_app_destroy(wsio_app *app);
  * strerror(errno) says e.g. "Address already in use". */
 int wsio_app_listen(wsio_app *app, const char *host, int port);
 
+/* The same for a listener that stays plain HTTP when the app serves TLS (tls_cert_file):
+ * health checks and metrics scrapes from a private network. It serves every route, so
+ * bind it to an address only they can reach. Returns the port it bound (>= 0; useful
+ * with port 0) or the errors of wsio_app_listen; it does not change wsio_app_port. */
+int wsio_app_listen_plain(wsio_app *app, const char *host, int port);
+
 /* The port of the first listener (after wsio_app_listen), or -1 (also for NULL). */
 int wsio_app_port(const wsio_app *app);
 

@@ -360,7 +360,7 @@ void wsio_app_destroy(wsio_app *app) {
   free(app);
 }
 
-int wsio_app_listen(wsio_app *app, const char *host, int port) {
+static int listen_on(wsio_app *app, const char *host, int port, int plain) {
   if (!app || port < 0 || port > 65535) return WSIO_EINVAL;
   net_listener *ls = net_listen(app->net, host ? host : "127.0.0.1", port, 1024, NULL);
   if (!ls) {
@@ -372,9 +372,16 @@ int wsio_app_listen(wsio_app *app, const char *host, int port) {
     return r;
   }
   app->nlisteners++;
+  if (plain) {
+    net_listener_set_plain(ls, 1);
+    return net_listener_port(ls);
+  }
   if (app->port < 0) app->port = net_listener_port(ls);
   return 0;
 }
+
+int wsio_app_listen(wsio_app *app, const char *host, int port) { return listen_on(app, host, port, 0); }
+int wsio_app_listen_plain(wsio_app *app, const char *host, int port) { return listen_on(app, host, port, 1); }
 
 int wsio_app_port(const wsio_app *app) { return app ? app->port : -1; }
 

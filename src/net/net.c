@@ -26,6 +26,7 @@ struct net_listener {
   net_ctx *ctx;
   void *user;
   int port;
+  int plain; /* no TLS for its connections (net_listener_set_plain) */
   net_listener *next;
 };
 
@@ -715,7 +716,7 @@ static void on_accept_ready(loop_io *io, uint32_t events) {
     /* The owner has it now: a failure to watch it reaches the owner as on_end. */
     int r = loop_io_start(ctx->loop, &c->io, EPOLLIN);
     if (r < 0) conn_fail(c, r);
-    else if (ctx->tls && !(c->tls = net_tls_session(ctx->tls))) conn_fail(c, -ENOMEM);
+    else if (ctx->tls && !ls->plain && !(c->tls = net_tls_session(ctx->tls))) conn_fail(c, -ENOMEM);
   }
   if (refused && ctx->h.on_accept_error) ctx->h.on_accept_error(ctx, -refused);
 }
@@ -778,6 +779,7 @@ net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, 
 }
 
 int net_listener_port(const net_listener *ls) { return ls->port; }
+void net_listener_set_plain(net_listener *ls, int plain) { ls->plain = plain; }
 
 void net_listener_close(net_listener *ls) {
   net_ctx *ctx = ls->ctx;

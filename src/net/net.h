@@ -111,6 +111,9 @@ uint64_t net_ctx_tls_failures(const net_ctx *ctx);
 /* Listens on host:port (getaddrinfo). Returns the listener or NULL (errno set). */
 net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, void *user);
 int net_listener_port(const net_listener *ls);
+/* Connections this listener accepts stay plain TCP even when the context serves TLS
+ * (a second, plain listener for health checks). */
+void net_listener_set_plain(net_listener *ls, int plain);
 void net_listener_close(net_listener *ls);
 /* Closes every listener of the context (graceful shutdown: stop accepting). */
 void net_ctx_close_listeners(net_ctx *ctx);

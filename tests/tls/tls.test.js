@@ -17,7 +17,7 @@ const path = require('node:path');
 const tls = require('node:tls');
 const WebSocket = require('ws');
 const { io } = require('socket.io-client');
-const { startServer, until, withTimeout, sleep, parseProm } = require('../product/helpers.js');
+const { startServer, until, withTimeout, sleep, freePort, httpGet } = require('../product/helpers.js');
 
 const PY = process.env.PYTHON || '/usr/bin/python3';
 let dir;
@@ -276,6 +276,20 @@ test('the certificate and key from a --config file and from WSIO_TLS_CERT/WSIO_T
         5000, 'GET https /healthz');
     } finally { await srv.stop(); }
   }
+});
+
+test('--http-port: a second listener stays plain HTTP (health checks) while --port speaks TLS only', async () => {
+  const plainPort = await freePort();
+  const srv = await startTls(['--http-port', String(plainPort)]);
+  try {
+    assert.match(srv.stderr(), new RegExp(`plain HTTP \\(--http-port\\) on 127\\.0\\.0\\.1:${plainPort}`));
+    const h = await httpGet(plainPort, '/healthz');
+    assert.equal(h.status, 200);
+    assert.equal(h.body.trim(), 'ok');
+    assert.equal((await get(srv.port, '/healthz')).status, 200);
+    const plain = await rawTcp(srv.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.ok(!plain.got.toString('latin1').startsWith('HTTP/'), 'the TLS port still answers no plaintext');
+  } finally { await srv.stop(); }
 });
 
 test('a missing key or certificate file: the server refuses to start and says why', async () => {
