@@ -118,6 +118,13 @@ typedef struct wsio_app_options {
                                      inflater memory); 1: clients keep their context (better
                                      ratio for similar messages, up to 32 KiB kept per idle
                                      connection), as Node's ws does by default */
+  /* TLS (OpenSSL 3): with both set, every listener serves https:// and wss:// only, on
+   * the same port: TLS 1.2+, OpenSSL's default ciphers, no compression or renegotiation,
+   * ALPN http/1.1. A PEM certificate chain (leaf first) and its PEM private key; read at
+   * wsio_app_create (which fails if they do not load) and again by wsio_app_reload_tls
+   * (SIGHUP does it with handle_signals). Borrowed: must outlive the app. */
+  const char *tls_cert_file;
+  const char *tls_key_file;
   /* Optional: SIGHUP arrived (with handle_signals), e.g. to reopen log files. */
   void (*on_reload)(wsio_app *app, void *user);
   /* Optional: events worth a log line (abnormal closes, protocol errors, timeouts,
@@ -146,6 +153,12 @@ void wsio_app_destroy(wsio_app *app);
  * WSIO_ESYS for other system errors. On failure errno keeps the system's reason, so
  * strerror(errno) says e.g. "Address already in use". */
 int wsio_app_listen(wsio_app *app, const char *host, int port);
+
+/* The same for a listener that stays plain HTTP when the app serves TLS (tls_cert_file):
+ * health checks and metrics scrapes from a private network. It serves every route, so
+ * bind it to an address only they can reach. Returns the port it bound (>= 0; useful
+ * with port 0) or the errors of wsio_app_listen; it does not change wsio_app_port. */
+int wsio_app_listen_plain(wsio_app *app, const char *host, int port);
 
 /* The port of the first listener (after wsio_app_listen), or -1 (also for NULL). */
 int wsio_app_port(const wsio_app *app);
@@ -418,7 +431,16 @@ typedef struct wsio_stats {
   /* Connections refused at accept: out of descriptors (ulimit -n) or kernel memory.
    * Counted once per listener wake-up, so it measures episodes, not clients. */
   uint64_t accept_errors_total;
+  /* TLS sessions that failed before their handshake completed: plain HTTP to the TLS
+   * port, a client hello of garbage, nothing in common with the client. */
+  uint64_t tls_handshake_failures_total;
 } wsio_stats;
+
+/* Reads tls_cert_file and tls_key_file again: connections accepted from now on get the
+ * new certificate, open ones keep their sessions. When the new files do not load (a
+ * half-written file, a key that does not match), the old certificate stays and the
+ * reason is logged. WSIO_OK, WSIO_EINVAL without TLS, WSIO_ESYS when they failed. */
+int wsio_app_reload_tls(wsio_app *app);
 
 /* Copies the counters into out (zeroed when app is NULL; nothing when out is NULL). */
 void wsio_app_stats(const wsio_app *app, wsio_stats *out);

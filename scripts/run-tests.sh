@@ -44,6 +44,7 @@ run_set() { # $1 = label, $2 = build dir, $3 = Socket.IO targets, $4 = cluster p
   [ -d tests/client ] && suite "$label client" env WSIO_SERVER="$srv" node --test tests/client/
   # Scale-out through a real redis-server (tests/cluster/redis.js starts and kills it).
   suite "$label cluster ($pairs)" env WSIO_SERVER="$srv" CLUSTER_PAIRS="$pairs" node --test tests/cluster/
+  [ -d tests/tls ] && suite "$label tls" env WSIO_SERVER="$srv" node --test tests/tls/
 }
 
 if [ "$mode" = all ]; then
@@ -53,6 +54,7 @@ if [ "$mode" = all ]; then
   suite "plain-syscalls conformance" env WSIO_IO_URING=off $PY tests/conformance/run.py --server "$srv"
   suite "plain-syscalls interop-node" env WSIO_IO_URING=off WSIO_SERVER="$srv" node --test tests/interop/
   suite "plain-syscalls socket.io (wsio)" env WSIO_IO_URING=off WSIO_SERVER="$srv" SIO_TARGETS=wsio node --test tests/sio/
+  [ -d tests/tls ] && suite "plain-syscalls tls" env WSIO_IO_URING=off WSIO_SERVER="$srv" node --test tests/tls/
   # The ASan server's leak check (leaks.test.js) runs in the asan half, once it is built.
   [ -d tests/reliability ] && suite "reliability" env WSIO_SERVER="$srv" WSIO_NO_ASAN=1 node --test tests/reliability/
   # 60 s ends inside the test app's 120-s recovery window (RSS still warming up): the

@@ -86,6 +86,9 @@ static const opt_def opts[] = {
     {"deflate", "on|off", T_SWITCH, "off", "permessage-deflate (RFC 7692) compression for WebSocket clients that offer it (a bare --deflate means on)"},
     {"deflate-threshold", "BYTES", T_SIZE, "1KiB", "with --deflate, messages smaller than this are sent uncompressed"},
     {"deflate-client-context-takeover", "on|off", T_SWITCH, "off", "with --deflate, let clients keep their compression context between messages (off: ask them not to, so idle connections keep no inflater memory)"},
+    {"tls-cert", "FILE", T_STR, NULL, "PEM certificate chain: serve https:// and wss:// (TLS 1.2+) on --port; needs --tls-key; SIGHUP reloads it"},
+    {"http-port", "N", T_PORT, NULL, "with --tls-cert, also serve plain HTTP on this port of --host (health checks, metrics: every route, unencrypted)"},
+    {"tls-key", "FILE", T_STR, NULL, "PEM private key of --tls-cert; SIGHUP reloads it"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
     {"redis", "URL", T_STR, NULL, "join a cluster through Redis: redis://[user:pass@]host:port[/db] (Node's @socket.io/redis-adapter protocol)"},
     {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub (sharded and streams: not yet supported)"},
@@ -103,6 +106,7 @@ typedef struct {
   server_config cfg;
   const char *host, *app, *static_dir, *log_file;
   int port, log_level, log_json;
+  int http_port; /* --http-port, -1: none */
   int ping_set;
   /* Values from the config file and the environment live here (argv's live in argv). */
   char *owned[NOPTS * 2];
@@ -131,7 +135,8 @@ static void usage(FILE *f) {
   }
   fprintf(f, "  %-26s %s\n  %-26s %s\n", "--help", "show this help and exit", "--version", "print the version and exit");
   fprintf(f, "\nSIGTERM/SIGINT: stop accepting, close every connection with 1001 (Socket.IO\n"
-             "clients reconnect elsewhere), wait --drain-timeout, exit 0. SIGHUP: reopen --log-file.\n");
+             "clients reconnect elsewhere), wait --drain-timeout, exit 0. SIGHUP: reopen --log-file and reload\n"
+             "--tls-cert/--tls-key (a file that fails to load keeps the old certificate).\n");
 }
 
 static const opt_def *find_opt(const char *name, size_t len) {
@@ -155,6 +160,8 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
         if (strpbrk(v, "\r\n")) want = "an origin such as https://example.com, * or true";
         st->cfg.cors_origin = v;
       } else if (strcmp(name, "log-file") == 0) st->log_file = v;
+      else if (strcmp(name, "tls-cert") == 0) st->o.tls_cert_file = v;
+      else if (strcmp(name, "tls-key") == 0) st->o.tls_key_file = v;
       else if (strcmp(name, "redis") == 0) {
         cluster_url u;
         if (cluster_parse_url(v, &u) < 0) want = "a URL redis://[user:pass@]host:port[/db]";
@@ -170,6 +177,7 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       break;
     case T_PORT:
       if (config_parse_uint(v, 65535, &n) < 0) want = "a port 0-65535";
+      else if (strcmp(name, "http-port") == 0) st->http_port = (int)n;
       else st->port = (int)n;
       break;
     case T_SIZE:
@@ -371,7 +379,7 @@ static int run(settings *st);
 
 int main(int argc, char **argv) {
   settings st = {.host = "127.0.0.1", .app = "chat", .static_dir = default_static_dir(), .port = 3000,
-                 .log_level = LOG_INFO};
+                 .http_port = -1, .log_level = LOG_INFO};
   wsio_app_options_init(&st.o);
   /* Block the signals the loop handles before anything can be signalled: one sent right
    * after the listening line then waits for the loop's signalfd instead of killing us. */
@@ -407,7 +415,7 @@ static int run(settings *st_) {
 
   wsio_app *app = wsio_app_create(&st.o);
   if (!app) {
-    log_msg(LOG_ERROR, "cannot create the app (out of memory or no epoll)");
+    log_msg(LOG_ERROR, "cannot create the app (TLS files that do not load, out of memory or no epoll)");
     return 1;
   }
   wsio_ws_handlers echo = {.message = echo_message};
@@ -437,6 +445,17 @@ static int run(settings *st_) {
             r == WSIO_EADDR || r == WSIO_ESYS ? strerror(e) : wsio_strerror(r));
     wsio_app_destroy(app);
     return 1;
+  }
+  if (st.http_port >= 0) {
+    r = wsio_app_listen_plain(app, st.host, st.http_port);
+    if (r < 0) {
+      int e = errno;
+      log_msg(LOG_ERROR, "cannot listen on %s:%d (--http-port): %s", st.host, st.http_port,
+              r == WSIO_EADDR || r == WSIO_ESYS ? strerror(e) : wsio_strerror(r));
+      wsio_app_destroy(app);
+      return 1;
+    }
+    log_msg(LOG_INFO, "plain HTTP (--http-port) on %s:%d", st.host, r);
   }
   log_msg(LOG_INFO, "listening on %s:%d (app %s, version %s)", st.host, wsio_app_port(app), st.app, WSIO_VERSION);
   r = wsio_app_run(app);

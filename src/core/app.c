@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "net/tls.h"
 #include "ws/frame.h"
 
 const char *wsio_strerror(int err) {
@@ -241,7 +242,7 @@ static void sweep(loop_timer *t) {
   app->sweep_expected = lnow + app->sweep_ms;
   for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) {
     wsio_conn *c = (wsio_conn *)nc;
-    if (nc->out) net_trim(nc);
+    if (nc->out || nc->tls) net_trim(nc); /* (TLS: idle sessions free their BIO buffers) */
     switch (c->state) {
       case CONN_HTTP:
         if (app->o.handshake_timeout_ms && time_reached(now, c->t_due)) {
@@ -274,6 +275,7 @@ static uint32_t sweep_period(const wsio_app_options *o) {
 static void on_signal(int signo, void *arg) {
   wsio_app *app = arg;
   if (signo == SIGHUP) {
+    if (app->o.tls_cert_file) wsio_app_reload_tls(app);
     if (app->o.on_reload) app->o.on_reload(app, app->o.hooks_user);
     return;
   }
@@ -291,6 +293,27 @@ void app_log(wsio_app *app, int level, const char *fmt, ...) {
   app->o.log(level, msg, app->o.hooks_user);
 }
 
+static void log_tls(const char *msg, void *user) { app_log(user, WSIO_LOG_DEBUG, "%s", msg); }
+
+/* Loads the configured certificate into a fresh server context for new connections. */
+static int load_tls(wsio_app *app, int reload) {
+  char err[512];
+  struct ssl_ctx_st *ctx = net_tls_server_ctx(app->o.tls_cert_file, app->o.tls_key_file, err, sizeof(err));
+  if (!ctx) {
+    app_log(app, WSIO_LOG_ERROR, "TLS: %s%s", err, reload ? " (the previous certificate stays in use)" : "");
+    return WSIO_ESYS;
+  }
+  net_tls_set_log(ctx, log_tls, app);
+  net_ctx_set_tls(app->net, ctx);
+  app_log(app, WSIO_LOG_INFO, "TLS: certificate %s %s", app->o.tls_cert_file, reload ? "reloaded" : "loaded");
+  return WSIO_OK;
+}
+
+int wsio_app_reload_tls(wsio_app *app) {
+  if (!app || !app->o.tls_cert_file || !app->o.tls_key_file) return WSIO_EINVAL;
+  return load_tls(app, 1);
+}
+
 static void on_wakeup(void *arg) {
   wsio_app *app = arg;
   if (!app->stopping && atomic_load(&app->stop_requested)) app_begin_stop(app);
@@ -306,6 +329,13 @@ wsio_app *wsio_app_create(const wsio_app_options *opts) {
   static const net_handlers h = {on_data, on_end, on_drain, on_accept, on_accept_error};
   app->net = app->loop ? net_ctx_create(app->loop, &h, app, app->o.io_uring ? NET_CTX_URING : 0) : NULL;
   if (!app->net || loop_set_wakeup(app->loop, on_wakeup, app) < 0) {
+    wsio_app_destroy(app);
+    return NULL;
+  }
+  if ((app->o.tls_cert_file || app->o.tls_key_file) &&
+      (!app->o.tls_cert_file || !app->o.tls_key_file || load_tls(app, 0) < 0)) {
+    if (!app->o.tls_cert_file || !app->o.tls_key_file)
+      app_log(app, WSIO_LOG_ERROR, "TLS needs both a certificate and a key file");
     wsio_app_destroy(app);
     return NULL;
   }
@@ -358,7 +388,7 @@ void wsio_app_destroy(wsio_app *app) {
   free(app);
 }
 
-int wsio_app_listen(wsio_app *app, const char *host, int port) {
+static int listen_on(wsio_app *app, const char *host, int port, int plain) {
   if (!app || port < 0 || port > 65535) return WSIO_EINVAL;
   net_listener *ls = net_listen(app->net, host ? host : "127.0.0.1", port, 1024, NULL);
   if (!ls) {
@@ -370,9 +400,16 @@ int wsio_app_listen(wsio_app *app, const char *host, int port) {
     return r;
   }
   app->nlisteners++;
+  if (plain) {
+    net_listener_set_plain(ls, 1);
+    return net_listener_port(ls);
+  }
   if (app->port < 0) app->port = net_listener_port(ls);
   return 0;
 }
+
+int wsio_app_listen(wsio_app *app, const char *host, int port) { return listen_on(app, host, port, 0); }
+int wsio_app_listen_plain(wsio_app *app, const char *host, int port) { return listen_on(app, host, port, 1); }
 
 int wsio_app_port(const wsio_app *app) { return app ? app->port : -1; }
 
@@ -496,8 +533,12 @@ void *wsio_app_user(const wsio_app *app) { return app ? app->user : NULL; }
 
 void wsio_app_stats(const wsio_app *app, wsio_stats *out) {
   if (!out) return;
-  if (app) *out = app->st;
-  else memset(out, 0, sizeof(*out));
+  if (app) {
+    *out = app->st;
+    out->tls_handshake_failures_total = net_ctx_tls_failures(app->net);
+  } else {
+    memset(out, 0, sizeof(*out));
+  }
 }
 
 static const int close_codes[WSIO_STATS_NCLOSE] = {1000, 1001, 1002, 1003, 1005, 1006,

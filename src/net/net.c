@@ -2,6 +2,7 @@
 #include "net/net.h"
 
 #include "net/batch.h"
+#include "net/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +27,7 @@ struct net_listener {
   net_ctx *ctx;
   void *user;
   int port;
+  int plain; /* no TLS for its connections (net_listener_set_plain) */
   net_listener *next;
 };
 
@@ -63,7 +65,12 @@ struct net_ctx {
   net_op rops[NET_READ_ROUND];      /* reads have their own: a write may spill */
   net_conn *rconn[NET_READ_ROUND];
   uint8_t opstate[NET_BATCH_MAX];
+  struct ssl_ctx_st *tls;  /* server context for new connections, NULL: plain */
+  uint8_t *tls_buf;        /* plaintext decrypted for on_data */
+  uint64_t tls_failures;
 };
+
+#define NET_TLS_BUF (64 * 1024)
 
 net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user, int flags) {
   net_ctx *ctx = calloc(1, sizeof(*ctx));
@@ -102,8 +109,17 @@ void net_ctx_destroy(net_ctx *ctx) {
   free(ctx->readq);
   net_batch_destroy(ctx->batch);
   free(ctx->bcast);
+  net_tls_ctx_free(ctx->tls);
+  free(ctx->tls_buf);
   free(ctx);
 }
+
+void net_ctx_set_tls(net_ctx *ctx, struct ssl_ctx_st *tls) {
+  net_tls_ctx_free(ctx->tls);
+  ctx->tls = tls;
+}
+
+uint64_t net_ctx_tls_failures(const net_ctx *ctx) { return ctx->tls_failures; }
 
 void *net_ctx_user(net_ctx *ctx) { return ctx->user; }
 int net_ctx_uring(const net_ctx *ctx) { return net_batch_uring(ctx->batch); }
@@ -167,6 +183,7 @@ static void report_failure(net_ctx *ctx, net_conn *c) {
 }
 
 void net_trim(net_conn *c) {
+  if (c->tls && !(c->flags & NET_F_RECENT)) net_tls_trim(c->tls);
   if (c->flags & NET_F_RECENT) {
     c->flags &= (uint8_t)~NET_F_RECENT;
     return;
@@ -307,6 +324,8 @@ int net_bcast_append(net_ctx *ctx, const void *p, size_t n, uint32_t *off) {
 int net_bcast_add(net_conn *c, uint32_t off, uint32_t n) {
   net_ctx *ctx = c->ctx;
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
+  /* Ciphertext is per session: a TLS recipient gets its own encrypted copy. */
+  if (c->tls) return net_write2(c, ctx->bcast + off, n, NULL, 0);
   /* A connection whose run would not be contiguous gets a copy (in its backlog: the
    * shared buffer must not move under the bytes being copied). */
   if (c->bc_len && c->bc_off + c->bc_len != off) return queue_write(c, ctx->bcast + off, n, NULL, 0);
@@ -317,7 +336,7 @@ int net_bcast_add(net_conn *c, uint32_t off, uint32_t n) {
   return behind ? NET_BUFFERED : NET_WRITTEN;
 }
 
-int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
+static int raw_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
   size_t total = an + bn;
   net_ctx *ctx = c->ctx;
@@ -342,6 +361,27 @@ int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) 
   c->bc_len += (uint32_t)total;
   queue_conn(c);
   return NET_WRITTEN;
+}
+
+/* Sends what the TLS session has produced (handshake records, alerts, encrypted
+ * writes) down the plain path: into the shared buffer or the backlog like any write,
+ * so TLS keeps the batch. The session's output buffer is free again on return. */
+static int tls_send_out(net_conn *c) {
+  const uint8_t *p;
+  size_t n = net_tls_out(c->tls, &p);
+  int r = n ? raw_write2(c, p, n, NULL, 0) : NET_WRITTEN;
+  net_tls_out_done(c->tls);
+  return r;
+}
+
+int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
+  if (!c->tls) return raw_write2(c, a, an, b, bn);
+  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
+  /* Both pieces become records in the session's output first: a and b may point into
+   * the shared buffer, which the ciphertext's own write may send and reset. */
+  if ((an && net_tls_write(c->tls, a, an) < 0) || (bn && net_tls_write(c->tls, b, bn) < 0))
+    return conn_fail(c, -EPROTO);
+  return tls_send_out(c);
 }
 
 int net_write(net_conn *c, const void *p, size_t n) { return net_write2(c, p, n, NULL, 0); }
@@ -505,6 +545,11 @@ uint64_t net_bcast_epoch(const net_ctx *ctx) { return ctx->bcast_epoch; }
 
 void net_shutdown_write(net_conn *c) {
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) return;
+  if (c->tls && !(c->flags & NET_F_SHUT_PENDING)) {
+    net_tls_close_notify(c->tls); /* the peer learns the stream ended, not truncated */
+    tls_send_out(c);
+    if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) return;
+  }
   if (net_buffered(c)) {
     c->flags |= NET_F_SHUT_PENDING;
     return;
@@ -546,12 +591,45 @@ void net_conn_release(net_conn *c) {
   free(c->out);
   c->out = NULL;
   c->out_cap = c->out_len = c->out_off = 0;
+  net_tls_session_free(c->tls);
+  c->tls = NULL;
 }
 
 /* ---- reading --------------------------------------------------------------------- */
 
+/* Ciphertext arrived for a TLS connection: decrypt what it completes and hand the
+ * plaintext up; what the session answers (handshake, tickets, alerts) goes out with
+ * the iteration's writes. */
+static void tls_received(net_ctx *ctx, net_conn *c, const uint8_t *p, size_t n) {
+  if (!ctx->tls_buf && !(ctx->tls_buf = malloc(NET_TLS_BUF))) {
+    conn_fail(c, -ENOMEM);
+    return;
+  }
+  if (net_tls_feed(c->tls, p, n) < 0) {
+    conn_fail(c, -ENOMEM);
+    return;
+  }
+  for (;;) {
+    int was_up = net_tls_established(c->tls);
+    int r = net_tls_read(c->tls, ctx->tls_buf, NET_TLS_BUF);
+    tls_send_out(c);
+    if (c->flags & (NET_F_CLOSED | NET_F_FAILED)) return;
+    if (r > 0) {
+      ctx->h.on_data(c, ctx->tls_buf, (size_t)r);
+      if (c->flags & (NET_F_CLOSED | NET_F_FAILED)) return;
+      continue;
+    }
+    if (r == 0) return;
+    if (r == -EPROTO && !was_up && !net_tls_established(c->tls)) ctx->tls_failures++;
+    ctx->h.on_end(c, r == -EPIPE ? 0 : r);
+    return;
+  }
+}
+
 static void received(net_ctx *ctx, net_conn *c, uint8_t *p, ssize_t r) {
-  if (r > 0) {
+  if (r > 0 && c->tls) {
+    tls_received(ctx, c, p, (size_t)r);
+  } else if (r > 0) {
     ctx->h.on_data(c, p, (size_t)r);
   } else if (r == 0) {
     ctx->h.on_end(c, 0);
@@ -649,6 +727,7 @@ static void on_accept_ready(loop_io *io, uint32_t events) {
     c->io.fd = fd;
     c->io.cb = conn_io;
     c->ctx = ctx;
+    c->tls = NULL;
     c->family = (uint8_t)ss.ss_family;
     if (ss.ss_family == AF_INET) memcpy(c->peer, &((struct sockaddr_in *)&ss)->sin_addr, 4);
     else if (ss.ss_family == AF_INET6) memcpy(c->peer, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
@@ -659,6 +738,7 @@ static void on_accept_ready(loop_io *io, uint32_t events) {
     /* The owner has it now: a failure to watch it reaches the owner as on_end. */
     int r = loop_io_start(ctx->loop, &c->io, EPOLLIN);
     if (r < 0) conn_fail(c, r);
+    else if (ctx->tls && !ls->plain && !(c->tls = net_tls_session(ctx->tls))) conn_fail(c, -ENOMEM);
   }
   if (refused && ctx->h.on_accept_error) ctx->h.on_accept_error(ctx, -refused);
 }
@@ -812,6 +892,7 @@ net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, 
 }
 
 int net_listener_port(const net_listener *ls) { return ls->port; }
+void net_listener_set_plain(net_listener *ls, int plain) { ls->plain = plain; }
 
 void net_listener_close(net_listener *ls) {
   net_ctx *ctx = ls->ctx;

@@ -3,8 +3,10 @@
  *
  * Owns: file descriptors and bytes. Must not know HTTP or WebSocket: the layer above
  * embeds net_conn as the first member of its connection and receives bytes through
- * net_handlers. TLS will slot in here (net_conn gains a session; read/write go through
- * it) without the layers above changing.
+ * net_handlers. TLS lives here too (net/tls.h): a connection accepted while the
+ * context has a server certificate gets a session; its ciphertext goes through the
+ * same reads and batched writes, and on_data/net_write see plaintext, so the layers
+ * above do not change.
  *
  * Writing: bytes written for a connection during an iteration are appended to one
  * per-context buffer shared by all connections (broadcast frames are appended once
@@ -64,6 +66,7 @@ struct net_conn {
   uint8_t family; /* AF_INET / AF_INET6, for the remote address */
   uint8_t fail_errno; /* NET_F_FAILED: the errno on_end is still to report (0 once done) */
   uint8_t peer[16];
+  struct ssl_st *tls; /* the TLS session, NULL for plain TCP */
 };
 
 typedef struct net_handlers {
@@ -95,9 +98,22 @@ loop *net_ctx_loop(net_ctx *ctx);
 net_conn *net_ctx_first(net_ctx *ctx); /* iterate with c->next */
 size_t net_ctx_count(net_ctx *ctx);
 
+/* TLS: connections accepted from now on are served over TLS with this server context
+ * (net/tls.h's net_tls_server_ctx), which the context now owns; NULL: plain TCP again.
+ * The previous one is released, and lives on in the sessions still using it, so a
+ * reloaded certificate reaches new connections without dropping open ones. */
+struct ssl_ctx_st;
+void net_ctx_set_tls(net_ctx *ctx, struct ssl_ctx_st *tls);
+/* TLS sessions that failed before their handshake completed (plain HTTP to the TLS
+ * port, a garbage client hello, no common protocol version or cipher). */
+uint64_t net_ctx_tls_failures(const net_ctx *ctx);
+
 /* Listens on host:port (getaddrinfo). Returns the listener or NULL (errno set). */
 net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, void *user);
 int net_listener_port(const net_listener *ls);
+/* Connections this listener accepts stay plain TCP even when the context serves TLS
+ * (a second, plain listener for health checks). */
+void net_listener_set_plain(net_listener *ls, int plain);
 void net_listener_close(net_listener *ls);
 /* Closes every listener of the context (graceful shutdown: stop accepting). */
 void net_ctx_close_listeners(net_ctx *ctx);

@@ -144,6 +144,10 @@ static int t_stats(void) {
   wsio_app_stats(app, NULL);
   return st.connections_total == 0 && st.loop_lag_count == 0;
 }
+static int t_listen_plain(void) { return wsio_app_listen_plain(NULL, NULL, 0) == WSIO_EINVAL; }
+static int t_reload_tls(void) {
+  return wsio_app_reload_tls(NULL) == WSIO_EINVAL && wsio_app_reload_tls(app) == WSIO_EINVAL; /* no TLS */
+}
 static int t_close_code(void) { return wsio_stats_close_code(1000) == 0; }
 static int t_hs_status(void) { return wsio_stats_handshake_status(1000) == 0; }
 static int t_lag_bound(void) { return isinf(wsio_stats_lag_bound(1000)); }
@@ -197,6 +201,8 @@ static const struct {
     {"wsio_app_publish", t_publish},
     {"wsio_app_num_subscribers", t_num_subscribers},
     {"wsio_app_stats", t_stats},
+    {"wsio_app_reload_tls", t_reload_tls},
+    {"wsio_app_listen_plain", t_listen_plain},
     {"wsio_stats_close_code", t_close_code},
     {"wsio_stats_handshake_status", t_hs_status},
     {"wsio_stats_lag_bound", t_lag_bound},

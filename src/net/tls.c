@@ -1,0 +1,197 @@
+/* net/tls.c — TLS sessions over memory BIOs (see tls.h). */
+#include "net/tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+/* What a server context carries besides OpenSSL's own state. */
+typedef struct tls_extra {
+  net_tls_log_fn log;
+  void *log_user;
+} tls_extra;
+
+/* A busy session's memory BIO keeps up to a full record and a bit (no malloc per
+ * read or write); past that it is replaced once empty, and the sweep frees it. */
+#define TLS_BIO_KEEP (20 * 1024)
+
+static const unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+static int on_alpn(SSL *s, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                   unsigned inlen, void *arg) {
+  (void)s;
+  (void)arg;
+  unsigned char *o = NULL;
+  /* A client offering only protocols we do not speak (h2 alone) gets no ALPN answer
+   * and may go on with HTTP/1.1 or give up: its choice, as with Node's https. */
+  if (SSL_select_next_proto(&o, outlen, alpn_http11, sizeof(alpn_http11), in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = o;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+static int on_servername(SSL *s, int *alert, void *arg) {
+  (void)alert;
+  (void)arg;
+  tls_extra *x = SSL_CTX_get_app_data(SSL_get_SSL_CTX(s));
+  const char *name = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
+  if (x && x->log && name) {
+    char msg[320];
+    snprintf(msg, sizeof(msg), "TLS client hello for server name %.255s", name);
+    x->log(msg, x->log_user);
+  }
+  return SSL_TLSEXT_ERR_OK; /* one certificate serves every name */
+}
+
+static void last_error(char *err, size_t cap, const char *what, const char *file) {
+  unsigned long e = ERR_get_error();
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof(buf));
+  snprintf(err, cap, "%s %s: %s", what, file, e ? buf : "failed");
+  ERR_clear_error();
+}
+
+SSL_CTX *net_tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t cap) {
+  ERR_clear_error();
+  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+  tls_extra *x = calloc(1, sizeof(*x));
+  if (!ctx || !x) {
+    snprintf(err, cap, "out of memory");
+    SSL_CTX_free(ctx);
+    free(x);
+    return NULL;
+  }
+  SSL_CTX_set_app_data(ctx, x);
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  /* Idle connections give their 16 KiB+ record buffers back (see net_tls_session). */
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+  SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+    last_error(err, cap, "cannot load the certificate", cert_file);
+  } else if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+    last_error(err, cap, "cannot load the key", key_file);
+  } else if (SSL_CTX_check_private_key(ctx) != 1) {
+    last_error(err, cap, "the key does not match the certificate", cert_file);
+  } else {
+    return ctx;
+  }
+  net_tls_ctx_free(ctx);
+  return NULL;
+}
+
+void net_tls_ctx_free(SSL_CTX *ctx) {
+  if (!ctx) return;
+  free(SSL_CTX_get_app_data(ctx));
+  SSL_CTX_set_app_data(ctx, NULL);
+  SSL_CTX_free(ctx); /* sessions still open hold their own reference */
+}
+
+void net_tls_set_log(SSL_CTX *ctx, net_tls_log_fn fn, void *user) {
+  tls_extra *x = SSL_CTX_get_app_data(ctx);
+  if (!x) return;
+  x->log = fn;
+  x->log_user = user;
+}
+
+SSL *net_tls_session(SSL_CTX *ctx) {
+  SSL *s = SSL_new(ctx);
+  BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+  if (!s || !rb || !wb) {
+    SSL_free(s);
+    BIO_free(rb);
+    BIO_free(wb);
+    return NULL;
+  }
+  SSL_set_bio(s, rb, wb);
+  SSL_set_accept_state(s);
+  return s;
+}
+
+void net_tls_session_free(SSL *s) { SSL_free(s); }
+
+int net_tls_feed(SSL *s, const void *p, size_t n) {
+  if (n > INT32_MAX) return -ENOMEM;
+  return BIO_write(SSL_get_rbio(s), p, (int)n) == (int)n ? 0 : -ENOMEM;
+}
+
+/* A memory BIO keeps its largest allocation: one that grew past `keep` is swapped for a
+ * fresh one once empty (busy sessions keep a small one, no malloc per write; the
+ * sweep's net_tls_trim frees even that on idle ones). */
+static void shrink(SSL *s, BIO *b, int is_read, size_t keep) {
+  BUF_MEM *m = NULL;
+  BIO_get_mem_ptr(b, &m);
+  if (!m || m->max <= keep || BIO_ctrl_pending(b)) return;
+  BIO *nb = BIO_new(BIO_s_mem());
+  if (!nb) return;
+  if (is_read) SSL_set0_rbio(s, nb);
+  else SSL_set0_wbio(s, nb);
+}
+
+int net_tls_read(SSL *s, uint8_t *buf, size_t cap) {
+  ERR_clear_error();
+  int r = SSL_read(s, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
+  if (r > 0) return r;
+  int e = SSL_get_error(s, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    shrink(s, SSL_get_rbio(s), 1, TLS_BIO_KEEP);
+    return 0;
+  }
+  tls_extra *x = SSL_CTX_get_app_data(SSL_get_SSL_CTX(s));
+  if (e != SSL_ERROR_ZERO_RETURN && x && x->log && !SSL_is_init_finished(s)) {
+    char reason[256], msg[320];
+    unsigned long code = ERR_peek_last_error();
+    ERR_error_string_n(code, reason, sizeof(reason));
+    snprintf(msg, sizeof(msg), "TLS handshake failed: %s", code ? reason : "connection error");
+    x->log(msg, x->log_user);
+  }
+  ERR_clear_error();
+  return e == SSL_ERROR_ZERO_RETURN ? -EPIPE : -EPROTO;
+}
+
+int net_tls_write(SSL *s, const void *p, size_t n) {
+  const uint8_t *q = p;
+  while (n) {
+    size_t w = 0;
+    ERR_clear_error();
+    /* Memory BIOs take everything: a write never waits. */
+    if (SSL_write_ex(s, q, n, &w) != 1) {
+      ERR_clear_error();
+      return -EPROTO;
+    }
+    q += w;
+    n -= w;
+  }
+  return 0;
+}
+
+void net_tls_close_notify(SSL *s) {
+  ERR_clear_error();
+  if (SSL_is_init_finished(s)) SSL_shutdown(s);
+  ERR_clear_error();
+}
+
+size_t net_tls_out(SSL *s, const uint8_t **p) {
+  char *d = NULL;
+  long n = BIO_get_mem_data(SSL_get_wbio(s), &d);
+  *p = (const uint8_t *)d;
+  return n > 0 ? (size_t)n : 0;
+}
+
+void net_tls_out_done(SSL *s) {
+  BIO *b = SSL_get_wbio(s);
+  (void)BIO_reset(b);
+  shrink(s, b, 0, TLS_BIO_KEEP);
+}
+
+void net_tls_trim(SSL *s) {
+  shrink(s, SSL_get_rbio(s), 1, 0);
+  shrink(s, SSL_get_wbio(s), 0, 0);
+}
+
+int net_tls_established(SSL *s) { return SSL_is_init_finished(s); }

@@ -1,0 +1,55 @@
+/* net/tls.h — TLS sessions of net connections, over memory BIOs (OpenSSL 3).
+ *
+ * Owns: SSL_CTX and SSL objects and the bytes between them and net. Must not touch
+ * sockets: net.c reads ciphertext, feeds it here, and sends what comes out through its
+ * ordinary batched write path (the per-iteration shared buffer, the backlog), so TLS
+ * connections keep the one-syscall-per-iteration writes of plain ones. Must not know
+ * HTTP: what a session decrypts is handed to net_handlers.on_data like plain bytes.
+ *
+ * Why memory BIOs and not a socket BIO or kernel TLS: a socket BIO would write once per
+ * SSL_write (a syscall per message, outside the batch); kernel TLS would keep the batch
+ * but needs the tls module, the handshake still in user space, and a per-connection
+ * crypto state in the kernel. Memory BIOs keep everything net already does. */
+#ifndef WSIO_NET_TLS_H
+#define WSIO_NET_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ssl_st;
+struct ssl_ctx_st;
+
+/* A server context from a PEM certificate chain and key: TLS 1.2+, OpenSSL's default
+ * ciphers, no compression, no renegotiation, ALPN http/1.1, idle buffers released.
+ * NULL with the reason in err when the files are missing or do not match. */
+struct ssl_ctx_st *net_tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t cap);
+void net_tls_ctx_free(struct ssl_ctx_st *ctx);
+
+/* Optional: debug-level news of the context's sessions, one line each: the server name
+ * a client asked for (SNI), and why a handshake failed (OpenSSL's reason). */
+typedef void (*net_tls_log_fn)(const char *msg, void *user);
+void net_tls_set_log(struct ssl_ctx_st *ctx, net_tls_log_fn fn, void *user);
+
+/* A session in server mode over two memory BIOs; NULL when out of memory. */
+struct ssl_st *net_tls_session(struct ssl_ctx_st *ctx);
+void net_tls_session_free(struct ssl_st *s);
+/* Ciphertext read from the socket: 0, or -ENOMEM. */
+int net_tls_feed(struct ssl_st *s, const void *p, size_t n);
+/* Plaintext decrypted from what was fed (the handshake advances on the way): > 0 bytes,
+ * 0 when more ciphertext is needed, -EPIPE once the peer sent close_notify, -EPROTO
+ * when the session failed (a bad handshake or record). */
+int net_tls_read(struct ssl_st *s, uint8_t *buf, size_t cap);
+/* Encrypts plaintext into the session's output: 0, or -EPROTO/-ENOMEM. */
+int net_tls_write(struct ssl_st *s, const void *p, size_t n);
+/* Queues a close_notify alert in the output. */
+void net_tls_close_notify(struct ssl_st *s);
+/* Ciphertext waiting to go to the socket (handshake records, alerts, encrypted
+ * writes): its length and *p; net_tls_out_done once it has been copied or sent. */
+size_t net_tls_out(struct ssl_st *s, const uint8_t **p);
+void net_tls_out_done(struct ssl_st *s);
+/* An idle session gives back its BIOs' buffers (called from net_trim's sweep). */
+void net_tls_trim(struct ssl_st *s);
+/* Whether the handshake completed (failures before it count as handshake failures). */
+int net_tls_established(struct ssl_st *s);
+
+#endif

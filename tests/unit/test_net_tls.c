@@ -1,0 +1,215 @@
+/* tests/unit/test_net_tls.c — net/tls.c: a server session over memory BIOs against an
+ * OpenSSL client, bytes moved by hand: handshake with ALPN, data both ways, the peer's
+ * close_notify, refusals (plain HTTP, TLS 1.1), and certificate files that do not load. */
+#include "test.h"
+#include "net/tls.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static char cert_path[64], key_path[64];
+
+/* A self-signed P-256 certificate for localhost, written to two temp files. */
+static int make_cert(void) {
+  EVP_PKEY *k = EVP_EC_gen("P-256");
+  X509 *x = X509_new();
+  if (!k || !x) return -1;
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, k);
+  X509_NAME *n = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);
+  X509_set_issuer_name(x, n);
+  if (!X509_sign(x, k, EVP_sha256())) return -1;
+  snprintf(cert_path, sizeof cert_path, "/tmp/wsio-tls-crt-XXXXXX");
+  snprintf(key_path, sizeof key_path, "/tmp/wsio-tls-key-XXXXXX");
+  int cf = mkstemp(cert_path), kf = mkstemp(key_path);
+  FILE *c = fdopen(cf, "w"), *kk = fdopen(kf, "w");
+  int ok = c && kk && PEM_write_X509(c, x) && PEM_write_PrivateKey(kk, k, NULL, NULL, 0, NULL, NULL);
+  fclose(c);
+  fclose(kk);
+  X509_free(x);
+  EVP_PKEY_free(k);
+  return ok ? 0 : -1;
+}
+
+/* Moves everything between the client (its memory BIOs) and the server session; the
+ * server's plaintext goes to out. Returns the last net_tls_read result. */
+static int pump(SSL *cl, struct ssl_st *srv, uint8_t *out, size_t *outn) {
+  int last = 0;
+  for (int round = 0; round < 8; round++) {
+    char buf[16384];
+    int n;
+    int moved = 0;
+    while ((n = BIO_read(SSL_get_wbio(cl), buf, sizeof buf)) > 0) {
+      CHECK_EQ_INT(net_tls_feed(srv, buf, (size_t)n), 0);
+      moved = 1;
+    }
+    uint8_t plain[4096];
+    while ((last = net_tls_read(srv, plain, sizeof plain)) > 0) {
+      if (out) memcpy(out + *outn, plain, (size_t)last);
+      if (outn) *outn += (size_t)last;
+    }
+    const uint8_t *p;
+    size_t m = net_tls_out(srv, &p);
+    if (m) {
+      BIO_write(SSL_get_rbio(cl), p, (int)m);
+      moved = 1;
+    }
+    net_tls_out_done(srv);
+    if (!SSL_is_init_finished(cl)) SSL_do_handshake(cl);
+    if (!moved || last < 0) break;
+  }
+  return last;
+}
+
+static SSL *client(SSL_CTX *cctx) {
+  SSL *cl = SSL_new(cctx);
+  SSL_set_bio(cl, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+  SSL_set_connect_state(cl);
+  SSL_set_tlsext_host_name(cl, "localhost");
+  static const unsigned char alpn[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_set_alpn_protos(cl, alpn, sizeof alpn);
+  SSL_do_handshake(cl);
+  return cl;
+}
+
+static int sni_seen;
+static void on_log(const char *msg, void *user) {
+  (void)user;
+  if (strstr(msg, "server name localhost")) sni_seen = 1;
+}
+
+static void test_session(void) {
+  char err[256];
+  struct ssl_ctx_st *ctx = net_tls_server_ctx(cert_path, key_path, err, sizeof err);
+  CHECK(ctx != NULL);
+  if (!ctx) return;
+  net_tls_set_log(ctx, on_log, NULL);
+  SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+  SSL *cl = client(cctx);
+  struct ssl_st *srv = net_tls_session(ctx);
+  CHECK_EQ_INT(pump(cl, srv, NULL, NULL), 0);
+  CHECK(SSL_is_init_finished(cl));
+  CHECK(net_tls_established(srv));
+  CHECK(sni_seen);
+  const unsigned char *proto;
+  unsigned plen;
+  SSL_get0_alpn_selected(cl, &proto, &plen);
+  CHECK(plen == 8 && memcmp(proto, "http/1.1", 8) == 0);
+  CHECK(SSL_version(cl) >= TLS1_2_VERSION);
+  /* client -> server */
+  uint8_t got[65536];
+  size_t gotn = 0;
+  CHECK_EQ_INT(SSL_write(cl, "GET / HTTP/1.1\r\n\r\n", 18), 18);
+  pump(cl, srv, got, &gotn);
+  CHECK(gotn == 18 && memcmp(got, "GET / HTTP/1.1\r\n\r\n", 18) == 0);
+  /* server -> client, in two writes of one flush, one over a record */
+  static uint8_t big[40000];
+  for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 7);
+  CHECK_EQ_INT(net_tls_write(srv, "hi", 2), 0);
+  CHECK_EQ_INT(net_tls_write(srv, big, sizeof big), 0);
+  const uint8_t *p;
+  size_t m = net_tls_out(srv, &p);
+  CHECK(m > sizeof big);
+  BIO_write(SSL_get_rbio(cl), p, (int)m);
+  net_tls_out_done(srv);
+  CHECK_EQ_INT((int)net_tls_out(srv, &p), 0);
+  size_t n = 0;
+  int r;
+  while ((r = SSL_read(cl, got + n, (int)(sizeof got - n))) > 0) n += (size_t)r;
+  CHECK(n == 2 + sizeof big && memcmp(got, "hi", 2) == 0 && memcmp(got + 2, big, sizeof big) == 0);
+  net_tls_trim(srv); /* idle: buffers go, the session stays usable */
+  CHECK_EQ_INT(SSL_write(cl, "again", 5), 5);
+  gotn = 0;
+  pump(cl, srv, got, &gotn);
+  CHECK(gotn == 5 && memcmp(got, "again", 5) == 0);
+  /* The peer's close_notify ends the stream cleanly. */
+  SSL_shutdown(cl);
+  CHECK_EQ_INT(pump(cl, srv, NULL, NULL), -EPIPE);
+  net_tls_session_free(srv);
+  SSL_free(cl);
+  SSL_CTX_free(cctx);
+  net_tls_ctx_free(ctx);
+}
+
+static void test_refusals(void) {
+  char err[256];
+  struct ssl_ctx_st *ctx = net_tls_server_ctx(cert_path, key_path, err, sizeof err);
+  CHECK(ctx != NULL);
+  if (!ctx) return;
+  /* Plain HTTP to the TLS port. */
+  struct ssl_st *srv = net_tls_session(ctx);
+  static const char http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  CHECK_EQ_INT(net_tls_feed(srv, http, sizeof http - 1), 0);
+  uint8_t buf[256];
+  CHECK_EQ_INT(net_tls_read(srv, buf, sizeof buf), -EPROTO);
+  CHECK(!net_tls_established(srv));
+  net_tls_session_free(srv);
+  /* Half a client hello: wait for more, not fail. */
+  srv = net_tls_session(ctx);
+  static const uint8_t half[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
+  CHECK_EQ_INT(net_tls_feed(srv, half, sizeof half), 0);
+  CHECK_EQ_INT(net_tls_read(srv, buf, sizeof buf), 0);
+  net_tls_session_free(srv);
+  /* A TLS 1.1 client (allowed by its own security level 0) is refused: by the minimum
+   * version itself, not only by OpenSSL's default security level (which a system
+   * openssl.cnf may lower: lowered here too). */
+  SSL_CTX_set_security_level((SSL_CTX *)ctx, 0);
+  SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_security_level(cctx, 0);
+  SSL_CTX_set_min_proto_version(cctx, TLS1_VERSION);
+  SSL_CTX_set_max_proto_version(cctx, TLS1_1_VERSION);
+  SSL *cl = client(cctx);
+  srv = net_tls_session(ctx);
+  CHECK_EQ_INT(pump(cl, srv, NULL, NULL), -EPROTO);
+  CHECK(!net_tls_established(srv));
+  net_tls_session_free(srv);
+  SSL_free(cl);
+  SSL_CTX_free(cctx);
+  net_tls_ctx_free(ctx);
+  ERR_clear_error();
+}
+
+static void test_bad_files(void) {
+  char err[256] = "";
+  CHECK(net_tls_server_ctx("/nonexistent/cert.pem", key_path, err, sizeof err) == NULL);
+  CHECK(strstr(err, "cannot load the certificate /nonexistent/cert.pem") != NULL);
+  CHECK(net_tls_server_ctx(cert_path, "/nonexistent/key.pem", err, sizeof err) == NULL);
+  CHECK(strstr(err, "cannot load the key") != NULL);
+  /* The key where the certificate should be: not a certificate. */
+  CHECK(net_tls_server_ctx(key_path, key_path, err, sizeof err) == NULL);
+  /* A key that does not match the certificate. */
+  char other[64];
+  snprintf(other, sizeof other, "/tmp/wsio-tls-key2-XXXXXX");
+  int fd = mkstemp(other);
+  EVP_PKEY *k = EVP_EC_gen("P-256");
+  FILE *f = fdopen(fd, "w");
+  PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+  fclose(f);
+  EVP_PKEY_free(k);
+  CHECK(net_tls_server_ctx(cert_path, other, err, sizeof err) == NULL);
+  CHECK(err[0] != '\0');
+  unlink(other);
+}
+
+int main(void) {
+  if (make_cert() < 0) {
+    fprintf(stderr, "cannot make a test certificate\n");
+    return 1;
+  }
+  RUN(test_session);
+  RUN(test_refusals);
+  RUN(test_bad_files);
+  unlink(cert_path);
+  unlink(key_path);
+  return test_report();
+}
