@@ -112,6 +112,13 @@ typedef struct wsio_app_options {
   int deflate;                    /* 1: negotiate it; 0 (default): refuse every offer */
   size_t deflate_threshold;       /* messages under this many bytes are sent uncompressed;
                                      0 = the default 1024 (as Node's ws); 1: all but empty */
+  /* Origins allowed to open a WebSocket or an Engine.IO session (docs/security.md):
+   * a comma-separated list of exact origins ("https://host[:port]"), wildcards (a
+   * first label "*": any subdomain of example.com, not example.com itself) or "*". NULL (default): no check. A request without Origin (not a browser) passes;
+   * a browser's Origin outside the list gets 403, against cross-site WebSocket
+   * hijacking. The string is copied; wsio_app_create fails on a bad list (check it
+   * first with wsio_origins_check for a reason). */
+  const char *allowed_origins;
   int deflate_client_context_takeover; /* 0 (default): the 101 asks every client for
                                      client_no_context_takeover, so our inflater keeps no
                                      window between messages (an idle connection holds no
@@ -130,6 +137,15 @@ typedef struct wsio_app_options {
 enum { WSIO_LOG_DEBUG = 0, WSIO_LOG_INFO = 1, WSIO_LOG_WARN = 2, WSIO_LOG_ERROR = 3 };
 
 void wsio_app_options_init(wsio_app_options *opts);
+
+/* Checks an allowed_origins list. Returns 0, or WSIO_EINVAL with a static reason in
+ * *why (when why is not NULL); *any is set to 1 when the list allows every origin. */
+int wsio_origins_check(const char *list, int *any, const char **why);
+
+/* 1 when the request may proceed as far as its Origin goes: the app has no
+ * allowed_origins, the request has no Origin header, or its Origin is listed. 0 when a
+ * browser on another site sent it (the caller answers 403). */
+int wsio_request_origin_allowed(const wsio_request *req);
 
 /* Creates an app with its event loop. opts is copied (NULL = defaults).
  * Returns NULL on failure (out of memory, epoll unavailable). */
@@ -418,6 +434,9 @@ typedef struct wsio_stats {
   /* Connections refused at accept: out of descriptors (ulimit -n) or kernel memory.
    * Counted once per listener wake-up, so it measures episodes, not clients. */
   uint64_t accept_errors_total;
+  /* Handshakes (WebSocket or Engine.IO) refused because their Origin is not in
+   * allowed_origins (also counted in handshake_failures_by_status as 403 for WebSockets). */
+  uint64_t origin_refused_total;
 } wsio_stats;
 
 /* Copies the counters into out (zeroed when app is NULL; nothing when out is NULL). */

@@ -39,6 +39,7 @@ run_set() { # $1 = label, $2 = build dir, $3 = Socket.IO targets
   suite "$label interop-python" env WSIO_SERVER="$srv" $PY tests/interop/test_python_websockets.py
   suite "$label socket.io ($targets)" env WSIO_SERVER="$srv" SIO_TARGETS="$targets" node --test tests/sio/
   [ -d tests/product ] && suite "$label product" env WSIO_SERVER="$srv" node --test tests/product/
+  [ -d tests/edge ] && suite "$label edge" env WSIO_SERVER="$srv" node --test tests/edge/
 }
 
 if [ "$mode" = all ]; then

@@ -72,6 +72,7 @@ static const opt_def opts[] = {
     {"app", "NAME", T_APP, "chat", "chat (the Socket.IO chat demo), conformance, bench or test"},
     {"static", "DIR", T_STR, "the installed demo", "folder served at / (the chat demo page); 'off' to serve none"},
     {"cors-origin", "ORIGIN", T_STR, "*", "CORS for Socket.IO long-polling: *, an exact origin, or true (reflect)"},
+    {"allowed-origins", "LIST", T_STR, "any", "browser origins allowed to connect (WebSocket and polling), comma-separated: https://app.example.com, https://*.example.com (subdomains), * (any); others get 403"},
     {"max-message-size", "BYTES", T_SIZE, "1MiB", "largest WebSocket message; over it: close 1009"},
     {"max-backpressure", "BYTES", T_SIZE, "1MiB", "unsent bytes per connection before sends are dropped and it is closed (1008)"},
     {"ping-interval", "S", T_SECONDS, "25", "seconds between heartbeats (WebSocket pings, Engine.IO pings); 0: no WebSocket pings"},
@@ -100,6 +101,7 @@ typedef struct {
   const char *host, *app, *static_dir, *log_file;
   int port, log_level, log_json;
   int ping_set;
+  int origins_any; /* --allowed-origins holds "*" */
   /* Values from the config file and the environment live here (argv's live in argv). */
   char *owned[NOPTS * 2];
   int nowned;
@@ -150,6 +152,10 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       else if (strcmp(name, "cors-origin") == 0) {
         if (strpbrk(v, "\r\n")) want = "an origin such as https://example.com, * or true";
         st->cfg.cors_origin = v;
+      } else if (strcmp(name, "allowed-origins") == 0) {
+        const char *why = NULL;
+        if (wsio_origins_check(v, &st->origins_any, &why) < 0) want = why;
+        else st->o.allowed_origins = v;
       } else if (strcmp(name, "log-file") == 0) st->log_file = v;
       break;
     case T_PORT:
@@ -350,6 +356,12 @@ static void free_owned(settings *st) {
 
 static int run(settings *st);
 
+/* 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+static int is_loopback(const char *host) {
+  return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0 ||
+         strcmp(host, "localhost") == 0;
+}
+
 int main(int argc, char **argv) {
   settings st = {.host = "127.0.0.1", .app = "chat", .static_dir = default_static_dir(), .port = 3000,
                  .log_level = LOG_INFO};
@@ -420,6 +432,9 @@ static int run(settings *st_) {
     return 1;
   }
   log_msg(LOG_INFO, "listening on %s:%d (app %s, version %s)", st.host, wsio_app_port(app), st.app, WSIO_VERSION);
+  if (!is_loopback(st.host) && (!st.o.allowed_origins || st.origins_any))
+    log_msg(LOG_WARN, "listening on a non-loopback address with any origin allowed: any web page a user visits "
+                      "can connect as that user (cross-site WebSocket hijacking); set --allowed-origins");
   r = wsio_app_run(app);
   if (r < 0) log_msg(LOG_ERROR, "event loop failed: %s", r == WSIO_ESYS ? strerror(errno) : wsio_strerror(r));
   wsio_stats s;

@@ -84,6 +84,9 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
 
   by_code(&o, "wsio_handshake_failures_total", "Refused WebSocket handshakes by HTTP status.", "status",
           wsio_stats_handshake_status, st->handshake_failures_by_status, WSIO_STATS_NSTATUS);
+  head(&o, "wsio_refusals_total", "counter",
+       "Requests and handshakes refused at the edge (docs/security.md), by reason.");
+  put(&o, "wsio_refusals_total{reason=\"origin\"} %llu\n", (unsigned long long)st->origin_refused_total);
   counter(&o, "wsio_accept_errors_total",
           "Times pending connections were refused at accept (out of descriptors or memory).",
           st->accept_errors_total);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "edge/origin.h"
 #include "ws/frame.h"
 
 const char *wsio_strerror(int err) {
@@ -274,6 +275,12 @@ wsio_app *wsio_app_create(const wsio_app_options *opts) {
   atomic_init(&app->stop_requested, 0);
   if (opts) app->o = *opts;
   else wsio_app_options_init(&app->o);
+  const char *ao = app->o.allowed_origins;
+  app->o.allowed_origins = NULL; /* the caller's string: only the parsed list is kept */
+  if (ao && edge_origins_parse(ao, strlen(ao), &app->origins, NULL) < 0) {
+    free(app);
+    return NULL;
+  }
   app->loop = loop_create();
   static const net_handlers h = {on_data, on_end, on_drain, on_accept, on_accept_error};
   app->net = app->loop ? net_ctx_create(app->loop, &h, app, app->o.io_uring ? NET_CTX_URING : 0) : NULL;
@@ -327,7 +334,22 @@ void wsio_app_destroy(wsio_app *app) {
     free(r);
   }
   loop_destroy(app->loop);
+  edge_origins_free(app->origins);
   free(app);
+}
+
+int wsio_origins_check(const char *list, int *any, const char **why) {
+  edge_origins *o = NULL;
+  if (any) *any = 0;
+  if (!list) {
+    if (why) *why = "no list";
+    return WSIO_EINVAL;
+  }
+  int r = edge_origins_parse(list, strlen(list), &o, why);
+  if (r < 0) return r == WSIO_ENOMEM ? r : WSIO_EINVAL;
+  if (any) *any = edge_origins_any(o);
+  edge_origins_free(o);
+  return 0;
 }
 
 int wsio_app_listen(wsio_app *app, const char *host, int port) {

@@ -175,6 +175,7 @@ struct wsio_app {
   ws_deflate *zshared; /* compresses topic publishes once for all deflate subscribers */
   uint8_t dfl_hooked;   /* conn_deflate_post is registered */
   uint8_t dfl_released; /* a sweep released zlib memory: trim the heap in the post phase */
+  struct edge_origins *origins; /* allowed_origins parsed; NULL: no Origin check */
   void *user;
   int port;
 };

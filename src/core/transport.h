@@ -32,6 +32,10 @@ int app_stopping(const wsio_app *app);
 /* The HTTP request that opened c, valid only inside c's open callback (NULL elsewhere). */
 const wsio_request *core_upgrade_request(const wsio_conn *c);
 
+/* Counts a request refused for its Origin (wsio_request_origin_allowed said 0) in
+ * wsio_stats.origin_refused_total. */
+void core_count_origin_refusal(const wsio_request *req);
+
 /* ---- hooks ------------------------------------------------------------------------ */
 typedef enum {
   CORE_HOOK_POST,    /* after each batch of events: batched flushes */
