@@ -3,24 +3,54 @@
  *   join(room)                 -> socket joins; "user-joined" (joiner's id) to the others in the room
  *   message({room, message})   -> "message" (message) to everyone in the room, sender included
  *   typing(room)               -> "typing" (sender's id) to the others in the room
+ * With --jwt-*, a token is checked first (app/auth.c) and its name (else sub) replaces
+ * the id in user-joined and typing; a "user" event tells the client that name.
  * CORS origin "*" by default, for the demo page served from anywhere. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "app/apps.h"
+#include "app/auth.h"
 #include "app/metrics.h"
 #include "wsio/json.h"
 
 #define ROOM_MAX 256
 
-/* The socket id as a JSON argument array: ["<id>"]. */
+/* Who the others see: the token's name (else sub) when --jwt-* verified one (its
+ * claims are the socket's data), else the socket id; as a JSON argument array. */
 static int id_args(const wsio_sio_socket *s, char *out, size_t cap) {
-  return snprintf(out, cap, "[\"%s\"]", wsio_sio_socket_id(s));
+  size_t dl = 0;
+  const char *d = wsio_sio_socket_data(s, &dl);
+  json_t *claims = dl > 2 ? json_loadb(d, dl, 0, NULL) : NULL;
+  json_t *name = json_object_get(claims, "name");
+  if (!json_is_string(name)) name = json_object_get(claims, "sub");
+  int n = -1;
+  if (json_is_string(name)) {
+    json_t *arr = json_pack("[O]", name);
+    char *txt = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    if (txt && strlen(txt) < cap) n = snprintf(out, cap, "%s", txt);
+    free(txt);
+    json_decref(arr);
+  }
+  json_decref(claims);
+  return n >= 0 ? n : snprintf(out, cap, "[\"%s\"]", wsio_sio_socket_id(s));
+}
+
+/* With a token, the client learns the name the others see ("user" event). */
+static void on_connection(wsio_sio_socket *s, void *u) {
+  (void)u;
+  char args[320];
+  size_t dl = 0;
+  wsio_sio_socket_data(s, &dl);
+  if (dl <= 2) return;
+  int n = id_args(s, args, sizeof(args));
+  wsio_sio_emit(s, "user", args, (size_t)n, NULL, 0);
 }
 
 static void on_join(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
   (void)ev, (void)ack, (void)u;
-  char room[ROOM_MAX], args[64];
+  char room[ROOM_MAX], args[320];
   if (app_first_string(a, room, sizeof(room)) < 0) return;
   wsio_sio_socket_join(s, room);
   const char *rooms[1] = {room};
@@ -49,7 +79,7 @@ static void on_message(wsio_sio_socket *s, const char *ev, const wsio_sio_args *
 
 static void on_typing(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
   (void)ev, (void)ack, (void)u;
-  char room[ROOM_MAX], args[64];
+  char room[ROOM_MAX], args[320];
   if (app_first_string(a, room, sizeof(room)) < 0) return;
   const char *rooms[1] = {room};
   wsio_sio_target t = {.nsp = wsio_sio_socket_nsp(s), .rooms = rooms, .nrooms = 1, .except_socket = s};
@@ -68,6 +98,9 @@ int app_chat_setup(wsio_app *app, const server_config *cfg) {
   if (!io) return -1;
   metrics_watch_sio(io);
   wsio_sio_nsp *nsp = wsio_sio_of(io, "/");
+  /* With --jwt-*, a token first (docs/security.md); the claims become socket.data. */
+  if (auth_sio_install(nsp) < 0) return -1;
+  wsio_sio_nsp_on_connection(nsp, on_connection, NULL);
   wsio_sio_nsp_on(nsp, "join", on_join, NULL);
   wsio_sio_nsp_on(nsp, "message", on_message, NULL);
   wsio_sio_nsp_on(nsp, "typing", on_typing, NULL);

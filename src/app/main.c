@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include "app/apps.h"
+#include "app/auth.h"
 #include "app/config.h"
 #include "app/log.h"
 #include "app/metrics.h"
@@ -73,6 +74,12 @@ static const opt_def opts[] = {
     {"static", "DIR", T_STR, "the installed demo", "folder served at / (the chat demo page); 'off' to serve none"},
     {"cors-origin", "ORIGIN", T_STR, "*", "CORS for Socket.IO long-polling: *, an exact origin, or true (reflect)"},
     {"allowed-origins", "LIST", T_STR, "any", "browser origins allowed to connect (WebSocket and polling), comma-separated: https://app.example.com, https://*.example.com (subdomains), * (any); others get 403"},
+    {"jwt-secret", "SECRET", T_STR, NULL, "require a JWT (HS256 with this secret, 32 bytes or more) at every handshake: Socket.IO auth.token, Authorization: Bearer or ?token=; refused: 401 / CONNECT_ERROR unauthorized"},
+    {"jwt-secret-file", "FILE", T_STR, NULL, "the same, the secret read from FILE (kept out of ps and the environment)"},
+    {"jwt-public-key", "FILE", T_STR, NULL, "require a JWT signed with the key of this PEM public key: RSA (RS256) or EC P-256 (ES256)"},
+    {"jwt-leeway", "S", T_SECONDS, "0", "clock skew allowed on the tokens' exp, nbf and iat"},
+    {"jwt-audience", "AUD", T_STR, NULL, "tokens must have this audience in aud"},
+    {"jwt-issuer", "ISS", T_STR, NULL, "tokens must have this iss"},
     {"max-message-size", "BYTES", T_SIZE, "1MiB", "largest WebSocket message; over it: close 1009"},
     {"max-backpressure", "BYTES", T_SIZE, "1MiB", "unsent bytes per connection before sends are dropped and it is closed (1008)"},
     {"ping-interval", "S", T_SECONDS, "25", "seconds between heartbeats (WebSocket pings, Engine.IO pings); 0: no WebSocket pings"},
@@ -102,6 +109,7 @@ typedef struct {
   int port, log_level, log_json;
   int ping_set;
   int origins_any; /* --allowed-origins holds "*" */
+  auth_config auth; /* --jwt-* */
   /* Values from the config file and the environment live here (argv's live in argv). */
   char *owned[NOPTS * 2];
   int nowned;
@@ -156,7 +164,12 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
         const char *why = NULL;
         if (wsio_origins_check(v, &st->origins_any, &why) < 0) want = why;
         else st->o.allowed_origins = v;
-      } else if (strcmp(name, "log-file") == 0) st->log_file = v;
+      } else if (strcmp(name, "jwt-secret") == 0) st->auth.secret = v;
+      else if (strcmp(name, "jwt-secret-file") == 0) st->auth.secret_file = v;
+      else if (strcmp(name, "jwt-public-key") == 0) st->auth.public_key = v;
+      else if (strcmp(name, "jwt-audience") == 0) st->auth.audience = v;
+      else if (strcmp(name, "jwt-issuer") == 0) st->auth.issuer = v;
+      else if (strcmp(name, "log-file") == 0) st->log_file = v;
       break;
     case T_PORT:
       if (config_parse_uint(v, 65535, &n) < 0) want = "a port 0-65535";
@@ -190,6 +203,8 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
         st->cfg.ping_timeout_ms = ms;
       } else if (strcmp(name, "handshake-timeout") == 0) {
         st->o.handshake_timeout_ms = ms;
+      } else if (strcmp(name, "jwt-leeway") == 0) {
+        st->auth.leeway_s = ms / 1000;
       } else if (strcmp(name, "close-timeout") == 0) {
         st->o.close_timeout_ms = ms;
       } else {
@@ -226,6 +241,7 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
     }
   }
   if (!want) return 0;
+  if (strcmp(name, "jwt-secret") == 0) v = "(hidden)"; /* a secret is never printed */
   fprintf(stderr, "wsio-server: invalid value '%s' for --%s (from %s): expected %s\n", v, name, source, want);
   return -1;
 }
@@ -403,8 +419,14 @@ static int run(settings *st_) {
     log_msg(LOG_ERROR, "cannot create the app (out of memory or no epoll)");
     return 1;
   }
-  wsio_ws_handlers echo = {.message = echo_message};
-  wsio_ws_handlers bcast = {.open = broadcast_open, .message = broadcast_message};
+  char why[512];
+  if (auth_configure(&st.auth, why, sizeof(why)) < 0) {
+    log_msg(LOG_ERROR, "%s", why);
+    wsio_app_destroy(app);
+    return 2;
+  }
+  wsio_ws_handlers echo = {.message = echo_message, .upgrade = auth_ws_upgrade};
+  wsio_ws_handlers bcast = {.open = broadcast_open, .message = broadcast_message, .upgrade = auth_ws_upgrade};
   wsio_app_ws(app, "/echo", &echo, NULL);
   wsio_app_ws(app, "/broadcast", &bcast, NULL);
   wsio_app_http(app, "GET", "/healthz", healthz, NULL);
@@ -441,6 +463,7 @@ static int run(settings *st_) {
   wsio_app_stats(app, &s);
   log_msg(LOG_INFO, "stopped (%llu WebSocket connections served)", (unsigned long long)s.connections_total);
   wsio_app_destroy(app);
+  auth_free();
   static_unmount_all();
   log_close();
   return r < 0 ? 1 : 0;

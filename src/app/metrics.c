@@ -2,6 +2,7 @@
  * the conventions: a wsio_ prefix, _total for counters, base units (_seconds, _bytes).
  * Rendering is a pure function of the counters, so tests can check it without a server. */
 #include "app/metrics.h"
+#include "app/auth.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -87,6 +88,7 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
   head(&o, "wsio_refusals_total", "counter",
        "Requests and handshakes refused at the edge (docs/security.md), by reason.");
   put(&o, "wsio_refusals_total{reason=\"origin\"} %llu\n", (unsigned long long)st->origin_refused_total);
+  put(&o, "wsio_refusals_total{reason=\"jwt\"} %llu\n", (unsigned long long)auth_refusals());
   counter(&o, "wsio_accept_errors_total",
           "Times pending connections were refused at accept (out of descriptors or memory).",
           st->accept_errors_total);
