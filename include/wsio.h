@@ -119,6 +119,17 @@ typedef struct wsio_app_options {
    * hijacking. The string is copied; wsio_app_create fails on a bad list (check it
    * first with wsio_origins_check for a reason). */
   const char *allowed_origins;
+  /* Rate limits (docs/security.md; 0 = no limit, the default). Keyed by the client IP:
+   * the peer, or what a trusted proxy says it forwarded for (trusted_proxies). */
+  const char *trusted_proxies;       /* addresses and CIDR blocks, comma-separated; copied */
+  int forwarded_header;              /* 0: X-Forwarded-For (default); 1: Forwarded (RFC 7239) */
+  unsigned max_connections_per_ip;   /* open WebSockets per IP; over: 429 */
+  unsigned handshakes_per_second;    /* WebSocket handshakes per second per IP; over: 429 */
+  unsigned handshake_burst;          /* at once; 0 = handshakes_per_second */
+  unsigned messages_per_second;      /* messages received per second per WebSocket */
+  unsigned messages_burst;           /* at once; 0 = messages_per_second */
+  int messages_over_close;           /* over it: 1 closes with 1008; 0 drops and counts */
+  unsigned ip_table_slots;           /* per-IP table size (40 bytes a slot); 0 = 16384 */
   int deflate_client_context_takeover; /* 0 (default): the 101 asks every client for
                                      client_no_context_takeover, so our inflater keeps no
                                      window between messages (an idle connection holds no
@@ -437,6 +448,14 @@ typedef struct wsio_stats {
   /* Handshakes (WebSocket or Engine.IO) refused because their Origin is not in
    * allowed_origins (also counted in handshake_failures_by_status as 403 for WebSockets). */
   uint64_t origin_refused_total;
+  /* Rate limits: handshakes refused (429) for the IP's open connections, for its
+   * handshake rate, or (503) because the per-IP table was full; messages received over
+   * messages_per_second, dropped or (messages_over_close) closing the connection. */
+  uint64_t ratelimit_connections_total;
+  uint64_t ratelimit_handshakes_total;
+  uint64_t ratelimit_table_full_total;
+  uint64_t ratelimit_messages_dropped_total;
+  uint64_t ratelimit_messages_closed_total;
 } wsio_stats;
 
 /* Copies the counters into out (zeroed when app is NULL; nothing when out is NULL). */

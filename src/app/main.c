@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 
 #include "app/apps.h"
@@ -16,6 +17,7 @@
 #include "app/log.h"
 #include "app/metrics.h"
 #include "app/static.h"
+#include "edge/forwarded.h"
 #include "wsio.h"
 
 #define BROADCAST_TOPIC "broadcast"
@@ -57,7 +59,7 @@ static void healthz(const wsio_request *req, wsio_response *res, void *user) {
 
 /* ---- options --------------------------------------------------------------------- */
 
-typedef enum { T_STR, T_PORT, T_SIZE, T_SECONDS, T_COUNT, T_HEADERS, T_APP, T_LEVEL, T_FORMAT, T_SWITCH } opt_type;
+typedef enum { T_LIMIT, T_STR, T_PORT, T_SIZE, T_SECONDS, T_COUNT, T_HEADERS, T_APP, T_LEVEL, T_FORMAT, T_SWITCH } opt_type;
 
 typedef struct {
   const char *name; /* --name, WSIO_NAME, "name = value" in the config file */
@@ -80,6 +82,12 @@ static const opt_def opts[] = {
     {"jwt-leeway", "S", T_SECONDS, "0", "clock skew allowed on the tokens' exp, nbf and iat"},
     {"jwt-audience", "AUD", T_STR, NULL, "tokens must have this audience in aud"},
     {"jwt-issuer", "ISS", T_STR, NULL, "tokens must have this iss"},
+    {"trusted-proxies", "LIST", T_STR, NULL, "proxies (addresses, CIDR blocks: 10.0.0.0/8, ::1) whose --forwarded-header names the client's IP for limits and logs"},
+    {"forwarded-header", "NAME", T_STR, "x-forwarded-for", "the header the trusted proxies write: x-forwarded-for or forwarded (RFC 7239)"},
+    {"max-connections-per-ip", "N", T_LIMIT, "0", "open WebSocket connections per client IP; over it: 429 (0: no limit)"},
+    {"handshakes-per-second", "N", T_LIMIT, "0", "WebSocket handshakes per second per client IP (a burst of as many); over it: 429 (0: no limit)"},
+    {"messages-per-second", "N", T_LIMIT, "0", "messages received per second per WebSocket connection (a burst of as many; 0: no limit)"},
+    {"message-rate-action", "drop|close", T_STR, "drop", "over --messages-per-second: drop the message (counted) or close the connection with 1008"},
     {"max-message-size", "BYTES", T_SIZE, "1MiB", "largest WebSocket message; over it: close 1009"},
     {"max-backpressure", "BYTES", T_SIZE, "1MiB", "unsent bytes per connection before sends are dropped and it is closed (1008)"},
     {"ping-interval", "S", T_SECONDS, "25", "seconds between heartbeats (WebSocket pings, Engine.IO pings); 0: no WebSocket pings"},
@@ -164,12 +172,30 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
         const char *why = NULL;
         if (wsio_origins_check(v, &st->origins_any, &why) < 0) want = why;
         else st->o.allowed_origins = v;
+      } else if (strcmp(name, "trusted-proxies") == 0) {
+        edge_cidrs *c = NULL;
+        const char *why = NULL;
+        if (edge_cidrs_parse(v, strlen(v), &c, &why) < 0) want = why ? why : "addresses and CIDR blocks";
+        edge_cidrs_free(c);
+        st->o.trusted_proxies = v;
+      } else if (strcmp(name, "forwarded-header") == 0) {
+        if (strcasecmp(v, "x-forwarded-for") && strcasecmp(v, "forwarded")) want = "x-forwarded-for or forwarded";
+        st->o.forwarded_header = strcasecmp(v, "forwarded") == 0;
+      } else if (strcmp(name, "message-rate-action") == 0) {
+        if (strcmp(v, "drop") && strcmp(v, "close")) want = "drop or close";
+        st->o.messages_over_close = strcmp(v, "close") == 0;
       } else if (strcmp(name, "jwt-secret") == 0) st->auth.secret = v;
       else if (strcmp(name, "jwt-secret-file") == 0) st->auth.secret_file = v;
       else if (strcmp(name, "jwt-public-key") == 0) st->auth.public_key = v;
       else if (strcmp(name, "jwt-audience") == 0) st->auth.audience = v;
       else if (strcmp(name, "jwt-issuer") == 0) st->auth.issuer = v;
       else if (strcmp(name, "log-file") == 0) st->log_file = v;
+      break;
+    case T_LIMIT:
+      if (config_parse_uint(v, 1000000000, &n) < 0) want = "a whole number (0: no limit)";
+      else if (strcmp(name, "max-connections-per-ip") == 0) st->o.max_connections_per_ip = (unsigned)n;
+      else if (strcmp(name, "handshakes-per-second") == 0) st->o.handshakes_per_second = (unsigned)n;
+      else st->o.messages_per_second = (unsigned)n;
       break;
     case T_PORT:
       if (config_parse_uint(v, 65535, &n) < 0) want = "a port 0-65535";

@@ -89,6 +89,13 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
        "Requests and handshakes refused at the edge (docs/security.md), by reason.");
   put(&o, "wsio_refusals_total{reason=\"origin\"} %llu\n", (unsigned long long)st->origin_refused_total);
   put(&o, "wsio_refusals_total{reason=\"jwt\"} %llu\n", (unsigned long long)auth_refusals());
+  put(&o, "wsio_refusals_total{reason=\"connections_per_ip\"} %llu\n", (unsigned long long)st->ratelimit_connections_total);
+  put(&o, "wsio_refusals_total{reason=\"handshake_rate\"} %llu\n", (unsigned long long)st->ratelimit_handshakes_total);
+  put(&o, "wsio_refusals_total{reason=\"ip_table_full\"} %llu\n", (unsigned long long)st->ratelimit_table_full_total);
+  head(&o, "wsio_rate_limited_messages_total", "counter",
+       "WebSocket messages over --messages-per-second, by what was done (dropped, or the connection closed 1008).");
+  put(&o, "wsio_rate_limited_messages_total{action=\"dropped\"} %llu\n", (unsigned long long)st->ratelimit_messages_dropped_total);
+  put(&o, "wsio_rate_limited_messages_total{action=\"closed\"} %llu\n", (unsigned long long)st->ratelimit_messages_closed_total);
   counter(&o, "wsio_accept_errors_total",
           "Times pending connections were refused at accept (out of descriptors or memory).",
           st->accept_errors_total);

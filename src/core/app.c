@@ -90,6 +90,7 @@ void conn_kill(wsio_conn *c) {
 }
 
 static void conn_free(wsio_conn *c) {
+  limits_release(c);
   pubsub_conn_drop(c);
   if (c->aux && *(uint8_t *)c->aux == AUX_HTTP) http_aux_free(c);
   else ws_aux_free(c);
@@ -277,7 +278,9 @@ wsio_app *wsio_app_create(const wsio_app_options *opts) {
   else wsio_app_options_init(&app->o);
   const char *ao = app->o.allowed_origins;
   app->o.allowed_origins = NULL; /* the caller's string: only the parsed list is kept */
-  if (ao && edge_origins_parse(ao, strlen(ao), &app->origins, NULL) < 0) {
+  if ((ao && edge_origins_parse(ao, strlen(ao), &app->origins, NULL) < 0) || limits_init(app) < 0) {
+    limits_free(app);
+    edge_origins_free(app->origins);
     free(app);
     return NULL;
   }
@@ -335,6 +338,7 @@ void wsio_app_destroy(wsio_app *app) {
   }
   loop_destroy(app->loop);
   edge_origins_free(app->origins);
+  limits_free(app);
   free(app);
 }
 

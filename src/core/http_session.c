@@ -385,6 +385,13 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     http_send_error(c, 503, "too many connections", "Retry-After: 1\r\n");
     return 0;
   }
+  const char *lim_reason = NULL, *lim_extra = NULL;
+  int lim = limits_admit(c, h, &lim_reason, &lim_extra);
+  if (lim) {
+    stats_count_handshake_failure(app, lim);
+    http_send_error(c, lim, lim_reason, lim_extra);
+    return 0;
+  }
   if (r->ws.user_data_size > app->user_data_size) {
     http_send_error(c, 500, "route registered after listening with larger user data", NULL);
     return 0;
