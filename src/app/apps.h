@@ -9,6 +9,7 @@
 typedef struct server_config {
   const char *cors_origin; /* --cors-origin; NULL = the app's default */
   unsigned ping_interval_ms, ping_timeout_ms; /* Engine.IO heartbeat (0 = app default) */
+  size_t max_polling_buffer; /* --max-polling-buffer (0: no cap) */
 } server_config;
 
 /* The first event argument as a non-empty JSON string, unescaped into out (cap bytes).

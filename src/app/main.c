@@ -88,6 +88,7 @@ static const opt_def opts[] = {
     {"handshakes-per-second", "N", T_LIMIT, "0", "WebSocket handshakes per second per client IP (a burst of as many); over it: 429 (0: no limit)"},
     {"messages-per-second", "N", T_LIMIT, "0", "messages received per second per WebSocket connection (a burst of as many; 0: no limit)"},
     {"message-rate-action", "drop|close", T_STR, "drop", "over --messages-per-second: drop the message (counted) or close the connection with 1008"},
+    {"max-polling-buffer", "BYTES", T_SIZE, "0", "output a long-polling client may have waiting for its next poll; over it the session is closed and logged (0: no cap)"},
     {"max-message-size", "BYTES", T_SIZE, "1MiB", "largest WebSocket message; over it: close 1009"},
     {"max-backpressure", "BYTES", T_SIZE, "1MiB", "unsent bytes per connection before sends are dropped and it is closed (1008)"},
     {"ping-interval", "S", T_SECONDS, "25", "seconds between heartbeats (WebSocket pings, Engine.IO pings); 0: no WebSocket pings"},
@@ -202,8 +203,10 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       else st->port = (int)n;
       break;
     case T_SIZE:
-      if (config_parse_size(v, &n) < 0 || n == 0) {
+      if (config_parse_size(v, &n) < 0 || (n == 0 && strcmp(name, "max-polling-buffer") != 0)) {
         want = "a size such as 65536, 64KiB or 16MiB";
+      } else if (strcmp(name, "max-polling-buffer") == 0) {
+        st->cfg.max_polling_buffer = n;
       } else if (strcmp(name, "max-message-size") == 0) {
         st->o.max_message_size = n;
       } else if (strcmp(name, "max-backpressure") == 0) {

@@ -133,6 +133,9 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
   head(&o, "wsio_heartbeat_timeouts_total", "counter", "Connections dropped for a missing heartbeat answer.");
   put(&o, "wsio_heartbeat_timeouts_total{layer=\"websocket\"} %llu\n", (unsigned long long)st->ping_timeouts_total);
   put(&o, "wsio_heartbeat_timeouts_total{layer=\"engineio\"} %llu\n", (unsigned long long)eio->ping_timeouts_total);
+  counter(&o, "wsio_polling_buffer_closes_total",
+          "Long-polling sessions closed because their pending output went over --max-polling-buffer.",
+          eio->polling_buffer_closes_total);
 
   head(&o, "wsio_engineio_sessions", "gauge", "Open Engine.IO sessions by transport.");
   put(&o, "wsio_engineio_sessions{transport=\"polling\"} %llu\n", (unsigned long long)eio->sessions_polling);
@@ -179,6 +182,7 @@ static void serve(const wsio_request *req, wsio_response *res, void *user) {
     eio.sessions_total += e.sessions_total;
     eio.upgrades_total += e.upgrades_total;
     eio.ping_timeouts_total += e.ping_timeouts_total;
+    eio.polling_buffer_closes_total += e.polling_buffer_closes_total;
     eio.messages_in_total += e.messages_in_total;
     eio.messages_out_total += e.messages_out_total;
   }

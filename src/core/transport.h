@@ -36,6 +36,9 @@ const wsio_request *core_upgrade_request(const wsio_conn *c);
  * wsio_stats.origin_refused_total. */
 void core_count_origin_refusal(const wsio_request *req);
 
+/* A log line through wsio_app_options.log (nothing when unset). */
+void app_log(wsio_app *app, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* ---- hooks ------------------------------------------------------------------------ */
 typedef enum {
   CORE_HOOK_POST,    /* after each batch of events: batched flushes */

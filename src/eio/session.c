@@ -261,6 +261,14 @@ void eio_post(void *arg) {
         eio_session_close(s, "ping timeout", CLOSE_NOW);
       }
     }
+    if (s->over_cap && s->state == S_OPEN) {
+      char addr[WSIO_ADDRSTRLEN];
+      srv->st.polling_buffer_closes_total++;
+      app_log(srv->app, WSIO_LOG_INFO, "closing Engine.IO session of %s: its pending output went over %zu bytes (--max-polling-buffer: the client stopped polling)",
+              wsio_eio_session_remote_address(s, addr, sizeof(addr)) > 0 ? addr : "?", srv->o.max_polling_buffer);
+      eio_session_close(s, "transport error", CLOSE_SILENT);
+      continue;
+    }
     if (s->state == S_OPEN && s->get && !s->upgrading && s->out.len) eio_answer_get(s, 0);
   }
   while (srv->grave) {
