@@ -124,7 +124,8 @@ typedef struct wsio_app_options {
   const char *trusted_proxies;       /* addresses and CIDR blocks, comma-separated; copied */
   int forwarded_header;              /* 0: X-Forwarded-For (default); 1: Forwarded (RFC 7239) */
   unsigned max_connections_per_ip;   /* open WebSockets per IP; over: 429 */
-  unsigned handshakes_per_second;    /* WebSocket handshakes per second per IP; over: 429 */
+  unsigned handshakes_per_second;    /* WebSocket and Engine.IO polling handshakes per
+                                        second per IP; over: 429 */
   unsigned handshake_burst;          /* at once; 0 = handshakes_per_second */
   unsigned messages_per_second;      /* messages received per second per WebSocket */
   unsigned messages_burst;           /* at once; 0 = messages_per_second */

@@ -207,6 +207,9 @@ void limits_free(wsio_app *app);
  * to refuse with, *reason and *extra (a header line or NULL) set. */
 int limits_admit(wsio_conn *c, const http_request *h, const char **reason, const char **extra);
 void limits_release(wsio_conn *c); /* the connection is freed */
+/* A handshake that opens no connection (an Engine.IO long-polling session): 0, or 429
+ * / 503 with *reason, as limits_admit (handshakes per second only). */
+int limits_handshake(wsio_conn *c, const http_request *h, const char **reason);
 /* A message arrived: 1 to deliver it, 0 to drop it (counted; the connection may have
  * been failed with 1008). */
 int limits_message(wsio_conn *c);

@@ -125,6 +125,10 @@ int wsio_request_origin_allowed(const wsio_request *req) {
   return edge_origin_allowed(req->c->app->origins, o->value, o->value_len);
 }
 
+int core_limit_handshake(const wsio_request *req, const char **reason) {
+  return req && req->c ? limits_handshake(req->c, req->h, reason) : 0;
+}
+
 void core_count_origin_refusal(const wsio_request *req) {
   if (req && req->c) req->c->app->st.origin_refused_total++;
 }

@@ -87,6 +87,27 @@ int limits_admit(wsio_conn *c, const http_request *h, const char **reason, const
   return 503;
 }
 
+int limits_handshake(wsio_conn *c, const http_request *h, const char **reason) {
+  wsio_app *app = c->app;
+  if (!app->iplimit) return 0;
+  edge_ip peer, ip;
+  peer_ip(c, &peer);
+  edge_client_ip(app->proxies, &peer, h, app->o.forwarded_header ? EDGE_FWD_FORWARDED : EDGE_FWD_XFF, &ip);
+  int r = edge_iplimit_handshake(app->iplimit, &ip, loop_now_ms(app->loop));
+  if (r == 0) return 0;
+  char text[EDGE_IP_STRLEN];
+  edge_ip_format(&ip, text);
+  app_log(app, WSIO_LOG_DEBUG, "Engine.IO handshake from %s refused: %s", text, edge_rl_strerror(r));
+  if (r == EDGE_RL_ERATE) {
+    app->st.ratelimit_handshakes_total++;
+    *reason = "too many handshakes from this address";
+    return 429;
+  }
+  app->st.ratelimit_table_full_total++;
+  *reason = "too many client addresses";
+  return 503;
+}
+
 void limits_release(wsio_conn *c) {
   if (!c->ip_counted) return;
   c->ip_counted = 0;

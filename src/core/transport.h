@@ -36,6 +36,10 @@ const wsio_request *core_upgrade_request(const wsio_conn *c);
  * wsio_stats.origin_refused_total. */
 void core_count_origin_refusal(const wsio_request *req);
 
+/* An Engine.IO long-polling handshake against handshakes_per_second per client IP:
+ * 0, or the HTTP status (429, 503) to refuse with and a static *reason. */
+int core_limit_handshake(const wsio_request *req, const char **reason);
+
 /* A log line through wsio_app_options.log (nothing when unset). */
 void app_log(wsio_app *app, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

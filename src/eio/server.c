@@ -158,6 +158,14 @@ static void on_http(const wsio_request *req, wsio_response *res, void *user) {
   const char *message;
   wsio_eio_session *s = eio_verify(srv, req, 0, &err, &message);
   if (err == -1) {
+    const char *why = NULL;
+    int st = core_limit_handshake(req, &why);
+    if (st) { /* --handshakes-per-second, as on WebSocket handshakes */
+      eio_add_cors(srv, req, res);
+      wsio_response_header(res, "Retry-After", "1");
+      wsio_response_send(res, st, "text/plain; charset=utf-8", why, strlen(why));
+      return;
+    }
     eio_poll_handshake(srv, req, res);
     return;
   }

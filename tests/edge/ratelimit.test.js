@@ -126,3 +126,19 @@ test('bad limit options stop the server with a reason', async () => {
     assert.match(r.stderr, new RegExp(`invalid value .* for ${opt}`));
   }
 });
+
+test('handshakes per second also bound Engine.IO long-polling handshakes (429)', async () => {
+  const { rawExchange } = require('../product/helpers.js');
+  const srv = await startServer(['--handshakes-per-second', '2']);
+  try {
+    const req = 'GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n';
+    const res = await Promise.all(Array.from({ length: 8 }, () => rawExchange(srv.port, req)));
+    const st = res.map((r) => Number(r.split(' ')[1]));
+    assert.ok(st.filter((x) => x === 200).length >= 2, st.join());
+    const refused = st.filter((x) => x === 429).length;
+    assert.ok(refused >= 1 && refused + st.filter((x) => x === 200).length === 8, st.join());
+    assert.equal(await refusal(srv.port, 'handshake_rate'), refused);
+    await sleep(1100);
+    assert.equal(Number((await rawExchange(srv.port, req)).split(' ')[1]), 200);
+  } finally { await srv.stop(); }
+});
