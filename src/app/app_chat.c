@@ -3,8 +3,8 @@
  *   join(room)                 -> socket joins; "user-joined" (joiner's id) to the others in the room
  *   message({room, message})   -> "message" (message) to everyone in the room, sender included
  *   typing(room)               -> "typing" (sender's id) to the others in the room
- * With --jwt-*, a token is checked first (app/auth.c) and its name (else sub) replaces
- * the id in user-joined and typing; a "user" event tells the client that name.
+ * With --jwt-*, a token is checked first (app/auth.c); its claims become the socket's
+ * data and a "user" event tells the client the token's name (else sub).
  * CORS origin "*" by default, for the demo page served from anywhere. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +17,14 @@
 
 #define ROOM_MAX 256
 
-/* Who the others see: the token's name (else sub) when --jwt-* verified one (its
- * claims are the socket's data), else the socket id; as a JSON argument array. */
+/* The socket id as a JSON argument array: ["<id>"]. */
 static int id_args(const wsio_sio_socket *s, char *out, size_t cap) {
+  return snprintf(out, cap, "[\"%s\"]", wsio_sio_socket_id(s));
+}
+
+/* The token's name (else sub) when --jwt-* verified one (its claims are the socket's
+ * data), as a JSON argument array; -1 when there is none. */
+static int name_args(const wsio_sio_socket *s, char *out, size_t cap) {
   size_t dl = 0;
   const char *d = wsio_sio_socket_data(s, &dl);
   json_t *claims = dl > 2 ? json_loadb(d, dl, 0, NULL) : NULL;
@@ -34,23 +39,21 @@ static int id_args(const wsio_sio_socket *s, char *out, size_t cap) {
     json_decref(arr);
   }
   json_decref(claims);
-  return n >= 0 ? n : snprintf(out, cap, "[\"%s\"]", wsio_sio_socket_id(s));
+  return n;
 }
 
-/* With a token, the client learns the name the others see ("user" event). */
+/* With a token, the client learns its verified name ("user" event); the page shows it
+ * as the user's name. */
 static void on_connection(wsio_sio_socket *s, void *u) {
   (void)u;
   char args[320];
-  size_t dl = 0;
-  wsio_sio_socket_data(s, &dl);
-  if (dl <= 2) return;
-  int n = id_args(s, args, sizeof(args));
-  wsio_sio_emit(s, "user", args, (size_t)n, NULL, 0);
+  int n = name_args(s, args, sizeof(args));
+  if (n > 0) wsio_sio_emit(s, "user", args, (size_t)n, NULL, 0);
 }
 
 static void on_join(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
   (void)ev, (void)ack, (void)u;
-  char room[ROOM_MAX], args[320];
+  char room[ROOM_MAX], args[64];
   if (app_first_string(a, room, sizeof(room)) < 0) return;
   wsio_sio_socket_join(s, room);
   const char *rooms[1] = {room};
@@ -79,7 +82,7 @@ static void on_message(wsio_sio_socket *s, const char *ev, const wsio_sio_args *
 
 static void on_typing(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
   (void)ev, (void)ack, (void)u;
-  char room[ROOM_MAX], args[320];
+  char room[ROOM_MAX], args[64];
   if (app_first_string(a, room, sizeof(room)) < 0) return;
   const char *rooms[1] = {room};
   wsio_sio_target t = {.nsp = wsio_sio_socket_nsp(s), .rooms = rooms, .nrooms = 1, .except_socket = s};
