@@ -112,6 +112,25 @@ typedef struct wsio_app_options {
   int deflate;                    /* 1: negotiate it; 0 (default): refuse every offer */
   size_t deflate_threshold;       /* messages under this many bytes are sent uncompressed;
                                      0 = the default 1024 (as Node's ws); 1: all but empty */
+  /* Origins allowed to open a WebSocket or an Engine.IO session (docs/security.md):
+   * a comma-separated list of exact origins ("https://host[:port]"), wildcards (a
+   * first label "*": any subdomain of example.com, not example.com itself) or "*". NULL (default): no check. A request without Origin (not a browser) passes;
+   * a browser's Origin outside the list gets 403, against cross-site WebSocket
+   * hijacking. The string is copied; wsio_app_create fails on a bad list (check it
+   * first with wsio_origins_check for a reason). */
+  const char *allowed_origins;
+  /* Rate limits (docs/security.md; 0 = no limit, the default). Keyed by the client IP:
+   * the peer, or what a trusted proxy says it forwarded for (trusted_proxies). */
+  const char *trusted_proxies;       /* addresses and CIDR blocks, comma-separated; copied */
+  int forwarded_header;              /* 0: X-Forwarded-For (default); 1: Forwarded (RFC 7239) */
+  unsigned max_connections_per_ip;   /* open WebSockets per IP; over: 429 */
+  unsigned handshakes_per_second;    /* WebSocket and Engine.IO polling handshakes per
+                                        second per IP; over: 429 */
+  unsigned handshake_burst;          /* at once; 0 = handshakes_per_second */
+  unsigned messages_per_second;      /* messages received per second per WebSocket */
+  unsigned messages_burst;           /* at once; 0 = messages_per_second */
+  int messages_over_close;           /* over it: 1 closes with 1008; 0 drops and counts */
+  unsigned ip_table_slots;           /* per-IP table size (40 bytes a slot); 0 = 16384 */
   int deflate_client_context_takeover; /* 0 (default): the 101 asks every client for
                                      client_no_context_takeover, so our inflater keeps no
                                      window between messages (an idle connection holds no
@@ -137,6 +156,15 @@ typedef struct wsio_app_options {
 enum { WSIO_LOG_DEBUG = 0, WSIO_LOG_INFO = 1, WSIO_LOG_WARN = 2, WSIO_LOG_ERROR = 3 };
 
 void wsio_app_options_init(wsio_app_options *opts);
+
+/* Checks an allowed_origins list. Returns 0, or WSIO_EINVAL with a static reason in
+ * *why (when why is not NULL); *any is set to 1 when the list allows every origin. */
+int wsio_origins_check(const char *list, int *any, const char **why);
+
+/* 1 when the request may proceed as far as its Origin goes: the app has no
+ * allowed_origins, the request has no Origin header, or its Origin is listed. 0 when a
+ * browser on another site sent it (the caller answers 403). */
+int wsio_request_origin_allowed(const wsio_request *req);
 
 /* Creates an app with its event loop. opts is copied (NULL = defaults).
  * Returns NULL on failure (out of memory, epoll unavailable). */
@@ -434,6 +462,17 @@ typedef struct wsio_stats {
   /* TLS sessions that failed before their handshake completed: plain HTTP to the TLS
    * port, a client hello of garbage, nothing in common with the client. */
   uint64_t tls_handshake_failures_total;
+  /* Handshakes (WebSocket or Engine.IO) refused because their Origin is not in
+   * allowed_origins (also counted in handshake_failures_by_status as 403 for WebSockets). */
+  uint64_t origin_refused_total;
+  /* Rate limits: handshakes refused (429) for the IP's open connections, for its
+   * handshake rate, or (503) because the per-IP table was full; messages received over
+   * messages_per_second, dropped or (messages_over_close) closing the connection. */
+  uint64_t ratelimit_connections_total;
+  uint64_t ratelimit_handshakes_total;
+  uint64_t ratelimit_table_full_total;
+  uint64_t ratelimit_messages_dropped_total;
+  uint64_t ratelimit_messages_closed_total;
 } wsio_stats;
 
 /* Reads tls_cert_file and tls_key_file again: connections accepted from now on get the

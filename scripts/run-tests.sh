@@ -45,6 +45,7 @@ run_set() { # $1 = label, $2 = build dir, $3 = Socket.IO targets, $4 = cluster p
   # Scale-out through a real redis-server (tests/cluster/redis.js starts and kills it).
   suite "$label cluster ($pairs)" env WSIO_SERVER="$srv" CLUSTER_PAIRS="$pairs" node --test tests/cluster/
   [ -d tests/tls ] && suite "$label tls" env WSIO_SERVER="$srv" node --test tests/tls/
+  [ -d tests/edge ] && suite "$label edge" env WSIO_SERVER="$srv" node --test tests/edge/
 }
 
 if [ "$mode" = all ]; then

@@ -5,6 +5,8 @@
  *                                     message(message)
  *   emit typing(room)                 server -> others in the room: typing(socketId)
  *
+ *   server -> this client, with --jwt-*: user(name), the token's name (else sub)
+ *
  * Names travel inside the message objects, which are ours to define:
  *   {v: 1, kind, id, from, sid, user, text?, time}
  *     kind  "chat" (shown), "hello" (I just joined), "here" (answer to a hello, so the
@@ -141,7 +143,18 @@
     return;
   }
 
-  var socket = window.io({ transports: ['polling', 'websocket'] });
+  /* A server started with --jwt-* wants a token (docs/security.md): open the page as
+   * /?token=<jwt>. The server then says which name the token gives ("user"). */
+  var token = new URLSearchParams(location.search).get('token');
+  var ioOpts = { transports: ['polling', 'websocket'] };
+  if (token) ioOpts.auth = { token: token };
+  var socket = window.io(ioOpts);
+
+  socket.on('user', function (name) {
+    if (typeof name !== 'string' || !name) return;
+    el.name.value = clean(name, NAME_MAX);
+    el.name.readOnly = true; /* the token's name, not one to edit */
+  });
 
   socket.on('connect', function () {
     clearTimeout(recoveredTimer);

@@ -36,6 +36,10 @@ typedef struct wsio_eio_options {
    * allowed (copied). */
   const char *cors_origin;
   int cors_credentials;         /* add Access-Control-Allow-Credentials: true */
+  /* Bytes a long-polling session may have waiting for the client's next GET; a client
+   * that stops polling while messages pile up is closed ("transport error" to the close
+   * handler, a log line, polling_buffer_closes_total). 0 (default): no cap. */
+  size_t max_polling_buffer;
 } wsio_eio_options;
 
 typedef struct wsio_eio_handlers {
@@ -86,6 +90,7 @@ typedef struct wsio_eio_stats {
   uint64_t upgrades_total;      /* polling sessions moved to WebSocket */
   uint64_t ping_timeouts_total; /* sessions closed for a missing pong */
   uint64_t messages_in_total, messages_out_total;
+  uint64_t polling_buffer_closes_total; /* sessions closed over max_polling_buffer */
 } wsio_eio_stats;
 void wsio_eio_server_stats(const wsio_eio_server *srv, wsio_eio_stats *out);
 

@@ -51,6 +51,7 @@ int app_bench_setup(wsio_app *app, const server_config *cfg) {
   wsio_sio_options so;
   wsio_sio_options_init(&so);
   if (cfg->cors_origin) so.eio.cors_origin = cfg->cors_origin;
+  so.eio.max_polling_buffer = cfg->max_polling_buffer;
   if (cfg->ping_interval_ms) so.eio.ping_interval_ms = cfg->ping_interval_ms;
   if (cfg->ping_timeout_ms) so.eio.ping_timeout_ms = cfg->ping_timeout_ms;
   wsio_sio *io = wsio_sio_attach(app, &so);

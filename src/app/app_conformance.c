@@ -63,6 +63,7 @@ int app_conformance_setup(wsio_app *app, const server_config *cfg) {
   eo.ping_interval_ms = pi;
   eo.ping_timeout_ms = pt;
   eo.cors_origin = cors;
+  eo.max_polling_buffer = cfg->max_polling_buffer;
   wsio_eio_handlers eh = {.message = eio_echo};
   wsio_eio_server *raw = wsio_eio_attach(app, &eo, &eh, NULL);
   if (!raw) return -1;
@@ -73,6 +74,7 @@ int app_conformance_setup(wsio_app *app, const server_config *cfg) {
   so.eio.ping_interval_ms = pi;
   so.eio.ping_timeout_ms = pt;
   so.eio.cors_origin = cors;
+  so.eio.max_polling_buffer = cfg->max_polling_buffer;
   so.connect_timeout_ms = 1000;
   wsio_sio *io = wsio_sio_attach(app, &so);
   if (!io) return -1;

@@ -721,6 +721,7 @@ int app_test_setup(wsio_app *app, const server_config *cfg) {
   so.eio.ping_timeout_ms = cfg->ping_timeout_ms ? cfg->ping_timeout_ms : 2000;
   so.eio.max_payload = 1000000;
   so.eio.cors_origin = cfg->cors_origin ? cfg->cors_origin : "*";
+  so.eio.max_polling_buffer = cfg->max_polling_buffer;
   so.connect_timeout_ms = 1000;
   so.middleware_timeout_ms = 500;
   so.recovery = 1;

@@ -8,13 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 
 #include "app/apps.h"
+#include "app/auth.h"
 #include "app/config.h"
 #include "app/log.h"
 #include "app/metrics.h"
 #include "app/static.h"
+#include "edge/forwarded.h"
 #include "wsio.h"
 
 #define BROADCAST_TOPIC "broadcast"
@@ -56,7 +59,7 @@ static void healthz(const wsio_request *req, wsio_response *res, void *user) {
 
 /* ---- options --------------------------------------------------------------------- */
 
-typedef enum { T_STR, T_PORT, T_SIZE, T_SECONDS, T_COUNT, T_HEADERS, T_APP, T_LEVEL, T_FORMAT, T_SWITCH, T_ADAPTER } opt_type;
+typedef enum { T_LIMIT, T_STR, T_PORT, T_SIZE, T_SECONDS, T_COUNT, T_HEADERS, T_APP, T_LEVEL, T_FORMAT, T_SWITCH, T_ADAPTER } opt_type;
 
 typedef struct {
   const char *name; /* --name, WSIO_NAME, "name = value" in the config file */
@@ -72,6 +75,20 @@ static const opt_def opts[] = {
     {"app", "NAME", T_APP, "chat", "chat (the Socket.IO chat demo), conformance, bench or test"},
     {"static", "DIR", T_STR, "the installed demo", "folder served at / (the chat demo page); 'off' to serve none"},
     {"cors-origin", "ORIGIN", T_STR, "*", "CORS for Socket.IO long-polling: *, an exact origin, or true (reflect)"},
+    {"allowed-origins", "LIST", T_STR, "any", "browser origins allowed to connect (WebSocket and polling), comma-separated: https://app.example.com, https://*.example.com (subdomains), * (any); others get 403"},
+    {"jwt-secret", "SECRET", T_STR, NULL, "require a JWT (HS256 with this secret, 32 bytes or more) at every handshake: Socket.IO auth.token, Authorization: Bearer or ?token=; refused: 401 / CONNECT_ERROR unauthorized"},
+    {"jwt-secret-file", "FILE", T_STR, NULL, "the same, the secret read from FILE (kept out of ps and the environment)"},
+    {"jwt-public-key", "FILE", T_STR, NULL, "require a JWT signed with the key of this PEM public key: RSA (RS256) or EC P-256 (ES256)"},
+    {"jwt-leeway", "S", T_SECONDS, "0", "clock skew allowed on the tokens' exp, nbf and iat"},
+    {"jwt-audience", "AUD", T_STR, NULL, "tokens must have this audience in aud"},
+    {"jwt-issuer", "ISS", T_STR, NULL, "tokens must have this iss"},
+    {"trusted-proxies", "LIST", T_STR, NULL, "proxies (addresses, CIDR blocks: 10.0.0.0/8, ::1) whose --forwarded-header names the client's IP for limits and logs"},
+    {"forwarded-header", "NAME", T_STR, "x-forwarded-for", "the header the trusted proxies write: x-forwarded-for or forwarded (RFC 7239)"},
+    {"max-connections-per-ip", "N", T_LIMIT, "0", "open WebSocket connections per client IP; over it: 429 (0: no limit)"},
+    {"handshakes-per-second", "N", T_LIMIT, "0", "WebSocket and long-polling handshakes per second per client IP (a burst of as many); over it: 429 (0: no limit)"},
+    {"messages-per-second", "N", T_LIMIT, "0", "messages received per second per WebSocket connection (a burst of as many; 0: no limit)"},
+    {"message-rate-action", "drop|close", T_STR, "drop", "over --messages-per-second: drop the message (counted) or close the connection with 1008"},
+    {"max-polling-buffer", "BYTES", T_SIZE, "0", "output a long-polling client may have waiting for its next poll; over it the session is closed and logged (0: no cap)"},
     {"max-message-size", "BYTES", T_SIZE, "1MiB", "largest WebSocket message; over it: close 1009"},
     {"max-backpressure", "BYTES", T_SIZE, "1MiB", "unsent bytes per connection before sends are dropped and it is closed (1008)"},
     {"ping-interval", "S", T_SECONDS, "25", "seconds between heartbeats (WebSocket pings, Engine.IO pings); 0: no WebSocket pings"},
@@ -108,6 +125,8 @@ typedef struct {
   int port, log_level, log_json;
   int http_port; /* --http-port, -1: none */
   int ping_set;
+  int origins_any; /* --allowed-origins holds "*" */
+  auth_config auth; /* --jwt-* */
   /* Values from the config file and the environment live here (argv's live in argv). */
   char *owned[NOPTS * 2];
   int nowned;
@@ -159,7 +178,28 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       else if (strcmp(name, "cors-origin") == 0) {
         if (strpbrk(v, "\r\n")) want = "an origin such as https://example.com, * or true";
         st->cfg.cors_origin = v;
-      } else if (strcmp(name, "log-file") == 0) st->log_file = v;
+      } else if (strcmp(name, "allowed-origins") == 0) {
+        const char *why = NULL;
+        if (wsio_origins_check(v, &st->origins_any, &why) < 0) want = why;
+        else st->o.allowed_origins = v;
+      } else if (strcmp(name, "trusted-proxies") == 0) {
+        edge_cidrs *c = NULL;
+        const char *why = NULL;
+        if (edge_cidrs_parse(v, strlen(v), &c, &why) < 0) want = why ? why : "addresses and CIDR blocks";
+        edge_cidrs_free(c);
+        st->o.trusted_proxies = v;
+      } else if (strcmp(name, "forwarded-header") == 0) {
+        if (strcasecmp(v, "x-forwarded-for") && strcasecmp(v, "forwarded")) want = "x-forwarded-for or forwarded";
+        st->o.forwarded_header = strcasecmp(v, "forwarded") == 0;
+      } else if (strcmp(name, "message-rate-action") == 0) {
+        if (strcmp(v, "drop") && strcmp(v, "close")) want = "drop or close";
+        st->o.messages_over_close = strcmp(v, "close") == 0;
+      } else if (strcmp(name, "jwt-secret") == 0) st->auth.secret = v;
+      else if (strcmp(name, "jwt-secret-file") == 0) st->auth.secret_file = v;
+      else if (strcmp(name, "jwt-public-key") == 0) st->auth.public_key = v;
+      else if (strcmp(name, "jwt-audience") == 0) st->auth.audience = v;
+      else if (strcmp(name, "jwt-issuer") == 0) st->auth.issuer = v;
+      else if (strcmp(name, "log-file") == 0) st->log_file = v;
       else if (strcmp(name, "tls-cert") == 0) st->o.tls_cert_file = v;
       else if (strcmp(name, "tls-key") == 0) st->o.tls_key_file = v;
       else if (strcmp(name, "redis") == 0) {
@@ -175,14 +215,22 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       }
       if (strcmp(v, "pubsub") != 0) want = "pubsub";
       break;
+    case T_LIMIT:
+      if (config_parse_uint(v, 1000000000, &n) < 0) want = "a whole number (0: no limit)";
+      else if (strcmp(name, "max-connections-per-ip") == 0) st->o.max_connections_per_ip = (unsigned)n;
+      else if (strcmp(name, "handshakes-per-second") == 0) st->o.handshakes_per_second = (unsigned)n;
+      else st->o.messages_per_second = (unsigned)n;
+      break;
     case T_PORT:
       if (config_parse_uint(v, 65535, &n) < 0) want = "a port 0-65535";
       else if (strcmp(name, "http-port") == 0) st->http_port = (int)n;
       else st->port = (int)n;
       break;
     case T_SIZE:
-      if (config_parse_size(v, &n) < 0 || n == 0) {
+      if (config_parse_size(v, &n) < 0 || (n == 0 && strcmp(name, "max-polling-buffer") != 0)) {
         want = "a size such as 65536, 64KiB or 16MiB";
+      } else if (strcmp(name, "max-polling-buffer") == 0) {
+        st->cfg.max_polling_buffer = n;
       } else if (strcmp(name, "max-message-size") == 0) {
         st->o.max_message_size = n;
       } else if (strcmp(name, "max-backpressure") == 0) {
@@ -208,6 +256,8 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
         st->cfg.ping_timeout_ms = ms;
       } else if (strcmp(name, "handshake-timeout") == 0) {
         st->o.handshake_timeout_ms = ms;
+      } else if (strcmp(name, "jwt-leeway") == 0) {
+        st->auth.leeway_s = ms / 1000;
       } else if (strcmp(name, "close-timeout") == 0) {
         st->o.close_timeout_ms = ms;
       } else if (strcmp(name, "redis-request-timeout") == 0) {
@@ -247,6 +297,7 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
     }
   }
   if (!want) return 0;
+  if (strcmp(name, "jwt-secret") == 0) v = "(hidden)"; /* a secret is never printed */
   fprintf(stderr, "wsio-server: invalid value '%s' for --%s (from %s): expected %s\n", v, name, source, want);
   return -1;
 }
@@ -377,6 +428,12 @@ static void free_owned(settings *st) {
 
 static int run(settings *st);
 
+/* 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+static int is_loopback(const char *host) {
+  return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0 ||
+         strcmp(host, "localhost") == 0;
+}
+
 int main(int argc, char **argv) {
   settings st = {.host = "127.0.0.1", .app = "chat", .static_dir = default_static_dir(), .port = 3000,
                  .http_port = -1, .log_level = LOG_INFO};
@@ -418,8 +475,14 @@ static int run(settings *st_) {
     log_msg(LOG_ERROR, "cannot create the app (TLS files that do not load, out of memory or no epoll)");
     return 1;
   }
-  wsio_ws_handlers echo = {.message = echo_message};
-  wsio_ws_handlers bcast = {.open = broadcast_open, .message = broadcast_message};
+  char why[512];
+  if (auth_configure(&st.auth, why, sizeof(why)) < 0) {
+    log_msg(LOG_ERROR, "%s", why);
+    wsio_app_destroy(app);
+    return 2;
+  }
+  wsio_ws_handlers echo = {.message = echo_message, .upgrade = auth_ws_upgrade};
+  wsio_ws_handlers bcast = {.open = broadcast_open, .message = broadcast_message, .upgrade = auth_ws_upgrade};
   wsio_app_ws(app, "/echo", &echo, NULL);
   wsio_app_ws(app, "/broadcast", &bcast, NULL);
   wsio_app_http(app, "GET", "/healthz", healthz, NULL);
@@ -458,12 +521,16 @@ static int run(settings *st_) {
     log_msg(LOG_INFO, "plain HTTP (--http-port) on %s:%d", st.host, r);
   }
   log_msg(LOG_INFO, "listening on %s:%d (app %s, version %s)", st.host, wsio_app_port(app), st.app, WSIO_VERSION);
+  if (!is_loopback(st.host) && (!st.o.allowed_origins || st.origins_any))
+    log_msg(LOG_WARN, "listening on a non-loopback address with any origin allowed: any web page a user visits "
+                      "can connect as that user (cross-site WebSocket hijacking); set --allowed-origins");
   r = wsio_app_run(app);
   if (r < 0) log_msg(LOG_ERROR, "event loop failed: %s", r == WSIO_ESYS ? strerror(errno) : wsio_strerror(r));
   wsio_stats s;
   wsio_app_stats(app, &s);
   log_msg(LOG_INFO, "stopped (%llu WebSocket connections served)", (unsigned long long)s.connections_total);
   wsio_app_destroy(app);
+  auth_free();
   static_unmount_all();
   log_close();
   return r < 0 ? 1 : 0;

@@ -2,6 +2,7 @@
  * the conventions: a wsio_ prefix, _total for counters, base units (_seconds, _bytes).
  * Rendering is a pure function of the counters, so tests can check it without a server. */
 #include "app/metrics.h"
+#include "app/auth.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -84,6 +85,17 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
 
   by_code(&o, "wsio_handshake_failures_total", "Refused WebSocket handshakes by HTTP status.", "status",
           wsio_stats_handshake_status, st->handshake_failures_by_status, WSIO_STATS_NSTATUS);
+  head(&o, "wsio_refusals_total", "counter",
+       "Requests and handshakes refused at the edge (docs/security.md), by reason.");
+  put(&o, "wsio_refusals_total{reason=\"origin\"} %llu\n", (unsigned long long)st->origin_refused_total);
+  put(&o, "wsio_refusals_total{reason=\"jwt\"} %llu\n", (unsigned long long)auth_refusals());
+  put(&o, "wsio_refusals_total{reason=\"connections_per_ip\"} %llu\n", (unsigned long long)st->ratelimit_connections_total);
+  put(&o, "wsio_refusals_total{reason=\"handshake_rate\"} %llu\n", (unsigned long long)st->ratelimit_handshakes_total);
+  put(&o, "wsio_refusals_total{reason=\"ip_table_full\"} %llu\n", (unsigned long long)st->ratelimit_table_full_total);
+  head(&o, "wsio_rate_limited_messages_total", "counter",
+       "WebSocket messages over --messages-per-second, by what was done (dropped, or the connection closed 1008).");
+  put(&o, "wsio_rate_limited_messages_total{action=\"dropped\"} %llu\n", (unsigned long long)st->ratelimit_messages_dropped_total);
+  put(&o, "wsio_rate_limited_messages_total{action=\"closed\"} %llu\n", (unsigned long long)st->ratelimit_messages_closed_total);
   counter(&o, "wsio_accept_errors_total",
           "Times pending connections were refused at accept (out of descriptors or memory).",
           st->accept_errors_total);
@@ -124,6 +136,9 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
   head(&o, "wsio_heartbeat_timeouts_total", "counter", "Connections dropped for a missing heartbeat answer.");
   put(&o, "wsio_heartbeat_timeouts_total{layer=\"websocket\"} %llu\n", (unsigned long long)st->ping_timeouts_total);
   put(&o, "wsio_heartbeat_timeouts_total{layer=\"engineio\"} %llu\n", (unsigned long long)eio->ping_timeouts_total);
+  counter(&o, "wsio_polling_buffer_closes_total",
+          "Long-polling sessions closed because their pending output went over --max-polling-buffer.",
+          eio->polling_buffer_closes_total);
 
   head(&o, "wsio_engineio_sessions", "gauge", "Open Engine.IO sessions by transport.");
   put(&o, "wsio_engineio_sessions{transport=\"polling\"} %llu\n", (unsigned long long)eio->sessions_polling);
@@ -182,6 +197,7 @@ static void serve(const wsio_request *req, wsio_response *res, void *user) {
     eio.sessions_total += e.sessions_total;
     eio.upgrades_total += e.upgrades_total;
     eio.ping_timeouts_total += e.ping_timeouts_total;
+    eio.polling_buffer_closes_total += e.polling_buffer_closes_total;
     eio.messages_in_total += e.messages_in_total;
     eio.messages_out_total += e.messages_out_total;
   }

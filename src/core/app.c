@@ -15,6 +15,7 @@
 
 #include "core/conn.h"
 #include "net/tls.h"
+#include "edge/origin.h"
 #include "ws/frame.h"
 
 const char *wsio_strerror(int err) {
@@ -90,6 +91,7 @@ void conn_kill(wsio_conn *c) {
 }
 
 static void conn_free(wsio_conn *c) {
+  limits_release(c);
   pubsub_conn_drop(c);
   if (c->aux && *(uint8_t *)c->aux == AUX_HTTP) http_aux_free(c);
   else ws_aux_free(c);
@@ -325,6 +327,14 @@ wsio_app *wsio_app_create(const wsio_app_options *opts) {
   atomic_init(&app->stop_requested, 0);
   if (opts) app->o = *opts;
   else wsio_app_options_init(&app->o);
+  const char *ao = app->o.allowed_origins;
+  app->o.allowed_origins = NULL; /* the caller's string: only the parsed list is kept */
+  if ((ao && edge_origins_parse(ao, strlen(ao), &app->origins, NULL) < 0) || limits_init(app) < 0) {
+    limits_free(app);
+    edge_origins_free(app->origins);
+    free(app);
+    return NULL;
+  }
   app->loop = loop_create();
   static const net_handlers h = {on_data, on_end, on_drain, on_accept, on_accept_error};
   app->net = app->loop ? net_ctx_create(app->loop, &h, app, app->o.io_uring ? NET_CTX_URING : 0) : NULL;
@@ -385,7 +395,23 @@ void wsio_app_destroy(wsio_app *app) {
     free(r);
   }
   loop_destroy(app->loop);
+  edge_origins_free(app->origins);
+  limits_free(app);
   free(app);
+}
+
+int wsio_origins_check(const char *list, int *any, const char **why) {
+  edge_origins *o = NULL;
+  if (any) *any = 0;
+  if (!list) {
+    if (why) *why = "no list";
+    return WSIO_EINVAL;
+  }
+  int r = edge_origins_parse(list, strlen(list), &o, why);
+  if (r < 0) return r == WSIO_ENOMEM ? r : WSIO_EINVAL;
+  if (any) *any = edge_origins_any(o);
+  edge_origins_free(o);
+  return 0;
 }
 
 static int listen_on(wsio_app *app, const char *host, int port, int plain) {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/transport.h"
+#include "edge/ratelimit.h"
 #include "http/parser.h"
 #include "loop/loop.h"
 #include "net/net.h"
@@ -118,6 +119,9 @@ struct wsio_conn {
   uint8_t dfl;         /* DFL_* */
   uint8_t dfl_tx_bits; /* server_max_window_bits agreed (our compressor) */
   uint8_t dfl_rx_bits; /* client_max_window_bits agreed (our inflater) */
+  uint8_t ip_counted; /* counted in app->iplimit under cip: release when freed */
+  edge_ip cip;        /* the client's IP (limits.c), set at the upgrade */
+  edge_bucket msgs;   /* messages_per_second */
   _Alignas(16) unsigned char user[]; /* app->user_data_size bytes */
 };
 
@@ -176,6 +180,9 @@ struct wsio_app {
   ws_deflate *zshared; /* compresses topic publishes once for all deflate subscribers */
   uint8_t dfl_hooked;   /* conn_deflate_post is registered */
   uint8_t dfl_released; /* a sweep released zlib memory: trim the heap in the post phase */
+  struct edge_origins *origins; /* allowed_origins parsed; NULL: no Origin check */
+  struct edge_cidrs *proxies;   /* trusted_proxies parsed; NULL: trust no header */
+  struct edge_iplimit *iplimit; /* per-IP limits; NULL when none is set */
   void *user;
   int port;
 };
@@ -193,6 +200,20 @@ void *core_calloc(size_t count, size_t size);
 void *core_realloc(void *p, size_t n);
 char *core_strdup(const char *s);
 void conn_kill(wsio_conn *c); /* close the fd now, free at the next safe point */
+
+/* limits.c: the per-IP and per-connection limits (docs/security.md). */
+int limits_init(wsio_app *app);  /* at create: WSIO_EINVAL (bad list) or WSIO_ENOMEM */
+void limits_free(wsio_app *app);
+/* At a WebSocket upgrade: 0 (the connection is counted for its IP), or the HTTP status
+ * to refuse with, *reason and *extra (a header line or NULL) set. */
+int limits_admit(wsio_conn *c, const http_request *h, const char **reason, const char **extra);
+void limits_release(wsio_conn *c); /* the connection is freed */
+/* A handshake that opens no connection (an Engine.IO long-polling session): 0, or 429
+ * / 503 with *reason, as limits_admit (handshakes per second only). */
+int limits_handshake(wsio_conn *c, const http_request *h, const char **reason);
+/* A message arrived: 1 to deliver it, 0 to drop it (counted; the connection may have
+ * been failed with 1008). */
+int limits_message(wsio_conn *c);
 void app_reap(wsio_app *app);
 void stats_count_close(wsio_app *app, int code);
 /* A log line through wsio_app_options.log (nothing when unset). */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "edge/origin.h"
 #include "http/chunked.h"
 #include "http/response.h"
 #include "ws/deflate.h"
@@ -113,6 +114,23 @@ const char *wsio_request_header(const wsio_request *req, const char *name, size_
 
 const uint8_t *wsio_request_body(const wsio_request *req, size_t *len) {
   return (const uint8_t *)(req ? span_out(req->body, req->body_len, len) : span_out(NULL, 0, len));
+}
+
+/* docs/security.md: a request without Origin is not from a browser (which always sends
+ * one on a WebSocket handshake and a cross-site request); the token is its check. */
+int wsio_request_origin_allowed(const wsio_request *req) {
+  if (!req || !req->c || !req->c->app->origins) return 1;
+  const http_header *o = http_header_find(req->h, "origin");
+  if (!o) return 1;
+  return edge_origin_allowed(req->c->app->origins, o->value, o->value_len);
+}
+
+int core_limit_handshake(const wsio_request *req, const char **reason) {
+  return req && req->c ? limits_handshake(req->c, req->h, reason) : 0;
+}
+
+void core_count_origin_refusal(const wsio_request *req) {
+  if (req && req->c) req->c->app->st.origin_refused_total++;
 }
 
 int wsio_request_remote_address(const wsio_request *req, char *buf, size_t cap) {
@@ -354,6 +372,13 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     http_send_error(c, hs.status, hs.reason, hs.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
     return 0;
   }
+  if (!wsio_request_origin_allowed(&req)) { /* cross-site WebSocket hijacking */
+    core_count_origin_refusal(&req);
+    stats_count_handshake_failure(app, 403);
+    app_log(app, WSIO_LOG_INFO, "WebSocket handshake refused: origin not allowed");
+    http_send_error(c, 403, "origin not allowed", NULL);
+    return 0;
+  }
   if (app->stopping) { /* draining: the client should reconnect elsewhere */
     stats_count_handshake_failure(app, 503);
     http_send_error(c, 503, "server shutting down", "Retry-After: 1\r\n");
@@ -362,6 +387,13 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
   if (app->st.connections_open >= app->o.max_connections) {
     stats_count_handshake_failure(app, 503);
     http_send_error(c, 503, "too many connections", "Retry-After: 1\r\n");
+    return 0;
+  }
+  const char *lim_reason = NULL, *lim_extra = NULL;
+  int lim = limits_admit(c, h, &lim_reason, &lim_extra);
+  if (lim) {
+    stats_count_handshake_failure(app, lim);
+    http_send_error(c, lim, lim_reason, lim_extra);
     return 0;
   }
   if (r->ws.user_data_size > app->user_data_size) {

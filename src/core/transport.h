@@ -32,6 +32,17 @@ int app_stopping(const wsio_app *app);
 /* The HTTP request that opened c, valid only inside c's open callback (NULL elsewhere). */
 const wsio_request *core_upgrade_request(const wsio_conn *c);
 
+/* Counts a request refused for its Origin (wsio_request_origin_allowed said 0) in
+ * wsio_stats.origin_refused_total. */
+void core_count_origin_refusal(const wsio_request *req);
+
+/* An Engine.IO long-polling handshake against handshakes_per_second per client IP:
+ * 0, or the HTTP status (429, 503) to refuse with and a static *reason. */
+int core_limit_handshake(const wsio_request *req, const char **reason);
+
+/* A log line through wsio_app_options.log (nothing when unset). */
+void app_log(wsio_app *app, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* ---- hooks ------------------------------------------------------------------------ */
 typedef enum {
   CORE_HOOK_POST,    /* after each batch of events: batched flushes */

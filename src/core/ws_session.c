@@ -203,6 +203,7 @@ static void fail(wsio_conn *c, unsigned code, const char *reason) {
 
 static void deliver(wsio_conn *c, const uint8_t *p, size_t n, uint8_t op) {
   c->app->st.messages_in_total++;
+  if (c->state == CONN_WS && !limits_message(c)) return;
   /* After our close frame the peer's data is discarded (RFC 6455 7.1.2 lets us). */
   if (c->state == CONN_WS && c->route->ws.message) c->route->ws.message(c, p, n, (wsio_opcode)op);
 }
@@ -625,7 +626,10 @@ const char *wsio_conn_protocol(const wsio_conn *c) {
 int conn_peer_format(const wsio_conn *c, char *buf, size_t cap) {
   if (!c || !buf || !cap) return WSIO_EINVAL;
   char tmp[WSIO_ADDRSTRLEN];
-  size_t n = strlen(net_peer_string(&c->net, tmp, sizeof(tmp)));
+  size_t n;
+  /* Behind trusted proxies, logs and the application see the client's address. */
+  if (c->app->proxies && c->cip.family) n = edge_ip_format(&c->cip, tmp);
+  else n = strlen(net_peer_string(&c->net, tmp, sizeof(tmp)));
   if (n >= cap) {
     buf[0] = '\0';
     return WSIO_ETOOBIG;

@@ -64,7 +64,9 @@ struct wsio_eio_session {
   uint8_t dirty;        /* queued output waits for the post-phase flush */
   uint8_t expiring;     /* the pong deadline passed: decided in the post phase */
   uint8_t second_look;  /* ...and was found passed once: one more iteration's reads */
-  uint8_t linger;       /* closed; waits for one more GET to deliver "1" */
+  uint8_t linger : 1;   /* closed; waits for one more GET to deliver "1" */
+  uint8_t over_cap : 1; /* output went over max_polling_buffer: closed in the post phase
+                           (a bit beside linger: an idle session stays at 168 bytes) */
   uint8_t family;       /* AF_INET / AF_INET6 of peer (kept binary: 17 bytes, not 46) */
   uint8_t peer[16];
   /* Open: the next ping (!ping_pending) or the pong deadline (ping_pending).

@@ -15,6 +15,17 @@
 /* Room for extra more bytes in the queue, under EIO_OUT_MAX. */
 static int out_reserve(wsio_eio_session *s, size_t extra) {
   if (extra > EIO_OUT_MAX - s->out.len) return WSIO_ENOMEM; /* never polled: fail, never wrap */
+  /* A client that stopped polling: refuse, and close it from the post phase (closing
+   * here could free a socket that the caller, e.g. a broadcast, is still iterating). */
+  size_t cap = s->srv->o.max_polling_buffer;
+  if (cap && s->state == S_OPEN && s->out.len + extra > cap) {
+    if (!s->over_cap) { /* on the post list (once) even without a held GET */
+      eio_post_list_add(s);
+      s->dirty = 1;
+    }
+    s->over_cap = 1;
+    return WSIO_ENOMEM;
+  }
   return byte_buf_reserve(&s->out, extra);
 }
 

@@ -34,6 +34,9 @@ void wsio_eio_options_init(wsio_eio_options *o) {
 
 void eio_add_cors(wsio_eio_server *srv, const wsio_request *req, wsio_response *res) {
   if (!srv->cors_origin) return;
+  /* An Origin outside the app's allowed_origins gets no Access-Control-Allow-Origin
+   * (as Node's cors middleware with an origin list): its page cannot read the answer. */
+  if (!wsio_request_origin_allowed(req)) return;
   size_t olen = 0;
   const char *origin = wsio_request_header(req, "origin", &olen);
   if (strcmp(srv->cors_origin, "*") == 0 && !srv->o.cors_credentials) {
@@ -71,6 +74,14 @@ wsio_eio_session *eio_verify(wsio_eio_server *srv, const wsio_request *req, int 
   size_t mlen;
   const char *method = wsio_request_method(req, &mlen);
   *message = NULL;
+  /* The app's allowed_origins, checked like Node's allowRequest (403, code 4
+   * "Forbidden") but on every request, not only handshakes: a polling request from
+   * another site's page is refused whatever its sid. */
+  if (!wsio_request_origin_allowed(req)) {
+    core_count_origin_refusal(req);
+    *err = ERR_FORBIDDEN;
+    return NULL;
+  }
   int tl = wsio_request_query_param(req, "transport", transport, sizeof(transport));
   int known = tl > 0 && ((strcmp(transport, "polling") == 0 && srv->o.allow_polling) ||
                          (strcmp(transport, "websocket") == 0 && srv->o.allow_websocket));
@@ -147,6 +158,14 @@ static void on_http(const wsio_request *req, wsio_response *res, void *user) {
   const char *message;
   wsio_eio_session *s = eio_verify(srv, req, 0, &err, &message);
   if (err == -1) {
+    const char *why = NULL;
+    int st = core_limit_handshake(req, &why);
+    if (st) { /* --handshakes-per-second, as on WebSocket handshakes */
+      eio_add_cors(srv, req, res);
+      wsio_response_header(res, "Retry-After", "1");
+      wsio_response_send(res, st, "text/plain; charset=utf-8", why, strlen(why));
+      return;
+    }
     eio_poll_handshake(srv, req, res);
     return;
   }

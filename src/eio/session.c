@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "eio/internal.h"
+#include "util/ct.h"
 
 /* internal.h's size note, kept true (64-bit builds). */
 _Static_assert(sizeof(void *) != 8 || sizeof(struct wsio_eio_session) <= 168, "an idle session grew");
@@ -22,6 +23,11 @@ _Static_assert(sizeof(void *) != 8 || sizeof(struct wsio_eio_session) <= 168, "a
 wsio_eio_session *eio_session_find(const wsio_eio_server *srv, const char *sid, size_t n) {
   if (n != SID_LEN) return NULL;
   wsio_eio_session *s = map_get(&srv->sids, sid, n);
+  /* A sid is a bearer secret (docs/security.md): the session it names is confirmed with
+   * a compare whose time does not depend on where a guess first differs. (The table's
+   * own memcmp runs only after a full 32-bit hash match, which a guess cannot aim at
+   * without knowing the sid.) */
+  if (s && !ct_equal(sid, n, s->sid, SID_LEN)) return NULL;
   return s && (s->state == S_OPEN || s->linger) ? s : NULL;
 }
 
@@ -254,6 +260,14 @@ void eio_post(void *arg) {
         srv->st.ping_timeouts_total++;
         eio_session_close(s, "ping timeout", CLOSE_NOW);
       }
+    }
+    if (s->over_cap && s->state == S_OPEN) {
+      char addr[WSIO_ADDRSTRLEN];
+      srv->st.polling_buffer_closes_total++;
+      app_log(srv->app, WSIO_LOG_INFO, "closing Engine.IO session of %s: its pending output went over %zu bytes (--max-polling-buffer: the client stopped polling)",
+              wsio_eio_session_remote_address(s, addr, sizeof(addr)) > 0 ? addr : "?", srv->o.max_polling_buffer);
+      eio_session_close(s, "transport error", CLOSE_SILENT);
+      continue;
     }
     if (s->state == S_OPEN && s->get && !s->upgrading && s->out.len) eio_answer_get(s, 0);
   }

@@ -53,7 +53,7 @@ test('--help lists every option of main.c with its default, and exits 0', async 
   assert.equal(r.code, 0);
   const help = r.stdout;
   for (const { name, def } of optionTable()) {
-    const line = help.split('\n').find((l) => new RegExp(`^\\s+--${name}\\b`).test(l));
+    const line = help.split('\n').find((l) => new RegExp(`^\\s+--${name}(?=\\s)`).test(l));
     assert.ok(line, `--help documents --${name}`);
     if (def !== null) assert.ok(line.includes(`(default ${def})`), `--${name} shows its default ${def}: ${line}`);
   }

@@ -96,6 +96,13 @@ static int t_req_addr(void) {
   char buf[WSIO_ADDRSTRLEN];
   return wsio_request_remote_address(NULL, buf, sizeof(buf)) == WSIO_EINVAL;
 }
+static int t_req_origin(void) { return wsio_request_origin_allowed(NULL) == 1; }
+static int t_origins_check(void) {
+  int any = 7;
+  const char *why = NULL;
+  return wsio_origins_check(NULL, &any, &why) == WSIO_EINVAL && any == 0 && why &&
+         wsio_origins_check(NULL, NULL, NULL) == WSIO_EINVAL;
+}
 static int t_app_ws(void) {
   wsio_ws_handlers h = {0};
   return wsio_app_ws(NULL, "/a", &h, NULL) == WSIO_EINVAL && wsio_app_ws(app, NULL, &h, NULL) == WSIO_EINVAL &&
@@ -180,6 +187,8 @@ static const struct {
     {"wsio_request_query_param", t_req_query_param},
     {"wsio_request_body", t_req_body},
     {"wsio_request_remote_address", t_req_addr},
+    {"wsio_request_origin_allowed", t_req_origin},
+    {"wsio_origins_check", t_origins_check},
     {"wsio_app_ws", t_app_ws},
     {"wsio_app_http", t_app_http},
     {"wsio_response_header", t_res_header},
