@@ -42,6 +42,10 @@
 
 enum { REQ_SOCKETS = 0, REQ_ALL_ROOMS, REQ_REMOTE_JOIN, REQ_REMOTE_LEAVE, REQ_REMOTE_DISCONNECT, REQ_REMOTE_FETCH,
        REQ_SERVER_SIDE_EMIT, REQ_BROADCAST, REQ_BROADCAST_CLIENT_COUNT, REQ_BROADCAST_ACK };
+/* The sharded adapter's (socket.io-adapter ClusterAdapter's MessageType). */
+enum { CM_BROADCAST = 3, CM_SOCKETS_JOIN, CM_SOCKETS_LEAVE, CM_DISCONNECT_SOCKETS, CM_FETCH_SOCKETS,
+       CM_FETCH_SOCKETS_RESPONSE, CM_SERVER_SIDE_EMIT, CM_SERVER_SIDE_EMIT_RESPONSE, CM_BROADCAST_CLIENT_COUNT,
+       CM_BROADCAST_ACK };
 /* Internal-only request kind: a server count (NUMSUB alone). */
 #define REQ_COUNT 100
 
@@ -77,6 +81,7 @@ typedef struct rnsp {
   const char *name;
   char *channel, *req_channel, *resp_channel, *spec_channel; /* "prefix#nsp#"... */
   size_t channel_len;
+  json_t *subs; /* sharded: the public rooms whose channel is SSUBSCRIBEd (a set) */
 } rnsp;
 
 typedef struct rreq {
@@ -120,6 +125,7 @@ struct redis_adapter {
   uint32_t next_serial;
   loop_timer flush_timer;
   int destroyed;
+  int sharded; /* createShardedAdapter's protocol (the section "sharded" below) */
   wsio_sio_redis_stats st;
 };
 
@@ -199,7 +205,13 @@ static void conn_down(rconn *c, const char *why) {
   conn_schedule_retry(c);
 }
 
+static void sh_subscribe_nsp(redis_adapter *ra, rnsp *ns);
+
 static void subscribe_nsp(redis_adapter *ra, rnsp *ns) {
+  if (ra->sharded) {
+    sh_subscribe_nsp(ra, ns);
+    return;
+  }
   char pattern[1024];
   snprintf(pattern, sizeof(pattern), "%s*", ns->channel);
   const char *pa[] = {"PSUBSCRIBE", pattern};
@@ -303,6 +315,9 @@ static void handle_reply(rconn *c, redisReply *r) {
     } else if (strcmp(kind, "pmessage") == 0 && r->elements >= 4) {
       ra->st.messages_in++;
       on_message(ra, r->element[2]->str, r->element[2]->len, r->element[3]->str, r->element[3]->len, 1);
+    } else if (strcmp(kind, "smessage") == 0) { /* sharded pub/sub (Redis 7) */
+      ra->st.messages_in++;
+      on_message(ra, r->element[1]->str, r->element[1]->len, r->element[2]->str, r->element[2]->len, 0);
     }
     return;
   }
@@ -368,8 +383,8 @@ static int publish(redis_adapter *ra, const char *channel, const char *msg, size
     ra->st.messages_dropped++;
     return -1;
   }
-  const char *a[] = {"PUBLISH", channel, msg};
-  size_t l[] = {7, strlen(channel), len};
+  const char *a[] = {ra->sharded ? "SPUBLISH" : "PUBLISH", channel, msg};
+  size_t l[] = {ra->sharded ? 8u : 7u, strlen(channel), len};
   int r = conn_command(&ra->pub, 3, a, l, NULL, 0);
   if (r == 0) ra->st.messages_out++;
   return r;
@@ -391,6 +406,7 @@ static void rnsp_free(rnsp *ns) {
   free(ns->req_channel);
   free(ns->resp_channel);
   free(ns->spec_channel);
+  json_decref(ns->subs);
   free(ns);
 }
 
@@ -401,10 +417,17 @@ static void ra_nsp_created(sio_adapter *a, wsio_sio_nsp *nsp) {
   ns->nsp = nsp;
   ns->name = wsio_sio_nsp_name(nsp);
   ns->channel = strf("%s#%s#", ra->prefix, ns->name);
-  ns->req_channel = strf("%s-request#%s#", ra->prefix, ns->name);
-  ns->resp_channel = strf("%s-response#%s#", ra->prefix, ns->name);
-  ns->spec_channel = strf("%s-response#%s#%s#", ra->prefix, ns->name, ra->uid);
-  if (!ns->channel || !ns->req_channel || !ns->resp_channel || !ns->spec_channel) {
+  if (ra->sharded) { /* requests go on the main channel; responses to the requester's own */
+    ns->req_channel = strf("%s#%s#", ra->prefix, ns->name);
+    ns->resp_channel = strf("%s#%s#", ra->prefix, ns->name); /* + requester uid + "#" */
+    ns->spec_channel = strf("%s#%s#%s#", ra->prefix, ns->name, ra->uid);
+    ns->subs = json_object();
+  } else {
+    ns->req_channel = strf("%s-request#%s#", ra->prefix, ns->name);
+    ns->resp_channel = strf("%s-response#%s#", ra->prefix, ns->name);
+    ns->spec_channel = strf("%s-response#%s#%s#", ra->prefix, ns->name, ra->uid);
+  }
+  if (!ns->channel || !ns->req_channel || !ns->resp_channel || !ns->spec_channel || (ra->sharded && !ns->subs)) {
     rnsp_free(ns);
     return;
   }
@@ -617,8 +640,8 @@ static void on_numsub(redis_adapter *ra, redisReply *r, uint32_t serial) {
 /* Starts the NUMSUB of a request; without Redis, answers with this node's part. */
 static int req_count(rreq *q) {
   redis_adapter *ra = q->ra;
-  const char *a[] = {"PUBSUB", "NUMSUB", q->ns->req_channel};
-  size_t l[] = {6, 6, strlen(q->ns->req_channel)};
+  const char *a[] = {"PUBSUB", ra->sharded ? "SHARDNUMSUB" : "NUMSUB", q->ns->req_channel};
+  size_t l[] = {6, ra->sharded ? 11u : 6u, strlen(q->ns->req_channel)};
   if (!is_up(ra) || conn_command(&ra->pub, 3, a, l, on_numsub, q->serial) != 0) {
     q->num_sub = 1;
     if (q->type == REQ_BROADCAST) {
@@ -630,19 +653,36 @@ static int req_count(rreq *q) {
   return 0;
 }
 
+static void sh_broadcast(redis_adapter *ra, rnsp *ns, const wsio_sio_target *t, const sio_event *ev);
+static void sh_broadcast_ack(redis_adapter *ra, rnsp *ns, rreq *q, const wsio_sio_target *t, const sio_event *ev,
+                             unsigned timeout_ms);
+static void sh_joined(redis_adapter *ra, wsio_sio_socket *s, const char *const *rooms, size_t n);
+static void sh_left(redis_adapter *ra, wsio_sio_nsp *nsp, const char *room);
+static void sh_sync_rooms(redis_adapter *ra, rnsp *ns);
+static json_t *sh_msg(redis_adapter *ra, rnsp *ns, int type, json_t *data);
+static json_t *sh_opts(const wsio_sio_target *t, long timeout_ms);
+static int sh_publish(redis_adapter *ra, const char *channel, json_t *msg, const wsio_span *bins, size_t nbins);
+static void sh_on_message(redis_adapter *ra, const char *channel, size_t clen, const char *msg, size_t mlen);
+static json_t *event_array(const sio_event *ev);
+
 /* ---- the adapter's ops ---------------------------------------------------------------- */
 
 static int ra_add_all(sio_adapter *a, wsio_sio_socket *s, const char *const *rooms, size_t n) {
-  (void)a;
-  return sio_local_add_all(s, rooms, n);
+  redis_adapter *ra = (redis_adapter *)a;
+  int r = sio_local_add_all(s, rooms, n);
+  if (ra->sharded && r >= 0) sh_joined(ra, s, rooms, n);
+  return r;
 }
 static void ra_del(sio_adapter *a, wsio_sio_socket *s, const char *room) {
-  (void)a;
+  redis_adapter *ra = (redis_adapter *)a;
   sio_local_del(s, room);
+  if (ra->sharded) sh_left(ra, wsio_sio_socket_nsp(s), room);
 }
 static void ra_del_all(sio_adapter *a, wsio_sio_socket *s) {
-  (void)a;
+  redis_adapter *ra = (redis_adapter *)a;
   sio_local_del_all(s);
+  rnsp *ns = ra->sharded ? ns_of(ra, wsio_sio_socket_nsp(s)) : NULL;
+  if (ns) sh_sync_rooms(ra, ns);
 }
 
 static int ra_broadcast(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev) {
@@ -652,7 +692,9 @@ static int ra_broadcast(sio_adapter *a, const wsio_sio_target *t, const sio_even
     ra->st.messages_dropped++;
     ns = NULL;
   }
-  if (ns) {
+  if (ns && ra->sharded) {
+    sh_broadcast(ra, ns, t, ev);
+  } else if (ns) {
     mp m;
     mp_init(&m);
     int r = msgpack_pack_array(&m.pk, 3) || mp_str(&m, ra->uid) || pack_packet(&m, ns->name, ev) ||
@@ -708,7 +750,9 @@ static int ra_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const
   q->acc = json_array();
   q->cb = cb;
   q->user = user;
-  if (is_up(ra)) {
+  if (is_up(ra) && ra->sharded) {
+    sh_broadcast_ack(ra, ns, q, t, ev, timeout_ms);
+  } else if (is_up(ra)) {
     mp m;
     mp_init(&m);
     int r = msgpack_pack_map(&m.pk, 5) || mp_str(&m, "uid") || mp_str(&m, ra->uid) || mp_str(&m, "requestId") ||
@@ -736,21 +780,36 @@ static int ra_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const
 static int ra_add_sockets(sio_adapter *a, const wsio_sio_target *t, const char *room, int join) {
   redis_adapter *ra = (redis_adapter *)a;
   rnsp *ns = t->is_local ? NULL : ns_of(ra, t->nsp);
-  if (ns) {
+  if (ns && ra->sharded) {
+    sh_publish(ra, ns->channel,
+               sh_msg(ra, ns, join ? CM_SOCKETS_JOIN : CM_SOCKETS_LEAVE,
+                      json_pack("{soso}", "opts", sh_opts(t, -1), "rooms", json_pack("[s]", room))),
+               NULL, 0);
+  } else if (ns) {
     json_t *rooms = json_pack("[s]", room);
     publish_json(ra, ns->req_channel, json_pack("{sssisoso}", "uid", ra->uid, "type", join ? REQ_REMOTE_JOIN : REQ_REMOTE_LEAVE,
                                                  "opts", opts_json(t), "rooms", rooms));
   }
-  return sio_local_add_sockets(t, room, join);
+  int r = sio_local_add_sockets(t, room, join);
+  rnsp *own = ra->sharded ? ns_of(ra, t->nsp) : NULL;
+  if (own) sh_sync_rooms(ra, own);
+  return r;
 }
 
 static int ra_disconnect_sockets(sio_adapter *a, const wsio_sio_target *t, int close_transport) {
   redis_adapter *ra = (redis_adapter *)a;
   rnsp *ns = t->is_local ? NULL : ns_of(ra, t->nsp);
-  if (ns)
+  if (ns && ra->sharded)
+    sh_publish(ra, ns->channel,
+               sh_msg(ra, ns, CM_DISCONNECT_SOCKETS, json_pack("{sosb}", "opts", sh_opts(t, -1), "close", close_transport)),
+               NULL, 0);
+  else if (ns)
     publish_json(ra, ns->req_channel, json_pack("{sssisosb}", "uid", ra->uid, "type", REQ_REMOTE_DISCONNECT, "opts",
                                                  opts_json(t), "close", close_transport));
-  return sio_local_disconnect_sockets(t, close_transport);
+  int r = sio_local_disconnect_sockets(t, close_transport);
+  rnsp *own = ra->sharded ? ns_of(ra, t->nsp) : NULL;
+  if (own) sh_sync_rooms(ra, own);
+  return r;
 }
 
 /* This node's part, parsed (the answers of every node are merged). */
@@ -793,7 +852,11 @@ static int ra_fetch_sockets(sio_adapter *a, const wsio_sio_target *t, wsio_sio_r
   q->acc = local;
   q->cb = cb;
   q->user = user;
-  q->msg = dump_new(json_pack("{sssssiso}", "uid", ra->uid, "requestId", q->id, "type", REQ_REMOTE_FETCH, "opts",
+  if (ra->sharded)
+    q->msg = dump_new(sh_msg(ra, ns, CM_FETCH_SOCKETS, json_pack("{soss}", "opts", sh_opts(t, -1), "requestId", q->id)),
+                      &q->msg_len);
+  else
+    q->msg = dump_new(json_pack("{sssssiso}", "uid", ra->uid, "requestId", q->id, "type", REQ_REMOTE_FETCH, "opts",
                                 opts_json(t)),
                       &q->msg_len);
   return req_count(q);
@@ -814,6 +877,11 @@ static int ra_all_rooms(sio_adapter *a, wsio_sio_nsp *nsp, wsio_sio_result_fn cb
   json_decref(local);
   q->cb = cb;
   q->user = user;
+  if (ra->sharded) { /* Node's ClusterAdapter has no allRooms request: this node's rooms */
+    q->num_sub = 1;
+    req_finish(q, 0);
+    return 0;
+  }
   q->msg = dump_new(json_pack("{sssssi}", "uid", ra->uid, "requestId", q->id, "type", REQ_ALL_ROOMS), &q->msg_len);
   return req_count(q);
 }
@@ -848,7 +916,10 @@ static int ra_server_side_emit(sio_adapter *a, wsio_sio_nsp *nsp, const sio_even
     return ns ? WSIO_EINVAL : WSIO_ENOMEM;
   }
   if (!cb) {
-    publish_json(ra, ns->req_channel, json_pack("{sssiso}", "uid", ra->uid, "type", REQ_SERVER_SIDE_EMIT, "data", data));
+    if (ra->sharded)
+      sh_publish(ra, ns->channel, sh_msg(ra, ns, CM_SERVER_SIDE_EMIT, json_pack("{so}", "packet", data)), NULL, 0);
+    else
+      publish_json(ra, ns->req_channel, json_pack("{sssiso}", "uid", ra->uid, "type", REQ_SERVER_SIDE_EMIT, "data", data));
     return 0;
   }
   rreq *q = req_new(ra, ns, REQ_SERVER_SIDE_EMIT);
@@ -859,7 +930,11 @@ static int ra_server_side_emit(sio_adapter *a, wsio_sio_nsp *nsp, const sio_even
   q->acc = json_array();
   q->cb = cb;
   q->user = user;
-  q->msg = dump_new(json_pack("{sssssiso}", "uid", ra->uid, "requestId", q->id, "type", REQ_SERVER_SIDE_EMIT, "data",
+  if (ra->sharded)
+    q->msg = dump_new(sh_msg(ra, ns, CM_SERVER_SIDE_EMIT, json_pack("{ssso}", "requestId", q->id, "packet", data)),
+                      &q->msg_len);
+  else
+    q->msg = dump_new(json_pack("{sssssiso}", "uid", ra->uid, "requestId", q->id, "type", REQ_SERVER_SIDE_EMIT, "data",
                                 data),
                       &q->msg_len);
   return req_count(q);
@@ -977,6 +1052,7 @@ static void sse_answer(const char *json, size_t len, void *arg) {
 
 typedef struct bcast_remote {
   redis_adapter *ra;
+  rnsp *ns; /* sharded: answers are {type, data, uid, nsp} */
   char channel[1024];
   char request_id[64];
 } bcast_remote;
@@ -986,6 +1062,14 @@ static void remote_each(const char *json, size_t len, void *arg) {
   bcast_remote *b = arg;
   json_error_t je;
   json_t *v = json_loadb(json, len, JSON_DECODE_ANY, &je);
+  if (b->ns) {
+    if (!b->ra->destroyed)
+      sh_publish(b->ra, b->channel,
+                 sh_msg(b->ra, b->ns, CM_BROADCAST_ACK,
+                        json_pack("{ssso}", "requestId", b->request_id, "packet", v ? v : json_null())),
+                 NULL, 0);
+    return;
+  }
   mp m;
   mp_init(&m);
   int r = msgpack_pack_map(&m.pk, 3) || mp_str(&m, "type") || msgpack_pack_int(&m.pk, REQ_BROADCAST_ACK) ||
@@ -1097,13 +1181,22 @@ static void on_request(redis_adapter *ra, rnsp *ns, const char *msg, size_t len)
   msgpack_unpacked_destroy(&up);
 }
 
+static void on_response_value(redis_adapter *ra, json_t *v);
+
 static void on_response(redis_adapter *ra, const char *msg, size_t len) {
   msgpack_unpacked up;
   msgpack_unpacked_init(&up);
   json_t *v = decode_any(msg, len, &up, NULL);
+  on_response_value(ra, v);
+  json_decref(v);
+  msgpack_unpacked_destroy(&up);
+}
+
+/* A response in the classic shape {requestId, type, clientCount|packet|sockets|rooms|data}. */
+static void on_response_value(redis_adapter *ra, json_t *v) {
   const char *rid = json_string_value(json_object_get(v, "requestId"));
   rreq *q = rid ? req_find_id(ra, rid) : NULL;
-  if (!q || q->done) goto out;
+  if (!q || q->done) return;
   json_t *type = json_object_get(v, "type");
   switch (q->type) {
     case REQ_BROADCAST:
@@ -1141,12 +1234,13 @@ static void on_response(redis_adapter *ra, const char *msg, size_t len) {
     default:
       break;
   }
-out:
-  json_decref(v);
-  msgpack_unpacked_destroy(&up);
 }
 
 static void on_message(redis_adapter *ra, const char *channel, size_t clen, const char *msg, size_t mlen, int pattern) {
+  if (ra->sharded) {
+    sh_on_message(ra, channel, clen, msg, mlen);
+    return;
+  }
   for (rnsp *ns = ra->nsps; ns; ns = ns->next) {
     if (pattern) {
       if (clen < ns->channel_len || memcmp(channel, ns->channel, ns->channel_len) != 0) continue;
@@ -1166,6 +1260,293 @@ static void on_message(redis_adapter *ra, const char *channel, size_t clen, cons
       return;
     }
   }
+}
+
+/* ---- sharded: Node's createShardedAdapter (socket.io-adapter's ClusterAdapter) --------
+ * Every message is {type, data, uid, nsp}: JSON text, or msgpack when it carries
+ * binaries (Node's encode; a reader tells them apart by a leading '{'). Requests and
+ * broadcasts go to prefix#nsp#, responses to the requester's prefix#nsp#<uid>#, and,
+ * in subscriptionMode "dynamic" (Node's default, the one mode this adapter speaks), a
+ * broadcast without ack to exactly one room whose name is not 20 characters long (a
+ * socket id's length) goes to prefix#nsp#room#, which every node holding a public room
+ * (one that is not a socket's own) SSUBSCRIBEs. Node counts nodes by PUBSUB
+ * SHARDNUMSUB prefix#nsp#; there are no heartbeats. */
+
+/* A message of this node (consumes data; NULL when data is NULL). */
+static json_t *sh_msg(redis_adapter *ra, rnsp *ns, int type, json_t *data) {
+  if (!data) return NULL;
+  return json_pack("{sisossss}", "type", type, "data", data, "uid", ra->uid, "nsp", ns->name);
+}
+
+/* Publishes msg (consumed): msgpack when binaries travel with it, JSON otherwise. */
+static int sh_publish(redis_adapter *ra, const char *channel, json_t *msg, const wsio_span *bins, size_t nbins) {
+  if (!msg) return -1;
+  int r = -1;
+  if (nbins) {
+    mp m;
+    mp_init(&m);
+    if (codec_pack_json(&m.pk, msg, bins, nbins) == 0) r = publish(ra, channel, m.sb.data, m.sb.size);
+    msgpack_sbuffer_destroy(&m.sb);
+  } else {
+    size_t n;
+    char *s = codec_dump(msg, &n);
+    if (s) r = publish(ra, channel, s, n);
+    free(s);
+  }
+  json_decref(msg);
+  return r;
+}
+
+/* A response to the node `uid` (its private channel). */
+static void sh_respond(redis_adapter *ra, rnsp *ns, const char *uid, int type, json_t *data) {
+  char ch[1024];
+  if (snprintf(ch, sizeof(ch), "%s%s#", ns->channel, uid) >= (int)sizeof(ch)) {
+    json_decref(data);
+    return;
+  }
+  sh_publish(ra, ch, sh_msg(ra, ns, type, data), NULL, 0);
+}
+
+static json_t *sh_opts(const wsio_sio_target *t, long timeout_ms) {
+  json_t *o = opts_json(t);
+  json_t *flags = json_object();
+  if (t->is_volatile) json_object_set_new(flags, "volatile", json_true());
+  if (timeout_ms >= 0) json_object_set_new(flags, "timeout", json_integer(timeout_ms));
+  json_object_set_new(o, "flags", flags);
+  return o;
+}
+
+static void sh_room_cmd(redis_adapter *ra, rnsp *ns, const char *cmd, const char *room) {
+  char ch[1024];
+  int n = snprintf(ch, sizeof(ch), "%s%s#", ns->channel, room);
+  if (n >= (int)sizeof(ch) || ra->sub.state != RC_READY) return; /* resubscribed on connect */
+  const char *a[] = {cmd, ch};
+  size_t l[] = {strlen(cmd), (size_t)n};
+  conn_command(&ra->sub, 2, a, l, NULL, 0);
+}
+
+static void sh_subscribe_nsp(redis_adapter *ra, rnsp *ns) {
+  /* One channel a command: in a cluster every channel of one SSUBSCRIBE must share a slot. */
+  const char *a[] = {"SSUBSCRIBE", ns->channel};
+  size_t l[] = {10, strlen(ns->channel)};
+  conn_command(&ra->sub, 2, a, l, NULL, 0);
+  a[1] = ns->spec_channel;
+  l[1] = strlen(ns->spec_channel);
+  conn_command(&ra->sub, 2, a, l, NULL, 0);
+  const char *k;
+  json_t *v;
+  json_object_foreach(ns->subs, k, v) sh_room_cmd(ra, ns, "SSUBSCRIBE", k);
+}
+
+/* A room is public unless it is a connected socket's own (Node: !sids.has(room)). */
+static int sh_public(rnsp *ns, const char *room, const wsio_sio_socket *joining) {
+  if (joining && strcmp(room, wsio_sio_socket_id(joining)) == 0) return 0;
+  return wsio_sio_nsp_socket(ns->nsp, room) == NULL;
+}
+
+/* Node's create-room / delete-room: the dynamic channels follow this node's public
+ * rooms. Rooms made or emptied in bulk (socketsJoin, a disconnect) are found by a
+ * walk of the namespace's rooms. */
+static void sh_sync_rooms(redis_adapter *ra, rnsp *ns) {
+  size_t n = 0;
+  char *text = sio_local_rooms_text(ns->nsp, &n);
+  json_t *rooms = parse_owned(text, n);
+  json_t *now = json_object();
+  if (!json_is_array(rooms) || !now) {
+    json_decref(rooms);
+    json_decref(now);
+    return;
+  }
+  for (size_t i = 0; i < json_array_size(rooms); i++) {
+    const char *r = json_string_value(json_array_get(rooms, i));
+    if (r && sh_public(ns, r, NULL)) {
+      json_object_set_new(now, r, json_true());
+      if (!json_object_get(ns->subs, r)) sh_room_cmd(ra, ns, "SSUBSCRIBE", r);
+    }
+  }
+  const char *k;
+  json_t *v;
+  json_object_foreach(ns->subs, k, v) if (!json_object_get(now, k)) sh_room_cmd(ra, ns, "SUNSUBSCRIBE", k);
+  json_decref(ns->subs);
+  ns->subs = now;
+  json_decref(rooms);
+}
+
+static void sh_joined(redis_adapter *ra, wsio_sio_socket *s, const char *const *rooms, size_t n) {
+  rnsp *ns = ns_of(ra, wsio_sio_socket_nsp(s));
+  for (size_t i = 0; ns && i < n; i++) {
+    if (!rooms[i] || !sh_public(ns, rooms[i], s) || json_object_get(ns->subs, rooms[i])) continue;
+    json_object_set_new(ns->subs, rooms[i], json_true());
+    sh_room_cmd(ra, ns, "SSUBSCRIBE", rooms[i]);
+  }
+}
+
+static void sh_left(redis_adapter *ra, wsio_sio_nsp *nsp, const char *room) {
+  rnsp *ns = ns_of(ra, nsp);
+  if (!ns || !json_object_get(ns->subs, room) || sio_nsp_has_room(nsp, room, strlen(room))) return;
+  sh_room_cmd(ra, ns, "SUNSUBSCRIBE", room);
+  json_object_del(ns->subs, room);
+}
+
+static void sh_broadcast(redis_adapter *ra, rnsp *ns, const wsio_sio_target *t, const sio_event *ev) {
+  json_t *data = event_array(ev);
+  json_t *m = sh_msg(ra, ns, CM_BROADCAST,
+                     data ? json_pack("{s{siso}so}", "packet", "type", 2, "data", data, "opts", sh_opts(t, -1)) : NULL);
+  char one[1024];
+  const char *channel = ns->channel;
+  if (t->nrooms == 1 && t->rooms[0] && strlen(t->rooms[0]) != 20 &&
+      snprintf(one, sizeof(one), "%s%s#", ns->channel, t->rooms[0]) < (int)sizeof(one))
+    channel = one;
+  sh_publish(ra, channel, m, ev->bins, ev->nbins);
+}
+
+static void sh_broadcast_ack(redis_adapter *ra, rnsp *ns, rreq *q, const wsio_sio_target *t, const sio_event *ev,
+                             unsigned timeout_ms) {
+  json_t *data = event_array(ev);
+  json_t *m = sh_msg(ra, ns, CM_BROADCAST,
+                     data ? json_pack("{s{siso}ssso}", "packet", "type", 2, "data", data, "requestId", q->id, "opts",
+                                      sh_opts(t, (long)timeout_ms))
+                          : NULL);
+  sh_publish(ra, ns->channel, m, ev->bins, ev->nbins);
+}
+
+typedef struct sh_sse_reply {
+  redis_adapter *ra;
+  rnsp *ns;
+  const char *uid, *request_id;
+} sh_sse_reply;
+
+static void sh_sse_answer(const char *json, size_t len, void *arg) {
+  sh_sse_reply *r = arg;
+  json_error_t je;
+  json_t *v = json_loadb(json, len, JSON_DECODE_ANY, &je);
+  sh_respond(r->ra, r->ns, r->uid, CM_SERVER_SIDE_EMIT_RESPONSE,
+             json_pack("{ssso}", "requestId", r->request_id, "packet", v ? v : json_null()));
+}
+
+static void sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bins *bins) {
+  const char *uid = json_string_value(json_object_get(q, "uid"));
+  json_t *data = json_object_get(q, "data");
+  const char *rid = json_string_value(json_object_get(data, "requestId"));
+  json_t *opts = json_object_get(data, "opts");
+  int type = (int)json_integer_value(json_object_get(q, "type"));
+  target_buf *tb = NULL;
+  wsio_sio_target t;
+  if (!uid || !json_is_object(data)) return;
+  switch (type) {
+    case CM_BROADCAST: {
+      if (!json_is_object(opts) || !(tb = malloc(sizeof(*tb)))) break;
+      target_from(&t, tb, ns->nsp, opts);
+      sio_event ev;
+      char *text = NULL;
+      if (event_from_packet(json_object_get(data, "packet"), bins, &ev, &text) != 0) {
+        free(text);
+        break;
+      }
+      if (!rid) {
+        (void)sio_local_broadcast(&t, &ev);
+        free(text);
+        break;
+      }
+      json_t *to = json_object_get(json_object_get(opts, "flags"), "timeout");
+      unsigned timeout = json_is_integer(to) && json_integer_value(to) > 0 ? (unsigned)json_integer_value(to) : 5000;
+      bcast_remote *b = calloc(1, sizeof(*b));
+      if (b) {
+        b->ra = ra;
+        b->ns = ns;
+        snprintf(b->channel, sizeof(b->channel), "%s%s#", ns->channel, uid);
+        snprintf(b->request_id, sizeof(b->request_id), "%s", rid);
+        int reached = sio_local_broadcast_with_ack_each(&t, &ev, timeout, remote_done, b, remote_each, b);
+        sh_respond(ra, ns, uid, CM_BROADCAST_CLIENT_COUNT,
+                   json_pack("{sssi}", "requestId", rid, "clientCount", reached < 0 ? 0 : reached));
+      }
+      free(text);
+      break;
+    }
+    case CM_SOCKETS_JOIN:
+    case CM_SOCKETS_LEAVE:
+      if (!json_is_object(opts) || !(tb = malloc(sizeof(*tb)))) break;
+      target_from(&t, tb, ns->nsp, opts);
+      for (size_t i = 0; i < json_array_size(json_object_get(data, "rooms")); i++) {
+        const char *r = json_string_value(json_array_get(json_object_get(data, "rooms"), i));
+        if (r) (void)sio_local_add_sockets(&t, r, type == CM_SOCKETS_JOIN);
+      }
+      sh_sync_rooms(ra, ns);
+      break;
+    case CM_DISCONNECT_SOCKETS:
+      if (!json_is_object(opts) || !(tb = malloc(sizeof(*tb)))) break;
+      target_from(&t, tb, ns->nsp, opts);
+      (void)sio_local_disconnect_sockets(&t, json_is_true(json_object_get(data, "close")));
+      sh_sync_rooms(ra, ns);
+      break;
+    case CM_FETCH_SOCKETS: {
+      if (!rid || !(tb = malloc(sizeof(*tb)))) break;
+      target_from(&t, tb, ns->nsp, opts);
+      json_t *socks = local_sockets(&t);
+      if (socks) sh_respond(ra, ns, uid, CM_FETCH_SOCKETS_RESPONSE, json_pack("{ssso}", "requestId", rid, "sockets", socks));
+      break;
+    }
+    case CM_SERVER_SIDE_EMIT: {
+      json_t *p = json_object_get(data, "packet");
+      if (!json_is_array(p) || !json_is_string(json_array_get(p, 0))) break;
+      json_t *args = json_array();
+      for (size_t i = 1; i < json_array_size(p); i++) json_array_append(args, json_array_get(p, i));
+      size_t n = 0;
+      char *text = codec_dump(args, &n);
+      json_decref(args);
+      if (!text) break;
+      sio_event ev = {json_string_value(json_array_get(p, 0)), text, n, NULL, 0};
+      sh_sse_reply r = {ra, ns, uid, rid};
+      sio_local_server_event(ns->nsp, &ev, rid ? sh_sse_answer : NULL, &r);
+      free(text);
+      break;
+    }
+    case CM_FETCH_SOCKETS_RESPONSE:
+    case CM_SERVER_SIDE_EMIT_RESPONSE:
+    case CM_BROADCAST_CLIENT_COUNT:
+    case CM_BROADCAST_ACK: {
+      /* The classic responses' shape: {requestId, type, clientCount|packet|sockets|data}. */
+      json_t *c = json_copy(data);
+      if (!c) break;
+      int ct = type == CM_BROADCAST_CLIENT_COUNT ? REQ_BROADCAST_CLIENT_COUNT
+               : type == CM_BROADCAST_ACK        ? REQ_BROADCAST_ACK
+                                                 : type == CM_FETCH_SOCKETS_RESPONSE ? REQ_REMOTE_FETCH : REQ_SERVER_SIDE_EMIT;
+      json_object_set_new(c, "type", json_integer(ct));
+      if (type == CM_SERVER_SIDE_EMIT_RESPONSE) {
+        json_t *p = json_object_get(data, "packet");
+        json_object_set(c, "data", p ? p : json_null());
+      }
+      on_response_value(ra, c);
+      json_decref(c);
+      break;
+    }
+    default:
+      break;
+  }
+  free(tb);
+}
+
+static void sh_on_message(redis_adapter *ra, const char *channel, size_t clen, const char *msg, size_t mlen) {
+  msgpack_unpacked up;
+  msgpack_unpacked_init(&up);
+  codec_bins bins;
+  bins.n = 0;
+  json_t *v = decode_any(msg, mlen, &up, &bins);
+  const char *uid = json_string_value(json_object_get(v, "uid"));
+  const char *name = json_string_value(json_object_get(v, "nsp"));
+  rnsp *ns = NULL;
+  for (rnsp *n = ra->nsps; name && n; n = n->next)
+    if (strcmp(n->name, name) == 0) ns = n;
+  if (ns && uid && strcmp(uid, ra->uid) != 0 && clen >= ns->channel_len &&
+      memcmp(channel, ns->channel, ns->channel_len) == 0) {
+    int response = clen == strlen(ns->spec_channel) && memcmp(channel, ns->spec_channel, clen) == 0;
+    int type = (int)json_integer_value(json_object_get(v, "type"));
+    int is_response = type == CM_FETCH_SOCKETS_RESPONSE || type == CM_SERVER_SIDE_EMIT_RESPONSE ||
+                      type == CM_BROADCAST_CLIENT_COUNT || type == CM_BROADCAST_ACK;
+    if (response == is_response) sh_on_request(ra, ns, v, &bins);
+  }
+  json_decref(v);
+  msgpack_unpacked_destroy(&up);
 }
 
 /* ---- lifetime ------------------------------------------------------------------------- */
@@ -1278,6 +1659,7 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   ra->app = sio_server_app(io);
   ra->loop = sio_server_loop(io);
   ra->db = o->db;
+  ra->sharded = o->sharded != 0;
   ra->request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms : 5000;
   ra->log = o->log;
   ra->log_user = o->log_user;

@@ -12,6 +12,7 @@ typedef struct server_config {
   const char *redis_url;        /* --redis; NULL: a single node */
   const char *redis_key_prefix; /* --redis-key-prefix; NULL: "socket.io" */
   unsigned redis_request_timeout_ms; /* --redis-request-timeout; 0: 5000 */
+  int redis_sharded;                 /* --redis-adapter sharded */
 } server_config;
 
 /* A parsed redis://[user:pass@]host:port[/db] (pointers into buf). */

@@ -33,6 +33,7 @@ function parseArgs(argv) {
     else if (a === '--ping-timeout') opts.pingTimeout = Math.round(Number(value()) * 1000);
     else if (a === '--redis') opts.redis = value();
     else if (a === '--redis-key-prefix') opts.redisKey = value();
+    else if (a === '--redis-adapter') opts.redisAdapter = value();
     else if (a === '--redis-request-timeout') opts.redisTimeout = Number(value()) * 1000;
     else throw new Error(`unknown option ${a}`);
   }
@@ -345,6 +346,11 @@ async function useRedis(io, opts) {
   pub.on('error', () => {}); // reconnects by itself
   sub.on('error', () => {});
   await Promise.all([pub.connect(), sub.connect()]);
+  if (opts.redisAdapter === 'sharded') { // createShardedAdapter, its default subscriptionMode "dynamic"
+    const { createShardedAdapter } = require('@socket.io/redis-adapter');
+    io.adapter(createShardedAdapter(pub, sub, { channelPrefix: opts.redisKey || 'socket.io' }));
+    return;
+  }
   io.adapter(createAdapter(pub, sub, {
     key: opts.redisKey || 'socket.io',
     requestsTimeout: opts.redisTimeout || 5000,
