@@ -45,6 +45,22 @@ async function join(node, nsp = '/') {
   return s;
 }
 
+/* Sharded, subscriptionMode "dynamic": a node SSUBSCRIBEs a room's channel when the
+ * room appears there, asynchronously (Node's adapter as wsio's), so a broadcast to a room
+ * joined a moment ago on another node may race it: wait until Redis has the subscriber. */
+async function roomSubscribed(redis, room) {
+  if (!SHARDED) return;
+  const { createClient } = require('redis');
+  const c = createClient({ url: redis.url });
+  await c.connect();
+  try {
+    await until(async () => Number((await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', `socket.io#/#${room}#`]))[1]) >= 1,
+      5000, `a node subscribed to room ${room}`, 20);
+  } finally {
+    await c.quit();
+  }
+}
+
 /* Nothing named ev arrives at s within ms. */
 async function none(s, ev, ms = 300) {
   await sleep(ms);
@@ -148,6 +164,7 @@ for (const pair of PAIRS) {
       sockets.push(w);
       await connected(w);
       await call(w, 'join', 'vol');
+      await roomSubscribed(redis, 'vol');
       await call(a, 'volatile-room', 'vol', 'v', 4);
       assert.equal((await logged(w, 'v', 1))[0][1], 4);
       await call(a, 'local-all', 'here', 5);
@@ -221,8 +238,8 @@ for (const pair of PAIRS) {
       // An event nobody answers: the request ends after --redis-request-timeout.
       // (Node's ClusterAdapter waits its fixed 5 s there, whatever the option.)
       const t0 = Date.now();
-      const r = await withTimeout(call(a, 'sse-ack', 'unanswered'), SHARDED && kindA === 'node' ? 8000 : 4000,
-        'sse-ack timeout');
+      const r = await withTimeout(new Promise((res) => a.emit('sse-ack', 'unanswered', res)),
+        SHARDED && kindA === 'node' ? 8000 : 4000, 'sse-ack timeout');
       assert.deepEqual(r, { timeout: true, responses: [] });
       assert.ok(Date.now() - t0 >= TIMEOUT_S * 1000 - 100, 'waited for the request timeout');
     });
