@@ -5,10 +5,11 @@
 // `wsio-server --app <app>`; both must behave the same.
 //
 //   node tests/sio/reference/server.js --app conformance|chat|bench|test [--port N] [--host H]
-//        [--redis redis://host:port [--redis-key-prefix P] [--redis-request-timeout S]]
+//        [--redis redis://host:port [--redis-key-prefix P] [--redis-request-timeout S] [--redis-adapter sharded]]
 //
 // With --redis the server joins a cluster through @socket.io/redis-adapter (createAdapter,
-// node-redis v4 clients), as wsio-server --redis does (tests/cluster).
+// node-redis v4 clients; createShardedAdapter with --redis-adapter sharded), as
+// wsio-server --redis does (tests/cluster).
 //
 // Prints `listening on 127.0.0.1:PORT` to stderr once it accepts connections, like
 // wsio-server. SIGTERM/SIGINT: exit 0. The apps are specified in tests/sio/TEST_APP.md.
