@@ -73,7 +73,17 @@ typedef struct rconn {
   unsigned backoff_ms;
   unsigned failures;
   int ever_ready;
+  struct sockaddr_storage addr; /* where this connection goes (a cluster master's own) */
+  socklen_t addr_len;
 } rconn;
+
+/* Sharded on a Redis Cluster: a master other than the seed (the --redis address, whose
+ * connections are ra->pub/ra->sub), with its own publish and subscribe connections. */
+#define RA_MAX_NODES 32
+#define RA_SLOTS 16384
+typedef struct rnode {
+  rconn pub, sub;
+} rnode;
 
 /* One namespace's channels (Node makes one adapter per namespace). */
 typedef struct rnsp {
@@ -127,6 +137,13 @@ struct redis_adapter {
   loop_timer flush_timer;
   int destroyed;
   int sharded; /* createShardedAdapter's protocol (the section "sharded" below) */
+  /* Sharded only: the topology, from CLUSTER SLOTS on the seed. Until it is known
+   * (slots_known), nothing is subscribed; a seed that refuses CLUSTER SLOTS (cluster
+   * support disabled) is one node owning every slot. */
+  int cluster, slots_known, slots_pending;
+  uint8_t slot_node[RA_SLOTS]; /* 0: the seed; i: nodes[i - 1] */
+  rnode *nodes[RA_MAX_NODES];
+  size_t nnodes;
   wsio_sio_redis_stats st;
 };
 
@@ -149,7 +166,37 @@ static void make_id(char out[8]) {
   out[6] = '\0';
 }
 
-static int is_up(const redis_adapter *ra) { return ra->pub.state == RC_READY && ra->sub.state == RC_READY; }
+/* Up: able to publish and subscribed. On a Redis Cluster: the topology is known (each
+ * command then needs its own master's connection, see route()). */
+static int is_up(const redis_adapter *ra) {
+  if (ra->cluster) return ra->slots_known;
+  return ra->pub.state == RC_READY && ra->sub.state == RC_READY && (!ra->sharded || ra->slots_known);
+}
+
+/* Redis Cluster's key slot: CRC16 (XMODEM) of the key, or of its {hash tag}, mod 16384. */
+static unsigned key_slot(const char *k, size_t n) {
+  const char *open = memchr(k, '{', n);
+  if (open) {
+    const char *close = memchr(open + 1, '}', n - (size_t)(open + 1 - k));
+    if (close && close > open + 1) {
+      n = (size_t)(close - open - 1);
+      k = open + 1;
+    }
+  }
+  uint16_t crc = 0;
+  for (size_t i = 0; i < n; i++) {
+    crc ^= (uint16_t)((uint8_t)k[i] << 8);
+    for (int b = 0; b < 8; b++) crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+  }
+  return crc & (RA_SLOTS - 1);
+}
+
+/* The connection a command on this channel must use: the slot's master on a cluster. */
+static rconn *route(redis_adapter *ra, const char *channel, int sub) {
+  unsigned i = ra->cluster ? ra->slot_node[key_slot(channel, strlen(channel))] : 0;
+  if (i == 0 || i > ra->nnodes) return sub ? &ra->sub : &ra->pub;
+  return sub ? &ra->nodes[i - 1]->sub : &ra->nodes[i - 1]->pub;
+}
 
 /* ---- connections -------------------------------------------------------------------- */
 
@@ -206,11 +253,11 @@ static void conn_down(rconn *c, const char *why) {
   conn_schedule_retry(c);
 }
 
-static void sh_subscribe_nsp(redis_adapter *ra, rnsp *ns);
+static void sh_subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *only);
 
-static void subscribe_nsp(redis_adapter *ra, rnsp *ns) {
+static void subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *c) {
   if (ra->sharded) {
-    sh_subscribe_nsp(ra, ns);
+    sh_subscribe_nsp(ra, ns, c);
     return;
   }
   char pattern[1024];
@@ -230,6 +277,8 @@ static void on_handshake_reply(redis_adapter *ra, redisReply *r, uint32_t arg) {
   }
 }
 
+static void topology_refresh(redis_adapter *ra);
+
 static void on_connected(net_conn *nc, int err) {
   rconn *c = (rconn *)nc;
   redis_adapter *ra = c->ra;
@@ -247,15 +296,16 @@ static void on_connected(net_conn *nc, int err) {
     size_t l[] = {4, strlen(a[1]), strlen(ra->password)};
     conn_command(c, ra->user ? 3 : 2, a, l, c->is_sub ? NULL : on_handshake_reply, 0);
   }
-  if (!c->is_sub && ra->db) {
+  if (!c->is_sub && ra->db && !ra->cluster) {
     char db[16];
     snprintf(db, sizeof(db), "%d", ra->db);
     const char *a[] = {"SELECT", db};
     size_t l[] = {6, strlen(db)};
     conn_command(c, 2, a, l, on_handshake_reply, 1);
   }
-  if (c->is_sub)
-    for (rnsp *ns = ra->nsps; ns; ns = ns->next) subscribe_nsp(ra, ns);
+  if (ra->sharded && c == &ra->pub) topology_refresh(ra);
+  if (c->is_sub && (!ra->sharded || ra->slots_known))
+    for (rnsp *ns = ra->nsps; ns; ns = ns->next) subscribe_nsp(ra, ns, c);
   if (is_up(ra)) {
     ra->st.up = 1;
     ra_log(ra, WSIO_LOG_INFO, "redis: connected, node %s subscribed", ra->uid);
@@ -277,7 +327,7 @@ static void conn_start(rconn *c) {
     return;
   }
   c->state = RC_CONNECTING;
-  int r = net_connect(ra->ctx, &c->net, (struct sockaddr *)&ra->addr, ra->addr_len, RA_CONNECT_TIMEOUT_MS, on_connected);
+  int r = net_connect(ra->ctx, &c->net, (struct sockaddr *)&c->addr, c->addr_len, RA_CONNECT_TIMEOUT_MS, on_connected);
   if (r < 0) {
     c->state = RC_CONNECTING; /* so conn_down reports and retries */
     conn_down(c, strerror(-r));
@@ -306,6 +356,7 @@ static void handle_reply(rconn *c, redisReply *r) {
   if (c->is_sub) {
     if (r->type == REDIS_REPLY_ERROR) {
       ra_log(ra, WSIO_LOG_ERROR, "redis: subscribe connection: %.*s", (int)r->len, r->str);
+      if (ra->sharded && (strncmp(r->str, "MOVED", 5) == 0 || strncmp(r->str, "ASK", 3) == 0)) topology_refresh(ra);
       return;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING) return;
@@ -319,9 +370,15 @@ static void handle_reply(rconn *c, redisReply *r) {
     } else if (strcmp(kind, "smessage") == 0) { /* sharded pub/sub (Redis 7) */
       ra->st.messages_in++;
       on_message(ra, r->element[1]->str, r->element[1]->len, r->element[2]->str, r->element[2]->len, 0);
+    } else if (strcmp(kind, "sunsubscribe") == 0 && ra->cluster) {
+      /* Unasked (a slot moved away, or its master changed): where is it now? Our own
+       * SUNSUBSCRIBEs land here too: a refresh more, harmless. */
+      topology_refresh(ra);
     }
     return;
   }
+  if (r->type == REDIS_REPLY_ERROR && ra->sharded && (strncmp(r->str, "MOVED", 5) == 0 || strncmp(r->str, "ASK", 3) == 0))
+    topology_refresh(ra); /* this command is lost (pub/sub is at-most-once anyway) */
   if (!c->qlen) return;
   pending_reply p = c->q[c->qhead];
   c->qhead = (c->qhead + 1) % c->qcap;
@@ -376,17 +433,18 @@ static void flush_fired(loop_timer *t) {
 }
 
 static int publish(redis_adapter *ra, const char *channel, const char *msg, size_t len) {
-  if (!is_up(ra)) {
+  rconn *c = route(ra, channel, 0);
+  if (!is_up(ra) || c->state != RC_READY) {
     ra->st.messages_dropped++;
     return -1;
   }
-  if (net_buffered(&ra->pub.net) > RA_MAX_BACKLOG) {
+  if (net_buffered(&c->net) > RA_MAX_BACKLOG) {
     ra->st.messages_dropped++;
     return -1;
   }
   const char *a[] = {ra->sharded ? "SPUBLISH" : "PUBLISH", channel, msg};
   size_t l[] = {ra->sharded ? 8u : 7u, strlen(channel), len};
-  int r = conn_command(&ra->pub, 3, a, l, NULL, 0);
+  int r = conn_command(c, 3, a, l, NULL, 0);
   if (r == 0) ra->st.messages_out++;
   return r;
 }
@@ -435,7 +493,8 @@ static void ra_nsp_created(sio_adapter *a, wsio_sio_nsp *nsp) {
   ns->channel_len = strlen(ns->channel);
   ns->next = ra->nsps;
   ra->nsps = ns;
-  if (ra->sub.state == RC_READY) subscribe_nsp(ra, ns);
+  if (!ra->sharded && ra->sub.state == RC_READY) subscribe_nsp(ra, ns, &ra->sub);
+  if (ra->sharded && ra->slots_known) sh_subscribe_nsp(ra, ns, NULL);
 }
 
 static rnsp *ns_of(redis_adapter *ra, const wsio_sio_nsp *nsp) {
@@ -643,7 +702,7 @@ static int req_count(rreq *q) {
   redis_adapter *ra = q->ra;
   const char *a[] = {"PUBSUB", ra->sharded ? "SHARDNUMSUB" : "NUMSUB", q->ns->req_channel};
   size_t l[] = {6, ra->sharded ? 11u : 6u, strlen(q->ns->req_channel)};
-  if (!is_up(ra) || conn_command(&ra->pub, 3, a, l, on_numsub, q->serial) != 0) {
+  if (!is_up(ra) || conn_command(route(ra, q->ns->req_channel, 0), 3, a, l, on_numsub, q->serial) != 0) {
     q->num_sub = 1;
     if (q->type == REQ_BROADCAST) {
       bcast_check(q);
@@ -1317,27 +1376,128 @@ static json_t *sh_opts(const wsio_sio_target *t, long timeout_ms) {
   return o;
 }
 
-static void sh_room_cmd(redis_adapter *ra, rnsp *ns, const char *cmd, const char *room) {
-  char ch[1024];
-  int n = snprintf(ch, sizeof(ch), "%s%s#", ns->channel, room);
-  if (n >= (int)sizeof(ch) || ra->sub.state != RC_READY) return; /* resubscribed on connect */
-  const char *a[] = {cmd, ch};
-  size_t l[] = {strlen(cmd), (size_t)n};
-  conn_command(&ra->sub, 2, a, l, NULL, 0);
+/* SSUBSCRIBE/SUNSUBSCRIBE one channel (in a cluster all channels of one command must
+ * share a slot) on its master's subscribe connection; only: just when that is the
+ * connection (a master that just connected). Not ready: done on its connect. */
+static void sh_sub_cmd(redis_adapter *ra, const char *cmd, const char *channel, rconn *only) {
+  rconn *c = route(ra, channel, 1);
+  if (!ra->slots_known || (only && c != only) || c->state != RC_READY) return;
+  const char *a[] = {cmd, channel};
+  size_t l[] = {strlen(cmd), strlen(channel)};
+  conn_command(c, 2, a, l, NULL, 0);
 }
 
-static void sh_subscribe_nsp(redis_adapter *ra, rnsp *ns) {
-  /* One channel a command: in a cluster every channel of one SSUBSCRIBE must share a slot. */
-  const char *a[] = {"SSUBSCRIBE", ns->channel};
-  size_t l[] = {10, strlen(ns->channel)};
-  conn_command(&ra->sub, 2, a, l, NULL, 0);
-  a[1] = ns->spec_channel;
-  l[1] = strlen(ns->spec_channel);
-  conn_command(&ra->sub, 2, a, l, NULL, 0);
+static void sh_room_cmd_on(redis_adapter *ra, rnsp *ns, const char *cmd, const char *room, rconn *only) {
+  char ch[1024];
+  if (snprintf(ch, sizeof(ch), "%s%s#", ns->channel, room) < (int)sizeof(ch)) sh_sub_cmd(ra, cmd, ch, only);
+}
+
+static void sh_room_cmd(redis_adapter *ra, rnsp *ns, const char *cmd, const char *room) {
+  sh_room_cmd_on(ra, ns, cmd, room, NULL);
+}
+
+static void sh_subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *only) {
+  sh_sub_cmd(ra, "SSUBSCRIBE", ns->channel, only);
+  sh_sub_cmd(ra, "SSUBSCRIBE", ns->spec_channel, only);
   const char *k;
   json_t *v;
-  json_object_foreach(ns->subs, k, v) sh_room_cmd(ra, ns, "SSUBSCRIBE", k);
+  json_object_foreach(ns->subs, k, v) sh_room_cmd_on(ra, ns, "SSUBSCRIBE", k, only);
 }
+
+/* ---- sharded on a Redis Cluster: the topology ---- */
+
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+  if (a->ss_family != b->ss_family) return 0;
+  if (a->ss_family == AF_INET) {
+    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+  return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+/* The node index (0: the seed) of a master named by CLUSTER SLOTS; a new one is added
+ * and connected. Returns -1 (not a numeric address, too many nodes, out of memory). */
+static int node_index(redis_adapter *ra, const char *ip, long port) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
+  socklen_t len;
+  struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+  if (port <= 0 || port > 65535) return -1;
+  if (inet_pton(AF_INET, ip, &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+    len = sizeof(*in4);
+  } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)port);
+    len = sizeof(*in6);
+  } else {
+    return -1; /* CLUSTER SLOTS names masters by IP unless configured otherwise */
+  }
+  if (same_addr(&ss, &ra->pub.addr)) return 0;
+  for (size_t i = 0; i < ra->nnodes; i++)
+    if (same_addr(&ss, &ra->nodes[i]->pub.addr)) return (int)i + 1;
+  if (ra->nnodes == RA_MAX_NODES) return -1;
+  rnode *n = calloc(1, sizeof(*n));
+  if (!n) return -1;
+  n->pub.ra = n->sub.ra = ra;
+  n->sub.is_sub = 1;
+  n->pub.addr = n->sub.addr = ss;
+  n->pub.addr_len = n->sub.addr_len = len;
+  n->pub.retry.cb = n->sub.retry.cb = retry_fired;
+  ra->nodes[ra->nnodes++] = n;
+  conn_start(&n->pub);
+  conn_start(&n->sub);
+  return (int)ra->nnodes;
+}
+
+/* CLUSTER SLOTS' answer: [[start, end, [ip, port, id], replicas...], ...]. An error
+ * (cluster support disabled): one node, every slot. Then every ready subscribe
+ * connection takes its channels (SSUBSCRIBE of a channel held already is a no-op). */
+static void on_slots(redis_adapter *ra, redisReply *r, uint32_t arg) {
+  (void)arg;
+  ra->slots_pending = 0;
+  if (!r) return; /* the seed went away: asked again on its reconnect */
+  if (r->type == REDIS_REPLY_ARRAY) {
+    uint8_t map[RA_SLOTS];
+    memset(map, 0, sizeof(map));
+    for (size_t i = 0; i < r->elements; i++) {
+      redisReply *e = r->element[i];
+      if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || e->element[2]->type != REDIS_REPLY_ARRAY ||
+          e->element[2]->elements < 2 || e->element[2]->element[0]->type != REDIS_REPLY_STRING)
+        continue;
+      long long lo = e->element[0]->integer, hi = e->element[1]->integer;
+      int idx = node_index(ra, e->element[2]->element[0]->str, (long)e->element[2]->element[1]->integer);
+      if (idx < 0 || lo < 0 || hi >= RA_SLOTS || lo > hi) continue;
+      memset(map + lo, idx, (size_t)(hi - lo + 1));
+    }
+    memcpy(ra->slot_node, map, sizeof(map));
+    if (!ra->cluster) ra_log(ra, WSIO_LOG_INFO, "redis: a Redis Cluster of %zu masters", ra->nnodes + 1);
+    ra->cluster = 1;
+  } else {
+    ra->cluster = 0;
+  }
+  ra->slots_known = 1;
+  rconn *subs[RA_MAX_NODES + 1];
+  size_t n = 0;
+  subs[n++] = &ra->sub;
+  for (size_t i = 0; i < ra->nnodes; i++) subs[n++] = &ra->nodes[i]->sub;
+  for (size_t i = 0; i < n; i++)
+    for (rnsp *ns = ra->nsps; ns; ns = ns->next) sh_subscribe_nsp(ra, ns, subs[i]);
+  if (ra->pub.state == RC_READY && ra->sub.state == RC_READY) ra->st.up = 1;
+}
+
+/* Asks the seed for the slots (at its connect, and after MOVED/ASK or a slot that
+ * moved away); one question at a time. */
+static void topology_refresh(redis_adapter *ra) {
+  if (!ra->sharded || ra->slots_pending || ra->pub.state != RC_READY) return;
+  const char *a[] = {"CLUSTER", "SLOTS"};
+  size_t l[] = {7, 5};
+  if (conn_command(&ra->pub, 2, a, l, on_slots, 0) == 0) ra->slots_pending = 1;
+}
+
 
 /* A room is public unless it is a connected socket's own (Node: !sids.has(room)). */
 static int sh_public(rnsp *ns, const char *room, const wsio_sio_socket *joining) {
@@ -1575,6 +1735,12 @@ static void ra_destroy(sio_adapter *a) {
   if (ra->pub.state == RC_READY) net_flush_queued(ra->ctx); /* the last publishes */
   conn_free(&ra->pub);
   conn_free(&ra->sub);
+  for (size_t i = 0; i < ra->nnodes; i++) {
+    conn_free(&ra->nodes[i]->pub);
+    conn_free(&ra->nodes[i]->sub);
+    free(ra->nodes[i]);
+  }
+  ra->nnodes = 0;
   loop_timer_stop(ra->loop, &ra->flush_timer);
   net_ctx_destroy(ra->ctx);
   ra->ctx = NULL;
@@ -1692,6 +1858,8 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   uint32_t it = 0;
   for (wsio_sio_nsp *nsp; (nsp = sio_nsp_iter(io, &it)) != NULL;) ra_nsp_created(&ra->base, nsp);
   sio_adapter_set(io, &ra->base);
+  ra->pub.addr = ra->sub.addr = ra->addr;
+  ra->pub.addr_len = ra->sub.addr_len = ra->addr_len;
   conn_start(&ra->pub);
   conn_start(&ra->sub);
   return 0;
