@@ -18,7 +18,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { start } = require('../sio/servers');
 const { client, connected, call, once, logged, sleep, until, normalize, closeAll, withTimeout } = require('../sio/helpers');
-const { startRedis } = require('./redis');
+const { startRedis, startRedisCluster } = require('./redis');
 
 const PAIRS_RAW = process.env.CLUSTER_PAIRS || 'wsio-wsio,wsio-node,node-wsio';
 const PAIRS = PAIRS_RAW === 'none' ? [] : PAIRS_RAW.split(',').filter(Boolean);
@@ -30,10 +30,16 @@ const TIMEOUT_S = 1; // --redis-request-timeout: a request some node never answe
 // createShardedAdapter (SPUBLISH/SSUBSCRIBE); the emitter and option tests run once, here.
 const SHARDED = process.env.CLUSTER_ADAPTER === 'sharded';
 const ADAPTER_ARGS = SHARDED ? ['--redis-adapter', 'sharded'] : [];
-const LABEL = SHARDED ? 'sharded ' : '';
+// CLUSTER_REDIS=cluster (tests/cluster/sharded-rcluster.test.js): a Redis Cluster of three
+// masters instead of one Redis; wsio finds it out by itself (CLUSTER SLOTS), the Node
+// node is told (--redis-cluster: node-redis createCluster).
+const RCLUSTER = process.env.CLUSTER_REDIS === 'cluster';
+const startStore = RCLUSTER ? () => startRedisCluster(3) : startRedis;
+const LABEL = (SHARDED ? 'sharded ' : '') + (RCLUSTER ? 'Redis Cluster ' : '');
+const redisArgs = (kind, redis) => ['--redis', redis.url, ...ADAPTER_ARGS, ...(RCLUSTER && kind === 'node' ? ['--redis-cluster'] : [])];
 
 async function startNode(kind, redis) {
-  return start(kind, 'test', ['--redis', redis.url, '--redis-request-timeout', String(TIMEOUT_S), ...ADAPTER_ARGS]);
+  return start(kind, 'test', [...redisArgs(kind, redis), '--redis-request-timeout', String(TIMEOUT_S)]);
 }
 
 /* Connects a client, spread over the transports. */
@@ -51,13 +57,14 @@ async function join(node, nsp = '/') {
 async function roomSubscribed(redis, room) {
   if (!SHARDED) return;
   const { createClient } = require('redis');
-  const c = createClient({ url: redis.url });
-  await c.connect();
-  try {
-    await until(async () => Number((await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', `socket.io#/#${room}#`]))[1]) >= 1,
-      5000, `a node subscribed to room ${room}`, 20);
+  const cs = (redis.urls || [redis.url]).map((url) => createClient({ url }));
+  await Promise.all(cs.map((c) => c.connect()));
+  const count = async (c) => Number((await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', `socket.io#/#${room}#`]))[1]);
+  try { // (on a Redis Cluster only the slot's master counts the subscriber)
+    await until(async () => (await Promise.all(cs.map(count))).some((n) => n >= 1), 5000,
+      `a node subscribed to room ${room}`, 20);
   } finally {
-    await c.quit();
+    await Promise.all(cs.map((c) => c.quit()));
   }
 }
 
@@ -93,7 +100,7 @@ for (const pair of PAIRS) {
     };
 
     before(async () => {
-      redis = await startRedis();
+      redis = await startStore();
       A = await startNode(kindA, redis);
       B = await startNode(kindB, redis);
       await clusterReady(A, B);
@@ -255,9 +262,9 @@ for (const pair of PAIRS) {
     let B;
     const sockets = [];
     before(async () => {
-      redis = await startRedis();
-      A = await start(kindA, 'chat', ['--redis', redis.url, ...ADAPTER_ARGS]);
-      B = await start(kindB, 'chat', ['--redis', redis.url, ...ADAPTER_ARGS]);
+      redis = await startStore();
+      A = await start(kindA, 'chat', redisArgs(kindA, redis));
+      B = await start(kindB, 'chat', redisArgs(kindB, redis));
       // The chat app has no count event: wait until a room message crosses both ways.
       const x = await join(A);
       const y = await join(B);
@@ -365,7 +372,7 @@ if (PAIRS.includes('wsio-wsio')) {
     };
 
     before(async () => {
-      redis = await startRedis();
+      redis = await startStore();
       A = await startNode('wsio', redis);
       B = await startNode('wsio', redis);
       await clusterReady(A, B);
@@ -411,6 +418,35 @@ if (PAIRS.includes('wsio-wsio')) {
       await call(a, 'in-room', 'live', 'after', 2);
       assert.equal((await logged(b, 'after', 1))[0][1], 2, 'cross-node after the reconnect');
       assert.ok(await metric(A, 'wsio_redis_reconnects_total') >= 1);
+      assert.ok(A.alive() && B.alive());
+    });
+
+    it('a Redis Cluster master killed and restarted: local goes on, its channels come back', { skip: !RCLUSTER }, async () => {
+      // The master of the main channel socket.io#/# (where both nodes are counted).
+      const { createClient } = require('redis');
+      let owner;
+      for (const m of redis.masters || []) {
+        const c = createClient({ url: m.url });
+        await c.connect();
+        if (Number((await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', 'socket.io#/#']))[1]) >= 2) owner = m;
+        await c.quit();
+      }
+      assert.ok(owner, 'a master holds the main channel');
+      const a = await sock(A);
+      const a2 = await sock(A);
+      const b = await sock(B);
+      for (const s of [a, a2, b]) await call(s, 'join', 'mk');
+      await owner.kill();
+      await call(a, 'in-room', 'mk', 'during-m', 1);
+      assert.equal((await logged(a2, 'during-m', 1))[0][1], 1, 'local delivery without that master');
+      await owner.restart();
+      await redis.ready();
+      await until(async () => (await call(a, 'server-count')) === 2 && (await call(b, 'server-count')) === 2, 20000,
+        'both subscribed on the restarted master', 200);
+      await call(a, 'all', 'back-all', 1); // the main channel, on the restarted master
+      assert.equal((await logged(b, 'back-all', 1))[0][1], 1);
+      await call(b, 'in-room', 'mk', 'back-room', 2); // a room channel, wherever its slot is
+      assert.equal((await logged(a, 'back-room', 1))[0][1], 2);
       assert.ok(A.alive() && B.alive());
     });
 

@@ -5,7 +5,7 @@
 // `wsio-server --app <app>`; both must behave the same.
 //
 //   node tests/sio/reference/server.js --app conformance|chat|bench|test [--port N] [--host H]
-//        [--redis redis://host:port [--redis-key-prefix P] [--redis-request-timeout S] [--redis-adapter sharded]]
+//        [--redis redis://host:port [--redis-key-prefix P] [--redis-request-timeout S] [--redis-adapter sharded] [--redis-cluster]]
 //
 // With --redis the server joins a cluster through @socket.io/redis-adapter (createAdapter,
 // node-redis v4 clients; createShardedAdapter with --redis-adapter sharded), as
@@ -35,6 +35,7 @@ function parseArgs(argv) {
     else if (a === '--redis') opts.redis = value();
     else if (a === '--redis-key-prefix') opts.redisKey = value();
     else if (a === '--redis-adapter') opts.redisAdapter = value();
+    else if (a === '--redis-cluster') opts.redisCluster = true; // the URL is a Redis Cluster's seed
     else if (a === '--redis-request-timeout') opts.redisTimeout = Number(value()) * 1000;
     else throw new Error(`unknown option ${a}`);
   }
@@ -340,9 +341,9 @@ function testApp(httpServer) {
 // ---------------------------------------------------------------------------------------
 
 async function useRedis(io, opts) {
-  const { createClient } = require('redis');
+  const { createClient, createCluster } = require('redis');
   const { createAdapter } = require('@socket.io/redis-adapter');
-  const pub = createClient({ url: opts.redis });
+  const pub = opts.redisCluster ? createCluster({ rootNodes: [{ url: opts.redis }] }) : createClient({ url: opts.redis });
   const sub = pub.duplicate();
   pub.on('error', () => {}); // reconnects by itself
   sub.on('error', () => {});
