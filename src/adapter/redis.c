@@ -1,7 +1,8 @@
 /* adapter/redis.c — the Redis pub/sub cluster adapter, wire-compatible with Node's
  * @socket.io/redis-adapter 8.x `createAdapter`, and (wsio_sio_redis_options.sharded)
- * with its `createShardedAdapter` on one Redis 7 node (the section "sharded" below;
- * see docs/cluster.md for the channels and messages).
+ * with its `createShardedAdapter` on one Redis 7 node or a Redis Cluster (the sections
+ * "sharded" below: one publish and one subscribe connection per master, each command on
+ * its channel's slot master; see docs/cluster.md for the channels and messages).
  *
  * Owns: two Redis connections (publish; subscribe) on a net context of its own on the
  * app's loop, their RESP streams (hiredis' reader and command formatter only: hiredis'

@@ -88,7 +88,7 @@ static const opt_def opts[] = {
     {"deflate-client-context-takeover", "on|off", T_SWITCH, "off", "with --deflate, let clients keep their compression context between messages (off: ask them not to, so idle connections keep no inflater memory)"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
     {"redis", "URL", T_STR, NULL, "join a cluster through Redis: redis://[user:pass@]host:port[/db] (Node's @socket.io/redis-adapter protocol)"},
-    {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub, or sharded (SPUBLISH/SSUBSCRIBE, Redis 7; one Redis node: a Redis Cluster is not yet supported); streams: not yet supported"},
+    {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub, or sharded (SPUBLISH/SSUBSCRIBE, Redis 7 or a Redis Cluster); streams: not yet supported"},
     {"redis-key-prefix", "PREFIX", T_STR, "socket.io", "channel prefix, as the Node adapter's `key`"},
     {"redis-request-timeout", "S", T_SECONDS, "5", "seconds to wait for other nodes' answers (fetchSockets, allRooms, serverSideEmit acks)"},
     {"log-level", "LEVEL", T_LEVEL, "info", "debug, info, warn, error or off"},
