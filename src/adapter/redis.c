@@ -739,11 +739,26 @@ static void ra_del(sio_adapter *a, wsio_sio_socket *s, const char *room) {
   sio_local_del(s, room);
   if (ra->sharded) sh_left(ra, wsio_sio_socket_nsp(s), room);
 }
+typedef struct left_rooms {
+  rnsp *ns;
+  json_t *names; /* the socket's rooms this node has a room channel for */
+} left_rooms;
+
+static void collect_subscribed(const char *room, void *user) {
+  left_rooms *l = user;
+  if (json_object_get(l->ns->subs, room)) json_array_append_new(l->names, json_string(room));
+}
+
+/* A socket leaving all its rooms (a disconnect): only its rooms are looked at (a walk of
+ * every room per disconnect would cost O(rooms) each). */
 static void ra_del_all(sio_adapter *a, wsio_sio_socket *s) {
   redis_adapter *ra = (redis_adapter *)a;
+  wsio_sio_nsp *nsp = wsio_sio_socket_nsp(s);
+  left_rooms l = {ra->sharded ? ns_of(ra, nsp) : NULL, NULL};
+  if (l.ns && (l.names = json_array()) != NULL) wsio_sio_socket_rooms(s, collect_subscribed, &l);
   sio_local_del_all(s);
-  rnsp *ns = ra->sharded ? ns_of(ra, wsio_sio_socket_nsp(s)) : NULL;
-  if (ns) sh_sync_rooms(ra, ns);
+  for (size_t i = 0; i < json_array_size(l.names); i++) sh_left(ra, nsp, json_string_value(json_array_get(l.names, i)));
+  json_decref(l.names);
 }
 
 static int ra_broadcast(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev) {

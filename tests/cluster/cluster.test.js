@@ -54,15 +54,15 @@ async function join(node, nsp = '/') {
 /* Sharded, subscriptionMode "dynamic": a node SSUBSCRIBEs a room's channel when the
  * room appears there, asynchronously (Node's adapter as wsio's), so a broadcast to a room
  * joined a moment ago on another node may race it: wait until Redis has the subscriber. */
-async function roomSubscribed(redis, room) {
+async function roomSubscribed(redis, room, want = (n) => n >= 1) {
   if (!SHARDED) return;
   const { createClient } = require('redis');
   const cs = (redis.urls || [redis.url]).map((url) => createClient({ url }));
   await Promise.all(cs.map((c) => c.connect()));
   const count = async (c) => Number((await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', `socket.io#/#${room}#`]))[1]);
   try { // (on a Redis Cluster only the slot's master counts the subscriber)
-    await until(async () => (await Promise.all(cs.map(count))).some((n) => n >= 1), 5000,
-      `a node subscribed to room ${room}`, 20);
+    await until(async () => want(Math.max(...(await Promise.all(cs.map(count))))), 5000,
+      `the subscribers of room ${room}'s channel`, 20);
   } finally {
     await Promise.all(cs.map((c) => c.quit()));
   }
@@ -216,6 +216,25 @@ for (const pair of PAIRS) {
       assert.equal((await gone)[0], 'io server disconnect');
       assert.equal(a.connected, true);
     });
+
+    it('sharded: a node holds a room channel while it has the public room (socket rooms: none)', { skip: !SHARDED },
+      async () => {
+        const a = await sock(A);
+        const a2 = await sock(A);
+        const b = await sock(B);
+        await call(a, 'join', 'held');
+        await call(a2, 'join', 'held');
+        await call(b, 'join', 'held');
+        await roomSubscribed(redis, 'held', (n) => n === 2);
+        await roomSubscribed(redis, a.id, (n) => n === 0); // a socket's own room has no channel
+        a.disconnect();
+        await sleep(200);
+        await roomSubscribed(redis, 'held', (n) => n === 2); // a2 still holds it on A
+        a2.disconnect(); // the last member on A: A unsubscribes, B keeps it
+        await roomSubscribed(redis, 'held', (n) => n === 1);
+        await call(b, 'leave', 'held');
+        await roomSubscribed(redis, 'held', (n) => n === 0);
+      });
 
     it('allRooms and serverCount count both nodes', async () => {
       const a = await sock(A);
