@@ -81,7 +81,7 @@ typedef struct rconn {
 /* Sharded on a Redis Cluster: a master other than the seed (the --redis address, whose
  * connections are ra->pub/ra->sub), with its own publish and subscribe connections. */
 #define RA_MAX_NODES 32
-#define RA_SLOTS 16384
+#define RA_SLOTS CODEC_KEY_SLOTS
 typedef struct rnode {
   rconn pub, sub;
 } rnode;
@@ -174,27 +174,9 @@ static int is_up(const redis_adapter *ra) {
   return ra->pub.state == RC_READY && ra->sub.state == RC_READY && (!ra->sharded || ra->slots_known);
 }
 
-/* Redis Cluster's key slot: CRC16 (XMODEM) of the key, or of its {hash tag}, mod 16384. */
-static unsigned key_slot(const char *k, size_t n) {
-  const char *open = memchr(k, '{', n);
-  if (open) {
-    const char *close = memchr(open + 1, '}', n - (size_t)(open + 1 - k));
-    if (close && close > open + 1) {
-      n = (size_t)(close - open - 1);
-      k = open + 1;
-    }
-  }
-  uint16_t crc = 0;
-  for (size_t i = 0; i < n; i++) {
-    crc ^= (uint16_t)((uint8_t)k[i] << 8);
-    for (int b = 0; b < 8; b++) crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
-  }
-  return crc & (RA_SLOTS - 1);
-}
-
 /* The connection a command on this channel must use: the slot's master on a cluster. */
 static rconn *route(redis_adapter *ra, const char *channel, int sub) {
-  unsigned i = ra->cluster ? ra->slot_node[key_slot(channel, strlen(channel))] : 0;
+  unsigned i = ra->cluster ? ra->slot_node[codec_key_slot(channel, strlen(channel))] : 0;
   if (i == 0 || i > ra->nnodes) return sub ? &ra->sub : &ra->pub;
   return sub ? &ra->nodes[i - 1]->sub : &ra->nodes[i - 1]->pub;
 }
