@@ -440,25 +440,63 @@ if (PAIRS.includes('wsio-wsio')) {
       assert.ok(A.alive() && B.alive());
     });
 
-    it('a Redis Cluster master killed and restarted: local goes on, its channels come back', { skip: !RCLUSTER }, async () => {
-      // The master of the main channel socket.io#/# (where both nodes are counted).
+    /* On a Redis Cluster: each master and how many subscribe the main channel there. */
+    const mainSubscribers = async () => {
       const { createClient } = require('redis');
-      let owner;
+      const out = [];
       for (const m of redis.masters || []) {
         const c = createClient({ url: m.url });
         await c.connect();
-        if (Number((await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', 'socket.io#/#']))[1]) >= 2) owner = m;
-        await c.quit();
+        out.push({ m, c, n: Number((await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', 'socket.io#/#']))[1]) });
       }
-      assert.ok(owner, 'a master holds the main channel');
+      return out;
+    };
+    const owner = async () => {
+      const all = await mainSubscribers();
+      await Promise.all(all.map((x) => x.c.quit()));
+      return all.find((x) => x.n >= 2)?.m;
+    };
+
+    it('a Redis Cluster slot moved to another master: both nodes follow it', { skip: !RCLUSTER }, async () => {
+      const a = await sock(A);
+      const b = await sock(B);
+      const all = await mainSubscribers();
+      try {
+        const from = all.find((x) => x.n >= 2);
+        const to = all.find((x) => x !== from);
+        assert.ok(from && to, 'a master holds the main channel');
+        const id = async (x) => String(await x.c.sendCommand(['CLUSTER', 'MYID']));
+        const [fromId, toId] = [await id(from), await id(to)];
+        const slot = String(await from.c.sendCommand(['CLUSTER', 'KEYSLOT', 'socket.io#/#']));
+        await to.c.sendCommand(['CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId]);
+        await from.c.sendCommand(['CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId]);
+        for (const x of all) await x.c.sendCommand(['CLUSTER', 'SETSLOT', slot, 'NODE', toId]);
+        // The old master drops the slot's subscribers (an unasked sunsubscribe): both
+        // nodes ask for the slots again and subscribe on the new one.
+        await until(async () => Number((await to.c.sendCommand(['PUBSUB', 'SHARDNUMSUB', 'socket.io#/#']))[1]) === 2,
+          10000, 'both nodes subscribed on the new master', 50);
+      } finally {
+        await Promise.all(all.map((x) => x.c.quit()));
+      }
+      await until(async () => (await call(a, 'server-count')) === 2, 5000, 'counted on the new master', 100);
+      await call(a, 'all', 'moved-all', 1);
+      assert.equal((await logged(b, 'moved-all', 1))[0][1], 1);
+      await call(b, 'all', 'moved-back', 2);
+      assert.equal((await logged(a, 'moved-back', 1))[0][1], 2);
+    });
+
+    it('a Redis Cluster master killed and restarted: local goes on, its channels come back', { skip: !RCLUSTER }, async () => {
+      // The master of the main channel socket.io#/# (where both nodes are counted).
+      const owner_ = await owner();
+      assert.ok(owner_, 'a master holds the main channel');
       const a = await sock(A);
       const a2 = await sock(A);
       const b = await sock(B);
       for (const s of [a, a2, b]) await call(s, 'join', 'mk');
-      await owner.kill();
+      await owner_.kill();
       await call(a, 'in-room', 'mk', 'during-m', 1);
       assert.equal((await logged(a2, 'during-m', 1))[0][1], 1, 'local delivery without that master');
-      await owner.restart();
+      await owner_.restart();
       await redis.ready();
       await until(async () => (await call(a, 'server-count')) === 2 && (await call(b, 'server-count')) === 2, 20000,
         'both subscribed on the restarted master', 200);
