@@ -286,7 +286,7 @@ static void on_connected(net_conn *nc, int err) {
     size_t l[] = {6, strlen(db)};
     conn_command(c, 2, a, l, on_handshake_reply, 1);
   }
-  if (ra->sharded && c == &ra->pub) topology_refresh(ra);
+  if (ra->sharded && !c->is_sub && (c == &ra->pub || ra->cluster)) topology_refresh(ra);
   if (c->is_sub && (!ra->sharded || ra->slots_known))
     for (rnsp *ns = ra->nsps; ns; ns = ns->next) subscribe_nsp(ra, ns, c);
   if (is_up(ra)) {
@@ -1457,7 +1457,7 @@ static int node_index(redis_adapter *ra, const char *ip, long port) {
 static void on_slots(redis_adapter *ra, redisReply *r, uint32_t arg) {
   (void)arg;
   ra->slots_pending = 0;
-  if (!r) return; /* the seed went away: asked again on its reconnect */
+  if (!r) return; /* the master asked went away: asked again at the next connect or MOVED */
   if (r->type == REDIS_REPLY_ARRAY) {
     uint8_t map[RA_SLOTS];
     memset(map, 0, sizeof(map));
@@ -1474,6 +1474,11 @@ static void on_slots(redis_adapter *ra, redisReply *r, uint32_t arg) {
     memcpy(ra->slot_node, map, sizeof(map));
     if (!ra->cluster) ra_log(ra, WSIO_LOG_INFO, "redis: a Redis Cluster of %zu masters", ra->nnodes + 1);
     ra->cluster = 1;
+  } else if (ra->slots_known && ra->cluster) {
+    /* A master that cannot say now (loading, going away): the map we have stays. */
+    ra_log(ra, WSIO_LOG_WARN, "redis: CLUSTER SLOTS refused: %.*s", r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
+           r->type == REDIS_REPLY_ERROR ? r->str : "");
+    return;
   } else {
     ra->cluster = 0;
   }
@@ -1487,13 +1492,16 @@ static void on_slots(redis_adapter *ra, redisReply *r, uint32_t arg) {
   if (ra->pub.state == RC_READY && ra->sub.state == RC_READY) ra->st.up = 1;
 }
 
-/* Asks the seed for the slots (at its connect, and after MOVED/ASK or a slot that
- * moved away); one question at a time. */
+/* Asks for the slots (at the seed's connect, and after MOVED/ASK or a slot that moved
+ * away), the seed first, else any master we reach; one question at a time. */
 static void topology_refresh(redis_adapter *ra) {
-  if (!ra->sharded || ra->slots_pending || ra->pub.state != RC_READY) return;
+  if (!ra->sharded || ra->slots_pending) return;
+  rconn *c = &ra->pub;
+  for (size_t i = 0; c->state != RC_READY && i < ra->nnodes; i++) c = &ra->nodes[i]->pub;
+  if (c->state != RC_READY) return;
   const char *a[] = {"CLUSTER", "SLOTS"};
   size_t l[] = {7, 5};
-  if (conn_command(&ra->pub, 2, a, l, on_slots, 0) == 0) ra->slots_pending = 1;
+  if (conn_command(c, 2, a, l, on_slots, 0) == 0) ra->slots_pending = 1;
 }
 
 

@@ -54,12 +54,12 @@ async function join(node, nsp = '/') {
 /* Sharded, subscriptionMode "dynamic": a node SSUBSCRIBEs a room's channel when the
  * room appears there, asynchronously (Node's adapter as wsio's), so a broadcast to a room
  * joined a moment ago on another node may race it: wait until Redis has the subscriber. */
-async function roomSubscribed(redis, room, want = (n) => n >= 1) {
+async function roomSubscribed(redis, room, want = (n) => n >= 1, nsp = '/') {
   if (!SHARDED) return;
   const { createClient } = require('redis');
   const cs = (redis.urls || [redis.url]).map((url) => createClient({ url }));
   await Promise.all(cs.map((c) => c.connect()));
-  const count = async (c) => Number((await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', `socket.io#/#${room}#`]))[1]);
+  const count = async (c) => Number((await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', `socket.io#${nsp}#${room}#`]))[1]);
   try { // (on a Redis Cluster only the slot's master counts the subscriber)
     await until(async () => want(Math.max(...(await Promise.all(cs.map(count))))), 5000,
       `the subscribers of room ${room}'s channel`, 20);
@@ -118,6 +118,7 @@ for (const pair of PAIRS) {
       const out = await sock(B);
       assert.deepEqual(await call(b, 'join', 'chat-1'), ['chat-1']);
       await call(a, 'join', 'chat-1');
+      await roomSubscribed(redis, 'chat-1', (n) => n === 2);
       await call(a, 'in-room', 'chat-1', 'message', { text: 'hi' }, Buffer.from([0, 1, 2, 255]));
       const [ev] = await logged(b, 'message', 1);
       assert.deepEqual(normalize(ev.slice(1, 3)), [{ text: 'hi' }, Buffer.from([0, 1, 2, 255])]);
@@ -132,6 +133,7 @@ for (const pair of PAIRS) {
       const root = await sock(B);
       await call(b, 'join', 'r');
       await call(root, 'join', 'r');
+      await roomSubscribed(redis, 'r', (n) => n === 1, '/dyn-cluster');
       await call(a, 'in-room', 'r', 'dyn', 1);
       assert.equal((await logged(b, 'dyn', 1))[0][1], 1);
       await none(root, 'dyn');
