@@ -268,6 +268,8 @@ typedef struct wsio_sio_redis_options {
   unsigned request_timeout_ms; /* default 5000 (Node's requestsTimeout) */
   void (*log)(int level, const char *msg, void *user); /* level as wsio_app_options.log */
   void *log_user;
+  int sharded; /* 1: Node's createShardedAdapter (SPUBLISH/SSUBSCRIBE, Redis >= 7, subscriptionMode
+                * "dynamic"); 0: createAdapter (classic pub/sub). See docs/cluster.md. */
 } wsio_sio_redis_options;
 void wsio_sio_redis_options_init(wsio_sio_redis_options *o);
 /* Call once, before the loop runs (a host name is resolved here). Returns 0

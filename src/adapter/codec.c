@@ -1,4 +1,5 @@
-/* adapter/codec.c — JSON <-> MessagePack with binary placeholders (see codec.h).
+/* adapter/codec.c — JSON <-> MessagePack with binary placeholders, and Redis Cluster's
+ * key slot (see codec.h).
  * Numbers follow notepack.io: whole numbers are msgpack integers, others float64. */
 #include "adapter/codec.h"
 
@@ -150,4 +151,22 @@ char *codec_dump(const json_t *v, size_t *len) {
   char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
   if (s) *len = strlen(s);
   return s;
+}
+
+/* Redis Cluster's key slot: CRC16 (XMODEM) of the key, or of its {hash tag}, mod 16384. */
+unsigned codec_key_slot(const char *k, size_t n) {
+  const char *open = memchr(k, '{', n);
+  if (open) {
+    const char *close = memchr(open + 1, '}', n - (size_t)(open + 1 - k));
+    if (close && close > open + 1) {
+      n = (size_t)(close - open - 1);
+      k = open + 1;
+    }
+  }
+  uint16_t crc = 0;
+  for (size_t i = 0; i < n; i++) {
+    crc ^= (uint16_t)((uint8_t)k[i] << 8);
+    for (int b = 0; b < 8; b++) crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+  }
+  return crc & (CODEC_KEY_SLOTS - 1);
 }

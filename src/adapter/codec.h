@@ -1,7 +1,7 @@
 /* adapter/codec.h — the cluster adapter's message codec: JSON values (jansson) to and
  * from MessagePack (msgpack-c), with Socket.IO's binary placeholders
  * ({"_placeholder":true,"num":N}) standing for msgpack `bin` values, as Node's
- * notepack.io writes Buffers.
+ * notepack.io writes Buffers; and Redis Cluster's key slot of a channel name.
  *
  * Pure: no sockets, no Redis, no globals. Everything it returns is owned by the
  * caller as stated per function. */
@@ -37,5 +37,10 @@ json_t *codec_to_json(const msgpack_object *o, codec_bins *bins);
 
 /* The JSON text of v (compact, malloc'd, caller frees), or NULL. */
 char *codec_dump(const json_t *v, size_t *len);
+
+/* Redis Cluster's slot of a key or channel name: CRC16 (XMODEM) of k, or of its first
+ * non-empty {hash tag}, mod 16384 (what CLUSTER KEYSLOT answers). */
+#define CODEC_KEY_SLOTS 16384
+unsigned codec_key_slot(const char *k, size_t n);
 
 #endif

@@ -1,6 +1,8 @@
 /* adapter/redis.c — the Redis pub/sub cluster adapter, wire-compatible with Node's
- * @socket.io/redis-adapter 8.x `createAdapter` (see docs/cluster.md for the channels
- * and messages).
+ * @socket.io/redis-adapter 8.x `createAdapter`, and (wsio_sio_redis_options.sharded)
+ * with its `createShardedAdapter` on one Redis 7 node or a Redis Cluster (the sections
+ * "sharded" below: one publish and one subscribe connection per master, each command on
+ * its channel's slot master; see docs/cluster.md for the channels and messages).
  *
  * Owns: two Redis connections (publish; subscribe) on a net context of its own on the
  * app's loop, their RESP streams (hiredis' reader and command formatter only: hiredis'
@@ -42,6 +44,10 @@
 
 enum { REQ_SOCKETS = 0, REQ_ALL_ROOMS, REQ_REMOTE_JOIN, REQ_REMOTE_LEAVE, REQ_REMOTE_DISCONNECT, REQ_REMOTE_FETCH,
        REQ_SERVER_SIDE_EMIT, REQ_BROADCAST, REQ_BROADCAST_CLIENT_COUNT, REQ_BROADCAST_ACK };
+/* The sharded adapter's (socket.io-adapter ClusterAdapter's MessageType). */
+enum { CM_BROADCAST = 3, CM_SOCKETS_JOIN, CM_SOCKETS_LEAVE, CM_DISCONNECT_SOCKETS, CM_FETCH_SOCKETS,
+       CM_FETCH_SOCKETS_RESPONSE, CM_SERVER_SIDE_EMIT, CM_SERVER_SIDE_EMIT_RESPONSE, CM_BROADCAST_CLIENT_COUNT,
+       CM_BROADCAST_ACK };
 /* Internal-only request kind: a server count (NUMSUB alone). */
 #define REQ_COUNT 100
 
@@ -68,7 +74,17 @@ typedef struct rconn {
   unsigned backoff_ms;
   unsigned failures;
   int ever_ready;
+  struct sockaddr_storage addr; /* where this connection goes (a cluster master's own) */
+  socklen_t addr_len;
 } rconn;
+
+/* Sharded on a Redis Cluster: a master other than the seed (the --redis address, whose
+ * connections are ra->pub/ra->sub), with its own publish and subscribe connections. */
+#define RA_MAX_NODES 32
+#define RA_SLOTS CODEC_KEY_SLOTS
+typedef struct rnode {
+  rconn pub, sub;
+} rnode;
 
 /* One namespace's channels (Node makes one adapter per namespace). */
 typedef struct rnsp {
@@ -77,6 +93,7 @@ typedef struct rnsp {
   const char *name;
   char *channel, *req_channel, *resp_channel, *spec_channel; /* "prefix#nsp#"... */
   size_t channel_len;
+  json_t *subs; /* sharded: the public rooms whose channel is SSUBSCRIBEd (a set) */
 } rnsp;
 
 typedef struct rreq {
@@ -120,6 +137,14 @@ struct redis_adapter {
   uint32_t next_serial;
   loop_timer flush_timer;
   int destroyed;
+  int sharded; /* createShardedAdapter's protocol (the section "sharded" below) */
+  /* Sharded only: the topology, from CLUSTER SLOTS on the seed. Until it is known
+   * (slots_known), nothing is subscribed; a seed that refuses CLUSTER SLOTS (cluster
+   * support disabled) is one node owning every slot. */
+  int cluster, slots_known, slots_pending;
+  uint8_t slot_node[RA_SLOTS]; /* 0: the seed; i: nodes[i - 1] */
+  rnode *nodes[RA_MAX_NODES];
+  size_t nnodes;
   wsio_sio_redis_stats st;
 };
 
@@ -142,7 +167,19 @@ static void make_id(char out[8]) {
   out[6] = '\0';
 }
 
-static int is_up(const redis_adapter *ra) { return ra->pub.state == RC_READY && ra->sub.state == RC_READY; }
+/* Up: able to publish and subscribed. On a Redis Cluster: the topology is known (each
+ * command then needs its own master's connection, see route()). */
+static int is_up(const redis_adapter *ra) {
+  if (ra->cluster) return ra->slots_known;
+  return ra->pub.state == RC_READY && ra->sub.state == RC_READY && (!ra->sharded || ra->slots_known);
+}
+
+/* The connection a command on this channel must use: the slot's master on a cluster. */
+static rconn *route(redis_adapter *ra, const char *channel, int sub) {
+  unsigned i = ra->cluster ? ra->slot_node[codec_key_slot(channel, strlen(channel))] : 0;
+  if (i == 0 || i > ra->nnodes) return sub ? &ra->sub : &ra->pub;
+  return sub ? &ra->nodes[i - 1]->sub : &ra->nodes[i - 1]->pub;
+}
 
 /* ---- connections -------------------------------------------------------------------- */
 
@@ -199,7 +236,13 @@ static void conn_down(rconn *c, const char *why) {
   conn_schedule_retry(c);
 }
 
-static void subscribe_nsp(redis_adapter *ra, rnsp *ns) {
+static void sh_subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *only);
+
+static void subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *c) {
+  if (ra->sharded) {
+    sh_subscribe_nsp(ra, ns, c);
+    return;
+  }
   char pattern[1024];
   snprintf(pattern, sizeof(pattern), "%s*", ns->channel);
   const char *pa[] = {"PSUBSCRIBE", pattern};
@@ -216,6 +259,8 @@ static void on_handshake_reply(redis_adapter *ra, redisReply *r, uint32_t arg) {
     conn_down(&ra->pub, "refused");
   }
 }
+
+static void topology_refresh(redis_adapter *ra);
 
 static void on_connected(net_conn *nc, int err) {
   rconn *c = (rconn *)nc;
@@ -234,15 +279,16 @@ static void on_connected(net_conn *nc, int err) {
     size_t l[] = {4, strlen(a[1]), strlen(ra->password)};
     conn_command(c, ra->user ? 3 : 2, a, l, c->is_sub ? NULL : on_handshake_reply, 0);
   }
-  if (!c->is_sub && ra->db) {
+  if (!c->is_sub && ra->db && !ra->cluster) {
     char db[16];
     snprintf(db, sizeof(db), "%d", ra->db);
     const char *a[] = {"SELECT", db};
     size_t l[] = {6, strlen(db)};
     conn_command(c, 2, a, l, on_handshake_reply, 1);
   }
-  if (c->is_sub)
-    for (rnsp *ns = ra->nsps; ns; ns = ns->next) subscribe_nsp(ra, ns);
+  if (ra->sharded && !c->is_sub && (c == &ra->pub || ra->cluster)) topology_refresh(ra);
+  if (c->is_sub && (!ra->sharded || ra->slots_known))
+    for (rnsp *ns = ra->nsps; ns; ns = ns->next) subscribe_nsp(ra, ns, c);
   if (is_up(ra)) {
     ra->st.up = 1;
     ra_log(ra, WSIO_LOG_INFO, "redis: connected, node %s subscribed", ra->uid);
@@ -264,7 +310,7 @@ static void conn_start(rconn *c) {
     return;
   }
   c->state = RC_CONNECTING;
-  int r = net_connect(ra->ctx, &c->net, (struct sockaddr *)&ra->addr, ra->addr_len, RA_CONNECT_TIMEOUT_MS, on_connected);
+  int r = net_connect(ra->ctx, &c->net, (struct sockaddr *)&c->addr, c->addr_len, RA_CONNECT_TIMEOUT_MS, on_connected);
   if (r < 0) {
     c->state = RC_CONNECTING; /* so conn_down reports and retries */
     conn_down(c, strerror(-r));
@@ -293,6 +339,7 @@ static void handle_reply(rconn *c, redisReply *r) {
   if (c->is_sub) {
     if (r->type == REDIS_REPLY_ERROR) {
       ra_log(ra, WSIO_LOG_ERROR, "redis: subscribe connection: %.*s", (int)r->len, r->str);
+      if (ra->sharded && (strncmp(r->str, "MOVED", 5) == 0 || strncmp(r->str, "ASK", 3) == 0)) topology_refresh(ra);
       return;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING) return;
@@ -303,9 +350,18 @@ static void handle_reply(rconn *c, redisReply *r) {
     } else if (strcmp(kind, "pmessage") == 0 && r->elements >= 4) {
       ra->st.messages_in++;
       on_message(ra, r->element[2]->str, r->element[2]->len, r->element[3]->str, r->element[3]->len, 1);
+    } else if (strcmp(kind, "smessage") == 0) { /* sharded pub/sub (Redis 7) */
+      ra->st.messages_in++;
+      on_message(ra, r->element[1]->str, r->element[1]->len, r->element[2]->str, r->element[2]->len, 0);
+    } else if (strcmp(kind, "sunsubscribe") == 0 && ra->cluster) {
+      /* Unasked (a slot moved away, or its master changed): where is it now? Our own
+       * SUNSUBSCRIBEs land here too: a refresh more, harmless. */
+      topology_refresh(ra);
     }
     return;
   }
+  if (r->type == REDIS_REPLY_ERROR && ra->sharded && (strncmp(r->str, "MOVED", 5) == 0 || strncmp(r->str, "ASK", 3) == 0))
+    topology_refresh(ra); /* this command is lost (pub/sub is at-most-once anyway) */
   if (!c->qlen) return;
   pending_reply p = c->q[c->qhead];
   c->qhead = (c->qhead + 1) % c->qcap;
@@ -360,17 +416,18 @@ static void flush_fired(loop_timer *t) {
 }
 
 static int publish(redis_adapter *ra, const char *channel, const char *msg, size_t len) {
-  if (!is_up(ra)) {
+  rconn *c = route(ra, channel, 0);
+  if (!is_up(ra) || c->state != RC_READY) {
     ra->st.messages_dropped++;
     return -1;
   }
-  if (net_buffered(&ra->pub.net) > RA_MAX_BACKLOG) {
+  if (net_buffered(&c->net) > RA_MAX_BACKLOG) {
     ra->st.messages_dropped++;
     return -1;
   }
-  const char *a[] = {"PUBLISH", channel, msg};
-  size_t l[] = {7, strlen(channel), len};
-  int r = conn_command(&ra->pub, 3, a, l, NULL, 0);
+  const char *a[] = {ra->sharded ? "SPUBLISH" : "PUBLISH", channel, msg};
+  size_t l[] = {ra->sharded ? 8u : 7u, strlen(channel), len};
+  int r = conn_command(c, 3, a, l, NULL, 0);
   if (r == 0) ra->st.messages_out++;
   return r;
 }
@@ -391,6 +448,7 @@ static void rnsp_free(rnsp *ns) {
   free(ns->req_channel);
   free(ns->resp_channel);
   free(ns->spec_channel);
+  json_decref(ns->subs);
   free(ns);
 }
 
@@ -401,17 +459,25 @@ static void ra_nsp_created(sio_adapter *a, wsio_sio_nsp *nsp) {
   ns->nsp = nsp;
   ns->name = wsio_sio_nsp_name(nsp);
   ns->channel = strf("%s#%s#", ra->prefix, ns->name);
-  ns->req_channel = strf("%s-request#%s#", ra->prefix, ns->name);
-  ns->resp_channel = strf("%s-response#%s#", ra->prefix, ns->name);
-  ns->spec_channel = strf("%s-response#%s#%s#", ra->prefix, ns->name, ra->uid);
-  if (!ns->channel || !ns->req_channel || !ns->resp_channel || !ns->spec_channel) {
+  if (ra->sharded) { /* requests go on the main channel; responses to the requester's own */
+    ns->req_channel = strf("%s#%s#", ra->prefix, ns->name);
+    ns->resp_channel = strf("%s#%s#", ra->prefix, ns->name); /* + requester uid + "#" */
+    ns->spec_channel = strf("%s#%s#%s#", ra->prefix, ns->name, ra->uid);
+    ns->subs = json_object();
+  } else {
+    ns->req_channel = strf("%s-request#%s#", ra->prefix, ns->name);
+    ns->resp_channel = strf("%s-response#%s#", ra->prefix, ns->name);
+    ns->spec_channel = strf("%s-response#%s#%s#", ra->prefix, ns->name, ra->uid);
+  }
+  if (!ns->channel || !ns->req_channel || !ns->resp_channel || !ns->spec_channel || (ra->sharded && !ns->subs)) {
     rnsp_free(ns);
     return;
   }
   ns->channel_len = strlen(ns->channel);
   ns->next = ra->nsps;
   ra->nsps = ns;
-  if (ra->sub.state == RC_READY) subscribe_nsp(ra, ns);
+  if (!ra->sharded && ra->sub.state == RC_READY) subscribe_nsp(ra, ns, &ra->sub);
+  if (ra->sharded && ra->slots_known) sh_subscribe_nsp(ra, ns, NULL);
 }
 
 static rnsp *ns_of(redis_adapter *ra, const wsio_sio_nsp *nsp) {
@@ -617,9 +683,9 @@ static void on_numsub(redis_adapter *ra, redisReply *r, uint32_t serial) {
 /* Starts the NUMSUB of a request; without Redis, answers with this node's part. */
 static int req_count(rreq *q) {
   redis_adapter *ra = q->ra;
-  const char *a[] = {"PUBSUB", "NUMSUB", q->ns->req_channel};
-  size_t l[] = {6, 6, strlen(q->ns->req_channel)};
-  if (!is_up(ra) || conn_command(&ra->pub, 3, a, l, on_numsub, q->serial) != 0) {
+  const char *a[] = {"PUBSUB", ra->sharded ? "SHARDNUMSUB" : "NUMSUB", q->ns->req_channel};
+  size_t l[] = {6, ra->sharded ? 11u : 6u, strlen(q->ns->req_channel)};
+  if (!is_up(ra) || conn_command(route(ra, q->ns->req_channel, 0), 3, a, l, on_numsub, q->serial) != 0) {
     q->num_sub = 1;
     if (q->type == REQ_BROADCAST) {
       bcast_check(q);
@@ -630,19 +696,51 @@ static int req_count(rreq *q) {
   return 0;
 }
 
+static void sh_broadcast(redis_adapter *ra, rnsp *ns, const wsio_sio_target *t, const sio_event *ev);
+static void sh_broadcast_ack(redis_adapter *ra, rnsp *ns, rreq *q, const wsio_sio_target *t, const sio_event *ev,
+                             unsigned timeout_ms);
+static void sh_joined(redis_adapter *ra, wsio_sio_socket *s, const char *const *rooms, size_t n);
+static void sh_left(redis_adapter *ra, wsio_sio_nsp *nsp, const char *room);
+static void sh_sync_rooms(redis_adapter *ra, rnsp *ns);
+static json_t *sh_msg(redis_adapter *ra, rnsp *ns, int type, json_t *data);
+static json_t *sh_opts(const wsio_sio_target *t, long timeout_ms);
+static int sh_publish(redis_adapter *ra, const char *channel, json_t *msg, const wsio_span *bins, size_t nbins);
+static void sh_on_message(redis_adapter *ra, const char *channel, size_t clen, const char *msg, size_t mlen);
+static json_t *event_array(const sio_event *ev);
+
 /* ---- the adapter's ops ---------------------------------------------------------------- */
 
 static int ra_add_all(sio_adapter *a, wsio_sio_socket *s, const char *const *rooms, size_t n) {
-  (void)a;
-  return sio_local_add_all(s, rooms, n);
+  redis_adapter *ra = (redis_adapter *)a;
+  int r = sio_local_add_all(s, rooms, n);
+  if (ra->sharded && r >= 0) sh_joined(ra, s, rooms, n);
+  return r;
 }
 static void ra_del(sio_adapter *a, wsio_sio_socket *s, const char *room) {
-  (void)a;
+  redis_adapter *ra = (redis_adapter *)a;
   sio_local_del(s, room);
+  if (ra->sharded) sh_left(ra, wsio_sio_socket_nsp(s), room);
 }
+typedef struct left_rooms {
+  rnsp *ns;
+  json_t *names; /* the socket's rooms this node has a room channel for */
+} left_rooms;
+
+static void collect_subscribed(const char *room, void *user) {
+  left_rooms *l = user;
+  if (json_object_get(l->ns->subs, room)) json_array_append_new(l->names, json_string(room));
+}
+
+/* A socket leaving all its rooms (a disconnect): only its rooms are looked at (a walk of
+ * every room per disconnect would cost O(rooms) each). */
 static void ra_del_all(sio_adapter *a, wsio_sio_socket *s) {
-  (void)a;
+  redis_adapter *ra = (redis_adapter *)a;
+  wsio_sio_nsp *nsp = wsio_sio_socket_nsp(s);
+  left_rooms l = {ra->sharded ? ns_of(ra, nsp) : NULL, NULL};
+  if (l.ns && (l.names = json_array()) != NULL) wsio_sio_socket_rooms(s, collect_subscribed, &l);
   sio_local_del_all(s);
+  for (size_t i = 0; i < json_array_size(l.names); i++) sh_left(ra, nsp, json_string_value(json_array_get(l.names, i)));
+  json_decref(l.names);
 }
 
 static int ra_broadcast(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev) {
@@ -652,7 +750,9 @@ static int ra_broadcast(sio_adapter *a, const wsio_sio_target *t, const sio_even
     ra->st.messages_dropped++;
     ns = NULL;
   }
-  if (ns) {
+  if (ns && ra->sharded) {
+    sh_broadcast(ra, ns, t, ev);
+  } else if (ns) {
     mp m;
     mp_init(&m);
     int r = msgpack_pack_array(&m.pk, 3) || mp_str(&m, ra->uid) || pack_packet(&m, ns->name, ev) ||
@@ -708,7 +808,9 @@ static int ra_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const
   q->acc = json_array();
   q->cb = cb;
   q->user = user;
-  if (is_up(ra)) {
+  if (is_up(ra) && ra->sharded) {
+    sh_broadcast_ack(ra, ns, q, t, ev, timeout_ms);
+  } else if (is_up(ra)) {
     mp m;
     mp_init(&m);
     int r = msgpack_pack_map(&m.pk, 5) || mp_str(&m, "uid") || mp_str(&m, ra->uid) || mp_str(&m, "requestId") ||
@@ -736,21 +838,36 @@ static int ra_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const
 static int ra_add_sockets(sio_adapter *a, const wsio_sio_target *t, const char *room, int join) {
   redis_adapter *ra = (redis_adapter *)a;
   rnsp *ns = t->is_local ? NULL : ns_of(ra, t->nsp);
-  if (ns) {
+  if (ns && ra->sharded) {
+    sh_publish(ra, ns->channel,
+               sh_msg(ra, ns, join ? CM_SOCKETS_JOIN : CM_SOCKETS_LEAVE,
+                      json_pack("{soso}", "opts", sh_opts(t, -1), "rooms", json_pack("[s]", room))),
+               NULL, 0);
+  } else if (ns) {
     json_t *rooms = json_pack("[s]", room);
     publish_json(ra, ns->req_channel, json_pack("{sssisoso}", "uid", ra->uid, "type", join ? REQ_REMOTE_JOIN : REQ_REMOTE_LEAVE,
                                                  "opts", opts_json(t), "rooms", rooms));
   }
-  return sio_local_add_sockets(t, room, join);
+  int r = sio_local_add_sockets(t, room, join);
+  rnsp *own = ra->sharded ? ns_of(ra, t->nsp) : NULL;
+  if (own) sh_sync_rooms(ra, own);
+  return r;
 }
 
 static int ra_disconnect_sockets(sio_adapter *a, const wsio_sio_target *t, int close_transport) {
   redis_adapter *ra = (redis_adapter *)a;
   rnsp *ns = t->is_local ? NULL : ns_of(ra, t->nsp);
-  if (ns)
+  if (ns && ra->sharded)
+    sh_publish(ra, ns->channel,
+               sh_msg(ra, ns, CM_DISCONNECT_SOCKETS, json_pack("{sosb}", "opts", sh_opts(t, -1), "close", close_transport)),
+               NULL, 0);
+  else if (ns)
     publish_json(ra, ns->req_channel, json_pack("{sssisosb}", "uid", ra->uid, "type", REQ_REMOTE_DISCONNECT, "opts",
                                                  opts_json(t), "close", close_transport));
-  return sio_local_disconnect_sockets(t, close_transport);
+  int r = sio_local_disconnect_sockets(t, close_transport);
+  rnsp *own = ra->sharded ? ns_of(ra, t->nsp) : NULL;
+  if (own) sh_sync_rooms(ra, own);
+  return r;
 }
 
 /* This node's part, parsed (the answers of every node are merged). */
@@ -793,7 +910,11 @@ static int ra_fetch_sockets(sio_adapter *a, const wsio_sio_target *t, wsio_sio_r
   q->acc = local;
   q->cb = cb;
   q->user = user;
-  q->msg = dump_new(json_pack("{sssssiso}", "uid", ra->uid, "requestId", q->id, "type", REQ_REMOTE_FETCH, "opts",
+  if (ra->sharded)
+    q->msg = dump_new(sh_msg(ra, ns, CM_FETCH_SOCKETS, json_pack("{soss}", "opts", sh_opts(t, -1), "requestId", q->id)),
+                      &q->msg_len);
+  else
+    q->msg = dump_new(json_pack("{sssssiso}", "uid", ra->uid, "requestId", q->id, "type", REQ_REMOTE_FETCH, "opts",
                                 opts_json(t)),
                       &q->msg_len);
   return req_count(q);
@@ -814,6 +935,11 @@ static int ra_all_rooms(sio_adapter *a, wsio_sio_nsp *nsp, wsio_sio_result_fn cb
   json_decref(local);
   q->cb = cb;
   q->user = user;
+  if (ra->sharded) { /* Node's ClusterAdapter has no allRooms request: this node's rooms */
+    q->num_sub = 1;
+    req_finish(q, 0);
+    return 0;
+  }
   q->msg = dump_new(json_pack("{sssssi}", "uid", ra->uid, "requestId", q->id, "type", REQ_ALL_ROOMS), &q->msg_len);
   return req_count(q);
 }
@@ -848,7 +974,10 @@ static int ra_server_side_emit(sio_adapter *a, wsio_sio_nsp *nsp, const sio_even
     return ns ? WSIO_EINVAL : WSIO_ENOMEM;
   }
   if (!cb) {
-    publish_json(ra, ns->req_channel, json_pack("{sssiso}", "uid", ra->uid, "type", REQ_SERVER_SIDE_EMIT, "data", data));
+    if (ra->sharded)
+      sh_publish(ra, ns->channel, sh_msg(ra, ns, CM_SERVER_SIDE_EMIT, json_pack("{so}", "packet", data)), NULL, 0);
+    else
+      publish_json(ra, ns->req_channel, json_pack("{sssiso}", "uid", ra->uid, "type", REQ_SERVER_SIDE_EMIT, "data", data));
     return 0;
   }
   rreq *q = req_new(ra, ns, REQ_SERVER_SIDE_EMIT);
@@ -859,7 +988,11 @@ static int ra_server_side_emit(sio_adapter *a, wsio_sio_nsp *nsp, const sio_even
   q->acc = json_array();
   q->cb = cb;
   q->user = user;
-  q->msg = dump_new(json_pack("{sssssiso}", "uid", ra->uid, "requestId", q->id, "type", REQ_SERVER_SIDE_EMIT, "data",
+  if (ra->sharded)
+    q->msg = dump_new(sh_msg(ra, ns, CM_SERVER_SIDE_EMIT, json_pack("{ssso}", "requestId", q->id, "packet", data)),
+                      &q->msg_len);
+  else
+    q->msg = dump_new(json_pack("{sssssiso}", "uid", ra->uid, "requestId", q->id, "type", REQ_SERVER_SIDE_EMIT, "data",
                                 data),
                       &q->msg_len);
   return req_count(q);
@@ -977,6 +1110,7 @@ static void sse_answer(const char *json, size_t len, void *arg) {
 
 typedef struct bcast_remote {
   redis_adapter *ra;
+  rnsp *ns; /* sharded: answers are {type, data, uid, nsp} */
   char channel[1024];
   char request_id[64];
 } bcast_remote;
@@ -986,6 +1120,14 @@ static void remote_each(const char *json, size_t len, void *arg) {
   bcast_remote *b = arg;
   json_error_t je;
   json_t *v = json_loadb(json, len, JSON_DECODE_ANY, &je);
+  if (b->ns) {
+    if (!b->ra->destroyed)
+      sh_publish(b->ra, b->channel,
+                 sh_msg(b->ra, b->ns, CM_BROADCAST_ACK,
+                        json_pack("{ssso}", "requestId", b->request_id, "packet", v ? v : json_null())),
+                 NULL, 0);
+    return;
+  }
   mp m;
   mp_init(&m);
   int r = msgpack_pack_map(&m.pk, 3) || mp_str(&m, "type") || msgpack_pack_int(&m.pk, REQ_BROADCAST_ACK) ||
@@ -1097,13 +1239,22 @@ static void on_request(redis_adapter *ra, rnsp *ns, const char *msg, size_t len)
   msgpack_unpacked_destroy(&up);
 }
 
+static void on_response_value(redis_adapter *ra, json_t *v);
+
 static void on_response(redis_adapter *ra, const char *msg, size_t len) {
   msgpack_unpacked up;
   msgpack_unpacked_init(&up);
   json_t *v = decode_any(msg, len, &up, NULL);
+  on_response_value(ra, v);
+  json_decref(v);
+  msgpack_unpacked_destroy(&up);
+}
+
+/* A response in the classic shape {requestId, type, clientCount|packet|sockets|rooms|data}. */
+static void on_response_value(redis_adapter *ra, json_t *v) {
   const char *rid = json_string_value(json_object_get(v, "requestId"));
   rreq *q = rid ? req_find_id(ra, rid) : NULL;
-  if (!q || q->done) goto out;
+  if (!q || q->done) return;
   json_t *type = json_object_get(v, "type");
   switch (q->type) {
     case REQ_BROADCAST:
@@ -1141,12 +1292,13 @@ static void on_response(redis_adapter *ra, const char *msg, size_t len) {
     default:
       break;
   }
-out:
-  json_decref(v);
-  msgpack_unpacked_destroy(&up);
 }
 
 static void on_message(redis_adapter *ra, const char *channel, size_t clen, const char *msg, size_t mlen, int pattern) {
+  if (ra->sharded) {
+    sh_on_message(ra, channel, clen, msg, mlen);
+    return;
+  }
   for (rnsp *ns = ra->nsps; ns; ns = ns->next) {
     if (pattern) {
       if (clen < ns->channel_len || memcmp(channel, ns->channel, ns->channel_len) != 0) continue;
@@ -1166,6 +1318,402 @@ static void on_message(redis_adapter *ra, const char *channel, size_t clen, cons
       return;
     }
   }
+}
+
+/* ---- sharded: Node's createShardedAdapter (socket.io-adapter's ClusterAdapter) --------
+ * Every message is {type, data, uid, nsp}: JSON text, or msgpack when it carries
+ * binaries (Node's encode; a reader tells them apart by a leading '{'). Requests and
+ * broadcasts go to prefix#nsp#, responses to the requester's prefix#nsp#<uid>#, and,
+ * in subscriptionMode "dynamic" (Node's default, the one mode this adapter speaks), a
+ * broadcast without ack to exactly one room whose name is not 20 characters long (a
+ * socket id's length) goes to prefix#nsp#room#, which every node holding a public room
+ * (one that is not a socket's own) SSUBSCRIBEs. Node counts nodes by PUBSUB
+ * SHARDNUMSUB prefix#nsp#; there are no heartbeats. */
+
+/* A message of this node (consumes data; NULL when data is NULL). */
+static json_t *sh_msg(redis_adapter *ra, rnsp *ns, int type, json_t *data) {
+  if (!data) return NULL;
+  return json_pack("{sisossss}", "type", type, "data", data, "uid", ra->uid, "nsp", ns->name);
+}
+
+/* Publishes msg (consumed): msgpack when binaries travel with it, JSON otherwise. */
+static int sh_publish(redis_adapter *ra, const char *channel, json_t *msg, const wsio_span *bins, size_t nbins) {
+  if (!msg) return -1;
+  int r = -1;
+  if (nbins) {
+    mp m;
+    mp_init(&m);
+    if (codec_pack_json(&m.pk, msg, bins, nbins) == 0) r = publish(ra, channel, m.sb.data, m.sb.size);
+    msgpack_sbuffer_destroy(&m.sb);
+  } else {
+    size_t n;
+    char *s = codec_dump(msg, &n);
+    if (s) r = publish(ra, channel, s, n);
+    free(s);
+  }
+  json_decref(msg);
+  return r;
+}
+
+/* A response to the node `uid` (its private channel). */
+static void sh_respond(redis_adapter *ra, rnsp *ns, const char *uid, int type, json_t *data) {
+  char ch[1024];
+  if (snprintf(ch, sizeof(ch), "%s%s#", ns->channel, uid) >= (int)sizeof(ch)) {
+    json_decref(data);
+    return;
+  }
+  sh_publish(ra, ch, sh_msg(ra, ns, type, data), NULL, 0);
+}
+
+static json_t *sh_opts(const wsio_sio_target *t, long timeout_ms) {
+  json_t *o = opts_json(t);
+  json_t *flags = json_object();
+  if (t->is_volatile) json_object_set_new(flags, "volatile", json_true());
+  if (timeout_ms >= 0) json_object_set_new(flags, "timeout", json_integer(timeout_ms));
+  json_object_set_new(o, "flags", flags);
+  return o;
+}
+
+/* SSUBSCRIBE/SUNSUBSCRIBE one channel (in a cluster all channels of one command must
+ * share a slot) on its master's subscribe connection; only: just when that is the
+ * connection (a master that just connected). Not ready: done on its connect. */
+static void sh_sub_cmd(redis_adapter *ra, const char *cmd, const char *channel, rconn *only) {
+  rconn *c = route(ra, channel, 1);
+  if (!ra->slots_known || (only && c != only) || c->state != RC_READY) return;
+  const char *a[] = {cmd, channel};
+  size_t l[] = {strlen(cmd), strlen(channel)};
+  conn_command(c, 2, a, l, NULL, 0);
+}
+
+static void sh_room_cmd_on(redis_adapter *ra, rnsp *ns, const char *cmd, const char *room, rconn *only) {
+  char ch[1024];
+  if (snprintf(ch, sizeof(ch), "%s%s#", ns->channel, room) < (int)sizeof(ch)) sh_sub_cmd(ra, cmd, ch, only);
+}
+
+static void sh_room_cmd(redis_adapter *ra, rnsp *ns, const char *cmd, const char *room) {
+  sh_room_cmd_on(ra, ns, cmd, room, NULL);
+}
+
+static void sh_subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *only) {
+  sh_sub_cmd(ra, "SSUBSCRIBE", ns->channel, only);
+  sh_sub_cmd(ra, "SSUBSCRIBE", ns->spec_channel, only);
+  const char *k;
+  json_t *v;
+  json_object_foreach(ns->subs, k, v) sh_room_cmd_on(ra, ns, "SSUBSCRIBE", k, only);
+}
+
+/* ---- sharded on a Redis Cluster: the topology ---- */
+
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+  if (a->ss_family != b->ss_family) return 0;
+  if (a->ss_family == AF_INET) {
+    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+  return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+/* The node index (0: the seed) of a master named by CLUSTER SLOTS; a new one is added
+ * and connected. Returns -1 (not a numeric address, too many nodes, out of memory). */
+static int node_index(redis_adapter *ra, const char *ip, long port) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
+  socklen_t len;
+  struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+  if (port <= 0 || port > 65535) return -1;
+  if (inet_pton(AF_INET, ip, &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+    len = sizeof(*in4);
+  } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)port);
+    len = sizeof(*in6);
+  } else {
+    return -1; /* CLUSTER SLOTS names masters by IP unless configured otherwise */
+  }
+  if (same_addr(&ss, &ra->pub.addr)) return 0;
+  for (size_t i = 0; i < ra->nnodes; i++)
+    if (same_addr(&ss, &ra->nodes[i]->pub.addr)) return (int)i + 1;
+  if (ra->nnodes == RA_MAX_NODES) return -1;
+  rnode *n = calloc(1, sizeof(*n));
+  if (!n) return -1;
+  n->pub.ra = n->sub.ra = ra;
+  n->sub.is_sub = 1;
+  n->pub.addr = n->sub.addr = ss;
+  n->pub.addr_len = n->sub.addr_len = len;
+  n->pub.retry.cb = n->sub.retry.cb = retry_fired;
+  ra->nodes[ra->nnodes++] = n;
+  conn_start(&n->pub);
+  conn_start(&n->sub);
+  return (int)ra->nnodes;
+}
+
+/* CLUSTER SLOTS' answer: [[start, end, [ip, port, id], replicas...], ...]. An error
+ * (cluster support disabled): one node, every slot. Then every ready subscribe
+ * connection takes its channels (SSUBSCRIBE of a channel held already is a no-op). */
+static void on_slots(redis_adapter *ra, redisReply *r, uint32_t arg) {
+  (void)arg;
+  ra->slots_pending = 0;
+  if (!r) return; /* the master asked went away: asked again at the next connect or MOVED */
+  if (r->type == REDIS_REPLY_ARRAY) {
+    uint8_t map[RA_SLOTS];
+    memset(map, 0, sizeof(map));
+    for (size_t i = 0; i < r->elements; i++) {
+      redisReply *e = r->element[i];
+      if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || e->element[2]->type != REDIS_REPLY_ARRAY ||
+          e->element[2]->elements < 2 || e->element[2]->element[0]->type != REDIS_REPLY_STRING)
+        continue;
+      long long lo = e->element[0]->integer, hi = e->element[1]->integer;
+      int idx = node_index(ra, e->element[2]->element[0]->str, (long)e->element[2]->element[1]->integer);
+      if (idx < 0 || lo < 0 || hi >= RA_SLOTS || lo > hi) continue;
+      memset(map + lo, idx, (size_t)(hi - lo + 1));
+    }
+    memcpy(ra->slot_node, map, sizeof(map));
+    if (!ra->cluster) ra_log(ra, WSIO_LOG_INFO, "redis: a Redis Cluster of %zu masters", ra->nnodes + 1);
+    ra->cluster = 1;
+  } else if (ra->slots_known && ra->cluster) {
+    /* A master that cannot say now (loading, going away): the map we have stays. */
+    ra_log(ra, WSIO_LOG_WARN, "redis: CLUSTER SLOTS refused: %.*s", r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
+           r->type == REDIS_REPLY_ERROR ? r->str : "");
+    return;
+  } else {
+    ra->cluster = 0;
+  }
+  ra->slots_known = 1;
+  rconn *subs[RA_MAX_NODES + 1];
+  size_t n = 0;
+  subs[n++] = &ra->sub;
+  for (size_t i = 0; i < ra->nnodes; i++) subs[n++] = &ra->nodes[i]->sub;
+  for (size_t i = 0; i < n; i++)
+    for (rnsp *ns = ra->nsps; ns; ns = ns->next) sh_subscribe_nsp(ra, ns, subs[i]);
+  if (ra->pub.state == RC_READY && ra->sub.state == RC_READY) ra->st.up = 1;
+}
+
+/* Asks for the slots (at the seed's connect, and after MOVED/ASK or a slot that moved
+ * away), the seed first, else any master we reach; one question at a time. */
+static void topology_refresh(redis_adapter *ra) {
+  if (!ra->sharded || ra->slots_pending) return;
+  rconn *c = &ra->pub;
+  for (size_t i = 0; c->state != RC_READY && i < ra->nnodes; i++) c = &ra->nodes[i]->pub;
+  if (c->state != RC_READY) return;
+  const char *a[] = {"CLUSTER", "SLOTS"};
+  size_t l[] = {7, 5};
+  if (conn_command(c, 2, a, l, on_slots, 0) == 0) ra->slots_pending = 1;
+}
+
+
+/* A room is public unless it is a connected socket's own (Node: !sids.has(room)). */
+static int sh_public(rnsp *ns, const char *room, const wsio_sio_socket *joining) {
+  if (joining && strcmp(room, wsio_sio_socket_id(joining)) == 0) return 0;
+  return wsio_sio_nsp_socket(ns->nsp, room) == NULL;
+}
+
+/* Node's create-room / delete-room: the dynamic channels follow this node's public
+ * rooms. Rooms made or emptied in bulk (socketsJoin, a disconnect) are found by a
+ * walk of the namespace's rooms. */
+static void sh_sync_rooms(redis_adapter *ra, rnsp *ns) {
+  size_t n = 0;
+  char *text = sio_local_rooms_text(ns->nsp, &n);
+  json_t *rooms = parse_owned(text, n);
+  json_t *now = json_object();
+  if (!json_is_array(rooms) || !now) {
+    json_decref(rooms);
+    json_decref(now);
+    return;
+  }
+  for (size_t i = 0; i < json_array_size(rooms); i++) {
+    const char *r = json_string_value(json_array_get(rooms, i));
+    if (r && sh_public(ns, r, NULL)) {
+      json_object_set_new(now, r, json_true());
+      if (!json_object_get(ns->subs, r)) sh_room_cmd(ra, ns, "SSUBSCRIBE", r);
+    }
+  }
+  const char *k;
+  json_t *v;
+  json_object_foreach(ns->subs, k, v) if (!json_object_get(now, k)) sh_room_cmd(ra, ns, "SUNSUBSCRIBE", k);
+  json_decref(ns->subs);
+  ns->subs = now;
+  json_decref(rooms);
+}
+
+static void sh_joined(redis_adapter *ra, wsio_sio_socket *s, const char *const *rooms, size_t n) {
+  rnsp *ns = ns_of(ra, wsio_sio_socket_nsp(s));
+  for (size_t i = 0; ns && i < n; i++) {
+    if (!rooms[i] || !sh_public(ns, rooms[i], s) || json_object_get(ns->subs, rooms[i])) continue;
+    json_object_set_new(ns->subs, rooms[i], json_true());
+    sh_room_cmd(ra, ns, "SSUBSCRIBE", rooms[i]);
+  }
+}
+
+static void sh_left(redis_adapter *ra, wsio_sio_nsp *nsp, const char *room) {
+  rnsp *ns = ns_of(ra, nsp);
+  if (!ns || !json_object_get(ns->subs, room) || sio_nsp_has_room(nsp, room, strlen(room))) return;
+  sh_room_cmd(ra, ns, "SUNSUBSCRIBE", room);
+  json_object_del(ns->subs, room);
+}
+
+static void sh_broadcast(redis_adapter *ra, rnsp *ns, const wsio_sio_target *t, const sio_event *ev) {
+  json_t *data = event_array(ev);
+  json_t *m = sh_msg(ra, ns, CM_BROADCAST,
+                     data ? json_pack("{s{siso}so}", "packet", "type", 2, "data", data, "opts", sh_opts(t, -1)) : NULL);
+  char one[1024];
+  const char *channel = ns->channel;
+  if (t->nrooms == 1 && t->rooms[0] && strlen(t->rooms[0]) != 20 &&
+      snprintf(one, sizeof(one), "%s%s#", ns->channel, t->rooms[0]) < (int)sizeof(one))
+    channel = one;
+  sh_publish(ra, channel, m, ev->bins, ev->nbins);
+}
+
+static void sh_broadcast_ack(redis_adapter *ra, rnsp *ns, rreq *q, const wsio_sio_target *t, const sio_event *ev,
+                             unsigned timeout_ms) {
+  json_t *data = event_array(ev);
+  json_t *m = sh_msg(ra, ns, CM_BROADCAST,
+                     data ? json_pack("{s{siso}ssso}", "packet", "type", 2, "data", data, "requestId", q->id, "opts",
+                                      sh_opts(t, (long)timeout_ms))
+                          : NULL);
+  sh_publish(ra, ns->channel, m, ev->bins, ev->nbins);
+}
+
+typedef struct sh_sse_reply {
+  redis_adapter *ra;
+  rnsp *ns;
+  const char *uid, *request_id;
+} sh_sse_reply;
+
+static void sh_sse_answer(const char *json, size_t len, void *arg) {
+  sh_sse_reply *r = arg;
+  json_error_t je;
+  json_t *v = json_loadb(json, len, JSON_DECODE_ANY, &je);
+  sh_respond(r->ra, r->ns, r->uid, CM_SERVER_SIDE_EMIT_RESPONSE,
+             json_pack("{ssso}", "requestId", r->request_id, "packet", v ? v : json_null()));
+}
+
+static void sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bins *bins) {
+  const char *uid = json_string_value(json_object_get(q, "uid"));
+  json_t *data = json_object_get(q, "data");
+  const char *rid = json_string_value(json_object_get(data, "requestId"));
+  json_t *opts = json_object_get(data, "opts");
+  int type = (int)json_integer_value(json_object_get(q, "type"));
+  target_buf *tb = NULL;
+  wsio_sio_target t;
+  if (!uid || !json_is_object(data)) return;
+  switch (type) {
+    case CM_BROADCAST: {
+      if (!json_is_object(opts) || !(tb = malloc(sizeof(*tb)))) break;
+      target_from(&t, tb, ns->nsp, opts);
+      sio_event ev;
+      char *text = NULL;
+      if (event_from_packet(json_object_get(data, "packet"), bins, &ev, &text) != 0) {
+        free(text);
+        break;
+      }
+      if (!rid) {
+        (void)sio_local_broadcast(&t, &ev);
+        free(text);
+        break;
+      }
+      json_t *to = json_object_get(json_object_get(opts, "flags"), "timeout");
+      unsigned timeout = json_is_integer(to) && json_integer_value(to) > 0 ? (unsigned)json_integer_value(to) : 5000;
+      bcast_remote *b = calloc(1, sizeof(*b));
+      if (b) {
+        b->ra = ra;
+        b->ns = ns;
+        snprintf(b->channel, sizeof(b->channel), "%s%s#", ns->channel, uid);
+        snprintf(b->request_id, sizeof(b->request_id), "%s", rid);
+        int reached = sio_local_broadcast_with_ack_each(&t, &ev, timeout, remote_done, b, remote_each, b);
+        sh_respond(ra, ns, uid, CM_BROADCAST_CLIENT_COUNT,
+                   json_pack("{sssi}", "requestId", rid, "clientCount", reached < 0 ? 0 : reached));
+      }
+      free(text);
+      break;
+    }
+    case CM_SOCKETS_JOIN:
+    case CM_SOCKETS_LEAVE:
+      if (!json_is_object(opts) || !(tb = malloc(sizeof(*tb)))) break;
+      target_from(&t, tb, ns->nsp, opts);
+      for (size_t i = 0; i < json_array_size(json_object_get(data, "rooms")); i++) {
+        const char *r = json_string_value(json_array_get(json_object_get(data, "rooms"), i));
+        if (r) (void)sio_local_add_sockets(&t, r, type == CM_SOCKETS_JOIN);
+      }
+      sh_sync_rooms(ra, ns);
+      break;
+    case CM_DISCONNECT_SOCKETS:
+      if (!json_is_object(opts) || !(tb = malloc(sizeof(*tb)))) break;
+      target_from(&t, tb, ns->nsp, opts);
+      (void)sio_local_disconnect_sockets(&t, json_is_true(json_object_get(data, "close")));
+      sh_sync_rooms(ra, ns);
+      break;
+    case CM_FETCH_SOCKETS: {
+      if (!rid || !(tb = malloc(sizeof(*tb)))) break;
+      target_from(&t, tb, ns->nsp, opts);
+      json_t *socks = local_sockets(&t);
+      if (socks) sh_respond(ra, ns, uid, CM_FETCH_SOCKETS_RESPONSE, json_pack("{ssso}", "requestId", rid, "sockets", socks));
+      break;
+    }
+    case CM_SERVER_SIDE_EMIT: {
+      json_t *p = json_object_get(data, "packet");
+      if (!json_is_array(p) || !json_is_string(json_array_get(p, 0))) break;
+      json_t *args = json_array();
+      for (size_t i = 1; i < json_array_size(p); i++) json_array_append(args, json_array_get(p, i));
+      size_t n = 0;
+      char *text = codec_dump(args, &n);
+      json_decref(args);
+      if (!text) break;
+      sio_event ev = {json_string_value(json_array_get(p, 0)), text, n, NULL, 0};
+      sh_sse_reply r = {ra, ns, uid, rid};
+      sio_local_server_event(ns->nsp, &ev, rid ? sh_sse_answer : NULL, &r);
+      free(text);
+      break;
+    }
+    case CM_FETCH_SOCKETS_RESPONSE:
+    case CM_SERVER_SIDE_EMIT_RESPONSE:
+    case CM_BROADCAST_CLIENT_COUNT:
+    case CM_BROADCAST_ACK: {
+      /* The classic responses' shape: {requestId, type, clientCount|packet|sockets|data}. */
+      json_t *c = json_copy(data);
+      if (!c) break;
+      int ct = type == CM_BROADCAST_CLIENT_COUNT ? REQ_BROADCAST_CLIENT_COUNT
+               : type == CM_BROADCAST_ACK        ? REQ_BROADCAST_ACK
+                                                 : type == CM_FETCH_SOCKETS_RESPONSE ? REQ_REMOTE_FETCH : REQ_SERVER_SIDE_EMIT;
+      json_object_set_new(c, "type", json_integer(ct));
+      if (type == CM_SERVER_SIDE_EMIT_RESPONSE) {
+        json_t *p = json_object_get(data, "packet");
+        json_object_set(c, "data", p ? p : json_null());
+      }
+      on_response_value(ra, c);
+      json_decref(c);
+      break;
+    }
+    default:
+      break;
+  }
+  free(tb);
+}
+
+static void sh_on_message(redis_adapter *ra, const char *channel, size_t clen, const char *msg, size_t mlen) {
+  msgpack_unpacked up;
+  msgpack_unpacked_init(&up);
+  codec_bins bins;
+  bins.n = 0;
+  json_t *v = decode_any(msg, mlen, &up, &bins);
+  const char *uid = json_string_value(json_object_get(v, "uid"));
+  const char *name = json_string_value(json_object_get(v, "nsp"));
+  rnsp *ns = NULL;
+  for (rnsp *n = ra->nsps; name && n; n = n->next)
+    if (strcmp(n->name, name) == 0) ns = n;
+  if (ns && uid && strcmp(uid, ra->uid) != 0 && clen >= ns->channel_len &&
+      memcmp(channel, ns->channel, ns->channel_len) == 0) {
+    int response = clen == strlen(ns->spec_channel) && memcmp(channel, ns->spec_channel, clen) == 0;
+    int type = (int)json_integer_value(json_object_get(v, "type"));
+    int is_response = type == CM_FETCH_SOCKETS_RESPONSE || type == CM_SERVER_SIDE_EMIT_RESPONSE ||
+                      type == CM_BROADCAST_CLIENT_COUNT || type == CM_BROADCAST_ACK;
+    if (response == is_response) sh_on_request(ra, ns, v, &bins);
+  }
+  json_decref(v);
+  msgpack_unpacked_destroy(&up);
 }
 
 /* ---- lifetime ------------------------------------------------------------------------- */
@@ -1193,6 +1741,12 @@ static void ra_destroy(sio_adapter *a) {
   if (ra->pub.state == RC_READY) net_flush_queued(ra->ctx); /* the last publishes */
   conn_free(&ra->pub);
   conn_free(&ra->sub);
+  for (size_t i = 0; i < ra->nnodes; i++) {
+    conn_free(&ra->nodes[i]->pub);
+    conn_free(&ra->nodes[i]->sub);
+    free(ra->nodes[i]);
+  }
+  ra->nnodes = 0;
   loop_timer_stop(ra->loop, &ra->flush_timer);
   net_ctx_destroy(ra->ctx);
   ra->ctx = NULL;
@@ -1278,6 +1832,7 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   ra->app = sio_server_app(io);
   ra->loop = sio_server_loop(io);
   ra->db = o->db;
+  ra->sharded = o->sharded != 0;
   ra->request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms : 5000;
   ra->log = o->log;
   ra->log_user = o->log_user;
@@ -1309,6 +1864,8 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   uint32_t it = 0;
   for (wsio_sio_nsp *nsp; (nsp = sio_nsp_iter(io, &it)) != NULL;) ra_nsp_created(&ra->base, nsp);
   sio_adapter_set(io, &ra->base);
+  ra->pub.addr = ra->sub.addr = ra->addr;
+  ra->pub.addr_len = ra->sub.addr_len = ra->addr_len;
   conn_start(&ra->pub);
   conn_start(&ra->sub);
   return 0;

@@ -13,6 +13,7 @@ typedef struct server_config {
   const char *redis_key_prefix; /* --redis-key-prefix; NULL: "socket.io" */
   unsigned redis_request_timeout_ms; /* --redis-request-timeout; 0: 5000 */
   size_t max_polling_buffer; /* --max-polling-buffer (0: no cap) */
+  int redis_sharded;                 /* --redis-adapter sharded */
 } server_config;
 
 /* A parsed redis://[user:pass@]host:port[/db] (pointers into buf). */

@@ -108,7 +108,7 @@ static const opt_def opts[] = {
     {"tls-key", "FILE", T_STR, NULL, "PEM private key of --tls-cert; SIGHUP reloads it"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
     {"redis", "URL", T_STR, NULL, "join a cluster through Redis: redis://[user:pass@]host:port[/db] (Node's @socket.io/redis-adapter protocol)"},
-    {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub (sharded and streams: not yet supported)"},
+    {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub, or sharded (SPUBLISH/SSUBSCRIBE, Redis 7 or a Redis Cluster); streams: not yet supported"},
     {"redis-key-prefix", "PREFIX", T_STR, "socket.io", "channel prefix, as the Node adapter's `key`"},
     {"redis-request-timeout", "S", T_SECONDS, "5", "seconds to wait for other nodes' answers (fetchSockets, allRooms, serverSideEmit acks)"},
     {"log-level", "LEVEL", T_LEVEL, "info", "debug, info, warn, error or off"},
@@ -209,11 +209,12 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       } else if (strcmp(name, "redis-key-prefix") == 0) st->cfg.redis_key_prefix = v;
       break;
     case T_ADAPTER:
-      if (strcmp(v, "sharded") == 0 || strcmp(v, "streams") == 0) {
-        fprintf(stderr, "wsio-server: --redis-adapter %s (from %s) is not yet supported; use pubsub\n", v, source);
+      if (strcmp(v, "streams") == 0) {
+        fprintf(stderr, "wsio-server: --redis-adapter %s (from %s) is not yet supported; use pubsub or sharded\n", v, source);
         return -1;
       }
-      if (strcmp(v, "pubsub") != 0) want = "pubsub";
+      if (strcmp(v, "pubsub") != 0 && strcmp(v, "sharded") != 0) want = "pubsub or sharded";
+      else st->cfg.redis_sharded = strcmp(v, "sharded") == 0;
       break;
     case T_LIMIT:
       if (config_parse_uint(v, 1000000000, &n) < 0) want = "a whole number (0: no limit)";

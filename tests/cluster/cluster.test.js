@@ -18,7 +18,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { start } = require('../sio/servers');
 const { client, connected, call, once, logged, sleep, until, normalize, closeAll, withTimeout } = require('../sio/helpers');
-const { startRedis } = require('./redis');
+const { startRedis, startRedisCluster } = require('./redis');
 
 const PAIRS_RAW = process.env.CLUSTER_PAIRS || 'wsio-wsio,wsio-node,node-wsio';
 const PAIRS = PAIRS_RAW === 'none' ? [] : PAIRS_RAW.split(',').filter(Boolean);
@@ -26,9 +26,20 @@ for (const p of PAIRS) {
   if (!/^(wsio|node)-(wsio|node)$/.test(p)) throw new Error(`CLUSTER_PAIRS: "${p}" is not wsio|node-wsio|node (or "none")`);
 }
 const TIMEOUT_S = 1; // --redis-request-timeout: a request some node never answers ends after this
+// CLUSTER_ADAPTER=sharded (tests/cluster/sharded.test.js): the same scenarios on
+// createShardedAdapter (SPUBLISH/SSUBSCRIBE); the emitter and option tests run once, here.
+const SHARDED = process.env.CLUSTER_ADAPTER === 'sharded';
+const ADAPTER_ARGS = SHARDED ? ['--redis-adapter', 'sharded'] : [];
+// CLUSTER_REDIS=cluster (tests/cluster/sharded-rcluster.test.js): a Redis Cluster of three
+// masters instead of one Redis; wsio finds it out by itself (CLUSTER SLOTS), the Node
+// node is told (--redis-cluster: node-redis createCluster).
+const RCLUSTER = process.env.CLUSTER_REDIS === 'cluster';
+const startStore = RCLUSTER ? () => startRedisCluster(3) : startRedis;
+const LABEL = (SHARDED ? 'sharded ' : '') + (RCLUSTER ? 'Redis Cluster ' : '');
+const redisArgs = (kind, redis) => ['--redis', redis.url, ...ADAPTER_ARGS, ...(RCLUSTER && kind === 'node' ? ['--redis-cluster'] : [])];
 
 async function startNode(kind, redis) {
-  return start(kind, 'test', ['--redis', redis.url, '--redis-request-timeout', String(TIMEOUT_S)]);
+  return start(kind, 'test', [...redisArgs(kind, redis), '--redis-request-timeout', String(TIMEOUT_S)]);
 }
 
 /* Connects a client, spread over the transports. */
@@ -38,6 +49,23 @@ async function join(node, nsp = '/') {
   const s = client(node.url, transports[nth++ % 3], { nsp });
   await connected(s);
   return s;
+}
+
+/* Sharded, subscriptionMode "dynamic": a node SSUBSCRIBEs a room's channel when the
+ * room appears there, asynchronously (Node's adapter as wsio's), so a broadcast to a room
+ * joined a moment ago on another node may race it: wait until Redis has the subscriber. */
+async function roomSubscribed(redis, room, want = (n) => n >= 1, nsp = '/') {
+  if (!SHARDED) return;
+  const { createClient } = require('redis');
+  const cs = (redis.urls || [redis.url]).map((url) => createClient({ url }));
+  await Promise.all(cs.map((c) => c.connect()));
+  const count = async (c) => Number((await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', `socket.io#${nsp}#${room}#`]))[1]);
+  try { // (on a Redis Cluster only the slot's master counts the subscriber)
+    await until(async () => want(Math.max(...(await Promise.all(cs.map(count))))), 5000,
+      `the subscribers of room ${room}'s channel`, 20);
+  } finally {
+    await Promise.all(cs.map((c) => c.quit()));
+  }
 }
 
 /* Nothing named ev arrives at s within ms. */
@@ -60,7 +88,7 @@ async function clusterReady(a, b) {
 
 for (const pair of PAIRS) {
   const [kindA, kindB] = pair.split('-');
-  describe(`cluster ${pair}`, { timeout: 120000 }, () => {
+  describe(`${LABEL}cluster ${pair}`, { timeout: 120000 }, () => {
     let redis;
     let A;
     let B;
@@ -72,7 +100,7 @@ for (const pair of PAIRS) {
     };
 
     before(async () => {
-      redis = await startRedis();
+      redis = await startStore();
       A = await startNode(kindA, redis);
       B = await startNode(kindB, redis);
       await clusterReady(A, B);
@@ -90,6 +118,7 @@ for (const pair of PAIRS) {
       const out = await sock(B);
       assert.deepEqual(await call(b, 'join', 'chat-1'), ['chat-1']);
       await call(a, 'join', 'chat-1');
+      await roomSubscribed(redis, 'chat-1', (n) => n === 2);
       await call(a, 'in-room', 'chat-1', 'message', { text: 'hi' }, Buffer.from([0, 1, 2, 255]));
       const [ev] = await logged(b, 'message', 1);
       assert.deepEqual(normalize(ev.slice(1, 3)), [{ text: 'hi' }, Buffer.from([0, 1, 2, 255])]);
@@ -104,6 +133,7 @@ for (const pair of PAIRS) {
       const root = await sock(B);
       await call(b, 'join', 'r');
       await call(root, 'join', 'r');
+      await roomSubscribed(redis, 'r', (n) => n === 1, '/dyn-cluster');
       await call(a, 'in-room', 'r', 'dyn', 1);
       assert.equal((await logged(b, 'dyn', 1))[0][1], 1);
       await none(root, 'dyn');
@@ -143,6 +173,7 @@ for (const pair of PAIRS) {
       sockets.push(w);
       await connected(w);
       await call(w, 'join', 'vol');
+      await roomSubscribed(redis, 'vol');
       await call(a, 'volatile-room', 'vol', 'v', 4);
       assert.equal((await logged(w, 'v', 1))[0][1], 4);
       await call(a, 'local-all', 'here', 5);
@@ -188,11 +219,34 @@ for (const pair of PAIRS) {
       assert.equal(a.connected, true);
     });
 
+    it('sharded: a node holds a room channel while it has the public room (socket rooms: none)', { skip: !SHARDED },
+      async () => {
+        const a = await sock(A);
+        const a2 = await sock(A);
+        const b = await sock(B);
+        await call(a, 'join', 'held');
+        await call(a2, 'join', 'held');
+        await call(b, 'join', 'held');
+        await roomSubscribed(redis, 'held', (n) => n === 2);
+        await roomSubscribed(redis, a.id, (n) => n === 0); // a socket's own room has no channel
+        a.disconnect();
+        await sleep(200);
+        await roomSubscribed(redis, 'held', (n) => n === 2); // a2 still holds it on A
+        a2.disconnect(); // the last member on A: A unsubscribes, B keeps it
+        await roomSubscribed(redis, 'held', (n) => n === 1);
+        await call(b, 'leave', 'held');
+        await roomSubscribed(redis, 'held', (n) => n === 0);
+      });
+
     it('allRooms and serverCount count both nodes', async () => {
       const a = await sock(A);
       const b = await sock(B);
       await call(b, 'join', 'only-on-b');
       await call(a, 'join', 'only-on-a');
+      if (SHARDED) { // Node's ClusterAdapter has no allRooms: serverCount (SHARDNUMSUB) only
+        for (const s of [a, b]) assert.equal(await call(s, 'server-count'), 2);
+        return;
+      }
       for (const s of [a, b]) {
         const r = await call(s, 'all-rooms');
         assert.equal(r.timeout, false);
@@ -210,8 +264,10 @@ for (const pair of PAIRS) {
       assert.deepEqual(await call(a, 'sse-ack', 'ping-nodes', 'q'), { timeout: false, responses: [kindB] });
       assert.deepEqual(await call(b, 'sse-ack', 'ping-nodes', 'q'), { timeout: false, responses: [kindA] });
       // An event nobody answers: the request ends after --redis-request-timeout.
+      // (Node's ClusterAdapter waits its fixed 5 s there, whatever the option.)
       const t0 = Date.now();
-      const r = await withTimeout(call(a, 'sse-ack', 'unanswered'), 4000, 'sse-ack timeout');
+      const r = await withTimeout(new Promise((res) => a.emit('sse-ack', 'unanswered', res)),
+        SHARDED && kindA === 'node' ? 8000 : 4000, 'sse-ack timeout');
       assert.deepEqual(r, { timeout: true, responses: [] });
       assert.ok(Date.now() - t0 >= TIMEOUT_S * 1000 - 100, 'waited for the request timeout');
     });
@@ -221,15 +277,15 @@ for (const pair of PAIRS) {
 for (const pair of PAIRS) {
   const [kindA, kindB] = pair.split('-');
   // The guide's chat (the default app of both servers) with its users spread over nodes.
-  describe(`chat app ${pair}`, { timeout: 60000 }, () => {
+  describe(`${LABEL}chat app ${pair}`, { timeout: 60000 }, () => {
     let redis;
     let A;
     let B;
     const sockets = [];
     before(async () => {
-      redis = await startRedis();
-      A = await start(kindA, 'chat', ['--redis', redis.url]);
-      B = await start(kindB, 'chat', ['--redis', redis.url]);
+      redis = await startStore();
+      A = await start(kindA, 'chat', redisArgs(kindA, redis));
+      B = await start(kindB, 'chat', redisArgs(kindB, redis));
       // The chat app has no count event: wait until a room message crosses both ways.
       const x = await join(A);
       const y = await join(B);
@@ -282,7 +338,7 @@ for (const pair of PAIRS) {
 if (PAIRS.includes('wsio-wsio')) {
   // What @socket.io/redis-emitter publishes (a backend process that is not a server):
   // the classic broadcast with uid "emitter", written here with the same encoder.
-  describe('emitter messages (wsio node)', { timeout: 60000 }, () => {
+  describe('emitter messages (wsio node)', { skip: SHARDED, timeout: 60000 }, () => {
     let redis;
     let A;
     let pub;
@@ -320,7 +376,7 @@ if (PAIRS.includes('wsio-wsio')) {
 }
 
 if (PAIRS.includes('wsio-wsio')) {
-  describe('cluster faults (two wsio nodes)', { timeout: 120000 }, () => {
+  describe(`${LABEL}cluster faults (two wsio nodes)`, { timeout: 120000 }, () => {
     let redis;
     let A;
     let B;
@@ -337,7 +393,7 @@ if (PAIRS.includes('wsio-wsio')) {
     };
 
     before(async () => {
-      redis = await startRedis();
+      redis = await startStore();
       A = await startNode('wsio', redis);
       B = await startNode('wsio', redis);
       await clusterReady(A, B);
@@ -386,6 +442,73 @@ if (PAIRS.includes('wsio-wsio')) {
       assert.ok(A.alive() && B.alive());
     });
 
+    /* On a Redis Cluster: each master and how many subscribe the main channel there. */
+    const mainSubscribers = async () => {
+      const { createClient } = require('redis');
+      const out = [];
+      for (const m of redis.masters || []) {
+        const c = createClient({ url: m.url });
+        await c.connect();
+        out.push({ m, c, n: Number((await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', 'socket.io#/#']))[1]) });
+      }
+      return out;
+    };
+    const owner = async () => {
+      const all = await mainSubscribers();
+      await Promise.all(all.map((x) => x.c.quit()));
+      return all.find((x) => x.n >= 2)?.m;
+    };
+
+    it('a Redis Cluster slot moved to another master: both nodes follow it', { skip: !RCLUSTER }, async () => {
+      const a = await sock(A);
+      const b = await sock(B);
+      const all = await mainSubscribers();
+      try {
+        const from = all.find((x) => x.n >= 2);
+        const to = all.find((x) => x !== from);
+        assert.ok(from && to, 'a master holds the main channel');
+        const id = async (x) => String(await x.c.sendCommand(['CLUSTER', 'MYID']));
+        const [fromId, toId] = [await id(from), await id(to)];
+        const slot = String(await from.c.sendCommand(['CLUSTER', 'KEYSLOT', 'socket.io#/#']));
+        await to.c.sendCommand(['CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId]);
+        await from.c.sendCommand(['CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId]);
+        for (const x of all) await x.c.sendCommand(['CLUSTER', 'SETSLOT', slot, 'NODE', toId]);
+        // The old master drops the slot's subscribers (an unasked sunsubscribe): both
+        // nodes ask for the slots again and subscribe on the new one.
+        await until(async () => Number((await to.c.sendCommand(['PUBSUB', 'SHARDNUMSUB', 'socket.io#/#']))[1]) === 2,
+          10000, 'both nodes subscribed on the new master', 50);
+      } finally {
+        await Promise.all(all.map((x) => x.c.quit()));
+      }
+      await until(async () => (await call(a, 'server-count')) === 2, 5000, 'counted on the new master', 100);
+      await call(a, 'all', 'moved-all', 1);
+      assert.equal((await logged(b, 'moved-all', 1))[0][1], 1);
+      await call(b, 'all', 'moved-back', 2);
+      assert.equal((await logged(a, 'moved-back', 1))[0][1], 2);
+    });
+
+    it('a Redis Cluster master killed and restarted: local goes on, its channels come back', { skip: !RCLUSTER }, async () => {
+      // The master of the main channel socket.io#/# (where both nodes are counted).
+      const owner_ = await owner();
+      assert.ok(owner_, 'a master holds the main channel');
+      const a = await sock(A);
+      const a2 = await sock(A);
+      const b = await sock(B);
+      for (const s of [a, a2, b]) await call(s, 'join', 'mk');
+      await owner_.kill();
+      await call(a, 'in-room', 'mk', 'during-m', 1);
+      assert.equal((await logged(a2, 'during-m', 1))[0][1], 1, 'local delivery without that master');
+      await owner_.restart();
+      await redis.ready();
+      await until(async () => (await call(a, 'server-count')) === 2 && (await call(b, 'server-count')) === 2, 20000,
+        'both subscribed on the restarted master', 200);
+      await call(a, 'all', 'back-all', 1); // the main channel, on the restarted master
+      assert.equal((await logged(b, 'back-all', 1))[0][1], 1);
+      await call(b, 'in-room', 'mk', 'back-room', 2); // a room channel, wherever its slot is
+      assert.equal((await logged(a, 'back-room', 1))[0][1], 2);
+      assert.ok(A.alive() && B.alive());
+    });
+
     it('a node killed: the other counts one node and does not wait for it', async () => {
       const C = await startNode('wsio', redis);
       const a = await sock(A);
@@ -399,11 +522,11 @@ if (PAIRS.includes('wsio-wsio')) {
   });
 }
 
-describe('wsio-server --redis options', () => {
-  it('refuses sharded and streams adapters and a malformed URL with a clear error', async () => {
+describe('wsio-server --redis options', { skip: SHARDED }, () => {
+  it('refuses the streams adapter, an unknown kind and a malformed URL with a clear error', async () => {
     for (const [args, want] of [
-      [['--redis', 'redis://127.0.0.1:1', '--redis-adapter', 'sharded'], /not yet supported/],
       [['--redis', 'redis://127.0.0.1:1', '--redis-adapter', 'streams'], /not yet supported/],
+      [['--redis', 'redis://127.0.0.1:1', '--redis-adapter', 'shardd'], /pubsub or sharded/],
       [['--redis', 'http://x'], /redis:\/\/\[user:pass@\]host:port\[\/db\]/],
     ]) {
       await assert.rejects(start('wsio', 'test', args), want);

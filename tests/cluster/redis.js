@@ -27,8 +27,9 @@ process.on('exit', () => {
   }
 });
 
-function spawnRedis(port) {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+function spawnRedis(port, extra = []) {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    ...extra],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let out = '';
@@ -75,4 +76,95 @@ async function startRedis() {
   };
 }
 
-module.exports = { startRedis, freePort };
+/* A port p for a cluster node: p + 10000 (its cluster bus) must be a valid, free port too. */
+async function clusterPort() {
+  for (;;) {
+    const p = await freePort();
+    if (p > 55535) continue;
+    const ok = await new Promise((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(p + 10000, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (ok) return p;
+  }
+}
+
+function run(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: ${code}\n${out}`))));
+  });
+}
+
+/* A Redis Cluster of n masters, no replicas, on loopback (nodes.conf in a temporary
+ * folder, so a master killed and restarted on its port rejoins with its slots).
+ * url: the first master (the seed); masters[i].kill()/restart(); stop() ends all. */
+async function startRedisCluster(n = 3) {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-rcluster-'));
+  const ports = [];
+  for (let i = 0; i < n; i++) {
+    let p;
+    do p = await clusterPort(); while (ports.includes(p));
+    ports.push(p);
+  }
+  const extra = (port) => ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
+    '--dir', dir, '--cluster-node-timeout', '2000'];
+  const masters = [];
+  for (const port of ports) {
+    let cur = spawnRedis(port, extra(port));
+    await cur.ready;
+    masters.push({
+      port,
+      url: `redis://127.0.0.1:${port}`,
+      async kill() { cur.child.kill('SIGKILL'); await cur.exited; },
+      async restart() { cur = spawnRedis(port, extra(port)); await cur.ready; },
+      async stop() {
+        if (cur.child.exitCode === null && cur.child.signalCode === null) {
+          cur.child.kill('SIGTERM');
+          await cur.exited;
+        }
+      },
+    });
+  }
+  await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0',
+    '--cluster-yes']);
+  const c = {
+    cluster: true,
+    port: ports[0],
+    url: masters[0].url,
+    urls: masters.map((m) => m.url),
+    masters,
+    /* Every master answers cluster_state:ok. */
+    async ready(ms = 20000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        let ok = true;
+        for (const p of ports) {
+          const info = await run('redis-cli', ['-p', String(p), 'cluster', 'info']).catch(() => '');
+          if (!/cluster_state:ok/.test(info)) ok = false;
+        }
+        if (ok) return;
+        if (Date.now() > deadline) throw new Error('Redis Cluster not ok');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async kill() { for (const m of masters) await m.kill(); },
+    async restart() { for (const m of masters) await m.restart(); await c.ready(); },
+    async stop() {
+      for (const m of masters) await m.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await c.ready();
+  return c;
+}
+
+module.exports = { startRedis, startRedisCluster, freePort };

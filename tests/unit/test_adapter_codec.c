@@ -3,7 +3,7 @@
  * protocol notes): a broadcast [uid, packet, opts] with a Buffer decodes to JSON with a
  * placeholder and the attachment's bytes; packing it back gives the same bytes; numbers
  * stay integers or doubles; nesting and attachment limits hold. And wsio-server's Redis
- * URL parser (app/cluster.c). */
+ * URL parser (app/cluster.c), and Redis Cluster key slots. */
 #include <string.h>
 
 #include "adapter/codec.h"
@@ -176,11 +176,24 @@ static void test_url(void) {
   CHECK(cluster_parse_url("redis://h:1/x", &u) < 0);
 }
 
+/* The slots redis-server 7.0's CLUSTER KEYSLOT answers for these names. */
+static void test_key_slot(void) {
+  static const struct {
+    const char *k;
+    unsigned slot;
+  } cases[] = {{"foo", 12182},         {"somekey", 11058}, {"{user1000}.following", 3443},
+               {"socket.io#/#", 13868}, {"{}x", 10595},     {"a{}{b}", 15033}};
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    CHECK(codec_key_slot(cases[i].k, strlen(cases[i].k)) == cases[i].slot);
+  CHECK(codec_key_slot("user1000", 8) == 3443); /* the tag alone */
+}
+
 int main(void) {
   RUN(test_node_broadcast);
   RUN(test_values);
   RUN(test_limits);
   RUN(test_empty);
   RUN(test_url);
+  RUN(test_key_slot);
   return test_report();
 }

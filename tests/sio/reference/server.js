@@ -5,10 +5,11 @@
 // `wsio-server --app <app>`; both must behave the same.
 //
 //   node tests/sio/reference/server.js --app conformance|chat|bench|test [--port N] [--host H]
-//        [--redis redis://host:port [--redis-key-prefix P] [--redis-request-timeout S]]
+//        [--redis redis://host:port [--redis-key-prefix P] [--redis-request-timeout S] [--redis-adapter sharded] [--redis-cluster]]
 //
 // With --redis the server joins a cluster through @socket.io/redis-adapter (createAdapter,
-// node-redis v4 clients), as wsio-server --redis does (tests/cluster).
+// node-redis v4 clients; createShardedAdapter with --redis-adapter sharded), as
+// wsio-server --redis does (tests/cluster).
 //
 // Prints `listening on 127.0.0.1:PORT` to stderr once it accepts connections, like
 // wsio-server. SIGTERM/SIGINT: exit 0. The apps are specified in tests/sio/TEST_APP.md.
@@ -33,6 +34,8 @@ function parseArgs(argv) {
     else if (a === '--ping-timeout') opts.pingTimeout = Math.round(Number(value()) * 1000);
     else if (a === '--redis') opts.redis = value();
     else if (a === '--redis-key-prefix') opts.redisKey = value();
+    else if (a === '--redis-adapter') opts.redisAdapter = value();
+    else if (a === '--redis-cluster') opts.redisCluster = true; // the URL is a Redis Cluster's seed
     else if (a === '--redis-request-timeout') opts.redisTimeout = Number(value()) * 1000;
     else throw new Error(`unknown option ${a}`);
   }
@@ -338,13 +341,18 @@ function testApp(httpServer) {
 // ---------------------------------------------------------------------------------------
 
 async function useRedis(io, opts) {
-  const { createClient } = require('redis');
+  const { createClient, createCluster } = require('redis');
   const { createAdapter } = require('@socket.io/redis-adapter');
-  const pub = createClient({ url: opts.redis });
+  const pub = opts.redisCluster ? createCluster({ rootNodes: [{ url: opts.redis }] }) : createClient({ url: opts.redis });
   const sub = pub.duplicate();
   pub.on('error', () => {}); // reconnects by itself
   sub.on('error', () => {});
   await Promise.all([pub.connect(), sub.connect()]);
+  if (opts.redisAdapter === 'sharded') { // createShardedAdapter, its default subscriptionMode "dynamic"
+    const { createShardedAdapter } = require('@socket.io/redis-adapter');
+    io.adapter(createShardedAdapter(pub, sub, { channelPrefix: opts.redisKey || 'socket.io' }));
+    return;
+  }
   io.adapter(createAdapter(pub, sub, {
     key: opts.redisKey || 'socket.io',
     requestsTimeout: opts.redisTimeout || 5000,
