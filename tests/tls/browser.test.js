@@ -36,7 +36,7 @@ test('Chromium: the chat demo over https (Socket.IO upgrades to wss) and a page 
     // The demo as installed: the page and the official client bundle under vendor/.
     const site = path.join(dir, 'static');
     fs.cpSync(path.join(ROOT, 'static'), site, { recursive: true });
-    fs.mkdirSync(path.join(site, 'vendor'));
+    fs.mkdirSync(path.join(site, 'vendor'), { recursive: true }); // make build copies it there too
     fs.copyFileSync(path.join(ROOT, 'node_modules', 'socket.io-client', 'dist', 'socket.io.min.js'), path.join(site, 'vendor', 'socket.io.min.js'));
     srv = await startServer(['--tls-cert', crt, '--tls-key', key, '--static', site], { ready: false });
     browser = await chromium.launch({
