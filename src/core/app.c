@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "util/buf.h"
 #include "net/tls.h"
 #include "edge/origin.h"
 #include "ws/frame.h"
@@ -143,8 +144,8 @@ static void on_drain(net_conn *nc) {
 void app_resume_later(wsio_conn *c) {
   wsio_app *app = c->app;
   if (app->nresume == app->resume_cap) {
-    size_t cap = app->resume_cap ? app->resume_cap * 2 : 16;
-    wsio_conn **r = core_realloc(app->resume, cap * sizeof(*r));
+    size_t cap = grow_cap(app->resume_cap, app->nresume + 1, 16, SIZE_MAX / sizeof(wsio_conn *));
+    wsio_conn **r = cap ? core_realloc(app->resume, cap * sizeof(*r)) : NULL;
     if (!r) {
       /* Forgetting it would leave its queued requests unanswered forever. */
       conn_kill(c);
@@ -165,8 +166,8 @@ int app_stopping(const wsio_app *app) { return app->stopping; }
 int core_hook_add(wsio_app *app, core_hook_kind kind, void (*fn)(void *arg), void *arg) {
   app_hooks *h = &app->hooks[kind];
   if (h->n == h->cap) {
-    uint32_t cap = h->cap ? h->cap * 2 : 4;
-    struct app_hook *v = core_realloc(h->v, cap * sizeof(*v));
+    uint32_t cap = (uint32_t)grow_cap(h->cap, (size_t)h->n + 1, 4, UINT32_MAX);
+    struct app_hook *v = cap ? core_realloc(h->v, cap * sizeof(*v)) : NULL;
     if (!v) return WSIO_ENOMEM;
     h->v = v;
     h->cap = cap;

@@ -9,20 +9,25 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "util/buf.h"
 #include "ws/deflate.h"
 #include "ws/frame.h"
+
+/* Room for need bytes in all (core_realloc: the allocation-failure tests reach it). */
+static int frames_reserve(core_frames *f, size_t need) {
+  if (need <= f->cap) return 0;
+  size_t cap = grow_cap(f->cap, need, 256, SIZE_MAX);
+  uint8_t *p = cap ? core_realloc(f->p, cap) : NULL;
+  if (!p) return -1;
+  f->p = p;
+  f->cap = cap;
+  return 0;
+}
 
 int core_frames_add(core_frames *f, wsio_opcode op, const void *prefix, size_t plen, const void *data,
                     size_t len) {
   size_t need = f->len + WS_FRAME_MAX_HEADER + plen + len;
-  if (need > f->cap) {
-    size_t cap = f->cap ? f->cap : 256;
-    while (cap < need) cap *= 2;
-    uint8_t *p = core_realloc(f->p, cap);
-    if (!p) return WSIO_ENOMEM;
-    f->p = p;
-    f->cap = cap;
-  }
+  if (frames_reserve(f, need) < 0) return WSIO_ENOMEM;
   f->len += ws_frame_header_encode(f->p + f->len, 1, 0, (uint8_t)op, plen + len, NULL);
   if (plen) memcpy(f->p + f->len, prefix, plen);
   if (len) memcpy(f->p + f->len + plen, data, len);
@@ -35,14 +40,7 @@ int core_frames_add(core_frames *f, wsio_opcode op, const void *prefix, size_t p
 int core_frames_add_deflate(core_frames *f, ws_deflate *z, wsio_opcode op, const void *data, size_t len) {
   size_t bound = ws_deflate_compress_bound(len);
   size_t need = f->len + WS_FRAME_MAX_HEADER + bound;
-  if (need > f->cap) {
-    size_t cap = f->cap ? f->cap : 256;
-    while (cap < need) cap *= 2;
-    uint8_t *p = core_realloc(f->p, cap);
-    if (!p) return WSIO_ENOMEM;
-    f->p = p;
-    f->cap = cap;
-  }
+  if (frames_reserve(f, need) < 0) return WSIO_ENOMEM;
   /* Compress behind room for the longest header, then move the bytes up to the header
    * that their length needs: one memmove of the (smaller) compressed message. */
   uint8_t *body = f->p + f->len + WS_FRAME_MAX_HEADER;

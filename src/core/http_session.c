@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "util/buf.h"
 #include "edge/origin.h"
 #include "http/chunked.h"
 #include "http/response.h"
@@ -202,9 +203,8 @@ int wsio_response_header(wsio_response *res, const char *name, const char *value
     res->hcap = sizeof(res->hbuf);
   }
   if (res->hlen + need + 1 > res->hcap) {
-    size_t cap = res->hcap * 2;
-    while (cap < res->hlen + need + 1) cap *= 2;
-    char *p = res->hdrs == res->hbuf ? core_malloc(cap) : core_realloc(res->hdrs, cap);
+    size_t cap = grow_cap(res->hcap, res->hlen + need + 1, sizeof(res->hbuf), SIZE_MAX);
+    char *p = !cap ? NULL : res->hdrs == res->hbuf ? core_malloc(cap) : core_realloc(res->hdrs, cap);
     if (!p) return WSIO_ENOMEM;
     if (res->hdrs == res->hbuf) memcpy(p, res->hbuf, res->hlen);
     res->hdrs = p;
@@ -538,9 +538,8 @@ static int aux_append(wsio_conn *c, const uint8_t *p, size_t n) {
   http_aux *a = http_aux_get(c);
   if (!a) return -1;
   if (a->len + n > a->cap) {
-    size_t cap = a->cap ? a->cap : 1024;
-    while (cap < a->len + n) cap *= 2;
-    char *b = core_realloc(a->buf, cap);
+    size_t cap = grow_cap(a->cap, a->len + n, 1024, SIZE_MAX);
+    char *b = cap ? core_realloc(a->buf, cap) : NULL;
     if (!b) return -1;
     a->buf = b;
     a->cap = cap;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "util/buf.h"
 #include "util/map.h"
 
 static topic *topic_find(const wsio_app *app, const char *name) { return map_get(&app->topics, name, strlen(name)); }
@@ -137,15 +138,15 @@ int wsio_conn_subscribe(wsio_conn *c, const char *name) {
   if (!t) return WSIO_ENOMEM;
   flush_one(app, t); /* earlier publishes are not for this new subscriber */
   if (c->nsubs == c->subs_cap) {
-    uint32_t cap = c->subs_cap ? c->subs_cap * 2 : 2;
-    conn_sub *s = core_realloc(c->subs, cap * sizeof(*s));
+    uint32_t cap = (uint32_t)grow_cap(c->subs_cap, (size_t)c->nsubs + 1, 2, UINT32_MAX);
+    conn_sub *s = cap ? core_realloc(c->subs, cap * sizeof(*s)) : NULL;
     if (!s) goto oom;
     c->subs = s;
     c->subs_cap = cap;
   }
   if (t->n == t->cap) {
-    uint32_t cap = t->cap ? t->cap * 2 : 8;
-    void *s = core_realloc(t->subs, cap * sizeof(*t->subs));
+    uint32_t cap = (uint32_t)grow_cap(t->cap, (size_t)t->n + 1, 8, UINT32_MAX);
+    void *s = cap ? core_realloc(t->subs, cap * sizeof(*t->subs)) : NULL;
     if (!s) goto oom;
     t->subs = s;
     t->cap = cap;

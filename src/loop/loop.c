@@ -3,6 +3,7 @@
  * Level-triggered epoll: a handler that leaves bytes unread is simply called again,
  * which keeps the read path fair between connections without per-connection queues. */
 #include "loop/loop.h"
+#include "util/buf.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -172,8 +173,8 @@ int loop_timer_start_at(loop *l, loop_timer *t, uint64_t due_ms, uint32_t repeat
     return 0;
   }
   if (l->nheap == l->heap_cap) {
-    uint32_t ncap = l->heap_cap ? l->heap_cap * 2 : 16;
-    loop_timer **nh = realloc(l->heap, (size_t)ncap * sizeof(*nh));
+    uint32_t ncap = (uint32_t)grow_cap(l->heap_cap, (size_t)l->nheap + 1, 16, UINT32_MAX);
+    loop_timer **nh = ncap ? realloc(l->heap, (size_t)ncap * sizeof(*nh)) : NULL;
     if (!nh) return -ENOMEM;
     l->heap = nh;
     l->heap_cap = ncap;

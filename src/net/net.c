@@ -1,5 +1,6 @@
 /* net/net.c — TCP listeners and connections over the loop (see net.h). */
 #include "net/net.h"
+#include "util/buf.h"
 
 #include "net/batch.h"
 #include "net/tls.h"
@@ -204,9 +205,8 @@ static int backlog_reserve(net_conn *c, size_t extra) {
     c->out_len = (uint32_t)live;
   }
   if (c->out_len + extra <= c->out_cap) return 0;
-  size_t need = c->out_len + extra, cap = c->out_cap ? c->out_cap : 512;
-  while (cap < need) cap *= 2;
-  if (cap > UINT32_MAX) return -ENOMEM;
+  size_t need = c->out_len + extra, cap = grow_cap(c->out_cap, need, 512, UINT32_MAX);
+  if (!cap) return -ENOMEM;
   uint8_t *p = write_realloc(c->out, cap);
   if (!p) return -ENOMEM;
   c->out = p;
@@ -303,8 +303,8 @@ static void flush(net_ctx *ctx, int callbacks);
 static int shared_reserve(net_ctx *ctx, size_t n) {
   if (ctx->bcast_len && ctx->bcast_len + n > NET_SHARED_FLUSH_AT && !ctx->flushing) flush(ctx, 0);
   if (ctx->bcast_len + n > ctx->bcast_cap) {
-    size_t cap = ctx->bcast_cap ? ctx->bcast_cap : 16384;
-    while (cap < ctx->bcast_len + n) cap *= 2;
+    size_t cap = grow_cap(ctx->bcast_cap, ctx->bcast_len + n, 16384, SIZE_MAX);
+    if (!cap) return -ENOMEM;
     uint8_t *b = write_realloc(ctx->bcast, cap);
     if (!b) return -ENOMEM;
     ctx->bcast = b;
@@ -667,7 +667,8 @@ void net_read_queued(net_ctx *ctx) {
 
 static int readq_push(net_ctx *ctx, net_conn *c) {
   if (ctx->nread == ctx->readq_cap) {
-    size_t cap = ctx->readq_cap * 2;
+    size_t cap = grow_cap(ctx->readq_cap, ctx->nread + 1, 64, SIZE_MAX / sizeof(net_conn *));
+    if (!cap) return -ENOMEM;
     net_conn **q = realloc(ctx->readq, cap * sizeof(*q));
     if (!q) return -ENOMEM;
     ctx->readq = q;

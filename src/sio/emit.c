@@ -9,15 +9,15 @@
 #include <string.h>
 
 #include "sio/internal.h"
+#include "util/buf.h"
 #include "sio/jscan.h"
 
 /* ---- sbuf ------------------------------------------------------------------------ */
 
 int sbuf_reserve(sbuf *b, size_t more) {
   if (b->n + more <= b->cap) return 0;
-  size_t cap = b->cap ? b->cap : 128;
-  while (cap < b->n + more) cap *= 2;
-  char *p = realloc(b->p, cap);
+  size_t cap = grow_cap(b->cap, b->n + more, 128, SIZE_MAX);
+  char *p = cap ? realloc(b->p, cap) : NULL;
   if (!p) return WSIO_ENOMEM;
   b->p = p;
   b->cap = cap;

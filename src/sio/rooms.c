@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sio/internal.h"
+#include "util/buf.h"
 
 static int room_is_own_id(const wsio_sio_socket *s, const char *room, size_t len) {
   return len == SIO_ID_LEN && memcmp(s->id, room, len) == 0;
@@ -28,8 +29,8 @@ static sio_room *room_create(wsio_sio_nsp *nsp, const char *name, size_t len) {
 }
 
 static int grow(void **v, uint32_t *cap, size_t elem) {
-  uint32_t ncap = *cap ? *cap * 2 : 2;
-  void *nv = realloc(*v, (size_t)ncap * elem);
+  uint32_t ncap = (uint32_t)grow_cap(*cap, (size_t)*cap + 1, 2, UINT32_MAX / elem);
+  void *nv = ncap ? realloc(*v, (size_t)ncap * elem) : NULL;
   if (!nv) return WSIO_ENOMEM;
   *v = nv;
   *cap = ncap;
@@ -107,8 +108,9 @@ void sio_room_leave_all(wsio_sio_socket *s) {
 
 static int sel_push(sio_selection *sel, wsio_sio_socket *s) {
   if (sel->n == sel->cap) {
-    size_t ncap = sel->cap * 2;
+    size_t ncap = grow_cap(sel->cap, sel->n + 1, 16, SIZE_MAX / sizeof(wsio_sio_socket *));
     wsio_sio_socket **nv;
+    if (!ncap) return WSIO_ENOMEM;
     if (sel->v == sel->small) {
       nv = malloc(ncap * sizeof(*nv));
       if (nv) memcpy(nv, sel->small, sel->n * sizeof(*nv));
