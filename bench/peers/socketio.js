@@ -13,6 +13,7 @@
 // override the defaults (to check that the load generator answers pings).
 const http = require('http');
 const { Server } = require('socket.io');
+const { benchApp } = require('./common');
 
 const port = Number(process.argv[2] || 0);
 const server = http.createServer();
@@ -21,20 +22,7 @@ if (process.env.PING_INTERVAL) opts.pingInterval = Number(process.env.PING_INTER
 if (process.env.PING_TIMEOUT) opts.pingTimeout = Number(process.env.PING_TIMEOUT);
 const io = new Server(server, opts);
 
-io.on('connection', (socket) => {
-  socket.on('echo', (...args) => {
-    const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
-    if (ack) ack(...args);
-    else socket.emit('echo', ...args);
-  });
-  socket.on('join', (room) => {
-    if (typeof room === 'string') socket.join(room);
-  });
-  socket.on('bcast', (payload) => {
-    const rooms = [...socket.rooms].filter((r) => r !== socket.id);
-    if (rooms.length) io.to(rooms).emit('bcast', payload);
-  });
-});
+benchApp(io);
 
 // REDIS_URL in the environment: a cluster node (@socket.io/redis-adapter, node-redis v4),
 // for the cross-node broadcast benchmark (docs/cluster.md).

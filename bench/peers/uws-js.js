@@ -5,20 +5,9 @@
 // (sender included). Usage: node uws-js.js PORT (0 picks one); prints
 // "listening on 127.0.0.1:PORT" to stderr. Exits 3 when the native binary does not load:
 // the package would otherwise fall back silently to a ws-based emulation.
-const path = require('path');
+const { loadUws } = require('./common');
 
-function loadNative() {
-  const pkg = path.dirname(require.resolve('@trufflesuite/uws-js-unofficial/package.json'));
-  const name = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
-  try {
-    return require(path.join(pkg, 'binaries', name));
-  } catch (e) {
-    process.stderr.write(`uws-js: native binary ${name} not loadable: ${e.message}\n`);
-    process.exit(3);
-  }
-}
-
-const uWS = loadNative();
+const uWS = loadUws('uws-js');
 const port = Number(process.argv[2] || 0);
 const app = uWS.App();
 const common = { compression: uWS.DISABLED, maxPayloadLength: 16 * 1024 * 1024 };
