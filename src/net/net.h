@@ -98,6 +98,10 @@ size_t net_ctx_count(net_ctx *ctx);
 /* Listens on host:port (getaddrinfo). Returns the listener or NULL (errno set). */
 net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, void *user);
 int net_listener_port(const net_listener *ls);
+/* Makes an already connected non-blocking socket fd (any family: a socketpair in
+ * fuzz/fuzz_server.c) a connection of ctx exactly as if a listener with listener_user
+ * had accepted it. Returns 0, or -ECONNREFUSED when on_accept refused it (fd closed). */
+int net_adopt(net_ctx *ctx, int fd, void *listener_user);
 void net_listener_close(net_listener *ls);
 /* Closes every listener of the context (graceful shutdown: stop accepting). */
 void net_ctx_close_listeners(net_ctx *ctx);
