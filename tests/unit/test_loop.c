@@ -249,7 +249,56 @@ static void test_stop_pending_io(void) {
   loop_destroy(L);
 }
 
+/* ---- the fake clock and one non-blocking iteration (fuzz/fuzz_server.c's driver) --- */
+
+static loop_timer fake_t;
+static int fake_fired, fake_posts;
+static void on_fake(loop_timer *t) {
+  (void)t;
+  fake_fired++;
+}
+static void on_fake_post(void *arg) {
+  (void)arg;
+  fake_posts++;
+}
+
+static void test_fake_clock_run_once(void) {
+  L = loop_create();
+  loop_set_post(L, on_fake_post, NULL);
+  loop_fake_time(L, 5000);
+  CHECK_EQ_INT(loop_now_ms(L), 5000);
+  fake_t.cb = on_fake;
+  CHECK_EQ_INT(loop_timer_start(L, &fake_t, 10000, 0), 0);
+  /* Real time does not move the fake clock: the 10-s timer stays pending, and the call
+   * returns at once (no event, no sleep until the timer). */
+  uint64_t t0 = mono_ms();
+  CHECK_EQ_INT(loop_run_once(L), 0);
+  CHECK(mono_ms() - t0 < 1000);
+  CHECK_EQ_INT(loop_now_ms(L), 5000);
+  CHECK_EQ_INT(fake_fired, 0);
+  CHECK_EQ_INT(fake_posts, 1); /* the post phase runs every iteration */
+  loop_fake_time(L, 14999);
+  loop_run_once(L);
+  CHECK_EQ_INT(fake_fired, 0);
+  loop_fake_time(L, 15000);
+  loop_run_once(L);
+  CHECK_EQ_INT(fake_fired, 1);
+  /* A ready descriptor is dispatched by the same call. */
+  evio e = {0};
+  e.io.fd = eventfd(1, EFD_NONBLOCK);
+  e.io.cb = on_ev;
+  ev_a = &e;
+  ev_b = NULL;
+  CHECK_EQ_INT(loop_io_start(L, &e.io, EPOLLIN), 0);
+  CHECK_EQ_INT(loop_run_once(L), 1);
+  CHECK_EQ_INT(e.runs, 1);
+  loop_io_stop(L, &e.io);
+  close(e.io.fd);
+  loop_destroy(L);
+}
+
 int main(void) {
+  RUN(test_fake_clock_run_once);
   RUN(test_order);
   RUN(test_repeat_precision);
   RUN(test_rearm_now);

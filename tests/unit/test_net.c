@@ -8,6 +8,7 @@
  * intact up to the end, and every other stream stays byte-exact. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -525,7 +526,47 @@ static void test_batch_submit_refused(void) {
 }
 static void test_batch_plain(void) { batch_mode(0); }
 
+/* net_adopt: a socketpair end becomes a connection exactly like an accepted socket
+ * (bytes both ways, the peer's close reported); a refusal by on_accept closes it. */
+static void test_net_adopt(void) {
+  memset(&S, 0, sizeof(S));
+  S.rng = 7;
+  S.l = loop_create();
+  static const net_handlers h = {on_data, on_end, on_drain, on_accept, NULL};
+  S.ctx = net_ctx_create(S.l, &h, NULL, 0);
+  loop_set_post(S.l, post, NULL);
+  S.tick.cb = tick;
+  int sv[2];
+  CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  CHECK_EQ_INT(net_adopt(S.ctx, sv[1], NULL), 0);
+  CHECK_EQ_INT(S.naccepted, 1);
+  CHECK_EQ_INT(net_ctx_count(S.ctx), 1);
+  client cl = {.fd = sv[0]};
+  CHECK_EQ_INT(send(cl.fd, "a", 1, 0), 1);
+  for (int i = 0; i < 200 && (S.conns[0]->rx < 1 || cl.next < S.conns[0]->tx); i++) {
+    step();
+    drain_client(&cl);
+  }
+  CHECK_EQ_INT(S.conns[0]->rx, 1);
+  CHECK(cl.next > 0 && cl.next == S.conns[0]->tx); /* the whole answer came back */
+  CHECK(!cl.bad);
+  close(cl.fd);
+  for (int i = 0; i < 200 && !S.conns[0]->ended; i++) step();
+  CHECK_EQ_INT(S.conns[0]->ended, 1); /* a clean end: read returned 0 */
+  /* on_accept refuses once NCLIENTS are taken: the descriptor is closed. */
+  S.naccepted = NCLIENTS;
+  CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  CHECK_EQ_INT(net_adopt(S.ctx, sv[1], NULL), -ECONNREFUSED);
+  CHECK(fcntl(sv[1], F_GETFD) < 0 && errno == EBADF);
+  close(sv[0]);
+  net_conn_release(&S.conns[0]->net);
+  free(S.conns[0]);
+  net_ctx_destroy(S.ctx);
+  loop_destroy(S.l);
+}
+
 int main(void) {
+  RUN(test_net_adopt);
   RUN(test_batch_uring);
   RUN(test_batch_plain);
   RUN(test_batch_submit_refused);
