@@ -2,6 +2,7 @@
  * callbacks, repeat, precision of the sleep) and work posted from other threads. */
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -297,8 +298,35 @@ static void test_fake_clock_run_once(void) {
   loop_destroy(L);
 }
 
+/* ---- out of descriptors: loop_create fails cleanly --------------------------------- */
+
+/* With no descriptor left, loop_create returns NULL (epoll_create1 fails); with one
+ * left, the epoll fd is had and the eventfd is not: NULL again, the epoll fd closed
+ * (the next loop_create, with room, works and gets the same lowest descriptors). */
+static void test_create_out_of_fds(void) {
+  struct rlimit old;
+  CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+  struct rlimit low = {64, old.rlim_max};
+  CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  int fds[64], n = 0;
+  while (n < 64 && (fds[n] = eventfd(0, 0)) >= 0) n++;
+  CHECK(n > 1 && n < 64);
+  CHECK(loop_create() == NULL);
+  close(fds[--n]);
+  CHECK(loop_create() == NULL);
+  int probe = eventfd(0, 0); /* the one free descriptor is free again */
+  CHECK(probe >= 0);
+  if (probe >= 0) close(probe);
+  while (n) close(fds[--n]);
+  CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+  loop *l = loop_create();
+  CHECK(l != NULL);
+  loop_destroy(l);
+}
+
 int main(void) {
   RUN(test_fake_clock_run_once);
+  RUN(test_create_out_of_fds);
   RUN(test_order);
   RUN(test_repeat_precision);
   RUN(test_rearm_now);
