@@ -65,7 +65,7 @@ fuzz: fuzz-build
 
 # Line coverage of src/ over the unit, conformance, interop, Socket.IO and product suites
 # (gcovr, -O0 --coverage build in $(COV_BUILD)); docs/reliability.md has the figures.
-# Slow (about 15 minutes here): not part of `make test`.
+# Slow (about 5 minutes here): not part of `make test`.
 coverage: deps
 	@scripts/coverage.sh $(COV_BUILD)
 
