@@ -2,6 +2,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+COV_BUILD  ?= build-cov
 JOBS       ?= $(shell nproc)
 PORT       ?= 3000
 HOST       ?= 127.0.0.1
@@ -9,7 +10,7 @@ FUZZ_SECONDS       ?= 10
 FUZZ_LONG_SECONDS  ?= 300
 PYTHON     ?= /usr/bin/python3
 
-.PHONY: all build run test deps unit conformance interop fuzz-build fuzz-short fuzz asan test-asan bench soak format clean install
+.PHONY: all build run test deps unit conformance interop fuzz-build fuzz-short fuzz coverage asan test-asan bench soak format clean install
 
 all: build
 
@@ -62,6 +63,12 @@ fuzz-short: fuzz-build
 fuzz: fuzz-build
 	@scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_LONG_SECONDS)
 
+# Line coverage of src/ over the unit, conformance, interop, Socket.IO and product suites
+# (gcovr, -O0 --coverage build in $(COV_BUILD)); docs/reliability.md has the figures.
+# Slow (about 5 minutes here): not part of `make test`.
+coverage: deps
+	@scripts/coverage.sh $(COV_BUILD)
+
 bench: build
 	bench/run.sh
 
@@ -83,4 +90,4 @@ install: $(BUILD)/CMakeCache.txt
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD)

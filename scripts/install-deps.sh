@@ -14,6 +14,7 @@ PKGS=(
   curl procps                                                  # tests: HTTP probes, ps
   chromium nginx                                               # browser test, proxy test
   gnuplot-nox                                                  # bench/soak.sh: the soak's plot
+  gcovr                                                        # make coverage
 )
 
 missing=()

@@ -29,6 +29,8 @@ struct loop {
   int epfd;
   atomic_int running;
   uint64_t now_ms;
+  uint64_t fake_ms; /* test only (loop_fake_time): the clock while fake_clock is set */
+  int fake_clock;
   loop_timer **heap; /* binary min-heap on due_ms */
   uint32_t nheap, heap_cap;
   void (*post)(void *arg);
@@ -119,7 +121,13 @@ void loop_io_stop(loop *l, loop_io *io) {
 
 uint64_t loop_now_ms(const loop *l) { return l->now_ms; }
 
-uint64_t loop_update_time(loop *l) { return l->now_ms = monotonic_ms(); }
+uint64_t loop_update_time(loop *l) { return l->now_ms = l->fake_clock ? l->fake_ms : monotonic_ms(); }
+
+void loop_fake_time(loop *l, uint64_t now_ms) {
+  l->fake_clock = 1;
+  l->fake_ms = now_ms;
+  l->now_ms = now_ms;
+}
 
 /* ---- timers: a binary min-heap of embedded timers --------------------------------- */
 
@@ -298,26 +306,37 @@ size_t loop_post_drain(loop *l) {
  * read once per iteration. */
 void loop_stop(loop *l) { atomic_store_explicit(&l->running, 0, memory_order_relaxed); }
 
+/* One iteration: wait up to timeout_ms (-1: until the nearest timer, or forever), then
+ * dispatch the events, the due timers and the post phase. */
+static int iterate(loop *l, int timeout_ms) {
+  int timeout = timeout_ms;
+  if (timeout < 0 && l->nheap) { /* sleep exactly until the nearest timer, measured now */
+    uint64_t due = l->heap[0]->due_ms, now = loop_update_time(l);
+    timeout = due <= now ? 0 : due - now > INT32_MAX ? INT32_MAX : (int)(due - now);
+  }
+  int n = epoll_wait(l->epfd, l->events, LOOP_MAX_EVENTS, timeout);
+  if (n < 0 && errno != EINTR) return -errno;
+  if (n < 0) n = 0;
+  loop_update_time(l);
+  l->dispatching = 1;
+  l->nevents = n;
+  for (l->cur = 0; l->cur < n; l->cur++) {
+    loop_io *io = l->events[l->cur].data.ptr;
+    if (io) io->cb(io, l->events[l->cur].events); /* NULL: stopped earlier in this batch */
+  }
+  l->dispatching = 0;
+  run_timers(l);
+  if (l->post) l->post(l->post_arg);
+  return n;
+}
+
 int loop_run(loop *l) {
   atomic_store_explicit(&l->running, 1, memory_order_relaxed);
   while (atomic_load_explicit(&l->running, memory_order_relaxed)) {
-    int timeout = -1;
-    if (l->nheap) { /* sleep exactly until the nearest timer, measured now */
-      uint64_t due = l->heap[0]->due_ms, now = loop_update_time(l);
-      timeout = due <= now ? 0 : due - now > INT32_MAX ? INT32_MAX : (int)(due - now);
-    }
-    int n = epoll_wait(l->epfd, l->events, LOOP_MAX_EVENTS, timeout);
-    if (n < 0 && errno != EINTR) return -errno;
-    loop_update_time(l);
-    l->dispatching = 1;
-    l->nevents = n;
-    for (l->cur = 0; l->cur < n; l->cur++) {
-      loop_io *io = l->events[l->cur].data.ptr;
-      if (io) io->cb(io, l->events[l->cur].events); /* NULL: stopped earlier in this batch */
-    }
-    l->dispatching = 0;
-    run_timers(l);
-    if (l->post) l->post(l->post_arg);
+    int r = iterate(l, -1);
+    if (r < 0) return r;
   }
   return 0;
 }
+
+int loop_run_once(loop *l) { return iterate(l, 0); }

@@ -87,4 +87,11 @@ size_t loop_post_drain(loop *l);
 int loop_run(loop *l);
 void loop_stop(loop *l);
 
+/* Test only (fuzz/fuzz_server.c): one iteration that does not block (ready events,
+ * due timers, the post phase); returns the number of events dispatched or -errno. */
+int loop_run_once(loop *l);
+/* Test only: from now on the loop's clock reads now_ms (a fake clock the caller moves
+ * forward by calling this again) instead of CLOCK_MONOTONIC. */
+void loop_fake_time(loop *l, uint64_t now_ms);
+
 #endif

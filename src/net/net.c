@@ -693,6 +693,35 @@ static void conn_io(loop_io *io, uint32_t events) {
   if ((events & EPOLLOUT) && !(c->flags & NET_F_CLOSED)) flush_backlog(c);
 }
 
+/* An accepted (or adopted) socket becomes a connection of ctx: on_accept gives its
+ * net_conn, or refuses it (the fd is closed, -ECONNREFUSED). */
+/* plain: stays plain TCP even when the context serves TLS (a plain listener's). */
+static int adopt(net_ctx *ctx, int fd, const struct sockaddr_storage *ss, void *listener_user, int plain) {
+  net_conn *c = ctx->h.on_accept(ctx, listener_user);
+  if (!c) {
+    close(fd);
+    return -ECONNREFUSED;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  c->io.fd = fd;
+  c->io.cb = conn_io;
+  c->ctx = ctx;
+  c->tls = NULL;
+  c->family = (uint8_t)ss->ss_family;
+  if (ss->ss_family == AF_INET) memcpy(c->peer, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+  else if (ss->ss_family == AF_INET6) memcpy(c->peer, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+  c->next = ctx->head;
+  if (ctx->head) ctx->head->prev = c;
+  ctx->head = c;
+  ctx->count++;
+  /* The owner has it now: a failure to watch it reaches the owner as on_end. */
+  int r = loop_io_start(ctx->loop, &c->io, EPOLLIN);
+  if (r < 0) conn_fail(c, r);
+  else if (ctx->tls && !plain && !(c->tls = net_tls_session(ctx->tls))) conn_fail(c, -ENOMEM);
+  return 0;
+}
+
 static void on_accept_ready(loop_io *io, uint32_t events) {
   (void)events;
   net_listener *ls = (net_listener *)io;
@@ -718,30 +747,16 @@ static void on_accept_ready(loop_io *io, uint32_t events) {
       if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) refused = e;
       break; /* EAGAIN, or a transient error such as ECONNABORTED */
     }
-    net_conn *c = ctx->h.on_accept(ctx, ls->user);
-    if (!c) {
-      close(fd);
-      continue;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c->io.fd = fd;
-    c->io.cb = conn_io;
-    c->ctx = ctx;
-    c->tls = NULL;
-    c->family = (uint8_t)ss.ss_family;
-    if (ss.ss_family == AF_INET) memcpy(c->peer, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-    else if (ss.ss_family == AF_INET6) memcpy(c->peer, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-    c->next = ctx->head;
-    if (ctx->head) ctx->head->prev = c;
-    ctx->head = c;
-    ctx->count++;
-    /* The owner has it now: a failure to watch it reaches the owner as on_end. */
-    int r = loop_io_start(ctx->loop, &c->io, EPOLLIN);
-    if (r < 0) conn_fail(c, r);
-    else if (ctx->tls && !ls->plain && !(c->tls = net_tls_session(ctx->tls))) conn_fail(c, -ENOMEM);
+    adopt(ctx, fd, &ss, ls->user, ls->plain);
   }
   if (refused && ctx->h.on_accept_error) ctx->h.on_accept_error(ctx, -refused);
+}
+
+int net_adopt(net_ctx *ctx, int fd, void *listener_user) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) memset(&ss, 0, sizeof(ss));
+  return adopt(ctx, fd, &ss, listener_user, 0);
 }
 
 /* ---- outgoing connections -------------------------------------------------------- */

@@ -114,6 +114,10 @@ int net_listener_port(const net_listener *ls);
 /* Connections this listener accepts stay plain TCP even when the context serves TLS
  * (a second, plain listener for health checks). */
 void net_listener_set_plain(net_listener *ls, int plain);
+/* Makes an already connected non-blocking socket fd (any family: a socketpair in
+ * fuzz/fuzz_server.c) a connection of ctx exactly as if a listener with listener_user
+ * had accepted it. Returns 0, or -ECONNREFUSED when on_accept refused it (fd closed). */
+int net_adopt(net_ctx *ctx, int fd, void *listener_user);
 void net_listener_close(net_listener *ls);
 /* Closes every listener of the context (graceful shutdown: stop accepting). */
 void net_ctx_close_listeners(net_ctx *ctx);

@@ -37,9 +37,22 @@ static void test_capacity(void) {
 }
 
 static void test_status_texts(void) {
-  CHECK_STR(http_status_text(431), "Request Header Fields Too Large");
-  CHECK_STR(http_status_text(503), "Service Unavailable");
-  CHECK_STR(http_status_text(599), "Unknown");
+  /* Every status the library can send has its RFC 9110 phrase (a status sent as
+   * "Unknown" would be a typo in a table entry or a missing case). */
+  static const struct {
+    int code;
+    const char *text;
+  } all[] = {{101, "Switching Protocols"}, {200, "OK"}, {204, "No Content"}, {206, "Partial Content"},
+             {301, "Moved Permanently"}, {302, "Found"}, {304, "Not Modified"}, {400, "Bad Request"},
+             {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"}, {405, "Method Not Allowed"},
+             {408, "Request Timeout"}, {411, "Length Required"}, {413, "Content Too Large"},
+             {414, "URI Too Long"}, {426, "Upgrade Required"}, {429, "Too Many Requests"},
+             {431, "Request Header Fields Too Large"}, {500, "Internal Server Error"},
+             {501, "Not Implemented"}, {502, "Bad Gateway"}, {503, "Service Unavailable"},
+             {505, "HTTP Version Not Supported"}};
+  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) CHECK_STR(http_status_text(all[i].code), all[i].text);
+  CHECK_STR(http_status_text(418), "Unknown");
+  CHECK_STR(http_status_text(0), "Unknown");
 }
 
 int main(void) {

@@ -2,6 +2,7 @@
  * callbacks, repeat, precision of the sleep) and work posted from other threads. */
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -249,7 +250,83 @@ static void test_stop_pending_io(void) {
   loop_destroy(L);
 }
 
+/* ---- the fake clock and one non-blocking iteration (fuzz/fuzz_server.c's driver) --- */
+
+static loop_timer fake_t;
+static int fake_fired, fake_posts;
+static void on_fake(loop_timer *t) {
+  (void)t;
+  fake_fired++;
+}
+static void on_fake_post(void *arg) {
+  (void)arg;
+  fake_posts++;
+}
+
+static void test_fake_clock_run_once(void) {
+  L = loop_create();
+  loop_set_post(L, on_fake_post, NULL);
+  loop_fake_time(L, 5000);
+  CHECK_EQ_INT(loop_now_ms(L), 5000);
+  fake_t.cb = on_fake;
+  CHECK_EQ_INT(loop_timer_start(L, &fake_t, 10000, 0), 0);
+  /* Real time does not move the fake clock: the 10-s timer stays pending, and the call
+   * returns at once (no event, no sleep until the timer). */
+  uint64_t t0 = mono_ms();
+  CHECK_EQ_INT(loop_run_once(L), 0);
+  CHECK(mono_ms() - t0 < 1000);
+  CHECK_EQ_INT(loop_now_ms(L), 5000);
+  CHECK_EQ_INT(fake_fired, 0);
+  CHECK_EQ_INT(fake_posts, 1); /* the post phase runs every iteration */
+  loop_fake_time(L, 14999);
+  loop_run_once(L);
+  CHECK_EQ_INT(fake_fired, 0);
+  loop_fake_time(L, 15000);
+  loop_run_once(L);
+  CHECK_EQ_INT(fake_fired, 1);
+  /* A ready descriptor is dispatched by the same call. */
+  evio e = {0};
+  e.io.fd = eventfd(1, EFD_NONBLOCK);
+  e.io.cb = on_ev;
+  ev_a = &e;
+  ev_b = NULL;
+  CHECK_EQ_INT(loop_io_start(L, &e.io, EPOLLIN), 0);
+  CHECK_EQ_INT(loop_run_once(L), 1);
+  CHECK_EQ_INT(e.runs, 1);
+  loop_io_stop(L, &e.io);
+  close(e.io.fd);
+  loop_destroy(L);
+}
+
+/* ---- out of descriptors: loop_create fails cleanly --------------------------------- */
+
+/* With no descriptor left, loop_create returns NULL (epoll_create1 fails); with one
+ * left, the epoll fd is had and the eventfd is not: NULL again, the epoll fd closed
+ * (the next loop_create, with room, works and gets the same lowest descriptors). */
+static void test_create_out_of_fds(void) {
+  struct rlimit old;
+  CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+  struct rlimit low = {64, old.rlim_max};
+  CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  int fds[64], n = 0;
+  while (n < 64 && (fds[n] = eventfd(0, 0)) >= 0) n++;
+  CHECK(n > 1 && n < 64);
+  CHECK(loop_create() == NULL);
+  close(fds[--n]);
+  CHECK(loop_create() == NULL);
+  int probe = eventfd(0, 0); /* the one free descriptor is free again */
+  CHECK(probe >= 0);
+  if (probe >= 0) close(probe);
+  while (n) close(fds[--n]);
+  CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+  loop *l = loop_create();
+  CHECK(l != NULL);
+  loop_destroy(l);
+}
+
 int main(void) {
+  RUN(test_fake_clock_run_once);
+  RUN(test_create_out_of_fds);
   RUN(test_order);
   RUN(test_repeat_precision);
   RUN(test_rearm_now);

@@ -8,6 +8,7 @@
  * intact up to the end, and every other stream stays byte-exact. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -525,7 +526,98 @@ static void test_batch_submit_refused(void) {
 }
 static void test_batch_plain(void) { batch_mode(0); }
 
+/* net_adopt: a socketpair end becomes a connection exactly like an accepted socket
+ * (bytes both ways, the peer's close reported); a refusal by on_accept closes it. */
+static void test_net_adopt(void) {
+  memset(&S, 0, sizeof(S));
+  S.rng = 7;
+  S.l = loop_create();
+  static const net_handlers h = {on_data, on_end, on_drain, on_accept, NULL};
+  S.ctx = net_ctx_create(S.l, &h, NULL, 0);
+  loop_set_post(S.l, post, NULL);
+  S.tick.cb = tick;
+  int sv[2];
+  CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  CHECK_EQ_INT(net_adopt(S.ctx, sv[1], NULL), 0);
+  CHECK_EQ_INT(S.naccepted, 1);
+  CHECK_EQ_INT(net_ctx_count(S.ctx), 1);
+  client cl = {.fd = sv[0]};
+  CHECK_EQ_INT(send(cl.fd, "a", 1, 0), 1);
+  for (int i = 0; i < 5000 && (S.conns[0]->rx < 1 || cl.next < S.conns[0]->tx); i++) {
+    step();
+    drain_client(&cl);
+  }
+  CHECK_EQ_INT(S.conns[0]->rx, 1);
+  CHECK(cl.next > 0 && cl.next == S.conns[0]->tx); /* the whole answer came back */
+  CHECK(!cl.bad);
+  close(cl.fd);
+  for (int i = 0; i < 5000 && !S.conns[0]->ended; i++) step();
+  CHECK_EQ_INT(S.conns[0]->ended, 1); /* a clean end: read returned 0 */
+  /* on_accept refuses once NCLIENTS are taken: the descriptor is closed. */
+  S.naccepted = NCLIENTS;
+  CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  CHECK_EQ_INT(net_adopt(S.ctx, sv[1], NULL), -ECONNREFUSED);
+  CHECK(fcntl(sv[1], F_GETFD) < 0 && errno == EBADF);
+  close(sv[0]);
+  net_conn_release(&S.conns[0]->net);
+  free(S.conns[0]);
+  net_ctx_destroy(S.ctx);
+  loop_destroy(S.l);
+}
+
+/* Peers that are gone, three ways of writing to them; each fails its connection alone:
+ *  - bytes from the shared buffer, flushed by the post phase: kept, the connection
+ *    refuses further writes, and its end comes through the loop;
+ *  - bytes from the connection's backlog, flushed by the post phase: on_end(-EPIPE)
+ *    from the flush itself;
+ *  - a big write sent at once: -EPIPE to the writer, the end through the loop. */
+static void test_net_peer_gone(void) {
+  memset(&S, 0, sizeof(S));
+  S.rng = 9;
+  S.l = loop_create();
+  static const net_handlers h = {on_data, on_end, on_drain, on_accept, NULL};
+  S.ctx = net_ctx_create(S.l, &h, NULL, 0);
+  loop_set_post(S.l, post, NULL);
+  S.tick.cb = tick;
+  int sv[3][2];
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv[i]), 0);
+    CHECK_EQ_INT(net_adopt(S.ctx, sv[i][1], NULL), 0);
+    close(sv[i][0]);
+  }
+  tconn *ca = S.conns[0], *cb = S.conns[1], *cc = S.conns[2];
+  /* Queued, then flushed (what the post phase does) before the loop saw the close. */
+  CHECK_EQ_INT(net_write(&cb->net, "01234", 5), NET_WRITTEN);
+  CHECK_EQ_INT(net_write(&ca->net, "0123456789", 10), NET_WRITTEN);
+  /* cb's next bytes cannot follow its range of the shared buffer (ca's are there):
+   * what it is owed moves to its backlog, which the flush sends. */
+  CHECK_EQ_INT(net_write(&cb->net, "56789", 5), NET_WRITTEN);
+  CHECK(net_buffered(&cb->net) == 10 && cb->net.out_len == 10);
+  net_flush_queued(S.ctx);
+  CHECK_EQ_INT(ca->ended, 0);
+  CHECK_EQ_INT(net_write(&ca->net, "x", 1), -EPIPE);
+  CHECK_EQ_INT(cb->ended, 2);
+  CHECK_EQ_INT(cb->err, -EPIPE);
+  CHECK_EQ_INT(cc->ended, 0); /* the third is untouched */
+  /* Over NET_DIRECT_MIN with nothing owed: sent at once, the error returned. */
+  static uint8_t big[100 * 1024];
+  CHECK_EQ_INT(net_write(&cc->net, big, sizeof(big)), -EPIPE);
+  CHECK_EQ_INT(net_write(&cc->net, "x", 1), -EPIPE);
+  for (int i = 0; i < 5000 && !(ca->ended && cc->ended); i++) step();
+  CHECK(ca->ended != 0);
+  CHECK(cc->ended != 0);
+  for (int i = 0; i < 3; i++) {
+    net_conn_release(&S.conns[i]->net);
+    free(S.conns[i]);
+  }
+  CHECK_EQ_INT(net_ctx_count(S.ctx), 0);
+  net_ctx_destroy(S.ctx);
+  loop_destroy(S.l);
+}
+
 int main(void) {
+  RUN(test_net_adopt);
+  RUN(test_net_peer_gone);
   RUN(test_batch_uring);
   RUN(test_batch_plain);
   RUN(test_batch_submit_refused);

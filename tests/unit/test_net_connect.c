@@ -2,7 +2,9 @@
  * listener of another context on the same loop is reported established from the loop
  * (never inside the call) and carries bytes both ways; a refused one is reported with
  * -ECONNREFUSED; one that cannot complete is bounded by its timeout (-ETIMEDOUT);
- * releasing a connection that is still connecting cancels its report. And a listener
+ * releasing a connection that is still connecting cancels its report; a full accept
+ * queue on loopback makes the deadline fire (-ETIMEDOUT) and a broadcast address fails
+ * inside the call. And a listener
  * closed while the loop still holds an event for it in the same batch (SIGTERM and a
  * new connection in one iteration) is not touched after its close (ASan build). */
 #include <arpa/inet.h>
@@ -105,6 +107,53 @@ static int start(net_ctx *ctx, tconn *t, struct sockaddr_in sa, unsigned timeout
   int r = net_connect(ctx, &t->net, (struct sockaddr *)&sa, sizeof(sa), timeout_ms, on_connect);
   S.in_call = 0;
   return r;
+}
+
+/* ---- deadlines and failures without leaving loopback -------------------------------- */
+
+/* A listener whose accept queue is full drops new SYNs (Linux): a connection to it
+ * never completes, so its deadline reports -ETIMEDOUT, on time. A TCP connect to the
+ * broadcast address fails inside the call (-ENETUNREACH or -EACCES): nothing is linked
+ * and nothing is reported. A peer address that does not fit the caller's buffer reads
+ * "?". */
+static void connect_deadline(void) {
+  net_handlers h = {.on_data = on_data, .on_end = on_end, .on_drain = on_drain};
+  loop_set_post(S.l, NULL, NULL);
+  net_ctx *client = net_ctx_create(S.l, &h, NULL, 0);
+  CHECK(client != NULL);
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = addr_of("127.0.0.1", 0);
+  socklen_t sl = sizeof(sa);
+  CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 0) == 0);
+  CHECK(getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0);
+  int fill[4];
+  for (int i = 0; i < 4; i++) {
+    fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    (void)!connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+  }
+  usleep(50 * 1000); /* the handshakes of those that fit complete */
+  S.out = calloc(1, sizeof(tconn));
+  uint64_t t0 = loop_update_time(S.l); /* the deadline counts from the loop's time */
+  CHECK(start(client, S.out, sa, 100) == 0);
+  run_for(3000);
+  CHECK(S.out->connected == 2 && S.out->err == -ETIMEDOUT);
+  uint64_t took = loop_update_time(S.l) - t0;
+  CHECK(took >= 100 && took < 2000);
+  char buf[2];
+  CHECK(strcmp(net_peer_string(&S.out->net, buf, sizeof(buf)), "?") == 0);
+  net_conn_release(&S.out->net);
+  free(S.out);
+  for (int i = 0; i < 4; i++) close(fill[i]);
+  close(lfd);
+
+  tconn t = {0};
+  struct sockaddr_in bc = addr_of("255.255.255.255", 9);
+  int r = start(client, &t, bc, 100);
+  CHECK(r == -ENETUNREACH || r == -EACCES);
+  CHECK(net_ctx_count(client) == 0);
+  run_for(50);
+  CHECK(t.connected == 0);
+  net_ctx_destroy(client);
 }
 
 /* ---- a listener closed in the middle of a batch ---------------------------------- */
@@ -237,6 +286,7 @@ int main(void) {
     net_ctx_destroy(client);
     net_ctx_destroy(server);
   }
+  connect_deadline();
   listener_closed_mid_batch();
   loop_destroy(S.l);
   return test_report();

@@ -30,7 +30,25 @@ static void test_args_json_rejects(void) {
   }
 }
 
+/* The *_json senders: arguments that are not an array are refused (WSIO_EINVAL) before
+ * anything is sent; an array (or NULL, "[]") is passed on, and the sender's own checks
+ * answer for a missing socket or an ack that was never asked (WSIO_EINVAL, no crash). */
+static void test_senders_json(void) {
+  json_t *obj = json_object(), *arr = json_pack("[s,i]", "a", 1);
+  wsio_sio_ack none = {.id = -1};
+  CHECK_EQ_INT(wsio_sio_emit_json(NULL, "ev", obj, NULL, 0), WSIO_EINVAL);
+  CHECK_EQ_INT(wsio_sio_emit_json(NULL, "ev", arr, NULL, 0), WSIO_EINVAL);
+  CHECK_EQ_INT(wsio_sio_emit_json(NULL, "ev", NULL, NULL, 0), WSIO_EINVAL);
+  CHECK_EQ_INT(wsio_sio_ack_send_json(none, obj, NULL, 0), WSIO_EINVAL);
+  CHECK_EQ_INT(wsio_sio_ack_send_json(none, arr, NULL, 0), WSIO_EINVAL);
+  CHECK_EQ_INT(wsio_sio_ack_send_json(none, NULL, NULL, 0), WSIO_EINVAL);
+  CHECK_EQ_INT(wsio_sio_broadcast_json(NULL, "ev", obj, NULL, 0), WSIO_EINVAL);
+  json_decref(obj);
+  json_decref(arr);
+}
+
 int main(void) {
+  RUN(test_senders_json);
   RUN(test_args_json);
   RUN(test_args_json_rejects);
   return test_report();
