@@ -453,13 +453,17 @@ static void ack_sorted(wsio_sio_ack ack, json_t *arr, const char *wrap_key, int 
   if (len < sizeof(out)) ack_json(ack, out, len);
 }
 
-static void all_rooms_done(const char *json, size_t len, int err, void *user) {
-  wsio_sio_ack *ack = user;
+/* A cluster answer (a JSON array) sent back sorted under key; frees the kept ack. */
+static void ack_sorted_json(wsio_sio_ack *ack, const char *json, size_t len, int err, const char *key) {
   json_error_t je;
   json_t *v = json_loadb(json, len, 0, &je);
-  ack_sorted(*ack, v, "rooms", err == WSIO_ETIMEDOUT);
+  ack_sorted(*ack, v, key, err == WSIO_ETIMEDOUT);
   json_decref(v);
   free(ack);
+}
+
+static void all_rooms_done(const char *json, size_t len, int err, void *user) {
+  ack_sorted_json(user, json, len, err, "rooms");
 }
 
 HANDLER(h_all_rooms) {
@@ -507,12 +511,7 @@ HANDLER(h_sse) {
 }
 
 static void sse_done(const char *json, size_t len, int err, void *user) {
-  wsio_sio_ack *ack = user;
-  json_error_t je;
-  json_t *v = json_loadb(json, len, 0, &je);
-  ack_sorted(*ack, v, "responses", err == WSIO_ETIMEDOUT);
-  json_decref(v);
-  free(ack);
+  ack_sorted_json(user, json, len, err, "responses");
 }
 
 /* sse-ack(ev, ...args): serverSideEmit with an answer from every other node:
