@@ -50,6 +50,7 @@ void wsio_app_options_init(wsio_app_options *o) {
   memset(o, 0, sizeof(*o));
   o->max_message_size = 1024 * 1024;
   o->max_backpressure = 1024 * 1024;
+  o->kernel_send_limit = 64 * 1024;
   o->io_uring = 1;
   o->max_header_size = 8 * 1024;
   o->max_headers = 64;

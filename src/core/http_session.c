@@ -425,6 +425,7 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
       return 0;
     }
   }
+  net_set_kernel_send_limit(&c->net, app->o.kernel_send_limit);
   /* Every Sec-WebSocket-Protocol line counts (RFC 7230 3.2.2: one list in several lines). */
   const char *proto = r->ws.subprotocols ? ws_handshake_subprotocol(h, r->ws.subprotocols) : NULL;
   for (int i = 0; proto && r->ws.subprotocols[i]; i++)
