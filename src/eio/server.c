@@ -256,13 +256,14 @@ wsio_eio_server *wsio_eio_attach(wsio_app *app, const wsio_eio_options *o, const
   if (o->cors_origin && !(srv->cors_origin = strdup(o->cors_origin))) goto fail;
   snprintf(srv->open_tail, sizeof(srv->open_tail), ",\"pingInterval\":%u,\"pingTimeout\":%u,\"maxPayload\":%zu}",
            o->ping_interval_ms, o->ping_timeout_ms, o->max_payload);
+  /* The destroy hook first: from then on srv belongs to the app, which frees it, so a
+   * later failure leaves no route or hook naming freed memory (the caller gets NULL). */
+  if (core_hook_add(app, CORE_HOOK_DESTROY, on_destroy, srv) < 0) goto fail;
   wsio_ws_handlers wh;
   eio_ws_handlers(&wh);
-  if (wsio_app_ws(app, srv->path, &wh, srv) < 0) goto fail;
-  if (wsio_app_http(app, NULL, srv->path, on_http, srv) < 0) goto fail;
-  if (core_hook_add(app, CORE_HOOK_POST, eio_post, srv) < 0 || core_hook_add(app, CORE_HOOK_DESTROY, on_destroy, srv) < 0 ||
-      core_hook_add(app, CORE_HOOK_STOP, on_stop, srv) < 0)
-    goto fail;
+  if (wsio_app_ws(app, srv->path, &wh, srv) < 0 || wsio_app_http(app, NULL, srv->path, on_http, srv) < 0 ||
+      core_hook_add(app, CORE_HOOK_POST, eio_post, srv) < 0 || core_hook_add(app, CORE_HOOK_STOP, on_stop, srv) < 0)
+    return NULL; /* srv is freed with the app */
   return srv;
 fail:
   free(srv->path);
