@@ -90,6 +90,9 @@ typedef struct wsio_response wsio_response;
 typedef struct wsio_app_options {
   size_t max_message_size;        /* default 1 MiB; larger messages: close 1009 */
   size_t max_backpressure;        /* default 1 MiB of unsent bytes per connection */
+  size_t kernel_send_limit;       /* WebSocket: unsent bytes the kernel may hold
+                                     (TCP_NOTSENT_LOWAT), the rest counts toward
+                                     max_backpressure; default 64 KiB, 0 the kernel's */
   size_t max_header_size;         /* request line + headers, default 8 KiB; over: 431 */
   size_t max_headers;             /* default 64; over: 431 */
   size_t max_body_size;           /* plain HTTP request bodies, default 1 MiB; over: 413 */

@@ -91,6 +91,7 @@ static const opt_def opts[] = {
     {"max-polling-buffer", "BYTES", T_SIZE, "0", "output a long-polling client may have waiting for its next poll; over it the session is closed and logged (0: no cap)"},
     {"max-message-size", "BYTES", T_SIZE, "1MiB", "largest WebSocket message; over it: close 1009"},
     {"max-backpressure", "BYTES", T_SIZE, "1MiB", "unsent bytes per connection before sends are dropped and it is closed (1008)"},
+    {"kernel-send-limit", "BYTES", T_SIZE, "64KiB", "unsent bytes a WebSocket may leave in the kernel (TCP_NOTSENT_LOWAT); beyond, they count toward --max-backpressure (0: the kernel's default)"},
     {"ping-interval", "S", T_SECONDS, "25", "seconds between heartbeats (WebSocket pings, Engine.IO pings); 0: no WebSocket pings"},
     {"ping-timeout", "S", T_SECONDS, "20", "seconds to wait for an answer after a ping"},
     {"max-connections", "N", T_COUNT, "100000", "WebSocket connections before new upgrades get 503"},
@@ -228,7 +229,8 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       else st->port = (int)n;
       break;
     case T_SIZE:
-      if (config_parse_size(v, &n) < 0 || (n == 0 && strcmp(name, "max-polling-buffer") != 0)) {
+      if (config_parse_size(v, &n) < 0 ||
+          (n == 0 && strcmp(name, "max-polling-buffer") != 0 && strcmp(name, "kernel-send-limit") != 0)) {
         want = "a size such as 65536, 64KiB or 16MiB";
       } else if (strcmp(name, "max-polling-buffer") == 0) {
         st->cfg.max_polling_buffer = n;
@@ -236,6 +238,8 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
         st->o.max_message_size = n;
       } else if (strcmp(name, "max-backpressure") == 0) {
         st->o.max_backpressure = n;
+      } else if (strcmp(name, "kernel-send-limit") == 0) {
+        st->o.kernel_send_limit = n;
       } else if (strcmp(name, "deflate-threshold") == 0) {
         st->o.deflate_threshold = n;
       } else {

@@ -50,6 +50,7 @@ void wsio_app_options_init(wsio_app_options *o) {
   memset(o, 0, sizeof(*o));
   o->max_message_size = 1024 * 1024;
   o->max_backpressure = 1024 * 1024;
+  o->kernel_send_limit = 64 * 1024;
   o->io_uring = 1;
   o->max_header_size = 8 * 1024;
   o->max_headers = 64;
@@ -68,7 +69,7 @@ void wsio_app_options_init(wsio_app_options *o) {
 static net_conn *on_accept(net_ctx *ctx, void *listener_user) {
   (void)listener_user;
   wsio_app *app = net_ctx_user(ctx);
-  if (app->stopping) return NULL;
+  if (app->stopping && !app->drain_holds) return NULL; /* (holds: app_drain_hold) */
   wsio_conn *c = core_calloc(1, sizeof(*c) + app->user_data_size);
   if (!c) return NULL;
   c->app = app;
@@ -229,7 +230,7 @@ static void post(void *arg) {
     app_reap(app);
   }
   net_flush_queued(app->net);
-  if (app->stopping && net_ctx_count(app->net) == 0) loop_stop(app->loop);
+  if (app->stopping && net_ctx_count(app->net) == 0 && !app->drain_holds) loop_stop(app->loop);
   if (!app->stopping && atomic_load(&app->stop_requested)) app_begin_stop(app);
 }
 
@@ -476,18 +477,20 @@ void wsio_app_stop(wsio_app *app) {
 static void app_begin_stop(wsio_app *app) {
   if (app->stopping) return;
   app->stopping = 1;
-  net_ctx_close_listeners(app->net); /* stop accepting */
   /* Upper layers first: Engine.IO answers its long-polls with a close packet. */
   run_hooks(app, CORE_HOOK_STOP);
+  /* Stop accepting, unless a client is still expected (app_drain_hold: then the last
+   * release closes the listeners; a client may come back on a new connection). */
+  if (!app->drain_holds) net_ctx_close_listeners(app->net);
   for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) {
     wsio_conn *c = (wsio_conn *)nc;
     http_aux *a = c->state == CONN_HTTP ? c->aux : NULL;
     if (c->state == CONN_WS) wsio_conn_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
-    else if (c->state == CONN_HTTP && !(a && (a->held || a->len))) conn_kill(c); /* idle keep-alive */
+    else if (c->state == CONN_HTTP && !app->drain_holds && !(a && (a->held || a->len))) conn_kill(c); /* idle keep-alive */
   }
   app->shutdown_timer.cb = shutdown_expired;
   loop_timer_start(app->loop, &app->shutdown_timer, app->o.shutdown_timeout_ms, 0);
-  if (net_ctx_count(app->net) == 0 && !app->grave) loop_stop(app->loop);
+  if (net_ctx_count(app->net) == 0 && !app->grave && !app->drain_holds) loop_stop(app->loop);
 }
 
 int wsio_app_post(wsio_app *app, void (*fn)(void *arg), void *arg) {

@@ -165,6 +165,7 @@ struct wsio_app {
   uint64_t sweep_expected; /* loop time the sweep should run next (lag metric) */
   loop_timer shutdown_timer;
   int stopping;      /* loop thread only: the graceful stop has begun */
+  unsigned drain_holds; /* app_drain_hold: clients the drain waits for (keep-alive kept) */
   atomic_int stop_requested; /* set by wsio_app_stop from any thread or a signal handler */
   int nlisteners;
   wsio_timer *timers; /* every live wsio_timer, freed by wsio_app_destroy */

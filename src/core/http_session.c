@@ -303,13 +303,27 @@ static int wants_keep_alive(const http_request *h) {
 /* After a response: close politely, or wait for the next request on keep-alive. */
 static void response_done(wsio_conn *c, int keep_alive) {
   if (c->state != CONN_HTTP) return;
-  if (!keep_alive || app_stopping(c->app)) { /* while draining, no next request */
+  /* While draining, no next request, unless a client is still expected (app_drain_hold). */
+  if (!keep_alive || (app_stopping(c->app) && !c->app->drain_holds)) {
     net_shutdown_write(&c->net);
     http_aux_free(c);
     c->state = CONN_HTTP_CLOSING;
     c->t_due = core_now(c->app) + (c->app->o.close_timeout_ms ? c->app->o.close_timeout_ms : 1000);
   } else {
     c->t_due = core_now(c->app) + c->app->o.handshake_timeout_ms; /* idle keep-alive bound */
+  }
+}
+
+void app_drain_hold(wsio_app *app, int delta) {
+  app->drain_holds += (unsigned)delta;
+  if (!app->stopping || app->drain_holds) return;
+  /* The last expected client came: stop accepting, and end the keep-alive connections
+   * kept for it, politely (one may still be writing the answer that released the hold). */
+  net_ctx_close_listeners(app->net);
+  for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) {
+    wsio_conn *c = (wsio_conn *)nc;
+    http_aux *a = c->state == CONN_HTTP ? c->aux : NULL;
+    if (c->state == CONN_HTTP && !(a && (a->held || a->len))) response_done(c, 0);
   }
 }
 
@@ -411,6 +425,7 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
       return 0;
     }
   }
+  net_set_kernel_send_limit(&c->net, app->o.kernel_send_limit);
   /* Every Sec-WebSocket-Protocol line counts (RFC 7230 3.2.2: one list in several lines). */
   const char *proto = r->ws.subprotocols ? ws_handshake_subprotocol(h, r->ws.subprotocols) : NULL;
   for (int i = 0; proto && r->ws.subprotocols[i]; i++)

@@ -27,6 +27,12 @@ uint32_t app_now(const wsio_app *app);
 static inline int time_reached(uint32_t now, uint32_t due) { return (int32_t)(now - due) >= 0; }
 /* 1 once a graceful stop has begun (no new sessions should start). */
 int app_stopping(const wsio_app *app);
+/* Holds a graceful stop open for a client expected to come back (an Engine.IO polling
+ * session whose queued packets wait for its next GET): +1 to hold, -1 to release. While
+ * any hold stands, the stop keeps the listeners open (Node's polling client opens a new
+ * connection per request), keeps idle keep-alive connections and answers without
+ * "Connection: close"; the last release closes both. --drain-timeout still bounds it. */
+void app_drain_hold(wsio_app *app, int delta);
 
 /* ---- the upgrade ------------------------------------------------------------------ */
 /* The HTTP request that opened c, valid only inside c's open callback (NULL elsewhere). */

@@ -166,6 +166,12 @@ static void on_http(const wsio_request *req, wsio_response *res, void *user) {
       wsio_response_send(res, st, "text/plain; charset=utf-8", why, strlen(why));
       return;
     }
+    if (app_stopping(srv->app)) { /* draining: the client should connect elsewhere */
+      eio_add_cors(srv, req, res);
+      wsio_response_header(res, "Retry-After", "1");
+      wsio_response_send(res, 503, "text/plain; charset=utf-8", "server shutting down", 20);
+      return;
+    }
     eio_poll_handshake(srv, req, res);
     return;
   }
@@ -174,8 +180,17 @@ static void on_http(const wsio_request *req, wsio_response *res, void *user) {
     return;
   }
   if (s->linger) {
-    if (mlen == 3 && memcmp(method, "GET", 3) == 0) eio_linger_get(s, req, res);
-    else eio_send_error(srv, req, res, ERR_UNKNOWN_SID, NULL);
+    if (mlen == 3 && memcmp(method, "GET", 3) == 0) {
+      eio_linger_get(s, req, res);
+    } else if (s->drain_hold && mlen == 4 && memcmp(method, "POST", 4) == 0) {
+      /* A graceful stop awaits this client's last GET: an error here would make the
+       * client drop its transport (and that GET). What it posted is dropped unread, as
+       * frames after a WebSocket close are: the session is closed. */
+      eio_add_cors(srv, req, res);
+      wsio_response_send(res, 200, "text/html", "ok", 2);
+    } else {
+      eio_send_error(srv, req, res, ERR_UNKNOWN_SID, NULL);
+    }
     return;
   }
   if (mlen == 3 && memcmp(method, "GET", 3) == 0) eio_poll_get(s, req, res);
@@ -191,7 +206,12 @@ static void on_stop(void *arg) {
   wsio_eio_server *srv = arg;
   for (wsio_eio_session *s = srv->head, *nx; s; s = nx) {
     nx = s->next;
-    if (!s->linger) eio_session_close(s, "server shutting down", CLOSE_AFTER_QUEUE);
+    if (!s->linger) {
+      eio_session_close(s, "server shutting down", CLOSE_AFTER_QUEUE);
+    } else if (s->out.len && !s->drain_hold) { /* closed before: its last GET is awaited too */
+      s->drain_hold = 1;
+      app_drain_hold(srv->app, 1);
+    }
   }
 }
 
@@ -236,13 +256,14 @@ wsio_eio_server *wsio_eio_attach(wsio_app *app, const wsio_eio_options *o, const
   if (o->cors_origin && !(srv->cors_origin = strdup(o->cors_origin))) goto fail;
   snprintf(srv->open_tail, sizeof(srv->open_tail), ",\"pingInterval\":%u,\"pingTimeout\":%u,\"maxPayload\":%zu}",
            o->ping_interval_ms, o->ping_timeout_ms, o->max_payload);
+  /* The destroy hook first: from then on srv belongs to the app, which frees it, so a
+   * later failure leaves no route or hook naming freed memory (the caller gets NULL). */
+  if (core_hook_add(app, CORE_HOOK_DESTROY, on_destroy, srv) < 0) goto fail;
   wsio_ws_handlers wh;
   eio_ws_handlers(&wh);
-  if (wsio_app_ws(app, srv->path, &wh, srv) < 0) goto fail;
-  if (wsio_app_http(app, NULL, srv->path, on_http, srv) < 0) goto fail;
-  if (core_hook_add(app, CORE_HOOK_POST, eio_post, srv) < 0 || core_hook_add(app, CORE_HOOK_DESTROY, on_destroy, srv) < 0 ||
-      core_hook_add(app, CORE_HOOK_STOP, on_stop, srv) < 0)
-    goto fail;
+  if (wsio_app_ws(app, srv->path, &wh, srv) < 0 || wsio_app_http(app, NULL, srv->path, on_http, srv) < 0 ||
+      core_hook_add(app, CORE_HOOK_POST, eio_post, srv) < 0 || core_hook_add(app, CORE_HOOK_STOP, on_stop, srv) < 0)
+    return NULL; /* srv is freed with the app */
   return srv;
 fail:
   free(srv->path);

@@ -149,6 +149,10 @@ void eio_session_bury(wsio_eio_session *s) {
   table_remove(srv, s);
   loop_timer_stop(core_loop(srv->app), &s->timer);
   s->linger = 0;
+  if (s->drain_hold) {
+    s->drain_hold = 0;
+    app_drain_hold(srv->app, -1);
+  }
   s->gnext = srv->grave;
   srv->grave = s;
 }
@@ -168,7 +172,12 @@ void eio_session_close(wsio_eio_session *s, const char *reason, int how) {
   if (how == CLOSE_NOW && s->transport == TRANSPORT_POLLING && !s->ws && s->get) {
     eio_queue_text(s, EIO_CLOSE + '0', NULL, 0);
   } else if (how == CLOSE_AFTER_QUEUE && s->transport == TRANSPORT_POLLING && !s->ws) {
-    if (s->out.len && !app_stopping(srv->app)) { /* stopping: no next GET will come */
+    if (s->out.len) {
+      /* Queued packets (acknowledged to their senders, maybe) go out with the current
+       * or next GET, the close packet with the one after: socket.io-client drops the
+       * packets that share a payload with the close packet (it emits them a tick
+       * later, after the close). Stopping too: the drain waits for those GETs
+       * (app_drain_hold). */
       linger = 1;
       if (s->get) eio_answer_get(s, 0);
     } else {
@@ -185,8 +194,15 @@ void eio_session_close(wsio_eio_session *s, const char *reason, int how) {
   eio_probe_end(s, 1);
   if (srv->h.close) srv->h.close(s, reason, srv->user);
   /* The linger ends with the next GET, or pingTimeout from now (the timer). */
-  if (linger && hb_arm(s, srv->o.ping_timeout_ms) == 0) s->linger = 1;
-  else eio_session_bury(s);
+  if (linger && hb_arm(s, srv->o.ping_timeout_ms) == 0) {
+    s->linger = 1;
+    if (app_stopping(srv->app)) {
+      s->drain_hold = 1;
+      app_drain_hold(srv->app, 1);
+    }
+  } else {
+    eio_session_bury(s);
+  }
 }
 
 /* ---- packets both ways ----------------------------------------------------------- */

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -691,6 +692,17 @@ static void conn_io(loop_io *io, uint32_t events) {
     }
   }
   if ((events & EPOLLOUT) && !(c->flags & NET_F_CLOSED)) flush_backlog(c);
+}
+
+/* Without it, a peer that stops reading makes the kernel queue grow to tcp_wmem's
+ * maximum (4 MiB by default, autotuned) before a write fails: with many such peers the
+ * server copies gigabytes nobody reads and pushes the whole host into TCP memory
+ * pressure (tcp_mem), which slows every other connection. With it, the bytes wait in
+ * our backlog, where the backpressure cap sees them. */
+void net_set_kernel_send_limit(net_conn *c, size_t bytes) {
+  if (!bytes || c->io.fd < 0 || (c->family != AF_INET && c->family != AF_INET6)) return;
+  int v = bytes > INT_MAX ? INT_MAX : (int)bytes;
+  setsockopt(c->io.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v));
 }
 
 /* An accepted (or adopted) socket becomes a connection of ctx: on_accept gives its

@@ -163,6 +163,10 @@ void net_trim(net_conn *c);
 int net_buffer(net_conn *c, const void *p, size_t n);
 
 /* Bytes accepted for c and not yet written to the kernel. */
+/* Bounds the bytes the kernel may hold unsent for c (TCP_NOTSENT_LOWAT; 0 leaves the
+ * kernel's default). Beyond them writes stay in c's own backlog (net_buffered). Not TCP
+ * (a socketpair): nothing changes. */
+void net_set_kernel_send_limit(net_conn *c, size_t bytes);
 static inline size_t net_buffered(const net_conn *c) { return c->out_len - c->out_off + c->bc_len; }
 
 /* Shared broadcast bytes: a broadcast appends its frames once to the context's
