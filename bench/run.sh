@@ -15,10 +15,20 @@
 # WSIO_SERVER / WSIO_BENCH (default build/...), WSIO_BASE_SERVER (a baseline wsio-server
 # binary, e.g. a build of the previous release: measured as server "wsio-base" in the
 # same rounds, for before/after ratios; add wsio-base to SERVERS), NO_BUILD=1 to skip the cmake build,
-# UWS_SRC + USOCKETS_SRC to build the C++ uWebSockets peer. The WebSocket workloads run
+# UWS_SRC + USOCKETS_SRC to build the C++ uWebSockets peer, RESULTS_DIR (bench/results),
+# CLUSTER_CLIENTS and CLUSTER_RATE (sio-cluster-bcast, below). The WebSocket workloads run
 # against wsio, uws-cpp, uws-js and node-ws; the sio-* ones against wsio (--app bench)
 # and socketio (bench/peers/socketio.js) and socketio-uws (socket.io attached to
 # uWebSockets.js, bench/peers/socketio-uws.js); a server runs only the workloads it serves.
+#
+# sio-cluster-bcast (not in the default WORKLOADS: it needs redis-server and redis-cli):
+# Socket.IO room broadcast across two nodes on one Redis that this script starts (pinned
+# with the servers), for wsio (--app bench --redis) and Node socket.io (socketio.js with
+# REDIS_URL: @socket.io/redis-adapter). Each round and server, four runs: two nodes and
+# one node (no Redis), each window-paced (WINDOW: CPU per delivery, deliveries/s) and at
+# CLUSTER_RATE broadcasts/s (100: latency, cross-node apart); CLUSTER_CLIENTS (1000) in
+# one room, odd-numbered ones on the second node, the publisher on the first; server CPU
+# is both nodes' together. Records: sio-cluster-{2n,1n}-{window,rate}.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +41,8 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 IDLE_HOLD=${IDLE_HOLD:-2}
 SIO_IDLE_CONNS=${SIO_IDLE_CONNS:-10000}
 SIO_POLLING_CONNS=${SIO_POLLING_CONNS:-50}
+CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-1000}
+CLUSTER_RATE=${CLUSTER_RATE:-100}
 SERVERS=${SERVERS:-"wsio uws-cpp uws-js node-ws socketio socketio-uws"}
 WORKLOADS=${WORKLOADS:-"echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle"}
 WSIO_SERVER=${WSIO_SERVER:-$root/build/wsio-server}
@@ -73,6 +85,13 @@ node_deps() {
   [ -n "$node_ready" ] && return "$node_ready"
   node_ready=1
   command -v node >/dev/null || return 1
+  # A node_modules that is a symlink is shared with another checkout: npm ci would empty
+  # its target and put a copy here, so it is used as it is.
+  if [ -L "$here/node_modules" ]; then
+    [ -d "$here/node_modules/ws" ] && [ -d "$here/node_modules/socket.io" ] || return 1
+    node_ready=0
+    return 0
+  fi
   if [ ! -d "$here/node_modules/ws" ] || [ ! -d "$here/node_modules/socket.io" ] ||
     [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
     say "installing the Node peers' packages (npm ci --prefix bench)"
@@ -98,60 +117,113 @@ for s in $SERVERS; do
 done
 [ ${#available[@]} -gt 0 ] || { say "no server to measure"; exit 1; }
 
-# --- one server process ------------------------------------------------------------------
+# --- server processes (one, or two cluster nodes) -------------------------------------
 srv_pid=
 srv_port=
+srv_pids=()
 log=$(mktemp /tmp/wsio-bench-server.XXXXXX)
+srv_log=$log.0
 stop_server() {
-  [ -n "$srv_pid" ] || return 0
-  kill "$srv_pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$srv_pid" 2>/dev/null || true
-  wait "$srv_pid" 2>/dev/null || true
+  local p
+  for p in ${srv_pids[@]+"${srv_pids[@]}"}; do kill "$p" 2>/dev/null || true; done
+  for p in ${srv_pids[@]+"${srv_pids[@]}"}; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  srv_pids=()
   srv_pid=
 }
-trap 'stop_server; rm -f "$log"' EXIT
+redis_pid=
+redis_url=
+stop_redis() {
+  [ -n "$redis_pid" ] || return 0
+  kill "$redis_pid" 2>/dev/null || true
+  wait "$redis_pid" 2>/dev/null || true
+  redis_pid=
+}
+trap 'stop_server; stop_redis; rm -f "$log" "$log".*' EXIT
 trap 'exit 130' INT TERM
 
-# Starts server $1 on a free port, pinned to SERVER_CPU; sets srv_pid and srv_port. $2:
-# the workload (wsio serves the Socket.IO bench app for the sio-* ones).
+# Starts server $1 on a free port, pinned to SERVER_CPU; sets srv_pid and srv_port and
+# adds the pid to srv_pids (stop_server ends them all). $2: the workload (wsio serves the
+# Socket.IO bench app for the sio-* ones). $3: a Redis URL: the process is a cluster node.
 start_server() {
-  local cmd
+  local cmd redis=${3:-}
   case $1 in
   wsio | wsio-base)
     cmd=("$WSIO_SERVER" --host 127.0.0.1 --port 0)
     [ "$1" = wsio-base ] && cmd[0]=$WSIO_BASE_SERVER
-    case $2 in sio-*) cmd+=(--app bench) ;; esac ;;
+    case $2 in sio-*) cmd+=(--app bench) ;; esac
+    [ -n "$redis" ] && cmd+=(--redis "$redis") ;;
   uws-cpp) cmd=("$here/peers/uws-cpp/build/uws-server" 0) ;;
   uws-js) cmd=(node "$here/peers/uws-js.js" 0) ;;
   node-ws) cmd=(node "$here/peers/node-ws.js" 0) ;;
-  socketio) cmd=(node "$here/peers/socketio.js" 0) ;;
+  socketio) cmd=(env ${redis:+"REDIS_URL=$redis"} node "$here/peers/socketio.js" 0) ;;
   socketio-uws) cmd=(node "$here/peers/socketio-uws.js" 0) ;;
   esac
-  : >"$log"
-  taskset -c "$SERVER_CPU" "${cmd[@]}" 2>"$log" >/dev/null &
+  srv_log=$log.${#srv_pids[@]}
+  : >"$srv_log"
+  taskset -c "$SERVER_CPU" "${cmd[@]}" 2>"$srv_log" >/dev/null &
   srv_pid=$!
+  srv_pids+=("$srv_pid")
   for _ in $(seq 100); do
-    srv_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -1)
+    srv_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$srv_log" | head -1)
     [ -n "$srv_port" ] && return 0
     kill -0 "$srv_pid" 2>/dev/null || break
     sleep 0.1
   done
-  say "$1 did not start: $(tail -3 "$log")"
+  say "$1 did not start: $(tail -3 "$srv_log")"
   stop_server
+  return 1
+}
+
+# One redis-server for the cluster workload, on a free loopback port, nothing persisted.
+start_redis() {
+  command -v redis-server >/dev/null && command -v redis-cli >/dev/null || return 1
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  taskset -c "$SERVER_CPU" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    >"$log.redis" 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 100); do
+    if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then
+      redis_url=redis://127.0.0.1:$port
+      return 0
+    fi
+    kill -0 "$redis_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  say "redis-server did not start: $(tail -3 "$log.redis")"
+  stop_redis
+  return 1
+}
+
+# Waits until $1 nodes subscribe the request channel of "/" (both adapters do, pubsub
+# and Node's), so no broadcast is published before the other node listens.
+redis_nodes() {
+  local port=${redis_url##*:} n
+  for _ in $(seq 100); do
+    n=$(redis-cli -p "$port" PUBSUB NUMSUB 'socket.io-request#/#' 2>/dev/null | tail -1)
+    [ "$n" = "$1" ] && return 0
+    sleep 0.1
+  done
+  say "only ${n:-0} of $1 nodes subscribed on Redis"
   return 1
 }
 
 # Busy jiffies and all jiffies of the whole machine, to tell how much else ran meanwhile.
 machine_jiffies() { awk '/^cpu /{printf "%.0f %.0f\n", $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 
-mkdir -p "$here/results"
-raw=$here/results/raw-$(date +%Y%m%d-%H%M%S).jsonl
+RESULTS_DIR=${RESULTS_DIR:-$here/results}
+mkdir -p "$RESULTS_DIR"
+raw=$RESULTS_DIR/raw-$(date +%Y%m%d-%H%M%S).jsonl
 : >"$raw"
 
 # Whether server $1 serves workload $2.
 serves() {
   case $1:$2 in
+  *:sio-cluster-bcast) [ "$1" = wsio ] || [ "$1" = socketio ] ;;
   wsio:* | wsio-base:* | socketio:sio-* | socketio-uws:sio-*) return 0 ;;
   socketio:* | socketio-uws:* | *:sio-*) return 1 ;;
   *) return 0 ;;
@@ -170,15 +242,57 @@ run_one() {
   sio-broadcast) args=(sio-broadcast -c 1000 -s 64 --window "$WINDOW" -t "$DURATION" -w "$WARMUP") ;;
   sio-polling) args=(sio-polling -c "$SIO_POLLING_CONNS" -s 32 -t "$DURATION" -w "$WARMUP") ;;
   sio-idle) args=(sio-idle -c "$SIO_IDLE_CONNS" -t "$IDLE_HOLD") ;;
+  sio-cluster-bcast) run_cluster "$server" "$round"; return 0 ;;
   *) say "unknown workload $work"; return 0 ;;
   esac
-  start_server "$server" "$work" || { echo "{\"server\":\"$server\",\"workload\":\"$work\",\"round\":$round,\"rc\":-1,\"result\":null}" >>"$raw"; return 0; }
+  start_server "$server" "$work" || { failed_start "$server" "$work" "$round"; return 0; }
+  measure "$server" "$work" "$round" "${args[@]}" --url "ws://127.0.0.1:$srv_port" --pid "$srv_pid"
+}
+
+failed_start() {
+  echo "{\"server\":\"$1\",\"workload\":\"$2\",\"round\":$3,\"rc\":-1,\"result\":null}" >>"$raw"
+}
+
+# sio-cluster-bcast against server $1 in round $2: two nodes on Redis and one node alone,
+# each window-paced and at CLUSTER_RATE broadcasts/s; one record each.
+run_cluster() {
+  local server=$1 round=$2 nodes pace work args a_port a_pid
+  for nodes in 2 1; do
+    for pace in window rate; do
+      work=sio-cluster-${nodes}n-$pace
+      args=(sio-broadcast -c "$CLUSTER_CLIENTS" -s 64 -t "$DURATION" -w "$WARMUP")
+      if [ "$pace" = window ]; then args+=(--window "$WINDOW"); else args+=(--rate "$CLUSTER_RATE"); fi
+      if [ "$nodes" = 2 ]; then
+        if ! start_server "$server" sio-broadcast "$redis_url"; then failed_start "$server" "$work" "$round"; continue; fi
+        a_port=$srv_port a_pid=$srv_pid
+        if ! start_server "$server" sio-broadcast "$redis_url" || ! redis_nodes 2; then
+          stop_server
+          failed_start "$server" "$work" "$round"
+          continue
+        fi
+        args+=(--url "ws://127.0.0.1:$a_port" --pid "$a_pid" --url2 "ws://127.0.0.1:$srv_port" --pid2 "$srv_pid")
+      else
+        if ! start_server "$server" sio-broadcast; then failed_start "$server" "$work" "$round"; continue; fi
+        args+=(--url "ws://127.0.0.1:$srv_port" --pid "$srv_pid")
+      fi
+      measure "$server" "$work" "$round" "${args[@]}"
+    done
+  done
+}
+
+# Runs wsio-bench with the arguments after $3 against the servers started (srv_pids),
+# stops them and appends one JSON record (server $1, workload $2, round $3) to $raw.
+measure() {
+  local server=$1 work=$2 round=$3 p
+  shift 3
   local j0 j1 out rc=0
   j0=$(machine_jiffies)
-  out=$(timeout $((${DURATION%.*} + ${WARMUP%.*} + 90)) taskset -c "$BENCH_CPU" "$WSIO_BENCH" "${args[@]}" \
-    --url "ws://127.0.0.1:$srv_port" --pid "$srv_pid" --json 2>>"$raw.log") || rc=$?
+  out=$(timeout $((${DURATION%.*} + ${WARMUP%.*} + 90)) taskset -c "$BENCH_CPU" "$WSIO_BENCH" "$@" \
+    --json 2>>"$raw.log") || rc=$?
   j1=$(machine_jiffies)
-  if ! kill -0 "$srv_pid" 2>/dev/null; then say "$server exited during $work: $(tail -3 "$log")"; rc=99; fi
+  for p in "${srv_pids[@]}"; do
+    if ! kill -0 "$p" 2>/dev/null; then say "$server exited during $work: $(tail -3 "$srv_log")"; rc=99; fi
+  done
   stop_server
   local busy
   busy=$(echo "$j0 $j1" | awk -v n="$(nproc)" '{d = $4 - $2; printf "%.1f", (d > 0) ? 100 * n * ($3 - $1) / d : 0}')
@@ -186,6 +300,16 @@ run_one() {
   say "round $round $work $server: rc=$rc $(echo "${out:-}" | cut -c1-160)"
 }
 
+case " $WORKLOADS " in
+*" sio-cluster-bcast "*)
+  if start_redis; then
+    say "redis-server for sio-cluster-bcast at $redis_url"
+  else
+    skipped+=("sio-cluster-bcast: no redis-server / redis-cli (Debian: apt-get install redis-server)")
+    say "skipping sio-cluster-bcast: no redis-server / redis-cli"
+    WORKLOADS=$(echo " $WORKLOADS " | sed 's/ sio-cluster-bcast / /')
+  fi ;;
+esac
 say "servers: ${available[*]}; workloads: $WORKLOADS; $ROUNDS rounds of ${DURATION}s"
 for round in $(seq "$ROUNDS"); do
   for work in $WORKLOADS; do
@@ -201,4 +325,5 @@ done
 
 python3 "$here/summarize.py" "$raw" --skipped "$(printf '%s\n' "${skipped[@]+"${skipped[@]}"}")" \
   --duration "$DURATION" --window "$WINDOW" --idle-conns "$IDLE_CONNS" --sio-idle-conns "$SIO_IDLE_CONNS" \
-  --sio-polling-conns "$SIO_POLLING_CONNS" | tee "$here/results/latest.md"
+  --sio-polling-conns "$SIO_POLLING_CONNS" --cluster-clients "$CLUSTER_CLIENTS" --cluster-rate "$CLUSTER_RATE" |
+  tee "$RESULTS_DIR/latest.md"

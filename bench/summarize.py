@@ -25,6 +25,14 @@ WS_WORK = ("echo", "broadcast", "idle", "connect")
 SIO_WORK = ("sio-echo", "sio-broadcast", "sio-polling", "sio-idle")
 # The issue's targets for wsio against Node socket.io (ratio of Node's figure to wsio's).
 SIO_TARGETS = {"sio-echo": 10, "sio-broadcast": 20, "sio-polling": 5}
+# sio-cluster-bcast's records (run.sh run_cluster): two nodes on Redis / one node alone,
+# window-paced / at a fixed rate.
+CLUSTER_WORK = ("sio-cluster-2n-window", "sio-cluster-2n-rate", "sio-cluster-1n-window", "sio-cluster-1n-rate")
+CLUSTER_SERVERS = ("wsio", "socketio")
+# The scale-out issue's targets: two Node nodes' CPU per delivery over two wsio nodes', and
+# two wsio nodes over one.
+CLUSTER_VS_NODE = 10
+CLUSTER_VS_SINGLE = 1.5
 
 
 def machine():
@@ -93,6 +101,8 @@ def main():
     ap.add_argument("--idle-conns", default="10000")
     ap.add_argument("--sio-idle-conns", default="10000")
     ap.add_argument("--sio-polling-conns", default="50")
+    ap.add_argument("--cluster-clients", default="1000")
+    ap.add_argument("--cluster-rate", default="100")
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     runs = [r for path in a.raw for r in load(path)]
@@ -133,6 +143,8 @@ def main():
         ws_tables(out, ws_servers, runs, cell, m, a)
     if sio_servers:
         sio_tables(out, sio_servers, runs, cell, m, a)
+    if any(r["workload"] in CLUSTER_WORK for r in runs):
+        cluster_tables(out, runs, a)
     footer(out, runs, a, here)
     print("\n".join(out))
 
@@ -278,6 +290,52 @@ def sio_tables(out, servers, runs, cell, m, a):
                f"{int(a.sio_polling_conns):,} clients × 1 echo round trip at a time (POST the event, GET the reply; "
                f"two keep-alive connections each); idle = {int(a.sio_idle_conns):,} clients connected to \"/\" "
                f"(VmRSS after all are open minus before, per client).")
+
+
+def cluster_tables(out, runs, a):
+    med = lambda s, w, k: median(runs, s, w, k)
+    out.append("")
+    out.append("### Socket.IO room broadcast across two nodes through Redis (sio-cluster-bcast)")
+    out.append("")
+    out.append(f"{int(a.cluster_clients):,} clients in one room, odd-numbered ones on the second node, the publisher on "
+               f"the first; both nodes on one redis-server (wsio `--redis`, Node `@socket.io/redis-adapter`); "
+               f"\"1 node\": the same clients on one node without Redis. Server CPU is both nodes' together "
+               f"(Redis not counted); lower is better. Window-paced: at most {a.window} broadcasts outstanding; "
+               f"fixed rate: {a.cluster_rate} broadcasts/s. Cross-node latency: deliveries to the second node's "
+               f"clients only.")
+    out.append("")
+    out.append(f"| server | nodes | CPU ns/delivery (window {a.window}) | deliveries/s | latency p50 / p99 µs "
+               f"| CPU ns/delivery at {a.cluster_rate}/s | latency p50 / p99 µs at {a.cluster_rate}/s "
+               f"| cross-node p50 / p99 µs at {a.cluster_rate}/s |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for s in CLUSTER_SERVERS:
+        for n in ("2n", "1n"):
+            w, r = f"sio-cluster-{n}-window", f"sio-cluster-{n}-rate"
+            if not any(x["server"] == s and x["workload"] in (w, r) for x in runs):
+                continue
+            rp50, rp99 = med(s, r, "remote_latency_p50_us"), med(s, r, "remote_latency_p99_us")
+            out.append("| " + " | ".join([
+                NAMES[s], "2" if n == "2n" else "1",
+                fmt(med(s, w, "server_cpu_ns_per_delivery")), fmt(med(s, w, "deliveries_per_s")),
+                f"{fmt(med(s, w, 'latency_p50_us'))} / {fmt(med(s, w, 'latency_p99_us'))}",
+                fmt(med(s, r, "server_cpu_ns_per_delivery")),
+                f"{fmt(med(s, r, 'latency_p50_us'))} / {fmt(med(s, r, 'latency_p99_us'))}",
+                f"{fmt(rp50)} / {fmt(rp99)}" if n == "2n" else "–"]) + " |")
+    checks = []
+    w2, w1 = "sio-cluster-2n-window", "sio-cluster-1n-window"
+    ws2, ws1, node2 = (med("wsio", w2, "server_cpu_ns_per_delivery"), med("wsio", w1, "server_cpu_ns_per_delivery"),
+                       med("socketio", w2, "server_cpu_ns_per_delivery"))
+    if ws2 and node2:
+        x = node2 / ws2
+        checks.append(f"two Node nodes ÷ two wsio nodes {x:.1f}× (target ≥ {CLUSTER_VS_NODE}×: "
+                      f"{'met' if x >= CLUSTER_VS_NODE else 'NOT met'})")
+    if ws2 and ws1:
+        x = ws2 / ws1
+        checks.append(f"wsio two nodes ÷ one node {x:.2f}× (target ≤ {CLUSTER_VS_SINGLE}×: "
+                      f"{'met' if x <= CLUSTER_VS_SINGLE else 'NOT met'})")
+    if checks:
+        out.append("")
+        out.append("Against the targets (CPU per delivery, window-paced): " + "; ".join(checks) + ".")
 
 
 def footer(out, runs, a, here):

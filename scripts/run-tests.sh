@@ -42,7 +42,9 @@ run_set() { # $1 = label, $2 = build dir, $3 = Socket.IO targets, $4 = cluster p
   [ -d tests/product ] && suite "$label product" env WSIO_SERVER="$srv" node --test tests/product/
   # wsio-cat and the library's WebSocket client role (the wsio-cat next to this server).
   [ -d tests/client ] && suite "$label client" env WSIO_SERVER="$srv" node --test tests/client/
-  # Scale-out through a real redis-server (tests/cluster/redis.js starts and kills it).
+  # Scale-out through a real redis-server (tests/cluster/redis.js starts and kills it):
+  # every tests/cluster/*.test.js, the @socket.io/redis-emitter one (emitter.test.js) and
+  # a smoke run of bench/run.sh sio-cluster-bcast (bench-smoke.test.js: no loss, no timing).
   suite "$label cluster ($pairs)" env WSIO_SERVER="$srv" CLUSTER_PAIRS="$pairs" node --test tests/cluster/
   [ -d tests/tls ] && suite "$label tls" env WSIO_SERVER="$srv" node --test tests/tls/
   [ -d tests/edge ] && suite "$label edge" env WSIO_SERVER="$srv" node --test tests/edge/

@@ -20,7 +20,11 @@
  * joined. Client 0 publishes 42["bcast","<text>"], the text being the sequence number
  * and the send time in 16 hex digits each, then a pattern from the sequence number (-s
  * characters in all); the bench app sends 42["bcast","<the same>"] to the room, so to
- * every client, publisher included. */
+ * every client, publisher included.
+ *
+ * Across a cluster (--url2: odd-numbered clients on the second node, the publisher on
+ * the first) the odd clients' deliveries also go into a histogram of their own: what
+ * crossed nodes through the adapter, the first node's own clients left out. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +68,7 @@ typedef struct {
   sio_layer sl;      /* its Socket.IO layer */
   uint64_t joined;   /* sio: clients whose join was confirmed */
   hist lat;
+  hist lat_remote; /* --url2: deliveries to the second node's clients only */
 } bc_state;
 
 static void advance(bc_state *s) {
@@ -143,6 +148,7 @@ static void deliver(bench_conn *c, uint64_t seq, uint64_t t_pub) {
   if (s->measuring) {
     s->window_deliveries++;
     hist_add(&s->lat, l->now - t_pub);
+    if (s->o->url2 && (id & 1)) hist_add(&s->lat_remote, l->now - t_pub);
   }
   slot *sl = &s->ring[seq & s->ring_mask];
   if (sl->seq == seq && ++sl->cnt >= s->alive && seq == s->done_upto) advance(s);
@@ -247,6 +253,7 @@ static int run_broadcast(const bench_opts *o, report *r, int sio) {
       (o->url2 && bench_loop_set_dst2(&l, o->url2) != 0))
     return 1;
   hist_reset(&s.lat);
+  hist_reset(&s.lat_remote);
 
   /* Everyone subscribes before the first message, so every subscriber expects all. */
   uint64_t deadline = open_deadline(o->conns);
@@ -314,6 +321,12 @@ static int run_broadcast(const bench_opts *o, report *r, int sio) {
   report_num(r, "latency_p50_us", "latency p50", (double)hist_quantile(&s.lat, 0.50) / 1e3, 1, "us");
   report_num(r, "latency_p99_us", "latency p99", (double)hist_quantile(&s.lat, 0.99) / 1e3, 1, "us");
   report_num(r, "latency_max_us", "latency max", (double)s.lat.max / 1e3, 1, "us");
+  if (o->url2) {
+    report_num(r, "remote_latency_p50_us", "cross-node latency p50", (double)hist_quantile(&s.lat_remote, 0.50) / 1e3,
+               1, "us");
+    report_num(r, "remote_latency_p99_us", "cross-node latency p99", (double)hist_quantile(&s.lat_remote, 0.99) / 1e3,
+               1, "us");
+  }
   report_cpu(r, &a, &b, (double)s.window_deliveries, "server_cpu_ns_per_delivery", "server CPU per delivery");
   report_num(r, "deliveries_per_read", "deliveries per read()",
              reads ? (double)s.window_deliveries / (double)reads : 0, 1, NULL);
