@@ -103,6 +103,7 @@ static const opt_def opts[] = {
     {"deflate", "on|off", T_SWITCH, "off", "permessage-deflate (RFC 7692) compression for WebSocket clients that offer it (a bare --deflate means on)"},
     {"deflate-threshold", "BYTES", T_SIZE, "1KiB", "with --deflate, messages smaller than this are sent uncompressed"},
     {"deflate-client-context-takeover", "on|off", T_SWITCH, "off", "with --deflate, let clients keep their compression context between messages (off: ask them not to, so idle connections keep no inflater memory)"},
+    {"deflate-shared-broadcast", "on|off", T_SWITCH, "on", "with --deflate, compress a broadcast (topic publish, Socket.IO room emit) once per window size for every deflate recipient (off: once per recipient, as Node; for measurements)"},
     {"tls-cert", "FILE", T_STR, NULL, "PEM certificate chain: serve https:// and wss:// (TLS 1.2+) on --port; needs --tls-key; SIGHUP reloads it"},
     {"http-port", "N", T_PORT, NULL, "with --tls-cert, also serve plain HTTP on this port of --host (health checks, metrics: every route, unencrypted)"},
     {"tls-key", "FILE", T_STR, NULL, "PEM private key of --tls-cert; SIGHUP reloads it"},
@@ -293,6 +294,7 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       if (!on && strcmp(v, "off") && strcmp(v, "false") && strcmp(v, "no") && strcmp(v, "0")) want = "on or off";
       else if (strcmp(name, "deflate") == 0) st->o.deflate = on;
       else if (strcmp(name, "deflate-client-context-takeover") == 0) st->o.deflate_client_context_takeover = on;
+      else if (strcmp(name, "deflate-shared-broadcast") == 0) st->o.deflate_per_connection_broadcast = !on;
       else st->o.io_uring = on;
       break;
     }
