@@ -10,8 +10,10 @@
 #
 # Environment: ROUNDS (3), DURATION (5), WARMUP (1), WINDOW (16, broadcast and
 # sio-broadcast), IDLE_CONNS (10000), IDLE_HOLD (2), SIO_IDLE_CONNS (10000),
-# SIO_POLLING_CONNS (50), SERVERS ("wsio uws-cpp uws-js node-ws socketio socketio-uws"), WORKLOADS
-# ("echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle"),
+# SIO_POLLING_CONNS (50), DEFLATE_CONNS (1000), DEFLATE_SIZE (2048),
+# SERVERS ("wsio wsio-zpc uws-cpp uws-js node-ws socketio socketio-uws"), WORKLOADS
+# ("echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle
+# broadcast-deflate sio-broadcast-deflate"),
 # WSIO_SERVER / WSIO_BENCH (default build/...), WSIO_BASE_SERVER (a baseline wsio-server
 # binary, e.g. a build of the previous release: measured as server "wsio-base" in the
 # same rounds, for before/after ratios; add wsio-base to SERVERS), NO_BUILD=1 to skip the cmake build,
@@ -19,6 +21,11 @@
 # against wsio, uws-cpp, uws-js and node-ws; the sio-* ones against wsio (--app bench)
 # and socketio (bench/peers/socketio.js) and socketio-uws (socket.io attached to
 # uWebSockets.js, bench/peers/socketio-uws.js); a server runs only the workloads it serves.
+# The *-deflate workloads (broadcast and sio-broadcast to DEFLATE_CONNS clients that
+# negotiated permessage-deflate with server_no_context_takeover, DEFLATE_SIZE-byte
+# messages) run wsio-server --deflate twice, side by side: "wsio" compresses each
+# broadcast once for all recipients (the default), "wsio-zpc" once per recipient
+# (--deflate-shared-broadcast off, what Node's ws and socket.io do).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,8 +38,10 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 IDLE_HOLD=${IDLE_HOLD:-2}
 SIO_IDLE_CONNS=${SIO_IDLE_CONNS:-10000}
 SIO_POLLING_CONNS=${SIO_POLLING_CONNS:-50}
-SERVERS=${SERVERS:-"wsio uws-cpp uws-js node-ws socketio socketio-uws"}
-WORKLOADS=${WORKLOADS:-"echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle"}
+DEFLATE_CONNS=${DEFLATE_CONNS:-1000}
+DEFLATE_SIZE=${DEFLATE_SIZE:-2048}
+SERVERS=${SERVERS:-"wsio wsio-zpc uws-cpp uws-js node-ws socketio socketio-uws"}
+WORKLOADS=${WORKLOADS:-"echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle broadcast-deflate sio-broadcast-deflate"}
 WSIO_SERVER=${WSIO_SERVER:-$root/build/wsio-server}
 WSIO_BENCH=${WSIO_BENCH:-$root/build/wsio-bench}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -82,7 +91,7 @@ node_deps() {
 }
 for s in $SERVERS; do
   case $s in
-  wsio) if [ -x "$WSIO_SERVER" ]; then available+=(wsio); else skip wsio "no $WSIO_SERVER (build it first)"; fi ;;
+  wsio | wsio-zpc) if [ -x "$WSIO_SERVER" ]; then available+=("$s"); else skip "$s" "no $WSIO_SERVER (build it first)"; fi ;;
   wsio-base)
     if [ -x "${WSIO_BASE_SERVER:-}" ]; then available+=(wsio-base); else skip wsio-base "set WSIO_BASE_SERVER to a baseline wsio-server"; fi ;;
   uws-cpp)
@@ -118,9 +127,11 @@ trap 'exit 130' INT TERM
 start_server() {
   local cmd
   case $1 in
-  wsio | wsio-base)
+  wsio | wsio-base | wsio-zpc)
     cmd=("$WSIO_SERVER" --host 127.0.0.1 --port 0)
     [ "$1" = wsio-base ] && cmd[0]=$WSIO_BASE_SERVER
+    [ "$1" = wsio-zpc ] && cmd+=(--deflate-shared-broadcast off)
+    case $2 in *-deflate) cmd+=(--deflate) ;; esac
     case $2 in sio-*) cmd+=(--app bench) ;; esac ;;
   uws-cpp) cmd=("$here/peers/uws-cpp/build/uws-server" 0) ;;
   uws-js) cmd=(node "$here/peers/uws-js.js" 0) ;;
@@ -152,7 +163,9 @@ raw=$here/results/raw-$(date +%Y%m%d-%H%M%S).jsonl
 # Whether server $1 serves workload $2.
 serves() {
   case $1:$2 in
-  wsio:* | wsio-base:* | socketio:sio-* | socketio-uws:sio-*) return 0 ;;
+  wsio:* | wsio-zpc:*-deflate) return 0 ;;
+  *:*-deflate | wsio-zpc:*) return 1 ;;
+  wsio-base:* | socketio:sio-* | socketio-uws:sio-*) return 0 ;;
   socketio:* | socketio-uws:* | *:sio-*) return 1 ;;
   *) return 0 ;;
   esac
@@ -170,6 +183,8 @@ run_one() {
   sio-broadcast) args=(sio-broadcast -c 1000 -s 64 --window "$WINDOW" -t "$DURATION" -w "$WARMUP") ;;
   sio-polling) args=(sio-polling -c "$SIO_POLLING_CONNS" -s 32 -t "$DURATION" -w "$WARMUP") ;;
   sio-idle) args=(sio-idle -c "$SIO_IDLE_CONNS" -t "$IDLE_HOLD") ;;
+  broadcast-deflate | sio-broadcast-deflate)
+    args=("${work%-deflate}" --deflate -c "$DEFLATE_CONNS" -s "$DEFLATE_SIZE" --window "$WINDOW" -t "$DURATION" -w "$WARMUP") ;;
   *) say "unknown workload $work"; return 0 ;;
   esac
   start_server "$server" "$work" || { echo "{\"server\":\"$server\",\"workload\":\"$work\",\"round\":$round,\"rc\":-1,\"result\":null}" >>"$raw"; return 0; }
@@ -201,4 +216,4 @@ done
 
 python3 "$here/summarize.py" "$raw" --skipped "$(printf '%s\n' "${skipped[@]+"${skipped[@]}"}")" \
   --duration "$DURATION" --window "$WINDOW" --idle-conns "$IDLE_CONNS" --sio-idle-conns "$SIO_IDLE_CONNS" \
-  --sio-polling-conns "$SIO_POLLING_CONNS" | tee "$here/results/latest.md"
+  --sio-polling-conns "$SIO_POLLING_CONNS" --deflate-conns "$DEFLATE_CONNS" --deflate-size "$DEFLATE_SIZE" | tee "$here/results/latest.md"
