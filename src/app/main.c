@@ -50,6 +50,15 @@ static void broadcast_message(wsio_conn *c, const uint8_t *data, size_t len, wsi
   wsio_app_publish(wsio_conn_app(c), BROADCAST_TOPIC, data, len, op);
 }
 
+/* /whoami: the claims of the connection's verified token (--jwt-*) as one text message
+ * at open ("{}" without a token check), then an echo: how a C handler reads them. */
+static void whoami_open(wsio_conn *c) {
+  size_t len = 0;
+  const char *claims = auth_ws_claims(c, &len);
+  if (!claims) claims = "{}", len = 2;
+  wsio_conn_send(c, claims, len, WSIO_OP_TEXT);
+}
+
 static void healthz(const wsio_request *req, wsio_response *res, void *user) {
   (void)req;
   (void)user;
@@ -141,6 +150,7 @@ static void usage(FILE *f) {
           "  /socket.io/    Socket.IO (Engine.IO v4: long-polling and WebSocket), per --app\n"
           "  /echo          WebSocket: every message is sent back unchanged (same opcode)\n"
           "  /broadcast     WebSocket: every message is sent to every /broadcast connection\n"
+          "  /whoami        WebSocket: sends the verified token's claims (--jwt-*) at open, then echoes\n"
           "  /healthz       HTTP 200 \"ok\"\n"
           "  /metrics       Prometheus metrics\n\n"
           "Options (also as environment variables WSIO_<NAME>, e.g. WSIO_PORT=8080, and in a\n"
@@ -484,10 +494,16 @@ static int run(settings *st_) {
     wsio_app_destroy(app);
     return 2;
   }
-  wsio_ws_handlers echo = {.message = echo_message, .upgrade = auth_ws_upgrade};
-  wsio_ws_handlers bcast = {.open = broadcast_open, .message = broadcast_message, .upgrade = auth_ws_upgrade};
+  /* With --jwt-*, each raw connection keeps its token's claims in its user data. */
+  size_t ud = auth_ws_user_data_size();
+  wsio_ws_handlers echo = {.message = echo_message, .upgrade = auth_ws_upgrade, .user_data_size = ud};
+  wsio_ws_handlers bcast = {.open = broadcast_open, .message = broadcast_message, .upgrade = auth_ws_upgrade,
+                            .user_data_size = ud};
+  wsio_ws_handlers whoami = {.open = whoami_open, .message = echo_message, .upgrade = auth_ws_upgrade,
+                             .user_data_size = ud};
   wsio_app_ws(app, "/echo", &echo, NULL);
   wsio_app_ws(app, "/broadcast", &bcast, NULL);
+  wsio_app_ws(app, "/whoami", &whoami, NULL);
   wsio_app_http(app, "GET", "/healthz", healthz, NULL);
   int (*setup)(wsio_app *, const server_config *) =
       strcmp(st.app, "conformance") == 0 ? app_conformance_setup
