@@ -149,6 +149,10 @@ typedef struct wsio_app_options {
    * (SIGHUP does it with handle_signals). Borrowed: must outlive the app. */
   const char *tls_cert_file;
   const char *tls_key_file;
+  /* Optional, with the two above: certificates chosen by the server name a client asks
+   * for (SNI), "HOST:CERT:KEY" entries separated by commas (HOST exact or "*.example.com");
+   * other names get tls_cert_file. Loaded and reloaded with it, all or nothing. Borrowed. */
+  const char *tls_sni;
   /* Optional: SIGHUP arrived (with handle_signals), e.g. to reopen log files. */
   void (*on_reload)(wsio_app *app, void *user);
   /* Optional: events worth a log line (abnormal closes, protocol errors, timeouts,

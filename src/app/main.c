@@ -116,6 +116,7 @@ static const opt_def opts[] = {
     {"tls-cert", "FILE", T_STR, NULL, "PEM certificate chain: serve https:// and wss:// (TLS 1.2+) on --port; needs --tls-key; SIGHUP reloads it"},
     {"http-port", "N", T_PORT, NULL, "with --tls-cert, also serve plain HTTP on this port of --host (health checks, metrics: every route, unencrypted)"},
     {"tls-key", "FILE", T_STR, NULL, "PEM private key of --tls-cert; SIGHUP reloads it"},
+    {"tls-sni", "HOST:CERT:KEY", T_STR, NULL, "with --tls-cert, serve this certificate to clients asking for HOST (SNI; exact, or *.example.com); repeatable (entries from the config file, WSIO_TLS_SNI (comma-separated) and the command line add up); SIGHUP reloads them"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
     {"redis", "URL", T_STR, NULL, "join a cluster through Redis: redis://[user:pass@]host:port[/db] (Node's @socket.io/redis-adapter protocol)"},
     {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub, or sharded (SPUBLISH/SSUBSCRIBE, Redis 7 or a Redis Cluster); streams: not yet supported"},
@@ -176,6 +177,8 @@ static const opt_def *find_opt(const char *name, size_t len) {
 }
 
 /* Applies one option value; returns 0 or prints why (naming option and source) and -1. */
+static char *own(settings *st, const char *s, size_t n);
+
 static int apply(settings *st, const opt_def *d, const char *v, const char *source) {
   uint64_t n;
   uint32_t ms;
@@ -213,6 +216,17 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       else if (strcmp(name, "log-file") == 0) st->log_file = v;
       else if (strcmp(name, "tls-cert") == 0) st->o.tls_cert_file = v;
       else if (strcmp(name, "tls-key") == 0) st->o.tls_key_file = v;
+      else if (strcmp(name, "tls-sni") == 0) { /* repeatable: the entries add up */
+        if (!strchr(v, ':')) want = "HOST:CERT:KEY";
+        else if (!st->o.tls_sni) st->o.tls_sni = v;
+        else {
+          size_t a = strlen(st->o.tls_sni), b = strlen(v);
+          char *j = malloc(a + b + 2);
+          if (j) snprintf(j, a + b + 2, "%s,%s", st->o.tls_sni, v);
+          st->o.tls_sni = j ? own(st, j, a + b + 1) : st->o.tls_sni;
+          free(j);
+        }
+      }
       else if (strcmp(name, "redis") == 0) {
         cluster_url u;
         if (cluster_parse_url(v, &u) < 0) want = "a URL redis://[user:pass@]host:port[/db]";
@@ -460,6 +474,10 @@ int main(int argc, char **argv) {
   sigaddset(&set, SIGHUP);
   sigprocmask(SIG_BLOCK, &set, NULL);
   int pr = parse_args(&st, argc, argv);
+  if (!pr && st.o.tls_sni && !st.o.tls_cert_file) {
+    fprintf(stderr, "wsio-server: --tls-sni needs --tls-cert and --tls-key (the certificate of every other name)\n");
+    pr = 2;
+  }
   int rc = pr ? (pr == 1 ? 0 : 2) : run(&st);
   free_owned(&st);
   return rc;
