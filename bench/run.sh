@@ -10,8 +10,10 @@
 #
 # Environment: ROUNDS (3), DURATION (5), WARMUP (1), WINDOW (16, broadcast and
 # sio-broadcast), IDLE_CONNS (10000), IDLE_HOLD (2), SIO_IDLE_CONNS (10000),
-# SIO_POLLING_CONNS (50), SERVERS ("wsio uws-cpp uws-js node-ws socketio socketio-uws"), WORKLOADS
-# ("echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle"),
+# SIO_POLLING_CONNS (50), DEFLATE_CONNS (1000), DEFLATE_SIZE (2048),
+# SERVERS ("wsio wsio-zpc uws-cpp uws-js node-ws socketio socketio-uws"), WORKLOADS
+# ("echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle
+# broadcast-deflate sio-broadcast-deflate"),
 # WSIO_SERVER / WSIO_BENCH (default build/...), WSIO_BASE_SERVER (a baseline wsio-server
 # binary, e.g. a build of the previous release: measured as server "wsio-base" in the
 # same rounds, for before/after ratios; add wsio-base to SERVERS), NO_BUILD=1 to skip the cmake build,
@@ -29,6 +31,12 @@
 # CLUSTER_RATE broadcasts/s (100: latency, cross-node apart); CLUSTER_CLIENTS (1000) in
 # one room, odd-numbered ones on the second node, the publisher on the first; server CPU
 # is both nodes' together. Records: sio-cluster-{2n,1n}-{window,rate}.
+#
+# The *-deflate workloads (broadcast and sio-broadcast to DEFLATE_CONNS clients that
+# negotiated permessage-deflate with server_no_context_takeover, DEFLATE_SIZE-byte
+# messages) run wsio-server --deflate twice, side by side: "wsio" compresses each
+# broadcast once for all recipients (the default), "wsio-zpc" once per recipient
+# (--deflate-shared-broadcast off, what Node's ws and socket.io do).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,8 +51,10 @@ SIO_IDLE_CONNS=${SIO_IDLE_CONNS:-10000}
 SIO_POLLING_CONNS=${SIO_POLLING_CONNS:-50}
 CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-1000}
 CLUSTER_RATE=${CLUSTER_RATE:-100}
-SERVERS=${SERVERS:-"wsio uws-cpp uws-js node-ws socketio socketio-uws"}
-WORKLOADS=${WORKLOADS:-"echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle"}
+DEFLATE_CONNS=${DEFLATE_CONNS:-1000}
+DEFLATE_SIZE=${DEFLATE_SIZE:-2048}
+SERVERS=${SERVERS:-"wsio wsio-zpc uws-cpp uws-js node-ws socketio socketio-uws"}
+WORKLOADS=${WORKLOADS:-"echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle broadcast-deflate sio-broadcast-deflate"}
 WSIO_SERVER=${WSIO_SERVER:-$root/build/wsio-server}
 WSIO_BENCH=${WSIO_BENCH:-$root/build/wsio-bench}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -101,7 +111,7 @@ node_deps() {
 }
 for s in $SERVERS; do
   case $s in
-  wsio) if [ -x "$WSIO_SERVER" ]; then available+=(wsio); else skip wsio "no $WSIO_SERVER (build it first)"; fi ;;
+  wsio | wsio-zpc) if [ -x "$WSIO_SERVER" ]; then available+=("$s"); else skip "$s" "no $WSIO_SERVER (build it first)"; fi ;;
   wsio-base)
     if [ -x "${WSIO_BASE_SERVER:-}" ]; then available+=(wsio-base); else skip wsio-base "set WSIO_BASE_SERVER to a baseline wsio-server"; fi ;;
   uws-cpp)
@@ -151,9 +161,11 @@ trap 'exit 130' INT TERM
 start_server() {
   local cmd redis=${3:-}
   case $1 in
-  wsio | wsio-base)
+  wsio | wsio-base | wsio-zpc)
     cmd=("$WSIO_SERVER" --host 127.0.0.1 --port 0)
     [ "$1" = wsio-base ] && cmd[0]=$WSIO_BASE_SERVER
+    [ "$1" = wsio-zpc ] && cmd+=(--deflate-shared-broadcast off)
+    case $2 in *-deflate) cmd+=(--deflate) ;; esac
     case $2 in sio-*) cmd+=(--app bench) ;; esac
     [ -n "$redis" ] && cmd+=(--redis "$redis") ;;
   uws-cpp) cmd=("$here/peers/uws-cpp/build/uws-server" 0) ;;
@@ -224,7 +236,9 @@ raw=$RESULTS_DIR/raw-$(date +%Y%m%d-%H%M%S).jsonl
 serves() {
   case $1:$2 in
   *:sio-cluster-bcast) [ "$1" = wsio ] || [ "$1" = socketio ] ;;
-  wsio:* | wsio-base:* | socketio:sio-* | socketio-uws:sio-*) return 0 ;;
+  wsio:* | wsio-zpc:*-deflate) return 0 ;;
+  *:*-deflate | wsio-zpc:*) return 1 ;;
+  wsio-base:* | socketio:sio-* | socketio-uws:sio-*) return 0 ;;
   socketio:* | socketio-uws:* | *:sio-*) return 1 ;;
   *) return 0 ;;
   esac
@@ -243,6 +257,8 @@ run_one() {
   sio-polling) args=(sio-polling -c "$SIO_POLLING_CONNS" -s 32 -t "$DURATION" -w "$WARMUP") ;;
   sio-idle) args=(sio-idle -c "$SIO_IDLE_CONNS" -t "$IDLE_HOLD") ;;
   sio-cluster-bcast) run_cluster "$server" "$round"; return 0 ;;
+  broadcast-deflate | sio-broadcast-deflate)
+    args=("${work%-deflate}" --deflate -c "$DEFLATE_CONNS" -s "$DEFLATE_SIZE" --window "$WINDOW" -t "$DURATION" -w "$WARMUP") ;;
   *) say "unknown workload $work"; return 0 ;;
   esac
   start_server "$server" "$work" || { failed_start "$server" "$work" "$round"; return 0; }
@@ -325,5 +341,5 @@ done
 
 python3 "$here/summarize.py" "$raw" --skipped "$(printf '%s\n' "${skipped[@]+"${skipped[@]}"}")" \
   --duration "$DURATION" --window "$WINDOW" --idle-conns "$IDLE_CONNS" --sio-idle-conns "$SIO_IDLE_CONNS" \
-  --sio-polling-conns "$SIO_POLLING_CONNS" --cluster-clients "$CLUSTER_CLIENTS" --cluster-rate "$CLUSTER_RATE" |
-  tee "$RESULTS_DIR/latest.md"
+  --sio-polling-conns "$SIO_POLLING_CONNS" --cluster-clients "$CLUSTER_CLIENTS" --cluster-rate "$CLUSTER_RATE" \
+  --deflate-conns "$DEFLATE_CONNS" --deflate-size "$DEFLATE_SIZE" | tee "$RESULTS_DIR/latest.md"

@@ -11,10 +11,11 @@ import subprocess
 import sys
 import time
 
-SERVERS = ["wsio", "wsio-base", "uws-cpp", "uws-js", "node-ws", "socketio", "socketio-uws"]
+SERVERS = ["wsio", "wsio-zpc", "wsio-base", "uws-cpp", "uws-js", "node-ws", "socketio", "socketio-uws"]
 NAMES = {
     "wsio": "wsio-server",
     "wsio-base": "wsio-server (baseline build)",
+    "wsio-zpc": "wsio-server, per-recipient compression (--deflate-shared-broadcast off)",
     "uws-cpp": "uWebSockets (C++)",
     "uws-js": "uWebSockets.js",
     "node-ws": "Node ws",
@@ -23,6 +24,7 @@ NAMES = {
 }
 WS_WORK = ("echo", "broadcast", "idle", "connect")
 SIO_WORK = ("sio-echo", "sio-broadcast", "sio-polling", "sio-idle")
+EDGE_WORK = ("broadcast-deflate", "sio-broadcast-deflate")
 # The targets for wsio against Node socket.io (ratio of Node's figure to wsio's).
 SIO_TARGETS = {"sio-echo": 10, "sio-broadcast": 20, "sio-polling": 5}
 # sio-cluster-bcast's records (run.sh run_cluster): two nodes on Redis / one node alone,
@@ -103,15 +105,18 @@ def main():
     ap.add_argument("--sio-polling-conns", default="50")
     ap.add_argument("--cluster-clients", default="1000")
     ap.add_argument("--cluster-rate", default="100")
+    ap.add_argument("--deflate-conns", default="1000")
+    ap.add_argument("--deflate-size", default="2048")
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     runs = [r for path in a.raw for r in load(path)]
     ran = lambda s, works: any(r["server"] == s and r["workload"] in works for r in runs)
     ws_servers = [s for s in SERVERS if ran(s, WS_WORK)]
     sio_servers = [s for s in SERVERS if ran(s, SIO_WORK)]
-    servers = [s for s in SERVERS if s in ws_servers or s in sio_servers]
+    edge_servers = [s for s in SERVERS if ran(s, EDGE_WORK)]
+    servers = [s for s in SERVERS if s in ws_servers or s in sio_servers or s in edge_servers]
     per_cell = sorted({sum(1 for r in runs if r["server"] == s and r["workload"] == w and r.get("result"))
-                       for s in servers for w in WS_WORK + SIO_WORK} - {0})
+                       for s in servers for w in WS_WORK + SIO_WORK + EDGE_WORK} - {0})
     rounds = "/".join(str(n) for n in per_cell) or "0"
     m = {(s, w, k): median(runs, s, w, k) for s in servers
          for w, k in [("echo", "server_cpu_ns_per_msg"), ("echo", "messages_per_s"), ("echo", "rtt_p50_us"),
@@ -125,7 +130,11 @@ def main():
                       ("sio-broadcast", "latency_p50_us"), ("sio-broadcast", "latency_p99_us"),
                       ("sio-polling", "server_cpu_ns_per_round_trip"), ("sio-polling", "round_trips_per_s"),
                       ("sio-polling", "rtt_p50_us"), ("sio-polling", "rtt_p99_us"),
-                      ("sio-idle", "rss_per_conn_bytes")]}
+                      ("sio-idle", "rss_per_conn_bytes"),
+                      ("broadcast-deflate", "server_cpu_ns_per_delivery"), ("broadcast-deflate", "deliveries_per_s"),
+                      ("broadcast-deflate", "compressed_pct"),
+                      ("sio-broadcast-deflate", "server_cpu_ns_per_delivery"),
+                      ("sio-broadcast-deflate", "deliveries_per_s"), ("sio-broadcast-deflate", "compressed_pct")]}
 
     def cell(s, w, k, digits=0, scale=1.0):
         v = m.get((s, w, k))
@@ -145,6 +154,8 @@ def main():
         sio_tables(out, sio_servers, runs, cell, m, a)
     if any(r["workload"] in CLUSTER_WORK for r in runs):
         cluster_tables(out, runs, a)
+    if edge_servers:
+        edge_tables(out, edge_servers, cell, m, a)
     footer(out, runs, a, here)
     print("\n".join(out))
 
@@ -336,6 +347,26 @@ def cluster_tables(out, runs, a):
     if checks:
         out.append("")
         out.append("Against the targets (CPU per delivery, window-paced): " + "; ".join(checks) + ".")
+def edge_tables(out, servers, cell, m, a):
+    out.append("")
+    out.append("### permessage-deflate broadcast: compressed once vs. once per recipient")
+    out.append("")
+    out.append("| server | topic broadcast CPU ns/delivery | × | deliveries/s | compressed | "
+               "Socket.IO room CPU ns/delivery | × | deliveries/s | compressed |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for s in servers:
+        row = [NAMES[s]]
+        for w in EDGE_WORK:
+            row += cell(s, w, "server_cpu_ns_per_delivery")
+            row.append(fmt(m.get((s, w, "deliveries_per_s"))))
+            pct = m.get((s, w, "compressed_pct"))
+            row.append(f"{pct:.0f}%" if pct is not None else "–")
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    out.append(f"Workloads: {int(a.deflate_conns):,} clients offering permessage-deflate with "
+               f"server_no_context_takeover, {int(a.deflate_size):,}-byte messages (over the 1 KiB threshold), "
+               f"at most {a.window} outstanding; topic = /broadcast, room = the bench app's room \"bench\". "
+               f"× = the figure ÷ wsio's (shared compression).")
 
 
 def footer(out, runs, a, here):

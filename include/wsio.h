@@ -140,6 +140,11 @@ typedef struct wsio_app_options {
                                      inflater memory); 1: clients keep their context (better
                                      ratio for similar messages, up to 32 KiB kept per idle
                                      connection), as Node's ws does by default */
+  int deflate_per_connection_broadcast; /* 0 (default): a broadcast (topic publish,
+                                     Socket.IO room emit) is compressed once per window
+                                     size and the same bytes go to every deflate
+                                     recipient; 1: each recipient's own compressor
+                                     compresses it (Node's way; for measurements) */
   /* TLS (OpenSSL 3): with both set, every listener serves https:// and wss:// only, on
    * the same port: TLS 1.2+, OpenSSL's default ciphers, no compression or renegotiation,
    * ALPN http/1.1. A PEM certificate chain (leaf first) and its PEM private key; read at
@@ -147,6 +152,10 @@ typedef struct wsio_app_options {
    * (SIGHUP does it with handle_signals). Borrowed: must outlive the app. */
   const char *tls_cert_file;
   const char *tls_key_file;
+  /* Optional, with the two above: certificates chosen by the server name a client asks
+   * for (SNI), "HOST:CERT:KEY" entries separated by commas (HOST exact or "*.example.com");
+   * other names get tls_cert_file. Loaded and reloaded with it, all or nothing. Borrowed. */
+  const char *tls_sni;
   /* Optional: SIGHUP arrived (with handle_signals), e.g. to reopen log files. */
   void (*on_reload)(wsio_app *app, void *user);
   /* Optional: events worth a log line (abnormal closes, protocol errors, timeouts,
@@ -476,6 +485,9 @@ typedef struct wsio_stats {
   uint64_t ratelimit_table_full_total;
   uint64_t ratelimit_messages_dropped_total;
   uint64_t ratelimit_messages_closed_total;
+  /* permessage-deflate: messages compressed, by a connection's own compressor or once
+   * for every broadcast recipient with the same window (counted once). */
+  uint64_t deflate_compressions_total;
 } wsio_stats;
 
 /* Reads tls_cert_file and tls_key_file again: connections accepted from now on get the

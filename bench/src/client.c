@@ -16,6 +16,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "sysstat.h"
 
@@ -327,8 +328,10 @@ static void start_handshake(bench_conn *c) {
   char req[1024];
   int n = snprintf(req, sizeof req,
                    "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                   c->loop->path, c->loop->host, c->key);
+                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                   c->loop->path, c->loop->host, c->key,
+                   c->loop->deflate ? "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"
+                                    : "");
   c->state = ST_HANDSHAKE;
   if (reserve_out(c, (size_t)n) != 0) return;
   memcpy(c->wbuf + c->wlen, req, (size_t)n);
@@ -391,6 +394,9 @@ static long handshake_parse(bench_conn *c, const uint8_t *buf, size_t n) {
       connection = contains_ci(v, vlen, "upgrade");
     else if (header_is(line, len, "sec-websocket-accept"))
       accepted = vlen == PROTO_ACCEPT_LEN && memcmp(v, accept, PROTO_ACCEPT_LEN) == 0;
+    else if (header_is(line, len, "sec-websocket-extensions") && c->loop->deflate &&
+             contains_ci(v, vlen, "permessage-deflate") && contains_ci(v, vlen, "server_no_context_takeover"))
+      c->pmd = 1;
     else if (header_is(line, len, "sec-websocket-extensions") ||
              header_is(line, len, "sec-websocket-protocol")) {
       handshake_fail(c, "header we did not offer", line, len);
@@ -432,6 +438,52 @@ static int append_frag(bench_conn *c, const uint8_t *p, size_t n) {
   return 0;
 }
 
+/* Inflates one compressed message (RFC 7692 7.2.2: the payload plus 00 00 ff ff) into
+ * the loop's buffer; the server resets its context per message, so the inflater is reset
+ * too. Returns the inflated length, or -1. */
+static long inflate_message(bench_loop *l, const uint8_t *p, size_t n) {
+  static const uint8_t tail[4] = {0, 0, 0xff, 0xff};
+  if (!l->zs) {
+    if (!(l->zs = calloc(1, sizeof *l->zs)) || inflateInit2(l->zs, -15) != Z_OK) return -1;
+  } else if (inflateReset(l->zs) != Z_OK) {
+    return -1;
+  }
+  size_t out = 0;
+  for (int part = 0; part < 2; part++) {
+    l->zs->next_in = (Bytef *)(part ? tail : p);
+    l->zs->avail_in = (uInt)(part ? sizeof tail : n);
+    while (l->zs->avail_in) {
+      if (out == l->zcap) {
+        size_t cap = l->zcap ? 2 * l->zcap : 65536;
+        uint8_t *q = realloc(l->zbuf, cap);
+        if (!q) return -1;
+        l->zbuf = q;
+        l->zcap = cap;
+      }
+      l->zs->next_out = l->zbuf + out;
+      l->zs->avail_out = (uInt)(l->zcap - out);
+      int r = inflate(l->zs, Z_SYNC_FLUSH);
+      out = l->zcap - l->zs->avail_out;
+      if (r != Z_OK && r != Z_BUF_ERROR) return -1;
+      if (r == Z_BUF_ERROR && l->zs->avail_out) return -1;
+    }
+  }
+  l->compressed++;
+  return (long)out;
+}
+
+/* A complete data message to the mode, inflated first when it was compressed. */
+static int deliver(bench_conn *c, int op, const uint8_t *p, size_t n, int z) {
+  if (z) {
+    long m = inflate_message(c->loop, p, n);
+    if (m < 0) return protocol_error(c, "a compressed message that does not inflate"), -1;
+    p = c->loop->zbuf;
+    n = (size_t)m;
+  }
+  c->loop->h.on_message(c, op, p, n);
+  return 0;
+}
+
 static void on_close_frame(bench_conn *c, const uint8_t *p, size_t n) {
   if (c->state == ST_CLOSING) {
     end_conn(c, BC_END_CLOSE_DONE);
@@ -458,7 +510,8 @@ static long parse_frames(bench_conn *c, const uint8_t *p, size_t n) {
     const uint8_t *f = p + off;
     size_t avail = n - off;
     if (f[1] & 0x80) return protocol_error(c, "masked frame from the server (RFC 6455 5.1)"), -1;
-    if (f[0] & 0x70) return protocol_error(c, "RSV bits set without an extension"), -1;
+    int z = (f[0] & 0x40) && c->pmd; /* RSV1: compressed (RFC 7692 6) */
+    if ((f[0] & 0x70) && !z) return protocol_error(c, "RSV bits set without an extension"), -1;
     uint64_t len = f[1] & 0x7F;
     size_t h = 2;
     if (len == 126) {
@@ -479,6 +532,7 @@ static long parse_frames(bench_conn *c, const uint8_t *p, size_t n) {
     int fin = f[0] & 0x80, op = f[0] & 0x0F;
     const uint8_t *payload = f + h;
     off += h + (size_t)len;
+    if (z && (op == OP_CONT || op >= 0x8)) return protocol_error(c, "RSV1 on a control or continuation frame"), -1;
     if (op >= 0x8) {
       /* RFC 6455 5.5: control frames are <= 125 bytes and never fragmented. */
       if (!fin || len > 125) return protocol_error(c, "bad control frame"), -1;
@@ -498,16 +552,17 @@ static long parse_frames(bench_conn *c, const uint8_t *p, size_t n) {
       size_t flen = c->flen;
       c->frag_op = 0;
       c->flen = 0;
-      c->loop->h.on_message(c, fop, c->frag, flen);
+      if (deliver(c, fop, c->frag, flen, c->frag_z) < 0) return -1;
     } else if (op == OP_TEXT || op == OP_BINARY) {
       if (c->frag_op) return protocol_error(c, "new message inside a fragmented one"), -1;
       if (!fin) {
         c->frag_op = (uint8_t)op;
+        c->frag_z = (uint8_t)z;
         c->flen = 0;
         if (append_frag(c, payload, (size_t)len) != 0) return protocol_error(c, "out of memory"), -1;
         continue;
       }
-      c->loop->h.on_message(c, op, payload, (size_t)len);
+      if (deliver(c, op, payload, (size_t)len, z) < 0) return -1;
     } else {
       return protocol_error(c, "reserved data opcode"), -1;
     }
@@ -684,6 +739,11 @@ void bench_loop_free(bench_loop *l) {
   bench_loop_close_all(l);
   free(l->shared);
   l->shared = NULL;
+  if (l->zs) inflateEnd(l->zs);
+  free(l->zs);
+  free(l->zbuf);
+  l->zs = NULL;
+  l->zbuf = NULL;
   if (l->epfd >= 0) close(l->epfd);
   l->epfd = -1;
 }

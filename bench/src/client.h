@@ -10,7 +10,12 @@
  *
  * A loop can also run raw connections (bench_loop.raw, for the Socket.IO long-polling
  * mode's HTTP/1.1): no WebSocket handshake or framing; on_open right after the TCP
- * connect, on_data with the bytes as they come, bench_write to queue output. */
+ * connect, on_data with the bytes as they come, bench_write to queue output.
+ *
+ * With bench_loop.deflate, every connection offers permessage-deflate with
+ * server_no_context_takeover (RFC 7692): each compressed message stands alone, so one
+ * inflater for the whole loop, reset per message, reads them all; the client itself
+ * sends uncompressed. */
 #ifndef BENCH_CLIENT_H
 #define BENCH_CLIENT_H
 
@@ -53,6 +58,8 @@ struct bench_conn {
   uint8_t dirty;    /* on the loop's flush list (which also frees ended connections) */
   uint8_t frag_op;  /* opcode of a fragmented message being assembled, else 0 */
   uint8_t ust;      /* free for the layer above (the Socket.IO client's state) */
+  uint8_t pmd;      /* permessage-deflate agreed */
+  uint8_t frag_z;   /* the fragmented message being assembled is compressed */
   uint32_t events;  /* the epoll events registered for fd */
   uint64_t t_start; /* when connect() was called */
   uint64_t t_open;  /* when the handshake completed */
@@ -98,6 +105,11 @@ struct bench_loop {
   uint32_t open_next, open_end, open_max; /* bench_open's progress */
   int raw;     /* raw connections: no WebSocket handshake or framing (set after init) */
   void *layer; /* free for a protocol layer between the loop and the mode (sio.c) */
+  int deflate;  /* offer permessage-deflate (set after init, before connecting) */
+  struct z_stream_s *zs; /* the loop's inflater (created on the first compressed message) */
+  uint8_t *zbuf;         /* inflated message */
+  size_t zcap;
+  uint64_t compressed;   /* compressed messages received */
 };
 
 /* Parses ws://HOST[:PORT][/PATH] or http://... (HOST an IPv4 literal or localhost);

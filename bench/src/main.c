@@ -68,6 +68,9 @@ static void usage(FILE *f) {
              "  --sources N  spread connections over source addresses 127.0.0.2..127.0.0.(N+1) (32)\n"
              "  --pending N  connections being opened at a time (256)\n"
              "  --ack        sio-echo: emit with an ack id; the server answers with the ack\n"
+             "  --deflate    broadcast, sio-broadcast: offer permessage-deflate with\n"
+             "               server_no_context_takeover and inflate what comes compressed (reports\n"
+             "               the compressed share; use -s over the server's threshold)\n"
              "  --json       one JSON object on one line instead of text\n"
              "  -h, --help   this text\n"
              "\n"
@@ -136,7 +139,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   enum { OPT_URL = 256, OPT_RATE, OPT_WINDOW, OPT_DRAIN, OPT_PID, OPT_SOURCES, OPT_PENDING, OPT_JSON, OPT_ACK,
-         OPT_URL2, OPT_PID2 };
+         OPT_URL2, OPT_PID2, OPT_DEFLATE };
   static const struct option longs[] = {
       {"url", required_argument, 0, OPT_URL},
       {"rate", required_argument, 0, OPT_RATE},
@@ -149,6 +152,7 @@ int main(int argc, char **argv) {
       {"ack", no_argument, 0, OPT_ACK},
       {"url2", required_argument, 0, OPT_URL2},
       {"pid2", required_argument, 0, OPT_PID2},
+      {"deflate", no_argument, 0, OPT_DEFLATE},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0},
   };
@@ -172,6 +176,7 @@ int main(int argc, char **argv) {
     case OPT_PENDING: bad = parse_num(optarg, 1, 1e6, &v), o.pending = (uint32_t)v; break;
     case OPT_JSON: o.json = 1; break;
     case OPT_ACK: o.ack = 1; break;
+    case OPT_DEFLATE: o.deflate = 1; break;
     case OPT_URL2: o.url2 = optarg; break;
     case OPT_PID2: bad = parse_num(optarg, 1, 1 << 30, &v), o.pid2 = (pid_t)v; break;
     case 'h': usage(stdout); return 0;

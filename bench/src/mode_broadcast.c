@@ -252,6 +252,7 @@ static int run_broadcast(const bench_opts *o, report *r, int sio) {
            : bench_loop_init(&l, o->url, "/broadcast", o->nsrc, h, &s)) != 0 ||
       (o->url2 && bench_loop_set_dst2(&l, o->url2) != 0))
     return 1;
+  l.deflate = o->deflate;
   hist_reset(&s.lat);
   hist_reset(&s.lat_remote);
 
@@ -330,6 +331,9 @@ static int run_broadcast(const bench_opts *o, report *r, int sio) {
   report_cpu(r, &a, &b, (double)s.window_deliveries, "server_cpu_ns_per_delivery", "server CPU per delivery");
   report_num(r, "deliveries_per_read", "deliveries per read()",
              reads ? (double)s.window_deliveries / (double)reads : 0, 1, NULL);
+  if (o->deflate)
+    report_num(r, "compressed_pct", "deliveries compressed (permessage-deflate)",
+               s.deliveries ? 100.0 * (double)l.compressed / (double)s.deliveries : 0, 1, "%");
   report_num(r, "published", "published in all", (double)s.published, 0, NULL);
   report_num(r, "lost", "lost (after drain)", (double)lost, 0, NULL);
   report_num(r, "out_of_order", "out of order", (double)s.out_of_order, 0, NULL);

@@ -31,6 +31,7 @@ typedef struct {
   uint32_t nsrc;    /* --sources: source addresses 127.0.0.2.. */
   uint32_t pending; /* --pending: connections being opened at a time */
   int ack;          /* --ack: sio-echo asks for acks instead of echo events */
+  int deflate;      /* --deflate: broadcast, sio-broadcast offer permessage-deflate */
   int json;
 } bench_opts;
 

@@ -106,6 +106,11 @@ void wsio_sio_nsp_on_disconnect(wsio_sio_nsp *nsp, wsio_sio_disconnect_fn fn, vo
 /* Returns 0, WSIO_EINVAL (NULL nsp or fn) or WSIO_ENOMEM. */
 int wsio_sio_nsp_use(wsio_sio_nsp *nsp, wsio_sio_middleware_fn fn, void *user);
 
+/* A middleware for every namespace, present and future (dynamic ones too), run before
+ * each namespace's own (in registration order among themselves): a check that must
+ * hold wherever a client connects, such as a token. Returns as wsio_sio_nsp_use. */
+int wsio_sio_use(wsio_sio *io, wsio_sio_middleware_fn fn, void *user);
+
 /* Completes a middleware: message NULL goes on to the next middleware (then the
  * connection handler); otherwise the connection is refused with CONNECT_ERROR
  * {"message":message,"data":data_json} (data_json: JSON text or NULL; both copied).
@@ -297,6 +302,10 @@ wsio_sio_nsp *wsio_sio_socket_nsp(const wsio_sio_socket *s);
 const char *wsio_sio_socket_auth(const wsio_sio_socket *s, size_t *len);
 /* The handshake's query string (borrowed, "" when none). */
 const char *wsio_sio_socket_query(const wsio_sio_socket *s);
+/* The handshake's Authorization header value (borrowed), NULL when it had none: the
+ * Engine.IO handshake's request (the first long-polling GET, or the WebSocket upgrade
+ * of a websocket-only client). The only header kept after the handshake. */
+const char *wsio_sio_socket_authorization(const wsio_sio_socket *s);
 const char *wsio_sio_socket_transport(const wsio_sio_socket *s);
 /* Writes the peer address as text into buf, as wsio_request_remote_address: its
  * length, WSIO_EINVAL, WSIO_ETOOBIG (WSIO_ADDRSTRLEN suffices) or WSIO_ECLOSED (gone). */

@@ -102,9 +102,9 @@ int app_chat_setup(wsio_app *app, const server_config *cfg) {
   if (!io) return -1;
   metrics_watch_sio(io);
   if (app_cluster_attach(io, cfg) < 0) return -1;
-  wsio_sio_nsp *nsp = wsio_sio_of(io, "/");
   /* With --jwt-*, a token first (docs/security.md); the claims become socket.data. */
-  if (auth_sio_install(nsp) < 0) return -1;
+  if (auth_sio_attach(io) < 0) return -1;
+  wsio_sio_nsp *nsp = wsio_sio_of(io, "/");
   wsio_sio_nsp_on_connection(nsp, on_connection, NULL);
   wsio_sio_nsp_on(nsp, "join", on_join, NULL);
   wsio_sio_nsp_on(nsp, "message", on_message, NULL);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "app/apps.h"
+#include "app/auth.h"
 #include "app/metrics.h"
 
 static void eio_echo(wsio_eio_session *s, const uint8_t *data, size_t len, int binary, void *user) {
@@ -79,6 +80,7 @@ int app_conformance_setup(wsio_app *app, const server_config *cfg) {
   wsio_sio *io = wsio_sio_attach(app, &so);
   if (!io) return -1;
   metrics_watch_sio(io);
+  if (auth_sio_attach(io) < 0) return -1; /* --jwt-*: a token on every namespace */
   setup_nsp(wsio_sio_of(io, "/"));
   setup_nsp(wsio_sio_of(io, "/custom"));
   return 0;

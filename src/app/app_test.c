@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "app/apps.h"
+#include "app/auth.h"
 #include "app/metrics.h"
 #include "sio/jscan.h"
 
@@ -730,6 +731,7 @@ int app_test_setup(wsio_app *app, const server_config *cfg) {
   wsio_sio *io = wsio_sio_attach(app, &so);
   if (!io) return -1;
   metrics_watch_sio(io);
+  if (auth_sio_attach(io) < 0) return -1; /* --jwt-*: a token on every namespace */
   if (app_cluster_attach(io, cfg) < 0) return -1;
   wsio_sio_nsp *root = wsio_sio_of(io, "/");
   wsio_sio_nsp_use(root, mw_refuse, NULL);

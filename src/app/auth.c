@@ -99,8 +99,17 @@ static const char *query_token(const char *q, size_t ql, char *target, size_t ca
   return tok;
 }
 
+size_t auth_ws_user_data_size(void) { return key ? sizeof(auth_ws_data) : 0; }
+
+const char *auth_ws_claims(wsio_conn *c, size_t *len) {
+  const auth_ws_data *d = key ? wsio_conn_user_data(c) : NULL;
+  if (!d || !d->len) return NULL;
+  if (len) *len = d->len;
+  return d->claims;
+}
+
 int auth_ws_upgrade(const wsio_request *req, void *user_data, const char **reason, void *route_user) {
-  (void)user_data, (void)route_user;
+  (void)route_user;
   if (!key) return 0;
   const char *tok = NULL;
   size_t tl = 0, hl = 0, ql = 0;
@@ -112,9 +121,22 @@ int auth_ws_upgrade(const wsio_request *req, void *user_data, const char **reaso
     tok = query_token(q, ql, target, sizeof(target), &tl);
   }
   wsio_request_remote_address(req, addr, sizeof(addr));
-  if (verify(tok, tl, addr, claims, sizeof(claims)) >= 0) return 0;
-  *reason = "unauthorized";
-  return 401;
+  long n = verify(tok, tl, addr, claims, sizeof(claims));
+  if (n < 0) {
+    *reason = "unauthorized";
+    return 401;
+  }
+  /* The route's user data has room for the claims (auth_ws_user_data_size); larger
+   * claims are not kept (auth_ws_claims: NULL) rather than cut. */
+  auth_ws_data *d = user_data;
+  if (d && (size_t)n < sizeof(d->claims)) {
+    memcpy(d->claims, claims, (size_t)n + 1);
+    d->len = (uint16_t)n;
+  } else if (d) {
+    log_msg(LOG_DEBUG, "token of %s accepted; its claims (%ld bytes) are over %zu and not kept", addr, n,
+            sizeof(d->claims) - 1);
+  }
+  return 0;
 }
 
 /* Node's io.use((socket, next) => ... next(new Error("unauthorized"))). The claims
@@ -128,6 +150,8 @@ static void sio_check(wsio_sio_socket *s, wsio_sio_pending next, void *user) {
   const char *tok = json_string_value(json_object_get(a, "token"));
   size_t tl = tok ? json_string_length(json_object_get(a, "token")) : 0;
   char target[EDGE_JWT_MAX_LEN + 64];
+  const char *h = tok ? NULL : wsio_sio_socket_authorization(s);
+  if (h && !edge_bearer_token(h, strlen(h), &tok, &tl)) tok = NULL;
   if (!tok) { /* a browser page may have put it in the query instead */
     const char *q = wsio_sio_socket_query(s);
     tok = query_token(q, q ? strlen(q) : 0, target, sizeof(target), &tl);
@@ -144,4 +168,4 @@ static void sio_check(wsio_sio_socket *s, wsio_sio_pending next, void *user) {
   wsio_sio_next(next, NULL, NULL);
 }
 
-int auth_sio_install(wsio_sio_nsp *nsp) { return key ? wsio_sio_nsp_use(nsp, sio_check, NULL) : 0; }
+int auth_sio_attach(wsio_sio *io) { return key ? wsio_sio_use(io, sio_check, NULL) : 0; }

@@ -1,8 +1,11 @@
 /* app/auth.h — wsio-server's JWT check at the handshake (--jwt-*; docs/security.md):
  * the key loaded once at start, a WebSocket route upgrade hook for the raw routes
- * (/echo, /broadcast: Authorization: Bearer or ?token=, 401 when refused) and a
- * Socket.IO middleware (auth.token of CONNECT, or ?token= of the handshake, refused
- * with CONNECT_ERROR {"message":"unauthorized"} as a Node middleware would).
+ * (/echo, /broadcast, /whoami: Authorization: Bearer or ?token=, 401 when refused; the
+ * claims kept in the connection's user data for its handlers) and a Socket.IO
+ * middleware on every namespace (auth.token of CONNECT, else the handshake's
+ * Authorization: Bearer, else its ?token=; refused with CONNECT_ERROR
+ * {"message":"unauthorized"} as a Node middleware would; the claims become the
+ * socket's data).
  * Off (every hook lets everything through) until auth_configure loads a key. */
 #ifndef WSIO_APP_AUTH_H
 #define WSIO_APP_AUTH_H
@@ -25,11 +28,23 @@ int auth_configure(const auth_config *cfg, char *why, size_t cap);
 int auth_enabled(void);
 void auth_free(void);
 
-/* The wsio_ws_handlers.upgrade hook for raw WebSocket routes. */
-int auth_ws_upgrade(const wsio_request *req, void *user_data, const char **reason, void *route_user);
+/* A raw route's connection user data while a key is loaded: the verified claims. */
+typedef struct auth_ws_data {
+  uint16_t len;       /* 0: none kept */
+  char claims[1022];  /* the payload's JSON text, NUL-ended */
+} auth_ws_data;
 
-/* Installs the middleware on nsp (first: before the app's own). No-op when off. */
-int auth_sio_install(wsio_sio_nsp *nsp);
+/* The wsio_ws_handlers.upgrade hook for raw WebSocket routes. Give such a route
+ * user_data_size = auth_ws_user_data_size() (0 when off: no memory per connection). */
+int auth_ws_upgrade(const wsio_request *req, void *user_data, const char **reason, void *route_user);
+size_t auth_ws_user_data_size(void);
+/* The claims (JSON text, borrowed for the connection's life) its token carried; NULL
+ * when off or when they were over 1 KiB. */
+const char *auth_ws_claims(wsio_conn *c, size_t *len);
+
+/* Installs the middleware on every namespace of io (wsio_sio_use: before the
+ * namespaces' own). No-op when off. */
+int auth_sio_attach(wsio_sio *io);
 
 /* Handshakes refused for their token since start (wsio_refusals_total{reason="jwt"}). */
 uint64_t auth_refusals(void);

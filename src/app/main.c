@@ -50,6 +50,15 @@ static void broadcast_message(wsio_conn *c, const uint8_t *data, size_t len, wsi
   wsio_app_publish(wsio_conn_app(c), BROADCAST_TOPIC, data, len, op);
 }
 
+/* /whoami: the claims of the connection's verified token (--jwt-*) as one text message
+ * at open ("{}" without a token check), then an echo: how a C handler reads them. */
+static void whoami_open(wsio_conn *c) {
+  size_t len = 0;
+  const char *claims = auth_ws_claims(c, &len);
+  if (!claims) claims = "{}", len = 2;
+  wsio_conn_send(c, claims, len, WSIO_OP_TEXT);
+}
+
 static void healthz(const wsio_request *req, wsio_response *res, void *user) {
   (void)req;
   (void)user;
@@ -104,9 +113,11 @@ static const opt_def opts[] = {
     {"deflate", "on|off", T_SWITCH, "off", "permessage-deflate (RFC 7692) compression for WebSocket clients that offer it (a bare --deflate means on)"},
     {"deflate-threshold", "BYTES", T_SIZE, "1KiB", "with --deflate, messages smaller than this are sent uncompressed"},
     {"deflate-client-context-takeover", "on|off", T_SWITCH, "off", "with --deflate, let clients keep their compression context between messages (off: ask them not to, so idle connections keep no inflater memory)"},
+    {"deflate-shared-broadcast", "on|off", T_SWITCH, "on", "with --deflate, compress a broadcast (topic publish, Socket.IO room emit) once per window size for every deflate recipient (off: once per recipient, as Node; for measurements)"},
     {"tls-cert", "FILE", T_STR, NULL, "PEM certificate chain: serve https:// and wss:// (TLS 1.2+) on --port; needs --tls-key; SIGHUP reloads it"},
     {"http-port", "N", T_PORT, NULL, "with --tls-cert, also serve plain HTTP on this port of --host (health checks, metrics: every route, unencrypted)"},
     {"tls-key", "FILE", T_STR, NULL, "PEM private key of --tls-cert; SIGHUP reloads it"},
+    {"tls-sni", "HOST:CERT:KEY", T_STR, NULL, "with --tls-cert, serve this certificate to clients asking for HOST (SNI; exact, or *.example.com); repeatable (entries from the config file, WSIO_TLS_SNI (comma-separated) and the command line add up); SIGHUP reloads them"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
     {"redis", "URL", T_STR, NULL, "join a cluster through Redis: redis://[user:pass@]host:port[/db] (Node's @socket.io/redis-adapter protocol)"},
     {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub, or sharded (SPUBLISH/SSUBSCRIBE, Redis 7 or a Redis Cluster); streams: not yet supported"},
@@ -141,6 +152,7 @@ static void usage(FILE *f) {
           "  /socket.io/    Socket.IO (Engine.IO v4: long-polling and WebSocket), per --app\n"
           "  /echo          WebSocket: every message is sent back unchanged (same opcode)\n"
           "  /broadcast     WebSocket: every message is sent to every /broadcast connection\n"
+          "  /whoami        WebSocket: sends the verified token's claims (--jwt-*) at open, then echoes\n"
           "  /healthz       HTTP 200 \"ok\"\n"
           "  /metrics       Prometheus metrics\n\n"
           "Options (also as environment variables WSIO_<NAME>, e.g. WSIO_PORT=8080, and in a\n"
@@ -166,6 +178,8 @@ static const opt_def *find_opt(const char *name, size_t len) {
 }
 
 /* Applies one option value; returns 0 or prints why (naming option and source) and -1. */
+static char *own(settings *st, const char *s, size_t n);
+
 static int apply(settings *st, const opt_def *d, const char *v, const char *source) {
   uint64_t n;
   uint32_t ms;
@@ -203,6 +217,17 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       else if (strcmp(name, "log-file") == 0) st->log_file = v;
       else if (strcmp(name, "tls-cert") == 0) st->o.tls_cert_file = v;
       else if (strcmp(name, "tls-key") == 0) st->o.tls_key_file = v;
+      else if (strcmp(name, "tls-sni") == 0) { /* repeatable: the entries add up */
+        if (!strchr(v, ':')) want = "HOST:CERT:KEY";
+        else if (!st->o.tls_sni) st->o.tls_sni = v;
+        else {
+          size_t a = strlen(st->o.tls_sni), b = strlen(v);
+          char *j = malloc(a + b + 2);
+          if (j) snprintf(j, a + b + 2, "%s,%s", st->o.tls_sni, v);
+          st->o.tls_sni = j ? own(st, j, a + b + 1) : st->o.tls_sni;
+          free(j);
+        }
+      }
       else if (strcmp(name, "redis") == 0) {
         cluster_url u;
         if (cluster_parse_url(v, &u) < 0) want = "a URL redis://[user:pass@]host:port[/db]";
@@ -297,6 +322,7 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       if (!on && strcmp(v, "off") && strcmp(v, "false") && strcmp(v, "no") && strcmp(v, "0")) want = "on or off";
       else if (strcmp(name, "deflate") == 0) st->o.deflate = on;
       else if (strcmp(name, "deflate-client-context-takeover") == 0) st->o.deflate_client_context_takeover = on;
+      else if (strcmp(name, "deflate-shared-broadcast") == 0) st->o.deflate_per_connection_broadcast = !on;
       else st->o.io_uring = on;
       break;
     }
@@ -452,6 +478,10 @@ int main(int argc, char **argv) {
   sigaddset(&set, SIGHUP);
   sigprocmask(SIG_BLOCK, &set, NULL);
   int pr = parse_args(&st, argc, argv);
+  if (!pr && st.o.tls_sni && !st.o.tls_cert_file) {
+    fprintf(stderr, "wsio-server: --tls-sni needs --tls-cert and --tls-key (the certificate of every other name)\n");
+    pr = 2;
+  }
   int rc = pr ? (pr == 1 ? 0 : 2) : run(&st);
   free_owned(&st);
   return rc;
@@ -486,10 +516,16 @@ static int run(settings *st_) {
     wsio_app_destroy(app);
     return 2;
   }
-  wsio_ws_handlers echo = {.message = echo_message, .upgrade = auth_ws_upgrade};
-  wsio_ws_handlers bcast = {.open = broadcast_open, .message = broadcast_message, .upgrade = auth_ws_upgrade};
+  /* With --jwt-*, each raw connection keeps its token's claims in its user data. */
+  size_t ud = auth_ws_user_data_size();
+  wsio_ws_handlers echo = {.message = echo_message, .upgrade = auth_ws_upgrade, .user_data_size = ud};
+  wsio_ws_handlers bcast = {.open = broadcast_open, .message = broadcast_message, .upgrade = auth_ws_upgrade,
+                            .user_data_size = ud};
+  wsio_ws_handlers whoami = {.open = whoami_open, .message = echo_message, .upgrade = auth_ws_upgrade,
+                             .user_data_size = ud};
   wsio_app_ws(app, "/echo", &echo, NULL);
   wsio_app_ws(app, "/broadcast", &bcast, NULL);
+  wsio_app_ws(app, "/whoami", &whoami, NULL);
   wsio_app_http(app, "GET", "/healthz", healthz, NULL);
   int (*setup)(wsio_app *, const server_config *) =
       strcmp(st.app, "conformance") == 0 ? app_conformance_setup

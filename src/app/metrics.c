@@ -102,6 +102,9 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
   counter(&o, "wsio_tls_handshake_failures_total",
           "TLS handshakes that failed (plain HTTP to the TLS port, garbage, no common cipher).",
           st->tls_handshake_failures_total);
+  counter(&o, "wsio_deflate_compressions_total",
+          "Messages compressed (permessage-deflate); a broadcast counts once per window size.",
+          st->deflate_compressions_total);
   counter(&o, "wsio_handshake_timeouts_total", "Connections closed before sending a complete request head.",
           st->handshake_timeouts_total);
 

@@ -303,13 +303,18 @@ static void log_tls(const char *msg, void *user) { app_log(user, WSIO_LOG_DEBUG,
 static int load_tls(wsio_app *app, int reload) {
   char err[512];
   struct ssl_ctx_st *ctx = net_tls_server_ctx(app->o.tls_cert_file, app->o.tls_key_file, err, sizeof(err));
+  if (ctx && app->o.tls_sni && net_tls_server_add_names(ctx, app->o.tls_sni, err, sizeof(err)) < 0) {
+    net_tls_ctx_free(ctx); /* every certificate loads, or none replaces the old set */
+    ctx = NULL;
+  }
   if (!ctx) {
     app_log(app, WSIO_LOG_ERROR, "TLS: %s%s", err, reload ? " (the previous certificate stays in use)" : "");
     return WSIO_ESYS;
   }
   net_tls_set_log(ctx, log_tls, app);
   net_ctx_set_tls(app->net, ctx);
-  app_log(app, WSIO_LOG_INFO, "TLS: certificate %s %s", app->o.tls_cert_file, reload ? "reloaded" : "loaded");
+  app_log(app, WSIO_LOG_INFO, "TLS: certificate %s%s%s %s", app->o.tls_cert_file, app->o.tls_sni ? " and --tls-sni " : "",
+          app->o.tls_sni ? app->o.tls_sni : "", reload ? "reloaded" : "loaded");
   return WSIO_OK;
 }
 

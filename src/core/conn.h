@@ -58,6 +58,15 @@ typedef struct topic topic;
  * or a message is incomplete across reads. */
 enum { AUX_HTTP = 1, AUX_WS = 2 };
 
+/* Broadcast frames compressed once per deflate window (frames.c): windows of 9..15 bits
+ * (8 compresses as 9), one group each. */
+#define CORE_ZWIN 7
+typedef struct core_zframes {
+  core_frames f[CORE_ZWIN];
+  uint8_t built; /* bit g: f[g] holds the current frames for group g */
+  uint8_t any;   /* bit g: f[g] has at least one compressed message */
+} core_zframes;
+
 typedef struct ws_aux {
   uint8_t kind; /* AUX_WS */
   uint8_t hdr[14];
@@ -144,11 +153,8 @@ struct topic {
     uint32_t slot; /* index in c->subs */
   } *subs;
   uint32_t n, cap;
-  core_frames pending; /* frames published in this loop iteration, not yet written */
-  core_frames zpending; /* the same messages for deflate subscribers: those over the
-                           threshold compressed once (RSV1); empty while ndfl is 0 */
-  uint32_t ndfl;        /* subscribers that negotiated permessage-deflate */
-  uint32_t nz;          /* compressed messages in zpending */
+  core_frames pending; /* frames published in this loop iteration, not yet written
+                          (deflate subscribers get them compressed: core_frames_for) */
   topic *dirty_next;
   int dirty;
 };
@@ -178,7 +184,7 @@ struct wsio_app {
   uint64_t accept_error_logged; /* loop time of the last accept-failure log line */
   const wsio_request *upgrade_req; /* during a WebSocket open callback: its request */
   app_hooks hooks[CORE_NHOOKS];     /* by core_hook_kind */
-  ws_deflate *zshared; /* compresses topic publishes once for all deflate subscribers */
+  ws_deflate *zshared[CORE_ZWIN]; /* compress broadcasts once per window (frames.c) */
   uint8_t dfl_hooked;   /* conn_deflate_post is registered */
   uint8_t dfl_released; /* a sweep released zlib memory: trim the heap in the post phase */
   struct edge_origins *origins; /* allowed_origins parsed; NULL: no Origin check */
@@ -226,6 +232,15 @@ int core_frames_write(net_conn *nc, core_frames *f);
 /* frames.c: appends one frame of opcode op carrying data[0..len) compressed by z (RSV1 set,
  * RFC 7692 7.2.1). Returns 0, WSIO_ENOMEM (f unchanged) or z's error. */
 int core_frames_add_deflate(core_frames *f, ws_deflate *z, wsio_opcode op, const void *data, size_t len);
+/* frames.c: the frames c gets of f: f itself, or (c negotiated permessage-deflate) f's
+ * messages of the threshold or more compressed once for every recipient with c's
+ * window; *compressed = 1 then (call ws_conn_deflate_forget(c) once they are written).
+ * NULL when out of memory. */
+core_frames *core_frames_for(wsio_conn *c, core_frames *f, int *compressed);
+/* frames.c: f's messages sent one by one through c's own compressor (ws_send_parts). */
+int core_frames_send_each(wsio_conn *c, core_frames *f);
+/* frames.c: frees the shared compressors (wsio_app_destroy). */
+void core_zshared_free(wsio_app *app);
 static inline net_ctx *app_net(const wsio_app *app) { return app->net; }
 
 /* http_session.c */
@@ -249,8 +264,6 @@ size_t conn_deflate_threshold(const wsio_app *app);
 /* Post hook (arg: the app), registered at the first deflate upgrade: gives the pages of
  * released zlib streams back to the system. */
 void conn_deflate_post(void *arg);
-/* 1 when the connection's deflate parameters accept bytes compressed by shared. */
-int ws_conn_deflate_shared_ok(wsio_conn *c, const ws_deflate *shared);
 /* After c was sent a message that its own compressor did not produce. */
 void ws_conn_deflate_forget(wsio_conn *c);
 /* The peer address into buf, as wsio_conn_remote_address (requests use it too). */

@@ -7,10 +7,9 @@
  * publishes in one iteration therefore gets them in a single send(2), and the bytes
  * are shared: a subscriber gets its own copy only of what its kernel buffer refused.
  *
- * permessage-deflate: while a topic has subscribers that negotiated it, each publish is
- * also framed for them in zpending, compressed once by the app's shared compressor when
- * it reaches the threshold (context-free, so the same bytes are valid on every such
- * connection: ws_deflate_shared_ok); everyone else gets the uncompressed frames.
+ * permessage-deflate: subscribers that negotiated it get the pending frames compressed
+ * once per window size (core_frames_for: context-free, so the same bytes are valid on
+ * every connection with that window); everyone else gets the uncompressed frames.
  *
  * Subscriptions are indexed both ways (topic -> subscribers, connection -> topics) so
  * that unsubscribing, and dropping a closed connection, costs O(its topics). */
@@ -39,13 +38,25 @@ static void topic_release(topic *t) {
   free(t->name);
   free(t->subs);
   core_frames_free(&t->pending);
-  core_frames_free(&t->zpending);
   free(t);
 }
 
 static void topic_free(wsio_app *app, topic *t) {
   map_del(&app->topics, t->name, strlen(t->name));
   topic_release(t);
+}
+
+/* deflate_per_connection_broadcast: each message through c's own compressor. */
+static void pubsub_send_each(wsio_app *app, wsio_conn *c, core_frames *f) {
+  size_t cap = app->o.max_backpressure;
+  if (cap && net_buffered(&c->net) >= cap) {
+    app->st.dropped_backpressure_total += f->nframes;
+    c->wsf |= WSF_OVER_CAP;
+    c->net.flags |= NET_F_WANT_DRAIN;
+    return;
+  }
+  if (core_frames_send_each(c, f) < 0) return;
+  app->st.deliveries_total += f->nframes;
 }
 
 /* Writes the topic's pending frames to every subscriber. */
@@ -56,9 +67,16 @@ static void topic_flush(wsio_app *app, topic *t) {
   for (uint32_t i = 0; i < t->n; i++) {
     wsio_conn *c = t->subs[i].c;
     if (c->state != CONN_WS) continue;
-    core_frames *f = &t->pending;
-    int z = t->nz && (c->dfl & DFL_ON) && ws_conn_deflate_shared_ok(c, app->zshared);
-    if (z) f = &t->zpending;
+    if ((c->dfl & DFL_ON) && app->o.deflate_per_connection_broadcast) {
+      pubsub_send_each(app, c, &t->pending);
+      continue;
+    }
+    int z = 0;
+    core_frames *f = core_frames_for(c, &t->pending, &z);
+    if (!f) { /* out of memory for the compressed copy: as a refused send */
+      app->st.dropped_backpressure_total += t->pending.nframes;
+      continue;
+    }
     if (cap && net_buffered(&c->net) >= cap) {
       app->st.dropped_backpressure_total += f->nframes;
       c->wsf |= WSF_OVER_CAP;
@@ -73,8 +91,6 @@ static void topic_flush(wsio_app *app, topic *t) {
     app->st.bytes_out_total += f->len;
   }
   core_frames_reset(&t->pending, NET_SHARED_FLUSH_AT * 2);
-  core_frames_reset(&t->zpending, NET_SHARED_FLUSH_AT * 2);
-  t->nz = 0;
 }
 
 /* The dirty list is FIFO so that topics are flushed in the order of their first
@@ -111,7 +127,6 @@ static void sub_remove(wsio_app *app, wsio_conn *c, uint32_t ci) {
   topic *t = c->subs[ci].t;
   uint32_t ti = c->subs[ci].idx;
   /* swap-remove from the topic, fixing the moved subscriber's back-index */
-  if (c->dfl & DFL_ON) t->ndfl--;
   t->subs[ti] = t->subs[--t->n];
   if (ti < t->n) t->subs[ti].c->subs[t->subs[ti].slot].idx = ti;
   /* swap-remove from the connection */
@@ -156,7 +171,6 @@ int wsio_conn_subscribe(wsio_conn *c, const char *name) {
   c->subs[c->nsubs].t = t;
   c->subs[c->nsubs].idx = t->n;
   t->n++;
-  if (c->dfl & DFL_ON) t->ndfl++;
   c->nsubs++;
   return 0;
 oom:
@@ -182,39 +196,12 @@ void pubsub_conn_drop(wsio_conn *c) {
   c->subs_cap = 0;
 }
 
-/* Frames the message for the topic's deflate subscribers: compressed once when it
- * reaches the threshold, as is otherwise. Returns 0 or a negative WSIO_E*. */
-static int publish_deflate(wsio_app *app, topic *t, const void *data, size_t len, wsio_opcode op) {
-  if (len < conn_deflate_threshold(app)) return core_frames_add(&t->zpending, op, NULL, 0, data, len);
-  if (!app->zshared) {
-    ws_deflate_config cfg;
-    if (!(app->zshared = core_malloc(sizeof(*app->zshared)))) return WSIO_ENOMEM;
-    conn_deflate_config(app, &cfg);
-    ws_deflate_init_shared(app->zshared, 15, &cfg);
-  }
-  int r = core_frames_add_deflate(&t->zpending, app->zshared, op, data, len);
-  if (r < 0) return r == WSIO_ENOMEM ? r : WSIO_ENOMEM;
-  t->nz++;
-  return 0;
-}
-
 int wsio_app_publish(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op) {
   if (!app || !name || (!data && len) || (op != WSIO_OP_TEXT && op != WSIO_OP_BINARY)) return WSIO_EINVAL;
   if (app->o.max_backpressure && len > app->o.max_backpressure) return WSIO_ETOOBIG; /* as wsio_conn_send */
   topic *t = topic_find(app, name);
   if (!t || !t->n) return 0;
-  size_t plen = t->pending.len;
-  uint32_t pframes = t->pending.nframes;
   if (core_frames_add(&t->pending, op, NULL, 0, data, len) < 0) return WSIO_ENOMEM;
-  if (t->ndfl) {
-    int r = publish_deflate(app, t, data, len, op);
-    if (r < 0) { /* neither list got it: they stay in step */
-      t->pending.len = plen;
-      t->pending.nframes = pframes;
-      t->pending.shared_epoch = 0;
-      return r;
-    }
-  }
   app->st.publishes_total++;
   if (!t->dirty) {
     t->dirty = 1;
@@ -223,7 +210,7 @@ int wsio_app_publish(wsio_app *app, const char *name, const void *data, size_t l
     app->dirty_tail = t;
   }
   int n = (int)t->n;
-  if (t->pending.len >= NET_SHARED_FLUSH_AT || t->zpending.len >= NET_SHARED_FLUSH_AT) flush_one(app, t);
+  if (t->pending.len >= NET_SHARED_FLUSH_AT) flush_one(app, t);
   return n;
 }
 
@@ -239,9 +226,5 @@ void pubsub_free_all(wsio_app *app) {
   while (map_next(&app->topics, &it, NULL, NULL, &v)) topic_release(v);
   map_free(&app->topics);
   app->dirty = app->dirty_tail = NULL;
-  if (app->zshared) {
-    ws_deflate_free(app->zshared);
-    free(app->zshared);
-    app->zshared = NULL;
-  }
+  core_zshared_free(app);
 }

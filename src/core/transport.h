@@ -77,6 +77,8 @@ typedef struct core_frames {
   uint32_t nframes;
   uint32_t shared_off;   /* place in the shared buffer ... */
   uint64_t shared_epoch; /* ... valid while this equals the net epoch + 1 (0: never) */
+  struct core_zframes *z; /* the same frames compressed once per deflate window, built
+                             on the first permessage-deflate recipient (frames.c) */
 } core_frames;
 
 static inline void core_frames_init(core_frames *f) {
@@ -85,12 +87,16 @@ static inline void core_frames_init(core_frames *f) {
   f->nframes = 0;
   f->shared_off = 0;
   f->shared_epoch = 0;
+  f->z = NULL;
 }
 /* Appends one unmasked, unfragmented frame of opcode op carrying prefix + data.
  * Returns 0 or WSIO_ENOMEM (f unchanged). */
 int core_frames_add(core_frames *f, wsio_opcode op, const void *prefix, size_t plen, const void *data,
                     size_t len);
-/* Sends every frame in f to c. Returns as ws_send_parts. */
+/* Sends every frame in f to c. Returns as ws_send_parts. A connection that negotiated
+ * permessage-deflate gets the messages of f at or over the threshold compressed: once
+ * for every recipient with the same window (core_frames_for), or by its own compressor
+ * with wsio_app_options.deflate_per_connection_broadcast. */
 int core_frames_send(wsio_conn *c, core_frames *f);
 /* Empties f for reuse; its memory is kept unless it grew past keep_cap bytes. */
 void core_frames_reset(core_frames *f, size_t keep_cap);

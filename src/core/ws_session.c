@@ -106,15 +106,6 @@ static ws_deflate *conn_deflate(wsio_conn *c) {
   return a->z;
 }
 
-int ws_conn_deflate_shared_ok(wsio_conn *c, const ws_deflate *shared) {
-  if (!(c->dfl & DFL_ON)) return 0;
-  ws_aux *a = ws_aux_of(c);
-  if (a && a->z) return ws_deflate_shared_ok(a->z, shared);
-  ws_deflate z; /* holds no memory until used: only its parameters are compared */
-  conn_deflate_init(c, &z);
-  return ws_deflate_shared_ok(&z, shared);
-}
-
 void ws_conn_deflate_forget(wsio_conn *c) {
   ws_aux *a = ws_aux_of(c);
   /* Without a codec the next message starts a fresh compressor anyway. */
@@ -548,6 +539,7 @@ static int send_compressed(wsio_conn *c, wsio_opcode op, const void *prefix, siz
   int r = !out || (plen && !joined) ? WSIO_ENOMEM : ws_deflate_compress_into(z, msg, n, out, bound, &zlen);
   free(joined);
   if (r == 0) {
+    c->app->st.deflate_compressions_total++;
     uint8_t hdr[WS_FRAME_MAX_HEADER];
     size_t hl = ws_frame_header_encode(hdr, 1, WS_DEFLATE_RSV, (uint8_t)op, zlen, NULL);
     r = send_result(c, net_write2(&c->net, hdr, hl, out, zlen), hl + zlen, 1);
@@ -572,7 +564,14 @@ int ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen,
 int core_frames_send(wsio_conn *c, core_frames *f) {
   int r = send_allowed(c);
   if (r < 0) return r;
-  return send_result(c, core_frames_write(&c->net, f), f->len, f->nframes);
+  if ((c->dfl & DFL_ON) && c->app->o.deflate_per_connection_broadcast) return core_frames_send_each(c, f);
+  int z = 0;
+  core_frames *out = core_frames_for(c, f, &z);
+  if (!out) return WSIO_ENOMEM;
+  r = send_result(c, core_frames_write(&c->net, out), out->len, out->nframes);
+  /* The peer's window now holds a message our own compressor for c did not produce. */
+  if (z && r >= 0) ws_conn_deflate_forget(c);
+  return r;
 }
 
 int wsio_conn_send(wsio_conn *c, const void *data, size_t len, wsio_opcode op) {

@@ -3,16 +3,25 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+/* A certificate chosen by the client's server name (SNI). */
+typedef struct tls_name {
+  char *host; /* "chat.example.com" or "*.example.com" (one label), lower case */
+  SSL_CTX *ctx;
+} tls_name;
+
 /* What a server context carries besides OpenSSL's own state. */
 typedef struct tls_extra {
   net_tls_log_fn log;
   void *log_user;
+  tls_name *names; /* net_tls_server_add_names; the default serves every other name */
+  size_t nnames;
 } tls_extra;
 
 /* A busy session's memory BIO keeps up to a full record and a bit (no malloc per
@@ -34,17 +43,33 @@ static int on_alpn(SSL *s, const unsigned char **out, unsigned char *outlen, con
   return SSL_TLSEXT_ERR_OK;
 }
 
+/* Whether a certificate's host entry covers the requested name: exactly (ignoring case),
+ * or "*.example.com" for one more label ("a.example.com", not "example.com" nor
+ * "a.b.example.com", as RFC 6125 6.4.3 has certificates' wildcards match). */
+static int name_matches(const char *host, const char *name) {
+  if (host[0] != '*') return strcasecmp(host, name) == 0;
+  const char *dot = strchr(name, '.');
+  return dot && dot != name && strcasecmp(host + 1, dot) == 0;
+}
+
 static int on_servername(SSL *s, int *alert, void *arg) {
   (void)alert;
   (void)arg;
   tls_extra *x = SSL_CTX_get_app_data(SSL_get_SSL_CTX(s));
   const char *name = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
-  if (x && x->log && name) {
-    char msg[320];
-    snprintf(msg, sizeof(msg), "TLS client hello for server name %.255s", name);
+  if (!x || !name) return SSL_TLSEXT_ERR_OK;
+  /* The last entry given for a name wins; none: the default certificate. */
+  const tls_name *hit = NULL;
+  for (size_t i = x->nnames; i-- > 0 && !hit;)
+    if (name_matches(x->names[i].host, name)) hit = &x->names[i];
+  if (hit && !SSL_set_SSL_CTX(s, hit->ctx)) hit = NULL;
+  if (x->log) {
+    char msg[640];
+    snprintf(msg, sizeof(msg), "TLS client hello for server name %.255s: %s%.255s", name,
+             hit ? "the certificate of --tls-sni " : "the default certificate", hit ? hit->host : "");
     x->log(msg, x->log_user);
   }
-  return SSL_TLSEXT_ERR_OK; /* one certificate serves every name */
+  return SSL_TLSEXT_ERR_OK; /* an unknown name gets the default certificate, as nginx's */
 }
 
 static void last_error(char *err, size_t cap, const char *what, const char *file) {
@@ -87,7 +112,13 @@ SSL_CTX *net_tls_server_ctx(const char *cert_file, const char *key_file, char *e
 
 void net_tls_ctx_free(SSL_CTX *ctx) {
   if (!ctx) return;
-  free(SSL_CTX_get_app_data(ctx));
+  tls_extra *x = SSL_CTX_get_app_data(ctx);
+  for (size_t i = 0; x && i < x->nnames; i++) {
+    free(x->names[i].host);
+    net_tls_ctx_free(x->names[i].ctx);
+  }
+  if (x) free(x->names);
+  free(x);
   SSL_CTX_set_app_data(ctx, NULL);
   SSL_CTX_free(ctx); /* sessions still open hold their own reference */
 }
@@ -97,6 +128,56 @@ void net_tls_set_log(SSL_CTX *ctx, net_tls_log_fn fn, void *user) {
   if (!x) return;
   x->log = fn;
   x->log_user = user;
+  /* A session moved to a name's context logs its handshake failures through it. */
+  for (size_t i = 0; i < x->nnames; i++) net_tls_set_log(x->names[i].ctx, fn, user);
+}
+
+/* One "HOST:CERT:KEY" entry of n bytes: a context for it appended to x's names. */
+static int add_name(tls_extra *x, const char *e, size_t n, char *err, size_t cap) {
+  const char *c1 = memchr(e, ':', n), *c2 = NULL;
+  for (const char *p = e + n; p > e && !c2; p--)
+    if (p[-1] == ':') c2 = p - 1;
+  if (!c1 || c2 == c1 || c1 == e || c2 == e + n - 1 || c2 == c1 + 1) {
+    snprintf(err, cap, "--tls-sni entry '%.*s' is not HOST:CERT:KEY", (int)(n > 200 ? 200 : n), e);
+    return -1;
+  }
+  char *host = strndup(e, (size_t)(c1 - e)), *cert = strndup(c1 + 1, (size_t)(c2 - c1 - 1)),
+       *key = strndup(c2 + 1, (size_t)(e + n - c2 - 1));
+  tls_name *grown = realloc(x->names, (x->nnames + 1) * sizeof(*grown));
+  int ok = host && cert && key && grown;
+  if (grown) x->names = grown;
+  if (!ok) snprintf(err, cap, "out of memory");
+  for (char *h = host; ok && *h; h++) {
+    /* a DNS name, or "*." and one: the client's name is compared as it is */
+    int bad = !((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') || *h == '-' ||
+                *h == '.' || (*h == '*' && h == host && h[1] == '.' && h[2]));
+    if (bad) {
+      snprintf(err, cap, "--tls-sni host '%.100s' is not a DNS name or *.domain", host);
+      ok = 0;
+    }
+    if (*h >= 'A' && *h <= 'Z') *h = (char)(*h + 32);
+  }
+  SSL_CTX *ctx = ok ? net_tls_server_ctx(cert, key, err, cap) : NULL;
+  if (ctx) x->names[x->nnames++] = (tls_name){host, ctx};
+  else free(host);
+  free(cert);
+  free(key);
+  return ctx ? 0 : -1;
+}
+
+int net_tls_server_add_names(SSL_CTX *ctx, const char *list, char *err, size_t cap) {
+  tls_extra *x = SSL_CTX_get_app_data(ctx);
+  if (!x) return -1;
+  for (const char *p = list; *p;) {
+    size_t n = strcspn(p, ",");
+    while (n && (*p == ' ' || *p == '\t')) p++, n--;
+    size_t m = n;
+    while (m && (p[m - 1] == ' ' || p[m - 1] == '\t')) m--;
+    if (m && add_name(x, p, m, err, cap) < 0) return -1;
+    p += n;
+    if (*p == ',') p++;
+  }
+  return 0;
 }
 
 SSL *net_tls_session(SSL_CTX *ctx) {

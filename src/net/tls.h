@@ -25,8 +25,17 @@ struct ssl_ctx_st;
 struct ssl_ctx_st *net_tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t cap);
 void net_tls_ctx_free(struct ssl_ctx_st *ctx);
 
+/* Certificates chosen by the server name a client asks for (SNI): list is
+ * "HOST:CERT:KEY" entries separated by commas (CERT is what lies between the first and
+ * the last colon); HOST a DNS name or "*.example.com" (one more label). Each gets a
+ * context of its own, freed with ctx; a name not listed gets ctx's certificate, and
+ * the last entry for a name wins. 0, or -1 with the reason in err (ctx unchanged in
+ * what it serves, but it may hold the entries before the bad one: free it). */
+int net_tls_server_add_names(struct ssl_ctx_st *ctx, const char *list, char *err, size_t cap);
+
 /* Optional: debug-level news of the context's sessions, one line each: the server name
- * a client asked for (SNI), and why a handshake failed (OpenSSL's reason). */
+ * a client asked for (SNI) and the certificate it got, and why a handshake failed
+ * (OpenSSL's reason). Call after net_tls_server_add_names. */
 typedef void (*net_tls_log_fn)(const char *msg, void *user);
 void net_tls_set_log(struct ssl_ctx_st *ctx, net_tls_log_fn fn, void *user);
 

@@ -129,6 +129,7 @@ typedef struct sio_client {
   sio_pending *pending;     /* CONNECTs whose middlewares have not finished */
   sio_partial *partial;
   char *query; /* the handshake's query string, NULL when none */
+  char *authorization; /* the handshake's Authorization header, NULL when none */
   struct sio_client *tnext, *tprev; /* connect-timeout list; tnext is the grave link */
   uint64_t connect_due;
   const char *close_reason; /* set when this layer closed the session itself */
@@ -216,6 +217,8 @@ struct wsio_sio {
   int (*dyn_accept)(wsio_sio *io, const char *name, void *user);
   void (*dyn_created)(wsio_sio_nsp *nsp, void *user);
   void *dyn_user;
+  struct sio_middleware *mw; /* wsio_sio_use: run before every namespace's own */
+  size_t nmw;
   loop_timer connect_timer; /* the head of the waiting list's deadline */
   loop_timer recovery_timer; /* every second while sessions or logged packets exist */
   sio_client *waiting_head, *waiting_tail; /* connect-timeout order = deadline order */

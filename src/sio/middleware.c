@@ -77,12 +77,13 @@ static void run_chain(wsio_sio *io, uint64_t token) {
       return;
     }
     wsio_sio_nsp *nsp = p->s->nsp;
-    if (p->mw >= nsp->nmw) {
+    if (p->mw >= io->nmw + nsp->nmw) {
       pending_accept(p);
       return;
     }
     p->state = PEND_CALLING;
-    const sio_middleware *m = &nsp->mw[p->mw];
+    /* The server's (wsio_sio_use) first, then the namespace's own. */
+    const sio_middleware *m = p->mw < io->nmw ? &io->mw[p->mw] : &nsp->mw[p->mw - io->nmw];
     m->fn(p->s, (wsio_sio_pending){io, token}, m->user);
   }
 }
@@ -90,7 +91,7 @@ static void run_chain(wsio_sio *io, uint64_t token) {
 void sio_middlewares_start(wsio_sio_socket *s, int recovered, uint64_t restore_offset) {
   wsio_sio_nsp *nsp = s->nsp;
   wsio_sio *io = nsp->io;
-  if (nsp->nmw == 0 || (recovered && io->o.recovery_skip_middlewares)) {
+  if (io->nmw + nsp->nmw == 0 || (recovered && io->o.recovery_skip_middlewares)) {
     (void)sio_connect_finish(s, recovered, restore_offset);
     return;
   }

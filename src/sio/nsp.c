@@ -100,6 +100,15 @@ int wsio_sio_nsp_use(wsio_sio_nsp *nsp, wsio_sio_middleware_fn fn, void *user) {
   return 0;
 }
 
+int wsio_sio_use(wsio_sio *io, wsio_sio_middleware_fn fn, void *user) {
+  if (!io || !fn) return WSIO_EINVAL;
+  sio_middleware *mw = realloc(io->mw, (io->nmw + 1) * sizeof(*mw));
+  if (!mw) return WSIO_ENOMEM;
+  mw[io->nmw++] = (sio_middleware){fn, user};
+  io->mw = mw;
+  return 0;
+}
+
 int wsio_sio_nsp_on(wsio_sio_nsp *nsp, const char *event, wsio_sio_event_fn fn, void *user) {
   if (!nsp || !event || !fn) return WSIO_EINVAL;
   size_t len = strlen(event);
@@ -180,6 +189,8 @@ int wsio_sio_socket_set_data(wsio_sio_socket *s, const char *json, size_t len) {
 const char *wsio_sio_socket_query(const wsio_sio_socket *s) {
   return s->client->query ? s->client->query : "";
 }
+
+const char *wsio_sio_socket_authorization(const wsio_sio_socket *s) { return s->client->authorization; }
 
 const char *wsio_sio_socket_transport(const wsio_sio_socket *s) {
   return sio_socket_live(s) ? wsio_eio_session_transport(s->client->es) : "";

@@ -465,6 +465,12 @@ static void eio_open(wsio_eio_session *es, const wsio_request *req, void *user) 
     memcpy(c->query, q, qlen);
     c->query[qlen] = '\0';
   }
+  /* Kept for middlewares (Authorization: Bearer); only this header: memory per client. */
+  const char *h = req ? wsio_request_header(req, "authorization", &qlen) : NULL;
+  if (h && (c->authorization = malloc(qlen + 1))) {
+    memcpy(c->authorization, h, qlen);
+    c->authorization[qlen] = '\0';
+  }
   wsio_eio_session_set_user(es, c);
   waiting_append(io, c);
 }
@@ -505,6 +511,7 @@ static void reap(wsio_sio *io) {
     sio_client *c = io->grave_clients;
     io->grave_clients = c->tnext;
     free(c->query);
+    free(c->authorization);
     free(c);
   }
 }
@@ -529,6 +536,7 @@ static void on_destroy(void *arg) {
   uint32_t it = 0;
   void *v;
   while (map_next(&io->nsps, &it, NULL, NULL, &v)) sio_nsp_free(v);
+  free(io->mw);
   map_free(&io->nsps);
   free(io);
 }

@@ -7,10 +7,11 @@ one header and in several header lines, declined offers (unknown, duplicate or b
 parameters), the server's own client_no_context_takeover (and its switch), and a topic
 broadcast reaching deflate and plain clients at once."""
 import random
+import re
 
-from harness import case, CaseFailure, expect_message
+from harness import case, check, CaseFailure, expect_message, http_exchange, next_event
 from pmd import expect_zmessage, open_deflate, send_compressed
-from wsproto import OP_BINARY, OP_TEXT
+from wsproto import OP_BINARY, OP_TEXT, RSV1
 
 SIZES = [64, 1024, 8192, 65536]
 
@@ -141,7 +142,7 @@ def _broadcast(ctx):
     # the sender also gets its own broadcasts
     for i, m in enumerate(msgs):
         send_compressed(a, za, OP_BINARY, m)
-        for cl, z, want in ((a, za, True), (b, zb, True), (s, zs, None)):
+        for cl, z, want in ((a, za, True), (b, zb, True), (s, zs, True)):
             expect_zmessage(cl, z, OP_BINARY, m, compressed=want if len(m) > 1 else None)
         expect_message(p, OP_BINARY, m)
     # a direct echo on a broadcast recipient's own context still inflates right after
@@ -151,3 +152,115 @@ def _broadcast(ctx):
         for cl, z in ((a, za), (b, zb), (s, zs)):
             expect_zmessage(cl, z, OP_BINARY, m)
         expect_message(p, OP_BINARY, m)
+
+
+def _metric(ctx, name):
+    """The value of a counter in the server's /metrics."""
+    c, resp = http_exchange(ctx, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    c.close()
+    for line in resp.body.decode().splitlines():
+        if line.startswith(name + " "):
+            return int(float(line.split()[1]))
+    raise CaseFailure("%s in /metrics" % name, "absent")
+
+
+COMPRESSIONS = "wsio_deflate_compressions_total"
+# Announced server windows of the recipients: 8 and 9 compress alike (zlib), so five
+# window sizes make four groups.
+WINDOWS = (8, 9, 10, 10, 12, 15, 15)
+
+
+def _open_windows(ctx, path):
+    out = []
+    for bits in WINDOWS:
+        offer = "permessage-deflate" if bits == 15 else "permessage-deflate; server_max_window_bits=%d" % bits
+        out.append(open_deflate(ctx, offer, path=path))
+    return out
+
+
+def _topic_windows(shared):
+    def run(ctx):
+        clients = _open_windows(ctx, "/broadcast")
+        p = ctx.ws("/broadcast")
+        m = _data(40000, 7)
+        before = _metric(ctx, COMPRESSIONS)
+        p.send_frame(OP_BINARY, m)
+        for c, z in clients:
+            expect_zmessage(c, z, OP_BINARY, m, compressed=True)
+        expect_message(p, OP_BINARY, m)
+        got = _metric(ctx, COMPRESSIONS) - before
+        want = 4 if shared else len(WINDOWS)
+        if got != want:
+            raise CaseFailure("%d compressions for one broadcast to %d deflate clients"
+                              % (want, len(WINDOWS)), got)
+    return run
+
+
+case("13.4.2", "topic broadcast to clients of 8- to 15-bit windows: compressed once per window "
+     "size, each inflates within its own window", server="deflate1")(_topic_windows(True))
+case("13.4.3", "--deflate-shared-broadcast off: the same broadcast compressed once per recipient",
+     server="deflatepc")(_topic_windows(False))
+
+
+SIO = "/socket.io/?EIO=4&transport=websocket"
+
+
+def _sio_open(ctx, offer):
+    """A Socket.IO client on the websocket transport, connected to "/" and in room r."""
+    c, z = open_deflate(ctx, offer, path=SIO)
+    ev = next_event(c, "the Engine.IO open packet")
+    data = z.inflate(ev.payload) if ev.rsv & RSV1 else ev.payload
+    check(data.startswith(b"0{"), "the Engine.IO open packet", repr(data[:40]))
+    c.send_text("40")
+    ev = next_event(c, "the Socket.IO CONNECT answer")
+    data = z.inflate(ev.payload) if ev.rsv & RSV1 else ev.payload
+    check(data.startswith(b"40{"), "40{...}", repr(data[:40]))
+    c.send_text('42["join","r"]')
+    return c, z
+
+
+def _sio_room(shared):
+    def run(ctx):
+        clients = []
+        for bits in WINDOWS:
+            clients.append(_sio_open(ctx, "permessage-deflate" if bits == 15 else
+                                     "permessage-deflate; server_max_window_bits=%d" % bits))
+            # the earlier members hear of the newcomer: drain those
+            for c, z in clients[:-1]:
+                ev = next_event(c, "user-joined")
+                data = z.inflate(ev.payload) if ev.rsv & RSV1 else ev.payload
+                check(data.startswith(b'42["user-joined"'), "user-joined", repr(data[:40]))
+        plain = ctx.ws(SIO)
+        next_event(plain, "the Engine.IO open packet")
+        plain.send_text("40")
+        next_event(plain, "40")
+        plain.send_text('42["join","r"]')
+        for c, z in clients:  # inflated too: the client's window must follow the server's
+            ev = next_event(c, "user-joined")
+            if ev.rsv & RSV1:
+                z.inflate(ev.payload)
+        text = _data(30000, 3).decode().replace("\x00\x01\x02", "xyz")[:29000]
+        check(text.isprintable(), "printable text", "control characters")
+        before = _metric(ctx, COMPRESSIONS)
+        plain.send_text('42["message",{"room":"r","message":"%s"}]' % text)
+        # the chat app keeps connection state recovery on: an offset ends the arguments
+        want = re.compile(r'42\["message","%s"(,"[^"]+")?\]$' % text)
+        for c, z in clients:
+            ev = next_event(c, "the room's message")
+            check(ev.rsv & RSV1, "the room's message compressed (RSV1)", "RSV1 clear")
+            data = z.inflate(ev.payload).decode()
+            check(want.match(data), "the room's message", repr(data[:40]))
+        ev = next_event(plain, "the room's message")
+        check(want.match(ev.payload.decode()), "the room's message, uncompressed", repr(ev.payload[:40]))
+        got = _metric(ctx, COMPRESSIONS) - before
+        want = 4 if shared else len(WINDOWS)
+        if got != want:
+            raise CaseFailure("%d compressions for one room emit to %d deflate clients"
+                              % (want, len(WINDOWS)), got)
+    return run
+
+
+case("13.4.4", "Socket.IO room emit to websocket clients of 8- to 15-bit windows: compressed once "
+     "per window size (none before: sent uncompressed)", server="deflate1")(_sio_room(True))
+case("13.4.5", "--deflate-shared-broadcast off: the room emit compressed once per recipient",
+     server="deflatepc")(_sio_room(False))

@@ -34,6 +34,8 @@ SERVER_OPTS = {
     "deflate": ["--deflate"],
     "deflate1": ["--deflate", "--deflate-threshold", "1"],
     "deflatectx": ["--deflate", "--deflate-threshold", "1", "--deflate-client-context-takeover", "on"],
+    # broadcasts compressed by each recipient's own compressor (for comparison)
+    "deflatepc": ["--deflate", "--deflate-threshold", "1", "--deflate-shared-broadcast", "off"],
     "deflatebig": ["--deflate", "--deflate-threshold", "1", "--max-message-size", "16MiB",
                    "--max-backpressure", "64MiB"],
 }

@@ -186,3 +186,85 @@ test('off by default: no token needed', async () => {
     c.s.close();
   } finally { await srv.stop(); }
 });
+
+test('Socket.IO: Authorization: Bearer on the handshake (polling and websocket) as well as auth.token', async () => {
+  const srv = await startServer(['--jwt-secret', SECRET]);
+  try {
+    const tok = mint('HS256', SECRET, { sub: 'carol', name: 'Carol', exp: now() + 60 });
+    const bad = mint('HS256', 'y'.repeat(40), { sub: 'mallory' });
+    for (const transport of ['polling', 'websocket']) {
+      // socket.io-client in Node sends extraHeaders on both transports
+      const ok = await sioConnect(srv.port, { transports: [transport], extraHeaders: { Authorization: `Bearer ${tok}` } });
+      assert.equal(ok.ok, true, `${transport}: a Bearer token is enough`);
+      await withTimeout((async () => { while (!ok.events.some((e) => e[0] === 'user')) await new Promise((r) => setTimeout(r, 20)); })(), 3000, 'the user event');
+      assert.equal(ok.events.find((e) => e[0] === 'user')[1], 'Carol', 'the Bearer token\'s claims reach the app');
+      ok.s.close();
+      const no = await sioConnect(srv.port, { transports: [transport], extraHeaders: { Authorization: `Bearer ${bad}` } });
+      assert.equal(no.ok, false);
+      assert.equal(no.message, 'unauthorized');
+      const basic = await sioConnect(srv.port, { transports: [transport], extraHeaders: { Authorization: 'Basic dXNlcjpwYXNz' } });
+      assert.equal(basic.ok, false, 'another scheme is no token');
+      assert.equal(basic.message, 'unauthorized');
+    }
+    // the default: polling, then the upgrade; the header of the first request counts
+    const up = await sioConnect(srv.port, { extraHeaders: { Authorization: `Bearer ${tok}` } });
+    assert.equal(up.ok, true);
+    up.s.close();
+    assert.equal(await jwtRefusals(srv.port), 4);
+  } finally { await srv.stop(); }
+});
+
+test('Socket.IO: the token is checked on every namespace (the test app\'s /private and /slow too)', async () => {
+  const srv = await startServer(['--jwt-secret', SECRET, '--app', 'test']);
+  try {
+    const tok = mint('HS256', SECRET, { sub: 'dave', exp: now() + 60 });
+    for (const nsp of ['/', '/slow']) {
+      const s = io(`http://127.0.0.1:${srv.port}${nsp}`, { forceNew: true, reconnection: false, transports: ['websocket'] });
+      const err = await withTimeout(new Promise((resolve) => {
+        s.on('connect', () => resolve(null));
+        s.on('connect_error', (e) => resolve(e));
+      }), 4000, `${nsp}: connect or connect_error`);
+      s.close();
+      assert.ok(err, `${nsp} without a token is refused`);
+      assert.equal(err.message, 'unauthorized');
+    }
+    // with the token, the namespace's own middleware runs next (/private wants auth.token "secret")
+    const priv = io(`http://127.0.0.1:${srv.port}/private`, { forceNew: true, reconnection: false, transports: ['websocket'],
+      extraHeaders: { Authorization: `Bearer ${tok}` }, auth: { token: 'secret' } });
+    const r = await withTimeout(new Promise((resolve) => {
+      priv.on('connect', () => resolve('connected'));
+      priv.on('connect_error', (e) => resolve(e.message));
+    }), 4000, '/private');
+    priv.close();
+    // auth.token comes first: "secret" is not a JWT, so the server-wide check refuses it
+    assert.equal(r, 'unauthorized');
+    const root = await sioConnect(srv.port, { transports: ['websocket'], auth: { token: tok } });
+    assert.equal(root.ok, true, '/ with a valid token');
+    root.s.close();
+  } finally { await srv.stop(); }
+});
+
+test('raw WebSocket: the claims reach the route\'s C handlers (/whoami sends them at open)', async () => {
+  const WebSocket = require('ws');
+  const srv = await startServer(['--jwt-secret', SECRET]);
+  const first = (url, opts) => withTimeout(new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, opts);
+    ws.on('message', (d) => { ws.close(); resolve(JSON.parse(d.toString())); });
+    ws.on('unexpected-response', (_req, res) => { ws.terminate(); resolve({ status: res.statusCode }); });
+    ws.on('error', reject);
+  }), 3000, 'the first /whoami message');
+  try {
+    const claims = { sub: 'erin', name: 'Erin', role: 'admin', exp: now() + 60 };
+    const tok = mint('HS256', SECRET, claims);
+    assert.deepEqual(await first(`ws://127.0.0.1:${srv.port}/whoami`, { headers: { Authorization: `Bearer ${tok}` } }), claims);
+    assert.deepEqual(await first(`ws://127.0.0.1:${srv.port}/whoami?token=${tok}`), claims);
+    assert.deepEqual(await first(`ws://127.0.0.1:${srv.port}/whoami`), { status: 401 });
+    // claims over 1 KiB: accepted, not kept (never cut)
+    const big = mint('HS256', SECRET, { sub: 'x', pad: 'p'.repeat(1500) });
+    assert.deepEqual(await first(`ws://127.0.0.1:${srv.port}/whoami?token=${big}`), {});
+  } finally { await srv.stop(); }
+  const open = await startServer([]);
+  try {
+    assert.deepEqual(await first(`ws://127.0.0.1:${open.port}/whoami`), {}, 'without --jwt-*: no claims');
+  } finally { await open.stop(); }
+});

@@ -3,7 +3,8 @@
 // CA made here by `openssl req` (Node ws, socket.io-client on every transport, Python
 // websockets), bad input (plain HTTP, garbage, a stalled handshake) closed and counted
 // in /metrics while the server keeps serving, SIGHUP reload of the certificate without
-// dropping connections, and the memory of 1,000 idle TLS connections.
+// dropping connections, certificates chosen by server name (--tls-sni), and the memory of
+// 1,000 idle TLS connections.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -265,15 +266,84 @@ test('SIGHUP reloads the certificate for new connections; open ones keep working
   } finally { await srv.stop(); }
 });
 
-test('the certificate and key from a --config file and from WSIO_TLS_CERT/WSIO_TLS_KEY', async () => {
+/* The CN of the certificate the server presents for servername ('' sends no SNI). */
+function certFor(port, servername) {
+  return withTimeout(new Promise((resolve, reject) => {
+    const sock = tls.connect({ host: '127.0.0.1', port, servername, ca, checkServerIdentity: () => undefined }, () => {
+      const c = sock.getPeerCertificate();
+      sock.end();
+      resolve(c.subject.CN);
+    });
+    sock.on('error', reject);
+  }), 5000, `a TLS handshake for ${servername || '(no SNI)'}`);
+}
+
+test('--tls-sni: a certificate per server name (exact, *.domain), the default for others; logged; SIGHUP reloads them', async () => {
+  const a = makeServerCert('snia', 'a.test');
+  const w = makeServerCert('sniw', 'wild.test');
+  const srv = await startTls(['--tls-sni', `a.test:${a.crt}:${a.key}`, '--tls-sni', `*.w.test:${w.crt}:${w.key}`,
+    '--log-level', 'debug']);
+  try {
+    assert.equal(await certFor(srv.port, 'a.test'), 'a.test');
+    assert.equal(await certFor(srv.port, 'A.Test'), 'a.test', 'names compare ignoring case');
+    assert.equal(await certFor(srv.port, 'x.w.test'), 'wild.test');
+    assert.equal(await certFor(srv.port, 'w.test'), 'localhost', '*.w.test does not cover w.test');
+    assert.equal(await certFor(srv.port, 'y.x.w.test'), 'localhost', '*.w.test covers one label only');
+    assert.equal(await certFor(srv.port, 'other.test'), 'localhost');
+    assert.equal(await certFor(srv.port, ''), 'localhost', 'no SNI: the default certificate');
+    await until(() => /TLS client hello for server name a\.test: the certificate of --tls-sni a\.test/.test(srv.stderr()),
+      3000, 'the SNI log line');
+    assert.match(srv.stderr(), /server name other\.test: the default certificate/);
+    // a whole wss session under a name's certificate
+    const ws = new WebSocket(`wss://127.0.0.1:${srv.port}/echo`, { ca, servername: 'a.test', checkServerIdentity: () => undefined });
+    await withTimeout(new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); }), 5000, 'wss open');
+    const p = echo(ws);
+    ws.send('over a.test');
+    assert.equal(await p, 'over a.test');
+    // SIGHUP: the name's new files for new connections; the open one keeps going
+    const a2 = makeServerCert('snia2', 'a2.test');
+    fs.copyFileSync(a2.crt, a.crt);
+    fs.copyFileSync(a2.key, a.key);
+    srv.signal('SIGHUP');
+    await until(() => /--tls-sni .* reloaded/.test(srv.stderr()), 5000, 'the reload log line');
+    assert.equal(await certFor(srv.port, 'a.test'), 'a2.test');
+    const p2 = echo(ws);
+    ws.send('still open');
+    assert.equal(await p2, 'still open');
+    // a broken name's file: the whole previous set stays
+    fs.writeFileSync(w.key, 'not a key\n');
+    srv.signal('SIGHUP');
+    await until(() => /previous certificate stays in use/.test(srv.stderr()), 5000, 'the failed reload log line');
+    assert.equal(await certFor(srv.port, 'x.w.test'), 'wild.test');
+    assert.equal(await certFor(srv.port, 'a.test'), 'a2.test');
+    ws.close();
+  } finally { await srv.stop(); }
+  // bad entries stop the server at start, with the reason
+  for (const [arg, why] of [[`a.test:${a.crt}`, /HOST:CERT:KEY|cannot load/], [`bad_host!:${a.crt}:${a.key}`, /not a DNS name/]]) {
+    const bad = await startServer(['--tls-cert', a.crt, '--tls-key', a.key, '--tls-sni', arg], { expectListen: false });
+    const r = await bad.waitExit(5000);
+    assert.notEqual(r.code, 0);
+    assert.match(bad.stderr(), why);
+  }
+  const alone = await startServer(['--tls-sni', `a.test:${a.crt}:${a.key}`], { expectListen: false });
+  assert.equal((await alone.waitExit(5000)).code, 2, '--tls-sni without --tls-cert');
+});
+
+test('the certificate, key and --tls-sni entries from a --config file and from WSIO_TLS_CERT/WSIO_TLS_KEY/WSIO_TLS_SNI', async () => {
   const c = makeServerCert('cfg', 'localhost');
   const conf = path.join(dir, 'wsio.conf');
-  fs.writeFileSync(conf, `# TLS from the file\ntls-cert = ${c.crt}\ntls-key = ${c.key}\n`);
-  for (const how of [{ args: ['--config', conf] }, { args: [], env: { WSIO_TLS_CERT: c.crt, WSIO_TLS_KEY: c.key } }]) {
+  const n1 = makeServerCert('cfgn1', 'n1.test');
+  const n2 = makeServerCert('cfgn2', 'n2.test');
+  fs.writeFileSync(conf, `# TLS from the file\ntls-cert = ${c.crt}\ntls-key = ${c.key}\n` +
+    `tls-sni = n1.test:${n1.crt}:${n1.key}\ntls-sni = n2.test:${n2.crt}:${n2.key}\n`);
+  const sni = `n1.test:${n1.crt}:${n1.key},n2.test:${n2.crt}:${n2.key}`;
+  for (const how of [{ args: ['--config', conf] }, { args: [], env: { WSIO_TLS_CERT: c.crt, WSIO_TLS_KEY: c.key, WSIO_TLS_SNI: sni } }]) {
     const srv = await startServer(how.args, { ready: false, env: how.env || {} });
     try {
       await until(async () => { try { return (await get(srv.port, '/healthz')).status === 200; } catch { return false; } },
         5000, 'GET https /healthz');
+      assert.equal(await certFor(srv.port, 'n1.test'), 'n1.test');
+      assert.equal(await certFor(srv.port, 'n2.test'), 'n2.test');
     } finally { await srv.stop(); }
   }
 });
