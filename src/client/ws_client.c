@@ -12,7 +12,12 @@
  * from getrandom(2) (util/random): RFC 6455 10.3 asks for keys a proxy cannot
  * predict from earlier ones; a CSPRNG-seeded generator with 128 bits of state
  * meets that at a few nanoseconds per frame, where a getrandom call per frame
- * would cost a syscall. */
+ * would cost a syscall.
+ *
+ * wss://: net carries the TLS session (net/tls.h, client mode over the same memory
+ * BIOs as the server's); this file creates it once TCP is up, writes the request at
+ * once (net keeps it until the handshake completes, so the handshake timeout covers
+ * TLS and HTTP alike), and turns a TLS failure into WSIO_ETLS with OpenSSL's reason. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -23,6 +28,7 @@
 #include "core/transport.h"
 #include "http/parser.h"
 #include "net/net.h"
+#include "net/tls.h"
 #include "util/base64.h"
 #include "util/random.h"
 #include "ws/close.h"
@@ -55,6 +61,10 @@ struct wsio_ws_client {
   int user_closed;
   wsio_ws_client_options o;
   char *url, *host_header, *path, *origin, *protocols, *headers;
+  char *host; /* the URL's host without brackets: SNI and the certificate check */
+  int tls;    /* wss:// */
+  struct ssl_ctx_st *tls_ctx; /* NULL for ws://, or when it could not be made: */
+  char *tls_ctx_err;          /* why (reported from the loop at the first attempt) */
   /* The host's first addresses (getaddrinfo's order): an attempt whose TCP
    * connect fails moves on to the next at once ("localhost" may give ::1 first
    * while the server listens on 127.0.0.1 only); a reconnect starts from the
@@ -68,6 +78,7 @@ struct wsio_ws_client {
   uint8_t *msg; /* a fragmented message being assembled */
   size_t msg_len, msg_cap;
   int msg_op;     /* 0: none */
+  int traced;     /* the frame at the front of in was reported to on_frame */
   char *protocol; /* the server's choice */
   loop_timer timer, retry, ping, flush;
   unsigned attempt;
@@ -89,7 +100,9 @@ const char *wsio_ws_client_strerror(int err) {
   case WSIO_ENETWORK:
     return "network error";
   case WSIO_EURL:
-    return "not a ws:// URL";
+    return "not a ws:// or wss:// URL";
+  case WSIO_ETLS:
+    return "TLS failed (handshake or certificate verification)";
   default:
     return wsio_strerror(err);
   }
@@ -210,6 +223,7 @@ static void conn_down(wsio_ws_client *cl, int err, int status,
   cl->in_len = 0;
   cl->msg_len = 0;
   cl->msg_op = 0;
+  cl->traced = 0;
   /* A refusal (4xx) or a protocol violation would repeat on the next try, and a
    * close handshake by the server is its decision, unless its code says "come
    * back": going away (1001, a restart) or a server-side trouble (1011-1014).
@@ -218,7 +232,8 @@ static void conn_down(wsio_ws_client *cl, int err, int status,
   int retry_code =
       code == WS_CLOSE_ABNORMAL || code == WS_CLOSE_GOING_AWAY ||
       (code >= WS_CLOSE_INTERNAL_ERROR && code <= WS_CLOSE_BAD_GATEWAY);
-  int fatal = err == WSIO_EPROTOCOL || err == WSIO_ETOOBIG ||
+  /* A TLS failure (untrusted certificate, no common version) repeats too. */
+  int fatal = err == WSIO_EPROTOCOL || err == WSIO_ETOOBIG || err == WSIO_ETLS ||
               (err == WSIO_EREFUSED && status < 500) ||
               (err == 0 && !retry_code);
   int again = !cl->o.no_reconnect && !cl->user_closed && !fatal;
@@ -545,7 +560,10 @@ static int read_frames(wsio_ws_client *cl) {
                 "bad frame length from the server");
       return -1;
     }
-    if (cl->o.on_frame) {
+    /* Traced once, when its header is complete (a frame split across reads,
+     * as TLS records split them, is parsed again on the next read). */
+    if (cl->o.on_frame && !cl->traced) {
+      cl->traced = 1;
       cl->o.on_frame(cl, WSIO_FRAME_IN, h.opcode, h.fin, h.rsv, h.payload_len,
                      h.masked, cl->o.user);
       if (cl->destroyed)
@@ -565,6 +583,7 @@ static int read_frames(wsio_ws_client *cl) {
     }
     if (cl->in_len - off - h.header_len < h.payload_len)
       break;
+    cl->traced = 0;
     on_frame(cl, &h, cl->in + off + h.header_len);
     if (cl->destroyed || cl->state == ST_WAIT || cl->state == ST_DONE)
       return -1;
@@ -602,6 +621,8 @@ static void on_data(net_conn *nc, uint8_t *p, size_t n) {
   (void)read_frames(cl);
 }
 
+static int tls_failed(wsio_ws_client *cl, int err);
+
 static void on_end(net_conn *nc, int err) {
   wsio_ws_client *cl = (wsio_ws_client *)nc;
   if (cl->destroyed)
@@ -610,12 +631,31 @@ static void on_end(net_conn *nc, int err) {
     conn_down(cl, 0, 0, NULL, WS_CLOSE_ABNORMAL, NULL, 0);
     return;
   }
+  if (tls_failed(cl, err))
+    return;
   char why[128];
   snprintf(why, sizeof why, "%s%s%s",
-           cl->state == ST_HANDSHAKE ? "connection closed during the handshake"
-                                     : "connection lost",
+           cl->state != ST_HANDSHAKE ? "connection lost"
+           : cl->net.tls && !net_tls_established(cl->net.tls)
+               ? "connection closed during the TLS handshake"
+               : "connection closed during the handshake",
            err ? ": " : "", err ? strerror(-err) : "");
   conn_down(cl, WSIO_ENETWORK, 0, why, WS_CLOSE_ABNORMAL, NULL, 0);
+}
+
+/* A TLS session that failed (net reports -EPROTO): WSIO_ETLS with OpenSSL's reason,
+ * and the host for a certificate that does not verify. 1 when it was that. */
+static int tls_failed(wsio_ws_client *cl, int err) {
+  if (!cl->net.tls || err != -EPROTO)
+    return 0;
+  const char *why = net_tls_error(cl->net.tls);
+  char msg[400];
+  snprintf(msg, sizeof msg, "%s%s%s%s", *why ? why : "TLS session failed",
+           net_tls_verify_failed(cl->net.tls) ? " (host " : "",
+           net_tls_verify_failed(cl->net.tls) ? cl->host : "",
+           net_tls_verify_failed(cl->net.tls) ? ")" : "");
+  conn_down(cl, WSIO_ETLS, 0, msg, WS_CLOSE_ABNORMAL, NULL, 0);
+  return 1;
 }
 
 static void on_drain(net_conn *nc) {
@@ -653,12 +693,26 @@ static void on_connected(net_conn *nc, int err) {
   }
   cl->state = ST_HANDSHAKE;
   (void)loop_timer_start(cl->loop, &cl->timer, cl->o.handshake_timeout_ms, 0);
-  if (send_request(cl) < 0)
+  if (cl->tls) {
+    struct ssl_st *s = net_tls_client_session(cl->tls_ctx, cl->host);
+    if (!s) {
+      conn_down(cl, WSIO_ENOMEM, 0, "out of memory for the TLS session",
+                WS_CLOSE_ABNORMAL, NULL, 0);
+      return;
+    }
+    net_conn_start_tls(&cl->net, s);
+  }
+  if (send_request(cl) < 0 && !tls_failed(cl, -EPROTO))
     conn_down(cl, WSIO_ENETWORK, 0, "cannot send the request",
               WS_CLOSE_ABNORMAL, NULL, 0);
 }
 
 static void conn_start(wsio_ws_client *cl) {
+  if (cl->tls && !cl->tls_ctx) {
+    cl->state = ST_CONNECTING; /* (conn_down ignores a client not trying) */
+    conn_down(cl, WSIO_ETLS, 0, cl->tls_ctx_err, WS_CLOSE_ABNORMAL, NULL, 0);
+    return;
+  }
   if (cl->linked) {
     net_conn_release(&cl->net);
     cl->linked = 0;
@@ -728,6 +782,11 @@ static void release_all(wsio_ws_client *cl) {
   if (cl->ctx)
     net_ctx_destroy(cl->ctx);
   cl->ctx = NULL;
+  net_tls_ctx_free(cl->tls_ctx);
+  cl->tls_ctx = NULL;
+  free(cl->tls_ctx_err);
+  free(cl->host);
+  cl->tls_ctx_err = cl->host = NULL;
   queue_clear(cl);
   free(cl->in);
   free(cl->msg);
@@ -751,12 +810,14 @@ static void cl_app_destroyed(void *arg) {
   free(cl);
 }
 
-/* Splits ws://host[:port][/path]. IPv6 literals in brackets. */
+/* Splits ws[s]://host[:port][/path]. IPv6 literals in brackets. */
 static int parse_url(wsio_ws_client *cl, const char *url, char *host,
                      size_t hcap, char *port, size_t pcap) {
-  if (strncmp(url, "ws://", 5) != 0)
+  if (strncmp(url, "wss://", 6) == 0)
+    cl->tls = 1;
+  else if (strncmp(url, "ws://", 5) != 0)
     return WSIO_EURL;
-  const char *h = url + 5, *end = h + strcspn(h, "/?#");
+  const char *h = url + (cl->tls ? 6 : 5), *end = h + strcspn(h, "/?#");
   if (end == h)
     return WSIO_EURL;
   const char *hp = h, *colon;
@@ -785,8 +846,10 @@ static int parse_url(wsio_ws_client *cl, const char *url, char *host,
     if (*e || v <= 0 || v > 65535)
       return WSIO_EURL;
   } else {
-    strcpy(port, "80");
+    strcpy(port, cl->tls ? "443" : "80");
   }
+  if (!(cl->host = strdup(host)))
+    return WSIO_ENOMEM;
   cl->host_header = strndup(h, (size_t)(end - h));
   const char *path = *end == '#' ? "" : end;
   size_t plen = strcspn(path, "#");
@@ -888,6 +951,7 @@ static int copy_options(wsio_ws_client *cl,
   }
   o.headers = NULL;
   o.origin = NULL;
+  o.ca_file = NULL; /* used at create only (the context loads it then) */
   cl->o = o;
   return 0;
 }
@@ -910,11 +974,6 @@ wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
   if (!app || !url) {
     if (err)
       *err = WSIO_EINVAL;
-    return NULL;
-  }
-  if (strncmp(url, "wss://", 6) == 0) {
-    if (err)
-      *err = WSIO_EURL;
     return NULL;
   }
   wsio_ws_client *cl = calloc(1, sizeof *cl);
@@ -952,6 +1011,15 @@ wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
   static const net_handlers h = {on_data, on_end, on_drain, on_accept, NULL};
   if (!e && !(cl->url = strdup(url)))
     e = WSIO_ENOMEM;
+  if (!e && cl->tls) {
+    /* A CA file that cannot be read is reported from the loop (on_error's detail
+     * says why), like every other failure to connect. */
+    char why[300];
+    cl->tls_ctx = net_tls_client_ctx(opts ? opts->ca_file : NULL, cl->o.insecure,
+                                     why, sizeof why);
+    if (!cl->tls_ctx && !(cl->tls_ctx_err = strdup(why)))
+      e = WSIO_ENOMEM;
+  }
   if (!e && !(cl->ctx = net_ctx_create(cl->loop, &h, cl, 0)))
     e = WSIO_ENOMEM;
   if (!e && core_hook_add(app, CORE_HOOK_POST, cl_post, cl) != 0)
