@@ -17,7 +17,13 @@
  * wss://: net carries the TLS session (net/tls.h, client mode over the same memory
  * BIOs as the server's); this file creates it once TCP is up, writes the request at
  * once (net keeps it until the handshake completes, so the handshake timeout covers
- * TLS and HTTP alike), and turns a TLS failure into WSIO_ETLS with OpenSSL's reason. */
+ * TLS and HTTP alike), and turns a TLS failure into WSIO_ETLS with OpenSSL's reason.
+ *
+ * permessage-deflate: the offer is Node ws's ("permessage-deflate;
+ * client_max_window_bits"); the answer is checked strictly here (RFC 7692 5, 7.1),
+ * and ws/deflate.c's codec does the rest, with its roles swapped: its "server" side
+ * (tx) is our compressor under the client_* parameters, its "client" side (rx) our
+ * inflater under the server_* ones. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -32,6 +38,7 @@
 #include "util/base64.h"
 #include "util/random.h"
 #include "ws/close.h"
+#include "ws/deflate.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 #include "ws/utf8.h"
@@ -79,6 +86,9 @@ struct wsio_ws_client {
   size_t msg_len, msg_cap;
   int msg_op;     /* 0: none */
   int traced;     /* the frame at the front of in was reported to on_frame */
+  int dfl;        /* permessage-deflate agreed on this connection (z is set up) */
+  int rx_z;       /* the message being received is compressed (RSV1) */
+  ws_deflate z;
   char *protocol; /* the server's choice */
   loop_timer timer, retry, ping, flush;
   unsigned attempt;
@@ -151,23 +161,44 @@ static void kick_flush(wsio_ws_client *cl) {
     (void)loop_timer_start(cl->loop, &cl->flush, 0, 0);
 }
 
-/* Writes one masked frame. Returns net_write's result or WSIO_ENOMEM. */
+/* Writes one masked frame; a data message of at least deflate_threshold bytes
+ * goes compressed (RSV1) once permessage-deflate was agreed. Returns net_write's
+ * result or WSIO_ENOMEM. */
 static int write_frame(wsio_ws_client *cl, int op, const void *data,
                        size_t len) {
   uint8_t hdr[WS_FRAME_MAX_HEADER], mask[4];
   uint32_t m = rng_next(cl);
   memcpy(mask, &m, 4);
-  size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, len, mask);
-  uint8_t *buf = malloc(hl + len + 1);
-  if (!buf)
+  int z = cl->dfl && op != WS_OP_CONT && op < WS_OP_CLOSE &&
+          len >= cl->o.deflate_threshold;
+  size_t zcap = z ? ws_deflate_compress_bound(len) : 0;
+  uint8_t *zbuf = z ? malloc(zcap) : NULL;
+  if (z && !zbuf)
     return WSIO_ENOMEM;
+  if (z) {
+    size_t zlen = 0;
+    if (ws_deflate_compress_into(&cl->z, data, len, zbuf, zcap, &zlen) != 0) {
+      free(zbuf);
+      return WSIO_ENOMEM;
+    }
+    data = zbuf;
+    len = zlen;
+  }
+  uint8_t rsv = z ? WS_DEFLATE_RSV : 0;
+  size_t hl = ws_frame_header_encode(hdr, 1, rsv, (uint8_t)op, len, mask);
+  uint8_t *buf = malloc(hl + len + 1);
+  if (!buf) {
+    free(zbuf);
+    return WSIO_ENOMEM;
+  }
   memcpy(buf, hdr, hl);
   if (len)
     ws_mask_copy(buf + hl, data, len, mask, 0);
+  free(zbuf);
   int r = net_write(&cl->net, buf, hl + len);
   free(buf);
   if (cl->o.on_frame)
-    cl->o.on_frame(cl, WSIO_FRAME_OUT, op, 1, 0, len, 1, cl->o.user);
+    cl->o.on_frame(cl, WSIO_FRAME_OUT, op, 1, rsv, len, 1, cl->o.user);
   kick_flush(cl);
   return r;
 }
@@ -224,6 +255,9 @@ static void conn_down(wsio_ws_client *cl, int err, int status,
   cl->msg_len = 0;
   cl->msg_op = 0;
   cl->traced = 0;
+  cl->rx_z = 0;
+  cl->dfl = 0;
+  ws_deflate_free(&cl->z);
   /* A refusal (4xx) or a protocol violation would repeat on the next try, and a
    * close handshake by the server is its decision, unless its code says "come
    * back": going away (1001, a restart) or a server-side trouble (1011-1014).
@@ -306,7 +340,7 @@ static int send_request(wsio_ws_client *cl) {
     memcpy(nonce + 4 * i, &v, 4);
   }
   cl->key[base64_encode(cl->key, nonce, 16)] = 0;
-  size_t cap = 256 + strlen(cl->path) + strlen(cl->host_header) +
+  size_t cap = 320 + strlen(cl->path) + strlen(cl->host_header) +
                (cl->origin ? strlen(cl->origin) : 0) +
                (cl->protocols ? strlen(cl->protocols) : 0) +
                (cl->headers ? strlen(cl->headers) : 0);
@@ -318,8 +352,12 @@ static int send_request(wsio_ws_client *cl) {
                "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: "
                "websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: "
-               "13\r\n%s%s%s%s%s%s%s\r\n",
+               "13\r\n%s%s%s%s%s%s%s%s\r\n",
                cl->path, cl->host_header, cl->key,
+               /* As Node's ws offers it: any server window, ours its choice. */
+               cl->o.no_deflate ? ""
+                                : "Sec-WebSocket-Extensions: permessage-deflate; "
+                                  "client_max_window_bits\r\n",
                cl->protocols ? "Sec-WebSocket-Protocol: " : "",
                cl->protocols ? cl->protocols : "", cl->protocols ? "\r\n" : "",
                cl->origin ? "Origin: " : "", cl->origin ? cl->origin : "",
@@ -331,6 +369,9 @@ static int send_request(wsio_ws_client *cl) {
   free(req);
   return r < 0 ? WSIO_ENETWORK : 0;
 }
+
+static const char *check_extensions(wsio_ws_client *cl,
+                                    const http_response *res);
 
 static int offered(const wsio_ws_client *cl, const char *p, size_t n) {
   for (const char *const *s = cl->o.subprotocols; s && *s; s++)
@@ -370,8 +411,8 @@ static int check_response(wsio_ws_client *cl, const http_response *res) {
   else if (ac->value_len != WS_ACCEPT_LEN ||
            memcmp(ac->value, want, WS_ACCEPT_LEN) != 0)
     bad = "bad Sec-WebSocket-Accept (not the key's digest)";
-  else if (ex)
-    bad = "the server chose an extension that was not offered";
+  else if (ex && (bad = check_extensions(cl, res)) != NULL)
+    ;
   else if (pr && !offered(cl, pr->value, pr->value_len))
     bad = "the server chose a subprotocol that was not offered";
   /* RFC 6455 4.1: a server may choose none of the offered subprotocols. */
@@ -382,6 +423,46 @@ static int check_response(wsio_ws_client *cl, const http_response *res) {
   free(cl->protocol);
   cl->protocol = pr ? strndup(pr->value, pr->value_len) : NULL;
   return 0;
+}
+
+/* RFC 7692 5 and 7.1, the client's checks of Sec-WebSocket-Extensions in the 101:
+ * one permessage-deflate element (the only extension offered), each parameter known,
+ * once, with a valid value, and client_max_window_bits with a value (we offered it
+ * without one, 7.1.2.2). On success the codec is set up; otherwise a sentence for
+ * the failure ("_Fail the WebSocket Connection_"). */
+static const char *check_extensions(wsio_ws_client *cl,
+                                    const http_response *res) {
+  if (cl->o.no_deflate)
+    return "the server chose an extension that was not offered";
+  if (http_response_header_count(res, "Sec-WebSocket-Extensions") != 1)
+    return "more than one Sec-WebSocket-Extensions line in the 101";
+  const http_header *ex =
+      http_response_header_find(res, "Sec-WebSocket-Extensions");
+  ws_deflate_offer a;
+  int r = ws_deflate_parse_offer(ex->value, ex->value_len, &a);
+  if (r == WS_DEFLATE_OTHER)
+    return "the server chose an extension that was not offered";
+  if (r == WS_DEFLATE_ESYNTAX)
+    return "malformed Sec-WebSocket-Extensions in the 101 (or more than one "
+           "extension)";
+  if (r != 0)
+    return "permessage-deflate answer with an unknown, repeated or invalid "
+           "parameter";
+  if (a.client_max_window_bits == WS_DEFLATE_BITS_NOVALUE)
+    return "permessage-deflate answer with client_max_window_bits but no value";
+  /* The codec's tx is ours (client_* parameters), its rx the server's. */
+  ws_deflate_agreement ag;
+  memset(&ag, 0, sizeof ag);
+  ag.server_no_context_takeover = a.client_no_context_takeover;
+  ag.client_no_context_takeover = a.server_no_context_takeover;
+  ag.server_window_bits = a.client_max_window_bits ? a.client_max_window_bits : 15;
+  ag.client_window_bits = a.server_max_window_bits ? a.server_max_window_bits : 15;
+  ws_deflate_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  ws_deflate_free(&cl->z);
+  ws_deflate_init(&cl->z, &ag, &cfg);
+  cl->dfl = 1;
+  return NULL;
 }
 
 static void ping_fired(loop_timer *t) {
@@ -489,6 +570,49 @@ static void deliver(wsio_ws_client *cl, int op, const uint8_t *p, size_t n) {
     cl->o.on_message(cl, p, n, (wsio_opcode)op, cl->o.user);
 }
 
+static int inflated(void *ud, const uint8_t *p, size_t n) {
+  wsio_ws_client *cl = ud;
+  if (reserve(&cl->msg, &cl->msg_cap, cl->msg_len + n + 1) != 0)
+    return WSIO_ENOMEM;
+  memcpy(cl->msg + cl->msg_len, p, n);
+  cl->msg_len += n;
+  return 0;
+}
+
+/* A frame of a compressed message (RSV1 on its first frame): inflated into msg,
+ * never past max_message_size (ws/deflate.c stops at the bound, so a small
+ * message that would inflate to gigabytes costs no more than the bound). */
+static void inflate_frame(wsio_ws_client *cl, const ws_frame_header *h,
+                          const uint8_t *p, size_t n) {
+  if (h->opcode != WS_OP_CONT) {
+    cl->msg_op = h->opcode;
+    cl->msg_len = 0;
+  }
+  int r = ws_deflate_inflate(&cl->z, p, n, h->fin, cl->o.max_message_size,
+                             inflated, cl);
+  if (r != 0) {
+    fail_open(cl,
+              r == WS_DEFLATE_ETOOBIG ? WSIO_ETOOBIG
+              : r == WSIO_ENOMEM      ? WSIO_ENOMEM
+                                      : WSIO_EPROTOCOL,
+              (unsigned)ws_deflate_close_code(r),
+              r == WS_DEFLATE_ETOOBIG
+                  ? "a compressed message from the server inflates past "
+                    "max_message_size"
+              : r == WSIO_ENOMEM ? "out of memory"
+                                 : "bad DEFLATE data from the server");
+    return;
+  }
+  if (!h->fin)
+    return;
+  int op = cl->msg_op;
+  size_t len = cl->msg_len;
+  cl->msg_op = 0;
+  cl->msg_len = 0;
+  cl->rx_z = 0;
+  deliver(cl, op, cl->msg, len);
+}
+
 /* One complete frame (payload unmasked already: the server sends none masked).
  */
 static void on_frame(wsio_ws_client *cl, const ws_frame_header *h,
@@ -518,6 +642,12 @@ static void on_frame(wsio_ws_client *cl, const ws_frame_header *h,
   if (h->opcode == WS_OP_CONT ? !cl->msg_op : cl->msg_op != 0) {
     fail_open(cl, WSIO_EPROTOCOL, WS_CLOSE_PROTOCOL_ERROR,
               "bad fragmentation from the server");
+    return;
+  }
+  if (h->opcode != WS_OP_CONT)
+    cl->rx_z = cl->dfl && (h->rsv & WS_DEFLATE_RSV);
+  if (cl->rx_z) {
+    inflate_frame(cl, h, p, n);
     return;
   }
   if (h->opcode != WS_OP_CONT && h->fin) {
@@ -569,7 +699,7 @@ static int read_frames(wsio_ws_client *cl) {
       if (cl->destroyed)
         return -1;
     }
-    if (ws_frame_check(&h, 0, 0) != 0) {
+    if (ws_frame_check(&h, 0, cl->dfl ? WS_DEFLATE_RSV : 0) != 0) {
       fail_open(cl, WSIO_EPROTOCOL, WS_CLOSE_PROTOCOL_ERROR,
                 h.masked ? "a masked frame from the server (RFC 6455 5.1)"
                          : "a reserved opcode, RSV bit or bad control frame "
@@ -615,7 +745,9 @@ static void on_data(net_conn *nc, uint8_t *p, size_t n) {
     cl->in_len -= (size_t)r;
     memmove(cl->in, cl->in + r, cl->in_len);
     opened(cl);
-    if (cl->destroyed || cl->state != ST_OPEN)
+    /* Frames that came with the head are read even when on_open began closing
+     * (the server may still send until it sees our close). */
+    if (cl->destroyed || (cl->state != ST_OPEN && cl->state != ST_CLOSING))
       return;
   }
   (void)read_frames(cl);
@@ -782,6 +914,8 @@ static void release_all(wsio_ws_client *cl) {
   if (cl->ctx)
     net_ctx_destroy(cl->ctx);
   cl->ctx = NULL;
+  ws_deflate_free(&cl->z);
+  cl->dfl = 0;
   net_tls_ctx_free(cl->tls_ctx);
   cl->tls_ctx = NULL;
   free(cl->tls_ctx_err);
@@ -882,6 +1016,8 @@ static int copy_options(wsio_ws_client *cl,
     o.max_backpressure = 1 << 20;
   if (!o.max_head_size)
     o.max_head_size = 16 * 1024;
+  if (!o.deflate_threshold)
+    o.deflate_threshold = 1024;
   if (!o.reconnect_min_ms)
     o.reconnect_min_ms = 1000;
   if (!o.reconnect_max_ms)

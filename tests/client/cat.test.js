@@ -379,7 +379,9 @@ test('malicious server: a subprotocol or an extension that was not offered → e
   const cases = [
     ['Sec-WebSocket-Protocol: evil\r\n', ['--subprotocol', 'chat'], /subprotocol that was not offered/],
     ['Sec-WebSocket-Protocol: chat\r\n', [], /subprotocol that was not offered/],
-    ['Sec-WebSocket-Extensions: permessage-deflate\r\n', [], /extension that was not offered/],
+    // permessage-deflate is offered by default now (tests/client/deflate.test.js).
+    ['Sec-WebSocket-Extensions: permessage-deflate\r\n', ['--no-deflate'], /extension that was not offered/],
+    ['Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n', [], /extension that was not offered/],
   ];
   for (const [extra, args, re] of cases) {
     const srv = await handshakeThen(() => {}, { extra });
