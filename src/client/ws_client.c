@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "client/resolve.h"
 #include "core/transport.h"
 #include "http/parser.h"
 #include "net/net.h"
@@ -46,7 +47,7 @@
 
 #define CL_MAX_HEADERS 64
 #define CL_CLOSE_TIMEOUT_MS 5000
-#define CL_MAX_ADDRS 4
+#define CL_MAX_ADDRS CLIENT_RESOLVE_MAX
 
 enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_WAIT, ST_DONE };
 
@@ -79,6 +80,11 @@ struct wsio_ws_client {
   struct sockaddr_storage addr[CL_MAX_ADDRS];
   socklen_t addr_len[CL_MAX_ADDRS];
   unsigned naddr, addr_idx;
+  /* A host name is resolved again at each (re)connect, off the loop's thread
+   * (client/resolve.h); an IP literal once, at create. */
+  int numeric;
+  char port[8];
+  client_resolve *resolving; /* a lookup in flight (state ST_CONNECTING) */
   char key[25];
   uint8_t *in; /* bytes received and not consumed (head, then frames) */
   size_t in_len, in_cap;
@@ -246,6 +252,8 @@ static void conn_down(wsio_ws_client *cl, int err, int status,
   if (cl->state == ST_WAIT || cl->state == ST_DONE)
     return;
   cl->addr_idx = 0;
+  client_resolve_cancel(cl->resolving);
+  cl->resolving = NULL;
   int was_open = cl->state == ST_OPEN || cl->state == ST_CLOSING;
   if (cl->linked)
     net_close(&cl->net);
@@ -320,7 +328,8 @@ static void fail_open(wsio_ws_client *cl, int err, unsigned close_code,
 static void timer_fired(loop_timer *t) {
   wsio_ws_client *cl =
       (wsio_ws_client *)((char *)t - offsetof(wsio_ws_client, timer));
-  const char *what = cl->state == ST_CONNECTING  ? "connect timed out"
+  const char *what = cl->resolving               ? "resolving the host timed out"
+                     : cl->state == ST_CONNECTING ? "connect timed out"
                      : cl->state == ST_HANDSHAKE ? "handshake timed out"
                                                  : "close handshake timed out";
   if (cl->state == ST_CLOSING) {
@@ -839,6 +848,26 @@ static void on_connected(net_conn *nc, int err) {
               WS_CLOSE_ABNORMAL, NULL, 0);
 }
 
+static void connect_now(wsio_ws_client *cl);
+
+/* The lookup's answer (on the loop's thread, client/resolve.c). */
+static void resolved(void *user, int err, const char *why,
+                     const client_addrs *a) {
+  wsio_ws_client *cl = user;
+  cl->resolving = NULL;
+  loop_timer_stop(cl->loop, &cl->timer);
+  if (err) {
+    conn_down(cl, err, 0, why, WS_CLOSE_ABNORMAL, NULL, 0);
+    return;
+  }
+  for (unsigned i = 0; i < a->n; i++) {
+    cl->addr[i] = a->addr[i];
+    cl->addr_len[i] = a->len[i];
+  }
+  cl->naddr = a->n;
+  connect_now(cl);
+}
+
 static void conn_start(wsio_ws_client *cl) {
   if (cl->tls && !cl->tls_ctx) {
     cl->state = ST_CONNECTING; /* (conn_down ignores a client not trying) */
@@ -852,6 +881,22 @@ static void conn_start(wsio_ws_client *cl) {
   memset(&cl->net, 0, sizeof cl->net);
   cl->state = ST_CONNECTING;
   cl->in_len = 0;
+  if (cl->numeric || cl->addr_idx > 0) { /* (the next address of this lookup) */
+    connect_now(cl);
+    return;
+  }
+  /* getaddrinfo may wait seconds for a DNS server: never on the loop's thread.
+   * The connect timeout bounds the lookup too. */
+  cl->resolving = client_resolve_start(cl->loop, cl->host, cl->port, resolved, cl);
+  if (!cl->resolving) {
+    conn_down(cl, WSIO_ENETWORK, 0, "cannot start resolving the host",
+              WS_CLOSE_ABNORMAL, NULL, 0);
+    return;
+  }
+  (void)loop_timer_start(cl->loop, &cl->timer, cl->o.connect_timeout_ms, 0);
+}
+
+static void connect_now(wsio_ws_client *cl) {
   int r = net_connect(
       cl->ctx, &cl->net, (struct sockaddr *)&cl->addr[cl->addr_idx],
       cl->addr_len[cl->addr_idx], cl->o.connect_timeout_ms, on_connected);
@@ -904,6 +949,11 @@ static void free_subprotocols(wsio_ws_client *cl);
 /* Frees everything but the record itself (safe to call twice). */
 static void release_all(wsio_ws_client *cl) {
   free_subprotocols(cl);
+  /* (A lookup that finishes between wsio_app_destroy's drain of posted work and
+   * this hook has posted its result already: the loop drops it unrun, a few
+   * hundred bytes, once.) */
+  client_resolve_cancel(cl->resolving);
+  cl->resolving = NULL;
   if (cl->linked)
     net_conn_release(&cl->net);
   cl->linked = 0;
@@ -1129,20 +1179,15 @@ wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
   if (!e && !(cl->rng[0] | cl->rng[1] | cl->rng[2] | cl->rng[3]))
     cl->rng[0] = 1;
   if (!e) {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
-      e = WSIO_ENETWORK;
-    for (struct addrinfo *a = res; a && cl->naddr < CL_MAX_ADDRS;
-         a = a->ai_next) {
-      if (a->ai_addrlen > sizeof cl->addr[0])
-        continue;
-      memcpy(&cl->addr[cl->naddr], a->ai_addr, a->ai_addrlen);
-      cl->addr_len[cl->naddr++] = a->ai_addrlen;
+    /* An IP literal now; a name at each connect, off the loop's thread. */
+    client_addrs a;
+    memcpy(cl->port, port, sizeof cl->port);
+    cl->numeric = client_resolve_numeric(host, port, &a);
+    for (unsigned i = 0; cl->numeric && i < a.n; i++) {
+      cl->addr[i] = a.addr[i];
+      cl->addr_len[i] = a.len[i];
     }
-    if (!e && !cl->naddr)
-      e = WSIO_ENETWORK;
-    if (res)
-      freeaddrinfo(res);
+    cl->naddr = cl->numeric ? a.n : 0;
   }
   static const net_handlers h = {on_data, on_end, on_drain, on_accept, NULL};
   if (!e && !(cl->url = strdup(url)))
@@ -1272,6 +1317,8 @@ int wsio_ws_client_close(wsio_ws_client *cl, unsigned code,
   cl->user_closed = 1;
   queue_clear(cl);
   if (cl->state != ST_OPEN) {
+    client_resolve_cancel(cl->resolving);
+    cl->resolving = NULL;
     loop_timer_stop(cl->loop, &cl->retry);
     if (cl->linked)
       net_close(&cl->net);
@@ -1309,6 +1356,8 @@ void wsio_ws_client_destroy(wsio_ws_client *cl) {
     return;
   cl->destroyed = 1;
   cl->state = ST_DONE;
+  client_resolve_cancel(cl->resolving);
+  cl->resolving = NULL;
   if (cl->linked)
     net_close(&cl->net);
   loop_timer_stop(cl->loop, &cl->timer);
