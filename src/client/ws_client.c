@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "client/handshake.h"
 #include "client/resolve.h"
 #include "core/transport.h"
 #include "http/parser.h"
@@ -379,18 +380,10 @@ static int send_request(wsio_ws_client *cl) {
   return r < 0 ? WSIO_ENETWORK : 0;
 }
 
-static const char *check_extensions(wsio_ws_client *cl,
-                                    const http_response *res);
-
-static int offered(const wsio_ws_client *cl, const char *p, size_t n) {
-  for (const char *const *s = cl->o.subprotocols; s && *s; s++)
-    if (strlen(*s) == n && memcmp(*s, p, n) == 0)
-      return 1;
-  return 0;
-}
-
 /* RFC 6455 4.1, the client's checks of the server's answer (items 1-6). Returns
  * 0 or fails the attempt with a sentence saying which check failed. */
+static void deflate_setup(wsio_ws_client *cl, const ws_deflate_offer *p);
+
 static int check_response(wsio_ws_client *cl, const http_response *res) {
   char why[160];
   if (res->status != 101) {
@@ -399,66 +392,25 @@ static int check_response(wsio_ws_client *cl, const http_response *res) {
     conn_down(cl, WSIO_EREFUSED, res->status, why, WS_CLOSE_ABNORMAL, NULL, 0);
     return -1;
   }
-  const http_header *up = http_response_header_find(res, "Upgrade");
-  const http_header *co = http_response_header_find(res, "Connection");
-  const http_header *ac =
-      http_response_header_find(res, "Sec-WebSocket-Accept");
-  const http_header *pr =
-      http_response_header_find(res, "Sec-WebSocket-Protocol");
-  const http_header *ex =
-      http_response_header_find(res, "Sec-WebSocket-Extensions");
-  char want[WS_ACCEPT_LEN + 1];
-  ws_accept_key(cl->key, strlen(cl->key), want);
-  const char *bad = NULL;
-  if (!up || !http_token_list_contains(up->value, up->value_len, "websocket"))
-    bad = "no Upgrade: websocket in the 101";
-  else if (!co ||
-           !http_token_list_contains(co->value, co->value_len, "upgrade"))
-    bad = "no Connection: Upgrade in the 101";
-  else if (!ac || http_response_header_count(res, "Sec-WebSocket-Accept") != 1)
-    bad = "no Sec-WebSocket-Accept in the 101";
-  else if (ac->value_len != WS_ACCEPT_LEN ||
-           memcmp(ac->value, want, WS_ACCEPT_LEN) != 0)
-    bad = "bad Sec-WebSocket-Accept (not the key's digest)";
-  else if (ex && (bad = check_extensions(cl, res)) != NULL)
-    ;
-  else if (pr && !offered(cl, pr->value, pr->value_len))
-    bad = "the server chose a subprotocol that was not offered";
-  /* RFC 6455 4.1: a server may choose none of the offered subprotocols. */
+  client_hs_offer offer = {cl->key, cl->o.subprotocols, !cl->o.no_deflate};
+  client_hs_result got;
+  const char *bad = client_hs_check(res, &offer, &got);
   if (bad) {
     conn_down(cl, WSIO_EPROTOCOL, 0, bad, WS_CLOSE_ABNORMAL, NULL, 0);
     return -1;
   }
+  if (got.deflate)
+    deflate_setup(cl, &got.params);
   free(cl->protocol);
-  cl->protocol = pr ? strndup(pr->value, pr->value_len) : NULL;
+  cl->protocol =
+      got.protocol ? strndup(got.protocol, got.protocol_len) : NULL;
   return 0;
 }
 
-/* RFC 7692 5 and 7.1, the client's checks of Sec-WebSocket-Extensions in the 101:
- * one permessage-deflate element (the only extension offered), each parameter known,
- * once, with a valid value, and client_max_window_bits with a value (we offered it
- * without one, 7.1.2.2). On success the codec is set up; otherwise a sentence for
- * the failure ("_Fail the WebSocket Connection_"). */
-static const char *check_extensions(wsio_ws_client *cl,
-                                    const http_response *res) {
-  if (cl->o.no_deflate)
-    return "the server chose an extension that was not offered";
-  if (http_response_header_count(res, "Sec-WebSocket-Extensions") != 1)
-    return "more than one Sec-WebSocket-Extensions line in the 101";
-  const http_header *ex =
-      http_response_header_find(res, "Sec-WebSocket-Extensions");
-  ws_deflate_offer a;
-  int r = ws_deflate_parse_offer(ex->value, ex->value_len, &a);
-  if (r == WS_DEFLATE_OTHER)
-    return "the server chose an extension that was not offered";
-  if (r == WS_DEFLATE_ESYNTAX)
-    return "malformed Sec-WebSocket-Extensions in the 101 (or more than one "
-           "extension)";
-  if (r != 0)
-    return "permessage-deflate answer with an unknown, repeated or invalid "
-           "parameter";
-  if (a.client_max_window_bits == WS_DEFLATE_BITS_NOVALUE)
-    return "permessage-deflate answer with client_max_window_bits but no value";
+/* permessage-deflate agreed with the server's parameters a (client/handshake.c
+ * checked them). */
+static void deflate_setup(wsio_ws_client *cl, const ws_deflate_offer *p) {
+  ws_deflate_offer a = *p;
   /* The codec's tx is ours (client_* parameters), its rx the server's. */
   ws_deflate_agreement ag;
   memset(&ag, 0, sizeof ag);
@@ -471,7 +423,6 @@ static const char *check_extensions(wsio_ws_client *cl,
   ws_deflate_free(&cl->z);
   ws_deflate_init(&cl->z, &ag, &cfg);
   cl->dfl = 1;
-  return NULL;
 }
 
 static void ping_fired(loop_timer *t) {
