@@ -26,11 +26,12 @@ enum {
   EXIT_PROTOCOL = 3, /* the server broke RFC 6455 */
   EXIT_TIMEOUT = 4,  /* connect, handshake or close timed out */
   EXIT_NETWORK = 5,  /* cannot resolve or connect, or the connection was lost */
-  EXIT_UNSUPPORTED = 6, /* --sio, --insecure, wss:// */
+  EXIT_UNSUPPORTED = 6, /* --sio */
+  EXIT_TLS = 7,         /* wss://: TLS handshake or certificate verification failed */
 };
 
 static const char usage[] =
-    "usage: wsio-cat [options] ws://host[:port][/path]\n"
+    "usage: wsio-cat [options] ws[s]://host[:port][/path]\n"
     "\n"
     "Reads lines from stdin and sends each as a message; prints every message "
     "received\n"
@@ -60,23 +61,32 @@ static const char usage[] =
     "round-trip\n"
     "                           times, close code and reason, reconnect "
     "attempts\n"
-    "      --sio, --insecure    not supported yet (Socket.IO client, wss://)\n"
+    "      --ca FILE            wss://: trust the CAs in this PEM file\n"
+    "                           (default: the system's store); the server's\n"
+    "                           certificate must also name the URL's host\n"
+    "  -k, --insecure           wss://: do not verify the server's certificate\n"
+    "                           (still encrypted, but anyone on the path can\n"
+    "                           pose as the server)\n"
+    "      --no-deflate         do not offer permessage-deflate (offered by\n"
+    "                           default, as Node's ws: -v shows the answer and\n"
+    "                           rsv=4 on compressed frames)\n"
+    "      --deflate            offer it (the default)\n"
+    "      --sio                not supported yet (Socket.IO client)\n"
     "  -h, --help               this text\n"
     "\n"
     "exit codes:\n"
-    "  0  closed with a close handshake    4  timed out (connect, handshake, "
-    "close)\n"
-    "  1  bad command line                 5  network error (refused, lost, no "
-    "close frame)\n"
-    "  2  handshake refused (HTTP status)  6  not supported yet (--sio, "
-    "--insecure, wss://)\n"
-    "  3  protocol error by the server\n"
+    "  0  closed with a close handshake    4  timed out (connect, handshake, close)\n"
+    "  1  bad command line                 5  network error (refused, lost, no close frame)\n"
+    "  2  handshake refused (HTTP status)  6  not supported yet (--sio)\n"
+    "  3  protocol error by the server     7  TLS failed: handshake, or the certificate\n"
+    "                                         did not verify (the reason is printed)\n"
     "\n"
     "examples:\n"
     "  echo hello | wsio-cat ws://127.0.0.1:3000/echo\n"
     "  wsio-cat -v --subprotocol chat -H 'Authorization: Bearer T' "
     "ws://example.com/ws\n"
-    "  wsio-cat --ping 5 --close 4000:bye --no-reconnect ws://[::1]:8080/\n";
+    "  wsio-cat --ping 5 --close 4000:bye --no-reconnect ws://[::1]:8080/\n"
+    "  wsio-cat --ca test-ca.pem wss://localhost:8443/echo\n";
 
 typedef struct {
   loop *loop;
@@ -255,6 +265,7 @@ static void on_error(wsio_ws_client *cl, int err, int status,
   int code = err == WSIO_EREFUSED                           ? EXIT_REFUSED
              : err == WSIO_EPROTOCOL || err == WSIO_ETOOBIG ? EXIT_PROTOCOL
              : err == WSIO_ETIMEDOUT                        ? EXIT_TIMEOUT
+             : err == WSIO_ETLS                             ? EXIT_TLS
                                                             : EXIT_NETWORK;
   (void)status;
   g.exit_code = code;
@@ -294,14 +305,17 @@ int main(int argc, char **argv) {
       {"verbose", no_argument, 0, 'v'},
       {"help", no_argument, 0, 'h'},
       {"sio", no_argument, 0, 1},
-      {"insecure", no_argument, 0, 2},
+      {"insecure", no_argument, 0, 'k'},
+      {"ca", required_argument, 0, 3},
+      {"deflate", no_argument, 0, 4},
+      {"no-deflate", no_argument, 0, 5},
       {0, 0, 0, 0}};
   const char *headers[65] = {0}, *protos[33] = {0};
   int nh = 0, np = 0;
   wsio_ws_client_options o = {.randomization = 0.5};
   g.close_code = 1000;
   for (int c;
-       (c = getopt_long(argc, argv, "bH:s:o:p:c:nt:vh", opts, NULL)) != -1;) {
+       (c = getopt_long(argc, argv, "bH:s:o:p:c:nt:vhk", opts, NULL)) != -1;) {
     switch (c) {
     case 'b':
       g.binary = 1;
@@ -357,10 +371,18 @@ int main(int argc, char **argv) {
       fprintf(stderr,
               "wsio-cat: --sio: the Socket.IO client is not supported yet\n");
       return EXIT_UNSUPPORTED;
-    case 2:
-      fprintf(stderr,
-              "wsio-cat: --insecure: wss:// (TLS) is not supported yet\n");
-      return EXIT_UNSUPPORTED;
+    case 'k':
+      o.insecure = 1;
+      break;
+    case 3:
+      o.ca_file = optarg;
+      break;
+    case 4:
+      o.no_deflate = 0;
+      break;
+    case 5:
+      o.no_deflate = 1;
+      break;
     default:
       fputs(usage, stderr);
       return EXIT_USAGE;
@@ -371,10 +393,6 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   const char *url = argv[optind];
-  if (strncmp(url, "wss://", 6) == 0) {
-    fprintf(stderr, "wsio-cat: wss:// (TLS) is not supported yet\n");
-    return EXIT_UNSUPPORTED;
-  }
   o.headers = nh ? headers : NULL;
   o.subprotocols = np ? protos : NULL;
   o.on_open = on_open;

@@ -1,7 +1,8 @@
 /* wsio/client.h — the client role: a WebSocket (RFC 6455) client that runs on a
  * wsio_app's loop, alone or next to the app's server routes.
  *
- * A wsio_ws_client connects to ws://host[:port][/path], performs the opening
+ * A wsio_ws_client connects to ws://host[:port][/path] or wss://... (TLS, with
+ * the server's certificate and host name verified by default), performs the opening
  * handshake, and then sends and receives messages through callbacks, like a
  * server connection. It reconnects by itself after a lost connection
  * (exponential backoff with jitter and a cap) and keeps what is sent while it
@@ -16,7 +17,7 @@
  * valid from wsio_ws_client_create until wsio_ws_client_destroy (or
  * wsio_app_destroy).
  *
- * Not yet: wss:// (TLS), permessage-deflate, the Socket.IO client. */
+ * Not yet: the Socket.IO client. */
 #ifndef WSIO_CLIENT_H
 #define WSIO_CLIENT_H
 
@@ -38,7 +39,11 @@ enum {
       -21, /* the server broke RFC 6455 (bad accept key, masked frame, bad
             * UTF-8, a reserved opcode, a malformed response head...) */
   WSIO_ENETWORK = -22, /* resolving, connecting, or the connection was lost */
-  WSIO_EURL = -23,     /* not a ws:// URL (wss:// is not supported yet) */
+  WSIO_EURL = -23,     /* not a ws:// or wss:// URL */
+  WSIO_ETLS = -24,     /* wss://: the TLS handshake failed, the server's
+                        * certificate did not verify (untrusted, expired, another
+                        * host's), or the CA file could not be loaded; on_error's
+                        * detail says which */
 };
 const char *wsio_ws_client_strerror(int err);
 
@@ -72,6 +77,23 @@ typedef struct {
                                 default 1 MiB */
   size_t max_head_size;      /* the response head's bound; default 16 KiB */
   uint32_t ping_interval_ms; /* send a ping this often while open (0: never) */
+
+  /* wss:// (TLS 1.2+ with OpenSSL, ALPN http/1.1, SNI). The server's certificate
+   * must chain to a trusted CA and name the URL's host (a DNS name, or an IP
+   * address for an IP literal), else the attempt fails with WSIO_ETLS and no
+   * reconnect. Both are ignored for ws://. */
+  const char *ca_file; /* PEM file of trusted CAs; NULL: the system's store */
+  int insecure;        /* 1: do not verify the certificate (encrypted, but
+                          anyone on the path can pose as the server) */
+
+  /* permessage-deflate (RFC 7692), offered by default as Node's ws does:
+   * "permessage-deflate; client_max_window_bits". The server's answer is checked
+   * strictly (an extension or parameter not offered, a bad value: the attempt
+   * fails with WSIO_EPROTOCOL, RFC 7692 5 / 7.1). Once agreed, messages of at
+   * least deflate_threshold bytes go out compressed, and compressed messages in
+   * are inflated within max_message_size. */
+  int no_deflate;           /* 1: do not offer it */
+  size_t deflate_threshold; /* default 1024 (as Node's ws) */
 
   /* Reconnection: after a connection is lost (network error, timeout, 5xx, no
    * close frame, or a server close with 1001 or 1011-1014: "going away", "try

@@ -12,7 +12,18 @@
  * from getrandom(2) (util/random): RFC 6455 10.3 asks for keys a proxy cannot
  * predict from earlier ones; a CSPRNG-seeded generator with 128 bits of state
  * meets that at a few nanoseconds per frame, where a getrandom call per frame
- * would cost a syscall. */
+ * would cost a syscall.
+ *
+ * wss://: net carries the TLS session (net/tls.h, client mode over the same memory
+ * BIOs as the server's); this file creates it once TCP is up, writes the request at
+ * once (net keeps it until the handshake completes, so the handshake timeout covers
+ * TLS and HTTP alike), and turns a TLS failure into WSIO_ETLS with OpenSSL's reason.
+ *
+ * permessage-deflate: the offer is Node ws's ("permessage-deflate;
+ * client_max_window_bits"); the answer is checked strictly here (RFC 7692 5, 7.1),
+ * and ws/deflate.c's codec does the rest, with its roles swapped: its "server" side
+ * (tx) is our compressor under the client_* parameters, its "client" side (rx) our
+ * inflater under the server_* ones. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -20,12 +31,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "client/handshake.h"
+#include "client/resolve.h"
 #include "core/transport.h"
 #include "http/parser.h"
 #include "net/net.h"
+#include "net/tls.h"
 #include "util/base64.h"
 #include "util/random.h"
 #include "ws/close.h"
+#include "ws/deflate.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 #include "ws/utf8.h"
@@ -33,7 +48,7 @@
 
 #define CL_MAX_HEADERS 64
 #define CL_CLOSE_TIMEOUT_MS 5000
-#define CL_MAX_ADDRS 4
+#define CL_MAX_ADDRS CLIENT_RESOLVE_MAX
 
 enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_WAIT, ST_DONE };
 
@@ -55,6 +70,10 @@ struct wsio_ws_client {
   int user_closed;
   wsio_ws_client_options o;
   char *url, *host_header, *path, *origin, *protocols, *headers;
+  char *host; /* the URL's host without brackets: SNI and the certificate check */
+  int tls;    /* wss:// */
+  struct ssl_ctx_st *tls_ctx; /* NULL for ws://, or when it could not be made: */
+  char *tls_ctx_err;          /* why (reported from the loop at the first attempt) */
   /* The host's first addresses (getaddrinfo's order): an attempt whose TCP
    * connect fails moves on to the next at once ("localhost" may give ::1 first
    * while the server listens on 127.0.0.1 only); a reconnect starts from the
@@ -62,12 +81,21 @@ struct wsio_ws_client {
   struct sockaddr_storage addr[CL_MAX_ADDRS];
   socklen_t addr_len[CL_MAX_ADDRS];
   unsigned naddr, addr_idx;
+  /* A host name is resolved again at each (re)connect, off the loop's thread
+   * (client/resolve.h); an IP literal once, at create. */
+  int numeric;
+  char port[8];
+  client_resolve *resolving; /* a lookup in flight (state ST_CONNECTING) */
   char key[25];
   uint8_t *in; /* bytes received and not consumed (head, then frames) */
   size_t in_len, in_cap;
   uint8_t *msg; /* a fragmented message being assembled */
   size_t msg_len, msg_cap;
   int msg_op;     /* 0: none */
+  int traced;     /* the frame at the front of in was reported to on_frame */
+  int dfl;        /* permessage-deflate agreed on this connection (z is set up) */
+  int rx_z;       /* the message being received is compressed (RSV1) */
+  ws_deflate z;
   char *protocol; /* the server's choice */
   loop_timer timer, retry, ping, flush;
   unsigned attempt;
@@ -89,7 +117,9 @@ const char *wsio_ws_client_strerror(int err) {
   case WSIO_ENETWORK:
     return "network error";
   case WSIO_EURL:
-    return "not a ws:// URL";
+    return "not a ws:// or wss:// URL";
+  case WSIO_ETLS:
+    return "TLS failed (handshake or certificate verification)";
   default:
     return wsio_strerror(err);
   }
@@ -138,23 +168,44 @@ static void kick_flush(wsio_ws_client *cl) {
     (void)loop_timer_start(cl->loop, &cl->flush, 0, 0);
 }
 
-/* Writes one masked frame. Returns net_write's result or WSIO_ENOMEM. */
+/* Writes one masked frame; a data message of at least deflate_threshold bytes
+ * goes compressed (RSV1) once permessage-deflate was agreed. Returns net_write's
+ * result or WSIO_ENOMEM. */
 static int write_frame(wsio_ws_client *cl, int op, const void *data,
                        size_t len) {
   uint8_t hdr[WS_FRAME_MAX_HEADER], mask[4];
   uint32_t m = rng_next(cl);
   memcpy(mask, &m, 4);
-  size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, len, mask);
-  uint8_t *buf = malloc(hl + len + 1);
-  if (!buf)
+  int z = cl->dfl && op != WS_OP_CONT && op < WS_OP_CLOSE &&
+          len >= cl->o.deflate_threshold;
+  size_t zcap = z ? ws_deflate_compress_bound(len) : 0;
+  uint8_t *zbuf = z ? malloc(zcap) : NULL;
+  if (z && !zbuf)
     return WSIO_ENOMEM;
+  if (z) {
+    size_t zlen = 0;
+    if (ws_deflate_compress_into(&cl->z, data, len, zbuf, zcap, &zlen) != 0) {
+      free(zbuf);
+      return WSIO_ENOMEM;
+    }
+    data = zbuf;
+    len = zlen;
+  }
+  uint8_t rsv = z ? WS_DEFLATE_RSV : 0;
+  size_t hl = ws_frame_header_encode(hdr, 1, rsv, (uint8_t)op, len, mask);
+  uint8_t *buf = malloc(hl + len + 1);
+  if (!buf) {
+    free(zbuf);
+    return WSIO_ENOMEM;
+  }
   memcpy(buf, hdr, hl);
   if (len)
     ws_mask_copy(buf + hl, data, len, mask, 0);
+  free(zbuf);
   int r = net_write(&cl->net, buf, hl + len);
   free(buf);
   if (cl->o.on_frame)
-    cl->o.on_frame(cl, WSIO_FRAME_OUT, op, 1, 0, len, 1, cl->o.user);
+    cl->o.on_frame(cl, WSIO_FRAME_OUT, op, 1, rsv, len, 1, cl->o.user);
   kick_flush(cl);
   return r;
 }
@@ -202,6 +253,8 @@ static void conn_down(wsio_ws_client *cl, int err, int status,
   if (cl->state == ST_WAIT || cl->state == ST_DONE)
     return;
   cl->addr_idx = 0;
+  client_resolve_cancel(cl->resolving);
+  cl->resolving = NULL;
   int was_open = cl->state == ST_OPEN || cl->state == ST_CLOSING;
   if (cl->linked)
     net_close(&cl->net);
@@ -210,6 +263,10 @@ static void conn_down(wsio_ws_client *cl, int err, int status,
   cl->in_len = 0;
   cl->msg_len = 0;
   cl->msg_op = 0;
+  cl->traced = 0;
+  cl->rx_z = 0;
+  cl->dfl = 0;
+  ws_deflate_free(&cl->z);
   /* A refusal (4xx) or a protocol violation would repeat on the next try, and a
    * close handshake by the server is its decision, unless its code says "come
    * back": going away (1001, a restart) or a server-side trouble (1011-1014).
@@ -218,7 +275,8 @@ static void conn_down(wsio_ws_client *cl, int err, int status,
   int retry_code =
       code == WS_CLOSE_ABNORMAL || code == WS_CLOSE_GOING_AWAY ||
       (code >= WS_CLOSE_INTERNAL_ERROR && code <= WS_CLOSE_BAD_GATEWAY);
-  int fatal = err == WSIO_EPROTOCOL || err == WSIO_ETOOBIG ||
+  /* A TLS failure (untrusted certificate, no common version) repeats too. */
+  int fatal = err == WSIO_EPROTOCOL || err == WSIO_ETOOBIG || err == WSIO_ETLS ||
               (err == WSIO_EREFUSED && status < 500) ||
               (err == 0 && !retry_code);
   int again = !cl->o.no_reconnect && !cl->user_closed && !fatal;
@@ -271,7 +329,8 @@ static void fail_open(wsio_ws_client *cl, int err, unsigned close_code,
 static void timer_fired(loop_timer *t) {
   wsio_ws_client *cl =
       (wsio_ws_client *)((char *)t - offsetof(wsio_ws_client, timer));
-  const char *what = cl->state == ST_CONNECTING  ? "connect timed out"
+  const char *what = cl->resolving               ? "resolving the host timed out"
+                     : cl->state == ST_CONNECTING ? "connect timed out"
                      : cl->state == ST_HANDSHAKE ? "handshake timed out"
                                                  : "close handshake timed out";
   if (cl->state == ST_CLOSING) {
@@ -291,7 +350,7 @@ static int send_request(wsio_ws_client *cl) {
     memcpy(nonce + 4 * i, &v, 4);
   }
   cl->key[base64_encode(cl->key, nonce, 16)] = 0;
-  size_t cap = 256 + strlen(cl->path) + strlen(cl->host_header) +
+  size_t cap = 320 + strlen(cl->path) + strlen(cl->host_header) +
                (cl->origin ? strlen(cl->origin) : 0) +
                (cl->protocols ? strlen(cl->protocols) : 0) +
                (cl->headers ? strlen(cl->headers) : 0);
@@ -303,8 +362,12 @@ static int send_request(wsio_ws_client *cl) {
                "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: "
                "websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: "
-               "13\r\n%s%s%s%s%s%s%s\r\n",
+               "13\r\n%s%s%s%s%s%s%s%s\r\n",
                cl->path, cl->host_header, cl->key,
+               /* As Node's ws offers it: any server window, ours its choice. */
+               cl->o.no_deflate ? ""
+                                : "Sec-WebSocket-Extensions: permessage-deflate; "
+                                  "client_max_window_bits\r\n",
                cl->protocols ? "Sec-WebSocket-Protocol: " : "",
                cl->protocols ? cl->protocols : "", cl->protocols ? "\r\n" : "",
                cl->origin ? "Origin: " : "", cl->origin ? cl->origin : "",
@@ -317,15 +380,10 @@ static int send_request(wsio_ws_client *cl) {
   return r < 0 ? WSIO_ENETWORK : 0;
 }
 
-static int offered(const wsio_ws_client *cl, const char *p, size_t n) {
-  for (const char *const *s = cl->o.subprotocols; s && *s; s++)
-    if (strlen(*s) == n && memcmp(*s, p, n) == 0)
-      return 1;
-  return 0;
-}
-
 /* RFC 6455 4.1, the client's checks of the server's answer (items 1-6). Returns
  * 0 or fails the attempt with a sentence saying which check failed. */
+static void deflate_setup(wsio_ws_client *cl, const ws_deflate_offer *p);
+
 static int check_response(wsio_ws_client *cl, const http_response *res) {
   char why[160];
   if (res->status != 101) {
@@ -334,39 +392,37 @@ static int check_response(wsio_ws_client *cl, const http_response *res) {
     conn_down(cl, WSIO_EREFUSED, res->status, why, WS_CLOSE_ABNORMAL, NULL, 0);
     return -1;
   }
-  const http_header *up = http_response_header_find(res, "Upgrade");
-  const http_header *co = http_response_header_find(res, "Connection");
-  const http_header *ac =
-      http_response_header_find(res, "Sec-WebSocket-Accept");
-  const http_header *pr =
-      http_response_header_find(res, "Sec-WebSocket-Protocol");
-  const http_header *ex =
-      http_response_header_find(res, "Sec-WebSocket-Extensions");
-  char want[WS_ACCEPT_LEN + 1];
-  ws_accept_key(cl->key, strlen(cl->key), want);
-  const char *bad = NULL;
-  if (!up || !http_token_list_contains(up->value, up->value_len, "websocket"))
-    bad = "no Upgrade: websocket in the 101";
-  else if (!co ||
-           !http_token_list_contains(co->value, co->value_len, "upgrade"))
-    bad = "no Connection: Upgrade in the 101";
-  else if (!ac || http_response_header_count(res, "Sec-WebSocket-Accept") != 1)
-    bad = "no Sec-WebSocket-Accept in the 101";
-  else if (ac->value_len != WS_ACCEPT_LEN ||
-           memcmp(ac->value, want, WS_ACCEPT_LEN) != 0)
-    bad = "bad Sec-WebSocket-Accept (not the key's digest)";
-  else if (ex)
-    bad = "the server chose an extension that was not offered";
-  else if (pr && !offered(cl, pr->value, pr->value_len))
-    bad = "the server chose a subprotocol that was not offered";
-  /* RFC 6455 4.1: a server may choose none of the offered subprotocols. */
+  client_hs_offer offer = {cl->key, cl->o.subprotocols, !cl->o.no_deflate};
+  client_hs_result got;
+  const char *bad = client_hs_check(res, &offer, &got);
   if (bad) {
     conn_down(cl, WSIO_EPROTOCOL, 0, bad, WS_CLOSE_ABNORMAL, NULL, 0);
     return -1;
   }
+  if (got.deflate)
+    deflate_setup(cl, &got.params);
   free(cl->protocol);
-  cl->protocol = pr ? strndup(pr->value, pr->value_len) : NULL;
+  cl->protocol =
+      got.protocol ? strndup(got.protocol, got.protocol_len) : NULL;
   return 0;
+}
+
+/* permessage-deflate agreed with the server's parameters a (client/handshake.c
+ * checked them). */
+static void deflate_setup(wsio_ws_client *cl, const ws_deflate_offer *p) {
+  ws_deflate_offer a = *p;
+  /* The codec's tx is ours (client_* parameters), its rx the server's. */
+  ws_deflate_agreement ag;
+  memset(&ag, 0, sizeof ag);
+  ag.server_no_context_takeover = a.client_no_context_takeover;
+  ag.client_no_context_takeover = a.server_no_context_takeover;
+  ag.server_window_bits = a.client_max_window_bits ? a.client_max_window_bits : 15;
+  ag.client_window_bits = a.server_max_window_bits ? a.server_max_window_bits : 15;
+  ws_deflate_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  ws_deflate_free(&cl->z);
+  ws_deflate_init(&cl->z, &ag, &cfg);
+  cl->dfl = 1;
 }
 
 static void ping_fired(loop_timer *t) {
@@ -474,6 +530,49 @@ static void deliver(wsio_ws_client *cl, int op, const uint8_t *p, size_t n) {
     cl->o.on_message(cl, p, n, (wsio_opcode)op, cl->o.user);
 }
 
+static int inflated(void *ud, const uint8_t *p, size_t n) {
+  wsio_ws_client *cl = ud;
+  if (reserve(&cl->msg, &cl->msg_cap, cl->msg_len + n + 1) != 0)
+    return WSIO_ENOMEM;
+  memcpy(cl->msg + cl->msg_len, p, n);
+  cl->msg_len += n;
+  return 0;
+}
+
+/* A frame of a compressed message (RSV1 on its first frame): inflated into msg,
+ * never past max_message_size (ws/deflate.c stops at the bound, so a small
+ * message that would inflate to gigabytes costs no more than the bound). */
+static void inflate_frame(wsio_ws_client *cl, const ws_frame_header *h,
+                          const uint8_t *p, size_t n) {
+  if (h->opcode != WS_OP_CONT) {
+    cl->msg_op = h->opcode;
+    cl->msg_len = 0;
+  }
+  int r = ws_deflate_inflate(&cl->z, p, n, h->fin, cl->o.max_message_size,
+                             inflated, cl);
+  if (r != 0) {
+    fail_open(cl,
+              r == WS_DEFLATE_ETOOBIG ? WSIO_ETOOBIG
+              : r == WSIO_ENOMEM      ? WSIO_ENOMEM
+                                      : WSIO_EPROTOCOL,
+              (unsigned)ws_deflate_close_code(r),
+              r == WS_DEFLATE_ETOOBIG
+                  ? "a compressed message from the server inflates past "
+                    "max_message_size"
+              : r == WSIO_ENOMEM ? "out of memory"
+                                 : "bad DEFLATE data from the server");
+    return;
+  }
+  if (!h->fin)
+    return;
+  int op = cl->msg_op;
+  size_t len = cl->msg_len;
+  cl->msg_op = 0;
+  cl->msg_len = 0;
+  cl->rx_z = 0;
+  deliver(cl, op, cl->msg, len);
+}
+
 /* One complete frame (payload unmasked already: the server sends none masked).
  */
 static void on_frame(wsio_ws_client *cl, const ws_frame_header *h,
@@ -503,6 +602,12 @@ static void on_frame(wsio_ws_client *cl, const ws_frame_header *h,
   if (h->opcode == WS_OP_CONT ? !cl->msg_op : cl->msg_op != 0) {
     fail_open(cl, WSIO_EPROTOCOL, WS_CLOSE_PROTOCOL_ERROR,
               "bad fragmentation from the server");
+    return;
+  }
+  if (h->opcode != WS_OP_CONT)
+    cl->rx_z = cl->dfl && (h->rsv & WS_DEFLATE_RSV);
+  if (cl->rx_z) {
+    inflate_frame(cl, h, p, n);
     return;
   }
   if (h->opcode != WS_OP_CONT && h->fin) {
@@ -545,13 +650,16 @@ static int read_frames(wsio_ws_client *cl) {
                 "bad frame length from the server");
       return -1;
     }
-    if (cl->o.on_frame) {
+    /* Traced once, when its header is complete (a frame split across reads,
+     * as TLS records split them, is parsed again on the next read). */
+    if (cl->o.on_frame && !cl->traced) {
+      cl->traced = 1;
       cl->o.on_frame(cl, WSIO_FRAME_IN, h.opcode, h.fin, h.rsv, h.payload_len,
                      h.masked, cl->o.user);
       if (cl->destroyed)
         return -1;
     }
-    if (ws_frame_check(&h, 0, 0) != 0) {
+    if (ws_frame_check(&h, 0, cl->dfl ? WS_DEFLATE_RSV : 0) != 0) {
       fail_open(cl, WSIO_EPROTOCOL, WS_CLOSE_PROTOCOL_ERROR,
                 h.masked ? "a masked frame from the server (RFC 6455 5.1)"
                          : "a reserved opcode, RSV bit or bad control frame "
@@ -565,6 +673,7 @@ static int read_frames(wsio_ws_client *cl) {
     }
     if (cl->in_len - off - h.header_len < h.payload_len)
       break;
+    cl->traced = 0;
     on_frame(cl, &h, cl->in + off + h.header_len);
     if (cl->destroyed || cl->state == ST_WAIT || cl->state == ST_DONE)
       return -1;
@@ -596,11 +705,15 @@ static void on_data(net_conn *nc, uint8_t *p, size_t n) {
     cl->in_len -= (size_t)r;
     memmove(cl->in, cl->in + r, cl->in_len);
     opened(cl);
-    if (cl->destroyed || cl->state != ST_OPEN)
+    /* Frames that came with the head are read even when on_open began closing
+     * (the server may still send until it sees our close). */
+    if (cl->destroyed || (cl->state != ST_OPEN && cl->state != ST_CLOSING))
       return;
   }
   (void)read_frames(cl);
 }
+
+static int tls_failed(wsio_ws_client *cl, int err);
 
 static void on_end(net_conn *nc, int err) {
   wsio_ws_client *cl = (wsio_ws_client *)nc;
@@ -610,12 +723,31 @@ static void on_end(net_conn *nc, int err) {
     conn_down(cl, 0, 0, NULL, WS_CLOSE_ABNORMAL, NULL, 0);
     return;
   }
+  if (tls_failed(cl, err))
+    return;
   char why[128];
   snprintf(why, sizeof why, "%s%s%s",
-           cl->state == ST_HANDSHAKE ? "connection closed during the handshake"
-                                     : "connection lost",
+           cl->state != ST_HANDSHAKE ? "connection lost"
+           : cl->net.tls && !net_tls_established(cl->net.tls)
+               ? "connection closed during the TLS handshake"
+               : "connection closed during the handshake",
            err ? ": " : "", err ? strerror(-err) : "");
   conn_down(cl, WSIO_ENETWORK, 0, why, WS_CLOSE_ABNORMAL, NULL, 0);
+}
+
+/* A TLS session that failed (net reports -EPROTO): WSIO_ETLS with OpenSSL's reason,
+ * and the host for a certificate that does not verify. 1 when it was that. */
+static int tls_failed(wsio_ws_client *cl, int err) {
+  if (!cl->net.tls || err != -EPROTO)
+    return 0;
+  const char *why = net_tls_error(cl->net.tls);
+  char msg[400];
+  snprintf(msg, sizeof msg, "%s%s%s%s", *why ? why : "TLS session failed",
+           net_tls_verify_failed(cl->net.tls) ? " (host " : "",
+           net_tls_verify_failed(cl->net.tls) ? cl->host : "",
+           net_tls_verify_failed(cl->net.tls) ? ")" : "");
+  conn_down(cl, WSIO_ETLS, 0, msg, WS_CLOSE_ABNORMAL, NULL, 0);
+  return 1;
 }
 
 static void on_drain(net_conn *nc) {
@@ -653,12 +785,46 @@ static void on_connected(net_conn *nc, int err) {
   }
   cl->state = ST_HANDSHAKE;
   (void)loop_timer_start(cl->loop, &cl->timer, cl->o.handshake_timeout_ms, 0);
-  if (send_request(cl) < 0)
+  if (cl->tls) {
+    struct ssl_st *s = net_tls_client_session(cl->tls_ctx, cl->host);
+    if (!s) {
+      conn_down(cl, WSIO_ENOMEM, 0, "out of memory for the TLS session",
+                WS_CLOSE_ABNORMAL, NULL, 0);
+      return;
+    }
+    net_conn_start_tls(&cl->net, s);
+  }
+  if (send_request(cl) < 0 && !tls_failed(cl, -EPROTO))
     conn_down(cl, WSIO_ENETWORK, 0, "cannot send the request",
               WS_CLOSE_ABNORMAL, NULL, 0);
 }
 
+static void connect_now(wsio_ws_client *cl);
+
+/* The lookup's answer (on the loop's thread, client/resolve.c). */
+static void resolved(void *user, int err, const char *why,
+                     const client_addrs *a) {
+  wsio_ws_client *cl = user;
+  cl->resolving = NULL;
+  loop_timer_stop(cl->loop, &cl->timer);
+  if (err) {
+    conn_down(cl, err, 0, why, WS_CLOSE_ABNORMAL, NULL, 0);
+    return;
+  }
+  for (unsigned i = 0; i < a->n; i++) {
+    cl->addr[i] = a->addr[i];
+    cl->addr_len[i] = a->len[i];
+  }
+  cl->naddr = a->n;
+  connect_now(cl);
+}
+
 static void conn_start(wsio_ws_client *cl) {
+  if (cl->tls && !cl->tls_ctx) {
+    cl->state = ST_CONNECTING; /* (conn_down ignores a client not trying) */
+    conn_down(cl, WSIO_ETLS, 0, cl->tls_ctx_err, WS_CLOSE_ABNORMAL, NULL, 0);
+    return;
+  }
   if (cl->linked) {
     net_conn_release(&cl->net);
     cl->linked = 0;
@@ -666,6 +832,22 @@ static void conn_start(wsio_ws_client *cl) {
   memset(&cl->net, 0, sizeof cl->net);
   cl->state = ST_CONNECTING;
   cl->in_len = 0;
+  if (cl->numeric || cl->addr_idx > 0) { /* (the next address of this lookup) */
+    connect_now(cl);
+    return;
+  }
+  /* getaddrinfo may wait seconds for a DNS server: never on the loop's thread.
+   * The connect timeout bounds the lookup too. */
+  cl->resolving = client_resolve_start(cl->loop, cl->host, cl->port, resolved, cl);
+  if (!cl->resolving) {
+    conn_down(cl, WSIO_ENETWORK, 0, "cannot start resolving the host",
+              WS_CLOSE_ABNORMAL, NULL, 0);
+    return;
+  }
+  (void)loop_timer_start(cl->loop, &cl->timer, cl->o.connect_timeout_ms, 0);
+}
+
+static void connect_now(wsio_ws_client *cl) {
   int r = net_connect(
       cl->ctx, &cl->net, (struct sockaddr *)&cl->addr[cl->addr_idx],
       cl->addr_len[cl->addr_idx], cl->o.connect_timeout_ms, on_connected);
@@ -718,6 +900,11 @@ static void free_subprotocols(wsio_ws_client *cl);
 /* Frees everything but the record itself (safe to call twice). */
 static void release_all(wsio_ws_client *cl) {
   free_subprotocols(cl);
+  /* (A lookup that finishes between wsio_app_destroy's drain of posted work and
+   * this hook has posted its result already: the loop drops it unrun, a few
+   * hundred bytes, once.) */
+  client_resolve_cancel(cl->resolving);
+  cl->resolving = NULL;
   if (cl->linked)
     net_conn_release(&cl->net);
   cl->linked = 0;
@@ -728,6 +915,13 @@ static void release_all(wsio_ws_client *cl) {
   if (cl->ctx)
     net_ctx_destroy(cl->ctx);
   cl->ctx = NULL;
+  ws_deflate_free(&cl->z);
+  cl->dfl = 0;
+  net_tls_ctx_free(cl->tls_ctx);
+  cl->tls_ctx = NULL;
+  free(cl->tls_ctx_err);
+  free(cl->host);
+  cl->tls_ctx_err = cl->host = NULL;
   queue_clear(cl);
   free(cl->in);
   free(cl->msg);
@@ -751,12 +945,14 @@ static void cl_app_destroyed(void *arg) {
   free(cl);
 }
 
-/* Splits ws://host[:port][/path]. IPv6 literals in brackets. */
+/* Splits ws[s]://host[:port][/path]. IPv6 literals in brackets. */
 static int parse_url(wsio_ws_client *cl, const char *url, char *host,
                      size_t hcap, char *port, size_t pcap) {
-  if (strncmp(url, "ws://", 5) != 0)
+  if (strncmp(url, "wss://", 6) == 0)
+    cl->tls = 1;
+  else if (strncmp(url, "ws://", 5) != 0)
     return WSIO_EURL;
-  const char *h = url + 5, *end = h + strcspn(h, "/?#");
+  const char *h = url + (cl->tls ? 6 : 5), *end = h + strcspn(h, "/?#");
   if (end == h)
     return WSIO_EURL;
   const char *hp = h, *colon;
@@ -785,8 +981,10 @@ static int parse_url(wsio_ws_client *cl, const char *url, char *host,
     if (*e || v <= 0 || v > 65535)
       return WSIO_EURL;
   } else {
-    strcpy(port, "80");
+    strcpy(port, cl->tls ? "443" : "80");
   }
+  if (!(cl->host = strdup(host)))
+    return WSIO_ENOMEM;
   cl->host_header = strndup(h, (size_t)(end - h));
   const char *path = *end == '#' ? "" : end;
   size_t plen = strcspn(path, "#");
@@ -819,6 +1017,8 @@ static int copy_options(wsio_ws_client *cl,
     o.max_backpressure = 1 << 20;
   if (!o.max_head_size)
     o.max_head_size = 16 * 1024;
+  if (!o.deflate_threshold)
+    o.deflate_threshold = 1024;
   if (!o.reconnect_min_ms)
     o.reconnect_min_ms = 1000;
   if (!o.reconnect_max_ms)
@@ -888,6 +1088,7 @@ static int copy_options(wsio_ws_client *cl,
   }
   o.headers = NULL;
   o.origin = NULL;
+  o.ca_file = NULL; /* used at create only (the context loads it then) */
   cl->o = o;
   return 0;
 }
@@ -912,11 +1113,6 @@ wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
       *err = WSIO_EINVAL;
     return NULL;
   }
-  if (strncmp(url, "wss://", 6) == 0) {
-    if (err)
-      *err = WSIO_EURL;
-    return NULL;
-  }
   wsio_ws_client *cl = calloc(1, sizeof *cl);
   if (!cl) {
     if (err)
@@ -934,24 +1130,28 @@ wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
   if (!e && !(cl->rng[0] | cl->rng[1] | cl->rng[2] | cl->rng[3]))
     cl->rng[0] = 1;
   if (!e) {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
-      e = WSIO_ENETWORK;
-    for (struct addrinfo *a = res; a && cl->naddr < CL_MAX_ADDRS;
-         a = a->ai_next) {
-      if (a->ai_addrlen > sizeof cl->addr[0])
-        continue;
-      memcpy(&cl->addr[cl->naddr], a->ai_addr, a->ai_addrlen);
-      cl->addr_len[cl->naddr++] = a->ai_addrlen;
+    /* An IP literal now; a name at each connect, off the loop's thread. */
+    client_addrs a;
+    memcpy(cl->port, port, sizeof cl->port);
+    cl->numeric = client_resolve_numeric(host, port, &a);
+    for (unsigned i = 0; cl->numeric && i < a.n; i++) {
+      cl->addr[i] = a.addr[i];
+      cl->addr_len[i] = a.len[i];
     }
-    if (!e && !cl->naddr)
-      e = WSIO_ENETWORK;
-    if (res)
-      freeaddrinfo(res);
+    cl->naddr = cl->numeric ? a.n : 0;
   }
   static const net_handlers h = {on_data, on_end, on_drain, on_accept, NULL};
   if (!e && !(cl->url = strdup(url)))
     e = WSIO_ENOMEM;
+  if (!e && cl->tls) {
+    /* A CA file that cannot be read is reported from the loop (on_error's detail
+     * says why), like every other failure to connect. */
+    char why[300];
+    cl->tls_ctx = net_tls_client_ctx(opts ? opts->ca_file : NULL, cl->o.insecure,
+                                     why, sizeof why);
+    if (!cl->tls_ctx && !(cl->tls_ctx_err = strdup(why)))
+      e = WSIO_ENOMEM;
+  }
   if (!e && !(cl->ctx = net_ctx_create(cl->loop, &h, cl, 0)))
     e = WSIO_ENOMEM;
   if (!e && core_hook_add(app, CORE_HOOK_POST, cl_post, cl) != 0)
@@ -1068,6 +1268,8 @@ int wsio_ws_client_close(wsio_ws_client *cl, unsigned code,
   cl->user_closed = 1;
   queue_clear(cl);
   if (cl->state != ST_OPEN) {
+    client_resolve_cancel(cl->resolving);
+    cl->resolving = NULL;
     loop_timer_stop(cl->loop, &cl->retry);
     if (cl->linked)
       net_close(&cl->net);
@@ -1105,6 +1307,8 @@ void wsio_ws_client_destroy(wsio_ws_client *cl) {
     return;
   cl->destroyed = 1;
   cl->state = ST_DONE;
+  client_resolve_cancel(cl->resolving);
+  cl->resolving = NULL;
   if (cl->linked)
     net_close(&cl->net);
   loop_timer_stop(cl->loop, &cl->timer);

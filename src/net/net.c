@@ -943,3 +943,8 @@ void net_listener_close(net_listener *ls) {
 void net_ctx_close_listeners(net_ctx *ctx) {
   while (ctx->listeners) net_listener_close(ctx->listeners);
 }
+
+void net_conn_start_tls(net_conn *c, struct ssl_st *s) {
+  net_tls_session_free(c->tls);
+  c->tls = s;
+}

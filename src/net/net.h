@@ -135,6 +135,12 @@ typedef void (*net_connect_fn)(net_conn *c, int err);
 int net_connect(net_ctx *ctx, net_conn *c, const struct sockaddr *sa, socklen_t salen, unsigned timeout_ms,
                 net_connect_fn on_connect);
 
+/* The client role: the connected c (after on_connect(c, 0)) speaks TLS from now on
+ * through s, a client session (net/tls.h's net_tls_client_session), which c now owns.
+ * The first net_write starts the handshake; what it carries is sent once the handshake
+ * completes. A TLS failure reaches on_end(c, -EPROTO); net_tls_error(c->tls) says why. */
+void net_conn_start_tls(net_conn *c, struct ssl_st *s);
+
 /* Queues bytes: appended to the iteration's shared buffer (or to c's backlog when c
  * already has one), c queued to be flushed when the loop finishes the current batch
  * of events (net_flush_queued), so many messages for many connections in one

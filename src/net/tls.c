@@ -1,6 +1,7 @@
 /* net/tls.c — TLS sessions over memory BIOs (see tls.h). */
 #include "net/tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <strings.h>
@@ -9,6 +10,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 /* A certificate chosen by the client's server name (SNI). */
 typedef struct tls_name {
@@ -23,6 +25,16 @@ typedef struct tls_extra {
   tls_name *names; /* net_tls_server_add_names; the default serves every other name */
   size_t nnames;
 } tls_extra;
+
+/* What a client session carries (SSL app data; server sessions carry none, so they
+ * cost nothing more): the plaintext written before the handshake completed, and why
+ * the session failed, for the client's error report. */
+typedef struct tls_client {
+  uint8_t *pending;
+  size_t len, cap;
+  int verify_failed;
+  char err[256];
+} tls_client;
 
 /* A busy session's memory BIO keeps up to a full record and a bit (no malloc per
  * read or write); past that it is replaced once empty, and the sweep frees it. */
@@ -194,7 +206,13 @@ SSL *net_tls_session(SSL_CTX *ctx) {
   return s;
 }
 
-void net_tls_session_free(SSL *s) { SSL_free(s); }
+void net_tls_session_free(SSL *s) {
+  if (!s) return;
+  tls_client *tc = SSL_get_app_data(s);
+  if (tc) free(tc->pending);
+  free(tc);
+  SSL_free(s);
+}
 
 int net_tls_feed(SSL *s, const void *p, size_t n) {
   if (n > INT32_MAX) return -ENOMEM;
@@ -214,15 +232,54 @@ static void shrink(SSL *s, BIO *b, int is_read, size_t keep) {
   else SSL_set0_wbio(s, nb);
 }
 
+static int write_all(SSL *s, const uint8_t *q, size_t n);
+
+/* A client's plaintext written during the handshake goes out as soon as it completed. */
+static int flush_pending(SSL *s) {
+  tls_client *tc = SSL_get_app_data(s);
+  if (!tc || !tc->len || !SSL_is_init_finished(s)) return 0;
+  int r = write_all(s, tc->pending, tc->len);
+  free(tc->pending);
+  tc->pending = NULL;
+  tc->len = tc->cap = 0;
+  return r;
+}
+
+/* Records why a client session failed (the certificate check's verdict first: OpenSSL's
+ * own error then only says "certificate verify failed"). */
+static void client_failed(SSL *s, int e) {
+  tls_client *tc = SSL_get_app_data(s);
+  if (!tc || tc->err[0]) return;
+  long v = SSL_get_verify_result(s);
+  unsigned long code = ERR_peek_last_error();
+  if (v != X509_V_OK && !SSL_is_init_finished(s)) {
+    tc->verify_failed = 1;
+    snprintf(tc->err, sizeof tc->err, "TLS certificate verify failed: %s", X509_verify_cert_error_string(v));
+  } else if (code) {
+    char reason[200];
+    ERR_error_string_n(code, reason, sizeof reason);
+    snprintf(tc->err, sizeof tc->err, "TLS %s failed: %s", SSL_is_init_finished(s) ? "session" : "handshake",
+             reason);
+  } else {
+    snprintf(tc->err, sizeof tc->err, "TLS %s failed (%s)", SSL_is_init_finished(s) ? "session" : "handshake",
+             e == SSL_ERROR_ZERO_RETURN ? "closed by the server" : "connection error");
+  }
+}
+
 int net_tls_read(SSL *s, uint8_t *buf, size_t cap) {
   ERR_clear_error();
   int r = SSL_read(s, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
+  int e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(s, r); /* before any other call */
+  if (flush_pending(s) < 0) {
+    client_failed(s, SSL_ERROR_SSL);
+    return -EPROTO;
+  }
   if (r > 0) return r;
-  int e = SSL_get_error(s, r);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
     shrink(s, SSL_get_rbio(s), 1, TLS_BIO_KEEP);
     return 0;
   }
+  if (e != SSL_ERROR_ZERO_RETURN) client_failed(s, e);
   tls_extra *x = SSL_CTX_get_app_data(SSL_get_SSL_CTX(s));
   if (e != SSL_ERROR_ZERO_RETURN && x && x->log && !SSL_is_init_finished(s)) {
     char reason[256], msg[320];
@@ -235,8 +292,7 @@ int net_tls_read(SSL *s, uint8_t *buf, size_t cap) {
   return e == SSL_ERROR_ZERO_RETURN ? -EPIPE : -EPROTO;
 }
 
-int net_tls_write(SSL *s, const void *p, size_t n) {
-  const uint8_t *q = p;
+static int write_all(SSL *s, const uint8_t *q, size_t n) {
   while (n) {
     size_t w = 0;
     ERR_clear_error();
@@ -249,6 +305,35 @@ int net_tls_write(SSL *s, const void *p, size_t n) {
     n -= w;
   }
   return 0;
+}
+
+int net_tls_write(SSL *s, const void *p, size_t n) {
+  tls_client *tc = SSL_get_app_data(s);
+  if (!tc || SSL_is_init_finished(s)) return write_all(s, p, n);
+  /* A client before the end of its handshake: keep the bytes (SSL_write would only
+   * answer "want read"), and make sure the ClientHello is on its way. */
+  if (tc->len + n > tc->cap) {
+    size_t ncap = tc->cap ? tc->cap : 1024;
+    while (ncap < tc->len + n) ncap *= 2;
+    uint8_t *np = realloc(tc->pending, ncap);
+    if (!np) return -ENOMEM;
+    tc->pending = np;
+    tc->cap = ncap;
+  }
+  memcpy(tc->pending + tc->len, p, n);
+  tc->len += n;
+  return net_tls_handshake(s);
+}
+
+int net_tls_handshake(SSL *s) {
+  if (SSL_is_init_finished(s)) return 0;
+  ERR_clear_error();
+  int r = SSL_do_handshake(s);
+  int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(s, r);
+  if (r == 1 || e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+  client_failed(s, e);
+  ERR_clear_error();
+  return -EPROTO;
 }
 
 void net_tls_close_notify(SSL *s) {
@@ -276,3 +361,75 @@ void net_tls_trim(SSL *s) {
 }
 
 int net_tls_established(SSL *s) { return SSL_is_init_finished(s); }
+
+/* ---- the client role ----------------------------------------------------------------- */
+
+SSL_CTX *net_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t cap) {
+  ERR_clear_error();
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  tls_extra *x = calloc(1, sizeof(*x));
+  if (!ctx || !x) {
+    snprintf(err, cap, "out of memory");
+    SSL_CTX_free(ctx);
+    free(x);
+    return NULL;
+  }
+  SSL_CTX_set_app_data(ctx, x);
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  /* The WebSocket upgrade is HTTP/1.1 (RFC 6455 4.1); a server that would pick h2
+   * for us sees that we offer nothing else. (Note: 0 means success here.) */
+  if (SSL_CTX_set_alpn_protos(ctx, alpn_http11, sizeof(alpn_http11)) != 0) {
+    snprintf(err, cap, "out of memory");
+    net_tls_ctx_free(ctx);
+    return NULL;
+  }
+  SSL_CTX_set_verify(ctx, insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+  if (insecure) return ctx;
+  if (ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1 : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    last_error(err, cap, "cannot load the CA certificates", ca_file ? ca_file : "(system store)");
+    net_tls_ctx_free(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+SSL *net_tls_client_session(SSL_CTX *ctx, const char *host) {
+  SSL *s = net_tls_session(ctx);
+  tls_client *tc = calloc(1, sizeof(*tc));
+  if (!s || !tc) {
+    SSL_free(s);
+    free(tc);
+    return NULL;
+  }
+  SSL_set_app_data(s, tc);
+  SSL_set_connect_state(s);
+  unsigned char a[16];
+  int is_ip = inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+  int ok = 1;
+  /* RFC 6066 3: SNI names a host, never an address. */
+  if (!is_ip) ok = SSL_set_tlsext_host_name(s, host) == 1;
+  if (ok && SSL_CTX_get_verify_mode(ctx) != SSL_VERIFY_NONE) {
+    X509_VERIFY_PARAM *vp = SSL_get0_param(s);
+    /* "*.example.com" matches one whole label, never "w*.example.com" (as curl). */
+    X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1 : X509_VERIFY_PARAM_set1_host(vp, host, 0) == 1;
+  }
+  if (!ok) {
+    ERR_clear_error();
+    net_tls_session_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+const char *net_tls_error(SSL *s) {
+  tls_client *tc = s ? SSL_get_app_data(s) : NULL;
+  return tc ? tc->err : "";
+}
+
+int net_tls_verify_failed(SSL *s) {
+  tls_client *tc = s ? SSL_get_app_data(s) : NULL;
+  return tc ? tc->verify_failed : 0;
+}

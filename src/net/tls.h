@@ -61,4 +61,31 @@ void net_tls_trim(struct ssl_st *s);
 /* Whether the handshake completed (failures before it count as handshake failures). */
 int net_tls_established(struct ssl_st *s);
 
+/* ---- the client role ---------------------------------------------------------------
+ * A client context: TLS 1.2+, ALPN http/1.1, and the server's certificate verified
+ * against ca_file (PEM, one or more CAs) or, when ca_file is NULL, the system's store
+ * (OpenSSL's default paths). insecure = 1 turns verification off (a test server with a
+ * self-signed certificate): the session is still encrypted, but anyone on the path can
+ * impersonate the server. NULL with the reason in err when ca_file cannot be loaded. */
+struct ssl_ctx_st *net_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t cap);
+
+/* A session in client mode for host (a DNS name or an IP literal, without brackets):
+ * SNI carries a DNS name (never an address, RFC 6066 3), and the certificate must name
+ * host (subjectAltName DNS with wildcards as RFC 6125, or an IP entry for an address)
+ * unless the context is insecure. The session holds its own reference to ctx. The
+ * ClientHello is produced by the first net_tls_write (or net_tls_handshake): plaintext
+ * written before the handshake completes is kept and encrypted once it does, so the
+ * caller writes its request at once and net sends it at the right time. NULL when out
+ * of memory. */
+struct ssl_st *net_tls_client_session(struct ssl_ctx_st *ctx, const char *host);
+/* Drives the handshake without data (the ClientHello, for a client session): 0, or
+ * -EPROTO when it failed. Its records wait in net_tls_out. */
+int net_tls_handshake(struct ssl_st *s);
+/* Why a client session failed, one sentence (the certificate check's verdict when it
+ * was that: "certificate verify failed: unable to get local issuer certificate", or a
+ * host name mismatch); "" when nothing failed. Valid until the session is freed. */
+const char *net_tls_error(struct ssl_st *s);
+/* 1 when the failure was the certificate check (untrusted, expired, wrong host). */
+int net_tls_verify_failed(struct ssl_st *s);
+
 #endif

@@ -187,11 +187,13 @@ test('exit codes: refused (2), network (5), timeout (4), unsupported (6), usage 
     assert.equal(t.code, 4);
     assert.match(t.stderr, /handshake timed out/);
     assert.ok(Date.now() - t0 < 5000);
-    for (const args of [['--sio', 'http://x/'], ['--insecure', 'wss://x/'], ['wss://127.0.0.1:1/']]) {
+    for (const args of [['--sio', 'http://x/']]) {
       const u = await runCat(args).done;
       assert.equal(u.code, 6, args.join(' '));
       assert.match(u.stderr, /not supported yet/);
     }
+    // wss:// is supported now: a closed port is a network error (TLS: tests/client/tls.test.js).
+    assert.equal((await runCat(['--no-reconnect', `wss://127.0.0.1:${closedPort}/`]).done).code, 5);
     assert.equal((await runCat(['http://x/']).done).code, 1);
     assert.equal((await runCat([]).done).code, 1);
     const h = await runCat(['--help']).done;
@@ -377,7 +379,9 @@ test('malicious server: a subprotocol or an extension that was not offered → e
   const cases = [
     ['Sec-WebSocket-Protocol: evil\r\n', ['--subprotocol', 'chat'], /subprotocol that was not offered/],
     ['Sec-WebSocket-Protocol: chat\r\n', [], /subprotocol that was not offered/],
-    ['Sec-WebSocket-Extensions: permessage-deflate\r\n', [], /extension that was not offered/],
+    // permessage-deflate is offered by default now (tests/client/deflate.test.js).
+    ['Sec-WebSocket-Extensions: permessage-deflate\r\n', ['--no-deflate'], /extension that was not offered/],
+    ['Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n', [], /extension that was not offered/],
   ];
   for (const [extra, args, re] of cases) {
     const srv = await handshakeThen(() => {}, { extra });

@@ -1,0 +1,162 @@
+'use strict';
+// tests/client/tls.test.js — wss:// in the WebSocket client role (src/client over
+// src/net/tls.c's client mode), through wsio-cat: against wsio-server with
+// --tls-cert/--tls-key and against a Node `ws` server over https, with a test CA made
+// here by `openssl req` (as tests/tls/ does). Verification on by default (success with
+// the CA, failure without it: exit code 7 and OpenSSL's reason), --insecure, a
+// certificate for another host or address refused, SNI and ALPN as sent, no reconnect
+// after a verify failure. Every server listens on 127.0.0.1.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { execFileSync, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const https = require('node:https');
+const os = require('node:os');
+const path = require('node:path');
+const { WebSocketServer } = require('ws');
+const { startServer, REPO } = require('../interop/server.js');
+
+const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
+const EXIT_TLS = 7;
+
+let dir;
+before();
+
+function before() {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-client-tls-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', path.join(dir, 'ca.key'), '-out', path.join(dir, 'ca.pem'), '-days', '2',
+    '-subj', '/CN=wsio client test CA'], { stdio: 'ignore' });
+}
+test.after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
+
+/* A server certificate signed by the test CA with these subjectAltNames. */
+function makeCert(name, san) {
+  const key = path.join(dir, `${name}.key`);
+  const crt = path.join(dir, `${name}.pem`);
+  const csr = path.join(dir, `${name}.csr`);
+  const ext = path.join(dir, `${name}.ext`);
+  fs.writeFileSync(ext, `subjectAltName=${san}\n`);
+  execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', key, '-out', csr, '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', path.join(dir, 'ca.pem'), '-CAkey',
+    path.join(dir, 'ca.key'), '-set_serial', String(Math.floor(Math.random() * 1e9)), '-out', crt, '-days', '2',
+    '-extfile', ext], { stdio: 'ignore' });
+  return { key, crt };
+}
+
+function runCat(args, { input = 'hello\n', timeout = 15000 } = {}) {
+  assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
+  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdin.on('error', () => {});
+  child.stdin.end(input);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), timeout);
+    child.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
+const ca = () => path.join(dir, 'ca.pem');
+
+test('wsio-server over TLS: wss:// verifies the certificate by default', async (t) => {
+  const cert = makeCert('srv', 'DNS:localhost,IP:127.0.0.1');
+  const srv = await startServer(['--tls-cert', cert.crt, '--tls-key', cert.key]);
+  t.after(() => srv.stop());
+  const url = (host) => `wss://${host}:${srv.port}/echo`;
+
+  await t.test('with the test CA: by name and by address, echo and -v', async () => {
+    let r = await runCat(['--ca', ca(), '--no-reconnect', url('localhost')], { input: 'hello\nworld\n' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello\nworld\n');
+    r = await runCat(['--ca', ca(), '--no-reconnect', url('127.0.0.1')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello\n');
+    // A frame split across TLS records (the server writes header and payload apart)
+    // is traced once.
+    r = await runCat(['-v', '--ca', ca(), '--no-reconnect', url('localhost')]);
+    assert.equal(r.code, 0, r.stderr);
+    const ins = r.stderr.split('\n').filter((l) => l.startsWith('* frame in: opcode=1'));
+    assert.equal(ins.length, 1, r.stderr);
+  });
+
+  await t.test('without the CA: exit 7 with the reason, and no reconnect', async () => {
+    // (reconnection on: a certificate that does not verify would fail again)
+    const r = await runCat([url('localhost')]);
+    assert.equal(r.code, EXIT_TLS, r.stderr);
+    assert.match(r.stderr, /certificate verify failed: unable to get local issuer certificate \(host localhost\)/);
+    assert.doesNotMatch(r.stderr, /reconnect/);
+    assert.equal(r.stdout, '');
+  });
+
+  await t.test('--insecure connects without the CA', async () => {
+    const r = await runCat(['--insecure', '--no-reconnect', url('localhost')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello\n');
+    const k = await runCat(['-k', '--no-reconnect', url('127.0.0.1')]);
+    assert.equal(k.code, 0, k.stderr);
+  });
+
+  await t.test('a CA file that cannot be read: exit 7, says so', async () => {
+    const r = await runCat(['--ca', path.join(dir, 'missing.pem'), url('localhost')]);
+    assert.equal(r.code, EXIT_TLS, r.stderr);
+    assert.match(r.stderr, /cannot load the CA certificates .*missing\.pem/);
+  });
+
+  await t.test('ws:// to the TLS port fails cleanly (no crash)', async () => {
+    const r = await runCat(['--no-reconnect', '-t', '3', `ws://127.0.0.1:${srv.port}/echo`]);
+    assert.ok([3, 4, 5].includes(r.code), `exit ${r.code}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /Sanitizer|runtime error/);
+  });
+});
+
+test('a certificate for another host or address is refused', async (t) => {
+  const cert = makeCert('other', 'DNS:other.example,IP:127.0.0.2');
+  const srv = await startServer(['--tls-cert', cert.crt, '--tls-key', cert.key]);
+  t.after(() => srv.stop());
+  let r = await runCat(['--ca', ca(), '--no-reconnect', `wss://localhost:${srv.port}/echo`]);
+  assert.equal(r.code, EXIT_TLS, r.stderr);
+  assert.match(r.stderr, /certificate verify failed: hostname mismatch \(host localhost\)/);
+  r = await runCat(['--ca', ca(), '--no-reconnect', `wss://127.0.0.1:${srv.port}/echo`]);
+  assert.equal(r.code, EXIT_TLS, r.stderr);
+  assert.match(r.stderr, /certificate verify failed: IP address mismatch \(host 127\.0\.0\.1\)/);
+  // --insecure skips the name check as well (it verifies nothing).
+  r = await runCat(['--insecure', '--no-reconnect', `wss://localhost:${srv.port}/echo`]);
+  assert.equal(r.code, 0, r.stderr);
+});
+
+test('Node ws over https: SNI, ALPN http/1.1, verification', async (t) => {
+  const cert = makeCert('node', 'DNS:localhost,IP:127.0.0.1');
+  const seen = [];
+  const server = https.createServer({
+    key: fs.readFileSync(cert.key), cert: fs.readFileSync(cert.crt), ALPNProtocols: ['http/1.1'],
+  });
+  server.on('secureConnection', (s) => seen.push({ servername: s.servername, alpn: s.alpnProtocol, proto: s.getProtocol() }));
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws) => ws.on('message', (m, bin) => ws.send(m, { binary: bin })));
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise((r) => { wss.close(); server.closeAllConnections?.(); server.close(r); }));
+  const port = server.address().port;
+
+  let r = await runCat(['--ca', ca(), '--no-reconnect', `wss://localhost:${port}/`], { input: 'a\nb\n' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'a\nb\n');
+  assert.equal(seen.at(-1).servername, 'localhost');
+  assert.equal(seen.at(-1).alpn, 'http/1.1');
+  assert.match(seen.at(-1).proto, /^TLSv1\.[23]$/);
+
+  // An address: no SNI (RFC 6066 3), the certificate's IP entry is checked.
+  r = await runCat(['--ca', ca(), '--no-reconnect', `wss://127.0.0.1:${port}/`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(seen.at(-1).servername, false);
+
+  r = await runCat(['--no-reconnect', `wss://localhost:${port}/`]);
+  assert.equal(r.code, EXIT_TLS, r.stderr);
+  assert.match(r.stderr, /certificate verify failed/);
+
+  r = await runCat(['--insecure', '--no-reconnect', `wss://localhost:${port}/`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'hello\n');
+});
