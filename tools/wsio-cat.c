@@ -18,6 +18,8 @@
 #include "wsio.h"
 #include "wsio/client.h"
 
+int wsio_cat_sio_main(int argc, char **argv); /* tools/cat_sio.c */
+
 /* Exit codes (documented in --help and docs/wsio-cat.1). */
 enum {
   EXIT_CLOSED = 0,   /* the connection ended with a close handshake */
@@ -26,7 +28,7 @@ enum {
   EXIT_PROTOCOL = 3, /* the server broke RFC 6455 */
   EXIT_TIMEOUT = 4,  /* connect, handshake or close timed out */
   EXIT_NETWORK = 5,  /* cannot resolve or connect, or the connection was lost */
-  EXIT_UNSUPPORTED = 6, /* --sio, --insecure, wss:// */
+  EXIT_UNSUPPORTED = 6, /* --insecure, wss:// */
 };
 
 static const char usage[] =
@@ -60,7 +62,8 @@ static const char usage[] =
     "round-trip\n"
     "                           times, close code and reason, reconnect "
     "attempts\n"
-    "      --sio, --insecure    not supported yet (Socket.IO client, wss://)\n"
+    "      --sio http://HOST    Socket.IO mode (wsio-cat --sio URL --help)\n"
+    "      --insecure           not supported yet (wss://)\n"
     "  -h, --help               this text\n"
     "\n"
     "exit codes:\n"
@@ -68,8 +71,8 @@ static const char usage[] =
     "close)\n"
     "  1  bad command line                 5  network error (refused, lost, no "
     "close frame)\n"
-    "  2  handshake refused (HTTP status)  6  not supported yet (--sio, "
-    "--insecure, wss://)\n"
+    "  2  handshake refused (HTTP status)  6  not supported yet (--insecure, "
+    "wss://)\n"
     "  3  protocol error by the server\n"
     "\n"
     "examples:\n"
@@ -296,6 +299,9 @@ int main(int argc, char **argv) {
       {"sio", no_argument, 0, 1},
       {"insecure", no_argument, 0, 2},
       {0, 0, 0, 0}};
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--sio") == 0 || strncmp(argv[i], "--sio=", 6) == 0)
+      return wsio_cat_sio_main(argc, argv);
   const char *headers[65] = {0}, *protos[33] = {0};
   int nh = 0, np = 0;
   wsio_ws_client_options o = {.randomization = 0.5};

@@ -270,8 +270,15 @@ wsio_sio_client *wsio_sio_client_create(wsio_app *app, const char *url,
                                         const wsio_sio_client_options *opts,
                                         int *err);
 
-/* Closes the Engine.IO session (the sockets get on_disconnect "io client
- * disconnect"), stops reconnecting, and frees everything in the loop's next
+/* Closes politely: each connected socket sends DISCONNECT and gets
+ * on_disconnect("io client disconnect"), the Engine.IO close packet goes out
+ * after everything already sent, and once it has left (or could not) on_close
+ * reports "io client disconnect" with will_reconnect 0. No reconnection after
+ * it. Returns 0, WSIO_EINVAL, WSIO_ECLOSED (already done). */
+int wsio_sio_client_close(wsio_sio_client *c);
+
+/* Closes the Engine.IO session at once (the sockets get on_disconnect "io
+ * client disconnect"; no on_close), stops reconnecting, and frees everything in the loop's next
  * post phase; c and its sockets must not be used afterwards. May be called from
  * callbacks. wsio_app_destroy destroys clients still alive. */
 void wsio_sio_client_destroy(wsio_sio_client *c);

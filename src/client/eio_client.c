@@ -68,7 +68,7 @@ struct eio_client {
   char *hdr_lines;  /* the same as request lines */
   struct sockaddr_storage addr;
   socklen_t addr_len;
-  int state, transport, upgrading, destroyed;
+  int state, transport, upgrading, destroyed, notify_release;
   char sid[128];
   uint32_t ping_interval, ping_timeout;
   size_t server_max_payload;
@@ -809,6 +809,8 @@ static void ec_app_destroyed(void *arg);
 static void ec_post(void *arg) {
   eio_client *e = arg;
   if (e->destroyed) {
+    if (e->notify_release && e->cfg.on_released)
+      e->cfg.on_released(e, e->cfg.user);
     core_hook_remove(e->app, CORE_HOOK_POST, ec_post, e);
     core_hook_remove(e->app, CORE_HOOK_DESTROY, ec_app_destroyed, e);
     release_all(e, 1);
@@ -968,9 +970,15 @@ const char *eio_client_transport(const eio_client *e) {
   return e ? tname(e, e->transport) : NULL;
 }
 
-void eio_client_close(eio_client *e) {
+void eio_client_forget(eio_client *e) {
+  if (e)
+    e->notify_release = 0;
+}
+
+void eio_client_close(eio_client *e, int notify_release) {
   if (!e || e->destroyed)
     return;
+  e->notify_release = notify_release;
   if (e->state != E_OPEN) {
     e->state = E_DONE;
     e->destroyed = 1;

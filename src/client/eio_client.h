@@ -37,6 +37,9 @@ typedef struct {
    * client's; err 0 or WSIO_E* with detail and the HTTP status. */
   void (*on_close)(eio_client *e, const char *reason, int err, int status,
                    const char *detail, void *user);
+  /* After eio_client_close: the close packet left (or could not) and the
+   * session is being freed (called from the loop, outside other callbacks). */
+  void (*on_released)(eio_client *e, void *user);
   void (*on_packet)(eio_client *e, wsio_frame_dir dir, const char *transport,
                     int type, int binary, const uint8_t *p, size_t n,
                     void *user);
@@ -54,7 +57,9 @@ int eio_client_writable(const eio_client *e);
 int eio_client_is_open(const eio_client *e);
 const char *eio_client_transport(const eio_client *e);
 /* Sends the close packet when open, then ends the session without further
- * callbacks; the record is freed from the loop. */
-void eio_client_close(eio_client *e);
+ * callbacks but on_released; the record is freed from the loop. */
+void eio_client_close(eio_client *e, int notify_release);
+/* No on_released for a session closed with notify_release (its owner goes). */
+void eio_client_forget(eio_client *e);
 
 #endif

@@ -73,6 +73,8 @@ struct wsio_sio_client {
   char **headers;
   eio_client *eio;
   int state, destroyed, ever_open_session;
+  int closing; /* wsio_sio_client_close: on_close once the session is gone */
+  eio_client *closing_eio;
   unsigned attempt;
   loop_timer retry;
   wsio_sio_client_socket *socks;
@@ -470,6 +472,12 @@ static void m_connect(wsio_sio_client *m);
 static void retry_fired(loop_timer *t) {
   wsio_sio_client *m =
       (wsio_sio_client *)((char *)t - offsetof(wsio_sio_client, retry));
+  if (m->closing) { /* closed while no session was open */
+    m->closing = 0;
+    if (m->o.on_close)
+      m->o.on_close(m, "io client disconnect", 0, m->o.user);
+    return;
+  }
   m_connect(m);
 }
 
@@ -487,7 +495,7 @@ static void m_down(wsio_sio_client *m, const char *reason, int err, int status,
                    const char *detail) {
   int was_open = m->state == M_OPEN;
   if (m->eio) {
-    eio_client_close(m->eio);
+    eio_client_close(m->eio, 0);
     m->eio = NULL;
   }
   rx_reset(m);
@@ -577,8 +585,20 @@ static void eio_packet_trace(eio_client *e, wsio_frame_dir dir,
     m->o.on_packet(m, dir, transport, type, binary, p, n, m->o.user);
 }
 
+static void eio_released(eio_client *e, void *user) {
+  (void)e;
+  wsio_sio_client *m = user;
+  if (m->closing && !m->destroyed) {
+    m->closing = 0;
+    m->closing_eio = NULL;
+    if (m->o.on_close)
+      m->o.on_close(m, "io client disconnect", 0, m->o.user);
+  }
+}
+
 static void m_connect(wsio_sio_client *m) {
   eio_client_config cfg = {
+      .on_released = eio_released,
       .host = m->host,
       .port = m->port,
       .host_header = m->host_header,
@@ -818,9 +838,33 @@ void wsio_sio_client_destroy(wsio_sio_client *m) {
   m->destroyed = 1;
   m->state = M_DONE;
   loop_timer_stop(m->loop, &m->retry);
+  if (m->closing)
+    eio_client_forget(m->closing_eio);
   if (m->eio)
-    eio_client_close(m->eio);
+    eio_client_close(m->eio, 0);
   m->eio = NULL;
+}
+
+int wsio_sio_client_close(wsio_sio_client *m) {
+  if (!m || m->destroyed)
+    return WSIO_EINVAL;
+  if (m->state == M_DONE)
+    return WSIO_ECLOSED;
+  for (wsio_sio_client_socket *s = m->socks; s; s = s->next)
+    wsio_sio_client_socket_close(s);
+  if (m->destroyed)
+    return 0;
+  m->state = M_DONE;
+  m->closing = 1;
+  loop_timer_stop(m->loop, &m->retry);
+  if (m->eio) {
+    m->closing_eio = m->eio;
+    eio_client_close(m->eio, 1); /* on_released reports */
+    m->eio = NULL;
+  } else {
+    (void)loop_timer_start(m->loop, &m->retry, 0, 0);
+  }
+  return 0;
 }
 
 int wsio_sio_client_is_open(const wsio_sio_client *m) {

@@ -187,7 +187,7 @@ test('exit codes: refused (2), network (5), timeout (4), unsupported (6), usage 
     assert.equal(t.code, 4);
     assert.match(t.stderr, /handshake timed out/);
     assert.ok(Date.now() - t0 < 5000);
-    for (const args of [['--sio', 'http://x/'], ['--insecure', 'wss://x/'], ['wss://127.0.0.1:1/']]) {
+    for (const args of [['--insecure', 'wss://x/'], ['wss://127.0.0.1:1/']]) {
       const u = await runCat(args).done;
       assert.equal(u.code, 6, args.join(' '));
       assert.match(u.stderr, /not supported yet/);
