@@ -41,6 +41,10 @@ static const char sio_usage[] =
     "  ack EVENT [JSON...]      the same with an acknowledgement: waits for it "
     "and\n"
     "                           prints {\"ack\":\"EVENT\",\"args\":[...]}\n"
+    "  volatile EVENT [JSON...] a volatile emit: dropped unless connected and "
+    "writable\n"
+    "A JSON argument {\"_binary\":\"<hex>\"} is sent as a binary "
+    "attachment.\n"
     "Every event received is printed as a JSON line [\"EVENT\",arg...] (binary "
     "arguments\n"
     "as {\"_binary\":\"<hex>\"}); an event that asks for an ack is acked with "
@@ -74,7 +78,7 @@ static const char sio_usage[] =
     "line,\n"
     "2 refused (HTTP status or CONNECT_ERROR), 3 protocol error by the server, "
     "4 timed\n"
-    "out (connect, ack), 5 network error.\n"
+    "out (connect, ack, ping timeout), 5 network error.\n"
     "\n"
     "examples:\n"
     "  echo 'ack message-with-ack {\"a\":1} 2' | wsio-cat --sio "
@@ -216,6 +220,56 @@ static void on_ack(wsio_sio_client_socket *s, int err, const char *args,
 
 /* ---- stdin commands ---------------------------------------------------------- */
 
+typedef struct {
+  wsio_span span[10];
+  uint8_t *data[10];
+  size_t n;
+  int bad;
+} binlist;
+
+/* The reverse of unplace: {"_binary":"hex"} becomes a placeholder and an
+ * attachment. */
+static json_t *place(json_t *v, binlist *b) {
+  if (json_is_object(v)) {
+    json_t *hex = json_object_get(v, "_binary");
+    if (json_is_string(hex) && json_object_size(v) == 1) {
+      const char *h = json_string_value(hex);
+      size_t l = strlen(h);
+      if (b->n == 10 || l % 2) {
+        b->bad = 1;
+        return json_null();
+      }
+      uint8_t *d = malloc(l / 2 + 1);
+      for (size_t i = 0; d && i < l / 2; i++) {
+        unsigned x;
+        if (sscanf(h + 2 * i, "%2x", &x) != 1)
+          b->bad = 1;
+        d[i] = (uint8_t)x;
+      }
+      if (!d) {
+        b->bad = 1;
+        return json_null();
+      }
+      b->data[b->n] = d;
+      b->span[b->n] = (wsio_span){d, l / 2};
+      return json_pack("{s:b,s:i}", "_placeholder", 1, "num", (int)b->n++);
+    }
+    const char *k;
+    json_t *x;
+    json_t *o = json_object();
+    json_object_foreach(v, k, x) json_object_set_new(o, k, place(x, b));
+    return o;
+  }
+  if (json_is_array(v)) {
+    json_t *a = json_array();
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) json_array_append_new(a, place(x, b));
+    return a;
+  }
+  return json_incref(v);
+}
+
 static void command(char *p, size_t n) {
   while (n && (p[n - 1] == '\r' || p[n - 1] == ' '))
     n--;
@@ -224,15 +278,18 @@ static void command(char *p, size_t n) {
     p++;
   if (!*p)
     return;
-  int want_ack = 0;
+  int want_ack = 0, vol = 0;
   if (strncmp(p, "emit ", 5) == 0) {
     p += 5;
   } else if (strncmp(p, "ack ", 4) == 0) {
     p += 4;
     want_ack = 1;
+  } else if (strncmp(p, "volatile ", 9) == 0) {
+    p += 9;
+    vol = 1;
   } else {
-    fprintf(stderr, "wsio-cat: unknown command (emit EVENT JSON... or ack "
-                    "EVENT JSON...): %s\n",
+    fprintf(stderr, "wsio-cat: unknown command (emit, ack or volatile EVENT "
+                    "JSON...): %s\n",
             p);
     return;
   }
@@ -265,25 +322,42 @@ static void command(char *p, size_t n) {
     p += e.position;
     rest -= (size_t)e.position;
   }
-  char *text = json_dumps(args, JSON_COMPACT);
+  binlist b = {0};
+  json_t *placed = place(args, &b);
   json_decref(args);
-  if (!text)
+  char *text = b.bad ? NULL : json_dumps(placed, JSON_COMPACT);
+  json_decref(placed);
+  if (!text) {
+    fprintf(stderr, "wsio-cat: bad {\"_binary\":\"hex\"} argument (at most "
+                    "10)\n");
+    for (size_t i = 0; i < b.n; i++)
+      free(b.data[i]);
     return;
+  }
   int r;
   if (want_ack) {
     char *copy = strdup(ev);
-    r = copy ? wsio_sio_client_emit_ack(G.s, ev, text, strlen(text), NULL, 0,
-                                        G.timeout_ms, on_ack, copy)
+    r = copy ? wsio_sio_client_emit_ack(G.s, ev, text, strlen(text), b.span,
+                                        b.n, G.timeout_ms, on_ack, copy)
              : WSIO_ENOMEM;
     if (r >= 0)
       G.pending++;
     else
       free(copy);
+  } else if (vol) {
+    r = wsio_sio_client_emit_volatile(G.s, ev, text, strlen(text), b.span,
+                                      b.n);
   } else {
-    r = wsio_sio_client_emit(G.s, ev, text, strlen(text), NULL, 0);
+    r = wsio_sio_client_emit(G.s, ev, text, strlen(text), b.span, b.n);
   }
   free(text);
-  if (r < 0)
+  for (size_t i = 0; i < b.n; i++)
+    free(b.data[i]);
+  if (r == WSIO_EDROPPED)
+    fprintf(stderr, "wsio-cat: %s dropped (%s)\n", ev,
+            vol ? "volatile: not connected or not writable"
+                : "the send buffer is full");
+  else if (r < 0)
     fprintf(stderr, "wsio-cat: %s not sent: %s\n", ev,
             wsio_ws_client_strerror(r));
 }
@@ -384,7 +458,7 @@ static void on_close(wsio_sio_client *c, const char *reason, int again,
     finish(X_CLOSED);
     return;
   }
-  finish(X_NETWORK);
+  finish(strcmp(reason, "ping timeout") == 0 ? X_TIMEOUT : X_NETWORK);
 }
 
 static void on_error(wsio_sio_client *c, int err, int status,

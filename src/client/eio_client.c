@@ -365,8 +365,12 @@ static void preq_complete(preq *r) {
   }
   if (!is_post)
     polling_payload(e, body, blen);
-  if (!e->destroyed && e->state == E_CLOSING && !e->post)
-    e->destroyed = 1; /* the close packet was delivered */
+  if (!e->destroyed && e->state == E_CLOSING && !e->post) {
+    if (e->ohead)
+      pump(e); /* packets queued behind the POST, the close packet last */
+    else
+      e->destroyed = 1; /* the close packet was delivered */
+  }
   if (!e->destroyed && e->state == E_OPEN)
     pump(e);
 }
