@@ -199,7 +199,7 @@ static void on_ack(wsio_sio_client_socket *s, int err, const char *args,
   if (err) {
     fprintf(stderr, "wsio-cat: ack %s: %s\n", event,
             err == WSIO_ETIMEDOUT ? "timed out"
-                                  : wsio_ws_client_strerror(err));
+                                  : wsio_sio_client_strerror(err));
     if (err == WSIO_ETIMEDOUT) {
       G.exit_code = X_TIMEOUT;
       G.have_error = 1;
@@ -359,7 +359,7 @@ static void command(char *p, size_t n) {
                 : "the send buffer is full");
   else if (r < 0)
     fprintf(stderr, "wsio-cat: %s not sent: %s\n", ev,
-            wsio_ws_client_strerror(r));
+            wsio_sio_client_strerror(r));
 }
 
 static void on_stdin(loop_io *io, uint32_t events) {
@@ -466,13 +466,14 @@ static void on_error(wsio_sio_client *c, int err, int status,
   (void)u;
   (void)status;
   fprintf(stderr, "wsio-cat: error: %s (%s)\n", detail,
-          wsio_ws_client_strerror(err));
+          wsio_sio_client_strerror(err));
   G.exit_code = err == WSIO_EREFUSED                           ? X_REFUSED
                 : err == WSIO_EPROTOCOL || err == WSIO_ETOOBIG ? X_PROTOCOL
                 : err == WSIO_ETIMEDOUT                        ? X_TIMEOUT
                                                                : X_NETWORK;
   G.have_error = 1;
-  (void)c;
+  if (wsio_sio_client_is_done(c))
+    loop_stop(G.loop);
 }
 
 static void on_reconnect_attempt(wsio_sio_client *c, unsigned attempt,
@@ -622,7 +623,7 @@ int wsio_cat_sio_main(int argc, char **argv) {
   int err;
   G.c = wsio_sio_client_create(G.app, url, &o, &err);
   if (!G.c) {
-    fprintf(stderr, "wsio-cat: %s: %s\n", url, wsio_ws_client_strerror(err));
+    fprintf(stderr, "wsio-cat: %s: %s\n", url, wsio_sio_client_strerror(err));
     wsio_app_destroy(G.app);
     return err == WSIO_EURL || err == WSIO_EINVAL ? X_USAGE : X_NETWORK;
   }
@@ -633,7 +634,7 @@ int wsio_cat_sio_main(int argc, char **argv) {
   G.s = wsio_sio_client_socket_open(G.c, nsp, auth, &so, &err);
   if (!G.s) {
     fprintf(stderr, "wsio-cat: --namespace/--auth: %s\n",
-            wsio_ws_client_strerror(err));
+            wsio_sio_client_strerror(err));
     wsio_app_destroy(G.app);
     return X_USAGE;
   }

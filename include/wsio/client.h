@@ -283,6 +283,13 @@ int wsio_sio_client_close(wsio_sio_client *c);
  * callbacks. wsio_app_destroy destroys clients still alive. */
 void wsio_sio_client_destroy(wsio_sio_client *c);
 
+/* 1 once the client stopped for good: closed, destroyed, gave up
+ * reconnecting, reconnection off and the session ended, or a refusal (4xx) or
+ * protocol error before the first session opened. */
+int wsio_sio_client_is_done(const wsio_sio_client *c);
+/* wsio_ws_client_strerror with the Socket.IO client's wording. */
+const char *wsio_sio_client_strerror(int err);
+
 /* 1 while an Engine.IO session is open; the transport's name ("polling",
  * "websocket") or NULL. */
 int wsio_sio_client_is_open(const wsio_sio_client *c);

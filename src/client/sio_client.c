@@ -43,6 +43,18 @@ typedef struct spkt {
   char text[];
 } spkt;
 
+/* An event that came before its namespace's CONNECT reply (a recovered
+ * session's missed events do: Node sends them first), delivered once connected,
+ * as the JS client's receiveBuffer. */
+typedef struct rpkt {
+  struct rpkt *next;
+  size_t len;
+  uint32_t nbins;
+  uint8_t *bin[SIO_MAX_ATTACHMENTS];
+  size_t bin_len[SIO_MAX_ATTACHMENTS];
+  char text[];
+} rpkt;
+
 typedef struct sack {
   struct sack *next;
   wsio_sio_client_socket *s;
@@ -61,6 +73,8 @@ struct wsio_sio_client_socket {
   char *sid, *pid, *offset;
   spkt *qhead, *qtail;
   size_t qbytes, qcount;
+  rpkt *rhead, *rtail;
+  size_t rcount;
   sack *acks;
   int64_t next_ack;
 };
@@ -202,6 +216,44 @@ static void acks_fail(wsio_sio_client_socket *s, int all) {
   }
 }
 
+static void rbuf_clear(wsio_sio_client_socket *s) {
+  while (s->rhead) {
+    rpkt *k = s->rhead;
+    s->rhead = k->next;
+    for (uint32_t i = 0; i < k->nbins; i++)
+      free(k->bin[i]);
+    free(k);
+  }
+  s->rtail = NULL;
+  s->rcount = 0;
+}
+
+static void rbuf_push(wsio_sio_client_socket *s, const char *text, size_t len,
+                      const wsio_span *bins, size_t nb) {
+  if (s->rcount >= s->m->o.queue_max_count)
+    return;
+  rpkt *k = calloc(1, sizeof *k + len + 1);
+  if (!k)
+    return;
+  memcpy(k->text, text, len);
+  k->len = len;
+  for (size_t i = 0; i < nb; i++) {
+    k->bin[i] = malloc(bins[i].n ? bins[i].n : 1);
+    if (!k->bin[i])
+      break;
+    if (bins[i].n)
+      memcpy(k->bin[i], bins[i].p, bins[i].n);
+    k->bin_len[i] = bins[i].n;
+    k->nbins = (uint32_t)i + 1;
+  }
+  if (s->rtail)
+    s->rtail->next = k;
+  else
+    s->rhead = k;
+  s->rtail = k;
+  s->rcount++;
+}
+
 static void queue_clear(wsio_sio_client_socket *s) {
   while (s->qhead) {
     spkt *k = s->qhead;
@@ -282,6 +334,9 @@ static void flush_buffer(wsio_sio_client_socket *s) {
   }
 }
 
+static void on_event_packet(wsio_sio_client_socket *s, const sio_packet *pk,
+                            const wsio_span *bins, size_t nb);
+
 static void on_connect_packet(wsio_sio_client_socket *s, const sio_packet *pk) {
   json_error_t e;
   json_t *o = pk->data ? json_loadb(pk->data, pk->data_len, 0, &e) : NULL;
@@ -303,6 +358,26 @@ static void on_connect_packet(wsio_sio_client_socket *s, const sio_packet *pk) {
     set_str(&s->offset, NULL, 0);
   json_decref(o);
   s->state = S_CONNECTED;
+  /* socket.io-client's order: the events received before, the emits buffered,
+   * then "connect". */
+  while (s->rhead && s->state == S_CONNECTED && !s->closed) {
+    rpkt *k = s->rhead;
+    s->rhead = k->next;
+    if (!s->rhead)
+      s->rtail = NULL;
+    s->rcount--;
+    sio_packet ev;
+    wsio_span spans[SIO_MAX_ATTACHMENTS];
+    for (uint32_t i = 0; i < k->nbins; i++)
+      spans[i] = (wsio_span){k->bin[i], k->bin_len[i]};
+    if (sio_packet_decode(k->text, k->len, &ev) == 0)
+      on_event_packet(s, &ev, spans, k->nbins);
+    for (uint32_t i = 0; i < k->nbins; i++)
+      free(k->bin[i]);
+    free(k);
+  }
+  if (s->state != S_CONNECTED || s->closed)
+    return;
   flush_buffer(s);
   if (s->o.on_connect && !s->closed)
     s->o.on_connect(s, s->sid, recovered, s->o.user);
@@ -352,14 +427,15 @@ static void socket_down(wsio_sio_client_socket *s, const char *reason,
   int was = s->state;
   s->state = S_DISCONNECTED;
   set_str(&s->sid, NULL, 0);
+  rbuf_clear(s);
   acks_fail(s, 0);
   if (was == S_CONNECTED && s->o.on_disconnect && !s->closed)
     s->o.on_disconnect(s, reason, again, s->o.user);
 }
 
 /* Returns 0, or -1 for a packet that breaks the protocol (parse error). */
-static int dispatch(wsio_sio_client *m, const sio_packet *pk,
-                    const wsio_span *bins, size_t nb) {
+static int dispatch(wsio_sio_client *m, const sio_packet *pk, const char *raw,
+                    size_t raw_len, const wsio_span *bins, size_t nb) {
   wsio_sio_client_socket *s = find_sock(m, pk->nsp, pk->nsp_len);
   if (!s)
     return 0; /* a namespace this client left: ignored, as the JS client */
@@ -382,6 +458,8 @@ static int dispatch(wsio_sio_client *m, const sio_packet *pk,
   case SIO_BINARY_EVENT:
     if (s->state == S_CONNECTED)
       on_event_packet(s, pk, bins, nb);
+    else if (s->state == S_CONNECTING)
+      rbuf_push(s, raw, raw_len, bins, nb);
     return 0;
   case SIO_ACK:
   case SIO_BINARY_ACK: {
@@ -431,7 +509,7 @@ static void eio_message(eio_client *e, const uint8_t *p, size_t n, int binary,
     uint32_t have = m->rx_have;
     m->rx_text = NULL;
     m->rx_need = m->rx_have = 0;
-    int r = dispatch(m, &pk, spans, have);
+    int r = dispatch(m, &pk, keep, m->rx_len, spans, have);
     free(keep);
     for (uint32_t i = 0; i < have; i++)
       free((void *)spans[i].p);
@@ -461,7 +539,7 @@ static void eio_message(eio_client *e, const uint8_t *p, size_t n, int binary,
     m->rx_need = pk.attachments;
     return;
   }
-  if (dispatch(m, &pk, NULL, 0) < 0)
+  if (dispatch(m, &pk, (const char *)p, n, NULL, 0) < 0)
     m_parse_error(m);
 }
 
@@ -628,6 +706,7 @@ static void m_connect(wsio_sio_client *m) {
 
 static void free_socket(wsio_sio_client_socket *s) {
   queue_clear(s);
+  rbuf_clear(s);
   while (s->acks) {
     sack *a = s->acks;
     s->acks = a->next;
@@ -865,6 +944,23 @@ int wsio_sio_client_close(wsio_sio_client *m) {
     (void)loop_timer_start(m->loop, &m->retry, 0, 0);
   }
   return 0;
+}
+
+int wsio_sio_client_is_done(const wsio_sio_client *m) {
+  return !m || m->destroyed || m->state == M_DONE;
+}
+
+const char *wsio_sio_client_strerror(int err) {
+  switch (err) {
+  case WSIO_EREFUSED:
+    return "the server refused the connection";
+  case WSIO_EPROTOCOL:
+    return "the server broke the Engine.IO or Socket.IO protocol";
+  case WSIO_EURL:
+    return "not an http:// URL";
+  default:
+    return wsio_ws_client_strerror(err);
+  }
 }
 
 int wsio_sio_client_is_open(const wsio_sio_client *m) {
