@@ -332,6 +332,8 @@ wsio_sio_client_socket *wsio_sio_client_socket_open(
 void wsio_sio_client_socket_close(wsio_sio_client_socket *s);
 
 int wsio_sio_client_socket_connected(const wsio_sio_client_socket *s);
+/* The client s belongs to. */
+wsio_sio_client *wsio_sio_client_socket_client(const wsio_sio_client_socket *s);
 /* The server's sid for this socket while connected, else NULL. */
 const char *wsio_sio_client_socket_id(const wsio_sio_client_socket *s);
 

@@ -1031,6 +1031,10 @@ int wsio_sio_client_socket_connected(const wsio_sio_client_socket *s) {
   return s && !s->closed && s->state == S_CONNECTED;
 }
 
+wsio_sio_client *wsio_sio_client_socket_client(const wsio_sio_client_socket *s) {
+  return s ? s->m : NULL;
+}
+
 const char *wsio_sio_client_socket_id(const wsio_sio_client_socket *s) {
   return wsio_sio_client_socket_connected(s) ? s->sid : NULL;
 }

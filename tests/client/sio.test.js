@@ -320,3 +320,18 @@ test('wsio-cat --sio --help, and usage errors exit 1', async () => {
   assert.equal((await runCat(['--sio', 'http://127.0.0.1:1', '-T', 'carrier-pigeon']).done).code, 1);
   assert.equal((await runCat(['--sio', 'http://127.0.0.1:1', '-a', '[1]']).done).code, 1);
 });
+
+test('examples/sio_client: a Socket.IO client and server on one app and loop (buffered emit, binary ack)', async () => {
+  const bin = path.join(path.dirname(CAT), 'examples', 'example_sio_client');
+  assert.ok(fs.existsSync(bin), `${bin} missing`);
+  const r = await new Promise((resolve) => {
+    const child = spawn(bin, [], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    const t = setTimeout(() => child.kill('SIGKILL'), 15000);
+    child.on('exit', (code) => { clearTimeout(t); resolve({ code, out, err }); });
+  });
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^connected, sid \S+\nack: \[1,"two",\{"three":3\}\]\nack: \[\{"_placeholder":true,"num":0\}\] \+ 4 binary bytes\nclosed: io client disconnect\n$/);
+});
