@@ -18,6 +18,8 @@
 #include "wsio.h"
 #include "wsio/client.h"
 
+int wsio_cat_sio_main(int argc, char **argv); /* tools/cat_sio.c */
+
 /* Exit codes (documented in --help and docs/wsio-cat.1). */
 enum {
   EXIT_CLOSED = 0,   /* the connection ended with a close handshake */
@@ -26,8 +28,7 @@ enum {
   EXIT_PROTOCOL = 3, /* the server broke RFC 6455 */
   EXIT_TIMEOUT = 4,  /* connect, handshake or close timed out */
   EXIT_NETWORK = 5,  /* cannot resolve or connect, or the connection was lost */
-  EXIT_UNSUPPORTED = 6, /* --sio */
-  EXIT_TLS = 7,         /* wss://: TLS handshake or certificate verification failed */
+  EXIT_TLS = 7, /* wss://: TLS handshake or certificate verification failed (6: unused) */
 };
 
 static const char usage[] =
@@ -71,13 +72,13 @@ static const char usage[] =
     "                           default, as Node's ws: -v shows the answer and\n"
     "                           rsv=4 on compressed frames)\n"
     "      --deflate            offer it (the default)\n"
-    "      --sio                not supported yet (Socket.IO client)\n"
+    "      --sio http://HOST    Socket.IO mode (wsio-cat --sio URL --help)\n"
     "  -h, --help               this text\n"
     "\n"
     "exit codes:\n"
     "  0  closed with a close handshake    4  timed out (connect, handshake, close)\n"
     "  1  bad command line                 5  network error (refused, lost, no close frame)\n"
-    "  2  handshake refused (HTTP status)  6  not supported yet (--sio)\n"
+    "  2  handshake refused (HTTP status)\n"
     "  3  protocol error by the server     7  TLS failed: handshake, or the certificate\n"
     "                                         did not verify (the reason is printed)\n"
     "\n"
@@ -310,6 +311,9 @@ int main(int argc, char **argv) {
       {"deflate", no_argument, 0, 4},
       {"no-deflate", no_argument, 0, 5},
       {0, 0, 0, 0}};
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--sio") == 0 || strncmp(argv[i], "--sio=", 6) == 0)
+      return wsio_cat_sio_main(argc, argv);
   const char *headers[65] = {0}, *protos[33] = {0};
   int nh = 0, np = 0;
   wsio_ws_client_options o = {.randomization = 0.5};
@@ -367,10 +371,8 @@ int main(int argc, char **argv) {
     case 'h':
       fputs(usage, stdout);
       return 0;
-    case 1:
-      fprintf(stderr,
-              "wsio-cat: --sio: the Socket.IO client is not supported yet\n");
-      return EXIT_UNSUPPORTED;
+    case 1: /* --sio: handled by wsio_cat_sio_main above */
+      break;
     case 'k':
       o.insecure = 1;
       break;

@@ -205,6 +205,202 @@ int wsio_ws_client_is_open(const wsio_ws_client *cl);
  * clients still alive. */
 void wsio_ws_client_destroy(wsio_ws_client *cl);
 
+/* ==== The Socket.IO client (Socket.IO v5 over Engine.IO v4) ====================
+ *
+ * A wsio_sio_client is the connection to one server (the JS client's Manager):
+ * one Engine.IO session at a time, over HTTP long-polling upgraded to WebSocket
+ * (the default), polling only, or WebSocket only. Namespaces are
+ * wsio_sio_client_socket handles multiplexed on it (the JS client's Socket).
+ * After a lost connection (network, "ping timeout", "transport close", ...) the
+ * client reconnects with the WebSocket client's backoff (1 s to 5 s,
+ * randomization 0.5 by default) and connects its sockets again; emits made while
+ * a socket is not connected wait in its bounded send buffer and go out in order
+ * once it is (each once). Connection state recovery: a socket remembers the
+ * server's pid and the last event offset and sends them in its next CONNECT's
+ * auth ("pid", "offset"), as the JS client does.
+ *
+ * JSON is passed as text: arguments are a JSON array ("[1,{\"a\":2}]"; NULL or
+ * "" for none); binary arguments are placeholders {"_placeholder":true,"num":N}
+ * indexing a wsio_span array, exactly as wsio/sio.h's server API. Threading and
+ * ownership as above: strings and spans passed in are copied; pointers given to
+ * callbacks are borrowed for the callback. */
+
+typedef struct wsio_sio_client wsio_sio_client;
+typedef struct wsio_sio_client_socket wsio_sio_client_socket;
+
+typedef enum {
+  WSIO_SIO_POLLING_UPGRADE = 0, /* polling first, then upgrade to WebSocket */
+  WSIO_SIO_POLLING = 1,         /* long-polling only */
+  WSIO_SIO_WEBSOCKET = 2,       /* WebSocket only (no polling handshake) */
+} wsio_sio_transports;
+
+typedef struct {
+  const char *path; /* the server's path; default "/socket.io/" */
+  wsio_sio_transports transports;
+  /* Extra request headers ("Name: value", NULL-terminated) on every polling
+   * request and on the WebSocket upgrade. */
+  const char *const *headers;
+  uint32_t timeout_ms;     /* connect + Engine.IO open; default 20000 */
+  size_t max_payload;      /* largest Engine.IO payload (polling response or
+                              WebSocket message) accepted from the server;
+                              default 1 MiB: more fails the connection */
+  /* Reconnection, as wsio_ws_client_options (no_reconnect, 1000/5000 ms,
+   * randomization 0.5, attempts 0 = forever). */
+  int no_reconnect;
+  uint32_t reconnect_min_ms, reconnect_max_ms;
+  double randomization; /* used as given when use_randomization is 1, else 0.5 */
+  int use_randomization;
+  uint32_t reconnect_attempts;
+  /* Each socket's send buffer (emits while not connected): defaults 1 MiB and
+   * 1024 packets; the drop policy as wsio_queue_drop. */
+  size_t queue_max_bytes, queue_max_count;
+  wsio_queue_drop queue_drop;
+
+  void *user;
+  /* An Engine.IO session opened (sid borrowed); upgraded: the transport is
+   * WebSocket from now on. */
+  void (*on_open)(wsio_sio_client *c, const char *sid, void *user);
+  void (*on_upgrade)(wsio_sio_client *c, void *user);
+  /* The Engine.IO session ended; reason as the JS client's ("transport close",
+   * "transport error", "ping timeout", "parse error", "io client
+   * disconnect"). will_reconnect as wsio_ws_client_options.on_close. */
+  void (*on_close)(wsio_sio_client *c, const char *reason, int will_reconnect,
+                   void *user);
+  /* Something failed: err WSIO_E* (WSIO_EREFUSED with the HTTP status,
+   * WSIO_EPROTOCOL, WSIO_ENETWORK, WSIO_ETIMEDOUT, WSIO_ETOOBIG), detail a
+   * sentence (borrowed). */
+  void (*on_error)(wsio_sio_client *c, int err, int status, const char *detail,
+                   void *user);
+  void (*on_reconnect_attempt)(wsio_sio_client *c, unsigned attempt,
+                               uint32_t delay_ms, void *user);
+  void (*on_reconnect)(wsio_sio_client *c, unsigned attempts, void *user);
+  void (*on_reconnect_failed)(wsio_sio_client *c, void *user);
+  /* Tracing (wsio-cat -v): every Engine.IO packet in and out (dir as
+   * wsio_frame_dir; data borrowed, binary messages as raw bytes) and the
+   * transport each used ("polling" or "websocket"). */
+  void (*on_packet)(wsio_sio_client *c, wsio_frame_dir dir,
+                    const char *transport, int type, int binary,
+                    const uint8_t *data, size_t len, void *user);
+} wsio_sio_client_options;
+
+/* Creates the client and starts connecting to url (http://host[:port][/]; the
+ * path of the URL is ignored: the namespace is per socket and the Engine.IO
+ * path is opts->path). The host is resolved with getaddrinfo (blocking) at
+ * each connection attempt. Returns NULL with *err set: WSIO_EINVAL, WSIO_EURL
+ * (not http://), WSIO_ENOMEM. Nothing is reported inside this call. */
+wsio_sio_client *wsio_sio_client_create(wsio_app *app, const char *url,
+                                        const wsio_sio_client_options *opts,
+                                        int *err);
+
+/* Closes politely: each connected socket sends DISCONNECT and gets
+ * on_disconnect("io client disconnect"), the Engine.IO close packet goes out
+ * after everything already sent, and once it has left (or could not) on_close
+ * reports "io client disconnect" with will_reconnect 0. No reconnection after
+ * it. Returns 0, WSIO_EINVAL, WSIO_ECLOSED (already done). */
+int wsio_sio_client_close(wsio_sio_client *c);
+
+/* Closes the Engine.IO session at once (the sockets get on_disconnect "io
+ * client disconnect"; no on_close), stops reconnecting, and frees everything in the loop's next
+ * post phase; c and its sockets must not be used afterwards. May be called from
+ * callbacks. wsio_app_destroy destroys clients still alive. */
+void wsio_sio_client_destroy(wsio_sio_client *c);
+
+/* 1 once the client stopped for good: closed, destroyed, gave up
+ * reconnecting, reconnection off and the session ended, or a refusal (4xx) or
+ * protocol error before the first session opened. */
+int wsio_sio_client_is_done(const wsio_sio_client *c);
+/* wsio_ws_client_strerror with the Socket.IO client's wording. */
+const char *wsio_sio_client_strerror(int err);
+
+/* 1 while an Engine.IO session is open; the transport's name ("polling",
+ * "websocket") or NULL. */
+int wsio_sio_client_is_open(const wsio_sio_client *c);
+const char *wsio_sio_client_transport(const wsio_sio_client *c);
+
+typedef struct {
+  void *user;
+  /* The server accepted the namespace: sid (borrowed), recovered 1 when the
+   * server restored the session (pid matched; missed events came first). */
+  void (*on_connect)(wsio_sio_client_socket *s, const char *sid,
+                     int recovered, void *user);
+  /* The server refused the namespace: data is its CONNECT_ERROR payload
+   * (JSON, usually {"message":...}). The socket is not reconnected. */
+  void (*on_connect_error)(wsio_sio_client_socket *s, const char *data,
+                           size_t len, void *user);
+  /* reason as the JS client's: "io server disconnect" (no reconnect), "io
+   * client disconnect", "transport close", "transport error", "ping timeout",
+   * "parse error". */
+  void (*on_disconnect)(wsio_sio_client_socket *s, const char *reason,
+                        int will_reconnect, void *user);
+  /* An event: name (NUL-terminated, borrowed), args the other arguments as a
+   * JSON array text, bins the attachments its placeholders index. ack_id >= 0:
+   * the server waits for wsio_sio_client_ack(s, ack_id, ...). */
+  void (*on_event)(wsio_sio_client_socket *s, const char *event,
+                   const char *args, size_t args_len, const wsio_span *bins,
+                   size_t nbins, int64_t ack_id, void *user);
+} wsio_sio_client_socket_options;
+
+/* A socket for namespace nsp ("/" or "/chat") with auth (a JSON object text
+ * sent in CONNECT, NULL for none): connects now if the session is open, else
+ * once it opens. Returns NULL with *err (WSIO_EINVAL: bad nsp or auth not a
+ * JSON object; WSIO_EEXIST: a socket for nsp exists; WSIO_ENOMEM). */
+wsio_sio_client_socket *wsio_sio_client_socket_open(
+    wsio_sio_client *c, const char *nsp, const char *auth,
+    const wsio_sio_client_socket_options *opts, int *err);
+
+/* Sends DISCONNECT for the namespace (when connected), reports
+ * on_disconnect("io client disconnect"), drops its send buffer (pending acks
+ * get WSIO_ECLOSED) and frees s in the next post phase. */
+void wsio_sio_client_socket_close(wsio_sio_client_socket *s);
+
+int wsio_sio_client_socket_connected(const wsio_sio_client_socket *s);
+/* The client s belongs to. */
+wsio_sio_client *wsio_sio_client_socket_client(const wsio_sio_client_socket *s);
+/* The server's sid for this socket while connected, else NULL. */
+const char *wsio_sio_client_socket_id(const wsio_sio_client_socket *s);
+
+/* Called once per emit_ack: err 0 with the server's ack arguments (JSON array
+ * text and attachments, borrowed), or WSIO_ETIMEDOUT (timeout_ms passed, the
+ * emit is also taken out of the send buffer if still there) or WSIO_ECLOSED
+ * (the socket disconnected after sending, or was closed). */
+typedef void (*wsio_sio_client_ack_fn)(wsio_sio_client_socket *s, int err,
+                                       const char *args, size_t len,
+                                       const wsio_span *bins, size_t nbins,
+                                       void *arg);
+
+/* Emits event with args (JSON array text) and bins. While not connected the
+ * packet waits in the send buffer. Returns 0 (sent), 1 (buffered),
+ * WSIO_EDROPPED (the full send buffer refused it), WSIO_EINVAL (reserved or
+ * empty event name, args not an array, a placeholder without its attachment),
+ * WSIO_ECLOSED (socket closed, or the client gave up reconnecting),
+ * WSIO_ENOMEM. */
+int wsio_sio_client_emit(wsio_sio_client_socket *s, const char *event,
+                         const char *args, size_t len, const wsio_span *bins,
+                         size_t nbins);
+/* The same with an acknowledgement: fn(arg) is called exactly once (see
+ * wsio_sio_client_ack_fn); timeout_ms 0 means no timeout. */
+int wsio_sio_client_emit_ack(wsio_sio_client_socket *s, const char *event,
+                             const char *args, size_t len,
+                             const wsio_span *bins, size_t nbins,
+                             uint32_t timeout_ms, wsio_sio_client_ack_fn fn,
+                             void *arg);
+/* A volatile emit: sent only when connected and the transport is writable at
+ * once (as the JS client's socket.volatile); otherwise WSIO_EDROPPED. */
+int wsio_sio_client_emit_volatile(wsio_sio_client_socket *s, const char *event,
+                                  const char *args, size_t len,
+                                  const wsio_span *bins, size_t nbins);
+/* Answers the server's event ack_id with args and bins. Returns 0,
+ * WSIO_EINVAL, WSIO_ECLOSED (not connected: the server forgot it). */
+int wsio_sio_client_ack(wsio_sio_client_socket *s, int64_t ack_id,
+                        const char *args, size_t len, const wsio_span *bins,
+                        size_t nbins);
+
+/* The recovery state: the pid the server gave (NULL without recovery) and the
+ * last offset seen (NULL before the first event with one). Borrowed until the
+ * next callback. */
+const char *wsio_sio_client_socket_pid(const wsio_sio_client_socket *s);
+const char *wsio_sio_client_socket_offset(const wsio_sio_client_socket *s);
+
 #ifdef __cplusplus
 }
 #endif

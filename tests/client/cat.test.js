@@ -187,11 +187,6 @@ test('exit codes: refused (2), network (5), timeout (4), unsupported (6), usage 
     assert.equal(t.code, 4);
     assert.match(t.stderr, /handshake timed out/);
     assert.ok(Date.now() - t0 < 5000);
-    for (const args of [['--sio', 'http://x/']]) {
-      const u = await runCat(args).done;
-      assert.equal(u.code, 6, args.join(' '));
-      assert.match(u.stderr, /not supported yet/);
-    }
     // wss:// is supported now: a closed port is a network error (TLS: tests/client/tls.test.js).
     assert.equal((await runCat(['--no-reconnect', `wss://127.0.0.1:${closedPort}/`]).done).code, 5);
     assert.equal((await runCat(['http://x/']).done).code, 1);

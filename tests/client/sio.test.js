@@ -1,0 +1,337 @@
+'use strict';
+// tests/client/sio.test.js — the library's Socket.IO client role (src/client/sio_client.c
+// and eio_client.c) through wsio-cat --sio, against wsio-server --app conformance,
+// against Node socket.io 4.8 (tests/client/sio_server.js) and against raw HTTP servers
+// that break Engine.IO on purpose.
+//
+// Owns: what the client sends, prints and exits with in Socket.IO mode. Every server
+// listens on 127.0.0.1.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const path = require('node:path');
+const fs = require('node:fs');
+const { spawn } = require('node:child_process');
+const servers = require('../sio/servers.js');
+
+const REPO = path.resolve(__dirname, '..', '..');
+const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
+const NODE_SERVER = path.join(__dirname, 'sio_server.js');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const waitFor = async (cond, ms = 15000, what = 'condition') => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+};
+
+// Runs wsio-cat --sio; input (string) is written then stdin ends, unless `open` keeps it
+// open for the test to write. Resolves `done` with {code, stdout, stderr}.
+function runCat(args, { input = '', open = false, timeout = 30000 } = {}) {
+  assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
+  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdin.on('error', () => {});
+  const done = new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), timeout);
+    child.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
+  });
+  if (!open) child.stdin.end(input);
+  return { child, done, out: () => stdout, err: () => stderr, lines: () => jsonLines(stdout) };
+}
+
+function jsonLines(s) {
+  return s.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+// Events printed by wsio-cat, without the recovery offset Node appends (a string last
+// argument) when `strip` is set.
+function events(lines, name, strip = true) {
+  return lines.filter((l) => Array.isArray(l) && l[0] === name).map((l) => (strip ? l.slice(1, -1) : l.slice(1)));
+}
+
+function startNode(extra = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [NODE_SERVER, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+      const m = /listening on \S+:(\d+)/.exec(err);
+      if (m) resolve({ port: Number(m[1]), child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); }) });
+    });
+    child.on('exit', (code) => reject(new Error(`node server exited ${code}: ${err}`)));
+  });
+}
+
+function rawServer(onConn) {
+  return new Promise((resolve) => {
+    const srv = net.createServer((s) => { s.on('error', () => {}); onConn(s); });
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
+  });
+}
+
+// ---- against wsio-server and Node: transports, namespaces, acks, binary ---------------
+
+for (const kind of ['wsio', 'node']) {
+  test(`${kind}: polling with upgrade, polling only and websocket only: acks and binary both ways`, async () => {
+    const srv = kind === 'wsio' ? await servers.start('wsio', 'conformance') : await startNode();
+    try {
+      const url = `http://127.0.0.1:${srv.port}`;
+      for (const [t, want] of [[[], 'websocket'], [['-T', 'polling'], null], [['-T', 'websocket'], null]]) {
+        const input = 'ack ' + (kind === 'wsio' ? 'message-with-ack' : 'echo') +
+          ' {"a":[1,"ü"]} {"_binary":"00ff10"} "x"\n';
+        const r = await runCat(['-n', '-v', '--sio', url, ...t], { input }).done;
+        assert.equal(r.code, 0, r.stderr);
+        const acks = jsonLines(r.stdout).filter((l) => l.ack);
+        assert.deepEqual(acks[0].args, [{ a: [1, 'ü'] }, { _binary: '00ff10' }, 'x'], r.stdout);
+        if (want) assert.match(r.stderr, /upgraded to websocket/);
+        else assert.doesNotMatch(r.stderr, /upgraded/);
+        if (t[1] === 'websocket') assert.doesNotMatch(r.stderr, /eio polling/);
+        // Engine.IO packets are traced with their transport, and the binary attachment
+        // went out as a binary message.
+        assert.match(r.stderr, /> eio (polling|websocket) binary message, 3 bytes/);
+        assert.match(r.stderr, /< eio (polling|websocket) binary message, 3 bytes/);
+      }
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test(`${kind}: a refused namespace is a clear connect_error and exit 2; auth reaches the server`, async () => {
+    const srv = kind === 'wsio' ? await servers.start('wsio', 'conformance') : await startNode();
+    try {
+      const url = `http://127.0.0.1:${srv.port}`;
+      const nsp = kind === 'wsio' ? '/nope' : '/secure';
+      const r = await runCat(['-n', '--sio', url, '-N', nsp, '-a', '{"token":"no"}'], { input: 'emit x 1\n' }).done;
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, kind === 'wsio' ? /connect_error: \{"message":"Invalid namespace"\}/ : /connect_error: \{"message":"bad token"\}/);
+      const okNsp = kind === 'wsio' ? '/custom' : '/secure';
+      const c = runCat(['-n', '--sio', url, '-N', okNsp, '-a', '{"token":"ok"}'], { open: true });
+      await waitFor(() => c.lines().length > 0, 15000, 'the first event');
+      c.child.stdin.end();
+      const ok = await c.done;
+      assert.equal(ok.code, 0, ok.stderr);
+      const first = jsonLines(ok.stdout)[0];
+      if (kind === 'wsio') assert.deepEqual(first.slice(0, 2), ['auth', { token: 'ok' }]);
+      else assert.deepEqual(first[1].auth, { token: 'ok' });
+    } finally {
+      await srv.stop();
+    }
+  });
+}
+
+// ---- Node socket.io 4.8 only: timeouts, volatile, server disconnect ---------------------
+
+test('an ack that never comes times out (exit 4); volatile emits are dropped while not connected', async () => {
+  const srv = await startNode();
+  try {
+    const url = `http://127.0.0.1:${srv.port}`;
+    const t0 = Date.now();
+    const r = await runCat(['-n', '-t', '1', '--sio', url], { input: 'ack slow 1\n' }).done;
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /ack slow: timed out/);
+    assert.ok(Date.now() - t0 < 8000);
+
+    const c = runCat(['-n', '-T', 'websocket', '--sio', url], { open: true });
+    c.child.stdin.write('volatile log "v-early"\nemit log "e1"\n');
+    await waitFor(() => events(c.lines(), 'hello').length === 1, 15000, 'hello');
+    c.child.stdin.write('volatile log "v-late"\n');
+    await sleep(200);
+    c.child.stdin.end('ack count\n');
+    const d = await c.done;
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(d.stderr, /log dropped \(volatile: not connected or not writable\)/);
+    const count = jsonLines(d.stdout).find((l) => l.ack === 'count');
+    assert.deepEqual(count.args, [['e1', 'v-late']]);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('the server disconnecting the socket ends with "io server disconnect" and exit 0', async () => {
+  const srv = await startNode();
+  try {
+    const c = runCat(['--sio', `http://127.0.0.1:${srv.port}`], { open: true });
+    await waitFor(() => events(c.lines(), 'hello').length === 1, 15000, 'hello');
+    c.child.stdin.write('emit bye\n');
+    const d = await c.done;
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(d.stderr, /disconnect: io server disconnect/);
+    c.child.stdin.end();
+  } finally {
+    await srv.stop();
+  }
+});
+
+// ---- reconnection and recovery ----------------------------------------------------------
+
+test('reconnect while the server restarts: backoff observed, emits made offline flushed in order, none twice', async () => {
+  let srv = await startNode();
+  const port = srv.port;
+  const c = runCat(['-v', '--sio', `http://127.0.0.1:${port}`], { open: true, timeout: 60000 });
+  try {
+    await waitFor(() => events(c.lines(), 'hello').length === 1, 15000, 'hello');
+    c.child.stdin.write('emit log "before"\n');
+    await sleep(300);
+    await srv.stop();
+    await waitFor(() => /disconnect: transport (close|error) \(reconnecting\)/.test(c.err()), 15000, 'disconnect');
+    for (let i = 1; i <= 5; i++) c.child.stdin.write(`emit log ${i}\n`);
+    // At least two failed attempts, so the backoff grows.
+    await waitFor(() => /reconnect: attempt 3 in/.test(c.err()), 30000, 'attempt 3');
+    srv = await startNode(['--port', String(port)]);
+    await waitFor(() => events(c.lines(), 'hello').length === 2, 20000, 'second hello');
+    c.child.stdin.end('ack count\n');
+    const d = await c.done;
+    assert.equal(d.code, 0, d.stderr);
+    const count = jsonLines(d.stdout).find((l) => l.ack === 'count');
+    assert.deepEqual(count.args, [[1, 2, 3, 4, 5]], 'the new server got each buffered emit once, in order');
+    const delays = [...d.stderr.matchAll(/reconnect: attempt (\d+) in (\d+) ms/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    assert.ok(delays.length >= 3, d.stderr);
+    // 1 s * 2^(n-1), +-50 %, capped at 5 s.
+    for (const [n, ms] of delays) {
+      const base = Math.min(1000 * 2 ** (n - 1), 5000);
+      assert.ok(ms >= base * 0.5 - 1 && ms <= Math.min(base * 1.5, 5000) + 1, `attempt ${n}: ${ms} ms`);
+    }
+    assert.match(d.stderr, /reconnected after \d+ attempt/);
+  } finally {
+    c.child.kill('SIGKILL');
+    await srv.stop();
+  }
+});
+
+for (const transport of ['websocket', 'polling']) {
+  test(`recovery after a forced drop (${transport}): pid and offset resent, missed events delivered exactly once`, async () => {
+    const srv = await startNode();
+    const c = runCat(['-v', '-T', transport, '--sio', `http://127.0.0.1:${srv.port}`], { open: true, timeout: 60000 });
+    try {
+      await waitFor(() => events(c.lines(), 'hello').length === 1, 15000, 'hello');
+      c.child.stdin.write('emit echo "e1"\n');
+      await waitFor(() => events(c.lines(), 'echo').length === 1, 15000, 'echo');
+      c.child.stdin.write('emit drop\n');
+      await waitFor(() => /\(recovered\)/.test(c.err()), 20000, 'recovered');
+      await waitFor(() => events(c.lines(), 'tick').length >= 2, 15000, 'ticks');
+      await sleep(300);
+      c.child.stdin.end('ack whoami\n');
+      const d = await c.done;
+      assert.equal(d.code, 0, d.stderr);
+      const lines = jsonLines(d.stdout);
+      assert.deepEqual(events(lines, 'tick'), [['missed-1'], ['missed-2']]);
+      // Node runs the connection handler again, with socket.recovered set.
+      assert.deepEqual(events(lines, 'hello').map((h) => h[0].recovered), [false, true]);
+      assert.equal(jsonLines(d.stdout).find((l) => l.ack === 'whoami').args[0], transport);
+      // The CONNECT after the drop carried the pid and the last offset seen.
+      assert.match(d.stderr, /> eio \w+ message 0\{"pid":"[^"]+","offset":"[^"]+"\}/);
+    } finally {
+      c.child.kill('SIGKILL');
+      await srv.stop();
+    }
+  });
+}
+
+// ---- malicious and broken servers ----------------------------------------------------------
+
+function httpOnce(body, { status = '200 OK', headers = '' } = {}) {
+  return rawServer((s) => {
+    s.once('data', () => {
+      const b = Buffer.from(body);
+      s.end(Buffer.concat([Buffer.from(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${b.length}\r\n${headers}\r\n`), b]));
+    });
+  });
+}
+
+test('a garbage open packet, a huge Engine.IO payload, a refusal: clear errors and exit codes, no crash', async () => {
+  const garbage = await httpOnce('0{"sid":');
+  const notOpen = await httpOnce('4hello');
+  const refused = await httpOnce('{"code":4,"message":"Forbidden"}', { status: '403 Forbidden' });
+  const huge = await rawServer((s) => {
+    s.once('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 500000000\r\n\r\n0{'));
+  });
+  const endless = await rawServer((s) => {
+    s.once('data', () => {
+      s.write('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n0');
+      const chunk = Buffer.alloc(65536, 0x61);
+      const pump = () => { while (s.writable && s.write(chunk)); };
+      s.on('drain', pump);
+      pump();
+    });
+  });
+  const hugeWs = await rawServer((s) => {
+    s.once('data', (d) => {
+      const key = /Sec-WebSocket-Key: (.*)\r\n/i.exec(d.toString())[1];
+      const acc = require('node:crypto').createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acc}\r\n\r\n`);
+      const hdr = Buffer.from([0x81, 127, 0, 0, 0, 0, 0x10, 0, 0, 0]); // 256 MiB text frame
+      s.write(hdr);
+    });
+  });
+  try {
+    const cases = [
+      [garbage, [], 3, /malformed Engine.IO open packet/],
+      [notOpen, [], 3, /first Engine.IO packet is not an open packet/],
+      [refused, [], 2, /answered 403 to a polling GET: \{"code":4,"message":"Forbidden"\}/],
+      [huge, [], 3, /500000000-byte Engine.IO payload \(over max_payload/],
+      [endless, [], 3, /polling response over \d+ bytes/],
+      [hugeWs, ['-T', 'websocket'], 3, /over max_message_size/],
+    ];
+    for (const [srv, extra, code, re] of cases) {
+      const r = await runCat(['-n', ...extra, '--sio', `http://127.0.0.1:${srv.address().port}`], { input: 'emit x 1\n' }).done;
+      assert.equal(r.code, code, `${re}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+      assert.equal(r.signal, null);
+    }
+    // Without --no-reconnect a refusal (4xx) or a garbage open packet is final too.
+    const again = await runCat(['--sio', `http://127.0.0.1:${refused.address().port}`], { input: '', timeout: 10000 }).done;
+    assert.equal(again.code, 2, again.stderr);
+  } finally {
+    for (const s of [garbage, notOpen, refused, huge, endless, hugeWs]) s.close();
+  }
+});
+
+test('a server that stops answering is detected by the ping timeout (pingInterval + pingTimeout), exit 4', async () => {
+  // A polling server: the open packet with short heartbeats, then GETs that hang.
+  const srv = await rawServer((s) => {
+    s.once('data', (d) => {
+      if (/sid=/.test(d.toString())) return; // the long-poll: never answered
+      const body = '0{"sid":"abc","upgrades":[],"pingInterval":200,"pingTimeout":300,"maxPayload":1000000}';
+      s.end(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    });
+  });
+  try {
+    const t0 = Date.now();
+    const r = await runCat(['-n', '-v', '--sio', `http://127.0.0.1:${srv.address().port}`], { input: '' }).done;
+    const ms = Date.now() - t0;
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /engine closed: ping timeout/);
+    assert.ok(ms >= 450 && ms < 8000, `${ms} ms`);
+  } finally {
+    srv.close();
+  }
+});
+
+test('wsio-cat --sio --help, and usage errors exit 1', async () => {
+  const h = await runCat(['--sio', 'http://x', '--help']).done;
+  assert.equal(h.code, 0);
+  assert.match(h.stdout, /ack EVENT \[JSON\.\.\.\]/);
+  assert.equal((await runCat(['--sio', 'ws://x/']).done).code, 1);
+  assert.equal((await runCat(['--sio', 'http://127.0.0.1:1', '-T', 'carrier-pigeon']).done).code, 1);
+  assert.equal((await runCat(['--sio', 'http://127.0.0.1:1', '-a', '[1]']).done).code, 1);
+});
+
+test('examples/sio_client: a Socket.IO client and server on one app and loop (buffered emit, binary ack)', async () => {
+  const bin = path.join(path.dirname(CAT), 'examples', 'example_sio_client');
+  assert.ok(fs.existsSync(bin), `${bin} missing`);
+  const r = await new Promise((resolve) => {
+    const child = spawn(bin, [], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    const t = setTimeout(() => child.kill('SIGKILL'), 15000);
+    child.on('exit', (code) => { clearTimeout(t); resolve({ code, out, err }); });
+  });
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^connected, sid \S+\nack: \[1,"two",\{"three":3\}\]\nack: \[\{"_placeholder":true,"num":0\}\] \+ 4 binary bytes\nclosed: io client disconnect\n$/);
+});

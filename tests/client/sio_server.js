@@ -1,0 +1,67 @@
+'use strict';
+// tests/client/sio_server.js — a Node socket.io 4.8 server for tests/client/sio.test.js
+// (the Socket.IO client role through wsio-cat --sio). Not a test file itself.
+//
+//   node sio_server.js [--port P] [--ping-interval MS] [--ping-timeout MS]
+//
+// Listens on 127.0.0.1, prints `listening on 127.0.0.1:PORT` on stderr. Connection
+// state recovery is on (maxDisconnectionDuration 60 s). Handlers on "/" (and "/secure",
+// which refuses a CONNECT whose auth.token is not "ok"):
+//   on connection: emit("hello", {recovered, transport, auth})
+//   echo(...a)     -> emit("echo", ...a) and ack(...a) when asked
+//   log(x)         -> remembered (this process); count() acks the list
+//   whoami()       -> ack(transport name)
+//   slow()         -> never acks
+//   drop()         -> the connection is closed under the socket ("forced close",
+//                     recoverable), then io.emit("tick", "missed-1"), ("missed-2")
+//   bye()          -> socket.disconnect() ("io server disconnect")
+const http = require('node:http');
+const { Server } = require('socket.io');
+
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : def;
+};
+
+const httpServer = http.createServer();
+const io = new Server(httpServer, {
+  pingInterval: Number(opt('--ping-interval', 25000)),
+  pingTimeout: Number(opt('--ping-timeout', 20000)),
+  connectionStateRecovery: { maxDisconnectionDuration: 60000, skipMiddlewares: true },
+});
+const logs = [];
+
+function handlers(socket) {
+  socket.emit('hello', { recovered: socket.recovered, transport: socket.conn.transport.name, auth: socket.handshake.auth });
+  socket.on('echo', (...a) => {
+    const ack = typeof a[a.length - 1] === 'function' ? a.pop() : null;
+    socket.emit('echo', ...a);
+    if (ack) ack(...a);
+  });
+  socket.on('log', (x) => { logs.push(x); });
+  socket.on('count', (ack) => ack(logs));
+  socket.on('whoami', (ack) => ack(socket.conn.transport.name));
+  socket.on('slow', () => {});
+  socket.on('drop', () => {
+    setImmediate(() => {
+      socket.conn.close();
+      setTimeout(() => { io.emit('tick', 'missed-1'); io.emit('tick', 'missed-2'); }, 200);
+    });
+  });
+  socket.on('bye', () => socket.disconnect());
+}
+
+io.on('connection', handlers);
+io.of('/secure').use((socket, next) => {
+  if (socket.handshake.auth && socket.handshake.auth.token === 'ok') next();
+  else next(new Error('bad token'));
+});
+io.of('/secure').on('connection', handlers);
+
+httpServer.listen(Number(opt('--port', 0)), '127.0.0.1', () => {
+  process.stderr.write(`listening on 127.0.0.1:${httpServer.address().port}\n`);
+});
+const stop = () => { io.close(); process.exit(0); };
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
