@@ -13,7 +13,7 @@
 # SIO_POLLING_CONNS (50), DEFLATE_CONNS (1000), DEFLATE_SIZE (2048),
 # SERVERS ("wsio wsio-zpc uws-cpp uws-js node-ws socketio socketio-uws"), WORKLOADS
 # ("echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle
-# broadcast-deflate sio-broadcast-deflate"),
+# sio-cluster-bcast broadcast-deflate sio-broadcast-deflate"),
 # WSIO_SERVER / WSIO_BENCH (default build/...), WSIO_BASE_SERVER (a baseline wsio-server
 # binary, e.g. a build of the previous release: measured as server "wsio-base" in the
 # same rounds, for before/after ratios; add wsio-base to SERVERS), NO_BUILD=1 to skip the cmake build,
@@ -23,7 +23,7 @@
 # and socketio (bench/peers/socketio.js) and socketio-uws (socket.io attached to
 # uWebSockets.js, bench/peers/socketio-uws.js); a server runs only the workloads it serves.
 #
-# sio-cluster-bcast (not in the default WORKLOADS: it needs redis-server and redis-cli):
+# sio-cluster-bcast (skipped with a line when redis-server or redis-cli is missing):
 # Socket.IO room broadcast across two nodes on one Redis that this script starts (pinned
 # with the servers), for wsio (--app bench --redis) and Node socket.io (socketio.js with
 # REDIS_URL: @socket.io/redis-adapter). Each round and server, four runs: two nodes and
@@ -54,7 +54,7 @@ CLUSTER_RATE=${CLUSTER_RATE:-100}
 DEFLATE_CONNS=${DEFLATE_CONNS:-1000}
 DEFLATE_SIZE=${DEFLATE_SIZE:-2048}
 SERVERS=${SERVERS:-"wsio wsio-zpc uws-cpp uws-js node-ws socketio socketio-uws"}
-WORKLOADS=${WORKLOADS:-"echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle broadcast-deflate sio-broadcast-deflate"}
+WORKLOADS=${WORKLOADS:-"echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle sio-cluster-bcast broadcast-deflate sio-broadcast-deflate"}
 WSIO_SERVER=${WSIO_SERVER:-$root/build/wsio-server}
 WSIO_BENCH=${WSIO_BENCH:-$root/build/wsio-bench}
 SERVER_CPU=${SERVER_CPU:-0}
