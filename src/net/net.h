@@ -110,6 +110,9 @@ uint64_t net_ctx_tls_failures(const net_ctx *ctx);
 
 /* Listens on host:port (getaddrinfo). Returns the listener or NULL (errno set). */
 net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, void *user);
+/* The same with SO_REUSEPORT: every thread's context listens on the same port with a
+ * socket of its own, and the kernel spreads new connections over them (core/threads.c). */
+net_listener *net_listen_shared(net_ctx *ctx, const char *host, int port, int backlog, void *user);
 int net_listener_port(const net_listener *ls);
 /* Connections this listener accepts stay plain TCP even when the context serves TLS
  * (a second, plain listener for health checks). */
