@@ -502,6 +502,9 @@ typedef struct wsio_stats {
   uint64_t ratelimit_table_full_total;
   uint64_t ratelimit_messages_dropped_total;
   uint64_t ratelimit_messages_closed_total;
+  /* --threads: connections handed to the thread owning their request (a long-poll of
+   * a session another thread holds). */
+  uint64_t handoffs_total;
 } wsio_stats;
 
 /* Reads tls_cert_file and tls_key_file again: connections accepted from now on get the

@@ -203,6 +203,11 @@ size_t metrics_render_threads(char *out, size_t cap, const wsio_app *app) {
     wsio_app_stats(wsio_app_thread_peer(app, i), &t);
     put(&o, "wsio_thread_websockets{thread=\"%u\"} %llu\n", i, (unsigned long long)t.connections_open);
   }
+  wsio_stats sum;
+  wsio_app_stats_sum(app, &sum);
+  counter(&o, "wsio_thread_handoffs_total",
+          "Connections handed to the thread holding their session (a long-poll that reached another thread).",
+          sum.handoffs_total);
   return o.n < cap ? o.n : cap;
 }
 

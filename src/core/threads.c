@@ -36,12 +36,17 @@ struct core_group {
 };
 
 /* Per app: what it owes each peer this iteration, and the handlers of each kind. */
+#define MAX_OWNERS 8
+
 struct core_threads {
-  byte_buf out[CORE_MAX_THREADS];
+  byte_buf *out; /* one per thread of the group, allocated at the first send */
   unsigned any; /* some outbox is non-empty */
   core_xt_fn fn[CORE_XT_NKINDS];
   void *arg[CORE_XT_NKINDS];
   uint64_t dropped; /* batches lost to memory */
+  core_owner_fn owner[MAX_OWNERS];
+  void *owner_arg[MAX_OWNERS];
+  unsigned nowners;
 };
 
 typedef struct xt_batch {
@@ -142,6 +147,7 @@ int core_xt_handler(wsio_app *app, unsigned kind, core_xt_fn fn, void *arg) {
 }
 
 static int xt_put(core_threads *t, unsigned to, unsigned kind, const void *a, size_t an, const void *b, size_t bn) {
+  if (!t->out && !(t->out = calloc(CORE_MAX_THREADS, sizeof(*t->out)))) return WSIO_ENOMEM;
   byte_buf *o = &t->out[to];
   size_t n = an + bn;
   if (n > UINT32_MAX || byte_buf_reserve(o, XT_HEAD + n) < 0) return WSIO_ENOMEM;
@@ -211,7 +217,8 @@ void threads_flush(wsio_app *app) {
 
 void threads_free(wsio_app *app) {
   if (!app->xt) return;
-  for (unsigned i = 0; i < CORE_MAX_THREADS; i++) byte_buf_free(&app->xt->out[i]);
+  for (unsigned i = 0; app->xt->out && i < CORE_MAX_THREADS; i++) byte_buf_free(&app->xt->out[i]);
+  free(app->xt->out);
   free(app->xt);
   app->xt = NULL;
   core_group *g = app->group;
@@ -223,6 +230,67 @@ void threads_free(wsio_app *app) {
   for (unsigned i = 0; i < g->n; i++)
     if (g->apps[i]) return;
   free(g);
+}
+
+/* ---- handing a connection to the thread that owns its request ---------------------- */
+
+int core_owner_add(wsio_app *app, core_owner_fn fn, void *arg) {
+  core_threads *t = threads_state(app);
+  if (!t) return WSIO_ENOMEM;
+  if (t->nowners == MAX_OWNERS) return WSIO_EINVAL;
+  t->owner[t->nowners] = fn;
+  t->owner_arg[t->nowners++] = arg;
+  return 0;
+}
+
+int threads_owner(wsio_app *app, const http_request *h) {
+  core_threads *t = app->xt;
+  for (unsigned i = 0; t && i < t->nowners; i++) {
+    int o = t->owner[i](t->owner_arg[i], h->path, h->path_len, h->query, h->query ? h->query_len : 0);
+    if (o >= 0) return (unsigned)o == app->tindex || (unsigned)o >= app->group->n ? -1 : o;
+  }
+  return -1;
+}
+
+typedef struct handoff {
+  wsio_app *to;
+  int fd;
+  size_t n;
+  uint8_t p[];
+} handoff;
+
+/* On the owner's thread: the connection becomes one of its own, and the bytes the
+ * other thread had read are served as if they had just arrived. */
+static void handoff_adopt(void *arg) {
+  handoff *h = arg;
+  net_ctx *ctx = h->to->net;
+  if (net_adopt(ctx, h->fd, NULL) == 0) {
+    wsio_conn *c = (wsio_conn *)net_ctx_first(ctx); /* adopt links the new connection first */
+    if (h->n && c->state == CONN_HTTP) http_on_data(c, h->p, h->n);
+  }
+  free(h);
+}
+
+int threads_handoff(wsio_conn *c, unsigned to, const void *p, size_t n) {
+  wsio_app *app = c->app;
+  handoff *h = malloc(sizeof(*h) + n);
+  if (!h) return WSIO_ENOMEM;
+  int fd = net_detach(&c->net); /* first: the owner must be the only one watching it */
+  if (fd < 0) {
+    free(h);
+    return WSIO_EINVAL;
+  }
+  h->to = app->group->apps[to];
+  h->fd = fd;
+  h->n = n;
+  if (n) memcpy(h->p, p, n);
+  if (loop_post(h->to->loop, handoff_adopt, h) < 0) {
+    close(fd);
+    free(h);
+  }
+  app->st.handoffs_total++;
+  conn_kill(c); /* its descriptor is gone already: nothing is closed twice */
+  return 0;
 }
 
 /* ---- topics: a publish reaches the subscribers of every thread ---------------------- */
@@ -281,6 +349,14 @@ static void stats_add(wsio_stats *sum, const wsio_stats *s) {
   sum->loop_lag_sum_seconds += *(const volatile double *)&s->loop_lag_sum_seconds;
   size_t a = (offsetof(wsio_stats, loop_lag_sum_seconds) + sizeof(double)) / sizeof(uint64_t);
   for (size_t i = a; i < sizeof(wsio_stats) / sizeof(uint64_t); i++) d[i] += v[i];
+}
+
+uint64_t threads_ws_open(const wsio_app *app) {
+  if (!app->group) return app->st.connections_open;
+  uint64_t n = 0;
+  for (unsigned i = 0; i < app->group->n; i++)
+    if (app->group->apps[i]) n += *(const volatile uint64_t *)&app->group->apps[i]->st.connections_open;
+  return n;
 }
 
 void wsio_app_stats_sum(const wsio_app *app, wsio_stats *out) {

@@ -73,6 +73,16 @@ int core_xt_handler(wsio_app *app, unsigned kind, core_xt_fn fn, void *arg);
  * returning 0. Returns 0, WSIO_EINVAL (no such thread, itself) or WSIO_ENOMEM. */
 int core_xt_send(wsio_app *app, unsigned to, unsigned kind, const void *a, size_t an, const void *b, size_t bn);
 
+/* Which thread owns a request: fn returns a thread index, or -1 (not its request, or
+ * this thread's). Asked, when the app has several threads, for every request head
+ * before it is served; a request owned by another thread is handed to it whole (the
+ * connection's descriptor and the bytes read so far go to the owner's loop, which
+ * adopts the connection and serves it), so a session's requests all reach the thread
+ * holding it whichever connection they came on. Returns 0, WSIO_EINVAL (over 8) or
+ * WSIO_ENOMEM. */
+typedef int (*core_owner_fn)(void *arg, const char *path, size_t path_len, const char *query, size_t query_len);
+int core_owner_add(wsio_app *app, core_owner_fn fn, void *arg);
+
 /* ---- sending ---------------------------------------------------------------------- */
 /* One message made of prefix + data (Engine.IO's "4" + text without joining them).
  * Returns as wsio_conn_send: 0 written, 1 buffered, negative WSIO_E* (not sent). The

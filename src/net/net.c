@@ -567,6 +567,15 @@ void net_close(net_conn *c) {
   c->flags |= NET_F_CLOSED;
 }
 
+int net_detach(net_conn *c) {
+  if ((c->flags & (NET_F_CLOSED | NET_F_FAILED)) || c->tls || net_buffered(c)) return -EBUSY;
+  loop_io_stop(c->ctx->loop, &c->io);
+  int fd = c->io.fd;
+  c->io.fd = -1;
+  c->flags |= NET_F_CLOSED;
+  return fd;
+}
+
 void net_conn_release(net_conn *c) {
   net_ctx *ctx = c->ctx;
   if (ctx->connecting) connecting_drop(ctx, c);

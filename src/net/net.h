@@ -185,6 +185,10 @@ void net_shutdown_write(net_conn *c);
 /* Closes the fd at once (queued bytes are lost). The struct stays valid; the owner
  * frees it (net_conn_release) at a safe point. */
 void net_close(net_conn *c);
+/* Takes c's descriptor away from the context without closing it (another thread's
+ * context adopts it with net_adopt): returns the fd, after which c is closed as by
+ * net_close; or -EBUSY while c owes bytes to the kernel, is TLS or has failed. */
+int net_detach(net_conn *c);
 /* Unlinks c from its context and frees its backlog (not c itself). */
 void net_conn_release(net_conn *c);
 
