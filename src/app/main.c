@@ -460,13 +460,9 @@ int main(int argc, char **argv) {
   return rc;
 }
 
-/* One app with every route wsio-server serves; one per thread with --threads. */
-static wsio_app *make_app(settings *st) {
-  wsio_app *app = wsio_app_create(&st->o);
-  if (!app) {
-    log_msg(LOG_ERROR, "cannot create the app (TLS files that do not load, out of memory or no epoll)");
-    return NULL;
-  }
+/* Every route wsio-server serves, on one app (one per thread with --threads). Returns
+ * 0 or -1 (logged). */
+static int setup_app(settings *st, wsio_app *app) {
   wsio_ws_handlers echo = {.message = echo_message, .upgrade = auth_ws_upgrade};
   wsio_ws_handlers bcast = {.open = broadcast_open, .message = broadcast_message, .upgrade = auth_ws_upgrade};
   wsio_app_ws(app, "/echo", &echo, NULL);
@@ -479,13 +475,12 @@ static wsio_app *make_app(settings *st) {
                                           : app_chat_setup;
   if (setup(app, &st->cfg) < 0 || metrics_mount(app) < 0) {
     log_msg(LOG_ERROR, "cannot set up the %s app", st->app);
-    wsio_app_destroy(app);
-    return NULL;
+    return -1;
   }
   /* Last: a static file must not take a path the app serves itself. */
   if (strcmp(st->static_dir, "off") != 0 && static_mount(app, st->static_dir) < 0)
     log_msg(LOG_WARN, "static folder %s not served: %s", st->static_dir, strerror(errno));
-  return app;
+  return 0;
 }
 
 /* Listens on --port (and --http-port); logs why not. Returns 0 or the exit status. */
@@ -540,9 +535,16 @@ static int run(settings *st_) {
   int rc = apps ? 0 : 1;
   for (unsigned i = 0; i < nthreads && rc == 0; i++) {
     st.o.handle_signals = i == 0; /* thread 0 takes the signals; its stop drains all */
-    if (!(apps[i] = make_app(&st))) rc = 1;
-    else if (i > 0 && wsio_app_join(apps[i], apps[0]) < 0) rc = 1;
+    if (!(apps[i] = wsio_app_create(&st.o))) {
+      log_msg(LOG_ERROR, "cannot create the app (TLS files that do not load, out of memory or no epoll)");
+      rc = 1;
+    } else if (i > 0 && wsio_app_join(apps[i], apps[0]) < 0) {
+      rc = 1;
+    }
   }
+  /* After every join: Socket.IO attaches its in-process adapter when grouped. */
+  for (unsigned i = 0; i < nthreads && rc == 0; i++)
+    if (setup_app(&st, apps[i]) < 0) rc = 1;
   /* After every join: a member listens with SO_REUSEPORT only once it is grouped. */
   for (unsigned i = 0; i < nthreads && rc == 0; i++) rc = listen_all(&st, apps[i], i == 0);
   if (rc) {
