@@ -8,7 +8,8 @@
  *
  * Threading: every function here must be called from the thread running the app's
  * loop (inside a callback, or before wsio_app_run), with two exceptions:
- *  - wsio_app_post and wsio_app_stop may be called from any thread;
+ *  - wsio_app_post and wsio_app_stop may be called from any thread (and the
+ *    wsio_app_thread_* getters, wsio_app_stats_sum);
  *  - wsio_app_stop (only it) may also be called from a signal handler.
  *
  * Arguments: every function taking a pointer checks it. A required pointer that is
@@ -229,6 +230,34 @@ void wsio_app_stop(wsio_app *app);
  * that post before destroying the app. Returns 0, WSIO_EINVAL (app or fn NULL) or
  * WSIO_ENOMEM. */
 int wsio_app_post(wsio_app *app, void (*fn)(void *arg), void *arg);
+
+/* ---- threads: one app per thread, one server (wsio-server --threads N) ----------
+ * Apps joined in a group serve as one server, each run by its own thread on its own
+ * loop (no lock on the hot path): they listen on the same port (SO_REUSEPORT: the
+ * kernel spreads new connections over the threads), a topic publish reaches the
+ * subscribers of every thread, Socket.IO servers attached to each span them all
+ * (rooms, broadcasts, acks, queries; a session stays on the thread that made it and a
+ * long-poll arriving elsewhere is handed to it), wsio_app_stats_sum adds their
+ * counters up, and a graceful stop of one (SIGTERM) drains them all.
+ * How: create the apps with the same options (handle_signals on the first only) and
+ * the same routes, join each to the first before any listens, listen on each (the
+ * others may pass port 0: they get the first's port), then wsio_threads_run. Join,
+ * listen and destroy on one thread, while none of the group runs. */
+/* Adds app to first's group (first becomes thread 0, app the next). Returns 0,
+ * WSIO_EINVAL (the same app, already grouped, already listening, over 256 apps) or
+ * WSIO_ENOMEM. */
+int wsio_app_join(wsio_app *app, wsio_app *first);
+/* Its index in the group (0 alone) and the group's size (1 alone). Any thread. */
+unsigned wsio_app_thread_index(const wsio_app *app);
+unsigned wsio_app_thread_count(const wsio_app *app);
+/* The group's app at index i (app itself when alone and i is 0), or NULL. */
+wsio_app *wsio_app_thread_peer(const wsio_app *app, unsigned i);
+/* Runs apps[1..n) on threads of their own and apps[0] on the calling thread (the one
+ * that should receive signals); returns when every run has returned (one stopping
+ * stops all). Returns 0 or the first failure as wsio_app_run. */
+int wsio_threads_run(wsio_app *const *apps, unsigned n);
+/* The number of cores this process may run on (--threads auto). */
+unsigned wsio_threads_auto(void);
 
 /* Arbitrary pointer for the application; wsio never touches it. */
 void wsio_app_set_user(wsio_app *app, void *user);
@@ -488,6 +517,9 @@ typedef struct wsio_stats {
   /* permessage-deflate: messages compressed, by a connection's own compressor or once
    * for every broadcast recipient with the same window (counted once). */
   uint64_t deflate_compressions_total;
+  /* --threads: connections handed to the thread owning their request (a long-poll of
+   * a session another thread holds). */
+  uint64_t handoffs_total;
 } wsio_stats;
 
 /* Reads tls_cert_file and tls_key_file again: connections accepted from now on get the
@@ -498,6 +530,9 @@ int wsio_app_reload_tls(wsio_app *app);
 
 /* Copies the counters into out (zeroed when app is NULL; nothing when out is NULL). */
 void wsio_app_stats(const wsio_app *app, wsio_stats *out);
+/* The counters of every app of app's group added up (wsio_app_stats when alone). The
+ * other threads' counters are read as they stand: each may be an iteration old. */
+void wsio_app_stats_sum(const wsio_app *app, wsio_stats *out);
 /* The close code of closes_by_code slot i (0 for the last, "other", slot). */
 int wsio_stats_close_code(size_t i);
 /* The HTTP status of handshake_failures_by_status slot i (0 for the last slot). */

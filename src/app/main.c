@@ -68,7 +68,7 @@ static void healthz(const wsio_request *req, wsio_response *res, void *user) {
 
 /* ---- options --------------------------------------------------------------------- */
 
-typedef enum { T_LIMIT, T_STR, T_PORT, T_SIZE, T_SECONDS, T_COUNT, T_HEADERS, T_APP, T_LEVEL, T_FORMAT, T_SWITCH, T_ADAPTER } opt_type;
+typedef enum { T_LIMIT, T_STR, T_PORT, T_SIZE, T_SECONDS, T_COUNT, T_HEADERS, T_APP, T_LEVEL, T_FORMAT, T_SWITCH, T_ADAPTER, T_THREADS } opt_type;
 
 typedef struct {
   const char *name; /* --name, WSIO_NAME, "name = value" in the config file */
@@ -118,6 +118,7 @@ static const opt_def opts[] = {
     {"http-port", "N", T_PORT, NULL, "with --tls-cert, also serve plain HTTP on this port of --host (health checks, metrics: every route, unencrypted)"},
     {"tls-key", "FILE", T_STR, NULL, "PEM private key of --tls-cert; SIGHUP reloads it"},
     {"tls-sni", "HOST:CERT:KEY", T_STR, NULL, "with --tls-cert, serve this certificate to clients asking for HOST (SNI; exact, or *.example.com); repeatable (entries from the config file, WSIO_TLS_SNI (comma-separated) and the command line add up); SIGHUP reloads them"},
+    {"threads", "N|auto", T_THREADS, "1", "event-loop threads, one per core with auto: connections are spread over them by the kernel (SO_REUSEPORT); topics, Socket.IO rooms and broadcasts span them, a long-polling session is served by the thread that made it (no sticky sessions)"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
     {"redis", "URL", T_STR, NULL, "join a cluster through Redis: redis://[user:pass@]host:port[/db] (Node's @socket.io/redis-adapter protocol)"},
     {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub, or sharded (SPUBLISH/SSUBSCRIBE, Redis 7 or a Redis Cluster); streams: not yet supported"},
@@ -136,6 +137,7 @@ typedef struct {
   const char *host, *app, *static_dir, *log_file;
   int port, log_level, log_json;
   int http_port; /* --http-port, -1: none */
+  unsigned threads; /* --threads; 0: auto */
   int ping_set;
   int origins_any; /* --allowed-origins holds "*" */
   auth_config auth; /* --jwt-* */
@@ -241,6 +243,11 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       }
       if (strcmp(v, "pubsub") != 0 && strcmp(v, "sharded") != 0) want = "pubsub or sharded";
       else st->cfg.redis_sharded = strcmp(v, "sharded") == 0;
+      break;
+    case T_THREADS:
+      if (strcmp(v, "auto") == 0) st->threads = 0;
+      else if (config_parse_uint(v, 256, &n) < 0 || n == 0) want = "a number of threads 1-256 or auto";
+      else st->threads = (unsigned)n;
       break;
     case T_LIMIT:
       if (config_parse_uint(v, 1000000000, &n) < 0) want = "a whole number (0: no limit)";
@@ -467,7 +474,7 @@ static int is_loopback(const char *host) {
 
 int main(int argc, char **argv) {
   settings st = {.host = "127.0.0.1", .app = "chat", .static_dir = default_static_dir(), .port = 3000,
-                 .http_port = -1, .log_level = LOG_INFO};
+                 .http_port = -1, .log_level = LOG_INFO, .threads = 1};
   wsio_app_options_init(&st.o);
   /* Block the signals the loop handles before anything can be signalled: one sent right
    * after the listening line then waits for the loop's signalfd instead of killing us. */
@@ -485,6 +492,58 @@ int main(int argc, char **argv) {
   int rc = pr ? (pr == 1 ? 0 : 2) : run(&st);
   free_owned(&st);
   return rc;
+}
+
+/* Every route wsio-server serves, on one app (one per thread with --threads). Returns
+ * 0 or -1 (logged). */
+static int setup_app(settings *st, wsio_app *app) {
+  /* With --jwt-*, each raw connection keeps its token's claims in its user data. */
+  size_t ud = auth_ws_user_data_size();
+  wsio_ws_handlers echo = {.message = echo_message, .upgrade = auth_ws_upgrade, .user_data_size = ud};
+  wsio_ws_handlers bcast = {.open = broadcast_open, .message = broadcast_message, .upgrade = auth_ws_upgrade,
+                            .user_data_size = ud};
+  wsio_ws_handlers whoami = {.open = whoami_open, .message = echo_message, .upgrade = auth_ws_upgrade,
+                             .user_data_size = ud};
+  wsio_app_ws(app, "/echo", &echo, NULL);
+  wsio_app_ws(app, "/broadcast", &bcast, NULL);
+  wsio_app_ws(app, "/whoami", &whoami, NULL);
+  wsio_app_http(app, "GET", "/healthz", healthz, NULL);
+  int (*setup)(wsio_app *, const server_config *) =
+      strcmp(st->app, "conformance") == 0 ? app_conformance_setup
+      : strcmp(st->app, "bench") == 0     ? app_bench_setup
+      : strcmp(st->app, "test") == 0      ? app_test_setup
+                                          : app_chat_setup;
+  if (setup(app, &st->cfg) < 0 || metrics_mount(app) < 0) {
+    log_msg(LOG_ERROR, "cannot set up the %s app", st->app);
+    return -1;
+  }
+  /* Last: a static file must not take a path the app serves itself. */
+  if (strcmp(st->static_dir, "off") != 0 && static_mount(app, st->static_dir) < 0)
+    log_msg(LOG_WARN, "static folder %s not served: %s", st->static_dir, strerror(errno));
+  return 0;
+}
+
+/* Listens on --port (and --http-port); logs why not. Returns 0 or the exit status. */
+static int listen_all(settings *st, wsio_app *app, int first) {
+  int r = wsio_app_listen(app, st->host, st->port);
+  if (r < 0) {
+    /* The system's reason ("Address already in use") says more than the code. */
+    int e = errno;
+    log_msg(LOG_ERROR, "cannot listen on %s:%d: %s", st->host, st->port,
+            r == WSIO_EADDR || r == WSIO_ESYS ? strerror(e) : wsio_strerror(r));
+    return 1;
+  }
+  if (st->http_port >= 0) {
+    r = wsio_app_listen_plain(app, st->host, st->http_port);
+    if (r < 0) {
+      int e = errno;
+      log_msg(LOG_ERROR, "cannot listen on %s:%d (--http-port): %s", st->host, st->http_port,
+              r == WSIO_EADDR || r == WSIO_ESYS ? strerror(e) : wsio_strerror(r));
+      return 1;
+    }
+    if (first) log_msg(LOG_INFO, "plain HTTP (--http-port) on %s:%d", st->host, r);
+  }
+  return 0;
 }
 
 static int run(settings *st_) {
@@ -505,72 +564,49 @@ static int run(settings *st_) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
 
-  wsio_app *app = wsio_app_create(&st.o);
-  if (!app) {
-    log_msg(LOG_ERROR, "cannot create the app (TLS files that do not load, out of memory or no epoll)");
-    return 1;
-  }
   char why[512];
   if (auth_configure(&st.auth, why, sizeof(why)) < 0) {
     log_msg(LOG_ERROR, "%s", why);
-    wsio_app_destroy(app);
     return 2;
   }
-  /* With --jwt-*, each raw connection keeps its token's claims in its user data. */
-  size_t ud = auth_ws_user_data_size();
-  wsio_ws_handlers echo = {.message = echo_message, .upgrade = auth_ws_upgrade, .user_data_size = ud};
-  wsio_ws_handlers bcast = {.open = broadcast_open, .message = broadcast_message, .upgrade = auth_ws_upgrade,
-                            .user_data_size = ud};
-  wsio_ws_handlers whoami = {.open = whoami_open, .message = echo_message, .upgrade = auth_ws_upgrade,
-                             .user_data_size = ud};
-  wsio_app_ws(app, "/echo", &echo, NULL);
-  wsio_app_ws(app, "/broadcast", &bcast, NULL);
-  wsio_app_ws(app, "/whoami", &whoami, NULL);
-  wsio_app_http(app, "GET", "/healthz", healthz, NULL);
-  int (*setup)(wsio_app *, const server_config *) =
-      strcmp(st.app, "conformance") == 0 ? app_conformance_setup
-      : strcmp(st.app, "bench") == 0     ? app_bench_setup
-      : strcmp(st.app, "test") == 0      ? app_test_setup
-                                         : app_chat_setup;
-  if (setup(app, &st.cfg) < 0 || metrics_mount(app) < 0) {
-    log_msg(LOG_ERROR, "cannot set up the %s app", st.app);
-    wsio_app_destroy(app);
-    return 1;
-  }
-  /* Last: a static file must not take a path the app serves itself. */
-  if (strcmp(st.static_dir, "off") != 0 && static_mount(app, st.static_dir) < 0)
-    log_msg(LOG_WARN, "static folder %s not served: %s", st.static_dir, strerror(errno));
-
-  int r = wsio_app_listen(app, st.host, st.port);
-  if (r < 0) {
-    /* The system's reason ("Address already in use") says more than the code. */
-    int e = errno;
-    log_msg(LOG_ERROR, "cannot listen on %s:%d: %s", st.host, st.port,
-            r == WSIO_EADDR || r == WSIO_ESYS ? strerror(e) : wsio_strerror(r));
-    wsio_app_destroy(app);
-    return 1;
-  }
-  if (st.http_port >= 0) {
-    r = wsio_app_listen_plain(app, st.host, st.http_port);
-    if (r < 0) {
-      int e = errno;
-      log_msg(LOG_ERROR, "cannot listen on %s:%d (--http-port): %s", st.host, st.http_port,
-              r == WSIO_EADDR || r == WSIO_ESYS ? strerror(e) : wsio_strerror(r));
-      wsio_app_destroy(app);
-      return 1;
+  unsigned nthreads = st.threads ? st.threads : wsio_threads_auto();
+  if (nthreads > 256) nthreads = 256;
+  wsio_app **apps = calloc(nthreads, sizeof(*apps));
+  int rc = apps ? 0 : 1;
+  for (unsigned i = 0; i < nthreads && rc == 0; i++) {
+    st.o.handle_signals = i == 0; /* thread 0 takes the signals; its stop drains all */
+    if (!(apps[i] = wsio_app_create(&st.o))) {
+      log_msg(LOG_ERROR, "cannot create the app (TLS files that do not load, out of memory or no epoll)");
+      rc = 1;
+    } else if (i > 0 && wsio_app_join(apps[i], apps[0]) < 0) {
+      rc = 1;
     }
-    log_msg(LOG_INFO, "plain HTTP (--http-port) on %s:%d", st.host, r);
   }
+  /* After every join: Socket.IO attaches its in-process adapter when grouped. */
+  for (unsigned i = 0; i < nthreads && rc == 0; i++)
+    if (setup_app(&st, apps[i]) < 0) rc = 1;
+  /* After every join: a member listens with SO_REUSEPORT only once it is grouped. */
+  for (unsigned i = 0; i < nthreads && rc == 0; i++) rc = listen_all(&st, apps[i], i == 0);
+  if (rc) {
+    for (unsigned i = 0; apps && i < nthreads; i++) wsio_app_destroy(apps[i]);
+    free(apps);
+    auth_free();
+    static_unmount_all();
+    return rc;
+  }
+  wsio_app *app = apps[0];
+  if (nthreads > 1) log_msg(LOG_INFO, "%u threads, each with its own event loop", nthreads);
   log_msg(LOG_INFO, "listening on %s:%d (app %s, version %s)", st.host, wsio_app_port(app), st.app, WSIO_VERSION);
   if (!is_loopback(st.host) && (!st.o.allowed_origins || st.origins_any))
     log_msg(LOG_WARN, "listening on a non-loopback address with any origin allowed: any web page a user visits "
                       "can connect as that user (cross-site WebSocket hijacking); set --allowed-origins");
-  r = wsio_app_run(app);
+  int r = wsio_threads_run(apps, nthreads);
   if (r < 0) log_msg(LOG_ERROR, "event loop failed: %s", r == WSIO_ESYS ? strerror(errno) : wsio_strerror(r));
   wsio_stats s;
-  wsio_app_stats(app, &s);
+  wsio_app_stats_sum(app, &s);
   log_msg(LOG_INFO, "stopped (%llu WebSocket connections served)", (unsigned long long)s.connections_total);
-  wsio_app_destroy(app);
+  for (unsigned i = 0; i < nthreads; i++) wsio_app_destroy(apps[i]);
+  free(apps);
   auth_free();
   static_unmount_all();
   log_close();

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_WATCHED 8
+/* One Engine.IO and one Socket.IO server per app, and one app per thread (--threads,
+ * at most 256): their counters are added up here. */
+#define MAX_WATCHED 512
 
 static wsio_eio_server *eio_servers[MAX_WATCHED];
 static wsio_sio *sio_servers[MAX_WATCHED];
@@ -186,13 +188,39 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
   return o.n;
 }
 
+size_t metrics_render_threads(char *out, size_t cap, const wsio_app *app) {
+  out_buf o = {out, 0, cap};
+  unsigned nt = wsio_app_thread_count(app);
+  gauge(&o, "wsio_threads", "Event-loop threads (--threads).", nt);
+  head(&o, "wsio_thread_connections_total", "counter",
+       "Connections each thread accepted and answered: WebSocket handshakes plus HTTP requests.");
+  for (unsigned i = 0; i < nt; i++) {
+    wsio_stats t;
+    wsio_app_stats(wsio_app_thread_peer(app, i), &t);
+    put(&o, "wsio_thread_connections_total{thread=\"%u\"} %llu\n", i,
+        (unsigned long long)(t.connections_total + t.http_requests_total));
+  }
+  head(&o, "wsio_thread_websockets", "gauge", "Open WebSocket connections of each thread.");
+  for (unsigned i = 0; i < nt; i++) {
+    wsio_stats t;
+    wsio_app_stats(wsio_app_thread_peer(app, i), &t);
+    put(&o, "wsio_thread_websockets{thread=\"%u\"} %llu\n", i, (unsigned long long)t.connections_open);
+  }
+  wsio_stats sum;
+  wsio_app_stats_sum(app, &sum);
+  counter(&o, "wsio_thread_handoffs_total",
+          "Connections handed to the thread holding their session (a long-poll that reached another thread).",
+          sum.handoffs_total);
+  return o.n < cap ? o.n : cap;
+}
+
 static void serve(const wsio_request *req, wsio_response *res, void *user) {
   (void)req;
   wsio_app *app = user;
   wsio_stats st;
   wsio_eio_stats eio = {0}, e;
   wsio_sio_stats sio = {0}, s;
-  wsio_app_stats(app, &st);
+  wsio_app_stats_sum(app, &st);
   for (size_t i = 0; i < n_eio; i++) {
     wsio_eio_server_stats(eio_servers[i], &e);
     eio.sessions_polling += e.sessions_polling;
@@ -229,13 +257,15 @@ static void serve(const wsio_request *req, wsio_response *res, void *user) {
     redis.messages_dropped += rs.messages_dropped;
     redis.nodes = rs.nodes;
   }
-  size_t need = metrics_render(NULL, 0, &st, &eio, &sio, &redis) + 1;
+  unsigned nt = wsio_app_thread_count(app);
+  size_t need = metrics_render(NULL, 0, &st, &eio, &sio, &redis) + 1 + 512 + (size_t)nt * 160;
   char *buf = malloc(need);
   if (!buf) {
     wsio_response_send(res, 500, NULL, "out of memory\n", 14);
     return;
   }
   size_t n = metrics_render(buf, need, &st, &eio, &sio, &redis);
+  n += metrics_render_threads(buf + n, need - n, app);
   wsio_response_header(res, "Cache-Control", "no-store");
   wsio_response_send(res, 200, "text/plain; version=0.0.4; charset=utf-8", buf, n);
   free(buf);

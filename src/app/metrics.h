@@ -17,6 +17,10 @@ void metrics_watch_sio(wsio_sio *io);
 
 /* Writes the exposition text into out (cap bytes); returns the length needed. Pure
  * given its inputs, for tests. */
+/* The per-thread lines (--threads): the thread count, each thread's connections and
+ * open WebSockets (another thread's counters read as they stand, as wsio_app_stats_sum
+ * does), so a test can see that connections reached every thread. Returns the length. */
+size_t metrics_render_threads(char *out, size_t cap, const wsio_app *app);
 size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_eio_stats *eio,
                       const wsio_sio_stats *sio, const wsio_sio_redis_stats *redis);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "core/threads.h"
 #include "util/buf.h"
 #include "net/tls.h"
 #include "edge/origin.h"
@@ -229,6 +230,7 @@ static void post(void *arg) {
     if (app->dirty) pubsub_flush_all(app);
     app_reap(app);
   }
+  if (app->group) threads_flush(app); /* this iteration's messages to the other threads */
   net_flush_queued(app->net);
   if (app->stopping && net_ctx_count(app->net) == 0 && !app->drain_holds) loop_stop(app->loop);
   if (!app->stopping && atomic_load(&app->stop_requested)) app_begin_stop(app);
@@ -401,6 +403,7 @@ void wsio_app_destroy(wsio_app *app) {
     free(r->method);
     free(r);
   }
+  threads_free(app);
   loop_destroy(app->loop);
   edge_origins_free(app->origins);
   limits_free(app);
@@ -423,7 +426,10 @@ int wsio_origins_check(const char *list, int *any, const char **why) {
 
 static int listen_on(wsio_app *app, const char *host, int port, int plain) {
   if (!app || port < 0 || port > 65535) return WSIO_EINVAL;
-  net_listener *ls = net_listen(app->net, host ? host : "127.0.0.1", port, 1024, NULL);
+  /* --threads: every member listens with SO_REUSEPORT on the first one's port. */
+  net_listener *ls = app->group ? net_listen_shared(app->net, host ? host : "127.0.0.1",
+                                                    threads_listen_port(app, port, plain), 1024, NULL)
+                                : net_listen(app->net, host ? host : "127.0.0.1", port, 1024, NULL);
   if (!ls) {
     int e = errno; /* kept for the caller: strerror(errno) is the reason */
     int r = e == ENOMEM ? WSIO_ENOMEM
@@ -433,6 +439,7 @@ static int listen_on(wsio_app *app, const char *host, int port, int plain) {
     return r;
   }
   app->nlisteners++;
+  threads_listened(app, net_listener_port(ls), plain);
   if (plain) {
     net_listener_set_plain(ls, 1);
     return net_listener_port(ls);
@@ -482,6 +489,7 @@ void wsio_app_stop(wsio_app *app) {
 static void app_begin_stop(wsio_app *app) {
   if (app->stopping) return;
   app->stopping = 1;
+  threads_stop_peers(app); /* --threads: SIGTERM drains every thread */
   /* Upper layers first: Engine.IO answers its long-polls with a close packet. */
   run_hooks(app, CORE_HOOK_STOP);
   /* Stop accepting, unless a client is still expected (app_drain_hold: then the last

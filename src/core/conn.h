@@ -192,6 +192,9 @@ struct wsio_app {
   struct edge_iplimit *iplimit; /* per-IP limits; NULL when none is set */
   void *user;
   int port;
+  struct core_group *group; /* --threads: the apps serving as one (core/threads.c) */
+  struct core_threads *xt;  /* its outboxes to the other threads, its handlers */
+  unsigned tindex;          /* its place in the group */
 };
 
 /* app_now for core's own hot paths (inline; app_now is the out-of-line one). */
@@ -222,6 +225,8 @@ int limits_handshake(wsio_conn *c, const http_request *h, const char **reason);
  * been failed with 1008). */
 int limits_message(wsio_conn *c);
 void app_reap(wsio_app *app);
+/* pubsub.c: a publish to this thread's subscribers only (what arrives from others). */
+int pubsub_publish_local(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op);
 void stats_count_close(wsio_app *app, int code);
 /* A log line through wsio_app_options.log (nothing when unset). */
 void app_log(wsio_app *app, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

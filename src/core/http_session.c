@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "core/threads.h"
 #include "util/buf.h"
 #include "edge/origin.h"
 #include "http/chunked.h"
@@ -398,7 +399,7 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     http_send_error(c, 503, "server shutting down", "Retry-After: 1\r\n");
     return 0;
   }
-  if (app->st.connections_open >= app->o.max_connections) {
+  if (threads_ws_open(app) >= app->o.max_connections) { /* every thread's, with --threads */
     stats_count_handshake_failure(app, 503);
     http_send_error(c, 503, "too many connections", "Retry-After: 1\r\n");
     return 0;
@@ -511,6 +512,10 @@ static int find_body(wsio_app *app, const http_request *h, char *rest, size_t av
 static size_t handle_request(wsio_conn *c, const http_request *h, size_t head_len, char *buf, size_t avail,
                              int *ws) {
   wsio_app *app = c->app;
+  if (app->group) { /* --threads: a session's requests are served where it lives */
+    int owner = threads_owner(app, h);
+    if (owner >= 0 && threads_handoff(c, (unsigned)owner, buf, avail) == 0) return avail;
+  }
   int mismatch = 0;
   route *r = route_find(app, h, &mismatch);
   int is_ws = r && r->is_ws;

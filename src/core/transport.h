@@ -61,6 +61,34 @@ int core_hook_add(wsio_app *app, core_hook_kind kind, void (*fn)(void *arg), voi
  * included: it does not run again). Returns 0 or WSIO_EINVAL when there is none. */
 int core_hook_remove(wsio_app *app, core_hook_kind kind, void (*fn)(void *arg), void *arg);
 
+/* ---- threads: the apps of a group, one per thread (core/threads.c) ------------------ */
+/* This app's place in its group (0 alone) and the group's size (1 alone). */
+unsigned core_thread_index(const wsio_app *app);
+unsigned core_thread_count(const wsio_app *app);
+/* Message kinds between threads; each app has one handler per kind. */
+enum { CORE_XT_TOPIC = 0, CORE_XT_SIO = 1, CORE_XT_NKINDS = 2 };
+#define CORE_XT_ALL 0xFFFFFFFFu
+#define CORE_MAX_THREADS 256
+/* Runs on the receiving app's loop thread with the payload (valid for the call). */
+typedef void (*core_xt_fn)(void *arg, unsigned from, const uint8_t *p, size_t n);
+/* Sets the handler of kind for messages arriving at app. Returns 0 or WSIO_ENOMEM. */
+int core_xt_handler(wsio_app *app, unsigned kind, core_xt_fn fn, void *arg);
+/* Queues a + b (one message) for thread `to` (CORE_XT_ALL: every other thread). It is
+ * delivered in order, after this iteration's post phase, in one batch with everything
+ * else sent to that thread in the iteration: no lock per message. Alone: a no-op
+ * returning 0. Returns 0, WSIO_EINVAL (no such thread, itself) or WSIO_ENOMEM. */
+int core_xt_send(wsio_app *app, unsigned to, unsigned kind, const void *a, size_t an, const void *b, size_t bn);
+
+/* Which thread owns a request: fn returns a thread index, or -1 (not its request, or
+ * this thread's). Asked, when the app has several threads, for every request head
+ * before it is served; a request owned by another thread is handed to it whole (the
+ * connection's descriptor and the bytes read so far go to the owner's loop, which
+ * adopts the connection and serves it), so a session's requests all reach the thread
+ * holding it whichever connection they came on. Returns 0, WSIO_EINVAL (over 8) or
+ * WSIO_ENOMEM. */
+typedef int (*core_owner_fn)(void *arg, const char *path, size_t path_len, const char *query, size_t query_len);
+int core_owner_add(wsio_app *app, core_owner_fn fn, void *arg);
+
 /* ---- sending ---------------------------------------------------------------------- */
 /* One message made of prefix + data (Engine.IO's "4" + text without joining them).
  * Returns as wsio_conn_send: 0 written, 1 buffered, negative WSIO_E* (not sent). The

@@ -230,6 +230,24 @@ static void on_destroy(void *arg) {
   free(srv);
 }
 
+/* --threads: a request at this server's path with a sid belongs to the thread the sid
+ * names (core hands its connection there before serving it). */
+static int request_owner(void *arg, const char *path, size_t path_len, const char *query, size_t query_len) {
+  wsio_eio_server *srv = arg;
+  size_t pl = strlen(srv->path) - 1; /* without the '*' */
+  if (path_len < pl - 1 || memcmp(path, srv->path, pl - 1) != 0) return -1;
+  if (path_len > pl - 1 && path[pl - 1] != '/') return -1;
+  for (size_t i = 0; i + 4 <= query_len; i++) {
+    if ((i == 0 || query[i - 1] == '&') && memcmp(query + i, "sid=", 4) == 0) {
+      const char *v = query + i + 4;
+      const char *e = memchr(v, '&', query_len - i - 4);
+      size_t n = e ? (size_t)(e - v) : query_len - i - 4;
+      return eio_sid_owner(v, n, core_thread_count(srv->app));
+    }
+  }
+  return -1;
+}
+
 wsio_eio_server *wsio_eio_attach(wsio_app *app, const wsio_eio_options *o, const wsio_eio_handlers *h,
                                  void *user) {
   wsio_eio_options def;
@@ -262,7 +280,8 @@ wsio_eio_server *wsio_eio_attach(wsio_app *app, const wsio_eio_options *o, const
   wsio_ws_handlers wh;
   eio_ws_handlers(&wh);
   if (wsio_app_ws(app, srv->path, &wh, srv) < 0 || wsio_app_http(app, NULL, srv->path, on_http, srv) < 0 ||
-      core_hook_add(app, CORE_HOOK_POST, eio_post, srv) < 0 || core_hook_add(app, CORE_HOOK_STOP, on_stop, srv) < 0)
+      core_hook_add(app, CORE_HOOK_POST, eio_post, srv) < 0 || core_hook_add(app, CORE_HOOK_STOP, on_stop, srv) < 0 ||
+      core_owner_add(app, request_owner, srv) < 0)
     return NULL; /* srv is freed with the app */
   return srv;
 fail:

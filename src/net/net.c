@@ -568,6 +568,15 @@ void net_close(net_conn *c) {
   c->flags |= NET_F_CLOSED;
 }
 
+int net_detach(net_conn *c) {
+  if ((c->flags & (NET_F_CLOSED | NET_F_FAILED)) || c->tls || net_buffered(c)) return -EBUSY;
+  loop_io_stop(c->ctx->loop, &c->io);
+  int fd = c->io.fd;
+  c->io.fd = -1;
+  c->flags |= NET_F_CLOSED;
+  return fd;
+}
+
 void net_conn_release(net_conn *c) {
   net_ctx *ctx = c->ctx;
   if (ctx->connecting) connecting_drop(ctx, c);
@@ -871,7 +880,7 @@ const char *net_peer_string(const net_conn *c, char *buf, size_t cap) {
 
 /* ---- listening ------------------------------------------------------------------- */
 
-net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, void *user) {
+static net_listener *listen_on(net_ctx *ctx, const char *host, int port, int backlog, void *user, int shared) {
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
   struct addrinfo *res = NULL;
   char ports[16];
@@ -886,6 +895,13 @@ net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, 
     if (fd < 0) continue;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+      int e = errno;
+      close(fd);
+      fd = -1;
+      errno = e;
+      continue;
+    }
     if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0) break;
     int e = errno;
@@ -917,6 +933,14 @@ net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, 
     return NULL;
   }
   return ls;
+}
+
+net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, void *user) {
+  return listen_on(ctx, host, port, backlog, user, 0);
+}
+
+net_listener *net_listen_shared(net_ctx *ctx, const char *host, int port, int backlog, void *user) {
+  return listen_on(ctx, host, port, backlog, user, 1);
 }
 
 int net_listener_port(const net_listener *ls) { return ls->port; }

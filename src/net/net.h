@@ -110,6 +110,9 @@ uint64_t net_ctx_tls_failures(const net_ctx *ctx);
 
 /* Listens on host:port (getaddrinfo). Returns the listener or NULL (errno set). */
 net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, void *user);
+/* The same with SO_REUSEPORT: every thread's context listens on the same port with a
+ * socket of its own, and the kernel spreads new connections over them (core/threads.c). */
+net_listener *net_listen_shared(net_ctx *ctx, const char *host, int port, int backlog, void *user);
 int net_listener_port(const net_listener *ls);
 /* Connections this listener accepts stay plain TCP even when the context serves TLS
  * (a second, plain listener for health checks). */
@@ -192,6 +195,10 @@ void net_shutdown_write(net_conn *c);
 /* Closes the fd at once (queued bytes are lost). The struct stays valid; the owner
  * frees it (net_conn_release) at a safe point. */
 void net_close(net_conn *c);
+/* Takes c's descriptor away from the context without closing it (another thread's
+ * context adopts it with net_adopt): returns the fd, after which c is closed as by
+ * net_close; or -EBUSY while c owes bytes to the kernel, is TLS or has failed. */
+int net_detach(net_conn *c);
 /* Unlinks c from its context and frees its backlog (not c itself). */
 void net_conn_release(net_conn *c);
 

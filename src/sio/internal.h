@@ -347,4 +347,8 @@ void sio_socket_discard(wsio_sio_socket *s);
  * (pointer and length) or NULL. */
 const char *sio_json_object_get(const char *p, size_t n, const char *key, size_t *vlen);
 
+/* threads.c: with --threads (the app is in a group), the in-process adapter spans the
+ * threads' servers. 0 (also alone: nothing to do) or WSIO_ENOMEM. */
+int sio_threads_install(wsio_sio *io);
+
 #endif

@@ -575,5 +575,7 @@ wsio_sio *wsio_sio_attach(wsio_app *app, const wsio_sio_options *o) {
   /* The caller's strings were copied by the Engine.IO server; do not keep them. */
   io->o.eio.path = NULL;
   io->o.eio.cors_origin = NULL;
+  /* --threads: rooms and broadcasts reach the servers of the other threads. */
+  if (io->eio && sio_threads_install(io) < 0) return NULL; /* io freed with the app */
   return io->eio ? io : NULL;
 }

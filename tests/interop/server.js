@@ -121,7 +121,9 @@ async function startServer(args = []) {
   if (!fs.existsSync(SERVER_BIN)) {
     throw new Error(`wsio-server binary not found at ${SERVER_BIN} (build it, or set WSIO_SERVER)`);
   }
-  const argv = ['--host', '127.0.0.1', '--port', '0', ...args];
+  // WSIO_SERVER_ARGS (e.g. "--threads 2") runs the whole suite against another mode.
+  const envArgs = (process.env.WSIO_SERVER_ARGS || '').split(/\s+/).filter(Boolean);
+  const argv = ['--host', '127.0.0.1', '--port', '0', ...envArgs, ...args];
   const child = spawn(SERVER_BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   const server = new WsioServer(child);
   child.stdout.setEncoding('utf8');

@@ -45,7 +45,9 @@ function command(kind, app, extraArgs) {
     if (!fs.existsSync(WSIO_BIN)) {
       throw new Error(`wsio-server binary not found at ${WSIO_BIN} (build it, or set WSIO_SERVER)`);
     }
-    return [WSIO_BIN, ['--app', app, '--host', '127.0.0.1', '--port', '0', ...extraArgs]];
+    // WSIO_SERVER_ARGS (e.g. "--threads 2") runs the whole suite against another mode.
+    const envArgs = (process.env.WSIO_SERVER_ARGS || '').split(/\s+/).filter(Boolean);
+    return [WSIO_BIN, ['--app', app, '--host', '127.0.0.1', '--port', '0', ...envArgs, ...extraArgs]];
   }
   if (kind === 'node') {
     return [process.execPath, [REFERENCE, '--app', app, '--host', '127.0.0.1', '--port', '0', ...extraArgs]];

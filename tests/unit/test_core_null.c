@@ -151,6 +151,29 @@ static int t_stats(void) {
   wsio_app_stats(app, NULL);
   return st.connections_total == 0 && st.loop_lag_count == 0;
 }
+static int t_stats_sum(void) {
+  wsio_stats st;
+  memset(&st, 0xff, sizeof(st));
+  wsio_app_stats_sum(NULL, &st);
+  wsio_app_stats_sum(app, NULL);
+  return st.connections_total == 0 && st.loop_lag_count == 0;
+}
+static int t_join(void) {
+  return wsio_app_join(NULL, app) == WSIO_EINVAL && wsio_app_join(app, NULL) == WSIO_EINVAL &&
+         wsio_app_join(app, app) == WSIO_EINVAL;
+}
+static int t_thread_index(void) { return wsio_app_thread_index(NULL) == 0 && wsio_app_thread_index(app) == 0; }
+static int t_thread_count(void) { return wsio_app_thread_count(NULL) == 1 && wsio_app_thread_count(app) == 1; }
+static int t_thread_peer(void) {
+  return wsio_app_thread_peer(NULL, 0) == NULL && wsio_app_thread_peer(app, 0) == app &&
+         wsio_app_thread_peer(app, 1) == NULL;
+}
+static int t_threads_run(void) {
+  wsio_app *none[1] = {NULL};
+  return wsio_threads_run(NULL, 1) == WSIO_EINVAL && wsio_threads_run(none, 0) == WSIO_EINVAL &&
+         wsio_threads_run(none, 1) == WSIO_EINVAL;
+}
+static int t_threads_auto(void) { return wsio_threads_auto() >= 1; }
 static int t_listen_plain(void) { return wsio_app_listen_plain(NULL, NULL, 0) == WSIO_EINVAL; }
 static int t_reload_tls(void) {
   return wsio_app_reload_tls(NULL) == WSIO_EINVAL && wsio_app_reload_tls(app) == WSIO_EINVAL; /* no TLS */
@@ -210,6 +233,13 @@ static const struct {
     {"wsio_app_publish", t_publish},
     {"wsio_app_num_subscribers", t_num_subscribers},
     {"wsio_app_stats", t_stats},
+    {"wsio_app_stats_sum", t_stats_sum},
+    {"wsio_app_join", t_join},
+    {"wsio_app_thread_index", t_thread_index},
+    {"wsio_app_thread_count", t_thread_count},
+    {"wsio_app_thread_peer", t_thread_peer},
+    {"wsio_threads_run", t_threads_run},
+    {"wsio_threads_auto", t_threads_auto},
     {"wsio_app_reload_tls", t_reload_tls},
     {"wsio_app_listen_plain", t_listen_plain},
     {"wsio_stats_close_code", t_close_code},

@@ -1,0 +1,423 @@
+/* core/threads.c — a group of apps, one per thread, serving as one server
+ * (wsio-server --threads N): joining, the shared port, cross-thread messages, stop
+ * propagation and summed statistics.
+ *
+ * Owns: the group (who is in it, in which order), each app's outboxes to the others,
+ * and delivering what arrives from them to the handler of its kind (topics here; the
+ * Socket.IO in-process adapter registers its own kind). Must not know Socket.IO or
+ * Engine.IO: they reach it through core/transport.h (core_xt_*).
+ *
+ * No lock on the hot path: a cross-thread message is appended to the sender's own
+ * outbox for that peer (a plain byte buffer only the sender's thread touches); once
+ * per loop iteration, in the post phase, each non-empty outbox is handed whole to the
+ * peer's loop with one loop_post (one mutex and one eventfd write per peer per
+ * iteration, however many publishes or broadcasts it holds). The peer runs the batch
+ * on its own thread, in the order sent. Membership is fixed before any app runs and
+ * read without locks afterwards (pthread_create orders it before every thread). */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/conn.h"
+#include "core/threads.h"
+#include "util/buf.h"
+
+typedef struct core_group core_group;
+typedef struct core_threads core_threads;
+
+struct core_group {
+  unsigned n;
+  wsio_app *apps[CORE_MAX_THREADS];
+  int port, plain_port; /* the first listener's ports: later members bind the same */
+};
+
+/* Per app: what it owes each peer this iteration, and the handlers of each kind. */
+#define MAX_OWNERS 8
+
+struct core_threads {
+  byte_buf *out; /* one per thread of the group, allocated at the first send */
+  unsigned any; /* some outbox is non-empty */
+  core_xt_fn fn[CORE_XT_NKINDS];
+  void *arg[CORE_XT_NKINDS];
+  uint64_t dropped; /* batches lost to memory */
+  core_owner_fn owner[MAX_OWNERS];
+  void *owner_arg[MAX_OWNERS];
+  unsigned nowners;
+};
+
+typedef struct xt_batch {
+  wsio_app *to;
+  unsigned from;
+  size_t len;
+  uint8_t p[];
+} xt_batch;
+
+/* A record in an outbox: length (4 bytes, of the payload), kind (1 byte), payload. */
+#define XT_HEAD 5
+
+static void xt_topic(void *arg, unsigned from, const uint8_t *p, size_t n);
+
+static core_threads *threads_state(wsio_app *app) {
+  if (app->xt) return app->xt;
+  app->xt = calloc(1, sizeof(*app->xt));
+  if (app->xt) {
+    app->xt->fn[CORE_XT_TOPIC] = xt_topic;
+    app->xt->arg[CORE_XT_TOPIC] = app;
+  }
+  return app->xt;
+}
+
+int wsio_app_join(wsio_app *app, wsio_app *first) {
+  if (!app || !first || app == first || app->group || app->nlisteners || first->nlisteners) return WSIO_EINVAL;
+  if (first->group && first->group->apps[0] != first) return WSIO_EINVAL;
+  if (!first->group) {
+    core_group *g = calloc(1, sizeof(*g));
+    if (!g || !threads_state(first)) {
+      free(g);
+      return WSIO_ENOMEM;
+    }
+    g->apps[0] = first;
+    g->n = 1;
+    g->port = g->plain_port = -1;
+    first->group = g;
+    first->tindex = 0;
+  }
+  core_group *g = first->group;
+  if (g->n == CORE_MAX_THREADS) return WSIO_EINVAL;
+  if (!threads_state(app)) return WSIO_ENOMEM;
+  app->tindex = g->n;
+  g->apps[g->n++] = app;
+  app->group = g;
+  return 0;
+}
+
+unsigned wsio_app_thread_index(const wsio_app *app) { return app ? app->tindex : 0; }
+unsigned wsio_app_thread_count(const wsio_app *app) { return app && app->group ? app->group->n : 1; }
+unsigned core_thread_index(const wsio_app *app) { return app->tindex; }
+unsigned core_thread_count(const wsio_app *app) { return app->group ? app->group->n : 1; }
+
+wsio_app *wsio_app_thread_peer(const wsio_app *app, unsigned i) {
+  if (!app) return NULL;
+  if (!app->group) return i == 0 ? (wsio_app *)app : NULL;
+  return i < app->group->n ? app->group->apps[i] : NULL;
+}
+
+unsigned wsio_threads_auto(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return (unsigned)CPU_COUNT(&set);
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (unsigned)n : 1;
+}
+
+/* ---- listening -------------------------------------------------------------------- */
+
+int threads_listen_port(const wsio_app *app, int port, int plain) {
+  if (!app->group || port != 0) return port;
+  int p = plain ? app->group->plain_port : app->group->port;
+  return p >= 0 ? p : 0;
+}
+
+void threads_listened(wsio_app *app, int port, int plain) {
+  if (!app->group) return;
+  int *p = plain ? &app->group->plain_port : &app->group->port;
+  if (*p < 0) *p = port;
+}
+
+/* ---- stopping ----------------------------------------------------------------------- */
+
+void threads_stop_peers(wsio_app *app) {
+  if (!app->group) return;
+  for (unsigned i = 0; i < app->group->n; i++)
+    if (app->group->apps[i] != app) wsio_app_stop(app->group->apps[i]);
+}
+
+/* ---- cross-thread messages ---------------------------------------------------------- */
+
+int core_xt_handler(wsio_app *app, unsigned kind, core_xt_fn fn, void *arg) {
+  if (kind >= CORE_XT_NKINDS) return WSIO_EINVAL;
+  core_threads *t = threads_state(app);
+  if (!t) return WSIO_ENOMEM;
+  t->fn[kind] = fn;
+  t->arg[kind] = arg;
+  return 0;
+}
+
+static int xt_put(core_threads *t, unsigned to, unsigned kind, const void *a, size_t an, const void *b, size_t bn) {
+  if (!t->out && !(t->out = calloc(CORE_MAX_THREADS, sizeof(*t->out)))) return WSIO_ENOMEM;
+  byte_buf *o = &t->out[to];
+  size_t n = an + bn;
+  if (n > UINT32_MAX || byte_buf_reserve(o, XT_HEAD + n) < 0) return WSIO_ENOMEM;
+  uint32_t len = (uint32_t)n;
+  memcpy(o->p + o->len, &len, 4);
+  o->p[o->len + 4] = (uint8_t)kind;
+  o->len += XT_HEAD;
+  byte_buf_append(o, a, an); /* reserved above: cannot fail */
+  byte_buf_append(o, b, bn);
+  t->any = 1;
+  return 0;
+}
+
+int core_xt_send(wsio_app *app, unsigned to, unsigned kind, const void *a, size_t an, const void *b, size_t bn) {
+  core_group *g = app->group;
+  if (!g || kind >= CORE_XT_NKINDS) return 0;
+  core_threads *t = app->xt;
+  if (to != CORE_XT_ALL) return to < g->n && to != app->tindex ? xt_put(t, to, kind, a, an, b, bn) : WSIO_EINVAL;
+  for (unsigned i = 0; i < g->n; i++) {
+    if (i == app->tindex) continue;
+    int r = xt_put(t, i, kind, a, an, b, bn);
+    if (r < 0) return r;
+  }
+  return 0;
+}
+
+static void xt_deliver(void *arg) {
+  xt_batch *b = arg;
+  core_threads *t = b->to->xt;
+  size_t off = 0;
+  while (off + XT_HEAD <= b->len) {
+    uint32_t len;
+    memcpy(&len, b->p + off, 4);
+    unsigned kind = b->p[off + 4];
+    off += XT_HEAD;
+    if (len > b->len - off) break;
+    if (t->fn[kind]) t->fn[kind](t->arg[kind], b->from, b->p + off, len);
+    off += len;
+  }
+  free(b);
+}
+
+/* The post phase: each peer gets this iteration's messages as one batch. */
+void threads_flush(wsio_app *app) {
+  core_threads *t = app->xt;
+  if (!t || !t->any) return;
+  t->any = 0;
+  core_group *g = app->group;
+  for (unsigned i = 0; i < g->n; i++) {
+    byte_buf *o = &t->out[i];
+    if (!o->len) continue;
+    xt_batch *b = malloc(sizeof(*b) + o->len);
+    if (b) {
+      b->to = g->apps[i];
+      b->from = app->tindex;
+      b->len = o->len;
+      memcpy(b->p, o->p, o->len);
+      if (loop_post(g->apps[i]->loop, xt_deliver, b) < 0) {
+        free(b);
+        b = NULL;
+      }
+    }
+    if (!b) t->dropped++;
+    byte_buf_reset(o, 64 * 1024);
+  }
+}
+
+void threads_free(wsio_app *app) {
+  if (!app->xt) return;
+  for (unsigned i = 0; app->xt->out && i < CORE_MAX_THREADS; i++) byte_buf_free(&app->xt->out[i]);
+  free(app->xt->out);
+  free(app->xt);
+  app->xt = NULL;
+  core_group *g = app->group;
+  if (!g) return;
+  /* The group goes with its last member (destroyed one after another, after every run). */
+  for (unsigned i = 0; i < g->n; i++)
+    if (g->apps[i] == app) g->apps[i] = NULL;
+  app->group = NULL;
+  for (unsigned i = 0; i < g->n; i++)
+    if (g->apps[i]) return;
+  free(g);
+}
+
+/* ---- handing a connection to the thread that owns its request ---------------------- */
+
+int core_owner_add(wsio_app *app, core_owner_fn fn, void *arg) {
+  core_threads *t = threads_state(app);
+  if (!t) return WSIO_ENOMEM;
+  if (t->nowners == MAX_OWNERS) return WSIO_EINVAL;
+  t->owner[t->nowners] = fn;
+  t->owner_arg[t->nowners++] = arg;
+  return 0;
+}
+
+int threads_owner(wsio_app *app, const http_request *h) {
+  core_threads *t = app->xt;
+  for (unsigned i = 0; t && i < t->nowners; i++) {
+    int o = t->owner[i](t->owner_arg[i], h->path, h->path_len, h->query, h->query ? h->query_len : 0);
+    if (o >= 0) return (unsigned)o == app->tindex || (unsigned)o >= app->group->n ? -1 : o;
+  }
+  return -1;
+}
+
+typedef struct handoff {
+  wsio_app *to;
+  int fd;
+  size_t n;
+  uint8_t p[];
+} handoff;
+
+/* On the owner's thread: the connection becomes one of its own, and the bytes the
+ * other thread had read are served as if they had just arrived. */
+static void handoff_adopt(void *arg) {
+  handoff *h = arg;
+  net_ctx *ctx = h->to->net;
+  if (net_adopt(ctx, h->fd, NULL) == 0) {
+    wsio_conn *c = (wsio_conn *)net_ctx_first(ctx); /* adopt links the new connection first */
+    if (h->n && c->state == CONN_HTTP) http_on_data(c, h->p, h->n);
+  }
+  free(h);
+}
+
+int threads_handoff(wsio_conn *c, unsigned to, const void *p, size_t n) {
+  wsio_app *app = c->app;
+  handoff *h = malloc(sizeof(*h) + n);
+  if (!h) return WSIO_ENOMEM;
+  int fd = net_detach(&c->net); /* first: the owner must be the only one watching it */
+  if (fd < 0) {
+    free(h);
+    return WSIO_EINVAL;
+  }
+  h->to = app->group->apps[to];
+  h->fd = fd;
+  h->n = n;
+  if (n) memcpy(h->p, p, n);
+  if (loop_post(h->to->loop, handoff_adopt, h) < 0) {
+    close(fd);
+    free(h);
+  }
+  app->st.handoffs_total++;
+  conn_kill(c); /* its descriptor is gone already: nothing is closed twice */
+  return 0;
+}
+
+/* ---- topics: a publish reaches the subscribers of every thread ---------------------- */
+
+/* Payload: opcode (1 byte), topic length (2 bytes), topic, message. */
+int threads_publish(wsio_app *app, const char *topic, const void *data, size_t len, wsio_opcode op) {
+  size_t tl = strlen(topic);
+  if (tl > UINT16_MAX) return WSIO_EINVAL;
+  uint8_t h[3 + 256];
+  h[0] = (uint8_t)op;
+  h[1] = (uint8_t)(tl >> 8);
+  h[2] = (uint8_t)tl;
+  if (tl <= 256) {
+    memcpy(h + 3, topic, tl);
+    int r = 0;
+    /* Two pieces: the header with the topic, then the message (no join). */
+    for (unsigned i = 0; i < app->group->n && r == 0; i++)
+      if (i != app->tindex) r = xt_put(app->xt, i, CORE_XT_TOPIC, h, 3 + tl, data, len);
+    return r;
+  }
+  uint8_t *m = malloc(3 + tl + len);
+  if (!m) return WSIO_ENOMEM;
+  memcpy(m, h, 3);
+  memcpy(m + 3, topic, tl);
+  if (len) memcpy(m + 3 + tl, data, len);
+  int r = core_xt_send(app, CORE_XT_ALL, CORE_XT_TOPIC, m, 3 + tl + len, NULL, 0);
+  free(m);
+  return r;
+}
+
+static void xt_topic(void *arg, unsigned from, const uint8_t *p, size_t n) {
+  (void)from;
+  wsio_app *app = arg;
+  if (n < 3) return;
+  size_t tl = (size_t)p[1] << 8 | p[2];
+  if (tl > n - 3) return;
+  char small[256];
+  char *name = tl < sizeof(small) ? small : malloc(tl + 1); /* the topic API takes a C string */
+  if (!name) return;
+  memcpy(name, p + 3, tl);
+  name[tl] = '\0';
+  pubsub_publish_local(app, name, p + 3 + tl, n - 3 - tl, (wsio_opcode)p[0]);
+  if (name != small) free(name);
+}
+
+/* ---- statistics --------------------------------------------------------------------- */
+
+/* Another thread's counters are read as they stand: each is a naturally aligned
+ * 64-bit word its owner alone writes, so a read sees an old or a new value, never a
+ * torn one, on every target we build for; the sum is at most an iteration old. */
+static void stats_add(wsio_stats *sum, const wsio_stats *s) {
+  const size_t nu = offsetof(wsio_stats, loop_lag_sum_seconds) / sizeof(uint64_t);
+  uint64_t *d = (uint64_t *)sum;
+  const volatile uint64_t *v = (const volatile uint64_t *)s;
+  for (size_t i = 0; i < nu; i++) d[i] += v[i];
+  sum->loop_lag_sum_seconds += *(const volatile double *)&s->loop_lag_sum_seconds;
+  size_t a = (offsetof(wsio_stats, loop_lag_sum_seconds) + sizeof(double)) / sizeof(uint64_t);
+  for (size_t i = a; i < sizeof(wsio_stats) / sizeof(uint64_t); i++) d[i] += v[i];
+}
+
+uint64_t threads_ws_open(const wsio_app *app) {
+  if (!app->group) return app->st.connections_open;
+  uint64_t n = 0;
+  for (unsigned i = 0; i < app->group->n; i++)
+    if (app->group->apps[i]) n += *(const volatile uint64_t *)&app->group->apps[i]->st.connections_open;
+  return n;
+}
+
+void wsio_app_stats_sum(const wsio_app *app, wsio_stats *out) {
+  if (!out) return;
+  if (!app || !app->group) {
+    wsio_app_stats(app, out);
+    return;
+  }
+  memset(out, 0, sizeof(*out));
+  for (unsigned i = 0; i < app->group->n; i++) {
+    const wsio_app *m = app->group->apps[i];
+    if (!m) continue;
+    stats_add(out, &m->st);
+    out->tls_handshake_failures_total += net_ctx_tls_failures(m->net);
+  }
+}
+
+/* ---- running a group ---------------------------------------------------------------- */
+
+typedef struct {
+  wsio_app *app;
+  int rc;
+  int err;
+} thread_run;
+
+static void *thread_main(void *arg) {
+  thread_run *r = arg;
+  r->rc = wsio_app_run(r->app);
+  r->err = errno;
+  /* Whatever ended this run, the others must not keep serving without it. */
+  threads_stop_peers(r->app);
+  return NULL;
+}
+
+int wsio_threads_run(wsio_app *const *apps, unsigned n) {
+  if (!apps || !n || n > CORE_MAX_THREADS) return WSIO_EINVAL;
+  if (n == 1) return wsio_app_run(apps[0]);
+  pthread_t tid[CORE_MAX_THREADS];
+  thread_run runs[CORE_MAX_THREADS];
+  unsigned started = 1;
+  int rc = 0;
+  for (unsigned i = 1; i < n; i++) {
+    runs[i] = (thread_run){apps[i], 0, 0};
+    if (pthread_create(&tid[i], NULL, thread_main, &runs[i]) != 0) {
+      rc = WSIO_ESYS;
+      break;
+    }
+    started++;
+  }
+  if (rc == 0) {
+    rc = wsio_app_run(apps[0]);
+  }
+  int e = errno;
+  threads_stop_peers(apps[0]);
+  for (unsigned i = 1; i < started; i++) {
+    pthread_join(tid[i], NULL);
+    if (rc == 0 && runs[i].rc < 0) {
+      rc = runs[i].rc;
+      e = runs[i].err;
+    }
+  }
+  errno = e;
+  return rc;
+}

@@ -1,0 +1,33 @@
+/* core/threads.h — core's own side of core/threads.c (a group of apps, one per thread):
+ * what app.c and pubsub.c call. The layers above use core/transport.h's core_xt_*. */
+#ifndef WSIO_CORE_THREADS_H
+#define WSIO_CORE_THREADS_H
+
+#include "core/transport.h"
+#include "http/parser.h"
+
+/* The port a member listens on: the group's port when port is 0 and an earlier member
+ * listened already (so --port 0 gives every thread the same ephemeral port). */
+int threads_listen_port(const wsio_app *app, int port, int plain);
+/* Records the first member's port. */
+void threads_listened(wsio_app *app, int port, int plain);
+/* A graceful stop began here: every other member stops too (SIGTERM drains all). */
+void threads_stop_peers(wsio_app *app);
+/* The post phase: hands each peer this iteration's messages in one batch. */
+void threads_flush(wsio_app *app);
+/* A topic publish for the subscribers of the other threads. */
+int threads_publish(wsio_app *app, const char *topic, const void *data, size_t len, wsio_opcode op);
+/* Open WebSockets of the whole group (max_connections holds for the process). Other
+ * threads' counts are read as they stand: two threads admitting at the same moment
+ * may pass the cap by one each. */
+uint64_t threads_ws_open(const wsio_app *app);
+/* The thread owning request h when it is another one (core_owner_add), else -1. */
+int threads_owner(wsio_app *app, const http_request *h);
+/* Hands connection c and the bytes p[0..n) it has read (from the start of the current
+ * request) to thread `to`; c is dead here afterwards. Returns 0, or a negative WSIO_E*
+ * when it cannot move now (bytes still owed to it, TLS): then serve it here. */
+int threads_handoff(wsio_conn *c, unsigned to, const void *p, size_t n);
+/* wsio_app_destroy: frees the outboxes; the group goes with its last member. */
+void threads_free(wsio_app *app);
+
+#endif

@@ -1,0 +1,40 @@
+'use strict';
+// Helpers of the --threads tests: /metrics as a map, WebSocket open and next message.
+
+const http = require('node:http');
+const WebSocket = require('ws');
+
+/* GET /metrics on a fresh connection; resolves to Map(sample name with labels -> number). */
+function metrics(port) {
+  const agent = new http.Agent({ keepAlive: false });
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics', agent }, (res) => {
+      let b = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { b += d; });
+      res.on('end', () => {
+        const m = new Map();
+        for (const line of b.split('\n')) {
+          if (!line || line.startsWith('#')) continue;
+          const i = line.lastIndexOf(' ');
+          m.set(line.slice(0, i), Number(line.slice(i + 1)));
+        }
+        resolve(m);
+      });
+    }).on('error', reject);
+  });
+}
+
+function openWs(url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+function nextMessage(ws) {
+  return new Promise((resolve) => ws.once('message', (d) => resolve(d)));
+}
+
+module.exports = { metrics, openWs, nextMessage };
