@@ -158,11 +158,13 @@ typedef struct {
 } wsio_ws_client_options;
 
 /* Creates a client on app's loop and starts connecting to url
- * (ws://host[:port][/path
- * [?query]]; the host is resolved with getaddrinfo, which blocks). url and
- * every option are copied; opts may be NULL for defaults. The first report
- * comes from the loop, never inside this call. Returns the client, or NULL with
- * *err (may be NULL) set: WSIO_EINVAL, WSIO_EURL, WSIO_ENOMEM. */
+ * (ws[s]://host[:port][/path[?query]]). Nothing here blocks: a host name is
+ * resolved at each (re)connect on a short-lived thread, its answer handed back
+ * to the loop (an IP literal needs none); the lookup counts against
+ * connect_timeout_ms. url and every option are copied; opts may be NULL for
+ * defaults. The first report comes from the loop, never inside this call (a
+ * ca_file that cannot be loaded included: WSIO_ETLS). Returns the client, or
+ * NULL with *err (may be NULL) set: WSIO_EINVAL, WSIO_EURL, WSIO_ENOMEM. */
 wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
                                       const wsio_ws_client_options *opts,
                                       int *err);
