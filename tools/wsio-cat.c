@@ -55,7 +55,9 @@ static const char usage[] =
     "                           lines typed while offline are sent once "
     "reconnected)\n"
     "  -t, --timeout SEC        connect and handshake timeout (default 10)\n"
-    "  -v, --verbose            trace on stderr: handshake headers, every "
+    "  -v, --verbose            trace on stderr: the TLS session (version, "
+    "cipher, ALPN,\n"
+    "                           certificate), handshake headers, every "
     "frame (opcode,\n"
     "                           FIN, RSV, length, masked), pings/pongs with "
     "round-trip\n"
@@ -219,6 +221,12 @@ static void on_frame(wsio_ws_client *cl, wsio_frame_dir dir, int op, int fin,
           "* frame %s: opcode=%d (%s) fin=%d rsv=%d len=%llu masked=%d\n",
           dir == WSIO_FRAME_IN ? "in" : "out", op, opname(op), fin, rsv,
           (unsigned long long)len, masked);
+}
+
+static void on_tls(wsio_ws_client *cl, const char *info, void *u) {
+  (void)cl;
+  (void)u;
+  fprintf(stderr, "* TLS: %s\n", info);
 }
 
 static void on_open(wsio_ws_client *cl, const char *protocol, void *u) {
@@ -404,6 +412,7 @@ int main(int argc, char **argv) {
   if (g.verbose) {
     o.on_handshake = on_handshake;
     o.on_frame = on_frame;
+    o.on_tls = on_tls;
   }
   wsio_app *app = wsio_app_create(NULL);
   if (!app)

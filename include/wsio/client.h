@@ -155,6 +155,9 @@ typedef struct {
                        size_t response_len, void *user);
   void (*on_frame)(wsio_ws_client *cl, wsio_frame_dir dir, int opcode, int fin,
                    int rsv, uint64_t len, int masked, void *user);
+  /* wss:// tracing: the TLS handshake completed; info is one line (borrowed):
+   * version, cipher, ALPN, the certificate's subject and issuer, the verdict. */
+  void (*on_tls)(wsio_ws_client *cl, const char *info, void *user);
 } wsio_ws_client_options;
 
 /* Creates a client on app's loop and starts connecting to url

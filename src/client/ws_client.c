@@ -93,6 +93,7 @@ struct wsio_ws_client {
   size_t msg_len, msg_cap;
   int msg_op;     /* 0: none */
   int traced;     /* the frame at the front of in was reported to on_frame */
+  int tls_traced; /* on_tls was called for this connection */
   int dfl;        /* permessage-deflate agreed on this connection (z is set up) */
   int rx_z;       /* the message being received is compressed (RSV1) */
   ws_deflate z;
@@ -698,6 +699,17 @@ static void on_data(net_conn *nc, uint8_t *p, size_t n) {
   }
   memcpy(cl->in + cl->in_len, p, n);
   cl->in_len += n;
+  if (cl->state == ST_HANDSHAKE && cl->net.tls && !cl->tls_traced) {
+    /* The first plaintext: the TLS handshake is complete. */
+    cl->tls_traced = 1;
+    if (cl->o.on_tls) {
+      char info[600];
+      cl->o.on_tls(cl, net_tls_describe(cl->net.tls, info, sizeof info),
+                   cl->o.user);
+      if (cl->destroyed || cl->state != ST_HANDSHAKE)
+        return;
+    }
+  }
   if (cl->state == ST_HANDSHAKE) {
     int r = read_head(cl);
     if (r <= 0)
@@ -784,6 +796,7 @@ static void on_connected(net_conn *nc, int err) {
     return;
   }
   cl->state = ST_HANDSHAKE;
+  cl->tls_traced = 0;
   (void)loop_timer_start(cl->loop, &cl->timer, cl->o.handshake_timeout_ms, 0);
   if (cl->tls) {
     struct ssl_st *s = net_tls_client_session(cl->tls_ctx, cl->host);

@@ -80,6 +80,8 @@ test('wsio-server over TLS: wss:// verifies the certificate by default', async (
     assert.equal(r.code, 0, r.stderr);
     const ins = r.stderr.split('\n').filter((l) => l.startsWith('* frame in: opcode=1'));
     assert.equal(ins.length, 1, r.stderr);
+    // -v shows the session: version, cipher, ALPN, the certificate and the verdict.
+    assert.match(r.stderr, /^\* TLS: TLSv1\.[23] \S+, ALPN http\/1\.1, certificate \/CN=localhost issued by \/CN=wsio client test CA, verified$/m);
   });
 
   await t.test('without the CA: exit 7 with the reason, and no reconnect', async () => {
@@ -95,8 +97,9 @@ test('wsio-server over TLS: wss:// verifies the certificate by default', async (
     const r = await runCat(['--insecure', '--no-reconnect', url('localhost')]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'hello\n');
-    const k = await runCat(['-k', '--no-reconnect', url('127.0.0.1')]);
+    const k = await runCat(['-v', '-k', '--no-reconnect', url('127.0.0.1')]);
     assert.equal(k.code, 0, k.stderr);
+    assert.match(k.stderr, /^\* TLS: .*not verified \(insecure\)$/m);
   });
 
   await t.test('a CA file that cannot be read: exit 7, says so', async () => {
@@ -159,4 +162,17 @@ test('Node ws over https: SNI, ALPN http/1.1, verification', async (t) => {
   r = await runCat(['--insecure', '--no-reconnect', `wss://localhost:${port}/`]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'hello\n');
+});
+
+test('wss:// with permessage-deflate: wsio-server --tls-cert --deflate', async (t) => {
+  const cert = makeCert('dfl', 'DNS:localhost,IP:127.0.0.1');
+  const srv = await startServer(['--tls-cert', cert.crt, '--tls-key', cert.key, '--deflate']);
+  t.after(() => srv.stop());
+  const big = 'compress me over TLS '.repeat(200);
+  const r = await runCat(['-v', '--ca', ca(), '--no-reconnect', `wss://localhost:${srv.port}/echo`], { input: `${big}\nsmall\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `${big}\nsmall\n`);
+  assert.match(r.stderr, /^< Sec-WebSocket-Extensions: permessage-deflate/m);
+  assert.match(r.stderr, /^\* frame out: opcode=1 \(text\) fin=1 rsv=4 /m);
+  assert.match(r.stderr, /^\* frame in: opcode=1 \(text\) fin=1 rsv=4 /m);
 });
