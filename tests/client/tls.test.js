@@ -176,3 +176,48 @@ test('wss:// with permessage-deflate: wsio-server --tls-cert --deflate', async (
   assert.match(r.stderr, /^\* frame out: opcode=1 \(text\) fin=1 rsv=4 /m);
   assert.match(r.stderr, /^\* frame in: opcode=1 \(text\) fin=1 rsv=4 /m);
 });
+
+// A live wsio-cat: stdin stays open; out()/err() read what it printed so far.
+function runCatLive(args) {
+  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdin.on('error', () => {});
+  const done = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done, out: () => stdout, err: () => stderr };
+}
+
+const waitFor = async (cond, ms = 10000) => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+test('wss:// reconnect across a server restart: a new TLS session, the offline line once', async () => {
+  const cert = makeCert('restart', 'DNS:localhost,IP:127.0.0.1');
+  const args = ['--tls-cert', cert.crt, '--tls-key', cert.key];
+  let server = await startServer(args);
+  const port = server.port;
+  const run = runCatLive(['-v', '--ca', ca(), `wss://localhost:${port}/echo`]);
+  try {
+    await waitFor(() => run.err().includes('* open'));
+    run.child.stdin.write('before\n');
+    await waitFor(() => run.out() === 'before\n');
+    await server.stopClean();
+    await waitFor(() => /\* close: code=1001 .*\(reconnecting\)/.test(run.err()));
+    run.child.stdin.write('during\n');
+    server = await startServer([...args, '--port', String(port)]);
+    await waitFor(() => run.out() === 'before\nduring\n', 15000);
+    run.child.stdin.end();
+    const r = await run.done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'before\nduring\n');
+    assert.equal(r.stderr.match(/^\* TLS: .*verified$/mg).length, 2, r.stderr); // one per connection
+  } finally {
+    run.child.kill('SIGKILL');
+    await server.stopClean().catch(() => {});
+  }
+});
