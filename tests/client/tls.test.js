@@ -221,3 +221,26 @@ test('wss:// reconnect across a server restart: a new TLS session, the offline l
     await server.stopClean().catch(() => {});
   }
 });
+
+test('a TLS handshake that stalls is bounded by --timeout; one cut short is a network error', async () => {
+  const net = require('node:net');
+  const listen = (onConn) => new Promise((resolve) => {
+    const srv = net.createServer(onConn);
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
+  });
+  const silent = await listen((sock) => { sock.on('error', () => {}); }); // reads the ClientHello, says nothing
+  const cut = await listen((sock) => { sock.on('error', () => {}); sock.once('data', () => sock.end()); });
+  try {
+    const t0 = Date.now();
+    let r = await runCat(['--no-reconnect', '--timeout', '0.5', `wss://127.0.0.1:${silent.address().port}/`]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /handshake timed out/);
+    assert.ok(Date.now() - t0 < 5000);
+    r = await runCat(['--no-reconnect', `wss://127.0.0.1:${cut.address().port}/`]);
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /connection closed during the TLS handshake/);
+  } finally {
+    silent.close();
+    cut.close();
+  }
+});
