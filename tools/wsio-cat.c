@@ -27,7 +27,7 @@ enum {
   EXIT_TIMEOUT = 4,  /* connect, handshake or close timed out */
   EXIT_NETWORK = 5,  /* cannot resolve or connect, or the connection was lost */
   EXIT_UNSUPPORTED = 6, /* --sio */
-  EXIT_TLS = 7,         /* wss://: TLS handshake or certificate verification failed */
+  EXIT_TLS = 7, /* wss://: TLS handshake or certificate verification failed */
 };
 
 static const char usage[] =
@@ -66,22 +66,28 @@ static const char usage[] =
     "      --ca FILE            wss://: trust the CAs in this PEM file\n"
     "                           (default: the system's store); the server's\n"
     "                           certificate must also name the URL's host\n"
-    "  -k, --insecure           wss://: do not verify the server's certificate\n"
+    "  -k, --insecure           wss://: do not verify the server's "
+    "certificate\n"
     "                           (still encrypted, but anyone on the path can\n"
     "                           pose as the server)\n"
     "      --no-deflate         do not offer permessage-deflate (offered by\n"
-    "                           default, as Node's ws: -v shows the answer and\n"
+    "                           default, as Node's ws: -v shows the answer "
+    "and\n"
     "                           rsv=4 on compressed frames)\n"
     "      --deflate            offer it (the default)\n"
     "      --sio                not supported yet (Socket.IO client)\n"
     "  -h, --help               this text\n"
     "\n"
     "exit codes:\n"
-    "  0  closed with a close handshake    4  timed out (connect, handshake, close)\n"
-    "  1  bad command line                 5  network error (refused, lost, no close frame)\n"
+    "  0  closed with a close handshake    4  timed out (connect, handshake, "
+    "close)\n"
+    "  1  bad command line                 5  network error (refused, lost, no "
+    "close frame)\n"
     "  2  handshake refused (HTTP status)  6  not supported yet (--sio)\n"
-    "  3  protocol error by the server     7  TLS failed: handshake, or the certificate\n"
-    "                                         did not verify (the reason is printed)\n"
+    "  3  protocol error by the server     7  TLS failed: handshake, or the "
+    "certificate\n"
+    "                                         did not verify (the reason is "
+    "printed)\n"
     "\n"
     "examples:\n"
     "  echo hello | wsio-cat ws://127.0.0.1:3000/echo\n"
