@@ -45,9 +45,9 @@ function makeCert(name, san) {
   return { key, crt };
 }
 
-function runCat(args, { input = 'hello\n', timeout = 15000 } = {}) {
+function runCat(args, { input = 'hello\n', timeout = 15000, env } = {}) {
   assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
-  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   let stdout = '', stderr = '';
   child.stdout.on('data', (d) => { stdout += d; });
   child.stderr.on('data', (d) => { stderr += d; });
@@ -91,6 +91,12 @@ test('wsio-server over TLS: wss:// verifies the certificate by default', async (
     assert.match(r.stderr, /certificate verify failed: unable to get local issuer certificate \(host localhost\)/);
     assert.doesNotMatch(r.stderr, /reconnect/);
     assert.equal(r.stdout, '');
+  });
+
+  await t.test('the default store is OpenSSL\'s: SSL_CERT_FILE points it at the test CA', async () => {
+    const r = await runCat(['--no-reconnect', url('localhost')], { env: { SSL_CERT_FILE: ca() } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello\n');
   });
 
   await t.test('--insecure connects without the CA', async () => {
