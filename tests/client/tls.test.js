@@ -15,6 +15,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { WebSocketServer } = require('ws');
 const { startServer, REPO } = require('../interop/server.js');
+const { pythonEcho } = require('./python_echo.js');
 
 const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
 const EXIT_TLS = 7;
@@ -248,5 +249,30 @@ test('a TLS handshake that stalls is bounded by --timeout; one cut short is a ne
   } finally {
     silent.close();
     cut.close();
+  }
+});
+
+test('Python websockets over TLS (its own deflate parameters): verified, echoed', async (t) => {
+  const cert = makeCert('py', 'DNS:localhost,IP:127.0.0.1');
+  let py;
+  try { py = await pythonEcho([cert.crt, cert.key]); } catch (e) { return t.skip(`python3-websockets: ${e.message}`); }
+  try {
+    const big = 'python over TLS '.repeat(100);
+    const child = spawn(CAT, ['-v', '--ca', ca(), '--no-reconnect', `wss://localhost:${py.port}/`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stderr.on('data', (d) => { err += d; });
+    // stdin ends once the echo is back (Python's server drops unsent echoes on close).
+    child.stdout.on('data', (d) => { out += d; if (out === `${big}\n`) child.stdin.end(); });
+    child.stdin.write(`${big}\n`);
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 0, err);
+    assert.equal(out, `${big}\n`);
+    assert.match(err, /^\* TLS: TLSv1\.[23] .*certificate \/CN=localhost issued by \/CN=wsio client test CA, verified$/m);
+    assert.match(err, /^< Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12; client_max_window_bits=12$/m);
+    assert.match(err, /^\* frame in: opcode=1 \(text\) fin=1 rsv=4 /m);
+    const r = await runCat(['--no-reconnect', `wss://localhost:${py.port}/`]);
+    assert.equal(r.code, EXIT_TLS, r.stderr);
+  } finally {
+    py.stop();
   }
 });
