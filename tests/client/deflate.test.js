@@ -76,6 +76,26 @@ test('wsio-server --deflate: offered, agreed, big messages compressed both ways'
   }
 });
 
+// Our compressor follows the server's client_no_context_takeover: without it, the
+// second similar message refers back to the first and is much smaller.
+test('wsio-server --deflate: client context takeover as the server says', async () => {
+  const outLens = (stderr) => traced(stderr, 'out').filter((l) => /rsv=4/.test(l)).map((l) => Number(/len=(\d+)/.exec(l)[1]));
+  for (const [flags, takeover] of [[[], false], [['--deflate-client-context-takeover', 'on'], true]]) {
+    const srv = await startServer(['--deflate', ...flags]);
+    try {
+      const r = await runCat(['-v', '--no-reconnect', `ws://127.0.0.1:${srv.port}/echo`], { input });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, input);
+      assert.equal(/^< Sec-WebSocket-Extensions: .*client_no_context_takeover/m.test(r.stderr), !takeover, r.stderr);
+      const [first, second] = outLens(r.stderr);
+      if (takeover) assert.ok(second < first * 0.6, `${first} -> ${second}`);
+      else assert.ok(second > first * 0.8, `${first} -> ${second}`);
+    } finally {
+      await srv.stop();
+    }
+  }
+});
+
 test('wsio-server without --deflate: the offer is declined, plain frames', async () => {
   const srv = await startServer();
   try {
