@@ -56,7 +56,9 @@ static const char usage[] =
     "                           lines typed while offline are sent once "
     "reconnected)\n"
     "  -t, --timeout SEC        connect and handshake timeout (default 10)\n"
-    "  -v, --verbose            trace on stderr: handshake headers, every "
+    "  -v, --verbose            trace on stderr: the TLS session (version, "
+    "cipher, ALPN,\n"
+    "                           certificate), handshake headers, every "
     "frame (opcode,\n"
     "                           FIN, RSV, length, masked), pings/pongs with "
     "round-trip\n"
@@ -65,11 +67,13 @@ static const char usage[] =
     "      --ca FILE            wss://: trust the CAs in this PEM file\n"
     "                           (default: the system's store); the server's\n"
     "                           certificate must also name the URL's host\n"
-    "  -k, --insecure           wss://: do not verify the server's certificate\n"
+    "  -k, --insecure           wss://: do not verify the server's "
+    "certificate\n"
     "                           (still encrypted, but anyone on the path can\n"
     "                           pose as the server)\n"
     "      --no-deflate         do not offer permessage-deflate (offered by\n"
-    "                           default, as Node's ws: -v shows the answer and\n"
+    "                           default, as Node's ws: -v shows the answer "
+    "and\n"
     "                           rsv=4 on compressed frames)\n"
     "      --deflate            offer it (the default)\n"
     "      --sio http://HOST    Socket.IO mode (wsio-cat --sio URL --help)\n"
@@ -220,6 +224,12 @@ static void on_frame(wsio_ws_client *cl, wsio_frame_dir dir, int op, int fin,
           "* frame %s: opcode=%d (%s) fin=%d rsv=%d len=%llu masked=%d\n",
           dir == WSIO_FRAME_IN ? "in" : "out", op, opname(op), fin, rsv,
           (unsigned long long)len, masked);
+}
+
+static void on_tls(wsio_ws_client *cl, const char *info, void *u) {
+  (void)cl;
+  (void)u;
+  fprintf(stderr, "* TLS: %s\n", info);
 }
 
 static void on_open(wsio_ws_client *cl, const char *protocol, void *u) {
@@ -406,6 +416,7 @@ int main(int argc, char **argv) {
   if (g.verbose) {
     o.on_handshake = on_handshake;
     o.on_frame = on_frame;
+    o.on_tls = on_tls;
   }
   wsio_app *app = wsio_app_create(NULL);
   if (!app)

@@ -2,9 +2,9 @@
  * wsio_app's loop, alone or next to the app's server routes.
  *
  * A wsio_ws_client connects to ws://host[:port][/path] or wss://... (TLS, with
- * the server's certificate and host name verified by default), performs the opening
- * handshake, and then sends and receives messages through callbacks, like a
- * server connection. It reconnects by itself after a lost connection
+ * the server's certificate and host name verified by default), performs the
+ * opening handshake, and then sends and receives messages through callbacks,
+ * like a server connection. It reconnects by itself after a lost connection
  * (exponential backoff with jitter and a cap) and keeps what is sent while it
  * is offline in a bounded queue, sent in order once the next connection opens.
  *
@@ -78,20 +78,20 @@ typedef struct {
   size_t max_head_size;      /* the response head's bound; default 16 KiB */
   uint32_t ping_interval_ms; /* send a ping this often while open (0: never) */
 
-  /* wss:// (TLS 1.2+ with OpenSSL, ALPN http/1.1, SNI). The server's certificate
-   * must chain to a trusted CA and name the URL's host (a DNS name, or an IP
-   * address for an IP literal), else the attempt fails with WSIO_ETLS and no
-   * reconnect. Both are ignored for ws://. */
+  /* wss:// (TLS 1.2+ with OpenSSL, ALPN http/1.1, SNI). The server's
+   * certificate must chain to a trusted CA and name the URL's host (a DNS name,
+   * or an IP address for an IP literal), else the attempt fails with WSIO_ETLS
+   * and no reconnect. Both are ignored for ws://. */
   const char *ca_file; /* PEM file of trusted CAs; NULL: the system's store */
   int insecure;        /* 1: do not verify the certificate (encrypted, but
                           anyone on the path can pose as the server) */
 
   /* permessage-deflate (RFC 7692), offered by default as Node's ws does:
-   * "permessage-deflate; client_max_window_bits". The server's answer is checked
-   * strictly (an extension or parameter not offered, a bad value: the attempt
-   * fails with WSIO_EPROTOCOL, RFC 7692 5 / 7.1). Once agreed, messages of at
-   * least deflate_threshold bytes go out compressed, and compressed messages in
-   * are inflated within max_message_size. */
+   * "permessage-deflate; client_max_window_bits". The server's answer is
+   * checked strictly (an extension or parameter not offered, a bad value: the
+   * attempt fails with WSIO_EPROTOCOL, RFC 7692 5 / 7.1). Once agreed, messages
+   * of at least deflate_threshold bytes go out compressed, and compressed
+   * messages in are inflated within max_message_size. */
   int no_deflate;           /* 1: do not offer it */
   size_t deflate_threshold; /* default 1024 (as Node's ws) */
 
@@ -155,14 +155,20 @@ typedef struct {
                        size_t response_len, void *user);
   void (*on_frame)(wsio_ws_client *cl, wsio_frame_dir dir, int opcode, int fin,
                    int rsv, uint64_t len, int masked, void *user);
+  /* wss:// tracing: the TLS handshake completed; info is one line (borrowed):
+   * version, cipher, ALPN, the certificate's subject and issuer, the verdict.
+   */
+  void (*on_tls)(wsio_ws_client *cl, const char *info, void *user);
 } wsio_ws_client_options;
 
 /* Creates a client on app's loop and starts connecting to url
- * (ws://host[:port][/path
- * [?query]]; the host is resolved with getaddrinfo, which blocks). url and
- * every option are copied; opts may be NULL for defaults. The first report
- * comes from the loop, never inside this call. Returns the client, or NULL with
- * *err (may be NULL) set: WSIO_EINVAL, WSIO_EURL, WSIO_ENOMEM. */
+ * (ws[s]://host[:port][/path[?query]]). Nothing here blocks: a host name is
+ * resolved at each (re)connect on a short-lived thread, its answer handed back
+ * to the loop (an IP literal needs none); the lookup counts against
+ * connect_timeout_ms. url and every option are copied; opts may be NULL for
+ * defaults. The first report comes from the loop, never inside this call (a
+ * ca_file that cannot be loaded included: WSIO_ETLS). Returns the client, or
+ * NULL with *err (may be NULL) set: WSIO_EINVAL, WSIO_EURL, WSIO_ENOMEM. */
 wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
                                       const wsio_ws_client_options *opts,
                                       int *err);

@@ -14,16 +14,17 @@
  * meets that at a few nanoseconds per frame, where a getrandom call per frame
  * would cost a syscall.
  *
- * wss://: net carries the TLS session (net/tls.h, client mode over the same memory
- * BIOs as the server's); this file creates it once TCP is up, writes the request at
- * once (net keeps it until the handshake completes, so the handshake timeout covers
- * TLS and HTTP alike), and turns a TLS failure into WSIO_ETLS with OpenSSL's reason.
+ * wss://: net carries the TLS session (net/tls.h, client mode over the same
+ * memory BIOs as the server's); this file creates it once TCP is up, writes the
+ * request at once (net keeps it until the handshake completes, so the handshake
+ * timeout covers TLS and HTTP alike), and turns a TLS failure into WSIO_ETLS
+ * with OpenSSL's reason.
  *
  * permessage-deflate: the offer is Node ws's ("permessage-deflate;
- * client_max_window_bits"); the answer is checked strictly here (RFC 7692 5, 7.1),
- * and ws/deflate.c's codec does the rest, with its roles swapped: its "server" side
- * (tx) is our compressor under the client_* parameters, its "client" side (rx) our
- * inflater under the server_* ones. */
+ * client_max_window_bits"); the answer is checked strictly here (RFC 7692
+ * 5, 7.1), and ws/deflate.c's codec does the rest, with its roles swapped: its
+ * "server" side (tx) is our compressor under the client_* parameters, its
+ * "client" side (rx) our inflater under the server_* ones. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -70,10 +71,12 @@ struct wsio_ws_client {
   int user_closed;
   wsio_ws_client_options o;
   char *url, *host_header, *path, *origin, *protocols, *headers;
-  char *host; /* the URL's host without brackets: SNI and the certificate check */
-  int tls;    /* wss:// */
-  struct ssl_ctx_st *tls_ctx; /* NULL for ws://, or when it could not be made: */
-  char *tls_ctx_err;          /* why (reported from the loop at the first attempt) */
+  char *
+      host; /* the URL's host without brackets: SNI and the certificate check */
+  int tls;  /* wss:// */
+  struct ssl_ctx_st
+      *tls_ctx;      /* NULL for ws://, or when it could not be made: */
+  char *tls_ctx_err; /* why (reported from the loop at the first attempt) */
   /* The host's first addresses (getaddrinfo's order): an attempt whose TCP
    * connect fails moves on to the next at once ("localhost" may give ::1 first
    * while the server listens on 127.0.0.1 only); a reconnect starts from the
@@ -93,8 +96,9 @@ struct wsio_ws_client {
   size_t msg_len, msg_cap;
   int msg_op;     /* 0: none */
   int traced;     /* the frame at the front of in was reported to on_frame */
-  int dfl;        /* permessage-deflate agreed on this connection (z is set up) */
-  int rx_z;       /* the message being received is compressed (RSV1) */
+  int tls_traced; /* on_tls was called for this connection */
+  int dfl;  /* permessage-deflate agreed on this connection (z is set up) */
+  int rx_z; /* the message being received is compressed (RSV1) */
   ws_deflate z;
   char *protocol; /* the server's choice */
   loop_timer timer, retry, ping, flush;
@@ -169,8 +173,8 @@ static void kick_flush(wsio_ws_client *cl) {
 }
 
 /* Writes one masked frame; a data message of at least deflate_threshold bytes
- * goes compressed (RSV1) once permessage-deflate was agreed. Returns net_write's
- * result or WSIO_ENOMEM. */
+ * goes compressed (RSV1) once permessage-deflate was agreed. Returns
+ * net_write's result or WSIO_ENOMEM. */
 static int write_frame(wsio_ws_client *cl, int op, const void *data,
                        size_t len) {
   uint8_t hdr[WS_FRAME_MAX_HEADER], mask[4];
@@ -276,8 +280,8 @@ static void conn_down(wsio_ws_client *cl, int err, int status,
       code == WS_CLOSE_ABNORMAL || code == WS_CLOSE_GOING_AWAY ||
       (code >= WS_CLOSE_INTERNAL_ERROR && code <= WS_CLOSE_BAD_GATEWAY);
   /* A TLS failure (untrusted certificate, no common version) repeats too. */
-  int fatal = err == WSIO_EPROTOCOL || err == WSIO_ETOOBIG || err == WSIO_ETLS ||
-              (err == WSIO_EREFUSED && status < 500) ||
+  int fatal = err == WSIO_EPROTOCOL || err == WSIO_ETOOBIG ||
+              err == WSIO_ETLS || (err == WSIO_EREFUSED && status < 500) ||
               (err == 0 && !retry_code);
   int again = !cl->o.no_reconnect && !cl->user_closed && !fatal;
   cl->state = again ? ST_WAIT : ST_DONE;
@@ -329,10 +333,10 @@ static void fail_open(wsio_ws_client *cl, int err, unsigned close_code,
 static void timer_fired(loop_timer *t) {
   wsio_ws_client *cl =
       (wsio_ws_client *)((char *)t - offsetof(wsio_ws_client, timer));
-  const char *what = cl->resolving               ? "resolving the host timed out"
+  const char *what = cl->resolving ? "resolving the host timed out"
                      : cl->state == ST_CONNECTING ? "connect timed out"
-                     : cl->state == ST_HANDSHAKE ? "handshake timed out"
-                                                 : "close handshake timed out";
+                     : cl->state == ST_HANDSHAKE  ? "handshake timed out"
+                                                  : "close handshake timed out";
   if (cl->state == ST_CLOSING) {
     conn_down(cl, 0, 0, NULL, WS_CLOSE_ABNORMAL, NULL, 0);
     return;
@@ -357,21 +361,21 @@ static int send_request(wsio_ws_client *cl) {
   char *req = malloc(cap);
   if (!req)
     return WSIO_ENOMEM;
-  int n =
-      snprintf(req, cap,
-               "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: "
-               "websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: "
-               "13\r\n%s%s%s%s%s%s%s%s\r\n",
-               cl->path, cl->host_header, cl->key,
-               /* As Node's ws offers it: any server window, ours its choice. */
-               cl->o.no_deflate ? ""
-                                : "Sec-WebSocket-Extensions: permessage-deflate; "
-                                  "client_max_window_bits\r\n",
-               cl->protocols ? "Sec-WebSocket-Protocol: " : "",
-               cl->protocols ? cl->protocols : "", cl->protocols ? "\r\n" : "",
-               cl->origin ? "Origin: " : "", cl->origin ? cl->origin : "",
-               cl->origin ? "\r\n" : "", cl->headers ? cl->headers : "");
+  int n = snprintf(
+      req, cap,
+      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: "
+      "websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: "
+      "13\r\n%s%s%s%s%s%s%s%s\r\n",
+      cl->path, cl->host_header, cl->key,
+      /* As Node's ws offers it: any server window, ours its choice. */
+      cl->o.no_deflate ? ""
+                       : "Sec-WebSocket-Extensions: permessage-deflate; "
+                         "client_max_window_bits\r\n",
+      cl->protocols ? "Sec-WebSocket-Protocol: " : "",
+      cl->protocols ? cl->protocols : "", cl->protocols ? "\r\n" : "",
+      cl->origin ? "Origin: " : "", cl->origin ? cl->origin : "",
+      cl->origin ? "\r\n" : "", cl->headers ? cl->headers : "");
   int r = net_write(&cl->net, req, (size_t)n);
   kick_flush(cl);
   if (r >= 0 && cl->o.on_handshake)
@@ -402,8 +406,7 @@ static int check_response(wsio_ws_client *cl, const http_response *res) {
   if (got.deflate)
     deflate_setup(cl, &got.params);
   free(cl->protocol);
-  cl->protocol =
-      got.protocol ? strndup(got.protocol, got.protocol_len) : NULL;
+  cl->protocol = got.protocol ? strndup(got.protocol, got.protocol_len) : NULL;
   return 0;
 }
 
@@ -416,8 +419,10 @@ static void deflate_setup(wsio_ws_client *cl, const ws_deflate_offer *p) {
   memset(&ag, 0, sizeof ag);
   ag.server_no_context_takeover = a.client_no_context_takeover;
   ag.client_no_context_takeover = a.server_no_context_takeover;
-  ag.server_window_bits = a.client_max_window_bits ? a.client_max_window_bits : 15;
-  ag.client_window_bits = a.server_max_window_bits ? a.server_max_window_bits : 15;
+  ag.server_window_bits =
+      a.client_max_window_bits ? a.client_max_window_bits : 15;
+  ag.client_window_bits =
+      a.server_max_window_bits ? a.server_max_window_bits : 15;
   ws_deflate_config cfg;
   memset(&cfg, 0, sizeof cfg);
   ws_deflate_free(&cl->z);
@@ -698,6 +703,17 @@ static void on_data(net_conn *nc, uint8_t *p, size_t n) {
   }
   memcpy(cl->in + cl->in_len, p, n);
   cl->in_len += n;
+  if (cl->state == ST_HANDSHAKE && cl->net.tls && !cl->tls_traced) {
+    /* The first plaintext: the TLS handshake is complete. */
+    cl->tls_traced = 1;
+    if (cl->o.on_tls) {
+      char info[600];
+      cl->o.on_tls(cl, net_tls_describe(cl->net.tls, info, sizeof info),
+                   cl->o.user);
+      if (cl->destroyed || cl->state != ST_HANDSHAKE)
+        return;
+    }
+  }
   if (cl->state == ST_HANDSHAKE) {
     int r = read_head(cl);
     if (r <= 0)
@@ -735,8 +751,9 @@ static void on_end(net_conn *nc, int err) {
   conn_down(cl, WSIO_ENETWORK, 0, why, WS_CLOSE_ABNORMAL, NULL, 0);
 }
 
-/* A TLS session that failed (net reports -EPROTO): WSIO_ETLS with OpenSSL's reason,
- * and the host for a certificate that does not verify. 1 when it was that. */
+/* A TLS session that failed (net reports -EPROTO): WSIO_ETLS with OpenSSL's
+ * reason, and the host for a certificate that does not verify. 1 when it was
+ * that. */
 static int tls_failed(wsio_ws_client *cl, int err) {
   if (!cl->net.tls || err != -EPROTO)
     return 0;
@@ -784,6 +801,7 @@ static void on_connected(net_conn *nc, int err) {
     return;
   }
   cl->state = ST_HANDSHAKE;
+  cl->tls_traced = 0;
   (void)loop_timer_start(cl->loop, &cl->timer, cl->o.handshake_timeout_ms, 0);
   if (cl->tls) {
     struct ssl_st *s = net_tls_client_session(cl->tls_ctx, cl->host);
@@ -838,7 +856,8 @@ static void conn_start(wsio_ws_client *cl) {
   }
   /* getaddrinfo may wait seconds for a DNS server: never on the loop's thread.
    * The connect timeout bounds the lookup too. */
-  cl->resolving = client_resolve_start(cl->loop, cl->host, cl->port, resolved, cl);
+  cl->resolving =
+      client_resolve_start(cl->loop, cl->host, cl->port, resolved, cl);
   if (!cl->resolving) {
     conn_down(cl, WSIO_ENETWORK, 0, "cannot start resolving the host",
               WS_CLOSE_ABNORMAL, NULL, 0);
@@ -867,7 +886,8 @@ static void release_all(wsio_ws_client *cl);
 
 static void cl_post(void *arg) {
   wsio_ws_client *cl = arg;
-  if (cl->destroyed) { /* destroyed since the last post phase: outside every callback */
+  if (cl->destroyed) { /* destroyed since the last post phase: outside every
+                          callback */
     core_hook_remove(cl->app, CORE_HOOK_POST, cl_post, cl);
     core_hook_remove(cl->app, CORE_HOOK_DESTROY, cl_app_destroyed, cl);
     release_all(cl);
@@ -1144,11 +1164,11 @@ wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
   if (!e && !(cl->url = strdup(url)))
     e = WSIO_ENOMEM;
   if (!e && cl->tls) {
-    /* A CA file that cannot be read is reported from the loop (on_error's detail
-     * says why), like every other failure to connect. */
+    /* A CA file that cannot be read is reported from the loop (on_error's
+     * detail says why), like every other failure to connect. */
     char why[300];
-    cl->tls_ctx = net_tls_client_ctx(opts ? opts->ca_file : NULL, cl->o.insecure,
-                                     why, sizeof why);
+    cl->tls_ctx = net_tls_client_ctx(opts ? opts->ca_file : NULL,
+                                     cl->o.insecure, why, sizeof why);
     if (!cl->tls_ctx && !(cl->tls_ctx_err = strdup(why)))
       e = WSIO_ENOMEM;
   }

@@ -433,3 +433,24 @@ int net_tls_verify_failed(SSL *s) {
   tls_client *tc = s ? SSL_get_app_data(s) : NULL;
   return tc ? tc->verify_failed : 0;
 }
+
+const char *net_tls_describe(SSL *s, char *buf, size_t cap) {
+  const unsigned char *alpn = NULL;
+  unsigned alpn_len = 0;
+  SSL_get0_alpn_selected(s, &alpn, &alpn_len);
+  char subject[160] = "none", issuer[160] = "";
+  X509 *peer = SSL_get1_peer_certificate(s);
+  if (peer) {
+    X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof subject);
+    X509_NAME_oneline(X509_get_issuer_name(peer), issuer, sizeof issuer);
+    X509_free(peer);
+  }
+  long v = SSL_get_verify_result(s);
+  const char *verdict = SSL_get_verify_mode(s) == SSL_VERIFY_NONE ? "not verified (insecure)"
+                        : v == X509_V_OK                          ? "verified"
+                                                                  : X509_verify_cert_error_string(v);
+  snprintf(buf, cap, "%s %s, ALPN %.*s, certificate %s%s%s, %s", SSL_get_version(s), SSL_get_cipher_name(s),
+           alpn_len ? (int)alpn_len : 4, alpn_len ? (const char *)alpn : "none", subject, *issuer ? " issued by " : "",
+           issuer, verdict);
+  return buf;
+}

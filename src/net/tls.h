@@ -87,5 +87,10 @@ int net_tls_handshake(struct ssl_st *s);
 const char *net_tls_error(struct ssl_st *s);
 /* 1 when the failure was the certificate check (untrusted, expired, wrong host). */
 int net_tls_verify_failed(struct ssl_st *s);
+/* One line about an established session, for traces: protocol version, cipher, ALPN,
+ * and the peer certificate's subject and issuer with the verification verdict
+ * ("TLSv1.3 TLS_AES_128_GCM_SHA256, ALPN http/1.1, certificate CN=localhost issued by
+ * CN=test CA, verified"). Returns buf. */
+const char *net_tls_describe(struct ssl_st *s, char *buf, size_t cap);
 
 #endif

@@ -16,17 +16,23 @@ const zlib = require('node:zlib');
 const { spawn } = require('node:child_process');
 const { WebSocketServer } = require('ws');
 const { startServer, REPO } = require('../interop/server.js');
+const { pythonEcho } = require('./python_echo.js');
 
 const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
 
-function runCat(args, { input = '', timeout = 15000 } = {}) {
+// waitFor: keep stdin open until stdout is this (then end it).
+function runCat(args, { input = '', timeout = 15000, waitFor } = {}) {
   assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
   const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '', stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
+  child.stdout.on('data', (d) => {
+    stdout += d;
+    if (waitFor !== undefined && stdout === waitFor) child.stdin.end();
+  });
   child.stderr.on('data', (d) => { stderr += d; });
   child.stdin.on('error', () => {});
-  child.stdin.end(input);
+  if (waitFor === undefined) child.stdin.end(input);
+  else child.stdin.write(input);
   return new Promise((resolve) => {
     const t = setTimeout(() => child.kill('SIGKILL'), timeout);
     child.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
@@ -67,6 +73,26 @@ test('wsio-server --deflate: offered, agreed, big messages compressed both ways'
     assert.doesNotMatch(r.stderr, /rsv=4/);
   } finally {
     await srv.stop();
+  }
+});
+
+// Our compressor follows the server's client_no_context_takeover: without it, the
+// second similar message refers back to the first and is much smaller.
+test('wsio-server --deflate: client context takeover as the server says', async () => {
+  const outLens = (stderr) => traced(stderr, 'out').filter((l) => /rsv=4/.test(l)).map((l) => Number(/len=(\d+)/.exec(l)[1]));
+  for (const [flags, takeover] of [[[], false], [['--deflate-client-context-takeover', 'on'], true]]) {
+    const srv = await startServer(['--deflate', ...flags]);
+    try {
+      const r = await runCat(['-v', '--no-reconnect', `ws://127.0.0.1:${srv.port}/echo`], { input });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, input);
+      assert.equal(/^< Sec-WebSocket-Extensions: .*client_no_context_takeover/m.test(r.stderr), !takeover, r.stderr);
+      const [first, second] = outLens(r.stderr);
+      if (takeover) assert.ok(second < first * 0.6, `${first} -> ${second}`);
+      else assert.ok(second > first * 0.8, `${first} -> ${second}`);
+    } finally {
+      await srv.stop();
+    }
   }
 });
 
@@ -235,5 +261,24 @@ test('a compressed message split over fragments is inflated whole', async () => 
     assert.equal(r.stdout, msg + '\n', r.stderr);
   } finally {
     srv.close();
+  }
+});
+
+
+test('Python websockets: its deflate parameters (window bits 12 both ways)', async (t) => {
+  let py;
+  try { py = await pythonEcho(); } catch (e) { return t.skip(`python3-websockets: ${e.message}`); }
+  try {
+    // (stdin ends once the echoes are back: Python's server answers a close at once
+    // and drops what its handler had not sent yet)
+    const r = await runCat(['-v', '--no-reconnect', `ws://127.0.0.1:${py.port}/`], { input, waitFor: input });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, input);
+    assert.match(r.stderr, /^< Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12; client_max_window_bits=12$/m);
+    const out = traced(r.stderr, 'out');
+    for (const [i, l] of lines.entries()) assert.match(out[i], l.length >= 1024 ? /rsv=4/ : /rsv=0/, out[i]);
+    assert.ok(traced(r.stderr, 'in').some((l) => /rsv=4/.test(l)), r.stderr);
+  } finally {
+    py.stop();
   }
 });

@@ -15,6 +15,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { WebSocketServer } = require('ws');
 const { startServer, REPO } = require('../interop/server.js');
+const { pythonEcho } = require('./python_echo.js');
 
 const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
 const EXIT_TLS = 7;
@@ -45,9 +46,9 @@ function makeCert(name, san) {
   return { key, crt };
 }
 
-function runCat(args, { input = 'hello\n', timeout = 15000 } = {}) {
+function runCat(args, { input = 'hello\n', timeout = 15000, env } = {}) {
   assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
-  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   let stdout = '', stderr = '';
   child.stdout.on('data', (d) => { stdout += d; });
   child.stderr.on('data', (d) => { stderr += d; });
@@ -80,6 +81,8 @@ test('wsio-server over TLS: wss:// verifies the certificate by default', async (
     assert.equal(r.code, 0, r.stderr);
     const ins = r.stderr.split('\n').filter((l) => l.startsWith('* frame in: opcode=1'));
     assert.equal(ins.length, 1, r.stderr);
+    // -v shows the session: version, cipher, ALPN, the certificate and the verdict.
+    assert.match(r.stderr, /^\* TLS: TLSv1\.[23] \S+, ALPN http\/1\.1, certificate \/CN=localhost issued by \/CN=wsio client test CA, verified$/m);
   });
 
   await t.test('without the CA: exit 7 with the reason, and no reconnect', async () => {
@@ -91,12 +94,19 @@ test('wsio-server over TLS: wss:// verifies the certificate by default', async (
     assert.equal(r.stdout, '');
   });
 
+  await t.test('the default store is OpenSSL\'s: SSL_CERT_FILE points it at the test CA', async () => {
+    const r = await runCat(['--no-reconnect', url('localhost')], { env: { SSL_CERT_FILE: ca() } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello\n');
+  });
+
   await t.test('--insecure connects without the CA', async () => {
     const r = await runCat(['--insecure', '--no-reconnect', url('localhost')]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'hello\n');
-    const k = await runCat(['-k', '--no-reconnect', url('127.0.0.1')]);
+    const k = await runCat(['-v', '-k', '--no-reconnect', url('127.0.0.1')]);
     assert.equal(k.code, 0, k.stderr);
+    assert.match(k.stderr, /^\* TLS: .*not verified \(insecure\)$/m);
   });
 
   await t.test('a CA file that cannot be read: exit 7, says so', async () => {
@@ -159,4 +169,110 @@ test('Node ws over https: SNI, ALPN http/1.1, verification', async (t) => {
   r = await runCat(['--insecure', '--no-reconnect', `wss://localhost:${port}/`]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'hello\n');
+});
+
+test('wss:// with permessage-deflate: wsio-server --tls-cert --deflate', async (t) => {
+  const cert = makeCert('dfl', 'DNS:localhost,IP:127.0.0.1');
+  const srv = await startServer(['--tls-cert', cert.crt, '--tls-key', cert.key, '--deflate']);
+  t.after(() => srv.stop());
+  const big = 'compress me over TLS '.repeat(200);
+  const r = await runCat(['-v', '--ca', ca(), '--no-reconnect', `wss://localhost:${srv.port}/echo`], { input: `${big}\nsmall\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `${big}\nsmall\n`);
+  assert.match(r.stderr, /^< Sec-WebSocket-Extensions: permessage-deflate/m);
+  assert.match(r.stderr, /^\* frame out: opcode=1 \(text\) fin=1 rsv=4 /m);
+  assert.match(r.stderr, /^\* frame in: opcode=1 \(text\) fin=1 rsv=4 /m);
+});
+
+// A live wsio-cat: stdin stays open; out()/err() read what it printed so far.
+function runCatLive(args) {
+  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdin.on('error', () => {});
+  const done = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done, out: () => stdout, err: () => stderr };
+}
+
+const waitFor = async (cond, ms = 10000) => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+test('wss:// reconnect across a server restart: a new TLS session, the offline line once', async () => {
+  const cert = makeCert('restart', 'DNS:localhost,IP:127.0.0.1');
+  const args = ['--tls-cert', cert.crt, '--tls-key', cert.key];
+  let server = await startServer(args);
+  const port = server.port;
+  const run = runCatLive(['-v', '--ca', ca(), `wss://localhost:${port}/echo`]);
+  try {
+    await waitFor(() => run.err().includes('* open'));
+    run.child.stdin.write('before\n');
+    await waitFor(() => run.out() === 'before\n');
+    await server.stopClean();
+    await waitFor(() => /\* close: code=1001 .*\(reconnecting\)/.test(run.err()));
+    run.child.stdin.write('during\n');
+    server = await startServer([...args, '--port', String(port)]);
+    await waitFor(() => run.out() === 'before\nduring\n', 15000);
+    run.child.stdin.end();
+    const r = await run.done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'before\nduring\n');
+    assert.equal(r.stderr.match(/^\* TLS: .*verified$/mg).length, 2, r.stderr); // one per connection
+  } finally {
+    run.child.kill('SIGKILL');
+    await server.stopClean().catch(() => {});
+  }
+});
+
+test('a TLS handshake that stalls is bounded by --timeout; one cut short is a network error', async () => {
+  const net = require('node:net');
+  const listen = (onConn) => new Promise((resolve) => {
+    const srv = net.createServer(onConn);
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
+  });
+  const silent = await listen((sock) => { sock.on('error', () => {}); }); // reads the ClientHello, says nothing
+  const cut = await listen((sock) => { sock.on('error', () => {}); sock.once('data', () => sock.end()); });
+  try {
+    const t0 = Date.now();
+    let r = await runCat(['--no-reconnect', '--timeout', '0.5', `wss://127.0.0.1:${silent.address().port}/`]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /handshake timed out/);
+    assert.ok(Date.now() - t0 < 5000);
+    r = await runCat(['--no-reconnect', `wss://127.0.0.1:${cut.address().port}/`]);
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /connection closed during the TLS handshake/);
+  } finally {
+    silent.close();
+    cut.close();
+  }
+});
+
+test('Python websockets over TLS (its own deflate parameters): verified, echoed', async (t) => {
+  const cert = makeCert('py', 'DNS:localhost,IP:127.0.0.1');
+  let py;
+  try { py = await pythonEcho([cert.crt, cert.key]); } catch (e) { return t.skip(`python3-websockets: ${e.message}`); }
+  try {
+    const big = 'python over TLS '.repeat(100);
+    const child = spawn(CAT, ['-v', '--ca', ca(), '--no-reconnect', `wss://localhost:${py.port}/`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stderr.on('data', (d) => { err += d; });
+    // stdin ends once the echo is back (Python's server drops unsent echoes on close).
+    child.stdout.on('data', (d) => { out += d; if (out === `${big}\n`) child.stdin.end(); });
+    child.stdin.write(`${big}\n`);
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 0, err);
+    assert.equal(out, `${big}\n`);
+    assert.match(err, /^\* TLS: TLSv1\.[23] .*certificate \/CN=localhost issued by \/CN=wsio client test CA, verified$/m);
+    assert.match(err, /^< Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12; client_max_window_bits=12$/m);
+    assert.match(err, /^\* frame in: opcode=1 \(text\) fin=1 rsv=4 /m);
+    const r = await runCat(['--no-reconnect', `wss://localhost:${py.port}/`]);
+    assert.equal(r.code, EXIT_TLS, r.stderr);
+  } finally {
+    py.stop();
+  }
 });

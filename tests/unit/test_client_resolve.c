@@ -1,9 +1,9 @@
 /* tests/unit/test_client_resolve.c — the client role's name resolution
  * (src/client/resolve.c) never blocks the loop: a client of ws://localhost:PORT
- * opens; with a lookup made slow (the test hook) a loop timer keeps firing until
- * the open; a lookup is bounded by the connect timeout; an unknown name is a
- * clear network error; a client destroyed (or its app) while its lookup runs is
- * never called back. */
+ * opens; with a lookup made slow (the test hook) a loop timer keeps firing
+ * until the open; a lookup is bounded by the connect timeout; an unknown name
+ * is a clear network error; a client destroyed (or its app) while its lookup
+ * runs is never called back. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -84,12 +84,13 @@ static uint64_t now_ms(void) {
 }
 
 /* "localhost" (::1 may come first while the server is on 127.0.0.1 only: the
- * next address is tried), with the lookup held 300 ms: the loop runs meanwhile. */
+ * next address is tried), with the lookup held 300 ms: the loop runs meanwhile.
+ */
 static void test_localhost_slow_lookup(void) {
   char url[64];
   wsio_app *app = server(url, sizeof url, "localhost");
-  wsio_ws_client_options o = {.on_open = on_open, .on_error = on_error,
-                              .no_reconnect = 1};
+  wsio_ws_client_options o = {
+      .on_open = on_open, .on_error = on_error, .no_reconnect = 1};
   wsio_timer *t = wsio_timer_create(app, tick, NULL);
   wsio_timer *guard = wsio_timer_create(app, stop, app);
   wsio_timer_start(t, 10, 10);
@@ -116,8 +117,8 @@ static void test_localhost_slow_lookup(void) {
 static void test_unknown_name(void) {
   char url[64];
   wsio_app *app = server(url, sizeof url, "no-such-host.invalid");
-  wsio_ws_client_options o = {.on_open = on_open, .on_error = on_error,
-                              .no_reconnect = 1};
+  wsio_ws_client_options o = {
+      .on_open = on_open, .on_error = on_error, .no_reconnect = 1};
   wsio_timer *guard = wsio_timer_create(app, stop, app);
   wsio_timer_start(guard, 20000, 0);
   wsio_ws_client *cl = wsio_ws_client_create(app, url, &o, NULL);
@@ -135,8 +136,10 @@ static void test_unknown_name(void) {
 static void test_lookup_timeout(void) {
   char url[64];
   wsio_app *app = server(url, sizeof url, "localhost");
-  wsio_ws_client_options o = {.on_open = on_open, .on_error = on_error,
-                              .no_reconnect = 1, .connect_timeout_ms = 100};
+  wsio_ws_client_options o = {.on_open = on_open,
+                              .on_error = on_error,
+                              .no_reconnect = 1,
+                              .connect_timeout_ms = 100};
   wsio_timer *guard = wsio_timer_create(app, stop, app);
   wsio_timer_start(guard, 10000, 0);
   client_resolve_test_delay_ms = 400;
