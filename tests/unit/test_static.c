@@ -400,7 +400,10 @@ static int request(int port, const char *method, const char *path, size_t path_l
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+  int cr;
+  while ((cr = connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0 && errno == EINTR) {
+  }
+  if (cr < 0) {
     close(fd);
     return -1;
   }
@@ -422,6 +425,10 @@ static int request(int port, const char *method, const char *path, size_t path_l
       buf = realloc(buf, cap + 1);
     }
     ssize_t r = recv(fd, buf + len, cap - len, 0);
+    /* EINTR without a signal: Linux interrupts a blocking call of a thread once after
+     * an io_uring ring it created is torn down (an earlier wsio_app's), and socket
+     * calls with SO_RCVTIMEO are not restarted. */
+    if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
     len += (size_t)r;
   }
