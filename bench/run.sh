@@ -10,10 +10,10 @@
 #
 # Environment: ROUNDS (3), DURATION (5), WARMUP (1), WINDOW (16, broadcast and
 # sio-broadcast), IDLE_CONNS (10000), IDLE_HOLD (2), SIO_IDLE_CONNS (10000),
-# SIO_POLLING_CONNS (50), DEFLATE_CONNS (1000), DEFLATE_SIZE (2048),
+# SIO_POLLING_CONNS (50), DEFLATE_CONNS (1000), DEFLATE_SIZE (2048), TLS_IDLE_CONNS (10000),
 # SERVERS ("wsio wsio-zpc uws-cpp uws-js node-ws socketio socketio-uws"), WORKLOADS
 # ("echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle
-# sio-cluster-bcast broadcast-deflate sio-broadcast-deflate"),
+# sio-cluster-bcast broadcast-deflate sio-broadcast-deflate wss-echo tls-connect tls-idle"),
 # WSIO_SERVER / WSIO_BENCH (default build/...), WSIO_BASE_SERVER (a baseline wsio-server
 # binary, e.g. a build of the previous release: measured as server "wsio-base" in the
 # same rounds, for before/after ratios; add wsio-base to SERVERS), NO_BUILD=1 to skip the cmake build,
@@ -37,6 +37,11 @@
 # messages) run wsio-server --deflate twice, side by side: "wsio" compresses each
 # broadcast once for all recipients (the default), "wsio-zpc" once per recipient
 # (--deflate-shared-broadcast off, what Node's ws and socket.io do).
+# The TLS workloads (wss-echo: echo over wss://; tls-connect: full TLS + WebSocket
+# handshakes per second, no session resumption; tls-idle: TLS_IDLE_CONNS idle wss
+# connections, RSS per connection) run against wsio (--tls-cert), uws-cpp (its
+# uws-server-ssl build), uws-js (uWS.SSLApp) and node-ws (Node's https), all with one
+# throw-away ECDSA P-256 certificate made here with openssl.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,8 +58,9 @@ CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-1000}
 CLUSTER_RATE=${CLUSTER_RATE:-100}
 DEFLATE_CONNS=${DEFLATE_CONNS:-1000}
 DEFLATE_SIZE=${DEFLATE_SIZE:-2048}
+TLS_IDLE_CONNS=${TLS_IDLE_CONNS:-10000}
 SERVERS=${SERVERS:-"wsio wsio-zpc uws-cpp uws-js node-ws socketio socketio-uws"}
-WORKLOADS=${WORKLOADS:-"echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle sio-cluster-bcast broadcast-deflate sio-broadcast-deflate"}
+WORKLOADS=${WORKLOADS:-"echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle sio-cluster-bcast broadcast-deflate sio-broadcast-deflate wss-echo tls-connect tls-idle"}
 WSIO_SERVER=${WSIO_SERVER:-$root/build/wsio-server}
 WSIO_BENCH=${WSIO_BENCH:-$root/build/wsio-bench}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -72,6 +78,10 @@ fi
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((SIO_IDLE_CONNS + 100)) ]; then
   SIO_IDLE_CONNS=$(($(ulimit -n) - 100))
   say "ulimit -n is $(ulimit -n): sio-idle uses $SIO_IDLE_CONNS clients"
+fi
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((TLS_IDLE_CONNS + 100)) ]; then
+  TLS_IDLE_CONNS=$(($(ulimit -n) - 100))
+  say "ulimit -n is $(ulimit -n): tls-idle uses $TLS_IDLE_CONNS connections"
 fi
 if [ "$(nproc)" -lt 2 ]; then
   SERVER_CPU=0 BENCH_CPU=0
@@ -127,6 +137,15 @@ for s in $SERVERS; do
 done
 [ ${#available[@]} -gt 0 ] || { say "no server to measure"; exit 1; }
 
+# --- the TLS workloads' certificate ---------------------------------------------------------
+tlsdir=
+case " $WORKLOADS " in *" wss-echo "* | *" tls-"*)
+  tlsdir=$(mktemp -d /tmp/wsio-bench-tls.XXXXXX)
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$tlsdir/key.pem" -out "$tlsdir/cert.pem" >/dev/null 2>&1 || { say "openssl could not make a certificate"; exit 1; } ;;
+esac
+is_tls() { case $1 in wss-* | tls-*) return 0 ;; *) return 1 ;; esac; }
+
 # --- server processes (one, or two cluster nodes) -------------------------------------
 srv_pid=
 srv_port=
@@ -152,7 +171,7 @@ stop_redis() {
   wait "$redis_pid" 2>/dev/null || true
   redis_pid=
 }
-trap 'stop_server; stop_redis; rm -f "$log" "$log".*' EXIT
+trap 'stop_server; stop_redis; rm -f "$log" "$log".*; [ -z "$tlsdir" ] || rm -rf "$tlsdir"' EXIT
 trap 'exit 130' INT TERM
 
 # Starts server $1 on a free port, pinned to SERVER_CPU; sets srv_pid and srv_port and
@@ -167,8 +186,10 @@ start_server() {
     [ "$1" = wsio-zpc ] && cmd+=(--deflate-shared-broadcast off)
     case $2 in *-deflate) cmd+=(--deflate) ;; esac
     case $2 in sio-*) cmd+=(--app bench) ;; esac
-    [ -n "$redis" ] && cmd+=(--redis "$redis") ;;
-  uws-cpp) cmd=("$here/peers/uws-cpp/build/uws-server" 0) ;;
+    [ -n "$redis" ] && cmd+=(--redis "$redis")
+    is_tls "$2" && cmd+=(--tls-cert "$tlsdir/cert.pem" --tls-key "$tlsdir/key.pem") ;;
+  uws-cpp) cmd=("$here/peers/uws-cpp/build/uws-server" 0)
+    is_tls "$2" && cmd[0]=$here/peers/uws-cpp/build/uws-server-ssl ;;
   uws-js) cmd=(node "$here/peers/uws-js.js" 0) ;;
   node-ws) cmd=(node "$here/peers/node-ws.js" 0) ;;
   socketio) cmd=(env ${redis:+"REDIS_URL=$redis"} node "$here/peers/socketio.js" 0) ;;
@@ -176,6 +197,8 @@ start_server() {
   esac
   srv_log=$log.${#srv_pids[@]}
   : >"$srv_log"
+  # The Node peers and uws-server-ssl take their certificate from the environment.
+  is_tls "$2" && cmd=(env TLS_CERT="$tlsdir/cert.pem" TLS_KEY="$tlsdir/key.pem" "${cmd[@]}")
   taskset -c "$SERVER_CPU" "${cmd[@]}" 2>"$srv_log" >/dev/null &
   srv_pid=$!
   srv_pids+=("$srv_pid")
@@ -236,6 +259,9 @@ raw=$RESULTS_DIR/raw-$(date +%Y%m%d-%H%M%S).jsonl
 serves() {
   case $1:$2 in
   *:sio-cluster-bcast) [ "$1" = wsio ] || [ "$1" = socketio ] ;;
+  uws-cpp:wss-* | uws-cpp:tls-*) [ -x "$here/peers/uws-cpp/build/uws-server-ssl" ] ;;
+  wsio:wss-* | wsio:tls-* | uws-js:wss-* | uws-js:tls-* | node-ws:wss-* | node-ws:tls-*) return 0 ;;
+  *:wss-* | *:tls-*) return 1 ;;
   wsio:* | wsio-zpc:*-deflate) return 0 ;;
   *:*-deflate | wsio-zpc:*) return 1 ;;
   wsio-base:* | socketio:sio-* | socketio-uws:sio-*) return 0 ;;
@@ -257,12 +283,17 @@ run_one() {
   sio-polling) args=(sio-polling -c "$SIO_POLLING_CONNS" -s 32 -t "$DURATION" -w "$WARMUP") ;;
   sio-idle) args=(sio-idle -c "$SIO_IDLE_CONNS" -t "$IDLE_HOLD") ;;
   sio-cluster-bcast) run_cluster "$server" "$round"; return 0 ;;
+  wss-echo) args=(echo -c 100 -d 16 -s 32 -t "$DURATION" -w "$WARMUP") ;;
+  tls-connect) args=(connect -c 64 -t "$DURATION" -w "$WARMUP") ;;
+  tls-idle) args=(idle -c "$TLS_IDLE_CONNS" -t "$IDLE_HOLD") ;;
   broadcast-deflate | sio-broadcast-deflate)
     args=("${work%-deflate}" --deflate -c "$DEFLATE_CONNS" -s "$DEFLATE_SIZE" --window "$WINDOW" -t "$DURATION" -w "$WARMUP") ;;
   *) say "unknown workload $work"; return 0 ;;
   esac
   start_server "$server" "$work" || { failed_start "$server" "$work" "$round"; return 0; }
-  measure "$server" "$work" "$round" "${args[@]}" --url "ws://127.0.0.1:$srv_port" --pid "$srv_pid"
+  local scheme=ws
+  is_tls "$work" && scheme=wss
+  measure "$server" "$work" "$round" "${args[@]}" --url "$scheme://127.0.0.1:$srv_port" --pid "$srv_pid"
 }
 
 failed_start() {
@@ -342,4 +373,4 @@ done
 python3 "$here/summarize.py" "$raw" --skipped "$(printf '%s\n' "${skipped[@]+"${skipped[@]}"}")" \
   --duration "$DURATION" --window "$WINDOW" --idle-conns "$IDLE_CONNS" --sio-idle-conns "$SIO_IDLE_CONNS" \
   --sio-polling-conns "$SIO_POLLING_CONNS" --cluster-clients "$CLUSTER_CLIENTS" --cluster-rate "$CLUSTER_RATE" \
-  --deflate-conns "$DEFLATE_CONNS" --deflate-size "$DEFLATE_SIZE" | tee "$RESULTS_DIR/latest.md"
+  --deflate-conns "$DEFLATE_CONNS" --deflate-size "$DEFLATE_SIZE" --tls-idle-conns "$TLS_IDLE_CONNS" | tee "$RESULTS_DIR/latest.md"

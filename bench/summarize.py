@@ -25,6 +25,7 @@ NAMES = {
 WS_WORK = ("echo", "broadcast", "idle", "connect")
 SIO_WORK = ("sio-echo", "sio-broadcast", "sio-polling", "sio-idle")
 EDGE_WORK = ("broadcast-deflate", "sio-broadcast-deflate")
+TLS_WORK = ("wss-echo", "tls-connect", "tls-idle")
 # The targets for wsio against Node socket.io (ratio of Node's figure to wsio's).
 SIO_TARGETS = {"sio-echo": 10, "sio-broadcast": 20, "sio-polling": 5}
 # sio-cluster-bcast's records (run.sh run_cluster): two nodes on Redis / one node alone,
@@ -107,6 +108,7 @@ def main():
     ap.add_argument("--cluster-rate", default="100")
     ap.add_argument("--deflate-conns", default="1000")
     ap.add_argument("--deflate-size", default="2048")
+    ap.add_argument("--tls-idle-conns", default="10000")
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     runs = [r for path in a.raw for r in load(path)]
@@ -114,9 +116,10 @@ def main():
     ws_servers = [s for s in SERVERS if ran(s, WS_WORK)]
     sio_servers = [s for s in SERVERS if ran(s, SIO_WORK)]
     edge_servers = [s for s in SERVERS if ran(s, EDGE_WORK)]
-    servers = [s for s in SERVERS if s in ws_servers or s in sio_servers or s in edge_servers]
+    tls_servers = [s for s in SERVERS if ran(s, TLS_WORK)]
+    servers = [s for s in SERVERS if s in ws_servers or s in sio_servers or s in edge_servers or s in tls_servers]
     per_cell = sorted({sum(1 for r in runs if r["server"] == s and r["workload"] == w and r.get("result"))
-                       for s in servers for w in WS_WORK + SIO_WORK + EDGE_WORK} - {0})
+                       for s in servers for w in WS_WORK + SIO_WORK + EDGE_WORK + TLS_WORK} - {0})
     rounds = "/".join(str(n) for n in per_cell) or "0"
     m = {(s, w, k): median(runs, s, w, k) for s in servers
          for w, k in [("echo", "server_cpu_ns_per_msg"), ("echo", "messages_per_s"), ("echo", "rtt_p50_us"),
@@ -134,7 +137,11 @@ def main():
                       ("broadcast-deflate", "server_cpu_ns_per_delivery"), ("broadcast-deflate", "deliveries_per_s"),
                       ("broadcast-deflate", "compressed_pct"),
                       ("sio-broadcast-deflate", "server_cpu_ns_per_delivery"),
-                      ("sio-broadcast-deflate", "deliveries_per_s"), ("sio-broadcast-deflate", "compressed_pct")]}
+                      ("sio-broadcast-deflate", "deliveries_per_s"), ("sio-broadcast-deflate", "compressed_pct"),
+                      ("wss-echo", "server_cpu_ns_per_msg"), ("wss-echo", "messages_per_s"),
+                      ("wss-echo", "rtt_p50_us"), ("wss-echo", "rtt_p99_us"),
+                      ("tls-connect", "server_cpu_ns_per_handshake"), ("tls-connect", "handshakes_per_s"),
+                      ("tls-idle", "rss_per_conn_bytes")]}
 
     def cell(s, w, k, digits=0, scale=1.0):
         v = m.get((s, w, k))
@@ -156,6 +163,8 @@ def main():
         cluster_tables(out, runs, a)
     if edge_servers:
         edge_tables(out, edge_servers, cell, m, a)
+    if tls_servers:
+        tls_tables(out, tls_servers, cell, m, a)
     footer(out, runs, a, here)
     print("\n".join(out))
 
@@ -367,6 +376,29 @@ def edge_tables(out, servers, cell, m, a):
                f"server_no_context_takeover, {int(a.deflate_size):,}-byte messages (over the 1 KiB threshold), "
                f"at most {a.window} outstanding; topic = /broadcast, room = the bench app's room \"bench\". "
                f"× = the figure ÷ wsio's (shared compression).")
+
+
+def tls_tables(out, servers, cell, m, a):
+    out.append("")
+    out.append("### TLS: wss echo, handshakes, idle connections")
+    out.append("")
+    out.append("| server | wss echo CPU ns/msg | × | msg/s | RTT p50 / p99 µs | TLS handshake CPU µs | × "
+               "| handshakes/s | idle TLS RSS B/conn | × |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for s in servers:
+        row = [NAMES[s]]
+        row += cell(s, "wss-echo", "server_cpu_ns_per_msg")
+        row.append(fmt(m.get((s, "wss-echo", "messages_per_s"))))
+        row.append(f"{fmt(m.get((s, 'wss-echo', 'rtt_p50_us')))} / {fmt(m.get((s, 'wss-echo', 'rtt_p99_us')))}")
+        row += cell(s, "tls-connect", "server_cpu_ns_per_handshake", 1, 1000.0)
+        row.append(fmt(m.get((s, "tls-connect", "handshakes_per_s"))))
+        row += cell(s, "tls-idle", "rss_per_conn_bytes")
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    out.append(f"Workloads: wss echo = 100 connections × 16 messages in flight × 32 B over TLS; TLS handshakes = "
+               f"64 at a time, each a full TLS handshake (ECDSA P-256 certificate, no session resumption) and a "
+               f"WebSocket handshake, then a close; idle = {int(a.tls_idle_conns):,} idle wss connections (VmRSS after "
+               f"all are open minus before, per connection). × = the figure ÷ wsio's.")
 
 
 def footer(out, runs, a, here):

@@ -4,12 +4,15 @@
 // publishes each message to the "broadcast" topic every /broadcast socket subscribes to
 // (sender included). Usage: node uws-js.js PORT (0 picks one); prints
 // "listening on 127.0.0.1:PORT" to stderr. Exits 3 when the native binary does not load:
-// the package would otherwise fall back silently to a ws-based emulation.
+// the package would otherwise fall back silently to a ws-based emulation. With TLS_CERT and
+// TLS_KEY (PEM files) in the environment it serves wss:// (uWS.SSLApp).
 const { loadUws } = require('./common');
 
 const uWS = loadUws('uws-js');
 const port = Number(process.argv[2] || 0);
-const app = uWS.App();
+const app = process.env.TLS_CERT
+  ? uWS.SSLApp({ cert_file_name: process.env.TLS_CERT, key_file_name: process.env.TLS_KEY })
+  : uWS.App();
 const common = { compression: uWS.DISABLED, maxPayloadLength: 16 * 1024 * 1024 };
 
 app.ws('/echo', {

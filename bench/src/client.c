@@ -18,9 +18,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "sysstat.h"
 
-enum { ST_CONNECTING = 1, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_DEAD };
+enum { ST_CONNECTING = 1, ST_TLS, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_DEAD };
 
 #define SHARED_BUF (256 * 1024)
 #define READ_MIN (16 * 1024)
@@ -41,13 +44,44 @@ void bench_note(bench_loop *l, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* The length of url's scheme ("ws://", "http://", "wss://", "https://"), 0 for another;
+ * *tls = 1 for the two TLS ones. */
+static size_t url_scheme(const char *url, int *tls) {
+  static const char *const names[] = {"ws://", "http://", "wss://", "https://"};
+  for (int i = 0; i < 4; i++)
+    if (strncmp(url, names[i], strlen(names[i])) == 0) {
+      *tls = i >= 2;
+      return strlen(names[i]);
+    }
+  return 0;
+}
+
+/* A client context for wss://: TLS 1.2+, no verification, no session cache (every
+ * connection pays a full handshake, what the connect mode measures). */
+static SSL_CTX *tls_client_ctx(void) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) return NULL;
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+  /* Partial writes from a buffer that may move between retries (c->wbuf grows). */
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  return ctx;
+}
+
 int bench_loop_init(bench_loop *l, const char *url, const char *default_path, uint32_t nsrc, bench_handlers h,
                     void *ctx) {
   memset(l, 0, sizeof *l);
   l->epfd = -1;
-  size_t scheme = strncmp(url, "ws://", 5) == 0 ? 5 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
+  int tls = 0;
+  size_t scheme = url_scheme(url, &tls);
   if (!scheme) {
-    fprintf(stderr, "wsio-bench: --url must start with ws:// or http:// (got %s)\n", url);
+    fprintf(stderr, "wsio-bench: --url must start with ws://, wss://, http:// or https:// (got %s)\n", url);
+    return -1;
+  }
+  if (tls && !(l->tls = tls_client_ctx())) {
+    fprintf(stderr, "wsio-bench: cannot make a TLS context\n");
     return -1;
   }
   const char *host = url + scheme;
@@ -96,7 +130,8 @@ int bench_loop_init(bench_loop *l, const char *url, const char *default_path, ui
 }
 
 int bench_loop_set_dst2(bench_loop *l, const char *url) {
-  size_t scheme = strncmp(url, "ws://", 5) == 0 ? 5 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
+  int tls = 0;
+  size_t scheme = url_scheme(url, &tls);
   const char *host = url + scheme;
   size_t hlen = strcspn(host, ":/");
   char hostname[64];
@@ -136,8 +171,10 @@ static void mark_dirty(bench_conn *c) {
 static void end_conn(bench_conn *c, int why) {
   bench_loop *l = c->loop;
   if (c->state == ST_DEAD) return;
-  if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE) l->pending--;
+  if (c->state == ST_CONNECTING || c->state == ST_TLS || c->state == ST_HANDSHAKE) l->pending--;
   c->state = ST_DEAD;
+  if (c->ssl) SSL_free(c->ssl);
+  c->ssl = NULL;
   close(c->fd);
   c->fd = -1;
   if (c->prev_all)
@@ -273,10 +310,28 @@ void bench_conn_start_close(bench_conn *c) {
   c->state = ST_CLOSING;
 }
 
+/* SSL_write / SSL_read as send / read: > 0 bytes, 0 at the peer's close_notify, or -1
+ * with errno EAGAIN (wait for the socket) or EIO. */
+static ssize_t tls_io(bench_conn *c, void *p, size_t n, int write) {
+  ERR_clear_error();
+  int r = write ? SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n)
+                : SSL_read(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+  if (r > 0) return r;
+  int e = SSL_get_error(c->ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (e == SSL_ERROR_ZERO_RETURN) return 0;
+  if (e != SSL_ERROR_SYSCALL || !errno) errno = EIO;
+  return -1;
+}
+
 /* Writes what the kernel takes; waits for EPOLLOUT only while something is left. */
 static void flush(bench_conn *c) {
   while (c->woff < c->wlen) {
-    ssize_t r = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+    ssize_t r = c->ssl ? tls_io(c, c->wbuf + c->woff, c->wlen - c->woff, 1)
+                       : send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
     if (r > 0) {
       c->woff += (size_t)r;
       continue;
@@ -601,7 +656,7 @@ static void on_readable(bench_conn *c) {
     have = c->rlen;
     cap = c->rcap;
   }
-  ssize_t r = read(c->fd, buf + have, cap - have);
+  ssize_t r = c->ssl ? tls_io(c, buf + have, cap - have, 0) : read(c->fd, buf + have, cap - have);
   l->now = now_ns();
   if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
   if (r <= 0) {
@@ -662,8 +717,30 @@ static void on_readable(bench_conn *c) {
   c->rlen = left;
 }
 
+/* Advances the TLS handshake; the WebSocket handshake starts once it is done. */
+static void tls_step(bench_conn *c) {
+  ERR_clear_error();
+  int r = SSL_do_handshake(c->ssl);
+  if (r == 1) {
+    start_handshake(c);
+    return;
+  }
+  int e = SSL_get_error(c->ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    set_events(c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+    return;
+  }
+  char why[160];
+  ERR_error_string_n(ERR_get_error(), why, sizeof why);
+  handshake_fail(c, "TLS handshake failed", why, strlen(why));
+}
+
 static void on_event(bench_conn *c, uint32_t events) {
   if (c->state == ST_DEAD) return;
+  if (c->state == ST_TLS) {
+    tls_step(c);
+    return;
+  }
   if (c->state == ST_CONNECTING) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -683,6 +760,14 @@ static void on_event(bench_conn *c, uint32_t events) {
       l->n.opened++;
       set_events(c, EPOLLIN);
       if (l->h.on_open) l->h.on_open(c);
+    } else if (c->loop->tls) {
+      if (!(c->ssl = SSL_new(c->loop->tls)) || !SSL_set_fd(c->ssl, c->fd)) {
+        handshake_fail(c, "out of memory for TLS", NULL, 0);
+        return;
+      }
+      SSL_set_connect_state(c->ssl);
+      c->state = ST_TLS;
+      tls_step(c);
     } else {
       start_handshake(c);
     }
@@ -739,6 +824,8 @@ void bench_loop_free(bench_loop *l) {
   bench_loop_close_all(l);
   free(l->shared);
   l->shared = NULL;
+  SSL_CTX_free(l->tls);
+  l->tls = NULL;
   if (l->zs) inflateEnd(l->zs);
   free(l->zs);
   free(l->zbuf);

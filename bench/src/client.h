@@ -15,7 +15,12 @@
  * With bench_loop.deflate, every connection offers permessage-deflate with
  * server_no_context_takeover (RFC 7692): each compressed message stands alone, so one
  * inflater for the whole loop, reset per message, reads them all; the client itself
- * sends uncompressed. */
+ * sends uncompressed.
+ *
+ * A wss:// (or https://) URL runs every connection over TLS (OpenSSL, a socket BIO on
+ * the non-blocking socket): a full handshake per connection (no session resumption, no
+ * certificate check: the bench measures the server's cost, not a trust decision), then
+ * the same WebSocket traffic through SSL_read / SSL_write. */
 #ifndef BENCH_CLIENT_H
 #define BENCH_CLIENT_H
 
@@ -60,6 +65,7 @@ struct bench_conn {
   uint8_t ust;      /* free for the layer above (the Socket.IO client's state) */
   uint8_t pmd;      /* permessage-deflate agreed */
   uint8_t frag_z;   /* the fragmented message being assembled is compressed */
+  struct ssl_st *ssl; /* TLS session (wss://), NULL for plain connections */
   uint32_t events;  /* the epoll events registered for fd */
   uint64_t t_start; /* when connect() was called */
   uint64_t t_open;  /* when the handshake completed */
@@ -110,6 +116,7 @@ struct bench_loop {
   uint8_t *zbuf;         /* inflated message */
   size_t zcap;
   uint64_t compressed;   /* compressed messages received */
+  struct ssl_ctx_st *tls; /* wss://: the client context, NULL for plain ws:// */
 };
 
 /* Parses ws://HOST[:PORT][/PATH] or http://... (HOST an IPv4 literal or localhost);

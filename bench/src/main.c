@@ -43,7 +43,7 @@ static void usage(FILE *f) {
              "                 round trips/s, RTT, server CPU per round trip.\n"
              "\n"
              "options:\n"
-             "  --url ws://HOST:PORT/PATH  server (default ws://127.0.0.1:9001; path defaults to\n"
+             "  --url ws://HOST:PORT/PATH  server (default ws://127.0.0.1:9001; wss:// for TLS; path defaults to\n"
              "                             /broadcast for broadcast, /echo otherwise; /socket.io/\n"
              "                             for the sio-* modes; http:// works too)\n"
              "  -c N         connections / subscribers / concurrency (defaults: echo 100,\n"

@@ -93,7 +93,7 @@ static const opt_def opts[] = {
     {"jwt-issuer", "ISS", T_STR, NULL, "tokens must have this iss"},
     {"trusted-proxies", "LIST", T_STR, NULL, "proxies (addresses, CIDR blocks: 10.0.0.0/8, ::1) whose --forwarded-header names the client's IP for limits and logs"},
     {"forwarded-header", "NAME", T_STR, "x-forwarded-for", "the header the trusted proxies write: x-forwarded-for or forwarded (RFC 7239)"},
-    {"max-connections-per-ip", "N", T_LIMIT, "0", "open WebSocket connections per client IP; over it: 429 (0: no limit)"},
+    {"max-connections-per-ip", "N", T_LIMIT, "0", "open connections per client IP (WebSockets and Engine.IO long-polling sessions); over it: 429 (0: no limit)"},
     {"handshakes-per-second", "N", T_LIMIT, "0", "WebSocket and long-polling handshakes per second per client IP (a burst of as many); over it: 429 (0: no limit)"},
     {"messages-per-second", "N", T_LIMIT, "0", "messages received per second per WebSocket connection (a burst of as many; 0: no limit)"},
     {"message-rate-action", "drop|close", T_STR, "drop", "over --messages-per-second: drop the message (counted) or close the connection with 1008"},

@@ -128,7 +128,8 @@ struct wsio_conn {
   uint8_t dfl;         /* DFL_* */
   uint8_t dfl_tx_bits; /* server_max_window_bits agreed (our compressor) */
   uint8_t dfl_rx_bits; /* client_max_window_bits agreed (our inflater) */
-  uint8_t ip_counted; /* counted in app->iplimit under cip: release when freed */
+  uint8_t ip_counted; /* 1: counted in app->iplimit under cip, released when freed;
+                         IP_SESSION_UPGRADE: an upgrade of a counted Engine.IO session */
   edge_ip cip;        /* the client's IP (limits.c), set at the upgrade */
   edge_bucket msgs;   /* messages_per_second */
   _Alignas(16) unsigned char user[]; /* app->user_data_size bytes */
@@ -216,7 +217,17 @@ int limits_init(wsio_app *app);  /* at create: WSIO_EINVAL (bad list) or WSIO_EN
 void limits_free(wsio_app *app);
 /* At a WebSocket upgrade: 0 (the connection is counted for its IP), or the HTTP status
  * to refuse with, *reason and *extra (a header line or NULL) set. */
+/* At a WebSocket upgrade: the client's IP into c->cip, the handshake rate (0, or the
+ * status with *reason and *extra); then, once the route's hook accepted, limits_open
+ * counts the connection toward max_connections_per_ip (the same answers). */
 int limits_admit(wsio_conn *c, const http_request *h, const char **reason, const char **extra);
+int limits_open(wsio_conn *c, const char **reason, const char **extra);
+#define IP_SESSION_UPGRADE 2
+/* The client's IP of request h on c as text (what a trusted proxy forwarded for). */
+int limits_client_ip_format(const wsio_conn *c, const http_request *h, char *buf, size_t cap);
+/* http_session.c: a request's connection and parsed head. */
+wsio_conn *core_request_conn(const wsio_request *req);
+const http_request *core_request_head(const wsio_request *req);
 void limits_release(wsio_conn *c); /* the connection is freed */
 /* A handshake that opens no connection (an Engine.IO long-polling session): 0, or 429
  * / 503 with *reason, as limits_admit (handshakes per second only). */

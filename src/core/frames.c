@@ -121,6 +121,7 @@ static int zbuild(wsio_app *app, core_frames *f, int g) {
   ws_deflate *d = zshared(app, g);
   if (!d) return WSIO_ENOMEM;
   core_frames_reset(out, SIZE_MAX);
+  z->any &= (uint8_t) ~(1u << g); /* frames added since the last build may differ */
   size_t thr = conn_deflate_threshold(app);
   for (size_t off = 0; off < f->len;) {
     ws_frame_header h;

@@ -136,8 +136,14 @@ void core_count_origin_refusal(const wsio_request *req) {
 }
 
 int wsio_request_remote_address(const wsio_request *req, char *buf, size_t cap) {
-  return req ? conn_peer_format(req->c, buf, cap) : WSIO_EINVAL;
+  if (!req || !buf || !cap) return WSIO_EINVAL;
+  /* Behind trusted proxies, every request says who it is for (long-polling too). */
+  int r = req->c->app->proxies && req->h ? limits_client_ip_format(req->c, req->h, buf, cap) : WSIO_EINVAL;
+  return r > 0 ? r : conn_peer_format(req->c, buf, cap);
 }
+
+wsio_conn *core_request_conn(const wsio_request *req) { return req->c; }
+const http_request *core_request_head(const wsio_request *req) { return req->h; }
 
 static int hexval(int ch) {
   if (ch >= '0' && ch <= '9') return ch - '0';
@@ -425,6 +431,12 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
       send_error_body(c, st, why ? why : "refused", NULL, 0);
       return 0;
     }
+  }
+  lim = limits_open(c, &lim_reason, &lim_extra); /* after the hook: see core_limit_upgrade_of_session */
+  if (lim) {
+    stats_count_handshake_failure(app, lim);
+    http_send_error(c, lim, lim_reason, lim_extra);
+    return 0;
   }
   net_set_kernel_send_limit(&c->net, app->o.kernel_send_limit);
   /* Every Sec-WebSocket-Protocol line counts (RFC 7230 3.2.2: one list in several lines). */

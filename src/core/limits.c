@@ -53,24 +53,29 @@ static void peer_ip(const wsio_conn *c, edge_ip *out) {
   if (!edge_ip_from_sockaddr((struct sockaddr *)&ss, out)) memset(out, 0, sizeof(*out));
 }
 
-int limits_admit(wsio_conn *c, const http_request *h, const char **reason, const char **extra) {
-  wsio_app *app = c->app;
+/* The client's IP of a request on c: the peer, or what a trusted proxy forwarded for. */
+static void client_ip(const wsio_conn *c, const http_request *h, edge_ip *out) {
   edge_ip peer;
   peer_ip(c, &peer);
-  edge_client_ip(app->proxies, &peer, h, app->o.forwarded_header ? EDGE_FWD_FORWARDED : EDGE_FWD_XFF, &c->cip);
-  edge_bucket_init(&c->msgs, app->o.messages_per_second, app->o.messages_burst, loop_now_ms(app->loop));
-  if (!app->iplimit) return 0;
-  uint64_t now = loop_now_ms(app->loop);
-  int r = edge_iplimit_handshake(app->iplimit, &c->cip, now);
-  if (r == 0) r = edge_iplimit_open(app->iplimit, &c->cip, now);
-  if (r == 0) {
-    c->ip_counted = 1;
-    return 0;
-  }
-  char ip[EDGE_IP_STRLEN];
-  edge_ip_format(&c->cip, ip);
+  edge_client_ip(c->app->proxies, &peer, h, c->app->o.forwarded_header ? EDGE_FWD_FORWARDED : EDGE_FWD_XFF, out);
+}
+
+int limits_client_ip_format(const wsio_conn *c, const http_request *h, char *buf, size_t cap) {
+  edge_ip ip;
+  client_ip(c, h, &ip);
+  char tmp[EDGE_IP_STRLEN];
+  size_t n = edge_ip_format(&ip, tmp);
+  if (!n || n >= cap) return n ? WSIO_ETOOBIG : WSIO_EINVAL;
+  memcpy(buf, tmp, n + 1);
+  return (int)n;
+}
+
+/* Answers a refusal r of edge_iplimit_*: the status, *reason and *extra; counted. */
+static int refuse(wsio_app *app, const edge_ip *ip, int r, const char *what, const char **reason, const char **extra) {
+  char text[EDGE_IP_STRLEN];
+  edge_ip_format(ip, text);
   /* One line per refusal at debug level only: a flood must not become a log flood. */
-  app_log(app, WSIO_LOG_DEBUG, "handshake from %s refused: %s", ip, edge_rl_strerror(r));
+  app_log(app, WSIO_LOG_DEBUG, "%s from %s refused: %s", what, text, edge_rl_strerror(r));
   *extra = "Retry-After: 1\r\n";
   if (r == EDGE_RL_ECONNS) {
     app->st.ratelimit_connections_total++;
@@ -87,29 +92,78 @@ int limits_admit(wsio_conn *c, const http_request *h, const char **reason, const
   return 503;
 }
 
+int limits_admit(wsio_conn *c, const http_request *h, const char **reason, const char **extra) {
+  wsio_app *app = c->app;
+  client_ip(c, h, &c->cip);
+  edge_bucket_init(&c->msgs, app->o.messages_per_second, app->o.messages_burst, loop_now_ms(app->loop));
+  if (!app->iplimit) return 0;
+  int r = edge_iplimit_handshake(app->iplimit, &c->cip, loop_now_ms(app->loop));
+  return r ? refuse(app, &c->cip, r, "handshake", reason, extra) : 0;
+}
+
+int limits_open(wsio_conn *c, const char **reason, const char **extra) {
+  wsio_app *app = c->app;
+  if (c->ip_counted == IP_SESSION_UPGRADE) { /* counted as its Engine.IO session */
+    c->ip_counted = 0;
+    return 0;
+  }
+  if (!app->iplimit) return 0;
+  int r = edge_iplimit_open(app->iplimit, &c->cip, loop_now_ms(app->loop));
+  if (r == 0) {
+    c->ip_counted = 1;
+    return 0;
+  }
+  return refuse(app, &c->cip, r, "handshake", reason, extra);
+}
+
+/* The Engine.IO session's address (eio keeps AF_INET/AF_INET6 and the bytes). */
+static int session_ip(int family, const uint8_t *peer, edge_ip *out) {
+  memset(out, 0, sizeof(*out));
+  if (family != AF_INET && family != AF_INET6) return 0;
+  out->family = family == AF_INET ? 4 : 6;
+  memcpy(out->a, peer, family == AF_INET ? 4 : 16);
+  return 1;
+}
+
+int core_limit_session_open(const wsio_request *req, const char **reason) {
+  wsio_conn *c = req ? core_request_conn(req) : NULL;
+  if (!c || !c->app->iplimit) return 0;
+  edge_ip ip;
+  client_ip(c, core_request_head(req), &ip);
+  int r = edge_iplimit_open(c->app->iplimit, &ip, loop_now_ms(c->app->loop));
+  const char *extra;
+  return r ? refuse(c->app, &ip, r, "Engine.IO session", reason, &extra) : 0;
+}
+
+void core_limit_session_close(wsio_app *app, int family, const uint8_t *peer) {
+  edge_ip ip;
+  if (app->iplimit && session_ip(family, peer, &ip)) edge_iplimit_close(app->iplimit, &ip, loop_now_ms(app->loop));
+}
+
+void core_limit_upgrade_of_session(const wsio_request *req) {
+  wsio_conn *c = req ? core_request_conn(req) : NULL;
+  if (c && c->app->iplimit) c->ip_counted = IP_SESSION_UPGRADE;
+}
+
+int core_limit_session_move(wsio_conn *c, int family, const uint8_t *peer) {
+  edge_ip ip;
+  if (!c->app->iplimit || c->ip_counted || !session_ip(family, peer, &ip) || !edge_ip_equal(&ip, &c->cip)) return 0;
+  c->ip_counted = 1; /* the same client: its one count now ends with the WebSocket */
+  return 1;
+}
+
 int limits_handshake(wsio_conn *c, const http_request *h, const char **reason) {
   wsio_app *app = c->app;
   if (!app->iplimit) return 0;
-  edge_ip peer, ip;
-  peer_ip(c, &peer);
-  edge_client_ip(app->proxies, &peer, h, app->o.forwarded_header ? EDGE_FWD_FORWARDED : EDGE_FWD_XFF, &ip);
+  edge_ip ip;
+  client_ip(c, h, &ip);
   int r = edge_iplimit_handshake(app->iplimit, &ip, loop_now_ms(app->loop));
-  if (r == 0) return 0;
-  char text[EDGE_IP_STRLEN];
-  edge_ip_format(&ip, text);
-  app_log(app, WSIO_LOG_DEBUG, "Engine.IO handshake from %s refused: %s", text, edge_rl_strerror(r));
-  if (r == EDGE_RL_ERATE) {
-    app->st.ratelimit_handshakes_total++;
-    *reason = "too many handshakes from this address";
-    return 429;
-  }
-  app->st.ratelimit_table_full_total++;
-  *reason = "too many client addresses";
-  return 503;
+  const char *extra;
+  return r ? refuse(app, &ip, r, "Engine.IO handshake", reason, &extra) : 0;
 }
 
 void limits_release(wsio_conn *c) {
-  if (!c->ip_counted) return;
+  if (c->ip_counted != 1) return;
   c->ip_counted = 0;
   edge_iplimit_close(c->app->iplimit, &c->cip, loop_now_ms(c->app->loop));
 }

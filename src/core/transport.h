@@ -46,6 +46,18 @@ void core_count_origin_refusal(const wsio_request *req);
  * 0, or the HTTP status (429, 503) to refuse with and a static *reason. */
 int core_limit_handshake(const wsio_request *req, const char **reason);
 
+/* Long-polling Engine.IO sessions count toward max_connections_per_ip like WebSockets.
+ * session_open: a new session of req's client; 0 (counted: session_close with the
+ * session's address when it ends), or the HTTP status (429, 503) and a static *reason.
+ * A WebSocket that upgrades a counted session is not counted again: the route's upgrade
+ * hook calls upgrade_of_session, and once the upgrade completes session_move hands the
+ * count to the connection (1: the session no longer holds it; 0: it keeps it, e.g.
+ * another address). family/peer: AF_INET/AF_INET6 and the address bytes. */
+int core_limit_session_open(const wsio_request *req, const char **reason);
+void core_limit_session_close(wsio_app *app, int family, const uint8_t *peer);
+void core_limit_upgrade_of_session(const wsio_request *req);
+int core_limit_session_move(wsio_conn *c, int family, const uint8_t *peer);
+
 /* A log line through wsio_app_options.log (nothing when unset). */
 void app_log(wsio_app *app, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -68,6 +68,8 @@ struct wsio_eio_session {
   uint8_t over_cap : 1; /* output went over max_polling_buffer: closed in the post phase
                            (a bit beside linger: an idle session stays at 168 bytes) */
   uint8_t drain_hold : 1; /* lingering through a graceful stop: holds it (app_drain_hold) */
+  uint8_t ip_counted : 1; /* counts toward max_connections_per_ip (a polling session:
+                             core_limit_session_open) until closed or upgraded */
   uint8_t family;       /* AF_INET / AF_INET6 of peer (kept binary: 17 bytes, not 46) */
   uint8_t peer[16];
   /* Open: the next ping (!ping_pending) or the pong deadline (ping_pending).

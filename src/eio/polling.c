@@ -5,6 +5,7 @@
  * are joined into one payload (0x1E between records) and written to the held GET from
  * the loop's post phase (session.c's eio_post), so a burst costs one response. Must not
  * decide a session's life (session.c) nor know the WebSocket transport (websocket.c). */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -155,11 +156,26 @@ void eio_poll_post(wsio_eio_session *s, const wsio_request *req, wsio_response *
 }
 
 void eio_poll_handshake(wsio_eio_server *srv, const wsio_request *req, wsio_response *res) {
+  /* A polling session is one of its client's connections (max_connections_per_ip). */
+  const char *why = NULL;
+  int st = core_limit_session_open(req, &why);
+  if (st) {
+    eio_add_cors(srv, req, res);
+    wsio_response_header(res, "Retry-After", "1");
+    wsio_response_send(res, st, "text/plain; charset=utf-8", why, strlen(why));
+    return;
+  }
   wsio_eio_session *s = eio_session_create(srv, req, TRANSPORT_POLLING);
   if (!s) {
+    char addr[WSIO_ADDRSTRLEN];
+    uint8_t ip[16];
+    int fam = 0;
+    if (wsio_request_remote_address(req, addr, sizeof(addr)) > 0) fam = strchr(addr, ':') ? AF_INET6 : AF_INET;
+    if (fam && inet_pton(fam, addr, ip) == 1) core_limit_session_close(srv->app, fam, ip);
     wsio_response_send(res, 500, NULL, "out of memory", 13);
     return;
   }
+  s->ip_counted = 1;
   char open[256];
   size_t n = eio_open_packet(s, open, sizeof(open));
   eio_queue_text(s, EIO_OPEN + '0', (const uint8_t *)open, n);

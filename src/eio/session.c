@@ -219,6 +219,10 @@ void eio_session_close(wsio_eio_session *s, const char *reason, int how) {
     s->ws = NULL;
   }
   eio_probe_end(s, 1);
+  if (s->ip_counted) { /* the client is gone: its place is free (a lingering GET is not a connection) */
+    s->ip_counted = 0;
+    core_limit_session_close(srv->app, s->family, s->peer);
+  }
   if (srv->h.close) srv->h.close(s, reason, srv->user);
   /* The linger ends with the next GET, or pingTimeout from now (the timer). */
   if (linger && hb_arm(s, srv->o.ping_timeout_ms) == 0) {

@@ -101,6 +101,7 @@ static void probe_message(wsio_eio_session *s, wsio_conn *c, const eio_packet *p
     s->ws = c;
     s->transport = TRANSPORT_WEBSOCKET;
     s->srv->st.upgrades_total++;
+    if (s->ip_counted && core_limit_session_move(c, s->family, s->peer)) s->ip_counted = 0;
     move_queue_to_ws(s);
     return;
   }
@@ -123,6 +124,7 @@ static int ws_upgrade(const wsio_request *req, void *user_data, const char **rea
   }
   ud->is_probe = s != NULL;
   if (s && !probe_allowed(s, req)) s = NULL; /* accepted, then closed in ws_open */
+  if (s && s->ip_counted) core_limit_upgrade_of_session(req); /* the session's count moves over */
   ud->s = s; /* NULL and not a probe: a new ws-only session is created in ws_open */
   return 0;
 }

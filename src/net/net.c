@@ -379,9 +379,17 @@ int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) 
   if (!c->tls) return raw_write2(c, a, an, b, bn);
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
   /* Both pieces become records in the session's output first: a and b may point into
-   * the shared buffer, which the ciphertext's own write may send and reset. */
-  if ((an && net_tls_write(c->tls, a, an) < 0) || (bn && net_tls_write(c->tls, b, bn) < 0))
+   * the shared buffer, which the ciphertext's own write may send and reset. A small
+   * message (a frame header and its payload) goes in as one record, not two: half the
+   * encryptions, record overhead and reads for the peer. */
+  uint8_t joined[2048];
+  if (an && bn && an + bn <= sizeof(joined)) {
+    memcpy(joined, a, an);
+    memcpy(joined + an, b, bn);
+    if (net_tls_write(c->tls, joined, an + bn) < 0) return conn_fail(c, -EPROTO);
+  } else if ((an && net_tls_write(c->tls, a, an) < 0) || (bn && net_tls_write(c->tls, b, bn) < 0)) {
     return conn_fail(c, -EPROTO);
+  }
   return tls_send_out(c);
 }
 

@@ -142,3 +142,80 @@ test('handshakes per second also bound Engine.IO long-polling handshakes (429)',
     assert.equal(Number((await rawExchange(srv.port, req)).split(' ')[1]), 200);
   } finally { await srv.stop(); }
 });
+
+/* A long-polling Engine.IO handshake (raw): [status, sid or null]. */
+async function pollOpen(port, headers = {}) {
+  const { rawExchange } = require('../product/helpers.js');
+  const h = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const r = await rawExchange(port, `GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\n${h}Connection: close\r\n\r\n`);
+  const m = /"sid":"([^"]+)"/.exec(r);
+  return [Number(r.split(' ')[1]), m ? m[1] : null, r];
+}
+
+async function pollClose(port, sid) {
+  const { rawExchange } = require('../product/helpers.js');
+  await rawExchange(port, `POST /socket.io/?EIO=4&transport=polling&sid=${sid} HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+    'Content-Type: text/plain\r\nContent-Length: 1\r\nConnection: close\r\n\r\n1');
+}
+
+test('connections per IP: Engine.IO long-polling sessions count like WebSockets; an upgrade is not counted twice', async () => {
+  const srv = await startServer(['--max-connections-per-ip', '2']);
+  try {
+    const [s1, sid1] = await pollOpen(srv.port);
+    const [s2, sid2] = await pollOpen(srv.port);
+    assert.deepEqual([s1, s2], [200, 200]);
+    const [s3, , body3] = await pollOpen(srv.port);
+    assert.equal(s3, 429, 'a third session of the address');
+    assert.match(body3, /too many connections from this address/);
+    const ws = await open(srv.port);
+    assert.equal(ws.status, 429, 'the polling sessions count against WebSockets too');
+    assert.equal(await refusal(srv.port, 'connections_per_ip'), 2);
+    await pollClose(srv.port, sid1);
+    const back = await until(async () => { const [st, sid] = await pollOpen(srv.port); return st === 200 ? sid : null; },
+      5000, 'the closed session\'s place freed');
+    await pollClose(srv.port, sid2);
+    await pollClose(srv.port, back);
+  } finally { await srv.stop(); }
+  // socket.io-client's default: polling, then the upgrade; one place is enough for it
+  const { io } = require('socket.io-client');
+  const one = await startServer(['--max-connections-per-ip', '1']);
+  try {
+    const a = io(`http://127.0.0.1:${one.port}/`, { forceNew: true, reconnection: false });
+    await withTimeout(new Promise((r, j) => { a.on('connect', r); a.on('connect_error', j); }), 5000, 'connect');
+    await until(() => a.io.engine.transport.name === 'websocket', 5000, 'the upgrade to websocket');
+    const b = io(`http://127.0.0.1:${one.port}/`, { forceNew: true, reconnection: false });
+    const err = await withTimeout(new Promise((r) => { b.on('connect', () => r(null)); b.on('connect_error', r); }), 5000, 'b');
+    b.close();
+    assert.ok(err, 'a second client of the address is refused');
+    a.close();
+    const c = await until(async () => {
+      const s = io(`http://127.0.0.1:${one.port}/`, { forceNew: true, reconnection: false });
+      const ok = await withTimeout(new Promise((r) => { s.on('connect', () => r(true)); s.on('connect_error', () => r(false)); }), 5000, 'c');
+      if (ok) return s;
+      s.close();
+      return null;
+    }, 8000, 'the upgraded client\'s place freed when it left');
+    c.close();
+  } finally { await one.stop(); }
+});
+
+test('Engine.IO sessions behind a trusted proxy: limits count the forwarded IP, and logs show it', async () => {
+  const srv = await startServer(['--max-connections-per-ip', '1', '--trusted-proxies', '127.0.0.1', '--log-level', 'debug',
+    '--jwt-secret', 'a-test-secret-of-at-least-32-bytes!!']);
+  try {
+    const [a, sidA] = await pollOpen(srv.port, { 'X-Forwarded-For': '203.0.113.7' });
+    const [b, sidB] = await pollOpen(srv.port, { 'X-Forwarded-For': '198.51.100.9' });
+    assert.deepEqual([a, b], [200, 200], 'two clients behind one proxy');
+    const [c] = await pollOpen(srv.port, { 'X-Forwarded-For': '203.0.113.7' });
+    assert.equal(c, 429, 'the forwarded IP is the one counted');
+    await until(() => /Engine\.IO session from 203\.0\.113\.7 refused/.test(srv.stderr()), 3000, 'the refusal with the client IP');
+    // the Socket.IO layer sees the forwarded address too: the token check logs it
+    const { rawExchange } = require('../product/helpers.js');
+    await rawExchange(srv.port, `POST /socket.io/?EIO=4&transport=polling&sid=${sidB} HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+      'Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n40');
+    await until(() => /handshake from 198\.51\.100\.9 refused: no token/.test(srv.stderr()), 3000, 'the socket\'s address in the log');
+    assert.doesNotMatch(srv.stderr(), /handshake from 127\.0\.0\.1 refused/);
+    await pollClose(srv.port, sidA);
+    await pollClose(srv.port, sidB);
+  } finally { await srv.stop(); }
+});

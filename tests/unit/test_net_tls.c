@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static char cert_path[64], key_path[64];
@@ -201,6 +202,82 @@ static void test_bad_files(void) {
   unlink(other);
 }
 
+/* --tls-sni entries: what is refused (with a reason) and what is accepted. */
+static void test_sni_names(void) {
+  char err[256], list[512];
+  struct {
+    const char *fmt; /* %1$s: the certificate, %2$s: the key */
+    int ok;
+    const char *why;
+  } cases[] = {
+      {"a.example.com:%1$s:%2$s", 1, NULL},
+      {"*.example.com:%1$s:%2$s, B.Example.com:%1$s:%2$s", 1, NULL},
+      {" a.test:%1$s:%2$s ,, ", 1, NULL},
+      {"a.test:%1$s", 0, "HOST:CERT:KEY"}, /* no key */
+      {"a.test", 0, "HOST:CERT:KEY"},
+      {":%1$s:%2$s", 0, "HOST:CERT:KEY"},
+      {"a.test::%2$s", 0, "HOST:CERT:KEY"},
+      {"a.test:%1$s:", 0, "HOST:CERT:KEY"},
+      {"bad_host:%1$s:%2$s", 0, "not a DNS name"},
+      {"a.*.test:%1$s:%2$s", 0, "not a DNS name"},
+      {"*:%1$s:%2$s", 0, "not a DNS name"},
+      {"a.test:/nonexistent.pem:%2$s", 0, "cannot load the certificate"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct ssl_ctx_st *ctx = net_tls_server_ctx(cert_path, key_path, err, sizeof err);
+    CHECK(ctx != NULL);
+    snprintf(list, sizeof list, cases[i].fmt, cert_path, key_path);
+    err[0] = '\0';
+    int r = net_tls_server_add_names(ctx, list, err, sizeof err);
+    CHECK_EQ_INT(r, cases[i].ok ? 0 : -1);
+    if (!cases[i].ok) CHECK(strstr(err, cases[i].why) != NULL);
+    net_tls_ctx_free(ctx); /* frees the names' contexts too (ASan: no leak) */
+  }
+}
+
+/* The certificate a client gets for a server name: the name's, or the default. */
+static void test_sni_select(void) {
+  char err[256], list[512], other_crt[64], other_key[64];
+  /* a second certificate for the named entries (make_cert writes new temp files) */
+  char save_c[64], save_k[64];
+  memcpy(save_c, cert_path, 64);
+  memcpy(save_k, key_path, 64);
+  CHECK(make_cert() == 0); /* new files in cert_path/key_path */
+  memcpy(other_crt, cert_path, 64);
+  memcpy(other_key, key_path, 64);
+  memcpy(cert_path, save_c, 64);
+  memcpy(key_path, save_k, 64);
+  struct ssl_ctx_st *ctx = net_tls_server_ctx(cert_path, key_path, err, sizeof err);
+  snprintf(list, sizeof list, "exact.test:%s:%s,*.wild.test:%s:%s", other_crt, other_key, other_crt, other_key);
+  CHECK_EQ_INT(net_tls_server_add_names(ctx, list, err, sizeof err), 0);
+  X509 *dflt = SSL_CTX_get0_certificate(ctx);
+  const struct {
+    const char *name;
+    int named;
+  } cases[] = {{"exact.test", 1}, {"EXACT.test", 1}, {"a.wild.test", 1}, {"wild.test", 0},
+               {"a.b.wild.test", 0}, {"other.test", 0}, {NULL, 0}};
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+    SSL *cl = SSL_new(cctx);
+    SSL_set_bio(cl, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+    SSL_set_connect_state(cl);
+    if (cases[i].name) SSL_set_tlsext_host_name(cl, cases[i].name);
+    struct ssl_st *srv = net_tls_session(ctx);
+    SSL_do_handshake(cl);
+    pump(cl, srv, NULL, NULL);
+    CHECK(SSL_is_init_finished(cl));
+    X509 *got = SSL_get0_peer_certificate(cl);
+    CHECK(got != NULL);
+    if (got) CHECK_EQ_INT(X509_cmp(got, dflt) != 0, cases[i].named);
+    SSL_free(cl);
+    SSL_CTX_free(cctx);
+    net_tls_session_free(srv);
+  }
+  net_tls_ctx_free(ctx);
+  unlink(other_crt);
+  unlink(other_key);
+}
+
 int main(void) {
   if (make_cert() < 0) {
     fprintf(stderr, "cannot make a test certificate\n");
@@ -209,6 +286,8 @@ int main(void) {
   RUN(test_session);
   RUN(test_refusals);
   RUN(test_bad_files);
+  RUN(test_sni_names);
+  RUN(test_sni_select);
   unlink(cert_path);
   unlink(key_path);
   return test_report();
