@@ -7,7 +7,7 @@
 // Listens on 127.0.0.1, prints `listening on 127.0.0.1:PORT` on stderr. Connection
 // state recovery is on (maxDisconnectionDuration 60 s). Handlers on "/" (and "/secure",
 // which refuses a CONNECT whose auth.token is not "ok"):
-//   on connection: emit("hello", {recovered, transport, auth})
+//   on connection: emit("hello", {recovered, transport, auth, xtest: the X-Test header})
 //   echo(...a)     -> emit("echo", ...a) and ack(...a) when asked
 //   log(x)         -> remembered (this process); count() acks the list
 //   whoami()       -> ack(transport name)
@@ -33,7 +33,7 @@ const io = new Server(httpServer, {
 const logs = [];
 
 function handlers(socket) {
-  socket.emit('hello', { recovered: socket.recovered, transport: socket.conn.transport.name, auth: socket.handshake.auth });
+  socket.emit('hello', { recovered: socket.recovered, transport: socket.conn.transport.name, auth: socket.handshake.auth, xtest: socket.handshake.headers['x-test'] });
   socket.on('echo', (...a) => {
     const ack = typeof a[a.length - 1] === 'function' ? a.pop() : null;
     socket.emit('echo', ...a);
