@@ -69,6 +69,7 @@ struct eio_client {
   struct sockaddr_storage addr;
   socklen_t addr_len;
   int state, transport, upgrading, destroyed, notify_release;
+  int close_pending; /* polling: the close packet goes once the queue drained */
   char sid[128];
   uint32_t ping_interval, ping_timeout;
   size_t server_max_payload;
@@ -366,8 +367,15 @@ static void preq_complete(preq *r) {
   if (!is_post)
     polling_payload(e, body, blen);
   if (!e->destroyed && e->state == E_CLOSING && !e->post) {
+    if (!e->ohead && e->close_pending) {
+      e->close_pending = 0;
+      if (queue_packet(e, EIO_CLOSE, NULL, 0, 0) != 0) {
+        e->destroyed = 1;
+        return;
+      }
+    }
     if (e->ohead)
-      pump(e); /* packets queued behind the POST, the close packet last */
+      pump(e); /* packets queued behind the POST, then the close packet */
     else
       e->destroyed = 1; /* the close packet was delivered */
   }
@@ -995,14 +1003,18 @@ void eio_client_close(eio_client *e, int notify_release) {
     e->probe = NULL;
   }
   e->upgrading = UP_NONE;
-  if (e->get) {
-    preq_finish(e->get);
-  }
-  if (queue_packet(e, EIO_CLOSE, NULL, 0, 0) != 0) {
+  /* The long-poll GET stays: a server (Node's engine.io) takes a GET closed
+   * under it for a broken session and would drop the POSTs still to come.
+   * On polling the close packet waits until what is queued has been POSTed
+   * (engine.io-client waits for "drain" too): Node acts on a close packet
+   * before the messages of the same payload. */
+  e->state = E_CLOSING;
+  if (e->transport == T_POLL && (e->ohead || e->post)) {
+    e->close_pending = 1;
+  } else if (queue_packet(e, EIO_CLOSE, NULL, 0, 0) != 0) {
     e->destroyed = 1;
     return;
   }
-  e->state = E_CLOSING;
   pump(e);
   if (e->destroyed)
     return;

@@ -170,6 +170,32 @@ test('the server disconnecting the socket ends with "io server disconnect" and e
   }
 });
 
+test('polling: packets queued behind an in-flight POST at close still go out, the close last', async () => {
+  // Regression: the session was freed when the POST in flight at close time came back,
+  // dropping what was queued behind it (DISCONNECT and the close packet included), and
+  // the long-poll GET was cut, which Node takes for a broken session.
+  const srv = await startNode();
+  try {
+    const url = `http://127.0.0.1:${srv.port}`;
+    let input = '';
+    for (let i = 1; i <= 20; i++) input += `emit log ${i}\n`;
+    const r = await runCat(['-n', '-v', '-T', 'polling', '--sio', url], { input }).done;
+    assert.equal(r.code, 0, r.stderr);
+    // The first emit left alone in the first POST, the rest queued behind it.
+    assert.match(r.stderr, /> eio polling message 2\["log",20\]\n.*> eio polling message 1\n.*> eio polling close/s);
+    const q = await runCat(['-n', '--sio', url], { input: 'ack count\nack reasons\n' }).done;
+    const lines = jsonLines(q.stdout);
+    // Node drops events that share a payload with the socket's DISCONNECT (its
+    // dispatch runs on the next tick, after the socket left): only their order is
+    // certain.
+    const got = lines.find((l) => l.ack === 'count').args[0];
+    assert.deepEqual(got, Array.from({ length: got.length }, (_, i) => i + 1));
+    assert.deepEqual(lines.find((l) => l.ack === 'reasons').args[0], ['client namespace disconnect']);
+  } finally {
+    await srv.stop();
+  }
+});
+
 // ---- reconnection and recovery ----------------------------------------------------------
 
 test('reconnect while the server restarts: backoff observed, emits made offline flushed in order, none twice', async () => {
