@@ -983,14 +983,18 @@ const char *eio_client_transport(const eio_client *e) {
 }
 
 void eio_client_forget(eio_client *e) {
-  if (e)
-    e->notify_release = 0;
+  if (!e)
+    return;
+  e->notify_release = 0;
+  e->cfg.on_packet = NULL; /* the owner is going: the close goes on untraced */
 }
 
 void eio_client_close(eio_client *e, int notify_release) {
   if (!e || e->destroyed)
     return;
   e->notify_release = notify_release;
+  if (!notify_release)
+    e->cfg.on_packet = NULL; /* the owner may be freed before the close ends */
   if (e->state != E_OPEN) {
     e->state = E_DONE;
     e->destroyed = 1;

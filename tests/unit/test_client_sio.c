@@ -353,11 +353,67 @@ static void test_end_to_end(void) {
   wsio_app_destroy(E.app); /* frees the client and its sockets */
 }
 
+/* ---- destroying during a polite close ---------------------------------------- */
+
+static struct {
+  wsio_app *app;
+  wsio_sio_client *c;
+  int destroyed, traced_after, connected;
+} D;
+
+static void d_packet(wsio_sio_client *c, wsio_frame_dir dir, const char *t,
+                     int type, int binary, const uint8_t *p, size_t n, void *u) {
+  (void)c, (void)dir, (void)t, (void)type, (void)binary, (void)p, (void)n, (void)u;
+  if (D.destroyed)
+    D.traced_after++;
+}
+
+static void d_connect(wsio_sio_client_socket *s, const char *sid, int rec,
+                      void *u) {
+  (void)sid, (void)rec, (void)u;
+  D.connected++;
+  /* A POST in flight, then the polite close (its close packet waits for the
+   * POST), then the owner goes: the session must not call back into it. */
+  CHECK_EQ_INT(wsio_sio_client_emit(s, "echo", "[1]", 0, NULL, 0), 0);
+  CHECK_EQ_INT(wsio_sio_client_close(D.c), 0);
+  wsio_sio_client_destroy(D.c);
+  D.destroyed = 1;
+}
+
+static void d_stop(loop_timer *t) {
+  (void)t;
+  wsio_app_stop(D.app);
+}
+
+static void test_destroy_during_close(void) {
+  D.app = wsio_app_create(NULL);
+  wsio_sio_options so;
+  wsio_sio_options_init(&so);
+  wsio_sio *io = wsio_sio_attach(D.app, &so);
+  wsio_sio_nsp_on(wsio_sio_of(io, "/"), "echo", srv_echo, NULL);
+  CHECK_EQ_INT(wsio_app_listen(D.app, "127.0.0.1", 0), 0);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", wsio_app_port(D.app));
+  wsio_sio_client_options o = {.transports = WSIO_SIO_POLLING,
+                               .on_packet = d_packet, .no_reconnect = 1};
+  int err;
+  D.c = wsio_sio_client_create(D.app, url, &o, &err);
+  wsio_sio_client_socket_options sopt = {.on_connect = d_connect};
+  CHECK(wsio_sio_client_socket_open(D.c, "/", NULL, &sopt, &err) != NULL);
+  loop_timer stop = {.cb = d_stop};
+  loop_timer_start(core_loop(D.app), &stop, 1500, 0);
+  CHECK_EQ_INT(wsio_app_run(D.app), 0);
+  CHECK_EQ_INT(D.connected, 1);
+  CHECK_EQ_INT(D.traced_after, 0);
+  wsio_app_destroy(D.app);
+}
+
 int main(void) {
   RUN(test_url);
   RUN(test_options);
   RUN(test_build);
   RUN(test_send_buffer);
   RUN(test_end_to_end);
+  RUN(test_destroy_during_close);
   return test_report();
 }
