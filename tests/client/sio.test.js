@@ -261,6 +261,63 @@ for (const transport of ['websocket', 'polling']) {
   });
 }
 
+// A TCP proxy in front of a server, whose connections the test can cut (a network
+// failure both ends see as "transport close", which recovery covers).
+function cutProxy(port) {
+  const conns = new Set();
+  return new Promise((resolve) => {
+    const srv = net.createServer((c) => {
+      const u = net.connect(port, '127.0.0.1');
+      for (const x of [c, u]) { conns.add(x); x.on('error', () => {}); x.on('close', () => conns.delete(x)); }
+      c.pipe(u);
+      u.pipe(c);
+    });
+    srv.listen(0, '127.0.0.1', () => resolve({
+      port: srv.address().port,
+      cut: () => { for (const x of conns) x.destroy(); },
+      close: () => { for (const x of conns) x.destroy(); srv.close(); },
+    }));
+  });
+}
+
+for (const kind of ['wsio', 'node']) {
+  for (const transport of ['websocket', 'polling']) {
+    test(`${kind} --app test: a cut connection is recovered (${transport}), events emitted meanwhile arrive once`, async () => {
+      const srv = await servers.start(kind, 'test');
+      const proxy = await cutProxy(srv.port);
+      const a = runCat(['-v', '-T', transport, '--sio', `http://127.0.0.1:${proxy.port}`], { open: true, timeout: 60000 });
+      try {
+        await waitFor(() => /connected: namespace sid/.test(a.err()), 15000, 'connected');
+        // An event first: recovery needs an offset to resume from (as the JS client,
+        // the last offset seen is sent; without one the server starts afresh).
+        a.child.stdin.write('ack join "r"\nack self "hi" 1\n');
+        await waitFor(() => events(a.lines(), 'hi').length === 1, 15000, 'hi');
+        proxy.cut();
+        await waitFor(() => /disconnect: transport (close|error) \(reconnecting\)/.test(a.err()), 15000, 'disconnect');
+        const b = await runCat(['-n', '--sio', `http://127.0.0.1:${srv.port}`],
+          { input: 'ack in-room "r" "news" "m1"\nack in-room "r" "news" "m2"\n' }).done;
+        assert.equal(b.code, 0, b.stderr);
+        await waitFor(() => /\(recovered\)/.test(a.err()), 20000, 'recovered');
+        a.child.stdin.write('ack info\n');
+        await waitFor(() => a.lines().some((l) => l.ack === 'info'), 15000, 'info');
+        a.child.stdin.end();
+        const d = await a.done;
+        assert.equal(d.code, 0, d.stderr);
+        const lines = jsonLines(d.stdout);
+        assert.deepEqual(events(lines, 'news'), [['m1'], ['m2']]);
+        assert.match(d.stderr, /> eio \w+ message 0\{"pid":"[^"]+","offset":"[^"]+"\}/);
+        const info = lines.find((l) => l.ack === 'info').args[0];
+        assert.equal(info.recovered, true);
+        assert.deepEqual(info.rooms, ['r']);
+      } finally {
+        a.child.kill('SIGKILL');
+        proxy.close();
+        await srv.stop();
+      }
+    });
+  }
+}
+
 // ---- malicious and broken servers ----------------------------------------------------------
 
 function httpOnce(body, { status = '200 OK', headers = '' } = {}) {
