@@ -127,6 +127,23 @@ for (const kind of ['wsio', 'node']) {
   });
 }
 
+test('-v shows heartbeats with their timing (wsio --app conformance: pingInterval 300 ms)', async () => {
+  const srv = await servers.start('wsio', 'conformance');
+  try {
+    for (const t of ['websocket', 'polling']) {
+      const c = runCat(['-v', '-n', '-T', t, '--sio', `http://127.0.0.1:${srv.port}`], { open: true });
+      await waitFor(() => (c.err().match(/> eio pong/g) || []).length >= 2, 15000, 'two pongs');
+      c.child.stdin.end();
+      const d = await c.done;
+      assert.equal(d.code, 0, d.stderr);
+      assert.match(d.stderr, new RegExp(`^\\* \\d+\\.\\d{3} < eio ${t} ping $`, 'm'));
+      assert.match(d.stderr, new RegExp(`^\\* \\d+\\.\\d{3} > eio pong \\(${t}\\) \\d+ ms after the server's ping$`, 'm'));
+    }
+  } finally {
+    await srv.stop();
+  }
+});
+
 // ---- Node socket.io 4.8 only: timeouts, volatile, server disconnect ---------------------
 
 test('an ack that never comes times out (exit 4); volatile emits are dropped while not connected', async () => {
@@ -231,6 +248,31 @@ test('reconnect while the server restarts: backoff observed, emits made offline 
     await srv.stop();
   }
 });
+
+for (const kind of ['wsio', 'node']) {
+  test(`${kind} --app test restarts (SIGTERM): the client reconnects, emits made offline arrive in order, once`, async () => {
+    let srv = await servers.start(kind, 'test');
+    const port = srv.port;
+    const c = runCat(['-v', '--sio', `http://127.0.0.1:${port}`], { open: true, timeout: 60000 });
+    try {
+      await waitFor(() => /connected: namespace sid/.test(c.err()), 15000, 'connected');
+      await srv.stop();
+      await waitFor(() => /disconnect: transport (close|error) \(reconnecting\)/.test(c.err()), 15000, 'disconnect');
+      for (let i = 1; i <= 5; i++) c.child.stdin.write(`emit self "n" ${i}\n`);
+      srv = await servers.start(kind, 'test', ['--port', String(port)]);
+      await waitFor(() => events(c.lines(), 'n', false).length >= 5, 20000, 'the five echoes');
+      c.child.stdin.end('ack info\n');
+      const d = await c.done;
+      assert.equal(d.code, 0, d.stderr);
+      // `self` replies with socket.emit: with recovery on, each carries an offset.
+      assert.deepEqual(events(jsonLines(d.stdout), 'n'), [[1], [2], [3], [4], [5]]);
+      assert.match(d.stderr, /reconnected after \d+ attempt/);
+    } finally {
+      c.child.kill('SIGKILL');
+      await srv.stop();
+    }
+  });
+}
 
 for (const transport of ['websocket', 'polling']) {
   test(`recovery after a forced drop (${transport}): pid and offset resent, missed events delivered exactly once`, async () => {
