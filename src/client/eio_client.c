@@ -296,12 +296,13 @@ static int handle_packet(eio_client *e, int t, const eio_packet *pk) {
       start_probe(e);
     return 0;
   }
-  /* Engine.IO v4: the server pings, the client answers; any packet proves the
-   * session alive, so each one restarts the ping timeout. */
-  (void)loop_timer_start(e->loop, &e->ping_timer,
-                         e->ping_interval + e->ping_timeout, 0);
   switch (pk->type) {
   case EIO_PING:
+    /* Engine.IO v4: the server pings every pingInterval and the client
+     * answers; a ping that does not come within pingInterval + pingTimeout of
+     * the last one (or of the open) ends the session, as engine.io-client. */
+    (void)loop_timer_start(e->loop, &e->ping_timer,
+                           e->ping_interval + e->ping_timeout, 0);
     if (queue_packet(e, EIO_PONG, pk->data, pk->len, 0) == 0)
       pump(e);
     return 0;

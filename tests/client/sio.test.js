@@ -440,6 +440,26 @@ test('a server that stops answering is detected by the ping timeout (pingInterva
   }
 });
 
+test('packets without pings do not keep a session alive: the ping timeout still ends it', async () => {
+  // As engine.io-client: only the server's pings reset the timer (a server that still
+  // answers polls but lost its heartbeat is broken).
+  const srv = await rawServer((s) => {
+    s.once('data', (d) => {
+      const poll = /sid=/.test(d.toString());
+      const body = poll ? '6' : '0{"sid":"abc","upgrades":[],"pingInterval":200,"pingTimeout":200,"maxPayload":1000000}';
+      setTimeout(() => s.end(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`), poll ? 50 : 0);
+    });
+  });
+  try {
+    const r = await runCat(['-n', '-v', '--sio', `http://127.0.0.1:${srv.address().port}`], { input: '', timeout: 10000 }).done;
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /< eio polling noop/);
+    assert.match(r.stderr, /engine closed: ping timeout/);
+  } finally {
+    srv.close();
+  }
+});
+
 test('wsio-cat --sio --help, and usage errors exit 1', async () => {
   const h = await runCat(['--sio', 'http://x', '--help']).done;
   assert.equal(h.code, 0);
