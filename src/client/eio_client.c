@@ -6,7 +6,7 @@
  * client), the upgrade to WebSocket (probe "2probe"/"3probe", polling paused
  * until its GET and POST are back, then "5"), or a WebSocket-only session;
  * answering pings, the ping timeout (pingInterval + pingTimeout without a
- * packet) and the server's close packet. Must not: know Socket.IO, reconnect
+ * ping) and the server's close packet. Must not: know Socket.IO, reconnect
  * (sio_client.c makes a new session), or speak WebSocket itself: the
  * WebSocket transport is the library's wsio_ws_client (ws_client.c), and the
  * packet codec is eio/packet.c, the server's.
