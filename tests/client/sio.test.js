@@ -460,6 +460,42 @@ test('packets without pings do not keep a session alive: the ping timeout still 
   }
 });
 
+test("polling POSTs are cut at the server's maxPayload (one packet at least), in order", async () => {
+  const posts = [];
+  let gets = 0;
+  const srv = await rawServer((s) => {
+    let buf = Buffer.alloc(0);
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      const head = buf.toString('latin1');
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const reply = (body) => s.end(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      if (head.startsWith('POST')) {
+        const len = Number(/Content-Length: (\d+)/i.exec(head)[1]);
+        if (buf.length < end + 4 + len) return;
+        posts.push(buf.subarray(end + 4, end + 4 + len).toString('latin1'));
+        return reply('ok');
+      }
+      if (!/sid=/.test(head)) return reply('0{"sid":"abc","upgrades":[],"pingInterval":5000,"pingTimeout":5000,"maxPayload":30}');
+      if (++gets === 1) return reply('40{"sid":"s1"}');
+      // later long-polls are held until the client goes
+    });
+  });
+  try {
+    const input = 'emit a "0123456789"\nemit b "0123456789"\nemit c "0123456789"\n';
+    const r = await runCat(['-n', '--sio', `http://127.0.0.1:${srv.address().port}`], { input, timeout: 10000 }).done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(posts.join('\x1e').split('\x1e'),
+      ['40', '42["a","0123456789"]', '42["b","0123456789"]', '42["c","0123456789"]', '41', '1']);
+    for (const p of posts) assert.ok(p.length <= 30 || !p.includes('\x1e'), JSON.stringify(p));
+    assert.ok(posts.length >= 4, JSON.stringify(posts)); // two events never share a POST
+    assert.equal(posts[posts.length - 1], '1', 'the close packet alone, last');
+  } finally {
+    srv.close();
+  }
+});
+
 test('wsio-cat --sio --help, and usage errors exit 1', async () => {
   const h = await runCat(['--sio', 'http://x', '--help']).done;
   assert.equal(h.code, 0);
