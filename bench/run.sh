@@ -13,7 +13,8 @@
 # SIO_POLLING_CONNS (50), DEFLATE_CONNS (1000), DEFLATE_SIZE (2048), TLS_IDLE_CONNS (10000),
 # SERVERS ("wsio wsio-zpc uws-cpp uws-js node-ws socketio socketio-uws"), WORKLOADS
 # ("echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle
-# sio-cluster-bcast broadcast-deflate sio-broadcast-deflate wss-echo tls-connect tls-idle"),
+# sio-cluster-bcast broadcast-deflate sio-broadcast-deflate wss-echo tls-connect tls-idle"; add
+# "sio-client" for bench/client_bench.sh, the client-side Socket.IO benchmark),
 # WSIO_SERVER / WSIO_BENCH (default build/...), WSIO_BASE_SERVER (a baseline wsio-server
 # binary, e.g. a build of the previous release: measured as server "wsio-base" in the
 # same rounds, for before/after ratios; add wsio-base to SERVERS), NO_BUILD=1 to skip the cmake build,
@@ -67,6 +68,15 @@ SERVER_CPU=${SERVER_CPU:-0}
 BENCH_CPU=${BENCH_CPU:-1}
 
 say() { echo "run.sh: $*" >&2; }
+
+# "sio-client" (not in the default list) is the client-side benchmark, a script of its
+# own (bench/client_bench.sh: the library's Socket.IO client beside socket.io-client).
+run_client_bench=0
+if [[ " $WORKLOADS " == *" sio-client "* ]]; then
+  run_client_bench=1
+  WORKLOADS=$(echo " $WORKLOADS " | sed 's/ sio-client / /g; s/^ *//; s/ *$//')
+  if [ -z "$WORKLOADS" ]; then exec "$here/client_bench.sh"; fi
+fi
 
 # --- limits and tools ------------------------------------------------------------------
 # One descriptor per connection on each side; 65536 where the hard limit allows it.
@@ -374,3 +384,4 @@ python3 "$here/summarize.py" "$raw" --skipped "$(printf '%s\n' "${skipped[@]+"${
   --duration "$DURATION" --window "$WINDOW" --idle-conns "$IDLE_CONNS" --sio-idle-conns "$SIO_IDLE_CONNS" \
   --sio-polling-conns "$SIO_POLLING_CONNS" --cluster-clients "$CLUSTER_CLIENTS" --cluster-rate "$CLUSTER_RATE" \
   --deflate-conns "$DEFLATE_CONNS" --deflate-size "$DEFLATE_SIZE" --tls-idle-conns "$TLS_IDLE_CONNS" | tee "$RESULTS_DIR/latest.md"
+if [ "$run_client_bench" = 1 ]; then "$here/client_bench.sh"; fi

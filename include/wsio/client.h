@@ -250,8 +250,10 @@ typedef struct {
   size_t max_payload;      /* largest Engine.IO payload (polling response or
                               WebSocket message) accepted from the server;
                               default 1 MiB: more fails the connection */
-  /* Reconnection, as wsio_ws_client_options (no_reconnect, 1000/5000 ms,
-   * randomization 0.5, attempts 0 = forever). */
+  /* Reconnection after a lost session, as wsio_ws_client_options
+   * (no_reconnect, 1000/5000 ms, randomization 0.5, attempts 0 = forever).
+   * Never after wsio_sio_client_close/destroy, nor when the very first
+   * session could not open because of a 4xx answer or a protocol error. */
   int no_reconnect;
   uint32_t reconnect_min_ms, reconnect_max_ms;
   double randomization; /* used as given when use_randomization is 1, else 0.5 */
@@ -267,9 +269,10 @@ typedef struct {
    * WebSocket from now on. */
   void (*on_open)(wsio_sio_client *c, const char *sid, void *user);
   void (*on_upgrade)(wsio_sio_client *c, void *user);
-  /* The Engine.IO session ended; reason as the JS client's ("transport close",
-   * "transport error", "ping timeout", "parse error", "io client
-   * disconnect"). will_reconnect as wsio_ws_client_options.on_close. */
+  /* An open Engine.IO session ended; reason as the JS client's ("transport
+   * close", "transport error", "ping timeout", "parse error"; "io client
+   * disconnect" after wsio_sio_client_close). will_reconnect as
+   * wsio_ws_client_options.on_close. */
   void (*on_close)(wsio_sio_client *c, const char *reason, int will_reconnect,
                    void *user);
   /* Something failed: err WSIO_E* (WSIO_EREFUSED with the HTTP status,
@@ -277,9 +280,14 @@ typedef struct {
    * sentence (borrowed). */
   void (*on_error)(wsio_sio_client *c, int err, int status, const char *detail,
                    void *user);
+  /* Attempt number `attempt` (1, 2, ...) is scheduled in delay_ms. */
   void (*on_reconnect_attempt)(wsio_sio_client *c, unsigned attempt,
                                uint32_t delay_ms, void *user);
+  /* A session opened again after `attempts` attempts (before the sockets'
+   * CONNECT). */
   void (*on_reconnect)(wsio_sio_client *c, unsigned attempts, void *user);
+  /* reconnect_attempts failed: the client stopped (buffered emits dropped,
+   * their acks get WSIO_ECLOSED). */
   void (*on_reconnect_failed)(wsio_sio_client *c, void *user);
   /* Tracing (wsio-cat -v): every Engine.IO packet in and out (dir as
    * wsio_frame_dir; data borrowed, binary messages as raw bytes) and the

@@ -6,7 +6,7 @@
  * client), the upgrade to WebSocket (probe "2probe"/"3probe", polling paused
  * until its GET and POST are back, then "5"), or a WebSocket-only session;
  * answering pings, the ping timeout (pingInterval + pingTimeout without a
- * packet) and the server's close packet. Must not: know Socket.IO, reconnect
+ * ping) and the server's close packet. Must not: know Socket.IO, reconnect
  * (sio_client.c makes a new session), or speak WebSocket itself: the
  * WebSocket transport is the library's wsio_ws_client (ws_client.c), and the
  * packet codec is eio/packet.c, the server's.
@@ -69,6 +69,7 @@ struct eio_client {
   struct sockaddr_storage addr;
   socklen_t addr_len;
   int state, transport, upgrading, destroyed, notify_release;
+  int close_pending; /* polling: the close packet goes once the queue drained */
   char sid[128];
   uint32_t ping_interval, ping_timeout;
   size_t server_max_payload;
@@ -295,12 +296,13 @@ static int handle_packet(eio_client *e, int t, const eio_packet *pk) {
       start_probe(e);
     return 0;
   }
-  /* Engine.IO v4: the server pings, the client answers; any packet proves the
-   * session alive, so each one restarts the ping timeout. */
-  (void)loop_timer_start(e->loop, &e->ping_timer,
-                         e->ping_interval + e->ping_timeout, 0);
   switch (pk->type) {
   case EIO_PING:
+    /* Engine.IO v4: the server pings every pingInterval and the client
+     * answers; a ping that does not come within pingInterval + pingTimeout of
+     * the last one (or of the open) ends the session, as engine.io-client. */
+    (void)loop_timer_start(e->loop, &e->ping_timer,
+                           e->ping_interval + e->ping_timeout, 0);
     if (queue_packet(e, EIO_PONG, pk->data, pk->len, 0) == 0)
       pump(e);
     return 0;
@@ -366,8 +368,15 @@ static void preq_complete(preq *r) {
   if (!is_post)
     polling_payload(e, body, blen);
   if (!e->destroyed && e->state == E_CLOSING && !e->post) {
+    if (!e->ohead && e->close_pending) {
+      e->close_pending = 0;
+      if (queue_packet(e, EIO_CLOSE, NULL, 0, 0) != 0) {
+        e->destroyed = 1;
+        return;
+      }
+    }
     if (e->ohead)
-      pump(e); /* packets queued behind the POST, the close packet last */
+      pump(e); /* packets queued behind the POST, then the close packet */
     else
       e->destroyed = 1; /* the close packet was delivered */
   }
@@ -975,14 +984,18 @@ const char *eio_client_transport(const eio_client *e) {
 }
 
 void eio_client_forget(eio_client *e) {
-  if (e)
-    e->notify_release = 0;
+  if (!e)
+    return;
+  e->notify_release = 0;
+  e->cfg.on_packet = NULL; /* the owner is going: the close goes on untraced */
 }
 
 void eio_client_close(eio_client *e, int notify_release) {
   if (!e || e->destroyed)
     return;
   e->notify_release = notify_release;
+  if (!notify_release)
+    e->cfg.on_packet = NULL; /* the owner may be freed before the close ends */
   if (e->state != E_OPEN) {
     e->state = E_DONE;
     e->destroyed = 1;
@@ -995,14 +1008,18 @@ void eio_client_close(eio_client *e, int notify_release) {
     e->probe = NULL;
   }
   e->upgrading = UP_NONE;
-  if (e->get) {
-    preq_finish(e->get);
-  }
-  if (queue_packet(e, EIO_CLOSE, NULL, 0, 0) != 0) {
+  /* The long-poll GET stays: a server (Node's engine.io) takes a GET closed
+   * under it for a broken session and would drop the POSTs still to come.
+   * On polling the close packet waits until what is queued has been POSTed
+   * (engine.io-client waits for "drain" too): Node acts on a close packet
+   * before the messages of the same payload. */
+  e->state = E_CLOSING;
+  if (e->transport == T_POLL && (e->ohead || e->post)) {
+    e->close_pending = 1;
+  } else if (queue_packet(e, EIO_CLOSE, NULL, 0, 0) != 0) {
     e->destroyed = 1;
     return;
   }
-  e->state = E_CLOSING;
   pump(e);
   if (e->destroyed)
     return;

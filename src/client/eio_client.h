@@ -57,9 +57,10 @@ int eio_client_writable(const eio_client *e);
 int eio_client_is_open(const eio_client *e);
 const char *eio_client_transport(const eio_client *e);
 /* Sends the close packet when open, then ends the session without further
- * callbacks but on_released; the record is freed from the loop. */
+ * callbacks but on_released and on_packet (with notify_release; without it,
+ * none at all, so the owner may go first); the record is freed from the loop. */
 void eio_client_close(eio_client *e, int notify_release);
-/* No on_released for a session closed with notify_release (its owner goes). */
+/* No more callbacks for a session closed with notify_release (its owner goes). */
 void eio_client_forget(eio_client *e);
 
 #endif

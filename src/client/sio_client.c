@@ -571,6 +571,10 @@ static void give_up(wsio_sio_client *m) {
  * attempt is scheduled. */
 static void m_down(wsio_sio_client *m, const char *reason, int err, int status,
                    const char *detail) {
+  /* Closed or destroyed by the application (maybe from the callback that got
+   * us here): nothing to report, nothing to retry. */
+  if (m->destroyed || m->state == M_DONE)
+    return;
   int was_open = m->state == M_OPEN;
   if (m->eio) {
     eio_client_close(m->eio, 0);

@@ -7,9 +7,10 @@
 // Listens on 127.0.0.1, prints `listening on 127.0.0.1:PORT` on stderr. Connection
 // state recovery is on (maxDisconnectionDuration 60 s). Handlers on "/" (and "/secure",
 // which refuses a CONNECT whose auth.token is not "ok"):
-//   on connection: emit("hello", {recovered, transport, auth})
+//   on connection: emit("hello", {recovered, transport, auth, xtest: the X-Test header})
 //   echo(...a)     -> emit("echo", ...a) and ack(...a) when asked
 //   log(x)         -> remembered (this process); count() acks the list
+//   reasons()      -> acks the disconnect reasons seen so far (this process)
 //   whoami()       -> ack(transport name)
 //   slow()         -> never acks
 //   drop()         -> the connection is closed under the socket ("forced close",
@@ -31,9 +32,10 @@ const io = new Server(httpServer, {
   connectionStateRecovery: { maxDisconnectionDuration: 60000, skipMiddlewares: true },
 });
 const logs = [];
+const reasons = [];
 
 function handlers(socket) {
-  socket.emit('hello', { recovered: socket.recovered, transport: socket.conn.transport.name, auth: socket.handshake.auth });
+  socket.emit('hello', { recovered: socket.recovered, transport: socket.conn.transport.name, auth: socket.handshake.auth, xtest: socket.handshake.headers['x-test'] });
   socket.on('echo', (...a) => {
     const ack = typeof a[a.length - 1] === 'function' ? a.pop() : null;
     socket.emit('echo', ...a);
@@ -41,6 +43,8 @@ function handlers(socket) {
   });
   socket.on('log', (x) => { logs.push(x); });
   socket.on('count', (ack) => ack(logs));
+  socket.on('reasons', (ack) => ack(reasons));
+  socket.on('disconnect', (reason) => reasons.push(reason));
   socket.on('whoami', (ack) => ack(socket.conn.transport.name));
   socket.on('slow', () => {});
   socket.on('drop', () => {

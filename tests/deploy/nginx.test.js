@@ -341,6 +341,29 @@ test('Socket.IO default transports through nginx: polling, then the upgrade to w
   s.close();
 });
 
+// The C Socket.IO client (wsio-cat --sio, src/client) through the same proxy: the
+// polling handshake, long-polls and POSTs must stick to one upstream, and the upgrade
+// must pass the Upgrade headers.
+test('wsio-cat --sio through nginx: polling, websocket and the upgrade; join, then the message back', async () => {
+  const cat = path.join(path.dirname(SERVER), 'wsio-cat');
+  assert.ok(fs.existsSync(cat), `${cat} is missing`);
+  for (const t of [['-T', 'polling'], ['-T', 'websocket'], []]) {
+    const child = spawn(cat, ['-n', '-v', '--sio', url(), ...t], { stdio: ['pipe', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '', err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    child.stdin.write('emit join "room-cat"\nemit message {"room":"room-cat","message":"hi from C"}\n');
+    const t0 = Date.now();
+    while (!out.includes('"hi from C"') && Date.now() - t0 < 10000) await sleep(20);
+    child.stdin.end();
+    const st = await withTimeout(exited(child), 10000, 'wsio-cat to exit at the end of its input');
+    assert.deepEqual(st, { code: 0, signal: null }, `${t.join(' ')}: ${err}`);
+    assert.match(out, /^\["message","hi from C"/m, `${t.join(' ')}: ${err}`);
+    if (!t.length) assert.match(err, /upgraded to websocket/);
+  }
+});
+
 test(`idle connections outlive proxy_read_timeout ${PROXY_TIMEOUT}s through nginx (ping ${PING_INTERVAL}s + ${PING_TIMEOUT}s)`, async () => {
   const ws = connect({ transports: ['websocket'] });
   const poll = connect({ transports: ['polling'] });
