@@ -130,6 +130,14 @@ static json_t *to_json(const msgpack_object *o, codec_bins *bins, int depth) {
           json_decref(m);
           return NULL;
         }
+        /* A key twice is refused too: the object would keep the first one's place with
+         * the second one's value, so binaries would no longer be numbered in document
+         * order (what a node that packs it again relies on). Node's encoders never
+         * write one; found by fuzz_adapter_codec. */
+        if (json_object_getn(m, k, kn)) {
+          json_decref(m);
+          return NULL;
+        }
         json_t *val = to_json(&kv->val, bins, depth + 1);
         if (!val || json_object_setn_new(m, k, kn, val) != 0) {
           json_decref(m);

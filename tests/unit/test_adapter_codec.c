@@ -131,6 +131,14 @@ static void test_limits(void) {
   CHECK(msgpack_unpack_next(&up, "\xa2\xff\xfe", 3, &off) == MSGPACK_UNPACK_SUCCESS);
   CHECK(codec_to_json(&up.data, NULL) == NULL);
   msgpack_unpacked_destroy(&up);
+  /* A key twice (here the integer 100, as "100"), binaries beside it: refused, or the
+   * binaries' numbering would not follow the document (fuzz_adapter_codec's find). */
+  static const char dup[] = "\x83\x64\x65\xa1w\xc4\x01\x01\x64\xc4\x01\x02";
+  msgpack_unpacked_init(&up);
+  off = 0;
+  CHECK(msgpack_unpack_next(&up, dup, sizeof(dup) - 1, &off) == MSGPACK_UNPACK_SUCCESS);
+  CHECK(codec_to_json(&up.data, &b) == NULL);
+  msgpack_unpacked_destroy(&up);
 }
 
 /* Empty strings and binaries (found by the fuzz target: an empty str8 has no pointer). */
