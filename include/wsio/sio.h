@@ -270,6 +270,16 @@ typedef struct wsio_sio_redis_options {
   void *log_user;
   int sharded; /* 1: Node's createShardedAdapter (SPUBLISH/SSUBSCRIBE, Redis >= 7, subscriptionMode
                 * "dynamic"); 0: createAdapter (classic pub/sub). See docs/cluster.md. */
+  /* 1: Node's @socket.io/redis-streams-adapter 0.3.x createAdapter (wins over sharded):
+   * broadcasts and room changes through a Redis stream (XADD/XREAD, Redis >= 6.2), the
+   * rest through pub/sub; with wsio_sio_options.recovery, connection state recovery
+   * across nodes (sessions kept in Redis). Its options, 0/NULL for Node's defaults: */
+  int streams;
+  const char *stream_name;        /* "socket.io" (Node's streamName) */
+  unsigned stream_max_len;        /* 10000: XADD MAXLEN ~ (Node's maxLen) */
+  unsigned stream_read_count;     /* 100: XREAD COUNT (Node's readCount) */
+  unsigned stream_block_ms;       /* 5000: XREAD BLOCK (Node's blockTimeInMs) */
+  const char *session_key_prefix; /* "sio:session:" (Node's sessionKeyPrefix) */
 } wsio_sio_redis_options;
 void wsio_sio_redis_options_init(wsio_sio_redis_options *o);
 /* Call once, before the loop runs (a host name is resolved here). Returns 0

@@ -31,6 +31,7 @@ json_t *ra_sh_msg(redis_adapter *ra, rnsp *ns, int type, json_t *data) {
 /* Publishes msg (consumed): msgpack when binaries travel with it, JSON otherwise. */
 int ra_sh_publish(redis_adapter *ra, const char *channel, json_t *msg, const wsio_span *bins, size_t nbins) {
   if (!msg) return -1;
+  if (ra->streams) return ra_st_publish(ra, channel, msg, bins, nbins);
   int r = -1;
   if (nbins) {
     mp m;
@@ -104,6 +105,7 @@ static int sh_public(rnsp *ns, const char *room, const wsio_sio_socket *joining)
  * rooms. Rooms made or emptied in bulk (socketsJoin, a disconnect) are found by a
  * walk of the namespace's rooms. */
 void ra_sh_sync_rooms(redis_adapter *ra, rnsp *ns) {
+  if (!ra->sharded) return; /* the streams adapter has no room channels */
   size_t n = 0;
   char *text = sio_local_rooms_text(ns->nsp, &n);
   json_t *rooms = ra_parse_owned(text, n);
@@ -180,7 +182,7 @@ static void sh_sse_answer(const char *json, size_t len, void *arg) {
              json_pack("{ssso}", "requestId", r->request_id, "packet", v ? v : json_null()));
 }
 
-static void sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bins *bins) {
+void ra_sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bins *bins) {
   const char *uid = json_string_value(json_object_get(q, "uid"));
   json_t *data = json_object_get(q, "data");
   const char *rid = json_string_value(json_object_get(data, "requestId"));
@@ -299,7 +301,7 @@ void ra_sh_on_message(redis_adapter *ra, const char *channel, size_t clen, const
     int type = (int)json_integer_value(json_object_get(v, "type"));
     int is_response = type == CM_FETCH_SOCKETS_RESPONSE || type == CM_SERVER_SIDE_EMIT_RESPONSE ||
                       type == CM_BROADCAST_CLIENT_COUNT || type == CM_BROADCAST_ACK;
-    if (response == is_response) sh_on_request(ra, ns, v, &bins);
+    if (response == is_response) ra_sh_on_request(ra, ns, v, &bins);
   }
   json_decref(v);
   msgpack_unpacked_destroy(&up);

@@ -21,6 +21,12 @@ void ra_subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *c) {
     ra_sh_subscribe_nsp(ra, ns, c);
     return;
   }
+  if (ra->streams) { /* Node's RedisStreamsAdapter: the public and the private channel */
+    const char *a[] = {"SUBSCRIBE", ns->channel, ns->spec_channel};
+    size_t l[] = {9, strlen(ns->channel), strlen(ns->spec_channel)};
+    ra_conn_command(&ra->sub, 3, a, l, NULL, 0);
+    return;
+  }
   char pattern[1024];
   snprintf(pattern, sizeof(pattern), "%s*", ns->channel);
   const char *pa[] = {"PSUBSCRIBE", pattern};
@@ -381,7 +387,7 @@ void ra_on_response_value(redis_adapter *ra, json_t *v) {
 }
 
 void ra_on_message(redis_adapter *ra, const char *channel, size_t clen, const char *msg, size_t mlen, int pattern) {
-  if (ra->sharded) {
+  if (ra->sharded || ra->streams) {
     ra_sh_on_message(ra, channel, clen, msg, mlen);
     return;
   }

@@ -28,14 +28,19 @@ for (const p of PAIRS) {
 const TIMEOUT_S = 1; // --redis-request-timeout: a request some node never answers ends after this
 // CLUSTER_ADAPTER=sharded (tests/cluster/sharded.test.js): the same scenarios on
 // createShardedAdapter (SPUBLISH/SSUBSCRIBE); the emitter and option tests run once, here.
-const SHARDED = process.env.CLUSTER_ADAPTER === 'sharded';
-const ADAPTER_ARGS = SHARDED ? ['--redis-adapter', 'sharded'] : [];
+// CLUSTER_ADAPTER=streams (tests/cluster/streams.test.js): the same on Node's
+// @socket.io/redis-streams-adapter (a Redis stream, plus pub/sub for requests).
+const ADAPTER = process.env.CLUSTER_ADAPTER || 'pubsub';
+const SHARDED = ADAPTER === 'sharded';
+const STREAMS = ADAPTER === 'streams';
+const CLUSTER_MSGS = SHARDED || STREAMS; // socket.io-adapter's ClusterAdapter messages
+const ADAPTER_ARGS = ADAPTER === 'pubsub' ? [] : ['--redis-adapter', ADAPTER];
 // CLUSTER_REDIS=cluster (tests/cluster/sharded-rcluster.test.js): a Redis Cluster of three
 // masters instead of one Redis; wsio finds it out by itself (CLUSTER SLOTS), the Node
 // node is told (--redis-cluster: node-redis createCluster).
 const RCLUSTER = process.env.CLUSTER_REDIS === 'cluster';
 const startStore = RCLUSTER ? () => startRedisCluster(3) : startRedis;
-const LABEL = (SHARDED ? 'sharded ' : '') + (RCLUSTER ? 'Redis Cluster ' : '');
+const LABEL = (ADAPTER === 'pubsub' ? '' : ADAPTER + ' ') + (RCLUSTER ? 'Redis Cluster ' : '');
 const redisArgs = (kind, redis) => ['--redis', redis.url, ...ADAPTER_ARGS, ...(RCLUSTER && kind === 'node' ? ['--redis-cluster'] : [])];
 
 async function startNode(kind, redis) {
@@ -243,7 +248,7 @@ for (const pair of PAIRS) {
       const b = await sock(B);
       await call(b, 'join', 'only-on-b');
       await call(a, 'join', 'only-on-a');
-      if (SHARDED) { // Node's ClusterAdapter has no allRooms: serverCount (SHARDNUMSUB) only
+      if (CLUSTER_MSGS) { // Node's ClusterAdapter has no allRooms: serverCount ((SHARD)NUMSUB) only
         for (const s of [a, b]) assert.equal(await call(s, 'server-count'), 2);
         return;
       }
@@ -267,7 +272,7 @@ for (const pair of PAIRS) {
       // (Node's ClusterAdapter waits its fixed 5 s there, whatever the option.)
       const t0 = Date.now();
       const r = await withTimeout(new Promise((res) => a.emit('sse-ack', 'unanswered', res)),
-        SHARDED && kindA === 'node' ? 8000 : 4000, 'sse-ack timeout');
+        CLUSTER_MSGS && kindA === 'node' ? 8000 : 4000, 'sse-ack timeout');
       assert.deepEqual(r, { timeout: true, responses: [] });
       assert.ok(Date.now() - t0 >= TIMEOUT_S * 1000 - 100, 'waited for the request timeout');
     });
@@ -338,7 +343,7 @@ for (const pair of PAIRS) {
 if (PAIRS.includes('wsio-wsio')) {
   // What @socket.io/redis-emitter publishes (a backend process that is not a server):
   // the classic broadcast with uid "emitter", written here with the same encoder.
-  describe('emitter messages (wsio node)', { skip: SHARDED, timeout: 60000 }, () => {
+  describe('emitter messages (wsio node)', { skip: ADAPTER !== 'pubsub', timeout: 60000 }, () => {
     let redis;
     let A;
     let pub;
@@ -522,11 +527,10 @@ if (PAIRS.includes('wsio-wsio')) {
   });
 }
 
-describe('wsio-server --redis options', { skip: SHARDED }, () => {
-  it('refuses the streams adapter, an unknown kind and a malformed URL with a clear error', async () => {
+describe('wsio-server --redis options', { skip: ADAPTER !== 'pubsub' }, () => {
+  it('refuses an unknown kind and a malformed URL with a clear error', async () => {
     for (const [args, want] of [
-      [['--redis', 'redis://127.0.0.1:1', '--redis-adapter', 'streams'], /not yet supported/],
-      [['--redis', 'redis://127.0.0.1:1', '--redis-adapter', 'shardd'], /pubsub or sharded/],
+      [['--redis', 'redis://127.0.0.1:1', '--redis-adapter', 'shardd'], /pubsub, sharded or streams/],
       [['--redis', 'http://x'], /redis:\/\/\[user:pass@\]host:port\[\/db\]/],
     ]) {
       await assert.rejects(start('wsio', 'test', args), want);
