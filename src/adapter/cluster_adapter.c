@@ -202,6 +202,7 @@ void ra_sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bins *
         break;
       }
       if (!rid) {
+        ev.offset = ra->cur_offset; /* a stream entry's id (Node's addOffsetIfNecessary) */
         (void)sio_local_broadcast(&t, &ev);
         free(text);
         break;
@@ -253,7 +254,7 @@ void ra_sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bins *
       char *text = codec_dump(args, &n);
       json_decref(args);
       if (!text) break;
-      sio_event ev = {json_string_value(json_array_get(p, 0)), text, n, NULL, 0};
+      sio_event ev = {json_string_value(json_array_get(p, 0)), text, n, NULL, 0, NULL};
       sh_sse_reply r = {ra, ns, uid, rid};
       sio_local_server_event(ns->nsp, &ev, rid ? sh_sse_answer : NULL, &r);
       free(text);

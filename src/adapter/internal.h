@@ -128,6 +128,8 @@ struct redis_adapter {
   int xpolling;
   loop_timer xtimer; /* a poll again after a refused XREAD */
   const char *cur_offset; /* the entry being handled (recovery's offset), else NULL */
+  struct st_deferred *deferred; /* own broadcasts waiting for their XADD's id */
+  struct st_restore *restores;  /* sessions being restored */
   /* Sharded only: the topology, from CLUSTER SLOTS on the seed. Until it is known
    * (slots_known), nothing is subscribed; a seed that refuses CLUSTER SLOTS (cluster
    * support disabled) is one node owning every slot. */
@@ -214,6 +216,12 @@ int ra_st_publish(redis_adapter *ra, const char *channel, json_t *msg, const wsi
 void ra_st_poll(redis_adapter *ra);
 /* msg as msgpack (malloc'd, *len bytes), or NULL. */
 char *ra_st_pack(const json_t *msg, size_t *len);
+/* Recovery across nodes: a broadcast published now and delivered here once XADD gave
+ * its offset (0; -1: not published, deliver it now); the ops persist/restore_session. */
+int ra_st_broadcast_deferred(redis_adapter *ra, rnsp *ns, const wsio_sio_target *t, const sio_event *ev);
+void ra_st_persist(sio_adapter *a, wsio_sio_nsp *nsp, const sio_session_state *st, unsigned ttl_ms);
+int ra_st_restore(sio_adapter *a, wsio_sio_nsp *nsp, const char *pid, const char *offset, sio_restore_fn done,
+                  void *arg);
 /* Takes the streams options (ra->xr is started by the caller); ra_st_free undoes it. */
 int ra_st_init(redis_adapter *ra, const wsio_sio_redis_options *o);
 void ra_st_free(redis_adapter *ra);

@@ -253,6 +253,11 @@ static int ra_broadcast(sio_adapter *a, const wsio_sio_target *t, const sio_even
     ra->st.messages_dropped++;
     ns = NULL;
   }
+  /* Recovery across nodes: the local delivery carries the stream's offset, known once
+   * XADD answers (socket.emit comes here too, to the socket's id room). */
+  if (ns && ra->streams && !t->is_volatile && sio_server_recovery_ms(ra->io) &&
+      ra_st_broadcast_deferred(ra, ns, t, ev) == 0)
+    return 0;
   if (ns && RA_CLUSTER_MSGS(ra)) {
     ra_sh_broadcast(ra, ns, t, ev);
   } else if (ns) {
@@ -544,21 +549,16 @@ static void ra_destroy(sio_adapter *a) {
   free(ra);
 }
 
-static const sio_adapter_ops redis_ops = {
-    .add_all = ra_add_all,
-    .del = ra_del,
-    .del_all = ra_del_all,
-    .broadcast = ra_broadcast,
-    .broadcast_with_ack = ra_broadcast_with_ack,
-    .add_sockets = ra_add_sockets,
-    .disconnect_sockets = ra_disconnect_sockets,
-    .fetch_sockets = ra_fetch_sockets,
-    .all_rooms = ra_all_rooms,
-    .server_count = ra_server_count,
-    .server_side_emit = ra_server_side_emit,
-    .nsp_created = ra_nsp_created,
-    .destroy = ra_destroy,
-};
+#define RA_OPS                                  \
+  .add_all = ra_add_all, .del = ra_del, .del_all = ra_del_all, .broadcast = ra_broadcast, \
+  .broadcast_with_ack = ra_broadcast_with_ack, .add_sockets = ra_add_sockets,             \
+  .disconnect_sockets = ra_disconnect_sockets, .fetch_sockets = ra_fetch_sockets,         \
+  .all_rooms = ra_all_rooms, .server_count = ra_server_count,                             \
+  .server_side_emit = ra_server_side_emit, .nsp_created = ra_nsp_created, .destroy = ra_destroy
+static const sio_adapter_ops redis_ops = {RA_OPS};
+/* The streams adapter also keeps recovery's sessions (in Redis, for every node). */
+static const sio_adapter_ops streams_ops = {RA_OPS, .persist_session = ra_st_persist, .restore_session = ra_st_restore};
+
 
 void wsio_sio_redis_options_init(wsio_sio_redis_options *o) {
   memset(o, 0, sizeof(*o));
@@ -579,7 +579,7 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   if (sio_adapter_get(io) != &sio_local_adapter) return WSIO_EINVAL;
   redis_adapter *ra = calloc(1, sizeof(*ra));
   if (!ra) return WSIO_ENOMEM;
-  ra->base.ops = &redis_ops;
+  ra->base.ops = o->streams ? &streams_ops : &redis_ops;
   ra->io = io;
   ra->app = sio_server_app(io);
   ra->loop = sio_server_loop(io);
@@ -639,6 +639,6 @@ void wsio_sio_redis_stats_get(const wsio_sio *io, wsio_sio_redis_stats *out) {
   memset(out, 0, sizeof(*out));
   if (!io) return;
   sio_adapter *a = sio_adapter_get(io);
-  if (a->ops != &redis_ops) return;
+  if (a->ops != &redis_ops && a->ops != &streams_ops) return;
   *out = ((const redis_adapter *)a)->st;
 }
