@@ -24,6 +24,18 @@ const PAIRS_RAW = process.env.CLUSTER_PAIRS || 'wsio-wsio,wsio-node,node-wsio';
 const PAIRS = PAIRS_RAW === 'none' ? [] : PAIRS_RAW.split(',').filter(Boolean);
 const events = (s, from) => s.log.slice(from).map((e) => normalize(e.slice(0, -1))); // without the offset
 
+/* Waits until node A has kept the session of pid in Redis. */
+async function sessionStored(redis, pid) {
+  const { createClient } = require('redis');
+  const rc = createClient({ url: redis.url });
+  await rc.connect();
+  try {
+    await until(async () => (await rc.exists(`sio:session:${pid}`)) === 1, 5000, 'the session in Redis', 20);
+  } finally {
+    await rc.quit();
+  }
+}
+
 for (const pair of PAIRS) {
   const [kindA, kindB] = pair.split('-');
   describe(`streams recovery across nodes ${pair}`, { timeout: 60000 }, () => {
@@ -118,6 +130,7 @@ for (const pair of PAIRS) {
       const gone = once(a, 'disconnect');
       a.io.engine.close();
       await gone;
+      await sessionStored(redis, pid); // (node A learns of the close a moment later)
       a.io.uri = B.url;
       a.connect();
       await connected(a);
