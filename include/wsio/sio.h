@@ -259,6 +259,10 @@ int wsio_sio_reply_send(wsio_sio_reply *reply, const char *json_value, size_t le
  * Redis. Two connections (publish, subscribe) on the app's loop; never blocks. Redis
  * down or lost: local work goes on, the adapter reconnects with backoff and subscribes
  * again; cross-node messages published meanwhile are lost (pub/sub keeps nothing). */
+/* The sharded adapter's subscriptionMode: "dynamic" (a channel per public room),
+ * "static" (the namespace's channel only), "dynamic-private" (a channel per room,
+ * socket-id rooms included). */
+enum { WSIO_REDIS_SUBSCRIPTION_DYNAMIC = 0, WSIO_REDIS_SUBSCRIPTION_STATIC = 1, WSIO_REDIS_SUBSCRIPTION_DYNAMIC_PRIVATE = 2 };
 typedef struct wsio_sio_redis_options {
   const char *host; /* numeric address or "localhost" (resolved without blocking the loop) */
   int port;         /* default 6379 */
@@ -268,8 +272,9 @@ typedef struct wsio_sio_redis_options {
   unsigned request_timeout_ms; /* default 5000 (Node's requestsTimeout) */
   void (*log)(int level, const char *msg, void *user); /* level as wsio_app_options.log */
   void *log_user;
-  int sharded; /* 1: Node's createShardedAdapter (SPUBLISH/SSUBSCRIBE, Redis >= 7, subscriptionMode
-                * "dynamic"); 0: createAdapter (classic pub/sub). See docs/cluster.md. */
+  int sharded; /* 1: Node's createShardedAdapter (SPUBLISH/SSUBSCRIBE, Redis >= 7); 0: createAdapter
+                * (classic pub/sub). See docs/cluster.md. */
+  int subscription_mode; /* sharded: Node's subscriptionMode, WSIO_REDIS_SUBSCRIPTION_* (default dynamic) */
   /* 1: Node's @socket.io/redis-streams-adapter 0.3.x createAdapter (wins over sharded):
    * broadcasts and room changes through a Redis stream (XADD/XREAD, Redis >= 6.2), the
    * rest through pub/sub; with wsio_sio_options.recovery, connection state recovery

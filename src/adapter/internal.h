@@ -118,6 +118,7 @@ struct redis_adapter {
   loop_timer flush_timer;
   int destroyed;
   int sharded; /* createShardedAdapter's protocol (cluster_adapter.c) */
+  int sub_mode; /* sharded: its subscriptionMode (WSIO_REDIS_SUBSCRIPTION_*) */
   /* The streams adapter (streams.c): ClusterAdapter messages, the persistent ones
    * through a Redis stream read on a connection of its own (xr). */
   int streams;
@@ -190,7 +191,7 @@ int ra_pack_opts(mp *m, const wsio_sio_target *t, long timeout_ms);
 int ra_pack_packet(mp *m, const char *nsp, const sio_event *ev);
 int ra_publish_json(redis_adapter *ra, const char *channel, json_t *v);
 void ra_remote_done(const char *json, size_t len, int err, void *user);
-void ra_remote_each(const char *json, size_t len, void *arg);
+void ra_remote_each(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg);
 void ra_subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *c);
 void ra_target_from(wsio_sio_target *t, target_buf *b, wsio_sio_nsp *nsp, json_t *opts);
 
@@ -206,6 +207,7 @@ json_t *ra_sh_opts(const wsio_sio_target *t, long timeout_ms);
 int ra_sh_publish(redis_adapter *ra, const char *channel, json_t *msg, const wsio_span *bins, size_t nbins);
 void ra_sh_subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *only);
 void ra_sh_sync_rooms(redis_adapter *ra, rnsp *ns);
+void ra_sh_socket_room(redis_adapter *ra, wsio_sio_socket *s, int connected);
 void ra_sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bins *bins);
 
 /* ---- streams.c: @socket.io/redis-streams-adapter ---- */

@@ -209,25 +209,26 @@ static void sse_answer(const char *json, size_t len, void *arg) {
   json_decref(v);
 }
 
-/* Each client answer of a broadcast another node asked: one msgpack response. */
-void ra_remote_each(const char *json, size_t len, void *arg) {
+/* Each client answer of a broadcast another node asked: one response, its attachments
+ * as msgpack `bin` (Node's requester gets Buffers back). */
+void ra_remote_each(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg) {
   bcast_remote *b = arg;
   json_error_t je;
+  if (b->ra->destroyed) return;
   json_t *v = json_loadb(json, len, JSON_DECODE_ANY, &je);
   if (b->ns) {
-    if (!b->ra->destroyed)
-      ra_sh_publish(b->ra, b->channel,
-                 ra_sh_msg(b->ra, b->ns, CM_BROADCAST_ACK,
-                        json_pack("{ssso}", "requestId", b->request_id, "packet", v ? v : json_null())),
-                 NULL, 0);
+    ra_sh_publish(b->ra, b->channel,
+                  ra_sh_msg(b->ra, b->ns, CM_BROADCAST_ACK,
+                            json_pack("{ssso}", "requestId", b->request_id, "packet", v ? v : json_null())),
+                  bins, nbins);
     return;
   }
   mp m;
   ra_mp_init(&m);
   int r = msgpack_pack_map(&m.pk, 3) || ra_mp_str(&m, "type") || msgpack_pack_int(&m.pk, REQ_BROADCAST_ACK) ||
           ra_mp_str(&m, "requestId") || ra_mp_str(&m, b->request_id) || ra_mp_str(&m, "packet") ||
-          codec_pack_json(&m.pk, v ? v : json_null(), NULL, 0);
-  if (!r && !b->ra->destroyed) ra_publish(b->ra, b->channel, m.sb.data, m.sb.size);
+          codec_pack_json(&m.pk, v ? v : json_null(), bins, nbins);
+  if (!r) ra_publish(b->ra, b->channel, m.sb.data, m.sb.size);
   msgpack_sbuffer_destroy(&m.sb);
   json_decref(v);
 }

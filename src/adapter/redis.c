@@ -242,6 +242,7 @@ static void ra_del_all(sio_adapter *a, wsio_sio_socket *s) {
   left_rooms l = {ra->sharded ? ra_ns_of(ra, nsp) : NULL, NULL};
   if (l.ns && (l.names = json_array()) != NULL) wsio_sio_socket_rooms(s, collect_subscribed, &l);
   sio_local_del_all(s);
+  if (ra->sharded) ra_sh_socket_room(ra, s, 0);
   for (size_t i = 0; i < json_array_size(l.names); i++) ra_sh_left(ra, nsp, json_string_value(json_array_get(l.names, i)));
   json_decref(l.names);
 }
@@ -285,7 +286,9 @@ void ra_bcast_check(rreq *q) {
   ra_req_finish(q, 0);
 }
 
-static void bcast_each(const char *json, size_t len, void *arg) {
+static void bcast_each(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg) {
+  (void)bins; /* the C callback carries JSON: an attachment is its placeholder there */
+  (void)nbins;
   rreq *q = arg;
   if (q->done) return;
   json_error_t je;
@@ -554,7 +557,9 @@ static void ra_destroy(sio_adapter *a) {
   .broadcast_with_ack = ra_broadcast_with_ack, .add_sockets = ra_add_sockets,             \
   .disconnect_sockets = ra_disconnect_sockets, .fetch_sockets = ra_fetch_sockets,         \
   .all_rooms = ra_all_rooms, .server_count = ra_server_count,                             \
-  .server_side_emit = ra_server_side_emit, .nsp_created = ra_nsp_created, .destroy = ra_destroy
+  .server_side_emit = ra_server_side_emit, .nsp_created = ra_nsp_created, .connected = ra_connected,     \
+  .destroy = ra_destroy
+static void ra_connected(sio_adapter *a, wsio_sio_socket *s) { ra_sh_socket_room((redis_adapter *)a, s, 1); }
 static const sio_adapter_ops redis_ops = {RA_OPS};
 /* The streams adapter also keeps recovery's sessions (in Redis, for every node). */
 static const sio_adapter_ops streams_ops = {RA_OPS, .persist_session = ra_st_persist, .restore_session = ra_st_restore};
@@ -585,6 +590,11 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   ra->loop = sio_server_loop(io);
   ra->db = o->db;
   ra->sharded = o->sharded != 0;
+  if (o->subscription_mode < 0 || o->subscription_mode > WSIO_REDIS_SUBSCRIPTION_DYNAMIC_PRIVATE) {
+    free(ra);
+    return WSIO_EINVAL;
+  }
+  ra->sub_mode = o->subscription_mode;
   if (o->streams && ra_st_init(ra, o) != 0) {
     ra_st_free(ra);
     free(ra);

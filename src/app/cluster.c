@@ -92,6 +92,7 @@ int app_cluster_attach(wsio_sio *io, const server_config *cfg) {
   o.log = cluster_log;
   o.sharded = cfg->redis_sharded;
   o.streams = cfg->redis_streams;
+  o.subscription_mode = cfg->redis_subscription_mode;
   o.stream_name = cfg->redis_stream_name;
   o.session_key_prefix = cfg->redis_session_key_prefix;
   o.stream_max_len = cfg->redis_stream_max_len;

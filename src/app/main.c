@@ -109,6 +109,7 @@ static const opt_def opts[] = {
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
     {"redis", "URL", T_STR, NULL, "join a cluster through Redis: redis://[user:pass@]host:port[/db] (Node's @socket.io/redis-adapter protocol)"},
     {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub, sharded (SPUBLISH/SSUBSCRIBE, Redis 7 or a Redis Cluster) or streams (a Redis stream, as @socket.io/redis-streams-adapter: recovery across nodes)"},
+    {"redis-subscription-mode", "MODE", T_STR, "dynamic", "--redis-adapter sharded: dynamic (a channel per public room), static (one per namespace) or dynamic-private (socket rooms too); Node's subscriptionMode"},
     {"redis-stream-name", "NAME", T_STR, "socket.io", "--redis-adapter streams: the stream's key (Node's streamName)"},
     {"redis-stream-maxlen", "N", T_LIMIT, "10000", "--redis-adapter streams: entries kept in the stream, about (XADD MAXLEN ~; Node's maxLen)"},
     {"redis-session-key-prefix", "PREFIX", T_STR, "sio:session:", "--redis-adapter streams: key prefix of the sessions kept for recovery (Node's sessionKeyPrefix)"},
@@ -211,6 +212,12 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
         st->cfg.redis_url = v;
       } else if (strcmp(name, "redis-key-prefix") == 0) st->cfg.redis_key_prefix = v;
       else if (strcmp(name, "redis-stream-name") == 0) st->cfg.redis_stream_name = v;
+      else if (strcmp(name, "redis-subscription-mode") == 0) {
+        if (strcmp(v, "dynamic") == 0) st->cfg.redis_subscription_mode = WSIO_REDIS_SUBSCRIPTION_DYNAMIC;
+        else if (strcmp(v, "static") == 0) st->cfg.redis_subscription_mode = WSIO_REDIS_SUBSCRIPTION_STATIC;
+        else if (strcmp(v, "dynamic-private") == 0) st->cfg.redis_subscription_mode = WSIO_REDIS_SUBSCRIPTION_DYNAMIC_PRIVATE;
+        else want = "dynamic, static or dynamic-private";
+      }
       else if (strcmp(name, "redis-session-key-prefix") == 0) st->cfg.redis_session_key_prefix = v;
       break;
     case T_ADAPTER:

@@ -94,6 +94,9 @@ typedef struct sio_adapter_ops {
   /* A namespace was created (Node makes one adapter per namespace; a cluster adapter
    * subscribes to its channels here). May be NULL. */
   void (*nsp_created)(sio_adapter *a, wsio_sio_nsp *nsp);
+  /* A socket joined its namespace: its id room exists now (Node's addAll(id, {id}));
+   * the room goes with del_all. May be NULL. */
+  void (*connected)(sio_adapter *a, wsio_sio_socket *s);
   /* The server is going away (its sockets are closed already). */
   void (*destroy)(sio_adapter *a);
 } sio_adapter_ops;
@@ -126,9 +129,10 @@ void sio_local_del_all(wsio_sio_socket *s);
 int sio_local_broadcast(const wsio_sio_target *t, const sio_event *ev);
 int sio_local_broadcast_with_ack(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
                                  wsio_sio_broadcast_ack_fn cb, void *user);
-/* The same, and each(answer, len, each_arg) for every client's answer as it arrives
+/* The same, and each(answer, len, bins, nbins, each_arg) for every client's answer as it
+ * arrives (bins: the answer's attachments, which its placeholders index)
  * (its first argument as JSON text; Node's per-client ack callback). */
-typedef void (*sio_ack_each_fn)(const char *json, size_t len, void *arg);
+typedef void (*sio_ack_each_fn)(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg);
 int sio_local_broadcast_with_ack_each(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
                                       wsio_sio_broadcast_ack_fn cb, void *user, sio_ack_each_fn each,
                                       void *each_arg);

@@ -203,7 +203,7 @@ static void group_answer(wsio_sio *io, sio_ack_group *g, const wsio_sio_args *ar
   if (g->received) (void)sbuf_put(&g->responses, ",", 1);
   (void)sbuf_put(&g->responses, e, elen);
   g->received++;
-  if (g->each) g->each(e, elen, g->each_arg);
+  if (g->each) g->each(e, elen, args->bins, args->nbins, g->each_arg);
   group_check(io, g);
 }
 

@@ -333,6 +333,7 @@ int sio_connect_finish(wsio_sio_socket *s, int recovered, uint64_t restore_offse
   s->cnext = c->sockets;
   c->sockets = s;
   sio_client_unwait(c);
+  if (io->adapter->ops->connected) io->adapter->ops->connected(io->adapter, s);
   /* Node sends the missed packets before the CONNECT reply (from the Socket
    * constructor); the client buffers them until it is connected. */
   if (s->missed) sio_session_missed_flush(s, 1);

@@ -34,13 +34,17 @@ const ADAPTER = process.env.CLUSTER_ADAPTER || 'pubsub';
 const SHARDED = ADAPTER === 'sharded';
 const STREAMS = ADAPTER === 'streams';
 const CLUSTER_MSGS = SHARDED || STREAMS; // socket.io-adapter's ClusterAdapter messages
-const ADAPTER_ARGS = ADAPTER === 'pubsub' ? [] : ['--redis-adapter', ADAPTER];
+// CLUSTER_SUB_MODE=static|dynamic-private (tests/cluster/sharded-static.test.js,
+// sharded-private.test.js): the sharded adapter's subscriptionMode on both kinds of node.
+const SUB_MODE = process.env.CLUSTER_SUB_MODE || 'dynamic';
+const ADAPTER_ARGS = [...(ADAPTER === 'pubsub' ? [] : ['--redis-adapter', ADAPTER]),
+  ...(SUB_MODE === 'dynamic' ? [] : ['--redis-subscription-mode', SUB_MODE])];
 // CLUSTER_REDIS=cluster (tests/cluster/sharded-rcluster.test.js): a Redis Cluster of three
 // masters instead of one Redis; wsio finds it out by itself (CLUSTER SLOTS), the Node
 // node is told (--redis-cluster: node-redis createCluster).
 const RCLUSTER = process.env.CLUSTER_REDIS === 'cluster';
 const startStore = RCLUSTER ? () => startRedisCluster(3) : startRedis;
-const LABEL = (ADAPTER === 'pubsub' ? '' : ADAPTER + ' ') + (RCLUSTER ? 'Redis Cluster ' : '');
+const LABEL = (ADAPTER === 'pubsub' ? '' : ADAPTER + ' ') + (SUB_MODE === 'dynamic' ? '' : SUB_MODE + ' ') + (RCLUSTER ? 'Redis Cluster ' : '');
 const redisArgs = (kind, redis) => ['--redis', redis.url, ...ADAPTER_ARGS, ...(RCLUSTER && kind === 'node' ? ['--redis-cluster'] : [])];
 
 async function startNode(kind, redis) {
@@ -60,12 +64,26 @@ async function join(node, nsp = '/') {
  * room appears there, asynchronously (Node's adapter as wsio's), so a broadcast to a room
  * joined a moment ago on another node may race it: wait until Redis has the subscriber. */
 async function roomSubscribed(redis, room, want = (n) => n >= 1, nsp = '/') {
-  if (!SHARDED) return;
+  if (!SHARDED || SUB_MODE === 'static') return; // static: no room channels
   const { createClient } = require('redis');
   const cs = (redis.urls || [redis.url]).map((url) => createClient({ url }));
   await Promise.all(cs.map((c) => c.connect()));
   const count = async (c) => Number((await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', `socket.io#${nsp}#${room}#`]))[1]);
   try { // (on a Redis Cluster only the slot's master counts the subscriber)
+    await until(async () => want(Math.max(...(await Promise.all(cs.map(count))))), 5000,
+      `the subscribers of room ${room}'s channel`, 20);
+  } finally {
+    await Promise.all(cs.map((c) => c.quit()));
+  }
+}
+
+/* The same, whatever the mode (how many nodes SSUBSCRIBE the room's channel). */
+async function roomSubscribedRaw(redis, room, want, nsp = '/') {
+  const { createClient } = require('redis');
+  const cs = (redis.urls || [redis.url]).map((url) => createClient({ url }));
+  await Promise.all(cs.map((c) => c.connect()));
+  const count = async (c) => Number((await c.sendCommand(['PUBSUB', 'SHARDNUMSUB', `socket.io#${nsp}#${room}#`]))[1]);
+  try {
     await until(async () => want(Math.max(...(await Promise.all(cs.map(count))))), 5000,
       `the subscribers of room ${room}'s channel`, 20);
   } finally {
@@ -204,6 +222,20 @@ for (const pair of PAIRS) {
       assert.ok(Date.now() - t0 < 3000, 'ended by its timeout');
     });
 
+    it('broadcast with acks: a binary answer from a wsio node reaches a Node requester as binary', { skip: kindB !== 'wsio' },
+      async () => {
+        const a = await sock(A);
+        const b = await sock(B);
+        b.on('question', (q, cb) => cb(Buffer.from([7, 8, q])));
+        await call(b, 'join', 'bin-askers');
+        const r = await call(a, 'ask-room', 'bin-askers', 2000, 9);
+        assert.equal(r.timeout, false);
+        // A Node requester gets the Buffer back; a wsio requester's C callback carries
+        // JSON (an answer's attachment is its placeholder there, see docs/cluster.md).
+        if (kindA === 'node') assert.deepEqual(normalize(r.responses), [Buffer.from([7, 8, 9])]);
+        else assert.equal(r.responses.length, 1);
+      });
+
     it('fetchSockets, socketsJoin, socketsLeave and disconnectSockets reach remote sockets', async () => {
       const a = await sock(A);
       const b = await sock(B);
@@ -224,7 +256,33 @@ for (const pair of PAIRS) {
       assert.equal(a.connected, true);
     });
 
-    it('sharded: a node holds a room channel while it has the public room (socket rooms: none)', { skip: !SHARDED },
+    it('sharded static: rooms have no channel of their own, broadcasts still cross', { skip: !SHARDED || SUB_MODE !== 'static' },
+      async () => {
+        const a = await sock(A);
+        const b = await sock(B);
+        await call(a, 'join', 'st');
+        await call(b, 'join', 'st');
+        await call(a, 'in-room', 'st', 'st-ev', 1);
+        assert.equal((await logged(b, 'st-ev', 1))[0][1], 1);
+        await roomSubscribedRaw(redis, 'st', (n) => n === 0);
+        await roomSubscribedRaw(redis, b.id, (n) => n === 0);
+      });
+
+    it('sharded dynamic-private: a socket id room has a channel while the socket is connected', { skip: !SHARDED || SUB_MODE !== 'dynamic-private' },
+      async () => {
+        const a = await sock(A);
+        const b = await sock(B);
+        await roomSubscribedRaw(redis, b.id, (n) => n === 1);
+        await call(a, 'join', 'dp');
+        await roomSubscribedRaw(redis, 'dp', (n) => n === 1);
+        await call(a, 'in-room', b.id, 'to-b', 5); // on b's own channel
+        assert.equal((await logged(b, 'to-b', 1))[0][1], 5);
+        const id = b.id;
+        b.disconnect();
+        await roomSubscribedRaw(redis, id, (n) => n === 0);
+      });
+
+    it('sharded: a node holds a room channel while it has the public room (socket rooms: none)', { skip: !SHARDED || SUB_MODE !== 'dynamic' },
       async () => {
         const a = await sock(A);
         const a2 = await sock(A);

@@ -35,6 +35,7 @@ function parseArgs(argv) {
     else if (a === '--redis') opts.redis = value();
     else if (a === '--redis-key-prefix') opts.redisKey = value();
     else if (a === '--redis-adapter') opts.redisAdapter = value();
+    else if (a === '--redis-subscription-mode') opts.redisSubscriptionMode = value(); // sharded: Node's subscriptionMode
     else if (a === '--redis-cluster') opts.redisCluster = true; // the URL is a Redis Cluster's seed
     else if (a === '--redis-request-timeout') opts.redisTimeout = Number(value()) * 1000;
     else throw new Error(`unknown option ${a}`);
@@ -355,7 +356,10 @@ async function useRedis(io, opts) {
   }
   if (opts.redisAdapter === 'sharded') { // createShardedAdapter, its default subscriptionMode "dynamic"
     const { createShardedAdapter } = require('@socket.io/redis-adapter');
-    io.adapter(createShardedAdapter(pub, sub, { channelPrefix: opts.redisKey || 'socket.io' }));
+    io.adapter(createShardedAdapter(pub, sub, {
+      channelPrefix: opts.redisKey || 'socket.io',
+      subscriptionMode: opts.redisSubscriptionMode || 'dynamic',
+    }));
     return;
   }
   io.adapter(createAdapter(pub, sub, {
