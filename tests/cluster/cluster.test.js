@@ -535,6 +535,12 @@ if (PAIRS.includes('wsio-wsio')) {
         const slot = String(await from.c.sendCommand(['CLUSTER', 'KEYSLOT', 'socket.io#/#']));
         await to.c.sendCommand(['CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId]);
         await from.c.sendCommand(['CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId]);
+        // While it migrates, Redis serves the slot's sharded channels from the source
+        // (SPUBLISH/SSUBSCRIBE never meet ASK; the target answers MOVED): broadcasts
+        // and counts go on as before.
+        await call(a, 'all', 'migrating', 1);
+        assert.equal((await logged(b, 'migrating', 1))[0][1], 1);
+        assert.equal(await call(b, 'server-count'), 2);
         for (const x of all) await x.c.sendCommand(['CLUSTER', 'SETSLOT', slot, 'NODE', toId]);
         // The old master drops the slot's subscribers (an unasked sunsubscribe): both
         // nodes ask for the slots again and subscribe on the new one.
