@@ -152,3 +152,33 @@ for (const pair of PAIRS) {
     });
   });
 }
+
+describe('wsio-server streams options', { timeout: 30000 }, () => {
+  it('--redis-stream-name, --redis-stream-maxlen and --redis-session-key-prefix name what goes to Redis', async () => {
+    const redis = await startRedis();
+    const node = await start('wsio', 'test', ['--redis', redis.url, '--redis-adapter', 'streams',
+      '--redis-stream-name', 'my-stream', '--redis-stream-maxlen', '5', '--redis-session-key-prefix', 'my:sess:']);
+    const { createClient } = require('redis');
+    const rc = createClient({ url: redis.url });
+    await rc.connect();
+    try {
+      await until(() => /Redis streams adapter/.test(node.output()), 5000, 'the streams adapter');
+      const a = client(node.url, 'websocket');
+      await connected(a);
+      await call(a, 'join', 'o');
+      for (let i = 0; i < 300; i++) await call(a, 'in-room', 'o', 'e', i);
+      assert.equal(await rc.exists('socket.io'), 0, 'not the default stream');
+      const len = await rc.xLen('my-stream');
+      assert.ok(len >= 5 && len < 300, `MAXLEN ~ 5 trims (${len} entries)`);
+      const pid = a._pid;
+      const gone = once(a, 'disconnect');
+      a.io.engine.close();
+      await gone;
+      await until(async () => (await rc.exists(`my:sess:${pid}`)) === 1, 5000, 'the session under the prefix', 20);
+    } finally {
+      await rc.quit();
+      await node.stop();
+      await redis.stop();
+    }
+  });
+});
