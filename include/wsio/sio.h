@@ -195,7 +195,9 @@ typedef struct wsio_sio_target {
 } wsio_sio_target;
 
 /* Emits to every socket the target selects; returns how many it reached (>= 0), or
- * WSIO_EINVAL (no target/nsp, bad arguments as for wsio_sio_emit) or WSIO_ENOMEM. */
+ * WSIO_EINVAL (no target/nsp, bad arguments as for wsio_sio_emit) or WSIO_ENOMEM.
+ * With the streams adapter and recovery on, this node's sockets get it once Redis gave
+ * its offset (as Node awaits it): the call returns 0 and the sends follow. */
 int wsio_sio_broadcast(const wsio_sio_target *t, const char *event, const char *json, size_t len,
                        const wsio_span *bins, size_t nbins);
 
@@ -254,9 +256,10 @@ void wsio_sio_nsp_on_server_event(wsio_sio_nsp *nsp, wsio_sio_server_event_fn fn
 int wsio_sio_reply_send(wsio_sio_reply *reply, const char *json_value, size_t len);
 
 /* ---- the Redis adapter (src/adapter) ----------------------------------------------- */
-/* Joins a cluster of Socket.IO servers through Redis pub/sub, wire-compatible with
- * Node's @socket.io/redis-adapter 8.x createAdapter: wsio and Node nodes may share one
- * Redis. Two connections (publish, subscribe) on the app's loop; never blocks. Redis
+/* Joins a cluster of Socket.IO servers through Redis, wire-compatible with Node's
+ * @socket.io/redis-adapter 8.x createAdapter (or, by the options below,
+ * createShardedAdapter or @socket.io/redis-streams-adapter): wsio and Node nodes may
+ * share one Redis. Two connections (publish, subscribe) on the app's loop; never blocks. Redis
  * down or lost: local work goes on, the adapter reconnects with backoff and subscribes
  * again; cross-node messages published meanwhile are lost (pub/sub keeps nothing). */
 /* The sharded adapter's subscriptionMode: "dynamic" (a channel per public room),
