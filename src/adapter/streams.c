@@ -561,9 +561,16 @@ int ra_st_restore(sio_adapter *a, wsio_sio_nsp *nsp, const char *pid, const char
   }
   x->next = ra->restores;
   ra->restores = x;
-  ra_conn_command(c, 2, get, gl, NULL, 0);
-  ra_conn_command(c, 2, del, dl, NULL, 0);
-  ra_conn_command(c, 1, exec, el, st_on_exec, x->serial);
+  if (ra_conn_command(c, 2, get, gl, NULL, 0) != 0 || ra_conn_command(c, 2, del, dl, NULL, 0) != 0 ||
+      ra_conn_command(c, 1, exec, el, st_on_exec, x->serial) != 0) {
+    /* (out of memory mid-way: the transaction must not swallow later commands) */
+    const char *discard[] = {"DISCARD"};
+    size_t dsl[] = {7};
+    (void)ra_conn_command(c, 1, discard, dsl, NULL, 0);
+    restore_find(ra, x->serial, 1);
+    restore_end(x, NULL);
+    return 0;
+  }
   ra_conn_command(c, 4, r1, l1, st_on_offset, x->serial);
   if (ra_conn_command(c, 4, r2, l2, st_on_range, x->serial) != 0) {
     restore_find(ra, x->serial, 1);
