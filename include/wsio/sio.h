@@ -200,7 +200,9 @@ typedef struct wsio_sio_target {
 } wsio_sio_target;
 
 /* Emits to every socket the target selects; returns how many it reached (>= 0), or
- * WSIO_EINVAL (no target/nsp, bad arguments as for wsio_sio_emit) or WSIO_ENOMEM. */
+ * WSIO_EINVAL (no target/nsp, bad arguments as for wsio_sio_emit) or WSIO_ENOMEM.
+ * With the streams adapter and recovery on, this node's sockets get it once Redis gave
+ * its offset (as Node awaits it): the call returns 0 and the sends follow. */
 int wsio_sio_broadcast(const wsio_sio_target *t, const char *event, const char *json, size_t len,
                        const wsio_span *bins, size_t nbins);
 
@@ -259,11 +261,16 @@ void wsio_sio_nsp_on_server_event(wsio_sio_nsp *nsp, wsio_sio_server_event_fn fn
 int wsio_sio_reply_send(wsio_sio_reply *reply, const char *json_value, size_t len);
 
 /* ---- the Redis adapter (src/adapter) ----------------------------------------------- */
-/* Joins a cluster of Socket.IO servers through Redis pub/sub, wire-compatible with
- * Node's @socket.io/redis-adapter 8.x createAdapter: wsio and Node nodes may share one
- * Redis. Two connections (publish, subscribe) on the app's loop; never blocks. Redis
+/* Joins a cluster of Socket.IO servers through Redis, wire-compatible with Node's
+ * @socket.io/redis-adapter 8.x createAdapter (or, by the options below,
+ * createShardedAdapter or @socket.io/redis-streams-adapter): wsio and Node nodes may
+ * share one Redis. Two connections (publish, subscribe) on the app's loop; never blocks. Redis
  * down or lost: local work goes on, the adapter reconnects with backoff and subscribes
  * again; cross-node messages published meanwhile are lost (pub/sub keeps nothing). */
+/* The sharded adapter's subscriptionMode: "dynamic" (a channel per public room),
+ * "static" (the namespace's channel only), "dynamic-private" (a channel per room,
+ * socket-id rooms included). */
+enum { WSIO_REDIS_SUBSCRIPTION_DYNAMIC = 0, WSIO_REDIS_SUBSCRIPTION_STATIC = 1, WSIO_REDIS_SUBSCRIPTION_DYNAMIC_PRIVATE = 2 };
 typedef struct wsio_sio_redis_options {
   const char *host; /* numeric address or "localhost" (resolved without blocking the loop) */
   int port;         /* default 6379 */
@@ -273,8 +280,19 @@ typedef struct wsio_sio_redis_options {
   unsigned request_timeout_ms; /* default 5000 (Node's requestsTimeout) */
   void (*log)(int level, const char *msg, void *user); /* level as wsio_app_options.log */
   void *log_user;
-  int sharded; /* 1: Node's createShardedAdapter (SPUBLISH/SSUBSCRIBE, Redis >= 7, subscriptionMode
-                * "dynamic"); 0: createAdapter (classic pub/sub). See docs/cluster.md. */
+  int sharded; /* 1: Node's createShardedAdapter (SPUBLISH/SSUBSCRIBE, Redis >= 7); 0: createAdapter
+                * (classic pub/sub). See docs/cluster.md. */
+  int subscription_mode; /* sharded: Node's subscriptionMode, WSIO_REDIS_SUBSCRIPTION_* (default dynamic) */
+  /* 1: Node's @socket.io/redis-streams-adapter 0.3.x createAdapter (wins over sharded):
+   * broadcasts and room changes through a Redis stream (XADD/XREAD, Redis >= 6.2), the
+   * rest through pub/sub; with wsio_sio_options.recovery, connection state recovery
+   * across nodes (sessions kept in Redis). Its options, 0/NULL for Node's defaults: */
+  int streams;
+  const char *stream_name;        /* "socket.io" (Node's streamName) */
+  unsigned stream_max_len;        /* 10000: XADD MAXLEN ~ (Node's maxLen) */
+  unsigned stream_read_count;     /* 100: XREAD COUNT (Node's readCount) */
+  unsigned stream_block_ms;       /* 5000: XREAD BLOCK (Node's blockTimeInMs) */
+  const char *session_key_prefix; /* "sio:session:" (Node's sessionKeyPrefix) */
 } wsio_sio_redis_options;
 void wsio_sio_redis_options_init(wsio_sio_redis_options *o);
 /* Call once, before the loop runs (a host name is resolved here). Returns 0

@@ -31,6 +31,7 @@ json_t *ra_sh_msg(redis_adapter *ra, rnsp *ns, int type, json_t *data) {
 /* Publishes msg (consumed): msgpack when binaries travel with it, JSON otherwise. */
 int ra_sh_publish(redis_adapter *ra, const char *channel, json_t *msg, const wsio_span *bins, size_t nbins) {
   if (!msg) return -1;
+  if (ra->streams) return ra_st_publish(ra, channel, msg, bins, nbins);
   int r = -1;
   if (nbins) {
     mp m;
@@ -94,16 +95,33 @@ void ra_sh_subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *only) {
   json_object_foreach(ns->subs, k, v) sh_room_cmd_on(ra, ns, "SSUBSCRIBE", k, only);
 }
 
-/* A room is public unless it is a connected socket's own (Node: !sids.has(room)). */
-static int sh_public(rnsp *ns, const char *room, const wsio_sio_socket *joining) {
+/* Node's shouldUseASeparateNamespace: whether a room has a channel of its own. In
+ * "dynamic", a public room (not a connected socket's own: !sids.has(room)); in
+ * "dynamic-private", every room; in "static", none. */
+static int sh_public(redis_adapter *ra, rnsp *ns, const char *room, const wsio_sio_socket *joining) {
+  if (ra->sub_mode == WSIO_REDIS_SUBSCRIPTION_STATIC) return 0;
+  if (ra->sub_mode == WSIO_REDIS_SUBSCRIPTION_DYNAMIC_PRIVATE) return 1;
   if (joining && strcmp(room, wsio_sio_socket_id(joining)) == 0) return 0;
   return wsio_sio_nsp_socket(ns->nsp, room) == NULL;
+}
+
+/* dynamic-private: a socket's own room has a channel while it is connected (Node's
+ * create-room of its id at connect, delete-room at disconnect). */
+void ra_sh_socket_room(redis_adapter *ra, wsio_sio_socket *s, int connected) {
+  rnsp *ns = ra->sharded && ra->sub_mode == WSIO_REDIS_SUBSCRIPTION_DYNAMIC_PRIVATE
+                 ? ra_ns_of(ra, wsio_sio_socket_nsp(s)) : NULL;
+  const char *id = wsio_sio_socket_id(s);
+  if (!ns || (json_object_get(ns->subs, id) != NULL) == connected) return;
+  sh_room_cmd(ra, ns, connected ? "SSUBSCRIBE" : "SUNSUBSCRIBE", id);
+  if (connected) json_object_set_new(ns->subs, id, json_true());
+  else json_object_del(ns->subs, id);
 }
 
 /* Node's create-room / delete-room: the dynamic channels follow this node's public
  * rooms. Rooms made or emptied in bulk (socketsJoin, a disconnect) are found by a
  * walk of the namespace's rooms. */
 void ra_sh_sync_rooms(redis_adapter *ra, rnsp *ns) {
+  if (!ra->sharded) return; /* the streams adapter has no room channels */
   size_t n = 0;
   char *text = sio_local_rooms_text(ns->nsp, &n);
   json_t *rooms = ra_parse_owned(text, n);
@@ -115,7 +133,7 @@ void ra_sh_sync_rooms(redis_adapter *ra, rnsp *ns) {
   }
   for (size_t i = 0; i < json_array_size(rooms); i++) {
     const char *r = json_string_value(json_array_get(rooms, i));
-    if (r && sh_public(ns, r, NULL)) {
+    if (r && sh_public(ra, ns, r, NULL)) {
       json_object_set_new(now, r, json_true());
       if (!json_object_get(ns->subs, r)) sh_room_cmd(ra, ns, "SSUBSCRIBE", r);
     }
@@ -131,7 +149,7 @@ void ra_sh_sync_rooms(redis_adapter *ra, rnsp *ns) {
 void ra_sh_joined(redis_adapter *ra, wsio_sio_socket *s, const char *const *rooms, size_t n) {
   rnsp *ns = ra_ns_of(ra, wsio_sio_socket_nsp(s));
   for (size_t i = 0; ns && i < n; i++) {
-    if (!rooms[i] || !sh_public(ns, rooms[i], s) || json_object_get(ns->subs, rooms[i])) continue;
+    if (!rooms[i] || !sh_public(ra, ns, rooms[i], s) || json_object_get(ns->subs, rooms[i])) continue;
     json_object_set_new(ns->subs, rooms[i], json_true());
     sh_room_cmd(ra, ns, "SSUBSCRIBE", rooms[i]);
   }
@@ -150,7 +168,12 @@ void ra_sh_broadcast(redis_adapter *ra, rnsp *ns, const wsio_sio_target *t, cons
                      data ? json_pack("{s{siso}so}", "packet", "type", 2, "data", data, "opts", ra_sh_opts(t, -1)) : NULL);
   char one[1024];
   const char *channel = ns->channel;
-  if (t->nrooms == 1 && t->rooms[0] && strlen(t->rooms[0]) != 20 &&
+  /* Node's computeChannel: one room, in "dynamic" one that does not look like a socket
+   * id (20 characters), in "dynamic-private" any; "static": always the main channel. */
+  int dynamic = ra->sub_mode == WSIO_REDIS_SUBSCRIPTION_DYNAMIC_PRIVATE ||
+                (ra->sub_mode == WSIO_REDIS_SUBSCRIPTION_DYNAMIC && t->nrooms == 1 && t->rooms[0] &&
+                 strlen(t->rooms[0]) != 20);
+  if (dynamic && t->nrooms == 1 && t->rooms[0] &&
       snprintf(one, sizeof(one), "%s%s#", ns->channel, t->rooms[0]) < (int)sizeof(one))
     channel = one;
   ra_sh_publish(ra, channel, m, ev->bins, ev->nbins);
@@ -180,7 +203,23 @@ static void sh_sse_answer(const char *json, size_t len, void *arg) {
              json_pack("{ssso}", "requestId", r->request_id, "packet", v ? v : json_null()));
 }
 
-static void sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bins *bins) {
+/* Attachments of a response become null (their placeholders name nothing the C
+ * callback is given). Consumes v; returns what replaces it. */
+static json_t *unbin(json_t *v) {
+  if (json_is_object(v) && json_is_true(json_object_get(v, "_placeholder")) && json_object_size(v) == 2) {
+    json_decref(v);
+    return json_null();
+  }
+  if (json_is_array(v))
+    for (size_t i = 0; i < json_array_size(v); i++) json_array_set_new(v, i, unbin(json_incref(json_array_get(v, i))));
+  const char *k;
+  json_t *x;
+  void *tmp;
+  if (json_is_object(v)) json_object_foreach_safe(v, tmp, k, x) json_object_set_new(v, k, unbin(json_incref(x)));
+  return v;
+}
+
+void ra_sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bins *bins) {
   const char *uid = json_string_value(json_object_get(q, "uid"));
   json_t *data = json_object_get(q, "data");
   const char *rid = json_string_value(json_object_get(data, "requestId"));
@@ -200,6 +239,7 @@ static void sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bi
         break;
       }
       if (!rid) {
+        ev.offset = ra->cur_offset; /* a stream entry's id (Node's addOffsetIfNecessary) */
         (void)sio_local_broadcast(&t, &ev);
         free(text);
         break;
@@ -251,7 +291,7 @@ static void sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bi
       char *text = codec_dump(args, &n);
       json_decref(args);
       if (!text) break;
-      sio_event ev = {json_string_value(json_array_get(p, 0)), text, n, NULL, 0};
+      sio_event ev = {json_string_value(json_array_get(p, 0)), text, n, NULL, 0, NULL};
       sh_sse_reply r = {ra, ns, uid, rid};
       sio_local_server_event(ns->nsp, &ev, rid ? sh_sse_answer : NULL, &r);
       free(text);
@@ -262,8 +302,9 @@ static void sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bi
     case CM_BROADCAST_CLIENT_COUNT:
     case CM_BROADCAST_ACK: {
       /* The classic responses' shape: {requestId, type, clientCount|packet|sockets|data}. */
-      json_t *c = json_copy(data);
+      json_t *c = json_deep_copy(data);
       if (!c) break;
+      if (bins && bins->n) c = unbin(c); /* the C callbacks carry JSON, as the classic adapter's */
       int ct = type == CM_BROADCAST_CLIENT_COUNT ? REQ_BROADCAST_CLIENT_COUNT
                : type == CM_BROADCAST_ACK        ? REQ_BROADCAST_ACK
                                                  : type == CM_FETCH_SOCKETS_RESPONSE ? REQ_REMOTE_FETCH : REQ_SERVER_SIDE_EMIT;
@@ -299,7 +340,7 @@ void ra_sh_on_message(redis_adapter *ra, const char *channel, size_t clen, const
     int type = (int)json_integer_value(json_object_get(v, "type"));
     int is_response = type == CM_FETCH_SOCKETS_RESPONSE || type == CM_SERVER_SIDE_EMIT_RESPONSE ||
                       type == CM_BROADCAST_CLIENT_COUNT || type == CM_BROADCAST_ACK;
-    if (response == is_response) sh_on_request(ra, ns, v, &bins);
+    if (response == is_response) ra_sh_on_request(ra, ns, v, &bins);
   }
   json_decref(v);
   msgpack_unpacked_destroy(&up);

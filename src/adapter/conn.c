@@ -21,7 +21,7 @@
 static void conn_schedule_retry(rconn *c);
 static void topology_refresh(redis_adapter *ra);
 
-static void ra_log(redis_adapter *ra, int level, const char *fmt, ...) {
+void ra_log(redis_adapter *ra, int level, const char *fmt, ...) {
   if (!ra->log) return;
   char buf[512];
   va_list ap;
@@ -101,9 +101,11 @@ static void conn_down(rconn *c, const char *why) {
   if (c->state == RC_IDLE) return;
   c->state = RC_IDLE;
   if (c->linked) net_close(&c->net); /* released by the retry timer, outside net's callbacks */
-  if (was_ready) ra_log(ra, WSIO_LOG_WARN, "redis: %s connection lost (%s); retrying", c->is_sub ? "subscribe" : "publish", why);
+  if (was_ready)
+    ra_log(ra, WSIO_LOG_WARN, "redis: %s connection lost (%s); retrying",
+           c->is_sub ? "subscribe" : c == &ra->xr ? "stream" : "publish", why);
   else if (c->failures++ == 0) ra_log(ra, WSIO_LOG_WARN, "redis: cannot connect (%s); retrying with backoff", why);
-  ra->st.up = 0;
+  if (c != &ra->xr) ra->st.up = 0;
   conn_fail_pending(c);
   conn_schedule_retry(c);
 }
@@ -144,6 +146,10 @@ static void on_connected(net_conn *nc, int err) {
   if (ra->sharded && !c->is_sub && (c == &ra->pub || ra->cluster)) topology_refresh(ra);
   if (c->is_sub && (!ra->sharded || ra->slots_known))
     for (rnsp *ns = ra->nsps; ns; ns = ns->next) ra_subscribe_nsp(ra, ns, c);
+  if (c == &ra->xr) {
+    ra_st_poll(ra);
+    return;
+  }
   if (ra_is_up(ra)) {
     ra->st.up = 1;
     ra_log(ra, WSIO_LOG_INFO, "redis: connected, node %s subscribed", ra->uid);

@@ -117,7 +117,20 @@ struct redis_adapter {
   uint32_t next_serial;
   loop_timer flush_timer;
   int destroyed;
-  int sharded; /* createShardedAdapter's protocol (the section "sharded" below) */
+  int sharded; /* createShardedAdapter's protocol (cluster_adapter.c) */
+  int sub_mode; /* sharded: its subscriptionMode (WSIO_REDIS_SUBSCRIPTION_*) */
+  /* The streams adapter (streams.c): ClusterAdapter messages, the persistent ones
+   * through a Redis stream read on a connection of its own (xr). */
+  int streams;
+  rconn xr;
+  char *stream_name, *session_prefix;
+  unsigned max_len, read_count, block_ms;
+  char xoffset[48]; /* the last entry read ("$" before the first) */
+  int xpolling;
+  loop_timer xtimer; /* a poll again after a refused XREAD */
+  const char *cur_offset; /* the entry being handled (recovery's offset), else NULL */
+  struct st_deferred *deferred; /* own broadcasts waiting for their XADD's id */
+  struct st_restore *restores;  /* sessions being restored */
   /* Sharded only: the topology, from CLUSTER SLOTS on the seed. Until it is known
    * (slots_known), nothing is subscribed; a seed that refuses CLUSTER SLOTS (cluster
    * support disabled) is one node owning every slot. */
@@ -145,7 +158,12 @@ typedef struct bcast_remote {
   char request_id[64];
 } bcast_remote;
 
+/* Whether the adapter speaks socket.io-adapter's ClusterAdapter messages
+ * (cluster_adapter.c): the sharded and the streams adapters do. */
+#define RA_CLUSTER_MSGS(ra) ((ra)->sharded || (ra)->streams)
+
 /* ---- conn.c: connections, publishing, the cluster topology ---- */
+void ra_log(redis_adapter *ra, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int ra_conn_command(rconn *c, int argc, const char **argv, const size_t *lens, reply_fn fn, uint32_t arg);
 void ra_conn_free(rconn *c);
 void ra_conn_start(rconn *c);
@@ -173,7 +191,7 @@ int ra_pack_opts(mp *m, const wsio_sio_target *t, long timeout_ms);
 int ra_pack_packet(mp *m, const char *nsp, const sio_event *ev);
 int ra_publish_json(redis_adapter *ra, const char *channel, json_t *v);
 void ra_remote_done(const char *json, size_t len, int err, void *user);
-void ra_remote_each(const char *json, size_t len, void *arg);
+void ra_remote_each(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg);
 void ra_subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *c);
 void ra_target_from(wsio_sio_target *t, target_buf *b, wsio_sio_nsp *nsp, json_t *opts);
 
@@ -189,6 +207,26 @@ json_t *ra_sh_opts(const wsio_sio_target *t, long timeout_ms);
 int ra_sh_publish(redis_adapter *ra, const char *channel, json_t *msg, const wsio_span *bins, size_t nbins);
 void ra_sh_subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *only);
 void ra_sh_sync_rooms(redis_adapter *ra, rnsp *ns);
+void ra_sh_socket_room(redis_adapter *ra, wsio_sio_socket *s, int connected);
+void ra_sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bins *bins);
+
+/* ---- streams.c: @socket.io/redis-streams-adapter ---- */
+/* Publishes a ClusterAdapter message (consumed): persistent ones by XADD, ephemeral
+ * ones and responses by PUBLISH (msgpack), as Node's RedisStreamsAdapter. */
+int ra_st_publish(redis_adapter *ra, const char *channel, json_t *msg, const wsio_span *bins, size_t nbins);
+/* The stream connection is ready: read from the last entry seen. */
+void ra_st_poll(redis_adapter *ra);
+/* msg as msgpack (malloc'd, *len bytes), or NULL. */
+char *ra_st_pack(const json_t *msg, size_t *len);
+/* Recovery across nodes: a broadcast published now and delivered here once XADD gave
+ * its offset (0; -1: not published, deliver it now); the ops persist/restore_session. */
+int ra_st_broadcast_deferred(redis_adapter *ra, rnsp *ns, const wsio_sio_target *t, const sio_event *ev);
+void ra_st_persist(sio_adapter *a, wsio_sio_nsp *nsp, const sio_session_state *st, unsigned ttl_ms);
+int ra_st_restore(sio_adapter *a, wsio_sio_nsp *nsp, const char *pid, const char *offset, sio_restore_fn done,
+                  void *arg);
+/* Takes the streams options (ra->xr is started by the caller); ra_st_free undoes it. */
+int ra_st_init(redis_adapter *ra, const wsio_sio_redis_options *o);
+void ra_st_free(redis_adapter *ra);
 
 /* ---- redis.c: namespaces, requests ---- */
 void ra_bcast_check(rreq *q);

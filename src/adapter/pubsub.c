@@ -21,6 +21,12 @@ void ra_subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *c) {
     ra_sh_subscribe_nsp(ra, ns, c);
     return;
   }
+  if (ra->streams) { /* Node's RedisStreamsAdapter: the public and the private channel */
+    const char *a[] = {"SUBSCRIBE", ns->channel, ns->spec_channel};
+    size_t l[] = {9, strlen(ns->channel), strlen(ns->spec_channel)};
+    ra_conn_command(&ra->sub, 3, a, l, NULL, 0);
+    return;
+  }
   char pattern[1024];
   snprintf(pattern, sizeof(pattern), "%s*", ns->channel);
   const char *pa[] = {"PSUBSCRIBE", pattern};
@@ -144,6 +150,7 @@ int ra_event_from_packet(json_t *packet, const codec_bins *bins, sio_event *ev, 
   ev->len = n;
   ev->bins = bins ? bins->v : NULL;
   ev->nbins = bins ? bins->n : 0;
+  ev->offset = NULL;
   return 0;
 }
 
@@ -202,25 +209,26 @@ static void sse_answer(const char *json, size_t len, void *arg) {
   json_decref(v);
 }
 
-/* Each client answer of a broadcast another node asked: one msgpack response. */
-void ra_remote_each(const char *json, size_t len, void *arg) {
+/* Each client answer of a broadcast another node asked: one response, its attachments
+ * as msgpack `bin` (Node's requester gets Buffers back). */
+void ra_remote_each(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg) {
   bcast_remote *b = arg;
   json_error_t je;
+  if (b->ra->destroyed) return;
   json_t *v = json_loadb(json, len, JSON_DECODE_ANY, &je);
   if (b->ns) {
-    if (!b->ra->destroyed)
-      ra_sh_publish(b->ra, b->channel,
-                 ra_sh_msg(b->ra, b->ns, CM_BROADCAST_ACK,
-                        json_pack("{ssso}", "requestId", b->request_id, "packet", v ? v : json_null())),
-                 NULL, 0);
+    ra_sh_publish(b->ra, b->channel,
+                  ra_sh_msg(b->ra, b->ns, CM_BROADCAST_ACK,
+                            json_pack("{ssso}", "requestId", b->request_id, "packet", v ? v : json_null())),
+                  bins, nbins);
     return;
   }
   mp m;
   ra_mp_init(&m);
   int r = msgpack_pack_map(&m.pk, 3) || ra_mp_str(&m, "type") || msgpack_pack_int(&m.pk, REQ_BROADCAST_ACK) ||
           ra_mp_str(&m, "requestId") || ra_mp_str(&m, b->request_id) || ra_mp_str(&m, "packet") ||
-          codec_pack_json(&m.pk, v ? v : json_null(), NULL, 0);
-  if (!r && !b->ra->destroyed) ra_publish(b->ra, b->channel, m.sb.data, m.sb.size);
+          codec_pack_json(&m.pk, v ? v : json_null(), bins, nbins);
+  if (!r) ra_publish(b->ra, b->channel, m.sb.data, m.sb.size);
   msgpack_sbuffer_destroy(&m.sb);
   json_decref(v);
 }
@@ -285,7 +293,7 @@ static void on_request(redis_adapter *ra, rnsp *ns, const char *msg, size_t len)
       char *text = codec_dump(args, &n);
       json_decref(args);
       if (!text) break;
-      sio_event ev = {json_string_value(json_array_get(data, 0)), text, n, NULL, 0};
+      sio_event ev = {json_string_value(json_array_get(data, 0)), text, n, NULL, 0, NULL};
       sse_reply r = {ra, ns, rid};
       sio_local_server_event(ns->nsp, &ev, rid ? sse_answer : NULL, &r);
       free(text);
@@ -381,7 +389,7 @@ void ra_on_response_value(redis_adapter *ra, json_t *v) {
 }
 
 void ra_on_message(redis_adapter *ra, const char *channel, size_t clen, const char *msg, size_t mlen, int pattern) {
-  if (ra->sharded) {
+  if (ra->sharded || ra->streams) {
     ra_sh_on_message(ra, channel, clen, msg, mlen);
     return;
   }

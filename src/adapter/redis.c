@@ -46,7 +46,7 @@ static void ra_nsp_created(sio_adapter *a, wsio_sio_nsp *nsp) {
   ns->nsp = nsp;
   ns->name = wsio_sio_nsp_name(nsp);
   ns->channel = strf("%s#%s#", ra->prefix, ns->name);
-  if (ra->sharded) { /* requests go on the main channel; responses to the requester's own */
+  if (RA_CLUSTER_MSGS(ra)) { /* requests go on the main channel; responses to the requester's own */
     ns->req_channel = strf("%s#%s#", ra->prefix, ns->name);
     ns->resp_channel = strf("%s#%s#", ra->prefix, ns->name); /* + requester uid + "#" */
     ns->spec_channel = strf("%s#%s#%s#", ra->prefix, ns->name, ra->uid);
@@ -56,7 +56,7 @@ static void ra_nsp_created(sio_adapter *a, wsio_sio_nsp *nsp) {
     ns->resp_channel = strf("%s-response#%s#", ra->prefix, ns->name);
     ns->spec_channel = strf("%s-response#%s#%s#", ra->prefix, ns->name, ra->uid);
   }
-  if (!ns->channel || !ns->req_channel || !ns->resp_channel || !ns->spec_channel || (ra->sharded && !ns->subs)) {
+  if (!ns->channel || !ns->req_channel || !ns->resp_channel || !ns->spec_channel || (RA_CLUSTER_MSGS(ra) && !ns->subs)) {
     rnsp_free(ns);
     return;
   }
@@ -242,6 +242,7 @@ static void ra_del_all(sio_adapter *a, wsio_sio_socket *s) {
   left_rooms l = {ra->sharded ? ra_ns_of(ra, nsp) : NULL, NULL};
   if (l.ns && (l.names = json_array()) != NULL) wsio_sio_socket_rooms(s, collect_subscribed, &l);
   sio_local_del_all(s);
+  if (ra->sharded) ra_sh_socket_room(ra, s, 0);
   for (size_t i = 0; i < json_array_size(l.names); i++) ra_sh_left(ra, nsp, json_string_value(json_array_get(l.names, i)));
   json_decref(l.names);
 }
@@ -253,7 +254,12 @@ static int ra_broadcast(sio_adapter *a, const wsio_sio_target *t, const sio_even
     ra->st.messages_dropped++;
     ns = NULL;
   }
-  if (ns && ra->sharded) {
+  /* Recovery across nodes: the local delivery carries the stream's offset, known once
+   * XADD answers (socket.emit comes here too, to the socket's id room). */
+  if (ns && ra->streams && !t->is_volatile && sio_server_recovery_ms(ra->io) &&
+      ra_st_broadcast_deferred(ra, ns, t, ev) == 0)
+    return 0;
+  if (ns && RA_CLUSTER_MSGS(ra)) {
     ra_sh_broadcast(ra, ns, t, ev);
   } else if (ns) {
     mp m;
@@ -280,7 +286,9 @@ void ra_bcast_check(rreq *q) {
   ra_req_finish(q, 0);
 }
 
-static void bcast_each(const char *json, size_t len, void *arg) {
+static void bcast_each(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg) {
+  (void)bins; /* the C callback carries JSON: an attachment is its placeholder there */
+  (void)nbins;
   rreq *q = arg;
   if (q->done) return;
   json_error_t je;
@@ -311,7 +319,7 @@ static int ra_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const
   q->acc = json_array();
   q->cb = cb;
   q->user = user;
-  if (ra_is_up(ra) && ra->sharded) {
+  if (ra_is_up(ra) && RA_CLUSTER_MSGS(ra)) {
     ra_sh_broadcast_ack(ra, ns, q, t, ev, timeout_ms);
   } else if (ra_is_up(ra)) {
     mp m;
@@ -341,7 +349,7 @@ static int ra_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const
 static int ra_add_sockets(sio_adapter *a, const wsio_sio_target *t, const char *room, int join) {
   redis_adapter *ra = (redis_adapter *)a;
   rnsp *ns = t->is_local ? NULL : ra_ns_of(ra, t->nsp);
-  if (ns && ra->sharded) {
+  if (ns && RA_CLUSTER_MSGS(ra)) {
     ra_sh_publish(ra, ns->channel,
                ra_sh_msg(ra, ns, join ? CM_SOCKETS_JOIN : CM_SOCKETS_LEAVE,
                       json_pack("{soso}", "opts", ra_sh_opts(t, -1), "rooms", json_pack("[s]", room))),
@@ -360,7 +368,7 @@ static int ra_add_sockets(sio_adapter *a, const wsio_sio_target *t, const char *
 static int ra_disconnect_sockets(sio_adapter *a, const wsio_sio_target *t, int close_transport) {
   redis_adapter *ra = (redis_adapter *)a;
   rnsp *ns = t->is_local ? NULL : ra_ns_of(ra, t->nsp);
-  if (ns && ra->sharded)
+  if (ns && RA_CLUSTER_MSGS(ra))
     ra_sh_publish(ra, ns->channel,
                ra_sh_msg(ra, ns, CM_DISCONNECT_SOCKETS, json_pack("{sosb}", "opts", ra_sh_opts(t, -1), "close", close_transport)),
                NULL, 0);
@@ -400,6 +408,15 @@ static char *dump_new(json_t *v, size_t *len) {
   return s;
 }
 
+/* A request of the ClusterAdapter kinds as it is published later (consumed): JSON for
+ * the sharded adapter, msgpack for the streams adapter (Node's decodes only that). */
+static char *cm_text(redis_adapter *ra, json_t *v, size_t *len) {
+  if (!ra->streams) return dump_new(v, len);
+  char *s = v ? ra_st_pack(v, len) : NULL;
+  json_decref(v);
+  return s;
+}
+
 static int ra_fetch_sockets(sio_adapter *a, const wsio_sio_target *t, wsio_sio_result_fn cb, void *user) {
   redis_adapter *ra = (redis_adapter *)a;
   rnsp *ns = ra_ns_of(ra, t->nsp);
@@ -413,8 +430,8 @@ static int ra_fetch_sockets(sio_adapter *a, const wsio_sio_target *t, wsio_sio_r
   q->acc = local;
   q->cb = cb;
   q->user = user;
-  if (ra->sharded)
-    q->msg = dump_new(ra_sh_msg(ra, ns, CM_FETCH_SOCKETS, json_pack("{soss}", "opts", ra_sh_opts(t, -1), "requestId", q->id)),
+  if (RA_CLUSTER_MSGS(ra))
+    q->msg = cm_text(ra, ra_sh_msg(ra, ns, CM_FETCH_SOCKETS, json_pack("{soss}", "opts", ra_sh_opts(t, -1), "requestId", q->id)),
                       &q->msg_len);
   else
     q->msg = dump_new(json_pack("{sssssiso}", "uid", ra->uid, "requestId", q->id, "type", REQ_REMOTE_FETCH, "opts",
@@ -438,7 +455,7 @@ static int ra_all_rooms(sio_adapter *a, wsio_sio_nsp *nsp, wsio_sio_result_fn cb
   json_decref(local);
   q->cb = cb;
   q->user = user;
-  if (ra->sharded) { /* Node's ClusterAdapter has no allRooms request: this node's rooms */
+  if (RA_CLUSTER_MSGS(ra)) { /* Node's ClusterAdapter has no allRooms request: this node's rooms */
     q->num_sub = 1;
     ra_req_finish(q, 0);
     return 0;
@@ -477,7 +494,7 @@ static int ra_server_side_emit(sio_adapter *a, wsio_sio_nsp *nsp, const sio_even
     return ns ? WSIO_EINVAL : WSIO_ENOMEM;
   }
   if (!cb) {
-    if (ra->sharded)
+    if (RA_CLUSTER_MSGS(ra))
       ra_sh_publish(ra, ns->channel, ra_sh_msg(ra, ns, CM_SERVER_SIDE_EMIT, json_pack("{so}", "packet", data)), NULL, 0);
     else
       ra_publish_json(ra, ns->req_channel, json_pack("{sssiso}", "uid", ra->uid, "type", REQ_SERVER_SIDE_EMIT, "data", data));
@@ -491,8 +508,8 @@ static int ra_server_side_emit(sio_adapter *a, wsio_sio_nsp *nsp, const sio_even
   q->acc = json_array();
   q->cb = cb;
   q->user = user;
-  if (ra->sharded)
-    q->msg = dump_new(ra_sh_msg(ra, ns, CM_SERVER_SIDE_EMIT, json_pack("{ssso}", "requestId", q->id, "packet", data)),
+  if (RA_CLUSTER_MSGS(ra))
+    q->msg = cm_text(ra, ra_sh_msg(ra, ns, CM_SERVER_SIDE_EMIT, json_pack("{ssso}", "requestId", q->id, "packet", data)),
                       &q->msg_len);
   else
     q->msg = dump_new(json_pack("{sssssiso}", "uid", ra->uid, "requestId", q->id, "type", REQ_SERVER_SIDE_EMIT, "data",
@@ -512,6 +529,7 @@ static void ra_destroy(sio_adapter *a) {
   if (ra->pub.state == RC_READY) net_flush_queued(ra->ctx); /* the last publishes */
   ra_conn_free(&ra->pub);
   ra_conn_free(&ra->sub);
+  if (ra->streams) ra_st_free(ra);
   for (size_t i = 0; i < ra->nnodes; i++) {
     ra_conn_free(&ra->nodes[i]->pub);
     ra_conn_free(&ra->nodes[i]->sub);
@@ -534,21 +552,18 @@ static void ra_destroy(sio_adapter *a) {
   free(ra);
 }
 
-static const sio_adapter_ops redis_ops = {
-    .add_all = ra_add_all,
-    .del = ra_del,
-    .del_all = ra_del_all,
-    .broadcast = ra_broadcast,
-    .broadcast_with_ack = ra_broadcast_with_ack,
-    .add_sockets = ra_add_sockets,
-    .disconnect_sockets = ra_disconnect_sockets,
-    .fetch_sockets = ra_fetch_sockets,
-    .all_rooms = ra_all_rooms,
-    .server_count = ra_server_count,
-    .server_side_emit = ra_server_side_emit,
-    .nsp_created = ra_nsp_created,
-    .destroy = ra_destroy,
-};
+#define RA_OPS                                  \
+  .add_all = ra_add_all, .del = ra_del, .del_all = ra_del_all, .broadcast = ra_broadcast, \
+  .broadcast_with_ack = ra_broadcast_with_ack, .add_sockets = ra_add_sockets,             \
+  .disconnect_sockets = ra_disconnect_sockets, .fetch_sockets = ra_fetch_sockets,         \
+  .all_rooms = ra_all_rooms, .server_count = ra_server_count,                             \
+  .server_side_emit = ra_server_side_emit, .nsp_created = ra_nsp_created, .connected = ra_connected,     \
+  .destroy = ra_destroy
+static void ra_connected(sio_adapter *a, wsio_sio_socket *s) { ra_sh_socket_room((redis_adapter *)a, s, 1); }
+static const sio_adapter_ops redis_ops = {RA_OPS};
+/* The streams adapter also keeps recovery's sessions (in Redis, for every node). */
+static const sio_adapter_ops streams_ops = {RA_OPS, .persist_session = ra_st_persist, .restore_session = ra_st_restore};
+
 
 void wsio_sio_redis_options_init(wsio_sio_redis_options *o) {
   memset(o, 0, sizeof(*o));
@@ -569,12 +584,22 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   if (sio_adapter_get(io) != &sio_local_adapter) return WSIO_EINVAL;
   redis_adapter *ra = calloc(1, sizeof(*ra));
   if (!ra) return WSIO_ENOMEM;
-  ra->base.ops = &redis_ops;
+  ra->base.ops = o->streams ? &streams_ops : &redis_ops;
   ra->io = io;
   ra->app = sio_server_app(io);
   ra->loop = sio_server_loop(io);
   ra->db = o->db;
   ra->sharded = o->sharded != 0;
+  if (o->subscription_mode < 0 || o->subscription_mode > WSIO_REDIS_SUBSCRIPTION_DYNAMIC_PRIVATE) {
+    free(ra);
+    return WSIO_EINVAL;
+  }
+  ra->sub_mode = o->subscription_mode;
+  if (o->streams && ra_st_init(ra, o) != 0) {
+    ra_st_free(ra);
+    free(ra);
+    return WSIO_ENOMEM;
+  }
   ra->request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms : 5000;
   ra->log = o->log;
   ra->log_user = o->log_user;
@@ -588,6 +613,7 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   ra_make_id(ra->uid);
   static const net_handlers h = {ra_on_data, ra_on_end, ra_on_drain, ra_on_accept, NULL};
   if (ra_resolve(ra, o->host, o->port) != 0) {
+    if (ra->streams) ra_st_free(ra);
     free(ra->prefix);
     free(ra->user);
     free(ra->password);
@@ -596,6 +622,7 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   }
   ra->ctx = net_ctx_create(ra->loop, &h, ra, 0);
   if (!ra->prefix || !ra->ctx || core_hook_add(ra->app, CORE_HOOK_POST, ra_post, ra) != 0) {
+    if (ra->streams) ra_st_free(ra);
     if (ra->ctx) net_ctx_destroy(ra->ctx);
     free(ra->prefix);
     free(ra->user);
@@ -610,6 +637,11 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   ra->pub.addr_len = ra->sub.addr_len = ra->addr_len;
   ra_conn_start(&ra->pub);
   ra_conn_start(&ra->sub);
+  if (ra->streams) {
+    ra->xr.addr = ra->addr;
+    ra->xr.addr_len = ra->addr_len;
+    ra_conn_start(&ra->xr);
+  }
   return 0;
 }
 
@@ -617,6 +649,6 @@ void wsio_sio_redis_stats_get(const wsio_sio *io, wsio_sio_redis_stats *out) {
   memset(out, 0, sizeof(*out));
   if (!io) return;
   sio_adapter *a = sio_adapter_get(io);
-  if (a->ops != &redis_ops) return;
+  if (a->ops != &redis_ops && a->ops != &streams_ops) return;
   *out = ((const redis_adapter *)a)->st;
 }

@@ -14,6 +14,11 @@ typedef struct server_config {
   unsigned redis_request_timeout_ms; /* --redis-request-timeout; 0: 5000 */
   size_t max_polling_buffer; /* --max-polling-buffer (0: no cap) */
   int redis_sharded;                 /* --redis-adapter sharded */
+  int redis_streams;                 /* --redis-adapter streams */
+  int redis_subscription_mode;       /* --redis-subscription-mode (WSIO_REDIS_SUBSCRIPTION_*) */
+  const char *redis_stream_name;     /* --redis-stream-name; NULL: "socket.io" */
+  const char *redis_session_key_prefix; /* --redis-session-key-prefix; NULL: "sio:session:" */
+  unsigned redis_stream_max_len;     /* --redis-stream-maxlen; 0: 10000 */
 } server_config;
 
 /* A parsed redis://[user:pass@]host:port[/db] (pointers into buf). */

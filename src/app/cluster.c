@@ -91,12 +91,17 @@ int app_cluster_attach(wsio_sio *io, const server_config *cfg) {
   if (cfg->redis_request_timeout_ms) o.request_timeout_ms = cfg->redis_request_timeout_ms;
   o.log = cluster_log;
   o.sharded = cfg->redis_sharded;
+  o.streams = cfg->redis_streams;
+  o.subscription_mode = cfg->redis_subscription_mode;
+  o.stream_name = cfg->redis_stream_name;
+  o.session_key_prefix = cfg->redis_session_key_prefix;
+  o.stream_max_len = cfg->redis_stream_max_len;
   int r = wsio_sio_use_redis(io, &o);
   if (r < 0) {
     log_msg(LOG_ERROR, "--redis %s: %s", cfg->redis_url, r == WSIO_EINVAL ? "cannot resolve the host" : wsio_strerror(r));
     return -1;
   }
-  log_msg(LOG_INFO, "cluster: Redis %s adapter, %s:%d, key prefix %s", o.sharded ? "sharded pub/sub" : "pub/sub", u.host, u.port,
-          o.key_prefix);
+  log_msg(LOG_INFO, "cluster: Redis %s adapter, %s:%d, key prefix %s",
+          o.streams ? "streams" : o.sharded ? "sharded pub/sub" : "pub/sub", u.host, u.port, o.key_prefix);
   return 0;
 }

@@ -121,7 +121,11 @@ static const opt_def opts[] = {
     {"threads", "N|auto", T_THREADS, "1", "event-loop threads, one per core with auto: connections are spread over them by the kernel (SO_REUSEPORT); topics, Socket.IO rooms and broadcasts span them, a long-polling session is served by the thread that made it (no sticky sessions)"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
     {"redis", "URL", T_STR, NULL, "join a cluster through Redis: redis://[user:pass@]host:port[/db] (Node's @socket.io/redis-adapter protocol)"},
-    {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub, or sharded (SPUBLISH/SSUBSCRIBE, Redis 7 or a Redis Cluster); streams: not yet supported"},
+    {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub, sharded (SPUBLISH/SSUBSCRIBE, Redis 7 or a Redis Cluster) or streams (a Redis stream, as @socket.io/redis-streams-adapter: recovery across nodes)"},
+    {"redis-subscription-mode", "MODE", T_STR, "dynamic", "--redis-adapter sharded: dynamic (a channel per public room), static (one per namespace) or dynamic-private (socket rooms too); Node's subscriptionMode"},
+    {"redis-stream-name", "NAME", T_STR, "socket.io", "--redis-adapter streams: the stream's key (Node's streamName)"},
+    {"redis-stream-maxlen", "N", T_LIMIT, "10000", "--redis-adapter streams: entries kept in the stream, about (XADD MAXLEN ~; Node's maxLen)"},
+    {"redis-session-key-prefix", "PREFIX", T_STR, "sio:session:", "--redis-adapter streams: key prefix of the sessions kept for recovery (Node's sessionKeyPrefix)"},
     {"redis-key-prefix", "PREFIX", T_STR, "socket.io", "channel prefix, as the Node adapter's `key`"},
     {"redis-request-timeout", "S", T_SECONDS, "5", "seconds to wait for other nodes' answers (fetchSockets, allRooms, serverSideEmit acks)"},
     {"log-level", "LEVEL", T_LEVEL, "info", "debug, info, warn, error or off"},
@@ -235,14 +239,22 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
         if (cluster_parse_url(v, &u) < 0) want = "a URL redis://[user:pass@]host:port[/db]";
         st->cfg.redis_url = v;
       } else if (strcmp(name, "redis-key-prefix") == 0) st->cfg.redis_key_prefix = v;
+      else if (strcmp(name, "redis-stream-name") == 0) st->cfg.redis_stream_name = v;
+      else if (strcmp(name, "redis-subscription-mode") == 0) {
+        if (strcmp(v, "dynamic") == 0) st->cfg.redis_subscription_mode = WSIO_REDIS_SUBSCRIPTION_DYNAMIC;
+        else if (strcmp(v, "static") == 0) st->cfg.redis_subscription_mode = WSIO_REDIS_SUBSCRIPTION_STATIC;
+        else if (strcmp(v, "dynamic-private") == 0) st->cfg.redis_subscription_mode = WSIO_REDIS_SUBSCRIPTION_DYNAMIC_PRIVATE;
+        else want = "dynamic, static or dynamic-private";
+      }
+      else if (strcmp(name, "redis-session-key-prefix") == 0) st->cfg.redis_session_key_prefix = v;
       break;
     case T_ADAPTER:
-      if (strcmp(v, "streams") == 0) {
-        fprintf(stderr, "wsio-server: --redis-adapter %s (from %s) is not yet supported; use pubsub or sharded\n", v, source);
-        return -1;
+      if (strcmp(v, "pubsub") != 0 && strcmp(v, "sharded") != 0 && strcmp(v, "streams") != 0) {
+        want = "pubsub, sharded or streams";
+      } else {
+        st->cfg.redis_sharded = strcmp(v, "sharded") == 0;
+        st->cfg.redis_streams = strcmp(v, "streams") == 0;
       }
-      if (strcmp(v, "pubsub") != 0 && strcmp(v, "sharded") != 0) want = "pubsub or sharded";
-      else st->cfg.redis_sharded = strcmp(v, "sharded") == 0;
       break;
     case T_THREADS:
       if (strcmp(v, "auto") == 0) st->threads = 0;
@@ -253,6 +265,7 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       if (config_parse_uint(v, 1000000000, &n) < 0) want = "a whole number (0: no limit)";
       else if (strcmp(name, "max-connections-per-ip") == 0) st->o.max_connections_per_ip = (unsigned)n;
       else if (strcmp(name, "handshakes-per-second") == 0) st->o.handshakes_per_second = (unsigned)n;
+      else if (strcmp(name, "redis-stream-maxlen") == 0) st->cfg.redis_stream_max_len = (unsigned)n;
       else st->o.messages_per_second = (unsigned)n;
       break;
     case T_PORT:

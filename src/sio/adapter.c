@@ -120,6 +120,9 @@ void sio_adapter_set(wsio_sio *io, sio_adapter *a) {
 sio_adapter *sio_adapter_get(const wsio_sio *io) { return io->adapter; }
 loop *sio_server_loop(const wsio_sio *io) { return io->loop; }
 wsio_app *sio_server_app(const wsio_sio *io) { return io->app; }
+unsigned sio_server_recovery_ms(const wsio_sio *io) {
+  return io->o.recovery ? (unsigned)io->o.recovery_max_disconnection_ms : 0;
+}
 
 wsio_sio_nsp *sio_nsp_iter(const wsio_sio *io, uint32_t *it) {
   void *v;
@@ -281,7 +284,7 @@ int wsio_sio_server_side_emit(wsio_sio_nsp *nsp, const char *event, const char *
   if (!nsp) return WSIO_EINVAL;
   int r = sio_check_emit(event, &json, &len, NULL, 0);
   if (r) return r;
-  sio_event ev = {event, json, len, NULL, 0};
+  sio_event ev = {event, json, len, NULL, 0, NULL};
   sio_adapter *a = nsp->io->adapter;
   return a->ops->server_side_emit(a, nsp, &ev, cb, user);
 }

@@ -31,7 +31,32 @@ typedef struct sio_event {
   size_t len;
   const wsio_span *bins;
   size_t nbins;
+  /* Recovery kept by the cluster (the ops persist_session/restore_session): the
+   * cluster's offset of this broadcast (a stream entry's id), appended as the last
+   * argument as Node's addOffsetIfNecessary does; NULL: none. Ignored otherwise. */
+  const char *offset;
 } sio_event;
+
+/* A disconnected socket's session as a cluster keeps it (Node's Session): the socket's
+ * rooms (its id room included, as Node's [...socket.rooms]) and socket.data as JSON text
+ * (NULL: {}). Borrowed for the call. */
+typedef struct sio_session_state {
+  const char *sid, *pid;
+  const char *const *rooms;
+  size_t nrooms;
+  const char *data;
+  size_t data_len;
+} sio_session_state;
+
+/* What a cluster found for a reconnecting client: its session and the packets it
+ * missed (Node's session.missedPackets: EVENTs its rooms selected, each with .offset
+ * set). Borrowed for the call; NULL when nothing was found (a new session follows). */
+typedef struct sio_restored {
+  sio_session_state st;
+  const sio_event *missed;
+  size_t nmissed;
+} sio_restored;
+typedef void (*sio_restore_fn)(const sio_restored *r, void *arg);
 
 typedef struct sio_adapter sio_adapter;
 
@@ -55,9 +80,23 @@ typedef struct sio_adapter_ops {
   /* To the other nodes' server-event handlers; cb NULL asks no answer. */
   int (*server_side_emit)(sio_adapter *a, wsio_sio_nsp *nsp, const sio_event *ev, wsio_sio_result_fn cb,
                           void *user);
+  /* Connection state recovery kept by the cluster (Node's persistSession and
+   * restoreSession; the streams adapter keeps sessions in Redis, so a client may come
+   * back on any node). Both NULL: sio's own, in this process (recovery.c). With them,
+   * sio keeps no packet log: a broadcast's offset is the adapter's (sio_event.offset),
+   * and socket.emit goes through ops->broadcast to the socket's id room as in Node.
+   * persist_session keeps st for ttl_ms. restore_session calls done exactly once,
+   * later or before it returns, with what it found or NULL; it returns 0 (done will
+   * run or ran) or a negative WSIO_E* (done will not run). */
+  void (*persist_session)(sio_adapter *a, wsio_sio_nsp *nsp, const sio_session_state *st, unsigned ttl_ms);
+  int (*restore_session)(sio_adapter *a, wsio_sio_nsp *nsp, const char *pid, const char *offset, sio_restore_fn done,
+                         void *arg);
   /* A namespace was created (Node makes one adapter per namespace; a cluster adapter
    * subscribes to its channels here). May be NULL. */
   void (*nsp_created)(sio_adapter *a, wsio_sio_nsp *nsp);
+  /* A socket joined its namespace: its id room exists now (Node's addAll(id, {id}));
+   * the room goes with del_all. May be NULL. */
+  void (*connected)(sio_adapter *a, wsio_sio_socket *s);
   /* The server is going away (its sockets are closed already). */
   void (*destroy)(sio_adapter *a);
 } sio_adapter_ops;
@@ -75,6 +114,8 @@ void sio_adapter_set(wsio_sio *io, sio_adapter *a);
 sio_adapter *sio_adapter_get(const wsio_sio *io);
 loop *sio_server_loop(const wsio_sio *io);
 wsio_app *sio_server_app(const wsio_sio *io);
+/* Connection state recovery's maxDisconnectionDuration; 0 when recovery is off. */
+unsigned sio_server_recovery_ms(const wsio_sio *io);
 /* The server's namespaces: start with *it = 0; NULL after the last. */
 wsio_sio_nsp *sio_nsp_iter(const wsio_sio *io, uint32_t *it);
 wsio_sio_nsp *sio_nsp_find(const wsio_sio *io, const char *name, size_t len);
@@ -88,9 +129,10 @@ void sio_local_del_all(wsio_sio_socket *s);
 int sio_local_broadcast(const wsio_sio_target *t, const sio_event *ev);
 int sio_local_broadcast_with_ack(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
                                  wsio_sio_broadcast_ack_fn cb, void *user);
-/* The same, and each(answer, len, each_arg) for every client's answer as it arrives
+/* The same, and each(answer, len, bins, nbins, each_arg) for every client's answer as it
+ * arrives (bins: the answer's attachments, which its placeholders index)
  * (its first argument as JSON text; Node's per-client ack callback). */
-typedef void (*sio_ack_each_fn)(const char *json, size_t len, void *arg);
+typedef void (*sio_ack_each_fn)(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg);
 int sio_local_broadcast_with_ack_each(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
                                       wsio_sio_broadcast_ack_fn cb, void *user, sio_ack_each_fn each,
                                       void *each_arg);

@@ -203,7 +203,7 @@ static void group_answer(wsio_sio *io, sio_ack_group *g, const wsio_sio_args *ar
   if (g->received) (void)sbuf_put(&g->responses, ",", 1);
   (void)sbuf_put(&g->responses, e, elen);
   g->received++;
-  if (g->each) g->each(e, elen, g->each_arg);
+  if (g->each) g->each(e, elen, args->bins, args->nbins, g->each_arg);
   group_check(io, g);
 }
 
@@ -303,6 +303,12 @@ static int emit_recorded(wsio_sio_socket *s, const char *event, const char *json
                          size_t nbins) {
   const char *room = s->id;
   wsio_sio_target t = {.nsp = s->nsp, .rooms = &room, .nrooms = 1};
+  sio_adapter *a = s->nsp->io->adapter;
+  if (a->ops->restore_session) { /* recovery kept by the cluster: Node's adapter.broadcast */
+    sio_event ev = {event, json, len, bins, nbins, NULL};
+    int r = a->ops->broadcast(a, &t, &ev);
+    return r < 0 ? r : 0;
+  }
   char offset[24];
   uint64_t num = sio_log_next_offset(s->nsp->io, offset);
   sbuf b = {0};
@@ -448,10 +454,13 @@ int wsio_sio_ack_send(wsio_sio_ack ack, const char *json, size_t len, const wsio
 /* Recovery (Node's SessionAwareAdapter.broadcast): a non-volatile EVENT without ack
  * gets an offset as its last argument and is kept for catch-up. */
 static int encode_broadcast(sbuf *b, const wsio_sio_target *t, const char *event, const char *json, size_t len,
-                            const wsio_span *bins, size_t nbins, int64_t ack_id) {
+                            const wsio_span *bins, size_t nbins, int64_t ack_id, const char *cluster_offset) {
   wsio_sio_nsp *nsp = t->nsp;
   if (!nsp->io->o.recovery || t->is_volatile || ack_id >= 0)
     return sio_encode_event(b, nsp, event, json, len, nbins, ack_id, NULL);
+  /* Recovery kept by the cluster adapter: its offset (none while it is away), no log. */
+  if (nsp->io->adapter->ops->restore_session)
+    return sio_encode_event(b, nsp, event, json, len, nbins, -1, cluster_offset);
   char offset[24];
   uint64_t num = sio_log_next_offset(nsp->io, offset);
   int r = sio_encode_event(b, nsp, event, json, len, nbins, -1, offset);
@@ -477,13 +486,13 @@ static int send_selection(const sio_selection *sel, eio_prepared *p, int is_vola
 }
 
 static int do_broadcast(const wsio_sio_target *t, const char *event, const char *json, size_t len,
-                        const wsio_span *bins, size_t nbins, int64_t ack_id,
+                        const wsio_span *bins, size_t nbins, int64_t ack_id, const char *cluster_offset,
                         int (*on_sent)(wsio_sio_socket *s, void *arg), void *arg) {
   sbuf b = {0};
   eio_prepared p;
   sio_selection sel;
   int r = sio_select(t, &sel);
-  if (!r) r = encode_broadcast(&b, t, event, json, len, bins, nbins, ack_id);
+  if (!r) r = encode_broadcast(&b, t, event, json, len, bins, nbins, ack_id, cluster_offset);
   if (!r && sel.n) r = prepare(&p, &b, bins, nbins);
   sbuf_free(&b);
   if (r) {
@@ -499,7 +508,7 @@ static int do_broadcast(const wsio_sio_target *t, const char *event, const char 
 }
 
 int sio_local_broadcast(const wsio_sio_target *t, const sio_event *ev) {
-  return do_broadcast(t, ev->name, ev->json, ev->len, ev->bins, ev->nbins, -1, NULL, NULL);
+  return do_broadcast(t, ev->name, ev->json, ev->len, ev->bins, ev->nbins, -1, ev->offset, NULL, NULL);
 }
 
 /* One indirect call per broadcast (the adapter); the local adapter's is the function
@@ -509,7 +518,7 @@ int wsio_sio_broadcast(const wsio_sio_target *t, const char *event, const char *
   if (!t || !t->nsp) return WSIO_EINVAL;
   int r = sio_check_emit(event, &json, &len, bins, nbins);
   if (r) return r;
-  sio_event ev = {event, json, len, bins, nbins};
+  sio_event ev = {event, json, len, bins, nbins, NULL};
   sio_adapter *a = t->nsp->io->adapter;
   return a->ops->broadcast(a, t, &ev);
 }
@@ -537,7 +546,7 @@ int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, con
   if (!t || !t->nsp || !cb) return WSIO_EINVAL;
   int r = sio_check_emit(event, &json, &len, bins, nbins);
   if (r) return r;
-  sio_event ev = {event, json, len, bins, nbins};
+  sio_event ev = {event, json, len, bins, nbins, NULL};
   sio_adapter *a = t->nsp->io->adapter;
   return a->ops->broadcast_with_ack(a, t, &ev, timeout_ms, cb, user);
 }
@@ -569,7 +578,7 @@ int sio_local_broadcast_with_ack_each(const wsio_sio_target *t, const sio_event 
   /* No completion while the members are still being added (a send that fails a
    * connection may disconnect a member under us). */
   g->building = 1;
-  int reached = do_broadcast(t, event, json, len, bins, nbins, c.id, group_add_member, &c);
+  int reached = do_broadcast(t, event, json, len, bins, nbins, c.id, NULL, group_add_member, &c);
   g->building = 0;
   if (reached < 0) {
     sio_group_free(g);

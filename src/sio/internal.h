@@ -158,6 +158,8 @@ struct wsio_sio_socket {
   uint32_t serial; /* which socket of this id (a recovered one reuses the id) */
   uint8_t state;
   uint8_t recovered;
+  uint32_t nmissed; /* recovered through the cluster adapter: packets to send at connect */
+  void **missed;
   char id[SIO_ID_LEN + 1];
 };
 
@@ -322,6 +324,14 @@ int sio_session_find(wsio_sio_nsp *nsp, const char *auth, size_t auth_len, sio_r
 int sio_session_apply(wsio_sio_socket *s, const sio_restore *r);
 void sio_session_replay(wsio_sio_socket *s, uint64_t after_offset);
 void sio_session_drop(wsio_sio *io, sio_session *sess);
+/* The same, kept by the cluster adapter (its persist_session/restore_session ops):
+ * persist hands the socket's session to it; auth reads a CONNECT's pid and offset;
+ * adopt takes what the adapter found (id, pid, rooms, data, and the missed packets,
+ * sent by missed_flush(s, 1) at the connect, or freed by missed_flush(s, 0)). */
+void sio_session_persist_cluster(wsio_sio_socket *s);
+int sio_session_auth(const char *auth, size_t auth_len, char pid[SIO_ID_LEN + 1], char offset[64]);
+int sio_session_adopt(wsio_sio_socket *s, const sio_restored *r);
+void sio_session_missed_flush(wsio_sio_socket *s, int send);
 void sio_recovery_housekeeping(wsio_sio *io);
 /* Keeps the recovery timer running while sessions or logged packets exist. */
 void sio_recovery_arm(wsio_sio *io);
@@ -335,6 +345,11 @@ void sio_recovery_free(wsio_sio *io);
 void sio_middlewares_start(wsio_sio_socket *s, int recovered, uint64_t restore_offset);
 /* Forgets the client's pending CONNECTs (the client is closing). */
 void sio_pending_drop_client(sio_client *c);
+/* A CONNECT waiting for the cluster adapter to restore its session: held as a waiting
+ * middleware (the client's close or the middleware timeout discards it); hold returns
+ * its token (0: out of memory), release the socket again (NULL: it is gone). */
+uint64_t sio_pending_hold(wsio_sio_socket *s);
+wsio_sio_socket *sio_pending_release(wsio_sio *io, uint64_t token);
 /* server.c: the connect-timeout list (a client waiting to join a namespace). */
 void sio_client_unwait(sio_client *c);
 /* server.c: accepts the socket into its namespace, or refuses (returns < 0). */

@@ -146,3 +146,33 @@ void sio_pending_drop_client(sio_client *c) {
     sio_socket_discard(s);
   }
 }
+
+uint64_t sio_pending_hold(wsio_sio_socket *s) {
+  wsio_sio *io = s->nsp->io;
+  sio_pending *p = calloc(1, sizeof(*p));
+  if (!p) return 0;
+  p->s = s;
+  p->token = ++io->next_token;
+  p->state = PEND_WAITING;
+  p->mw = SIZE_MAX; /* no middleware: wsio_sio_next cannot name this token anyway */
+  p->timer.cb = pending_expired;
+  unsigned ms = io->o.middleware_timeout_ms ? io->o.middleware_timeout_ms : io->o.connect_timeout_ms;
+  if (map_put(&io->pending, (const char *)&p->token, sizeof(p->token), p) != 0 ||
+      loop_timer_start(io->loop, &p->timer, ms ? ms : 1, 0) != 0) {
+    map_del(&io->pending, (const char *)&p->token, sizeof(p->token));
+    free(p);
+    return 0;
+  }
+  p->next = s->client->pending;
+  s->client->pending = p;
+  sio_client_unwait(s->client);
+  return p->token;
+}
+
+wsio_sio_socket *sio_pending_release(wsio_sio *io, uint64_t token) {
+  sio_pending *p = map_get(&io->pending, (const char *)&token, sizeof(token));
+  if (!p) return NULL;
+  wsio_sio_socket *s = p->s;
+  pending_forget(p);
+  return s;
+}

@@ -251,7 +251,7 @@ static void entry_send(const sio_log_entry *e, wsio_sio_socket *s) {
   for (uint32_t i = 0; i < e->nrooms + e->nexcept; i++) p += strlen((const char *)p) + 1;
   const char *text = (const char *)p;
   p += e->text_len;
-  wsio_span bins[16], *bv = bins;
+  wsio_span bins[16], *bv = e->nbins ? bins : NULL;
   if (e->nbins > 16 && !(bv = malloc(e->nbins * sizeof(*bv)))) return;
   for (uint32_t i = 0; i < e->nbins; i++) {
     bv[i] = (wsio_span){p, lens[i]};
@@ -397,4 +397,79 @@ void sio_recovery_timer_cb(loop_timer *t) {
 void sio_recovery_free(wsio_sio *io) {
   while (io->sess_head) sio_session_drop(io, io->sess_head);
   map_free(&io->sessions);
+}
+
+/* ---- recovery kept by the cluster adapter (sio/adapter.h persist/restore_session) -- */
+
+/* Node's Socket: adapter.persistSession({sid, pid, rooms: [...socket.rooms], data}). */
+void sio_session_persist_cluster(wsio_sio_socket *s) {
+  wsio_sio *io = s->nsp->io;
+  if (!s->pid) return;
+  const char *stack[16], **rooms = stack;
+  size_t n = (size_t)s->nrooms + 1;
+  if (n > 16 && !(rooms = malloc(n * sizeof(*rooms)))) return;
+  rooms[0] = s->id; /* the id room first, as Node's Set */
+  for (uint32_t i = 0; i < s->nrooms; i++) rooms[i + 1] = s->rooms[i].r->name;
+  sio_session_state st = {s->id, s->pid, rooms, n, s->data, s->data_len};
+  io->adapter->ops->persist_session(io->adapter, s->nsp, &st, (unsigned)io->o.recovery_max_disconnection_ms);
+  if (rooms != stack) free(rooms);
+}
+
+/* The pid and offset of a CONNECT's auth object; 0 when both are there. */
+int sio_session_auth(const char *auth, size_t auth_len, char pid[SIO_ID_LEN + 1], char offset[64]) {
+  if (!auth) return -1;
+  if (object_string(auth, auth_len, "pid", pid, SIO_ID_LEN + 1) != 0) return -1;
+  return object_string(auth, auth_len, "offset", offset, 64);
+}
+
+int sio_session_adopt(wsio_sio_socket *s, const sio_restored *r) {
+  const sio_session_state *st = &r->st;
+  wsio_sio_nsp *nsp = s->nsp;
+  if (!st->sid || strlen(st->sid) != SIO_ID_LEN || !st->pid || strlen(st->pid) != SIO_ID_LEN || !s->pid) return -1;
+  if (map_get(&nsp->sockets, st->sid, SIO_ID_LEN)) return -1; /* a client restoring twice */
+  sio_log_entry **missed = r->nmissed ? calloc(r->nmissed, sizeof(*missed)) : NULL;
+  if (r->nmissed && !missed) return -1;
+  wsio_sio_target none = {.nsp = nsp};
+  size_t n = 0;
+  for (size_t i = 0; i < r->nmissed; i++) {
+    const sio_event *ev = &r->missed[i];
+    sbuf b = {0};
+    if (sio_encode_event(&b, nsp, ev->name, ev->json, ev->len, ev->nbins, -1, ev->offset) == 0 &&
+        (missed[n] = entry_new(0, 0, &none, b.p, b.n, ev->bins, ev->nbins)) != NULL)
+      n++;
+    sbuf_free(&b);
+  }
+  char *data = NULL;
+  if (st->data && st->data_len && !(data = malloc(st->data_len + 1))) {
+    for (size_t i = 0; i < n; i++) free(missed[i]);
+    free(missed);
+    return -1;
+  }
+  if (data) {
+    memcpy(data, st->data, st->data_len);
+    data[st->data_len] = '\0';
+  }
+  memcpy(s->id, st->sid, SIO_ID_LEN + 1);
+  memcpy(s->pid, st->pid, SIO_ID_LEN + 1);
+  for (size_t i = 0; i < st->nrooms; i++)
+    if (strcmp(st->rooms[i], s->id) != 0) (void)sio_room_join(s, st->rooms[i], strlen(st->rooms[i]));
+  free(s->data);
+  s->data = data;
+  s->data_len = data ? (uint32_t)st->data_len : 0;
+  s->recovered = 1;
+  s->missed = (void **)missed;
+  s->nmissed = (uint32_t)n;
+  return 0;
+}
+
+/* Sends what sio_session_adopt kept (before the CONNECT reply, as Node), or frees it. */
+void sio_session_missed_flush(wsio_sio_socket *s, int send) {
+  sio_log_entry **missed = (sio_log_entry **)s->missed;
+  for (uint32_t i = 0; i < s->nmissed; i++) {
+    if (send && sio_socket_live(s)) entry_send(missed[i], s);
+    free(missed[i]);
+  }
+  free(missed);
+  s->missed = NULL;
+  s->nmissed = 0;
 }

@@ -125,6 +125,7 @@ static void socket_bury(wsio_sio_socket *s) {
 
 static void socket_free(wsio_sio_socket *s) {
   sio_room_leave_all(s);
+  sio_session_missed_flush(s, 0);
   free(s->auth);
   free(s->pid);
   free(s->data);
@@ -143,7 +144,10 @@ static int reason_recoverable(const char *reason) {
 void sio_socket_close(wsio_sio_socket *s, const char *reason) {
   if (s->state != SOCK_CONNECTED) return;
   wsio_sio_nsp *nsp = s->nsp;
-  if (nsp->io->o.recovery && reason_recoverable(reason)) sio_session_persist(s);
+  if (nsp->io->o.recovery && reason_recoverable(reason)) {
+    if (nsp->io->adapter->ops->persist_session) sio_session_persist_cluster(s);
+    else sio_session_persist(s);
+  }
   /* Node's order: leave the rooms and the namespace, then tell the application. */
   nsp->io->adapter->ops->del_all(nsp->io->adapter, s);
   map_del(&nsp->sockets, s->id, SIO_ID_LEN);
@@ -264,6 +268,40 @@ static void send_connect_reply(wsio_sio_socket *s) {
   (void)send_simple(s, SIO_CONNECT, json, (size_t)n);
 }
 
+/* Recovery kept by the cluster adapter (Node's namespace._onclient awaiting
+ * adapter.restoreSession): the CONNECT waits, held as a pending middleware, for the
+ * adapter's answer; then goes on as a recovered or a new session. */
+static void cluster_restored(const sio_restored *r, void *arg) {
+  wsio_sio_pending *h = arg;
+  wsio_sio_socket *s = sio_pending_release(h->io, h->token);
+  free(h);
+  if (!s) return; /* the client left, or the wait timed out */
+  int recovered = r && sio_session_adopt(s, r) == 0;
+  sio_middlewares_start(s, recovered, 0);
+}
+
+/* Returns 1 when the CONNECT now waits for the adapter, 0 to go on at once. */
+static int cluster_restore(wsio_sio_socket *s, const sio_packet *pkt) {
+  char pid[SIO_ID_LEN + 1], offset[64];
+  if (sio_session_auth(pkt->data, pkt->data_len, pid, offset) != 0) return 0;
+  wsio_sio *io = s->nsp->io;
+  wsio_sio_pending *h = malloc(sizeof(*h));
+  if (!h) return 0;
+  h->io = io;
+  h->token = sio_pending_hold(s);
+  if (!h->token) {
+    free(h);
+    return 0;
+  }
+  uint64_t token = h->token;
+  if (io->adapter->ops->restore_session(io->adapter, s->nsp, pid, offset, cluster_restored, h) != 0) {
+    free(h);
+    s = sio_pending_release(io, token);
+    if (s) sio_middlewares_start(s, 0, 0);
+  }
+  return 1;
+}
+
 static void on_connect(sio_client *c, const sio_packet *pkt) {
   wsio_sio *io = c->io;
   wsio_sio_nsp *nsp = connect_nsp(io, pkt->nsp, pkt->nsp_len);
@@ -274,6 +312,7 @@ static void on_connect(sio_client *c, const sio_packet *pkt) {
   }
   wsio_sio_socket *s = socket_new(c, nsp, pkt);
   if (!s) return;
+  if (io->o.recovery && io->adapter->ops->restore_session && cluster_restore(s, pkt)) return;
   sio_restore restore;
   int recovered = sio_session_find(nsp, pkt->data, pkt->data_len, &restore) == 0 &&
                   sio_session_apply(s, &restore) == 0;
@@ -294,9 +333,11 @@ int sio_connect_finish(wsio_sio_socket *s, int recovered, uint64_t restore_offse
   s->cnext = c->sockets;
   c->sockets = s;
   sio_client_unwait(c);
+  if (io->adapter->ops->connected) io->adapter->ops->connected(io->adapter, s);
   /* Node sends the missed packets before the CONNECT reply (from the Socket
    * constructor); the client buffers them until it is connected. */
-  if (recovered) sio_session_replay(s, restore_offset);
+  if (s->missed) sio_session_missed_flush(s, 1);
+  else if (recovered && !io->adapter->ops->restore_session) sio_session_replay(s, restore_offset);
   send_connect_reply(s);
   io->st.connections_total++;
   if (s->recovered) io->st.recovered_total++;

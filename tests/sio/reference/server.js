@@ -5,7 +5,7 @@
 // `wsio-server --app <app>`; both must behave the same.
 //
 //   node tests/sio/reference/server.js --app conformance|chat|bench|test [--port N] [--host H]
-//        [--redis redis://host:port [--redis-key-prefix P] [--redis-request-timeout S] [--redis-adapter sharded] [--redis-cluster]]
+//        [--redis redis://host:port [--redis-key-prefix P] [--redis-request-timeout S] [--redis-adapter sharded|streams] [--redis-cluster]]
 //
 // With --redis the server joins a cluster through @socket.io/redis-adapter (createAdapter,
 // node-redis v4 clients; createShardedAdapter with --redis-adapter sharded), as
@@ -35,6 +35,7 @@ function parseArgs(argv) {
     else if (a === '--redis') opts.redis = value();
     else if (a === '--redis-key-prefix') opts.redisKey = value();
     else if (a === '--redis-adapter') opts.redisAdapter = value();
+    else if (a === '--redis-subscription-mode') opts.redisSubscriptionMode = value(); // sharded: Node's subscriptionMode
     else if (a === '--redis-cluster') opts.redisCluster = true; // the URL is a Redis Cluster's seed
     else if (a === '--redis-request-timeout') opts.redisTimeout = Number(value()) * 1000;
     else throw new Error(`unknown option ${a}`);
@@ -348,9 +349,17 @@ async function useRedis(io, opts) {
   pub.on('error', () => {}); // reconnects by itself
   sub.on('error', () => {});
   await Promise.all([pub.connect(), sub.connect()]);
+  if (opts.redisAdapter === 'streams') { // @socket.io/redis-streams-adapter: one client, it duplicates its own
+    const { createAdapter: createStreamsAdapter } = require('@socket.io/redis-streams-adapter');
+    io.adapter(createStreamsAdapter(pub, { channelPrefix: opts.redisKey || 'socket.io' }));
+    return;
+  }
   if (opts.redisAdapter === 'sharded') { // createShardedAdapter, its default subscriptionMode "dynamic"
     const { createShardedAdapter } = require('@socket.io/redis-adapter');
-    io.adapter(createShardedAdapter(pub, sub, { channelPrefix: opts.redisKey || 'socket.io' }));
+    io.adapter(createShardedAdapter(pub, sub, {
+      channelPrefix: opts.redisKey || 'socket.io',
+      subscriptionMode: opts.redisSubscriptionMode || 'dynamic',
+    }));
     return;
   }
   io.adapter(createAdapter(pub, sub, {
