@@ -322,7 +322,10 @@ static int t_broadcast(sio_adapter *a, const wsio_sio_target *t, const sio_event
   return sio_local_broadcast(t, ev);
 }
 
-static void ack_each_local(const char *json, size_t len, void *arg) {
+/* Answers cross threads as JSON only: the public ack callback carries JSON, and an
+ * answer's binary attachments are not passed on (as between Redis nodes). */
+static void ack_each_local(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg) {
+  (void)bins, (void)nbins;
   xreq *q = arg;
   if (q->done) return;
   acc_value(q, json, len);
@@ -492,7 +495,8 @@ static void send_result(tadapter *ta, unsigned to, uint32_t id, const char *json
   send_to(ta, to, &w);
 }
 
-static void remote_ack_each(const char *json, size_t len, void *arg) {
+static void remote_ack_each(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg) {
+  (void)bins, (void)nbins;
   answer_to *at = arg;
   wr w = {BYTE_BUF_INIT, 0};
   w_u32(&w, M_ACK_ANSWER);
