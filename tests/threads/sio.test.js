@@ -148,6 +148,54 @@ describe('--threads 2: long-polling without sticky sessions', () => {
   });
 });
 
+describe('--threads 2: connection state recovery', () => {
+  let server;
+  before(async () => { server = await startServer(['--threads', '2', '--app', 'test', '--static', 'off']); });
+  after(async () => { if (server) await server.stopClean(); });
+
+  // The Engine.IO sid's first character names its thread (A: 0, B: 1).
+  const threadOf = (s) => s.io.engine.id[0];
+
+  test('a session lost on one thread is restored on the other, with the events missed', async () => {
+    const a = io(`http://127.0.0.1:${server.port}`, { transports: ['websocket'], forceNew: true, reconnection: false });
+    await new Promise((r) => a.once('connect', r));
+    const b = await connect(server.port);
+    const id = a.id;
+    await call(a, 'join', 'rec');
+    await call(a, 'set-data', { n: 7 });
+    await call(b, 'in-room', 'rec', 'm', 0); // an offset to recover from
+    const got = [];
+    a.on('m', (k) => got.push(k));
+    let crossed = 0;
+    for (let round = 1; round <= 30 && crossed < 2; round++) {
+      const before = threadOf(a);
+      const gone = new Promise((r) => a.once('disconnect', r));
+      a.io.engine.close();
+      await gone;
+      // The server notices the loss (the socket leaves its rooms) before the reconnect.
+      await withTimeout((async () => {
+        while ((await call(b, 'fetch', 'rec')).includes(id)) await new Promise((r) => setTimeout(r, 10));
+      })(), 5000, 'the server noticed');
+      await call(b, 'in-room', 'rec', 'm', round); // missed while away
+      a.connect();
+      await withTimeout(new Promise((r) => a.once('connect', r)), 5000, 'reconnect');
+      assert.equal(a.recovered, true, `round ${round}: recovered`);
+      assert.equal(a.id, id, 'the same socket id');
+      if (threadOf(a) !== before) crossed++;
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(got[got.length - 1], round, 'the missed event was replayed');
+    }
+    assert.ok(crossed >= 1, 'some reconnect reached the other thread');
+    assert.deepEqual(got, [...new Set(got)], 'nothing doubled');
+    const info = await call(a, 'info');
+    assert.deepEqual(info.rooms, ['rec']);
+    assert.deepEqual(info.data, { n: 7 });
+    assert.equal(info.recovered, true);
+    a.close();
+    b.close();
+  });
+});
+
 describe('--threads 2: SIGTERM', () => {
   test('drains the Socket.IO clients of every thread', async () => {
     const server = await startServer(['--threads', '2', '--app', 'test', '--static', 'off']);
