@@ -12,7 +12,9 @@
 # sio-broadcast), IDLE_CONNS (10000), IDLE_HOLD (2), SIO_IDLE_CONNS (10000),
 # SIO_POLLING_CONNS (50), SERVERS ("wsio uws-cpp uws-js node-ws socketio socketio-uws"), WORKLOADS
 # ("echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle"),
-# WSIO_SERVER / WSIO_BENCH (default build/...), WSIO_BASE_SERVER (a baseline wsio-server
+# WSIO_SERVER / WSIO_BENCH (default build/...), wsio-tN in SERVERS (wsio-t2, wsio-t4:
+# wsio-server --threads N, pinned to SERVER_CPU like the others unless SERVER_CPU names
+# several CPUs, e.g. SERVER_CPU=0-3: compare its CPU per unit with wsio's), WSIO_BASE_SERVER (a baseline wsio-server
 # binary, e.g. a build of the previous release: measured as server "wsio-base" in the
 # same rounds, for before/after ratios; add wsio-base to SERVERS), NO_BUILD=1 to skip the cmake build,
 # UWS_SRC + USOCKETS_SRC to build the C++ uWebSockets peer. The WebSocket workloads run
@@ -83,6 +85,8 @@ node_deps() {
 for s in $SERVERS; do
   case $s in
   wsio) if [ -x "$WSIO_SERVER" ]; then available+=(wsio); else skip wsio "no $WSIO_SERVER (build it first)"; fi ;;
+  wsio-t[0-9]*)
+    if [ -x "$WSIO_SERVER" ]; then available+=("$s"); else skip "$s" "no $WSIO_SERVER (build it first)"; fi ;;
   wsio-base)
     if [ -x "${WSIO_BASE_SERVER:-}" ]; then available+=(wsio-base); else skip wsio-base "set WSIO_BASE_SERVER to a baseline wsio-server"; fi ;;
   uws-cpp)
@@ -122,6 +126,9 @@ start_server() {
     cmd=("$WSIO_SERVER" --host 127.0.0.1 --port 0)
     [ "$1" = wsio-base ] && cmd[0]=$WSIO_BASE_SERVER
     case $2 in sio-*) cmd+=(--app bench) ;; esac ;;
+  wsio-t[0-9]*)
+    cmd=("$WSIO_SERVER" --host 127.0.0.1 --port 0 --threads "${1#wsio-t}")
+    case $2 in sio-*) cmd+=(--app bench) ;; esac ;;
   uws-cpp) cmd=("$here/peers/uws-cpp/build/uws-server" 0) ;;
   uws-js) cmd=(node "$here/peers/uws-js.js" 0) ;;
   node-ws) cmd=(node "$here/peers/node-ws.js" 0) ;;
@@ -152,7 +159,7 @@ raw=$here/results/raw-$(date +%Y%m%d-%H%M%S).jsonl
 # Whether server $1 serves workload $2.
 serves() {
   case $1:$2 in
-  wsio:* | wsio-base:* | socketio:sio-* | socketio-uws:sio-*) return 0 ;;
+  wsio:* | wsio-base:* | wsio-t[0-9]*:* | socketio:sio-* | socketio-uws:sio-*) return 0 ;;
   socketio:* | socketio-uws:* | *:sio-*) return 1 ;;
   *) return 0 ;;
   esac
