@@ -281,6 +281,7 @@ static void on_signal(int signo, void *arg) {
   wsio_app *app = arg;
   if (signo == SIGHUP) {
     if (app->o.tls_cert_file) wsio_app_reload_tls(app);
+    threads_reload_peers(app); /* --threads: each reloads on its own loop */
     if (app->o.on_reload) app->o.on_reload(app, app->o.hooks_user);
     return;
   }

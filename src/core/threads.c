@@ -135,6 +135,17 @@ void threads_stop_peers(wsio_app *app) {
     if (app->group->apps[i] != app) wsio_app_stop(app->group->apps[i]);
 }
 
+static void reload_here(void *arg) {
+  wsio_app *app = arg;
+  if (app->o.tls_cert_file) wsio_app_reload_tls(app);
+}
+
+void threads_reload_peers(wsio_app *app) {
+  if (!app->group) return;
+  for (unsigned i = 0; i < app->group->n; i++)
+    if (app->group->apps[i] != app) loop_post(app->group->apps[i]->loop, reload_here, app->group->apps[i]);
+}
+
 /* ---- cross-thread messages ---------------------------------------------------------- */
 
 int core_xt_handler(wsio_app *app, unsigned kind, core_xt_fn fn, void *arg) {
@@ -184,7 +195,7 @@ static void xt_deliver(void *arg) {
     unsigned kind = b->p[off + 4];
     off += XT_HEAD;
     if (len > b->len - off) break;
-    if (t->fn[kind]) t->fn[kind](t->arg[kind], b->from, b->p + off, len);
+    if (kind < CORE_XT_NKINDS && t->fn[kind]) t->fn[kind](t->arg[kind], b->from, b->p + off, len);
     off += len;
   }
   free(b);

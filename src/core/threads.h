@@ -13,6 +13,9 @@ int threads_listen_port(const wsio_app *app, int port, int plain);
 void threads_listened(wsio_app *app, int port, int plain);
 /* A graceful stop began here: every other member stops too (SIGTERM drains all). */
 void threads_stop_peers(wsio_app *app);
+/* SIGHUP reached thread 0: every other thread reloads the TLS certificate on its own
+ * loop (its net context is its own). */
+void threads_reload_peers(wsio_app *app);
 /* The post phase: hands each peer this iteration's messages in one batch. */
 void threads_flush(wsio_app *app);
 /* A topic publish for the subscribers of the other threads. */
