@@ -67,7 +67,6 @@ void wsio_app_options_init(wsio_app_options *o) {
 /* ---- connection lifetime --------------------------------------------------------- */
 
 static net_conn *on_accept(net_ctx *ctx, void *listener_user) {
-  (void)listener_user;
   wsio_app *app = net_ctx_user(ctx);
   if (app->stopping) return NULL;
   wsio_conn *c = core_calloc(1, sizeof(*c) + app->user_data_size);
@@ -76,6 +75,7 @@ static net_conn *on_accept(net_ctx *ctx, void *listener_user) {
   c->state = CONN_HTTP;
   c->t_rx = core_now(app);
   c->t_due = c->t_rx + app->o.handshake_timeout_ms;
+  if (app->group) threads_accepted(app, c, listener_user);
   return &c->net;
 }
 
@@ -219,6 +219,7 @@ static void app_begin_stop(wsio_app *app);
 
 static void post(void *arg) {
   wsio_app *app = arg;
+  if (app->group) threads_hand_accepted(app); /* first: before reads and reaping */
   net_read_queued(app->net);
   run_hooks(app, CORE_HOOK_POST);
   /* Before reaping: the list may name connections killed since (they are skipped). */
@@ -421,6 +422,10 @@ int wsio_origins_check(const char *list, int *any, const char **why) {
 
 static int listen_on(wsio_app *app, const char *host, int port, int plain) {
   if (!app || port < 0 || port > 65535) return WSIO_EINVAL;
+  if (!threads_listens(app)) { /* the acceptor experiment: thread 0 accepts for all */
+    app->nlisteners++;
+    return plain ? port : 0;
+  }
   /* --threads: every member listens with SO_REUSEPORT on the first one's port. */
   net_listener *ls = app->group ? net_listen_shared(app->net, host ? host : "127.0.0.1",
                                                     threads_listen_port(app, port, plain), 1024, NULL)

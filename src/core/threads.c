@@ -33,6 +33,8 @@ struct core_group {
   unsigned n;
   wsio_app *apps[CORE_MAX_THREADS];
   int port, plain_port; /* the first listener's ports: later members bind the same */
+  int acceptor;         /* WSIO_THREADS_ACCEPT=acceptor: thread 0 accepts for all */
+  unsigned rr;          /* acceptor: the thread the next connection goes to */
 };
 
 /* Per app: what it owes each peer this iteration, and the handlers of each kind. */
@@ -44,6 +46,9 @@ struct core_threads {
   core_xt_fn fn[CORE_XT_NKINDS];
   void *arg[CORE_XT_NKINDS];
   uint64_t dropped; /* batches lost to memory */
+  wsio_conn **handq; /* acceptor: connections accepted this iteration for other threads */
+  unsigned *handto;
+  size_t nhand, hand_cap;
   core_owner_fn owner[MAX_OWNERS];
   void *owner_arg[MAX_OWNERS];
   unsigned nowners;
@@ -83,6 +88,10 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
     g->apps[0] = first;
     g->n = 1;
     g->port = g->plain_port = -1;
+    /* An experiment for bench/run.sh (docs/ARCHITECTURE.md "Threads"): one acceptor
+     * handing connections over, against SO_REUSEPORT (the default). */
+    const char *mode = getenv("WSIO_THREADS_ACCEPT");
+    g->acceptor = mode && strcmp(mode, "acceptor") == 0;
     first->group = g;
     first->tindex = 0;
   }
@@ -119,6 +128,31 @@ int threads_listen_port(const wsio_app *app, int port, int plain) {
   if (!app->group || port != 0) return port;
   int p = plain ? app->group->plain_port : app->group->port;
   return p >= 0 ? p : 0;
+}
+
+int threads_listens(const wsio_app *app) { return !app->group || !app->group->acceptor || app->tindex == 0; }
+
+/* Marks connections adopted from another thread (never handed on again). */
+static char adopted_tag;
+void *const threads_adopted = &adopted_tag;
+
+void threads_accepted(wsio_app *app, wsio_conn *c, void *listener_user) {
+  core_group *g = app->group;
+  if (!g || !g->acceptor || listener_user == threads_adopted) return;
+  unsigned to = g->rr++ % g->n;
+  if (to == app->tindex) return;
+  core_threads *t = app->xt;
+  if (t->nhand == t->hand_cap) {
+    size_t cap = grow_cap(t->hand_cap, t->nhand + 1, 64, SIZE_MAX / sizeof(wsio_conn *));
+    wsio_conn **q = cap ? realloc(t->handq, cap * sizeof(*q)) : NULL;
+    unsigned *to2 = q ? realloc(t->handto, cap * sizeof(*to2)) : NULL;
+    if (q) t->handq = q;
+    if (!to2) return; /* served here */
+    t->handto = to2;
+    t->hand_cap = cap;
+  }
+  t->handq[t->nhand] = c;
+  t->handto[t->nhand++] = to;
 }
 
 void threads_listened(wsio_app *app, int port, int plain) {
@@ -202,6 +236,15 @@ static void xt_deliver(void *arg) {
 }
 
 /* The post phase: each peer gets this iteration's messages as one batch. */
+void threads_hand_accepted(wsio_app *app) {
+  core_threads *t = app->xt;
+  /* Accepted in this iteration's events and read only from the next one, so nothing
+   * has been read from them; killed ones (a stop) are still in the grave. */
+  for (size_t i = 0; i < t->nhand; i++)
+    if (t->handq[i]->state == CONN_HTTP) (void)threads_handoff(t->handq[i], t->handto[i], NULL, 0);
+  t->nhand = 0;
+}
+
 void threads_flush(wsio_app *app) {
   core_threads *t = app->xt;
   if (!t || !t->any) return;
@@ -230,6 +273,8 @@ void threads_free(wsio_app *app) {
   if (!app->xt) return;
   for (unsigned i = 0; app->xt->out && i < CORE_MAX_THREADS; i++) byte_buf_free(&app->xt->out[i]);
   free(app->xt->out);
+  free(app->xt->handq);
+  free(app->xt->handto);
   free(app->xt);
   app->xt = NULL;
   core_group *g = app->group;
@@ -275,7 +320,7 @@ typedef struct handoff {
 static void handoff_adopt(void *arg) {
   handoff *h = arg;
   net_ctx *ctx = h->to->net;
-  if (net_adopt(ctx, h->fd, NULL) == 0) {
+  if (net_adopt(ctx, h->fd, threads_adopted) == 0) {
     wsio_conn *c = (wsio_conn *)net_ctx_first(ctx); /* adopt links the new connection first */
     if (h->n && c->state == CONN_HTTP) http_on_data(c, h->p, h->n);
   }
