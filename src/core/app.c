@@ -93,6 +93,7 @@ void conn_kill(wsio_conn *c) {
 }
 
 static void conn_free(wsio_conn *c) {
+  if (c->app->group) threads_forget(c);
   limits_release(c);
   pubsub_conn_drop(c);
   if (c->aux && *(uint8_t *)c->aux == AUX_HTTP) http_aux_free(c);
@@ -116,6 +117,7 @@ static void on_data(net_conn *nc, uint8_t *p, size_t n) {
     case CONN_HTTP: http_on_data(c, p, n); break;
     case CONN_WS:
     case CONN_WS_CLOSING: ws_on_data(c, p, n); break;
+    case CONN_MOVING: threads_keep(c, p, n); break;
     default: break; /* CONN_HTTP_CLOSING: discard until the peer's FIN */
   }
 }

@@ -28,6 +28,7 @@ typedef enum {
   CONN_WS,           /* open WebSocket */
   CONN_WS_CLOSING,   /* close frame sent and/or received */
   CONN_DEAD,         /* torn down; freed at the next safe point */
+  CONN_MOVING,       /* --threads: waits to be handed to another thread; input is kept for it */
 } conn_state;
 
 enum {

@@ -24,6 +24,7 @@
 
 #include "core/conn.h"
 #include "core/threads.h"
+#include "net/tls.h"
 #include "util/buf.h"
 
 typedef struct core_group core_group;
@@ -40,12 +41,25 @@ struct core_group {
 /* Per app: what it owes each peer this iteration, and the handlers of each kind. */
 #define MAX_OWNERS 8
 
+/* A hand-over that waits: the connection still owed bytes to the kernel (a TLS 1.3
+ * server sends its session tickets with the first answer, so the first request comes
+ * while they are queued). It is tried again in the next post phase, once sent. */
+struct later {
+  wsio_conn *c;
+  unsigned to;
+  size_t n;
+  uint8_t *p;
+};
+
+
 struct core_threads {
   byte_buf *out; /* one per thread of the group, allocated at the first send */
   unsigned any; /* some outbox is non-empty */
   core_xt_fn fn[CORE_XT_NKINDS];
   void *arg[CORE_XT_NKINDS];
   uint64_t dropped; /* batches lost to memory */
+  struct later *later; /* hand-overs waiting for the connection's output to be sent */
+  size_t nlater, later_cap;
   wsio_conn **handq; /* acceptor: connections accepted this iteration for other threads */
   unsigned *handto;
   size_t nhand, hand_cap;
@@ -238,6 +252,19 @@ static void xt_deliver(void *arg) {
 /* The post phase: each peer gets this iteration's messages as one batch. */
 void threads_hand_accepted(wsio_app *app) {
   core_threads *t = app->xt;
+  /* Hand-overs that waited for their output (sent by the previous post phase). */
+  for (size_t i = t->nlater; i-- > 0;) {
+    struct later l = t->later[i];
+    if (net_buffered(&l.c->net) && !(l.c->net.flags & (NET_F_CLOSED | NET_F_FAILED))) continue;
+    t->later[i] = t->later[--t->nlater];
+    if (l.c->state != CONN_MOVING) { /* killed meanwhile (its peer left, a stop) */
+      free(l.p);
+      continue;
+    }
+    l.c->state = CONN_HTTP;
+    if (threads_handoff(l.c, l.to, l.p, l.n) < 0) conn_kill(l.c);
+    free(l.p);
+  }
   /* Accepted in this iteration's events and read only from the next one, so nothing
    * has been read from them; killed ones (a stop) are still in the grave. */
   for (size_t i = 0; i < t->nhand; i++)
@@ -273,6 +300,8 @@ void threads_free(wsio_app *app) {
   if (!app->xt) return;
   for (unsigned i = 0; app->xt->out && i < CORE_MAX_THREADS; i++) byte_buf_free(&app->xt->out[i]);
   free(app->xt->out);
+  for (size_t i = 0; i < app->xt->nlater; i++) free(app->xt->later[i].p);
+  free(app->xt->later);
   free(app->xt->handq);
   free(app->xt->handto);
   free(app->xt);
@@ -310,6 +339,7 @@ int threads_owner(wsio_app *app, const http_request *h) {
 
 typedef struct handoff {
   wsio_app *to;
+  struct ssl_st *tls; /* its TLS session moves with it (NULL: plain TCP) */
   int fd;
   size_t n;
   uint8_t p[];
@@ -320,28 +350,84 @@ typedef struct handoff {
 static void handoff_adopt(void *arg) {
   handoff *h = arg;
   net_ctx *ctx = h->to->net;
-  if (net_adopt(ctx, h->fd, threads_adopted) == 0) {
+  if (net_adopt_moved(ctx, h->fd, threads_adopted, h->tls) == 0) {
     wsio_conn *c = (wsio_conn *)net_ctx_first(ctx); /* adopt links the new connection first */
     if (h->n && c->state == CONN_HTTP) http_on_data(c, h->p, h->n);
+    /* Records its TLS session had decrypted but not yet handed up come now. */
+    if (c->state != CONN_DEAD) net_tls_resume(&c->net);
   }
   free(h);
 }
 
+static int hand_later(wsio_conn *c, unsigned to, const void *p, size_t n) {
+  core_threads *t = c->app->xt;
+  if (t->nlater == t->later_cap) {
+    size_t cap = grow_cap(t->later_cap, t->nlater + 1, 8, SIZE_MAX / sizeof(struct later));
+    struct later *v = cap ? realloc(t->later, cap * sizeof(*v)) : NULL;
+    if (!v) return WSIO_ENOMEM;
+    t->later = v;
+    t->later_cap = cap;
+  }
+  uint8_t *copy = n ? malloc(n) : NULL;
+  if (n && !copy) return WSIO_ENOMEM;
+  if (n) memcpy(copy, p, n);
+  t->later[t->nlater++] = (struct later){c, to, n, copy};
+  /* What the connection brings meanwhile (the rest of a request decrypted from the
+   * same read) is kept for the owner, never served here. */
+  c->state = CONN_MOVING;
+  /* This iteration's post phase sends its bytes; the next one, right after (the
+   * wake-up), hands it over. Bytes the kernel refused wake the loop by EPOLLOUT. */
+  loop_wakeup(c->app->loop);
+  return 0;
+}
+
+void threads_keep(wsio_conn *c, const uint8_t *p, size_t n) {
+  core_threads *t = c->app->xt;
+  for (size_t i = 0; i < t->nlater; i++) {
+    struct later *l = &t->later[i];
+    if (l->c != c) continue;
+    uint8_t *q = realloc(l->p, l->n + n);
+    if (!q) {
+      conn_kill(c);
+      return;
+    }
+    memcpy(q + l->n, p, n);
+    l->p = q;
+    l->n += n;
+    return;
+  }
+}
+
+void threads_forget(wsio_conn *c) {
+  core_threads *t = c->app->xt;
+  for (size_t i = 0; t && i < t->nlater; i++) {
+    if (t->later[i].c != c) continue;
+    free(t->later[i].p);
+    t->later[i] = t->later[--t->nlater];
+    return;
+  }
+}
+
 int threads_handoff(wsio_conn *c, unsigned to, const void *p, size_t n) {
   wsio_app *app = c->app;
+  if (net_buffered(&c->net) && !(c->net.flags & (NET_F_CLOSED | NET_F_FAILED)))
+    return hand_later(c, to, p, n); /* its client waits for the answer: it sends nothing more */
   handoff *h = malloc(sizeof(*h) + n);
   if (!h) return WSIO_ENOMEM;
-  int fd = net_detach(&c->net); /* first: the owner must be the only one watching it */
+  struct ssl_st *tls = NULL;
+  int fd = net_detach(&c->net, &tls); /* first: the owner must be the only one watching it */
   if (fd < 0) {
     free(h);
     return WSIO_EINVAL;
   }
   h->to = app->group->apps[to];
+  h->tls = tls;
   h->fd = fd;
   h->n = n;
   if (n) memcpy(h->p, p, n);
   if (loop_post(h->to->loop, handoff_adopt, h) < 0) {
     close(fd);
+    net_tls_session_free(tls);
     free(h);
   }
   app->st.handoffs_total++;

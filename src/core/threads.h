@@ -35,9 +35,14 @@ uint64_t threads_ws_open(const wsio_app *app);
 /* The thread owning request h when it is another one (core_owner_add), else -1. */
 int threads_owner(wsio_app *app, const http_request *h);
 /* Hands connection c and the bytes p[0..n) it has read (from the start of the current
- * request) to thread `to`; c is dead here afterwards. Returns 0, or a negative WSIO_E*
- * when it cannot move now (bytes still owed to it, TLS): then serve it here. */
+ * request) to thread `to`; c is dead here afterwards (or, while it still owes bytes
+ * to the kernel, moves at the start of a later post phase). Returns 0, or a negative
+ * WSIO_E* when it cannot move: then serve it here. */
 int threads_handoff(wsio_conn *c, unsigned to, const void *p, size_t n);
+/* Bytes for a CONN_MOVING connection: they go with it. */
+void threads_keep(wsio_conn *c, const uint8_t *p, size_t n);
+/* A connection is freed: it no longer waits to be handed over. */
+void threads_forget(wsio_conn *c);
 /* wsio_app_destroy: frees the outboxes; the group goes with its last member. */
 void threads_free(wsio_app *app);
 
