@@ -65,3 +65,42 @@ test('a TLS long-polling session with a new connection per request, on both thre
     await server.stopClean();
   }
 });
+
+/* The certificate fingerprint a new TLS connection gets, and the thread it reached
+ * (the sid's first character of an Engine.IO handshake on that connection). */
+function handshakeOn(port) {
+  return new Promise((resolve, reject) => {
+    const s = require('node:tls').connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      const fp = s.getPeerCertificate().fingerprint256;
+      s.write('GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      let b = '';
+      s.on('data', (d) => { b += d; });
+      s.on('end', () => resolve({ fp, thread: (/"sid":"(.)/.exec(b) || [])[1] }));
+    });
+    s.on('error', reject);
+  });
+}
+
+test('SIGHUP reloads the certificate on every thread', async () => {
+  const cert = path.join(dir, 'r-cert.pem');
+  const key = path.join(dir, 'r-key.pem');
+  const make = () => execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+    '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  make();
+  const server = await startServer(['--threads', '2', '--app', 'test', '--static', 'off', '--tls-cert', cert, '--tls-key', key]);
+  try {
+    const before = await handshakeOn(server.port);
+    make(); // a new key and certificate in the same files
+    server.signal('SIGHUP');
+    await new Promise((r) => setTimeout(r, 300));
+    const seen = new Set();
+    for (let i = 0; i < 40 && seen.size < 2; i++) {
+      const h = await handshakeOn(server.port);
+      assert.notEqual(h.fp, before.fp, `thread ${h.thread} serves the new certificate`);
+      seen.add(h.thread);
+    }
+    assert.equal(seen.size, 2, 'new connections reached both threads');
+  } finally {
+    await server.stopClean();
+  }
+});
