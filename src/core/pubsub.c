@@ -200,13 +200,14 @@ static int publish_deflate(wsio_app *app, topic *t, const void *data, size_t len
 }
 
 int wsio_app_publish(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op) {
-  int n = pubsub_publish_local(app, name, data, len, op);
+  int n = pubsub_publish_local(app, name, data, len, op, 1);
   /* --threads: the subscribers of the other threads get it after this iteration. */
   if (n >= 0 && app->group && threads_publish(app, name, data, len, op) < 0) return WSIO_ENOMEM;
   return n;
 }
 
-int pubsub_publish_local(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op) {
+int pubsub_publish_local(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op,
+                         int count) {
   if (!app || !name || (!data && len) || (op != WSIO_OP_TEXT && op != WSIO_OP_BINARY)) return WSIO_EINVAL;
   if (app->o.max_backpressure && len > app->o.max_backpressure) return WSIO_ETOOBIG; /* as wsio_conn_send */
   topic *t = topic_find(app, name);
@@ -223,7 +224,7 @@ int pubsub_publish_local(wsio_app *app, const char *name, const void *data, size
       return r;
     }
   }
-  app->st.publishes_total++;
+  if (count) app->st.publishes_total++;
   if (!t->dirty) {
     t->dirty = 1;
     if (app->dirty_tail) app->dirty_tail->dirty_next = t;

@@ -474,7 +474,7 @@ static void xt_topic(void *arg, unsigned from, const uint8_t *p, size_t n) {
   if (!name) return;
   memcpy(name, p + 3, tl);
   name[tl] = '\0';
-  pubsub_publish_local(app, name, p + 3 + tl, n - 3 - tl, (wsio_opcode)p[0]);
+  pubsub_publish_local(app, name, p + 3 + tl, n - 3 - tl, (wsio_opcode)p[0], 0);
   if (name != small) free(name);
 }
 
