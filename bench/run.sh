@@ -15,7 +15,9 @@
 # ("echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle
 # sio-cluster-bcast broadcast-deflate sio-broadcast-deflate wss-echo tls-connect tls-idle"; add
 # "sio-client" for bench/client_bench.sh, the client-side Socket.IO benchmark),
-# WSIO_SERVER / WSIO_BENCH (default build/...), WSIO_BASE_SERVER (a baseline wsio-server
+# WSIO_SERVER / WSIO_BENCH (default build/...), wsio-tN in SERVERS (wsio-t2, wsio-t4:
+# wsio-server --threads N, pinned to SERVER_CPU like the others unless SERVER_CPU names
+# several CPUs, e.g. SERVER_CPU=0-3: compare its CPU per unit with wsio's), WSIO_BASE_SERVER (a baseline wsio-server
 # binary, e.g. a build of the previous release: measured as server "wsio-base" in the
 # same rounds, for before/after ratios; add wsio-base to SERVERS), NO_BUILD=1 to skip the cmake build,
 # UWS_SRC + USOCKETS_SRC to build the C++ uWebSockets peer, RESULTS_DIR (bench/results),
@@ -132,6 +134,8 @@ node_deps() {
 for s in $SERVERS; do
   case $s in
   wsio | wsio-zpc) if [ -x "$WSIO_SERVER" ]; then available+=("$s"); else skip "$s" "no $WSIO_SERVER (build it first)"; fi ;;
+  wsio-t[0-9]*)
+    if [ -x "$WSIO_SERVER" ]; then available+=("$s"); else skip "$s" "no $WSIO_SERVER (build it first)"; fi ;;
   wsio-base)
     if [ -x "${WSIO_BASE_SERVER:-}" ]; then available+=(wsio-base); else skip wsio-base "set WSIO_BASE_SERVER to a baseline wsio-server"; fi ;;
   uws-cpp)
@@ -200,6 +204,11 @@ start_server() {
     is_tls "$2" && cmd+=(--tls-cert "$tlsdir/cert.pem" --tls-key "$tlsdir/key.pem") ;;
   uws-cpp) cmd=("$here/peers/uws-cpp/build/uws-server" 0)
     is_tls "$2" && cmd[0]=$here/peers/uws-cpp/build/uws-server-ssl ;;
+  wsio-t[0-9]*)
+    cmd=("$WSIO_SERVER" --host 127.0.0.1 --port 0 --threads "${1#wsio-t}")
+    case $2 in *-deflate) cmd+=(--deflate) ;; esac
+    case $2 in sio-*) cmd+=(--app bench) ;; esac
+    is_tls "$2" && cmd+=(--tls-cert "$tlsdir/cert.pem" --tls-key "$tlsdir/key.pem") ;;
   uws-js) cmd=(node "$here/peers/uws-js.js" 0) ;;
   node-ws) cmd=(node "$here/peers/node-ws.js" 0) ;;
   socketio) cmd=(env ${redis:+"REDIS_URL=$redis"} node "$here/peers/socketio.js" 0) ;;
@@ -269,6 +278,7 @@ raw=$RESULTS_DIR/raw-$(date +%Y%m%d-%H%M%S).jsonl
 serves() {
   case $1:$2 in
   *:sio-cluster-bcast) [ "$1" = wsio ] || [ "$1" = socketio ] ;;
+  wsio-t[0-9]*:*) return 0 ;;
   uws-cpp:wss-* | uws-cpp:tls-*) [ -x "$here/peers/uws-cpp/build/uws-server-ssl" ] ;;
   wsio:wss-* | wsio:tls-* | uws-js:wss-* | uws-js:tls-* | node-ws:wss-* | node-ws:tls-*) return 0 ;;
   *:wss-* | *:tls-*) return 1 ;;

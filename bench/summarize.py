@@ -11,11 +11,13 @@ import subprocess
 import sys
 import time
 
-SERVERS = ["wsio", "wsio-zpc", "wsio-base", "uws-cpp", "uws-js", "node-ws", "socketio", "socketio-uws"]
+SERVERS = ["wsio", "wsio-t2", "wsio-t4", "wsio-zpc", "wsio-base", "uws-cpp", "uws-js", "node-ws", "socketio", "socketio-uws"]
 NAMES = {
     "wsio": "wsio-server",
     "wsio-base": "wsio-server (baseline build)",
     "wsio-zpc": "wsio-server, per-recipient compression (--deflate-shared-broadcast off)",
+    "wsio-t2": "wsio-server --threads 2",
+    "wsio-t4": "wsio-server --threads 4",
     "uws-cpp": "uWebSockets (C++)",
     "uws-js": "uWebSockets.js",
     "node-ws": "Node ws",

@@ -239,10 +239,12 @@ int wsio_app_post(wsio_app *app, void (*fn)(void *arg), void *arg);
  * (rooms, broadcasts, acks, queries; a session stays on the thread that made it and a
  * long-poll arriving elsewhere is handed to it), wsio_app_stats_sum adds their
  * counters up, and a graceful stop of one (SIGTERM) drains them all.
- * How: create the apps with the same options (handle_signals on the first only) and
- * the same routes, join each to the first before any listens, listen on each (the
- * others may pass port 0: they get the first's port), then wsio_threads_run. Join,
- * listen and destroy on one thread, while none of the group runs. */
+ * How: create the apps with the same options (handle_signals on the first only), join
+ * each to the first, then give each the same routes (attach Socket.IO after joining:
+ * its in-process adapter is installed at the attach), listen on each (the others may
+ * pass port 0: they get the first's port), then wsio_threads_run. Join, listen and
+ * destroy on one thread, while none of the group runs; a callback runs on its app's
+ * thread only. */
 /* Adds app to first's group (first becomes thread 0, app the next). Returns 0,
  * WSIO_EINVAL (the same app, already grouped, already listening, over 256 apps) or
  * WSIO_ENOMEM. */

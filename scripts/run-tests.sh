@@ -6,7 +6,8 @@
 # (two wsio nodes, wsio + Node both ways), reliability (faults: tests/reliability) and
 # a 60-second soak (bench/soak.sh), nginx, browser, the install check and a short fuzz
 # run, conformance, interop and Socket.IO once more with --io-uring off
-# (WSIO_IO_URING=off); then unit, conformance, interop, Socket.IO, product and the
+# (WSIO_IO_URING=off), tests/threads and interop and Socket.IO once more against
+# --threads 2 (WSIO_SERVER_ARGS); then unit, conformance, interop, Socket.IO, product and the
 # two-wsio-node cluster again on the AddressSanitizer+UBSan build, and the LeakSanitizer
 # checks of tests/reliability/leaks.test.js. `asan`: only the latter half.
 # Exit status is non-zero when any suite failed.
@@ -58,6 +59,11 @@ if [ "$mode" = all ]; then
   suite "plain-syscalls interop-node" env WSIO_IO_URING=off WSIO_SERVER="$srv" node --test tests/interop/
   suite "plain-syscalls socket.io (wsio)" env WSIO_IO_URING=off WSIO_SERVER="$srv" SIO_TARGETS=wsio node --test tests/sio/
   [ -d tests/tls ] && suite "plain-syscalls tls" env WSIO_IO_URING=off WSIO_SERVER="$srv" node --test tests/tls/
+  # One loop per thread (--threads 2): its own tests, then the interop and Socket.IO
+  # suites against it (WSIO_SERVER_ARGS reaches every server those suites start).
+  suite "threads" env WSIO_SERVER="$srv" node --test tests/threads/
+  suite "threads-2 interop-node" env WSIO_SERVER="$srv" WSIO_SERVER_ARGS="--threads 2" node --test tests/interop/
+  suite "threads-2 socket.io (wsio)" env WSIO_SERVER="$srv" WSIO_SERVER_ARGS="--threads 2" SIO_TARGETS=wsio node --test tests/sio/
   # The ASan server's leak check (leaks.test.js) runs in the asan half, once it is built.
   [ -d tests/reliability ] && suite "reliability" env WSIO_SERVER="$srv" WSIO_NO_ASAN=1 node --test tests/reliability/
   # 60 s ends inside the test app's 120-s recovery window (RSS still warming up): the
@@ -74,6 +80,7 @@ if [ "$mode" = all ] || [ "$mode" = asan ]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run_set asan "$A" wsio wsio-wsio
   [ -f tests/reliability/leaks.test.js ] && suite "asan leaks (LeakSanitizer)" env ASAN_BUILD="$A" node --test tests/reliability/leaks.test.js
+  suite "asan threads" env WSIO_SERVER="$(realpath "$A")/wsio-server" node --test tests/threads/
 fi
 
 echo

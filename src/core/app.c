@@ -68,7 +68,6 @@ void wsio_app_options_init(wsio_app_options *o) {
 /* ---- connection lifetime --------------------------------------------------------- */
 
 static net_conn *on_accept(net_ctx *ctx, void *listener_user) {
-  (void)listener_user;
   wsio_app *app = net_ctx_user(ctx);
   if (app->stopping && !app->drain_holds) return NULL; /* (holds: app_drain_hold) */
   wsio_conn *c = core_calloc(1, sizeof(*c) + app->user_data_size);
@@ -77,6 +76,7 @@ static net_conn *on_accept(net_ctx *ctx, void *listener_user) {
   c->state = CONN_HTTP;
   c->t_rx = core_now(app);
   c->t_due = c->t_rx + app->o.handshake_timeout_ms;
+  if (app->group) threads_accepted(app, c, listener_user);
   return &c->net;
 }
 
@@ -94,6 +94,7 @@ void conn_kill(wsio_conn *c) {
 }
 
 static void conn_free(wsio_conn *c) {
+  if (c->app->group) threads_forget(c);
   limits_release(c);
   pubsub_conn_drop(c);
   if (c->aux && *(uint8_t *)c->aux == AUX_HTTP) http_aux_free(c);
@@ -117,6 +118,7 @@ static void on_data(net_conn *nc, uint8_t *p, size_t n) {
     case CONN_HTTP: http_on_data(c, p, n); break;
     case CONN_WS:
     case CONN_WS_CLOSING: ws_on_data(c, p, n); break;
+    case CONN_MOVING: threads_keep(c, p, n); break;
     default: break; /* CONN_HTTP_CLOSING: discard until the peer's FIN */
   }
 }
@@ -220,6 +222,7 @@ static void app_begin_stop(wsio_app *app);
 
 static void post(void *arg) {
   wsio_app *app = arg;
+  if (app->group) threads_hand_accepted(app); /* first: before reads and reaping */
   net_read_queued(app->net);
   run_hooks(app, CORE_HOOK_POST);
   /* Before reaping: the list may name connections killed since (they are skipped). */
@@ -282,6 +285,7 @@ static void on_signal(int signo, void *arg) {
   wsio_app *app = arg;
   if (signo == SIGHUP) {
     if (app->o.tls_cert_file) wsio_app_reload_tls(app);
+    threads_reload_peers(app); /* --threads: each reloads on its own loop */
     if (app->o.on_reload) app->o.on_reload(app, app->o.hooks_user);
     return;
   }
@@ -426,6 +430,10 @@ int wsio_origins_check(const char *list, int *any, const char **why) {
 
 static int listen_on(wsio_app *app, const char *host, int port, int plain) {
   if (!app || port < 0 || port > 65535) return WSIO_EINVAL;
+  if (!threads_listens(app)) { /* the acceptor experiment: thread 0 accepts for all */
+    app->nlisteners++;
+    return plain ? port : 0;
+  }
   /* --threads: every member listens with SO_REUSEPORT on the first one's port. */
   net_listener *ls = app->group ? net_listen_shared(app->net, host ? host : "127.0.0.1",
                                                     threads_listen_port(app, port, plain), 1024, NULL)

@@ -28,6 +28,7 @@ typedef enum {
   CONN_WS,           /* open WebSocket */
   CONN_WS_CLOSING,   /* close frame sent and/or received */
   CONN_DEAD,         /* torn down; freed at the next safe point */
+  CONN_MOVING,       /* --threads: waits to be handed to another thread; input is kept for it */
 } conn_state;
 
 enum {
@@ -236,8 +237,10 @@ int limits_handshake(wsio_conn *c, const http_request *h, const char **reason);
  * been failed with 1008). */
 int limits_message(wsio_conn *c);
 void app_reap(wsio_app *app);
-/* pubsub.c: a publish to this thread's subscribers only (what arrives from others). */
-int pubsub_publish_local(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op);
+/* pubsub.c: a publish to this thread's subscribers only (what arrives from others:
+ * count 0, the publish was counted where it was made). */
+int pubsub_publish_local(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op,
+                         int count);
 void stats_count_close(wsio_app *app, int code);
 /* A log line through wsio_app_options.log (nothing when unset). */
 void app_log(wsio_app *app, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -198,19 +198,20 @@ void pubsub_conn_drop(wsio_conn *c) {
 }
 
 int wsio_app_publish(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op) {
-  int n = pubsub_publish_local(app, name, data, len, op);
+  int n = pubsub_publish_local(app, name, data, len, op, 1);
   /* --threads: the subscribers of the other threads get it after this iteration. */
   if (n >= 0 && app->group && threads_publish(app, name, data, len, op) < 0) return WSIO_ENOMEM;
   return n;
 }
 
-int pubsub_publish_local(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op) {
+int pubsub_publish_local(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op,
+                         int count) {
   if (!app || !name || (!data && len) || (op != WSIO_OP_TEXT && op != WSIO_OP_BINARY)) return WSIO_EINVAL;
   if (app->o.max_backpressure && len > app->o.max_backpressure) return WSIO_ETOOBIG; /* as wsio_conn_send */
   topic *t = topic_find(app, name);
   if (!t || !t->n) return 0;
   if (core_frames_add(&t->pending, op, NULL, 0, data, len) < 0) return WSIO_ENOMEM;
-  app->st.publishes_total++;
+  if (count) app->st.publishes_total++;
   if (!t->dirty) {
     t->dirty = 1;
     if (app->dirty_tail) app->dirty_tail->dirty_next = t;

@@ -24,6 +24,7 @@
 
 #include "core/conn.h"
 #include "core/threads.h"
+#include "net/tls.h"
 #include "util/buf.h"
 
 typedef struct core_group core_group;
@@ -33,10 +34,23 @@ struct core_group {
   unsigned n;
   wsio_app *apps[CORE_MAX_THREADS];
   int port, plain_port; /* the first listener's ports: later members bind the same */
+  int acceptor;         /* WSIO_THREADS_ACCEPT=acceptor: thread 0 accepts for all */
+  unsigned rr;          /* acceptor: the thread the next connection goes to */
 };
 
 /* Per app: what it owes each peer this iteration, and the handlers of each kind. */
 #define MAX_OWNERS 8
+
+/* A hand-over that waits: the connection still owed bytes to the kernel (a TLS 1.3
+ * server sends its session tickets with the first answer, so the first request comes
+ * while they are queued). It is tried again in the next post phase, once sent. */
+struct later {
+  wsio_conn *c;
+  unsigned to;
+  size_t n;
+  uint8_t *p;
+};
+
 
 struct core_threads {
   byte_buf *out; /* one per thread of the group, allocated at the first send */
@@ -44,6 +58,11 @@ struct core_threads {
   core_xt_fn fn[CORE_XT_NKINDS];
   void *arg[CORE_XT_NKINDS];
   uint64_t dropped; /* batches lost to memory */
+  struct later *later; /* hand-overs waiting for the connection's output to be sent */
+  size_t nlater, later_cap;
+  wsio_conn **handq; /* acceptor: connections accepted this iteration for other threads */
+  unsigned *handto;
+  size_t nhand, hand_cap;
   core_owner_fn owner[MAX_OWNERS];
   void *owner_arg[MAX_OWNERS];
   unsigned nowners;
@@ -83,6 +102,10 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
     g->apps[0] = first;
     g->n = 1;
     g->port = g->plain_port = -1;
+    /* An experiment for bench/run.sh (docs/ARCHITECTURE.md "Threads"): one acceptor
+     * handing connections over, against SO_REUSEPORT (the default). */
+    const char *mode = getenv("WSIO_THREADS_ACCEPT");
+    g->acceptor = mode && strcmp(mode, "acceptor") == 0;
     first->group = g;
     first->tindex = 0;
   }
@@ -121,6 +144,31 @@ int threads_listen_port(const wsio_app *app, int port, int plain) {
   return p >= 0 ? p : 0;
 }
 
+int threads_listens(const wsio_app *app) { return !app->group || !app->group->acceptor || app->tindex == 0; }
+
+/* Marks connections adopted from another thread (never handed on again). */
+static char adopted_tag;
+void *const threads_adopted = &adopted_tag;
+
+void threads_accepted(wsio_app *app, wsio_conn *c, void *listener_user) {
+  core_group *g = app->group;
+  if (!g || !g->acceptor || listener_user == threads_adopted) return;
+  unsigned to = g->rr++ % g->n;
+  if (to == app->tindex) return;
+  core_threads *t = app->xt;
+  if (t->nhand == t->hand_cap) {
+    size_t cap = grow_cap(t->hand_cap, t->nhand + 1, 64, SIZE_MAX / sizeof(wsio_conn *));
+    wsio_conn **q = cap ? realloc(t->handq, cap * sizeof(*q)) : NULL;
+    unsigned *to2 = q ? realloc(t->handto, cap * sizeof(*to2)) : NULL;
+    if (q) t->handq = q;
+    if (!to2) return; /* served here */
+    t->handto = to2;
+    t->hand_cap = cap;
+  }
+  t->handq[t->nhand] = c;
+  t->handto[t->nhand++] = to;
+}
+
 void threads_listened(wsio_app *app, int port, int plain) {
   if (!app->group) return;
   int *p = plain ? &app->group->plain_port : &app->group->port;
@@ -133,6 +181,17 @@ void threads_stop_peers(wsio_app *app) {
   if (!app->group) return;
   for (unsigned i = 0; i < app->group->n; i++)
     if (app->group->apps[i] != app) wsio_app_stop(app->group->apps[i]);
+}
+
+static void reload_here(void *arg) {
+  wsio_app *app = arg;
+  if (app->o.tls_cert_file) wsio_app_reload_tls(app);
+}
+
+void threads_reload_peers(wsio_app *app) {
+  if (!app->group) return;
+  for (unsigned i = 0; i < app->group->n; i++)
+    if (app->group->apps[i] != app) loop_post(app->group->apps[i]->loop, reload_here, app->group->apps[i]);
 }
 
 /* ---- cross-thread messages ---------------------------------------------------------- */
@@ -184,13 +243,35 @@ static void xt_deliver(void *arg) {
     unsigned kind = b->p[off + 4];
     off += XT_HEAD;
     if (len > b->len - off) break;
-    if (t->fn[kind]) t->fn[kind](t->arg[kind], b->from, b->p + off, len);
+    if (kind < CORE_XT_NKINDS && t->fn[kind]) t->fn[kind](t->arg[kind], b->from, b->p + off, len);
     off += len;
   }
   free(b);
 }
 
 /* The post phase: each peer gets this iteration's messages as one batch. */
+void threads_hand_accepted(wsio_app *app) {
+  core_threads *t = app->xt;
+  /* Hand-overs that waited for their output (sent by the previous post phase). */
+  for (size_t i = t->nlater; i-- > 0;) {
+    struct later l = t->later[i];
+    if (net_buffered(&l.c->net) && !(l.c->net.flags & (NET_F_CLOSED | NET_F_FAILED))) continue;
+    t->later[i] = t->later[--t->nlater];
+    if (l.c->state != CONN_MOVING) { /* killed meanwhile (its peer left, a stop) */
+      free(l.p);
+      continue;
+    }
+    l.c->state = CONN_HTTP;
+    if (threads_handoff(l.c, l.to, l.p, l.n) < 0) conn_kill(l.c);
+    free(l.p);
+  }
+  /* Accepted in this iteration's events and read only from the next one, so nothing
+   * has been read from them; killed ones (a stop) are still in the grave. */
+  for (size_t i = 0; i < t->nhand; i++)
+    if (t->handq[i]->state == CONN_HTTP) (void)threads_handoff(t->handq[i], t->handto[i], NULL, 0);
+  t->nhand = 0;
+}
+
 void threads_flush(wsio_app *app) {
   core_threads *t = app->xt;
   if (!t || !t->any) return;
@@ -219,6 +300,10 @@ void threads_free(wsio_app *app) {
   if (!app->xt) return;
   for (unsigned i = 0; app->xt->out && i < CORE_MAX_THREADS; i++) byte_buf_free(&app->xt->out[i]);
   free(app->xt->out);
+  for (size_t i = 0; i < app->xt->nlater; i++) free(app->xt->later[i].p);
+  free(app->xt->later);
+  free(app->xt->handq);
+  free(app->xt->handto);
   free(app->xt);
   app->xt = NULL;
   core_group *g = app->group;
@@ -254,6 +339,7 @@ int threads_owner(wsio_app *app, const http_request *h) {
 
 typedef struct handoff {
   wsio_app *to;
+  struct ssl_st *tls; /* its TLS session moves with it (NULL: plain TCP) */
   int fd;
   size_t n;
   uint8_t p[];
@@ -264,28 +350,84 @@ typedef struct handoff {
 static void handoff_adopt(void *arg) {
   handoff *h = arg;
   net_ctx *ctx = h->to->net;
-  if (net_adopt(ctx, h->fd, NULL) == 0) {
+  if (net_adopt_moved(ctx, h->fd, threads_adopted, h->tls) == 0) {
     wsio_conn *c = (wsio_conn *)net_ctx_first(ctx); /* adopt links the new connection first */
     if (h->n && c->state == CONN_HTTP) http_on_data(c, h->p, h->n);
+    /* Records its TLS session had decrypted but not yet handed up come now. */
+    if (c->state != CONN_DEAD) net_tls_resume(&c->net);
   }
   free(h);
 }
 
+static int hand_later(wsio_conn *c, unsigned to, const void *p, size_t n) {
+  core_threads *t = c->app->xt;
+  if (t->nlater == t->later_cap) {
+    size_t cap = grow_cap(t->later_cap, t->nlater + 1, 8, SIZE_MAX / sizeof(struct later));
+    struct later *v = cap ? realloc(t->later, cap * sizeof(*v)) : NULL;
+    if (!v) return WSIO_ENOMEM;
+    t->later = v;
+    t->later_cap = cap;
+  }
+  uint8_t *copy = n ? malloc(n) : NULL;
+  if (n && !copy) return WSIO_ENOMEM;
+  if (n) memcpy(copy, p, n);
+  t->later[t->nlater++] = (struct later){c, to, n, copy};
+  /* What the connection brings meanwhile (the rest of a request decrypted from the
+   * same read) is kept for the owner, never served here. */
+  c->state = CONN_MOVING;
+  /* This iteration's post phase sends its bytes; the next one, right after (the
+   * wake-up), hands it over. Bytes the kernel refused wake the loop by EPOLLOUT. */
+  loop_wakeup(c->app->loop);
+  return 0;
+}
+
+void threads_keep(wsio_conn *c, const uint8_t *p, size_t n) {
+  core_threads *t = c->app->xt;
+  for (size_t i = 0; i < t->nlater; i++) {
+    struct later *l = &t->later[i];
+    if (l->c != c) continue;
+    uint8_t *q = realloc(l->p, l->n + n);
+    if (!q) {
+      conn_kill(c);
+      return;
+    }
+    memcpy(q + l->n, p, n);
+    l->p = q;
+    l->n += n;
+    return;
+  }
+}
+
+void threads_forget(wsio_conn *c) {
+  core_threads *t = c->app->xt;
+  for (size_t i = 0; t && i < t->nlater; i++) {
+    if (t->later[i].c != c) continue;
+    free(t->later[i].p);
+    t->later[i] = t->later[--t->nlater];
+    return;
+  }
+}
+
 int threads_handoff(wsio_conn *c, unsigned to, const void *p, size_t n) {
   wsio_app *app = c->app;
+  if (net_buffered(&c->net) && !(c->net.flags & (NET_F_CLOSED | NET_F_FAILED)))
+    return hand_later(c, to, p, n); /* its client waits for the answer: it sends nothing more */
   handoff *h = malloc(sizeof(*h) + n);
   if (!h) return WSIO_ENOMEM;
-  int fd = net_detach(&c->net); /* first: the owner must be the only one watching it */
+  struct ssl_st *tls = NULL;
+  int fd = net_detach(&c->net, &tls); /* first: the owner must be the only one watching it */
   if (fd < 0) {
     free(h);
     return WSIO_EINVAL;
   }
   h->to = app->group->apps[to];
+  h->tls = tls;
   h->fd = fd;
   h->n = n;
   if (n) memcpy(h->p, p, n);
   if (loop_post(h->to->loop, handoff_adopt, h) < 0) {
     close(fd);
+    net_tls_session_free(tls);
     free(h);
   }
   app->st.handoffs_total++;
@@ -332,7 +474,7 @@ static void xt_topic(void *arg, unsigned from, const uint8_t *p, size_t n) {
   if (!name) return;
   memcpy(name, p + 3, tl);
   name[tl] = '\0';
-  pubsub_publish_local(app, name, p + 3 + tl, n - 3 - tl, (wsio_opcode)p[0]);
+  pubsub_publish_local(app, name, p + 3 + tl, n - 3 - tl, (wsio_opcode)p[0], 0);
   if (name != small) free(name);
 }
 

@@ -9,10 +9,21 @@
 /* The port a member listens on: the group's port when port is 0 and an earlier member
  * listened already (so --port 0 gives every thread the same ephemeral port). */
 int threads_listen_port(const wsio_app *app, int port, int plain);
+/* Whether this member listens (all but thread 0 do not in the acceptor experiment). */
+int threads_listens(const wsio_app *app);
+/* Acceptor experiment: a connection thread 0 accepted may be handed to another thread
+ * in the post phase. listener_user threads_adopted marks one adopted from elsewhere. */
+extern void *const threads_adopted;
+void threads_accepted(wsio_app *app, wsio_conn *c, void *listener_user);
+/* The start of the post phase, before anything is read or reaped: hands them over. */
+void threads_hand_accepted(wsio_app *app);
 /* Records the first member's port. */
 void threads_listened(wsio_app *app, int port, int plain);
 /* A graceful stop began here: every other member stops too (SIGTERM drains all). */
 void threads_stop_peers(wsio_app *app);
+/* SIGHUP reached thread 0: every other thread reloads the TLS certificate on its own
+ * loop (its net context is its own). */
+void threads_reload_peers(wsio_app *app);
 /* The post phase: hands each peer this iteration's messages in one batch. */
 void threads_flush(wsio_app *app);
 /* A topic publish for the subscribers of the other threads. */
@@ -24,9 +35,14 @@ uint64_t threads_ws_open(const wsio_app *app);
 /* The thread owning request h when it is another one (core_owner_add), else -1. */
 int threads_owner(wsio_app *app, const http_request *h);
 /* Hands connection c and the bytes p[0..n) it has read (from the start of the current
- * request) to thread `to`; c is dead here afterwards. Returns 0, or a negative WSIO_E*
- * when it cannot move now (bytes still owed to it, TLS): then serve it here. */
+ * request) to thread `to`; c is dead here afterwards (or, while it still owes bytes
+ * to the kernel, moves at the start of a later post phase). Returns 0, or a negative
+ * WSIO_E* when it cannot move: then serve it here. */
 int threads_handoff(wsio_conn *c, unsigned to, const void *p, size_t n);
+/* Bytes for a CONN_MOVING connection: they go with it. */
+void threads_keep(wsio_conn *c, const uint8_t *p, size_t n);
+/* A connection is freed: it no longer waits to be handed over. */
+void threads_forget(wsio_conn *c);
 /* wsio_app_destroy: frees the outboxes; the group goes with its last member. */
 void threads_free(wsio_app *app);
 

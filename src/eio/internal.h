@@ -137,10 +137,6 @@ void eio_session_close(wsio_eio_session *s, const char *reason, int how);
 void eio_session_bury(wsio_eio_session *s);
 /* An open session, or a closed one lingering to deliver its close packet. */
 wsio_eio_session *eio_session_find(const wsio_eio_server *srv, const char *sid, size_t n);
-/* --threads: a new sid names the thread that holds it (n threads; nothing when alone),
- * and a sid's thread is read back (-1: not a sid of this group). */
-void eio_sid_set_owner(char *sid, unsigned t, unsigned n);
-int eio_sid_owner(const char *sid, size_t len, unsigned n);
 /* The open packet's JSON (after the "0"); returns its length (0 if it did not fit). */
 size_t eio_open_packet(const wsio_eio_session *s, char *out, size_t cap);
 /* A packet from the client, on either transport. */

@@ -242,7 +242,7 @@ static int request_owner(void *arg, const char *path, size_t path_len, const cha
       const char *v = query + i + 4;
       const char *e = memchr(v, '&', query_len - i - 4);
       size_t n = e ? (size_t)(e - v) : query_len - i - 4;
-      return eio_sid_owner(v, n, core_thread_count(srv->app));
+      return random_id_owner(v, n, core_thread_count(srv->app));
     }
   }
   return -1;

@@ -105,32 +105,6 @@ static void on_timer(loop_timer *t) {
     eio_session_close(s, "transport error", CLOSE_SILENT);
 }
 
-/* ---- which thread owns a sid (--threads) --------------------------------------------- */
-
-/* The alphabet of random_id, so a marked sid looks like any other. */
-static const char sid_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int sid_digit(char ch) {
-  const char *p = ch ? strchr(sid_alphabet, ch) : NULL;
-  return p ? (int)(p - sid_alphabet) : -1;
-}
-
-/* The first character (two past 64 threads) names the thread: 114 random bits remain
- * (108 past 64 threads), still out of reach of guessing. */
-void eio_sid_set_owner(char *sid, unsigned t, unsigned n) {
-  if (n <= 1) return;
-  sid[0] = sid_alphabet[t & 63];
-  if (n > 64) sid[1] = sid_alphabet[(t >> 6) & 63];
-}
-
-int eio_sid_owner(const char *sid, size_t len, unsigned n) {
-  if (n <= 1 || len != SID_LEN) return -1;
-  int lo = sid_digit(sid[0]), hi = n > 64 ? sid_digit(sid[1]) : 0;
-  if (lo < 0 || hi < 0) return -1;
-  unsigned t = (unsigned)(hi << 6 | lo);
-  return t < n ? (int)t : -1;
-}
-
 /* ---- creation and close ---------------------------------------------------------- */
 
 wsio_eio_session *eio_session_create(wsio_eio_server *srv, const wsio_request *req, int transport) {
@@ -142,7 +116,8 @@ wsio_eio_session *eio_session_create(wsio_eio_server *srv, const wsio_request *r
     free(s);
     return NULL;
   }
-  eio_sid_set_owner(s->sid, core_thread_index(srv->app), core_thread_count(srv->app));
+  /* --threads: the sid names this thread, so its requests are brought here. */
+  random_id_mark(s->sid, core_thread_index(srv->app), core_thread_count(srv->app));
   char addr[WSIO_ADDRSTRLEN];
   if (wsio_request_remote_address(req, addr, sizeof(addr)) < 0) addr[0] = '\0';
   s->family = strchr(addr, ':') ? AF_INET6 : AF_INET;

@@ -576,8 +576,10 @@ void net_close(net_conn *c) {
   c->flags |= NET_F_CLOSED;
 }
 
-int net_detach(net_conn *c) {
-  if ((c->flags & (NET_F_CLOSED | NET_F_FAILED)) || c->tls || net_buffered(c)) return -EBUSY;
+int net_detach(net_conn *c, struct ssl_st **tls) {
+  if ((c->flags & (NET_F_CLOSED | NET_F_FAILED)) || (c->tls && !tls) || net_buffered(c)) return -EBUSY;
+  if (tls) *tls = c->tls;
+  c->tls = NULL; /* moves with the descriptor */
   loop_io_stop(c->ctx->loop, &c->io);
   int fd = c->io.fd;
   c->io.fd = -1;
@@ -623,7 +625,7 @@ static void tls_received(net_ctx *ctx, net_conn *c, const uint8_t *p, size_t n) 
     conn_fail(c, -ENOMEM);
     return;
   }
-  if (net_tls_feed(c->tls, p, n) < 0) {
+  if (n && net_tls_feed(c->tls, p, n) < 0) {
     conn_fail(c, -ENOMEM);
     return;
   }
@@ -642,6 +644,10 @@ static void tls_received(net_ctx *ctx, net_conn *c, const uint8_t *p, size_t n) 
     ctx->h.on_end(c, r == -EPIPE ? 0 : r);
     return;
   }
+}
+
+void net_tls_resume(net_conn *c) {
+  if (c->tls && !(c->flags & (NET_F_CLOSED | NET_F_FAILED))) tls_received(c->ctx, c, NULL, 0);
 }
 
 static void received(net_ctx *ctx, net_conn *c, uint8_t *p, ssize_t r) {
@@ -786,6 +792,16 @@ int net_adopt(net_ctx *ctx, int fd, void *listener_user) {
   socklen_t sl = sizeof(ss);
   if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) memset(&ss, 0, sizeof(ss));
   return adopt(ctx, fd, &ss, listener_user, 0);
+}
+
+int net_adopt_moved(net_ctx *ctx, int fd, void *listener_user, struct ssl_st *tls) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) memset(&ss, 0, sizeof(ss));
+  int r = adopt(ctx, fd, &ss, listener_user, 1); /* plain: no new session, it brings one */
+  if (r < 0) net_tls_session_free(tls);
+  else ctx->head->tls = tls; /* adopt links the new connection first */
+  return r;
 }
 
 /* ---- outgoing connections -------------------------------------------------------- */

@@ -196,9 +196,18 @@ void net_shutdown_write(net_conn *c);
  * frees it (net_conn_release) at a safe point. */
 void net_close(net_conn *c);
 /* Takes c's descriptor away from the context without closing it (another thread's
- * context adopts it with net_adopt): returns the fd, after which c is closed as by
- * net_close; or -EBUSY while c owes bytes to the kernel, is TLS or has failed. */
-int net_detach(net_conn *c);
+ * context adopts it with net_adopt_moved): returns the fd, after which c is closed as
+ * by net_close; or -EBUSY while c owes bytes to the kernel or has failed. Its TLS
+ * session (NULL for plain TCP) goes to *tls, now the caller's; with tls NULL a TLS
+ * connection is refused (-EBUSY). */
+int net_detach(net_conn *c, struct ssl_st **tls);
+/* net_adopt for a connection detached from another context: it keeps the TLS session
+ * it had (tls, taken over; NULL: plain) instead of starting one. Returns as net_adopt
+ * (the session is freed when refused). Call it on the adopting context's loop. */
+int net_adopt_moved(net_ctx *ctx, int fd, void *listener_user, struct ssl_st *tls);
+/* Hands up whatever c's TLS session holds decrypted or buffered (a moved connection's
+ * session may have read more than its old context delivered). */
+void net_tls_resume(net_conn *c);
 /* Unlinks c from its context and frees its backlog (not c itself). */
 void net_conn_release(net_conn *c);
 

@@ -365,5 +365,22 @@ const char *sio_json_object_get(const char *p, size_t n, const char *key, size_t
 /* threads.c: with --threads (the app is in a group), the in-process adapter spans the
  * threads' servers. 0 (also alone: nothing to do) or WSIO_ENOMEM. */
 int sio_threads_install(wsio_sio *io);
+/* A CONNECT whose recovery pid names another thread: asks that thread for the session
+ * and holds the CONNECT until it answers. 1 when it did (or refused the socket), 0 to
+ * go on here. */
+int sio_threads_recover(wsio_sio_socket *s);
+/* middleware.c: holds a CONNECT that waits for something other than a middleware (a
+ * session on another thread), under the middleware timeout; returns its token, or 0
+ * (the socket was refused). sio_pending_take ends the wait: the socket, or NULL when
+ * it is gone (client closed, timed out). */
+uint64_t sio_pending_hold(wsio_sio_socket *s);
+wsio_sio_socket *sio_pending_take(wsio_sio *io, uint64_t token);
+/* recovery.c: the session auth names (pid, offset) and the packets it missed, as
+ * bytes for another thread, which applies them to a new socket with
+ * sio_session_import (before the CONNECT completes). Export drops the session here;
+ * each returns 0, or -1 (none, expired, offset gone, out of memory). */
+struct byte_buf;
+int sio_session_export(wsio_sio_nsp *nsp, const char *auth, size_t auth_len, struct byte_buf *out);
+int sio_session_import(wsio_sio_socket *s, const uint8_t *p, size_t n);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "sio/internal.h"
 #include "sio/jscan.h"
+#include "util/buf.h"
 
 typedef struct sio_log_entry {
   uint64_t offset;
@@ -365,6 +366,161 @@ void sio_session_replay(wsio_sio_socket *s, uint64_t after_offset) {
     const sio_log_entry *e = log_at(l, i);
     if (entry_selects(e, s)) entry_send(e, s);
   }
+}
+
+/* ---- moving a session to another thread (--threads) ------------------------------ */
+
+/* The format is private to this file (both ends are this process): sid, pid, data
+ * (length, 0xFFFFFFFF for none), rooms (count, then NUL-terminated names), then the
+ * packets to replay (count; each its text and attachments). Integers are host order. */
+static void put32(byte_buf *b, uint32_t v, int *err) {
+  if (!*err && byte_buf_append(b, &v, 4) < 0) *err = 1;
+}
+static void put(byte_buf *b, const void *p, size_t n, int *err) {
+  if (!*err && byte_buf_append(b, p, n) < 0) *err = 1;
+}
+
+/* Node's shouldIncludePacket for a session (its rooms and its id room). */
+static int session_has(const sio_session *sess, const char *name, size_t len) {
+  if (len == SIO_ID_LEN && memcmp(name, sess->sid, len) == 0) return 1;
+  const char *r = sess->rooms;
+  for (uint32_t i = 0; i < sess->nrooms; i++) {
+    size_t rl = strlen(r);
+    if (rl == len && memcmp(r, name, len) == 0) return 1;
+    r += rl + 1;
+  }
+  return 0;
+}
+
+static int entry_selects_session(const sio_log_entry *e, const sio_session *sess) {
+  const char *name = (const char *)e->data + e->nbins * sizeof(uint32_t);
+  int included = e->nrooms == 0;
+  for (uint32_t i = 0; i < e->nrooms; i++) {
+    size_t len = strlen(name);
+    if (!included && session_has(sess, name, len)) included = 1;
+    name += len + 1;
+  }
+  if (!included) return 0;
+  for (uint32_t i = 0; i < e->nexcept; i++) {
+    size_t len = strlen(name);
+    if (session_has(sess, name, len)) return 0;
+    name += len + 1;
+  }
+  return 1;
+}
+
+static void entry_export(const sio_log_entry *e, byte_buf *b, int *err) {
+  const uint32_t *lens = (const uint32_t *)e->data;
+  const unsigned char *p = e->data + e->nbins * sizeof(uint32_t);
+  for (uint32_t i = 0; i < e->nrooms + e->nexcept; i++) p += strlen((const char *)p) + 1;
+  put32(b, e->text_len, err);
+  put(b, p, e->text_len, err);
+  p += e->text_len;
+  put32(b, e->nbins, err);
+  for (uint32_t i = 0; i < e->nbins; i++) {
+    put32(b, lens[i], err);
+    put(b, p, lens[i], err);
+    p += lens[i];
+  }
+}
+
+int sio_session_export(wsio_sio_nsp *nsp, const char *auth, size_t auth_len, byte_buf *out) {
+  sio_restore r;
+  if (sio_session_find(nsp, auth, auth_len, &r) != 0) return -1;
+  sio_session *sess = r.sess;
+  int err = 0;
+  put(out, sess->sid, SIO_ID_LEN, &err);
+  put(out, sess->pid, SIO_ID_LEN, &err);
+  put32(out, sess->data ? sess->data_len : UINT32_MAX, &err);
+  if (sess->data) put(out, sess->data, sess->data_len, &err);
+  size_t rl = 0;
+  for (uint32_t i = 0; i < sess->nrooms; i++) rl += strlen(sess->rooms + rl) + 1;
+  put32(out, sess->nrooms, &err);
+  put(out, sess->rooms, rl, &err);
+  size_t count_at = out->len;
+  put32(out, 0, &err);
+  uint32_t count = 0;
+  sio_log *l = nsp->log;
+  long at = log_find(l, r.offset);
+  for (size_t i = (size_t)at + 1; at >= 0 && i < l->n; i++) {
+    const sio_log_entry *e = log_at(l, i);
+    if (!entry_selects_session(e, sess)) continue;
+    entry_export(e, out, &err);
+    count++;
+  }
+  if (err) return -1; /* kept here: the client gets a new session, as without threads */
+  memcpy(out->p + count_at, &count, 4);
+  sio_session_drop(nsp->io, sess);
+  return 0;
+}
+
+typedef struct {
+  const uint8_t *p;
+  size_t n, off;
+  int err;
+} blob;
+
+static const uint8_t *take(blob *b, size_t n) {
+  if (b->err || b->n - b->off < n) {
+    b->err = 1;
+    return NULL;
+  }
+  const uint8_t *p = b->p + b->off;
+  b->off += n;
+  return p;
+}
+static uint32_t take32(blob *b) {
+  const uint8_t *p = take(b, 4);
+  uint32_t v = 0;
+  if (p) memcpy(&v, p, 4);
+  return v;
+}
+
+int sio_session_import(wsio_sio_socket *s, const uint8_t *p, size_t n) {
+  blob b = {p, n, 0, 0};
+  const uint8_t *sid = take(&b, SIO_ID_LEN), *pid = take(&b, SIO_ID_LEN);
+  uint32_t dl = take32(&b);
+  const uint8_t *data = dl == UINT32_MAX ? NULL : take(&b, dl);
+  uint32_t nrooms = take32(&b);
+  if (b.err || map_get(&s->nsp->sockets, (const char *)sid, SIO_ID_LEN)) return -1;
+  char *d = NULL;
+  if (data && !(d = malloc((size_t)dl + 1))) return -1;
+  if (d) {
+    memcpy(d, data, dl);
+    d[dl] = '\0';
+  }
+  memcpy(s->id, sid, SIO_ID_LEN);
+  s->id[SIO_ID_LEN] = '\0';
+  if (s->pid) {
+    memcpy(s->pid, pid, SIO_ID_LEN);
+    s->pid[SIO_ID_LEN] = '\0';
+  }
+  free(s->data);
+  s->data = d;
+  s->data_len = d ? dl : 0;
+  for (uint32_t i = 0; i < nrooms && !b.err; i++) {
+    const char *name = (const char *)b.p + b.off;
+    size_t len = strnlen(name, b.n - b.off);
+    if (!take(&b, len + 1)) break;
+    (void)sio_room_join(s, name, len);
+  }
+  s->recovered = 1;
+  /* The missed packets go before the CONNECT reply, as a local restore sends them. */
+  uint32_t count = take32(&b);
+  for (uint32_t i = 0; i < count && !b.err; i++) {
+    uint32_t tl = take32(&b);
+    const char *text = (const char *)take(&b, tl);
+    uint32_t nb = take32(&b);
+    wsio_span bins[16], *bv = bins;
+    if (nb > 16 && !(bv = malloc(nb * sizeof(*bv)))) return 0;
+    for (uint32_t k = 0; k < nb && !b.err; k++) {
+      uint32_t bl = take32(&b);
+      bv[k] = (wsio_span){take(&b, bl), bl};
+    }
+    if (!b.err) (void)sio_send_packet(s, text, tl, bv, nb);
+    if (bv != bins) free(bv);
+  }
+  return 0;
 }
 
 /* ---- expiry ---------------------------------------------------------------------- */

@@ -313,6 +313,7 @@ static void on_connect(sio_client *c, const sio_packet *pkt) {
   wsio_sio_socket *s = socket_new(c, nsp, pkt);
   if (!s) return;
   if (io->o.recovery && io->adapter->ops->restore_session && cluster_restore(s, pkt)) return;
+  if (sio_threads_recover(s)) return; /* its session waits on another thread */
   sio_restore restore;
   int recovered = sio_session_find(nsp, pkt->data, pkt->data_len, &restore) == 0 &&
                   sio_session_apply(s, &restore) == 0;

@@ -19,6 +19,7 @@
 
 #include "core/transport.h"
 #include "sio/internal.h"
+#include "sio/jscan.h"
 #include "util/buf.h"
 #include "util/map.h"
 
@@ -32,6 +33,8 @@ enum {
   M_ROOMS,          /* id, nsp: answered by M_RESULT */
   M_SSE,            /* id (0: no answer), nsp, event: answered by M_RESULT */
   M_RESULT,         /* id, JSON text */
+  M_RECOVER,        /* id, nsp, the CONNECT's auth: answered by M_RECOVERED */
+  M_RECOVERED,      /* id, found (1/0), the session (sio_session_export) */
 };
 
 #define REQUEST_TIMEOUT_MS 5000
@@ -48,6 +51,7 @@ struct xreq {
   long got;             /* answers received */
   int local_pending;    /* the local broadcast's done callback has not run */
   int done;
+  uint64_t token;       /* recovery: the held CONNECT (middleware.c) */
   byte_buf acc;         /* answers so far, comma-separated JSON values */
   str_map seen;         /* allRooms: names already in acc */
   wsio_sio_result_fn cb;
@@ -61,6 +65,8 @@ typedef struct tadapter {
   wsio_app *app;
   xreq *reqs;
   uint32_t next_id;
+  byte_buf deferred; /* session searches to answer in the post phase: from, length, message */
+  int in_post;
 } tadapter;
 
 /* ---- encoding: integers, and strings with their NUL (so they are read in place) ----- */
@@ -219,7 +225,27 @@ static void req_finish(xreq *q, int err) {
   if (!q->local_pending) req_free(q);
 }
 
-static void req_expired(loop_timer *t) { req_finish((xreq *)t, WSIO_ETIMEDOUT); }
+static void recover_done(xreq *q, const uint8_t *session, size_t len);
+static void recover_post(void *arg);
+
+static void req_expired(loop_timer *t) {
+  xreq *q = (xreq *)t;
+  if (q->type == M_RECOVER) recover_done(q, NULL, 0);
+  else req_finish(q, WSIO_ETIMEDOUT);
+}
+
+/* A session search ended: found (session) or not (NULL: a new session, as when it
+ * has expired). The CONNECT goes on either way, if its client is still there. */
+static void recover_done(xreq *q, const uint8_t *session, size_t len) {
+  tadapter *ta = q->ta;
+  req_unlink(q);
+  loop_timer_stop(sio_server_loop(ta->io), &q->timer);
+  wsio_sio_socket *s = sio_pending_take(ta->io, q->token);
+  req_free(q);
+  if (!s) return; /* the client left, or the CONNECT timed out */
+  int recovered = session && sio_session_import(s, session, len) == 0;
+  sio_middlewares_start(s, recovered, 0); /* offset 0: nothing more to replay here */
+}
 
 static xreq *req_new(tadapter *ta, int type, unsigned timeout_ms) {
   xreq *q = calloc(1, sizeof(*q));
@@ -457,9 +483,12 @@ static void t_destroy(sio_adapter *a) {
   while (ta->reqs) {
     xreq *q = ta->reqs;
     q->local_pending = 0; /* the server's sockets are gone: no local callback follows */
-    req_finish(q, WSIO_ECLOSED);
+    if (q->type == M_RECOVER) recover_done(q, NULL, 0);
+    else req_finish(q, WSIO_ECLOSED);
   }
   core_xt_handler(ta->app, CORE_XT_SIO, NULL, NULL);
+  core_hook_remove(ta->app, CORE_HOOK_POST, recover_post, ta);
+  byte_buf_free(&ta->deferred);
   free(ta);
 }
 
@@ -619,6 +648,40 @@ static void on_message(void *arg, unsigned from, const uint8_t *p, size_t n) {
       if (nsp) sio_local_server_event(nsp, &ev, id ? sse_answer : NULL, &at);
       break;
     }
+    case M_RECOVER: {
+      if (!ta->in_post) { /* answered after this iteration's reads, see recover_post */
+        uint32_t hdr[2] = {from, (uint32_t)n};
+        if (byte_buf_append(&ta->deferred, hdr, sizeof(hdr)) == 0 && byte_buf_append(&ta->deferred, p, n) < 0)
+          ta->deferred.len -= sizeof(hdr);
+        break;
+      }
+      uint32_t id = r_u32(&r);
+      size_t nl, al;
+      const char *name = r_bytes(&r, &nl);
+      const char *auth = r_bytes(&r, &al);
+      wsio_sio_nsp *nsp = r.err ? NULL : sio_nsp_find(ta->io, name, nl);
+      byte_buf out = BYTE_BUF_INIT;
+      int found = nsp && sio_session_export(nsp, auth, al, &out) == 0;
+      wr w = {BYTE_BUF_INIT, 0};
+      w_u32(&w, M_RECOVERED);
+      w_u32(&w, id);
+      w_u32(&w, (uint32_t)found);
+      w_bytes(&w, out.p ? (const char *)out.p : "", found ? out.len : 0);
+      byte_buf_free(&out);
+      send_to(ta, from, &w);
+      break;
+    }
+    case M_RECOVERED: {
+      uint32_t id = r_u32(&r), found = r_u32(&r);
+      size_t bl;
+      const char *b = r_bytes(&r, &bl);
+      xreq *q = r.err ? NULL : req_find(ta, id);
+      if (!q) break;
+      q->waiting--;
+      if (found) recover_done(q, (const uint8_t *)b, bl);
+      else if (q->waiting == 0) recover_done(q, NULL, 0);
+      break;
+    }
     case M_ACK_COUNT:
     case M_ACK_ANSWER:
     case M_RESULT: on_result(ta, type, &r); break;
@@ -626,6 +689,58 @@ static void on_message(void *arg, unsigned from, const uint8_t *p, size_t n) {
   }
   free(rooms.v);
   free(except.v);
+}
+
+/* A disconnected socket's session waits on the thread where it was lost, which need
+ * not be the one the client reconnected to: when this thread has none for the pid,
+ * every other thread is asked (one of them at most holds it) and the CONNECT waits. */
+int sio_threads_recover(wsio_sio_socket *s) {
+  wsio_sio *io = s->nsp->io;
+  sio_adapter *a = sio_adapter_get(io);
+  if (!io->o.recovery || !s->auth || a->ops != &threads_ops) return 0;
+  tadapter *ta = (tadapter *)a;
+  size_t vl;
+  if (!sio_json_object_get(s->auth, s->auth_len, "pid", &vl)) return 0;
+  sio_restore here;
+  if (sio_session_find(s->nsp, s->auth, s->auth_len, &here) == 0) return 0; /* this thread's */
+  xreq *q = req_new(ta, M_RECOVER, REQUEST_TIMEOUT_MS);
+  if (!q) return 0;
+  if (!(q->token = sio_pending_hold(s))) {
+    req_unlink(q);
+    loop_timer_stop(sio_server_loop(ta->io), &q->timer);
+    req_free(q);
+    return 1; /* refused already */
+  }
+  wr w = {BYTE_BUF_INIT, 0};
+  w_u32(&w, M_RECOVER);
+  w_u32(&w, q->id);
+  w_str(&w, wsio_sio_nsp_name(s->nsp));
+  w_bytes(&w, s->auth, s->auth_len);
+  if (send_to(ta, CORE_XT_ALL, &w) < 0) recover_done(q, NULL, 0);
+  return 1;
+}
+
+/* Messages from other threads run when the loop wakes, before the iteration's reads:
+ * a client that lost its connection here and reconnected to another thread may have
+ * its close still unread. Searches for a session are answered in the post phase, after
+ * the reads (and the layers' post hooks, registered before this one), so a session
+ * lost in the same iteration is found. */
+static void recover_post(void *arg) {
+  tadapter *ta = arg;
+  if (!ta->deferred.len) return;
+  byte_buf todo = ta->deferred;
+  byte_buf_init(&ta->deferred);
+  ta->in_post = 1;
+  for (size_t off = 0; off + 8 <= todo.len;) {
+    uint32_t hdr[2];
+    memcpy(hdr, todo.p + off, sizeof(hdr));
+    off += sizeof(hdr);
+    if (hdr[1] > todo.len - off) break;
+    on_message(ta, hdr[0], todo.p + off, hdr[1]);
+    off += hdr[1];
+  }
+  ta->in_post = 0;
+  byte_buf_free(&todo);
 }
 
 int sio_threads_install(wsio_sio *io) {
@@ -636,7 +751,8 @@ int sio_threads_install(wsio_sio *io) {
   ta->base.ops = &threads_ops;
   ta->io = io;
   ta->app = app;
-  if (core_xt_handler(app, CORE_XT_SIO, on_message, ta) < 0) {
+  if (core_xt_handler(app, CORE_XT_SIO, on_message, ta) < 0 || core_hook_add(app, CORE_HOOK_POST, recover_post, ta) < 0) {
+    core_xt_handler(app, CORE_XT_SIO, NULL, NULL);
     free(ta);
     return WSIO_ENOMEM;
   }

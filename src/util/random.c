@@ -1,6 +1,8 @@
 /* util/random.c — random bytes from getrandom(2) and base64ids; see random.h. */
 #include "util/random.h"
 
+#include <string.h>
+
 #include <errno.h>
 #include <stdint.h>
 #include <sys/random.h>
@@ -19,8 +21,28 @@ int random_bytes(void *p, size_t n) {
   return 0;
 }
 
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int digit(char ch) {
+  const char *p = ch ? strchr(alphabet, ch) : NULL;
+  return p ? (int)(p - alphabet) : -1;
+}
+
+void random_id_mark(char id[RANDOM_ID_LEN + 1], unsigned t, unsigned n) {
+  if (n <= 1) return;
+  id[0] = alphabet[t & 63];
+  if (n > 64) id[1] = alphabet[(t >> 6) & 63];
+}
+
+int random_id_owner(const char *id, size_t len, unsigned n) {
+  if (n <= 1 || len != RANDOM_ID_LEN) return -1;
+  int lo = digit(id[0]), hi = n > 64 ? digit(id[1]) : 0;
+  if (lo < 0 || hi < 0) return -1;
+  unsigned t = (unsigned)(hi << 6 | lo);
+  return t < n ? (int)t : -1;
+}
+
 int random_id(char out[RANDOM_ID_LEN + 1]) {
-  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   uint8_t b[15];
   int e = random_bytes(b, sizeof(b));
   if (e < 0) return e;

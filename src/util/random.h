@@ -17,4 +17,10 @@ int random_bytes(void *p, size_t n);
  * its counter: 120 random bits make collisions negligible). Returns 0 or -errno. */
 int random_id(char out[RANDOM_ID_LEN + 1]);
 
+/* --threads: an id that names the thread (t of n) holding what it identifies, in its
+ * first character (two past 64 threads); 114 (108) random bits remain. Nothing when
+ * n <= 1. random_id_owner reads it back: the thread, or -1 (not such an id). */
+void random_id_mark(char id[RANDOM_ID_LEN + 1], unsigned t, unsigned n);
+int random_id_owner(const char *id, size_t len, unsigned n);
+
 #endif

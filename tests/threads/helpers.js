@@ -5,10 +5,14 @@ const http = require('node:http');
 const WebSocket = require('ws');
 
 /* GET /metrics on a fresh connection; resolves to Map(sample name with labels -> number). */
-function metrics(port) {
-  const agent = new http.Agent({ keepAlive: false });
+function metrics(port) { return metricsOver(port, null); }
+
+/* The same over https (ca: the server's certificate) when ca is given. */
+function metricsOver(port, ca) {
+  const mod = ca ? require('node:https') : http;
+  const agent = new mod.Agent(ca ? { keepAlive: false, ca } : { keepAlive: false });
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/metrics', agent }, (res) => {
+    mod.get({ host: '127.0.0.1', port, path: '/metrics', agent }, (res) => {
       let b = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { b += d; });
@@ -37,4 +41,4 @@ function nextMessage(ws) {
   return new Promise((resolve) => ws.once('message', (d) => resolve(d)));
 }
 
-module.exports = { metrics, openWs, nextMessage };
+module.exports = { metrics, metricsOver, openWs, nextMessage };

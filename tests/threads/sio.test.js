@@ -132,9 +132,14 @@ describe('--threads 2: long-polling without sticky sessions', () => {
       const body = `421["echo","n${i}"]`; // with ack id 1: the answer is 431[...]
       const p = await poll(server.port, 'POST', q, body);
       assert.equal(p.status, 200, p.body);
-      const g = await poll(server.port, 'GET', q);
-      assert.equal(g.status, 200, g.body);
-      assert.match(g.body, new RegExp(`^431\\["n${i}"\\]`), `request ${i}: ${g.body}`);
+      // Answer the heartbeat's pings on the way (they come every second in the test app).
+      let packets = [];
+      while (!packets.includes(`431["n${i}"]`)) {
+        const g = await poll(server.port, 'GET', q);
+        assert.equal(g.status, 200, g.body);
+        packets = g.body.split('\x1e');
+        if (packets.includes('2')) assert.equal((await poll(server.port, 'POST', q, '3')).body, 'ok');
+      }
     }
     const m = await metrics(server.port);
     assert.ok(m.get('wsio_thread_handoffs_total') > 0, 'some requests reached the other thread and were handed over');
@@ -145,6 +150,58 @@ describe('--threads 2: long-polling without sticky sessions', () => {
     const s = await connect(server.port, { transports: ['polling'], agent });
     for (let i = 0; i < 10; i++) assert.equal(await call(s, 'echo', i), i);
     s.close();
+  });
+});
+
+describe('--threads 2: connection state recovery', () => {
+  let server;
+  before(async () => { server = await startServer(['--threads', '2', '--app', 'test', '--static', 'off']); });
+  after(async () => { if (server) await server.stopClean(); });
+
+  // The Engine.IO sid's first character names its thread (A: 0, B: 1).
+  const threadOf = (s) => s.io.engine.id[0];
+
+  test('a session lost on one thread is restored on the other, with the events missed', async () => {
+    const a = io(`http://127.0.0.1:${server.port}`, { transports: ['websocket'], forceNew: true, reconnection: false });
+    await new Promise((r) => a.once('connect', r));
+    const b = await connect(server.port);
+    const id = a.id;
+    await call(a, 'join', 'rec');
+    await call(a, 'set-data', { n: 7 });
+    const got = [];
+    a.on('m', (k) => got.push(k));
+    await call(b, 'in-room', 'rec', 'm', 0); // an offset to recover from ...
+    await withTimeout((async () => { // ... once a has it (b's thread may not be a's)
+      while (got.length === 0) await new Promise((r) => setTimeout(r, 10));
+    })(), 5000, 'the first event');
+    let crossed = 0;
+    for (let round = 1; round <= 30 && crossed < 2; round++) {
+      const before = threadOf(a);
+      const gone = new Promise((r) => a.once('disconnect', r));
+      a.io.engine.close();
+      await gone;
+      // The server notices the loss (the socket leaves its rooms) before the reconnect.
+      await withTimeout((async () => {
+        while ((await call(b, 'fetch', 'rec')).includes(id)) await new Promise((r) => setTimeout(r, 10));
+      })(), 5000, 'the server noticed');
+      await call(b, 'in-room', 'rec', 'm', round); // missed while away
+      a.connect();
+      await withTimeout(new Promise((r) => a.once('connect', r)), 5000, 'reconnect');
+      assert.equal(a.recovered, true, `round ${round}: recovered`);
+      assert.equal(a.id, id, 'the same socket id');
+      if (threadOf(a) !== before) crossed++;
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(got[got.length - 1], round, 'the missed event was replayed');
+    }
+    assert.ok(crossed >= 1, 'some reconnect reached the other thread');
+    assert.deepEqual(got, [...new Set(got)], 'nothing doubled');
+    assert.equal(got[0], 0);
+    const info = await call(a, 'info');
+    assert.deepEqual(info.rooms, ['rec']);
+    assert.deepEqual(info.data, { n: 7 });
+    assert.equal(info.recovered, true);
+    a.close();
+    b.close();
   });
 });
 

@@ -1,0 +1,129 @@
+/* core/threads.c: joining a group, cross-thread messages (in order, all of one
+ * iteration in one post to the peer, never to the sender itself), the shared port,
+ * summed statistics, and a stop of one member reaching the others. No thread is
+ * started: each loop is driven by hand (loop_run_once, loop_post_drain), which is what
+ * the threads do. */
+#include <stdint.h>
+
+#include "core/conn.h"
+#include "core/threads.h"
+#include "test.h"
+#include "wsio.h"
+
+typedef struct {
+  char got[256];
+  size_t len;
+  unsigned calls, from;
+} sink;
+
+static void on_msg(void *arg, unsigned from, const uint8_t *p, size_t n) {
+  sink *s = arg;
+  s->calls++;
+  s->from = from;
+  if (s->len + n + 1 < sizeof(s->got)) {
+    memcpy(s->got + s->len, p, n);
+    s->len += n;
+    s->got[s->len++] = '|';
+  }
+}
+
+static wsio_app *make(int signals) {
+  wsio_app_options o;
+  wsio_app_options_init(&o);
+  o.handle_signals = signals;
+  return wsio_app_create(&o);
+}
+
+static void test_join_rules(void) {
+  wsio_app *a = make(1), *b = make(0), *c = make(0);
+  CHECK_EQ_INT(wsio_app_thread_count(a), 1);
+  CHECK_EQ_INT(wsio_app_join(b, a), 0);
+  CHECK_EQ_INT(wsio_app_join(b, a), WSIO_EINVAL);  /* already grouped */
+  CHECK_EQ_INT(wsio_app_join(c, b), WSIO_EINVAL);  /* b is not the first */
+  CHECK_EQ_INT(wsio_app_listen(c, "127.0.0.1", 0), 0);
+  CHECK_EQ_INT(wsio_app_join(c, a), WSIO_EINVAL);  /* listening already */
+  CHECK_EQ_INT(wsio_app_thread_count(a), 2);
+  CHECK_EQ_INT(wsio_app_thread_index(b), 1);
+  CHECK(wsio_app_thread_peer(b, 0) == a);
+  CHECK(wsio_app_thread_peer(a, 1) == b);
+  CHECK(wsio_app_thread_peer(a, 2) == NULL);
+  wsio_app_destroy(a);
+  wsio_app_destroy(b);
+  wsio_app_destroy(c);
+}
+
+static void test_messages_batched_in_order(void) {
+  wsio_app *a = make(0), *b = make(0);
+  CHECK_EQ_INT(wsio_app_join(b, a), 0);
+  sink sa = {0}, sb = {0};
+  CHECK_EQ_INT(core_xt_handler(a, CORE_XT_SIO, on_msg, &sa), 0);
+  CHECK_EQ_INT(core_xt_handler(b, CORE_XT_SIO, on_msg, &sb), 0);
+  CHECK_EQ_INT(core_xt_send(a, CORE_XT_ALL, CORE_XT_SIO, "one", 3, NULL, 0), 0);
+  CHECK_EQ_INT(core_xt_send(a, 1, CORE_XT_SIO, "tw", 2, "o", 1), 0);
+  CHECK_EQ_INT(core_xt_send(a, CORE_XT_ALL, CORE_XT_SIO, "three", 5, NULL, 0), 0);
+  CHECK_EQ_INT(core_xt_send(a, 0, CORE_XT_SIO, "self", 4, NULL, 0), WSIO_EINVAL);
+  /* Nothing crosses before the sender's post phase. */
+  CHECK_EQ_INT(loop_post_drain(core_loop(b)), 0);
+  threads_flush(a); /* what a's post phase does */
+  /* One post for the whole iteration, delivering every message in order. */
+  CHECK_EQ_INT(loop_post_drain(core_loop(b)), 1);
+  CHECK_EQ_INT(sb.calls, 3);
+  CHECK_EQ_INT(sb.from, 0);
+  CHECK(sb.len == 14 && memcmp(sb.got, "one|two|three|", 14) == 0);
+  CHECK_EQ_INT(sa.calls, 0); /* a sender never gets its own messages */
+  threads_flush(a);          /* an empty iteration posts nothing */
+  CHECK_EQ_INT(loop_post_drain(core_loop(b)), 0);
+  wsio_app_destroy(a);
+  wsio_app_destroy(b);
+}
+
+static void test_alone_is_a_noop(void) {
+  wsio_app *a = make(0);
+  CHECK_EQ_INT(core_xt_send(a, CORE_XT_ALL, CORE_XT_SIO, "x", 1, NULL, 0), 0);
+  CHECK_EQ_INT(core_thread_count(a), 1);
+  wsio_app_destroy(a);
+}
+
+static void test_shared_port_and_stats(void) {
+  wsio_app *a = make(0), *b = make(0);
+  CHECK_EQ_INT(wsio_app_join(b, a), 0);
+  CHECK_EQ_INT(wsio_app_listen(a, "127.0.0.1", 0), 0);
+  CHECK_EQ_INT(wsio_app_listen(b, "127.0.0.1", 0), 0); /* port 0: the first's port */
+  CHECK(wsio_app_port(a) > 0);
+  CHECK_EQ_INT(wsio_app_port(b), wsio_app_port(a));
+  a->st.messages_in_total = 3;
+  b->st.messages_in_total = 4;
+  b->st.loop_lag_sum_seconds = 0.5;
+  b->st.handoffs_total = 2;
+  wsio_stats s;
+  wsio_app_stats_sum(b, &s);
+  CHECK_EQ_INT(s.messages_in_total, 7);
+  CHECK_EQ_INT(s.handoffs_total, 2);
+  CHECK(s.loop_lag_sum_seconds == 0.5);
+  wsio_app_destroy(a);
+  wsio_app_destroy(b);
+}
+
+static void test_stop_reaches_every_member(void) {
+  wsio_app *a = make(0), *b = make(0);
+  CHECK_EQ_INT(wsio_app_join(b, a), 0);
+  CHECK_EQ_INT(wsio_app_listen(a, "127.0.0.1", 0), 0);
+  CHECK_EQ_INT(wsio_app_listen(b, "127.0.0.1", 0), 0);
+  wsio_app_stop(b);
+  /* b's loop sees the request and begins its graceful stop, which asks a to stop. */
+  (void)loop_run_once(core_loop(b));
+  CHECK(app_stopping(b));
+  (void)loop_run_once(core_loop(a));
+  CHECK(app_stopping(a));
+  wsio_app_destroy(a);
+  wsio_app_destroy(b);
+}
+
+int main(void) {
+  RUN(test_join_rules);
+  RUN(test_messages_batched_in_order);
+  RUN(test_alone_is_a_noop);
+  RUN(test_shared_port_and_stats);
+  RUN(test_stop_reaches_every_member);
+  return test_report();
+}
