@@ -345,9 +345,10 @@ void sio_recovery_free(wsio_sio *io);
 void sio_middlewares_start(wsio_sio_socket *s, int recovered, uint64_t restore_offset);
 /* Forgets the client's pending CONNECTs (the client is closing). */
 void sio_pending_drop_client(sio_client *c);
-/* A CONNECT waiting for the cluster adapter to restore its session: held as a waiting
- * middleware (the client's close or the middleware timeout discards it); hold returns
- * its token (0: out of memory), release the socket again (NULL: it is gone). */
+/* A CONNECT waiting for its session from elsewhere (the cluster adapter's restore, or
+ * another thread: sio/threads.c): held as a waiting middleware (the client's close or
+ * the middleware timeout discards it); hold returns its token (0: out of memory, the
+ * CONNECT goes on without waiting), release the socket again (NULL: it is gone). */
 uint64_t sio_pending_hold(wsio_sio_socket *s);
 wsio_sio_socket *sio_pending_release(wsio_sio *io, uint64_t token);
 /* server.c: the connect-timeout list (a client waiting to join a namespace). */
@@ -369,12 +370,7 @@ int sio_threads_install(wsio_sio *io);
  * and holds the CONNECT until it answers. 1 when it did (or refused the socket), 0 to
  * go on here. */
 int sio_threads_recover(wsio_sio_socket *s);
-/* middleware.c: holds a CONNECT that waits for something other than a middleware (a
- * session on another thread), under the middleware timeout; returns its token, or 0
- * (the socket was refused). sio_pending_take ends the wait: the socket, or NULL when
- * it is gone (client closed, timed out). */
-uint64_t sio_pending_hold(wsio_sio_socket *s);
-wsio_sio_socket *sio_pending_take(wsio_sio *io, uint64_t token);
+/* (A session on another thread is waited for with sio_pending_hold/release, above.) */
 /* recovery.c: the session auth names (pid, offset) and the packets it missed, as
  * bytes for another thread, which applies them to a new socket with
  * sio_session_import (before the CONNECT completes). Export drops the session here;

@@ -121,39 +121,6 @@ void sio_middlewares_start(wsio_sio_socket *s, int recovered, uint64_t restore_o
   run_chain(io, p->token);
 }
 
-uint64_t sio_pending_hold(wsio_sio_socket *s) {
-  wsio_sio *io = s->nsp->io;
-  sio_pending *p = calloc(1, sizeof(*p));
-  if (!p) {
-    sio_connect_refuse(s, "server error", NULL);
-    return 0;
-  }
-  p->s = s;
-  p->token = ++io->next_token;
-  p->state = PEND_WAITING;
-  p->timer.cb = pending_expired;
-  unsigned ms = io->o.middleware_timeout_ms ? io->o.middleware_timeout_ms : io->o.connect_timeout_ms;
-  if (map_put(&io->pending, (const char *)&p->token, sizeof(p->token), p) != 0 ||
-      loop_timer_start(io->loop, &p->timer, ms ? ms : 1, 0) != 0) {
-    map_del(&io->pending, (const char *)&p->token, sizeof(p->token));
-    free(p);
-    sio_connect_refuse(s, "server error", NULL);
-    return 0;
-  }
-  p->next = s->client->pending;
-  s->client->pending = p;
-  sio_client_unwait(s->client);
-  return p->token;
-}
-
-wsio_sio_socket *sio_pending_take(wsio_sio *io, uint64_t token) {
-  sio_pending *p = token ? map_get(&io->pending, (const char *)&token, sizeof(token)) : NULL;
-  if (!p) return NULL;
-  wsio_sio_socket *s = p->s;
-  pending_forget(p);
-  return s;
-}
-
 int wsio_sio_next(wsio_sio_pending next, const char *message, const char *data_json) {
   if (!next.io || !next.token) return WSIO_ECLOSED;
   sio_pending *p = map_get(&next.io->pending, (const char *)&next.token, sizeof(next.token));

@@ -240,7 +240,7 @@ static void recover_done(xreq *q, const uint8_t *session, size_t len) {
   tadapter *ta = q->ta;
   req_unlink(q);
   loop_timer_stop(sio_server_loop(ta->io), &q->timer);
-  wsio_sio_socket *s = sio_pending_take(ta->io, q->token);
+  wsio_sio_socket *s = sio_pending_release(ta->io, q->token);
   req_free(q);
   if (!s) return; /* the client left, or the CONNECT timed out */
   int recovered = session && sio_session_import(s, session, len) == 0;
@@ -705,11 +705,11 @@ int sio_threads_recover(wsio_sio_socket *s) {
   if (sio_session_find(s->nsp, s->auth, s->auth_len, &here) == 0) return 0; /* this thread's */
   xreq *q = req_new(ta, M_RECOVER, REQUEST_TIMEOUT_MS);
   if (!q) return 0;
-  if (!(q->token = sio_pending_hold(s))) {
+  if (!(q->token = sio_pending_hold(s))) { /* out of memory: a new session here */
     req_unlink(q);
     loop_timer_stop(sio_server_loop(ta->io), &q->timer);
     req_free(q);
-    return 1; /* refused already */
+    return 0;
   }
   wr w = {BYTE_BUF_INIT, 0};
   w_u32(&w, M_RECOVER);
