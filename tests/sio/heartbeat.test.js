@@ -215,11 +215,31 @@ async function assertAcceptedThenClosed(ctx, params) {
   assert.deepEqual(ws2.queue, [], 'nothing sent on the refused WebSocket');
 }
 
+/*
+ * A timing measurement, taken again (up to 3 times) when its assertions fail: a loaded
+ * machine can deschedule the server or this process for tens of ms, which no bound
+ * tight enough to catch a late timer survives. A server whose timers are really late
+ * fails every attempt; each failed attempt is reported as a diagnostic.
+ */
+async function measured(t, what, fn) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof assert.AssertionError) || attempt === 3) throw err;
+      t.diagnostic(`${what}: attempt ${attempt} failed (${err.message}); measured again`);
+    }
+  }
+}
+
 eachTarget('conformance', (ctx) => {
   ctx.test(`polling: ${ROUNDS} pings each pingInterval after the pong; an unanswered one closes pingTimeout after delivery; then the sid is unknown`, async (t) => {
-    const r = await pollingHeartbeats(ctx.port, ROUNDS, 300, 30);
-    t.diagnostic(summary(`${ctx.target} polling period error (300)`, assertPeriods(r, 300, 40, 'polling')));
-    t.diagnostic(`${ctx.target} polling timeout error (200): ${assertTimeout(r, 300, 200, 'polling').toFixed(1)} ms`);
+    const r = await measured(t, 'polling', async () => {
+      const m = await pollingHeartbeats(ctx.port, ROUNDS, 300, 30);
+      t.diagnostic(summary(`${ctx.target} polling period error (300)`, assertPeriods(m, 300, 40, 'polling')));
+      t.diagnostic(`${ctx.target} polling timeout error (200): ${assertTimeout(m, 300, 200, 'polling').toFixed(1)} ms`);
+      return m;
+    });
     await assertSidUnknown(ctx.port, '/engine.io/', r.sid);
   });
 
@@ -253,9 +273,12 @@ eachTarget('conformance', (ctx) => {
   });
 
   ctx.test(`websocket: ${ROUNDS} pings each pingInterval after the pong; an unanswered one closes pingTimeout after it; then the sid is unknown`, async (t) => {
-    const r = await wsHeartbeats(ctx.port, ROUNDS, 30, ctx.track);
-    t.diagnostic(summary(`${ctx.target} websocket period error (300)`, assertPeriods(r, 300, 40, 'websocket')));
-    t.diagnostic(`${ctx.target} websocket timeout error (200): ${assertTimeout(r, 300, 200, 'websocket').toFixed(1)} ms`);
+    const r = await measured(t, 'websocket', async () => {
+      const m = await wsHeartbeats(ctx.port, ROUNDS, 30, ctx.track);
+      t.diagnostic(summary(`${ctx.target} websocket period error (300)`, assertPeriods(m, 300, 40, 'websocket')));
+      t.diagnostic(`${ctx.target} websocket timeout error (200): ${assertTimeout(m, 300, 200, 'websocket').toFixed(1)} ms`);
+      return m;
+    });
     await assertSidUnknown(ctx.port, '/engine.io/', r.sid);
     await assert.rejects(RawWs.connect(ctx.port, '/engine.io/', { sid: r.sid }), (err) => err.status === 400);
   });
