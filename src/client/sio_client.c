@@ -20,12 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/backoff.h"
 #include "client/eio_client.h"
 #include "core/transport.h"
 #include "loop/loop.h"
 #include "sio/jscan.h"
 #include "sio/packet.h"
-#include "util/random.h"
 #include "wsio/client.h"
 
 enum { M_OPENING, M_OPEN, M_WAIT, M_DONE };
@@ -98,38 +98,10 @@ struct wsio_sio_client {
   uint32_t rx_need, rx_have;
   uint8_t *rx_bin[SIO_MAX_ATTACHMENTS];
   size_t rx_bin_len[SIO_MAX_ATTACHMENTS];
-  uint32_t rng[4];
+  client_rng rng; /* the reconnect jitter */
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
-
-static uint32_t rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
-
-/* xoshiro128**, as ws_client.c (only the reconnect jitter uses it here). */
-static uint32_t rng_next(wsio_sio_client *m) {
-  uint32_t *s = m->rng;
-  uint32_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 9;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 11);
-  return r;
-}
-
-/* socket.io-client's backoff: min * 2^n, a deviation of up to randomization
- * times that, added or subtracted at random, then the cap. */
-static uint32_t backoff_ms(wsio_sio_client *m, unsigned n) {
-  double ms = m->o.reconnect_min_ms;
-  for (unsigned i = 0; i < n && ms < m->o.reconnect_max_ms; i++)
-    ms *= 2;
-  double dev = ((rng_next(m) >> 8) / 16777216.0) * m->o.randomization * ms;
-  ms = (rng_next(m) & 1) ? ms + dev : ms - dev;
-  if (ms > m->o.reconnect_max_ms)
-    ms = m->o.reconnect_max_ms;
-  return ms < 0 ? 0 : (uint32_t)ms;
-}
 
 static void rx_reset(wsio_sio_client *m) {
   free(m->rx_text);
@@ -612,7 +584,9 @@ static void m_down(wsio_sio_client *m, const char *reason, int err, int status,
       m->o.on_reconnect_failed(m, m->o.user);
     return;
   }
-  uint32_t delay = backoff_ms(m, m->attempt - 1);
+  uint32_t delay =
+      client_backoff_ms(&m->rng, m->o.reconnect_min_ms, m->o.reconnect_max_ms,
+                        m->o.randomization, m->attempt - 1);
   (void)loop_timer_start(m->loop, &m->retry, delay, 0);
   if (m->o.on_reconnect_attempt)
     m->o.on_reconnect_attempt(m, m->attempt, delay, m->o.user);
@@ -883,10 +857,8 @@ wsio_sio_client *wsio_sio_client_create(wsio_app *app, const char *url,
   e = parse_url(m, url);
   if (!e)
     e = copy_options(m, opts);
-  if (!e && random_bytes(m->rng, sizeof m->rng) != 0)
-    e = WSIO_ESYS;
-  if (!(m->rng[0] | m->rng[1] | m->rng[2] | m->rng[3]))
-    m->rng[0] = 1;
+  if (!e)
+    e = client_rng_seed(&m->rng);
   if (!e && core_hook_add(app, CORE_HOOK_POST, m_post, m) != 0)
     e = WSIO_ENOMEM;
   if (!e && core_hook_add(app, CORE_HOOK_DESTROY, m_app_destroyed, m) != 0) {
