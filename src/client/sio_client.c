@@ -84,6 +84,8 @@ struct wsio_sio_client {
   loop *loop;
   wsio_sio_client_options o;
   char *host, *port, *host_header, *path;
+  char *ca_file;
+  int tls; /* https:// */
   char **headers;
   eio_client *eio;
   int state, destroyed, ever_open_session;
@@ -553,8 +555,11 @@ static void m_down(wsio_sio_client *m, const char *reason, int err, int status,
     m->eio = NULL;
   }
   rx_reset(m);
-  int fatal = !m->ever_open_session &&
-              ((err == WSIO_EREFUSED && status < 500) || err == WSIO_EPROTOCOL);
+  /* A TLS failure (untrusted or wrong certificate) repeats, as the WebSocket
+   * client's. */
+  int fatal = err == WSIO_ETLS ||
+              (!m->ever_open_session &&
+               ((err == WSIO_EREFUSED && status < 500) || err == WSIO_EPROTOCOL));
   int again = !m->o.no_reconnect && !m->destroyed && !fatal;
   m->state = again ? M_WAIT : M_DONE;
   if (err && m->o.on_error) {
@@ -652,6 +657,13 @@ static void eio_released(eio_client *e, void *user) {
   }
 }
 
+static void eio_tls(eio_client *e, const char *info, void *user) {
+  (void)e;
+  wsio_sio_client *m = user;
+  if (m->o.on_tls)
+    m->o.on_tls(m, info, m->o.user);
+}
+
 static void m_connect(wsio_sio_client *m) {
   eio_client_config cfg = {
       .on_released = eio_released,
@@ -661,6 +673,10 @@ static void m_connect(wsio_sio_client *m) {
       .path = m->path,
       .headers = (const char *const *)m->headers,
       .transports = m->o.transports,
+      .tls = m->tls,
+      .ca_file = m->ca_file,
+      .insecure = m->o.insecure,
+      .on_tls = m->o.on_tls ? eio_tls : NULL,
       .timeout_ms = m->o.timeout_ms,
       .max_payload = m->o.max_payload,
       .user = m,
@@ -714,6 +730,7 @@ static void m_release(wsio_sio_client *m) {
   free(m->port);
   free(m->host_header);
   free(m->path);
+  free(m->ca_file);
 }
 
 static void m_app_destroyed(void *arg);
@@ -746,9 +763,11 @@ static void m_app_destroyed(void *arg) {
 }
 
 static int parse_url(wsio_sio_client *m, const char *url) {
-  if (strncmp(url, "http://", 7) != 0)
+  if (strncmp(url, "https://", 8) == 0)
+    m->tls = 1;
+  else if (strncmp(url, "http://", 7) != 0)
     return WSIO_EURL;
-  const char *h = url + 7, *end = h + strcspn(h, "/?#");
+  const char *h = url + (m->tls ? 8 : 7), *end = h + strcspn(h, "/?#");
   if (end == h)
     return WSIO_EURL;
   const char *hp = h, *colon;
@@ -775,7 +794,7 @@ static int parse_url(wsio_sio_client *m, const char *url) {
     if (!m->port || !*m->port || *e || v <= 0 || v > 65535)
       return WSIO_EURL;
   } else {
-    m->port = strdup("80");
+    m->port = strdup(m->tls ? "443" : "80");
   }
   if (!m->host || !m->host_header || !m->port)
     return WSIO_ENOMEM;
@@ -809,6 +828,9 @@ static int copy_options(wsio_sio_client *m, const wsio_sio_client_options *in) {
   }
   o.headers = NULL;
   o.path = NULL;
+  if (o.ca_file && !(m->ca_file = strdup(o.ca_file)))
+    return WSIO_ENOMEM;
+  o.ca_file = NULL; /* (m->ca_file) */
   if (o.transports > WSIO_SIO_WEBSOCKET)
     return WSIO_EINVAL;
   if (!o.timeout_ms)
@@ -933,7 +955,7 @@ const char *wsio_sio_client_strerror(int err) {
   case WSIO_EPROTOCOL:
     return "the server broke the Engine.IO or Socket.IO protocol";
   case WSIO_EURL:
-    return "not an http:// URL";
+    return "not an http:// or https:// URL";
   default:
     return wsio_ws_client_strerror(err);
   }

@@ -17,17 +17,22 @@ static void test_url(void) {
     const char *url;
     int err;
     const char *host, *port, *host_header;
+    int tls;
   } cases[] = {
-      {"http://example.com", 0, "example.com", "80", "example.com"},
-      {"http://127.0.0.1:3000/", 0, "127.0.0.1", "3000", "127.0.0.1:3000"},
-      {"http://[::1]:8080/x?y", 0, "::1", "8080", "[::1]:8080"},
-      {"ws://h/", WSIO_EURL, 0, 0, 0},
-      {"https://h/", WSIO_EURL, 0, 0, 0},
-      {"http:///", WSIO_EURL, 0, 0, 0},
-      {"http://h:0", WSIO_EURL, 0, 0, 0},
-      {"http://h:70000", WSIO_EURL, 0, 0, 0},
-      {"http://h:1x", WSIO_EURL, 0, 0, 0},
-      {"http://h:", WSIO_EURL, 0, 0, 0},
+      {"http://example.com", 0, "example.com", "80", "example.com", 0},
+      {"http://127.0.0.1:3000/", 0, "127.0.0.1", "3000", "127.0.0.1:3000", 0},
+      {"http://[::1]:8080/x?y", 0, "::1", "8080", "[::1]:8080", 0},
+      {"https://example.com/", 0, "example.com", "443", "example.com", 1},
+      {"https://localhost:8443", 0, "localhost", "8443", "localhost:8443", 1},
+      {"ws://h/", WSIO_EURL, 0, 0, 0, 0},
+      {"wss://h/", WSIO_EURL, 0, 0, 0, 0},
+      {"https:///", WSIO_EURL, 0, 0, 0, 0},
+      {"httpss://h/", WSIO_EURL, 0, 0, 0, 0},
+      {"http:///", WSIO_EURL, 0, 0, 0, 0},
+      {"http://h:0", WSIO_EURL, 0, 0, 0, 0},
+      {"http://h:70000", WSIO_EURL, 0, 0, 0, 0},
+      {"http://h:1x", WSIO_EURL, 0, 0, 0, 0},
+      {"http://h:", WSIO_EURL, 0, 0, 0, 0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     wsio_sio_client *m = calloc(1, sizeof *m);
@@ -37,6 +42,7 @@ static void test_url(void) {
       CHECK_STR(m->host, cases[i].host);
       CHECK_STR(m->port, cases[i].port);
       CHECK_STR(m->host_header, cases[i].host_header);
+      CHECK_EQ_INT(m->tls, cases[i].tls);
     }
     m_release(m);
     free(m);
