@@ -102,7 +102,7 @@ struct eio_client {
   opkt *ohead, *otail;
   wsio_ws_client *ws, *probe;
   int ws_err, ws_status;
-  char ws_detail[160];
+  char ws_detail[400]; /* (a TLS reason with a path or host) */
   loop_timer ping_timer, open_timer, flush, close_timer;
   unsigned long long reqno;
 };
