@@ -276,8 +276,8 @@ typedef struct {
   void (*on_close)(wsio_sio_client *c, const char *reason, int will_reconnect,
                    void *user);
   /* Something failed: err WSIO_E* (WSIO_EREFUSED with the HTTP status,
-   * WSIO_EPROTOCOL, WSIO_ENETWORK, WSIO_ETIMEDOUT, WSIO_ETOOBIG), detail a
-   * sentence (borrowed). */
+   * WSIO_EPROTOCOL, WSIO_ENETWORK, WSIO_ETIMEDOUT, WSIO_ETOOBIG, WSIO_ETLS),
+   * detail a sentence (borrowed). */
   void (*on_error)(wsio_sio_client *c, int err, int status, const char *detail,
                    void *user);
   /* Attempt number `attempt` (1, 2, ...) is scheduled in delay_ms. */
@@ -334,8 +334,8 @@ int wsio_sio_client_close(wsio_sio_client *c);
 void wsio_sio_client_destroy(wsio_sio_client *c);
 
 /* 1 once the client stopped for good: closed, destroyed, gave up
- * reconnecting, reconnection off and the session ended, or a refusal (4xx) or
- * protocol error before the first session opened. */
+ * reconnecting, reconnection off and the session ended, a refusal (4xx) or
+ * protocol error before the first session opened, or a TLS failure. */
 int wsio_sio_client_is_done(const wsio_sio_client *c);
 /* wsio_ws_client_strerror with the Socket.IO client's wording. */
 const char *wsio_sio_client_strerror(int err);
