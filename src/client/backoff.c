@@ -46,7 +46,8 @@ double client_rng_unit(client_rng *r) {
 uint32_t client_backoff_ms(client_rng *r, uint32_t min_ms, uint32_t max_ms,
                            double randomization, unsigned n) {
   double ms = min_ms;
-  /* Stops doubling at the cap: n may be in the thousands after a long outage. */
+  /* Stops doubling at the cap: n may be in the thousands after a long outage.
+   */
   for (unsigned i = 0; i < n && ms < max_ms; i++)
     ms *= 2;
   double dev = client_rng_unit(r) * randomization * ms;

@@ -1,8 +1,9 @@
 /* client/backoff.h — the client role's random source and reconnect backoff, one
  * copy for ws_client.c and sio_client.c.
  *
- * Owns: xoshiro128** seeded from getrandom(2) (util/random), and socket.io-client's
- * reconnect delay formula. Must not: allocate, or know a connection.
+ * Owns: xoshiro128** seeded from getrandom(2) (util/random), and
+ * socket.io-client's reconnect delay formula. Must not: allocate, or know a
+ * connection.
  *
  * Why a seeded generator and not getrandom per value: RFC 6455 10.3 asks for
  * masking keys a proxy cannot predict from earlier ones; a CSPRNG-seeded

@@ -8,7 +8,8 @@
 #include "test.h"
 
 static void test_xoshiro_reference(void) {
-  /* The reference implementation's first outputs from the state {1, 2, 3, 4}. */
+  /* The reference implementation's first outputs from the state {1, 2, 3, 4}.
+   */
   static const uint32_t want[] = {11520, 0, 5927040, 70819200};
   client_rng r;
   client_rng_seed_words(&r, 1, 2, 3, 4);
@@ -45,8 +46,8 @@ static void test_no_jitter(void) {
   static const struct {
     unsigned n;
     uint32_t ms;
-  } t[] = {{0, 1000}, {1, 2000}, {2, 4000}, {3, 5000}, {30, 5000},
-           {100000, 5000}, {~0u, 5000}};
+  } t[] = {{0, 1000},  {1, 2000},      {2, 4000},  {3, 5000},
+           {30, 5000}, {100000, 5000}, {~0u, 5000}};
   client_rng r;
   client_rng_seed_words(&r, 9, 8, 7, 6);
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
