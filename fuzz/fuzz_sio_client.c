@@ -15,7 +15,11 @@
  * bit 2: the application emits with an ack when connected). Then records
  * [ctl][len][body...]: ctl & 1: raw (the body is the whole response), else the
  * body behind a 200 head; (ctl >> 1) & 7: advance the clock by that many
- * times 300 ms before answering; len: body bytes (at most 255).
+ * times 300 ms before answering; ctl & 16: keep the connection open for the
+ * next request (the client keeps polling connections alive), else close it
+ * after the answer (the client has then either seen the end while idle, or
+ * written its next request on it and must send that again on a new one);
+ * len: body bytes (at most 255).
  *
  * Checks: the sanitizers (ASan, UBSan) and that destroying the app frees
  * everything (LeakSanitizer at exit). */
@@ -98,7 +102,13 @@ static void answer(conn *c, loop *l, uint64_t *now) {
     return;
   }
   (void)send(c->fd, body, len, MSG_NOSIGNAL);
-  close(c->fd); /* Connection: close, as the client asks */
+  if (ctl & 16) {
+    /* The next head on the same connection (a POST body that came with this
+     * head is dropped: the answers, not the framing, are under test). */
+    c->len = 0;
+    return;
+  }
+  close(c->fd);
   c->fd = -1;
 }
 

@@ -29,10 +29,11 @@ enum {
   X_PROTOCOL = 3,
   X_TIMEOUT = 4,
   X_NETWORK = 5,
+  X_TLS = 7, /* https://: TLS handshake or certificate verification failed */
 };
 
 static const char sio_usage[] =
-    "usage: wsio-cat --sio http://host[:port] [options]\n"
+    "usage: wsio-cat --sio http[s]://host[:port] [options]\n"
     "\n"
     "Socket.IO mode: connects to a namespace and reads commands from stdin, one "
     "a line:\n"
@@ -62,6 +63,16 @@ static const char sio_usage[] =
     "then upgrade)\n"
     "      --path PATH          the server's path (default /socket.io/)\n"
     "  -H, --header 'Name: v'   add a request header (repeatable)\n"
+    "      --ca FILE            https://: trust the CAs in this PEM file "
+    "(default:\n"
+    "                           the system's store); the server's certificate "
+    "must\n"
+    "                           also name the URL's host\n"
+    "  -k, --insecure           https://: do not verify the server's "
+    "certificate\n"
+    "                           (still encrypted, but anyone on the path can "
+    "pose as\n"
+    "                           the server)\n"
     "  -n, --no-reconnect       exit when the connection ends (default: "
     "reconnect with\n"
     "                           backoff 1 s to 5 s, jitter 0.5; emits wait in the "
@@ -73,20 +84,25 @@ static const char sio_usage[] =
     "                           transport and time, pings and pongs with the "
     "time since the\n"
     "                           last ping, upgrade, disconnect reasons, "
-    "reconnect attempts\n"
+    "reconnect attempts,\n"
+    "                           each TLS session (version, cipher, "
+    "certificate)\n"
     "  -h, --help               this text\n"
     "\n"
     "exit codes: as the WebSocket mode: 0 disconnected normally, 1 bad command "
     "line,\n"
     "2 refused (HTTP status or CONNECT_ERROR), 3 protocol error by the server, "
     "4 timed\n"
-    "out (connect, ack, ping timeout), 5 network error.\n"
+    "out (connect, ack, ping timeout), 5 network error, 7 TLS failed "
+    "(handshake or\n"
+    "certificate verification).\n"
     "\n"
     "examples:\n"
     "  echo 'ack message-with-ack {\"a\":1} 2' | wsio-cat --sio "
     "http://127.0.0.1:3000\n"
     "  wsio-cat --sio http://example.com -N /chat -a '{\"token\":\"T\"}' -T "
-    "websocket -v\n";
+    "websocket -v\n"
+    "  wsio-cat --sio https://localhost:8443 --ca test-ca.pem -v\n";
 
 typedef struct {
   loop *loop;
@@ -433,6 +449,12 @@ static void on_packet(wsio_sio_client *c, wsio_frame_dir dir,
           n > 200 ? "..." : "");
 }
 
+static void on_tls(wsio_sio_client *c, const char *info, void *u) {
+  (void)c;
+  (void)u;
+  fprintf(stderr, "* %.3f TLS: %s\n", now_s(), info);
+}
+
 static void on_open(wsio_sio_client *c, const char *sid, void *u) {
   (void)u;
   if (G.verbose)
@@ -469,7 +491,8 @@ static void on_error(wsio_sio_client *c, int err, int status,
   (void)status;
   fprintf(stderr, "wsio-cat: error: %s (%s)\n", detail,
           wsio_sio_client_strerror(err));
-  G.exit_code = err == WSIO_EREFUSED                           ? X_REFUSED
+  G.exit_code = err == WSIO_ETLS                               ? X_TLS
+                : err == WSIO_EREFUSED                         ? X_REFUSED
                 : err == WSIO_EPROTOCOL || err == WSIO_ETOOBIG ? X_PROTOCOL
                 : err == WSIO_ETIMEDOUT                        ? X_TIMEOUT
                                                                : X_NETWORK;
@@ -541,6 +564,8 @@ int wsio_cat_sio_main(int argc, char **argv) {
       {"transport", required_argument, 0, 'T'},
       {"path", required_argument, 0, 2},
       {"header", required_argument, 0, 'H'},
+      {"ca", required_argument, 0, 3},
+      {"insecure", no_argument, 0, 'k'},
       {"no-reconnect", no_argument, 0, 'n'},
       {"timeout", required_argument, 0, 't'},
       {"verbose", no_argument, 0, 'v'},
@@ -551,7 +576,7 @@ int wsio_cat_sio_main(int argc, char **argv) {
   wsio_sio_client_options o = {0};
   G.timeout_ms = 10000;
   optind = 1;
-  for (int c; (c = getopt_long(argc, argv, "N:a:T:H:nt:vh", opts, NULL)) != -1;) {
+  for (int c; (c = getopt_long(argc, argv, "N:a:T:H:knt:vh", opts, NULL)) != -1;) {
     switch (c) {
     case 1:
       url = optarg;
@@ -581,6 +606,12 @@ int wsio_cat_sio_main(int argc, char **argv) {
       break;
     case 'n':
       o.no_reconnect = 1;
+      break;
+    case 'k':
+      o.insecure = 1;
+      break;
+    case 3:
+      o.ca_file = optarg;
       break;
     case 't': {
       double s = atof(optarg);
@@ -615,8 +646,10 @@ int wsio_cat_sio_main(int argc, char **argv) {
   o.on_reconnect_attempt = on_reconnect_attempt;
   o.on_reconnect = on_reconnect;
   o.on_reconnect_failed = on_reconnect_failed;
-  if (G.verbose)
+  if (G.verbose) {
     o.on_packet = on_packet;
+    o.on_tls = on_tls;
+  }
   G.app = wsio_app_create(NULL);
   if (!G.app)
     return fprintf(stderr, "wsio-cat: cannot create the app\n"), X_NETWORK;

@@ -76,7 +76,7 @@ static const char usage[] =
     "and\n"
     "                           rsv=4 on compressed frames)\n"
     "      --deflate            offer it (the default)\n"
-    "      --sio http://HOST    Socket.IO mode (wsio-cat --sio URL --help)\n"
+    "      --sio http[s]://HOST Socket.IO mode (wsio-cat --sio URL --help)\n"
     "  -h, --help               this text\n"
     "\n"
     "exit codes:\n"

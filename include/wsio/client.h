@@ -276,8 +276,8 @@ typedef struct {
   void (*on_close)(wsio_sio_client *c, const char *reason, int will_reconnect,
                    void *user);
   /* Something failed: err WSIO_E* (WSIO_EREFUSED with the HTTP status,
-   * WSIO_EPROTOCOL, WSIO_ENETWORK, WSIO_ETIMEDOUT, WSIO_ETOOBIG), detail a
-   * sentence (borrowed). */
+   * WSIO_EPROTOCOL, WSIO_ENETWORK, WSIO_ETIMEDOUT, WSIO_ETOOBIG, WSIO_ETLS),
+   * detail a sentence (borrowed). */
   void (*on_error)(wsio_sio_client *c, int err, int status, const char *detail,
                    void *user);
   /* Attempt number `attempt` (1, 2, ...) is scheduled in delay_ms. */
@@ -295,13 +295,27 @@ typedef struct {
   void (*on_packet)(wsio_sio_client *c, wsio_frame_dir dir,
                     const char *transport, int type, int binary,
                     const uint8_t *data, size_t len, void *user);
+
+  /* https:// (TLS 1.2+, ALPN http/1.1, SNI): polling requests over TLS and
+   * the WebSocket transport as wss://. The server's certificate must chain to
+   * a trusted CA and name the URL's host, as wsio_ws_client_options says,
+   * else the attempt fails with WSIO_ETLS and no reconnect. Ignored for
+   * http://. */
+  const char *ca_file; /* PEM file of trusted CAs; NULL: the system's store */
+  int insecure;        /* 1: do not verify the certificate */
+  /* Tracing: a TLS handshake completed (polling connection or WebSocket):
+   * protocol version, cipher, ALPN, the certificate and the verdict. */
+  void (*on_tls)(wsio_sio_client *c, const char *info, void *user);
 } wsio_sio_client_options;
 
-/* Creates the client and starts connecting to url (http://host[:port][/]; the
- * path of the URL is ignored: the namespace is per socket and the Engine.IO
- * path is opts->path). The host is resolved with getaddrinfo (blocking) at
- * each connection attempt. Returns NULL with *err set: WSIO_EINVAL, WSIO_EURL
- * (not http://), WSIO_ENOMEM. Nothing is reported inside this call. */
+/* Creates the client and starts connecting to url (http://host[:port][/] or
+ * https://...; the path of the URL is ignored: the namespace is per socket and
+ * the Engine.IO path is opts->path). The host is resolved at each connection
+ * attempt, off the loop's thread. Polling requests share two kept-alive
+ * connections (one for the long-poll GETs, one for the POSTs). Returns NULL
+ * with *err set: WSIO_EINVAL, WSIO_EURL (not http:// or https://),
+ * WSIO_ENOMEM. Nothing is reported inside this call (a ca_file that cannot be
+ * loaded is reported as WSIO_ETLS by on_error). */
 wsio_sio_client *wsio_sio_client_create(wsio_app *app, const char *url,
                                         const wsio_sio_client_options *opts,
                                         int *err);
@@ -320,8 +334,8 @@ int wsio_sio_client_close(wsio_sio_client *c);
 void wsio_sio_client_destroy(wsio_sio_client *c);
 
 /* 1 once the client stopped for good: closed, destroyed, gave up
- * reconnecting, reconnection off and the session ended, or a refusal (4xx) or
- * protocol error before the first session opened. */
+ * reconnecting, reconnection off and the session ended, a refusal (4xx) or
+ * protocol error before the first session opened, or a TLS failure. */
 int wsio_sio_client_is_done(const wsio_sio_client *c);
 /* wsio_ws_client_strerror with the Socket.IO client's wording. */
 const char *wsio_sio_client_strerror(int err);

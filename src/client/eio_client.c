@@ -11,24 +11,39 @@
  * WebSocket transport is the library's wsio_ws_client (ws_client.c), and the
  * packet codec is eio/packet.c, the server's.
  *
- * Polling requests are HTTP/1.1 with "Connection: close" on connections of a
- * net context of this session's own on the app's loop (as ws_client.c): one
- * TCP connection per request keeps the response framing to Content-Length or
- * end of stream, both bounded by max_payload. */
+ * Polling requests are HTTP/1.1 on connections of a net context of this
+ * session's own on the app's loop (as ws_client.c), kept alive: one connection
+ * for the GETs and one for the POSTs, as browsers effectively do (the long-poll
+ * GET holds one, so a POST needs another). A response is framed by its
+ * Content-Length (or, without one, by the end of the stream, and that
+ * connection is not reused), bounded by max_payload. A kept connection the
+ * server closed while idle is replaced at the next request; one that closes
+ * before any byte of the answer to a request written on it gets that request
+ * again on a new connection, once (a race with the server's idle timeout,
+ * retried as browsers retry a request on a reused connection).
+ *
+ * https://: each polling connection is a TLS session (net/tls.h's client
+ * mode, as ws_client.c's wss://) from a context made when the session opens;
+ * keep-alive spares a TLS handshake per request. The WebSocket transport is
+ * then wss:// through wsio_ws_client, with the same ca_file and insecure.
+ *
+ * The host name is resolved off the loop's thread (client/resolve.h) when the
+ * session opens, which is each connection attempt of the owner. */
 #include <errno.h>
 #include <jansson.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "client/eio_client.h"
+#include "client/resolve.h"
 #include "core/transport.h"
 #include "eio/packet.h"
 #include "http/parser.h"
 #include "loop/loop.h"
 #include "net/net.h"
+#include "net/tls.h"
 #include "util/base64.h"
 
 #define EC_MAX_HEADERS 64
@@ -39,17 +54,22 @@ enum { E_OPENING, E_OPEN, E_CLOSING, E_DONE };
 enum { T_POLL, T_WS };
 enum { UP_NONE, UP_PROBING, UP_PAUSING };
 
+/* A polling connection, and the request in flight on it. */
 typedef struct preq {
   net_conn net; /* first: net hands us &net */
   struct eio_client *e;
   struct preq *next;
-  int is_post, linked, done;
-  char *req; /* the request bytes, written once connected */
+  int is_post, linked;
+  int dead;   /* closed (or never connected): released from the post hook */
+  int busy;   /* a request is in flight on it */
+  int reused; /* that request went on a connection that had served one */
+  int tls_traced;
+  char *req; /* the request in flight (kept until answered: the one retry) */
   size_t req_len;
   uint8_t *in;
   size_t len, cap, head_len;
   long long content_length; /* -1: until end of stream */
-  int status;
+  int status, keep;         /* keep: the response leaves the connection open */
 } preq;
 
 typedef struct opkt {
@@ -74,11 +94,15 @@ struct eio_client {
   uint32_t ping_interval, ping_timeout;
   size_t server_max_payload;
   int can_upgrade;
-  preq *reqs, *get, *post;
+  preq *reqs;       /* every polling connection, for the release */
+  preq *get, *post; /* the requests in flight */
+  preq *idle[2];    /* kept-alive connections waiting: [0] GET, [1] POST */
+  client_resolve *resolving;
+  struct ssl_ctx_st *tls_ctx; /* https:// polling */
   opkt *ohead, *otail;
   wsio_ws_client *ws, *probe;
   int ws_err, ws_status;
-  char ws_detail[160];
+  char ws_detail[400]; /* (a TLS reason with a path or host) */
   loop_timer ping_timer, open_timer, flush, close_timer;
   unsigned long long reqno;
 };
@@ -144,31 +168,93 @@ static void queue_clear(eio_client *e) {
 
 /* ---- polling requests ---------------------------------------------------- */
 
-static void preq_finish(preq *r) {
-  r->done = 1;
+/* Closes a polling connection for good (it is released from the post hook). */
+static void pconn_retire(preq *r) {
+  eio_client *e = r->e;
+  r->dead = 1;
+  r->busy = 0;
   if (r->linked)
     net_close(&r->net);
-  if (r->e->get == r)
-    r->e->get = NULL;
-  if (r->e->post == r)
-    r->e->post = NULL;
+  if (e->get == r)
+    e->get = NULL;
+  if (e->post == r)
+    e->post = NULL;
+  if (e->idle[r->is_post] == r)
+    e->idle[r->is_post] = NULL;
+}
+
+/* The request on r was answered: r waits for the next request of its kind
+ * when the response allows it (keep-alive), else it closes. */
+static void preq_done(preq *r, int reusable) {
+  eio_client *e = r->e;
+  free(r->req);
+  r->req = NULL;
+  r->busy = 0;
+  if (e->get == r)
+    e->get = NULL;
+  if (e->post == r)
+    e->post = NULL;
+  if (!reusable || r->dead || e->idle[r->is_post]) {
+    pconn_retire(r);
+    return;
+  }
+  r->len = r->head_len = 0;
+  r->content_length = -1;
+  r->status = r->keep = 0;
+  e->idle[r->is_post] = r;
+}
+
+/* A TLS session that failed (net reports -EPROTO): the session ends with
+ * WSIO_ETLS and OpenSSL's reason (the host for a certificate that does not
+ * verify). 1 when it was that. */
+static int tls_failed(preq *r, int err) {
+  eio_client *e = r->e;
+  if (!r->net.tls || err != -EPROTO)
+    return 0;
+  const char *why = net_tls_error(r->net.tls);
+  int verify = net_tls_verify_failed(r->net.tls);
+  char msg[400];
+  snprintf(msg, sizeof msg, "%s%s%s%s", *why ? why : "TLS session failed",
+           verify ? " (host " : "", verify ? e->cfg.host : "",
+           verify ? ")" : "");
+  pconn_retire(r);
+  if (e->state == E_CLOSING) {
+    e->destroyed = 1;
+    return 1;
+  }
+  end_session(e, "transport error", WSIO_ETLS, 0, msg);
+  return 1;
 }
 
 static void on_connected(net_conn *nc, int err) {
   preq *r = (preq *)nc;
   eio_client *e = r->e;
-  if (r->done || e->destroyed)
+  if (r->dead || e->destroyed)
     return;
   if (err) {
     char why[128];
     snprintf(why, sizeof why, "cannot connect: %s", strerror(-err));
-    preq_finish(r);
+    pconn_retire(r);
     end_session(e, "transport error",
                 err == -ETIMEDOUT ? WSIO_ETIMEDOUT : WSIO_ENETWORK, 0, why);
     return;
   }
+  if (e->tls_ctx) {
+    /* The request is written at once: net keeps it until the handshake is
+     * done (net/net.h). */
+    struct ssl_st *ts = net_tls_client_session(e->tls_ctx, e->cfg.host);
+    if (!ts) {
+      pconn_retire(r);
+      end_session(e, "transport error", WSIO_ENOMEM, 0,
+                  "out of memory for the TLS session");
+      return;
+    }
+    net_conn_start_tls(&r->net, ts);
+  }
   if (net_write(&r->net, r->req, r->req_len) < 0) {
-    preq_finish(r);
+    if (tls_failed(r, -EPROTO))
+      return;
+    pconn_retire(r);
     end_session(e, "transport error", WSIO_ENETWORK, 0,
                 "cannot send a polling request");
     return;
@@ -176,43 +262,45 @@ static void on_connected(net_conn *nc, int err) {
   kick_flush(e);
 }
 
-static int preq_start(eio_client *e, int is_post, const uint8_t *body,
-                      size_t blen) {
-  preq *r = calloc(1, sizeof *r);
-  if (!r)
+/* Sends a request (req: its bytes, taken over) on the kept connection of its
+ * kind, or on a new one. */
+static int preq_send(eio_client *e, int is_post, char *req, size_t len) {
+  preq *r = e->idle[is_post];
+  if (r) {
+    e->idle[is_post] = NULL;
+    r->req = req;
+    r->req_len = len;
+    r->busy = r->reused = 1;
+    if (net_write(&r->net, req, len) == 0) {
+      if (is_post)
+        e->post = r;
+      else
+        e->get = r;
+      kick_flush(e);
+      return 0;
+    }
+    /* The kept connection failed under us: a new one. */
+    r->req = NULL;
+    pconn_retire(r);
+  }
+  r = calloc(1, sizeof *r);
+  if (!r) {
+    free(req);
     return WSIO_ENOMEM;
+  }
   r->e = e;
   r->is_post = is_post;
   r->content_length = -1;
-  size_t cap = 512 + strlen(e->cfg.path) + strlen(e->cfg.host_header) +
-               (e->hdr_lines ? strlen(e->hdr_lines) : 0) + blen;
-  r->req = malloc(cap);
-  if (!r->req) {
-    free(r);
-    return WSIO_ENOMEM;
-  }
-  int n = snprintf(
-      r->req, cap,
-      "%s %s?EIO=4&transport=polling&t=%llu%s%s HTTP/1.1\r\nHost: %s\r\n"
-      "Connection: close\r\nAccept: */*\r\n%s",
-      is_post ? "POST" : "GET", e->cfg.path, ++e->reqno,
-      e->sid[0] ? "&sid=" : "", e->sid, e->cfg.host_header,
-      e->hdr_lines ? e->hdr_lines : "");
-  if (is_post)
-    n += snprintf(r->req + n, cap - (size_t)n,
-                  "Content-Type: text/plain;charset=UTF-8\r\n"
-                  "Content-Length: %zu\r\n",
-                  blen);
-  n += snprintf(r->req + n, cap - (size_t)n, "\r\n");
-  if (blen)
-    memcpy(r->req + n, body, blen);
-  r->req_len = (size_t)n + blen;
+  r->req = req;
+  r->req_len = len;
+  r->busy = 1;
   r->next = e->reqs;
   e->reqs = r;
   int rc = net_connect(e->ctx, &r->net, (struct sockaddr *)&e->addr,
                        e->addr_len, e->cfg.timeout_ms, on_connected);
   if (rc < 0) {
-    r->done = 1;
+    r->dead = 1;
+    r->busy = 0;
     return WSIO_ENETWORK;
   }
   r->linked = 1;
@@ -221,6 +309,32 @@ static int preq_start(eio_client *e, int is_post, const uint8_t *body,
   else
     e->get = r;
   return 0;
+}
+
+static int preq_start(eio_client *e, int is_post, const uint8_t *body,
+                      size_t blen) {
+  size_t cap = 512 + strlen(e->cfg.path) + strlen(e->cfg.host_header) +
+               (e->hdr_lines ? strlen(e->hdr_lines) : 0) + blen;
+  char *req = malloc(cap);
+  if (!req)
+    return WSIO_ENOMEM;
+  /* HTTP/1.1: the connection stays open unless a side says otherwise. */
+  int n = snprintf(
+      req, cap,
+      "%s %s?EIO=4&transport=polling&t=%llu%s%s HTTP/1.1\r\nHost: %s\r\n"
+      "Accept: */*\r\n%s",
+      is_post ? "POST" : "GET", e->cfg.path, ++e->reqno,
+      e->sid[0] ? "&sid=" : "", e->sid, e->cfg.host_header,
+      e->hdr_lines ? e->hdr_lines : "");
+  if (is_post)
+    n += snprintf(req + n, cap - (size_t)n,
+                  "Content-Type: text/plain;charset=UTF-8\r\n"
+                  "Content-Length: %zu\r\n",
+                  blen);
+  n += snprintf(req + n, cap - (size_t)n, "\r\n");
+  if (blen)
+    memcpy(req + n, body, blen);
+  return preq_send(e, is_post, req, (size_t)n + blen);
 }
 
 static void parse_open(eio_client *e, const uint8_t *p, size_t n) {
@@ -353,7 +467,10 @@ static void preq_complete(preq *r) {
   int is_post = r->is_post, status = r->status;
   if (r->content_length >= 0)
     blen = (size_t)r->content_length;
-  preq_finish(r);
+  /* (The body stays in r->in until r's next response: r may carry the next
+   * request while this payload is handled.) */
+  preq_done(r, r->keep && r->content_length >= 0 &&
+                   r->len - r->head_len == (size_t)r->content_length);
   if (status != 200) {
     char why[200];
     snprintf(why, sizeof why, "the server answered %d to a polling %s: %.*s",
@@ -387,12 +504,27 @@ static void preq_complete(preq *r) {
 static void on_data(net_conn *nc, uint8_t *p, size_t n) {
   preq *r = (preq *)nc;
   eio_client *e = r->e;
-  if (r->done || e->destroyed)
+  if (r->dead || e->destroyed)
     return;
+  if (!r->busy) {
+    pconn_retire(r); /* bytes nobody asked for: not a connection to reuse */
+    return;
+  }
+  if (r->net.tls && !r->tls_traced) {
+    /* The first plaintext: the TLS handshake is complete. */
+    r->tls_traced = 1;
+    if (e->cfg.on_tls) {
+      char info[600];
+      e->cfg.on_tls(e, net_tls_describe(r->net.tls, info, sizeof info),
+                    e->cfg.user);
+      if (r->dead || e->destroyed)
+        return;
+    }
+  }
   size_t limit = EC_HEAD_MAX + e->cfg.max_payload;
   if (r->len + n > limit) {
     char why[96];
-    preq_finish(r);
+    pconn_retire(r);
     snprintf(why, sizeof why, "a polling response over %zu bytes (max_payload)",
              e->cfg.max_payload);
     end_session(e, "transport error", WSIO_ETOOBIG, 0, why);
@@ -404,7 +536,7 @@ static void on_data(net_conn *nc, uint8_t *p, size_t n) {
       c *= 2;
     uint8_t *q = realloc(r->in, c + 1);
     if (!q) {
-      preq_finish(r);
+      pconn_retire(r);
       end_session(e, "transport error", WSIO_ENOMEM, 0, "out of memory");
       return;
     }
@@ -420,25 +552,33 @@ static void on_data(net_conn *nc, uint8_t *p, size_t n) {
                                 EC_MAX_HEADERS);
     if (h == HTTP_PARSE_INCOMPLETE) {
       if (r->len > EC_HEAD_MAX) {
-        preq_finish(r);
+        pconn_retire(r);
         end_session(e, "transport error", WSIO_EPROTOCOL, 0,
                     "the polling response head is over 16 KiB");
       }
       return;
     }
     if (h < 0) {
-      preq_finish(r);
+      pconn_retire(r);
       end_session(e, "transport error", WSIO_EPROTOCOL, 0,
                   "a malformed HTTP response to a polling request");
       return;
     }
     r->head_len = (size_t)h;
     r->status = res.status;
+    /* RFC 9112 9.3: HTTP/1.1 stays open unless "close"; 1.0 only with
+     * "keep-alive". */
+    const http_header *ch = http_response_header_find(&res, "Connection");
+    r->keep = res.version_minor >= 1
+                  ? !(ch && http_token_list_contains(ch->value, ch->value_len,
+                                                    "close"))
+                  : ch && http_token_list_contains(ch->value, ch->value_len,
+                                                   "keep-alive");
     const http_header *cl = http_response_header_find(&res, "Content-Length");
     const http_header *te =
         http_response_header_find(&res, "Transfer-Encoding");
     if (te && !(te->value_len == 8 && strncasecmp(te->value, "identity", 8) == 0)) {
-      preq_finish(r);
+      pconn_retire(r);
       end_session(e, "transport error", WSIO_EPROTOCOL, 0,
                   "a polling response with a transfer coding (Engine.IO "
                   "servers send a Content-Length)");
@@ -452,14 +592,14 @@ static void on_data(net_conn *nc, uint8_t *p, size_t n) {
       char *end;
       long long v = strtoll(num, &end, 10);
       if (l == 0 || *end || v < 0) {
-        preq_finish(r);
+        pconn_retire(r);
         end_session(e, "transport error", WSIO_EPROTOCOL, 0,
                     "a bad Content-Length in a polling response");
         return;
       }
       if ((unsigned long long)v > e->cfg.max_payload) {
         char why[128];
-        preq_finish(r);
+        pconn_retire(r);
         snprintf(why, sizeof why,
                  "the server announced a %lld-byte Engine.IO payload (over "
                  "max_payload %zu)",
@@ -478,16 +618,38 @@ static void on_data(net_conn *nc, uint8_t *p, size_t n) {
 static void on_end(net_conn *nc, int err) {
   preq *r = (preq *)nc;
   eio_client *e = r->e;
-  if (r->done || e->destroyed)
+  if (r->dead || e->destroyed)
     return;
+  if (!r->busy) {
+    /* A kept connection the server closed while idle (its keep-alive
+     * timeout): the next request opens another. */
+    pconn_retire(r);
+    return;
+  }
   if (r->head_len && r->content_length < 0) {
-    preq_complete(r); /* Connection: close framing */
+    preq_complete(r); /* framed by the end of the stream */
+    return;
+  }
+  if (tls_failed(r, err))
+    return;
+  if (r->reused && r->len == 0 && e->state != E_DONE) {
+    /* Closed before any byte of the answer to a request written on a kept
+     * connection: the server's idle timeout crossed our write. Once more on a
+     * new connection, as browsers do. */
+    char *req = r->req;
+    size_t rl = r->req_len;
+    int is_post = r->is_post;
+    r->req = NULL;
+    pconn_retire(r);
+    if (preq_send(e, is_post, req, rl) < 0)
+      end_session(e, "transport error", WSIO_ENETWORK, 0,
+                  "cannot send a polling request again");
     return;
   }
   char why[128];
   snprintf(why, sizeof why, "the polling connection was lost%s%s",
            err ? ": " : "", err ? strerror(-err) : "");
-  preq_finish(r);
+  pconn_retire(r);
   if (e->state == E_CLOSING) {
     e->destroyed = 1;
     return;
@@ -596,6 +758,10 @@ static void pump(eio_client *e) {
     e->ws = e->probe;
     e->probe = NULL;
     e->transport = T_WS;
+    /* Polling is over: its kept connections go. */
+    for (int k = 0; k < 2; k++)
+      if (e->idle[k])
+        pconn_retire(e->idle[k]);
     e->upgrading = UP_NONE;
     if (e->cfg.on_upgrade)
       e->cfg.on_upgrade(e, e->cfg.user);
@@ -700,14 +866,21 @@ static void ws_on_error(wsio_ws_client *cl, int err, int status,
     ws_gone(e, cl);
 }
 
+static void ws_on_tls(wsio_ws_client *cl, const char *info, void *user) {
+  (void)cl;
+  eio_client *e = user;
+  if (e->cfg.on_tls)
+    e->cfg.on_tls(e, info, e->cfg.user);
+}
+
 static wsio_ws_client *ws_start(eio_client *e, int with_sid) {
   size_t cap = 64 + strlen(e->cfg.host_header) + strlen(e->cfg.path) +
                strlen(e->sid);
   char *url = malloc(cap);
   if (!url)
     return NULL;
-  snprintf(url, cap, "ws://%s%s?EIO=4&transport=websocket%s%s",
-           e->cfg.host_header, e->cfg.path, with_sid ? "&sid=" : "",
+  snprintf(url, cap, "%s://%s%s?EIO=4&transport=websocket%s%s",
+           e->cfg.tls ? "wss" : "ws", e->cfg.host_header, e->cfg.path, with_sid ? "&sid=" : "",
            with_sid ? e->sid : "");
   wsio_ws_client_options o = {0};
   o.headers = (const char *const *)e->hdr_copy;
@@ -715,6 +888,10 @@ static wsio_ws_client *ws_start(eio_client *e, int with_sid) {
   o.max_message_size = e->cfg.max_payload;
   o.max_backpressure = e->cfg.max_payload + (1u << 20);
   o.no_reconnect = 1;
+  o.ca_file = e->cfg.ca_file;
+  o.insecure = e->cfg.insecure;
+  if (e->cfg.on_tls)
+    o.on_tls = ws_on_tls;
   o.user = e;
   o.on_open = ws_on_open;
   o.on_message = ws_on_message;
@@ -745,9 +922,11 @@ static void end_session(eio_client *e, const char *reason, int err, int status,
   e->state = E_DONE;
   loop_timer_stop(e->loop, &e->ping_timer);
   loop_timer_stop(e->loop, &e->open_timer);
+  client_resolve_cancel(e->resolving);
+  e->resolving = NULL;
   for (preq *r = e->reqs; r; r = r->next)
-    if (!r->done)
-      preq_finish(r);
+    if (!r->dead)
+      pconn_retire(r);
   if (e->ws)
     wsio_ws_client_destroy(e->ws);
   if (e->probe)
@@ -783,6 +962,8 @@ static void close_fired(loop_timer *t) {
 /* ---- life cycle ----------------------------------------------------------- */
 
 static void release_all(eio_client *e, int touch_ws) {
+  client_resolve_cancel(e->resolving);
+  e->resolving = NULL;
   loop_timer_stop(e->loop, &e->ping_timer);
   loop_timer_stop(e->loop, &e->open_timer);
   loop_timer_stop(e->loop, &e->flush);
@@ -806,6 +987,8 @@ static void release_all(eio_client *e, int touch_ws) {
   if (e->ctx)
     net_ctx_destroy(e->ctx);
   e->ctx = NULL;
+  net_tls_ctx_free(e->tls_ctx);
+  e->tls_ctx = NULL;
   queue_clear(e);
   for (char **h = e->hdr_copy; h && *h; h++)
     free(*h);
@@ -815,6 +998,7 @@ static void release_all(eio_client *e, int touch_ws) {
   free((char *)e->cfg.port);
   free((char *)e->cfg.host_header);
   free((char *)e->cfg.path);
+  free((char *)e->cfg.ca_file);
 }
 
 static void ec_app_destroyed(void *arg);
@@ -837,7 +1021,7 @@ static void ec_post(void *arg) {
   loop_timer_stop(e->loop, &e->flush);
   for (preq **pp = &e->reqs; *pp;) {
     preq *r = *pp;
-    if (r->done && (!r->linked || (r->net.flags & NET_F_CLOSED))) {
+    if (r->dead && (!r->linked || (r->net.flags & NET_F_CLOSED))) {
       *pp = r->next;
       if (r->linked)
         net_conn_release(&r->net);
@@ -864,7 +1048,9 @@ static int copy_config(eio_client *e, const eio_client_config *cfg) {
   e->cfg.host_header = strdup(cfg->host_header);
   e->cfg.path = strdup(cfg->path);
   e->cfg.headers = NULL;
-  if (!e->cfg.host || !e->cfg.port || !e->cfg.host_header || !e->cfg.path)
+  e->cfg.ca_file = cfg->ca_file ? strdup(cfg->ca_file) : NULL;
+  if (!e->cfg.host || !e->cfg.port || !e->cfg.host_header || !e->cfg.path ||
+      (cfg->ca_file && !e->cfg.ca_file))
     return WSIO_ENOMEM;
   size_t n = 0, total = 0;
   for (const char *const *h = cfg->headers; h && *h; h++, n++)
@@ -884,6 +1070,53 @@ static int copy_config(eio_client *e, const eio_client_config *cfg) {
   return 0;
 }
 
+/* Prefers an IPv4 address: servers in tests and behind proxies commonly listen
+ * on 127.0.0.1 while "localhost" resolves to ::1 first. */
+static void pick_addr(eio_client *e, const client_addrs *a) {
+  unsigned k = 0;
+  for (unsigned i = 0; i < a->n; i++)
+    if (a->addr[i].ss_family == AF_INET) {
+      k = i;
+      break;
+    }
+  e->addr = a->addr[k];
+  e->addr_len = a->len[k];
+}
+
+/* The lookup's answer (on the loop's thread, client/resolve.c): the handshake
+ * GET. */
+static void resolved(void *user, int err, const char *why,
+                     const client_addrs *a) {
+  eio_client *e = user;
+  e->resolving = NULL;
+  if (e->destroyed || e->state != E_OPENING)
+    return;
+  if (err) {
+    end_session(e, "transport error", err, 0, why);
+    return;
+  }
+  pick_addr(e, a);
+  if (preq_start(e, 0, NULL, 0) < 0)
+    end_session(e, "transport error", WSIO_ENETWORK, 0,
+                "cannot start the polling handshake");
+}
+
+/* The polling handshake: at once for an IP literal, else once the host is
+ * resolved (getaddrinfo may wait seconds for a DNS server: never on the loop's
+ * thread; the open timer bounds the lookup too). */
+static int poll_open(eio_client *e, const char *tls_why) {
+  if (e->cfg.tls && !e->tls_ctx)
+    return *tls_why ? WSIO_ETLS : WSIO_ENOMEM;
+  client_addrs a;
+  if (client_resolve_numeric(e->cfg.host, e->cfg.port, &a)) {
+    pick_addr(e, &a);
+    return preq_start(e, 0, NULL, 0);
+  }
+  e->resolving =
+      client_resolve_start(e->loop, e->cfg.host, e->cfg.port, resolved, e);
+  return e->resolving ? 0 : WSIO_ENETWORK;
+}
+
 eio_client *eio_client_open(wsio_app *app, const eio_client_config *cfg,
                             int *err) {
   static const net_handlers h = {on_data, on_end, on_drain, on_accept, NULL};
@@ -900,28 +1133,12 @@ eio_client *eio_client_open(wsio_app *app, const eio_client_config *cfg,
   e->flush.cb = flush_fired;
   e->close_timer.cb = close_fired;
   rc = copy_config(e, cfg);
-  if (!rc && e->cfg.transports != WSIO_SIO_WEBSOCKET) {
-    /* Prefer an IPv4 address: servers in tests and behind proxies commonly
-     * listen on 127.0.0.1 while "localhost" resolves to ::1 first. */
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *pick;
-    if (getaddrinfo(e->cfg.host, e->cfg.port, &hints, &res) != 0 || !res) {
-      rc = WSIO_ENETWORK;
-    } else {
-      pick = res;
-      for (struct addrinfo *a = res; a; a = a->ai_next)
-        if (a->ai_family == AF_INET) {
-          pick = a;
-          break;
-        }
-      if (pick->ai_addrlen <= sizeof e->addr) {
-        memcpy(&e->addr, pick->ai_addr, pick->ai_addrlen);
-        e->addr_len = pick->ai_addrlen;
-      } else {
-        rc = WSIO_ENETWORK;
-      }
-      freeaddrinfo(res);
-    }
-  }
+  char tls_why[256] = "";
+  if (!rc && e->cfg.tls && e->cfg.transports != WSIO_SIO_WEBSOCKET &&
+      !(e->tls_ctx = net_tls_client_ctx(e->cfg.ca_file, e->cfg.insecure,
+                                        tls_why, sizeof tls_why)) &&
+      !*tls_why)
+    snprintf(tls_why, sizeof tls_why, "cannot make a TLS context");
   if (!rc && !(e->ctx = net_ctx_create(e->loop, &h, e, 0)))
     rc = WSIO_ENOMEM;
   if (!rc && core_hook_add(app, CORE_HOOK_POST, ec_post, e) != 0)
@@ -944,13 +1161,16 @@ eio_client *eio_client_open(wsio_app *app, const eio_client_config *cfg,
     rc = e->ws ? 0 : WSIO_ENETWORK;
   } else {
     e->transport = T_POLL;
-    rc = preq_start(e, 0, NULL, 0);
+    rc = poll_open(e, tls_why);
   }
   if (rc) {
     /* Reported from the loop, as every later failure. */
     e->ws_err = rc;
-    snprintf(e->ws_detail, sizeof e->ws_detail, "cannot connect to %s:%s",
-             e->cfg.host, e->cfg.port);
+    if (rc == WSIO_ETLS)
+      snprintf(e->ws_detail, sizeof e->ws_detail, "%s", tls_why);
+    else
+      snprintf(e->ws_detail, sizeof e->ws_detail, "cannot connect to %s:%s",
+               e->cfg.host, e->cfg.port);
     loop_timer_stop(e->loop, &e->open_timer);
     (void)loop_timer_start(e->loop, &e->open_timer, 0, 0);
   }
@@ -994,6 +1214,8 @@ void eio_client_close(eio_client *e, int notify_release) {
   if (!e || e->destroyed)
     return;
   e->notify_release = notify_release;
+  client_resolve_cancel(e->resolving);
+  e->resolving = NULL;
   if (!notify_release)
     e->cfg.on_packet = NULL; /* the owner may be freed before the close ends */
   if (e->state != E_OPEN) {

@@ -17,13 +17,18 @@
 typedef struct eio_client eio_client;
 
 typedef struct {
-  const char *host;        /* for getaddrinfo */
+  const char *host;        /* resolved off the loop; the TLS server name */
   const char *port;        /* decimal */
   const char *host_header; /* host[:port] as in the URL */
   const char *path;        /* "/socket.io/" (ends with '/') */
   const char *const *headers; /* extra "Name: value", NULL-terminated, or NULL
                                  (already checked: no CR/LF, a colon) */
   wsio_sio_transports transports;
+  /* https: polling over TLS and the WebSocket as wss://, the certificate
+   * checked as wsio_ws_client_options says (ca_file NULL: the system's store;
+   * insecure 1: not at all). */
+  int tls, insecure;
+  const char *ca_file;
   uint32_t timeout_ms;
   size_t max_payload;
   void *user;
@@ -40,6 +45,8 @@ typedef struct {
   /* After eio_client_close: the close packet left (or could not) and the
    * session is being freed (called from the loop, outside other callbacks). */
   void (*on_released)(eio_client *e, void *user);
+  /* Optional: a TLS handshake completed (net_tls_describe's line). */
+  void (*on_tls)(eio_client *e, const char *info, void *user);
   void (*on_packet)(eio_client *e, wsio_frame_dir dir, const char *transport,
                     int type, int binary, const uint8_t *p, size_t n,
                     void *user);

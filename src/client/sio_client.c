@@ -20,12 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/backoff.h"
 #include "client/eio_client.h"
 #include "core/transport.h"
 #include "loop/loop.h"
 #include "sio/jscan.h"
 #include "sio/packet.h"
-#include "util/random.h"
 #include "wsio/client.h"
 
 enum { M_OPENING, M_OPEN, M_WAIT, M_DONE };
@@ -84,6 +84,8 @@ struct wsio_sio_client {
   loop *loop;
   wsio_sio_client_options o;
   char *host, *port, *host_header, *path;
+  char *ca_file;
+  int tls; /* https:// */
   char **headers;
   eio_client *eio;
   int state, destroyed, ever_open_session;
@@ -98,38 +100,10 @@ struct wsio_sio_client {
   uint32_t rx_need, rx_have;
   uint8_t *rx_bin[SIO_MAX_ATTACHMENTS];
   size_t rx_bin_len[SIO_MAX_ATTACHMENTS];
-  uint32_t rng[4];
+  client_rng rng; /* the reconnect jitter */
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
-
-static uint32_t rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
-
-/* xoshiro128**, as ws_client.c (only the reconnect jitter uses it here). */
-static uint32_t rng_next(wsio_sio_client *m) {
-  uint32_t *s = m->rng;
-  uint32_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 9;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 11);
-  return r;
-}
-
-/* socket.io-client's backoff: min * 2^n, a deviation of up to randomization
- * times that, added or subtracted at random, then the cap. */
-static uint32_t backoff_ms(wsio_sio_client *m, unsigned n) {
-  double ms = m->o.reconnect_min_ms;
-  for (unsigned i = 0; i < n && ms < m->o.reconnect_max_ms; i++)
-    ms *= 2;
-  double dev = ((rng_next(m) >> 8) / 16777216.0) * m->o.randomization * ms;
-  ms = (rng_next(m) & 1) ? ms + dev : ms - dev;
-  if (ms > m->o.reconnect_max_ms)
-    ms = m->o.reconnect_max_ms;
-  return ms < 0 ? 0 : (uint32_t)ms;
-}
 
 static void rx_reset(wsio_sio_client *m) {
   free(m->rx_text);
@@ -581,8 +555,11 @@ static void m_down(wsio_sio_client *m, const char *reason, int err, int status,
     m->eio = NULL;
   }
   rx_reset(m);
-  int fatal = !m->ever_open_session &&
-              ((err == WSIO_EREFUSED && status < 500) || err == WSIO_EPROTOCOL);
+  /* A TLS failure (untrusted or wrong certificate) repeats, as the WebSocket
+   * client's. */
+  int fatal = err == WSIO_ETLS ||
+              (!m->ever_open_session &&
+               ((err == WSIO_EREFUSED && status < 500) || err == WSIO_EPROTOCOL));
   int again = !m->o.no_reconnect && !m->destroyed && !fatal;
   m->state = again ? M_WAIT : M_DONE;
   if (err && m->o.on_error) {
@@ -612,7 +589,9 @@ static void m_down(wsio_sio_client *m, const char *reason, int err, int status,
       m->o.on_reconnect_failed(m, m->o.user);
     return;
   }
-  uint32_t delay = backoff_ms(m, m->attempt - 1);
+  uint32_t delay =
+      client_backoff_ms(&m->rng, m->o.reconnect_min_ms, m->o.reconnect_max_ms,
+                        m->o.randomization, m->attempt - 1);
   (void)loop_timer_start(m->loop, &m->retry, delay, 0);
   if (m->o.on_reconnect_attempt)
     m->o.on_reconnect_attempt(m, m->attempt, delay, m->o.user);
@@ -678,6 +657,13 @@ static void eio_released(eio_client *e, void *user) {
   }
 }
 
+static void eio_tls(eio_client *e, const char *info, void *user) {
+  (void)e;
+  wsio_sio_client *m = user;
+  if (m->o.on_tls)
+    m->o.on_tls(m, info, m->o.user);
+}
+
 static void m_connect(wsio_sio_client *m) {
   eio_client_config cfg = {
       .on_released = eio_released,
@@ -687,6 +673,10 @@ static void m_connect(wsio_sio_client *m) {
       .path = m->path,
       .headers = (const char *const *)m->headers,
       .transports = m->o.transports,
+      .tls = m->tls,
+      .ca_file = m->ca_file,
+      .insecure = m->o.insecure,
+      .on_tls = m->o.on_tls ? eio_tls : NULL,
       .timeout_ms = m->o.timeout_ms,
       .max_payload = m->o.max_payload,
       .user = m,
@@ -740,6 +730,7 @@ static void m_release(wsio_sio_client *m) {
   free(m->port);
   free(m->host_header);
   free(m->path);
+  free(m->ca_file);
 }
 
 static void m_app_destroyed(void *arg);
@@ -772,9 +763,11 @@ static void m_app_destroyed(void *arg) {
 }
 
 static int parse_url(wsio_sio_client *m, const char *url) {
-  if (strncmp(url, "http://", 7) != 0)
+  if (strncmp(url, "https://", 8) == 0)
+    m->tls = 1;
+  else if (strncmp(url, "http://", 7) != 0)
     return WSIO_EURL;
-  const char *h = url + 7, *end = h + strcspn(h, "/?#");
+  const char *h = url + (m->tls ? 8 : 7), *end = h + strcspn(h, "/?#");
   if (end == h)
     return WSIO_EURL;
   const char *hp = h, *colon;
@@ -801,7 +794,7 @@ static int parse_url(wsio_sio_client *m, const char *url) {
     if (!m->port || !*m->port || *e || v <= 0 || v > 65535)
       return WSIO_EURL;
   } else {
-    m->port = strdup("80");
+    m->port = strdup(m->tls ? "443" : "80");
   }
   if (!m->host || !m->host_header || !m->port)
     return WSIO_ENOMEM;
@@ -835,6 +828,9 @@ static int copy_options(wsio_sio_client *m, const wsio_sio_client_options *in) {
   }
   o.headers = NULL;
   o.path = NULL;
+  if (o.ca_file && !(m->ca_file = strdup(o.ca_file)))
+    return WSIO_ENOMEM;
+  o.ca_file = NULL; /* (m->ca_file) */
   if (o.transports > WSIO_SIO_WEBSOCKET)
     return WSIO_EINVAL;
   if (!o.timeout_ms)
@@ -883,10 +879,8 @@ wsio_sio_client *wsio_sio_client_create(wsio_app *app, const char *url,
   e = parse_url(m, url);
   if (!e)
     e = copy_options(m, opts);
-  if (!e && random_bytes(m->rng, sizeof m->rng) != 0)
-    e = WSIO_ESYS;
-  if (!(m->rng[0] | m->rng[1] | m->rng[2] | m->rng[3]))
-    m->rng[0] = 1;
+  if (!e)
+    e = client_rng_seed(&m->rng);
   if (!e && core_hook_add(app, CORE_HOOK_POST, m_post, m) != 0)
     e = WSIO_ENOMEM;
   if (!e && core_hook_add(app, CORE_HOOK_DESTROY, m_app_destroyed, m) != 0) {
@@ -961,7 +955,7 @@ const char *wsio_sio_client_strerror(int err) {
   case WSIO_EPROTOCOL:
     return "the server broke the Engine.IO or Socket.IO protocol";
   case WSIO_EURL:
-    return "not an http:// URL";
+    return "not an http:// or https:// URL";
   default:
     return wsio_ws_client_strerror(err);
   }

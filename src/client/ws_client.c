@@ -8,11 +8,9 @@
  * on the app's loop (as the Redis adapter does), flushed from the app's post
  * hook; a client is not a wsio_conn.
  *
- * Masking keys and Sec-WebSocket-Key come from xoshiro128** seeded per client
- * from getrandom(2) (util/random): RFC 6455 10.3 asks for keys a proxy cannot
- * predict from earlier ones; a CSPRNG-seeded generator with 128 bits of state
- * meets that at a few nanoseconds per frame, where a getrandom call per frame
- * would cost a syscall.
+ * Masking keys and Sec-WebSocket-Key come from a CSPRNG-seeded generator per
+ * client (client/backoff.h says why not getrandom per frame), as does the
+ * reconnect jitter.
  *
  * wss://: net carries the TLS session (net/tls.h, client mode over the same
  * memory BIOs as the server's); this file creates it once TCP is up, writes the
@@ -32,6 +30,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "client/backoff.h"
 #include "client/handshake.h"
 #include "client/resolve.h"
 #include "core/transport.h"
@@ -39,7 +38,6 @@
 #include "net/net.h"
 #include "net/tls.h"
 #include "util/base64.h"
-#include "util/random.h"
 #include "ws/close.h"
 #include "ws/deflate.h"
 #include "ws/frame.h"
@@ -106,10 +104,10 @@ struct wsio_ws_client {
   qmsg *qhead, *qtail;
   size_t qbytes, qcount;
   uint64_t ping_sent_ms;
-  uint32_t rng[4];
+  client_rng rng;
 };
 
-/* ---- errors and randomness
+/* ---- errors
  * ---------------------------------------------------------- */
 
 const char *wsio_ws_client_strerror(int err) {
@@ -127,25 +125,6 @@ const char *wsio_ws_client_strerror(int err) {
   default:
     return wsio_strerror(err);
   }
-}
-
-static uint32_t rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
-
-/* xoshiro128** (Blackman and Vigna). */
-static uint32_t rng_next(wsio_ws_client *cl) {
-  uint32_t *s = cl->rng;
-  uint32_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 9;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 11);
-  return r;
-}
-
-static double rng_unit(wsio_ws_client *cl) {
-  return (rng_next(cl) >> 8) / 16777216.0;
 }
 
 /* ---- small helpers
@@ -178,7 +157,7 @@ static void kick_flush(wsio_ws_client *cl) {
 static int write_frame(wsio_ws_client *cl, int op, const void *data,
                        size_t len) {
   uint8_t hdr[WS_FRAME_MAX_HEADER], mask[4];
-  uint32_t m = rng_next(cl);
+  uint32_t m = client_rng_next(&cl->rng);
   memcpy(mask, &m, 4);
   int z = cl->dfl && op != WS_OP_CONT && op < WS_OP_CLOSE &&
           len >= cl->o.deflate_threshold;
@@ -233,20 +212,6 @@ static void retry_fired(loop_timer *t) {
   wsio_ws_client *cl =
       (wsio_ws_client *)((char *)t - offsetof(wsio_ws_client, retry));
   conn_start(cl);
-}
-
-/* Node's backo2 (socket.io-client's reconnection): min * 2^n, then a deviation
- * of up to randomization * that, added or subtracted at random, then the cap.
- */
-static uint32_t backoff_ms(wsio_ws_client *cl, unsigned n) {
-  double ms = cl->o.reconnect_min_ms;
-  for (unsigned i = 0; i < n && ms < cl->o.reconnect_max_ms; i++)
-    ms *= 2;
-  double r = rng_unit(cl), dev = r * cl->o.randomization * ms;
-  ms = (rng_next(cl) & 1) ? ms + dev : ms - dev;
-  if (ms > cl->o.reconnect_max_ms)
-    ms = cl->o.reconnect_max_ms;
-  return ms < 0 ? 0 : (uint32_t)ms;
 }
 
 /* A connection (or an attempt) ended. err: 0 for a close handshake or end of
@@ -310,7 +275,10 @@ static void conn_down(wsio_ws_client *cl, int err, int status,
       cl->o.on_reconnect_failed(cl, cl->o.user);
     return;
   }
-  uint32_t delay = backoff_ms(cl, cl->attempt - 1);
+  uint32_t delay =
+      client_backoff_ms(&cl->rng, cl->o.reconnect_min_ms,
+                        cl->o.reconnect_max_ms, cl->o.randomization,
+                        cl->attempt - 1);
   (void)loop_timer_start(cl->loop, &cl->retry, delay, 0);
   if (cl->o.on_reconnect)
     cl->o.on_reconnect(cl, cl->attempt, delay, cl->o.user);
@@ -350,7 +318,7 @@ static void timer_fired(loop_timer *t) {
 static int send_request(wsio_ws_client *cl) {
   uint8_t nonce[16];
   for (int i = 0; i < 4; i++) {
-    uint32_t v = rng_next(cl);
+    uint32_t v = client_rng_next(&cl->rng);
     memcpy(nonce + 4 * i, &v, 4);
   }
   cl->key[base64_encode(cl->key, nonce, 16)] = 0;
@@ -1145,10 +1113,8 @@ wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
   e = parse_url(cl, url, host, sizeof host, port, sizeof port);
   if (!e)
     e = copy_options(cl, opts);
-  if (!e && random_bytes(cl->rng, sizeof cl->rng) != 0)
-    e = WSIO_ESYS;
-  if (!e && !(cl->rng[0] | cl->rng[1] | cl->rng[2] | cl->rng[3]))
-    cl->rng[0] = 1;
+  if (!e)
+    e = client_rng_seed(&cl->rng);
   if (!e) {
     /* An IP literal now; a name at each connect, off the loop's thread. */
     client_addrs a;

@@ -84,7 +84,14 @@ for (const kind of ['wsio', 'node']) {
       for (const [t, want] of [[[], 'websocket'], [['-T', 'polling'], null], [['-T', 'websocket'], null]]) {
         const input = 'ack ' + (kind === 'wsio' ? 'message-with-ack' : 'echo') +
           ' {"a":[1,"ü"]} {"_binary":"00ff10"} "x"\n';
-        const r = await runCat(['-n', '-v', '--sio', url, ...t], { input }).done;
+        // With an upgrade to come, the emit waits for it: over kept-alive polling
+        // connections the whole exchange can end before the probe is answered.
+        const c = runCat(['-n', '-v', '--sio', url, ...t], { open: !!want, input });
+        if (want) {
+          await waitFor(() => /upgraded to websocket/.test(c.err()), 15000, 'the upgrade');
+          c.child.stdin.end(input);
+        }
+        const r = await c.done;
         assert.equal(r.code, 0, r.stderr);
         const acks = jsonLines(r.stdout).filter((l) => l.ack);
         assert.deepEqual(acks[0].args, [{ a: [1, 'ü'] }, { _binary: '00ff10' }, 'x'], r.stdout);
@@ -366,7 +373,7 @@ function httpOnce(body, { status = '200 OK', headers = '' } = {}) {
   return rawServer((s) => {
     s.once('data', () => {
       const b = Buffer.from(body);
-      s.end(Buffer.concat([Buffer.from(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${b.length}\r\n${headers}\r\n`), b]));
+      s.end(Buffer.concat([Buffer.from(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${b.length}\r\n${headers}\r\n`), b]));
     });
   });
 }
@@ -425,7 +432,7 @@ test('a server that stops answering is detected by the ping timeout (pingInterva
     s.once('data', (d) => {
       if (/sid=/.test(d.toString())) return; // the long-poll: never answered
       const body = '0{"sid":"abc","upgrades":[],"pingInterval":200,"pingTimeout":300,"maxPayload":1000000}';
-      s.end(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      s.end(`HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
     });
   });
   try {
@@ -447,7 +454,7 @@ test('packets without pings do not keep a session alive: the ping timeout still 
     s.once('data', (d) => {
       const poll = /sid=/.test(d.toString());
       const body = poll ? '6' : '0{"sid":"abc","upgrades":[],"pingInterval":200,"pingTimeout":200,"maxPayload":1000000}';
-      setTimeout(() => s.end(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`), poll ? 50 : 0);
+      setTimeout(() => s.end(`HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`), poll ? 50 : 0);
     });
   });
   try {
@@ -470,7 +477,7 @@ test("polling POSTs are cut at the server's maxPayload (one packet at least), in
       const head = buf.toString('latin1');
       const end = head.indexOf('\r\n\r\n');
       if (end < 0) return;
-      const reply = (body) => s.end(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      const reply = (body) => s.end(`HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       if (head.startsWith('POST')) {
         const len = Number(/Content-Length: (\d+)/i.exec(head)[1]);
         if (buf.length < end + 4 + len) return;
@@ -536,7 +543,7 @@ test('random Engine.IO / Socket.IO payloads from a server never crash or hang th
       else if (++gets % 4 === 0) body = '1';
       else { body = ''; const n = 1 + rnd(8); for (let i = 0; i < n; i++) body += pieces[rnd(pieces.length)]; }
       const b = Buffer.from(body, 'latin1');
-      s.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${b.length}\r\n\r\n`), b]));
+      s.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: ${b.length}\r\n\r\n`), b]));
     });
   });
   try {

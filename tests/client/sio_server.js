@@ -3,6 +3,10 @@
 // (the Socket.IO client role through wsio-cat --sio). Not a test file itself.
 //
 //   node sio_server.js [--port P] [--ping-interval MS] [--ping-timeout MS]
+//                      [--tls-cert PEM --tls-key PEM] [--keep-alive-ms MS]
+//
+// With --tls-cert/--tls-key it serves https (tests/client/sio_tls.test.js);
+// --keep-alive-ms sets Node's idle keep-alive timeout (default 5000).
 //
 // Listens on 127.0.0.1, prints `listening on 127.0.0.1:PORT` on stderr. Connection
 // state recovery is on (maxDisconnectionDuration 60 s). Handlers on "/" (and "/secure",
@@ -16,7 +20,10 @@
 //   drop()         -> the connection is closed under the socket ("forced close",
 //                     recoverable), then io.emit("tick", "missed-1"), ("missed-2")
 //   bye()          -> socket.disconnect() ("io server disconnect")
+//   conns()        -> acks the number of TCP connections accepted so far
+const fs = require('node:fs');
 const http = require('node:http');
+const https = require('node:https');
 const { Server } = require('socket.io');
 
 const args = process.argv.slice(2);
@@ -25,7 +32,12 @@ const opt = (name, def) => {
   return i >= 0 ? args[i + 1] : def;
 };
 
-const httpServer = http.createServer();
+const httpServer = opt('--tls-cert')
+  ? https.createServer({ cert: fs.readFileSync(opt('--tls-cert')), key: fs.readFileSync(opt('--tls-key')) })
+  : http.createServer();
+if (opt('--keep-alive-ms')) httpServer.keepAliveTimeout = Number(opt('--keep-alive-ms'));
+let conns = 0;
+httpServer.on('connection', () => { conns++; });
 const io = new Server(httpServer, {
   pingInterval: Number(opt('--ping-interval', 25000)),
   pingTimeout: Number(opt('--ping-timeout', 20000)),
@@ -54,6 +66,7 @@ function handlers(socket) {
     });
   });
   socket.on('bye', () => socket.disconnect());
+  socket.on('conns', (ack) => ack(conns));
 }
 
 io.on('connection', handlers);

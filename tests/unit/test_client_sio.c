@@ -6,10 +6,13 @@
  * run against a wsio Socket.IO server on the same app and loop: two
  * namespaces, polling upgraded to WebSocket, an emit buffered before the
  * connection, binary acks, an ack timeout, the server asking the client for an
- * ack, volatile and invalid emits refused, and a polite close. The wire
+ * ack, volatile and invalid emits refused, and a polite close; a polling
+ * session to "localhost" whose lookup is held 300 ms opens while the loop
+ * keeps running (the name is resolved off the loop's thread). The wire
  * against Node socket.io is tested by tests/client/sio.test.js. */
 #include "../../src/client/sio_client.c"
 
+#include "client/resolve.h"
 #include "test.h"
 
 static void test_url(void) {
@@ -17,17 +20,22 @@ static void test_url(void) {
     const char *url;
     int err;
     const char *host, *port, *host_header;
+    int tls;
   } cases[] = {
-      {"http://example.com", 0, "example.com", "80", "example.com"},
-      {"http://127.0.0.1:3000/", 0, "127.0.0.1", "3000", "127.0.0.1:3000"},
-      {"http://[::1]:8080/x?y", 0, "::1", "8080", "[::1]:8080"},
-      {"ws://h/", WSIO_EURL, 0, 0, 0},
-      {"https://h/", WSIO_EURL, 0, 0, 0},
-      {"http:///", WSIO_EURL, 0, 0, 0},
-      {"http://h:0", WSIO_EURL, 0, 0, 0},
-      {"http://h:70000", WSIO_EURL, 0, 0, 0},
-      {"http://h:1x", WSIO_EURL, 0, 0, 0},
-      {"http://h:", WSIO_EURL, 0, 0, 0},
+      {"http://example.com", 0, "example.com", "80", "example.com", 0},
+      {"http://127.0.0.1:3000/", 0, "127.0.0.1", "3000", "127.0.0.1:3000", 0},
+      {"http://[::1]:8080/x?y", 0, "::1", "8080", "[::1]:8080", 0},
+      {"https://example.com/", 0, "example.com", "443", "example.com", 1},
+      {"https://localhost:8443", 0, "localhost", "8443", "localhost:8443", 1},
+      {"ws://h/", WSIO_EURL, 0, 0, 0, 0},
+      {"wss://h/", WSIO_EURL, 0, 0, 0, 0},
+      {"https:///", WSIO_EURL, 0, 0, 0, 0},
+      {"httpss://h/", WSIO_EURL, 0, 0, 0, 0},
+      {"http:///", WSIO_EURL, 0, 0, 0, 0},
+      {"http://h:0", WSIO_EURL, 0, 0, 0, 0},
+      {"http://h:70000", WSIO_EURL, 0, 0, 0, 0},
+      {"http://h:1x", WSIO_EURL, 0, 0, 0, 0},
+      {"http://h:", WSIO_EURL, 0, 0, 0, 0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     wsio_sio_client *m = calloc(1, sizeof *m);
@@ -37,6 +45,7 @@ static void test_url(void) {
       CHECK_STR(m->host, cases[i].host);
       CHECK_STR(m->port, cases[i].port);
       CHECK_STR(m->host_header, cases[i].host_header);
+      CHECK_EQ_INT(m->tls, cases[i].tls);
     }
     m_release(m);
     free(m);
@@ -408,6 +417,66 @@ static void test_destroy_during_close(void) {
   wsio_app_destroy(D.app);
 }
 
+static struct {
+  wsio_app *app;
+  int ticks, ticks_at_open, opened, errors;
+} L;
+
+static void l_tick(wsio_timer *t, void *u) {
+  (void)t, (void)u;
+  L.ticks++;
+}
+
+static void l_open(wsio_sio_client *c, const char *sid, void *u) {
+  (void)c, (void)sid, (void)u;
+  L.opened++;
+  L.ticks_at_open = L.ticks;
+  wsio_app_stop(L.app);
+}
+
+static void l_error(wsio_sio_client *c, int err, int status,
+                    const char *detail, void *u) {
+  (void)c, (void)u;
+  fprintf(stderr, "slow lookup: error %d (%d): %s\n", err, status, detail);
+  L.errors++;
+  wsio_app_stop(L.app);
+}
+
+static void l_guard(wsio_timer *t, void *u) {
+  (void)t, (void)u;
+  wsio_app_stop(L.app);
+}
+
+static void test_slow_lookup(void) {
+  memset(&L, 0, sizeof L);
+  L.app = wsio_app_create(NULL);
+  wsio_sio_options so;
+  wsio_sio_options_init(&so);
+  CHECK(wsio_sio_attach(L.app, &so) != NULL);
+  CHECK_EQ_INT(wsio_app_listen(L.app, "127.0.0.1", 0), 0);
+  char url[64];
+  snprintf(url, sizeof url, "http://localhost:%d", wsio_app_port(L.app));
+  wsio_sio_client_options o = {.transports = WSIO_SIO_POLLING,
+                               .on_open = l_open, .on_error = l_error,
+                               .no_reconnect = 1};
+  wsio_timer *t = wsio_timer_create(L.app, l_tick, NULL);
+  wsio_timer *guard = wsio_timer_create(L.app, l_guard, NULL);
+  wsio_timer_start(t, 10, 10);
+  wsio_timer_start(guard, 10000, 0);
+  client_resolve_test_delay_ms = 300;
+  int err;
+  wsio_sio_client *c = wsio_sio_client_create(L.app, url, &o, &err);
+  CHECK(c != NULL);
+  CHECK_EQ_INT(wsio_app_run(L.app), 0);
+  client_resolve_test_delay_ms = 0;
+  CHECK_EQ_INT(L.opened, 1);
+  CHECK_EQ_INT(L.errors, 0);
+  /* A 10 ms timer over a 300 ms lookup: a blocked loop would show 0 or 1
+   * (generous bound for a loaded machine). */
+  CHECK(L.ticks_at_open >= 5);
+  wsio_app_destroy(L.app);
+}
+
 int main(void) {
   RUN(test_url);
   RUN(test_options);
@@ -415,5 +484,6 @@ int main(void) {
   RUN(test_send_buffer);
   RUN(test_end_to_end);
   RUN(test_destroy_during_close);
+  RUN(test_slow_lookup);
   return test_report();
 }

@@ -13,10 +13,7 @@
 
 static wsio_ws_client *fresh(void) {
   wsio_ws_client *cl = calloc(1, sizeof *cl);
-  cl->rng[0] = 12345;
-  cl->rng[1] = 678;
-  cl->rng[2] = 9;
-  cl->rng[3] = 1;
+  client_rng_seed_words(&cl->rng, 12345, 678, 9, 1);
   return cl;
 }
 
@@ -109,6 +106,13 @@ static void test_options(void) {
   cl = fresh();
   CHECK_EQ_INT(copy_options(cl, &bo), WSIO_EINVAL);
   drop(cl);
+}
+
+/* The client's delays: client/backoff.c's formula (tests/unit/
+ * test_client_backoff.c) under the options' defaults. */
+static uint32_t backoff_ms(wsio_ws_client *cl, unsigned n) {
+  return client_backoff_ms(&cl->rng, cl->o.reconnect_min_ms,
+                           cl->o.reconnect_max_ms, cl->o.randomization, n);
 }
 
 /* Node's backo2: attempt n (from 0) waits min * 2^n +- randomization, capped at
