@@ -51,7 +51,16 @@ typedef struct eio_probe {
   loop_timer timer;
 } eio_probe;
 
-/* Every idle client costs one of these (168 bytes, a 176-byte malloc chunk): keep the
+/* What only the long-polling transport needs: the held GET, the output queue, and the
+ * probe of an upgrade. Allocated with a polling session (kept after an upgrade);
+ * WebSocket-only sessions, the common idle client, have none (docs/capacity.md). */
+typedef struct eio_poll {
+  wsio_response *get; /* the held long-poll GET */
+  byte_buf out;       /* queued records joined by 0x1E (< EIO_OUT_MAX) */
+  eio_probe *probe;   /* while upgrading */
+} eio_poll;
+
+/* Every idle client costs one of these (136 bytes, a 144-byte malloc chunk): keep the
  * one-byte fields together and add no field without measuring bench/'s idle client. */
 struct wsio_eio_session {
   char sid[SID_LEN + 1]; /* also the key of the server's sid table (borrowed there) */
@@ -77,9 +86,7 @@ struct wsio_eio_session {
   loop_timer timer;
   wsio_eio_server *srv;
   wsio_conn *ws;          /* the WebSocket transport, when upgraded or ws-only */
-  eio_probe *probe;       /* while upgrading */
-  wsio_response *get;     /* the held long-poll GET */
-  byte_buf out;           /* polling: queued records joined by 0x1E (< EIO_OUT_MAX) */
+  eio_poll *poll;         /* polling sessions only (NULL: WebSocket-only) */
   void *user;
   wsio_eio_session *prev, *next; /* the server's session list */
   wsio_eio_session *dnext;       /* post list: dirty or expiring */
@@ -102,6 +109,11 @@ struct wsio_eio_server {
   wsio_eio_stats st; /* sessions_polling/websocket are computed on demand */
 };
 
+/* The polling state's fields, read from any session (none without polling state). */
+static inline wsio_response *eio_get(const wsio_eio_session *s) { return s->poll ? s->poll->get : NULL; }
+static inline size_t eio_out_len(const wsio_eio_session *s) { return s->poll ? s->poll->out.len : 0; }
+static inline eio_probe *eio_probe_of(const wsio_eio_session *s) { return s->poll ? s->poll->probe : NULL; }
+
 /* Puts s on the list the post phase walks (once, whatever it is there for). */
 static inline void eio_post_list_add(wsio_eio_session *s) {
   if (s->dirty || s->expiring) return;
@@ -112,7 +124,7 @@ static inline void eio_post_list_add(wsio_eio_session *s) {
 /* Queued polling output is written to a held GET from the post phase (one answer per
  * burst), never while a probe is attached. */
 static inline void eio_mark_dirty(wsio_eio_session *s) {
-  if (s->dirty || !s->get || s->upgrading) return;
+  if (s->dirty || !eio_get(s) || s->upgrading) return;
   eio_post_list_add(s);
   s->dirty = 1;
 }

@@ -208,7 +208,7 @@ static void on_stop(void *arg) {
     nx = s->next;
     if (!s->linger) {
       eio_session_close(s, "server shutting down", CLOSE_AFTER_QUEUE);
-    } else if (s->out.len && !s->drain_hold) { /* closed before: its last GET is awaited too */
+    } else if (eio_out_len(s) && !s->drain_hold) { /* closed before: its last GET is awaited too */
       s->drain_hold = 1;
       app_drain_hold(srv->app, 1);
     }

@@ -26,8 +26,8 @@ void eio_ws_detach(wsio_conn *c) {
 /* Lets the upgrade probe go: with close_it its WebSocket is detached and closed (Node's
  * transport.close()); otherwise the caller keeps or has already lost the connection. */
 void eio_probe_end(wsio_eio_session *s, int close_it) {
-  eio_probe *p = s->probe;
-  s->probe = NULL;
+  eio_probe *p = eio_probe_of(s);
+  if (p) s->poll->probe = NULL;
   s->upgrading = 0;
   if (!p) return;
   loop_timer_stop(core_loop(s->srv->app), &p->timer);
@@ -57,6 +57,7 @@ static void on_upgrade_timeout(loop_timer *t) {
 
 /* Attaches c as the session's upgrade probe; -1 when out of memory. */
 static int probe_start(wsio_eio_session *s, wsio_conn *c) {
+  if (!s->poll) return -1; /* only polling sessions upgrade (probe_allowed) */
   eio_probe *p = calloc(1, sizeof(*p));
   if (!p) return -1;
   p->c = c;
@@ -66,7 +67,7 @@ static int probe_start(wsio_eio_session *s, wsio_conn *c) {
     free(p);
     return -1;
   }
-  s->probe = p;
+  s->poll->probe = p;
   s->upgrading = 1;
   return 0;
 }
@@ -75,8 +76,8 @@ static int probe_start(wsio_eio_session *s, wsio_conn *c) {
 static void move_queue_to_ws(wsio_eio_session *s) {
   size_t off = 0;
   eio_packet p;
-  size_t n = s->out.len;
-  uint8_t *buf = byte_buf_take(&s->out);
+  size_t n = eio_out_len(s);
+  uint8_t *buf = s->poll ? byte_buf_take(&s->poll->out) : NULL;
   while (n && eio_payload_next(buf, n, &off, &p) == 1) {
     if (p.binary) {
       ws_send_parts(s->ws, WSIO_OP_BINARY, NULL, 0, p.data, p.len);
@@ -92,11 +93,11 @@ static void move_queue_to_ws(wsio_eio_session *s) {
 static void probe_message(wsio_eio_session *s, wsio_conn *c, const eio_packet *p) {
   if (p->type == EIO_PING && p->len == 5 && memcmp(p->data, "probe", 5) == 0) {
     ws_send_parts(c, WSIO_OP_TEXT, "3", 1, "probe", 5);
-    if (s->get) eio_answer_get(s, 1); /* noop: the client's poll returns and it sends "5" */
+    eio_answer_get(s, 1); /* noop: the client's poll returns and it sends "5" */
     return;
   }
   if (p->type == EIO_UPGRADE) {
-    if (s->get) eio_answer_get(s, 1);
+    eio_answer_get(s, 1);
     eio_probe_end(s, 0);
     s->ws = c;
     s->transport = TRANSPORT_WEBSOCKET;
@@ -170,7 +171,7 @@ static void ws_message(wsio_conn *c, const uint8_t *data, size_t len, wsio_opcod
     eio_session_close(s, "parse error", CLOSE_SILENT);
     return;
   }
-  if (ud->is_probe && s->probe && s->probe->c == c) {
+  if (ud->is_probe && eio_probe_of(s) && eio_probe_of(s)->c == c) {
     probe_message(s, c, &p);
     return;
   }
@@ -192,7 +193,7 @@ static void ws_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) 
   wsio_eio_session *s = ud->s;
   ud->s = NULL;
   if (!s || s->state != S_OPEN) return;
-  if (s->probe && s->probe->c == c) { /* a failed probe: the session goes on polling */
+  if (eio_probe_of(s) && eio_probe_of(s)->c == c) { /* a failed probe: the session goes on polling */
     eio_probe_end(s, 0);
     eio_mark_dirty(s);
     return;
