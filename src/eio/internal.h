@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "core/transport.h"
 #include "eio/eio.h"
@@ -60,26 +61,28 @@ typedef struct eio_poll {
   eio_probe *probe;   /* while upgrading */
 } eio_poll;
 
-/* Every idle client costs one of these (136 bytes, a 144-byte malloc chunk): keep the
- * one-byte fields together and add no field without measuring bench/'s idle client. */
+/* Every idle client costs one of these (120 bytes, a 128-byte malloc chunk): the
+ * flags are bits, sid + flags + peer fill 40 bytes exactly, and the graveyard link is
+ * `prev` (a buried session is off the list). Add no field without measuring bench/'s
+ * idle client (docs/capacity.md). */
 struct wsio_eio_session {
   char sid[SID_LEN + 1]; /* also the key of the server's sid table (borrowed there) */
-  uint8_t transport;
-  uint8_t state;
-  uint8_t ping_pending; /* a ping was sent (or queued); no pong yet */
-  uint8_t ping_queued;  /* polling: that ping still waits in `out` for a GET */
-  uint8_t refreshed;    /* the pong deadline was pushed back once by another packet */
-  uint8_t upgrading;    /* a probe WebSocket is attached */
-  uint8_t dirty;        /* queued output waits for the post-phase flush */
-  uint8_t expiring;     /* the pong deadline passed: decided in the post phase */
-  uint8_t second_look;  /* ...and was found passed once: one more iteration's reads */
-  uint8_t linger : 1;   /* closed; waits for one more GET to deliver "1" */
-  uint8_t over_cap : 1; /* output went over max_polling_buffer: closed in the post phase
-                           (a bit beside linger: an idle session stays at 168 bytes) */
-  uint8_t drain_hold : 1; /* lingering through a graceful stop: holds it (app_drain_hold) */
-  uint8_t ip_counted : 1; /* counts toward max_connections_per_ip (a polling session:
-                             core_limit_session_open) until closed or upgraded */
-  uint8_t family;       /* AF_INET / AF_INET6 of peer (kept binary: 17 bytes, not 46) */
+  uint8_t transport : 1;    /* TRANSPORT_* */
+  uint8_t state : 1;        /* S_* */
+  uint8_t ping_pending : 1; /* a ping was sent (or queued); no pong yet */
+  uint8_t ping_queued : 1;  /* polling: that ping still waits in `out` for a GET */
+  uint8_t refreshed : 1;    /* the pong deadline was pushed back once by another packet */
+  uint8_t upgrading : 1;    /* a probe WebSocket is attached */
+  uint8_t dirty : 1;        /* queued output waits for the post-phase flush */
+  uint8_t expiring : 1;     /* the pong deadline passed: decided in the post phase */
+  uint8_t second_look : 1;  /* ...and was found passed once: one more iteration's reads */
+  uint8_t linger : 1;       /* closed; waits for one more GET to deliver "1" */
+  uint8_t over_cap : 1;     /* output went over max_polling_buffer: closed in the post phase */
+  uint8_t drain_hold : 1;   /* lingering through a graceful stop: holds it (app_drain_hold) */
+  uint8_t ip_counted : 1;   /* counts toward max_connections_per_ip (a polling session:
+                               core_limit_session_open) until closed or upgraded */
+  uint8_t has_peer : 1;     /* peer holds the client's address (eio_session_family) */
+  uint8_t peer_v6 : 1;      /* ...an IPv6 one (kept binary: 17 bytes, not 46) */
   uint8_t peer[16];
   /* Open: the next ping (!ping_pending) or the pong deadline (ping_pending).
    * Lingering: when the session is freed without its last GET. */
@@ -88,10 +91,14 @@ struct wsio_eio_session {
   wsio_conn *ws;          /* the WebSocket transport, when upgraded or ws-only */
   eio_poll *poll;         /* polling sessions only (NULL: WebSocket-only) */
   void *user;
-  wsio_eio_session *prev, *next; /* the server's session list */
+  wsio_eio_session *prev, *next; /* the server's session list; prev: the graveyard once buried */
   wsio_eio_session *dnext;       /* post list: dirty or expiring */
-  wsio_eio_session *gnext;       /* graveyard */
 };
+
+/* AF_INET / AF_INET6 of s->peer, or 0 when the address is unknown. */
+static inline int eio_session_family(const wsio_eio_session *s) {
+  return !s->has_peer ? 0 : s->peer_v6 ? AF_INET6 : AF_INET;
+}
 
 struct wsio_eio_server {
   wsio_app *app;

@@ -152,8 +152,9 @@ wsio_eio_session *eio_session_create(wsio_eio_server *srv, const wsio_request *r
   eio_sid_set_owner(s->sid, core_thread_index(srv->app), core_thread_count(srv->app));
   char addr[WSIO_ADDRSTRLEN];
   if (wsio_request_remote_address(req, addr, sizeof(addr)) < 0) addr[0] = '\0';
-  s->family = strchr(addr, ':') ? AF_INET6 : AF_INET;
-  if (inet_pton(s->family, addr, s->peer) != 1) s->family = 0;
+  int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+  s->peer_v6 = family == AF_INET6;
+  s->has_peer = inet_pton(family, addr, s->peer) == 1;
   s->timer.cb = on_timer;
   if (hb_arm(s, srv->o.ping_interval_ms) < 0) {
     free(s->poll);
@@ -189,7 +190,7 @@ void eio_session_bury(wsio_eio_session *s) {
     s->drain_hold = 0;
     app_drain_hold(srv->app, -1);
   }
-  s->gnext = srv->grave;
+  s->prev = srv->grave; /* (table_remove took it off the session list) */
   srv->grave = s;
 }
 
@@ -230,7 +231,7 @@ void eio_session_close(wsio_eio_session *s, const char *reason, int how) {
   eio_probe_end(s, 1);
   if (s->ip_counted) { /* the client is gone: its place is free (a lingering GET is not a connection) */
     s->ip_counted = 0;
-    core_limit_session_close(srv->app, s->family, s->peer);
+    core_limit_session_close(srv->app, eio_session_family(s), s->peer);
   }
   if (srv->h.close) srv->h.close(s, reason, srv->user);
   /* The linger ends with the next GET, or pingTimeout from now (the timer). */
@@ -329,7 +330,7 @@ void eio_post(void *arg) {
   }
   while (srv->grave) {
     wsio_eio_session *s = srv->grave;
-    srv->grave = s->gnext;
+    srv->grave = s->prev;
     if (s->poll) byte_buf_free(&s->poll->out);
     free(s->poll);
     free(s);

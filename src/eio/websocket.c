@@ -10,11 +10,16 @@
 
 #include "eio/internal.h"
 
-/* What a WebSocket connection of this route knows about its session. */
+/* What a WebSocket connection of this route knows about its session: one pointer (8
+ * bytes of user data in every connection of the app, docs/capacity.md). Between the
+ * upgrade and ws_open it says what the request was: a new session (NULL), a probe of
+ * session s, or a probe that is refused (probe_refused). */
 typedef struct {
   wsio_eio_session *s;
-  uint8_t is_probe;
 } ws_ud;
+
+/* Never open (state S_CLOSED), so every handler that finds it ignores the connection. */
+static wsio_eio_session probe_refused = {.state = S_CLOSED};
 
 void eio_ws_detach(wsio_conn *c) {
   ws_ud *ud = c ? wsio_conn_user_data(c) : NULL;
@@ -102,7 +107,7 @@ static void probe_message(wsio_eio_session *s, wsio_conn *c, const eio_packet *p
     s->ws = c;
     s->transport = TRANSPORT_WEBSOCKET;
     s->srv->st.upgrades_total++;
-    if (s->ip_counted && core_limit_session_move(c, s->family, s->peer)) s->ip_counted = 0;
+    if (s->ip_counted && core_limit_session_move(c, eio_session_family(s), s->peer)) s->ip_counted = 0;
     move_queue_to_ws(s);
     return;
   }
@@ -123,19 +128,18 @@ static int ws_upgrade(const wsio_request *req, void *user_data, const char **rea
     *reason = message ? message : eio_err_messages[err];
     return 400; /* Node's abortUpgrade answers 400 whatever the cause */
   }
-  ud->is_probe = s != NULL;
-  if (s && !probe_allowed(s, req)) s = NULL; /* accepted, then closed in ws_open */
+  if (s && !probe_allowed(s, req)) s = &probe_refused; /* accepted, then closed in ws_open */
   if (s && s->ip_counted) core_limit_upgrade_of_session(req); /* the session's count moves over */
-  ud->s = s; /* NULL and not a probe: a new ws-only session is created in ws_open */
+  ud->s = s; /* NULL: a new ws-only session is created in ws_open */
   return 0;
 }
 
 static void ws_open(wsio_conn *c) {
   wsio_eio_server *srv = wsio_conn_route_user(c);
   ws_ud *ud = wsio_conn_user_data(c);
-  if (ud->is_probe) {
+  if (ud->s) { /* a probe */
     wsio_eio_session *s = ud->s;
-    if (!s || s->state != S_OPEN || s->upgrading || s->ws || probe_start(s, c) < 0) {
+    if (s->state != S_OPEN || s->upgrading || s->ws || probe_start(s, c) < 0) {
       /* Node's websocket.close(): a close frame without a status code (1005 to the
        * client); the session this sid names goes on untouched. */
       ud->s = NULL;
@@ -171,7 +175,7 @@ static void ws_message(wsio_conn *c, const uint8_t *data, size_t len, wsio_opcod
     eio_session_close(s, "parse error", CLOSE_SILENT);
     return;
   }
-  if (ud->is_probe && eio_probe_of(s) && eio_probe_of(s)->c == c) {
+  if (eio_probe_of(s) && eio_probe_of(s)->c == c) {
     probe_message(s, c, &p);
     return;
   }

@@ -279,14 +279,15 @@ void sio_session_drop(wsio_sio *io, sio_session *sess) {
 
 void sio_session_persist(wsio_sio_socket *s) {
   wsio_sio *io = s->nsp->io;
-  if (!s->pid) return;
+  const char *pid = sio_socket_pid(s);
+  if (!pid) return;
   size_t size = 0;
   for (uint32_t i = 0; i < s->nrooms; i++) size += s->rooms[i].r->name_len + 1;
   sio_session *sess = calloc(1, sizeof(*sess) + size);
   if (!sess) return;
   sess->nsp = s->nsp;
   sess->at = sio_now(io);
-  memcpy(sess->pid, s->pid, SIO_ID_LEN + 1);
+  memcpy(sess->pid, pid, SIO_ID_LEN + 1);
   memcpy(sess->sid, s->id, SIO_ID_LEN + 1);
   char *w = sess->rooms;
   for (uint32_t i = 0; i < s->nrooms; i++) {
@@ -298,12 +299,13 @@ void sio_session_persist(wsio_sio_socket *s) {
   sio_session *old = map_get(&io->sessions, sess->pid, SIO_ID_LEN);
   if (old) sio_session_drop(io, old);
   /* A copy: the disconnect callback still sees the socket's data. */
-  if (s->data && !(sess->data = malloc(s->data_len + 1))) {
+  const sio_sock_extra *x = s->x; /* (non-NULL: it holds the pid) */
+  if (x->data && !(sess->data = malloc(x->data_len + 1))) {
     free(sess);
     return;
   }
-  if (s->data) memcpy(sess->data, s->data, s->data_len + 1);
-  sess->data_len = s->data_len;
+  if (x->data) memcpy(sess->data, x->data, x->data_len + 1);
+  sess->data_len = x->data_len;
   if (map_put(&io->sessions, sess->pid, SIO_ID_LEN, sess) != 0) {
     free(sess->data);
     free(sess);
@@ -340,17 +342,18 @@ int sio_session_apply(wsio_sio_socket *s, const sio_restore *r) {
   wsio_sio *io = s->nsp->io;
   /* The restored id must not collide with a live socket (a client restoring twice). */
   if (map_get(&s->nsp->sockets, sess->sid, SIO_ID_LEN)) return -1;
+  if (!sio_socket_extra(s)) return -1;
   memcpy(s->id, sess->sid, SIO_ID_LEN + 1);
-  memcpy(s->pid, sess->pid, SIO_ID_LEN + 1);
+  memcpy(s->x->pid, sess->pid, SIO_ID_LEN + 1);
   const char *name = sess->rooms;
   for (uint32_t i = 0; i < sess->nrooms; i++) {
     size_t len = strlen(name);
     (void)sio_room_join(s, name, len);
     name += len + 1;
   }
-  free(s->data);
-  s->data = sess->data;
-  s->data_len = sess->data_len;
+  free(s->x->data);
+  s->x->data = sess->data;
+  s->x->data_len = sess->data_len;
   sess->data = NULL;
   s->recovered = 1;
   sio_session_drop(io, sess);
