@@ -109,6 +109,15 @@ static void probe_message(wsio_eio_session *s, wsio_conn *c, const eio_packet *p
     s->srv->st.upgrades_total++;
     if (s->ip_counted && core_limit_session_move(c, eio_session_family(s), s->peer)) s->ip_counted = 0;
     move_queue_to_ws(s);
+    /* The polling state is done with (its GET answered, its queue moved, the probe
+     * gone; a later polling request is refused for the transport), so an upgraded
+     * session is as small as a WebSocket-only one (docs/capacity.md). */
+    eio_poll *q = s->poll;
+    if (q && !q->get && !q->probe && !q->out.len) {
+      byte_buf_free(&q->out);
+      free(q);
+      s->poll = NULL;
+    }
     return;
   }
   /* Anything else during the probe aborts it (Node: "unexpected packet"). */
