@@ -673,7 +673,9 @@ int wsio_app_ws(wsio_app *app, const char *path, const wsio_ws_handlers *h, void
   r->is_ws = 1;
   r->ws = *h;
   r->user = route_user;
-  size_t ud = (h->user_data_size + 15) & ~(size_t)15;
+  /* user[] itself starts 16-aligned; its size is only padded to a pointer's, so an
+   * 8-byte area (Engine.IO's) does not make every connection's malloc chunk larger. */
+  size_t ud = (h->user_data_size + 7) & ~(size_t)7;
   if (ud > app->user_data_size) app->user_data_size = ud;
   route_link(app, r);
   return 0;

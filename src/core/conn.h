@@ -104,13 +104,19 @@ typedef struct conn_sub {
   uint32_t idx; /* position in t->subs */
 } conn_sub;
 
+/* A connection's topics: one allocation with its counts in front, made at the first
+ * subscribe, so a connection that never subscribes carries one NULL pointer. */
+typedef struct conn_subs {
+  uint32_t n, cap;
+  conn_sub v[];
+} conn_subs;
+
 struct wsio_conn {
   net_conn net; /* first: net callbacks cast back */
   wsio_app *app;
   route *route;
   void *aux; /* ws_aux or http_aux, by state */
-  conn_sub *subs;
-  uint32_t nsubs, subs_cap;
+  conn_subs *subs; /* NULL until the first subscribe */
   uint64_t frame_left; /* payload bytes left in the current frame */
   uint32_t frame_pos;  /* payload bytes of the current frame already read */
   uint32_t t_rx;       /* app clock (ms) of the last received bytes */
@@ -129,11 +135,19 @@ struct wsio_conn {
   uint8_t dfl;         /* DFL_* */
   uint8_t dfl_tx_bits; /* server_max_window_bits agreed (our compressor) */
   uint8_t dfl_rx_bits; /* client_max_window_bits agreed (our inflater) */
-  uint8_t ip_counted; /* 1: counted in app->iplimit under cip, released when freed;
-                         IP_SESSION_UPGRADE: an upgrade of a counted Engine.IO session */
-  edge_ip cip;        /* the client's IP (limits.c), set at the upgrade */
-  edge_bucket msgs;   /* messages_per_second */
+  uint8_t ip_counted; /* 1: counted in app->iplimit under its client IP (conn_client_ip),
+                         released when freed; IP_SESSION_UPGRADE: an upgrade of a counted
+                         Engine.IO session */
+  struct conn_edge *edge; /* NULL unless trusted proxies or messages_per_second are set */
   _Alignas(16) unsigned char user[]; /* app->user_data_size bytes */
+};
+
+/* What only some deployments need of a connection, allocated at its upgrade (limits.c)
+ * when they do, so that an idle connection without a proxy in front and without a
+ * message rate carries 8 bytes for it instead of 44 (docs/capacity.md). */
+struct conn_edge {
+  edge_ip cip;      /* the client's IP as a trusted proxy forwarded it */
+  edge_bucket msgs; /* messages_per_second */
 };
 
 struct route {
@@ -229,7 +243,9 @@ int limits_client_ip_format(const wsio_conn *c, const http_request *h, char *buf
 /* http_session.c: a request's connection and parsed head. */
 wsio_conn *core_request_conn(const wsio_request *req);
 const http_request *core_request_head(const wsio_request *req);
-void limits_release(wsio_conn *c); /* the connection is freed */
+void limits_release(wsio_conn *c); /* the connection is freed (its edge too) */
+/* The client's IP of an upgraded connection: the forwarded one (c->edge) or the peer. */
+void conn_client_ip(const wsio_conn *c, edge_ip *out);
 /* A handshake that opens no connection (an Engine.IO long-polling session): 0, or 429
  * / 503 with *reason, as limits_admit (handshakes per second only). */
 int limits_handshake(wsio_conn *c, const http_request *h, const char **reason);
@@ -295,7 +311,7 @@ void pubsub_free_all(wsio_app *app);
 static inline void pubsub_before_direct_send(wsio_conn *c) {
   /* Keep a connection's byte order: what was published to it earlier in this
    * iteration must be written before a direct send. */
-  if (c->nsubs && c->app->dirty) pubsub_flush_all(c->app);
+  if (c->subs && c->subs->n && c->app->dirty) pubsub_flush_all(c->app);
 }
 
 #endif

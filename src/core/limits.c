@@ -1,7 +1,7 @@
 /* core/limits.c — the rate limits of wsio_app_options (docs/security.md): which IP a
  * client has (the peer, or what a trusted proxy forwarded for), open connections and
  * handshakes per second per IP at the WebSocket upgrade (edge/ratelimit.c's fixed
- * table), and messages per second per connection (a token bucket in the conn).
+ * table), and messages per second per connection (a token bucket in the conn's conn_edge).
  *
  * Must not: decide what the limits are (the options), or parse headers itself (edge/). */
 #include <arpa/inet.h>
@@ -92,13 +92,34 @@ static int refuse(wsio_app *app, const edge_ip *ip, int r, const char *what, con
   return 503;
 }
 
+void conn_client_ip(const wsio_conn *c, edge_ip *out) {
+  if (c->edge) *out = c->edge->cip;
+  else peer_ip(c, out);
+}
+
 int limits_admit(wsio_conn *c, const http_request *h, const char **reason, const char **extra) {
   wsio_app *app = c->app;
-  client_ip(c, h, &c->cip);
-  edge_bucket_init(&c->msgs, app->o.messages_per_second, app->o.messages_burst, loop_now_ms(app->loop));
+  /* Only a connection behind a trusted proxy can have a client IP other than its peer,
+   * and only a message rate needs a bucket: the others carry no conn_edge. */
+  if ((app->proxies || app->o.messages_per_second) && !c->edge) {
+    c->edge = core_calloc(1, sizeof(*c->edge));
+    if (!c->edge) {
+      *reason = "out of memory";
+      *extra = NULL;
+      return 503;
+    }
+  }
+  edge_ip ip;
+  if (c->edge) {
+    client_ip(c, h, &c->edge->cip);
+    edge_bucket_init(&c->edge->msgs, app->o.messages_per_second, app->o.messages_burst, loop_now_ms(app->loop));
+    ip = c->edge->cip;
+  } else if (app->iplimit) {
+    peer_ip(c, &ip);
+  }
   if (!app->iplimit) return 0;
-  int r = edge_iplimit_handshake(app->iplimit, &c->cip, loop_now_ms(app->loop));
-  return r ? refuse(app, &c->cip, r, "handshake", reason, extra) : 0;
+  int r = edge_iplimit_handshake(app->iplimit, &ip, loop_now_ms(app->loop));
+  return r ? refuse(app, &ip, r, "handshake", reason, extra) : 0;
 }
 
 int limits_open(wsio_conn *c, const char **reason, const char **extra) {
@@ -108,12 +129,14 @@ int limits_open(wsio_conn *c, const char **reason, const char **extra) {
     return 0;
   }
   if (!app->iplimit) return 0;
-  int r = edge_iplimit_open(app->iplimit, &c->cip, loop_now_ms(app->loop));
+  edge_ip ip;
+  conn_client_ip(c, &ip);
+  int r = edge_iplimit_open(app->iplimit, &ip, loop_now_ms(app->loop));
   if (r == 0) {
     c->ip_counted = 1;
     return 0;
   }
-  return refuse(app, &c->cip, r, "handshake", reason, extra);
+  return refuse(app, &ip, r, "handshake", reason, extra);
 }
 
 /* The Engine.IO session's address (eio keeps AF_INET/AF_INET6 and the bytes). */
@@ -146,8 +169,10 @@ void core_limit_upgrade_of_session(const wsio_request *req) {
 }
 
 int core_limit_session_move(wsio_conn *c, int family, const uint8_t *peer) {
-  edge_ip ip;
-  if (!c->app->iplimit || c->ip_counted || !session_ip(family, peer, &ip) || !edge_ip_equal(&ip, &c->cip)) return 0;
+  edge_ip ip, cip;
+  if (!c->app->iplimit || c->ip_counted || !session_ip(family, peer, &ip)) return 0;
+  conn_client_ip(c, &cip);
+  if (!edge_ip_equal(&ip, &cip)) return 0;
   c->ip_counted = 1; /* the same client: its one count now ends with the WebSocket */
   return 1;
 }
@@ -163,21 +188,27 @@ int limits_handshake(wsio_conn *c, const http_request *h, const char **reason) {
 }
 
 void limits_release(wsio_conn *c) {
-  if (c->ip_counted != 1) return;
+  if (c->ip_counted == 1) {
+    edge_ip ip;
+    conn_client_ip(c, &ip);
+    edge_iplimit_close(c->app->iplimit, &ip, loop_now_ms(c->app->loop));
+  }
   c->ip_counted = 0;
-  edge_iplimit_close(c->app->iplimit, &c->cip, loop_now_ms(c->app->loop));
+  free(c->edge);
+  c->edge = NULL;
 }
 
 int limits_message(wsio_conn *c) {
   wsio_app *app = c->app;
-  if (!app->o.messages_per_second || edge_bucket_take(&c->msgs, loop_now_ms(app->loop))) return 1;
+  /* A connection upgraded with a message rate has its bucket (limits_admit). */
+  if (!app->o.messages_per_second || !c->edge || edge_bucket_take(&c->edge->msgs, loop_now_ms(app->loop))) return 1;
   if (!app->o.messages_over_close) {
     app->st.ratelimit_messages_dropped_total++;
     return 0;
   }
   app->st.ratelimit_messages_closed_total++;
   char ip[EDGE_IP_STRLEN];
-  edge_ip_format(&c->cip, ip);
+  edge_ip_format(&c->edge->cip, ip);
   app_log(app, WSIO_LOG_INFO, "closing %s with 1008: over %u messages per second", ip, app->o.messages_per_second);
   wsio_conn_close(c, 1008, "message rate limit");
   return 0;

@@ -125,23 +125,25 @@ static void flush_one(wsio_app *app, topic *t) {
 }
 
 static void sub_remove(wsio_app *app, wsio_conn *c, uint32_t ci) {
-  topic *t = c->subs[ci].t;
-  uint32_t ti = c->subs[ci].idx;
+  topic *t = c->subs->v[ci].t;
+  uint32_t ti = c->subs->v[ci].idx;
   /* swap-remove from the topic, fixing the moved subscriber's back-index */
   t->subs[ti] = t->subs[--t->n];
-  if (ti < t->n) t->subs[ti].c->subs[t->subs[ti].slot].idx = ti;
+  if (ti < t->n) t->subs[ti].c->subs->v[t->subs[ti].slot].idx = ti;
   /* swap-remove from the connection */
-  c->subs[ci] = c->subs[--c->nsubs];
-  if (ci < c->nsubs) {
-    topic *mt = c->subs[ci].t;
-    mt->subs[c->subs[ci].idx].slot = ci;
+  conn_subs *cs = c->subs;
+  cs->v[ci] = cs->v[--cs->n];
+  if (ci < cs->n) {
+    topic *mt = cs->v[ci].t;
+    mt->subs[cs->v[ci].idx].slot = ci;
   }
   if (!t->n && !t->dirty) topic_free(app, t);
 }
 
 static int sub_index(const wsio_conn *c, const char *name) {
-  for (uint32_t i = 0; i < c->nsubs; i++)
-    if (strcmp(c->subs[i].t->name, name) == 0) return (int)i;
+  const conn_subs *cs = c->subs;
+  for (uint32_t i = 0; cs && i < cs->n; i++)
+    if (strcmp(cs->v[i].t->name, name) == 0) return (int)i;
   return -1;
 }
 
@@ -153,12 +155,14 @@ int wsio_conn_subscribe(wsio_conn *c, const char *name) {
   topic *t = topic_get(app, name);
   if (!t) return WSIO_ENOMEM;
   flush_one(app, t); /* earlier publishes are not for this new subscriber */
-  if (c->nsubs == c->subs_cap) {
-    uint32_t cap = (uint32_t)grow_cap(c->subs_cap, (size_t)c->nsubs + 1, 2, UINT32_MAX);
-    conn_sub *s = cap ? core_realloc(c->subs, cap * sizeof(*s)) : NULL;
+  uint32_t cn = c->subs ? c->subs->n : 0, ccap = c->subs ? c->subs->cap : 0;
+  if (cn == ccap) {
+    uint32_t cap = (uint32_t)grow_cap(ccap, (size_t)cn + 1, 2, UINT32_MAX / sizeof(conn_sub) - 1);
+    conn_subs *s = cap ? core_realloc(c->subs, sizeof(*s) + cap * sizeof(conn_sub)) : NULL;
     if (!s) goto oom;
+    s->n = cn;
+    s->cap = cap;
     c->subs = s;
-    c->subs_cap = cap;
   }
   if (t->n == t->cap) {
     uint32_t cap = (uint32_t)grow_cap(t->cap, (size_t)t->n + 1, 8, UINT32_MAX);
@@ -168,11 +172,11 @@ int wsio_conn_subscribe(wsio_conn *c, const char *name) {
     t->cap = cap;
   }
   t->subs[t->n].c = c;
-  t->subs[t->n].slot = c->nsubs;
-  c->subs[c->nsubs].t = t;
-  c->subs[c->nsubs].idx = t->n;
+  t->subs[t->n].slot = cn;
+  c->subs->v[cn].t = t;
+  c->subs->v[cn].idx = t->n;
   t->n++;
-  c->nsubs++;
+  c->subs->n++;
   return 0;
 oom:
   if (!t->n) topic_free(app, t);
@@ -183,7 +187,7 @@ int wsio_conn_unsubscribe(wsio_conn *c, const char *name) {
   if (!c || !name) return WSIO_EINVAL;
   int i = sub_index(c, name);
   if (i < 0) return 0;
-  flush_one(c->app, c->subs[i].t); /* what was published while subscribed is delivered */
+  flush_one(c->app, c->subs->v[i].t); /* what was published while subscribed is delivered */
   sub_remove(c->app, c, (uint32_t)i);
   return 1;
 }
@@ -191,10 +195,9 @@ int wsio_conn_unsubscribe(wsio_conn *c, const char *name) {
 int wsio_conn_is_subscribed(const wsio_conn *c, const char *name) { return c && name && sub_index(c, name) >= 0; }
 
 void pubsub_conn_drop(wsio_conn *c) {
-  while (c->nsubs) sub_remove(c->app, c, c->nsubs - 1);
+  while (c->subs && c->subs->n) sub_remove(c->app, c, c->subs->n - 1);
   free(c->subs);
   c->subs = NULL;
-  c->subs_cap = 0;
 }
 
 int wsio_app_publish(wsio_app *app, const char *name, const void *data, size_t len, wsio_opcode op) {

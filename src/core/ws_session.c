@@ -627,7 +627,7 @@ int conn_peer_format(const wsio_conn *c, char *buf, size_t cap) {
   char tmp[WSIO_ADDRSTRLEN];
   size_t n;
   /* Behind trusted proxies, logs and the application see the client's address. */
-  if (c->app->proxies && c->cip.family) n = edge_ip_format(&c->cip, tmp);
+  if (c->app->proxies && c->edge && c->edge->cip.family) n = edge_ip_format(&c->edge->cip, tmp);
   else n = strlen(net_peer_string(&c->net, tmp, sizeof(tmp)));
   if (n >= cap) {
     buf[0] = '\0';

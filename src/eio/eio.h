@@ -35,6 +35,8 @@ void eio_prepared_free(eio_prepared *p);
  * without a pending GET), it is dropped. Returns 0 when queued, WSIO_EDROPPED when
  * dropped (also when the WebSocket send fails), WSIO_ECLOSED when the session is
  * closing or its polling queue cannot take it. */
+/* The user pointer the server was attached with (Socket.IO's server). */
+void *eio_server_user(const wsio_eio_server *srv);
 int eio_send_prepared(wsio_eio_session *s, eio_prepared *p, int is_volatile);
 
 /* The app a server is attached to (for the layers above: timers, the loop). */

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "core/transport.h"
 #include "eio/eio.h"
@@ -51,40 +52,53 @@ typedef struct eio_probe {
   loop_timer timer;
 } eio_probe;
 
-/* Every idle client costs one of these (168 bytes, a 176-byte malloc chunk): keep the
- * one-byte fields together and add no field without measuring bench/'s idle client. */
+/* What only the long-polling transport needs: the held GET, the output queue, and the
+ * probe of an upgrade. Allocated with a polling session (kept after an upgrade);
+ * WebSocket-only sessions, the common idle client, have none (docs/capacity.md). */
+typedef struct eio_poll {
+  wsio_response *get; /* the held long-poll GET */
+  byte_buf out;       /* queued records joined by 0x1E (< EIO_OUT_MAX) */
+  eio_probe *probe;   /* while upgrading */
+} eio_poll;
+
+/* Every idle client costs one of these (120 bytes, a 128-byte malloc chunk): the
+ * flags are bits, sid + flags + peer fill 40 bytes exactly, and the graveyard link is
+ * `prev` (a buried session is off the list). Add no field without measuring bench/'s
+ * idle client (docs/capacity.md). */
 struct wsio_eio_session {
   char sid[SID_LEN + 1]; /* also the key of the server's sid table (borrowed there) */
-  uint8_t transport;
-  uint8_t state;
-  uint8_t ping_pending; /* a ping was sent (or queued); no pong yet */
-  uint8_t ping_queued;  /* polling: that ping still waits in `out` for a GET */
-  uint8_t refreshed;    /* the pong deadline was pushed back once by another packet */
-  uint8_t upgrading;    /* a probe WebSocket is attached */
-  uint8_t dirty;        /* queued output waits for the post-phase flush */
-  uint8_t expiring;     /* the pong deadline passed: decided in the post phase */
-  uint8_t second_look;  /* ...and was found passed once: one more iteration's reads */
-  uint8_t linger : 1;   /* closed; waits for one more GET to deliver "1" */
-  uint8_t over_cap : 1; /* output went over max_polling_buffer: closed in the post phase
-                           (a bit beside linger: an idle session stays at 168 bytes) */
-  uint8_t drain_hold : 1; /* lingering through a graceful stop: holds it (app_drain_hold) */
-  uint8_t ip_counted : 1; /* counts toward max_connections_per_ip (a polling session:
-                             core_limit_session_open) until closed or upgraded */
-  uint8_t family;       /* AF_INET / AF_INET6 of peer (kept binary: 17 bytes, not 46) */
+  uint8_t transport : 1;    /* TRANSPORT_* */
+  uint8_t state : 1;        /* S_* */
+  uint8_t ping_pending : 1; /* a ping was sent (or queued); no pong yet */
+  uint8_t ping_queued : 1;  /* polling: that ping still waits in `out` for a GET */
+  uint8_t refreshed : 1;    /* the pong deadline was pushed back once by another packet */
+  uint8_t upgrading : 1;    /* a probe WebSocket is attached */
+  uint8_t dirty : 1;        /* queued output waits for the post-phase flush */
+  uint8_t expiring : 1;     /* the pong deadline passed: decided in the post phase */
+  uint8_t second_look : 1;  /* ...and was found passed once: one more iteration's reads */
+  uint8_t linger : 1;       /* closed; waits for one more GET to deliver "1" */
+  uint8_t over_cap : 1;     /* output went over max_polling_buffer: closed in the post phase */
+  uint8_t drain_hold : 1;   /* lingering through a graceful stop: holds it (app_drain_hold) */
+  uint8_t ip_counted : 1;   /* counts toward max_connections_per_ip (a polling session:
+                               core_limit_session_open) until closed or upgraded */
+  uint8_t has_peer : 1;     /* peer holds the client's address (eio_session_family) */
+  uint8_t peer_v6 : 1;      /* ...an IPv6 one (kept binary: 17 bytes, not 46) */
   uint8_t peer[16];
   /* Open: the next ping (!ping_pending) or the pong deadline (ping_pending).
    * Lingering: when the session is freed without its last GET. */
   loop_timer timer;
   wsio_eio_server *srv;
   wsio_conn *ws;          /* the WebSocket transport, when upgraded or ws-only */
-  eio_probe *probe;       /* while upgrading */
-  wsio_response *get;     /* the held long-poll GET */
-  byte_buf out;           /* polling: queued records joined by 0x1E (< EIO_OUT_MAX) */
+  eio_poll *poll;         /* polling sessions only (NULL: WebSocket-only) */
   void *user;
-  wsio_eio_session *prev, *next; /* the server's session list */
+  wsio_eio_session *prev, *next; /* the server's session list; prev: the graveyard once buried */
   wsio_eio_session *dnext;       /* post list: dirty or expiring */
-  wsio_eio_session *gnext;       /* graveyard */
 };
+
+/* AF_INET / AF_INET6 of s->peer, or 0 when the address is unknown. */
+static inline int eio_session_family(const wsio_eio_session *s) {
+  return !s->has_peer ? 0 : s->peer_v6 ? AF_INET6 : AF_INET;
+}
 
 struct wsio_eio_server {
   wsio_app *app;
@@ -102,6 +116,11 @@ struct wsio_eio_server {
   wsio_eio_stats st; /* sessions_polling/websocket are computed on demand */
 };
 
+/* The polling state's fields, read from any session (none without polling state). */
+static inline wsio_response *eio_get(const wsio_eio_session *s) { return s->poll ? s->poll->get : NULL; }
+static inline size_t eio_out_len(const wsio_eio_session *s) { return s->poll ? s->poll->out.len : 0; }
+static inline eio_probe *eio_probe_of(const wsio_eio_session *s) { return s->poll ? s->poll->probe : NULL; }
+
 /* Puts s on the list the post phase walks (once, whatever it is there for). */
 static inline void eio_post_list_add(wsio_eio_session *s) {
   if (s->dirty || s->expiring) return;
@@ -112,7 +131,7 @@ static inline void eio_post_list_add(wsio_eio_session *s) {
 /* Queued polling output is written to a held GET from the post phase (one answer per
  * burst), never while a probe is attached. */
 static inline void eio_mark_dirty(wsio_eio_session *s) {
-  if (s->dirty || !s->get || s->upgrading) return;
+  if (s->dirty || !eio_get(s) || s->upgrading) return;
   eio_post_list_add(s);
   s->dirty = 1;
 }

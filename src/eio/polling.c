@@ -15,11 +15,15 @@
 
 /* Room for extra more bytes in the queue, under EIO_OUT_MAX. */
 static int out_reserve(wsio_eio_session *s, size_t extra) {
-  if (extra > EIO_OUT_MAX - s->out.len) return WSIO_ENOMEM; /* never polled: fail, never wrap */
+  /* Only polling sessions queue (a WebSocket session writes to its connection), but a
+   * session without the state gets it here rather than a NULL dereference. */
+  if (!s->poll && !(s->poll = calloc(1, sizeof(*s->poll)))) return WSIO_ENOMEM;
+  byte_buf *out = &s->poll->out;
+  if (extra > EIO_OUT_MAX - out->len) return WSIO_ENOMEM; /* never polled: fail, never wrap */
   /* A client that stopped polling: refuse, and close it from the post phase (closing
    * here could free a socket that the caller, e.g. a broadcast, is still iterating). */
   size_t cap = s->srv->o.max_polling_buffer;
-  if (cap && s->state == S_OPEN && s->out.len + extra > cap) {
+  if (cap && s->state == S_OPEN && out->len + extra > cap) {
     if (!s->over_cap) { /* on the post list (once) even without a held GET */
       eio_post_list_add(s);
       s->dirty = 1;
@@ -27,93 +31,106 @@ static int out_reserve(wsio_eio_session *s, size_t extra) {
     s->over_cap = 1;
     return WSIO_ENOMEM;
   }
-  return byte_buf_reserve(&s->out, extra);
+  return byte_buf_reserve(out, extra);
 }
 
 /* Starts a record: the separator when one is already queued. Room must be reserved. */
-static void record_begin(wsio_eio_session *s) {
-  if (s->out.len) s->out.p[s->out.len++] = EIO_RECORD_SEPARATOR;
+static byte_buf *record_begin(wsio_eio_session *s) {
+  byte_buf *out = &s->poll->out;
+  if (out->len) out->p[out->len++] = EIO_RECORD_SEPARATOR;
+  return out;
 }
 
 int eio_queue_record(wsio_eio_session *s, const uint8_t *rec, size_t n) {
   if (out_reserve(s, n + 1) < 0) return WSIO_ENOMEM;
-  record_begin(s);
-  memcpy(s->out.p + s->out.len, rec, n);
-  s->out.len += n;
+  byte_buf *out = record_begin(s);
+  memcpy(out->p + out->len, rec, n);
+  out->len += n;
   eio_mark_dirty(s);
   return 0;
 }
 
 int eio_queue_text(wsio_eio_session *s, char type, const uint8_t *data, size_t len) {
   if (out_reserve(s, len + 2) < 0) return WSIO_ENOMEM;
-  record_begin(s);
-  s->out.p[s->out.len++] = (uint8_t)type;
-  if (len) memcpy(s->out.p + s->out.len, data, len);
-  s->out.len += len;
+  byte_buf *out = record_begin(s);
+  out->p[out->len++] = (uint8_t)type;
+  if (len) memcpy(out->p + out->len, data, len);
+  out->len += len;
   eio_mark_dirty(s);
   return 0;
 }
 
 int eio_queue_binary(wsio_eio_session *s, const uint8_t *data, size_t len) {
   if (out_reserve(s, base64_len(len) + 2) < 0) return WSIO_ENOMEM;
-  record_begin(s);
-  s->out.p[s->out.len++] = 'b';
-  s->out.len += base64_encode((char *)s->out.p + s->out.len, data, len);
+  byte_buf *out = record_begin(s);
+  out->p[out->len++] = 'b';
+  out->len += base64_encode((char *)out->p + out->len, data, len);
   eio_mark_dirty(s);
   return 0;
 }
 
 void eio_answer_get(wsio_eio_session *s, int noop_only) {
-  wsio_response *res = s->get;
+  wsio_response *res = eio_get(s);
   if (!res) return;
-  s->get = NULL;
+  byte_buf *out = &s->poll->out;
+  s->poll->get = NULL;
   wsio_response_header(res, "Cache-Control", "no-store");
-  if (noop_only || !s->out.len) {
+  if (noop_only || !out->len) {
     wsio_response_send(res, 200, "text/plain; charset=UTF-8", "6", 1);
     return;
   }
-  wsio_response_send(res, 200, "text/plain; charset=UTF-8", s->out.p, s->out.len);
-  byte_buf_reset(&s->out, EIO_OUT_KEEP);
+  wsio_response_send(res, 200, "text/plain; charset=UTF-8", out->p, out->len);
+  byte_buf_reset(out, EIO_OUT_KEEP);
   if (s->ping_queued) eio_ping_delivered(s);
 }
 
 void eio_linger_get(wsio_eio_session *s, const wsio_request *req, wsio_response *res) {
   eio_add_cors(s->srv, req, res);
-  s->get = res;
-  if (!s->out.len) eio_queue_text(s, EIO_CLOSE + '0', NULL, 0);
-  int last = s->out.len == 1 && s->out.p[0] == '0' + EIO_CLOSE;
+  if (!eio_out_len(s)) eio_queue_text(s, EIO_CLOSE + '0', NULL, 0);
+  if (!s->poll) { /* out of memory for the close packet: the session ends here */
+    wsio_response_send(res, 500, NULL, "out of memory", 13);
+    eio_session_bury(s);
+    return;
+  }
+  s->poll->get = res;
+  int last = s->poll->out.len == 1 && s->poll->out.p[0] == '0' + EIO_CLOSE;
   eio_answer_get(s, 0);
   if (last) eio_session_bury(s);
 }
 
 static void on_get_abort(wsio_response *res, void *user) {
   wsio_eio_session *s = user;
-  if (s->get != res) return;
-  s->get = NULL;
+  if (eio_get(s) != res) return;
+  s->poll->get = NULL;
   eio_session_close(s, "transport close", CLOSE_SILENT);
 }
 
 void eio_poll_get(wsio_eio_session *s, const wsio_request *req, wsio_response *res) {
   wsio_eio_server *srv = s->srv;
-  if (s->get) { /* overlapping polls: Node fails the second, closes the session and
+  if (eio_get(s)) { /* overlapping polls: Node fails the second, closes the session and
                    answers the first with a close packet */
     eio_send_error(srv, req, res, ERR_BAD_REQUEST, NULL);
     eio_session_close(s, "transport error", CLOSE_AFTER_QUEUE);
     return;
   }
   eio_add_cors(srv, req, res);
+  if (!s->poll && !(s->poll = calloc(1, sizeof(*s->poll)))) { /* (polling sessions have it) */
+    wsio_response_send(res, 500, NULL, "out of memory", 13);
+    eio_session_close(s, "transport error", CLOSE_SILENT);
+    return;
+  }
   if (s->upgrading) { /* let the client's poll loop end so it can finish the upgrade */
-    s->get = res;
+    s->poll->get = res;
     eio_answer_get(s, 1);
     return;
   }
-  if (s->out.len) {
-    s->get = res;
+  if (s->poll->out.len) {
+    s->poll->get = res;
     eio_answer_get(s, 0);
     return;
   }
-  s->get = wsio_response_hold(res, on_get_abort, s);
-  if (!s->get) eio_session_close(s, "transport error", CLOSE_SILENT);
+  s->poll->get = wsio_response_hold(res, on_get_abort, s);
+  if (!s->poll->get) eio_session_close(s, "transport error", CLOSE_SILENT);
 }
 
 void eio_poll_post(wsio_eio_session *s, const wsio_request *req, wsio_response *res) {
@@ -179,7 +196,7 @@ void eio_poll_handshake(wsio_eio_server *srv, const wsio_request *req, wsio_resp
   char open[256];
   size_t n = eio_open_packet(s, open, sizeof(open));
   eio_queue_text(s, EIO_OPEN + '0', (const uint8_t *)open, n);
-  s->get = res;
+  s->poll->get = res; /* (eio_session_create made the polling state) */
   eio_add_cors(srv, req, res);
   eio_answer_get(s, 0);
   if (srv->h.open) srv->h.open(s, req, srv->user);

@@ -42,6 +42,6 @@ int eio_send_prepared(wsio_eio_session *s, eio_prepared *p, int is_volatile) {
     if (is_volatile && wsio_conn_buffered_amount(s->ws)) return WSIO_EDROPPED;
     return core_frames_send(s->ws, &p->ws) < 0 ? WSIO_EDROPPED : 0;
   }
-  if (is_volatile && (!s->get || s->upgrading)) return WSIO_EDROPPED;
+  if (is_volatile && (!eio_get(s) || s->upgrading)) return WSIO_EDROPPED;
   return eio_queue_record(s, p->poll.p, p->poll.len) < 0 ? WSIO_ECLOSED : 0;
 }

@@ -208,7 +208,7 @@ static void on_stop(void *arg) {
     nx = s->next;
     if (!s->linger) {
       eio_session_close(s, "server shutting down", CLOSE_AFTER_QUEUE);
-    } else if (s->out.len && !s->drain_hold) { /* closed before: its last GET is awaited too */
+    } else if (eio_out_len(s) && !s->drain_hold) { /* closed before: its last GET is awaited too */
       s->drain_hold = 1;
       app_drain_hold(srv->app, 1);
     }
@@ -298,7 +298,7 @@ const char *wsio_eio_session_transport(const wsio_eio_session *s) { return trans
 int wsio_eio_session_remote_address(const wsio_eio_session *s, char *buf, size_t cap) {
   if (!s || !buf || !cap) return WSIO_EINVAL;
   char tmp[WSIO_ADDRSTRLEN];
-  if (!s->family || !inet_ntop(s->family, s->peer, tmp, sizeof(tmp))) tmp[0] = '\0';
+  if (!s->has_peer || !inet_ntop(eio_session_family(s), s->peer, tmp, sizeof(tmp))) tmp[0] = '\0';
   size_t n = strlen(tmp);
   if (n >= cap) return WSIO_ETOOBIG;
   memcpy(buf, tmp, n + 1);
@@ -307,6 +307,7 @@ int wsio_eio_session_remote_address(const wsio_eio_session *s, char *buf, size_t
 void wsio_eio_session_set_user(wsio_eio_session *s, void *user) { s->user = user; }
 void *wsio_eio_session_user(const wsio_eio_session *s) { return s->user; }
 wsio_eio_server *wsio_eio_session_server(const wsio_eio_session *s) { return s->srv; }
+void *eio_server_user(const wsio_eio_server *srv) { return srv->user; }
 size_t wsio_eio_server_num_sessions(const wsio_eio_server *srv) { return srv->count; }
 wsio_app *eio_server_app(const wsio_eio_server *srv) { return srv->app; }
 

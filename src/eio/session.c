@@ -112,7 +112,14 @@ wsio_eio_session *eio_session_create(wsio_eio_server *srv, const wsio_request *r
   if (!s) return NULL;
   s->srv = srv;
   s->transport = (uint8_t)transport;
+  /* A polling session has its polling state from the start, so a GET or POST never
+   * meets an allocation failure; a WebSocket-only one never needs it. */
+  if (transport == TRANSPORT_POLLING && !(s->poll = calloc(1, sizeof(*s->poll)))) {
+    free(s);
+    return NULL;
+  }
   if (random_id(s->sid) < 0) { /* no randomness: refuse the session, never guessable ids */
+    free(s->poll);
     free(s);
     return NULL;
   }
@@ -120,15 +127,18 @@ wsio_eio_session *eio_session_create(wsio_eio_server *srv, const wsio_request *r
   random_id_mark(s->sid, core_thread_index(srv->app), core_thread_count(srv->app));
   char addr[WSIO_ADDRSTRLEN];
   if (wsio_request_remote_address(req, addr, sizeof(addr)) < 0) addr[0] = '\0';
-  s->family = strchr(addr, ':') ? AF_INET6 : AF_INET;
-  if (inet_pton(s->family, addr, s->peer) != 1) s->family = 0;
+  int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+  s->peer_v6 = family == AF_INET6;
+  s->has_peer = inet_pton(family, addr, s->peer) == 1;
   s->timer.cb = on_timer;
   if (hb_arm(s, srv->o.ping_interval_ms) < 0) {
+    free(s->poll);
     free(s);
     return NULL;
   }
   if (table_insert(srv, s) < 0) {
     loop_timer_stop(core_loop(srv->app), &s->timer);
+    free(s->poll);
     free(s);
     return NULL;
   }
@@ -155,7 +165,7 @@ void eio_session_bury(wsio_eio_session *s) {
     s->drain_hold = 0;
     app_drain_hold(srv->app, -1);
   }
-  s->gnext = srv->grave;
+  s->prev = srv->grave; /* (table_remove took it off the session list) */
   srv->grave = s;
 }
 
@@ -171,22 +181,22 @@ void eio_session_close(wsio_eio_session *s, const char *reason, int how) {
   s->state = S_CLOSED;
   loop_timer_stop(core_loop(srv->app), &s->timer);
   int linger = 0;
-  if (how == CLOSE_NOW && s->transport == TRANSPORT_POLLING && !s->ws && s->get) {
+  if (how == CLOSE_NOW && s->transport == TRANSPORT_POLLING && !s->ws && eio_get(s)) {
     eio_queue_text(s, EIO_CLOSE + '0', NULL, 0);
   } else if (how == CLOSE_AFTER_QUEUE && s->transport == TRANSPORT_POLLING && !s->ws) {
-    if (s->out.len) {
+    if (eio_out_len(s)) {
       /* Queued packets (acknowledged to their senders, maybe) go out with the current
        * or next GET, the close packet with the one after: socket.io-client drops the
        * packets that share a payload with the close packet (it emits them a tick
        * later, after the close). Stopping too: the drain waits for those GETs
        * (app_drain_hold). */
       linger = 1;
-      if (s->get) eio_answer_get(s, 0);
+      eio_answer_get(s, 0);
     } else {
       eio_queue_text(s, EIO_CLOSE + '0', NULL, 0);
     }
   }
-  if (s->get) eio_answer_get(s, 0);
+  eio_answer_get(s, 0); /* (nothing without a held GET) */
   if (s->ws) { /* Node closes a WebSocket transport without a close packet */
     eio_ws_detach(s->ws);
     if (app_stopping(srv->app)) wsio_conn_close(s->ws, WSIO_CLOSE_GOING_AWAY, "server shutting down");
@@ -196,7 +206,7 @@ void eio_session_close(wsio_eio_session *s, const char *reason, int how) {
   eio_probe_end(s, 1);
   if (s->ip_counted) { /* the client is gone: its place is free (a lingering GET is not a connection) */
     s->ip_counted = 0;
-    core_limit_session_close(srv->app, s->family, s->peer);
+    core_limit_session_close(srv->app, eio_session_family(s), s->peer);
   }
   if (srv->h.close) srv->h.close(s, reason, srv->user);
   /* The linger ends with the next GET, or pingTimeout from now (the timer). */
@@ -291,12 +301,13 @@ void eio_post(void *arg) {
       eio_session_close(s, "transport error", CLOSE_SILENT);
       continue;
     }
-    if (s->state == S_OPEN && s->get && !s->upgrading && s->out.len) eio_answer_get(s, 0);
+    if (s->state == S_OPEN && eio_get(s) && !s->upgrading && eio_out_len(s)) eio_answer_get(s, 0);
   }
   while (srv->grave) {
     wsio_eio_session *s = srv->grave;
-    srv->grave = s->gnext;
-    byte_buf_free(&s->out);
+    srv->grave = s->prev;
+    if (s->poll) byte_buf_free(&s->poll->out);
+    free(s->poll);
     free(s);
   }
 }

@@ -10,11 +10,16 @@
 
 #include "eio/internal.h"
 
-/* What a WebSocket connection of this route knows about its session. */
+/* What a WebSocket connection of this route knows about its session: one pointer (8
+ * bytes of user data in every connection of the app, docs/capacity.md). Between the
+ * upgrade and ws_open it says what the request was: a new session (NULL), a probe of
+ * session s, or a probe that is refused (probe_refused). */
 typedef struct {
   wsio_eio_session *s;
-  uint8_t is_probe;
 } ws_ud;
+
+/* Never open (state S_CLOSED), so every handler that finds it ignores the connection. */
+static wsio_eio_session probe_refused = {.state = S_CLOSED};
 
 void eio_ws_detach(wsio_conn *c) {
   ws_ud *ud = c ? wsio_conn_user_data(c) : NULL;
@@ -26,8 +31,8 @@ void eio_ws_detach(wsio_conn *c) {
 /* Lets the upgrade probe go: with close_it its WebSocket is detached and closed (Node's
  * transport.close()); otherwise the caller keeps or has already lost the connection. */
 void eio_probe_end(wsio_eio_session *s, int close_it) {
-  eio_probe *p = s->probe;
-  s->probe = NULL;
+  eio_probe *p = eio_probe_of(s);
+  if (p) s->poll->probe = NULL;
   s->upgrading = 0;
   if (!p) return;
   loop_timer_stop(core_loop(s->srv->app), &p->timer);
@@ -57,6 +62,7 @@ static void on_upgrade_timeout(loop_timer *t) {
 
 /* Attaches c as the session's upgrade probe; -1 when out of memory. */
 static int probe_start(wsio_eio_session *s, wsio_conn *c) {
+  if (!s->poll) return -1; /* only polling sessions upgrade (probe_allowed) */
   eio_probe *p = calloc(1, sizeof(*p));
   if (!p) return -1;
   p->c = c;
@@ -66,7 +72,7 @@ static int probe_start(wsio_eio_session *s, wsio_conn *c) {
     free(p);
     return -1;
   }
-  s->probe = p;
+  s->poll->probe = p;
   s->upgrading = 1;
   return 0;
 }
@@ -75,8 +81,8 @@ static int probe_start(wsio_eio_session *s, wsio_conn *c) {
 static void move_queue_to_ws(wsio_eio_session *s) {
   size_t off = 0;
   eio_packet p;
-  size_t n = s->out.len;
-  uint8_t *buf = byte_buf_take(&s->out);
+  size_t n = eio_out_len(s);
+  uint8_t *buf = s->poll ? byte_buf_take(&s->poll->out) : NULL;
   while (n && eio_payload_next(buf, n, &off, &p) == 1) {
     if (p.binary) {
       ws_send_parts(s->ws, WSIO_OP_BINARY, NULL, 0, p.data, p.len);
@@ -92,17 +98,26 @@ static void move_queue_to_ws(wsio_eio_session *s) {
 static void probe_message(wsio_eio_session *s, wsio_conn *c, const eio_packet *p) {
   if (p->type == EIO_PING && p->len == 5 && memcmp(p->data, "probe", 5) == 0) {
     ws_send_parts(c, WSIO_OP_TEXT, "3", 1, "probe", 5);
-    if (s->get) eio_answer_get(s, 1); /* noop: the client's poll returns and it sends "5" */
+    eio_answer_get(s, 1); /* noop: the client's poll returns and it sends "5" */
     return;
   }
   if (p->type == EIO_UPGRADE) {
-    if (s->get) eio_answer_get(s, 1);
+    eio_answer_get(s, 1);
     eio_probe_end(s, 0);
     s->ws = c;
     s->transport = TRANSPORT_WEBSOCKET;
     s->srv->st.upgrades_total++;
-    if (s->ip_counted && core_limit_session_move(c, s->family, s->peer)) s->ip_counted = 0;
+    if (s->ip_counted && core_limit_session_move(c, eio_session_family(s), s->peer)) s->ip_counted = 0;
     move_queue_to_ws(s);
+    /* The polling state is done with (its GET answered, its queue moved, the probe
+     * gone; a later polling request is refused for the transport), so an upgraded
+     * session is as small as a WebSocket-only one (docs/capacity.md). */
+    eio_poll *q = s->poll;
+    if (q && !q->get && !q->probe && !q->out.len) {
+      byte_buf_free(&q->out);
+      free(q);
+      s->poll = NULL;
+    }
     return;
   }
   /* Anything else during the probe aborts it (Node: "unexpected packet"). */
@@ -122,19 +137,18 @@ static int ws_upgrade(const wsio_request *req, void *user_data, const char **rea
     *reason = message ? message : eio_err_messages[err];
     return 400; /* Node's abortUpgrade answers 400 whatever the cause */
   }
-  ud->is_probe = s != NULL;
-  if (s && !probe_allowed(s, req)) s = NULL; /* accepted, then closed in ws_open */
+  if (s && !probe_allowed(s, req)) s = &probe_refused; /* accepted, then closed in ws_open */
   if (s && s->ip_counted) core_limit_upgrade_of_session(req); /* the session's count moves over */
-  ud->s = s; /* NULL and not a probe: a new ws-only session is created in ws_open */
+  ud->s = s; /* NULL: a new ws-only session is created in ws_open */
   return 0;
 }
 
 static void ws_open(wsio_conn *c) {
   wsio_eio_server *srv = wsio_conn_route_user(c);
   ws_ud *ud = wsio_conn_user_data(c);
-  if (ud->is_probe) {
+  if (ud->s) { /* a probe */
     wsio_eio_session *s = ud->s;
-    if (!s || s->state != S_OPEN || s->upgrading || s->ws || probe_start(s, c) < 0) {
+    if (s->state != S_OPEN || s->upgrading || s->ws || probe_start(s, c) < 0) {
       /* Node's websocket.close(): a close frame without a status code (1005 to the
        * client); the session this sid names goes on untouched. */
       ud->s = NULL;
@@ -170,7 +184,7 @@ static void ws_message(wsio_conn *c, const uint8_t *data, size_t len, wsio_opcod
     eio_session_close(s, "parse error", CLOSE_SILENT);
     return;
   }
-  if (ud->is_probe && s->probe && s->probe->c == c) {
+  if (eio_probe_of(s) && eio_probe_of(s)->c == c) {
     probe_message(s, c, &p);
     return;
   }
@@ -192,7 +206,7 @@ static void ws_close(wsio_conn *c, int code, const uint8_t *reason, size_t len) 
   wsio_eio_session *s = ud->s;
   ud->s = NULL;
   if (!s || s->state != S_OPEN) return;
-  if (s->probe && s->probe->c == c) { /* a failed probe: the session goes on polling */
+  if (eio_probe_of(s) && eio_probe_of(s)->c == c) { /* a failed probe: the session goes on polling */
     eio_probe_end(s, 0);
     eio_mark_dirty(s);
     return;

@@ -59,8 +59,10 @@ struct net_conn {
   net_ctx *ctx;
   net_conn *prev, *next; /* the context's list of all connections (for sweeps) */
   uint8_t *out;          /* backlog: bytes the kernel has not taken yet */
-  uint32_t out_off, out_len, out_cap;
   net_conn *flush_next; /* in the context's queue of connections to flush */
+  /* The 32-bit fields after the pointers, so no padding hole: every idle connection
+   * carries this struct (docs/capacity.md). */
+  uint32_t out_off, out_len, out_cap;
   uint32_t bc_off, bc_len; /* this iteration's shared broadcast bytes still owed to it */
   uint8_t flags;
   uint8_t family; /* AF_INET / AF_INET6, for the remote address */

@@ -137,7 +137,7 @@ static int prepare(eio_prepared *p, const sbuf *text, const wsio_span *bins, siz
 /* ---- acks the server waits for --------------------------------------------------- */
 
 static void wait_unlink_socket(sio_ack_wait *w) {
-  for (sio_ack_wait **pp = &w->s->acks; *pp; pp = &(*pp)->next) {
+  for (sio_ack_wait **pp = &w->s->x->acks; *pp; pp = &(*pp)->next) { /* (in it: x is there) */
     if (*pp == w) {
       *pp = w->next;
       return;
@@ -208,7 +208,7 @@ static void group_answer(wsio_sio *io, sio_ack_group *g, const wsio_sio_args *ar
 }
 
 void sio_on_ack(wsio_sio_socket *s, int64_t id, const wsio_sio_args *args) {
-  sio_ack_wait *w = s->acks;
+  sio_ack_wait *w = sio_socket_acks(s);
   while (w && (w->owed || w->id != id)) w = w->next;
   if (!w) return; /* Node: "bad ack", ignored */
   wait_unlink_socket(w);
@@ -229,9 +229,9 @@ void sio_on_ack(wsio_sio_socket *s, int64_t id, const wsio_sio_args *args) {
 
 void sio_acks_fail(wsio_sio_socket *s) {
   wsio_sio *io = s->nsp->io;
-  while (s->acks) {
-    sio_ack_wait *w = s->acks;
-    s->acks = w->next;
+  while (sio_socket_acks(s)) {
+    sio_ack_wait *w = s->x->acks;
+    s->x->acks = w->next;
     if (w->owed) { /* a late answer now finds no socket: WSIO_ECLOSED */
       free(w);
       continue;
@@ -268,13 +268,13 @@ static void wait_expired(loop_timer *t) {
 }
 
 static sio_ack_wait *wait_new(wsio_sio_socket *s, int64_t id) {
-  sio_ack_wait *w = calloc(1, sizeof(*w));
+  sio_ack_wait *w = sio_socket_extra(s) ? calloc(1, sizeof(*w)) : NULL;
   if (!w) return NULL;
   w->s = s;
   w->id = id;
   w->timer.cb = wait_expired;
-  w->next = s->acks;
-  s->acks = w;
+  w->next = s->x->acks;
+  s->x->acks = w;
   return w;
 }
 
@@ -392,7 +392,7 @@ void sio_ack_end(wsio_sio_socket *s) {
    * in the list, which is newest first) is forgotten. */
   sio_ack_wait **oldest = NULL;
   unsigned owed = 0;
-  for (sio_ack_wait **pp = &s->acks; *pp; pp = &(*pp)->next) {
+  for (sio_ack_wait **pp = s->x ? &s->x->acks : NULL; pp && *pp; pp = &(*pp)->next) {
     if ((*pp)->owed) {
       owed++;
       oldest = pp;
@@ -415,7 +415,7 @@ static int ack_claim(wsio_sio_socket *s, int64_t id) {
     in->answered = 1;
     return 0;
   }
-  for (sio_ack_wait **pp = &s->acks; *pp; pp = &(*pp)->next) {
+  for (sio_ack_wait **pp = s->x ? &s->x->acks : NULL; pp && *pp; pp = &(*pp)->next) {
     sio_ack_wait *w = *pp;
     if (w->owed && w->id == id) {
       *pp = w->next;

@@ -121,19 +121,20 @@ enum {
   CLIENT_CLOSED = 1 << 1,  /* the Engine.IO session is gone */
 };
 
-/* One per Engine.IO session (Node's Client). */
+/* One per Engine.IO session (Node's Client). The handshake's strings are kept inline,
+ * in the same allocation (one malloc chunk per idle client, not three), and what the
+ * session knows is not repeated (the server: sio_client_io), so an idle client with a
+ * 25-byte query fits an 88-byte allocation (docs/capacity.md). */
 typedef struct sio_client {
-  wsio_sio *io;
-  wsio_eio_session *es;
+  wsio_eio_session *es; /* valid until the client is closed (CLIENT_CLOSED) */
   wsio_sio_socket *sockets; /* one per joined namespace, linked by cnext */
   sio_pending *pending;     /* CONNECTs whose middlewares have not finished */
   sio_partial *partial;
-  char *query; /* the handshake's query string, NULL when none */
-  char *authorization; /* the handshake's Authorization header, NULL when none */
   struct sio_client *tnext, *tprev; /* connect-timeout list; tnext is the grave link */
   uint64_t connect_due;
-  const char *close_reason; /* set when this layer closed the session itself */
+  uint32_t auth_off;        /* the Authorization header at text + auth_off; 0: none */
   uint8_t flags;
+  char text[]; /* the handshake's query string ("" when none), NUL, then the header */
 } sio_client;
 
 enum {
@@ -142,26 +143,41 @@ enum {
   SOCK_GONE = 2,      /* disconnected; in the grave */
 };
 
+/* What only some sockets have: a CONNECT payload, a recovery id, socket.data, acks
+ * awaited or owed. An idle client that sent "40" has none of them, so its socket
+ * carries one NULL pointer for all (an 88-byte socket, a 96-byte malloc chunk instead
+ * of 128: docs/capacity.md). */
+typedef struct sio_sock_extra {
+  sio_ack_wait *acks; /* ACKs awaited from the client, and acks owed to it */
+  char *auth; /* CONNECT payload, NULL for "{}" */
+  char *data; /* Node's socket.data as JSON text, NULL for "{}" */
+  uint32_t auth_len, data_len;
+  uint32_t nmissed; /* recovered through the cluster adapter: packets to send at connect */
+  void **missed;
+  char pid[SIO_ID_LEN + 1]; /* recovery private id, "" when recovery is off */
+} sio_sock_extra;
+
 struct wsio_sio_socket {
   sio_client *client;
   wsio_sio_nsp *nsp;
   wsio_sio_socket *cnext; /* next socket of the client; the grave link once gone */
   sio_sock_room *rooms;   /* joined rooms (not the id room) */
-  sio_ack_wait *acks;     /* ACKs awaited from the client */
-  char *auth;             /* CONNECT payload, NULL for "{}" */
-  char *pid;              /* recovery private id, NULL when recovery is off */
-  char *data;             /* Node's socket.data as JSON text, NULL for "{}" */
+  sio_sock_extra *x;      /* NULL until one of its fields is needed (sio_socket_extra) */
   void *user;
-  uint32_t auth_len, data_len;
   uint32_t nrooms, rooms_cap;
   uint32_t mark;   /* selection epoch: visited in the current selection */
   uint32_t serial; /* which socket of this id (a recovered one reuses the id) */
   uint8_t state;
   uint8_t recovered;
-  uint32_t nmissed; /* recovered through the cluster adapter: packets to send at connect */
-  void **missed;
   char id[SIO_ID_LEN + 1];
 };
+
+/* s->x, allocated when absent; NULL when out of memory. */
+sio_sock_extra *sio_socket_extra(wsio_sio_socket *s);
+/* The recovery private id, or NULL (recovery off). */
+/* The head of the socket's ack list (NULL when there is none). */
+static inline sio_ack_wait *sio_socket_acks(const wsio_sio_socket *s) { return s->x ? s->x->acks : NULL; }
+static inline const char *sio_socket_pid(const wsio_sio_socket *s) { return s->x && s->x->pid[0] ? s->x->pid : NULL; }
 
 typedef struct sio_handler {
   wsio_sio_event_fn fn;
@@ -211,6 +227,10 @@ typedef struct sio_session sio_session; /* recovery: a disconnected socket's sta
 
 struct wsio_sio {
   wsio_app *app;
+  /* sio_client_close: the client whose session it is closing, and why (eio_close
+   * reports that reason rather than Engine.IO's). */
+  struct sio_client *closing;
+  const char *closing_reason;
   loop *loop;
   sio_adapter *adapter; /* &sio_local_adapter unless a cluster adapter is installed */
   wsio_eio_server *eio;
@@ -239,6 +259,8 @@ struct wsio_sio {
 };
 
 /* ---- server.c -------------------------------------------------------------------- */
+/* The client's server, through its Engine.IO session (open clients only). */
+static inline wsio_sio *sio_client_io(const sio_client *c) { return eio_server_user(wsio_eio_session_server(c->es)); }
 static inline uint64_t sio_now(const wsio_sio *io) { return loop_now_ms(io->loop); }
 /* Removes a socket from everything and runs the disconnect callback (reason is
  * Node's); the caller sends any DISCONNECT packet first. */

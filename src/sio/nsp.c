@@ -151,22 +151,27 @@ wsio_sio_socket *wsio_sio_nsp_socket(wsio_sio_nsp *nsp, const char *id) {
   return s && s->state == SOCK_CONNECTED && sio_socket_live(s) ? s : NULL;
 }
 
+sio_sock_extra *sio_socket_extra(wsio_sio_socket *s) {
+  if (!s->x) s->x = calloc(1, sizeof(*s->x));
+  return s->x;
+}
+
 const char *wsio_sio_socket_auth(const wsio_sio_socket *s, size_t *len) {
-  if (!s->auth) {
+  if (!s->x || !s->x->auth) {
     if (len) *len = 2;
     return "{}";
   }
-  if (len) *len = s->auth_len;
-  return s->auth;
+  if (len) *len = s->x->auth_len;
+  return s->x->auth;
 }
 
 const char *wsio_sio_socket_data(const wsio_sio_socket *s, size_t *len) {
-  if (!s->data) {
+  if (!s->x || !s->x->data) {
     if (len) *len = 2;
     return "{}";
   }
-  if (len) *len = s->data_len;
-  return s->data;
+  if (len) *len = s->x->data_len;
+  return s->x->data;
 }
 
 int wsio_sio_socket_set_data(wsio_sio_socket *s, const char *json, size_t len) {
@@ -176,21 +181,24 @@ int wsio_sio_socket_set_data(wsio_sio_socket *s, const char *json, size_t len) {
   if (json) {
     jscan_type t;
     if (!jscan_valid(json, len, &t) || len > UINT32_MAX) return WSIO_EINVAL;
-    if (!(copy = malloc(len + 1))) return WSIO_ENOMEM;
+    if (!sio_socket_extra(s) || !(copy = malloc(len + 1))) return WSIO_ENOMEM;
     memcpy(copy, json, len);
     copy[len] = '\0';
   }
-  free(s->data);
-  s->data = copy;
-  s->data_len = copy ? (uint32_t)len : 0;
+  if (!s->x) return 0; /* no data before either */
+  free(s->x->data);
+  s->x->data = copy;
+  s->x->data_len = copy ? (uint32_t)len : 0;
   return 0;
 }
 
 const char *wsio_sio_socket_query(const wsio_sio_socket *s) {
-  return s->client->query ? s->client->query : "";
+  return s->client->text;
 }
 
-const char *wsio_sio_socket_authorization(const wsio_sio_socket *s) { return s->client->authorization; }
+const char *wsio_sio_socket_authorization(const wsio_sio_socket *s) {
+  return s->client->auth_off ? s->client->text + s->client->auth_off : NULL;
+}
 
 const char *wsio_sio_socket_transport(const wsio_sio_socket *s) {
   return sio_socket_live(s) ? wsio_eio_session_transport(s->client->es) : "";

@@ -280,14 +280,15 @@ void sio_session_drop(wsio_sio *io, sio_session *sess) {
 
 void sio_session_persist(wsio_sio_socket *s) {
   wsio_sio *io = s->nsp->io;
-  if (!s->pid) return;
+  const char *pid = sio_socket_pid(s);
+  if (!pid) return;
   size_t size = 0;
   for (uint32_t i = 0; i < s->nrooms; i++) size += s->rooms[i].r->name_len + 1;
   sio_session *sess = calloc(1, sizeof(*sess) + size);
   if (!sess) return;
   sess->nsp = s->nsp;
   sess->at = sio_now(io);
-  memcpy(sess->pid, s->pid, SIO_ID_LEN + 1);
+  memcpy(sess->pid, pid, SIO_ID_LEN + 1);
   memcpy(sess->sid, s->id, SIO_ID_LEN + 1);
   char *w = sess->rooms;
   for (uint32_t i = 0; i < s->nrooms; i++) {
@@ -299,12 +300,13 @@ void sio_session_persist(wsio_sio_socket *s) {
   sio_session *old = map_get(&io->sessions, sess->pid, SIO_ID_LEN);
   if (old) sio_session_drop(io, old);
   /* A copy: the disconnect callback still sees the socket's data. */
-  if (s->data && !(sess->data = malloc(s->data_len + 1))) {
+  const sio_sock_extra *x = s->x; /* (non-NULL: it holds the pid) */
+  if (x->data && !(sess->data = malloc(x->data_len + 1))) {
     free(sess);
     return;
   }
-  if (s->data) memcpy(sess->data, s->data, s->data_len + 1);
-  sess->data_len = s->data_len;
+  if (x->data) memcpy(sess->data, x->data, x->data_len + 1);
+  sess->data_len = x->data_len;
   if (map_put(&io->sessions, sess->pid, SIO_ID_LEN, sess) != 0) {
     free(sess->data);
     free(sess);
@@ -341,17 +343,18 @@ int sio_session_apply(wsio_sio_socket *s, const sio_restore *r) {
   wsio_sio *io = s->nsp->io;
   /* The restored id must not collide with a live socket (a client restoring twice). */
   if (map_get(&s->nsp->sockets, sess->sid, SIO_ID_LEN)) return -1;
+  if (!sio_socket_extra(s)) return -1;
   memcpy(s->id, sess->sid, SIO_ID_LEN + 1);
-  memcpy(s->pid, sess->pid, SIO_ID_LEN + 1);
+  memcpy(s->x->pid, sess->pid, SIO_ID_LEN + 1);
   const char *name = sess->rooms;
   for (uint32_t i = 0; i < sess->nrooms; i++) {
     size_t len = strlen(name);
     (void)sio_room_join(s, name, len);
     name += len + 1;
   }
-  free(s->data);
-  s->data = sess->data;
-  s->data_len = sess->data_len;
+  free(s->x->data);
+  s->x->data = sess->data;
+  s->x->data_len = sess->data_len;
   sess->data = NULL;
   s->recovered = 1;
   sio_session_drop(io, sess);
@@ -489,15 +492,20 @@ int sio_session_import(wsio_sio_socket *s, const uint8_t *p, size_t n) {
     memcpy(d, data, dl);
     d[dl] = '\0';
   }
+  sio_sock_extra *x = sio_socket_extra(s);
+  if (!x) {
+    free(d);
+    return -1;
+  }
   memcpy(s->id, sid, SIO_ID_LEN);
   s->id[SIO_ID_LEN] = '\0';
-  if (s->pid) {
-    memcpy(s->pid, pid, SIO_ID_LEN);
-    s->pid[SIO_ID_LEN] = '\0';
+  if (x->pid[0]) {
+    memcpy(x->pid, pid, SIO_ID_LEN);
+    x->pid[SIO_ID_LEN] = '\0';
   }
-  free(s->data);
-  s->data = d;
-  s->data_len = d ? dl : 0;
+  free(x->data);
+  x->data = d;
+  x->data_len = d ? dl : 0;
   for (uint32_t i = 0; i < nrooms && !b.err; i++) {
     const char *name = (const char *)b.p + b.off;
     size_t len = strnlen(name, b.n - b.off);
@@ -560,13 +568,14 @@ void sio_recovery_free(wsio_sio *io) {
 /* Node's Socket: adapter.persistSession({sid, pid, rooms: [...socket.rooms], data}). */
 void sio_session_persist_cluster(wsio_sio_socket *s) {
   wsio_sio *io = s->nsp->io;
-  if (!s->pid) return;
+  const char *pid = sio_socket_pid(s);
+  if (!pid) return;
   const char *stack[16], **rooms = stack;
   size_t n = (size_t)s->nrooms + 1;
   if (n > 16 && !(rooms = malloc(n * sizeof(*rooms)))) return;
   rooms[0] = s->id; /* the id room first, as Node's Set */
   for (uint32_t i = 0; i < s->nrooms; i++) rooms[i + 1] = s->rooms[i].r->name;
-  sio_session_state st = {s->id, s->pid, rooms, n, s->data, s->data_len};
+  sio_session_state st = {s->id, pid, rooms, n, s->x->data, s->x->data_len};
   io->adapter->ops->persist_session(io->adapter, s->nsp, &st, (unsigned)io->o.recovery_max_disconnection_ms);
   if (rooms != stack) free(rooms);
 }
@@ -581,7 +590,7 @@ int sio_session_auth(const char *auth, size_t auth_len, char pid[SIO_ID_LEN + 1]
 int sio_session_adopt(wsio_sio_socket *s, const sio_restored *r) {
   const sio_session_state *st = &r->st;
   wsio_sio_nsp *nsp = s->nsp;
-  if (!st->sid || strlen(st->sid) != SIO_ID_LEN || !st->pid || strlen(st->pid) != SIO_ID_LEN || !s->pid) return -1;
+  if (!st->sid || strlen(st->sid) != SIO_ID_LEN || !st->pid || strlen(st->pid) != SIO_ID_LEN || !sio_socket_pid(s)) return -1;
   if (map_get(&nsp->sockets, st->sid, SIO_ID_LEN)) return -1; /* a client restoring twice */
   sio_log_entry **missed = r->nmissed ? calloc(r->nmissed, sizeof(*missed)) : NULL;
   if (r->nmissed && !missed) return -1;
@@ -605,27 +614,29 @@ int sio_session_adopt(wsio_sio_socket *s, const sio_restored *r) {
     memcpy(data, st->data, st->data_len);
     data[st->data_len] = '\0';
   }
+  sio_sock_extra *x = s->x; /* there: it holds the pid */
   memcpy(s->id, st->sid, SIO_ID_LEN + 1);
-  memcpy(s->pid, st->pid, SIO_ID_LEN + 1);
+  memcpy(x->pid, st->pid, SIO_ID_LEN + 1);
   for (size_t i = 0; i < st->nrooms; i++)
     if (strcmp(st->rooms[i], s->id) != 0) (void)sio_room_join(s, st->rooms[i], strlen(st->rooms[i]));
-  free(s->data);
-  s->data = data;
-  s->data_len = data ? (uint32_t)st->data_len : 0;
+  free(x->data);
+  x->data = data;
+  x->data_len = data ? (uint32_t)st->data_len : 0;
   s->recovered = 1;
-  s->missed = (void **)missed;
-  s->nmissed = (uint32_t)n;
+  x->missed = (void **)missed;
+  x->nmissed = (uint32_t)n;
   return 0;
 }
 
 /* Sends what sio_session_adopt kept (before the CONNECT reply, as Node), or frees it. */
 void sio_session_missed_flush(wsio_sio_socket *s, int send) {
-  sio_log_entry **missed = (sio_log_entry **)s->missed;
-  for (uint32_t i = 0; i < s->nmissed; i++) {
+  if (!s->x) return;
+  sio_log_entry **missed = (sio_log_entry **)s->x->missed;
+  for (uint32_t i = 0; i < s->x->nmissed; i++) {
     if (send && sio_socket_live(s)) entry_send(missed[i], s);
     free(missed[i]);
   }
   free(missed);
-  s->missed = NULL;
-  s->nmissed = 0;
+  s->x->missed = NULL;
+  s->x->nmissed = 0;
 }

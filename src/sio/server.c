@@ -65,8 +65,9 @@ static void waiting_append(wsio_sio *io, sio_client *c) {
 }
 
 void sio_client_unwait(sio_client *c) {
-  waiting_unlink(c->io, c);
-  waiting_arm(c->io);
+  wsio_sio *io = sio_client_io(c);
+  waiting_unlink(io, c);
+  waiting_arm(io);
 }
 
 /* Node's connectTimeout: close a client that joined no namespace in time. */
@@ -92,8 +93,14 @@ static void partial_free(sio_partial *p) {
 
 void sio_client_close(sio_client *c, const char *reason) {
   if (c->flags & CLIENT_CLOSED) return;
-  c->close_reason = reason;
-  wsio_eio_close(c->es); /* runs on_close, which disconnects the sockets */
+  wsio_sio *io = sio_client_io(c);
+  sio_client *was = io->closing; /* (a disconnect handler may close another client) */
+  const char *was_reason = io->closing_reason;
+  io->closing = c;
+  io->closing_reason = reason;
+  wsio_eio_close(c->es); /* runs eio_close at once, which disconnects the sockets */
+  io->closing = was;
+  io->closing_reason = was_reason;
 }
 
 static wsio_sio_socket *client_socket(const sio_client *c, const char *nsp, size_t len) {
@@ -126,9 +133,11 @@ static void socket_bury(wsio_sio_socket *s) {
 static void socket_free(wsio_sio_socket *s) {
   sio_room_leave_all(s);
   sio_session_missed_flush(s, 0);
-  free(s->auth);
-  free(s->pid);
-  free(s->data);
+  if (s->x) {
+    free(s->x->auth);
+    free(s->x->data);
+    free(s->x);
+  }
   free(s);
 }
 
@@ -203,7 +212,7 @@ static void connect_error(sio_client *c, const char *nsp, size_t nsp_len, const 
   if (!r) r = sbuf_put(&b, "}", 1);
   if (!r) (void)wsio_eio_send(c->es, b.p, b.n, 0);
   sbuf_free(&b);
-  c->io->st.connect_errors_total++;
+  sio_client_io(c)->st.connect_errors_total++;
 }
 
 static wsio_sio_socket *socket_new(sio_client *c, wsio_sio_nsp *nsp, const sio_packet *pkt) {
@@ -212,19 +221,19 @@ static wsio_sio_socket *socket_new(sio_client *c, wsio_sio_nsp *nsp, const sio_p
   s->client = c;
   s->nsp = nsp;
   if (pkt->data && pkt->data_len <= UINT32_MAX) {
-    if (!(s->auth = malloc(pkt->data_len + 1))) goto fail;
-    memcpy(s->auth, pkt->data, pkt->data_len);
-    s->auth[pkt->data_len] = '\0';
-    s->auth_len = (uint32_t)pkt->data_len;
+    if (!sio_socket_extra(s) || !(s->x->auth = malloc(pkt->data_len + 1))) goto fail;
+    memcpy(s->x->auth, pkt->data, pkt->data_len);
+    s->x->auth[pkt->data_len] = '\0';
+    s->x->auth_len = (uint32_t)pkt->data_len;
   }
   if (random_id(s->id) != 0) goto fail;
   if (nsp->io->o.recovery) {
-    if (!(s->pid = malloc(SIO_ID_LEN + 1)) || random_id(s->pid) != 0) goto fail;
+    if (!sio_socket_extra(s) || random_id(s->x->pid) != 0) goto fail;
   }
   return s;
 fail:
-  free(s->auth);
-  free(s->pid);
+  if (s->x) free(s->x->auth);
+  free(s->x);
   free(s);
   return NULL;
 }
@@ -258,12 +267,13 @@ void sio_connect_refuse(wsio_sio_socket *s, const char *message, const char *dat
   if (!(c->flags & CLIENT_CLOSED)) connect_error(c, nsp->name, nsp->name_len, message, data_json);
   sio_socket_discard(s);
   /* A client left with no namespace gets the connect timeout again. */
-  if (!c->sockets && !c->pending) waiting_append(c->io, c);
+  if (!c->sockets && !c->pending) waiting_append(nsp->io, c);
 }
 
 static void send_connect_reply(wsio_sio_socket *s) {
   char json[96];
-  int n = s->pid ? snprintf(json, sizeof(json), "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid)
+  const char *pid = sio_socket_pid(s);
+  int n = pid ? snprintf(json, sizeof(json), "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, pid)
                  : snprintf(json, sizeof(json), "{\"sid\":\"%s\"}", s->id);
   (void)send_simple(s, SIO_CONNECT, json, (size_t)n);
 }
@@ -303,7 +313,7 @@ static int cluster_restore(wsio_sio_socket *s, const sio_packet *pkt) {
 }
 
 static void on_connect(sio_client *c, const sio_packet *pkt) {
-  wsio_sio *io = c->io;
+  wsio_sio *io = sio_client_io(c);
   wsio_sio_nsp *nsp = connect_nsp(io, pkt->nsp, pkt->nsp_len);
   if (c->flags & CLIENT_CLOSED) return;
   if (!nsp) {
@@ -337,7 +347,7 @@ int sio_connect_finish(wsio_sio_socket *s, int recovered, uint64_t restore_offse
   if (io->adapter->ops->connected) io->adapter->ops->connected(io->adapter, s);
   /* Node sends the missed packets before the CONNECT reply (from the Socket
    * constructor); the client buffers them until it is connected. */
-  if (s->missed) sio_session_missed_flush(s, 1);
+  if (s->x && s->x->missed) sio_session_missed_flush(s, 1);
   else if (recovered && !io->adapter->ops->restore_session) sio_session_replay(s, restore_offset);
   send_connect_reply(s);
   io->st.connections_total++;
@@ -494,24 +504,21 @@ static int eio_allow(const wsio_request *req, const char **message, void *user) 
 
 static void eio_open(wsio_eio_session *es, const wsio_request *req, void *user) {
   wsio_sio *io = user;
-  sio_client *c = calloc(1, sizeof(*c));
+  size_t qlen = 0, hlen = 0;
+  const char *q = req ? wsio_request_query(req, &qlen) : NULL;
+  /* Kept for middlewares (Authorization: Bearer); only this header: memory per client. */
+  const char *h = req ? wsio_request_header(req, "authorization", &hlen) : NULL;
+  if (!q) qlen = 0;
+  sio_client *c = qlen + hlen < UINT32_MAX / 2 ? calloc(1, offsetof(sio_client, text) + qlen + 1 + (h ? hlen + 1 : 0)) : NULL;
   if (!c) {
     wsio_eio_close(es);
     return;
   }
-  c->io = io;
   c->es = es;
-  size_t qlen = 0;
-  const char *q = req ? wsio_request_query(req, &qlen) : NULL;
-  if (q && qlen && (c->query = malloc(qlen + 1))) {
-    memcpy(c->query, q, qlen);
-    c->query[qlen] = '\0';
-  }
-  /* Kept for middlewares (Authorization: Bearer); only this header: memory per client. */
-  const char *h = req ? wsio_request_header(req, "authorization", &qlen) : NULL;
-  if (h && (c->authorization = malloc(qlen + 1))) {
-    memcpy(c->authorization, h, qlen);
-    c->authorization[qlen] = '\0';
+  if (qlen) memcpy(c->text, q, qlen);
+  if (h) {
+    c->auth_off = (uint32_t)qlen + 1;
+    memcpy(c->text + c->auth_off, h, hlen);
   }
   wsio_eio_session_set_user(es, c);
   waiting_append(io, c);
@@ -530,7 +537,7 @@ static void eio_close(wsio_eio_session *es, const char *reason, void *user) {
   sio_client *c = wsio_eio_session_user(es);
   if (!c) return;
   wsio_eio_session_set_user(es, NULL);
-  const char *r = c->close_reason ? c->close_reason : reason;
+  const char *r = io->closing == c ? io->closing_reason : reason;
   c->flags |= CLIENT_CLOSED;
   sio_client_unwait(c);
   sio_pending_drop_client(c);
@@ -552,8 +559,6 @@ static void reap(wsio_sio *io) {
   while (io->grave_clients) {
     sio_client *c = io->grave_clients;
     io->grave_clients = c->tnext;
-    free(c->query);
-    free(c->authorization);
     free(c);
   }
 }

@@ -697,12 +697,14 @@ static void on_message(void *arg, unsigned from, const uint8_t *p, size_t n) {
 int sio_threads_recover(wsio_sio_socket *s) {
   wsio_sio *io = s->nsp->io;
   sio_adapter *a = sio_adapter_get(io);
-  if (!io->o.recovery || !s->auth || a->ops != &threads_ops) return 0;
+  const char *auth = s->x ? s->x->auth : NULL;
+  if (!io->o.recovery || !auth || a->ops != &threads_ops) return 0;
+  size_t auth_len = s->x->auth_len;
   tadapter *ta = (tadapter *)a;
   size_t vl;
-  if (!sio_json_object_get(s->auth, s->auth_len, "pid", &vl)) return 0;
+  if (!sio_json_object_get(auth, auth_len, "pid", &vl)) return 0;
   sio_restore here;
-  if (sio_session_find(s->nsp, s->auth, s->auth_len, &here) == 0) return 0; /* this thread's */
+  if (sio_session_find(s->nsp, auth, auth_len, &here) == 0) return 0; /* this thread's */
   xreq *q = req_new(ta, M_RECOVER, REQUEST_TIMEOUT_MS);
   if (!q) return 0;
   if (!(q->token = sio_pending_hold(s))) { /* out of memory: a new session here */
@@ -715,7 +717,7 @@ int sio_threads_recover(wsio_sio_socket *s) {
   w_u32(&w, M_RECOVER);
   w_u32(&w, q->id);
   w_str(&w, wsio_sio_nsp_name(s->nsp));
-  w_bytes(&w, s->auth, s->auth_len);
+  w_bytes(&w, auth, auth_len);
   if (send_to(ta, CORE_XT_ALL, &w) < 0) recover_done(q, NULL, 0);
   return 1;
 }

@@ -120,16 +120,15 @@ static wsio_sio_socket *sock(wsio_sio_nsp *nsp, const char *id) {
   wsio_sio_socket *s = calloc(1, sizeof(*s));
   s->nsp = nsp;
   snprintf(s->id, sizeof(s->id), "%s", id);
-  s->pid = malloc(SIO_ID_LEN + 1);
-  snprintf(s->pid, SIO_ID_LEN + 1, "P%019d", (int)strlen(id));
+  snprintf(sio_socket_extra(s)->pid, SIO_ID_LEN + 1, "P%019d", (int)strlen(id));
   s->state = SOCK_CONNECTED;
   return s;
 }
 
 static void unsock(wsio_sio_socket *s) {
   sio_room_leave_all(s);
-  free(s->pid);
-  free(s->data);
+  if (s->x) free(s->x->data);
+  free(s->x);
   free(s);
 }
 
@@ -158,7 +157,7 @@ static void test_log_and_sessions(void) {
 
   sio_session_persist(s);
   char pid[SIO_ID_LEN + 1];
-  memcpy(pid, s->pid, sizeof(pid));
+  memcpy(pid, sio_socket_pid(s), sizeof(pid));
   unsock(s);
 
   sio_restore r;
@@ -174,7 +173,7 @@ static void test_log_and_sessions(void) {
   wsio_sio_socket *s2 = sock(&root, "BBBBBBBBBBBBBBBBBBBB");
   CHECK_EQ_INT(sio_session_apply(s2, &r), 0);
   CHECK_STR(s2->id, id);
-  CHECK_STR(s2->pid, pid);
+  CHECK_STR(sio_socket_pid(s2), pid);
   CHECK(s2->recovered);
   CHECK(sio_room_has(s2, "r1", 2) && sio_room_has(s2, "r2", 2));
   size_t dl;
@@ -200,10 +199,10 @@ static void test_log_bound(void) {
   wsio_sio tmp = {0};
   tmp.next_offset = first - 1;
   sio_log_next_offset(&tmp, first_off);
-  snprintf(auth, sizeof(auth), "{\"pid\":\"%s\",\"offset\":\"%s\"}", s->pid, first_off);
+  snprintf(auth, sizeof(auth), "{\"pid\":\"%s\",\"offset\":\"%s\"}", sio_socket_pid(s), first_off);
   sio_restore r;
   CHECK_EQ_INT(sio_session_find(&chat, auth, strlen(auth), &r), -1);
-  snprintf(auth, sizeof(auth), "{\"pid\":\"%s\",\"offset\":\"%s\"}", s->pid, o);
+  snprintf(auth, sizeof(auth), "{\"pid\":\"%s\",\"offset\":\"%s\"}", sio_socket_pid(s), o);
   CHECK_EQ_INT(sio_session_find(&chat, auth, strlen(auth), &r), 0);
   unsock(s);
   sio_recovery_free(&io);

@@ -124,6 +124,24 @@ static void h_report(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a,
   answer_ints(ack, r, 3);
 }
 
+/* The reasons the root namespace's sockets disconnected with, in order (loop thread
+ * only: written by the disconnect callback, read and cleared by "reasons"). */
+static char reasons[512];
+
+static void on_disc(wsio_sio_socket *s, const char *reason, void *u) {
+  (void)s, (void)u;
+  size_t n = strlen(reasons);
+  snprintf(reasons + n, sizeof(reasons) - n, "%s%s", n ? "," : "", reason);
+}
+
+static void h_reasons(wsio_sio_socket *s, const char *ev, const wsio_sio_args *a, wsio_sio_ack ack, void *u) {
+  (void)s, (void)ev, (void)a, (void)u;
+  char out[600];
+  int n = snprintf(out, sizeof(out), "[\"%s\"]", reasons);
+  reasons[0] = '\0';
+  (void)wsio_sio_ack_send(ack, out, (size_t)n, NULL, 0);
+}
+
 /* /slow's middleware: auth {"mode":"timer"} completes next() from a loop timer after
  * 50 ms, "never" never completes (the 200 ms middleware timeout refuses), "late"
  * completes after 300 ms (the client has left by then), "baddata" refuses with invalid
@@ -204,6 +222,8 @@ static int server_start(server *sv) {
   wsio_sio_nsp_on(root, "report", h_report, NULL);
   wsio_sio_nsp_on(root, "ignore", h_ignore, NULL);
   wsio_sio_nsp_on(root, "first-last", h_first_last, NULL);
+  wsio_sio_nsp_on(root, "reasons", h_reasons, NULL);
+  wsio_sio_nsp_on_disconnect(root, on_disc, NULL);
   wsio_sio_nsp *slow = wsio_sio_of(io, "/slow");
   CHECK_EQ_INT(wsio_sio_nsp_use(slow, mw_slow, sv->app), 0);
   CHECK_EQ_INT(wsio_sio_nsp_use(NULL, mw_slow, NULL), WSIO_EINVAL);
@@ -417,6 +437,28 @@ static void test_ignored_acks_bounded(void) {
   CHECK_EQ_INT(eio_post(&c, "1"), 0);
 }
 
+/* The reason a socket's disconnect callback gets: the one the Socket.IO layer closed
+ * its client for ("parse error"), and Engine.IO's own ("transport close") for a close
+ * that this layer did not start. The first waits on the server while the session
+ * closes (sio_client_close), not in the client: it must not outlive that close. */
+static void test_disconnect_reasons(void) {
+  eio_client a, b, c;
+  char got[1024], err[256];
+  CHECK_EQ_INT(sio_join(&c, "/", NULL, err, sizeof(err)), 0);
+  CHECK_EQ_INT(eio_post(&c, "420[\"reasons\"]"), 0); /* starts from an empty list */
+  CHECK_EQ_INT(eio_expect(&c, "430", got, sizeof(got)), 0);
+  CHECK_EQ_INT(sio_join(&a, "/", NULL, err, sizeof(err)), 0);
+  (void)eio_post(&a, "4x"); /* no Socket.IO packet type 'x': the client is closed */
+  usleep(50 * 1000);
+  CHECK_EQ_INT(sio_join(&b, "/", NULL, err, sizeof(err)), 0);
+  CHECK_EQ_INT(eio_post(&b, "1"), 0); /* Engine.IO close from the client */
+  usleep(50 * 1000);
+  CHECK_EQ_INT(eio_post(&c, "421[\"reasons\"]"), 0);
+  CHECK_EQ_INT(eio_expect(&c, "431", got, sizeof(got)), 0);
+  CHECK_STR(got, "431[\"parse error,transport close\"]");
+  CHECK_EQ_INT(eio_post(&c, "1"), 0);
+}
+
 static void test_async_middleware(void) {
   eio_client c, d, e, f;
   char err[256];
@@ -484,6 +526,7 @@ int main(void) {
   RUN(test_placeholders_need_attachments);
   RUN(test_ignored_acks_bounded);
   RUN(test_async_middleware);
+  RUN(test_disconnect_reasons);
   server_stop(&sv);
   return test_report();
 }
