@@ -50,10 +50,40 @@ function spawnRedis(port, extra = []) {
   return { child, ready, exited };
 }
 
-async function startRedis() {
+/*
+ * Ports are picked free, but another process can take one before redis-server binds it
+ * (the suites run side by side): a start that fails is tried again on other ports, up to
+ * five times, after stopping whatever it had started (a redis-server left running would
+ * keep this test process alive).
+ */
+async function retried(startOnce) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce();
+    } catch (err) {
+      if (attempt >= 5) throw err;
+    }
+  }
+}
+
+function killNow(cur) {
+  try { cur.child.kill('SIGKILL'); } catch { /* gone */ }
+  return cur.exited;
+}
+
+function startRedis() {
+  return retried(startRedisOnce);
+}
+
+async function startRedisOnce() {
   const port = await freePort();
   let cur = spawnRedis(port);
-  await cur.ready;
+  try {
+    await cur.ready;
+  } catch (err) {
+    await killNow(cur);
+    throw err;
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -104,7 +134,11 @@ function run(cmd, args) {
 /* A Redis Cluster of n masters, no replicas, on loopback (nodes.conf in a temporary
  * folder, so a master killed and restarted on its port rejoins with its slots).
  * url: the first master (the seed); masters[i].kill()/restart(); stop() ends all. */
-async function startRedisCluster(n = 3) {
+function startRedisCluster(n = 3) {
+  return retried(() => startRedisClusterOnce(n));
+}
+
+async function startRedisClusterOnce(n) {
   const fs = require('node:fs');
   const os = require('node:os');
   const path = require('node:path');
@@ -118,24 +152,35 @@ async function startRedisCluster(n = 3) {
   const extra = (port) => ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
     '--dir', dir, '--cluster-node-timeout', '2000'];
   const masters = [];
-  for (const port of ports) {
-    let cur = spawnRedis(port, extra(port));
-    await cur.ready;
-    masters.push({
-      port,
-      url: `redis://127.0.0.1:${port}`,
-      async kill() { cur.child.kill('SIGKILL'); await cur.exited; },
-      async restart() { cur = spawnRedis(port, extra(port)); await cur.ready; },
-      async stop() {
-        if (cur.child.exitCode === null && cur.child.signalCode === null) {
-          cur.child.kill('SIGTERM');
-          await cur.exited;
-        }
-      },
-    });
+  const started = [];
+  try {
+    await startMasters();
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0',
+      '--cluster-yes']);
+  } catch (err) {
+    await Promise.all(started.map((cur) => killNow(cur)));
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
-  await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0',
-    '--cluster-yes']);
+  async function startMasters() {
+    for (const port of ports) {
+      let cur = spawnRedis(port, extra(port));
+      started.push(cur);
+      await cur.ready;
+      masters.push({
+        port,
+        url: `redis://127.0.0.1:${port}`,
+        async kill() { cur.child.kill('SIGKILL'); await cur.exited; },
+        async restart() { cur = spawnRedis(port, extra(port)); await cur.ready; },
+        async stop() {
+          if (cur.child.exitCode === null && cur.child.signalCode === null) {
+            cur.child.kill('SIGTERM');
+            await cur.exited;
+          }
+        },
+      });
+    }
+  }
   const c = {
     cluster: true,
     port: ports[0],
