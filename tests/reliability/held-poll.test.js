@@ -5,6 +5,8 @@
 // longer than --handshake-timeout lost its session ("transport error" on the client;
 // with --ping-interval equal to --handshake-timeout, as in bench/soak.sh, a loop stall
 // was enough to lose the race: the soak's "Session ID unknown" connect failures).
+// wsio-server's own defaults (--ping-interval 25, --handshake-timeout 10) cut every idle
+// polling client of the chat app after 10.5 s.
 // Here --handshake-timeout 2 and --ping-interval 6: the client must stay connected
 // through its 5-second held GET and no handshake timeout may be counted.
 
