@@ -12,10 +12,11 @@
  * (both receive it) with an ack, the server emits to it with an ack it answers; then
  * (connection state recovery on) the WebSocket client drops without a close, the
  * polling one says something to the room, the first comes back with its pid and last
- * offset and gets the event it missed; then both disconnect. A first run without failures checks that the script does all of
- * that and counts its allocations; then each N from 1 to that count runs in a forked
- * child with the N-th allocation failing, then with every allocation from the N-th on
- * failing (memory gone for the rest of the session). Each child must:
+ * offset and gets the event it missed; then both disconnect. A first run without
+ * failures checks that the script does all of that and counts its allocations; then
+ * each N from 1 to that count (and a few past it) runs in a forked child with the N-th
+ * allocation failing, then with every allocation from the N-th on failing (memory
+ * gone for the rest of the session). Each child must:
  *   - not crash (ASan/UBSan in the sanitizer build: a report aborts the child);
  *   - free everything once the app is destroyed (LeakSanitizer at the child's exit,
  *     sanitizer build);
