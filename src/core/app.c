@@ -254,7 +254,9 @@ static void sweep(loop_timer *t) {
     if (nc->out || nc->tls) net_trim(nc); /* (TLS: idle sessions free their BIO buffers) */
     switch (c->state) {
       case CONN_HTTP:
-        if (app->o.handshake_timeout_ms && time_reached(now, c->t_due)) {
+        /* (A held response, such as an Engine.IO long-poll, has its request: it is its
+         * handler's to answer, not a slow handshake.) */
+        if (app->o.handshake_timeout_ms && time_reached(now, c->t_due) && !http_is_held(c)) {
           app->st.handshake_timeouts_total++;
           conn_kill(c);
         }

@@ -283,6 +283,8 @@ void http_on_data(wsio_conn *c, uint8_t *p, size_t n);
 void http_send_error(wsio_conn *c, int status, const char *reason, const char *extra_headers);
 void http_aux_free(wsio_conn *c);
 void http_abort_held(wsio_conn *c);
+/* 1 while c (CONN_HTTP) holds a response its handler will send later (wsio_response_hold). */
+int http_is_held(const wsio_conn *c);
 void http_resume(wsio_conn *c);
 
 /* ws_session.c */

@@ -43,6 +43,11 @@ struct wsio_response {
 
 static void hdrs_free(wsio_response *res);
 
+int http_is_held(const wsio_conn *c) {
+  const http_aux *a = c->state == CONN_HTTP ? c->aux : NULL;
+  return a && a->kind == AUX_HTTP && a->held;
+}
+
 /* The connection is going away with a held response: tell its owner, free it. */
 void http_abort_held(wsio_conn *c) {
   http_aux *a = c->aux;

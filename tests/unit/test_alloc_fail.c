@@ -9,11 +9,14 @@
  * connections (as fuzz/fuzz_server.c does) on a fake clock: a WebSocket client and a
  * long-polling client (a new connection per request, as Node's client does) do the
  * Engine.IO handshake, connect to "/", join a room with an ack, one emits to the room
- * (both receive it) with an ack, the server emits to it with an ack it answers, then
- * both disconnect. A first run without failures checks that the script does all of
- * that and counts its allocations; then each N from 1 to that count runs in a forked
- * child with the N-th allocation failing, then with every allocation from the N-th on
- * failing (memory gone for the rest of the session). Each child must:
+ * (both receive it) with an ack, the server emits to it with an ack it answers; then
+ * (connection state recovery on) the WebSocket client drops without a close, the
+ * polling one says something to the room, the first comes back with its pid and last
+ * offset and gets the event it missed; then both disconnect. A first run without
+ * failures checks that the script does all of that and counts its allocations; then
+ * each N from 1 to that count (and a few past it) runs in a forked child with the N-th
+ * allocation failing, then with every allocation from the N-th on failing (memory
+ * gone for the rest of the session). Each child must:
  *   - not crash (ASan/UBSan in the sanitizer build: a report aborts the child);
  *   - free everything once the app is destroyed (LeakSanitizer at the child's exit,
  *     sanitizer build);
@@ -179,8 +182,26 @@ static void find_sid(const char *in, char *sid, size_t cap) {
   }
 }
 
+/* The value after key (up to the next quote). */
+static void find_value(const char *in, const char *key, char *out, size_t cap) {
+  const char *p = strstr(in, key);
+  if (!p) return;
+  p += strlen(key);
+  const char *e = strchr(p, '"');
+  if (e && (size_t)(e - p) < cap) {
+    memcpy(out, p, (size_t)(e - p));
+    out[e - p] = 0;
+  }
+}
+
+/* The offset recovery appends to the last "said" event received. */
+static void find_last_offset(const char *in, char *out, size_t cap) {
+  static const char key[] = "\"said\",\"hi\",\"";
+  for (const char *p = in; (p = strstr(p, key)); p++) find_value(p, key, out, cap);
+}
+
 typedef struct {
-  char ws[16384];   /* everything the WebSocket client read */
+  char ws[2 * 16384]; /* everything the WebSocket clients read (before and after the drop) */
   char poll[16384]; /* everything the polling client's requests read, joined */
   int setup_ok;     /* the app and its Socket.IO server were created */
   int serves_after; /* a new client was served after the session */
@@ -208,7 +229,10 @@ static void session(result *res) {
   if (!app) return;
   now_ms = 1000000;
   loop_fake_time(app->loop, now_ms);
-  wsio_sio *io = wsio_sio_attach(app, NULL);
+  wsio_sio_options so;
+  wsio_sio_options_init(&so);
+  so.recovery = 1; /* connection state recovery: events logged, a dropped client restored */
+  wsio_sio *io = wsio_sio_attach(app, &so);
   wsio_sio_nsp *nsp = io ? wsio_sio_of(io, "/") : NULL;
   if (!nsp || wsio_sio_nsp_on(nsp, "join", on_join, NULL) < 0 || wsio_sio_nsp_on(nsp, "say", on_say, NULL) < 0) {
     wsio_app_destroy(app);
@@ -254,12 +278,37 @@ static void session(result *res) {
   ws_text(&c[0], "430[\"answer\"]");
   pump(app, c, 1);
 
+  /* The WebSocket client drops without a close (its session is kept for recovery), the
+   * polling one says something to the room meanwhile, then the first comes back with
+   * its pid and last offset and gets what it missed. */
+  char pid[64] = "", off[64] = "";
+  find_value(c[0].in, "\"pid\":\"", pid, sizeof(pid));
+  find_last_offset(c[0].in, off, sizeof(off));
+  snprintf(res->ws, sizeof(res->ws), "%s|", c[0].in);
+  cli_close(&c[0]);
+  pump(app, c, 1);
+  poll_req(app, &c[1], sid, "423[\"say\",\"hi\"]");
+  pump(app, c, 2);
+  cli_close(&c[1]);
+  poll_req(app, &c[1], sid, NULL);
+  pump(app, c, 2);
+  keep(res->poll, &c[1]);
+  cli_close(&c[1]);
+  cli_open(app, &c[0]);
+  ws_upgrade(&c[0]);
+  pump(app, c, 1);
+  char conn[256];
+  snprintf(conn, sizeof(conn), "40{\"pid\":\"%s\",\"offset\":\"%s\"}", pid, off);
+  ws_text(&c[0], conn);
+  pump(app, c, 1);
+
   poll_req(app, &c[1], sid, "41"); /* disconnect, both */
   pump(app, c, 2);
   cli_close(&c[1]);
   ws_text(&c[0], "41");
   pump(app, c, 1);
-  snprintf(res->ws, sizeof(res->ws), "%s", c[0].in);
+  size_t wl = strlen(res->ws);
+  snprintf(res->ws + wl, sizeof(res->ws) - wl, "%s", c[0].in);
   cli_send(&c[0], "\x88\x82\0\0\0\0\x03\xe8", 8); /* close 1000 */
   pump(app, c, 1);
   cli_close(&c[0]);
@@ -294,12 +343,16 @@ static void test_session_without_failures(void) {
   CHECK(r.setup_ok);
   CHECK(strstr(r.ws, "40{\"sid\"") != NULL);         /* connected */
   CHECK(strstr(r.ws, "431[\"joined\"]") != NULL);    /* join acked */
-  CHECK(strstr(r.ws, "42[\"said\",\"hi\"]") != NULL); /* the room broadcast */
+  CHECK(strstr(r.ws, "42[\"said\",\"hi\",\"") != NULL); /* the room broadcast (+ offset) */
+  const char *back = strchr(r.ws, '|'); /* what the client read after it came back */
+  CHECK(back && strstr(back, "42[\"said\",\"hi\",\"") != NULL); /* missed while away: replayed */
+  CHECK(back && strstr(back, "40{\"sid\"") != NULL);
   CHECK(strstr(r.ws, "432[\"said\"]") != NULL);      /* say acked */
-  CHECK(strstr(r.ws, "420[\"q\",1]") != NULL);       /* the server's emit with ack */
+  CHECK(strstr(r.ws, "420[\"q\",1") != NULL);       /* the server's emit with ack */
   CHECK(strstr(r.poll, "40{\"sid\"") != NULL);
   CHECK(strstr(r.poll, "431[\"joined\"]") != NULL);
-  CHECK(strstr(r.poll, "42[\"said\",\"hi\"]") != NULL);
+  CHECK(strstr(r.poll, "42[\"said\",\"hi\",\"") != NULL);
+  CHECK(strstr(r.poll, "433[\"said\"]") != NULL); /* its own say acked */
   CHECK(r.serves_after);
   CHECK(total > 50);
   printf("  the session makes %ld allocations\n", total);
