@@ -293,6 +293,15 @@ typedef struct wsio_sio_redis_options {
   unsigned stream_read_count;     /* 100: XREAD COUNT (Node's readCount) */
   unsigned stream_block_ms;       /* 5000: XREAD BLOCK (Node's blockTimeInMs) */
   const char *session_key_prefix; /* "sio:session:" (Node's sessionKeyPrefix) */
+  /* 1: TLS to Redis (rediss://), every connection (a Redis Cluster's masters too). The
+   * server's certificate must be signed by tls_ca_file (PEM; NULL: the system's CAs)
+   * and name host (a Cluster master: the hostname it announces, else its IP); a
+   * connection whose check fails is logged and retried like an unreachable Redis.
+   * tls_insecure = 1 turns the check off (encrypted, but anyone on the path may pose
+   * as Redis: for tests). */
+  int tls;
+  const char *tls_ca_file;
+  int tls_insecure;
 } wsio_sio_redis_options;
 void wsio_sio_redis_options_init(wsio_sio_redis_options *o);
 /* Call once, before the loop runs (a host name is resolved here). Returns 0

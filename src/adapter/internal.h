@@ -31,7 +31,8 @@ enum { CM_BROADCAST = 3, CM_SOCKETS_JOIN, CM_SOCKETS_LEAVE, CM_DISCONNECT_SOCKET
 /* Internal-only request kind: a server count (NUMSUB alone). */
 #define REQ_COUNT 100
 
-enum { RC_IDLE, RC_CONNECTING, RC_READY };
+/* RC_TLS: connected, the TLS handshake under way (a PING's answer says it is through). */
+enum { RC_IDLE, RC_CONNECTING, RC_TLS, RC_READY };
 
 typedef struct redis_adapter redis_adapter;
 typedef void (*reply_fn)(redis_adapter *ra, redisReply *r, uint32_t arg);
@@ -56,6 +57,7 @@ typedef struct rconn {
   int ever_ready;
   struct sockaddr_storage addr; /* where this connection goes (a cluster master's own) */
   socklen_t addr_len;
+  const char *tls_host; /* rediss://: the name its certificate must carry */
 } rconn;
 
 /* Sharded on a Redis Cluster: a master other than the seed (the --redis address, whose
@@ -64,6 +66,7 @@ typedef struct rconn {
 #define RA_SLOTS CODEC_KEY_SLOTS
 typedef struct rnode {
   rconn pub, sub;
+  char host[256]; /* rediss://: as CLUSTER SLOTS names it (its hostname, else its IP) */
 } rnode;
 
 /* One namespace's channels (Node makes one adapter per namespace). */
@@ -108,6 +111,8 @@ struct redis_adapter {
   socklen_t addr_len;
   char *user, *password, *prefix;
   int db;
+  struct ssl_ctx_st *tls_ctx; /* rediss://, else NULL */
+  char *tls_host;             /* the URL's host (the seed's certificate must name it) */
   unsigned request_timeout_ms;
   void (*log)(int level, const char *msg, void *user);
   void *log_user;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "adapter/internal.h"
+#include "net/tls.h"
 
 /* ---- namespaces ---------------------------------------------------------------------- */
 
@@ -547,6 +548,8 @@ static void ra_destroy(sio_adapter *a) {
   free(ra->user);
   free(ra->password);
   free(ra->prefix);
+  net_tls_ctx_free(ra->tls_ctx);
+  free(ra->tls_host);
   /* The post hook still names ra, but the adapter goes only with its server, in the
    * app's destroy, after which no post phase runs. */
   free(ra);
@@ -564,6 +567,19 @@ static const sio_adapter_ops redis_ops = {RA_OPS};
 /* The streams adapter also keeps recovery's sessions (in Redis, for every node). */
 static const sio_adapter_ops streams_ops = {RA_OPS, .persist_session = ra_st_persist, .restore_session = ra_st_restore};
 
+
+/* wsio_sio_use_redis could not finish: what it made so far goes. */
+static int use_failed(redis_adapter *ra, int err) {
+  if (ra->streams) ra_st_free(ra);
+  if (ra->ctx) net_ctx_destroy(ra->ctx);
+  net_tls_ctx_free(ra->tls_ctx);
+  free(ra->tls_host);
+  free(ra->prefix);
+  free(ra->user);
+  free(ra->password);
+  free(ra);
+  return err;
+}
 
 void wsio_sio_redis_options_init(wsio_sio_redis_options *o) {
   memset(o, 0, sizeof(*o));
@@ -612,29 +628,27 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   ra->st.attached = 1;
   ra_make_id(ra->uid);
   static const net_handlers h = {ra_on_data, ra_on_end, ra_on_drain, ra_on_accept, NULL};
-  if (ra_resolve(ra, o->host, o->port) != 0) {
-    if (ra->streams) ra_st_free(ra);
-    free(ra->prefix);
-    free(ra->user);
-    free(ra->password);
-    free(ra);
-    return WSIO_EINVAL;
+  if (ra_resolve(ra, o->host, o->port) != 0) return use_failed(ra, WSIO_EINVAL);
+  if (o->tls) {
+    char why[256];
+    if (!(ra->tls_host = strdup(o->host))) return use_failed(ra, WSIO_ENOMEM);
+    if (!(ra->tls_ctx = net_tls_client_ctx(o->tls_ca_file && o->tls_ca_file[0] ? o->tls_ca_file : NULL,
+                                           o->tls_insecure != 0, why, sizeof(why)))) {
+      ra_log(ra, WSIO_LOG_ERROR, "redis: TLS: %s", why);
+      return use_failed(ra, WSIO_EINVAL);
+    }
+    if (o->tls_insecure)
+      ra_log(ra, WSIO_LOG_WARN, "redis: TLS without certificate verification (--redis-tls-insecure)");
   }
   ra->ctx = net_ctx_create(ra->loop, &h, ra, 0);
-  if (!ra->prefix || !ra->ctx || core_hook_add(ra->app, CORE_HOOK_POST, ra_post, ra) != 0) {
-    if (ra->streams) ra_st_free(ra);
-    if (ra->ctx) net_ctx_destroy(ra->ctx);
-    free(ra->prefix);
-    free(ra->user);
-    free(ra->password);
-    free(ra);
-    return WSIO_ENOMEM;
-  }
+  if (!ra->prefix || !ra->ctx || core_hook_add(ra->app, CORE_HOOK_POST, ra_post, ra) != 0)
+    return use_failed(ra, WSIO_ENOMEM);
   uint32_t it = 0;
   for (wsio_sio_nsp *nsp; (nsp = sio_nsp_iter(io, &it)) != NULL;) ra_nsp_created(&ra->base, nsp);
   sio_adapter_set(io, &ra->base);
   ra->pub.addr = ra->sub.addr = ra->addr;
   ra->pub.addr_len = ra->sub.addr_len = ra->addr_len;
+  ra->pub.tls_host = ra->sub.tls_host = ra->xr.tls_host = ra->tls_host;
   ra_conn_start(&ra->pub);
   ra_conn_start(&ra->sub);
   if (ra->streams) {

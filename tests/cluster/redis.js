@@ -76,6 +76,25 @@ async function startRedis() {
   };
 }
 
+/* A redis-server speaking TLS only (--tls-port; the plain port off) with cert/key
+ * (PEM files); clients are not asked for certificates. url: rediss://localhost:PORT. */
+async function startRedisTls({ cert, key, ca }) {
+  const port = await freePort();
+  const cur = spawnRedis(port, ['--port', '0', '--tls-port', String(port), '--tls-cert-file', cert,
+    '--tls-key-file', key, '--tls-ca-cert-file', ca, '--tls-auth-clients', 'no']);
+  await cur.ready;
+  return {
+    port,
+    url: `rediss://localhost:${port}`,
+    async stop() {
+      if (cur.child.exitCode === null && cur.child.signalCode === null) {
+        cur.child.kill('SIGTERM');
+        await cur.exited;
+      }
+    },
+  };
+}
+
 /* A port p for a cluster node: p + 10000 (its cluster bus) must be a valid, free port too. */
 async function clusterPort() {
   for (;;) {
@@ -167,4 +186,4 @@ async function startRedisCluster(n = 3) {
   return c;
 }
 
-module.exports = { startRedis, startRedisCluster, freePort };
+module.exports = { startRedis, startRedisCluster, startRedisTls, freePort };
