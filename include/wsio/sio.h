@@ -217,6 +217,17 @@ typedef void (*wsio_sio_broadcast_ack_fn)(const char *responses_json, size_t len
 int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, const char *json, size_t len,
                                 const wsio_span *bins, size_t nbins, unsigned timeout_ms,
                                 wsio_sio_broadcast_ack_fn cb, void *user);
+/* The same, with the answers' binary attachments: responses_json holds Socket.IO's
+ * placeholders ({"_placeholder":true,"num":i}) where an answer carried a binary, i
+ * indexing bins over all the answers (renumbered from each answer's own), from this
+ * node and from other nodes through a Redis adapter alike. bins and their bytes are
+ * valid during cb only. With --threads (the in-process adapter) answers from other
+ * threads come as JSON only: their placeholders may name no entry of bins (i >= nbins). */
+typedef void (*wsio_sio_broadcast_ack_bin_fn)(const char *responses_json, size_t len, const wsio_span *bins,
+                                              size_t nbins, int err, void *user);
+int wsio_sio_broadcast_with_ack_bin(const wsio_sio_target *t, const char *event, const char *json, size_t len,
+                                    const wsio_span *bins, size_t nbins, unsigned timeout_ms,
+                                    wsio_sio_broadcast_ack_bin_fn cb, void *user);
 
 /* Server-side queries on a selection (Node's fetchSockets, socketsJoin, socketsLeave,
  * disconnectSockets). fetch fills out with up to cap sockets and returns the count
