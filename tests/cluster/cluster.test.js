@@ -612,7 +612,7 @@ describe('wsio-server --redis options', { skip: ADAPTER !== 'pubsub' }, () => {
   it('refuses an unknown kind and a malformed URL with a clear error', async () => {
     for (const [args, want] of [
       [['--redis', 'redis://127.0.0.1:1', '--redis-adapter', 'shardd'], /pubsub, sharded or streams/],
-      [['--redis', 'http://x'], /redis:\/\/\[user:pass@\]host:port\[\/db\]/],
+      [['--redis', 'http://x'], /redis\[s\]:\/\/\[user:pass@\]host:port\[\/db\]/],
     ]) {
       await assert.rejects(start('wsio', 'test', args), want);
     }
