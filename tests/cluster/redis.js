@@ -122,8 +122,9 @@ function run(cmd, args) {
 
 /* A Redis Cluster of n masters, no replicas, on loopback (nodes.conf in a temporary
  * folder, so a master killed and restarted on its port rejoins with its slots).
- * url: the first master (the seed); masters[i].kill()/restart(); stop() ends all. */
-async function startRedisCluster(n = 3) {
+ * url: the first master (the seed); masters[i].kill()/restart(); stop() ends all.
+ * tls ({cert, key, ca}): TLS only, the cluster bus too (tls-cluster); url rediss://. */
+async function startRedisCluster(n = 3, tls = null) {
   const fs = require('node:fs');
   const os = require('node:os');
   const path = require('node:path');
@@ -135,14 +136,18 @@ async function startRedisCluster(n = 3) {
     ports.push(p);
   }
   const extra = (port) => ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
-    '--dir', dir, '--cluster-node-timeout', '2000'];
+    '--dir', dir, '--cluster-node-timeout', '2000',
+    ...(tls ? ['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-cert-file', tls.cert,
+      '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no'] : [])];
+  const cli = tls ? ['--tls', '--cacert', tls.ca] : [];
+  const scheme = tls ? 'rediss' : 'redis';
   const masters = [];
   for (const port of ports) {
     let cur = spawnRedis(port, extra(port));
     await cur.ready;
     masters.push({
       port,
-      url: `redis://127.0.0.1:${port}`,
+      url: `${scheme}://127.0.0.1:${port}`,
       async kill() { cur.child.kill('SIGKILL'); await cur.exited; },
       async restart() { cur = spawnRedis(port, extra(port)); await cur.ready; },
       async stop() {
@@ -153,7 +158,7 @@ async function startRedisCluster(n = 3) {
       },
     });
   }
-  await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0',
+  await run('redis-cli', [...cli, '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0',
     '--cluster-yes']);
   const c = {
     cluster: true,
@@ -167,7 +172,7 @@ async function startRedisCluster(n = 3) {
       for (;;) {
         let ok = true;
         for (const p of ports) {
-          const info = await run('redis-cli', ['-p', String(p), 'cluster', 'info']).catch(() => '');
+          const info = await run('redis-cli', [...cli, '-p', String(p), 'cluster', 'info']).catch(() => '');
           if (!/cluster_state:ok/.test(info)) ok = false;
         }
         if (ok) return;

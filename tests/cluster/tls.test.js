@@ -7,7 +7,7 @@
 // clients and keeps retrying; --redis-tls-insecure connects without the check. A wsio
 // node and a Node node (node-redis with `socket: {tls: true, ca}`) on the same Redis.
 //
-//   WSIO_SERVER=build/wsio-server node --test tests/cluster/tls.test.js
+//   WSIO_SERVER=build/wsio-server [CLUSTER_PAIRS=...] node --test tests/cluster/tls.test.js
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -17,7 +17,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { start } = require('../sio/servers');
 const { client, connected, call, logged, until, sleep, closeAll } = require('../sio/helpers');
-const { startRedisTls } = require('./redis');
+const { startRedisTls, startRedisCluster } = require('./redis');
 
 let dir;
 let ca;
@@ -107,6 +107,42 @@ for (const kind of ['pubsub', 'sharded', 'streams']) {
   });
 }
 
+describe('rediss:// on a Redis Cluster', { timeout: 90000 }, () => {
+  it('sharded: every master reached over TLS (checked against its IP), broadcasts to rooms on each cross', async () => {
+    const rc = await startRedisCluster(3, { ...serverCert('rcluster', 'DNS:localhost,IP:127.0.0.1'), ca });
+    const args = ['--redis', rc.url, '--redis-tls-ca', ca, '--redis-adapter', 'sharded', '--redis-request-timeout', '2'];
+    let A;
+    let B;
+    try {
+      A = await start('wsio', 'test', args);
+      B = await start('wsio', 'test', args);
+      await until(async () => /a Redis Cluster of 3 masters/.test(A.output()) &&
+        /a Redis Cluster of 3 masters/.test(B.output()), 15000, 'both see three masters');
+      await crossNode(A, B);
+      // Rooms whose channels hash to different masters: each master's connection works.
+      const a = await join(A);
+      const b = await join(B);
+      const rooms = Array.from({ length: 12 }, (_, i) => `tls-r${i}`);
+      await call(b, 'join', rooms);
+      await until(async () => (await call(a, 'fetch', rooms[11])).length === 1, 10000, 'b in the rooms');
+      for (const r of rooms) {
+        let got = false;
+        await until(async () => { // (a room's channel is subscribed asynchronously)
+          await call(a, 'in-room', r, 'to-room', r);
+          await sleep(50);
+          got = b.log.some((e) => e[0] === 'to-room' && e[1] === r);
+          return got;
+        }, 10000, `a broadcast to ${r}`);
+      }
+      assert.doesNotMatch(A.output() + B.output(), /cannot connect|verify failed/);
+    } finally {
+      await A?.stop();
+      await B?.stop();
+      await rc.stop();
+    }
+  });
+});
+
 describe('rediss:// certificate checks', { timeout: 60000 }, () => {
   it('without the CA: verification fails, logged with the reason; local work goes on; retried', async () => {
     const A = await start('wsio', 'test', ['--redis', redis.url]);
@@ -159,9 +195,12 @@ describe('rediss:// certificate checks', { timeout: 60000 }, () => {
   });
 });
 
+// CLUSTER_PAIRS as tests/cluster/cluster.test.js (the ASan run names wsio-wsio only).
+const PAIRS = (process.env.CLUSTER_PAIRS || 'wsio-wsio,wsio-node,node-wsio').split(',');
+
 describe('rediss:// mixed cluster', { timeout: 60000 }, () => {
   for (const pair of [['wsio', 'node'], ['node', 'wsio']]) {
-    it(`${pair[0]} + ${pair[1]} over TLS (node-redis with the CA)`, async () => {
+    it(`${pair[0]} + ${pair[1]} over TLS (node-redis with the CA)`, { skip: !PAIRS.includes(pair.join('-')) }, async () => {
       const args = ['--redis', redis.url, '--redis-tls-ca', ca, '--redis-request-timeout', '2'];
       const A = await start(pair[0], 'test', args);
       const B = await start(pair[1], 'test', args);
