@@ -100,7 +100,9 @@ static void conn_fail_pending(rconn *c) {
   }
 }
 
-static void conn_down(rconn *c, const char *why) {
+/* level: of the "cannot connect" line (an error where only a configuration change
+ * helps, as a certificate that fails its check). */
+static void conn_down_as(rconn *c, const char *why, int level) {
   redis_adapter *ra = c->ra;
   int was_ready = c->state == RC_READY;
   if (c->state == RC_IDLE) return;
@@ -110,12 +112,13 @@ static void conn_down(rconn *c, const char *why) {
   if (was_ready)
     ra_log(ra, WSIO_LOG_WARN, "redis: %s connection lost (%s); retrying",
            c->is_sub ? "subscribe" : c == &ra->xr ? "stream" : "publish", why);
-  else if (c->failures++ == 0)
-    ra_log(ra, ra->tls_ctx ? WSIO_LOG_ERROR : WSIO_LOG_WARN, "redis: cannot connect (%s); retrying with backoff", why);
+  else if (c->failures++ == 0) ra_log(ra, level, "redis: cannot connect (%s); retrying with backoff", why);
   if (c != &ra->xr) ra->st.up = 0;
   conn_fail_pending(c);
   conn_schedule_retry(c);
 }
+
+static void conn_down(rconn *c, const char *why) { conn_down_as(c, why, WSIO_LOG_WARN); }
 
 
 static void on_handshake_reply(redis_adapter *ra, redisReply *r, uint32_t arg) {
@@ -298,9 +301,10 @@ void ra_on_end(net_conn *nc, int err) {
   rconn *c = (rconn *)nc;
   if (err == -EPROTO && nc->tls && net_tls_error(nc->tls)[0]) {
     char why[384];
+    int verify = net_tls_verify_failed(nc->tls);
     snprintf(why, sizeof(why), "%s; Redis at %s%s", net_tls_error(nc->tls), c->tls_host,
-             net_tls_verify_failed(nc->tls) ? ", see --redis-tls-ca" : "");
-    conn_down(c, why);
+             verify ? ", see --redis-tls-ca" : "");
+    conn_down_as(c, why, verify ? WSIO_LOG_ERROR : WSIO_LOG_WARN);
     return;
   }
   conn_down(c, err ? strerror(-err) : "closed by Redis");

@@ -149,7 +149,7 @@ describe('rediss:// certificate checks', { timeout: 60000 }, () => {
     try {
       await until(async () => /certificate verify failed/.test(A.output()), 10000, 'the failure logged');
       assert.match(A.output(),
-        /cannot connect \(TLS certificate verify failed: [^\n]*; Redis at localhost, see --redis-tls-ca\); retrying/);
+        /error [^\n]*cannot connect \(TLS certificate verify failed: [^\n]*; Redis at localhost, see --redis-tls-ca\); retrying/);
       const a = await join(A);
       const a2 = await join(A);
       await call(a, 'all', 'local', 1);
