@@ -217,6 +217,17 @@ typedef void (*wsio_sio_broadcast_ack_fn)(const char *responses_json, size_t len
 int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, const char *json, size_t len,
                                 const wsio_span *bins, size_t nbins, unsigned timeout_ms,
                                 wsio_sio_broadcast_ack_fn cb, void *user);
+/* The same, with the answers' binary attachments: responses_json holds Socket.IO's
+ * placeholders ({"_placeholder":true,"num":i}) where an answer carried a binary, i
+ * indexing bins over all the answers (renumbered from each answer's own), from this
+ * node and from other nodes through a Redis adapter alike. bins and their bytes are
+ * valid during cb only. With --threads (the in-process adapter) answers from other
+ * threads come as JSON only: their placeholders may name no entry of bins (i >= nbins). */
+typedef void (*wsio_sio_broadcast_ack_bin_fn)(const char *responses_json, size_t len, const wsio_span *bins,
+                                              size_t nbins, int err, void *user);
+int wsio_sio_broadcast_with_ack_bin(const wsio_sio_target *t, const char *event, const char *json, size_t len,
+                                    const wsio_span *bins, size_t nbins, unsigned timeout_ms,
+                                    wsio_sio_broadcast_ack_bin_fn cb, void *user);
 
 /* Server-side queries on a selection (Node's fetchSockets, socketsJoin, socketsLeave,
  * disconnectSockets). fetch fills out with up to cap sockets and returns the count
@@ -293,6 +304,15 @@ typedef struct wsio_sio_redis_options {
   unsigned stream_read_count;     /* 100: XREAD COUNT (Node's readCount) */
   unsigned stream_block_ms;       /* 5000: XREAD BLOCK (Node's blockTimeInMs) */
   const char *session_key_prefix; /* "sio:session:" (Node's sessionKeyPrefix) */
+  /* 1: TLS to Redis (rediss://), every connection (a Redis Cluster's masters too). The
+   * server's certificate must be signed by tls_ca_file (PEM; NULL: the system's CAs)
+   * and name host (a Cluster master: the hostname it announces, else its IP); a
+   * connection whose check fails is logged and retried like an unreachable Redis.
+   * tls_insecure = 1 turns the check off (encrypted, but anyone on the path may pose
+   * as Redis: for tests). */
+  int tls;
+  const char *tls_ca_file;
+  int tls_insecure;
 } wsio_sio_redis_options;
 void wsio_sio_redis_options_init(wsio_sio_redis_options *o);
 /* Call once, before the loop runs (a host name is resolved here). Returns 0

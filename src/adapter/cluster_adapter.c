@@ -205,17 +205,17 @@ static void sh_sse_answer(const char *json, size_t len, void *arg) {
 
 /* Attachments of a response become null (their placeholders name nothing the C
  * callback is given). Consumes v; returns what replaces it. */
-static json_t *unbin(json_t *v) {
+json_t *ra_unbin(json_t *v) {
   if (json_is_object(v) && json_is_true(json_object_get(v, "_placeholder")) && json_object_size(v) == 2) {
     json_decref(v);
     return json_null();
   }
   if (json_is_array(v))
-    for (size_t i = 0; i < json_array_size(v); i++) json_array_set_new(v, i, unbin(json_incref(json_array_get(v, i))));
+    for (size_t i = 0; i < json_array_size(v); i++) json_array_set_new(v, i, ra_unbin(json_incref(json_array_get(v, i))));
   const char *k;
   json_t *x;
   void *tmp;
-  if (json_is_object(v)) json_object_foreach_safe(v, tmp, k, x) json_object_set_new(v, k, unbin(json_incref(x)));
+  if (json_is_object(v)) json_object_foreach_safe(v, tmp, k, x) json_object_set_new(v, k, ra_unbin(json_incref(x)));
   return v;
 }
 
@@ -304,7 +304,8 @@ void ra_sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bins *
       /* The classic responses' shape: {requestId, type, clientCount|packet|sockets|data}. */
       json_t *c = json_deep_copy(data);
       if (!c) break;
-      if (bins && bins->n) c = unbin(c); /* the C callbacks carry JSON, as the classic adapter's */
+      /* The C callbacks carry JSON, but a broadcast's answers may keep their attachments. */
+      if (bins && bins->n && type != CM_BROADCAST_ACK) c = ra_unbin(c);
       int ct = type == CM_BROADCAST_CLIENT_COUNT ? REQ_BROADCAST_CLIENT_COUNT
                : type == CM_BROADCAST_ACK        ? REQ_BROADCAST_ACK
                                                  : type == CM_FETCH_SOCKETS_RESPONSE ? REQ_REMOTE_FETCH : REQ_SERVER_SIDE_EMIT;
@@ -313,7 +314,7 @@ void ra_sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bins *
         json_t *p = json_object_get(data, "packet");
         json_object_set(c, "data", p ? p : json_null());
       }
-      ra_on_response_value(ra, c);
+      ra_on_response_value(ra, c, type == CM_BROADCAST_ACK ? bins : NULL);
       json_decref(c);
       break;
     }

@@ -6,6 +6,10 @@
  * path with its backlog bound, and, for the sharded adapter on a Redis Cluster, the
  * topology (CLUSTER SLOTS: one publish and one subscribe connection per master, each
  * command routed to its channel's slot master).
+ * rediss://: each connection speaks TLS through net (net/tls.h's client role), the
+ * server's certificate checked against the host it was asked for; a connection counts
+ * as made only once its handshake is through (a PING answered), so a certificate that
+ * fails is a connection that failed: logged, retried with backoff.
  * Must not know the adapter's messages: a message received goes to ra_on_message. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,6 +21,7 @@
 #include <string.h>
 
 #include "adapter/internal.h"
+#include "net/tls.h"
 
 static void conn_schedule_retry(rconn *c);
 static void topology_refresh(redis_adapter *ra);
@@ -95,20 +100,25 @@ static void conn_fail_pending(rconn *c) {
   }
 }
 
-static void conn_down(rconn *c, const char *why) {
+/* level: of the "cannot connect" line (an error where only a configuration change
+ * helps, as a certificate that fails its check). */
+static void conn_down_as(rconn *c, const char *why, int level) {
   redis_adapter *ra = c->ra;
   int was_ready = c->state == RC_READY;
   if (c->state == RC_IDLE) return;
   c->state = RC_IDLE;
+  loop_timer_stop(ra->loop, &c->retry); /* a TLS handshake's timeout */
   if (c->linked) net_close(&c->net); /* released by the retry timer, outside net's callbacks */
   if (was_ready)
     ra_log(ra, WSIO_LOG_WARN, "redis: %s connection lost (%s); retrying",
            c->is_sub ? "subscribe" : c == &ra->xr ? "stream" : "publish", why);
-  else if (c->failures++ == 0) ra_log(ra, WSIO_LOG_WARN, "redis: cannot connect (%s); retrying with backoff", why);
+  else if (c->failures++ == 0) ra_log(ra, level, "redis: cannot connect (%s); retrying with backoff", why);
   if (c != &ra->xr) ra->st.up = 0;
   conn_fail_pending(c);
   conn_schedule_retry(c);
 }
+
+static void conn_down(rconn *c, const char *why) { conn_down_as(c, why, WSIO_LOG_WARN); }
 
 
 static void on_handshake_reply(redis_adapter *ra, redisReply *r, uint32_t arg) {
@@ -119,6 +129,12 @@ static void on_handshake_reply(redis_adapter *ra, redisReply *r, uint32_t arg) {
 }
 
 
+static void conn_ready(rconn *c);
+
+static void tls_timeout(loop_timer *t) {
+  conn_down((rconn *)((char *)t - offsetof(rconn, retry)), "TLS handshake timed out");
+}
+
 static void on_connected(net_conn *nc, int err) {
   rconn *c = (rconn *)nc;
   redis_adapter *ra = c->ra;
@@ -126,6 +142,32 @@ static void on_connected(net_conn *nc, int err) {
     conn_down(c, strerror(-err));
     return;
   }
+  if (!ra->tls_ctx) {
+    conn_ready(c);
+    return;
+  }
+  /* Redis says nothing unasked: a PING's answer is the first sign that the handshake
+   * (certificate check included) went through. Until then nothing else is written. */
+  static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+  struct ssl_st *s = net_tls_client_session(ra->tls_ctx, c->tls_host);
+  if (!s) {
+    conn_down(c, "out of memory for the TLS session");
+    return;
+  }
+  net_conn_start_tls(&c->net, s);
+  c->state = RC_TLS;
+  if (net_write(&c->net, ping, sizeof(ping) - 1) < 0) {
+    conn_down(c, net_tls_error(s)[0] ? net_tls_error(s) : "cannot write");
+    return;
+  }
+  c->retry.cb = tls_timeout;
+  (void)loop_timer_start(ra->loop, &c->retry, RA_CONNECT_TIMEOUT_MS, 0);
+  if (!loop_timer_active(&ra->flush_timer)) (void)loop_timer_start(ra->loop, &ra->flush_timer, 0, 0);
+}
+
+/* Connected (and, over TLS, the handshake through): AUTH, SELECT, subscriptions. */
+static void conn_ready(rconn *c) {
+  redis_adapter *ra = c->ra;
   c->state = RC_READY;
   if (c->ever_ready) ra->st.reconnects++;
   c->ever_ready = 1;
@@ -242,6 +284,13 @@ void ra_on_data(net_conn *nc, uint8_t *p, size_t n) {
       return;
     }
     if (!reply) return;
+    if (c->state == RC_TLS) { /* the PING's answer (PONG, or NOAUTH before AUTH) */
+      freeReplyObject(reply);
+      loop_timer_stop(c->ra->loop, &c->retry);
+      conn_ready(c);
+      if (c->state != RC_READY) return;
+      continue;
+    }
     handle_reply(c, reply);
     freeReplyObject(reply);
     if (c->state != RC_READY) return; /* a handler took it down */
@@ -249,7 +298,16 @@ void ra_on_data(net_conn *nc, uint8_t *p, size_t n) {
 }
 
 void ra_on_end(net_conn *nc, int err) {
-  conn_down((rconn *)nc, err ? strerror(-err) : "closed by Redis");
+  rconn *c = (rconn *)nc;
+  if (err == -EPROTO && nc->tls && net_tls_error(nc->tls)[0]) {
+    char why[384];
+    int verify = net_tls_verify_failed(nc->tls);
+    snprintf(why, sizeof(why), "%s; Redis at %s%s", net_tls_error(nc->tls), c->tls_host,
+             verify ? ", see --redis-tls-ca" : "");
+    conn_down_as(c, why, verify ? WSIO_LOG_ERROR : WSIO_LOG_WARN);
+    return;
+  }
+  conn_down(c, err ? strerror(-err) : "closed by Redis");
 }
 
 void ra_on_drain(net_conn *nc) { (void)nc; }
@@ -306,7 +364,7 @@ static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_sto
 
 /* The node index (0: the seed) of a master named by CLUSTER SLOTS; a new one is added
  * and connected. Returns -1 (not a numeric address, too many nodes, out of memory). */
-static int node_index(redis_adapter *ra, const char *ip, long port) {
+static int node_index(redis_adapter *ra, const char *ip, long port, const char *name) {
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof(ss));
   socklen_t len;
@@ -335,10 +393,26 @@ static int node_index(redis_adapter *ra, const char *ip, long port) {
   n->pub.addr = n->sub.addr = ss;
   n->pub.addr_len = n->sub.addr_len = len;
   n->pub.retry.cb = n->sub.retry.cb = retry_fired;
+  snprintf(n->host, sizeof(n->host), "%s", name && name[0] ? name : ip);
+  n->pub.tls_host = n->sub.tls_host = n->host;
   ra->nodes[ra->nnodes++] = n;
   ra_conn_start(&n->pub);
   ra_conn_start(&n->sub);
   return (int)ra->nnodes;
+}
+
+/* Redis 7 adds to a node's entry [ip, port, id, {hostname: ...}] when the node
+ * announces a name (cluster-announce-hostname; a flat array in RESP2): the name its
+ * certificate carries. */
+static const char *node_hostname(const redisReply *n) {
+  if (n->elements < 4 || n->element[3]->type != REDIS_REPLY_ARRAY)
+    return NULL;
+  const redisReply *m = n->element[3];
+  for (size_t i = 0; i + 1 < m->elements; i += 2)
+    if (m->element[i]->type == REDIS_REPLY_STRING && strcmp(m->element[i]->str, "hostname") == 0 &&
+        m->element[i + 1]->type == REDIS_REPLY_STRING)
+      return m->element[i + 1]->str;
+  return NULL;
 }
 
 /* CLUSTER SLOTS' answer: [[start, end, [ip, port, id], replicas...], ...]. An error
@@ -357,7 +431,8 @@ static void on_slots(redis_adapter *ra, redisReply *r, uint32_t arg) {
           e->element[2]->elements < 2 || e->element[2]->element[0]->type != REDIS_REPLY_STRING)
         continue;
       long long lo = e->element[0]->integer, hi = e->element[1]->integer;
-      int idx = node_index(ra, e->element[2]->element[0]->str, (long)e->element[2]->element[1]->integer);
+      int idx = node_index(ra, e->element[2]->element[0]->str, (long)e->element[2]->element[1]->integer,
+                           node_hostname(e->element[2]));
       if (idx < 0 || lo < 0 || hi >= RA_SLOTS || lo > hi) continue;
       memset(map + lo, idx, (size_t)(hi - lo + 1));
     }

@@ -31,7 +31,8 @@ enum { CM_BROADCAST = 3, CM_SOCKETS_JOIN, CM_SOCKETS_LEAVE, CM_DISCONNECT_SOCKET
 /* Internal-only request kind: a server count (NUMSUB alone). */
 #define REQ_COUNT 100
 
-enum { RC_IDLE, RC_CONNECTING, RC_READY };
+/* RC_TLS: connected, the TLS handshake under way (a PING's answer says it is through). */
+enum { RC_IDLE, RC_CONNECTING, RC_TLS, RC_READY };
 
 typedef struct redis_adapter redis_adapter;
 typedef void (*reply_fn)(redis_adapter *ra, redisReply *r, uint32_t arg);
@@ -56,6 +57,7 @@ typedef struct rconn {
   int ever_ready;
   struct sockaddr_storage addr; /* where this connection goes (a cluster master's own) */
   socklen_t addr_len;
+  const char *tls_host; /* rediss://: the name its certificate must carry */
 } rconn;
 
 /* Sharded on a Redis Cluster: a master other than the seed (the --redis address, whose
@@ -64,6 +66,7 @@ typedef struct rconn {
 #define RA_SLOTS CODEC_KEY_SLOTS
 typedef struct rnode {
   rconn pub, sub;
+  char host[256]; /* rediss://: as CLUSTER SLOTS names it (its hostname, else its IP) */
 } rnode;
 
 /* One namespace's channels (Node makes one adapter per namespace). */
@@ -89,6 +92,9 @@ typedef struct rreq {
   char *msg;      /* the request to publish once the count is known */
   size_t msg_len;
   wsio_sio_result_fn cb;
+  wsio_sio_broadcast_ack_bin_fn bcb; /* broadcast with ack, its answers' attachments too */
+  wsio_span *bins;                    /* bcb: copies of the attachments, numbered as kept */
+  size_t nbins, bins_cap;
   wsio_sio_count_fn ccb;
   void *user;
   loop_timer timer;
@@ -108,6 +114,8 @@ struct redis_adapter {
   socklen_t addr_len;
   char *user, *password, *prefix;
   int db;
+  struct ssl_ctx_st *tls_ctx; /* rediss://, else NULL */
+  char *tls_host;             /* the URL's host (the seed's certificate must name it) */
   unsigned request_timeout_ms;
   void (*log)(int level, const char *msg, void *user);
   void *log_user;
@@ -185,7 +193,8 @@ int ra_event_from_packet(json_t *packet, const codec_bins *bins, sio_event *ev, 
 void ra_mp_init(mp *m);
 int ra_mp_str(mp *m, const char *s);
 void ra_on_message(redis_adapter *ra, const char *channel, size_t clen, const char *msg, size_t mlen, int pattern);
-void ra_on_response_value(redis_adapter *ra, json_t *v);
+/* bins: the attachments v's placeholders name (NULL: none). */
+void ra_on_response_value(redis_adapter *ra, json_t *v, const codec_bins *bins);
 json_t *ra_opts_json(const wsio_sio_target *t);
 int ra_pack_opts(mp *m, const wsio_sio_target *t, long timeout_ms);
 int ra_pack_packet(mp *m, const char *nsp, const sio_event *ev);
@@ -203,6 +212,8 @@ void ra_sh_joined(redis_adapter *ra, wsio_sio_socket *s, const char *const *room
 void ra_sh_left(redis_adapter *ra, wsio_sio_nsp *nsp, const char *room);
 json_t *ra_sh_msg(redis_adapter *ra, rnsp *ns, int type, json_t *data);
 void ra_sh_on_message(redis_adapter *ra, const char *channel, size_t clen, const char *msg, size_t mlen);
+/* Placeholders become null (for callbacks that carry JSON only). Consumes v. */
+json_t *ra_unbin(json_t *v);
 json_t *ra_sh_opts(const wsio_sio_target *t, long timeout_ms);
 int ra_sh_publish(redis_adapter *ra, const char *channel, json_t *msg, const wsio_span *bins, size_t nbins);
 void ra_sh_subscribe_nsp(redis_adapter *ra, rnsp *ns, rconn *only);
@@ -229,6 +240,9 @@ int ra_st_init(redis_adapter *ra, const wsio_sio_redis_options *o);
 void ra_st_free(redis_adapter *ra);
 
 /* ---- redis.c: namespaces, requests ---- */
+/* One client's answer to a broadcast with ack (v consumed; bins: its attachments,
+ * copied when the request keeps them; remote: from another node). */
+void ra_bcast_answer(rreq *q, json_t *v, const wsio_span *bins, size_t nbins, int remote);
 void ra_bcast_check(rreq *q);
 json_t *ra_event_array(const sio_event *ev);
 json_t *ra_local_rooms(wsio_sio_nsp *nsp);

@@ -338,18 +338,22 @@ static void on_request(redis_adapter *ra, rnsp *ns, const char *msg, size_t len)
 static void on_response(redis_adapter *ra, const char *msg, size_t len) {
   msgpack_unpacked up;
   msgpack_unpacked_init(&up);
-  json_t *v = ra_decode_any(msg, len, &up, NULL);
-  ra_on_response_value(ra, v);
+  codec_bins bins = {.n = 0};
+  json_t *v = ra_decode_any(msg, len, &up, &bins);
+  ra_on_response_value(ra, v, &bins);
   json_decref(v);
   msgpack_unpacked_destroy(&up);
 }
 
 /* A response in the classic shape {requestId, type, clientCount|packet|sockets|rooms|data}. */
-void ra_on_response_value(redis_adapter *ra, json_t *v) {
+void ra_on_response_value(redis_adapter *ra, json_t *v, const codec_bins *bins) {
   const char *rid = json_string_value(json_object_get(v, "requestId"));
   rreq *q = rid ? ra_req_find_id(ra, rid) : NULL;
   if (!q || q->done) return;
   json_t *type = json_object_get(v, "type");
+  /* Only a broadcast's answers keep their attachments; elsewhere (JSON callbacks) they
+   * are null, as Node's JSON-only consumers would see them. In place: v is an object. */
+  if (bins && bins->n && q->type != REQ_BROADCAST) json_decref(ra_unbin(json_incref(v)));
   switch (q->type) {
     case REQ_BROADCAST:
       if (json_integer_value(type) == REQ_BROADCAST_CLIENT_COUNT) {
@@ -357,7 +361,8 @@ void ra_on_response_value(redis_adapter *ra, json_t *v) {
         q->clients_expected += (long)json_integer_value(json_object_get(v, "clientCount"));
       } else if (json_integer_value(type) == REQ_BROADCAST_ACK) {
         json_t *p = json_object_get(v, "packet");
-        json_array_append(q->acc, p ? p : json_null());
+        ra_bcast_answer(q, p ? json_incref(p) : json_null(), bins ? bins->v : NULL, bins ? bins->n : 0, 1);
+        break; /* (checked there) */
       }
       ra_bcast_check(q);
       break;

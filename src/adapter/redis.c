@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "adapter/internal.h"
+#include "net/tls.h"
 
 /* ---- namespaces ---------------------------------------------------------------------- */
 
@@ -97,6 +98,8 @@ static void req_unlink(redis_adapter *ra, rreq *q) {
 }
 
 static void req_free(rreq *q) {
+  for (size_t i = 0; i < q->nbins; i++) free((void *)q->bins[i].p);
+  free(q->bins);
   json_decref(q->acc);
   free(q->msg);
   free(q);
@@ -123,7 +126,8 @@ void ra_req_finish(rreq *q, int err) {
     }
     size_t n = 2;
     char *s = out ? codec_dump(out, &n) : NULL;
-    q->cb(s ? s : "[]", s ? n : 2, err, q->user);
+    if (q->bcb) q->bcb(s ? s : "[]", s ? n : 2, q->bins, q->nbins, err, q->user);
+    else q->cb(s ? s : "[]", s ? n : 2, err, q->user);
     free(s);
     json_decref(list);
   }
@@ -286,15 +290,66 @@ void ra_bcast_check(rreq *q) {
   ra_req_finish(q, 0);
 }
 
+/* v's placeholders numbered from base (each answer numbers its own from 0). */
+static void rebase_placeholders(json_t *v, size_t base) {
+  json_t *num = json_object_get(v, "num");
+  if (json_is_true(json_object_get(v, "_placeholder")) && json_is_integer(num)) {
+    json_integer_set(num, json_integer_value(num) + (json_int_t)base);
+    return;
+  }
+  size_t i;
+  json_t *x;
+  const char *k;
+  if (json_is_array(v)) json_array_foreach(v, i, x) rebase_placeholders(x, base);
+  else if (json_is_object(v)) json_object_foreach(v, k, x) rebase_placeholders(x, base);
+}
+
+/* Keeps copies of an answer's attachments past those kept; -1: out of memory. */
+static int keep_bins(rreq *q, const wsio_span *bins, size_t nbins) {
+  if (q->nbins + nbins > q->bins_cap) {
+    size_t ncap = q->bins_cap ? q->bins_cap * 2 : 8;
+    while (ncap < q->nbins + nbins) ncap *= 2;
+    wsio_span *nv = realloc(q->bins, ncap * sizeof(*nv));
+    if (!nv) return -1;
+    q->bins = nv;
+    q->bins_cap = ncap;
+  }
+  for (size_t i = 0; i < nbins; i++) {
+    void *c = malloc(bins[i].n ? bins[i].n : 1);
+    if (!c) return -1;
+    if (bins[i].n) memcpy(c, bins[i].p, bins[i].n);
+    q->bins[q->nbins++] = (wsio_span){c, bins[i].n};
+  }
+  return 0;
+}
+
+void ra_bcast_answer(rreq *q, json_t *v, const wsio_span *bins, size_t nbins, int remote) {
+  if (q->done) {
+    json_decref(v);
+    return;
+  }
+  if (!v) v = json_null();
+  if (q->bcb && nbins) {
+    size_t base = q->nbins;
+    if (keep_bins(q, bins, nbins) == 0) {
+      rebase_placeholders(v, base);
+    } else { /* its placeholders would name what is not there */
+      json_decref(v);
+      v = json_null();
+    }
+  } else if (!q->bcb && nbins && remote) {
+    v = ra_unbin(v); /* the JSON callback: an attachment from another node is null */
+  }
+  json_array_append_new(q->acc, v);
+  ra_bcast_check(q);
+}
+
+/* This node's clients' answers (the JSON callback: an attachment is its placeholder). */
 static void bcast_each(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg) {
-  (void)bins; /* the C callback carries JSON: an attachment is its placeholder there */
-  (void)nbins;
   rreq *q = arg;
   if (q->done) return;
   json_error_t je;
-  json_t *v = json_loadb(json, len, JSON_DECODE_ANY, &je);
-  json_array_append_new(q->acc, v ? v : json_null());
-  ra_bcast_check(q);
+  ra_bcast_answer(q, json_loadb(json, len, JSON_DECODE_ANY, &je), bins, nbins, 0);
 }
 
 static void bcast_local_done(const char *json, size_t len, int err, void *user) {
@@ -306,11 +361,13 @@ static void bcast_local_done(const char *json, size_t len, int err, void *user) 
   if (q->done) req_free(q);
 }
 
-static int ra_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
-                                 wsio_sio_broadcast_ack_fn cb, void *user) {
-  redis_adapter *ra = (redis_adapter *)a;
+/* cb (JSON answers) or bcb (with their attachments). */
+static int bcast_with_ack(redis_adapter *ra, const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                          wsio_sio_broadcast_ack_fn cb, wsio_sio_broadcast_ack_bin_fn bcb, void *user) {
   rnsp *ns = t->is_local ? NULL : ra_ns_of(ra, t->nsp);
-  if (!ns) return sio_local_broadcast_with_ack(t, ev, timeout_ms, cb, user);
+  if (!ns)
+    return bcb ? sio_local_broadcast_with_ack_bin(t, ev, timeout_ms, bcb, user)
+               : sio_local_broadcast_with_ack(t, ev, timeout_ms, cb, user);
   rreq *q = req_new(ra, ns, REQ_BROADCAST);
   if (!q) return WSIO_ENOMEM;
   /* The request's deadline is the broadcast's own (flags.timeout), not the adapter's. */
@@ -318,6 +375,7 @@ static int ra_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const
   else loop_timer_stop(ra->loop, &q->timer);
   q->acc = json_array();
   q->cb = cb;
+  q->bcb = bcb;
   q->user = user;
   if (ra_is_up(ra) && RA_CLUSTER_MSGS(ra)) {
     ra_sh_broadcast_ack(ra, ns, q, t, ev, timeout_ms);
@@ -344,6 +402,16 @@ static int ra_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const
   q->clients_expected += reached;
   req_count(q);
   return reached;
+}
+
+static int ra_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                                 wsio_sio_broadcast_ack_fn cb, void *user) {
+  return bcast_with_ack((redis_adapter *)a, t, ev, timeout_ms, cb, NULL, user);
+}
+
+static int ra_broadcast_with_ack_bin(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev,
+                                     unsigned timeout_ms, wsio_sio_broadcast_ack_bin_fn cb, void *user) {
+  return bcast_with_ack((redis_adapter *)a, t, ev, timeout_ms, NULL, cb, user);
 }
 
 static int ra_add_sockets(sio_adapter *a, const wsio_sio_target *t, const char *room, int join) {
@@ -547,6 +615,8 @@ static void ra_destroy(sio_adapter *a) {
   free(ra->user);
   free(ra->password);
   free(ra->prefix);
+  net_tls_ctx_free(ra->tls_ctx);
+  free(ra->tls_host);
   /* The post hook still names ra, but the adapter goes only with its server, in the
    * app's destroy, after which no post phase runs. */
   free(ra);
@@ -554,7 +624,8 @@ static void ra_destroy(sio_adapter *a) {
 
 #define RA_OPS                                  \
   .add_all = ra_add_all, .del = ra_del, .del_all = ra_del_all, .broadcast = ra_broadcast, \
-  .broadcast_with_ack = ra_broadcast_with_ack, .add_sockets = ra_add_sockets,             \
+  .broadcast_with_ack = ra_broadcast_with_ack, .broadcast_with_ack_bin = ra_broadcast_with_ack_bin,      \
+  .add_sockets = ra_add_sockets,                                                          \
   .disconnect_sockets = ra_disconnect_sockets, .fetch_sockets = ra_fetch_sockets,         \
   .all_rooms = ra_all_rooms, .server_count = ra_server_count,                             \
   .server_side_emit = ra_server_side_emit, .nsp_created = ra_nsp_created, .connected = ra_connected,     \
@@ -564,6 +635,19 @@ static const sio_adapter_ops redis_ops = {RA_OPS};
 /* The streams adapter also keeps recovery's sessions (in Redis, for every node). */
 static const sio_adapter_ops streams_ops = {RA_OPS, .persist_session = ra_st_persist, .restore_session = ra_st_restore};
 
+
+/* wsio_sio_use_redis could not finish: what it made so far goes. */
+static int use_failed(redis_adapter *ra, int err) {
+  if (ra->streams) ra_st_free(ra);
+  if (ra->ctx) net_ctx_destroy(ra->ctx);
+  net_tls_ctx_free(ra->tls_ctx);
+  free(ra->tls_host);
+  free(ra->prefix);
+  free(ra->user);
+  free(ra->password);
+  free(ra);
+  return err;
+}
 
 void wsio_sio_redis_options_init(wsio_sio_redis_options *o) {
   memset(o, 0, sizeof(*o));
@@ -612,29 +696,27 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   ra->st.attached = 1;
   ra_make_id(ra->uid);
   static const net_handlers h = {ra_on_data, ra_on_end, ra_on_drain, ra_on_accept, NULL};
-  if (ra_resolve(ra, o->host, o->port) != 0) {
-    if (ra->streams) ra_st_free(ra);
-    free(ra->prefix);
-    free(ra->user);
-    free(ra->password);
-    free(ra);
-    return WSIO_EINVAL;
+  if (ra_resolve(ra, o->host, o->port) != 0) return use_failed(ra, WSIO_EINVAL);
+  if (o->tls) {
+    char why[256];
+    if (!(ra->tls_host = strdup(o->host))) return use_failed(ra, WSIO_ENOMEM);
+    if (!(ra->tls_ctx = net_tls_client_ctx(o->tls_ca_file && o->tls_ca_file[0] ? o->tls_ca_file : NULL,
+                                           o->tls_insecure != 0, why, sizeof(why)))) {
+      ra_log(ra, WSIO_LOG_ERROR, "redis: TLS: %s", why);
+      return use_failed(ra, WSIO_EINVAL);
+    }
+    if (o->tls_insecure)
+      ra_log(ra, WSIO_LOG_WARN, "redis: TLS without certificate verification (--redis-tls-insecure)");
   }
   ra->ctx = net_ctx_create(ra->loop, &h, ra, 0);
-  if (!ra->prefix || !ra->ctx || core_hook_add(ra->app, CORE_HOOK_POST, ra_post, ra) != 0) {
-    if (ra->streams) ra_st_free(ra);
-    if (ra->ctx) net_ctx_destroy(ra->ctx);
-    free(ra->prefix);
-    free(ra->user);
-    free(ra->password);
-    free(ra);
-    return WSIO_ENOMEM;
-  }
+  if (!ra->prefix || !ra->ctx || core_hook_add(ra->app, CORE_HOOK_POST, ra_post, ra) != 0)
+    return use_failed(ra, WSIO_ENOMEM);
   uint32_t it = 0;
   for (wsio_sio_nsp *nsp; (nsp = sio_nsp_iter(io, &it)) != NULL;) ra_nsp_created(&ra->base, nsp);
   sio_adapter_set(io, &ra->base);
   ra->pub.addr = ra->sub.addr = ra->addr;
   ra->pub.addr_len = ra->sub.addr_len = ra->addr_len;
+  ra->pub.tls_host = ra->sub.tls_host = ra->xr.tls_host = ra->tls_host;
   ra_conn_start(&ra->pub);
   ra_conn_start(&ra->sub);
   if (ra->streams) {

@@ -336,7 +336,10 @@ static int cmp_elem(const void *x, const void *y) {
   return c ? c : (a->n > b->n) - (a->n < b->n);
 }
 
-static void ask_room_done(const char *responses, size_t len, int err, void *user) {
+/* The answers' attachments come back to the asker with them (placeholders numbered
+ * over all the answers, whichever node or client they came from). */
+static void ask_room_done(const char *responses, size_t len, const wsio_span *bins, size_t nbins, int err,
+                          void *user) {
   ask_room_ctx *ctx = user;
   elem els[1024];
   size_t n = 0, off = 0, el;
@@ -358,7 +361,7 @@ static void ask_room_done(const char *responses, size_t len, int err, void *user
     o += els[i].n;
   }
   o += (size_t)snprintf(out + o, sizeof(out) - o, "]}");
-  if (o < sizeof(out)) ack_json(ctx->ack, out, o); /* WSIO_ECLOSED when the asker left */
+  if (o < sizeof(out)) ack_value(ctx->ack, out, o, bins, nbins); /* WSIO_ECLOSED when the asker left */
   free(ctx);
 }
 
@@ -375,7 +378,10 @@ HANDLER(h_ask_room) {
   if (!ctx) return ack_empty(ack);
   ctx->ack = ack;
   wsio_sio_target t = {.nsp = wsio_sio_socket_nsp(s), .rooms = rooms.ptrs, .nrooms = rooms.n};
-  wsio_sio_broadcast_with_ack(&t, "question", rest, rl, a->bins, a->nbins, ms ? ms : 1, ask_room_done, ctx);
+  if (wsio_sio_broadcast_with_ack_bin(&t, "question", rest, rl, a->bins, a->nbins, ms ? ms : 1, ask_room_done, ctx) < 0) {
+    free(ctx); /* (the callback never runs then) */
+    ack_empty(ack);
+  }
 }
 
 /* The selection of a rooms argument (null = the whole namespace). */

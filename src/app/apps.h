@@ -19,13 +19,15 @@ typedef struct server_config {
   const char *redis_stream_name;     /* --redis-stream-name; NULL: "socket.io" */
   const char *redis_session_key_prefix; /* --redis-session-key-prefix; NULL: "sio:session:" */
   unsigned redis_stream_max_len;     /* --redis-stream-maxlen; 0: 10000 */
+  const char *redis_tls_ca;          /* --redis-tls-ca; NULL: the system's CAs */
+  int redis_tls_insecure;            /* --redis-tls-insecure */
 } server_config;
 
-/* A parsed redis://[user:pass@]host:port[/db] (pointers into buf). */
+/* A parsed redis[s]://[user:pass@]host:port[/db] (pointers into buf; tls for rediss). */
 typedef struct cluster_url {
   char buf[512];
   const char *host, *user, *password;
-  int port, db;
+  int port, db, tls;
 } cluster_url;
 /* Returns 0, or -1 when the URL is not one of that form. */
 int cluster_parse_url(const char *url, cluster_url *out);

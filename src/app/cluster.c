@@ -19,7 +19,8 @@ int cluster_parse_url(const char *url, cluster_url *out) {
   out->port = 6379;
   const char *p;
   if (strncmp(url, "redis://", 8) == 0) p = url + 8;
-  else return -1; /* rediss:// waits for TLS */
+  else if (strncmp(url, "rediss://", 9) == 0) p = url + 9, out->tls = 1;
+  else return -1;
   size_t len = strlen(p);
   if (len >= sizeof(out->buf)) return -1;
   memcpy(out->buf, p, len + 1);
@@ -77,7 +78,7 @@ int app_cluster_attach(wsio_sio *io, const server_config *cfg) {
   if (!cfg->redis_url) return 0;
   cluster_url u;
   if (cluster_parse_url(cfg->redis_url, &u) < 0) {
-    log_msg(LOG_ERROR, "--redis: cannot read the URL '%s' (redis://[user:pass@]host:port[/db])", cfg->redis_url);
+    log_msg(LOG_ERROR, "--redis: cannot read the URL '%s' (redis[s]://[user:pass@]host:port[/db])", cfg->redis_url);
     return -1;
   }
   wsio_sio_redis_options o;
@@ -96,12 +97,16 @@ int app_cluster_attach(wsio_sio *io, const server_config *cfg) {
   o.stream_name = cfg->redis_stream_name;
   o.session_key_prefix = cfg->redis_session_key_prefix;
   o.stream_max_len = cfg->redis_stream_max_len;
+  o.tls = u.tls;
+  o.tls_ca_file = cfg->redis_tls_ca;
+  o.tls_insecure = cfg->redis_tls_insecure;
   int r = wsio_sio_use_redis(io, &o);
   if (r < 0) {
-    log_msg(LOG_ERROR, "--redis %s: %s", cfg->redis_url, r == WSIO_EINVAL ? "cannot resolve the host" : wsio_strerror(r));
+    log_msg(LOG_ERROR, "--redis %s: %s", cfg->redis_url, r == WSIO_EINVAL ? (u.tls ? "cannot resolve the host, or TLS cannot be set up (above)" : "cannot resolve the host") : wsio_strerror(r));
     return -1;
   }
-  log_msg(LOG_INFO, "cluster: Redis %s adapter, %s:%d, key prefix %s",
-          o.streams ? "streams" : o.sharded ? "sharded pub/sub" : "pub/sub", u.host, u.port, o.key_prefix);
+  log_msg(LOG_INFO, "cluster: Redis %s adapter, %s:%d%s, key prefix %s",
+          o.streams ? "streams" : o.sharded ? "sharded pub/sub" : "pub/sub", u.host, u.port,
+          !u.tls ? "" : o.tls_insecure ? " (TLS, not verified)" : " (TLS)", o.key_prefix);
   return 0;
 }

@@ -120,12 +120,14 @@ static const opt_def opts[] = {
     {"tls-sni", "HOST:CERT:KEY", T_STR, NULL, "with --tls-cert, serve this certificate to clients asking for HOST (SNI; exact, or *.example.com); repeatable (entries from the config file, WSIO_TLS_SNI (comma-separated) and the command line add up); SIGHUP reloads them"},
     {"threads", "N|auto", T_THREADS, "1", "event-loop threads, one per core with auto: connections are spread over them by the kernel (SO_REUSEPORT); topics, Socket.IO rooms and broadcasts span them, a long-polling session is served by the thread that made it (no sticky sessions)"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
-    {"redis", "URL", T_STR, NULL, "join a cluster through Redis: redis://[user:pass@]host:port[/db] (Node's @socket.io/redis-adapter protocol)"},
+    {"redis", "URL", T_STR, NULL, "join a cluster through Redis: redis://[user:pass@]host:port[/db], or rediss:// for TLS (Node's @socket.io/redis-adapter protocol)"},
     {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub, sharded (SPUBLISH/SSUBSCRIBE, Redis 7 or a Redis Cluster) or streams (a Redis stream, as @socket.io/redis-streams-adapter: recovery across nodes)"},
     {"redis-subscription-mode", "MODE", T_STR, "dynamic", "--redis-adapter sharded: dynamic (a channel per public room), static (one per namespace) or dynamic-private (socket rooms too); Node's subscriptionMode"},
     {"redis-stream-name", "NAME", T_STR, "socket.io", "--redis-adapter streams: the stream's key (Node's streamName)"},
     {"redis-stream-maxlen", "N", T_LIMIT, "10000", "--redis-adapter streams: entries kept in the stream, about (XADD MAXLEN ~; Node's maxLen)"},
     {"redis-session-key-prefix", "PREFIX", T_STR, "sio:session:", "--redis-adapter streams: key prefix of the sessions kept for recovery (Node's sessionKeyPrefix)"},
+    {"redis-tls-ca", "FILE", T_STR, NULL, "rediss://: PEM CA certificate(s) the Redis server's certificate must be signed by (default: the system's CAs); its host name is checked too"},
+    {"redis-tls-insecure", "on|off", T_SWITCH, "off", "rediss:// without certificate or host name verification (still encrypted; anyone on the path can pose as Redis: for tests only)"},
     {"redis-key-prefix", "PREFIX", T_STR, "socket.io", "channel prefix, as the Node adapter's `key`"},
     {"redis-request-timeout", "S", T_SECONDS, "5", "seconds to wait for other nodes' answers (fetchSockets, allRooms, serverSideEmit acks)"},
     {"log-level", "LEVEL", T_LEVEL, "info", "debug, info, warn, error or off"},
@@ -236,7 +238,7 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       }
       else if (strcmp(name, "redis") == 0) {
         cluster_url u;
-        if (cluster_parse_url(v, &u) < 0) want = "a URL redis://[user:pass@]host:port[/db]";
+        if (cluster_parse_url(v, &u) < 0) want = "a URL redis[s]://[user:pass@]host:port[/db]";
         st->cfg.redis_url = v;
       } else if (strcmp(name, "redis-key-prefix") == 0) st->cfg.redis_key_prefix = v;
       else if (strcmp(name, "redis-stream-name") == 0) st->cfg.redis_stream_name = v;
@@ -247,6 +249,7 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
         else want = "dynamic, static or dynamic-private";
       }
       else if (strcmp(name, "redis-session-key-prefix") == 0) st->cfg.redis_session_key_prefix = v;
+      else if (strcmp(name, "redis-tls-ca") == 0) st->cfg.redis_tls_ca = v;
       break;
     case T_ADAPTER:
       if (strcmp(v, "pubsub") != 0 && strcmp(v, "sharded") != 0 && strcmp(v, "streams") != 0) {
@@ -343,6 +346,7 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       else if (strcmp(name, "deflate") == 0) st->o.deflate = on;
       else if (strcmp(name, "deflate-client-context-takeover") == 0) st->o.deflate_client_context_takeover = on;
       else if (strcmp(name, "deflate-shared-broadcast") == 0) st->o.deflate_per_connection_broadcast = !on;
+      else if (strcmp(name, "redis-tls-insecure") == 0) st->cfg.redis_tls_insecure = on;
       else st->o.io_uring = on;
       break;
     }

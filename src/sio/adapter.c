@@ -44,6 +44,11 @@ static int l_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const 
   (void)a;
   return sio_local_broadcast_with_ack(t, ev, timeout_ms, cb, user);
 }
+static int l_broadcast_with_ack_bin(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev,
+                                    unsigned timeout_ms, wsio_sio_broadcast_ack_bin_fn cb, void *user) {
+  (void)a;
+  return sio_local_broadcast_with_ack_bin(t, ev, timeout_ms, cb, user);
+}
 static int l_add_sockets(sio_adapter *a, const wsio_sio_target *t, const char *room, int join) {
   (void)a;
   return sio_local_add_sockets(t, room, join);
@@ -99,6 +104,7 @@ static const sio_adapter_ops local_ops = {
     .del_all = l_del_all,
     .broadcast = l_broadcast,
     .broadcast_with_ack = l_broadcast_with_ack,
+    .broadcast_with_ack_bin = l_broadcast_with_ack_bin,
     .add_sockets = l_add_sockets,
     .disconnect_sockets = l_disconnect_sockets,
     .fetch_sockets = l_fetch_sockets,

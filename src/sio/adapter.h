@@ -70,6 +70,10 @@ typedef struct sio_adapter_ops {
   /* cb runs once with every node's answers (see wsio_sio_broadcast_with_ack). */
   int (*broadcast_with_ack)(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
                             wsio_sio_broadcast_ack_fn cb, void *user);
+  /* The same with the answers' attachments (wsio_sio_broadcast_with_ack_bin). Optional:
+   * NULL, broadcast_with_ack serves it and the answers come without attachments. */
+  int (*broadcast_with_ack_bin)(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev,
+                                unsigned timeout_ms, wsio_sio_broadcast_ack_bin_fn cb, void *user);
   /* Selections on every node (Node's addSockets, delSockets, disconnectSockets). */
   int (*add_sockets)(sio_adapter *a, const wsio_sio_target *t, const char *room, int join);
   int (*disconnect_sockets)(sio_adapter *a, const wsio_sio_target *t, int close_transport);
@@ -136,6 +140,9 @@ typedef void (*sio_ack_each_fn)(const char *json, size_t len, const wsio_span *b
 int sio_local_broadcast_with_ack_each(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
                                       wsio_sio_broadcast_ack_fn cb, void *user, sio_ack_each_fn each,
                                       void *each_arg);
+/* The same as sio_local_broadcast_with_ack with the answers' attachments. */
+int sio_local_broadcast_with_ack_bin(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                                     wsio_sio_broadcast_ack_bin_fn cb, void *user);
 int sio_local_add_sockets(const wsio_sio_target *t, const char *room, int join);
 int sio_local_disconnect_sockets(const wsio_sio_target *t, int close_transport);
 /* This node's sockets of t as a JSON array of Node's fetchSockets answers ({"id",

@@ -8,6 +8,8 @@
  * after the event name as it is. */
 #include <string.h>
 
+#include <jansson.h>
+
 #include "sio/internal.h"
 #include "util/buf.h"
 #include "sio/jscan.h"
@@ -152,6 +154,71 @@ static void wait_unlink_group(sio_ack_wait *w) {
   if (w->gnext) w->gnext->gprev = w->gprev;
 }
 
+/* wsio_sio_broadcast_with_ack_bin: the answers' attachments, copied (an answer's own
+ * are valid during its callback only), in the order their placeholders number them. */
+struct sio_ack_bins {
+  wsio_span *v;
+  size_t n, cap;
+};
+
+static void ack_bins_free(struct sio_ack_bins *b) {
+  if (!b) return;
+  for (size_t i = 0; i < b->n; i++) free((void *)b->v[i].p);
+  free(b->v);
+  free(b);
+}
+
+/* v's placeholders numbered past the base attachments kept already (each answer
+ * numbers its own from 0). Returns v. */
+static json_t *rebase_placeholders(json_t *v, size_t base) {
+  json_t *num = json_object_get(v, "num");
+  if (json_is_true(json_object_get(v, "_placeholder")) && json_is_integer(num)) {
+    json_integer_set(num, json_integer_value(num) + (json_int_t)base);
+    return v;
+  }
+  size_t i;
+  json_t *x;
+  const char *k;
+  if (json_is_array(v)) json_array_foreach(v, i, x) rebase_placeholders(x, base);
+  else if (json_is_object(v)) json_object_foreach(v, k, x) rebase_placeholders(x, base);
+  return v;
+}
+
+/* One answer (its first argument e, with nbins attachments) into a bin-aware group.
+ * Returns 0, or WSIO_ENOMEM (the answer counts as null). */
+static int group_keep_answer(sio_ack_group *g, const char *e, size_t elen, size_t nbins) {
+  if (!g->bins && !(g->bins = calloc(1, sizeof(*g->bins)))) return WSIO_ENOMEM;
+  struct sio_ack_bins *b = g->bins;
+  if (!nbins || !b->n) return sbuf_put(&g->responses, e, elen) ? WSIO_ENOMEM : 0; /* numbered right already */
+  json_error_t je;
+  json_t *v = json_loadb(e, elen, JSON_DECODE_ANY, &je);
+  char *text = v ? json_dumps(rebase_placeholders(v, b->n), JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER)
+                 : NULL;
+  json_decref(v);
+  int r = text ? sbuf_puts(&g->responses, text) : -1;
+  free(text);
+  return r ? WSIO_ENOMEM : 0;
+}
+
+static int group_copy_bins(sio_ack_group *g, const wsio_span *bins, size_t nbins) {
+  struct sio_ack_bins *b = g->bins;
+  if (b->n + nbins > b->cap) {
+    size_t ncap = b->cap ? b->cap * 2 : 8;
+    while (ncap < b->n + nbins) ncap *= 2;
+    wsio_span *nv = realloc(b->v, ncap * sizeof(*nv));
+    if (!nv) return WSIO_ENOMEM;
+    b->v = nv;
+    b->cap = ncap;
+  }
+  for (size_t i = 0; i < nbins; i++) {
+    void *c = malloc(bins[i].n ? bins[i].n : 1);
+    if (!c) return WSIO_ENOMEM; /* those copied stay: the placeholders past them name nothing */
+    if (bins[i].n) memcpy(c, bins[i].p, bins[i].n);
+    b->v[b->n++] = (wsio_span){c, bins[i].n};
+  }
+  return 0;
+}
+
 static void sio_group_free(sio_ack_group *g) {
   while (g->members) {
     sio_ack_wait *w = g->members;
@@ -160,6 +227,7 @@ static void sio_group_free(sio_ack_group *g) {
     free(w);
   }
   sbuf_free(&g->responses);
+  ack_bins_free(g->bins);
   free(g);
 }
 
@@ -181,7 +249,8 @@ static void group_finish(wsio_sio *io, sio_ack_group *g, int err) {
     free(m);
     m = nx;
   }
-  cb(g->responses.p, g->responses.n, err, user);
+  if (g->bcb) g->bcb(g->responses.p, g->responses.n, g->bins ? g->bins->v : NULL, g->bins ? g->bins->n : 0, err, user);
+  else cb(g->responses.p, g->responses.n, err, user);
   sio_group_free(g);
 }
 
@@ -201,7 +270,10 @@ static void group_answer(wsio_sio *io, sio_ack_group *g, const wsio_sio_args *ar
     elen = 4;
   }
   if (g->received) (void)sbuf_put(&g->responses, ",", 1);
-  (void)sbuf_put(&g->responses, e, elen);
+  if (!g->bcb) (void)sbuf_put(&g->responses, e, elen);
+  else if (group_keep_answer(g, e, elen, args->nbins) != 0 ||
+           group_copy_bins(g, args->bins, args->nbins) != 0)
+    (void)sbuf_put(&g->responses, "null", 4);
   g->received++;
   if (g->each) g->each(e, elen, args->bins, args->nbins, g->each_arg);
   group_check(io, g);
@@ -551,14 +623,58 @@ int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, con
   return a->ops->broadcast_with_ack(a, t, &ev, timeout_ms, cb, user);
 }
 
+/* An adapter without the op: its JSON-only answers, with no attachments. */
+typedef struct ack_bin_shim {
+  wsio_sio_broadcast_ack_bin_fn cb;
+  void *user;
+} ack_bin_shim;
+
+static void ack_bin_shim_done(const char *json, size_t len, int err, void *user) {
+  ack_bin_shim sh = *(ack_bin_shim *)user;
+  free(user);
+  sh.cb(json, len, NULL, 0, err, sh.user);
+}
+
+int wsio_sio_broadcast_with_ack_bin(const wsio_sio_target *t, const char *event, const char *json, size_t len,
+                                    const wsio_span *bins, size_t nbins, unsigned timeout_ms,
+                                    wsio_sio_broadcast_ack_bin_fn cb, void *user) {
+  if (!t || !t->nsp || !cb) return WSIO_EINVAL;
+  int r = sio_check_emit(event, &json, &len, bins, nbins);
+  if (r) return r;
+  sio_event ev = {event, json, len, bins, nbins, NULL};
+  sio_adapter *a = t->nsp->io->adapter;
+  if (a->ops->broadcast_with_ack_bin) return a->ops->broadcast_with_ack_bin(a, t, &ev, timeout_ms, cb, user);
+  ack_bin_shim *sh = malloc(sizeof(*sh));
+  if (!sh) return WSIO_ENOMEM;
+  *sh = (ack_bin_shim){cb, user};
+  r = a->ops->broadcast_with_ack(a, t, &ev, timeout_ms, ack_bin_shim_done, sh);
+  if (r < 0) free(sh); /* the callback never runs then */
+  return r;
+}
+
+static int local_with_ack(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                          wsio_sio_broadcast_ack_fn cb, wsio_sio_broadcast_ack_bin_fn bcb, void *user,
+                          sio_ack_each_fn each, void *each_arg);
+
 int sio_local_broadcast_with_ack(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
                                  wsio_sio_broadcast_ack_fn cb, void *user) {
-  return sio_local_broadcast_with_ack_each(t, ev, timeout_ms, cb, user, NULL, NULL);
+  return local_with_ack(t, ev, timeout_ms, cb, NULL, user, NULL, NULL);
+}
+
+int sio_local_broadcast_with_ack_bin(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                                     wsio_sio_broadcast_ack_bin_fn cb, void *user) {
+  return local_with_ack(t, ev, timeout_ms, NULL, cb, user, NULL, NULL);
 }
 
 int sio_local_broadcast_with_ack_each(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
                                       wsio_sio_broadcast_ack_fn cb, void *user, sio_ack_each_fn each,
                                       void *each_arg) {
+  return local_with_ack(t, ev, timeout_ms, cb, NULL, user, each, each_arg);
+}
+
+static int local_with_ack(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                          wsio_sio_broadcast_ack_fn cb, wsio_sio_broadcast_ack_bin_fn bcb, void *user,
+                          sio_ack_each_fn each, void *each_arg) {
   const char *event = ev->name, *json = ev->json;
   size_t len = ev->len, nbins = ev->nbins;
   const wsio_span *bins = ev->bins;
@@ -570,6 +686,7 @@ int sio_local_broadcast_with_ack_each(const wsio_sio_target *t, const sio_event 
   }
   g->io = io;
   g->cb = cb;
+  g->bcb = bcb;
   g->user = user;
   g->each = each;
   g->each_arg = each_arg;

@@ -85,6 +85,8 @@ struct sio_ack_group {
   wsio_sio *io;
   sio_ack_wait *members;
   wsio_sio_broadcast_ack_fn cb;
+  wsio_sio_broadcast_ack_bin_fn bcb; /* instead of cb: the answers' attachments too */
+  struct sio_ack_bins *bins;         /* bcb: the attachments kept so far (emit.c) */
   void *user;
   sbuf responses; /* "[a,b" while collecting */
   sio_ack_each_fn each; /* every answer as it arrives (a cluster adapter), or NULL */

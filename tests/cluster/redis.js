@@ -106,6 +106,34 @@ async function startRedisOnce() {
   };
 }
 
+/* A redis-server speaking TLS only (--tls-port; the plain port off) with cert/key
+ * (PEM files); clients are not asked for certificates. url: rediss://localhost:PORT. */
+function startRedisTls(tls) {
+  return retried(() => startRedisTlsOnce(tls));
+}
+
+async function startRedisTlsOnce({ cert, key, ca }) {
+  const port = await freePort();
+  const cur = spawnRedis(port, ['--port', '0', '--tls-port', String(port), '--tls-cert-file', cert,
+    '--tls-key-file', key, '--tls-ca-cert-file', ca, '--tls-auth-clients', 'no']);
+  try {
+    await cur.ready;
+  } catch (err) {
+    await killNow(cur);
+    throw err;
+  }
+  return {
+    port,
+    url: `rediss://localhost:${port}`,
+    async stop() {
+      if (cur.child.exitCode === null && cur.child.signalCode === null) {
+        cur.child.kill('SIGTERM');
+        await cur.exited;
+      }
+    },
+  };
+}
+
 /* A port p for a cluster node: p + 10000 (its cluster bus) must be a valid, free port too. */
 async function clusterPort() {
   for (;;) {
@@ -133,12 +161,13 @@ function run(cmd, args) {
 
 /* A Redis Cluster of n masters, no replicas, on loopback (nodes.conf in a temporary
  * folder, so a master killed and restarted on its port rejoins with its slots).
- * url: the first master (the seed); masters[i].kill()/restart(); stop() ends all. */
-function startRedisCluster(n = 3) {
-  return retried(() => startRedisClusterOnce(n));
+ * url: the first master (the seed); masters[i].kill()/restart(); stop() ends all.
+ * tls ({cert, key, ca}): TLS only, the cluster bus too (tls-cluster); url rediss://. */
+function startRedisCluster(n = 3, tls = null) {
+  return retried(() => startRedisClusterOnce(n, tls));
 }
 
-async function startRedisClusterOnce(n) {
+async function startRedisClusterOnce(n, tls) {
   const fs = require('node:fs');
   const os = require('node:os');
   const path = require('node:path');
@@ -150,12 +179,16 @@ async function startRedisClusterOnce(n) {
     ports.push(p);
   }
   const extra = (port) => ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
-    '--dir', dir, '--cluster-node-timeout', '2000'];
+    '--dir', dir, '--cluster-node-timeout', '2000',
+    ...(tls ? ['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-cert-file', tls.cert,
+      '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no'] : [])];
+  const cli = tls ? ['--tls', '--cacert', tls.ca] : [];
+  const scheme = tls ? 'rediss' : 'redis';
   const masters = [];
   const started = [];
   try {
     await startMasters();
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0',
+    await run('redis-cli', [...cli, '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0',
       '--cluster-yes']);
   } catch (err) {
     await Promise.all(started.map((cur) => killNow(cur)));
@@ -169,7 +202,7 @@ async function startRedisClusterOnce(n) {
       await cur.ready;
       masters.push({
         port,
-        url: `redis://127.0.0.1:${port}`,
+        url: `${scheme}://127.0.0.1:${port}`,
         async kill() { cur.child.kill('SIGKILL'); await cur.exited; },
         async restart() { cur = spawnRedis(port, extra(port)); await cur.ready; },
         async stop() {
@@ -193,7 +226,7 @@ async function startRedisClusterOnce(n) {
       for (;;) {
         let ok = true;
         for (const p of ports) {
-          const info = await run('redis-cli', ['-p', String(p), 'cluster', 'info']).catch(() => '');
+          const info = await run('redis-cli', [...cli, '-p', String(p), 'cluster', 'info']).catch(() => '');
           if (!/cluster_state:ok/.test(info)) ok = false;
         }
         if (ok) return;
@@ -212,4 +245,4 @@ async function startRedisClusterOnce(n) {
   return c;
 }
 
-module.exports = { startRedis, startRedisCluster, freePort };
+module.exports = { startRedis, startRedisCluster, startRedisTls, freePort };

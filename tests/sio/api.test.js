@@ -138,6 +138,22 @@ eachTarget('test', (ctx) => {
       assert.deepEqual(await call(asker, 'ask-room', room('empty'), 2000, 'none'), { timeout: false, responses: [] });
     });
 
+    ctx.test(`${tr}: broadcast with ack: answers carrying binaries come back with them, renumbered`, async () => {
+      const [a, b, c, asker] = await Promise.all([conn(), conn(), conn(), conn()]);
+      const r = room('ask-bin');
+      a.on('question', (q, cb) => cb({ who: 'A', data: Buffer.from([1, q]) }));
+      b.on('question', (q, cb) => cb({ who: 'B', data: [Buffer.from([2, q]), Buffer.from([]), Buffer.from([3, 3])] }));
+      c.on('question', (q, cb) => cb({ who: 'C', n: q }));
+      for (const s of [a, b, c]) await call(s, 'join', r);
+      const res = await call(asker, 'ask-room', r, 2000, 7);
+      assert.equal(res.timeout, false);
+      assert.deepEqual(normalize(res.responses).sort((x, y) => x.who.localeCompare(y.who)), [
+        { who: 'A', data: Buffer.from([1, 7]) },
+        { who: 'B', data: [Buffer.from([2, 7]), Buffer.from([]), Buffer.from([3, 3])] },
+        { who: 'C', n: 7 },
+      ]);
+    });
+
     ctx.test(`${tr}: client->server ack with timeout: answered in time, and timing out`, async () => {
       const s = await conn();
       assert.deepEqual(await s.timeout(2000).emitWithAck('echo', 'a', 1), 'a');

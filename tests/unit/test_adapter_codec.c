@@ -177,7 +177,10 @@ static void test_url(void) {
   CHECK(strcmp(u.host, "::1") == 0 && !u.user && strcmp(u.password, "pw") == 0 && u.port == 6379);
   CHECK(cluster_parse_url("redis://localhost", &u) == 0);
   CHECK(strcmp(u.host, "localhost") == 0 && u.port == 6379);
-  CHECK(cluster_parse_url("rediss://h:1", &u) < 0); /* TLS: not yet */
+  CHECK(strcmp(u.host, "localhost") == 0 && !u.tls);
+  CHECK(cluster_parse_url("rediss://u:p@redis.example:6380/2", &u) == 0); /* TLS */
+  CHECK(u.tls && strcmp(u.host, "redis.example") == 0 && u.port == 6380 && u.db == 2 && strcmp(u.password, "p") == 0);
+  CHECK(cluster_parse_url("redisss://h:1", &u) < 0);
   CHECK(cluster_parse_url("http://h:1", &u) < 0);
   CHECK(cluster_parse_url("redis://h:0", &u) < 0);
   CHECK(cluster_parse_url("redis://h:70000", &u) < 0);
