@@ -260,7 +260,7 @@ serves() {
   case $1:$2 in
   *:sio-cluster-bcast) [ "$1" = wsio ] || [ "$1" = socketio ] ;;
   uws-cpp:wss-* | uws-cpp:tls-*) [ -x "$here/peers/uws-cpp/build/uws-server-ssl" ] ;;
-  wsio:wss-* | wsio:tls-* | uws-js:wss-* | uws-js:tls-* | node-ws:wss-* | node-ws:tls-*) return 0 ;;
+  wsio:wss-* | wsio:tls-* | wsio-base:wss-* | wsio-base:tls-* | uws-js:wss-* | uws-js:tls-* | node-ws:wss-* | node-ws:tls-*) return 0 ;;
   *:wss-* | *:tls-*) return 1 ;;
   wsio:* | wsio-zpc:*-deflate) return 0 ;;
   *:*-deflate | wsio-zpc:*) return 1 ;;
