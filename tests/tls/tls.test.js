@@ -202,6 +202,7 @@ test('many small sends of one iteration leave as one TLS record (or a few), not 
       assert.deepEqual(got, Array.from({ length: n }, (_, i) => `m${round}.${i}`));
       // One record per echo before batching (64); one per iteration now. A loaded
       // machine may split the read, hence "a few".
+      console.log(`# ${n} echoes of one read: ${proxy.stats.appRecords} TLS record(s)`);
       assert.ok(proxy.stats.appRecords <= 8, `${proxy.stats.appRecords} TLS records for ${n} echoes`);
     }
     ws.close();
