@@ -393,15 +393,18 @@ static int tls_encrypt_owed(net_conn *c) {
 }
 
 /* Moves the session's output (handshake records, alerts, encrypted writes) to the end
- * of c's backlog; c goes out with the iteration's flush. 0, or -ENOMEM. */
+ * of c's backlog; c goes out with the iteration's flush. Once c's write side is done
+ * (shut down, broken, failed) the output is dropped, as a plain write is refused.
+ * 0, or -ENOMEM. */
 static int tls_drain(net_conn *c) {
   const uint8_t *p;
   size_t n = net_tls_out(c->tls, &p);
   if (!n) return 0;
   int was_empty = backlog_len(c) == 0, r = 0;
-  if (backlog_reserve(c, n) < 0) {
+  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) n = 0;
+  if (n && backlog_reserve(c, n) < 0) {
     r = -ENOMEM;
-  } else {
+  } else if (n) {
     memcpy(c->out + c->out_len, p, n);
     c->out_len += (uint32_t)n;
     /* (A backlog that was not empty is queued already or waits for EPOLLOUT.) */
