@@ -10,6 +10,7 @@
 #include "net/tls.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -353,7 +354,9 @@ static int client_read(SSL *cl, uint8_t *buf, size_t cap, size_t *n) {
   }
 }
 
-static void net_tls_mode(int flags) {
+/* A loop, a net context serving TLS, a connection adopted from a socketpair and an
+ * OpenSSL client on its other end (sv[0]), handshake done and tickets read. */
+static SSL *n_setup(int flags, int sv[2], SSL_CTX **cctx, uint8_t *buf, size_t cap) {
   memset(&N, 0, sizeof(N));
   char err[256];
   N.l = loop_create();
@@ -362,27 +365,44 @@ static void net_tls_mode(int flags) {
   loop_set_post(N.l, n_post, NULL);
   N.tick.cb = n_tick;
   net_ctx_set_tls(N.ctx, net_tls_server_ctx(cert_path, key_path, err, sizeof err));
-  int sv[2];
   CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
   CHECK_EQ_INT(net_adopt(N.ctx, sv[1], NULL), 0);
   CHECK(N.c != NULL && N.c->net.tls != NULL);
-  SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
-  SSL *cl = SSL_new(cctx);
+  *cctx = SSL_CTX_new(TLS_client_method());
+  SSL *cl = SSL_new(*cctx);
   SSL_set_fd(cl, sv[0]);
   SSL_set_connect_state(cl);
   SSL_set_msg_callback(cl, on_record);
   for (int i = 0; i < 2000 && SSL_do_handshake(cl) != 1; i++) n_step();
   CHECK(SSL_is_init_finished(cl));
   CHECK_EQ_INT(SSL_write(cl, "ping", 4), 4);
-  size_t cap = 4 * 1024 * 1024, got = 0;
-  uint8_t *buf = malloc(cap), *want = malloc(cap);
   for (int i = 0; i < 2000 && N.c->rx < 4; i++) n_step();
   CHECK(N.c->rx == 4);
+  size_t got = 0;
   for (int i = 0; i < 5; i++) { /* the session tickets */
     n_step();
     client_read(cl, buf, cap, &got);
   }
   CHECK(got == 0);
+  return cl;
+}
+
+static void n_teardown(SSL *cl, SSL_CTX *cctx, int sv[2]) {
+  SSL_free(cl);
+  SSL_CTX_free(cctx);
+  close(sv[0]);
+  net_conn_release(&N.c->net);
+  free(N.c);
+  net_ctx_destroy(N.ctx);
+  loop_destroy(N.l);
+}
+
+static void net_tls_mode(int flags) {
+  int sv[2];
+  SSL_CTX *cctx;
+  size_t cap = 4 * 1024 * 1024, got = 0;
+  uint8_t *buf = malloc(cap), *want = malloc(cap);
+  SSL *cl = n_setup(flags, sv, &cctx, buf, cap);
   /* One iteration's output: 100 small writes with a broadcast range among them, then a
    * write of 3 MiB (more than the socket takes), more small writes behind it, and the
    * end of the stream. */
@@ -430,19 +450,38 @@ static void net_tls_mode(int flags) {
   if (N.records > (int)full + 6) fprintf(stderr, "  %d records for %zu full ones\n", N.records, full);
   free(buf);
   free(want);
-  SSL_free(cl);
-  SSL_CTX_free(cctx);
-  close(sv[0]);
-  net_conn_release(c);
-  free(N.c);
-  net_ctx_destroy(N.ctx);
-  loop_destroy(N.l);
+  n_teardown(cl, cctx, sv);
+}
+
+/* No memory for a TLS connection's backlog: the connection fails alone (on_end with
+ * -ENOMEM from the post phase), the peer sees the stream cut, nothing leaks. */
+static void test_net_tls_alloc_failure(void) {
+  int sv[2];
+  SSL_CTX *cctx;
+  size_t cap = 4 * 1024 * 1024, got = 0;
+  uint8_t *buf = malloc(cap);
+  SSL *cl = n_setup(NET_CTX_URING, sv, &cctx, buf, cap);
+  net_conn *c = &N.c->net;
+  CHECK_EQ_INT(net_write(c, "first;", 6), NET_WRITTEN);
+  memset(buf, 'x', cap);
+  net_fail_allocs(0, 1000);
+  CHECK_EQ_INT(net_write(c, buf, 3 * 1024 * 1024), -ENOMEM); /* its rest had no backlog */
+  net_fail_allocs(0, 0);
+  CHECK_EQ_INT(net_write(c, "late", 4), -EPIPE);
+  for (int i = 0; i < 2000 && !N.c->ended; i++) n_step();
+  CHECK_EQ_INT(N.c->ended, -ENOMEM);
+  int done = 0;
+  for (int i = 0; i < 200 && !done; i++) done = client_read(cl, buf, cap, &got);
+  CHECK(done != 1); /* no close_notify: a cut stream, not a complete one */
+  free(buf);
+  n_teardown(cl, cctx, sv);
 }
 
 static void test_net_tls_batched_uring(void) { net_tls_mode(NET_CTX_URING); }
 static void test_net_tls_batched_plain(void) { net_tls_mode(0); }
 
 int main(void) {
+  signal(SIGPIPE, SIG_IGN); /* the client alerts a server that cut the stream (and closed) */
   if (make_cert() < 0) {
     fprintf(stderr, "cannot make a test certificate\n");
     return 1;
@@ -454,6 +493,7 @@ int main(void) {
   RUN(test_sni_select);
   RUN(test_net_tls_batched_uring);
   RUN(test_net_tls_batched_plain);
+  RUN(test_net_tls_alloc_failure);
   unlink(cert_path);
   unlink(key_path);
   return test_report();
