@@ -379,10 +379,12 @@ static int raw_write2(net_conn *c, const void *a, size_t an, const void *b, size
  * bytes: appended to the shared buffer (or a broadcast's range of it) and owed as
  * bc_off/bc_len. The flush encrypts each connection's run once, so 16 small messages
  * become one record (up to 16 KiB each), not 16, and sends the ciphertext straight
- * from the session's output in the same batched send. Ciphertext that cannot go out
- * at once waits in the backlog, in the order the session produced it (records carry
- * implicit sequence numbers: they must never be reordered); plaintext owed is always
- * encrypted after what the backlog holds, so application bytes keep their order too. */
+ * from the session's output in the same batched send. Records carry implicit sequence
+ * numbers and must never be reordered, so ciphertext has one order: the backlog
+ * (oldest, what the kernel refused), then the session's output (a connection with
+ * output is queued for the flush), then the owed plaintext once encrypted. The
+ * output only ever moves whole to the backlog's end (tls_drain), and is sent from
+ * where it is only when the backlog is empty. */
 
 /* Encrypts what c is owed of the shared buffer into the session's output. */
 static int tls_encrypt_owed(net_conn *c) {
@@ -565,9 +567,10 @@ static void flush(net_ctx *ctx, int callbacks) {
       }
       net_op *op = &ops[n];
       op->fd = c->io.fd;
-      if (c->tls && c->bc_len && !backlog_len(c)) {
+      if (c->tls && !backlog_len(c)) {
         /* TLS, the common case: the iteration's plaintext encrypted at once, its
-         * records sent straight from the session's output. */
+         * records sent straight from the session's output, behind what the session
+         * produced on its own (handshake records, tickets, alerts). */
         const uint8_t *p = NULL;
         int e = tls_encrypt_owed(c);
         size_t m = e < 0 ? 0 : net_tls_out(c->tls, &p);
@@ -576,7 +579,7 @@ static void flush(net_ctx *ctx, int callbacks) {
           conn_fail(c, e); /* queued again, it comes back as failed */
           continue;
         }
-        if (!m) { /* a client's bytes, kept until its handshake completes */
+        if (!m) { /* nothing, or a client's bytes kept until its handshake completes */
           ctx->nothing[idle++] = c;
           continue;
         }
@@ -737,10 +740,10 @@ static void tls_received(net_ctx *ctx, net_conn *c, const uint8_t *p, size_t n) 
   for (;;) {
     int was_up = net_tls_established(c->tls);
     int r = net_tls_read(c->tls, ctx->tls_buf + got, NET_TLS_BUF - got);
-    if (tls_drain(c) < 0) {
-      conn_fail(c, -ENOMEM);
-      return;
-    }
+    /* What the session answered waits in its output for the flush (no copy, no
+     * backlog allocated for a handshake). */
+    const uint8_t *out;
+    if (net_tls_out(c->tls, &out)) queue_conn(c);
     if (r > 0) got += (size_t)r;
     if (r > 0 && got < NET_TLS_BUF) continue;
     if (got) {
