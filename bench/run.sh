@@ -280,7 +280,7 @@ serves() {
   *:sio-cluster-bcast) [ "$1" = wsio ] || [ "$1" = socketio ] ;;
   wsio-t[0-9]*:*) return 0 ;;
   uws-cpp:wss-* | uws-cpp:tls-*) [ -x "$here/peers/uws-cpp/build/uws-server-ssl" ] ;;
-  wsio:wss-* | wsio:tls-* | uws-js:wss-* | uws-js:tls-* | node-ws:wss-* | node-ws:tls-*) return 0 ;;
+  wsio:wss-* | wsio:tls-* | wsio-base:wss-* | wsio-base:tls-* | uws-js:wss-* | uws-js:tls-* | node-ws:wss-* | node-ws:tls-*) return 0 ;;
   *:wss-* | *:tls-*) return 1 ;;
   wsio:* | wsio-zpc:*-deflate) return 0 ;;
   *:*-deflate | wsio-zpc:*) return 1 ;;

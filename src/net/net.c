@@ -73,6 +73,7 @@ struct net_ctx {
 };
 
 #define NET_TLS_BUF (64 * 1024)
+#define NET_TLS_RECORD (16 * 1024) /* plaintext of a full TLS record */
 
 net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user, int flags) {
   net_ctx *ctx = calloc(1, sizeof(*ctx));
@@ -265,9 +266,13 @@ static int send_iov(net_conn *c, struct iovec *iov, int iovcnt, size_t total) {
   return NET_BUFFERED;
 }
 
+static int tls_seal(net_conn *c);
+
 /* Copies what c is owed of the shared buffer into its backlog: before any write that
- * cannot follow it there, so bytes keep their order. */
+ * cannot follow it there, so bytes keep their order. (A TLS connection is owed
+ * plaintext: it is encrypted into the backlog instead.) 0, or -ENOMEM/-EPROTO. */
 static int materialize(net_conn *c) {
+  if (c->tls) return tls_seal(c);
   if (!c->bc_len) return 0;
   if (backlog_reserve(c, c->bc_len) < 0) return -ENOMEM;
   memcpy(c->out + c->out_len, c->ctx->bcast + c->bc_off, c->bc_len);
@@ -285,7 +290,8 @@ static void queue_conn(net_conn *c) {
 
 static int queue_write(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
   int queued = (c->flags & NET_F_QUEUED) != 0;
-  if (materialize(c) < 0) return conn_fail(c, -ENOMEM);
+  int e = materialize(c);
+  if (e < 0) return conn_fail(c, e);
   int was_empty = backlog_len(c) == 0;
   if (backlog_reserve(c, an + bn) < 0) return conn_fail(c, -ENOMEM);
   memcpy(c->out + c->out_len, a, an);
@@ -325,12 +331,16 @@ int net_bcast_append(net_ctx *ctx, const void *p, size_t n, uint32_t *off) {
 int net_bcast_add(net_conn *c, uint32_t off, uint32_t n) {
   net_ctx *ctx = c->ctx;
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
-  /* Ciphertext is per session: a TLS recipient gets its own encrypted copy. */
-  if (c->tls) return net_write2(c, ctx->bcast + off, n, NULL, 0);
-  /* A connection whose run would not be contiguous gets a copy (in its backlog: the
-   * shared buffer must not move under the bytes being copied). */
-  if (c->bc_len && c->bc_off + c->bc_len != off) return queue_write(c, ctx->bcast + off, n, NULL, 0);
   int behind = backlog_len(c) && !(c->flags & NET_F_QUEUED); /* the kernel refused earlier bytes */
+  /* A connection whose run would not be contiguous gets a copy (in its backlog: the
+   * shared buffer must not move under the bytes being copied). A TLS recipient is
+   * owed plaintext, encrypted in the flush with the rest of its iteration's bytes:
+   * its earlier run is encrypted now instead, and this one starts a new run. */
+  if (c->bc_len && c->bc_off + c->bc_len != off) {
+    if (!c->tls) return queue_write(c, ctx->bcast + off, n, NULL, 0);
+    int e = tls_seal(c);
+    if (e < 0) return conn_fail(c, e);
+  }
   if (!c->bc_len) c->bc_off = off;
   c->bc_len += n;
   queue_conn(c);
@@ -364,33 +374,103 @@ static int raw_write2(net_conn *c, const void *a, size_t an, const void *b, size
   return NET_WRITTEN;
 }
 
-/* Sends what the TLS session has produced (handshake records, alerts, encrypted
- * writes) down the plain path: into the shared buffer or the backlog like any write,
- * so TLS keeps the batch. The session's output buffer is free again on return. */
-static int tls_send_out(net_conn *c) {
+/* ---- TLS output ------------------------------------------------------------------
+ * A TLS connection's plaintext of an iteration is gathered like a plain connection's
+ * bytes: appended to the shared buffer (or a broadcast's range of it) and owed as
+ * bc_off/bc_len. The flush encrypts each connection's run once, so 16 small messages
+ * become one record (up to 16 KiB each), not 16, and sends the ciphertext straight
+ * from the session's output in the same batched send. Records carry implicit sequence
+ * numbers and must never be reordered, so ciphertext has one order: the backlog
+ * (oldest, what the kernel refused), then the session's output (a connection with
+ * output is queued for the flush), then the owed plaintext once encrypted. The
+ * output only ever moves whole to the backlog's end (tls_drain), and is sent from
+ * where it is only when the backlog is empty. */
+
+/* Encrypts what c is owed of the shared buffer into the session's output. */
+static int tls_encrypt_owed(net_conn *c) {
+  if (!c->bc_len) return 0;
+  uint32_t n = c->bc_len;
+  c->bc_len = 0;
+  return net_tls_write(c->tls, c->ctx->bcast + c->bc_off, n) < 0 ? -EPROTO : 0;
+}
+
+/* Moves the session's output (handshake records, alerts, encrypted writes) to the end
+ * of c's backlog; c goes out with the iteration's flush. Once c's write side is done
+ * (shut down, broken, failed) the output is dropped, as a plain write is refused.
+ * 0, or -ENOMEM. */
+static int tls_drain(net_conn *c) {
   const uint8_t *p;
   size_t n = net_tls_out(c->tls, &p);
-  int r = n ? raw_write2(c, p, n, NULL, 0) : NET_WRITTEN;
+  if (!n) return 0;
+  int was_empty = backlog_len(c) == 0, r = 0;
+  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) n = 0;
+  if (n && backlog_reserve(c, n) < 0) {
+    r = -ENOMEM;
+  } else if (n) {
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += (uint32_t)n;
+    /* (A backlog that was not empty is queued already or waits for EPOLLOUT.) */
+    if (was_empty) queue_conn(c);
+  }
   net_tls_out_done(c->tls);
   return r;
 }
 
-int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
-  if (!c->tls) return raw_write2(c, a, an, b, bn);
-  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
-  /* Both pieces become records in the session's output first: a and b may point into
-   * the shared buffer, which the ciphertext's own write may send and reset. A small
-   * message (a frame header and its payload) goes in as one record, not two: half the
-   * encryptions, record overhead and reads for the peer. */
-  uint8_t joined[2048];
-  if (an && bn && an + bn <= sizeof(joined)) {
-    memcpy(joined, a, an);
-    memcpy(joined + an, b, bn);
-    if (net_tls_write(c->tls, joined, an + bn) < 0) return conn_fail(c, -EPROTO);
-  } else if ((an && net_tls_write(c->tls, a, an) < 0) || (bn && net_tls_write(c->tls, b, bn) < 0)) {
-    return conn_fail(c, -EPROTO);
+/* Encrypts c's owed run now, behind its backlog: before bytes that cannot extend the
+ * run, and before a close_notify. */
+static int tls_seal(net_conn *c) {
+  int e = tls_encrypt_owed(c);
+  int d = tls_drain(c);
+  return e < 0 ? e : d;
+}
+
+/* A write of at least a record is encrypted at once (copying it to the shared buffer
+ * first would buy nothing): c's owed run first, then it; past NET_DIRECT_MIN with
+ * nothing owed before it, its ciphertext is sent at once, as a plain write's. */
+static int tls_write_big(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
+  int queued = (c->flags & NET_F_QUEUED) != 0, was_empty = !backlog_len(c) && !c->bc_len;
+  int e = tls_encrypt_owed(c);
+  if (!e && ((an && net_tls_write(c->tls, a, an) < 0) || (bn && net_tls_write(c->tls, b, bn) < 0))) e = -EPROTO;
+  if (e < 0) {
+    net_tls_out_done(c->tls);
+    return conn_fail(c, e);
   }
-  return tls_send_out(c);
+  if (was_empty && an + bn > NET_DIRECT_MIN) {
+    const uint8_t *p;
+    size_t n = net_tls_out(c->tls, &p);
+    struct iovec iov = {(void *)p, n};
+    int r = send_iov(c, &iov, 1, n);
+    net_tls_out_done(c->tls);
+    return r;
+  }
+  if ((e = tls_drain(c)) < 0) return conn_fail(c, e);
+  return was_empty || queued ? NET_WRITTEN : NET_BUFFERED;
+}
+
+static int tls_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
+  net_ctx *ctx = c->ctx;
+  size_t total = an + bn;
+  if (total >= NET_TLS_RECORD) return tls_write_big(c, a, an, b, bn);
+  if (total && shared_reserve(ctx, total) < 0) return conn_fail(c, -ENOMEM);
+  /* A spill sends what c was owed: c may have failed or broken meanwhile. */
+  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) return c->flags & NET_F_FAILED ? -ENOMEM : -EPIPE;
+  int behind = backlog_len(c) && !(c->flags & NET_F_QUEUED);
+  if (c->bc_len && c->bc_off + c->bc_len != ctx->bcast_len) {
+    int e = tls_seal(c);
+    if (e < 0) return conn_fail(c, e);
+  }
+  if (!c->bc_len) c->bc_off = (uint32_t)ctx->bcast_len;
+  if (an) memcpy(ctx->bcast + ctx->bcast_len, a, an);
+  if (bn) memcpy(ctx->bcast + ctx->bcast_len + an, b, bn);
+  ctx->bcast_len += total;
+  c->bc_len += (uint32_t)total;
+  queue_conn(c);
+  return behind ? NET_BUFFERED : NET_WRITTEN;
+}
+
+int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
+  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
+  return c->tls ? tls_write2(c, a, an, b, bn) : raw_write2(c, a, an, b, bn);
 }
 
 int net_write(net_conn *c, const void *p, size_t n) { return net_write2(c, p, n, NULL, 0); }
@@ -434,8 +514,8 @@ enum { SENT_DONE, SENT_PARTIAL, SENT_FAILED, SENT_FAILED_SHARED };
 
 /* Takes the bytes of one batched send: what the kernel refused of a shared range is
  * copied to c's backlog at once, before any callback may reuse the shared buffer
- * (out of memory, net_buffer fails c instead). op->p was either the shared buffer (c
- * owed nothing else) or c's backlog. */
+ * (out of memory, net_buffer fails c instead). op->p was the shared buffer or a TLS
+ * session's output (shared != 0: c owed nothing else), or c's backlog. */
 static uint8_t sent_bytes(net_op *op, net_conn *c, int shared) {
   int r = op->res;
   if (r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR) r = 0;
@@ -487,14 +567,34 @@ static void flush(net_ctx *ctx, int callbacks) {
       }
       net_op *op = &ops[n];
       op->fd = c->io.fd;
-      if (c->bc_len && !backlog_len(c)) { /* the common case: straight from the shared bytes */
+      if (c->tls && !backlog_len(c)) {
+        /* TLS, the common case: the iteration's plaintext encrypted at once, its
+         * records sent straight from the session's output, behind what the session
+         * produced on its own (handshake records, tickets, alerts). */
+        const uint8_t *p = NULL;
+        int e = tls_encrypt_owed(c);
+        size_t m = e < 0 ? 0 : net_tls_out(c->tls, &p);
+        if (e < 0) {
+          net_tls_out_done(c->tls);
+          conn_fail(c, e); /* queued again, it comes back as failed */
+          continue;
+        }
+        if (!m) { /* nothing, or a client's bytes kept until its handshake completes */
+          ctx->nothing[idle++] = c;
+          continue;
+        }
+        op->p = (uint8_t *)p;
+        op->len = (uint32_t)m;
+        ctx->opstate[n] = 2;
+      } else if (c->bc_len && !backlog_len(c)) { /* the common case: straight from the shared bytes */
         op->p = ctx->bcast + c->bc_off;
         op->len = c->bc_len;
         c->bc_len = 0;
         ctx->opstate[n] = 1;
       } else {
-        if (materialize(c) < 0) {
-          conn_fail(c, -ENOMEM); /* queued again, it comes back as failed */
+        int e = materialize(c);
+        if (e < 0) {
+          conn_fail(c, e); /* queued again, it comes back as failed */
           continue;
         }
         if (!backlog_len(c)) {
@@ -508,7 +608,11 @@ static void flush(net_ctx *ctx, int callbacks) {
       ctx->opconn[n++] = c;
     }
     net_batch_send(ctx->batch, ops, n);
-    for (int i = 0; i < n; i++) ctx->opstate[i] = sent_bytes(&ops[i], ctx->opconn[i], ctx->opstate[i]);
+    for (int i = 0; i < n; i++) {
+      uint8_t from = ctx->opstate[i];
+      ctx->opstate[i] = sent_bytes(&ops[i], ctx->opconn[i], from);
+      if (from == 2) net_tls_out_done(ctx->opconn[i]->tls); /* (its rest is in the backlog) */
+    }
     if (callbacks) {
       /* Callbacks (on_drain, on_end) may queue more: the outer loop takes it. */
       for (int i = 0; i < n; i++) sent_after(ctx, &ops[i], ctx->opconn[i], ctx->opstate[i]);
@@ -555,8 +659,12 @@ uint64_t net_bcast_epoch(const net_ctx *ctx) { return ctx->bcast_epoch; }
 void net_shutdown_write(net_conn *c) {
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) return;
   if (c->tls && !(c->flags & NET_F_SHUT_PENDING)) {
-    net_tls_close_notify(c->tls); /* the peer learns the stream ended, not truncated */
-    tls_send_out(c);
+    /* The plaintext still owed goes first, then the close_notify: the peer learns the
+     * stream ended, not truncated. */
+    int e = tls_encrypt_owed(c);
+    net_tls_close_notify(c->tls);
+    int d = tls_drain(c);
+    if (e < 0 || d < 0) conn_fail(c, e < 0 ? e : d);
     if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) return;
   }
   if (net_buffered(c)) {
@@ -618,8 +726,9 @@ void net_conn_release(net_conn *c) {
 /* ---- reading --------------------------------------------------------------------- */
 
 /* Ciphertext arrived for a TLS connection: decrypt what it completes and hand the
- * plaintext up; what the session answers (handshake, tickets, alerts) goes out with
- * the iteration's writes. */
+ * plaintext up, as many records as fill the buffer per on_data (a peer's 16 small
+ * messages in one read are one delivery, as over plain TCP, not 16); what the session
+ * answers (handshake, tickets, alerts) goes out with the iteration's writes. */
 static void tls_received(net_ctx *ctx, net_conn *c, const uint8_t *p, size_t n) {
   if (!ctx->tls_buf && !(ctx->tls_buf = malloc(NET_TLS_BUF))) {
     conn_fail(c, -ENOMEM);
@@ -629,16 +738,22 @@ static void tls_received(net_ctx *ctx, net_conn *c, const uint8_t *p, size_t n) 
     conn_fail(c, -ENOMEM);
     return;
   }
+  size_t got = 0;
   for (;;) {
     int was_up = net_tls_established(c->tls);
-    int r = net_tls_read(c->tls, ctx->tls_buf, NET_TLS_BUF);
-    tls_send_out(c);
-    if (c->flags & (NET_F_CLOSED | NET_F_FAILED)) return;
-    if (r > 0) {
-      ctx->h.on_data(c, ctx->tls_buf, (size_t)r);
+    int r = net_tls_read(c->tls, ctx->tls_buf + got, NET_TLS_BUF - got);
+    /* What the session answered waits in its output for the flush (no copy, no
+     * backlog allocated for a handshake). */
+    const uint8_t *out;
+    if (net_tls_out(c->tls, &out)) queue_conn(c);
+    if (r > 0) got += (size_t)r;
+    if (r > 0 && got < NET_TLS_BUF) continue;
+    if (got) {
+      ctx->h.on_data(c, ctx->tls_buf, got);
+      got = 0;
       if (c->flags & (NET_F_CLOSED | NET_F_FAILED)) return;
-      continue;
     }
+    if (r > 0) continue;
     if (r == 0) return;
     if (r == -EPROTO && !was_up && !net_tls_established(c->tls)) ctx->tls_failures++;
     ctx->h.on_end(c, r == -EPIPE ? 0 : r);

@@ -6,7 +6,8 @@
  * net_handlers. TLS lives here too (net/tls.h): a connection accepted while the
  * context has a server certificate gets a session; its ciphertext goes through the
  * same reads and batched writes, and on_data/net_write see plaintext, so the layers
- * above do not change.
+ * above do not change. A TLS connection's writes of an iteration (broadcast ranges
+ * included) are owed as plaintext and encrypted once, in the flush.
  *
  * Writing: bytes written for a connection during an iteration are appended to one
  * per-context buffer shared by all connections (broadcast frames are appended once
@@ -63,7 +64,8 @@ struct net_conn {
   /* The 32-bit fields after the pointers, so no padding hole: every idle connection
    * carries this struct (docs/capacity.md). */
   uint32_t out_off, out_len, out_cap;
-  uint32_t bc_off, bc_len; /* this iteration's shared broadcast bytes still owed to it */
+  uint32_t bc_off, bc_len; /* this iteration's shared bytes still owed to it (TLS: plaintext,
+                              encrypted in the flush behind the backlog's ciphertext) */
   uint8_t flags;
   uint8_t family; /* AF_INET / AF_INET6, for the remote address */
   uint8_t fail_errno; /* NET_F_FAILED: the errno on_end is still to report (0 once done) */

@@ -107,6 +107,9 @@ SSL_CTX *net_tls_server_ctx(const char *cert_file, const char *key_file, char *e
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   /* Idle connections give their 16 KiB+ record buffers back (see net_tls_session). */
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  /* A read's records are taken from the read BIO in one copy, not two per record (its
+   * header, then its body): the BIO holds what one recv brought, never more. */
+  SSL_CTX_set_read_ahead(ctx, 1);
   SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
   SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {

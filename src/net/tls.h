@@ -1,9 +1,11 @@
 /* net/tls.h — TLS sessions of net connections, over memory BIOs (OpenSSL 3).
  *
  * Owns: SSL_CTX and SSL objects and the bytes between them and net. Must not touch
- * sockets: net.c reads ciphertext, feeds it here, and sends what comes out through its
- * ordinary batched write path (the per-iteration shared buffer, the backlog), so TLS
- * connections keep the one-syscall-per-iteration writes of plain ones. Must not know
+ * sockets: net.c reads ciphertext, feeds it here, gathers a connection's plaintext of
+ * a loop iteration and encrypts it with one net_tls_write in its flush, and sends what
+ * comes out through its ordinary batched write path, so TLS connections keep the
+ * one-syscall-per-iteration writes of plain ones and pay one record per iteration,
+ * not one per message. Must not know
  * HTTP: what a session decrypts is handed to net_handlers.on_data like plain bytes.
  *
  * Why memory BIOs and not a socket BIO or kernel TLS: a socket BIO would write once per

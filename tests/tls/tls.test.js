@@ -148,6 +148,97 @@ test('a topic broadcast reaches every TLS recipient (each gets its own encrypted
   } finally { await srv.stop(); }
 });
 
+/* A TCP proxy in front of the server that counts the TLS records the server sends
+ * (their 5-byte headers: RFC 8446 5.1), so a test sees how the bytes were encrypted. */
+async function recordCountingProxy(port) {
+  const stats = { appRecords: 0, bytes: 0 };
+  const socks = new Set();
+  const proxy = net.createServer((down) => {
+    const up = net.connect(port, '127.0.0.1');
+    socks.add(up).add(down);
+    let pending = Buffer.alloc(0);
+    up.on('data', (d) => {
+      pending = Buffer.concat([pending, d]);
+      while (pending.length >= 5) {
+        const len = pending.readUInt16BE(3);
+        if (pending.length < 5 + len) break;
+        if (pending[0] === 23) { stats.appRecords++; stats.bytes += len; }
+        pending = pending.subarray(5 + len);
+      }
+    });
+    up.pipe(down);
+    down.pipe(up);
+    const end = () => { up.destroy(); down.destroy(); };
+    up.on('error', end); down.on('error', end); up.on('close', end); down.on('close', end);
+  });
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const close = () => new Promise((resolve) => { for (const so of socks) so.destroy(); proxy.close(resolve); });
+  return { stats, port: proxy.address().port, close };
+}
+
+test('many small sends of one iteration leave as one TLS record (or a few), not one each', async () => {
+  const srv = await startTls();
+  const proxy = await recordCountingProxy(srv.port);
+  try {
+    const ws = await wss(proxy.port, '/echo', { perMessageDeflate: false });
+    const p0 = echo(ws);
+    ws.send('warm');
+    assert.equal(await p0, 'warm');
+    await sleep(100); // (TLS 1.3 session tickets are records too: counted before the reset)
+    const n = 64;
+    for (let round = 0; round < 3; round++) {
+      proxy.stats.appRecords = 0;
+      const got = [];
+      const all = new Promise((resolve) => {
+        const on = (m) => { got.push(m.toString()); if (got.length === n) { ws.off('message', on); resolve(); } };
+        ws.on('message', on);
+      });
+      // One client write (one record), so the server reads the 64 messages in one go
+      // and echoes them in one iteration.
+      ws._socket.cork();
+      for (let i = 0; i < n; i++) ws.send(`m${round}.${i}`);
+      ws._socket.uncork();
+      await withTimeout(all, 5000, 'echoes');
+      assert.deepEqual(got, Array.from({ length: n }, (_, i) => `m${round}.${i}`));
+      // One record per echo before batching (64); one per iteration now. A loaded
+      // machine may split the read, hence "a few".
+      console.log(`# ${n} echoes of one read: ${proxy.stats.appRecords} TLS record(s)`);
+      assert.ok(proxy.stats.appRecords <= 8, `${proxy.stats.appRecords} TLS records for ${n} echoes`);
+    }
+    ws.close();
+  } finally { await proxy.close(); await srv.stop(); }
+});
+
+test('TLS: MiB messages under backpressure arrive intact and in order, interleaved with small broadcasts', async () => {
+  const srv = await startTls(['--max-message-size', '8MiB', '--max-backpressure', '64MiB']);
+  try {
+    const [a, b] = await Promise.all([wss(srv.port, '/broadcast'), wss(srv.port, '/broadcast')]);
+    await sleep(100); // subscribed at open
+    const msgs = [];
+    for (let i = 0; i < 12; i++) {
+      const size = i % 4 === 1 ? 3 * 1024 * 1024 + i : i % 4 === 3 ? 20000 + i : 10 + i;
+      const m = crypto.randomBytes(size);
+      m.writeUInt8(i, 0);
+      msgs.push(m);
+    }
+    const collect = (ws) => new Promise((resolve) => {
+      const seen = [];
+      ws.on('message', (m) => { seen.push(m); if (seen.length === msgs.length) resolve(seen); });
+    });
+    const gotA = collect(a), gotB = collect(b);
+    b._socket.pause(); // b's share waits in the server (kernel buffers, then its backlog)
+    for (const m of msgs) a.send(m);
+    await sleep(700);
+    b._socket.resume();
+    for (const seen of await withTimeout(Promise.all([gotA, gotB]), 30000, 'broadcasts')) {
+      assert.equal(seen.length, msgs.length);
+      seen.forEach((m, i) => assert.ok(Buffer.from(m).equals(msgs[i]), `message ${i} (${msgs[i].length} bytes)`));
+    }
+    a.close();
+    b.close();
+  } finally { await srv.stop(); }
+});
+
 test('ALPN http/1.1 is chosen; a client offering h2 alone gets no ALPN answer (the handshake still succeeds)', async () => {
   const srv = await startTls();
   try {

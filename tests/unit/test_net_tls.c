@@ -1,10 +1,16 @@
 /* tests/unit/test_net_tls.c — net/tls.c: a server session over memory BIOs against an
  * OpenSSL client, bytes moved by hand: handshake with ALPN, data both ways, the peer's
- * close_notify, refusals (plain HTTP, TLS 1.1), and certificate files that do not load. */
+ * close_notify, refusals (plain HTTP, TLS 1.1), and certificate files that do not load.
+ * Then net.c's TLS connections on a real loop: an iteration's writes become one record
+ * (or a few), and a big write under backpressure, a broadcast range and the
+ * close_notify arrive in order. */
 #include "test.h"
+#include "loop/loop.h"
+#include "net/net.h"
 #include "net/tls.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -13,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static char cert_path[64], key_path[64];
@@ -278,7 +285,203 @@ static void test_sni_select(void) {
   unlink(other_key);
 }
 
+/* ---- net.c: TLS connections on a loop ------------------------------------------------ */
+
+typedef struct {
+  net_conn net;
+  size_t rx;
+  int ended;
+} nconn;
+
+static struct {
+  loop *l;
+  net_ctx *ctx;
+  nconn *c;
+  loop_timer tick;
+  int records; /* application-data records the client read (their headers) */
+} N;
+
+static void n_on_data(net_conn *c, uint8_t *p, size_t n) {
+  (void)p;
+  ((nconn *)c)->rx += n;
+}
+static void n_on_end(net_conn *c, int err) {
+  ((nconn *)c)->ended = err < 0 ? err : 1;
+  net_close(c);
+}
+static net_conn *n_on_accept(net_ctx *ctx, void *user) {
+  (void)ctx;
+  (void)user;
+  N.c = calloc(1, sizeof(*N.c));
+  return N.c ? &N.c->net : NULL;
+}
+static void n_post(void *arg) {
+  (void)arg;
+  net_read_queued(N.ctx);
+  net_flush_queued(N.ctx);
+}
+static void n_tick(loop_timer *t) {
+  (void)t;
+  loop_stop(N.l);
+}
+static void n_step(void) {
+  loop_timer_start(N.l, &N.tick, 1, 0);
+  loop_run(N.l);
+  loop_timer_stop(N.l, &N.tick);
+}
+/* TLS 1.3 sends everything after the handshake as application-data records. */
+static void on_record(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
+                      void *arg) {
+  (void)version;
+  (void)ssl;
+  (void)arg;
+  if (!write_p && content_type == SSL3_RT_HEADER && len >= 5 && ((const uint8_t *)buf)[0] == SSL3_RT_APPLICATION_DATA)
+    N.records++;
+}
+
+/* Reads what the client can into buf (appending at *n); 1 once the server's
+ * close_notify came, -1 on an error. */
+static int client_read(SSL *cl, uint8_t *buf, size_t cap, size_t *n) {
+  for (;;) {
+    int r = SSL_read(cl, buf + *n, (int)(cap - *n > 65536 ? 65536 : cap - *n));
+    if (r > 0) {
+      *n += (size_t)r;
+      continue;
+    }
+    int e = SSL_get_error(cl, r);
+    if (e == SSL_ERROR_WANT_READ) return 0;
+    return e == SSL_ERROR_ZERO_RETURN ? 1 : -1;
+  }
+}
+
+/* A loop, a net context serving TLS, a connection adopted from a socketpair and an
+ * OpenSSL client on its other end (sv[0]), handshake done and tickets read. */
+static SSL *n_setup(int flags, int sv[2], SSL_CTX **cctx, uint8_t *buf, size_t cap) {
+  memset(&N, 0, sizeof(N));
+  char err[256];
+  N.l = loop_create();
+  static const net_handlers h = {n_on_data, n_on_end, NULL, n_on_accept, NULL};
+  N.ctx = net_ctx_create(N.l, &h, NULL, flags);
+  loop_set_post(N.l, n_post, NULL);
+  N.tick.cb = n_tick;
+  net_ctx_set_tls(N.ctx, net_tls_server_ctx(cert_path, key_path, err, sizeof err));
+  CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  CHECK_EQ_INT(net_adopt(N.ctx, sv[1], NULL), 0);
+  CHECK(N.c != NULL && N.c->net.tls != NULL);
+  *cctx = SSL_CTX_new(TLS_client_method());
+  SSL *cl = SSL_new(*cctx);
+  SSL_set_fd(cl, sv[0]);
+  SSL_set_connect_state(cl);
+  SSL_set_msg_callback(cl, on_record);
+  for (int i = 0; i < 2000 && SSL_do_handshake(cl) != 1; i++) n_step();
+  CHECK(SSL_is_init_finished(cl));
+  CHECK_EQ_INT(SSL_write(cl, "ping", 4), 4);
+  for (int i = 0; i < 2000 && N.c->rx < 4; i++) n_step();
+  CHECK(N.c->rx == 4);
+  size_t got = 0;
+  for (int i = 0; i < 5; i++) { /* the session tickets */
+    n_step();
+    client_read(cl, buf, cap, &got);
+  }
+  CHECK(got == 0);
+  return cl;
+}
+
+static void n_teardown(SSL *cl, SSL_CTX *cctx, int sv[2]) {
+  SSL_free(cl);
+  SSL_CTX_free(cctx);
+  close(sv[0]);
+  net_conn_release(&N.c->net);
+  free(N.c);
+  net_ctx_destroy(N.ctx);
+  loop_destroy(N.l);
+}
+
+static void net_tls_mode(int flags) {
+  int sv[2];
+  SSL_CTX *cctx;
+  size_t cap = 4 * 1024 * 1024, got = 0;
+  uint8_t *buf = malloc(cap), *want = malloc(cap);
+  SSL *cl = n_setup(flags, sv, &cctx, buf, cap);
+  /* One iteration's output: 100 small writes with a broadcast range among them, then a
+   * write of 3 MiB (more than the socket takes), more small writes behind it, and the
+   * end of the stream. */
+  N.records = 0;
+  size_t wn = 0;
+  net_conn *c = &N.c->net;
+  for (int i = 0; i < 100; i++) {
+    char m[16];
+    int len = snprintf(m, sizeof m, "msg %03d;", i);
+    CHECK_EQ_INT(net_write(c, m, (size_t)len), NET_WRITTEN);
+    memcpy(want + wn, m, (size_t)len);
+    wn += (size_t)len;
+    if (i == 49) {
+      uint32_t off;
+      CHECK_EQ_INT(net_bcast_append(N.ctx, "BROADCAST;", 10, &off), 0);
+      CHECK_EQ_INT(net_bcast_add(c, off, 10), NET_WRITTEN);
+      memcpy(want + wn, "BROADCAST;", 10);
+      wn += 10;
+    }
+  }
+  size_t big = 3 * 1024 * 1024;
+  uint8_t *b = want + wn;
+  for (size_t i = 0; i < big; i++) b[i] = (uint8_t)(i * 31 + (i >> 12));
+  int r = net_write(c, b, big);
+  CHECK(r == NET_WRITTEN || r == NET_BUFFERED);
+  wn += big;
+  net_flush_queued(N.ctx);
+  CHECK(net_buffered(c) > 0); /* the socket did not take 3 MiB: backpressure */
+  CHECK_EQ_INT(net_write(c, "tail;", 5), NET_BUFFERED);
+  memcpy(want + wn, "tail;", 5);
+  wn += 5;
+  net_shutdown_write(c);
+  CHECK_EQ_INT(net_write(c, "late", 4), -EPIPE);
+  int done = 0;
+  for (int i = 0; i < 20000 && !done; i++) {
+    n_step();
+    done = client_read(cl, buf, cap, &got);
+  }
+  CHECK_EQ_INT(done, 1); /* the close_notify came last, after every byte */
+  CHECK(got == wn && memcmp(buf, want, wn) == 0);
+  /* One record for the 100 writes and the broadcast, 192 full ones for 3 MiB, one for
+   * the tail, the close_notify: one record per write would be 100 more. */
+  size_t full = (big + 16383) / 16384;
+  CHECK(N.records >= (int)full + 2 && N.records <= (int)full + 6);
+  if (N.records > (int)full + 6) fprintf(stderr, "  %d records for %zu full ones\n", N.records, full);
+  free(buf);
+  free(want);
+  n_teardown(cl, cctx, sv);
+}
+
+/* No memory for a TLS connection's backlog: the connection fails alone (on_end with
+ * -ENOMEM from the post phase), the peer sees the stream cut, nothing leaks. */
+static void test_net_tls_alloc_failure(void) {
+  int sv[2];
+  SSL_CTX *cctx;
+  size_t cap = 4 * 1024 * 1024, got = 0;
+  uint8_t *buf = malloc(cap);
+  SSL *cl = n_setup(NET_CTX_URING, sv, &cctx, buf, cap);
+  net_conn *c = &N.c->net;
+  CHECK_EQ_INT(net_write(c, "first;", 6), NET_WRITTEN);
+  memset(buf, 'x', cap);
+  net_fail_allocs(0, 1000);
+  CHECK_EQ_INT(net_write(c, buf, 3 * 1024 * 1024), -ENOMEM); /* its rest had no backlog */
+  net_fail_allocs(0, 0);
+  CHECK_EQ_INT(net_write(c, "late", 4), -EPIPE);
+  for (int i = 0; i < 2000 && !N.c->ended; i++) n_step();
+  CHECK_EQ_INT(N.c->ended, -ENOMEM);
+  int done = 0;
+  for (int i = 0; i < 200 && !done; i++) done = client_read(cl, buf, cap, &got);
+  CHECK(done != 1); /* no close_notify: a cut stream, not a complete one */
+  free(buf);
+  n_teardown(cl, cctx, sv);
+}
+
+static void test_net_tls_batched_uring(void) { net_tls_mode(NET_CTX_URING); }
+static void test_net_tls_batched_plain(void) { net_tls_mode(0); }
+
 int main(void) {
+  signal(SIGPIPE, SIG_IGN); /* the client alerts a server that cut the stream (and closed) */
   if (make_cert() < 0) {
     fprintf(stderr, "cannot make a test certificate\n");
     return 1;
@@ -288,6 +491,9 @@ int main(void) {
   RUN(test_bad_files);
   RUN(test_sni_names);
   RUN(test_sni_select);
+  RUN(test_net_tls_batched_uring);
+  RUN(test_net_tls_batched_plain);
+  RUN(test_net_tls_alloc_failure);
   unlink(cert_path);
   unlink(key_path);
   return test_report();
