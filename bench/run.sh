@@ -357,7 +357,7 @@ cap_conns() {
   [ -n "$MAX_CONNS" ] || return 0
   local i
   for i in "${!args[@]}"; do
-    if [ "${args[$i]}" = -c ] && [ "${args[$((i + 1))]}" -gt "$MAX_CONNS" ]; then args[$((i + 1))]=$MAX_CONNS; fi
+    if [ "${args[$i]}" = -c ] && [ "${args[$((i + 1))]}" -gt "$MAX_CONNS" ]; then args[i + 1]=$MAX_CONNS; fi
   done
 }
 
