@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh — runs the same workloads against wsio-server and each available peer
 # (bench/peers/: C++ uWebSockets, uWebSockets.js, Node ws for the WebSocket workloads;
-# Node socket.io for the Socket.IO ones) on this machine and prints medians and ratios
-# vs wsio as markdown tables (also written to results/latest.md).
+# Node socket.io for the Socket.IO ones; a raw TCP echo server as the floor of the echo
+# ones) on this machine and prints medians and ratios vs wsio as markdown tables (also
+# written to results/latest.md), ending with the issue-17 targets, met or not.
 #
 # Each run gets a fresh server pinned to CPU 0 and wsio-bench pinned to CPU 1; servers
 # alternate within a round, rounds repeat (ROUNDS). Every run is bounded (DURATION
@@ -11,10 +12,13 @@
 # Environment: ROUNDS (3), DURATION (5), WARMUP (1), WINDOW (16, broadcast and
 # sio-broadcast), IDLE_CONNS (10000), IDLE_HOLD (2), SIO_IDLE_CONNS (10000),
 # SIO_POLLING_CONNS (50), DEFLATE_CONNS (1000), DEFLATE_SIZE (2048), TLS_IDLE_CONNS (10000),
-# SERVERS ("wsio wsio-zpc uws-cpp uws-js node-ws socketio socketio-uws"), WORKLOADS
-# ("echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle
-# sio-cluster-bcast broadcast-deflate sio-broadcast-deflate wss-echo tls-connect tls-idle"; add
+# SERVERS ("wsio wsio-zpc uws-cpp uws-js node-ws tcp-echo socketio socketio-uws"), WORKLOADS
+# ("echo echo-100x1 echo-16k echo-512 echo-rtt broadcast broadcast-rate idle connect
+# sio-echo sio-echo-rtt sio-broadcast sio-polling sio-idle sio-cluster-bcast
+# broadcast-deflate sio-broadcast-deflate wss-echo tls-connect tls-idle"; add
 # "sio-client" for bench/client_bench.sh, the client-side Socket.IO benchmark),
+# BROADCAST_RATE (100, broadcast-rate's messages/s), MAX_CONNS (unset; caps every
+# workload's connection count: tiny smoke runs, e.g. tests/product/bench-smoke.test.js),
 # WSIO_SERVER / WSIO_BENCH (default build/...), wsio-tN in SERVERS (wsio-t2, wsio-t4:
 # wsio-server --threads N, pinned to SERVER_CPU like the others unless SERVER_CPU names
 # several CPUs, e.g. SERVER_CPU=0-3: compare its CPU per unit with wsio's), WSIO_BASE_SERVER (a baseline wsio-server
@@ -45,6 +49,14 @@
 # connections, RSS per connection) run against wsio (--tls-cert), uws-cpp (its
 # uws-server-ssl build), uws-js (uWS.SSLApp) and node-ws (Node's https), all with one
 # throw-away ECDSA P-256 certificate made here with openssl.
+#
+# Echo and broadcast variants for the issue-17 targets: echo-100x1 (100 connections x 1
+# in flight x 32 B), echo-16k (10 x 4 x 16 KiB), echo-512 (1,000 x 1 x 512 B), echo-rtt
+# (1 x 1 x 32 B: round-trip latency), broadcast-rate (1,000 subscribers x 64 B at
+# BROADCAST_RATE messages/s: delivery latency p50/p99/p999), sio-echo-rtt (one Socket.IO
+# client, one event in flight: its RTT against echo-rtt's). tcp-echo
+# (bench/peers/tcp-echo, compiled here with cc) runs the echo workloads as raw TCP
+# (wsio-bench echo --raw: the same payload bytes, no handshake, no framing): the floor.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -62,8 +74,10 @@ CLUSTER_RATE=${CLUSTER_RATE:-100}
 DEFLATE_CONNS=${DEFLATE_CONNS:-1000}
 DEFLATE_SIZE=${DEFLATE_SIZE:-2048}
 TLS_IDLE_CONNS=${TLS_IDLE_CONNS:-10000}
-SERVERS=${SERVERS:-"wsio wsio-zpc uws-cpp uws-js node-ws socketio socketio-uws"}
-WORKLOADS=${WORKLOADS:-"echo broadcast idle connect sio-echo sio-broadcast sio-polling sio-idle sio-cluster-bcast broadcast-deflate sio-broadcast-deflate wss-echo tls-connect tls-idle"}
+BROADCAST_RATE=${BROADCAST_RATE:-100}
+MAX_CONNS=${MAX_CONNS:-}
+SERVERS=${SERVERS:-"wsio wsio-zpc uws-cpp uws-js node-ws tcp-echo socketio socketio-uws"}
+WORKLOADS=${WORKLOADS:-"echo echo-100x1 echo-16k echo-512 echo-rtt broadcast broadcast-rate idle connect sio-echo sio-echo-rtt sio-broadcast sio-polling sio-idle sio-cluster-bcast broadcast-deflate sio-broadcast-deflate wss-echo tls-connect tls-idle"}
 WSIO_SERVER=${WSIO_SERVER:-$root/build/wsio-server}
 WSIO_BENCH=${WSIO_BENCH:-$root/build/wsio-bench}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -108,6 +122,14 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
 fi
 [ -x "$WSIO_BENCH" ] || { say "no load generator at $WSIO_BENCH"; exit 1; }
 
+# The raw TCP echo floor: one C file, compiled whenever its source is newer than the binary.
+tcp_echo=$here/peers/tcp-echo/build/tcp-echo
+build_tcp_echo() {
+  [ -x "$tcp_echo" ] && [ "$tcp_echo" -nt "$here/peers/tcp-echo/tcp-echo.c" ] && return 0
+  mkdir -p "$(dirname "$tcp_echo")"
+  "${CC:-cc}" -O2 -Wall -Wextra -Werror -std=c11 -o "$tcp_echo" "$here/peers/tcp-echo/tcp-echo.c" >&2
+}
+
 # --- which servers can run ---------------------------------------------------------------
 available=()
 skip() { say "skipping $1: $2"; skipped+=("$1: $2"); }
@@ -144,6 +166,8 @@ for s in $SERVERS; do
       "$here/peers/uws-cpp/build.sh" >&2 || true
     fi
     if [ -x "$bin" ]; then available+=(uws-cpp); else skip uws-cpp "not built (set UWS_SRC and USOCKETS_SRC, see bench/README.md)"; fi ;;
+  tcp-echo)
+    if build_tcp_echo; then available+=(tcp-echo); else skip tcp-echo "bench/peers/tcp-echo/tcp-echo.c did not compile"; fi ;;
   uws-js | node-ws | socketio | socketio-uws)
     if node_deps; then available+=("$s"); else skip "$s" "node or its npm packages are not available"; fi ;;
   *) skip "$s" "unknown server" ;;
@@ -209,6 +233,7 @@ start_server() {
     case $2 in *-deflate) cmd+=(--deflate) ;; esac
     case $2 in sio-*) cmd+=(--app bench) ;; esac
     is_tls "$2" && cmd+=(--tls-cert "$tlsdir/cert.pem" --tls-key "$tlsdir/key.pem") ;;
+  tcp-echo) cmd=("$tcp_echo" 0) ;;
   uws-js) cmd=(node "$here/peers/uws-js.js" 0) ;;
   node-ws) cmd=(node "$here/peers/node-ws.js" 0) ;;
   socketio) cmd=(env ${redis:+"REDIS_URL=$redis"} node "$here/peers/socketio.js" 0) ;;
@@ -277,6 +302,8 @@ raw=$RESULTS_DIR/raw-$(date +%Y%m%d-%H%M%S).jsonl
 # Whether server $1 serves workload $2.
 serves() {
   case $1:$2 in
+  tcp-echo:echo | tcp-echo:echo-*) return 0 ;;
+  tcp-echo:*) return 1 ;;
   *:sio-cluster-bcast) [ "$1" = wsio ] || [ "$1" = socketio ] ;;
   wsio-t[0-9]*:*) return 0 ;;
   uws-cpp:wss-* | uws-cpp:tls-*) [ -x "$here/peers/uws-cpp/build/uws-server-ssl" ] ;;
@@ -295,10 +322,16 @@ run_one() {
   local server=$1 work=$2 round=$3 args
   case $work in
   echo) args=(echo -c 100 -d 16 -s 32 -t "$DURATION" -w "$WARMUP") ;;
+  echo-100x1) args=(echo -c 100 -d 1 -s 32 -t "$DURATION" -w "$WARMUP") ;;
+  echo-16k) args=(echo -c 10 -d 4 -s 16384 -t "$DURATION" -w "$WARMUP") ;;
+  echo-512) args=(echo -c 1000 -d 1 -s 512 -t "$DURATION" -w "$WARMUP") ;;
+  echo-rtt) args=(echo -c 1 -d 1 -s 32 -t "$DURATION" -w "$WARMUP") ;;
   broadcast) args=(broadcast -c 1000 -s 64 --window "$WINDOW" -t "$DURATION" -w "$WARMUP") ;;
+  broadcast-rate) args=(broadcast -c 1000 -s 64 --rate "$BROADCAST_RATE" -t "$DURATION" -w "$WARMUP") ;;
   idle) args=(idle -c "$IDLE_CONNS" -t "$IDLE_HOLD") ;;
   connect) args=(connect -c 64 -t "$DURATION" -w "$WARMUP") ;;
   sio-echo) args=(sio-echo -c 100 -d 16 -s 32 -t "$DURATION" -w "$WARMUP") ;;
+  sio-echo-rtt) args=(sio-echo -c 1 -d 1 -s 32 -t "$DURATION" -w "$WARMUP") ;;
   sio-broadcast) args=(sio-broadcast -c 1000 -s 64 --window "$WINDOW" -t "$DURATION" -w "$WARMUP") ;;
   sio-polling) args=(sio-polling -c "$SIO_POLLING_CONNS" -s 32 -t "$DURATION" -w "$WARMUP") ;;
   sio-idle) args=(sio-idle -c "$SIO_IDLE_CONNS" -t "$IDLE_HOLD") ;;
@@ -310,10 +343,22 @@ run_one() {
     args=("${work%-deflate}" --deflate -c "$DEFLATE_CONNS" -s "$DEFLATE_SIZE" --window "$WINDOW" -t "$DURATION" -w "$WARMUP") ;;
   *) say "unknown workload $work"; return 0 ;;
   esac
+  # The raw floor gets the same bytes without WebSocket framing.
+  [ "$server" = tcp-echo ] && args+=(--raw)
+  cap_conns
   start_server "$server" "$work" || { failed_start "$server" "$work" "$round"; return 0; }
   local scheme=ws
   is_tls "$work" && scheme=wss
   measure "$server" "$work" "$round" "${args[@]}" --url "$scheme://127.0.0.1:$srv_port" --pid "$srv_pid"
+}
+
+# MAX_CONNS: no workload opens more than that many connections (-c in args).
+cap_conns() {
+  [ -n "$MAX_CONNS" ] || return 0
+  local i
+  for i in "${!args[@]}"; do
+    if [ "${args[$i]}" = -c ] && [ "${args[$((i + 1))]}" -gt "$MAX_CONNS" ]; then args[i + 1]=$MAX_CONNS; fi
+  done
 }
 
 failed_start() {
@@ -329,6 +374,7 @@ run_cluster() {
       work=sio-cluster-${nodes}n-$pace
       args=(sio-broadcast -c "$CLUSTER_CLIENTS" -s 64 -t "$DURATION" -w "$WARMUP")
       if [ "$pace" = window ]; then args+=(--window "$WINDOW"); else args+=(--rate "$CLUSTER_RATE"); fi
+      cap_conns
       if [ "$nodes" = 2 ]; then
         if ! start_server "$server" sio-broadcast "$redis_url"; then failed_start "$server" "$work" "$round"; continue; fi
         a_port=$srv_port a_pid=$srv_pid
@@ -393,5 +439,6 @@ done
 python3 "$here/summarize.py" "$raw" --skipped "$(printf '%s\n' "${skipped[@]+"${skipped[@]}"}")" \
   --duration "$DURATION" --window "$WINDOW" --idle-conns "$IDLE_CONNS" --sio-idle-conns "$SIO_IDLE_CONNS" \
   --sio-polling-conns "$SIO_POLLING_CONNS" --cluster-clients "$CLUSTER_CLIENTS" --cluster-rate "$CLUSTER_RATE" \
-  --deflate-conns "$DEFLATE_CONNS" --deflate-size "$DEFLATE_SIZE" --tls-idle-conns "$TLS_IDLE_CONNS" | tee "$RESULTS_DIR/latest.md"
+  --deflate-conns "$DEFLATE_CONNS" --deflate-size "$DEFLATE_SIZE" --tls-idle-conns "$TLS_IDLE_CONNS" \
+  --broadcast-rate "$BROADCAST_RATE" ${MAX_CONNS:+--max-conns "$MAX_CONNS"} | tee "$RESULTS_DIR/latest.md"
 if [ "$run_client_bench" = 1 ]; then "$here/client_bench.sh"; fi

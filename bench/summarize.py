@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """bench/summarize.py: turns run.sh's raw JSON lines into the markdown tables of
 results/latest.md: medians per server and workload, and ratios relative to wsio; one set
-of tables for the WebSocket workloads, one for the Socket.IO (sio-*) ones."""
+of tables for the WebSocket workloads, one for the Socket.IO (sio-*) ones, and the
+issue-17 targets (wsio against C++ uWebSockets, the raw TCP echo floor, Node socket.io
+and socket.io on uWebSockets.js) with each one's ratio and whether it was met."""
 import argparse
 import json
 import os
@@ -11,7 +13,8 @@ import subprocess
 import sys
 import time
 
-SERVERS = ["wsio", "wsio-t2", "wsio-t4", "wsio-zpc", "wsio-base", "uws-cpp", "uws-js", "node-ws", "socketio", "socketio-uws"]
+SERVERS = ["wsio", "wsio-t2", "wsio-t4", "wsio-zpc", "wsio-base", "uws-cpp", "uws-js", "node-ws", "tcp-echo", "socketio",
+           "socketio-uws"]
 NAMES = {
     "wsio": "wsio-server",
     "wsio-base": "wsio-server (baseline build)",
@@ -21,6 +24,7 @@ NAMES = {
     "uws-cpp": "uWebSockets (C++)",
     "uws-js": "uWebSockets.js",
     "node-ws": "Node ws",
+    "tcp-echo": "raw TCP echo (the floor)",
     "socketio": "Node socket.io",
     "socketio-uws": "Node socket.io on uWebSockets.js (attachApp)",
 }
@@ -28,6 +32,9 @@ WS_WORK = ("echo", "broadcast", "idle", "connect")
 SIO_WORK = ("sio-echo", "sio-broadcast", "sio-polling", "sio-idle")
 EDGE_WORK = ("broadcast-deflate", "sio-broadcast-deflate")
 TLS_WORK = ("wss-echo", "tls-connect", "tls-idle")
+# The variants run.sh adds for the issue-17 targets (echo sizes, latency at 1 in flight and
+# at a fixed broadcast rate).
+I17_WORK = ("echo-100x1", "echo-16k", "echo-512", "echo-rtt", "broadcast-rate", "sio-echo-rtt")
 # The issue's targets for wsio against Node socket.io (ratio of Node's figure to wsio's).
 SIO_TARGETS = {"sio-echo": 10, "sio-broadcast": 20, "sio-polling": 5}
 # sio-cluster-bcast's records (run.sh run_cluster): two nodes on Redis / one node alone,
@@ -111,6 +118,8 @@ def main():
     ap.add_argument("--deflate-conns", default="1000")
     ap.add_argument("--deflate-size", default="2048")
     ap.add_argument("--tls-idle-conns", default="10000")
+    ap.add_argument("--broadcast-rate", default="100")
+    ap.add_argument("--max-conns", default="")
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     runs = [r for path in a.raw for r in load(path)]
@@ -119,9 +128,11 @@ def main():
     sio_servers = [s for s in SERVERS if ran(s, SIO_WORK)]
     edge_servers = [s for s in SERVERS if ran(s, EDGE_WORK)]
     tls_servers = [s for s in SERVERS if ran(s, TLS_WORK)]
-    servers = [s for s in SERVERS if s in ws_servers or s in sio_servers or s in edge_servers or s in tls_servers]
+    i17_servers = [s for s in SERVERS if ran(s, I17_WORK)]
+    servers = [s for s in SERVERS if s in ws_servers or s in sio_servers or s in edge_servers or s in tls_servers
+               or s in i17_servers]
     per_cell = sorted({sum(1 for r in runs if r["server"] == s and r["workload"] == w and r.get("result"))
-                       for s in servers for w in WS_WORK + SIO_WORK + EDGE_WORK + TLS_WORK} - {0})
+                       for s in servers for w in WS_WORK + SIO_WORK + EDGE_WORK + TLS_WORK + I17_WORK} - {0})
     rounds = "/".join(str(n) for n in per_cell) or "0"
     m = {(s, w, k): median(runs, s, w, k) for s in servers
          for w, k in [("echo", "server_cpu_ns_per_msg"), ("echo", "messages_per_s"), ("echo", "rtt_p50_us"),
@@ -157,6 +168,10 @@ def main():
     out.append("")
     out.append(f"Machine: {machine()}. Server pinned to CPU 0, wsio-bench to CPU 1; a fresh server per run; "
                f"median of {rounds} run(s) per cell, {a.duration} s each after a warm-up. {versions(here)}.")
+    if a.max_conns:
+        out.append("")
+        out.append(f"**Connection counts capped at {int(a.max_conns):,} (MAX_CONNS): a smoke run, not the workloads "
+                   f"the targets are defined on; do not compare these figures with them.**")
     if ws_servers:
         ws_tables(out, ws_servers, runs, cell, m, a)
     if sio_servers:
@@ -167,6 +182,9 @@ def main():
         edge_tables(out, edge_servers, cell, m, a)
     if tls_servers:
         tls_tables(out, tls_servers, cell, m, a)
+    if i17_servers:
+        i17_tables(out, i17_servers, runs, a)
+    i17_targets(out, runs, a)
     footer(out, runs, a, here)
     print("\n".join(out))
 
@@ -401,6 +419,116 @@ def tls_tables(out, servers, cell, m, a):
                f"64 at a time, each a full TLS handshake (ECDSA P-256 certificate, no session resumption) and a "
                f"WebSocket handshake, then a close; idle = {int(a.tls_idle_conns):,} idle wss connections (VmRSS after "
                f"all are open minus before, per connection). × = the figure ÷ wsio's.")
+
+
+def i17_tables(out, servers, runs, a):
+    med = lambda s, w, k: median(runs, s, w, k)
+
+    def cpu(s, w):
+        v, base = med(s, w, "server_cpu_ns_per_msg"), med("wsio", w, "server_cpu_ns_per_msg")
+        return [fmt(v), ratio(v, base)]
+
+    def lat(s, w, keys):
+        vals = [med(s, w, k) for k in keys]
+        return "n/a" if all(v is None for v in vals) else " / ".join(fmt(v) for v in vals)
+
+    out.append("")
+    out.append("### Echo sizes and latency (issue 17)")
+    out.append("")
+    out.append("Server CPU per echoed message (lower is better; × = relative to wsio), round-trip and delivery "
+               "latency in µs.")
+    out.append("")
+    out.append("| server | echo 100×1×32 B ns/msg | × | echo 10×4×16 KiB ns/msg | × | echo 1,000×1×512 B ns/msg | × "
+               f"| echo 1×1×32 B RTT p50 / p99 | broadcast at {a.broadcast_rate}/s latency p50 / p99 / p99.9 "
+               "| Socket.IO echo 1×1 RTT p50 / p99 |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for s in servers:
+        row = [NAMES[s]]
+        row += cpu(s, "echo-100x1") + cpu(s, "echo-16k") + cpu(s, "echo-512")
+        row.append(lat(s, "echo-rtt", ("rtt_p50_us", "rtt_p99_us")))
+        row.append(lat(s, "broadcast-rate", ("latency_p50_us", "latency_p99_us", "latency_p999_us")))
+        row.append(lat(s, "sio-echo-rtt", ("rtt_p50_us", "rtt_p99_us")))
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    out.append(f"Workloads: echo c × d × s = connections × messages in flight each × payload; the raw TCP echo "
+               f"floor (bench/peers/tcp-echo) gets the same payload bytes without handshake or framing "
+               f"(wsio-bench echo --raw); broadcast at {a.broadcast_rate}/s = 1,000 subscribers on /broadcast, "
+               f"64 B, {a.broadcast_rate} messages/s, latency from publish to each delivery; Socket.IO echo 1×1 = "
+               f"one client, one 42[\"echo\",\"<32 chars>\"] in flight.")
+
+
+# The issue-17 targets, one row each: wsio's figure, the one it is held against, their
+# ratio, and whether the ratio is at most (at_most) or at least the limit. Always printed,
+# "not measured" where a figure is missing, so the list of targets itself stays complete.
+def i17_targets(out, runs, a):
+    med = lambda s, w, k: median(runs, s, w, k)
+    rows = []
+
+    def row(target, ours, theirs, limit, at_most, unit="ns", ratio_of=None):
+        # ours / theirs: (label, value); the ratio is ours ÷ theirs, or theirs ÷ ours with ratio_of="theirs".
+        (ol, ov), (tl, tv) = ours, theirs
+        show = lambda lbl, v: f"{lbl} {fmt(v, 1 if unit == 'µs' and v is not None and v < 100 else 0)} {unit}" \
+            if v is not None else f"{lbl} n/a"
+        if ov is None or not tv or (ratio_of == "theirs" and not ov):
+            rows.append([target, show(ol, ov), show(tl, tv), "–", "not measured"])
+            return
+        x = ov / tv if ratio_of != "theirs" else tv / ov
+        met = x <= limit if at_most else x >= limit
+        rows.append([target, show(ol, ov), show(tl, tv), f"{x:.2f}×", "met" if met else "**NOT met**"])
+
+    uws = "C++ uWebSockets"
+    for w, k, what in (("echo-100x1", "server_cpu_ns_per_msg", "echo 100 × 1 × 32 B, CPU/msg"),
+                       ("echo", "server_cpu_ns_per_msg", "echo 100 × 16 × 32 B, CPU/msg"),
+                       ("echo-16k", "server_cpu_ns_per_msg", "echo 10 × 4 × 16 KiB, CPU/msg"),
+                       ("echo-512", "server_cpu_ns_per_msg", "echo 1,000 × 1 × 512 B, CPU/msg"),
+                       ("broadcast", "server_cpu_ns_per_delivery", "broadcast to 1,000 × 64 B, CPU/delivery"),
+                       ("connect", "server_cpu_ns_per_handshake", "connect + handshake + close (64 at a time), "
+                                                                  "CPU/handshake")):
+        scale, unit = (1000.0, "µs") if w == "connect" else (1.0, "ns")
+        ov, tv = med("wsio", w, k), med("uws-cpp", w, k)
+        row(f"{what} ≤ 0.8× {uws}", ("wsio", ov / scale if ov is not None else None),
+            (uws, tv / scale if tv is not None else None), 0.8, True, unit)
+    row("echo 10 × 4 × 16 KiB, CPU/msg ≤ 1.3× a raw TCP echo of the same bytes",
+        ("wsio", med("wsio", "echo-16k", "server_cpu_ns_per_msg")),
+        ("raw TCP", med("tcp-echo", "echo-16k", "server_cpu_ns_per_msg")), 1.3, True)
+    row(f"idle connection ≤ 256 B of server RSS (at {int(a.idle_conns):,})",
+        ("wsio", med("wsio", "idle", "rss_per_conn_bytes")), ("limit", 256), 1.0, True, "B")
+    row(f"idle Socket.IO client ≤ 640 B of server RSS (at {int(a.sio_idle_conns):,})",
+        ("wsio", med("wsio", "sio-idle", "rss_per_conn_bytes")), ("limit", 640), 1.0, True, "B")
+    for k, q in (("latency_p50_us", "p50"), ("latency_p99_us", "p99"), ("latency_p999_us", "p99.9")):
+        row(f"broadcast at {a.broadcast_rate}/s to 1,000, delivery latency {q} ≤ {uws}'s",
+            ("wsio", med("wsio", "broadcast-rate", k)), (uws, med("uws-cpp", "broadcast-rate", k)), 1.0, True, "µs")
+    row("Socket.IO event echo at 1 in flight, RTT p50 ≤ 1.25× wsio's raw WebSocket echo at 1 in flight",
+        ("Socket.IO", med("wsio", "sio-echo-rtt", "rtt_p50_us")), ("raw", med("wsio", "echo-rtt", "rtt_p50_us")),
+        1.25, True, "µs")
+    row("Socket.IO long-polling round trip ≥ 10× as efficient as Node socket.io (CPU, theirs ÷ ours)",
+        ("wsio", med("wsio", "sio-polling", "server_cpu_ns_per_round_trip")),
+        ("Node", med("socketio", "sio-polling", "server_cpu_ns_per_round_trip")), 10, False, ratio_of="theirs")
+    row("Socket.IO event echo (100 × 16) ≥ 10× as efficient as socket.io on uWebSockets.js (CPU, theirs ÷ ours)",
+        ("wsio", med("wsio", "sio-echo", "server_cpu_ns_per_msg")),
+        ("socket.io/uWS.js", med("socketio-uws", "sio-echo", "server_cpu_ns_per_msg")), 10, False, ratio_of="theirs")
+    row("Socket.IO room broadcast to 1,000 ≥ 3× as efficient as socket.io on uWebSockets.js (CPU, theirs ÷ ours)",
+        ("wsio", med("wsio", "sio-broadcast", "server_cpu_ns_per_delivery")),
+        ("socket.io/uWS.js", med("socketio-uws", "sio-broadcast", "server_cpu_ns_per_delivery")), 3, False,
+        ratio_of="theirs")
+    row("Socket.IO room broadcast, CPU/delivery ≤ 1.1× wsio's raw topic fan-out (/broadcast)",
+        ("room", med("wsio", "sio-broadcast", "server_cpu_ns_per_delivery")),
+        ("topic", med("wsio", "broadcast", "server_cpu_ns_per_delivery")), 1.1, True)
+
+    out.append("")
+    out.append("### Issue 17 targets")
+    out.append("")
+    out.append("Every target of the issue's \"Every workload ahead\", from the medians above (one run of run.sh). "
+               "\"not measured\": a workload or server it needs did not run (see WORKLOADS, SERVERS, Skipped).")
+    out.append("")
+    out.append("| target | wsio | against | ratio | result |")
+    out.append("|---|---:|---:|---:|---|")
+    for r in rows:
+        out.append("| " + " | ".join(r) + " |")
+    met = sum(1 for r in rows if r[4] == "met")
+    missed = sum(1 for r in rows if r[4] != "met" and r[4] != "not measured")
+    out.append("")
+    out.append(f"{met} of {len(rows)} met, {missed} not met, {len(rows) - met - missed} not measured.")
 
 
 def footer(out, runs, a, here):

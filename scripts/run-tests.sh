@@ -40,6 +40,9 @@ run_set() { # $1 = label, $2 = build dir, $3 = Socket.IO targets, $4 = cluster p
   suite "$label interop-node" env WSIO_SERVER="$srv" node --test tests/interop/
   suite "$label interop-python" env WSIO_SERVER="$srv" $PY tests/interop/test_python_websockets.py
   suite "$label socket.io ($targets)" env WSIO_SERVER="$srv" SIO_TARGETS="$targets" node --test tests/sio/
+  # product includes bench-smoke.test.js: bench/run.sh's single-node workloads against
+  # this server at <= 50 connections, 0.5 s each (~10 s): fails on a lost or corrupted
+  # message, never on a timing.
   [ -d tests/product ] && suite "$label product" env WSIO_SERVER="$srv" node --test tests/product/
   # wsio-cat and the library's WebSocket client role (the wsio-cat next to this server).
   [ -d tests/client ] && suite "$label client" env WSIO_SERVER="$srv" node --test tests/client/

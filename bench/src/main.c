@@ -18,11 +18,13 @@ static void usage(FILE *f) {
              "\n"
              "modes:\n"
              "  echo       -c connections keep -d messages of -s bytes in flight each; every echo is\n"
-             "             checked. Prints messages/s and round-trip time p50/p99.\n"
+             "             checked. Prints messages/s and round-trip time p50/p99. --raw: the same\n"
+             "             bytes over plain TCP to a raw echo server (bench/peers/tcp-echo), no\n"
+             "             handshake or framing: the floor a WebSocket echo is held against.\n"
              "  broadcast  -c subscribers on /broadcast, one of them also publishing -s byte messages\n"
              "             (sequence number + timestamp) at --rate R msg/s, or with at most --window W\n"
              "             outstanding (published, not yet received by every subscriber). Prints\n"
-             "             deliveries/s, latency p50/p99/max, and lost / out-of-order deliveries\n"
+             "             deliveries/s, latency p50/p99/p999/max, and lost / out-of-order deliveries\n"
              "             (counted after a --drain period).\n"
              "  idle       opens -c connections and holds them -t seconds; with --pid, the server's RSS\n"
              "             per connection (VmRSS before connecting vs. after all are open).\n"
@@ -68,6 +70,7 @@ static void usage(FILE *f) {
              "  --sources N  spread connections over source addresses 127.0.0.2..127.0.0.(N+1) (32)\n"
              "  --pending N  connections being opened at a time (256)\n"
              "  --ack        sio-echo: emit with an ack id; the server answers with the ack\n"
+             "  --raw        echo: plain TCP, no WebSocket (against a raw echo server; -s >= 1)\n"
              "  --deflate    broadcast, sio-broadcast: offer permessage-deflate with\n"
              "               server_no_context_takeover and inflate what comes compressed (reports\n"
              "               the compressed share; use -s over the server's threshold)\n"
@@ -139,7 +142,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   enum { OPT_URL = 256, OPT_RATE, OPT_WINDOW, OPT_DRAIN, OPT_PID, OPT_SOURCES, OPT_PENDING, OPT_JSON, OPT_ACK,
-         OPT_URL2, OPT_PID2, OPT_DEFLATE };
+         OPT_URL2, OPT_PID2, OPT_DEFLATE, OPT_RAW };
   static const struct option longs[] = {
       {"url", required_argument, 0, OPT_URL},
       {"rate", required_argument, 0, OPT_RATE},
@@ -153,6 +156,7 @@ int main(int argc, char **argv) {
       {"url2", required_argument, 0, OPT_URL2},
       {"pid2", required_argument, 0, OPT_PID2},
       {"deflate", no_argument, 0, OPT_DEFLATE},
+      {"raw", no_argument, 0, OPT_RAW},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0},
   };
@@ -177,6 +181,7 @@ int main(int argc, char **argv) {
     case OPT_JSON: o.json = 1; break;
     case OPT_ACK: o.ack = 1; break;
     case OPT_DEFLATE: o.deflate = 1; break;
+    case OPT_RAW: o.raw = 1; break;
     case OPT_URL2: o.url2 = optarg; break;
     case OPT_PID2: bad = parse_num(optarg, 1, 1 << 30, &v), o.pid2 = (pid_t)v; break;
     case 'h': usage(stdout); return 0;
@@ -190,6 +195,10 @@ int main(int argc, char **argv) {
   }
   if (optind < argc) {
     fprintf(stderr, "wsio-bench: unexpected argument '%s'\n", argv[optind]);
+    return 1;
+  }
+  if (o.raw && run != mode_echo) {
+    fprintf(stderr, "wsio-bench: --raw is for echo only\n");
     return 1;
   }
   o.conns = (uint32_t)conns;

@@ -321,6 +321,7 @@ static int run_broadcast(const bench_opts *o, report *r, int sio) {
   report_num(r, "deliveries_per_s", "deliveries/s", (double)s.window_deliveries / secs, 0, NULL);
   report_num(r, "latency_p50_us", "latency p50", (double)hist_quantile(&s.lat, 0.50) / 1e3, 1, "us");
   report_num(r, "latency_p99_us", "latency p99", (double)hist_quantile(&s.lat, 0.99) / 1e3, 1, "us");
+  report_num(r, "latency_p999_us", "latency p99.9", (double)hist_quantile(&s.lat, 0.999) / 1e3, 1, "us");
   report_num(r, "latency_max_us", "latency max", (double)s.lat.max / 1e3, 1, "us");
   if (o->url2) {
     report_num(r, "remote_latency_p50_us", "cross-node latency p50", (double)hist_quantile(&s.lat_remote, 0.50) / 1e3,

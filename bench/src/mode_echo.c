@@ -5,7 +5,13 @@
  *
  * A connection's echoes come back in order (one TCP stream, one server connection), so
  * the expected payload and the send time of each reply are found by its position: no
- * sequence number in the payload, and any -s down to 0 works. */
+ * sequence number in the payload, and any -s down to 0 works.
+ *
+ * --raw speaks plain TCP to a raw echo server (bench/peers/tcp-echo): no handshake, no
+ * framing, the same -s payload bytes per message; the stream is cut back into messages
+ * by length, so a message is only checked once all of its bytes are in (a partial one
+ * waits in the connection's input buffer). It is the floor a WebSocket echo is held
+ * against: the kernel's cost of moving the same bytes, and nothing else. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -19,6 +25,7 @@ typedef struct {
   int sending, measuring;
   uint64_t msgs; /* echoes received while measuring */
   uint64_t verify_errors;
+  uint8_t *scratch; /* --raw: the next message's bytes before bench_write copies them */
   hist rtt;
 } echo_state;
 
@@ -28,6 +35,11 @@ static void send_one(echo_state *e, bench_conn *c) {
   size_t n = e->o->size;
   uint64_t seq = e->sent[c->id]++;
   e->t_sent[(size_t)c->id * e->o->depth + seq % e->o->depth] = c->loop->now;
+  if (e->o->raw) {
+    proto_pattern_fill(e->scratch, n, seed_of(c->id, seq));
+    bench_write(c, e->scratch, n);
+    return;
+  }
   uint8_t *p = bench_frame_begin(c, OP_BINARY, n);
   proto_pattern_fill(p, n, seed_of(c->id, seq));
   bench_frame_end(c, p, n);
@@ -55,6 +67,28 @@ static void on_message(bench_conn *c, int opcode, const uint8_t *p, size_t n) {
   if (e->sending) send_one(e, c);
 }
 
+/* --raw: cuts the byte stream into -s byte messages; a partial one is left for later. */
+static long on_data(bench_conn *c, const uint8_t *p, size_t n) {
+  echo_state *e = c->loop->ctx;
+  size_t sz = e->o->size, used = 0;
+  while (n - used >= sz) {
+    on_message(c, OP_BINARY, p + used, sz);
+    used += sz; /* on_message never ends c */
+  }
+  c->need = sz; /* room for a whole message in the input buffer */
+  return (long)used;
+}
+
+static void on_close(bench_conn *c, int why) {
+  echo_state *e = c->loop->ctx;
+  /* A raw server that closes mid-run is as much an error as a WebSocket one that does
+   * (the loop counts those itself). */
+  if (why == BC_END_EOF && e->sending) {
+    c->loop->n.server_closed++;
+    bench_note(c->loop, "echo: the server closed connection %u", c->id);
+  }
+}
+
 static int all_gone(bench_loop *l) { return l->live == 0; }
 
 int mode_echo(const bench_opts *o, report *r) {
@@ -62,9 +96,17 @@ int mode_echo(const bench_opts *o, report *r) {
   e.sent = calloc(o->conns, sizeof *e.sent);
   e.recvd = calloc(o->conns, sizeof *e.recvd);
   e.t_sent = calloc((size_t)o->conns * o->depth, sizeof *e.t_sent);
+  if (o->raw && o->size == 0) {
+    fprintf(stderr, "wsio-bench: echo --raw needs -s >= 1 (a raw stream has no empty messages)\n");
+    return 1;
+  }
+  e.scratch = o->raw ? malloc(o->size) : NULL;
   bench_loop l;
-  bench_handlers h = {.on_message = on_message};
-  if (!e.sent || !e.recvd || !e.t_sent || bench_loop_init(&l, o->url, "/echo", o->nsrc, h, &e) != 0) return 1;
+  bench_handlers h = {.on_message = on_message, .on_close = on_close, .on_data = on_data};
+  if (!e.sent || !e.recvd || !e.t_sent || (o->raw && !e.scratch) ||
+      bench_loop_init(&l, o->url, "/echo", o->nsrc, h, &e) != 0)
+    return 1;
+  l.raw = o->raw;
   hist_reset(&e.rtt);
 
   uint32_t opened = bench_open(&l, 0, o->conns, o->pending, open_deadline(o->conns));
@@ -94,6 +136,7 @@ int mode_echo(const bench_opts *o, report *r) {
   double secs = (double)(b.wall_ns - a.wall_ns) / 1e9;
   report_str(r, "mode", NULL, "echo");
   report_str(r, "url", "url", o->url);
+  if (o->raw) report_str(r, "transport", "transport", "raw TCP (--raw)");
   report_num(r, "connections", "connections", o->conns, 0, NULL);
   report_num(r, "in_flight", "in flight per connection", o->depth, 0, NULL);
   report_num(r, "size", "payload", (double)o->size, 0, "B");
@@ -112,5 +155,6 @@ int mode_echo(const bench_opts *o, report *r) {
   free(e.sent);
   free(e.recvd);
   free(e.t_sent);
+  free(e.scratch);
   return errs ? 2 : 0;
 }

@@ -32,6 +32,7 @@ typedef struct {
   uint32_t pending; /* --pending: connections being opened at a time */
   int ack;          /* --ack: sio-echo asks for acks instead of echo events */
   int deflate;      /* --deflate: broadcast, sio-broadcast offer permessage-deflate */
+  int raw;          /* --raw: echo over plain TCP (a raw echo server), no WebSocket */
   int json;
 } bench_opts;
 
