@@ -184,6 +184,8 @@ static void r_event(rd *r, sio_event *ev, wsio_span *bins) {
     bins[i].n = n;
   }
   ev->bins = bins;
+  ev->offset = NULL;
+  ev->delivery = 1; /* the emitting thread counted the broadcast */
 }
 
 static int send_to(tadapter *ta, unsigned to, wr *w) {
