@@ -36,6 +36,10 @@ struct core_group {
   int port, plain_port; /* the first listener's ports: later members bind the same */
   int acceptor;         /* WSIO_THREADS_ACCEPT=acceptor: thread 0 accepts for all */
   unsigned rr;          /* acceptor: the thread the next connection goes to */
+  /* Per-IP limits hold for the process: the first member's table, owned by the group
+   * from the join on and shared by every member under iplock (core/limits.c). */
+  struct edge_iplimit *iplimit;
+  pthread_mutex_t iplock;
 };
 
 /* Per app: what it owes each peer this iteration, and the handlers of each kind. */
@@ -106,6 +110,12 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
      * handing connections over, against SO_REUSEPORT (the default). */
     const char *mode = getenv("WSIO_THREADS_ACCEPT");
     g->acceptor = mode && strcmp(mode, "acceptor") == 0;
+    if (pthread_mutex_init(&g->iplock, NULL) != 0) {
+      free(g);
+      return WSIO_ENOMEM;
+    }
+    g->iplimit = first->iplimit;
+    first->iplock = &g->iplock;
     first->group = g;
     first->tindex = 0;
   }
@@ -115,6 +125,11 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
   app->tindex = g->n;
   g->apps[g->n++] = app;
   app->group = g;
+  /* Its own table (empty: nothing is open before the join) gives way to the group's,
+   * so that a client's connections on every thread count against one limit. */
+  edge_iplimit_free(app->iplimit);
+  app->iplimit = g->iplimit;
+  app->iplock = &g->iplock;
   return 0;
 }
 
@@ -312,8 +327,12 @@ void threads_free(wsio_app *app) {
   for (unsigned i = 0; i < g->n; i++)
     if (g->apps[i] == app) g->apps[i] = NULL;
   app->group = NULL;
+  app->iplimit = NULL; /* the group's (its connections are gone: nothing counts on) */
+  app->iplock = NULL;
   for (unsigned i = 0; i < g->n; i++)
     if (g->apps[i]) return;
+  edge_iplimit_free(g->iplimit);
+  pthread_mutex_destroy(&g->iplock);
   free(g);
 }
 
