@@ -70,6 +70,12 @@ struct core_threads {
   core_owner_fn owner[MAX_OWNERS];
   void *owner_arg[MAX_OWNERS];
   unsigned nowners;
+  /* The stop barrier (threads_may_stop): quiescing since the stop request; the peers'
+   * stop marks received; the deadline's timer (it wakes the loop to look again). */
+  int quiescing;
+  unsigned stop_marks;
+  uint64_t quiesce_until;
+  loop_timer quiesce_timer;
 };
 
 typedef struct xt_batch {
@@ -81,6 +87,11 @@ typedef struct xt_batch {
 
 /* A record in an outbox: length (4 bytes, of the payload), kind (1 byte), payload. */
 #define XT_HEAD 5
+/* core's own kind, past the registrable ones: a peer's stop mark (threads_may_stop). */
+#define XT_STOP CORE_XT_NKINDS
+/* How long a thread waits for its peers' stop marks (one that is stuck must not hold
+ * the others' drain: past this, it stops without them). */
+#define QUIESCE_MAX_MS 1000
 
 static void xt_topic(void *arg, unsigned from, const uint8_t *p, size_t n);
 
@@ -198,6 +209,39 @@ void threads_stop_peers(wsio_app *app) {
     if (app->group->apps[i] != app) wsio_app_stop(app->group->apps[i]);
 }
 
+static int xt_put(core_threads *t, unsigned to, unsigned kind, const void *a, size_t an, const void *b, size_t bn);
+
+/* The deadline passed: nothing to do here, the post phase that follows looks again. */
+static void quiesce_expired(loop_timer *t) { (void)t; }
+
+/* The stop barrier. A broadcast another thread acknowledged to its sender must reach
+ * this thread's clients before they are closed, and it travels behind everything that
+ * thread sent before (the outboxes keep their order). So a member asked to stop first
+ * quiesces: it stops taking client messages (core_quiescing: Engine.IO drops them,
+ * unacknowledged, as a closed session would), asks its peers to stop, and sends each
+ * a stop mark behind what it already sent; it closes its own clients once every peer's
+ * mark has arrived (all they acknowledged is delivered here by then), or after
+ * QUIESCE_MAX_MS. Alone: 1 at once. */
+int threads_may_stop(wsio_app *app) {
+  if (!app->group) return 1;
+  core_threads *t = app->xt;
+  if (!t->quiescing) {
+    t->quiescing = 1;
+    threads_stop_peers(app);
+    for (unsigned i = 0; i < app->group->n; i++)
+      if (i != app->tindex && xt_put(t, i, XT_STOP, "", 0, NULL, 0) < 0) t->stop_marks++; /* (out of memory: the peer times out) */
+    threads_flush(app);
+    t->quiesce_until = loop_now_ms(app->loop) + QUIESCE_MAX_MS;
+    t->quiesce_timer.cb = quiesce_expired;
+    (void)loop_timer_start(app->loop, &t->quiesce_timer, QUIESCE_MAX_MS + 1, 0); /* (else the sweep wakes it) */
+  }
+  if (t->stop_marks + 1 < app->group->n && loop_now_ms(app->loop) < t->quiesce_until) return 0;
+  loop_timer_stop(app->loop, &t->quiesce_timer);
+  return 1;
+}
+
+int core_quiescing(const wsio_app *app) { return app->xt && app->xt->quiescing; }
+
 static void reload_here(void *arg) {
   wsio_app *app = arg;
   if (app->o.tls_cert_file) wsio_app_reload_tls(app);
@@ -258,7 +302,8 @@ static void xt_deliver(void *arg) {
     unsigned kind = b->p[off + 4];
     off += XT_HEAD;
     if (len > b->len - off) break;
-    if (kind < CORE_XT_NKINDS && t->fn[kind]) t->fn[kind](t->arg[kind], b->from, b->p + off, len);
+    if (kind == XT_STOP) t->stop_marks++;
+    else if (kind < CORE_XT_NKINDS && t->fn[kind]) t->fn[kind](t->arg[kind], b->from, b->p + off, len);
     off += len;
   }
   free(b);
@@ -313,6 +358,7 @@ void threads_flush(wsio_app *app) {
 
 void threads_free(wsio_app *app) {
   if (!app->xt) return;
+  if (app->xt->quiescing) loop_timer_stop(app->loop, &app->xt->quiesce_timer);
   for (unsigned i = 0; app->xt->out && i < CORE_MAX_THREADS; i++) byte_buf_free(&app->xt->out[i]);
   free(app->xt->out);
   for (size_t i = 0; i < app->xt->nlater; i++) free(app->xt->later[i].p);
