@@ -4,7 +4,8 @@
  *
  * Owns: the group (who is in it, in which order), each app's outboxes to the others,
  * and delivering what arrives from them to the handler of its kind (topics here; the
- * Socket.IO in-process adapter registers its own kind). Must not know Socket.IO or
+ * Socket.IO in-process adapter registers its own kind); the group's per-IP table and
+ * its lock (used by core/limits.c); the stop barrier (threads_may_stop). Must not know Socket.IO or
  * Engine.IO: they reach it through core/transport.h (core_xt_*).
  *
  * No lock on the hot path: a cross-thread message is appended to the sender's own
