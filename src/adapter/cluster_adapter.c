@@ -291,7 +291,7 @@ void ra_sh_on_request(redis_adapter *ra, rnsp *ns, json_t *q, const codec_bins *
       char *text = codec_dump(args, &n);
       json_decref(args);
       if (!text) break;
-      sio_event ev = {json_string_value(json_array_get(p, 0)), text, n, NULL, 0, NULL};
+      sio_event ev = {json_string_value(json_array_get(p, 0)), text, n, NULL, 0, NULL, 0};
       sh_sse_reply r = {ra, ns, uid, rid};
       sio_local_server_event(ns->nsp, &ev, rid ? sh_sse_answer : NULL, &r);
       free(text);

@@ -151,6 +151,7 @@ int ra_event_from_packet(json_t *packet, const codec_bins *bins, sio_event *ev, 
   ev->bins = bins ? bins->v : NULL;
   ev->nbins = bins ? bins->n : 0;
   ev->offset = NULL;
+  ev->delivery = 0;
   return 0;
 }
 
@@ -293,7 +294,7 @@ static void on_request(redis_adapter *ra, rnsp *ns, const char *msg, size_t len)
       char *text = codec_dump(args, &n);
       json_decref(args);
       if (!text) break;
-      sio_event ev = {json_string_value(json_array_get(data, 0)), text, n, NULL, 0, NULL};
+      sio_event ev = {json_string_value(json_array_get(data, 0)), text, n, NULL, 0, NULL, 0};
       sse_reply r = {ra, ns, rid};
       sio_local_server_event(ns->nsp, &ev, rid ? sse_answer : NULL, &r);
       free(text);

@@ -300,7 +300,7 @@ static void st_on_xadd_deliver(redis_adapter *ra, redisReply *r, uint32_t serial
                          .nexcept = d->nexcept,
                          .is_volatile = d->is_volatile};
     sio_event ev = {d->name, d->json, d->len, d->bins, d->nbins,
-                    r && r->type == REDIS_REPLY_STRING ? r->str : NULL};
+                    r && r->type == REDIS_REPLY_STRING ? r->str : NULL, 0};
     (void)sio_local_broadcast(&t, &ev);
   }
   deferred_free(d);

@@ -236,7 +236,7 @@ static void post(void *arg) {
   if (app->group) threads_flush(app); /* this iteration's messages to the other threads */
   net_flush_queued(app->net);
   if (app->stopping && net_ctx_count(app->net) == 0 && !app->drain_holds) loop_stop(app->loop);
-  if (!app->stopping && atomic_load(&app->stop_requested)) app_begin_stop(app);
+  if (!app->stopping && atomic_load(&app->stop_requested) && threads_may_stop(app)) app_begin_stop(app);
 }
 
 static void stats_count_lag(wsio_app *app, uint64_t lag_ms);
@@ -292,7 +292,10 @@ static void on_signal(int signo, void *arg) {
     return;
   }
   app_log(app, WSIO_LOG_INFO, "received %s: shutting down gracefully", signo == SIGINT ? "SIGINT" : "SIGTERM");
-  app_begin_stop(app); /* signalfd: this is the loop thread */
+  /* signalfd: this is the loop thread. --threads: through the stop barrier (the post
+   * phase begins the stop once the peers' marks are in); alone it begins now. */
+  atomic_store(&app->stop_requested, 1);
+  if (!app->stopping && threads_may_stop(app)) app_begin_stop(app);
 }
 
 void app_log(wsio_app *app, int level, const char *fmt, ...) {
@@ -333,7 +336,7 @@ int wsio_app_reload_tls(wsio_app *app) {
 
 static void on_wakeup(void *arg) {
   wsio_app *app = arg;
-  if (!app->stopping && atomic_load(&app->stop_requested)) app_begin_stop(app);
+  if (!app->stopping && atomic_load(&app->stop_requested) && threads_may_stop(app)) app_begin_stop(app);
 }
 
 wsio_app *wsio_app_create(const wsio_app_options *opts) {

@@ -8,6 +8,7 @@
 #ifndef WSIO_CORE_CONN_H
 #define WSIO_CORE_CONN_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -206,6 +207,10 @@ struct wsio_app {
   struct edge_origins *origins; /* allowed_origins parsed; NULL: no Origin check */
   struct edge_cidrs *proxies;   /* trusted_proxies parsed; NULL: trust no header */
   struct edge_iplimit *iplimit; /* per-IP limits; NULL when none is set */
+  /* --threads: the group's one table is iplimit, shared by its members and guarded by
+   * this lock (the group's), taken at a connection's open and close and at a handshake,
+   * never per message. NULL: the app's own table, no lock. */
+  pthread_mutex_t *iplock;
   void *user;
   int port;
   struct core_group *group; /* --threads: the apps serving as one (core/threads.c) */

@@ -3,6 +3,12 @@
  * handshakes per second per IP at the WebSocket upgrade (edge/ratelimit.c's fixed
  * table), and messages per second per connection (a token bucket in the conn's conn_edge).
  *
+ * With --threads the group's members share one table (core/threads.c), so a limit
+ * holds for the process, not per thread: every table call below goes through ip_*,
+ * which take the group's lock around it. Those run at a connection's open and close
+ * and at a handshake, never per message (the message bucket is the connection's own),
+ * so the lock costs one uncontended mutex pair per handshake. A lone app has no lock.
+ *
  * Must not: decide what the limits are (the options), or parse headers itself (edge/). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -14,6 +20,26 @@
 #include "edge/forwarded.h"
 #include "edge/ratelimit.h"
 #include "util/random.h"
+
+static int ip_open(wsio_app *app, const edge_ip *ip) {
+  if (app->iplock) pthread_mutex_lock(app->iplock);
+  int r = edge_iplimit_open(app->iplimit, ip, loop_now_ms(app->loop));
+  if (app->iplock) pthread_mutex_unlock(app->iplock);
+  return r;
+}
+
+static void ip_close(wsio_app *app, const edge_ip *ip) {
+  if (app->iplock) pthread_mutex_lock(app->iplock);
+  edge_iplimit_close(app->iplimit, ip, loop_now_ms(app->loop));
+  if (app->iplock) pthread_mutex_unlock(app->iplock);
+}
+
+static int ip_handshake(wsio_app *app, const edge_ip *ip) {
+  if (app->iplock) pthread_mutex_lock(app->iplock);
+  int r = edge_iplimit_handshake(app->iplimit, ip, loop_now_ms(app->loop));
+  if (app->iplock) pthread_mutex_unlock(app->iplock);
+  return r;
+}
 
 int limits_init(wsio_app *app) {
   const wsio_app_options *o = &app->o;
@@ -118,7 +144,7 @@ int limits_admit(wsio_conn *c, const http_request *h, const char **reason, const
     peer_ip(c, &ip);
   }
   if (!app->iplimit) return 0;
-  int r = edge_iplimit_handshake(app->iplimit, &ip, loop_now_ms(app->loop));
+  int r = ip_handshake(app, &ip);
   return r ? refuse(app, &ip, r, "handshake", reason, extra) : 0;
 }
 
@@ -131,7 +157,7 @@ int limits_open(wsio_conn *c, const char **reason, const char **extra) {
   if (!app->iplimit) return 0;
   edge_ip ip;
   conn_client_ip(c, &ip);
-  int r = edge_iplimit_open(app->iplimit, &ip, loop_now_ms(app->loop));
+  int r = ip_open(app, &ip);
   if (r == 0) {
     c->ip_counted = 1;
     return 0;
@@ -153,14 +179,14 @@ int core_limit_session_open(const wsio_request *req, const char **reason) {
   if (!c || !c->app->iplimit) return 0;
   edge_ip ip;
   client_ip(c, core_request_head(req), &ip);
-  int r = edge_iplimit_open(c->app->iplimit, &ip, loop_now_ms(c->app->loop));
+  int r = ip_open(c->app, &ip);
   const char *extra;
   return r ? refuse(c->app, &ip, r, "Engine.IO session", reason, &extra) : 0;
 }
 
 void core_limit_session_close(wsio_app *app, int family, const uint8_t *peer) {
   edge_ip ip;
-  if (app->iplimit && session_ip(family, peer, &ip)) edge_iplimit_close(app->iplimit, &ip, loop_now_ms(app->loop));
+  if (app->iplimit && session_ip(family, peer, &ip)) ip_close(app, &ip);
 }
 
 void core_limit_upgrade_of_session(const wsio_request *req) {
@@ -182,7 +208,7 @@ int limits_handshake(wsio_conn *c, const http_request *h, const char **reason) {
   if (!app->iplimit) return 0;
   edge_ip ip;
   client_ip(c, h, &ip);
-  int r = edge_iplimit_handshake(app->iplimit, &ip, loop_now_ms(app->loop));
+  int r = ip_handshake(app, &ip);
   const char *extra;
   return r ? refuse(app, &ip, r, "Engine.IO handshake", reason, &extra) : 0;
 }
@@ -191,7 +217,7 @@ void limits_release(wsio_conn *c) {
   if (c->ip_counted == 1) {
     edge_ip ip;
     conn_client_ip(c, &ip);
-    edge_iplimit_close(c->app->iplimit, &ip, loop_now_ms(c->app->loop));
+    ip_close(c->app, &ip);
   }
   c->ip_counted = 0;
   free(c->edge);

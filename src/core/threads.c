@@ -4,7 +4,8 @@
  *
  * Owns: the group (who is in it, in which order), each app's outboxes to the others,
  * and delivering what arrives from them to the handler of its kind (topics here; the
- * Socket.IO in-process adapter registers its own kind). Must not know Socket.IO or
+ * Socket.IO in-process adapter registers its own kind); the group's per-IP table and
+ * its lock (used by core/limits.c); the stop barrier (threads_may_stop). Must not know Socket.IO or
  * Engine.IO: they reach it through core/transport.h (core_xt_*).
  *
  * No lock on the hot path: a cross-thread message is appended to the sender's own
@@ -36,6 +37,10 @@ struct core_group {
   int port, plain_port; /* the first listener's ports: later members bind the same */
   int acceptor;         /* WSIO_THREADS_ACCEPT=acceptor: thread 0 accepts for all */
   unsigned rr;          /* acceptor: the thread the next connection goes to */
+  /* Per-IP limits hold for the process: the first member's table, owned by the group
+   * from the join on and shared by every member under iplock (core/limits.c). */
+  struct edge_iplimit *iplimit;
+  pthread_mutex_t iplock;
 };
 
 /* Per app: what it owes each peer this iteration, and the handlers of each kind. */
@@ -66,6 +71,12 @@ struct core_threads {
   core_owner_fn owner[MAX_OWNERS];
   void *owner_arg[MAX_OWNERS];
   unsigned nowners;
+  /* The stop barrier (threads_may_stop): quiescing since the stop request; the peers'
+   * stop marks received; the deadline's timer (it wakes the loop to look again). */
+  int quiescing;
+  unsigned stop_marks;
+  uint64_t quiesce_until;
+  loop_timer quiesce_timer;
 };
 
 typedef struct xt_batch {
@@ -77,6 +88,11 @@ typedef struct xt_batch {
 
 /* A record in an outbox: length (4 bytes, of the payload), kind (1 byte), payload. */
 #define XT_HEAD 5
+/* core's own kind, past the registrable ones: a peer's stop mark (threads_may_stop). */
+#define XT_STOP CORE_XT_NKINDS
+/* How long a thread waits for its peers' stop marks (one that is stuck must not hold
+ * the others' drain: past this, it stops without them). */
+#define QUIESCE_MAX_MS 1000
 
 static void xt_topic(void *arg, unsigned from, const uint8_t *p, size_t n);
 
@@ -106,6 +122,12 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
      * handing connections over, against SO_REUSEPORT (the default). */
     const char *mode = getenv("WSIO_THREADS_ACCEPT");
     g->acceptor = mode && strcmp(mode, "acceptor") == 0;
+    if (pthread_mutex_init(&g->iplock, NULL) != 0) {
+      free(g);
+      return WSIO_ENOMEM;
+    }
+    g->iplimit = first->iplimit;
+    first->iplock = &g->iplock;
     first->group = g;
     first->tindex = 0;
   }
@@ -115,6 +137,11 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
   app->tindex = g->n;
   g->apps[g->n++] = app;
   app->group = g;
+  /* Its own table (empty: nothing is open before the join) gives way to the group's,
+   * so that a client's connections on every thread count against one limit. */
+  edge_iplimit_free(app->iplimit);
+  app->iplimit = g->iplimit;
+  app->iplock = &g->iplock;
   return 0;
 }
 
@@ -183,6 +210,39 @@ void threads_stop_peers(wsio_app *app) {
     if (app->group->apps[i] != app) wsio_app_stop(app->group->apps[i]);
 }
 
+static int xt_put(core_threads *t, unsigned to, unsigned kind, const void *a, size_t an, const void *b, size_t bn);
+
+/* The deadline passed: nothing to do here, the post phase that follows looks again. */
+static void quiesce_expired(loop_timer *t) { (void)t; }
+
+/* The stop barrier. A broadcast another thread acknowledged to its sender must reach
+ * this thread's clients before they are closed, and it travels behind everything that
+ * thread sent before (the outboxes keep their order). So a member asked to stop first
+ * quiesces: it stops taking client messages (core_quiescing: Engine.IO drops them,
+ * unacknowledged, as a closed session would), asks its peers to stop, and sends each
+ * a stop mark behind what it already sent; it closes its own clients once every peer's
+ * mark has arrived (all they acknowledged is delivered here by then), or after
+ * QUIESCE_MAX_MS. Alone: 1 at once. */
+int threads_may_stop(wsio_app *app) {
+  if (!app->group) return 1;
+  core_threads *t = app->xt;
+  if (!t->quiescing) {
+    t->quiescing = 1;
+    threads_stop_peers(app);
+    for (unsigned i = 0; i < app->group->n; i++)
+      if (i != app->tindex && xt_put(t, i, XT_STOP, "", 0, NULL, 0) < 0) t->stop_marks++; /* (out of memory: the peer times out) */
+    threads_flush(app);
+    t->quiesce_until = loop_now_ms(app->loop) + QUIESCE_MAX_MS;
+    t->quiesce_timer.cb = quiesce_expired;
+    (void)loop_timer_start(app->loop, &t->quiesce_timer, QUIESCE_MAX_MS + 1, 0); /* (else the sweep wakes it) */
+  }
+  if (t->stop_marks + 1 < app->group->n && loop_now_ms(app->loop) < t->quiesce_until) return 0;
+  loop_timer_stop(app->loop, &t->quiesce_timer);
+  return 1;
+}
+
+int core_quiescing(const wsio_app *app) { return app->xt && app->xt->quiescing; }
+
 static void reload_here(void *arg) {
   wsio_app *app = arg;
   if (app->o.tls_cert_file) wsio_app_reload_tls(app);
@@ -243,7 +303,8 @@ static void xt_deliver(void *arg) {
     unsigned kind = b->p[off + 4];
     off += XT_HEAD;
     if (len > b->len - off) break;
-    if (kind < CORE_XT_NKINDS && t->fn[kind]) t->fn[kind](t->arg[kind], b->from, b->p + off, len);
+    if (kind == XT_STOP) t->stop_marks++;
+    else if (kind < CORE_XT_NKINDS && t->fn[kind]) t->fn[kind](t->arg[kind], b->from, b->p + off, len);
     off += len;
   }
   free(b);
@@ -298,6 +359,7 @@ void threads_flush(wsio_app *app) {
 
 void threads_free(wsio_app *app) {
   if (!app->xt) return;
+  if (app->xt->quiescing) loop_timer_stop(app->loop, &app->xt->quiesce_timer);
   for (unsigned i = 0; app->xt->out && i < CORE_MAX_THREADS; i++) byte_buf_free(&app->xt->out[i]);
   free(app->xt->out);
   for (size_t i = 0; i < app->xt->nlater; i++) free(app->xt->later[i].p);
@@ -312,8 +374,12 @@ void threads_free(wsio_app *app) {
   for (unsigned i = 0; i < g->n; i++)
     if (g->apps[i] == app) g->apps[i] = NULL;
   app->group = NULL;
+  app->iplimit = NULL; /* the group's (its connections are gone: nothing counts on) */
+  app->iplock = NULL;
   for (unsigned i = 0; i < g->n; i++)
     if (g->apps[i]) return;
+  edge_iplimit_free(g->iplimit);
+  pthread_mutex_destroy(&g->iplock);
   free(g);
 }
 

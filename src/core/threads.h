@@ -21,6 +21,10 @@ void threads_hand_accepted(wsio_app *app);
 void threads_listened(wsio_app *app, int port, int plain);
 /* A graceful stop began here: every other member stops too (SIGTERM drains all). */
 void threads_stop_peers(wsio_app *app);
+/* A stop was asked: 1 when this member may begin it now (alone: always), 0 while it
+ * waits for its peers' stop marks (see threads.c: the stop barrier). Call again from
+ * the post phase until 1. */
+int threads_may_stop(wsio_app *app);
 /* SIGHUP reached thread 0: every other thread reloads the TLS certificate on its own
  * loop (its net context is its own). */
 void threads_reload_peers(wsio_app *app);

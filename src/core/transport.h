@@ -77,6 +77,11 @@ int core_hook_remove(wsio_app *app, core_hook_kind kind, void (*fn)(void *arg), 
 /* This app's place in its group (0 alone) and the group's size (1 alone). */
 unsigned core_thread_index(const wsio_app *app);
 unsigned core_thread_count(const wsio_app *app);
+/* --threads: this member was asked to stop and waits for its peers (the stop barrier,
+ * core/threads.c); a transport drops client messages meanwhile, unanswered (as a
+ * closed session would), so that nothing is acknowledged that a peer may not deliver.
+ * Always 0 alone. */
+int core_quiescing(const wsio_app *app);
 /* Message kinds between threads; each app has one handler per kind. */
 enum { CORE_XT_TOPIC = 0, CORE_XT_SIO = 1, CORE_XT_NKINDS = 2 };
 #define CORE_XT_ALL 0xFFFFFFFFu

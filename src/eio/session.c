@@ -239,6 +239,7 @@ void eio_on_packet(wsio_eio_session *s, const eio_packet *p) {
         return;
       }
       srv->st.messages_in_total++;
+      if (core_quiescing(srv->app)) return; /* --threads stop barrier: not taken (core/threads.c) */
       if (srv->h.message) srv->h.message(s, p->data, p->len, p->binary, srv->user);
       return;
     case EIO_PONG:

@@ -290,7 +290,7 @@ int wsio_sio_server_side_emit(wsio_sio_nsp *nsp, const char *event, const char *
   if (!nsp) return WSIO_EINVAL;
   int r = sio_check_emit(event, &json, &len, NULL, 0);
   if (r) return r;
-  sio_event ev = {event, json, len, NULL, 0, NULL};
+  sio_event ev = {event, json, len, NULL, 0, NULL, 0};
   sio_adapter *a = nsp->io->adapter;
   return a->ops->server_side_emit(a, nsp, &ev, cb, user);
 }

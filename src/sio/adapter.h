@@ -35,6 +35,9 @@ typedef struct sio_event {
    * cluster's offset of this broadcast (a stream entry's id), appended as the last
    * argument as Node's addOffsetIfNecessary does; NULL: none. Ignored otherwise. */
   const char *offset;
+  /* 1: this thread's delivery of a broadcast another thread of the group (--threads)
+   * emitted, and counted there: not counted again in wsio_broadcasts_total. */
+  int delivery;
 } sio_event;
 
 /* A disconnected socket's session as a cluster keeps it (Node's Session): the socket's

@@ -377,7 +377,7 @@ static int emit_recorded(wsio_sio_socket *s, const char *event, const char *json
   wsio_sio_target t = {.nsp = s->nsp, .rooms = &room, .nrooms = 1};
   sio_adapter *a = s->nsp->io->adapter;
   if (a->ops->restore_session) { /* recovery kept by the cluster: Node's adapter.broadcast */
-    sio_event ev = {event, json, len, bins, nbins, NULL};
+    sio_event ev = {event, json, len, bins, nbins, NULL, 0};
     int r = a->ops->broadcast(a, &t, &ev);
     return r < 0 ? r : 0;
   }
@@ -557,8 +557,10 @@ static int send_selection(const sio_selection *sel, eio_prepared *p, int is_vola
   return reached;
 }
 
+/* counted: 0 for a delivery of a broadcast another thread of the group emitted and
+ * counted (sio_event.delivery), so that the threads' sum counts each broadcast once. */
 static int do_broadcast(const wsio_sio_target *t, const char *event, const char *json, size_t len,
-                        const wsio_span *bins, size_t nbins, int64_t ack_id, const char *cluster_offset,
+                        const wsio_span *bins, size_t nbins, int64_t ack_id, const char *cluster_offset, int counted,
                         int (*on_sent)(wsio_sio_socket *s, void *arg), void *arg) {
   sbuf b = {0};
   eio_prepared p;
@@ -572,7 +574,7 @@ static int do_broadcast(const wsio_sio_target *t, const char *event, const char 
     return r;
   }
   int reached = sel.n ? send_selection(&sel, &p, t->is_volatile, on_sent, arg) : 0;
-  t->nsp->io->st.broadcasts_total++;
+  if (counted) t->nsp->io->st.broadcasts_total++;
   t->nsp->io->st.deliveries_total += (uint64_t)reached;
   if (sel.n) eio_prepared_free(&p);
   sio_selection_free(&sel);
@@ -580,7 +582,7 @@ static int do_broadcast(const wsio_sio_target *t, const char *event, const char 
 }
 
 int sio_local_broadcast(const wsio_sio_target *t, const sio_event *ev) {
-  return do_broadcast(t, ev->name, ev->json, ev->len, ev->bins, ev->nbins, -1, ev->offset, NULL, NULL);
+  return do_broadcast(t, ev->name, ev->json, ev->len, ev->bins, ev->nbins, -1, ev->offset, !ev->delivery, NULL, NULL);
 }
 
 /* One indirect call per broadcast (the adapter); the local adapter's is the function
@@ -590,7 +592,7 @@ int wsio_sio_broadcast(const wsio_sio_target *t, const char *event, const char *
   if (!t || !t->nsp) return WSIO_EINVAL;
   int r = sio_check_emit(event, &json, &len, bins, nbins);
   if (r) return r;
-  sio_event ev = {event, json, len, bins, nbins, NULL};
+  sio_event ev = {event, json, len, bins, nbins, NULL, 0};
   sio_adapter *a = t->nsp->io->adapter;
   return a->ops->broadcast(a, t, &ev);
 }
@@ -618,7 +620,7 @@ int wsio_sio_broadcast_with_ack(const wsio_sio_target *t, const char *event, con
   if (!t || !t->nsp || !cb) return WSIO_EINVAL;
   int r = sio_check_emit(event, &json, &len, bins, nbins);
   if (r) return r;
-  sio_event ev = {event, json, len, bins, nbins, NULL};
+  sio_event ev = {event, json, len, bins, nbins, NULL, 0};
   sio_adapter *a = t->nsp->io->adapter;
   return a->ops->broadcast_with_ack(a, t, &ev, timeout_ms, cb, user);
 }
@@ -641,7 +643,7 @@ int wsio_sio_broadcast_with_ack_bin(const wsio_sio_target *t, const char *event,
   if (!t || !t->nsp || !cb) return WSIO_EINVAL;
   int r = sio_check_emit(event, &json, &len, bins, nbins);
   if (r) return r;
-  sio_event ev = {event, json, len, bins, nbins, NULL};
+  sio_event ev = {event, json, len, bins, nbins, NULL, 0};
   sio_adapter *a = t->nsp->io->adapter;
   if (a->ops->broadcast_with_ack_bin) return a->ops->broadcast_with_ack_bin(a, t, &ev, timeout_ms, cb, user);
   ack_bin_shim *sh = malloc(sizeof(*sh));
@@ -695,7 +697,7 @@ static int local_with_ack(const wsio_sio_target *t, const sio_event *ev, unsigne
   /* No completion while the members are still being added (a send that fails a
    * connection may disconnect a member under us). */
   g->building = 1;
-  int reached = do_broadcast(t, event, json, len, bins, nbins, c.id, NULL, group_add_member, &c);
+  int reached = do_broadcast(t, event, json, len, bins, nbins, c.id, NULL, !ev->delivery, group_add_member, &c);
   g->building = 0;
   if (reached < 0) {
     sio_group_free(g);

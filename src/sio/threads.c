@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "core/transport.h"
 #include "sio/internal.h"
 #include "sio/jscan.h"
@@ -27,7 +29,7 @@ enum {
   M_BCAST = 1,      /* nsp, target, event */
   M_BCAST_ACK,      /* id, timeout, nsp, target, event: answered by M_ACK_COUNT, M_ACK_ANSWER */
   M_ACK_COUNT,      /* id, clients reached */
-  M_ACK_ANSWER,     /* id, one client's answer */
+  M_ACK_ANSWER,     /* id, one client's answer, its attachments (count, each) */
   M_SOCKETS,        /* nsp, target, room, join (1) / leave (0) / disconnect (2, 3: close) */
   M_FETCH,          /* id, nsp, target: answered by M_RESULT */
   M_ROOMS,          /* id, nsp: answered by M_RESULT */
@@ -56,6 +58,9 @@ struct xreq {
   str_map seen;         /* allRooms: names already in acc */
   wsio_sio_result_fn cb;
   wsio_sio_broadcast_ack_fn acb;
+  wsio_sio_broadcast_ack_bin_fn bcb; /* instead of acb: the answers' attachments too */
+  wsio_span *bins;                   /* bcb: copies of the answers' attachments so far */
+  size_t nbins, bins_cap;
   void *user;
 };
 
@@ -179,6 +184,8 @@ static void r_event(rd *r, sio_event *ev, wsio_span *bins) {
     bins[i].n = n;
   }
   ev->bins = bins;
+  ev->offset = NULL;
+  ev->delivery = 1; /* the emitting thread counted the broadcast */
 }
 
 static int send_to(tadapter *ta, unsigned to, wr *w) {
@@ -192,6 +199,8 @@ static int send_to(tadapter *ta, unsigned to, wr *w) {
 static void seen_free(xreq *q);
 
 static void req_free(xreq *q) {
+  for (size_t i = 0; i < q->nbins; i++) free((void *)q->bins[i].p);
+  free(q->bins);
   byte_buf_free(&q->acc);
   seen_free(q);
   map_free(&q->seen);
@@ -219,7 +228,8 @@ static void req_finish(xreq *q, int err) {
     text[q->acc.len + 1] = ']';
     text[q->acc.len + 2] = '\0';
   }
-  if (q->acb) q->acb(text ? text : "[]", text ? q->acc.len + 2 : 2, err, q->user);
+  if (q->bcb) q->bcb(text ? text : "[]", text ? q->acc.len + 2 : 2, q->bins, q->nbins, err, q->user);
+  else if (q->acb) q->acb(text ? text : "[]", text ? q->acc.len + 2 : 2, err, q->user);
   else if (q->cb) q->cb(text ? text : "[]", text ? q->acc.len + 2 : 2, text ? err : WSIO_ENOMEM, q->user);
   free(text);
   if (!q->local_pending) req_free(q);
@@ -321,6 +331,61 @@ static void ack_check(xreq *q) {
   if (!q->done && q->waiting == 0 && q->got >= q->expected) req_finish(q, 0);
 }
 
+/* v's placeholders numbered from base (each answer numbers its own from 0). */
+static void rebase_placeholders(json_t *v, size_t base) {
+  json_t *num = json_object_get(v, "num");
+  if (json_is_true(json_object_get(v, "_placeholder")) && json_is_integer(num)) {
+    json_integer_set(num, json_integer_value(num) + (json_int_t)base);
+    return;
+  }
+  size_t i;
+  json_t *x;
+  const char *k;
+  if (json_is_array(v)) json_array_foreach(v, i, x) rebase_placeholders(x, base);
+  else if (json_is_object(v)) json_object_foreach(v, k, x) rebase_placeholders(x, base);
+}
+
+/* Copies of an answer's attachments, after those kept; -1: out of memory. */
+static int keep_bins(xreq *q, const wsio_span *bins, size_t nbins) {
+  if (q->nbins + nbins > q->bins_cap) {
+    size_t ncap = q->bins_cap ? q->bins_cap * 2 : 8;
+    while (ncap < q->nbins + nbins) ncap *= 2;
+    wsio_span *nv = realloc(q->bins, ncap * sizeof(*nv));
+    if (!nv) return -1;
+    q->bins = nv;
+    q->bins_cap = ncap;
+  }
+  for (size_t i = 0; i < nbins; i++) {
+    void *c = malloc(bins[i].n ? bins[i].n : 1);
+    if (!c) return -1; /* those copied stay unnamed: no placeholder points past them */
+    if (bins[i].n) memcpy(c, bins[i].p, bins[i].n);
+    q->bins[q->nbins++] = (wsio_span){c, bins[i].n};
+  }
+  return 0;
+}
+
+/* One client's answer, from this thread or another. With bcb its attachments are kept
+ * and its placeholders renumbered past those of the answers before it; with the JSON
+ * callback they stay placeholders, as in the local adapter. */
+static void ack_answer(xreq *q, const char *json, size_t len, const wsio_span *bins, size_t nbins) {
+  if (q->done) return;
+  q->got++;
+  if (!q->bcb || !nbins) {
+    acc_value(q, json, len);
+  } else {
+    size_t base = q->nbins;
+    json_error_t je;
+    json_t *v = keep_bins(q, bins, nbins) == 0 ? json_loadb(json, len, JSON_DECODE_ANY, &je) : NULL;
+    if (v && base) rebase_placeholders(v, base);
+    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(v);
+    if (text) acc_value(q, text, strlen(text));
+    else acc_value(q, "null", 4); /* its placeholders would name what is not there */
+    free(text);
+  }
+  ack_check(q);
+}
+
 /* ---- ops ------------------------------------------------------------------------------ */
 
 static int t_add_all(sio_adapter *a, wsio_sio_socket *s, const char *const *rooms, size_t n) {
@@ -348,15 +413,10 @@ static int t_broadcast(sio_adapter *a, const wsio_sio_target *t, const sio_event
   return sio_local_broadcast(t, ev);
 }
 
-/* Answers cross threads as JSON only: the public ack callback carries JSON, and an
- * answer's binary attachments are not passed on (as between Redis nodes). */
+/* Answers cross threads with their attachments (M_ACK_ANSWER); the JSON callback
+ * gets their placeholders, the bin-aware one (wsio_sio_broadcast_with_ack_bin) them. */
 static void ack_each_local(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg) {
-  (void)bins, (void)nbins;
-  xreq *q = arg;
-  if (q->done) return;
-  acc_value(q, json, len);
-  q->got++;
-  ack_check(q);
+  ack_answer(arg, json, len, bins, nbins);
 }
 
 static void ack_local_done(const char *json, size_t len, int err, void *user) {
@@ -368,13 +428,15 @@ static void ack_local_done(const char *json, size_t len, int err, void *user) {
   if (q->done) req_free(q);
 }
 
-static int t_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
-                                wsio_sio_broadcast_ack_fn cb, void *user) {
-  tadapter *ta = (tadapter *)a;
-  if (t->is_local) return sio_local_broadcast_with_ack(t, ev, timeout_ms, cb, user);
+static int with_ack(tadapter *ta, const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                    wsio_sio_broadcast_ack_fn cb, wsio_sio_broadcast_ack_bin_fn bcb, void *user) {
+  if (t->is_local)
+    return bcb ? sio_local_broadcast_with_ack_bin(t, ev, timeout_ms, bcb, user)
+               : sio_local_broadcast_with_ack(t, ev, timeout_ms, cb, user);
   xreq *q = req_new(ta, M_BCAST_ACK, timeout_ms);
   if (!q) return WSIO_ENOMEM;
   q->acb = cb;
+  q->bcb = bcb;
   q->user = user;
   wr w = {BYTE_BUF_INIT, 0};
   w_u32(&w, M_BCAST_ACK);
@@ -394,6 +456,16 @@ static int t_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const 
   q->expected += reached; /* no answer can have come yet: clients answer later */
   ack_check(q);
   return reached;
+}
+
+static int t_broadcast_with_ack(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
+                                wsio_sio_broadcast_ack_fn cb, void *user) {
+  return with_ack((tadapter *)a, t, ev, timeout_ms, cb, NULL, user);
+}
+
+static int t_broadcast_with_ack_bin(sio_adapter *a, const wsio_sio_target *t, const sio_event *ev,
+                                    unsigned timeout_ms, wsio_sio_broadcast_ack_bin_fn cb, void *user) {
+  return with_ack((tadapter *)a, t, ev, timeout_ms, NULL, cb, user);
 }
 
 static int sockets_op(tadapter *ta, const wsio_sio_target *t, const char *room, uint32_t op) {
@@ -498,6 +570,7 @@ static const sio_adapter_ops threads_ops = {
     .del_all = t_del_all,
     .broadcast = t_broadcast,
     .broadcast_with_ack = t_broadcast_with_ack,
+    .broadcast_with_ack_bin = t_broadcast_with_ack_bin,
     .add_sockets = t_add_sockets,
     .disconnect_sockets = t_disconnect_sockets,
     .fetch_sockets = t_fetch_sockets,
@@ -525,12 +598,13 @@ static void send_result(tadapter *ta, unsigned to, uint32_t id, const char *json
 }
 
 static void remote_ack_each(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg) {
-  (void)bins, (void)nbins;
   answer_to *at = arg;
   wr w = {BYTE_BUF_INIT, 0};
   w_u32(&w, M_ACK_ANSWER);
   w_u32(&w, at->id);
   w_bytes(&w, json, len);
+  w_u32(&w, (uint32_t)nbins);
+  for (size_t i = 0; i < nbins; i++) w_bytes(&w, bins[i].p, bins[i].n);
   send_to(at->ta, at->from, &w);
 }
 
@@ -559,8 +633,19 @@ static void on_result(tadapter *ta, int type, rd *r) {
     const char *json = r_bytes(r, &len);
     if (r->err) return;
     if (type == M_ACK_ANSWER) {
-      acc_value(q, json, len);
-      q->got++;
+      wsio_span bins[MAX_BINS];
+      size_t nbins = r_u32(r);
+      if (nbins > MAX_BINS) r->err = 1;
+      for (size_t i = 0; !r->err && i < nbins; i++) {
+        size_t bl;
+        bins[i].p = (const uint8_t *)r_bytes(r, &bl);
+        bins[i].n = bl;
+      }
+      if (r->err) { /* more attachments than are read: the answer counts, as null */
+        json = "null", len = 4, nbins = 0;
+      }
+      ack_answer(q, json, len, bins, nbins);
+      return; /* (ack_check ran) */
     } else {
       if (q->type == M_FETCH) acc_array(q, json, len);
       else if (q->type == M_ROOMS) acc_rooms(q, json, len);

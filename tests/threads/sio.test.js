@@ -78,6 +78,25 @@ describe('--threads 2: Socket.IO', () => {
     assert.deepEqual(res.responses, few.map((s) => `${s.id}:q`).sort());
   });
 
+  test('a broadcast with acks brings back the answers\' binaries from both threads', async () => {
+    // Two clients of each thread (the sid's first letter names it), each answering with
+    // two attachments (a packet holds 10 at most): the asker's thread renumbers the
+    // placeholders of the answers that crossed and gets their attachments.
+    const pool = clients.slice(100, 900); // (not the quiz answerers, not the kicked ones)
+    const pick = (t) => pool.filter((s) => s.io.engine.id[0] === t).slice(0, 2);
+    const few = [...pick('A'), ...pick('B')];
+    assert.equal(few.length, 4, 'two clients on each thread');
+    few.forEach((s, i) => s.on('question', (q, cb) => cb({ i, data: [Buffer.from([i, 1, q])], one: Buffer.from([i]) })));
+    await Promise.all(few.map((s) => call(s, 'join', 'binquiz')));
+    for (const asker of [few[0], few[2]]) { // from each thread
+      const res = await call(asker, 'ask-room', 'binquiz', 5000, 9);
+      assert.equal(res.timeout, false);
+      const got = res.responses.map((r) => ({ i: r.i, data: r.data.map((b) => Buffer.from(b)), one: Buffer.from(r.one) }))
+        .sort((x, y) => x.i - y.i);
+      assert.deepEqual(got, few.map((s, i) => ({ i, data: [Buffer.from([i, 1, 9])], one: Buffer.from([i]) })));
+    }
+  });
+
   test('serverSideEmit reaches the other thread and its answer comes back', async () => {
     const got = [];
     for (const s of clients) s.on('server-event', (x) => got.push(x));

@@ -4,6 +4,7 @@
  * started: each loop is driven by hand (loop_run_once, loop_post_drain), which is what
  * the threads do. */
 #include <stdint.h>
+#include <time.h>
 
 #include "core/conn.h"
 #include "core/threads.h"
@@ -110,11 +111,39 @@ static void test_stop_reaches_every_member(void) {
   CHECK_EQ_INT(wsio_app_listen(a, "127.0.0.1", 0), 0);
   CHECK_EQ_INT(wsio_app_listen(b, "127.0.0.1", 0), 0);
   wsio_app_stop(b);
-  /* b's loop sees the request and begins its graceful stop, which asks a to stop. */
+  /* b's loop sees the request: it quiesces (takes no client message), asks a to stop
+   * and sends a its stop mark, but closes nothing before a's mark is in (the stop
+   * barrier: what a acknowledged must reach b's clients first). */
+  (void)loop_run_once(core_loop(b));
+  CHECK(core_quiescing(b));
+  CHECK(!app_stopping(b));
+  /* a quiesces too, sends its mark, and has b's: it stops. */
+  (void)loop_run_once(core_loop(a));
+  CHECK(core_quiescing(a));
+  CHECK(app_stopping(a));
+  /* b gets a's mark: it stops. */
   (void)loop_run_once(core_loop(b));
   CHECK(app_stopping(b));
-  (void)loop_run_once(core_loop(a));
-  CHECK(app_stopping(a));
+  wsio_app_destroy(a);
+  wsio_app_destroy(b);
+}
+
+/* A peer that never answers (its loop is stuck) holds a member's stop for a bounded
+ * time only: b stops on its own once the barrier's deadline (1 s) passed. */
+static void test_stop_barrier_deadline(void) {
+  wsio_app *a = make(0), *b = make(0);
+  CHECK_EQ_INT(wsio_app_join(b, a), 0);
+  CHECK_EQ_INT(wsio_app_listen(a, "127.0.0.1", 0), 0);
+  CHECK_EQ_INT(wsio_app_listen(b, "127.0.0.1", 0), 0);
+  wsio_app_stop(b);
+  (void)loop_run_once(core_loop(b));
+  CHECK(!app_stopping(b));
+  for (int i = 0; i < 150 && !app_stopping(b); i++) { /* (a never runs) */
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    (void)loop_run_once(core_loop(b));
+  }
+  CHECK(app_stopping(b));
   wsio_app_destroy(a);
   wsio_app_destroy(b);
 }
@@ -123,6 +152,7 @@ int main(void) {
   RUN(test_join_rules);
   RUN(test_messages_batched_in_order);
   RUN(test_alone_is_a_noop);
+  RUN(test_stop_barrier_deadline);
   RUN(test_shared_port_and_stats);
   RUN(test_stop_reaches_every_member);
   return test_report();
