@@ -25,7 +25,12 @@ const DRAIN_S = 3;
 let pollingMissing = null;
 
 test(`SIGTERM under load (${WS} WebSockets, ${SIO} Socket.IO clients): drained within --drain-timeout, acked messages delivered, exit 0`, { timeout: 60000 }, async (t) => {
-  const srv = await h.startServer(['--app', 'test', '--drain-timeout', String(DRAIN_S)]);
+  // Heartbeats every 10 s, not the test app's 1 s / 2 s: this test is about the drain,
+  // and on a loaded machine a client process running 1,200 clients at full speed can
+  // stall past a 3 s ping deadline (socket.io-client's pingInterval + pingTimeout) and
+  // drop its own polling sessions before SIGTERM (seen in CI with the machine busy).
+  const srv = await h.startServer(['--app', 'test', '--drain-timeout', String(DRAIN_S),
+    '--ping-interval', '10', '--ping-timeout', '10']);
   let running = true;
 
   // Raw WebSockets: each sends its next message as soon as the previous one is back.
