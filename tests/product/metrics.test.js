@@ -252,7 +252,15 @@ test('backpressure: a client that never reads gets sends dropped and is closed o
     // (several MiB on loopback), then the server's own send buffer.
     sock.on('error', () => {});
     const frame = clientFrame(2, Buffer.alloc(64 * 1024, 7), { zeroMask: true });
-    for (let i = 0; i < 320; i++) sock.write(frame); // 20 MiB
+    // Paced, 8 frames (512 KiB) every 5 ms: the server reads them over many loop
+    // iterations and the kernel takes echoes until the client's receive buffer is full;
+    // then the backlog stays over the cap. Written all at once, most of them are read in
+    // one iteration, whose echoes go over the cap before anything is written: those are
+    // dropped, the few kept fit in the kernel, and the backlog empties (no close).
+    for (let i = 0; i < 320; i++) { // 20 MiB
+      sock.write(frame);
+      if (i % 8 === 7) await sleep(5);
+    }
     const s1 = await scrapeUntil(srv.port,
       (s) => s.get('wsio_backpressure_closes_total') === 1 && s.get('wsio_dropped_messages_total', { reason: 'backpressure' }) > 0,
       'backpressure drops and one backpressure close', 10000);
