@@ -22,6 +22,7 @@
 
 #include "client/backoff.h"
 #include "client/eio_client.h"
+#include "client/url.h"
 #include "core/transport.h"
 #include "loop/loop.h"
 #include "sio/jscan.h"
@@ -767,22 +768,12 @@ static int parse_url(wsio_sio_client *m, const char *url) {
     m->tls = 1;
   else if (strncmp(url, "http://", 7) != 0)
     return WSIO_EURL;
-  const char *h = url + (m->tls ? 8 : 7), *end = h + strcspn(h, "/?#");
-  if (end == h)
+  const char *h = url + (m->tls ? 8 : 7);
+  client_authority a;
+  if (client_url_authority(h, &a) != 0)
     return WSIO_EURL;
-  const char *hp = h, *colon;
-  size_t hl;
-  if (*h == '[') {
-    const char *rb = memchr(h, ']', (size_t)(end - h));
-    if (!rb)
-      return WSIO_EURL;
-    hp = h + 1;
-    hl = (size_t)(rb - hp);
-    colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
-  } else {
-    colon = memchr(h, ':', (size_t)(end - h));
-    hl = (size_t)((colon ? colon : end) - h);
-  }
+  const char *end = a.end, *hp = a.host, *colon = a.colon;
+  size_t hl = a.host_len;
   if (hl == 0 || hl > 255)
     return WSIO_EURL;
   m->host = strndup(hp, hl);

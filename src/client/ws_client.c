@@ -33,6 +33,7 @@
 #include "client/backoff.h"
 #include "client/handshake.h"
 #include "client/resolve.h"
+#include "client/url.h"
 #include "core/transport.h"
 #include "http/parser.h"
 #include "net/net.h"
@@ -940,22 +941,12 @@ static int parse_url(wsio_ws_client *cl, const char *url, char *host,
     cl->tls = 1;
   else if (strncmp(url, "ws://", 5) != 0)
     return WSIO_EURL;
-  const char *h = url + (cl->tls ? 6 : 5), *end = h + strcspn(h, "/?#");
-  if (end == h)
+  const char *h = url + (cl->tls ? 6 : 5);
+  client_authority a;
+  if (client_url_authority(h, &a) != 0)
     return WSIO_EURL;
-  const char *hp = h, *colon;
-  size_t hl;
-  if (*h == '[') {
-    const char *rb = memchr(h, ']', (size_t)(end - h));
-    if (!rb)
-      return WSIO_EURL;
-    hp = h + 1;
-    hl = (size_t)(rb - hp);
-    colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
-  } else {
-    colon = memchr(h, ':', (size_t)(end - h));
-    hl = (size_t)((colon ? colon : end) - h);
-  }
+  const char *end = a.end, *hp = a.host, *colon = a.colon;
+  size_t hl = a.host_len;
   size_t pl = colon ? (size_t)(end - colon - 1) : 2;
   if (hl == 0 || hl >= hcap || pl == 0 || pl >= pcap)
     return WSIO_EURL;
