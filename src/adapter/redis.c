@@ -290,37 +290,9 @@ void ra_bcast_check(rreq *q) {
   ra_req_finish(q, 0);
 }
 
-/* v's placeholders numbered from base (each answer numbers its own from 0). */
-static void rebase_placeholders(json_t *v, size_t base) {
-  json_t *num = json_object_get(v, "num");
-  if (json_is_true(json_object_get(v, "_placeholder")) && json_is_integer(num)) {
-    json_integer_set(num, json_integer_value(num) + (json_int_t)base);
-    return;
-  }
-  size_t i;
-  json_t *x;
-  const char *k;
-  if (json_is_array(v)) json_array_foreach(v, i, x) rebase_placeholders(x, base);
-  else if (json_is_object(v)) json_object_foreach(v, k, x) rebase_placeholders(x, base);
-}
-
-/* Keeps copies of an answer's attachments past those kept; -1: out of memory. */
+/* Copies of an answer's attachments, after those kept; -1: out of memory. */
 static int keep_bins(rreq *q, const wsio_span *bins, size_t nbins) {
-  if (q->nbins + nbins > q->bins_cap) {
-    size_t ncap = q->bins_cap ? q->bins_cap * 2 : 8;
-    while (ncap < q->nbins + nbins) ncap *= 2;
-    wsio_span *nv = realloc(q->bins, ncap * sizeof(*nv));
-    if (!nv) return -1;
-    q->bins = nv;
-    q->bins_cap = ncap;
-  }
-  for (size_t i = 0; i < nbins; i++) {
-    void *c = malloc(bins[i].n ? bins[i].n : 1);
-    if (!c) return -1;
-    if (bins[i].n) memcpy(c, bins[i].p, bins[i].n);
-    q->bins[q->nbins++] = (wsio_span){c, bins[i].n};
-  }
-  return 0;
+  return sio_spans_keep(&q->bins, &q->nbins, &q->bins_cap, bins, nbins) < 0 ? -1 : 0;
 }
 
 void ra_bcast_answer(rreq *q, json_t *v, const wsio_span *bins, size_t nbins, int remote) {
@@ -332,7 +304,7 @@ void ra_bcast_answer(rreq *q, json_t *v, const wsio_span *bins, size_t nbins, in
   if (q->bcb && nbins) {
     size_t base = q->nbins;
     if (keep_bins(q, bins, nbins) == 0) {
-      rebase_placeholders(v, base);
+      sio_placeholders_rebase(v, base);
     } else { /* its placeholders would name what is not there */
       json_decref(v);
       v = json_null();

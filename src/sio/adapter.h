@@ -140,6 +140,15 @@ int sio_local_broadcast_with_ack(const wsio_sio_target *t, const sio_event *ev, 
  * arrives (bins: the answer's attachments, which its placeholders index)
  * (its first argument as JSON text; Node's per-client ack callback). */
 typedef void (*sio_ack_each_fn)(const char *json, size_t len, const wsio_span *bins, size_t nbins, void *arg);
+/* Broadcast-with-ack answers carrying binaries, for the adapters that collect them
+ * (sio/emit.c for this node, the Redis and threads adapters for the others): each answer
+ * numbers its placeholders from 0; sio_placeholders_rebase adds base to every
+ * {"_placeholder":true,"num":i} in v (returns v), sio_spans_keep appends copies of
+ * bins to the growable array *v (*n used, *cap allocated). 0 or WSIO_ENOMEM (the copies
+ * made stay in the array). */
+struct json_t;
+struct json_t *sio_placeholders_rebase(struct json_t *v, size_t base);
+int sio_spans_keep(wsio_span **v, size_t *n, size_t *cap, const wsio_span *bins, size_t nbins);
 int sio_local_broadcast_with_ack_each(const wsio_sio_target *t, const sio_event *ev, unsigned timeout_ms,
                                       wsio_sio_broadcast_ack_fn cb, void *user, sio_ack_each_fn each,
                                       void *each_arg);

@@ -168,9 +168,7 @@ static void ack_bins_free(struct sio_ack_bins *b) {
   free(b);
 }
 
-/* v's placeholders numbered past the base attachments kept already (each answer
- * numbers its own from 0). Returns v. */
-static json_t *rebase_placeholders(json_t *v, size_t base) {
+json_t *sio_placeholders_rebase(json_t *v, size_t base) {
   json_t *num = json_object_get(v, "num");
   if (json_is_true(json_object_get(v, "_placeholder")) && json_is_integer(num)) {
     json_integer_set(num, json_integer_value(num) + (json_int_t)base);
@@ -179,9 +177,27 @@ static json_t *rebase_placeholders(json_t *v, size_t base) {
   size_t i;
   json_t *x;
   const char *k;
-  if (json_is_array(v)) json_array_foreach(v, i, x) rebase_placeholders(x, base);
-  else if (json_is_object(v)) json_object_foreach(v, k, x) rebase_placeholders(x, base);
+  if (json_is_array(v)) json_array_foreach(v, i, x) sio_placeholders_rebase(x, base);
+  else if (json_is_object(v)) json_object_foreach(v, k, x) sio_placeholders_rebase(x, base);
   return v;
+}
+
+int sio_spans_keep(wsio_span **v, size_t *n, size_t *cap, const wsio_span *bins, size_t nbins) {
+  if (*n + nbins > *cap) {
+    size_t ncap = *cap ? *cap * 2 : 8;
+    while (ncap < *n + nbins) ncap *= 2;
+    wsio_span *nv = realloc(*v, ncap * sizeof(*nv));
+    if (!nv) return WSIO_ENOMEM;
+    *v = nv;
+    *cap = ncap;
+  }
+  for (size_t i = 0; i < nbins; i++) {
+    void *c = malloc(bins[i].n ? bins[i].n : 1);
+    if (!c) return WSIO_ENOMEM; /* those copied stay: the placeholders past them name nothing */
+    if (bins[i].n) memcpy(c, bins[i].p, bins[i].n);
+    (*v)[(*n)++] = (wsio_span){c, bins[i].n};
+  }
+  return 0;
 }
 
 /* One answer (its first argument e, with nbins attachments) into a bin-aware group.
@@ -192,7 +208,7 @@ static int group_keep_answer(sio_ack_group *g, const char *e, size_t elen, size_
   if (!nbins || !b->n) return sbuf_put(&g->responses, e, elen) ? WSIO_ENOMEM : 0; /* numbered right already */
   json_error_t je;
   json_t *v = json_loadb(e, elen, JSON_DECODE_ANY, &je);
-  char *text = v ? json_dumps(rebase_placeholders(v, b->n), JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER)
+  char *text = v ? json_dumps(sio_placeholders_rebase(v, b->n), JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER)
                  : NULL;
   json_decref(v);
   int r = text ? sbuf_puts(&g->responses, text) : -1;
@@ -202,21 +218,7 @@ static int group_keep_answer(sio_ack_group *g, const char *e, size_t elen, size_
 
 static int group_copy_bins(sio_ack_group *g, const wsio_span *bins, size_t nbins) {
   struct sio_ack_bins *b = g->bins;
-  if (b->n + nbins > b->cap) {
-    size_t ncap = b->cap ? b->cap * 2 : 8;
-    while (ncap < b->n + nbins) ncap *= 2;
-    wsio_span *nv = realloc(b->v, ncap * sizeof(*nv));
-    if (!nv) return WSIO_ENOMEM;
-    b->v = nv;
-    b->cap = ncap;
-  }
-  for (size_t i = 0; i < nbins; i++) {
-    void *c = malloc(bins[i].n ? bins[i].n : 1);
-    if (!c) return WSIO_ENOMEM; /* those copied stay: the placeholders past them name nothing */
-    if (bins[i].n) memcpy(c, bins[i].p, bins[i].n);
-    b->v[b->n++] = (wsio_span){c, bins[i].n};
-  }
-  return 0;
+  return sio_spans_keep(&b->v, &b->n, &b->cap, bins, nbins);
 }
 
 static void sio_group_free(sio_ack_group *g) {

@@ -331,37 +331,9 @@ static void ack_check(xreq *q) {
   if (!q->done && q->waiting == 0 && q->got >= q->expected) req_finish(q, 0);
 }
 
-/* v's placeholders numbered from base (each answer numbers its own from 0). */
-static void rebase_placeholders(json_t *v, size_t base) {
-  json_t *num = json_object_get(v, "num");
-  if (json_is_true(json_object_get(v, "_placeholder")) && json_is_integer(num)) {
-    json_integer_set(num, json_integer_value(num) + (json_int_t)base);
-    return;
-  }
-  size_t i;
-  json_t *x;
-  const char *k;
-  if (json_is_array(v)) json_array_foreach(v, i, x) rebase_placeholders(x, base);
-  else if (json_is_object(v)) json_object_foreach(v, k, x) rebase_placeholders(x, base);
-}
-
 /* Copies of an answer's attachments, after those kept; -1: out of memory. */
 static int keep_bins(xreq *q, const wsio_span *bins, size_t nbins) {
-  if (q->nbins + nbins > q->bins_cap) {
-    size_t ncap = q->bins_cap ? q->bins_cap * 2 : 8;
-    while (ncap < q->nbins + nbins) ncap *= 2;
-    wsio_span *nv = realloc(q->bins, ncap * sizeof(*nv));
-    if (!nv) return -1;
-    q->bins = nv;
-    q->bins_cap = ncap;
-  }
-  for (size_t i = 0; i < nbins; i++) {
-    void *c = malloc(bins[i].n ? bins[i].n : 1);
-    if (!c) return -1; /* those copied stay unnamed: no placeholder points past them */
-    if (bins[i].n) memcpy(c, bins[i].p, bins[i].n);
-    q->bins[q->nbins++] = (wsio_span){c, bins[i].n};
-  }
-  return 0;
+  return sio_spans_keep(&q->bins, &q->nbins, &q->bins_cap, bins, nbins) < 0 ? -1 : 0;
 }
 
 /* One client's answer, from this thread or another. With bcb its attachments are kept
@@ -376,7 +348,7 @@ static void ack_answer(xreq *q, const char *json, size_t len, const wsio_span *b
     size_t base = q->nbins;
     json_error_t je;
     json_t *v = keep_bins(q, bins, nbins) == 0 ? json_loadb(json, len, JSON_DECODE_ANY, &je) : NULL;
-    if (v && base) rebase_placeholders(v, base);
+    if (v && base) sio_placeholders_rebase(v, base);
     char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER) : NULL;
     json_decref(v);
     if (text) acc_value(q, text, strlen(text));
