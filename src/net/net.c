@@ -52,6 +52,7 @@ struct net_ctx {
   net_listener *listeners;
   net_listener *closed_listeners; /* freed with the context (see net_listener_close) */
   int spare_fd; /* closed to make room when accept fails with EMFILE */
+  int lowat;    /* TCP_NOTSENT_LOWAT set on the listeners (net_ctx_set_kernel_send_limit) */
   net_conn *flush_head; /* connections with writes queued in this iteration */
   uint8_t *bcast;       /* this iteration's shared output bytes */
   size_t bcast_len, bcast_cap;
@@ -97,6 +98,7 @@ net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user, int flags) {
 }
 
 static void connecting_drop(net_ctx *ctx, net_conn *c);
+static void listener_options(net_ctx *ctx, int fd);
 
 void net_ctx_destroy(net_ctx *ctx) {
   if (!ctx) return;
@@ -488,11 +490,15 @@ static void backlog_done(net_conn *c) {
   want_writable(c, 0);
   if (c->flags & NET_F_SHUT_PENDING) {
     c->flags = (uint8_t)((c->flags & ~NET_F_SHUT_PENDING) | NET_F_SHUT_DONE);
-    shutdown(c->io.fd, SHUT_WR);
+    if (!(c->xflags & NET_X_END)) shutdown(c->io.fd, SHUT_WR); /* (net_end: close sends the FIN) */
   }
   if (c->flags & NET_F_WANT_DRAIN) {
     c->flags &= (uint8_t)~NET_F_WANT_DRAIN;
     if (c->ctx->h.on_drain) c->ctx->h.on_drain(c);
+  }
+  if ((c->xflags & NET_X_END) && (c->flags & NET_F_SHUT_DONE) && !(c->flags & NET_F_CLOSED)) {
+    c->xflags &= (uint8_t)~NET_X_END;
+    c->ctx->h.on_end(c, 0); /* net_end: all written, the owner closes c now */
   }
 }
 
@@ -636,9 +642,9 @@ static void flush(net_ctx *ctx, int callbacks) {
       }
       if (how == SENT_FAILED || how == SENT_FAILED_SHARED) write_error(c, -ops[i].res);
       else if (how == SENT_PARTIAL) want_writable(c, 1);
-      else if (!(c->flags & NET_F_WANT_DRAIN)) backlog_done(c); /* no callback then */
+      else if (!(c->flags & NET_F_WANT_DRAIN) && !(c->xflags & NET_X_END)) backlog_done(c); /* no callback then */
       else if (!(c->flags & NET_F_QUEUED)) {
-        c->flags |= NET_F_QUEUED; /* on_drain from the post phase */
+        c->flags |= NET_F_QUEUED; /* on_drain or net_end's on_end from the post phase */
         c->flush_next = later;
         later = c;
       }
@@ -672,7 +678,16 @@ void net_shutdown_write(net_conn *c) {
     return;
   }
   c->flags |= NET_F_SHUT_DONE;
-  shutdown(c->io.fd, SHUT_WR);
+  if (c->xflags & NET_X_END) queue_conn(c); /* its on_end comes from the post phase's flush */
+  else shutdown(c->io.fd, SHUT_WR);
+}
+
+void net_end(net_conn *c) {
+  if (c->flags & NET_F_CLOSED) return;
+  int done = (c->flags & NET_F_SHUT_DONE) != 0;
+  c->xflags |= NET_X_END;
+  if (done) queue_conn(c); /* shut down already (or failed: its on_end is due anyway) */
+  else net_shutdown_write(c);
 }
 
 void net_close(net_conn *c) {
@@ -837,23 +852,40 @@ static void conn_io(loop_io *io, uint32_t events) {
  * server copies gigabytes nobody reads and pushes the whole host into TCP memory
  * pressure (tcp_mem), which slows every other connection. With it, the bytes wait in
  * our backlog, where the backpressure cap sees them. */
+static int lowat_value(size_t bytes) { return bytes > INT_MAX ? INT_MAX : (int)bytes; }
+
 void net_set_kernel_send_limit(net_conn *c, size_t bytes) {
   if (!bytes || c->io.fd < 0 || (c->family != AF_INET && c->family != AF_INET6)) return;
-  int v = bytes > INT_MAX ? INT_MAX : (int)bytes;
+  int v = lowat_value(bytes);
+  if ((c->xflags & NET_X_LOWAT) && v == c->ctx->lowat) return; /* inherited at accept */
   setsockopt(c->io.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v));
+}
+
+void net_ctx_set_kernel_send_limit(net_ctx *ctx, size_t bytes) {
+  ctx->lowat = bytes ? lowat_value(bytes) : 0;
+  for (net_listener *ls = ctx->listeners; ls; ls = ls->next) listener_options(ctx, ls->io.fd);
 }
 
 /* An accepted (or adopted) socket becomes a connection of ctx: on_accept gives its
  * net_conn, or refuses it (the fd is closed, -ECONNREFUSED). */
-/* plain: stays plain TCP even when the context serves TLS (a plain listener's). */
-static int adopt(net_ctx *ctx, int fd, const struct sockaddr_storage *ss, void *listener_user, int plain) {
+/* plain: stays plain TCP even when the context serves TLS (a plain listener's).
+ * accepted: from one of ctx's listeners, so it has their options already. */
+static int adopt(net_ctx *ctx, int fd, const struct sockaddr_storage *ss, void *listener_user, int plain,
+                 int accepted) {
   net_conn *c = ctx->h.on_accept(ctx, listener_user);
   if (!c) {
     close(fd);
     return -ECONNREFUSED;
   }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  /* Fast: an accepted socket inherits TCP_NODELAY (and TCP_NOTSENT_LOWAT) from its
+   * listener on Linux (the child is a copy of the listening socket: sk_clone_lock), so
+   * listener_options set them once for all, not with one setsockopt per connection
+   * (tests/unit/test_net_accept.c checks the inheritance). */
+  if (!accepted) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  c->xflags = accepted && ctx->lowat ? NET_X_LOWAT : 0;
   c->io.fd = fd;
   c->io.cb = conn_io;
   c->ctx = ctx;
@@ -870,6 +902,17 @@ static int adopt(net_ctx *ctx, int fd, const struct sockaddr_storage *ss, void *
   if (r < 0) conn_fail(c, r);
   else if (ctx->tls && !plain && !(c->tls = net_tls_session(ctx->tls))) conn_fail(c, -ENOMEM);
   return 0;
+}
+
+/* Fast: a client speaks first (the HTTP request, the TLS ClientHello) and sends it
+ * right after its connect, so by the time the server accepts, under load, the request
+ * is usually there. With a ring the new connection joins this iteration's batched
+ * read at once (no extra syscall; a read that finds nothing costs one ring entry and
+ * epoll reports the bytes later as usual) instead of waiting for an epoll round. The
+ * handshake timeout still counts from the accept (the owner's on_accept). */
+static void read_soon(net_ctx *ctx, net_conn *c) {
+  if (!ctx->readq || (c->flags & (NET_F_CLOSED | NET_F_FAILED | NET_F_READQ))) return;
+  readq_push(ctx, c);
 }
 
 static void on_accept_ready(loop_io *io, uint32_t events) {
@@ -897,7 +940,7 @@ static void on_accept_ready(loop_io *io, uint32_t events) {
       if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) refused = e;
       break; /* EAGAIN, or a transient error such as ECONNABORTED */
     }
-    adopt(ctx, fd, &ss, ls->user, ls->plain);
+    if (adopt(ctx, fd, &ss, ls->user, ls->plain, 1) == 0) read_soon(ctx, ctx->head);
   }
   if (refused && ctx->h.on_accept_error) ctx->h.on_accept_error(ctx, -refused);
 }
@@ -906,14 +949,14 @@ int net_adopt(net_ctx *ctx, int fd, void *listener_user) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof(ss);
   if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) memset(&ss, 0, sizeof(ss));
-  return adopt(ctx, fd, &ss, listener_user, 0);
+  return adopt(ctx, fd, &ss, listener_user, 0, 0);
 }
 
 int net_adopt_moved(net_ctx *ctx, int fd, void *listener_user, struct ssl_st *tls) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof(ss);
   if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) memset(&ss, 0, sizeof(ss));
-  int r = adopt(ctx, fd, &ss, listener_user, 1); /* plain: no new session, it brings one */
+  int r = adopt(ctx, fd, &ss, listener_user, 1, 0); /* plain: no new session, it brings one */
   if (r < 0) net_tls_session_free(tls);
   else ctx->head->tls = tls; /* adopt links the new connection first */
   return r;
@@ -1019,6 +1062,14 @@ const char *net_peer_string(const net_conn *c, char *buf, size_t cap) {
 
 /* ---- listening ------------------------------------------------------------------- */
 
+/* The options every accepted connection wants, set on the listening socket, which its
+ * connections inherit (see adopt). */
+static void listener_options(net_ctx *ctx, int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (ctx->lowat) setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &ctx->lowat, sizeof(ctx->lowat));
+}
+
 static net_listener *listen_on(net_ctx *ctx, const char *host, int port, int backlog, void *user, int shared) {
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
   struct addrinfo *res = NULL;
@@ -1050,6 +1101,7 @@ static net_listener *listen_on(net_ctx *ctx, const char *host, int port, int bac
   }
   freeaddrinfo(res);
   if (fd < 0) return NULL;
+  listener_options(ctx, fd);
   net_listener *ls = calloc(1, sizeof(*ls));
   if (!ls) {
     close(fd);

@@ -48,6 +48,11 @@ enum {
   NET_F_FAILED = 1 << 7,       /* failed by net itself (fail_errno): output dropped, on_end due */
 };
 
+enum { /* net_conn.xflags */
+  NET_X_END = 1 << 0,      /* net_end: on_end(c, 0) once everything queued is written */
+  NET_X_LOWAT = 1 << 1,    /* inherited the context's kernel send limit from its listener */
+};
+
 /* The shared output buffer of an iteration is sent early once it would grow past
  * this (net_bcast_epoch changes), so it stays small and a burst of writes is never
  * copied to backlogs. Layers that put frames there themselves (topics, Engine.IO
@@ -69,6 +74,7 @@ struct net_conn {
   uint8_t flags;
   uint8_t family; /* AF_INET / AF_INET6, for the remote address */
   uint8_t fail_errno; /* NET_F_FAILED: the errno on_end is still to report (0 once done) */
+  uint8_t xflags;     /* NET_X_*: the struct's last byte of padding, so no growth */
   uint8_t peer[16];
   struct ssl_st *tls; /* the TLS session, NULL for plain TCP */
 };
@@ -180,6 +186,10 @@ int net_buffer(net_conn *c, const void *p, size_t n);
  * kernel's default). Beyond them writes stay in c's own backlog (net_buffered). Not TCP
  * (a socketpair): nothing changes. */
 void net_set_kernel_send_limit(net_conn *c, size_t bytes);
+/* The same limit set once on the context's listening sockets (those open and those to
+ * come): accepted connections inherit it, and net_set_kernel_send_limit with the same
+ * value then costs them no syscall. 0 leaves the kernel's default. */
+void net_ctx_set_kernel_send_limit(net_ctx *ctx, size_t bytes);
 static inline size_t net_buffered(const net_conn *c) { return c->out_len - c->out_off + c->bc_len; }
 
 /* Shared broadcast bytes: a broadcast appends its frames once to the context's
@@ -196,6 +206,14 @@ uint64_t net_bcast_epoch(const net_ctx *ctx);
 
 /* Half-closes the write side once everything queued has been written. */
 void net_shutdown_write(net_conn *c);
+/* The owner is done with c both ways (a WebSocket close handshake complete): once
+ * everything queued has been written (a TLS session's close_notify after it), the
+ * owner gets on_end(c, 0) from the post phase and closes c then; close(2) sends the
+ * FIN after the queued bytes. No shutdown(2), and no wait for the peer's FIN (a read
+ * returning 0 and one more wake-up per connection): cheaper than net_shutdown_write
+ * followed by waiting for the peer. Bytes the peer sends after that are discarded
+ * (the kernel answers them with a reset). */
+void net_end(net_conn *c);
 /* Closes the fd at once (queued bytes are lost). The struct stays valid; the owner
  * frees it (net_conn_release) at a safe point. */
 void net_close(net_conn *c);
