@@ -3,6 +3,7 @@
  *  - socket options set once on the listener (TCP_NODELAY, the kernel send limit) are
  *    inherited by every accepted socket, so adopt sets none per connection; a different
  *    limit asked for one connection still takes effect;
+ *  - with a ring, a request already there at accept is read in the same iteration;
  *  - net_end: everything queued reaches the peer, then a clean FIN (no reset), and
  *    on_end(c, 0) comes once, from the post phase, not from inside net_end; also behind
  *    a backlog the kernel refused at first, and after net_shutdown_write. */
@@ -22,6 +23,8 @@ typedef struct tconn {
   int ended; /* on_end calls */
   int err;
   int in_end; /* on_end reached from inside net_end (must not) */
+  int accepted_iter, data_iter; /* loop iteration (post phases seen) of each */
+  size_t rx;
 } tconn;
 
 static struct {
@@ -30,10 +33,14 @@ static struct {
   loop_timer tick;
   tconn *c;
   int calling_end; /* inside net_end */
+  int iter;        /* post phases run */
 } S;
 
 static void on_data(net_conn *nc, uint8_t *p, size_t n) {
-  (void)nc, (void)p, (void)n;
+  (void)p;
+  tconn *c = (tconn *)nc;
+  if (!c->rx) c->data_iter = S.iter;
+  c->rx += n;
 }
 
 static void on_end(net_conn *nc, int err) {
@@ -47,6 +54,7 @@ static void on_end(net_conn *nc, int err) {
 static net_conn *on_accept(net_ctx *ctx, void *user) {
   (void)ctx, (void)user;
   S.c = calloc(1, sizeof(tconn));
+  if (S.c) S.c->accepted_iter = S.iter;
   return S.c ? &S.c->net : NULL;
 }
 
@@ -54,6 +62,7 @@ static void post(void *arg) {
   (void)arg;
   net_read_queued(S.ctx);
   net_flush_queued(S.ctx);
+  S.iter++;
 }
 
 static void tick(loop_timer *t) {
@@ -84,6 +93,8 @@ static int setup(int uring, size_t lowat) {
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   CHECK_EQ_INT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  /* The client speaks first, before the server has accepted (as HTTP and TLS do). */
+  CHECK_EQ_INT(send(fd, "GET / HTTP/1.1\r\n", 16, 0), 16);
   for (int i = 0; i < 2000 && !S.c; i++) step();
   CHECK(S.c != NULL);
   return fd;
@@ -128,6 +139,20 @@ static void inherit_mode(int uring) {
   teardown(fd);
 }
 static void test_inherit_batched(void) { inherit_mode(1); }
+
+/* With a ring, bytes already there at accept are read in the same loop iteration
+ * (read_soon in net/net.c); with plain syscalls they come with the next epoll round. */
+static void read_soon_mode(int uring) {
+  int fd = setup(uring, 0);
+  if (!S.c) return teardown(fd);
+  for (int i = 0; i < 100 && S.c->rx < 16; i++) step();
+  CHECK_EQ_INT(S.c->rx, 16);
+  if (uring && net_ctx_uring(S.ctx)) CHECK_EQ_INT(S.c->data_iter, S.c->accepted_iter);
+  else CHECK(S.c->data_iter > S.c->accepted_iter);
+  teardown(fd);
+}
+static void test_read_soon_batched(void) { read_soon_mode(1); }
+static void test_read_soon_plain(void) { read_soon_mode(0); }
 static void test_inherit_plain(void) { inherit_mode(0); }
 
 /* Reads fd until EOF (returns the byte count) or a reset/error (-errno), stepping the
@@ -157,6 +182,8 @@ static long read_to_eof(int fd, uint8_t fill) {
 static void end_mode(int uring, int how) {
   int fd = setup(uring, 0);
   if (!S.c) return teardown(fd);
+  /* Its request read first: close(2) with unread bytes would send a reset. */
+  for (int i = 0; i < 100 && S.c->rx < 16; i++) step();
   static uint8_t big[8 << 20];
   size_t n = how == 1 ? sizeof(big) : 100;
   memset(big, 'x', n);
@@ -185,6 +212,8 @@ static void test_end_plain(void) {
 int main(void) {
   RUN(test_inherit_batched);
   RUN(test_inherit_plain);
+  RUN(test_read_soon_batched);
+  RUN(test_read_soon_plain);
   RUN(test_end_batched);
   RUN(test_end_plain);
   return test_report();
