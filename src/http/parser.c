@@ -13,6 +13,7 @@
 #include "http/parser.h"
 
 #include <limits.h>
+#include <string.h>
 
 /* Character classes, one table so each byte costs one load. */
 enum {
@@ -321,21 +322,39 @@ int http_str_ieq(const char *a, const char *b, size_t blen) {
   return a[blen] == '\0';
 }
 
+/* Same bytes ignoring ASCII case, n of them: a header name is a token (RFC 9110 5.1),
+ * so case folding is the 0x20 bit of letters only. */
+static int mem_ieq(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint8_t x = (uint8_t)a[i], y = (uint8_t)b[i];
+    if (x != y && ascii_lower(x) != ascii_lower(y))
+      return 0;
+  }
+  return 1;
+}
+
+/* Fast: a handshake looks up about fifteen names (and counts some, to refuse
+ * duplicates) among its headers; comparing lengths first rejects nearly every other
+ * header without touching its bytes ("Sec-WebSocket-Key" and "Sec-WebSocket-Version"
+ * share 14 of them), which made these lookups a quarter of the handshake's user-space
+ * instructions (callgrind, bench/README.md). */
 const http_header *http_header_find(const http_request *req, const char *name) {
+  size_t n = strlen(name);
   for (size_t i = 0; i < req->num_headers; i++) {
-    if (http_str_ieq(name, req->headers[i].name, req->headers[i].name_len))
-      return &req->headers[i];
+    const http_header *h = &req->headers[i];
+    if (h->name_len == n && mem_ieq(name, h->name, n))
+      return h;
   }
   return NULL;
 }
 
 size_t http_header_count(const http_request *req, const char *name) {
-  size_t n = 0;
+  size_t n = strlen(name), count = 0;
   for (size_t i = 0; i < req->num_headers; i++) {
-    if (http_str_ieq(name, req->headers[i].name, req->headers[i].name_len))
-      n++;
+    const http_header *h = &req->headers[i];
+    count += h->name_len == n && mem_ieq(name, h->name, n);
   }
-  return n;
+  return count;
 }
 
 /* RFC 9110 5.6.1: #element lists; empty elements and OWS around each are allowed and

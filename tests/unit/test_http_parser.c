@@ -212,7 +212,7 @@ static void test_many_headers(void) {
 
 static void test_header_lookup(void) {
   const char *raw = "GET / HTTP/1.1\r\nHost: a\r\nsec-websocket-key: k1\r\n"
-                    "SEC-WEBSOCKET-KEY: k2\r\nX: 1\r\n\r\n";
+                    "SEC-WEBSOCKET-KEY: k2\r\nX: 1\r\nX^: 2\r\n\r\n";
   http_header hdrs[MAX_HDRS];
   http_request req;
   CHECK(parse(raw, strlen(raw), &req, hdrs, MAX_HDRS) > 0);
@@ -226,6 +226,14 @@ static void test_header_lookup(void) {
   CHECK_EQ_INT(http_header_count(&req, "sec-websocket-key"), 2);
   CHECK_EQ_INT(http_header_count(&req, "host"), 1);
   CHECK_EQ_INT(http_header_count(&req, "origin"), 0);
+  /* Same length (the fast path compares lengths first), then every byte: */
+  CHECK(http_header_find(&req, "Sec-WebSocket-Kez") == NULL);
+  CHECK(http_header_find(&req, "Hosu") == NULL);
+  CHECK_EQ_INT(http_header_count(&req, "SEC-WEBSOCKET-KEZ"), 0);
+  /* '^' and '~' differ by the case bit, but only letters fold. */
+  CHECK(http_header_find(&req, "X~") == NULL);
+  h = http_header_find(&req, "x^");
+  CHECK(h != NULL && span_is(h->value, h->value_len, "2"));
 }
 
 typedef struct {
