@@ -20,5 +20,8 @@ typedef struct sha1_ctx {
 void sha1_init(sha1_ctx *c);
 void sha1_update(sha1_ctx *c, const void *p, size_t n);
 void sha1_final(sha1_ctx *c, uint8_t out[SHA1_LEN]);
+/* The CPU's SHA instructions where it has them (the default), or the portable code
+ * (on = 0; for tests and comparisons). Returns 1 when the instructions are in use. */
+int sha1_use_hw(int on);
 
 #endif

@@ -1,6 +1,7 @@
 /* tests/unit/test_ws_handshake.c — ws/handshake.c: accept key, key syntax, the
  * RFC 6455 4.2.1 request checks and subprotocol selection (one value, every line). */
 #include "test.h"
+#include "util/sha1.h"
 #include "ws/handshake.h"
 
 #include <openssl/evp.h>
@@ -37,6 +38,39 @@ static void test_accept_key_any_length(void) {
     ws_accept_key(key, len, got);
     CHECK_STR(got, want);
   }
+}
+
+/* Both SHA-1 implementations (the CPU's SHA instructions where present, and the
+ * portable code) agree with OpenSSL on every length from 0 to 300 bytes (one to six
+ * blocks, the padding in the last block or in a block of its own), fed whole and in
+ * uneven pieces; then the accept keys above once more with each. */
+static void sha1_against_openssl(void) {
+  uint8_t msg[300];
+  for (size_t i = 0; i < sizeof msg; i++) msg[i] = (uint8_t)(i * 131 + 7);
+  for (size_t len = 0; len <= sizeof msg; len++) {
+    unsigned char want[SHA_DIGEST_LENGTH];
+    SHA1(msg, len, want);
+    uint8_t got[SHA1_LEN];
+    sha1_ctx c;
+    sha1_init(&c);
+    sha1_update(&c, msg, len);
+    sha1_final(&c, got);
+    CHECK_MEM(got, want, SHA1_LEN);
+    sha1_init(&c);
+    for (size_t off = 0, step = 1; off < len; off += step, step = step * 2 + 1)
+      sha1_update(&c, msg + off, off + step > len ? len - off : step);
+    sha1_final(&c, got);
+    CHECK_MEM(got, want, SHA1_LEN);
+  }
+  test_accept_key_any_length();
+}
+
+static void test_sha1_both_paths(void) {
+  CHECK_EQ_INT(sha1_use_hw(0), 0);
+  sha1_against_openssl();
+  int hw = sha1_use_hw(1);
+  fprintf(stderr, "test_sha1_both_paths: SHA instructions %s\n", hw ? "in use" : "absent: portable only");
+  sha1_against_openssl();
 }
 
 static void test_key_valid(void) {
@@ -322,6 +356,7 @@ int main(void) {
   RUN(test_accept_key);
   RUN(test_accept_key_any_length);
   RUN(test_key_valid);
+  RUN(test_sha1_both_paths);
   RUN(test_rfc_request);
   RUN(test_check_table);
   RUN(test_hand_built);
