@@ -456,14 +456,9 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     dfl = ws_deflate_negotiate(h, &cfg, &z) == 1;
   }
   /* The response value is at most 128 characters (ws/deflate.h), the protocol a route's. */
-  char accept[WS_ACCEPT_LEN + 1], resp[448];
-  ws_accept_key(hs.key, hs.key_len, accept);
-  int n = snprintf(resp, sizeof(resp),
-                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Accept: %s\r\n%s%s%s%s%s%s\r\n",
-                   accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "", proto ? "\r\n" : "",
-                   dfl ? "Sec-WebSocket-Extensions: " : "", dfl ? z.response : "", dfl ? "\r\n" : "");
-  if (n < 0 || (size_t)n >= sizeof(resp)) {
+  char resp[448];
+  size_t n = ws_handshake_response(resp, sizeof(resp), hs.key, hs.key_len, proto, dfl ? z.response : NULL);
+  if (!n) {
     http_send_error(c, 500, "subprotocol name too long", NULL);
     return 0;
   }
@@ -480,7 +475,7 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     c->dfl_tx_bits = z.server_window_bits;
     c->dfl_rx_bits = z.client_window_bits;
   }
-  if (net_write(&c->net, resp, (size_t)n) < 0) { /* the 101 is lost: frames must not follow */
+  if (net_write(&c->net, resp, n) < 0) { /* the 101 is lost: frames must not follow */
     conn_kill(c);
     return 0;
   }

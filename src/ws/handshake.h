@@ -15,6 +15,14 @@
  * out gets 28 characters and a NUL. */
 void ws_accept_key(const char *key, size_t len, char out[WS_ACCEPT_LEN + 1]);
 
+/* Composes the 101 response to a request with key[0..key_len) (RFC 6455 4.2.2 item 5):
+ * the status line, Upgrade, Connection, Sec-WebSocket-Accept, then
+ * Sec-WebSocket-Protocol and Sec-WebSocket-Extensions when protocol / extensions are
+ * not NULL, then the empty line. Returns its length, or 0 when it does not fit in cap
+ * bytes (out's contents are then unspecified). No NUL is added. */
+size_t ws_handshake_response(char *out, size_t cap, const char *key, size_t key_len, const char *protocol,
+                             const char *extensions);
+
 /* 1 when key is base64 that decodes to exactly 16 bytes (RFC 6455 4.1 item 7). */
 int ws_key_valid(const char *key, size_t len);
 

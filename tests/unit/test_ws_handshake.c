@@ -73,6 +73,32 @@ static void test_sha1_both_paths(void) {
   sha1_against_openssl();
 }
 
+/* The 101 response is byte for byte what the format it replaced produced, with and
+ * without a subprotocol and an extension; too small a buffer gives 0, an exact fit
+ * the response. */
+static void test_handshake_response(void) {
+  static const char key[] = "dGhlIHNhbXBsZSBub25jZQ==";
+  const char *protos[] = {NULL, "chat", "a.very-long.subprotocol.name"};
+  const char *exts[] = {NULL, "permessage-deflate; server_no_context_takeover"};
+  for (int i = 0; i < 3; i++) {
+    for (int j = 0; j < 2; j++) {
+      const char *p = protos[i], *e = exts[j];
+      char want[512], got[512];
+      int wn = snprintf(want, sizeof(want),
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n%s%s%s%s%s%s\r\n",
+                        p ? "Sec-WebSocket-Protocol: " : "", p ? p : "", p ? "\r\n" : "",
+                        e ? "Sec-WebSocket-Extensions: " : "", e ? e : "", e ? "\r\n" : "");
+      size_t n = ws_handshake_response(got, sizeof(got), key, 24, p, e);
+      CHECK_EQ_INT(n, wn);
+      CHECK(n == (size_t)wn && memcmp(got, want, n) == 0);
+      CHECK_EQ_INT(ws_handshake_response(got, (size_t)wn, key, 24, p, e), wn); /* exact fit */
+      CHECK_EQ_INT(ws_handshake_response(got, (size_t)wn - 1, key, 24, p, e), 0);
+      CHECK_EQ_INT(ws_handshake_response(got, 10, key, 24, p, e), 0);
+    }
+  }
+}
+
 static void test_key_valid(void) {
   static const struct {
     const char *key;
@@ -357,6 +383,7 @@ int main(void) {
   RUN(test_accept_key_any_length);
   RUN(test_key_valid);
   RUN(test_sha1_both_paths);
+  RUN(test_handshake_response);
   RUN(test_rfc_request);
   RUN(test_check_table);
   RUN(test_hand_built);
