@@ -453,6 +453,8 @@ static int listen_on(wsio_app *app, const char *host, int port, int plain) {
     errno = e;
     return r;
   }
+  /* HTTP and TLS clients speak first: accepted with their request (see net.h). */
+  net_listener_defer_accept(ls);
   app->nlisteners++;
   threads_listened(app, net_listener_port(ls), plain);
   if (plain) {

@@ -1137,6 +1137,18 @@ net_listener *net_listen_shared(net_ctx *ctx, const char *host, int port, int ba
 int net_listener_port(const net_listener *ls) { return ls->port; }
 void net_listener_set_plain(net_listener *ls, int plain) { ls->plain = plain; }
 
+/* TCP_DEFER_ACCEPT, fast: when clients speak first (an HTTP request, a TLS
+ * ClientHello), the kernel makes a connection acceptable only once its first bytes
+ * are there; the accept's batched read (read_soon) then finds the request nearly
+ * always instead of a quarter of the time, and a handshake costs one epoll round
+ * fewer (bench/README.md: -17 % server CPU per handshake). A client that stays silent
+ * holds no descriptor, memory or limit slot meanwhile; after one SYN-ACK
+ * retransmission (1 s, the smallest value) its next ACK makes it acceptable anyway. */
+int net_listener_defer_accept(net_listener *ls) {
+  int one = 1;
+  return setsockopt(ls->io.fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one)) < 0 ? -errno : 0;
+}
+
 void net_listener_close(net_listener *ls) {
   net_ctx *ctx = ls->ctx;
   for (net_listener **pp = &ctx->listeners; *pp; pp = &(*pp)->next) {

@@ -127,6 +127,10 @@ int net_listener_port(const net_listener *ls);
 /* Connections this listener accepts stay plain TCP even when the context serves TLS
  * (a second, plain listener for health checks). */
 void net_listener_set_plain(net_listener *ls, int plain);
+/* For protocols whose clients speak first: a connection is accepted only once its first
+ * bytes have arrived, or about 1 s after its connect if it stays silent (Linux
+ * TCP_DEFER_ACCEPT, one SYN-ACK retransmission). 0 or -errno. */
+int net_listener_defer_accept(net_listener *ls);
 /* Makes an already connected non-blocking socket fd (any family: a socketpair in
  * fuzz/fuzz_server.c) a connection of ctx exactly as if a listener with listener_user
  * had accepted it. Returns 0, or -ECONNREFUSED when on_accept refused it (fd closed). */

@@ -4,6 +4,7 @@
  *    inherited by every accepted socket, so adopt sets none per connection; a different
  *    limit asked for one connection still takes effect;
  *  - with a ring, a request already there at accept is read in the same iteration;
+ *  - net_listener_defer_accept: accepted with the first bytes (a silent client later);
  *  - net_end: everything queued reaches the peer, then a clean FIN (no reset), and
  *    on_end(c, 0) comes once, from the post phase, not from inside net_end; also behind
  *    a backlog the kernel refused at first, and after net_shutdown_write. */
@@ -151,6 +152,44 @@ static void read_soon_mode(int uring) {
   else CHECK(S.c->data_iter > S.c->accepted_iter);
   teardown(fd);
 }
+/* net_listener_defer_accept (TCP_DEFER_ACCEPT): a client that has sent nothing is not accepted
+ * yet (no descriptor, no on_accept); its first bytes make it acceptable, and they are
+ * there at the accept. (The kernel accepts a silent one after a SYN-ACK
+ * retransmission, about 1 s later: checked with a generous bound.) */
+static void test_deferred_accept(void) {
+  memset(&S, 0, sizeof(S));
+  S.l = loop_create();
+  static const net_handlers h = {on_data, on_end, NULL, on_accept, NULL};
+  S.ctx = net_ctx_create(S.l, &h, NULL, 0);
+  loop_set_post(S.l, post, NULL);
+  S.tick.cb = tick;
+  net_listener *ls = net_listen(S.ctx, "127.0.0.1", 0, 16, NULL);
+  CHECK(ls != NULL);
+  if (!ls) return;
+  CHECK_EQ_INT(net_listener_defer_accept(ls), 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)net_listener_port(ls))};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_EQ_INT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  for (int i = 0; i < 100; i++) step(); /* ~100 ms */
+  CHECK(S.c == NULL);
+  CHECK_EQ_INT(send(fd, "x", 1, 0), 1);
+  for (int i = 0; i < 1000 && !(S.c && S.c->rx); i++) step();
+  CHECK(S.c != NULL && S.c->rx == 1);
+  close(fd);
+  if (S.c) {
+    net_conn_release(&S.c->net);
+    free(S.c);
+    S.c = NULL;
+  }
+  /* A silent client is accepted in the end. */
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_EQ_INT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  for (int i = 0; i < 5000 && !S.c; i++) step();
+  CHECK(S.c != NULL);
+  teardown(fd);
+}
+
 static void test_read_soon_batched(void) { read_soon_mode(1); }
 static void test_read_soon_plain(void) { read_soon_mode(0); }
 static void test_inherit_plain(void) { inherit_mode(0); }
@@ -214,6 +253,7 @@ int main(void) {
   RUN(test_inherit_plain);
   RUN(test_read_soon_batched);
   RUN(test_read_soon_plain);
+  RUN(test_deferred_accept);
   RUN(test_end_batched);
   RUN(test_end_plain);
   return test_report();
