@@ -100,7 +100,7 @@ static const opt_def opts[] = {
     {"max-polling-buffer", "BYTES", T_SIZE, "0", "output a long-polling client may have waiting for its next poll; over it the session is closed and logged (0: no cap)"},
     {"max-message-size", "BYTES", T_SIZE, "1MiB", "largest WebSocket message; over it: close 1009"},
     {"max-backpressure", "BYTES", T_SIZE, "1MiB", "unsent bytes per connection before sends are dropped and it is closed (1008)"},
-    {"kernel-send-limit", "BYTES", T_SIZE, "64KiB", "unsent bytes a WebSocket may leave in the kernel (TCP_NOTSENT_LOWAT); beyond, they count toward --max-backpressure (0: the kernel's default)"},
+    {"kernel-send-limit", "BYTES", T_SIZE, "64KiB", "unsent bytes a connection may leave in the kernel (TCP_NOTSENT_LOWAT); beyond, a WebSocket's count toward --max-backpressure (0: the kernel's default)"},
     {"ping-interval", "S", T_SECONDS, "25", "seconds between heartbeats (WebSocket pings, Engine.IO pings); 0: no WebSocket pings"},
     {"ping-timeout", "S", T_SECONDS, "20", "seconds to wait for an answer after a ping"},
     {"max-connections", "N", T_COUNT, "100000", "WebSocket connections before new upgrades get 503"},
