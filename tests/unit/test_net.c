@@ -28,6 +28,7 @@ typedef struct tconn {
   int err;        /* on_end's err */
   int drains;
   size_t rx;      /* bytes received from the peer */
+  int reads;      /* on_data calls */
 } tconn;
 
 static struct {
@@ -42,6 +43,7 @@ static struct {
   int bcast_refused; /* net_bcast_append out of memory (the writer falls back) */
   int flush_fault;   /* fail an allocation inside net_flush_queued, until one does */
   int armed;         /* submit faults armed last */
+  int quiet;         /* on_data only counts (test_net_read_whole) */
 } S;
 
 static uint32_t rnd(void) {
@@ -86,6 +88,8 @@ static void put(tconn *c, uint32_t k) {
 static void on_data(net_conn *nc, uint8_t *p, size_t n) {
   tconn *c = (tconn *)nc;
   c->rx += n;
+  c->reads++;
+  if (S.quiet) return;
   for (size_t i = 0; i < n; i++) {
     CHECK(p[i] == 'a' || p[i] == 'b' || p[i] == 'B');
     uint32_t big = p[i] == 'B' ? 40000 : 600;
@@ -326,6 +330,35 @@ static void run_mode(int uring, faults f) {
 
 static void test_net_batched(void) { run_mode(1, (faults){0}); }
 static void test_net_plain(void) { run_mode(0, (faults){0}); }
+
+/* Regression: a batched round of reads gave each connection 1/32 of the receive
+ * buffer (16 KiB) however few were readable, so a peer with four 16 KiB WebSocket
+ * messages queued had them cut at every slice's end: each cut message was assembled in
+ * a copy and took one more receive. Now a round of NCLIENTS gets 1/NCLIENTS each, and
+ * without a ring a read takes the whole buffer: three messages' worth queued on every
+ * connection arrive in one on_data each, in both modes. */
+static void read_whole_mode(int uring) {
+  client cl[NCLIENTS];
+  if (!start(uring, cl, NCLIENTS)) return;
+  S.quiet = 1;
+  static uint8_t burst[3 * (16384 + 6)];
+  memset(burst, 'a', sizeof(burst));
+  for (int i = 0; i < NCLIENTS; i++) CHECK(send(cl[i].fd, burst, sizeof(burst), 0) == (ssize_t)sizeof(burst));
+  for (int k = 0; k < 50; k++) {
+    step();
+    int all = 1;
+    for (int i = 0; i < NCLIENTS; i++) all &= S.conns[i]->rx == sizeof(burst);
+    if (all) break;
+  }
+  for (int i = 0; i < NCLIENTS; i++) {
+    CHECK_EQ_INT(S.conns[i]->rx, sizeof(burst));
+    CHECK_EQ_INT(S.conns[i]->reads, 1);
+  }
+  finish(cl, NCLIENTS);
+}
+
+static void test_net_read_whole_batched(void) { read_whole_mode(1); }
+static void test_net_read_whole_plain(void) { read_whole_mode(0); }
 
 /* Regression: a refused or short submit left its entries in the ring, sent again
  * (stale fds and buffers) by the next one, after the same writes had been done the
@@ -621,6 +654,8 @@ int main(void) {
   RUN(test_batch_uring);
   RUN(test_batch_plain);
   RUN(test_batch_submit_refused);
+  RUN(test_net_read_whole_batched);
+  RUN(test_net_read_whole_plain);
   RUN(test_net_batched);
   RUN(test_net_plain);
   RUN(test_net_submit_failures);
