@@ -310,11 +310,11 @@ static int queue_write(net_conn *c, const void *a, size_t an, const void *b, siz
 
 static void flush(net_ctx *ctx, int callbacks);
 
-/* Makes room for n more bytes in the shared buffer. Past NET_SHARED_FLUSH_AT what is
+/* Makes room for n more bytes in the shared buffer. Past NET_SHARED_SPILL_AT what is
  * queued is sent at once (without callbacks) and the buffer starts over (a new
  * epoch), so it stays small and a burst of writes never copies to backlogs. */
 static int shared_reserve(net_ctx *ctx, size_t n) {
-  if (ctx->bcast_len && ctx->bcast_len + n > NET_SHARED_FLUSH_AT && !ctx->flushing) flush(ctx, 0);
+  if (ctx->bcast_len && ctx->bcast_len + n > NET_SHARED_SPILL_AT && !ctx->flushing) flush(ctx, 0);
   if (ctx->bcast_len + n > ctx->bcast_cap) {
     size_t cap = grow_cap(ctx->bcast_cap, ctx->bcast_len + n, 16384, SIZE_MAX);
     if (!cap) return -ENOMEM;
