@@ -183,7 +183,7 @@ static size_t mask_vectors(uint8_t *dst, const uint8_t *src, size_t n, uint64_t 
  * for, and are defined behaviour where a cast pointer would not be. Four words per
  * iteration keeps the loads independent; compilers also vectorise this loop. */
 static size_t mask_words(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m) {
-  size_t i = n >= 64 ? mask_vectors(dst, src, n, m) : 0;
+  size_t i = 0;
   for (; i + 32 <= n; i += 32) {
     uint64_t a, b, c, d;
     memcpy(&a, src + i, 8);
@@ -208,18 +208,39 @@ static size_t mask_words(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m)
 /* Below this, aligning the stores costs more than it saves. */
 #define MASK_ALIGN_MIN 128
 
+#if defined(__GNUC__)
+#define MASK_NOINLINE __attribute__((noinline))
+#else
+#define MASK_NOINLINE
+#endif
+
+/* A long run: a scalar head up to a 32-byte boundary of dst keeps the wide stores from
+ * straddling cache lines (unaligned loads from src are cheap), then the vector loop.
+ * Out of line: inlined, its call to mask_vectors made every short message (the most
+ * common) pay for saving registers at ws_mask_copy's entry. */
+MASK_NOINLINE static void mask_long(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4],
+                                    unsigned phase) {
+  size_t head = (size_t)(-(uintptr_t)dst & 31);
+  phase = mask_bytes(dst, src, head, mask, phase);
+  uint64_t m = mask_word(mask, phase);
+  /* The vector and word loops consume multiples of 8 bytes: the phase is unchanged. */
+  size_t done = head + mask_vectors(dst + head, src + head, n - head, m);
+  done += mask_words(dst + done, src + done, n - done, m);
+  mask_bytes(dst + done, src + done, n - done, mask, phase);
+}
+
 void ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4], uint64_t offset) {
   unsigned phase = (unsigned)(offset & 3);
+  if (n >= MASK_ALIGN_MIN) {
+    mask_long(dst, src, n, mask, phase);
+    return;
+  }
   if (n < 8) {
     mask_bytes(dst, src, n, mask, phase);
     return;
   }
-  /* For long runs, a scalar head up to a 32-byte boundary of dst keeps the wide stores
-   * from straddling cache lines; unaligned loads from src are cheap. */
-  size_t head = n >= MASK_ALIGN_MIN ? (size_t)(-(uintptr_t)dst & 31) : 0;
-  phase = mask_bytes(dst, src, head, mask, phase);
-  size_t done = head + mask_words(dst + head, src + head, n - head, mask_word(mask, phase));
-  /* The word loop consumed a multiple of 8 bytes: the phase is unchanged. */
+  /* The word loop consumes a multiple of 8 bytes: the phase is unchanged. */
+  size_t done = mask_words(dst, src, n, mask_word(mask, phase));
   mask_bytes(dst + done, src + done, n - done, mask, phase);
 }
 
