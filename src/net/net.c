@@ -21,11 +21,10 @@
 
 /* The loop's one receive buffer. A batched round splits it among its connections
  * (net_read_queued): at this size even a full round of NET_READ_ROUND gets 32 KiB each,
- * and a round of ten gets about 100 KiB, more than a peer keeping four 16 KiB
- * messages in flight has queued, so each is read whole in one go. Idle connections
- * hold none of it; pages only the busiest moments reach stay untouched otherwise. */
+ * and a round of ten gets 96 KiB, more than a peer keeping four 16 KiB messages in
+ * flight has queued, so each is read whole in one go. */
 #define NET_RECV_BUF (1024 * 1024)
-#define NET_RECV_ALIGN 4096 /* slices start on pages: unmasking stores stay aligned */
+#define NET_RECV_SLOT (NET_RECV_BUF / NET_READ_ROUND)
 #define NET_DIRECT_MIN (64 * 1024)        /* writes bigger than this go out at once */
 #define NET_READ_ROUND 32                 /* connections read per batched receive */
 #define NET_ACCEPTS_PER_EVENT 128
@@ -790,12 +789,14 @@ void net_read_queued(net_ctx *ctx) {
      * big as the round's size allows: a slice smaller than what a peer has queued cuts
      * its messages at the slice's end, and a message cut in two is assembled in a
      * copy (core/ws_session.c) and costs a second receive, where a whole one is
-     * delivered in place. (Small reads touch only the first page of each slice; level-
+     * delivered in place. Slices are whole numbers of NET_RECV_SLOT, so they start at
+     * the same NET_READ_ROUND places whatever the round's size: small reads (a
+     * handshake, a chat message) touch the same few pages every time, and the rest of
+     * the buffer stays unmapped on a server whose connections are idle. (Level-
      * triggered epoll reports again whoever filled theirs.) */
     int n = 0;
     size_t left = ctx->nread - done;
-    size_t slice = NET_RECV_BUF / (left < NET_READ_ROUND ? left : NET_READ_ROUND);
-    slice -= slice % NET_RECV_ALIGN;
+    size_t slice = NET_RECV_SLOT * (NET_READ_ROUND / (left < NET_READ_ROUND ? left : NET_READ_ROUND));
     for (; done < ctx->nread && n < NET_READ_ROUND; done++) {
       net_conn *c = ctx->readq[done];
       if (!c) continue;
