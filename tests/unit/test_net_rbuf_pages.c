@@ -80,6 +80,9 @@ static void test_small_reads_touch_fixed_pages(void) {
   CHECK(T.ctx != NULL);
   if (!T.ctx) return;
   loop_set_post(T.l, post, NULL);
+  /* (An allocator may hand out pages it touched before, as ASan's does: what counts is
+   * what the reads add.) */
+  int before = resident_pages();
   net_listener *ls = net_listen(T.ctx, "127.0.0.1", 0, 64, NULL);
   CHECK(ls != NULL);
   if (!ls) return;
@@ -109,8 +112,7 @@ static void test_small_reads_touch_fixed_pages(void) {
       }
     }
   for (int i = 0; i < NCONNS; i++) CHECK_EQ_INT(T.rx[i], want[i]);
-  int pages = resident_pages();
-  CHECK(pages > 0);
+  int pages = resident_pages() - before;
   CHECK(pages <= NET_READ_ROUND);
   for (int i = 0; i < NCONNS; i++) close(fds[i]);
   for (int k = 0; k < 20; k++) step();
