@@ -61,7 +61,7 @@ int core_frames_add_deflate(core_frames *f, ws_deflate *z, wsio_opcode op, const
 int core_frames_write(net_conn *nc, core_frames *f) {
   net_ctx *net = nc->ctx;
   /* The shared buffer's epoch moves on every flush (also an early one, past
-   * NET_SHARED_FLUSH_AT): a range appended before it is gone. */
+   * NET_SHARED_SPILL_AT): a range appended before it is gone. */
   if (f->shared_epoch != net_bcast_epoch(net) + 1 && f->len <= NET_SHARED_FLUSH_AT &&
       net_bcast_append(net, f->p, f->len, &f->shared_off) == 0)
     f->shared_epoch = net_bcast_epoch(net) + 1;

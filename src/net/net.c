@@ -19,7 +19,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define NET_RECV_BUF (512 * 1024)
+/* The loop's one receive buffer. A batched round splits it among its connections
+ * (net_read_queued): at this size even a full round of NET_READ_ROUND gets 32 KiB each,
+ * and a round of ten gets 96 KiB, more than a peer keeping four 16 KiB messages in
+ * flight has queued, so each is read whole in one go. */
+#define NET_RECV_BUF (1024 * 1024)
+#define NET_RECV_SLOT (NET_RECV_BUF / NET_READ_ROUND)
 #define NET_DIRECT_MIN (64 * 1024)        /* writes bigger than this go out at once */
 #define NET_READ_ROUND 32                 /* connections read per batched receive */
 #define NET_ACCEPTS_PER_EVENT 128
@@ -306,11 +311,11 @@ static int queue_write(net_conn *c, const void *a, size_t an, const void *b, siz
 
 static void flush(net_ctx *ctx, int callbacks);
 
-/* Makes room for n more bytes in the shared buffer. Past NET_SHARED_FLUSH_AT what is
+/* Makes room for n more bytes in the shared buffer. Past NET_SHARED_SPILL_AT what is
  * queued is sent at once (without callbacks) and the buffer starts over (a new
  * epoch), so it stays small and a burst of writes never copies to backlogs. */
 static int shared_reserve(net_ctx *ctx, size_t n) {
-  if (ctx->bcast_len && ctx->bcast_len + n > NET_SHARED_FLUSH_AT && !ctx->flushing) flush(ctx, 0);
+  if (ctx->bcast_len && ctx->bcast_len + n > NET_SHARED_SPILL_AT && !ctx->flushing) flush(ctx, 0);
   if (ctx->bcast_len + n > ctx->bcast_cap) {
     size_t cap = grow_cap(ctx->bcast_cap, ctx->bcast_len + n, 16384, SIZE_MAX);
     if (!cap) return -ENOMEM;
@@ -795,12 +800,18 @@ static void received(net_ctx *ctx, net_conn *c, uint8_t *p, ssize_t r) {
 void net_read_queued(net_ctx *ctx) {
   size_t done = 0;
   while (done < ctx->nread) {
-    /* Each connection of a round reads into its own slice of the receive buffer
-     * (fixed places: small reads touch the same few pages every time); level-
-     * triggered epoll reports again whoever filled theirs. */
+    /* Each connection of a round reads into its own slice of the receive buffer, as
+     * big as the round's size allows: a slice smaller than what a peer has queued cuts
+     * its messages at the slice's end, and a message cut in two is assembled in a
+     * copy (core/ws_session.c) and costs a second receive, where a whole one is
+     * delivered in place. Slices are whole numbers of NET_RECV_SLOT, so they start at
+     * the same NET_READ_ROUND places whatever the round's size: small reads (a
+     * handshake, a chat message) touch the same few pages every time, and the rest of
+     * the buffer stays unmapped on a server whose connections are idle. (Level-
+     * triggered epoll reports again whoever filled theirs.) */
     int n = 0;
     size_t left = ctx->nread - done;
-    size_t slice = left == 1 ? NET_RECV_BUF : NET_RECV_BUF / NET_READ_ROUND;
+    size_t slice = NET_RECV_SLOT * (NET_READ_ROUND / (left < NET_READ_ROUND ? left : NET_READ_ROUND));
     for (; done < ctx->nread && n < NET_READ_ROUND; done++) {
       net_conn *c = ctx->readq[done];
       if (!c) continue;

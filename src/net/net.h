@@ -53,12 +53,17 @@ enum { /* net_conn.xflags */
   NET_X_LOWAT = 1 << 1,    /* inherited the context's kernel send limit from its listener */
 };
 
-/* The shared output buffer of an iteration is sent early once it would grow past
- * this (net_bcast_epoch changes), so it stays small and a burst of writes is never
- * copied to backlogs. Layers that put frames there themselves (topics, Engine.IO
- * broadcasts) keep what they append below it; a later step moves that decision
+/* Layers that put frames in the shared output buffer themselves (topics, Engine.IO
+ * broadcasts) keep what they append below this; a later step moves that decision
  * behind one interface. */
 #define NET_SHARED_FLUSH_AT (64 * 1024)
+/* The shared output buffer of an iteration is sent early once it would grow past
+ * this (net_bcast_epoch changes), so it stays cache-sized and a burst of writes is
+ * never copied to backlogs. Several connections' worth of big echoes fit in it: at
+ * 64 KiB, a peer with four 16 KiB messages in flight pushed it over on its own, so
+ * nearly every connection's answers were sent by a spill of their own (one syscall
+ * each, two with the round's last ones) instead of with the iteration's batch. */
+#define NET_SHARED_SPILL_AT (4 * NET_SHARED_FLUSH_AT)
 
 struct net_conn {
   loop_io io;
@@ -204,7 +209,7 @@ static inline size_t net_buffered(const net_conn *c) { return c->out_len - c->ou
 int net_bcast_append(net_ctx *ctx, const void *p, size_t n, uint32_t *off);
 int net_bcast_add(net_conn *c, uint32_t off, uint32_t n);
 /* Offsets from net_bcast_append are valid while this value is unchanged: any write
- * may change it (past NET_SHARED_FLUSH_AT the shared buffer is sent early and starts
+ * may change it (past NET_SHARED_SPILL_AT the shared buffer is sent early and starts
  * over). */
 uint64_t net_bcast_epoch(const net_ctx *ctx);
 

@@ -136,6 +136,49 @@ static unsigned mask_bytes(uint8_t *dst, const uint8_t *src, size_t n, const uin
   return (unsigned)((phase + n) & 3);
 }
 
+/* Big payloads (a 16 KiB message is unmasked in place before it is delivered) are
+ * XORed 64 bytes per iteration in two 32-byte vectors (GCC/Clang vector extensions):
+ * one AVX2 load, XOR and store each where the CPU has AVX2, two SSE2 ones otherwise.
+ * x86-64's baseline is SSE2, so on glibc the AVX2 copy is picked at load time
+ * (target_clones, an ifunc); elsewhere the one default copy is built. Unmasking
+ * 16 KiB had taken more CPU than copying it (the profile in bench/README.md).
+ * tests/unit/test_ws_mask_baseline.c defines MASK_CLONES empty to test the baseline
+ * copy on any CPU. */
+#ifndef MASK_CLONES
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define MASK_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#endif
+#ifndef MASK_CLONES
+#define MASK_CLONES
+#endif
+
+#if defined(__GNUC__)
+typedef uint64_t mask_vec __attribute__((vector_size(32)));
+
+MASK_CLONES static size_t mask_vectors(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m) {
+  mask_vec v = {m, m, m, m};
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    mask_vec a, b;
+    memcpy(&a, src + i, 32);
+    memcpy(&b, src + i + 32, 32);
+    a ^= v;
+    b ^= v;
+    memcpy(dst + i, &a, 32);
+    memcpy(dst + i + 32, &b, 32);
+  }
+  return i;
+}
+#else
+static size_t mask_vectors(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m) {
+  (void)dst, (void)src, (void)n, (void)m;
+  return 0;
+}
+#endif
+
 /* memcpy loads and stores compile to single unaligned moves on every target we build
  * for, and are defined behaviour where a cast pointer would not be. Four words per
  * iteration keeps the loads independent; compilers also vectorise this loop. */
@@ -165,18 +208,39 @@ static size_t mask_words(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m)
 /* Below this, aligning the stores costs more than it saves. */
 #define MASK_ALIGN_MIN 128
 
+#if defined(__GNUC__)
+#define MASK_NOINLINE __attribute__((noinline))
+#else
+#define MASK_NOINLINE
+#endif
+
+/* A long run: a scalar head up to a 32-byte boundary of dst keeps the wide stores from
+ * straddling cache lines (unaligned loads from src are cheap), then the vector loop.
+ * Out of line: inlined, its call to mask_vectors made every short message (the most
+ * common) pay for saving registers at ws_mask_copy's entry. */
+MASK_NOINLINE static void mask_long(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4],
+                                    unsigned phase) {
+  size_t head = (size_t)(-(uintptr_t)dst & 31);
+  phase = mask_bytes(dst, src, head, mask, phase);
+  uint64_t m = mask_word(mask, phase);
+  /* The vector and word loops consume multiples of 8 bytes: the phase is unchanged. */
+  size_t done = head + mask_vectors(dst + head, src + head, n - head, m);
+  done += mask_words(dst + done, src + done, n - done, m);
+  mask_bytes(dst + done, src + done, n - done, mask, phase);
+}
+
 void ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4], uint64_t offset) {
   unsigned phase = (unsigned)(offset & 3);
+  if (n >= MASK_ALIGN_MIN) {
+    mask_long(dst, src, n, mask, phase);
+    return;
+  }
   if (n < 8) {
     mask_bytes(dst, src, n, mask, phase);
     return;
   }
-  /* For long runs, a scalar head up to an 8-byte boundary of dst keeps the wide stores
-   * from straddling cache lines; unaligned loads from src are cheap. */
-  size_t head = n >= MASK_ALIGN_MIN ? (size_t)(-(uintptr_t)dst & 7) : 0;
-  phase = mask_bytes(dst, src, head, mask, phase);
-  size_t done = head + mask_words(dst + head, src + head, n - head, mask_word(mask, phase));
-  /* The word loop consumed a multiple of 8 bytes: the phase is unchanged. */
+  /* The word loop consumes a multiple of 8 bytes: the phase is unchanged. */
+  size_t done = mask_words(dst, src, n, mask_word(mask, phase));
   mask_bytes(dst + done, src + done, n - done, mask, phase);
 }
 

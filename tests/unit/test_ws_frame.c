@@ -208,15 +208,16 @@ static void fill(uint8_t *p, size_t n, uint32_t seed) {
   }
 }
 
-/* Every offset 0..7, length 0..40 and buffer alignment 0..7 against a naive XOR, so the
- * scalar head, the word loop and the tail are all crossed at every phase. */
+/* Every offset 0..7, length 0..300 and buffer alignment 0..31 against a naive XOR, so
+ * the scalar head (up to 31 bytes), the 64-byte vector loop, the word loop and the
+ * tail are all crossed at every phase. */
 static void test_mask_vs_naive(void) {
   static const uint8_t mask[4] = {0x37, 0xfa, 0x21, 0x3d};
-  uint8_t buf[64 + 8], ref[64 + 8];
+  uint8_t buf[300 + 32], ref[300 + 32];
   int bad = 0;
-  for (size_t align = 0; align < 8; align++)
+  for (size_t align = 0; align < 32; align++)
     for (uint64_t off = 0; off < 8; off++)
-      for (size_t n = 0; n <= 40; n++) {
+      for (size_t n = 0; n <= 300; n++) {
         fill(buf, sizeof buf, (uint32_t)(n * 131 + off * 7 + align));
         memcpy(ref, buf, sizeof buf);
         ws_mask_apply(buf + align, n, mask, off);
@@ -228,7 +229,7 @@ static void test_mask_vs_naive(void) {
 
 static void test_mask_long_and_pieces(void) {
   static const uint8_t mask[4] = {0x01, 0x80, 0xff, 0x5a};
-  enum { N = 4099 };
+  enum { N = 16384 + 4099 };
   static uint8_t src[N + 8], a[N + 8], b[N + 8];
   fill(src, sizeof src, 7);
   memcpy(a, src, sizeof a);
