@@ -250,6 +250,10 @@ struct wsio_sio {
   uint64_t next_token;      /* pending CONNECT tokens, never reused */
   uint32_t next_serial;     /* socket serials */
   sio_inline_ack inline_ack; /* the ack of the event callback now running */
+  /* The args of the event callback now running (NULL: none), already validated: see
+   * emit.c's check_args. */
+  const char *cb_args;
+  size_t cb_args_len;
   uint32_t epoch; /* selection marks */
   sio_client *grave_clients;
   wsio_sio_socket *grave_sockets;
@@ -303,7 +307,9 @@ int sio_encode_event(sbuf *b, const wsio_sio_nsp *nsp, const char *event, const 
                      size_t nbins, int64_t ack_id, const char *offset);
 /* Checks emit arguments: not a reserved name, args a JSON array, placeholders in
  * range. Normalizes (json, len) ("[]" when none). Returns 0 or WSIO_EINVAL. */
-int sio_check_emit(const char *event, const char **json, size_t *len, const wsio_span *bins, size_t nbins);
+/* io may be NULL; see emit.c's check_args for what it saves. */
+int sio_check_emit(const wsio_sio *io, const char *event, const char **json, size_t *len, const wsio_span *bins,
+                   size_t nbins);
 /* Sends text + attachments to one socket (not prepared: one recipient). */
 int sio_send_packet(wsio_sio_socket *s, const char *text, size_t len, const wsio_span *bins, size_t nbins);
 /* An ACK/BINARY_ACK from the client. */
