@@ -86,30 +86,44 @@ static const struct {
   size_t len;
 } query_keys[QP_COUNT] = {{"transport", 9}, {"sid", 3}, {"EIO", 3}};
 
+/* Bytes that matter while scanning a query: a field's end, a key's end, an escape. */
+enum { QC_AMP = 1, QC_EQ = 2, QC_ESC = 4 };
+static const uint8_t query_class[256] = {['&'] = QC_AMP, ['='] = QC_EQ, ['%'] = QC_ESC, ['+'] = QC_ESC};
+
+static int query_key_of(const char *k, size_t n) {
+  for (int i = 0; i < QP_COUNT; i++)
+    if (n == query_keys[i].len && memcmp(k, query_keys[i].key, n) == 0) return i;
+  return -1;
+}
+
+/* One byte loop per field (one table load per byte) finds its '=', its end and whether
+ * its value holds an escape. */
 static void eio_query_parse(const wsio_request *req, eio_query *q) {
   size_t n = 0;
   const char *p = wsio_request_query(req, &n), *end = p + n;
   for (int k = 0; k < QP_COUNT; k++) q->n[k] = -1;
-  for (const char *f = p; f && f <= end;) {
-    const char *amp = memchr(f, '&', (size_t)(end - f));
-    const char *fe = amp ? amp : end;
-    const char *eq = memchr(f, '=', (size_t)(fe - f));
-    size_t kl = (size_t)((eq ? eq : fe) - f);
-    for (int k = 0; k < QP_COUNT; k++) {
-      if (q->n[k] >= 0 || kl != query_keys[k].len || memcmp(f, query_keys[k].key, kl) != 0) continue;
-      const char *v = eq ? eq + 1 : fe;
-      size_t vl = (size_t)(fe - v);
-      if (!memchr(v, '%', vl) && !memchr(v, '+', vl) && vl <= INT_MAX) {
+  for (const char *f = p; f;) {
+    const char *c = f, *eq = NULL;
+    int esc = 0;
+    for (; c < end; c++) {
+      uint8_t cl = query_class[(uint8_t)*c];
+      if (!cl) continue;
+      if (cl == QC_AMP) break;
+      if (cl == QC_EQ && !eq) eq = c;
+      else if (cl == QC_ESC && eq) esc = 1;
+    }
+    int k = query_key_of(f, (size_t)((eq ? eq : c) - f));
+    if (k >= 0 && q->n[k] < 0) {
+      const char *v = eq ? eq + 1 : c;
+      if (!esc && c - v <= INT_MAX) {
         q->v[k] = v;
-        q->n[k] = (int)vl;
+        q->n[k] = (int)(c - v);
       } else { /* rare: the one decoder, on this same first occurrence */
         q->v[k] = q->buf[k];
         q->n[k] = wsio_request_query_param(req, query_keys[k].key, q->buf[k], sizeof(q->buf[k]));
       }
-      break;
     }
-    if (!amp) break;
-    f = amp + 1;
+    f = c < end ? c + 1 : NULL;
   }
 }
 
