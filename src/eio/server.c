@@ -86,44 +86,54 @@ static const struct {
   size_t len;
 } query_keys[QP_COUNT] = {{"transport", 9}, {"sid", 3}, {"EIO", 3}};
 
-/* Bytes that matter while scanning a query: a field's end, a key's end, an escape. */
-enum { QC_AMP = 1, QC_EQ = 2, QC_ESC = 4 };
-static const uint8_t query_class[256] = {['&'] = QC_AMP, ['='] = QC_EQ, ['%'] = QC_ESC, ['+'] = QC_ESC};
-
+/* By length first: the compares then have constant sizes and are inlined. */
 static int query_key_of(const char *k, size_t n) {
-  for (int i = 0; i < QP_COUNT; i++)
-    if (n == query_keys[i].len && memcmp(k, query_keys[i].key, n) == 0) return i;
-  return -1;
+  if (n == 9) return memcmp(k, "transport", 9) == 0 ? QP_TRANSPORT : -1;
+  if (n != 3) return -1;
+  if (memcmp(k, "sid", 3) == 0) return QP_SID;
+  return memcmp(k, "EIO", 3) == 0 ? QP_EIO : -1;
 }
 
-/* One byte loop per field (one table load per byte) finds its '=', its end and whether
- * its value holds an escape. */
+/* Whether a value holds an escape ('%' or '+'), eight bytes at a time (the classic
+ * "has a zero byte" test on the value xor each character, exact for "any"). */
+static int query_escaped(const char *v, size_t n) {
+  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w, a, b;
+    memcpy(&w, v + i, 8);
+    a = w ^ (ones * '%');
+    b = w ^ (ones * '+');
+    if ((((a - ones) & ~a) | ((b - ones) & ~b)) & highs) return 1;
+  }
+  for (; i < n; i++)
+    if (v[i] == '%' || v[i] == '+') return 1;
+  return 0;
+}
+
+/* A field's end and its '=' by memchr (vectorized in libc); only the values of the
+ * three keys are looked at again. */
 static void eio_query_parse(const wsio_request *req, eio_query *q) {
   size_t n = 0;
   const char *p = wsio_request_query(req, &n), *end = p + n;
   for (int k = 0; k < QP_COUNT; k++) q->n[k] = -1;
   for (const char *f = p; f;) {
-    const char *c = f, *eq = NULL;
-    int esc = 0;
-    for (; c < end; c++) {
-      uint8_t cl = query_class[(uint8_t)*c];
-      if (!cl) continue;
-      if (cl == QC_AMP) break;
-      if (cl == QC_EQ && !eq) eq = c;
-      else if (cl == QC_ESC && eq) esc = 1;
-    }
-    int k = query_key_of(f, (size_t)((eq ? eq : c) - f));
+    const char *amp = memchr(f, '&', (size_t)(end - f));
+    const char *fe = amp ? amp : end;
+    const char *eq = memchr(f, '=', (size_t)(fe - f));
+    int k = query_key_of(f, (size_t)((eq ? eq : fe) - f));
     if (k >= 0 && q->n[k] < 0) {
-      const char *v = eq ? eq + 1 : c;
-      if (!esc && c - v <= INT_MAX) {
+      const char *v = eq ? eq + 1 : fe;
+      size_t vl = (size_t)(fe - v);
+      if (vl <= INT_MAX && !query_escaped(v, vl)) {
         q->v[k] = v;
-        q->n[k] = (int)(c - v);
+        q->n[k] = (int)vl;
       } else { /* rare: the one decoder, on this same first occurrence */
         q->v[k] = q->buf[k];
         q->n[k] = wsio_request_query_param(req, query_keys[k].key, q->buf[k], sizeof(q->buf[k]));
       }
     }
-    f = c < end ? c + 1 : NULL;
+    f = amp ? amp + 1 : NULL;
   }
 }
 
