@@ -116,7 +116,10 @@ static int query_escaped(const char *v, size_t n) {
 static void eio_query_parse(const wsio_request *req, eio_query *q) {
   size_t n = 0;
   const char *p = wsio_request_query(req, &n), *end = p + n;
-  for (int k = 0; k < QP_COUNT; k++) q->n[k] = -1;
+  for (int k = 0; k < QP_COUNT; k++) {
+    q->v[k] = NULL;
+    q->n[k] = -1;
+  }
   for (const char *f = p; f;) {
     const char *amp = memchr(f, '&', (size_t)(end - f));
     const char *fe = amp ? amp : end;
