@@ -19,8 +19,10 @@
 int sbuf_reserve(sbuf *b, size_t more) {
   if (b->n + more <= b->cap) return 0;
   size_t cap = grow_cap(b->cap, b->n + more, 128, SIZE_MAX);
-  char *p = cap ? realloc(b->p, cap) : NULL;
+  int moving = b->stack && b->p == b->stack; /* out of the caller's storage */
+  char *p = !cap ? NULL : moving ? malloc(cap) : realloc(b->p, cap);
   if (!p) return WSIO_ENOMEM;
+  if (moving) memcpy(p, b->p, b->n);
   b->p = p;
   b->cap = cap;
   return 0;
@@ -373,7 +375,9 @@ int wsio_sio_emit(wsio_sio_socket *s, const char *event, const char *json, size_
   /* Node routes socket.emit as a broadcast to the socket's id room when recovery is
    * on, so it gets an offset and is kept for catch-up. */
   if (s->nsp->io->o.recovery) return emit_recorded(s, event, json, len, bins, nbins);
-  sbuf b = {0};
+  char mem[512];
+  sbuf b;
+  sbuf_on_stack(&b, mem, sizeof(mem));
   r = sio_encode_event(&b, s->nsp, event, json, len, nbins, -1, NULL);
   if (!r) r = sio_send_packet(s, b.p, b.n, bins, nbins);
   sbuf_free(&b);
@@ -522,7 +526,9 @@ int wsio_sio_ack_send(wsio_sio_ack ack, const char *json, size_t len, const wsio
     s = wsio_sio_ref_socket(&ack.socket);
   if (!s) return WSIO_ECLOSED;
   if ((r = ack_claim(s, ack.id)) != 0) return r;
-  sbuf b = {0};
+  char mem[512];
+  sbuf b;
+  sbuf_on_stack(&b, mem, sizeof(mem));
   r = put_head(&b, nbins ? SIO_BINARY_ACK : SIO_ACK, nbins, s->nsp, ack.id);
   if (!r) r = sbuf_put(&b, json, len);
   if (!r) r = sio_send_packet(s, b.p, b.n, bins, nbins);

@@ -119,6 +119,37 @@ static void test_check_emit_known_args(void) {
   io.cb_args_len = 0;
 }
 
+/* Emits and acks encode into a stack buffer (sbuf_on_stack): what fits stays there and
+ * is never freed; a bigger packet moves to the heap with what was already written. */
+static void test_sbuf_on_stack(void) {
+  char mem[16];
+  sbuf b;
+  sbuf_on_stack(&b, mem, sizeof(mem));
+  CHECK_EQ_INT(sbuf_put(&b, "0123456789", 10), 0);
+  CHECK(b.p == mem);
+  CHECK_EQ_INT(sbuf_put(&b, "abcdefghij", 10), 0); /* 20 > 16: moves */
+  CHECK(b.p != mem);
+  CHECK(b.n == 20 && memcmp(b.p, "0123456789abcdefghij", 20) == 0);
+  CHECK_EQ_INT(sbuf_put(&b, "k", 1), 0);
+  sbuf_free(&b); /* frees the heap copy only (ASan: no free of the stack) */
+  sbuf_on_stack(&b, mem, sizeof(mem));
+  CHECK_EQ_INT(sbuf_put(&b, "x", 1), 0);
+  sbuf_free(&b); /* never left the stack: nothing freed */
+  CHECK(b.p == NULL && b.n == 0);
+  /* A whole event bigger than the buffer, escaped name included. */
+  char big[600];
+  memset(big, 'z', sizeof(big));
+  big[0] = '[';
+  big[1] = '"';
+  big[sizeof(big) - 2] = '"';
+  big[sizeof(big) - 1] = ']';
+  sbuf_on_stack(&b, mem, sizeof(mem));
+  CHECK_EQ_INT(sio_encode_event(&b, &root, "e\"v", big, sizeof(big), 0, -1, NULL), 0);
+  CHECK(b.n == 2 + 6 + 1 + sizeof(big) - 2 + 1); /* "2[", the quoted name, ",", big inside its brackets, "]" */
+  CHECK(memcmp(b.p, "2[\"e\\\"v\",\"zz", 12) == 0 && b.p[b.n - 1] == ']');
+  sbuf_free(&b);
+}
+
 /* ---- JSON key lookup ----------------------------------------------------------- */
 
 static void test_object_get(void) {
@@ -247,6 +278,7 @@ int main(void) {
   RUN(test_encode_event);
   RUN(test_check_emit);
   RUN(test_check_emit_known_args);
+  RUN(test_sbuf_on_stack);
   RUN(test_object_get);
   RUN(test_offsets);
   RUN(test_log_and_sessions);
