@@ -61,18 +61,23 @@ size_t http_format_head(char *out, size_t cap, int status, const char *content_t
   int no_length = status < 200 || status == 304;
   size_t o = 0;
   if (status < 100 || status > 999) return 0;
-  add(out, cap, &o, "HTTP/1.1 ", 9);
-  add_uint(out, cap, &o, (size_t)status);
-  add(out, cap, &o, " ", 1);
-  add_str(out, cap, &o, http_status_text(status));
-  add(out, cap, &o, "\r\n", 2);
+  if (status == 200) { /* every long-poll answer: the line in one copy, nothing formatted */
+    add(out, cap, &o, "HTTP/1.1 200 OK\r\n", 17);
+  } else {
+    add(out, cap, &o, "HTTP/1.1 ", 9);
+    add_uint(out, cap, &o, (size_t)status);
+    add(out, cap, &o, " ", 1);
+    add_str(out, cap, &o, http_status_text(status));
+    add(out, cap, &o, "\r\n", 2);
+  }
   if (content_type && !no_length) {
     add(out, cap, &o, "Content-Type: ", 14);
     add_str(out, cap, &o, content_type);
-    add(out, cap, &o, "\r\n", 2);
+    add(out, cap, &o, "\r\nContent-Length: ", 18);
+  } else if (!no_length) {
+    add(out, cap, &o, "Content-Length: ", 16);
   }
   if (!no_length) {
-    add(out, cap, &o, "Content-Length: ", 16);
     add_uint(out, cap, &o, content_length);
     add(out, cap, &o, "\r\n", 2);
   }

@@ -288,7 +288,7 @@ int wsio_sio_server_count(wsio_sio_nsp *nsp, wsio_sio_count_fn cb, void *user) {
 int wsio_sio_server_side_emit(wsio_sio_nsp *nsp, const char *event, const char *json, size_t len,
                               wsio_sio_result_fn cb, void *user) {
   if (!nsp) return WSIO_EINVAL;
-  int r = sio_check_emit(event, &json, &len, NULL, 0);
+  int r = sio_check_emit(nsp->io, event, &json, &len, NULL, 0);
   if (r) return r;
   sio_event ev = {event, json, len, NULL, 0, NULL, 0};
   sio_adapter *a = nsp->io->adapter;

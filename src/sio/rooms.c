@@ -157,6 +157,38 @@ static int visit_collect(wsio_sio_socket *s, void *arg) {
   return sel_push(c->sel, s);
 }
 
+/* Room for more selected sockets, all at once (a 1,000-member room grew the array
+ * five times through sel_push). */
+static int sel_reserve(sio_selection *sel, size_t more) {
+  if (more <= sel->cap - sel->n) return 0;
+  if (more > SIZE_MAX / sizeof(wsio_sio_socket *) - sel->n) return WSIO_ENOMEM;
+  size_t ncap = sel->n + more;
+  wsio_sio_socket **nv = sel->v == sel->small ? malloc(ncap * sizeof(*nv)) : realloc(sel->v, ncap * sizeof(*nv));
+  if (!nv) return WSIO_ENOMEM;
+  if (sel->v == sel->small) memcpy(nv, sel->small, sel->n * sizeof(*nv));
+  sel->v = nv;
+  sel->cap = ncap;
+  return 0;
+}
+
+/* for_room(visit_collect) without the indirect call and the capacity check per member:
+ * a room broadcast's selection is one tight loop over the member array, which
+ * callgrind put at a sixth of a room delivery's instructions before. */
+static int collect_room(wsio_sio_nsp *nsp, const char *room, select_ctx *c) {
+  size_t len = strlen(room);
+  sio_room *r = map_get(&nsp->rooms, room, len);
+  if (r && sel_reserve(c->sel, r->n) != 0) return WSIO_ENOMEM;
+  sio_selection *sel = c->sel;
+  for (uint32_t i = 0; r && i < r->n; i++) {
+    wsio_sio_socket *s = r->m[i].s;
+    if (s->state != SOCK_CONNECTED || s->mark == c->epoch) continue;
+    s->mark = c->epoch;
+    sel->v[sel->n++] = s;
+  }
+  wsio_sio_socket *own = len == SIO_ID_LEN ? map_get(&nsp->sockets, room, len) : NULL;
+  return own ? visit_collect(own, c) : 0;
+}
+
 /* The marks make "each socket once" and "minus the except rooms" one pass each with no
  * temporary set: a socket marked with this selection's epoch is excluded or taken. */
 int sio_select(const wsio_sio_target *t, sio_selection *sel) {
@@ -174,7 +206,7 @@ int sio_select(const wsio_sio_target *t, sio_selection *sel) {
   if (t->nrooms) {
     for (size_t i = 0; i < t->nrooms; i++) {
       if (!t->rooms[i]) continue;
-      int rc = for_room(nsp, t->rooms[i], visit_collect, &c);
+      int rc = collect_room(nsp, t->rooms[i], &c);
       if (rc) return rc;
     }
     return 0;

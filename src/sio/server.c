@@ -387,15 +387,23 @@ static void on_event(wsio_sio_socket *s, const sio_packet *pkt, const wsio_span 
   const sio_handler *h = sio_nsp_handler(nsp, name, name_len);
   wsio_sio_event_fn fn = h ? h->fn : nsp->on_any;
   void *user = h ? h->user : nsp->any_user;
+  wsio_sio *io = nsp->io;
+  /* args is "[" + the rest of an array sio_packet_decode validated: an array too. */
+  const char *outer_args = io->cb_args; /* in case an event runs inside another's callback */
+  size_t outer_len = io->cb_args_len;
+  io->cb_args = args;
+  io->cb_args_len = args_len;
   if (fn && pkt->ack_id < 0) {
     fn(s, name, &a, ack, user);
   } else if (fn) {
-    sio_inline_ack outer = nsp->io->inline_ack; /* in case an event runs inside another's callback */
+    sio_inline_ack outer = io->inline_ack;
     sio_ack_begin(s, pkt->ack_id);
     fn(s, name, &a, ack, user);
     sio_ack_end(s);
-    nsp->io->inline_ack = outer;
+    io->inline_ack = outer;
   }
+  io->cb_args = outer_args;
+  io->cb_args_len = outer_len;
 out:
   if (name != namebuf) free(name);
   if (args != argbuf) free(args);

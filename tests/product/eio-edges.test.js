@@ -53,3 +53,33 @@ test('polling with an Upgrade header, and an unknown method on a session: 400', 
     await srv.stop();
   }
 });
+
+// eio/server.c reads transport, sid and EIO in one pass as spans into the request and
+// decodes a value only when it holds '%' or '+' (the fast path of every polling
+// request): escaped values must still mean what they decode to, the first occurrence
+// of a key counts, and a value that decodes to something else is refused.
+test('query parameters: escaped values decode, the first occurrence counts', async () => {
+  const srv = await startServer();
+  try {
+    const escaped = await rawExchange(srv.port, req('GET', '/socket.io/?EIO=%34&transport=pollin%67'));
+    assert.strictEqual(status(escaped), 200, escaped.slice(0, 200));
+    const sid = /"sid":"([^"]+)"/.exec(escaped)[1];
+    const esc = [...sid].map((ch) => `%${ch.charCodeAt(0).toString(16).padStart(2, '0')}`).join('');
+    const post = await rawExchange(srv.port, req('POST', `/socket.io/?EIO=4&transport=polling&sid=${esc}`,
+      'Content-Type: text/plain\r\nContent-Length: 2\r\n') + '40');
+    assert.strictEqual(status(post), 200, post.slice(0, 200));
+    const poll = await rawExchange(srv.port, req('GET', `/socket.io/?EIO=4&sid=${sid}&transport=polling&sid=x`));
+    assert.strictEqual(status(poll), 200, poll.slice(0, 200));
+    assert.match(poll, /40\{"sid":"/);
+    for (const [q, code] of [['EIO=4&transport=websocket&transport=polling', 3], // first wins: ws without upgrade
+      ['EIO=4&transport=polling%00x', 0], ['EIO=4&transport=pol+ling', 0], ['EIO=4&transportx=polling', 0],
+      ['EIO=%33&transport=polling', 5], ['EIO=44&transport=polling', 5],
+      [`EIO=4&transport=polling&sid=${sid.slice(0, -1)}+`, 1]]) {
+      const raw = await rawExchange(srv.port, req('GET', `/socket.io/?${q}`));
+      assert.strictEqual(status(raw), 400, `${q}: ${raw.slice(0, 200)}`);
+      assert.match(raw, new RegExp(`"code":${code}`), q);
+    }
+  } finally {
+    await srv.stop();
+  }
+});

@@ -98,3 +98,35 @@ test('--max-connections: the upgrade past the limit gets 503 with Retry-After', 
     await srv.stop();
   }
 });
+
+// http_session.c finds the headers it reads for every request (Upgrade, Connection,
+// Content-Type, Content-Length, Transfer-Encoding, Origin) in one pass, matching names
+// by length first: any case still matches, a duplicate still counts, and another name
+// of the same length is not taken for one of them.
+test('per-request header index: case-insensitive, duplicates counted, same-length names apart', async () => {
+  const srv = await startServer();
+  try {
+    const dup = await rawExchange(srv.port, 'POST /x HTTP/1.1\r\nHost: a\r\nCONTENT-LENGTH: 1\r\ncontent-Length: 1\r\n\r\nx');
+    assert.strictEqual(status(dup), 400, dup.slice(0, 200));
+    const te = await rawExchange(srv.port, 'POST /x HTTP/1.1\r\nHost: a\r\nTRANSFER-encoding: gzip\r\n\r\n');
+    assert.strictEqual(status(te), 501, te.slice(0, 200));
+    // "Content-Lengtx" (14 characters) is not a body length: the request has no body,
+    // so "hello" is read as the next request (malformed: 400) after the 200, and
+    // "Connectiom: close" (10 characters) did not close the connection after the 200.
+    const alike = await pipelined(srv.port, 'GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Lengtx: 5\r\nConnectiom: close\r\n\r\nhello\r\n\r\n');
+    assert.match(alike.buf, /^HTTP\/1\.1 200 /);
+    assert.doesNotMatch(alike.buf.slice(0, alike.buf.indexOf('\r\n\r\n')), /Connection: close/i);
+    assert.match(alike.buf, /HTTP\/1\.1 400 [^]*malformed/);
+    const closed = await pipelined(srv.port, 'GET /healthz HTTP/1.1\r\nHost: a\r\ncoNNECTION: Close\r\n\r\n');
+    assert.strictEqual(status(closed.buf), 200);
+    assert.ok(closed.closed, 'Connection: close in any case ends the connection');
+    // Engine.IO reads Content-Type through the same index: a binary POST is refused.
+    const open = await rawExchange(srv.port, 'GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    const sid = /"sid":"([^"]+)"/.exec(open)[1];
+    const bin = await rawExchange(srv.port, `POST /socket.io/?EIO=4&transport=polling&sid=${sid} HTTP/1.1\r\nHost: a\r\n` +
+      'CONTENT-TYPE: application/octet-stream\r\nContent-Length: 2\r\nConnection: close\r\n\r\n40');
+    assert.strictEqual(status(bin), 400, bin.slice(0, 200));
+  } finally {
+    await srv.stop();
+  }
+});

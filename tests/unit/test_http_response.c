@@ -21,6 +21,13 @@ static void test_heads(void) {
   check_head(304, "text/html", 1234, "ETag: W/\"1\"\r\n", 1, "HTTP/1.1 304 Not Modified\r\nETag: W/\"1\"\r\n\r\n");
   check_head(204, NULL, 0, NULL, 1, "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
   check_head(101, NULL, 0, "Upgrade: websocket\r\n", 1, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
+  /* 200's status line is one copy (every long-poll answer); others are built. */
+  check_head(200, "text/plain; charset=UTF-8", 1, "Cache-Control: no-store\r\n", 1,
+             "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: 1\r\n"
+             "Cache-Control: no-store\r\n\r\n");
+  check_head(200, NULL, 0, NULL, 0, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  check_head(206, "text/plain", 7, NULL, 0,
+             "HTTP/1.1 206 Partial Content\r\nContent-Type: text/plain\r\nContent-Length: 7\r\nConnection: close\r\n\r\n");
   check_head(299, NULL, 18446744073709551615ull, NULL, 1,
              "HTTP/1.1 299 Unknown\r\nContent-Length: 18446744073709551615\r\n\r\n");
 }

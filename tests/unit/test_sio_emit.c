@@ -29,7 +29,7 @@ static const char *encode(const wsio_sio_nsp *nsp, const char *ev, const char *j
   b.n = 0;
   const char *j = json;
   size_t len = json ? strlen(json) : 0;
-  CHECK_EQ_INT(sio_check_emit(ev, &j, &len, (const wsio_span *)"", nbins), 0);
+  CHECK_EQ_INT(sio_check_emit(NULL, ev, &j, &len, (const wsio_span *)"", nbins), 0);
   CHECK_EQ_INT(sio_encode_event(&b, nsp, ev, j, len, nbins, id, offset), 0);
   sbuf_put(&b, "", 1);
   return b.p;
@@ -59,30 +59,95 @@ static void test_check_emit(void) {
   for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
     j = "[]";
     len = 2;
-    CHECK_EQ_INT(sio_check_emit(reserved[i], &j, &len, NULL, 0), WSIO_EINVAL);
+    CHECK_EQ_INT(sio_check_emit(NULL, reserved[i], &j, &len, NULL, 0), WSIO_EINVAL);
   }
   static const char *const bad[] = {"{}", "1", "\"s\"", "[1,", "[1]]", "nul"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     j = bad[i];
     len = strlen(bad[i]);
-    CHECK_EQ_INT(sio_check_emit("ev", &j, &len, NULL, 0), WSIO_EINVAL);
+    CHECK_EQ_INT(sio_check_emit(NULL, "ev", &j, &len, NULL, 0), WSIO_EINVAL);
   }
   j = NULL;
   len = 0;
-  CHECK_EQ_INT(sio_check_emit(NULL, &j, &len, NULL, 0), WSIO_EINVAL);
+  CHECK_EQ_INT(sio_check_emit(NULL, NULL, &j, &len, NULL, 0), WSIO_EINVAL);
   /* placeholders must name an attachment */
   j = "[{\"_placeholder\":true,\"num\":2}]";
   len = strlen(j);
-  CHECK_EQ_INT(sio_check_emit("ev", &j, &len, bins, 2), WSIO_EINVAL);
+  CHECK_EQ_INT(sio_check_emit(NULL, "ev", &j, &len, bins, 2), WSIO_EINVAL);
   j = "[{\"_placeholder\":true,\"num\":1}]";
   len = strlen(j);
-  CHECK_EQ_INT(sio_check_emit("ev", &j, &len, bins, 2), 0);
-  CHECK_EQ_INT(sio_check_emit("ev", &j, &len, NULL, 2), WSIO_EINVAL);
+  CHECK_EQ_INT(sio_check_emit(NULL, "ev", &j, &len, bins, 2), 0);
+  CHECK_EQ_INT(sio_check_emit(NULL, "ev", &j, &len, NULL, 2), WSIO_EINVAL);
   /* "message" and other names are fine; len 0 means strlen */
   j = "[1]";
   len = 0;
-  CHECK_EQ_INT(sio_check_emit("message", &j, &len, NULL, 0), 0);
+  CHECK_EQ_INT(sio_check_emit(NULL, "message", &j, &len, NULL, 0), 0);
   CHECK_EQ_INT(len, 3);
+}
+
+/* The args of the running event callback (io.cb_args, already validated when their
+ * packet was decoded) are not validated again; any other bytes still are. The marker
+ * here is deliberately invalid JSON so that a skipped validation shows. */
+static void test_check_emit_known_args(void) {
+  static const char args[] = "[1,"; /* stands for bytes validated earlier */
+  const char *j = args;
+  size_t len = 3;
+  CHECK_EQ_INT(sio_check_emit(&io, "ev", &j, &len, NULL, 0), WSIO_EINVAL); /* none running */
+  io.cb_args = args;
+  io.cb_args_len = 3;
+  CHECK_EQ_INT(sio_check_emit(&io, "ev", &j, &len, NULL, 0), 0);
+  CHECK_EQ_INT(sio_check_emit(NULL, "ev", &j, &len, NULL, 0), WSIO_EINVAL); /* no server known */
+  len = 2; /* a prefix of them: checked */
+  CHECK_EQ_INT(sio_check_emit(&io, "ev", &j, &len, NULL, 0), WSIO_EINVAL);
+  char copy[4];
+  memcpy(copy, args, 4);
+  j = copy; /* equal bytes elsewhere: checked */
+  len = 3;
+  CHECK_EQ_INT(sio_check_emit(&io, "ev", &j, &len, NULL, 0), WSIO_EINVAL);
+  /* Reserved names and placeholders are still checked on known args. */
+  static const char ph[] = "[{\"_placeholder\":true,\"num\":0}]";
+  io.cb_args = ph;
+  io.cb_args_len = strlen(ph);
+  j = args;
+  len = 3;
+  CHECK_EQ_INT(sio_check_emit(&io, "ev", &j, &len, NULL, 0), WSIO_EINVAL);
+  j = ph;
+  len = strlen(ph);
+  CHECK_EQ_INT(sio_check_emit(&io, "connect", &j, &len, NULL, 0), WSIO_EINVAL);
+  CHECK_EQ_INT(sio_check_emit(&io, "ev", &j, &len, NULL, 0), WSIO_EINVAL);
+  io.cb_args = NULL;
+  io.cb_args_len = 0;
+}
+
+/* Emits and acks encode into a stack buffer (sbuf_on_stack): what fits stays there and
+ * is never freed; a bigger packet moves to the heap with what was already written. */
+static void test_sbuf_on_stack(void) {
+  char mem[16];
+  sbuf b;
+  sbuf_on_stack(&b, mem, sizeof(mem));
+  CHECK_EQ_INT(sbuf_put(&b, "0123456789", 10), 0);
+  CHECK(b.p == mem);
+  CHECK_EQ_INT(sbuf_put(&b, "abcdefghij", 10), 0); /* 20 > 16: moves */
+  CHECK(b.p != mem);
+  CHECK(b.n == 20 && memcmp(b.p, "0123456789abcdefghij", 20) == 0);
+  CHECK_EQ_INT(sbuf_put(&b, "k", 1), 0);
+  sbuf_free(&b); /* frees the heap copy only (ASan: no free of the stack) */
+  sbuf_on_stack(&b, mem, sizeof(mem));
+  CHECK_EQ_INT(sbuf_put(&b, "x", 1), 0);
+  sbuf_free(&b); /* never left the stack: nothing freed */
+  CHECK(b.p == NULL && b.n == 0);
+  /* A whole event bigger than the buffer, escaped name included. */
+  char big[600];
+  memset(big, 'z', sizeof(big));
+  big[0] = '[';
+  big[1] = '"';
+  big[sizeof(big) - 2] = '"';
+  big[sizeof(big) - 1] = ']';
+  sbuf_on_stack(&b, mem, sizeof(mem));
+  CHECK_EQ_INT(sio_encode_event(&b, &root, "e\"v", big, sizeof(big), 0, -1, NULL), 0);
+  CHECK(b.n == 2 + 6 + 1 + sizeof(big) - 2 + 1); /* "2[", the quoted name, ",", big inside its brackets, "]" */
+  CHECK(memcmp(b.p, "2[\"e\\\"v\",\"zz", 12) == 0 && b.p[b.n - 1] == ']');
+  sbuf_free(&b);
 }
 
 /* ---- JSON key lookup ----------------------------------------------------------- */
@@ -212,6 +277,8 @@ int main(void) {
   setup();
   RUN(test_encode_event);
   RUN(test_check_emit);
+  RUN(test_check_emit_known_args);
+  RUN(test_sbuf_on_stack);
   RUN(test_object_get);
   RUN(test_offsets);
   RUN(test_log_and_sessions);

@@ -258,6 +258,27 @@ static void test_select_large(void) {
   CHECK_EQ_INT(sio_select(&t, &sel), 0);
   CHECK_EQ_INT(sel.n, N / 2);
   sio_selection_free(&sel);
+  /* Room selections (rooms.c's collect_room reserves a room's size at once, past the
+   * inline array, then grows it for the next room): each member once, in member
+   * order, unconnected ones skipped. */
+  for (int i = 0; i < N; i++) sio_room_join(s[i], "all", 3);
+  s[3]->state = SOCK_PRE;
+  const char *rooms[] = {"odd", "all", "odd"};
+  wsio_sio_target r = {.nsp = &nsp, .rooms = rooms, .nrooms = 1};
+  CHECK_EQ_INT(sio_select(&r, &sel), 0);
+  CHECK_EQ_INT(sel.n, N / 2 - 1);
+  for (size_t i = 0; i < sel.n; i++) CHECK(sel.v[i] == s[i < 1 ? 1 : 2 * i + 3]);
+  sio_selection_free(&sel);
+  r.nrooms = 3;
+  CHECK_EQ_INT(sio_select(&r, &sel), 0);
+  CHECK_EQ_INT(sel.n, N - 1);
+  for (size_t i = N / 2 - 1; i < sel.n; i++) CHECK(sel.v[i]->mark == io.epoch && sel.v[i] != s[3]);
+  unsigned seen[N] = {0};
+  for (size_t i = 0; i < sel.n; i++)
+    for (int j = 0; j < N; j++) seen[j] += sel.v[i] == s[j];
+  for (int j = 0; j < N; j++) CHECK_EQ_INT(seen[j], j == 3 ? 0 : 1);
+  sio_selection_free(&sel);
+  s[3]->state = SOCK_CONNECTED;
   for (int i = 0; i < N; i++) unsock(s[i]);
 }
 

@@ -39,6 +39,15 @@ static void test_ct_equal(void) {
       b[i] ^= (char)(1 << bit);
     }
   CHECK_EQ_INT(ct_equal(a, 64, b, 64), 1);
+  /* Equal lengths go eight bytes at a time, then byte by byte: a difference at every
+   * position of every length around the word size (a sid is 20 bytes) is seen. */
+  for (size_t n = 1; n <= 24; n++)
+    for (size_t i = 0; i < n; i++) {
+      b[i] ^= 0x40;
+      CHECK_EQ_INT(ct_equal(a, n, b, n), 0);
+      b[i] ^= 0x40;
+      CHECK_EQ_INT(ct_equal(a, n, b, n), 1);
+    }
 }
 
 int main(void) {
