@@ -69,7 +69,7 @@ void wsio_app_options_init(wsio_app_options *o) {
 
 static net_conn *on_accept(net_ctx *ctx, void *listener_user) {
   wsio_app *app = net_ctx_user(ctx);
-  if (app->stopping && !app->drain_holds) return NULL; /* (holds: app_drain_hold) */
+  if (app->stopping && !threads_drain_holds(app)) return NULL; /* (holds: app_drain_hold) */
   wsio_conn *c = core_calloc(1, sizeof(*c) + app->user_data_size);
   if (!c) return NULL;
   c->app = app;
@@ -235,7 +235,8 @@ static void post(void *arg) {
   }
   if (app->group) threads_flush(app); /* this iteration's messages to the other threads */
   net_flush_queued(app->net);
-  if (app->stopping && net_ctx_count(app->net) == 0 && !app->drain_holds) loop_stop(app->loop);
+  if (app->stopping && !app->drain_released && !threads_drain_holds(app)) app_drain_release(app); /* (a peer's last release woke us) */
+  if (app->stopping && net_ctx_count(app->net) == 0 && !threads_drain_holds(app)) loop_stop(app->loop);
   if (!app->stopping && atomic_load(&app->stop_requested) && threads_may_stop(app)) app_begin_stop(app);
 }
 
@@ -509,18 +510,25 @@ static void app_begin_stop(wsio_app *app) {
   threads_stop_peers(app); /* --threads: SIGTERM drains every thread */
   /* Upper layers first: Engine.IO answers its long-polls with a close packet. */
   run_hooks(app, CORE_HOOK_STOP);
+  /* --threads: this member's clients' holds are known now; the hold its join took ends
+   * (until every member got here, a peer's client may still come through us). */
+  threads_drain_hold(app, -1);
   /* Stop accepting, unless a client is still expected (app_drain_hold: then the last
    * release closes the listeners; a client may come back on a new connection). */
-  if (!app->drain_holds) net_ctx_close_listeners(app->net);
+  unsigned held = threads_drain_holds(app);
+  if (!held) {
+    app->drain_released = 1;
+    net_ctx_close_listeners(app->net);
+  }
   for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) {
     wsio_conn *c = (wsio_conn *)nc;
     http_aux *a = c->state == CONN_HTTP ? c->aux : NULL;
     if (c->state == CONN_WS) wsio_conn_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
-    else if (c->state == CONN_HTTP && !app->drain_holds && !(a && (a->held || a->len))) conn_kill(c); /* idle keep-alive */
+    else if (c->state == CONN_HTTP && !held && !(a && (a->held || a->len))) conn_kill(c); /* idle keep-alive */
   }
   app->shutdown_timer.cb = shutdown_expired;
   loop_timer_start(app->loop, &app->shutdown_timer, app->o.shutdown_timeout_ms, 0);
-  if (net_ctx_count(app->net) == 0 && !app->grave && !app->drain_holds) loop_stop(app->loop);
+  if (net_ctx_count(app->net) == 0 && !app->grave && !held) loop_stop(app->loop);
 }
 
 int wsio_app_post(wsio_app *app, void (*fn)(void *arg), void *arg) {

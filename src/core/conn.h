@@ -189,6 +189,7 @@ struct wsio_app {
   loop_timer shutdown_timer;
   int stopping;      /* loop thread only: the graceful stop has begun */
   unsigned drain_holds; /* app_drain_hold: clients the drain waits for (keep-alive kept) */
+  int drain_released;   /* the holds ended during the stop: listeners closed (app_drain_release) */
   atomic_int stop_requested; /* set by wsio_app_stop from any thread or a signal handler */
   int nlisteners;
   wsio_timer *timers; /* every live wsio_timer, freed by wsio_app_destroy */
@@ -267,6 +268,9 @@ void stats_count_close(wsio_app *app, int code);
 void app_log(wsio_app *app, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void stats_count_handshake_failure(wsio_app *app, int status);
 void app_resume_later(wsio_conn *c); /* serve buffered requests from the post phase */
+/* The stop's drain holds ended (this app's, or with --threads the group's): closes the
+ * listeners and ends idle keep-alive connections politely; once. */
+void app_drain_release(wsio_app *app);
 /* frames.c: writes f to nc (shared range or copy); returns as net_write. */
 int core_frames_write(net_conn *nc, core_frames *f);
 /* frames.c: appends one frame of opcode op carrying data[0..len) compressed by z (RSV1 set,

@@ -389,7 +389,7 @@ static int wants_keep_alive(const http_request *h, const head_index *x) {
 static void response_done(wsio_conn *c, int keep_alive) {
   if (c->state != CONN_HTTP) return;
   /* While draining, no next request, unless a client is still expected (app_drain_hold). */
-  if (!keep_alive || (app_stopping(c->app) && !c->app->drain_holds)) {
+  if (!keep_alive || (app_stopping(c->app) && !threads_drain_holds(c->app))) {
     net_shutdown_write(&c->net);
     http_aux_free(c);
     c->state = CONN_HTTP_CLOSING;
@@ -401,9 +401,15 @@ static void response_done(wsio_conn *c, int keep_alive) {
 
 void app_drain_hold(wsio_app *app, int delta) {
   app->drain_holds += (unsigned)delta;
-  if (!app->stopping || app->drain_holds) return;
-  /* The last expected client came: stop accepting, and end the keep-alive connections
-   * kept for it, politely (one may still be writing the answer that released the hold). */
+  threads_drain_hold(app, delta); /* --threads: a peer may be the one the client reaches */
+  if (app->stopping && !threads_drain_holds(app)) app_drain_release(app);
+}
+
+/* The last expected client came: stop accepting, and end the keep-alive connections
+ * kept for it, politely (one may still be writing the answer that released the hold). */
+void app_drain_release(wsio_app *app) {
+  if (app->drain_released) return;
+  app->drain_released = 1;
   net_ctx_close_listeners(app->net);
   for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) {
     wsio_conn *c = (wsio_conn *)nc;

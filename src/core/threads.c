@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,10 @@ struct core_group {
    * from the join on and shared by every member under iplock (core/limits.c). */
   struct edge_iplimit *iplimit;
   pthread_mutex_t iplock;
+  /* The group's drain holds (threads_drain_hold): every member's app_drain_hold, plus
+   * one per member whose graceful stop has not begun yet (its clients' holds are not
+   * known before). */
+  atomic_uint holds;
 };
 
 /* Per app: what it owes each peer this iteration, and the handlers of each kind. */
@@ -117,6 +122,7 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
     }
     g->apps[0] = first;
     g->n = 1;
+    atomic_init(&g->holds, 1);
     g->port = g->plain_port = -1;
     /* An experiment for bench/run.sh (docs/ARCHITECTURE.md "Threads"): one acceptor
      * handing connections over, against SO_REUSEPORT (the default). */
@@ -136,6 +142,7 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
   if (!threads_state(app)) return WSIO_ENOMEM;
   app->tindex = g->n;
   g->apps[g->n++] = app;
+  atomic_fetch_add(&g->holds, 1); /* (released by its app_begin_stop) */
   app->group = g;
   /* Its own table (empty: nothing is open before the join) gives way to the group's,
    * so that a client's connections on every thread count against one limit. */
@@ -242,6 +249,22 @@ int threads_may_stop(wsio_app *app) {
 }
 
 int core_quiescing(const wsio_app *app) { return app->xt && app->xt->quiescing; }
+
+/* A polling client of one thread may send its last GET on a connection another thread
+ * accepts (SO_REUSEPORT spreads connections by address, not by session): that thread
+ * must go on accepting, reading and handing requests over while any member waits for
+ * a client, and must not take its own holds as the group's. The release that empties
+ * the group wakes the others: their post phase ends their drain (app_drain_release). */
+void threads_drain_hold(wsio_app *app, int delta) {
+  core_group *g = app->group;
+  if (!g) return;
+  unsigned was = atomic_fetch_add(&g->holds, (unsigned)delta);
+  if (delta >= 0 || was + (unsigned)delta != 0) return;
+  for (unsigned i = 0; i < g->n; i++)
+    if (g->apps[i] != app) loop_wakeup(g->apps[i]->loop);
+}
+
+unsigned threads_drain_holds(const wsio_app *app) { return app->group ? atomic_load(&app->group->holds) : app->drain_holds; }
 
 static void reload_here(void *arg) {
   wsio_app *app = arg;

@@ -25,6 +25,11 @@ void threads_stop_peers(wsio_app *app);
  * waits for its peers' stop marks (see threads.c: the stop barrier). Call again from
  * the post phase until 1. */
 int threads_may_stop(wsio_app *app);
+/* A member's drain hold (app_drain_hold) counted for the group too; delta -1 at the
+ * start of a member's graceful stop releases the hold its join took. */
+void threads_drain_hold(wsio_app *app, int delta);
+/* The clients the drain still waits for: the group's holds, or alone the app's own. */
+unsigned threads_drain_holds(const wsio_app *app);
 /* SIGHUP reached thread 0: every other thread reloads the TLS certificate on its own
  * loop (its net context is its own). */
 void threads_reload_peers(wsio_app *app);

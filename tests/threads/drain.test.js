@@ -18,7 +18,7 @@ const h = require('../reliability/helpers');
 const SIO = 60;
 const GROUP = 6;
 const DRAIN_S = 3;
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.DRAIN_ROUNDS) || 3;
 
 async function round(t, k) {
   const srv = await h.startServer(['--threads', '2', '--app', 'test', '--drain-timeout', String(DRAIN_S)]);
@@ -31,10 +31,11 @@ async function round(t, k) {
     s.got = new Set();
     s.acked = [];
     s.on('m', (p) => s.got.add(`${p.s}:${p.n}`));
-    s.on('disconnect', (reason) => { if (!s.gone) s.gone = { at: Date.now(), reason }; });
+    s.on('disconnect', (reason, d) => { if (!s.gone) s.gone = { at: Date.now(), reason, d: d && (d.description && (d.description.message || d.description.code || d.description) || d.message) }; });
     s.on('connect', () => s.timeout(5000).emit('join', s.room, (err) => (err ? reject(err) : resolve(s))));
     s.on('connect_error', reject);
   }));
+  for (const s of clients) s.tid = s.io.engine.id[0];
   const threads = new Set(clients.filter((s) => s.transport === 'polling').map((s) => s.io.engine.id[0]));
   assert.deepEqual([...threads].sort(), ['A', 'B'], 'polling sessions on both threads');
   const send = (s, n) => {
@@ -63,9 +64,12 @@ async function round(t, k) {
     const members = clients.filter((r) => r.room === s.room);
     for (const n of s.acked) {
       acked++;
-      for (const r of members) if (!r.got.has(`${s.key}:${n}`)) missing.push(`${r.key} (${r.transport}, thread ${r.io.engine.id ? r.io.engine.id[0] : '?'}) lacks ${s.key}:${n}`);
+      for (const r of members) if (!r.got.has(`${s.key}:${n}`)) missing.push(`${r.key} (${r.transport}, thread ${r.tid}, ${r.gone ? r.gone.reason + ' +' + (r.gone.at - t0) : 'up'}) lacks ${s.key}:${n} (${s.transport}, thread ${s.tid})`);
     }
   }
+  const why = {};
+  for (const c of clients) { const w = `${c.transport}/${c.tid}: ${c.gone ? c.gone.reason + ' ' + (c.gone.d || '') : 'up'}`; why[w] = (why[w] || 0) + 1; }
+  t.diagnostic(`round ${k}: ${JSON.stringify(why)}`);
   t.diagnostic(`round ${k}: exit ${exit.code} after ${took.toFixed(2)} s; ${acked} acknowledged messages, ${missing.length} deliveries missing`);
   assert.ok(acked > SIO, `acknowledged messages: ${acked}`);
   assert.deepEqual(missing.slice(0, 10), [], `${missing.length} acknowledged deliveries missing`);
