@@ -24,6 +24,10 @@
 
 #define MAX_LIST 32
 #define NAME_MAX_LEN 256
+/* Reply and argument buffers are locals of this size, not static _Thread_local ones:
+ * static TLS is copied and zeroed into every thread at its start, so thirteen of them
+ * cost each --threads loop 832 KiB of RSS whether or not it ran the test app (and made
+ * a thread's RSS appear when it started, after the server said it was listening). */
 #define OUT_MAX (64 * 1024)
 
 /* ---- argument helpers ------------------------------------------------------------ */
@@ -135,7 +139,7 @@ static size_t rooms_json(wsio_sio_socket *s, char *out, size_t cap) {
 /* Acks with one argument, the JSON value[0..n) (whose placeholders index bins). */
 static void ack_value(wsio_sio_ack ack, const char *value, size_t n, const wsio_span *bins, size_t nbins) {
   if (ack.id < 0) return;
-  static _Thread_local char buf[OUT_MAX];
+  char buf[OUT_MAX];
   if (n + 2 > sizeof(buf)) return;
   buf[0] = '[';
   memcpy(buf + 1, value, n);
@@ -164,7 +168,7 @@ HANDLER(h_echo) {
 HANDLER(h_info) {
   UNUSED_ARGS;
   (void)a;
-  static _Thread_local char out[OUT_MAX];
+  char out[OUT_MAX];
   size_t alen, dlen;
   const char *auth = wsio_sio_socket_auth(s, &alen);
   const char *data = wsio_sio_socket_data(s, &dlen);
@@ -188,7 +192,7 @@ HANDLER(h_set_data) {
 }
 
 static void ack_rooms(wsio_sio_socket *s, wsio_sio_ack ack) {
-  static _Thread_local char out[OUT_MAX];
+  char out[OUT_MAX];
   size_t len = rooms_json(s, out, sizeof(out));
   if (len < sizeof(out)) ack_json(ack, out, len);
 }
@@ -213,7 +217,7 @@ HANDLER(h_leave) {
 /* Emits event elems[ev_at] with the arguments after it to the target. */
 static void emit_to(wsio_sio_target *t, const wsio_sio_args *a, const elem *els, size_t n, size_t ev_at) {
   char ev[NAME_MAX_LEN];
-  static _Thread_local char rest[OUT_MAX];
+  char rest[OUT_MAX];
   if (ev_at >= n || string_arg(&els[ev_at], ev, sizeof(ev)) < 0) return;
   size_t rl = rest_args(a, els, n, ev_at + 1, rest, sizeof(rest));
   if (rl) wsio_sio_broadcast(t, ev, rest, rl, a->bins, a->nbins);
@@ -267,7 +271,7 @@ static void plain_emit(wsio_sio_socket *s, const wsio_sio_args *a, wsio_sio_ack 
   }
   if (mode == 2) {
     char ev[NAME_MAX_LEN];
-    static _Thread_local char rest[OUT_MAX];
+    char rest[OUT_MAX];
     if (n >= 1 && string_arg(&els[0], ev, sizeof(ev)) == 0) {
       size_t rl = rest_args(a, els, n, 1, rest, sizeof(rest));
       if (rl) wsio_sio_emit(s, ev, rest, rl, a->bins, a->nbins);
@@ -310,7 +314,7 @@ HANDLER(h_ask) {
   elem els[MAX_ARGS];
   size_t n = split_args(a, els, MAX_ARGS);
   unsigned ms;
-  static _Thread_local char rest[OUT_MAX];
+  char rest[OUT_MAX];
   if (n < 1 || ms_arg(&els[0], &ms) < 0) return ack_empty(ack);
   size_t rl = rest_args(a, els, n, 1, rest, sizeof(rest));
   wsio_sio_ack *keep = malloc(sizeof(*keep));
@@ -352,7 +356,7 @@ static void ask_room_done(const char *responses, size_t len, const wsio_span *bi
     n++;
   }
   qsort(els, n, sizeof(els[0]), cmp_elem);
-  static _Thread_local char out[OUT_MAX];
+  char out[OUT_MAX];
   size_t o = (size_t)snprintf(out, sizeof(out), "{\"timeout\":%s,\"responses\":[",
                               err == WSIO_ETIMEDOUT ? "true" : "false");
   for (size_t i = 0; i < n && o + els[i].n + 4 < sizeof(out); i++) {
@@ -371,7 +375,7 @@ HANDLER(h_ask_room) {
   size_t n = split_args(a, els, MAX_ARGS);
   name_list rooms;
   unsigned ms;
-  static _Thread_local char rest[OUT_MAX];
+  char rest[OUT_MAX];
   if (n < 2 || room_list_from(&els[0], &rooms) < 0 || ms_arg(&els[1], &ms) < 0) return ack_empty(ack);
   size_t rl = rest_args(a, els, n, 2, rest, sizeof(rest));
   ask_room_ctx *ctx = malloc(sizeof(*ctx));
@@ -407,7 +411,7 @@ static void fetch_done(const char *json, size_t len, int err, void *user) {
     const char *id = json_string_value(json_object_get(json_array_get(v, i), "id"));
     if (id) ids[cnt++] = id;
   }
-  static _Thread_local char out[OUT_MAX];
+  char out[OUT_MAX];
   size_t olen = json_sorted_strings(out, 0, sizeof(out), ids, cnt);
   if (olen < sizeof(out)) ack_json(*ack, out, olen);
   json_decref(v);
@@ -452,7 +456,7 @@ static void ack_sorted(wsio_sio_ack ack, json_t *arr, const char *wrap_key, int 
       cnt++;
     }
   }
-  static _Thread_local char out[OUT_MAX];
+  char out[OUT_MAX];
   size_t len = 0;
   if (wrap_key) len = (size_t)snprintf(out, sizeof(out), "{\"timeout\":%s,\"%s\":", timeout ? "true" : "false", wrap_key);
   len = json_sorted_strings(out, len, sizeof(out), strs, cnt);
@@ -509,7 +513,7 @@ HANDLER(h_sse) {
   elem els[MAX_ARGS];
   size_t n = split_args(a, els, MAX_ARGS);
   char name[NAME_MAX_LEN];
-  static _Thread_local char rest[OUT_MAX];
+  char rest[OUT_MAX];
   if (n >= 1 && string_arg(&els[0], name, sizeof(name)) == 0) {
     size_t rl = rest_args(a, els, n, 1, rest, sizeof(rest));
     wsio_sio_server_side_emit(wsio_sio_socket_nsp(s), name, rest, rl, NULL, NULL);
@@ -528,7 +532,7 @@ HANDLER(h_sse_ack) {
   elem els[MAX_ARGS];
   size_t n = split_args(a, els, MAX_ARGS);
   char name[NAME_MAX_LEN];
-  static _Thread_local char rest[OUT_MAX];
+  char rest[OUT_MAX];
   if (n < 1 || string_arg(&els[0], name, sizeof(name)) != 0) return ack_empty(ack);
   size_t rl = rest_args(a, els, n, 1, rest, sizeof(rest));
   wsio_sio_ack *k = keep_ack(ack);
@@ -545,7 +549,7 @@ HANDLER(h_local_all) {
   elem els[MAX_ARGS];
   size_t n = split_args(a, els, MAX_ARGS);
   char name[NAME_MAX_LEN];
-  static _Thread_local char rest[OUT_MAX];
+  char rest[OUT_MAX];
   if (n >= 1 && string_arg(&els[0], name, sizeof(name)) == 0) {
     size_t rl = rest_args(a, els, n, 1, rest, sizeof(rest));
     wsio_sio_target t = {.nsp = wsio_sio_socket_nsp(s), .is_local = 1};
