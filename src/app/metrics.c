@@ -233,15 +233,15 @@ size_t metrics_render_heap(char *out, size_t cap) {
   out_buf o = {out, 0, cap};
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
   /* mallinfo2 walks the free lists of every arena: a few microseconds, once a scrape.
-   * in_use against resident (the process' RSS) tells a leak (in_use grows) from
-   * fragmentation (free grows: freed memory the allocator keeps). */
+   * Bytes in use against the arena (and the process' RSS) tell a leak (in use grows)
+   * from fragmentation (the arena grows while in use does not). */
   struct mallinfo2 mi = mallinfo2();
   gauge(&o, "wsio_heap_bytes", "Heap bytes in use (malloc'ed, not freed), mmap'ed blocks included.",
         (uint64_t)(mi.uordblks + mi.hblkhd));
   gauge(&o, "wsio_heap_free_bytes", "Heap bytes freed and kept by the allocator (holes and the top).",
         (uint64_t)mi.fordblks);
-  gauge(&o, "wsio_heap_arena_bytes", "Bytes of the allocator's arenas (got with brk/mmap; big mmap'ed blocks not included).",
-        (uint64_t)mi.arena);
+  gauge(&o, "wsio_heap_arena_bytes",
+        "Bytes of the allocator's arenas (got with brk/mmap; big mmap'ed blocks not included).", (uint64_t)mi.arena);
 #endif
   return o.n < cap ? o.n : cap;
 }
@@ -306,7 +306,9 @@ static int scrape(metrics_page *pg, size_t *len) {
   return 0;
 }
 
-const char *metrics_scrape(metrics_page *pg, size_t *len) { return scrape(pg, len) < 0 ? NULL : (const char *)pg->text.p; }
+const char *metrics_scrape(metrics_page *pg, size_t *len) {
+  return scrape(pg, len) < 0 ? NULL : (const char *)pg->text.p;
+}
 
 static void serve(const wsio_request *req, wsio_response *res, void *user) {
   (void)req;
