@@ -176,6 +176,14 @@ struct topic {
   int dirty;
 };
 
+/* How many freed connection blocks an app keeps for its next accepts (app.c, conn_alloc);
+ * none under ASan, where a reused block would hide a use after free. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CORE_CONN_SPARE_MAX 0
+#else
+#define CORE_CONN_SPARE_MAX 1024
+#endif
+
 struct wsio_app {
   wsio_app_options o;
   loop *loop;
@@ -193,6 +201,9 @@ struct wsio_app {
   int nlisteners;
   wsio_timer *timers; /* every live wsio_timer, freed by wsio_app_destroy */
   wsio_conn *grave;
+  wsio_conn *spare; /* freed connections kept for the next accepts (app.c, conn_alloc) */
+  uint32_t nspare;
+  size_t spare_size; /* the block size they were cut to */
   wsio_conn **resume; /* connections with buffered requests to serve in post */
   size_t nresume, resume_cap;
   str_map topics; /* name -> topic (the key is the topic's own name) */
