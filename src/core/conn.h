@@ -178,9 +178,15 @@ struct topic {
 
 /* How many freed connection blocks an app keeps for its next accepts (app.c, conn_alloc);
  * none under ASan, where a reused block would hide a use after free. */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang's way to say it (the fuzz builds) */
 #define CORE_CONN_SPARE_MAX 0
-#else
+#endif
+#endif
+#if !defined(CORE_CONN_SPARE_MAX) && defined(__SANITIZE_ADDRESS__) /* gcc's */
+#define CORE_CONN_SPARE_MAX 0
+#endif
+#ifndef CORE_CONN_SPARE_MAX
 #define CORE_CONN_SPARE_MAX 1024
 #endif
 
