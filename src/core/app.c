@@ -6,6 +6,7 @@
  * sweep period is a quarter of the shortest configured timeout (clamped to
  * 50 ms..1 s), so a deadline is honoured within 25% and the sweep costs no syscall. */
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -87,7 +88,8 @@ static void spare_free_all(wsio_app *app) {
 
 static wsio_conn *conn_alloc(wsio_app *app) {
   size_t size = sizeof(wsio_conn) + app->user_data_size;
-  if (app->spare && app->spare_size != size) spare_free_all(app); /* a route grew user data */
+  /* A route added since with more user data makes the kept blocks too small. */
+  if (app->spare && malloc_usable_size(app->spare) < size) spare_free_all(app);
   wsio_conn *c = app->spare;
   if (!c) return core_calloc(1, size);
   app->spare = c->grave_next;
@@ -130,14 +132,14 @@ static void conn_free(wsio_conn *c) {
   else ws_aux_free(c);
   net_conn_release(&c->net);
   wsio_app *app = c->app;
-  size_t size = sizeof(wsio_conn) + app->user_data_size;
-  if (app->group || app->nspare >= CORE_CONN_SPARE_MAX || (app->spare && app->spare_size != size)) {
+  /* (The block's own size: user data may have grown since it was cut.) */
+  if (app->group || app->nspare >= CORE_CONN_SPARE_MAX ||
+      malloc_usable_size(c) < sizeof(wsio_conn) + app->user_data_size) {
     free(c);
     return;
   }
   c->grave_next = app->spare;
   app->spare = c;
-  app->spare_size = size;
   app->nspare++;
 }
 

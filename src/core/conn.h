@@ -209,7 +209,6 @@ struct wsio_app {
   wsio_conn *grave;
   wsio_conn *spare; /* freed connections kept for the next accepts (app.c, conn_alloc) */
   uint32_t nspare;
-  size_t spare_size; /* the block size they were cut to */
   wsio_conn **resume; /* connections with buffered requests to serve in post */
   size_t nresume, resume_cap;
   str_map topics; /* name -> topic (the key is the topic's own name) */
