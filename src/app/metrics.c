@@ -3,9 +3,13 @@
  * Rendering is a pure function of the counters, so tests can check it without a server. */
 #include "app/metrics.h"
 #include "app/auth.h"
+#include "util/buf.h"
 
 #include <math.h>
 #include <stdarg.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +21,17 @@
 static wsio_eio_server *eio_servers[MAX_WATCHED];
 static wsio_sio *sio_servers[MAX_WATCHED];
 static size_t n_eio, n_sio;
+
+/* One page per app that mounts /metrics (apps live until exit, as the server's do):
+ * each thread's app renders into its own buffer, so no lock. */
+#define MAX_PAGES 256
+
+struct metrics_page {
+  wsio_app *app;
+  byte_buf text; /* the last scrape's text, kept: see scrape() */
+};
+static metrics_page pages[MAX_PAGES];
+static size_t n_pages;
 
 void metrics_watch_eio(wsio_eio_server *srv) {
   if (srv && n_eio < MAX_WATCHED) eio_servers[n_eio++] = srv;
@@ -214,13 +229,34 @@ size_t metrics_render_threads(char *out, size_t cap, const wsio_app *app) {
   return o.n < cap ? o.n : cap;
 }
 
-static void serve(const wsio_request *req, wsio_response *res, void *user) {
-  (void)req;
-  wsio_app *app = user;
+size_t metrics_render_heap(char *out, size_t cap) {
+  out_buf o = {out, 0, cap};
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  /* mallinfo2 walks the free lists of every arena: a few microseconds, once a scrape.
+   * Bytes in use against the arena (and the process' RSS) tell a leak (in use grows)
+   * from fragmentation (the arena grows while in use does not). */
+  struct mallinfo2 mi = mallinfo2();
+  gauge(&o, "wsio_heap_bytes", "Heap bytes in use (malloc'ed, not freed), mmap'ed blocks included.",
+        (uint64_t)(mi.uordblks + mi.hblkhd));
+  gauge(&o, "wsio_heap_free_bytes", "Heap bytes freed and kept by the allocator (holes and the top).",
+        (uint64_t)mi.fordblks);
+  gauge(&o, "wsio_heap_arena_bytes",
+        "Bytes of the allocator's arenas (got with brk/mmap; big mmap'ed blocks not included).", (uint64_t)mi.arena);
+#endif
+  return o.n < cap ? o.n : cap;
+}
+
+/* Sums the counters of every watched server and renders the whole page into pg's
+ * buffer. The buffer is kept from one scrape to the next, never freed: a fresh ~10 KB
+ * block a scrape was what made the heap creep in the soak (docs/reliability.md, known
+ * issue 4): among a heap of small holes no free chunk holds 10 KB, so each scrape took
+ * it from the top of the heap, small long-lived blocks (a connection, a recovery log
+ * entry) then landed in the space it gave back, and the next scrape had to go higher. */
+static int scrape(metrics_page *pg, size_t *len) {
   wsio_stats st;
   wsio_eio_stats eio = {0}, e;
   wsio_sio_stats sio = {0}, s;
-  wsio_app_stats_sum(app, &st);
+  wsio_app_stats_sum(pg->app, &st);
   for (size_t i = 0; i < n_eio; i++) {
     wsio_eio_server_stats(eio_servers[i], &e);
     eio.sessions_polling += e.sessions_polling;
@@ -257,18 +293,45 @@ static void serve(const wsio_request *req, wsio_response *res, void *user) {
     redis.messages_dropped += rs.messages_dropped;
     redis.nodes = rs.nodes;
   }
-  unsigned nt = wsio_app_thread_count(app);
-  size_t need = metrics_render(NULL, 0, &st, &eio, &sio, &redis) + 1 + 512 + (size_t)nt * 160;
-  char *buf = malloc(need);
-  if (!buf) {
+  unsigned nt = wsio_app_thread_count(pg->app);
+  size_t need = metrics_render(NULL, 0, &st, &eio, &sio, &redis) + 1 + 1024 + (size_t)nt * 160;
+  byte_buf *b = &pg->text;
+  b->len = 0;
+  if (byte_buf_reserve(b, need) < 0) return WSIO_ENOMEM;
+  char *out = (char *)b->p;
+  size_t n = metrics_render(out, need, &st, &eio, &sio, &redis);
+  n += metrics_render_threads(out + n, need - n, pg->app);
+  n += metrics_render_heap(out + n, need - n);
+  *len = n;
+  return 0;
+}
+
+const char *metrics_scrape(metrics_page *pg, size_t *len) {
+  return scrape(pg, len) < 0 ? NULL : (const char *)pg->text.p;
+}
+
+static void serve(const wsio_request *req, wsio_response *res, void *user) {
+  (void)req;
+  size_t n;
+  const char *text = metrics_scrape(user, &n);
+  if (!text) {
     wsio_response_send(res, 500, NULL, "out of memory\n", 14);
     return;
   }
-  size_t n = metrics_render(buf, need, &st, &eio, &sio, &redis);
-  n += metrics_render_threads(buf + n, need - n, app);
   wsio_response_header(res, "Cache-Control", "no-store");
-  wsio_response_send(res, 200, "text/plain; version=0.0.4; charset=utf-8", buf, n);
-  free(buf);
+  /* Sent or copied by the time this returns: the buffer is free for the next scrape. */
+  wsio_response_send(res, 200, "text/plain; version=0.0.4; charset=utf-8", text, n);
 }
 
-int metrics_mount(wsio_app *app) { return wsio_app_http(app, "GET", "/metrics", serve, app); }
+metrics_page *metrics_page_for(wsio_app *app) {
+  for (size_t i = 0; i < n_pages; i++)
+    if (pages[i].app == app) return &pages[i];
+  if (n_pages == MAX_PAGES) return NULL;
+  pages[n_pages].app = app;
+  return &pages[n_pages++];
+}
+
+int metrics_mount(wsio_app *app) {
+  metrics_page *pg = metrics_page_for(app);
+  return pg ? wsio_app_http(app, "GET", "/metrics", serve, pg) : WSIO_ENOMEM;
+}

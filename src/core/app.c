@@ -6,6 +6,7 @@
  * sweep period is a quarter of the shortest configured timeout (clamped to
  * 50 ms..1 s), so a deadline is honoured within 25% and the sweep costs no syscall. */
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -67,10 +68,40 @@ void wsio_app_options_init(wsio_app_options *o) {
 
 /* ---- connection lifetime --------------------------------------------------------- */
 
+/* Freed connections are kept (up to CORE_CONN_SPARE_MAX) for the next accepts instead of
+ * going back to malloc. Why: every long-polling request of socket.io-client is a new
+ * TCP connection, ~1,000 a second in the soak; each freed connection block merged with
+ * its free neighbours and was cut again for blocks of other sizes, so the holes the
+ * churn left were smaller than the next connection and the heap grew through a
+ * 10-minute soak (docs/reliability.md, known issue 4). A kept block is reused whole.
+ * Not under ASan (it would hide a use after free), not across threads (a connection
+ * handed to another thread is freed by an app whose blocks may differ in size). */
+
+static void spare_free_all(wsio_app *app) {
+  while (app->spare) {
+    wsio_conn *c = app->spare;
+    app->spare = c->grave_next;
+    free(c);
+  }
+  app->nspare = 0;
+}
+
+static wsio_conn *conn_alloc(wsio_app *app) {
+  size_t size = sizeof(wsio_conn) + app->user_data_size;
+  /* A route added since with more user data makes the kept blocks too small. */
+  if (app->spare && malloc_usable_size(app->spare) < size) spare_free_all(app);
+  wsio_conn *c = app->spare;
+  if (!c) return core_calloc(1, size);
+  app->spare = c->grave_next;
+  app->nspare--;
+  memset(c, 0, size);
+  return c;
+}
+
 static net_conn *on_accept(net_ctx *ctx, void *listener_user) {
   wsio_app *app = net_ctx_user(ctx);
   if (app->stopping && !threads_drain_holds(app)) return NULL; /* (holds: app_drain_hold) */
-  wsio_conn *c = core_calloc(1, sizeof(*c) + app->user_data_size);
+  wsio_conn *c = conn_alloc(app);
   if (!c) return NULL;
   c->app = app;
   c->state = CONN_HTTP;
@@ -100,7 +131,16 @@ static void conn_free(wsio_conn *c) {
   if (c->aux && *(uint8_t *)c->aux == AUX_HTTP) http_aux_free(c);
   else ws_aux_free(c);
   net_conn_release(&c->net);
-  free(c);
+  wsio_app *app = c->app;
+  /* (The block's own size: user data may have grown since it was cut.) */
+  if (app->group || app->nspare >= CORE_CONN_SPARE_MAX ||
+      malloc_usable_size(c) < sizeof(wsio_conn) + app->user_data_size) {
+    free(c);
+    return;
+  }
+  c->grave_next = app->spare;
+  app->spare = c;
+  app->nspare++;
 }
 
 void app_reap(wsio_app *app) {
@@ -403,6 +443,7 @@ void wsio_app_destroy(wsio_app *app) {
     app_reap(app);
     net_ctx_destroy(app->net);
   }
+  spare_free_all(app);
   pubsub_free_all(app);
   timers_free_all(app);
   free(app->resume);

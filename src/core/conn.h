@@ -176,6 +176,20 @@ struct topic {
   int dirty;
 };
 
+/* How many freed connection blocks an app keeps for its next accepts (app.c, conn_alloc);
+ * none under ASan, where a reused block would hide a use after free. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang's way to say it (the fuzz builds) */
+#define CORE_CONN_SPARE_MAX 0
+#endif
+#endif
+#if !defined(CORE_CONN_SPARE_MAX) && defined(__SANITIZE_ADDRESS__) /* gcc's */
+#define CORE_CONN_SPARE_MAX 0
+#endif
+#ifndef CORE_CONN_SPARE_MAX
+#define CORE_CONN_SPARE_MAX 1024
+#endif
+
 struct wsio_app {
   wsio_app_options o;
   loop *loop;
@@ -194,6 +208,8 @@ struct wsio_app {
   int nlisteners;
   wsio_timer *timers; /* every live wsio_timer, freed by wsio_app_destroy */
   wsio_conn *grave;
+  wsio_conn *spare; /* freed connections kept for the next accepts (app.c, conn_alloc) */
+  uint32_t nspare;
   wsio_conn **resume; /* connections with buffered requests to serve in post */
   size_t nresume, resume_cap;
   str_map topics; /* name -> topic (the key is the topic's own name) */
