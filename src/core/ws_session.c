@@ -448,14 +448,19 @@ void ws_sweep(wsio_conn *c, uint32_t now) {
     return;
   }
   if (c->dfl & DFL_ON) deflate_sweep(c);
+  /* A send was refused at the cap since the last sweep: the peer has missed data. If
+   * it has not emptied our buffer since, it is not keeping up: close it (1008) so it
+   * learns and can reconnect. Not "still at the cap": a peer that never reads can sit
+   * just under it for good once the kernel's receive window has stopped growing (a
+   * refused send adds nothing), missing every larger message while it stays open. */
   if (c->wsf & WSF_OVER_CAP) {
     c->wsf &= (uint8_t)~WSF_OVER_CAP;
-    if (app->o.max_backpressure && net_buffered(&c->net) >= app->o.max_backpressure) {
+    if (app->o.max_backpressure && net_buffered(&c->net) > 0) {
       char addr[WSIO_ADDRSTRLEN];
       conn_peer_format(c, addr, sizeof(addr));
       app->st.closed_backpressure_total++;
-      app_log(app, WSIO_LOG_WARN, "closing %s with 1008: send buffer stayed over %zu bytes", addr,
-              app->o.max_backpressure);
+      app_log(app, WSIO_LOG_WARN, "closing %s with 1008: a send was refused at %zu bytes and the buffer has not drained since",
+              addr, app->o.max_backpressure);
       wsio_conn_close(c, WSIO_CLOSE_BACKPRESSURE, "send buffer limit exceeded");
       return;
     }
