@@ -124,6 +124,17 @@ void conn_kill(wsio_conn *c) {
   c->app->grave = c;
 }
 
+/* (A function, not a comparison inline: under ASan the cap is 0, and "unsigned >= 0"
+ * is a warning that -Werror makes an error.) */
+static int spare_full(const wsio_app *app) {
+#if CORE_CONN_SPARE_MAX == 0
+  (void)app;
+  return 1;
+#else
+  return app->nspare >= CORE_CONN_SPARE_MAX;
+#endif
+}
+
 static void conn_free(wsio_conn *c) {
   if (c->app->group) threads_forget(c);
   limits_release(c);
@@ -133,7 +144,7 @@ static void conn_free(wsio_conn *c) {
   net_conn_release(&c->net);
   wsio_app *app = c->app;
   /* (The block's own size: user data may have grown since it was cut.) */
-  if (app->group || app->nspare >= CORE_CONN_SPARE_MAX ||
+  if (app->group || spare_full(app) ||
       malloc_usable_size(c) < sizeof(wsio_conn) + app->user_data_size) {
     free(c);
     return;
