@@ -33,13 +33,12 @@ const char *http_status_text(int s) {
   }
 }
 
-/* Appends s[0..n) at *o when it fits; the length is tracked even when it does not. */
-static void add(char *out, size_t cap, size_t *o, const char *s, size_t n) {
+void http_put(char *out, size_t cap, size_t *o, const char *s, size_t n) {
   if (*o + n <= cap) memcpy(out + *o, s, n);
   *o += n;
 }
 
-static void add_str(char *out, size_t cap, size_t *o, const char *s) { add(out, cap, o, s, strlen(s)); }
+static void add_str(char *out, size_t cap, size_t *o, const char *s) { http_put(out, cap, o, s, strlen(s)); }
 
 static void add_uint(char *out, size_t cap, size_t *o, size_t v) {
   char digits[24];
@@ -48,7 +47,7 @@ static void add_uint(char *out, size_t cap, size_t *o, size_t v) {
     digits[sizeof(digits) - 1 - n++] = (char)('0' + v % 10);
     v /= 10;
   } while (v);
-  add(out, cap, o, digits + sizeof(digits) - n, n);
+  http_put(out, cap, o, digits + sizeof(digits) - n, n);
 }
 
 /* Built with memcpy, not snprintf: it runs for every HTTP response, long-polls
@@ -62,28 +61,28 @@ size_t http_format_head(char *out, size_t cap, int status, const char *content_t
   size_t o = 0;
   if (status < 100 || status > 999) return 0;
   if (status == 200) { /* every long-poll answer: the line in one copy, nothing formatted */
-    add(out, cap, &o, "HTTP/1.1 200 OK\r\n", 17);
+    http_put(out, cap, &o, "HTTP/1.1 200 OK\r\n", 17);
   } else {
-    add(out, cap, &o, "HTTP/1.1 ", 9);
+    http_put(out, cap, &o, "HTTP/1.1 ", 9);
     add_uint(out, cap, &o, (size_t)status);
-    add(out, cap, &o, " ", 1);
+    http_put(out, cap, &o, " ", 1);
     add_str(out, cap, &o, http_status_text(status));
-    add(out, cap, &o, "\r\n", 2);
+    http_put(out, cap, &o, "\r\n", 2);
   }
   if (content_type && !no_length) {
-    add(out, cap, &o, "Content-Type: ", 14);
+    http_put(out, cap, &o, "Content-Type: ", 14);
     add_str(out, cap, &o, content_type);
-    add(out, cap, &o, "\r\nContent-Length: ", 18);
+    http_put(out, cap, &o, "\r\nContent-Length: ", 18);
   } else if (!no_length) {
-    add(out, cap, &o, "Content-Length: ", 16);
+    http_put(out, cap, &o, "Content-Length: ", 16);
   }
   if (!no_length) {
     add_uint(out, cap, &o, content_length);
-    add(out, cap, &o, "\r\n", 2);
+    http_put(out, cap, &o, "\r\n", 2);
   }
-  if (!keep_alive) add(out, cap, &o, "Connection: close\r\n", 19);
+  if (!keep_alive) http_put(out, cap, &o, "Connection: close\r\n", 19);
   if (extra) add_str(out, cap, &o, extra);
-  add(out, cap, &o, "\r\n", 2);
+  http_put(out, cap, &o, "\r\n", 2);
   /* The caller's contract: 0 when it does not fit (with room for a NUL, as before). */
   if (o >= cap) return 0;
   out[o] = '\0';
