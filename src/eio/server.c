@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "eio/internal.h"
+#include "util/swar.h"
 
 const char *const eio_err_messages[] = {"Transport unknown", "Session ID unknown", "Bad handshake method",
                                         "Bad request",       "Forbidden",          "Unsupported protocol version"};
@@ -97,14 +98,11 @@ static int query_key_of(const char *k, size_t n) {
 /* Whether a value holds an escape ('%' or '+'), eight bytes at a time (the classic
  * "has a zero byte" test on the value xor each character, exact for "any"). */
 static int query_escaped(const char *v, size_t n) {
-  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    uint64_t w, a, b;
+    uint64_t w;
     memcpy(&w, v + i, 8);
-    a = w ^ (ones * '%');
-    b = w ^ (ones * '+');
-    if ((((a - ones) & ~a) | ((b - ones) & ~b)) & highs) return 1;
+    if (swar_eq(w, '%') | swar_eq(w, '+')) return 1;
   }
   for (; i < n; i++)
     if (v[i] == '%' || v[i] == '+') return 1;

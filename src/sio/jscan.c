@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#include "util/swar.h"
+
 _Static_assert(JSCAN_MAX_DEPTH <= 64, "nesting bits live in a uint64_t");
 
 static int is_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -143,9 +145,7 @@ static size_t scan_escape(const uint8_t *s, size_t n, size_t i, sink *k) {
  * Strings are most of a Socket.IO payload: skipping their plain bytes eight at a time
  * made validating an event ~3x cheaper per string byte. */
 static uint64_t word_specials(uint64_t w) {
-  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-  uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-  return (w | ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+  return (w & SWAR_HIGHS) | swar_below(w, 0x20) | swar_eq(w, '"') | swar_eq(w, '\\');
 }
 
 static size_t scan_string(const uint8_t *s, size_t n, size_t i, sink *k) {
