@@ -43,6 +43,9 @@ extern const char *const eio_err_messages[];
 #define EIO_OUT_MAX (UINT32_MAX / 2)
 /* A polling queue that grew past this gives its memory back once answered. */
 #define EIO_OUT_KEEP (64 * 1024)
+/* While stopping, how long a polling session with only its close packet to deliver
+ * waits for its client's next GET (session.c's eio_session_close). */
+#define EIO_STOP_CLOSE_GRACE_MS 1000
 
 /* The WebSocket being probed during an upgrade, with its upgradeTimeout: allocated
  * only while a probe is attached, so idle sessions do not carry a second timer. */
@@ -154,6 +157,8 @@ enum {
 wsio_eio_session *eio_session_create(wsio_eio_server *srv, const wsio_request *req, int transport);
 void eio_session_close(wsio_eio_session *s, const char *reason, int how);
 void eio_session_bury(wsio_eio_session *s);
+/* A lingering session's close packet was delivered: buried (kept while stopping). */
+void eio_session_told(wsio_eio_session *s);
 /* An open session, or a closed one lingering to deliver its close packet. */
 wsio_eio_session *eio_session_find(const wsio_eio_server *srv, const char *sid, size_t n);
 /* The open packet's JSON (after the "0"); returns its length (0 if it did not fit). */

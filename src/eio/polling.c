@@ -95,7 +95,7 @@ void eio_linger_get(wsio_eio_session *s, const wsio_request *req, wsio_response 
   s->poll->get = res;
   int last = s->poll->out.len == 1 && s->poll->out.p[0] == '0' + EIO_CLOSE;
   eio_answer_get(s, 0);
-  if (last) eio_session_bury(s);
+  if (last) eio_session_told(s);
 }
 
 static void on_get_abort(wsio_response *res, void *user) {

@@ -253,10 +253,11 @@ static void on_http(const wsio_request *req, wsio_response *res, void *user) {
   if (s->linger) {
     if (mlen == 3 && memcmp(method, "GET", 3) == 0) {
       eio_linger_get(s, req, res);
-    } else if (s->drain_hold && mlen == 4 && memcmp(method, "POST", 4) == 0) {
-      /* A graceful stop awaits this client's last GET: an error here would make the
-       * client drop its transport (and that GET). What it posted is dropped unread, as
-       * frames after a WebSocket close are: the session is closed. */
+    } else if (mlen == 4 && memcmp(method, "POST", 4) == 0) {
+      /* The client has not read the close packet yet: an error here would make it drop
+       * its transport (and the GET that brings the close) and report a transport error,
+       * as Node answers "ok" to a closing socket's POST. What it posted is dropped
+       * unread, as frames after a WebSocket close are: the session is closed. */
       eio_add_cors(srv, req, res);
       wsio_response_send(res, 200, "text/html", "ok", 2);
     } else {

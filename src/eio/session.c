@@ -169,6 +169,22 @@ void eio_session_bury(wsio_eio_session *s) {
   srv->grave = s;
 }
 
+/* The close packet went out to a lingering session. While stopping, its sid stays known
+ * (no longer holding the drain) until the linger's timer or the end of the loop: a POST
+ * the client sent before it read the close packet is answered "ok" (server.c), not 400,
+ * which the client may read first and report as a transport error. */
+void eio_session_told(wsio_eio_session *s) {
+  wsio_eio_server *srv = s->srv;
+  if (!app_stopping(srv->app)) {
+    eio_session_bury(s);
+    return;
+  }
+  if (s->drain_hold) {
+    s->drain_hold = 0;
+    app_drain_hold(srv->app, -1);
+  }
+}
+
 /* Ends the session: the close callback runs once, transports are let go, and the
  * struct is freed from the post phase. With CLOSE_AFTER_QUEUE a polling client gets
  * a close packet after what is still queued, as Node does (queued packets go out
@@ -180,7 +196,7 @@ void eio_session_close(wsio_eio_session *s, const char *reason, int how) {
   wsio_eio_server *srv = s->srv;
   s->state = S_CLOSED;
   loop_timer_stop(core_loop(srv->app), &s->timer);
-  int linger = 0;
+  int linger = 0, told = 0, waits_close = 0;
   if (how == CLOSE_NOW && s->transport == TRANSPORT_POLLING && !s->ws && eio_get(s)) {
     eio_queue_text(s, EIO_CLOSE + '0', NULL, 0);
   } else if (how == CLOSE_AFTER_QUEUE && s->transport == TRANSPORT_POLLING && !s->ws) {
@@ -194,6 +210,14 @@ void eio_session_close(wsio_eio_session *s, const char *reason, int how) {
       eio_answer_get(s, 0);
     } else {
       eio_queue_text(s, EIO_CLOSE + '0', NULL, 0);
+      /* No GET to take the close packet now (the client is between two polls, or its
+       * POST is on the way): it waits for the next one, as Node's polling transport
+       * buffers an orderly close (shouldClose). Burying the session here would answer
+       * that GET 400 "Session ID unknown" and the client would report a transport
+       * error, not the close; while stopping, the drain waits for that GET too. */
+      told = eio_get(s) != NULL;
+      linger = !told || app_stopping(srv->app);
+      waits_close = !told;
     }
   }
   eio_answer_get(s, 0); /* (nothing without a held GET) */
@@ -209,10 +233,15 @@ void eio_session_close(wsio_eio_session *s, const char *reason, int how) {
     core_limit_session_close(srv->app, eio_session_family(s), s->peer);
   }
   if (srv->h.close) srv->h.close(s, reason, srv->user);
-  /* The linger ends with the next GET, or pingTimeout from now (the timer). */
-  if (linger && hb_arm(s, srv->o.ping_timeout_ms) == 0) {
+  /* The linger ends with the next GET, or pingTimeout from now (the timer). A stop
+   * waits less for a GET that brings only the close packet: a polling client asks again
+   * as soon as it has read an answer, so one that has not come within the grace has
+   * stopped polling (a handshake and nothing after), and it must not hold the exit. */
+  uint32_t ms = srv->o.ping_timeout_ms;
+  if (waits_close && app_stopping(srv->app) && ms > EIO_STOP_CLOSE_GRACE_MS) ms = EIO_STOP_CLOSE_GRACE_MS;
+  if (linger && hb_arm(s, ms) == 0) {
     s->linger = 1;
-    if (app_stopping(srv->app)) {
+    if (app_stopping(srv->app) && !told) {
       s->drain_hold = 1;
       app_drain_hold(srv->app, 1);
     }

@@ -122,6 +122,49 @@ test('SIGTERM tells a long-polling socket.io-client at once (close packet), exit
     }
   });
 
+// The same while the clients are busy: each one's GET is answered over and over (an echo
+// loop), so SIGTERM often finds no GET held, or a POST on its way. The session once was
+// forgotten at once then: the next GET got 400 "Session ID unknown" (or, with nobody left
+// to wait for, the listener and keep-alive connections were already closed:
+// ECONNREFUSED, ECONNRESET) and socket.io-client reported "transport error". Now the
+// session lingers for that GET (the drain waits for it) and answers the racing POSTs
+// "ok": every client sees the close packet, "transport close". The old code failed
+// nearly every client of every round.
+test('SIGTERM racing busy long-polling socket.io-clients: each sees "transport close", never a transport error', async () => {
+  const bad = [];
+  let seen = 0;
+  for (let round = 0; round < 6; round++) {
+    const srv = await startServer(['--app', 'test', '--drain-timeout', '3']);
+    const clients = [];
+    try {
+      for (let i = 0; i < 6; i++) {
+        const s = io(`http://127.0.0.1:${srv.port}/`, { forceNew: true, reconnection: false, transports: ['polling'], timeout: 3000 });
+        clients.push(s);
+        await withTimeout(new Promise((resolve, reject) => { s.once('connect', resolve); s.once('connect_error', reject); }), 3000, 'connect');
+        s.on('echo', () => s.emit('echo', round, i));
+        s.reason = new Promise((resolve) => s.once('disconnect', (why, d) => {
+          const ctx = d && d.context ? ` ${d.context.status || ''}` : '';
+          resolve(`${why}${d && d.description ? ` (${d.description}${ctx})` : ''}`);
+        }));
+        s.emit('echo', round, i);
+      }
+      await sleep(30 + 20 * round); // the echo loops run: GETs and POSTs come and go
+      srv.signal('SIGTERM');
+      for (const s of clients) {
+        const why = await withTimeout(s.reason, 4000, 'disconnect');
+        seen++;
+        if (!/^transport close/.test(why)) bad.push(`round ${round}: ${why}`);
+      }
+      const res = await srv.waitExit(4000);
+      assert.equal(res.code, 0);
+    } finally {
+      for (const s of clients) s.close();
+      await srv.waitExit(4000).catch(() => {});
+    }
+  }
+  assert.deepEqual(bad, [], `${bad.length} of ${seen} clients saw something other than the close`);
+});
+
 test('a client that never answers the close: exit 0 after --drain-timeout, not before; no new connections meanwhile', async () => {
   const srv = await startServer(['--drain-timeout', '1', '--close-timeout', '10']);
   const { sock, rest } = await rawWsOpen(srv.port, '/echo');
