@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/conn.h"
+#include "net_harness.h"
 #include "test.h"
 #include "wsio.h"
 
@@ -56,19 +57,7 @@ static void *run(void *arg) {
   return NULL;
 }
 
-static int dial(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  struct timeval tv = {5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
+static int dial(int port) { return test_dial(port, 0, 5, 0); }
 
 /* Sends one request on fd and reads its answer ("ok"). keep: HTTP keep-alive (the
  * server holds the connection), else Connection: close. 1 when it was a 200. */

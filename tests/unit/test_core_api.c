@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "net_harness.h"
 #include "test.h"
 #include "wsio.h"
 
@@ -566,22 +567,8 @@ static const char ws_accept[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="; /* RFC 6455 1.3 
 
 static int cl_open(client *cl, int port, int rcvbuf) {
   memset(cl, 0, sizeof(*cl));
-  cl->fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (cl->fd < 0) return -1;
-  if (rcvbuf > 0) setsockopt(cl->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  struct timeval tv = {2, 0};
-  setsockopt(cl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(cl->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(cl->fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-    close(cl->fd);
-    cl->fd = -1;
-    return -1;
-  }
-  return 0;
+  cl->fd = test_dial(port, rcvbuf, 2, 2);
+  return cl->fd < 0 ? -1 : 0;
 }
 
 static void cl_close(client *cl) {

@@ -16,6 +16,7 @@
 
 #include "net/batch.h"
 #include "net/net.h"
+#include "net_harness.h"
 #include "test.h"
 
 #define NCLIENTS 8
@@ -137,17 +138,10 @@ static void post(void *arg) {
   if (S.flush_fault && net_fail_allocs(0, 0) == 0) S.flush_fault = 0; /* it failed one */
 }
 
-static void tick(loop_timer *t) {
-  (void)t;
-  loop_stop(S.l);
-}
-
 /* One short turn of the loop (at most ~1 ms of waiting), then the sweep's trim, so
  * backlog buffers come and go (and allocations happen in the flush as well). */
 static void step(void) {
-  loop_timer_start(S.l, &S.tick, 1, 0);
-  loop_run(S.l);
-  loop_timer_stop(S.l, &S.tick);
+  test_step(S.l, &S.tick);
   for (int i = 0; i < S.naccepted; i++) net_trim(&S.conns[i]->net);
 }
 
@@ -213,7 +207,6 @@ static int start(int uring, client *cl, int n) {
   memset(cl, 0, (size_t)n * sizeof(*cl));
   S.rng = 42;
   S.l = loop_create();
-  S.tick.cb = tick;
   net_handlers h = {.on_data = on_data, .on_end = on_end, .on_drain = on_drain, .on_accept = on_accept};
   S.ctx = net_ctx_create(S.l, &h, NULL, uring ? NET_CTX_URING : 0);
   CHECK(S.ctx != NULL);
@@ -221,13 +214,10 @@ static int start(int uring, client *cl, int n) {
   net_listener *ls = net_listen(S.ctx, "127.0.0.1", 0, 64, NULL);
   CHECK(ls != NULL);
   if (!ls) return 0;
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)net_listener_port(ls))};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   int small = 32768;
   for (int i = 0; i < n; i++) {
-    cl[i].fd = socket(AF_INET, SOCK_STREAM, 0);
-    setsockopt(cl[i].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    CHECK(connect(cl[i].fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    cl[i].fd = test_dial(net_listener_port(ls), small, 0, 0);
+    CHECK(cl[i].fd >= 0);
     for (int k = 0; k < 200 && S.naccepted == i; k++) step();
   }
   CHECK_EQ_INT(S.naccepted, n);
@@ -634,7 +624,6 @@ static void test_net_adopt(void) {
   static const net_handlers h = {on_data, on_end, on_drain, on_accept, NULL};
   S.ctx = net_ctx_create(S.l, &h, NULL, 0);
   loop_set_post(S.l, post, NULL);
-  S.tick.cb = tick;
   int sv[2];
   CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
   CHECK_EQ_INT(net_adopt(S.ctx, sv[1], NULL), 0);
@@ -677,7 +666,6 @@ static void test_net_peer_gone(void) {
   static const net_handlers h = {on_data, on_end, on_drain, on_accept, NULL};
   S.ctx = net_ctx_create(S.l, &h, NULL, 0);
   loop_set_post(S.l, post, NULL);
-  S.tick.cb = tick;
   int sv[3][2];
   for (int i = 0; i < 3; i++) {
     CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv[i]), 0);

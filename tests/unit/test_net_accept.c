@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "net/net.h"
+#include "net_harness.h"
 #include "test.h"
 
 typedef struct tconn {
@@ -61,21 +62,11 @@ static net_conn *on_accept(net_ctx *ctx, void *user) {
 
 static void post(void *arg) {
   (void)arg;
-  net_read_queued(S.ctx);
-  net_flush_queued(S.ctx);
+  test_net_post(S.ctx);
   S.iter++;
 }
 
-static void tick(loop_timer *t) {
-  (void)t;
-  loop_stop(S.l);
-}
-
-static void step(void) {
-  loop_timer_start(S.l, &S.tick, 1, 0);
-  loop_run(S.l);
-  loop_timer_stop(S.l, &S.tick);
-}
+static void step(void) { test_step(S.l, &S.tick); }
 
 /* A context listening on a loopback port with the kernel send limit lowat (0: none),
  * and one accepted connection (S.c); returns the client's fd. */
@@ -85,15 +76,12 @@ static int setup(int uring, size_t lowat) {
   static const net_handlers h = {on_data, on_end, NULL, on_accept, NULL};
   S.ctx = net_ctx_create(S.l, &h, NULL, uring ? NET_CTX_URING : 0);
   loop_set_post(S.l, post, NULL);
-  S.tick.cb = tick;
   net_ctx_set_kernel_send_limit(S.ctx, lowat);
   net_listener *ls = net_listen(S.ctx, "127.0.0.1", 0, 16, NULL);
   CHECK(ls != NULL);
   if (!ls) return -1;
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)net_listener_port(ls))};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  CHECK_EQ_INT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  int fd = test_dial(net_listener_port(ls), 0, 0, 0);
+  CHECK(fd >= 0);
   /* The client speaks first, before the server has accepted (as HTTP and TLS do). */
   CHECK_EQ_INT(send(fd, "GET / HTTP/1.1\r\n", 16, 0), 16);
   for (int i = 0; i < 2000 && !S.c; i++) step();
@@ -162,15 +150,13 @@ static void test_deferred_accept(void) {
   static const net_handlers h = {on_data, on_end, NULL, on_accept, NULL};
   S.ctx = net_ctx_create(S.l, &h, NULL, 0);
   loop_set_post(S.l, post, NULL);
-  S.tick.cb = tick;
   net_listener *ls = net_listen(S.ctx, "127.0.0.1", 0, 16, NULL);
   CHECK(ls != NULL);
   if (!ls) return;
   CHECK_EQ_INT(net_listener_defer_accept(ls), 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)net_listener_port(ls))};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  CHECK_EQ_INT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  int port = net_listener_port(ls);
+  int fd = test_dial(port, 0, 0, 0);
+  CHECK(fd >= 0);
   for (int i = 0; i < 100; i++) step(); /* ~100 ms */
   CHECK(S.c == NULL);
   CHECK_EQ_INT(send(fd, "x", 1, 0), 1);
@@ -183,8 +169,8 @@ static void test_deferred_accept(void) {
     S.c = NULL;
   }
   /* A silent client is accepted in the end. */
-  fd = socket(AF_INET, SOCK_STREAM, 0);
-  CHECK_EQ_INT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  fd = test_dial(port, 0, 0, 0);
+  CHECK(fd >= 0);
   for (int i = 0; i < 5000 && !S.c; i++) step();
   CHECK(S.c != NULL);
   teardown(fd);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "net/net.h"
+#include "net_harness.h"
 #include "test.h"
 
 typedef struct tconn {
@@ -193,9 +194,8 @@ static void listener_closed_mid_batch(void) {
   CHECK(loop_io_start(S.l, &L.pipe_io, EPOLLIN) == 0);
   /* Ready in this order: the pipe (which closes the listener), then the listener. */
   CHECK(write(fds[1], "x", 1) == 1);
-  int cfd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = addr_of("127.0.0.1", port);
-  CHECK(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+  int cfd = test_dial(port, 0, 0, 0);
+  CHECK(cfd >= 0);
   run_for(2000);
   CHECK(L.accepts == 0);
   loop_io_stop(S.l, &L.pipe_io);

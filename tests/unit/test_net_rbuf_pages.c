@@ -11,6 +11,7 @@
 
 #include <sys/mman.h>
 
+#include "net_harness.h"
 #include "test.h"
 
 #define NCONNS NET_READ_ROUND
@@ -42,22 +43,7 @@ static net_conn *on_accept(net_ctx *ctx, void *user) {
   return T.conns[T.n++] = calloc(1, sizeof(net_conn));
 }
 
-static void post(void *arg) {
-  (void)arg;
-  net_read_queued(T.ctx);
-  net_flush_queued(T.ctx);
-}
-
-static void tick(loop_timer *t) {
-  (void)t;
-  loop_stop(T.l);
-}
-
-static void step(void) {
-  loop_timer_start(T.l, &T.tick, 1, 0);
-  loop_run(T.l);
-  loop_timer_stop(T.l, &T.tick);
-}
+static void step(void) { test_step(T.l, &T.tick); }
 
 /* Pages of the receive buffer the kernel has made resident. */
 static int resident_pages(void) {
@@ -74,24 +60,21 @@ static int resident_pages(void) {
 
 static void test_small_reads_touch_fixed_pages(void) {
   T.l = loop_create();
-  T.tick.cb = tick;
   net_handlers h = {.on_data = on_data, .on_end = on_end, .on_accept = on_accept};
   T.ctx = net_ctx_create(T.l, &h, NULL, NET_CTX_URING);
   CHECK(T.ctx != NULL);
   if (!T.ctx) return;
-  loop_set_post(T.l, post, NULL);
+  loop_set_post(T.l, test_net_post, T.ctx);
   /* (An allocator may hand out pages it touched before, as ASan's does: what counts is
    * what the reads add.) */
   int before = resident_pages();
   net_listener *ls = net_listen(T.ctx, "127.0.0.1", 0, 64, NULL);
   CHECK(ls != NULL);
   if (!ls) return;
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)net_listener_port(ls))};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   int fds[NCONNS];
   for (int i = 0; i < NCONNS; i++) {
-    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    fds[i] = test_dial(net_listener_port(ls), 0, 0, 0);
+    CHECK(fds[i] >= 0);
     for (int k = 0; k < 200 && T.n == i; k++) step();
   }
   CHECK_EQ_INT(T.n, NCONNS);

@@ -8,6 +8,7 @@
 #include "loop/loop.h"
 #include "net/net.h"
 #include "net/tls.h"
+#include "net_harness.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -315,20 +316,7 @@ static net_conn *n_on_accept(net_ctx *ctx, void *user) {
   N.c = calloc(1, sizeof(*N.c));
   return N.c ? &N.c->net : NULL;
 }
-static void n_post(void *arg) {
-  (void)arg;
-  net_read_queued(N.ctx);
-  net_flush_queued(N.ctx);
-}
-static void n_tick(loop_timer *t) {
-  (void)t;
-  loop_stop(N.l);
-}
-static void n_step(void) {
-  loop_timer_start(N.l, &N.tick, 1, 0);
-  loop_run(N.l);
-  loop_timer_stop(N.l, &N.tick);
-}
+static void n_step(void) { test_step(N.l, &N.tick); }
 /* TLS 1.3 sends everything after the handshake as application-data records. */
 static void on_record(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
                       void *arg) {
@@ -362,8 +350,7 @@ static SSL *n_setup(int flags, int sv[2], SSL_CTX **cctx, uint8_t *buf, size_t c
   N.l = loop_create();
   static const net_handlers h = {n_on_data, n_on_end, NULL, n_on_accept, NULL};
   N.ctx = net_ctx_create(N.l, &h, NULL, flags);
-  loop_set_post(N.l, n_post, NULL);
-  N.tick.cb = n_tick;
+  loop_set_post(N.l, test_net_post, N.ctx);
   net_ctx_set_tls(N.ctx, net_tls_server_ctx(cert_path, key_path, err, sizeof err));
   CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
   CHECK_EQ_INT(net_adopt(N.ctx, sv[1], NULL), 0);

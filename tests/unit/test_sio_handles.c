@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net_harness.h"
 #include "test.h"
 #include "wsio.h"
 
@@ -250,16 +251,8 @@ static int port;
 /* One HTTP request on its own connection; the body goes to out (NUL-terminated).
  * Returns the status, or -1. */
 static int http(const char *method, const char *path, const char *body, char *out, size_t cap) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = test_dial(port, 0, 3, 0);
   if (fd < 0) return -1;
-  struct timeval tv = {3, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-    close(fd);
-    return -1;
-  }
   static char req[16384]; /* the client thread only */
   size_t blen = body ? strlen(body) : 0;
   int n = snprintf(req, sizeof(req),

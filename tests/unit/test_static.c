@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "net_harness.h"
 #include "test.h"
 
 /* ---- pure helpers -------------------------------------------------------------------- */
@@ -393,20 +394,8 @@ static const char *resp_header(const resp *r, const char *name, char *out, size_
  * until EOF. Returns 0, or -1 when no parsable answer came. */
 static int request(int port, const char *method, const char *path, size_t path_len, const char *extra, resp *out) {
   memset(out, 0, sizeof(*out));
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = test_dial(port, 0, 5, 5);
   if (fd < 0) return -1;
-  struct timeval tv = {5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int cr;
-  while ((cr = connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0 && errno == EINTR) {
-  }
-  if (cr < 0) {
-    close(fd);
-    return -1;
-  }
   char req[4096];
   size_t n = (size_t)snprintf(req, sizeof(req), "%s ", method);
   memcpy(req + n, path, path_len);
