@@ -10,6 +10,7 @@
 
 #include "core/conn.h"
 #include "core/threads.h"
+#include "util/ascii.h"
 #include "util/buf.h"
 #include "edge/origin.h"
 #include "http/chunked.h"
@@ -51,30 +52,12 @@ static int known_head_of_len(size_t len) {
   }
 }
 
-/* Whether the field name equals lower (a lowercase name: letters and '-'), in any
- * case. Field names are tokens (the parser refuses any other byte), and for a token
- * byte b, (b | 0x20) is a lowercase letter or '-' exactly when b is that letter in
- * either case or '-' (only CR, never in a name, would also fold onto '-'): one OR
- * per byte, eight bytes at a time, instead of two case folds per byte. */
-static int name_is(const char *lower, const char *name, size_t n) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t a, b;
-    memcpy(&a, lower + i, 8);
-    memcpy(&b, name + i, 8);
-    if ((b | 0x2020202020202020u) != a) return 0;
-  }
-  for (; i < n; i++)
-    if (((unsigned char)name[i] | 0x20) != (unsigned char)lower[i]) return 0;
-  return 1;
-}
-
 static void head_index_build(const http_request *h, head_index *x) {
   memset(x, 0, sizeof(*x));
   for (size_t i = 0; i < h->num_headers; i++) {
     const http_header *hd = &h->headers[i];
     int k = known_head_of_len(hd->name_len);
-    if (k < 0 || !name_is(known_heads[k].name, hd->name, hd->name_len)) continue;
+    if (k < 0 || !ascii_ieq(known_heads[k].name, hd->name, hd->name_len)) continue;
     if (!x->count[k]) x->first[k] = hd;
     if (x->count[k] < 2) x->count[k]++;
   }

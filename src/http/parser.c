@@ -15,6 +15,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "util/ascii.h"
+
 /* Character classes, one table so each byte costs one load. */
 enum {
   CC_TCHAR = 1,  /* RFC 9110 5.6.2 tchar: method and field-name bytes */
@@ -322,17 +324,6 @@ int http_str_ieq(const char *a, const char *b, size_t blen) {
   return a[blen] == '\0';
 }
 
-/* Same bytes ignoring ASCII case, n of them: a header name is a token (RFC 9110 5.1),
- * so case folding is the 0x20 bit of letters only. */
-static int mem_ieq(const char *a, const char *b, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    uint8_t x = (uint8_t)a[i], y = (uint8_t)b[i];
-    if (x != y && ascii_lower(x) != ascii_lower(y))
-      return 0;
-  }
-  return 1;
-}
-
 /* Fast: a handshake looks up about fifteen names (and counts some, to refuse
  * duplicates) among its headers; comparing lengths first rejects nearly every other
  * header without touching its bytes ("Sec-WebSocket-Key" and "Sec-WebSocket-Version"
@@ -342,7 +333,7 @@ const http_header *http_header_find(const http_request *req, const char *name) {
   size_t n = strlen(name);
   for (size_t i = 0; i < req->num_headers; i++) {
     const http_header *h = &req->headers[i];
-    if (h->name_len == n && mem_ieq(name, h->name, n))
+    if (h->name_len == n && ascii_ieq(name, h->name, n))
       return h;
   }
   return NULL;
@@ -352,7 +343,7 @@ size_t http_header_count(const http_request *req, const char *name) {
   size_t n = strlen(name), count = 0;
   for (size_t i = 0; i < req->num_headers; i++) {
     const http_header *h = &req->headers[i];
-    count += h->name_len == n && mem_ieq(name, h->name, n);
+    count += h->name_len == n && ascii_ieq(name, h->name, n);
   }
   return count;
 }
