@@ -92,7 +92,9 @@ static void test_repeat_precision(void) {
    * loaded 2-core machine gets some slack; a timer re-armed from its late firing time
    * would drift further each round, a sweep-based one would be off by its period).
    * Measured against the schedule, not the previous firing, so one late wake-up
-   * under load is not counted twice. */
+   * under load is not counted twice. Up to 5 of 12 may be late: a machine busy with
+   * parallel builds delays several wake-ups by more than 10 ms, while a drifting timer
+   * is late from its first late firing on, and a sweep-based one on every firing. */
   int early = 0, late = 0;
   for (int i = 0; i < rep_n; i++) {
     uint64_t due = t0 + 20 * (uint64_t)(i + 1);
@@ -100,7 +102,7 @@ static void test_repeat_precision(void) {
     else if (rep_times[i] > due + 10) late++;
   }
   CHECK_EQ_INT(early, 0);
-  CHECK(late <= 2);
+  CHECK(late <= 5);
   CHECK(!loop_timer_active(&rep));
   CHECK_EQ_INT(loop_timer_count(L), 0);
   loop_destroy(L);
