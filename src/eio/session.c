@@ -178,6 +178,8 @@ void eio_session_bury(wsio_eio_session *s) {
 void eio_session_close(wsio_eio_session *s, const char *reason, int how) {
   if (s->state != S_OPEN) return;
   wsio_eio_server *srv = s->srv;
+  eio_release_held(srv); /* a held broadcast was emitted before this close */
+  if (s->state != S_OPEN) return; /* (its send failed the session) */
   s->state = S_CLOSED;
   loop_timer_stop(core_loop(srv->app), &s->timer);
   int linger = 0;
@@ -254,6 +256,7 @@ void eio_on_packet(wsio_eio_session *s, const eio_packet *p) {
 }
 
 void eio_send_packet(wsio_eio_session *s, char type, const char *data, size_t len) {
+  eio_release_held(s->srv);
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
     ws_send_parts(s->ws, WSIO_OP_TEXT, &type, 1, data, len);
     return;
@@ -262,6 +265,7 @@ void eio_send_packet(wsio_eio_session *s, char type, const char *data, size_t le
 }
 
 int wsio_eio_send(wsio_eio_session *s, const void *data, size_t len, int binary) {
+  eio_release_held(s->srv);
   if (s->state != S_OPEN) return WSIO_ECLOSED;
   s->srv->st.messages_out_total++;
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
@@ -278,6 +282,7 @@ void wsio_eio_close(wsio_eio_session *s) { eio_session_close(s, "forced close", 
 
 void eio_post(void *arg) {
   wsio_eio_server *srv = arg;
+  eio_release_held(srv); /* (Socket.IO's post hook, which runs first, sent them already) */
   while (srv->dirty) {
     wsio_eio_session *s = srv->dirty;
     srv->dirty = s->dnext;
