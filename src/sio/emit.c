@@ -601,7 +601,7 @@ void sio_held_free(wsio_sio *io) {
   if (h->active) eio_prepared_free(&h->p);
   free(h->v);
   held_reset(h);
-  if (io->eio) eio_unhold(io->eio);
+  /* (teardown: the Engine.IO server, freed before us, no longer calls back) */
 }
 
 void sio_held_flush(wsio_sio *io) {
