@@ -10,6 +10,7 @@
 const assert = require('node:assert/strict');
 const { describe, test, before, after, afterEach } = require('node:test');
 const { start, targets } = require('./servers.js');
+const WebSocket = require('ws');
 const { RawWs, Polling } = require('./helpers.js');
 
 /* [event, ...args] of an EVENT packet text, the recovery offset (last argument, a string
@@ -61,9 +62,42 @@ async function texts(c, n) {
 const MODES = [
   ['io_uring', []],
   ['--io-uring off', ['--io-uring', 'off']],
+  // Held batches compressed once for every deflate recipient (core_frames_for), and
+  // per recipient (--deflate-shared-broadcast off).
+  ['--deflate', ['--deflate', '--deflate-threshold', '64'], true],
+  ['--deflate per connection', ['--deflate', '--deflate-threshold', '64', '--deflate-shared-broadcast', 'off'], true],
 ];
 
-for (const [mode, extra] of MODES) {
+/* A raw Engine.IO WebSocket session that offers permessage-deflate. */
+async function deflateMember(port, room, tracked) {
+  const url = `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`;
+  const ws = new WebSocket(url, { perMessageDeflate: true });
+  const queue = [];
+  const waiters = [];
+  ws.on('message', (data, isBinary) => {
+    const text = isBinary ? null : data.toString('utf8');
+    if (text === '2') { ws.send('3'); return; }
+    const w = waiters.shift();
+    if (w) w(text); else queue.push(text);
+  });
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  const m = {
+    ws,
+    send: (t) => ws.send(t),
+    terminate: () => ws.terminate(),
+    nextText: () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiters.push(r))),
+  };
+  tracked.push(m);
+  assert.match(await m.nextText(), /^0\{"sid":/);
+  assert.ok(ws.extensions.includes('permessage-deflate'), `no permessage-deflate: ${ws.extensions}`);
+  m.send('40');
+  assert.match(await m.nextText(), /^40\{"sid":/);
+  m.send(`421["join","${room}"]`);
+  assert.equal(await m.nextText(), `431[["${room}"]]`);
+  return m;
+}
+
+for (const [mode, extra, deflate] of MODES) {
   describe(`wsio: held room broadcasts (${mode})`, { skip: !targets().includes('wsio') }, () => {
     let server = null;
     const tracked = [];
@@ -72,6 +106,25 @@ for (const [mode, extra] of MODES) {
       for (const c of tracked.splice(0)) c.terminate();
     });
     after(async () => { if (server) await server.stop(); });
+
+    if (deflate) {
+      test('permessage-deflate members get every held broadcast, compressed, in order', async () => {
+        const room = 'batch-deflate';
+        const a = await deflateMember(server.port, room, tracked);
+        const b = await deflateMember(server.port, room, tracked);
+        const big = 'x'.repeat(300);
+        const packets = [];
+        for (let i = 0; i < 30; i++) packets.push(`42["in-room","${room}","z",${i},"${i % 2 ? big : 's'}"]`);
+        a.ws._socket.cork();
+        for (const p of packets) a.send(p);
+        a.ws._socket.uncork();
+        for (const c of [a, b]) {
+          const got = await texts(c, packets.length);
+          assert.deepEqual(got.map(eventOf), packets.map((_, i) => ['z', i, i % 2 ? big : 's']));
+        }
+      });
+      return;
+    }
 
     test('broadcasts, direct emits and acks of one iteration keep program order for every member', async () => {
       const room = 'batch-order';
