@@ -256,7 +256,9 @@ void eio_on_packet(wsio_eio_session *s, const eio_packet *p) {
 }
 
 void eio_send_packet(wsio_eio_session *s, char type, const char *data, size_t len) {
+  int was = s->state;
   eio_release_held(s->srv);
+  if (s->state != was) return; /* the held packets' send failed this session */
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
     ws_send_parts(s->ws, WSIO_OP_TEXT, &type, 1, data, len);
     return;
