@@ -29,6 +29,17 @@ static inline void eio_prepared_init(eio_prepared *p) {
 int eio_prepared_add(eio_prepared *p, const uint8_t *data, size_t len, int binary);
 void eio_prepared_free(eio_prepared *p);
 
+/* What a prepared message holds now, and back to it (a packet whose attachments could
+ * not be added is taken out again). Only before it was first sent. */
+typedef struct eio_prepared_mark {
+  size_t ws_len, poll_len;
+  uint32_t nframes;
+} eio_prepared_mark;
+static inline eio_prepared_mark eio_prepared_mark_now(const eio_prepared *p) {
+  return (eio_prepared_mark){p->ws.len, p->poll.len, p->ws.nframes};
+}
+void eio_prepared_rewind(eio_prepared *p, eio_prepared_mark m);
+
 /* Sends a prepared message to a session: on WebSocket the frames are written as they
  * are; on polling the records are queued for the next GET. When is_volatile and the
  * session cannot take it right now (WebSocket send buffer not empty, or polling
@@ -38,6 +49,15 @@ void eio_prepared_free(eio_prepared *p);
 /* The user pointer the server was attached with (Socket.IO's server). */
 void *eio_server_user(const wsio_eio_server *srv);
 int eio_send_prepared(wsio_eio_session *s, eio_prepared *p, int is_volatile);
+
+/* Holding packets back (Socket.IO coalesces the broadcasts of one iteration to the same
+ * recipients and sends them together from its post hook): after eio_hold, fn(arg) runs
+ * once before this server next sends or closes anything (any packet, to any session),
+ * so what it sends keeps its place in every session's order. eio_unhold: the user sent
+ * them itself. fn may send (the hold is cleared before it runs). */
+void eio_set_release(wsio_eio_server *srv, void (*fn)(void *arg), void *arg);
+void eio_hold(wsio_eio_server *srv);
+void eio_unhold(wsio_eio_server *srv);
 
 /* The app a server is attached to (for the layers above: timers, the loop). */
 wsio_app *eio_server_app(const wsio_eio_server *srv);

@@ -117,7 +117,20 @@ struct wsio_eio_server {
   wsio_eio_session *grave;
   char open_tail[160]; /* ',"pingInterval":...}' shared by every open packet */
   wsio_eio_stats st; /* sessions_polling/websocket are computed on demand */
+  /* eio_hold: packets held back by the user (Socket.IO's coalesced broadcasts) that
+   * release(release_arg) sends; they go out before anything else this server sends. */
+  void (*release)(void *arg);
+  void *release_arg;
+  uint8_t held;
 };
+
+/* Before any packet or close goes out: what the user held back goes first, so that no
+ * recipient sees a later packet overtake a held one. */
+static inline void eio_release_held(wsio_eio_server *srv) {
+  if (!srv->held) return;
+  srv->held = 0;
+  srv->release(srv->release_arg);
+}
 
 /* The polling state's fields, read from any session (none without polling state). */
 static inline wsio_response *eio_get(const wsio_eio_session *s) { return s->poll ? s->poll->get : NULL; }

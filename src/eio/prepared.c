@@ -30,12 +30,21 @@ int eio_prepared_add(eio_prepared *p, const uint8_t *data, size_t len, int binar
   return 0;
 }
 
+void eio_prepared_rewind(eio_prepared *p, eio_prepared_mark m) {
+  /* Never sent yet: no shared copy and no compressed frames were built from it. */
+  p->ws.len = m.ws_len;
+  p->ws.nframes = m.nframes;
+  p->ws.shared_epoch = 0;
+  p->poll.len = m.poll_len;
+}
+
 void eio_prepared_free(eio_prepared *p) {
   core_frames_free(&p->ws);
   byte_buf_free(&p->poll);
 }
 
 int eio_send_prepared(wsio_eio_session *s, eio_prepared *p, int is_volatile) {
+  eio_release_held(s->srv);
   if (s->state != S_OPEN) return WSIO_ECLOSED;
   s->srv->st.messages_out_total += p->ws.nframes;
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {

@@ -383,6 +383,13 @@ void *eio_server_user(const wsio_eio_server *srv) { return srv->user; }
 size_t wsio_eio_server_num_sessions(const wsio_eio_server *srv) { return srv->count; }
 wsio_app *eio_server_app(const wsio_eio_server *srv) { return srv->app; }
 
+void eio_set_release(wsio_eio_server *srv, void (*fn)(void *arg), void *arg) {
+  srv->release = fn;
+  srv->release_arg = arg;
+}
+void eio_hold(wsio_eio_server *srv) { srv->held = srv->release != NULL; }
+void eio_unhold(wsio_eio_server *srv) { srv->held = 0; }
+
 void wsio_eio_server_stats(const wsio_eio_server *srv, wsio_eio_stats *out) {
   *out = srv->st;
   out->sessions_polling = out->sessions_websocket = 0;

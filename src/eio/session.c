@@ -194,6 +194,8 @@ void eio_session_told(wsio_eio_session *s) {
 void eio_session_close(wsio_eio_session *s, const char *reason, int how) {
   if (s->state != S_OPEN) return;
   wsio_eio_server *srv = s->srv;
+  eio_release_held(srv); /* a held broadcast was emitted before this close */
+  if (s->state != S_OPEN) return; /* (its send failed the session) */
   s->state = S_CLOSED;
   loop_timer_stop(core_loop(srv->app), &s->timer);
   int linger = 0, told = 0, waits_close = 0;
@@ -283,6 +285,9 @@ void eio_on_packet(wsio_eio_session *s, const eio_packet *p) {
 }
 
 void eio_send_packet(wsio_eio_session *s, char type, const char *data, size_t len) {
+  int was = s->state;
+  eio_release_held(s->srv);
+  if (s->state != was) return; /* the held packets' send failed this session */
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
     ws_send_parts(s->ws, WSIO_OP_TEXT, &type, 1, data, len);
     return;
@@ -291,6 +296,7 @@ void eio_send_packet(wsio_eio_session *s, char type, const char *data, size_t le
 }
 
 int wsio_eio_send(wsio_eio_session *s, const void *data, size_t len, int binary) {
+  eio_release_held(s->srv);
   if (s->state != S_OPEN) return WSIO_ECLOSED;
   s->srv->st.messages_out_total++;
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
@@ -307,6 +313,7 @@ void wsio_eio_close(wsio_eio_session *s) { eio_session_close(s, "forced close", 
 
 void eio_post(void *arg) {
   wsio_eio_server *srv = arg;
+  eio_release_held(srv); /* (Socket.IO's post hook, which runs first, sent them already) */
   while (srv->dirty) {
     wsio_eio_session *s = srv->dirty;
     srv->dirty = s->dnext;

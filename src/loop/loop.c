@@ -42,6 +42,7 @@ struct loop {
   void (*wake_cb)(void *arg);
   void *wake_arg;
   int dispatching, cur, nevents; /* events[cur + 1 .. nevents) are still to dispatch */
+  uint64_t iter;                 /* iterations begun (loop_iteration) */
   pthread_mutex_t posted_lock; /* guards posted_head/posted_tail only */
   post_item *posted_head, *posted_tail;
   struct epoll_event events[LOOP_MAX_EVENTS];
@@ -199,6 +200,8 @@ int loop_timer_start(loop *l, loop_timer *t, uint32_t after_ms, uint32_t repeat_
 
 uint32_t loop_timer_count(const loop *l) { return l->nheap; }
 
+uint64_t loop_iteration(const loop *l) { return l->iter; }
+
 static void run_timers(loop *l) {
   /* Bounded: only timers due at the time read for this iteration run, and at most as
    * many callbacks as there were timers, so one that keeps re-arming itself for "now"
@@ -318,6 +321,7 @@ static int iterate(loop *l, int timeout_ms) {
   if (n < 0 && errno != EINTR) return -errno;
   if (n < 0) n = 0;
   loop_update_time(l);
+  l->iter++;
   l->dispatching = 1;
   l->nevents = n;
   for (l->cur = 0; l->cur < n; l->cur++) {

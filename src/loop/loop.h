@@ -64,6 +64,10 @@ static inline int loop_timer_active(const loop_timer *t) { return t->slot != 0; 
 /* How many timers are armed (tests, statistics). */
 uint32_t loop_timer_count(const loop *l);
 
+/* How many iterations have begun (0 before the first): a layer that holds work back
+ * for the post phase tells by it whether this iteration's post phase is still to come. */
+uint64_t loop_iteration(const loop *l);
+
 /* Called after every batch of events has been dispatched, before sleeping again: where
  * the iteration's batched writes and publishes are flushed. */
 void loop_set_post(loop *l, void (*post)(void *arg), void *arg);

@@ -572,16 +572,177 @@ static int send_selection(const sio_selection *sel, eio_prepared *p, int is_vola
   return reached;
 }
 
+/* ---- broadcasts held for the iteration -------------------------------------------
+ * A room broadcast used to cost each recipient one trip through the send path per
+ * broadcast; a raw topic costs it one per iteration (core/pubsub.c). Here too: a plain
+ * broadcast (no ack, not volatile) is selected and encoded at once (so the selection,
+ * the recovery offset and the log are those of the moment it was emitted) but its
+ * packets wait in io->held; the next broadcasts of the iteration that select the same
+ * sockets in the same order join them, and each recipient is written the whole batch
+ * once: from the post hook, or earlier, before anything else goes out through the
+ * Engine.IO server (eio_hold), before a socket leaves (socket_bury), before a broadcast
+ * that cannot join. So every session still gets its packets in the order they were
+ * emitted. Only while this iteration's post hook is still to come (post_iter): a
+ * broadcast from the post phase itself (a disconnect handler run while reaping) is
+ * sent at once, as nothing would flush it. */
+
+#define SIO_HELD_FLUSH_AT (32 * 1024)
+
+static void held_reset(sio_held *h) {
+  eio_prepared_init(&h->p);
+  h->v = NULL;
+  h->n = h->cap = 0;
+  h->nmsgs = 0;
+  h->active = 0;
+}
+
+void sio_held_free(wsio_sio *io) {
+  sio_held *h = &io->held;
+  if (h->active) eio_prepared_free(&h->p);
+  free(h->v);
+  held_reset(h);
+  /* (teardown: the Engine.IO server, freed before us, no longer calls back) */
+}
+
+void sio_held_flush(wsio_sio *io) {
+  sio_held *h = &io->held;
+  if (!h->active) return;
+  /* Taken out first: a send that fails a connection runs close handlers, which may
+   * broadcast (and start a new batch) or flush again. */
+  sio_held b = *h;
+  held_reset(h);
+  eio_unhold(io->eio);
+  uint64_t delivered = 0;
+  for (size_t i = 0; b.nmsgs && i < b.n; i++) {
+    wsio_sio_socket *s = b.v[i];
+    if (!sio_socket_live(s)) continue;
+    if (eio_send_prepared(s->client->es, &b.p, 0) == 0) delivered += b.nmsgs;
+  }
+  io->st.deliveries_total += delivered;
+  eio_prepared_free(&b.p);
+  if (!h->v && !h->active) { /* the recipient array serves the next batch */
+    h->v = b.v;
+    h->cap = b.cap;
+  } else {
+    free(b.v);
+  }
+}
+
+void sio_held_release(void *io) { sio_held_flush(io); }
+
+/* The held batch's target, kept when its names fit (then the same target with no
+ * membership change since joins the batch without a selection walk). */
+static void held_key(wsio_sio *io, const wsio_sio_target *t) {
+  sio_held *h = &io->held;
+  h->keyed = 0;
+  size_t n = 0;
+  for (size_t i = 0; i < t->nrooms + t->nexcept; i++) {
+    const char *name = i < t->nrooms ? t->rooms[i] : t->except[i - t->nrooms];
+    size_t l = name ? strlen(name) + 1 : 0;
+    if (!name || l > sizeof(h->names) - n) return;
+    memcpy(h->names + n, name, l);
+    n += l;
+  }
+  h->names_len = n;
+  h->nsp = t->nsp;
+  h->except_socket = t->except_socket;
+  h->nrooms = t->nrooms;
+  h->nexcept = t->nexcept;
+  h->gen = io->sel_gen;
+  h->keyed = 1;
+}
+
+/* Whether t is the held batch's target and nothing changed that its selection
+ * depends on. */
+static int held_key_matches(const wsio_sio *io, const wsio_sio_target *t) {
+  const sio_held *h = &io->held;
+  if (!h->active || !h->keyed || h->gen != io->sel_gen || h->nsp != t->nsp || h->except_socket != t->except_socket ||
+      h->nrooms != t->nrooms || h->nexcept != t->nexcept)
+    return 0;
+  size_t n = 0;
+  for (size_t i = 0; i < t->nrooms + t->nexcept; i++) {
+    const char *name = i < t->nrooms ? t->rooms[i] : t->except[i - t->nrooms];
+    if (!name) return 0;
+    size_t l = strlen(name) + 1;
+    if (l > h->names_len - n || memcmp(h->names + n, name, l) != 0) return 0;
+    n += l;
+  }
+  return n == h->names_len;
+}
+
+/* Whether a broadcast to sel may join (or start) the held batch. */
+static int held_joins(const sio_held *h, const sio_selection *sel) {
+  return h->active && h->n == sel->n && memcmp(h->v, sel->v, sel->n * sizeof(*sel->v)) == 0;
+}
+
+/* Adds the encoded broadcast to the held batch (flushing one for other sockets first).
+ * Returns 0, or WSIO_ENOMEM (the caller sends it at once instead). */
+static int held_add(wsio_sio *io, const wsio_sio_target *t, const sio_selection *sel, const sbuf *text,
+                    const wsio_span *bins, size_t nbins) {
+  sio_held *h = &io->held;
+  if (h->active && sel && !held_joins(h, sel)) sio_held_flush(io);
+  else if (h->active && sel) held_key(io, t); /* the same sockets: this target, as of now */
+  if (!h->active) {
+    if (sel->n > h->cap) {
+      wsio_sio_socket **nv = realloc(h->v, sel->n * sizeof(*nv));
+      if (!nv) return WSIO_ENOMEM;
+      h->v = nv;
+      h->cap = sel->n;
+    }
+    memcpy(h->v, sel->v, sel->n * sizeof(*sel->v));
+    h->n = sel->n;
+    eio_prepared_init(&h->p);
+    h->active = 1;
+    held_key(io, t);
+    eio_hold(io->eio);
+  }
+  eio_prepared_mark m = eio_prepared_mark_now(&h->p);
+  int r = eio_prepared_add(&h->p, (const uint8_t *)text->p, text->n, 0);
+  for (size_t i = 0; !r && i < nbins; i++) r = eio_prepared_add(&h->p, bins[i].p, bins[i].n, 1);
+  if (r) { /* back to what the batch held (a part of a packet would corrupt it) */
+    eio_prepared_rewind(&h->p, m);
+    if (!h->nmsgs) sio_held_flush(io); /* (an empty batch: nothing is sent) */
+    return r;
+  }
+  h->nmsgs++;
+  /* A big batch goes out at once: under 64 KiB its frames are shared by every
+   * recipient (core_frames_write), past it each would get a copy. */
+  if (h->p.ws.len >= SIO_HELD_FLUSH_AT) sio_held_flush(io);
+  return 0;
+}
+
 /* counted: 0 for a delivery of a broadcast another thread of the group emitted and
  * counted (sio_event.delivery), so that the threads' sum counts each broadcast once. */
 static int do_broadcast(const wsio_sio_target *t, const char *event, const char *json, size_t len,
                         const wsio_span *bins, size_t nbins, int64_t ack_id, const char *cluster_offset, int counted,
                         int (*on_sent)(wsio_sio_socket *s, void *arg), void *arg) {
+  wsio_sio *io = t->nsp->io;
   sbuf b = {0};
   eio_prepared p;
   sio_selection sel;
-  int r = sio_select(t, &sel);
+  int hold = ack_id < 0 && !on_sent && !t->is_volatile && io->eio && loop_iteration(io->loop) != io->post_iter;
+  /* The held batch's target again, nothing changed: its sockets, without a walk. */
+  int selected = !(hold && held_key_matches(io, t));
+  int r = selected ? sio_select(t, &sel) : 0;
   if (!r) r = encode_broadcast(&b, t, event, json, len, bins, nbins, ack_id, cluster_offset);
+  if (hold && !r && (!selected || sel.n)) {
+    size_t n = selected ? sel.n : io->held.n;
+    if (held_add(io, t, selected ? &sel : NULL, &b, bins, nbins) == 0) {
+      sbuf_free(&b);
+      if (selected) sio_selection_free(&sel);
+      if (counted) io->st.broadcasts_total++;
+      return (int)n;
+    }
+  }
+  if (!selected && !r) { /* out of memory for the batch: sent at once, as below */
+    r = sio_select(t, &sel);
+    selected = 1;
+  }
+  if (!selected) {
+    sbuf_free(&b);
+    return r;
+  }
+  sio_held_flush(io); /* what was held goes first */
   if (!r && sel.n) r = prepare(&p, &b, bins, nbins);
   sbuf_free(&b);
   if (r) {
@@ -589,8 +750,8 @@ static int do_broadcast(const wsio_sio_target *t, const char *event, const char 
     return r;
   }
   int reached = sel.n ? send_selection(&sel, &p, t->is_volatile, on_sent, arg) : 0;
-  if (counted) t->nsp->io->st.broadcasts_total++;
-  t->nsp->io->st.deliveries_total += (uint64_t)reached;
+  if (counted) io->st.broadcasts_total++;
+  io->st.deliveries_total += (uint64_t)reached;
   if (sel.n) eio_prepared_free(&p);
   sio_selection_free(&sel);
   return reached;

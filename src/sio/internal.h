@@ -237,6 +237,26 @@ struct wsio_sio_nsp {
 
 typedef struct sio_session sio_session; /* recovery: a disconnected socket's state */
 
+/* Broadcasts of this iteration held back to be sent together (emit.c): consecutive
+ * broadcasts that select the very same sockets, in the same order, share one batch; each
+ * recipient is written the batch once, from the post phase (or before anything else
+ * this server sends: eio_hold), as a topic's subscribers are (core/pubsub.c). */
+typedef struct sio_held {
+  eio_prepared p;         /* the batch's packets, framed for both transports */
+  wsio_sio_socket **v;    /* its recipients, as the first broadcast selected them */
+  size_t n, cap;
+  uint32_t nmsgs;         /* broadcasts in it (deliveries per recipient) */
+  uint8_t active;
+  /* The target that selected v, while no socket joined, left, connected or went since
+   * (sel_gen): the same target again selects the same sockets without a new walk. */
+  uint8_t keyed;
+  uint64_t gen;
+  const wsio_sio_nsp *nsp;
+  const wsio_sio_socket *except_socket;
+  size_t nrooms, nexcept, names_len;
+  char names[256]; /* the rooms, then the except rooms, each with its NUL */
+} sio_held;
+
 struct wsio_sio {
   wsio_app *app;
   /* sio_client_close: the client whose session it is closing, and why (eio_close
@@ -272,6 +292,9 @@ struct wsio_sio {
   sio_session *sess_head, *sess_tail; /* disconnection order = expiry order */
   uint64_t next_offset;
   wsio_sio_stats st; /* sockets, rooms and namespaces are counted on demand */
+  sio_held held;
+  uint64_t sel_gen;   /* moves whenever a selection could change (sio_sel_changed) */
+  uint64_t post_iter; /* the loop iteration whose post hook ran last (loop_iteration) */
 };
 
 /* ---- server.c -------------------------------------------------------------------- */
@@ -311,7 +334,15 @@ static inline void sio_selection_free(sio_selection *sel) {
   if (sel->v != sel->small) free(sel->v);
 }
 
+/* A socket joined or left a room, connected or left its namespace: a held batch's
+ * selection is no longer that of its target (emit.c). */
+static inline void sio_sel_changed(wsio_sio *io) { io->sel_gen++; }
+
 /* ---- emit.c ---------------------------------------------------------------------- */
+/* Sends the held broadcasts (if any) now; sio_held_free drops them (teardown). */
+void sio_held_flush(wsio_sio *io);
+void sio_held_release(void *io);
+void sio_held_free(wsio_sio *io);
 /* Encodes an EVENT: head + ["<event>",<args...>[,"<offset>"]]. */
 int sio_encode_event(sbuf *b, const wsio_sio_nsp *nsp, const char *event, const char *json, size_t len,
                      size_t nbins, int64_t ack_id, const char *offset);

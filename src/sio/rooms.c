@@ -62,6 +62,7 @@ int sio_room_join(wsio_sio_socket *s, const char *room, size_t len) {
     }
     return WSIO_ENOMEM;
   }
+  sio_sel_changed(nsp->io);
   r->m[r->n] = (sio_member){s, s->nrooms};
   s->rooms[s->nrooms] = (sio_sock_room){r, r->n};
   r->n++;
@@ -71,6 +72,7 @@ int sio_room_join(wsio_sio_socket *s, const char *room, size_t len) {
 
 /* Removes the socket's membership number `slot` (swap-remove on both sides). */
 static void leave_slot(wsio_sio_socket *s, uint32_t slot) {
+  sio_sel_changed(s->nsp->io);
   sio_room *r = s->rooms[slot].r;
   uint32_t idx = s->rooms[slot].idx;
   /* Room side: the last member takes idx; its socket's back-index follows. */

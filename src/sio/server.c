@@ -124,6 +124,9 @@ static void client_unlink_socket(sio_client *c, wsio_sio_socket *s) {
 static void socket_bury(wsio_sio_socket *s) {
   if (s->state == SOCK_GONE) return;
   wsio_sio *io = s->nsp->io;
+  sio_held_flush(io); /* broadcasts emitted while it was in the namespace reach it */
+  if (s->state == SOCK_GONE) return;
+  sio_sel_changed(io);
   sio_room_leave_all(s);
   s->state = SOCK_GONE;
   s->cnext = io->grave_sockets;
@@ -153,6 +156,8 @@ static int reason_recoverable(const char *reason) {
 void sio_socket_close(wsio_sio_socket *s, const char *reason) {
   if (s->state != SOCK_CONNECTED) return;
   wsio_sio_nsp *nsp = s->nsp;
+  sio_held_flush(nsp->io); /* broadcasts emitted while it was connected reach it first */
+  if (s->state != SOCK_CONNECTED) return;
   if (nsp->io->o.recovery && reason_recoverable(reason)) {
     if (nsp->io->adapter->ops->persist_session) sio_session_persist_cluster(s);
     else sio_session_persist(s);
@@ -341,6 +346,7 @@ int sio_connect_finish(wsio_sio_socket *s, int recovered, uint64_t restore_offse
   }
   s->serial = ++io->next_serial;
   s->state = SOCK_CONNECTED;
+  sio_sel_changed(io);
   s->cnext = c->sockets;
   c->sockets = s;
   sio_client_unwait(c);
@@ -573,6 +579,9 @@ static void reap(wsio_sio *io) {
 
 static void on_post(void *arg) {
   wsio_sio *io = arg;
+  /* This iteration's held broadcasts; from here on a broadcast goes out at once. */
+  io->post_iter = loop_iteration(io->loop);
+  sio_held_flush(io);
   if (io->grave_sockets || io->grave_clients) reap(io);
 }
 
@@ -585,6 +594,7 @@ static void on_destroy(void *arg) {
   loop_timer_stop(io->loop, &io->connect_timer);
   loop_timer_stop(io->loop, &io->recovery_timer);
   reap(io);
+  sio_held_free(io); /* (eio_close flushed it: the sessions are gone) */
   sio_adapter_set(io, NULL); /* a cluster adapter goes with its server */
   map_free(&io->pending);
   sio_recovery_free(io);
@@ -627,6 +637,7 @@ wsio_sio *wsio_sio_attach(wsio_app *app, const wsio_sio_options *o) {
   if (core_hook_add(app, CORE_HOOK_POST, on_post, io) != 0) return NULL; /* io freed with the app */
   wsio_eio_handlers h = {.allow_request = eio_allow, .open = eio_open, .message = eio_message, .close = eio_close};
   io->eio = wsio_eio_attach(app, &io->o.eio, &h, io);
+  if (io->eio) eio_set_release(io->eio, sio_held_release, io);
   /* The caller's strings were copied by the Engine.IO server; do not keep them. */
   io->o.eio.path = NULL;
   io->o.eio.cors_origin = NULL;
