@@ -199,8 +199,13 @@ typedef struct wsio_sio_target {
   int is_local;                   /* this node only (Node's .local), with a cluster adapter */
 } wsio_sio_target;
 
-/* Emits to every socket the target selects; returns how many it reached (>= 0), or
+/* Emits to every socket the target selects; returns how many it selected (>= 0), or
  * WSIO_EINVAL (no target/nsp, bad arguments as for wsio_sio_emit) or WSIO_ENOMEM.
+ * The packet is encoded, numbered for recovery and logged at once; its sends are held
+ * until the end of the loop iteration (or until anything else is sent to one of those
+ * sockets, which keeps each socket's order), so that the iteration's broadcasts to the
+ * same sockets go out as one write per socket. A socket whose transport fails meanwhile
+ * misses it, as it would have a moment later. */
  * With the streams adapter and recovery on, this node's sockets get it once Redis gave
  * its offset (as Node awaits it): the call returns 0 and the sends follow. */
 int wsio_sio_broadcast(const wsio_sio_target *t, const char *event, const char *json, size_t len,
