@@ -174,6 +174,12 @@ void net_conn_start_tls(net_conn *c, struct ssl_st *s);
 int net_write(net_conn *c, const void *p, size_t n);
 /* The same for two pieces (frame header + payload) without joining them first. */
 int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn);
+/* The same, where b may lie in the receive buffer that on_data handed over (this
+ * iteration's, not copied): a big b there is then sent from where it lies, in the
+ * flush, instead of being copied. The caller promises that nothing changes those
+ * bytes until the next read (net keeps them from being read over; no layer may
+ * write into them after passing them here). TLS connections copy as net_write2. */
+int net_write2_lent(net_conn *c, const void *a, size_t an, const void *b, size_t bn);
 /* Flushes every queued connection (called from the loop's post phase). */
 void net_flush_queued(net_ctx *ctx);
 /* Reads every connection found readable in this iteration and delivers the bytes
