@@ -28,10 +28,8 @@
 #define NET_DIRECT_MIN (64 * 1024)        /* writes bigger than this go out at once */
 #define NET_READ_ROUND 32                 /* connections read per batched receive */
 #define NET_ACCEPTS_PER_EVENT 128
-/* Lent writes (net_write2_lent): a payload this big is sent from the receive buffer,
- * not copied into the shared one; smaller, a copy costs less than one more piece of
- * a gathered send. At most NET_LENT_MAX pieces per shared buffer; more are copied. */
-#define NET_LENT_MIN (4 * 1024)
+/* Lent writes (net_write2_lent, from NET_LENT_MIN bytes): at most NET_LENT_MAX pieces
+ * per shared buffer; more are copied. */
 #define NET_LENT_MAX 128
 
 /* A piece of the shared output stream that lies in the receive buffer: stream bytes
@@ -189,6 +187,10 @@ static uint8_t *shared_at(const net_ctx *ctx, size_t off) {
 /* Stream bytes [off, off + len) as the pieces where they lie: their count, or -1 when
  * more than max would be needed. */
 static int shared_pieces(const net_ctx *ctx, size_t off, size_t len, struct iovec *iov, int max) {
+  if (!ctx->nlent) { /* (the usual case) */
+    iov[0] = (struct iovec){ctx->bcast + off, len};
+    return 1;
+  }
   int i = lent_find(ctx, off), k = 0;
   size_t end = off + len, before = i < ctx->nlent ? ctx->lent[i].before : ctx->lent_bytes;
   while (off < end) {
@@ -350,7 +352,7 @@ static int materialize(net_conn *c) {
   if (c->tls) return tls_seal(c);
   if (!c->bc_len) return 0;
   if (backlog_reserve(c, c->bc_len) < 0) return -ENOMEM;
-  struct iovec iov[2 * NET_LENT_MAX + 1]; /* (always enough: see raw_write2) */
+  struct iovec iov[2 * NET_LENT_MAX + 1]; /* (always enough: a run holds at most NET_LENT_MAX lent pieces) */
   int k = shared_pieces(c->ctx, c->bc_off, c->bc_len, iov, 2 * NET_LENT_MAX + 1);
   for (int i = 0; i < k; i++) {
     memcpy(c->out + c->out_len, iov[i].iov_base, iov[i].iov_len);
@@ -387,9 +389,13 @@ static void flush(net_ctx *ctx, int callbacks);
  * queued is sent at once (without callbacks) and the buffer starts over (a new
  * epoch), so it stays small and a burst of writes never copies to backlogs. */
 static int shared_reserve(net_ctx *ctx, size_t n) {
-  if (shared_fill(ctx) && shared_fill(ctx) + n > NET_SHARED_SPILL_AT && !ctx->flushing) flush(ctx, 0);
-  if (shared_fill(ctx) + n > ctx->bcast_cap) {
-    size_t cap = grow_cap(ctx->bcast_cap, shared_fill(ctx) + n, 16384, SIZE_MAX);
+  size_t fill = shared_fill(ctx);
+  if (fill && fill + n > NET_SHARED_SPILL_AT && !ctx->flushing) {
+    flush(ctx, 0);
+    fill = 0;
+  }
+  if (fill + n > ctx->bcast_cap) {
+    size_t cap = grow_cap(ctx->bcast_cap, fill + n, 16384, SIZE_MAX);
     if (!cap) return -ENOMEM;
     uint8_t *b = write_realloc(ctx->bcast, cap);
     if (!b) return -ENOMEM;
@@ -435,14 +441,13 @@ static int in_rbuf(const net_ctx *ctx, const void *b, size_t n) {
 /* Records that the stream's next n bytes are b's, lent from the receive buffer. */
 static void lend(net_ctx *ctx, const uint8_t *b, size_t n) {
   ctx->lent[ctx->nlent++] = (net_lent){(uint32_t)ctx->bcast_len, (uint32_t)n, (uint32_t)ctx->lent_bytes, b};
+  ctx->bcast_len += n;
   ctx->lent_bytes += n;
   size_t end = (size_t)(b - ctx->rbuf) + n;
   if (end > ctx->lent_end) ctx->lent_end = end;
 }
 
-/* lent: b may be sent from where it lies (net_write2_lent). */
-static int raw_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn, int lent) {
-  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
+static int raw_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
   size_t total = an + bn;
   net_ctx *ctx = c->ctx;
   if (backlog_len(c) || !total) return queue_write(c, a, an, b, bn);
@@ -451,14 +456,7 @@ static int raw_write2(net_conn *c, const void *a, size_t an, const void *b, size
     struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
     return send_iov(c, iov, bn ? 2 : 1, total);
   }
-  /* Fast: an echo's payload, unmasked in place in the receive buffer, is not copied
-   * into the shared buffer but sent from where it is, one more piece of c's gathered
-   * send in the flush (perf, 16 KiB echo: the copy was ~6 % of the server's CPU).
-   * The receive buffer is not read into again before that flush (read_room,
-   * net_read_queued), and whatever the kernel does not take is copied to c's backlog
-   * in the flush itself (sent_bytes), so the bytes need to stay only until then. */
-  lent = lent && bn >= NET_LENT_MIN && ctx->nlent < NET_LENT_MAX && in_rbuf(ctx, b, bn);
-  if (shared_reserve(ctx, lent ? an : total) < 0) return conn_fail(c, -ENOMEM);
+  if (shared_reserve(ctx, total) < 0) return conn_fail(c, -ENOMEM);
   /* A spill sends what c was owed: c may have failed or broken meanwhile. */
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) return c->flags & NET_F_FAILED ? -ENOMEM : -EPIPE;
   /* The usual case: the bytes extend what c is owed of the shared buffer (or start
@@ -468,12 +466,32 @@ static int raw_write2(net_conn *c, const void *a, size_t an, const void *b, size
     return queue_write(c, a, an, b, bn);
   if (!c->bc_len) c->bc_off = (uint32_t)ctx->bcast_len;
   uint8_t *to = ctx->bcast + shared_fill(ctx);
-  if (an) memcpy(to, a, an);
-  ctx->bcast_len += an;
-  if (lent) lend(ctx, b, bn);
-  else if (bn) memcpy(to + an, b, bn);
-  ctx->bcast_len += bn;
+  memcpy(to, a, an);
+  if (bn) memcpy(to + an, b, bn);
+  ctx->bcast_len += total;
   c->bc_len += (uint32_t)total;
+  queue_conn(c);
+  return NET_WRITTEN;
+}
+
+/* Fast: an echo's payload, unmasked in place in the receive buffer, is not copied into
+ * the shared buffer but sent from where it is, one more piece of c's gathered send in
+ * the flush (perf, 16 KiB echo: the copy was ~6 % of the server's CPU). The receive
+ * buffer is not read into again before that flush (read_room, net_read_queued), and
+ * whatever the kernel does not take is copied to c's backlog in the flush itself
+ * (sent_bytes), so the bytes need to stay only until then. Only the header is
+ * appended; the rest is as raw_write2's usual case. */
+static int lent_write2(net_conn *c, const void *a, size_t an, const uint8_t *b, size_t bn) {
+  net_ctx *ctx = c->ctx;
+  if (shared_reserve(ctx, an) < 0) return conn_fail(c, -ENOMEM);
+  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)) return c->flags & NET_F_FAILED ? -ENOMEM : -EPIPE;
+  if (backlog_len(c) || (c->bc_len && c->bc_off + c->bc_len != ctx->bcast_len))
+    return queue_write(c, a, an, b, bn);
+  if (!c->bc_len) c->bc_off = (uint32_t)ctx->bcast_len;
+  if (an) memcpy(ctx->bcast + shared_fill(ctx), a, an);
+  ctx->bcast_len += an;
+  lend(ctx, b, bn);
+  c->bc_len += (uint32_t)(an + bn);
   queue_conn(c);
   return NET_WRITTEN;
 }
@@ -574,12 +592,18 @@ static int tls_write2(net_conn *c, const void *a, size_t an, const void *b, size
 
 int net_write2(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
   if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
-  return c->tls ? tls_write2(c, a, an, b, bn) : raw_write2(c, a, an, b, bn, 0);
+  return c->tls ? tls_write2(c, a, an, b, bn) : raw_write2(c, a, an, b, bn);
 }
 
-int net_write2_lent(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
-  if (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)) return -EPIPE;
-  return c->tls ? tls_write2(c, a, an, b, bn) : raw_write2(c, a, an, b, bn, 1);
+int net_write2_lent_big(net_conn *c, const void *a, size_t an, const void *b, size_t bn) {
+  /* Only what can simply follow c's run in the shared stream is lent; the rest goes
+   * as net_write2 decides. */
+  net_ctx *ctx = c->ctx;
+  if (c->tls || backlog_len(c) || (!c->bc_len && an + bn > NET_DIRECT_MIN) ||
+      ctx->nlent == NET_LENT_MAX || !in_rbuf(ctx, b, bn) ||
+      (c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE | NET_F_SHUT_PENDING)))
+    return net_write2(c, a, an, b, bn);
+  return lent_write2(c, a, an, b, bn);
 }
 
 int net_write(net_conn *c, const void *p, size_t n) { return net_write2(c, p, n, NULL, 0); }
