@@ -17,6 +17,10 @@
  * costs one syscall, not one per connection. A connection keeps its own backlog only
  * for what the kernel did not take (or for bytes that could not follow its range),
  * and waits for EPOLLOUT only then.
+ * A big payload that lies in the receive buffer (an echo, net_write2_lent) joins the
+ * shared stream without being copied: the connection's range then has that piece
+ * in place, sent with the rest by one gathered send in the flush, and the receive
+ * buffer is not read into again until it is sent or copied to the backlog.
  *
  * Failing: when memory for a connection's bytes cannot be had, the connection fails
  * as a whole (its output is dropped, the peer gets a reset, on_end(c, -ENOMEM)
