@@ -566,7 +566,8 @@ int ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen,
   uint8_t hdr[WS_FRAME_MAX_HEADER + 8];
   size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, plen + len, NULL);
   if (plen) memcpy(hdr + hl, prefix, plen);
-  return send_result(c, net_write2(&c->net, hdr, hl + plen, data, len), hl + plen + len, 1);
+  /* (data may be a message just delivered, in place in the receive buffer: lent.) */
+  return send_result(c, net_write2_lent(&c->net, hdr, hl + plen, data, len), hl + plen + len, 1);
 }
 
 int core_frames_send(wsio_conn *c, core_frames *f) {
@@ -593,7 +594,11 @@ int wsio_conn_send(wsio_conn *c, const void *data, size_t len, wsio_opcode op) {
   if (want_deflate(c, len)) return send_compressed(c, op, NULL, 0, data, len);
   uint8_t hdr[WS_FRAME_MAX_HEADER];
   size_t hl = ws_frame_header_encode(hdr, 1, 0, (uint8_t)op, len, NULL);
-  return send_result(c, net_write2(&c->net, hdr, hl, data, len), hl + len, 1);
+  /* Fast: an echo or relay of a message delivered in place (deliver) sends its payload
+   * straight from the receive buffer (net_write2_lent). Nothing here writes to those
+   * bytes after delivering them: the application's view is const, and the frame
+   * parser only unmasks bytes not yet delivered. */
+  return send_result(c, net_write2_lent(&c->net, hdr, hl, data, len), hl + len, 1);
 }
 
 int wsio_conn_ping(wsio_conn *c, const void *data, size_t len) {

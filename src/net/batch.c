@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #ifdef WSIO_HAVE_LIBURING
 #include <liburing.h>
@@ -18,6 +19,7 @@ struct net_batch {
   int disabled; /* created IORING_SETUP_R_DISABLED, not enabled yet */
 #ifdef WSIO_HAVE_LIBURING
   struct io_uring ring;
+  struct msghdr msg[NET_BATCH_MAX]; /* gathered sends' headers, until their completions */
 #endif
 };
 
@@ -64,9 +66,11 @@ static void plain(net_op *ops, int n, int is_send) {
   for (int i = 0; i < n; i++) {
     net_op *o = &ops[i];
     ssize_t r;
+    struct msghdr mh = {.msg_iov = o->p, .msg_iovlen = (size_t)o->iovcnt};
     do {
-      r = is_send ? send(o->fd, o->p, o->len, MSG_NOSIGNAL | MSG_DONTWAIT)
-                  : recv(o->fd, o->p, o->len, MSG_DONTWAIT);
+      if (is_send && o->iovcnt > 0) r = sendmsg(o->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+      else if (is_send) r = send(o->fd, o->p, o->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      else r = recv(o->fd, o->p, o->len, MSG_DONTWAIT);
     } while (r < 0 && errno == EINTR);
     o->res = r < 0 ? -errno : (int)r;
   }
@@ -141,7 +145,10 @@ static void run(net_batch *b, net_op *ops, int n, int is_send) {
   for (int i = 0; i < n; i++) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
     if (!sqe) break; /* cannot happen with n <= NET_BATCH_MAX and an empty ring */
-    if (is_send) io_uring_prep_send(sqe, ops[i].fd, ops[i].p, ops[i].len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (is_send && ops[i].iovcnt > 0) {
+      b->msg[i] = (struct msghdr){.msg_iov = ops[i].p, .msg_iovlen = (size_t)ops[i].iovcnt};
+      io_uring_prep_sendmsg(sqe, ops[i].fd, &b->msg[i], MSG_NOSIGNAL | MSG_DONTWAIT);
+    } else if (is_send) io_uring_prep_send(sqe, ops[i].fd, ops[i].p, ops[i].len, MSG_NOSIGNAL | MSG_DONTWAIT);
     else io_uring_prep_recv(sqe, ops[i].fd, ops[i].p, ops[i].len, MSG_DONTWAIT);
     io_uring_sqe_set_data64(sqe, (uint64_t)i);
     ops[i].res = -EINPROGRESS;

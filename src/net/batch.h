@@ -20,9 +20,10 @@ typedef struct net_batch net_batch;
 
 typedef struct net_op {
   int fd;
-  uint32_t len;
-  void *p;
-  int res; /* out: bytes moved, 0 at end of stream (recv), or -errno (-EAGAIN included) */
+  uint32_t len; /* bytes to move (with iovcnt: the pieces' total) */
+  void *p;      /* the buffer, or (a send with iovcnt > 0) an array of iovcnt struct iovec */
+  int res;      /* out: bytes moved, 0 at end of stream (recv), or -errno (-EAGAIN included) */
+  int iovcnt;   /* sends: 0 for one buffer, else a gathered send (sendmsg) of p's pieces */
 } net_op;
 
 /* The most operations one call takes. */
@@ -34,7 +35,10 @@ net_batch *net_batch_create(int use_ring);
 void net_batch_destroy(net_batch *b);
 /* Whether operations go through io_uring. */
 int net_batch_uring(const net_batch *b);
-/* Sends (MSG_NOSIGNAL | MSG_DONTWAIT) or receives (MSG_DONTWAIT) ops[0..n), n <= NET_BATCH_MAX. */
+/* Sends (MSG_NOSIGNAL | MSG_DONTWAIT) or receives (MSG_DONTWAIT) ops[0..n), n <= NET_BATCH_MAX.
+ * A gathered send is IORING_OP_SENDMSG (sendmsg(2) without a ring): MSG_DONTWAIT makes
+ * it as final as a send, so when the call returns the kernel holds no pointer into
+ * the pieces either (a short send is reported short, never finished later). */
 void net_batch_send(net_batch *b, net_op *ops, int n);
 void net_batch_recv(net_batch *b, net_op *ops, int n);
 
