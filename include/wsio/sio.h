@@ -205,8 +205,8 @@ typedef struct wsio_sio_target {
  * until the end of the loop iteration (or until anything else is sent to one of those
  * sockets, which keeps each socket's order), so that the iteration's broadcasts to the
  * same sockets go out as one write per socket. A socket whose transport fails meanwhile
- * misses it, as it would have a moment later. */
- * With the streams adapter and recovery on, this node's sockets get it once Redis gave
+ * misses it, as it would have a moment later (connection state recovery, where on,
+ * still has it). With the streams adapter and recovery on, this node's sockets get it once Redis gave
  * its offset (as Node awaits it): the call returns 0 and the sends follow. */
 int wsio_sio_broadcast(const wsio_sio_target *t, const char *event, const char *json, size_t len,
                        const wsio_span *bins, size_t nbins);
