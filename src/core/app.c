@@ -579,7 +579,7 @@ static void app_begin_stop(wsio_app *app) {
     else if (c->state == CONN_HTTP && !held && !(a && (a->held || a->len))) conn_kill(c); /* idle keep-alive */
   }
   app->shutdown_timer.cb = shutdown_expired;
-  loop_timer_start(app->loop, &app->shutdown_timer, app->o.shutdown_timeout_ms, 0);
+  loop_timer_start(app->loop, &app->shutdown_timer, threads_stop_left_ms(app), 0); /* (--threads: less the barrier) */
   if (net_ctx_count(app->net) == 0 && !app->grave && !held) loop_stop(app->loop);
 }
 

@@ -95,10 +95,6 @@ typedef struct xt_batch {
 #define XT_HEAD 5
 /* core's own kind, past the registrable ones: a peer's stop mark (threads_may_stop). */
 #define XT_STOP CORE_XT_NKINDS
-/* How long a thread waits for its peers' stop marks (one that is stuck must not hold
- * the others' drain: past this, it stops without them). */
-#define QUIESCE_MAX_MS 1000
-
 static void xt_topic(void *arg, unsigned from, const uint8_t *p, size_t n);
 
 static core_threads *threads_state(wsio_app *app) {
@@ -239,13 +235,19 @@ int threads_may_stop(wsio_app *app) {
     for (unsigned i = 0; i < app->group->n; i++)
       if (i != app->tindex && xt_put(t, i, XT_STOP, "", 0, NULL, 0) < 0) t->stop_marks++; /* (out of memory: the peer times out) */
     threads_flush(app);
-    t->quiesce_until = loop_now_ms(app->loop) + QUIESCE_MAX_MS;
+    t->quiesce_until = loop_now_ms(app->loop) + app->o.shutdown_timeout_ms;
     t->quiesce_timer.cb = quiesce_expired;
-    (void)loop_timer_start(app->loop, &t->quiesce_timer, QUIESCE_MAX_MS + 1, 0); /* (else the sweep wakes it) */
+    (void)loop_timer_start_at(app->loop, &t->quiesce_timer, t->quiesce_until + 1, 0); /* (else the sweep wakes it) */
   }
   if (t->stop_marks + 1 < app->group->n && loop_now_ms(app->loop) < t->quiesce_until) return 0;
   loop_timer_stop(app->loop, &t->quiesce_timer);
   return 1;
+}
+
+unsigned threads_stop_left_ms(const wsio_app *app) {
+  if (!app->xt || !app->xt->quiescing) return app->o.shutdown_timeout_ms;
+  uint64_t now = loop_now_ms(app->loop);
+  return app->xt->quiesce_until > now ? (unsigned)(app->xt->quiesce_until - now) : 0;
 }
 
 int core_quiescing(const wsio_app *app) { return app->xt && app->xt->quiescing; }

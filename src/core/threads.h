@@ -25,6 +25,9 @@ void threads_stop_peers(wsio_app *app);
  * waits for its peers' stop marks (see threads.c: the stop barrier). Call again from
  * the post phase until 1. */
 int threads_may_stop(wsio_app *app);
+/* What is left of the drain timeout for the drain itself once the barrier is passed:
+ * the whole stop ends o.shutdown_timeout_ms after its request (alone: all of it). */
+unsigned threads_stop_left_ms(const wsio_app *app);
 /* A member's drain hold (app_drain_hold) counted for the group too; delta -1 at the
  * start of a member's graceful stop releases the hold its join took. */
 void threads_drain_hold(wsio_app *app, int delta);
