@@ -9,13 +9,17 @@
 /* The port a member listens on: the group's port when port is 0 and an earlier member
  * listened already (so --port 0 gives every thread the same ephemeral port). */
 int threads_listen_port(const wsio_app *app, int port, int plain);
+/* A grouped member's listener on host:port (see threads.c "listening": one socket
+ * for the group by default). NULL with errno set. */
+struct net_listener *threads_listen(wsio_app *app, const char *host, int port, int plain);
 /* Whether this member listens (all but thread 0 do not in the acceptor experiment). */
 int threads_listens(const wsio_app *app);
 /* Acceptor experiment: a connection thread 0 accepted may be handed to another thread
  * in the post phase. listener_user threads_adopted marks one adopted from elsewhere. */
 extern void *const threads_adopted;
 void threads_accepted(wsio_app *app, wsio_conn *c, void *listener_user);
-/* The start of the post phase, before anything is read or reaped: hands them over. */
+/* The start of the post phase, before anything is read or reaped: hands them over
+ * (and balances the accepts over the group: threads.c "listening"). */
 void threads_hand_accepted(wsio_app *app);
 /* Records the first member's port. */
 void threads_listened(wsio_app *app, int port, int plain);

@@ -11,7 +11,7 @@ const path = require('node:path');
 const https = require('node:https');
 const { execFileSync } = require('node:child_process');
 const { startServer } = require('../interop/server.js');
-const { metricsOver } = require('./helpers.js');
+const { metricsOver, startHashed } = require('./helpers.js');
 
 let dir;
 before(() => {
@@ -40,7 +40,7 @@ function poll(port, method, query, body, ca) {
 
 test('a TLS long-polling session with a new connection per request, on both threads', async () => {
   const ca = fs.readFileSync(path.join(dir, 'cert.pem'));
-  const server = await startServer(['--threads', '2', '--app', 'test', '--static', 'off',
+  const server = await startHashed(['--threads', '2', '--app', 'test', '--static', 'off',
     '--tls-cert', path.join(dir, 'cert.pem'), '--tls-key', path.join(dir, 'key.pem')]);
   try {
     const hs = await poll(server.port, 'GET', '', null, ca);
