@@ -207,7 +207,9 @@ unsigned wsio_threads_auto(void) {
  * it is waiting, so under light load thread 0 would take every connection, and
  * WebSockets stay where they were accepted. So each member publishes how many
  * connections it has (threads_balance, in the post phase, when the count changed),
- * and one holding more than 1.25x the mean + 2 stops watching the socket until it is
+ * accepts at most the batch that keeps it within 1.25x the mean + 2 (a burst that
+ * reaches the loop woken first is not all its), and one holding more than that
+ * (the first batch, before any count is known) stops watching the socket until it is
  * back at 1.125x the mean + 1 (the gap keeps it from flapping); it is then last in
  * the kernel's wake order. The last member watching never stops (a connection always
  * has a loop to wake), and wakes the others to look again. So, whatever the arrival
