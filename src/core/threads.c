@@ -250,7 +250,7 @@ net_listener *threads_listen(wsio_app *app, const char *host, int port, int plai
   return ls;
 }
 
-/* See "One listening socket" above. Called at the start of every post phase. */
+/* See "One listening socket" above. Called at the end of every post phase. */
 static void threads_balance(wsio_app *app) {
   core_group *g = app->group;
   core_threads *t = app->xt;
@@ -459,7 +459,6 @@ static void xt_deliver(void *arg) {
 /* The post phase: each peer gets this iteration's messages as one batch. */
 void threads_hand_accepted(wsio_app *app) {
   core_threads *t = app->xt;
-  threads_balance(app);
   /* Hand-overs that waited for their output (sent by the previous post phase). */
   for (size_t i = t->nlater; i-- > 0;) {
     struct later l = t->later[i];
@@ -482,6 +481,10 @@ void threads_hand_accepted(wsio_app *app) {
 
 void threads_flush(wsio_app *app) {
   core_threads *t = app->xt;
+  /* Here, after this iteration's accepts and closes (reaped just before), not at the
+   * start of the post phase: a loop whose last connections closed may sleep for a
+   * long time after, and its count must not stay published meanwhile. */
+  if (t) threads_balance(app);
   if (!t || !t->any) return;
   t->any = 0;
   core_group *g = app->group;

@@ -18,8 +18,7 @@ int threads_listens(const wsio_app *app);
  * in the post phase. listener_user threads_adopted marks one adopted from elsewhere. */
 extern void *const threads_adopted;
 void threads_accepted(wsio_app *app, wsio_conn *c, void *listener_user);
-/* The start of the post phase, before anything is read or reaped: hands them over
- * (and balances the accepts over the group: threads.c "listening"). */
+/* The start of the post phase, before anything is read or reaped: hands them over. */
 void threads_hand_accepted(wsio_app *app);
 /* Records the first member's port. */
 void threads_listened(wsio_app *app, int port, int plain);
@@ -40,7 +39,8 @@ unsigned threads_drain_holds(const wsio_app *app);
 /* SIGHUP reached thread 0: every other thread reloads the TLS certificate on its own
  * loop (its net context is its own). */
 void threads_reload_peers(wsio_app *app);
-/* The post phase: hands each peer this iteration's messages in one batch. */
+/* The post phase, after reaping: hands each peer this iteration's messages in one
+ * batch, and balances the accepts over the group (threads.c "listening"). */
 void threads_flush(wsio_app *app);
 /* A topic publish for the subscribers of the other threads. */
 int threads_publish(wsio_app *app, const char *topic, const void *data, size_t len, wsio_opcode op);
