@@ -1146,7 +1146,7 @@ static net_listener *listen_on(net_ctx *ctx, const char *host, int port, int bac
   socklen_t sl = sizeof(ss);
   getsockname(fd, (struct sockaddr *)&ss, &sl);
   int bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                             : ((struct sockaddr_in *)&ss)->sin_port);
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
   return listener_start(ctx, fd, bound, user, EPOLLIN);
 }
 
@@ -1182,7 +1182,10 @@ int net_ctx_accepting(net_ctx *ctx, int on) {
   int r = 0;
   for (net_listener *ls = ctx->listeners; ls; ls = ls->next) {
     if (!on) loop_io_stop(ctx->loop, &ls->io);
-    else if (!ls->io.events && loop_io_start(ctx->loop, &ls->io, ls->watch) < 0) r = -errno;
+    else if (!ls->io.events) {
+      int e = loop_io_start(ctx->loop, &ls->io, ls->watch);
+      if (e < 0) r = e;
+    }
   }
   return r;
 }
