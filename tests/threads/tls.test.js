@@ -10,7 +10,6 @@ const os = require('node:os');
 const path = require('node:path');
 const https = require('node:https');
 const { execFileSync } = require('node:child_process');
-const { startServer } = require('../interop/server.js');
 const { metricsOver, startHashed } = require('./helpers.js');
 
 let dir;
@@ -87,7 +86,7 @@ test('SIGHUP reloads the certificate on every thread', async () => {
   const make = () => execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
     '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
   make();
-  const server = await startServer(['--threads', '2', '--app', 'test', '--static', 'off', '--tls-cert', cert, '--tls-key', key]);
+  const server = await startHashed(['--threads', '2', '--app', 'test', '--static', 'off', '--tls-cert', cert, '--tls-key', key]);
   try {
     const before = await handshakeOn(server.port);
     make(); // a new key and certificate in the same files
