@@ -494,9 +494,8 @@ static int listen_on(wsio_app *app, const char *host, int port, int plain) {
   }
   /* Set on the listeners, inherited by accepted sockets: no setsockopt per upgrade. */
   net_ctx_set_kernel_send_limit(app->net, app->o.kernel_send_limit);
-  /* --threads: every member listens with SO_REUSEPORT on the first one's port. */
-  net_listener *ls = app->group ? net_listen_shared(app->net, host ? host : "127.0.0.1",
-                                                    threads_listen_port(app, port, plain), 1024, NULL)
+  /* --threads: every member watches one socket on the first one's port. */
+  net_listener *ls = app->group ? threads_listen(app, host ? host : "127.0.0.1", port, plain)
                                 : net_listen(app->net, host ? host : "127.0.0.1", port, 1024, NULL);
   if (!ls) {
     int e = errno; /* kept for the caller: strerror(errno) is the reason */
@@ -579,7 +578,7 @@ static void app_begin_stop(wsio_app *app) {
     else if (c->state == CONN_HTTP && !held && !(a && (a->held || a->len))) conn_kill(c); /* idle keep-alive */
   }
   app->shutdown_timer.cb = shutdown_expired;
-  loop_timer_start(app->loop, &app->shutdown_timer, app->o.shutdown_timeout_ms, 0);
+  loop_timer_start(app->loop, &app->shutdown_timer, threads_stop_left_ms(app), 0); /* (--threads: less the barrier) */
   if (net_ctx_count(app->net) == 0 && !app->grave && !held) loop_stop(app->loop);
 }
 

@@ -16,6 +16,7 @@
  * on its own thread, in the order sent. Membership is fixed before any app runs and
  * read without locks afterwards (pthread_create orders it before every thread). */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -36,8 +37,13 @@ struct core_group {
   unsigned n;
   wsio_app *apps[CORE_MAX_THREADS];
   int port, plain_port; /* the first listener's ports: later members bind the same */
-  int acceptor;         /* WSIO_THREADS_ACCEPT=acceptor: thread 0 accepts for all */
-  unsigned rr;          /* acceptor: the thread the next connection goes to */
+  int lfd, plain_lfd;   /* accept mode SHARED: the first listener's sockets */
+  int mode;             /* how connections reach the threads (ACCEPT_*, below) */
+  unsigned rr;          /* ACCEPT_ONE: the thread the next connection goes to */
+  /* ACCEPT_SHARED's balance (threads_balance): each member's open connections as it
+   * last published them, and how many members watch the socket. */
+  atomic_uint load[CORE_MAX_THREADS];
+  atomic_uint watchers;
   /* Per-IP limits hold for the process: the first member's table, owned by the group
    * from the join on and shared by every member under iplock (core/limits.c). */
   struct edge_iplimit *iplimit;
@@ -76,6 +82,9 @@ struct core_threads {
   core_owner_fn owner[MAX_OWNERS];
   void *owner_arg[MAX_OWNERS];
   unsigned nowners;
+  unsigned published; /* ACCEPT_SHARED: the load last published (group->load) */
+  int watching;       /* ACCEPT_SHARED: listens on the group's socket (counted) */
+  int paused;         /* ACCEPT_SHARED: not watching it for now (over its share) */
   /* The stop barrier (threads_may_stop): quiescing since the stop request; the peers'
    * stop marks received; the deadline's timer (it wakes the loop to look again). */
   int quiescing;
@@ -95,9 +104,11 @@ typedef struct xt_batch {
 #define XT_HEAD 5
 /* core's own kind, past the registrable ones: a peer's stop mark (threads_may_stop). */
 #define XT_STOP CORE_XT_NKINDS
-/* How long a thread waits for its peers' stop marks (one that is stuck must not hold
- * the others' drain: past this, it stops without them). */
-#define QUIESCE_MAX_MS 1000
+/* How connections reach the threads (WSIO_THREADS_ACCEPT selects the others, for
+ * bench/run.sh): one listening socket that every loop watches (the default), a
+ * SO_REUSEPORT socket per thread ("reuseport"), or thread 0 accepting for all and
+ * handing connections over ("acceptor"). See "listening" below. */
+enum { ACCEPT_SHARED, ACCEPT_REUSEPORT, ACCEPT_ONE };
 
 static void xt_topic(void *arg, unsigned from, const uint8_t *p, size_t n);
 
@@ -124,10 +135,15 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
     g->n = 1;
     atomic_init(&g->holds, 1);
     g->port = g->plain_port = -1;
-    /* An experiment for bench/run.sh (docs/ARCHITECTURE.md "Threads"): one acceptor
-     * handing connections over, against SO_REUSEPORT (the default). */
+    g->lfd = g->plain_lfd = -1;
+    atomic_init(&g->watchers, 0);
+    for (unsigned i = 0; i < CORE_MAX_THREADS; i++) atomic_init(&g->load[i], 0);
+    /* The others are kept for comparison (bench/README.md, docs/ARCHITECTURE.md). */
     const char *mode = getenv("WSIO_THREADS_ACCEPT");
-    g->acceptor = mode && strcmp(mode, "acceptor") == 0;
+    g->mode = !mode                             ? ACCEPT_SHARED
+              : strcmp(mode, "acceptor") == 0  ? ACCEPT_ONE
+              : strcmp(mode, "reuseport") == 0 ? ACCEPT_REUSEPORT
+                                               : ACCEPT_SHARED;
     if (pthread_mutex_init(&g->iplock, NULL) != 0) {
       free(g);
       return WSIO_ENOMEM;
@@ -172,13 +188,114 @@ unsigned wsio_threads_auto(void) {
 
 /* ---- listening -------------------------------------------------------------------- */
 
+/* One listening socket for the group, watched by every member's loop with
+ * EPOLLEXCLUSIVE (ACCEPT_SHARED, the default), rather than a SO_REUSEPORT socket per
+ * member. Why (bench/README.md "--threads 2: one shared listening socket"): with a
+ * socket per thread the kernel hashes every connection to one of them, so a burst of
+ * connections is split between the loops whatever they are doing, and each loop wakes
+ * for its own half (and then for its half of the close frames). On cores of their
+ * own that costs a wake-up per loop per burst; when the loops share a core (a
+ * container given one CPU, or bench/run.sh pinning the server to one) they take
+ * turns: twice the epoll_wait sleeps and context switches per handshake, and
+ * --threads 2 cost 1.12x the CPU per handshake of one thread. With one socket the
+ * kernel wakes one waiting loop per connection; while a loop is busy the connections
+ * queue for it or for a loop that is waiting anyway, so a loop that is awake takes
+ * them in its next batch. The socket options, TCP_DEFER_ACCEPT included, are the
+ * socket's, set once.
+ *
+ * What it costs is fairness: the kernel wakes the loop that registered first whenever
+ * it is waiting, so under light load thread 0 would take every connection, and
+ * WebSockets stay where they were accepted. So each member publishes how many
+ * connections it has (threads_balance, in the post phase, when the count changed),
+ * accepts at most the batch that keeps it within 1.25x the mean + 2 (a burst that
+ * reaches the loop woken first is not all its), and one holding more than that
+ * (the first batch, before any count is known) stops watching the socket until it is
+ * back at 1.125x the mean + 1 (the gap keeps it from flapping); it is then last in
+ * the kernel's wake order. The last member watching never stops (a connection always
+ * has a loop to wake), and wakes the others to look again. So, whatever the arrival
+ * pattern, the busiest thread holds at most 1.25x the mean + 2 connections (plus
+ * one batch of accepts): a bound SO_REUSEPORT's hash does not give (it spreads by
+ * address, ignoring load). Connections that arrive one at a time go to the threads
+ * in turns of a few; under load every loop is busy part of the time and the kernel
+ * wakes whichever waits. On a machine where the loops have cores of their own the
+ * wake-up saved is an idle core's, and the balance costs a pass over N counters in
+ * the iterations whose connection count changed. What one socket does not spread is
+ * the kernel's accept work: at hundreds of thousands of new connections a second on
+ * many cores, one queue's lock is contended where SO_REUSEPORT's are not
+ * (WSIO_THREADS_ACCEPT=reuseport keeps that way). */
+
+net_listener *threads_listen(wsio_app *app, const char *host, int port, int plain) {
+  core_group *g = app->group;
+  if (g->mode != ACCEPT_SHARED) return net_listen_shared(app->net, host, threads_listen_port(app, port, plain), 1024, NULL);
+  int *fd = plain ? &g->plain_lfd : &g->lfd;
+  int gport = plain ? g->plain_port : g->port;
+  net_listener *ls;
+  if (*fd >= 0 && (port == 0 || port == gport)) {
+    ls = net_listen_fd(app->net, *fd, gport, NULL);
+  } else {
+    ls = net_listen(app->net, host, port, 1024, NULL);
+    int r = ls ? net_listener_share(ls) : 0;
+    if (r < 0) {
+      net_listener_close(ls);
+      errno = -r;
+      return NULL;
+    }
+    if (ls && *fd < 0) *fd = net_listener_fd(ls);
+  }
+  if (ls && !app->xt->watching) {
+    app->xt->watching = 1;
+    app->xt->published = UINT_MAX; /* (the first post phase publishes 0) */
+    atomic_fetch_add(&g->watchers, 1);
+  }
+  return ls;
+}
+
+/* See "One listening socket" above. Called at the end of every post phase. */
+static void threads_balance(wsio_app *app) {
+  core_group *g = app->group;
+  core_threads *t = app->xt;
+  if (g->mode != ACCEPT_SHARED || !t->watching || app->stopping) return;
+  unsigned mine = (unsigned)net_ctx_count(app->net);
+  if (mine == t->published && !t->paused) return; /* (paused: the others' counts grow) */
+  if (mine != t->published) {
+    t->published = mine;
+    atomic_store_explicit(&g->load[app->tindex], mine, memory_order_relaxed);
+  }
+  uint64_t total = 0;
+  for (unsigned i = 0; i < g->n; i++) total += atomic_load_explicit(&g->load[i], memory_order_relaxed);
+  /* Pauses over 1.25 * total / n + 2; resumes at 1.125 * total / n + 1 or less. */
+  uint64_t n = g->n, m = mine, room = 5 * total + 8 * n; /* (4n times the cap) */
+  if (t->paused) {
+    if (8 * n * m > 9 * total + 8 * n || net_ctx_accepting(app->net, 1) < 0) return;
+    t->paused = 0;
+    atomic_fetch_add(&g->watchers, 1);
+  } else if (4 * n * m > room) {
+    unsigned w = atomic_load(&g->watchers);
+    while (w > 1 && !atomic_compare_exchange_weak(&g->watchers, &w, w - 1)) {
+    }
+    if (w > 1) {
+      net_ctx_accepting(app->net, 0);
+      t->paused = 1;
+      return;
+    }
+    /* The last one watching: a paused member under its share has not looked yet. */
+    for (unsigned i = 0; i < g->n; i++)
+      if (i != app->tindex) loop_wakeup(g->apps[i]->loop);
+  }
+  /* It may take k more in one batch, m + k <= 1.25 * (total + k) / n + 2: a burst
+   * reaching the loop that woke first would otherwise all be its (and 1 at least, so
+   * that a connection never waits for a loop that takes none). */
+  uint64_t k = 4 * n * m < room ? (room - 4 * n * m) / (4 * n - 5) : 0;
+  net_ctx_set_accept_batch(app->net, k > 128 ? 128 : (unsigned)k);
+}
+
 int threads_listen_port(const wsio_app *app, int port, int plain) {
   if (!app->group || port != 0) return port;
   int p = plain ? app->group->plain_port : app->group->port;
   return p >= 0 ? p : 0;
 }
 
-int threads_listens(const wsio_app *app) { return !app->group || !app->group->acceptor || app->tindex == 0; }
+int threads_listens(const wsio_app *app) { return !app->group || app->group->mode != ACCEPT_ONE || app->tindex == 0; }
 
 /* Marks connections adopted from another thread (never handed on again). */
 static char adopted_tag;
@@ -186,7 +303,7 @@ void *const threads_adopted = &adopted_tag;
 
 void threads_accepted(wsio_app *app, wsio_conn *c, void *listener_user) {
   core_group *g = app->group;
-  if (!g || !g->acceptor || listener_user == threads_adopted) return;
+  if (!g || g->mode != ACCEPT_ONE || listener_user == threads_adopted) return;
   unsigned to = g->rr++ % g->n;
   if (to == app->tindex) return;
   core_threads *t = app->xt;
@@ -239,13 +356,19 @@ int threads_may_stop(wsio_app *app) {
     for (unsigned i = 0; i < app->group->n; i++)
       if (i != app->tindex && xt_put(t, i, XT_STOP, "", 0, NULL, 0) < 0) t->stop_marks++; /* (out of memory: the peer times out) */
     threads_flush(app);
-    t->quiesce_until = loop_now_ms(app->loop) + QUIESCE_MAX_MS;
+    t->quiesce_until = loop_now_ms(app->loop) + app->o.shutdown_timeout_ms;
     t->quiesce_timer.cb = quiesce_expired;
-    (void)loop_timer_start(app->loop, &t->quiesce_timer, QUIESCE_MAX_MS + 1, 0); /* (else the sweep wakes it) */
+    (void)loop_timer_start_at(app->loop, &t->quiesce_timer, t->quiesce_until + 1, 0); /* (else the sweep wakes it) */
   }
   if (t->stop_marks + 1 < app->group->n && loop_now_ms(app->loop) < t->quiesce_until) return 0;
   loop_timer_stop(app->loop, &t->quiesce_timer);
   return 1;
+}
+
+unsigned threads_stop_left_ms(const wsio_app *app) {
+  if (!app->xt || !app->xt->quiescing) return app->o.shutdown_timeout_ms;
+  uint64_t now = loop_now_ms(app->loop);
+  return app->xt->quiesce_until > now ? (unsigned)(app->xt->quiesce_until - now) : 0;
 }
 
 int core_quiescing(const wsio_app *app) { return app->xt && app->xt->quiescing; }
@@ -358,6 +481,10 @@ void threads_hand_accepted(wsio_app *app) {
 
 void threads_flush(wsio_app *app) {
   core_threads *t = app->xt;
+  /* Here, after this iteration's accepts and closes (reaped just before), not at the
+   * start of the post phase: a loop whose last connections closed may sleep for a
+   * long time after, and its count must not stay published meanwhile. */
+  if (t) threads_balance(app);
   if (!t || !t->any) return;
   t->any = 0;
   core_group *g = app->group;

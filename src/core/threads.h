@@ -9,6 +9,9 @@
 /* The port a member listens on: the group's port when port is 0 and an earlier member
  * listened already (so --port 0 gives every thread the same ephemeral port). */
 int threads_listen_port(const wsio_app *app, int port, int plain);
+/* A grouped member's listener on host:port (see threads.c "listening": one socket
+ * for the group by default). NULL with errno set. */
+struct net_listener *threads_listen(wsio_app *app, const char *host, int port, int plain);
 /* Whether this member listens (all but thread 0 do not in the acceptor experiment). */
 int threads_listens(const wsio_app *app);
 /* Acceptor experiment: a connection thread 0 accepted may be handed to another thread
@@ -25,6 +28,9 @@ void threads_stop_peers(wsio_app *app);
  * waits for its peers' stop marks (see threads.c: the stop barrier). Call again from
  * the post phase until 1. */
 int threads_may_stop(wsio_app *app);
+/* What is left of the drain timeout for the drain itself once the barrier is passed:
+ * the whole stop ends o.shutdown_timeout_ms after its request (alone: all of it). */
+unsigned threads_stop_left_ms(const wsio_app *app);
 /* A member's drain hold (app_drain_hold) counted for the group too; delta -1 at the
  * start of a member's graceful stop releases the hold its join took. */
 void threads_drain_hold(wsio_app *app, int delta);
@@ -33,7 +39,8 @@ unsigned threads_drain_holds(const wsio_app *app);
 /* SIGHUP reached thread 0: every other thread reloads the TLS certificate on its own
  * loop (its net context is its own). */
 void threads_reload_peers(wsio_app *app);
-/* The post phase: hands each peer this iteration's messages in one batch. */
+/* The post phase, after reaping: hands each peer this iteration's messages in one
+ * batch, and balances the accepts over the group (threads.c "listening"). */
 void threads_flush(wsio_app *app);
 /* A topic publish for the subscribers of the other threads. */
 int threads_publish(wsio_app *app, const char *topic, const void *data, size_t len, wsio_opcode op);

@@ -46,6 +46,7 @@ struct net_listener {
   void *user;
   int port;
   int plain; /* no TLS for its connections (net_listener_set_plain) */
+  uint32_t watch; /* its epoll events while accepting (net_ctx_accepting) */
   net_listener *next;
 };
 
@@ -68,6 +69,7 @@ struct net_ctx {
   net_listener *listeners;
   net_listener *closed_listeners; /* freed with the context (see net_listener_close) */
   int spare_fd; /* closed to make room when accept fails with EMFILE */
+  unsigned accept_batch; /* accepts per listener event (net_ctx_set_accept_batch) */
   int lowat;    /* TCP_NOTSENT_LOWAT set on the listeners (net_ctx_set_kernel_send_limit) */
   net_conn *flush_head; /* connections with writes queued in this iteration */
   /* This iteration's shared output stream: bcast_len bytes (offsets into it are what
@@ -108,6 +110,7 @@ net_ctx *net_ctx_create(loop *l, const net_handlers *h, void *user, int flags) {
   ctx->user = user;
   ctx->rbuf = malloc(NET_RECV_BUF);
   ctx->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ctx->accept_batch = NET_ACCEPTS_PER_EVENT;
   ctx->batch = net_batch_create(flags & NET_CTX_URING);
   if (ctx->batch && net_batch_uring(ctx->batch)) {
     ctx->readq_cap = 256;
@@ -1111,7 +1114,7 @@ static void on_accept_ready(loop_io *io, uint32_t events) {
   net_ctx *ctx = ls->ctx;
   if (io->fd < 0) return; /* closed earlier in this batch of events */
   int refused = 0;        /* errno of the first refusal in this event, reported once */
-  for (int i = 0; i < NET_ACCEPTS_PER_EVENT; i++) {
+  for (unsigned i = 0; i < ctx->accept_batch; i++) {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1260,6 +1263,32 @@ static void listener_options(net_ctx *ctx, int fd) {
   if (ctx->lowat) setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &ctx->lowat, sizeof(ctx->lowat));
 }
 
+/* A listening socket fd (ours from now on, closed on failure) becomes a listener of
+ * ctx, watched for events. */
+static net_listener *listener_start(net_ctx *ctx, int fd, int port, void *user, uint32_t watch) {
+  net_listener *ls = calloc(1, sizeof(*ls));
+  if (!ls) {
+    close(fd);
+    errno = ENOMEM;
+    return NULL;
+  }
+  ls->port = port;
+  ls->io.fd = fd;
+  ls->io.cb = on_accept_ready;
+  ls->ctx = ctx;
+  ls->user = user;
+  ls->watch = watch;
+  ls->next = ctx->listeners;
+  ctx->listeners = ls;
+  int r = loop_io_start(ctx->loop, &ls->io, watch);
+  if (r < 0) {
+    net_listener_close(ls);
+    errno = -r;
+    return NULL;
+  }
+  return ls;
+}
+
 static net_listener *listen_on(net_ctx *ctx, const char *host, int port, int backlog, void *user, int shared) {
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
   struct addrinfo *res = NULL;
@@ -1292,28 +1321,12 @@ static net_listener *listen_on(net_ctx *ctx, const char *host, int port, int bac
   freeaddrinfo(res);
   if (fd < 0) return NULL;
   listener_options(ctx, fd);
-  net_listener *ls = calloc(1, sizeof(*ls));
-  if (!ls) {
-    close(fd);
-    errno = ENOMEM;
-    return NULL;
-  }
   struct sockaddr_storage ss;
   socklen_t sl = sizeof(ss);
   getsockname(fd, (struct sockaddr *)&ss, &sl);
-  ls->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                             : ((struct sockaddr_in *)&ss)->sin_port);
-  ls->io.fd = fd;
-  ls->io.cb = on_accept_ready;
-  ls->ctx = ctx;
-  ls->user = user;
-  ls->next = ctx->listeners;
-  ctx->listeners = ls;
-  if (loop_io_start(ctx->loop, &ls->io, EPOLLIN) < 0) {
-    net_listener_close(ls);
-    return NULL;
-  }
-  return ls;
+  int bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
+  return listener_start(ctx, fd, bound, user, EPOLLIN);
 }
 
 net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, void *user) {
@@ -1322,6 +1335,38 @@ net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, 
 
 net_listener *net_listen_shared(net_ctx *ctx, const char *host, int port, int backlog, void *user) {
   return listen_on(ctx, host, port, backlog, user, 1);
+}
+
+/* EPOLLEXCLUSIVE (Linux 4.5): a connection wakes one of the loops waiting on the
+ * socket, not all of them (each would race for it and all but one find EAGAIN). */
+net_listener *net_listen_fd(net_ctx *ctx, int fd, int port, void *user) {
+  int d = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* its own descriptor: each thread closes its own */
+  if (d < 0) return NULL;
+  return listener_start(ctx, d, port, user, EPOLLIN | EPOLLEXCLUSIVE);
+}
+
+int net_listener_share(net_listener *ls) {
+  loop_io_stop(ls->ctx->loop, &ls->io); /* (the flag can only be given when added) */
+  ls->watch = EPOLLIN | EPOLLEXCLUSIVE;
+  return loop_io_start(ls->ctx->loop, &ls->io, ls->watch);
+}
+
+int net_listener_fd(const net_listener *ls) { return ls->io.fd; }
+
+void net_ctx_set_accept_batch(net_ctx *ctx, unsigned n) {
+  ctx->accept_batch = n < 1 ? 1 : n > NET_ACCEPTS_PER_EVENT ? NET_ACCEPTS_PER_EVENT : n;
+}
+
+int net_ctx_accepting(net_ctx *ctx, int on) {
+  int r = 0;
+  for (net_listener *ls = ctx->listeners; ls; ls = ls->next) {
+    if (!on) loop_io_stop(ctx->loop, &ls->io);
+    else if (!ls->io.events) {
+      int e = loop_io_start(ctx->loop, &ls->io, ls->watch);
+      if (e < 0) r = e;
+    }
+  }
+  return r;
 }
 
 int net_listener_port(const net_listener *ls) { return ls->port; }

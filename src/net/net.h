@@ -132,6 +132,21 @@ net_listener *net_listen(net_ctx *ctx, const char *host, int port, int backlog, 
 /* The same with SO_REUSEPORT: every thread's context listens on the same port with a
  * socket of its own, and the kernel spreads new connections over them (core/threads.c). */
 net_listener *net_listen_shared(net_ctx *ctx, const char *host, int port, int backlog, void *user);
+/* --threads with one listening socket for every thread (core/threads.c): a listener
+ * of ctx on a descriptor of its own for the listening socket fd (another context's
+ * net_listener_fd; the same port), watched with EPOLLEXCLUSIVE. NULL (errno set). */
+net_listener *net_listen_fd(net_ctx *ctx, int fd, int port, void *user);
+/* The first of them: watched with EPOLLEXCLUSIVE from now on. 0 or -errno. */
+int net_listener_share(net_listener *ls);
+int net_listener_fd(const net_listener *ls);
+/* Stops (on = 0) or resumes watching every open listener of ctx: connections wait in
+ * the socket's queue for another context sharing it (core/threads.c balances the
+ * threads so). 0 or -errno. */
+int net_ctx_accepting(net_ctx *ctx, int on);
+/* At most n (1 to 128, the default) connections accepted per readiness event of a
+ * listener; the others stay queued, for another context sharing the socket or the
+ * next iteration. */
+void net_ctx_set_accept_batch(net_ctx *ctx, unsigned n);
 int net_listener_port(const net_listener *ls);
 /* Connections this listener accepts stay plain TCP even when the context serves TLS
  * (a second, plain listener for health checks). */

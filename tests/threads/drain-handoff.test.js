@@ -1,7 +1,7 @@
 'use strict';
 // --threads 2, deterministic form of the loss tests/threads/drain.test.js can only catch
 // by chance. A long-polling client's requests reach whichever thread accepts their
-// connection (SO_REUSEPORT spreads connections by address, not by session) and are
+// connection (the kernel picks the thread, not the session) and are
 // handed to the session's thread. At SIGTERM a session of thread A with a packet
 // queued (an ack: acknowledged to nobody yet, but accepted) lingers for its next GET
 // (A's drain holds for it); that GET may come through thread B. B once treated its
@@ -76,8 +76,11 @@ async function connectionOn(port, letter) {
 }
 
 test('--threads 2: a lingering polling session gets its queued packets through the other thread during the drain', { timeout: 60000 }, async () => {
+  // connectionOn opens connections until one lands on the thread it wants: a
+  // SO_REUSEPORT socket per thread spreads them by the client's port (the default
+  // shared socket gives a client opening one at a time thread A: helpers.js startHashed).
   const srv = await h.startServer(['--threads', '2', '--app', 'test', '--drain-timeout', String(DRAIN_S),
-    '--ping-interval', '25', '--ping-timeout', '20']);
+    '--ping-interval', '25', '--ping-timeout', '20'], { env: { WSIO_THREADS_ACCEPT: 'reuseport' } });
   try {
     // Session S on thread A, joined to the default namespace; an emit with an ack
     // leaves the ack queued on S (no GET waiting for it).
@@ -94,8 +97,8 @@ test('--threads 2: a lingering polling session gets its queued packets through t
     await h.sleep(100); // the ack is queued on S
     const t0 = Date.now();
     srv.signal('SIGTERM');
-    // Both threads have begun their stop (the stop barrier waits 1 s at most for a
-    // peer); S lingers with its ack (pingTimeout 20 s: only the drain bounds it).
+    // Both threads have begun their stop (the stop barrier takes about a loop
+    // iteration when no peer is stalled); S lingers with its ack (pingTimeout 20 s: only the drain bounds it).
     await h.sleep(1200);
     const r = await b.k.req('GET', `${EIO}&sid=${sid}`).catch((e) => ({ status: 0, body: String(e.message) }));
     assert.equal(r.status, 200, `S's GET through thread B: ${r.body}`);

@@ -41,4 +41,20 @@ function nextMessage(ws) {
   return new Promise((resolve) => ws.once('message', (d) => resolve(d)));
 }
 
-module.exports = { metrics, metricsOver, openWs, nextMessage };
+// For tests that need a client's connections to reach both threads while it opens
+// them one at a time and few stay open (a long-poll handed over, a reconnect
+// elsewhere, refusals or limits counted on both threads): the default shared listening
+// socket wakes whichever loop waits, thread 0 first, and spreads only the connections
+// that stay open (core/threads.c "listening": the cap), so these ask for a SO_REUSEPORT
+// socket per thread, whose hash of the client's port spreads them at any load.
+async function startHashed(args) {
+  const { startServer } = require('../interop/server.js');
+  process.env.WSIO_THREADS_ACCEPT = 'reuseport';
+  try {
+    return await startServer(args);
+  } finally {
+    delete process.env.WSIO_THREADS_ACCEPT;
+  }
+}
+
+module.exports = { metrics, metricsOver, openWs, nextMessage, startHashed };

@@ -7,8 +7,8 @@
 const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const WebSocket = require('ws');
-const { startServer, withTimeout } = require('../interop/server.js');
-const { metrics } = require('./helpers.js');
+const { withTimeout } = require('../interop/server.js');
+const { metrics, startHashed } = require('./helpers.js');
 
 /* Opens a WebSocket: { ok, ws } or { ok: false, status }. */
 function open(url) {
@@ -25,7 +25,7 @@ const closeAll = (list) => Promise.all(list.filter((x) => x.ok).map((x) => new P
 describe('--threads 2: per-IP limits are process-wide', () => {
   test('--max-connections-per-ip counts the connections of both threads', async () => {
     const LIMIT = 6;
-    const server = await startServer(['--threads', '2', '--static', 'off', '--max-connections-per-ip', String(LIMIT)]);
+    const server = await startHashed(['--threads', '2', '--static', 'off', '--max-connections-per-ip', String(LIMIT)]);
     try {
       const got = [];
       for (let i = 0; i < 3 * LIMIT; i++) got.push(await open(server.url('/echo')));
@@ -54,7 +54,7 @@ describe('--threads 2: per-IP limits are process-wide', () => {
 
   test('--handshakes-per-second is one budget for both threads', async () => {
     const RATE = 5;
-    const server = await startServer(['--threads', '2', '--static', 'off', '--handshakes-per-second', String(RATE)]);
+    const server = await startHashed(['--threads', '2', '--static', 'off', '--handshakes-per-second', String(RATE)]);
     try {
       const t0 = Date.now();
       const res = [];

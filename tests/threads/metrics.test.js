@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const { io } = require('socket.io-client');
 const WebSocket = require('ws');
 const { startServer, withTimeout } = require('../interop/server.js');
-const { metrics } = require('./helpers.js');
+const { metrics, startHashed } = require('./helpers.js');
 
 function connect(port, opts = {}) {
   return new Promise((resolve, reject) => {
@@ -64,7 +64,7 @@ describe('--threads 2: metrics', () => {
 describe('--threads 2: JWT refusals', () => {
   let server;
   before(async () => {
-    server = await startServer(['--threads', '2', '--static', 'off', '--jwt-secret', 'threads-test-secret-of-at-least-32-bytes!']);
+    server = await startHashed(['--threads', '2', '--static', 'off', '--jwt-secret', 'threads-test-secret-of-at-least-32-bytes!']);
   });
   after(async () => { if (server) await server.stopClean(); });
 

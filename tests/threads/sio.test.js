@@ -10,7 +10,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const { io } = require('socket.io-client');
 const { startServer, withTimeout } = require('../interop/server.js');
-const { metrics } = require('./helpers.js');
+const { metrics, startHashed } = require('./helpers.js');
 
 function connect(port, opts = {}) {
   return new Promise((resolve, reject) => {
@@ -136,7 +136,7 @@ function poll(port, method, query, body) {
 
 describe('--threads 2: long-polling without sticky sessions', () => {
   let server;
-  before(async () => { server = await startServer(['--threads', '2', '--app', 'test', '--static', 'off']); });
+  before(async () => { server = await startHashed(['--threads', '2', '--app', 'test', '--static', 'off']); });
   after(async () => { if (server) await server.stopClean(); });
 
   test('every request of a session is served, whichever thread its connection reached', async () => {
@@ -174,7 +174,7 @@ describe('--threads 2: long-polling without sticky sessions', () => {
 
 describe('--threads 2: connection state recovery', () => {
   let server;
-  before(async () => { server = await startServer(['--threads', '2', '--app', 'test', '--static', 'off']); });
+  before(async () => { server = await startHashed(['--threads', '2', '--app', 'test', '--static', 'off']); });
   after(async () => { if (server) await server.stopClean(); });
 
   // The Engine.IO sid's first character names its thread (A: 0, B: 1).

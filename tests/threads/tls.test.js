@@ -10,8 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const https = require('node:https');
 const { execFileSync } = require('node:child_process');
-const { startServer } = require('../interop/server.js');
-const { metricsOver } = require('./helpers.js');
+const { metricsOver, startHashed } = require('./helpers.js');
 
 let dir;
 before(() => {
@@ -40,7 +39,7 @@ function poll(port, method, query, body, ca) {
 
 test('a TLS long-polling session with a new connection per request, on both threads', async () => {
   const ca = fs.readFileSync(path.join(dir, 'cert.pem'));
-  const server = await startServer(['--threads', '2', '--app', 'test', '--static', 'off',
+  const server = await startHashed(['--threads', '2', '--app', 'test', '--static', 'off',
     '--tls-cert', path.join(dir, 'cert.pem'), '--tls-key', path.join(dir, 'key.pem')]);
   try {
     const hs = await poll(server.port, 'GET', '', null, ca);
@@ -87,7 +86,7 @@ test('SIGHUP reloads the certificate on every thread', async () => {
   const make = () => execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
     '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
   make();
-  const server = await startServer(['--threads', '2', '--app', 'test', '--static', 'off', '--tls-cert', cert, '--tls-key', key]);
+  const server = await startHashed(['--threads', '2', '--app', 'test', '--static', 'off', '--tls-cert', cert, '--tls-key', key]);
   try {
     const before = await handshakeOn(server.port);
     make(); // a new key and certificate in the same files
