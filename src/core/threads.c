@@ -104,10 +104,10 @@ typedef struct xt_batch {
 #define XT_HEAD 5
 /* core's own kind, past the registrable ones: a peer's stop mark (threads_may_stop). */
 #define XT_STOP CORE_XT_NKINDS
-/* How connections reach the threads (WSIO_THREADS_ACCEPT selects the others, for
- * bench/run.sh): one listening socket that every loop watches (the default), a
- * SO_REUSEPORT socket per thread ("reuseport"), or thread 0 accepting for all and
- * handing connections over ("acceptor"). See "listening" below. */
+/* How connections reach the threads (WSIO_THREADS_ACCEPT selects the others): a
+ * SO_REUSEPORT socket per thread (the default), one listening socket that every loop
+ * watches ("shared"), or thread 0 accepting for all and handing connections over
+ * ("acceptor"). See "listening" below. */
 enum { ACCEPT_SHARED, ACCEPT_REUSEPORT, ACCEPT_ONE };
 
 static void xt_topic(void *arg, unsigned from, const uint8_t *p, size_t n);
@@ -140,10 +140,10 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
     for (unsigned i = 0; i < CORE_MAX_THREADS; i++) atomic_init(&g->load[i], 0);
     /* The others are kept for comparison (bench/README.md, docs/ARCHITECTURE.md). */
     const char *mode = getenv("WSIO_THREADS_ACCEPT");
-    g->mode = !mode                             ? ACCEPT_SHARED
-              : strcmp(mode, "acceptor") == 0  ? ACCEPT_ONE
-              : strcmp(mode, "reuseport") == 0 ? ACCEPT_REUSEPORT
-                                               : ACCEPT_SHARED;
+    g->mode = !mode                            ? ACCEPT_REUSEPORT
+              : strcmp(mode, "acceptor") == 0 ? ACCEPT_ONE
+              : strcmp(mode, "shared") == 0   ? ACCEPT_SHARED
+                                              : ACCEPT_REUSEPORT;
     if (pthread_mutex_init(&g->iplock, NULL) != 0) {
       free(g);
       return WSIO_ENOMEM;
@@ -188,9 +188,18 @@ unsigned wsio_threads_auto(void) {
 
 /* ---- listening -------------------------------------------------------------------- */
 
-/* One listening socket for the group, watched by every member's loop with
- * EPOLLEXCLUSIVE (ACCEPT_SHARED, the default), rather than a SO_REUSEPORT socket per
- * member. Why (bench/README.md "--threads 2: one shared listening socket"): with a
+/* The default is a SO_REUSEPORT socket per member (ACCEPT_REUSEPORT): the kernel
+ * hashes each connection's addresses to one of them, which spreads connections
+ * evenly at any arrival pattern, needs no bookkeeping, and keeps the accept work on
+ * each thread's own queue. What follows, one socket for the group, is kept as
+ * WSIO_THREADS_ACCEPT=shared: it is cheaper per handshake when the loops share a core,
+ * but its spread follows counts that can be stale (bench/README.md "--threads: which
+ * accept mode is the default"), and with many threads its cap lets the first ones
+ * fill to 1.25x the mean while the last get little, which costs scaling.
+ *
+ * ACCEPT_SHARED: one listening socket for the group, watched by every member's loop
+ * with EPOLLEXCLUSIVE, rather than a SO_REUSEPORT socket per member. What it saves
+ * (bench/README.md "--threads 2: one shared listening socket"): with a
  * socket per thread the kernel hashes every connection to one of them, so a burst of
  * connections is split between the loops whatever they are doing, and each loop wakes
  * for its own half (and then for its half of the close frames). On cores of their
@@ -221,8 +230,7 @@ unsigned wsio_threads_auto(void) {
  * wake-up saved is an idle core's, and the balance costs a pass over N counters in
  * the iterations whose connection count changed. What one socket does not spread is
  * the kernel's accept work: at hundreds of thousands of new connections a second on
- * many cores, one queue's lock is contended where SO_REUSEPORT's are not
- * (WSIO_THREADS_ACCEPT=reuseport keeps that way). */
+ * many cores, one queue's lock is contended where SO_REUSEPORT's are not. */
 
 net_listener *threads_listen(wsio_app *app, const char *host, int port, int plain) {
   core_group *g = app->group;
