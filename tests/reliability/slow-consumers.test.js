@@ -28,7 +28,11 @@ const MSG = 16 * 1024;
 const RATE = 40;    // messages a second
 const SECONDS = 4;
 const P50_ALLOWANCE_MS = 25;
-const P99_ALLOWANCE_MS = 100;
+// p99 over the 160 messages x 100 readers rests on the slowest ~160 deliveries: one
+// scheduling stall of the shared machine moves it (a CI run saw 138 ms where idle runs
+// give 18-29 ms, on old and new builds alike). The failure this guards against moves
+// the median to ~1 s, which the p50 bound catches on its own.
+const P99_ALLOWANCE_MS = 250;
 let measured = null; // the first test's latencies, for the second
 
 /* One run: READERS readers and `slow` slow clients on /broadcast; a sender sends
