@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "net_harness.h"
 #include "test.h"
 
 #define MAXC 40
@@ -92,22 +93,7 @@ static net_conn *on_accept(net_ctx *ctx, void *user) {
   return &c->net;
 }
 
-static void post(void *arg) {
-  (void)arg;
-  net_read_queued(S.ctx);
-  net_flush_queued(S.ctx);
-}
-
-static void tick(loop_timer *t) {
-  (void)t;
-  loop_stop(S.l);
-}
-
-static void step(void) {
-  loop_timer_start(S.l, &S.tick, 1, 0);
-  loop_run(S.l);
-  loop_timer_stop(S.l, &S.tick);
-}
+static void step(void) { test_step(S.l, &S.tick); }
 
 /* A client: what it sent, and its parse of what came back. */
 typedef struct client {
@@ -163,22 +149,18 @@ static int start(int uring, client *cl, int n, int sndbuf, int rcvbuf) {
   S.close_idx = -1;
   memset(cl, 0, (size_t)n * sizeof(*cl));
   S.l = loop_create();
-  S.tick.cb = tick;
   net_handlers h = {.on_data = on_data, .on_end = on_end, .on_accept = on_accept};
   S.ctx = net_ctx_create(S.l, &h, NULL, uring ? NET_CTX_URING : 0);
   CHECK(S.ctx != NULL);
   if (!S.ctx) return 0;
   if (uring) CHECK(net_ctx_uring(S.ctx)); /* (the tests' kernel has io_uring) */
-  loop_set_post(S.l, post, NULL);
+  loop_set_post(S.l, test_net_post, S.ctx);
   net_listener *ls = net_listen(S.ctx, "127.0.0.1", 0, 64, NULL);
   CHECK(ls != NULL);
   if (!ls) return 0;
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)net_listener_port(ls))};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   for (int i = 0; i < n; i++) {
-    cl[i].fd = socket(AF_INET, SOCK_STREAM, 0);
-    setsockopt(cl[i].fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    CHECK(connect(cl[i].fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    cl[i].fd = test_dial(net_listener_port(ls), rcvbuf, 0, 0);
+    CHECK(cl[i].fd >= 0);
     for (int k = 0; k < 200 && S.n == i; k++) step();
   }
   CHECK_EQ_INT(S.n, n);
