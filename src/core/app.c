@@ -279,13 +279,19 @@ static void post(void *arg) {
   /* Before reaping: the list may name connections killed since (they are skipped). */
   for (size_t i = 0; i < app->nresume; i++) http_resume(app->resume[i]);
   app->nresume = 0;
-  /* A close callback run while reaping may publish again: repeat, boundedly. */
-  for (int i = 0; i < 4 && (app->dirty || app->grave); i++) {
-    if (app->dirty) pubsub_flush_all(app);
-    app_reap(app);
+  /* A close callback run while reaping may publish again: repeat, boundedly. So may
+   * one run by the flush itself (a send that failed ends its connection there): its
+   * publishes go out in this iteration too, not whenever the loop next wakes (an idle
+   * loop sleeps until the sweep). Past the bound, the next iteration takes the rest. */
+  for (int round = 0; round < 4; round++) {
+    for (int i = 0; i < 4 && (app->dirty || app->grave); i++) {
+      if (app->dirty) pubsub_flush_all(app);
+      app_reap(app);
+    }
+    if (app->group) threads_flush(app); /* this iteration's messages to the other threads */
+    net_flush_queued(app->net);
+    if (!app->dirty) break;
   }
-  if (app->group) threads_flush(app); /* this iteration's messages to the other threads */
-  net_flush_queued(app->net);
   if (app->stopping && !app->drain_released && !threads_drain_holds(app)) app_drain_release(app); /* (a peer's last release woke us) */
   if (app->stopping && net_ctx_count(app->net) == 0 && !threads_drain_holds(app)) loop_stop(app->loop);
   if (!app->stopping && atomic_load(&app->stop_requested) && threads_may_stop(app)) app_begin_stop(app);
