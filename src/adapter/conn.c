@@ -9,7 +9,10 @@
  * rediss://: each connection speaks TLS through net (net/tls.h's client role), the
  * server's certificate checked against the host it was asked for; a connection counts
  * as made only once its handshake is through (a PING answered), so a certificate that
- * fails is a connection that failed: logged, retried with backoff.
+ * fails is a connection that failed: logged, retried with backoff. Each connection
+ * made (a reconnection too) first has ra_tls_refresh look whether the CA, client
+ * certificate or key file changed since loaded (a renewal), so the next handshake
+ * presents the new certificate.
  * Must not know the adapter's messages: a message received goes to ra_on_message. */
 #include <arpa/inet.h>
 #include <errno.h>

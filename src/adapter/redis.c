@@ -670,7 +670,9 @@ void ra_tls_refresh(redis_adapter *ra) {
   char why[512];
   struct ssl_ctx_st *ctx = tls_load(ra, why, sizeof(why));
   if (!ctx) {
-    ra_log(ra, WSIO_LOG_ERROR, "redis: TLS: the %s %s changed and no longer loads (%s); keeping the one loaded before",
+    /* A warning: often a renewal caught half-way (the certificate renamed, not yet its
+     * key); the next connection looks again. */
+    ra_log(ra, WSIO_LOG_WARN, "redis: TLS: the %s %s changed and no longer loads (%s); keeping the one loaded before",
            tls_file_what[changed], ra->tls_files[changed], why);
     return;
   }
