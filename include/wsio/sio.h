@@ -318,6 +318,17 @@ typedef struct wsio_sio_redis_options {
   int tls;
   const char *tls_ca_file;
   int tls_insecure;
+  /* A client certificate for Redis's check of its clients (tls-auth-clients yes, Redis's
+   * default with TLS): tls_cert_file a PEM chain (this node's certificate first),
+   * tls_key_file its PEM private key, unencrypted; both or neither (NULL: no client
+   * certificate). Loaded here: a file that cannot be read, an encrypted key or a key
+   * that does not match the certificate make wsio_sio_use_redis fail (WSIO_EINVAL,
+   * logged). A connection made later (a reconnection) first checks whether the CA,
+   * certificate or key file has changed and, if so, loads them again (a renewed
+   * certificate is presented from then on; a file that no longer loads is logged and
+   * the one loaded before is kept). As ioredis' tls: {ca, cert, key}. */
+  const char *tls_cert_file;
+  const char *tls_key_file;
 } wsio_sio_redis_options;
 void wsio_sio_redis_options_init(wsio_sio_redis_options *o);
 /* Call once, before the loop runs (a host name is resolved here). Returns 0

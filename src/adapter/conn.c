@@ -9,7 +9,10 @@
  * rediss://: each connection speaks TLS through net (net/tls.h's client role), the
  * server's certificate checked against the host it was asked for; a connection counts
  * as made only once its handshake is through (a PING answered), so a certificate that
- * fails is a connection that failed: logged, retried with backoff.
+ * fails is a connection that failed: logged, retried with backoff. Each connection
+ * made (a reconnection too) first has ra_tls_refresh look whether the CA, client
+ * certificate or key file changed since loaded (a renewal), so the next handshake
+ * presents the new certificate.
  * Must not know the adapter's messages: a message received goes to ra_on_message. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -149,6 +152,7 @@ static void on_connected(net_conn *nc, int err) {
   /* Redis says nothing unasked: a PING's answer is the first sign that the handshake
    * (certificate check included) went through. Until then nothing else is written. */
   static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+  ra_tls_refresh(ra);
   struct ssl_st *s = net_tls_client_session(ra->tls_ctx, c->tls_host);
   if (!s) {
     conn_down(c, "out of memory for the TLS session");
@@ -300,11 +304,16 @@ void ra_on_data(net_conn *nc, uint8_t *p, size_t n) {
 void ra_on_end(net_conn *nc, int err) {
   rconn *c = (rconn *)nc;
   if (err == -EPROTO && nc->tls && net_tls_error(nc->tls)[0]) {
-    char why[384];
-    int verify = net_tls_verify_failed(nc->tls);
+    char why[512];
+    int verify = net_tls_verify_failed(nc->tls), refused = net_tls_cert_refused(nc->tls);
+    /* Refused: Redis (tls-auth-clients yes, its default) wants a certificate signed by
+     * its tls-ca-cert-file and got none, or not such a one. */
     snprintf(why, sizeof(why), "%s; Redis at %s%s", net_tls_error(nc->tls), c->tls_host,
-             verify ? ", see --redis-tls-ca" : "");
-    conn_down_as(c, why, verify ? WSIO_LOG_ERROR : WSIO_LOG_WARN);
+             verify                        ? ", see --redis-tls-ca"
+             : !refused                    ? ""
+             : c->ra->tls_files[1]         ? ", which refused this node's client certificate (--redis-tls-cert)"
+                                           : ", which asks for a client certificate: see --redis-tls-cert and --redis-tls-key");
+    conn_down_as(c, why, verify || refused ? WSIO_LOG_ERROR : WSIO_LOG_WARN);
     return;
   }
   conn_down(c, err ? strerror(-err) : "closed by Redis");

@@ -116,6 +116,13 @@ struct redis_adapter {
   int db;
   struct ssl_ctx_st *tls_ctx; /* rediss://, else NULL */
   char *tls_host;             /* the URL's host (the seed's certificate must name it) */
+  /* The files tls_ctx was made from (copies; NULL: not given) and what each looked like
+   * then (ra_tls_refresh remakes the context when one has changed since). */
+  char *tls_files[3]; /* CA, client certificate, client key */
+  struct ra_file_sig {
+    long long ino, size, mtime_s, mtime_ns;
+  } tls_sigs[3];
+  int tls_insecure;
   unsigned request_timeout_ms;
   void (*log)(int level, const char *msg, void *user);
   void *log_user;
@@ -185,6 +192,7 @@ void ra_on_end(net_conn *nc, int err);
 int ra_publish(redis_adapter *ra, const char *channel, const char *msg, size_t len);
 void ra_post(void *arg);
 int ra_resolve(redis_adapter *ra, const char *host, int port);
+void ra_tls_refresh(redis_adapter *ra);
 rconn *ra_route(redis_adapter *ra, const char *channel, int sub);
 
 /* ---- pubsub.c: the classic protocol and the message helpers the kinds share ---- */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "adapter/internal.h"
 #include "net/tls.h"
@@ -589,6 +590,7 @@ static void ra_destroy(sio_adapter *a) {
   free(ra->prefix);
   net_tls_ctx_free(ra->tls_ctx);
   free(ra->tls_host);
+  for (int i = 0; i < 3; i++) free(ra->tls_files[i]);
   /* The post hook still names ra, but the adapter goes only with its server, in the
    * app's destroy, after which no post phase runs. */
   free(ra);
@@ -614,11 +616,70 @@ static int use_failed(redis_adapter *ra, int err) {
   if (ra->ctx) net_ctx_destroy(ra->ctx);
   net_tls_ctx_free(ra->tls_ctx);
   free(ra->tls_host);
+  for (int i = 0; i < 3; i++) free(ra->tls_files[i]);
   free(ra->prefix);
   free(ra->user);
   free(ra->password);
   free(ra);
   return err;
+}
+
+/* ---- rediss:// ------------------------------------------------------------------------ */
+
+static const char *const tls_file_what[3] = {"CA file", "client certificate", "client key"};
+
+/* What a file looks like now: a rewrite or a rename over it changes one of these. */
+static void file_sig(const char *path, struct ra_file_sig *out) {
+  struct stat sb;
+  memset(out, 0, sizeof(*out));
+  if (!path || stat(path, &sb) != 0) return;
+  out->ino = (long long)sb.st_ino;
+  out->size = (long long)sb.st_size;
+  out->mtime_s = (long long)sb.st_mtim.tv_sec;
+  out->mtime_ns = (long long)sb.st_mtim.tv_nsec;
+}
+
+/* The client context from the adapter's files, their signatures taken first (a file
+ * replaced while it is read is seen as changed at the next check). NULL with the reason
+ * in why. */
+static struct ssl_ctx_st *tls_load(redis_adapter *ra, char *why, size_t cap) {
+  for (int i = 0; i < 3; i++) file_sig(ra->tls_files[i], &ra->tls_sigs[i]);
+  struct ssl_ctx_st *ctx = net_tls_client_ctx(ra->tls_files[0], ra->tls_insecure, why, cap);
+  if (ctx && ra->tls_files[1] && net_tls_client_cert(ctx, ra->tls_files[1], ra->tls_files[2], why, cap) < 0) {
+    net_tls_ctx_free(ctx);
+    ctx = NULL;
+  }
+  return ctx;
+}
+
+/* Before each TLS connection: when a CA, certificate or key file has changed since the
+ * context was made (a certificate renewed in place), a new context from the files as
+ * they are now; connections already made keep theirs (Redis checks a client's
+ * certificate only at its handshake). A file that does not load now is logged once per
+ * change and the old context stays. A stat per file per connection made: reconnections
+ * only. */
+void ra_tls_refresh(redis_adapter *ra) {
+  int changed = -1;
+  for (int i = 0; i < 3 && changed < 0; i++) {
+    struct ra_file_sig now;
+    if (!ra->tls_files[i]) continue;
+    file_sig(ra->tls_files[i], &now);
+    if (memcmp(&now, &ra->tls_sigs[i], sizeof(now)) != 0) changed = i;
+  }
+  if (changed < 0) return;
+  char why[512];
+  struct ssl_ctx_st *ctx = tls_load(ra, why, sizeof(why));
+  if (!ctx) {
+    /* A warning: often a renewal caught half-way (the certificate renamed, not yet its
+     * key); the next connection looks again. */
+    ra_log(ra, WSIO_LOG_WARN, "redis: TLS: the %s %s changed and no longer loads (%s); keeping the one loaded before",
+           tls_file_what[changed], ra->tls_files[changed], why);
+    return;
+  }
+  net_tls_ctx_free(ra->tls_ctx); /* sessions still open hold their own reference */
+  ra->tls_ctx = ctx;
+  ra_log(ra, WSIO_LOG_INFO, "redis: TLS: the %s %s changed: reloaded for new connections", tls_file_what[changed],
+         ra->tls_files[changed]);
 }
 
 void wsio_sio_redis_options_init(wsio_sio_redis_options *o) {
@@ -670,10 +731,18 @@ int wsio_sio_use_redis(wsio_sio *io, const wsio_sio_redis_options *o) {
   static const net_handlers h = {ra_on_data, ra_on_end, ra_on_drain, ra_on_accept, NULL};
   if (ra_resolve(ra, o->host, o->port) != 0) return use_failed(ra, WSIO_EINVAL);
   if (o->tls) {
-    char why[256];
+    char why[512];
+    const char *files[3] = {o->tls_ca_file, o->tls_cert_file, o->tls_key_file};
     if (!(ra->tls_host = strdup(o->host))) return use_failed(ra, WSIO_ENOMEM);
-    if (!(ra->tls_ctx = net_tls_client_ctx(o->tls_ca_file && o->tls_ca_file[0] ? o->tls_ca_file : NULL,
-                                           o->tls_insecure != 0, why, sizeof(why)))) {
+    for (int i = 0; i < 3; i++)
+      if (files[i] && files[i][0] && !(ra->tls_files[i] = strdup(files[i]))) return use_failed(ra, WSIO_ENOMEM);
+    if (!ra->tls_files[1] != !ra->tls_files[2]) {
+      ra_log(ra, WSIO_LOG_ERROR, "redis: TLS: a client certificate needs its key and a key its certificate "
+             "(tls_cert_file and tls_key_file: both or neither)");
+      return use_failed(ra, WSIO_EINVAL);
+    }
+    ra->tls_insecure = o->tls_insecure != 0;
+    if (!(ra->tls_ctx = tls_load(ra, why, sizeof(why)))) {
       ra_log(ra, WSIO_LOG_ERROR, "redis: TLS: %s", why);
       return use_failed(ra, WSIO_EINVAL);
     }

@@ -21,6 +21,8 @@ typedef struct server_config {
   unsigned redis_stream_max_len;     /* --redis-stream-maxlen; 0: 10000 */
   const char *redis_tls_ca;          /* --redis-tls-ca; NULL: the system's CAs */
   int redis_tls_insecure;            /* --redis-tls-insecure */
+  const char *redis_tls_cert;        /* --redis-tls-cert; NULL: no client certificate */
+  const char *redis_tls_key;         /* --redis-tls-key (with --redis-tls-cert) */
 } server_config;
 
 /* A parsed redis[s]://[user:pass@]host:port[/db] (pointers into buf; tls for rediss). */

@@ -100,6 +100,11 @@ int app_cluster_attach(wsio_sio *io, const server_config *cfg) {
   o.tls = u.tls;
   o.tls_ca_file = cfg->redis_tls_ca;
   o.tls_insecure = cfg->redis_tls_insecure;
+  o.tls_cert_file = cfg->redis_tls_cert;
+  o.tls_key_file = cfg->redis_tls_key;
+  if (!u.tls && (cfg->redis_tls_cert || cfg->redis_tls_ca))
+    log_msg(LOG_WARN, "--redis-tls-ca, --redis-tls-cert, --redis-tls-key: not used, --redis is redis:// (plain TCP, "
+                      "unencrypted); rediss:// for TLS");
   int r = wsio_sio_use_redis(io, &o);
   if (r < 0) {
     log_msg(LOG_ERROR, "--redis %s: %s", cfg->redis_url, r == WSIO_EINVAL ? (u.tls ? "cannot resolve the host, or TLS cannot be set up (above)" : "cannot resolve the host") : wsio_strerror(r));
@@ -107,6 +112,10 @@ int app_cluster_attach(wsio_sio *io, const server_config *cfg) {
   }
   log_msg(LOG_INFO, "cluster: Redis %s adapter, %s:%d%s, key prefix %s",
           o.streams ? "streams" : o.sharded ? "sharded pub/sub" : "pub/sub", u.host, u.port,
-          !u.tls ? "" : o.tls_insecure ? " (TLS, not verified)" : " (TLS)", o.key_prefix);
+          !u.tls                ? ""
+          : o.tls_insecure      ? (o.tls_cert_file ? " (TLS, not verified, client certificate)" : " (TLS, not verified)")
+          : o.tls_cert_file     ? " (TLS, client certificate)"
+                                : " (TLS)",
+          o.key_prefix);
   return 0;
 }

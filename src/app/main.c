@@ -127,6 +127,8 @@ static const opt_def opts[] = {
     {"redis-stream-maxlen", "N", T_LIMIT, "10000", "--redis-adapter streams: entries kept in the stream, about (XADD MAXLEN ~; Node's maxLen)"},
     {"redis-session-key-prefix", "PREFIX", T_STR, "sio:session:", "--redis-adapter streams: key prefix of the sessions kept for recovery (Node's sessionKeyPrefix)"},
     {"redis-tls-ca", "FILE", T_STR, NULL, "rediss://: PEM CA certificate(s) the Redis server's certificate must be signed by (default: the system's CAs); its host name is checked too"},
+    {"redis-tls-cert", "FILE", T_STR, NULL, "rediss://: PEM certificate (chain) this node presents when Redis checks its clients (tls-auth-clients yes, Redis's default); needs --redis-tls-key; read at start and, when the file has changed, again before a reconnection (SIGHUP does not)"},
+    {"redis-tls-key", "FILE", T_STR, NULL, "rediss://: PEM private key of --redis-tls-cert, unencrypted; read with it"},
     {"redis-tls-insecure", "on|off", T_SWITCH, "off", "rediss:// without certificate or host name verification (still encrypted; anyone on the path can pose as Redis: for tests only)"},
     {"redis-key-prefix", "PREFIX", T_STR, "socket.io", "channel prefix, as the Node adapter's `key`"},
     {"redis-request-timeout", "S", T_SECONDS, "5", "seconds to wait for other nodes' answers (fetchSockets, allRooms, serverSideEmit acks)"},
@@ -250,6 +252,8 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       }
       else if (strcmp(name, "redis-session-key-prefix") == 0) st->cfg.redis_session_key_prefix = v;
       else if (strcmp(name, "redis-tls-ca") == 0) st->cfg.redis_tls_ca = v;
+      else if (strcmp(name, "redis-tls-cert") == 0) st->cfg.redis_tls_cert = v;
+      else if (strcmp(name, "redis-tls-key") == 0) st->cfg.redis_tls_key = v;
       break;
     case T_ADAPTER:
       if (strcmp(v, "pubsub") != 0 && strcmp(v, "sharded") != 0 && strcmp(v, "streams") != 0) {
@@ -504,6 +508,11 @@ int main(int argc, char **argv) {
   int pr = parse_args(&st, argc, argv);
   if (!pr && st.o.tls_sni && !st.o.tls_cert_file) {
     fprintf(stderr, "wsio-server: --tls-sni needs --tls-cert and --tls-key (the certificate of every other name)\n");
+    pr = 2;
+  }
+  if (!pr && !st.cfg.redis_tls_cert != !st.cfg.redis_tls_key) {
+    fprintf(stderr, "wsio-server: --%s needs --%s (a client certificate and its key: both or neither)\n",
+            st.cfg.redis_tls_cert ? "redis-tls-cert" : "redis-tls-key", st.cfg.redis_tls_cert ? "redis-tls-key" : "redis-tls-cert");
     pr = 2;
   }
   int rc = pr ? (pr == 1 ? 0 : 2) : run(&st);

@@ -33,6 +33,7 @@ typedef struct tls_client {
   uint8_t *pending;
   size_t len, cap;
   int verify_failed;
+  int cert_refused; /* the server's alert was about this side's certificate */
   char err[256];
 } tls_client;
 
@@ -261,6 +262,13 @@ static void client_failed(SSL *s, int e) {
   } else if (code) {
     char reason[200];
     ERR_error_string_n(code, reason, sizeof reason);
+    /* The server asked for a client certificate and got none (TLS 1.3's own alert), or
+     * refused the one it got: alerts a server sends about its peer's certificate. */
+    int r = ERR_GET_LIB(code) == ERR_LIB_SSL ? ERR_GET_REASON(code) : 0;
+    tc->cert_refused = r == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED || r == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
+                       r == SSL_R_TLSV1_ALERT_UNKNOWN_CA || r == SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN ||
+                       r == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED || r == SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED ||
+                       r == SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE;
     snprintf(tc->err, sizeof tc->err, "TLS %s failed: %s", SSL_is_init_finished(s) ? "session" : "handshake",
              reason);
   } else {
@@ -398,6 +406,63 @@ SSL_CTX *net_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t
   return ctx;
 }
 
+/* An encrypted key would have OpenSSL ask for its passphrase on the terminal; a
+ * server asks nobody: the load fails at once and says why. */
+static int no_passphrase(char *buf, int size, int rwflag, void *user) {
+  (void)buf;
+  (void)size;
+  (void)rwflag;
+  *(int *)user = 1;
+  return -1;
+}
+
+/* Opens path for reading to report the system's reason ("No such file or directory")
+ * rather than OpenSSL's. Returns 0, or -1 with err filled. */
+static int readable(const char *what, const char *path, char *err, size_t cap) {
+  FILE *f = fopen(path, "r");
+  if (f) {
+    fclose(f);
+    return 0;
+  }
+  snprintf(err, cap, "cannot read the %s %s: %s", what, path, strerror(errno));
+  return -1;
+}
+
+int net_tls_client_cert(SSL_CTX *ctx, const char *cert_file, const char *key_file, char *err, size_t cap) {
+  if (readable("client certificate", cert_file, err, cap) < 0 || readable("client key", key_file, err, cap) < 0)
+    return -1;
+  ERR_clear_error();
+  int asked = 0, rc = -1;
+  SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, &asked);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+    last_error(err, cap, "cannot load the client certificate (PEM)", cert_file);
+  } else if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+    /* OpenSSL checks the key against the certificate already loaded here. */
+    unsigned long e = ERR_peek_last_error();
+    int mismatch = ERR_GET_LIB(e) == ERR_LIB_X509 &&
+                   (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH || ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
+    if (asked || mismatch) {
+      if (asked)
+        snprintf(err, cap, "the client key %s is encrypted: no passphrase can be given, decrypt it "
+                 "(openssl pkey -in KEY -out PLAIN)", key_file);
+      else
+        snprintf(err, cap, "the client key %s does not match the client certificate %s", key_file, cert_file);
+      ERR_clear_error();
+    } else {
+      last_error(err, cap, "cannot load the client key (PEM)", key_file);
+    }
+  } else if (SSL_CTX_check_private_key(ctx) != 1) {
+    ERR_clear_error();
+    snprintf(err, cap, "the client key %s does not match the client certificate %s", key_file, cert_file);
+  } else {
+    rc = 0;
+  }
+  SSL_CTX_set_default_passwd_cb(ctx, NULL);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+  return rc;
+}
+
 SSL *net_tls_client_session(SSL_CTX *ctx, const char *host) {
   SSL *s = net_tls_session(ctx);
   tls_client *tc = calloc(1, sizeof(*tc));
@@ -435,6 +500,11 @@ const char *net_tls_error(SSL *s) {
 int net_tls_verify_failed(SSL *s) {
   tls_client *tc = s ? SSL_get_app_data(s) : NULL;
   return tc ? tc->verify_failed : 0;
+}
+
+int net_tls_cert_refused(SSL *s) {
+  tls_client *tc = s ? SSL_get_app_data(s) : NULL;
+  return tc ? tc->cert_refused : 0;
 }
 
 const char *net_tls_describe(SSL *s, char *buf, size_t cap) {

@@ -70,6 +70,12 @@ int net_tls_established(struct ssl_st *s);
  * self-signed certificate): the session is still encrypted, but anyone on the path can
  * impersonate the server. NULL with the reason in err when ca_file cannot be loaded. */
 struct ssl_ctx_st *net_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t cap);
+/* Gives a client context a certificate to present when the server asks for one (mutual
+ * TLS): cert_file a PEM chain (this side's certificate first), key_file its PEM private
+ * key, unencrypted (no passphrase is ever asked for). Returns 0, or -1 with the reason,
+ * naming the file, in err: unreadable, not PEM, an encrypted key, a key that does not
+ * match the certificate. On -1 the context may hold part of it: free it. */
+int net_tls_client_cert(struct ssl_ctx_st *ctx, const char *cert_file, const char *key_file, char *err, size_t cap);
 
 /* A session in client mode for host (a DNS name or an IP literal, without brackets):
  * SNI carries a DNS name (never an address, RFC 6066 3), and the certificate must name
@@ -89,6 +95,11 @@ int net_tls_handshake(struct ssl_st *s);
 const char *net_tls_error(struct ssl_st *s);
 /* 1 when the failure was the certificate check (untrusted, expired, wrong host). */
 int net_tls_verify_failed(struct ssl_st *s);
+/* 1 when the server ended the handshake with an alert about this side's certificate:
+ * it wanted one and got none (TLS 1.3's "certificate required"), or refused the one it
+ * got (unknown CA, bad, expired, revoked). A TLS 1.2 server that wants a certificate
+ * and gets none says only "handshake failure": not counted. */
+int net_tls_cert_refused(struct ssl_st *s);
 /* One line about an established session, for traces: protocol version, cipher, ALPN,
  * and the peer certificate's subject and issuer with the verification verdict
  * ("TLSv1.3 TLS_AES_128_GCM_SHA256, ALPN http/1.1, certificate CN=localhost issued by

@@ -47,7 +47,7 @@ function spawnRedis(port, extra = []) {
     child.once('error', (err) => { clearTimeout(timer); reject(err); });
     exited.then(() => { clearTimeout(timer); reject(new Error(`redis-server exited:\n${out}`)); });
   });
-  return { child, ready, exited };
+  return { child, ready, exited, output: () => out };
 }
 
 /*
@@ -107,15 +107,17 @@ async function startRedisOnce() {
 }
 
 /* A redis-server speaking TLS only (--tls-port; the plain port off) with cert/key
- * (PEM files); clients are not asked for certificates. url: rediss://localhost:PORT. */
+ * (PEM files); clients are not asked for certificates unless authClients is 'yes'
+ * (Redis's own default: a certificate signed by ca required) or 'optional'.
+ * url: rediss://localhost:PORT. */
 function startRedisTls(tls) {
   return retried(() => startRedisTlsOnce(tls));
 }
 
-async function startRedisTlsOnce({ cert, key, ca }) {
+async function startRedisTlsOnce({ cert, key, ca, authClients = 'no' }) {
   const port = await freePort();
   const cur = spawnRedis(port, ['--port', '0', '--tls-port', String(port), '--tls-cert-file', cert,
-    '--tls-key-file', key, '--tls-ca-cert-file', ca, '--tls-auth-clients', 'no']);
+    '--tls-key-file', key, '--tls-ca-cert-file', ca, '--tls-auth-clients', authClients]);
   try {
     await cur.ready;
   } catch (err) {
@@ -125,6 +127,7 @@ async function startRedisTlsOnce({ cert, key, ca }) {
   return {
     port,
     url: `rediss://localhost:${port}`,
+    output: () => cur.output(), /* its log: a client refused at its handshake is logged there */
     async stop() {
       if (cur.child.exitCode === null && cur.child.signalCode === null) {
         cur.child.kill('SIGTERM');

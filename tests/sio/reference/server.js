@@ -5,7 +5,7 @@
 // `wsio-server --app <app>`; both must behave the same.
 //
 //   node tests/sio/reference/server.js --app conformance|chat|bench|test [--port N] [--host H]
-//        [--redis redis://host:port [--redis-key-prefix P] [--redis-request-timeout S] [--redis-adapter sharded|streams] [--redis-cluster] [--redis-tls-ca FILE]]
+//        [--redis redis://host:port [--redis-key-prefix P] [--redis-request-timeout S] [--redis-adapter sharded|streams] [--redis-cluster] [--redis-tls-ca FILE [--redis-tls-cert FILE --redis-tls-key FILE]]]
 //
 // With --redis the server joins a cluster through @socket.io/redis-adapter (createAdapter,
 // node-redis v4 clients; createShardedAdapter with --redis-adapter sharded), as
@@ -38,6 +38,8 @@ function parseArgs(argv) {
     else if (a === '--redis-subscription-mode') opts.redisSubscriptionMode = value(); // sharded: Node's subscriptionMode
     else if (a === '--redis-cluster') opts.redisCluster = true; // the URL is a Redis Cluster's seed
     else if (a === '--redis-tls-ca') opts.redisTlsCa = value(); // rediss://: the CA its certificate is signed by
+    else if (a === '--redis-tls-cert') opts.redisTlsCert = value(); // rediss://: a client certificate (PEM) ...
+    else if (a === '--redis-tls-key') opts.redisTlsKey = value(); // ... and its key, as node-redis' socket.cert/key
     else if (a === '--redis-request-timeout') opts.redisTimeout = Number(value()) * 1000;
     else throw new Error(`unknown option ${a}`);
   }
@@ -345,7 +347,9 @@ function testApp(httpServer) {
 async function useRedis(io, opts) {
   const { createClient, createCluster } = require('redis');
   const { createAdapter } = require('@socket.io/redis-adapter');
-  const tls = opts.redisTlsCa ? { socket: { tls: true, ca: require('node:fs').readFileSync(opts.redisTlsCa) } } : {};
+  const read = (f) => require('node:fs').readFileSync(f);
+  const tls = opts.redisTlsCa ? { socket: { tls: true, ca: read(opts.redisTlsCa),
+    ...(opts.redisTlsCert ? { cert: read(opts.redisTlsCert), key: read(opts.redisTlsKey) } : {}) } } : {};
   const pub = opts.redisCluster ? createCluster({ rootNodes: [{ url: opts.redis }] })
     : createClient({ url: opts.redis, ...tls });
   const sub = pub.duplicate();
