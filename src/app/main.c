@@ -116,7 +116,7 @@ static const opt_def opts[] = {
     {"deflate-shared-broadcast", "on|off", T_SWITCH, "on", "with --deflate, compress a broadcast (topic publish, Socket.IO room emit) once per window size for every deflate recipient (off: once per recipient, as Node; for measurements)"},
     {"tls-cert", "FILE", T_STR, NULL, "PEM certificate chain: serve https:// and wss:// (TLS 1.2+) on --port; needs --tls-key; SIGHUP reloads it"},
     {"http-port", "N", T_PORT, NULL, "with --tls-cert, also serve plain HTTP on this port of --host (health checks, metrics: every route, unencrypted)"},
-    {"tls-key", "FILE", T_STR, NULL, "PEM private key of --tls-cert; SIGHUP reloads it"},
+    {"tls-key", "FILE", T_STR, NULL, "PEM private key of --tls-cert, unencrypted (no passphrase is asked for); SIGHUP reloads it"},
     {"tls-sni", "HOST:CERT:KEY", T_STR, NULL, "with --tls-cert, serve this certificate to clients asking for HOST (SNI; exact, or *.example.com); repeatable (entries from the config file, WSIO_TLS_SNI (comma-separated) and the command line add up); SIGHUP reloads them"},
     {"threads", "N|auto", T_THREADS, "1", "event-loop threads, one per core with auto: each listens on the port (SO_REUSEPORT: the kernel spreads connections over them); topics, Socket.IO rooms and broadcasts span them, a long-polling session is served by the thread that made it (no sticky sessions)"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},

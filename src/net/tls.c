@@ -93,6 +93,16 @@ static void last_error(char *err, size_t cap, const char *what, const char *file
   ERR_clear_error();
 }
 
+/* An encrypted key would have OpenSSL ask for its passphrase on the terminal; a
+ * server asks nobody: the load fails at once and says why. */
+static int no_passphrase(char *buf, int size, int rwflag, void *user) {
+  (void)buf;
+  (void)size;
+  (void)rwflag;
+  *(int *)user = 1;
+  return -1;
+}
+
 SSL_CTX *net_tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t cap) {
   ERR_clear_error();
   SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -113,15 +123,28 @@ SSL_CTX *net_tls_server_ctx(const char *cert_file, const char *key_file, char *e
   SSL_CTX_set_read_ahead(ctx, 1);
   SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
   SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
+  /* (A service started by systemd would otherwise wait for a passphrase forever.) */
+  int asked = 0, ok = 0;
+  SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, &asked);
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
     last_error(err, cap, "cannot load the certificate", cert_file);
   } else if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-    last_error(err, cap, "cannot load the key", key_file);
+    if (asked) {
+      snprintf(err, cap, "the key %s is encrypted: no passphrase can be given, decrypt it "
+               "(openssl pkey -in KEY -out PLAIN)", key_file);
+      ERR_clear_error();
+    } else {
+      last_error(err, cap, "cannot load the key", key_file);
+    }
   } else if (SSL_CTX_check_private_key(ctx) != 1) {
     last_error(err, cap, "the key does not match the certificate", cert_file);
   } else {
-    return ctx;
+    ok = 1;
   }
+  SSL_CTX_set_default_passwd_cb(ctx, NULL);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+  if (ok) return ctx;
   net_tls_ctx_free(ctx);
   return NULL;
 }
@@ -404,16 +427,6 @@ SSL_CTX *net_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t
     return NULL;
   }
   return ctx;
-}
-
-/* An encrypted key would have OpenSSL ask for its passphrase on the terminal; a
- * server asks nobody: the load fails at once and says why. */
-static int no_passphrase(char *buf, int size, int rwflag, void *user) {
-  (void)buf;
-  (void)size;
-  (void)rwflag;
-  *(int *)user = 1;
-  return -1;
 }
 
 /* Opens path for reading to report the system's reason ("No such file or directory")

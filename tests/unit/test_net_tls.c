@@ -207,6 +207,19 @@ static void test_bad_files(void) {
   EVP_PKEY_free(k);
   CHECK(net_tls_server_ctx(cert_path, other, err, sizeof err) == NULL);
   CHECK(err[0] != '\0');
+  /* The right key, encrypted: refused at once, saying so (OpenSSL's default would
+   * ask for the passphrase on the terminal, and a service would wait forever). */
+  FILE *kf = fopen(key_path, "r");
+  EVP_PKEY *own = kf ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
+  if (kf) fclose(kf);
+  CHECK(own != NULL);
+  f = fopen(other, "w");
+  CHECK(f && own && PEM_write_PKCS8PrivateKey(f, own, EVP_aes_256_cbc(), NULL, 0, NULL, (void *)"secret") == 1);
+  if (f) fclose(f);
+  EVP_PKEY_free(own);
+  err[0] = '\0';
+  CHECK(net_tls_server_ctx(cert_path, other, err, sizeof err) == NULL);
+  CHECK(strstr(err, "is encrypted: no passphrase can be given") != NULL);
   unlink(other);
 }
 
