@@ -29,7 +29,8 @@ enum {
   X_PROTOCOL = 3,
   X_TIMEOUT = 4,
   X_NETWORK = 5,
-  X_TLS = 7, /* https://: TLS handshake or certificate verification failed */
+  X_TLS = 7, /* https://: TLS handshake or certificate verification failed,
+                or --ca/--cert/--key cannot be loaded */
 };
 
 static const char sio_usage[] =
@@ -73,6 +74,14 @@ static const char sio_usage[] =
     "                           (still encrypted, but anyone on the path can "
     "pose as\n"
     "                           the server)\n"
+    "      --cert FILE          https://: present this client certificate "
+    "(PEM, with its\n"
+    "                           chain) to a server that asks for one (mutual "
+    "TLS), on\n"
+    "                           polling and WebSocket connections alike\n"
+    "      --key FILE           the certificate's private key (PEM, not "
+    "encrypted);\n"
+    "                           --cert and --key go together\n"
     "  -n, --no-reconnect       exit when the connection ends (default: "
     "reconnect with\n"
     "                           backoff 1 s to 5 s, jitter 0.5; emits wait in the "
@@ -94,15 +103,19 @@ static const char sio_usage[] =
     "2 refused (HTTP status or CONNECT_ERROR), 3 protocol error by the server, "
     "4 timed\n"
     "out (connect, ack, ping timeout), 5 network error, 7 TLS failed "
-    "(handshake or\n"
-    "certificate verification).\n"
+    "(handshake,\n"
+    "certificate verification, the server refused ours, --ca/--cert/--key "
+    "cannot be\n"
+    "loaded: the reason and the file are printed).\n"
     "\n"
     "examples:\n"
     "  echo 'ack message-with-ack {\"a\":1} 2' | wsio-cat --sio "
     "http://127.0.0.1:3000\n"
     "  wsio-cat --sio http://example.com -N /chat -a '{\"token\":\"T\"}' -T "
     "websocket -v\n"
-    "  wsio-cat --sio https://localhost:8443 --ca test-ca.pem -v\n";
+    "  wsio-cat --sio https://localhost:8443 --ca test-ca.pem -v\n"
+    "  wsio-cat --sio https://gw.local --ca ca.pem --cert me.pem --key "
+    "me.key\n";
 
 typedef struct {
   loop *loop;
@@ -566,6 +579,8 @@ int wsio_cat_sio_main(int argc, char **argv) {
       {"header", required_argument, 0, 'H'},
       {"ca", required_argument, 0, 3},
       {"insecure", no_argument, 0, 'k'},
+      {"cert", required_argument, 0, 4},
+      {"key", required_argument, 0, 5},
       {"no-reconnect", no_argument, 0, 'n'},
       {"timeout", required_argument, 0, 't'},
       {"verbose", no_argument, 0, 'v'},
@@ -613,6 +628,12 @@ int wsio_cat_sio_main(int argc, char **argv) {
     case 3:
       o.ca_file = optarg;
       break;
+    case 4:
+      o.cert_file = optarg;
+      break;
+    case 5:
+      o.key_file = optarg;
+      break;
     case 't': {
       double s = atof(optarg);
       if (s <= 0)
@@ -638,6 +659,10 @@ int wsio_cat_sio_main(int argc, char **argv) {
     fputs(sio_usage, stderr);
     return X_USAGE;
   }
+  if (!o.cert_file != !o.key_file)
+    return fprintf(stderr, "wsio-cat: --cert and --key go together (the "
+                           "client certificate and its private key)\n"),
+           X_USAGE;
   o.headers = nh ? headers : NULL;
   o.on_open = on_open;
   o.on_upgrade = on_upgrade;

@@ -28,7 +28,8 @@ enum {
   EXIT_PROTOCOL = 3, /* the server broke RFC 6455 */
   EXIT_TIMEOUT = 4,  /* connect, handshake or close timed out */
   EXIT_NETWORK = 5,  /* cannot resolve or connect, or the connection was lost */
-  EXIT_TLS = 7, /* wss://: TLS handshake or certificate verification failed (6: unused) */
+  EXIT_TLS = 7, /* wss://: TLS handshake or certificate verification failed,
+                   or --ca/--cert/--key cannot be loaded (6: unused) */
 };
 
 static const char usage[] =
@@ -71,6 +72,13 @@ static const char usage[] =
     "certificate\n"
     "                           (still encrypted, but anyone on the path can\n"
     "                           pose as the server)\n"
+    "      --cert FILE          wss://: present this client certificate (PEM, "
+    "with its\n"
+    "                           chain) to a server that asks for one "
+    "(mutual TLS)\n"
+    "      --key FILE           the certificate's private key (PEM, not "
+    "encrypted);\n"
+    "                           --cert and --key go together\n"
     "      --no-deflate         do not offer permessage-deflate (offered by\n"
     "                           default, as Node's ws: -v shows the answer "
     "and\n"
@@ -83,15 +91,18 @@ static const char usage[] =
     "  0  closed with a close handshake    4  timed out (connect, handshake, close)\n"
     "  1  bad command line                 5  network error (refused, lost, no close frame)\n"
     "  2  handshake refused (HTTP status)\n"
-    "  3  protocol error by the server     7  TLS failed: handshake, or the certificate\n"
-    "                                         did not verify (the reason is printed)\n"
+    "  3  protocol error by the server     7  TLS failed: handshake, the certificate\n"
+    "                                         did not verify, the server refused ours,\n"
+    "                                         --ca/--cert/--key cannot be loaded (the\n"
+    "                                         reason and the file are printed)\n"
     "\n"
     "examples:\n"
     "  echo hello | wsio-cat ws://127.0.0.1:3000/echo\n"
     "  wsio-cat -v --subprotocol chat -H 'Authorization: Bearer T' "
     "ws://example.com/ws\n"
     "  wsio-cat --ping 5 --close 4000:bye --no-reconnect ws://[::1]:8080/\n"
-    "  wsio-cat --ca test-ca.pem wss://localhost:8443/echo\n";
+    "  wsio-cat --ca test-ca.pem wss://localhost:8443/echo\n"
+    "  wsio-cat --ca ca.pem --cert me.pem --key me.key wss://gw.local/ws\n";
 
 typedef struct {
   loop *loop;
@@ -320,6 +331,8 @@ int main(int argc, char **argv) {
       {"ca", required_argument, 0, 3},
       {"deflate", no_argument, 0, 4},
       {"no-deflate", no_argument, 0, 5},
+      {"cert", required_argument, 0, 6},
+      {"key", required_argument, 0, 7},
       {0, 0, 0, 0}};
   for (int i = 1; i < argc; i++)
     if (strcmp(argv[i], "--sio") == 0 || strncmp(argv[i], "--sio=", 6) == 0)
@@ -395,6 +408,12 @@ int main(int argc, char **argv) {
     case 5:
       o.no_deflate = 1;
       break;
+    case 6:
+      o.cert_file = optarg;
+      break;
+    case 7:
+      o.key_file = optarg;
+      break;
     default:
       fputs(usage, stderr);
       return EXIT_USAGE;
@@ -404,6 +423,10 @@ int main(int argc, char **argv) {
     fputs(usage, stderr);
     return EXIT_USAGE;
   }
+  if (!o.cert_file != !o.key_file)
+    return fprintf(stderr, "wsio-cat: --cert and --key go together (the "
+                           "client certificate and its private key)\n"),
+           EXIT_USAGE;
   const char *url = argv[optind];
   o.headers = nh ? headers : NULL;
   o.subprotocols = np ? protos : NULL;

@@ -42,8 +42,10 @@ enum {
   WSIO_EURL = -23,     /* not a ws:// or wss:// URL */
   WSIO_ETLS = -24,     /* wss://: the TLS handshake failed, the server's
                         * certificate did not verify (untrusted, expired, another
-                        * host's), or the CA file could not be loaded; on_error's
-                        * detail says which */
+                        * host's), the server refused the client certificate (or
+                        * wanted one), or the CA file or the client certificate
+                        * or key could not be loaded; on_error's detail says
+                        * which (and names the file) */
 };
 const char *wsio_ws_client_strerror(int err);
 
@@ -159,6 +161,24 @@ typedef struct {
    * version, cipher, ALPN, the certificate's subject and issuer, the verdict.
    */
   void (*on_tls)(wsio_ws_client *cl, const char *info, void *user);
+
+  /* wss:// with a client certificate (mutual TLS), for a server that asks for
+   * one (ws's and Node's https `cert`/`key`): cert_file a PEM chain (this
+   * client's certificate first, then intermediates), key_file its PEM private
+   * key, unencrypted (no passphrase is ever asked for). Both or neither: one
+   * without the other makes create fail with WSIO_EINVAL. Both are read once,
+   * at create (a renewed pair needs a new client). A file that cannot be
+   * loaded (unreadable, not PEM, an encrypted key, a key of another
+   * certificate) is reported as a ca_file is: WSIO_ETLS from the loop, with
+   * on_error's detail naming the file, and no reconnect. A server that wants a
+   * certificate and gets none, or refuses the one it got, fails the attempt
+   * with WSIO_ETLS when it says so with a TLS alert (detail: "... the server
+   * wants a client certificate" or "... refused the client certificate"); a
+   * server that just closes the connection (Node's https does, for a
+   * certificate of an untrusted CA) is WSIO_ENETWORK. Ignored for ws://. (Added
+   * after the fields above: a zeroed struct has none.) */
+  const char *cert_file;
+  const char *key_file;
 } wsio_ws_client_options;
 
 /* Creates a client on app's loop and starts connecting to url
@@ -306,6 +326,17 @@ typedef struct {
   /* Tracing: a TLS handshake completed (polling connection or WebSocket):
    * protocol version, cipher, ALPN, the certificate and the verdict. */
   void (*on_tls)(wsio_sio_client *c, const char *info, void *user);
+
+  /* https:// with a client certificate (mutual TLS; socket.io-client's
+   * `cert`/`key`), presented on every polling connection and on the
+   * WebSocket: as wsio_ws_client_options.cert_file/key_file (PEM, the key
+   * unencrypted; both or neither, else create fails with WSIO_EINVAL), read
+   * again when each Engine.IO session opens (each reconnection). A file that
+   * cannot be loaded is WSIO_ETLS from on_error, its detail naming the file,
+   * and no reconnect. Ignored for http://. (Added after the fields above: a
+   * zeroed struct has none.) */
+  const char *cert_file;
+  const char *key_file;
 } wsio_sio_client_options;
 
 /* Creates the client and starts connecting to url (http://host[:port][/] or

@@ -25,7 +25,8 @@
  * https://: each polling connection is a TLS session (net/tls.h's client
  * mode, as ws_client.c's wss://) from a context made when the session opens;
  * keep-alive spares a TLS handshake per request. The WebSocket transport is
- * then wss:// through wsio_ws_client, with the same ca_file and insecure.
+ * then wss:// through wsio_ws_client, with the same ca_file, insecure and
+ * client certificate (loaded into this session's context when it opens).
  *
  * The host name is resolved off the loop's thread (client/resolve.h) when the
  * session opens, which is each connection attempt of the owner. */
@@ -213,10 +214,15 @@ static int tls_failed(preq *r, int err) {
     return 0;
   const char *why = net_tls_error(r->net.tls);
   int verify = net_tls_verify_failed(r->net.tls);
+  /* (as ws_client.c's tls_failed) */
+  const char *refused = !net_tls_cert_refused(r->net.tls) ? ""
+                        : e->cfg.cert_file
+                            ? " (the server refused the client certificate)"
+                            : " (the server wants a client certificate)";
   char msg[400];
-  snprintf(msg, sizeof msg, "%s%s%s%s", *why ? why : "TLS session failed",
+  snprintf(msg, sizeof msg, "%s%s%s%s%s", *why ? why : "TLS session failed",
            verify ? " (host " : "", verify ? e->cfg.host : "",
-           verify ? ")" : "");
+           verify ? ")" : "", refused);
   pconn_retire(r);
   if (e->state == E_CLOSING) {
     e->destroyed = 1;
@@ -646,9 +652,15 @@ static void on_end(net_conn *nc, int err) {
                   "cannot send a polling request again");
     return;
   }
-  char why[128];
-  snprintf(why, sizeof why, "the polling connection was lost%s%s",
-           err ? ": " : "", err ? strerror(-err) : "");
+  /* (as ws_client.c's on_end: a refused client certificate may look so) */
+  int after_tls = e->cfg.cert_file && !r->reused && r->len == 0 &&
+                  r->net.tls && net_tls_established(r->net.tls);
+  char why[256];
+  snprintf(why, sizeof why, "the polling connection was lost%s%s%s",
+           err ? ": " : "", err ? strerror(-err) : "",
+           after_tls ? " (right after TLS, before any answer: did the server "
+                       "refuse the client certificate?)"
+                     : "");
   pconn_retire(r);
   if (e->state == E_CLOSING) {
     e->destroyed = 1;
@@ -890,6 +902,8 @@ static wsio_ws_client *ws_start(eio_client *e, int with_sid) {
   o.no_reconnect = 1;
   o.ca_file = e->cfg.ca_file;
   o.insecure = e->cfg.insecure;
+  o.cert_file = e->cfg.cert_file;
+  o.key_file = e->cfg.key_file;
   if (e->cfg.on_tls)
     o.on_tls = ws_on_tls;
   o.user = e;
@@ -999,6 +1013,8 @@ static void release_all(eio_client *e, int touch_ws) {
   free((char *)e->cfg.host_header);
   free((char *)e->cfg.path);
   free((char *)e->cfg.ca_file);
+  free((char *)e->cfg.cert_file);
+  free((char *)e->cfg.key_file);
 }
 
 static void ec_app_destroyed(void *arg);
@@ -1049,8 +1065,12 @@ static int copy_config(eio_client *e, const eio_client_config *cfg) {
   e->cfg.path = strdup(cfg->path);
   e->cfg.headers = NULL;
   e->cfg.ca_file = cfg->ca_file ? strdup(cfg->ca_file) : NULL;
+  e->cfg.cert_file = cfg->cert_file ? strdup(cfg->cert_file) : NULL;
+  e->cfg.key_file = cfg->key_file ? strdup(cfg->key_file) : NULL;
   if (!e->cfg.host || !e->cfg.port || !e->cfg.host_header || !e->cfg.path ||
-      (cfg->ca_file && !e->cfg.ca_file))
+      (cfg->ca_file && !e->cfg.ca_file) ||
+      (cfg->cert_file && !e->cfg.cert_file) ||
+      (cfg->key_file && !e->cfg.key_file))
     return WSIO_ENOMEM;
   size_t n = 0, total = 0;
   for (const char *const *h = cfg->headers; h && *h; h++, n++)
@@ -1133,12 +1153,20 @@ eio_client *eio_client_open(wsio_app *app, const eio_client_config *cfg,
   e->flush.cb = flush_fired;
   e->close_timer.cb = close_fired;
   rc = copy_config(e, cfg);
-  char tls_why[256] = "";
+  char tls_why[400] = "";
   if (!rc && e->cfg.tls && e->cfg.transports != WSIO_SIO_WEBSOCKET &&
       !(e->tls_ctx = net_tls_client_ctx(e->cfg.ca_file, e->cfg.insecure,
                                         tls_why, sizeof tls_why)) &&
       !*tls_why)
     snprintf(tls_why, sizeof tls_why, "cannot make a TLS context");
+  /* The client certificate is read again at each session (each reconnection
+   * of the owner): a renewed pair is picked up without a new client. */
+  if (e->tls_ctx && e->cfg.cert_file &&
+      net_tls_client_cert(e->tls_ctx, e->cfg.cert_file, e->cfg.key_file,
+                          tls_why, sizeof tls_why) < 0) {
+    net_tls_ctx_free(e->tls_ctx);
+    e->tls_ctx = NULL;
+  }
   if (!rc && !(e->ctx = net_ctx_create(e->loop, &h, e, 0)))
     rc = WSIO_ENOMEM;
   if (!rc && core_hook_add(app, CORE_HOOK_POST, ec_post, e) != 0)

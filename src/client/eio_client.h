@@ -26,9 +26,11 @@ typedef struct {
   wsio_sio_transports transports;
   /* https: polling over TLS and the WebSocket as wss://, the certificate
    * checked as wsio_ws_client_options says (ca_file NULL: the system's store;
-   * insecure 1: not at all). */
+   * insecure 1: not at all), and the client certificate and key presented
+   * when both are set (NULL: none). */
   int tls, insecure;
   const char *ca_file;
+  const char *cert_file, *key_file;
   uint32_t timeout_ms;
   size_t max_payload;
   void *user;

@@ -85,7 +85,7 @@ struct wsio_sio_client {
   loop *loop;
   wsio_sio_client_options o;
   char *host, *port, *host_header, *path;
-  char *ca_file;
+  char *ca_file, *cert_file, *key_file;
   int tls; /* https:// */
   char **headers;
   eio_client *eio;
@@ -676,6 +676,8 @@ static void m_connect(wsio_sio_client *m) {
       .transports = m->o.transports,
       .tls = m->tls,
       .ca_file = m->ca_file,
+      .cert_file = m->cert_file,
+      .key_file = m->key_file,
       .insecure = m->o.insecure,
       .on_tls = m->o.on_tls ? eio_tls : NULL,
       .timeout_ms = m->o.timeout_ms,
@@ -732,6 +734,8 @@ static void m_release(wsio_sio_client *m) {
   free(m->host_header);
   free(m->path);
   free(m->ca_file);
+  free(m->cert_file);
+  free(m->key_file);
 }
 
 static void m_app_destroyed(void *arg);
@@ -821,7 +825,13 @@ static int copy_options(wsio_sio_client *m, const wsio_sio_client_options *in) {
   o.path = NULL;
   if (o.ca_file && !(m->ca_file = strdup(o.ca_file)))
     return WSIO_ENOMEM;
-  o.ca_file = NULL; /* (m->ca_file) */
+  /* A certificate without its key (or the reverse) cannot be presented. */
+  if (!o.cert_file != !o.key_file)
+    return WSIO_EINVAL;
+  if (o.cert_file && (!(m->cert_file = strdup(o.cert_file)) ||
+                      !(m->key_file = strdup(o.key_file))))
+    return WSIO_ENOMEM;
+  o.ca_file = o.cert_file = o.key_file = NULL; /* (m's copies) */
   if (o.transports > WSIO_SIO_WEBSOCKET)
     return WSIO_EINVAL;
   if (!o.timeout_ms)

@@ -76,6 +76,7 @@ struct wsio_ws_client {
   struct ssl_ctx_st
       *tls_ctx;      /* NULL for ws://, or when it could not be made: */
   char *tls_ctx_err; /* why (reported from the loop at the first attempt) */
+  int client_cert;   /* the context presents a client certificate */
   /* The host's first addresses (getaddrinfo's order): an attempt whose TCP
    * connect fails moves on to the next at once ("localhost" may give ::1 first
    * while the server listens on 127.0.0.1 only); a reconnect starts from the
@@ -710,28 +711,44 @@ static void on_end(net_conn *nc, int err) {
   }
   if (tls_failed(cl, err))
     return;
-  char why[128];
-  snprintf(why, sizeof why, "%s%s%s",
+  /* A server that refuses the client certificate may just close once the TLS
+   * handshake is done, without an alert (Node's https with
+   * rejectUnauthorized): nothing here can tell that from another close, so it
+   * stays a network error, with the likely cause named. */
+  int after_tls = cl->state == ST_HANDSHAKE && cl->client_cert &&
+                  cl->net.tls && net_tls_established(cl->net.tls) &&
+                  cl->in_len == 0;
+  char why[256];
+  snprintf(why, sizeof why, "%s%s%s%s",
            cl->state != ST_HANDSHAKE ? "connection lost"
            : cl->net.tls && !net_tls_established(cl->net.tls)
                ? "connection closed during the TLS handshake"
                : "connection closed during the handshake",
-           err ? ": " : "", err ? strerror(-err) : "");
+           err ? ": " : "", err ? strerror(-err) : "",
+           after_tls ? " (right after TLS, before any answer: did the server "
+                       "refuse the client certificate?)"
+                     : "");
   conn_down(cl, WSIO_ENETWORK, 0, why, WS_CLOSE_ABNORMAL, NULL, 0);
 }
 
 /* A TLS session that failed (net reports -EPROTO): WSIO_ETLS with OpenSSL's
- * reason, and the host for a certificate that does not verify. 1 when it was
- * that. */
+ * reason, and the host for a certificate that does not verify, or what the
+ * server's alert about our certificate means (TLS 1.3 sends it after our side
+ * of the handshake is done, so it may come while the upgrade is in flight).
+ * 1 when it was that. */
 static int tls_failed(wsio_ws_client *cl, int err) {
   if (!cl->net.tls || err != -EPROTO)
     return 0;
   const char *why = net_tls_error(cl->net.tls);
+  int verify = net_tls_verify_failed(cl->net.tls);
+  const char *refused = !net_tls_cert_refused(cl->net.tls) ? ""
+                        : cl->client_cert
+                            ? " (the server refused the client certificate)"
+                            : " (the server wants a client certificate)";
   char msg[400];
-  snprintf(msg, sizeof msg, "%s%s%s%s", *why ? why : "TLS session failed",
-           net_tls_verify_failed(cl->net.tls) ? " (host " : "",
-           net_tls_verify_failed(cl->net.tls) ? cl->host : "",
-           net_tls_verify_failed(cl->net.tls) ? ")" : "");
+  snprintf(msg, sizeof msg, "%s%s%s%s%s", *why ? why : "TLS session failed",
+           verify ? " (host " : "", verify ? cl->host : "", verify ? ")" : "",
+           refused);
   conn_down(cl, WSIO_ETLS, 0, msg, WS_CLOSE_ABNORMAL, NULL, 0);
   return 1;
 }
@@ -986,6 +1003,9 @@ static int no_crlf(const char *s) { return strpbrk(s, "\r\n") == NULL; }
 static int copy_options(wsio_ws_client *cl,
                         const wsio_ws_client_options *opts) {
   wsio_ws_client_options o = opts ? *opts : (wsio_ws_client_options){0};
+  /* A certificate without its key (or the reverse) cannot be presented. */
+  if (!o.cert_file != !o.key_file)
+    return WSIO_EINVAL;
   if (!o.connect_timeout_ms)
     o.connect_timeout_ms = 10000;
   if (!o.handshake_timeout_ms)
@@ -1067,7 +1087,9 @@ static int copy_options(wsio_ws_client *cl,
   }
   o.headers = NULL;
   o.origin = NULL;
-  o.ca_file = NULL; /* used at create only (the context loads it then) */
+  cl->client_cert = o.cert_file != NULL;
+  /* used at create only (the context loads them then) */
+  o.ca_file = o.cert_file = o.key_file = NULL;
   cl->o = o;
   return 0;
 }
@@ -1121,11 +1143,18 @@ wsio_ws_client *wsio_ws_client_create(wsio_app *app, const char *url,
   if (!e && !(cl->url = strdup(url)))
     e = WSIO_ENOMEM;
   if (!e && cl->tls) {
-    /* A CA file that cannot be read is reported from the loop (on_error's
-     * detail says why), like every other failure to connect. */
-    char why[300];
+    /* A CA file, client certificate or key that cannot be loaded is reported
+     * from the loop (on_error's detail says why, naming the file), like every
+     * other failure to connect. */
+    char why[600];
     cl->tls_ctx = net_tls_client_ctx(opts ? opts->ca_file : NULL,
                                      cl->o.insecure, why, sizeof why);
+    if (cl->tls_ctx && opts && opts->cert_file &&
+        net_tls_client_cert(cl->tls_ctx, opts->cert_file, opts->key_file, why,
+                            sizeof why) < 0) {
+      net_tls_ctx_free(cl->tls_ctx);
+      cl->tls_ctx = NULL;
+    }
     if (!cl->tls_ctx && !(cl->tls_ctx_err = strdup(why)))
       e = WSIO_ENOMEM;
   }

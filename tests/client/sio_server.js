@@ -3,10 +3,13 @@
 // (the Socket.IO client role through wsio-cat --sio). Not a test file itself.
 //
 //   node sio_server.js [--port P] [--ping-interval MS] [--ping-timeout MS]
-//                      [--tls-cert PEM --tls-key PEM] [--keep-alive-ms MS]
+//                      [--tls-cert PEM --tls-key PEM [--client-ca PEM]]
+//                      [--keep-alive-ms MS]
 //
-// With --tls-cert/--tls-key it serves https (tests/client/sio_tls.test.js);
-// --keep-alive-ms sets Node's idle keep-alive timeout (default 5000).
+// With --tls-cert/--tls-key it serves https (tests/client/sio_tls.test.js); with
+// --client-ca too it requires a client certificate signed by that CA (requestCert,
+// rejectUnauthorized: tests/client/client_cert.test.js); --keep-alive-ms sets Node's
+// idle keep-alive timeout (default 5000).
 //
 // Listens on 127.0.0.1, prints `listening on 127.0.0.1:PORT` on stderr. Connection
 // state recovery is on (maxDisconnectionDuration 60 s). Handlers on "/" (and "/secure",
@@ -21,6 +24,8 @@
 //                     recoverable), then io.emit("tick", "missed-1"), ("missed-2")
 //   bye()          -> socket.disconnect() ("io server disconnect")
 //   conns()        -> acks the number of TCP connections accepted so far
+//   peer()         -> acks the CN of the client certificate of this request's
+//                     connection ("" without one)
 const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
@@ -32,8 +37,11 @@ const opt = (name, def) => {
   return i >= 0 ? args[i + 1] : def;
 };
 
+const mtls = opt('--client-ca')
+  ? { ca: fs.readFileSync(opt('--client-ca')), requestCert: true, rejectUnauthorized: true }
+  : {};
 const httpServer = opt('--tls-cert')
-  ? https.createServer({ cert: fs.readFileSync(opt('--tls-cert')), key: fs.readFileSync(opt('--tls-key')) })
+  ? https.createServer({ cert: fs.readFileSync(opt('--tls-cert')), key: fs.readFileSync(opt('--tls-key')), ...mtls })
   : http.createServer();
 if (opt('--keep-alive-ms')) httpServer.keepAliveTimeout = Number(opt('--keep-alive-ms'));
 let conns = 0;
@@ -67,6 +75,10 @@ function handlers(socket) {
   });
   socket.on('bye', () => socket.disconnect());
   socket.on('conns', (ack) => ack(conns));
+  socket.on('peer', (ack) => {
+    const c = socket.conn.request.socket.getPeerCertificate?.();
+    ack((c && c.subject && c.subject.CN) || '');
+  });
 }
 
 io.on('connection', handlers);
