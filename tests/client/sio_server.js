@@ -24,8 +24,9 @@
 //                     recoverable), then io.emit("tick", "missed-1"), ("missed-2")
 //   bye()          -> socket.disconnect() ("io server disconnect")
 //   conns()        -> acks the number of TCP connections accepted so far
-//   peer()         -> acks the CN of the client certificate of this request's
-//                     connection ("" without one)
+//   peer()         -> acks the CN of the client certificate on the connection of the
+//                     current transport (the WebSocket's, or the handshake
+//                     request's for polling; "" without one)
 const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
@@ -76,7 +77,9 @@ function handlers(socket) {
   socket.on('bye', () => socket.disconnect());
   socket.on('conns', (ack) => ack(conns));
   socket.on('peer', (ack) => {
-    const c = socket.conn.request.socket.getPeerCertificate?.();
+    const t = socket.conn.transport;
+    const tls = t.name === 'websocket' ? t.socket._socket : socket.conn.request.socket;
+    const c = tls.getPeerCertificate?.();
     ack((c && c.subject && c.subject.CN) || '');
   });
 }
