@@ -8,8 +8,11 @@
  * connection, binary acks, an ack timeout, the server asking the client for an
  * ack, volatile and invalid emits refused, and a polite close; a polling
  * session to "localhost" whose lookup is held 300 ms opens while the loop
- * keeps running (the name is resolved off the loop's thread). The wire
- * against Node socket.io is tested by tests/client/sio.test.js. */
+ * keeps running (the name is resolved off the loop's thread); a client
+ * certificate's option plumbing (both or neither; a file that cannot be loaded
+ * is WSIO_ETLS naming it, in every transport mode). The wire against Node
+ * socket.io is tested by tests/client/sio.test.js (client_cert.test.js for
+ * mutual TLS). */
 #include "../../src/client/sio_client.c"
 
 #include "client/resolve.h"
@@ -477,7 +480,83 @@ static void test_slow_lookup(void) {
   wsio_app_destroy(L.app);
 }
 
+/* ---- a client certificate ---------------------------------------------------
+ * cert_file and key_file go together; a file that cannot be loaded is WSIO_ETLS
+ * from on_error naming the file, in every transport mode (polling loads it into
+ * the session's context, WebSocket-only into the WebSocket client's), and the
+ * client stops. */
+
+static struct {
+  wsio_app *app;
+  int err, calls;
+  char detail[600];
+} K;
+
+static void k_error(wsio_sio_client *c, int err, int status,
+                    const char *detail, void *u) {
+  (void)c, (void)status, (void)u;
+  K.err = err;
+  K.calls++;
+  snprintf(K.detail, sizeof K.detail, "%s", detail);
+  wsio_app_stop(K.app);
+}
+
+static void k_guard(wsio_timer *t, void *u) {
+  (void)t, (void)u;
+  wsio_app_stop(K.app);
+}
+
+static void test_client_cert(void) {
+  const char *pem = "/nonexistent-wsio/client.pem",
+             *key = "/nonexistent-wsio/client.key";
+  wsio_sio_client_options half[] = {{.cert_file = pem}, {.key_file = key}};
+  for (size_t i = 0; i < 2; i++) {
+    wsio_sio_client *m = calloc(1, sizeof *m);
+    CHECK_EQ_INT(copy_options(m, &half[i]), WSIO_EINVAL);
+    m_release(m);
+    free(m);
+  }
+  wsio_sio_client *m = calloc(1, sizeof *m);
+  wsio_sio_client_options both = {.cert_file = pem, .key_file = key};
+  CHECK_EQ_INT(copy_options(m, &both), 0);
+  CHECK_STR(m->cert_file, pem);
+  CHECK_STR(m->key_file, key);
+  m_release(m);
+  free(m);
+
+  memset(&K, 0, sizeof K);
+  K.app = wsio_app_create(NULL);
+  CHECK_EQ_INT(wsio_app_listen(K.app, "127.0.0.1", 0), 0);
+  int err = 0;
+  CHECK(wsio_sio_client_create(K.app, "https://127.0.0.1:9", &half[1], &err) ==
+        NULL);
+  CHECK_EQ_INT(err, WSIO_EINVAL);
+  wsio_timer *guard = wsio_timer_create(K.app, k_guard, NULL);
+  wsio_sio_transports modes[] = {WSIO_SIO_POLLING_UPGRADE, WSIO_SIO_POLLING,
+                                 WSIO_SIO_WEBSOCKET};
+  for (size_t i = 0; i < 3; i++) {
+    K.calls = K.err = 0;
+    K.detail[0] = 0;
+    wsio_sio_client_options o = {.cert_file = pem, .key_file = key,
+                                 .transports = modes[i], .on_error = k_error};
+    wsio_sio_client *c = wsio_sio_client_create(K.app, "https://127.0.0.1:9", &o, &err);
+    CHECK(c != NULL);
+    CHECK_EQ_INT(K.calls, 0); /* nothing inside the call */
+    wsio_timer_start(guard, 10000, 0);
+    CHECK_EQ_INT(wsio_app_run(K.app), 0);
+    wsio_timer_stop(guard);
+    CHECK_EQ_INT(K.calls, 1);
+    CHECK_EQ_INT(K.err, WSIO_ETLS);
+    CHECK(strstr(K.detail, "cannot read the client certificate "
+                           "/nonexistent-wsio/client.pem") != NULL);
+    CHECK(wsio_sio_client_is_done(c)); /* no reconnect, reconnection on */
+    wsio_sio_client_destroy(c);
+  }
+  wsio_app_destroy(K.app);
+}
+
 int main(void) {
+  RUN(test_client_cert);
   RUN(test_url);
   RUN(test_options);
   RUN(test_build);

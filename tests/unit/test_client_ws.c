@@ -1,8 +1,10 @@
 /* tests/unit/test_client_ws.c — unit tests for the pure parts of
  * src/client/ws_client.c (included, H2O style, to reach its static functions):
  * URL splitting, option copying and validation, the reconnect delays (Node's
- * formula) and the offline queue's caps and drop policies. The connection
- * itself is tested by tests/client/ (wsio-cat). */
+ * formula) and the offline queue's caps and drop policies; a client
+ * certificate's option plumbing (both or neither; a file that cannot be loaded
+ * is WSIO_ETLS from the loop, naming it). The connection itself is tested by
+ * tests/client/ (wsio-cat; client_cert.test.js for mutual TLS). */
 #include "../../src/client/ws_client.c"
 
 #include <arpa/inet.h>
@@ -249,7 +251,94 @@ static void test_next_address(void) {
   wsio_app_destroy(app);
 }
 
+/* ---- a client certificate ---------------------------------------------------
+ * cert_file and key_file go together; a file that cannot be loaded is reported
+ * as a ca_file is: WSIO_ETLS from the loop (never inside create), the detail
+ * naming the file, and the client stops. */
+
+static struct {
+  loop *loop;
+  int err, calls;
+  char detail[600];
+} T;
+
+static void t_error(wsio_ws_client *cl, int err, int status,
+                    const char *detail, void *u) {
+  (void)cl, (void)status, (void)u;
+  T.err = err;
+  T.calls++;
+  snprintf(T.detail, sizeof T.detail, "%s", detail);
+  loop_stop(T.loop);
+}
+
+static void t_guard(loop_timer *t) {
+  (void)t;
+  loop_stop(T.loop);
+}
+
+/* Creates a wss:// client with these files and runs the loop until its first
+ * error (port 9: nothing is ever connected to). */
+static wsio_ws_client *t_run(wsio_app *app, const char *cert, const char *key) {
+  memset(&T, 0, sizeof T);
+  T.loop = core_loop(app);
+  wsio_ws_client_options o = {.cert_file = cert, .key_file = key,
+                              .no_reconnect = 1, .on_error = t_error};
+  int err;
+  wsio_ws_client *cl = wsio_ws_client_create(app, "wss://127.0.0.1:9/", &o, &err);
+  CHECK(cl != NULL);
+  CHECK_EQ_INT(T.calls, 0);
+  loop_timer guard = {.cb = t_guard};
+  loop_timer_start(T.loop, &guard, 10000, 0);
+  loop_run(T.loop);
+  loop_timer_stop(T.loop, &guard);
+  CHECK_EQ_INT(T.calls, 1);
+  return cl;
+}
+
+static void test_client_cert(void) {
+  const char *pem = "/nonexistent-wsio/client.pem",
+             *key = "/nonexistent-wsio/client.key";
+  wsio_ws_client_options half[] = {{.cert_file = pem}, {.key_file = key}};
+  for (size_t i = 0; i < 2; i++) {
+    wsio_ws_client *cl = fresh();
+    CHECK_EQ_INT(copy_options(cl, &half[i]), WSIO_EINVAL);
+    drop(cl);
+  }
+  wsio_ws_client_options both = {.cert_file = pem, .key_file = key};
+  wsio_ws_client *cl = fresh();
+  CHECK_EQ_INT(copy_options(cl, &both), 0);
+  CHECK_EQ_INT(cl->client_cert, 1);
+  CHECK(cl->o.cert_file == NULL && cl->o.key_file == NULL); /* not kept */
+  drop(cl);
+
+  wsio_app *app = wsio_app_create(NULL);
+  int err = 0;
+  CHECK(wsio_ws_client_create(app, "wss://127.0.0.1:9/", &half[0], &err) ==
+        NULL);
+  CHECK_EQ_INT(err, WSIO_EINVAL);
+
+  cl = t_run(app, pem, key);
+  CHECK_EQ_INT(T.err, WSIO_ETLS);
+  CHECK(strstr(T.detail, "cannot read the client certificate "
+                         "/nonexistent-wsio/client.pem") != NULL);
+  CHECK(wsio_ws_client_is_done(cl));
+
+  /* A file that is there but not PEM. */
+  char junk[] = "/tmp/wsio-test-client-cert-XXXXXX";
+  int fd = mkstemp(junk);
+  CHECK(fd >= 0);
+  CHECK(write(fd, "not a certificate\n", 18) == 18);
+  close(fd);
+  cl = t_run(app, junk, junk);
+  CHECK_EQ_INT(T.err, WSIO_ETLS);
+  CHECK(strstr(T.detail, "cannot load the client certificate (PEM)") != NULL);
+  CHECK(strstr(T.detail, junk) != NULL);
+  unlink(junk);
+  wsio_app_destroy(app); /* frees the clients */
+}
+
 int main(void) {
+  RUN(test_client_cert);
   RUN(test_next_address);
   RUN(test_url);
   RUN(test_options);
