@@ -123,7 +123,8 @@ const char *wsio_ws_client_strerror(int err) {
   case WSIO_EURL:
     return "not a ws:// or wss:// URL";
   case WSIO_ETLS:
-    return "TLS failed (handshake or certificate verification)";
+    return "TLS failed (handshake, certificate verification, or a certificate "
+           "file)";
   default:
     return wsio_strerror(err);
   }
