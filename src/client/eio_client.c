@@ -653,8 +653,8 @@ static void on_end(net_conn *nc, int err) {
     return;
   }
   /* (as ws_client.c's on_end: a refused client certificate may look so) */
-  int after_tls = e->cfg.cert_file && !r->reused && r->len == 0 &&
-                  r->net.tls && net_tls_established(r->net.tls);
+  int after_tls = e->cfg.cert_file && !r->reused && r->len == 0 && r->net.tls &&
+                  net_tls_established(r->net.tls);
   char why[256];
   snprintf(why, sizeof why, "the polling connection was lost%s%s%s",
            err ? ": " : "", err ? strerror(-err) : "",

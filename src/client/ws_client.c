@@ -716,9 +716,8 @@ static void on_end(net_conn *nc, int err) {
    * handshake is done, without an alert (Node's https with
    * rejectUnauthorized): nothing here can tell that from another close, so it
    * stays a network error, with the likely cause named. */
-  int after_tls = cl->state == ST_HANDSHAKE && cl->client_cert &&
-                  cl->net.tls && net_tls_established(cl->net.tls) &&
-                  cl->in_len == 0;
+  int after_tls = cl->state == ST_HANDSHAKE && cl->client_cert && cl->net.tls &&
+                  net_tls_established(cl->net.tls) && cl->in_len == 0;
   char why[256];
   snprintf(why, sizeof why, "%s%s%s%s",
            cl->state != ST_HANDSHAKE ? "connection lost"

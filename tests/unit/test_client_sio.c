@@ -492,8 +492,8 @@ static struct {
   char detail[600];
 } K;
 
-static void k_error(wsio_sio_client *c, int err, int status,
-                    const char *detail, void *u) {
+static void k_error(wsio_sio_client *c, int err, int status, const char *detail,
+                    void *u) {
   (void)c, (void)status, (void)u;
   K.err = err;
   K.calls++;
@@ -537,9 +537,12 @@ static void test_client_cert(void) {
   for (size_t i = 0; i < 3; i++) {
     K.calls = K.err = 0;
     K.detail[0] = 0;
-    wsio_sio_client_options o = {.cert_file = pem, .key_file = key,
-                                 .transports = modes[i], .on_error = k_error};
-    wsio_sio_client *c = wsio_sio_client_create(K.app, "https://127.0.0.1:9", &o, &err);
+    wsio_sio_client_options o = {.cert_file = pem,
+                                 .key_file = key,
+                                 .transports = modes[i],
+                                 .on_error = k_error};
+    wsio_sio_client *c =
+        wsio_sio_client_create(K.app, "https://127.0.0.1:9", &o, &err);
     CHECK(c != NULL);
     CHECK_EQ_INT(K.calls, 0); /* nothing inside the call */
     wsio_timer_start(guard, 10000, 0);

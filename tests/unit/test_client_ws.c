@@ -262,8 +262,8 @@ static struct {
   char detail[600];
 } T;
 
-static void t_error(wsio_ws_client *cl, int err, int status,
-                    const char *detail, void *u) {
+static void t_error(wsio_ws_client *cl, int err, int status, const char *detail,
+                    void *u) {
   (void)cl, (void)status, (void)u;
   T.err = err;
   T.calls++;
@@ -281,10 +281,13 @@ static void t_guard(loop_timer *t) {
 static wsio_ws_client *t_run(wsio_app *app, const char *cert, const char *key) {
   memset(&T, 0, sizeof T);
   T.loop = core_loop(app);
-  wsio_ws_client_options o = {.cert_file = cert, .key_file = key,
-                              .no_reconnect = 1, .on_error = t_error};
+  wsio_ws_client_options o = {.cert_file = cert,
+                              .key_file = key,
+                              .no_reconnect = 1,
+                              .on_error = t_error};
   int err;
-  wsio_ws_client *cl = wsio_ws_client_create(app, "wss://127.0.0.1:9/", &o, &err);
+  wsio_ws_client *cl =
+      wsio_ws_client_create(app, "wss://127.0.0.1:9/", &o, &err);
   CHECK(cl != NULL);
   CHECK_EQ_INT(T.calls, 0);
   loop_timer guard = {.cb = t_guard};
