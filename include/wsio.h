@@ -163,7 +163,20 @@ typedef struct wsio_app_options {
    * dropped slow consumers, listener errors), one call per event, msg borrowed. */
   void (*log)(int level, const char *msg, void *user);
   void *hooks_user; /* passed to on_reload and log */
+  /* Mutual TLS (docs/security.md), with tls_cert_file: a PEM file of the CA certificates
+   * that sign client certificates. Clients are asked for one at every handshake (on every
+   * --tls-sni name too); one that does not verify against these CAs fails the handshake
+   * (counted in tls_handshake_failures_total, the reason logged at debug), and so does
+   * none under WSIO_TLS_CLIENT_AUTH_REQUIRE. Loaded and reloaded with the certificate,
+   * all or nothing; wsio_app_create fails when it does not load. The subject of a
+   * verified certificate: wsio_request_tls_peer. Borrowed: must outlive the app. */
+  const char *tls_client_ca_file;
+  int tls_client_auth; /* WSIO_TLS_CLIENT_AUTH_REQUIRE (0, default) or _OPTIONAL */
 } wsio_app_options;
+
+/* wsio_app_options.tls_client_auth: a client without a certificate fails the handshake
+ * (REQUIRE), or connects with no peer subject (OPTIONAL). */
+enum { WSIO_TLS_CLIENT_AUTH_REQUIRE = 0, WSIO_TLS_CLIENT_AUTH_OPTIONAL = 1 };
 
 /* Levels passed to wsio_app_options.log. */
 enum { WSIO_LOG_DEBUG = 0, WSIO_LOG_INFO = 1, WSIO_LOG_WARN = 2, WSIO_LOG_ERROR = 3 };
@@ -311,6 +324,17 @@ const uint8_t *wsio_request_body(const wsio_request *req, size_t *len);
  * Returns its length, WSIO_EINVAL (NULL arguments) or WSIO_ETOOBIG (cap too small;
  * WSIO_ADDRSTRLEN always suffices). */
 int wsio_request_remote_address(const wsio_request *req, char *buf, size_t cap);
+/* Room for any subject wsio_request_tls_peer writes, with its NUL (longer: WSIO_ETOOBIG). */
+#define WSIO_TLS_PEER_MAX 1024
+/* Mutual TLS (wsio_app_options.tls_client_ca_file): the subject of the client
+ * certificate the connection's TLS handshake verified, as an RFC 2253 one-line name,
+ * most specific first ("CN=device-7,OU=sensors,O=Acme"; bytes outside printable ASCII
+ * escaped as \XX), NUL-terminated in buf. Returns its length; 0 (buf "") when the
+ * connection has none: plain TCP, no tls_client_ca_file, or a client that sent none
+ * (WSIO_TLS_CLIENT_AUTH_OPTIONAL); WSIO_EINVAL (NULL arguments), WSIO_ETOOBIG (cap too
+ * small), WSIO_ENOMEM. Usable wherever a request is (an upgrade hook, an HTTP handler,
+ * Socket.IO's allow_request); each long-polling request is its own connection. */
+int wsio_request_tls_peer(const wsio_request *req, char *buf, size_t cap);
 
 /* ---- WebSocket routes ------------------------------------------------------------- */
 typedef struct wsio_ws_handlers {

@@ -10,7 +10,9 @@
  * middleware refuses auth.refuse === true), "/private" (refuses without
  * auth.token "secret", with data {"code":401}), "/slow" (an asynchronous middleware,
  * see mw_slow) and any "/dyn-..." created on demand.
- * Engine.IO handshakes with ?forbidden=1 are refused with 403. */
+ * Engine.IO handshakes with ?forbidden=1 are refused with 403. Mutual TLS
+ * (tests/tls/mtls.test.js): GET /tls-peer answers the client certificate's subject, and
+ * the WebSocket /tls-peer-ws sends it at open, as its upgrade hook read it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -724,6 +726,27 @@ static int allow_request(const wsio_request *req, const char **message, void *us
   return wsio_request_query_param(req, "forbidden", v, sizeof(v)) == 1 && v[0] == '1';
 }
 
+/* ---- mutual TLS: the verified client certificate's subject ("" when none) ------------ */
+
+static void tls_peer_http(const wsio_request *req, wsio_response *res, void *user) {
+  (void)user;
+  char subject[WSIO_TLS_PEER_MAX];
+  int n = wsio_request_tls_peer(req, subject, sizeof(subject));
+  wsio_response_send(res, 200, "text/plain; charset=utf-8", subject, n > 0 ? (size_t)n : 0);
+}
+
+static int tls_peer_upgrade(const wsio_request *req, void *user_data, const char **reason, void *route_user) {
+  (void)reason;
+  (void)route_user;
+  wsio_request_tls_peer(req, user_data, WSIO_TLS_PEER_MAX); /* "" when none */
+  return 0;
+}
+
+static void tls_peer_open(wsio_conn *c) {
+  const char *subject = wsio_conn_user_data(c);
+  wsio_conn_send(c, subject, strlen(subject), WSIO_OP_TEXT);
+}
+
 int app_test_setup(wsio_app *app, const server_config *cfg) {
   wsio_sio_options so;
   wsio_sio_options_init(&so);
@@ -753,5 +776,8 @@ int app_test_setup(wsio_app *app, const server_config *cfg) {
   wsio_sio_nsp_use(slow, mw_slow, app);
   setup_handlers(slow);
   wsio_sio_set_dynamic(io, dyn_accept, dyn_created, NULL);
+  wsio_ws_handlers peer = {.upgrade = tls_peer_upgrade, .open = tls_peer_open, .user_data_size = WSIO_TLS_PEER_MAX};
+  if (wsio_app_http(app, "GET", "/tls-peer", tls_peer_http, NULL) < 0 || wsio_app_ws(app, "/tls-peer-ws", &peer, NULL) < 0)
+    return -1;
   return 0;
 }

@@ -372,8 +372,12 @@ static void log_tls(const char *msg, void *user) { app_log(user, WSIO_LOG_DEBUG,
 static int load_tls(wsio_app *app, int reload) {
   char err[512];
   struct ssl_ctx_st *ctx = net_tls_server_ctx(app->o.tls_cert_file, app->o.tls_key_file, err, sizeof(err));
-  if (ctx && app->o.tls_sni && net_tls_server_add_names(ctx, app->o.tls_sni, err, sizeof(err)) < 0) {
-    net_tls_ctx_free(ctx); /* every certificate loads, or none replaces the old set */
+  if (ctx && ((app->o.tls_sni && net_tls_server_add_names(ctx, app->o.tls_sni, err, sizeof(err)) < 0) ||
+              (app->o.tls_client_ca_file &&
+               net_tls_server_verify_clients(ctx, app->o.tls_client_ca_file,
+                                             app->o.tls_client_auth == WSIO_TLS_CLIENT_AUTH_OPTIONAL, err,
+                                             sizeof(err)) < 0))) {
+    net_tls_ctx_free(ctx); /* every file loads, or none replaces the old set */
     ctx = NULL;
   }
   if (!ctx) {
@@ -382,9 +386,23 @@ static int load_tls(wsio_app *app, int reload) {
   }
   net_tls_set_log(ctx, log_tls, app);
   net_ctx_set_tls(app->net, ctx);
-  app_log(app, WSIO_LOG_INFO, "TLS: certificate %s%s%s %s", app->o.tls_cert_file, app->o.tls_sni ? " and --tls-sni " : "",
-          app->o.tls_sni ? app->o.tls_sni : "", reload ? "reloaded" : "loaded");
+  const char *ca = app->o.tls_client_ca_file;
+  int opt = app->o.tls_client_auth == WSIO_TLS_CLIENT_AUTH_OPTIONAL;
+  app_log(app, WSIO_LOG_INFO, "TLS: certificate %s%s%s %s%s%s", app->o.tls_cert_file,
+          app->o.tls_sni ? " and --tls-sni " : "", app->o.tls_sni ? app->o.tls_sni : "",
+          reload ? "reloaded" : "loaded",
+          !ca ? "" : opt ? "; client certificates optional, verified against " : "; client certificates required, from ",
+          ca ? ca : "");
   return WSIO_OK;
+}
+
+int wsio_request_tls_peer(const wsio_request *req, char *buf, size_t cap) {
+  if (!req || !buf || !cap) return WSIO_EINVAL;
+  wsio_conn *c = core_request_conn(req);
+  buf[0] = '\0';
+  if (!c || !c->net.tls) return 0;
+  int r = net_tls_peer_subject(c->net.tls, buf, cap);
+  return r == -ENOBUFS ? WSIO_ETOOBIG : r < 0 ? WSIO_ENOMEM : r;
 }
 
 int wsio_app_reload_tls(wsio_app *app) {

@@ -219,6 +219,66 @@ int net_tls_server_add_names(SSL_CTX *ctx, const char *list, char *err, size_t c
   return 0;
 }
 
+static int readable(const char *what, const char *path, char *err, size_t cap);
+
+/* One context's share of net_tls_server_verify_clients. */
+static int verify_clients(SSL_CTX *ctx, const char *ca_file, int optional, char *err, size_t cap) {
+  ERR_clear_error();
+  if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+    last_error(err, cap, "cannot load the client CA certificates", ca_file);
+    return -1;
+  }
+  /* The CertificateRequest names the acceptable CAs, so a client holding several
+   * certificates (a browser, curl with a keychain) picks one these would verify. */
+  STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_file);
+  if (!names) {
+    last_error(err, cap, "no CA certificate in", ca_file);
+    return -1;
+  }
+  SSL_CTX_set_client_CA_list(ctx, names);
+  /* Resuming a session whose client was verified needs a session id context (OpenSSL
+   * refuses the resumption otherwise); a reload's new context has new ticket keys, so
+   * a session from before it is never resumed under the new trust. */
+  static const unsigned char sid[] = "wsio";
+  SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT), NULL);
+  return 0;
+}
+
+int net_tls_server_verify_clients(SSL_CTX *ctx, const char *ca_file, int optional, char *err, size_t cap) {
+  tls_extra *x = SSL_CTX_get_app_data(ctx);
+  if (!x || readable("client CA file", ca_file, err, cap) < 0) return -1;
+  /* Every name's context too: after SNI picked one (SSL_set_SSL_CTX), the session keeps
+   * the default context's verify mode but checks the chain against the new context's
+   * store, so each must hold the same CAs. */
+  if (verify_clients(ctx, ca_file, optional, err, cap) < 0) return -1;
+  for (size_t i = 0; i < x->nnames; i++)
+    if (verify_clients(x->names[i].ctx, ca_file, optional, err, cap) < 0) return -1;
+  return 0;
+}
+
+int net_tls_peer_subject(SSL *s, char *buf, size_t cap) {
+  X509 *peer = s && !SSL_get_app_data(s) ? SSL_get0_peer_certificate(s) : NULL;
+  if (cap) buf[0] = '\0';
+  /* (A sent certificate that failed verification fails the handshake: checked anyway.) */
+  if (!peer || SSL_get_verify_result(s) != X509_V_OK) return 0;
+  BIO *b = BIO_new(BIO_s_mem());
+  if (!b) return -ENOMEM;
+  /* XN_FLAG_RFC2253 escapes control and non-ASCII bytes (ESC_CTRL, ESC_MSB): the text
+   * is safe for a log line or a header. */
+  int n = X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253);
+  char *d = NULL;
+  long len = BIO_get_mem_data(b, &d);
+  int r = n < 0 || len < 0 ? -ENOMEM : (size_t)len >= cap ? -ENOBUFS : (int)len;
+  if (r > 0) {
+    memcpy(buf, d, (size_t)len);
+    buf[len] = '\0';
+  }
+  BIO_free(b);
+  ERR_clear_error();
+  return r;
+}
+
 SSL *net_tls_session(SSL_CTX *ctx) {
   SSL *s = SSL_new(ctx);
   BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
@@ -316,10 +376,14 @@ int net_tls_read(SSL *s, uint8_t *buf, size_t cap) {
   if (e != SSL_ERROR_ZERO_RETURN) client_failed(s, e);
   tls_extra *x = SSL_CTX_get_app_data(SSL_get_SSL_CTX(s));
   if (e != SSL_ERROR_ZERO_RETURN && x && x->log && !SSL_is_init_finished(s)) {
-    char reason[256], msg[320];
+    char reason[256], msg[400];
     unsigned long code = ERR_peek_last_error();
     ERR_error_string_n(code, reason, sizeof(reason));
-    snprintf(msg, sizeof(msg), "TLS handshake failed: %s", code ? reason : "connection error");
+    /* A refused client certificate: OpenSSL's error says only "certificate verify
+     * failed"; the check's verdict says why ("unable to get local issuer certificate"). */
+    long v = SSL_get_verify_result(s);
+    snprintf(msg, sizeof(msg), "TLS handshake failed: %s%s%s", code ? reason : "connection error",
+             v != X509_V_OK ? ": client certificate: " : "", v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
     x->log(msg, x->log_user);
   }
   ERR_clear_error();

@@ -35,6 +35,19 @@ void net_tls_ctx_free(struct ssl_ctx_st *ctx);
  * what it serves, but it may hold the entries before the bad one: free it). */
 int net_tls_server_add_names(struct ssl_ctx_st *ctx, const char *list, char *err, size_t cap);
 
+/* Mutual TLS: clients must present a certificate signed by one of the CAs in ca_file
+ * (PEM, one or more), or with optional, may present none (one that is sent is still
+ * verified). A client without one (required) or with one that does not verify fails
+ * the handshake. Applies to ctx and every name net_tls_server_add_names gave it: call
+ * after it. 0, or -1 with the reason (naming the file) in err: then free ctx. */
+int net_tls_server_verify_clients(struct ssl_ctx_st *ctx, const char *ca_file, int optional, char *err, size_t cap);
+
+/* The verified client certificate's subject as an RFC 2253 one-line name
+ * ("CN=device-7,O=Acme", the last RDN first; bytes outside printable ASCII escaped as
+ * \XX), NUL-terminated in buf: its length; 0 when the session has no verified
+ * client certificate (none asked for or none sent); -ENOBUFS when cap is too small. */
+int net_tls_peer_subject(struct ssl_st *s, char *buf, size_t cap);
+
 /* Optional: debug-level news of the context's sessions, one line each: the server name
  * a client asked for (SNI) and the certificate it got, and why a handshake failed
  * (OpenSSL's reason). Call after net_tls_server_add_names. */

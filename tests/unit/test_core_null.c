@@ -96,6 +96,10 @@ static int t_req_addr(void) {
   char buf[WSIO_ADDRSTRLEN];
   return wsio_request_remote_address(NULL, buf, sizeof(buf)) == WSIO_EINVAL;
 }
+static int t_req_tls_peer(void) {
+  char buf[64] = "x";
+  return wsio_request_tls_peer(NULL, buf, sizeof(buf)) == WSIO_EINVAL;
+}
 static int t_req_origin(void) { return wsio_request_origin_allowed(NULL) == 1; }
 static int t_origins_check(void) {
   int any = 7;
@@ -210,6 +214,7 @@ static const struct {
     {"wsio_request_query_param", t_req_query_param},
     {"wsio_request_body", t_req_body},
     {"wsio_request_remote_address", t_req_addr},
+    {"wsio_request_tls_peer", t_req_tls_peer},
     {"wsio_request_origin_allowed", t_req_origin},
     {"wsio_origins_check", t_origins_check},
     {"wsio_app_ws", t_app_ws},

@@ -3,7 +3,8 @@
  * close_notify, refusals (plain HTTP, TLS 1.1), and certificate files that do not load.
  * Then net.c's TLS connections on a real loop: an iteration's writes become one record
  * (or a few), and a big write under backpressure, a broadcast range and the
- * close_notify arrive in order. */
+ * close_notify arrive in order. Client certificates (--tls-client-ca): required or
+ * optional, on --tls-sni names too, and the verified subject. */
 #include "test.h"
 #include "loop/loop.h"
 #include "net/net.h"
@@ -299,6 +300,94 @@ static void test_sni_select(void) {
   unlink(other_key);
 }
 
+/* Mutual TLS: one handshake of a client presenting crt/key (NULL: none) against ctx,
+ * asking for server name sni (NULL: none). Returns the last net_tls_read result; the
+ * verified subject (net_tls_peer_subject) in subject. */
+static int client_cert_handshake(struct ssl_ctx_st *ctx, const char *sni, const char *crt, const char *key,
+                                 char *subject, size_t cap) {
+  SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+  if (crt) {
+    CHECK_EQ_INT(SSL_CTX_use_certificate_file(cctx, crt, SSL_FILETYPE_PEM), 1);
+    CHECK_EQ_INT(SSL_CTX_use_PrivateKey_file(cctx, key, SSL_FILETYPE_PEM), 1);
+  }
+  SSL *cl = SSL_new(cctx);
+  SSL_set_bio(cl, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+  SSL_set_connect_state(cl);
+  if (sni) SSL_set_tlsext_host_name(cl, sni);
+  SSL_do_handshake(cl);
+  struct ssl_st *srv = net_tls_session(ctx);
+  int r = pump(cl, srv, NULL, NULL);
+  /* TLS 1.3: the client is done before the server has seen its certificate; a refusal
+   * reaches it later, so only the server's side says whether it was accepted. */
+  if (r == 0) CHECK(net_tls_established(srv));
+  CHECK(net_tls_peer_subject(srv, subject, cap) >= 0);
+  SSL_free(cl);
+  SSL_CTX_free(cctx);
+  net_tls_session_free(srv);
+  ERR_clear_error();
+  return r;
+}
+
+/* --tls-client-ca: required or optional client certificates, on the default context
+ * and on a --tls-sni name's (its store is the one a chain is checked against). */
+static void test_client_verify(void) {
+  char err[256], list[512], other_crt[64], other_key[64], save_c[64], save_k[64], subject[256];
+  memcpy(save_c, cert_path, 64);
+  memcpy(save_k, key_path, 64);
+  CHECK(make_cert() == 0); /* another self-signed certificate: not in the CA file */
+  memcpy(other_crt, cert_path, 64);
+  memcpy(other_key, key_path, 64);
+  memcpy(cert_path, save_c, 64);
+  memcpy(key_path, save_k, 64);
+  for (int optional = 0; optional < 2; optional++) {
+    struct ssl_ctx_st *ctx = net_tls_server_ctx(cert_path, key_path, err, sizeof err);
+    CHECK(ctx != NULL);
+    if (!ctx) return;
+    snprintf(list, sizeof list, "exact.test:%s:%s", other_crt, other_key);
+    CHECK_EQ_INT(net_tls_server_add_names(ctx, list, err, sizeof err), 0);
+    /* The CA file: the (self-signed) certificate cert_path, which the client presents. */
+    CHECK_EQ_INT(net_tls_server_verify_clients(ctx, cert_path, optional, err, sizeof err), 0);
+    const char *names[] = {NULL, "exact.test"};
+    for (size_t i = 0; i < 2; i++) {
+      strcpy(subject, "x");
+      CHECK_EQ_INT(client_cert_handshake(ctx, names[i], cert_path, key_path, subject, sizeof subject), 0);
+      CHECK_STR(subject, "CN=localhost");
+      CHECK(client_cert_handshake(ctx, names[i], other_crt, other_key, subject, sizeof subject) == -EPROTO);
+      int none = client_cert_handshake(ctx, names[i], NULL, NULL, subject, sizeof subject);
+      CHECK_EQ_INT(none, optional ? 0 : -EPROTO);
+      CHECK_STR(subject, "");
+    }
+    /* A subject longer than the caller's buffer: -ENOBUFS, nothing half-written. */
+    SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_use_certificate_file(cctx, cert_path, SSL_FILETYPE_PEM);
+    SSL_CTX_use_PrivateKey_file(cctx, key_path, SSL_FILETYPE_PEM);
+    SSL *cl = client(cctx);
+    struct ssl_st *srv = net_tls_session(ctx);
+    CHECK_EQ_INT(pump(cl, srv, NULL, NULL), 0);
+    CHECK_EQ_INT(net_tls_peer_subject(srv, subject, 5), -ENOBUFS);
+    CHECK_EQ_INT(net_tls_peer_subject(srv, subject, 13), 12);
+    SSL_free(cl);
+    SSL_CTX_free(cctx);
+    net_tls_session_free(srv);
+    net_tls_ctx_free(ctx);
+  }
+  /* Without a CA file no certificate is asked for: none is seen even if one is set. */
+  struct ssl_ctx_st *plain = net_tls_server_ctx(cert_path, key_path, err, sizeof err);
+  CHECK_EQ_INT(client_cert_handshake(plain, NULL, cert_path, key_path, subject, sizeof subject), 0);
+  CHECK_STR(subject, "");
+  /* CA files that do not load: the reason names the file. */
+  err[0] = '\0';
+  CHECK_EQ_INT(net_tls_server_verify_clients(plain, "/nonexistent/ca.pem", 0, err, sizeof err), -1);
+  CHECK(strstr(err, "/nonexistent/ca.pem") != NULL);
+  err[0] = '\0';
+  CHECK_EQ_INT(net_tls_server_verify_clients(plain, key_path, 0, err, sizeof err), -1); /* a key, no certificate */
+  CHECK(strstr(err, key_path) != NULL);
+  net_tls_ctx_free(plain);
+  unlink(other_crt);
+  unlink(other_key);
+  ERR_clear_error();
+}
+
 /* ---- net.c: TLS connections on a loop ------------------------------------------------ */
 
 typedef struct {
@@ -491,6 +580,7 @@ int main(void) {
   RUN(test_bad_files);
   RUN(test_sni_names);
   RUN(test_sni_select);
+  RUN(test_client_verify);
   RUN(test_net_tls_batched_uring);
   RUN(test_net_tls_batched_plain);
   RUN(test_net_tls_alloc_failure);
