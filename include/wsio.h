@@ -527,7 +527,8 @@ typedef struct wsio_stats {
    * Counted once per listener wake-up, so it measures episodes, not clients. */
   uint64_t accept_errors_total;
   /* TLS sessions that failed before their handshake completed: plain HTTP to the TLS
-   * port, a client hello of garbage, nothing in common with the client. */
+   * port, a client hello of garbage, nothing in common with the client, a client
+   * certificate missing or refused (tls_client_ca_file). */
   uint64_t tls_handshake_failures_total;
   /* Handshakes (WebSocket or Engine.IO) refused because their Origin is not in
    * allowed_origins (also counted in handshake_failures_by_status as 403 for WebSockets). */

@@ -117,7 +117,7 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
           "Times pending connections were refused at accept (out of descriptors or memory).",
           st->accept_errors_total);
   counter(&o, "wsio_tls_handshake_failures_total",
-          "TLS handshakes that failed (plain HTTP to the TLS port, garbage, no common cipher).",
+          "TLS handshakes that failed (plain HTTP to the TLS port, garbage, no common cipher, client certificate missing or refused).",
           st->tls_handshake_failures_total);
   counter(&o, "wsio_deflate_compressions_total",
           "Messages compressed (permessage-deflate); a broadcast counts once per window size.",
