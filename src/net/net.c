@@ -906,6 +906,18 @@ void net_conn_release(net_conn *c) {
 
 /* ---- reading --------------------------------------------------------------------- */
 
+/* A failed handshake: the alert the session wrote (certificate required, unknown CA,
+ * protocol version...) is sent before the owner closes the connection, so the client
+ * can say why instead of seeing a bare close. Best effort, a few bytes on an idle
+ * socket; not when earlier bytes still wait (they would be overtaken). */
+static void tls_send_alert(net_conn *c) {
+  const uint8_t *p;
+  size_t n = net_tls_out(c->tls, &p);
+  if (n && !backlog_len(c) && !c->bc_len && !(c->flags & (NET_F_CLOSED | NET_F_SHUT_DONE)))
+    (void)send(c->io.fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n) net_tls_out_done(c->tls);
+}
+
 /* Ciphertext arrived for a TLS connection: decrypt what it completes and hand the
  * plaintext up, as many records as fill the buffer per on_data (a peer's 16 small
  * messages in one read are one delivery, as over plain TCP, not 16); what the session
@@ -936,7 +948,10 @@ static void tls_received(net_ctx *ctx, net_conn *c, const uint8_t *p, size_t n) 
     }
     if (r > 0) continue;
     if (r == 0) return;
-    if (r == -EPROTO && !was_up && !net_tls_established(c->tls)) ctx->tls_failures++;
+    if (r == -EPROTO && !was_up && !net_tls_established(c->tls)) {
+      ctx->tls_failures++;
+      tls_send_alert(c);
+    }
     ctx->h.on_end(c, r == -EPIPE ? 0 : r);
     return;
   }

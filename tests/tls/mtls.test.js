@@ -99,7 +99,8 @@ function wss(port, p, who, { servername, wantFirst = false } = {}) {
 }
 
 /* The connection attempt fails (TLS alert, reset or close before the upgrade), never opens. */
-async function refused(port, p, who, opts) {
+// alert: the TLS alert the client must be told (the server sends it before closing).
+async function refused(port, p, who, opts, alert) {
   let opened = false;
   try {
     const { ws } = await wss(port, p, who, opts);
@@ -107,6 +108,7 @@ async function refused(port, p, who, opts) {
     ws.terminate();
   } catch (e) {
     assert.doesNotMatch(String(e.message), /timed out/, 'refused, not stalled');
+    if (alert) assert.match(String(e.message), alert, 'the client learns why');
   }
   assert.equal(opened, false, 'the connection must not open');
 }
@@ -169,12 +171,15 @@ test('required client certificates: the CA\'s connects and its subject reaches t
     const before0 = await metric(srv.port, FAILURES, device);
     assert.equal(before0, 0);
     // no certificate, and another CA's: Node ws, https, wsio-cat
-    await refused(srv.port, '/echo', null);
-    await refused(srv.port, '/echo', intruder);
+    await refused(srv.port, '/echo', null, undefined, /alert certificate required/);
+    await refused(srv.port, '/echo', intruder, undefined, /alert unknown ca/);
     await assert.rejects(get(srv.port, '/tls-peer', null));
-    for (const who of [[], ['--cert', intruder.crt, '--key', intruder.key]]) {
+    // the alert reaches wsio-cat too: its TLS exit status (7) and the reason
+    for (const [who, why] of [[[], /alert certificate required/],
+      [['--cert', intruder.crt, '--key', intruder.key], /alert unknown ca/]]) {
       const r = await runCat(['--ca', f('serverca.pem'), ...who, '-n', `wss://localhost:${srv.port}/echo`]);
-      assert.notEqual(r.code, 0, r.stderr);
+      assert.equal(r.code, 7, r.stderr);
+      assert.match(r.stderr, why);
       assert.equal(r.stdout, '');
     }
     // 2 (ws) + 1 (https) + 2 (wsio-cat); the server counts them as it reads the closes
