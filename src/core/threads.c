@@ -40,9 +40,13 @@ struct core_group {
   int lfd, plain_lfd;   /* accept mode SHARED: the first listener's sockets */
   int mode;             /* how connections reach the threads (ACCEPT_*, below) */
   unsigned rr;          /* ACCEPT_ONE: the thread the next connection goes to */
-  /* ACCEPT_SHARED's balance (threads_balance): each member's open connections as it
-   * last published them, and how many members watch the socket. */
-  atomic_uint load[CORE_MAX_THREADS];
+  /* ACCEPT_SHARED's balance (threads_balance): how many connections each member has
+   * accepted so far (its own count, stored by it alone at every accept, each on a
+   * cache line of its own), and how many members watch the socket. */
+  struct {
+    _Alignas(64) atomic_ullong n;
+    atomic_uint paused; /* not watching the socket for now (over its share) */
+  } accepts[CORE_MAX_THREADS];
   atomic_uint watchers;
   /* Per-IP limits hold for the process: the first member's table, owned by the group
    * from the join on and shared by every member under iplock (core/limits.c). */
@@ -82,7 +86,8 @@ struct core_threads {
   core_owner_fn owner[MAX_OWNERS];
   void *owner_arg[MAX_OWNERS];
   unsigned nowners;
-  unsigned published; /* ACCEPT_SHARED: the load last published (group->load) */
+  uint64_t accepted;  /* ACCEPT_SHARED: connections accepted (group->accepts) */
+  uint64_t balanced;  /* ACCEPT_SHARED: accepted as threads_balance last saw it */
   int watching;       /* ACCEPT_SHARED: listens on the group's socket (counted) */
   int paused;         /* ACCEPT_SHARED: not watching it for now (over its share) */
   /* The stop barrier (threads_may_stop): quiescing since the stop request; the peers'
@@ -137,7 +142,10 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
     g->port = g->plain_port = -1;
     g->lfd = g->plain_lfd = -1;
     atomic_init(&g->watchers, 0);
-    for (unsigned i = 0; i < CORE_MAX_THREADS; i++) atomic_init(&g->load[i], 0);
+    for (unsigned i = 0; i < CORE_MAX_THREADS; i++) {
+      atomic_init(&g->accepts[i].n, 0);
+      atomic_init(&g->accepts[i].paused, 0);
+    }
     /* The others are kept for comparison (bench/README.md, docs/ARCHITECTURE.md). */
     const char *mode = getenv("WSIO_THREADS_ACCEPT");
     g->mode = !mode                            ? ACCEPT_REUSEPORT
@@ -192,10 +200,9 @@ unsigned wsio_threads_auto(void) {
  * hashes each connection's addresses to one of them, which spreads connections
  * evenly at any arrival pattern, needs no bookkeeping, and keeps the accept work on
  * each thread's own queue. What follows, one socket for the group, is kept as
- * WSIO_THREADS_ACCEPT=shared: it is cheaper per handshake when the loops share a core,
- * but its spread follows counts that can be stale (bench/README.md "--threads: which
- * accept mode is the default"), and with many threads its cap lets the first ones
- * fill to 1.25x the mean while the last get little, which costs scaling.
+ * WSIO_THREADS_ACCEPT=shared: it saves some of the wake-ups when the loops share a
+ * core, and bounds the spread by exact counts (below); bench/README.md "--threads:
+ * balance on accepts" has what each costs.
  *
  * ACCEPT_SHARED: one listening socket for the group, watched by every member's loop
  * with EPOLLEXCLUSIVE, rather than a SO_REUSEPORT socket per member. What it saves
@@ -214,23 +221,29 @@ unsigned wsio_threads_auto(void) {
  *
  * What it costs is fairness: the kernel wakes the loop that registered first whenever
  * it is waiting, so under light load thread 0 would take every connection, and
- * WebSockets stay where they were accepted. So each member publishes how many
- * connections it has (threads_balance, in the post phase, when the count changed),
- * accepts at most the batch that keeps it within 1.25x the mean + 2 (a burst that
- * reaches the loop woken first is not all its), and one holding more than that
- * (the first batch, before any count is known) stops watching the socket until it is
- * back at 1.125x the mean + 1 (the gap keeps it from flapping); it is then last in
- * the kernel's wake order. The last member watching never stops (a connection always
- * has a loop to wake), and wakes the others to look again. So, whatever the arrival
- * pattern, the busiest thread holds at most 1.25x the mean + 2 connections (plus
- * one batch of accepts): a bound SO_REUSEPORT's hash does not give (it spreads by
- * address, ignoring load). Connections that arrive one at a time go to the threads
- * in turns of a few; under load every loop is busy part of the time and the kernel
- * wakes whichever waits. On a machine where the loops have cores of their own the
- * wake-up saved is an idle core's, and the balance costs a pass over N counters in
- * the iterations whose connection count changed. What one socket does not spread is
- * the kernel's accept work: at hundreds of thousands of new connections a second on
- * many cores, one queue's lock is contended where SO_REUSEPORT's are not. */
+ * WebSockets stay where they were accepted. So the members share the accepts
+ * (threads_balance, in the post phase): each counts the connections it accepted (its
+ * own monotonic counter, stored at every accept, read by the others: exact, never
+ * stale, unlike the open counts an earlier version balanced on, which a thread that
+ * had not yet run to see its closes left high, so that after a client closed and
+ * reopened 100 connections at once they went 94/6), accepts at most the batch that
+ * keeps it within the mean plus a slack (ACCEPT_SLACK, and 1/16 of its share of the
+ * open WebSockets) and past that stops watching the socket until the others have
+ * caught up to half the slack (it is then last in the kernel's wake order). The last
+ * one watching stops too: on one core the loop that runs would otherwise take every
+ * connection, the others unable to run to take theirs; the connections queue, and it
+ * wakes the member that accepted the fewest if that one stopped watching (it is under
+ * the mean, so it resumes when it looks). So no thread accepts more than the mean
+ * plus the slack and one batch, and none is starved, under any arrival pattern; the
+ * open connections follow when their lifetimes do not depend on the thread. The
+ * slack lets the loop that is awake take a run of a burst rather than every other
+ * connection, which is where the saving over SO_REUSEPORT comes from; a larger one
+ * saves more wake-ups and spreads less evenly (bench/README.md "--threads: balance on
+ * accepts"). On a machine where the loops have cores of their own the wake-up saved
+ * is an idle core's, and the balance costs a pass over N counters in the iterations
+ * that accepted. What one socket does not spread is the kernel's accept work: at
+ * hundreds of thousands of new connections a second on many cores, one queue's lock
+ * is contended where SO_REUSEPORT's are not. */
 
 net_listener *threads_listen(wsio_app *app, const char *host, int port, int plain) {
   core_group *g = app->group;
@@ -252,48 +265,66 @@ net_listener *threads_listen(wsio_app *app, const char *host, int port, int plai
   }
   if (ls && !app->xt->watching) {
     app->xt->watching = 1;
-    app->xt->published = UINT_MAX; /* (the first post phase publishes 0) */
+    app->xt->balanced = UINT64_MAX; /* (the first post phase sets the batch) */
     atomic_fetch_add(&g->watchers, 1);
   }
   return ls;
 }
 
-/* See "One listening socket" above. Called at the end of every post phase. */
+#define ACCEPT_SLACK 8
+/* How far ahead of the group's mean a member may accept (ACCEPT_SHARED): a few, and
+ * 1/16 of its share of the open WebSockets, so that with many connections a loop that
+ * is awake takes a larger part of a burst while the spread stays within 1/8 of the
+ * mean either way. The open counts are read as they stand (a stale one only moves the
+ * slack, never the balance). */
+static uint64_t accept_slack(const wsio_app *app) {
+  return ACCEPT_SLACK + threads_ws_open(app) / (16 * app->group->n);
+}
+
+/* See "listening" above. Called at the end of every post phase. */
 static void threads_balance(wsio_app *app) {
   core_group *g = app->group;
   core_threads *t = app->xt;
   if (g->mode != ACCEPT_SHARED || !t->watching || app->stopping) return;
-  unsigned mine = (unsigned)net_ctx_count(app->net);
-  if (mine == t->published && !t->paused) return; /* (paused: the others' counts grow) */
-  if (mine != t->published) {
-    t->published = mine;
-    atomic_store_explicit(&g->load[app->tindex], mine, memory_order_relaxed);
-  }
-  uint64_t total = 0;
-  for (unsigned i = 0; i < g->n; i++) total += atomic_load_explicit(&g->load[i], memory_order_relaxed);
-  /* Pauses over 1.25 * total / n + 2; resumes at 1.125 * total / n + 1 or less. */
-  uint64_t n = g->n, m = mine, room = 5 * total + 8 * n; /* (4n times the cap) */
+  if (t->accepted == t->balanced && !t->paused) return; /* (paused: the others' counts grow) */
+  t->balanced = t->accepted;
+  int64_t n = g->n, sum = 0;
+  for (unsigned i = 0; i < g->n; i++) sum += (int64_t)atomic_load_explicit(&g->accepts[i].n, memory_order_relaxed);
+  int64_t over = n * (int64_t)t->accepted - sum; /* n times its lead over the mean */
+  int64_t s = n * (int64_t)accept_slack(app);
   if (t->paused) {
-    if (8 * n * m > 9 * total + 8 * n || net_ctx_accepting(app->net, 1) < 0) return;
+    /* Resumes once the others have caught up to half the slack (the gap keeps it from
+     * flapping); it is then last in the kernel's wake order. */
+    if (2 * over > s || net_ctx_accepting(app->net, 1) < 0) return;
     t->paused = 0;
+    atomic_store_explicit(&g->accepts[app->tindex].paused, 0, memory_order_relaxed);
     atomic_fetch_add(&g->watchers, 1);
-  } else if (4 * n * m > room) {
-    unsigned w = atomic_load(&g->watchers);
-    while (w > 1 && !atomic_compare_exchange_weak(&g->watchers, &w, w - 1)) {
+  } else if (over >= s) {
+    /* Over its share it stops watching, the last one watching too: on one core the
+     * loop that runs would otherwise take every connection, since the others cannot
+     * run to take theirs while it does not sleep (new connections queue meanwhile). */
+    net_ctx_accepting(app->net, 0);
+    t->paused = 1;
+    atomic_store_explicit(&g->accepts[app->tindex].paused, 1, memory_order_relaxed);
+    atomic_fetch_sub(&g->watchers, 1);
+    /* The member that accepted the fewest is under the mean: if it stopped watching
+     * earlier it resumes as soon as it looks, but a loop with nothing to do sleeps. */
+    unsigned low = app->tindex;
+    uint64_t lowest = UINT64_MAX;
+    for (unsigned i = 0; i < g->n; i++) {
+      uint64_t a = atomic_load_explicit(&g->accepts[i].n, memory_order_relaxed);
+      if (i != app->tindex && a < lowest) {
+        lowest = a;
+        low = i;
+      }
     }
-    if (w > 1) {
-      net_ctx_accepting(app->net, 0);
-      t->paused = 1;
-      return;
-    }
-    /* The last one watching: a paused member under its share has not looked yet. */
-    for (unsigned i = 0; i < g->n; i++)
-      if (i != app->tindex) loop_wakeup(g->apps[i]->loop);
+    if (atomic_load_explicit(&g->accepts[low].paused, memory_order_relaxed)) loop_wakeup(g->apps[low]->loop);
+    return;
   }
-  /* It may take k more in one batch, m + k <= 1.25 * (total + k) / n + 2: a burst
-   * reaching the loop that woke first would otherwise all be its (and 1 at least, so
-   * that a connection never waits for a loop that takes none). */
-  uint64_t k = 4 * n * m < room ? (room - 4 * n * m) / (4 * n - 5) : 0;
+  /* It may take k more in one batch, n (mine + k) - (sum + k) <= s: a burst reaching
+   * the loop that woke first would otherwise all be its (and 1 at least, so that a
+   * connection never waits for a loop that takes none). */
+  int64_t k = over < s ? (s - over) / (n - 1) : 0;
   net_ctx_set_accept_batch(app->net, k > 128 ? 128 : (unsigned)k);
 }
 
@@ -311,7 +342,13 @@ void *const threads_adopted = &adopted_tag;
 
 void threads_accepted(wsio_app *app, wsio_conn *c, void *listener_user) {
   core_group *g = app->group;
-  if (!g || g->mode != ACCEPT_ONE || listener_user == threads_adopted) return;
+  if (!g || listener_user == threads_adopted) return;
+  if (g->mode == ACCEPT_SHARED) {
+    app->xt->accepted++;
+    atomic_store_explicit(&g->accepts[app->tindex].n, app->xt->accepted, memory_order_relaxed);
+    return;
+  }
+  if (g->mode != ACCEPT_ONE) return;
   unsigned to = g->rr++ % g->n;
   if (to == app->tindex) return;
   core_threads *t = app->xt;
