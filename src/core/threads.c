@@ -86,7 +86,8 @@ struct core_threads {
   core_owner_fn owner[MAX_OWNERS];
   void *owner_arg[MAX_OWNERS];
   unsigned nowners;
-  uint64_t accepted;  /* ACCEPT_SHARED: connections accepted (group->accepts) */
+  uint64_t accepted;  /* ACCEPT_SHARED: connections accepted */
+  uint64_t forgiven;  /* ACCEPT_SHARED: of them, closed young (YOUNG_MS): not counted */
   uint64_t balanced;  /* ACCEPT_SHARED: accepted as threads_balance last saw it */
   int watching;       /* ACCEPT_SHARED: listens on the group's socket (counted) */
   int paused;         /* ACCEPT_SHARED: not watching it for now (over its share) */
@@ -272,6 +273,7 @@ net_listener *threads_listen(wsio_app *app, const char *host, int port, int plai
 }
 
 #define ACCEPT_SLACK 8
+#define YOUNG_MS 100
 /* How far ahead of the group's mean a member may accept (ACCEPT_SHARED): a few, and
  * 1/16 of its share of the open WebSockets, so that with many connections a loop that
  * is awake takes a larger part of a burst while the spread stays within 1/8 of the
@@ -286,16 +288,18 @@ static void threads_balance(wsio_app *app) {
   core_group *g = app->group;
   core_threads *t = app->xt;
   if (g->mode != ACCEPT_SHARED || !t->watching || app->stopping) return;
-  if (t->accepted == t->balanced && !t->paused) return; /* (paused: the others' counts grow) */
-  t->balanced = t->accepted;
+  uint64_t mine = t->accepted - t->forgiven;
+  if (mine == t->balanced && !t->paused) return; /* (paused: the others' counts grow) */
+  t->balanced = mine;
   int64_t n = g->n, sum = 0;
   for (unsigned i = 0; i < g->n; i++) sum += (int64_t)atomic_load_explicit(&g->accepts[i].n, memory_order_relaxed);
-  int64_t over = n * (int64_t)t->accepted - sum; /* n times its lead over the mean */
+  int64_t over = n * (int64_t)mine - sum; /* n times its lead over the mean */
   int64_t s = n * (int64_t)accept_slack(app);
   if (t->paused) {
-    /* Resumes once the others have caught up to half the slack (the gap keeps it from
-     * flapping); it is then last in the kernel's wake order. */
-    if (2 * over > s || net_ctx_accepting(app->net, 1) < 0) return;
+    /* Resumes once it is half the slack under the mean, or when no one watches (the
+     * last one to stop woke it: it accepted the fewest). Until then the others take
+     * runs of connections, not every other one (see "listening"). */
+    if ((2 * over > -s && atomic_load(&g->watchers) > 0) || net_ctx_accepting(app->net, 1) < 0) return;
     t->paused = 0;
     atomic_store_explicit(&g->accepts[app->tindex].paused, 0, memory_order_relaxed);
     atomic_fetch_add(&g->watchers, 1);
@@ -306,9 +310,10 @@ static void threads_balance(wsio_app *app) {
     net_ctx_accepting(app->net, 0);
     t->paused = 1;
     atomic_store_explicit(&g->accepts[app->tindex].paused, 1, memory_order_relaxed);
-    atomic_fetch_sub(&g->watchers, 1);
-    /* The member that accepted the fewest is under the mean: if it stopped watching
-     * earlier it resumes as soon as it looks, but a loop with nothing to do sleeps. */
+    unsigned was = atomic_fetch_sub(&g->watchers, 1);
+    /* The member that accepted the fewest takes over when it looks (it is under the
+     * mean): woken if it has stopped watching, since a loop with nothing to do
+     * sleeps. Only when no one watches now, or when it would resume anyway. */
     unsigned low = app->tindex;
     uint64_t lowest = UINT64_MAX;
     for (unsigned i = 0; i < g->n; i++) {
@@ -318,7 +323,9 @@ static void threads_balance(wsio_app *app) {
         low = i;
       }
     }
-    if (atomic_load_explicit(&g->accepts[low].paused, memory_order_relaxed)) loop_wakeup(g->apps[low]->loop);
+    if (was == 1 || (atomic_load_explicit(&g->accepts[low].paused, memory_order_relaxed) &&
+                     2 * (n * (int64_t)lowest - sum) <= -s))
+      loop_wakeup(g->apps[low]->loop);
     return;
   }
   /* It may take k more in one batch, n (mine + k) - (sum + k) <= s: a burst reaching
@@ -344,8 +351,9 @@ void threads_accepted(wsio_app *app, wsio_conn *c, void *listener_user) {
   core_group *g = app->group;
   if (!g || listener_user == threads_adopted) return;
   if (g->mode == ACCEPT_SHARED) {
+    c->t_open = c->t_rx + 1; /* (t_rx: the accept's time, just set) */
     app->xt->accepted++;
-    atomic_store_explicit(&g->accepts[app->tindex].n, app->xt->accepted, memory_order_relaxed);
+    atomic_store_explicit(&g->accepts[app->tindex].n, app->xt->accepted - app->xt->forgiven, memory_order_relaxed);
     return;
   }
   if (g->mode != ACCEPT_ONE) return;
@@ -661,6 +669,12 @@ void threads_keep(wsio_conn *c, const uint8_t *p, size_t n) {
 
 void threads_forget(wsio_conn *c) {
   core_threads *t = c->app->xt;
+  if (c->t_open && core_now(c->app) - (c->t_open - 1) < YOUNG_MS && t) {
+    /* A connection that lived only a moment (a handshake and a close, a request) is
+     * not counted: see "listening". */
+    t->forgiven++;
+    atomic_store_explicit(&c->app->group->accepts[c->app->tindex].n, t->accepted - t->forgiven, memory_order_relaxed);
+  }
   for (size_t i = 0; t && i < t->nlater; i++) {
     if (t->later[i].c != c) continue;
     free(t->later[i].p);
