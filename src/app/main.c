@@ -118,7 +118,7 @@ static const opt_def opts[] = {
     {"http-port", "N", T_PORT, NULL, "with --tls-cert, also serve plain HTTP on this port of --host (health checks, metrics: every route, unencrypted)"},
     {"tls-key", "FILE", T_STR, NULL, "PEM private key of --tls-cert; SIGHUP reloads it"},
     {"tls-sni", "HOST:CERT:KEY", T_STR, NULL, "with --tls-cert, serve this certificate to clients asking for HOST (SNI; exact, or *.example.com); repeatable (entries from the config file, WSIO_TLS_SNI (comma-separated) and the command line add up); SIGHUP reloads them"},
-    {"threads", "N|auto", T_THREADS, "1", "event-loop threads, one per core with auto: each listens on the port (SO_REUSEPORT: the kernel spreads connections over them); topics, Socket.IO rooms and broadcasts span them, a long-polling session is served by the thread that made it (no sticky sessions)"},
+    {"threads", "N|auto", T_THREADS, "1", "event-loop threads, one per core with auto: they share one listening socket, each taking an even share of the connections that stay open (WSIO_THREADS_ACCEPT=reuseport: a SO_REUSEPORT socket each); topics, Socket.IO rooms and broadcasts span them, a long-polling session is served by the thread that made it (no sticky sessions)"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
     {"redis", "URL", T_STR, NULL, "join a cluster through Redis: redis://[user:pass@]host:port[/db], or rediss:// for TLS (Node's @socket.io/redis-adapter protocol)"},
     {"redis-adapter", "KIND", T_ADAPTER, "pubsub", "pubsub, sharded (SPUBLISH/SSUBSCRIBE, Redis 7 or a Redis Cluster) or streams (a Redis stream, as @socket.io/redis-streams-adapter: recovery across nodes)"},

@@ -41,8 +41,9 @@ struct core_group {
   int mode;             /* how connections reach the threads (ACCEPT_*, below) */
   unsigned rr;          /* ACCEPT_ONE: the thread the next connection goes to */
   /* ACCEPT_SHARED's balance (threads_balance): how many connections each member has
-   * accepted so far (its own count, stored by it alone at every accept, each on a
-   * cache line of its own), and how many members watch the socket. */
+   * accepted, less those that closed young (its own count, stored by it alone at each
+   * accept and such close, each on a cache line of its own), whether it watches the
+   * socket, and how many members do. */
   struct {
     _Alignas(64) atomic_ullong n;
     atomic_uint paused; /* not watching the socket for now (over its share) */
@@ -88,7 +89,7 @@ struct core_threads {
   unsigned nowners;
   uint64_t accepted;  /* ACCEPT_SHARED: connections accepted */
   uint64_t forgiven;  /* ACCEPT_SHARED: of them, closed young (YOUNG_MS): not counted */
-  uint64_t balanced;  /* ACCEPT_SHARED: accepted as threads_balance last saw it */
+  uint64_t balanced;  /* ACCEPT_SHARED: accepted - forgiven as threads_balance last saw it */
   int watching;       /* ACCEPT_SHARED: listens on the group's socket (counted) */
   int paused;         /* ACCEPT_SHARED: not watching it for now (over its share) */
   /* The stop barrier (threads_may_stop): quiescing since the stop request; the peers'
@@ -110,10 +111,10 @@ typedef struct xt_batch {
 #define XT_HEAD 5
 /* core's own kind, past the registrable ones: a peer's stop mark (threads_may_stop). */
 #define XT_STOP CORE_XT_NKINDS
-/* How connections reach the threads (WSIO_THREADS_ACCEPT selects the others): a
- * SO_REUSEPORT socket per thread (the default), one listening socket that every loop
- * watches ("shared"), or thread 0 accepting for all and handing connections over
- * ("acceptor"). See "listening" below. */
+/* How connections reach the threads (WSIO_THREADS_ACCEPT selects the others): one
+ * listening socket that every loop watches (the default, "shared"), a SO_REUSEPORT
+ * socket per thread ("reuseport"), or thread 0 accepting for all and handing
+ * connections over ("acceptor"). See "listening" below. */
 enum { ACCEPT_SHARED, ACCEPT_REUSEPORT, ACCEPT_ONE };
 
 static void xt_topic(void *arg, unsigned from, const uint8_t *p, size_t n);
@@ -149,10 +150,10 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
     }
     /* The others are kept for comparison (bench/README.md, docs/ARCHITECTURE.md). */
     const char *mode = getenv("WSIO_THREADS_ACCEPT");
-    g->mode = !mode                            ? ACCEPT_REUSEPORT
-              : strcmp(mode, "acceptor") == 0 ? ACCEPT_ONE
-              : strcmp(mode, "shared") == 0   ? ACCEPT_SHARED
-                                              : ACCEPT_REUSEPORT;
+    g->mode = !mode                             ? ACCEPT_SHARED
+              : strcmp(mode, "acceptor") == 0  ? ACCEPT_ONE
+              : strcmp(mode, "reuseport") == 0 ? ACCEPT_REUSEPORT
+                                               : ACCEPT_SHARED;
     if (pthread_mutex_init(&g->iplock, NULL) != 0) {
       free(g);
       return WSIO_ENOMEM;
@@ -197,13 +198,12 @@ unsigned wsio_threads_auto(void) {
 
 /* ---- listening -------------------------------------------------------------------- */
 
-/* The default is a SO_REUSEPORT socket per member (ACCEPT_REUSEPORT): the kernel
- * hashes each connection's addresses to one of them, which spreads connections
- * evenly at any arrival pattern, needs no bookkeeping, and keeps the accept work on
- * each thread's own queue. What follows, one socket for the group, is kept as
- * WSIO_THREADS_ACCEPT=shared: it saves some of the wake-ups when the loops share a
- * core, and bounds the spread by exact counts (below); bench/README.md "--threads:
- * balance on accepts" has what each costs.
+/* The default is one listening socket for the group (ACCEPT_SHARED, below). A
+ * SO_REUSEPORT socket per member (ACCEPT_REUSEPORT, WSIO_THREADS_ACCEPT=reuseport) is
+ * kept: the kernel hashes each connection's addresses to one of them, which needs no
+ * bookkeeping and keeps the accept work on each thread's own queue (no shared lock),
+ * but wakes every loop for its part of each burst, and spreads by address, ignoring
+ * load (bench/README.md "--threads: balance on accepts").
  *
  * ACCEPT_SHARED: one listening socket for the group, watched by every member's loop
  * with EPOLLEXCLUSIVE, rather than a SO_REUSEPORT socket per member. What it saves
@@ -223,28 +223,28 @@ unsigned wsio_threads_auto(void) {
  * What it costs is fairness: the kernel wakes the loop that registered first whenever
  * it is waiting, so under light load thread 0 would take every connection, and
  * WebSockets stay where they were accepted. So the members share the accepts
- * (threads_balance, in the post phase): each counts the connections it accepted (its
- * own monotonic counter, stored at every accept, read by the others: exact, never
- * stale, unlike the open counts an earlier version balanced on, which a thread that
- * had not yet run to see its closes left high, so that after a client closed and
- * reopened 100 connections at once they went 94/6), accepts at most the batch that
- * keeps it within the mean plus a slack (ACCEPT_SLACK, and 1/16 of its share of the
- * open WebSockets) and past that stops watching the socket until the others have
- * caught up to half the slack (it is then last in the kernel's wake order). The last
- * one watching stops too: on one core the loop that runs would otherwise take every
- * connection, the others unable to run to take theirs; the connections queue, and it
- * wakes the member that accepted the fewest if that one stopped watching (it is under
- * the mean, so it resumes when it looks). So no thread accepts more than the mean
- * plus the slack and one batch, and none is starved, under any arrival pattern; the
- * open connections follow when their lifetimes do not depend on the thread. The
- * slack lets the loop that is awake take a run of a burst rather than every other
- * connection, which is where the saving over SO_REUSEPORT comes from; a larger one
- * saves more wake-ups and spreads less evenly (bench/README.md "--threads: balance on
- * accepts"). On a machine where the loops have cores of their own the wake-up saved
- * is an idle core's, and the balance costs a pass over N counters in the iterations
- * that accepted. What one socket does not spread is the kernel's accept work: at
- * hundreds of thousands of new connections a second on many cores, one queue's lock
- * is contended where SO_REUSEPORT's are not. */
+ * (threads_balance, in the post phase). Each counts the connections it accepted, less
+ * those that closed within YOUNG_MS of their accept (a handshake and a close, a
+ * request: they hold nothing, and charging them would make the loops take turns on
+ * every burst of them), in a counter only it writes, at each accept and close, and
+ * the others read: never stale for the connections that stay, unlike the open counts
+ * an earlier version balanced on, which a thread that had not yet run to see its
+ * closes left high (after a client closed and reopened 100 connections at once they
+ * went 94/6). A member accepts at most the batch that keeps it within the mean plus a
+ * slack (ACCEPT_SLACK, and 1/16 of its share of the open WebSockets); past that it
+ * stops watching the socket, and watches again once it is half the slack under the
+ * mean, so a loop that is awake takes runs of connections rather than every other
+ * one. The last one watching stops too: on one core the loop that runs would
+ * otherwise take every connection, the others unable to run to take theirs; the
+ * connections queue, and it wakes the member that accepted the fewest (which resumes
+ * when no one watches). So no thread holds more than the mean plus the slack and one
+ * batch of the connections that stay, and none is starved, under any arrival
+ * pattern. On a machine where the loops have cores of their own the wake-up saved is
+ * an idle core's, and the balance costs a pass over N counters in the iterations
+ * that accepted or closed. What one socket does not spread is the kernel's accept
+ * work: at hundreds of thousands of new connections a second on many cores, one
+ * queue's lock is contended where SO_REUSEPORT's are not (not measured: no many-core
+ * machine was lent). */
 
 net_listener *threads_listen(wsio_app *app, const char *host, int port, int plain) {
   core_group *g = app->group;
@@ -274,13 +274,16 @@ net_listener *threads_listen(wsio_app *app, const char *host, int port, int plai
 
 #define ACCEPT_SLACK 8
 #define YOUNG_MS 100
-/* How far ahead of the group's mean a member may accept (ACCEPT_SHARED): a few, and
- * 1/16 of its share of the open WebSockets, so that with many connections a loop that
- * is awake takes a larger part of a burst while the spread stays within 1/8 of the
- * mean either way. The open counts are read as they stand (a stale one only moves the
- * slack, never the balance). */
+/* How far ahead of the group's mean a member may accept (ACCEPT_SHARED): ACCEPT_SLACK,
+ * or 2 and half the mean of the open WebSockets when that is less. The slack is what
+ * lets the loop that is awake take a run of a burst (8: on one core, --threads 2
+ * handshakes cost what one thread's do; 4 or less: half the wake-ups saved), and what
+ * bounds the spread; with few connections per thread (16 threads, 100 connections)
+ * 8 would let some threads fill while others got none. The open counts are read as
+ * they stand (a stale one moves the slack, never the balance). */
 static uint64_t accept_slack(const wsio_app *app) {
-  return ACCEPT_SLACK + threads_ws_open(app) / (16 * app->group->n);
+  uint64_t s = 2 + threads_ws_open(app) / (2 * app->group->n);
+  return s < ACCEPT_SLACK ? s : ACCEPT_SLACK;
 }
 
 /* See "listening" above. Called at the end of every post phase. */
@@ -311,21 +314,26 @@ static void threads_balance(wsio_app *app) {
     t->paused = 1;
     atomic_store_explicit(&g->accepts[app->tindex].paused, 1, memory_order_relaxed);
     unsigned was = atomic_fetch_sub(&g->watchers, 1);
-    /* The member that accepted the fewest takes over when it looks (it is under the
-     * mean): woken if it has stopped watching, since a loop with nothing to do
-     * sleeps. Only when no one watches now, or when it would resume anyway. */
-    unsigned low = app->tindex;
+    /* Those that stopped watching and are now half the slack under the mean take over
+     * when they look: they are woken, since a loop with nothing to do sleeps (with many
+     * threads an idle one would otherwise stay out while the others fill). If none is,
+     * and no one watches now, the member that accepted the fewest is (it resumes when
+     * no one watches). */
+    unsigned low = app->tindex, woke = 0;
     uint64_t lowest = UINT64_MAX;
     for (unsigned i = 0; i < g->n; i++) {
+      if (i == app->tindex) continue;
       uint64_t a = atomic_load_explicit(&g->accepts[i].n, memory_order_relaxed);
-      if (i != app->tindex && a < lowest) {
+      if (a < lowest) {
         lowest = a;
         low = i;
       }
+      if (atomic_load_explicit(&g->accepts[i].paused, memory_order_relaxed) && 2 * (n * (int64_t)a - sum) <= -s) {
+        loop_wakeup(g->apps[i]->loop);
+        woke++;
+      }
     }
-    if (was == 1 || (atomic_load_explicit(&g->accepts[low].paused, memory_order_relaxed) &&
-                     2 * (n * (int64_t)lowest - sum) <= -s))
-      loop_wakeup(g->apps[low]->loop);
+    if (!woke && was == 1) loop_wakeup(g->apps[low]->loop);
     return;
   }
   /* It may take k more in one batch, n (mine + k) - (sum + k) <= s: a burst reaching
@@ -427,7 +435,7 @@ unsigned threads_stop_left_ms(const wsio_app *app) {
 int core_quiescing(const wsio_app *app) { return app->xt && app->xt->quiescing; }
 
 /* A polling client of one thread may send its last GET on a connection another thread
- * accepts (SO_REUSEPORT spreads connections by address, not by session): that thread
+ * accepts (connections are spread by count or address, not by session): that thread
  * must go on accepting, reading and handing requests over while any member waits for
  * a client, and must not take its own holds as the group's. The release that empties
  * the group wakes the others: their post phase ends their drain (app_drain_release). */

@@ -313,16 +313,17 @@ static void test_shared_socket_forgives_short_lived(void) {
   wsio_app *m[2];
   if (!make_shared(m, 2)) return;
   int port = wsio_app_port(m[0]);
+  enum { K = 3 }; /* (within the slack, 2 with no WebSocket open: 3 of at most 4) */
   for (int round = 0; round < 5; round++) {
-    int fds[10];
-    for (int i = 0; i < 10; i++) fds[i] = dial(port);
-    for (int i = 0; i < 20 && open_conns(m[0]) < 10; i++) {
+    int fds[K];
+    for (int i = 0; i < K; i++) fds[i] = dial(port);
+    for (int i = 0; i < 20 && open_conns(m[0]) < K; i++) {
       (void)loop_run_once(core_loop(m[0]));
       struct timespec ts = {0, 2 * 1000 * 1000};
       nanosleep(&ts, NULL);
     }
-    CHECK_EQ_INT(open_conns(m[0]), 10); /* (within its slack: 8 over the mean of 10 / 2) */
-    for (int i = 0; i < 10; i++)
+    CHECK_EQ_INT(open_conns(m[0]), K); /* (counted, the second round would find a over) */
+    for (int i = 0; i < K; i++)
       if (fds[i] >= 0) close(fds[i]);
     for (int i = 0; i < 20 && open_conns(m[0]) > 0; i++) {
       (void)loop_run_once(core_loop(m[0]));
@@ -331,7 +332,6 @@ static void test_shared_socket_forgives_short_lived(void) {
     }
     CHECK_EQ_INT(open_conns(m[0]), 0);
   }
-  /* 50 accepted in all, and a still takes the next 10 alone: none of them counted. */
   CHECK_EQ_INT(open_conns(m[1]), 0);
   wsio_app_destroy(m[1]);
   wsio_app_destroy(m[0]);
@@ -341,7 +341,7 @@ static void test_shared_socket_forgives_short_lived(void) {
  * run take their share plus the slack each and stop watching; the connections left
  * wait in the queue for the two, which take them when they run. Then a second burst
  * reaches all eight. No member is starved, none holds more than the mean plus the
- * slack (8) and its last batch. */
+ * slack (2 here: no WebSocket is open) and its last batch. */
 static void test_shared_socket_many_threads(void) {
   enum { T = 8, N = 240 };
   wsio_app *m[T];
@@ -349,18 +349,18 @@ static void test_shared_socket_many_threads(void) {
   int port = wsio_app_port(m[0]);
   int fds[2 * N];
   for (int i = 0; i < N; i++) fds[i] = dial(port);
-  /* Six take X at most with each at X / 8 + 8 or less: X <= 192, each <= 32. */
+  /* Six take X at most with each at X / 8 + 2 or less: X <= 48, each <= 8. */
   run_turns(m, T - 2, N);
-  for (unsigned i = 0; i < T - 2; i++) CHECK(open_conns(m[i]) <= 32);
-  CHECK(open_sum(m, T - 2) <= 192);
+  for (unsigned i = 0; i < T - 2; i++) CHECK(open_conns(m[i]) <= 8);
+  CHECK(open_sum(m, T - 2) <= 48);
   run_turns(m, T, N);
   CHECK_EQ_INT(open_sum(m, T), N);
   for (int i = N; i < 2 * N; i++) fds[i] = dial(port);
   run_turns(m, T, 2 * N);
   CHECK_EQ_INT(open_sum(m, T), 2 * N);
   for (unsigned i = 0; i < T; i++) {
-    CHECK(open_conns(m[i]) >= N / T); /* (half the mean: none starved) */
-    CHECK(open_conns(m[i]) <= 2 * N / T + 8);
+    CHECK(open_conns(m[i]) >= 2 * N / T - 2 - 1);
+    CHECK(open_conns(m[i]) <= 2 * N / T + 2 + 1);
   }
   for (int i = 0; i < 2 * N; i++)
     if (fds[i] >= 0) close(fds[i]);
