@@ -231,15 +231,16 @@ unsigned wsio_threads_auto(void) {
  * an earlier version balanced on, which a thread that had not yet run to see its
  * closes left high (after a client closed and reopened 100 connections at once they
  * went 94/6). A member accepts at most the batch that keeps it within the mean plus a
- * slack (ACCEPT_SLACK, and 1/16 of its share of the open WebSockets); past that it
- * stops watching the socket, and watches again once it is half the slack under the
- * mean, so a loop that is awake takes runs of connections rather than every other
- * one. The last one watching stops too: on one core the loop that runs would
- * otherwise take every connection, the others unable to run to take theirs; the
- * connections queue, and it wakes the member that accepted the fewest (which resumes
- * when no one watches). So no thread holds more than the mean plus the slack and one
- * batch of the connections that stay, and none is starved, under any arrival
- * pattern. On a machine where the loops have cores of their own the wake-up saved is
+ * slack (accept_slack: at most ACCEPT_SLACK, less with few connections per thread);
+ * past that it stops watching the socket, and watches again once it is half the
+ * slack under the mean, so a loop that is awake takes runs of connections rather
+ * than every other one. The last one watching stops too: on one core the loop that
+ * runs would otherwise take every connection, the others unable to run to take
+ * theirs; the connections queue. A member that stops wakes those that stopped
+ * earlier and are now half the slack under the mean (an idle loop sleeps), or, when
+ * no one watches, the one that accepted the fewest (which resumes then). So no
+ * thread's count exceeds the mean by more than the slack and one batch, and none
+ * stays out while it is under, whatever the arrival pattern. On a machine where the loops have cores of their own the wake-up saved is
  * an idle core's, and the balance costs a pass over N counters in the iterations
  * that accepted or closed. What one socket does not spread is the kernel's accept
  * work: at hundreds of thousands of new connections a second on many cores, one
