@@ -40,9 +40,14 @@ struct core_group {
   int lfd, plain_lfd;   /* accept mode SHARED: the first listener's sockets */
   int mode;             /* how connections reach the threads (ACCEPT_*, below) */
   unsigned rr;          /* ACCEPT_ONE: the thread the next connection goes to */
-  /* ACCEPT_SHARED's balance (threads_balance): each member's open connections as it
-   * last published them, and how many members watch the socket. */
-  atomic_uint load[CORE_MAX_THREADS];
+  /* ACCEPT_SHARED's balance (threads_balance): how many connections each member has
+   * accepted, less those that closed young (its own count, stored by it alone at each
+   * accept and such close, each on a cache line of its own), whether it watches the
+   * socket, and how many members do. */
+  struct {
+    _Alignas(64) atomic_ullong n;
+    atomic_uint paused; /* not watching the socket for now (over its share) */
+  } accepts[CORE_MAX_THREADS];
   atomic_uint watchers;
   /* Per-IP limits hold for the process: the first member's table, owned by the group
    * from the join on and shared by every member under iplock (core/limits.c). */
@@ -82,7 +87,9 @@ struct core_threads {
   core_owner_fn owner[MAX_OWNERS];
   void *owner_arg[MAX_OWNERS];
   unsigned nowners;
-  unsigned published; /* ACCEPT_SHARED: the load last published (group->load) */
+  uint64_t accepted;  /* ACCEPT_SHARED: connections accepted */
+  uint64_t forgiven;  /* ACCEPT_SHARED: of them, closed young (YOUNG_MS): not counted */
+  uint64_t balanced;  /* ACCEPT_SHARED: accepted - forgiven as threads_balance last saw it */
   int watching;       /* ACCEPT_SHARED: listens on the group's socket (counted) */
   int paused;         /* ACCEPT_SHARED: not watching it for now (over its share) */
   /* The stop barrier (threads_may_stop): quiescing since the stop request; the peers'
@@ -104,10 +111,10 @@ typedef struct xt_batch {
 #define XT_HEAD 5
 /* core's own kind, past the registrable ones: a peer's stop mark (threads_may_stop). */
 #define XT_STOP CORE_XT_NKINDS
-/* How connections reach the threads (WSIO_THREADS_ACCEPT selects the others): a
- * SO_REUSEPORT socket per thread (the default), one listening socket that every loop
- * watches ("shared"), or thread 0 accepting for all and handing connections over
- * ("acceptor"). See "listening" below. */
+/* How connections reach the threads (WSIO_THREADS_ACCEPT selects the others): one
+ * listening socket that every loop watches (the default, "shared"), a SO_REUSEPORT
+ * socket per thread ("reuseport"), or thread 0 accepting for all and handing
+ * connections over ("acceptor"). See "listening" below. */
 enum { ACCEPT_SHARED, ACCEPT_REUSEPORT, ACCEPT_ONE };
 
 static void xt_topic(void *arg, unsigned from, const uint8_t *p, size_t n);
@@ -137,13 +144,16 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
     g->port = g->plain_port = -1;
     g->lfd = g->plain_lfd = -1;
     atomic_init(&g->watchers, 0);
-    for (unsigned i = 0; i < CORE_MAX_THREADS; i++) atomic_init(&g->load[i], 0);
+    for (unsigned i = 0; i < CORE_MAX_THREADS; i++) {
+      atomic_init(&g->accepts[i].n, 0);
+      atomic_init(&g->accepts[i].paused, 0);
+    }
     /* The others are kept for comparison (bench/README.md, docs/ARCHITECTURE.md). */
     const char *mode = getenv("WSIO_THREADS_ACCEPT");
-    g->mode = !mode                            ? ACCEPT_REUSEPORT
-              : strcmp(mode, "acceptor") == 0 ? ACCEPT_ONE
-              : strcmp(mode, "shared") == 0   ? ACCEPT_SHARED
-                                              : ACCEPT_REUSEPORT;
+    g->mode = !mode                             ? ACCEPT_SHARED
+              : strcmp(mode, "acceptor") == 0  ? ACCEPT_ONE
+              : strcmp(mode, "reuseport") == 0 ? ACCEPT_REUSEPORT
+                                               : ACCEPT_SHARED;
     if (pthread_mutex_init(&g->iplock, NULL) != 0) {
       free(g);
       return WSIO_ENOMEM;
@@ -188,14 +198,12 @@ unsigned wsio_threads_auto(void) {
 
 /* ---- listening -------------------------------------------------------------------- */
 
-/* The default is a SO_REUSEPORT socket per member (ACCEPT_REUSEPORT): the kernel
- * hashes each connection's addresses to one of them, which spreads connections
- * evenly at any arrival pattern, needs no bookkeeping, and keeps the accept work on
- * each thread's own queue. What follows, one socket for the group, is kept as
- * WSIO_THREADS_ACCEPT=shared: it is cheaper per handshake when the loops share a core,
- * but its spread follows counts that can be stale (bench/README.md "--threads: which
- * accept mode is the default"), and with many threads its cap lets the first ones
- * fill to 1.25x the mean while the last get little, which costs scaling.
+/* The default is one listening socket for the group (ACCEPT_SHARED, below). A
+ * SO_REUSEPORT socket per member (ACCEPT_REUSEPORT, WSIO_THREADS_ACCEPT=reuseport) is
+ * kept: the kernel hashes each connection's addresses to one of them, which needs no
+ * bookkeeping and keeps the accept work on each thread's own queue (no shared lock),
+ * but wakes every loop for its part of each burst, and spreads by address, ignoring
+ * load (bench/README.md "--threads: balance on accepts").
  *
  * ACCEPT_SHARED: one listening socket for the group, watched by every member's loop
  * with EPOLLEXCLUSIVE, rather than a SO_REUSEPORT socket per member. What it saves
@@ -214,23 +222,30 @@ unsigned wsio_threads_auto(void) {
  *
  * What it costs is fairness: the kernel wakes the loop that registered first whenever
  * it is waiting, so under light load thread 0 would take every connection, and
- * WebSockets stay where they were accepted. So each member publishes how many
- * connections it has (threads_balance, in the post phase, when the count changed),
- * accepts at most the batch that keeps it within 1.25x the mean + 2 (a burst that
- * reaches the loop woken first is not all its), and one holding more than that
- * (the first batch, before any count is known) stops watching the socket until it is
- * back at 1.125x the mean + 1 (the gap keeps it from flapping); it is then last in
- * the kernel's wake order. The last member watching never stops (a connection always
- * has a loop to wake), and wakes the others to look again. So, whatever the arrival
- * pattern, the busiest thread holds at most 1.25x the mean + 2 connections (plus
- * one batch of accepts): a bound SO_REUSEPORT's hash does not give (it spreads by
- * address, ignoring load). Connections that arrive one at a time go to the threads
- * in turns of a few; under load every loop is busy part of the time and the kernel
- * wakes whichever waits. On a machine where the loops have cores of their own the
- * wake-up saved is an idle core's, and the balance costs a pass over N counters in
- * the iterations whose connection count changed. What one socket does not spread is
- * the kernel's accept work: at hundreds of thousands of new connections a second on
- * many cores, one queue's lock is contended where SO_REUSEPORT's are not. */
+ * WebSockets stay where they were accepted. So the members share the accepts
+ * (threads_balance, in the post phase). Each counts the connections it accepted, less
+ * those that closed within YOUNG_MS of their accept (a handshake and a close, a
+ * request: they hold nothing, and charging them would make the loops take turns on
+ * every burst of them), in a counter only it writes, at each accept and close, and
+ * the others read: never stale for the connections that stay, unlike the open counts
+ * an earlier version balanced on, which a thread that had not yet run to see its
+ * closes left high (after a client closed and reopened 100 connections at once they
+ * went 94/6). A member accepts at most the batch that keeps it within the mean plus a
+ * slack (accept_slack: at most ACCEPT_SLACK, less with few connections per thread);
+ * past that it stops watching the socket, and watches again once it is half the
+ * slack under the mean, so a loop that is awake takes runs of connections rather
+ * than every other one. The last one watching stops too: on one core the loop that
+ * runs would otherwise take every connection, the others unable to run to take
+ * theirs; the connections queue. A member that stops wakes those that stopped
+ * earlier and are now half the slack under the mean (an idle loop sleeps), or, when
+ * no one watches, the one that accepted the fewest (which resumes then). So no
+ * thread's count exceeds the mean by more than the slack and one batch, and none
+ * stays out while it is under, whatever the arrival pattern. On a machine where the loops have cores of their own the wake-up saved is
+ * an idle core's, and the balance costs a pass over N counters in the iterations
+ * that accepted or closed. What one socket does not spread is the kernel's accept
+ * work: at hundreds of thousands of new connections a second on many cores, one
+ * queue's lock is contended where SO_REUSEPORT's are not (not measured: no many-core
+ * machine was lent). */
 
 net_listener *threads_listen(wsio_app *app, const char *host, int port, int plain) {
   core_group *g = app->group;
@@ -252,48 +267,80 @@ net_listener *threads_listen(wsio_app *app, const char *host, int port, int plai
   }
   if (ls && !app->xt->watching) {
     app->xt->watching = 1;
-    app->xt->published = UINT_MAX; /* (the first post phase publishes 0) */
+    app->xt->balanced = UINT64_MAX; /* (the first post phase sets the batch) */
     atomic_fetch_add(&g->watchers, 1);
   }
   return ls;
 }
 
-/* See "One listening socket" above. Called at the end of every post phase. */
+#define ACCEPT_SLACK 8
+#define YOUNG_MS 100
+/* How far ahead of the group's mean a member may accept (ACCEPT_SHARED): ACCEPT_SLACK,
+ * or 2 and half the mean of the open WebSockets when that is less. The slack is what
+ * lets the loop that is awake take a run of a burst (8: on one core, --threads 2
+ * handshakes cost what one thread's do; 4 or less: half the wake-ups saved), and what
+ * bounds the spread; with few connections per thread (16 threads, 100 connections)
+ * 8 would let some threads fill while others got none. The open counts are read as
+ * they stand (a stale one moves the slack, never the balance). */
+static uint64_t accept_slack(const wsio_app *app) {
+  uint64_t s = 2 + threads_ws_open(app) / (2 * app->group->n);
+  return s < ACCEPT_SLACK ? s : ACCEPT_SLACK;
+}
+
+/* See "listening" above. Called at the end of every post phase. */
 static void threads_balance(wsio_app *app) {
   core_group *g = app->group;
   core_threads *t = app->xt;
   if (g->mode != ACCEPT_SHARED || !t->watching || app->stopping) return;
-  unsigned mine = (unsigned)net_ctx_count(app->net);
-  if (mine == t->published && !t->paused) return; /* (paused: the others' counts grow) */
-  if (mine != t->published) {
-    t->published = mine;
-    atomic_store_explicit(&g->load[app->tindex], mine, memory_order_relaxed);
-  }
-  uint64_t total = 0;
-  for (unsigned i = 0; i < g->n; i++) total += atomic_load_explicit(&g->load[i], memory_order_relaxed);
-  /* Pauses over 1.25 * total / n + 2; resumes at 1.125 * total / n + 1 or less. */
-  uint64_t n = g->n, m = mine, room = 5 * total + 8 * n; /* (4n times the cap) */
+  uint64_t mine = t->accepted - t->forgiven;
+  if (mine == t->balanced && !t->paused) return; /* (paused: the others' counts grow) */
+  t->balanced = mine;
+  int64_t n = g->n, sum = 0;
+  for (unsigned i = 0; i < g->n; i++) sum += (int64_t)atomic_load_explicit(&g->accepts[i].n, memory_order_relaxed);
+  int64_t over = n * (int64_t)mine - sum; /* n times its lead over the mean */
+  int64_t s = n * (int64_t)accept_slack(app);
   if (t->paused) {
-    if (8 * n * m > 9 * total + 8 * n || net_ctx_accepting(app->net, 1) < 0) return;
+    /* Resumes once it is half the slack under the mean, or when no one watches (the
+     * last one to stop woke it: it accepted the fewest). Until then the others take
+     * runs of connections, not every other one (see "listening"). */
+    if ((2 * over > -s && atomic_load(&g->watchers) > 0) || net_ctx_accepting(app->net, 1) < 0) return;
     t->paused = 0;
+    atomic_store_explicit(&g->accepts[app->tindex].paused, 0, memory_order_relaxed);
     atomic_fetch_add(&g->watchers, 1);
-  } else if (4 * n * m > room) {
-    unsigned w = atomic_load(&g->watchers);
-    while (w > 1 && !atomic_compare_exchange_weak(&g->watchers, &w, w - 1)) {
+  } else if (over >= s) {
+    /* Over its share it stops watching, the last one watching too: on one core the
+     * loop that runs would otherwise take every connection, since the others cannot
+     * run to take theirs while it does not sleep (new connections queue meanwhile). */
+    net_ctx_accepting(app->net, 0);
+    t->paused = 1;
+    atomic_store_explicit(&g->accepts[app->tindex].paused, 1, memory_order_relaxed);
+    unsigned was = atomic_fetch_sub(&g->watchers, 1);
+    /* Those that stopped watching and are now half the slack under the mean take over
+     * when they look: they are woken, since a loop with nothing to do sleeps (with many
+     * threads an idle one would otherwise stay out while the others fill). If none is,
+     * and no one watches now, the member that accepted the fewest is (it resumes when
+     * no one watches). */
+    unsigned low = app->tindex, woke = 0;
+    uint64_t lowest = UINT64_MAX;
+    for (unsigned i = 0; i < g->n; i++) {
+      if (i == app->tindex) continue;
+      uint64_t a = atomic_load_explicit(&g->accepts[i].n, memory_order_relaxed);
+      if (a < lowest) {
+        lowest = a;
+        low = i;
+      }
+      if (atomic_load_explicit(&g->accepts[i].paused, memory_order_relaxed) && 2 * (n * (int64_t)a - sum) <= -s) {
+        loop_wakeup(g->apps[i]->loop);
+        woke++;
+      }
     }
-    if (w > 1) {
-      net_ctx_accepting(app->net, 0);
-      t->paused = 1;
-      return;
-    }
-    /* The last one watching: a paused member under its share has not looked yet. */
-    for (unsigned i = 0; i < g->n; i++)
-      if (i != app->tindex) loop_wakeup(g->apps[i]->loop);
+    if (!woke && was == 1) loop_wakeup(g->apps[low]->loop);
+    return;
   }
-  /* It may take k more in one batch, m + k <= 1.25 * (total + k) / n + 2: a burst
-   * reaching the loop that woke first would otherwise all be its (and 1 at least, so
-   * that a connection never waits for a loop that takes none). */
-  uint64_t k = 4 * n * m < room ? (room - 4 * n * m) / (4 * n - 5) : 0;
+  /* It may take k more in one batch, n (mine + k) - (sum + k) <= s: a burst reaching
+   * the loop that woke first would otherwise all be its (and 1 at least, so that a
+   * connection never waits for a loop that takes none). */
+  int64_t k = over < s ? (s - over) / (n - 1) : 0;
   net_ctx_set_accept_batch(app->net, k > 128 ? 128 : (unsigned)k);
 }
 
@@ -311,7 +358,14 @@ void *const threads_adopted = &adopted_tag;
 
 void threads_accepted(wsio_app *app, wsio_conn *c, void *listener_user) {
   core_group *g = app->group;
-  if (!g || g->mode != ACCEPT_ONE || listener_user == threads_adopted) return;
+  if (!g || listener_user == threads_adopted) return;
+  if (g->mode == ACCEPT_SHARED) {
+    c->t_open = c->t_rx + 1; /* (t_rx: the accept's time, just set) */
+    app->xt->accepted++;
+    atomic_store_explicit(&g->accepts[app->tindex].n, app->xt->accepted - app->xt->forgiven, memory_order_relaxed);
+    return;
+  }
+  if (g->mode != ACCEPT_ONE) return;
   unsigned to = g->rr++ % g->n;
   if (to == app->tindex) return;
   core_threads *t = app->xt;
@@ -382,7 +436,7 @@ unsigned threads_stop_left_ms(const wsio_app *app) {
 int core_quiescing(const wsio_app *app) { return app->xt && app->xt->quiescing; }
 
 /* A polling client of one thread may send its last GET on a connection another thread
- * accepts (SO_REUSEPORT spreads connections by address, not by session): that thread
+ * accepts (connections are spread by count or address, not by session): that thread
  * must go on accepting, reading and handing requests over while any member waits for
  * a client, and must not take its own holds as the group's. The release that empties
  * the group wakes the others: their post phase ends their drain (app_drain_release). */
@@ -624,6 +678,12 @@ void threads_keep(wsio_conn *c, const uint8_t *p, size_t n) {
 
 void threads_forget(wsio_conn *c) {
   core_threads *t = c->app->xt;
+  if (c->t_open && core_now(c->app) - (c->t_open - 1) < YOUNG_MS && t) {
+    /* A connection that lived only a moment (a handshake and a close, a request) is
+     * not counted: see "listening". */
+    t->forgiven++;
+    atomic_store_explicit(&c->app->group->accepts[c->app->tindex].n, t->accepted - t->forgiven, memory_order_relaxed);
+  }
   for (size_t i = 0; t && i < t->nlater; i++) {
     if (t->later[i].c != c) continue;
     free(t->later[i].p);
