@@ -46,6 +46,11 @@ void http_put(char *out, size_t cap, size_t *o, const char *s, size_t n) { put(o
 static void add_str(char *out, size_t cap, size_t *o, const char *s) { put(out, cap, o, s, strlen(s)); }
 
 static void add_uint(char *out, size_t cap, size_t *o, size_t v) {
+  if (v < 100) { /* fast: most bodies here (long-poll answers, "ok") */
+    char d[2] = {(char)('0' + v / 10), (char)('0' + v % 10)};
+    put(out, cap, o, v < 10 ? d + 1 : d, v < 10 ? 1 : 2);
+    return;
+  }
   char digits[24];
   size_t n = 0;
   do {
