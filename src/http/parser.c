@@ -124,10 +124,10 @@ PARSE_INLINE int parse_token(cursor *c, uint8_t delim, const char **out, size_t 
 
 /* Fast: skips the whole words of eight bytes at pos that hold no byte below `below`
  * (0x20: control bytes; 0x21: those and SP) and no DEL, i.e. only bytes the caller's
- * class takes (both classes take every other byte, obs-text included), and the plain
- * bytes before the first such one in the next word. The byte loop
- * after it decides exactly where the span ends, so the result is the same as its alone;
- * words are read only within len, so a prefix still ends INCOMPLETE. */
+ * class takes (both classes take every other byte, obs-text included), then the plain
+ * bytes before the first such byte. The caller's byte loop after it decides exactly
+ * where the span ends, so the result is the same as the byte loop's alone; words are
+ * read only within len, so a prefix still ends INCOMPLETE. */
 PARSE_INLINE size_t skip_plain_words(const cursor *c, size_t pos, uint8_t below) {
   while (pos + 8 <= c->len) {
     uint64_t w;
