@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "eio/internal.h"
+#include "util/ascii.h"
 #include "util/swar.h"
 
 const char *const eio_err_messages[] = {"Transport unknown", "Session ID unknown", "Bad handshake method",
@@ -96,17 +97,23 @@ static int query_key_of(const char *k, size_t n) {
 }
 
 /* Whether a value holds an escape ('%' or '+'), eight bytes at a time (the classic
- * "has a zero byte" test on the value xor each character, exact for "any"). */
+ * "has a zero byte" test on the value xor each character, exact for "any"). A value of
+ * eight bytes or more ends with a word that overlaps the one before it rather than a
+ * byte loop (a sid's 20 bytes: three word tests, not two and four byte tests); a
+ * shorter one is one word ("polling", "4"). */
 static int query_escaped(const char *v, size_t n) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
+  uint64_t w;
+  if (n < 8) { /* one word holding every byte (util/ascii.h; its other bytes are 0) */
+    if (n == 0) return 0;
+    w = ascii_load_short(v, n);
+    return (swar_eq(w, '%') | swar_eq(w, '+')) != 0;
+  }
+  for (size_t i = 0; i + 8 < n; i += 8) {
     memcpy(&w, v + i, 8);
     if (swar_eq(w, '%') | swar_eq(w, '+')) return 1;
   }
-  for (; i < n; i++)
-    if (v[i] == '%' || v[i] == '+') return 1;
-  return 0;
+  memcpy(&w, v + n - 8, 8);
+  return (swar_eq(w, '%') | swar_eq(w, '+')) != 0;
 }
 
 /* A field's end and its '=' by memchr (vectorized in libc); only the values of the

@@ -132,6 +132,30 @@ eachTarget('conformance', (ctx) => {
     }
   }
 
+  // Query values are decoded as Node's querystring does (%XX, '+' for a space); wsio
+  // looks for escapes a word at a time (short values, a sid's last overlapping word).
+  ctx.test('escaped query values: decoded before use (EIO, transport, sid), a + is a space', async () => {
+    const hs = await request(ctx.port, { path: '/engine.io/?EIO=%34&transport=pol%6Cing' });
+    assert.equal(hs.status, 200, hs.text);
+    const { sid } = parseOpen(hs.text);
+    const hex = (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`;
+    for (const at of [0, 7, 12, 19]) {
+      const esc = sid.slice(0, at) + hex(sid[at]) + sid.slice(at + 1);
+      const res = await request(ctx.port, { method: 'POST', path: `/engine.io/?EIO=4&transport=polling&sid=${esc}`, body: '4x' });
+      assert.equal(res.status, 200, `escape at ${at}: ${res.text}`);
+      assert.equal(res.text, 'ok');
+    }
+    for (const at of [3, 19]) { /* a + inside the sid: a space, so no such session */
+      const bad = `${sid.slice(0, at)}+${sid.slice(at + 1)}`;
+      const res = await request(ctx.port, { method: 'POST', path: `/engine.io/?EIO=4&transport=polling&sid=${bad}`, body: '4x' });
+      assertJsonError(res, 400, 1, 'Session ID unknown');
+    }
+    const plus = await request(ctx.port, { path: '/engine.io/?EIO=4&transport=polling+' });
+    assertJsonError(plus, 400, 0, 'Transport unknown');
+    const eio = await request(ctx.port, { path: '/engine.io/?EIO=%33&transport=polling' });
+    assertJsonError(eio, 400, 5, 'Unsupported protocol version');
+  });
+
   ctx.test('websocket upgrade with an unknown sid is refused: 400, text body "Session ID unknown"', async () => {
     await assert.rejects(RawWs.connect(ctx.port, '/socket.io/', { sid: 'nosuchsession' }), (err) => {
       assert.equal(err.status, 400);

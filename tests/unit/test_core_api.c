@@ -405,6 +405,12 @@ static void h_stats(const wsio_request *req, wsio_response *res, void *route_use
   wsio_response_send(res, 200, NULL, "ok", 2);
 }
 
+/* Answers with its route's name (route_user): which of overlapping routes served. */
+static void h_named(const wsio_request *req, wsio_response *res, void *route_user) {
+  (void)req;
+  wsio_response_send(res, 200, "text/plain", route_user, strlen(route_user));
+}
+
 static void h_x(const wsio_request *req, wsio_response *res, void *route_user) {
   (void)route_user;
   /* One NULL among valid arguments: refused without side effects (the NULL rule). */
@@ -486,6 +492,11 @@ static void register_routes(wsio_app *app) {
   CHECK_EQ_INT(wsio_app_http(app, "POST", "/body", h_body, NULL), 0);
   CHECK_EQ_INT(wsio_app_http(app, NULL, "/nothing", h_nothing, NULL), 0);
   CHECK_EQ_INT(wsio_app_http(app, "GET", "/hold", h_hold, app), 0);
+  /* Overlapping routes (test_route_order): the first registered that serves wins. */
+  CHECK_EQ_INT(wsio_app_http(app, "GET", "/ord/*", h_named, "prefix"), 0);
+  CHECK_EQ_INT(wsio_app_http(app, "GET", "/ord/a", h_named, "exact"), 0);
+  CHECK_EQ_INT(wsio_app_http(app, "POST", "/ord/b", h_named, "post"), 0);
+  CHECK_EQ_INT(wsio_app_http(app, "PUT", "/ord/*", h_named, "put"), 0);
 }
 
 /* ---- the server thread ------------------------------------------------------------- */
@@ -1438,6 +1449,35 @@ out:
 
 /* ---- 6. HTTP routes --------------------------------------------------------------- */
 
+/* Routes are tried in registration order; the walk stops at the first that serves the
+ * request (http_session.c's route_find), so a route that matches the path but not the
+ * method must not end it, and a later exact path must not win over an earlier prefix. */
+static void test_route_order(void) {
+  wsio_app_options o;
+  test_options(&o);
+  server s;
+  if (server_start(&s, &o) < 0) return;
+  char head[1024], body[256];
+  static const struct {
+    const char *req, *body;
+    int status;
+  } cases[] = {
+      {"GET /ord/a HTTP/1.1\r\nHost: x\r\n\r\n", "prefix", 200},
+      {"GET /ord/b HTTP/1.1\r\nHost: x\r\n\r\n", "prefix", 200},
+      {"POST /ord/b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "post", 200},
+      {"PUT /ord/a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "put", 200},
+      {"GET /ordx HTTP/1.1\r\nHost: x\r\n\r\n", NULL, 404},
+      {"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", NULL, 405},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    test_current = cases[i].req;
+    CHECK_EQ_INT(http_once(s.port, cases[i].req, head, sizeof(head), body, sizeof(body), 0), cases[i].status);
+    if (cases[i].body) CHECK_STR(body, cases[i].body);
+  }
+  test_current = "test_route_order";
+  server_stop(&s);
+}
+
 static void test_http_routes(void) {
   wsio_app_options o;
   test_options(&o);
@@ -2042,6 +2082,7 @@ int main(void) {
   RUN(test_send_rules);
   RUN(test_topics);
   RUN(test_http_routes);
+  RUN(test_route_order);
   RUN(test_ping);
   RUN(test_stop);
   RUN(test_post);

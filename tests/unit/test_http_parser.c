@@ -4,6 +4,7 @@
  * that every strict prefix of a valid head is INCOMPLETE (callers re-parse as bytes
  * arrive), what is rejected, and the header-value helpers. */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "http/parser.h"
@@ -119,6 +120,88 @@ static void test_target_spans(void) {
   CHECK(span_is(req.target, req.target_len, "/p?q=1"));
   CHECK(req.path == req.target);
   CHECK(req.query == req.target + 3);
+}
+
+/* The target and header values are skipped eight bytes at a time: every byte value at
+ * every position of a long target and a long value (so it falls in a first, a middle or
+ * a last word, or in the bytes after the last whole word) must be judged as the grammar
+ * says, byte by byte: a value takes HTAB, SP, VCHAR and obs-text (RFC 9110 5.5), a
+ * target anything visible and obs-text (RFC 9112 3.2); the rest is an error (SP ends
+ * the target: then the version is wrong). Each accepted one keeps its exact span. */
+static int value_byte_ok(unsigned b) { return b == '\t' || (b >= 0x20 && b != 0x7F); }
+static int target_byte_ok(unsigned b) { return b > 0x20 && b != 0x7F; }
+
+static void test_word_scans_every_byte(void) {
+  const char *base_target = "/socket.io/?EIO=4&transport=polling&t=abc";
+  const char *base_value = "text/plain;charset=UTF-8;q=1";
+  size_t tl = strlen(base_target), vl = strlen(base_value);
+  for (unsigned b = 1; b < 256; b++) {
+    for (size_t at = 1; at < tl; at++) {
+      char t[64], raw[256];
+      memcpy(t, base_target, tl);
+      t[at] = (char)b;
+      int n = snprintf(raw, sizeof raw, "GET %.*s HTTP/1.1\r\nHost: a\r\n\r\n", (int)tl, t);
+      http_header hdrs[4];
+      http_request req;
+      int r = parse(raw, (size_t)n, &req, hdrs, 4);
+      if (target_byte_ok(b)) {
+        CHECK_EQ_INT(r, n);
+        CHECK(req.target_len == tl && memcmp(req.target, t, tl) == 0);
+        const char *q = memchr(t, '?', tl);
+        CHECK(req.query == (q ? req.target + (q - t) + 1 : NULL));
+      } else if (b == '\r' || b == '\n' || b == ' ') {
+        CHECK(r == HTTP_PARSE_ERROR || r == HTTP_PARSE_INCOMPLETE);
+      } else {
+        CHECK_EQ_INT(r, HTTP_PARSE_ERROR);
+      }
+    }
+    for (size_t at = 1; at + 1 < vl; at++) { /* (inner bytes: OWS at the ends is trimmed) */
+      char v[64], raw[256];
+      memcpy(v, base_value, vl);
+      v[at] = (char)b;
+      int n = snprintf(raw, sizeof raw, "POST / HTTP/1.1\r\nContent-Type: %.*s\r\nA: b\r\n\r\n", (int)vl, v);
+      http_header hdrs[4];
+      http_request req;
+      int r = parse(raw, (size_t)n, &req, hdrs, 4);
+      if (value_byte_ok(b)) {
+        CHECK_EQ_INT(r, n);
+        CHECK(req.num_headers == 2 && span_is(req.headers[1].value, req.headers[1].value_len, "b"));
+        CHECK(req.headers[0].value_len == vl && memcmp(req.headers[0].value, v, vl) == 0);
+      } else if (b == '\n') { /* a bare LF ends the line early: the rest is a bad name */
+        CHECK(r == HTTP_PARSE_ERROR || r > 0);
+      } else {
+        CHECK_EQ_INT(r, HTTP_PARSE_ERROR);
+      }
+    }
+  }
+}
+
+/* The version is read in one step when eight bytes are there, byte by byte otherwise:
+ * both must give the same answer for every near miss. */
+static void test_version_shapes(void) {
+  static const struct {
+    const char *v;
+    int r; /* 1: parses */
+    int major, minor;
+  } cases[] = {{"HTTP/1.1", 1, 1, 1}, {"HTTP/1.0", 1, 1, 0}, {"HTTP/2.0", 1, 2, 0}, {"HTTP/9.9", 1, 9, 9},
+               {"HTTP/1,1", 0, 0, 0}, {"HTTP/a.1", 0, 0, 0}, {"HTTP/1.x", 0, 0, 0}, {"http/1.1", 0, 0, 0},
+               {"HTTP 1.1", 0, 0, 0}, {"HTTP/11", 0, 0, 0},  {"HTTP/1.12", 0, 0, 0}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char raw[64];
+    int n = snprintf(raw, sizeof raw, "GET / %s\r\n\r\n", cases[i].v);
+    http_header hdrs[1];
+    http_request req;
+    int r = parse(raw, (size_t)n, &req, hdrs, 1);
+    test_current = cases[i].v;
+    if (cases[i].r) {
+      CHECK_EQ_INT(r, n);
+      CHECK_EQ_INT(req.version_major, cases[i].major);
+      CHECK_EQ_INT(req.version_minor, cases[i].minor);
+    } else {
+      CHECK_EQ_INT(r, HTTP_PARSE_ERROR);
+    }
+  }
+  test_current = "test_version_shapes";
 }
 
 /* Every strict prefix of a valid head must say "need more", never "bad". */
@@ -324,6 +407,8 @@ int main(void) {
   RUN(test_valid);
   RUN(test_target_spans);
   RUN(test_every_prefix_incomplete);
+  RUN(test_word_scans_every_byte);
+  RUN(test_version_shapes);
   RUN(test_malformed);
   RUN(test_many_headers);
   RUN(test_header_lookup);
