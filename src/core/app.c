@@ -281,8 +281,9 @@ static void post(void *arg) {
   app->nresume = 0;
   /* A close callback run while reaping may publish again: repeat, boundedly. So may
    * one run by the flush itself (a send that failed ends its connection there): its
-   * publishes go out in this iteration too, not whenever the loop next wakes (an idle
-   * loop sleeps until the sweep). Past the bound, the next iteration takes the rest. */
+   * publishes, and its messages to the other threads, go out in this iteration too,
+   * not whenever the loop next wakes (an idle loop sleeps until the sweep). Past the
+   * bound, the next iteration takes the rest. */
   for (int round = 0; round < 4; round++) {
     for (int i = 0; i < 4 && (app->dirty || app->grave); i++) {
       if (app->dirty) pubsub_flush_all(app);
@@ -290,7 +291,7 @@ static void post(void *arg) {
     }
     if (app->group) threads_flush(app); /* this iteration's messages to the other threads */
     net_flush_queued(app->net);
-    if (!app->dirty) break;
+    if (!app->dirty && !(app->group && threads_pending(app))) break;
   }
   if (app->stopping && !app->drain_released && !threads_drain_holds(app)) app_drain_release(app); /* (a peer's last release woke us) */
   if (app->stopping && net_ctx_count(app->net) == 0 && !threads_drain_holds(app)) loop_stop(app->loop);

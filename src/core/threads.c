@@ -541,6 +541,8 @@ void threads_hand_accepted(wsio_app *app) {
   t->nhand = 0;
 }
 
+int threads_pending(const wsio_app *app) { return app->xt && app->xt->any; }
+
 void threads_flush(wsio_app *app) {
   core_threads *t = app->xt;
   /* Here, after this iteration's accepts and closes (reaped just before), not at the

@@ -42,6 +42,9 @@ void threads_reload_peers(wsio_app *app);
 /* The post phase, after reaping: hands each peer this iteration's messages in one
  * batch, and balances the accepts over the group (threads.c "listening"). */
 void threads_flush(wsio_app *app);
+/* Whether messages to the other threads wait for threads_flush (a callback run by the
+ * post phase's own flush queued them). */
+int threads_pending(const wsio_app *app);
 /* A topic publish for the subscribers of the other threads. */
 int threads_publish(wsio_app *app, const char *topic, const void *data, size_t len, wsio_opcode op);
 /* Open WebSockets of the whole group (max_connections holds for the process). Other
