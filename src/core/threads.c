@@ -247,6 +247,8 @@ unsigned wsio_threads_auto(void) {
  * queue's lock is contended where SO_REUSEPORT's are not (not measured: no many-core
  * machine was lent). */
 
+static uint64_t accept_slack(const wsio_app *app);
+
 net_listener *threads_listen(wsio_app *app, const char *host, int port, int plain) {
   core_group *g = app->group;
   if (g->mode != ACCEPT_SHARED) return net_listen_shared(app->net, host, threads_listen_port(app, port, plain), 1024, NULL);
@@ -268,6 +270,10 @@ net_listener *threads_listen(wsio_app *app, const char *host, int port, int plai
   if (ls && !app->xt->watching) {
     app->xt->watching = 1;
     app->xt->balanced = UINT64_MAX; /* (the first post phase sets the batch) */
+    /* The first batch too: a loop's first iteration is the one that accepts (it sleeps
+     * until then), so a burst queued before any loop ran (a loaded machine, clients
+     * faster than the threads' start) would otherwise all go to the first one awake. */
+    if (g->n > 1) net_ctx_set_accept_batch(app->net, (unsigned)(g->n * accept_slack(app) / (g->n - 1)));
     atomic_fetch_add(&g->watchers, 1);
   }
   return ls;

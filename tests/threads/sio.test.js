@@ -227,13 +227,20 @@ describe('--threads 2: connection state recovery', () => {
 describe('--threads 2: SIGTERM', () => {
   test('drains the Socket.IO clients of every thread', async () => {
     const server = await startServer(['--threads', '2', '--app', 'test', '--static', 'off']);
-    const cs = await Promise.all(Array.from({ length: 20 }, () => connect(server.port)));
-    const m = await metrics(server.port);
-    assert.ok(m.get('wsio_thread_websockets{thread="0"}') > 0 && m.get('wsio_thread_websockets{thread="1"}') > 0);
-    const gone = cs.map((s) => new Promise((r) => s.once('disconnect', r)));
-    server.signal('SIGTERM');
-    await withTimeout(Promise.all(gone), 5000, 'every client disconnected');
-    const { code } = await withTimeout(server.exited, 6000, 'the server exits');
-    assert.equal(code, 0, server.output());
+    let cs = [];
+    try {
+      cs = await Promise.all(Array.from({ length: 20 }, () => connect(server.port)));
+      const m = await metrics(server.port);
+      const t0 = m.get('wsio_thread_websockets{thread="0"}'), t1 = m.get('wsio_thread_websockets{thread="1"}');
+      assert.ok(t0 > 0 && t1 > 0, `clients on both threads: ${t0} and ${t1}`);
+      const gone = cs.map((s) => new Promise((r) => s.once('disconnect', r)));
+      server.signal('SIGTERM');
+      await withTimeout(Promise.all(gone), 5000, 'every client disconnected');
+      const { code } = await withTimeout(server.exited, 6000, 'the server exits');
+      assert.equal(code, 0, server.output());
+    } finally { // (a failure must not leave the clients and the server holding the run)
+      for (const s of cs) s.close();
+      server.signal('SIGKILL');
+    }
   });
 });

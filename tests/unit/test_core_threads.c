@@ -223,7 +223,7 @@ static size_t open_conns(wsio_app *app) { return net_ctx_count(app->net); }
 /* Members joined to a, in the shared-socket accept mode (not the default: the mode is
  * read at the first join), each listening on a's port. NULL when another mode was
  * asked for from outside. */
-static int make_shared(wsio_app **m, unsigned n) {
+static int make_shared_idle(wsio_app **m, unsigned n) {
   const char *asked = getenv("WSIO_THREADS_ACCEPT");
   if (asked && strcmp(asked, "shared") != 0) return 0; /* (another accept mode asked for) */
   setenv("WSIO_THREADS_ACCEPT", "shared", 1);
@@ -232,7 +232,13 @@ static int make_shared(wsio_app **m, unsigned n) {
   if (!asked) unsetenv("WSIO_THREADS_ACCEPT");
   for (unsigned i = 0; i < n; i++) CHECK_EQ_INT(wsio_app_listen(m[i], "127.0.0.1", 0), 0);
   for (unsigned i = 1; i < n; i++) CHECK_EQ_INT(wsio_app_port(m[i]), wsio_app_port(m[0]));
-  for (unsigned i = 0; i < n; i++) (void)loop_run_once(core_loop(m[i])); /* (a first post phase) */
+  return 1;
+}
+
+/* The same, each loop having run once (a first post phase). */
+static int make_shared(wsio_app **m, unsigned n) {
+  if (!make_shared_idle(m, n)) return 0;
+  for (unsigned i = 0; i < n; i++) (void)loop_run_once(core_loop(m[i]));
   return 1;
 }
 
@@ -300,6 +306,32 @@ static void test_shared_socket_reconnect_burst(void) {
   CHECK_EQ_INT(open_sum(m, 2), N);
   CHECK(open_conns(m[0]) >= 35 && open_conns(m[0]) <= 65);
   CHECK(open_conns(m[1]) >= 35 && open_conns(m[1]) <= 65);
+  for (int i = 0; i < N; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  wsio_app_destroy(m[1]);
+  wsio_app_destroy(m[0]);
+}
+
+/* A burst that is queued before any loop has run (the threads just started on a
+ * loaded machine, the clients faster): the first loop to wake takes its share plus
+ * the slack, not the whole queue (its first batch used to be the default 64, before
+ * any post phase had set it: all 20 on one thread, tests/threads/sio.test.js's SIGTERM
+ * test failing under load). */
+static void test_shared_socket_first_burst(void) {
+  wsio_app *m[2];
+  if (!make_shared_idle(m, 2)) return;
+  int port = wsio_app_port(m[0]);
+  enum { N = 20 };
+  int fds[N];
+  for (int i = 0; i < N; i++) fds[i] = dial(port);
+  struct timespec ts = {0, 20 * 1000 * 1000}; /* (every request's first bytes are in) */
+  nanosleep(&ts, NULL);
+  for (int i = 0; i < 10; i++) (void)loop_run_once(core_loop(m[0]));
+  size_t a_took = open_conns(m[0]);
+  CHECK(a_took >= 1 && a_took <= 8);
+  run_turns(m, 2, N);
+  CHECK_EQ_INT(open_sum(m, 2), N);
+  CHECK(open_conns(m[1]) >= N / 2 - 4);
   for (int i = 0; i < N; i++)
     if (fds[i] >= 0) close(fds[i]);
   wsio_app_destroy(m[1]);
@@ -376,6 +408,7 @@ int main(void) {
   RUN(test_shared_port_and_stats);
   RUN(test_stop_reaches_every_member);
   RUN(test_shared_socket_reconnect_burst);
+  RUN(test_shared_socket_first_burst);
   RUN(test_shared_socket_forgives_short_lived);
   RUN(test_shared_socket_many_threads);
   return test_report();
