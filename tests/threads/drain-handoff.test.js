@@ -77,7 +77,7 @@ async function connectionOn(port, letter) {
 
 test('--threads 2: a lingering polling session gets its queued packets through the other thread during the drain', { timeout: 60000 }, async () => {
   // connectionOn opens connections until one lands on the thread it wants: a
-  // SO_REUSEPORT socket per thread spreads them by the client's port (the default
+  // SO_REUSEPORT socket per thread spreads them by the client's port (the default; a
   // shared socket gives a client opening one at a time thread 0: helpers.js startHashed).
   const srv = await h.startServer(['--threads', '2', '--app', 'test', '--drain-timeout', String(DRAIN_S),
     '--ping-interval', '25', '--ping-timeout', '20'], { env: { WSIO_THREADS_ACCEPT: 'reuseport' } });

@@ -44,9 +44,9 @@ function nextMessage(ws) {
 // For tests that need a client's connections to reach both threads while it opens
 // them one at a time and few stay open (a long-poll handed over, a reconnect
 // elsewhere, refusals or limits counted on both threads): they ask for a SO_REUSEPORT
-// socket per thread (not the default: the shared socket wakes whichever loop waits,
-// thread 0 first, and spreads only the connections that stay open, so a client
-// opening a few one at a time reaches thread 0 alone).
+// socket per thread (the default; said here so that a run with
+// WSIO_THREADS_ACCEPT=shared, whose one socket wakes whichever loop waits, thread 0
+// first, and spreads only the connections that stay open, keeps them meaningful).
 async function startHashed(args) {
   const { startServer } = require('../interop/server.js');
   process.env.WSIO_THREADS_ACCEPT = 'reuseport';
