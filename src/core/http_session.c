@@ -214,7 +214,7 @@ static int hexval(int ch) {
 }
 
 /* Percent-decodes s[0..n) into out (cap > 0); '+' means space in query strings. */
-static int url_decode(const char *s, size_t n, char *out, size_t cap) {
+int core_url_decode(const char *s, size_t n, char *out, size_t cap) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     int ch = (unsigned char)s[i];
@@ -246,7 +246,7 @@ int wsio_request_query_param(const wsio_request *req, const char *key, char *out
         out[0] = '\0';
         return 0;
       }
-      return url_decode(eq + 1, (size_t)(q + j - (eq + 1)), out, cap);
+      return core_url_decode(eq + 1, (size_t)(q + j - (eq + 1)), out, cap);
     }
     i = j + 1;
   }

@@ -73,6 +73,11 @@ int core_hook_add(wsio_app *app, core_hook_kind kind, void (*fn)(void *arg), voi
  * included: it does not run again). Returns 0 or WSIO_EINVAL when there is none. */
 int core_hook_remove(wsio_app *app, core_hook_kind kind, void (*fn)(void *arg), void *arg);
 
+/* Percent-decodes a query value s[0..n) into out (cap > 0; NUL-terminated, truncated
+ * to cap - 1), '+' read as a space; returns the decoded length (wsio_request_query_param's
+ * decoder, for a layer that holds the raw query only). */
+int core_url_decode(const char *s, size_t n, char *out, size_t cap);
+
 /* ---- threads: the apps of a group, one per thread (core/threads.c) ------------------ */
 /* This app's place in its group (0 alone) and the group's size (1 alone). */
 unsigned core_thread_index(const wsio_app *app);

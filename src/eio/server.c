@@ -321,6 +321,13 @@ static int request_owner(void *arg, const char *path, size_t path_len, const cha
       const char *v = query + i + 4;
       const char *e = memchr(v, '&', query_len - i - 4);
       size_t n = e ? (size_t)(e - v) : query_len - i - 4;
+      char dec[64]; /* an escaped sid (legal, if rare) names its thread once decoded */
+      if (query_escaped(v, n)) {
+        int dn = core_url_decode(v, n, dec, sizeof(dec));
+        if (dn < 0 || (size_t)dn >= sizeof(dec)) return -1;
+        v = dec;
+        n = (size_t)dn;
+      }
       return random_id_owner(v, n, core_thread_count(srv->app));
     }
   }
