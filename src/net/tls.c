@@ -103,6 +103,12 @@ static int no_passphrase(char *buf, int size, int rwflag, void *user) {
   return -1;
 }
 
+/* What no_passphrase's refusal tells the operator (what: "key", "client key"). */
+static void encrypted_key(char *err, size_t cap, const char *what, const char *key_file) {
+  snprintf(err, cap, "the %s %s is encrypted: no passphrase can be given, decrypt it (openssl pkey -in KEY -out PLAIN)",
+           what, key_file);
+}
+
 SSL_CTX *net_tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t cap) {
   ERR_clear_error();
   SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -131,8 +137,7 @@ SSL_CTX *net_tls_server_ctx(const char *cert_file, const char *key_file, char *e
     last_error(err, cap, "cannot load the certificate", cert_file);
   } else if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
     if (asked) {
-      snprintf(err, cap, "the key %s is encrypted: no passphrase can be given, decrypt it "
-               "(openssl pkey -in KEY -out PLAIN)", key_file);
+      encrypted_key(err, cap, "key", key_file);
       ERR_clear_error();
     } else {
       last_error(err, cap, "cannot load the key", key_file);
@@ -521,8 +526,7 @@ int net_tls_client_cert(SSL_CTX *ctx, const char *cert_file, const char *key_fil
                    (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH || ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
     if (asked || mismatch) {
       if (asked)
-        snprintf(err, cap, "the client key %s is encrypted: no passphrase can be given, decrypt it "
-                 "(openssl pkey -in KEY -out PLAIN)", key_file);
+        encrypted_key(err, cap, "client key", key_file);
       else
         snprintf(err, cap, "the client key %s does not match the client certificate %s", key_file, cert_file);
       ERR_clear_error();
