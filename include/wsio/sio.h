@@ -360,6 +360,12 @@ const char *wsio_sio_socket_query(const wsio_sio_socket *s);
  * Engine.IO handshake's request (the first long-polling GET, or the WebSocket upgrade
  * of a websocket-only client). The only header kept after the handshake. */
 const char *wsio_sio_socket_authorization(const wsio_sio_socket *s);
+/* Mutual TLS (wsio_app_options.tls_client_ca_file): the subject of the client
+ * certificate verified on the Engine.IO handshake's connection, as
+ * wsio_request_tls_peer writes it ("CN=device-7,OU=sensors,O=Acme"; borrowed), NULL
+ * when it had none. Readable in middlewares, so a namespace can admit by certificate
+ * (Node: socket.request.socket.getPeerCertificate()). */
+const char *wsio_sio_socket_tls_peer(const wsio_sio_socket *s);
 const char *wsio_sio_socket_transport(const wsio_sio_socket *s);
 /* Writes the peer address as text into buf, as wsio_request_remote_address: its
  * length, WSIO_EINVAL, WSIO_ETOOBIG (WSIO_ADDRSTRLEN suffices) or WSIO_ECLOSED (gone). */

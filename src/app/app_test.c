@@ -607,6 +607,17 @@ HANDLER(h_kick) {
   wsio_sio_socket_disconnect(s, close);
 }
 
+/* tls-peer: acks the handshake's client certificate subject (a string), or null. */
+HANDLER(h_tls_peer) {
+  UNUSED_ARGS;
+  (void)a;
+  const char *peer = wsio_sio_socket_tls_peer(s);
+  char out[2 * WSIO_TLS_PEER_MAX + 8];
+  size_t len = peer ? jscan_string_escape(out, sizeof(out), peer, strlen(peer)) : 0;
+  if (!peer) memcpy(out, "null", len = 4);
+  if (len < sizeof(out)) ack_json(ack, out, len);
+}
+
 /* ---- namespaces ------------------------------------------------------------------ */
 
 static void setup_handlers(wsio_sio_nsp *nsp) {
@@ -627,6 +638,7 @@ static void setup_handlers(wsio_sio_nsp *nsp) {
       {"kick", h_kick},           {"all-rooms", h_all_rooms},
       {"server-count", h_server_count}, {"sse", h_sse},
       {"sse-ack", h_sse_ack},     {"local-all", h_local_all},
+      {"tls-peer", h_tls_peer},
   };
   for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) wsio_sio_nsp_on(nsp, table[i].name, table[i].fn, NULL);
   wsio_sio_nsp_on_server_event(nsp, on_server_event, NULL);
@@ -671,6 +683,25 @@ static void mw_private(wsio_sio_socket *s, wsio_sio_pending next, void *u) {
   (void)u;
   if (auth_field(s, "token", "secret")) wsio_sio_next(next, NULL, NULL);
   else wsio_sio_next(next, "not authorized", "{\"code\":401}");
+}
+
+/* /sensors: admits a client whose TLS certificate (mutual TLS, --tls-client-ca) names
+ * OU=sensors in its subject; refuses the others with {"code":403}. */
+static int subject_has(const char *subject, const char *rdn) {
+  size_t n = strlen(rdn);
+  for (const char *p = subject; *p;) { /* p: the start of a component */
+    if (strncmp(p, rdn, n) == 0 && (p[n] == ',' || p[n] == '\0')) return 1;
+    while (*p && *p != ',') p += p[0] == '\\' && p[1] ? 2 : 1; /* "\," is inside a value */
+    if (*p) p++;
+  }
+  return 0;
+}
+
+static void mw_sensors(wsio_sio_socket *s, wsio_sio_pending next, void *u) {
+  (void)u;
+  const char *peer = wsio_sio_socket_tls_peer(s);
+  if (peer && subject_has(peer, "OU=sensors")) wsio_sio_next(next, NULL, NULL);
+  else wsio_sio_next(next, peer ? "not a sensor" : "certificate required", "{\"code\":403}");
 }
 
 /* /slow: an asynchronous middleware, completed from a loop timer (as after a database
@@ -772,6 +803,9 @@ int app_test_setup(wsio_app *app, const server_config *cfg) {
   wsio_sio_nsp *priv = wsio_sio_of(io, "/private");
   wsio_sio_nsp_use(priv, mw_private, NULL);
   setup_handlers(priv);
+  wsio_sio_nsp *sensors = wsio_sio_of(io, "/sensors");
+  wsio_sio_nsp_use(sensors, mw_sensors, NULL);
+  setup_handlers(sensors);
   wsio_sio_nsp *slow = wsio_sio_of(io, "/slow");
   wsio_sio_nsp_use(slow, mw_slow, app);
   setup_handlers(slow);

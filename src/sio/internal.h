@@ -131,6 +131,7 @@ typedef struct sio_pending sio_pending; /* a CONNECT in its middlewares (middlew
 enum {
   CLIENT_WAITING = 1 << 0, /* in the connect-timeout list */
   CLIENT_CLOSED = 1 << 1,  /* the Engine.IO session is gone */
+  CLIENT_TLS_PEER = 1 << 2, /* text holds the handshake's TLS client subject, last */
 };
 
 /* One per Engine.IO session (Node's Client). The handshake's strings are kept inline,
@@ -146,7 +147,10 @@ typedef struct sio_client {
   uint64_t connect_due;
   uint32_t auth_off;        /* the Authorization header at text + auth_off; 0: none */
   uint8_t flags;
-  char text[]; /* the handshake's query string ("" when none), NUL, then the header */
+  /* The handshake's query string ("" when none), NUL, then the header and (with
+   * CLIENT_TLS_PEER) the verified client certificate's subject, each NUL-terminated:
+   * a flag, not an offset, so clients without mutual TLS pay nothing for it. */
+  char text[];
 } sio_client;
 
 enum {

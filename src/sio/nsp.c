@@ -200,6 +200,13 @@ const char *wsio_sio_socket_authorization(const wsio_sio_socket *s) {
   return s->client->auth_off ? s->client->text + s->client->auth_off : NULL;
 }
 
+const char *wsio_sio_socket_tls_peer(const wsio_sio_socket *s) {
+  const sio_client *c = s->client;
+  if (!(c->flags & CLIENT_TLS_PEER)) return NULL;
+  const char *after = c->auth_off ? c->text + c->auth_off : c->text; /* the last string before it */
+  return after + strlen(after) + 1;
+}
+
 const char *wsio_sio_socket_transport(const wsio_sio_socket *s) {
   return sio_socket_live(s) ? wsio_eio_session_transport(s->client->es) : "";
 }

@@ -523,16 +523,29 @@ static void eio_open(wsio_eio_session *es, const wsio_request *req, void *user) 
   /* Kept for middlewares (Authorization: Bearer); only this header: memory per client. */
   const char *h = req ? wsio_request_header(req, "authorization", &hlen) : NULL;
   if (!q) qlen = 0;
-  sio_client *c = qlen + hlen < UINT32_MAX / 2 ? calloc(1, offsetof(sio_client, text) + qlen + 1 + (h ? hlen + 1 : 0)) : NULL;
+  /* Mutual TLS: the handshake's verified subject, for middlewares (later long-polling
+   * requests are connections of their own; the handshake's certificate is the one the
+   * session was opened with). */
+  char peer[WSIO_TLS_PEER_MAX];
+  int plen = req ? wsio_request_tls_peer(req, peer, sizeof(peer)) : 0;
+  if (plen < 0) plen = 0;
+  size_t size = offsetof(sio_client, text) + qlen + 1 + (h ? hlen + 1 : 0) + (plen ? (size_t)plen + 1 : 0);
+  sio_client *c = qlen + hlen < UINT32_MAX / 2 ? calloc(1, size) : NULL;
   if (!c) {
     wsio_eio_close(es);
     return;
   }
   c->es = es;
   if (qlen) memcpy(c->text, q, qlen);
+  size_t end = qlen + 1;
   if (h) {
-    c->auth_off = (uint32_t)qlen + 1;
-    memcpy(c->text + c->auth_off, h, hlen);
+    c->auth_off = (uint32_t)end;
+    memcpy(c->text + end, h, hlen);
+    end += hlen + 1;
+  }
+  if (plen) {
+    c->flags |= CLIENT_TLS_PEER;
+    memcpy(c->text + end, peer, (size_t)plen);
   }
   wsio_eio_session_set_user(es, c);
   waiting_append(io, c);
