@@ -119,6 +119,7 @@ static const opt_def opts[] = {
     {"tls-key", "FILE", T_STR, NULL, "PEM private key of --tls-cert, unencrypted (no passphrase is asked for); SIGHUP reloads it"},
     {"tls-sni", "HOST:CERT:KEY", T_STR, NULL, "with --tls-cert, serve this certificate to clients asking for HOST (SNI; exact, or *.example.com); repeatable (entries from the config file, WSIO_TLS_SNI (comma-separated) and the command line add up); SIGHUP reloads them"},
     {"tls-client-ca", "FILE", T_STR, NULL, "with --tls-cert, mutual TLS: clients must present a certificate signed by a CA in this PEM file (on every --tls-sni name too); others fail the TLS handshake; SIGHUP reloads it"},
+    {"tls-crl", "FILE", T_STR, NULL, "with --tls-client-ca: certificate revocation lists (PEM), one from each client CA; a revoked client certificate fails the TLS handshake; a list past its next update is refused at start (SIGHUP reloads it: renew it before then)"},
     {"tls-client-auth", "require|optional", T_STR, "require", "with --tls-client-ca: require a client certificate, or optional: ask for one, verify it if sent, accept clients that send none"},
     {"threads", "N|auto", T_THREADS, "1", "event-loop threads, one per core with auto: each listens on the port (SO_REUSEPORT: the kernel spreads connections over them; WSIO_THREADS_ACCEPT=shared: one socket they all watch); topics, Socket.IO rooms and broadcasts span them, a long-polling session is served by the thread that made it (no sticky sessions)"},
     {"io-uring", "on|off", T_SWITCH, "on", "batch each loop iteration's socket I/O into one io_uring syscall (where the kernel allows)"},
@@ -181,7 +182,7 @@ static void usage(FILE *f) {
   fprintf(f, "  %-26s %s\n  %-26s %s\n", "--help", "show this help and exit", "--version", "print the version and exit");
   fprintf(f, "\nSIGTERM/SIGINT: stop accepting, close every connection with 1001 (Socket.IO\n"
              "clients reconnect elsewhere), wait --drain-timeout, exit 0. SIGHUP: reopen --log-file and reload\n"
-             "--tls-cert/--tls-key/--tls-sni/--tls-client-ca (a file that fails to load keeps the old set).\n");
+             "--tls-cert/--tls-key/--tls-sni/--tls-client-ca/--tls-crl (a file that fails to load keeps the old set).\n");
 }
 
 static const opt_def *find_opt(const char *name, size_t len) {
@@ -231,6 +232,7 @@ static int apply(settings *st, const opt_def *d, const char *v, const char *sour
       else if (strcmp(name, "tls-cert") == 0) st->o.tls_cert_file = v;
       else if (strcmp(name, "tls-key") == 0) st->o.tls_key_file = v;
       else if (strcmp(name, "tls-client-ca") == 0) st->o.tls_client_ca_file = v;
+      else if (strcmp(name, "tls-crl") == 0) st->o.tls_crl_file = v;
       else if (strcmp(name, "tls-client-auth") == 0) {
         if (strcmp(v, "require") && strcmp(v, "optional")) want = "require or optional";
         st->o.tls_client_auth = strcmp(v, "optional") == 0 ? WSIO_TLS_CLIENT_AUTH_OPTIONAL : WSIO_TLS_CLIENT_AUTH_REQUIRE;
@@ -518,9 +520,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "wsio-server: --tls-sni needs --tls-cert and --tls-key (the certificate of every other name)\n");
     pr = 2;
   }
-  if (!pr && ((st.o.tls_client_ca_file && !st.o.tls_cert_file) || (st.client_auth_set && !st.o.tls_client_ca_file))) {
+  if (!pr && ((st.o.tls_client_ca_file && !st.o.tls_cert_file) ||
+              ((st.client_auth_set || st.o.tls_crl_file) && !st.o.tls_client_ca_file))) {
     fprintf(stderr, "wsio-server: %s\n", st.o.tls_client_ca_file ? "--tls-client-ca needs --tls-cert and --tls-key"
-                                                                 : "--tls-client-auth needs --tls-client-ca");
+                                          : st.client_auth_set  ? "--tls-client-auth needs --tls-client-ca"
+                                                                : "--tls-crl needs --tls-client-ca");
     pr = 2;
   }
   if (!pr && !st.cfg.redis_tls_cert != !st.cfg.redis_tls_key) {

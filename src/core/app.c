@@ -375,7 +375,7 @@ static int load_tls(wsio_app *app, int reload) {
   struct ssl_ctx_st *ctx = net_tls_server_ctx(app->o.tls_cert_file, app->o.tls_key_file, err, sizeof(err));
   if (ctx && ((app->o.tls_sni && net_tls_server_add_names(ctx, app->o.tls_sni, err, sizeof(err)) < 0) ||
               (app->o.tls_client_ca_file &&
-               net_tls_server_verify_clients(ctx, app->o.tls_client_ca_file,
+               net_tls_server_verify_clients(ctx, app->o.tls_client_ca_file, app->o.tls_crl_file,
                                              app->o.tls_client_auth == WSIO_TLS_CLIENT_AUTH_OPTIONAL, err,
                                              sizeof(err)) < 0))) {
     net_tls_ctx_free(ctx); /* every file loads, or none replaces the old set */
@@ -389,11 +389,12 @@ static int load_tls(wsio_app *app, int reload) {
   net_ctx_set_tls(app->net, ctx);
   const char *ca = app->o.tls_client_ca_file;
   int opt = app->o.tls_client_auth == WSIO_TLS_CLIENT_AUTH_OPTIONAL;
-  app_log(app, WSIO_LOG_INFO, "TLS: certificate %s%s%s %s%s%s", app->o.tls_cert_file,
+  const char *crl = ca ? app->o.tls_crl_file : NULL;
+  app_log(app, WSIO_LOG_INFO, "TLS: certificate %s%s%s %s%s%s%s%s", app->o.tls_cert_file,
           app->o.tls_sni ? " and --tls-sni " : "", app->o.tls_sni ? app->o.tls_sni : "",
           reload ? "reloaded" : "loaded",
           !ca ? "" : opt ? "; client certificates optional, verified against " : "; client certificates required, from ",
-          ca ? ca : "");
+          ca ? ca : "", crl ? ", revocations from " : "", crl ? crl : "");
   return WSIO_OK;
 }
 

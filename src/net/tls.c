@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -226,8 +227,96 @@ int net_tls_server_add_names(SSL_CTX *ctx, const char *list, char *err, size_t c
 
 static int readable(const char *what, const char *path, char *err, size_t cap);
 
+/* Writes name as an RFC 2253 one-line name, NUL-terminated, into buf: its length,
+ * -ENOBUFS (cap too small; buf "") or -ENOMEM. XN_FLAG_RFC2253 escapes control and
+ * non-ASCII bytes (ESC_CTRL, ESC_MSB): the text is safe for a log line or a header. */
+static int name_text(const X509_NAME *name, char *buf, size_t cap) {
+  if (cap) buf[0] = '\0';
+  BIO *b = BIO_new(BIO_s_mem());
+  if (!b) return -ENOMEM;
+  int n = X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253);
+  char *d = NULL;
+  long len = BIO_get_mem_data(b, &d);
+  int r = n < 0 || len < 0 ? -ENOMEM : (size_t)len >= cap ? -ENOBUFS : (int)len;
+  if (r >= 0) {
+    memcpy(buf, d, (size_t)len);
+    buf[len] = '\0';
+  }
+  BIO_free(b);
+  return r;
+}
+
+/* Adds the revocation lists in crl_file (PEM, one or more) to ctx's store and has every
+ * certificate of a client's chain checked against them (X509_V_FLAG_CRL_CHECK_ALL, as
+ * nginx's ssl_crl and Node's `crl`). OpenSSL refuses a certificate whose issuer has no
+ * list, and every certificate of an issuer whose list has expired; so each CA of
+ * `names` must have one, and none may be past its next update, or nothing loads (the
+ * reason in err): a list that would refuse every client is an error at start, not a
+ * silent outage. A list that expires later fails handshakes ("CRL has expired"):
+ * reload a fresh one (SIGHUP) before its next update. */
+static int load_crls(SSL_CTX *ctx, const char *crl_file, const STACK_OF(X509_NAME) *names, char *err,
+                     size_t cap) {
+  BIO *in = BIO_new_file(crl_file, "r");
+  if (!in) {
+    last_error(err, cap, "cannot read the CRL file", crl_file);
+    return -1;
+  }
+  X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+  char who[512];
+  int ok = 0, count = 0;
+  X509_CRL *crl;
+  while ((crl = PEM_read_bio_X509_CRL(in, NULL, NULL, NULL))) {
+    const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+    int known = 0;
+    for (int i = 0; i < sk_X509_NAME_num(names); i++)
+      known |= X509_NAME_cmp(X509_CRL_get_issuer(crl), sk_X509_NAME_value(names, i)) == 0;
+    name_text(X509_CRL_get_issuer(crl), who, sizeof(who));
+    if (!known) {
+      snprintf(err, cap, "the CRL of %s in %s: its issuer is not one of the client CAs", who, crl_file);
+    } else if (next && X509_cmp_current_time(next) < 0) {
+      snprintf(err, cap, "the CRL of %s in %s has expired (its next update has passed): every certificate it covers would be refused",
+               who, crl_file);
+    } else if (X509_STORE_add_crl(store, crl) != 1) {
+      last_error(err, cap, "cannot add a CRL of", crl_file);
+    } else {
+      count++;
+      X509_CRL_free(crl);
+      continue;
+    }
+    X509_CRL_free(crl);
+    goto out;
+  }
+  /* The loop ends at the end of the file (PEM_R_NO_START_LINE) or at a broken list. */
+  unsigned long e = ERR_peek_last_error();
+  if (count == 0 || (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE))) {
+    last_error(err, cap, count ? "a broken CRL in" : "no CRL in", crl_file);
+    goto out;
+  }
+  STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store); /* its CAs and lists */
+  for (int i = 0; i < sk_X509_NAME_num(names); i++) {
+    int found = 0;
+    for (int j = 0; j < sk_X509_OBJECT_num(objs) && !found; j++) {
+      X509_CRL *c = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, j));
+      found = c && X509_NAME_cmp(X509_CRL_get_issuer(c), sk_X509_NAME_value(names, i)) == 0;
+    }
+    if (!found) {
+      name_text(sk_X509_NAME_value(names, i), who, sizeof(who));
+      snprintf(err, cap, "the client CA %s has no CRL in %s: every certificate it signed would be refused", who,
+               crl_file);
+      goto out;
+    }
+  }
+  X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  ok = 1;
+out:
+  BIO_free(in);
+  ERR_clear_error();
+  return ok ? 0 : -1;
+}
+
 /* One context's share of net_tls_server_verify_clients. */
-static int verify_clients(SSL_CTX *ctx, const char *ca_file, int optional, char *err, size_t cap) {
+static int verify_clients(SSL_CTX *ctx, const char *ca_file, const char *crl_file, int optional, char *err,
+                          size_t cap) {
   ERR_clear_error();
   if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
     last_error(err, cap, "cannot load the client CA certificates", ca_file);
@@ -240,6 +329,10 @@ static int verify_clients(SSL_CTX *ctx, const char *ca_file, int optional, char 
     last_error(err, cap, "no CA certificate in", ca_file);
     return -1;
   }
+  if (crl_file && load_crls(ctx, crl_file, names, err, cap) < 0) {
+    sk_X509_NAME_pop_free(names, X509_NAME_free);
+    return -1;
+  }
   SSL_CTX_set_client_CA_list(ctx, names);
   /* Resuming a session whose client was verified needs a session id context (OpenSSL
    * refuses the resumption otherwise); a reload's new context has new ticket keys, so
@@ -250,15 +343,17 @@ static int verify_clients(SSL_CTX *ctx, const char *ca_file, int optional, char 
   return 0;
 }
 
-int net_tls_server_verify_clients(SSL_CTX *ctx, const char *ca_file, int optional, char *err, size_t cap) {
+int net_tls_server_verify_clients(SSL_CTX *ctx, const char *ca_file, const char *crl_file, int optional, char *err,
+                                  size_t cap) {
   tls_extra *x = SSL_CTX_get_app_data(ctx);
-  if (!x || readable("client CA file", ca_file, err, cap) < 0) return -1;
+  if (!x || readable("client CA file", ca_file, err, cap) < 0 || (crl_file && readable("CRL file", crl_file, err, cap) < 0))
+    return -1;
   /* Every name's context too: after SNI picked one (SSL_set_SSL_CTX), the session keeps
    * the default context's verify mode but checks the chain against the new context's
    * store, so each must hold the same CAs. */
-  if (verify_clients(ctx, ca_file, optional, err, cap) < 0) return -1;
+  if (verify_clients(ctx, ca_file, crl_file, optional, err, cap) < 0) return -1;
   for (size_t i = 0; i < x->nnames; i++)
-    if (verify_clients(x->names[i].ctx, ca_file, optional, err, cap) < 0) return -1;
+    if (verify_clients(x->names[i].ctx, ca_file, crl_file, optional, err, cap) < 0) return -1;
   return 0;
 }
 
@@ -267,19 +362,7 @@ int net_tls_peer_subject(SSL *s, char *buf, size_t cap) {
   if (cap) buf[0] = '\0';
   /* (A sent certificate that failed verification fails the handshake: checked anyway.) */
   if (!peer || SSL_get_verify_result(s) != X509_V_OK) return 0;
-  BIO *b = BIO_new(BIO_s_mem());
-  if (!b) return -ENOMEM;
-  /* XN_FLAG_RFC2253 escapes control and non-ASCII bytes (ESC_CTRL, ESC_MSB): the text
-   * is safe for a log line or a header. */
-  int n = X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253);
-  char *d = NULL;
-  long len = BIO_get_mem_data(b, &d);
-  int r = n < 0 || len < 0 ? -ENOMEM : (size_t)len >= cap ? -ENOBUFS : (int)len;
-  if (r > 0) {
-    memcpy(buf, d, (size_t)len);
-    buf[len] = '\0';
-  }
-  BIO_free(b);
+  int r = name_text(X509_get_subject_name(peer), buf, cap);
   ERR_clear_error();
   return r;
 }

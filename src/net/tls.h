@@ -38,9 +38,12 @@ int net_tls_server_add_names(struct ssl_ctx_st *ctx, const char *list, char *err
 /* Mutual TLS: clients must present a certificate signed by one of the CAs in ca_file
  * (PEM, one or more), or with optional, may present none (one that is sent is still
  * verified). A client without one (required) or with one that does not verify fails
- * the handshake. Applies to ctx and every name net_tls_server_add_names gave it: call
- * after it. 0, or -1 with the reason (naming the file) in err: then free ctx. */
-int net_tls_server_verify_clients(struct ssl_ctx_st *ctx, const char *ca_file, int optional, char *err, size_t cap);
+ * the handshake. crl_file (PEM, NULL: none): revocation lists, one from each CA of
+ * ca_file, none expired; a revoked certificate fails the handshake. Applies to ctx and
+ * every name net_tls_server_add_names gave it: call after it. 0, or -1 with the
+ * reason (naming the file) in err: then free ctx. */
+int net_tls_server_verify_clients(struct ssl_ctx_st *ctx, const char *ca_file, const char *crl_file, int optional,
+                                  char *err, size_t cap);
 
 /* The verified client certificate's subject as an RFC 2253 one-line name
  * ("CN=device-7,O=Acme", the last RDN first; bytes outside printable ASCII escaped as

@@ -4,7 +4,7 @@
  * Then net.c's TLS connections on a real loop: an iteration's writes become one record
  * (or a few), and a big write under backpressure, a broadcast range and the
  * close_notify arrive in order. Client certificates (--tls-client-ca): required or
- * optional, on --tls-sni names too, and the verified subject. */
+ * optional, on --tls-sni names too, and the verified subject; revocation lists (--tls-crl). */
 #include "test.h"
 #include "loop/loop.h"
 #include "net/net.h"
@@ -18,6 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,7 +347,7 @@ static void test_client_verify(void) {
     snprintf(list, sizeof list, "exact.test:%s:%s", other_crt, other_key);
     CHECK_EQ_INT(net_tls_server_add_names(ctx, list, err, sizeof err), 0);
     /* The CA file: the (self-signed) certificate cert_path, which the client presents. */
-    CHECK_EQ_INT(net_tls_server_verify_clients(ctx, cert_path, optional, err, sizeof err), 0);
+    CHECK_EQ_INT(net_tls_server_verify_clients(ctx, cert_path, NULL, optional, err, sizeof err), 0);
     const char *names[] = {NULL, "exact.test"};
     for (size_t i = 0; i < 2; i++) {
       strcpy(subject, "x");
@@ -377,14 +378,201 @@ static void test_client_verify(void) {
   CHECK_STR(subject, "");
   /* CA files that do not load: the reason names the file. */
   err[0] = '\0';
-  CHECK_EQ_INT(net_tls_server_verify_clients(plain, "/nonexistent/ca.pem", 0, err, sizeof err), -1);
+  CHECK_EQ_INT(net_tls_server_verify_clients(plain, "/nonexistent/ca.pem", NULL, 0, err, sizeof err), -1);
   CHECK(strstr(err, "/nonexistent/ca.pem") != NULL);
   err[0] = '\0';
-  CHECK_EQ_INT(net_tls_server_verify_clients(plain, key_path, 0, err, sizeof err), -1); /* a key, no certificate */
+  CHECK_EQ_INT(net_tls_server_verify_clients(plain, key_path, NULL, 0, err, sizeof err), -1); /* a key, no certificate */
   CHECK(strstr(err, key_path) != NULL);
   net_tls_ctx_free(plain);
   unlink(other_crt);
   unlink(other_key);
+  ERR_clear_error();
+}
+
+/* ---- --tls-crl: revocation lists ------------------------------------------------------ */
+
+typedef struct {
+  EVP_PKEY *key;
+  X509 *crt;
+  char crt_path[64], key_path[64];
+} pki;
+
+/* Writes what `write` writes to a new temp file; its path in path. */
+static int temp_pem(char path[64], const char *tag, int (*write)(FILE *f, void *arg), void *arg) {
+  snprintf(path, 64, "/tmp/wsio-crl-%s-XXXXXX", tag);
+  int fd = mkstemp(path);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  int ok = f && write(f, arg);
+  if (f) fclose(f);
+  return ok ? 0 : -1;
+}
+static int write_crt(FILE *f, void *a) { return PEM_write_X509(f, a); }
+static int write_key(FILE *f, void *a) { return PEM_write_PrivateKey(f, a, NULL, NULL, 0, NULL, NULL); }
+
+/* A certificate for cn with serial, signed by ca (NULL: self-signed, a CA). */
+static int make_pki(pki *p, const char *cn, long serial, const pki *ca) {
+  p->key = EVP_EC_gen("P-256");
+  p->crt = X509_new();
+  if (!p->key || !p->crt) return -1;
+  X509_set_version(p->crt, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(p->crt), serial);
+  X509_gmtime_adj(X509_getm_notBefore(p->crt), -60);
+  X509_gmtime_adj(X509_getm_notAfter(p->crt), 3600);
+  X509_set_pubkey(p->crt, p->key);
+  X509_NAME *n = X509_get_subject_name(p->crt);
+  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+  X509_set_issuer_name(p->crt, ca ? X509_get_subject_name(ca->crt) : n);
+  X509V3_CTX v3;
+  X509V3_set_ctx(&v3, ca ? ca->crt : p->crt, p->crt, NULL, NULL, 0);
+  X509_EXTENSION *bc = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, ca ? "CA:FALSE" : "critical,CA:TRUE");
+  if (!bc || !X509_add_ext(p->crt, bc, -1)) return -1;
+  X509_EXTENSION_free(bc);
+  if (!X509_sign(p->crt, ca ? ca->key : p->key, EVP_sha256())) return -1;
+  return temp_pem(p->crt_path, "crt", write_crt, p->crt) < 0 || temp_pem(p->key_path, "key", write_key, p->key) < 0 ? -1 : 0;
+}
+
+static void free_pki(pki *p) {
+  unlink(p->crt_path);
+  unlink(p->key_path);
+  X509_free(p->crt);
+  EVP_PKEY_free(p->key);
+}
+
+/* ca's revocation list revoking `serial` (0: none), updated `age` seconds ago and due
+ * again `next` seconds from now (negative: past). */
+static X509_CRL *make_crl(const pki *ca, long serial, long age, long next) {
+  X509_CRL *c = X509_CRL_new();
+  ASN1_TIME *last = X509_gmtime_adj(NULL, -age), *due = X509_gmtime_adj(NULL, next);
+  X509_CRL_set_version(c, 1);
+  X509_CRL_set_issuer_name(c, X509_get_subject_name(ca->crt));
+  X509_CRL_set1_lastUpdate(c, last);
+  X509_CRL_set1_nextUpdate(c, due);
+  if (serial) {
+    X509_REVOKED *r = X509_REVOKED_new();
+    ASN1_INTEGER *sn = ASN1_INTEGER_new();
+    ASN1_INTEGER_set(sn, serial);
+    X509_REVOKED_set_serialNumber(r, sn);
+    X509_REVOKED_set_revocationDate(r, last);
+    X509_CRL_add0_revoked(c, r);
+    ASN1_INTEGER_free(sn);
+  }
+  X509_CRL_sort(c);
+  X509_CRL_sign(c, ca->key, EVP_sha256());
+  ASN1_TIME_free(last);
+  ASN1_TIME_free(due);
+  return c;
+}
+
+typedef struct {
+  X509_CRL *v[2];
+  X509 *crt[2];
+} pem_set;
+static int write_set(FILE *f, void *a) {
+  pem_set *s = a;
+  int ok = 1;
+  for (int i = 0; i < 2; i++) {
+    if (s->v[i]) ok &= PEM_write_X509_CRL(f, s->v[i]);
+    if (s->crt[i]) ok &= PEM_write_X509(f, s->crt[i]);
+  }
+  return ok;
+}
+
+/* Loads ca_file and crl_file into a fresh server context (with a --tls-sni name). */
+static struct ssl_ctx_st *crl_ctx(const char *ca_file, const char *crl_file, int optional, char *err, size_t cap) {
+  char list[256];
+  struct ssl_ctx_st *ctx = net_tls_server_ctx(cert_path, key_path, err, cap);
+  snprintf(list, sizeof list, "exact.test:%s:%s", cert_path, key_path);
+  if (!ctx || net_tls_server_add_names(ctx, list, err, cap) < 0) return ctx;
+  err[0] = '\0';
+  if (net_tls_server_verify_clients(ctx, ca_file, crl_file, optional, err, cap) < 0) {
+    net_tls_ctx_free(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+static char crl_reason[512];
+static void crl_log(const char *msg, void *user) {
+  (void)user;
+  if (strstr(msg, "client certificate")) snprintf(crl_reason, sizeof crl_reason, "%s", msg);
+}
+
+/* --tls-crl: a revoked certificate fails the handshake (on a --tls-sni name too, the
+ * reason logged), others connect; lists that would refuse every client of a CA (one
+ * missing, expired, from an issuer that is not a client CA) or are not lists at all
+ * do not load, the file named. */
+static void test_client_crl(void) {
+  pki a, b, good, revoked, other;
+  CHECK(make_pki(&a, "CA a", 1, NULL) == 0);
+  CHECK(make_pki(&b, "CA b", 1, NULL) == 0);
+  CHECK(make_pki(&good, "device-1", 10, &a) == 0);
+  CHECK(make_pki(&revoked, "device-2", 11, &a) == 0);
+  CHECK(make_pki(&other, "device-3", 11, &b) == 0); /* b's serial 11 is not revoked */
+  X509_CRL *crl_a = make_crl(&a, 11, 60, 3600), *crl_b = make_crl(&b, 0, 60, 3600);
+  X509_CRL *expired = make_crl(&a, 11, 7200, -3600);
+  char cas_ab[64], crl_ok[64], crl_both[64], crl_old[64], crl_b_only[64], crl_none[64], err[512], subject[256];
+  pem_set s_ab = {{NULL, NULL}, {a.crt, b.crt}}, s_ok = {{crl_a, NULL}, {NULL, NULL}};
+  pem_set s_both = {{crl_a, crl_b}, {NULL, NULL}}, s_old = {{expired, NULL}, {NULL, NULL}};
+  pem_set s_b = {{crl_b, NULL}, {NULL, NULL}}, s_none = {{NULL, NULL}, {a.crt, NULL}};
+  CHECK(temp_pem(cas_ab, "cas", write_set, &s_ab) == 0);
+  CHECK(temp_pem(crl_ok, "crl", write_set, &s_ok) == 0);
+  CHECK(temp_pem(crl_both, "crl", write_set, &s_both) == 0);
+  CHECK(temp_pem(crl_old, "crl", write_set, &s_old) == 0);
+  CHECK(temp_pem(crl_b_only, "crl", write_set, &s_b) == 0);
+  CHECK(temp_pem(crl_none, "crl", write_set, &s_none) == 0); /* a certificate, no list */
+
+  for (int optional = 0; optional < 2; optional++) {
+    struct ssl_ctx_st *ctx = crl_ctx(a.crt_path, crl_ok, optional, err, sizeof err);
+    CHECK(ctx != NULL);
+    if (!ctx) break;
+    net_tls_set_log(ctx, crl_log, NULL);
+    const char *names[] = {NULL, "exact.test"};
+    for (size_t i = 0; i < 2; i++) {
+      CHECK_EQ_INT(client_cert_handshake(ctx, names[i], good.crt_path, good.key_path, subject, sizeof subject), 0);
+      CHECK_STR(subject, "CN=device-1");
+      crl_reason[0] = '\0';
+      CHECK_EQ_INT(client_cert_handshake(ctx, names[i], revoked.crt_path, revoked.key_path, subject, sizeof subject), -EPROTO);
+      CHECK_STR(subject, "");
+      CHECK(strstr(crl_reason, "certificate revoked") != NULL);
+    }
+    net_tls_ctx_free(ctx);
+  }
+  /* Two client CAs, a list from each: each one's certificates are checked against its
+   * own list (b's serial 11 is not a's). */
+  struct ssl_ctx_st *ctx = crl_ctx(cas_ab, crl_both, 0, err, sizeof err);
+  CHECK(ctx != NULL);
+  if (ctx) {
+    CHECK_EQ_INT(client_cert_handshake(ctx, NULL, other.crt_path, other.key_path, subject, sizeof subject), 0);
+    CHECK_STR(subject, "CN=device-3");
+    CHECK_EQ_INT(client_cert_handshake(ctx, NULL, revoked.crt_path, revoked.key_path, subject, sizeof subject), -EPROTO);
+    CHECK_EQ_INT(client_cert_handshake(ctx, NULL, good.crt_path, good.key_path, subject, sizeof subject), 0);
+    net_tls_ctx_free(ctx);
+  }
+  /* Lists that do not load: the reason names the file (and the CA concerned). */
+  CHECK(crl_ctx(cas_ab, crl_ok, 0, err, sizeof err) == NULL); /* b has none */
+  CHECK(strstr(err, "CN=CA b has no CRL") && strstr(err, crl_ok));
+  CHECK(crl_ctx(a.crt_path, crl_old, 0, err, sizeof err) == NULL);
+  CHECK(strstr(err, "CN=CA a") && strstr(err, "expired") && strstr(err, crl_old));
+  CHECK(crl_ctx(a.crt_path, crl_b_only, 0, err, sizeof err) == NULL);
+  CHECK(strstr(err, "CN=CA b") && strstr(err, "not one of the client CAs") && strstr(err, crl_b_only));
+  CHECK(crl_ctx(a.crt_path, crl_none, 0, err, sizeof err) == NULL);
+  CHECK(strstr(err, "no CRL in") && strstr(err, crl_none));
+  CHECK(crl_ctx(a.crt_path, "/nonexistent/crl.pem", 0, err, sizeof err) == NULL);
+  CHECK(strstr(err, "/nonexistent/crl.pem") != NULL);
+  /* Without a list, the revoked certificate is just a certificate of a. */
+  ctx = crl_ctx(a.crt_path, NULL, 0, err, sizeof err);
+  CHECK(ctx != NULL);
+  if (ctx) {
+    CHECK_EQ_INT(client_cert_handshake(ctx, NULL, revoked.crt_path, revoked.key_path, subject, sizeof subject), 0);
+    net_tls_ctx_free(ctx);
+  }
+
+  const char *files[] = {cas_ab, crl_ok, crl_both, crl_old, crl_b_only, crl_none};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) unlink(files[i]);
+  X509_CRL_free(crl_a);
+  X509_CRL_free(crl_b);
+  X509_CRL_free(expired);
+  free_pki(&a), free_pki(&b), free_pki(&good), free_pki(&revoked), free_pki(&other);
   ERR_clear_error();
 }
 
@@ -581,6 +769,7 @@ int main(void) {
   RUN(test_sni_names);
   RUN(test_sni_select);
   RUN(test_client_verify);
+  RUN(test_client_crl);
   RUN(test_net_tls_batched_uring);
   RUN(test_net_tls_batched_plain);
   RUN(test_net_tls_alloc_failure);
