@@ -20,9 +20,8 @@ const https = require('node:https');
 const os = require('node:os');
 const path = require('node:path');
 const { WebSocketServer } = require('ws');
-const { REPO } = require('../interop/server.js');
+const { catRunner } = require('./cat.js');
 
-const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
 const NODE_SIO = path.join(__dirname, 'sio_server.js');
 const EXIT_USAGE = 1, EXIT_NETWORK = 5, EXIT_TLS = 7;
 const MODES = [[[], 'polling, then websocket'], [['-T', 'polling'], 'polling'], [['-T', 'websocket'], 'websocket']];
@@ -67,24 +66,7 @@ const waitFor = async (cond, ms, what) => {
 
 // wsio-cat; stdin stays open until `input` is written (after the upgrade when
 // `upgrade` is set).
-function runCat(args, { input = 'hello\n', upgrade = false, timeout = 20000 } = {}) {
-  assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
-  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  child.stdin.on('error', () => {});
-  const done = new Promise((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
-  });
-  if (!upgrade) child.stdin.end(input);
-  else {
-    waitFor(() => /upgraded to websocket/.test(stderr), timeout, 'the upgrade')
-      .then(() => child.stdin.end(input), () => child.kill('SIGKILL'));
-  }
-  return done;
-}
+const runCat = catRunner({ input: 'hello\n', timeout: 20000 });
 
 // A Node `ws` echo server on https requiring a client certificate of the test CA; it
 // records the CN of every client certificate of an accepted WebSocket.
