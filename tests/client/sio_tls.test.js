@@ -14,21 +14,12 @@ const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { startServer, REPO } = require('../interop/server.js');
+const { startServer } = require('../interop/server.js');
 
-const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
+const { catRunner, jsonLines } = require('./cat.js');
 const NODE_SERVER = path.join(__dirname, 'sio_server.js');
 const EXIT_TLS = 7;
 const MODES = [[[], 'polling, then websocket'], [['-T', 'polling'], 'polling'], [['-T', 'websocket'], 'websocket']];
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const waitFor = async (cond, ms, what) => {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-};
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-sio-tls-'));
 execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
@@ -50,26 +41,7 @@ const cert = (() => {
 
 // wsio-cat --sio; stdin stays open until `input` is written (after the upgrade when
 // `upgrade` is set, so the exchange cannot finish before the probe is answered).
-function runCat(args, { input = '', upgrade = false, timeout = 20000 } = {}) {
-  assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
-  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  child.stdin.on('error', () => {});
-  const done = new Promise((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
-  });
-  if (!upgrade) child.stdin.end(input);
-  else {
-    waitFor(() => /upgraded to websocket/.test(stderr), timeout, 'the upgrade')
-      .then(() => child.stdin.end(input), () => child.kill('SIGKILL'));
-  }
-  return done;
-}
-
-const jsonLines = (s) => s.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const runCat = catRunner({ timeout: 20000 });
 
 function startNode(extra = []) {
   return new Promise((resolve, reject) => {
