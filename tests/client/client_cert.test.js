@@ -14,13 +14,14 @@
 // listens on 127.0.0.1.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync, spawn } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const https = require('node:https');
 const os = require('node:os');
 const path = require('node:path');
 const { WebSocketServer } = require('ws');
 const { catRunner } = require('./cat.js');
+const { makeCa, signed, encryptKey } = require('../tls/certs.js');
 
 const NODE_SIO = path.join(__dirname, 'sio_server.js');
 const EXIT_USAGE = 1, EXIT_NETWORK = 5, EXIT_TLS = 7;
@@ -29,27 +30,12 @@ const MODES = [[[], 'polling, then websocket'], [['-T', 'polling'], 'polling'], 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-client-cert-'));
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const f = (name) => path.join(dir, name);
-const openssl = (...args) => execFileSync('openssl', args, { stdio: 'ignore' });
-const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-
-function makeCa(name) {
-  openssl('req', '-x509', ...newKey, '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`), '-days', '2',
-    '-subj', `/CN=wsio ${name}`);
-}
-// A certificate of `name` signed by the CA `ca` with the extension line `ext`.
-function makeLeaf(name, ca, ext) {
-  fs.writeFileSync(f(`${name}.ext`), `${ext}\n`);
-  openssl('req', ...newKey, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name}`);
-  openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`),
-    '-set_serial', String(Math.floor(Math.random() * 1e9)), '-out', f(`${name}.pem`), '-days', '2',
-    '-extfile', f(`${name}.ext`));
-}
-makeCa('ca');
-makeCa('other-ca');
-makeLeaf('server', 'ca', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
-makeLeaf('alice', 'ca', 'extendedKeyUsage=clientAuth');
-makeLeaf('mallory', 'other-ca', 'extendedKeyUsage=clientAuth');
-openssl('pkey', '-in', f('alice.key'), '-aes256', '-passout', 'pass:secret', '-out', f('alice-encrypted.key'));
+const caCert = makeCa(dir, 'ca', 'wsio ca');
+const otherCa = makeCa(dir, 'other-ca', 'wsio other-ca');
+signed(dir, 'server', caCert, { san: 'DNS:localhost,IP:127.0.0.1' });
+signed(dir, 'alice', caCert, { eku: 'clientAuth' });
+signed(dir, 'mallory', otherCa, { eku: 'clientAuth' });
+encryptKey(f('alice.key'), f('alice-encrypted.key'));
 
 const CA = ['--ca', f('ca.pem')];
 const ALICE = ['--cert', f('alice.pem'), '--key', f('alice.key')];

@@ -10,34 +10,23 @@
 // Every server listens on 127.0.0.1.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync, spawn } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { startServer } = require('../interop/server.js');
-
 const { catRunner, jsonLines } = require('./cat.js');
+const { makeCa, signed } = require('../tls/certs.js');
+
 const NODE_SERVER = path.join(__dirname, 'sio_server.js');
 const EXIT_TLS = 7;
 const MODES = [[[], 'polling, then websocket'], [['-T', 'polling'], 'polling'], [['-T', 'websocket'], 'websocket']];
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-sio-tls-'));
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-  '-keyout', path.join(dir, 'ca.key'), '-out', path.join(dir, 'ca.pem'), '-days', '2',
-  '-subj', '/CN=wsio sio test CA'], { stdio: 'ignore' });
+const caFiles = makeCa(dir, 'ca', 'wsio sio test CA');
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-const ca = path.join(dir, 'ca.pem');
-
-const cert = (() => {
-  const key = path.join(dir, 'srv.key'), crt = path.join(dir, 'srv.pem');
-  const csr = path.join(dir, 'srv.csr'), ext = path.join(dir, 'srv.ext');
-  fs.writeFileSync(ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', key, '-out', csr, '-subj', '/CN=localhost'], { stdio: 'ignore' });
-  execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', path.join(dir, 'ca.key'),
-    '-set_serial', '7', '-out', crt, '-days', '2', '-extfile', ext], { stdio: 'ignore' });
-  return { key, crt };
-})();
+const ca = caFiles.crt;
+const cert = signed(dir, 'srv', caFiles, { cn: 'localhost', san: 'DNS:localhost,IP:127.0.0.1' });
 
 // wsio-cat --sio; stdin stays open until `input` is written (after the upgrade when
 // `upgrade` is set, so the exchange cannot finish before the probe is answered).

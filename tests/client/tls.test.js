@@ -8,7 +8,6 @@
 // after a verify failure. Every server listens on 127.0.0.1.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const https = require('node:https');
 const os = require('node:os');
@@ -16,39 +15,27 @@ const path = require('node:path');
 const { WebSocketServer } = require('ws');
 const { startServer } = require('../interop/server.js');
 const { pythonEcho } = require('./python_echo.js');
-
 const { catRunner } = require('./cat.js');
+const { makeCa, signed } = require('../tls/certs.js');
+
 const EXIT_TLS = 7;
 
 let dir;
+let caFiles;
 before();
 
 function before() {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-client-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', path.join(dir, 'ca.key'), '-out', path.join(dir, 'ca.pem'), '-days', '2',
-    '-subj', '/CN=wsio client test CA'], { stdio: 'ignore' });
+  caFiles = makeCa(dir, 'ca', 'wsio client test CA');
 }
 test.after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
 /* A server certificate signed by the test CA with these subjectAltNames. */
-function makeCert(name, san) {
-  const key = path.join(dir, `${name}.key`);
-  const crt = path.join(dir, `${name}.pem`);
-  const csr = path.join(dir, `${name}.csr`);
-  const ext = path.join(dir, `${name}.ext`);
-  fs.writeFileSync(ext, `subjectAltName=${san}\n`);
-  execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', key, '-out', csr, '-subj', '/CN=localhost'], { stdio: 'ignore' });
-  execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', path.join(dir, 'ca.pem'), '-CAkey',
-    path.join(dir, 'ca.key'), '-set_serial', String(Math.floor(Math.random() * 1e9)), '-out', crt, '-days', '2',
-    '-extfile', ext], { stdio: 'ignore' });
-  return { key, crt };
-}
+const makeCert = (name, san) => signed(dir, name, caFiles, { cn: 'localhost', san });
 
 const runCat = catRunner({ input: 'hello\n' }); // 15 s; env: variables added
 
-const ca = () => path.join(dir, 'ca.pem');
+const ca = () => caFiles.crt;
 
 test('wsio-server over TLS: wss:// verifies the certificate by default', async (t) => {
   const cert = makeCert('srv', 'DNS:localhost,IP:127.0.0.1');
