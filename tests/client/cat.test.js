@@ -12,7 +12,7 @@ const fs = require('node:fs');
 const { spawn } = require('node:child_process');
 const { WebSocketServer } = require('ws');
 const { startServer } = require('../interop/server.js');
-const { CAT, runCat } = require('./cat.js'); // 15 s, `input` or feed(child) on stdin
+const { CAT, runCat } = require('./helpers.js'); // 15 s, `input` or feed(child) on stdin
 
 function wsServer(opts = {}) {
   return new Promise((resolve) => {

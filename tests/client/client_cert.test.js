@@ -20,10 +20,9 @@ const https = require('node:https');
 const os = require('node:os');
 const path = require('node:path');
 const { WebSocketServer } = require('ws');
-const { catRunner } = require('./cat.js');
+const { catRunner, startNode } = require('./helpers.js');
 const { makeCa, signed, encryptKey } = require('../tls/certs.js');
 
-const NODE_SIO = path.join(__dirname, 'sio_server.js');
 const EXIT_USAGE = 1, EXIT_NETWORK = 5, EXIT_TLS = 7;
 const MODES = [[[], 'polling, then websocket'], [['-T', 'polling'], 'polling'], [['-T', 'websocket'], 'websocket']];
 
@@ -168,19 +167,7 @@ test('a server that refuses a certificate with an alert (openssl s_server -verif
   }
 });
 
-function startNodeSio() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [NODE_SIO, '--tls-cert', f('server.pem'), '--tls-key', f('server.key'),
-      '--client-ca', f('ca.pem')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on \S+:(\d+)/.exec(err);
-      if (m) resolve({ port: Number(m[1]), stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); }) });
-    });
-    child.on('exit', (code) => reject(new Error(`node server exited ${code}: ${err}`)));
-  });
-}
+const startNodeSio = () => startNode(['--tls-cert', f('server.pem'), '--tls-key', f('server.key'), '--client-ca', f('ca.pem')]);
 
 test('--sio: a Node socket.io server over https that requires a client certificate', async (t) => {
   const srv = await startNodeSio();

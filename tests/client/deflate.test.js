@@ -14,7 +14,7 @@ const zlib = require('node:zlib');
 const { WebSocketServer } = require('ws');
 const { startServer } = require('../interop/server.js');
 const { pythonEcho } = require('./python_echo.js');
-const { runCat } = require('./cat.js'); // 15 s; endWhenOut: stdin ends once stdout is that
+const { runCat } = require('./helpers.js'); // 15 s; endWhenOut: stdin ends once stdout is that
 
 // Lines that compress well but differ (context takeover has something to reuse).
 const big = (i) => `${i}:` + 'the quick brown fox jumps over the lazy dog '.repeat(60);

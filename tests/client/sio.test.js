@@ -14,8 +14,7 @@ const fs = require('node:fs');
 const { spawn } = require('node:child_process');
 const servers = require('../sio/servers.js');
 
-const { CAT, catRunner, jsonLines } = require('./cat.js');
-const NODE_SERVER = path.join(__dirname, 'sio_server.js');
+const { CAT, catRunner, jsonLines, startNode } = require('./helpers.js');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const waitFor = async (cond, ms = 15000, what = 'condition') => {
@@ -34,19 +33,6 @@ const runCat = catRunner({ timeout: 30000 });
 // argument) when `strip` is set.
 function events(lines, name, strip = true) {
   return lines.filter((l) => Array.isArray(l) && l[0] === name).map((l) => (strip ? l.slice(1, -1) : l.slice(1)));
-}
-
-function startNode(extra = []) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [NODE_SERVER, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on \S+:(\d+)/.exec(err);
-      if (m) resolve({ port: Number(m[1]), child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); }) });
-    });
-    child.on('exit', (code) => reject(new Error(`node server exited ${code}: ${err}`)));
-  });
 }
 
 function rawServer(onConn) {

@@ -10,27 +10,11 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const path = require('node:path');
-const { spawn } = require('node:child_process');
-const { catRunner, jsonLines } = require('./cat.js');
-const NODE_SERVER = path.join(__dirname, 'sio_server.js');
+const { catRunner, jsonLines, startNode } = require('./helpers.js');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const runCat = catRunner({ timeout: 20000 });
-
-function startNode(extra = []) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [NODE_SERVER, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on \S+:(\d+)/.exec(err);
-      if (m) resolve({ port: Number(m[1]), stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); }) });
-    });
-    child.on('exit', (code) => reject(new Error(`node server exited ${code}: ${err}`)));
-  });
-}
 
 test('node, polling only: requests share two kept-alive connections', async () => {
   const srv = await startNode();

@@ -10,15 +10,13 @@
 // Every server listens on 127.0.0.1.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { startServer } = require('../interop/server.js');
-const { catRunner, jsonLines } = require('./cat.js');
+const { catRunner, jsonLines, startNode } = require('./helpers.js');
 const { makeCa, signed } = require('../tls/certs.js');
 
-const NODE_SERVER = path.join(__dirname, 'sio_server.js');
 const EXIT_TLS = 7;
 const MODES = [[[], 'polling, then websocket'], [['-T', 'polling'], 'polling'], [['-T', 'websocket'], 'websocket']];
 
@@ -31,19 +29,6 @@ const cert = signed(dir, 'srv', caFiles, { cn: 'localhost', san: 'DNS:localhost,
 // wsio-cat --sio; stdin stays open until `input` is written (after the upgrade when
 // `upgrade` is set, so the exchange cannot finish before the probe is answered).
 const runCat = catRunner({ timeout: 20000 });
-
-function startNode(extra = []) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [NODE_SERVER, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on \S+:(\d+)/.exec(err);
-      if (m) resolve({ port: Number(m[1]), stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); }) });
-    });
-    child.on('exit', (code) => reject(new Error(`node server exited ${code}: ${err}`)));
-  });
-}
 
 const servers = {
   wsio: async () => startServer(['--app', 'conformance', '--tls-cert', cert.crt, '--tls-key', cert.key]),

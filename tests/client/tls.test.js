@@ -15,7 +15,7 @@ const path = require('node:path');
 const { WebSocketServer } = require('ws');
 const { startServer } = require('../interop/server.js');
 const { pythonEcho } = require('./python_echo.js');
-const { catRunner } = require('./cat.js');
+const { catRunner } = require('./helpers.js');
 const { makeCa, signed } = require('../tls/certs.js');
 
 const EXIT_TLS = 7;

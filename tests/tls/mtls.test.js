@@ -17,7 +17,7 @@ const os = require('node:os');
 const path = require('node:path');
 const WebSocket = require('ws');
 const { startServer, until, withTimeout } = require('../product/helpers.js');
-const { runCat: catRun } = require('../client/cat.js');
+const { runCat: catRun } = require('../client/helpers.js');
 const { makeCa, signed } = require('./certs.js');
 
 let dir;

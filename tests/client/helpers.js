@@ -1,11 +1,14 @@
 'use strict';
-// tests/client/cat.js — runs wsio-cat for the tests that drive it (tests/client/*.test.js,
-// tests/tls/mtls.test.js): one child, both outputs collected, stdin fed the way the test
-// asks, killed past a timeout. Not a test file itself (node --test picks *.test.js).
+// tests/client/helpers.js — what the client tests share: runCat runs wsio-cat for the
+// tests that drive it (tests/client/*.test.js, tests/tls/mtls.test.js): one child, both
+// outputs collected, stdin fed the way the test asks, killed past a timeout; startNode
+// starts the Node socket.io server of tests/client/sio_server.js. Not a test file itself
+// (node --test picks *.test.js).
 //
 //   const r = await runCat(['-n', url], { input: 'hello\n' });  // {code, signal, stdout, stderr}
 //   const run = runCat(['-v', url], { open: true });            // run.child, run.out(), run.err(), await run.done
 //   const runCat = catRunner({ input: 'hello\n', timeout: 20000 }); // a file's own defaults
+//   const srv = await startNode(['--tls-cert', crt, '--tls-key', key]); // srv.port, await srv.stop()
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -60,4 +63,19 @@ function runCat(args, { input = '', feed, open = false, upgrade = false, endWhen
 // runCat with a test file's own defaults (each call's options still win).
 const catRunner = (defaults) => (args, opts = {}) => runCat(args, { ...defaults, ...opts });
 
-module.exports = { CAT, runCat, catRunner, jsonLines };
+/* tests/client/sio_server.js with these arguments, once it listens: {port, child, stop()}
+ * (stop kills it and resolves once it exited); rejects if it exits first. */
+function startNode(extra = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'sio_server.js'), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+      const m = /listening on \S+:(\d+)/.exec(err);
+      if (m) resolve({ port: Number(m[1]), child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); }) });
+    });
+    child.on('exit', (code) => reject(new Error(`node server exited ${code}: ${err}`)));
+  });
+}
+
+module.exports = { CAT, runCat, catRunner, jsonLines, startNode };
