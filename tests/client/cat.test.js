@@ -11,26 +11,8 @@ const path = require('node:path');
 const fs = require('node:fs');
 const { spawn } = require('node:child_process');
 const { WebSocketServer } = require('ws');
-const { startServer, REPO } = require('../interop/server.js');
-
-const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
-
-// Runs wsio-cat; `feed(child)` writes stdin (default: `input` then end). Resolves with
-// the exit code and both outputs; kills it past `timeout` ms (then code is null).
-function runCat(args, { input = '', feed, timeout = 15000 } = {}) {
-  assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
-  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  child.stdin.on('error', () => {});
-  const done = new Promise((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr: stderr }); });
-  }).then((r) => ({ ...r, stdout, stderr }));
-  if (feed) feed(child); else child.stdin.end(input);
-  return { child, done, out: () => stdout, err: () => stderr };
-}
+const { startServer } = require('../interop/server.js');
+const { CAT, runCat } = require('./helpers.js'); // 15 s, `input` or feed(child) on stdin
 
 function wsServer(opts = {}) {
   return new Promise((resolve) => {

@@ -14,43 +14,27 @@
 // listens on 127.0.0.1.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync, spawn } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const https = require('node:https');
 const os = require('node:os');
 const path = require('node:path');
 const { WebSocketServer } = require('ws');
-const { REPO } = require('../interop/server.js');
+const { catRunner, startNode } = require('./helpers.js');
+const { makeCa, signed, encryptKey } = require('../tls/certs.js');
 
-const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
-const NODE_SIO = path.join(__dirname, 'sio_server.js');
 const EXIT_USAGE = 1, EXIT_NETWORK = 5, EXIT_TLS = 7;
 const MODES = [[[], 'polling, then websocket'], [['-T', 'polling'], 'polling'], [['-T', 'websocket'], 'websocket']];
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-client-cert-'));
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const f = (name) => path.join(dir, name);
-const openssl = (...args) => execFileSync('openssl', args, { stdio: 'ignore' });
-const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-
-function makeCa(name) {
-  openssl('req', '-x509', ...newKey, '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`), '-days', '2',
-    '-subj', `/CN=wsio ${name}`);
-}
-// A certificate of `name` signed by the CA `ca` with the extension line `ext`.
-function makeLeaf(name, ca, ext) {
-  fs.writeFileSync(f(`${name}.ext`), `${ext}\n`);
-  openssl('req', ...newKey, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name}`);
-  openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`),
-    '-set_serial', String(Math.floor(Math.random() * 1e9)), '-out', f(`${name}.pem`), '-days', '2',
-    '-extfile', f(`${name}.ext`));
-}
-makeCa('ca');
-makeCa('other-ca');
-makeLeaf('server', 'ca', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
-makeLeaf('alice', 'ca', 'extendedKeyUsage=clientAuth');
-makeLeaf('mallory', 'other-ca', 'extendedKeyUsage=clientAuth');
-openssl('pkey', '-in', f('alice.key'), '-aes256', '-passout', 'pass:secret', '-out', f('alice-encrypted.key'));
+const caCert = makeCa(dir, 'ca', 'wsio ca');
+const otherCa = makeCa(dir, 'other-ca', 'wsio other-ca');
+signed(dir, 'server', caCert, { san: 'DNS:localhost,IP:127.0.0.1' });
+signed(dir, 'alice', caCert, { eku: 'clientAuth' });
+signed(dir, 'mallory', otherCa, { eku: 'clientAuth' });
+encryptKey(f('alice.key'), f('alice-encrypted.key'));
 
 const CA = ['--ca', f('ca.pem')];
 const ALICE = ['--cert', f('alice.pem'), '--key', f('alice.key')];
@@ -67,24 +51,7 @@ const waitFor = async (cond, ms, what) => {
 
 // wsio-cat; stdin stays open until `input` is written (after the upgrade when
 // `upgrade` is set).
-function runCat(args, { input = 'hello\n', upgrade = false, timeout = 20000 } = {}) {
-  assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
-  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  child.stdin.on('error', () => {});
-  const done = new Promise((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
-  });
-  if (!upgrade) child.stdin.end(input);
-  else {
-    waitFor(() => /upgraded to websocket/.test(stderr), timeout, 'the upgrade')
-      .then(() => child.stdin.end(input), () => child.kill('SIGKILL'));
-  }
-  return done;
-}
+const runCat = catRunner({ input: 'hello\n', timeout: 20000 });
 
 // A Node `ws` echo server on https requiring a client certificate of the test CA; it
 // records the CN of every client certificate of an accepted WebSocket.
@@ -200,19 +167,7 @@ test('a server that refuses a certificate with an alert (openssl s_server -verif
   }
 });
 
-function startNodeSio() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [NODE_SIO, '--tls-cert', f('server.pem'), '--tls-key', f('server.key'),
-      '--client-ca', f('ca.pem')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on \S+:(\d+)/.exec(err);
-      if (m) resolve({ port: Number(m[1]), stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); }) });
-    });
-    child.on('exit', (code) => reject(new Error(`node server exited ${code}: ${err}`)));
-  });
-}
+const startNodeSio = () => startNode(['--tls-cert', f('server.pem'), '--tls-key', f('server.key'), '--client-ca', f('ca.pem')]);
 
 test('--sio: a Node socket.io server over https that requires a client certificate', async (t) => {
   const srv = await startNodeSio();

@@ -9,35 +9,12 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const fs = require('node:fs');
 const net = require('node:net');
-const path = require('node:path');
 const zlib = require('node:zlib');
-const { spawn } = require('node:child_process');
 const { WebSocketServer } = require('ws');
-const { startServer, REPO } = require('../interop/server.js');
+const { startServer } = require('../interop/server.js');
 const { pythonEcho } = require('./python_echo.js');
-
-const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
-
-// waitFor: keep stdin open until stdout is this (then end it).
-function runCat(args, { input = '', timeout = 15000, waitFor } = {}) {
-  assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
-  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-    if (waitFor !== undefined && stdout === waitFor) child.stdin.end();
-  });
-  child.stderr.on('data', (d) => { stderr += d; });
-  child.stdin.on('error', () => {});
-  if (waitFor === undefined) child.stdin.end(input);
-  else child.stdin.write(input);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
-  });
-}
+const { runCat } = require('./helpers.js'); // 15 s; endWhenOut: stdin ends once stdout is that
 
 // Lines that compress well but differ (context takeover has something to reuse).
 const big = (i) => `${i}:` + 'the quick brown fox jumps over the lazy dog '.repeat(60);
@@ -271,7 +248,7 @@ test('Python websockets: its deflate parameters (window bits 12 both ways)', asy
   try {
     // (stdin ends once the echoes are back: Python's server answers a close at once
     // and drops what its handler had not sent yet)
-    const r = await runCat(['-v', '--no-reconnect', `ws://127.0.0.1:${py.port}/`], { input, waitFor: input });
+    const r = await runCat(['-v', '--no-reconnect', `ws://127.0.0.1:${py.port}/`], { input, endWhenOut: input });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, input);
     assert.match(r.stderr, /^< Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12; client_max_window_bits=12$/m);

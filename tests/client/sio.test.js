@@ -14,9 +14,7 @@ const fs = require('node:fs');
 const { spawn } = require('node:child_process');
 const servers = require('../sio/servers.js');
 
-const REPO = path.resolve(__dirname, '..', '..');
-const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
-const NODE_SERVER = path.join(__dirname, 'sio_server.js');
+const { CAT, catRunner, jsonLines, startNode } = require('./helpers.js');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const waitFor = async (cond, ms = 15000, what = 'condition') => {
@@ -27,44 +25,14 @@ const waitFor = async (cond, ms = 15000, what = 'condition') => {
   }
 };
 
-// Runs wsio-cat --sio; input (string) is written then stdin ends, unless `open` keeps it
-// open for the test to write. Resolves `done` with {code, stdout, stderr}.
-function runCat(args, { input = '', open = false, timeout = 30000 } = {}) {
-  assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
-  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  child.stdin.on('error', () => {});
-  const done = new Promise((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
-  });
-  if (!open) child.stdin.end(input);
-  return { child, done, out: () => stdout, err: () => stderr, lines: () => jsonLines(stdout) };
-}
-
-function jsonLines(s) {
-  return s.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-}
+// wsio-cat --sio; input (string) is written then stdin ends, unless `open` keeps it
+// open for the test to write. c.lines(): stdout so far as JSON lines.
+const runCat = catRunner({ timeout: 30000 });
 
 // Events printed by wsio-cat, without the recovery offset Node appends (a string last
 // argument) when `strip` is set.
 function events(lines, name, strip = true) {
   return lines.filter((l) => Array.isArray(l) && l[0] === name).map((l) => (strip ? l.slice(1, -1) : l.slice(1)));
-}
-
-function startNode(extra = []) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [NODE_SERVER, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on \S+:(\d+)/.exec(err);
-      if (m) resolve({ port: Number(m[1]), child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); }) });
-    });
-    child.on('exit', (code) => reject(new Error(`node server exited ${code}: ${err}`)));
-  });
 }
 
 function rawServer(onConn) {

@@ -10,45 +10,11 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const path = require('node:path');
-const fs = require('node:fs');
-const { spawn } = require('node:child_process');
-const { REPO } = require('../interop/server.js');
-
-const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
-const NODE_SERVER = path.join(__dirname, 'sio_server.js');
+const { catRunner, jsonLines, startNode } = require('./helpers.js');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function runCat(args, { input = '', open = false, timeout = 20000 } = {}) {
-  assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
-  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  child.stdin.on('error', () => {});
-  const done = new Promise((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
-  });
-  if (!open) child.stdin.end(input);
-  return { child, done, out: () => stdout };
-}
-
-const jsonLines = (s) => s.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-
-function startNode(extra = []) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [NODE_SERVER, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on \S+:(\d+)/.exec(err);
-      if (m) resolve({ port: Number(m[1]), stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); }) });
-    });
-    child.on('exit', (code) => reject(new Error(`node server exited ${code}: ${err}`)));
-  });
-}
+const runCat = catRunner({ timeout: 20000 });
 
 test('node, polling only: requests share two kept-alive connections', async () => {
   const srv = await startNode();

@@ -10,79 +10,25 @@
 // Every server listens on 127.0.0.1.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { startServer, REPO } = require('../interop/server.js');
+const { startServer } = require('../interop/server.js');
+const { catRunner, jsonLines, startNode } = require('./helpers.js');
+const { makeCa, signed } = require('../tls/certs.js');
 
-const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
-const NODE_SERVER = path.join(__dirname, 'sio_server.js');
 const EXIT_TLS = 7;
 const MODES = [[[], 'polling, then websocket'], [['-T', 'polling'], 'polling'], [['-T', 'websocket'], 'websocket']];
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const waitFor = async (cond, ms, what) => {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-};
-
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-sio-tls-'));
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-  '-keyout', path.join(dir, 'ca.key'), '-out', path.join(dir, 'ca.pem'), '-days', '2',
-  '-subj', '/CN=wsio sio test CA'], { stdio: 'ignore' });
+const caFiles = makeCa(dir, 'ca', 'wsio sio test CA');
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-const ca = path.join(dir, 'ca.pem');
-
-const cert = (() => {
-  const key = path.join(dir, 'srv.key'), crt = path.join(dir, 'srv.pem');
-  const csr = path.join(dir, 'srv.csr'), ext = path.join(dir, 'srv.ext');
-  fs.writeFileSync(ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', key, '-out', csr, '-subj', '/CN=localhost'], { stdio: 'ignore' });
-  execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', path.join(dir, 'ca.key'),
-    '-set_serial', '7', '-out', crt, '-days', '2', '-extfile', ext], { stdio: 'ignore' });
-  return { key, crt };
-})();
+const ca = caFiles.crt;
+const cert = signed(dir, 'srv', caFiles, { cn: 'localhost', san: 'DNS:localhost,IP:127.0.0.1' });
 
 // wsio-cat --sio; stdin stays open until `input` is written (after the upgrade when
 // `upgrade` is set, so the exchange cannot finish before the probe is answered).
-function runCat(args, { input = '', upgrade = false, timeout = 20000 } = {}) {
-  assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
-  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  child.stdin.on('error', () => {});
-  const done = new Promise((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
-  });
-  if (!upgrade) child.stdin.end(input);
-  else {
-    waitFor(() => /upgraded to websocket/.test(stderr), timeout, 'the upgrade')
-      .then(() => child.stdin.end(input), () => child.kill('SIGKILL'));
-  }
-  return done;
-}
-
-const jsonLines = (s) => s.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-
-function startNode(extra = []) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [NODE_SERVER, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on \S+:(\d+)/.exec(err);
-      if (m) resolve({ port: Number(m[1]), stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); }) });
-    });
-    child.on('exit', (code) => reject(new Error(`node server exited ${code}: ${err}`)));
-  });
-}
+const runCat = catRunner({ timeout: 20000 });
 
 const servers = {
   wsio: async () => startServer(['--app', 'conformance', '--tls-cert', cert.crt, '--tls-key', cert.key]),

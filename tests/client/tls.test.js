@@ -8,59 +8,34 @@
 // after a verify failure. Every server listens on 127.0.0.1.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const https = require('node:https');
 const os = require('node:os');
 const path = require('node:path');
 const { WebSocketServer } = require('ws');
-const { startServer, REPO } = require('../interop/server.js');
+const { startServer } = require('../interop/server.js');
 const { pythonEcho } = require('./python_echo.js');
+const { catRunner } = require('./helpers.js');
+const { makeCa, signed } = require('../tls/certs.js');
 
-const CAT = process.env.WSIO_CAT || path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
 const EXIT_TLS = 7;
 
 let dir;
+let caFiles;
 before();
 
 function before() {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-client-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', path.join(dir, 'ca.key'), '-out', path.join(dir, 'ca.pem'), '-days', '2',
-    '-subj', '/CN=wsio client test CA'], { stdio: 'ignore' });
+  caFiles = makeCa(dir, 'ca', 'wsio client test CA');
 }
 test.after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
 /* A server certificate signed by the test CA with these subjectAltNames. */
-function makeCert(name, san) {
-  const key = path.join(dir, `${name}.key`);
-  const crt = path.join(dir, `${name}.pem`);
-  const csr = path.join(dir, `${name}.csr`);
-  const ext = path.join(dir, `${name}.ext`);
-  fs.writeFileSync(ext, `subjectAltName=${san}\n`);
-  execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', key, '-out', csr, '-subj', '/CN=localhost'], { stdio: 'ignore' });
-  execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', path.join(dir, 'ca.pem'), '-CAkey',
-    path.join(dir, 'ca.key'), '-set_serial', String(Math.floor(Math.random() * 1e9)), '-out', crt, '-days', '2',
-    '-extfile', ext], { stdio: 'ignore' });
-  return { key, crt };
-}
+const makeCert = (name, san) => signed(dir, name, caFiles, { cn: 'localhost', san });
 
-function runCat(args, { input = 'hello\n', timeout = 15000, env } = {}) {
-  assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
-  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  child.stdin.on('error', () => {});
-  child.stdin.end(input);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
-  });
-}
+const runCat = catRunner({ input: 'hello\n' }); // 15 s; env: variables added
 
-const ca = () => path.join(dir, 'ca.pem');
+const ca = () => caFiles.crt;
 
 test('wsio-server over TLS: wss:// verifies the certificate by default', async (t) => {
   const cert = makeCert('srv', 'DNS:localhost,IP:127.0.0.1');
@@ -184,16 +159,8 @@ test('wss:// with permessage-deflate: wsio-server --tls-cert --deflate', async (
   assert.match(r.stderr, /^\* frame in: opcode=1 \(text\) fin=1 rsv=4 /m);
 });
 
-// A live wsio-cat: stdin stays open; out()/err() read what it printed so far.
-function runCatLive(args) {
-  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  child.stdin.on('error', () => {});
-  const done = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, done, out: () => stdout, err: () => stderr };
-}
+// A live wsio-cat: stdin stays open, no time limit; out()/err() read what it printed so far.
+const runCatLive = (args) => runCat(args, { open: true, timeout: null });
 
 const waitFor = async (cond, ms = 10000) => {
   const t0 = Date.now();
@@ -258,13 +225,9 @@ test('Python websockets over TLS (its own deflate parameters): verified, echoed'
   try { py = await pythonEcho([cert.crt, cert.key]); } catch (e) { return t.skip(`python3-websockets: ${e.message}`); }
   try {
     const big = 'python over TLS '.repeat(100);
-    const child = spawn(CAT, ['-v', '--ca', ca(), '--no-reconnect', `wss://localhost:${py.port}/`], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stderr.on('data', (d) => { err += d; });
     // stdin ends once the echo is back (Python's server drops unsent echoes on close).
-    child.stdout.on('data', (d) => { out += d; if (out === `${big}\n`) child.stdin.end(); });
-    child.stdin.write(`${big}\n`);
-    const code = await new Promise((resolve) => child.on('exit', resolve));
+    const { code, stdout: out, stderr: err } = await runCat(['-v', '--ca', ca(), '--no-reconnect', `wss://localhost:${py.port}/`],
+      { input: `${big}\n`, endWhenOut: `${big}\n`, timeout: null });
     assert.equal(code, 0, err);
     assert.equal(out, `${big}\n`);
     assert.match(err, /^\* TLS: TLSv1\.[23] .*certificate \/CN=localhost issued by \/CN=wsio client test CA, verified$/m);

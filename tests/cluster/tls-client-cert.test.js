@@ -16,49 +16,40 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { start } = require('../sio/servers');
 const { client, connected, call, logged, until, closeAll } = require('../sio/helpers');
 const { startRedisTls } = require('./redis');
+const { openssl, makeCa, signed, selfSigned, encryptKey } = require('../tls/certs.js');
 
 let dir;
-let ca;
+let caFiles; // the test CA's key and certificate
+let ca;      // its certificate file
 let redis;
 const sockets = [];
 const f = (name) => path.join(dir, name);
 
-function openssl(args) {
-  execFileSync('openssl', args, { stdio: 'ignore' });
-}
-
-/* A certificate signed by the test CA (key and certificate in dir, as name.key/.pem). */
-function signed(name, ext) {
-  fs.writeFileSync(f(`${name}.ext`), ext);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f(`${name}.key`),
-    '-out', f(`${name}.csr`), '-subj', `/CN=${name}`]);
-  openssl(['x509', '-req', '-in', f(`${name}.csr`), '-CA', ca, '-CAkey', f('ca.key'),
-    '-set_serial', String(Math.floor(Math.random() * 1e9)), '-out', f(`${name}.pem`), '-days', '2',
-    '-extfile', f(`${name}.ext`)]);
-  return { cert: f(`${name}.pem`), key: f(`${name}.key`) };
+/* A certificate signed by the test CA (key and certificate in dir, as name.key/.pem), as
+ * {cert, key} (the names redis.js and the tests use). */
+function signedBy(name, opts) {
+  const c = signed(dir, name, caFiles, opts);
+  return { cert: c.crt, key: c.key };
 }
 
 function makeCerts() {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-redis-mtls-'));
-  ca = f('ca.pem');
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', f('ca.key'), '-out', ca, '-days', '2', '-subj', '/CN=wsio redis mTLS test CA']);
-  const server = signed('redis', 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  signed('node-a', 'extendedKeyUsage=clientAuth\n');
-  signed('node-b', 'extendedKeyUsage=clientAuth\n');
+  caFiles = makeCa(dir, 'ca', 'wsio redis mTLS test CA');
+  ca = caFiles.crt;
+  const server = signedBy('redis', { san: 'DNS:localhost,IP:127.0.0.1' });
+  signedBy('node-a', { eku: 'clientAuth' });
+  signedBy('node-b', { eku: 'clientAuth' });
   // A client certificate from no CA Redis knows (self-signed), a key of no certificate
   // here, and node-a's key under a passphrase.
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', f('stranger.key'), '-out', f('stranger.pem'), '-days', '2', '-subj', '/CN=stranger']);
-  openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', f('other.key')]);
-  openssl(['pkey', '-in', f('node-a.key'), '-aes256', '-passout', 'pass:secret', '-out', f('encrypted.key')]);
+  selfSigned(dir, 'stranger');
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', f('other.key'));
+  encryptKey(f('node-a.key'), f('encrypted.key'));
   return { ...server, ca, authClients: 'yes' };
 }
 

@@ -11,41 +11,32 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { start } = require('../sio/servers');
 const { client, connected, call, logged, until, sleep, closeAll } = require('../sio/helpers');
 const { startRedisTls, startRedisCluster } = require('./redis');
+const { makeCa, signed } = require('../tls/certs.js');
 
 let dir;
-let ca;
+let caFiles; // the test CA's key and certificate
+let ca;      // its certificate file
 let redis;
 const sockets = [];
 
 function makeCerts() {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-redis-tls-'));
-  ca = path.join(dir, 'ca.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', path.join(dir, 'ca.key'), '-out', ca, '-days', '2', '-subj', '/CN=wsio redis test CA'],
-  { stdio: 'ignore' });
+  caFiles = makeCa(dir, 'ca', 'wsio redis test CA');
+  ca = caFiles.crt;
   return { ...serverCert('redis', 'DNS:localhost,IP:127.0.0.1'), ca };
 }
 
-/* A server certificate signed by the test CA for these subjectAltNames. */
+/* A server certificate signed by the test CA for these subjectAltNames, as {cert, key}
+ * (the names redis.js uses). */
 function serverCert(name, san) {
-  const key = path.join(dir, `${name}.key`);
-  const cert = path.join(dir, `${name}.pem`);
-  const csr = path.join(dir, `${name}.csr`);
-  const ext = path.join(dir, `${name}.ext`);
-  fs.writeFileSync(ext, `subjectAltName=${san}\n`);
-  execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', key, '-out', csr, '-subj', `/CN=${name}`], { stdio: 'ignore' });
-  execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', path.join(dir, 'ca.key'),
-    '-set_serial', String(Math.floor(Math.random() * 1e9)), '-out', cert, '-days', '2', '-extfile', ext],
-  { stdio: 'ignore' });
-  return { cert, key };
+  const c = signed(dir, name, caFiles, { san });
+  return { cert: c.crt, key: c.key };
 }
 
 async function join(node) {

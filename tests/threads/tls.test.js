@@ -9,15 +9,14 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const https = require('node:https');
-const { execFileSync } = require('node:child_process');
 const { metricsOver, startHashed } = require('./helpers.js');
+const { selfSigned } = require('../tls/certs.js');
 
 let dir;
+let cert; // self-signed for 127.0.0.1: {key, crt}
 before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-threads-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '2',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  cert = selfSigned(dir, 'server', { cn: 'localhost', san: 'IP:127.0.0.1' });
 });
 after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
@@ -38,9 +37,9 @@ function poll(port, method, query, body, ca) {
 }
 
 test('a TLS long-polling session with a new connection per request, on both threads', async () => {
-  const ca = fs.readFileSync(path.join(dir, 'cert.pem'));
+  const ca = fs.readFileSync(cert.crt);
   const server = await startHashed(['--threads', '2', '--app', 'test', '--static', 'off',
-    '--tls-cert', path.join(dir, 'cert.pem'), '--tls-key', path.join(dir, 'key.pem')]);
+    '--tls-cert', cert.crt, '--tls-key', cert.key]);
   try {
     const hs = await poll(server.port, 'GET', '', null, ca);
     assert.equal(hs.status, 200);
@@ -81,12 +80,9 @@ function handshakeOn(port) {
 }
 
 test('SIGHUP reloads the certificate on every thread', async () => {
-  const cert = path.join(dir, 'r-cert.pem');
-  const key = path.join(dir, 'r-key.pem');
-  const make = () => execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-    '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
-  make();
-  const server = await startHashed(['--threads', '2', '--app', 'test', '--static', 'off', '--tls-cert', cert, '--tls-key', key]);
+  const make = () => selfSigned(dir, 'reload', { cn: 'localhost' });
+  const { crt, key } = make();
+  const server = await startHashed(['--threads', '2', '--app', 'test', '--static', 'off', '--tls-cert', crt, '--tls-key', key]);
   try {
     const before = await handshakeOn(server.port);
     make(); // a new key and certificate in the same files

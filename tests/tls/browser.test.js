@@ -7,12 +7,12 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { startServer, until, ROOT } = require('../product/helpers.js');
+const { selfSigned } = require('./certs.js');
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -29,10 +29,7 @@ test('Chromium: the chat demo over https (Socket.IO upgrades to wss) and a page 
   let srv;
   let browser;
   try {
-    const key = path.join(dir, 'k.pem');
-    const crt = path.join(dir, 'c.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key,
-      '-out', crt, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    const { key, crt } = selfSigned(dir, 'localhost', { san: 'DNS:localhost,IP:127.0.0.1' });
     // The demo as installed: the page and the official client bundle under vendor/.
     const site = path.join(dir, 'static');
     fs.cpSync(path.join(ROOT, 'static'), site, { recursive: true });

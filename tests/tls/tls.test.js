@@ -8,7 +8,7 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const https = require('node:https');
@@ -19,32 +19,20 @@ const tls = require('node:tls');
 const WebSocket = require('ws');
 const { io } = require('socket.io-client');
 const { startServer, until, withTimeout, sleep, freePort, httpGet } = require('../product/helpers.js');
+const { makeCa, signed } = require('./certs.js');
 
 const PY = process.env.PYTHON || '/usr/bin/python3';
 let dir;
-let ca;
+let caFiles; // the test CA's key and certificate files
+let ca;      // its certificate (PEM), which the clients trust
 
 /* Makes a server certificate for 127.0.0.1/localhost signed by the test CA. */
-function makeServerCert(name, cn) {
-  const key = path.join(dir, `${name}.key`);
-  const crt = path.join(dir, `${name}.pem`);
-  const csr = path.join(dir, `${name}.csr`);
-  const ext = path.join(dir, `${name}.ext`);
-  fs.writeFileSync(ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', key, '-out', csr, '-subj', `/CN=${cn}`], { stdio: 'ignore' });
-  execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', path.join(dir, 'ca.pem'), '-CAkey',
-    path.join(dir, 'ca.key'), '-set_serial', String(Date.now() % 1e9), '-out', crt, '-days', '2',
-    '-extfile', ext], { stdio: 'ignore' });
-  return { key, crt };
-}
+const makeServerCert = (name, cn) => signed(dir, name, caFiles, { cn, san: 'DNS:localhost,IP:127.0.0.1' });
 
 before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', path.join(dir, 'ca.key'), '-out', path.join(dir, 'ca.pem'), '-days', '2',
-    '-subj', '/CN=wsio test CA'], { stdio: 'ignore' });
-  ca = fs.readFileSync(path.join(dir, 'ca.pem'));
+  caFiles = makeCa(dir, 'ca', 'wsio test CA');
+  ca = fs.readFileSync(caFiles.crt);
 });
 after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
@@ -286,7 +274,7 @@ async def main():
     print("ok")
 asyncio.run(main())
 `;
-    const r = spawnSync(PY, ['-c', script, `wss://localhost:${srv.port}/echo`, path.join(dir, 'ca.pem')], { encoding: 'utf8', timeout: 20000 });
+    const r = spawnSync(PY, ['-c', script, `wss://localhost:${srv.port}/echo`, caFiles.crt], { encoding: 'utf8', timeout: 20000 });
     assert.equal(r.stdout.trim(), 'ok', r.stderr);
   } finally { await srv.stop(); }
 });

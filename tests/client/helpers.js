@@ -1,0 +1,81 @@
+'use strict';
+// tests/client/helpers.js — what the client tests share: runCat runs wsio-cat for the
+// tests that drive it (tests/client/*.test.js, tests/tls/mtls.test.js): one child, both
+// outputs collected, stdin fed the way the test asks, killed past a timeout; startNode
+// starts the Node socket.io server of tests/client/sio_server.js. Not a test file itself
+// (node --test picks *.test.js).
+//
+//   const r = await runCat(['-n', url], { input: 'hello\n' });  // {code, signal, stdout, stderr}
+//   const run = runCat(['-v', url], { open: true });            // run.child, run.out(), run.err(), await run.done
+//   const runCat = catRunner({ input: 'hello\n', timeout: 20000 }); // a file's own defaults
+//   const srv = await startNode(['--tls-cert', crt, '--tls-key', key]); // srv.port, await srv.stop()
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+
+const REPO = path.resolve(__dirname, '..', '..');
+// The wsio-cat built next to the server under test (WSIO_CAT names another one).
+const CAT = process.env.WSIO_CAT ||
+  path.join(path.dirname(process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server')), 'wsio-cat');
+
+// wsio-cat --sio prints one JSON value a line.
+const jsonLines = (s) => s.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+/* Starts wsio-cat with `args`. Stdin, by the first option given:
+ *   feed(child)  the test writes (and ends) it;
+ *   endWhenOut   `input` is written; stdin ends once stdout is exactly this string (a
+ *                server that drops echoes not yet sent when the client closes);
+ *   open         it stays open for the test to write through run.child.stdin;
+ *   upgrade      `input` is written, then stdin ends, once stderr says "upgraded to
+ *                websocket" (-v; so an exchange cannot finish before the probe is answered);
+ *   (none)       `input` is written and stdin ends.
+ * `timeout` ms (null: none) kills it with SIGKILL (then code is null); `env` adds variables.
+ * Returns the promise of {code, signal, stdout, stderr}, which also carries child, done
+ * (itself), out() and err() (what was printed so far) and lines() (stdout as JSON lines). */
+function runCat(args, { input = '', feed, open = false, upgrade = false, endWhenOut, timeout = 15000, env } = {}) {
+  assert.ok(fs.existsSync(CAT), `wsio-cat not found at ${CAT}`);
+  const child = spawn(CAT, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
+  let stdout = '', stderr = '';
+  let upgraded = false;
+  child.stdout.on('data', (d) => {
+    stdout += d;
+    if (endWhenOut !== undefined && stdout === endWhenOut) child.stdin.end();
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (upgrade && !upgraded && /upgraded to websocket/.test(stderr)) {
+      upgraded = true;
+      child.stdin.end(input);
+    }
+  });
+  child.stdin.on('error', () => {});
+  const done = new Promise((resolve) => {
+    const t = timeout === null ? null : setTimeout(() => child.kill('SIGKILL'), timeout);
+    child.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
+  });
+  if (feed) feed(child);
+  else if (endWhenOut !== undefined) child.stdin.write(input);
+  else if (!open && !upgrade) child.stdin.end(input);
+  return Object.assign(done, { child, done, out: () => stdout, err: () => stderr, lines: () => jsonLines(stdout) });
+}
+
+// runCat with a test file's own defaults (each call's options still win).
+const catRunner = (defaults) => (args, opts = {}) => runCat(args, { ...defaults, ...opts });
+
+/* tests/client/sio_server.js with these arguments, once it listens: {port, child, stop()}
+ * (stop kills it and resolves once it exited); rejects if it exits first. */
+function startNode(extra = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'sio_server.js'), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+      const m = /listening on \S+:(\d+)/.exec(err);
+      if (m) resolve({ port: Number(m[1]), child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); }) });
+    });
+    child.on('exit', (code) => reject(new Error(`node server exited ${code}: ${err}`)));
+  });
+}
+
+module.exports = { CAT, runCat, catRunner, jsonLines, startNode };
