@@ -1,7 +1,8 @@
 'use strict';
 // tests/tls/certs.js — test certificates made by the openssl command line, for every test
 // that needs TLS (tests/tls, tests/client, tests/cluster, tests/threads): a CA, a
-// certificate signed by one, a self-signed one, a key under a passphrase. P-256 keys,
+// certificate signed by one, a self-signed one, a key under a passphrase, a CA's
+// revocation list. P-256 keys,
 // valid 2 days; every file goes in the directory the caller gives (and removes). Not a
 // test file itself (node --test picks *.test.js).
 //
@@ -55,4 +56,27 @@ function encryptKey(key, out, passphrase = 'secret') {
   openssl('pkey', '-in', key, '-aes256', '-passout', `pass:${passphrase}`, '-out', out);
 }
 
-module.exports = { openssl, selfSigned, makeCa, signed, encryptKey };
+/* A revocation list (PEM) of `ca` revoking the certificates `revoked` (what signed()
+ * returned), written to dir/name.crl, made by `openssl ca` with a database of its own
+ * (dir/name.db/). `last`/`next`: its lastUpdate/nextUpdate as Dates (default: now and a
+ * week from now; a past `next` makes an expired list). Returns the list's path. */
+function crl(dir, name, ca, revoked = [], { last = null, next = null } = {}) {
+  const db = path.join(dir, `${name}.db`);
+  fs.rmSync(db, { recursive: true, force: true });
+  fs.mkdirSync(db);
+  fs.writeFileSync(path.join(db, 'index.txt'), '');
+  fs.writeFileSync(path.join(db, 'crlnumber'), '1000\n');
+  const cnf = path.join(db, 'ca.cnf');
+  fs.writeFileSync(cnf, `[ca]\ndefault_ca = test\n[test]\ndatabase = ${db}/index.txt\ncrlnumber = ${db}/crlnumber\n` +
+    'default_md = sha256\ndefault_crl_days = 7\n');
+  const signer = ['-config', cnf, '-cert', ca.crt, '-keyfile', ca.key];
+  for (const r of revoked) openssl('ca', ...signer, '-revoke', r.crt);
+  /* openssl's time format: YYYYMMDDHHMMSSZ */
+  const t = (d) => d.toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+  const out = path.join(dir, `${name}.crl`);
+  openssl('ca', ...signer, '-gencrl', '-out', out, ...(last ? ['-crl_lastupdate', t(last)] : []),
+    ...(next ? ['-crl_nextupdate', t(next)] : []));
+  return out;
+}
+
+module.exports = { openssl, selfSigned, makeCa, signed, encryptKey, crl };

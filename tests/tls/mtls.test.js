@@ -8,6 +8,10 @@
 // Optional: none connects (no subject), another CA's still fails. The same on a
 // --tls-sni name; SIGHUP switches trust to a new CA file for new connections (a broken
 // one keeps the old); a CA file that does not load stops the server at start, named.
+// Socket.IO: a middleware reads the handshake's subject (wsio_sio_socket_tls_peer: the
+// test app's /sensors namespace and tls-peer event) over polling, websocket and the
+// upgrade. Revocation lists (--tls-crl): a revoked certificate fails the handshake, a
+// SIGHUP brings a new list, lists that would refuse every client stop the start.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -18,7 +22,8 @@ const path = require('node:path');
 const WebSocket = require('ws');
 const { startServer, until, withTimeout } = require('../product/helpers.js');
 const { runCat: catRun } = require('../client/helpers.js');
-const { makeCa, signed } = require('./certs.js');
+const { makeCa, signed, crl } = require('./certs.js');
+const { io: sioConnect } = require('socket.io-client');
 
 let dir;
 let serverCa; // the CA of the server's certificate, which the clients trust
@@ -35,6 +40,8 @@ function makeCert(name, subj, ca, san) {
 let device;   // signed by clientca: "CN=device-1,OU=sensors,O=Acme"
 let intruder; // signed by otherca
 let device2;  // signed by clientca2 (the CA a SIGHUP switches to)
+let camera;   // signed by clientca: "CN=cam-1,OU=cameras,O=Acme"
+let stolen;   // signed by clientca, revoked by the lists of the --tls-crl tests
 
 before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-mtls-'));
@@ -46,6 +53,8 @@ before(() => {
   device = makeCert('device', '/O=Acme/OU=sensors/CN=device-1', 'clientca');
   intruder = makeCert('intruder', '/CN=intruder', 'otherca');
   device2 = makeCert('device2', '/CN=device-2', 'clientca2');
+  camera = makeCert('camera', '/O=Acme/OU=cameras/CN=cam-1', 'clientca');
+  stolen = makeCert('stolen', '/O=Acme/OU=sensors/CN=device-9', 'clientca');
 });
 after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
@@ -268,4 +277,96 @@ test('a client CA file that does not load stops the server at start, named; opti
     assert.equal(r.code, 2, srv.stderr());
     assert.match(srv.stderr(), why);
   }
+});
+
+/* A socket.io-client connection to nsp presenting `who`: resolves ['connected', the
+ * tls-peer ack, the transport] or ['refused', message, data]. */
+function sio(port, nsp, who, transports) {
+  return withTimeout(new Promise((resolve) => {
+    const opts = { ca: serverCa, transports, reconnection: false, forceNew: true, timeout: 4000 };
+    if (who) Object.assign(opts, { cert: who.cert, key: who.keyPem });
+    const s = sioConnect(`https://127.0.0.1:${port}${nsp}`, opts);
+    s.on('connect', () => s.emit('tls-peer', (peer) => { resolve(['connected', peer, s.io.engine.transport.name]); s.close(); }));
+    s.on('connect_error', (e) => { resolve(['refused', e.message, e.data]); s.close(); });
+  }), 6000, `socket.io ${nsp}`);
+}
+
+test('Socket.IO middlewares read the handshake\'s client certificate subject (polling, websocket, upgrade)', async () => {
+  const srv = await startMtls(['--tls-client-ca', f('clientca.pem'), '--tls-client-auth', 'optional'], null);
+  try {
+    const subject = 'CN=device-1,OU=sensors,O=Acme';
+    for (const t of [['polling'], ['websocket'], ['polling', 'websocket']]) {
+      const last = t[t.length - 1];
+      assert.deepEqual(await sio(srv.port, '/', device, t), ['connected', subject, last], t.join('+'));
+      assert.deepEqual(await sio(srv.port, '/sensors', device, t), ['connected', subject, last], t.join('+'));
+      assert.deepEqual(await sio(srv.port, '/', camera, t), ['connected', 'CN=cam-1,OU=cameras,O=Acme', last]);
+      assert.deepEqual(await sio(srv.port, '/sensors', camera, t), ['refused', 'not a sensor', { code: 403 }]);
+      assert.deepEqual(await sio(srv.port, '/', null, t), ['connected', null, last]);
+      assert.deepEqual(await sio(srv.port, '/sensors', null, t), ['refused', 'certificate required', { code: 403 }]);
+    }
+  } finally { await srv.stop(); }
+});
+
+test('--tls-crl: a revoked certificate fails the handshake, counted and logged; SIGHUP brings a new list', async () => {
+  const list = f('revoked.crl');
+  fs.copyFileSync(crl(dir, 'clientca', cas.clientca, [stolen]), list);
+  const srv = await startMtls(['--tls-client-ca', f('clientca.pem'), '--tls-crl', list]);
+  try {
+    assert.match(srv.stderr(), /client certificates required, from .*clientca\.pem, revocations from .*revoked\.crl/);
+    const peer = await wss(srv.port, '/tls-peer-ws', device, { wantFirst: true });
+    assert.equal(peer.first, 'CN=device-1,OU=sensors,O=Acme');
+    const { ws: open } = await wss(srv.port, '/echo', device);
+    await refused(srv.port, '/echo', stolen, undefined, /alert certificate revoked/);
+    const cat = await runCat(['--ca', f('serverca.pem'), '--cert', stolen.crt, '--key', stolen.key, '-n',
+      `wss://localhost:${srv.port}/echo`]);
+    assert.equal(cat.code, 7, cat.stderr);
+    assert.match(cat.stderr, /alert certificate revoked/);
+    assert.deepEqual(await sio(srv.port, '/sensors', stolen, ['websocket']).catch((e) => ['error', e.message]),
+      ['refused', 'websocket error', undefined]);
+    await until(async () => (await metric(srv.port, FAILURES, device)) === 3, 5000, `${FAILURES} 3`);
+    assert.match(srv.stderr(), /debug .*TLS handshake failed: .*client certificate: certificate revoked/);
+    // a new list revoking device-1 too: new connections of it fail, the open one stays
+    fs.copyFileSync(crl(dir, 'clientca', cas.clientca, [stolen, device]), list);
+    srv.signal('SIGHUP');
+    await until(() => /reloaded; client certificates required, from .*, revocations from/.test(srv.stderr()), 5000, 'the reload log line');
+    await refused(srv.port, '/echo', device, undefined, /alert certificate revoked/);
+    assert.equal(await echo(open, 'accepted before the reload'), 'accepted before the reload');
+    assert.equal(await echo((await wss(srv.port, '/echo', camera)).ws, 'not revoked'), 'not revoked');
+    // an expired list does not replace the current one
+    const day = 86400e3;
+    fs.copyFileSync(crl(dir, 'clientca', cas.clientca, [], { last: new Date(Date.now() - 2 * day), next: new Date(Date.now() - day) }), list);
+    srv.signal('SIGHUP');
+    await until(() => /previous certificate stays in use/.test(srv.stderr()), 5000, 'the failed reload log line');
+    assert.match(srv.stderr(), /error .*CRL of CN=wsio test client CA in .*revoked\.crl has expired/);
+    await refused(srv.port, '/echo', device);
+    open.close();
+    peer.ws.close();
+    fs.copyFileSync(crl(dir, 'clientca', cas.clientca, [stolen]), list); // for stop's /healthz as device
+  } finally { await srv.stop(); }
+});
+
+test('--tls-crl lists that would refuse every client of a CA stop the server at start, named; without --tls-client-ca a usage error', async () => {
+  const day = 86400e3;
+  const expired = crl(dir, 'expired', cas.clientca, [], { last: new Date(Date.now() - 2 * day), next: new Date(Date.now() - day) });
+  const other = crl(dir, 'otherca', cas.otherca, []);
+  const both = f('two-cas.pem');
+  fs.writeFileSync(both, fs.readFileSync(f('clientca.pem')) + fs.readFileSync(f('clientca2.pem')));
+  const onlyOne = crl(dir, 'clientca-only', cas.clientca, []);
+  fs.writeFileSync(f('not-a-crl.pem'), fs.readFileSync(f('clientca.pem')));
+  for (const [ca, list, why] of [
+    [f('clientca.pem'), expired, /CRL of CN=wsio test client CA in .*expired\.crl has expired/],
+    [f('clientca.pem'), other, /CRL of CN=someone else in .*otherca\.crl: its issuer is not one of the client CAs/],
+    [both, onlyOne, /client CA CN=wsio test client CA 2 has no CRL in .*clientca-only\.crl/],
+    [f('clientca.pem'), f('not-a-crl.pem'), /no CRL in .*not-a-crl\.pem/],
+    [f('clientca.pem'), f('missing.crl'), /cannot read the CRL file .*missing\.crl: No such file/]]) {
+    const srv = await startServer(['--tls-cert', srvCert.crt, '--tls-key', srvCert.key, '--tls-client-ca', ca, '--tls-crl', list],
+      { expectListen: false });
+    const r = await srv.waitExit(5000);
+    assert.equal(r.code, 1, srv.stderr());
+    assert.match(srv.stderr(), why);
+    assert.doesNotMatch(srv.stderr(), /listening on/);
+  }
+  const srv = await startServer(['--tls-cert', srvCert.crt, '--tls-key', srvCert.key, '--tls-crl', onlyOne], { expectListen: false });
+  assert.equal((await srv.waitExit(5000)).code, 2);
+  assert.match(srv.stderr(), /--tls-crl needs --tls-client-ca/);
 });
