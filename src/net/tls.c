@@ -35,6 +35,7 @@ typedef struct tls_client {
   size_t len, cap;
   int verify_failed;
   int cert_refused; /* the server's alert was about this side's certificate */
+  int cert_asked;   /* the server asked for a certificate and this side had none */
   char err[256];
 } tls_client;
 
@@ -436,7 +437,10 @@ static void client_failed(SSL *s, int e) {
     /* The server asked for a client certificate and got none (TLS 1.3's own alert), or
      * refused the one it got: alerts a server sends about its peer's certificate. */
     int r = ERR_GET_LIB(code) == ERR_LIB_SSL ? ERR_GET_REASON(code) : 0;
-    tc->cert_refused = r == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED || r == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
+    /* TLS 1.2 has no "certificate required": a server that asked for one and got none
+     * sends the catch-all handshake_failure, which means that only after it asked. */
+    tc->cert_refused = (r == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE && tc->cert_asked) ||
+                       r == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED || r == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
                        r == SSL_R_TLSV1_ALERT_UNKNOWN_CA || r == SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN ||
                        r == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED || r == SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED ||
                        r == SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE;
@@ -550,6 +554,16 @@ int net_tls_established(SSL *s) { return SSL_is_init_finished(s); }
 
 /* ---- the client role ----------------------------------------------------------------- */
 
+/* OpenSSL calls this when the server asks for a client certificate and the session
+ * has none to send (one set with net_tls_client_cert is sent without a call). */
+static int cert_asked(SSL *s, X509 **x509, EVP_PKEY **pkey) {
+  (void)x509;
+  (void)pkey;
+  tls_client *tc = SSL_get_app_data(s);
+  if (tc) tc->cert_asked = 1;
+  return 0; /* none: the handshake goes on without one */
+}
+
 SSL_CTX *net_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t cap) {
   ERR_clear_error();
   SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -571,6 +585,7 @@ SSL_CTX *net_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t
     net_tls_ctx_free(ctx);
     return NULL;
   }
+  SSL_CTX_set_client_cert_cb(ctx, cert_asked);
   SSL_CTX_set_verify(ctx, insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
   if (insecure) return ctx;
   if (ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1 : SSL_CTX_set_default_verify_paths(ctx) != 1) {

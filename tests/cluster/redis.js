@@ -114,10 +114,11 @@ function startRedisTls(tls) {
   return retried(() => startRedisTlsOnce(tls));
 }
 
-async function startRedisTlsOnce({ cert, key, ca, authClients = 'no' }) {
+async function startRedisTlsOnce({ cert, key, ca, authClients = 'no', protocols = null }) {
   const port = await freePort();
   const cur = spawnRedis(port, ['--port', '0', '--tls-port', String(port), '--tls-cert-file', cert,
-    '--tls-key-file', key, '--tls-ca-cert-file', ca, '--tls-auth-clients', authClients]);
+    '--tls-key-file', key, '--tls-ca-cert-file', ca, '--tls-auth-clients', authClients,
+    ...(protocols ? ['--tls-protocols', protocols] : [])]);
   try {
     await cur.ready;
   } catch (err) {

@@ -97,8 +97,10 @@ async function startFails(args) {
  * does not trust): one per attempt. */
 const refusedByRedis = () => (redis.output().match(/Error accepting a client connection/g) || []).length;
 
+let redisTls; // the Redis side's files and settings (startRedisTls's argument)
 before(async () => {
-  redis = await startRedisTls(makeCerts());
+  redisTls = makeCerts();
+  redis = await startRedisTls(redisTls);
 });
 after(async () => {
   closeAll(sockets);
@@ -175,6 +177,19 @@ describe('rediss:// a Redis that checks client certificates', { timeout: 60000 }
       assert.ok(lines <= 2, `logged ${lines} times`);
     } finally {
       await A.stop();
+    }
+  });
+
+  it('without a client certificate over TLS 1.2 (no "certificate required" alert there): the same hint', async () => {
+    const r12 = await startRedisTls({ ...redisTls, protocols: 'TLSv1.2' });
+    const A = await start('wsio', 'test', ['--redis', r12.url, '--redis-tls-ca', ca]);
+    try {
+      await until(async () => /cannot connect/.test(A.output()), 10000, 'the failure logged');
+      assert.match(A.output(), new RegExp('error [^\\n]*redis: cannot connect \\(TLS [^\\n]*handshake failure; ' +
+        'Redis at localhost, which asks for a client certificate: see --redis-tls-cert and --redis-tls-key\\)'));
+    } finally {
+      await A.stop();
+      await r12.stop();
     }
   });
 

@@ -224,6 +224,32 @@ static void test_refused(void) {
   net_tls_session_free(c);
   net_tls_ctx_free(none);
 
+  /* None, over TLS 1.2: the server's alert is the catch-all handshake_failure, read as
+   * a refusal because the server had asked for a certificate. */
+  SSL_CTX *none12 = net_tls_client_ctx(ca, 0, err, sizeof err);
+  SSL_CTX_set_max_proto_version(none12, TLS1_2_VERSION);
+  CHECK_EQ_INT(session(sctx, none12, s_in, sizeof s_in, peer, sizeof peer, &c), -EPROTO);
+  CHECK(strstr(net_tls_error(c), "handshake failure") != NULL);
+  CHECK_EQ_INT(net_tls_cert_refused(c), 1);
+  CHECK_EQ_INT(net_tls_verify_failed(c), 0);
+  net_tls_session_free(c);
+  /* The same alert from a server that asked for nothing (no cipher in common) is not
+   * about a certificate. */
+  char sc[128], sk[128];
+  path_of(sc, sizeof sc, "server.pem");
+  path_of(sk, sizeof sk, "server.key");
+  SSL_CTX *picky = net_tls_server_ctx(sc, sk, err, sizeof err);
+  CHECK(picky != NULL);
+  SSL_CTX_set_max_proto_version(picky, TLS1_2_VERSION);
+  CHECK_EQ_INT(SSL_CTX_set_cipher_list(picky, "ECDHE-ECDSA-AES256-GCM-SHA384"), 1);
+  CHECK_EQ_INT(SSL_CTX_set_cipher_list(none12, "ECDHE-ECDSA-AES128-GCM-SHA256"), 1);
+  CHECK_EQ_INT(session(picky, none12, s_in, sizeof s_in, peer, sizeof peer, &c), -EPROTO);
+  CHECK(strstr(net_tls_error(c), "handshake failure") != NULL);
+  CHECK_EQ_INT(net_tls_cert_refused(c), 0);
+  net_tls_session_free(c);
+  net_tls_ctx_free(picky);
+  net_tls_ctx_free(none12);
+
   /* One from a CA the server does not know. */
   SSL_CTX *stranger;
   CHECK_EQ_INT(load("stranger.pem", "stranger.key", err, sizeof err, &stranger), 0);
