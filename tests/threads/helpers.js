@@ -1,16 +1,23 @@
 'use strict';
-// Helpers of the --threads tests: /metrics as a map, WebSocket open and next message.
+// Helpers of the --threads tests: /metrics as a map, an Engine.IO polling request,
+// WebSocket open and next message.
 
 const http = require('node:http');
 const WebSocket = require('ws');
+
+/* http, or https trusting ca when ca is given, with an agent that opens a new connection
+ * per request. */
+function transport(ca) {
+  const mod = ca ? require('node:https') : http;
+  return { mod, agent: new mod.Agent(ca ? { keepAlive: false, ca } : { keepAlive: false }) };
+}
 
 /* GET /metrics on a fresh connection; resolves to Map(sample name with labels -> number). */
 function metrics(port) { return metricsOver(port, null); }
 
 /* The same over https (ca: the server's certificate) when ca is given. */
 function metricsOver(port, ca) {
-  const mod = ca ? require('node:https') : http;
-  const agent = new mod.Agent(ca ? { keepAlive: false, ca } : { keepAlive: false });
+  const { mod, agent } = transport(ca);
   return new Promise((resolve, reject) => {
     mod.get({ host: '127.0.0.1', port, path: '/metrics', agent }, (res) => {
       let b = '';
@@ -26,6 +33,25 @@ function metricsOver(port, ca) {
         resolve(m);
       });
     }).on('error', reject);
+  });
+}
+
+/* An Engine.IO polling request on a new connection (so on either thread): method to
+ * /socket.io/?EIO=4&transport=polling plus query, with body when given; over https
+ * when ca (the server's certificate) is given. Resolves to {status, body}. */
+function poll(port, method, query, body, ca) {
+  const { mod, agent } = transport(ca);
+  return new Promise((resolve, reject) => {
+    const req = mod.request({ host: '127.0.0.1', port, method, path: `/socket.io/?EIO=4&transport=polling${query}`, agent,
+      headers: body ? { 'content-type': 'text/plain;charset=UTF-8' } : {} }, (res) => {
+      let b = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { b += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body: b }));
+    });
+    req.on('error', reject);
+    if (body) req.write(body);
+    req.end();
   });
 }
 
@@ -57,4 +83,4 @@ async function startHashed(args) {
   }
 }
 
-module.exports = { metrics, metricsOver, openWs, nextMessage, startHashed };
+module.exports = { metrics, metricsOver, poll, openWs, nextMessage, startHashed };
