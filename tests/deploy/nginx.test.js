@@ -32,6 +32,7 @@ const crypto = require('node:crypto');
 const { spawn, spawnSync } = require('node:child_process');
 const WebSocket = require('ws');
 const { io } = require('socket.io-client');
+const { runCat } = require('../client/helpers.js');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SERVER = process.env.WSIO_SERVER || path.join(ROOT, 'build', 'wsio-server');
@@ -345,20 +346,15 @@ test('Socket.IO default transports through nginx: polling, then the upgrade to w
 // polling handshake, long-polls and POSTs must stick to one upstream, and the upgrade
 // must pass the Upgrade headers.
 test('wsio-cat --sio through nginx: polling, websocket and the upgrade; join, then the message back', async () => {
-  const cat = path.join(path.dirname(SERVER), 'wsio-cat');
-  assert.ok(fs.existsSync(cat), `${cat} is missing`);
   for (const t of [['-T', 'polling'], ['-T', 'websocket'], []]) {
-    const child = spawn(cat, ['-n', '-v', '--sio', url(), ...t], { stdio: ['pipe', 'pipe', 'pipe'] });
-    children.add(child);
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    child.stdin.write('emit join "room-cat"\nemit message {"room":"room-cat","message":"hi from C"}\n');
+    const run = runCat(['-n', '-v', '--sio', url(), ...t], { open: true, timeout: null });
+    children.add(run.child);
+    run.child.stdin.write('emit join "room-cat"\nemit message {"room":"room-cat","message":"hi from C"}\n');
     const t0 = Date.now();
-    while (!out.includes('"hi from C"') && Date.now() - t0 < 10000) await sleep(20);
-    child.stdin.end();
-    const st = await withTimeout(exited(child), 10000, 'wsio-cat to exit at the end of its input');
-    assert.deepEqual(st, { code: 0, signal: null }, `${t.join(' ')}: ${err}`);
+    while (!run.out().includes('"hi from C"') && Date.now() - t0 < 10000) await sleep(20);
+    run.child.stdin.end();
+    const { code, signal, stdout: out, stderr: err } = await withTimeout(run.done, 10000, 'wsio-cat to exit at the end of its input');
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, `${t.join(' ')}: ${err}`);
     assert.match(out, /^\["message","hi from C"/m, `${t.join(' ')}: ${err}`);
     if (!t.length) assert.match(err, /upgraded to websocket/);
   }
