@@ -134,6 +134,29 @@ function getRequest(p) {
   return `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`;
 }
 
+/* Sends `raw`, a WebSocket handshake request, on a fresh connection; resolves to the
+ * answer's head (and body, for a refusal) and closes the connection at once, so no
+ * WebSocket stays open. */
+function handshakeAnswer(port, raw) {
+  return withTimeout(new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = '';
+    const done = () => { sock.destroy(); resolve(buf); };
+    sock.setEncoding('latin1');
+    sock.on('data', (d) => {
+      buf += d;
+      const he = buf.indexOf('\r\n\r\n');
+      if (he < 0) return;
+      if (/^HTTP\/1\.1 101 /.test(buf)) return done();
+      const cl = /\r\ncontent-length:\s*(\d+)/i.exec(buf.slice(0, he));
+      if (cl && buf.length >= he + 4 + Number(cl[1])) done();
+    });
+    sock.on('end', done);
+    sock.on('error', (e) => (buf ? done() : reject(e)));
+    sock.write(raw);
+  }), 3000, 'a WebSocket handshake answer');
+}
+
 /* Sends `raw` on a fresh connection; resolves to the raw answer once the server closed
  * the connection, or a complete Content-Length response arrived (then closes it). */
 function rawExchange(port, raw, ms = 3000) {
@@ -443,6 +466,6 @@ function wsOpen(port, p = '/echo', opts = {}) {
 
 module.exports = {
   ROOT, SERVER, sleep, withTimeout, until, startServer, runServer, freePort, readIfExists,
-  getRequest, rawExchange, httpGet, parseProm, checkConventions, scrape,
+  getRequest, rawExchange, handshakeAnswer, httpGet, parseProm, checkConventions, scrape,
   clientFrame, rawWsOpen, parseServerFrames, wsOpen,
 };
