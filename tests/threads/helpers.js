@@ -1,9 +1,11 @@
 'use strict';
-// Helpers of the --threads tests: /metrics as a map, an Engine.IO polling request,
-// WebSocket open and next message.
+// Helpers of the --threads tests: /metrics as a map, an Engine.IO polling request, a
+// Socket.IO client and its acked calls, WebSocket open and next message.
 
 const http = require('node:http');
 const WebSocket = require('ws');
+const { io } = require('socket.io-client');
+const { startServer, withTimeout } = require('../interop/server.js');
 
 /* http, or https trusting ca when ca is given, with an agent that opens a new connection
  * per request. */
@@ -55,6 +57,19 @@ function poll(port, method, query, body, ca) {
   });
 }
 
+/* A socket.io-client socket of the server on port, once connected (websocket only
+ * unless opts say otherwise; no reconnection). */
+function connect(port, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const s = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true, reconnection: false, ...opts });
+    s.once('connect', () => resolve(s));
+    s.once('connect_error', reject);
+  });
+}
+
+/* Emits ev with args and resolves to the ack (10 s at most). */
+const call = (s, ev, ...args) => withTimeout(s.emitWithAck(ev, ...args), 10000, `ack of ${ev}`);
+
 function openWs(url) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
@@ -74,7 +89,6 @@ function nextMessage(ws) {
 // WSIO_THREADS_ACCEPT=shared, whose one socket wakes whichever loop waits, thread 0
 // first, and spreads only the connections that stay open, keeps them meaningful).
 async function startHashed(args) {
-  const { startServer } = require('../interop/server.js');
   process.env.WSIO_THREADS_ACCEPT = 'reuseport';
   try {
     return await startServer(args);
@@ -83,4 +97,4 @@ async function startHashed(args) {
   }
 }
 
-module.exports = { metrics, metricsOver, poll, openWs, nextMessage, startHashed };
+module.exports = { metrics, metricsOver, poll, connect, call, openWs, nextMessage, startHashed };

@@ -10,17 +10,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const { io } = require('socket.io-client');
 const { startServer, withTimeout } = require('../interop/server.js');
-const { metrics, poll, startHashed } = require('./helpers.js');
-
-function connect(port, opts = {}) {
-  return new Promise((resolve, reject) => {
-    const s = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true, reconnection: false, ...opts });
-    s.once('connect', () => resolve(s));
-    s.once('connect_error', reject);
-  });
-}
-
-const call = (s, ev, ...args) => withTimeout(s.emitWithAck(ev, ...args), 10000, `ack of ${ev}`);
+const { metrics, poll, connect, call, startHashed } = require('./helpers.js');
 
 describe('--threads 2: Socket.IO', () => {
   let server;
