@@ -15,27 +15,8 @@ const { after } = require('node:test');
 const ROOT = path.resolve(__dirname, '..', '..');
 const SERVER = process.env.WSIO_SERVER ? path.resolve(process.env.WSIO_SERVER) : path.join(ROOT, 'build', 'wsio-server');
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/* Rejects with `what` in the message if `promise` has not settled within `ms`. */
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/* Polls `fn` (sync or async) every `every` ms until it returns truthy; returns that value. */
-async function until(fn, ms, what, every = 20) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
-    await sleep(every);
-  }
-}
+// Bounded waits, as the Socket.IO tests have them.
+const { sleep, withTimeout, until } = require('../sio/helpers');
 
 // ---------------------------------------------------------------------------------------
 // the server process
