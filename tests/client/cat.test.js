@@ -11,7 +11,7 @@ const fs = require('node:fs');
 const { spawn } = require('node:child_process');
 const { WebSocketServer } = require('ws');
 const { startServer } = require('../interop/server.js');
-const { CAT, runCat, rawServer, handshakeThen } = require('./helpers.js'); // runCat: 15 s, `input` or feed(child) on stdin
+const { CAT, runCat, rawServer, handshakeThen, sleep, waitFor } = require('./helpers.js'); // runCat: 15 s, `input` or feed(child) on stdin
 
 function wsServer(opts = {}) {
   return new Promise((resolve) => {
@@ -19,15 +19,6 @@ function wsServer(opts = {}) {
     wss.on('listening', () => resolve(wss));
   });
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const waitFor = async (cond, ms = 10000) => {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
-    await sleep(20);
-  }
-};
 
 test('wsio-cat against wsio-server /echo: lines go out, echoes come back, exit 0 and the -v trace', async () => {
   const server = await startServer();

@@ -3,8 +3,8 @@
 // tests that drive it (tests/client/*.test.js, tests/tls/mtls.test.js): one child, both
 // outputs collected, stdin fed the way the test asks, killed past a timeout; startNode
 // starts the Node socket.io server of tests/client/sio_server.js; rawServer and
-// handshakeThen are the raw TCP servers that break the protocol on purpose. Not a test
-// file itself (node --test picks *.test.js).
+// handshakeThen are the raw TCP servers that break the protocol on purpose; waitFor polls
+// a condition with a deadline. Not a test file itself (node --test picks *.test.js).
 //
 //   const r = await runCat(['-n', url], { input: 'hello\n' });  // {code, signal, stdout, stderr}
 //   const run = runCat(['-v', url], { open: true });            // run.child, run.out(), run.err(), await run.done
@@ -64,6 +64,18 @@ function runCat(args, { input = '', feed, open = false, upgrade = false, endWhen
   return Object.assign(done, { child, done, out: () => stdout, err: () => stderr, lines: () => jsonLines(stdout) });
 }
 
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/* Resolves once cond() (synchronous: a child's output so far, a list of events) is
+ * true, checked every 20 ms; throws "timed out waiting [for what]" past ms. */
+async function waitFor(cond, ms = 10000, what) {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting${what === undefined ? '' : ` for ${what}`}`);
+    await sleep(20);
+  }
+}
+
 // runCat with a test file's own defaults (each call's options still win).
 const catRunner = (defaults) => (args, opts = {}) => runCat(args, { ...defaults, ...opts });
 
@@ -112,4 +124,4 @@ function startNode(extra = []) {
   });
 }
 
-module.exports = { CAT, runCat, catRunner, jsonLines, startNode, rawServer, handshakeThen };
+module.exports = { CAT, runCat, catRunner, jsonLines, startNode, rawServer, handshakeThen, sleep, waitFor };

@@ -14,16 +14,7 @@ const fs = require('node:fs');
 const { spawn } = require('node:child_process');
 const servers = require('../sio/servers.js');
 
-const { CAT, catRunner, jsonLines, startNode, rawServer, handshakeThen } = require('./helpers.js');
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const waitFor = async (cond, ms = 15000, what = 'condition') => {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-};
+const { CAT, catRunner, jsonLines, startNode, rawServer, handshakeThen, sleep, waitFor } = require('./helpers.js');
 
 // wsio-cat --sio; input (string) is written then stdin ends, unless `open` keeps it
 // open for the test to write. c.lines(): stdout so far as JSON lines.
