@@ -6,52 +6,17 @@
 // Owns: what wsio-cat prints, sends and exits with. Every server listens on 127.0.0.1.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
 const path = require('node:path');
 const fs = require('node:fs');
 const { spawn } = require('node:child_process');
 const { WebSocketServer } = require('ws');
 const { startServer } = require('../interop/server.js');
-const { CAT, runCat } = require('./helpers.js'); // 15 s, `input` or feed(child) on stdin
+const { CAT, runCat, rawServer, handshakeThen, sleep, waitFor } = require('./helpers.js'); // runCat: 15 s, `input` or feed(child) on stdin
 
 function wsServer(opts = {}) {
   return new Promise((resolve) => {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: opts.port || 0, ...opts });
     wss.on('listening', () => resolve(wss));
-  });
-}
-
-function rawServer(onConn) {
-  return new Promise((resolve) => {
-    const srv = net.createServer(onConn);
-    srv.listen(0, '127.0.0.1', () => resolve(srv));
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const waitFor = async (cond, ms = 10000) => {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
-    await sleep(20);
-  }
-};
-
-// A raw server that completes the handshake correctly, then runs `after(sock)`.
-function handshakeThen(after, { accept, extra = '' } = {}) {
-  const crypto = require('node:crypto');
-  return rawServer((sock) => {
-    let buf = '';
-    sock.on('error', () => {});
-    sock.on('data', function onData(d) {
-      buf += d.toString('latin1');
-      if (!buf.includes('\r\n\r\n')) return;
-      sock.removeListener('data', onData);
-      const key = /Sec-WebSocket-Key: (.*)\r\n/i.exec(buf)[1];
-      const acc = accept || crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-      sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acc}\r\n${extra}\r\n`);
-      after(sock);
-    });
   });
 }
 

@@ -20,7 +20,7 @@ const https = require('node:https');
 const os = require('node:os');
 const path = require('node:path');
 const { WebSocketServer } = require('ws');
-const { catRunner, startNode } = require('./helpers.js');
+const { catRunner, startNode, waitFor } = require('./helpers.js');
 const { makeCa, signed, encryptKey } = require('../tls/certs.js');
 
 const EXIT_USAGE = 1, EXIT_NETWORK = 5, EXIT_TLS = 7;
@@ -39,15 +39,6 @@ encryptKey(f('alice.key'), f('alice-encrypted.key'));
 const CA = ['--ca', f('ca.pem')];
 const ALICE = ['--cert', f('alice.pem'), '--key', f('alice.key')];
 const MALLORY = ['--cert', f('mallory.pem'), '--key', f('mallory.key')];
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const waitFor = async (cond, ms, what) => {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-};
 
 // wsio-cat; stdin stays open until `input` is written (after the upgrade when
 // `upgrade` is set).

@@ -8,13 +8,11 @@
 // a clear error and exit 3, never a crash. Every server listens on 127.0.0.1.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const crypto = require('node:crypto');
-const net = require('node:net');
 const zlib = require('node:zlib');
 const { WebSocketServer } = require('ws');
 const { startServer } = require('../interop/server.js');
 const { pythonEcho } = require('./python_echo.js');
-const { runCat } = require('./helpers.js'); // 15 s; endWhenOut: stdin ends once stdout is that
+const { runCat, handshakeThen } = require('./helpers.js'); // runCat: 15 s; endWhenOut: stdin ends once stdout is that
 
 // Lines that compress well but differ (context takeover has something to reuse).
 const big = (i) => `${i}:` + 'the quick brown fox jumps over the lazy dog '.repeat(60);
@@ -125,30 +123,6 @@ test('Node ws perMessageDeflate parameter sets', async (t) => {
   }
 });
 
-// A raw server: answers the handshake with `ext` as its Sec-WebSocket-Extensions
-// line(s), then runs after(sock), or sends the bytes `after` with the head.
-function rawServer(ext, after = () => {}) {
-  return new Promise((resolve) => {
-    const srv = net.createServer((sock) => {
-      let buf = '';
-      sock.on('error', () => {});
-      sock.on('data', function onData(d) {
-        buf += d.toString('latin1');
-        if (!buf.includes('\r\n\r\n')) return;
-        sock.removeListener('data', onData);
-        const key = /Sec-WebSocket-Key: (.*)\r\n/i.exec(buf)[1];
-        const acc = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-        const head = Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acc}\r\n${ext}\r\n`);
-        // Bytes given are sent in the head's write: the client reads them with the
-        // head (the case where its own on_open already began closing).
-        if (Buffer.isBuffer(after)) sock.write(Buffer.concat([head, after]));
-        else { sock.write(head); after(sock); }
-      });
-    });
-    srv.listen(0, '127.0.0.1', () => resolve(srv));
-  });
-}
-
 const extLine = (v) => `Sec-WebSocket-Extensions: ${v}\r\n`;
 
 test('a bad permessage-deflate answer fails the connection (RFC 7692 5, 7.1) → exit 3', async () => {
@@ -165,7 +139,7 @@ test('a bad permessage-deflate answer fails the connection (RFC 7692 5, 7.1) →
     [extLine('permessage-deflate;'), /malformed/],
   ];
   for (const [ext, re] of cases) {
-    const srv = await rawServer(ext);
+    const srv = await handshakeThen(() => {}, { extra: ext });
     try {
       const r = await runCat(['--no-reconnect', `ws://127.0.0.1:${srv.address().port}/`]);
       assert.equal(r.code, 3, `${ext}: ${r.stderr}`);
@@ -175,10 +149,10 @@ test('a bad permessage-deflate answer fails the connection (RFC 7692 5, 7.1) →
     }
   }
   // Accepted: every valid parameter, with quoted values and odd spacing.
-  const ok = await rawServer(extLine('permessage-deflate ;server_max_window_bits="10"; client_max_window_bits=9 ; '
-    + 'client_no_context_takeover;server_no_context_takeover'), (sock) => {
+  const ok = await handshakeThen((sock) => {
     sock.end(Buffer.from([0x88, 0x02, 0x03, 0xe8]));
-  });
+  }, { extra: extLine('permessage-deflate ;server_max_window_bits="10"; client_max_window_bits=9 ; '
+    + 'client_no_context_takeover;server_no_context_takeover') });
   try {
     const r = await runCat(['--no-reconnect', `ws://127.0.0.1:${ok.address().port}/`], { input: '' });
     assert.equal(r.code, 0, r.stderr);
@@ -213,7 +187,7 @@ test('malicious server frames: a clear error and exit 3, never a crash', async (
     ['a bomb past max_message_size', pmd, frame(0xc1, bomb), /inflates past max_message_size/],
   ];
   for (const [name, ext, bytes, re, args = []] of cases) {
-    const srv = await rawServer(ext, bytes);
+    const srv = await handshakeThen(bytes, { extra: ext });
     try {
       const r = await runCat([...args, '--no-reconnect', `ws://127.0.0.1:${srv.address().port}/`], { input: '' });
       assert.equal(r.code, 3, `${name}: ${r.stderr}`);
@@ -231,8 +205,8 @@ test('a compressed message split over fragments is inflated whole', async () => 
   const a = z.subarray(0, 10), b = z.subarray(10, 20), c = z.subarray(20);
   // (stdin is empty: wsio-cat closes as soon as it is open, and must still read what
   // came with the 101.)
-  const srv = await rawServer(extLine('permessage-deflate'), Buffer.concat([frame(0x41, a), frame(0x00, b),
-    frame(0x89, Buffer.from('p')), frame(0x80, c), frame(0x88, Buffer.from([0x03, 0xe8]))]));
+  const srv = await handshakeThen(Buffer.concat([frame(0x41, a), frame(0x00, b),
+    frame(0x89, Buffer.from('p')), frame(0x80, c), frame(0x88, Buffer.from([0x03, 0xe8]))]), { extra: extLine('permessage-deflate') });
   try {
     const r = await runCat(['--no-reconnect', `ws://127.0.0.1:${srv.address().port}/`], { input: '' });
     assert.equal(r.stdout, msg + '\n', r.stderr);

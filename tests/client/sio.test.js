@@ -14,16 +14,7 @@ const fs = require('node:fs');
 const { spawn } = require('node:child_process');
 const servers = require('../sio/servers.js');
 
-const { CAT, catRunner, jsonLines, startNode } = require('./helpers.js');
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const waitFor = async (cond, ms = 15000, what = 'condition') => {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-};
+const { CAT, catRunner, jsonLines, startNode, rawServer, handshakeThen, sleep, waitFor } = require('./helpers.js');
 
 // wsio-cat --sio; input (string) is written then stdin ends, unless `open` keeps it
 // open for the test to write. c.lines(): stdout so far as JSON lines.
@@ -33,13 +24,6 @@ const runCat = catRunner({ timeout: 30000 });
 // argument) when `strip` is set.
 function events(lines, name, strip = true) {
   return lines.filter((l) => Array.isArray(l) && l[0] === name).map((l) => (strip ? l.slice(1, -1) : l.slice(1)));
-}
-
-function rawServer(onConn) {
-  return new Promise((resolve) => {
-    const srv = net.createServer((s) => { s.on('error', () => {}); onConn(s); });
-    srv.listen(0, '127.0.0.1', () => resolve(srv));
-  });
 }
 
 // ---- against wsio-server and Node: transports, namespaces, acks, binary ---------------
@@ -362,14 +346,9 @@ test('a garbage open packet, a huge Engine.IO payload, a refusal: clear errors a
       pump();
     });
   });
-  const hugeWs = await rawServer((s) => {
-    s.once('data', (d) => {
-      const key = /Sec-WebSocket-Key: (.*)\r\n/i.exec(d.toString())[1];
-      const acc = require('node:crypto').createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-      s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acc}\r\n\r\n`);
-      const hdr = Buffer.from([0x81, 127, 0, 0, 0, 0, 0x10, 0, 0, 0]); // 256 MiB text frame
-      s.write(hdr);
-    });
+  const hugeWs = await handshakeThen((s) => {
+    const hdr = Buffer.from([0x81, 127, 0, 0, 0, 0, 0x10, 0, 0, 0]); // 256 MiB text frame
+    s.write(hdr);
   });
   try {
     const cases = [

@@ -10,9 +10,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const { catRunner, jsonLines, startNode } = require('./helpers.js');
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { catRunner, jsonLines, startNode, sleep } = require('./helpers.js');
 
 const runCat = catRunner({ timeout: 20000 });
 

@@ -15,7 +15,7 @@ const path = require('node:path');
 const { WebSocketServer } = require('ws');
 const { startServer } = require('../interop/server.js');
 const { pythonEcho } = require('./python_echo.js');
-const { catRunner } = require('./helpers.js');
+const { catRunner, waitFor } = require('./helpers.js');
 const { makeCa, signed } = require('../tls/certs.js');
 
 const EXIT_TLS = 7;
@@ -161,14 +161,6 @@ test('wss:// with permessage-deflate: wsio-server --tls-cert --deflate', async (
 
 // A live wsio-cat: stdin stays open, no time limit; out()/err() read what it printed so far.
 const runCatLive = (args) => runCat(args, { open: true, timeout: null });
-
-const waitFor = async (cond, ms = 10000) => {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 test('wss:// reconnect across a server restart: a new TLS session, the offline line once', async () => {
   const cert = makeCert('restart', 'DNS:localhost,IP:127.0.0.1');

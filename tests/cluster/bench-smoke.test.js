@@ -11,18 +11,13 @@
 //   pairs (the ASan run): wsio alone; "none": skipped.
 //   WSIO_SERVER=build/wsio-server node --test tests/cluster/bench-smoke.test.js
 
-const { describe, it, before, after } = require('node:test');
+const { describe, it, before } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { runBench } = require('../product/bench');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SERVER = process.env.WSIO_SERVER || path.join(ROOT, 'build', 'wsio-server');
-// The load generator beside the server (an ASan build has its own), else the release one.
-const BENCH = [path.join(path.dirname(SERVER), 'wsio-bench'), path.join(ROOT, 'build', 'wsio-bench')]
-  .find((p) => fs.existsSync(p));
 const PAIRS_RAW = process.env.CLUSTER_PAIRS || 'wsio-wsio,wsio-node,node-wsio';
 const SERVERS = PAIRS_RAW === 'none' ? [] : /node/.test(PAIRS_RAW) ? ['wsio', 'socketio'] : ['wsio'];
 const CLIENTS = 40;
@@ -30,32 +25,14 @@ const RECORDS = ['sio-cluster-2n-window', 'sio-cluster-2n-rate', 'sio-cluster-1n
 
 describe('bench/run.sh sio-cluster-bcast: no broadcast lost or corrupted across nodes', { skip: SERVERS.length === 0,
   timeout: 180000 }, () => {
-  let dir;
   let records = [];
   let output = '';
 
   before(async () => {
-    assert.ok(BENCH, 'build/wsio-bench is missing: build it (cmake --build build --target wsio-bench)');
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-bench-smoke-'));
-    const env = {
-      ...process.env, NO_BUILD: '1', ROUNDS: '1', DURATION: '1', WARMUP: '0.2', WINDOW: '8',
-      CLUSTER_CLIENTS: String(CLIENTS), CLUSTER_RATE: '100', SERVERS: SERVERS.join(' '),
-      WORKLOADS: 'sio-cluster-bcast', WSIO_SERVER: SERVER, WSIO_BENCH: BENCH, RESULTS_DIR: dir,
-    };
-    const code = await new Promise((resolve, reject) => {
-      const child = spawn(path.join(ROOT, 'bench', 'run.sh'), [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout.on('data', (d) => { output += d; });
-      child.stderr.on('data', (d) => { output += d; });
-      child.once('error', reject);
-      child.once('exit', resolve);
-    });
-    assert.equal(code, 0, `bench/run.sh failed:\n${output}`);
-    const raw = fs.readdirSync(dir).find((f) => /^raw-.*\.jsonl$/.test(f));
-    assert.ok(raw, `no raw results in ${dir}:\n${output}`);
-    records = fs.readFileSync(path.join(dir, raw), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-  });
-  after(() => {
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    ({ records, output } = await runBench(SERVER, {
+      DURATION: '1', WARMUP: '0.2', CLUSTER_CLIENTS: String(CLIENTS), CLUSTER_RATE: '100',
+      SERVERS: SERVERS.join(' '), WORKLOADS: 'sio-cluster-bcast',
+    }));
   });
 
   for (const server of SERVERS) {

@@ -19,6 +19,7 @@ const assert = require('node:assert/strict');
 const { start } = require('../sio/servers');
 const { client, connected, call, once, logged, sleep, until, normalize, closeAll, withTimeout } = require('../sio/helpers');
 const { startRedis, startRedisCluster } = require('./redis');
+const { metric } = require('./helpers');
 
 const PAIRS_RAW = process.env.CLUSTER_PAIRS || 'wsio-wsio,wsio-node,node-wsio';
 const PAIRS = PAIRS_RAW === 'none' ? [] : PAIRS_RAW.split(',').filter(Boolean);
@@ -465,11 +466,6 @@ if (PAIRS.includes('wsio-wsio')) {
       const s = await join(node);
       sockets.push(s);
       return s;
-    };
-    const metric = async (node, name) => {
-      const res = await fetch(`${node.url}/metrics`);
-      const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(await res.text());
-      return m ? Number(m[1]) : NaN;
     };
 
     before(async () => {

@@ -71,6 +71,25 @@ function killNow(cur) {
   return cur.exited;
 }
 
+/* SIGTERM unless it already exited; resolves once it did. */
+async function stopNow(cur) {
+  if (cur.child.exitCode === null && cur.child.signalCode === null) {
+    cur.child.kill('SIGTERM');
+    await cur.exited;
+  }
+}
+
+/* Waits until it accepts connections; one that does not is killed before the error
+ * goes on (retried starts it again elsewhere). */
+async function readyOrKilled(cur) {
+  try {
+    await cur.ready;
+  } catch (err) {
+    await killNow(cur);
+    throw err;
+  }
+}
+
 function startRedis() {
   return retried(startRedisOnce);
 }
@@ -78,31 +97,18 @@ function startRedis() {
 async function startRedisOnce() {
   const port = await freePort();
   let cur = spawnRedis(port);
-  try {
-    await cur.ready;
-  } catch (err) {
-    await killNow(cur);
-    throw err;
-  }
+  await readyOrKilled(cur);
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
     pid: () => cur.child.pid,
     /* SIGKILL: Redis gone at once, as a crash. */
-    async kill() {
-      cur.child.kill('SIGKILL');
-      await cur.exited;
-    },
+    kill: () => killNow(cur),
     async restart() {
       cur = spawnRedis(port);
       await cur.ready;
     },
-    async stop() {
-      if (cur.child.exitCode === null && cur.child.signalCode === null) {
-        cur.child.kill('SIGTERM');
-        await cur.exited;
-      }
-    },
+    stop: () => stopNow(cur),
   };
 }
 
@@ -119,22 +125,12 @@ async function startRedisTlsOnce({ cert, key, ca, authClients = 'no', protocols 
   const cur = spawnRedis(port, ['--port', '0', '--tls-port', String(port), '--tls-cert-file', cert,
     '--tls-key-file', key, '--tls-ca-cert-file', ca, '--tls-auth-clients', authClients,
     ...(protocols ? ['--tls-protocols', protocols] : [])]);
-  try {
-    await cur.ready;
-  } catch (err) {
-    await killNow(cur);
-    throw err;
-  }
+  await readyOrKilled(cur);
   return {
     port,
     url: `rediss://localhost:${port}`,
     output: () => cur.output(), /* its log: a client refused at its handshake is logged there */
-    async stop() {
-      if (cur.child.exitCode === null && cur.child.signalCode === null) {
-        cur.child.kill('SIGTERM');
-        await cur.exited;
-      }
-    },
+    stop: () => stopNow(cur),
   };
 }
 
@@ -207,14 +203,9 @@ async function startRedisClusterOnce(n, tls) {
       masters.push({
         port,
         url: `${scheme}://127.0.0.1:${port}`,
-        async kill() { cur.child.kill('SIGKILL'); await cur.exited; },
+        kill: () => killNow(cur),
         async restart() { cur = spawnRedis(port, extra(port)); await cur.ready; },
-        async stop() {
-          if (cur.child.exitCode === null && cur.child.signalCode === null) {
-            cur.child.kill('SIGTERM');
-            await cur.exited;
-          }
-        },
+        stop: () => stopNow(cur),
       });
     }
   }

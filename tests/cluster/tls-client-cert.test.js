@@ -20,15 +20,15 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { start } = require('../sio/servers');
-const { client, connected, call, logged, until, closeAll } = require('../sio/helpers');
+const { call, logged, until, closeAll } = require('../sio/helpers');
 const { startRedisTls } = require('./redis');
+const { joined, join, metric, twoInRoom } = require('./helpers');
 const { openssl, makeCa, signed, selfSigned, encryptKey } = require('../tls/certs.js');
 
 let dir;
 let caFiles; // the test CA's key and certificate
 let ca;      // its certificate file
 let redis;
-const sockets = [];
 const f = (name) => path.join(dir, name);
 
 /* A certificate signed by the test CA (key and certificate in dir, as name.key/.pem), as
@@ -55,28 +55,9 @@ function makeCerts() {
 
 const certArgs = (name) => ['--redis-tls-cert', f(`${name}.pem`), '--redis-tls-key', f(`${name}.key`)];
 
-async function join(node) {
-  const s = client(node.url, 'websocket');
-  sockets.push(s);
-  await connected(s);
-  return s;
-}
-
-async function metric(node, name) {
-  const res = await fetch(`${node.url}/metrics`);
-  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(await res.text());
-  return m ? Number(m[1]) : NaN;
-}
-
 /* Both nodes count each other, then a room broadcast crosses both ways. */
 async function crossNode(A, B) {
-  const a = await join(A);
-  const b = await join(B);
-  await until(async () => (await call(a, 'server-count')) === 2 && (await call(b, 'server-count')) === 2,
-    15000, 'both nodes counted', 100);
-  await call(a, 'join', 'mtls-room');
-  await call(b, 'join', 'mtls-room');
-  await until(async () => (await call(a, 'fetch', 'mtls-room')).length === 2, 10000, 'both in the room', 100);
+  const [a, b] = await twoInRoom(A, B, 'mtls-room');
   await call(a, 'in-room', 'mtls-room', 'over-mtls', 'x');
   assert.equal((await logged(b, 'over-mtls', 1))[0][1], 'x');
   await call(b, 'in-room', 'mtls-room', 'back', 2);
@@ -103,7 +84,7 @@ before(async () => {
   redis = await startRedisTls(redisTls);
 });
 after(async () => {
-  closeAll(sockets);
+  closeAll(joined);
   await redis?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -15,15 +15,15 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { start } = require('../sio/servers');
-const { client, connected, call, logged, until, sleep, closeAll } = require('../sio/helpers');
+const { call, logged, until, sleep, closeAll } = require('../sio/helpers');
 const { startRedisTls, startRedisCluster } = require('./redis');
+const { joined, join, metric, twoInRoom } = require('./helpers');
 const { makeCa, signed } = require('../tls/certs.js');
 
 let dir;
 let caFiles; // the test CA's key and certificate
 let ca;      // its certificate file
 let redis;
-const sockets = [];
 
 function makeCerts() {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-redis-tls-'));
@@ -39,29 +39,10 @@ function serverCert(name, san) {
   return { cert: c.crt, key: c.key };
 }
 
-async function join(node) {
-  const s = client(node.url, 'websocket');
-  sockets.push(s);
-  await connected(s);
-  return s;
-}
-
-async function metric(node, name) {
-  const res = await fetch(`${node.url}/metrics`);
-  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(await res.text());
-  return m ? Number(m[1]) : NaN;
-}
-
 /* Both nodes count each other, then a broadcast crosses both ways and fetchSockets
  * (a request and its answers over Redis) names the sockets of both. */
 async function crossNode(A, B) {
-  const a = await join(A);
-  const b = await join(B);
-  await until(async () => (await call(a, 'server-count')) === 2 && (await call(b, 'server-count')) === 2,
-    15000, 'both nodes counted', 100);
-  await call(a, 'join', 'tls-room');
-  await call(b, 'join', 'tls-room');
-  await until(async () => (await call(a, 'fetch', 'tls-room')).length === 2, 10000, 'both in the room', 100);
+  const [a, b] = await twoInRoom(A, B, 'tls-room');
   assert.deepEqual(await call(a, 'fetch', 'tls-room'), [a.id, b.id].sort());
   assert.deepEqual(await call(b, 'fetch', 'tls-room'), [a.id, b.id].sort());
   await call(a, 'broadcast', 'over-tls', 'x');
@@ -74,7 +55,7 @@ before(async () => {
   redis = await startRedisTls(makeCerts());
 });
 after(async () => {
-  closeAll(sockets);
+  closeAll(joined);
   await redis?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -28,21 +28,14 @@ const { spawn, spawnSync } = require('node:child_process');
 const { start } = require('../sio/servers');
 const { client, connected, ack, call, logged, until, sleep, normalize, closeAll, upgraded } = require('../sio/helpers');
 const { startRedis, freePort } = require('../cluster/redis');
+const { swapper, mainConfig } = require('./helpers');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const NGINX = process.env.NGINX || '/usr/sbin/nginx';
 const SAMPLE = path.join(ROOT, 'docs', 'nginx', 'wsio-cluster.conf');
 const DEFAULT_PORTS = [3001, 3002, 3003];
 
-/* Replaces the one match of re; throws naming the doc line when it is not there once. */
-function swapOnce(text, re, to, what) {
-  const n = (text.match(new RegExp(re.source, 'gm')) || []).length;
-  if (n !== 1) {
-    throw new Error(`${path.relative(ROOT, SAMPLE)}: expected exactly one ${what} (/${re.source}/), found ${n}; ` +
-      'the sample config and tests/deploy/cluster.test.js must be changed together');
-  }
-  return text.replace(new RegExp(re.source, 'm'), to);
-}
+const swapOnce = swapper(SAMPLE, __filename);
 
 function siteConfig(listenPort, ups) {
   let c = fs.readFileSync(SAMPLE, 'utf8');
@@ -51,25 +44,6 @@ function siteConfig(listenPort, ups) {
     c = swapOnce(c, new RegExp(`(^\\s*server )127\\.0\\.0\\.1:${p}( |;)`), `$1127.0.0.1:${ups[i]}$2`, `upstream server :${p}`);
   });
   return c;
-}
-
-function mainConfig(dir) {
-  return `worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 1024; }
-http {
-    default_type application/octet-stream;
-    client_body_temp_path ${dir}/tmp/client_body;
-    proxy_temp_path ${dir}/tmp/proxy;
-    fastcgi_temp_path ${dir}/tmp/fastcgi;
-    uwsgi_temp_path ${dir}/tmp/uwsgi;
-    scgi_temp_path ${dir}/tmp/scgi;
-    log_format cluster '$remote_addr $request_method $status upstream=$upstream_addr $request_uri';
-    access_log ${dir}/access.log cluster;
-    include ${dir}/wsio-cluster.conf;
-}
-`;
 }
 
 function get(port, p, agent) {
@@ -124,7 +98,8 @@ describe('nginx in front of two wsio nodes and a Node node on one Redis (docs/ng
       tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-nginx-cluster-'));
       fs.chmodSync(tmp, 0o755);
       fs.mkdirSync(path.join(tmp, 'tmp'));
-      fs.writeFileSync(path.join(tmp, 'nginx.conf'), mainConfig(tmp));
+      fs.writeFileSync(path.join(tmp, 'nginx.conf'), mainConfig(tmp, 'wsio-cluster.conf',
+        "'$remote_addr $request_method $status upstream=$upstream_addr $request_uri'"));
       port = await freePort();
       fs.writeFileSync(path.join(tmp, 'wsio-cluster.conf'), siteConfig(port, nodes.map((n) => n.port)));
       const args = ['-p', tmp, '-e', path.join(tmp, 'error.log'), '-c', path.join(tmp, 'nginx.conf')];

@@ -26,12 +26,16 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
 const http = require('node:http');
 const crypto = require('node:crypto');
 const { spawn, spawnSync } = require('node:child_process');
 const WebSocket = require('ws');
 const { io } = require('socket.io-client');
+const { runCat } = require('../client/helpers.js');
+const { withTimeout, sleep } = require('../sio/helpers');
+// A loopback port that was free a moment ago (nginx start retries if it was taken).
+const { freePort } = require('../cluster/redis');
+const { swapper, mainConfig } = require('./helpers');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SERVER = process.env.WSIO_SERVER || path.join(ROOT, 'build', 'wsio-server');
@@ -45,15 +49,6 @@ const DRAIN = 2; // seconds, wsio-server --drain-timeout
 
 // ---------------------------------------------------------------------------------------
 // helpers: bounded waits, processes
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const children = new Set(); // every process started here, killed by PID at the end
 process.on('exit', () => {
@@ -96,15 +91,6 @@ function startWsio(extra = []) {
   }), 5000, `"listening on" from ${SERVER}`);
 }
 
-/* A loopback port that was free a moment ago (nginx start retries if it was taken). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-
 /* GET through node:http on a fresh connection: {status, headers, text}. */
 function get(port, p, ms = 5000) {
   return withTimeout(new Promise((resolve, reject) => {
@@ -122,15 +108,7 @@ function get(port, p, ms = 5000) {
 // ---------------------------------------------------------------------------------------
 // the config: docs/nginx/wsio.conf with the addresses and timeouts swapped
 
-/* Replaces the one match of `re` in `text`; throws naming the doc line when it is not there once. */
-function swapOnce(text, re, to, what) {
-  const n = (text.match(new RegExp(re.source, 'gm')) || []).length;
-  if (n !== 1) {
-    throw new Error(`${path.relative(ROOT, SAMPLE)}: expected exactly one ${what} (/${re.source}/), found ${n}; ` +
-      'the sample config and tests/deploy/nginx.test.js must be changed together');
-  }
-  return text.replace(new RegExp(re.source, 'm'), to);
-}
+const swapOnce = swapper(SAMPLE, __filename);
 
 function siteConfig(listenPort, up1, up2) {
   let c = fs.readFileSync(SAMPLE, 'utf8');
@@ -141,26 +119,6 @@ function siteConfig(listenPort, up1, up2) {
   c = swapOnce(c, /(^\s*proxy_read_timeout )\d+s;/, `$1${PROXY_TIMEOUT}s;`, 'proxy_read_timeout');
   c = swapOnce(c, /(^\s*proxy_send_timeout )\d+s;/, `$1${PROXY_TIMEOUT}s;`, 'proxy_send_timeout');
   return c;
-}
-
-/* A full nginx.conf for a prefix dir: everything under it, the sample as included. */
-function mainConfig(dir) {
-  return `worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 1024; }
-http {
-    default_type application/octet-stream;
-    client_body_temp_path ${dir}/tmp/client_body;
-    proxy_temp_path ${dir}/tmp/proxy;
-    fastcgi_temp_path ${dir}/tmp/fastcgi;
-    uwsgi_temp_path ${dir}/tmp/uwsgi;
-    scgi_temp_path ${dir}/tmp/scgi;
-    log_format wsio '$request_method $request_uri $status upstream=$upstream_addr';
-    access_log ${dir}/access.log wsio;
-    include ${dir}/wsio.conf;
-}
-`;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -217,7 +175,8 @@ before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-nginx-'));
   fs.chmodSync(tmp, 0o755);
   fs.mkdirSync(path.join(tmp, 'tmp'));
-  fs.writeFileSync(path.join(tmp, 'nginx.conf'), mainConfig(tmp));
+  fs.writeFileSync(path.join(tmp, 'nginx.conf'), mainConfig(tmp, 'wsio.conf',
+    "'$request_method $request_uri $status upstream=$upstream_addr'"));
   wsio.push(await startWsio(), await startWsio());
   await startNginx();
 });
@@ -345,20 +304,15 @@ test('Socket.IO default transports through nginx: polling, then the upgrade to w
 // polling handshake, long-polls and POSTs must stick to one upstream, and the upgrade
 // must pass the Upgrade headers.
 test('wsio-cat --sio through nginx: polling, websocket and the upgrade; join, then the message back', async () => {
-  const cat = path.join(path.dirname(SERVER), 'wsio-cat');
-  assert.ok(fs.existsSync(cat), `${cat} is missing`);
   for (const t of [['-T', 'polling'], ['-T', 'websocket'], []]) {
-    const child = spawn(cat, ['-n', '-v', '--sio', url(), ...t], { stdio: ['pipe', 'pipe', 'pipe'] });
-    children.add(child);
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    child.stdin.write('emit join "room-cat"\nemit message {"room":"room-cat","message":"hi from C"}\n');
+    const run = runCat(['-n', '-v', '--sio', url(), ...t], { open: true, timeout: null });
+    children.add(run.child);
+    run.child.stdin.write('emit join "room-cat"\nemit message {"room":"room-cat","message":"hi from C"}\n');
     const t0 = Date.now();
-    while (!out.includes('"hi from C"') && Date.now() - t0 < 10000) await sleep(20);
-    child.stdin.end();
-    const st = await withTimeout(exited(child), 10000, 'wsio-cat to exit at the end of its input');
-    assert.deepEqual(st, { code: 0, signal: null }, `${t.join(' ')}: ${err}`);
+    while (!run.out().includes('"hi from C"') && Date.now() - t0 < 10000) await sleep(20);
+    run.child.stdin.end();
+    const { code, signal, stdout: out, stderr: err } = await withTimeout(run.done, 10000, 'wsio-cat to exit at the end of its input');
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, `${t.join(' ')}: ${err}`);
     assert.match(out, /^\["message","hi from C"/m, `${t.join(' ')}: ${err}`);
     if (!t.length) assert.match(err, /upgraded to websocket/);
   }

@@ -12,9 +12,8 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
 const { io } = require('socket.io-client');
-const { startServer, runServer, scrape, withTimeout } = require('../product/helpers.js');
+const { startServer, runServer, scrape, withTimeout, handshakeAnswer } = require('../product/helpers.js');
 
 const SECRET = 'a-test-secret-of-at-least-32-bytes!!';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-jwt-'));
@@ -35,27 +34,12 @@ function mint(alg, key, claims, header = {}) {
   return `${input}.${b64u(sig)}`;
 }
 
-function wsHandshake(port, target, headers = {}) {
+async function wsHandshake(port, target, headers = {}) {
   const raw = `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
     'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
     Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') + '\r\n';
-  return withTimeout(new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let buf = '';
-    const done = () => { sock.destroy(); resolve({ status: Number(buf.split(' ')[1]), body: buf.slice(buf.indexOf('\r\n\r\n') + 4), raw: buf }); };
-    sock.setEncoding('latin1');
-    sock.on('data', (d) => {
-      buf += d;
-      const he = buf.indexOf('\r\n\r\n');
-      if (he < 0) return;
-      if (/^HTTP\/1\.1 101 /.test(buf)) return done();
-      const cl = /\r\ncontent-length:\s*(\d+)/i.exec(buf.slice(0, he));
-      if (cl && buf.length >= he + 4 + Number(cl[1])) done();
-    });
-    sock.on('end', done);
-    sock.on('error', (e) => (buf ? done() : reject(e)));
-    sock.write(raw);
-  }), 3000, 'a WebSocket handshake answer');
+  const buf = await handshakeAnswer(port, raw);
+  return { status: Number(buf.split(' ')[1]), body: buf.slice(buf.indexOf('\r\n\r\n') + 4), raw: buf };
 }
 
 function sioConnect(port, opts) {

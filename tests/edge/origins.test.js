@@ -7,30 +7,7 @@
 
 const { test, before } = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
-const { startServer, runServer, rawExchange, scrape, withTimeout, until } = require('../product/helpers.js');
-
-/* Sends a WebSocket handshake; resolves to the answer's head (and body, for a refusal)
- * and closes the connection at once, so no WebSocket stays open. */
-function wsHandshake(port, raw) {
-  return withTimeout(new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let buf = '';
-    const done = () => { sock.destroy(); resolve(buf); };
-    sock.setEncoding('latin1');
-    sock.on('data', (d) => {
-      buf += d;
-      const he = buf.indexOf('\r\n\r\n');
-      if (he < 0) return;
-      if (/^HTTP\/1\.1 101 /.test(buf)) return done();
-      const cl = /\r\ncontent-length:\s*(\d+)/i.exec(buf.slice(0, he));
-      if (cl && buf.length >= he + 4 + Number(cl[1])) done();
-    });
-    sock.on('end', done);
-    sock.on('error', (e) => (buf ? done() : reject(e)));
-    sock.write(raw);
-  }), 3000, 'a WebSocket handshake answer');
-}
+const { startServer, runServer, rawExchange, handshakeAnswer, scrape, until } = require('../product/helpers.js');
 
 const LIST = 'https://chat.example.com, https://*.example.org, http://localhost:3000';
 
@@ -59,17 +36,17 @@ before(async () => { srv = await startServer(['--allowed-origins', LIST]); });
 test('WebSocket handshakes: listed origins and wildcards pass, others get 403', async () => {
   const before0 = await refusals(srv.port);
   for (const o of ['https://chat.example.com', 'https://a.example.org', 'https://a.b.example.org', 'http://localhost:3000', null]) {
-    const r = await wsHandshake(srv.port, wsRequest('/echo', o));
+    const r = await handshakeAnswer(srv.port, wsRequest('/echo', o));
     assert.match(r, /^HTTP\/1\.1 101 /, `origin ${o}`);
   }
   for (const o of ['https://evil.com', 'https://example.org', 'http://chat.example.com', 'https://chat.example.com:443',
     'null', 'http://localhost:3001', 'https://chat.example.com.evil.com']) {
-    const r = await wsHandshake(srv.port, wsRequest('/echo', o));
+    const r = await handshakeAnswer(srv.port, wsRequest('/echo', o));
     assert.equal(status(r), 403, `origin ${o}: ${r}`);
     assert.match(body(r), /origin not allowed/);
   }
   // the Socket.IO WebSocket transport too
-  const r = await wsHandshake(srv.port, wsRequest('/socket.io/?EIO=4&transport=websocket', 'https://evil.com'));
+  const r = await handshakeAnswer(srv.port, wsRequest('/socket.io/?EIO=4&transport=websocket', 'https://evil.com'));
   assert.equal(status(r), 403);
   assert.equal(await refusals(srv.port), before0 + 8);
   const s = await scrape(srv.port);
@@ -104,7 +81,7 @@ test('Engine.IO polling: refused origins get 403 code 4 and no CORS, listed ones
 test('without --allowed-origins every origin passes (the default)', async () => {
   const s = await startServer([]);
   try {
-    const r = await wsHandshake(s.port, wsRequest('/echo', 'https://evil.com'));
+    const r = await handshakeAnswer(s.port, wsRequest('/echo', 'https://evil.com'));
     assert.match(r, /^HTTP\/1\.1 101 /);
     assert.equal(await refusals(s.port), 0);
   } finally { await s.stop(); }

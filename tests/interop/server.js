@@ -9,6 +9,7 @@
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const { withTimeout } = require('../sio/helpers');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const SERVER_BIN = process.env.WSIO_SERVER || path.join(REPO, 'build', 'wsio-server');
@@ -22,15 +23,6 @@ const live = new Set();
 process.on('exit', () => {
   for (const server of live) server.signal('SIGKILL');
 });
-
-/* Rejects with `what` in the message if `promise` has not settled within `ms`. */
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 class WsioServer {
   constructor(child) {

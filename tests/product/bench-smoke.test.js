@@ -10,18 +10,13 @@
 //
 //   WSIO_SERVER=build/wsio-server node --test tests/product/bench-smoke.test.js
 
-const { describe, it, before, after } = require('node:test');
+const { describe, it, before } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { runBench } = require('./bench');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SERVER = process.env.WSIO_SERVER ? path.resolve(process.env.WSIO_SERVER) : path.join(ROOT, 'build', 'wsio-server');
-// The load generator beside the server (an ASan build has its own), else the release one.
-const BENCH = [path.join(path.dirname(SERVER), 'wsio-bench'), path.join(ROOT, 'build', 'wsio-bench')]
-  .find((p) => fs.existsSync(p));
 const MAX_CONNS = 50;
 // workload -> the count that shows work was done (any non-zero value: not a timing).
 const WORKLOADS = {
@@ -42,32 +37,14 @@ const ERRORS = ['verify_errors', 'lost', 'out_of_order', 'connect_failures', 'ha
   'protocol_errors', 'socketio_errors', 'http_errors', 'clients_failed'];
 
 describe('bench/run.sh single-node workloads against wsio: nothing lost or corrupted', { timeout: 120000 }, () => {
-  let dir;
   let records = [];
   let output = '';
 
   before(async () => {
-    assert.ok(BENCH, 'build/wsio-bench is missing: build it (cmake --build build --target wsio-bench)');
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-bench-smoke-'));
-    const env = {
-      ...process.env, NO_BUILD: '1', ROUNDS: '1', DURATION: '0.5', WARMUP: '0.1', WINDOW: '8',
-      MAX_CONNS: String(MAX_CONNS), SERVERS: 'wsio', WORKLOADS: Object.keys(WORKLOADS).join(' '),
-      WSIO_SERVER: SERVER, WSIO_BENCH: BENCH, RESULTS_DIR: dir,
-    };
-    const code = await new Promise((resolve, reject) => {
-      const child = spawn(path.join(ROOT, 'bench', 'run.sh'), [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout.on('data', (d) => { output += d; });
-      child.stderr.on('data', (d) => { output += d; });
-      child.once('error', reject);
-      child.once('exit', resolve);
-    });
-    assert.equal(code, 0, `bench/run.sh failed:\n${output}`);
-    const raw = fs.readdirSync(dir).find((f) => /^raw-.*\.jsonl$/.test(f));
-    assert.ok(raw, `no raw results in ${dir}:\n${output}`);
-    records = fs.readFileSync(path.join(dir, raw), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-  });
-  after(() => {
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    ({ records, output } = await runBench(SERVER, {
+      DURATION: '0.5', WARMUP: '0.1', MAX_CONNS: String(MAX_CONNS), SERVERS: 'wsio',
+      WORKLOADS: Object.keys(WORKLOADS).join(' '),
+    }));
   });
 
   for (const [work, done] of Object.entries(WORKLOADS)) {

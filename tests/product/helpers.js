@@ -15,27 +15,8 @@ const { after } = require('node:test');
 const ROOT = path.resolve(__dirname, '..', '..');
 const SERVER = process.env.WSIO_SERVER ? path.resolve(process.env.WSIO_SERVER) : path.join(ROOT, 'build', 'wsio-server');
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/* Rejects with `what` in the message if `promise` has not settled within `ms`. */
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/* Polls `fn` (sync or async) every `every` ms until it returns truthy; returns that value. */
-async function until(fn, ms, what, every = 20) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
-    await sleep(every);
-  }
-}
+// Bounded waits, as the Socket.IO tests have them.
+const { sleep, withTimeout, until } = require('../sio/helpers');
 
 // ---------------------------------------------------------------------------------------
 // the server process
@@ -132,6 +113,29 @@ function freePort() {
 /* The exact request rawGet sends for `p`. */
 function getRequest(p) {
   return `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`;
+}
+
+/* Sends `raw`, a WebSocket handshake request, on a fresh connection; resolves to the
+ * answer's head (and body, for a refusal) and closes the connection at once, so no
+ * WebSocket stays open. */
+function handshakeAnswer(port, raw) {
+  return withTimeout(new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = '';
+    const done = () => { sock.destroy(); resolve(buf); };
+    sock.setEncoding('latin1');
+    sock.on('data', (d) => {
+      buf += d;
+      const he = buf.indexOf('\r\n\r\n');
+      if (he < 0) return;
+      if (/^HTTP\/1\.1 101 /.test(buf)) return done();
+      const cl = /\r\ncontent-length:\s*(\d+)/i.exec(buf.slice(0, he));
+      if (cl && buf.length >= he + 4 + Number(cl[1])) done();
+    });
+    sock.on('end', done);
+    sock.on('error', (e) => (buf ? done() : reject(e)));
+    sock.write(raw);
+  }), 3000, 'a WebSocket handshake answer');
 }
 
 /* Sends `raw` on a fresh connection; resolves to the raw answer once the server closed
@@ -443,6 +447,6 @@ function wsOpen(port, p = '/echo', opts = {}) {
 
 module.exports = {
   ROOT, SERVER, sleep, withTimeout, until, startServer, runServer, freePort, readIfExists,
-  getRequest, rawExchange, httpGet, parseProm, checkConventions, scrape,
+  getRequest, rawExchange, handshakeAnswer, httpGet, parseProm, checkConventions, scrape,
   clientFrame, rawWsOpen, parseServerFrames, wsOpen,
 };

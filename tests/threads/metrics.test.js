@@ -6,20 +6,9 @@
 
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { io } = require('socket.io-client');
 const WebSocket = require('ws');
 const { startServer, withTimeout } = require('../interop/server.js');
-const { metrics, startHashed } = require('./helpers.js');
-
-function connect(port, opts = {}) {
-  return new Promise((resolve, reject) => {
-    const s = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true, reconnection: false, ...opts });
-    s.once('connect', () => resolve(s));
-    s.once('connect_error', reject);
-  });
-}
-
-const call = (s, ev, ...args) => withTimeout(s.emitWithAck(ev, ...args), 10000, `ack of ${ev}`);
+const { metrics, connect, call, startHashed } = require('./helpers.js');
 
 describe('--threads 2: metrics', () => {
   let server;

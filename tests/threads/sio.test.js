@@ -10,17 +10,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const { io } = require('socket.io-client');
 const { startServer, withTimeout } = require('../interop/server.js');
-const { metrics, startHashed } = require('./helpers.js');
-
-function connect(port, opts = {}) {
-  return new Promise((resolve, reject) => {
-    const s = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true, reconnection: false, ...opts });
-    s.once('connect', () => resolve(s));
-    s.once('connect_error', reject);
-  });
-}
-
-const call = (s, ev, ...args) => withTimeout(s.emitWithAck(ev, ...args), 10000, `ack of ${ev}`);
+const { metrics, poll, connect, call, startHashed } = require('./helpers.js');
 
 describe('--threads 2: Socket.IO', () => {
   let server;
@@ -116,23 +106,6 @@ describe('--threads 2: Socket.IO', () => {
     await withTimeout(Promise.all(gone), 5000, 'every socket of the room disconnected');
   });
 });
-
-/* An Engine.IO polling request on a new TCP connection (so on either thread). */
-function poll(port, method, query, body) {
-  const agent = new http.Agent({ keepAlive: false });
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: `/socket.io/?EIO=4&transport=polling${query}`, agent,
-      headers: body ? { 'content-type': 'text/plain;charset=UTF-8' } : {} }, (res) => {
-      let b = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { b += d; });
-      res.on('end', () => resolve({ status: res.statusCode, body: b }));
-    });
-    req.on('error', reject);
-    if (body) req.write(body);
-    req.end();
-  });
-}
 
 describe('--threads 2: long-polling without sticky sessions', () => {
   let server;

@@ -8,8 +8,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const https = require('node:https');
-const { metricsOver, startHashed } = require('./helpers.js');
+const { metricsOver, poll, startHashed } = require('./helpers.js');
 const { selfSigned } = require('../tls/certs.js');
 
 let dir;
@@ -19,22 +18,6 @@ before(() => {
   cert = selfSigned(dir, 'server', { cn: 'localhost', san: 'IP:127.0.0.1' });
 });
 after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
-
-function poll(port, method, query, body, ca) {
-  const agent = new https.Agent({ keepAlive: false, ca });
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, method, path: `/socket.io/?EIO=4&transport=polling${query}`,
-      agent, headers: body ? { 'content-type': 'text/plain;charset=UTF-8' } : {} }, (res) => {
-      let b = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { b += d; });
-      res.on('end', () => resolve({ status: res.statusCode, body: b }));
-    });
-    req.on('error', reject);
-    if (body) req.write(body);
-    req.end();
-  });
-}
 
 test('a TLS long-polling session with a new connection per request, on both threads', async () => {
   const ca = fs.readFileSync(cert.crt);
