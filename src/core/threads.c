@@ -47,6 +47,7 @@ struct core_group {
   struct {
     _Alignas(64) atomic_ullong n;
     atomic_uint paused; /* not watching the socket for now (over its share) */
+    atomic_uint ran;    /* its loop's iteration at its last post phase (a hold waits on it) */
   } accepts[CORE_MAX_THREADS];
   atomic_uint watchers;
   /* Per-IP limits hold for the process: the first member's table, owned by the group
@@ -92,6 +93,14 @@ struct core_threads {
   uint64_t balanced;  /* ACCEPT_SHARED: accepted - closed as threads_balance last saw it */
   int watching;       /* ACCEPT_SHARED: listens on the group's socket (counted) */
   int paused;         /* ACCEPT_SHARED: not watching it for now (over its share) */
+  /* ACCEPT_SHARED's hold (threads_balance): its count when its run began; held: not
+   * watching until the suspects (suspect[i]) have run past ran_at[i], or hold_until. */
+  uint64_t run_base;
+  int held;
+  uint64_t hold_until;
+  loop_timer hold_timer;
+  uint32_t ran_at[CORE_MAX_THREADS];
+  uint8_t suspect[CORE_MAX_THREADS];
   /* The stop barrier (threads_may_stop): quiescing since the stop request; the peers'
    * stop marks received; the deadline's timer (it wakes the loop to look again). */
   int quiescing;
@@ -147,6 +156,7 @@ int wsio_app_join(wsio_app *app, wsio_app *first) {
     for (unsigned i = 0; i < CORE_MAX_THREADS; i++) {
       atomic_init(&g->accepts[i].n, 0);
       atomic_init(&g->accepts[i].paused, 0);
+      atomic_init(&g->accepts[i].ran, 0);
     }
     /* The others are kept for comparison (bench/README.md, docs/ARCHITECTURE.md). */
     const char *mode = getenv("WSIO_THREADS_ACCEPT");
@@ -247,14 +257,24 @@ unsigned wsio_threads_auto(void) {
  * the mean (an idle loop sleeps), or, when no one watches, the one that holds the
  * fewest (which resumes then). So a thread accepts only while it holds less than the
  * mean plus the slack (one batch at most past it), and none stays out while it is
- * under, whatever the arrival pattern. What the counts cannot see is a close the kernel has but a loop has
- * not yet read (a client closing and reopening its connections at once while one
- * loop cannot run): that loop looks as busy as before the close, so the others take
- * up to its old count plus the slack and stop (the last one watching too), and it
- * takes the rest when it runs: the stale count bounds the error to the share it held
- * (an earlier version that balanced on open counts published in the post phase, with
- * a last watcher that never stopped and a cap of 1.25x the mean, let one thread take
- * 94 of 100). On a machine where the loops have cores of their own the wake-up saved
+ * under, whatever the arrival pattern. What the counts cannot see is a close the
+ * kernel has but a loop has not yet read (a client closing and reopening its
+ * connections at once, or tests/threads/ws.test.js's subscribers right after its echo
+ * clients closed, while one loop cannot run: a loaded machine): that loop looks as
+ * busy as before, and the others would take its old count plus the slack (all 30
+ * subscribers, with the test files run side by side under ASan). So a member that
+ * looks over the mean by more than the slack (a suspect: stale, or its peers' closes
+ * made it so) bounds the others' runs: while there is one, a member takes at most
+ * n times the slack more than it held when its run began (or when it last held), then
+ * holds: it stops watching (still counted as watching, so that no one resumes for
+ * it), wakes the suspects, and watches again once each has run a post phase (its
+ * count is then what it holds) or after HOLD_MAX_MS (a loop that cannot run for that
+ * long does not hold up the connections any longer); its loop looks every
+ * millisecond meanwhile. The alternations above have no suspect (a member stops at
+ * the slack), so they never hold; a thread catching up on one whose count is real
+ * pays a wake-up of it per run. (An earlier version that balanced on open counts
+ * published in the post phase, with a last watcher that never stopped and a cap of
+ * 1.25x the mean, let one thread take 94 of 100.) On a machine where the loops have cores of their own the wake-up saved
  * is an idle core's, and the balance costs a pass over N counters in the iterations
  * that accepted or closed. What one socket does not spread is the kernel's accept
  * work: at hundreds of thousands of new connections a second on many cores, one
@@ -306,16 +326,68 @@ static uint64_t accept_slack(const wsio_app *app) {
   return s < ACCEPT_SLACK ? s : ACCEPT_SLACK;
 }
 
+#define HOLD_MAX_MS 200
+
+static void hold_tick(loop_timer *timer) { (void)timer; } /* (the post phase looks) */
+
+/* A member holds (see "listening") when its run reached the slack while a member that
+ * looks over its share by more than the slack (a suspect) has not changed: it stops
+ * watching, still counted as watching (the others do not take over for it), wakes the
+ * suspects, and looks again every millisecond. */
+static void threads_hold(wsio_app *app, int64_t sum, int64_t s) {
+  core_group *g = app->group;
+  core_threads *t = app->xt;
+  int64_t n = g->n;
+  net_ctx_accepting(app->net, 0);
+  t->held = 1;
+  for (unsigned i = 0; i < g->n; i++) {
+    int64_t a = (int64_t)atomic_load_explicit(&g->accepts[i].n, memory_order_relaxed);
+    t->suspect[i] = i != app->tindex && n * a - sum > s;
+    if (!t->suspect[i]) continue;
+    t->ran_at[i] = atomic_load_explicit(&g->accepts[i].ran, memory_order_relaxed); /* (before the wake-up) */
+    loop_wakeup(g->apps[i]->loop);
+  }
+  t->hold_until = loop_now_ms(app->loop) + HOLD_MAX_MS;
+  t->hold_timer.cb = hold_tick;
+  (void)loop_timer_start(app->loop, &t->hold_timer, 1, 1); /* (failed: the next event looks) */
+}
+
+/* Whether a hold is over: every suspect has run a post phase since it began (and read
+ * the closes it had), or HOLD_MAX_MS passed (a loop that cannot run for that long
+ * does not hold up the connections any longer). */
+static int hold_done(const wsio_app *app) {
+  const core_group *g = app->group;
+  const core_threads *t = app->xt;
+  if (loop_now_ms(app->loop) >= t->hold_until) return 1;
+  for (unsigned i = 0; i < g->n; i++)
+    if (t->suspect[i] && atomic_load_explicit(&g->accepts[i].ran, memory_order_relaxed) == t->ran_at[i]) return 0;
+  return 1;
+}
+
 /* See "listening" above. Called at the end of every post phase. */
 static void threads_balance(wsio_app *app) {
   core_group *g = app->group;
   core_threads *t = app->xt;
-  if (g->mode != ACCEPT_SHARED || !t->watching || app->stopping) return;
+  if (g->mode != ACCEPT_SHARED || !t->watching) return;
+  /* That this loop has run (and read what it had): a member holding waits for it. */
+  atomic_store_explicit(&g->accepts[app->tindex].ran, (unsigned)loop_iteration(app->loop), memory_order_relaxed);
+  if (app->stopping) return;
+  if (t->held) {
+    if (!hold_done(app) || net_ctx_accepting(app->net, 1) < 0) return;
+    t->held = 0;
+    loop_timer_stop(app->loop, &t->hold_timer);
+    t->run_base = t->accepted - t->closed;
+    t->balanced = UINT64_MAX; /* (its batch is set below) */
+  }
   uint64_t mine = t->accepted - t->closed;
   if (mine == t->balanced && !t->paused) return; /* (paused: the others' counts grow) */
   t->balanced = mine;
-  int64_t n = g->n, sum = 0;
-  for (unsigned i = 0; i < g->n; i++) sum += (int64_t)atomic_load_explicit(&g->accepts[i].n, memory_order_relaxed);
+  int64_t n = g->n, sum = 0, top = 0;
+  for (unsigned i = 0; i < g->n; i++) {
+    int64_t a = (int64_t)atomic_load_explicit(&g->accepts[i].n, memory_order_relaxed);
+    sum += a;
+    if (i != app->tindex && a > top) top = a;
+  }
   int64_t over = n * (int64_t)mine - sum; /* n times its lead over the mean */
   int64_t s = n * (int64_t)accept_slack(app);
   if (t->paused) {
@@ -356,10 +428,20 @@ static void threads_balance(wsio_app *app) {
     if (!woke && was == 1) loop_wakeup(g->apps[low]->loop);
     return;
   }
+  /* While a suspect does not change, its run (what it took since) stays within the
+   * slack; past that it holds until the suspects have run (see "listening"). */
+  int suspects = n * top - sum > s;
+  if (!suspects || mine < t->run_base) t->run_base = mine;
+  int64_t run = (int64_t)(mine - t->run_base);
+  if (suspects && run >= s) {
+    threads_hold(app, sum, s);
+    return;
+  }
   /* It may take k more in one batch, n (mine + k) - (sum + k) <= s: a burst reaching
    * the loop that woke first would otherwise all be its (and 1 at least, so that a
    * connection never waits for a loop that takes none). */
   int64_t k = over < s ? (s - over) / (n - 1) : 0;
+  if (suspects && k > s - run) k = s - run;
   net_ctx_set_accept_batch(app->net, k > 128 ? 128 : (unsigned)k);
 }
 
@@ -594,6 +676,7 @@ void threads_flush(wsio_app *app) {
 void threads_free(wsio_app *app) {
   if (!app->xt) return;
   if (app->xt->quiescing) loop_timer_stop(app->loop, &app->xt->quiesce_timer);
+  if (app->xt->held) loop_timer_stop(app->loop, &app->xt->hold_timer);
   for (unsigned i = 0; app->xt->out && i < CORE_MAX_THREADS; i++) byte_buf_free(&app->xt->out[i]);
   free(app->xt->out);
   for (size_t i = 0; i < app->xt->nlater; i++) free(app->xt->later[i].p);

@@ -262,10 +262,12 @@ static void run_turns(wsio_app **m, unsigned running, size_t want) {
  * what each thread holds, counted at each accept and close. A client that closes its
  * connections and opens as many again at once (wsio-bench between its warm-up and its
  * measured phase) while thread b cannot run yet: a has seen its own closes, b has not,
- * and looks busy with the 50 it no longer has. a takes up to those plus the slack,
- * stops watching (the last one watching too), and b takes the rest when it runs. The
- * first balance (open counts published in the post phase, a cap of 1.25x the mean,
- * and a last watcher that never stopped) let a take 88 of the 100 new ones. */
+ * and looks busy with the 50 it no longer has. a takes a run of the slack and holds
+ * (b has not changed since), and b takes its share when it runs. Without the hold a
+ * took b's 50 and the slack (54; tests/threads/ws.test.js saw all of 30 subscribers
+ * on one thread so, its files run side by side under ASan); the first balance (open
+ * counts published in the post phase, a cap of 1.25x the mean, and a last watcher
+ * that never stopped) let a take 88. */
 static void test_shared_socket_reconnect_burst(void) {
   wsio_app *m[2];
   if (!make_shared(m, 2)) return;
@@ -294,7 +296,7 @@ static void test_shared_socket_reconnect_burst(void) {
     nanosleep(&ts, NULL);
   }
   size_t a_took = open_conns(m[0]);
-  CHECK(a_took <= 65);
+  CHECK(a_took >= 1 && a_took <= 8); /* (the slack, 2 each: 4, and one batch) */
   /* Both run: b sees its closes and takes the rest. */
   for (int i = 0; i < 200; i++) { /* (b's stale 50 count until it has run) */
     (void)loop_run_once(core_loop(m[1]));
