@@ -371,7 +371,11 @@ static void threads_balance(wsio_app *app) {
   if (g->mode != ACCEPT_SHARED || !t->watching) return;
   /* That this loop has run (and read what it had): a member holding waits for it. */
   atomic_store_explicit(&g->accepts[app->tindex].ran, (unsigned)loop_iteration(app->loop), memory_order_relaxed);
-  if (app->stopping) return;
+  if (app->stopping) {
+    if (t->held) loop_timer_stop(app->loop, &t->hold_timer); /* (its listener closes) */
+    t->held = 0;
+    return;
+  }
   if (t->held) {
     if (!hold_done(app) || net_ctx_accepting(app->net, 1) < 0) return;
     t->held = 0;
