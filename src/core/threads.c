@@ -243,10 +243,11 @@ unsigned wsio_threads_auto(void) {
  * without handing the socket over, which is what saves the wake-ups, and a thread
  * whose connections closed is not taken for busy. (An earlier version counted
  * accepts since start, less the connections that closed within 100 ms: after 40
- * connections of about that age had opened and closed, the counts kept whatever
- * difference their ages left (11/2 in a run here), and the thread behind takes that
- * difference plus twice the slack before the other takes any: past 14, all of 30
- * subscribers opened one at a time, as a CI run under ASan saw.) A member accepts at
+ * connections had opened and closed, the counts kept their spread, up to twice the
+ * slack (13/28 in a run of tests/threads/ws.test.js), or what their ages left (11/2
+ * in another), and the thread behind takes that gap plus twice the slack before the
+ * other takes any: past 14, all of 30 subscribers opened one at a time, as a CI run
+ * under ASan saw.) A member accepts at
  * most the batch that keeps it within the mean plus a slack (accept_slack: at most
  * ACCEPT_SLACK, less with few connections per thread); past that it stops watching
  * the socket, and watches again once it is half the slack under the mean, so a loop
