@@ -331,10 +331,10 @@ static uint64_t accept_slack(const wsio_app *app) {
 
 static void hold_tick(loop_timer *timer) { (void)timer; } /* (the post phase looks) */
 
-/* A member holds (see "listening") when its run reached the slack while a member that
- * looks over its share by more than the slack (a suspect) has not changed: it stops
- * watching, still counted as watching (the others do not take over for it), wakes the
- * suspects, and looks again every millisecond. */
+/* A member holds (see "listening") when, while some other member looks over the mean
+ * by more than the slack (a suspect), it has taken n times the slack since its run
+ * began (or it last held): it stops watching, still counted as watching (the others do
+ * not take over for it), wakes the suspects, and looks again every millisecond. */
 static void threads_hold(wsio_app *app, int64_t sum, int64_t s) {
   core_group *g = app->group;
   core_threads *t = app->xt;
