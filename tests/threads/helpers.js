@@ -49,11 +49,13 @@ function nextMessage(ws) {
 // first, and spreads only the connections that stay open, keeps them meaningful).
 async function startHashed(args) {
   const { startServer } = require('../interop/server.js');
+  const was = process.env.WSIO_THREADS_ACCEPT; // (the servers started after get it back)
   process.env.WSIO_THREADS_ACCEPT = 'reuseport';
   try {
     return await startServer(args);
   } finally {
-    delete process.env.WSIO_THREADS_ACCEPT;
+    if (was === undefined) delete process.env.WSIO_THREADS_ACCEPT;
+    else process.env.WSIO_THREADS_ACCEPT = was;
   }
 }
 
