@@ -47,7 +47,9 @@ struct core_group {
   struct {
     _Alignas(64) atomic_ullong n;
     atomic_uint paused; /* not watching the socket for now (over its share) */
-    atomic_uint ran;    /* its loop's iteration at its last post phase (a hold waits on it) */
+    /* Its loop's iteration at its last post phase (a hold waits on it): stored every
+     * iteration, so on a line of its own, away from the counts the balance reads. */
+    _Alignas(64) atomic_uint ran;
   } accepts[CORE_MAX_THREADS];
   atomic_uint watchers;
   /* Per-IP limits hold for the process: the first member's table, owned by the group
