@@ -139,8 +139,8 @@ struct wsio_conn {
   uint8_t ip_counted; /* 1: counted in app->iplimit under its client IP (conn_client_ip),
                          released when freed; IP_SESSION_UPGRADE: an upgrade of a counted
                          Engine.IO session */
-  uint32_t t_open; /* --threads, shared socket: app clock (ms) at the accept + 1, 0 if
-                      not counted (core/threads.c forgives short-lived connections) */
+  uint32_t xt_counted; /* --threads, shared socket: 1 while counted in its thread's open
+                          connections (core/threads.c "listening"), 0 if not */
   struct conn_edge *edge; /* NULL unless trusted proxies or messages_per_second are set */
   _Alignas(16) unsigned char user[]; /* app->user_data_size bytes */
 };

@@ -89,11 +89,13 @@ function nextMessage(ws) {
 // WSIO_THREADS_ACCEPT=shared, whose one socket wakes whichever loop waits, thread 0
 // first, and spreads only the connections that stay open, keeps them meaningful).
 async function startHashed(args) {
+  const was = process.env.WSIO_THREADS_ACCEPT; // (the servers started after get it back)
   process.env.WSIO_THREADS_ACCEPT = 'reuseport';
   try {
     return await startServer(args);
   } finally {
-    delete process.env.WSIO_THREADS_ACCEPT;
+    if (was === undefined) delete process.env.WSIO_THREADS_ACCEPT;
+    else process.env.WSIO_THREADS_ACCEPT = was;
   }
 }
 
