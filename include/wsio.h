@@ -173,7 +173,7 @@ typedef struct wsio_app_options {
   const char *tls_client_ca_file;
   int tls_client_auth; /* WSIO_TLS_CLIENT_AUTH_REQUIRE (0, default) or _OPTIONAL */
   /* With tls_client_ca_file: a PEM file of certificate revocation lists, one from each
-   * CA of tls_client_ca_file, none past its next update (else wsio_app_create fails, or
+   * CA of tls_client_ca_file, none past its next update or not valid yet (else wsio_app_create fails, or
    * a reload keeps the old set). A revoked certificate, anywhere in the client's
    * chain, fails the handshake ("certificate revoked"), and so does every certificate
    * once a list has expired: reload a fresh one (SIGHUP) before its next update.

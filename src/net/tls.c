@@ -251,7 +251,7 @@ static int name_text(const X509_NAME *name, char *buf, size_t cap) {
  * certificate of a client's chain checked against them (X509_V_FLAG_CRL_CHECK_ALL, as
  * nginx's ssl_crl and Node's `crl`). OpenSSL refuses a certificate whose issuer has no
  * list, and every certificate of an issuer whose list has expired; so each CA of
- * `names` must have one, and none may be past its next update, or nothing loads (the
+ * `names` must have one, and none may be past its next update (or before its last), or nothing loads (the
  * reason in err): a list that would refuse every client is an error at start, not a
  * silent outage. A list that expires later fails handshakes ("CRL has expired"):
  * reload a fresh one (SIGHUP) before its next update. */
@@ -274,6 +274,9 @@ static int load_crls(SSL_CTX *ctx, const char *crl_file, const STACK_OF(X509_NAM
     name_text(X509_CRL_get_issuer(crl), who, sizeof(who));
     if (!known) {
       snprintf(err, cap, "the CRL of %s in %s: its issuer is not one of the client CAs", who, crl_file);
+    } else if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(crl)) > 0) {
+      snprintf(err, cap, "the CRL of %s in %s is not valid yet (its last update is in the future: clocks apart?): every certificate it covers would be refused",
+               who, crl_file);
     } else if (next && X509_cmp_current_time(next) < 0) {
       snprintf(err, cap, "the CRL of %s in %s has expired (its next update has passed): every certificate it covers would be refused",
                who, crl_file);

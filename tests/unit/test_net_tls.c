@@ -499,7 +499,7 @@ static void crl_log(const char *msg, void *user) {
 
 /* --tls-crl: a revoked certificate fails the handshake (on a --tls-sni name too, the
  * reason logged), others connect; lists that would refuse every client of a CA (one
- * missing, expired, from an issuer that is not a client CA) or are not lists at all
+ * missing, expired, not valid yet, from an issuer that is not a client CA) or are not lists at all
  * do not load, the file named. */
 static void test_client_crl(void) {
   pki a, b, good, revoked, other;
@@ -509,15 +509,18 @@ static void test_client_crl(void) {
   CHECK(make_pki(&revoked, "device-2", 11, &a) == 0);
   CHECK(make_pki(&other, "device-3", 11, &b) == 0); /* b's serial 11 is not revoked */
   X509_CRL *crl_a = make_crl(&a, 11, 60, 3600), *crl_b = make_crl(&b, 0, 60, 3600);
-  X509_CRL *expired = make_crl(&a, 11, 7200, -3600);
-  char cas_ab[64], crl_ok[64], crl_both[64], crl_old[64], crl_b_only[64], crl_none[64], err[512], subject[256];
+  X509_CRL *expired = make_crl(&a, 11, 7200, -3600), *early = make_crl(&a, 11, -3600, 7200);
+  char cas_ab[64], crl_ok[64], crl_both[64], crl_old[64], crl_early[64], crl_b_only[64], crl_none[64], err[512],
+      subject[256];
   pem_set s_ab = {{NULL, NULL}, {a.crt, b.crt}}, s_ok = {{crl_a, NULL}, {NULL, NULL}};
   pem_set s_both = {{crl_a, crl_b}, {NULL, NULL}}, s_old = {{expired, NULL}, {NULL, NULL}};
+  pem_set s_early = {{early, NULL}, {NULL, NULL}};
   pem_set s_b = {{crl_b, NULL}, {NULL, NULL}}, s_none = {{NULL, NULL}, {a.crt, NULL}};
   CHECK(temp_pem(cas_ab, "cas", write_set, &s_ab) == 0);
   CHECK(temp_pem(crl_ok, "crl", write_set, &s_ok) == 0);
   CHECK(temp_pem(crl_both, "crl", write_set, &s_both) == 0);
   CHECK(temp_pem(crl_old, "crl", write_set, &s_old) == 0);
+  CHECK(temp_pem(crl_early, "crl", write_set, &s_early) == 0);
   CHECK(temp_pem(crl_b_only, "crl", write_set, &s_b) == 0);
   CHECK(temp_pem(crl_none, "crl", write_set, &s_none) == 0); /* a certificate, no list */
 
@@ -553,6 +556,8 @@ static void test_client_crl(void) {
   CHECK(strstr(err, "CN=CA b has no CRL") && strstr(err, crl_ok));
   CHECK(crl_ctx(a.crt_path, crl_old, 0, err, sizeof err) == NULL);
   CHECK(strstr(err, "CN=CA a") && strstr(err, "expired") && strstr(err, crl_old));
+  CHECK(crl_ctx(a.crt_path, crl_early, 0, err, sizeof err) == NULL); /* issued an hour ahead */
+  CHECK(strstr(err, "CN=CA a") && strstr(err, "not valid yet") && strstr(err, crl_early));
   CHECK(crl_ctx(a.crt_path, crl_b_only, 0, err, sizeof err) == NULL);
   CHECK(strstr(err, "CN=CA b") && strstr(err, "not one of the client CAs") && strstr(err, crl_b_only));
   CHECK(crl_ctx(a.crt_path, crl_none, 0, err, sizeof err) == NULL);
@@ -567,11 +572,12 @@ static void test_client_crl(void) {
     net_tls_ctx_free(ctx);
   }
 
-  const char *files[] = {cas_ab, crl_ok, crl_both, crl_old, crl_b_only, crl_none};
+  const char *files[] = {cas_ab, crl_ok, crl_both, crl_old, crl_early, crl_b_only, crl_none};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) unlink(files[i]);
   X509_CRL_free(crl_a);
   X509_CRL_free(crl_b);
   X509_CRL_free(expired);
+  X509_CRL_free(early);
   free_pki(&a), free_pki(&b), free_pki(&good), free_pki(&revoked), free_pki(&other);
   ERR_clear_error();
 }
