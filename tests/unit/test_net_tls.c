@@ -10,6 +10,7 @@
 #include "net/net.h"
 #include "net/tls.h"
 #include "net_harness.h"
+#include "tls_certs.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -18,7 +19,6 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -411,23 +411,9 @@ static int write_key(FILE *f, void *a) { return PEM_write_PrivateKey(f, a, NULL,
 
 /* A certificate for cn with serial, signed by ca (NULL: self-signed, a CA). */
 static int make_pki(pki *p, const char *cn, long serial, const pki *ca) {
-  p->key = EVP_EC_gen("P-256");
-  p->crt = X509_new();
-  if (!p->key || !p->crt) return -1;
-  X509_set_version(p->crt, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(p->crt), serial);
-  X509_gmtime_adj(X509_getm_notBefore(p->crt), -60);
-  X509_gmtime_adj(X509_getm_notAfter(p->crt), 3600);
-  X509_set_pubkey(p->crt, p->key);
-  X509_NAME *n = X509_get_subject_name(p->crt);
-  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-  X509_set_issuer_name(p->crt, ca ? X509_get_subject_name(ca->crt) : n);
-  X509V3_CTX v3;
-  X509V3_set_ctx(&v3, ca ? ca->crt : p->crt, p->crt, NULL, NULL, 0);
-  X509_EXTENSION *bc = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, ca ? "CA:FALSE" : "critical,CA:TRUE");
-  if (!bc || !X509_add_ext(p->crt, bc, -1)) return -1;
-  X509_EXTENSION_free(bc);
-  if (!X509_sign(p->crt, ca ? ca->key : p->key, EVP_sha256())) return -1;
+  p->crt = test_tls_cert(cn, serial, ca ? ca->crt : NULL, ca ? ca->key : NULL, NID_basic_constraints,
+                         ca ? "CA:FALSE" : "critical,CA:TRUE", &p->key);
+  if (!p->crt) return -1;
   return temp_pem(p->crt_path, "crt", write_crt, p->crt) < 0 || temp_pem(p->key_path, "key", write_key, p->key) < 0 ? -1 : 0;
 }
 

@@ -7,13 +7,13 @@
  * the server's own certificate does not set it). Both sides over memory BIOs. */
 #include "test.h"
 #include "net/tls.h"
+#include "tls_certs.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,30 +24,11 @@ static char dir[64];
 static void path_of(char *out, size_t cap, const char *name) { snprintf(out, cap, "%s/%s", dir, name); }
 
 /* A P-256 certificate for CN=cn, for localhost, signed by (issuer, issuer_key), or
- * self-signed when issuer is NULL; its key in *key_out (the caller frees both). */
+ * self-signed (a CA) when issuer is NULL; its key in *key_out (the caller frees both). */
 static X509 *make_cert(const char *cn, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY **key_out) {
   static long serial = 1;
-  EVP_PKEY *k = EVP_EC_gen("P-256");
-  X509 *x = X509_new();
-  if (!k || !x) return NULL;
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-  X509_gmtime_adj(X509_getm_notBefore(x), -60);
-  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-  X509_set_pubkey(x, k);
-  X509_NAME *n = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-  X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
-  X509V3_CTX v;
-  X509V3_set_ctx_nodb(&v);
-  X509V3_set_ctx(&v, issuer ? issuer : x, x, NULL, NULL, 0);
-  X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v, issuer ? NID_subject_alt_name : NID_basic_constraints,
-                                            issuer ? "DNS:localhost" : "critical,CA:TRUE");
-  if (!ext || !X509_add_ext(x, ext, -1)) return NULL;
-  X509_EXTENSION_free(ext);
-  if (!X509_sign(x, issuer ? issuer_key : k, EVP_sha256())) return NULL;
-  *key_out = k;
-  return x;
+  return test_tls_cert(cn, serial++, issuer, issuer_key, issuer ? NID_subject_alt_name : NID_basic_constraints,
+                       issuer ? "DNS:localhost" : "critical,CA:TRUE", key_out);
 }
 
 static int write_cert(const char *name, X509 *x) {
