@@ -46,6 +46,13 @@ extern const char *const eio_err_messages[];
 /* While stopping, how long a polling session with only its close packet to deliver
  * waits for its client's next GET (session.c's eio_session_close). */
 #define EIO_STOP_CLOSE_GRACE_MS 1000
+/* While stopping, how long a session whose close packet went out still holds the drain
+ * (and its sid stays known): a POST its client sent before it read the close packet
+ * (socket.io-client posts and polls from the same tick) is still on its way. Without
+ * the wait the listener closes, or the process exits, with that POST in the accept
+ * queue or unread: the client reads ECONNRESET on it, often before the close packet,
+ * and reports a transport error instead of the close. */
+#define EIO_STOP_TOLD_GRACE_MS 200
 
 /* The WebSocket being probed during an upgrade, with its upgradeTimeout: allocated
  * only while a probe is attached, so idle sessions do not carry a second timer. */
@@ -86,6 +93,7 @@ struct wsio_eio_session {
                                core_limit_session_open) until closed or upgraded */
   uint8_t has_peer : 1;     /* peer holds the client's address (eio_session_family) */
   uint8_t peer_v6 : 1;      /* ...an IPv6 one (kept binary: 17 bytes, not 46) */
+  uint8_t told : 1;         /* lingering while stopping: the close packet went out */
   uint8_t peer[16];
   /* Open: the next ping (!ping_pending) or the pong deadline (ping_pending).
    * Lingering: when the session is freed without its last GET. */

@@ -169,20 +169,33 @@ void eio_session_bury(wsio_eio_session *s) {
   srv->grave = s;
 }
 
-/* The close packet went out to a lingering session. While stopping, its sid stays known
- * (no longer holding the drain) until the linger's timer or the end of the loop: a POST
- * the client sent before it read the close packet is answered "ok" (server.c), not 400,
- * which the client may read first and report as a transport error. */
-void eio_session_told(wsio_eio_session *s) {
+/* While stopping, a session told its close holds the drain EIO_STOP_TOLD_GRACE_MS more,
+ * its sid known: a POST the client sent before it read the close packet is answered
+ * "ok" (server.c), not 400 or a reset connection, either of which the client may read
+ * first and report as a transport error. The linger's timer ends the wait (once: a
+ * client that polls again is told again, not waited for again). */
+static void told_grace(wsio_eio_session *s) {
   wsio_eio_server *srv = s->srv;
-  if (!app_stopping(srv->app)) {
+  if (s->told) return;
+  if (hb_arm(s, EIO_STOP_TOLD_GRACE_MS) < 0) {
     eio_session_bury(s);
     return;
   }
-  if (s->drain_hold) {
-    s->drain_hold = 0;
-    app_drain_hold(srv->app, -1);
+  s->told = 1;
+  if (!s->drain_hold) {
+    s->drain_hold = 1;
+    app_drain_hold(srv->app, 1);
   }
+}
+
+/* The close packet went out to a lingering session: buried, or while stopping kept for
+ * the racing POSTs (told_grace). */
+void eio_session_told(wsio_eio_session *s) {
+  if (!app_stopping(s->srv->app)) {
+    eio_session_bury(s);
+    return;
+  }
+  told_grace(s);
 }
 
 /* Ends the session: the close callback runs once, transports are let go, and the
@@ -241,9 +254,12 @@ void eio_session_close(wsio_eio_session *s, const char *reason, int how) {
    * stopped polling (a handshake and nothing after), and it must not hold the exit. */
   uint32_t ms = srv->o.ping_timeout_ms;
   if (waits_close && app_stopping(srv->app) && ms > EIO_STOP_CLOSE_GRACE_MS) ms = EIO_STOP_CLOSE_GRACE_MS;
-  if (linger && hb_arm(s, ms) == 0) {
+  if (linger && told) { /* (linger with told: stopping) */
     s->linger = 1;
-    if (app_stopping(srv->app) && !told) {
+    told_grace(s);
+  } else if (linger && hb_arm(s, ms) == 0) {
+    s->linger = 1;
+    if (app_stopping(srv->app)) {
       s->drain_hold = 1;
       app_drain_hold(srv->app, 1);
     }

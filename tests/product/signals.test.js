@@ -143,8 +143,11 @@ test('SIGTERM racing busy long-polling socket.io-clients: each sees "transport c
         await withTimeout(new Promise((resolve, reject) => { s.once('connect', resolve); s.once('connect_error', reject); }), 3000, 'connect');
         s.on('echo', () => s.emit('echo', round, i));
         s.reason = new Promise((resolve) => s.once('disconnect', (why, d) => {
-          const ctx = d && d.context ? ` ${d.context.status || ''}` : '';
-          resolve(`${why}${d && d.description ? ` (${d.description}${ctx})` : ''}`);
+          // (a transport error's d is engine.io-client's TransportError: "xhr post
+          // error" or "xhr poll error", with the xhr's status or Error)
+          const what = d ? [d.message, d.description && (d.description.code || d.description.message || d.description)]
+            .filter(Boolean).join(': ') : '';
+          resolve(`${why}${what ? ` (${what})` : ''}`);
         }));
         s.emit('echo', round, i);
       }
