@@ -4,7 +4,8 @@
  * the fields agree with the JSON scanner (shape, event name, "[" + args_rest); the head
  * re-encoded with sio_packet_head plus the data decodes to the same fields. Whatever the
  * packet verdict, the input also goes through every JSON entry point, and a string the
- * scanner accepts must survive unescape -> escape -> unescape. */
+ * scanner accepts must survive unescape -> escape -> unescape (the one-pass validation and
+ * the no-escape shortcut agreeing with the general paths). */
 #include "sio/jscan.h"
 #include "sio/packet.h"
 
@@ -53,6 +54,12 @@ static void check_fields(const char *in, size_t n, const sio_packet *pk) {
   jscan_type et;
   REQUIRE(jscan_valid(pk->event, pk->event_len, &et));
   REQUIRE(et == JSCAN_STRING || et == JSCAN_NUMBER);
+  /* The name is the array's first element, as iterating it finds. */
+  size_t off = 0;
+  const char *el;
+  size_t el_len;
+  REQUIRE(jscan_array_next(pk->data, pk->data_len, &off, &el, &el_len, &et) == 1);
+  REQUIRE(el == pk->event && el_len == pk->event_len);
   /* "[" + args_rest is an array. */
   char *args = malloc(pk->args_rest_len + 1);
   REQUIRE(args);
@@ -89,6 +96,21 @@ static void check_json_api(const char *in, size_t n) {
   size_t end = jscan_scan(in, n, &st);
   REQUIRE(end <= n && (end == 0) == (st == JSCAN_INVALID));
   if (valid) REQUIRE(end && st == t);
+  /* The one-pass validation agrees with jscan_valid, and its first element with
+   * iteration's when that is a scalar. */
+  const char *first;
+  size_t first_len;
+  jscan_type ft;
+  REQUIRE(jscan_valid_first(in, n, &ft, &first, &first_len) == valid && ft == (valid ? t : JSCAN_INVALID));
+  if (valid && t == JSCAN_ARRAY) {
+    size_t o = 0;
+    const char *e0;
+    size_t e0_len;
+    jscan_type e0t;
+    int r = jscan_array_next(in, n, &o, &e0, &e0_len, &e0t);
+    int scalar = r == 1 && e0t != JSCAN_ARRAY && e0t != JSCAN_OBJECT;
+    REQUIRE(scalar ? first == e0 && first_len == e0_len : !first && !first_len);
+  }
   long ph = jscan_count_placeholders(in, n, 4);
   REQUIRE(ph >= -1);
   if (!valid) REQUIRE(ph == -1);
@@ -118,6 +140,18 @@ static void check_json_api(const char *in, size_t n) {
   REQUIRE(jscan_valid(e, en, &et) && et == JSCAN_STRING);
   long m2 = jscan_string_unescape(e, en, u2, n + 1);
   REQUIRE(m2 == m1 && memcmp(u1, u2, (size_t)m1) == 0);
+  /* Without escapes, the token's bytes are its value. */
+  const char *plain;
+  size_t plain_len;
+  if (jscan_string_plain(tok, tok_len, &plain, &plain_len))
+    REQUIRE(plain_len == (size_t)m1 && memcmp(plain, u1, plain_len) == 0);
+  else
+    REQUIRE(memchr(tok, '\\', tok_len));
+  /* A short buffer gets a prefix of the whole escape, and nothing past its end. */
+  char *half = malloc(en / 2); /* (en >= 2: the quotes) */
+  REQUIRE(half);
+  REQUIRE(jscan_string_escape(half, en / 2, u1, (size_t)m1) == en && memcmp(half, e, en / 2) == 0);
+  free(half);
   free(u1);
   free(e);
   free(u2);

@@ -118,15 +118,27 @@ int sio_encode_event(sbuf *b, const wsio_sio_nsp *nsp, const char *event, const 
   const char *inner;
   size_t ilen;
   array_inner(json, len, &inner, &ilen);
-  int r = put_head(b, nbins ? SIO_BINARY_EVENT : SIO_EVENT, nbins, nsp, ack_id);
-  if (!r) r = sbuf_put(b, "[", 1);
-  if (!r) r = sbuf_put_json_string(b, event, strlen(event));
-  if (!r && ilen) r = sbuf_put(b, ",", 1);
-  if (!r) r = sbuf_put(b, inner, ilen);
-  if (!r && offset) r = sbuf_put(b, ",", 1);
-  if (!r && offset) r = sbuf_put_json_string(b, offset, strlen(offset));
-  if (!r) r = sbuf_put(b, "]", 1);
-  return r;
+  /* Fast: one reservation for the whole packet (a string escapes to at most six bytes a
+   * byte, plus its quotes), then plain writes: every emit and broadcast encodes here. */
+  size_t elen = strlen(event), olen = offset ? strlen(offset) : 0;
+  size_t ecap = 6 * elen + 2, ocap = offset ? 6 * olen + 2 : 0;
+  if (sbuf_reserve(b, 32 + nsp->name_len + 1 + ecap + 1 + ilen + 1 + ocap + 1) != 0) return WSIO_ENOMEM;
+  char *o = b->p + b->n;
+  o += sio_packet_head(o, nbins ? SIO_BINARY_EVENT : SIO_EVENT, (uint32_t)nbins, nsp->name, nsp->name_len, ack_id);
+  *o++ = '[';
+  o += jscan_string_escape(o, ecap, event, elen);
+  if (ilen) {
+    *o++ = ',';
+    memcpy(o, inner, ilen);
+    o += ilen;
+  }
+  if (offset) {
+    *o++ = ',';
+    o += jscan_string_escape(o, ocap, offset, olen);
+  }
+  *o++ = ']';
+  b->n = (size_t)(o - b->p);
+  return 0;
 }
 
 int sio_send_packet(wsio_sio_socket *s, const char *text, size_t len, const wsio_span *bins, size_t nbins) {

@@ -30,6 +30,11 @@ size_t jscan_scan(const char *p, size_t n, jscan_type *type);
 /* 1 when p[0..n) is exactly one JSON value (whitespace around it allowed). */
 int jscan_valid(const char *p, size_t n, jscan_type *type);
 
+/* jscan_valid, and for an array (or object) the first value inside it when that is a
+ * scalar: *first and *first_len, its token (NULL and 0 when there is none, or it is an
+ * array or object). One pass: an event's name without a second scan. */
+int jscan_valid_first(const char *p, size_t n, jscan_type *type, const char **first, size_t *first_len);
+
 /* Iterates the elements of an array: call with *off = 0 on the array text p[0..n);
  * each call returns 1 and sets *elem, *elem_len and *elem_type for the next element,
  * 0 at the end, -1 when malformed. */
@@ -40,6 +45,11 @@ int jscan_array_next(const char *p, size_t n, size_t *off, const char **elem, si
  * always NUL-terminated). Returns the unescaped length (may exceed cap - 1 when
  * truncated), or -1 when tok is not a valid string token. */
 long jscan_string_unescape(const char *tok, size_t n, char *out, size_t cap);
+
+/* For a string token already validated (jscan_valid, jscan_array_next): 1 and its
+ * bytes between the quotes, which are its value, when it has no escape; 0 otherwise
+ * (jscan_string_unescape it). No copy, no second scan of its text. */
+int jscan_string_plain(const char *tok, size_t n, const char **s, size_t *len);
 
 /* Appends s as a JSON string token (quotes and escapes) to out (cap bytes); returns
  * the length needed (output truncated when it exceeds cap). */

@@ -368,8 +368,10 @@ static void on_event(wsio_sio_socket *s, const sio_packet *pkt, const wsio_span 
   wsio_sio_nsp *nsp = s->nsp;
   char namebuf[128], argbuf[512];
   char *name = namebuf, *args = argbuf;
-  size_t name_len;
-  if (pkt->event[0] == '"') {
+  /* A name without escapes (most) is its token's bytes; a numeric one its number text. */
+  const char *raw = pkt->event;
+  size_t name_len = pkt->event_len;
+  if (raw[0] == '"' && !jscan_string_plain(pkt->event, pkt->event_len, &raw, &name_len)) {
     long n = jscan_string_unescape(pkt->event, pkt->event_len, namebuf, sizeof(namebuf));
     if (n < 0) return;
     if ((size_t)n >= sizeof(namebuf)) {
@@ -377,10 +379,9 @@ static void on_event(wsio_sio_socket *s, const sio_packet *pkt, const wsio_span 
       jscan_string_unescape(pkt->event, pkt->event_len, name, (size_t)n + 1);
     }
     name_len = (size_t)n;
-  } else { /* a numeric event name, passed as its number text */
-    name_len = pkt->event_len;
+  } else {
     if (name_len >= sizeof(namebuf) && !(name = malloc(name_len + 1))) return;
-    memcpy(name, pkt->event, name_len);
+    memcpy(name, raw, name_len);
     name[name_len] = '\0';
   }
   size_t args_len = 1 + pkt->args_rest_len;

@@ -204,6 +204,65 @@ static void test_array_next(void) {
   }
 }
 
+/* The one-pass validation reports the first scalar inside the value. */
+static void test_valid_first(void) {
+  static const struct {
+    const char *in;
+    int valid;
+    jscan_type type;
+    const char *first; /* NULL: none */
+  } cases[] = {
+      {"[\"echo\",\"x\"]", 1, JSCAN_ARRAY, "\"echo\""},
+      {" [ 12 , [3]] ", 1, JSCAN_ARRAY, "12"},
+      {"[-1.5e3]", 1, JSCAN_ARRAY, "-1.5e3"},
+      {"[null,1]", 1, JSCAN_ARRAY, "null"},
+      {"[[1],2]", 1, JSCAN_ARRAY, NULL},
+      {"[{\"a\":1},\"b\"]", 1, JSCAN_ARRAY, NULL},
+      {"[]", 1, JSCAN_ARRAY, NULL},
+      {"{\"k\":\"v\",\"w\":2}", 1, JSCAN_OBJECT, "\"v\""},
+      {"\"s\"", 1, JSCAN_STRING, NULL},
+      {"[\"a\",]", 0, JSCAN_INVALID, NULL},
+      {"[\"a\"", 0, JSCAN_INVALID, NULL},
+      {"[", 0, JSCAN_INVALID, NULL},
+      {"", 0, JSCAN_INVALID, NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    test_current = cases[i].in;
+    const char *first = "unset";
+    size_t len = 99;
+    jscan_type t;
+    CHECK_EQ_INT(jscan_valid_first(cases[i].in, strlen(cases[i].in), &t, &first, &len), cases[i].valid);
+    CHECK_EQ_INT(t, cases[i].type);
+    if (!cases[i].valid) continue;
+    if (!cases[i].first) {
+      CHECK(first == NULL);
+      CHECK_EQ_INT(len, 0);
+      continue;
+    }
+    CHECK_EQ_INT(len, strlen(cases[i].first));
+    CHECK_MEM(first, cases[i].first, len);
+  }
+}
+
+static void test_string_plain(void) {
+  const char *s = NULL;
+  size_t n = 0;
+  test_current = "plain";
+  CHECK_EQ_INT(jscan_string_plain("\"echo\"", 6, &s, &n), 1);
+  CHECK_EQ_INT(n, 4);
+  CHECK_MEM(s, "echo", 4);
+  CHECK_EQ_INT(jscan_string_plain("\"\"", 2, &s, &n), 1);
+  CHECK_EQ_INT(n, 0);
+  CHECK_EQ_INT(jscan_string_plain("\"\xc3\xa9\"", 4, &s, &n), 1);
+  CHECK_EQ_INT(n, 2);
+  test_current = "escaped";
+  CHECK_EQ_INT(jscan_string_plain("\"\\u0063onnect\"", 13, &s, &n), 0);
+  CHECK_EQ_INT(jscan_string_plain("\"a\\\"\"", 5, &s, &n), 0);
+  test_current = "not a string";
+  CHECK_EQ_INT(jscan_string_plain("12", 2, &s, &n), 0);
+  CHECK_EQ_INT(jscan_string_plain("\"", 1, &s, &n), 0);
+}
+
 static void test_unescape(void) {
   static const struct {
     const char *tok;
@@ -263,6 +322,12 @@ static void test_escape(void) {
       {T("\b\f\n\r\t"), "\"\\b\\f\\n\\r\\t\""},
       {T("\x01\x1f\0"), "\"\\u0001\\u001f\\u0000\""},
       {T("/\x7f\xc3\xa9"), "\"/\x7f\xc3\xa9\""},
+      /* eight bytes at a time: a special in the first word, in a later one, in the tail */
+      {T("longer than eight bytes"), "\"longer than eight bytes\""},
+      {T("1234\"678abcdefgh"), "\"1234\\\"678abcdefgh\""},
+      {T("12345678abcdefg\\i"), "\"12345678abcdefg\\\\i\""},
+      {T("12345678abcdefghi\n"), "\"12345678abcdefghi\\n\""},
+      {T("12345678\xc3\xa9\x01"), "\"12345678\xc3\xa9\\u0001\""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     test_current = cases[i].tok;
@@ -374,6 +439,8 @@ int main(void) {
   RUN(test_scan_end);
   RUN(test_depth_limit);
   RUN(test_array_next);
+  RUN(test_valid_first);
+  RUN(test_string_plain);
   RUN(test_unescape);
   RUN(test_escape);
   RUN(test_escape_roundtrip);
