@@ -397,13 +397,40 @@ static size_t walk_value(walker *w) {
   }
 }
 
+/* Walks the array whose '[' is at w->i; returns its end or 0. Fast: its scalars (an
+ * event's name, strings and numbers: most payloads) are scanned in a plain loop; at
+ * the first nested value the walker goes on from there, inside the array (depth 1). */
+static size_t walk_array(walker *w) {
+  const uint8_t *s = w->s;
+  size_t n = w->n, i = skip_ws(s, n, w->i + 1);
+  if (i < n && s[i] == ']') return i + 1;
+  for (;;) {
+    if (i >= n) return 0;
+    if (!w->first_b) w->first_b = i;
+    if (s[i] == '[' || s[i] == '{') {
+      w->depth = 1;
+      w->objects = 0;
+      w->i = i;
+      return walk_value(w);
+    }
+    size_t end = scan_scalar(s, n, i);
+    if (!end) return 0;
+    if (w->first_b == i) w->first_e = end;
+    i = skip_ws(s, n, end);
+    if (i >= n) return 0;
+    if (s[i] == ']') return i + 1;
+    if (s[i] != ',') return 0;
+    i = skip_ws(s, n, i + 1);
+  }
+}
+
 static size_t walk_first(const char *p, size_t n, jscan_type *type, ph_state *ph, size_t *first_b, size_t *first_e) {
   walker w = {(const uint8_t *)p, n, 0, 0, 0, ph, 0, 0};
   w.i = skip_ws(w.s, n, 0);
   *type = JSCAN_INVALID;
   if (w.i >= n) return 0;
   jscan_type t = value_type(w.s[w.i]);
-  size_t end = walk_value(&w);
+  size_t end = t == JSCAN_ARRAY ? walk_array(&w) : walk_value(&w);
   if (end) *type = t;
   if (first_b) *first_b = w.first_b, *first_e = w.first_e;
   return end;
