@@ -553,19 +553,19 @@ static size_t escape_of(uint8_t c, char e[6]) {
  * event name, an id, an address has nothing to escape: it is copied in one go). */
 size_t jscan_string_escape(char *out, size_t cap, const char *s, size_t n) {
   size_t o = put_quote(out, cap, 0);
-  size_t run = 0;
-  for (size_t i = 0; i < n; i++) {
+  size_t run = 0, i = 0;
+  for (;;) {
     for (uint64_t w; i + 8 <= n; i += 8) {
       memcpy(&w, s + i, 8);
       if (swar_below(w, 0x20) | swar_eq(w, '"') | swar_eq(w, '\\')) break;
     }
+    while (i < n && (uint8_t)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\') i++;
     if (i >= n) break;
     char e[6];
     size_t m = escape_of((uint8_t)s[i], e);
-    if (!m) continue;
     o = put(out, cap, o, s + run, i - run);
     o = put(out, cap, o, e, m);
-    run = i + 1;
+    run = ++i;
   }
   o = put(out, cap, o, s + run, n - run);
   return put_quote(out, cap, o);
