@@ -74,6 +74,43 @@ static void on_connect(wsio_sio_client_socket *s, const char *sid, int rec,
                                    NULL);
 }
 
+/* Ends a connection with a reset, which leaves no TIME_WAIT socket behind on
+ * either side (an orderly close holds a port for a minute: tens of thousands
+ * of them in a short fuzz run, and other programs on the machine found no free
+ * port to listen on). */
+static void drop(int fd) {
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};
+  (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close(fd);
+}
+
+/* One listener for the whole run: the connections it closes in order (an
+ * answer, then the end, as the input asks) leave their TIME_WAIT sockets on
+ * this one port, not one port per input. What a previous input's client left
+ * in its queue is dropped first. Returns its port, or 0. */
+static int listener(int *fd) {
+  static int ls = -1, port;
+  if (ls < 0) {
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        listen(ls, 64) < 0 ||
+        getsockname(ls, (struct sockaddr *)&sa, &sl) < 0) {
+      if (ls >= 0)
+        close(ls);
+      ls = -1;
+      return 0;
+    }
+    port = ntohs(sa.sin_port);
+  }
+  for (int fd2; (fd2 = accept4(ls, NULL, NULL, SOCK_CLOEXEC)) >= 0;)
+    drop(fd2);
+  *fd = ls;
+  return port;
+}
+
 /* Answers a complete request head with the next record (or closes when the
  * input is used up). */
 static void answer(conn *c, loop *l, uint64_t *now) {
@@ -118,26 +155,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int flags = data[0];
   rec_p = data + 1;
   rec_n = size - 1;
-  int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET,
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t sl = sizeof sa;
-  if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-      listen(ls, 64) < 0 || getsockname(ls, (struct sockaddr *)&sa, &sl) < 0) {
-    if (ls >= 0)
-      close(ls);
+  int ls;
+  int port = listener(&ls);
+  if (!port)
     return 0;
-  }
   wsio_app *app = wsio_app_create(NULL);
-  if (!app) {
-    close(ls);
+  if (!app)
     return 0;
-  }
   loop *l = core_loop(app);
   uint64_t now = 1000000;
   loop_fake_time(l, now);
   char url[64];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d", ntohs(sa.sin_port));
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
   wsio_sio_client_options o = {
       .transports = (flags & 2) ? WSIO_SIO_POLLING_UPGRADE : WSIO_SIO_POLLING,
       .no_reconnect = 1,
@@ -168,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (cs[i].fd < 0)
           slot = i;
       if (slot < 0) {
-        close(fd);
+        drop(fd);
         continue;
       }
       cs[slot] = (conn){.fd = fd};
@@ -209,14 +238,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       loop_fake_time(l, now);
     }
   }
+  /* The connections still open are reset first, so that the client's close
+   * leaves no TIME_WAIT socket either. */
+  for (int i = 0; i < MAX_CONNS; i++)
+    if (cs[i].fd >= 0)
+      drop(cs[i].fd);
   if (c)
     wsio_sio_client_destroy(c);
   for (int i = 0; i < 8; i++)
     (void)loop_run_once(l);
-  for (int i = 0; i < MAX_CONNS; i++)
-    if (cs[i].fd >= 0)
-      close(cs[i].fd);
   wsio_app_destroy(app);
-  close(ls);
   return 0;
 }
