@@ -100,8 +100,8 @@ static void check_json_api(const char *in, size_t n) {
    * iteration's when that is a scalar. */
   const char *first;
   size_t first_len;
-  jscan_type ft;
-  REQUIRE(jscan_valid_first(in, n, &ft, &first, &first_len) == valid && ft == (valid ? t : JSCAN_INVALID));
+  jscan_type ft, first_t;
+  REQUIRE(jscan_valid_first(in, n, &ft, &first, &first_len, &first_t) == valid && ft == (valid ? t : JSCAN_INVALID));
   if (valid && t == JSCAN_ARRAY) {
     size_t o = 0;
     const char *e0;
@@ -109,7 +109,10 @@ static void check_json_api(const char *in, size_t n) {
     jscan_type e0t;
     int r = jscan_array_next(in, n, &o, &e0, &e0_len, &e0t);
     int scalar = r == 1 && e0t != JSCAN_ARRAY && e0t != JSCAN_OBJECT;
-    REQUIRE(scalar ? first == e0 && first_len == e0_len : !first && !first_len);
+    REQUIRE(scalar ? first == e0 && first_len == e0_len && first_t == e0t
+                   : !first && !first_len && first_t == JSCAN_INVALID);
+  } else if (valid) {
+    REQUIRE(!first && !first_len && first_t == JSCAN_INVALID);
   }
   long ph = jscan_count_placeholders(in, n, 4);
   REQUIRE(ph >= -1);

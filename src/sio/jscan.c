@@ -312,7 +312,7 @@ typedef struct {
   uint64_t objects; /* bit d-1 set when nesting level d is an object */
   unsigned depth;
   ph_state *ph;
-  size_t first_b, first_e; /* the first value at depth 1 (a scalar: first_e is its end) */
+  size_t first_b, first_e; /* walk_array: its first element (a scalar: first_e is its end) */
 } walker;
 
 static int in_object(const walker *w) { return w->depth && (w->objects >> (w->depth - 1) & 1); }
@@ -375,7 +375,6 @@ static size_t walk_value(walker *w) {
     if (want_value) {
       if (w->i >= w->n) return 0;
       uint8_t c = w->s[w->i];
-      if (w->depth == 1 && !w->first_b) w->first_b = w->i; /* (never 0 at depth 1) */
       if (c == '{' || c == '[') {
         int r = walk_open(w);
         if (!r) return 0;
@@ -385,7 +384,6 @@ static size_t walk_value(walker *w) {
       size_t end = scan_scalar(w->s, w->n, w->i);
       if (!end) return 0;
       if (w->ph && in_object(w)) ph_value(w->ph, w->depth, w->s, w->i, end);
-      if (w->first_b == w->i && w->depth == 1) w->first_e = end;
       w->i = end;
       want_value = 0;
       continue;
@@ -406,7 +404,7 @@ static size_t walk_array(walker *w) {
   if (i < n && s[i] == ']') return i + 1;
   for (;;) {
     if (i >= n) return 0;
-    if (!w->first_b) w->first_b = i;
+    if (!w->first_b) w->first_b = i; /* (never 0: after the '[') */
     if (s[i] == '[' || s[i] == '{') {
       w->depth = 1;
       w->objects = 0;
@@ -449,7 +447,8 @@ int jscan_valid(const char *p, size_t n, jscan_type *type) {
   return 0;
 }
 
-int jscan_valid_first(const char *p, size_t n, jscan_type *type, const char **first, size_t *first_len) {
+int jscan_valid_first(const char *p, size_t n, jscan_type *type, const char **first, size_t *first_len,
+                      jscan_type *first_type) {
   size_t b, e;
   size_t end = walk_first(p, n, type, NULL, &b, &e);
   if (!end || skip_ws((const uint8_t *)p, n, end) != n) {
@@ -458,6 +457,7 @@ int jscan_valid_first(const char *p, size_t n, jscan_type *type, const char **fi
   }
   *first = e ? p + b : NULL;
   *first_len = e ? e - b : 0;
+  *first_type = e ? value_type((uint8_t)p[b]) : JSCAN_INVALID;
   return 1;
 }
 

@@ -30,10 +30,12 @@ size_t jscan_scan(const char *p, size_t n, jscan_type *type);
 /* 1 when p[0..n) is exactly one JSON value (whitespace around it allowed). */
 int jscan_valid(const char *p, size_t n, jscan_type *type);
 
-/* jscan_valid, and for an array (or object) the first value inside it when that is a
- * scalar: *first and *first_len, its token (NULL and 0 when there is none, or it is an
- * array or object). One pass: an event's name without a second scan. */
-int jscan_valid_first(const char *p, size_t n, jscan_type *type, const char **first, size_t *first_len);
+/* jscan_valid, and for an array its first element when that is a scalar: *first,
+ * *first_len and *first_type, its token (NULL, 0 and JSCAN_INVALID when there is none,
+ * it is an array or object, or the value is not an array). One pass: an event's name
+ * without a second scan. */
+int jscan_valid_first(const char *p, size_t n, jscan_type *type, const char **first, size_t *first_len,
+                      jscan_type *first_type);
 
 /* Iterates the elements of an array: call with *off = 0 on the array text p[0..n);
  * each call returns 1 and sets *elem, *elem_len and *elem_type for the next element,

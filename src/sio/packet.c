@@ -71,12 +71,10 @@ static int event_name_ok(const char *tok, size_t len) {
   return m >= (long)sizeof buf || !sio_reserved_event(buf, (size_t)m);
 }
 
-/* EVENT/BINARY_EVENT: the first element (el, from the validation's one pass: NULL when
- * there is none or it is not a scalar) must be a number or a non-reserved string. Sets
+/* EVENT/BINARY_EVENT: the first element (el of type t, from the validation's one pass)
+ * must be a number or a non-reserved string. Sets
  * event and args_rest ("[" + args_rest is the argument array). */
-static int split_event(sio_packet *pk, const char *el, size_t el_len) {
-  if (!el) return 0;
-  jscan_type t = el[0] == '"' ? JSCAN_STRING : el[0] == '-' || is_digit(el[0]) ? JSCAN_NUMBER : JSCAN_INVALID;
+static int split_event(sio_packet *pk, const char *el, size_t el_len, jscan_type t) {
   if (t != JSCAN_NUMBER && (t != JSCAN_STRING || !event_name_ok(el, el_len))) return 0;
   pk->event = el;
   pk->event_len = el_len;
@@ -93,13 +91,14 @@ static int payload_ok(sio_packet *pk) {
   jscan_type t = JSCAN_INVALID;
   const char *first = NULL;
   size_t first_len = 0;
-  if (pk->data && !jscan_valid_first(pk->data, pk->data_len, &t, &first, &first_len)) return 0;
+  jscan_type first_t = JSCAN_INVALID;
+  if (pk->data && !jscan_valid_first(pk->data, pk->data_len, &t, &first, &first_len, &first_t)) return 0;
   switch (pk->type) {
     case SIO_CONNECT: return !pk->data || t == JSCAN_OBJECT;
     case SIO_DISCONNECT: return !pk->data;
     case SIO_CONNECT_ERROR: return t == JSCAN_OBJECT || t == JSCAN_STRING;
     case SIO_EVENT:
-    case SIO_BINARY_EVENT: return t == JSCAN_ARRAY && split_event(pk, first, first_len);
+    case SIO_BINARY_EVENT: return t == JSCAN_ARRAY && split_event(pk, first, first_len, first_t);
     default: return t == JSCAN_ARRAY; /* ACK, BINARY_ACK */
   }
 }
