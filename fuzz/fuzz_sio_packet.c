@@ -60,6 +60,8 @@ static void check_fields(const char *in, size_t n, const sio_packet *pk) {
   size_t el_len;
   REQUIRE(jscan_array_next(pk->data, pk->data_len, &off, &el, &el_len, &et) == 1);
   REQUIRE(el == pk->event && el_len == pk->event_len);
+  /* event_plain: a string name whose bytes are its value (no escape). */
+  REQUIRE(pk->event_plain == (pk->event[0] == '"' && !memchr(pk->event, '\\', pk->event_len)));
   /* "[" + args_rest is an array. */
   char *args = malloc(pk->args_rest_len + 1);
   REQUIRE(args);

@@ -60,11 +60,14 @@ static size_t rtrim_ws(const char *p, size_t n) {
 }
 
 /* Names are compared unescaped, as JSON.parse would see them ("\u0063onnect" is
- * "connect"); every reserved name is shorter than the buffer. */
-static int event_name_ok(const char *tok, size_t len) {
+ * "connect"); every reserved name is shorter than the buffer. Sets event_plain. */
+static int event_name_ok(sio_packet *pk, const char *tok, size_t len) {
   const char *plain;
   size_t plen;
-  if (jscan_string_plain(tok, len, &plain, &plen)) return !sio_reserved_event(plain, plen);
+  if (jscan_string_plain(tok, len, &plain, &plen)) {
+    pk->event_plain = 1;
+    return !sio_reserved_event(plain, plen);
+  }
   char buf[24];
   long m = jscan_string_unescape(tok, len, buf, sizeof buf);
   if (m < 0) return 0;
@@ -75,7 +78,7 @@ static int event_name_ok(const char *tok, size_t len) {
  * must be a number or a non-reserved string. Sets
  * event and args_rest ("[" + args_rest is the argument array). */
 static int split_event(sio_packet *pk, const char *el, size_t el_len, jscan_type t) {
-  if (t != JSCAN_NUMBER && (t != JSCAN_STRING || !event_name_ok(el, el_len))) return 0;
+  if (t != JSCAN_NUMBER && (t != JSCAN_STRING || !event_name_ok(pk, el, el_len))) return 0;
   pk->event = el;
   pk->event_len = el_len;
   size_t off = (size_t)(el - pk->data) + el_len;

@@ -35,6 +35,7 @@ typedef struct {
    * (or at the closing ']' when there are no more arguments). */
   const char *event;
   size_t event_len;
+  uint8_t event_plain; /* a string name without escapes: its value is event[1..event_len-1) */
   const char *args_rest;
   size_t args_rest_len;
 } sio_packet;

@@ -368,10 +368,11 @@ static void on_event(wsio_sio_socket *s, const sio_packet *pkt, const wsio_span 
   wsio_sio_nsp *nsp = s->nsp;
   char namebuf[128], argbuf[512];
   char *name = namebuf, *args = argbuf;
-  /* A name without escapes (most) is its token's bytes; a numeric one its number text. */
-  const char *raw = pkt->event;
-  size_t name_len = pkt->event_len;
-  if (raw[0] == '"' && !jscan_string_plain(pkt->event, pkt->event_len, &raw, &name_len)) {
+  /* A name without escapes (most: decode found it) is its token's bytes; a numeric one
+   * its number text. */
+  const char *raw = pkt->event_plain ? pkt->event + 1 : pkt->event;
+  size_t name_len = pkt->event_plain ? pkt->event_len - 2 : pkt->event_len;
+  if (raw[0] == '"' && !pkt->event_plain) {
     long n = jscan_string_unescape(pkt->event, pkt->event_len, namebuf, sizeof(namebuf));
     if (n < 0) return;
     if ((size_t)n >= sizeof(namebuf)) {

@@ -85,6 +85,9 @@ static void test_decode_good(void) {
     check_span(pk.data, pk.data_len, good[i].data);
     check_span(pk.event, pk.event_len, good[i].event);
     check_span(pk.args_rest, pk.args_rest_len, good[i].args_rest);
+    /* A string name without escapes is marked: the server uses its bytes as they are. */
+    const char *ev = good[i].event;
+    CHECK_EQ_INT(pk.event_plain, ev && ev[0] == '"' && !strchr(ev, '\\'));
   }
 }
 
