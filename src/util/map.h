@@ -48,4 +48,7 @@ int map_next(const str_map *m, uint32_t *it, const char **key, size_t *len, void
 
 static inline size_t map_size(const str_map *m) { return m->n; }
 
+/* The hash the map files key under (tests build keys that collide with it). */
+uint32_t map_hash(const char *key, size_t len);
+
 #endif

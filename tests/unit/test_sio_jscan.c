@@ -346,6 +346,66 @@ static void test_escape(void) {
   }
 }
 
+/* The reference: JSON.stringify's escapes, byte by byte. */
+static size_t escape_ref(char *out, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  out[o++] = '"';
+  for (size_t i = 0; i < n; i++) {
+    uint8_t c = (uint8_t)s[i];
+    const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : NULL;
+    if (e) {
+      memcpy(out + o, e, 2);
+      o += 2;
+    } else if (c < 0x20 && c != '\b' && c != '\f' && c != '\r' && c != '\t') {
+      memcpy(out + o, "\\u00", 4);
+      out[o + 4] = hex[c >> 4];
+      out[o + 5] = hex[c & 15];
+      o += 6;
+    } else if (c < 0x20) {
+      out[o++] = '\\';
+      out[o++] = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\r' ? 'r' : 't';
+    } else {
+      out[o++] = (char)c;
+    }
+  }
+  out[o++] = '"';
+  return o;
+}
+
+/* A string with nothing to escape is tested whole words at a time, the last one
+ * overlapping (escape_free): a byte to escape at every position of every length around
+ * the word size, alone and with a second one, is still escaped; plain bytes on either
+ * side of the range (0x20, 0x7f, UTF-8) are not. */
+static void test_escape_words(void) {
+  static const char specials[] = {'"', '\\', 0x00, 0x1f, '\n', '\t'};
+  static const char plains[] = {' ', 0x7f, (char)0xc3, '!', '#', '[', ']'};
+  char in[32], want[256], got[256];
+  for (size_t len = 0; len <= 24; len++) {
+    for (size_t k = 0; k < sizeof plains; k++) {
+      for (size_t i = 0; i < len; i++) in[i] = (char)('a' + i % 26);
+      if (len) in[len / 2] = plains[k];
+      size_t w = escape_ref(want, in, len);
+      test_current = "plain";
+      CHECK_EQ_INT(jscan_string_escape(got, sizeof got, in, len), w);
+      CHECK_MEM(got, want, w);
+    }
+    for (size_t pos = 0; pos < len; pos++) {
+      for (size_t k = 0; k < sizeof specials; k++) {
+        for (size_t second = 0; second <= len; second++) {
+          for (size_t i = 0; i < len; i++) in[i] = (char)('a' + i % 26);
+          in[pos] = specials[k];
+          if (second < len) in[second] = specials[(k + 1) % sizeof specials];
+          size_t w = escape_ref(want, in, len);
+          test_current = "special";
+          CHECK_EQ_INT(jscan_string_escape(got, sizeof got, in, len), w);
+          CHECK_MEM(got, want, w);
+        }
+      }
+    }
+  }
+}
+
 /* escape then unescape gives back every ASCII byte string, and the token is valid JSON. */
 static void test_escape_roundtrip(void) {
   char s[128], tok[1024], back[256];
@@ -447,6 +507,7 @@ int main(void) {
   RUN(test_string_plain);
   RUN(test_unescape);
   RUN(test_escape);
+  RUN(test_escape_words);
   RUN(test_escape_roundtrip);
   RUN(test_placeholders);
   return test_report();
