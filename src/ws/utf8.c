@@ -68,7 +68,9 @@ static const uint64_t row[256] = {
 #define HIGH_BITS 0x8080808080808080ull
 
 /* Length of the all-ASCII prefix of p[0..n): 16 then 8 bytes per step while no byte
- * has its top bit set, then bytewise to find the exact spot. */
+ * has its top bit set; an ASCII tail shorter than a word is one test of the last eight
+ * bytes (overlapping ones already seen), so only a non-ASCII byte is looked for
+ * bytewise, to find its exact spot. */
 static size_t ascii_prefix(const uint8_t *p, size_t n) {
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -81,6 +83,11 @@ static size_t ascii_prefix(const uint8_t *p, size_t n) {
     uint64_t a;
     memcpy(&a, p + i, 8);
     if (a & HIGH_BITS) break;
+  }
+  if (i < n && i + 8 > n && n >= 8) {
+    uint64_t a;
+    memcpy(&a, p + n - 8, 8);
+    if (!(a & HIGH_BITS)) return n;
   }
   while (i < n && p[i] < 0x80) i++;
   return i;
