@@ -97,6 +97,10 @@ seeds = {
     + write(0, frame(1, b'40/slow,{"slow":true}')) + tick(100) + write(0, frame(1, b'40/slow,{"never":true}'))
     + tick(700) + write(0, frame(1, b'40{"refuse":true}')) + write(0, frame(1, b"40/nope,"))
     + write(2, get(EIO + "polling&forbidden=1")),
+    # Engine.IO paths without a query string at all (no "?"): the query parser had formed
+    # NULL + 0 there (UBSan, found by this target), and without EIO=4 they get a 400.
+    "eio_no_query": write(0, get("/socket.io/")) + write(1, upgrade("/socket.io/"))
+    + write(2, post("/socket.io/", b"40")),
 }
 os.makedirs(OUT, exist_ok=True)
 for name, data in seeds.items():

@@ -120,11 +120,13 @@ static int query_escaped(const char *v, size_t n) {
  * three keys are looked at again. */
 static void eio_query_parse(const wsio_request *req, eio_query *q) {
   size_t n = 0;
-  const char *p = wsio_request_query(req, &n), *end = p + n;
+  const char *p = wsio_request_query(req, &n);
   for (int k = 0; k < QP_COUNT; k++) {
     q->v[k] = NULL;
     q->n[k] = -1;
   }
+  if (!p) return; /* no query at all (not even "?"): nothing to find, and no p + n to form */
+  const char *end = p + n;
   for (const char *f = p; f;) {
     const char *amp = memchr(f, '&', (size_t)(end - f));
     const char *fe = amp ? amp : end;
