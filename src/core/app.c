@@ -283,7 +283,10 @@ static void post(void *arg) {
    * one run by the flush itself (a send that failed ends its connection there): its
    * publishes, and its messages to the other threads, go out in this iteration too,
    * not whenever the loop next wakes (an idle loop sleeps until the sweep). Past the
-   * bound, the next iteration takes the rest. */
+   * bound, the next iteration takes the rest. A connection the flush ended (its last
+   * bytes written, e.g. the close frame of a peer that answered ours) is reaped in
+   * this iteration too: the drain's count below must see it gone, or a stopping server
+   * waits for the next sweep (up to a second) to exit. */
   for (int round = 0; round < 4; round++) {
     for (int i = 0; i < 4 && (app->dirty || app->grave); i++) {
       if (app->dirty) pubsub_flush_all(app);
@@ -291,7 +294,7 @@ static void post(void *arg) {
     }
     if (app->group) threads_flush(app); /* this iteration's messages to the other threads */
     net_flush_queued(app->net);
-    if (!app->dirty && !(app->group && threads_pending(app))) break;
+    if (!app->dirty && !app->grave && !(app->group && threads_pending(app))) break;
   }
   if (app->stopping && !app->drain_released && !threads_drain_holds(app)) app_drain_release(app); /* (a peer's last release woke us) */
   if (app->stopping && net_ctx_count(app->net) == 0 && !threads_drain_holds(app)) loop_stop(app->loop);
