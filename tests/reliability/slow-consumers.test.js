@@ -33,8 +33,13 @@ const P50_ALLOWANCE_MS = 25;
 // runs gave 18-29 ms and a CI run 138 ms; on the AMD EPYC machine of 2026-12-07 (a
 // paravirtualised guest, ~1 us per system call) four runs gave 219, 261, 381 and 390 ms
 // and the CI run 312 ms, with the p50 at 2-3 ms (baseline p99 14-23 ms): one stall of a
-// few hundred ms, most likely while the 1,000 slow clients are cut off at about the same
-// time (not yet profiled). The failure this guards against moves the median to ~1 s,
+// few hundred ms. `perf` of the server there: a quarter of its time in the slow clients'
+// backlog buffers, which grow past glibc's mmap threshold, so each is mapped (page
+// faults under memmove, 10 %) and unmapped (munmap with a TLB shootdown to the other
+// CPU, which the io_uring workers share the address space with, 14 %); with
+// GLIBC_TUNABLES raising the mmap and trim thresholds two runs gave 137 and 188 ms (an
+// open item of issue 17: backlog buffers that do not go back to the kernel one by one).
+// The failure this guards against moves the median to ~1 s,
 // which the p50 bound catches on its own; the p99 bound stays to catch stalls of
 // seconds.
 const P99_ALLOWANCE_MS = 600;
