@@ -36,10 +36,12 @@ const P50_ALLOWANCE_MS = 25;
 // few hundred ms. `perf` of the server there: a quarter of its time in the slow clients'
 // backlog buffers, which grow past glibc's mmap threshold, so each is mapped (page
 // faults under memmove, 10 %) and unmapped (munmap with a TLB shootdown to the other
-// CPU, which the io_uring workers share the address space with, 14 %); with
-// GLIBC_TUNABLES raising the mmap and trim thresholds two runs gave 137 and 188 ms (an
-// open item of issue 17: backlog buffers that do not go back to the kernel one by one).
-// The failure this guards against moves the median to ~1 s,
+// CPU, which the io_uring workers share the address space with, 14 %). With the
+// buffers kept in the heap (mallopt thresholds raised: the unmaps gone from the
+// profile) the p99 was 137-381 ms over six runs, not clearly lower: what is left is
+// copying each 16 KiB message into 1,000 backlogs (memmove 12 %, its first-touch page
+// faults 8 %) and into the kernel (20 %), an open item (issue 17's note of
+// 2026-12-07). The failure this guards against moves the median to ~1 s,
 // which the p50 bound catches on its own; the p99 bound stays to catch stalls of
 // seconds.
 const P99_ALLOWANCE_MS = 600;
