@@ -21,12 +21,16 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "net/batch.h"
 #include "sysstat.h"
+
+int bench_io_uring = 1;
 
 enum { ST_CONNECTING = 1, ST_TLS, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_DEAD };
 
-#define SHARED_BUF (256 * 1024)
 #define READ_MIN (16 * 1024)
+/* A batch of reads gives each connection READ_MIN of it (read_batch). */
+#define SHARED_BUF (NET_BATCH_MAX * READ_MIN)
 #define MAX_RESPONSE_HEAD 16384
 #define MAX_ERRORS_SHOWN 20
 
@@ -126,6 +130,10 @@ int bench_loop_init(bench_loop *l, const char *url, const char *default_path, ui
     return -1;
   }
   if (getrandom(&l->rng, sizeof l->rng, 0) != sizeof l->rng || l->rng == 0) l->rng = now_ns() | 1;
+  if (!(l->batch = net_batch_create(bench_io_uring))) {
+    fprintf(stderr, "wsio-bench: out of memory\n");
+    return -1;
+  }
   return 0;
 }
 
@@ -327,30 +335,33 @@ static ssize_t tls_io(bench_conn *c, void *p, size_t n, int write) {
   return -1;
 }
 
-/* Writes what the kernel takes; waits for EPOLLOUT only while something is left. */
-static void flush(bench_conn *c) {
-  while (c->woff < c->wlen) {
-    ssize_t r = c->ssl ? tls_io(c, c->wbuf + c->woff, c->wlen - c->woff, 1)
-                       : send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
-    if (r > 0) {
-      c->woff += (size_t)r;
-      continue;
-    }
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    if (c->state == ST_CLOSING) {
-      end_conn(c, BC_END_CLOSE_DONE);
-      return;
-    }
-    if (c->loop->raw) {
-      end_conn(c, BC_END_EOF);
-      return;
-    }
-    c->loop->n.server_closed++;
-    bench_note(c->loop, "send: %s", strerror(errno));
-    end_conn(c, BC_END_SERVER_CLOSED);
-    return;
+/* Takes the outcome of one send of c's queued bytes: r taken, or r < 0 with err. Returns
+ * 1 when c has bytes left that the kernel may still take (send again), 0 when c is done
+ * for now (all sent, or the kernel full), -1 when c has ended. */
+static int sent(bench_conn *c, ssize_t r, int err) {
+  if (r > 0) {
+    c->woff += (size_t)r;
+    return c->woff < c->wlen;
   }
+  if (r < 0 && err == EINTR) return 1;
+  if (r < 0 && (err == EAGAIN || err == EWOULDBLOCK)) return 0;
+  if (c->state == ST_CLOSING) {
+    end_conn(c, BC_END_CLOSE_DONE);
+    return -1;
+  }
+  if (c->loop->raw) {
+    end_conn(c, BC_END_EOF);
+    return -1;
+  }
+  c->loop->n.server_closed++;
+  bench_note(c->loop, "send: %s", strerror(err));
+  end_conn(c, BC_END_SERVER_CLOSED);
+  return -1;
+}
+
+/* After c's sends: drops an emptied big buffer; waits for EPOLLOUT only while something
+ * is left. */
+static void sent_done(bench_conn *c) {
   if (c->woff == c->wlen) {
     c->woff = c->wlen = 0;
     if (c->wcap > 65536) {
@@ -362,15 +373,61 @@ static void flush(bench_conn *c) {
   set_events(c, EPOLLIN | (c->woff < c->wlen ? EPOLLOUT : 0));
 }
 
-static void flush_all(bench_loop *l) {
-  bench_conn *c;
-  while ((c = l->dirty_head)) {
-    l->dirty_head = c->next_dirty;
-    c->dirty = 0;
-    if (c->state == ST_DEAD)
-      free_conn(c);
-    else if (c->state != ST_CONNECTING)
+/* Writes what the kernel takes, one send() at a time. */
+static void flush(bench_conn *c) {
+  while (c->woff < c->wlen) {
+    ssize_t r = c->ssl ? tls_io(c, c->wbuf + c->woff, c->wlen - c->woff, 1)
+                       : send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+    int k = sent(c, r, errno);
+    if (k < 0) return;
+    if (k == 0) break;
+  }
+  sent_done(c);
+}
+
+/* Sends ops[0..n) (the queued bytes of cs[0..n)) in one batch, then finishes each
+ * connection as flush() would; one the kernel took only part of goes on alone. */
+static void flush_batch(bench_loop *l, bench_conn **cs, net_op *ops, int n) {
+  net_batch_send(l->batch, ops, n);
+  for (int i = 0; i < n; i++) {
+    bench_conn *c = cs[i];
+    int k = ops[i].res >= 0 ? sent(c, ops[i].res, 0) : sent(c, -1, -ops[i].res);
+    if (k > 0)
       flush(c);
+    else if (k == 0)
+      sent_done(c);
+  }
+}
+
+/* Writes every connection's queued bytes and frees ended connections. Plain connections'
+ * sends go to the kernel in batches (net/batch.h: one io_uring_enter(2) for up to
+ * NET_BATCH_MAX of them, where the kernel has io_uring and --io-uring is on), so the
+ * load generator spends its core on the traffic rather than on entering the kernel:
+ * with one send(2) per connection it ran out of core before the servers it measures. */
+static void flush_all(bench_loop *l) {
+  bench_conn *cs[NET_BATCH_MAX];
+  net_op ops[NET_BATCH_MAX];
+  int batch = l->batch && net_batch_uring(l->batch);
+  for (;;) {
+    int n = 0;
+    bench_conn *c;
+    while (n < NET_BATCH_MAX && (c = l->dirty_head)) {
+      l->dirty_head = c->next_dirty;
+      c->dirty = 0;
+      if (c->state == ST_DEAD) {
+        free_conn(c);
+      } else if (c->state == ST_CONNECTING) {
+        continue;
+      } else if (!batch || c->ssl || c->woff == c->wlen) {
+        flush(c);
+      } else {
+        cs[n] = c;
+        ops[n] = (net_op){.fd = c->fd, .p = c->wbuf + c->woff, .len = (uint32_t)(c->wlen - c->woff)};
+        n++;
+      }
+    }
+    if (n == 0) return;
+    flush_batch(l, cs, ops, n);
   }
 }
 
@@ -635,33 +692,37 @@ static int reserve_in(bench_conn *c, size_t want) {
   return 0;
 }
 
-/* One read() per wake-up (level-triggered: whatever is left wakes us again). Bytes go to
- * the shared buffer unless c carries a partial frame, which then grows in c->rbuf. */
-static void on_readable(bench_conn *c) {
-  bench_loop *l = c->loop;
-  uint8_t *buf;
-  size_t have, cap;
+/* Where c's next read goes: the slice [buf + have, buf + cap) of shared (offered, not
+ * yet used) unless c carries a partial frame, which then grows in c->rbuf. Returns -1
+ * (c failed) when out of memory. */
+static int read_target(bench_conn *c, uint8_t *shared, size_t shared_cap, uint8_t **buf, size_t *have,
+                       size_t *cap) {
   if (c->rlen == 0) {
-    buf = l->shared;
-    have = 0;
-    cap = l->shared_cap;
-  } else {
-    size_t want = c->rlen + READ_MIN;
-    if (c->need > want) want = c->need;
-    if (reserve_in(c, want) != 0) {
-      protocol_error(c, "out of memory");
-      return;
-    }
-    buf = c->rbuf;
-    have = c->rlen;
-    cap = c->rcap;
+    *buf = shared;
+    *have = 0;
+    *cap = shared_cap;
+    return 0;
   }
-  ssize_t r = c->ssl ? tls_io(c, buf + have, cap - have, 0) : read(c->fd, buf + have, cap - have);
-  l->now = now_ns();
-  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  size_t want = c->rlen + READ_MIN;
+  if (c->need > want) want = c->need;
+  if (reserve_in(c, want) != 0) {
+    protocol_error(c, "out of memory");
+    return -1;
+  }
+  *buf = c->rbuf;
+  *have = c->rlen;
+  *cap = c->rcap;
+  return 0;
+}
+
+/* Takes the outcome of one read into buf + have: r bytes, or r < 0 with err. Parses what
+ * is complete; keeps the rest in c->rbuf. */
+static void consume(bench_conn *c, uint8_t *buf, size_t have, ssize_t r, int err) {
+  bench_loop *l = c->loop;
+  if (r < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) return;
   if (r <= 0) {
     if (l->raw) {
-      if (r < 0) bench_note(l, "connection %u: %s", c->id, strerror(errno));
+      if (r < 0) bench_note(l, "connection %u: %s", c->id, strerror(err));
       end_conn(c, BC_END_EOF);
       return;
     }
@@ -670,11 +731,11 @@ static void on_readable(bench_conn *c) {
       return;
     }
     if (c->state == ST_HANDSHAKE) {
-      handshake_fail(c, r == 0 ? "EOF before the response" : strerror(errno), NULL, 0);
+      handshake_fail(c, r == 0 ? "EOF before the response" : strerror(err), NULL, 0);
       return;
     }
     l->n.server_closed++;
-    bench_note(l, "connection %u: %s", c->id, r == 0 ? "EOF without a close frame" : strerror(errno));
+    bench_note(l, "connection %u: %s", c->id, r == 0 ? "EOF without a close frame" : strerror(err));
     end_conn(c, BC_END_SERVER_CLOSED);
     return;
   }
@@ -715,6 +776,50 @@ static void on_readable(bench_conn *c) {
     memcpy(c->rbuf, buf + used, left);
   }
   c->rlen = left;
+}
+
+/* One read() per wake-up (level-triggered: whatever is left wakes us again). */
+static void on_readable(bench_conn *c) {
+  bench_loop *l = c->loop;
+  uint8_t *buf;
+  size_t have, cap;
+  if (read_target(c, l->shared, l->shared_cap, &buf, &have, &cap) != 0) return;
+  ssize_t r = c->ssl ? tls_io(c, buf + have, cap - have, 0) : read(c->fd, buf + have, cap - have);
+  int err = errno;
+  l->now = now_ns();
+  consume(c, buf, have, r, err);
+}
+
+/* Reads cs[0..n) (plain connections found readable by one epoll_wait) in one batch,
+ * each into a READ_MIN slice of the shared buffer (or its own partial-frame buffer),
+ * then parses each as on_readable would. */
+static void read_batch(bench_loop *l, bench_conn **cs, int n) {
+  net_op ops[NET_BATCH_MAX];
+  uint8_t *bufs[NET_BATCH_MAX];
+  size_t haves[NET_BATCH_MAX];
+  int m = 0;
+  for (int i = 0; i < n; i++) {
+    bench_conn *c = cs[i];
+    uint8_t *buf;
+    size_t have, cap;
+    if (c->state == ST_DEAD ||
+        read_target(c, l->shared + (size_t)i * READ_MIN, READ_MIN, &buf, &have, &cap) != 0)
+      continue;
+    cs[m] = c;
+    bufs[m] = buf;
+    haves[m] = have;
+    ops[m++] = (net_op){.fd = c->fd, .p = buf + have, .len = (uint32_t)(cap - have)};
+  }
+  if (m == 0) return;
+  net_batch_recv(l->batch, ops, m);
+  l->now = now_ns();
+  for (int i = 0; i < m; i++) {
+    bench_conn *c = cs[i];
+    /* An earlier connection's callbacks may have ended this one (its bytes, if any,
+     * are dropped with it). */
+    if (c->state == ST_DEAD) continue;
+    consume(c, bufs[i], haves[i], ops[i].res >= 0 ? ops[i].res : -1, ops[i].res >= 0 ? 0 : -ops[i].res);
+  }
 }
 
 /* Advances the TLS handshake; the WebSocket handshake starts once it is done. */
@@ -793,7 +898,21 @@ int bench_loop_run(bench_loop *l, uint64_t until, int tick_ms, int (*stop)(bench
       perror("wsio-bench: epoll_wait");
       return -1;
     }
-    for (int i = 0; i < k; i++) on_event(ev[i].data.ptr, ev[i].events);
+    /* Plain open connections with only input waiting are read in batches (net/batch.h);
+     * the rest (connecting, TLS, output waiting, errors) one event at a time. */
+    bench_conn *rd[NET_BATCH_MAX];
+    int nrd = 0;
+    int batch = net_batch_uring(l->batch);
+    for (int i = 0; i < k; i++) {
+      bench_conn *c = ev[i].data.ptr;
+      if (batch && ev[i].events == EPOLLIN && !c->ssl && (c->state == ST_OPEN || c->state == ST_CLOSING)) {
+        rd[nrd++] = c;
+        if (nrd == NET_BATCH_MAX) read_batch(l, rd, nrd), nrd = 0;
+      } else {
+        on_event(c, ev[i].events);
+      }
+    }
+    if (nrd) read_batch(l, rd, nrd);
     l->now = now_ns();
     if (tick) tick(l);
   }
@@ -833,4 +952,6 @@ void bench_loop_free(bench_loop *l) {
   l->zbuf = NULL;
   if (l->epfd >= 0) close(l->epfd);
   l->epfd = -1;
+  net_batch_destroy(l->batch);
+  l->batch = NULL;
 }

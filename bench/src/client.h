@@ -117,7 +117,12 @@ struct bench_loop {
   size_t zcap;
   uint64_t compressed;   /* compressed messages received */
   struct ssl_ctx_st *tls; /* wss://: the client context, NULL for plain ws:// */
+  struct net_batch *batch; /* batched sends (flush_all) */
 };
+
+/* --io-uring: 1 (default) batches plain connections' sends through io_uring where the
+ * kernel allows; 0 makes one send(2) per connection. Read by bench_loop_init. */
+extern int bench_io_uring;
 
 /* Parses ws://HOST[:PORT][/PATH] or http://... (HOST an IPv4 literal or localhost);
  * default_path is used when the URL has none. Returns 0, or -1 with a message on stderr. */

@@ -72,6 +72,9 @@ static void usage(FILE *f) {
              "  --pending N  connections being opened at a time (256)\n"
              "  --ack        sio-echo: emit with an ack id; the server answers with the ack\n"
              "  --raw        echo: plain TCP, no WebSocket (against a raw echo server; -s >= 1)\n"
+             "  --io-uring on|off\n"
+             "               on (default): each loop iteration's sends go to the kernel in\n"
+             "               batches through io_uring, where it allows; off: one send() each\n"
              "  --deflate    broadcast, sio-broadcast: offer permessage-deflate with\n"
              "               server_no_context_takeover and inflate what comes compressed (reports\n"
              "               the compressed share; use -s over the server's threshold)\n"
@@ -150,7 +153,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   enum { OPT_URL = 256, OPT_RATE, OPT_WINDOW, OPT_DRAIN, OPT_PID, OPT_SOURCES, OPT_PENDING, OPT_JSON, OPT_ACK,
-         OPT_URL2, OPT_PID2, OPT_DEFLATE, OPT_RAW };
+         OPT_URL2, OPT_PID2, OPT_DEFLATE, OPT_RAW, OPT_IO_URING };
   static const struct option longs[] = {
       {"url", required_argument, 0, OPT_URL},
       {"rate", required_argument, 0, OPT_RATE},
@@ -165,6 +168,7 @@ int main(int argc, char **argv) {
       {"pid2", required_argument, 0, OPT_PID2},
       {"deflate", no_argument, 0, OPT_DEFLATE},
       {"raw", no_argument, 0, OPT_RAW},
+      {"io-uring", required_argument, 0, OPT_IO_URING},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0},
   };
@@ -190,6 +194,10 @@ int main(int argc, char **argv) {
     case OPT_ACK: o.ack = 1; break;
     case OPT_DEFLATE: o.deflate = 1; break;
     case OPT_RAW: o.raw = 1; break;
+    case OPT_IO_URING:
+      bad = strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0;
+      bench_io_uring = strcmp(optarg, "on") == 0;
+      break;
     case OPT_URL2: o.url2 = optarg; break;
     case OPT_PID2: bad = parse_num(optarg, 1, 1 << 30, &v), o.pid2 = (pid_t)v; break;
     case 'h': usage(stdout); return 0;
