@@ -392,6 +392,9 @@ static void flush_batch(bench_loop *l, bench_conn **cs, net_op *ops, int n) {
   net_batch_send(l->batch, ops, n);
   for (int i = 0; i < n; i++) {
     bench_conn *c = cs[i];
+    /* A mode may end a connection from another one's on_close (sio-polling: a client's
+     * GET and POST connections go together); its bytes went out, nothing is left. */
+    if (c->state == ST_DEAD) continue;
     int k = ops[i].res >= 0 ? sent(c, ops[i].res, 0) : sent(c, -1, -ops[i].res);
     if (k > 0)
       flush(c);
