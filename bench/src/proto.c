@@ -125,24 +125,50 @@ void proto_mask(uint8_t *p, size_t n, const uint8_t mask[4]) {
 
 static uint64_t lcg(uint64_t x) { return x * 6364136223846793005ULL + 1442695040888963407ULL; }
 
+/* Four LCG lanes, word i from lane i % 4, each in a variable of its own so that the
+ * four multiplies of a round run side by side: one lane waits a multiply's latency per
+ * word, and at 16 KiB the load generator spent over 40 % of its core filling and
+ * checking patterns (perf of `echo -c 10 -d 4 -s 16384`). */
+static void pattern_seed(uint64_t x[4], uint64_t seed) {
+  for (int k = 0; k < 4; k++) x[k] = lcg(seed + (uint64_t)k * 0x9E3779B97F4A7C15ULL);
+}
+
+static inline uint64_t load64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
 void proto_pattern_fill(uint8_t *p, size_t n, uint64_t seed) {
-  uint64_t x = lcg(seed);
+  uint64_t x[4];
+  pattern_seed(x, seed);
+  uint64_t a = x[0], b = x[1], c = x[2], d = x[3];
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    memcpy(p + i, &x, 8);
-    x = lcg(x);
+  for (; i + 32 <= n; i += 32) {
+    memcpy(p + i, &a, 8);
+    memcpy(p + i + 8, &b, 8);
+    memcpy(p + i + 16, &c, 8);
+    memcpy(p + i + 24, &d, 8);
+    a = lcg(a), b = lcg(b), c = lcg(c), d = lcg(d);
   }
-  for (size_t k = 0; i < n; i++, k++) p[i] = (uint8_t)(x >> (8 * k));
+  x[0] = a, x[1] = b, x[2] = c, x[3] = d;
+  int k = 0;
+  for (; i + 8 <= n; i += 8, k++) memcpy(p + i, &x[k], 8);
+  for (size_t j = 0; i < n; i++, j++) p[i] = (uint8_t)(x[k] >> (8 * j));
 }
 
 int proto_pattern_check(const uint8_t *p, size_t n, uint64_t seed) {
-  uint64_t x = lcg(seed);
+  uint64_t x[4], diff = 0;
+  pattern_seed(x, seed);
+  uint64_t a = x[0], b = x[1], c = x[2], d = x[3];
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    if (memcmp(p + i, &x, 8) != 0) return 0;
-    x = lcg(x);
+  for (; i + 32 <= n; i += 32) {
+    diff |= (load64(p + i) ^ a) | (load64(p + i + 8) ^ b) | (load64(p + i + 16) ^ c) | (load64(p + i + 24) ^ d);
+    a = lcg(a), b = lcg(b), c = lcg(c), d = lcg(d);
   }
-  for (size_t k = 0; i < n; i++, k++)
-    if (p[i] != (uint8_t)(x >> (8 * k))) return 0;
-  return 1;
+  x[0] = a, x[1] = b, x[2] = c, x[3] = d;
+  int k = 0;
+  for (; i + 8 <= n; i += 8, k++) diff |= load64(p + i) ^ x[k];
+  for (size_t j = 0; i < n; i++, j++) diff |= (uint8_t)(p[i] ^ (uint8_t)(x[k] >> (8 * j)));
+  return diff == 0;
 }

@@ -35,7 +35,8 @@ size_t proto_client_header(uint8_t *out, uint8_t opcode, uint64_t n, uint32_t ma
 void proto_mask(uint8_t *p, size_t n, const uint8_t mask[4]);
 
 /* Fills p[0..n) with the pattern derived from seed; proto_pattern_check returns 1 when
- * p[0..n) is exactly that pattern. A 64-bit LCG, so neighbouring seeds differ everywhere. */
+ * p[0..n) is exactly that pattern. 64-bit LCGs (four lanes, proto.c), so neighbouring seeds
+ * differ everywhere. */
 void proto_pattern_fill(uint8_t *p, size_t n, uint64_t seed);
 int proto_pattern_check(const uint8_t *p, size_t n, uint64_t seed);
 

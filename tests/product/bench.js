@@ -51,4 +51,4 @@ async function runBench(server, vars) {
   }
 }
 
-module.exports = { runBench };
+module.exports = { runBench, benchFor };
