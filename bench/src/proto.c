@@ -129,8 +129,16 @@ static uint64_t lcg(uint64_t x) { return x * 6364136223846793005ULL + 1442695040
  * four multiplies of a round run side by side: one lane waits a multiply's latency per
  * word, and at 16 KiB the load generator spent over 40 % of its core filling and
  * checking patterns (perf of `echo -c 10 -d 4 -s 16384`). */
+/* The seed mixed first (splitmix64's finalizer): an LCG's low bits depend only on its
+ * input's low bits, so seeds that differ only high up (the connection id, at bit 40)
+ * gave the same first five bytes of every lane, and messages of up to five bytes of two
+ * connections could be swapped unnoticed (tests/unit/test_bench_proto.c). */
 static void pattern_seed(uint64_t x[4], uint64_t seed) {
-  for (int k = 0; k < 4; k++) x[k] = lcg(seed + (uint64_t)k * 0x9E3779B97F4A7C15ULL);
+  uint64_t z = seed;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  for (int k = 0; k < 4; k++) x[k] = lcg(z + (uint64_t)k * 0x9E3779B97F4A7C15ULL);
 }
 
 static inline uint64_t load64(const uint8_t *p) {
