@@ -125,14 +125,14 @@ void proto_mask(uint8_t *p, size_t n, const uint8_t mask[4]) {
 
 static uint64_t lcg(uint64_t x) { return x * 6364136223846793005ULL + 1442695040888963407ULL; }
 
-/* Four LCG lanes, word i from lane i % 4, each in a variable of its own so that the
- * four multiplies of a round run side by side: one lane waits a multiply's latency per
- * word, and at 16 KiB the load generator spent over 40 % of its core filling and
- * checking patterns (perf of `echo -c 10 -d 4 -s 16384`). */
-/* The seed mixed first (splitmix64's finalizer): an LCG's low bits depend only on its
- * input's low bits, so seeds that differ only high up (the connection id, at bit 40)
- * gave the same first five bytes of every lane, and messages of up to five bytes of two
- * connections could be swapped unnoticed (tests/unit/test_bench_proto.c). */
+/* The pattern: four LCG lanes, word i from lane i % 4, each lane in a variable of its
+ * own so that the four multiplies of a round run side by side (one lane waits a
+ * multiply's latency per word: at 16 KiB the load generator spent over 40 % of its core
+ * filling and checking patterns, perf of `echo -c 10 -d 4 -s 16384`). The seed is mixed
+ * first (splitmix64's finalizer): an LCG's low bits depend only on its input's low bits,
+ * so seeds that differ only high up (the connection id, at bit 40) gave the same first
+ * five bytes of every lane, and messages of up to five bytes of two connections could
+ * have been swapped unnoticed (tests/unit/test_bench_proto.c). */
 static void pattern_seed(uint64_t x[4], uint64_t seed) {
   uint64_t z = seed;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;

@@ -5,8 +5,9 @@
 // shared buffer, a partial frame carried over in the connection's own buffer); with
 // --io-uring off, one send() and one read() per connection. Both must measure the same
 // traffic: every echo and broadcast checked byte for byte, nothing lost or reordered.
-// Echoes of 100 kB span several TCP segments, so reads end inside frames and the
-// partial-frame path (the rest carried in the connection's own buffer) runs too.
+// Echoes of 100 kB span several TCP segments (at most 64 KiB each on loopback), so reads
+// can end inside frames and the partial-frame path (the rest carried in the
+// connection's own buffer) runs too.
 // Nothing here looks at a timing.
 //
 //   WSIO_SERVER=build/wsio-server node --test tests/product/bench-batch.test.js
