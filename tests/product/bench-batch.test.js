@@ -16,13 +16,11 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFile } = require('node:child_process');
 const h = require('./helpers');
-const { benchFor } = require('./bench');
+const { benchFor, BENCH_ERRORS: ERRORS } = require('./bench');
 
 // The load generator beside the server (an ASan build's, where it has one), else the
 // release build's.
 const BENCH = benchFor(h.SERVER);
-const ERRORS = ['verify_errors', 'lost', 'out_of_order', 'connect_failures', 'handshake_failures', 'closed_by_server',
-  'protocol_errors', 'socketio_errors', 'http_errors', 'clients_failed'];
 const RUNS = {
   'echo 20 x 16 x 32 B': ['echo', '-c', '20', '-d', '16'],
   'echo 4 x 2 x 100 kB': ['echo', '-c', '4', '-d', '2', '-s', '100000'],

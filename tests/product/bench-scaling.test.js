@@ -14,14 +14,12 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { benchFor, BENCH_ERRORS: ERRORS } = require('./bench');
 const { spawn } = require('node:child_process');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SERVER = process.env.WSIO_SERVER ? path.resolve(process.env.WSIO_SERVER) : path.join(ROOT, 'build', 'wsio-server');
-const BENCH = [path.join(path.dirname(SERVER), 'wsio-bench'), path.join(ROOT, 'build', 'wsio-bench')]
-  .find((p) => fs.existsSync(p));
-const ERRORS = ['verify_errors', 'connect_failures', 'handshake_failures', 'closed_by_server', 'protocol_errors',
-  'socketio_errors'];
+const BENCH = benchFor(SERVER);
 
 describe('bench/scaling.sh: --threads 1 and 2, two load generators, nothing lost', { timeout: 120000 }, () => {
   let records = [];

@@ -13,7 +13,7 @@
 const { describe, it, before } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { runBench } = require('./bench');
+const { runBench, BENCH_ERRORS: ERRORS } = require('./bench');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SERVER = process.env.WSIO_SERVER ? path.resolve(process.env.WSIO_SERVER) : path.join(ROOT, 'build', 'wsio-server');
@@ -33,8 +33,6 @@ const WORKLOADS = {
   'sio-broadcast': 'deliveries',
   'sio-polling': 'round_trips',
 };
-const ERRORS = ['verify_errors', 'lost', 'out_of_order', 'connect_failures', 'handshake_failures', 'closed_by_server',
-  'protocol_errors', 'socketio_errors', 'http_errors', 'clients_failed'];
 
 describe('bench/run.sh single-node workloads against wsio: nothing lost or corrupted', { timeout: 120000 }, () => {
   let records = [];

@@ -51,4 +51,9 @@ async function runBench(server, vars) {
   }
 }
 
-module.exports = { runBench, benchFor };
+/* The counters of a wsio-bench record that a clean run leaves at 0 (each mode reports the
+ * ones it has; a check looks only at those present). */
+const BENCH_ERRORS = ['verify_errors', 'lost', 'out_of_order', 'connect_failures', 'handshake_failures',
+  'closed_by_server', 'protocol_errors', 'socketio_errors', 'http_errors', 'clients_failed'];
+
+module.exports = { runBench, benchFor, BENCH_ERRORS };
