@@ -1,7 +1,9 @@
 /* bench/src/client.c — see client.h. One level-triggered epoll loop: a readable
- * connection gets one read() per wake-up into the loop's shared buffer (or into its own
- * buffer while it carries a partial frame); everything a batch of events queues is
- * written at the top of the next iteration, one send() per connection. */
+ * connection gets one read per wake-up into its slice of the loop's shared buffer (or
+ * into its own buffer while it carries a partial frame); everything a batch of events
+ * queues is written at the top of the next iteration, one send per connection. Plain
+ * connections' reads and sends go to the kernel in batches through io_uring
+ * (read_batch, flush_all; --io-uring off: one read()/send() each). */
 #include "client.h"
 
 #include <arpa/inet.h>

@@ -98,7 +98,7 @@ struct bench_loop {
   uint32_t next_src;
   bench_handlers h;
   void *ctx;       /* the mode's state */
-  uint8_t *shared; /* the one receive buffer all connections read into */
+  uint8_t *shared; /* the receive buffer all connections read into (a batch: a slice each) */
   size_t shared_cap;
   bench_conn *dirty_head;
   bench_conn *all;  /* every live connection, for bench_loop_close_all */
