@@ -444,8 +444,9 @@ typedef enum {
  *  - WSIO_ETOOBIG: len > max_backpressure (when it is not 0): such a message could
  *    never be sent within the limit;
  *  - WSIO_EDROPPED: the send buffer is already at max_backpressure. drain runs once it
- *    has been written; a connection still over the cap at the next sweep is closed
- *    with WSIO_CLOSE_BACKPRESSURE;
+ *    has been written; a connection that has not emptied it by the next sweep is
+ *    closed with WSIO_CLOSE_BACKPRESSURE (you were told of the drop: resending, or
+ *    closing at once, is yours to decide; a publish closes at once);
  *  - WSIO_ENOMEM: out of memory (the connection is failed).
  * Backpressure rule: a message is accepted whole while the buffer is under the cap
  * (so it may end up to one message over it); after any send returned
@@ -492,8 +493,10 @@ int wsio_conn_is_subscribed(const wsio_conn *conn, const char *topic);
  * once; within one loop iteration, publishes to a topic are batched so each subscriber
  * gets one write. Order is preserved per topic and relative to direct sends on each
  * connection. op is WSIO_OP_TEXT or WSIO_OP_BINARY (text not checked, as in
- * wsio_conn_send). A subscriber whose send buffer is at max_backpressure is skipped
- * (counted in dropped_backpressure_total) and gets drain once it is written.
+ * wsio_conn_send). A subscriber whose send buffer is at max_backpressure is not sent
+ * the message (counted in dropped_backpressure_total) and, since nobody could tell it,
+ * is closed there and then with WSIO_CLOSE_BACKPRESSURE after what it was sent before
+ * (closed_backpressure_total): it never gets a later message past the gap.
  * Returns the number of subscribers (0 when none), or WSIO_EINVAL (NULL, bad op),
  * WSIO_ETOOBIG (len > max_backpressure) or WSIO_ENOMEM; nothing is sent on error. */
 int wsio_app_publish(wsio_app *app, const char *topic, const void *data, size_t len, wsio_opcode op);

@@ -404,6 +404,8 @@ typedef struct wsio_sio_stats {
   uint64_t broadcasts_total;     /* emits to selections (wsio_sio_broadcast and the like) */
   uint64_t deliveries_total;     /* packets handed to a client by those broadcasts */
   uint64_t volatile_drops_total; /* volatile packets dropped for a busy transport */
+  uint64_t recovery_too_large_total; /* recoveries refused: the missed packets would not
+                                        fit the send buffer (the client got a new session) */
 } wsio_sio_stats;
 /* Named like wsio_app_stats and wsio_eio_server_stats. */
 void wsio_sio_server_stats(const wsio_sio *io, wsio_sio_stats *out);

@@ -173,6 +173,9 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
   counter(&o, "wsio_sio_connections_total", "Socket.IO sockets connected.", sio->connections_total);
   counter(&o, "wsio_sio_recovered_sessions_total", "Connections that restored their session (state recovery).",
           sio->recovered_total);
+  counter(&o, "wsio_sio_recovery_too_large_total",
+          "Recoveries refused because the missed packets would not fit the send buffer (--max-backpressure, --max-polling-buffer): the client got a new session.",
+          sio->recovery_too_large_total);
   counter(&o, "wsio_sio_connect_errors_total", "CONNECT_ERRORs sent (unknown namespace, middleware refusal).",
           sio->connect_errors_total);
 
@@ -279,6 +282,7 @@ static int scrape(metrics_page *pg, size_t *len) {
     sio.broadcasts_total += s.broadcasts_total;
     sio.deliveries_total += s.deliveries_total;
     sio.volatile_drops_total += s.volatile_drops_total;
+    sio.recovery_too_large_total += s.recovery_too_large_total;
   }
   wsio_sio_redis_stats redis = {0}, rs;
   for (size_t i = 0; i < n_sio; i++) {

@@ -52,11 +52,14 @@ static void pubsub_send_each(wsio_app *app, wsio_conn *c, core_frames *f) {
   size_t cap = app->o.max_backpressure;
   if (cap && net_buffered(&c->net) >= cap) {
     app->st.dropped_backpressure_total += f->nframes;
-    c->wsf |= WSF_OVER_CAP;
-    c->net.flags |= NET_F_WANT_DRAIN;
+    ws_close_missed(c, 0);
     return;
   }
-  if (core_frames_send_each(c, f) < 0) return;
+  int r = core_frames_send_each(c, f);
+  if (r < 0) { /* a frame of the batch refused (the cap reached within it, or memory) */
+    ws_close_missed(c, r != WSIO_EDROPPED);
+    return;
+  }
   app->st.deliveries_total += f->nframes;
 }
 
@@ -74,14 +77,14 @@ static void topic_flush(wsio_app *app, topic *t) {
     }
     int z = 0;
     core_frames *f = core_frames_for(c, &t->pending, &z);
-    if (!f) { /* out of memory for the compressed copy: as a refused send */
+    if (!f) { /* out of memory for the compressed copy */
       app->st.dropped_backpressure_total += t->pending.nframes;
+      ws_close_missed(c, 1);
       continue;
     }
     if (cap && net_buffered(&c->net) >= cap) {
       app->st.dropped_backpressure_total += f->nframes;
-      c->wsf |= WSF_OVER_CAP;
-      c->net.flags |= NET_F_WANT_DRAIN; /* as for a refused direct send */
+      ws_close_missed(c, 0);
       continue;
     }
     if (core_frames_write(&c->net, f) < 0) continue;

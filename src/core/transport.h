@@ -117,6 +117,16 @@ int core_owner_add(wsio_app *app, core_owner_fn fn, void *arg);
  * public max_backpressure size rule does not apply (the layer has its own limit). */
 int ws_send_parts(wsio_conn *c, wsio_opcode op, const void *prefix, size_t plen, const void *data, size_t len);
 
+/* A message owed to c could not be written (c's send buffer was at max_backpressure, or
+ * oom: no memory for it) and no caller can be told (a publish, a broadcast): whatever c
+ * got next would hide the gap, so c is closed now, its close frame (1008 "send buffer
+ * limit exceeded", counted in closed_backpressure_total, or 1011 "out of memory")
+ * written after the bytes it was sent before the gap; nothing more is sent to it.
+ * Flushes no publishes: safe while a topic is being written. No-op once closing. */
+void ws_close_missed(wsio_conn *c, int oom);
+/* wsio_app_options.max_backpressure (0: no cap). */
+size_t core_max_backpressure(const wsio_app *app);
+
 /* Frames prepared once and sent to many connections. The first recipient of an
  * iteration puts the bytes into the loop's shared output buffer and every later one
  * is owed a range of it (one batched send, no copy); when that is impossible (too

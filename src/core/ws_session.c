@@ -164,15 +164,37 @@ static void enter_closing(wsio_conn *c) {
   c->t_due = core_now(c->app) + (c->app->o.close_timeout_ms ? c->app->o.close_timeout_ms : 1000);
 }
 
-void ws_send_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t rlen) {
+/* A close frame is never refused for backpressure: it is how the peer learns why. */
+static void write_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t rlen) {
   uint8_t payload[125], hdr[WS_FRAME_MAX_HEADER];
   size_t n = ws_close_encode(payload, code, reason, rlen);
   size_t hl = ws_frame_header_encode(hdr, 1, 0, WS_OP_CLOSE, n, NULL);
-  pubsub_before_direct_send(c);
-  /* A close frame is never refused for backpressure: it is how the peer learns why. */
   net_write2(&c->net, hdr, hl, payload, n);
   c->wsf |= WSF_CLOSE_SENT;
   c->close_code = (uint16_t)code;
+}
+
+void ws_send_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t rlen) {
+  pubsub_before_direct_send(c);
+  write_close_frame(c, code, reason, rlen);
+}
+
+void ws_close_missed(wsio_conn *c, int oom) {
+  wsio_app *app = c->app;
+  if (c->state != CONN_WS || (c->wsf & (WSF_CLOSE_SENT | WSF_CLOSE_RECEIVED | WSF_NOTIFIED))) return;
+  char addr[WSIO_ADDRSTRLEN];
+  conn_peer_format(c, addr, sizeof(addr));
+  if (oom) {
+    app_log(app, WSIO_LOG_WARN, "closing %s with 1011: out of memory for a message to it", addr);
+    write_close_frame(c, WSIO_CLOSE_INTERNAL_ERROR, "out of memory", 13);
+  } else {
+    app->st.closed_backpressure_total++;
+    app_log(app, WSIO_LOG_WARN, "closing %s with 1008: a message to it was dropped at %zu bytes of send buffer",
+            addr, app->o.max_backpressure);
+    static const char why[] = "send buffer limit exceeded";
+    write_close_frame(c, WSIO_CLOSE_BACKPRESSURE, why, sizeof(why) - 1);
+  }
+  enter_closing(c);
 }
 
 /* RFC 6455 7.1.7 "Fail the WebSocket Connection": send a close frame with the reason,
@@ -624,6 +646,8 @@ int wsio_conn_close(wsio_conn *c, int code, const char *reason) {
 void wsio_conn_terminate(wsio_conn *c) {
   if (c) conn_kill(c);
 }
+
+size_t core_max_backpressure(const wsio_app *app) { return app->o.max_backpressure; }
 
 size_t wsio_conn_buffered_amount(const wsio_conn *c) { return c ? net_buffered(&c->net) : 0; }
 

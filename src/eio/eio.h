@@ -40,15 +40,23 @@ static inline eio_prepared_mark eio_prepared_mark_now(const eio_prepared *p) {
 }
 void eio_prepared_rewind(eio_prepared *p, eio_prepared_mark m);
 
+/* The user pointer the server was attached with (Socket.IO's server). */
+void *eio_server_user(const wsio_eio_server *srv);
+
 /* Sends a prepared message to a session: on WebSocket the frames are written as they
  * are; on polling the records are queued for the next GET. When is_volatile and the
  * session cannot take it right now (WebSocket send buffer not empty, or polling
  * without a pending GET), it is dropped. Returns 0 when queued, WSIO_EDROPPED when
  * dropped (also when the WebSocket send fails), WSIO_ECLOSED when the session is
- * closing or its polling queue cannot take it. */
-/* The user pointer the server was attached with (Socket.IO's server). */
-void *eio_server_user(const wsio_eio_server *srv);
+ * closing or its polling queue cannot take it. A message refused for backpressure
+ * (not a volatile one) closes the session (eio/internal.h eio_over_cap). */
 int eio_send_prepared(wsio_eio_session *s, eio_prepared *p, int is_volatile);
+
+/* The most bytes of packets a new session can be sent at once, on either transport,
+ * without one being refused: the smaller of max_backpressure (WebSocket) and
+ * max_polling_buffer, less 1 KiB for the packets around them; SIZE_MAX with no cap.
+ * Socket.IO's recovery sends no catch-up larger than this (sio/recovery.c). */
+size_t eio_send_budget(const wsio_eio_server *srv);
 
 /* Holding packets back (Socket.IO coalesces the broadcasts of one iteration to the same
  * recipients and sends them together from its post hook): after eio_hold, fn(arg) runs

@@ -87,7 +87,7 @@ struct wsio_eio_session {
   uint8_t expiring : 1;     /* the pong deadline passed: decided in the post phase */
   uint8_t second_look : 1;  /* ...and was found passed once: one more iteration's reads */
   uint8_t linger : 1;       /* closed; waits for one more GET to deliver "1" */
-  uint8_t over_cap : 1;     /* output went over max_polling_buffer: closed in the post phase */
+  uint8_t over_cap : 1;     /* a message was refused (eio_over_cap): closed in the post phase */
   uint8_t drain_hold : 1;   /* lingering through a graceful stop: holds it (app_drain_hold) */
   uint8_t ip_counted : 1;   /* counts toward max_connections_per_ip (a polling session:
                                core_limit_session_open) until closed or upgraded */
@@ -158,6 +158,27 @@ static inline void eio_mark_dirty(wsio_eio_session *s) {
   if (s->dirty || !eio_get(s) || s->upgrading) return;
   eio_post_list_add(s);
   s->dirty = 1;
+}
+
+/* A message for s was refused: its WebSocket's send buffer was at max_backpressure, or
+ * its polling queue would have gone over max_polling_buffer. Whatever the client got
+ * after it would hide the gap (and move a recovering client's offset past it), so from
+ * now on nothing is sent to s (eio_send_prepared, wsio_eio_send, the polling queue
+ * refuse) and the post phase closes it, "transport error" (a WebSocket with 1008):
+ * closing here could free a socket that the caller, e.g. a broadcast, is iterating. */
+static inline void eio_over_cap(wsio_eio_session *s) {
+  if (!s->over_cap) { /* on the post list (once) even without a held GET */
+    eio_post_list_add(s);
+    s->dirty = 1;
+  }
+  s->over_cap = 1;
+}
+
+/* ws_send_parts' (or core_frames_send's) result on s's WebSocket: a refusal for
+ * backpressure marks s over its cap. */
+static inline int eio_ws_sent(wsio_eio_session *s, int r) {
+  if (r == WSIO_EDROPPED) eio_over_cap(s);
+  return r;
 }
 
 /* ---- server.c: answers shared by both transports -------------------------------- */

@@ -20,15 +20,13 @@ static int out_reserve(wsio_eio_session *s, size_t extra) {
   if (!s->poll && !(s->poll = calloc(1, sizeof(*s->poll)))) return WSIO_ENOMEM;
   byte_buf *out = &s->poll->out;
   if (extra > EIO_OUT_MAX - out->len) return WSIO_ENOMEM; /* never polled: fail, never wrap */
-  /* A client that stopped polling: refuse, and close it from the post phase (closing
-   * here could free a socket that the caller, e.g. a broadcast, is still iterating). */
+  /* A client that stopped polling: refuse, and close it from the post phase. Once one
+   * record is refused, a smaller one that would still fit is refused too: it would
+   * reach the client after the gap. */
   size_t cap = s->srv->o.max_polling_buffer;
+  if (s->over_cap && s->state == S_OPEN) return WSIO_ENOMEM;
   if (cap && s->state == S_OPEN && out->len + extra > cap) {
-    if (!s->over_cap) { /* on the post list (once) even without a held GET */
-      eio_post_list_add(s);
-      s->dirty = 1;
-    }
-    s->over_cap = 1;
+    eio_over_cap(s);
     return WSIO_ENOMEM;
   }
   return byte_buf_reserve(out, extra);

@@ -49,7 +49,10 @@ int eio_send_prepared(wsio_eio_session *s, eio_prepared *p, int is_volatile) {
   s->srv->st.messages_out_total += p->ws.nframes;
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
     if (is_volatile && wsio_conn_buffered_amount(s->ws)) return WSIO_EDROPPED;
-    return core_frames_send(s->ws, &p->ws) < 0 ? WSIO_EDROPPED : 0;
+    if (s->over_cap) return WSIO_EDROPPED;
+    int r = core_frames_send(s->ws, &p->ws);
+    if (r < 0 && !is_volatile) eio_ws_sent(s, r); /* a volatile packet may be lost */
+    return r < 0 ? WSIO_EDROPPED : 0;
   }
   if (is_volatile && (!eio_get(s) || s->upgrading)) return WSIO_EDROPPED;
   return eio_queue_record(s, p->poll.p, p->poll.len) < 0 ? WSIO_ECLOSED : 0;

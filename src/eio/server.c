@@ -399,6 +399,14 @@ void *eio_server_user(const wsio_eio_server *srv) { return srv->user; }
 size_t wsio_eio_server_num_sessions(const wsio_eio_server *srv) { return srv->count; }
 wsio_app *eio_server_app(const wsio_eio_server *srv) { return srv->app; }
 
+size_t eio_send_budget(const wsio_eio_server *srv) {
+  size_t ws = core_max_backpressure(srv->app), poll = srv->o.max_polling_buffer, cap = SIZE_MAX;
+  if (ws && ws < cap) cap = ws;
+  if (poll && poll < cap) cap = poll;
+  if (cap == SIZE_MAX) return cap;
+  return cap > 1024 ? cap - 1024 : 0;
+}
+
 void eio_set_release(wsio_eio_server *srv, void (*fn)(void *arg), void *arg) {
   srv->release = fn;
   srv->release_arg = arg;

@@ -305,7 +305,7 @@ void eio_send_packet(wsio_eio_session *s, char type, const char *data, size_t le
   eio_release_held(s->srv);
   if (s->state != was) return; /* the held packets' send failed this session */
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
-    ws_send_parts(s->ws, WSIO_OP_TEXT, &type, 1, data, len);
+    if (!s->over_cap) eio_ws_sent(s, ws_send_parts(s->ws, WSIO_OP_TEXT, &type, 1, data, len));
     return;
   }
   eio_queue_text(s, type, (const uint8_t *)data, len);
@@ -316,9 +316,10 @@ int wsio_eio_send(wsio_eio_session *s, const void *data, size_t len, int binary)
   if (s->state != S_OPEN) return WSIO_ECLOSED;
   s->srv->st.messages_out_total++;
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
+    if (s->over_cap) return WSIO_ECLOSED; /* closed in the post phase */
     int st = binary ? ws_send_parts(s->ws, WSIO_OP_BINARY, NULL, 0, data, len)
                     : ws_send_parts(s->ws, WSIO_OP_TEXT, "4", 1, data, len);
-    return st < 0 ? WSIO_ECLOSED : 0;
+    return eio_ws_sent(s, st) < 0 ? WSIO_ECLOSED : 0;
   }
   return binary ? eio_queue_binary(s, data, len) : eio_queue_text(s, '4', data, len);
 }
@@ -347,10 +348,14 @@ void eio_post(void *arg) {
       }
     }
     if (s->over_cap && s->state == S_OPEN) {
-      char addr[WSIO_ADDRSTRLEN];
-      srv->st.polling_buffer_closes_total++;
-      app_log(srv->app, WSIO_LOG_INFO, "closing Engine.IO session of %s: its pending output went over %zu bytes (--max-polling-buffer: the client stopped polling)",
-              wsio_eio_session_remote_address(s, addr, sizeof(addr)) > 0 ? addr : "?", srv->o.max_polling_buffer);
+      if (s->transport == TRANSPORT_WEBSOCKET && s->ws) { /* its close logs and counts */
+        ws_close_missed(s->ws, 0); /* (before eio_session_close's 1000) */
+      } else {
+        char addr[WSIO_ADDRSTRLEN];
+        srv->st.polling_buffer_closes_total++;
+        app_log(srv->app, WSIO_LOG_INFO, "closing Engine.IO session of %s: its pending output went over %zu bytes (--max-polling-buffer: the client stopped polling)",
+                wsio_eio_session_remote_address(s, addr, sizeof(addr)) > 0 ? addr : "?", srv->o.max_polling_buffer);
+      }
       eio_session_close(s, "transport error", CLOSE_SILENT);
       continue;
     }

@@ -246,6 +246,65 @@ static int entry_selects(const sio_log_entry *e, const wsio_sio_socket *s) {
   return 1;
 }
 
+/* Node's shouldIncludePacket for a session (its rooms and its id room). */
+static int session_has(const sio_session *sess, const char *name, size_t len) {
+  if (len == SIO_ID_LEN && memcmp(name, sess->sid, len) == 0) return 1;
+  const char *r = sess->rooms;
+  for (uint32_t i = 0; i < sess->nrooms; i++) {
+    size_t rl = strlen(r);
+    if (rl == len && memcmp(r, name, len) == 0) return 1;
+    r += rl + 1;
+  }
+  return 0;
+}
+
+static int entry_selects_session(const sio_log_entry *e, const sio_session *sess) {
+  const char *name = (const char *)e->data + e->nbins * sizeof(uint32_t);
+  int included = e->nrooms == 0;
+  for (uint32_t i = 0; i < e->nrooms; i++) {
+    size_t len = strlen(name);
+    if (!included && session_has(sess, name, len)) included = 1;
+    name += len + 1;
+  }
+  if (!included) return 0;
+  for (uint32_t i = 0; i < e->nexcept; i++) {
+    size_t len = strlen(name);
+    if (session_has(sess, name, len)) return 0;
+    name += len + 1;
+  }
+  return 1;
+}
+
+/* ---- how much a catch-up sends -----------------------------------------------------
+ * The missed packets go out at once, before the CONNECT reply, and the transport
+ * refuses what goes over its cap (eio_send_budget): a refused one would leave the
+ * client a gap, and a refused CONNECT reply no connection at all, the same again at
+ * every reconnect. So a catch-up that does not fit is no recovery: the client gets a
+ * new session (socket.recovered false, as when its offset has left the log), and the
+ * application knows to resynchronise it. Counted in recovery_too_large_total. */
+
+/* Bytes one packet of text_len and attachments takes on the wire, at most: the
+ * WebSocket frame header or the polling separator, the "4" or "b", base64 on polling. */
+static size_t wire_size(size_t text_len, const uint32_t *lens, const wsio_span *bins, size_t nbins) {
+  size_t n = text_len + 16;
+  for (size_t i = 0; i < nbins; i++) n += (lens ? lens[i] : bins[i].n) / 3 * 4 + 4 + 16;
+  return n;
+}
+
+static size_t entry_wire_size(const sio_log_entry *e) {
+  return wire_size(e->text_len, (const uint32_t *)e->data, NULL, e->nbins);
+}
+
+static int catch_up_fits(wsio_sio *io, size_t bytes, const char *pid) {
+  size_t budget = io->eio ? eio_send_budget(io->eio) : SIZE_MAX; /* (unit tests: none) */
+  if (bytes <= budget) return 1;
+  io->st.recovery_too_large_total++;
+  app_log(io->app, WSIO_LOG_INFO,
+          "session %s not recovered: its %zu bytes of missed packets would not fit the send buffer (%zu)", pid,
+          bytes, budget);
+  return 0;
+}
+
 static void entry_send(const sio_log_entry *e, wsio_sio_socket *s) {
   const uint32_t *lens = (const uint32_t *)e->data;
   const unsigned char *p = e->data + e->nbins * sizeof(uint32_t);
@@ -332,7 +391,14 @@ int sio_session_find(wsio_sio_nsp *nsp, const char *auth, size_t auth_len, sio_r
     return -1;
   }
   uint64_t num;
-  if (parse_offset(offset, &num) != 0 || log_find(nsp->log, num) < 0) return -1;
+  long at;
+  if (parse_offset(offset, &num) != 0 || (at = log_find(nsp->log, num)) < 0) return -1;
+  size_t bytes = 0;
+  for (size_t i = (size_t)at + 1; i < nsp->log->n; i++) {
+    const sio_log_entry *e = log_at(nsp->log, i);
+    if (entry_selects_session(e, sess)) bytes += entry_wire_size(e);
+  }
+  if (!catch_up_fits(io, bytes, sess->pid)) return -1;
   out->sess = sess;
   out->offset = num;
   return 0;
@@ -381,35 +447,6 @@ static void put32(byte_buf *b, uint32_t v, int *err) {
 }
 static void put(byte_buf *b, const void *p, size_t n, int *err) {
   if (!*err && byte_buf_append(b, p, n) < 0) *err = 1;
-}
-
-/* Node's shouldIncludePacket for a session (its rooms and its id room). */
-static int session_has(const sio_session *sess, const char *name, size_t len) {
-  if (len == SIO_ID_LEN && memcmp(name, sess->sid, len) == 0) return 1;
-  const char *r = sess->rooms;
-  for (uint32_t i = 0; i < sess->nrooms; i++) {
-    size_t rl = strlen(r);
-    if (rl == len && memcmp(r, name, len) == 0) return 1;
-    r += rl + 1;
-  }
-  return 0;
-}
-
-static int entry_selects_session(const sio_log_entry *e, const sio_session *sess) {
-  const char *name = (const char *)e->data + e->nbins * sizeof(uint32_t);
-  int included = e->nrooms == 0;
-  for (uint32_t i = 0; i < e->nrooms; i++) {
-    size_t len = strlen(name);
-    if (!included && session_has(sess, name, len)) included = 1;
-    name += len + 1;
-  }
-  if (!included) return 0;
-  for (uint32_t i = 0; i < e->nexcept; i++) {
-    size_t len = strlen(name);
-    if (session_has(sess, name, len)) return 0;
-    name += len + 1;
-  }
-  return 1;
 }
 
 static void entry_export(const sio_log_entry *e, byte_buf *b, int *err) {
@@ -592,6 +629,12 @@ int sio_session_adopt(wsio_sio_socket *s, const sio_restored *r) {
   wsio_sio_nsp *nsp = s->nsp;
   if (!st->sid || strlen(st->sid) != SIO_ID_LEN || !st->pid || strlen(st->pid) != SIO_ID_LEN || !sio_socket_pid(s)) return -1;
   if (map_get(&nsp->sockets, st->sid, SIO_ID_LEN)) return -1; /* a client restoring twice */
+  size_t bytes = 0;
+  for (size_t i = 0; i < r->nmissed; i++) {
+    const sio_event *ev = &r->missed[i];
+    bytes += wire_size(strlen(ev->name) + ev->len + 64, NULL, ev->bins, ev->nbins);
+  }
+  if (!catch_up_fits(s->nsp->io, bytes, st->pid)) return -1;
   sio_log_entry **missed = r->nmissed ? calloc(r->nmissed, sizeof(*missed)) : NULL;
   if (r->nmissed && !missed) return -1;
   wsio_sio_target none = {.nsp = nsp};

@@ -150,6 +150,39 @@ for (const pair of PAIRS) {
       }
       closeAll([a, b, dup]);
     });
+
+    // wsio sends the missed events at once, before the CONNECT reply: more than its send
+    // buffer takes would be refused (the CONNECT reply too). It gives a new session
+    // instead (docs/socketio.md), the same rule as a local recovery.
+    if (kindB === 'wsio') {
+      it('missed events larger than the send buffer: a new session on the wsio node, counted', async () => {
+        const { scrape } = require('../product/helpers');
+        const a = client(A.url, 'websocket');
+        const b = client(B.url, 'websocket');
+        sockets.push(a, b);
+        await connected(a);
+        await connected(b);
+        await call(a, 'join', 'big');
+        await call(b, 'in-room', 'big', 'pre', 0);
+        await logged(a, 'pre', 1);
+        const id = a.id;
+        const gone = once(a, 'disconnect');
+        a.io.engine.close();
+        await gone;
+        await sessionStored(redis, a._pid);
+        // (--app test builds an emit's arguments in 64 KiB)
+        const pad = 'y'.repeat(60 * 1024);
+        for (let i = 0; i < 20; i++) await call(b, 'in-room', 'big', 'm', i, pad); // 1.2 MiB > 1 MiB
+        const before = (await scrape(B.port)).get('wsio_sio_recovery_too_large_total');
+        a.io.uri = B.url;
+        a.connect();
+        await connected(a);
+        assert.equal(a.recovered, false);
+        assert.notEqual(a.id, id);
+        assert.equal((await scrape(B.port)).get('wsio_sio_recovery_too_large_total'), before + 1);
+        closeAll([a, b]);
+      });
+    }
   });
 }
 

@@ -70,6 +70,7 @@ test('the exposition: content type, format, conventions and every required famil
       wsio_abnormal_closes_total: ['counter'],
       wsio_heartbeat_timeouts_total: ['counter', 'layer', ['websocket', 'engineio']],
       wsio_sio_recovered_sessions_total: ['counter'],
+      wsio_sio_recovery_too_large_total: ['counter'],
       wsio_rooms: ['gauge'],
       wsio_redis_adapter_up: ['gauge'],
       wsio_event_loop_lag_seconds: ['histogram'],
@@ -288,11 +289,19 @@ test('/broadcast with a subscriber over the cap: wsio_messages_sent_total counts
       const s0 = await scrape(srv.port);
       const N = 300;
       const msg = Buffer.alloc(64 * 1024, 1);
-      for (let i = 0; i < N; i++) pub.send(msg);
+      // The publisher is a subscriber too, and must keep up: it waits for each of its
+      // messages to come back before the next (a publisher that fell behind would be
+      // closed at the first broadcast dropped for it, as the silent subscriber is).
+      for (let i = 0; i < N; i++) {
+        const back = new Promise((resolve) => pub.once('message', resolve));
+        pub.send(msg);
+        await withTimeout(back, 5000, `broadcast ${i} back to its publisher`);
+      }
       const s1 = await scrapeUntil(srv.port, (x) => x.get('wsio_broadcasts_total') - s0.get('wsio_broadcasts_total') === N,
         'every publish processed', 10000);
       const d = (name, l) => val(s1, name, l) - val(s0, name, l);
       assert.ok(d('wsio_dropped_messages_total', { reason: 'backpressure' }) > 0, 'some were dropped');
+      assert.equal(d('wsio_backpressure_closes_total'), 1, 'the silent subscriber closed, the publisher not');
       assert.equal(d('wsio_messages_sent_total'), d('wsio_broadcast_deliveries_total'),
         'on /broadcast every message sent is a delivery');
     } finally {

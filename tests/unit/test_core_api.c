@@ -261,6 +261,12 @@ static void on_message(wsio_conn *c, const uint8_t *d, size_t n, wsio_opcode op)
     R.echo_status = s;
     R.echo_done++;
     pthread_mutex_unlock(&mu);
+  } else if (n >= 5 && memcmp(d, "pubk:", 5) == 0) {
+    /* One 4 KiB text publish to "t" that starts with the sequence number sent. */
+    static char m[4096];
+    memset(m, '.', sizeof(m));
+    memcpy(m, d + 5, n - 5 < 16 ? n - 5 : 16);
+    wsio_app_publish(app, "t", m, sizeof(m), WSIO_OP_TEXT);
   } else if (n >= 5 && memcmp(d, "zoom:", 5) == 0) {
     /* A compressed send whose first allocation fails: refused, the next one works. */
     extern unsigned core_alloc_fail_in;
@@ -1447,6 +1453,99 @@ out:
   server_stop(&s);
 }
 
+/* ---- 5b. a subscriber that falls behind the publishes ------------------------------ */
+
+/* Reads whatever arrives until the connection has been quiet for 150 ms (or EOF). */
+static void cl_read_quiet(client *cl) {
+  struct pollfd pf = {.fd = cl->fd, .events = POLLIN};
+  while (poll(&pf, 1, 150) > 0)
+    if (cl_fill(cl) <= 0) break;
+}
+
+/* Parses cl's buffer: text publishes numbered from 0 ("pubk:"), then maybe a close
+ * frame. Returns how many came in order; *gap = 1 when one came out of order, and
+ * *code the close code (0 without one; -1 when anything follows it). */
+static int cl_parse_pubk(client *cl, int *gap, int *code) {
+  int next = 0;
+  *gap = 0;
+  *code = 0;
+  while (cl->len) {
+    size_t before = cl->len;
+    if (cl_read_frame(cl) < 0) break;
+    if (*code) { /* nothing may follow a close frame */
+      *code = -1;
+      break;
+    }
+    if (cl->op == 0x8) {
+      *code = cl->msg_len >= 2 ? cl->msg[0] << 8 | cl->msg[1] : 1005;
+      continue;
+    }
+    if (cl->op != 0x1 || atoi((const char *)cl->msg) != next) *gap = 1;
+    next++;
+    if (cl->len == before) break;
+  }
+  return next;
+}
+
+/* A publish that finds a subscriber's send buffer at the cap cannot tell anyone that
+ * the subscriber missed it; if the subscriber then caught up and stayed open, what it
+ * got next would hide the gap (it used to stay open when it had drained by the next
+ * sweep). Now it is closed there and then: it gets every message up to the gap, then
+ * 1008, and nothing after, even when it drains at once and more is published. */
+static void test_publish_gap(void) {
+  wsio_app_options o;
+  test_options(&o);
+  o.max_backpressure = 16 * 1024;
+  o.kernel_send_limit = 4096;
+  g_cap = o.max_backpressure;
+  server s;
+  if (server_start(&s, &o) < 0) return;
+  client fast = {.fd = -1}, slow = {.fd = -1};
+  char head[1024];
+  int ok;
+  if (cl_ws(&fast, s.port, "/topic?id=1") < 0) goto out;
+  if (cl_ws_connect(&slow, s.port, "/topic?id=2", NULL, head, sizeof(head), 4096) != 101) goto out;
+  WAIT_FOR(ok, R.opens == 2, 2000);
+  CHECK(ok);
+
+  /* One publish per iteration (the fast subscriber reads each before the next), the
+   * slow one reads nothing, until the server has dropped one for it. */
+  wsio_stats st = {0};
+  int sent = 0, dropped_at = -1;
+  for (; sent < 400 && dropped_at < 0; sent++) {
+    char cmd[32];
+    snprintf(cmd, sizeof(cmd), "pubk:%d", sent);
+    CHECK_EQ_INT(cl_send_text(&fast, cmd), 0);
+    if (cl_read_frame(&fast) < 0 || fast.op != 0x1 || atoi((const char *)fast.msg) != sent) break;
+    if (fetch_stats(s.port, &st, NULL) == 0 && st.dropped_backpressure_total > 0) dropped_at = sent;
+  }
+  CHECK(dropped_at > 0);
+  if (dropped_at <= 0) goto out;
+  /* The slow subscriber drains at once (well within a sweep), then more is published. */
+  cl_read_quiet(&slow);
+  for (int k = 0; k < 5; k++, sent++) {
+    char cmd[32];
+    snprintf(cmd, sizeof(cmd), "pubk:%d", sent);
+    CHECK_EQ_INT(cl_send_text(&fast, cmd), 0);
+    CHECK(cl_read_frame(&fast) == 0 && fast.op == 0x1 && atoi((const char *)fast.msg) == sent);
+  }
+  cl_read_quiet(&slow);
+  int gap, code;
+  int got = cl_parse_pubk(&slow, &gap, &code);
+  CHECK_EQ_INT(gap, 0);
+  CHECK_EQ_INT(code, 1008);
+  CHECK(got > 0 && got <= dropped_at);
+  CHECK_EQ_INT(fetch_stats(s.port, &st, NULL), 0);
+  CHECK_EQ_INT(st.closed_backpressure_total, 1);
+  /* The fast subscriber got every one and is still served. */
+  CHECK_EQ_INT(cl_send_text(&fast, "echo:still-open"), 0);
+  CHECK(cl_expect_text(&fast, "still-open"));
+out:
+  cl_close(&fast);
+  cl_close(&slow);
+  server_stop(&s);
+}
+
 /* ---- 6. HTTP routes --------------------------------------------------------------- */
 
 /* Routes are tried in registration order; the walk stops at the first that serves the
@@ -2081,6 +2180,7 @@ int main(void) {
   RUN(test_close_codes);
   RUN(test_send_rules);
   RUN(test_topics);
+  RUN(test_publish_gap);
   RUN(test_http_routes);
   RUN(test_route_order);
   RUN(test_ping);
