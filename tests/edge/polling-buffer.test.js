@@ -69,3 +69,33 @@ test('without --max-polling-buffer nothing is closed', async () => {
     s.close();
   } finally { await srv.stop(); }
 });
+
+// Once a packet for a session is refused at the cap, a later, smaller one must not be
+// queued behind the gap: the client would get it (the session's held GET is answered
+// with what is queued when it closes) and never learn what it missed. Two broadcasts
+// in one POST (one iteration) that select different sockets, so they cannot share a
+// batch: the first (room r1: the member) is over the cap, the second (room r2: the
+// member and the sender) fits.
+test('after a packet refused at --max-polling-buffer, nothing smaller is queued behind the gap', async () => {
+  const srv = await startServer(['--app', 'test', '--max-polling-buffer', '4KiB']);
+  try {
+    const sid = await pollingMember(srv.port);
+    assert.match(body(await post(srv.port, sid, '42["join","r2"]')), /ok/);
+    const open = body(await get(srv.port, ''));
+    const sender = JSON.parse(open.slice(1)).sid;
+    assert.match(body(await post(srv.port, sender, '40')), /ok/);
+    assert.match(body(await get(srv.port, `&sid=${sender}`)), /^40/);
+    assert.match(body(await post(srv.port, sender, '42["join","r2"]')), /ok/);
+    const held = get(srv.port, `&sid=${sid}`); // waits for output
+    await sleep(150);
+    const big = `42["in-room","r1","m","${'x'.repeat(5000)}"]`;
+    const small = '42["in-room","r2","m","after-gap"]';
+    assert.match(body(await post(srv.port, sender, `${big}\x1e${small}`)), /ok/);
+    const answer = await held;
+    assert.equal(Number(answer.split(' ')[1]), 200);
+    assert.doesNotMatch(body(answer), /after-gap/);
+    await until(async () => ((await scrape(srv.port)).get('wsio_polling_buffer_closes_total') === 1 ? true : null), 5000, 'the session closed');
+    // The sender, under the cap, got the small one.
+    assert.match(body(await get(srv.port, `&sid=${sender}`)), /after-gap/);
+  } finally { await srv.stop(); }
+});
