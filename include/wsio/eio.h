@@ -64,7 +64,11 @@ void wsio_eio_options_init(wsio_eio_options *o);
 wsio_eio_server *wsio_eio_attach(wsio_app *app, const wsio_eio_options *o, const wsio_eio_handlers *h,
                                  void *user);
 
-/* Queues a message (copied). Returns 0, or WSIO_ECLOSED when the session is closing. */
+/* Queues a message (copied). Returns 0, or WSIO_ECLOSED when the session is closing.
+ * A message its transport refuses (the WebSocket's send buffer at the app's
+ * max_backpressure, the polling queue over max_polling_buffer) gets WSIO_ECLOSED too:
+ * the session is closed in the same loop iteration ("transport error"; a WebSocket with
+ * 1008), after what it was sent before and with nothing sent past the gap. */
 int wsio_eio_send(wsio_eio_session *s, const void *data, size_t len, int binary);
 
 /* Closes the session (a close packet is sent, then the transport is closed); the close
