@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
     /* uSockets sends with MSG_NOSIGNAL but writes a large message's header and payload
      * with writev(), which has no such flag: a client that resets its connection while
      * one is owed (the load generator ending a 16 KiB echo run) killed this server with
-     * SIGPIPE. A server ignores it, as wsio-server does. */
+     * SIGPIPE. (wsio-server passes MSG_NOSIGNAL on every send and sendmsg.) */
     std::signal(SIGPIPE, SIG_IGN);
     int port = argc > 1 ? atoi(argv[1]) : 9001;
 #ifdef UWS_BENCH_SSL
