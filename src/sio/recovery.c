@@ -295,12 +295,13 @@ static size_t entry_wire_size(const sio_log_entry *e) {
   return wire_size(e->text_len, (const uint32_t *)e->data, NULL, e->nbins);
 }
 
-static int catch_up_fits(wsio_sio *io, size_t bytes, const char *pid) {
+/* sid: the public socket id, for the log (never the pid: it is what restores a session). */
+static int catch_up_fits(wsio_sio *io, size_t bytes, const char *sid) {
   size_t budget = io->eio ? eio_send_budget(io->eio) : SIZE_MAX; /* (unit tests: none) */
   if (bytes <= budget) return 1;
   io->st.recovery_too_large_total++;
   app_log(io->app, WSIO_LOG_INFO,
-          "session %s not recovered: its %zu bytes of missed packets would not fit the send buffer (%zu)", pid,
+          "socket %s not recovered: its %zu bytes of missed packets would not fit the send buffer (%zu)", sid,
           bytes, budget);
   return 0;
 }
@@ -398,7 +399,7 @@ int sio_session_find(wsio_sio_nsp *nsp, const char *auth, size_t auth_len, sio_r
     const sio_log_entry *e = log_at(nsp->log, i);
     if (entry_selects_session(e, sess)) bytes += entry_wire_size(e);
   }
-  if (!catch_up_fits(io, bytes, sess->pid)) return -1;
+  if (!catch_up_fits(io, bytes, sess->sid)) return -1;
   out->sess = sess;
   out->offset = num;
   return 0;
@@ -634,7 +635,7 @@ int sio_session_adopt(wsio_sio_socket *s, const sio_restored *r) {
     const sio_event *ev = &r->missed[i];
     bytes += wire_size(strlen(ev->name) + ev->len + 64, NULL, ev->bins, ev->nbins);
   }
-  if (!catch_up_fits(s->nsp->io, bytes, st->pid)) return -1;
+  if (!catch_up_fits(s->nsp->io, bytes, st->sid)) return -1;
   sio_log_entry **missed = r->nmissed ? calloc(r->nmissed, sizeof(*missed)) : NULL;
   if (r->nmissed && !missed) return -1;
   wsio_sio_target none = {.nsp = nsp};

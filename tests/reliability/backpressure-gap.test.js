@@ -41,6 +41,7 @@ async function fallBehind(t, { more, pad, after }) {
   // Recovery needs an offset: the client must have received one event first.
   await b.timeout(3000).emitWithAck('in-room', room, 'm', -1, 'x');
   await h.until(() => got.length === 1, 5000, 'the first event');
+  const pid = a._pid; // what its reconnection presents to restore the session
 
   const sock = a.io.engine.transport.ws._socket;
   sock.pause();
@@ -64,7 +65,7 @@ async function fallBehind(t, { more, pad, after }) {
   for (let k = 0; k < after; k++) await emit('s');
   await h.sleep(300); // what is still on its way
   const m = await h.scrape(srv.port);
-  return { got, sent, droppedAt, reasons, recovered, ids, m };
+  return { got, sent, droppedAt, reasons, recovered, ids, m, pid, log: srv.stderr() };
 }
 
 test('a Socket.IO client behind the broadcasts is closed at the gap and recovers every event', { timeout: 60000 }, async (t) => {
@@ -87,6 +88,9 @@ test('a catch-up larger than the send buffer is no recovery: a new session', { t
   assert.notEqual(r.ids[1], r.ids[0]);
   assert.equal(r.m.get('wsio_backpressure_closes_total'), 1);
   assert.equal(r.m.get('wsio_sio_recovery_too_large_total'), 1);
+  // Logged with the socket's public id, never the pid that would restore the session.
+  assert.match(r.log, new RegExp(`socket ${r.ids[0]} not recovered`));
+  assert.ok(r.pid && !r.log.includes(r.pid), 'the pid is not logged');
   // Up to the gap: every event in order, nothing after it (the new session is in no
   // room, so the small events after the reconnection do not reach it either).
   const k = r.got.length;
