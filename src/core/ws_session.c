@@ -164,6 +164,13 @@ static void enter_closing(wsio_conn *c) {
   c->t_due = core_now(c->app) + (c->app->o.close_timeout_ms ? c->app->o.close_timeout_ms : 1000);
 }
 
+/* Sends are refused once the close handshake has begun in either direction or the
+ * close callback runs (RFC 6455 5.5.1: no data after a close frame), whatever the
+ * close code: one answer, WSIO_ECLOSED. */
+static int conn_closing(const wsio_conn *c) {
+  return c->state != CONN_WS || (c->wsf & (WSF_CLOSE_SENT | WSF_CLOSE_RECEIVED | WSF_NOTIFIED));
+}
+
 /* A close frame is never refused for backpressure: it is how the peer learns why. */
 static void write_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t rlen) {
   uint8_t payload[125], hdr[WS_FRAME_MAX_HEADER];
@@ -181,7 +188,7 @@ void ws_send_close_frame(wsio_conn *c, unsigned code, const char *reason, size_t
 
 void ws_close_missed(wsio_conn *c, int oom) {
   wsio_app *app = c->app;
-  if (c->state != CONN_WS || (c->wsf & (WSF_CLOSE_SENT | WSF_CLOSE_RECEIVED | WSF_NOTIFIED))) return;
+  if (conn_closing(c)) return;
   char addr[WSIO_ADDRSTRLEN];
   conn_peer_format(c, addr, sizeof(addr));
   if (oom) {
@@ -507,13 +514,6 @@ void ws_sweep(wsio_conn *c, uint32_t now) {
 }
 
 /* ---- public API ------------------------------------------------------------------ */
-
-/* Sends are refused once the close handshake has begun in either direction or the
- * close callback runs (RFC 6455 5.5.1: no data after a close frame), whatever the
- * close code: one answer, WSIO_ECLOSED. */
-static int conn_closing(const wsio_conn *c) {
-  return c->state != CONN_WS || (c->wsf & (WSF_CLOSE_SENT | WSF_CLOSE_RECEIVED | WSF_NOTIFIED));
-}
 
 /* Common checks of every application send: open, and under the backpressure cap. A
  * refused send arms drain, so that the sender learns when to try again. */
