@@ -181,6 +181,14 @@ static inline int eio_ws_sent(wsio_eio_session *s, int r) {
   return r;
 }
 
+/* One message on s's WebSocket (ws_send_parts): refused (WSIO_EDROPPED) once s is over
+ * its cap, and a refusal marks it so. */
+static inline int eio_ws_send(wsio_eio_session *s, wsio_opcode op, const void *prefix, size_t plen, const void *data,
+                              size_t len) {
+  if (s->over_cap) return WSIO_EDROPPED;
+  return eio_ws_sent(s, ws_send_parts(s->ws, op, prefix, plen, data, len));
+}
+
 /* ---- server.c: answers shared by both transports -------------------------------- */
 void eio_add_cors(wsio_eio_server *srv, const wsio_request *req, wsio_response *res);
 void eio_send_error(wsio_eio_server *srv, const wsio_request *req, wsio_response *res, int code,

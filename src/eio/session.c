@@ -305,7 +305,7 @@ void eio_send_packet(wsio_eio_session *s, char type, const char *data, size_t le
   eio_release_held(s->srv);
   if (s->state != was) return; /* the held packets' send failed this session */
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
-    if (!s->over_cap) eio_ws_sent(s, ws_send_parts(s->ws, WSIO_OP_TEXT, &type, 1, data, len));
+    eio_ws_send(s, WSIO_OP_TEXT, &type, 1, data, len);
     return;
   }
   eio_queue_text(s, type, (const uint8_t *)data, len);
@@ -316,10 +316,9 @@ int wsio_eio_send(wsio_eio_session *s, const void *data, size_t len, int binary)
   if (s->state != S_OPEN) return WSIO_ECLOSED;
   s->srv->st.messages_out_total++;
   if (s->transport == TRANSPORT_WEBSOCKET && s->ws) {
-    if (s->over_cap) return WSIO_ECLOSED; /* closed in the post phase */
-    int st = binary ? ws_send_parts(s->ws, WSIO_OP_BINARY, NULL, 0, data, len)
-                    : ws_send_parts(s->ws, WSIO_OP_TEXT, "4", 1, data, len);
-    return eio_ws_sent(s, st) < 0 ? WSIO_ECLOSED : 0;
+    int st = binary ? eio_ws_send(s, WSIO_OP_BINARY, NULL, 0, data, len)
+                    : eio_ws_send(s, WSIO_OP_TEXT, "4", 1, data, len);
+    return st < 0 ? WSIO_ECLOSED : 0; /* (over its cap: closed in the post phase) */
   }
   return binary ? eio_queue_binary(s, data, len) : eio_queue_text(s, '4', data, len);
 }

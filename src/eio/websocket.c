@@ -86,10 +86,10 @@ static void move_queue_to_ws(wsio_eio_session *s) {
   while (n && eio_payload_next(buf, n, &off, &p) == 1) {
     if (s->over_cap) break;
     if (p.binary) {
-      eio_ws_sent(s, ws_send_parts(s->ws, WSIO_OP_BINARY, NULL, 0, p.data, p.len));
+      eio_ws_send(s, WSIO_OP_BINARY, NULL, 0, p.data, p.len);
     } else {
       char t = (char)('0' + p.type);
-      eio_ws_sent(s, ws_send_parts(s->ws, WSIO_OP_TEXT, &t, 1, p.data, p.len));
+      eio_ws_send(s, WSIO_OP_TEXT, &t, 1, p.data, p.len);
     }
   }
   free(buf);
