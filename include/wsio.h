@@ -346,7 +346,10 @@ int wsio_request_tls_peer(const wsio_request *req, char *buf, size_t cap);
 /* ---- WebSocket routes ------------------------------------------------------------- */
 typedef struct wsio_ws_handlers {
   /* Bytes of per-connection user data allocated inline with each connection, zeroed;
-   * wsio_conn_user_data returns it. */
+   * wsio_conn_user_data returns it. A connection is allocated before its request names
+   * a route, so every connection of the app carries the largest user_data_size of its
+   * WebSocket routes: keep it small (an id, a pointer), not a buffer that one route
+   * needs now and then. */
   size_t user_data_size;
 
   /* Subprotocols this route speaks, most preferred last is irrelevant: the client's
@@ -479,6 +482,10 @@ const char *wsio_conn_protocol(const wsio_conn *conn);
 /* Writes the peer address as text into buf; as wsio_request_remote_address. The
  * address is kept in binary in the connection and formatted only when asked. */
 int wsio_conn_remote_address(const wsio_conn *conn, char *buf, size_t cap);
+/* The verified client certificate's subject, as wsio_request_tls_peer gives it during
+ * the handshake; readable for the connection's whole life (formatted when asked), so
+ * there is no need to keep a copy in the user data. */
+int wsio_conn_tls_peer(const wsio_conn *conn, char *buf, size_t cap);
 
 /* ---- topics: publish/subscribe fan-out -------------------------------------------- */
 /* Subscribes conn to topic (NUL-terminated, copied once per topic). Idempotent.
@@ -528,8 +535,11 @@ typedef struct wsio_stats {
   /* Failed handshakes by the HTTP status answered: slot i counts
    * wsio_stats_handshake_status(i); the last slot counts other statuses. */
   uint64_t handshake_failures_by_status[WSIO_STATS_NSTATUS];
-  /* Event-loop lag: how late the periodic sweep ran. loop_lag_buckets[i] counts lags
-   * of at most wsio_stats_lag_bound(i) seconds (not cumulative; the last is +Inf). */
+  /* Event-loop lag: how late the loop ran each timer it fired (the periodic sweep,
+   * Engine.IO heartbeats, ack and polling deadlines, the application's timers), from
+   * each timer's due time to the start of the iteration that ran it (millisecond
+   * resolution). loop_lag_buckets[i] counts lags of at most wsio_stats_lag_bound(i)
+   * seconds (not cumulative; the last is +Inf). */
   uint64_t loop_lag_buckets[WSIO_STATS_NLAG];
   uint64_t loop_lag_count;
   double loop_lag_sum_seconds;

@@ -11,6 +11,10 @@
 //     samples each);
 //   - event-loop lag p99 (wsio_event_loop_lag_seconds over the full-load phase after
 //     warm-up) at most SOAK_MAX_LAG_MS (10 ms);
+//   - memory per client: the RSS the load added (the median of the last samples less
+//     the idle server's RSS before the first client), divided by the clients held, at
+//     most SOAK_MAX_RSS_PER_CLIENT bytes (768): drift alone would not see a server that
+//     holds each client in twice the memory from the start;
 //   - the server still alive and answering at the end.
 // Usage: node driver.js PORT SERVER_PID OUT_PREFIX (the rest comes from SOAK_* variables,
 // see bench/soak.sh).
@@ -40,6 +44,7 @@ const C = {
   sioDrops: env('SOAK_SIO_DROPS', 4),
   maxDrift: env('SOAK_MAX_DRIFT', 0.02),
   maxLagMs: env('SOAK_MAX_LAG_MS', 10),
+  maxRssPerClient: env('SOAK_MAX_RSS_PER_CLIENT', 768),
   rampTimeoutS: env('SOAK_RAMP_TIMEOUT', 180),
   // Tests the checks themselves: each load process ignores every Nth broadcast or room
   // message it receives, as if it had been lost; the soak must then fail.
@@ -122,6 +127,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
   log(`config ${JSON.stringify(C)}`);
+  const idleKiB = rssKiB(); // before any client: the process, its libraries and buffers
   for (let i = 0; i < C.wsWorkers; i++) {
     const n = split(C.ws, C.wsWorkers, i);
     const bcast = i === 0 ? Math.min(C.bcast, n) : 0;
@@ -221,11 +227,14 @@ async function main() {
   if (!(lag.p99 * 1000 <= C.maxLagMs)) failures.push(`event-loop lag p99 ${lag.p99 * 1000} ms (limit ${C.maxLagMs} ms)`);
 
   const clientsHeld = workers.reduce((a, w) => a + (w.open || 0), 0);
+  const lastKiB = win >= 3 ? med(post.slice(-win)) : null;
+  const perClient = lastKiB && clientsHeld ? Math.round(((lastKiB - idleKiB) * 1024) / clientsHeld) : null;
+  if (perClient !== null && perClient > C.maxRssPerClient) failures.push(`RSS per client ${perClient} B (limit ${C.maxRssPerClient} B)`);
   const summary = {
     config: C, port, rampSeconds: rampEnd, warmupEndSeconds: warmEnd, loadEndSeconds: loadEnd,
     clientsHeld, peakFds: Math.max(...samples.map((s) => s.nfd)),
-    rss: { firstKiB: win >= 3 ? med(post.slice(0, win)) : null, lastKiB: win >= 3 ? med(post.slice(-win)) : null,
-      maxKiB: Math.max(...samples.map((s) => s.rss)), drift },
+    rss: { idleKiB, firstKiB: win >= 3 ? med(post.slice(0, win)) : null, lastKiB,
+      maxKiB: Math.max(...samples.map((s) => s.rss)), drift, perClientBytes: perClient },
     lag: { p99Seconds: lag.p99, maxBucketSeconds: lag.max, samples: lag.n },
     checked: {
       wsEchoes: tot.echoOk, wsBroadcastDeliveries: tot.bcastDelivered, wsBroadcastsSent: tot.bcastSent,

@@ -193,7 +193,7 @@ size_t metrics_render(char *out, size_t cap, const wsio_stats *st, const wsio_ei
           redis->nodes > 0 ? (uint64_t)redis->nodes : 0);
   }
 
-  head(&o, "wsio_event_loop_lag_seconds", "histogram", "How late the event loop ran its periodic sweep.");
+  head(&o, "wsio_event_loop_lag_seconds", "histogram", "How late the event loop ran its timers (sweep, heartbeats, deadlines), from each one's due time.");
   uint64_t cum = 0;
   for (size_t i = 0; i < WSIO_STATS_NLAG; i++) {
     cum += st->loop_lag_buckets[i];

@@ -301,16 +301,13 @@ static void post(void *arg) {
   if (!app->stopping && atomic_load(&app->stop_requested) && threads_may_stop(app)) app_begin_stop(app);
 }
 
-static void stats_count_lag(wsio_app *app, uint64_t lag_ms);
+static void stats_count_lag(void *arg, uint64_t lag_ms);
 
 /* ---- sweep ----------------------------------------------------------------------- */
 
 static void sweep(loop_timer *t) {
   wsio_app *app = (wsio_app *)((char *)t - offsetof(wsio_app, sweep));
   uint32_t now = core_now(app);
-  uint64_t lnow = loop_now_ms(app->loop);
-  stats_count_lag(app, lnow > app->sweep_expected ? lnow - app->sweep_expected : 0);
-  app->sweep_expected = lnow + app->sweep_ms;
   for (net_conn *nc = net_ctx_first(app->net); nc; nc = nc->next) {
     wsio_conn *c = (wsio_conn *)nc;
     if (nc->out || nc->tls) net_trim(nc); /* (TLS: idle sessions free their BIO buffers) */
@@ -401,13 +398,23 @@ static int load_tls(wsio_app *app, int reload) {
   return WSIO_OK;
 }
 
-int wsio_request_tls_peer(const wsio_request *req, char *buf, size_t cap) {
-  if (!req || !buf || !cap) return WSIO_EINVAL;
-  wsio_conn *c = core_request_conn(req);
+static int tls_peer(const wsio_conn *c, char *buf, size_t cap) {
   buf[0] = '\0';
   if (!c || !c->net.tls) return 0;
   int r = net_tls_peer_subject(c->net.tls, buf, cap);
   return r == -ENOBUFS ? WSIO_ETOOBIG : r < 0 ? WSIO_ENOMEM : r;
+}
+
+int wsio_request_tls_peer(const wsio_request *req, char *buf, size_t cap) {
+  if (!req || !buf || !cap) return WSIO_EINVAL;
+  return tls_peer(core_request_conn(req), buf, cap);
+}
+
+/* (The TLS session lives as long as the connection: the subject is there to read
+ * whenever asked, so nobody needs to keep a copy in every connection's user data.) */
+int wsio_conn_tls_peer(const wsio_conn *conn, char *buf, size_t cap) {
+  if (!conn || !buf || !cap) return WSIO_EINVAL;
+  return tls_peer(conn, buf, cap);
 }
 
 int wsio_app_reload_tls(wsio_app *app) {
@@ -455,6 +462,7 @@ wsio_app *wsio_app_create(const wsio_app_options *opts) {
   app->sweep.cb = sweep;
   app->sweep_ms = sweep_period(&app->o);
   loop_set_post(app->loop, post, app);
+  loop_set_lag_observer(app->loop, stats_count_lag, app);
   return app;
 }
 
@@ -556,7 +564,6 @@ int wsio_app_run(wsio_app *app) {
   if (app->o.handle_signals && loop_signals(app->loop, on_signal, app) < 0) return WSIO_ESYS;
   loop_update_time(app->loop);
   loop_timer_start(app->loop, &app->sweep, app->sweep_ms, app->sweep_ms);
-  app->sweep_expected = loop_now_ms(app->loop) + app->sweep_ms;
   /* Work posted before the run, and a stop asked for before it, are seen at once. */
   loop_wakeup(app->loop);
   int r = loop_run(app->loop);
@@ -711,7 +718,8 @@ void stats_count_handshake_failure(wsio_app *app, int status) {
   app->st.handshake_failures_total++;
 }
 
-static void stats_count_lag(wsio_app *app, uint64_t lag_ms) {
+static void stats_count_lag(void *arg, uint64_t lag_ms) {
+  wsio_app *app = arg;
   double s = (double)lag_ms / 1000.0;
   size_t i = 0;
   while (i < WSIO_STATS_NLAG - 1 && s > lag_bounds[i]) i++;

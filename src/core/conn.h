@@ -201,7 +201,6 @@ struct wsio_app {
   uint64_t t0;
   loop_timer sweep;
   uint32_t sweep_ms;
-  uint64_t sweep_expected; /* loop time the sweep should run next (lag metric) */
   loop_timer shutdown_timer;
   int stopping;      /* loop thread only: the graceful stop has begun */
   unsigned drain_holds; /* app_drain_hold: clients the drain waits for (keep-alive kept) */

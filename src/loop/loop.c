@@ -35,6 +35,8 @@ struct loop {
   uint32_t nheap, heap_cap;
   void (*post)(void *arg);
   void *post_arg;
+  void (*late)(void *arg, uint64_t late_ms); /* loop_set_lag_observer */
+  void *late_arg;
   loop_io sig_io;
   void (*sig_cb)(int signo, void *arg);
   void *sig_arg;
@@ -209,6 +211,7 @@ static void run_timers(loop *l) {
   uint64_t now = l->now_ms;
   for (uint32_t budget = l->nheap; budget && l->nheap && l->heap[0]->due_ms <= now; budget--) {
     loop_timer *t = l->heap[0];
+    if (l->late) l->late(l->late_arg, now - t->due_ms);
     if (t->repeat_ms) {
       t->due_ms = now + t->repeat_ms;
       sift_down(l, 0);
@@ -222,6 +225,11 @@ static void run_timers(loop *l) {
 void loop_set_post(loop *l, void (*post)(void *arg), void *arg) {
   l->post = post;
   l->post_arg = arg;
+}
+
+void loop_set_lag_observer(loop *l, void (*fn)(void *arg, uint64_t late_ms), void *arg) {
+  l->late = fn;
+  l->late_arg = arg;
 }
 
 /* ---- signals, wake-ups, posted work ---------------------------------------------- */

@@ -72,6 +72,14 @@ uint64_t loop_iteration(const loop *l);
  * the iteration's batched writes and publishes are flushed. */
 void loop_set_post(loop *l, void (*post)(void *arg), void *arg);
 
+/* The loop's lag, as Node's monitorEventLoopDelay sees it: fn runs for every timer the
+ * loop fires, just before its callback, with how many milliseconds after the timer's
+ * due time the iteration that fires it began (the time read after epoll_wait). A busy
+ * iteration delays every timer that falls due during it, so the figures show how long
+ * work waits for the loop; a server with many timers (a heartbeat per Engine.IO
+ * session) gets many samples, an idle one at least its periodic timers'. */
+void loop_set_lag_observer(loop *l, void (*fn)(void *arg, uint64_t late_ms), void *arg);
+
 /* Blocks SIGINT, SIGTERM and SIGHUP (in this thread) and calls cb when one arrives. */
 int loop_signals(loop *l, void (*cb)(int signo, void *arg), void *arg);
 

@@ -3,8 +3,9 @@
 // wsio-cat --cert/--key) with client certificates made here by `openssl`, signed by a
 // test client CA or by another one. Required: a certificate of the CA connects and its
 // subject reaches the application (the test app's GET /tls-peer and WebSocket
-// /tls-peer-ws, read in the upgrade hook); none, or another CA's, fails the handshake,
-// counted in wsio_tls_handshake_failures_total and logged at debug with the reason.
+// /tls-peer-ws, read in the upgrade hook and again from the open connection); none, or
+// another CA's, fails the handshake, counted in wsio_tls_handshake_failures_total and
+// logged at debug with the reason.
 // Optional: none connects (no subject), another CA's still fails. The same on a
 // --tls-sni name; SIGHUP switches trust to a new CA file for new connections (a broken
 // one keeps the old); a CA file that does not load stops the server at start, named.
@@ -143,7 +144,7 @@ test('required client certificates: the CA\'s connects and its subject reaches t
   try {
     assert.match(srv.stderr(), /TLS: certificate .* loaded; client certificates required, from .*clientca\.pem/);
     const subject = 'CN=device-1,OU=sensors,O=Acme'; // RFC 2253: the most specific first
-    // Node ws: an echo, and the subject read by the upgrade hook of /tls-peer-ws
+    // Node ws: an echo, and the subject of /tls-peer-ws (the upgrade hook and the open connection agree)
     const { ws } = await wss(srv.port, '/echo', device);
     assert.equal(await echo(ws, 'hello over mutual TLS'), 'hello over mutual TLS');
     const peer = await wss(srv.port, '/tls-peer-ws', device, { wantFirst: true });

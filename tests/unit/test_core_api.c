@@ -83,6 +83,7 @@ static struct {
   int zoom_first, zoom_second, zoom_done;
   char open_addr[64];
   int open_addr_len, open_addr_small;
+  int open_tls_peer, open_tls_peer_empty; /* plain TCP: 0 and "" */
   wsio_stats st;
   size_t nsubs_t;
 } R;
@@ -203,6 +204,9 @@ static void on_open(wsio_conn *c) {
   R.open_addr_len = wsio_conn_remote_address(c, R.open_addr, sizeof(R.open_addr));
   char small[4];
   R.open_addr_small = wsio_conn_remote_address(c, small, sizeof(small));
+  char peer[8] = "x";
+  R.open_tls_peer = wsio_conn_tls_peer(c, peer, sizeof(peer));
+  R.open_tls_peer_empty = peer[0] == '\0';
   pthread_mutex_unlock(&mu);
 }
 
@@ -1309,6 +1313,8 @@ static void test_send_rules(void) {
   CHECK_STR(R.open_addr, "127.0.0.1");
   CHECK_EQ_INT(R.open_addr_len, 9);
   CHECK_EQ_INT(R.open_addr_small, WSIO_ETOOBIG);
+  CHECK_EQ_INT(R.open_tls_peer, 0);
+  CHECK(R.open_tls_peer_empty);
   pthread_mutex_unlock(&mu);
 
   /* Opcodes other than TEXT and BINARY are refused; the next frame on the wire is the

@@ -100,6 +100,10 @@ static int t_req_tls_peer(void) {
   char buf[64] = "x";
   return wsio_request_tls_peer(NULL, buf, sizeof(buf)) == WSIO_EINVAL;
 }
+static int t_conn_tls_peer(void) {
+  char buf[64] = "x";
+  return wsio_conn_tls_peer(NULL, buf, sizeof(buf)) == WSIO_EINVAL;
+}
 static int t_req_origin(void) { return wsio_request_origin_allowed(NULL) == 1; }
 static int t_origins_check(void) {
   int any = 7;
@@ -215,6 +219,7 @@ static const struct {
     {"wsio_request_body", t_req_body},
     {"wsio_request_remote_address", t_req_addr},
     {"wsio_request_tls_peer", t_req_tls_peer},
+    {"wsio_conn_tls_peer", t_conn_tls_peer},
     {"wsio_request_origin_allowed", t_req_origin},
     {"wsio_origins_check", t_origins_check},
     {"wsio_app_ws", t_app_ws},

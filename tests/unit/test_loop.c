@@ -304,6 +304,54 @@ static void test_fake_clock_run_once(void) {
   loop_destroy(L);
 }
 
+/* ---- the lag observer: one sample per fired timer ----------------------------------- */
+
+static uint64_t lag_seen[8];
+static int lag_n;
+static void on_lag(void *arg, uint64_t late_ms) {
+  (void)arg;
+  if (lag_n < 8) lag_seen[lag_n] = late_ms;
+  lag_n++;
+}
+
+/* Every timer the loop fires is one sample, taken from its own due time to the time the
+ * iteration that fires it began: two timers due at 1010 and 1030 fired by an iteration
+ * at 1050 are 40 and 20 ms late; a repeating one, re-armed from there, is sampled against
+ * its new due time; a timer not yet due and a stopped one give nothing; without an
+ * observer timers fire as before. */
+static void test_lag_observer(void) {
+  L = loop_create();
+  loop_fake_time(L, 1000);
+  loop_set_lag_observer(L, on_lag, NULL);
+  loop_timer a = {.cb = on_fake}, b = {.cb = on_fake}, c = {.cb = on_fake}, d = {.cb = on_fake};
+  CHECK_EQ_INT(loop_timer_start(L, &a, 10, 0), 0);
+  CHECK_EQ_INT(loop_timer_start(L, &b, 30, 100), 0);
+  CHECK_EQ_INT(loop_timer_start(L, &c, 500, 0), 0);
+  CHECK_EQ_INT(loop_timer_start(L, &d, 20, 0), 0);
+  loop_timer_stop(L, &d);
+  loop_fake_time(L, 1050);
+  loop_run_once(L);
+  CHECK_EQ_INT(lag_n, 2);
+  CHECK_EQ_INT(lag_seen[0], 40);
+  CHECK_EQ_INT(lag_seen[1], 20);
+  loop_fake_time(L, 1150); /* b, re-armed for 1150: on time */
+  loop_run_once(L);
+  CHECK_EQ_INT(lag_n, 3);
+  CHECK_EQ_INT(lag_seen[2], 0);
+  loop_fake_time(L, 1499); /* b again (due 1250); c (1500) not yet */
+  loop_run_once(L);
+  CHECK_EQ_INT(lag_n, 4);
+  CHECK_EQ_INT(lag_seen[3], 249);
+  loop_timer_stop(L, &b);
+  loop_set_lag_observer(L, NULL, NULL); /* none: timers still fire */
+  fake_fired = 0;
+  loop_fake_time(L, 1600);
+  loop_run_once(L);
+  CHECK_EQ_INT(fake_fired, 1);
+  CHECK_EQ_INT(lag_n, 4);
+  loop_destroy(L);
+}
+
 /* ---- out of descriptors: loop_create fails cleanly --------------------------------- */
 
 /* With no descriptor left, loop_create returns NULL (epoll_create1 fails); with one
@@ -332,6 +380,7 @@ static void test_create_out_of_fds(void) {
 
 int main(void) {
   RUN(test_fake_clock_run_once);
+  RUN(test_lag_observer);
   RUN(test_create_out_of_fds);
   RUN(test_order);
   RUN(test_repeat_precision);
