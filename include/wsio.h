@@ -348,8 +348,8 @@ typedef struct wsio_ws_handlers {
   /* Bytes of per-connection user data allocated inline with each connection, zeroed;
    * wsio_conn_user_data returns it. A connection is allocated before its request names
    * a route, so every connection of the app carries the largest user_data_size of its
-   * WebSocket routes: keep it small (an id, a pointer), not a buffer that one route
-   * needs now and then. */
+   * WebSocket routes: keep it small (an id, a pointer, freed in release), not a buffer
+   * that one route needs now and then. */
   size_t user_data_size;
 
   /* Subprotocols this route speaks, most preferred last is irrelevant: the client's
@@ -382,6 +382,13 @@ typedef struct wsio_ws_handlers {
    * by a timeout); reason is borrowed. The conn pointer dies when this returns. Sends
    * from here return WSIO_ECLOSED, whatever the code. */
   void (*close)(wsio_conn *conn, int code, const uint8_t *reason, size_t reason_len);
+
+  /* Optional. Called once with the connection's user data when its memory is freed,
+   * for every connection of this route whose upgrade hook ran (the hook accepted it or
+   * not, and whether or not it opened: a handshake can still fail after the hook), or
+   * that opened: what the hook allocated and kept in the user data (a pointer) is
+   * freed here. After close, when the connection opened; never on another thread. */
+  void (*release)(void *user_data, void *route_user);
 } wsio_ws_handlers;
 
 /* Registers a WebSocket route at `path` (copied): an exact path, or a prefix when it

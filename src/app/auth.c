@@ -103,17 +103,28 @@ static const char *query_token(const char *q, size_t ql, char *target, size_t ca
   return tok;
 }
 
-size_t auth_ws_user_data_size(void) { return key ? sizeof(auth_ws_data) : 0; }
+/* A keeping route's user data: the claims (JSON text: no NUL inside), NUL-ended, in a
+ * block of their size. */
+typedef struct {
+  char *claims;
+} kept_claims;
 
-const char *auth_ws_claims(wsio_conn *c, size_t *len) {
-  const auth_ws_data *d = key ? wsio_conn_user_data(c) : NULL;
-  if (!d || !d->len) return NULL;
-  if (len) *len = d->len;
-  return d->claims;
+size_t auth_ws_user_data_size(void) { return key ? sizeof(kept_claims) : 0; }
+
+void auth_ws_release(void *user_data, void *route_user) {
+  (void)route_user;
+  kept_claims *k = user_data;
+  if (k) free(k->claims);
 }
 
-int auth_ws_upgrade(const wsio_request *req, void *user_data, const char **reason, void *route_user) {
-  (void)route_user;
+const char *auth_ws_claims(wsio_conn *c, size_t *len) {
+  const kept_claims *k = key ? wsio_conn_user_data(c) : NULL;
+  if (!k || !k->claims) return NULL;
+  if (len) *len = strlen(k->claims);
+  return k->claims;
+}
+
+static int ws_check(const wsio_request *req, kept_claims *keep, const char **reason) {
   if (!key) return 0;
   const char *tok = NULL;
   size_t tl = 0, hl = 0, ql = 0;
@@ -130,17 +141,19 @@ int auth_ws_upgrade(const wsio_request *req, void *user_data, const char **reaso
     *reason = "unauthorized";
     return 401;
   }
-  /* The route's user data has room for the claims (auth_ws_user_data_size); larger
-   * claims are not kept (auth_ws_claims: NULL) rather than cut. */
-  auth_ws_data *d = user_data;
-  if (d && (size_t)n < sizeof(d->claims)) {
-    memcpy(d->claims, claims, (size_t)n + 1);
-    d->len = (uint16_t)n;
-  } else if (d) {
-    log_msg(LOG_DEBUG, "token of %s accepted; its claims (%ld bytes) are over %zu and not kept", addr, n,
-            sizeof(d->claims) - 1);
-  }
+  if (keep && (keep->claims = malloc((size_t)n + 1))) /* (out of memory: not kept, never cut) */
+    memcpy(keep->claims, claims, (size_t)n + 1);
   return 0;
+}
+
+int auth_ws_upgrade(const wsio_request *req, void *user_data, const char **reason, void *route_user) {
+  (void)user_data, (void)route_user;
+  return ws_check(req, NULL, reason);
+}
+
+int auth_ws_upgrade_keep(const wsio_request *req, void *user_data, const char **reason, void *route_user) {
+  (void)route_user;
+  return ws_check(req, user_data, reason);
 }
 
 /* Node's io.use((socket, next) => ... next(new Error("unauthorized"))). The claims

@@ -28,18 +28,18 @@ int auth_configure(const auth_config *cfg, char *why, size_t cap);
 int auth_enabled(void);
 void auth_free(void);
 
-/* A raw route's connection user data while a key is loaded: the verified claims. */
-typedef struct auth_ws_data {
-  uint16_t len;       /* 0: none kept */
-  char claims[1022];  /* the payload's JSON text, NUL-ended */
-} auth_ws_data;
-
-/* The wsio_ws_handlers.upgrade hook for raw WebSocket routes. Give such a route
- * user_data_size = auth_ws_user_data_size() (0 when off: no memory per connection). */
+/* The wsio_ws_handlers.upgrade hook for raw WebSocket routes: verifies the token. */
 int auth_ws_upgrade(const wsio_request *req, void *user_data, const char **reason, void *route_user);
+/* The same for a route whose handlers read the claims (auth_ws_claims): it keeps them
+ * in a block of their own size, its pointer in the connection's user data. Give the
+ * route user_data_size = auth_ws_user_data_size() (0 when off) and
+ * release = auth_ws_release. User data is allocated with every connection of the app
+ * at the largest route's size: a pointer, not the claims, costs the others 8 bytes. */
+int auth_ws_upgrade_keep(const wsio_request *req, void *user_data, const char **reason, void *route_user);
 size_t auth_ws_user_data_size(void);
+void auth_ws_release(void *user_data, void *route_user);
 /* The claims (JSON text, borrowed for the connection's life) its token carried; NULL
- * when off or when they were over 1 KiB. */
+ * when off, on a route that does not keep them, or out of memory. */
 const char *auth_ws_claims(wsio_conn *c, size_t *len);
 
 /* Installs the middleware on every namespace of io (wsio_sio_use: before the

@@ -506,6 +506,9 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     http_send_error(c, 500, "route registered after listening with larger user data", NULL);
     return 0;
   }
+  /* From here the connection is the route's: its release runs when it is freed,
+   * whatever happens next (the hook refuses, a limit or the 101's write fails). */
+  c->route = r;
   if (r->ws.upgrade) {
     const char *why = NULL;
     int st = r->ws.upgrade(&req, c->user, &why, r->user);
@@ -559,7 +562,6 @@ static int upgrade(wsio_conn *c, route *r, const http_request *h) {
     conn_kill(c);
     return 0;
   }
-  c->route = r;
   c->state = CONN_WS;
   app->upgrade_req = &req;
   ws_opened(c);

@@ -56,6 +56,7 @@ typedef struct {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
   int opens;
+  int releases, releases_ud, releases_bad; /* the /auth route's release: calls, with the hook's data, wrong args */
   int open_id, open_magic, open_has_ud;
   char open_token[32];
   void *open_route_user;
@@ -175,6 +176,16 @@ static int hook_auth(const wsio_request *req, void *user_data, const char **reas
   ud->magic = UD_MAGIC;
   memcpy(ud->token, tok, strlen(tok) + 1);
   return 0;
+}
+
+/* /auth's release: every connection its hook saw, accepted or refused, once. */
+static void on_release(void *user_data, void *route_user) {
+  const conn_ud *ud = user_data;
+  pthread_mutex_lock(&mu);
+  R.releases++;
+  if (ud && ud->magic == UD_MAGIC) R.releases_ud++;
+  if (!ud || route_user != &auth_route_marker) R.releases_bad++;
+  pthread_mutex_unlock(&mu);
 }
 
 static wsio_conn *g_target; /* the connection with id 77 (loop thread only) */
@@ -496,6 +507,7 @@ static void register_routes(wsio_app *app) {
   CHECK_EQ_INT(wsio_app_ws(app, "/proto", &hp, NULL), 0);
   wsio_ws_handlers ha = h;
   ha.upgrade = hook_auth;
+  ha.release = on_release;
   CHECK_EQ_INT(wsio_app_ws(app, "/auth", &ha, &auth_route_marker), 0);
   CHECK_EQ_INT(wsio_app_http(app, "GET", "/stats", h_stats, app), 0);
   CHECK_EQ_INT(wsio_app_http(app, "GET", "/x", h_x, NULL), 0);
@@ -908,6 +920,31 @@ static void test_upgrade_hook(void) {
   CHECK_EQ_INT(fetch_stats(s.port, &st, NULL), 0);
   CHECK_EQ_INT(st.handshake_failures_total, 3);
   server_stop(&s);
+  /* release: once for each of the five whose hook ran (three refused, two opened), by
+   * the time the app is gone; the two accepted carry what the hook wrote. */
+  CHECK_EQ_INT(R.releases, 5);
+  CHECK_EQ_INT(R.releases_ud, 2);
+  CHECK_EQ_INT(R.releases_bad, 0);
+
+  /* A hook that accepts, then a limit that refuses (one WebSocket per IP): the second
+   * connection never opens, and what its hook kept is released all the same. */
+  test_options(&o);
+  o.max_connections_per_ip = 1;
+  if (server_start(&s, &o) < 0) return;
+  client c2;
+  CHECK_EQ_INT(cl_ws_connect(&cl, s.port, "/auth?id=1&token=secret", NULL, head, sizeof(head), 0), 101);
+  WAIT_FOR(ok, R.opens == 1, 2000);
+  CHECK_EQ_INT(cl_ws_connect(&c2, s.port, "/auth?id=2&token=secret", NULL, head, sizeof(head), 0), 429);
+  CHECK(cl_read_to_eof(&c2) >= 0);
+  cl_close(&c2);
+  WAIT_FOR(ok, R.releases == 1, 2000);
+  CHECK(ok);
+  CHECK_EQ_INT(R.releases_ud, 1);
+  CHECK_EQ_INT(LOCKED_INT(R.opens), 1);
+  cl_close(&cl);
+  server_stop(&s);
+  CHECK_EQ_INT(R.releases, 2);
+  CHECK_EQ_INT(R.releases_ud, 2);
 }
 
 /* ---- 2. subprotocols -------------------------------------------------------------- */
