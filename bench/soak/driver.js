@@ -81,6 +81,7 @@ function metrics(text) {
     if ((r = /^wsio_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\d+)/.exec(line))) m.lag.push([r[1] === '+Inf' ? Infinity : Number(r[1]), Number(r[2])]);
     else if ((r = /^wsio_connections\{transport="(\w+)"\} (\d+)/.exec(line))) m[`conn_${r[1]}`] = Number(r[2]);
     else if ((r = /^wsio_sio_sockets (\d+)/.exec(line))) m.sio = Number(r[1]);
+    else if ((r = /^wsio_heap_(bytes|free_bytes) (\d+)/.exec(line))) m[`heap_${r[1]}`] = Number(r[2]);
     else if ((r = /^wsio_sio_recovered_sessions_total (\d+)/.exec(line))) m.recovered = Number(r[1]);
     else if ((r = /^wsio_backpressure_closes_total (\d+)/.exec(line))) m.bpCloses = Number(r[1]);
   }
@@ -144,7 +145,9 @@ async function main() {
   }
 
   const csv = fs.createWriteStream(`${outPrefix}.csv`);
-  csv.write('t_s,phase,rss_kib,fds,lag_max_ms,ws_conns,polling_conns,sio_sockets,client_msgs_total\n');
+  // heap_*: wsio_heap_bytes (in use) and wsio_heap_free_bytes (freed, kept by malloc):
+  // an RSS that grows while the heap in use does not is fragmentation, not a leak (glibc).
+  csv.write('t_s,phase,rss_kib,fds,lag_max_ms,ws_conns,polling_conns,sio_sockets,client_msgs_total,heap_used_kib,heap_free_kib\n');
   const samples = [];
   let phase = 'ramp';
   let rampEnd = null;
@@ -167,7 +170,7 @@ async function main() {
     let msgs = 0;
     for (const w of workers) if (w.last) msgs += (w.last.echoOk || 0) + (w.last.bcastDelivered || 0) + (w.last.delivered || 0) + (w.last.acked || 0);
     samples.push({ t, phase, rss, nfd });
-    csv.write(`${t.toFixed(1)},${phase},${rss},${nfd},${lagNow.n ? lagNow.max * 1000 : 0},${m.conn_websocket || 0},${m.conn_polling || 0},${m.sio || 0},${msgs}\n`);
+    csv.write(`${t.toFixed(1)},${phase},${rss},${nfd},${lagNow.n ? lagNow.max * 1000 : 0},${m.conn_websocket || 0},${m.conn_polling || 0},${m.sio || 0},${msgs},${m.heap_bytes !== undefined ? Math.round(m.heap_bytes / 1024) : ''},${m.heap_free_bytes !== undefined ? Math.round(m.heap_free_bytes / 1024) : ''}\n`);
   }, 1000);
 
   const rampDeadline = Date.now() + C.rampTimeoutS * 1000;
