@@ -136,7 +136,7 @@ static int spare_full(const wsio_app *app) {
 }
 
 static void conn_free(wsio_conn *c) {
-  if (c->route && c->route->ws.release) c->route->ws.release(c->app->user_data_size ? c->user : NULL, c->route->user);
+  if (c->route && c->route->ws.release) c->route->ws.release(wsio_conn_user_data(c), c->route->user);
   if (c->app->group) threads_forget(c);
   limits_release(c);
   pubsub_conn_drop(c);
