@@ -63,8 +63,8 @@ static int ref_check(const ws_frame_header *h, int is_server, uint8_t allowed) {
 
 static void check_mask(const uint8_t *payload, size_t n, const uint8_t mask[4], uint64_t offset) {
   /* Exact-size heap copies so ASan sees any write past the end. */
-  uint8_t *a = malloc(n ? n : 1), *b = malloc(n ? n : 1), *c = malloc(n ? n : 1);
-  REQUIRE(a && b && c);
+  uint8_t *a = malloc(n ? n : 1), *b = malloc(n ? n : 1), *c = malloc(n ? n : 1), *d = malloc(n ? n : 1);
+  REQUIRE(a && b && c && d);
   memcpy(a, payload, n);
   memcpy(b, payload, n);
   ws_mask_apply(a, n, mask, offset);
@@ -72,6 +72,14 @@ static void check_mask(const uint8_t *payload, size_t n, const uint8_t mask[4], 
   REQUIRE(memcmp(a, b, n) == 0);
   ws_mask_copy(c, payload, n, mask, offset);
   REQUIRE(memcmp(c, b, n) == 0);
+  /* The receive path's variant: the same bytes, and "all ASCII" exactly when they are
+   * and there are under 128 of them. */
+  memcpy(d, payload, n);
+  int ascii = ws_mask_apply_ascii(d, n, mask, offset), all = 1;
+  REQUIRE(memcmp(d, b, n) == 0);
+  for (size_t i = 0; i < n; i++) all &= b[i] < 0x80;
+  REQUIRE(ascii == (all && n < 128));
+  free(d);
   free(a);
   free(b);
   free(c);

@@ -328,7 +328,11 @@ static void on_compressed(wsio_conn *c, const uint8_t *p, size_t n, int fin) {
 
 /* Handles take bytes of the current frame's payload at p (still masked). */
 static void on_payload(wsio_conn *c, uint8_t *p, size_t take) {
-  if (take) ws_mask_apply(p, take, c->mask, c->frame_pos);
+  /* A text frame learns while it is unmasked whether it is all ASCII (then valid UTF-8:
+   * the check below is skipped); other frames are only unmasked. */
+  int ascii = 0;
+  if (c->frame_op == WS_OP_TEXT && !(c->dfl & DFL_RX_MSG)) ascii = ws_mask_apply_ascii(p, take, c->mask, c->frame_pos);
+  else if (take) ws_mask_apply(p, take, c->mask, c->frame_pos);
   int whole = c->frame_pos == 0 && take == c->frame_left;
   c->frame_pos += (uint32_t)take;
   c->frame_left -= take;
@@ -355,7 +359,7 @@ static void on_payload(wsio_conn *c, uint8_t *p, size_t take) {
   if (c->dfl & DFL_RX_MSG) return on_compressed(c, p, take, done && c->frame_fin);
   if (whole && c->frame_fin && c->frame_op != WS_OP_CONT) {
     /* The whole message is in the receive buffer: validate and deliver in place. */
-    if (c->msg_op == WS_OP_TEXT && !ws_utf8_valid(p, take))
+    if (c->msg_op == WS_OP_TEXT && !ascii && !ws_utf8_valid(p, take))
       return fail(c, WS_CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message");
     c->wsf &= (uint8_t)~WSF_MSG_ACTIVE;
     deliver(c, p, take, c->msg_op);

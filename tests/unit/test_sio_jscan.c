@@ -463,10 +463,11 @@ static void test_placeholders(void) {
   }
 }
 
-/* scan_string skips plain bytes eight at a time (word_has_special): a quote, a
- * backslash, a control character or a non-ASCII byte at every position of strings of
- * every length around the word size must still be seen, alone and with a second one
- * in the same word. */
+/* String scans skip plain bytes sixteen (SSE2) or eight at a time, the last sixteen as
+ * one load of the buffer's end: a quote, a backslash, a control character or a
+ * non-ASCII byte at every position of strings of every length around those sizes must
+ * still be seen, behind 0 to 17 bytes of leading whitespace (every place of the string
+ * against the buffer's end) and with a second one in the same word. */
 static void test_string_words(void) {
   static const struct {
     const char *ins;
@@ -475,26 +476,36 @@ static void test_string_words(void) {
   } specials[] = {{"\\\"", 2, 1}, {"\\n", 2, 1}, {"\\u00e9", 6, 1}, {"\xc3\xa9", 2, 1}, {"\x01", 1, 0},
                   {"\x1f", 1, 0},   {"\x7f", 1, 1}, {"\xff", 1, 0},       {"\\", 1, 0},       {"\"", 1, 0},
                   {" ", 1, 1},       {"\xe2\x82", 2, 0}};
-  char buf[64];
+  char buf[96];
   jscan_type t;
-  for (size_t len = 0; len <= 20; len++) {
-    for (size_t pos = 0; pos <= len; pos++) {
-      for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++) {
-        size_t n = 0;
-        buf[n++] = '"';
-        for (size_t j = 0; j < pos; j++) buf[n++] = (char)('a' + j % 26);
-        memcpy(buf + n, specials[k].ins, specials[k].n);
-        n += specials[k].n;
-        for (size_t j = pos; j < len; j++) buf[n++] = (char)('A' + j % 26);
-        buf[n++] = '"';
-        int ok = jscan_valid(buf, n, &t);
-        /* A lone quote ends the string early: what follows is trailing garbage. */
-        if (ok != specials[k].ok) fprintf(stderr, "len %zu pos %zu special %zu\n", len, pos, k);
-        CHECK_EQ_INT(ok, specials[k].ok);
-        if (ok) CHECK_EQ_INT(t, JSCAN_STRING);
+  int bad = 0;
+  for (size_t pad = 0; pad <= 17; pad++) {
+    for (size_t len = 0; len <= 40; len++) {
+      for (size_t pos = 0; pos <= len; pos++) {
+        for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++) {
+          size_t n = 0;
+          for (size_t j = 0; j < pad; j++) buf[n++] = ' ';
+          buf[n++] = '"';
+          for (size_t j = 0; j < pos; j++) buf[n++] = (char)('a' + j % 26);
+          memcpy(buf + n, specials[k].ins, specials[k].n);
+          n += specials[k].n;
+          for (size_t j = pos; j < len; j++) buf[n++] = (char)('A' + j % 26);
+          buf[n++] = '"';
+          int ok = jscan_valid(buf, n, &t);
+          /* A lone quote ends the string early: what follows is trailing garbage. */
+          if (ok != specials[k].ok || (ok && t != JSCAN_STRING)) {
+            if (!bad) fprintf(stderr, "pad %zu len %zu pos %zu special %zu\n", pad, len, pos, k);
+            bad++;
+          }
+          /* Unescaping walks the same string with a sink: same verdict. */
+          char out[96];
+          long u = jscan_string_unescape(buf + pad, n - pad, out, sizeof out);
+          if ((u >= 0) != specials[k].ok) bad++;
+        }
       }
     }
   }
+  CHECK_EQ_INT(bad, 0);
 }
 
 int main(void) {

@@ -278,6 +278,38 @@ static void test_mask_copy(void) {
   CHECK_MEM(src, ref, sizeof ref);
 }
 
+/* ws_mask_apply_ascii unmasks exactly as ws_mask_apply does (every length 0..300,
+ * offset and alignment), and says 1 only for an all-ASCII payload under 128 bytes: one
+ * byte of 0x80 or more anywhere (each position of the words and the tail) makes it 0. */
+static void test_mask_ascii(void) {
+  static const uint8_t mask[4] = {0x37, 0xfa, 0x21, 0x3d};
+  uint8_t buf[300 + 8], ref[300 + 8];
+  int bad = 0, wrong = 0;
+  for (size_t align = 0; align < 8; align++)
+    for (uint64_t off = 0; off < 4; off++)
+      for (size_t n = 0; n <= 300; n++) {
+        /* ASCII plaintext, masked: unmasking must give it back and say ASCII. */
+        fill(ref, sizeof ref, (uint32_t)(n * 7 + off + align));
+        for (size_t i = 0; i < sizeof ref; i++) ref[i] &= 0x7f;
+        memcpy(buf, ref, sizeof buf);
+        naive_xor(buf + align, n, mask, off);
+        int r = ws_mask_apply_ascii(buf + align, n, mask, off);
+        if (memcmp(buf, ref, sizeof buf) != 0) bad++;
+        if (r != (n < 128)) wrong++;
+        /* One non-ASCII byte at each position in turn. */
+        for (size_t at = 0; at < n && n < 128; at++) {
+          memcpy(buf, ref, sizeof buf);
+          buf[align + at] |= 0x80;
+          uint8_t want = buf[align + at];
+          naive_xor(buf + align, n, mask, off);
+          if (ws_mask_apply_ascii(buf + align, n, mask, off) != 0) wrong++;
+          if (buf[align + at] != want) bad++;
+        }
+      }
+  CHECK_EQ_INT(bad, 0);
+  CHECK_EQ_INT(wrong, 0);
+}
+
 int main(void) {
   RUN(test_rfc_examples);
   RUN(test_rfc_masked_hello_unmasks);
@@ -290,5 +322,6 @@ int main(void) {
   RUN(test_mask_vs_naive);
   RUN(test_mask_long_and_pieces);
   RUN(test_mask_copy);
+  RUN(test_mask_ascii);
   return test_report();
 }
