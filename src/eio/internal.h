@@ -19,6 +19,7 @@
 #include "eio/eio.h"
 #include "eio/packet.h"
 #include "util/buf.h"
+#include "util/idmap.h"
 #include "util/map.h"
 #include "util/random.h"
 #include "wsio/eio.h"
@@ -120,7 +121,7 @@ struct wsio_eio_server {
   void *user;
   wsio_eio_session *head;
   size_t count;
-  str_map sids; /* sid -> open or lingering session */
+  id_map sids; /* sid -> open or lingering session (keyed by its sid) */
   wsio_eio_session *dirty;
   wsio_eio_session *grave;
   char open_tail[160]; /* ',"pingInterval":...}' shared by every open packet */

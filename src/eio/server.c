@@ -305,7 +305,7 @@ static void on_destroy(void *arg) {
   }
   srv->dirty = NULL;
   eio_post(srv);
-  map_free(&srv->sids);
+  idmap_free(&srv->sids);
   free(srv->path);
   free(srv->cors_origin);
   free(srv);
@@ -350,6 +350,7 @@ wsio_eio_server *wsio_eio_attach(wsio_app *app, const wsio_eio_options *o, const
   srv->o = *o;
   srv->h = *h;
   srv->user = user;
+  idmap_init(&srv->sids, offsetof(wsio_eio_session, sid), SID_LEN);
   /* "/engine.io" and "/engine.io/" both serve "/engine.io/..." (the route is a prefix). */
   size_t pl = strlen(o->path);
   srv->path = malloc(pl + 3);

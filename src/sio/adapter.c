@@ -141,7 +141,7 @@ wsio_sio_nsp *sio_nsp_find(const wsio_sio *io, const char *name, size_t len) {
 
 int sio_nsp_has_room(wsio_sio_nsp *nsp, const char *room, size_t len) {
   if (map_get(&nsp->rooms, room, len)) return 1;
-  return len == SIO_ID_LEN && map_get(&nsp->sockets, room, len) != NULL;
+  return idmap_get(&nsp->sockets, room, len) != NULL;
 }
 
 /* ---- this node's answers as JSON ----------------------------------------------------- */
@@ -196,7 +196,7 @@ static long local_rooms_json(wsio_sio_nsp *nsp, sbuf *out, int *first) {
   uint32_t it = 0;
   void *v;
   long n = 0;
-  while (map_next(&nsp->sockets, &it, NULL, NULL, &v)) {
+  while (idmap_next(&nsp->sockets, &it, &v)) {
     const wsio_sio_socket *s = v;
     if (put_room_name(out, s->id, SIO_ID_LEN, first) != 0) return WSIO_ENOMEM;
     n++;

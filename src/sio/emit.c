@@ -452,7 +452,7 @@ int wsio_sio_emit_with_ack(wsio_sio_socket *s, const char *event, const char *js
 
 wsio_sio_socket *sio_socket_find(wsio_sio_nsp *nsp, const char *id, uint32_t serial) {
   if (!nsp || memchr(id, '\0', SIO_ID_LEN)) return NULL;
-  wsio_sio_socket *s = map_get(&nsp->sockets, id, SIO_ID_LEN);
+  wsio_sio_socket *s = idmap_get(&nsp->sockets, id, SIO_ID_LEN);
   return s && s->serial == serial && s->state == SOCK_CONNECTED && sio_socket_live(s) ? s : NULL;
 }
 
@@ -962,7 +962,7 @@ void wsio_sio_server_stats(const wsio_sio *io, wsio_sio_stats *out) {
   while (map_next(&io->nsps, &it, NULL, NULL, &v)) {
     const wsio_sio_nsp *nsp = v;
     out->namespaces++;
-    out->sockets += map_size(&nsp->sockets);
+    out->sockets += idmap_size(&nsp->sockets);
     out->rooms += map_size(&nsp->rooms);
   }
 }

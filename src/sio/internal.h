@@ -38,6 +38,7 @@
 #include "loop/loop.h"
 #include "sio/adapter.h"
 #include "sio/packet.h"
+#include "util/idmap.h"
 #include "util/map.h"
 #include "util/random.h"
 #include "wsio.h"
@@ -222,7 +223,7 @@ struct wsio_sio_nsp {
   wsio_sio *io;
   char *name;
   size_t name_len;
-  str_map sockets;  /* id -> connected socket */
+  id_map sockets;   /* id -> connected socket (keyed by its id) */
   str_map rooms;    /* name -> sio_room */
   str_map handlers; /* event name -> sio_handler */
   sio_middleware *mw;

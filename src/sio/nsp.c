@@ -15,6 +15,7 @@ wsio_sio_nsp *sio_nsp_create(wsio_sio *io, const char *name, size_t len) {
   nsp->name[len] = '\0';
   nsp->name_len = len;
   nsp->io = io;
+  idmap_init(&nsp->sockets, offsetof(wsio_sio_socket, id), SIO_ID_LEN);
   if (map_put(&io->nsps, nsp->name, len, nsp) != 0) goto fail;
   if (io->adapter && io->adapter->ops->nsp_created) io->adapter->ops->nsp_created(io->adapter, nsp);
   return nsp;
@@ -37,7 +38,7 @@ void sio_nsp_free(wsio_sio_nsp *nsp) {
     free(r);
   }
   map_free(&nsp->rooms);
-  map_free(&nsp->sockets);
+  idmap_free(&nsp->sockets);
   sio_log_free(nsp->log);
   free(nsp->mw);
   free(nsp->name);
@@ -137,7 +138,7 @@ void wsio_sio_nsp_on_any(wsio_sio_nsp *nsp, wsio_sio_event_fn fn, void *user) {
   nsp->any_user = user;
 }
 
-size_t wsio_sio_nsp_num_sockets(const wsio_sio_nsp *nsp) { return map_size(&nsp->sockets); }
+size_t wsio_sio_nsp_num_sockets(const wsio_sio_nsp *nsp) { return idmap_size(&nsp->sockets); }
 size_t wsio_sio_nsp_num_rooms(const wsio_sio_nsp *nsp) { return map_size(&nsp->rooms); }
 
 /* ---- public: sockets ------------------------------------------------------------- */
@@ -147,7 +148,7 @@ wsio_sio_nsp *wsio_sio_socket_nsp(const wsio_sio_socket *s) { return s->nsp; }
 
 wsio_sio_socket *wsio_sio_nsp_socket(wsio_sio_nsp *nsp, const char *id) {
   if (!nsp || !id || strlen(id) != SIO_ID_LEN) return NULL;
-  wsio_sio_socket *s = map_get(&nsp->sockets, id, SIO_ID_LEN);
+  wsio_sio_socket *s = idmap_get(&nsp->sockets, id, SIO_ID_LEN);
   return s && s->state == SOCK_CONNECTED && sio_socket_live(s) ? s : NULL;
 }
 

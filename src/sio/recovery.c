@@ -409,7 +409,7 @@ int sio_session_apply(wsio_sio_socket *s, const sio_restore *r) {
   sio_session *sess = r->sess;
   wsio_sio *io = s->nsp->io;
   /* The restored id must not collide with a live socket (a client restoring twice). */
-  if (map_get(&s->nsp->sockets, sess->sid, SIO_ID_LEN)) return -1;
+  if (idmap_get(&s->nsp->sockets, sess->sid, SIO_ID_LEN)) return -1;
   if (!sio_socket_extra(s)) return -1;
   memcpy(s->id, sess->sid, SIO_ID_LEN + 1);
   memcpy(s->x->pid, sess->pid, SIO_ID_LEN + 1);
@@ -523,7 +523,7 @@ int sio_session_import(wsio_sio_socket *s, const uint8_t *p, size_t n) {
   uint32_t dl = take32(&b);
   const uint8_t *data = dl == UINT32_MAX ? NULL : take(&b, dl);
   uint32_t nrooms = take32(&b);
-  if (b.err || map_get(&s->nsp->sockets, (const char *)sid, SIO_ID_LEN)) return -1;
+  if (b.err || idmap_get(&s->nsp->sockets, (const char *)sid, SIO_ID_LEN)) return -1;
   char *d = NULL;
   if (data && !(d = malloc((size_t)dl + 1))) return -1;
   if (d) {
@@ -629,7 +629,7 @@ int sio_session_adopt(wsio_sio_socket *s, const sio_restored *r) {
   const sio_session_state *st = &r->st;
   wsio_sio_nsp *nsp = s->nsp;
   if (!st->sid || strlen(st->sid) != SIO_ID_LEN || !st->pid || strlen(st->pid) != SIO_ID_LEN || !sio_socket_pid(s)) return -1;
-  if (map_get(&nsp->sockets, st->sid, SIO_ID_LEN)) return -1; /* a client restoring twice */
+  if (idmap_get(&nsp->sockets, st->sid, SIO_ID_LEN)) return -1; /* a client restoring twice */
   size_t bytes = 0;
   for (size_t i = 0; i < r->nmissed; i++) {
     const sio_event *ev = &r->missed[i];

@@ -138,7 +138,7 @@ static int for_room(wsio_sio_nsp *nsp, const char *room, int (*visit)(wsio_sio_s
     int rc = visit(r->m[i].s, arg);
     if (rc) return rc;
   }
-  wsio_sio_socket *own = len == SIO_ID_LEN ? map_get(&nsp->sockets, room, len) : NULL;
+  wsio_sio_socket *own = idmap_get(&nsp->sockets, room, len);
   return own ? visit(own, arg) : 0;
 }
 
@@ -187,7 +187,7 @@ static int collect_room(wsio_sio_nsp *nsp, const char *room, select_ctx *c) {
     s->mark = c->epoch;
     sel->v[sel->n++] = s;
   }
-  wsio_sio_socket *own = len == SIO_ID_LEN ? map_get(&nsp->sockets, room, len) : NULL;
+  wsio_sio_socket *own = idmap_get(&nsp->sockets, room, len);
   return own ? visit_collect(own, c) : 0;
 }
 
@@ -215,7 +215,7 @@ int sio_select(const wsio_sio_target *t, sio_selection *sel) {
   }
   uint32_t it = 0;
   void *v;
-  while (map_next(&nsp->sockets, &it, NULL, NULL, &v)) {
+  while (idmap_next(&nsp->sockets, &it, &v)) {
     wsio_sio_socket *s = v;
     if (s->mark == c.epoch) continue;
     if (sel_push(sel, s) != 0) return WSIO_ENOMEM;

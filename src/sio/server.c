@@ -164,7 +164,7 @@ void sio_socket_close(wsio_sio_socket *s, const char *reason) {
   }
   /* Node's order: leave the rooms and the namespace, then tell the application. */
   nsp->io->adapter->ops->del_all(nsp->io->adapter, s);
-  map_del(&nsp->sockets, s->id, SIO_ID_LEN);
+  idmap_del(&nsp->sockets, s->id, SIO_ID_LEN);
   client_unlink_socket(s->client, s);
   socket_bury(s);
   sio_acks_fail(s);
@@ -340,7 +340,7 @@ int sio_connect_finish(wsio_sio_socket *s, int recovered, uint64_t restore_offse
   wsio_sio_nsp *nsp = s->nsp;
   wsio_sio *io = nsp->io;
   if ((c->flags & CLIENT_CLOSED) || client_socket(c, nsp->name, nsp->name_len) ||
-      map_put(&nsp->sockets, s->id, SIO_ID_LEN, s) != 0) {
+      idmap_put(&nsp->sockets, s) != 0) {
     sio_socket_discard(s);
     return WSIO_ECLOSED;
   }

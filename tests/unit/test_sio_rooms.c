@@ -139,13 +139,14 @@ static wsio_sio_socket *sock(const char *id) {
   for (char *p = s->id; *p; p++)
     if (*p == ' ') *p = '_';
   s->state = SOCK_CONNECTED;
-  map_put(&nsp.sockets, s->id, SIO_ID_LEN, s);
+  if (!nsp.sockets.key_len) idmap_init(&nsp.sockets, offsetof(wsio_sio_socket, id), SIO_ID_LEN);
+  idmap_put(&nsp.sockets, s);
   return s;
 }
 
 static void unsock(wsio_sio_socket *s) {
   sio_room_leave_all(s);
-  map_del(&nsp.sockets, s->id, SIO_ID_LEN);
+  idmap_del(&nsp.sockets, s->id, SIO_ID_LEN);
   free(s);
 }
 
@@ -216,7 +217,7 @@ static void test_rooms_join_leave(void) {
   unsock(b);
   unsock(c);
   CHECK_EQ_INT(map_size(&nsp.rooms), 0);
-  CHECK_EQ_INT(map_size(&nsp.sockets), 0);
+  CHECK_EQ_INT(idmap_size(&nsp.sockets), 0);
 }
 
 static void test_rooms_many(void) {
@@ -353,7 +354,7 @@ int main(void) {
   RUN(test_rooms_many);
   RUN(test_select);
   RUN(test_select_large);
-  map_free(&nsp.sockets);
+  idmap_free(&nsp.sockets);
   map_free(&nsp.rooms);
   return test_report();
 }
