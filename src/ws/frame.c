@@ -156,10 +156,21 @@ static unsigned mask_bytes(uint8_t *dst, const uint8_t *src, size_t n, const uin
 #endif
 
 #if defined(__GNUC__)
+#define MASK_INLINE static inline __attribute__((always_inline))
+#else
+#define MASK_INLINE static inline
+#endif
+
+/* Each loop below comes in two copies from one body: the plain unmask, and one that also
+ * ORs every word it writes into *acc (want = 1) for ws_mask_apply_ascii's test. The OR
+ * is two more instructions per 64 bytes, which a binary 16 KiB message would pay for
+ * nothing (+21 % of its instructions, callgrind), so the plain copy has none. */
+#if defined(__GNUC__)
 typedef uint64_t mask_vec __attribute__((vector_size(32)));
 
-MASK_CLONES static size_t mask_vectors(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m) {
-  mask_vec v = {m, m, m, m};
+MASK_INLINE size_t mask_vectors_body(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m, uint64_t *acc,
+                                     int want) {
+  mask_vec v = {m, m, m, m}, vacc = {0, 0, 0, 0};
   size_t i = 0;
   for (; i + 64 <= n; i += 64) {
     mask_vec a, b;
@@ -167,14 +178,29 @@ MASK_CLONES static size_t mask_vectors(uint8_t *dst, const uint8_t *src, size_t 
     memcpy(&b, src + i + 32, 32);
     a ^= v;
     b ^= v;
+    if (want) vacc |= a | b;
     memcpy(dst + i, &a, 32);
     memcpy(dst + i + 32, &b, 32);
   }
+  if (want) *acc |= vacc[0] | vacc[1] | vacc[2] | vacc[3];
   return i;
+}
+
+MASK_CLONES static size_t mask_vectors(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m) {
+  return mask_vectors_body(dst, src, n, m, NULL, 0);
+}
+
+MASK_CLONES static size_t mask_vectors_acc(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m, uint64_t *acc) {
+  return mask_vectors_body(dst, src, n, m, acc, 1);
 }
 #else
 static size_t mask_vectors(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m) {
   (void)dst, (void)src, (void)n, (void)m;
+  return 0;
+}
+
+static size_t mask_vectors_acc(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m, uint64_t *acc) {
+  (void)dst, (void)src, (void)n, (void)m, (void)acc;
   return 0;
 }
 #endif
@@ -182,8 +208,9 @@ static size_t mask_vectors(uint8_t *dst, const uint8_t *src, size_t n, uint64_t 
 /* memcpy loads and stores compile to single unaligned moves on every target we build
  * for, and are defined behaviour where a cast pointer would not be. Four words per
  * iteration keeps the loads independent; compilers also vectorise this loop. */
-static size_t mask_words(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m) {
+MASK_INLINE size_t mask_words(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m, uint64_t *acc, int want) {
   size_t i = 0;
+  uint64_t o = 0;
   for (; i + 32 <= n; i += 32) {
     uint64_t a, b, c, d;
     memcpy(&a, src + i, 8);
@@ -191,6 +218,7 @@ static size_t mask_words(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m)
     memcpy(&c, src + i + 16, 8);
     memcpy(&d, src + i + 24, 8);
     a ^= m, b ^= m, c ^= m, d ^= m;
+    if (want) o |= a | b | c | d;
     memcpy(dst + i, &a, 8);
     memcpy(dst + i + 8, &b, 8);
     memcpy(dst + i + 16, &c, 8);
@@ -200,8 +228,10 @@ static size_t mask_words(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m)
     uint64_t a;
     memcpy(&a, src + i, 8);
     a ^= m;
+    if (want) o |= a;
     memcpy(dst + i, &a, 8);
   }
+  if (want) *acc |= o;
   return i;
 }
 
@@ -217,16 +247,32 @@ static size_t mask_words(uint8_t *dst, const uint8_t *src, size_t n, uint64_t m)
 /* A long run: a scalar head up to a 32-byte boundary of dst keeps the wide stores from
  * straddling cache lines (unaligned loads from src are cheap), then the vector loop.
  * Out of line: inlined, its call to mask_vectors made every short message (the most
- * common) pay for saving registers at ws_mask_copy's entry. */
-MASK_NOINLINE static void mask_long(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4],
-                                    unsigned phase) {
+ * common) pay for saving registers at ws_mask_copy's entry. With want, returns the OR
+ * of every byte written, in the bytes of a word (ws_mask_apply_ascii's test). */
+MASK_INLINE uint64_t mask_long_body(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4],
+                                    unsigned phase, int want) {
   size_t head = (size_t)(-(uintptr_t)dst & 31);
   phase = mask_bytes(dst, src, head, mask, phase);
-  uint64_t m = mask_word(mask, phase);
+  uint64_t m = mask_word(mask, phase), acc = 0;
   /* The vector and word loops consume multiples of 8 bytes: the phase is unchanged. */
-  size_t done = head + mask_vectors(dst + head, src + head, n - head, m);
-  done += mask_words(dst + done, src + done, n - done, m);
+  size_t done = head + (want ? mask_vectors_acc(dst + head, src + head, n - head, m, &acc)
+                             : mask_vectors(dst + head, src + head, n - head, m));
+  done += mask_words(dst + done, src + done, n - done, m, &acc, want);
   mask_bytes(dst + done, src + done, n - done, mask, phase);
+  if (want) {
+    for (size_t i = 0; i < head; i++) acc |= dst[i];
+    for (size_t i = done; i < n; i++) acc |= dst[i];
+  }
+  return acc;
+}
+
+MASK_NOINLINE static void mask_long(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4],
+                                    unsigned phase) {
+  (void)mask_long_body(dst, src, n, mask, phase, 0);
+}
+
+MASK_NOINLINE static uint64_t mask_long_acc(uint8_t *p, size_t n, const uint8_t mask[4], unsigned phase) {
+  return mask_long_body(p, p, n, mask, phase, 1);
 }
 
 void ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4], uint64_t offset) {
@@ -240,7 +286,7 @@ void ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask
     return;
   }
   /* The word loop consumes a multiple of 8 bytes: the phase is unchanged. */
-  size_t done = mask_words(dst, src, n, mask_word(mask, phase));
+  size_t done = mask_words(dst, src, n, mask_word(mask, phase), NULL, 0);
   mask_bytes(dst + done, src + done, n - done, mask, phase);
 }
 
@@ -248,14 +294,11 @@ void ws_mask_apply(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t offset)
   ws_mask_copy(p, p, n, mask, offset);
 }
 
-/* The short case of ws_mask_copy in place, ORing what it writes: the ASCII test of a
- * Socket.IO event (~45 bytes) cost ~95 instructions in ws_utf8_valid's calls and loops,
- * and costs ~8 here (callgrind, bench/README.md). */
+/* ws_mask_apply ORing what it writes: the ASCII test of a Socket.IO event (~45 bytes)
+ * cost ~95 instructions in ws_utf8_valid's calls and loops, and costs ~8 here; a long
+ * text message is not read a second time (callgrind, bench/README.md). */
 int ws_mask_apply_ascii(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t offset) {
-  if (n >= MASK_ALIGN_MIN) {
-    mask_long(p, p, n, mask, (unsigned)(offset & 3));
-    return 0;
-  }
+  if (n >= MASK_ALIGN_MIN) return !(mask_long_acc(p, n, mask, (unsigned)(offset & 3)) & 0x8080808080808080ull);
   unsigned phase = (unsigned)(offset & 3);
   uint64_t m = mask_word(mask, phase), acc = 0;
   size_t i = 0;

@@ -71,10 +71,9 @@ size_t ws_frame_header_encode(uint8_t *out, int fin, uint8_t rsv, uint8_t opcode
 void ws_mask_apply(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t offset);
 
 /* ws_mask_apply that also says whether the unmasked bytes are all ASCII (below 0x80):
- * 1 when they are and n is under 128 (where the test rides along with the XOR, one OR a
- * word), 0 when some byte is not or n is 128 or more (not looked at: ask ws_utf8_valid,
- * whose ASCII run is as fast there). An ASCII text message is valid UTF-8, so the
- * receive path skips its UTF-8 validation on 1. */
+ * 1 when they are, 0 when some byte is not. The test rides along with the XOR (one OR
+ * per word or vector). An ASCII text message is valid UTF-8, so the receive path skips
+ * its UTF-8 validation on 1. */
 int ws_mask_apply_ascii(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t offset);
 
 /* Copy src to dst XORing with the mask (dst and src may be the same pointer). */
