@@ -301,28 +301,8 @@ int ws_mask_apply_ascii(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t of
   if (n >= MASK_ALIGN_MIN) return !(mask_long_acc(p, n, mask, (unsigned)(offset & 3)) & 0x8080808080808080ull);
   unsigned phase = (unsigned)(offset & 3);
   uint64_t m = mask_word(mask, phase), acc = 0;
-  size_t i = 0;
-  /* Whole multiples of 4 bytes leave the phase unchanged: 16 bytes a step (one SSE2 or
-   * NEON XOR), then a word, a half word, bytes. */
-#if defined(__GNUC__)
-  typedef uint64_t vec16 __attribute__((vector_size(16)));
-  vec16 v = {m, m}, vacc = {0, 0};
-  for (; i + 16 <= n; i += 16) {
-    vec16 a;
-    memcpy(&a, p + i, 16);
-    a ^= v;
-    vacc |= a;
-    memcpy(p + i, &a, 16);
-  }
-  acc = vacc[0] | vacc[1];
-#endif
-  for (; i + 8 <= n; i += 8) {
-    uint64_t a;
-    memcpy(&a, p + i, 8);
-    a ^= m;
-    acc |= a;
-    memcpy(p + i, &a, 8);
-  }
+  /* Whole multiples of 4 bytes leave the phase unchanged: words, a half word, bytes. */
+  size_t i = mask_words(p, p, n, m, &acc, 1);
   if (i + 4 <= n) { /* (either half of m) */
     uint32_t a;
     memcpy(&a, p + i, 4);
